@@ -1,0 +1,262 @@
+/**
+ * record-batch v1: the one binary form of a batch of validated records of
+ * one table. The decode workers build it, the coordinator stamps ids and
+ * versions into it in place, the WAL stores it as a frame payload, replicas
+ * receive it, and the index applies it by slicing keys and values out of it.
+ * A record is encoded once; nothing re-serializes it between layers.
+ *
+ *   batch   := header entry{count}
+ *   header  := magic u8 (0x53 'S') | formatVersion u8 (1) | flags u16le (0)
+ *              | tableId u32le | count u32le                       (12 bytes)
+ *   entry   := entryBytes u32le       whole entry, this field included
+ *              | shard u16le
+ *              | keyLen u16le         UTF-8 bytes of the shard key
+ *              | pkLen u16le          UTF-8 bytes of the primary key (0: none)
+ *              | flags u16le          (0; reserved for tombstones)
+ *              | timeKey [8]          event time ms, i64 big-endian with the
+ *                                     sign bit flipped (memcmp order = time order)
+ *              | id [8]               snowflake, u64 big-endian
+ *              | key [keyLen] | pk [pkLen]
+ *              | value
+ *   value   := version [8]            HLC version, u64 big-endian
+ *              | ingestedAtMs f64le
+ *              | schemaVersion u32le
+ *              | fields               msgpack array, positional in the
+ *                                     schema version's field order
+ *
+ * Big-endian id/time/version let the index copy them straight into
+ * memcmp-ordered keys; the value is one contiguous slice, stored as is.
+ */
+import assert from 'node:assert/strict';
+
+export const BATCH_MAGIC = 0x53;
+export const BATCH_FORMAT_VERSION = 1;
+export const BATCH_HEADER_BYTES = 12;
+/** Bytes of an entry before its key. */
+export const ENTRY_FIXED_BYTES = 28;
+/** Bytes of a value before its msgpack fields. */
+export const VALUE_HEADER_BYTES = 20;
+
+const OFF_SHARD = 4;
+const OFF_KEY_LEN = 6;
+const OFF_PK_LEN = 8;
+const OFF_TIME = 12;
+const OFF_ID = 20;
+
+const SIGN_FLIP = 0x80;
+const TWO_32 = 4294967296;
+
+/** Writes epoch ms as a memcmp-ordered 8-byte key part. */
+export function writeTimeKey(buf: Buffer, offset: number, timeMs: number): void {
+  // Two 32-bit halves instead of a BigInt: this runs once per record.
+  const ms = Math.trunc(timeMs);
+  const hi = Math.floor(ms / TWO_32);
+  buf.writeInt32BE(hi, offset);
+  buf.writeUInt32BE(ms - hi * TWO_32, offset + 4);
+  buf[offset] = (buf[offset] as number) ^ SIGN_FLIP;
+}
+
+/** Reads a time key part written by `writeTimeKey`. */
+export function readTimeKey(buf: Uint8Array, offset: number): number {
+  const hi = ((((buf[offset] as number) ^ SIGN_FLIP) << 24) | ((buf[offset + 1] as number) << 16) | ((buf[offset + 2] as number) << 8) | (buf[offset + 3] as number)) | 0;
+  const lo = (((buf[offset + 4] as number) << 24) >>> 0) + (((buf[offset + 5] as number) << 16) | ((buf[offset + 6] as number) << 8) | (buf[offset + 7] as number));
+  return hi * TWO_32 + lo;
+}
+
+/** Builds one record batch; grows its buffer by doubling. */
+export class RecordBatchBuilder {
+  private buf: Buffer;
+  private offset = BATCH_HEADER_BYTES;
+  private countValue = 0;
+  private readonly valueHeader: Buffer;
+
+  constructor(tableId: number, schemaVersion: number, ingestedAtMs: number, capacityBytes = 64 * 1024) {
+    // allocUnsafeSlow: never Node's shared pool, so the batch can be transferred between threads.
+    this.buf = Buffer.allocUnsafeSlow(Math.max(capacityBytes, 256));
+    this.buf[0] = BATCH_MAGIC;
+    this.buf[1] = BATCH_FORMAT_VERSION;
+    this.buf.writeUInt16LE(0, 2);
+    this.buf.writeUInt32LE(tableId, 4);
+    this.valueHeader = Buffer.alloc(VALUE_HEADER_BYTES);
+    this.valueHeader.writeDoubleLE(ingestedAtMs, 8);
+    this.valueHeader.writeUInt32LE(schemaVersion, 16);
+  }
+
+  /** Records added so far. */
+  get count(): number {
+    return this.countValue;
+  }
+
+  /** Bytes used so far. */
+  get byteLength(): number {
+    return this.offset;
+  }
+
+  /**
+   * Appends one record; `key` and `pk` are already checked against the key
+   * size limit, `fields` is the msgpack of the positional values. Id and
+   * version are zero until `stampIds` fills them.
+   */
+  add(shard: number, key: string, pk: string | undefined, timeMs: number, fields: Uint8Array): void {
+    const keyMax = key.length * 3;
+    const pkMax = pk === undefined ? 0 : pk.length * 3;
+    this.ensure(ENTRY_FIXED_BYTES + keyMax + pkMax + VALUE_HEADER_BYTES + fields.length);
+    const buf = this.buf;
+    const start = this.offset;
+    buf.writeUInt16LE(shard, start + OFF_SHARD);
+    buf.writeUInt16LE(0, start + 10);
+    writeTimeKey(buf, start + OFF_TIME, timeMs);
+    buf.fill(0, start + OFF_ID, start + OFF_ID + 8);
+    let at = start + ENTRY_FIXED_BYTES;
+    const keyLen = buf.write(key, at, 'utf8');
+    at += keyLen;
+    const pkLen = pk === undefined ? 0 : buf.write(pk, at, 'utf8');
+    at += pkLen;
+    this.valueHeader.copy(buf, at);
+    at += VALUE_HEADER_BYTES;
+    buf.set(fields, at);
+    at += fields.length;
+    buf.writeUInt32LE(at - start, start);
+    buf.writeUInt16LE(keyLen, start + OFF_KEY_LEN);
+    buf.writeUInt16LE(pkLen, start + OFF_PK_LEN);
+    this.offset = at;
+    this.countValue++;
+  }
+
+  /** The finished batch (a view of the internal buffer; the builder is done). */
+  finish(): Buffer {
+    this.buf.writeUInt32LE(this.countValue, 8);
+    return this.buf.subarray(0, this.offset);
+  }
+
+  private ensure(extra: number): void {
+    const need = this.offset + extra;
+    if (need <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < need) size *= 2;
+    const next = Buffer.allocUnsafeSlow(size);
+    this.buf.copy(next, 0, 0, this.offset);
+    this.buf = next;
+  }
+}
+
+/**
+ * A cursor over the entries of a batch: `next()` moves to the following
+ * entry and the getters read it. One object per batch, not per record.
+ */
+export class RecordBatchReader {
+  readonly buf: Buffer;
+  readonly tableId: number;
+  readonly count: number;
+  private entryStart = -1;
+  private entryEnd = BATCH_HEADER_BYTES;
+  private index = -1;
+
+  constructor(batch: Uint8Array) {
+    this.buf = Buffer.isBuffer(batch) ? batch : Buffer.from(batch.buffer, batch.byteOffset, batch.byteLength);
+    assert.ok(this.buf.length >= BATCH_HEADER_BYTES, 'record batch shorter than its header');
+    assert.equal(this.buf[0], BATCH_MAGIC, 'record batch magic');
+    assert.equal(this.buf[1], BATCH_FORMAT_VERSION, 'record batch format version');
+    this.tableId = this.buf.readUInt32LE(4);
+    this.count = this.buf.readUInt32LE(8);
+  }
+
+  /** Moves to the next entry; false after the last. */
+  next(): boolean {
+    if (this.index + 1 >= this.count) return false;
+    this.index++;
+    this.entryStart = this.entryEnd;
+    const bytes = this.buf.readUInt32LE(this.entryStart);
+    this.entryEnd = this.entryStart + bytes;
+    assert.ok(bytes >= ENTRY_FIXED_BYTES + VALUE_HEADER_BYTES && this.entryEnd <= this.buf.length, 'record batch entry out of bounds');
+    return true;
+  }
+
+  /** Restarts from the first entry. */
+  rewind(): void {
+    this.entryStart = -1;
+    this.entryEnd = BATCH_HEADER_BYTES;
+    this.index = -1;
+  }
+
+  /** Position of the current entry in the batch. */
+  get position(): number {
+    return this.index;
+  }
+  get shard(): number {
+    return this.buf.readUInt16LE(this.entryStart + OFF_SHARD);
+  }
+  get keyLen(): number {
+    return this.buf.readUInt16LE(this.entryStart + OFF_KEY_LEN);
+  }
+  get pkLen(): number {
+    return this.buf.readUInt16LE(this.entryStart + OFF_PK_LEN);
+  }
+  /** Offset of the 8-byte time key in `buf`. */
+  get timeKeyOffset(): number {
+    return this.entryStart + OFF_TIME;
+  }
+  /** Offset of the 8-byte big-endian id in `buf`. */
+  get idOffset(): number {
+    return this.entryStart + OFF_ID;
+  }
+  get keyOffset(): number {
+    return this.entryStart + ENTRY_FIXED_BYTES;
+  }
+  get pkOffset(): number {
+    return this.keyOffset + this.keyLen;
+  }
+  get valueOffset(): number {
+    return this.pkOffset + this.pkLen;
+  }
+  get valueEnd(): number {
+    return this.entryEnd;
+  }
+  get id(): bigint {
+    return this.buf.readBigUInt64BE(this.idOffset);
+  }
+  set id(value: bigint) {
+    this.buf.writeBigUInt64BE(value, this.idOffset);
+  }
+  get version(): bigint {
+    return this.buf.readBigUInt64BE(this.valueOffset);
+  }
+  set version(value: bigint) {
+    this.buf.writeBigUInt64BE(value, this.valueOffset);
+  }
+  get timeMs(): number {
+    return readTimeKey(this.buf, this.timeKeyOffset);
+  }
+  get key(): string {
+    return this.buf.toString('utf8', this.keyOffset, this.keyOffset + this.keyLen);
+  }
+  get pk(): string | undefined {
+    const len = this.pkLen;
+    return len === 0 ? undefined : this.buf.toString('utf8', this.pkOffset, this.pkOffset + len);
+  }
+  /** The stored value (version, ingestedAt, schemaVersion, fields) as a view. */
+  get value(): Buffer {
+    return this.buf.subarray(this.valueOffset, this.entryEnd);
+  }
+}
+
+/** The parts of a stored value. */
+export interface StoredValue {
+  readonly version: bigint;
+  readonly ingestedAtMs: number;
+  readonly schemaVersion: number;
+  /** msgpack of the positional field values. */
+  readonly fields: Uint8Array;
+}
+
+/** Splits a stored value (as kept in the index) into its header and fields. */
+export function readStoredValue(value: Uint8Array): StoredValue {
+  const buf = Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  assert.ok(buf.length >= VALUE_HEADER_BYTES, 'stored value shorter than its header');
+  return {
+    version: buf.readBigUInt64BE(0),
+    ingestedAtMs: buf.readDoubleLE(8),
+    schemaVersion: buf.readUInt32LE(16),
+    fields: buf.subarray(VALUE_HEADER_BYTES),
+  };
+}

@@ -1,0 +1,123 @@
+/**
+ * Every operating error sluice reports has a stable code from this table.
+ * Callers switch on `code`, never on message text. The HTTP and gRPC layers
+ * map codes to statuses through this one table, so a code means the same
+ * thing on every interface.
+ *
+ * Programmer errors (a broken invariant) are not SluiceErrors: they are
+ * plain `Error`s thrown by `assert` and crash loudly.
+ */
+
+/** gRPC status numbers (grpc/status.h), kept here so core has no gRPC import. */
+const Grpc = {
+  INVALID_ARGUMENT: 3,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  DEADLINE_EXCEEDED: 4,
+  UNAUTHENTICATED: 16,
+  PERMISSION_DENIED: 7,
+  UNIMPLEMENTED: 12,
+} as const;
+
+interface CodeInfo {
+  readonly status: number;
+  readonly grpc: number;
+  /** The same request may succeed later (backpressure, not ready, no quorum). */
+  readonly canRetry: boolean;
+}
+
+/** The stable error codes with their HTTP status, gRPC status and retry hint. */
+export const ERROR_CODES = {
+  BAD_REQUEST: { status: 400, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
+  INVALID_JSON: { status: 400, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
+  INVALID_ENCODING: { status: 400, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
+  EMPTY_BODY: { status: 400, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
+  SCHEMA_VIOLATION: { status: 400, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
+  KEY_TOO_LARGE: { status: 400, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
+  INVALID_TABLE_DEFINITION: { status: 400, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
+  INVALID_ARGUMENT: { status: 400, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
+  INVALID_CURSOR: { status: 400, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
+  UNAUTHENTICATED: { status: 401, grpc: Grpc.UNAUTHENTICATED, canRetry: false },
+  PERMISSION_DENIED: { status: 403, grpc: Grpc.PERMISSION_DENIED, canRetry: false },
+  NOT_FOUND: { status: 404, grpc: Grpc.NOT_FOUND, canRetry: false },
+  TABLE_NOT_FOUND: { status: 404, grpc: Grpc.NOT_FOUND, canRetry: false },
+  RECORD_NOT_FOUND: { status: 404, grpc: Grpc.NOT_FOUND, canRetry: false },
+  METHOD_NOT_ALLOWED: { status: 405, grpc: Grpc.UNIMPLEMENTED, canRetry: false },
+  TABLE_EXISTS: { status: 409, grpc: Grpc.ALREADY_EXISTS, canRetry: false },
+  SCHEMA_INCOMPATIBLE: { status: 409, grpc: Grpc.FAILED_PRECONDITION, canRetry: false },
+  PAYLOAD_TOO_LARGE: { status: 413, grpc: Grpc.RESOURCE_EXHAUSTED, canRetry: false },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
+  OVERLOADED: { status: 429, grpc: Grpc.RESOURCE_EXHAUSTED, canRetry: true },
+  INTERNAL: { status: 500, grpc: Grpc.INTERNAL, canRetry: false },
+  WAL_CORRUPT: { status: 500, grpc: Grpc.INTERNAL, canRetry: false },
+  WAL_IO: { status: 500, grpc: Grpc.INTERNAL, canRetry: false },
+  STORAGE_IO: { status: 500, grpc: Grpc.INTERNAL, canRetry: false },
+  NOT_READY: { status: 503, grpc: Grpc.UNAVAILABLE, canRetry: true },
+  SHUTTING_DOWN: { status: 503, grpc: Grpc.UNAVAILABLE, canRetry: true },
+  NO_QUORUM: { status: 503, grpc: Grpc.UNAVAILABLE, canRetry: true },
+  CLOCK_ROLLBACK: { status: 503, grpc: Grpc.UNAVAILABLE, canRetry: true },
+  CLOCK_SKEW: { status: 503, grpc: Grpc.UNAVAILABLE, canRetry: true },
+  READ_TIMEOUT: { status: 503, grpc: Grpc.DEADLINE_EXCEEDED, canRetry: true },
+  DISK_FULL: { status: 507, grpc: Grpc.RESOURCE_EXHAUSTED, canRetry: true },
+} as const satisfies Record<string, CodeInfo>;
+
+/** A stable machine-readable error code. */
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** One problem inside a request, e.g. a field of one record. */
+export interface ErrorDetail {
+  /** Index of the record in the request (0-based), when the problem is in a record. */
+  readonly index?: number;
+  /** JSON-pointer-like path of the field, e.g. `/amount`. */
+  readonly path?: string;
+  readonly code?: string;
+  readonly message: string;
+}
+
+const kSluiceError = Symbol.for('sluice.error');
+
+/** An operating error with a stable code, an HTTP status and client-facing details. */
+export class SluiceError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly grpcStatus: number;
+  readonly canRetry: boolean;
+  readonly details: readonly ErrorDetail[];
+
+  constructor(code: ErrorCode, message: string, details: readonly ErrorDetail[] = [], options?: { cause?: unknown }) {
+    super(message, options);
+    const info = ERROR_CODES[code];
+    this.name = 'SluiceError';
+    this.code = code;
+    this.status = info.status;
+    this.grpcStatus = info.grpc;
+    this.canRetry = info.canRetry;
+    this.details = details;
+    Object.defineProperty(this, kSluiceError, { value: true });
+  }
+
+  /** Works across copies of this module (undici's brand pattern). */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[kSluiceError] === true;
+  }
+
+  /** The JSON body every interface answers with. */
+  toBody(): { error: { code: ErrorCode; message: string; details: readonly ErrorDetail[] } } {
+    return { error: { code: this.code, message: this.message, details: this.details } };
+  }
+}
+
+/** True when `err` is a SluiceError with one of `codes` (or any code if none given). */
+export function isSluiceError(err: unknown, ...codes: ErrorCode[]): err is SluiceError {
+  return err instanceof SluiceError && (codes.length === 0 || codes.includes(err.code));
+}
+
+/** Node's errno code of a system error, or undefined. */
+export function errnoCode(err: unknown): string | undefined {
+  if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code;
+  return undefined;
+}

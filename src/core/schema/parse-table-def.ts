@@ -1,0 +1,111 @@
+/**
+ * Checks a user's table definition (`POST /v1/tables`, DESIGN §1) and
+ * returns the normalized `TableDef` at version 1. Every problem found is
+ * reported at once, each with the JSON pointer of the offending input.
+ */
+import { SluiceError } from '../errors.ts';
+import type { ExtraFields, FieldDef, TableDef } from './table-def.ts';
+import { checkKeyField, checkTimeField, DefinitionProblems, parseFieldSpecs, type FieldSpec } from './parse-field-specs.ts';
+
+/** A table name: a letter, then letters, digits or `_`, at most 63 characters. */
+export const TABLE_NAME_RE = /^[A-Za-z][A-Za-z0-9_]{0,62}$/;
+
+/** Limits and defaults of table definitions. */
+export interface TableDefOptions {
+  /** How long a field's old name keeps accepting writes after a rename. @default 604_800_000 (7 days) */
+  readonly aliasTtlMs?: number;
+  /** Fields per table. @default 1024 */
+  readonly fieldsMax?: number;
+  /** Aliases per field. @default 16 */
+  readonly aliasesMax?: number;
+  /** Highest replication factor a table may ask for. @default 7 */
+  readonly replicationFactorMax?: number;
+  /** Limits a field `default` is checked against (same as for records). @default 1 MiB */
+  readonly stringBytesMax?: number;
+  /** @default 32 */
+  readonly jsonDepthMax?: number;
+}
+
+/** The defaults of `TableDefOptions`. */
+export const TABLE_DEF_DEFAULTS = {
+  aliasTtlMs: 7 * 24 * 3600 * 1000,
+  fieldsMax: 1024,
+  aliasesMax: 16,
+  replicationFactorMax: 7,
+  stringBytesMax: 1024 * 1024,
+  jsonDepthMax: 32,
+} as const satisfies Required<TableDefOptions>;
+
+const TOP_KEYS = new Set(['name', 'fields', 'shardKey', 'timeField', 'primaryKey', 'replicationFactor', 'extraFields']);
+
+/** Throws INVALID_TABLE_DEFINITION with every collected problem, if any. */
+export function throwIfProblems(problems: DefinitionProblems, what = 'invalid table definition'): void {
+  if (problems.isEmpty) return;
+  const first = problems.list[0];
+  const more = problems.list.length > 1 ? ` (and ${problems.list.length - 1} more)` : '';
+  throw new SluiceError('INVALID_TABLE_DEFINITION', `${what}: ${first?.path} ${first?.message}${more}`, problems.list);
+}
+
+/** The stored form of a checked field spec. */
+export function fieldDefOf(spec: FieldSpec, id: number, nowMs: number, aliasTtlMs: number): FieldDef {
+  return {
+    id,
+    name: spec.name,
+    type: spec.type,
+    required: spec.required,
+    ...(spec.default !== undefined ? { default: spec.default } : {}),
+    ...(spec.aliases.length > 0 ? { aliases: spec.aliases.map((a) => ({ name: a.name, expiresAtMs: nowMs + aliasTtlMs })) } : {}),
+  };
+}
+
+/** Checks a table definition and returns it normalized at version 1; throws INVALID_TABLE_DEFINITION. */
+export function parseTableDef(input: unknown, nowMs: number, options: TableDefOptions = {}): TableDef {
+  const opts = { ...TABLE_DEF_DEFAULTS, ...options };
+  const problems = new DefinitionProblems();
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    problems.add('', 'a table definition is a JSON object');
+    throwIfProblems(problems);
+  }
+  const raw = input as Record<string, unknown>;
+  for (const k of Object.keys(raw)) if (!TOP_KEYS.has(k)) problems.add(`/${k}`, `unknown property ${JSON.stringify(k)}`);
+  if (typeof raw.name !== 'string' || !TABLE_NAME_RE.test(raw.name)) problems.add('/name', 'table name must match ^[A-Za-z][A-Za-z0-9_]{0,62}$');
+  const specs = parseFieldSpecs(raw.fields, '/fields', { ...opts, isPatch: false }, problems);
+  const fields = specs.map((s, i) => fieldDefOf(s, i + 1, nowMs, opts.aliasTtlMs));
+  if (specs.length > 0) {
+    checkKeyField('shardKey', raw.shardKey, fields, '/shardKey', problems);
+    if (raw.primaryKey !== undefined) checkKeyField('primaryKey', raw.primaryKey, fields, '/primaryKey', problems);
+    if (raw.timeField !== undefined) checkTimeField(raw.timeField, fields, '/timeField', problems);
+  }
+  const rf = raw.replicationFactor === undefined ? 1 : raw.replicationFactor;
+  if (!Number.isSafeInteger(rf) || (rf as number) < 1 || (rf as number) > opts.replicationFactorMax) {
+    problems.add('/replicationFactor', `replicationFactor must be an integer from 1 to ${opts.replicationFactorMax}`);
+  }
+  const extraFields = raw.extraFields === undefined ? 'reject' : raw.extraFields;
+  if (extraFields !== 'reject' && extraFields !== 'keep') problems.add('/extraFields', 'extraFields must be "reject" or "keep"');
+  throwIfProblems(problems);
+  return {
+    name: raw.name as string,
+    fields,
+    shardKey: raw.shardKey as string,
+    ...(raw.timeField !== undefined ? { timeField: raw.timeField as string } : {}),
+    ...(raw.primaryKey !== undefined ? { primaryKey: raw.primaryKey as string } : {}),
+    replicationFactor: rf as number,
+    extraFields: extraFields as ExtraFields,
+    version: 1,
+    lastFieldId: fields.length,
+  };
+}
+
+/**
+ * The default table behind `POST /ingest` (DESIGN §1): records routed by a
+ * required `trace_id`, every other field kept as JSON.
+ */
+export const EVENTS_TABLE: TableDef = Object.freeze({
+  name: 'events',
+  fields: Object.freeze([Object.freeze({ id: 1, name: 'trace_id', type: 'string', required: true } as const)]),
+  shardKey: 'trace_id',
+  replicationFactor: 1,
+  extraFields: 'keep',
+  version: 1,
+  lastFieldId: 1,
+} as const);
