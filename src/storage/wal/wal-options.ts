@@ -1,0 +1,160 @@
+/**
+ * Options of the WAL, with their defaults and bounds. Every limit is named
+ * with its unit last and can be overridden (config.ts passes them through).
+ */
+import { SluiceError } from '../../core/errors.ts';
+import type { FlushMode } from './group-commit.ts';
+import type { RecoveryMode } from './recovery.ts';
+import type { FlushInfo } from './wal-writer.ts';
+
+const MiB = 1024 * 1024;
+
+/** Options of `Wal.open`. */
+export interface WalOptions {
+  /** Directory of the segment files, normally `DATA_DIR/wal`; created if missing. */
+  readonly dir: string;
+  /**
+   * A segment is rotated before a frame would take it past this size (a
+   * single larger frame gets a segment of its own).
+   * @default 67108864 (64 MiB)
+   */
+  readonly segmentBytesMax?: number;
+  /**
+   * Largest frame (header + type + LSN + payload). Guards recovery against a
+   * garbage length; lowering it below an existing frame's size makes that
+   * frame read as corrupt.
+   * @default 67108864 (64 MiB)
+   */
+  readonly frameBytesMax?: number;
+  /**
+   * Buffered bytes at which a flush starts without waiting for any delay.
+   * @default 65536 (64 KiB)
+   */
+  readonly flushBytesMax?: number;
+  /**
+   * Hard cap on how long the WAL holds a buffered frame back before starting
+   * its flush (a running fdatasync is waited for on top of it).
+   * @default 200
+   */
+  readonly flushDelayMsMax?: number;
+  /**
+   * `idle`: flush on the next tick when no flush is running (lowest latency).
+   * `adaptive`: under a high append rate, wait a clamped delay to gather
+   * bigger batches (fewer fsyncs).
+   * @default 'idle'
+   */
+  readonly flushMode?: FlushMode;
+  /**
+   * Lower clamp of the adaptive delay when it is active (it is 0 at low rate).
+   * @default 1
+   */
+  readonly adaptiveDelayMsMin?: number;
+  /**
+   * Upper clamp of the adaptive delay; at most flushDelayMsMax.
+   * @default 20
+   */
+  readonly adaptiveDelayMsMax?: number;
+  /**
+   * Bytes appended but not yet durable (buffered + in flight); beyond it
+   * `append` rejects with OVERLOADED. At least frameBytesMax.
+   * @default 268435456 (256 MiB)
+   */
+  readonly pendingBytesMax?: number;
+  /**
+   * Appends reject with DISK_FULL while the WAL's file system has less free
+   * space than this; 0 disables the check.
+   * @default 268435456 (256 MiB)
+   */
+  readonly diskFreeBytesMin?: number;
+  /**
+   * Minimum interval between two free-space measurements (statfs).
+   * @default 1000
+   */
+  readonly diskCheckIntervalMs?: number;
+  /**
+   * Bound on the frame bytes handed to one `replay` callback (a single larger
+   * frame is delivered alone).
+   * @default 16777216 (16 MiB)
+   */
+  readonly replayBatchBytesMax?: number;
+  /**
+   * Size of one sequential read in recovery and replay.
+   * @default 1048576 (1 MiB)
+   */
+  readonly readChunkBytes?: number;
+  /**
+   * `strict`: corruption before the tail stops `open` with WAL_CORRUPT.
+   * `truncate`: everything from the bad frame on is discarded and reported
+   * in `wal.recovery.corruption` (data loss: an operator's decision).
+   * @default 'strict'
+   */
+  readonly recovery?: RecoveryMode;
+  /**
+   * The next LSN must be at least this. When the WAL ends below it (the
+   * caller's index already holds frames the WAL lost, e.g. after a
+   * `truncate` recovery), every remaining segment is deleted (all its frames
+   * are below the mark, so the index has them) and appends continue at this
+   * LSN, so no new frame reuses an LSN the index already applied.
+   * @default 0n (no minimum)
+   */
+  readonly nextLsnMin?: bigint;
+  /** Observer called after every write + fdatasync (metrics). Must not throw. */
+  readonly onFlush?: (info: FlushInfo) => void;
+}
+
+/** WalOptions with every default filled in. */
+export type WalConfig = Required<Omit<WalOptions, 'onFlush'>> & { readonly onFlush: ((info: FlushInfo) => void) | undefined };
+
+/** Fills in defaults and checks bounds; bad values are INVALID_ARGUMENT. */
+export function resolveWalOptions(options: WalOptions): WalConfig {
+  const config: WalConfig = {
+    dir: options.dir,
+    segmentBytesMax: options.segmentBytesMax ?? 64 * MiB,
+    frameBytesMax: options.frameBytesMax ?? 64 * MiB,
+    flushBytesMax: options.flushBytesMax ?? 64 * 1024,
+    flushDelayMsMax: options.flushDelayMsMax ?? 200,
+    flushMode: options.flushMode ?? 'idle',
+    adaptiveDelayMsMin: options.adaptiveDelayMsMin ?? 1,
+    adaptiveDelayMsMax: options.adaptiveDelayMsMax ?? 20,
+    pendingBytesMax: options.pendingBytesMax ?? 256 * MiB,
+    diskFreeBytesMin: options.diskFreeBytesMin ?? 256 * MiB,
+    diskCheckIntervalMs: options.diskCheckIntervalMs ?? 1000,
+    replayBatchBytesMax: options.replayBatchBytesMax ?? 16 * MiB,
+    readChunkBytes: options.readChunkBytes ?? MiB,
+    recovery: options.recovery ?? 'strict',
+    nextLsnMin: options.nextLsnMin ?? 0n,
+    onFlush: options.onFlush,
+  };
+  const positive = [
+    'segmentBytesMax',
+    'frameBytesMax',
+    'flushBytesMax',
+    'pendingBytesMax',
+    'replayBatchBytesMax',
+    'readChunkBytes',
+  ] as const;
+  for (const key of positive) {
+    if (!Number.isSafeInteger(config[key]) || config[key] <= 0) invalid(`${key} must be a positive integer, got ${config[key]}`);
+  }
+  const nonNegative = [
+    'flushDelayMsMax',
+    'adaptiveDelayMsMin',
+    'adaptiveDelayMsMax',
+    'diskFreeBytesMin',
+    'diskCheckIntervalMs',
+  ] as const;
+  for (const key of nonNegative) {
+    if (!Number.isFinite(config[key]) || config[key] < 0) invalid(`${key} must be a non-negative number, got ${config[key]}`);
+  }
+  if (config.frameBytesMax > 0xffff_ffff) invalid('frameBytesMax must fit the u32 length field');
+  if (config.pendingBytesMax < config.frameBytesMax) invalid('pendingBytesMax must be at least frameBytesMax');
+  if (config.adaptiveDelayMsMin > config.adaptiveDelayMsMax) invalid('adaptiveDelayMsMin must not exceed adaptiveDelayMsMax');
+  if (config.adaptiveDelayMsMax > config.flushDelayMsMax) invalid('adaptiveDelayMsMax must not exceed flushDelayMsMax');
+  if (config.flushMode !== 'idle' && config.flushMode !== 'adaptive') invalid(`flushMode must be 'idle' or 'adaptive'`);
+  if (config.recovery !== 'strict' && config.recovery !== 'truncate') invalid(`recovery must be 'strict' or 'truncate'`);
+  return config;
+}
+
+function invalid(message: string): never {
+  throw new SluiceError('INVALID_ARGUMENT', `WAL options: ${message}`);
+}

@@ -1,0 +1,189 @@
+/**
+ * Durable writes into the active segment: rotation, write + fdatasync, and
+ * the failure rules.
+ *
+ * - ENOSPC/EDQUOT on write: the segment is truncated back to the last
+ *   durable offset (so no half frame is left for recovery to call
+ *   corruption), DISK_FULL is thrown and the writer stays usable.
+ * - Any other write error, and any fdatasync error: WAL_IO and the writer is
+ *   failed for good. After a failed fsync the kernel may have dropped the
+ *   dirty pages and a retry can "succeed" without the data ("fsyncgate",
+ *   PostgreSQL 2018), so the only safe path is a restart and recovery.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { SluiceError, errnoCode } from '../../core/errors.ts';
+import type { FrameSink } from './group-commit.ts';
+import { SEGMENT_HEADER_BYTES, createSegment, writeAll } from './segment.ts';
+import type { SegmentInfo } from './segment.ts';
+
+/** What one write + fdatasync did, for metrics. */
+export interface FlushInfo {
+  readonly bytes: number;
+  readonly frames: number;
+  readonly fsyncMs: number;
+}
+
+export interface WalWriterOptions {
+  readonly dir: string;
+  readonly segmentBytesMax: number;
+  /** Called after every fdatasync. */
+  readonly onFlush: ((info: FlushInfo) => void) | undefined;
+  /** Called when rotation created a new segment (already durable in the directory). */
+  readonly onSegmentCreated: (segment: SegmentInfo) => void;
+}
+
+function isDiskFull(err: unknown): boolean {
+  const code = errnoCode(err);
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
+export class WalWriter implements FrameSink {
+  readonly #options: WalWriterOptions;
+  #handle: FileHandle;
+  #segment: SegmentInfo;
+  /** Durable end of the active segment: the next frame goes here. */
+  #offset: number;
+  #lastLsn: bigint;
+  #failure: SluiceError | undefined;
+  #closed = false;
+
+  private constructor(handle: FileHandle, segment: SegmentInfo, offset: number, lastLsn: bigint, options: WalWriterOptions) {
+    this.#handle = handle;
+    this.#segment = segment;
+    this.#offset = offset;
+    this.#lastLsn = lastLsn;
+    this.#options = options;
+  }
+
+  /** Opens `segment` for appending at `offset` (its durable end, as recovery found it). */
+  static async open(segment: SegmentInfo, offset: number, lastLsn: bigint, options: WalWriterOptions): Promise<WalWriter> {
+    assert(offset >= SEGMENT_HEADER_BYTES, 'active segment offset must be past the header');
+    // 'r+' and explicit positions: O_APPEND would make the kernel ignore them.
+    const handle = await fs.open(segment.path, 'r+');
+    return new WalWriter(handle, segment, offset, lastLsn, options);
+  }
+
+  /** LSN of the last durable frame. */
+  get lastLsn(): bigint {
+    return this.#lastLsn;
+  }
+
+  /** Set once the writer failed for good. */
+  get failure(): SluiceError | undefined {
+    return this.#failure;
+  }
+
+  async write(bytes: Buffer, frameEnds: readonly number[], firstLsn: bigint, onDurable: (frames: number) => void): Promise<void> {
+    assert(this.#failure === undefined && !this.#closed, 'write on a failed or closed WAL writer');
+    assert.equal(firstLsn, this.#lastLsn + 1n, 'WAL writes must continue the LSN sequence');
+    const { segmentBytesMax } = this.#options;
+    let frame = 0;
+    let start = 0;
+    while (frame < frameEnds.length) {
+      // A frame that would overflow a non-empty segment starts a new one; a
+      // frame bigger than a whole segment gets a segment of its own.
+      if (this.#offset > SEGMENT_HEADER_BYTES && this.#offset + frameEnds[frame]! - start > segmentBytesMax) {
+        await this.#rotate(firstLsn + BigInt(frame));
+      }
+      let next = frame + 1;
+      while (next < frameEnds.length && this.#offset + frameEnds[next]! - start <= segmentBytesMax) next++;
+      const end = frameEnds[next - 1]!;
+      await this.#writeDurably(bytes.subarray(start, end), next - frame);
+      onDurable(next - frame);
+      frame = next;
+      start = end;
+    }
+  }
+
+  /** Closes the segment file; idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      await this.#handle.close();
+    } catch (err) {
+      // A failed writer already reported its error; its handle may be the broken part.
+      if (this.#failure === undefined) {
+        throw new SluiceError('WAL_IO', `closing ${this.#segment.path} failed: ${String(err)}`, [], { cause: err });
+      }
+    }
+  }
+
+  async #writeDurably(piece: Buffer, frames: number): Promise<void> {
+    const position = this.#offset;
+    try {
+      await writeAll(this.#handle, piece, position);
+    } catch (err) {
+      throw await this.#writeFailed(err, position);
+    }
+    const startedMs = performance.now();
+    try {
+      await this.#handle.datasync();
+    } catch (err) {
+      throw this.#fail('fdatasync', err);
+    }
+    const fsyncMs = performance.now() - startedMs;
+    this.#offset += piece.length;
+    this.#lastLsn += BigInt(frames);
+    this.#notify({ bytes: piece.length, frames, fsyncMs });
+  }
+
+  async #writeFailed(err: unknown, position: number): Promise<SluiceError> {
+    if (!isDiskFull(err)) return this.#fail('write', err);
+    try {
+      await this.#handle.truncate(position);
+      await this.#handle.datasync();
+    } catch (truncateErr) {
+      return this.#fail('truncate after a full disk', truncateErr);
+    }
+    return new SluiceError(
+      'DISK_FULL',
+      `disk full writing WAL segment ${this.#segment.path}; the partial write was truncated at byte ${position}`,
+      [],
+      { cause: err },
+    );
+  }
+
+  async #rotate(firstLsn: bigint): Promise<void> {
+    let created: Awaited<ReturnType<typeof createSegment>>;
+    try {
+      created = await createSegment(this.#options.dir, firstLsn);
+    } catch (err) {
+      if (!isDiskFull(err)) throw this.#fail('create segment', err);
+      throw new SluiceError('DISK_FULL', `disk full creating WAL segment at LSN ${firstLsn} in ${this.#options.dir}`, [], { cause: err });
+    }
+    const previous = this.#handle;
+    this.#handle = created.handle;
+    this.#segment = created.info;
+    this.#offset = SEGMENT_HEADER_BYTES;
+    this.#options.onSegmentCreated(created.info);
+    // Every byte of the previous segment was fdatasync'd already, so a close
+    // error cannot hide lost data.
+    await previous.close().catch(() => undefined);
+  }
+
+  #fail(operation: string, err: unknown): SluiceError {
+    this.#failure = new SluiceError(
+      'WAL_IO',
+      `WAL ${operation} failed on ${this.#segment.path} (${errnoCode(err) ?? String(err)}); ` +
+        'the WAL refuses writes until the node restarts and recovers',
+      [],
+      { cause: err },
+    );
+    return this.#failure;
+  }
+
+  /** A throwing metrics hook is a programmer error: rethrow it outside the I/O path so the WAL state stays right. */
+  #notify(info: FlushInfo): void {
+    if (this.#options.onFlush === undefined) return;
+    try {
+      this.#options.onFlush(info);
+    } catch (err) {
+      queueMicrotask(() => {
+        throw err;
+      });
+    }
+  }
+}
