@@ -1,0 +1,137 @@
+/**
+ * The catalog of tables of a single node: every schema version of every
+ * table, kept in `catalog.json` and replaced atomically on each change. A
+ * table exists once its catalog write is fsync'd, before any write to it
+ * can be acknowledged. Old versions are kept forever: stored records name
+ * the version they were written under.
+ */
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { SluiceError } from '../core/errors.ts';
+import type { TableDef } from '../core/schema/table-def.ts';
+import { readJsonFile, writeFileAtomic } from './atomic-file.ts';
+
+/** A table with its id and schema history. */
+export interface TableEntry {
+  /** Numeric id used in index keys; never reused. */
+  readonly id: number;
+  readonly name: string;
+  readonly createdAtMs: number;
+  /** versions[i] is schema version i + 1; the last is current. */
+  readonly versions: readonly TableDef[];
+}
+
+interface CatalogFile {
+  readonly format: 1;
+  readonly nextTableId: number;
+  readonly tables: readonly TableEntry[];
+}
+
+/** The current definition of a table. */
+export function currentDef(entry: TableEntry): TableDef {
+  const def = entry.versions.at(-1);
+  assert.ok(def !== undefined, `table ${entry.name} has no schema version`);
+  return def;
+}
+
+/** The definition of a table at one schema version. */
+export function defAtVersion(entry: TableEntry, version: number): TableDef | undefined {
+  return entry.versions[version - 1];
+}
+
+/** Tables of one node, persisted in DATA_DIR/catalog.json. */
+export class Catalog {
+  private readonly file: string;
+  private readonly byName = new Map<string, TableEntry>();
+  private readonly byIdMap = new Map<number, TableEntry>();
+  private nextTableId = 1;
+  /** Serializes changes so two concurrent creates cannot overwrite each other's file. */
+  private chain: Promise<unknown> = Promise.resolve();
+
+  private constructor(file: string) {
+    this.file = file;
+  }
+
+  /** Loads the catalog of `dataDir`, creating it with the built-in tables if new. */
+  static async open(dataDir: string, builtins: readonly TableDef[], nowMs: number): Promise<Catalog> {
+    const catalog = new Catalog(path.join(dataDir, 'catalog.json'));
+    const raw = (await readJsonFile(catalog.file)) as CatalogFile | undefined;
+    if (raw !== undefined) {
+      if (raw.format !== 1 || !Array.isArray(raw.tables)) throw new SluiceError('STORAGE_IO', `${catalog.file} has an unknown format`);
+      catalog.nextTableId = raw.nextTableId;
+      for (const t of raw.tables) catalog.index(t);
+    }
+    for (const def of builtins) {
+      if (!catalog.byName.has(def.name)) await catalog.create(def, nowMs);
+    }
+    return catalog;
+  }
+
+  /** The table named `name`, or undefined. */
+  get(name: string): TableEntry | undefined {
+    return this.byName.get(name);
+  }
+
+  /** The table named `name`, or TABLE_NOT_FOUND. */
+  require(name: string): TableEntry {
+    const entry = this.byName.get(name);
+    if (entry === undefined) throw new SluiceError('TABLE_NOT_FOUND', `table ${JSON.stringify(name)} does not exist`);
+    return entry;
+  }
+
+  /** The table with numeric id `id`, or undefined. */
+  byId(id: number): TableEntry | undefined {
+    return this.byIdMap.get(id);
+  }
+
+  /** Every table, by name. */
+  list(): TableEntry[] {
+    return [...this.byName.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** Creates a table (TABLE_EXISTS if the name is taken); durable when it resolves. */
+  create(def: TableDef, nowMs: number): Promise<TableEntry> {
+    return this.serialize(async () => {
+      if (this.byName.has(def.name)) throw new SluiceError('TABLE_EXISTS', `table ${JSON.stringify(def.name)} already exists`);
+      const entry: TableEntry = { id: this.nextTableId, name: def.name, createdAtMs: nowMs, versions: [def] };
+      await this.persist([...this.byName.values(), entry], this.nextTableId + 1);
+      this.nextTableId++;
+      this.index(entry);
+      return entry;
+    });
+  }
+
+  /** Adds a schema version produced by `evolve` from the current one; durable when it resolves. */
+  evolve(name: string, evolve: (current: TableDef) => TableDef): Promise<TableEntry> {
+    return this.serialize(async () => {
+      const entry = this.require(name);
+      const current = currentDef(entry);
+      const next = evolve(current);
+      if (next.version === current.version) return entry;
+      assert.equal(next.version, current.version + 1, 'schema versions are consecutive');
+      const updated: TableEntry = { ...entry, versions: [...entry.versions, next] };
+      await this.persist(
+        [...this.byName.values()].map((t) => (t.id === entry.id ? updated : t)),
+        this.nextTableId,
+      );
+      this.index(updated);
+      return updated;
+    });
+  }
+
+  private index(entry: TableEntry): void {
+    this.byName.set(entry.name, entry);
+    this.byIdMap.set(entry.id, entry);
+  }
+
+  private async persist(tables: readonly TableEntry[], nextTableId: number): Promise<void> {
+    const file: CatalogFile = { format: 1, nextTableId, tables: [...tables].sort((a, b) => a.id - b.id) };
+    await writeFileAtomic(this.file, JSON.stringify(file, null, 1));
+  }
+
+  private serialize<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(task, task);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+}

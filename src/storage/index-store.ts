@@ -1,0 +1,198 @@
+/**
+ * The index: a materialized view of the WAL in a StorageEngine. `apply`
+ * turns WAL frames into key-value writes (one engine batch, checkpointed
+ * with the last frame's LSN); the read methods answer by id, by shard key
+ * and time range, and by table scan.
+ */
+import { RecordBatchReader } from '../core/codec/record-batch-v1.ts';
+import type { StorageEngine } from './engine/storage-engine.ts';
+import { FRAME_TYPES, type AppliedFrame } from './frame-types.ts';
+import {
+  idKey,
+  idKeyOf,
+  idValue,
+  locationOf,
+  pkKey,
+  pkValue,
+  prefixEnd,
+  readPkValue,
+  recordKey,
+  recordKeyPrefix,
+  tableShardPrefix,
+  type PkEntry,
+} from './key-layout.ts';
+import { writeTimeKey } from '../core/codec/record-batch-v1.ts';
+
+/** One stored record as the index holds it. */
+export interface IndexedRecord {
+  readonly recordKey: Buffer;
+  /** The stored value (see record-batch-v1 `value`). */
+  readonly value: Uint8Array;
+}
+
+/** What `apply` did, for metrics. */
+export interface ApplyStats {
+  readonly records: number;
+  /** Records that replaced an older version of the same primary key. */
+  readonly upserts: number;
+  /** Records older (by version) than what the index has: not applied. */
+  readonly stale: number;
+}
+
+/** A range query over one shard key's records. */
+export interface KeyRangeQuery {
+  readonly tableId: number;
+  readonly shard: number;
+  readonly key: Buffer;
+  /** Inclusive lower bound on event time, epoch ms. */
+  readonly fromMs?: number;
+  /** Exclusive upper bound on event time, epoch ms. */
+  readonly toMs?: number;
+  /** Resume strictly after this record key (a cursor). */
+  readonly after?: Buffer;
+  readonly limit: number;
+}
+
+/** Applies WAL frames to an engine and reads them back. */
+export class IndexStore {
+  readonly engine: StorageEngine;
+
+  constructor(engine: StorageEngine) {
+    this.engine = engine;
+  }
+
+  /** Applies frames (in LSN order) as one atomic engine commit checkpointed at the last LSN. */
+  async apply(frames: readonly AppliedFrame[]): Promise<ApplyStats> {
+    const last = frames.at(-1);
+    if (last === undefined) return { records: 0, upserts: 0, stale: 0 };
+    const pkEntries = await this.loadPkEntries(frames);
+    const batch = this.engine.batch();
+    let records = 0;
+    let upserts = 0;
+    let stale = 0;
+    for (const frame of frames) {
+      if (frame.type !== FRAME_TYPES.RECORDS) continue;
+      const r = new RecordBatchReader(frame.payload);
+      const buf = r.buf;
+      while (r.next()) {
+        records++;
+        const rk = recordKey(r.shard, r.tableId, buf, r.keyOffset, r.keyLen, r.timeKeyOffset, r.idOffset);
+        if (r.pkLen > 0) {
+          const pkk = pkKey(r.shard, r.tableId, buf.subarray(r.pkOffset, r.pkOffset + r.pkLen));
+          const mapKey = pkk.toString('latin1');
+          const existing = pkEntries.get(mapKey);
+          const version = r.version;
+          if (existing !== undefined) {
+            // Last writer wins on the HLC version; an equal version is a replay of the same write.
+            if (existing.version > version) {
+              stale++;
+              continue;
+            }
+            if (!existing.recordKey.equals(rk)) batch.del(existing.recordKey);
+            if (existing.id !== r.id) batch.del(idKeyOf(existing.id));
+            upserts++;
+          }
+          batch.put(pkk, pkValue(buf, r.idOffset, buf, r.valueOffset, rk));
+          pkEntries.set(mapKey, { id: r.id, version, recordKey: rk });
+        }
+        batch.put(rk, r.value);
+        batch.put(idKey(buf, r.idOffset), idValue(rk));
+      }
+    }
+    await batch.commit(last.lsn);
+    return { records, upserts, stale };
+  }
+
+  /** Reads the current primary-key entries of every pk record in the frames, in one engine call. */
+  private async loadPkEntries(frames: readonly AppliedFrame[]): Promise<Map<string, PkEntry>> {
+    const keys: Buffer[] = [];
+    const meta: { shard: number; tableId: number }[] = [];
+    const seen = new Set<string>();
+    for (const frame of frames) {
+      if (frame.type !== FRAME_TYPES.RECORDS) continue;
+      const r = new RecordBatchReader(frame.payload);
+      while (r.next()) {
+        if (r.pkLen === 0) continue;
+        const k = pkKey(r.shard, r.tableId, r.buf.subarray(r.pkOffset, r.pkOffset + r.pkLen));
+        const s = k.toString('latin1');
+        if (seen.has(s)) continue;
+        seen.add(s);
+        keys.push(k);
+        meta.push({ shard: r.shard, tableId: r.tableId });
+      }
+    }
+    const map = new Map<string, PkEntry>();
+    if (keys.length === 0) return map;
+    const values = await this.engine.getMany(keys);
+    values.forEach((v, i) => {
+      const m = meta[i];
+      const k = keys[i];
+      if (v !== undefined && m !== undefined && k !== undefined) map.set(k.toString('latin1'), readPkValue(m.shard, m.tableId, v));
+    });
+    return map;
+  }
+
+  /** The current primary-key entries for the given keys (undefined where absent). */
+  async lookupPks(lookups: readonly { shard: number; tableId: number; pk: Buffer }[]): Promise<(PkEntry | undefined)[]> {
+    if (lookups.length === 0) return [];
+    const values = await this.engine.getMany(lookups.map((l) => pkKey(l.shard, l.tableId, l.pk)));
+    return values.map((v, i) => {
+      const l = lookups[i];
+      return v === undefined || l === undefined ? undefined : readPkValue(l.shard, l.tableId, v);
+    });
+  }
+
+  /** One record by id, or undefined when absent or in another table. */
+  async getById(tableId: number, id: bigint): Promise<IndexedRecord | undefined> {
+    const loc = await this.engine.get(idKeyOf(id));
+    if (loc === undefined) return undefined;
+    const where = locationOf(id, loc);
+    if (where.tableId !== tableId) return undefined;
+    const value = await this.engine.get(where.recordKey);
+    return value === undefined ? undefined : { recordKey: where.recordKey, value };
+  }
+
+  /** One shard key's records ordered by event time then id. */
+  async *scanKey(q: KeyRangeQuery): AsyncGenerator<IndexedRecord> {
+    const prefix = recordKeyPrefix(q.shard, q.tableId, q.key);
+    const lower = withTime(prefix, q.fromMs);
+    const upper = q.toMs === undefined ? prefixEnd(prefix) : withTime(prefix, q.toMs);
+    const range =
+      q.after !== undefined && Buffer.compare(q.after, lower) >= 0
+        ? { gt: q.after, lt: upper, limit: q.limit }
+        : { gte: lower, lt: upper, limit: q.limit };
+    for await (const [k, v] of this.engine.iterate(range)) {
+      yield { recordKey: toBuffer(k), value: v };
+    }
+  }
+
+  /** Every record of a table, shard by shard. */
+  async *scanTable(tableId: number, shardCount: number): AsyncGenerator<IndexedRecord> {
+    for (let shard = 0; shard < shardCount; shard++) {
+      const prefix = tableShardPrefix(shard, tableId);
+      for await (const [k, v] of this.engine.iterate({ gte: prefix, lt: prefixEnd(prefix) })) {
+        yield { recordKey: toBuffer(k), value: v };
+      }
+    }
+  }
+
+  /** The largest id in the index (0n if empty): a restarted node never issues ids below it. */
+  async maxId(): Promise<bigint> {
+    for await (const [k] of this.engine.iterate({ gte: idKeyOf(0n), lt: prefixEnd(Buffer.from([idKeyOf(0n)[0] as number])), reverse: true, limit: 1 })) {
+      return toBuffer(k).readBigUInt64BE(1);
+    }
+    return 0n;
+  }
+}
+
+function withTime(prefix: Buffer, timeMs: number | undefined): Buffer {
+  if (timeMs === undefined) return prefix;
+  const out = Buffer.allocUnsafe(prefix.length + 8);
+  prefix.copy(out);
+  writeTimeKey(out, prefix.length, timeMs);
+  return out;
+}
+
+function toBuffer(u: Uint8Array): Buffer {
+  return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+}

@@ -1,0 +1,171 @@
+/**
+ * Index key layout. Keys compare as bytes, so every integer is big-endian
+ * and the event time is sign-flipped (see record-batch-v1).
+ *
+ *   record   R | shard u16 | tableId u32 | keyLen u16 | key | timeKey[8] | id[8]
+ *              → stored value (version, ingestedAt, schemaVersion, fields)
+ *   by id    I | id[8]
+ *              → tableId u32 | shard u16 | keyLen u16 | key | timeKey[8]
+ *   by pk    P | shard u16 | tableId u32 | pkLen u16 | pk
+ *              → id[8] | version[8] | keyLen u16 | key | timeKey[8]
+ *
+ * Shard first: one shard of every table is one contiguous range (a move is
+ * a range scan). Inside a shard and table, one shard key's records are
+ * contiguous and ordered by event time, then id, whatever order they
+ * arrived in. The key is length-prefixed so "ab" never interleaves with
+ * "abc". The id index is derived data (it can be rebuilt from R).
+ */
+
+export const PREFIX_RECORD = 0x52; // 'R'
+export const PREFIX_ID = 0x49; // 'I'
+export const PREFIX_PK = 0x50; // 'P'
+
+/** Bytes of a record key before the shard key. */
+export const RECORD_KEY_HEAD_BYTES = 9;
+
+/** Builds `R | shard | tableId | keyLen | key | timeKey | id` from a batch buffer's parts. */
+export function recordKey(shard: number, tableId: number, src: Buffer, keyOffset: number, keyLen: number, timeKeyOffset: number, idOffset: number): Buffer {
+  const out = Buffer.allocUnsafe(RECORD_KEY_HEAD_BYTES + keyLen + 16);
+  out[0] = PREFIX_RECORD;
+  out.writeUInt16BE(shard, 1);
+  out.writeUInt32BE(tableId, 3);
+  out.writeUInt16BE(keyLen, 7);
+  src.copy(out, 9, keyOffset, keyOffset + keyLen);
+  src.copy(out, 9 + keyLen, timeKeyOffset, timeKeyOffset + 8);
+  src.copy(out, 17 + keyLen, idOffset, idOffset + 8);
+  return out;
+}
+
+/** `R | shard | tableId | keyLen | key`: the prefix of one shard key's records. */
+export function recordKeyPrefix(shard: number, tableId: number, key: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(RECORD_KEY_HEAD_BYTES + key.length);
+  out[0] = PREFIX_RECORD;
+  out.writeUInt16BE(shard, 1);
+  out.writeUInt32BE(tableId, 3);
+  out.writeUInt16BE(key.length, 7);
+  key.copy(out, 9);
+  return out;
+}
+
+/** `R | shard | tableId`: the prefix of one table's records in one shard. */
+export function tableShardPrefix(shard: number, tableId: number): Buffer {
+  const out = Buffer.allocUnsafe(7);
+  out[0] = PREFIX_RECORD;
+  out.writeUInt16BE(shard, 1);
+  out.writeUInt32BE(tableId, 3);
+  return out;
+}
+
+/** `I | id`. */
+export function idKey(src: Buffer, idOffset: number): Buffer {
+  const out = Buffer.allocUnsafe(9);
+  out[0] = PREFIX_ID;
+  src.copy(out, 1, idOffset, idOffset + 8);
+  return out;
+}
+
+/** `I | id` from a bigint id. */
+export function idKeyOf(id: bigint): Buffer {
+  const out = Buffer.allocUnsafe(9);
+  out[0] = PREFIX_ID;
+  out.writeBigUInt64BE(id, 1);
+  return out;
+}
+
+/** The value of an id-index entry: where the record key lives. */
+export function idValue(recordKeyBuf: Buffer): Buffer {
+  // tableId | shard | keyLen | key | timeKey, taken from the record key.
+  const keyLen = recordKeyBuf.readUInt16BE(7);
+  const out = Buffer.allocUnsafe(8 + keyLen + 8);
+  recordKeyBuf.copy(out, 0, 3, 7);
+  recordKeyBuf.copy(out, 4, 1, 3);
+  recordKeyBuf.copy(out, 6, 7, 9 + keyLen + 8);
+  return out;
+}
+
+/** The location an id-index value points at. */
+export interface RecordLocation {
+  readonly tableId: number;
+  readonly shard: number;
+  /** The full record key. */
+  readonly recordKey: Buffer;
+}
+
+/** Rebuilds the record key from an id and its id-index value. */
+export function locationOf(id: bigint, value: Uint8Array): RecordLocation {
+  const v = Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  const tableId = v.readUInt32BE(0);
+  const shard = v.readUInt16BE(4);
+  const keyLen = v.readUInt16BE(6);
+  const out = Buffer.allocUnsafe(RECORD_KEY_HEAD_BYTES + keyLen + 16);
+  out[0] = PREFIX_RECORD;
+  out.writeUInt16BE(shard, 1);
+  out.writeUInt32BE(tableId, 3);
+  v.copy(out, 7, 6, 8 + keyLen + 8);
+  out.writeBigUInt64BE(id, 17 + keyLen);
+  return { tableId, shard, recordKey: out };
+}
+
+/** `P | shard | tableId | pkLen | pk`. */
+export function pkKey(shard: number, tableId: number, pk: Buffer | string): Buffer {
+  const pkBuf = typeof pk === 'string' ? Buffer.from(pk, 'utf8') : pk;
+  const out = Buffer.allocUnsafe(9 + pkBuf.length);
+  out[0] = PREFIX_PK;
+  out.writeUInt16BE(shard, 1);
+  out.writeUInt32BE(tableId, 3);
+  out.writeUInt16BE(pkBuf.length, 7);
+  pkBuf.copy(out, 9);
+  return out;
+}
+
+/** The value of a primary-key entry: current id, version and record key. */
+export function pkValue(id: Buffer, idOffset: number, version: Buffer, versionOffset: number, recordKeyBuf: Buffer): Buffer {
+  const suffixLen = recordKeyBuf.length - 7 - 8; // keyLen | key | timeKey
+  const out = Buffer.allocUnsafe(16 + suffixLen);
+  id.copy(out, 0, idOffset, idOffset + 8);
+  version.copy(out, 8, versionOffset, versionOffset + 8);
+  recordKeyBuf.copy(out, 16, 7, 7 + suffixLen);
+  return out;
+}
+
+/** A decoded primary-key entry. */
+export interface PkEntry {
+  readonly id: bigint;
+  readonly version: bigint;
+  /** The record key the primary key currently points at. */
+  readonly recordKey: Buffer;
+}
+
+/** Decodes a primary-key entry value. */
+export function readPkValue(shard: number, tableId: number, value: Uint8Array): PkEntry {
+  const v = Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  const id = v.readBigUInt64BE(0);
+  const version = v.readBigUInt64BE(8);
+  const suffixLen = v.length - 16;
+  const rk = Buffer.allocUnsafe(7 + suffixLen + 8);
+  rk[0] = PREFIX_RECORD;
+  rk.writeUInt16BE(shard, 1);
+  rk.writeUInt32BE(tableId, 3);
+  v.copy(rk, 7, 16);
+  v.copy(rk, 7 + suffixLen, 0, 8);
+  return { id, version, recordKey: rk };
+}
+
+/** The smallest key greater than every key starting with `prefix`. */
+export function prefixEnd(prefix: Buffer): Buffer {
+  const out = Buffer.from(prefix);
+  for (let i = out.length - 1; i >= 0; i--) {
+    if ((out[i] as number) < 0xff) {
+      out[i] = (out[i] as number) + 1;
+      return out.subarray(0, i + 1);
+    }
+  }
+  // All 0xFF: nothing sorts after it within the key space.
+  return Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+}
+
+/** Id of a record key (its last 8 bytes). */
+export function recordKeyId(recordKeyBuf: Uint8Array): bigint {
+  const b = Buffer.isBuffer(recordKeyBuf) ? recordKeyBuf : Buffer.from(recordKeyBuf.buffer, recordKeyBuf.byteOffset, recordKeyBuf.byteLength);
+  return b.readBigUInt64BE(b.length - 8);
+}

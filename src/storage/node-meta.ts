@@ -1,0 +1,36 @@
+/**
+ * What a data directory was created with. The shard count and the engine
+ * decide where every record lives in the index, so a node refuses to start
+ * on a data dir made with other values instead of silently misreading it.
+ */
+import path from 'node:path';
+import { SluiceError } from '../core/errors.ts';
+import type { EngineKind } from './engine/storage-engine.ts';
+import { readJsonFile, writeFileAtomic } from './atomic-file.ts';
+
+/** The identity of a data directory. */
+export interface NodeMeta {
+  readonly format: 1;
+  readonly shards: number;
+  readonly engine: EngineKind;
+  readonly createdAtMs: number;
+}
+
+/** Loads DATA_DIR/node.json, creating it on first start; throws if it disagrees with the options. */
+export async function checkNodeMeta(dataDir: string, want: { shards: number; engine: EngineKind }, nowMs: number): Promise<NodeMeta> {
+  const file = path.join(dataDir, 'node.json');
+  const raw = (await readJsonFile(file)) as NodeMeta | undefined;
+  if (raw === undefined) {
+    const meta: NodeMeta = { format: 1, shards: want.shards, engine: want.engine, createdAtMs: nowMs };
+    await writeFileAtomic(file, JSON.stringify(meta, null, 1));
+    return meta;
+  }
+  if (raw.format !== 1) throw new SluiceError('STORAGE_IO', `${file} has an unknown format ${String(raw.format)}`);
+  if (raw.shards !== want.shards || raw.engine !== want.engine) {
+    throw new SluiceError(
+      'INVALID_ARGUMENT',
+      `data dir ${dataDir} was created with --shards ${raw.shards} --engine ${raw.engine}; start with those values or use a new data dir`,
+    );
+  }
+  return raw;
+}
