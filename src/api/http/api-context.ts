@@ -1,0 +1,35 @@
+/**
+ * What the HTTP routes need from the node. The server starts listening
+ * before recovery finishes (so /healthz and /readyz answer during a long
+ * WAL replay); until then `services()` throws NOT_READY.
+ */
+import type { Logger } from 'pino';
+import type { NodeConfig } from '../../config.ts';
+import type { Coordinator } from '../../cluster/coordinator.ts';
+import type { Admission } from '../../ingest/admission.ts';
+import type { IngestPipeline } from '../../ingest/pipeline.ts';
+import type { Catalog } from '../../storage/catalog.ts';
+import type { NodeMetrics } from '../metrics.ts';
+import type { RecordView } from '../record-view.ts';
+
+/** Lifecycle of a node as the API reports it. */
+export type NodePhase = 'starting' | 'ready' | 'stopping' | 'failed';
+
+/** The parts that exist once the node is ready. */
+export interface NodeServices {
+  readonly catalog: Catalog;
+  readonly coordinator: Coordinator;
+  readonly pipeline: IngestPipeline;
+}
+
+/** Everything a route handler may use. */
+export interface ApiContext {
+  readonly config: NodeConfig;
+  readonly log: Logger;
+  readonly metrics: NodeMetrics;
+  readonly admission: Admission;
+  readonly view: RecordView;
+  phase(): NodePhase;
+  /** The services, or NOT_READY / SHUTTING_DOWN. */
+  services(): NodeServices;
+}

@@ -1,0 +1,41 @@
+/**
+ * The one place that turns any error into an HTTP answer. SluiceErrors
+ * carry their status; fastify's own errors are mapped to our codes so a
+ * client only ever sees `{"error": {"code", "message", "details"}}`.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { SluiceError, type ErrorCode } from '../../core/errors.ts';
+import type { ApiContext } from './api-context.ts';
+
+const FASTIFY_STATUS_CODES: Readonly<Record<number, ErrorCode>> = {
+  400: 'BAD_REQUEST',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  429: 'OVERLOADED',
+  503: 'NOT_READY',
+};
+
+/** Normalizes anything thrown by a handler into a SluiceError. */
+export function toSluiceError(err: unknown): SluiceError {
+  if (err instanceof SluiceError) return err;
+  const status = typeof err === 'object' && err !== null && 'statusCode' in err ? Number(err.statusCode) : 500;
+  const code = FASTIFY_STATUS_CODES[status];
+  const message = err instanceof Error ? err.message : String(err);
+  if (code !== undefined) return new SluiceError(code, message);
+  return new SluiceError('INTERNAL', 'internal error', [], { cause: err });
+}
+
+/** Sends the error answer; 5xx other than the expected ones are logged with their cause. */
+export function sendError(ctx: ApiContext, request: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
+  const e = toSluiceError(err);
+  if (e.code === 'INTERNAL' || e.code === 'STORAGE_IO' || e.code === 'WAL_IO') {
+    ctx.log.error({ err: e.cause ?? err, url: request.url, method: request.method }, 'request failed');
+  }
+  if (e.code === 'OVERLOADED') {
+    ctx.metrics.overloaded.inc({ reason: 'admission' });
+    void reply.header('retry-after', String(ctx.config.retryAfterSeconds));
+  }
+  return reply.code(e.status).type('application/json').send(JSON.stringify(e.toBody()));
+}

@@ -1,0 +1,45 @@
+/**
+ * The HTTP server (fastify). Bodies are not parsed by fastify: handlers
+ * read the raw stream themselves so admission, size limits and gzip are
+ * enforced while reading (see body-reader.ts).
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import { SluiceError } from '../../core/errors.ts';
+import type { ApiContext } from './api-context.ts';
+import { sendError } from './error-reply.ts';
+import { registerWriteRoutes } from './routes/write-routes.ts';
+import { registerTableRoutes } from './routes/table-routes.ts';
+import { registerReadRoutes } from './routes/read-routes.ts';
+import { registerOpsRoutes } from './routes/ops-routes.ts';
+
+/** Builds the fastify app with every route; not yet listening. */
+export function buildHttpServer(ctx: ApiContext): FastifyInstance {
+  const app = Fastify({
+    logger: false,
+    // Our own limit is enforced while reading; fastify never buffers a body here.
+    bodyLimit: ctx.config.bodyBytesMax,
+    keepAliveTimeout: 72_000,
+    requestTimeout: 120_000,
+    // Ids and cursors are long; fastify's default 100-char param limit is plenty but explicit.
+    routerOptions: { maxParamLength: 200 },
+    return503OnClosing: true,
+  });
+  app.removeAllContentTypeParsers();
+  // Leave the body stream untouched for the handler.
+  app.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    ctx.metrics.requestDuration.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+  });
+  app.setErrorHandler((err, request, reply) => sendError(ctx, request, reply, err));
+  app.setNotFoundHandler((request, reply) =>
+    sendError(ctx, request, reply, new SluiceError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`)),
+  );
+
+  registerOpsRoutes(app, ctx);
+  registerTableRoutes(app, ctx);
+  registerWriteRoutes(app, ctx);
+  registerReadRoutes(app, ctx);
+  return app;
+}

@@ -1,0 +1,49 @@
+/**
+ * Query-string parsing with clear 400s: every parameter is checked, none
+ * is silently ignored when malformed.
+ */
+import type { FastifyRequest } from 'fastify';
+import { SluiceError } from '../../core/errors.ts';
+
+/** The request's query parameters as single strings (a repeated parameter is an error). */
+export function queryParams(request: FastifyRequest): Record<string, string | undefined> {
+  const raw = request.query as Record<string, unknown>;
+  const out: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (Array.isArray(v)) throw new SluiceError('INVALID_ARGUMENT', `query parameter ${k} is given more than once`);
+    out[k] = typeof v === 'string' ? v : undefined;
+  }
+  return out;
+}
+
+/** A parameter restricted to `allowed` values. */
+export function oneOf<T extends string>(q: Record<string, string | undefined>, name: string, allowed: readonly T[], fallback: T): T {
+  const v = q[name];
+  if (v === undefined || v === '') return fallback;
+  if (!(allowed as readonly string[]).includes(v)) {
+    throw new SluiceError('INVALID_ARGUMENT', `${name} must be one of ${allowed.join(', ')}`, [{ path: name, message: `got ${JSON.stringify(v)}` }]);
+  }
+  return v as T;
+}
+
+/** A positive integer parameter within [1, max]. */
+export function intParam(q: Record<string, string | undefined>, name: string, fallback: number, max: number): number {
+  const v = q[name];
+  if (v === undefined || v === '') return fallback;
+  if (!/^[0-9]{1,9}$/.test(v) || Number(v) < 1 || Number(v) > max) {
+    throw new SluiceError('INVALID_ARGUMENT', `${name} must be an integer between 1 and ${max}`, [{ path: name, message: `got ${JSON.stringify(v)}` }]);
+  }
+  return Number(v);
+}
+
+/** A time parameter: epoch ms or ISO-8601; undefined when absent. */
+export function timeParam(q: Record<string, string | undefined>, name: string): number | undefined {
+  const v = q[name];
+  if (v === undefined || v === '') return undefined;
+  if (/^-?[0-9]{1,16}$/.test(v)) return Number(v);
+  const ms = Date.parse(v);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(v) || Number.isNaN(ms)) {
+    throw new SluiceError('INVALID_ARGUMENT', `${name} must be epoch milliseconds or an ISO-8601 time`, [{ path: name, message: `got ${JSON.stringify(v)}` }]);
+  }
+  return ms;
+}

@@ -1,0 +1,61 @@
+/**
+ * Operations endpoints: liveness, readiness, Prometheus metrics, and the
+ * on-demand CPU profile and heap snapshot used before optimising anything.
+ */
+import { Session } from 'node:inspector/promises';
+import { getHeapSnapshot } from 'node:v8';
+import type { FastifyInstance } from 'fastify';
+import { SluiceError } from '../../../core/errors.ts';
+import type { ApiContext } from '../api-context.ts';
+import { intParam, queryParams } from '../query-params.ts';
+
+/** Longest CPU profile one request may take. */
+const PROFILE_SECONDS_MAX = 120;
+
+/** Registers the operations routes. */
+export function registerOpsRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  app.get('/healthz', async (_request, reply) => reply.type('application/json').send('{"status":"ok"}'));
+
+  app.get('/readyz', async (_request, reply) => {
+    const phase = ctx.phase();
+    if (phase === 'ready') return reply.type('application/json').send('{"status":"ready"}');
+    const err = new SluiceError(phase === 'stopping' ? 'SHUTTING_DOWN' : 'NOT_READY', `node is ${phase}`);
+    return reply.code(503).type('application/json').send(JSON.stringify(err.toBody()));
+  });
+
+  app.get('/metrics', async (_request, reply) => {
+    ctx.metrics.inFlightBytes.set(ctx.admission.inFlightBytes);
+    ctx.metrics.inFlightRequests.set(ctx.admission.inFlightRequests);
+    return reply.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
+  });
+
+  let profiling = false;
+  app.get('/debug/profile', async (request, reply) => {
+    const seconds = intParam(queryParams(request), 'seconds', 10, PROFILE_SECONDS_MAX);
+    // One profile at a time: the inspector session is per process.
+    if (profiling) throw new SluiceError('OVERLOADED', 'a profile is already running');
+    profiling = true;
+    const session = new Session();
+    try {
+      session.connect();
+      await session.post('Profiler.enable');
+      await session.post('Profiler.start');
+      await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+      const { profile } = await session.post('Profiler.stop');
+      return reply
+        .type('application/json')
+        .header('content-disposition', `attachment; filename="sluice-${Date.now()}.cpuprofile"`)
+        .send(JSON.stringify(profile));
+    } finally {
+      session.disconnect();
+      profiling = false;
+    }
+  });
+
+  app.get('/debug/heap', async (_request, reply) =>
+    reply
+      .type('application/json')
+      .header('content-disposition', `attachment; filename="sluice-${Date.now()}.heapsnapshot"`)
+      .send(getHeapSnapshot()),
+  );
+}

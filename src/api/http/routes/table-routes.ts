@@ -1,0 +1,60 @@
+/**
+ * Table endpoints: create, list, describe, and schema evolution. The
+ * definition is checked by the schema module; the catalog makes it durable
+ * before the answer.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { SluiceError } from '../../../core/errors.ts';
+import { parseTableDef } from '../../../core/schema/parse-table-def.ts';
+import { evolveSchema } from '../../../core/schema/evolve-schema.ts';
+import { currentDef, type TableEntry } from '../../../storage/catalog.ts';
+import type { ApiContext } from '../api-context.ts';
+import { readBody } from '../body-reader.ts';
+
+/** Largest table definition body. */
+const DEFINITION_BYTES_MAX = 1024 * 1024;
+
+/** Registers the table routes. */
+export function registerTableRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  app.post('/v1/tables', async (request, reply) => {
+    const { catalog } = ctx.services();
+    const def = parseTableDef(await readJson(request), Date.now(), { aliasTtlMs: ctx.config.aliasTtlMs });
+    const entry = await catalog.create(def, Date.now());
+    return send(reply, 201, describe(entry));
+  });
+  app.get('/v1/tables', async (_request, reply) => {
+    const { catalog } = ctx.services();
+    return send(reply, 200, { tables: catalog.list().map(describe) });
+  });
+  app.get<{ Params: { table: string } }>('/v1/tables/:table', async (request, reply) => {
+    const { catalog } = ctx.services();
+    return send(reply, 200, describe(catalog.require(request.params.table)));
+  });
+  app.patch<{ Params: { table: string } }>('/v1/tables/:table/schema', async (request, reply) => {
+    const { catalog } = ctx.services();
+    catalog.require(request.params.table);
+    const patch = await readJson(request);
+    const entry = await catalog.evolve(request.params.table, (current) => evolveSchema(current, patch, Date.now(), ctx.config.aliasTtlMs));
+    return send(reply, 200, describe(entry));
+  });
+}
+
+/** The public description of a table. */
+export function describe(entry: TableEntry): Record<string, unknown> {
+  const def = currentDef(entry);
+  return { ...def, createdAt: entry.createdAtMs };
+}
+
+async function readJson(request: FastifyRequest): Promise<unknown> {
+  const body = await readBody(request.raw, { bodyBytesMax: DEFINITION_BYTES_MAX });
+  if (body.length === 0) throw new SluiceError('EMPTY_BODY', 'the request body is empty');
+  try {
+    return JSON.parse(body.toString('utf8')) as unknown;
+  } catch (err) {
+    throw new SluiceError('INVALID_JSON', `the body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+function send(reply: FastifyReply, status: number, body: unknown): FastifyReply {
+  return reply.code(status).type('application/json').send(JSON.stringify(body));
+}

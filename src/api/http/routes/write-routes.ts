@@ -1,0 +1,53 @@
+/**
+ * Write endpoints: `POST /v1/tables/{t}/records` and the seed-compatible
+ * `POST /ingest` (into `events`). Admission is taken before the body is
+ * read, so an overloaded node refuses at once instead of buffering.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { SluiceError } from '../../../core/errors.ts';
+import { bodyFormatOf } from '../../../ingest/decode-body.ts';
+import type { OnInvalid } from '../../../ingest/batch-encoder.ts';
+import type { WriteResult } from '../../../ingest/pipeline.ts';
+import type { ApiContext } from '../api-context.ts';
+import { readBody } from '../body-reader.ts';
+import { queryParams, oneOf } from '../query-params.ts';
+
+/** Registers the write routes. */
+export function registerWriteRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  app.post<{ Params: { table: string } }>('/v1/tables/:table/records', (request, reply) => write(ctx, request, reply, request.params.table));
+  app.post('/ingest', (request, reply) => write(ctx, request, reply, 'events'));
+}
+
+async function write(ctx: ApiContext, request: FastifyRequest, reply: FastifyReply, table: string): Promise<FastifyReply> {
+  const q = queryParams(request);
+  const onInvalid = oneOf<OnInvalid>(q, 'on_invalid', ['reject', 'skip'], 'reject');
+  // Accepted for API compatibility: a single node is W = R = 1, and one request is one WAL frame, so it is atomic.
+  oneOf(q, 'consistency', ['one', 'quorum', 'all'], 'quorum');
+  oneOf(q, 'atomic', ['true', 'false'], 'false');
+  const services = ctx.services();
+  services.catalog.require(table);
+  const declared = Number(request.headers['content-length'] ?? 0);
+  const ticket = ctx.admission.tryAcquire(Number.isFinite(declared) ? Math.min(declared, ctx.config.bodyBytesMax) : 0);
+  if (ticket === undefined) throw new SluiceError('OVERLOADED', 'too many writes in flight; retry after the Retry-After delay');
+  let body: Buffer;
+  try {
+    body = await readBody(request.raw, { bodyBytesMax: ctx.config.bodyBytesMax, ticket });
+  } catch (err) {
+    ticket.release();
+    throw err;
+  }
+  const result = await services.pipeline.write({ table, body, format: bodyFormatOf(request.headers['content-type']), onInvalid, ticket });
+  return reply.code(200).type('application/json').send(writeResultJson(result));
+}
+
+/** The answer body, built by hand: ids are already strings and this runs per request. */
+export function writeResultJson(result: WriteResult): string {
+  let ids = '';
+  for (let i = 0; i < result.ids.length; i++) {
+    const id = result.ids[i];
+    ids += (i === 0 ? '' : ',') + (id === null || id === undefined ? 'null' : `"${id}"`);
+  }
+  const token = result.token === null ? 'null' : JSON.stringify(result.token);
+  const rejected = result.rejected === undefined ? '' : `,"rejected":${JSON.stringify(result.rejected)},"rejected_count":${result.rejectedCount}`;
+  return `{"written":${result.written},"ids":[${ids}],"token":${token}${rejected}}`;
+}

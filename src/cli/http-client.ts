@@ -1,0 +1,46 @@
+/**
+ * The CLI's HTTP client: JSON requests to a node with sluice's error body
+ * turned into one readable line.
+ */
+import { CliError } from './cli-error.ts';
+
+/** Default node URL: $SLUICE_URL or the local default. */
+export const DEFAULT_URL = process.env['SLUICE_URL'] ?? 'http://127.0.0.1:8080';
+
+/** A sluice error answer. */
+export interface ErrorBody {
+  readonly error: { readonly code: string; readonly message: string; readonly details?: readonly { index?: number; path?: string; message: string }[] };
+}
+
+/** Sends a request and returns the parsed JSON answer, or throws a CliError naming the code. */
+export async function requestJson(url: string, init: RequestInit = {}): Promise<unknown> {
+  let res: Response;
+  try {
+    res = await fetch(url, init);
+  } catch (err) {
+    throw new CliError(`cannot reach ${new URL(url).origin}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`);
+  }
+  const text = await res.text();
+  const body = text.length > 0 ? safeJson(text) : undefined;
+  if (!res.ok) throw new CliError(describeError(res.status, body ?? text));
+  return body;
+}
+
+/** One line for an error answer, with up to 5 details. */
+export function describeError(status: number, body: unknown): string {
+  const e = (body as ErrorBody | undefined)?.error;
+  if (e === undefined) return `HTTP ${status}: ${String(body).slice(0, 200)}`;
+  const details = (e.details ?? [])
+    .slice(0, 5)
+    .map((d) => `\n  ${d.index === undefined ? '' : `record ${d.index} `}${d.path ?? ''} ${d.message}`)
+    .join('');
+  return `${e.code} (HTTP ${status}): ${e.message}${details}`;
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * The `sluice` command line: one file per command, wired here.
+ */
+import { Command } from 'commander';
+import { serveCommand } from './serve.ts';
+import { tableCommand } from './table.ts';
+import { ingestCommand } from './ingest.ts';
+import { queryCommand } from './query.ts';
+import { exportCommand } from './export.ts';
+import { CliError } from './cli-error.ts';
+import { isSluiceError } from '../core/errors.ts';
+
+const program = new Command()
+  .name('sluice')
+  .description('sluice: validate, id, route and durably store records; serve them back')
+  .version('0.1.0')
+  .showHelpAfterError()
+  .addCommand(serveCommand())
+  .addCommand(tableCommand())
+  .addCommand(ingestCommand())
+  .addCommand(queryCommand())
+  .addCommand(exportCommand());
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CliError) {
+    process.stderr.write(`sluice: ${err.message}\n`);
+    process.exit(err.exitCode);
+  }
+  if (isSluiceError(err)) {
+    process.stderr.write(`sluice: ${err.code}: ${err.message}\n`);
+    process.exit(2);
+  }
+  throw err;
+}

@@ -1,0 +1,73 @@
+/**
+ * `sluice table create|list|describe|alter`: table administration over the
+ * HTTP API.
+ */
+import { readFile } from 'node:fs/promises';
+import { Command } from 'commander';
+import { CliError } from './cli-error.ts';
+import { DEFAULT_URL, requestJson } from './http-client.ts';
+
+interface UrlOption {
+  url: string;
+}
+
+/** The table command group. */
+export function tableCommand(): Command {
+  const table = new Command('table').description('create, list, describe and alter tables');
+  table
+    .command('create')
+    .description('create a table from a JSON definition (see README)')
+    .requiredOption('--file <path>', 'table definition JSON file ("-" for stdin)')
+    .option('--url <url>', 'sluice node URL', DEFAULT_URL)
+    .action(async (o: UrlOption & { file: string }) => {
+      const body = await readDefinition(o.file);
+      print(await requestJson(`${o.url}/v1/tables`, { method: 'POST', body, headers: { 'content-type': 'application/json' } }));
+    });
+  table
+    .command('list')
+    .description('list tables')
+    .option('--url <url>', 'sluice node URL', DEFAULT_URL)
+    .action(async (o: UrlOption) => {
+      const res = (await requestJson(`${o.url}/v1/tables`)) as { tables: { name: string; version: number; shardKey: string; fields: unknown[] }[] };
+      for (const t of res.tables) process.stdout.write(`${t.name}\tv${t.version}\tshardKey=${t.shardKey}\t${t.fields.length} fields\n`);
+    });
+  table
+    .command('describe')
+    .description('print a table definition')
+    .argument('<name>', 'table name')
+    .option('--url <url>', 'sluice node URL', DEFAULT_URL)
+    .action(async (name: string, o: UrlOption) => {
+      print(await requestJson(`${o.url}/v1/tables/${encodeURIComponent(name)}`));
+    });
+  table
+    .command('alter')
+    .description('evolve a table schema: the file holds {"fields": [...]}, the full new field list')
+    .argument('<name>', 'table name')
+    .requiredOption('--file <path>', 'JSON with the new field list ("-" for stdin)')
+    .option('--url <url>', 'sluice node URL', DEFAULT_URL)
+    .action(async (name: string, o: UrlOption & { file: string }) => {
+      const body = await readDefinition(o.file);
+      print(await requestJson(`${o.url}/v1/tables/${encodeURIComponent(name)}/schema`, { method: 'PATCH', body, headers: { 'content-type': 'application/json' } }));
+    });
+  return table;
+}
+
+async function readDefinition(file: string): Promise<string> {
+  try {
+    const text = file === '-' ? await readStdin() : await readFile(file, 'utf8');
+    JSON.parse(text);
+    return text;
+  } catch (err) {
+    throw new CliError(`cannot read a JSON definition from ${file}: ${(err as Error).message}`, 2);
+  }
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function print(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}

@@ -1,0 +1,180 @@
+/**
+ * Every option of a sluice node in one typed place, with its default and
+ * its bounds. Names carry their unit last (`flushDelayMsMax`). The CLI and
+ * tests build a `NodeConfig` with `resolveConfig`, which rejects values out
+ * of bounds instead of clamping them silently.
+ */
+import type { EngineKind } from './storage/engine/storage-engine.ts';
+import { SluiceError } from './core/errors.ts';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+/** How the WAL decides when to flush a group commit. */
+export type FlushMode = 'idle' | 'adaptive';
+/** What WAL recovery does with a bad frame before the tail. */
+export type WalRecoveryMode = 'strict' | 'truncate';
+
+/** The full configuration of one node. */
+export interface NodeConfig {
+  /** Directory holding wal/, index/, catalog.json. @default './sluice-data' */
+  readonly dataDir: string;
+  /** HTTP listen host. @default '127.0.0.1' */
+  readonly httpHost: string;
+  /** HTTP listen port (0 = pick a free one). @default 8080 */
+  readonly httpPort: number;
+  /** Index engine. @default 'lmdb' */
+  readonly engine: EngineKind;
+  /** Shards per table; fixed for the life of a data dir. @default 16 */
+  readonly shards: number;
+  /** Snowflake datacenter id, 0..31. @default 0 */
+  readonly datacenterId: number;
+  /** Snowflake machine id, 0..31. @default 0 */
+  readonly machineId: number;
+
+  /** Largest request body after decompression. @default 16 MiB */
+  readonly bodyBytesMax: number;
+  /** Request body bytes admitted at once (reading, decoding, awaiting the WAL and the index); past it: 429. @default 64 MiB */
+  readonly inFlightBytesMax: number;
+  /** Write requests admitted at once; past it: 429. @default 4096 */
+  readonly inFlightRequestsMax: number;
+  /** Retry-After seconds sent with 429. @default 1 */
+  readonly retryAfterSeconds: number;
+  /** Bodies at least this large are decoded and validated in the worker pool. @default 64 KiB */
+  readonly workerBodyBytesMin: number;
+  /** Decode worker threads (0 = decode on the main thread only). @default 2 */
+  readonly decodeThreads: number;
+  /** Rejections listed in one error answer. @default 100 */
+  readonly errorDetailsMax: number;
+  /** Nesting depth of `json` values. @default 32 */
+  readonly jsonDepthMax: number;
+  /** Largest shard key or primary key, UTF-8 bytes. @default 1 KiB */
+  readonly keyBytesMax: number;
+  /** How long an alias of a renamed field keeps accepting writes. @default 7 days */
+  readonly aliasTtlMs: number;
+
+  /** WAL segment size before rotation. @default 64 MiB */
+  readonly walSegmentBytesMax: number;
+  /** Group commit flushes once this many bytes are buffered. @default 64 KiB */
+  readonly walFlushBytesMax: number;
+  /** Longest a frame waits for its group commit. @default 200 */
+  readonly walFlushDelayMsMax: number;
+  /** `idle` flushes as soon as nothing else is queued; `adaptive` waits for more under a rising rate. @default 'idle' */
+  readonly walFlushMode: FlushMode;
+  /** Bounds of the adaptive flush delay. @default 0 and 10 */
+  readonly walAdaptiveDelayMsMin: number;
+  readonly walAdaptiveDelayMsMax: number;
+  /** `strict` refuses to start on a corrupt frame before the tail; `truncate` drops it and what follows. @default 'strict' */
+  readonly walRecovery: WalRecoveryMode;
+  /** Writes are refused with 507 DISK_FULL when free space falls below this. @default 256 MiB */
+  readonly diskFreeBytesMin: number;
+
+  /** Records applied to the index in one engine transaction. @default 20_000 */
+  readonly applyBatchRecordsMax: number;
+  /** The index is fsync'd and old WAL segments released this often. @default 5_000 */
+  readonly indexSyncIntervalMs: number;
+  /** WAL bytes read per replay step at start-up. @default 16 MiB */
+  readonly replayBatchBytesMax: number;
+  /** Longest a read waits for the index to catch up with acknowledged writes. @default 10_000 */
+  readonly readBarrierMsMax: number;
+  /** Largest page of a range query. @default 10_000 */
+  readonly queryLimitMax: number;
+  /** Default page of a range query. @default 1_000 */
+  readonly queryLimitDefault: number;
+  /** Graceful shutdown waits this long for in-flight requests. @default 10_000 */
+  readonly shutdownGraceMs: number;
+  /** Log level (pino). @default 'info' */
+  readonly logLevel: string;
+}
+
+/** The defaults of every option. */
+export const DEFAULT_CONFIG: NodeConfig = {
+  dataDir: './sluice-data',
+  httpHost: '127.0.0.1',
+  httpPort: 8080,
+  engine: 'lmdb',
+  shards: 16,
+  datacenterId: 0,
+  machineId: 0,
+  bodyBytesMax: 16 * MiB,
+  inFlightBytesMax: 64 * MiB,
+  inFlightRequestsMax: 4096,
+  retryAfterSeconds: 1,
+  workerBodyBytesMin: 64 * KiB,
+  decodeThreads: 2,
+  errorDetailsMax: 100,
+  jsonDepthMax: 32,
+  keyBytesMax: KiB,
+  aliasTtlMs: 7 * 24 * 3600 * 1000,
+  walSegmentBytesMax: 64 * MiB,
+  walFlushBytesMax: 64 * KiB,
+  walFlushDelayMsMax: 200,
+  walFlushMode: 'idle',
+  walAdaptiveDelayMsMin: 0,
+  walAdaptiveDelayMsMax: 10,
+  walRecovery: 'strict',
+  diskFreeBytesMin: 256 * MiB,
+  applyBatchRecordsMax: 20_000,
+  indexSyncIntervalMs: 5_000,
+  replayBatchBytesMax: 16 * MiB,
+  readBarrierMsMax: 10_000,
+  queryLimitMax: 10_000,
+  queryLimitDefault: 1_000,
+  shutdownGraceMs: 10_000,
+  logLevel: 'info',
+};
+
+type NumericKey = { [K in keyof NodeConfig]: NodeConfig[K] extends number ? K : never }[keyof NodeConfig];
+
+/** Inclusive bounds of numeric options; a value outside is a configuration error. */
+const BOUNDS: Partial<Record<NumericKey, readonly [number, number]>> = {
+  httpPort: [0, 65535],
+  shards: [1, 4096],
+  datacenterId: [0, 31],
+  machineId: [0, 31],
+  bodyBytesMax: [1 * KiB, 1024 * MiB],
+  inFlightBytesMax: [64 * KiB, 64 * 1024 * MiB],
+  inFlightRequestsMax: [1, 1_000_000],
+  retryAfterSeconds: [1, 3600],
+  workerBodyBytesMin: [0, 1024 * MiB],
+  decodeThreads: [0, 64],
+  errorDetailsMax: [1, 10_000],
+  jsonDepthMax: [1, 1000],
+  keyBytesMax: [1, 64 * KiB - 1],
+  walSegmentBytesMax: [64 * KiB, 4096 * MiB],
+  walFlushBytesMax: [1, 256 * MiB],
+  walFlushDelayMsMax: [0, 200],
+  walAdaptiveDelayMsMin: [0, 200],
+  walAdaptiveDelayMsMax: [0, 200],
+  diskFreeBytesMin: [0, Number.MAX_SAFE_INTEGER],
+  applyBatchRecordsMax: [1, 1_000_000],
+  indexSyncIntervalMs: [10, 3_600_000],
+  replayBatchBytesMax: [64 * KiB, 1024 * MiB],
+  readBarrierMsMax: [1, 600_000],
+  queryLimitMax: [1, 1_000_000],
+  queryLimitDefault: [1, 1_000_000],
+  shutdownGraceMs: [0, 600_000],
+};
+
+/** Merges overrides onto the defaults and checks every bound. */
+export function resolveConfig(overrides: Partial<NodeConfig> = {}): NodeConfig {
+  const config: NodeConfig = { ...DEFAULT_CONFIG, ...dropUndefined(overrides) };
+  const problems: { path: string; message: string }[] = [];
+  for (const [key, [min, max]] of Object.entries(BOUNDS) as [NumericKey, readonly [number, number]][]) {
+    const value = config[key];
+    if (!Number.isFinite(value) || value < min || value > max) {
+      problems.push({ path: key, message: `${key} must be between ${min} and ${max}, got ${value}` });
+    }
+  }
+  if (config.engine !== 'lmdb' && config.engine !== 'level') problems.push({ path: 'engine', message: 'engine must be lmdb or level' });
+  if (config.walFlushMode !== 'idle' && config.walFlushMode !== 'adaptive') problems.push({ path: 'walFlushMode', message: 'walFlushMode must be idle or adaptive' });
+  if (config.walRecovery !== 'strict' && config.walRecovery !== 'truncate') problems.push({ path: 'walRecovery', message: 'walRecovery must be strict or truncate' });
+  if (config.walAdaptiveDelayMsMin > config.walAdaptiveDelayMsMax) problems.push({ path: 'walAdaptiveDelayMsMin', message: 'walAdaptiveDelayMsMin must not exceed walAdaptiveDelayMsMax' });
+  if (config.queryLimitDefault > config.queryLimitMax) problems.push({ path: 'queryLimitDefault', message: 'queryLimitDefault must not exceed queryLimitMax' });
+  if (problems.length > 0) throw new SluiceError('INVALID_ARGUMENT', `invalid configuration: ${problems.map((p) => p.message).join('; ')}`, problems);
+  return config;
+}
+
+function dropUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,97 @@
+/**
+ * Validates parsed records against a compiled schema and encodes the valid
+ * ones into a record batch, routed by shard key. This is the per-record
+ * work of the write path, done once: normalize, route, msgpack, copy into
+ * the batch. It is pure, so it runs on the main thread for small bodies and
+ * in the decode workers for large ones.
+ */
+import { RecordBatchBuilder } from '../core/codec/record-batch-v1.ts';
+import { encodeFields } from '../core/codec/fields-codec.ts';
+import type { CompiledSchema } from '../core/schema/compile-schema.ts';
+import { keyString } from '../core/schema/key-string.ts';
+import { shardOf } from '../core/murmur3.ts';
+
+/** What happens to invalid records: refuse the whole request, or store the valid ones. */
+export type OnInvalid = 'reject' | 'skip';
+
+/** One record that was not stored, and why. */
+export interface Rejection {
+  readonly index: number;
+  readonly code: string;
+  readonly path: string;
+  readonly message: string;
+}
+
+/** Options of one encode call. */
+export interface EncodeContext {
+  readonly tableId: number;
+  readonly shards: number;
+  readonly nowMs: number;
+  readonly keyBytesMax: number;
+  /** Violations collected at most (the request is refused or answered with them). */
+  readonly errorDetailsMax: number;
+}
+
+/** A batch ready for id stamping, plus what was rejected. */
+export interface EncodedBatch {
+  /** record-batch-v1 bytes of the valid records (ids and versions zero). */
+  readonly batch: Uint8Array;
+  /** Valid records in the batch. */
+  readonly count: number;
+  /** Records in the request. */
+  readonly total: number;
+  /** Violations of invalid records (at most errorDetailsMax listed; `rejectedCount` counts records). */
+  readonly rejected: Rejection[];
+  readonly rejectedCount: number;
+  /** Request index of each batch entry, present only when something was rejected. */
+  readonly positions?: Uint32Array;
+}
+
+/** Validates and encodes `records`; never throws on user input. */
+export function encodeBatch(records: readonly unknown[], schema: CompiledSchema, ctx: EncodeContext): EncodedBatch {
+  const builder = new RecordBatchBuilder(ctx.tableId, schema.def.version, ctx.nowMs, 256 + records.length * 160);
+  const rejected: Rejection[] = [];
+  let rejectedCount = 0;
+  let positions: number[] | undefined;
+  const keyType = fieldTypeAt(schema, schema.shardKeyIndex);
+  const pkType = schema.primaryKeyIndex >= 0 ? fieldTypeAt(schema, schema.primaryKeyIndex) : undefined;
+  const reject = (index: number, violations: readonly Omit<Rejection, 'index'>[]): void => {
+    rejectedCount++;
+    positions ??= range(index);
+    for (const v of violations) {
+      if (rejected.length >= ctx.errorDetailsMax) break;
+      rejected.push({ index, ...v });
+    }
+  };
+  for (let i = 0; i < records.length; i++) {
+    const result = schema.normalize(records[i], ctx.nowMs);
+    if (!result.ok) {
+      reject(i, result.errors);
+      continue;
+    }
+    const values = result.values;
+    const key = keyString(values[schema.shardKeyIndex], keyType);
+    const pk = pkType === undefined ? undefined : keyString(values[schema.primaryKeyIndex], pkType);
+    const tooLong = Buffer.byteLength(key) > ctx.keyBytesMax ? schema.def.shardKey : pk !== undefined && Buffer.byteLength(pk) > ctx.keyBytesMax ? schema.def.primaryKey : undefined;
+    if (tooLong !== undefined) {
+      reject(i, [{ code: 'KEY_TOO_LARGE', path: `/${tooLong}`, message: `${tooLong} is longer than ${ctx.keyBytesMax} bytes` }]);
+      continue;
+    }
+    const time = schema.timeIndex >= 0 ? values[schema.timeIndex] : undefined;
+    builder.add(shardOf(key, ctx.shards), key, pk, typeof time === 'number' ? time : ctx.nowMs, encodeFields(values));
+    positions?.push(i);
+  }
+  const base = { batch: builder.finish(), count: builder.count, total: records.length, rejected, rejectedCount };
+  return positions === undefined ? base : { ...base, positions: Uint32Array.from(positions) };
+}
+
+function fieldTypeAt(schema: CompiledSchema, index: number) {
+  const field = schema.def.fields[index];
+  if (field === undefined) throw new Error(`schema ${schema.def.name} has no field at ${index}`);
+  return field.type;
+}
+
+/** [0, 1, …, n-1]: positions of the records accepted before the first rejection. */
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}

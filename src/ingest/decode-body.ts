@@ -1,0 +1,75 @@
+/**
+ * Turns a request body into parsed records: one JSON object, a JSON array
+ * of objects, or NDJSON (one JSON value per line). Errors name the record
+ * (array index or NDJSON line, 0-based) so a client can fix its input.
+ */
+import { isUtf8 } from 'node:buffer';
+import { SluiceError } from '../core/errors.ts';
+
+/** How a body is framed. `auto` sniffs: a body that parses as one JSON value is JSON, else NDJSON. */
+export type BodyFormat = 'json' | 'ndjson' | 'auto';
+
+/** The body format a Content-Type names (parameters ignored). */
+export function bodyFormatOf(contentType: string | undefined): BodyFormat {
+  const mime = (contentType ?? '').split(';', 1)[0]?.trim().toLowerCase() ?? '';
+  if (mime === 'application/x-ndjson' || mime === 'application/ndjson' || mime === 'application/jsonl' || mime === 'application/x-jsonlines') {
+    return 'ndjson';
+  }
+  if (mime === 'application/json') return 'json';
+  return 'auto';
+}
+
+/** Parses a body into records (not yet validated). Throws EMPTY_BODY, INVALID_ENCODING or INVALID_JSON. */
+export function decodeBody(body: Uint8Array, format: BodyFormat): unknown[] {
+  if (body.length === 0) throw new SluiceError('EMPTY_BODY', 'the request body is empty');
+  if (!isUtf8(body)) throw new SluiceError('INVALID_ENCODING', 'the request body is not valid UTF-8');
+  const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
+  let records: unknown[];
+  if (format === 'ndjson') {
+    records = parseNdjson(text);
+  } else {
+    const whole = tryParse(text);
+    if (whole.ok) {
+      records = Array.isArray(whole.value) ? whole.value : [whole.value];
+    } else if (format === 'auto' && text.includes('\n')) {
+      records = parseNdjson(text);
+    } else {
+      throw new SluiceError('INVALID_JSON', `the body is not valid JSON: ${whole.message}`, [{ message: whole.message }]);
+    }
+  }
+  if (records.length === 0) throw new SluiceError('EMPTY_BODY', 'the request holds no records');
+  return records;
+}
+
+function parseNdjson(text: string): unknown[] {
+  const records: unknown[] = [];
+  let start = 0;
+  let line = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end === -1) end = text.length;
+    const raw = text.slice(start, end);
+    // Blank lines (and a trailing newline) are framing, not records.
+    if (raw.trim().length > 0) {
+      const parsed = tryParse(raw);
+      if (!parsed.ok) {
+        throw new SluiceError('INVALID_JSON', `NDJSON line ${line + 1} is not valid JSON: ${parsed.message}`, [
+          { index: records.length, message: `line ${line + 1}: ${parsed.message}` },
+        ]);
+      }
+      records.push(parsed.value);
+    }
+    start = end + 1;
+    line++;
+  }
+  return records;
+}
+
+function tryParse(text: string): { ok: true; value: unknown } | { ok: false; message: string } {
+  try {
+    return { ok: true, value: JSON.parse(text) as unknown };
+  } catch (err) {
+    // RangeError: nesting deep enough to exhaust the parser; SyntaxError: malformed.
+    return { ok: false, message: err instanceof Error ? err.message : String(err) };
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * The decode worker (runs in a piscina worker thread): parses a large body,
+ * validates and encodes it, and hands the record batch back by transfer.
+ * Errors travel as plain data because structured clone drops an Error's
+ * own fields (code, details).
+ */
+import { move, transferableSymbol, valueSymbol } from 'piscina';
+import { SluiceError } from '../core/errors.ts';
+import { compileSchema, type CompiledSchema } from '../core/schema/compile-schema.ts';
+import type { TableDef } from '../core/schema/table-def.ts';
+import { decodeBody, type BodyFormat } from './decode-body.ts';
+import { encodeBatch, type EncodeContext, type EncodedBatch } from './batch-encoder.ts';
+
+/** The input of one decode task. */
+export interface DecodeTask {
+  readonly body: Uint8Array;
+  readonly format: BodyFormat;
+  readonly def: TableDef;
+  readonly ctx: EncodeContext;
+  readonly jsonDepthMax: number;
+}
+
+/** The answer of one decode task. */
+export type DecodeAnswer = { readonly ok: true; readonly encoded: EncodedBatch } | { readonly ok: false; readonly error: ReturnType<SluiceError['toBody']>['error'] };
+
+const schemas = new Map<string, CompiledSchema>();
+
+/** Compiles a schema once per (table, version) per thread. */
+export function schemaFor(def: TableDef, tableId: number, jsonDepthMax: number): CompiledSchema {
+  const key = `${tableId}:${def.version}:${jsonDepthMax}`;
+  let schema = schemas.get(key);
+  if (schema === undefined) {
+    schema = compileSchema(def, { jsonDepthMax });
+    schemas.set(key, schema);
+  }
+  return schema;
+}
+
+/** Decodes and encodes one body; never throws on user input. */
+export function runDecode(task: DecodeTask): DecodeAnswer {
+  try {
+    const records = decodeBody(task.body, task.format);
+    const schema = schemaFor(task.def, task.ctx.tableId, task.jsonDepthMax);
+    return { ok: true, encoded: encodeBatch(records, schema, task.ctx) };
+  } catch (err) {
+    if (err instanceof SluiceError) return { ok: false, error: err.toBody().error };
+    throw err;
+  }
+}
+
+/** piscina entry point. */
+export default function decodeTask(task: DecodeTask): DecodeAnswer {
+  const answer = runDecode(task);
+  if (!answer.ok) return answer;
+  // Transfer the batch's memory instead of copying it; the builder allocates
+  // outside Node's shared buffer pool, so the ArrayBuffer is the batch's alone.
+  const transferable = {
+    get [transferableSymbol]() {
+      return [answer.encoded.batch.buffer];
+    },
+    get [valueSymbol]() {
+      return answer;
+    },
+  };
+  return move(transferable as never) as unknown as DecodeAnswer;
+}

@@ -1,0 +1,123 @@
+/**
+ * The shared write pipeline every source goes through:
+ * decode → validate + normalize → route + encode → stamp ids → durable
+ * write → answer. Sources (HTTP today) only bring bytes and an admission
+ * ticket; they never re-implement validation or batching.
+ */
+import { SluiceError, type ErrorDetail } from '../core/errors.ts';
+import type { Catalog } from '../storage/catalog.ts';
+import { currentDef } from '../storage/catalog.ts';
+import type { Coordinator } from '../cluster/coordinator.ts';
+import type { BodyFormat } from './decode-body.ts';
+import type { DecodePool } from './decode-pool.ts';
+import type { OnInvalid, Rejection } from './batch-encoder.ts';
+import type { AdmissionTicket } from './admission.ts';
+
+/** One write request from any source. */
+export interface WriteRequest {
+  readonly table: string;
+  readonly body: Uint8Array;
+  readonly format: BodyFormat;
+  readonly onInvalid: OnInvalid;
+  /** Held until the records are in the index; released on every path. */
+  readonly ticket: AdmissionTicket;
+}
+
+/** The answer to a write. */
+export interface WriteResult {
+  readonly written: number;
+  /** Ids in request order; null where a record was rejected (skip mode). */
+  readonly ids: readonly (string | null)[];
+  readonly token: string | null;
+  readonly rejected?: readonly Rejection[];
+  readonly rejectedCount: number;
+}
+
+/** Observers for metrics. */
+export interface PipelineObserver {
+  readonly onWritten?: (table: string, records: number) => void;
+  readonly onRejected?: (table: string, records: number) => void;
+}
+
+/** Limits the pipeline applies to every write. */
+export interface PipelineOptions {
+  readonly shards: number;
+  readonly keyBytesMax: number;
+  readonly errorDetailsMax: number;
+  readonly jsonDepthMax: number;
+}
+
+/** The write pipeline shared by all sources. */
+export class IngestPipeline {
+  private readonly catalog: Catalog;
+  private readonly coordinator: Coordinator;
+  private readonly pool: DecodePool;
+  private readonly options: PipelineOptions;
+  private readonly observer: PipelineObserver;
+
+  constructor(deps: { catalog: Catalog; coordinator: Coordinator; pool: DecodePool; options: PipelineOptions; observer?: PipelineObserver }) {
+    this.catalog = deps.catalog;
+    this.coordinator = deps.coordinator;
+    this.pool = deps.pool;
+    this.options = deps.options;
+    this.observer = deps.observer ?? {};
+  }
+
+  /** Writes one request's records; all-or-nothing unless `onInvalid` is skip. */
+  async write(req: WriteRequest): Promise<WriteResult> {
+    try {
+      const entry = this.catalog.require(req.table);
+      const encoded = await this.pool.decode({
+        body: req.body,
+        format: req.format,
+        def: currentDef(entry),
+        jsonDepthMax: this.options.jsonDepthMax,
+        ctx: {
+          tableId: entry.id,
+          shards: this.options.shards,
+          nowMs: Date.now(),
+          keyBytesMax: this.options.keyBytesMax,
+          errorDetailsMax: this.options.errorDetailsMax,
+        },
+      });
+      if (encoded.rejectedCount > 0) {
+        this.observer.onRejected?.(req.table, encoded.rejectedCount);
+        if (req.onInvalid === 'reject') throw rejectionError(encoded.rejected, encoded.rejectedCount, encoded.total);
+      }
+      if (encoded.count === 0) {
+        req.ticket.release();
+        return { written: 0, ids: new Array<null>(encoded.total).fill(null), token: null, rejected: encoded.rejected, rejectedCount: encoded.rejectedCount };
+      }
+      const ack = await this.coordinator.write(entry, encoded.batch, encoded.count, () => req.ticket.release());
+      this.observer.onWritten?.(req.table, encoded.count);
+      const ids = idsInRequestOrder(ack.ids, encoded.total, encoded.positions);
+      return encoded.rejectedCount > 0
+        ? { written: encoded.count, ids, token: ack.token, rejected: encoded.rejected, rejectedCount: encoded.rejectedCount }
+        : { written: encoded.count, ids, token: ack.token, rejectedCount: 0 };
+    } catch (err) {
+      req.ticket.release();
+      throw err;
+    }
+  }
+}
+
+function idsInRequestOrder(ids: readonly bigint[], total: number, positions: Uint32Array | undefined): (string | null)[] {
+  if (positions === undefined) return ids.map(String);
+  const out = new Array<string | null>(total).fill(null);
+  positions.forEach((pos, i) => {
+    out[pos] = String(ids[i]);
+  });
+  return out;
+}
+
+function rejectionError(rejected: readonly Rejection[], count: number, total: number): SluiceError {
+  const onlyKeys = rejected.every((r) => r.code === 'KEY_TOO_LARGE');
+  const first = rejected[0];
+  const where = first === undefined ? '' : `; first: record ${first.index} ${first.path}: ${first.message}`;
+  const details: ErrorDetail[] = rejected.map((r) => ({ index: r.index, path: r.path, code: r.code, message: r.message }));
+  return new SluiceError(
+    onlyKeys ? 'KEY_TOO_LARGE' : 'SCHEMA_VIOLATION',
+    `${count} of ${total} records are invalid; nothing was written${where}`,
+    details,
+  );
+}
