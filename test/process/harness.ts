@@ -1,0 +1,133 @@
+/**
+ * Test launcher for real `sluice serve` processes: random port, its own
+ * data dir, stdout captured for log assertions, killed by PID on cleanup
+ * even when the test fails (nats.js's launcher, minus its leaks).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { TestContext } from 'node:test';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const BIN = path.join(ROOT, 'bin', 'sluice.js');
+
+/** A fresh temporary directory removed when the test ends. */
+export function tempDir(t: TestContext | { after: (fn: () => void) => void }, prefix = 'sluice-test-'): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Options of one node process. */
+export interface NodeProcessOptions {
+  readonly dataDir: string;
+  /** Extra `sluice serve` flags. */
+  readonly args?: readonly string[];
+  /** Port to listen on (0: any free one). */
+  readonly port?: number;
+}
+
+/** One running `sluice serve` process. */
+export class NodeProcess {
+  readonly child: ChildProcess;
+  readonly logs: Record<string, unknown>[] = [];
+  stderr = '';
+  url = '';
+  private readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  private constructor(child: ChildProcess) {
+    this.child = child;
+    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    let buffered = '';
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      buffered += chunk;
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      for (const line of lines) {
+        try {
+          this.logs.push(JSON.parse(line) as Record<string, unknown>);
+        } catch {
+          this.logs.push({ raw: line });
+        }
+      }
+    });
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+      this.stderr += chunk;
+    });
+  }
+
+  /** Starts a node and waits until it is ready; it is SIGKILLed when the test ends if still running. */
+  static async start(t: { after: (fn: () => Promise<void> | void) => void }, options: NodeProcessOptions): Promise<NodeProcess> {
+    const node = NodeProcess.spawn(options);
+    t.after(async () => {
+      await node.kill('SIGKILL');
+    });
+    await node.ready();
+    return node;
+  }
+
+  /** Spawns without waiting (for tests of start-up failures). */
+  static spawn(options: NodeProcessOptions): NodeProcess {
+    const args = [BIN, 'serve', '--data-dir', options.dataDir, '--http', `127.0.0.1:${options.port ?? 0}`, ...(options.args ?? [])];
+    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    return new NodeProcess(child);
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  /** Resolves once the node logs `ready`; rejects if it exits first or takes over `timeoutMs`. */
+  async ready(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const listening = this.logs.find((l) => l['event'] === 'listening');
+      if (listening !== undefined) this.url = String(listening['url']);
+      if (this.logs.some((l) => l['event'] === 'ready')) return;
+      if (this.child.exitCode !== null || this.child.signalCode !== null) {
+        throw new Error(`sluice exited before ready (code ${this.child.exitCode}): ${this.stderr}\n${JSON.stringify(this.logs.slice(-5))}`);
+      }
+      await sleep(20);
+    }
+    throw new Error(`sluice was not ready within ${timeoutMs} ms: ${this.stderr}`);
+  }
+
+  /** Waits for the process to exit. */
+  waitExit(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    return this.exited;
+  }
+
+  /** Sends a signal (if still running) and waits for the exit. */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    return this.exited;
+  }
+
+  /** Log lines with `event` equal to `name`. */
+  events(name: string): Record<string, unknown>[] {
+    return this.logs.filter((l) => l['event'] === name);
+  }
+}
+
+/** Sleeps `ms` milliseconds. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A JSON request to a node: status, parsed body, headers. */
+export async function http(
+  url: string,
+  init: { method?: string; body?: string | Uint8Array; headers?: Record<string, string> } = {},
+): Promise<{ status: number; body: any; text: string; headers: Headers }> {
+  const res = await fetch(url, { method: init.method ?? 'GET', ...(init.body === undefined ? {} : { body: init.body }), headers: init.headers ?? {} });
+  const text = await res.text();
+  let body: unknown;
+  try {
+    body = text.length > 0 ? JSON.parse(text) : undefined;
+  } catch {
+    body = undefined;
+  }
+  return { status: res.status, body, text, headers: res.headers };
+}
