@@ -71,6 +71,8 @@ export interface NodeConfig {
 
   /** Records applied to the index in one engine transaction. @default 20_000 */
   readonly applyBatchRecordsMax: number;
+  /** Index commits in flight at once (LMDB fsyncs each on its own thread). @default 4 */
+  readonly applyCommitsInFlightMax: number;
   /** The index is fsync'd and old WAL segments released this often. @default 5_000 */
   readonly indexSyncIntervalMs: number;
   /** WAL bytes read per replay step at start-up. @default 16 MiB */
@@ -115,6 +117,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   walRecovery: 'strict',
   diskFreeBytesMin: 256 * MiB,
   applyBatchRecordsMax: 20_000,
+  applyCommitsInFlightMax: 4,
   indexSyncIntervalMs: 5_000,
   replayBatchBytesMax: 16 * MiB,
   readBarrierMsMax: 10_000,
@@ -148,6 +151,7 @@ const BOUNDS: Partial<Record<NumericKey, readonly [number, number]>> = {
   walAdaptiveDelayMsMax: [0, 200],
   diskFreeBytesMin: [0, Number.MAX_SAFE_INTEGER],
   applyBatchRecordsMax: [1, 1_000_000],
+  applyCommitsInFlightMax: [1, 64],
   indexSyncIntervalMs: [10, 3_600_000],
   replayBatchBytesMax: [64 * KiB, 1024 * MiB],
   readBarrierMsMax: [1, 600_000],

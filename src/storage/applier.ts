@@ -16,6 +16,12 @@ import type { ApplyStats, IndexStore } from './index-store.ts';
 export interface ApplierOptions {
   /** Records per engine commit. @default 20_000 */
   readonly applyBatchRecordsMax: number;
+  /**
+   * Engine commits in flight at once. LMDB fsyncs each commit on its write
+   * thread, so overlapping commits (built in order, committed in order)
+   * keep it busy. @default 4
+   */
+  readonly applyCommitsInFlightMax: number;
   /** Called after each commit (metrics). */
   readonly onApplied?: (info: ApplyStats & { frames: number; lsn: bigint; ms: number }) => void;
   /** Called once if applying fails: the index no longer follows the WAL and the node must stop serving. */
@@ -42,12 +48,17 @@ export class Applier {
   /** Taken entries are cleared so their payloads can be collected before the array is compacted. */
   private readonly queue: (Queued | undefined)[] = [];
   private head = 0;
-  private running = false;
+  /** A pump is scheduled for the next turn. */
+  private scheduled = false;
   private failed: unknown = undefined;
   private applied: bigint;
   private enqueued: bigint;
   private waiters: Waiter[] = [];
   private idle: (() => void)[] = [];
+  private inFlight = 0;
+  private queuedRecords = 0;
+  /** Tail of the chain that handles apply results in start order. */
+  private settled: Promise<void> = Promise.resolve();
 
   constructor(index: IndexStore, appliedLsn: bigint, options: ApplierOptions) {
     this.index = index;
@@ -75,9 +86,15 @@ export class Applier {
       return;
     }
     this.queue.push({ frame, records, done });
-    if (!this.running) {
-      this.running = true;
-      setImmediate(() => void this.loop());
+    this.queuedRecords += records;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      // Next turn: frames made durable by the same fsync join one apply batch.
+      setImmediate(() => {
+        this.scheduled = false;
+        this.pump();
+        this.checkIdle();
+      });
     }
   }
 
@@ -96,30 +113,67 @@ export class Applier {
 
   /** Resolves when the queue is empty (used on shutdown). */
   drained(): Promise<void> {
-    if (!this.running) return Promise.resolve();
+    if (this.isIdle()) return Promise.resolve();
     return new Promise((resolve) => this.idle.push(resolve));
   }
 
-  private async loop(): Promise<void> {
-    while (this.head < this.queue.length && this.failed === undefined) {
+  /**
+   * Starts apply batches while fewer than `applyCommitsInFlightMax` are
+   * running. Results are handled strictly in start order (the engine commits
+   * in call order too), so `appliedLsn` only moves forward over a prefix.
+   */
+  private pump(): void {
+    while (this.canStart()) {
       const taken = this.take();
+      this.inFlight++;
       const started = performance.now();
-      try {
-        const stats = await this.index.apply(taken.map((q) => q.frame));
-        const last = taken.at(-1);
-        assert.ok(last !== undefined);
-        this.applied = last.frame.lsn;
-        this.options.onApplied?.({ ...stats, frames: taken.length, lsn: this.applied, ms: performance.now() - started });
-      } catch (err) {
-        this.failed = err;
-        this.options.onFatal(err);
-      }
-      for (const q of taken) q.done?.();
-      this.wake();
+      const applying = this.index.apply(taken.map((q) => q.frame));
+      // Handled through the ordered chain below; this only keeps an early rejection from being "unhandled".
+      applying.catch(() => undefined);
+      this.settled = this.settled.then(async () => {
+        try {
+          const stats = await applying;
+          const last = taken.at(-1);
+          assert.ok(last !== undefined);
+          if (this.failed === undefined) {
+            this.applied = last.frame.lsn;
+            this.options.onApplied?.({ ...stats, frames: taken.length, lsn: this.applied, ms: performance.now() - started });
+          }
+        } catch (err) {
+          if (this.failed === undefined) {
+            this.failed = err;
+            this.options.onFatal(err);
+          }
+        }
+        for (const q of taken) q.done?.();
+        this.inFlight--;
+        this.wake();
+        this.pump();
+        this.checkIdle();
+      });
     }
+  }
+
+  /**
+   * Another batch starts when nothing is in flight (a lone write is applied
+   * at once), or when a full batch is queued and a commit slot is free (under
+   * load, full batches overlap; partial ones wait to grow).
+   */
+  private canStart(): boolean {
+    if (this.failed !== undefined || this.head >= this.queue.length) return false;
+    if (this.inFlight === 0) return true;
+    return this.inFlight < this.options.applyCommitsInFlightMax && this.queuedRecords >= this.options.applyBatchRecordsMax;
+  }
+
+  private isIdle(): boolean {
+    return this.inFlight === 0 && this.head >= this.queue.length && !this.scheduled;
+  }
+
+  private checkIdle(): void {
+    if (this.inFlight > 0) return;
     // A failed applier still releases what is queued so admission does not leak.
     if (this.failed !== undefined) for (const q of this.take(Number.POSITIVE_INFINITY)) q.done?.();
-    this.running = false;
+    if (!this.isIdle()) return;
     for (const resolve of this.idle.splice(0)) resolve();
   }
 
@@ -131,6 +185,7 @@ export class Applier {
       if (taken.length > 0 && records + q.records > recordsMax) break;
       taken.push(q);
       records += q.records;
+      this.queuedRecords -= q.records;
       this.queue[this.head] = undefined;
       this.head++;
     }

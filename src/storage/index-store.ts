@@ -5,7 +5,7 @@
  * and time range, and by table scan.
  */
 import { RecordBatchReader } from '../core/codec/record-batch-v1.ts';
-import type { StorageEngine } from './engine/storage-engine.ts';
+import type { StorageEngine, WriteBatch } from './engine/storage-engine.ts';
 import { FRAME_TYPES, type AppliedFrame } from './frame-types.ts';
 import {
   idKey,
@@ -57,16 +57,42 @@ export interface KeyRangeQuery {
 export class IndexStore {
   readonly engine: StorageEngine;
 
+  /** Primary keys written by batches built but not yet committed (key → entry, building batch). */
+  private readonly pkOverlay = new Map<string, { entry: PkEntry; seq: number }>();
+  private building: Promise<unknown> = Promise.resolve();
+  private buildSeq = 0;
+
   constructor(engine: StorageEngine) {
     this.engine = engine;
   }
 
-  /** Applies frames (in LSN order) as one atomic engine commit checkpointed at the last LSN. */
-  async apply(frames: readonly AppliedFrame[]): Promise<ApplyStats> {
+  /**
+   * Applies frames (in LSN order) as one atomic engine commit checkpointed at
+   * the last LSN. Calls may overlap: batches are built one after another
+   * (each sees the primary keys of every earlier batch through `pkOverlay`)
+   * while their commits, which the engine orders, run concurrently.
+   */
+  apply(frames: readonly AppliedFrame[]): Promise<ApplyStats> {
     const last = frames.at(-1);
-    if (last === undefined) return { records: 0, upserts: 0, stale: 0 };
+    if (last === undefined) return Promise.resolve({ records: 0, upserts: 0, stale: 0 });
+    const built = this.building.then(() => this.build(frames));
+    this.building = built.catch(() => undefined);
+    return built.then(async ({ batch, stats, seq, written }) => {
+      try {
+        await batch.commit(last.lsn);
+      } finally {
+        // Committed (or failed for good): later builds read these keys from the engine.
+        for (const key of written) if (this.pkOverlay.get(key)?.seq === seq) this.pkOverlay.delete(key);
+      }
+      return stats;
+    });
+  }
+
+  private async build(frames: readonly AppliedFrame[]): Promise<{ batch: WriteBatch; stats: ApplyStats; seq: number; written: string[] }> {
+    const seq = ++this.buildSeq;
     const pkEntries = await this.loadPkEntries(frames);
     const batch = this.engine.batch();
+    const written: string[] = [];
     let records = 0;
     let upserts = 0;
     let stale = 0;
@@ -93,42 +119,52 @@ export class IndexStore {
             upserts++;
           }
           batch.put(pkk, pkValue(buf, r.idOffset, buf, r.valueOffset, rk));
-          pkEntries.set(mapKey, { id: r.id, version, recordKey: rk });
+          const entry = { id: r.id, version, recordKey: rk };
+          pkEntries.set(mapKey, entry);
+          this.pkOverlay.set(mapKey, { entry, seq });
+          written.push(mapKey);
         }
         batch.put(rk, r.value);
         batch.put(idKey(buf, r.idOffset), idValue(rk));
       }
     }
-    await batch.commit(last.lsn);
-    return { records, upserts, stale };
+    return { batch, stats: { records, upserts, stale }, seq, written };
   }
 
-  /** Reads the current primary-key entries of every pk record in the frames, in one engine call. */
+  /**
+   * The current primary-key entries of every pk record in the frames: from
+   * the overlay of uncommitted batches, else from the engine in one call.
+   * The overlay is read before the engine read is issued, so a key whose
+   * batch commits meanwhile is either still in the overlay or visible to
+   * the engine read, never neither.
+   */
   private async loadPkEntries(frames: readonly AppliedFrame[]): Promise<Map<string, PkEntry>> {
-    const keys: Buffer[] = [];
-    const meta: { shard: number; tableId: number }[] = [];
-    const seen = new Set<string>();
+    const map = new Map<string, PkEntry>();
+    const fetch: { key: Buffer; shard: number; tableId: number }[] = [];
     for (const frame of frames) {
       if (frame.type !== FRAME_TYPES.RECORDS) continue;
       const r = new RecordBatchReader(frame.payload);
       while (r.next()) {
         if (r.pkLen === 0) continue;
-        const k = pkKey(r.shard, r.tableId, r.buf.subarray(r.pkOffset, r.pkOffset + r.pkLen));
-        const s = k.toString('latin1');
-        if (seen.has(s)) continue;
-        seen.add(s);
-        keys.push(k);
-        meta.push({ shard: r.shard, tableId: r.tableId });
+        const key = pkKey(r.shard, r.tableId, r.buf.subarray(r.pkOffset, r.pkOffset + r.pkLen));
+        const s = key.toString('latin1');
+        if (map.has(s)) continue;
+        const pending = this.pkOverlay.get(s);
+        // NO_ENTRY marks a key being fetched, so a repeated key is fetched once.
+        map.set(s, pending?.entry ?? NO_ENTRY);
+        if (pending === undefined) fetch.push({ key, shard: r.shard, tableId: r.tableId });
       }
     }
-    const map = new Map<string, PkEntry>();
-    if (keys.length === 0) return map;
-    const values = await this.engine.getMany(keys);
-    values.forEach((v, i) => {
-      const m = meta[i];
-      const k = keys[i];
-      if (v !== undefined && m !== undefined && k !== undefined) map.set(k.toString('latin1'), readPkValue(m.shard, m.tableId, v));
-    });
+    if (fetch.length > 0) {
+      const values = await this.engine.getMany(fetch.map((f) => f.key));
+      values.forEach((v, i) => {
+        const f = fetch[i];
+        if (f === undefined) return;
+        const s = f.key.toString('latin1');
+        if (v === undefined) map.delete(s);
+        else map.set(s, readPkValue(f.shard, f.tableId, v));
+      });
+    }
     return map;
   }
 
@@ -184,6 +220,9 @@ export class IndexStore {
     return 0n;
   }
 }
+
+/** Marks a key being fetched from the engine (never returned). */
+const NO_ENTRY: PkEntry = { id: -1n, version: -1n, recordKey: Buffer.alloc(0) };
 
 function withTime(prefix: Buffer, timeMs: number | undefined): Buffer {
   if (timeMs === undefined) return prefix;

@@ -54,6 +54,7 @@ type StoreConfig = Pick<
   | 'walRecovery'
   | 'diskFreeBytesMin'
   | 'applyBatchRecordsMax'
+  | 'applyCommitsInFlightMax'
   | 'indexSyncIntervalMs'
   | 'replayBatchBytesMax'
   | 'bodyBytesMax'
@@ -100,6 +101,7 @@ export class LocalStore {
     this.ackedLsn = parts.wal.lastLsn;
     this.applier = new Applier(parts.index, parts.wal.lastLsn, {
       applyBatchRecordsMax: parts.config.applyBatchRecordsMax,
+      applyCommitsInFlightMax: parts.config.applyCommitsInFlightMax,
       onApplied: (info) => {
         this.pks.prune();
         parts.hooks.onApplied?.(info);

@@ -104,3 +104,19 @@ for (const kind of ['lmdb', 'level'] as const) {
     assert.equal(entry?.version, 2n);
   });
 }
+
+for (const kind of ['lmdb', 'level'] as const) {
+  test(`overlapping applies see each other's primary keys before they commit (${kind})`, async (t) => {
+    const idx = await store(t, kind);
+    const base: Rec = { shard: 3, key: 'acct', pk: 'p', time: 10, id: 42n, version: 1n, value: 'v1' };
+    const applies = [1, 2, 3, 4].map((v) =>
+      idx.apply([{ lsn: BigInt(v), type: FRAME_TYPES.RECORDS, payload: batch(1, [{ ...base, time: v * 100, version: BigInt(v), value: `v${v}` }]) }]),
+    );
+    const stats = await Promise.all(applies);
+    assert.deepEqual(stats.map((s) => s.upserts), [0, 1, 1, 1]);
+    const rows = [];
+    for await (const r of idx.scanKey({ tableId: 1, shard: 3, key: Buffer.from('acct'), limit: 10 })) rows.push(valueOf(r.value));
+    assert.deepEqual(rows, ['v4'], 'every superseded version was deleted');
+    assert.equal(await idx.engine.checkpointLsn(), 4n);
+  });
+}
