@@ -8,6 +8,7 @@ import { RecordBatchReader } from '../core/codec/record-batch-v1.ts';
 import type { StorageEngine, WriteBatch } from './engine/storage-engine.ts';
 import { FRAME_TYPES, type AppliedFrame } from './frame-types.ts';
 import {
+  PREFIX_ID,
   idKey,
   idKeyOf,
   idValue,
@@ -22,6 +23,7 @@ import {
   type PkEntry,
 } from './key-layout.ts';
 import { writeTimeKey } from '../core/codec/record-batch-v1.ts';
+import { IdBlockBuilder, PREFIX_ID_BLOCK, findInIdBlock, idBlockKeyOf } from './id-block.ts';
 
 /** One stored record as the index holds it. */
 export interface IndexedRecord {
@@ -100,6 +102,7 @@ export class IndexStore {
       if (frame.type !== FRAME_TYPES.RECORDS) continue;
       const r = new RecordBatchReader(frame.payload);
       const buf = r.buf;
+      const block = new IdBlockBuilder(r.tableId, buf);
       while (r.next()) {
         records++;
         const rk = recordKey(r.shard, r.tableId, buf, r.keyOffset, r.keyLen, r.timeKeyOffset, r.idOffset);
@@ -125,7 +128,14 @@ export class IndexStore {
           written.push(mapKey);
         }
         batch.put(rk, r.value);
-        batch.put(idKey(buf, r.idOffset), idValue(rk));
+        // Append-only records are found through their frame's id block; upserted ones reuse
+        // an older id that no block range covers, so they keep a per-record entry.
+        if (r.pkLen === 0) block.add(r.idOffset, r.shard, r.keyOffset, r.keyLen, r.timeKeyOffset);
+        else batch.put(idKey(buf, r.idOffset), idValue(rk));
+      }
+      if (block.count > 0) {
+        const { key, value } = block.finish();
+        batch.put(key, value);
       }
     }
     return { batch, stats: { records, upserts, stale }, seq, written };
@@ -180,12 +190,21 @@ export class IndexStore {
 
   /** One record by id, or undefined when absent or in another table. */
   async getById(tableId: number, id: bigint): Promise<IndexedRecord | undefined> {
-    const loc = await this.engine.get(idKeyOf(id));
-    if (loc === undefined) return undefined;
-    const where = locationOf(id, loc);
-    if (where.tableId !== tableId) return undefined;
+    const where = await this.locate(id);
+    if (where === undefined || where.tableId !== tableId) return undefined;
     const value = await this.engine.get(where.recordKey);
     return value === undefined ? undefined : { recordKey: where.recordKey, value };
+  }
+
+  /** The table and record key of an id: a per-record entry, else the id block covering it. */
+  private async locate(id: bigint): Promise<{ tableId: number; recordKey: Buffer } | undefined> {
+    const loc = await this.engine.get(idKeyOf(id));
+    if (loc !== undefined) return locationOf(id, loc);
+    const from = idBlockKeyOf(id);
+    for await (const [, block] of this.engine.iterate({ gte: from, lt: prefixEnd(from.subarray(0, 1)), limit: 1 })) {
+      return findInIdBlock(block, id);
+    }
+    return undefined;
   }
 
   /** One shard key's records ordered by event time then id. */
@@ -214,10 +233,15 @@ export class IndexStore {
 
   /** The largest id in the index (0n if empty): a restarted node never issues ids below it. */
   async maxId(): Promise<bigint> {
-    for await (const [k] of this.engine.iterate({ gte: idKeyOf(0n), lt: prefixEnd(Buffer.from([idKeyOf(0n)[0] as number])), reverse: true, limit: 1 })) {
-      return toBuffer(k).readBigUInt64BE(1);
+    let max = 0n;
+    for (const prefix of [PREFIX_ID, PREFIX_ID_BLOCK]) {
+      const p = Buffer.from([prefix]);
+      for await (const [k] of this.engine.iterate({ gt: p, lt: prefixEnd(p), reverse: true, limit: 1 })) {
+        const id = toBuffer(k).readBigUInt64BE(1);
+        if (id > max) max = id;
+      }
     }
-    return 0n;
+    return max;
   }
 }
 

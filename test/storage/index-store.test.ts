@@ -52,17 +52,17 @@ for (const kind of ['lmdb', 'level'] as const) {
     const idx = await store(t, kind);
     const recs: Rec[] = [
       { shard: 1, key: 'k', time: 300, id: 3n, version: 1n, value: 'c' },
-      { shard: 1, key: 'k', time: 100, id: 5n, version: 2n, value: 'a' },
-      { shard: 1, key: 'k', time: 200, id: 4n, version: 3n, value: 'b' },
+      { shard: 1, key: 'k', time: 100, id: 4n, version: 2n, value: 'a' },
+      { shard: 1, key: 'k', time: 200, id: 5n, version: 3n, value: 'b' },
       { shard: 1, key: 'kk', time: 150, id: 6n, version: 4n, value: 'other key' },
       { shard: 2, key: 'z', time: -5, id: 7n, version: 5n, value: 'negative time' },
     ];
     await idx.apply([{ lsn: 1n, type: FRAME_TYPES.RECORDS, payload: batch(1, recs) }]);
     assert.equal(await idx.engine.checkpointLsn(), 1n);
-    const one = await idx.getById(1, 4n);
-    assert.equal(valueOf(one!.value), 'b');
+    for (const r of recs) assert.equal(valueOf((await idx.getById(1, r.id))!.value), r.value, `id ${r.id} through the frame's id block`);
     assert.equal(await idx.getById(2, 4n), undefined, 'another table does not see it');
     assert.equal(await idx.getById(1, 99n), undefined);
+    assert.equal(await idx.getById(1, 1n), undefined, 'below the block');
     const k = Buffer.from('k');
     const ordered = [];
     for await (const r of idx.scanKey({ tableId: 1, shard: 1, key: k, limit: 10 })) ordered.push(valueOf(r.value));
