@@ -24,6 +24,7 @@ interface ServeOptions {
   walSegmentBytesMax: string;
   walRecovery: string;
   diskFreeBytesMin: string;
+  indexSyncIntervalMs: string;
   logLevel: string;
 }
 
@@ -49,6 +50,7 @@ export function serveCommand(): Command {
       new Option('--wal-recovery <mode>', 'on a corrupt WAL frame before the tail: refuse to start, or truncate there').choices(['strict', 'truncate']).default(d.walRecovery),
     )
     .option('--disk-free-bytes-min <bytes>', 'refuse writes (507) below this much free disk', String(d.diskFreeBytesMin))
+    .option('--index-sync-interval-ms <ms>', 'how often the index is fsync\'d and applied WAL segments released', String(d.indexSyncIntervalMs))
     .option('--log-level <level>', 'pino log level', d.logLevel)
     .action(async (opts: ServeOptions) => {
       const config = toConfig(opts);
@@ -96,6 +98,7 @@ function toConfig(o: ServeOptions): NodeConfig {
     walSegmentBytesMax: int(o.walSegmentBytesMax, '--wal-segment-bytes-max'),
     walRecovery: o.walRecovery as NodeConfig['walRecovery'],
     diskFreeBytesMin: int(o.diskFreeBytesMin, '--disk-free-bytes-min'),
+    indexSyncIntervalMs: int(o.indexSyncIntervalMs, '--index-sync-interval-ms'),
     logLevel: o.logLevel,
   });
 }

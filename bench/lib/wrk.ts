@@ -1,0 +1,51 @@
+/**
+ * Single-record load with wrk (a C load generator: it leaves the CPU to the
+ * server on a 2-core machine, which a Node client would not). Installed from
+ * Debian's packages when missing; undefined when it cannot be had.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+/** wrk's summary of one run. */
+export interface WrkResult {
+  readonly requestsPerSec: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly non2xx: number;
+}
+
+/** True when wrk is on PATH (after trying to install it once). */
+export function ensureWrk(): boolean {
+  if (spawnSync('wrk', ['--version']).error === undefined) return true;
+  if (process.getuid?.() === 0) spawnSync('apt-get', ['install', '-y', '-q', 'wrk'], { stdio: 'ignore' });
+  return spawnSync('wrk', ['--version']).error === undefined;
+}
+
+/** POSTs one generated record per request to `url` for `seconds` over `connections` connections. */
+export function wrkPost(dir: string, url: string, connections: number, seconds: number): WrkResult {
+  const script = path.join(dir, 'post.lua');
+  writeFileSync(
+    script,
+    `wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local i = 0
+request = function()
+  i = i + 1
+  local body = string.format('{"account_id":"acct-%06d","txn_id":"tx-%010d","amount":"%d.%02d","currency":"EUR","ts":%d,"memo":"bench payment %04d for invoice INV-%06d"}', i % 100000, i, i % 1000, i % 100, 1764000000000 + i, i % 1000, i % 77777)
+  return wrk.format(nil, nil, nil, body)
+end
+`,
+  );
+  const out = execFileSync('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', script, url], { encoding: 'utf8' });
+  const rps = Number(/Requests\/sec:\s+([0-9.]+)/.exec(out)?.[1]);
+  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
+  return { requestsPerSec: rps, p50Ms: latency(out, '50%'), p99Ms: latency(out, '99%'), non2xx };
+}
+
+function latency(out: string, pct: string): number {
+  const m = new RegExp(`${pct.replace('%', '%')}\\s+([0-9.]+)(us|ms|s)`).exec(out);
+  if (m === null) return Number.NaN;
+  const v = Number(m[1]);
+  return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
+}

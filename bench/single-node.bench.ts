@@ -1,0 +1,202 @@
+/**
+ * Single-node benchmark (issue #2): durable bulk ingest for each engine,
+ * single-record requests, and WAL replay, each printed next to the machine's
+ * own limits measured in the same run (fdatasync'd sequential writes,
+ * JSON.parse on one core). Every figure is the median of `runs` runs.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { NodeProcess, http } from '../test/process/harness.ts';
+import { fsyncWriteMBps, fsyncsPerSecond, jsonParseRecordsPerSecond } from './lib/machine-limits.ts';
+import { BENCH_TABLE, ndjsonBodies, recordLine } from './lib/records.ts';
+import { bulkLoad } from './lib/load.ts';
+import { ensureWrk, wrkPost, type WrkResult } from './lib/wrk.ts';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { fmt, median, quantile } from './lib/stats.ts';
+
+/** Options of one benchmark run. */
+export interface SingleNodeBenchOptions {
+  readonly records: number;
+  readonly perBody: number;
+  readonly connections: number;
+  readonly singleSeconds: number;
+  readonly runs: number;
+  readonly engines: readonly ('lmdb' | 'level')[];
+}
+
+interface Trial {
+  recordsPerSec: number;
+  p50: number;
+  p99: number;
+  overloaded: number;
+  cpuSecondsPerMillion: number;
+  walMBps: number;
+  replayRecordsPerSec: number;
+  replayRecords: number;
+}
+
+/** Runs the benchmark and returns the report as Markdown. */
+export async function runSingleNodeBench(o: SingleNodeBenchOptions): Promise<string> {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-'));
+  const lines: string[] = [];
+  const log = (s: string): void => {
+    lines.push(s);
+    console.log(s);
+  };
+  try {
+    const sample = Array.from({ length: 10_000 }, (_, i) => recordLine(i));
+    const avgBytes = sample.reduce((n, l) => n + l.length + 1, 0) / sample.length;
+    const parseRate = median(Array.from({ length: 3 }, () => jsonParseRecordsPerSecond(sample, 1)));
+    const fsync64k = median(Array.from({ length: 3 }, () => fsyncWriteMBps(root, 64 * 1024, 64 * 1024 * 1024)));
+    const fsync1m = median(Array.from({ length: 3 }, () => fsyncWriteMBps(root, 1024 * 1024, 256 * 1024 * 1024)));
+    const fsyncRate = median(Array.from({ length: 3 }, () => fsyncsPerSecond(root, 4096, 2000)));
+    log(`## Machine limits (same run)`);
+    log('');
+    log(`| limit | value |`);
+    log(`|---|---|`);
+    log(`| JSON.parse, one core, these records (${fmt(avgBytes)} B) | ${fmt(parseRate)} records/s |`);
+    log(`| write + fdatasync, 64 KiB chunks | ${fmt(fsync64k)} MB/s |`);
+    log(`| write + fdatasync, 1 MiB chunks | ${fmt(fsync1m)} MB/s |`);
+    log(`| fdatasync'd 4 KiB writes | ${fmt(fsyncRate)} /s |`);
+    log('');
+
+    const bodies = ndjsonBodies(0, Math.ceil(o.records / o.perBody), o.perBody);
+    for (const engine of o.engines) {
+      const trials: Trial[] = [];
+      for (let run = 0; run < o.runs; run++) trials.push(await bulkTrial(root, engine, bodies, o));
+      const m = (f: (t: Trial) => number): number => median(trials.map(f));
+      log(`## Durable bulk ingest, ${engine} (median of ${o.runs})`);
+      log('');
+      log(`${fmt(bodies.length * o.perBody)} records of ~${fmt(avgBytes)} B as NDJSON bodies of ${o.perBody}, ${o.connections} keep-alive connections, fsync before every answer.`);
+      log('');
+      log(`| figure | value | ratio to the machine |`);
+      log(`|---|---|---|`);
+      log(`| records/s | ${fmt(m((t) => t.recordsPerSec))} | ${fmt(m((t) => t.recordsPerSec) / parseRate, 2)}× one-core JSON.parse |`);
+      log(`| request latency p50 / p99 | ${fmt(m((t) => t.p50), 1)} / ${fmt(m((t) => t.p99), 1)} ms | |`);
+      log(`| WAL write rate | ${fmt(m((t) => t.walMBps), 1)} MB/s | ${fmt(m((t) => t.walMBps) / fsync1m, 2)}× fdatasync'd 1 MiB writes |`);
+      log(`| server CPU per 1M records | ${fmt(m((t) => t.cpuSecondsPerMillion), 2)} s | |`);
+      log(`| 429 answers (retried) | ${fmt(m((t) => t.overloaded))} | |`);
+      log(`| WAL replay (index rebuilt from ${fmt(m((t) => t.replayRecords))} records) | ${fmt(m((t) => t.replayRecordsPerSec))} records/s | ${fmt(m((t) => t.replayRecordsPerSec) / parseRate, 2)}× one-core JSON.parse |`);
+      log('');
+    }
+
+    if (!ensureWrk()) {
+      log('## Single-record requests: skipped (wrk is not installed and could not be installed)');
+    } else {
+      const singles = [];
+      const peers = [];
+      for (let run = 0; run < o.runs; run++) {
+        singles.push(await singleTrial(root, o));
+        peers.push(await ceilingTrial(root, o));
+      }
+      const ms = (f: (r: WrkResult) => number, rs: WrkResult[]): number => median(rs.map(f));
+      log(`## Single-record requests, ${o.engines[0]} (median of ${o.runs})`);
+      log('');
+      log(`One ~160 B record per POST, ${o.connections} keep-alive connections, ${o.singleSeconds} s per run, load from wrk (C) so the client takes little of the 2 cores. Peer: bare fastify parsing the same body and answering, no validation, no disk.`);
+      log('');
+      log(`| figure | sluice (fsync per group commit) | bare fastify peer | ratio |`);
+      log(`|---|---|---|---|`);
+      log(`| requests/s | ${fmt(ms((r) => r.requestsPerSec, singles))} | ${fmt(ms((r) => r.requestsPerSec, peers))} | ${fmt(ms((r) => r.requestsPerSec, singles) / ms((r) => r.requestsPerSec, peers), 2)}× |`);
+      log(`| latency p50 | ${fmt(ms((r) => r.p50Ms, singles), 2)} ms | ${fmt(ms((r) => r.p50Ms, peers), 2)} ms | |`);
+      log(`| latency p99 | ${fmt(ms((r) => r.p99Ms, singles), 2)} ms | ${fmt(ms((r) => r.p99Ms, peers), 2)} ms | |`);
+      log(`| non-2xx answers | ${fmt(ms((r) => r.non2xx, singles))} | ${fmt(ms((r) => r.non2xx, peers))} | |`);
+      log(`| fdatasync'd 4 KiB writes/s (machine) | ${fmt(fsyncRate)} | | ${fmt(ms((r) => r.requestsPerSec, singles) / fsyncRate, 2)}× (group commit) |`);
+      log('');
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+  return lines.join('\n');
+}
+
+async function bulkTrial(root: string, engine: 'lmdb' | 'level', bodies: readonly Buffer[], o: SingleNodeBenchOptions): Promise<Trial> {
+  const dataDir = mkdtempSync(path.join(root, `${engine}-`));
+  const cleanups: (() => Promise<unknown> | unknown)[] = [];
+  const t = { after: (fn: () => Promise<unknown> | unknown) => cleanups.push(fn) };
+  // The index is never synced during the run, so the WAL keeps every frame for the replay figure.
+  const args = ['--engine', engine, '--index-sync-interval-ms', '3600000'];
+  try {
+    const node = await startNode(t, dataDir, args);
+    await createTable(node.url);
+    const cpu0 = cpuSeconds(node.pid);
+    const wal0 = await walBytes(node.url);
+    const res = await bulkLoad(node.url, `/v1/tables/${BENCH_TABLE.name}/records`, bodies, o.perBody, o.connections);
+    const cpu = cpuSeconds(node.pid) - cpu0;
+    const walMB = ((await walBytes(node.url)) - wal0) / 1e6;
+    await node.kill('SIGKILL');
+    // Rebuild the index from the whole WAL: the replay figure.
+    rmSync(path.join(dataDir, 'index'), { recursive: true, force: true });
+    const again = await startNode(t, dataDir, ['--engine', engine]);
+    const replay = again.events('wal_replayed')[0] ?? {};
+    const replayRecords = Number(replay['records']);
+    const replayMs = Number(replay['ms']);
+    await again.kill('SIGTERM');
+    return {
+      recordsPerSec: res.records / res.seconds,
+      p50: quantile(res.latenciesMs, 0.5),
+      p99: quantile(res.latenciesMs, 0.99),
+      overloaded: res.overloaded,
+      cpuSecondsPerMillion: (cpu / res.records) * 1e6,
+      walMBps: walMB / res.seconds,
+      replayRecordsPerSec: replayRecords / (replayMs / 1000),
+      replayRecords,
+    };
+  } finally {
+    for (const fn of cleanups.reverse()) await fn();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function singleTrial(root: string, o: SingleNodeBenchOptions): Promise<WrkResult> {
+  const dataDir = mkdtempSync(path.join(root, 'single-'));
+  const cleanups: (() => Promise<unknown> | unknown)[] = [];
+  const t = { after: (fn: () => Promise<unknown> | unknown) => cleanups.push(fn) };
+  try {
+    const node = await startNode(t, dataDir, ['--engine', o.engines[0] ?? 'lmdb']);
+    await createTable(node.url);
+    return wrkPost(root, `${node.url}/v1/tables/${BENCH_TABLE.name}/records`, o.connections, o.singleSeconds);
+  } finally {
+    for (const fn of cleanups.reverse()) await fn();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function ceilingTrial(root: string, o: SingleNodeBenchOptions): Promise<WrkResult> {
+  const child = spawn(process.execPath, [fileURLToPath(new URL('./lib/http-ceiling-server.ts', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stdout.setEncoding('utf8').once('data', (line: string) => resolve(line.trim()));
+      child.once('exit', (code) => reject(new Error(`ceiling server exited ${code}`)));
+    });
+    return wrkPost(root, `${url}/echo`, o.connections, o.singleSeconds);
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
+async function startNode(t: { after: (fn: () => Promise<unknown> | unknown) => void }, dataDir: string, args: readonly string[]): Promise<NodeProcess> {
+  return NodeProcess.start(t as never, { dataDir, args });
+}
+
+async function createTable(url: string): Promise<void> {
+  const res = await http(`${url}/v1/tables`, { method: 'POST', body: JSON.stringify(BENCH_TABLE) });
+  if (res.status !== 201) throw new Error(`create table: ${res.text}`);
+}
+
+async function metric(url: string, name: string): Promise<number> {
+  const text = (await http(`${url}/metrics`)).text;
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line === undefined ? 0 : Number(line.split(' ')[1]);
+}
+
+function walBytes(url: string): Promise<number> {
+  return metric(url, 'sluice_wal_flush_bytes_sum');
+}
+
+/** User + system CPU seconds of a process so far (/proc/PID/stat, clock ticks of 100 Hz). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
