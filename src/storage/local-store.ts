@@ -147,7 +147,7 @@ export class LocalStore {
       const recovered = { event: 'wal_recovered', ...jsonSafe(wal.recovery), indexCheckpoint: String(checkpoint) };
       if (wal.recovery.corruption !== null) log.error(recovered, 'WAL recovered by discarding corrupt frames: data after the cut is lost');
       else log.info(recovered, 'WAL recovered');
-      const replay = await replayWal(wal, index, checkpoint, log);
+      const replay = await replayWal(wal, index, checkpoint, config.applyCommitsInFlightMax, log);
       const maxId = await index.maxId();
       return new LocalStore({ catalog, engine, index, wal, replay, maxId, config, hooks, log, lock });
     } catch (err) {
@@ -230,20 +230,31 @@ export class LocalStore {
   }
 }
 
-async function replayWal(wal: Wal, index: IndexStore, checkpoint: bigint, log: Logger): Promise<ReplayReport> {
+async function replayWal(wal: Wal, index: IndexStore, checkpoint: bigint, commitsInFlightMax: number, log: Logger): Promise<ReplayReport> {
   const started = performance.now();
   let frames = 0;
   let records = 0;
   let lastLog = started;
-  await wal.replay(checkpoint + 1n, async (batch: readonly AppliedFrame[]) => {
-    const stats = await index.apply(batch);
-    frames += batch.length;
+  // Index commits overlap as in normal operation (LMDB fsyncs each); memory is
+  // bounded by commitsInFlightMax replay batches of replayBatchBytesMax.
+  const applying: Promise<ApplyStats>[] = [];
+  const settleOne = async (): Promise<void> => {
+    const stats = await (applying.shift() as Promise<ApplyStats>);
     records += stats.records;
+  };
+  await wal.replay(checkpoint + 1n, async (batch: readonly AppliedFrame[]) => {
+    const applied = index.apply(batch);
+    // Awaited in order below; this only keeps a later batch's early failure from being "unhandled".
+    applied.catch(() => undefined);
+    applying.push(applied);
+    frames += batch.length;
+    if (applying.length >= commitsInFlightMax) await settleOne();
     if (performance.now() - lastLog > 5000) {
       lastLog = performance.now();
       log.info({ event: 'wal_replay_progress', frames, records, lsn: String(batch.at(-1)?.lsn) }, 'replaying WAL');
     }
   });
+  while (applying.length > 0) await settleOne();
   const report: ReplayReport = { fromLsn: checkpoint + 1n, toLsn: wal.lastLsn, frames, records, ms: performance.now() - started };
   if (wal.lastLsn < checkpoint) {
     throw new SluiceError('WAL_CORRUPT', `the index is at LSN ${checkpoint} but the WAL ends at ${wal.lastLsn}: WAL segments are missing`);
