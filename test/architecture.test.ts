@@ -1,0 +1,41 @@
+/**
+ * The folders are the architecture: imports point only downward
+ * (cli/api → ingest → cluster → storage → core). A file that needs to reach
+ * up means the design is wrong (STYLE.md), so this test fails on it.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { globSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { ROOT } from './process/harness.ts';
+
+const RANK: Record<string, number> = { core: 0, storage: 1, cluster: 2, ingest: 3, api: 4, cli: 5 };
+
+function layerOf(file: string): string | undefined {
+  const rel = path.relative(path.join(ROOT, 'src'), file).split(path.sep);
+  return rel.length > 1 ? rel[0] : undefined;
+}
+
+test('src imports point only downward', () => {
+  const violations: string[] = [];
+  const files = globSync('src/**/*.ts', { cwd: ROOT }).map((f) => path.join(ROOT, f));
+  assert.ok(files.length > 40);
+  for (const file of files) {
+    const from = layerOf(file);
+    if (from === undefined || RANK[from] === undefined) continue;
+    const text = readFileSync(file, 'utf8');
+    for (const m of text.matchAll(/^(?:import|export)[^'"]*from '(\.[^']+)'/gm)) {
+      const target = path.resolve(path.dirname(file), m[1] as string);
+      const to = layerOf(target);
+      // Top level: config.ts (options, usable everywhere) and sluice-node.ts (the composition root, for the CLI).
+      if (to === undefined) {
+        const name = path.basename(target);
+        const allowed = name === 'config.ts' || (name === 'sluice-node.ts' && from === 'cli');
+        if (!allowed) violations.push(`${path.relative(ROOT, file)} imports ${m[1]}`);
+        continue;
+      }
+      if ((RANK[to] ?? 0) > (RANK[from] ?? 0)) violations.push(`${path.relative(ROOT, file)} (${from}) imports ${m[1]} (${to})`);
+    }
+  }
+  assert.deepEqual(violations, []);
+});
