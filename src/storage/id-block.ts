@@ -15,26 +15,15 @@
  *   location  := shard u16le | keyLen u16le | key [keyLen] | timeKey [8]
  */
 import assert from 'node:assert/strict';
-import { RECORD_KEY_HEAD_BYTES, PREFIX_RECORD } from './key-layout.ts';
+import { RECORD_KEY_HEAD_BYTES, PREFIX_RECORD, prefixedId, prefixedIdOf } from './key-layout.ts';
 
 export const PREFIX_ID_BLOCK = 0x42; // 'B'
 const MAGIC = 0x42;
 const HEADER_BYTES = 9;
 
-/** `B | lastId`. */
-export function idBlockKey(lastId: Buffer, offset: number): Buffer {
-  const out = Buffer.allocUnsafe(9);
-  out[0] = PREFIX_ID_BLOCK;
-  lastId.copy(out, 1, offset, offset + 8);
-  return out;
-}
-
 /** `B | id` as a bigint (a seek target). */
 export function idBlockKeyOf(id: bigint): Buffer {
-  const out = Buffer.allocUnsafe(9);
-  out[0] = PREFIX_ID_BLOCK;
-  out.writeBigUInt64BE(id, 1);
-  return out;
+  return prefixedIdOf(PREFIX_ID_BLOCK, id);
 }
 
 /** Collects one frame's (id, location) pairs, in id order. */
@@ -96,7 +85,7 @@ export class IdBlockBuilder {
       loc += 4 + keyLen + 8;
     }
     const lastIdOffset = this.parts[(count - 1) * 5] as number;
-    return { key: idBlockKey(src, lastIdOffset), value: out };
+    return { key: prefixedId(PREFIX_ID_BLOCK, src, lastIdOffset), value: out };
   }
 }
 

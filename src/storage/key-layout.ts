@@ -4,8 +4,10 @@
  *
  *   record   R | shard u16 | tableId u32 | keyLen u16 | key | timeKey[8] | id[8]
  *              → stored value (version, ingestedAt, schemaVersion, fields)
- *   by id    I | id[8]
+ *   by id    I | id[8]                       (records with a primary key)
  *              → tableId u32 | shard u16 | keyLen u16 | key | timeKey[8]
+ *            B | lastId[8]                   (append-only records: one block per
+ *              → see id-block.ts              WAL frame)
  *   by pk    P | shard u16 | tableId u32 | pkLen u16 | pk
  *              → id[8] | version[8] | keyLen u16 | key | timeKey[8]
  *
@@ -13,7 +15,7 @@
  * a range scan). Inside a shard and table, one shard key's records are
  * contiguous and ordered by event time, then id, whatever order they
  * arrived in. The key is length-prefixed so "ab" never interleaves with
- * "abc". The id index is derived data (it can be rebuilt from R).
+ * "abc". The id entries are derived data (they can be rebuilt from R).
  */
 
 export const PREFIX_RECORD = 0x52; // 'R'
@@ -56,20 +58,30 @@ export function tableShardPrefix(shard: number, tableId: number): Buffer {
   return out;
 }
 
-/** `I | id`. */
-export function idKey(src: Buffer, idOffset: number): Buffer {
+/** `prefix | id`, the id copied from 8 big-endian bytes of `src`. */
+export function prefixedId(prefix: number, src: Buffer, idOffset: number): Buffer {
   const out = Buffer.allocUnsafe(9);
-  out[0] = PREFIX_ID;
+  out[0] = prefix;
   src.copy(out, 1, idOffset, idOffset + 8);
   return out;
 }
 
-/** `I | id` from a bigint id. */
-export function idKeyOf(id: bigint): Buffer {
+/** `prefix | id` from a bigint id. */
+export function prefixedIdOf(prefix: number, id: bigint): Buffer {
   const out = Buffer.allocUnsafe(9);
-  out[0] = PREFIX_ID;
+  out[0] = prefix;
   out.writeBigUInt64BE(id, 1);
   return out;
+}
+
+/** `I | id`. */
+export function idKey(src: Buffer, idOffset: number): Buffer {
+  return prefixedId(PREFIX_ID, src, idOffset);
+}
+
+/** `I | id` from a bigint id. */
+export function idKeyOf(id: bigint): Buffer {
+  return prefixedIdOf(PREFIX_ID, id);
 }
 
 /** The value of an id-index entry: where the record key lives. */
