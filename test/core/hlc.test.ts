@@ -3,19 +3,10 @@ import { describe, test } from 'node:test';
 import { type Clock, ManualClock } from '../../src/core/clock.ts';
 import { SluiceError } from '../../src/core/errors.ts';
 import { Hlc, hlcFromParts, hlcParts } from '../../src/core/hlc.ts';
+import { prng } from '../support/prng.ts';
 
 const T0 = Date.UTC(2025, 2, 14, 12, 0, 0);
 
-/** Deterministic PRNG (mulberry32) so property tests replay. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('Hlc', () => {
   test('now() is wall time with counter 0 in a fresh ms, counter +1 within a ms', () => {
@@ -129,7 +120,7 @@ describe('Hlc', () => {
   });
 
   test('property: two nodes exchanging versions under jittery clocks stay monotonic and causal', () => {
-    const rnd = mulberry32(11);
+    const rnd = prng(11);
     let base = T0;
     const jittery = (): Clock => ({ nowMs: () => base + Math.floor(rnd() * 401) - 200 });
     const nodes = [new Hlc(jittery()), new Hlc(jittery())];

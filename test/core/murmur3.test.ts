@@ -2,21 +2,12 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { murmur3, murmur3Range, murmur3String, shardOf } from '../../src/core/murmur3.ts';
+import { prng } from '../support/prng.ts';
 
 const utf8 = new TextEncoder();
 const ascii = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0));
 const hex = (h: string): Uint8Array => Uint8Array.from(Buffer.from(h, 'hex'));
 
-/** Deterministic PRNG (mulberry32) so property tests replay. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // Published vectors (smhasher's verification set as quoted on the web), each
 // re-checked against the smhasher C reference compiled with gcc.
@@ -109,7 +100,7 @@ describe('murmur3String', () => {
   });
 
   test('property: equals murmur3 over TextEncoder bytes for random strings, including past the scratch size', () => {
-    const rnd = mulberry32(42);
+    const rnd = prng(42);
     const pools: readonly [number, number][] = [[0x20, 0x7e], [0x80, 0x7ff], [0x800, 0xffff], [0x10000, 0x10ffff]];
     const lengths = [0, 1, 2, 3, 4, 5, 17, 100, 300, 5000, 30_000];
     for (let iter = 0; iter < 600; iter++) {

@@ -3,19 +3,10 @@ import { describe, test } from 'node:test';
 import { type Clock, ManualClock } from '../../src/core/clock.ts';
 import { SluiceError } from '../../src/core/errors.ts';
 import { type ClockEvent, SNOWFLAKE_EPOCH_MS, SnowflakeGenerator, snowflakeParts } from '../../src/core/snowflake.ts';
+import { prng } from '../support/prng.ts';
 
 const T0 = Date.UTC(2025, 2, 14, 12, 0, 0);
 
-/** Deterministic PRNG (mulberry32) so property tests replay. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A clock that moves forward by `stepMs` on every read (a wall clock seen by a spinning reader). */
 class TickingClock implements Clock {
@@ -265,7 +256,7 @@ describe('SnowflakeGenerator', () => {
   });
 
   test('property: 1M ids under a jittery clock (random forward and backward steps) strictly increase', () => {
-    const rnd = mulberry32(7);
+    const rnd = prng(7);
     let base = T0;
     // Wall = a slowly advancing base plus ±40 ms of jitter; reads go back up to 80 ms,
     // triggering waits (≤ 5 ms) and logical continuation, never the 1000 ms refusal.

@@ -4,21 +4,13 @@
  * even when the test fails (nats.js's launcher, minus its leaks).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { TestContext } from 'node:test';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = path.join(ROOT, 'bin', 'sluice.js');
 
-/** A fresh temporary directory removed when the test ends. */
-export function tempDir(t: TestContext | { after: (fn: () => void) => void }, prefix = 'sluice-test-'): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+export { tempDir } from '../support/temp-dir.ts';
 
 /** Options of one node process. */
 export interface NodeProcessOptions {

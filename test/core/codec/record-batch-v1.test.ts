@@ -8,17 +8,8 @@ import {
   writeTimeKey,
 } from '../../../src/core/codec/record-batch-v1.ts';
 import { encodeFields, decodeFields } from '../../../src/core/codec/fields-codec.ts';
+import { prng } from '../../support/prng.ts';
 
-/** Deterministic PRNG (mulberry32) so a failure reproduces. */
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test('time keys round-trip and sort like the numbers they encode', () => {
   const times = [-8.64e15, -1e12, -1, 0, 1, 255, 256, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 1_717_200_000_000, 8.64e15];
@@ -32,7 +23,7 @@ test('time keys round-trip and sort like the numbers they encode', () => {
 });
 
 test('random time keys keep memcmp order equal to numeric order', () => {
-  const r = rng(7);
+  const r = prng(7);
   for (let i = 0; i < 5000; i++) {
     const a = Math.trunc((r() - 0.5) * 2 * 8.64e15);
     const b = Math.trunc((r() - 0.5) * 2 * 8.64e15);
@@ -46,7 +37,7 @@ test('random time keys keep memcmp order equal to numeric order', () => {
 });
 
 test('a batch round-trips every entry; ids and versions are stamped in place', () => {
-  const r = rng(42);
+  const r = prng(42);
   const b = new RecordBatchBuilder(7, 3, 1_700_000_000_123, 64);
   const expected: { shard: number; key: string; pk: string | undefined; time: number; values: unknown[] }[] = [];
   for (let i = 0; i < 500; i++) {

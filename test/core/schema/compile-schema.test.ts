@@ -5,6 +5,7 @@ import { EVENTS_TABLE, parseTableDef } from '../../../src/core/schema/parse-tabl
 import { compileRenderer } from '../../../src/core/schema/render-record.ts';
 import { normalizeFieldValue, ValueProblem } from '../../../src/core/schema/field-value.ts';
 import { FIELD_TYPES, type FieldType, type JsonValue } from '../../../src/core/schema/table-def.ts';
+import { prng } from '../../support/prng.ts';
 
 /** A table with a string shard key `k` and one field `v` under test. */
 function oneField(type: FieldType, field: Record<string, unknown> = {}, options: CompileSchemaOptions = {}, extraFields = 'reject'): CompiledSchema {
@@ -423,17 +424,6 @@ test('events table: trace_id routes, everything else is kept', () => {
   assert.deepEqual(codesOf(s.normalize({ level: 'info' }, 0)), ['/trace_id REQUIRED']);
 });
 
-/** Seeded PRNG (mulberry32), so a failing fuzz case reproduces. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const TRICKY_STRINGS = ['', '0', '-0', '12.50', '1e5', '9223372036854775808', '9007199254740993', '2024-05-01T12:00:00Z', '2024-02-30', 'aGVsbG8=', 'aGVsbG8', '\ud800', '__proto__', 'constructor', '-', '.', '+'];
 

@@ -6,8 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -16,27 +14,18 @@ import { openEngine } from '../../../src/storage/engine/open-engine.ts';
 import { ENGINE_KEY_BYTES_MAX } from '../../../src/storage/engine/storage-engine.ts';
 import type { EngineKind, KeyRange, StorageEngine } from '../../../src/storage/engine/storage-engine.ts';
 import { BATCH_KEYS, LATEST_KEY, batchKey, batchValue, fillShape } from './fixtures/batches.ts';
+import { prng } from '../../support/prng.ts';
+import { tempDir as tempDirOf } from '../../support/temp-dir.ts';
 
-const CHILD = fileURLToPath(new URL('./fixtures/engine-child.ts', import.meta.url));
+export { prng };
 
 /** A fresh directory removed after the file's tests. */
 export function tempDir(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-'));
-  after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
+  return tempDirOf({ after });
 }
 
-/** Deterministic PRNG (mulberry32) so failures reproduce. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const CHILD = fileURLToPath(new URL('./fixtures/engine-child.ts', import.meta.url));
+
 
 export async function collect(engine: StorageEngine, range: KeyRange): Promise<[Buffer, Buffer][]> {
   const out: [Buffer, Buffer][] = [];

@@ -1,27 +1,9 @@
 /** Shared helpers of the WAL tests: temp dirs, a seeded PRNG, checkable payloads. */
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import type { TestContext } from 'node:test';
+import { prng } from '../../support/prng.ts';
 
-/** A fresh temp dir removed when the test ends. */
-export function tempDir(t: TestContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-/** Deterministic PRNG (mulberry32) so fuzz failures reproduce. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng };
+export { tempDir } from '../../support/temp-dir.ts';
 
 /** Random bytes from a PRNG. */
 export function randomBytes(rand: () => number, length: number): Buffer {

@@ -1,0 +1,11 @@
+/** Temporary directories for tests, removed when the test (or the file, with node:test's `after`) ends. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+/** A fresh temporary directory removed by `owner.after`. */
+export function tempDir(owner: { after: (fn: () => void) => void }, prefix = 'sluice-'): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  owner.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
