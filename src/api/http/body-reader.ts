@@ -31,12 +31,19 @@ export async function readBody(req: IncomingMessage, options: BodyReadOptions): 
   }
   const raw = await collect(req, options, Number.isFinite(declared) ? declared : undefined);
   if (encoding === 'identity') return raw;
+  let body: Buffer;
   try {
-    return await gunzipAsync(raw, { maxOutputLength: options.bodyBytesMax });
+    body = await gunzipAsync(raw, { maxOutputLength: options.bodyBytesMax });
   } catch (err) {
     if (errnoCode(err) === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError) throw tooLarge(options.bodyBytesMax, ' after decompression');
     throw new SluiceError('BAD_REQUEST', `the gzip body is corrupt: ${(err as Error).message}`);
   }
+  // Admission counts what the request occupies in memory: the decompressed body.
+  const held = options.ticket?.bytes ?? 0;
+  if (options.ticket !== undefined && body.length > held && !options.ticket.grow(body.length - held)) {
+    throw new SluiceError('OVERLOADED', 'too many bytes in flight; retry later');
+  }
+  return body;
 }
 
 function collect(req: IncomingMessage, options: BodyReadOptions, declared: number | undefined): Promise<Buffer> {
