@@ -1,0 +1,99 @@
+/**
+ * Test launcher for a real single-member etcd (Debian's etcd-server 3.4):
+ * free loopback ports, its own data dir, killed by PID when the test ends.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { tempDir } from '../support/temp-dir.ts';
+
+/** Path of the etcd binary (`npm test` installs etcd-server when it is missing). */
+export const ETCD_BIN = process.env['SLUICE_ETCD_BIN'] ?? '/usr/bin/etcd';
+
+/** A free TCP port on 127.0.0.1 (released before return; good enough for tests). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** One running etcd member. */
+export class EtcdProcess {
+  readonly child: ChildProcess;
+  readonly clientUrl: string;
+  stderr = '';
+
+  private constructor(child: ChildProcess, clientUrl: string) {
+    this.child = child;
+    this.clientUrl = clientUrl;
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+      // etcd logs to stderr; keep the tail for failure messages.
+      this.stderr = (this.stderr + chunk).slice(-20_000);
+    });
+  }
+
+  /** Starts etcd and waits until it serves; SIGKILLed when the owner ends. */
+  static async start(owner: { after: (fn: () => Promise<void> | void) => void }): Promise<EtcdProcess> {
+    const dir = tempDir(owner, 'sluice-etcd-');
+    const clientPort = await freePort();
+    const peerPort = await freePort();
+    const clientUrl = `http://127.0.0.1:${clientPort}`;
+    const peerUrl = `http://127.0.0.1:${peerPort}`;
+    const child = spawn(
+      ETCD_BIN,
+      [
+        '--name',
+        'test',
+        '--data-dir',
+        path.join(dir, 'data'),
+        '--listen-client-urls',
+        clientUrl,
+        '--advertise-client-urls',
+        clientUrl,
+        '--listen-peer-urls',
+        peerUrl,
+        '--initial-advertise-peer-urls',
+        peerUrl,
+        '--initial-cluster',
+        `test=${peerUrl}`,
+        '--log-level',
+        'error',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    const etcd = new EtcdProcess(child, clientUrl);
+    owner.after(() => etcd.kill());
+    await etcd.ready();
+    return etcd;
+  }
+
+  /** Resolves once `/health` answers healthy. */
+  async ready(timeoutMs = 15_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (this.child.exitCode !== null) throw new Error(`etcd exited ${this.child.exitCode}: ${this.stderr}`);
+      try {
+        const res = await fetch(`${this.clientUrl}/health`);
+        if (res.ok && ((await res.json()) as { health?: string }).health === 'true') return;
+      } catch {
+        // not listening yet
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`etcd not healthy within ${timeoutMs} ms: ${this.stderr}`);
+  }
+
+  /** Sends a signal and waits for the exit (SIGKILL by default). */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise((resolve) => this.child.once('exit', resolve));
+    this.child.kill(signal);
+    await exited;
+  }
+}
