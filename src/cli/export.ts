@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Command, Option } from 'commander';
 import { CliError } from './cli-error.ts';
-import { DEFAULT_URL, describeError } from './http-client.ts';
+import { DEFAULT_URL, describeError, parseAnswer } from './http-client.ts';
 
 interface ExportOptions {
   table: string;
@@ -34,13 +34,7 @@ export function exportCommand(): Command {
       }
       if (!res.ok || res.body === null) {
         const text = await res.text();
-        let body: unknown = text;
-        try {
-          body = JSON.parse(text);
-        } catch {
-          // keep the raw text
-        }
-        throw new CliError(describeError(res.status, body));
+        throw new CliError(describeError(res.status, parseAnswer(text)));
       }
       const out = o.output === undefined ? process.stdout : createWriteStream(o.output);
       await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), out);

@@ -21,7 +21,7 @@ export async function requestJson(url: string, init: RequestInit = {}): Promise<
     throw new CliError(`cannot reach ${new URL(url).origin}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`);
   }
   const text = await res.text();
-  const body = text.length > 0 ? safeJson(text) : undefined;
+  const body = text.length > 0 ? parseAnswer(text) : undefined;
   if (!res.ok) throw new CliError(describeError(res.status, body ?? text));
   return body;
 }
@@ -37,7 +37,8 @@ export function describeError(status: number, body: unknown): string {
   return `${e.code} (HTTP ${status}): ${e.message}${details}`;
 }
 
-function safeJson(text: string): unknown {
+/** An answer body as JSON, or the raw text when it is not JSON. */
+export function parseAnswer(text: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch {

@@ -10,7 +10,7 @@ import { createGunzip } from 'node:zlib';
 import { Command, Option } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import { CliError } from './cli-error.ts';
-import { DEFAULT_URL, describeError } from './http-client.ts';
+import { DEFAULT_URL, describeError, parseAnswer } from './http-client.ts';
 
 interface IngestOptions {
   table: string;
@@ -150,13 +150,7 @@ async function post(url: string, body: string, summary: Summary): Promise<void> 
       await new Promise((r) => setTimeout(r, Math.min(Number.isFinite(after) ? after : 1, 5) * 1000 * (0.5 + Math.random())));
       continue;
     }
-    let parsed: unknown = text;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      // keep the raw text
-    }
-    throw new CliError(describeError(res.status, parsed));
+    throw new CliError(describeError(res.status, parseAnswer(text)));
   }
 }
 

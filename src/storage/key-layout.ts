@@ -38,15 +38,20 @@ export function recordKey(shard: number, tableId: number, src: Buffer, keyOffset
   return out;
 }
 
-/** `R | shard | tableId | keyLen | key`: the prefix of one shard key's records. */
-export function recordKeyPrefix(shard: number, tableId: number, key: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(RECORD_KEY_HEAD_BYTES + key.length);
-  out[0] = PREFIX_RECORD;
+/** `prefix | shard | tableId | len | bytes`: the head shared by record and primary-key keys. */
+function shardTableKey(prefix: number, shard: number, tableId: number, bytes: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(RECORD_KEY_HEAD_BYTES + bytes.length);
+  out[0] = prefix;
   out.writeUInt16BE(shard, 1);
   out.writeUInt32BE(tableId, 3);
-  out.writeUInt16BE(key.length, 7);
-  key.copy(out, 9);
+  out.writeUInt16BE(bytes.length, 7);
+  bytes.copy(out, 9);
   return out;
+}
+
+/** `R | shard | tableId | keyLen | key`: the prefix of one shard key's records. */
+export function recordKeyPrefix(shard: number, tableId: number, key: Buffer): Buffer {
+  return shardTableKey(PREFIX_RECORD, shard, tableId, key);
 }
 
 /** `R | shard | tableId`: the prefix of one table's records in one shard. */
@@ -120,14 +125,7 @@ export function locationOf(id: bigint, value: Uint8Array): RecordLocation {
 
 /** `P | shard | tableId | pkLen | pk`. */
 export function pkKey(shard: number, tableId: number, pk: Buffer | string): Buffer {
-  const pkBuf = typeof pk === 'string' ? Buffer.from(pk, 'utf8') : pk;
-  const out = Buffer.allocUnsafe(9 + pkBuf.length);
-  out[0] = PREFIX_PK;
-  out.writeUInt16BE(shard, 1);
-  out.writeUInt32BE(tableId, 3);
-  out.writeUInt16BE(pkBuf.length, 7);
-  pkBuf.copy(out, 9);
-  return out;
+  return shardTableKey(PREFIX_PK, shard, tableId, typeof pk === 'string' ? Buffer.from(pk, 'utf8') : pk);
 }
 
 /** The value of a primary-key entry: current id, version and record key. */

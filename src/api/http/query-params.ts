@@ -4,6 +4,7 @@
  */
 import type { FastifyRequest } from 'fastify';
 import { SluiceError } from '../../core/errors.ts';
+import { isoTimestampProblem, parseIsoTimestamp } from '../../core/schema/parse-iso-timestamp.ts';
 
 /** The request's query parameters as single strings (a repeated parameter is an error). */
 export function queryParams(request: FastifyRequest): Record<string, string | undefined> {
@@ -36,14 +37,16 @@ export function intParam(q: Record<string, string | undefined>, name: string, fa
   return Number(v);
 }
 
-/** A time parameter: epoch ms or ISO-8601; undefined when absent. */
+/** A time parameter: epoch ms or ISO-8601 (the rules of `timestamp` fields); undefined when absent. */
 export function timeParam(q: Record<string, string | undefined>, name: string): number | undefined {
   const v = q[name];
   if (v === undefined || v === '') return undefined;
   if (/^-?[0-9]{1,16}$/.test(v)) return Number(v);
-  const ms = Date.parse(v);
-  if (!/^\d{4}-\d{2}-\d{2}/.test(v) || Number.isNaN(ms)) {
-    throw new SluiceError('INVALID_ARGUMENT', `${name} must be epoch milliseconds or an ISO-8601 time`, [{ path: name, message: `got ${JSON.stringify(v)}` }]);
+  const ms = parseIsoTimestamp(v);
+  if (Number.isNaN(ms)) {
+    throw new SluiceError('INVALID_ARGUMENT', `${name} must be epoch milliseconds or an ISO-8601 time: ${isoTimestampProblem(v)}`, [
+      { path: name, message: `got ${JSON.stringify(v)}` },
+    ]);
   }
   return ms;
 }

@@ -12,6 +12,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { syncDir } from '../atomic-file.ts';
+
+export { syncDir };
 
 /** Current segment format version. */
 export const SEGMENT_FORMAT_VERSION = 1;
@@ -87,16 +90,6 @@ export async function listSegments(dir: string): Promise<SegmentInfo[]> {
     if (firstLsn !== undefined) segments.push({ name, path: path.join(dir, name), firstLsn });
   }
   return segments.sort((a, b) => (a.firstLsn < b.firstLsn ? -1 : a.firstLsn > b.firstLsn ? 1 : 0));
-}
-
-/** fsyncs a directory so that file creations, renames and deletions in it are durable. */
-export async function syncDir(dir: string): Promise<void> {
-  const handle = await fs.open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 /**
