@@ -14,6 +14,8 @@ const MiB = 1024 * KiB;
 export type FlushMode = 'idle' | 'adaptive';
 /** What WAL recovery does with a bad frame before the tail. */
 export type WalRecoveryMode = 'strict' | 'truncate';
+/** What a coordinator does when a write cannot reach W replicas. */
+export type OnPartition = 'refuse' | 'buffer';
 
 /** The full configuration of one node. */
 export interface NodeConfig {
@@ -87,6 +89,36 @@ export interface NodeConfig {
   readonly shutdownGraceMs: number;
   /** Log level (pino). @default 'info' */
   readonly logLevel: string;
+
+  /** etcd client URLs; empty runs a single node with no cluster. @default [] */
+  readonly etcdUrls: readonly string[];
+  /** This node's id in the cluster (letters, digits, `-_.`). @default 'n1' */
+  readonly nodeId: string;
+  /** Prefix of every sluice key in etcd (several clusters may share one etcd). @default 'sluice/' */
+  readonly etcdPrefix: string;
+  /** gRPC listen host and port (Replica and Health services). @default 127.0.0.1:7070 */
+  readonly grpcHost: string;
+  readonly grpcPort: number;
+  /** Host peers and clients use to reach this node (default: the listen host). @default '' */
+  readonly advertiseHost: string;
+  /** `refuse`: 503 NO_QUORUM when W replicas are unreachable; `buffer`: accept into the hint queue, 202 degraded. @default 'refuse' */
+  readonly onPartition: OnPartition;
+  /** etcd lease TTL of the node's registration. @default 10_000 */
+  readonly leaseTtlMs: number;
+  /** Lease keep-alive period. @default 3_000 */
+  readonly keepAliveMs: number;
+  /** gRPC health check period per peer. @default 1_000 */
+  readonly healthIntervalMs: number;
+  /** Consecutive failed checks (or a lost lease) before a peer is suspect. @default 3 */
+  readonly suspectAfterMisses: number;
+  /** A suspect peer is dead after this long without a successful check. @default 30_000 */
+  readonly deadAfterMs: number;
+  /** Deadline of one replica RPC. @default 5_000 */
+  readonly replicaTimeoutMs: number;
+  /** Background anti-entropy: one round over every shard this often (0: off). @default 60_000 */
+  readonly antiEntropyIntervalMs: number;
+  /** How often hint queues are retried toward live peers. @default 1_000 */
+  readonly hintReplayIntervalMs: number;
 }
 
 /** The defaults of every option. */
@@ -125,6 +157,21 @@ export const DEFAULT_CONFIG: NodeConfig = {
   queryLimitDefault: 1_000,
   shutdownGraceMs: 10_000,
   logLevel: 'info',
+  etcdUrls: [],
+  nodeId: 'n1',
+  etcdPrefix: 'sluice/',
+  grpcHost: '127.0.0.1',
+  grpcPort: 7070,
+  advertiseHost: '',
+  onPartition: 'refuse',
+  leaseTtlMs: 10_000,
+  keepAliveMs: 3_000,
+  healthIntervalMs: 1_000,
+  suspectAfterMisses: 3,
+  deadAfterMs: 30_000,
+  replicaTimeoutMs: 5_000,
+  antiEntropyIntervalMs: 60_000,
+  hintReplayIntervalMs: 1_000,
 };
 
 type NumericKey = { [K in keyof NodeConfig]: NodeConfig[K] extends number ? K : never }[keyof NodeConfig];
@@ -158,6 +205,15 @@ const BOUNDS: Partial<Record<NumericKey, readonly [number, number]>> = {
   queryLimitMax: [1, 1_000_000],
   queryLimitDefault: [1, 1_000_000],
   shutdownGraceMs: [0, 600_000],
+  grpcPort: [0, 65535],
+  leaseTtlMs: [2_000, 600_000],
+  keepAliveMs: [100, 300_000],
+  healthIntervalMs: [50, 60_000],
+  suspectAfterMisses: [1, 100],
+  deadAfterMs: [100, 86_400_000],
+  replicaTimeoutMs: [10, 600_000],
+  antiEntropyIntervalMs: [0, 86_400_000],
+  hintReplayIntervalMs: [10, 600_000],
 };
 
 /** Merges overrides onto the defaults and checks every bound. */
@@ -175,6 +231,9 @@ export function resolveConfig(overrides: Partial<NodeConfig> = {}): NodeConfig {
   if (config.walRecovery !== 'strict' && config.walRecovery !== 'truncate') problems.push({ path: 'walRecovery', message: 'walRecovery must be strict or truncate' });
   if (config.walAdaptiveDelayMsMin > config.walAdaptiveDelayMsMax) problems.push({ path: 'walAdaptiveDelayMsMin', message: 'walAdaptiveDelayMsMin must not exceed walAdaptiveDelayMsMax' });
   if (config.queryLimitDefault > config.queryLimitMax) problems.push({ path: 'queryLimitDefault', message: 'queryLimitDefault must not exceed queryLimitMax' });
+  if (config.onPartition !== 'refuse' && config.onPartition !== 'buffer') problems.push({ path: 'onPartition', message: 'onPartition must be refuse or buffer' });
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(config.nodeId)) problems.push({ path: 'nodeId', message: `nodeId must be 1-63 letters, digits, '-', '_' or '.', got ${JSON.stringify(config.nodeId)}` });
+  if (config.keepAliveMs * 2 > config.leaseTtlMs) problems.push({ path: 'keepAliveMs', message: 'keepAliveMs must be at most half of leaseTtlMs' });
   if (problems.length > 0) throw new SluiceError('INVALID_ARGUMENT', `invalid configuration: ${problems.map((p) => p.message).join('; ')}`, problems);
   return config;
 }

@@ -8,10 +8,13 @@ import type { NodeConfig } from './config.ts';
 import { SluiceError } from './core/errors.ts';
 import { Hlc } from './core/hlc.ts';
 import { systemClock } from './core/clock.ts';
-import { SnowflakeGenerator } from './core/snowflake.ts';
+import { SnowflakeGenerator, type ClockEvent } from './core/snowflake.ts';
 import { EVENTS_TABLE } from './core/schema/parse-table-def.ts';
 import { LocalStore } from './storage/local-store.ts';
 import { LocalCoordinator } from './cluster/local-coordinator.ts';
+import { ClusterRuntime } from './cluster/cluster-runtime.ts';
+import type { Coordinator } from './cluster/coordinator.ts';
+import type { TableAdmin } from './cluster/cluster-tables.ts';
 import { Admission } from './ingest/admission.ts';
 import { DecodePool } from './ingest/decode-pool.ts';
 import { IngestPipeline } from './ingest/pipeline.ts';
@@ -30,6 +33,7 @@ export class SluiceNode {
   private servicesValue: NodeServices | undefined;
   private store: LocalStore | undefined;
   private pool: DecodePool | undefined;
+  private cluster: ClusterRuntime | undefined;
   private readonly app: FastifyInstance;
   private stopping: Promise<void> | undefined;
 
@@ -59,7 +63,9 @@ export class SluiceNode {
       node.phaseValue = 'failed';
       log.fatal({ err }, 'start-up failed');
       await node.app.close();
+      await node.cluster?.stop().catch(() => undefined);
       await node.pool?.close();
+      await node.store?.close().catch(() => undefined);
       throw err;
     }
     node.phaseValue = 'ready';
@@ -106,6 +112,7 @@ export class SluiceNode {
     } finally {
       clearTimeout(grace);
     }
+    await this.cluster?.stop();
     await this.pool?.close();
     await this.store?.close();
     this.log.info({ event: 'stopped' }, 'stopped');
@@ -142,18 +149,43 @@ export class SluiceNode {
     this.store = store;
     metrics.replayRecords.set(store.replay.records);
     metrics.replaySeconds.set(store.replay.ms / 1000);
-    const ids = new SnowflakeGenerator({
-      datacenterId: config.datacenterId,
-      machineId: config.machineId,
-      clock: systemClock,
-      onClockEvent: (e) => {
-        metrics.clockEvents.inc({ kind: e.kind });
-        log.warn({ event: 'clock_step', ...e }, 'clock moved backwards');
-      },
-    });
-    // A clock that went back while the node was down must not re-issue ids.
-    ids.observe(store.maxIdAtOpen);
-    const coordinator = new LocalCoordinator(store, ids, new Hlc(systemClock), config);
+    const onClockEvent = (e: ClockEvent): void => {
+      metrics.clockEvents.inc({ kind: e.kind });
+      log.warn({ event: 'clock_step', ...e }, 'clock moved backwards');
+    };
+    const hlc = new Hlc(systemClock);
+    let coordinator: Coordinator;
+    let tables: TableAdmin = store.catalog;
+    if (config.etcdUrls.length > 0) {
+      this.cluster = await ClusterRuntime.start(
+        config,
+        store,
+        hlc,
+        this.url,
+        {
+          onClockEvent,
+          onPeerState: (peer, state) => {
+            for (const s of ['alive', 'suspect', 'dead'] as const) metrics.peerState.set({ peer, state: s }, s === state ? 1 : 0);
+          },
+          onHinted: (peer, n) => metrics.hintsWritten.inc({ peer }, n),
+          onHintsReplayed: (n) => metrics.hintsReplayed.inc(n),
+          onReadRepair: (peer, n) => metrics.readRepairRecords.inc({ peer }, n),
+          onRepaired: (r) => {
+            metrics.antiEntropyRecords.inc({ direction: 'pulled' }, r.pulled);
+            metrics.antiEntropyRecords.inc({ direction: 'pushed' }, r.pushed);
+          },
+          onReplicaWrite: (n) => metrics.replicaWriteRecords.inc(n),
+        },
+        log,
+      );
+      coordinator = this.cluster.coordinator;
+      tables = this.cluster.tables;
+    } else {
+      const ids = new SnowflakeGenerator({ datacenterId: config.datacenterId, machineId: config.machineId, clock: systemClock, onClockEvent });
+      // A clock that went back while the node was down must not re-issue ids.
+      ids.observe(store.maxIdAtOpen);
+      coordinator = new LocalCoordinator(store, ids, hlc, config);
+    }
     this.pool = new DecodePool({
       threads: config.decodeThreads,
       workerBodyBytesMin: config.workerBodyBytesMin,
@@ -170,6 +202,6 @@ export class SluiceNode {
         onRejected: (table, n) => metrics.recordsRejected.inc({ table }, n),
       },
     });
-    this.servicesValue = { catalog: store.catalog, coordinator, pipeline };
+    this.servicesValue = { catalog: store.catalog, tables, coordinator, pipeline, cluster: this.cluster };
   }
 }

@@ -23,6 +23,13 @@ export class NodeMetrics {
   readonly overloaded: Counter<'reason'>;
   readonly replayRecords: Gauge;
   readonly replaySeconds: Gauge;
+  readonly peerState: Gauge<'peer' | 'state'>;
+  readonly hintsPending: Gauge<'peer'>;
+  readonly hintsWritten: Counter<'peer'>;
+  readonly hintsReplayed: Counter;
+  readonly readRepairRecords: Counter<'peer'>;
+  readonly antiEntropyRecords: Counter<'direction'>;
+  readonly replicaWriteRecords: Counter;
 
   constructor() {
     const registers = [this.registry];
@@ -66,6 +73,13 @@ export class NodeMetrics {
     });
     this.clockEvents = new Counter({ name: 'sluice_clock_events_total', help: 'Clock rollback handling by the id generator', labelNames: ['kind'], registers });
     this.overloaded = new Counter({ name: 'sluice_overloaded_total', help: 'Writes refused with 429', labelNames: ['reason'], registers });
+    this.peerState = new Gauge({ name: 'sluice_peer_state', help: 'Failure detector state of each peer (1 for the current state)', labelNames: ['peer', 'state'], registers });
+    this.hintsPending = new Gauge({ name: 'sluice_hints_pending', help: 'Hinted replica writes waiting for their peer', labelNames: ['peer'], registers });
+    this.hintsWritten = new Counter({ name: 'sluice_hinted_records_total', help: 'Records stored as hints for an unreachable replica', labelNames: ['peer'], registers });
+    this.hintsReplayed = new Counter({ name: 'sluice_hints_replayed_total', help: 'Hinted batches delivered to their replica', registers });
+    this.readRepairRecords = new Counter({ name: 'sluice_read_repair_records_total', help: 'Records pushed to a replica by read repair', labelNames: ['peer'], registers });
+    this.antiEntropyRecords = new Counter({ name: 'sluice_anti_entropy_records_total', help: 'Records copied by Merkle anti-entropy', labelNames: ['direction'], registers });
+    this.replicaWriteRecords = new Counter({ name: 'sluice_replica_write_records_total', help: 'Records written here on behalf of another coordinator', registers });
     this.replayRecords = new Gauge({ name: 'sluice_wal_replay_records', help: 'Records replayed from the WAL at the last start', registers });
     this.replaySeconds = new Gauge({ name: 'sluice_wal_replay_seconds', help: 'Duration of the WAL replay at the last start', registers });
   }

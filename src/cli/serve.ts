@@ -26,13 +26,27 @@ interface ServeOptions {
   diskFreeBytesMin: string;
   indexSyncIntervalMs: string;
   logLevel: string;
+  etcd?: string;
+  nodeId: string;
+  grpc: string;
+  advertiseHost?: string;
+  etcdPrefix: string;
+  onPartition: string;
+  leaseTtlMs: string;
+  keepAliveMs: string;
+  healthIntervalMs: string;
+  suspectAfterMisses: string;
+  deadAfterMs: string;
+  replicaTimeoutMs: string;
+  antiEntropyIntervalMs: string;
+  hintReplayIntervalMs: string;
 }
 
 /** The serve command. */
 export function serveCommand(): Command {
   const d = DEFAULT_CONFIG;
   return new Command('serve')
-    .description('run a single sluice node (HTTP API, WAL, index) until SIGTERM')
+    .description('run a sluice node (HTTP API, WAL, index) until SIGTERM; alone, or in a cluster with --etcd')
     .option('--data-dir <dir>', 'data directory (wal/, index/, catalog.json)', d.dataDir)
     .option('--http <host:port>', 'HTTP listen address', `${d.httpHost}:${d.httpPort}`)
     .addOption(new Option('--engine <kind>', 'index engine').choices(['lmdb', 'level']).default(d.engine))
@@ -52,6 +66,20 @@ export function serveCommand(): Command {
     .option('--disk-free-bytes-min <bytes>', 'refuse writes (507) below this much free disk', String(d.diskFreeBytesMin))
     .option('--index-sync-interval-ms <ms>', 'how often the index is fsync\'d and applied WAL segments released', String(d.indexSyncIntervalMs))
     .option('--log-level <level>', 'pino log level', d.logLevel)
+    .option('--etcd <urls>', 'comma-separated etcd client URLs: join the cluster they coordinate (default: run alone)')
+    .option('--node-id <id>', 'this node\'s unique id in the cluster', d.nodeId)
+    .option('--grpc <host:port>', 'gRPC listen address (Replica and Health services; cluster only)', `${d.grpcHost}:${d.grpcPort}`)
+    .option('--advertise-host <host>', 'host peers and clients reach this node at (default: the listen host)')
+    .option('--etcd-prefix <prefix>', 'prefix of this cluster\'s keys in etcd', d.etcdPrefix)
+    .addOption(new Option('--on-partition <mode>', 'when W replicas are unreachable: refuse (503) or buffer (202, degraded)').choices(['refuse', 'buffer']).default(d.onPartition))
+    .option('--lease-ttl-ms <ms>', 'etcd lease TTL of the node\'s registration', String(d.leaseTtlMs))
+    .option('--keep-alive-ms <ms>', 'etcd lease keep-alive period', String(d.keepAliveMs))
+    .option('--health-interval-ms <ms>', 'gRPC health check period per peer', String(d.healthIntervalMs))
+    .option('--suspect-after-misses <n>', 'failed health checks before a peer is suspect', String(d.suspectAfterMisses))
+    .option('--dead-after-ms <ms>', 'a suspect peer is dead after this long without a passing check', String(d.deadAfterMs))
+    .option('--replica-timeout-ms <ms>', 'deadline of one replica RPC', String(d.replicaTimeoutMs))
+    .option('--anti-entropy-interval-ms <ms>', 'Merkle repair round over every shard this often (0: off)', String(d.antiEntropyIntervalMs))
+    .option('--hint-replay-interval-ms <ms>', 'how often hints are retried toward live peers', String(d.hintReplayIntervalMs))
     .action(async (opts: ServeOptions) => {
       const config = toConfig(opts);
       let node: SluiceNode;
@@ -80,7 +108,8 @@ export function serveCommand(): Command {
 }
 
 function toConfig(o: ServeOptions): NodeConfig {
-  const [host, port] = splitHostPort(o.http);
+  const [host, port] = splitHostPort(o.http, '--http');
+  const [grpcHost, grpcPort] = splitHostPort(o.grpc, '--grpc');
   return resolveConfig({
     dataDir: o.dataDir,
     httpHost: host,
@@ -100,12 +129,27 @@ function toConfig(o: ServeOptions): NodeConfig {
     diskFreeBytesMin: int(o.diskFreeBytesMin, '--disk-free-bytes-min'),
     indexSyncIntervalMs: int(o.indexSyncIntervalMs, '--index-sync-interval-ms'),
     logLevel: o.logLevel,
+    etcdUrls: o.etcd === undefined ? [] : o.etcd.split(',').map((u) => u.trim()).filter((u) => u !== ''),
+    nodeId: o.nodeId,
+    grpcHost,
+    grpcPort,
+    ...(o.advertiseHost === undefined ? {} : { advertiseHost: o.advertiseHost }),
+    etcdPrefix: o.etcdPrefix,
+    onPartition: o.onPartition as NodeConfig['onPartition'],
+    leaseTtlMs: int(o.leaseTtlMs, '--lease-ttl-ms'),
+    keepAliveMs: int(o.keepAliveMs, '--keep-alive-ms'),
+    healthIntervalMs: int(o.healthIntervalMs, '--health-interval-ms'),
+    suspectAfterMisses: int(o.suspectAfterMisses, '--suspect-after-misses'),
+    deadAfterMs: int(o.deadAfterMs, '--dead-after-ms'),
+    replicaTimeoutMs: int(o.replicaTimeoutMs, '--replica-timeout-ms'),
+    antiEntropyIntervalMs: int(o.antiEntropyIntervalMs, '--anti-entropy-interval-ms'),
+    hintReplayIntervalMs: int(o.hintReplayIntervalMs, '--hint-replay-interval-ms'),
   });
 }
 
-function splitHostPort(value: string): [string, number] {
+function splitHostPort(value: string, flag: string): [string, number] {
   const m = /^(.*):([0-9]{1,5})$/.exec(value);
-  if (m === null || m[1] === undefined || m[2] === undefined) throw new CliError(`--http must be HOST:PORT, got ${value}`, 2);
+  if (m === null || m[1] === undefined || m[2] === undefined) throw new CliError(`${flag} must be HOST:PORT, got ${value}`, 2);
   return [m[1].replace(/^\[(.*)\]$/, '$1') || '0.0.0.0', Number(m[2])];
 }
 

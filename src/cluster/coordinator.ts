@@ -7,12 +7,39 @@
 import type { TableEntry } from '../storage/catalog.ts';
 import type { IndexedRecord } from '../storage/index-store.ts';
 
+/** How many replicas must answer: one, a majority, or every replica of each shard. */
+export type Consistency = 'one' | 'quorum' | 'all';
+
+/** Replicas of `replicas` that `consistency` requires. */
+export function requiredReplicas(consistency: Consistency, replicas: number): number {
+  if (consistency === 'one') return Math.min(1, replicas);
+  if (consistency === 'all') return replicas;
+  return Math.floor(replicas / 2) + 1;
+}
+
+/** Per-request options of a write. */
+export interface WriteOptions {
+  readonly consistency?: Consistency;
+}
+
+/** Per-request options of a read. */
+export interface ReadOptions {
+  /** A token from a write: the read sees that write. */
+  readonly token?: string;
+  readonly consistency?: Consistency;
+}
+
 /** The result of a durable write. */
 export interface WriteAck {
   /** Ids in batch order. */
   readonly ids: readonly bigint[];
   /** Opaque read-your-writes token: a read that passes it sees this write. */
   readonly token: string;
+  /**
+   * True when the write could not reach W replicas and was accepted into
+   * this node's durable hint queue instead (`--on-partition=buffer`).
+   */
+  readonly degraded?: boolean;
 }
 
 /** A range query by shard key and event time. */
@@ -24,6 +51,7 @@ export interface RangeQuery {
   readonly cursor?: string;
   readonly limit: number;
   readonly token?: string;
+  readonly consistency?: Consistency;
 }
 
 /** One page of a range query. */
@@ -39,11 +67,11 @@ export interface Coordinator {
    * Stamps ids and versions into the encoded batch and makes it durable.
    * `release` runs once the batch no longer occupies memory on this node.
    */
-  write(entry: TableEntry, batch: Uint8Array, count: number, release: () => void): Promise<WriteAck>;
+  write(entry: TableEntry, batch: Uint8Array, count: number, release: () => void, options?: WriteOptions): Promise<WriteAck>;
   /** One record by id, or undefined. */
-  getById(entry: TableEntry, id: bigint, token?: string): Promise<IndexedRecord | undefined>;
+  getById(entry: TableEntry, id: bigint, options?: ReadOptions): Promise<IndexedRecord | undefined>;
   /** One page of a shard key's records in event-time order. */
   queryRange(entry: TableEntry, query: RangeQuery): Promise<RangePage>;
   /** Every record of a table. */
-  scanTable(entry: TableEntry, token?: string): AsyncIterable<IndexedRecord>;
+  scanTable(entry: TableEntry, options?: ReadOptions): AsyncIterable<IndexedRecord>;
 }

@@ -13,7 +13,7 @@ import type { TableEntry } from '../storage/catalog.ts';
 import type { IndexedRecord } from '../storage/index-store.ts';
 import type { LocalStore } from '../storage/local-store.ts';
 import { recordKeyPrefix } from '../storage/key-layout.ts';
-import type { Coordinator, RangePage, RangeQuery, WriteAck } from './coordinator.ts';
+import type { Coordinator, RangePage, RangeQuery, ReadOptions, WriteAck } from './coordinator.ts';
 
 /** Bytes of a cursor: the time key and id of the last record returned. */
 const CURSOR_BYTES = 16;
@@ -69,8 +69,8 @@ export class LocalCoordinator implements Coordinator {
   }
 
   /** One record by id after the read barrier. */
-  async getById(entry: TableEntry, id: bigint, token?: string): Promise<IndexedRecord | undefined> {
-    await this.barrier(token);
+  async getById(entry: TableEntry, id: bigint, options: ReadOptions = {}): Promise<IndexedRecord | undefined> {
+    await this.barrier(options.token);
     return this.store.index.getById(entry.id, id);
   }
 
@@ -100,8 +100,8 @@ export class LocalCoordinator implements Coordinator {
   }
 
   /** Every record of the table, shard by shard. */
-  async *scanTable(entry: TableEntry, token?: string): AsyncGenerator<IndexedRecord> {
-    await this.barrier(token);
+  async *scanTable(entry: TableEntry, options: ReadOptions = {}): AsyncGenerator<IndexedRecord> {
+    await this.barrier(options.token);
     yield* this.store.index.scanTable(entry.id, this.options.shards);
   }
 
@@ -121,11 +121,13 @@ function parseToken(token: string): bigint {
   return [...m[1]].reduce((acc, ch) => acc * 36n + BigInt(parseInt(ch, 36)), 0n);
 }
 
-function encodeCursor(recordKey: Buffer): string {
+/** The cursor of the page after `recordKey`: its time key and id. */
+export function encodeCursor(recordKey: Buffer): string {
   return recordKey.subarray(recordKey.length - CURSOR_BYTES).toString('base64url');
 }
 
-function cursorKey(shard: number, tableId: number, key: Buffer, cursor: string): Buffer {
+/** The record key a cursor resumes after. */
+export function cursorKey(shard: number, tableId: number, key: Buffer, cursor: string): Buffer {
   const tail = Buffer.from(cursor, 'base64url');
   if (tail.length !== CURSOR_BYTES || tail.toString('base64url') !== cursor) {
     throw new SluiceError('INVALID_CURSOR', 'cursor is not a cursor returned by this query');

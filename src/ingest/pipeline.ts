@@ -7,7 +7,7 @@
 import { SluiceError, type ErrorDetail } from '../core/errors.ts';
 import type { Catalog } from '../storage/catalog.ts';
 import { currentDef } from '../storage/catalog.ts';
-import type { Coordinator } from '../cluster/coordinator.ts';
+import type { Consistency, Coordinator } from '../cluster/coordinator.ts';
 import type { BodyFormat } from './decode-body.ts';
 import type { DecodePool } from './decode-pool.ts';
 import type { OnInvalid, Rejection } from './batch-encoder.ts';
@@ -21,6 +21,8 @@ export interface WriteRequest {
   readonly onInvalid: OnInvalid;
   /** Held until the records are in the index; released on every path. */
   readonly ticket: AdmissionTicket;
+  /** Replicas that must acknowledge (default quorum). */
+  readonly consistency?: Consistency;
 }
 
 /** The answer to a write. */
@@ -31,6 +33,8 @@ export interface WriteResult {
   readonly token: string | null;
   readonly rejected?: readonly Rejection[];
   readonly rejectedCount: number;
+  /** Accepted into the coordinator's hint queue without W replicas (partition buffer mode). */
+  readonly degraded?: boolean;
 }
 
 /** Observers for metrics. */
@@ -88,12 +92,15 @@ export class IngestPipeline {
         req.ticket.release();
         return { written: 0, ids: new Array<null>(encoded.total).fill(null), token: null, rejected: encoded.rejected, rejectedCount: encoded.rejectedCount };
       }
-      const ack = await this.coordinator.write(entry, encoded.batch, encoded.count, () => req.ticket.release());
+      const ack = await this.coordinator.write(entry, encoded.batch, encoded.count, () => req.ticket.release(), {
+        ...(req.consistency === undefined ? {} : { consistency: req.consistency }),
+      });
       this.observer.onWritten?.(req.table, encoded.count);
       const ids = idsInRequestOrder(ack.ids, encoded.total, encoded.positions);
+      const degraded = ack.degraded === true ? { degraded: true } : {};
       return encoded.rejectedCount > 0
-        ? { written: encoded.count, ids, token: ack.token, rejected: encoded.rejected, rejectedCount: encoded.rejectedCount }
-        : { written: encoded.count, ids, token: ack.token, rejectedCount: 0 };
+        ? { written: encoded.count, ids, token: ack.token, rejected: encoded.rejected, rejectedCount: encoded.rejectedCount, ...degraded }
+        : { written: encoded.count, ids, token: ack.token, rejectedCount: 0, ...degraded };
     } catch (err) {
       req.ticket.release();
       throw err;

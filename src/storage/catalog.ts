@@ -119,6 +119,30 @@ export class Catalog {
     });
   }
 
+  /**
+   * Installs a table entry decided elsewhere (the cluster catalog in etcd),
+   * keeping its id; a no-op when this catalog already has that version.
+   * Durable when it resolves.
+   */
+  install(entry: TableEntry): Promise<TableEntry> {
+    return this.serialize(async () => {
+      const mine = this.byName.get(entry.name);
+      if (mine !== undefined && mine.id !== entry.id) {
+        throw new SluiceError('SCHEMA_INCOMPATIBLE', `table ${entry.name} has id ${mine.id} here but ${entry.id} in the cluster catalog`);
+      }
+      if (mine !== undefined && mine.versions.length >= entry.versions.length) return mine;
+      const taken = this.byIdMap.get(entry.id);
+      if (taken !== undefined && taken.name !== entry.name) {
+        throw new SluiceError('SCHEMA_INCOMPATIBLE', `table id ${entry.id} is ${taken.name} here but ${entry.name} in the cluster catalog`);
+      }
+      const nextTableId = Math.max(this.nextTableId, entry.id + 1);
+      await this.persist([...[...this.byName.values()].filter((t) => t.name !== entry.name), entry], nextTableId);
+      this.nextTableId = nextTableId;
+      this.index(entry);
+      return entry;
+    });
+  }
+
   private index(entry: TableEntry): void {
     this.byName.set(entry.name, entry);
     this.byIdMap.set(entry.id, entry);

@@ -20,6 +20,7 @@ import {
   recordKey,
   recordKeyPrefix,
   tableShardPrefix,
+  shardPrefix,
   type PkEntry,
 } from './key-layout.ts';
 import { writeTimeKey } from '../core/codec/record-batch-v1.ts';
@@ -63,6 +64,8 @@ export class IndexStore {
   private readonly pkOverlay = new Map<string, { entry: PkEntry; seq: number }>();
   private building: Promise<unknown> = Promise.resolve();
   private buildSeq = 0;
+  /** Last id of the newest id block; loaded before the first build. */
+  private lastBlockId: bigint | undefined;
 
   constructor(engine: StorageEngine) {
     this.engine = engine;
@@ -92,6 +95,7 @@ export class IndexStore {
 
   private async build(frames: readonly AppliedFrame[]): Promise<{ batch: WriteBatch; stats: ApplyStats; seq: number; written: string[] }> {
     const seq = ++this.buildSeq;
+    this.lastBlockId ??= await this.lastIdBlockId();
     const pkEntries = await this.loadPkEntries(frames);
     const batch = this.engine.batch();
     const written: string[] = [];
@@ -103,6 +107,7 @@ export class IndexStore {
       const r = new RecordBatchReader(frame.payload);
       const buf = r.buf;
       const block = new IdBlockBuilder(r.tableId, buf);
+      const blockable = this.blockable(r);
       while (r.next()) {
         records++;
         const rk = recordKey(r.shard, r.tableId, buf, r.keyOffset, r.keyLen, r.timeKeyOffset, r.idOffset);
@@ -130,15 +135,45 @@ export class IndexStore {
         batch.put(rk, r.value);
         // Append-only records are found through their frame's id block; upserted ones reuse
         // an older id that no block range covers, so they keep a per-record entry.
-        if (r.pkLen === 0) block.add(r.idOffset, r.shard, r.keyOffset, r.keyLen, r.timeKeyOffset);
+        if (r.pkLen === 0 && blockable) block.add(r.idOffset, r.shard, r.keyOffset, r.keyLen, r.timeKeyOffset);
         else batch.put(idKey(buf, r.idOffset), idValue(rk));
       }
       if (block.count > 0) {
         const { key, value } = block.finish();
         batch.put(key, value);
+        this.lastBlockId = r.id;
       }
     }
     return { batch, stats: { records, upserts, stale }, seq, written };
+  }
+
+  /**
+   * Whether a frame's append-only records may share one id block: their ids
+   * must strictly increase and start above every earlier block, so blocks
+   * stay disjoint and a lookup's seek to the first block ending at or after
+   * an id finds the only one that can hold it. A single node's frames always
+   * qualify; in a cluster, frames from several coordinators interleave their
+   * ids and repair batches come in key order, and those get per-record
+   * entries instead. Leaves the reader rewound.
+   */
+  private blockable(r: RecordBatchReader): boolean {
+    let prev = this.lastBlockId ?? 0n;
+    let ok = true;
+    while (ok && r.next()) {
+      if (r.pkLen > 0) continue;
+      const id = r.id;
+      ok = id > prev;
+      prev = id;
+    }
+    r.rewind();
+    return ok;
+  }
+
+  /** The last id of the newest id block (0n when none). */
+  private async lastIdBlockId(): Promise<bigint> {
+    const p = Buffer.from([PREFIX_ID_BLOCK]);
+    for await (const [k] of this.engine.iterate({ gt: p, lt: prefixEnd(p), reverse: true, limit: 1 })) return toBuffer(k).readBigUInt64BE(1);
+    return 0n;
   }
 
   /**
@@ -229,6 +264,27 @@ export class IndexStore {
         yield { recordKey: toBuffer(k), value: v };
       }
     }
+  }
+
+  /**
+   * Records of one shard across every table (or of one table), in key
+   * order, resuming strictly after `after`: what repair and export page through.
+   */
+  async *scanShard(shard: number, options: { tableId?: number; after?: Buffer; limit?: number } = {}): AsyncGenerator<IndexedRecord> {
+    const prefix = options.tableId === undefined ? shardPrefix(shard) : tableShardPrefix(shard, options.tableId);
+    const range = {
+      ...(options.after !== undefined && Buffer.compare(options.after, prefix) >= 0 ? { gt: options.after } : { gte: prefix }),
+      lt: prefixEnd(prefix),
+      ...(options.limit === undefined ? {} : { limit: options.limit }),
+    };
+    for await (const [k, v] of this.engine.iterate(range)) {
+      yield { recordKey: toBuffer(k), value: v };
+    }
+  }
+
+  /** Stored values of the given record keys (undefined where absent). */
+  getRecords(recordKeys: readonly Buffer[]): Promise<(Uint8Array | undefined)[]> {
+    return recordKeys.length === 0 ? Promise.resolve([]) : this.engine.getMany(recordKeys);
   }
 
   /** The largest id in the index (0n if empty): a restarted node never issues ids below it. */

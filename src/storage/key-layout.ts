@@ -63,6 +63,14 @@ export function tableShardPrefix(shard: number, tableId: number): Buffer {
   return out;
 }
 
+/** `R | shard`: the prefix of every table's records in one shard (what repair compares). */
+export function shardPrefix(shard: number): Buffer {
+  const out = Buffer.allocUnsafe(3);
+  out[0] = PREFIX_RECORD;
+  out.writeUInt16BE(shard, 1);
+  return out;
+}
+
 /** `prefix | id`, the id copied from 8 big-endian bytes of `src`. */
 export function prefixedId(prefix: number, src: Buffer, idOffset: number): Buffer {
   const out = Buffer.allocUnsafe(9);

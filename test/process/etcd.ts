@@ -25,17 +25,31 @@ export function freePort(): Promise<number> {
 
 /** One running etcd member. */
 export class EtcdProcess {
-  readonly child: ChildProcess;
+  child: ChildProcess;
   readonly clientUrl: string;
+  private readonly args: readonly string[];
   stderr = '';
 
-  private constructor(child: ChildProcess, clientUrl: string) {
-    this.child = child;
+  private constructor(args: readonly string[], clientUrl: string) {
+    this.args = args;
     this.clientUrl = clientUrl;
+    this.child = this.spawn();
+  }
+
+  private spawn(): ChildProcess {
+    const child = spawn(ETCD_BIN, this.args, { stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
       // etcd logs to stderr; keep the tail for failure messages.
       this.stderr = (this.stderr + chunk).slice(-20_000);
     });
+    return child;
+  }
+
+  /** Starts the same member again (same data dir and ports) after a kill, and waits until it serves. */
+  async restart(): Promise<void> {
+    await this.kill();
+    this.child = this.spawn();
+    await this.ready();
   }
 
   /** Starts etcd and waits until it serves; SIGKILLed when the owner ends. */
@@ -45,8 +59,7 @@ export class EtcdProcess {
     const peerPort = await freePort();
     const clientUrl = `http://127.0.0.1:${clientPort}`;
     const peerUrl = `http://127.0.0.1:${peerPort}`;
-    const child = spawn(
-      ETCD_BIN,
+    const etcd = new EtcdProcess(
       [
         '--name',
         'test',
@@ -65,9 +78,8 @@ export class EtcdProcess {
         '--log-level',
         'error',
       ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
+      clientUrl,
     );
-    const etcd = new EtcdProcess(child, clientUrl);
     owner.after(() => etcd.kill());
     await etcd.ready();
     return etcd;

@@ -120,3 +120,22 @@ for (const kind of ['lmdb', 'level'] as const) {
     assert.equal(await idx.engine.checkpointLsn(), 4n);
   });
 }
+
+for (const kind of ['lmdb', 'level'] as const) {
+  test(`frames whose ids interleave (several coordinators, repair batches) stay findable by id (${kind})`, async (t) => {
+    const idx = await store(t, kind);
+    const rec = (id: bigint, value: string): Rec => ({ shard: 0, key: 'k', time: Number(id), id, version: id, value });
+    // A block [10, 20], then a frame overlapping it, then one in descending (key) order.
+    await idx.apply([{ lsn: 1n, type: FRAME_TYPES.RECORDS, payload: batch(1, [rec(10n, 'a'), rec(20n, 'b')]) }]);
+    await idx.apply([{ lsn: 2n, type: FRAME_TYPES.RECORDS, payload: batch(1, [rec(5n, 'c'), rec(15n, 'd'), rec(30n, 'e')]) }]);
+    await idx.apply([{ lsn: 3n, type: FRAME_TYPES.RECORDS, payload: batch(1, [rec(50n, 'f'), rec(40n, 'g')]) }]);
+    await idx.apply([{ lsn: 4n, type: FRAME_TYPES.RECORDS, payload: batch(1, [rec(60n, 'h'), rec(70n, 'i')]) }]);
+    const want: [bigint, string][] = [[10n, 'a'], [20n, 'b'], [5n, 'c'], [15n, 'd'], [30n, 'e'], [50n, 'f'], [40n, 'g'], [60n, 'h'], [70n, 'i']];
+    for (const [id, value] of want) {
+      const got = await idx.getById(1, id);
+      assert.ok(got !== undefined, `id ${id} is findable`);
+      assert.equal(valueOf(got.value), value);
+    }
+    assert.equal(await idx.maxId(), 70n);
+  });
+}

@@ -6,6 +6,9 @@
 import type { Logger } from 'pino';
 import type { NodeConfig } from '../../config.ts';
 import type { Coordinator } from '../../cluster/coordinator.ts';
+import type { TableAdmin } from '../../cluster/cluster-tables.ts';
+import type { ClusterStatus } from '../../cluster/cluster-runtime.ts';
+import type { RepairReport } from '../../cluster/anti-entropy.ts';
 import type { Admission } from '../../ingest/admission.ts';
 import type { IngestPipeline } from '../../ingest/pipeline.ts';
 import type { Catalog } from '../../storage/catalog.ts';
@@ -18,8 +21,18 @@ export type NodePhase = 'starting' | 'ready' | 'stopping' | 'failed';
 /** The parts that exist once the node is ready. */
 export interface NodeServices {
   readonly catalog: Catalog;
+  /** Table changes: the local catalog, or the cluster catalog in etcd. */
+  readonly tables: TableAdmin;
+  /** The cluster parts, when the node runs with --etcd. */
+  readonly cluster: ClusterControl | undefined;
   readonly coordinator: Coordinator;
   readonly pipeline: IngestPipeline;
+}
+
+/** What the API may ask of the cluster. */
+export interface ClusterControl {
+  status(): Promise<ClusterStatus>;
+  repair(shard?: number): Promise<RepairReport>;
 }
 
 /** Everything a route handler may use. */

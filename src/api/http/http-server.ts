@@ -11,6 +11,7 @@ import { registerWriteRoutes } from './routes/write-routes.ts';
 import { registerTableRoutes } from './routes/table-routes.ts';
 import { registerReadRoutes } from './routes/read-routes.ts';
 import { registerOpsRoutes } from './routes/ops-routes.ts';
+import { registerClusterRoutes } from './routes/cluster-routes.ts';
 
 /** Builds the fastify app with every route; not yet listening. */
 export function buildHttpServer(ctx: ApiContext): FastifyInstance {
@@ -41,5 +42,6 @@ export function buildHttpServer(ctx: ApiContext): FastifyInstance {
   registerTableRoutes(app, ctx);
   registerWriteRoutes(app, ctx);
   registerReadRoutes(app, ctx);
+  registerClusterRoutes(app, ctx);
   return app;
 }

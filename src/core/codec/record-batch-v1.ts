@@ -192,6 +192,10 @@ export class RecordBatchReader {
   get pkLen(): number {
     return this.buf.readUInt16LE(this.entryStart + OFF_PK_LEN);
   }
+  /** Offset of the current entry in `buf`. */
+  get entryOffset(): number {
+    return this.entryStart;
+  }
   /** Offset of the 8-byte time key in `buf`. */
   get timeKeyOffset(): number {
     return this.entryStart + OFF_TIME;

@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { SluiceError } from '../../../core/errors.ts';
 import type { ApiContext } from '../api-context.ts';
+import type { Consistency } from '../../../cluster/coordinator.ts';
 import { intParam, oneOf, queryParams, timeParam } from '../query-params.ts';
 
 const ID_MAX = (1n << 64n) - 1n;
@@ -17,18 +18,18 @@ const EXPORT_CHUNK_BYTES = 64 * 1024;
 export function registerReadRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.get<{ Params: { table: string; id: string } }>('/v1/tables/:table/records/:id', async (request, reply) => {
     const q = queryParams(request);
-    oneOf(q, 'consistency', ['one', 'quorum', 'all'], 'quorum');
+    const consistency = oneOf<Consistency>(q, 'consistency', ['one', 'quorum', 'all'], 'quorum');
     const { catalog, coordinator } = ctx.services();
     const entry = catalog.require(request.params.table);
     const id = parseId(request.params.id);
-    const rec = await coordinator.getById(entry, id, q['token']);
+    const rec = await coordinator.getById(entry, id, { consistency, ...(q['token'] === undefined ? {} : { token: q['token'] }) });
     if (rec === undefined) throw new SluiceError('RECORD_NOT_FOUND', `no record ${request.params.id} in table ${entry.name}`);
     return json(reply, ctx.view.toJson(entry, rec));
   });
 
   app.get<{ Params: { table: string } }>('/v1/tables/:table/records', async (request, reply) => {
     const q = queryParams(request);
-    oneOf(q, 'consistency', ['one', 'quorum', 'all'], 'quorum');
+    const consistency = oneOf<Consistency>(q, 'consistency', ['one', 'quorum', 'all'], 'quorum');
     const { catalog, coordinator } = ctx.services();
     const entry = catalog.require(request.params.table);
     const key = q['key'];
@@ -38,6 +39,7 @@ export function registerReadRoutes(app: FastifyInstance, ctx: ApiContext): void 
     const page = await coordinator.queryRange(entry, {
       key,
       limit: intParam(q, 'limit', ctx.config.queryLimitDefault, ctx.config.queryLimitMax),
+      consistency,
       ...(fromMs === undefined ? {} : { fromMs }),
       ...(toMs === undefined ? {} : { toMs }),
       ...(q['cursor'] === undefined ? {} : { cursor: q['cursor'] }),
@@ -52,7 +54,7 @@ export function registerReadRoutes(app: FastifyInstance, ctx: ApiContext): void 
     const format = oneOf(q, 'format', ['ndjson'], 'ndjson');
     const { catalog, coordinator } = ctx.services();
     const entry = catalog.require(request.params.table);
-    const records = coordinator.scanTable(entry, q['token'])[Symbol.asyncIterator]();
+    const records = coordinator.scanTable(entry, q['token'] === undefined ? {} : { token: q['token'] })[Symbol.asyncIterator]();
     // Pull the first record before answering: the read barrier and a missing
     // table fail with a proper status, not a cut stream.
     const first = await records.next();

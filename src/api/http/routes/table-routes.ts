@@ -17,9 +17,9 @@ const DEFINITION_BYTES_MAX = 1024 * 1024;
 /** Registers the table routes. */
 export function registerTableRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.post('/v1/tables', async (request, reply) => {
-    const { catalog } = ctx.services();
+    const { tables } = ctx.services();
     const def = parseTableDef(await readJson(request), Date.now(), { aliasTtlMs: ctx.config.aliasTtlMs });
-    const entry = await catalog.create(def, Date.now());
+    const entry = await tables.create(def, Date.now());
     return send(reply, 201, describe(entry));
   });
   app.get('/v1/tables', async (_request, reply) => {
@@ -31,10 +31,10 @@ export function registerTableRoutes(app: FastifyInstance, ctx: ApiContext): void
     return send(reply, 200, describe(catalog.require(request.params.table)));
   });
   app.patch<{ Params: { table: string } }>('/v1/tables/:table/schema', async (request, reply) => {
-    const { catalog } = ctx.services();
+    const { catalog, tables } = ctx.services();
     catalog.require(request.params.table);
     const patch = await readJson(request);
-    const entry = await catalog.evolve(request.params.table, (current) => evolveSchema(current, patch, Date.now(), ctx.config.aliasTtlMs));
+    const entry = await tables.evolve(request.params.table, (current) => evolveSchema(current, patch, Date.now(), ctx.config.aliasTtlMs));
     return send(reply, 200, describe(entry));
   });
 }

@@ -8,6 +8,7 @@ import { SluiceError } from '../../../core/errors.ts';
 import { bodyFormatOf } from '../../../ingest/decode-body.ts';
 import type { OnInvalid } from '../../../ingest/batch-encoder.ts';
 import type { WriteResult } from '../../../ingest/pipeline.ts';
+import type { Consistency } from '../../../cluster/coordinator.ts';
 import type { ApiContext } from '../api-context.ts';
 import { readBody } from '../body-reader.ts';
 import { queryParams, oneOf } from '../query-params.ts';
@@ -21,8 +22,8 @@ export function registerWriteRoutes(app: FastifyInstance, ctx: ApiContext): void
 async function write(ctx: ApiContext, request: FastifyRequest, reply: FastifyReply, table: string): Promise<FastifyReply> {
   const q = queryParams(request);
   const onInvalid = oneOf<OnInvalid>(q, 'on_invalid', ['reject', 'skip'], 'reject');
-  // Accepted for API compatibility: a single node is W = R = 1, and one request is one WAL frame, so it is atomic.
-  oneOf(q, 'consistency', ['one', 'quorum', 'all'], 'quorum');
+  // A single node is W = R = 1 whatever is asked; a cluster coordinator counts replica acks.
+  const consistency = oneOf<Consistency>(q, 'consistency', ['one', 'quorum', 'all'], 'quorum');
   oneOf(q, 'atomic', ['true', 'false'], 'false');
   const services = ctx.services();
   services.catalog.require(table);
@@ -36,8 +37,9 @@ async function write(ctx: ApiContext, request: FastifyRequest, reply: FastifyRep
     ticket.release();
     throw err;
   }
-  const result = await services.pipeline.write({ table, body, format: bodyFormatOf(request.headers['content-type']), onInvalid, ticket });
-  return reply.code(200).type('application/json').send(writeResultJson(result));
+  const result = await services.pipeline.write({ table, body, format: bodyFormatOf(request.headers['content-type']), onInvalid, ticket, consistency });
+  // 202: accepted durably on this node, but not yet on W replicas (partition buffer mode).
+  return reply.code(result.degraded === true ? 202 : 200).type('application/json').send(writeResultJson(result));
 }
 
 /** The answer body, built by hand: ids are already strings and this runs per request. */
@@ -49,5 +51,6 @@ export function writeResultJson(result: WriteResult): string {
   }
   const token = result.token === null ? 'null' : JSON.stringify(result.token);
   const rejected = result.rejected === undefined ? '' : `,"rejected":${JSON.stringify(result.rejected)},"rejected_count":${result.rejectedCount}`;
-  return `{"written":${result.written},"ids":[${ids}],"token":${token}${rejected}}`;
+  const degraded = result.degraded === true ? ',"degraded":true' : '';
+  return `{"written":${result.written},"ids":[${ids}],"token":${token}${rejected}${degraded}}`;
 }

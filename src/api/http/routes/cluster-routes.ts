@@ -1,0 +1,44 @@
+/**
+ * Cluster endpoints: `GET /v1/cluster` (nodes, their state as this node
+ * sees it, addresses, placement epoch, shards per node, hints pending) and
+ * `POST /v1/cluster/repair[?shard=N]` (Merkle anti-entropy now, on the
+ * shards this node holds). A single node answers with itself alone.
+ */
+import type { FastifyInstance } from 'fastify';
+import { SluiceError } from '../../../core/errors.ts';
+import type { ApiContext } from '../api-context.ts';
+import { queryParams } from '../query-params.ts';
+
+/** Registers the cluster routes. */
+export function registerClusterRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  app.get('/v1/cluster', async (request, reply) => {
+    const { cluster } = ctx.services();
+    const body =
+      cluster === undefined
+        ? {
+            mode: 'single',
+            nodeId: ctx.config.nodeId,
+            leader: true,
+            live: true,
+            shardCount: ctx.config.shards,
+            placement: { epoch: 0, nodes: [ctx.config.nodeId] },
+            nodes: [{ id: ctx.config.nodeId, state: 'alive', registered: false, http: `http://${request.host}`, shards: ctx.config.shards, hintsPending: 0 }],
+            hintsPending: 0,
+          }
+        : await cluster.status();
+    return reply.type('application/json').send(JSON.stringify(body));
+  });
+
+  app.post('/v1/cluster/repair', async (request, reply) => {
+    const { cluster } = ctx.services();
+    if (cluster === undefined) throw new SluiceError('INVALID_ARGUMENT', 'this node runs alone (no --etcd): there are no replicas to repair');
+    const q = queryParams(request);
+    const text = q['shard'];
+    if (text !== undefined && (!/^[0-9]{1,5}$/.test(text) || Number(text) >= ctx.config.shards)) {
+      throw new SluiceError('INVALID_ARGUMENT', `shard must be an integer 0..${ctx.config.shards - 1}`, [{ path: 'shard', message: `got ${JSON.stringify(text)}` }]);
+    }
+    const shard = text === undefined ? undefined : Number(text);
+    const report = await cluster.repair(shard);
+    return reply.type('application/json').send(JSON.stringify(report));
+  });
+}

@@ -1,0 +1,52 @@
+/**
+ * Where the cluster keeps its metadata in etcd, all under one prefix so
+ * several clusters (or test runs) can share one etcd.
+ *
+ *   nodes/<id>      → NodeInfo JSON, under the node's lease (membership)
+ *   workers/<n>     → node id, under the node's lease (snowflake worker id)
+ *   placement       → PlacementMap JSON, changed by CAS on its mod revision
+ *   election/       → the placement leader's etcd election
+ *   tables/<name>   → TableEntry JSON (the cluster catalog)
+ *   table-ids/<id>  → table name (makes a table id unique)
+ *   config          → settings every node must share (shard count)
+ */
+
+/** The etcd key names of one cluster. */
+export class EtcdKeys {
+  readonly prefix: string;
+
+  constructor(prefix: string) {
+    this.prefix = prefix.endsWith('/') ? prefix : `${prefix}/`;
+  }
+
+  get nodes(): string {
+    return `${this.prefix}nodes/`;
+  }
+  node(id: string): string {
+    return `${this.nodes}${id}`;
+  }
+  get workers(): string {
+    return `${this.prefix}workers/`;
+  }
+  worker(n: number): string {
+    return `${this.workers}${n}`;
+  }
+  get placement(): string {
+    return `${this.prefix}placement`;
+  }
+  get election(): string {
+    return `${this.prefix}election`;
+  }
+  get tables(): string {
+    return `${this.prefix}tables/`;
+  }
+  table(name: string): string {
+    return `${this.tables}${name}`;
+  }
+  tableId(id: number): string {
+    return `${this.prefix}table-ids/${id}`;
+  }
+  get config(): string {
+    return `${this.prefix}config`;
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * The replica side of `sluice.v1.Replica`: what this node answers when a
+ * peer coordinates. A replica write is appended to the local WAL exactly as
+ * a local write is (same frame, same fsync) and acknowledged after the
+ * fsync; reads wait on the read barrier, so a replica never answers from
+ * an index that lacks a write it has acknowledged.
+ */
+import { RecordBatchReader, VALUE_HEADER_BYTES } from '../core/codec/record-batch-v1.ts';
+import { SluiceError } from '../core/errors.ts';
+import type { Hlc } from '../core/hlc.ts';
+import type { LocalStore } from '../storage/local-store.ts';
+import { MerkleBuilder, leafOf } from './merkle.ts';
+import type { ReplicaHandlers } from './transport/grpc-server.ts';
+import type { WireRecord } from './transport/replica-messages.ts';
+
+/** Largest page a peer may ask for. */
+const PAGE_RECORDS_MAX = 10_000;
+
+export interface ReplicaEndpointDeps {
+  readonly store: LocalStore;
+  readonly hlc: Hlc;
+  /** Reloads the cluster catalog (a batch may name a table created a moment ago). */
+  readonly reloadTables: () => Promise<void>;
+  readonly readBarrierMsMax: number;
+  /** Called with the record count of each replica write applied here. */
+  readonly onReplicaWrite?: (records: number) => void;
+}
+
+/** Builds the Replica service handlers over the local store. */
+export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
+  const { store } = deps;
+  const barrier = (lsn: string | undefined): Promise<void> =>
+    store.readBarrier(deps.readBarrierMsMax, lsn === undefined ? store.lastAckedLsn : minBig(BigInt(lsn), store.lastAckedLsn));
+
+  return {
+    async Write({ batch }) {
+      const reader = new RecordBatchReader(batch);
+      if (store.catalog.byId(reader.tableId) === undefined) {
+        await deps.reloadTables();
+        if (store.catalog.byId(reader.tableId) === undefined) throw new SluiceError('TABLE_NOT_FOUND', `table id ${reader.tableId} is unknown here`);
+      }
+      // Keep this node's clock ahead of every version it stores, so its own later writes win over them.
+      let last = 0n;
+      while (reader.next()) last = reader.version;
+      if (last > 0n) deps.hlc.update(last);
+      const lsn = await store.appendRecords(batch, reader.count);
+      deps.onReplicaWrite?.(reader.count);
+      return { lsn: String(lsn) };
+    },
+
+    async Get({ tableId, id, lsn }) {
+      await barrier(lsn);
+      const rec = await store.index.getById(tableId, BigInt(id));
+      return rec === undefined ? {} : { record: [rec.recordKey, Buffer.from(rec.value)] };
+    },
+
+    async Scan(q) {
+      await barrier(q.lsn);
+      const records: WireRecord[] = [];
+      for await (const rec of store.index.scanKey({
+        tableId: q.tableId,
+        shard: q.shard,
+        key: q.key,
+        limit: Math.min(q.limit, PAGE_RECORDS_MAX),
+        ...(q.fromMs === undefined ? {} : { fromMs: q.fromMs }),
+        ...(q.toMs === undefined ? {} : { toMs: q.toMs }),
+        ...(q.after === undefined ? {} : { after: q.after }),
+      })) {
+        records.push([rec.recordKey, Buffer.from(rec.value)]);
+      }
+      return { records };
+    },
+
+    async ScanShard({ tableId, shard, after, limit }) {
+      await barrier(undefined);
+      const records: WireRecord[] = [];
+      const options = { tableId, limit: Math.min(limit, PAGE_RECORDS_MAX), ...(after === undefined ? {} : { after }) };
+      for await (const rec of store.index.scanShard(shard, options)) records.push([rec.recordKey, Buffer.from(rec.value)]);
+      return { records };
+    },
+
+    async LookupPks({ tableId, shard, pks }) {
+      await barrier(undefined);
+      const found = await store.index.lookupPks(pks.map((pk) => ({ tableId, shard, pk: Buffer.from(pk, 'utf8') })));
+      return { entries: found.map((e) => (e === undefined ? null : [String(e.id), String(e.version)])) };
+    },
+
+    async Merkle({ shard }) {
+      await barrier(undefined);
+      const builder = new MerkleBuilder();
+      for await (const rec of store.index.scanShard(shard)) builder.add(rec.recordKey, versionOf(rec.value));
+      return { tree: builder.finish().encode() };
+    },
+
+    async LeafEntries({ shard, leaves }) {
+      await barrier(undefined);
+      const wanted = new Set(leaves);
+      const entries: [Buffer, string][] = [];
+      for await (const rec of store.index.scanShard(shard)) {
+        if (wanted.has(leafOf(rec.recordKey))) entries.push([rec.recordKey, String(versionOf(rec.value))]);
+      }
+      return { entries };
+    },
+
+    async Fetch({ keys }) {
+      await barrier(undefined);
+      const values = await store.index.getRecords(keys);
+      const records: WireRecord[] = [];
+      values.forEach((v, i) => {
+        const k = keys[i];
+        if (v !== undefined && k !== undefined) records.push([k, Buffer.from(v)]);
+      });
+      return { records };
+    },
+  };
+}
+
+/** The HLC version at the head of a stored value. */
+export function versionOf(value: Uint8Array): bigint {
+  if (value.length < VALUE_HEADER_BYTES) return 0n;
+  return Buffer.from(value.buffer, value.byteOffset, 8).readBigUInt64BE(0);
+}
+
+function minBig(a: bigint, b: bigint): bigint {
+  return a < b ? a : b;
+}

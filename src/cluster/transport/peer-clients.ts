@@ -1,0 +1,76 @@
+/**
+ * gRPC clients of the peers, one channel per peer address (gRPC
+ * multiplexes every call over it). Calls carry a deadline; a peer that does
+ * not answer in time is reported as NO_QUORUM so the coordinator can count
+ * it as a missing ack and hint the write.
+ */
+import { credentials, makeGenericClientConstructor, type Client, type ServiceError } from '@grpc/grpc-js';
+import { service as healthService } from 'grpc-health-check';
+import { SluiceError } from '../../core/errors.ts';
+import { GRPC_MESSAGE_BYTES_MAX } from './grpc-server.ts';
+import type { ReplicaMethod, ReplicaMethods } from './replica-messages.ts';
+import { decodeMessage, encodeMessage, fromServiceError, replicaServiceDefinition } from './replica-service.ts';
+
+const ReplicaClient = makeGenericClientConstructor(replicaServiceDefinition, 'Replica');
+const HealthClient = makeGenericClientConstructor(healthService, 'Health');
+
+type UnaryFn = (request: unknown, options: { deadline: number }, callback: (err: ServiceError | null, reply: unknown) => void) => void;
+
+interface Peer {
+  readonly address: string;
+  readonly replica: Client;
+  readonly health: Client;
+}
+
+/** Channels to peers by node id. */
+export class PeerClients {
+  private readonly peers = new Map<string, Peer>();
+
+  /** Points `nodeId` at `address` (host:port), replacing a channel to an old address. */
+  setAddress(nodeId: string, address: string): void {
+    const old = this.peers.get(nodeId);
+    if (old?.address === address) return;
+    old?.replica.close();
+    old?.health.close();
+    const options = { 'grpc.max_receive_message_length': GRPC_MESSAGE_BYTES_MAX, 'grpc.max_send_message_length': GRPC_MESSAGE_BYTES_MAX };
+    this.peers.set(nodeId, {
+      address,
+      replica: new ReplicaClient(address, credentials.createInsecure(), options),
+      health: new HealthClient(address, credentials.createInsecure(), options),
+    });
+  }
+
+  /** Calls `method` on `nodeId` with a deadline. */
+  call<M extends ReplicaMethod>(nodeId: string, method: M, request: ReplicaMethods[M][0], timeoutMs: number): Promise<ReplicaMethods[M][1]> {
+    const peer = this.peers.get(nodeId);
+    if (peer === undefined) return Promise.reject(new SluiceError('NO_QUORUM', `no address known for node ${nodeId}`));
+    const fn = (peer.replica as unknown as Record<string, UnaryFn>)[method] as UnaryFn;
+    return new Promise((resolve, reject) => {
+      fn.call(peer.replica, encodeMessage(request), { deadline: Date.now() + timeoutMs }, (err, reply) => {
+        if (err !== null) reject(fromServiceError(err, nodeId));
+        else resolve(decodeMessage<ReplicaMethods[M][1]>(reply as Buffer));
+      });
+    });
+  }
+
+  /** One `grpc.health.v1.Health/Check`: true when the peer answers SERVING in time. */
+  check(nodeId: string, timeoutMs: number): Promise<boolean> {
+    const peer = this.peers.get(nodeId);
+    if (peer === undefined) return Promise.resolve(false);
+    const fn = (peer.health as unknown as Record<string, UnaryFn>)['Check'] as UnaryFn;
+    return new Promise((resolve) => {
+      fn.call(peer.health, { service: '' }, { deadline: Date.now() + timeoutMs }, (err, reply) => {
+        resolve(err === null && (reply as { status?: string }).status === 'SERVING');
+      });
+    });
+  }
+
+  /** Closes every channel. */
+  close(): void {
+    for (const peer of this.peers.values()) {
+      peer.replica.close();
+      peer.health.close();
+    }
+    this.peers.clear();
+  }
+}

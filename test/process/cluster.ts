@@ -1,0 +1,168 @@
+/**
+ * Test launcher for a real cluster: one real etcd and N real `sluice serve
+ * --etcd` processes on loopback, each with its own data dir, HTTP and gRPC
+ * port. Failure detection and lease timings are shortened so a test sees a
+ * dead peer within a second or two; everything is killed when the test ends.
+ */
+import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { EtcdProcess, freePort } from './etcd.ts';
+import { NodeProcess, http, sleep, tempDir } from './harness.ts';
+
+type Owner = { after: (fn: () => Promise<void> | void) => void };
+
+/** Flags that make failures visible fast in tests. */
+export const FAST_CLUSTER_FLAGS = [
+  '--lease-ttl-ms', '4000',
+  '--keep-alive-ms', '1000',
+  '--health-interval-ms', '200',
+  '--suspect-after-misses', '2',
+  '--dead-after-ms', '5000',
+  '--replica-timeout-ms', '1500',
+  '--hint-replay-interval-ms', '200',
+  '--anti-entropy-interval-ms', '0',
+  '--disk-free-bytes-min', '0',
+];
+
+/** One node's fixed identity (kept across restarts). */
+interface Slot {
+  readonly id: string;
+  readonly dataDir: string;
+  readonly httpPort: number;
+  readonly grpcPort: number;
+  proc: NodeProcess | undefined;
+}
+
+/** A running test cluster. */
+export class TestCluster {
+  readonly etcd: EtcdProcess;
+  private readonly slots: Slot[];
+  private readonly owner: Owner;
+  private readonly extra: readonly string[];
+
+  private constructor(owner: Owner, etcd: EtcdProcess, slots: Slot[], extra: readonly string[]) {
+    this.owner = owner;
+    this.etcd = etcd;
+    this.slots = slots;
+    this.extra = extra;
+  }
+
+  /** Starts etcd and `size` nodes, and waits until every node sees all of them alive in one placement. */
+  static async start(owner: Owner, options: { size?: number; args?: readonly string[] } = {}): Promise<TestCluster> {
+    const etcd = await EtcdProcess.start(owner);
+    const dir = tempDir(owner, 'sluice-cluster-');
+    const slots: Slot[] = [];
+    for (let i = 1; i <= (options.size ?? 3); i++) {
+      slots.push({ id: `n${i}`, dataDir: path.join(dir, `n${i}`), httpPort: await freePort(), grpcPort: await freePort(), proc: undefined });
+    }
+    const cluster = new TestCluster(owner, etcd, slots, options.args ?? []);
+    await Promise.all(slots.map((_, i) => cluster.startNode(i)));
+    await cluster.waitConverged();
+    return cluster;
+  }
+
+  /** Base URL of node `i` (0-based). */
+  url(i: number): string {
+    return `http://127.0.0.1:${this.slot(i).httpPort}`;
+  }
+
+  /** The process of node `i`. */
+  node(i: number): NodeProcess {
+    const proc = this.slot(i).proc;
+    assert.ok(proc !== undefined, `node ${i} is not running`);
+    return proc;
+  }
+
+  /** Starts node `i` (again) with its data dir and ports; `args` replace the cluster's extra flags. */
+  async startNode(i: number, args?: readonly string[]): Promise<NodeProcess> {
+    const slot = this.slot(i);
+    slot.proc = await NodeProcess.start(this.owner, {
+      dataDir: slot.dataDir,
+      port: slot.httpPort,
+      args: ['--etcd', this.etcd.clientUrl, '--node-id', slot.id, '--grpc', `127.0.0.1:${slot.grpcPort}`, ...FAST_CLUSTER_FLAGS, ...(args ?? this.extra)],
+    });
+    return slot.proc;
+  }
+
+  /** SIGKILLs node `i`. */
+  async kill(i: number): Promise<void> {
+    await this.slot(i).proc?.kill('SIGKILL');
+    this.slot(i).proc = undefined;
+  }
+
+  /** Deletes node `i`'s data dir (it must be stopped). */
+  async wipe(i: number): Promise<void> {
+    assert.equal(this.slot(i).proc, undefined, 'wipe a stopped node only');
+    await rm(this.slot(i).dataDir, { recursive: true, force: true });
+  }
+
+  /** GET /v1/cluster from node `i`. */
+  async status(i: number): Promise<ClusterView> {
+    const res = await http(`${this.url(i)}/v1/cluster`);
+    assert.equal(res.status, 200, res.text);
+    return res.body as ClusterView;
+  }
+
+  /** Waits until node `i` sees `peer` in `state`. */
+  async waitPeerState(i: number, peer: number, state: 'alive' | 'suspect' | 'dead', timeoutMs = 20_000): Promise<void> {
+    const id = this.slot(peer).id;
+    await waitUntil(async () => (await this.status(i)).nodes.find((n) => n.id === id)?.state === state, timeoutMs, `node ${i} sees ${id} ${state}`);
+  }
+
+  /** Waits until every running node has every node in its placement and sees the running ones alive. */
+  async waitConverged(timeoutMs = 30_000): Promise<void> {
+    const ids = this.slots.map((s) => s.id);
+    await waitUntil(
+      async () => {
+        for (let i = 0; i < this.slots.length; i++) {
+          if (this.slots[i]?.proc === undefined) continue;
+          const view = await this.status(i);
+          if (ids.some((id) => !view.placement.nodes.includes(id))) return false;
+          for (let j = 0; j < this.slots.length; j++) {
+            const running = this.slots[j]?.proc !== undefined;
+            if (running && view.nodes.find((n) => n.id === this.slots[j]?.id)?.state !== 'alive') return false;
+          }
+        }
+        return true;
+      },
+      timeoutMs,
+      'cluster converged',
+    );
+  }
+
+  /** Waits until node `i` has delivered every hint. */
+  async waitHintsDrained(i: number, timeoutMs = 30_000): Promise<void> {
+    await waitUntil(async () => (await this.status(i)).hintsPending === 0, timeoutMs, `node ${i} drained its hints`);
+  }
+
+  private slot(i: number): Slot {
+    const slot = this.slots[i];
+    assert.ok(slot !== undefined, `no node ${i}`);
+    return slot;
+  }
+}
+
+/** GET /v1/cluster as the tests read it. */
+export interface ClusterView {
+  readonly nodeId: string;
+  readonly live: boolean;
+  readonly placement: { readonly epoch: number; readonly nodes: readonly string[] };
+  readonly nodes: readonly { readonly id: string; readonly state: string; readonly shards: number; readonly hintsPending: number }[];
+  readonly hintsPending: number;
+}
+
+/** Polls `check` until it is true; fails naming `what` after `timeoutMs`. */
+export async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      if (await check()) return;
+    } catch (err) {
+      lastError = err;
+    }
+    await sleep(100);
+  }
+  throw new Error(`timed out waiting for: ${what}${lastError instanceof Error ? ` (last error: ${lastError.message})` : ''}`);
+}
