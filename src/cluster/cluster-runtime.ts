@@ -120,7 +120,12 @@ export class ClusterRuntime {
   /** Joins the cluster: everything above, in order. `httpUrl` is what peers and clients are told. */
   static async start(config: NodeConfig, store: LocalStore, hlc: Hlc, httpUrl: string, hooks: ClusterHooks, log: Logger): Promise<ClusterRuntime> {
     const keys = new EtcdKeys(config.etcdPrefix);
-    const client = new Etcd3({ hosts: [...config.etcdUrls], dialTimeout: 5_000 });
+    const client = new Etcd3({
+      hosts: [...config.etcdUrls],
+      dialTimeout: 5_000,
+      // gRPC's default reconnect backoff grows to minutes; an etcd restart must be noticed within a keep-alive or two.
+      grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1_000 },
+    });
     const stack: (() => Promise<void> | void)[] = [() => client.close()];
     try {
       await checkSharedConfig(client, keys, config.shards);

@@ -14,7 +14,7 @@ type Owner = { after: (fn: () => Promise<void> | void) => void };
 
 /** Flags that make failures visible fast in tests. */
 export const FAST_CLUSTER_FLAGS = [
-  '--lease-ttl-ms', '4000',
+  '--lease-ttl-ms', '6000',
   '--keep-alive-ms', '1000',
   '--health-interval-ms', '200',
   '--suspect-after-misses', '2',

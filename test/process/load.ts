@@ -37,6 +37,8 @@ export interface LoadOutcome {
   readonly unknown: Map<string, number>;
   /** Requests answered with a non-2xx status, by status. */
   readonly refused: Map<number, number>;
+  /** Why requests failed (connection errors and error bodies), for assertion messages. */
+  readonly failures?: string[];
 }
 
 /** Creates the ledger table on a node. */
@@ -52,7 +54,7 @@ export async function createLedger(url: string): Promise<void> {
  * first connection failure (the node died).
  */
 export async function runWriters(url: string, writers: number, batch: number, stop: Promise<void>, wave = 'a'): Promise<LoadOutcome> {
-  const outcome: LoadOutcome = { acked: new Map(), unknown: new Map(), refused: new Map() };
+  const outcome: LoadOutcome = { acked: new Map(), unknown: new Map(), refused: new Map(), failures: [] };
   let stopped = false;
   void stop.then(() => {
     stopped = true;
@@ -74,11 +76,13 @@ export async function runWriters(url: string, writers: number, batch: number, st
           body: records.map((x) => JSON.stringify(x)).join('\n'),
           headers: { 'content-type': 'application/x-ndjson' },
         });
-      } catch {
+      } catch (err) {
         outcome.unknown.set(tag, batch);
+        outcome.failures?.push(`${tag}: ${(err as Error).message} ${String((err as Error).cause ?? '')}`);
         return;
       }
       if (res.status !== 200) {
+        outcome.failures?.push(`${tag}: ${res.status} ${res.text.slice(0, 300)}`);
         outcome.refused.set(res.status, (outcome.refused.get(res.status) ?? 0) + 1);
         // A refused request must not have stored anything; check it like an unknown one.
         outcome.unknown.set(tag, batch);
