@@ -1,11 +1,13 @@
 /**
- * `npm run bench [-- single] [--records N] [--runs N] [--quick]`: runs the
- * benchmarks and prints Markdown tables ready for docs/benchmarks.md, with
- * the date and the machine.
+ * `npm run bench [-- single|ring|etcd ...] [--records N] [--runs N] [--quick]`:
+ * runs the benchmarks (by default `single` then `ring`) and prints Markdown
+ * tables ready for docs/benchmarks.md, with the date and the machine.
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { runSingleNodeBench } from './single-node.bench.ts';
+import { runRingBench } from './ring.ts';
+import { runEtcdBaseline } from './etcd-baseline.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -15,28 +17,46 @@ const { values, positionals } = parseArgs({
     connections: { type: 'string', default: '32' },
     'single-seconds': { type: 'string', default: '10' },
     engines: { type: 'string', default: 'lmdb,level' },
+    'etcd-seconds': { type: 'string', default: '10' },
+    'etcd-clients': { type: 'string', default: '32' },
     quick: { type: 'boolean', default: false },
   },
 });
-const suite = positionals[0] ?? 'single';
+const known = ['single', 'ring', 'etcd'];
+// `ring` joins the default run: it is pure computation and takes about a second.
+const suites = positionals.length > 0 ? positionals : ['single', 'ring'];
 const quick = values.quick === true;
+for (const suite of suites) {
+  if (!known.includes(suite)) {
+    console.error(`unknown benchmark suite ${suite} (known: ${known.join(', ')})`);
+    process.exit(2);
+  }
+}
 
-console.log(`# sluice benchmark: ${suite}`);
+console.log(`# sluice benchmark: ${suites.join(', ')}`);
 console.log('');
 console.log(`${new Date().toISOString()} · ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'} · ${Math.round(os.totalmem() / 2 ** 30)} GiB · ${os.type()} ${os.release()} · Node ${process.version}`);
 console.log(`command: npm run bench -- ${process.argv.slice(2).join(' ')}`);
 console.log('');
 
-if (suite === 'single') {
-  await runSingleNodeBench({
-    records: quick ? 100_000 : Number(values.records),
-    perBody: 1000,
-    connections: Number(values.connections),
-    singleSeconds: quick ? 3 : Number(values['single-seconds']),
-    runs: quick ? 1 : Number(values.runs),
-    engines: String(values.engines).split(',') as ('lmdb' | 'level')[],
-  });
-} else {
-  console.error(`unknown benchmark suite ${suite} (known: single)`);
-  process.exit(2);
+for (const suite of suites) {
+  if (suite === 'single') {
+    await runSingleNodeBench({
+      records: quick ? 100_000 : Number(values.records),
+      perBody: 1000,
+      connections: Number(values.connections),
+      singleSeconds: quick ? 3 : Number(values['single-seconds']),
+      runs: quick ? 1 : Number(values.runs),
+      engines: String(values.engines).split(',') as ('lmdb' | 'level')[],
+    });
+  } else if (suite === 'ring') {
+    runRingBench();
+  } else if (suite === 'etcd') {
+    await runEtcdBaseline({
+      seconds: quick ? 3 : Number(values['etcd-seconds']),
+      runs: quick ? 1 : Number(values.runs),
+      clients: Number(values['etcd-clients']),
+      perTxn: 128,
+    });
+  }
 }
