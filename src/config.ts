@@ -115,7 +115,7 @@ export interface NodeConfig {
   readonly deadAfterMs: number;
   /** Deadline of one replica RPC. @default 5_000 */
   readonly replicaTimeoutMs: number;
-  /** Background anti-entropy: one round over every shard this often (0: off). @default 60_000 */
+  /** Background anti-entropy: one round over every shard this often (0: off); each round scans every record the node holds. @default 600_000 */
   readonly antiEntropyIntervalMs: number;
   /** How often hint queues are retried toward live peers. @default 1_000 */
   readonly hintReplayIntervalMs: number;
@@ -170,7 +170,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   suspectAfterMisses: 3,
   deadAfterMs: 30_000,
   replicaTimeoutMs: 5_000,
-  antiEntropyIntervalMs: 60_000,
+  antiEntropyIntervalMs: 600_000,
   hintReplayIntervalMs: 1_000,
 };
 

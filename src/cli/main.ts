@@ -7,6 +7,7 @@ import { tableCommand } from './table.ts';
 import { ingestCommand } from './ingest.ts';
 import { queryCommand } from './query.ts';
 import { exportCommand } from './export.ts';
+import { clusterCommand } from './cluster.ts';
 import { CliError } from './cli-error.ts';
 import { isSluiceError } from '../core/errors.ts';
 
@@ -19,7 +20,8 @@ const program = new Command()
   .addCommand(tableCommand())
   .addCommand(ingestCommand())
   .addCommand(queryCommand())
-  .addCommand(exportCommand());
+  .addCommand(exportCommand())
+  .addCommand(clusterCommand());
 
 try {
   await program.parseAsync(process.argv);

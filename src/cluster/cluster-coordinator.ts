@@ -271,9 +271,8 @@ export class ClusterCoordinator implements Coordinator {
   }
 
   /**
-   * Asks replicas until `consistency` of them answered: live ones first
-   * (this node, then the token's, then the rest), falling back to others on
-   * failure. NO_QUORUM when too few answer.
+   * Asks replicas until `consistency` of them answered, falling back to
+   * others on failure. NO_QUORUM when too few answer.
    */
   private async readQuorum<T>(
     replicas: readonly string[],
@@ -282,7 +281,8 @@ export class ClusterCoordinator implements Coordinator {
     ask: (node: string) => Promise<T>,
   ): Promise<{ node: string; reply: T }[]> {
     const need = requiredReplicas(consistency, replicas.length);
-    const rank = (n: string): number => (n === this.d.nodeId ? 0 : token?.has(n) === true ? 1 : this.isUp(n) ? 2 : 3);
+    // A token's replicas first (they acknowledged the write the reader must see), then this node, then live peers.
+    const rank = (n: string): number => (token?.has(n) === true ? 0 : n === this.d.nodeId ? 1 : this.isUp(n) ? 2 : 3);
     const order = [...replicas].sort((a, b) => rank(a) - rank(b));
     const answers: { node: string; reply: T }[] = [];
     let next = 0;
@@ -312,8 +312,9 @@ export class ClusterCoordinator implements Coordinator {
     const nodes = placement.nodes;
     const r = requiredReplicas(options.consistency ?? 'quorum', Math.min(rf, nodes.length));
     const need = nodes.length - Math.min(rf, nodes.length) + r;
+    // Nodes known down are not asked: a paused peer would hold every get for the RPC deadline.
     const settled = await Promise.allSettled(
-      nodes.map(async (node) => ({ node, reply: await this.call(node, 'Get', { tableId: entry.id, id: String(id), ...lsnFor(token, node) }) })),
+      nodes.filter((node) => this.isUp(node)).map(async (node) => ({ node, reply: await this.call(node, 'Get', { tableId: entry.id, id: String(id), ...lsnFor(token, node) }) })),
     );
     const answers = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
     if (answers.length < need) throw new SluiceError('NO_QUORUM', `${answers.length} of ${need} required nodes answered`);

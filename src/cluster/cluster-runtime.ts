@@ -233,6 +233,7 @@ export class ClusterRuntime {
         ...(hooks.onRepaired ? { onRepaired: hooks.onRepaired } : {}),
       });
       antiEntropy.start(config.antiEntropyIntervalMs);
+      if (store.maxIdAtOpen === 0n) bootstrapWhenPeersAlive(antiEntropy, detector, () => placement.current.nodes, config, log);
       const runtime = new ClusterRuntime({ config, client, membership, placement, grpc, peers, detector, hints, antiEntropy, coordinator, tables, hooks, log });
       runtime.startHintReplay();
       return runtime;
@@ -322,6 +323,32 @@ export class ClusterRuntime {
       if (state === 'alive') run();
     });
   }
+}
+
+/**
+ * A node that starts with an empty index (new, or its disk was replaced)
+ * copies its shards from their other replicas as soon as one is alive,
+ * instead of waiting for the next anti-entropy round.
+ */
+function bootstrapWhenPeersAlive(
+  antiEntropy: AntiEntropy,
+  detector: FailureDetector,
+  ringNodes: () => readonly string[],
+  config: NodeConfig,
+  log: Logger,
+): void {
+  const deadline = Date.now() + 10 * 60_000;
+  const tick = (): void => {
+    const peers = ringNodes().filter((n) => n !== config.nodeId);
+    if (peers.some((n) => detector.state(n) === 'alive')) {
+      log.info({ event: 'bootstrap_repair' }, 'empty index: copying shards from their replicas');
+      antiEntropy.repair().catch((err: unknown) => log.warn({ event: 'bootstrap_repair_failed', err: (err as Error).message }, 'bootstrap repair failed; anti-entropy rounds will retry'));
+      return;
+    }
+    if (Date.now() < deadline) setTimeout(tick, config.healthIntervalMs).unref();
+  };
+  // Let the failure detector check every peer once before trusting "alive".
+  setTimeout(tick, config.healthIntervalMs * 2).unref();
 }
 
 /** Settings every node must share; the first node to start writes them. */

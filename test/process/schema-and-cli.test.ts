@@ -32,11 +32,21 @@ describe('schema evolution and CLI', () => {
   });
 
   test('every command has --help', () => {
-    for (const args of [[], ['serve'], ['table'], ['table', 'create'], ['table', 'list'], ['table', 'describe'], ['table', 'alter'], ['ingest'], ['query'], ['export']]) {
+    for (const args of [[], ['serve'], ['table'], ['table', 'create'], ['table', 'list'], ['table', 'describe'], ['table', 'alter'], ['ingest'], ['query'], ['export'], ['cluster'], ['cluster', 'status'], ['cluster', 'repair']]) {
       const res = cli([...args, '--help']);
       assert.equal(res.code, 0, `${args.join(' ')} --help: ${res.stderr}`);
       assert.match(res.stdout, /Usage: sluice/);
     }
+  });
+
+  test('cluster status of a node running alone; repair is refused there', () => {
+    const status = cli(['cluster', 'status', '--url', node.url]);
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, /^single · seen from n1 · placement epoch 0/);
+    assert.match(status.stdout, /n1\s+alive/);
+    const repair = cli(['cluster', 'repair', '--url', node.url]);
+    assert.notEqual(repair.code, 0);
+    assert.match(repair.stderr, /INVALID_ARGUMENT/);
   });
 
   test('table create, list, describe through the CLI', () => {

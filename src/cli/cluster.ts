@@ -1,0 +1,63 @@
+/**
+ * `sluice cluster status|repair`: the cluster as one node sees it (nodes,
+ * state, addresses, placement epoch, shards per node, hints pending), and
+ * Merkle anti-entropy on demand.
+ */
+import { Command } from 'commander';
+import { CliError } from './cli-error.ts';
+import { DEFAULT_URL, requestJson } from './http-client.ts';
+
+interface StatusNode {
+  id: string;
+  state: string;
+  registered: boolean;
+  http?: string;
+  grpc?: string;
+  workerId?: number;
+  shards: number;
+  hintsPending: number;
+}
+
+interface Status {
+  mode: string;
+  nodeId: string;
+  leader: boolean;
+  live: boolean;
+  shardCount: number;
+  placement: { epoch: number; nodes: string[] };
+  nodes: StatusNode[];
+  hintsPending: number;
+}
+
+/** The cluster command group. */
+export function clusterCommand(): Command {
+  const cluster = new Command('cluster').description('cluster status and repair');
+  cluster
+    .command('status')
+    .description('nodes, their state, addresses, placement epoch, shards per node and hints pending')
+    .option('--url <url>', 'sluice node URL', DEFAULT_URL)
+    .option('--json', 'print the raw JSON answer')
+    .action(async (o: { url: string; json?: boolean }) => {
+      const s = (await requestJson(`${o.url}/v1/cluster`)) as Status;
+      if (o.json === true) {
+        process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
+        return;
+      }
+      process.stdout.write(`${s.mode} · seen from ${s.nodeId}${s.live ? '' : ' (lease NOT live: writes refused)'} · placement epoch ${s.placement.epoch} · ${s.shardCount} shards · hints pending ${s.hintsPending}\n`);
+      const rows = [['NODE', 'STATE', 'HTTP', 'GRPC', 'WORKER', 'SHARDS', 'HINTS'], ...s.nodes.map((n) => [n.id, n.state, n.http ?? '-', n.grpc ?? '-', n.workerId === undefined ? '-' : String(n.workerId), String(n.shards), String(n.hintsPending)])];
+      const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length))) ?? [];
+      for (const r of rows) process.stdout.write(`${r.map((cell, c) => cell.padEnd(widths[c] ?? 0)).join('  ').trimEnd()}\n`);
+    });
+  cluster
+    .command('repair')
+    .description('run Merkle anti-entropy now on the shards the node holds (or one shard)')
+    .option('--url <url>', 'sluice node URL', DEFAULT_URL)
+    .option('--shard <n>', 'repair only this shard')
+    .action(async (o: { url: string; shard?: string }) => {
+      if (o.shard !== undefined && !/^[0-9]+$/.test(o.shard)) throw new CliError(`--shard must be a shard number, got ${o.shard}`, 2);
+      const query = o.shard === undefined ? '' : `?shard=${o.shard}`;
+      const r = (await requestJson(`${o.url}/v1/cluster/repair${query}`, { method: 'POST' })) as { shards: number; differing: number; pulled: number; pushed: number };
+      process.stdout.write(`repaired ${r.shards} shards: ${r.differing} replica pairs differed, ${r.pulled} records pulled, ${r.pushed} pushed\n`);
+    });
+  return cluster;
+}
