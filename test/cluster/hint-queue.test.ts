@@ -1,0 +1,44 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import { HintQueue } from '../../src/cluster/hint-queue.ts';
+import { tempDir } from '../support/temp-dir.ts';
+
+const log = pino({ level: 'silent' });
+const open = async (dir: string): Promise<HintQueue> => {
+  const q = new HintQueue({ dir, segmentBytesMax: 64 * 1024, frameBytesMax: 1024 * 1024, log });
+  await q.open();
+  return q;
+};
+const hint = (i: number): Buffer => Buffer.from(`hint-${i}-`.padEnd(3000, 'x'));
+
+test('hints survive a restart, replay in order per peer, stop at the first failure and resume after it', async (t) => {
+  const dir = tempDir(t);
+  let q = await open(dir);
+  for (let i = 0; i < 50; i++) await q.add('n2', hint(i));
+  await q.add('n3', hint(1000));
+  assert.deepEqual(await q.pending(), { n2: 50, n3: 1 });
+  await q.close();
+
+  q = await open(dir);
+  assert.deepEqual(await q.pending(), { n2: 50, n3: 1 }, 'hints are durable across a restart');
+  const seen: string[] = [];
+  let failAt = 20;
+  const send = async (batch: Buffer): Promise<void> => {
+    if (seen.length === failAt) throw new Error('peer went away');
+    seen.push(batch.toString('utf8', 0, batch.indexOf('-', 5)));
+  };
+  await assert.rejects(q.replay('n2', send), /peer went away/);
+  assert.equal(seen.length, 20);
+  assert.deepEqual(await q.pending(), { n2: 30, n3: 1 });
+  await q.close();
+
+  q = await open(dir);
+  assert.deepEqual(await q.pending(), { n2: 30, n3: 1 }, 'the delivery cursor is durable');
+  failAt = -1;
+  await q.replay('n2', send);
+  assert.deepEqual(seen, Array.from({ length: 50 }, (_, i) => `hint-${i}`), 'every hint once, in order');
+  assert.deepEqual(await q.targets(), ['n3']);
+  assert.equal(q.replayed, 30);
+  await q.close();
+});
