@@ -101,10 +101,17 @@ test('3-node cluster, RF=3: failover, hints, repair', { timeout: 240_000 }, asyn
 
     const pending = await cluster.status(0);
     assert.ok(pending.hintsPending > 0, 'the coordinator holds hints for the dead node');
+    const metrics = await http(`${cluster.url(0)}/metrics`);
+    assert.match(metrics.text, /sluice_hints_pending\{peer="n3"\} [1-9]/);
+    assert.match(metrics.text, /sluice_peer_state\{peer="n3",state="suspect"\} 1|sluice_peer_state\{peer="n3",state="dead"\} 1/);
+    assert.match(metrics.text, /sluice_hinted_records_total\{peer="n3"\} [1-9]/);
     await cluster.startNode(2);
     await cluster.waitConverged();
     await cluster.waitHintsDrained(0);
     await cluster.waitHintsDrained(1);
+    const replayed = await http(`${cluster.url(0)}/metrics`);
+    assert.match(replayed.text, /sluice_hints_replayed_total [1-9]/);
+    assert.match(replayed.text, /sluice_hints_pending\{peer="n3"\} 0/);
     const report = await repair(cluster, 2);
     assert.equal(report.shards, 16);
     assert.equal(report.differing, 0, `Merkle summaries differ after hint replay: ${JSON.stringify(report)}`);

@@ -26,6 +26,10 @@ export function registerOpsRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.get('/metrics', async (_request, reply) => {
     ctx.metrics.inFlightBytes.set(ctx.admission.inFlightBytes);
     ctx.metrics.inFlightRequests.set(ctx.admission.inFlightRequests);
+    if (ctx.phase() === 'ready') {
+      const cluster = ctx.services().cluster;
+      if (cluster !== undefined) for (const n of (await cluster.status()).nodes) ctx.metrics.hintsPending.set({ peer: n.id }, n.hintsPending);
+    }
     return reply.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
   });
 
