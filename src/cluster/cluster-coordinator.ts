@@ -259,6 +259,8 @@ export class ClusterCoordinator implements Coordinator {
             if (e === null) return;
             const key = `${shard}:${pks[i]}`;
             const version = BigInt(e[1]);
+            // This write must win over what the replicas hold, even if this node's clock is behind the writer of it.
+            this.d.hlc.update(version);
             if ((versions.get(key) ?? -1n) < version) {
               versions.set(key, version);
               out.set(key, BigInt(e[0]));
