@@ -139,6 +139,19 @@ const ALWAYS_TRUE_KEY = 'bench/never-written';
 
 /** Runs the etcd baseline and returns the report as Markdown. */
 export async function runEtcdBaseline(o: EtcdBaselineOptions): Promise<string> {
+  return (await measureEtcdBaseline(o)).markdown;
+}
+
+/** The etcd baseline's report and its medians, for suites that print ratios to it. */
+export interface EtcdBaselineResult {
+  readonly markdown: string;
+  readonly recordsPerSec: number;
+  readonly p50: number;
+  readonly p99: number;
+}
+
+/** Runs the etcd baseline (printing its report) and returns the report with its median figures. */
+export async function measureEtcdBaseline(o: EtcdBaselineOptions): Promise<EtcdBaselineResult> {
   const root = mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-etcd-'));
   const lines: string[] = [];
   const log = (s: string): void => {
@@ -165,10 +178,10 @@ export async function runEtcdBaseline(o: EtcdBaselineOptions): Promise<string> {
     log(`| etcd CPU per 1M records (3 members) | ${fmt(m((t) => t.etcdCpuSecondsPerMillion), 2)} s | ${fmt(cores(m((t) => t.etcdCpuSecondsPerMillion)), 2)} |`);
     log(`| client CPU per 1M records (this process) | ${fmt(m((t) => t.clientCpuSecondsPerMillion), 2)} s | ${fmt(cores(m((t) => t.clientCpuSecondsPerMillion)), 2)} |`);
     log('');
+    return { markdown: lines.join('\n'), recordsPerSec: m((t) => t.recordsPerSec), p50: m((t) => t.p50), p99: m((t) => t.p99) };
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
-  return lines.join('\n');
 }
 
 async function trial(root: string, o: EtcdBaselineOptions): Promise<Trial> {

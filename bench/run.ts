@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- single|ring|etcd ...] [--records N] [--runs N] [--quick]`:
+ * `npm run bench [-- single|ring|etcd|cluster ...] [--records N] [--runs N] [--quick]`:
  * runs the benchmarks (by default `single` then `ring`) and prints Markdown
  * tables ready for docs/benchmarks.md, with the date and the machine.
  */
@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { runSingleNodeBench } from './single-node.bench.ts';
 import { runRingBench } from './ring.ts';
 import { runEtcdBaseline } from './etcd-baseline.ts';
+import { runClusterBench } from './cluster.bench.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -19,10 +20,12 @@ const { values, positionals } = parseArgs({
     engines: { type: 'string', default: 'lmdb,level' },
     'etcd-seconds': { type: 'string', default: '10' },
     'etcd-clients': { type: 'string', default: '32' },
+    'cluster-records': { type: 'string', default: '1000000' },
+    'failover-seconds': { type: 'string', default: '20' },
     quick: { type: 'boolean', default: false },
   },
 });
-const known = ['single', 'ring', 'etcd'];
+const known = ['single', 'ring', 'etcd', 'cluster'];
 // `ring` joins the default run: it is pure computation and takes about a second.
 const suites = positionals.length > 0 ? positionals : ['single', 'ring'];
 const quick = values.quick === true;
@@ -57,6 +60,21 @@ for (const suite of suites) {
       runs: quick ? 1 : Number(values.runs),
       clients: Number(values['etcd-clients']),
       perTxn: 128,
+    });
+  } else if (suite === 'cluster') {
+    // Not in the default run: it starts 3 nodes and two 3-member etcd clusters and takes minutes.
+    await runClusterBench({
+      records: quick ? 100_000 : Number(values['cluster-records']),
+      perBody: 1000,
+      connections: Number(values.connections),
+      runs: quick ? 1 : Number(values.runs),
+      failoverSeconds: quick ? 8 : Number(values['failover-seconds']),
+      etcd: {
+        seconds: quick ? 3 : Number(values['etcd-seconds']),
+        runs: quick ? 1 : Number(values.runs),
+        clients: Number(values['etcd-clients']),
+        perTxn: 128,
+      },
     });
   }
 }

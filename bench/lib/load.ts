@@ -1,7 +1,8 @@
 /**
- * Bulk load over keep-alive connections (an undici pool): NDJSON bodies
- * with per-request latency. 429 answers
- * are retried after a short pause and counted, never hidden.
+ * Bulk load over keep-alive connections (an undici pool per node): NDJSON
+ * bodies with per-request latency. 429 answers are retried after a short
+ * pause and counted, never hidden. Several node URLs spread the connections
+ * round-robin over them; `timedLoad` also fails over when a node dies.
  */
 import { Pool } from 'undici';
 
@@ -15,14 +16,18 @@ export interface LoadResult {
   readonly overloaded: number;
 }
 
-/** Posts every body once over `connections` connections; `recordsPerBody` records each. */
-export async function bulkLoad(url: string, path: string, bodies: readonly Buffer[], recordsPerBody: number, connections: number): Promise<LoadResult> {
-  const pool = new Pool(url, { connections, pipelining: 1, keepAliveTimeout: 60_000 });
+/**
+ * Posts every body once over `connections` connections; `recordsPerBody`
+ * records each. With several URLs, connection `i` goes to `urls[i % n]`.
+ */
+export async function bulkLoad(url: string | readonly string[], path: string, bodies: readonly Buffer[], recordsPerBody: number, connections: number): Promise<LoadResult> {
+  const urls = typeof url === 'string' ? [url] : url;
+  const pools = urls.map((u, k) => new Pool(u, { connections: connectionsOf(k, urls.length, connections), pipelining: 1, keepAliveTimeout: 60_000 }));
   const latenciesMs: number[] = [];
   let next = 0;
   let overloaded = 0;
   const started = performance.now();
-  const worker = async (): Promise<void> => {
+  const worker = async (pool: Pool): Promise<void> => {
     while (next < bodies.length) {
       const body = bodies[next++] as Buffer;
       for (;;) {
@@ -39,8 +44,156 @@ export async function bulkLoad(url: string, path: string, bodies: readonly Buffe
       }
     }
   };
-  await Promise.all(Array.from({ length: connections }, () => worker()));
-  const seconds = (performance.now() - started) / 1000;
-  await pool.close();
+  let seconds: number;
+  try {
+    await Promise.all(Array.from({ length: connections }, (_, i) => worker(pools[i % pools.length] as Pool)));
+    seconds = (performance.now() - started) / 1000;
+  } finally {
+    await Promise.all(pools.map((p) => p.close()));
+  }
   return { requests: bodies.length, records: bodies.length * recordsPerBody, seconds, latenciesMs, overloaded };
+}
+
+/** Connections of pool `k` of `n` when `total` are dealt round-robin. */
+function connectionsOf(k: number, n: number, total: number): number {
+  return Math.max(1, Math.floor(total / n) + (k < total % n ? 1 : 0));
+}
+
+/** One acknowledged request of a timed load (times in ms since the load started). */
+export interface Completion {
+  /** When the request was first sent. */
+  readonly startMs: number;
+  /** When the 200 answer came, after any retries (its latency is `endMs - startMs`). */
+  readonly endMs: number;
+  /** Attempts it took (1: no retry). */
+  readonly attempts: number;
+  /** Index of the URL that answered 200. */
+  readonly url: number;
+}
+
+/** One failed attempt of a timed load. 429 answers are not failures (they are counted apart). */
+export interface LoadFailure {
+  /** When the attempt ended, ms since the load started. */
+  readonly atMs: number;
+  /** How long the attempt had been in flight, ms. */
+  readonly inFlightMs: number;
+  /** Index of the URL the attempt went to. */
+  readonly url: number;
+  /** `connection`: no HTTP answer (reset, refused, timeout); `status`: a non-2xx answer other than 429. */
+  readonly kind: 'connection' | 'status';
+  readonly status?: number;
+  /** The answer's body (first 500 characters) or the error's code and message. */
+  readonly detail: string;
+}
+
+/** What a timed load measured. */
+export interface TimedLoadResult {
+  readonly seconds: number;
+  readonly completions: Completion[];
+  readonly failures: LoadFailure[];
+  readonly overloaded: number;
+  /** URLs the client gave up on after a connection failure. */
+  readonly abandoned: number[];
+  /** When each of `events` ran, ms since the load started (NaN: it did not run). */
+  readonly eventsAtMs: number[];
+}
+
+/** Options of a timed load. */
+export interface TimedLoadOptions {
+  readonly urls: readonly string[];
+  readonly path: string;
+  /** Bodies sent in turn, from the first again once all were sent. */
+  readonly bodies: readonly Buffer[];
+  readonly connections: number;
+  /** No new request starts after this many seconds; those in flight finish (with their retries). */
+  readonly seconds: number;
+  /** An attempt with no answer headers after this long fails as a `connection` failure. @default 30_000 */
+  readonly attemptTimeoutMs?: number;
+  /** Functions run during the load (e.g. killing a node), `atMs` after it started. */
+  readonly events?: readonly { readonly atMs: number; readonly run: () => unknown }[];
+}
+
+/**
+ * Posts bodies for a fixed time over `connections` connections, dealt
+ * round-robin over `urls`, like clients of a cluster: an attempt that gets
+ * no HTTP answer marks its node down for every connection, and it and the
+ * following requests go to the next node still up (the request is sent
+ * again, so it may be stored twice: at-least-once). A non-2xx answer other
+ * than 429 is recorded and retried on the next node up after 50 ms.
+ */
+export async function timedLoad(o: TimedLoadOptions): Promise<TimedLoadResult> {
+  const timeoutMs = o.attemptTimeoutMs ?? 30_000;
+  const n = o.urls.length;
+  const pools = o.urls.map(
+    (u, k) => new Pool(u, { connections: connectionsOf(k, n, o.connections), pipelining: 1, keepAliveTimeout: 60_000, headersTimeout: timeoutMs, bodyTimeout: timeoutMs }),
+  );
+  const down = new Set<number>();
+  const completions: Completion[] = [];
+  const failures: LoadFailure[] = [];
+  let overloaded = 0;
+  let next = 0;
+  const started = performance.now();
+  const now = (): number => performance.now() - started;
+  const deadline = o.seconds * 1000;
+  const eventsAtMs = (o.events ?? []).map(() => Number.NaN);
+  const timers = (o.events ?? []).map((e, i) =>
+    setTimeout(() => {
+      eventsAtMs[i] = now();
+      e.run();
+    }, e.atMs),
+  );
+  const nextUp = (k: number): number | undefined => {
+    for (let step = 1; step <= n; step++) {
+      const c = (k + step) % n;
+      if (!down.has(c)) return c;
+    }
+    return undefined;
+  };
+  const worker = async (first: number): Promise<void> => {
+    let k: number | undefined = first;
+    while (now() < deadline) {
+      const body = o.bodies[next++ % o.bodies.length] as Buffer;
+      const startMs = now();
+      let attempts = 0;
+      for (;;) {
+        if (k === undefined || down.has(k)) k = k === undefined ? undefined : nextUp(k);
+        if (k === undefined) throw new Error('timed load: every node is down');
+        attempts++;
+        const t0 = now();
+        let status: number;
+        let text = '';
+        try {
+          const res = await (pools[k] as Pool).request({ method: 'POST', path: o.path, body, headers: { 'content-type': 'application/x-ndjson' } });
+          status = res.statusCode;
+          if (status === 200 || status === 429) await res.body.dump();
+          else text = await res.body.text();
+        } catch (err) {
+          const e = err as { code?: string; message?: string };
+          failures.push({ atMs: now(), inFlightMs: now() - t0, url: k, kind: 'connection', detail: `${e.code ?? 'error'}: ${e.message ?? String(err)}` });
+          down.add(k);
+          continue;
+        }
+        if (status === 200) {
+          completions.push({ startMs, endMs: now(), attempts, url: k });
+          break;
+        }
+        if (status === 429) {
+          overloaded++;
+          await new Promise((r) => setTimeout(r, 5));
+          continue;
+        }
+        failures.push({ atMs: now(), inFlightMs: now() - t0, url: k, kind: 'status', status, detail: text.slice(0, 500) });
+        k = nextUp(k) ?? k;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: o.connections }, (_, i) => worker(i % n)));
+  } finally {
+    for (const t of timers) clearTimeout(t);
+    // A pool to a dead node would keep reconnecting: destroy it rather than wait for it.
+    await Promise.all(pools.map((p, k) => (down.has(k) ? p.destroy() : p.close())));
+  }
+  return { seconds: now() / 1000, completions, failures, overloaded, abandoned: [...down], eventsAtMs };
 }

@@ -1,0 +1,539 @@
+/**
+ * Cluster benchmark (issue #3): 3 `sluice serve` nodes on this machine
+ * coordinated by a 3-member etcd, a table with RF=3 written at the default
+ * consistency (quorum: W=2). Bulk ingest of the single-node bench's records
+ * spread over the 3 nodes; a timed load during which one node is SIGKILLed
+ * halfway, its clients failing over to the survivors; the 3-member etcd
+ * put rate for the same records as the replicated-consensus baseline; and
+ * the ring placement figures. Every figure is the median of `runs` runs,
+ * each on a fresh cluster.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { NodeProcess, http, sleep } from '../test/process/harness.ts';
+import { freePort } from '../test/process/etcd.ts';
+import { measureEtcdBaseline, startEtcdCluster, type EtcdBaselineOptions, type EtcdCluster } from './etcd-baseline.ts';
+import { runRingBench } from './ring.ts';
+import { BENCH_TABLE, ndjsonBodies, recordLine } from './lib/records.ts';
+import { bulkLoad, timedLoad, type LoadFailure, type TimedLoadResult } from './lib/load.ts';
+import { fmt, median, quantile } from './lib/stats.ts';
+
+/** Options of the cluster benchmark. */
+export interface ClusterBenchOptions {
+  /** Records of the bulk ingest. */
+  readonly records: number;
+  readonly perBody: number;
+  /** Keep-alive connections, dealt round-robin over the 3 nodes. */
+  readonly connections: number;
+  readonly runs: number;
+  /** Length of the failover load; the node is killed halfway. */
+  readonly failoverSeconds: number;
+  /** The etcd baseline run after the cluster figures. */
+  readonly etcd: EtcdBaselineOptions;
+}
+
+/** Nodes in the cluster, and its table's replication factor. */
+const NODES = 3;
+const RF = 3;
+/** The node SIGKILLed in the failover run (0-based: n3). */
+const VICTIM = 2;
+/** The window after the kill whose throughput and latency are "during the failure". */
+const WINDOW_MS = 5_000;
+/** Throughput/p99 targets of issue #3. */
+const TARGET_RECORDS_PER_SEC = 100_000;
+const TARGET_ETCD_RATIO = 5;
+const TARGET_FAILOVER_P99_MS = 1_000;
+
+const TABLE = { ...BENCH_TABLE, replicationFactor: RF };
+const RECORDS_PATH = `/v1/tables/${TABLE.name}/records`;
+
+interface SteadyTrial {
+  recordsPerSec: number;
+  p50: number;
+  p99: number;
+  overloaded: number;
+  nodeCpuSecondsPerMillion: number;
+  etcdCpuSecondsPerMillion: number;
+  clientCpuSecondsPerMillion: number;
+  /** Records each node holds a copy of (sluice_replica_write_records_total), in node order. */
+  copies: number[];
+  records: number;
+  /** Records copied by anti-entropy during the run, all nodes (pulled + pushed). */
+  antiEntropyRecords: number;
+  bootstrapMs: number;
+  /** Records hinted (a replica write skipped or failed) though every node was up. */
+  hintedRecords: number;
+  /** Peers reported suspect or dead though every node was up. */
+  suspicions: string[];
+}
+
+interface FailoverTrial {
+  killAtMs: number;
+  beforeRate: number;
+  duringRate: number;
+  afterRate: number;
+  p99Before: number;
+  p99During: number;
+  maxDuring: number;
+  /** Requests answered 200 after at least one failed attempt. */
+  retried: number;
+  /** Longest latency of those, first attempt to the 200 (NaN: none). */
+  retriedMaxMs: number;
+  /** Failed attempts on the killed node from the kill on: requests in flight to it (sent again to a survivor). */
+  expectedFailures: number;
+  /** Every other failed attempt: non-2xx answers (other than 429) and connection failures on survivors. */
+  unexpected: LoadFailure[];
+  overloaded: number;
+  /** How long after the kill each survivor first reported the victim not `alive` in GET /v1/cluster (NaN: never). */
+  detectedMs: number[];
+  /** Peers reported suspect or dead before the kill. */
+  suspicionsBeforeKill: string[];
+  /** Records each survivor stored as hints for the victim. */
+  hintedRecords: number[];
+  /** Records acknowledged from the kill on. */
+  ackedAfterKill: number;
+  /** Records answered per second of the load. */
+  timeline: number[];
+  recordsPerBody: number;
+  /** Warnings and errors the nodes logged during the trial. */
+  nodeLogIssues: string[];
+}
+
+/** A running 3-node cluster with its own 3-member etcd. */
+interface BenchCluster {
+  readonly etcd: EtcdCluster;
+  readonly nodes: NodeProcess[];
+  readonly urls: string[];
+  /** How long the nodes' bootstrap repair rounds went on after the cluster converged. */
+  readonly bootstrapMs: number;
+  /** SIGKILLs every node and etcd member by PID and waits for them; safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/** Runs the cluster benchmark (then the etcd baseline and the ring figures) and returns the report as Markdown. */
+export async function runClusterBench(o: ClusterBenchOptions): Promise<string> {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-cluster-'));
+  const lines: string[] = [];
+  const log = (s: string): void => {
+    lines.push(s);
+    console.log(s);
+  };
+  try {
+    const sample = Array.from({ length: 10_000 }, (_, i) => recordLine(i));
+    const avgBytes = sample.reduce((n, l) => n + l.length + 1, 0) / sample.length;
+    const bodies = ndjsonBodies(0, Math.ceil(o.records / o.perBody), o.perBody);
+    const records = bodies.length * o.perBody;
+
+    const steady: SteadyTrial[] = [];
+    const failover: FailoverTrial[] = [];
+    for (let run = 0; run < o.runs; run++) {
+      const trial = await clusterTrial(root, run, bodies, o);
+      steady.push(trial.steady);
+      failover.push(trial.failover);
+    }
+
+    const s = (f: (t: SteadyTrial) => number): number => median(steady.map(f));
+    const clusterRate = s((t) => t.recordsPerSec);
+    log(`## ${NODES}-node cluster, RF=${RF}, W=2 (consistency=quorum): durable bulk ingest (median of ${o.runs})`);
+    log('');
+    log(`${fmt(records)} records of ~${fmt(avgBytes)} B (the single-node bench's) as NDJSON bodies of ${o.perBody}, ${o.connections} keep-alive connections dealt round-robin over the ${NODES} nodes. Each body is answered once 2 of its 3 replicas have fsync'd it; every node holds every record. The ${NODES} nodes, their 3-member etcd and the load client share this machine's ${os.cpus().length} cores and one disk; a fresh cluster per run.`);
+    log('');
+    log(`| figure | value | target |`);
+    log(`|---|---|---|`);
+    log(`| records/s | ${fmt(clusterRate)} | ≥ ${fmt(TARGET_RECORDS_PER_SEC)} (${fmt(clusterRate / TARGET_RECORDS_PER_SEC, 2)}× of it) |`);
+    log(`| replicated records/s (records/s × RF) | ${fmt(clusterRate * RF)} | |`);
+    log(`| request latency p50 / p99 | ${fmt(s((t) => t.p50), 1)} / ${fmt(s((t) => t.p99), 1)} ms | |`);
+    log(`| node CPU per 1M records (${NODES} nodes) | ${fmt(s((t) => t.nodeCpuSecondsPerMillion), 2)} s | |`);
+    log(`| etcd CPU per 1M records (coordination, 3 members) | ${fmt(s((t) => t.etcdCpuSecondsPerMillion), 2)} s | |`);
+    log(`| load client CPU per 1M records (this process) | ${fmt(s((t) => t.clientCpuSecondsPerMillion), 2)} s | |`);
+    log(`| 429 answers (retried) | ${fmt(s((t) => t.overloaded))} | |`);
+    log(`| records hinted though every node was up (all nodes) | ${steady.map((t) => fmt(t.hintedRecords)).join(' / ')} | 0 |`);
+    log(`| records copied by anti-entropy during the run (all nodes) | ${steady.map((t) => fmt(t.antiEntropyRecords)).join(' / ')} | 0 |`);
+    log(`| bootstrap repair of the fresh nodes, after they converged (waited for before the load) | ${steady.map((t) => `${fmt(t.bootstrapMs / 1000, 1)} s`).join(' / ')} | |`);
+    log(`| copies held after the run, per node (n1 / n2 / n3) | ${steady.map((t) => t.copies.map((c) => fmt(c)).join(' / ')).join('; ')} | ${fmt(records)} each |`);
+    log('');
+
+    const f = (g: (t: FailoverTrial) => number): number => median(failover.map(g));
+    const before = f((t) => t.beforeRate);
+    const during = f((t) => t.duringRate);
+    const unexpected = failover.reduce((n, t) => n + t.unexpected.length, 0);
+    const p99During = f((t) => t.p99During);
+    log(`## Failover: n${VICTIM + 1} SIGKILLed halfway through a ${o.failoverSeconds} s load (median of ${o.runs})`);
+    log('');
+    log(`The same bodies for ${o.failoverSeconds} s over ${o.connections} connections dealt over the ${NODES} nodes, on the cluster of the bulk ingest; n${VICTIM + 1} is SIGKILLed at ${fmt(o.failoverSeconds / 2, 1)} s. A request that gets no HTTP answer marks its node down for the client, which sends it again (and every later request of that connection) to the next node up, as a client of a real cluster would. "During" is the ${WINDOW_MS / 1000} s after the kill (or up to the end of the load if sooner), "before" the ${WINDOW_MS / 1000} s before it (after a 1 s warm-up), "after" the rest of the load; latency is from the first attempt to the 200, retries included, counted in the window the answer came in. ${fmt(o.connections * o.perBody)} records are always in flight, so by Little's law the mean latency is at least ${fmt(o.connections * o.perBody)} ÷ the rate.`);
+    log('');
+    log(`| figure | value | target |`);
+    log(`|---|---|---|`);
+    log(`| records/s before / during / after | ${num(before)} / ${num(during)} / ${num(f((t) => t.afterRate))} | |`);
+    log(`| throughput during the failure, of before | ${fmt((100 * during) / before, 0)} % | |`);
+    log(`| request latency p99 before | ${fmt(f((t) => t.p99Before), 1)} ms | |`);
+    log(`| request latency p99 / max during | ${fmt(p99During, 1)} / ${fmt(f((t) => t.maxDuring), 1)} ms | ≤ ${fmt(TARGET_FAILOVER_P99_MS)} ms p99 (${p99During <= TARGET_FAILOVER_P99_MS ? 'met' : 'missed'}) |`);
+    log(`| requests in flight to n${VICTIM + 1} at the kill (failed, sent again to a survivor) | ${failover.map((t) => fmt(t.expectedFailures)).join(' / ')} | |`);
+    log(`| requests answered after a retry; the longest, first attempt to the 200 | ${failover.map((t) => `${fmt(t.retried)}; ${num(t.retriedMaxMs)} ms`).join(' / ')} | |`);
+    log(`| other failed requests (non-2xx but 429, or no answer from a survivor), all runs | ${fmt(unexpected)} | 0 (${unexpected === 0 ? 'met' : 'missed'}) |`);
+    log(`| 429 answers (retried) | ${failover.map((t) => fmt(t.overloaded)).join(' / ')} | |`);
+    log(`| n${VICTIM + 1} reported not alive in GET /v1/cluster, after the kill (${survivors().map((i) => `n${i + 1}`).join(' / ')}) | ${failover.map((t) => t.detectedMs.map((ms) => (Number.isNaN(ms) ? 'never' : `${fmt(ms / 1000, 1)} s`)).join(' / ')).join('; ')} | |`);
+    log(`| records hinted for n${VICTIM + 1} on the survivors (${survivors().map((i) => `n${i + 1}`).join(' + ')}) / acknowledged from the kill on | ${failover.map((t) => `${t.hintedRecords.map((h) => fmt(h)).join(' + ')} / ${fmt(t.ackedAfterKill)}`).join('; ')} | hinted ≥ acknowledged |`);
+    log('');
+    for (const [run, t] of failover.entries()) {
+      const killSecond = Math.floor(t.killAtMs / 1000);
+      const cells = t.timeline.map((n, sec) => `${sec === killSecond ? '✝ ' : ''}${fmt((n * t.recordsPerBody) / 1000)}k`);
+      log(`Run ${run + 1}, records/s second by second (✝: the second of the SIGKILL, at ${fmt(t.killAtMs / 1000, 2)} s): ${cells.join(' ')}`);
+      log('');
+    }
+    if (unexpected > 0) {
+      log(`Failed requests other than those in flight to n${VICTIM + 1} (first 20; times from the start of the load, the kill at ${failover.map((t) => `${fmt(t.killAtMs / 1000, 2)} s`).join(' / ')}):`);
+      log('');
+      log(`| run | at | node | in flight | failure |`);
+      log(`|---|---|---|---|---|`);
+      const all = failover.flatMap((t, run) => t.unexpected.map((u) => ({ run, u })));
+      for (const { run, u } of all.slice(0, 20)) {
+        log(`| ${run + 1} | ${fmt(u.atMs / 1000, 3)} s | n${u.url + 1} | ${fmt(u.inFlightMs, 0)} ms | ${u.kind === 'status' ? `HTTP ${u.status} ` : ''}${u.detail.replaceAll('|', '\\|').replaceAll('\n', ' ')} |`);
+      }
+      log('');
+    }
+    const falseAlarms = [
+      ...steady.flatMap((t, run) => t.suspicions.map((l) => `run ${run + 1}, bulk ingest: ${l}`)),
+      ...failover.flatMap((t, run) => t.suspicionsBeforeKill.map((l) => `run ${run + 1}, failover load before the kill: ${l}`)),
+    ];
+    if (falseAlarms.length > 0) {
+      log(`Peers reported suspect while every node was up (GET /v1/cluster and the nodes' \`peer_state\` log; times from the start of that load):`);
+      log('');
+      for (const l of falseAlarms) log(`- ${l}`);
+      log('');
+    }
+    const issues = failover.flatMap((t, run) => t.nodeLogIssues.map((l) => `run ${run + 1}: ${l}`));
+    if (issues.length > 0) {
+      log(`Warnings and errors logged by the nodes (first 20 of ${issues.length}):`);
+      log('');
+      for (const l of issues.slice(0, 20)) log(`- ${l.replaceAll('\n', ' ')}`);
+      log('');
+    }
+
+    const etcd = await measureEtcdBaseline(o.etcd);
+    const ratio = clusterRate / etcd.recordsPerSec;
+    log(`## sluice cluster vs the 3-member etcd baseline`);
+    log('');
+    log(`| figure | sluice, ${NODES} nodes, RF=${RF}, W=2 | etcd, 3 members, batched txns | ratio | target |`);
+    log(`|---|---|---|---|---|`);
+    log(`| records/s | ${fmt(clusterRate)} | ${fmt(etcd.recordsPerSec)} | ${fmt(ratio, 2)}× | ≥ ${TARGET_ETCD_RATIO}× (${ratio >= TARGET_ETCD_RATIO ? 'met' : 'missed'}) |`);
+    log(`| latency p50 / p99 (one request of ${o.perBody} / one txn of ${o.etcd.perTxn}) | ${fmt(s((t) => t.p50), 1)} / ${fmt(s((t) => t.p99), 1)} ms | ${fmt(etcd.p50, 1)} / ${fmt(etcd.p99, 1)} ms | | |`);
+    log('');
+    lines.push(runRingBench());
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+  return lines.join('\n');
+}
+
+/** The nodes left running in the failover run. */
+function survivors(): number[] {
+  return Array.from({ length: NODES }, (_, i) => i).filter((i) => i !== VICTIM);
+}
+
+/** One fresh cluster: the bulk ingest, then the failover load. */
+async function clusterTrial(root: string, run: number, bodies: readonly Buffer[], o: ClusterBenchOptions): Promise<{ steady: SteadyTrial; failover: FailoverTrial }> {
+  const dir = mkdtempSync(path.join(root, `run${run + 1}-`));
+  let cluster: BenchCluster | undefined;
+  try {
+    progress(`run ${run + 1}: starting etcd and ${NODES} nodes`);
+    cluster = await startCluster(dir);
+    const created = await http(`${cluster.urls[0]}/v1/tables`, { method: 'POST', body: JSON.stringify(TABLE) });
+    if (created.status !== 201) throw new Error(`create table: HTTP ${created.status} ${created.text}`);
+    await waitFor(async () => (await Promise.all(cluster!.urls.map((u) => http(`${u}/v1/tables/${TABLE.name}`)))).every((r) => r.status === 200), 15_000, 'the table on every node');
+    progress(`run ${run + 1}: bulk ingest of ${fmt(bodies.length * o.perBody)} records`);
+    const steady = await steadyTrial(cluster, bodies, o);
+    progress(`run ${run + 1}: ${fmt(steady.recordsPerSec)} records/s; failover load for ${o.failoverSeconds} s`);
+    const failover = await failoverTrial(cluster, bodies, o);
+    progress(`run ${run + 1}: ${failover.unexpected.length} unexpected failures`);
+    return { steady, failover };
+  } finally {
+    const keep = process.env['SLUICE_BENCH_LOG_DIR'];
+    if (keep !== undefined && cluster !== undefined) {
+      for (const [i, n] of cluster.nodes.entries()) {
+        writeFileSync(path.join(keep, `run${run + 1}-n${i + 1}.log`), n.logs.map((l) => JSON.stringify(l)).join('\n') + '\n');
+        writeFileSync(path.join(keep, `run${run + 1}-n${i + 1}.stderr`), n.stderr);
+      }
+    }
+    await cluster?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function steadyTrial(cluster: BenchCluster, bodies: readonly Buffer[], o: ClusterBenchOptions): Promise<SteadyTrial> {
+  const nodeCpu0 = cluster.nodes.map((n) => cpuSeconds(n.pid));
+  const etcdCpu0 = cluster.etcd.pids.map(cpuSeconds);
+  const clientCpu0 = process.cpuUsage();
+  const antiEntropy0 = await antiEntropyRecords(cluster.urls);
+  const hinted0 = await hintedRecords(cluster.urls);
+  const wall0 = Date.now();
+  const res = await bulkLoad(cluster.urls, RECORDS_PATH, bodies, o.perBody, o.connections);
+  const nodeCpu = sum(cluster.nodes.map((n, i) => cpuSeconds(n.pid) - (nodeCpu0[i] as number)));
+  const etcdCpu = sum(cluster.etcd.pids.map((pid, i) => cpuSeconds(pid) - (etcdCpu0[i] as number)));
+  const clientCpu = process.cpuUsage(clientCpu0);
+  // The third replica of each body may still be writing when the client has its answer: give it a few seconds.
+  let copies: number[] = [];
+  await waitFor(
+    async () => {
+      copies = await Promise.all(cluster.urls.map((u) => metric(u, 'sluice_replica_write_records_total')));
+      return copies.every((c) => c >= res.records);
+    },
+    10_000,
+    'every replica',
+  ).catch(() => undefined);
+  const perMillion = (cpu: number): number => (cpu / res.records) * 1e6;
+  const antiEntropy = (await antiEntropyRecords(cluster.urls)) - antiEntropy0;
+  const hinted = (await hintedRecords(cluster.urls)) - hinted0;
+  return {
+    recordsPerSec: res.records / res.seconds,
+    p50: quantile(res.latenciesMs, 0.5),
+    p99: quantile(res.latenciesMs, 0.99),
+    overloaded: res.overloaded,
+    nodeCpuSecondsPerMillion: perMillion(nodeCpu),
+    etcdCpuSecondsPerMillion: perMillion(etcdCpu),
+    clientCpuSecondsPerMillion: perMillion((clientCpu.user + clientCpu.system) / 1e6),
+    copies,
+    records: res.records,
+    antiEntropyRecords: antiEntropy,
+    bootstrapMs: cluster.bootstrapMs,
+    hintedRecords: hinted,
+    suspicions: suspicions(cluster.nodes, wall0, Date.now()),
+  };
+}
+
+async function failoverTrial(cluster: BenchCluster, bodies: readonly Buffer[], o: ClusterBenchOptions): Promise<FailoverTrial> {
+  const killAt = (o.failoverSeconds * 1000) / 2;
+  const logsBefore = cluster.nodes.map((n) => n.logs.length);
+  let detection: Promise<number[]> = Promise.resolve(survivors().map(() => Number.NaN));
+  const wall0 = Date.now();
+  let killWall = Number.NaN;
+  const res: TimedLoadResult = await timedLoad({
+    urls: cluster.urls,
+    path: RECORDS_PATH,
+    bodies,
+    connections: o.connections,
+    seconds: o.failoverSeconds,
+    events: [
+      {
+        atMs: killAt,
+        run: () => {
+          const killed = performance.now();
+          killWall = Date.now();
+          void (cluster.nodes[VICTIM] as NodeProcess).kill('SIGKILL');
+          detection = Promise.all(survivors().map((i) => detectDown(cluster.urls[i] as string, `n${VICTIM + 1}`, killed, o.failoverSeconds * 1000)));
+        },
+      },
+    ],
+  });
+  const killAtMs = res.eventsAtMs[0] ?? Number.NaN;
+  if (Number.isNaN(killAtMs)) throw new Error('the kill did not happen during the load');
+  const detectedMs = await detection;
+  const hintedRecords = await Promise.all(survivors().map(async (i) => (await labelled(cluster.urls[i] as string, 'sluice_hinted_records_total')).get(`peer="n${VICTIM + 1}"`) ?? 0));
+
+  const end = o.failoverSeconds * 1000;
+  const inWindow = (from: number, to: number) => res.completions.filter((c) => c.endMs >= from && c.endMs < to);
+  const rate = (from: number, to: number): number => (to > from ? (inWindow(from, to).length * o.perBody) / ((to - from) / 1000) : Number.NaN);
+  const latencies = (from: number, to: number): number[] => inWindow(from, to).map((c) => c.endMs - c.startMs);
+  const beforeFrom = Math.max(1_000, killAtMs - WINDOW_MS);
+  const duringTo = Math.min(end, killAtMs + WINDOW_MS);
+  const timeline = Array.from({ length: Math.ceil(end / 1000) }, () => 0);
+  for (const c of res.completions) {
+    const sec = Math.floor(c.endMs / 1000);
+    if (sec < timeline.length) timeline[sec] = (timeline[sec] as number) + 1;
+  }
+  const expected = (u: LoadFailure): boolean => u.kind === 'connection' && u.url === VICTIM && u.atMs >= killAtMs;
+  const during = latencies(killAtMs, duringTo);
+  const retried = res.completions.filter((c) => c.attempts > 1);
+  const nodeLogIssues = cluster.nodes.flatMap((n, i) =>
+    n.logs
+      .slice(logsBefore[i])
+      .filter((l) => Number(l['level']) >= 40)
+      .map((l) => `n${i + 1} ${levelName(Number(l['level']))} ${String(l['event'] ?? '')} ${String(l['msg'] ?? '')} ${l['err'] === undefined ? '' : JSON.stringify(l['err']).slice(0, 300)}`),
+  );
+  return {
+    killAtMs,
+    beforeRate: rate(beforeFrom, killAtMs),
+    duringRate: rate(killAtMs, duringTo),
+    afterRate: rate(duringTo, end),
+    p99Before: quantile(latencies(beforeFrom, killAtMs), 0.99),
+    p99During: quantile(during, 0.99),
+    maxDuring: during.length === 0 ? Number.NaN : Math.max(...during),
+    retried: retried.length,
+    retriedMaxMs: retried.length === 0 ? Number.NaN : Math.max(...retried.map((c) => c.endMs - c.startMs)),
+    expectedFailures: res.failures.filter(expected).length,
+    unexpected: res.failures.filter((u) => !expected(u)),
+    overloaded: res.overloaded,
+    detectedMs,
+    suspicionsBeforeKill: suspicions(cluster.nodes, wall0, killWall),
+    hintedRecords,
+    ackedAfterKill: res.completions.filter((c) => c.endMs >= killAtMs).length * o.perBody,
+    timeline,
+    recordsPerBody: o.perBody,
+    nodeLogIssues,
+  };
+}
+
+/** Polls GET /v1/cluster on `url` until it reports `peer` not alive; ms since `since` (NaN: not within `timeoutMs`). */
+async function detectDown(url: string, peer: string, since: number, timeoutMs: number): Promise<number> {
+  while (performance.now() - since < timeoutMs) {
+    try {
+      const view = (await http(`${url}/v1/cluster`)).body as { nodes?: { id: string; state: string }[] } | undefined;
+      const state = view?.nodes?.find((n) => n.id === peer)?.state;
+      if (state !== undefined && state !== 'alive') return performance.now() - since;
+    } catch {
+      // the survivor is busy or restarting: try again
+    }
+    await sleep(100);
+  }
+  return Number.NaN;
+}
+
+/**
+ * Starts a 3-member etcd and `NODES` nodes using it, each with its own data
+ * dir, HTTP and gRPC port, and waits until every node has all of them in
+ * its placement and sees them alive. Everything started is killed by PID on
+ * failure, by `stop()`, and if this process exits first.
+ */
+async function startCluster(dir: string): Promise<BenchCluster> {
+  const etcd = await startEtcdCluster(path.join(dir, 'etcd'));
+  const nodes: NodeProcess[] = [];
+  const killAll = (): void => {
+    for (const n of nodes) if (n.child.exitCode === null && n.child.signalCode === null) n.child.kill('SIGKILL');
+  };
+  const onSignal = (signal: NodeJS.Signals): void => {
+    killAll();
+    process.kill(process.pid, signal);
+  };
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  process.on('exit', killAll);
+  for (const sig of signals) process.once(sig, onSignal);
+  let stopped = false;
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    process.off('exit', killAll);
+    for (const sig of signals) process.off(sig, onSignal);
+    await Promise.all(nodes.map((n) => n.kill('SIGKILL')));
+    await etcd.stop();
+  };
+  try {
+    const ports = new Set<number>();
+    while (ports.size < 2 * NODES) ports.add(await freePort());
+    const [httpPorts, grpcPorts] = [[...ports].slice(0, NODES), [...ports].slice(NODES)];
+    for (let i = 0; i < NODES; i++) {
+      nodes.push(
+        NodeProcess.spawn({
+          dataDir: path.join(dir, `n${i + 1}`),
+          port: httpPorts[i] as number,
+          args: ['--etcd', etcd.endpoints.join(','), '--node-id', `n${i + 1}`, '--grpc', `127.0.0.1:${grpcPorts[i]}`, '--disk-free-bytes-min', '0'],
+        }),
+      );
+    }
+    await Promise.all(nodes.map((n) => n.ready(60_000)));
+    const urls = httpPorts.map((p) => `http://127.0.0.1:${p}`);
+    const ids = nodes.map((_, i) => `n${i + 1}`);
+    await waitFor(
+      async () => {
+        for (const url of urls) {
+          const view = (await http(`${url}/v1/cluster`)).body as { placement?: { nodes?: string[] }; nodes?: { id: string; state: string }[] } | undefined;
+          if (!ids.every((id) => view?.placement?.nodes?.includes(id) === true)) return false;
+          if (!ids.every((id) => view?.nodes?.find((n) => n.id === id)?.state === 'alive')) return false;
+        }
+        return true;
+      },
+      60_000,
+      'every node to see all of them alive in its placement',
+    );
+    // A node with an empty index runs an anti-entropy round over every shard as soon as a peer is alive
+    // (bootstrap repair); every node of a fresh cluster does. Measure after it, not during it.
+    const bootstrapStarted = performance.now();
+    await waitFor(async () => (await Promise.all(urls.map((u) => labelled(u, 'sluice_anti_entropy_records_total')))).every((m) => m.size > 0), 60_000, 'the bootstrap repair round of every node');
+    const bootstrapMs = performance.now() - bootstrapStarted;
+    return { etcd, nodes, urls, bootstrapMs, stop };
+  } catch (err) {
+    const tails = nodes.map((n, i) => `n${i + 1}: ${n.stderr.slice(-2000)} ${JSON.stringify(n.logs.slice(-3))}`).join('\n');
+    await stop();
+    throw new Error(`${err instanceof Error ? err.message : String(err)}\n${tails}`);
+  }
+}
+
+/** Records hinted so far for any peer, summed over the nodes. */
+async function hintedRecords(urls: readonly string[]): Promise<number> {
+  return sum((await Promise.all(urls.map((u) => labelled(u, 'sluice_hinted_records_total')))).flatMap((m) => [...m.values()]));
+}
+
+/** `peer_state` changes to suspect or dead the nodes logged between two wall-clock times, as text (times from `fromMs`). */
+function suspicions(nodes: readonly NodeProcess[], fromMs: number, toMs: number): string[] {
+  return nodes.flatMap((n, i) =>
+    n.logs
+      .filter((l) => l['event'] === 'peer_state' && l['state'] !== 'alive' && Number(l['time']) >= fromMs && Number(l['time']) < toMs)
+      .map((l) => {
+        const back = n.logs.find((a) => a['event'] === 'peer_state' && a['peer'] === l['peer'] && a['state'] === 'alive' && Number(a['time']) > Number(l['time']));
+        const again = back === undefined ? '' : `, alive again ${fmt((Number(back['time']) - Number(l['time'])) / 1000, 1)} s later`;
+        return `n${i + 1} saw ${String(l['peer'])} ${String(l['state'])} at ${fmt((Number(l['time']) - fromMs) / 1000, 1)} s${again}`;
+      }),
+  );
+}
+
+/** Records copied by anti-entropy so far, pulled and pushed, summed over the nodes. */
+async function antiEntropyRecords(urls: readonly string[]): Promise<number> {
+  return sum((await Promise.all(urls.map((u) => labelled(u, 'sluice_anti_entropy_records_total')))).flatMap((m) => [...m.values()]));
+}
+
+/** Polls `check` every 100 ms until it is true; throws naming `what` after `timeoutMs`. */
+async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      if (await check()) return;
+    } catch (err) {
+      last = err;
+    }
+    await sleep(100);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last instanceof Error ? ` (last error: ${last.message})` : ''}`);
+}
+
+/** The value of an unlabelled metric of a node (0 when absent). */
+async function metric(url: string, name: string): Promise<number> {
+  const text = (await http(`${url}/metrics`)).text;
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line === undefined ? 0 : Number(line.split(' ')[1]);
+}
+
+/** The series of a labelled metric of a node, by their label text (`direction="pulled"`). */
+async function labelled(url: string, name: string): Promise<Map<string, number>> {
+  const text = (await http(`${url}/metrics`)).text;
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const m = /^([a-z_]+)\{([^}]*)\} (\S+)$/.exec(line);
+    if (m !== null && m[1] === name) out.set(m[2] as string, Number(m[3]));
+  }
+  return out;
+}
+
+/** User + system CPU seconds of a process so far (/proc/PID/stat, clock ticks of 100 Hz). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** `fmt`, or n/a for a figure that has no value (an empty window). */
+function num(n: number, digits = 0): string {
+  return Number.isNaN(n) ? 'n/a' : fmt(n, digits);
+}
+
+function sum(values: readonly number[]): number {
+  return values.reduce((a, b) => a + b, 0);
+}
+
+function levelName(level: number): string {
+  return level >= 60 ? 'fatal' : level >= 50 ? 'error' : level >= 40 ? 'warn' : String(level);
+}
+
+/** A progress line on stderr (stdout carries only the report). */
+function progress(s: string): void {
+  console.error(`[cluster bench] ${s}`);
+}
