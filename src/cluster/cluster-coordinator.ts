@@ -157,7 +157,9 @@ export class ClusterCoordinator implements Coordinator {
           });
         }
       });
-      return { ids, token: encodeToken(lsns), ...(degraded ? { degraded: true } : {}) };
+      // Degraded only if some shard really is short of W acks (its replicas may have come back meanwhile).
+      const short = degraded && [...tallies.values()].some((t) => t.acks < requiredReplicas(consistency, t.replicas.length));
+      return { ids, token: encodeToken(lsns), ...(short ? { degraded: true } : {}) };
     } catch (err) {
       releaseOnce();
       throw err;
