@@ -191,6 +191,7 @@ export class ClusterCoordinator implements Coordinator {
     if (this.isUp(node)) {
       try {
         const reply = await this.call(node, 'Write', { batch: part });
+        if (node !== this.d.nodeId) this.d.detector.reportSuccess(node);
         return { lsn: reply.lsn };
       } catch (err) {
         if (node === this.d.nodeId) return { lost: true };
