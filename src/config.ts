@@ -119,6 +119,8 @@ export interface NodeConfig {
   readonly antiEntropyIntervalMs: number;
   /** How often hint queues are retried toward live peers. @default 1_000 */
   readonly hintReplayIntervalMs: number;
+  /** Disk one peer's hint queue may take; past it hints are dropped and anti-entropy repairs the peer. @default 4 GiB */
+  readonly hintBytesMaxPerPeer: number;
 }
 
 /** The defaults of every option. */
@@ -172,6 +174,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   replicaTimeoutMs: 5_000,
   antiEntropyIntervalMs: 600_000,
   hintReplayIntervalMs: 1_000,
+  hintBytesMaxPerPeer: 4096 * MiB,
 };
 
 type NumericKey = { [K in keyof NodeConfig]: NodeConfig[K] extends number ? K : never }[keyof NodeConfig];
@@ -214,6 +217,7 @@ const BOUNDS: Partial<Record<NumericKey, readonly [number, number]>> = {
   replicaTimeoutMs: [10, 600_000],
   antiEntropyIntervalMs: [0, 86_400_000],
   hintReplayIntervalMs: [10, 600_000],
+  hintBytesMaxPerPeer: [8 * MiB, Number.MAX_SAFE_INTEGER],
 };
 
 /** Merges overrides onto the defaults and checks every bound. */

@@ -27,6 +27,7 @@ export class NodeMetrics {
   readonly hintsPending: Gauge<'peer'>;
   readonly hintsWritten: Counter<'peer'>;
   readonly hintsReplayed: Counter;
+  readonly hintsDropped: Gauge;
   readonly readRepairRecords: Counter<'peer'>;
   readonly antiEntropyRecords: Counter<'direction'>;
   readonly replicaWriteRecords: Counter;
@@ -76,6 +77,7 @@ export class NodeMetrics {
     this.peerState = new Gauge({ name: 'sluice_peer_state', help: 'Failure detector state of each peer (1 for the current state)', labelNames: ['peer', 'state'], registers });
     this.hintsPending = new Gauge({ name: 'sluice_hints_pending', help: 'Hinted replica writes waiting for their peer', labelNames: ['peer'], registers });
     this.hintsWritten = new Counter({ name: 'sluice_hinted_records_total', help: 'Records stored as hints for an unreachable replica', labelNames: ['peer'], registers });
+    this.hintsDropped = new Gauge({ name: 'sluice_hints_dropped', help: 'Hints dropped since start because a peer\'s hint queue was full', registers });
     this.hintsReplayed = new Counter({ name: 'sluice_hints_replayed_total', help: 'Hinted batches delivered to their replica', registers });
     this.readRepairRecords = new Counter({ name: 'sluice_read_repair_records_total', help: 'Records pushed to a replica by read repair', labelNames: ['peer'], registers });
     this.antiEntropyRecords = new Counter({ name: 'sluice_anti_entropy_records_total', help: 'Records copied by Merkle anti-entropy', labelNames: ['direction'], registers });

@@ -40,6 +40,7 @@ interface ServeOptions {
   replicaTimeoutMs: string;
   antiEntropyIntervalMs: string;
   hintReplayIntervalMs: string;
+  hintBytesMaxPerPeer: string;
 }
 
 /** The serve command. */
@@ -80,6 +81,7 @@ export function serveCommand(): Command {
     .option('--replica-timeout-ms <ms>', 'deadline of one replica RPC', String(d.replicaTimeoutMs))
     .option('--anti-entropy-interval-ms <ms>', 'Merkle repair round over every shard this often (0: off)', String(d.antiEntropyIntervalMs))
     .option('--hint-replay-interval-ms <ms>', 'how often hints are retried toward live peers', String(d.hintReplayIntervalMs))
+    .option('--hint-bytes-max-per-peer <bytes>', 'disk one peer\'s hint queue may take (past it: dropped, repaired by anti-entropy)', String(d.hintBytesMaxPerPeer))
     .action(async (opts: ServeOptions) => {
       const config = toConfig(opts);
       let node: SluiceNode;
@@ -144,6 +146,7 @@ function toConfig(o: ServeOptions): NodeConfig {
     replicaTimeoutMs: int(o.replicaTimeoutMs, '--replica-timeout-ms'),
     antiEntropyIntervalMs: int(o.antiEntropyIntervalMs, '--anti-entropy-interval-ms'),
     hintReplayIntervalMs: int(o.hintReplayIntervalMs, '--hint-replay-interval-ms'),
+    hintBytesMaxPerPeer: int(o.hintBytesMaxPerPeer, '--hint-bytes-max-per-peer'),
   });
 }
 

@@ -199,7 +199,7 @@ export class ClusterCoordinator implements Coordinator {
       }
     }
     try {
-      await this.d.hints.add(node, part);
+      if (!(await this.d.hints.add(node, part))) return { lost: true };
       this.d.observer?.onHinted?.(node, records);
       return {};
     } catch {

@@ -59,6 +59,8 @@ export interface ClusterStatus {
     readonly hintsPending: number;
   }[];
   readonly hintsPending: number;
+  /** Hints dropped since start because a peer's queue was full. */
+  readonly hintsDropped: number;
 }
 
 /** Where this node remembers its last worker id and lease (DATA_DIR/cluster.json). */
@@ -161,6 +163,7 @@ export class ClusterRuntime {
       const detector = new FailureDetector(peers, config);
       const hints = new HintQueue({
         dir: path.join(config.dataDir, 'hints'),
+        bytesMaxPerPeer: config.hintBytesMaxPerPeer,
         segmentBytesMax: 8 * 1024 * 1024,
         frameBytesMax: Math.max(64 * 1024 * 1024, 4 * config.bodyBytesMax),
         log,
@@ -278,6 +281,7 @@ export class ClusterRuntime {
         };
       }),
       hintsPending: Object.values(pending).reduce((a, b) => a + b, 0),
+      hintsDropped: this.hints.dropped,
     };
   }
 

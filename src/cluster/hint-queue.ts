@@ -27,6 +27,13 @@ interface Queue {
 
 export interface HintQueueOptions {
   readonly dir: string;
+  /**
+   * Disk a peer's queue may take. Past it new hints for that peer are
+   * dropped (counted and logged): the write still has its W copies, and
+   * anti-entropy refills the peer when it is back. Cassandra bounds hints
+   * the same way (max_hint_window); unbounded, one long-dead peer fills the disk.
+   */
+  readonly bytesMaxPerPeer: number;
   readonly segmentBytesMax: number;
   readonly frameBytesMax: number;
   readonly log: Logger;
@@ -38,6 +45,8 @@ export class HintQueue {
   private readonly queues = new Map<string, Promise<Queue>>();
   /** Hints replayed since start, for metrics. */
   replayed = 0;
+  /** Hints dropped because their peer's queue was full, since start. */
+  dropped = 0;
 
   constructor(options: HintQueueOptions) {
     this.o = options;
@@ -49,10 +58,19 @@ export class HintQueue {
     for (const name of await readdir(this.o.dir)) await this.queue(name);
   }
 
-  /** Stores a stamped record batch for `target`; resolves once it is fsync'd. */
-  async add(target: string, batch: Buffer): Promise<void> {
+  /**
+   * Stores a stamped record batch for `target`; resolves true once it is
+   * fsync'd, false when the peer's queue is full and the hint was dropped.
+   */
+  async add(target: string, batch: Buffer): Promise<boolean> {
     const q = await this.queue(target);
+    if (q.wal.segmentCount * this.o.segmentBytesMax >= this.o.bytesMaxPerPeer) {
+      this.dropped++;
+      if (this.dropped % 1000 === 1) this.o.log.warn({ event: 'hints_dropped', target, dropped: this.dropped }, 'hint queue full: dropping hints (anti-entropy will repair the peer)');
+      return false;
+    }
     await q.wal.append(HINT_FRAME, batch);
+    return true;
   }
 
   /** Hints not yet delivered, per peer. */

@@ -5,8 +5,8 @@ import { HintQueue } from '../../src/cluster/hint-queue.ts';
 import { tempDir } from '../support/temp-dir.ts';
 
 const log = pino({ level: 'silent' });
-const open = async (dir: string): Promise<HintQueue> => {
-  const q = new HintQueue({ dir, segmentBytesMax: 64 * 1024, frameBytesMax: 1024 * 1024, log });
+const open = async (dir: string, bytesMaxPerPeer = 1024 * 1024 * 1024): Promise<HintQueue> => {
+  const q = new HintQueue({ dir, bytesMaxPerPeer, segmentBytesMax: 64 * 1024, frameBytesMax: 1024 * 1024, log });
   await q.open();
   return q;
 };
@@ -40,5 +40,19 @@ test('hints survive a restart, replay in order per peer, stop at the first failu
   assert.deepEqual(seen, Array.from({ length: 50 }, (_, i) => `hint-${i}`), 'every hint once, in order');
   assert.deepEqual(await q.targets(), ['n3']);
   assert.equal(q.replayed, 30);
+  await q.close();
+});
+
+test('a full queue drops new hints for that peer only, and takes them again once delivered', async (t) => {
+  const dir = tempDir(t);
+  const q = await open(dir, 128 * 1024);
+  let stored = 0;
+  for (let i = 0; i < 200; i++) if (await q.add('n2', hint(i))) stored++;
+  assert.ok(stored > 20 && stored < 100, `stored ${stored} of 200 under a 128 KiB cap`);
+  assert.equal(q.dropped, 200 - stored);
+  assert.equal(await q.add('n3', hint(0)), true, 'another peer has its own budget');
+  assert.deepEqual(await q.pending(), { n2: stored, n3: 1 });
+  await q.replay('n2', async () => undefined);
+  assert.equal(await q.add('n2', hint(999)), true, 'delivered segments free the budget');
   await q.close();
 });

@@ -24,6 +24,7 @@ export function registerClusterRoutes(app: FastifyInstance, ctx: ApiContext): vo
             placement: { epoch: 0, nodes: [ctx.config.nodeId] },
             nodes: [{ id: ctx.config.nodeId, state: 'alive', registered: false, http: `http://${request.host}`, shards: ctx.config.shards, hintsPending: 0 }],
             hintsPending: 0,
+            hintsDropped: 0,
           }
         : await cluster.status();
     return reply.type('application/json').send(JSON.stringify(body));

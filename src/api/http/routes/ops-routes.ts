@@ -28,7 +28,11 @@ export function registerOpsRoutes(app: FastifyInstance, ctx: ApiContext): void {
     ctx.metrics.inFlightRequests.set(ctx.admission.inFlightRequests);
     if (ctx.phase() === 'ready') {
       const cluster = ctx.services().cluster;
-      if (cluster !== undefined) for (const n of (await cluster.status()).nodes) ctx.metrics.hintsPending.set({ peer: n.id }, n.hintsPending);
+      if (cluster !== undefined) {
+        const status = await cluster.status();
+        for (const n of status.nodes) ctx.metrics.hintsPending.set({ peer: n.id }, n.hintsPending);
+        ctx.metrics.hintsDropped.set(status.hintsDropped);
+      }
     }
     return reply.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
   });
