@@ -343,8 +343,9 @@ function bootstrapWhenPeersAlive(
 ): void {
   const deadline = Date.now() + 10 * 60_000;
   const tick = (): void => {
-    const peers = ringNodes().filter((n) => n !== config.nodeId);
-    if (peers.some((n) => detector.state(n) === 'alive')) {
+    const ring = ringNodes();
+    // Wait for the leader to add this node to the ring: before that it holds no shard to copy.
+    if (ring.includes(config.nodeId) && ring.some((n) => n !== config.nodeId && detector.state(n) === 'alive')) {
       log.info({ event: 'bootstrap_repair' }, 'empty index: copying shards from their replicas');
       antiEntropy.repair().catch((err: unknown) => log.warn({ event: 'bootstrap_repair_failed', err: (err as Error).message }, 'bootstrap repair failed; anti-entropy rounds will retry'));
       return;

@@ -62,6 +62,16 @@ export class TestCluster {
     return cluster;
   }
 
+  /** Adds a node (a new id, data dir and ports) and starts it; returns its index. */
+  async addNode(): Promise<number> {
+    const first = this.slots[0];
+    assert.ok(first !== undefined);
+    const i = this.slots.length;
+    this.slots.push({ id: `n${i + 1}`, dataDir: path.join(path.dirname(first.dataDir), `n${i + 1}`), httpPort: await freePort(), grpcPort: await freePort(), proc: undefined });
+    await this.startNode(i);
+    return i;
+  }
+
   /** Base URL of node `i` (0-based). */
   url(i: number): string {
     return `http://127.0.0.1:${this.slot(i).httpPort}`;
