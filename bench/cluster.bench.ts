@@ -13,10 +13,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { NodeProcess, http, sleep } from '../test/process/harness.ts';
 import { freePort } from '../test/process/etcd.ts';
+import { waitUntil } from '../test/process/cluster.ts';
 import { measureEtcdBaseline, startEtcdCluster, type EtcdBaselineOptions, type EtcdCluster } from './etcd-baseline.ts';
 import { runRingBench } from './ring.ts';
 import { BENCH_TABLE, ndjsonBodies, recordLine } from './lib/records.ts';
 import { bulkLoad, timedLoad, type LoadFailure, type TimedLoadResult } from './lib/load.ts';
+import { startReport } from './lib/report.ts';
 import { fmt, median, quantile } from './lib/stats.ts';
 
 /** Options of the cluster benchmark. */
@@ -113,12 +115,8 @@ interface BenchCluster {
 
 /** Runs the cluster benchmark (then the etcd baseline and the ring figures) and returns the report as Markdown. */
 export async function runClusterBench(o: ClusterBenchOptions): Promise<string> {
-  const root = mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-cluster-'));
-  const lines: string[] = [];
-  const log = (s: string): void => {
-    lines.push(s);
-    console.log(s);
-  };
+  const report = startReport('sluice-bench-cluster-');
+  const { root, lines, log } = report;
   try {
     const sample = Array.from({ length: 10_000 }, (_, i) => recordLine(i));
     const avgBytes = sample.reduce((n, l) => n + l.length + 1, 0) / sample.length;
@@ -222,7 +220,7 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<string> {
     log('');
     lines.push(runRingBench());
   } finally {
-    rmSync(root, { recursive: true, force: true });
+    report.close();
   }
   return lines.join('\n');
 }
@@ -241,7 +239,7 @@ async function clusterTrial(root: string, run: number, bodies: readonly Buffer[]
     cluster = await startCluster(dir);
     const created = await http(`${cluster.urls[0]}/v1/tables`, { method: 'POST', body: JSON.stringify(TABLE) });
     if (created.status !== 201) throw new Error(`create table: HTTP ${created.status} ${created.text}`);
-    await waitFor(async () => (await Promise.all(cluster!.urls.map((u) => http(`${u}/v1/tables/${TABLE.name}`)))).every((r) => r.status === 200), 15_000, 'the table on every node');
+    await waitUntil(async () => (await Promise.all(cluster!.urls.map((u) => http(`${u}/v1/tables/${TABLE.name}`)))).every((r) => r.status === 200), 15_000, 'the table on every node');
     progress(`run ${run + 1}: bulk ingest of ${fmt(bodies.length * o.perBody)} records`);
     const steady = await steadyTrial(cluster, bodies, o);
     progress(`run ${run + 1}: ${fmt(steady.recordsPerSec)} records/s; failover load for ${o.failoverSeconds} s`);
@@ -274,7 +272,7 @@ async function steadyTrial(cluster: BenchCluster, bodies: readonly Buffer[], o: 
   const clientCpu = process.cpuUsage(clientCpu0);
   // The third replica of each body may still be writing when the client has its answer: give it a few seconds.
   let copies: number[] = [];
-  await waitFor(
+  await waitUntil(
     async () => {
       copies = await Promise.all(cluster.urls.map((u) => metric(u, 'sluice_replica_write_records_total')));
       return copies.every((c) => c >= res.records);
@@ -433,7 +431,7 @@ async function startCluster(dir: string): Promise<BenchCluster> {
     await Promise.all(nodes.map((n) => n.ready(60_000)));
     const urls = httpPorts.map((p) => `http://127.0.0.1:${p}`);
     const ids = nodes.map((_, i) => `n${i + 1}`);
-    await waitFor(
+    await waitUntil(
       async () => {
         for (const url of urls) {
           const view = (await http(`${url}/v1/cluster`)).body as { placement?: { nodes?: string[] }; nodes?: { id: string; state: string }[] } | undefined;
@@ -448,7 +446,7 @@ async function startCluster(dir: string): Promise<BenchCluster> {
     // A node with an empty index runs an anti-entropy round over every shard as soon as a peer is alive
     // (bootstrap repair); every node of a fresh cluster does. Measure after it, not during it.
     const bootstrapStarted = performance.now();
-    await waitFor(async () => (await Promise.all(urls.map((u) => labelled(u, 'sluice_anti_entropy_records_total')))).every((m) => m.size > 0), 60_000, 'the bootstrap repair round of every node');
+    await waitUntil(async () => (await Promise.all(urls.map((u) => labelled(u, 'sluice_anti_entropy_records_total')))).every((m) => m.size > 0), 60_000, 'the bootstrap repair round of every node');
     const bootstrapMs = performance.now() - bootstrapStarted;
     return { etcd, nodes, urls, bootstrapMs, stop };
   } catch (err) {
@@ -479,21 +477,6 @@ function suspicions(nodes: readonly NodeProcess[], fromMs: number, toMs: number)
 /** Records copied by anti-entropy so far, pulled and pushed, summed over the nodes. */
 async function antiEntropyRecords(urls: readonly string[]): Promise<number> {
   return sum((await Promise.all(urls.map((u) => labelled(u, 'sluice_anti_entropy_records_total')))).flatMap((m) => [...m.values()]));
-}
-
-/** Polls `check` every 100 ms until it is true; throws naming `what` after `timeoutMs`. */
-async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      if (await check()) return;
-    } catch (err) {
-      last = err;
-    }
-    await sleep(100);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last instanceof Error ? ` (last error: ${last.message})` : ''}`);
 }
 
 /** The value of an unlabelled metric of a node (0 when absent). */

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { Etcd3, type IRequestOp } from 'etcd3';
 import { ETCD_BIN, freePort } from '../test/process/etcd.ts';
 import { BENCH_TABLE, recordLine } from './lib/records.ts';
+import { startReport } from './lib/report.ts';
 import { fmt, median, quantile } from './lib/stats.ts';
 
 /** A running local etcd cluster. */
@@ -152,12 +153,8 @@ export interface EtcdBaselineResult {
 
 /** Runs the etcd baseline (printing its report) and returns the report with its median figures. */
 export async function measureEtcdBaseline(o: EtcdBaselineOptions): Promise<EtcdBaselineResult> {
-  const root = mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-etcd-'));
-  const lines: string[] = [];
-  const log = (s: string): void => {
-    lines.push(s);
-    console.log(s);
-  };
+  const report = startReport('sluice-bench-etcd-');
+  const { root, lines, log } = report;
   try {
     const sample = Array.from({ length: 10_000 }, (_, i) => recordLine(i));
     const avgBytes = sample.reduce((n, l) => n + l.length, 0) / sample.length;
@@ -180,7 +177,7 @@ export async function measureEtcdBaseline(o: EtcdBaselineOptions): Promise<EtcdB
     log('');
     return { markdown: lines.join('\n'), recordsPerSec: m((t) => t.recordsPerSec), p50: m((t) => t.p50), p99: m((t) => t.p99) };
   } finally {
-    rmSync(root, { recursive: true, force: true });
+    report.close();
   }
 }
 

@@ -14,6 +14,7 @@ import { bulkLoad } from './lib/load.ts';
 import { ensureWrk, wrkPost, type WrkResult } from './lib/wrk.ts';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { startReport } from './lib/report.ts';
 import { fmt, median, quantile } from './lib/stats.ts';
 
 /** Options of one benchmark run. */
@@ -39,12 +40,8 @@ interface Trial {
 
 /** Runs the benchmark and returns the report as Markdown. */
 export async function runSingleNodeBench(o: SingleNodeBenchOptions): Promise<string> {
-  const root = mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-'));
-  const lines: string[] = [];
-  const log = (s: string): void => {
-    lines.push(s);
-    console.log(s);
-  };
+  const report = startReport('sluice-bench-');
+  const { root, lines, log } = report;
   try {
     const sample = Array.from({ length: 10_000 }, (_, i) => recordLine(i));
     const avgBytes = sample.reduce((n, l) => n + l.length + 1, 0) / sample.length;
@@ -106,7 +103,7 @@ export async function runSingleNodeBench(o: SingleNodeBenchOptions): Promise<str
       log('');
     }
   } finally {
-    rmSync(root, { recursive: true, force: true });
+    report.close();
   }
   return lines.join('\n');
 }
