@@ -101,7 +101,6 @@ wait_for() {
 start() {
   local name pid i running=0
   mkdir -p -- "$DIR"
-  # Keep the cluster's data out of git status wherever the directory is.
   for name in etcd "${NODES[@]/#/n}"; do
     if pid=$(live_pid "$name"); then
       echo "$name is already running (pid $pid, $DIR/$name.pid)" >&2
