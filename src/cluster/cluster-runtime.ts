@@ -140,6 +140,7 @@ export class ClusterRuntime {
         hlc,
         reloadTables: () => tables.reload(),
         readBarrierMsMax: config.readBarrierMsMax,
+        unindexedBytesMax: config.inFlightBytesMax,
         ...(hooks.onReplicaWrite ? { onReplicaWrite: hooks.onReplicaWrite } : {}),
       });
       const grpc = await GrpcServer.start(config.grpcHost, config.grpcPort, local);

@@ -22,6 +22,12 @@ export interface ReplicaEndpointDeps {
   /** Reloads the cluster catalog (a batch may name a table created a moment ago). */
   readonly reloadTables: () => Promise<void>;
   readonly readBarrierMsMax: number;
+  /**
+   * Replica batch bytes written but not yet indexed that this node holds in
+   * memory; past it a replica write waits, which holds the coordinator's
+   * admission and turns into 429s at its HTTP edge instead of memory here.
+   */
+  readonly unindexedBytesMax: number;
   /** Called with the record count of each replica write applied here. */
   readonly onReplicaWrite?: (records: number) => void;
 }
@@ -29,6 +35,19 @@ export interface ReplicaEndpointDeps {
 /** Builds the Replica service handlers over the local store. */
 export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
   const { store } = deps;
+  let unindexed = 0;
+  let waiting: (() => void)[] = [];
+  const admit = async (bytes: number): Promise<void> => {
+    // A batch larger than the whole budget still goes through once nothing else is held.
+    while (unindexed > 0 && unindexed + bytes > deps.unindexedBytesMax) await new Promise<void>((resolve) => waiting.push(resolve));
+    unindexed += bytes;
+  };
+  const indexed = (bytes: number): void => {
+    unindexed -= bytes;
+    const wake = waiting;
+    waiting = [];
+    for (const w of wake) w();
+  };
   const barrier = (lsn: string | undefined): Promise<void> =>
     store.readBarrier(deps.readBarrierMsMax, lsn === undefined ? store.lastAckedLsn : minBig(BigInt(lsn), store.lastAckedLsn));
 
@@ -43,7 +62,8 @@ export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
       let last = 0n;
       while (reader.next()) last = reader.version;
       if (last > 0n) deps.hlc.update(last);
-      const lsn = await store.appendRecords(batch, reader.count);
+      await admit(batch.length);
+      const lsn = await store.appendRecords(batch, reader.count, () => indexed(batch.length));
       deps.onReplicaWrite?.(reader.count);
       return { lsn: String(lsn) };
     },
