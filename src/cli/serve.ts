@@ -89,6 +89,9 @@ export function serveCommand(): Command {
         node = await SluiceNode.start(config);
       } catch (err) {
         if (isSluiceError(err)) throw new CliError(`${err.code}: ${err.message}`, 2);
+        // A port in use or not permitted is an operator's problem, not a crash: one line, exit 2.
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') throw new CliError((err as Error).message, 2);
         throw err;
       }
       let signalled = false;

@@ -29,8 +29,8 @@ export const FAST_CLUSTER_FLAGS = [
 interface Slot {
   readonly id: string;
   readonly dataDir: string;
-  readonly httpPort: number;
-  readonly grpcPort: number;
+  httpPort: number;
+  grpcPort: number;
   proc: NodeProcess | undefined;
 }
 
@@ -87,12 +87,22 @@ export class TestCluster {
   /** Starts node `i` (again) with its data dir and ports; `args` replace the cluster's extra flags. */
   async startNode(i: number, args?: readonly string[]): Promise<NodeProcess> {
     const slot = this.slot(i);
-    slot.proc = await NodeProcess.start(this.owner, {
-      dataDir: slot.dataDir,
-      port: slot.httpPort,
-      args: ['--etcd', this.etcd.clientUrl, '--node-id', slot.id, '--grpc', `127.0.0.1:${slot.grpcPort}`, ...FAST_CLUSTER_FLAGS, ...(args ?? this.extra)],
-    });
-    return slot.proc;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        slot.proc = await NodeProcess.start(this.owner, {
+          dataDir: slot.dataDir,
+          port: slot.httpPort,
+          args: ['--etcd', this.etcd.clientUrl, '--node-id', slot.id, '--grpc', `127.0.0.1:${slot.grpcPort}`, ...FAST_CLUSTER_FLAGS, ...(args ?? this.extra)],
+        });
+        return slot.proc;
+      } catch (err) {
+        // A port probed free may be taken by another test's process before the node binds it:
+        // take new ones (peers learn the new addresses from the node's registration).
+        if (attempt >= 3 || !/EADDRINUSE/.test(String((err as Error).message))) throw err;
+        slot.httpPort = await freePort();
+        slot.grpcPort = await freePort();
+      }
+    }
   }
 
   /** SIGKILLs node `i`. */

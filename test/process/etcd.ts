@@ -10,8 +10,25 @@ import { tempDir } from '../support/temp-dir.ts';
 /** Path of the etcd binary (`npm test` installs etcd-server when it is missing). */
 export const ETCD_BIN = process.env['SLUICE_ETCD_BIN'] ?? '/usr/bin/etcd';
 
-/** A free TCP port on 127.0.0.1 (released before return; good enough for tests). */
-export function freePort(): Promise<number> {
+/** Ports this process has handed out: the OS may offer a just-released port again at once. */
+const handedOut = new Set<number>();
+
+/**
+ * A free TCP port on 127.0.0.1, never one this process handed out before
+ * (it is released before return, so another process could still take it;
+ * good enough for tests).
+ */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await probePort();
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+}
+
+function probePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);

@@ -6,6 +6,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import path from 'node:path';
@@ -36,6 +37,20 @@ describe('schema evolution and CLI', () => {
       const res = cli([...args, '--help']);
       assert.equal(res.code, 0, `${args.join(' ')} --help: ${res.stderr}`);
       assert.match(res.stdout, /Usage: sluice/);
+    }
+  });
+
+  test('serve on a port in use exits 2 with one line, not a stack trace', async () => {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const res = cli(['serve', '--data-dir', path.join(dir, 'busy'), '--http', `127.0.0.1:${port}`]);
+      assert.equal(res.code, 2, res.stderr);
+      assert.match(res.stderr, /^sluice: listen EADDRINUSE: address already in use/m);
+      assert.doesNotMatch(res.stderr, /\n\s+at /, 'no stack trace');
+    } finally {
+      server.close();
     }
   });
 
