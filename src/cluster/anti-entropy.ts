@@ -94,7 +94,7 @@ export class AntiEntropy {
       for (const peer of replicas) {
         if (peer === this.d.nodeId || this.d.detector.state(peer) !== 'alive') continue;
         const r = await this.repairPair(shard, peer);
-        if (r.pulled + r.pushed > 0 || r.differing) report.differing++;
+        if (r.differing) report.differing++;
         report.pulled += r.pulled;
         report.pushed += r.pushed;
       }

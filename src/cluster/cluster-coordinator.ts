@@ -364,8 +364,7 @@ export class ClusterCoordinator implements Coordinator {
     }
     // Each replica returned at most limit + 1 records after the cursor, so the first limit + 1 of the merge are exact.
     const merged = [...byId.values()].sort((a, b) => Buffer.compare(a[0], b[0])).slice(0, query.limit + 1);
-    if (answers.length > 1) {
-      const bound = merged.at(-1)?.[0];
+    if (answers.length > 1 && merged.length > 0) {
       for (const { node, reply } of answers) {
         const have = new Map(reply.records.map((r) => [r[0].toString('latin1'), versionOf(r[1])]));
         const full = reply.records.length > query.limit;
@@ -376,7 +375,7 @@ export class ClusterCoordinator implements Coordinator {
           const v = have.get(m[0].toString('latin1'));
           return v === undefined || v < versionOf(m[1]);
         });
-        if (missing.length > 0 && bound !== undefined) this.repair(entry, [node], missing);
+        if (missing.length > 0) this.repair(entry, [node], missing);
       }
     }
     const more = merged.length > query.limit;

@@ -80,11 +80,6 @@ export class FailureDetector extends EventEmitter {
     return this.peers.get(nodeId)?.state ?? 'dead';
   }
 
-  /** Every tracked peer's state. */
-  states(): Map<string, PeerState> {
-    return new Map([...this.peers].map(([id, p]) => [id, p.state]));
-  }
-
   /** A replica call to the peer succeeded: as good as a passing check. */
   reportSuccess(nodeId: string): void {
     const peer = this.peers.get(nodeId);

@@ -47,8 +47,8 @@ export interface MembershipOptions {
 }
 
 /**
- * Events: `registered` (info) after each (re-)registration, `fenced` when the
- * lease can no longer be trusted, `members` (map) when the peer list changes.
+ * Events: `registered` (info) after each (re-)registration, `members` (map)
+ * when the peer list changes.
  */
 export class Membership extends EventEmitter {
   private readonly o: MembershipOptions;
@@ -83,11 +83,6 @@ export class Membership extends EventEmitter {
   get info(): NodeInfo {
     if (this.infoValue === undefined) throw new SluiceError('NOT_READY', 'the node has not registered in etcd');
     return this.infoValue;
-  }
-
-  /** The current lease id, for diagnostics. */
-  get leaseId(): string {
-    return this.leaseIdValue;
   }
 
   /** Registered nodes by id, this one included. */
@@ -132,7 +127,6 @@ export class Membership extends EventEmitter {
       if (!this.live && !this.fencedReported) {
         this.fencedReported = true;
         this.o.log.error({ event: 'fenced', err: (err as Error).message }, 'etcd unreachable past the lease margin: writes refused');
-        this.emit('fenced');
       }
       if (this.now() > this.lastKeptAt + this.o.leaseTtlMs) this.reregister();
     }
@@ -140,7 +134,6 @@ export class Membership extends EventEmitter {
 
   private reregister(): void {
     if (this.closed || this.registering !== undefined) return;
-    this.emit('fenced');
     this.registering = this.register()
       .catch((err: unknown) => this.o.log.warn({ event: 'register_failed', err: (err as Error).message }, 'registration failed; will retry'))
       .finally(() => {

@@ -59,9 +59,10 @@ export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
         if (store.catalog.byId(reader.tableId) === undefined) throw new SluiceError('TABLE_NOT_FOUND', `table id ${reader.tableId} is unknown here`);
       }
       // Keep this node's clock ahead of every version it stores, so its own later writes win over them.
-      let last = 0n;
-      while (reader.next()) last = reader.version;
-      if (last > 0n) deps.hlc.update(last);
+      // A coordinator stamps increasing versions, so the last entry's is the batch's newest: one read per
+      // batch. Repair batches come in key order and may hide their newest here; their versions are old.
+      while (reader.next());
+      if (reader.count > 0) deps.hlc.update(reader.version);
       await admit(batch.length);
       const lsn = await store.appendRecords(batch, reader.count, () => indexed(batch.length));
       deps.onReplicaWrite?.(reader.count);
@@ -74,18 +75,10 @@ export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
       return rec === undefined ? {} : { record: [rec.recordKey, Buffer.from(rec.value)] };
     },
 
-    async Scan(q) {
-      await barrier(q.lsn);
+    async Scan({ lsn, ...query }) {
+      await barrier(lsn);
       const records: WireRecord[] = [];
-      for await (const rec of store.index.scanKey({
-        tableId: q.tableId,
-        shard: q.shard,
-        key: q.key,
-        limit: Math.min(q.limit, PAGE_RECORDS_MAX),
-        ...(q.fromMs === undefined ? {} : { fromMs: q.fromMs }),
-        ...(q.toMs === undefined ? {} : { toMs: q.toMs }),
-        ...(q.after === undefined ? {} : { after: q.after }),
-      })) {
+      for await (const rec of store.index.scanKey({ ...query, limit: Math.min(query.limit, PAGE_RECORDS_MAX) })) {
         records.push([rec.recordKey, Buffer.from(rec.value)]);
       }
       return { records };

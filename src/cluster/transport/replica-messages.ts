@@ -6,6 +6,7 @@
  * Everything is batched: one call carries a whole batch, page or key list.
  */
 import { Packr } from 'msgpackr';
+import type { KeyRangeQuery } from '../../storage/index-store.ts';
 
 /** A stored record on the wire: record key and stored value. */
 export type WireRecord = [recordKey: Buffer, value: Buffer];
@@ -26,16 +27,8 @@ export interface GetRequest {
 export interface GetReply {
   readonly record?: WireRecord;
 }
-export interface ScanRequest {
-  readonly tableId: number;
-  readonly shard: number;
-  readonly key: Buffer;
-  readonly fromMs?: number;
-  readonly toMs?: number;
-  readonly after?: Buffer;
-  readonly limit: number;
-  readonly lsn?: string;
-}
+/** The index's range query, plus the read token's LSN for this replica. */
+export type ScanRequest = KeyRangeQuery & { readonly lsn?: string };
 export interface ScanShardRequest {
   readonly tableId: number;
   readonly shard: number;
