@@ -1,7 +1,7 @@
 /**
- * `sluice cluster status|repair`: the cluster as one node sees it (nodes,
- * state, addresses, placement epoch, shards per node, hints pending), and
- * Merkle anti-entropy on demand.
+ * `sluice cluster status|repair|decommission`: the cluster as one node sees
+ * it (nodes, state, addresses, placement epoch, shards per node, hints
+ * pending), Merkle anti-entropy on demand, and moving a node out of the ring.
  */
 import { Command } from 'commander';
 import { CliError } from './cli-error.ts';
@@ -24,14 +24,15 @@ interface Status {
   leader: boolean;
   live: boolean;
   shardCount: number;
-  placement: { epoch: number; nodes: string[] };
+  placement: { epoch: number; nodes: string[]; target?: string[] };
+  decommissioned?: string[];
   nodes: StatusNode[];
   hintsPending: number;
 }
 
 /** The cluster command group. */
 export function clusterCommand(): Command {
-  const cluster = new Command('cluster').description('cluster status and repair');
+  const cluster = new Command('cluster').description('cluster status, repair and decommission');
   cluster
     .command('status')
     .description('nodes, their state, addresses, placement epoch, shards per node and hints pending')
@@ -44,6 +45,8 @@ export function clusterCommand(): Command {
         return;
       }
       process.stdout.write(`${s.mode} · seen from ${s.nodeId}${s.live ? '' : ' (lease NOT live: writes refused)'} · placement epoch ${s.placement.epoch} · ${s.shardCount} shards · hints pending ${s.hintsPending}\n`);
+      if (s.placement.target !== undefined) process.stdout.write(`moving to ring [${s.placement.target.join(', ')}]: writes go to both rings, reads switch when the target's nodes have copied their shards\n`);
+      if ((s.decommissioned ?? []).length > 0) process.stdout.write(`decommissioned: ${(s.decommissioned ?? []).join(', ')}\n`);
       const rows = [['NODE', 'STATE', 'HTTP', 'GRPC', 'WORKER', 'SHARDS', 'HINTS'], ...s.nodes.map((n) => [n.id, n.state, n.http ?? '-', n.grpc ?? '-', n.workerId === undefined ? '-' : String(n.workerId), String(n.shards), String(n.hintsPending)])];
       const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length))) ?? [];
       for (const r of rows) process.stdout.write(`${r.map((cell, c) => cell.padEnd(widths[c] ?? 0)).join('  ').trimEnd()}\n`);
@@ -58,6 +61,15 @@ export function clusterCommand(): Command {
       const query = o.shard === undefined ? '' : `?shard=${o.shard}`;
       const r = (await requestJson(`${o.url}/v1/cluster/repair${query}`, { method: 'POST' })) as { shards: number; differing: number; pulled: number; pushed: number };
       process.stdout.write(`repaired ${r.shards} shards: ${r.differing} replica pairs differed, ${r.pulled} records pulled, ${r.pushed} pushed\n`);
+    });
+  cluster
+    .command('decommission <node>')
+    .description('move a node out of the ring: its shards are copied to the nodes that gain them, then reads switch (the node may be dead)')
+    .option('--url <url>', 'sluice node URL', DEFAULT_URL)
+    .option('--cancel', 'withdraw the request (lets the node rejoin)')
+    .action(async (node: string, o: { url: string; cancel?: boolean }) => {
+      await requestJson(`${o.url}/v1/cluster/nodes/${encodeURIComponent(node)}/decommission`, { method: o.cancel === true ? 'DELETE' : 'POST' });
+      process.stdout.write(o.cancel === true ? `withdrew the decommission of ${node}\n` : `asked the placement leader to move ${node} out of the ring; follow it with \`sluice cluster status\`\n`);
     });
   return cluster;
 }

@@ -104,9 +104,37 @@ export class AntiEntropy {
     return report;
   }
 
-  private async repairPair(shard: number, peer: string): Promise<{ differing: boolean; pulled: number; pushed: number }> {
+  /**
+   * Copies shards this node gains in the placement transition of `epoch`
+   * from every live replica of the current ring. Each source first reaches
+   * that epoch and indexes every write routed by an older one, so nothing
+   * acknowledged under the old ring alone is missed; later writes reach
+   * this node as a member of the target ring.
+   */
+  async catchUp(shards: readonly number[], epoch: number): Promise<RepairReport> {
+    const rf = widestReplicationFactor(this.d.catalog);
+    const report = { shards: 0, differing: 0, pulled: 0, pushed: 0 };
+    for (const shard of shards) {
+      report.shards++;
+      for (const peer of this.d.placement().replicas(shard, rf)) {
+        if (peer === this.d.nodeId || this.d.detector.state(peer) !== 'alive') continue;
+        const r = await this.repairPair(shard, peer, epoch);
+        if (r.differing) report.differing++;
+        report.pulled += r.pulled;
+        report.pushed += r.pushed;
+      }
+    }
+    this.d.log.info({ event: 'catch_up', epoch, ...report }, 'copied the shards this node gains');
+    this.d.onRepaired?.(report);
+    return report;
+  }
+
+  private async repairPair(shard: number, peer: string, minEpoch?: number): Promise<{ differing: boolean; pulled: number; pushed: number }> {
     const call = this.d.peers.call.bind(this.d.peers);
-    const [mine, theirs] = await Promise.all([this.d.local.Merkle({ shard }), call(peer, 'Merkle', { shard }, this.d.timeoutMs)]);
+    const [mine, theirs] = await Promise.all([
+      this.d.local.Merkle({ shard }),
+      call(peer, 'Merkle', { shard, ...(minEpoch === undefined ? {} : { minEpoch }) }, this.d.timeoutMs),
+    ]);
     const leaves = MerkleTree.decode(mine.tree).diff(MerkleTree.decode(theirs.tree));
     if (leaves.length === 0) return { differing: false, pulled: 0, pushed: 0 };
     const [localEntries, remoteEntries] = await Promise.all([

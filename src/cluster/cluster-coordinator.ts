@@ -50,6 +50,8 @@ export interface ClusterCoordinatorDeps {
   /** Throws unless this node's etcd lease is certainly alive. */
   readonly assertLive: () => void;
   readonly placement: () => Placement;
+  /** Reads the placement from etcd now (after a replica said ours is stale). */
+  readonly refreshPlacement: () => Promise<Placement>;
   readonly peers: PeerClients;
   readonly detector: FailureDetector;
   readonly hints: HintQueue;
@@ -65,12 +67,23 @@ export interface ClusterCoordinatorDeps {
   };
 }
 
-/** Per-shard acknowledgement counting of one write. */
-interface ShardTally {
-  readonly replicas: readonly string[];
-  acks: number;
-  failures: number;
+/**
+ * The replica sets one shard of a write must satisfy: the current ring's,
+ * and during a placement transition also the target ring's (W acks in each).
+ */
+type ShardSets = readonly (readonly string[])[];
+
+/** What one replica node did with its part of a write. */
+interface NodeResult {
+  readonly lsn?: string;
+  /** Neither written nor hinted. */
+  readonly lost?: boolean;
+  /** The node follows a newer placement than the one this write was routed by. */
+  readonly stale?: boolean;
 }
+
+/** Retries of a write whose placement turned out stale (a transition is a few epochs at most). */
+const STALE_RETRIES = 3;
 
 /** The coordinator of a node in a cluster. */
 export class ClusterCoordinator implements Coordinator {
@@ -92,92 +105,119 @@ export class ClusterCoordinator implements Coordinator {
       this.d.assertLive();
       const buf = Buffer.isBuffer(batch) ? batch : Buffer.from(batch.buffer, batch.byteOffset, batch.byteLength);
       const def = currentDef(entry);
-      const placement = this.d.placement();
+      let placement = this.d.placement();
       if (placement.nodes.length === 0) throw new SluiceError('NO_QUORUM', 'the cluster has no placement yet');
       const consistency = options.consistency ?? 'quorum';
       const ids = await this.stamp(entry, buf, count, placement, def.replicationFactor);
-      // Positions per replica node, and the replica set of every shard in the batch.
-      const byNode = new Map<string, number[]>();
-      const tallies = new Map<number, ShardTally>();
-      const reader = new RecordBatchReader(buf);
-      while (reader.next()) {
-        const shard = reader.shard;
-        let tally = tallies.get(shard);
-        if (tally === undefined) {
-          tally = { replicas: placement.replicas(shard, def.replicationFactor), acks: 0, failures: 0 };
-          tallies.set(shard, tally);
-        }
-        for (const node of tally.replicas) {
-          let list = byNode.get(node);
-          if (list === undefined) byNode.set(node, (list = []));
-          list.push(reader.position);
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const { lsns, degraded } = await this.replicate(buf, placement, def.replicationFactor, consistency, releaseOnce);
+          return { ids, token: encodeToken(lsns), ...(degraded ? { degraded: true } : {}) };
+        } catch (err) {
+          // A replica follows a newer placement: route again by it. Replicas that took the
+          // batch already take it again idempotently (same ids and versions).
+          if (!isSluiceError(err) || err.code !== 'STALE_PLACEMENT' || attempt >= STALE_RETRIES) throw err;
+          placement = await this.d.refreshPlacement();
         }
       }
-      const degraded = this.checkAvailable(tallies, consistency);
-      const lsns = new Map<string, string>();
-      await new Promise<void>((resolve, reject) => {
-        let outstanding = byNode.size;
-        let lost = false;
-        let settled = false;
-        const settle = (err?: SluiceError): void => {
-          if (settled) return;
-          settled = true;
-          if (err === undefined) resolve();
-          else reject(err);
-        };
-        /** 'ok' once every shard has W acks (or, degraded, every replica is written or hinted). */
-        const verdict = (): 'ok' | 'wait' | SluiceError => {
-          for (const t of tallies.values()) {
-            const w = requiredReplicas(consistency, t.replicas.length);
-            if (t.acks >= w) continue;
-            if (degraded) {
-              if (t.acks + t.failures < t.replicas.length) return 'wait';
-              continue;
-            }
-            if (t.failures > t.replicas.length - w) return new SluiceError('NO_QUORUM', `a shard's write reached ${t.acks} of ${w} required replicas (${consistency})`);
-            return 'wait';
-          }
-          return 'ok';
-        };
-        for (const [node, positions] of byNode) {
-          void this.sendOrHint(node, subBatch(buf, positions), positions.length).then((result) => {
-            for (const t of tallies.values()) {
-              if (!t.replicas.includes(node)) continue;
-              if (result.lsn !== undefined) t.acks++;
-              else t.failures++;
-            }
-            if (result.lsn !== undefined) lsns.set(node, result.lsn);
-            if (result.lost === true) lost = true;
-            if (--outstanding === 0) releaseOnce();
-            // A buffered write is only as good as every hint: one that is neither written nor hinted fails it.
-            if (degraded && lost) return settle(new SluiceError('NO_QUORUM', 'a buffered write could not be made durable on this node'));
-            const v = verdict();
-            if (v === 'ok') settle();
-            else if (v !== 'wait') settle(v);
-          });
-        }
-      });
-      // Degraded only if some shard really is short of W acks (its replicas may have come back meanwhile).
-      const short = degraded && [...tallies.values()].some((t) => t.acks < requiredReplicas(consistency, t.replicas.length));
-      return { ids, token: encodeToken(lsns), ...(short ? { degraded: true } : {}) };
     } catch (err) {
       releaseOnce();
       throw err;
     }
   }
 
+  /** Sends a stamped batch to the replicas `placement` names and waits for W acks per shard (per ring). */
+  private async replicate(buf: Buffer, placement: Placement, rf: number, consistency: Consistency, releaseOnce: () => void): Promise<{ lsns: Map<string, string>; degraded: boolean }> {
+    // Positions per replica node, and the replica sets of every shard in the batch.
+    const byNode = new Map<string, number[]>();
+    const shards = new Map<number, ShardSets>();
+    const reader = new RecordBatchReader(buf);
+    while (reader.next()) {
+      const shard = reader.shard;
+      let sets = shards.get(shard);
+      if (sets === undefined) {
+        const target = placement.targetReplicas(shard, rf);
+        sets = target === undefined ? [placement.replicas(shard, rf)] : [placement.replicas(shard, rf), target];
+        shards.set(shard, sets);
+      }
+      for (const node of new Set(sets.flat())) {
+        let list = byNode.get(node);
+        if (list === undefined) byNode.set(node, (list = []));
+        list.push(reader.position);
+      }
+    }
+    const degraded = this.checkAvailable(shards, consistency);
+    const acked = new Set<string>();
+    const failed = new Set<string>();
+    const lsns = new Map<string, string>();
+    let stale = false;
+    await new Promise<void>((resolve, reject) => {
+      let outstanding = byNode.size;
+      let lost = false;
+      let settled = false;
+      const settle = (err?: SluiceError): void => {
+        if (settled) return;
+        settled = true;
+        if (err === undefined) resolve();
+        else reject(err);
+      };
+      /** 'ok' once every replica set of every shard has W acks (or, degraded, every replica is written or hinted). */
+      const verdict = (): 'ok' | 'wait' | SluiceError => {
+        for (const sets of shards.values()) {
+          for (const set of sets) {
+            const w = requiredReplicas(consistency, set.length);
+            const acks = set.filter((n) => acked.has(n)).length;
+            if (acks >= w) continue;
+            const failures = set.filter((n) => failed.has(n)).length;
+            if (degraded) {
+              if (acks + failures < set.length) return 'wait';
+              continue;
+            }
+            if (failures > set.length - w) {
+              if (stale) return new SluiceError('STALE_PLACEMENT', 'a replica follows a newer placement');
+              return new SluiceError('NO_QUORUM', `a shard's write reached ${acks} of ${w} required replicas (${consistency})`);
+            }
+            return 'wait';
+          }
+        }
+        return 'ok';
+      };
+      for (const [node, positions] of byNode) {
+        void this.sendOrHint(node, subBatch(buf, positions), positions.length, placement.epoch).then((result) => {
+          if (result.lsn !== undefined) {
+            acked.add(node);
+            lsns.set(node, result.lsn);
+          } else failed.add(node);
+          if (result.stale === true) stale = true;
+          if (result.lost === true) lost = true;
+          if (--outstanding === 0) releaseOnce();
+          // A buffered write is only as good as every hint: one that is neither written nor hinted fails it.
+          if (degraded && lost) return settle(new SluiceError('NO_QUORUM', 'a buffered write could not be made durable on this node'));
+          const v = verdict();
+          if (v === 'ok') settle();
+          else if (v !== 'wait') settle(v);
+        });
+      }
+    });
+    // Degraded only if some shard really is short of W acks (its replicas may have come back meanwhile).
+    const short = degraded && [...shards.values()].some((sets) => sets.some((set) => set.filter((n) => acked.has(n)).length < requiredReplicas(consistency, set.length)));
+    return { lsns, degraded: short };
+  }
+
   /**
    * Refuses before writing anything when some shard has fewer live replicas
-   * than W (refuse mode); returns true when the write goes on degraded
-   * (buffer mode).
+   * than W in one of its replica sets (refuse mode); returns true when the
+   * write goes on degraded (buffer mode).
    */
-  private checkAvailable(tallies: ReadonlyMap<number, ShardTally>, consistency: Consistency): boolean {
-    for (const [shard, t] of tallies) {
-      const live = t.replicas.filter((n) => this.isUp(n)).length;
-      const w = requiredReplicas(consistency, t.replicas.length);
-      if (live >= w) continue;
-      if (this.d.options.onPartition === 'buffer') return true;
-      throw new SluiceError('NO_QUORUM', `shard ${shard}: ${live} of its ${t.replicas.length} replicas are reachable, ${w} required (${consistency}); nothing was written`);
+  private checkAvailable(shards: ReadonlyMap<number, ShardSets>, consistency: Consistency): boolean {
+    for (const [shard, sets] of shards) {
+      for (const set of sets) {
+        const live = set.filter((n) => this.isUp(n)).length;
+        const w = requiredReplicas(consistency, set.length);
+        if (live >= w) continue;
+        if (this.d.options.onPartition === 'buffer') return true;
+        throw new SluiceError('NO_QUORUM', `shard ${shard}: ${live} of its ${set.length} replicas are reachable, ${w} required (${consistency}); nothing was written`);
+      }
     }
     return false;
   }
@@ -187,23 +227,30 @@ export class ClusterCoordinator implements Coordinator {
   }
 
   /** Writes `part` to `node` (local or remote); on failure stores it as a hint. */
-  private async sendOrHint(node: string, part: Buffer, records: number): Promise<{ lsn?: string; lost?: boolean }> {
+  private async sendOrHint(node: string, part: Buffer, records: number, epoch?: number): Promise<NodeResult> {
+    let stale = false;
     if (this.isUp(node)) {
       try {
-        const reply = await this.call(node, 'Write', { batch: part });
+        const reply = await this.call(node, 'Write', { batch: part, ...(epoch === undefined ? {} : { epoch }) });
         if (node !== this.d.nodeId) this.d.detector.reportSuccess(node);
         return { lsn: reply.lsn };
       } catch (err) {
-        if (node === this.d.nodeId) return { lost: true };
+        stale = isSluiceError(err) && err.code === 'STALE_PLACEMENT';
+        if (node === this.d.nodeId) {
+          // The placement moved on while this write was in flight; this node still holds the shard's data.
+          if (!stale) return { lost: true };
+          return this.d.local.Write({ batch: part }).then((reply) => ({ lsn: reply.lsn }), () => ({ lost: true }));
+        }
         if (!isSluiceError(err) || err.code === 'NO_QUORUM' || err.code === 'SHUTTING_DOWN' || err.code === 'NOT_READY') this.d.detector.reportFailure(node);
       }
     }
+    // A stale refusal is hinted too: the node is a replica in some ring, and a hint (replayed without an epoch) converges it.
     try {
-      if (!(await this.d.hints.add(node, part))) return { lost: true };
+      if (!(await this.d.hints.add(node, part))) return { lost: true, stale };
       this.d.observer?.onHinted?.(node, records);
-      return {};
+      return { stale };
     } catch {
-      return { lost: true };
+      return { lost: true, stale };
     }
   }
 

@@ -24,7 +24,7 @@ import { EtcdKeys } from './etcd-keys.ts';
 import { FailureDetector, type PeerState } from './failure-detector.ts';
 import { HintQueue } from './hint-queue.ts';
 import { Membership } from './membership.ts';
-import { PlacementService, widestReplicationFactor } from './placement.ts';
+import { PlacementService, widestReplicationFactor, type Placement } from './placement.ts';
 import { replicaHandlers } from './replica-endpoint.ts';
 import { GrpcServer } from './transport/grpc-server.ts';
 import { PeerClients } from './transport/peer-clients.ts';
@@ -47,7 +47,10 @@ export interface ClusterStatus {
   readonly leader: boolean;
   readonly live: boolean;
   readonly shardCount: number;
-  readonly placement: { readonly epoch: number; readonly nodes: readonly string[] };
+  /** `target`: during a membership change, the ring reads switch to once every target node has copied its shards. */
+  readonly placement: { readonly epoch: number; readonly nodes: readonly string[]; readonly target?: readonly string[] };
+  /** Nodes an operator asked to leave the ring. */
+  readonly decommissioned: readonly string[];
   readonly nodes: readonly {
     readonly id: string;
     readonly state: PeerState;
@@ -135,9 +138,11 @@ export class ClusterRuntime {
       await tables.start();
       stack.push(() => tables.stop());
 
+      const placement = new PlacementService({ client, keys, nodeId: config.nodeId, leaseTtlMs: config.leaseTtlMs, log });
       const local = replicaHandlers({
         store,
         hlc,
+        epoch: () => placement.current.epoch,
         reloadTables: () => tables.reload(),
         readBarrierMsMax: config.readBarrierMsMax,
         unindexedBytesMax: config.inFlightBytesMax,
@@ -171,8 +176,6 @@ export class ClusterRuntime {
       });
       await hints.open();
       stack.push(() => hints.close());
-      const placement = new PlacementService({ client, keys, nodeId: config.nodeId, leaseTtlMs: config.leaseTtlMs, log });
-
       let ids: SnowflakeGenerator | undefined;
       let lastIssuedFloor = store.maxIdAtOpen;
       const makeIds = (workerId: number): void => {
@@ -186,11 +189,11 @@ export class ClusterRuntime {
       });
       membership.on('members', (members: ReadonlyMap<string, { grpc: string }>) => {
         for (const [id, info] of members) if (id !== config.nodeId) peers.setAddress(id, info.grpc);
-        for (const id of new Set([...placement.current.nodes, ...members.keys()])) if (id !== config.nodeId) detector.track(id, members.has(id));
+        for (const id of new Set([...placement.current.nodes, ...(placement.current.target ?? []), ...members.keys()])) if (id !== config.nodeId) detector.track(id, members.has(id));
         placement.observeMembers(members.keys());
       });
       placement.on('change', () => {
-        for (const id of placement.current.nodes) if (id !== config.nodeId) detector.track(id, membership.members.has(id));
+        for (const id of [...placement.current.nodes, ...(placement.current.target ?? [])]) if (id !== config.nodeId) detector.track(id, membership.members.has(id));
       });
       detector.on('state', (peer: string, state: PeerState) => {
         log.info({ event: 'peer_state', peer, state }, `peer ${peer} is ${state}`);
@@ -214,6 +217,7 @@ export class ClusterRuntime {
         },
         assertLive: () => membership.assertLive(),
         placement: () => placement.current,
+        refreshPlacement: () => placement.refresh(),
         peers,
         detector,
         hints,
@@ -237,7 +241,8 @@ export class ClusterRuntime {
         ...(hooks.onRepaired ? { onRepaired: hooks.onRepaired } : {}),
       });
       antiEntropy.start(config.antiEntropyIntervalMs);
-      if (store.maxIdAtOpen === 0n) bootstrapWhenPeersAlive(antiEntropy, detector, () => placement.current.nodes, config, log);
+      followTransitions(placement, antiEntropy, store.catalog, config, log);
+      if (store.maxIdAtOpen === 0n) bootstrapWhenPeersAlive(antiEntropy, detector, () => placement.current, config, log);
       const runtime = new ClusterRuntime({ config, client, membership, placement, grpc, peers, detector, hints, antiEntropy, coordinator, tables, hooks, log });
       runtime.startHintReplay();
       return runtime;
@@ -255,6 +260,16 @@ export class ClusterRuntime {
     return this.antiEntropy.repair(shard);
   }
 
+  /**
+   * Asks the placement leader to move `node` out of the ring (its shards are
+   * copied to the nodes that gain them first), or withdraws the request.
+   */
+  async decommission(node: string, cancel: boolean): Promise<void> {
+    const known = this.placement.current.nodes.includes(node) || this.membership.members.has(node) || this.placement.decommissioned.has(node);
+    if (!known) throw new SluiceError('NOT_FOUND', `node ${node} is neither in the ring nor registered`);
+    await this.placement.decommission(node, cancel);
+  }
+
   /** This node's view of the cluster. */
   async status(): Promise<ClusterStatus> {
     const current = this.placement.current;
@@ -262,14 +277,15 @@ export class ClusterRuntime {
     const rf = widestReplicationFactor(this.catalog);
     const perNode = current.shardsPerNode(this.config.shards, rf);
     const members = this.membership.members;
-    const ids = [...new Set([...current.nodes, ...members.keys()])].sort();
+    const ids = [...new Set([...current.nodes, ...(current.target ?? []), ...members.keys()])].sort();
     return {
       mode: 'cluster',
       nodeId: this.config.nodeId,
       leader: this.placement.isLeader,
       live: this.membership.live,
       shardCount: this.config.shards,
-      placement: { epoch: current.epoch, nodes: current.nodes },
+      placement: { epoch: current.epoch, nodes: current.nodes, ...(current.target === undefined ? {} : { target: current.target }) },
+      decommissioned: [...this.placement.decommissioned].sort(),
       nodes: ids.map((id) => {
         const info = members.get(id);
         return {
@@ -331,20 +347,59 @@ export class ClusterRuntime {
 }
 
 /**
- * A node that starts with an empty index (new, or its disk was replaced)
- * copies its shards from their other replicas as soon as one is alive,
- * instead of waiting for the next anti-entropy round.
+ * In a placement transition that names this node in the target ring, copies
+ * the shards it gains, then tells the leader (ready/<epoch>/<id>), which
+ * switches reads to the target once every registered target node is ready.
+ * A failed copy is retried while the transition lasts.
+ */
+function followTransitions(placement: PlacementService, antiEntropy: AntiEntropy, catalog: Catalog, config: NodeConfig, log: Logger): void {
+  let done = 0;
+  let running = false;
+  const follow = (): void => {
+    const current = placement.current;
+    if (running || current.target === undefined || !current.target.includes(config.nodeId) || done >= current.epoch) return;
+    running = true;
+    const gained = current.gained(config.nodeId, config.shards, widestReplicationFactor(catalog));
+    void antiEntropy
+      .catchUp(gained, current.epoch)
+      .then(() => placement.reportReady(current.epoch))
+      .then(
+        () => {
+          done = current.epoch;
+        },
+        (err: unknown) => {
+          log.warn({ event: 'catch_up_failed', epoch: current.epoch, err: (err as Error).message }, 'copying gained shards failed; retrying');
+          setTimeout(follow, config.healthIntervalMs * 5).unref();
+        },
+      )
+      .finally(() => {
+        running = false;
+        follow();
+      });
+  };
+  placement.on('change', follow);
+  follow();
+}
+
+/**
+ * A node that starts with an empty index (its disk was replaced, or it is
+ * the first start of a node already in the ring) copies its shards from
+ * their other replicas as soon as one is alive, instead of waiting for the
+ * next anti-entropy round. A node joining through a transition copies its
+ * shards before it is in the ring, and skips this.
  */
 function bootstrapWhenPeersAlive(
   antiEntropy: AntiEntropy,
   detector: FailureDetector,
-  ringNodes: () => readonly string[],
+  placement: () => Placement,
   config: NodeConfig,
   log: Logger,
 ): void {
   const deadline = Date.now() + 10 * 60_000;
   const tick = (): void => {
-    const ring = ringNodes();
+    const current = placement();
+    if (current.target?.includes(config.nodeId) === true && !current.nodes.includes(config.nodeId)) return;
+    const ring = current.nodes;
     // Wait for the leader to add this node to the ring: before that it holds no shard to copy.
     if (ring.includes(config.nodeId) && ring.some((n) => n !== config.nodeId && detector.state(n) === 'alive')) {
       log.info({ event: 'bootstrap_repair' }, 'empty index: copying shards from their replicas');

@@ -9,6 +9,9 @@
  *   tables/<name>   → TableEntry JSON (the cluster catalog)
  *   table-ids/<id>  → table name (makes a table id unique)
  *   config          → settings every node must share (shard count)
+ *   decommission/<id> → an operator asked node <id> to leave the ring
+ *   ready/<epoch>/<id> → node <id> has copied the shards it gains in the
+ *                        transition of placement epoch <epoch>
  */
 
 /** The etcd key names of one cluster. */
@@ -48,5 +51,20 @@ export class EtcdKeys {
   }
   get config(): string {
     return `${this.prefix}config`;
+  }
+  get decommissions(): string {
+    return `${this.prefix}decommission/`;
+  }
+  decommission(id: string): string {
+    return `${this.decommissions}${id}`;
+  }
+  get readyAll(): string {
+    return `${this.prefix}ready/`;
+  }
+  readyPrefix(epoch: number): string {
+    return `${this.readyAll}${epoch}/`;
+  }
+  ready(epoch: number, id: string): string {
+    return `${this.readyPrefix(epoch)}${id}`;
   }
 }

@@ -28,6 +28,8 @@ export interface ReplicaEndpointDeps {
    * admission and turns into 429s at its HTTP edge instead of memory here.
    */
   readonly unindexedBytesMax: number;
+  /** This node's placement epoch. */
+  readonly epoch: () => number;
   /** Called with the record count of each replica write applied here. */
   readonly onReplicaWrite?: (records: number) => void;
 }
@@ -48,25 +50,53 @@ export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
     waiting = [];
     for (const w of wake) w();
   };
+  // Writes accepted but not yet acknowledged, by the epoch they were routed with.
+  const inFlight = new Map<number, number>();
+  const track = (epoch: number, delta: number): void => {
+    const n = (inFlight.get(epoch) ?? 0) + delta;
+    if (n === 0) inFlight.delete(epoch);
+    else inFlight.set(epoch, n);
+  };
+  /** Waits until this node follows `minEpoch` and no write routed by an older epoch is still being applied. */
+  const settledAt = async (minEpoch: number): Promise<void> => {
+    const deadline = Date.now() + deps.readBarrierMsMax;
+    while (deps.epoch() < minEpoch || [...inFlight.keys()].some((e) => e < minEpoch)) {
+      if (Date.now() > deadline) throw new SluiceError('NOT_READY', `this replica is not yet at placement epoch ${minEpoch}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
   const barrier = (lsn: string | undefined): Promise<void> =>
     store.readBarrier(deps.readBarrierMsMax, lsn === undefined ? store.lastAckedLsn : minBig(BigInt(lsn), store.lastAckedLsn));
 
+  const applyWrite = async (batch: Buffer): Promise<{ lsn: string }> => {
+    const reader = new RecordBatchReader(batch);
+    if (store.catalog.byId(reader.tableId) === undefined) {
+      await deps.reloadTables();
+      if (store.catalog.byId(reader.tableId) === undefined) throw new SluiceError('TABLE_NOT_FOUND', `table id ${reader.tableId} is unknown here`);
+    }
+    // Keep this node's clock ahead of every version it stores, so its own later writes win over them.
+    // A coordinator stamps increasing versions, so the last entry's is the batch's newest: one read per
+    // batch. Repair batches come in key order and may hide their newest here; their versions are old.
+    while (reader.next());
+    if (reader.count > 0) deps.hlc.update(reader.version);
+    await admit(batch.length);
+    const lsn = await store.appendRecords(batch, reader.count, () => indexed(batch.length));
+    deps.onReplicaWrite?.(reader.count);
+    return { lsn: String(lsn) };
+  };
+
   return {
-    async Write({ batch }) {
-      const reader = new RecordBatchReader(batch);
-      if (store.catalog.byId(reader.tableId) === undefined) {
-        await deps.reloadTables();
-        if (store.catalog.byId(reader.tableId) === undefined) throw new SluiceError('TABLE_NOT_FOUND', `table id ${reader.tableId} is unknown here`);
+    async Write({ batch, epoch }) {
+      if (epoch !== undefined && epoch < deps.epoch()) {
+        throw new SluiceError('STALE_PLACEMENT', `the write was routed by placement epoch ${epoch}; this replica follows ${deps.epoch()}`);
       }
-      // Keep this node's clock ahead of every version it stores, so its own later writes win over them.
-      // A coordinator stamps increasing versions, so the last entry's is the batch's newest: one read per
-      // batch. Repair batches come in key order and may hide their newest here; their versions are old.
-      while (reader.next());
-      if (reader.count > 0) deps.hlc.update(reader.version);
-      await admit(batch.length);
-      const lsn = await store.appendRecords(batch, reader.count, () => indexed(batch.length));
-      deps.onReplicaWrite?.(reader.count);
-      return { lsn: String(lsn) };
+      if (epoch === undefined) return applyWrite(batch);
+      track(epoch, 1);
+      try {
+        return await applyWrite(batch);
+      } finally {
+        track(epoch, -1);
+      }
     },
 
     async Get({ tableId, id, lsn }) {
@@ -98,7 +128,8 @@ export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
       return { entries: found.map((e) => (e === undefined ? null : [String(e.id), String(e.version)])) };
     },
 
-    async Merkle({ shard }) {
+    async Merkle({ shard, minEpoch }) {
+      if (minEpoch !== undefined) await settledAt(minEpoch);
       await barrier(undefined);
       const builder = new MerkleBuilder();
       for await (const rec of store.index.scanShard(shard)) builder.add(rec.recordKey, versionOf(rec.value));

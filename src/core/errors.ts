@@ -61,6 +61,8 @@ export const ERROR_CODES = {
   NO_QUORUM: { status: 503, grpc: Grpc.UNAVAILABLE, canRetry: true },
   CLOCK_ROLLBACK: { status: 503, grpc: Grpc.UNAVAILABLE, canRetry: true },
   CLOCK_SKEW: { status: 503, grpc: Grpc.UNAVAILABLE, canRetry: true },
+  /** A replica has a newer placement than the coordinator that wrote to it (internal; the coordinator retries). */
+  STALE_PLACEMENT: { status: 503, grpc: Grpc.FAILED_PRECONDITION, canRetry: true },
   READ_TIMEOUT: { status: 503, grpc: Grpc.DEADLINE_EXCEEDED, canRetry: true },
   DISK_FULL: { status: 507, grpc: Grpc.RESOURCE_EXHAUSTED, canRetry: true },
 } as const satisfies Record<string, CodeInfo>;

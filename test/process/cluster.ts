@@ -138,7 +138,7 @@ export class TestCluster {
         for (let i = 0; i < this.slots.length; i++) {
           if (this.slots[i]?.proc === undefined) continue;
           const view = await this.status(i);
-          if (ids.some((id) => !view.placement.nodes.includes(id))) return false;
+          if (view.placement.target !== undefined || ids.some((id) => !view.placement.nodes.includes(id))) return false;
           for (let j = 0; j < this.slots.length; j++) {
             const running = this.slots[j]?.proc !== undefined;
             if (running && view.nodes.find((n) => n.id === this.slots[j]?.id)?.state !== 'alive') return false;
@@ -167,7 +167,8 @@ export class TestCluster {
 export interface ClusterView {
   readonly nodeId: string;
   readonly live: boolean;
-  readonly placement: { readonly epoch: number; readonly nodes: readonly string[] };
+  readonly placement: { readonly epoch: number; readonly nodes: readonly string[]; readonly target?: readonly string[] };
+  readonly decommissioned: readonly string[];
   readonly nodes: readonly { readonly id: string; readonly state: string; readonly shards: number; readonly hintsPending: number }[];
   readonly hintsPending: number;
 }

@@ -33,6 +33,7 @@ export interface NodeServices {
 export interface ClusterControl {
   status(): Promise<ClusterStatus>;
   repair(shard?: number): Promise<RepairReport>;
+  decommission(node: string, cancel: boolean): Promise<void>;
 }
 
 /** Everything a route handler may use. */

@@ -14,6 +14,12 @@ export type WireRecord = [recordKey: Buffer, value: Buffer];
 export interface WriteRequest {
   /** A stamped record batch (ids and versions set). */
   readonly batch: Buffer;
+  /**
+   * The coordinator's placement epoch; a replica that knows a newer one
+   * refuses (STALE_PLACEMENT). Absent for hints and repair, which target a
+   * node, not a ring.
+   */
+  readonly epoch?: number;
 }
 export interface WriteReply {
   readonly lsn: string;
@@ -49,6 +55,12 @@ export interface LookupPksReply {
 }
 export interface MerkleRequest {
   readonly shard: number;
+  /**
+   * Answer only once this replica follows this placement epoch and every
+   * write it accepted under an older one is indexed: a node copying a shard
+   * it gains then misses no write routed by the old ring.
+   */
+  readonly minEpoch?: number;
 }
 export interface MerkleReply {
   readonly tree: Buffer;

@@ -2,9 +2,11 @@
  * Cluster endpoints: `GET /v1/cluster` (nodes, their state as this node
  * sees it, addresses, placement epoch, shards per node, hints pending) and
  * `POST /v1/cluster/repair[?shard=N]` (Merkle anti-entropy now, on the
- * shards this node holds). A single node answers with itself alone.
+ * shards this node holds), and `POST|DELETE
+ * /v1/cluster/nodes/{id}/decommission` (ask for a node to leave the ring,
+ * or withdraw the request). A single node answers with itself alone.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { SluiceError } from '../../../core/errors.ts';
 import type { ApiContext } from '../api-context.ts';
 import { queryParams } from '../query-params.ts';
@@ -22,6 +24,7 @@ export function registerClusterRoutes(app: FastifyInstance, ctx: ApiContext): vo
             live: true,
             shardCount: ctx.config.shards,
             placement: { epoch: 0, nodes: [ctx.config.nodeId] },
+            decommissioned: [],
             nodes: [{ id: ctx.config.nodeId, state: 'alive', registered: false, http: `http://${request.host}`, shards: ctx.config.shards, hintsPending: 0 }],
             hintsPending: 0,
             hintsDropped: 0,
@@ -42,4 +45,13 @@ export function registerClusterRoutes(app: FastifyInstance, ctx: ApiContext): vo
     const report = await cluster.repair(shard);
     return reply.type('application/json').send(JSON.stringify(report));
   });
+
+  const decommission = (cancel: boolean) => async (request: { params: { id: string } }, reply: FastifyReply): Promise<FastifyReply> => {
+    const { cluster } = ctx.services();
+    if (cluster === undefined) throw new SluiceError('INVALID_ARGUMENT', 'this node runs alone (no --etcd): there is no ring to leave');
+    await cluster.decommission(request.params.id, cancel);
+    return reply.code(202).type('application/json').send(JSON.stringify({ node: request.params.id, decommission: !cancel }));
+  };
+  app.post<{ Params: { id: string } }>('/v1/cluster/nodes/:id/decommission', decommission(false));
+  app.delete<{ Params: { id: string } }>('/v1/cluster/nodes/:id/decommission', decommission(true));
 }
