@@ -131,16 +131,19 @@ export class ClusterCoordinator implements Coordinator {
     // Positions per replica node, and the replica sets of every shard in the batch.
     const byNode = new Map<string, number[]>();
     const shards = new Map<number, ShardSets>();
+    const nodesOf = new Map<number, readonly string[]>();
     const reader = new RecordBatchReader(buf);
     while (reader.next()) {
       const shard = reader.shard;
-      let sets = shards.get(shard);
-      if (sets === undefined) {
+      let nodes = nodesOf.get(shard);
+      if (nodes === undefined) {
         const target = placement.targetReplicas(shard, rf);
-        sets = target === undefined ? [placement.replicas(shard, rf)] : [placement.replicas(shard, rf), target];
+        const sets = target === undefined ? [placement.replicas(shard, rf)] : [placement.replicas(shard, rf), target];
         shards.set(shard, sets);
+        nodes = [...new Set(sets.flat())];
+        nodesOf.set(shard, nodes);
       }
-      for (const node of new Set(sets.flat())) {
+      for (const node of nodes) {
         let list = byNode.get(node);
         if (list === undefined) byNode.set(node, (list = []));
         list.push(reader.position);
