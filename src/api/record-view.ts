@@ -14,15 +14,30 @@ import { recordKeyId } from '../storage/key-layout.ts';
 
 type Renderer = (values: readonly unknown[]) => Record<string, unknown>;
 
+/** One stored record taken apart: what `toObject` shows, before `_id` becomes a string. */
+export interface RecordParts {
+  /** The snowflake id (below 2^63: bit 63 of a snowflake is always 0). */
+  readonly id: bigint;
+  /** The fields under the table's current schema in their JSON form, kept extra fields merged in. */
+  readonly fields: Record<string, unknown>;
+  readonly ingestedAtMs: number;
+}
+
 /** Renders records of tables, caching one compiled renderer per (table, stored version, current version). */
 export class RecordView {
   private readonly renderers = new Map<string, Renderer>();
 
   /** The client-facing object of one stored record. */
   toObject(entry: TableEntry, rec: IndexedRecord): Record<string, unknown> {
+    const parts = this.toParts(entry, rec);
+    return { _id: String(parts.id), ...parts.fields, _ingested_at: parts.ingestedAtMs };
+  }
+
+  /** The id, rendered fields and ingest time of one stored record (for exports that type the id and times). */
+  toParts(entry: TableEntry, rec: IndexedRecord): RecordParts {
     const stored = readStoredValue(rec.value);
     const render = this.rendererFor(entry, stored.schemaVersion);
-    return { _id: String(recordKeyId(rec.recordKey)), ...render(decodeFields(stored.fields)), _ingested_at: stored.ingestedAtMs };
+    return { id: recordKeyId(rec.recordKey), fields: render(decodeFields(stored.fields)), ingestedAtMs: stored.ingestedAtMs };
   }
 
   /** The JSON text of one stored record. */

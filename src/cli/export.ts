@@ -1,8 +1,10 @@
 /**
- * `sluice export --table T`: streams every record of a table as NDJSON to
- * stdout or a file.
+ * `sluice export --table T [--format ndjson|parquet] [--output FILE]`:
+ * streams every record of a table to stdout or a file. An export cut short
+ * (node gone, connection reset) is an error, and a partial `--output` file
+ * is removed: a half Parquet file has no footer and no reader opens it.
  */
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, rmSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Command, Option } from 'commander';
@@ -11,7 +13,7 @@ import { DEFAULT_URL, describeError, parseAnswer } from './http-client.ts';
 
 interface ExportOptions {
   table: string;
-  format: string;
+  format: 'ndjson' | 'parquet';
   output?: string;
   url: string;
 }
@@ -19,12 +21,15 @@ interface ExportOptions {
 /** The export command. */
 export function exportCommand(): Command {
   return new Command('export')
-    .description('stream every record of a table')
+    .description('stream every record of a table as NDJSON (one JSON object a line) or as one Parquet file')
     .requiredOption('--table <name>', 'table')
-    .addOption(new Option('--format <format>', 'output format').choices(['ndjson']).default('ndjson'))
+    .addOption(new Option('--format <format>', 'output format (parquet needs --output or a redirected stdout)').choices(['ndjson', 'parquet']).default('ndjson'))
     .option('--output <file>', 'write to a file instead of stdout')
     .option('--url <url>', 'sluice node URL', DEFAULT_URL)
     .action(async (o: ExportOptions) => {
+      if (o.format === 'parquet' && o.output === undefined && process.stdout.isTTY === true) {
+        throw new CliError('Parquet is binary and stdout is a terminal: pass --output FILE or redirect stdout', 2);
+      }
       const url = `${o.url}/v1/tables/${encodeURIComponent(o.table)}/export?format=${o.format}`;
       let res: Response;
       try {
@@ -37,6 +42,12 @@ export function exportCommand(): Command {
         throw new CliError(describeError(res.status, parseAnswer(text)));
       }
       const out = o.output === undefined ? process.stdout : createWriteStream(o.output);
-      await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), out);
+      try {
+        await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), out);
+      } catch (err) {
+        const cause = (err as Error).cause instanceof Error ? `: ${((err as Error).cause as Error).message}` : '';
+        if (o.output !== undefined) rmSync(o.output, { force: true });
+        throw new CliError(`export of ${o.table} failed: ${(err as Error).message}${cause}; ${o.output === undefined ? 'the output is incomplete' : `removed the incomplete ${o.output}`}`);
+      }
     });
 }

@@ -25,6 +25,8 @@ interface ServeOptions {
   walRecovery: string;
   diskFreeBytesMin: string;
   indexSyncIntervalMs: string;
+  exportRowGroupRowsMax: string;
+  exportRowGroupBytesMax: string;
   logLevel: string;
   etcd?: string;
   nodeId: string;
@@ -66,6 +68,8 @@ export function serveCommand(): Command {
     )
     .option('--disk-free-bytes-min <bytes>', 'refuse writes (507) below this much free disk', String(d.diskFreeBytesMin))
     .option('--index-sync-interval-ms <ms>', 'how often the index is fsync\'d and applied WAL segments released', String(d.indexSyncIntervalMs))
+    .option('--export-row-group-rows-max <n>', 'rows in one row group of a Parquet export', String(d.exportRowGroupRowsMax))
+    .option('--export-row-group-bytes-max <bytes>', 'a Parquet export row group is also cut at about this many value bytes', String(d.exportRowGroupBytesMax))
     .option('--log-level <level>', 'pino log level', d.logLevel)
     .option('--etcd <urls>', 'comma-separated etcd client URLs: join the cluster they coordinate (default: run alone)')
     .option('--node-id <id>', 'this node\'s unique id in the cluster', d.nodeId)
@@ -133,6 +137,8 @@ function toConfig(o: ServeOptions): NodeConfig {
     walRecovery: o.walRecovery as NodeConfig['walRecovery'],
     diskFreeBytesMin: int(o.diskFreeBytesMin, '--disk-free-bytes-min'),
     indexSyncIntervalMs: int(o.indexSyncIntervalMs, '--index-sync-interval-ms'),
+    exportRowGroupRowsMax: int(o.exportRowGroupRowsMax, '--export-row-group-rows-max'),
+    exportRowGroupBytesMax: int(o.exportRowGroupBytesMax, '--export-row-group-bytes-max'),
     logLevel: o.logLevel,
     etcdUrls: o.etcd === undefined ? [] : o.etcd.split(',').map((u) => u.trim()).filter((u) => u !== ''),
     nodeId: o.nodeId,

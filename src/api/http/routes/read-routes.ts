@@ -9,6 +9,9 @@ import { SluiceError } from '../../../core/errors.ts';
 import type { ApiContext } from '../api-context.ts';
 import type { Consistency } from '../../../cluster/coordinator.ts';
 import { intParam, oneOf, queryParams, timeParam } from '../query-params.ts';
+import { PARQUET_CONTENT_TYPE, parquetExport, parquetExportPlan } from '../../parquet-export.ts';
+import type { RecordParts } from '../../record-view.ts';
+import { currentDef } from '../../../storage/catalog.ts';
 
 const ID_MAX = (1n << 64n) - 1n;
 /** Export chunks are flushed to the socket at about this size. */
@@ -51,7 +54,7 @@ export function registerReadRoutes(app: FastifyInstance, ctx: ApiContext): void 
 
   app.get<{ Params: { table: string } }>('/v1/tables/:table/export', async (request, reply) => {
     const q = queryParams(request);
-    const format = oneOf(q, 'format', ['ndjson'], 'ndjson');
+    const format = oneOf(q, 'format', ['ndjson', 'parquet'], 'ndjson');
     const { catalog, coordinator } = ctx.services();
     const entry = catalog.require(request.params.table);
     const records = coordinator.scanTable(entry, q['token'] === undefined ? {} : { token: q['token'] })[Symbol.asyncIterator]();
@@ -59,6 +62,18 @@ export function registerReadRoutes(app: FastifyInstance, ctx: ApiContext): void 
     // table fail with a proper status, not a cut stream.
     const first = await records.next();
     const view = ctx.view;
+    if (format === 'parquet') {
+      async function* rows(): AsyncGenerator<RecordParts> {
+        for (let r = first; r.done !== true; r = await records.next()) yield view.toParts(entry, r.value);
+      }
+      const plan = parquetExportPlan(currentDef(entry), entry.versions.some((v) => v.extraFields === 'keep'));
+      const limits = { rowGroupRowsMax: ctx.config.exportRowGroupRowsMax, rowGroupBytesMax: ctx.config.exportRowGroupBytesMax };
+      return reply
+        .code(200)
+        .type(PARQUET_CONTENT_TYPE)
+        .header('content-disposition', `attachment; filename="${entry.name}.parquet"`)
+        .send(Readable.from(parquetExport(plan, rows(), limits)));
+    }
     async function* lines(): AsyncGenerator<string> {
       let chunk = '';
       for (let r = first; r.done !== true; r = await records.next()) {
@@ -70,7 +85,7 @@ export function registerReadRoutes(app: FastifyInstance, ctx: ApiContext): void 
       }
       if (chunk.length > 0) yield chunk;
     }
-    return reply.code(200).type(format === 'ndjson' ? 'application/x-ndjson' : 'application/octet-stream').send(Readable.from(lines()));
+    return reply.code(200).type('application/x-ndjson').send(Readable.from(lines()));
   });
 }
 
