@@ -100,9 +100,11 @@ export interface NodeConfig {
   readonly nodeId: string;
   /** Prefix of every sluice key in etcd (several clusters may share one etcd). @default 'sluice/' */
   readonly etcdPrefix: string;
-  /** gRPC listen host and port (Replica and Health services). @default 127.0.0.1:7070 */
+  /** gRPC listen host and port (Ingest and Health; Replica in a cluster). @default 127.0.0.1:7070 */
   readonly grpcHost: string;
   readonly grpcPort: number;
+  /** Serve gRPC (Ingest, Health) on a single node; a cluster node always serves it. @default false */
+  readonly grpcEnabled: boolean;
   /** Host peers and clients use to reach this node (default: the listen host). @default '' */
   readonly advertiseHost: string;
   /** `refuse`: 503 NO_QUORUM when W replicas are unreachable; `buffer`: accept into the hint queue, 202 degraded. @default 'refuse' */
@@ -161,15 +163,16 @@ export const DEFAULT_CONFIG: NodeConfig = {
   readBarrierMsMax: 10_000,
   queryLimitMax: 10_000,
   queryLimitDefault: 1_000,
-  shutdownGraceMs: 10_000,
-  logLevel: 'info',
   exportRowGroupRowsMax: 16_384,
   exportRowGroupBytesMax: 16 * MiB,
+  shutdownGraceMs: 10_000,
+  logLevel: 'info',
   etcdUrls: [],
   nodeId: 'n1',
   etcdPrefix: 'sluice/',
   grpcHost: '127.0.0.1',
   grpcPort: 7070,
+  grpcEnabled: false,
   advertiseHost: '',
   onPartition: 'refuse',
   leaseTtlMs: 10_000,
@@ -213,11 +216,11 @@ const BOUNDS: Partial<Record<NumericKey, readonly [number, number]>> = {
   readBarrierMsMax: [1, 600_000],
   queryLimitMax: [1, 1_000_000],
   queryLimitDefault: [1, 1_000_000],
+  exportRowGroupRowsMax: [1, 1_048_576],
+  exportRowGroupBytesMax: [64 * KiB, 1024 * MiB],
   shutdownGraceMs: [0, 600_000],
   grpcPort: [0, 65535],
   leaseTtlMs: [2_000, 600_000],
-  exportRowGroupRowsMax: [1, 1_048_576],
-  exportRowGroupBytesMax: [64 * KiB, 1024 * MiB],
   keepAliveMs: [100, 300_000],
   healthIntervalMs: [50, 60_000],
   suspectAfterMisses: [1, 100],

@@ -13,6 +13,8 @@ import { EVENTS_TABLE } from './core/schema/parse-table-def.ts';
 import { LocalStore } from './storage/local-store.ts';
 import { LocalCoordinator } from './cluster/local-coordinator.ts';
 import { ClusterRuntime } from './cluster/cluster-runtime.ts';
+import { GrpcServer } from './cluster/transport/grpc-server.ts';
+import { ingestGrpcService } from './api/grpc/ingest-service.ts';
 import type { Coordinator } from './cluster/coordinator.ts';
 import type { TableAdmin } from './cluster/cluster-tables.ts';
 import { Admission } from './ingest/admission.ts';
@@ -35,6 +37,9 @@ export class SluiceNode {
   private pool: DecodePool | undefined;
   private cluster: ClusterRuntime | undefined;
   private readonly app: FastifyInstance;
+  private readonly ctx: ApiContext;
+  /** A single node's gRPC server (a cluster node's belongs to its ClusterRuntime). */
+  private grpc: GrpcServer | undefined;
   private stopping: Promise<void> | undefined;
 
   private constructor(config: NodeConfig, log: Logger) {
@@ -49,6 +54,7 @@ export class SluiceNode {
       phase: () => this.phaseValue,
       services: () => this.services(),
     };
+    this.ctx = ctx;
     this.app = buildHttpServer(ctx);
   }
 
@@ -63,6 +69,7 @@ export class SluiceNode {
       node.phaseValue = 'failed';
       log.fatal({ err }, 'start-up failed');
       await node.app.close();
+      await node.grpc?.stop(0);
       await node.cluster?.stop().catch(() => undefined);
       await node.pool?.close();
       await node.store?.close().catch(() => undefined);
@@ -107,8 +114,9 @@ export class SluiceNode {
       this.log.warn({ event: 'shutdown_grace_expired' }, 'closing remaining connections');
       this.app.server.closeAllConnections();
     }, this.config.shutdownGraceMs);
+    this.grpc?.setNotServing();
     try {
-      await this.app.close();
+      await Promise.all([this.app.close(), this.grpc?.stop(this.config.shutdownGraceMs)]);
     } finally {
       clearTimeout(grace);
     }
@@ -177,6 +185,7 @@ export class SluiceNode {
           onReplicaWrite: (n) => metrics.replicaWriteRecords.inc(n),
         },
         log,
+        [ingestGrpcService(this.ctx)],
       );
       coordinator = this.cluster.coordinator;
       tables = this.cluster.tables;
@@ -203,5 +212,9 @@ export class SluiceNode {
       },
     });
     this.servicesValue = { catalog: store.catalog, tables, coordinator, pipeline, cluster: this.cluster };
+    if (this.cluster === undefined && config.grpcEnabled) {
+      this.grpc = await GrpcServer.start(config.grpcHost, config.grpcPort, [ingestGrpcService(this.ctx)]);
+      log.info({ event: 'grpc_listening', port: this.grpc.port }, 'gRPC listening');
+    }
   }
 }

@@ -30,7 +30,7 @@ interface ServeOptions {
   logLevel: string;
   etcd?: string;
   nodeId: string;
-  grpc: string;
+  grpc?: string;
   advertiseHost?: string;
   etcdPrefix: string;
   onPartition: string;
@@ -73,7 +73,7 @@ export function serveCommand(): Command {
     .option('--log-level <level>', 'pino log level', d.logLevel)
     .option('--etcd <urls>', 'comma-separated etcd client URLs: join the cluster they coordinate (default: run alone)')
     .option('--node-id <id>', 'this node\'s unique id in the cluster', d.nodeId)
-    .option('--grpc <host:port>', 'gRPC listen address (Replica and Health services; cluster only)', `${d.grpcHost}:${d.grpcPort}`)
+    .option('--grpc <host:port>', `gRPC listen address: Ingest and Health, and Replica in a cluster (default ${d.grpcHost}:${d.grpcPort} in a cluster; a single node serves gRPC only when given)`)
     .option('--advertise-host <host>', 'host peers and clients reach this node at (default: the listen host)')
     .option('--etcd-prefix <prefix>', 'prefix of this cluster\'s keys in etcd', d.etcdPrefix)
     .addOption(new Option('--on-partition <mode>', 'when W replicas are unreachable: refuse (503) or buffer (202, degraded)').choices(['refuse', 'buffer']).default(d.onPartition))
@@ -118,7 +118,7 @@ export function serveCommand(): Command {
 
 function toConfig(o: ServeOptions): NodeConfig {
   const [host, port] = splitHostPort(o.http, '--http');
-  const [grpcHost, grpcPort] = splitHostPort(o.grpc, '--grpc');
+  const [grpcHost, grpcPort] = o.grpc === undefined ? [DEFAULT_CONFIG.grpcHost, DEFAULT_CONFIG.grpcPort] : splitHostPort(o.grpc, '--grpc');
   return resolveConfig({
     dataDir: o.dataDir,
     httpHost: host,
@@ -144,6 +144,7 @@ function toConfig(o: ServeOptions): NodeConfig {
     nodeId: o.nodeId,
     grpcHost,
     grpcPort,
+    grpcEnabled: o.grpc !== undefined,
     ...(o.advertiseHost === undefined ? {} : { advertiseHost: o.advertiseHost }),
     etcdPrefix: o.etcdPrefix,
     onPartition: o.onPartition as NodeConfig['onPartition'],

@@ -26,7 +26,7 @@ import { HintQueue } from './hint-queue.ts';
 import { Membership } from './membership.ts';
 import { PlacementService, widestReplicationFactor, type Placement } from './placement.ts';
 import { replicaHandlers } from './replica-endpoint.ts';
-import { GrpcServer } from './transport/grpc-server.ts';
+import { GrpcServer, replicaGrpcService, type GrpcService } from './transport/grpc-server.ts';
 import { PeerClients } from './transport/peer-clients.ts';
 
 /** Hooks the node wires to metrics (the cluster layer never imports the API layer). */
@@ -122,8 +122,11 @@ export class ClusterRuntime {
     this.log = parts.log;
   }
 
-  /** Joins the cluster: everything above, in order. `httpUrl` is what peers and clients are told. */
-  static async start(config: NodeConfig, store: LocalStore, hlc: Hlc, httpUrl: string, hooks: ClusterHooks, log: Logger): Promise<ClusterRuntime> {
+  /**
+   * Joins the cluster: everything above, in order. `httpUrl` is what peers
+   * and clients are told; `services` are served on the gRPC port beside Replica.
+   */
+  static async start(config: NodeConfig, store: LocalStore, hlc: Hlc, httpUrl: string, hooks: ClusterHooks, log: Logger, services: readonly GrpcService[] = []): Promise<ClusterRuntime> {
     const keys = new EtcdKeys(config.etcdPrefix);
     const client = new Etcd3({
       hosts: [...config.etcdUrls],
@@ -148,7 +151,7 @@ export class ClusterRuntime {
         unindexedBytesMax: config.inFlightBytesMax,
         ...(hooks.onReplicaWrite ? { onReplicaWrite: hooks.onReplicaWrite } : {}),
       });
-      const grpc = await GrpcServer.start(config.grpcHost, config.grpcPort, local);
+      const grpc = await GrpcServer.start(config.grpcHost, config.grpcPort, [replicaGrpcService(local), ...services]);
       stack.push(() => grpc.stop(1_000));
       const advertise = config.advertiseHost || config.grpcHost;
 

@@ -1,9 +1,10 @@
 /**
- * The node's gRPC server: the internal Replica service and the standard
+ * The node's gRPC server: the services it is given (the internal Replica
+ * service in a cluster, the public Ingest service) and the standard
  * `grpc.health.v1.Health` service (peers' failure detectors and any
  * orchestrator probe it). Health turns NOT_SERVING while the node stops.
  */
-import { Server, ServerCredentials, type ServerUnaryCall, type sendUnaryData, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { Server, ServerCredentials, type ServerUnaryCall, type ServiceDefinition, type sendUnaryData, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { REPLICA_METHODS, REPLICA_SERVICE, type ReplicaMethods } from './replica-messages.ts';
 import { decodeMessage, encodeMessage, replicaServiceDefinition, toServiceError } from './replica-service.ts';
@@ -14,51 +15,65 @@ export type ReplicaHandlers = { [M in keyof ReplicaMethods]: (request: ReplicaMe
 /** Largest gRPC message: a replica batch may carry a whole large request. */
 export const GRPC_MESSAGE_BYTES_MAX = 256 * 1024 * 1024;
 
+/** One service a GrpcServer serves; `name` is its health-check name. */
+export interface GrpcService {
+  readonly name: string;
+  readonly definition: ServiceDefinition;
+  readonly implementation: UntypedServiceImplementation;
+}
+
+/** The Replica service over `handlers` (msgpack bodies, sluice codes in trailers). */
+export function replicaGrpcService(handlers: ReplicaHandlers): GrpcService {
+  const implementation: UntypedServiceImplementation = {};
+  for (const name of REPLICA_METHODS) {
+    const handler = handlers[name] as (request: unknown) => Promise<unknown>;
+    implementation[name] = (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => {
+      let request: unknown;
+      try {
+        request = decodeMessage(call.request);
+      } catch (err) {
+        callback(toServiceError(err));
+        return;
+      }
+      handler(request).then(
+        (reply) => callback(null, encodeMessage(reply)),
+        (err: unknown) => callback(toServiceError(err)),
+      );
+    };
+  }
+  return { name: REPLICA_SERVICE, definition: replicaServiceDefinition, implementation };
+}
+
 /** A listening gRPC server. */
 export class GrpcServer {
   private readonly server: Server;
   private readonly health: HealthImplementation;
+  private readonly names: readonly string[];
   readonly port: number;
 
-  private constructor(server: Server, health: HealthImplementation, port: number) {
+  private constructor(server: Server, health: HealthImplementation, port: number, names: readonly string[]) {
     this.server = server;
     this.health = health;
     this.port = port;
+    this.names = names;
   }
 
-  /** Binds host:port (0 picks a free port) and serves `handlers`. */
-  static async start(host: string, port: number, handlers: ReplicaHandlers): Promise<GrpcServer> {
+  /** Binds host:port (0 picks a free port) and serves `services`. */
+  static async start(host: string, port: number, services: readonly GrpcService[]): Promise<GrpcServer> {
     const server = new Server({ 'grpc.max_receive_message_length': GRPC_MESSAGE_BYTES_MAX, 'grpc.max_send_message_length': GRPC_MESSAGE_BYTES_MAX });
-    const impl: UntypedServiceImplementation = {};
-    for (const name of REPLICA_METHODS) {
-      const handler = handlers[name] as (request: unknown) => Promise<unknown>;
-      impl[name] = (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => {
-        let request: unknown;
-        try {
-          request = decodeMessage(call.request);
-        } catch (err) {
-          callback(toServiceError(err));
-          return;
-        }
-        handler(request).then(
-          (reply) => callback(null, encodeMessage(reply)),
-          (err: unknown) => callback(toServiceError(err)),
-        );
-      };
-    }
-    server.addService(replicaServiceDefinition, impl);
-    const health = new HealthImplementation({ '': 'SERVING', [REPLICA_SERVICE]: 'SERVING' });
+    for (const s of services) server.addService(s.definition, s.implementation);
+    const health = new HealthImplementation({ '': 'SERVING', ...Object.fromEntries(services.map((s) => [s.name, 'SERVING'])) });
     health.addToServer(server);
     const bound = await new Promise<number>((resolve, reject) => {
       server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
     });
-    return new GrpcServer(server, health, bound);
+    return new GrpcServer(server, health, bound, services.map((s) => s.name));
   }
 
   /** Reports NOT_SERVING to health checks (before a graceful stop). */
   setNotServing(): void {
     this.health.setStatus('', 'NOT_SERVING');
-    this.health.setStatus(REPLICA_SERVICE, 'NOT_SERVING');
+    for (const name of this.names) this.health.setStatus(name, 'NOT_SERVING');
   }
 
   /** Stops accepting calls and waits for those in flight (forced after `graceMs`). */

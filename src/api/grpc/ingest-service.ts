@@ -1,0 +1,202 @@
+/**
+ * `sluice.v1.Ingest` (proto/sluice/v1/ingest.proto): the gRPC door to the
+ * same write pipeline as HTTP. `Write` is one batch; `WriteStream` is many
+ * batches on one stream with one reply per batch, in order.
+ *
+ * Backpressure differs by shape, as DESIGN §2 says: a unary write past the
+ * admission bound fails at once with RESOURCE_EXHAUSTED (code OVERLOADED),
+ * like HTTP's 429; a stream instead stops reading until admission has room,
+ * so HTTP/2 flow control holds the client back and no batch fails for it.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadPackageDefinition, type ServerDuplexStream, type ServerUnaryCall, type ServiceDefinition, type sendUnaryData } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { SluiceError, isSluiceError } from '../../core/errors.ts';
+import type { Consistency } from '../../cluster/coordinator.ts';
+import { toServiceError } from '../../cluster/transport/replica-service.ts';
+import type { GrpcService } from '../../cluster/transport/grpc-server.ts';
+import type { OnInvalid } from '../../ingest/batch-encoder.ts';
+import type { AdmissionTicket } from '../../ingest/admission.ts';
+import type { WriteResult } from '../../ingest/pipeline.ts';
+import type { ApiContext } from '../http/api-context.ts';
+
+/** The service's full name (health checks use it). */
+export const INGEST_SERVICE = 'sluice.v1.Ingest';
+
+/** Batches of one stream being written at once; more wait unread. */
+const STREAM_BATCHES_IN_FLIGHT = 4;
+
+/** How often a stream waiting for admission looks again. */
+const ADMISSION_POLL_MS = 5;
+
+const PROTO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../proto/sluice/v1/ingest.proto');
+
+/** A WriteRequest as proto-loader decodes it (defaults filled, uint64 as string). */
+interface WriteRequestMessage {
+  readonly table: string;
+  readonly records: Buffer;
+  readonly consistency: string;
+  readonly onInvalid: string;
+  readonly sequence: string;
+}
+
+interface RejectionMessage {
+  index: number;
+  path: string;
+  message: string;
+  code: string;
+}
+
+interface WriteReplyMessage {
+  sequence: string;
+  written?: number;
+  ids?: string[];
+  token?: string;
+  rejectedCount?: number;
+  rejected?: RejectionMessage[];
+  degraded?: boolean;
+  error?: { code: string; message: string; details: RejectionMessage[] };
+}
+
+/** The Ingest service over the node's write pipeline. */
+export function ingestGrpcService(ctx: ApiContext): GrpcService {
+  const definition = loadDefinition();
+  const write = async (req: WriteRequestMessage, ticket: AdmissionTicket): Promise<WriteReplyMessage> => {
+    const result = await ctx.services().pipeline.write({
+      table: req.table,
+      body: req.records,
+      format: 'auto',
+      onInvalid: pick<OnInvalid>('on_invalid', req.onInvalid, ['reject', 'skip'], 'reject'),
+      consistency: pick<Consistency>('consistency', req.consistency, ['one', 'quorum', 'all'], 'quorum'),
+      ticket,
+    });
+    return replyOf(req.sequence, result);
+  };
+  const checkRequest = (req: WriteRequestMessage): void => {
+    if (req.table === '') throw new SluiceError('INVALID_ARGUMENT', 'table is required');
+    if (req.records.length > ctx.config.bodyBytesMax) throw new SluiceError('PAYLOAD_TOO_LARGE', `records are ${req.records.length} bytes; the limit is ${ctx.config.bodyBytesMax}`);
+    // Resolves the table (or an alias) before admission, as HTTP does: a typo is a 404, not a 429.
+    ctx.services().catalog.require(req.table);
+  };
+
+  return {
+    name: INGEST_SERVICE,
+    definition,
+    implementation: {
+      Write(call: ServerUnaryCall<WriteRequestMessage, WriteReplyMessage>, callback: sendUnaryData<WriteReplyMessage>) {
+        const req = call.request;
+        let ticket: AdmissionTicket | undefined;
+        try {
+          checkRequest(req);
+          ticket = ctx.admission.tryAcquire(req.records.length);
+          if (ticket === undefined) throw new SluiceError('OVERLOADED', 'too many writes in flight; retry later');
+        } catch (err) {
+          callback(toServiceError(err));
+          return;
+        }
+        write(req, ticket).then(
+          (reply) => callback(null, reply),
+          (err: unknown) => callback(toServiceError(err)),
+        );
+      },
+
+      WriteStream(call: ServerDuplexStream<WriteRequestMessage, WriteReplyMessage>) {
+        let inFlight = 0;
+        let ended = false;
+        let failed = false;
+        // Replies go out in request order: each waits for the one before it.
+        let previous: Promise<void> = Promise.resolve();
+        const finishIfDone = (): void => {
+          if (ended && inFlight === 0 && !failed) call.end();
+        };
+        const fail = (err: unknown): void => {
+          if (failed) return;
+          failed = true;
+          // grpc-js ends a server stream with the status of an emitted error.
+          call.emit('error', Object.assign(new Error((err as Error).message), toServiceError(err)));
+        };
+        call.on('data', (req: WriteRequestMessage) => {
+          inFlight++;
+          if (inFlight >= STREAM_BATCHES_IN_FLIGHT) call.pause();
+          const done = (async (): Promise<WriteReplyMessage> => {
+            try {
+              checkRequest(req);
+              const ticket = await acquire(ctx, req.records.length, () => call.cancelled || failed);
+              return await write(req, ticket);
+            } catch (err) {
+              // The node stopping (or not ready) ends the stream; any other error answers this batch only.
+              if (isSluiceError(err) && (err.code === 'SHUTTING_DOWN' || err.code === 'NOT_READY')) throw err;
+              return errorReplyOf(req.sequence, err);
+            }
+          })();
+          previous = previous.then(async () => {
+            try {
+              const reply = await done;
+              if (!failed && !call.cancelled) call.write(reply);
+            } catch (err) {
+              fail(err);
+            } finally {
+              inFlight--;
+              if (inFlight < STREAM_BATCHES_IN_FLIGHT && !failed) call.resume();
+              finishIfDone();
+            }
+          });
+        });
+        call.on('end', () => {
+          ended = true;
+          finishIfDone();
+        });
+        call.on('cancelled', () => {
+          failed = true;
+        });
+      },
+    },
+  };
+}
+
+/** Waits until admission has room for `bytes` (a stream's backpressure), or the stream is gone. */
+async function acquire(ctx: ApiContext, bytes: number, gone: () => boolean): Promise<AdmissionTicket> {
+  for (;;) {
+    const ticket = ctx.admission.tryAcquire(bytes);
+    if (ticket !== undefined) return ticket;
+    if (gone()) throw new SluiceError('SHUTTING_DOWN', 'the stream ended while waiting for room');
+    await new Promise((resolve) => setTimeout(resolve, ADMISSION_POLL_MS));
+  }
+}
+
+function loadDefinition(): ServiceDefinition {
+  const pkg = loadSync(PROTO, { keepCase: false, longs: String, enums: String, defaults: true, oneofs: true });
+  const loaded = loadPackageDefinition(pkg) as unknown as { sluice: { v1: { Ingest: { service: ServiceDefinition } } } };
+  return loaded.sluice.v1.Ingest.service;
+}
+
+function pick<T extends string>(name: string, value: string, allowed: readonly T[], fallback: T): T {
+  if (value === '') return fallback;
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw new SluiceError('INVALID_ARGUMENT', `${name} must be one of ${allowed.join(', ')}`, [{ path: name, message: `got ${JSON.stringify(value)}` }]);
+}
+
+function replyOf(sequence: string, result: WriteResult): WriteReplyMessage {
+  return {
+    sequence,
+    written: result.written,
+    ids: result.ids.map((id) => id ?? ''),
+    token: result.token ?? '',
+    rejectedCount: result.rejectedCount,
+    rejected: (result.rejected ?? []).map((r) => ({ index: r.index, path: r.path, message: r.message, code: r.code })),
+    degraded: result.degraded === true,
+  };
+}
+
+function errorReplyOf(sequence: string, err: unknown): WriteReplyMessage {
+  const e = isSluiceError(err) ? err : new SluiceError('INTERNAL', err instanceof Error ? err.message : String(err));
+  return {
+    sequence,
+    error: {
+      code: e.code,
+      message: e.message,
+      details: e.details.map((d) => ({ index: d.index ?? 0, path: d.path ?? '', message: d.message, code: d.code ?? '' })),
+    },
+  };
+}
