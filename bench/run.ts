@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- single|ring|etcd|cluster ...] [--records N] [--runs N] [--quick]`:
+ * `npm run bench [-- single|ring|etcd|cluster|sources ...] [--records N] [--runs N] [--quick]`:
  * runs the benchmarks (by default `single` then `ring`) and prints Markdown
  * tables ready for docs/benchmarks.md, with the date and the machine.
  */
@@ -9,6 +9,7 @@ import { runSingleNodeBench } from './single-node.bench.ts';
 import { runRingBench } from './ring.ts';
 import { runEtcdBaseline } from './etcd-baseline.ts';
 import { runClusterBench } from './cluster.bench.ts';
+import { runSourcesBench } from './sources.bench.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -25,7 +26,7 @@ const { values, positionals } = parseArgs({
     quick: { type: 'boolean', default: false },
   },
 });
-const known = ['single', 'ring', 'etcd', 'cluster'];
+const known = ['single', 'ring', 'etcd', 'cluster', 'sources'];
 // `ring` joins the default run: it is pure computation and takes about a second.
 const suites = positionals.length > 0 ? positionals : ['single', 'ring'];
 const quick = values.quick === true;
@@ -75,6 +76,13 @@ for (const suite of suites) {
         clients: Number(values['etcd-clients']),
         perTxn: 128,
       },
+    });
+  } else if (suite === 'sources') {
+    await runSourcesBench({
+      records: quick ? 100_000 : Number(values.records) / 2,
+      perBody: 1000,
+      connections: Number(values.connections),
+      runs: quick ? 1 : Number(values.runs),
     });
   }
 }

@@ -1,0 +1,119 @@
+/**
+ * Sources benchmark (issue #4): gRPC `WriteStream` next to HTTP NDJSON on
+ * one node, same records, same bodies of 1,000, durable before each answer.
+ * Each trial starts a fresh node; the two doors alternate so drift on this
+ * shared machine hits both. (Kafka and Parquet import join this suite when
+ * those sources exist.)
+ */
+import { mkdtempSync } from 'node:fs';
+import path from 'node:path';
+import { credentials, loadPackageDefinition, type Client } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { freePort } from '../test/process/etcd.ts';
+import { NodeProcess, ROOT, http } from '../test/process/harness.ts';
+import { bulkLoad } from './lib/load.ts';
+import { BENCH_TABLE, ndjsonBodies } from './lib/records.ts';
+import { startReport } from './lib/report.ts';
+import { fmt, median, quantile } from './lib/stats.ts';
+
+/** Options of the sources benchmark. */
+export interface SourcesBenchOptions {
+  readonly records: number;
+  readonly perBody: number;
+  /** HTTP connections, and gRPC streams. */
+  readonly connections: number;
+  readonly runs: number;
+}
+
+interface Trial {
+  readonly recordsPerSec: number;
+  readonly p50: number;
+  readonly p99: number;
+}
+
+interface StreamClient extends Client {
+  WriteStream(): NodeJS.ReadWriteStream & { write(req: object): boolean; end(): void };
+}
+
+/** Runs the benchmark and returns the report as Markdown. */
+export async function runSourcesBench(o: SourcesBenchOptions): Promise<string> {
+  const report = startReport('sluice-bench-sources-');
+  const { root, log } = report;
+  try {
+    const bodies = ndjsonBodies(0, Math.ceil(o.records / o.perBody), o.perBody);
+    const grpc: Trial[] = [];
+    const httpTrials: Trial[] = [];
+    for (let run = 0; run < o.runs; run++) {
+      httpTrials.push(await trial(root, 'http', bodies, o));
+      grpc.push(await trial(root, 'grpc', bodies, o));
+    }
+    const m = (ts: Trial[], f: (t: Trial) => number): number => median(ts.map(f));
+    log(`## gRPC streaming vs HTTP NDJSON, one node (median of ${o.runs})`);
+    log('');
+    log(`${fmt(bodies.length * o.perBody)} records as bodies of ${o.perBody}: HTTP over ${o.connections} keep-alive connections; gRPC over ${o.connections} WriteStream streams (the server keeps 4 batches in flight per stream). Latency is per batch: request sent → durable answer.`);
+    log('');
+    log(`| figure | gRPC WriteStream | HTTP NDJSON | ratio |`);
+    log(`|---|---|---|---|`);
+    log(`| records/s | ${fmt(m(grpc, (t) => t.recordsPerSec))} | ${fmt(m(httpTrials, (t) => t.recordsPerSec))} | ${fmt(m(grpc, (t) => t.recordsPerSec) / m(httpTrials, (t) => t.recordsPerSec), 2)}× |`);
+    log(`| batch latency p50 | ${fmt(m(grpc, (t) => t.p50), 1)} ms | ${fmt(m(httpTrials, (t) => t.p50), 1)} ms | |`);
+    log(`| batch latency p99 | ${fmt(m(grpc, (t) => t.p99), 1)} ms | ${fmt(m(httpTrials, (t) => t.p99), 1)} ms | |`);
+    log('');
+  } finally {
+    report.close();
+  }
+  return report.lines.join('\n');
+}
+
+async function trial(root: string, door: 'http' | 'grpc', bodies: readonly Buffer[], o: SourcesBenchOptions): Promise<Trial> {
+  const cleanups: (() => Promise<unknown> | unknown)[] = [];
+  const t = { after: (fn: () => Promise<unknown> | unknown) => cleanups.push(fn) };
+  try {
+    const port = await freePort();
+    const node = await NodeProcess.start(t, { dataDir: mkdtempSync(path.join(root, `${door}-`)), args: ['--grpc', `127.0.0.1:${port}`] });
+    const created = await http(`${node.url}/v1/tables`, { method: 'POST', body: JSON.stringify(BENCH_TABLE) });
+    if (created.status !== 201) throw new Error(`create table: ${created.text}`);
+    if (door === 'http') {
+      const res = await bulkLoad(node.url, `/v1/tables/${BENCH_TABLE.name}/records`, bodies, o.perBody, o.connections);
+      return { recordsPerSec: res.records / res.seconds, p50: quantile(res.latenciesMs, 0.5), p99: quantile(res.latenciesMs, 0.99) };
+    }
+    return await grpcLoad(port, bodies, o);
+  } finally {
+    for (const fn of cleanups.reverse()) await fn();
+  }
+}
+
+/** Deals the bodies over `connections` streams and waits for every durable reply. */
+async function grpcLoad(port: number, bodies: readonly Buffer[], o: SourcesBenchOptions): Promise<Trial> {
+  const pkg = loadSync(path.join(ROOT, 'proto/sluice/v1/ingest.proto'), { keepCase: false, longs: String, defaults: true });
+  const Ingest = (loadPackageDefinition(pkg) as unknown as { sluice: { v1: { Ingest: new (a: string, c: ReturnType<typeof credentials.createInsecure>) => StreamClient } } }).sluice.v1.Ingest;
+  const client = new Ingest(`127.0.0.1:${port}`, credentials.createInsecure());
+  const latenciesMs: number[] = [];
+  const started = performance.now();
+  try {
+    await Promise.all(
+      Array.from({ length: o.connections }, async (_, s) => {
+        const stream = client.WriteStream();
+        const sentAt = new Map<string, number>();
+        const done = new Promise<void>((resolve, reject) => {
+          stream.on('data', (r: { sequence: string; written: number; error: { message: string } | null }) => {
+            if (r.error !== null || r.written !== o.perBody) reject(new Error(`batch ${r.sequence}: ${r.error?.message ?? r.written}`));
+            latenciesMs.push(performance.now() - (sentAt.get(r.sequence) ?? started));
+          });
+          stream.on('end', resolve);
+          stream.on('error', reject);
+        });
+        for (let i = s; i < bodies.length; i += o.connections) {
+          sentAt.set(String(i), performance.now());
+          // Respect the stream's flow control: wait for drain when its buffer is full.
+          if (!stream.write({ table: BENCH_TABLE.name, records: bodies[i], sequence: String(i) })) await new Promise((r) => stream.once('drain', r));
+        }
+        stream.end();
+        await done;
+      }),
+    );
+  } finally {
+    client.close();
+  }
+  const seconds = (performance.now() - started) / 1000;
+  return { recordsPerSec: (bodies.length * o.perBody) / seconds, p50: quantile(latenciesMs, 0.5), p99: quantile(latenciesMs, 0.99) };
+}
