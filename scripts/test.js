@@ -36,7 +36,24 @@ function ensureEtcd() {
   }
 }
 
+/**
+ * Kafka for the Kafka tests: scripts/kafka.sh fetch puts its jars into the cache with Maven
+ * the first time (a clean CI machine) and returns at once when they are there.
+ */
+function ensureKafka() {
+  const script = path.join(root, 'scripts', 'kafka.sh');
+  console.log(`$ ${path.relative(root, script)} fetch`);
+  // Through bash, so a checkout that lost the executable bit still works.
+  const res = spawnSync('bash', [script, 'fetch'], { cwd: root, stdio: 'inherit' });
+  if (res.status !== 0) {
+    const why = res.error ? res.error.message : `exit ${res.status ?? res.signal}`;
+    console.error(`Kafka is needed by the Kafka tests and could not be fetched (${why}); the lines above say why. It needs Java 17+ and Maven (apt-get install openjdk-17-jre-headless maven) and a reachable Maven repository.`);
+    process.exit(1);
+  }
+}
+
 ensureEtcd();
+ensureKafka();
 run(path.join(root, 'node_modules', '.bin', 'tsc'), ['--noEmit', '-p', '.']);
 const only = process.argv.slice(2);
 const files = only.length > 0 ? only : globSync('test/**/*.test.ts', { cwd: root }).sort();

@@ -1,0 +1,288 @@
+/**
+ * Test launcher for a real Apache Kafka broker: KRaft, one JVM that is broker
+ * and controller, on free loopback ports, in its own temp dir formatted with
+ * Kafka's storage tool, stopped by PID and removed when the test ends.
+ *
+ * The jars come from the cache that `scripts/kafka.sh fetch` fills (npm test
+ * runs it first; here it is a no-op or, run alone, fetches once). JVM flags and
+ * server properties follow scripts/kafka.sh (keep the two in step), except
+ * for tests: C1-only JIT by default, one partition for __consumer_offsets, no
+ * topic auto-creation, and only warnings logged, to stderr.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Admin } from '@platformatic/kafka';
+import { freePort } from './etcd.ts';
+import { ROOT } from './harness.ts';
+
+const KAFKA_SCRIPT = path.join(ROOT, 'scripts', 'kafka.sh');
+/** A cold fetch downloads ~44 MB of jars and builds the class-data archive. */
+const FETCH_TIMEOUT_MS = 10 * 60_000;
+/** The JDK of JAVA_HOME, as scripts/kafka.sh, else java on PATH. */
+const JAVA = process.env['JAVA_HOME'] ? path.join(process.env['JAVA_HOME'], 'bin', 'java') : 'java';
+const FORMAT_TIMEOUT_MS = 60_000;
+const READY_TIMEOUT_MS = 60_000;
+/** A clean KRaft shutdown of one node takes about half a second. */
+const STOP_TIMEOUT_MS = 10_000;
+/** Between readiness probes. */
+const READY_POLL_MS = 50;
+const LOG_TAIL_CHARS_MAX = 20_000;
+/** Retries of the clients made with `clientOptions`: 100 ms apart (the library's default is 1 s), up to 5 s in all. */
+const CLIENT_RETRY_DELAY_MS = 100;
+const CLIENT_RETRIES = 50;
+
+/** What a test can ask of its broker. */
+export interface KafkaBrokerOptions {
+  /**
+   * Broker JVM heap limit in MiB.
+   * @default 512
+   */
+  readonly heapMb?: number;
+  /**
+   * Run the JVM's optimising compiler (C2), as a production broker does. Off,
+   * the broker compiles with C1 only: it starts about half a second sooner and
+   * is slower at volume, which suits tests; a benchmark turns this on.
+   * @default false
+   */
+  readonly optimizingJit?: boolean;
+}
+
+let home: Promise<string> | undefined;
+
+/** The cached Kafka directory (with libs/ and kafka.jsa), fetched once per process. */
+function kafkaHome(): Promise<string> {
+  home ??= new Promise((resolve, reject) => {
+    execFile('bash', [KAFKA_SCRIPT, 'fetch'], { timeout: FETCH_TIMEOUT_MS, encoding: 'utf8' }, (error, stdout, stderr) => {
+      if (error) {
+        reject(new Error(`scripts/kafka.sh fetch failed, so there is no Kafka to test against (it needs Java 17+, Maven and a reachable Maven repository):\n${stderr.slice(-4000)}`, { cause: error }));
+      } else {
+        resolve(stdout.trim());
+      }
+    });
+  });
+  return home;
+}
+
+/** scripts/kafka.sh's jvm_flags, plus C1 only unless asked (the archive is skipped silently when it does not fit). */
+function jvmFlags(kafkaDir: string, configDir: string, options: KafkaBrokerOptions): string[] {
+  return [
+    `-Xmx${options.heapMb ?? 512}m`,
+    '-XX:+UseSerialGC',
+    ...(options.optimizingJit === true ? [] : ['-XX:TieredStopAtLevel=1']),
+    '-XX:+ExitOnOutOfMemoryError',
+    '-Djava.awt.headless=true',
+    '-Xshare:auto',
+    `-XX:SharedArchiveFile=${path.join(kafkaDir, 'kafka.jsa')}`,
+    '-Xlog:cds=off',
+    '-Xlog:cds+dynamic=off',
+    `-Dlog4j2.configurationFile=${path.join(configDir, 'log4j2.properties')}`,
+    '-cp',
+    `${path.join(kafkaDir, 'libs')}/*`,
+  ];
+}
+
+function serverProperties(dir: string, port: number, controllerPort: number): string {
+  return `process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:${controllerPort}
+controller.listener.names=CONTROLLER
+listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}
+advertised.listeners=PLAINTEXT://127.0.0.1:${port}
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=${path.join(dir, 'data')}
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+# One partition for the group coordinator's topic instead of 50: the first group of a
+# test is served once it is created and loaded, which 50 partitions make slower.
+offsets.topic.num.partitions=1
+# Tests create their topics: a misspelt name fails instead of making a new topic.
+auto.create.topics.enable=false
+`;
+}
+
+/** Warnings and errors only, to stderr, which the launcher keeps the tail of for failure messages. */
+const LOG4J2_PROPERTIES = `rootLogger.level = WARN
+rootLogger.appenderRef.stderr.ref = STDERR
+appender.stderr.type = Console
+appender.stderr.name = STDERR
+appender.stderr.target = SYSTEM_ERR
+appender.stderr.layout.type = PatternLayout
+appender.stderr.layout.pattern = [%d] %p %m (%c)%n
+`;
+
+/**
+ * A Kafka Uuid: 16 random bytes in base64url without padding. One in 64 starts
+ * with "-", which the storage tool's argument parser takes for an option, so
+ * those are drawn again (Kafka's own Uuid.randomUuid() does the same).
+ */
+function randomClusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
+}
+
+/** Runs the storage tool; resolves with nothing, rejects with its output. */
+function formatStorage(java: readonly string[], configPath: string): Promise<void> {
+  const clusterId = randomClusterId();
+  const args = [...java, 'kafka.tools.StorageTool', 'format', '--cluster-id', clusterId, '--config', configPath];
+  return new Promise((resolve, reject) => {
+    execFile(JAVA, args, { timeout: FORMAT_TIMEOUT_MS, encoding: 'utf8' }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`kafka-storage format failed:\n${stdout}${stderr}`.slice(-4000), { cause: error }));
+      else resolve();
+    });
+  });
+}
+
+/** One running broker; `bootstrap` is what clients connect to. */
+export class KafkaBroker {
+  /** "127.0.0.1:port" of the client listener. */
+  readonly bootstrap: string;
+  /** Wall time of `start()`: fetch check, format, JVM start, first metadata answer. */
+  startMs = 0;
+  /** Tail of the broker's output (WARN and above). */
+  output = '';
+  private readonly dir: string;
+  private child: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
+  private admin: Admin | undefined;
+  private stopping: Promise<void> | undefined;
+
+  private constructor(dir: string, port: number) {
+    this.dir = dir;
+    this.bootstrap = `127.0.0.1:${port}`;
+  }
+
+  /** Starts a broker and waits until it answers metadata requests; stopped when the owner ends. */
+  static async start(owner: { after: (fn: () => Promise<void> | void) => void }, options: KafkaBrokerOptions = {}): Promise<KafkaBroker> {
+    const startedAt = performance.now();
+    const kafkaDir = await kafkaHome();
+    const port = await freePort();
+    const controllerPort = await freePort();
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'sluice-kafka-'));
+    const broker = new KafkaBroker(dir, port);
+    owner.after(() => broker.stop());
+
+    const configPath = path.join(dir, 'server.properties');
+    await writeFile(configPath, serverProperties(dir, port, controllerPort));
+    await writeFile(path.join(dir, 'log4j2.properties'), LOG4J2_PROPERTIES);
+    const java = jvmFlags(kafkaDir, dir, options);
+    await formatStorage(java, configPath);
+    broker.spawn([...java, 'kafka.Kafka', configPath]);
+    await broker.ready();
+    broker.startMs = performance.now() - startedAt;
+    return broker;
+  }
+
+  private spawn(args: readonly string[]): void {
+    const child = spawn(JAVA, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    const keep = (chunk: string): void => {
+      this.output = (this.output + chunk).slice(-LOG_TAIL_CHARS_MAX);
+    };
+    child.stdout?.setEncoding('utf8').on('data', keep);
+    child.stderr?.setEncoding('utf8').on('data', keep);
+    this.child = child;
+  }
+
+  private isRunning(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /**
+   * Base options for a client of this broker. A fresh broker answers the first
+   * group and idempotent-producer requests with retriable errors while it
+   * creates __consumer_offsets and fetches producer ids from the controller;
+   * the client's default (3 retries, 1 s apart) would add a second to each
+   * test, and 3 retries 100 ms apart are not always enough on a busy machine.
+   */
+  clientOptions(clientId: string): { clientId: string; bootstrapBrokers: string[]; retries: number; retryDelay: number } {
+    return { clientId, bootstrapBrokers: [this.bootstrap], retries: CLIENT_RETRIES, retryDelay: CLIENT_RETRY_DELAY_MS };
+  }
+
+  /** An Admin client for this broker, created on first use and closed by `stop()`. */
+  private client(): Admin {
+    this.admin ??= new Admin({ ...this.clientOptions('sluice-test-kafka-admin'), timeout: 10_000 });
+    return this.admin;
+  }
+
+  /**
+   * Resolves once the broker answers a metadata request. Kafka opens the client
+   * port for requests only after the broker is registered and unfenced, so an
+   * answer means topics can be created.
+   */
+  private async ready(): Promise<void> {
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    while (Date.now() < deadline) {
+      if (!this.isRunning()) throw new Error(`the Kafka broker exited during start (${this.child?.exitCode ?? this.child?.signalCode}):\n${this.output}`);
+      const probe = new Admin({ clientId: 'sluice-test-kafka-probe', bootstrapBrokers: [this.bootstrap], timeout: 1_000, retries: false });
+      try {
+        const metadata = await probe.metadata({ topics: [] });
+        if (metadata.brokers.size > 0) return;
+      } catch {
+        // Not listening yet.
+      } finally {
+        await probe.close().catch(() => {});
+      }
+      await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS));
+    }
+    throw new Error(`the Kafka broker did not answer within ${READY_TIMEOUT_MS} ms:\n${this.output}`);
+  }
+
+  /**
+   * Creates a topic with one replica and waits until the broker leads every
+   * partition. Metadata names the leader before the broker has taken the
+   * partition on, and a produce in that gap fails with NOT_LEADER_OR_FOLLOWER
+   * on some partitions; @platformatic/kafka then resends the whole request,
+   * partitions already written included (duplicates unless the producer is
+   * idempotent). ListOffsets needs the same leadership as Produce, so once it
+   * answers for every partition a first produce goes through in one piece.
+   */
+  async createTopic(name: string, partitions: number): Promise<void> {
+    const admin = this.client();
+    await admin.createTopics({ topics: [name], partitions, replicas: 1 });
+    const request = { topics: [{ name, partitions: Array.from({ length: partitions }, (_, partitionIndex) => ({ partitionIndex, timestamp: -1n })) }] };
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    let lastError: unknown;
+    while (Date.now() < deadline) {
+      try {
+        const [topic] = await admin.listOffsets(request);
+        if (topic?.partitions.length === partitions) return;
+      } catch (error) {
+        lastError = error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS));
+    }
+    throw new Error(`topic ${name}: the broker does not lead all ${partitions} partitions after ${READY_TIMEOUT_MS} ms`, { cause: lastError });
+  }
+
+  /** SIGTERM, SIGKILL after STOP_TIMEOUT_MS, then removes the temp dir. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  private async shutdown(): Promise<void> {
+    await this.admin?.close().catch(() => {});
+    if (this.isRunning()) {
+      this.child?.kill('SIGTERM');
+      const timedOut = await Promise.race([
+        this.exited.then(() => false),
+        new Promise<boolean>((resolve) => setTimeout(resolve, STOP_TIMEOUT_MS, true).unref()),
+      ]);
+      if (timedOut && this.isRunning()) {
+        this.child?.kill('SIGKILL');
+        await this.exited;
+      }
+    }
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
