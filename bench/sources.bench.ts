@@ -7,10 +7,9 @@
  */
 import { mkdtempSync } from 'node:fs';
 import path from 'node:path';
-import { credentials, loadPackageDefinition, type Client } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
 import { freePort } from '../test/process/etcd.ts';
-import { NodeProcess, ROOT, http } from '../test/process/harness.ts';
+import { NodeProcess, http } from '../test/process/harness.ts';
+import { ingestClient, ingestStream } from '../test/process/ingest-client.ts';
 import { bulkLoad } from './lib/load.ts';
 import { BENCH_TABLE, ndjsonBodies } from './lib/records.ts';
 import { startReport } from './lib/report.ts';
@@ -29,10 +28,6 @@ interface Trial {
   readonly recordsPerSec: number;
   readonly p50: number;
   readonly p99: number;
-}
-
-interface StreamClient extends Client {
-  WriteStream(): NodeJS.ReadWriteStream & { write(req: object): boolean; end(): void };
 }
 
 /** Runs the benchmark and returns the report as Markdown. */
@@ -84,31 +79,22 @@ async function trial(root: string, door: 'http' | 'grpc', bodies: readonly Buffe
 
 /** Deals the bodies over `connections` streams and waits for every durable reply. */
 async function grpcLoad(port: number, bodies: readonly Buffer[], o: SourcesBenchOptions): Promise<Trial> {
-  const pkg = loadSync(path.join(ROOT, 'proto/sluice/v1/ingest.proto'), { keepCase: false, longs: String, defaults: true });
-  const Ingest = (loadPackageDefinition(pkg) as unknown as { sluice: { v1: { Ingest: new (a: string, c: ReturnType<typeof credentials.createInsecure>) => StreamClient } } }).sluice.v1.Ingest;
-  const client = new Ingest(`127.0.0.1:${port}`, credentials.createInsecure());
+  const client = ingestClient(port);
   const latenciesMs: number[] = [];
+  const sentAt = new Map<string, number>();
   const started = performance.now();
   try {
     await Promise.all(
       Array.from({ length: o.connections }, async (_, s) => {
-        const stream = client.WriteStream();
-        const sentAt = new Map<string, number>();
-        const done = new Promise<void>((resolve, reject) => {
-          stream.on('data', (r: { sequence: string; written: number; error: { message: string } | null }) => {
-            if (r.error !== null || r.written !== o.perBody) reject(new Error(`batch ${r.sequence}: ${r.error?.message ?? r.written}`));
-            latenciesMs.push(performance.now() - (sentAt.get(r.sequence) ?? started));
-          });
-          stream.on('end', resolve);
-          stream.on('error', reject);
-        });
-        for (let i = s; i < bodies.length; i += o.connections) {
-          sentAt.set(String(i), performance.now());
-          // Respect the stream's flow control: wait for drain when its buffer is full.
-          if (!stream.write({ table: BENCH_TABLE.name, records: bodies[i], sequence: String(i) })) await new Promise((r) => stream.once('drain', r));
+        function* requests(): Generator<object> {
+          for (let i = s; i < bodies.length; i += o.connections) {
+            sentAt.set(String(i), performance.now());
+            yield { table: BENCH_TABLE.name, records: bodies[i], sequence: String(i) };
+          }
         }
-        stream.end();
-        await done;
+        const replies = await ingestStream(client, requests(), (r) => latenciesMs.push(performance.now() - (sentAt.get(r.sequence) ?? started)));
+        const bad = replies.find((r) => r.error !== null || r.written !== o.perBody);
+        if (bad !== undefined) throw new Error(`batch ${bad.sequence}: ${bad.error?.message ?? bad.written}`);
       }),
     );
   } finally {

@@ -6,38 +6,12 @@
  * under admission pressure waits instead of failing.
  */
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { test } from 'node:test';
-import { credentials, loadPackageDefinition, status, type Client, type ServiceError } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
+import { status, type ServiceError } from '@grpc/grpc-js';
 import { freePort } from './etcd.ts';
-import { NodeProcess, ROOT, http, tempDir } from './harness.ts';
+import { NodeProcess, http, tempDir } from './harness.ts';
+import { ingestClient, ingestStream, ingestWrite as write, type IngestClient } from './ingest-client.ts';
 import { PAYMENTS } from './tables.ts';
-
-interface Reply {
-  sequence: string;
-  written: number;
-  ids: string[];
-  token: string;
-  rejectedCount: number;
-  rejected: { index: number; path: string; message: string; code: string }[];
-  error: { code: string; message: string; details: { index: number; path: string }[] } | null;
-}
-
-interface IngestClient extends Client {
-  Write(req: object, cb: (err: ServiceError | null, reply: Reply) => void): void;
-  WriteStream(): NodeJS.ReadWriteStream & { write(req: object): boolean; end(): void };
-}
-
-function client(port: number): IngestClient {
-  const pkg = loadSync(path.join(ROOT, 'proto/sluice/v1/ingest.proto'), { keepCase: false, longs: String, defaults: true });
-  const loaded = loadPackageDefinition(pkg) as unknown as { sluice: { v1: { Ingest: new (addr: string, creds: ReturnType<typeof credentials.createInsecure>) => IngestClient } } };
-  return new loaded.sluice.v1.Ingest(`127.0.0.1:${port}`, credentials.createInsecure());
-}
-
-function write(c: IngestClient, req: object): Promise<Reply> {
-  return new Promise((resolve, reject) => c.Write(req, (err, reply) => (err ? reject(err) : resolve(reply))));
-}
 
 function payments(prefix: string, n: number, bad?: number): Buffer {
   const lines: string[] = [];
@@ -59,7 +33,7 @@ async function startNode(t: { after: (fn: () => Promise<void> | void) => void },
   const node = await NodeProcess.start(t, { dataDir: tempDir(t, 'sluice-grpc-'), args: ['--grpc', `127.0.0.1:${port}`, ...args] });
   const created = await http(`${node.url}/v1/tables`, { method: 'POST', body: JSON.stringify(PAYMENTS) });
   assert.equal(created.status, 201, created.text);
-  const c = client(port);
+  const c = ingestClient(port);
   t.after(() => c.close());
   return { node, port, c };
 }
@@ -108,18 +82,8 @@ test('gRPC WriteStream: replies in order, a bad batch fails alone, every good re
   const batches = 120;
   const perBatch = 100;
   const badBatch = 57;
-  const stream = c.WriteStream();
-  const replies: Reply[] = [];
-  const done = new Promise<void>((resolve, reject) => {
-    stream.on('data', (r: Reply) => replies.push(r));
-    stream.on('end', resolve);
-    stream.on('error', reject);
-  });
-  for (let b = 0; b < batches; b++) {
-    stream.write({ table: 'payments', records: payments(`b${b}`, perBatch, b === badBatch ? 9 : undefined), sequence: String(b) });
-  }
-  stream.end();
-  await done;
+  const requests = Array.from({ length: batches }, (_, b) => ({ table: 'payments', records: payments(`b${b}`, perBatch, b === badBatch ? 9 : undefined), sequence: String(b) }));
+  const replies = await ingestStream(c, requests);
   assert.deepEqual(replies.map((r) => r.sequence), Array.from({ length: batches }, (_, b) => String(b)), 'one reply per batch, in order');
   const bad = replies[badBatch];
   assert.equal(bad?.error?.code, 'SCHEMA_VIOLATION');
@@ -136,18 +100,12 @@ test('under admission pressure a unary write is refused with RESOURCE_EXHAUSTED 
   const { node, c } = await startNode(t, ['--in-flight-bytes-max', String(64 * 1024)]);
   const batches = 60;
   const perBatch = 500; // about 50 KB per batch
-  const stream = c.WriteStream();
-  const replies: Reply[] = [];
-  const done = new Promise<void>((resolve, reject) => {
-    stream.on('data', (r: Reply) => replies.push(r));
-    stream.on('end', resolve);
-    stream.on('error', reject);
-  });
-  for (let b = 0; b < batches; b++) stream.write({ table: 'payments', records: payments(`p${b}`, perBatch), sequence: String(b) });
-  stream.end();
+  let answered = 0;
+  const requests = Array.from({ length: batches }, (_, b) => ({ table: 'payments', records: payments(`p${b}`, perBatch), sequence: String(b) }));
+  const streaming = ingestStream(c, requests, () => answered++);
   // Unary writes meanwhile: some are refused at once (the bound is full), none waits.
   const codes: number[] = [];
-  for (let i = 0; i < 40 && replies.length < batches; i++) {
+  for (let i = 0; i < 40 && answered < batches; i++) {
     await write(c, { table: 'payments', records: payments(`x${i}`, perBatch) }).then(
       () => codes.push(status.OK),
       (err: ServiceError) => {
@@ -156,7 +114,7 @@ test('under admission pressure a unary write is refused with RESOURCE_EXHAUSTED 
       },
     );
   }
-  await done;
+  const replies = await streaming;
   assert.ok(codes.includes(status.RESOURCE_EXHAUSTED), `some unary writes met the full bound: ${codes.join(',')}`);
   assert.equal(replies.length, batches);
   for (const r of replies) assert.equal(r.written, perBatch, `stream batch ${r.sequence}: ${JSON.stringify(r.error)}`);

@@ -1,0 +1,62 @@
+/**
+ * A real gRPC client of `sluice.v1.Ingest`, built from the shipped .proto
+ * (for tests and benchmarks): unary writes, and a stream that sends
+ * batches and collects every reply.
+ */
+import path from 'node:path';
+import { credentials, loadPackageDefinition, type Client, type ServiceError } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { ROOT } from './harness.ts';
+
+/** A WriteReply as proto-loader decodes it. */
+export interface IngestReply {
+  sequence: string;
+  written: number;
+  ids: string[];
+  token: string;
+  rejectedCount: number;
+  rejected: { index: number; path: string; message: string; code: string }[];
+  error: { code: string; message: string; details: { index: number; path: string }[] } | null;
+}
+
+type WriteStream = NodeJS.ReadWriteStream & { write(req: object): boolean; end(): void };
+
+/** The generated client. */
+export interface IngestClient extends Client {
+  Write(req: object, cb: (err: ServiceError | null, reply: IngestReply) => void): void;
+  WriteStream(): WriteStream;
+}
+
+/** A client of the node whose gRPC port is `port`. */
+export function ingestClient(port: number): IngestClient {
+  const pkg = loadSync(path.join(ROOT, 'proto/sluice/v1/ingest.proto'), { keepCase: false, longs: String, defaults: true });
+  const loaded = loadPackageDefinition(pkg) as unknown as { sluice: { v1: { Ingest: new (addr: string, creds: ReturnType<typeof credentials.createInsecure>) => IngestClient } } };
+  return new loaded.sluice.v1.Ingest(`127.0.0.1:${port}`, credentials.createInsecure());
+}
+
+/** One unary Write; rejects with the gRPC ServiceError. */
+export function ingestWrite(c: IngestClient, req: object): Promise<IngestReply> {
+  return new Promise((resolve, reject) => c.Write(req, (err, reply) => (err ? reject(err) : resolve(reply))));
+}
+
+/**
+ * Sends `requests` on one WriteStream (waiting for drain when the stream's
+ * buffer is full), ends it, and resolves with every reply once the server
+ * ends the stream. `onReply` sees each reply as it arrives.
+ */
+export async function ingestStream(c: IngestClient, requests: Iterable<object>, onReply?: (r: IngestReply) => void): Promise<IngestReply[]> {
+  const stream = c.WriteStream();
+  const replies: IngestReply[] = [];
+  const done = new Promise<void>((resolve, reject) => {
+    stream.on('data', (r: IngestReply) => {
+      replies.push(r);
+      onReply?.(r);
+    });
+    stream.on('end', resolve);
+    stream.on('error', reject);
+  });
+  for (const req of requests) if (!stream.write(req)) await new Promise((r) => stream.once('drain', r));
+  stream.end();
+  await done;
+  return replies;
+}
