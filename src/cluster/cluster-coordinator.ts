@@ -108,7 +108,7 @@ export class ClusterCoordinator implements Coordinator {
       let placement = this.d.placement();
       if (placement.nodes.length === 0) throw new SluiceError('NO_QUORUM', 'the cluster has no placement yet');
       const consistency = options.consistency ?? 'quorum';
-      const ids = await this.stamp(entry, buf, count, placement, def.replicationFactor);
+      const ids = await this.stamp(entry, buf, count, placement, def.replicationFactor, options.keyed === true);
       for (let attempt = 0; ; attempt++) {
         try {
           const { lsns, degraded } = await this.replicate(buf, placement, def.replicationFactor, consistency, releaseOnce);
@@ -263,10 +263,10 @@ export class ClusterCoordinator implements Coordinator {
     return this.d.peers.call(node, method, request, this.d.options.replicaTimeoutMs);
   }
 
-  /** Stamps ids (a primary key keeps the id its replicas know) and HLC versions into the batch. */
-  private async stamp(entry: TableEntry, buf: Buffer, count: number, placement: Placement, rf: number): Promise<bigint[]> {
+  /** Stamps ids (a primary or dedupe key keeps the id its replicas know) and HLC versions into the batch. */
+  private async stamp(entry: TableEntry, buf: Buffer, count: number, placement: Placement, rf: number, keyed: boolean): Promise<bigint[]> {
     const reader = new RecordBatchReader(buf);
-    const hasPk = currentDef(entry).primaryKey !== undefined;
+    const hasPk = keyed || currentDef(entry).primaryKey !== undefined;
     const known = hasPk ? await this.knownPkIds(entry, reader, placement, rf) : undefined;
     const ids = new Array<bigint>(count);
     const generator = this.d.ids();

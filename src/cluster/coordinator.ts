@@ -20,6 +20,11 @@ export function requiredReplicas(consistency: Consistency, replicas: number): nu
 /** Per-request options of a write. */
 export interface WriteOptions {
   readonly consistency?: Consistency;
+  /**
+   * Entries carry a key (primary or dedupe) that keeps the id it was written
+   * with before; without it every entry gets a fresh id.
+   */
+  readonly keyed?: boolean;
 }
 
 /** Per-request options of a read. */

@@ -13,7 +13,7 @@ import type { TableEntry } from '../storage/catalog.ts';
 import type { IndexedRecord } from '../storage/index-store.ts';
 import type { LocalStore } from '../storage/local-store.ts';
 import { recordKeyPrefix } from '../storage/key-layout.ts';
-import type { Coordinator, RangePage, RangeQuery, ReadOptions, WriteAck } from './coordinator.ts';
+import type { Coordinator, RangePage, RangeQuery, ReadOptions, WriteAck, WriteOptions } from './coordinator.ts';
 
 /** Bytes of a cursor: the time key and id of the last record returned. */
 const CURSOR_BYTES = 16;
@@ -39,9 +39,9 @@ export class LocalCoordinator implements Coordinator {
   }
 
   /** Stamps ids/versions and appends the batch; resolves after the WAL fsync. */
-  async write(entry: TableEntry, batch: Uint8Array, count: number, release: () => void): Promise<WriteAck> {
+  async write(entry: TableEntry, batch: Uint8Array, count: number, release: () => void, options: WriteOptions = {}): Promise<WriteAck> {
     const reader = new RecordBatchReader(batch);
-    const hasPk = entry.versions.at(-1)?.primaryKey !== undefined;
+    const hasPk = options.keyed === true || entry.versions.at(-1)?.primaryKey !== undefined;
     const claim = hasPk
       ? await this.store.pks.resolve(reader, () => this.ids.next(), (v) => this.hlc.update(v))
       : undefined;

@@ -30,6 +30,35 @@ export interface EncodeContext {
   readonly keyBytesMax: number;
   /** Violations collected at most (the request is refused or answered with them). */
   readonly errorDetailsMax: number;
+  /** Source-given dedupe keys (a table's primary key takes precedence). */
+  readonly dedupe?: DedupeKeys;
+}
+
+/**
+ * Dedupe keys a source gives its records so that re-sending them after a
+ * crash is idempotent: either `prefix + (first + i)` for record i of the
+ * request (files: row numbers), or one key per record (Kafka: topic,
+ * partition and offset). A record whose key was written before keeps its
+ * id, exactly like a primary key.
+ */
+export type DedupeKeys = { readonly prefix: string; readonly first: number } | { readonly keys: readonly string[] };
+
+/** The dedupe key of request record `index`. */
+export function dedupeKeyAt(dedupe: DedupeKeys, index: number): string {
+  if ('keys' in dedupe) {
+    const key = dedupe.keys[index];
+    if (key === undefined) throw new Error(`no dedupe key for record ${index}`);
+    return key;
+  }
+  return dedupe.prefix + String(dedupe.first + index);
+}
+
+/** A record that could not even be parsed (framed input): rejected with its message, not fatal to the request. */
+export class UnparsedRecord {
+  readonly message: string;
+  constructor(message: string) {
+    this.message = message;
+  }
 }
 
 /** A batch ready for id stamping, plus what was rejected. */
@@ -45,6 +74,8 @@ export interface EncodedBatch {
   readonly rejectedCount: number;
   /** Request index of each batch entry, present only when something was rejected. */
   readonly positions?: Uint32Array;
+  /** True when entries carry a key to resolve to an existing id (a primary key or a dedupe key). */
+  readonly keyed: boolean;
 }
 
 /** Validates and encodes `records`; never throws on user input. */
@@ -63,16 +94,22 @@ export function encodeBatch(records: readonly unknown[], schema: CompiledSchema,
       rejected.push({ index, ...v });
     }
   };
+  const dedupe = pkType === undefined ? ctx.dedupe : undefined;
   for (let i = 0; i < records.length; i++) {
-    const result = schema.normalize(records[i], ctx.nowMs);
+    const record = records[i];
+    if (record instanceof UnparsedRecord) {
+      reject(i, [{ code: 'INVALID_JSON', path: '', message: record.message }]);
+      continue;
+    }
+    const result = schema.normalize(record, ctx.nowMs);
     if (!result.ok) {
       reject(i, result.errors);
       continue;
     }
     const values = result.values;
     const key = keyString(values[schema.shardKeyIndex], keyType);
-    const pk = pkType === undefined ? undefined : keyString(values[schema.primaryKeyIndex], pkType);
-    const tooLong = Buffer.byteLength(key) > ctx.keyBytesMax ? schema.def.shardKey : pk !== undefined && Buffer.byteLength(pk) > ctx.keyBytesMax ? schema.def.primaryKey : undefined;
+    const pk = pkType === undefined ? (dedupe === undefined ? undefined : dedupeKeyAt(dedupe, i)) : keyString(values[schema.primaryKeyIndex], pkType);
+    const tooLong = Buffer.byteLength(key) > ctx.keyBytesMax ? schema.def.shardKey : pkType !== undefined && pk !== undefined && Buffer.byteLength(pk) > ctx.keyBytesMax ? schema.def.primaryKey : undefined;
     if (tooLong !== undefined) {
       reject(i, [{ code: 'KEY_TOO_LARGE', path: `/${tooLong}`, message: `${tooLong} is longer than ${ctx.keyBytesMax} bytes` }]);
       continue;
@@ -81,7 +118,8 @@ export function encodeBatch(records: readonly unknown[], schema: CompiledSchema,
     builder.add(shardOf(key, ctx.shards), key, pk, typeof time === 'number' ? time : ctx.nowMs, encodeFields(values));
     positions?.push(i);
   }
-  const base = { batch: builder.finish(), count: builder.count, total: records.length, rejected, rejectedCount };
+  const keyed = pkType !== undefined || dedupe !== undefined;
+  const base = { batch: builder.finish(), count: builder.count, total: records.length, rejected, rejectedCount, keyed };
   return positions === undefined ? base : { ...base, positions: Uint32Array.from(positions) };
 }
 

@@ -9,12 +9,15 @@ import { SluiceError } from '../core/errors.ts';
 import { compileSchema, type CompiledSchema } from '../core/schema/compile-schema.ts';
 import type { TableDef } from '../core/schema/table-def.ts';
 import { decodeBody, type BodyFormat } from './decode-body.ts';
+import { decodeFrames } from './decode-frames.ts';
 import { encodeBatch, type EncodeContext, type EncodedBatch } from './batch-encoder.ts';
 
 /** The input of one decode task. */
 export interface DecodeTask {
   readonly body: Uint8Array;
   readonly format: BodyFormat;
+  /** Byte length of each record when the body is separate JSON texts back to back (`format` is then ignored). */
+  readonly frames?: Uint32Array;
   readonly def: TableDef;
   readonly ctx: EncodeContext;
   readonly jsonDepthMax: number;
@@ -39,7 +42,7 @@ export function schemaFor(def: TableDef, tableId: number, jsonDepthMax: number):
 /** Decodes and encodes one body; never throws on user input. */
 export function runDecode(task: DecodeTask): DecodeAnswer {
   try {
-    const records = decodeBody(task.body, task.format);
+    const records = task.frames === undefined ? decodeBody(task.body, task.format) : decodeFrames(task.body, task.frames);
     const schema = schemaFor(task.def, task.ctx.tableId, task.jsonDepthMax);
     return { ok: true, encoded: encodeBatch(records, schema, task.ctx) };
   } catch (err) {

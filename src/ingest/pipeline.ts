@@ -10,7 +10,7 @@ import { currentDef } from '../storage/catalog.ts';
 import type { Consistency, Coordinator } from '../cluster/coordinator.ts';
 import type { BodyFormat } from './decode-body.ts';
 import type { DecodePool } from './decode-pool.ts';
-import type { OnInvalid, Rejection } from './batch-encoder.ts';
+import type { DedupeKeys, OnInvalid, Rejection } from './batch-encoder.ts';
 import type { AdmissionTicket } from './admission.ts';
 
 /** One write request from any source. */
@@ -18,6 +18,14 @@ export interface WriteRequest {
   readonly table: string;
   readonly body: Uint8Array;
   readonly format: BodyFormat;
+  /**
+   * Byte length of each record when the body is a concatenation of separate
+   * JSON texts (Kafka message values); a text that does not parse is
+   * rejected on its own instead of failing the request.
+   */
+  readonly frames?: Uint32Array;
+  /** Keys that make a re-send idempotent in a table without a primary key. */
+  readonly dedupe?: DedupeKeys;
   readonly onInvalid: OnInvalid;
   /** Held until the records are in the index; released on every path. */
   readonly ticket: AdmissionTicket;
@@ -74,6 +82,7 @@ export class IngestPipeline {
       const encoded = await this.pool.decode({
         body: req.body,
         format: req.format,
+        ...(req.frames === undefined ? {} : { frames: req.frames }),
         def: currentDef(entry),
         jsonDepthMax: this.options.jsonDepthMax,
         ctx: {
@@ -82,6 +91,7 @@ export class IngestPipeline {
           nowMs: Date.now(),
           keyBytesMax: this.options.keyBytesMax,
           errorDetailsMax: this.options.errorDetailsMax,
+          ...(req.dedupe === undefined ? {} : { dedupe: req.dedupe }),
         },
       });
       if (encoded.rejectedCount > 0) {
@@ -93,6 +103,7 @@ export class IngestPipeline {
         return { written: 0, ids: new Array<null>(encoded.total).fill(null), token: null, rejected: encoded.rejected, rejectedCount: encoded.rejectedCount };
       }
       const ack = await this.coordinator.write(entry, encoded.batch, encoded.count, () => req.ticket.release(), {
+        keyed: encoded.keyed,
         ...(req.consistency === undefined ? {} : { consistency: req.consistency }),
       });
       this.observer.onWritten?.(req.table, encoded.count);

@@ -6,7 +6,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SluiceError } from '../../../core/errors.ts';
 import { bodyFormatOf } from '../../../ingest/decode-body.ts';
-import type { OnInvalid } from '../../../ingest/batch-encoder.ts';
+import type { DedupeKeys, OnInvalid } from '../../../ingest/batch-encoder.ts';
 import type { WriteResult } from '../../../ingest/pipeline.ts';
 import type { Consistency } from '../../../cluster/coordinator.ts';
 import type { ApiContext } from '../api-context.ts';
@@ -32,6 +32,7 @@ async function write(ctx: ApiContext, request: FastifyRequest, reply: FastifyRep
     throw new SluiceError('INVALID_ARGUMENT', 'atomic=true is not supported by a cluster yet (no cross-shard commit); send the records without it');
   }
   services.catalog.require(table);
+  dedupeParams(q);
   const declared = Number(request.headers['content-length'] ?? 0);
   const ticket = ctx.admission.tryAcquire(Number.isFinite(declared) ? Math.min(declared, ctx.config.bodyBytesMax) : 0);
   if (ticket === undefined) throw new SluiceError('OVERLOADED', 'too many writes in flight; retry after the Retry-After delay');
@@ -42,9 +43,40 @@ async function write(ctx: ApiContext, request: FastifyRequest, reply: FastifyRep
     ticket.release();
     throw err;
   }
-  const result = await services.pipeline.write({ table, body, format: bodyFormatOf(request.headers['content-type']), onInvalid, ticket, consistency });
+  const dedupe = dedupeParams(q);
+  const result = await services.pipeline.write({
+    table,
+    body,
+    format: bodyFormatOf(request.headers['content-type']),
+    onInvalid,
+    ticket,
+    consistency,
+    ...(dedupe === undefined ? {} : { dedupe }),
+  });
   // 202: accepted durably on this node, but not yet on W replicas (partition buffer mode).
   return reply.code(result.degraded === true ? 202 : 200).type('application/json').send(writeResultJson(result));
+}
+
+/** Longest dedupe prefix: keys live in the index next to every record. */
+const DEDUPE_PREFIX_BYTES_MAX = 256;
+
+/**
+ * `dedupe_prefix` + `dedupe_first`: record i of the body gets the key
+ * prefix + (first + i), so a client that re-sends a batch after a crash
+ * (an importer resuming from its checkpoint) writes nothing twice.
+ */
+function dedupeParams(q: Record<string, string | undefined>): DedupeKeys | undefined {
+  const prefix = q['dedupe_prefix'];
+  const first = q['dedupe_first'];
+  if (prefix === undefined && first === undefined) return undefined;
+  if (prefix === undefined || prefix.length === 0 || Buffer.byteLength(prefix) > DEDUPE_PREFIX_BYTES_MAX) {
+    throw new SluiceError('INVALID_ARGUMENT', `dedupe_prefix must be 1 to ${DEDUPE_PREFIX_BYTES_MAX} bytes when dedupe_first is given`);
+  }
+  const n = Number(first ?? '0');
+  if (!/^[0-9]{1,16}$/.test(first ?? '0') || !Number.isSafeInteger(n)) {
+    throw new SluiceError('INVALID_ARGUMENT', `dedupe_first must be a non-negative integer, got ${first}`);
+  }
+  return { prefix, first: n };
 }
 
 /** The answer body, built by hand: ids are already strings and this runs per request. */

@@ -1,0 +1,33 @@
+/**
+ * Decodes a body made of separate JSON texts back to back, one per record,
+ * with their byte lengths alongside (Kafka message values). Unlike a
+ * request body, one bad message must not fail its neighbours: a text that is
+ * not UTF-8 or not JSON becomes an `UnparsedRecord`, rejected on its own
+ * (and sent to the dead-letter topic by the source).
+ */
+import { isUtf8 } from 'node:buffer';
+import { UnparsedRecord } from './batch-encoder.ts';
+
+/** Parses each frame; never throws on user input. */
+export function decodeFrames(body: Uint8Array, frames: Uint32Array): unknown[] {
+  const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  const records = new Array<unknown>(frames.length);
+  let at = 0;
+  for (let i = 0; i < frames.length; i++) {
+    const end = at + (frames[i] as number);
+    if (end > buf.length) throw new Error(`frame ${i} ends at ${end}, past the body's ${buf.length} bytes`);
+    records[i] = parseFrame(buf.subarray(at, end));
+    at = end;
+  }
+  return records;
+}
+
+function parseFrame(bytes: Buffer): unknown {
+  if (bytes.length === 0) return new UnparsedRecord('the message is empty');
+  if (!isUtf8(bytes)) return new UnparsedRecord('the message is not valid UTF-8');
+  try {
+    return JSON.parse(bytes.toString('utf8')) as unknown;
+  } catch (err) {
+    return new UnparsedRecord(`the message is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
