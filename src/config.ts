@@ -4,6 +4,7 @@
  * tests build a `NodeConfig` with `resolveConfig`, which rejects values out
  * of bounds instead of clamping them silently.
  */
+import type { KafkaSourceConfig } from './sources/kafka/kafka-source-config.ts';
 import type { EngineKind } from './storage/engine/storage-engine.ts';
 import { SluiceError } from './core/errors.ts';
 
@@ -127,6 +128,9 @@ export interface NodeConfig {
   readonly hintReplayIntervalMs: number;
   /** Disk one peer's hint queue may take; past it hints are dropped and anti-entropy repairs the peer. @default 4 GiB */
   readonly hintBytesMaxPerPeer: number;
+
+  /** Kafka topics this node consumes into tables (`--kafka-*` flags). @default [] */
+  readonly kafkaSources: readonly KafkaSourceConfig[];
 }
 
 /** The defaults of every option. */
@@ -173,6 +177,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   grpcHost: '127.0.0.1',
   grpcPort: 7070,
   grpcEnabled: false,
+  kafkaSources: [],
   advertiseHost: '',
   onPartition: 'refuse',
   leaseTtlMs: 10_000,

@@ -20,6 +20,11 @@ import type { TableAdmin } from './cluster/cluster-tables.ts';
 import { Admission } from './ingest/admission.ts';
 import { DecodePool } from './ingest/decode-pool.ts';
 import { IngestPipeline } from './ingest/pipeline.ts';
+import { IngestDoor } from './ingest/ingest-door.ts';
+import { EndpointIngestor } from './ingest/endpoint-ingestor.ts';
+import type { Ingestor } from './ingest/ingestor.ts';
+import { KafkaSource } from './sources/kafka/kafka-source.ts';
+import { currentDef } from './storage/catalog.ts';
 import { NodeMetrics } from './api/metrics.ts';
 import { RecordView } from './api/record-view.ts';
 import { buildHttpServer } from './api/http/http-server.ts';
@@ -41,18 +46,37 @@ export class SluiceNode {
   /** A single node's gRPC server (a cluster node's belongs to its ClusterRuntime). */
   private grpc: GrpcServer | undefined;
   private stopping: Promise<void> | undefined;
+  /** Streaming sources (Kafka) started once the node is ready. */
+  private readonly streams: Ingestor[] = [];
 
   private constructor(config: NodeConfig, log: Logger) {
     this.config = config;
     this.log = log;
+    const admission = new Admission(config);
+    const endpoints = {
+      http: new EndpointIngestor('http', 'http', {
+        start: async () => {
+          await this.app.listen({ host: config.httpHost, port: config.httpPort });
+        },
+        stop: () => this.app.close(),
+      }),
+      grpc: new EndpointIngestor('grpc', 'grpc'),
+    };
     const ctx: ApiContext = {
       config,
       log,
       metrics: this.metrics,
-      admission: new Admission(config),
+      admission,
+      door: new IngestDoor(admission, () => this.services().pipeline),
+      endpoints,
       view: new RecordView(),
       phase: () => this.phaseValue,
       services: () => this.services(),
+      sources: () => [
+        endpoints.http.status(),
+        ...(this.cluster !== undefined || this.grpc !== undefined ? [endpoints.grpc.status()] : []),
+        ...this.streams.map((s) => s.status()),
+      ],
     };
     this.ctx = ctx;
     this.app = buildHttpServer(ctx);
@@ -61,13 +85,14 @@ export class SluiceNode {
   /** Starts listening, recovers storage, and becomes ready. */
   static async start(config: NodeConfig, log: Logger = pino({ level: config.logLevel })): Promise<SluiceNode> {
     const node = new SluiceNode(config, log);
-    await node.app.listen({ host: config.httpHost, port: config.httpPort });
+    await node.ctx.endpoints.http.start();
     log.info({ event: 'listening', url: node.url }, 'HTTP listening');
     try {
       await node.open();
     } catch (err) {
       node.phaseValue = 'failed';
       log.fatal({ err }, 'start-up failed');
+      await Promise.all(node.streams.map((s) => s.stop()));
       await node.app.close();
       await node.grpc?.stop(0);
       await node.cluster?.stop().catch(() => undefined);
@@ -76,6 +101,8 @@ export class SluiceNode {
       throw err;
     }
     node.phaseValue = 'ready';
+    // In the background: joining a consumer group can wait out a dead member's session, and the node serves meanwhile.
+    node.startStreams();
     log.info({ event: 'ready', dataDir: config.dataDir, engine: config.engine, shards: config.shards }, 'node ready');
     return node;
   }
@@ -115,8 +142,10 @@ export class SluiceNode {
       this.app.server.closeAllConnections();
     }, this.config.shutdownGraceMs);
     this.grpc?.setNotServing();
+    // Streaming sources first: their writes in flight finish and are committed upstream while the store is open.
+    await Promise.all(this.streams.map((s) => s.stop()));
     try {
-      await Promise.all([this.app.close(), this.grpc?.stop(this.config.shutdownGraceMs)]);
+      await Promise.all([this.ctx.endpoints.http.stop(), this.ctx.endpoints.grpc.stop(), this.grpc?.stop(this.config.shutdownGraceMs)]);
     } finally {
       clearTimeout(grace);
     }
@@ -215,6 +244,33 @@ export class SluiceNode {
     if (this.cluster === undefined && config.grpcEnabled) {
       this.grpc = await GrpcServer.start(config.grpcHost, config.grpcPort, [ingestGrpcService(this.ctx)]);
       log.info({ event: 'grpc_listening', port: this.grpc.port }, 'gRPC listening');
+    }
+    if (this.cluster !== undefined || this.grpc !== undefined) await this.ctx.endpoints.grpc.start();
+  }
+
+  /** Starts the Kafka sources of the config; they write through the same door as HTTP. */
+  private startStreams(): void {
+    const { config, metrics, log } = this;
+    for (const source of config.kafkaSources) {
+      const kafka = new KafkaSource(
+        { ...source, batchBytesMax: Math.min(source.batchBytesMax, config.bodyBytesMax) },
+        {
+          door: this.ctx.door,
+          // A missing table is not an error here: the writes retry (and say why) until it is created.
+          hasPrimaryKey: (table) => {
+            const entry = this.services().catalog.get(table);
+            return entry !== undefined && currentDef(entry).primaryKey !== undefined;
+          },
+          log,
+          observer: {
+            onLag: (topic, partition, lag) => metrics.kafkaLag.set({ topic, partition: String(partition) }, lag),
+            onDeadLettered: (n) => metrics.kafkaDeadLettered.inc({ topic: source.topic }, n),
+          },
+        },
+      );
+      this.streams.push(kafka);
+      // An unreachable broker fails the source, not the node: its status and log say why.
+      kafka.start().catch((err: unknown) => log.error({ event: 'kafka_source_start_failed', source: kafka.name, err }, 'Kafka source did not start'));
     }
   }
 }

@@ -31,6 +31,11 @@ export class NodeMetrics {
   readonly readRepairRecords: Counter<'peer'>;
   readonly antiEntropyRecords: Counter<'direction'>;
   readonly replicaWriteRecords: Counter;
+  readonly sourceRecords: Gauge<'source' | 'kind'>;
+  readonly sourceRejected: Gauge<'source' | 'kind'>;
+  readonly sourcePaused: Gauge<'source' | 'kind'>;
+  readonly kafkaLag: Gauge<'topic' | 'partition'>;
+  readonly kafkaDeadLettered: Counter<'topic'>;
 
   constructor() {
     const registers = [this.registry];
@@ -82,6 +87,11 @@ export class NodeMetrics {
     this.readRepairRecords = new Counter({ name: 'sluice_read_repair_records_total', help: 'Records pushed to a replica by read repair', labelNames: ['peer'], registers });
     this.antiEntropyRecords = new Counter({ name: 'sluice_anti_entropy_records_total', help: 'Records copied by Merkle anti-entropy', labelNames: ['direction'], registers });
     this.replicaWriteRecords = new Counter({ name: 'sluice_replica_write_records_total', help: 'Records written here on behalf of another coordinator', registers });
+    this.sourceRecords = new Gauge({ name: 'sluice_source_records', help: 'Records a source wrote durably since the node started', labelNames: ['source', 'kind'], registers });
+    this.sourceRejected = new Gauge({ name: 'sluice_source_rejected_records', help: 'Records a source had refused by validation since the node started', labelNames: ['source', 'kind'], registers });
+    this.sourcePaused = new Gauge({ name: 'sluice_source_paused', help: '1 while a streaming source waits for room in the node (backpressure)', labelNames: ['source', 'kind'], registers });
+    this.kafkaLag = new Gauge({ name: 'sluice_kafka_consumer_lag', help: 'Messages of a partition not yet committed by the Kafka source', labelNames: ['topic', 'partition'], registers });
+    this.kafkaDeadLettered = new Counter({ name: 'sluice_kafka_dead_lettered_total', help: 'Messages the Kafka source sent to its dead-letter topic', labelNames: ['topic'], registers });
     this.replayRecords = new Gauge({ name: 'sluice_wal_replay_records', help: 'Records replayed from the WAL at the last start', registers });
     this.replaySeconds = new Gauge({ name: 'sluice_wal_replay_seconds', help: 'Duration of the WAL replay at the last start', registers });
   }

@@ -2,6 +2,7 @@
  * `sluice serve`: runs a single node until SIGTERM/SIGINT, then stops
  * gracefully (stop accepting, finish requests in flight, flush, exit 0).
  */
+import { kafkaSourceConfig, type KafkaSourceConfig } from '../sources/kafka/kafka-source-config.ts';
 import { Command, Option } from 'commander';
 import { DEFAULT_CONFIG, resolveConfig, type NodeConfig } from '../config.ts';
 import { SluiceNode } from '../sluice-node.ts';
@@ -43,6 +44,12 @@ interface ServeOptions {
   antiEntropyIntervalMs: string;
   hintReplayIntervalMs: string;
   hintBytesMaxPerPeer: string;
+  kafkaBrokers?: string;
+  kafkaTopic?: string;
+  kafkaGroup?: string;
+  kafkaTable?: string;
+  kafkaDlqTopic?: string;
+  kafkaBatchRecords: string;
 }
 
 /** The serve command. */
@@ -86,6 +93,12 @@ export function serveCommand(): Command {
     .option('--anti-entropy-interval-ms <ms>', 'Merkle repair round over every shard this often (0: off)', String(d.antiEntropyIntervalMs))
     .option('--hint-replay-interval-ms <ms>', 'how often hints are retried toward live peers', String(d.hintReplayIntervalMs))
     .option('--hint-bytes-max-per-peer <bytes>', 'disk one peer\'s hint queue may take (past it: dropped, repaired by anti-entropy)', String(d.hintBytesMaxPerPeer))
+    .option('--kafka-brokers <host:port,...>', 'consume a Kafka topic into a table (with --kafka-topic and --kafka-table)')
+    .option('--kafka-topic <topic>', 'the Kafka topic to consume')
+    .option('--kafka-table <table>', 'the table its JSON messages go to')
+    .option('--kafka-group <group>', 'consumer group (default sluice-<table>)')
+    .option('--kafka-dlq-topic <topic>', 'dead-letter topic for refused messages (default <topic>.dlq)')
+    .option('--kafka-batch-records <n>', 'most messages per write', '5000')
     .action(async (opts: ServeOptions) => {
       const config = toConfig(opts);
       let node: SluiceNode;
@@ -157,7 +170,28 @@ function toConfig(o: ServeOptions): NodeConfig {
     antiEntropyIntervalMs: int(o.antiEntropyIntervalMs, '--anti-entropy-interval-ms'),
     hintReplayIntervalMs: int(o.hintReplayIntervalMs, '--hint-replay-interval-ms'),
     hintBytesMaxPerPeer: int(o.hintBytesMaxPerPeer, '--hint-bytes-max-per-peer'),
+    kafkaSources: kafkaSources(o),
   });
+}
+
+function kafkaSources(o: ServeOptions): KafkaSourceConfig[] {
+  if (o.kafkaBrokers === undefined) {
+    if (o.kafkaTopic !== undefined || o.kafkaTable !== undefined) throw new CliError('--kafka-topic and --kafka-table need --kafka-brokers', 2);
+    return [];
+  }
+  if (o.kafkaTopic === undefined || o.kafkaTable === undefined) throw new CliError('--kafka-brokers needs --kafka-topic and --kafka-table', 2);
+  const batchRecordsMax = int(o.kafkaBatchRecords, '--kafka-batch-records');
+  if (batchRecordsMax < 1 || batchRecordsMax > 100_000) throw new CliError('--kafka-batch-records must be between 1 and 100000', 2);
+  return [
+    kafkaSourceConfig({
+      brokers: o.kafkaBrokers.split(',').map((b) => b.trim()).filter((b) => b !== ''),
+      topic: o.kafkaTopic,
+      table: o.kafkaTable,
+      group: o.kafkaGroup ?? `sluice-${o.kafkaTable}`,
+      batchRecordsMax,
+      ...(o.kafkaDlqTopic === undefined ? {} : { dlqTopic: o.kafkaDlqTopic }),
+    }),
+  ];
 }
 
 function splitHostPort(value: string, flag: string): [string, number] {

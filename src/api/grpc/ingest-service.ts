@@ -27,9 +27,6 @@ export const INGEST_SERVICE = 'sluice.v1.Ingest';
 /** Batches of one stream being written at once; more wait unread. */
 const STREAM_BATCHES_IN_FLIGHT = 4;
 
-/** How often a stream waiting for admission looks again. */
-const ADMISSION_POLL_MS = 5;
-
 const PROTO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../proto/sluice/v1/ingest.proto');
 
 /** A WriteRequest as proto-loader decodes it (defaults filled, uint64 as string). */
@@ -63,14 +60,17 @@ interface WriteReplyMessage {
 export function ingestGrpcService(ctx: ApiContext): GrpcService {
   const definition = loadDefinition();
   const write = async (req: WriteRequestMessage, ticket: AdmissionTicket): Promise<WriteReplyMessage> => {
-    const result = await ctx.services().pipeline.write({
-      table: req.table,
-      body: req.records,
-      format: 'auto',
-      onInvalid: pick<OnInvalid>('on_invalid', req.onInvalid, ['reject', 'skip'], 'reject'),
-      consistency: pick<Consistency>('consistency', req.consistency, ['one', 'quorum', 'all'], 'quorum'),
+    const result = await ctx.door.write(
+      {
+        table: req.table,
+        body: req.records,
+        format: 'auto',
+        onInvalid: pick<OnInvalid>('on_invalid', req.onInvalid, ['reject', 'skip'], 'reject'),
+        consistency: pick<Consistency>('consistency', req.consistency, ['one', 'quorum', 'all'], 'quorum'),
+      },
       ticket,
-    });
+      ctx.endpoints.grpc.progress,
+    );
     return replyOf(req.sequence, result);
   };
   const checkRequest = (req: WriteRequestMessage): void => {
@@ -89,7 +89,7 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
         let ticket: AdmissionTicket | undefined;
         try {
           checkRequest(req);
-          ticket = ctx.admission.tryAcquire(req.records.length);
+          ticket = ctx.door.tryAdmit(req.records.length);
           if (ticket === undefined) throw new SluiceError('OVERLOADED', 'too many writes in flight; retry later');
         } catch (err) {
           callback(toServiceError(err));
@@ -102,6 +102,8 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
       },
 
       WriteStream(call: ServerDuplexStream<WriteRequestMessage, WriteReplyMessage>) {
+        // Aborted when the stream goes away: a batch waiting for admission gives up.
+        const gone = new AbortController();
         let inFlight = 0;
         let ended = false;
         let failed = false;
@@ -113,6 +115,7 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
         const fail = (err: unknown): void => {
           if (failed) return;
           failed = true;
+          gone.abort();
           // grpc-js ends a server stream with the status of an emitted error.
           call.emit('error', Object.assign(new Error((err as Error).message), toServiceError(err)));
         };
@@ -122,7 +125,7 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
           const done = (async (): Promise<WriteReplyMessage> => {
             try {
               checkRequest(req);
-              const ticket = await acquire(ctx, req.records.length, () => call.cancelled || failed);
+              const ticket = await ctx.door.admit(req.records.length, gone.signal);
               return await write(req, ticket);
             } catch (err) {
               // The node stopping (or not ready) ends the stream; any other error answers this batch only.
@@ -149,20 +152,11 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
         });
         call.on('cancelled', () => {
           failed = true;
+          gone.abort();
         });
       },
     },
   };
-}
-
-/** Waits until admission has room for `bytes` (a stream's backpressure), or the stream is gone. */
-async function acquire(ctx: ApiContext, bytes: number, gone: () => boolean): Promise<AdmissionTicket> {
-  for (;;) {
-    const ticket = ctx.admission.tryAcquire(bytes);
-    if (ticket !== undefined) return ticket;
-    if (gone()) throw new SluiceError('SHUTTING_DOWN', 'the stream ended while waiting for room');
-    await new Promise((resolve) => setTimeout(resolve, ADMISSION_POLL_MS));
-  }
 }
 
 function loadDefinition(): ServiceDefinition {

@@ -11,6 +11,9 @@ import type { ClusterStatus } from '../../cluster/cluster-runtime.ts';
 import type { RepairReport } from '../../cluster/anti-entropy.ts';
 import type { Admission } from '../../ingest/admission.ts';
 import type { IngestPipeline } from '../../ingest/pipeline.ts';
+import type { IngestDoor } from '../../ingest/ingest-door.ts';
+import type { EndpointIngestor } from '../../ingest/endpoint-ingestor.ts';
+import type { IngestorStatus } from '../../ingest/ingestor.ts';
 import type { Catalog } from '../../storage/catalog.ts';
 import type { NodeMetrics } from '../metrics.ts';
 import type { RecordView } from '../record-view.ts';
@@ -42,7 +45,13 @@ export interface ApiContext {
   readonly log: Logger;
   readonly metrics: NodeMetrics;
   readonly admission: Admission;
+  /** Admission + pipeline: what every source writes through. */
+  readonly door: IngestDoor;
+  /** The request/response sources, counting what they write. */
+  readonly endpoints: { readonly http: EndpointIngestor; readonly grpc: EndpointIngestor };
   readonly view: RecordView;
+  /** Every source of the node and its status. */
+  sources(): IngestorStatus[];
   phase(): NodePhase;
   /** The services, or NOT_READY / SHUTTING_DOWN. */
   services(): NodeServices;

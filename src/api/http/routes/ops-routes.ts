@@ -23,9 +23,18 @@ export function registerOpsRoutes(app: FastifyInstance, ctx: ApiContext): void {
     return reply.code(503).type('application/json').send(JSON.stringify(err.toBody()));
   });
 
+  // Every source of the node (HTTP, gRPC, Kafka) with its state and progress.
+  app.get('/v1/sources', async (_request, reply) => reply.type('application/json').send(JSON.stringify({ sources: ctx.sources() })));
+
   app.get('/metrics', async (_request, reply) => {
     ctx.metrics.inFlightBytes.set(ctx.admission.inFlightBytes);
     ctx.metrics.inFlightRequests.set(ctx.admission.inFlightRequests);
+    for (const source of ctx.sources()) {
+      const labels = { source: source.name, kind: source.kind };
+      ctx.metrics.sourceRecords.set(labels, source.progress.records);
+      ctx.metrics.sourceRejected.set(labels, source.progress.rejected);
+      ctx.metrics.sourcePaused.set(labels, source.state === 'paused' ? 1 : 0);
+    }
     if (ctx.phase() === 'ready') {
       const cluster = ctx.services().cluster;
       if (cluster !== undefined) {

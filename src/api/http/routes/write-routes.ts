@@ -34,7 +34,7 @@ async function write(ctx: ApiContext, request: FastifyRequest, reply: FastifyRep
   services.catalog.require(table);
   dedupeParams(q);
   const declared = Number(request.headers['content-length'] ?? 0);
-  const ticket = ctx.admission.tryAcquire(Number.isFinite(declared) ? Math.min(declared, ctx.config.bodyBytesMax) : 0);
+  const ticket = ctx.door.tryAdmit(Number.isFinite(declared) ? Math.min(declared, ctx.config.bodyBytesMax) : 0);
   if (ticket === undefined) throw new SluiceError('OVERLOADED', 'too many writes in flight; retry after the Retry-After delay');
   let body: Buffer;
   try {
@@ -44,15 +44,18 @@ async function write(ctx: ApiContext, request: FastifyRequest, reply: FastifyRep
     throw err;
   }
   const dedupe = dedupeParams(q);
-  const result = await services.pipeline.write({
-    table,
-    body,
-    format: bodyFormatOf(request.headers['content-type']),
-    onInvalid,
+  const result = await ctx.door.write(
+    {
+      table,
+      body,
+      format: bodyFormatOf(request.headers['content-type']),
+      onInvalid,
+      consistency,
+      ...(dedupe === undefined ? {} : { dedupe }),
+    },
     ticket,
-    consistency,
-    ...(dedupe === undefined ? {} : { dedupe }),
-  });
+    ctx.endpoints.http.progress,
+  );
   // 202: accepted durably on this node, but not yet on W replicas (partition buffer mode).
   return reply.code(result.degraded === true ? 202 : 200).type('application/json').send(writeResultJson(result));
 }

@@ -1,0 +1,57 @@
+/**
+ * Which offsets may be committed. Batches of a source are written
+ * concurrently and may become durable out of order; an offset is committed
+ * only when every batch before it is durable too, otherwise a crash could
+ * skip a batch that was fetched earlier but never written.
+ */
+
+/** The next offset to read per partition, as Kafka commits it. */
+export type PartitionOffsets = Map<number, { offset: bigint; leaderEpoch: number }>;
+
+/** Tracks batches in fetch order and releases offsets as the durable prefix grows. */
+export class CommitOrder {
+  private readonly pending: { seq: number; offsets: PartitionOffsets; done: boolean }[] = [];
+  private nextSeq = 0;
+  private ready: PartitionOffsets = new Map();
+
+  /** Registers a batch (in fetch order); returns its sequence number. */
+  add(offsets: PartitionOffsets): number {
+    const seq = this.nextSeq++;
+    this.pending.push({ seq, offsets, done: false });
+    return seq;
+  }
+
+  /** Marks a batch durable; offsets of the durable prefix become committable. */
+  done(seq: number): void {
+    const batch = this.pending.find((b) => b.seq === seq);
+    if (batch === undefined) throw new Error(`commit order: unknown batch ${seq}`);
+    batch.done = true;
+    while (this.pending[0]?.done === true) {
+      const head = this.pending.shift();
+      for (const [partition, o] of head?.offsets ?? []) {
+        const known = this.ready.get(partition);
+        if (known === undefined || o.offset > known.offset) this.ready.set(partition, o);
+      }
+    }
+  }
+
+  /** Batches not yet durable. */
+  get inFlight(): number {
+    return this.pending.length;
+  }
+
+  /** Takes the committable offsets (empty when nothing new). */
+  take(): PartitionOffsets {
+    const out = this.ready;
+    this.ready = new Map();
+    return out;
+  }
+
+  /** Puts back offsets whose commit failed, unless newer ones arrived meanwhile. */
+  restore(offsets: PartitionOffsets): void {
+    for (const [partition, o] of offsets) {
+      const known = this.ready.get(partition);
+      if (known === undefined || o.offset > known.offset) this.ready.set(partition, o);
+    }
+  }
+}

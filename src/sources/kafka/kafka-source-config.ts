@@ -1,0 +1,52 @@
+/**
+ * Options of one Kafka source: where to read, which table to write, and
+ * the bounds that keep its memory constant whatever the topic's backlog.
+ */
+
+/** One Kafka topic consumed into one table. */
+export interface KafkaSourceConfig {
+  /** `host:port` of one or more brokers. */
+  readonly brokers: readonly string[];
+  readonly topic: string;
+  /** Consumer group: members share the partitions; committed offsets are the group's. */
+  readonly group: string;
+  readonly table: string;
+  /** Invalid messages go here with the error in headers. @default `<topic>.dlq` */
+  readonly dlqTopic: string;
+  /** Value format. Only JSON today (protobuf needs an imported `.proto`). */
+  readonly format: 'json';
+  /** Most messages in one write. @default 5_000 */
+  readonly batchRecordsMax: number;
+  /** Most value bytes in one write (also bounded by the node's body limit). @default 4 MiB */
+  readonly batchBytesMax: number;
+  /** Writes of this source in flight at once; 1 for tables with a primary key (per-key order). @default 3 */
+  readonly inFlightBatchesMax: number;
+  /** Most bytes one fetch may return, and per partition. @default 8 MiB and 1 MiB */
+  readonly fetchBytesMax: number;
+  readonly fetchPartitionBytesMax: number;
+  /** Messages the consumer stream buffers before it stops fetching. @default 4_096 */
+  readonly bufferedMessagesMax: number;
+  /** How often lag per partition is measured for `/metrics`. @default 5_000 */
+  readonly lagIntervalMs: number;
+  /** Consumer group session: a member silent this long loses its partitions. @default 10_000 */
+  readonly sessionTimeoutMs: number;
+}
+
+const MiB = 1024 * 1024;
+
+/** A source config with defaults for everything but where to read and write. */
+export function kafkaSourceConfig(required: Pick<KafkaSourceConfig, 'brokers' | 'topic' | 'group' | 'table'> & Partial<KafkaSourceConfig>): KafkaSourceConfig {
+  return {
+    dlqTopic: `${required.topic}.dlq`,
+    format: 'json',
+    batchRecordsMax: 5_000,
+    batchBytesMax: 4 * MiB,
+    inFlightBatchesMax: 3,
+    fetchBytesMax: 8 * MiB,
+    fetchPartitionBytesMax: 1 * MiB,
+    bufferedMessagesMax: 4_096,
+    lagIntervalMs: 5_000,
+    sessionTimeoutMs: 10_000,
+    ...required,
+  };
+}

@@ -1,0 +1,355 @@
+/**
+ * A Kafka topic consumed into a table, exactly once:
+ * - the consumer group spreads partitions over members; offsets are
+ *   committed by hand, only once every batch up to them is durable at the
+ *   table's W (CommitOrder);
+ * - a crash between write and commit re-delivers from the last commit, and
+ *   each record carries the dedupe key `kafka:<topic>:<partition>:<offset>`,
+ *   so a re-delivered message keeps the id it was stored with;
+ * - when the node is full the source stops reading: the consumer stream
+ *   fills to its bound and stops fetching, lag grows in Kafka, not in our
+ *   memory;
+ * - a message the table refuses (not JSON, schema violation) goes to the
+ *   dead-letter topic with its error before its offset is committed.
+ */
+import { Consumer, type Message, type MessagesStream } from '@platformatic/kafka';
+import type { Logger } from 'pino';
+import { isSluiceError } from '../../core/errors.ts';
+import type { IngestDoor } from '../../ingest/ingest-door.ts';
+import { newProgress, type Ingestor, type IngestorProgress, type IngestorState, type IngestorStatus } from '../../ingest/ingestor.ts';
+import type { WriteResult } from '../../ingest/pipeline.ts';
+import { CommitOrder, type PartitionOffsets } from './commit-order.ts';
+import { DeadLetterQueue, type DeadLetter } from './dead-letter.ts';
+import type { KafkaSourceConfig } from './kafka-source-config.ts';
+
+/** Hooks for metrics. */
+export interface KafkaSourceObserver {
+  readonly onLag?: (topic: string, partition: number, lag: number) => void;
+  readonly onDeadLettered?: (n: number) => void;
+  readonly onCommitted?: (partitions: number) => void;
+}
+
+/** What the source needs from the node. */
+export interface KafkaSourceDeps {
+  readonly door: IngestDoor;
+  /** True when the table has a primary key: batches are then written one at a time to keep per-key order. */
+  readonly hasPrimaryKey: (table: string) => boolean;
+  readonly log: Logger;
+  readonly observer?: KafkaSourceObserver;
+}
+
+/** Back-off after a failed write, doubling up to the max: the batch is retried, never skipped. */
+const RETRY_DELAY_MS_MIN = 50;
+const RETRY_DELAY_MS_MAX = 5_000;
+/** A commit attempt at most this often while batches keep finishing. */
+const COMMIT_INTERVAL_MS = 200;
+
+/** Rejection codes that are errors of their own; any other is a schema violation's code. */
+const RECORD_CODES = new Set(['INVALID_JSON', 'KEY_TOO_LARGE']);
+
+type KafkaMessage = Message<Buffer, Buffer, Buffer, Buffer>;
+
+interface Batch {
+  readonly messages: KafkaMessage[];
+  readonly bytes: number;
+}
+
+/** One Kafka topic → one table. */
+export class KafkaSource implements Ingestor {
+  readonly name: string;
+  readonly kind = 'kafka' as const;
+  private readonly config: KafkaSourceConfig;
+  private readonly deps: KafkaSourceDeps;
+  private readonly progress: IngestorProgress = newProgress();
+  private readonly commits = new CommitOrder();
+  private readonly abort = new AbortController();
+  private state: IngestorState = 'starting';
+  private lastError: string | undefined;
+  private consumer: Consumer<Buffer, Buffer, Buffer, Buffer> | undefined;
+  private stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
+  private dlq: DeadLetterQueue | undefined;
+  private readonly writes = new Set<Promise<void>>();
+  private loop: Promise<void> | undefined;
+  private committing: Promise<void> = Promise.resolve();
+  private commitTimer: NodeJS.Timeout | undefined;
+  private stopping: Promise<void> | undefined;
+  private readonly lag = new Map<number, number>();
+  private readonly committed = new Map<number, bigint>();
+  private deadLettered = 0;
+
+  constructor(config: KafkaSourceConfig, deps: KafkaSourceDeps) {
+    this.config = config;
+    this.deps = deps;
+    this.name = `kafka:${config.topic}`;
+  }
+
+  /** Joins the group and starts consuming from the committed offsets (earliest when the group has none). */
+  async start(): Promise<void> {
+    try {
+      await this.connect();
+    } catch (err) {
+      this.fail(err);
+      throw err;
+    }
+  }
+
+  private async connect(): Promise<void> {
+    const client = { clientId: `sluice-${this.config.group}`, bootstrapBrokers: [...this.config.brokers], retries: 20, retryDelay: 250 };
+    await DeadLetterQueue.ensureTopic(this.config.dlqTopic, client);
+    this.dlq = new DeadLetterQueue(this.config.dlqTopic, this.config.table, client);
+    this.consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({
+      ...client,
+      groupId: this.config.group,
+      autocommit: false,
+      maxBytes: this.config.fetchBytesMax,
+      maxBytesPerPartition: this.config.fetchPartitionBytesMax,
+      maxWaitTime: 100,
+      highWaterMark: this.config.bufferedMessagesMax,
+      // A SIGKILLed member holds its partitions until its session expires: 10 s, like a node's etcd lease.
+      sessionTimeout: this.config.sessionTimeoutMs,
+      heartbeatInterval: Math.max(100, Math.floor(this.config.sessionTimeoutMs / 3)),
+    });
+    this.consumer.on('consumer:lag', (lag) => this.onLag(lag));
+    this.consumer.on('consumer:group:rebalance', () => this.deps.log.info({ event: 'kafka_rebalance', source: this.name }, 'consumer group rebalanced'));
+    this.stream = await this.consumer.consume({ topics: [this.config.topic], mode: 'committed', fallbackMode: 'earliest' });
+    this.stream.on('error', (err: Error) => this.fail(err));
+    this.consumer.startLagMonitoring({ topics: [this.config.topic] }, this.config.lagIntervalMs);
+    this.state = 'running';
+    this.loop = this.run().catch((err: unknown) => this.fail(err));
+    this.deps.log.info({ event: 'kafka_source_started', source: this.name, table: this.config.table, group: this.config.group }, 'Kafka source started');
+  }
+
+  /** Stops reading, lets writes in flight finish, commits what is durable, leaves the group. */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  status(): IngestorStatus {
+    return {
+      name: this.name,
+      kind: this.kind,
+      state: this.state,
+      progress: { ...this.progress },
+      detail: {
+        topic: this.config.topic,
+        group: this.config.group,
+        table: this.config.table,
+        dlqTopic: this.config.dlqTopic,
+        deadLettered: this.deadLettered,
+        batchesInFlight: this.commits.inFlight,
+        lag: Object.fromEntries(this.lag),
+        committed: Object.fromEntries([...this.committed].map(([p, o]) => [p, String(o)])),
+      },
+      ...(this.lastError === undefined ? {} : { error: this.lastError }),
+    };
+  }
+
+  private async doStop(): Promise<void> {
+    if (this.state !== 'failed') this.state = 'stopping';
+    this.abort.abort();
+    this.stream?.pause();
+    await this.loop?.catch(() => undefined);
+    await Promise.allSettled([...this.writes]);
+    clearTimeout(this.commitTimer);
+    await this.commitNow();
+    this.consumer?.stopLagMonitoring();
+    await this.stream?.close().catch(() => undefined);
+    await this.consumer?.close().catch(() => undefined);
+    await this.dlq?.close().catch(() => undefined);
+    if (this.state !== 'failed') this.state = 'stopped';
+    this.deps.log.info({ event: 'kafka_source_stopped', source: this.name, ...this.progress }, 'Kafka source stopped');
+  }
+
+  private fail(err: unknown): void {
+    if (this.abort.signal.aborted) return;
+    this.state = 'failed';
+    this.lastError = err instanceof Error ? err.message : String(err);
+    this.deps.log.error({ event: 'kafka_source_failed', source: this.name, err }, 'Kafka source failed');
+    void this.stop();
+  }
+
+  /**
+   * Takes messages as the stream emits them and cuts them into batches. The
+   * stream is paused whenever a full batch waits for a write slot (or for
+   * admission), so what is held here stays under one batch plus one fetch;
+   * the rest waits in Kafka as lag.
+   */
+  private run(): Promise<void> {
+    const stream = this.stream;
+    if (stream === undefined) return Promise.resolve();
+    let pending: KafkaMessage[] = [];
+    let pendingBytes = 0;
+    let scheduled = false;
+    const pump = (): void => {
+      scheduled = false;
+      if (this.abort.signal.aborted) return;
+      const inFlightMax = this.deps.hasPrimaryKey(this.config.table) ? 1 : this.config.inFlightBatchesMax;
+      while (pending.length > 0 && this.writes.size < inFlightMax) {
+        const { batch, rest, restBytes } = cut(pending, this.config.batchRecordsMax, this.config.batchBytesMax);
+        pending = rest;
+        pendingBytes = restBytes;
+        this.dispatch(batch).finally(schedule);
+      }
+      const full = pending.length >= this.config.batchRecordsMax || pendingBytes >= this.config.batchBytesMax;
+      if (full && !stream.isPaused()) stream.pause();
+      else if (!full && stream.isPaused()) stream.resume();
+    };
+    // After the current burst of 'data' events: a whole fetch becomes one batch, not one message.
+    const schedule = (): void => {
+      if (scheduled) return;
+      scheduled = true;
+      setImmediate(pump);
+    };
+    return new Promise<void>((resolve) => {
+      stream.on('data', (m: KafkaMessage) => {
+        pending.push(m);
+        pendingBytes += m.value?.length ?? 0;
+        schedule();
+      });
+      stream.once('close', resolve);
+      this.abort.signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+  }
+
+  /** Admits and writes one batch; its offsets become committable once it and every batch before it are durable. */
+  private dispatch(batch: Batch): Promise<void> {
+    const seq = this.commits.add(nextOffsets(batch.messages));
+    const write = (async () => {
+      const ticket = await this.deps.door.admit(batch.bytes, this.abort.signal, () => {
+        this.state = 'paused';
+      });
+      if (this.state === 'paused') this.state = 'running';
+      await this.writeBatch(batch, ticket);
+    })()
+      .then(
+        () => {
+          this.commits.done(seq);
+          this.scheduleCommit();
+        },
+        // Only a stop ends a write unfinished; its batch stays uncommitted and is re-delivered.
+        (err: unknown) => this.fail(err),
+      )
+      .finally(() => this.writes.delete(write));
+    this.writes.add(write);
+    return write;
+  }
+
+  /** Writes one batch until it is durable (retrying transient failures), then dead-letters what the table refused. */
+  private async writeBatch(batch: Batch, firstTicket: Awaited<ReturnType<IngestDoor['admit']>>): Promise<void> {
+    const { messages } = batch;
+    const values = messages.map((m) => m.value ?? Buffer.alloc(0));
+    const body = Buffer.concat(values);
+    const frames = Uint32Array.from(values, (v) => v.length);
+    const keys = messages.map((m) => `kafka:${m.topic}:${m.partition}:${m.offset}`);
+    let ticket: typeof firstTicket | undefined = firstTicket;
+    let delay = RETRY_DELAY_MS_MIN;
+    let result: WriteResult;
+    for (;;) {
+      try {
+        ticket ??= await this.deps.door.admit(batch.bytes, this.abort.signal);
+        const t = ticket;
+        ticket = undefined;
+        result = await this.deps.door.write({ table: this.config.table, body, format: 'json', frames, dedupe: { keys }, onInvalid: 'skip' }, t, this.progress);
+        break;
+      } catch (err) {
+        // Stopping: leave the batch uncommitted; the group re-delivers it to whoever reads next.
+        if (this.abort.signal.aborted || (isSluiceError(err) && err.code === 'SHUTTING_DOWN')) throw err;
+        this.lastError = err instanceof Error ? err.message : String(err);
+        this.deps.log.warn({ event: 'kafka_write_retry', source: this.name, err, delayMs: delay }, 'write failed; retrying the batch');
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        delay = Math.min(delay * 2, RETRY_DELAY_MS_MAX);
+      }
+    }
+    if (result.rejectedCount > 0) await this.deadLetter(messages, result);
+  }
+
+  private async deadLetter(messages: readonly KafkaMessage[], result: WriteResult): Promise<void> {
+    const why = new Map((result.rejected ?? []).map((r) => [r.index, r]));
+    const letters: DeadLetter[] = [];
+    result.ids.forEach((id, i) => {
+      const message = messages[i];
+      if (id !== null || message === undefined) return;
+      const r = why.get(i);
+      // Past errorDetailsMax the pipeline counts rejections without details.
+      letters.push(
+        r === undefined
+          ? { message, code: 'SCHEMA_VIOLATION', violation: '', path: '', reason: 'refused by the table schema (details beyond the per-batch limit were not kept)' }
+          : RECORD_CODES.has(r.code)
+            ? { message, code: r.code, violation: '', path: r.path, reason: r.message }
+            : { message, code: 'SCHEMA_VIOLATION', violation: r.code, path: r.path, reason: r.message },
+      );
+    });
+    // Not committed until the broker holds the letters: a crash here re-delivers, nothing is dropped.
+    await this.dlq?.send(letters);
+    this.deadLettered += letters.length;
+    this.deps.observer?.onDeadLettered?.(letters.length);
+  }
+
+  private scheduleCommit(): void {
+    if (this.commitTimer !== undefined) return;
+    this.commitTimer = setTimeout(() => {
+      this.commitTimer = undefined;
+      void this.commitNow();
+    }, COMMIT_INTERVAL_MS);
+  }
+
+  /** Commits the durable prefix's offsets; a failed commit (a rebalance) is retried with the next one. */
+  private commitNow(): Promise<void> {
+    this.committing = this.committing.then(async () => {
+      const offsets = this.commits.take();
+      if (offsets.size === 0 || this.consumer === undefined) return;
+      // Partitions a rebalance gave to another member are its to commit now.
+      const owned = this.consumer.assignments?.filter((a) => a.topic === this.config.topic).flatMap((a) => a.partitions);
+      if (owned !== undefined) for (const partition of offsets.keys()) if (!owned.includes(partition)) offsets.delete(partition);
+      if (offsets.size === 0) return;
+      try {
+        await this.consumer.commit({
+          offsets: [...offsets].map(([partition, o]) => ({ topic: this.config.topic, partition, offset: o.offset, leaderEpoch: o.leaderEpoch })),
+        });
+        for (const [partition, o] of offsets) this.committed.set(partition, o.offset);
+        this.deps.observer?.onCommitted?.(offsets.size);
+      } catch (err) {
+        // After a rebalance another member owns some partitions; it re-reads from the last commit and the dedupe keys absorb the overlap.
+        this.commits.restore(offsets);
+        this.deps.log.warn({ event: 'kafka_commit_failed', source: this.name, err }, 'offset commit failed; will retry');
+      }
+    });
+    return this.committing;
+  }
+
+  private onLag(lag: Map<string, bigint[]>): void {
+    const perPartition = lag.get(this.config.topic) ?? [];
+    perPartition.forEach((l, partition) => {
+      const n = Number(l);
+      this.lag.set(partition, n);
+      this.deps.observer?.onLag?.(this.config.topic, partition, n);
+    });
+  }
+}
+
+/** The first batch of `messages` within the bounds (at least one message), and the rest. */
+function cut(messages: KafkaMessage[], recordsMax: number, bytesMax: number): { batch: Batch; rest: KafkaMessage[]; restBytes: number } {
+  let bytes = 0;
+  let n = 0;
+  while (n < messages.length && n < recordsMax) {
+    const size = messages[n]?.value?.length ?? 0;
+    if (n > 0 && bytes + size > bytesMax) break;
+    bytes += size;
+    n++;
+  }
+  const rest = messages.slice(n);
+  let restBytes = 0;
+  for (const m of rest) restBytes += m.value?.length ?? 0;
+  return { batch: { messages: messages.slice(0, n), bytes }, rest, restBytes };
+}
+
+/** The offset to commit per partition after a batch: one past its last message there. */
+function nextOffsets(messages: readonly KafkaMessage[]): PartitionOffsets {
+  const out: PartitionOffsets = new Map();
+  for (const m of messages) {
+    const known = out.get(m.partition);
+    if (known === undefined || m.offset + 1n > known.offset) out.set(m.partition, { offset: m.offset + 1n, leaderEpoch: m.leaderEpoch });
+  }
+  return out;
+}
