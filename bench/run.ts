@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- single|ring|etcd|cluster|sources ...] [--records N] [--runs N] [--quick]`:
+ * `npm run bench [-- single|ring|etcd|cluster|sources ...] [--records N] [--runs N] [--quick] [--parts grpc,kafka]`:
  * runs the benchmarks (by default `single` then `ring`) and prints Markdown
  * tables ready for docs/benchmarks.md, with the date and the machine.
  */
@@ -9,7 +9,7 @@ import { runSingleNodeBench } from './single-node.bench.ts';
 import { runRingBench } from './ring.ts';
 import { runEtcdBaseline } from './etcd-baseline.ts';
 import { runClusterBench } from './cluster.bench.ts';
-import { runSourcesBench } from './sources.bench.ts';
+import { runSourcesBench, type SourcesPart } from './sources.bench.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -24,6 +24,7 @@ const { values, positionals } = parseArgs({
     'cluster-records': { type: 'string', default: '1000000' },
     'failover-seconds': { type: 'string', default: '20' },
     quick: { type: 'boolean', default: false },
+    parts: { type: 'string', default: 'grpc,kafka' },
   },
 });
 const known = ['single', 'ring', 'etcd', 'cluster', 'sources'];
@@ -83,6 +84,7 @@ for (const suite of suites) {
       perBody: 1000,
       connections: Number(values.connections),
       runs: quick ? 1 : Number(values.runs),
+      parts: String(values.parts).split(',') as SourcesPart[],
     });
   }
 }

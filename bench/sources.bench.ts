@@ -2,8 +2,8 @@
  * Sources benchmark (issue #4): gRPC `WriteStream` next to HTTP NDJSON on
  * one node, same records, same bodies of 1,000, durable before each answer.
  * Each trial starts a fresh node; the two doors alternate so drift on this
- * shared machine hits both. (Kafka and Parquet import join this suite when
- * those sources exist.)
+ * shared machine hits both. Then the Kafka source next to its client's
+ * own produce and consume rates (bench/kafka-source.ts).
  */
 import { mkdtempSync } from 'node:fs';
 import path from 'node:path';
@@ -13,6 +13,7 @@ import { ingestClient, ingestStream } from '../test/process/ingest-client.ts';
 import { bulkLoad } from './lib/load.ts';
 import { BENCH_TABLE, ndjsonBodies } from './lib/records.ts';
 import { startReport } from './lib/report.ts';
+import { runKafkaBench } from './kafka-source.ts';
 import { fmt, median, quantile } from './lib/stats.ts';
 
 /** Options of the sources benchmark. */
@@ -22,7 +23,12 @@ export interface SourcesBenchOptions {
   /** HTTP connections, and gRPC streams. */
   readonly connections: number;
   readonly runs: number;
+  /** Which parts to run. @default all */
+  readonly parts: readonly SourcesPart[];
 }
+
+/** The parts of the sources benchmark. */
+export type SourcesPart = 'grpc' | 'kafka';
 
 interface Trial {
   readonly recordsPerSec: number;
@@ -35,28 +41,33 @@ export async function runSourcesBench(o: SourcesBenchOptions): Promise<string> {
   const report = startReport('sluice-bench-sources-');
   const { root, log } = report;
   try {
-    const bodies = ndjsonBodies(0, Math.ceil(o.records / o.perBody), o.perBody);
-    const grpc: Trial[] = [];
-    const httpTrials: Trial[] = [];
-    for (let run = 0; run < o.runs; run++) {
-      httpTrials.push(await trial(root, 'http', bodies, o));
-      grpc.push(await trial(root, 'grpc', bodies, o));
-    }
-    const m = (ts: Trial[], f: (t: Trial) => number): number => median(ts.map(f));
-    log(`## gRPC streaming vs HTTP NDJSON, one node (median of ${o.runs})`);
-    log('');
-    log(`${fmt(bodies.length * o.perBody)} records as bodies of ${o.perBody}: HTTP over ${o.connections} keep-alive connections; gRPC over ${o.connections} WriteStream streams (the server keeps 4 batches in flight per stream). Latency is per batch: request sent → durable answer.`);
-    log('');
-    log(`| figure | gRPC WriteStream | HTTP NDJSON | ratio |`);
-    log(`|---|---|---|---|`);
-    log(`| records/s | ${fmt(m(grpc, (t) => t.recordsPerSec))} | ${fmt(m(httpTrials, (t) => t.recordsPerSec))} | ${fmt(m(grpc, (t) => t.recordsPerSec) / m(httpTrials, (t) => t.recordsPerSec), 2)}× |`);
-    log(`| batch latency p50 | ${fmt(m(grpc, (t) => t.p50), 1)} ms | ${fmt(m(httpTrials, (t) => t.p50), 1)} ms | |`);
-    log(`| batch latency p99 | ${fmt(m(grpc, (t) => t.p99), 1)} ms | ${fmt(m(httpTrials, (t) => t.p99), 1)} ms | |`);
-    log('');
+    if (o.parts.includes('grpc')) await grpcVersusHttp(root, log, o);
+    if (o.parts.includes('kafka')) await runKafkaBench({ records: o.records, runs: o.runs, root, log });
   } finally {
     report.close();
   }
   return report.lines.join('\n');
+}
+
+async function grpcVersusHttp(root: string, log: (line: string) => void, o: SourcesBenchOptions): Promise<void> {
+  const bodies = ndjsonBodies(0, Math.ceil(o.records / o.perBody), o.perBody);
+  const grpc: Trial[] = [];
+  const httpTrials: Trial[] = [];
+  for (let run = 0; run < o.runs; run++) {
+    httpTrials.push(await trial(root, 'http', bodies, o));
+    grpc.push(await trial(root, 'grpc', bodies, o));
+  }
+  const m = (ts: Trial[], f: (t: Trial) => number): number => median(ts.map(f));
+  log(`## gRPC streaming vs HTTP NDJSON, one node (median of ${o.runs})`);
+  log('');
+  log(`${fmt(bodies.length * o.perBody)} records as bodies of ${o.perBody}: HTTP over ${o.connections} keep-alive connections; gRPC over ${o.connections} WriteStream streams (the server keeps 4 batches in flight per stream). Latency is per batch: request sent → durable answer.`);
+  log('');
+  log(`| figure | gRPC WriteStream | HTTP NDJSON | ratio |`);
+  log(`|---|---|---|---|`);
+  log(`| records/s | ${fmt(m(grpc, (t) => t.recordsPerSec))} | ${fmt(m(httpTrials, (t) => t.recordsPerSec))} | ${fmt(m(grpc, (t) => t.recordsPerSec) / m(httpTrials, (t) => t.recordsPerSec), 2)}× |`);
+  log(`| batch latency p50 | ${fmt(m(grpc, (t) => t.p50), 1)} ms | ${fmt(m(httpTrials, (t) => t.p50), 1)} ms | |`);
+  log(`| batch latency p99 | ${fmt(m(grpc, (t) => t.p99), 1)} ms | ${fmt(m(httpTrials, (t) => t.p99), 1)} ms | |`);
+  log('');
 }
 
 async function trial(root: string, door: 'http' | 'grpc', bodies: readonly Buffer[], o: SourcesBenchOptions): Promise<Trial> {

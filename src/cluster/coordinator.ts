@@ -25,6 +25,13 @@ export interface WriteOptions {
    * with before; without it every entry gets a fresh id.
    */
   readonly keyed?: boolean;
+  /**
+   * The writer guarantees that none of the batch's keys is stored yet, so a
+   * coordinator may skip looking them up (fresh ids) and mark the batch so
+   * the index skips it too. A coordinator that cannot honour it treats the
+   * batch as `keyed`.
+   */
+  readonly freshKeys?: boolean;
 }
 
 /** Per-request options of a read. */
@@ -79,4 +86,11 @@ export interface Coordinator {
   queryRange(entry: TableEntry, query: RangeQuery): Promise<RangePage>;
   /** Every record of a table. */
   scanTable(entry: TableEntry, options?: ReadOptions): AsyncIterable<IndexedRecord>;
+  /**
+   * The greatest dedupe key of the table in [low, high] (keys of equal length,
+   * compared as bytes), counting every acknowledged write; undefined when
+   * none. Absent where it cannot be answered exactly (a cluster): a source
+   * then looks up every key instead of fencing.
+   */
+  highestDedupeKey?(entry: TableEntry, low: string, high: string): Promise<string | undefined>;
 }

@@ -41,7 +41,11 @@ export class LocalCoordinator implements Coordinator {
   /** Stamps ids/versions and appends the batch; resolves after the WAL fsync. */
   async write(entry: TableEntry, batch: Uint8Array, count: number, release: () => void, options: WriteOptions = {}): Promise<WriteAck> {
     const reader = new RecordBatchReader(batch);
-    const hasPk = options.keyed === true || entry.versions.at(-1)?.primaryKey !== undefined;
+    const tablePk = entry.versions.at(-1)?.primaryKey !== undefined;
+    // Fresh dedupe keys (never a table's primary key, which users resend at will) need no lookup.
+    const freshKeys = options.freshKeys === true && !tablePk;
+    reader.freshKeys = freshKeys;
+    const hasPk = !freshKeys && (options.keyed === true || tablePk);
     const claim = hasPk
       ? await this.store.pks.resolve(reader, () => this.ids.next(), (v) => this.hlc.update(v))
       : undefined;
@@ -103,6 +107,17 @@ export class LocalCoordinator implements Coordinator {
   async *scanTable(entry: TableEntry, options: ReadOptions = {}): AsyncGenerator<IndexedRecord> {
     await this.barrier(options.token);
     yield* this.store.index.scanTable(entry.id, this.options.shards);
+  }
+
+  /** The greatest key in [low, high] over every shard, once every acknowledged write is in the index. */
+  async highestDedupeKey(entry: TableEntry, low: string, high: string): Promise<string | undefined> {
+    await this.barrier(undefined);
+    let best: string | undefined;
+    for (let shard = 0; shard < this.options.shards; shard++) {
+      const key = await this.store.index.highestPk(shard, entry.id, low, high);
+      if (key !== undefined && (best === undefined || key > best)) best = key;
+    }
+    return best;
   }
 
   private barrier(token: string | undefined): Promise<void> {

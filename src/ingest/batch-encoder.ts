@@ -36,19 +36,24 @@ export interface EncodeContext {
 
 /**
  * Dedupe keys a source gives its records so that re-sending them after a
- * crash is idempotent: either `prefix + (first + i)` for record i of the
- * request (files: row numbers), or one key per record (Kafka: topic,
- * partition and offset). A record whose key was written before keeps its
- * id, exactly like a primary key.
+ * crash is idempotent. A record whose key was written before keeps its id,
+ * exactly like a primary key. Two forms, both cheap to send to a decode
+ * worker (no string per record crosses the thread boundary):
+ * - `prefix + (first + i)` for record i of the request (files: row numbers);
+ * - `prefixes[prefixIndex[i]] + numbers[i]`, the number zero-padded to
+ *   `digits` (Kafka: one prefix per partition, the offset as number).
  */
-export type DedupeKeys = { readonly prefix: string; readonly first: number } | { readonly keys: readonly string[] };
+export type DedupeKeys =
+  | { readonly prefix: string; readonly first: number }
+  | { readonly prefixes: readonly string[]; readonly prefixIndex: Uint16Array; readonly numbers: Float64Array; readonly digits: number };
 
 /** The dedupe key of request record `index`. */
 export function dedupeKeyAt(dedupe: DedupeKeys, index: number): string {
-  if ('keys' in dedupe) {
-    const key = dedupe.keys[index];
-    if (key === undefined) throw new Error(`no dedupe key for record ${index}`);
-    return key;
+  if ('prefixes' in dedupe) {
+    const prefix = dedupe.prefixes[dedupe.prefixIndex[index] ?? -1];
+    const n = dedupe.numbers[index];
+    if (prefix === undefined || n === undefined) throw new Error(`no dedupe key for record ${index}`);
+    return prefix + String(n).padStart(dedupe.digits, '0');
   }
   return dedupe.prefix + String(dedupe.first + index);
 }

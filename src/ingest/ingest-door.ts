@@ -51,6 +51,11 @@ export class IngestDoor {
     }
   }
 
+  /** See IngestPipeline.highestDedupeKey: null when the store cannot fence keys (a cluster). */
+  highestDedupeKey(table: string, low: string, high: string): Promise<string | undefined | null> {
+    return this.pipeline().highestDedupeKey(table, low, high);
+  }
+
   /** Writes one admitted batch; resolves once it is durable at the table's W. The ticket is released on every path. */
   async write(req: DoorWrite, ticket: AdmissionTicket, progress?: IngestorProgress): Promise<WriteResult> {
     let pipeline: IngestPipeline;

@@ -26,6 +26,8 @@ export interface WriteRequest {
   readonly frames?: Uint32Array;
   /** Keys that make a re-send idempotent in a table without a primary key. */
   readonly dedupe?: DedupeKeys;
+  /** The source guarantees no dedupe key of this request is stored yet (see WriteOptions.freshKeys). */
+  readonly freshKeys?: boolean;
   readonly onInvalid: OnInvalid;
   /** Held until the records are in the index; released on every path. */
   readonly ticket: AdmissionTicket;
@@ -75,6 +77,15 @@ export class IngestPipeline {
     this.observer = deps.observer ?? {};
   }
 
+  /**
+   * The greatest stored dedupe key of `table` in [low, high] after every
+   * acknowledged write; null when the coordinator cannot answer exactly.
+   */
+  async highestDedupeKey(table: string, low: string, high: string): Promise<string | undefined | null> {
+    if (this.coordinator.highestDedupeKey === undefined) return null;
+    return this.coordinator.highestDedupeKey(this.catalog.require(table), low, high);
+  }
+
   /** Writes one request's records; all-or-nothing unless `onInvalid` is skip. */
   async write(req: WriteRequest): Promise<WriteResult> {
     try {
@@ -104,6 +115,7 @@ export class IngestPipeline {
       }
       const ack = await this.coordinator.write(entry, encoded.batch, encoded.count, () => req.ticket.release(), {
         keyed: encoded.keyed,
+        ...(req.freshKeys === true ? { freshKeys: true } : {}),
         ...(req.consistency === undefined ? {} : { consistency: req.consistency }),
       });
       this.observer.onWritten?.(req.table, encoded.count);

@@ -107,7 +107,8 @@ export class IndexStore {
       const r = new RecordBatchReader(frame.payload);
       const buf = r.buf;
       const block = new IdBlockBuilder(r.tableId, buf);
-      const blockable = this.blockable(r);
+      const fresh = r.freshKeys;
+      const blockable = this.blockable(r, fresh);
       while (r.next()) {
         records++;
         const rk = recordKey(r.shard, r.tableId, buf, r.keyOffset, r.keyLen, r.timeKeyOffset, r.idOffset);
@@ -133,9 +134,9 @@ export class IndexStore {
           written.push(mapKey);
         }
         batch.put(rk, r.value);
-        // Append-only records are found through their frame's id block; upserted ones reuse
-        // an older id that no block range covers, so they keep a per-record entry.
-        if (r.pkLen === 0 && blockable) block.add(r.idOffset, r.shard, r.keyOffset, r.keyLen, r.timeKeyOffset);
+        // Append-only records (fresh keys included) are found through their frame's id block; upserted
+        // ones reuse an older id that no block range covers, so they keep a per-record entry.
+        if ((r.pkLen === 0 || fresh) && blockable) block.add(r.idOffset, r.shard, r.keyOffset, r.keyLen, r.timeKeyOffset);
         else batch.put(idKey(buf, r.idOffset), idValue(rk));
       }
       if (block.count > 0) {
@@ -156,11 +157,11 @@ export class IndexStore {
    * ids and repair batches come in key order, and those get per-record
    * entries instead. Leaves the reader rewound.
    */
-  private blockable(r: RecordBatchReader): boolean {
+  private blockable(r: RecordBatchReader, fresh: boolean): boolean {
     let prev = this.lastBlockId ?? 0n;
     let ok = true;
     while (ok && r.next()) {
-      if (r.pkLen > 0) continue;
+      if (r.pkLen > 0 && !fresh) continue;
       const id = r.id;
       ok = id > prev;
       prev = id;
@@ -189,6 +190,8 @@ export class IndexStore {
     for (const frame of frames) {
       if (frame.type !== FRAME_TYPES.RECORDS) continue;
       const r = new RecordBatchReader(frame.payload);
+      // The writer vouched that these keys are new: nothing to look up (the Kafka source past its fence).
+      if (r.freshKeys) continue;
       while (r.next()) {
         if (r.pkLen === 0) continue;
         const key = pkKey(r.shard, r.tableId, r.buf.subarray(r.pkOffset, r.pkOffset + r.pkLen));
@@ -214,6 +217,17 @@ export class IndexStore {
   }
 
   /** The current primary-key entries for the given keys (undefined where absent). */
+  /** The greatest primary/dedupe key of a table's shard in [low, high] (same-length UTF-8 keys sort as bytes). */
+  async highestPk(shard: number, tableId: number, low: string, high: string): Promise<string | undefined> {
+    const lo = Buffer.from(low, 'utf8');
+    const hi = Buffer.from(high, 'utf8');
+    if (lo.length !== hi.length) throw new Error('highestPk: bounds of different lengths do not delimit one key range');
+    for await (const [k] of this.engine.iterate({ gte: pkKey(shard, tableId, lo), lte: pkKey(shard, tableId, hi), reverse: true, limit: 1 })) {
+      return toBuffer(k).subarray(pkKey(shard, tableId, '').length).toString('utf8');
+    }
+    return undefined;
+  }
+
   async lookupPks(lookups: readonly { shard: number; tableId: number; pk: Buffer }[]): Promise<(PkEntry | undefined)[]> {
     if (lookups.length === 0) return [];
     const values = await this.engine.getMany(lookups.map((l) => pkKey(l.shard, l.tableId, l.pk)));

@@ -29,7 +29,7 @@ test('frames parse one by one; a bad frame is an UnparsedRecord, not a failure o
 
 test('unparsed records are rejected with INVALID_JSON at their index; dedupe keys land in the key slot', () => {
   const { body, frames } = framed(['{"k":"a","v":1}', '{oops', '{"k":"c","v":"x"}', '{"k":"d"}']);
-  const out = encodeBatch(decodeFrames(body, frames), schema, { ...ctx, dedupe: { keys: ['t/0/10', 't/0/11', 't/0/12', 't/0/13'] } });
+  const out = encodeBatch(decodeFrames(body, frames), schema, { ...ctx, dedupe: { prefixes: ['t/0/', 't/1/'], prefixIndex: Uint16Array.from([0, 0, 1, 1]), numbers: Float64Array.from([10, 11, 12, 13]), digits: 4 } });
   assert.equal(out.count, 2);
   assert.equal(out.keyed, true);
   assert.deepEqual(out.rejected[0], { index: 1, code: 'INVALID_JSON', path: '', message: out.rejected[0]?.message });
@@ -40,7 +40,7 @@ test('unparsed records are rejected with INVALID_JSON at their index; dedupe key
   const r = new RecordBatchReader(out.batch);
   const pks: (string | undefined)[] = [];
   while (r.next()) pks.push(r.pk);
-  assert.deepEqual(pks, ['t/0/10', 't/0/13']);
+  assert.deepEqual(pks, ['t/0/0010', 't/1/0013']);
 });
 
 test('prefix dedupe keys number the request records; without keys the batch is not keyed', () => {

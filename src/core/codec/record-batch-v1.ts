@@ -6,8 +6,11 @@
  * A record is encoded once; nothing re-serializes it between layers.
  *
  *   batch   := header entry{count}
- *   header  := magic u8 (0x53 'S') | formatVersion u8 (1) | flags u16le (0)
+ *   header  := magic u8 (0x53 'S') | formatVersion u8 (1) | flags u16le
  *              | tableId u32le | count u32le                       (12 bytes)
+ *   flags   := bit 0 FRESH_KEYS: every primary/dedupe key in the batch is new
+ *              to the table (the writer knows it); the index stores the keys
+ *              without looking for existing entries. Other bits are 0.
  *   entry   := entryBytes u32le       whole entry, this field included
  *              | shard u16le
  *              | keyLen u16le         UTF-8 bytes of the shard key
@@ -37,6 +40,10 @@ export const ENTRY_FIXED_BYTES = 28;
 /** Bytes of a value before its msgpack fields. */
 export const VALUE_HEADER_BYTES = 20;
 
+/** Header flag: the batch's keys are known to be new (see the grammar above). */
+export const BATCH_FLAG_FRESH_KEYS = 0x0001;
+
+const OFF_FLAGS = 2;
 const OFF_SHARD = 4;
 const OFF_KEY_LEN = 6;
 const OFF_PK_LEN = 8;
@@ -159,6 +166,17 @@ export class RecordBatchReader {
     assert.equal(this.buf[1], BATCH_FORMAT_VERSION, 'record batch format version');
     this.tableId = this.buf.readUInt32LE(4);
     this.count = this.buf.readUInt32LE(8);
+  }
+
+  /** True when the writer marked every key of the batch as new (BATCH_FLAG_FRESH_KEYS). */
+  get freshKeys(): boolean {
+    return (this.buf.readUInt16LE(OFF_FLAGS) & BATCH_FLAG_FRESH_KEYS) !== 0;
+  }
+
+  /** Sets or clears BATCH_FLAG_FRESH_KEYS in place (the coordinator decides, before the append). */
+  set freshKeys(on: boolean) {
+    const flags = this.buf.readUInt16LE(OFF_FLAGS);
+    this.buf.writeUInt16LE(on ? flags | BATCH_FLAG_FRESH_KEYS : flags & ~BATCH_FLAG_FRESH_KEYS, OFF_FLAGS);
   }
 
   /** Moves to the next entry; false after the last. */

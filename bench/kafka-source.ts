@@ -1,0 +1,144 @@
+/**
+ * Kafka → sluice end to end (issue #4): a topic of N JSON records on 6
+ * partitions, consumed by a node's Kafka source until every offset is
+ * committed (so every record is durable). Next to it, in the same run and
+ * on the same broker: the rate at which the client library produces the
+ * topic, and the rate at which a bare consumer of the same library reads it
+ * without writing anywhere (the ceiling of the source's input side).
+ */
+import { mkdtempSync } from 'node:fs';
+import path from 'node:path';
+import { Consumer, ProduceAcks, Producer } from '@platformatic/kafka';
+import { KafkaBroker } from '../test/process/kafka.ts';
+import { NodeProcess, http, sleep } from '../test/process/harness.ts';
+import { BENCH_TABLE, recordLine } from './lib/records.ts';
+import { fmt, median } from './lib/stats.ts';
+
+const PARTITIONS = 6;
+/** Messages per produce request: ~160 B each, under the broker's 1 MB batch limit per partition. */
+const PRODUCE_BATCH = 3_000;
+const DONE_TIMEOUT_MS = 600_000;
+
+/** Options of the Kafka part of the sources benchmark. */
+export interface KafkaBenchOptions {
+  readonly records: number;
+  readonly runs: number;
+  readonly root: string;
+  readonly log: (line: string) => void;
+}
+
+interface KafkaTrial {
+  readonly produced: number;
+  readonly consumed: number;
+  readonly sluice: number;
+}
+
+/** Runs the trials on one broker and logs a Markdown table of medians. */
+export async function runKafkaBench(o: KafkaBenchOptions): Promise<void> {
+  const cleanups: (() => Promise<unknown> | unknown)[] = [];
+  const owner = { after: (fn: () => Promise<unknown> | unknown) => cleanups.push(fn) };
+  try {
+    const broker = await KafkaBroker.start(owner, { optimizingJit: true, heapMb: 1024 });
+    const trials: KafkaTrial[] = [];
+    for (let run = 0; run < o.runs; run++) trials.push(await trial(broker, run, o));
+    const m = (f: (t: KafkaTrial) => number): number => median(trials.map(f));
+    o.log(`## Kafka → sluice, one node (median of ${o.runs})`);
+    o.log('');
+    o.log(`${fmt(o.records)} JSON records (~160 B) on ${PARTITIONS} partitions of a local Kafka 4.3.1 broker (KRaft, one JVM). sluice: a node's Kafka source, 5,000 messages per write, 3 writes in flight, timed from the node's ready to every offset committed (so every record durable and deduplicated by its (topic, partition, offset) key; includes joining the group). Peers in the same run: @platformatic/kafka producing the topic (idempotent, acks=all), and a bare consumer of the same library reading it to the end without writing anywhere.`);
+    o.log('');
+    o.log('| figure | records/s | sluice ÷ figure |');
+    o.log('|---|---|---|');
+    o.log(`| sluice Kafka source (durable, committed) | ${fmt(m((t) => t.sluice))} | |`);
+    o.log(`| bare consumer, no writes | ${fmt(m((t) => t.consumed))} | ${fmt(m((t) => t.sluice) / m((t) => t.consumed), 2)}× |`);
+    o.log(`| producer | ${fmt(m((t) => t.produced))} | ${fmt(m((t) => t.sluice) / m((t) => t.produced), 2)}× |`);
+    o.log('');
+  } finally {
+    for (const fn of cleanups.reverse()) await fn();
+  }
+}
+
+async function trial(broker: KafkaBroker, run: number, o: KafkaBenchOptions): Promise<KafkaTrial> {
+  const topic = `bench-${run}`;
+  await broker.createTopic(topic, PARTITIONS);
+  const produced = await produce(broker, topic, o.records);
+  const consumed = await consumeAll(broker, topic, o.records);
+  const sluice = await sluiceRate(broker, topic, o.records, mkdtempSync(path.join(o.root, `kafka-${run}-`)));
+  o.log(`run ${run + 1}: produce ${fmt(produced)}/s, bare consume ${fmt(consumed)}/s, sluice ${fmt(sluice)}/s`);
+  return { produced, consumed, sluice };
+}
+
+async function produce(broker: KafkaBroker, topic: string, records: number): Promise<number> {
+  const producer = new Producer({ ...broker.clientOptions('bench-producer'), acks: ProduceAcks.ALL, idempotent: true });
+  try {
+    const started = performance.now();
+    const inFlight = new Set<Promise<unknown>>();
+    for (let first = 0; first < records; first += PRODUCE_BATCH) {
+      const messages = [];
+      for (let i = first; i < Math.min(records, first + PRODUCE_BATCH); i++) {
+        messages.push({ topic, key: Buffer.from(`acct-${(i * 7919) % 100_000}`), value: Buffer.from(recordLine(i)) });
+      }
+      const p = producer.send({ messages }).finally(() => inFlight.delete(p));
+      inFlight.add(p);
+      if (inFlight.size >= 4) await Promise.race(inFlight);
+    }
+    await Promise.all(inFlight);
+    return records / ((performance.now() - started) / 1000);
+  } finally {
+    await producer.close();
+  }
+}
+
+async function consumeAll(broker: KafkaBroker, topic: string, records: number): Promise<number> {
+  const consumer = new Consumer({
+    ...broker.clientOptions('bench-consumer'),
+    groupId: `bench-bare-${topic}`,
+    autocommit: false,
+    maxWaitTime: 100,
+    maxBytes: 8 * 1024 * 1024,
+    maxBytesPerPartition: 1024 * 1024,
+    highWaterMark: 4096,
+  });
+  try {
+    const started = performance.now();
+    const stream = await consumer.consume({ topics: [topic], mode: 'earliest' });
+    let n = 0;
+    await new Promise<void>((resolve, reject) => {
+      stream.on('data', () => {
+        if (++n === records) resolve();
+      });
+      stream.on('error', reject);
+    });
+    const rate = records / ((performance.now() - started) / 1000);
+    await stream.close();
+    return rate;
+  } finally {
+    await consumer.close(true);
+  }
+}
+
+async function sluiceRate(broker: KafkaBroker, topic: string, records: number, dataDir: string): Promise<number> {
+  const cleanups: (() => Promise<unknown> | unknown)[] = [];
+  const owner = { after: (fn: () => Promise<unknown> | unknown) => cleanups.push(fn) };
+  try {
+    // The table exists before the source starts, so the timed run never waits for it.
+    const setup = await NodeProcess.start(owner, { dataDir });
+    const created = await http(`${setup.url}/v1/tables`, { method: 'POST', body: JSON.stringify(BENCH_TABLE) });
+    if (created.status !== 201) throw new Error(`create table: ${created.text}`);
+    await setup.kill('SIGTERM');
+    const node = await NodeProcess.start(owner, { dataDir, args: ['--kafka-brokers', broker.bootstrap, '--kafka-topic', topic, '--kafka-table', BENCH_TABLE.name] });
+    const started = performance.now();
+    const deadline = Date.now() + DONE_TIMEOUT_MS;
+    for (;;) {
+      const res = await http(`${node.url}/v1/sources`);
+      const source = (res.body.sources as { kind: string; state: string; error?: string; detail?: { committed: Record<string, string> } }[]).find((s) => s.kind === 'kafka');
+      if (source?.state === 'failed') throw new Error(`Kafka source failed: ${source.error}`);
+      const committed = Object.values(source?.detail?.committed ?? {}).reduce((sum, v) => sum + Number(v), 0);
+      if (committed >= records) break;
+      if (Date.now() > deadline) throw new Error(`Kafka source committed ${committed} of ${records} in ${DONE_TIMEOUT_MS} ms`);
+      await sleep(50);
+    }
+    return records / ((performance.now() - started) / 1000);
+  } finally {
+    for (const fn of cleanups.reverse()) await fn();
+  }
+}
