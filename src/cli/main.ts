@@ -8,6 +8,7 @@ import { ingestCommand } from './ingest.ts';
 import { queryCommand } from './query.ts';
 import { exportCommand } from './export.ts';
 import { clusterCommand } from './cluster.ts';
+import { kafkaCommand } from './kafka.ts';
 import { CliError } from './cli-error.ts';
 import { isSluiceError } from '../core/errors.ts';
 
@@ -21,7 +22,8 @@ const program = new Command()
   .addCommand(ingestCommand())
   .addCommand(queryCommand())
   .addCommand(exportCommand())
-  .addCommand(clusterCommand());
+  .addCommand(clusterCommand())
+  .addCommand(kafkaCommand());
 
 try {
   await program.parseAsync(process.argv);

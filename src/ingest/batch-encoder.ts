@@ -39,12 +39,13 @@ export interface EncodeContext {
  * crash is idempotent. A record whose key was written before keeps its id,
  * exactly like a primary key. Two forms, both cheap to send to a decode
  * worker (no string per record crosses the thread boundary):
- * - `prefix + (first + i)` for record i of the request (files: row numbers);
+ * - `prefix + (first + i)` for record i of the request (files: row numbers),
+ *   the number zero-padded to `digits` when given;
  * - `prefixes[prefixIndex[i]] + numbers[i]`, the number zero-padded to
  *   `digits` (Kafka: one prefix per partition, the offset as number).
  */
 export type DedupeKeys =
-  | { readonly prefix: string; readonly first: number }
+  | { readonly prefix: string; readonly first: number; readonly digits?: number }
   | { readonly prefixes: readonly string[]; readonly prefixIndex: Uint16Array; readonly numbers: Float64Array; readonly digits: number };
 
 /** The dedupe key of request record `index`. */
@@ -55,7 +56,8 @@ export function dedupeKeyAt(dedupe: DedupeKeys, index: number): string {
     if (prefix === undefined || n === undefined) throw new Error(`no dedupe key for record ${index}`);
     return prefix + String(n).padStart(dedupe.digits, '0');
   }
-  return dedupe.prefix + String(dedupe.first + index);
+  const n = String(dedupe.first + index);
+  return dedupe.prefix + (dedupe.digits === undefined ? n : n.padStart(dedupe.digits, '0'));
 }
 
 /** A record that could not even be parsed (framed input): rejected with its message, not fatal to the request. */

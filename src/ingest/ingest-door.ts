@@ -16,8 +16,18 @@ const ADMISSION_POLL_MS = 5;
 /** A write through the door: the pipeline request without the ticket. */
 export type DoorWrite = Omit<WriteRequest, 'ticket'>;
 
+/** What a streaming source needs from whatever it writes to: this node's door, or a remote node's (`sluice kafka`). */
+export interface SourceDoor {
+  /** Waits until there is room for `bytes`; rejects with SHUTTING_DOWN once `signal` aborts. */
+  admit(bytes: number, signal: AbortSignal, onWait?: () => void): Promise<AdmissionTicket>;
+  /** Writes one admitted batch; resolves once durable at the table's W. */
+  write(req: DoorWrite, ticket: AdmissionTicket, progress?: IngestorProgress): Promise<WriteResult>;
+  /** The greatest stored dedupe key in [low, high]; null when it cannot be told exactly. */
+  highestDedupeKey(table: string, low: string, high: string): Promise<string | undefined | null>;
+}
+
 /** Admission plus the pipeline, shared by all sources of a node. */
-export class IngestDoor {
+export class IngestDoor implements SourceDoor {
   private readonly admission: Admission;
   private readonly pipeline: () => IngestPipeline;
 

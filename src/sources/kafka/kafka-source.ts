@@ -19,7 +19,7 @@
 import { Consumer, type Message, type MessagesStream } from '@platformatic/kafka';
 import type { Logger } from 'pino';
 import { isSluiceError } from '../../core/errors.ts';
-import type { IngestDoor } from '../../ingest/ingest-door.ts';
+import type { SourceDoor } from '../../ingest/ingest-door.ts';
 import { newProgress, type Ingestor, type IngestorProgress, type IngestorState, type IngestorStatus } from '../../ingest/ingestor.ts';
 import type { WriteResult } from '../../ingest/pipeline.ts';
 import type { DedupeKeys } from '../../ingest/batch-encoder.ts';
@@ -36,9 +36,11 @@ export interface KafkaSourceObserver {
 
 /** What the source needs from the node. */
 export interface KafkaSourceDeps {
-  readonly door: IngestDoor;
+  readonly door: SourceDoor;
   /** True when the table has a primary key: batches are then written one at a time to keep per-key order. */
   readonly hasPrimaryKey: (table: string) => boolean;
+  /** Names the source in logs and status (default `kafka:<topic>`). */
+  readonly name?: string;
   readonly log: Logger;
   readonly observer?: KafkaSourceObserver;
 }
@@ -93,7 +95,7 @@ export class KafkaSource implements Ingestor {
   constructor(config: KafkaSourceConfig, deps: KafkaSourceDeps) {
     this.config = config;
     this.deps = deps;
-    this.name = `kafka:${config.topic}`;
+    this.name = deps.name ?? `kafka:${config.topic}`;
   }
 
   /** Joins the group and starts consuming from the committed offsets (earliest when the group has none). */
@@ -288,7 +290,7 @@ export class KafkaSource implements Ingestor {
   }
 
   /** Writes one batch until it is durable (retrying transient failures), then dead-letters what the table refused. */
-  private async writeBatch(batch: Batch, firstTicket: Awaited<ReturnType<IngestDoor['admit']>>, freshKeys: boolean): Promise<void> {
+  private async writeBatch(batch: Batch, firstTicket: Awaited<ReturnType<SourceDoor['admit']>>, freshKeys: boolean): Promise<void> {
     const { messages } = batch;
     const values = messages.map((m) => m.value ?? Buffer.alloc(0));
     const body = Buffer.concat(values);

@@ -63,15 +63,20 @@ async function write(ctx: ApiContext, request: FastifyRequest, reply: FastifyRep
 /** Longest dedupe prefix: keys live in the index next to every record. */
 const DEDUPE_PREFIX_BYTES_MAX = 256;
 
+/** Widest zero padding of a dedupe number (an int64 has 19 digits). */
+const DEDUPE_DIGITS_MAX = 20;
+
 /**
- * `dedupe_prefix` + `dedupe_first`: record i of the body gets the key
- * prefix + (first + i), so a client that re-sends a batch after a crash
- * (an importer resuming from its checkpoint) writes nothing twice.
+ * `dedupe_prefix` + `dedupe_first` [+ `dedupe_digits`]: record i of the
+ * body gets the key prefix + (first + i), zero-padded to `dedupe_digits`,
+ * so a client that re-sends a batch after a crash (an importer resuming
+ * from its checkpoint, `sluice kafka` after a restart) writes nothing twice.
  */
 function dedupeParams(q: Record<string, string | undefined>): DedupeKeys | undefined {
   const prefix = q['dedupe_prefix'];
   const first = q['dedupe_first'];
-  if (prefix === undefined && first === undefined) return undefined;
+  const digits = q['dedupe_digits'];
+  if (prefix === undefined && first === undefined && digits === undefined) return undefined;
   if (prefix === undefined || prefix.length === 0 || Buffer.byteLength(prefix) > DEDUPE_PREFIX_BYTES_MAX) {
     throw new SluiceError('INVALID_ARGUMENT', `dedupe_prefix must be 1 to ${DEDUPE_PREFIX_BYTES_MAX} bytes when dedupe_first is given`);
   }
@@ -79,7 +84,11 @@ function dedupeParams(q: Record<string, string | undefined>): DedupeKeys | undef
   if (!/^[0-9]{1,16}$/.test(first ?? '0') || !Number.isSafeInteger(n)) {
     throw new SluiceError('INVALID_ARGUMENT', `dedupe_first must be a non-negative integer, got ${first}`);
   }
-  return { prefix, first: n };
+  if (digits === undefined) return { prefix, first: n };
+  if (!/^[0-9]{1,2}$/.test(digits) || Number(digits) > DEDUPE_DIGITS_MAX) {
+    throw new SluiceError('INVALID_ARGUMENT', `dedupe_digits must be an integer from 0 to ${DEDUPE_DIGITS_MAX}, got ${digits}`);
+  }
+  return { prefix, first: n, digits: Number(digits) };
 }
 
 /** The answer body, built by hand: ids are already strings and this runs per request. */

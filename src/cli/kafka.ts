@@ -1,0 +1,96 @@
+/**
+ * `sluice kafka`: runs a Kafka source in its own process, writing to a node
+ * over HTTP, until SIGTERM/SIGINT. Same consumer group, commit order, dead
+ * letters and dedupe keys as the source inside `sluice serve --kafka-*`;
+ * the node looks every key up (it cannot fence a remote source's keys).
+ */
+import { Command, Option } from 'commander';
+import { pino } from 'pino';
+import { KafkaSource } from '../sources/kafka/kafka-source.ts';
+import { kafkaSourceConfig } from '../sources/kafka/kafka-source-config.ts';
+import { HttpDoor } from '../sources/kafka/http-door.ts';
+import { CliError } from './cli-error.ts';
+import { DEFAULT_URL } from './http-client.ts';
+
+interface KafkaOptions {
+  brokers: string;
+  topic: string;
+  table: string;
+  group?: string;
+  dlqTopic?: string;
+  url: string;
+  format: 'json';
+  batchRecords: string;
+  inFlight: string;
+  statusEveryMs: string;
+  logLevel: string;
+}
+
+/** The kafka command. */
+export function kafkaCommand(): Command {
+  return new Command('kafka')
+    .description('consume a Kafka topic into a table of a node, exactly once, until SIGTERM')
+    .requiredOption('--brokers <host:port,...>', 'Kafka bootstrap brokers')
+    .requiredOption('--topic <topic>', 'topic to consume')
+    .requiredOption('--table <table>', 'table the messages go to')
+    .option('--group <group>', 'consumer group (default sluice-<table>)')
+    .option('--dlq-topic <topic>', 'dead-letter topic for refused messages (default <topic>.dlq)')
+    .option('--url <url>', 'sluice node URL', DEFAULT_URL)
+    .addOption(new Option('--format <format>', 'message value format').choices(['json']).default('json'))
+    .option('--batch-records <n>', 'most messages per write', '5000')
+    .option('--in-flight <n>', 'writes in flight at once', '3')
+    .option('--status-every-ms <ms>', 'print progress to stderr this often (0: never)', '5000')
+    .option('--log-level <level>', 'pino log level (logs go to stderr)', 'warn')
+    .action(async (o: KafkaOptions) => {
+      await runKafka(o);
+    });
+}
+
+async function runKafka(o: KafkaOptions): Promise<void> {
+  const log = pino({ level: o.logLevel }, pino.destination(2));
+  const door = new HttpDoor(o.url, positive(o.inFlight, '--in-flight'));
+  let primaryKey: string | undefined;
+  try {
+    primaryKey = await door.primaryKeyOf(o.table);
+  } catch (err) {
+    throw new CliError(`table ${o.table} at ${o.url}: ${(err as Error).message}`, 2);
+  }
+  const config = kafkaSourceConfig({
+    brokers: o.brokers.split(',').map((b) => b.trim()).filter((b) => b !== ''),
+    topic: o.topic,
+    table: o.table,
+    group: o.group ?? `sluice-${o.table}`,
+    batchRecordsMax: positive(o.batchRecords, '--batch-records'),
+    inFlightBatchesMax: positive(o.inFlight, '--in-flight'),
+    ...(o.dlqTopic === undefined ? {} : { dlqTopic: o.dlqTopic }),
+  });
+  const source = new KafkaSource(config, { door, hasPrimaryKey: () => primaryKey !== undefined, log });
+  try {
+    await source.start();
+  } catch (err) {
+    throw new CliError(`cannot start the Kafka source: ${(err as Error).message}`);
+  }
+  const statusEveryMs = Number(o.statusEveryMs);
+  const timer =
+    statusEveryMs > 0
+      ? setInterval(() => {
+          const s = source.status();
+          process.stderr.write(`${s.state}: ${s.progress.records} records, ${s.progress.rejected} dead-lettered, lag ${JSON.stringify(s.detail?.['lag'] ?? {})}${s.error === undefined ? '' : `, last error: ${s.error}`}\n`);
+        }, statusEveryMs)
+      : undefined;
+  await new Promise<void>((resolve) => {
+    const stop = (): void => resolve();
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  clearInterval(timer);
+  await source.stop();
+  const s = source.status();
+  process.stdout.write(`${s.progress.records} records written, ${s.progress.rejected} dead-lettered, ${s.progress.batches} batches\n`);
+  if (s.state === 'failed') throw new CliError(`the Kafka source failed: ${s.error}`);
+}
+
+function positive(value: string, flag: string): number {
+  if (!/^[0-9]+$/.test(value) || Number(value) < 1) throw new CliError(`${flag} must be a positive integer, got ${value}`, 2);
+  return Number(value);
+}

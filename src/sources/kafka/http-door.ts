@@ -1,0 +1,193 @@
+/**
+ * A remote node as a source's door, for `sluice kafka` running in its own
+ * process: each batch goes over HTTP as NDJSON with its dedupe keys in the
+ * query (`dedupe_prefix`, `dedupe_first`, `dedupe_digits`), so the node
+ * resolves re-deliveries exactly as it does for its in-process source.
+ *
+ * The query can name only a run of consecutive numbers under one prefix,
+ * so a batch is cut into runs (one partition, consecutive offsets) and the
+ * runs are posted one after the other. NDJSON frames one record per line,
+ * and one bad line fails the whole body, so each message is parsed here
+ * first: one that is not JSON is refused locally (INVALID_JSON,
+ * dead-lettered by the source) and ends its run; a pretty-printed one is
+ * re-serialized on one line.
+ */
+import { isUtf8 } from 'node:buffer';
+import { SluiceError, type ErrorCode } from '../../core/errors.ts';
+import type { AdmissionTicket } from '../../ingest/admission.ts';
+import type { DedupeKeys, Rejection } from '../../ingest/batch-encoder.ts';
+import type { DoorWrite, SourceDoor } from '../../ingest/ingest-door.ts';
+import type { IngestorProgress } from '../../ingest/ingestor.ts';
+import type { WriteResult } from '../../ingest/pipeline.ts';
+
+/** Answers that mean "later": retried by the source with back-off. */
+const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
+
+/** One run: consecutive records of one prefix with consecutive numbers. */
+interface Run {
+  readonly prefix: string;
+  readonly first: number;
+  /** Request indexes of the run's records, in order. */
+  readonly indexes: number[];
+  readonly lines: string[];
+}
+
+/** Writes a source's batches to a node's HTTP API. */
+export class HttpDoor implements SourceDoor {
+  private readonly url: string;
+  private readonly inFlightMax: number;
+  private inFlight = 0;
+
+  /** `url`: the node's base URL; `inFlightMax`: batches posted at once. */
+  constructor(url: string, inFlightMax: number) {
+    this.url = url.replace(/\/$/, '');
+    this.inFlightMax = inFlightMax;
+  }
+
+  async admit(_bytes: number, signal: AbortSignal, onWait?: () => void): Promise<AdmissionTicket> {
+    let waited = false;
+    while (this.inFlight >= this.inFlightMax) {
+      if (signal.aborted) throw new SluiceError('SHUTTING_DOWN', 'the source stopped while waiting for room');
+      if (!waited) {
+        waited = true;
+        onWait?.();
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    this.inFlight++;
+    let released = false;
+    return {
+      grow: () => true,
+      bytes: 0,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.inFlight--;
+      },
+    };
+  }
+
+  async write(req: DoorWrite, ticket: AdmissionTicket, progress?: IngestorProgress): Promise<WriteResult> {
+    try {
+      const result = await this.post(req);
+      if (progress !== undefined) {
+        progress.records += result.written;
+        progress.rejected += result.rejectedCount;
+        progress.batches++;
+      }
+      return result;
+    } finally {
+      ticket.release();
+    }
+  }
+
+  /** A remote node's stored keys cannot be read here: every key is resolved by the node. */
+  async highestDedupeKey(): Promise<null> {
+    return null;
+  }
+
+  /** The table's primary key, or undefined (fails with the node's error when the table is missing). */
+  async primaryKeyOf(table: string): Promise<string | undefined> {
+    const res = await fetch(`${this.url}/v1/tables/${encodeURIComponent(table)}`);
+    const body = (await res.json()) as { primaryKey?: string; error?: { code: ErrorCode; message: string } };
+    if (!res.ok) throw new SluiceError(body.error?.code ?? 'INTERNAL', body.error?.message ?? `HTTP ${res.status}`);
+    return body.primaryKey;
+  }
+
+  private async post(req: DoorWrite): Promise<WriteResult> {
+    if (req.frames === undefined || req.dedupe === undefined || !('prefixes' in req.dedupe)) {
+      throw new Error('HttpDoor writes framed batches with per-record dedupe keys only');
+    }
+    const total = req.frames.length;
+    const ids: (string | null)[] = new Array<string | null>(total).fill(null);
+    const rejected: Rejection[] = [];
+    let rejectedCount = 0;
+    let written = 0;
+    let token: string | null = null;
+    const { runs, refused } = cutRuns(Buffer.from(req.body.buffer, req.body.byteOffset, req.body.byteLength), req.frames, req.dedupe);
+    for (const r of refused) {
+      rejected.push(r);
+      rejectedCount++;
+    }
+    for (const run of runs) {
+      const answer = await this.postRun(req, run, req.dedupe.digits);
+      written += answer.written;
+      token = answer.token ?? token;
+      answer.ids.forEach((id, i) => {
+        ids[run.indexes[i] as number] = id;
+      });
+      rejectedCount += answer.rejected_count ?? 0;
+      for (const r of answer.rejected ?? []) rejected.push({ ...r, index: run.indexes[r.index] as number });
+    }
+    return { written, ids, token, rejected, rejectedCount };
+  }
+
+  private async postRun(req: DoorWrite, run: Run, digits: number): Promise<{ written: number; ids: (string | null)[]; token: string | null; rejected?: Rejection[]; rejected_count?: number }> {
+    const q = new URLSearchParams({ on_invalid: req.onInvalid, dedupe_prefix: run.prefix, dedupe_first: String(run.first), dedupe_digits: String(digits) });
+    if (req.consistency !== undefined) q.set('consistency', req.consistency);
+    let res: Response;
+    try {
+      res = await fetch(`${this.url}/v1/tables/${encodeURIComponent(req.table)}/records?${q}`, {
+        method: 'POST',
+        body: run.lines.join('\n'),
+        headers: { 'content-type': 'application/x-ndjson' },
+      });
+    } catch (err) {
+      // NOT_READY: from the source's side an unreachable node is one that is not ready yet (it retries).
+      throw new SluiceError('NOT_READY', `cannot reach ${this.url}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const text = await res.text();
+    let body: { error?: { code: ErrorCode; message: string } } & Record<string, unknown>;
+    try {
+      body = JSON.parse(text) as typeof body;
+    } catch {
+      throw new SluiceError(RETRYABLE_STATUS.has(res.status) ? 'NOT_READY' : 'INTERNAL', `HTTP ${res.status} from ${this.url}: ${text.slice(0, 200)}`);
+    }
+    if (!res.ok) {
+      const code: ErrorCode = body.error?.code ?? (RETRYABLE_STATUS.has(res.status) ? 'NOT_READY' : 'INTERNAL');
+      throw new SluiceError(code, body.error?.message ?? `HTTP ${res.status}`);
+    }
+    return body as unknown as { written: number; ids: (string | null)[]; token: string | null; rejected?: Rejection[]; rejected_count?: number };
+  }
+}
+
+/** Cuts the frames into runs of one prefix and consecutive numbers; messages that are not JSON are refused here. */
+function cutRuns(body: Buffer, frames: Uint32Array, dedupe: Extract<DedupeKeys, { prefixes: readonly string[] }>): { runs: Run[]; refused: Rejection[] } {
+  const runs: Run[] = [];
+  const refused: Rejection[] = [];
+  let run: Run | undefined;
+  let at = 0;
+  for (let i = 0; i < frames.length; i++) {
+    const bytes = body.subarray(at, at + (frames[i] as number));
+    at += frames[i] as number;
+    const line = oneLine(bytes);
+    if (typeof line !== 'string') {
+      refused.push({ index: i, code: 'INVALID_JSON', path: '', message: line.message });
+      run = undefined;
+      continue;
+    }
+    const prefix = dedupe.prefixes[dedupe.prefixIndex[i] as number] as string;
+    const n = dedupe.numbers[i] as number;
+    if (run === undefined || run.prefix !== prefix || run.first + run.indexes.length !== n) {
+      run = { prefix, first: n, indexes: [], lines: [] };
+      runs.push(run);
+    }
+    run.indexes.push(i);
+    run.lines.push(line);
+  }
+  return { runs, refused };
+}
+
+/** The message as one NDJSON line, or why it cannot be one. */
+function oneLine(bytes: Buffer): string | { message: string } {
+  if (bytes.length === 0) return { message: 'the message is empty' };
+  if (!isUtf8(bytes)) return { message: 'the message is not valid UTF-8' };
+  const text = bytes.toString('utf8');
+  // One bad line would fail the node's parse of the whole body, so each message is parsed here too.
+  try {
+    const value: unknown = JSON.parse(text);
+    return text.includes('\n') || text.includes('\r') ? JSON.stringify(value) : text;
+  } catch (err) {
+    return { message: `the message is not valid JSON: ${err instanceof Error ? err.message : String(err)}` };
+  }
+}
