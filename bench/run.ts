@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- single|ring|etcd|cluster|sources ...] [--records N] [--runs N] [--quick] [--parts grpc,kafka]`:
+ * `npm run bench [-- single|ring|etcd|cluster|sources ...] [--records N] [--runs N] [--quick] [--parts grpc,kafka,parquet]`:
  * runs the benchmarks (by default `single` then `ring`) and prints Markdown
  * tables ready for docs/benchmarks.md, with the date and the machine.
  */
@@ -24,7 +24,7 @@ const { values, positionals } = parseArgs({
     'cluster-records': { type: 'string', default: '1000000' },
     'failover-seconds': { type: 'string', default: '20' },
     quick: { type: 'boolean', default: false },
-    parts: { type: 'string', default: 'grpc,kafka' },
+    parts: { type: 'string', default: 'grpc,kafka,parquet' },
   },
 });
 const known = ['single', 'ring', 'etcd', 'cluster', 'sources'];
@@ -85,6 +85,7 @@ for (const suite of suites) {
       connections: Number(values.connections),
       runs: quick ? 1 : Number(values.runs),
       parts: String(values.parts).split(',') as SourcesPart[],
+      parquetRows: quick ? 100_000 : 1_000_000,
     });
   }
 }

@@ -3,7 +3,8 @@
  * one node, same records, same bodies of 1,000, durable before each answer.
  * Each trial starts a fresh node; the two doors alternate so drift on this
  * shared machine hits both. Then the Kafka source next to its client's
- * own produce and consume rates (bench/kafka-source.ts).
+ * own produce and consume rates (bench/kafka-source.ts), and a Parquet
+ * import next to the reader's raw decode rate (bench/parquet-import.ts).
  */
 import { mkdtempSync } from 'node:fs';
 import path from 'node:path';
@@ -14,6 +15,7 @@ import { bulkLoad } from './lib/load.ts';
 import { BENCH_TABLE, ndjsonBodies } from './lib/records.ts';
 import { startReport } from './lib/report.ts';
 import { runKafkaBench } from './kafka-source.ts';
+import { runParquetImportBench } from './parquet-import.ts';
 import { fmt, median, quantile } from './lib/stats.ts';
 
 /** Options of the sources benchmark. */
@@ -25,10 +27,12 @@ export interface SourcesBenchOptions {
   readonly runs: number;
   /** Which parts to run. @default all */
   readonly parts: readonly SourcesPart[];
+  /** Rows of the Parquet file the import part writes and imports. */
+  readonly parquetRows: number;
 }
 
 /** The parts of the sources benchmark. */
-export type SourcesPart = 'grpc' | 'kafka';
+export type SourcesPart = 'grpc' | 'kafka' | 'parquet';
 
 interface Trial {
   readonly recordsPerSec: number;
@@ -43,6 +47,7 @@ export async function runSourcesBench(o: SourcesBenchOptions): Promise<string> {
   try {
     if (o.parts.includes('grpc')) await grpcVersusHttp(root, log, o);
     if (o.parts.includes('kafka')) await runKafkaBench({ records: o.records, runs: o.runs, root, log });
+    if (o.parts.includes('parquet')) await runParquetImportBench({ rows: o.parquetRows, runs: o.runs, root, log });
   } finally {
     report.close();
   }

@@ -90,6 +90,8 @@ export interface NodeConfig {
   readonly exportRowGroupRowsMax: number;
   /** A Parquet export row group is also cut at this many bytes of values (estimated before encoding). @default 16 MiB */
   readonly exportRowGroupBytesMax: number;
+  /** Largest body of `POST /v1/tables/{t}/import` (spooled to `<data-dir>/import-spool/`, not held in memory). @default 1 GiB */
+  readonly importBodyBytesMax: number;
   /** Graceful shutdown waits this long for in-flight requests. @default 10_000 */
   readonly shutdownGraceMs: number;
   /** Log level (pino). @default 'info' */
@@ -169,6 +171,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   queryLimitDefault: 1_000,
   exportRowGroupRowsMax: 16_384,
   exportRowGroupBytesMax: 16 * MiB,
+  importBodyBytesMax: 1024 * MiB,
   shutdownGraceMs: 10_000,
   logLevel: 'info',
   etcdUrls: [],
@@ -223,6 +226,7 @@ const BOUNDS: Partial<Record<NumericKey, readonly [number, number]>> = {
   queryLimitDefault: [1, 1_000_000],
   exportRowGroupRowsMax: [1, 1_048_576],
   exportRowGroupBytesMax: [64 * KiB, 1024 * MiB],
+  importBodyBytesMax: [1 * MiB, 16 * 1024 * MiB],
   shutdownGraceMs: [0, 600_000],
   grpcPort: [0, 65535],
   leaseTtlMs: [2_000, 600_000],

@@ -28,6 +28,7 @@ interface ServeOptions {
   indexSyncIntervalMs: string;
   exportRowGroupRowsMax: string;
   exportRowGroupBytesMax: string;
+  importBodyBytesMax: string;
   logLevel: string;
   etcd?: string;
   nodeId: string;
@@ -77,6 +78,7 @@ export function serveCommand(): Command {
     .option('--index-sync-interval-ms <ms>', 'how often the index is fsync\'d and applied WAL segments released', String(d.indexSyncIntervalMs))
     .option('--export-row-group-rows-max <n>', 'rows in one row group of a Parquet export', String(d.exportRowGroupRowsMax))
     .option('--export-row-group-bytes-max <bytes>', 'a Parquet export row group is also cut at about this many value bytes', String(d.exportRowGroupBytesMax))
+    .option('--import-body-bytes-max <bytes>', 'largest Parquet/CSV body of POST /v1/tables/{t}/import (413 past it; spooled to disk)', String(d.importBodyBytesMax))
     .option('--log-level <level>', 'pino log level', d.logLevel)
     .option('--etcd <urls>', 'comma-separated etcd client URLs: join the cluster they coordinate (default: run alone)')
     .option('--node-id <id>', 'this node\'s unique id in the cluster', d.nodeId)
@@ -152,6 +154,7 @@ function toConfig(o: ServeOptions): NodeConfig {
     indexSyncIntervalMs: int(o.indexSyncIntervalMs, '--index-sync-interval-ms'),
     exportRowGroupRowsMax: int(o.exportRowGroupRowsMax, '--export-row-group-rows-max'),
     exportRowGroupBytesMax: int(o.exportRowGroupBytesMax, '--export-row-group-bytes-max'),
+    importBodyBytesMax: int(o.importBodyBytesMax, '--import-body-bytes-max'),
     logLevel: o.logLevel,
     etcdUrls: o.etcd === undefined ? [] : o.etcd.split(',').map((u) => u.trim()).filter((u) => u !== ''),
     nodeId: o.nodeId,

@@ -41,6 +41,10 @@ export const ERROR_CODES = {
   INVALID_TABLE_DEFINITION: { status: 400, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
   INVALID_ARGUMENT: { status: 400, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
   INVALID_CURSOR: { status: 400, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
+  /** A CSV file or body that is not RFC 4180 CSV (the message names the row and line). */
+  INVALID_CSV: { status: 400, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
+  /** A file or body that is not a readable Parquet file, or uses a codec or type sluice cannot read. */
+  INVALID_PARQUET: { status: 400, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
   UNAUTHENTICATED: { status: 401, grpc: Grpc.UNAUTHENTICATED, canRetry: false },
   PERMISSION_DENIED: { status: 403, grpc: Grpc.PERMISSION_DENIED, canRetry: false },
   NOT_FOUND: { status: 404, grpc: Grpc.NOT_FOUND, canRetry: false },

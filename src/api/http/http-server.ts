@@ -12,6 +12,7 @@ import { registerTableRoutes } from './routes/table-routes.ts';
 import { registerReadRoutes } from './routes/read-routes.ts';
 import { registerOpsRoutes } from './routes/ops-routes.ts';
 import { registerClusterRoutes } from './routes/cluster-routes.ts';
+import { registerImportRoutes } from './routes/import-routes.ts';
 
 /** Builds the fastify app with every route; not yet listening. */
 export function buildHttpServer(ctx: ApiContext): FastifyInstance {
@@ -41,6 +42,7 @@ export function buildHttpServer(ctx: ApiContext): FastifyInstance {
   registerOpsRoutes(app, ctx);
   registerTableRoutes(app, ctx);
   registerWriteRoutes(app, ctx);
+  registerImportRoutes(app, ctx);
   registerReadRoutes(app, ctx);
   registerClusterRoutes(app, ctx);
   return app;

@@ -1,0 +1,212 @@
+/**
+ * `POST /v1/tables/{t}/import`: a whole Parquet or CSV file as the body.
+ * The body is spooled to a file under the data dir (bounded by
+ * `importBodyBytesMax`, 1 GiB by default), then read like `sluice ingest`
+ * reads a file: the Parquet footer is checked against the table before
+ * anything is written, row ranges and CSV chunks are converted in worker
+ * threads, and the bodies go through the node's one door (admission,
+ * then the shared pipeline), waiting for room instead of failing when the
+ * node is busy. Rows are written in file order, in batches; an error
+ * stops the import at its row and the answer says how many rows are
+ * written. With `dedupe_prefix`, row i is written under the dedupe key
+ * prefix + i, so sending the same file again after a failure stores no
+ * row twice.
+ */
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { SluiceError, isSluiceError, type ErrorDetail } from '../../../core/errors.ts';
+import type { TableDef } from '../../../core/schema/table-def.ts';
+import type { Consistency } from '../../../cluster/coordinator.ts';
+import type { OnInvalid, Rejection } from '../../../ingest/batch-encoder.ts';
+import { ConvertPool } from '../../../ingest/formats/convert-pool.ts';
+import type { FileBatch, FileFormat } from '../../../ingest/formats/file-batch.ts';
+import { readFileBatches } from '../../../ingest/formats/read-file-batches.ts';
+import type { WriteResult } from '../../../ingest/pipeline.ts';
+import { currentDef } from '../../../storage/catalog.ts';
+import type { ApiContext } from '../api-context.ts';
+import { BodySpool } from '../body-spool.ts';
+import { oneOf, queryParams } from '../query-params.ts';
+
+/** Rows per pipeline write: large batches amortize the WAL frame and the decode hop. */
+const BATCH_ROWS_MAX = 5_000;
+/** Pipeline writes in flight per import: enough to overlap decode, fsync and index. */
+const WRITES_IN_FLIGHT_MAX = 4;
+/** Same bound as a dedupe_prefix on the records route. */
+const DEDUPE_PREFIX_BYTES_MAX = 256;
+
+const FORMAT_OF_MIME: Readonly<Record<string, FileFormat>> = {
+  'application/vnd.apache.parquet': 'parquet',
+  'application/x-parquet': 'parquet',
+  'application/parquet': 'parquet',
+  'text/csv': 'csv',
+  'application/csv': 'csv',
+};
+
+/** Registers the import route; its conversion threads start at the first import and stop when idle or when the server closes. */
+export function registerImportRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  let pool: ConvertPool | undefined;
+  const spool = new BodySpool(path.join(ctx.config.dataDir, 'import-spool'));
+  app.addHook('onClose', async () => {
+    await pool?.close();
+  });
+  app.post<{ Params: { table: string } }>('/v1/tables/:table/import', { bodyLimit: importBodyBytesMax(ctx) }, (request, reply) => {
+    // As many threads as the decode pool (0: convert on the main thread, as the operator asked of decoding).
+    pool ??= new ConvertPool({ threads: ctx.config.decodeThreads, idleTimeoutMs: 10_000 });
+    return importBody(ctx, pool, spool, request, reply, request.params.table);
+  });
+}
+
+/** The node's import body limit (`--import-body-bytes-max`). */
+function importBodyBytesMax(ctx: ApiContext): number {
+  return ctx.config.importBodyBytesMax;
+}
+
+function formatOf(request: FastifyRequest, q: Record<string, string | undefined>): FileFormat {
+  const given = q['format'];
+  if (given !== undefined && given !== '') return oneOf<FileFormat>(q, 'format', ['parquet', 'csv'], 'csv');
+  const mime = (request.headers['content-type'] ?? '').split(';', 1)[0]?.trim().toLowerCase() ?? '';
+  const format = FORMAT_OF_MIME[mime];
+  if (format === undefined) {
+    throw new SluiceError('UNSUPPORTED_MEDIA_TYPE', `an import body is Parquet (Content-Type: application/vnd.apache.parquet) or CSV (text/csv), or says so with ?format=parquet|csv; got ${JSON.stringify(mime)}`);
+  }
+  return format;
+}
+
+function dedupePrefixOf(q: Record<string, string | undefined>): string | undefined {
+  const prefix = q['dedupe_prefix'];
+  if (prefix === undefined) return undefined;
+  if (prefix.length === 0 || Buffer.byteLength(prefix) > DEDUPE_PREFIX_BYTES_MAX) {
+    throw new SluiceError('INVALID_ARGUMENT', `dedupe_prefix must be 1 to ${DEDUPE_PREFIX_BYTES_MAX} bytes`);
+  }
+  return prefix;
+}
+
+interface ImportTally {
+  rows: number;
+  written: number;
+  rejectedCount: number;
+  readonly rejected: ErrorDetail[];
+  token: string | null;
+}
+
+async function importBody(ctx: ApiContext, pool: ConvertPool, spool: BodySpool, request: FastifyRequest, reply: FastifyReply, table: string): Promise<FastifyReply> {
+  const q = queryParams(request);
+  const format = formatOf(request, q);
+  const onInvalid = oneOf<OnInvalid>(q, 'on_invalid', ['reject', 'skip'], 'reject');
+  const consistency = oneOf<Consistency>(q, 'consistency', ['one', 'quorum', 'all'], 'quorum');
+  const prefix = dedupePrefixOf(q);
+  const { catalog } = ctx.services();
+  const def = currentDef(catalog.require(table));
+  // An overloaded node refuses at once rather than taking a large body it cannot write soon.
+  const gate = ctx.door.tryAdmit(0);
+  if (gate === undefined) throw new SluiceError('OVERLOADED', 'too many writes in flight; retry after the Retry-After delay');
+  gate.release();
+
+  const started = performance.now();
+  const body = await spool.write(request.raw, importBodyBytesMax(ctx), `.${format}`);
+  const aborted = new AbortController();
+  reply.raw.once('close', () => aborted.abort());
+  const tally: ImportTally = { rows: 0, written: 0, rejectedCount: 0, rejected: [], token: null };
+  try {
+    const batches = readFileBatches(
+      body.path,
+      { format, gzip: false, def, onInvalid, limits: { rowsMax: BATCH_ROWS_MAX, bytesMax: Math.min(ctx.config.bodyBytesMax, 8 * 1024 * 1024) } },
+      pool,
+    );
+    await writeAll(ctx, batches, { table, def, onInvalid, consistency, prefix, signal: aborted.signal }, tally);
+  } finally {
+    await rm(body.path, { force: true });
+  }
+  const seconds = (performance.now() - started) / 1000;
+  ctx.log.info({ event: 'import', table, format, bytes: body.bytes, rows: tally.rows, written: tally.written, rejected: tally.rejectedCount, seconds });
+  const rejected = onInvalid === 'skip' ? `,"rejected":${JSON.stringify(tally.rejected)},"rejected_count":${tally.rejectedCount}` : '';
+  return reply
+    .code(200)
+    .type('application/json')
+    .send(`{"written":${tally.written},"rows":${tally.rows}${rejected},"token":${tally.token === null ? 'null' : JSON.stringify(tally.token)}}`);
+}
+
+interface WriteContext {
+  readonly table: string;
+  readonly def: TableDef;
+  readonly onInvalid: OnInvalid;
+  readonly consistency: Consistency;
+  readonly prefix: string | undefined;
+  readonly signal: AbortSignal;
+}
+
+/** Writes every batch through the door, a few at a time; stops at the first error, naming its row. */
+async function writeAll(ctx: ApiContext, batches: AsyncIterable<FileBatch>, w: WriteContext, tally: ImportTally): Promise<void> {
+  const inFlight = new Set<Promise<void>>();
+  let failure: unknown;
+  const limit = ctx.config.errorDetailsMax;
+  try {
+    for await (const batch of batches) {
+      tally.rows = batch.firstRow + batch.rows;
+      tally.rejectedCount += batch.problemCount;
+      for (const p of batch.problems) if (tally.rejected.length < limit) tally.rejected.push(rowDetail(p.row, p.column, p.code, p.message, p.line));
+      if (batch.body === null) continue;
+      if (w.signal.aborted) throw new SluiceError('BAD_REQUEST', 'the client closed the connection; the import stopped');
+      const ticket = await ctx.door.admit(batch.body.length, w.signal);
+      const p = ctx.door
+        .write(
+          {
+            table: w.table,
+            body: batch.body,
+            format: 'json',
+            onInvalid: w.onInvalid,
+            consistency: w.consistency,
+            ...(w.prefix === undefined ? {} : { dedupe: { prefix: w.prefix, first: batch.firstRow } }),
+          },
+          ticket,
+          ctx.endpoints.http.progress,
+        )
+        .then((result) => count(result, batch, tally, limit))
+        .catch((err: unknown) => {
+          failure ??= inFile(err, batch);
+        })
+        .finally(() => inFlight.delete(p));
+      inFlight.add(p);
+      while (inFlight.size >= WRITES_IN_FLIGHT_MAX) await Promise.race(inFlight);
+      if (failure !== undefined) break;
+    }
+  } catch (err) {
+    failure ??= err;
+  }
+  await Promise.allSettled(inFlight);
+  if (failure === undefined) return;
+  const e = isSluiceError(failure) ? failure : new SluiceError('INTERNAL', `import failed: ${(failure as Error).message}`, [], { cause: failure });
+  // The answer must say what is durable: rows are written in file order, but a few batches run at once.
+  const written = `${tally.written} rows were written before the import stopped (in file order, up to the batches in flight)`;
+  throw new SluiceError(e.code, `${e.message}; ${written}`, [...e.details, { message: written }]);
+}
+
+function count(result: WriteResult, batch: FileBatch, tally: ImportTally, limit: number): void {
+  tally.written += result.written;
+  tally.rejectedCount += result.rejectedCount;
+  tally.token = result.token ?? tally.token;
+  for (const r of result.rejected ?? []) {
+    if (tally.rejected.length >= limit) break;
+    tally.rejected.push(rejectionDetail(r, batch));
+  }
+}
+
+function rowDetail(row: number, column: string | undefined, code: string, message: string, line?: number): ErrorDetail {
+  const where = `row ${row + 1}${line === undefined ? '' : ` (line ${line})`}${column === undefined ? '' : `, column "${column}"`}`;
+  return { index: row, ...(column === undefined ? {} : { path: `/${column}` }), code, message: `${where}: ${message}` };
+}
+
+function rejectionDetail(r: Rejection, batch: FileBatch): ErrorDetail {
+  const column = r.path.replace(/^\//, '').split('/')[0];
+  return rowDetail(batch.firstRow + r.index, column === '' ? undefined : column, r.code, r.message, batch.lineOf(r.index));
+}
+
+/** A pipeline error with its record indexes turned into the file's rows. */
+function inFile(err: unknown, batch: FileBatch): unknown {
+  if (!isSluiceError(err)) return err;
+  const details = err.details.map((d) => (d.index === undefined ? d : rejectionDetail({ index: d.index, path: d.path ?? '', code: d.code ?? err.code, message: d.message }, batch)));
+  const first = details.find((d) => d.index !== undefined);
+  const message = first === undefined ? err.message : `${first.message} (${err.message})`;
+  return new SluiceError(err.code, message, details);
+}

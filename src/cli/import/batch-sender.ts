@@ -1,0 +1,180 @@
+/**
+ * Sends a file's batches to a node, several requests in flight, each with
+ * the file's dedupe prefix and its first row (`dedupe_first`), so that any
+ * request may be sent again — after a 429, a lost answer, or a crash of
+ * this process — without storing a row twice. Tracks the longest prefix of
+ * rows whose batches are all acknowledged: that, and no more, is what the
+ * checkpoint may claim.
+ */
+import type { FileBatch, FileRowProblem, ResumePoint } from '../../ingest/formats/file-batch.ts';
+import type { OnInvalid } from '../../ingest/batch-encoder.ts';
+import { CliError } from '../cli-error.ts';
+import { describeError, parseAnswer, type ErrorBody } from '../http-client.ts';
+
+/** Retries of one request on 429/503 before giving up. */
+const BUSY_RETRIES_MAX = 50;
+/** Retries of one request whose connection failed (the node restarting, a lost answer). */
+const NETWORK_RETRIES_MAX = 5;
+/** Refused rows kept for the report; the rest are counted. */
+const REJECTED_LISTED_MAX = 20;
+
+/** Where the sender is. */
+export interface SendState {
+  /** Rows [0, rowsDone) are durable (or refused and reported). */
+  rowsDone: number;
+  /** Text formats: where to read again for rows ≥ rowsDone. */
+  at: ResumePoint | undefined;
+  /** Reader progress at rowsDone (bytes or rows). */
+  progress: number;
+  written: number;
+  rejected: number;
+  requests: number;
+  /** The first refused rows, numbered in the file. */
+  readonly rejectedRows: FileRowProblem[];
+}
+
+/** Options of a sender. */
+export interface SenderOptions {
+  /** `${node}/v1/tables/${table}/records`. */
+  readonly target: string;
+  readonly prefix: string;
+  readonly onInvalid: OnInvalid;
+  readonly concurrency: number;
+  /** Called whenever `rowsDone` moves. */
+  readonly onAdvance?: (state: Readonly<SendState>) => void;
+}
+
+interface Slot {
+  readonly batch: FileBatch;
+  done: boolean;
+}
+
+/** Sends batches in order with bounded concurrency; `send` waits for a free slot. */
+export class BatchSender {
+  readonly state: SendState;
+  private readonly o: SenderOptions;
+  /** Batches sent and not yet folded into rowsDone, in file order. */
+  private readonly window: Slot[] = [];
+  private readonly inFlight = new Set<Promise<void>>();
+  private failure: unknown;
+
+  constructor(options: SenderOptions, start: { rowsDone: number; at: ResumePoint | undefined; progress: number }) {
+    this.o = options;
+    this.state = { ...start, written: 0, rejected: 0, requests: 0, rejectedRows: [] };
+  }
+
+  /** The first failure, if any (sending stops once there is one). */
+  get failed(): unknown {
+    return this.failure;
+  }
+
+  /** Sends one batch once a slot is free; throws the first failure of any request. */
+  async send(batch: FileBatch): Promise<void> {
+    if (this.failure !== undefined) throw this.failure;
+    for (const p of batch.problems) this.noteRejected(p);
+    this.state.rejected += batch.problemCount;
+    const slot: Slot = { batch, done: batch.body === null };
+    this.window.push(slot);
+    if (slot.done) {
+      this.advance();
+      return;
+    }
+    const p = this.post(batch)
+      .then(() => {
+        slot.done = true;
+        this.advance();
+      })
+      .catch((err: unknown) => {
+        this.failure ??= err;
+      })
+      .finally(() => this.inFlight.delete(p));
+    this.inFlight.add(p);
+    while (this.inFlight.size >= this.o.concurrency) await Promise.race(this.inFlight);
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  /** Waits for every request in flight; throws the first failure. */
+  async drain(): Promise<void> {
+    await Promise.all(this.inFlight);
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  /** Waits for every request in flight, ignoring failures (after one, to save a checkpoint). */
+  async settle(): Promise<void> {
+    await Promise.allSettled(this.inFlight);
+  }
+
+  private advance(): void {
+    let moved = false;
+    while (this.window.length > 0 && (this.window[0] as Slot).done) {
+      const { batch } = this.window.shift() as Slot;
+      const end = batch.firstRow + batch.rows;
+      if (end > this.state.rowsDone) this.state.rowsDone = end;
+      if (batch.restart !== undefined) this.state.at = batch.restart;
+      this.state.progress = batch.progress;
+      moved = true;
+    }
+    if (moved) this.o.onAdvance?.(this.state);
+  }
+
+  private noteRejected(p: FileRowProblem): void {
+    if (this.state.rejectedRows.length < REJECTED_LISTED_MAX) this.state.rejectedRows.push(p);
+  }
+
+  private async post(batch: FileBatch): Promise<void> {
+    const url = `${this.o.target}?dedupe_prefix=${encodeURIComponent(this.o.prefix)}&dedupe_first=${batch.firstRow}${this.o.onInvalid === 'skip' ? '&on_invalid=skip' : ''}`;
+    let networkFailures = 0;
+    for (let attempt = 0; ; attempt++) {
+      let res: Response;
+      try {
+        res = await fetch(url, { method: 'POST', body: batch.body as Uint8Array<ArrayBuffer>, headers: { 'content-type': batch.contentType } });
+      } catch (err) {
+        // The request may or may not have been written: its dedupe keys make sending it again safe.
+        if (++networkFailures <= NETWORK_RETRIES_MAX) {
+          await backoff(attempt, 1);
+          continue;
+        }
+        const cause = (err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message;
+        throw new CliError(`cannot reach ${new URL(url).origin}: ${cause}`);
+      }
+      this.state.requests++;
+      const text = await res.text();
+      if (res.ok) {
+        const answer = JSON.parse(text) as { written: number; rejected_count?: number; rejected?: { index: number; path: string; code: string; message: string }[] };
+        this.state.written += answer.written;
+        this.state.rejected += answer.rejected_count ?? 0;
+        for (const r of answer.rejected ?? []) {
+          const line = batch.lineOf(r.index);
+          this.noteRejected({
+            row: batch.firstRow + r.index,
+            ...(line === undefined ? {} : { line }),
+            ...(r.path ? { column: r.path.replace(/^\//, '') } : {}),
+            code: r.code as FileRowProblem['code'],
+            message: r.message,
+          });
+        }
+        return;
+      }
+      if ((res.status === 429 || res.status === 503) && attempt < BUSY_RETRIES_MAX) {
+        await backoff(attempt, Number(res.headers.get('retry-after') ?? '1'));
+        continue;
+      }
+      throw new CliError(`${whereInFile(batch, parseAnswer(text))}${describeError(res.status, parseAnswer(text))}`);
+    }
+  }
+}
+
+/** Waits about `seconds` (capped at 5 s), jittered so that retries spread out. */
+function backoff(attempt: number, seconds: number): Promise<void> {
+  const s = Math.min(Number.isFinite(seconds) && seconds > 0 ? seconds : 1, 5) * (attempt === 0 ? 0.25 : 1);
+  return new Promise((resolve) => setTimeout(resolve, s * 1000 * (0.5 + Math.random())));
+}
+
+/** "row R (line L), column C: " for the first record a node's error names, mapped from the request to the file. */
+function whereInFile(batch: FileBatch, body: unknown): string {
+  const detail = (body as ErrorBody | undefined)?.error?.details?.find((d) => d.index !== undefined);
+  if (detail?.index === undefined) return `rows ${batch.firstRow + 1}–${batch.firstRow + batch.rows}: `;
+  const line = batch.lineOf(detail.index);
+  const column = detail.path !== undefined && detail.path !== '' ? `, column "${detail.path.replace(/^\//, '')}"` : '';
+  return `row ${batch.firstRow + detail.index + 1}${line === undefined ? '' : ` (line ${line})`}${column}: `;
+}

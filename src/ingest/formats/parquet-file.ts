@@ -1,0 +1,105 @@
+/**
+ * A Parquet file read the way an import needs it: by byte ranges of an
+ * open file (the footer, then the column chunks of one row range), never
+ * the whole file in memory; with every codec pyarrow, Spark and DuckDB
+ * write by default. hyparquet decodes snappy itself; zstd, gzip and
+ * brotli come from node:zlib (Node 24 has zstd), so no extra package.
+ * LZ4 and LZO are refused with a clear error (hyparquet's own message).
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+import { brotliDecompressSync, gunzipSync, zstdDecompressSync } from 'node:zlib';
+import { parquetMetadataAsync, type AsyncBuffer, type Compressors, type FileMetaData, type ParquetParsers } from 'hyparquet';
+import { SluiceError } from '../../core/errors.ts';
+import { BadJson } from './json-value.ts';
+
+/** Decompressors for the codecs hyparquet does not handle itself. */
+export const PARQUET_COMPRESSORS: Compressors = {
+  ZSTD: (input, outputLength) => zstdDecompressSync(input, { maxOutputLength: Math.max(outputLength, 1) }),
+  GZIP: (input, outputLength) => gunzipSync(input, { maxOutputLength: Math.max(outputLength, 1) }),
+  BROTLI: (input, outputLength) => brotliDecompressSync(input, { maxOutputLength: Math.max(outputLength, 1) }),
+};
+
+/** Floor division of bigints (BigInt `/` truncates towards zero; times before 1970 must round down). */
+function floorDiv(a: bigint, b: bigint): bigint {
+  const q = a / b;
+  return a % b !== 0n && a < 0n ? q - 1n : q;
+}
+
+/**
+ * Value parsers: times become epoch milliseconds (sluice's timestamp unit;
+ * finer units are floored), dates midnight UTC in ms, and JSON text that
+ * does not parse a BadJson the row conversion reports with its row.
+ */
+export const PARQUET_PARSERS: Partial<ParquetParsers> = {
+  timestampFromMilliseconds: (v: bigint) => Number(v),
+  timestampFromMicroseconds: (v: bigint) => Number(floorDiv(v, 1000n)),
+  timestampFromNanoseconds: (v: bigint) => Number(floorDiv(v, 1_000_000n)),
+  dateFromDays: (days: number) => days * 86_400_000,
+  jsonFromBytes: (bytes: Uint8Array) => {
+    if (bytes === undefined || bytes === null) return bytes;
+    const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (err) {
+      return new BadJson((err as Error).message);
+    }
+  },
+};
+
+/** An open Parquet file as hyparquet's AsyncBuffer: each slice is one positioned read. */
+export class ParquetFile {
+  readonly path: string;
+  readonly byteLength: number;
+  private readonly handle: FileHandle;
+
+  private constructor(path: string, handle: FileHandle, byteLength: number) {
+    this.path = path;
+    this.handle = handle;
+    this.byteLength = byteLength;
+  }
+
+  /** Opens `path`; throws a SluiceError (INVALID_ARGUMENT) naming the file when it cannot. */
+  static async open(path: string): Promise<ParquetFile> {
+    let handle: FileHandle;
+    try {
+      handle = await open(path, 'r');
+    } catch (err) {
+      throw new SluiceError('INVALID_ARGUMENT', `cannot open ${path}: ${(err as Error).message}`);
+    }
+    const { size } = await handle.stat();
+    return new ParquetFile(path, handle, size);
+  }
+
+  /** The AsyncBuffer view hyparquet reads through. */
+  get buffer(): AsyncBuffer {
+    return { byteLength: this.byteLength, slice: (start, end) => this.read(start, end ?? this.byteLength) };
+  }
+
+  private async read(start: number, end: number): Promise<ArrayBuffer> {
+    const length = Math.max(0, Math.min(end, this.byteLength) - start);
+    // Its own ArrayBuffer (not Node's pool): hyparquet keeps views into it.
+    const out = new Uint8Array(new ArrayBuffer(length));
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await this.handle.read(out, done, length - done, start + done);
+      if (bytesRead === 0) throw new SluiceError('INVALID_PARQUET', `${this.path} ended at byte ${start + done}, inside a range the footer names`);
+      done += bytesRead;
+    }
+    return out.buffer;
+  }
+
+  /** The footer; throws INVALID_PARQUET when the file is not Parquet. */
+  async metadata(): Promise<FileMetaData> {
+    try {
+      return await parquetMetadataAsync(this.buffer, { parsers: PARQUET_PARSERS });
+    } catch (err) {
+      if (err instanceof SluiceError) throw err;
+      throw new SluiceError('INVALID_PARQUET', `${this.path} is not a readable Parquet file: ${(err as Error).message}`);
+    }
+  }
+
+  /** Closes the file; idempotent. */
+  async close(): Promise<void> {
+    await this.handle.close().catch(() => undefined);
+  }
+}
