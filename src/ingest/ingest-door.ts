@@ -22,8 +22,6 @@ export interface SourceDoor {
   admit(bytes: number, signal: AbortSignal, onWait?: () => void): Promise<AdmissionTicket>;
   /** Writes one admitted batch; resolves once durable at the table's W. */
   write(req: DoorWrite, ticket: AdmissionTicket, progress?: IngestorProgress): Promise<WriteResult>;
-  /** The greatest stored dedupe key in [low, high]; null when it cannot be told exactly. */
-  highestDedupeKey(table: string, low: string, high: string): Promise<string | undefined | null>;
 }
 
 /** Admission plus the pipeline, shared by all sources of a node. */
@@ -59,11 +57,6 @@ export class IngestDoor implements SourceDoor {
       }
       await new Promise((resolve) => setTimeout(resolve, ADMISSION_POLL_MS));
     }
-  }
-
-  /** See IngestPipeline.highestDedupeKey: null when the store cannot fence keys (a cluster). */
-  highestDedupeKey(table: string, low: string, high: string): Promise<string | undefined | null> {
-    return this.pipeline().highestDedupeKey(table, low, high);
   }
 
   /** Writes one admitted batch; resolves once it is durable at the table's W. The ticket is released on every path. */

@@ -12,6 +12,7 @@ import type { BodyFormat } from './decode-body.ts';
 import type { DecodePool } from './decode-pool.ts';
 import type { DedupeKeys, OnInvalid, Rejection } from './batch-encoder.ts';
 import type { AdmissionTicket } from './admission.ts';
+import { DedupeFence } from './dedupe-fence.ts';
 
 /** One write request from any source. */
 export interface WriteRequest {
@@ -26,8 +27,6 @@ export interface WriteRequest {
   readonly frames?: Uint32Array;
   /** Keys that make a re-send idempotent in a table without a primary key. */
   readonly dedupe?: DedupeKeys;
-  /** The source guarantees no dedupe key of this request is stored yet (see WriteOptions.freshKeys). */
-  readonly freshKeys?: boolean;
   readonly onInvalid: OnInvalid;
   /** Held until the records are in the index; released on every path. */
   readonly ticket: AdmissionTicket;
@@ -68,6 +67,7 @@ export class IngestPipeline {
   private readonly pool: DecodePool;
   private readonly options: PipelineOptions;
   private readonly observer: PipelineObserver;
+  private readonly fence: DedupeFence;
 
   constructor(deps: { catalog: Catalog; coordinator: Coordinator; pool: DecodePool; options: PipelineOptions; observer?: PipelineObserver }) {
     this.catalog = deps.catalog;
@@ -75,15 +75,10 @@ export class IngestPipeline {
     this.pool = deps.pool;
     this.options = deps.options;
     this.observer = deps.observer ?? {};
-  }
-
-  /**
-   * The greatest stored dedupe key of `table` in [low, high] after every
-   * acknowledged write; null when the coordinator cannot answer exactly.
-   */
-  async highestDedupeKey(table: string, low: string, high: string): Promise<string | undefined | null> {
-    if (this.coordinator.highestDedupeKey === undefined) return null;
-    return this.coordinator.highestDedupeKey(this.catalog.require(table), low, high);
+    const coordinator = deps.coordinator;
+    this.fence = new DedupeFence(
+      coordinator.highestDedupeKey === undefined ? undefined : (table, low, high) => (coordinator.highestDedupeKey as NonNullable<Coordinator['highestDedupeKey']>)(this.catalog.require(table), low, high),
+    );
   }
 
   /** Writes one request's records; all-or-nothing unless `onInvalid` is skip. */
@@ -113,11 +108,18 @@ export class IngestPipeline {
         req.ticket.release();
         return { written: 0, ids: new Array<null>(encoded.total).fill(null), token: null, rejected: encoded.rejected, rejectedCount: encoded.rejectedCount };
       }
-      const ack = await this.coordinator.write(entry, encoded.batch, encoded.count, () => req.ticket.release(), {
-        keyed: encoded.keyed,
-        ...(req.freshKeys === true ? { freshKeys: true } : {}),
-        ...(req.consistency === undefined ? {} : { consistency: req.consistency }),
-      });
+      // Dedupe keys above their fence are new: written without lookups (the table's own primary key never is).
+      const claim = req.dedupe !== undefined && currentDef(entry).primaryKey === undefined ? await this.fence.claim(entry.name, req.dedupe, encoded.total) : undefined;
+      let ack;
+      try {
+        ack = await this.coordinator.write(entry, encoded.batch, encoded.count, () => req.ticket.release(), {
+          keyed: encoded.keyed,
+          ...(claim?.fresh === true ? { freshKeys: true } : {}),
+          ...(req.consistency === undefined ? {} : { consistency: req.consistency }),
+        });
+      } finally {
+        claim?.release();
+      }
       this.observer.onWritten?.(req.table, encoded.count);
       const ids = idsInRequestOrder(ack.ids, encoded.total, encoded.positions);
       const degraded = ack.degraded === true ? { degraded: true } : {};

@@ -81,11 +81,6 @@ export class HttpDoor implements SourceDoor {
     }
   }
 
-  /** A remote node's stored keys cannot be read here: every key is resolved by the node. */
-  async highestDedupeKey(): Promise<null> {
-    return null;
-  }
-
   /** The table's primary key, or undefined (fails with the node's error when the table is missing). */
   async primaryKeyOf(table: string): Promise<string | undefined> {
     const res = await fetch(`${this.url}/v1/tables/${encodeURIComponent(table)}`);

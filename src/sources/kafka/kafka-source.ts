@@ -5,11 +5,9 @@
  *   table's W (CommitOrder);
  * - a crash between write and commit re-delivers from the last commit, and
  *   each record carries the dedupe key `kafka:<topic>:<partition>:<offset>`,
- *   so a re-delivered message keeps the id it was stored with. Looking every
- *   key up costs more than the rest of the write, so on a single node the
- *   source fences instead: per partition it learns the highest offset the
- *   table holds (one reverse index seek per shard) and writes messages past
- *   it as fresh keys, looking up only what may be a re-delivery;
+ *   so a re-delivered message keeps the id it was stored with (the offset is
+ *   zero-padded, so the node's dedupe fence writes messages past the highest
+ *   stored offset without looking their keys up: decision 13);
  * - when the node is full the source stops reading: the consumer stream
  *   fills to its bound and stops fetching, lag grows in Kafka, not in our
  *   memory;
@@ -81,14 +79,6 @@ export class KafkaSource implements Ingestor {
   private commitTimer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
   private readonly lag = new Map<number, number>();
-  /** Per partition: no offset above it can be stored (fresh keys beyond). Cleared on rebalance. */
-  private readonly fence = new Map<number, bigint>();
-  /** Per partition: highest offset this process ever sent to be written (survives rebalances). */
-  private readonly dispatchedMax = new Map<number, bigint>();
-  /** Fences are decided batch by batch in dispatch order. */
-  private fencing: Promise<unknown> = Promise.resolve();
-  /** False once the store said it cannot fence (a cluster): every key is looked up. */
-  private canFence = true;
   private readonly committed = new Map<number, bigint>();
   private deadLettered = 0;
 
@@ -125,11 +115,7 @@ export class KafkaSource implements Ingestor {
       heartbeatInterval: Math.max(100, Math.floor(this.config.sessionTimeoutMs / 3)),
     });
     this.consumer.on('consumer:lag', (lag) => this.onLag(lag));
-    this.consumer.on('consumer:group:rebalance', () => {
-      // Partitions may come back after another member wrote past our fence: learn it again.
-      this.fence.clear();
-      this.deps.log.info({ event: 'kafka_rebalance', source: this.name }, 'consumer group rebalanced');
-    });
+    this.consumer.on('consumer:group:rebalance', () => this.deps.log.info({ event: 'kafka_rebalance', source: this.name }, 'consumer group rebalanced'));
     this.stream = await this.consumer.consume({ topics: [this.config.topic], mode: 'committed', fallbackMode: 'earliest' });
     this.stream.on('error', (err: Error) => this.fail(err));
     this.consumer.startLagMonitoring({ topics: [this.config.topic] }, this.config.lagIntervalMs);
@@ -234,15 +220,12 @@ export class KafkaSource implements Ingestor {
   /** Admits and writes one batch; its offsets become committable once it and every batch before it are durable. */
   private dispatch(batch: Batch): Promise<void> {
     const seq = this.commits.add(nextOffsets(batch.messages));
-    const decided = this.fencing.then(() => this.fresh(batch.messages));
-    this.fencing = decided;
     const write = (async () => {
-      const freshKeys = await decided;
       const ticket = await this.deps.door.admit(batch.bytes, this.abort.signal, () => {
         this.state = 'paused';
       });
       if (this.state === 'paused') this.state = 'running';
-      await this.writeBatch(batch, ticket, freshKeys);
+      await this.writeBatch(batch, ticket);
     })()
       .then(
         () => {
@@ -257,40 +240,8 @@ export class KafkaSource implements Ingestor {
     return write;
   }
 
-  /**
-   * Whether every message of the batch is past its partition's fence, so its
-   * key cannot be stored yet; advances the fences. Never throws: when the
-   * fence cannot be learnt the batch is simply looked up.
-   */
-  private async fresh(messages: readonly KafkaMessage[]): Promise<boolean> {
-    let fresh = this.canFence;
-    for (const m of messages) {
-      if (!this.fence.has(m.partition) && this.canFence) {
-        try {
-          const stored = await this.deps.door.highestDedupeKey(this.config.table, dedupeKey(m.topic, m.partition, 0n), dedupeKey(m.topic, m.partition, OFFSET_MAX));
-          if (stored === null) this.canFence = false;
-          else {
-            const storedOffset = stored === undefined ? -1n : BigInt(stored.slice(stored.lastIndexOf(':') + 1));
-            const mine = this.dispatchedMax.get(m.partition) ?? -1n;
-            this.fence.set(m.partition, storedOffset > mine ? storedOffset : mine);
-          }
-        } catch (err) {
-          this.deps.log.warn({ event: 'kafka_fence_unknown', source: this.name, partition: m.partition, err }, 'cannot learn the stored offsets; looking keys up');
-        }
-      }
-      const fence = this.fence.get(m.partition);
-      if (fence === undefined || m.offset <= fence) fresh = false;
-    }
-    for (const m of messages) {
-      if (m.offset > (this.dispatchedMax.get(m.partition) ?? -1n)) this.dispatchedMax.set(m.partition, m.offset);
-      const fence = this.fence.get(m.partition);
-      if (fence !== undefined && m.offset > fence) this.fence.set(m.partition, m.offset);
-    }
-    return fresh;
-  }
-
   /** Writes one batch until it is durable (retrying transient failures), then dead-letters what the table refused. */
-  private async writeBatch(batch: Batch, firstTicket: Awaited<ReturnType<SourceDoor['admit']>>, freshKeys: boolean): Promise<void> {
+  private async writeBatch(batch: Batch, firstTicket: Awaited<ReturnType<SourceDoor['admit']>>): Promise<void> {
     const { messages } = batch;
     const values = messages.map((m) => m.value ?? Buffer.alloc(0));
     const body = Buffer.concat(values);
@@ -304,7 +255,7 @@ export class KafkaSource implements Ingestor {
         ticket ??= await this.deps.door.admit(batch.bytes, this.abort.signal);
         const t = ticket;
         ticket = undefined;
-        result = await this.deps.door.write({ table: this.config.table, body, format: 'json', frames, dedupe, freshKeys, onInvalid: 'skip' }, t, this.progress);
+        result = await this.deps.door.write({ table: this.config.table, body, format: 'json', frames, dedupe, onInvalid: 'skip' }, t, this.progress);
         break;
       } catch (err) {
         // Stopping: leave the batch uncommitted; the group re-delivers it to whoever reads next.
@@ -382,18 +333,12 @@ export class KafkaSource implements Ingestor {
   }
 }
 
-/** Kafka offsets are int64: 19 digits at most. */
-const OFFSET_DIGITS = 20;
-const OFFSET_MAX = 10n ** BigInt(OFFSET_DIGITS) - 1n;
-
 /**
- * The dedupe key of a message. The offset is zero-padded so that the keys of
- * one partition have one length and sort by offset in the index: the
- * partition's highest stored offset is one reverse seek per shard.
+ * Kafka offsets are int64: 19 digits at most. Zero-padded, the keys of one
+ * partition have one length and sort by offset in the index, which is what
+ * lets the node fence them.
  */
-export function dedupeKey(topic: string, partition: number, offset: bigint): string {
-  return `${keyPrefix(topic, partition)}${offset.toString().padStart(OFFSET_DIGITS, '0')}`;
-}
+const OFFSET_DIGITS = 20;
 
 function keyPrefix(topic: string, partition: number): string {
   return `kafka:${topic}:${partition}:`;

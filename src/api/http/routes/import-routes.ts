@@ -157,7 +157,8 @@ async function writeAll(ctx: ApiContext, batches: AsyncIterable<FileBatch>, w: W
             format: 'json',
             onInvalid: w.onInvalid,
             consistency: w.consistency,
-            ...(w.prefix === undefined ? {} : { dedupe: { prefix: w.prefix, first: batch.firstRow } }),
+            // Row numbers zero-padded to 16 digits, like `sluice ingest`: the node fences them (decision 13).
+            ...(w.prefix === undefined ? {} : { dedupe: { prefix: w.prefix, first: batch.firstRow, digits: 16 } }),
           },
           ticket,
           ctx.endpoints.http.progress,

@@ -1,0 +1,169 @@
+/**
+ * Which dedupe keys cannot be stored yet, so that their records can be
+ * written without a lookup (decision 13).
+ *
+ * Looking every dedupe key up (at write time and again when the index
+ * applies the batch) costs more than the rest of the write. But sources
+ * number their keys: `<prefix><number zero-padded to d digits>` (Kafka: a
+ * prefix per partition and the offset; files: a prefix per file and the
+ * row). Per (table, prefix, digits) the fence is the highest number that
+ * may be stored: learnt once by a reverse index seek per shard (after the
+ * read barrier, so every acknowledged write counts) and raised by every
+ * request this node admits for that prefix, before it is written. A
+ * request whose numbers are all above the fence cannot collide with
+ * anything stored or in flight, and is written with fresh keys; any other
+ * goes through the resolver.
+ *
+ * Claims are decided one after another (synchronously once the seek is
+ * done), so two requests sharing a key can never both be fresh. A request
+ * that overlaps a fresh one still in flight is resolved; the index then
+ * keeps one record per key (the later, non-fresh batch replaces the
+ * earlier entry when it is applied).
+ */
+import type { DedupeKeys } from './batch-encoder.ts';
+
+/** Finds the greatest stored key in [low, high] of a table (same-length keys); absent where it cannot be told exactly. */
+export type HighestKeyLookup = (table: string, low: string, high: string) => Promise<string | undefined>;
+
+/** A decided request: write fresh keys or not; release once the write settled. */
+export interface FenceClaim {
+  readonly fresh: boolean;
+  release(): void;
+}
+
+interface Entry {
+  readonly id: string;
+  /** Highest number that may be stored; +Infinity until learnt, and after a failed seek. */
+  fence: number;
+  /** Requests claimed and not yet settled: the entry must not be forgotten meanwhile. */
+  inFlight: number;
+  /** The seek, until it settled. */
+  learnt: Promise<void>;
+  /** The seek failed: forget the entry once idle, so the next claim seeks again. */
+  failed: boolean;
+}
+
+const NOT_FRESH: FenceClaim = { fresh: false, release: () => undefined };
+
+/** Fences of the numbered dedupe keys of one node. */
+export class DedupeFence {
+  private readonly entries = new Map<string, Entry>();
+  private readonly lookup: HighestKeyLookup | undefined;
+  private readonly entriesMax: number;
+
+  /** `lookup` undefined: the store cannot tell (a cluster); nothing is ever fresh. */
+  constructor(lookup: HighestKeyLookup | undefined, entriesMax = 65_536) {
+    this.lookup = lookup;
+    this.entriesMax = entriesMax;
+  }
+
+  /** Prefixes remembered (tests, metrics). */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /**
+   * Decides whether every key of a request of `total` records is new, and
+   * raises the fences to the request's numbers. Only zero-padded keys
+   * (`digits`) can be fenced; others are never fresh.
+   */
+  async claim(table: string, dedupe: DedupeKeys, total: number): Promise<FenceClaim> {
+    if (this.lookup === undefined || total === 0) return NOT_FRESH;
+    const ranges = rangesOf(dedupe, total);
+    if (ranges === undefined) return NOT_FRESH;
+    const held: Entry[] = [];
+    for (const [prefix, r] of ranges) {
+      const entry = this.entryFor(table, prefix, r.digits);
+      entry.inFlight++;
+      held.push(entry);
+    }
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      for (const e of held) {
+        e.inFlight--;
+        if (e.failed && e.inFlight === 0 && this.entries.get(e.id) === e) this.entries.delete(e.id);
+      }
+      this.evict();
+    };
+    try {
+      await Promise.all(held.map((e) => e.learnt));
+    } catch (err) {
+      release();
+      throw err;
+    }
+    // From here to the return nothing awaits: claims are decided one at a time.
+    let fresh = true;
+    let i = 0;
+    for (const r of ranges.values()) {
+      if (r.min <= (held[i++] as Entry).fence) fresh = false;
+    }
+    i = 0;
+    for (const r of ranges.values()) {
+      const e = held[i++] as Entry;
+      if (r.max > e.fence) e.fence = r.max;
+    }
+    return { fresh, release };
+  }
+
+  private entryFor(table: string, prefix: string, digits: number): Entry {
+    const id = `${table}\u0000${digits}\u0000${prefix}`;
+    let entry = this.entries.get(id);
+    if (entry !== undefined) {
+      // Most recently used last: eviction takes the oldest.
+      this.entries.delete(id);
+      this.entries.set(id, entry);
+      return entry;
+    }
+    const created: Entry = { id, fence: Number.POSITIVE_INFINITY, inFlight: 0, learnt: Promise.resolve(), failed: false };
+    created.learnt = this.learn(table, prefix, digits, created);
+    this.entries.set(id, created);
+    return created;
+  }
+
+  private async learn(table: string, prefix: string, digits: number, entry: Entry): Promise<void> {
+    const lookup = this.lookup;
+    if (lookup === undefined) return;
+    try {
+      const stored = await lookup(table, prefix + '0'.repeat(digits), prefix + '9'.repeat(digits));
+      const n = stored === undefined ? -1 : Number(stored.slice(prefix.length));
+      // A fence below what was claimed meanwhile would be wrong; claims wait for this seek, so none was.
+      entry.fence = Number.isFinite(n) ? n : Number.POSITIVE_INFINITY;
+    } catch {
+      // Unknown: resolve this prefix's keys until the entry is forgotten (when idle) and learnt again.
+      entry.fence = Number.POSITIVE_INFINITY;
+      entry.failed = true;
+    }
+  }
+
+  /** Forgets the least recently used prefixes past the bound, never one with a request in flight. */
+  private evict(): void {
+    if (this.entries.size <= this.entriesMax) return;
+    for (const [id, e] of this.entries) {
+      if (this.entries.size <= this.entriesMax) break;
+      if (e.inFlight === 0) this.entries.delete(id);
+    }
+  }
+}
+
+/** Per prefix the smallest and largest number of the request, or undefined when its keys are not zero-padded. */
+function rangesOf(dedupe: DedupeKeys, total: number): Map<string, { min: number; max: number; digits: number }> | undefined {
+  const out = new Map<string, { min: number; max: number; digits: number }>();
+  if ('prefixes' in dedupe) {
+    for (let i = 0; i < total; i++) {
+      const prefix = dedupe.prefixes[dedupe.prefixIndex[i] as number] as string;
+      const n = dedupe.numbers[i] as number;
+      const r = out.get(prefix);
+      if (r === undefined) out.set(prefix, { min: n, max: n, digits: dedupe.digits });
+      else {
+        if (n < r.min) r.min = n;
+        if (n > r.max) r.max = n;
+      }
+    }
+    return out;
+  }
+  if (dedupe.digits === undefined) return undefined;
+  out.set(dedupe.prefix, { min: dedupe.first, max: dedupe.first + total - 1, digits: dedupe.digits });
+  return out;
+}

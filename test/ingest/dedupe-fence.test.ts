@@ -1,0 +1,76 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DedupeFence } from '../../src/ingest/dedupe-fence.ts';
+
+/** A store holding `stored` keys: answers the greatest in [low, high] (same-length keys compare as strings). */
+function storeOf(stored: string[], calls: string[] = []) {
+  return async (_table: string, low: string, high: string): Promise<string | undefined> => {
+    calls.push(low);
+    return stored.filter((k) => k.length === low.length && k >= low && k <= high).sort().at(-1);
+  };
+}
+const rows = (prefix: string, first: number) => ({ prefix, first, digits: 4 });
+
+test('a request above the highest stored key is fresh; one reaching into it is not', async () => {
+  const calls: string[] = [];
+  const fence = new DedupeFence(storeOf(['f:0000', 'f:0099', 'g:0500'], calls));
+  const above = await fence.claim('t', rows('f:', 100), 50);
+  assert.equal(above.fresh, true);
+  above.release();
+  const overlap = await fence.claim('t', rows('g:', 400), 200);
+  assert.equal(overlap.fresh, false, 'rows 400..599 include stored row 500');
+  overlap.release();
+  // The first claim raised f's fence to 149: a re-send of rows 120.. is not fresh, rows 150.. are.
+  assert.equal((await fence.claim('t', rows('f:', 120), 10)).fresh, false);
+  assert.equal((await fence.claim('t', rows('f:', 150), 10)).fresh, true);
+  assert.deepEqual(calls, ['f:0000', 'g:0000'], 'one seek per prefix');
+});
+
+test('claims waiting on one seek are decided one at a time: two overlapping requests are never both fresh', async () => {
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const fence = new DedupeFence(async () => {
+    await gate;
+    return undefined;
+  });
+  const a = fence.claim('t', rows('k:', 0), 100);
+  const b = fence.claim('t', rows('k:', 50), 100);
+  open();
+  const fresh = [(await a).fresh, (await b).fresh];
+  assert.deepEqual(fresh, [true, false]);
+});
+
+test('Kafka-style keys: per-partition prefixes; a batch is fresh only if every partition is past its fence', async () => {
+  const fence = new DedupeFence(storeOf(['kafka:t:0:0000', 'kafka:t:1:0007']));
+  const batch = (numbers: number[], parts: number[]) => ({ prefixes: ['kafka:t:0:', 'kafka:t:1:'], prefixIndex: Uint16Array.from(parts), numbers: Float64Array.from(numbers), digits: 4 });
+  assert.equal((await fence.claim('t', batch([1, 2, 8, 9], [0, 0, 1, 1]), 4)).fresh, true);
+  assert.equal((await fence.claim('t', batch([3, 9], [0, 1]), 2)).fresh, false, 'offset 9 of partition 1 was just claimed');
+});
+
+test('never fresh: keys without padding, a store that cannot tell (a cluster), a failed seek (learnt again later)', async () => {
+  const fence = new DedupeFence(storeOf([]));
+  assert.equal((await fence.claim('t', { prefix: 'p:', first: 0 }, 10)).fresh, false);
+  const cluster = new DedupeFence(undefined);
+  assert.equal((await cluster.claim('t', rows('p:', 0), 10)).fresh, false);
+  let fail = true;
+  const flaky = new DedupeFence(async () => {
+    if (fail) throw new Error('index closed');
+    return undefined;
+  });
+  const first = await flaky.claim('t', rows('p:', 0), 10);
+  assert.equal(first.fresh, false);
+  first.release();
+  assert.equal(flaky.size, 0, 'a failed entry is forgotten once idle');
+  fail = false;
+  assert.equal((await flaky.claim('t', rows('p:', 0), 10)).fresh, true);
+});
+
+test('the least recently used prefixes are forgotten past the bound, never one with a write in flight', async () => {
+  const fence = new DedupeFence(storeOf([]), 2);
+  const held = await fence.claim('t', rows('a:', 0), 1);
+  for (const p of ['b:', 'c:', 'd:']) (await fence.claim('t', rows(p, 0), 1)).release();
+  assert.equal(fence.size, 2);
+  // 'a:' is still in flight, so it was kept: a re-send of its row is not fresh.
+  assert.equal((await fence.claim('t', rows('a:', 0), 1)).fresh, false);
+  held.release();
+});
