@@ -238,6 +238,7 @@ export class SluiceNode {
       observer: {
         onWritten: (table, n) => metrics.recordsWritten.inc({ table }, n),
         onRejected: (table, n) => metrics.recordsRejected.inc({ table }, n),
+        onDeduped: (table, fresh, n) => metrics.dedupedRecords.inc({ table, mode: fresh ? 'fresh' : 'lookup' }, n),
       },
     });
     this.servicesValue = { catalog: store.catalog, tables, coordinator, pipeline, cluster: this.cluster };

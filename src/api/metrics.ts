@@ -36,6 +36,7 @@ export class NodeMetrics {
   readonly sourcePaused: Gauge<'source' | 'kind'>;
   readonly kafkaLag: Gauge<'topic' | 'partition'>;
   readonly kafkaDeadLettered: Counter<'topic'>;
+  readonly dedupedRecords: Counter<'table' | 'mode'>;
 
   constructor() {
     const registers = [this.registry];
@@ -91,6 +92,7 @@ export class NodeMetrics {
     this.sourceRejected = new Gauge({ name: 'sluice_source_rejected_records', help: 'Records a source had refused by validation since the node started', labelNames: ['source', 'kind'], registers });
     this.sourcePaused = new Gauge({ name: 'sluice_source_paused', help: '1 while a streaming source waits for room in the node (backpressure)', labelNames: ['source', 'kind'], registers });
     this.kafkaLag = new Gauge({ name: 'sluice_kafka_consumer_lag', help: 'Messages of a partition not yet committed by the Kafka source', labelNames: ['topic', 'partition'], registers });
+    this.dedupedRecords = new Counter({ name: 'sluice_dedupe_records_total', help: 'Records written with source dedupe keys: mode="fresh" past the fence (no lookups), "lookup" resolved one by one', labelNames: ['table', 'mode'], registers });
     this.kafkaDeadLettered = new Counter({ name: 'sluice_kafka_dead_lettered_total', help: 'Messages the Kafka source sent to its dead-letter topic', labelNames: ['topic'], registers });
     this.replayRecords = new Gauge({ name: 'sluice_wal_replay_records', help: 'Records replayed from the WAL at the last start', registers });
     this.replaySeconds = new Gauge({ name: 'sluice_wal_replay_seconds', help: 'Duration of the WAL replay at the last start', registers });

@@ -12,7 +12,7 @@ import type { BodyFormat } from './decode-body.ts';
 import type { DecodePool } from './decode-pool.ts';
 import type { DedupeKeys, OnInvalid, Rejection } from './batch-encoder.ts';
 import type { AdmissionTicket } from './admission.ts';
-import { DedupeFence } from './dedupe-fence.ts';
+import { DedupeFence, type FenceClaim } from './dedupe-fence.ts';
 
 /** One write request from any source. */
 export interface WriteRequest {
@@ -50,6 +50,8 @@ export interface WriteResult {
 export interface PipelineObserver {
   readonly onWritten?: (table: string, records: number) => void;
   readonly onRejected?: (table: string, records: number) => void;
+  /** Records written with source dedupe keys: `fresh` past the fence (no lookups), else looked up. */
+  readonly onDeduped?: (table: string, fresh: boolean, records: number) => void;
 }
 
 /** Limits the pipeline applies to every write. */
@@ -83,8 +85,14 @@ export class IngestPipeline {
 
   /** Writes one request's records; all-or-nothing unless `onInvalid` is skip. */
   async write(req: WriteRequest): Promise<WriteResult> {
+    let claim: FenceClaim | undefined;
     try {
       const entry = this.catalog.require(req.table);
+      // Dedupe keys above their fence are new: written without lookups (a table's own primary key never is).
+      const dedupe = currentDef(entry).primaryKey === undefined ? req.dedupe : undefined;
+      // Framed input (a source's batch) knows its count before decoding: claim in arrival order, so that
+      // batches decoded out of order by the worker pool still find their keys above the fence.
+      if (dedupe !== undefined && req.frames !== undefined) claim = await this.fence.claim(entry.name, dedupe, req.frames.length);
       const encoded = await this.pool.decode({
         body: req.body,
         format: req.format,
@@ -108,19 +116,14 @@ export class IngestPipeline {
         req.ticket.release();
         return { written: 0, ids: new Array<null>(encoded.total).fill(null), token: null, rejected: encoded.rejected, rejectedCount: encoded.rejectedCount };
       }
-      // Dedupe keys above their fence are new: written without lookups (the table's own primary key never is).
-      const claim = req.dedupe !== undefined && currentDef(entry).primaryKey === undefined ? await this.fence.claim(entry.name, req.dedupe, encoded.total) : undefined;
-      let ack;
-      try {
-        ack = await this.coordinator.write(entry, encoded.batch, encoded.count, () => req.ticket.release(), {
-          keyed: encoded.keyed,
-          ...(claim?.fresh === true ? { freshKeys: true } : {}),
-          ...(req.consistency === undefined ? {} : { consistency: req.consistency }),
-        });
-      } finally {
-        claim?.release();
-      }
+      if (dedupe !== undefined && claim === undefined) claim = await this.fence.claim(entry.name, dedupe, encoded.total);
+      const ack = await this.coordinator.write(entry, encoded.batch, encoded.count, () => req.ticket.release(), {
+        keyed: encoded.keyed,
+        ...(claim?.fresh === true ? { freshKeys: true } : {}),
+        ...(req.consistency === undefined ? {} : { consistency: req.consistency }),
+      });
       this.observer.onWritten?.(req.table, encoded.count);
+      if (claim !== undefined) this.observer.onDeduped?.(req.table, claim.fresh, encoded.count);
       const ids = idsInRequestOrder(ack.ids, encoded.total, encoded.positions);
       const degraded = ack.degraded === true ? { degraded: true } : {};
       return encoded.rejectedCount > 0
@@ -129,6 +132,8 @@ export class IngestPipeline {
     } catch (err) {
       req.ticket.release();
       throw err;
+    } finally {
+      claim?.release();
     }
   }
 }
