@@ -1,8 +1,8 @@
 /**
  * `sluice kafka`: runs a Kafka source in its own process, writing to a node
  * over HTTP, until SIGTERM/SIGINT. Same consumer group, commit order, dead
- * letters and dedupe keys as the source inside `sluice serve --kafka-*`;
- * the node looks every key up (it cannot fence a remote source's keys).
+ * letters and dedupe keys as the source inside `sluice serve --kafka-*`
+ * (the node's dedupe fence applies to them the same way).
  */
 import { Command, Option } from 'commander';
 import { pino } from 'pino';

@@ -2,7 +2,7 @@
  * A remote node as a source's door, for `sluice kafka` running in its own
  * process: each batch goes over HTTP as NDJSON with its dedupe keys in the
  * query (`dedupe_prefix`, `dedupe_first`, `dedupe_digits`), so the node
- * resolves re-deliveries exactly as it does for its in-process source.
+ * fences and resolves them exactly as it does for its in-process source.
  *
  * The query can name only a run of consecutive numbers under one prefix,
  * so a batch is cut into runs (one partition, consecutive offsets) and the
