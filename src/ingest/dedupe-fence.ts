@@ -6,19 +6,22 @@
  * applies the batch) costs more than the rest of the write. But sources
  * number their keys: `<prefix><number zero-padded to d digits>` (Kafka: a
  * prefix per partition and the offset; files: a prefix per file and the
- * row). Per (table, prefix, digits) the fence is the highest number that
- * may be stored: learnt once by a reverse index seek per shard (after the
- * read barrier, so every acknowledged write counts) and raised by every
- * request this node admits for that prefix, before it is written. A
- * request whose numbers are all above the fence cannot collide with
- * anything stored or in flight, and is written with fresh keys; any other
- * goes through the resolver.
+ * row). Per (table, prefix, digits) the node knows the highest number
+ * stored before it started tracking the prefix (one reverse index seek per
+ * shard, after the read barrier, so every acknowledged write counts) and
+ * the ranges of numbers it has admitted since. A request whose numbers are
+ * all above the stored fence and outside every admitted range cannot
+ * collide with anything stored or in flight, and is written with fresh
+ * keys; any other goes through the resolver. Ranges rather than one
+ * high-water mark, because the requests of one importer are decoded
+ * concurrently and reach this point out of order.
  *
  * Claims are decided one after another (synchronously once the seek is
  * done), so two requests sharing a key can never both be fresh. A request
  * that overlaps a fresh one still in flight is resolved; the index then
  * keeps one record per key (the later, non-fresh batch replaces the
- * earlier entry when it is applied).
+ * earlier entry when it is applied). Merging ranges only ever makes fewer
+ * requests fresh, so the range list is bounded by merging the closest.
  */
 import type { DedupeKeys } from './batch-encoder.ts';
 
@@ -31,10 +34,15 @@ export interface FenceClaim {
   release(): void;
 }
 
+/** Admitted ranges kept per prefix; past it the two closest merge (conservative). */
+const RANGES_MAX = 64;
+
 interface Entry {
   readonly id: string;
-  /** Highest number that may be stored; +Infinity until learnt, and after a failed seek. */
+  /** Highest number stored before tracking began; +Infinity until learnt, and after a failed seek. */
   fence: number;
+  /** Ranges [lo, hi] admitted since, sorted, disjoint and not adjacent. */
+  readonly ranges: [number, number][];
   /** Requests claimed and not yet settled: the entry must not be forgotten meanwhile. */
   inFlight: number;
   /** The seek, until it settled. */
@@ -97,13 +105,11 @@ export class DedupeFence {
     let fresh = true;
     let i = 0;
     for (const r of ranges.values()) {
-      if (r.min <= (held[i++] as Entry).fence) fresh = false;
+      const e = held[i++] as Entry;
+      if (r.min <= e.fence || overlaps(e.ranges, r.min, r.max)) fresh = false;
     }
     i = 0;
-    for (const r of ranges.values()) {
-      const e = held[i++] as Entry;
-      if (r.max > e.fence) e.fence = r.max;
-    }
+    for (const r of ranges.values()) addRange((held[i++] as Entry).ranges, r.min, r.max);
     return { fresh, release };
   }
 
@@ -116,7 +122,7 @@ export class DedupeFence {
       this.entries.set(id, entry);
       return entry;
     }
-    const created: Entry = { id, fence: Number.POSITIVE_INFINITY, inFlight: 0, learnt: Promise.resolve(), failed: false };
+    const created: Entry = { id, fence: Number.POSITIVE_INFINITY, ranges: [], inFlight: 0, learnt: Promise.resolve(), failed: false };
     created.learnt = this.learn(table, prefix, digits, created);
     this.entries.set(id, created);
     return created;
@@ -145,6 +151,40 @@ export class DedupeFence {
       if (e.inFlight === 0) this.entries.delete(id);
     }
   }
+}
+
+/** True if [lo, hi] meets any of the sorted ranges. */
+function overlaps(ranges: readonly [number, number][], lo: number, hi: number): boolean {
+  for (const [a, b] of ranges) {
+    if (a > hi) return false;
+    if (b >= lo) return true;
+  }
+  return false;
+}
+
+/** Adds [lo, hi] to the sorted ranges, merging what touches it, and merges the closest pair past RANGES_MAX. */
+function addRange(ranges: [number, number][], lo: number, hi: number): void {
+  let at = 0;
+  while (at < ranges.length && (ranges[at] as [number, number])[1] + 1 < lo) at++;
+  let end = at;
+  let a = lo;
+  let b = hi;
+  while (end < ranges.length && (ranges[end] as [number, number])[0] <= hi + 1) {
+    const r = ranges[end] as [number, number];
+    if (r[0] < a) a = r[0];
+    if (r[1] > b) b = r[1];
+    end++;
+  }
+  ranges.splice(at, end - at, [a, b]);
+  if (ranges.length <= RANGES_MAX) return;
+  let closest = 0;
+  for (let k = 1; k < ranges.length - 1; k++) {
+    const gap = (ranges[k + 1] as [number, number])[0] - (ranges[k] as [number, number])[1];
+    if (gap < (ranges[closest + 1] as [number, number])[0] - (ranges[closest] as [number, number])[1]) closest = k;
+  }
+  const left = ranges[closest] as [number, number];
+  const right = ranges[closest + 1] as [number, number];
+  ranges.splice(closest, 2, [left[0], right[1]]);
 }
 
 /** Per prefix the smallest and largest number of the request, or undefined when its keys are not zero-padded. */

@@ -74,3 +74,28 @@ test('the least recently used prefixes are forgotten past the bound, never one w
   assert.equal((await fence.claim('t', rows('a:', 0), 1)).fresh, false);
   held.release();
 });
+
+test('requests decoded out of order stay fresh when their ranges do not overlap; a re-send of either is not', async () => {
+  const fence = new DedupeFence(storeOf([]));
+  assert.equal((await fence.claim('t', rows('f:', 5000), 5000)).fresh, true);
+  assert.equal((await fence.claim('t', rows('f:', 0), 5000)).fresh, true, 'rows 0..4999 arrive after rows 5000..9999');
+  assert.equal((await fence.claim('t', rows('f:', 4990), 20)).fresh, false);
+  assert.equal((await fence.claim('t', rows('f:', 20_000), 10)).fresh, true);
+  assert.equal((await fence.claim('t', rows('f:', 10_000), 10_001)).fresh, false, 'reaches row 20,000');
+});
+
+test('ranges past the bound merge (fewer fresh requests, never more)', async () => {
+  const fence = new DedupeFence(storeOf([]));
+  // 100 disjoint ranges two apart: merging must cover the gaps between some of them.
+  for (let k = 0; k < 100; k++) assert.equal((await fence.claim('t', rows('g:', k * 3), 2)).fresh, true);
+  let freshGaps = 0;
+  for (let k = 0; k < 99; k++) if ((await fence.claim('t', rows('h:', k * 3 + 2), 1)).fresh) freshGaps++;
+  assert.equal(freshGaps, 99, 'another prefix is unaffected');
+  let gapsStillFresh = 0;
+  for (let k = 0; k < 99; k++) {
+    const c = await fence.claim('t', rows('g:', k * 3 + 2), 1);
+    if (c.fresh) gapsStillFresh++;
+  }
+  assert.ok(gapsStillFresh < 99, 'some gaps were merged away');
+  assert.ok(gapsStillFresh > 0, 'the bound merges only what it must');
+});
