@@ -19,7 +19,7 @@ interface KafkaOptions {
   group?: string;
   dlqTopic?: string;
   url: string;
-  format: 'json';
+  format: 'json' | 'protobuf';
   batchRecords: string;
   inFlight: string;
   statusEveryMs: string;
@@ -36,7 +36,7 @@ export function kafkaCommand(): Command {
     .option('--group <group>', 'consumer group (default sluice-<table>)')
     .option('--dlq-topic <topic>', 'dead-letter topic for refused messages (default <topic>.dlq)')
     .option('--url <url>', 'sluice node URL', DEFAULT_URL)
-    .addOption(new Option('--format <format>', 'message value format').choices(['json']).default('json'))
+    .addOption(new Option('--format <format>', 'message values: JSON, or the table\'s protobuf message').choices(['json', 'protobuf']).default('json'))
     .option('--batch-records <n>', 'most messages per write', '5000')
     .option('--in-flight <n>', 'writes in flight at once', '3')
     .option('--status-every-ms <ms>', 'print progress to stderr this often (0: never)', '5000')
@@ -51,7 +51,12 @@ async function runKafka(o: KafkaOptions): Promise<void> {
   const door = new HttpDoor(o.url, positive(o.inFlight, '--in-flight'));
   let primaryKey: string | undefined;
   try {
-    primaryKey = await door.primaryKeyOf(o.table);
+    const table = await door.describe(o.table);
+    primaryKey = table.primaryKey;
+    if (o.format === 'protobuf') {
+      if (table.proto === undefined) throw new Error('it has no protobuf message (create it with "proto" to read protobuf values)');
+      door.useProto(table.proto);
+    }
   } catch (err) {
     throw new CliError(`table ${o.table} at ${o.url}: ${(err as Error).message}`, 2);
   }
@@ -62,6 +67,7 @@ async function runKafka(o: KafkaOptions): Promise<void> {
     group: o.group ?? `sluice-${o.table}`,
     batchRecordsMax: positive(o.batchRecords, '--batch-records'),
     inFlightBatchesMax: positive(o.inFlight, '--in-flight'),
+    format: o.format,
     ...(o.dlqTopic === undefined ? {} : { dlqTopic: o.dlqTopic }),
   });
   const source = new KafkaSource(config, { door, hasPrimaryKey: () => primaryKey !== undefined, log });

@@ -51,6 +51,7 @@ interface ServeOptions {
   kafkaTable?: string;
   kafkaDlqTopic?: string;
   kafkaBatchRecords: string;
+  kafkaFormat: 'json' | 'protobuf';
 }
 
 /** The serve command. */
@@ -101,6 +102,7 @@ export function serveCommand(): Command {
     .option('--kafka-group <group>', 'consumer group (default sluice-<table>)')
     .option('--kafka-dlq-topic <topic>', 'dead-letter topic for refused messages (default <topic>.dlq)')
     .option('--kafka-batch-records <n>', 'most messages per write', '5000')
+    .addOption(new Option('--kafka-format <format>', 'message values: JSON, or the table\'s protobuf message').choices(['json', 'protobuf']).default('json'))
     .action(async (opts: ServeOptions) => {
       const config = toConfig(opts);
       let node: SluiceNode;
@@ -192,6 +194,7 @@ function kafkaSources(o: ServeOptions): KafkaSourceConfig[] {
       table: o.kafkaTable,
       group: o.kafkaGroup ?? `sluice-${o.kafkaTable}`,
       batchRecordsMax,
+      format: o.kafkaFormat,
       ...(o.kafkaDlqTopic === undefined ? {} : { dlqTopic: o.kafkaDlqTopic }),
     }),
   ];

@@ -16,11 +16,17 @@ export function tableCommand(): Command {
   const table = new Command('table').description('create, list, describe and alter tables');
   table
     .command('create')
-    .description('create a table from a JSON definition (see README)')
-    .requiredOption('--file <path>', 'table definition JSON file ("-" for stdin)')
+    .description('create a table from a JSON definition (see README), or from a protobuf message (--proto, --message)')
+    .option('--file <path>', 'table definition JSON file ("-" for stdin)')
+    .option('--proto <path>', '.proto file: the table takes its fields from --message and accepts it as binary records')
+    .option('--message <name>', 'fully qualified message name in --proto, e.g. shop.v1.Payment')
+    .option('--name <table>', 'table name (with --proto, when there is no --file)')
+    .option('--shard-key <field>', 'shard key field (with --proto, when there is no --file)')
+    .option('--time-field <field>', 'event-time field (with --proto)')
+    .option('--primary-key <field>', 'primary key field (with --proto)')
     .option('--url <url>', 'sluice node URL', DEFAULT_URL)
-    .action(async (o: UrlOption & { file: string }) => {
-      const body = await readDefinition(o.file);
+    .action(async (o: UrlOption & CreateOptions) => {
+      const body = await createBody(o);
       print(await requestJson(`${o.url}/v1/tables`, { method: 'POST', body, headers: { 'content-type': 'application/json' } }));
     });
   table
@@ -50,6 +56,36 @@ export function tableCommand(): Command {
       print(await requestJson(`${o.url}/v1/tables/${encodeURIComponent(name)}/schema`, { method: 'PATCH', body, headers: { 'content-type': 'application/json' } }));
     });
   return table;
+}
+
+interface CreateOptions {
+  file?: string;
+  proto?: string;
+  message?: string;
+  name?: string;
+  shardKey?: string;
+  timeField?: string;
+  primaryKey?: string;
+}
+
+/** The definition to send: the --file as is, or merged with the --proto message (fields may then be left out). */
+async function createBody(o: CreateOptions): Promise<string> {
+  if (o.proto === undefined) {
+    if (o.file === undefined) throw new CliError('give --file with a table definition, or --proto and --message', 2);
+    return readDefinition(o.file);
+  }
+  if (o.message === undefined) throw new CliError('--proto needs --message (the message the table stores)', 2);
+  const def = o.file === undefined ? {} : (JSON.parse(await readDefinition(o.file)) as Record<string, unknown>);
+  const flags = { name: o.name, shardKey: o.shardKey, timeField: o.timeField, primaryKey: o.primaryKey };
+  for (const [k, v] of Object.entries(flags)) if (v !== undefined) def[k] = v;
+  let source: string;
+  try {
+    source = await readFile(o.proto, 'utf8');
+  } catch (err) {
+    throw new CliError(`cannot read ${o.proto}: ${(err as Error).message}`, 2);
+  }
+  def['proto'] = { message: o.message, source };
+  return JSON.stringify(def);
 }
 
 async function readDefinition(file: string): Promise<string> {

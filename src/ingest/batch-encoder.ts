@@ -63,8 +63,11 @@ export function dedupeKeyAt(dedupe: DedupeKeys, index: number): string {
 /** A record that could not even be parsed (framed input): rejected with its message, not fatal to the request. */
 export class UnparsedRecord {
   readonly message: string;
-  constructor(message: string) {
+  /** INVALID_JSON, or INVALID_PROTOBUF for a binary message. */
+  readonly code: string;
+  constructor(message: string, code = 'INVALID_JSON') {
     this.message = message;
+    this.code = code;
   }
 }
 
@@ -105,7 +108,7 @@ export function encodeBatch(records: readonly unknown[], schema: CompiledSchema,
   for (let i = 0; i < records.length; i++) {
     const record = records[i];
     if (record instanceof UnparsedRecord) {
-      reject(i, [{ code: 'INVALID_JSON', path: '', message: record.message }]);
+      reject(i, [{ code: record.code, path: '', message: record.message }]);
       continue;
     }
     const result = schema.normalize(record, ctx.nowMs);

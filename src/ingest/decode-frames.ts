@@ -7,19 +7,31 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { UnparsedRecord } from './batch-encoder.ts';
+import type { ProtoDecoder } from '../core/schema/proto-schema.ts';
 
-/** Parses each frame; never throws on user input. */
-export function decodeFrames(body: Uint8Array, frames: Uint32Array): unknown[] {
+/** How each frame of a framed body is encoded. */
+export type FrameFormat = 'json' | 'protobuf';
+
+/** Parses each frame (JSON, or protobuf with `proto`); never throws on user input. */
+export function decodeFrames(body: Uint8Array, frames: Uint32Array, proto?: ProtoDecoder): unknown[] {
   const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   const records = new Array<unknown>(frames.length);
   let at = 0;
   for (let i = 0; i < frames.length; i++) {
     const end = at + (frames[i] as number);
     if (end > buf.length) throw new Error(`frame ${i} ends at ${end}, past the body's ${buf.length} bytes`);
-    records[i] = parseFrame(buf.subarray(at, end));
+    records[i] = proto === undefined ? parseFrame(buf.subarray(at, end)) : decodeProto(buf.subarray(at, end), proto);
     at = end;
   }
   return records;
+}
+
+function decodeProto(bytes: Buffer, proto: ProtoDecoder): unknown {
+  try {
+    return proto.decode(bytes);
+  } catch (err) {
+    return new UnparsedRecord(`the message is not a valid protobuf of the table's message: ${err instanceof Error ? err.message : String(err)}`, 'INVALID_PROTOBUF');
+  }
 }
 
 function parseFrame(bytes: Buffer): unknown {

@@ -9,7 +9,8 @@ import { SluiceError } from '../core/errors.ts';
 import { compileSchema, type CompiledSchema } from '../core/schema/compile-schema.ts';
 import type { TableDef } from '../core/schema/table-def.ts';
 import { decodeBody, type BodyFormat } from './decode-body.ts';
-import { decodeFrames } from './decode-frames.ts';
+import { decodeFrames, type FrameFormat } from './decode-frames.ts';
+import { protoDecoder, type ProtoDecoder } from '../core/schema/proto-schema.ts';
 import { encodeBatch, type EncodeContext, type EncodedBatch } from './batch-encoder.ts';
 
 /** The input of one decode task. */
@@ -18,6 +19,8 @@ export interface DecodeTask {
   readonly format: BodyFormat;
   /** Byte length of each record when the body is separate JSON texts back to back (`format` is then ignored). */
   readonly frames?: Uint32Array;
+  /** How each frame is encoded. @default 'json' */
+  readonly frameFormat?: FrameFormat;
   readonly def: TableDef;
   readonly ctx: EncodeContext;
   readonly jsonDepthMax: number;
@@ -39,10 +42,25 @@ export function schemaFor(def: TableDef, tableId: number, jsonDepthMax: number):
   return schema;
 }
 
+const protos = new Map<string, ProtoDecoder>();
+
+/** The table's protobuf decoder, compiled once per (table, version) per thread; UNSUPPORTED_MEDIA_TYPE without a message. */
+function protoFor(def: TableDef, tableId: number): ProtoDecoder {
+  if (def.proto === undefined) throw new SluiceError('UNSUPPORTED_MEDIA_TYPE', `table ${def.name} has no protobuf message; create it with "proto" to send binary records`);
+  const key = `${tableId}:${def.version}`;
+  let decoder = protos.get(key);
+  if (decoder === undefined) {
+    decoder = protoDecoder(def.proto);
+    protos.set(key, decoder);
+  }
+  return decoder;
+}
+
 /** Decodes and encodes one body; never throws on user input. */
 export function runDecode(task: DecodeTask): DecodeAnswer {
   try {
-    const records = task.frames === undefined ? decodeBody(task.body, task.format) : decodeFrames(task.body, task.frames);
+    const records =
+      task.frames === undefined ? decodeBody(task.body, task.format) : decodeFrames(task.body, task.frames, task.frameFormat === 'protobuf' ? protoFor(task.def, task.ctx.tableId) : undefined);
     const schema = schemaFor(task.def, task.ctx.tableId, task.jsonDepthMax);
     return { ok: true, encoded: encodeBatch(records, schema, task.ctx) };
   } catch (err) {

@@ -9,6 +9,7 @@ import type { Catalog } from '../storage/catalog.ts';
 import { currentDef } from '../storage/catalog.ts';
 import type { Consistency, Coordinator } from '../cluster/coordinator.ts';
 import type { BodyFormat } from './decode-body.ts';
+import type { FrameFormat } from './decode-frames.ts';
 import type { DecodePool } from './decode-pool.ts';
 import type { DedupeKeys, OnInvalid, Rejection } from './batch-encoder.ts';
 import type { AdmissionTicket } from './admission.ts';
@@ -25,6 +26,8 @@ export interface WriteRequest {
    * rejected on its own instead of failing the request.
    */
   readonly frames?: Uint32Array;
+  /** How each frame is encoded: JSON, or the table's protobuf message. @default 'json' */
+  readonly frameFormat?: FrameFormat;
   /** Keys that make a re-send idempotent in a table without a primary key. */
   readonly dedupe?: DedupeKeys;
   readonly onInvalid: OnInvalid;
@@ -97,6 +100,7 @@ export class IngestPipeline {
         body: req.body,
         format: req.format,
         ...(req.frames === undefined ? {} : { frames: req.frames }),
+        ...(req.frameFormat === undefined ? {} : { frameFormat: req.frameFormat }),
         def: currentDef(entry),
         jsonDepthMax: this.options.jsonDepthMax,
         ctx: {

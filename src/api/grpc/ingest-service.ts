@@ -36,6 +36,7 @@ interface WriteRequestMessage {
   readonly consistency: string;
   readonly onInvalid: string;
   readonly sequence: string;
+  readonly messages: Buffer[];
 }
 
 interface RejectionMessage {
@@ -63,7 +64,8 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
     const result = await ctx.door.write(
       {
         table: req.table,
-        body: req.records,
+        // Protobuf messages travel as one body with their lengths: each is decoded (and refused) on its own.
+        ...(req.messages.length > 0 ? { body: Buffer.concat(req.messages), frames: Uint32Array.from(req.messages, (m) => m.length), frameFormat: 'protobuf' as const } : { body: req.records }),
         format: 'auto',
         onInvalid: pick<OnInvalid>('on_invalid', req.onInvalid, ['reject', 'skip'], 'reject'),
         consistency: pick<Consistency>('consistency', req.consistency, ['one', 'quorum', 'all'], 'quorum'),
@@ -75,7 +77,9 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
   };
   const checkRequest = (req: WriteRequestMessage): void => {
     if (req.table === '') throw new SluiceError('INVALID_ARGUMENT', 'table is required');
-    if (req.records.length > ctx.config.bodyBytesMax) throw new SluiceError('PAYLOAD_TOO_LARGE', `records are ${req.records.length} bytes; the limit is ${ctx.config.bodyBytesMax}`);
+    const bytes = requestBytes(req);
+    if (bytes > ctx.config.bodyBytesMax) throw new SluiceError('PAYLOAD_TOO_LARGE', `records are ${bytes} bytes; the limit is ${ctx.config.bodyBytesMax}`);
+    if (req.messages.length > 0 && req.records.length > 0) throw new SluiceError('INVALID_ARGUMENT', 'send records (JSON) or messages (protobuf), not both');
     // Resolves the table (or an alias) before admission, as HTTP does: a typo is a 404, not a 429.
     ctx.services().catalog.require(req.table);
   };
@@ -89,7 +93,7 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
         let ticket: AdmissionTicket | undefined;
         try {
           checkRequest(req);
-          ticket = ctx.door.tryAdmit(req.records.length);
+          ticket = ctx.door.tryAdmit(requestBytes(req));
           if (ticket === undefined) throw new SluiceError('OVERLOADED', 'too many writes in flight; retry later');
         } catch (err) {
           callback(toServiceError(err));
@@ -125,7 +129,7 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
           const done = (async (): Promise<WriteReplyMessage> => {
             try {
               checkRequest(req);
-              const ticket = await ctx.door.admit(req.records.length, gone.signal);
+              const ticket = await ctx.door.admit(requestBytes(req), gone.signal);
               return await write(req, ticket);
             } catch (err) {
               // The node stopping (or not ready) ends the stream; any other error answers this batch only.
@@ -157,6 +161,13 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
       },
     },
   };
+}
+
+/** Bytes of a request's records, JSON or protobuf. */
+function requestBytes(req: WriteRequestMessage): number {
+  let n = req.records.length;
+  for (const m of req.messages) n += m.length;
+  return n;
 }
 
 function loadDefinition(): ServiceDefinition {

@@ -189,6 +189,8 @@ export function evolveSchema(
     replicationFactor: current.replicationFactor,
     extraFields: (raw.extraFields as ExtraFields | undefined) ?? current.extraFields,
     version: current.version,
+    // The message binding stays: a record decoded from it is then checked against the evolved fields.
+    ...(current.proto !== undefined ? { proto: current.proto } : {}),
     ...(current.lastFieldId !== undefined || lastFieldId !== Math.max(0, ...current.fields.map((f) => f.id)) ? { lastFieldId } : {}),
   };
   if (isDeepStrictEqual(candidate, current)) return current;

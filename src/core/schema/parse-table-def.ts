@@ -4,7 +4,8 @@
  * reported at once, each with the JSON pointer of the offending input.
  */
 import { SluiceError } from '../errors.ts';
-import type { ExtraFields, FieldDef, TableDef } from './table-def.ts';
+import type { ExtraFields, FieldDef, JsonValue, TableDef } from './table-def.ts';
+import { bindProto, protoFields, type ProtoBinding } from './proto-schema.ts';
 import { checkKeyField, checkTimeField, DefinitionProblems, parseFieldSpecs, type FieldSpec } from './parse-field-specs.ts';
 
 /** A table name: a letter, then letters, digits or `_`, at most 63 characters. */
@@ -36,7 +37,7 @@ export const TABLE_DEF_DEFAULTS = {
   jsonDepthMax: 32,
 } as const satisfies Required<TableDefOptions>;
 
-const TOP_KEYS = new Set(['name', 'fields', 'shardKey', 'timeField', 'primaryKey', 'replicationFactor', 'extraFields']);
+const TOP_KEYS = new Set(['name', 'fields', 'shardKey', 'timeField', 'primaryKey', 'replicationFactor', 'extraFields', 'proto']);
 
 /** Throws INVALID_TABLE_DEFINITION with every collected problem, if any. */
 export function throwIfProblems(problems: DefinitionProblems, what = 'invalid table definition'): void {
@@ -69,7 +70,10 @@ export function parseTableDef(input: unknown, nowMs: number, options: TableDefOp
   const raw = input as Record<string, unknown>;
   for (const k of Object.keys(raw)) if (!TOP_KEYS.has(k)) problems.add(`/${k}`, `unknown property ${JSON.stringify(k)}`);
   if (typeof raw.name !== 'string' || !TABLE_NAME_RE.test(raw.name)) problems.add('/name', 'table name must match ^[A-Za-z][A-Za-z0-9_]{0,62}$');
-  const specs = parseFieldSpecs(raw.fields, '/fields', { ...opts, isPatch: false }, problems);
+  const proto = raw.proto === undefined ? undefined : protoOf(raw.proto, problems);
+  // A table made from a message may leave `fields` out: they come from the message.
+  const rawFields = raw.fields === undefined && proto !== undefined ? fieldsFromProto(proto, raw) : raw.fields;
+  const specs = parseFieldSpecs(rawFields, '/fields', { ...opts, isPatch: false }, problems);
   const fields = specs.map((s, i) => fieldDefOf(s, i + 1, nowMs, opts.aliasTtlMs));
   if (specs.length > 0) {
     checkKeyField('shardKey', raw.shardKey, fields, '/shardKey', problems);
@@ -93,7 +97,34 @@ export function parseTableDef(input: unknown, nowMs: number, options: TableDefOp
     extraFields: extraFields as ExtraFields,
     version: 1,
     lastFieldId: fields.length,
+    ...(proto !== undefined ? { proto } : {}),
   };
+}
+
+/**
+ * `proto`: `{message, source}` (.proto text, from a user) or
+ * `{message, descriptor}` (already bound, e.g. a described table sent back).
+ */
+function protoOf(raw: unknown, problems: DefinitionProblems): ProtoBinding | undefined {
+  const p = raw as { message?: unknown; source?: unknown; descriptor?: unknown } | null;
+  if (typeof p !== 'object' || p === null || typeof p.message !== 'string' || (typeof p.source !== 'string' && (typeof p.descriptor !== 'object' || p.descriptor === null))) {
+    problems.add('/proto', 'proto must be {"message": "pkg.Message", "source": ".proto text"} (or a "descriptor" instead of "source")');
+    return undefined;
+  }
+  try {
+    const binding = typeof p.source === 'string' ? bindProto(p.source, p.message) : { message: p.message, descriptor: p.descriptor as JsonValue };
+    protoFields(binding);
+    return binding;
+  } catch (err) {
+    problems.add('/proto', err instanceof Error ? err.message : String(err));
+    return undefined;
+  }
+}
+
+/** The message's fields; the key fields named in the definition are required (a record without them cannot be routed). */
+function fieldsFromProto(proto: ProtoBinding, raw: Record<string, unknown>): unknown[] {
+  const keys = new Set([raw.shardKey, raw.primaryKey].filter((k) => typeof k === 'string'));
+  return protoFields(proto).map((f) => ({ name: f.name, type: f.type, required: keys.has(f.name) }));
 }
 
 /**

@@ -3,6 +3,8 @@
  * definition lives in `parse-table-def.ts`; this file only names the shapes.
  */
 
+import type { ProtoBinding } from './proto-schema.ts';
+
 /** The field types of DESIGN §1. */
 export const FIELD_TYPES = ['string', 'int', 'float', 'bool', 'timestamp', 'decimal', 'bytes', 'json'] as const;
 export type FieldType = (typeof FIELD_TYPES)[number];
@@ -71,4 +73,6 @@ export interface TableDef {
    * Absent: the highest id in `fields`.
    */
   readonly lastFieldId?: number;
+  /** The protobuf message binary sources may send instead of JSON (see proto-schema.ts). */
+  readonly proto?: ProtoBinding;
 }

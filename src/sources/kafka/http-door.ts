@@ -19,6 +19,7 @@ import type { DedupeKeys, Rejection } from '../../ingest/batch-encoder.ts';
 import type { DoorWrite, SourceDoor } from '../../ingest/ingest-door.ts';
 import type { IngestorProgress } from '../../ingest/ingestor.ts';
 import type { WriteResult } from '../../ingest/pipeline.ts';
+import { protoDecoder, type ProtoBinding, type ProtoDecoder } from '../../core/schema/proto-schema.ts';
 
 /** Answers that mean "later": retried by the source with back-off. */
 const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
@@ -37,6 +38,7 @@ export class HttpDoor implements SourceDoor {
   private readonly url: string;
   private readonly inFlightMax: number;
   private inFlight = 0;
+  private proto: ProtoDecoder | undefined;
 
   /** `url`: the node's base URL; `inFlightMax`: batches posted at once. */
   constructor(url: string, inFlightMax: number) {
@@ -81,12 +83,17 @@ export class HttpDoor implements SourceDoor {
     }
   }
 
-  /** The table's primary key, or undefined (fails with the node's error when the table is missing). */
-  async primaryKeyOf(table: string): Promise<string | undefined> {
+  /** The table's primary key and protobuf message (fails with the node's error when the table is missing). */
+  async describe(table: string): Promise<{ primaryKey?: string; proto?: ProtoBinding }> {
     const res = await fetch(`${this.url}/v1/tables/${encodeURIComponent(table)}`);
-    const body = (await res.json()) as { primaryKey?: string; error?: { code: ErrorCode; message: string } };
+    const body = (await res.json()) as { primaryKey?: string; proto?: ProtoBinding; error?: { code: ErrorCode; message: string } };
     if (!res.ok) throw new SluiceError(body.error?.code ?? 'INTERNAL', body.error?.message ?? `HTTP ${res.status}`);
-    return body.primaryKey;
+    return body;
+  }
+
+  /** Decodes protobuf frames here, with the table's message, before they go out as NDJSON. */
+  useProto(binding: ProtoBinding): void {
+    this.proto = protoDecoder(binding);
   }
 
   private async post(req: DoorWrite): Promise<WriteResult> {
@@ -99,7 +106,12 @@ export class HttpDoor implements SourceDoor {
     let rejectedCount = 0;
     let written = 0;
     let token: string | null = null;
-    const { runs, refused } = cutRuns(Buffer.from(req.body.buffer, req.body.byteOffset, req.body.byteLength), req.frames, req.dedupe);
+    let proto: ProtoDecoder | undefined;
+    if (req.frameFormat === 'protobuf') {
+      if (this.proto === undefined) throw new SluiceError('UNSUPPORTED_MEDIA_TYPE', `table ${req.table} has no protobuf message`);
+      proto = this.proto;
+    }
+    const { runs, refused } = cutRuns(Buffer.from(req.body.buffer, req.body.byteOffset, req.body.byteLength), req.frames, req.dedupe, proto);
     for (const r of refused) {
       rejected.push(r);
       rejectedCount++;
@@ -147,7 +159,7 @@ export class HttpDoor implements SourceDoor {
 }
 
 /** Cuts the frames into runs of one prefix and consecutive numbers; messages that are not JSON are refused here. */
-function cutRuns(body: Buffer, frames: Uint32Array, dedupe: Extract<DedupeKeys, { prefixes: readonly string[] }>): { runs: Run[]; refused: Rejection[] } {
+function cutRuns(body: Buffer, frames: Uint32Array, dedupe: Extract<DedupeKeys, { prefixes: readonly string[] }>, proto: ProtoDecoder | undefined): { runs: Run[]; refused: Rejection[] } {
   const runs: Run[] = [];
   const refused: Rejection[] = [];
   let run: Run | undefined;
@@ -155,9 +167,9 @@ function cutRuns(body: Buffer, frames: Uint32Array, dedupe: Extract<DedupeKeys, 
   for (let i = 0; i < frames.length; i++) {
     const bytes = body.subarray(at, at + (frames[i] as number));
     at += frames[i] as number;
-    const line = oneLine(bytes);
+    const line = proto === undefined ? oneLine(bytes) : protoLine(bytes, proto);
     if (typeof line !== 'string') {
-      refused.push({ index: i, code: 'INVALID_JSON', path: '', message: line.message });
+      refused.push({ index: i, code: proto === undefined ? 'INVALID_JSON' : 'INVALID_PROTOBUF', path: '', message: line.message });
       run = undefined;
       continue;
     }
@@ -171,6 +183,15 @@ function cutRuns(body: Buffer, frames: Uint32Array, dedupe: Extract<DedupeKeys, 
     run.lines.push(line);
   }
   return { runs, refused };
+}
+
+/** A protobuf message as one NDJSON line, or why it cannot be one. */
+function protoLine(bytes: Buffer, proto: ProtoDecoder): string | { message: string } {
+  try {
+    return JSON.stringify(proto.decode(bytes));
+  } catch (err) {
+    return { message: `the message is not a valid protobuf of the table's message: ${err instanceof Error ? err.message : String(err)}` };
+  }
 }
 
 /** The message as one NDJSON line, or why it cannot be one. */

@@ -13,8 +13,8 @@ export interface KafkaSourceConfig {
   readonly table: string;
   /** Invalid messages go here with the error in headers. @default `<topic>.dlq` */
   readonly dlqTopic: string;
-  /** Value format. Only JSON today (protobuf needs an imported `.proto`). */
-  readonly format: 'json';
+  /** Value format: JSON, or the table's protobuf message (a table created with `proto`). @default 'json' */
+  readonly format: 'json' | 'protobuf';
   /** Most messages in one write. @default 5_000 */
   readonly batchRecordsMax: number;
   /** Most value bytes in one write (also bounded by the node's body limit). @default 4 MiB */

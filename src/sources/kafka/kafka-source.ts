@@ -50,7 +50,7 @@ const RETRY_DELAY_MS_MAX = 5_000;
 const COMMIT_INTERVAL_MS = 200;
 
 /** Rejection codes that are errors of their own; any other is a schema violation's code. */
-const RECORD_CODES = new Set(['INVALID_JSON', 'KEY_TOO_LARGE']);
+const RECORD_CODES = new Set(['INVALID_JSON', 'INVALID_PROTOBUF', 'KEY_TOO_LARGE']);
 
 type KafkaMessage = Message<Buffer, Buffer, Buffer, Buffer>;
 
@@ -255,7 +255,7 @@ export class KafkaSource implements Ingestor {
         ticket ??= await this.deps.door.admit(batch.bytes, this.abort.signal);
         const t = ticket;
         ticket = undefined;
-        result = await this.deps.door.write({ table: this.config.table, body, format: 'json', frames, dedupe, onInvalid: 'skip' }, t, this.progress);
+        result = await this.deps.door.write({ table: this.config.table, body, format: 'json', frames, frameFormat: this.config.format, dedupe, onInvalid: 'skip' }, t, this.progress);
         break;
       } catch (err) {
         // Stopping: leave the batch uncommitted; the group re-delivers it to whoever reads next.
