@@ -63,6 +63,12 @@ export class IndexStore {
   /** Primary keys written by batches built but not yet committed (key → entry, building batch). */
   private readonly pkOverlay = new Map<string, { entry: PkEntry; seq: number }>();
   private building: Promise<unknown> = Promise.resolve();
+  /**
+   * Commits of batches whose fresh keys went to the engine without the
+   * overlay (the lean path). A later batch that looks keys up waits for them,
+   * so the engine read sees those keys.
+   */
+  private readonly leanCommits = new Set<Promise<unknown>>();
   private buildSeq = 0;
   /** Last id of the newest id block; loaded before the first build. */
   private lastBlockId: bigint | undefined;
@@ -82,9 +88,14 @@ export class IndexStore {
     if (last === undefined) return Promise.resolve({ records: 0, upserts: 0, stale: 0 });
     const built = this.building.then(() => this.build(frames));
     this.building = built.catch(() => undefined);
-    return built.then(async ({ batch, stats, seq, written }) => {
+    return built.then(async ({ batch, stats, seq, written, lean }) => {
+      const commit = batch.commit(last.lsn);
+      if (lean) {
+        const tracked = commit.catch(() => undefined).finally(() => this.leanCommits.delete(tracked));
+        this.leanCommits.add(tracked);
+      }
       try {
-        await batch.commit(last.lsn);
+        await commit;
       } finally {
         // Committed (or failed for good): later builds read these keys from the engine.
         for (const key of written) if (this.pkOverlay.get(key)?.seq === seq) this.pkOverlay.delete(key);
@@ -93,10 +104,13 @@ export class IndexStore {
     });
   }
 
-  private async build(frames: readonly AppliedFrame[]): Promise<{ batch: WriteBatch; stats: ApplyStats; seq: number; written: string[] }> {
+  private async build(frames: readonly AppliedFrame[]): Promise<{ batch: WriteBatch; stats: ApplyStats; seq: number; written: string[]; lean: boolean }> {
     const seq = ++this.buildSeq;
     this.lastBlockId ??= await this.lastIdBlockId();
-    const pkEntries = await this.loadPkEntries(frames);
+    const { entries: pkEntries, lookedUp } = await this.loadPkEntries(frames);
+    // Nothing in this build looks a key up: fresh keys need neither the map nor the overlay.
+    const leanFresh = !lookedUp;
+    let lean = false;
     const batch = this.engine.batch();
     const written: string[] = [];
     let records = 0;
@@ -112,7 +126,10 @@ export class IndexStore {
       while (r.next()) {
         records++;
         const rk = recordKey(r.shard, r.tableId, buf, r.keyOffset, r.keyLen, r.timeKeyOffset, r.idOffset);
-        if (r.pkLen > 0) {
+        if (r.pkLen > 0 && fresh && leanFresh) {
+          batch.put(pkKey(r.shard, r.tableId, buf.subarray(r.pkOffset, r.pkOffset + r.pkLen)), pkValue(buf, r.idOffset, buf, r.valueOffset, rk));
+          lean = true;
+        } else if (r.pkLen > 0) {
           const pkk = pkKey(r.shard, r.tableId, buf.subarray(r.pkOffset, r.pkOffset + r.pkLen));
           const mapKey = pkk.toString('latin1');
           const existing = pkEntries.get(mapKey);
@@ -145,7 +162,7 @@ export class IndexStore {
         this.lastBlockId = r.id;
       }
     }
-    return { batch, stats: { records, upserts, stale }, seq, written };
+    return { batch, stats: { records, upserts, stale }, seq, written, lean };
   }
 
   /**
@@ -184,16 +201,18 @@ export class IndexStore {
    * batch commits meanwhile is either still in the overlay or visible to
    * the engine read, never neither.
    */
-  private async loadPkEntries(frames: readonly AppliedFrame[]): Promise<Map<string, PkEntry>> {
+  private async loadPkEntries(frames: readonly AppliedFrame[]): Promise<{ entries: Map<string, PkEntry>; lookedUp: boolean }> {
     const map = new Map<string, PkEntry>();
+    let lookedUp = false;
     const fetch: { key: Buffer; shard: number; tableId: number }[] = [];
     for (const frame of frames) {
       if (frame.type !== FRAME_TYPES.RECORDS) continue;
       const r = new RecordBatchReader(frame.payload);
-      // The writer vouched that these keys are new: nothing to look up (the Kafka source past its fence).
+      // The writer vouched that these keys are new: nothing to look up (records past the dedupe fence).
       if (r.freshKeys) continue;
       while (r.next()) {
         if (r.pkLen === 0) continue;
+        lookedUp = true;
         const key = pkKey(r.shard, r.tableId, r.buf.subarray(r.pkOffset, r.pkOffset + r.pkLen));
         const s = key.toString('latin1');
         if (map.has(s)) continue;
@@ -204,6 +223,8 @@ export class IndexStore {
       }
     }
     if (fetch.length > 0) {
+      // Keys of lean fresh batches are in no overlay: read once they are committed.
+      if (this.leanCommits.size > 0) await Promise.all(this.leanCommits);
       const values = await this.engine.getMany(fetch.map((f) => f.key));
       values.forEach((v, i) => {
         const f = fetch[i];
@@ -213,7 +234,7 @@ export class IndexStore {
         else map.set(s, readPkValue(f.shard, f.tableId, v));
       });
     }
-    return map;
+    return { entries: map, lookedUp };
   }
 
   /** The current primary-key entries for the given keys (undefined where absent). */

@@ -139,3 +139,27 @@ for (const kind of ['lmdb', 'level'] as const) {
     assert.equal(await idx.maxId(), 70n);
   });
 }
+
+for (const kind of ['lmdb', 'level'] as const) {
+  test(`fresh-key batches: stored without lookups, found by highestPk, and a keyed batch right behind still replaces them (${kind})`, async (t) => {
+    const idx = await store(t, kind);
+    const fresh = batch(1, [
+      { shard: 0, key: 'a', pk: 'kafka:t:0:0007', time: 1, id: 10n, version: 1n, value: 'first' },
+      { shard: 0, key: 'b', pk: 'kafka:t:0:0008', time: 2, id: 11n, version: 2n, value: 'second' },
+    ]);
+    new RecordBatchReader(fresh).freshKeys = true;
+    // A re-delivery of offset 8 through the resolver, applied before the fresh batch has committed.
+    const resent = batch(1, [{ shard: 0, key: 'b', pk: 'kafka:t:0:0008', time: 2, id: 12n, version: 3n, value: 'second again' }]);
+    const applied = [idx.apply([{ lsn: 1n, type: FRAME_TYPES.RECORDS, payload: fresh }]), idx.apply([{ lsn: 2n, type: FRAME_TYPES.RECORDS, payload: resent }])];
+    const [first, second] = await Promise.all(applied);
+    assert.equal(first?.upserts, 0);
+    assert.equal(second?.upserts, 1, 'the keyed batch found the fresh key and replaced its record');
+    const rows: unknown[] = [];
+    for await (const r of idx.scanTable(1, 1)) rows.push(valueOf(r.value));
+    assert.deepEqual(rows.sort(), ['first', 'second again']);
+    assert.equal(await idx.highestPk(0, 1, 'kafka:t:0:0000', 'kafka:t:0:9999'), 'kafka:t:0:0008');
+    assert.equal(await idx.highestPk(0, 1, 'kafka:t:1:0000', 'kafka:t:1:9999'), undefined);
+    assert.equal((await idx.getById(1, 11n)) === undefined, true, 'the replaced id is gone');
+    assert.equal(valueOf((await idx.getById(1, 10n))?.value as Uint8Array), 'first', 'a fresh record is found by id through its id block');
+  });
+}
