@@ -125,7 +125,8 @@ async function sluiceRate(broker: KafkaBroker, topic: string, records: number, d
     const created = await http(`${setup.url}/v1/tables`, { method: 'POST', body: JSON.stringify(BENCH_TABLE) });
     if (created.status !== 201) throw new Error(`create table: ${created.text}`);
     await setup.kill('SIGTERM');
-    const node = await NodeProcess.start(owner, { dataDir, args: ['--kafka-brokers', broker.bootstrap, '--kafka-topic', topic, '--kafka-table', BENCH_TABLE.name] });
+    // A group of its own per trial: a member left behind by an earlier trial would hold up the join until its session expired.
+    const node = await NodeProcess.start(owner, { dataDir, args: ['--kafka-brokers', broker.bootstrap, '--kafka-topic', topic, '--kafka-table', BENCH_TABLE.name, '--kafka-group', `bench-${topic}`] });
     const started = performance.now();
     const deadline = Date.now() + DONE_TIMEOUT_MS;
     for (;;) {
@@ -137,7 +138,9 @@ async function sluiceRate(broker: KafkaBroker, topic: string, records: number, d
       if (Date.now() > deadline) throw new Error(`Kafka source committed ${committed} of ${records} in ${DONE_TIMEOUT_MS} ms`);
       await sleep(50);
     }
-    return records / ((performance.now() - started) / 1000);
+    const rate = records / ((performance.now() - started) / 1000);
+    await node.kill('SIGTERM');
+    return rate;
   } finally {
     for (const fn of cleanups.reverse()) await fn();
   }
