@@ -23,6 +23,7 @@ interface KafkaOptions {
   batchRecords: string;
   inFlight: string;
   statusEveryMs: string;
+  sessionTimeoutMs: string;
   logLevel: string;
 }
 
@@ -40,6 +41,7 @@ export function kafkaCommand(): Command {
     .option('--batch-records <n>', 'most messages per write', '5000')
     .option('--in-flight <n>', 'writes in flight at once', '3')
     .option('--status-every-ms <ms>', 'print progress to stderr this often (0: never)', '5000')
+    .option('--session-timeout-ms <ms>', 'consumer group session: a member silent this long loses its partitions (the broker allows 6000 and up by default)', '10000')
     .option('--log-level <level>', 'pino log level (logs go to stderr)', 'warn')
     .action(async (o: KafkaOptions) => {
       await runKafka(o);
@@ -68,6 +70,7 @@ async function runKafka(o: KafkaOptions): Promise<void> {
     batchRecordsMax: positive(o.batchRecords, '--batch-records'),
     inFlightBatchesMax: positive(o.inFlight, '--in-flight'),
     format: o.format,
+    sessionTimeoutMs: positive(o.sessionTimeoutMs, '--session-timeout-ms'),
     ...(o.dlqTopic === undefined ? {} : { dlqTopic: o.dlqTopic }),
   });
   const source = new KafkaSource(config, { door, hasPrimaryKey: () => primaryKey !== undefined, log });
