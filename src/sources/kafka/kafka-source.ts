@@ -327,6 +327,11 @@ export class KafkaSource implements Ingestor {
     const perPartition = lag.get(this.config.topic) ?? [];
     perPartition.forEach((l, partition) => {
       const n = Number(l);
+      // -1: a partition another member owns; its lag is that member's to report.
+      if (n < 0) {
+        this.lag.delete(partition);
+        return;
+      }
       this.lag.set(partition, n);
       this.deps.observer?.onLag?.(this.config.topic, partition, n);
     });
