@@ -155,6 +155,8 @@ export class KafkaBroker {
   private exited: Promise<void> = Promise.resolve();
   private admin: Admin | undefined;
   private stopping: Promise<void> | undefined;
+  /** The broker's command line, to start it again on the same port and log dir. */
+  private args: readonly string[] = [];
 
   private constructor(dir: string, port: number) {
     this.dir = dir;
@@ -176,7 +178,8 @@ export class KafkaBroker {
     await writeFile(path.join(dir, 'log4j2.properties'), LOG4J2_PROPERTIES);
     const java = jvmFlags(kafkaDir, dir, options);
     await formatStorage(java, configPath);
-    broker.spawn([...java, 'kafka.Kafka', configPath]);
+    broker.args = [...java, 'kafka.Kafka', configPath];
+    broker.spawn(broker.args);
     await broker.ready();
     broker.startMs = performance.now() - startedAt;
     return broker;
@@ -262,6 +265,21 @@ export class KafkaBroker {
       await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS));
     }
     throw new Error(`topic ${name}: the broker does not lead all ${partitions} partitions after ${READY_TIMEOUT_MS} ms`, { cause: lastError });
+  }
+
+  /**
+   * SIGKILLs the broker, leaves it down for `downMs`, and starts it again on
+   * the same port and log dir (a crash and a restart, as an outage looks to
+   * clients); resolves once it answers again.
+   */
+  async crashAndRestart(downMs: number): Promise<void> {
+    await this.admin?.close().catch(() => {});
+    this.admin = undefined;
+    this.child?.kill('SIGKILL');
+    await this.exited;
+    await new Promise((resolve) => setTimeout(resolve, downMs));
+    this.spawn(this.args);
+    await this.ready();
   }
 
   /** SIGTERM, SIGKILL after STOP_TIMEOUT_MS, then removes the temp dir. Idempotent. */

@@ -12,7 +12,11 @@
  *   fills to its bound and stops fetching, lag grows in Kafka, not in our
  *   memory;
  * - a message the table refuses (not JSON, schema violation) goes to the
- *   dead-letter topic with its error before its offset is committed.
+ *   dead-letter topic with its error before its offset is committed;
+ * - when the client gives up (the broker gone longer than its retries), the
+ *   source reports `failed` and reconnects with back-off (1 s to 30 s): its
+ *   writes in flight finish, nothing past the last commit is trusted, and
+ *   the group re-delivers from there.
  */
 import { Consumer, type Message, type MessagesStream } from '@platformatic/kafka';
 import type { Logger } from 'pino';
@@ -48,6 +52,9 @@ const RETRY_DELAY_MS_MIN = 50;
 const RETRY_DELAY_MS_MAX = 5_000;
 /** A commit attempt at most this often while batches keep finishing. */
 const COMMIT_INTERVAL_MS = 200;
+/** Back-off between reconnections after the client failed. */
+const RECONNECT_DELAY_MS_MIN = 1_000;
+const RECONNECT_DELAY_MS_MAX = 30_000;
 
 /** Rejection codes that are errors of their own; any other is a schema violation's code. */
 const RECORD_CODES = new Set(['INVALID_JSON', 'INVALID_PROTOBUF', 'KEY_TOO_LARGE']);
@@ -66,8 +73,14 @@ export class KafkaSource implements Ingestor {
   private readonly config: KafkaSourceConfig;
   private readonly deps: KafkaSourceDeps;
   private readonly progress: IngestorProgress = newProgress();
-  private readonly commits = new CommitOrder();
+  /** Offsets of the current connection's batches (a reconnection starts afresh from the group's commits). */
+  private commits = new CommitOrder();
+  /** Aborted by stop(): nothing is read, retried or reconnected after it. */
   private readonly abort = new AbortController();
+  /** Aborted when the current connection ends (stop or failure). */
+  private session = new AbortController();
+  private reconnectDelayMs = RECONNECT_DELAY_MS_MIN;
+  private restarting: Promise<void> | undefined;
   private state: IngestorState = 'starting';
   private lastError: string | undefined;
   private consumer: Consumer<Buffer, Buffer, Buffer, Buffer> | undefined;
@@ -101,7 +114,9 @@ export class KafkaSource implements Ingestor {
   private async connect(): Promise<void> {
     const client = { clientId: `sluice-${this.config.group}`, bootstrapBrokers: [...this.config.brokers], retries: 20, retryDelay: 250 };
     await DeadLetterQueue.ensureTopic(this.config.dlqTopic, client);
-    this.dlq = new DeadLetterQueue(this.config.dlqTopic, this.config.table, client);
+    this.dlq ??= new DeadLetterQueue(this.config.dlqTopic, this.config.table, client);
+    this.session = new AbortController();
+    this.commits = new CommitOrder();
     this.consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({
       ...client,
       groupId: this.config.group,
@@ -115,12 +130,18 @@ export class KafkaSource implements Ingestor {
       heartbeatInterval: Math.max(100, Math.floor(this.config.sessionTimeoutMs / 3)),
     });
     this.consumer.on('consumer:lag', (lag) => this.onLag(lag));
+    // The client rides out a broker outage by itself (the stream keeps retrying); the failing lag probe is what shows it.
+    this.consumer.on('consumer:lag:error', (err: Error) => {
+      this.lastError = `cannot reach the brokers: ${err.message}`;
+    });
     this.consumer.on('consumer:group:rebalance', () => this.deps.log.info({ event: 'kafka_rebalance', source: this.name }, 'consumer group rebalanced'));
     this.stream = await this.consumer.consume({ topics: [this.config.topic], mode: 'committed', fallbackMode: 'earliest' });
-    this.stream.on('error', (err: Error) => this.fail(err));
+    const session = this.session;
+    this.stream.on('error', (err: Error) => this.fail(err, session));
     this.consumer.startLagMonitoring({ topics: [this.config.topic] }, this.config.lagIntervalMs);
     this.state = 'running';
-    this.loop = this.run().catch((err: unknown) => this.fail(err));
+    this.lastError = undefined;
+    this.loop = this.run().catch((err: unknown) => this.fail(err, session));
     this.deps.log.info({ event: 'kafka_source_started', source: this.name, table: this.config.table, group: this.config.group }, 'Kafka source started');
   }
 
@@ -153,25 +174,66 @@ export class KafkaSource implements Ingestor {
   private async doStop(): Promise<void> {
     if (this.state !== 'failed') this.state = 'stopping';
     this.abort.abort();
-    this.stream?.pause();
-    await this.loop?.catch(() => undefined);
-    await Promise.allSettled([...this.writes]);
-    clearTimeout(this.commitTimer);
-    await this.commitNow();
-    this.consumer?.stopLagMonitoring();
-    await this.stream?.close().catch(() => undefined);
-    await this.consumer?.close().catch(() => undefined);
+    await this.restarting;
+    await this.disconnect();
     await this.dlq?.close().catch(() => undefined);
     if (this.state !== 'failed') this.state = 'stopped';
     this.deps.log.info({ event: 'kafka_source_stopped', source: this.name, ...this.progress }, 'Kafka source stopped');
   }
 
-  private fail(err: unknown): void {
-    if (this.abort.signal.aborted) return;
+  /** Ends the current connection: stops reading, lets writes in flight finish, commits what is durable, leaves the group. */
+  private async disconnect(): Promise<void> {
+    this.session.abort();
+    this.stream?.pause();
+    await this.loop?.catch(() => undefined);
+    await Promise.allSettled([...this.writes]);
+    clearTimeout(this.commitTimer);
+    this.commitTimer = undefined;
+    await this.commitNow();
+    this.consumer?.stopLagMonitoring();
+    await this.stream?.close().catch(() => undefined);
+    await this.consumer?.close().catch(() => undefined);
+    this.stream = undefined;
+    this.consumer = undefined;
+  }
+
+  /** The connection of `session` failed: report it and reconnect with back-off (never after stop()). */
+  private fail(err: unknown, session: AbortController = this.session): void {
+    if (this.abort.signal.aborted || session.signal.aborted || this.restarting !== undefined) return;
     this.state = 'failed';
     this.lastError = err instanceof Error ? err.message : String(err);
-    this.deps.log.error({ event: 'kafka_source_failed', source: this.name, err }, 'Kafka source failed');
-    void this.stop();
+    this.deps.log.error({ event: 'kafka_source_failed', source: this.name, err, reconnectInMs: this.reconnectDelayMs }, 'Kafka source failed; reconnecting');
+    this.restarting = this.reconnect().finally(() => {
+      this.restarting = undefined;
+    });
+  }
+
+  /** Reconnects with back-off until connected or stopped. */
+  private async reconnect(): Promise<void> {
+    await this.disconnect();
+    for (;;) {
+      const delay = this.reconnectDelayMs;
+      this.reconnectDelayMs = Math.min(delay * 2, RECONNECT_DELAY_MS_MAX);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, delay);
+        this.abort.signal.addEventListener('abort', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      if (this.abort.signal.aborted) return;
+      try {
+        await this.connect();
+        this.reconnectDelayMs = RECONNECT_DELAY_MS_MIN;
+        this.deps.log.info({ event: 'kafka_source_reconnected', source: this.name }, 'Kafka source reconnected');
+        return;
+      } catch (err) {
+        this.state = 'failed';
+        this.lastError = err instanceof Error ? err.message : String(err);
+        this.deps.log.warn({ event: 'kafka_reconnect_failed', source: this.name, err, retryInMs: this.reconnectDelayMs }, 'Kafka source could not reconnect');
+        await this.disconnect();
+      }
+    }
   }
 
   /**
@@ -182,19 +244,20 @@ export class KafkaSource implements Ingestor {
    */
   private run(): Promise<void> {
     const stream = this.stream;
+    const session = this.session;
     if (stream === undefined) return Promise.resolve();
     let pending: KafkaMessage[] = [];
     let pendingBytes = 0;
     let scheduled = false;
     const pump = (): void => {
       scheduled = false;
-      if (this.abort.signal.aborted) return;
+      if (session.signal.aborted) return;
       const inFlightMax = this.deps.hasPrimaryKey(this.config.table) ? 1 : this.config.inFlightBatchesMax;
       while (pending.length > 0 && this.writes.size < inFlightMax) {
         const { batch, rest, restBytes } = cut(pending, this.config.batchRecordsMax, this.config.batchBytesMax);
         pending = rest;
         pendingBytes = restBytes;
-        this.dispatch(batch).finally(schedule);
+        this.dispatch(batch, session).finally(schedule);
       }
       const full = pending.length >= this.config.batchRecordsMax || pendingBytes >= this.config.batchBytesMax;
       if (full && !stream.isPaused()) stream.pause();
@@ -213,27 +276,28 @@ export class KafkaSource implements Ingestor {
         schedule();
       });
       stream.once('close', resolve);
-      this.abort.signal.addEventListener('abort', () => resolve(), { once: true });
+      session.signal.addEventListener('abort', () => resolve(), { once: true });
     });
   }
 
   /** Admits and writes one batch; its offsets become committable once it and every batch before it are durable. */
-  private dispatch(batch: Batch): Promise<void> {
-    const seq = this.commits.add(nextOffsets(batch.messages));
+  private dispatch(batch: Batch, session: AbortController): Promise<void> {
+    const commits = this.commits;
+    const seq = commits.add(nextOffsets(batch.messages));
     const write = (async () => {
-      const ticket = await this.deps.door.admit(batch.bytes, this.abort.signal, () => {
+      const ticket = await this.deps.door.admit(batch.bytes, session.signal, () => {
         this.state = 'paused';
       });
       if (this.state === 'paused') this.state = 'running';
-      await this.writeBatch(batch, ticket);
+      await this.writeBatch(batch, ticket, session.signal);
     })()
       .then(
         () => {
-          this.commits.done(seq);
+          commits.done(seq);
           this.scheduleCommit();
         },
-        // Only a stop ends a write unfinished; its batch stays uncommitted and is re-delivered.
-        (err: unknown) => this.fail(err),
+        // Only the end of the connection leaves a write unfinished; its batch stays uncommitted and is re-delivered.
+        (err: unknown) => this.fail(err, session),
       )
       .finally(() => this.writes.delete(write));
     this.writes.add(write);
@@ -241,7 +305,7 @@ export class KafkaSource implements Ingestor {
   }
 
   /** Writes one batch until it is durable (retrying transient failures), then dead-letters what the table refused. */
-  private async writeBatch(batch: Batch, firstTicket: Awaited<ReturnType<SourceDoor['admit']>>): Promise<void> {
+  private async writeBatch(batch: Batch, firstTicket: Awaited<ReturnType<SourceDoor['admit']>>, signal: AbortSignal): Promise<void> {
     const { messages } = batch;
     const values = messages.map((m) => m.value ?? Buffer.alloc(0));
     const body = Buffer.concat(values);
@@ -252,14 +316,14 @@ export class KafkaSource implements Ingestor {
     let result: WriteResult;
     for (;;) {
       try {
-        ticket ??= await this.deps.door.admit(batch.bytes, this.abort.signal);
+        ticket ??= await this.deps.door.admit(batch.bytes, signal);
         const t = ticket;
         ticket = undefined;
         result = await this.deps.door.write({ table: this.config.table, body, format: 'json', frames, frameFormat: this.config.format, dedupe, onInvalid: 'skip' }, t, this.progress);
         break;
       } catch (err) {
-        // Stopping: leave the batch uncommitted; the group re-delivers it to whoever reads next.
-        if (this.abort.signal.aborted || (isSluiceError(err) && err.code === 'SHUTTING_DOWN')) throw err;
+        // The connection ended: leave the batch uncommitted; the group re-delivers it to whoever reads next.
+        if (signal.aborted || (isSluiceError(err) && err.code === 'SHUTTING_DOWN')) throw err;
         this.lastError = err instanceof Error ? err.message : String(err);
         this.deps.log.warn({ event: 'kafka_write_retry', source: this.name, err, delayMs: delay }, 'write failed; retrying the batch');
         await new Promise((resolve) => setTimeout(resolve, delay));
@@ -324,6 +388,7 @@ export class KafkaSource implements Ingestor {
   }
 
   private onLag(lag: Map<string, bigint[]>): void {
+    if (this.lastError?.startsWith('cannot reach the brokers') === true) this.lastError = undefined;
     const perPartition = lag.get(this.config.topic) ?? [];
     perPartition.forEach((l, partition) => {
       const n = Number(l);
