@@ -6,12 +6,11 @@
  * stops it cleanly with a summary.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
 import { test } from 'node:test';
-import { Consumer, ProduceAcks, Producer, type Message } from '@platformatic/kafka';
+import { ProduceAcks, Producer } from '@platformatic/kafka';
 import { KafkaBroker } from './kafka.ts';
-import { NodeProcess, ROOT, http, sleep, tempDir } from './harness.ts';
+import { NodeProcess, http, sleep, tempDir } from './harness.ts';
+import { headerOf, readTopic, startSluiceKafka } from './kafka-tools.ts';
 
 const MESSAGES = 30_000;
 const PRETTY_AT = 7_000;
@@ -25,18 +24,6 @@ const TABLE = {
     { name: 'user', type: 'string', required: true },
   ],
 };
-
-function startCli(t: { after: (fn: () => unknown) => void }, args: string[]): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'sluice.js'), 'kafka', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout?.setEncoding('utf8').on('data', (c: string) => (output += c));
-  child.stderr?.setEncoding('utf8').on('data', (c: string) => (output += c));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  t.after(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  return { child, output: () => output, exited };
-}
 
 async function tableSeqs(base: string): Promise<number[]> {
   const text = await (await fetch(`${base}/v1/tables/clicks/export`)).text();
@@ -65,7 +52,7 @@ test('sluice kafka: SIGKILL and restart store each message once; bad JSON to the
   }
 
   const args = ['--brokers', broker.bootstrap, '--topic', topic, '--table', 'clicks', '--url', node.url, '--batch-records', '1000', '--status-every-ms', '0'];
-  const first = startCli(t, args);
+  const first = startSluiceKafka(t, args);
   const deadline = Date.now() + 60_000;
   while ((await http(`${node.url}/v1/sources`)).body.sources[0].progress.records < 8_000) {
     if (Date.now() > deadline || first.child.exitCode !== null) throw new Error(`the first run wrote too little: ${first.output()}`);
@@ -74,7 +61,7 @@ test('sluice kafka: SIGKILL and restart store each message once; bad JSON to the
   first.child.kill('SIGKILL');
   await first.exited;
 
-  const second = startCli(t, args);
+  const second = startSluiceKafka(t, args);
   let seqs: number[] = [];
   const deadline2 = Date.now() + 90_000;
   while ((seqs = await tableSeqs(node.url)).length < MESSAGES - 1) {
@@ -99,18 +86,9 @@ test('sluice kafka: SIGKILL and restart store each message once; bad JSON to the
   assert.equal(await second.exited, 0, second.output());
   assert.match(second.output(), /records written, \d+ dead-lettered/);
 
-  const dlq = new Consumer({ ...broker.clientOptions('cli-dlq'), groupId: 'cli-dlq-reader', autocommit: false, maxWaitTime: 100 });
-  t.after(() => dlq.close(true));
-  const stream = await dlq.consume({ topics: [`${topic}.dlq`], mode: 'earliest' });
-  let letter: Message | undefined;
-  for await (const m of stream) {
-    letter = m as Message;
-    break;
-  }
-  await stream.close();
+  const [letter] = await readTopic(broker, `${topic}.dlq`, 1);
   assert.ok(letter !== undefined);
   assert.equal(letter.value.toString(), '{"seq": 12000, "user": ');
-  const header = (k: string): string | undefined => [...letter.headers].find(([hk]) => hk.toString() === k)?.[1].toString();
-  assert.equal(header('sluice.error.code'), 'INVALID_JSON');
-  assert.equal(header('sluice.source.offset') !== undefined, true);
+  assert.equal(headerOf(letter, 'sluice.error.code'), 'INVALID_JSON');
+  assert.equal(headerOf(letter, 'sluice.source.offset') !== undefined, true);
 });

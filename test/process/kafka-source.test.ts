@@ -8,8 +8,9 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Consumer, ProduceAcks, Producer, type Message } from '@platformatic/kafka';
+import { Consumer, ProduceAcks, Producer } from '@platformatic/kafka';
 import { KafkaBroker } from './kafka.ts';
+import { headerOf, readTopic } from './kafka-tools.ts';
 import { NodeProcess, http, sleep, tempDir } from './harness.ts';
 
 const MESSAGES = 200_000;
@@ -91,24 +92,6 @@ async function produceAll(broker: KafkaBroker, topic: string): Promise<void> {
   }
 }
 
-/** Consumes the dead-letter topic from the start until `count` letters arrived. */
-async function readDeadLetters(broker: KafkaBroker, topic: string, count: number): Promise<Message[]> {
-  const consumer = new Consumer({ ...broker.clientOptions('sluice-test-dlq-reader'), groupId: 'dlq-reader', autocommit: false, maxWaitTime: 100 });
-  try {
-    const stream = await consumer.consume({ topics: [topic], mode: 'earliest' });
-    const letters: Message[] = [];
-    const deadline = Date.now() + WAIT_MS;
-    for await (const m of stream) {
-      letters.push(m as Message);
-      if (letters.length >= count || Date.now() > deadline) break;
-    }
-    await stream.close();
-    return letters;
-  } finally {
-    await consumer.close(true);
-  }
-}
-
 test('Kafka → table exactly once through a SIGKILL; poison messages in the DLQ with their errors', async (t) => {
   const broker = await KafkaBroker.start(t);
   const topic = 'readings-in';
@@ -169,11 +152,8 @@ test('Kafka → table exactly once through a SIGKILL; poison messages in the DLQ
   assert.equal(seqs.length, MESSAGES);
 
   // Poison: in the DLQ, each once per delivery that refused it, with the error in headers.
-  const letters = await readDeadLetters(broker, `${topic}.dlq`, POISON.length);
-  const header = (m: Message, k: string): string | undefined => {
-    for (const [hk, hv] of m.headers) if (hk.toString() === k) return hv.toString();
-    return undefined;
-  };
+  const letters = await readTopic(broker, `${topic}.dlq`, POISON.length);
+  const header = headerOf;
   const byValue = new Map(letters.map((m) => [m.value.toString(), m]));
   for (const p of POISON) {
     const letter = byValue.get(p.value);

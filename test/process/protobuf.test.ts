@@ -6,17 +6,18 @@
  * every value reads back as the message held it.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import protobuf from 'protobufjs';
-import { Consumer, ProduceAcks, Producer, type Message } from '@platformatic/kafka';
+import { ProduceAcks, Producer } from '@platformatic/kafka';
 import { freePort } from './etcd.ts';
 import { NodeProcess, ROOT, http, sleep, tempDir } from './harness.ts';
 import { ingestClient, ingestWrite } from './ingest-client.ts';
 import { KafkaBroker } from './kafka.ts';
+import { headerOf, readTopic, startSluiceKafka } from './kafka-tools.ts';
 
 const PROTO = path.join(ROOT, 'test/core/fixtures/payment.proto');
 const run = promisify(execFile);
@@ -95,41 +96,27 @@ test('Kafka: --kafka-format protobuf stores each message; a corrupt one goes to 
   assert.equal(rows.length, 1_000);
   assert.equal(new Set(rows.map((r) => (r['tags'] as string[])[0])).size, 1_000);
 
-  const dlq = new Consumer({ ...broker.clientOptions('pb-dlq'), groupId: 'pb-dlq-reader', autocommit: false, maxWaitTime: 100 });
-  t.after(() => dlq.close(true));
-  const stream = await dlq.consume({ topics: [`${topic}.dlq`], mode: 'earliest' });
-  let letter: Message | undefined;
-  for await (const m of stream) {
-    letter = m as Message;
-    break;
-  }
-  await stream.close();
+  const [letter] = await readTopic(broker, `${topic}.dlq`, 1);
   assert.ok(letter !== undefined);
   assert.equal(letter.value.toString(), 'not protobuf at all {"x":1}');
-  const code = [...letter.headers].find(([k]) => k.toString() === 'sluice.error.code')?.[1].toString();
-  assert.equal(code, 'INVALID_PROTOBUF');
+  assert.equal(headerOf(letter, 'sluice.error.code'), 'INVALID_PROTOBUF');
   const sources = (await http(`${node.url}/v1/sources`)).body.sources as { kind: string; progress: { rejected: number } }[];
   assert.equal(sources.find((s) => s.kind === 'kafka')?.progress.rejected, 1);
 
   // The same topic through `sluice kafka --format protobuf` into a second node: decoded in the source process.
   const other = await NodeProcess.start(t, { dataDir: tempDir(t) });
   await createTable(other.url);
-  const cli = spawn(process.execPath, [path.join(ROOT, 'bin/sluice.js'), 'kafka', '--brokers', broker.bootstrap, '--topic', topic, '--table', 'payments', '--url', other.url, '--format', 'protobuf', '--group', 'pb-cli', '--dlq-topic', `${topic}.cli-dlq`, '--status-every-ms', '0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  cli.stdout.setEncoding('utf8').on('data', (c: string) => (output += c));
-  cli.stderr.setEncoding('utf8').on('data', (c: string) => (output += c));
-  const exited = new Promise<number | null>((resolve) => cli.once('exit', resolve));
-  t.after(() => void cli.kill('SIGKILL'));
+  const cli = startSluiceKafka(t, ['--brokers', broker.bootstrap, '--topic', topic, '--table', 'payments', '--url', other.url, '--format', 'protobuf', '--group', 'pb-cli', '--dlq-topic', `${topic}.cli-dlq`, '--status-every-ms', '0']);
   const deadline2 = Date.now() + 60_000;
   let rows2 = await exported(other.url);
   while (rows2.length < 1_000 && Date.now() < deadline2) {
     await sleep(200);
     rows2 = await exported(other.url);
   }
-  cli.kill('SIGTERM');
-  assert.equal(await exited, 0, output);
-  assert.equal(rows2.length, 1_000, output);
-  assert.match(output, /1000 records written, 1 dead-lettered/);
+  cli.child.kill('SIGTERM');
+  assert.equal(await cli.exited, 0, cli.output());
+  assert.equal(rows2.length, 1_000, cli.output());
+  assert.match(cli.output(), /1000 records written, 1 dead-lettered/);
   const sample = rows2.find((r) => (r['tags'] as string[])[0] === 't1');
   assert.equal(sample?.['amount_cents'], '9223372036854770001');
 });

@@ -1,0 +1,53 @@
+/**
+ * Test helpers around the Kafka source: a `sluice kafka` child process, and
+ * reading dead letters back with their headers.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { Consumer, type Message } from '@platformatic/kafka';
+import type { KafkaBroker } from './kafka.ts';
+import { ROOT } from './harness.ts';
+
+/** A running `sluice kafka`: its process, everything it printed, and its exit. */
+export interface SluiceKafkaProcess {
+  readonly child: ChildProcess;
+  output(): string;
+  readonly exited: Promise<number | null>;
+}
+
+/** Starts `sluice kafka ARGS`; SIGKILLed when the test ends if still running. */
+export function startSluiceKafka(t: { after: (fn: () => unknown) => void }, args: readonly string[]): SluiceKafkaProcess {
+  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'sluice.js'), 'kafka', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout?.setEncoding('utf8').on('data', (c: string) => (output += c));
+  child.stderr?.setEncoding('utf8').on('data', (c: string) => (output += c));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  return { child, output: () => output, exited };
+}
+
+/** Reads `topic` from the start until `count` messages arrived (or `timeoutMs` passed). */
+export async function readTopic(broker: KafkaBroker, topic: string, count: number, timeoutMs = 60_000): Promise<Message[]> {
+  const consumer = new Consumer({ ...broker.clientOptions(`reader-${topic}`), groupId: `reader-${topic}-${process.pid}-${Date.now()}`, autocommit: false, maxWaitTime: 100 });
+  try {
+    const stream = await consumer.consume({ topics: [topic], mode: 'earliest' });
+    const messages: Message[] = [];
+    const deadline = Date.now() + timeoutMs;
+    for await (const m of stream) {
+      messages.push(m as Message);
+      if (messages.length >= count || Date.now() > deadline) break;
+    }
+    await stream.close();
+    return messages;
+  } finally {
+    await consumer.close(true);
+  }
+}
+
+/** A header of a consumed message as a string. */
+export function headerOf(m: Message, key: string): string | undefined {
+  for (const [k, v] of m.headers) if (k.toString() === key) return v.toString();
+  return undefined;
+}
