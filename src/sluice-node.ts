@@ -264,7 +264,10 @@ export class SluiceNode {
           },
           log,
           observer: {
-            onLag: (topic, partition, lag) => metrics.kafkaLag.set({ topic, partition: String(partition) }, lag),
+            onLag: (topic, partition, lag) => {
+              if (lag === undefined) metrics.kafkaLag.remove({ topic, partition: String(partition) });
+              else metrics.kafkaLag.set({ topic, partition: String(partition) }, lag);
+            },
             onDeadLettered: (n) => metrics.kafkaDeadLettered.inc({ topic: source.topic }, n),
           },
         },

@@ -31,7 +31,8 @@ import type { KafkaSourceConfig } from './kafka-source-config.ts';
 
 /** Hooks for metrics. */
 export interface KafkaSourceObserver {
-  readonly onLag?: (topic: string, partition: number, lag: number) => void;
+  /** Lag of a partition this member owns; `undefined` once another member owns it. */
+  readonly onLag?: (topic: string, partition: number, lag: number | undefined) => void;
   readonly onDeadLettered?: (n: number) => void;
   readonly onCommitted?: (partitions: number) => void;
 }
@@ -394,7 +395,7 @@ export class KafkaSource implements Ingestor {
       const n = Number(l);
       // -1: a partition another member owns; its lag is that member's to report.
       if (n < 0) {
-        this.lag.delete(partition);
+        if (this.lag.delete(partition)) this.deps.observer?.onLag?.(this.config.topic, partition, undefined);
         return;
       }
       this.lag.set(partition, n);
