@@ -98,7 +98,7 @@ export function serveCommand(): Command {
     .option('--hint-bytes-max-per-peer <bytes>', 'disk one peer\'s hint queue may take (past it: dropped, repaired by anti-entropy)', String(d.hintBytesMaxPerPeer))
     .option('--kafka-brokers <host:port,...>', 'consume a Kafka topic into a table (with --kafka-topic and --kafka-table)')
     .option('--kafka-topic <topic>', 'the Kafka topic to consume')
-    .option('--kafka-table <table>', 'the table its JSON messages go to')
+    .option('--kafka-table <table>', 'the table its messages go to')
     .option('--kafka-group <group>', 'consumer group (default sluice-<table>)')
     .option('--kafka-dlq-topic <topic>', 'dead-letter topic for refused messages (default <topic>.dlq)')
     .option('--kafka-batch-records <n>', 'most messages per write', '5000')
