@@ -306,7 +306,13 @@ export class ClusterCoordinator implements Coordinator {
     await Promise.all(
       [...byShard].map(async ([shard, set]) => {
         const pks = [...set];
-        const replies = await this.readQuorum(placement.replicas(shard, rf), 'quorum', undefined, (node) => this.call(node, 'LookupPks', { tableId: entry.id, shard, pks }));
+        const replicas = placement.replicas(shard, rf);
+        const ask = (node: string) => this.call(node, 'LookupPks', { tableId: entry.id, shard, pks });
+        // Every replica when all are up: a write that reached fewer than W of them before its coordinator
+        // crashed is then still found, and a re-sent key keeps its id. With one down, a quorum must do.
+        const replies = replicas.every((n) => this.isUp(n))
+          ? await this.readQuorum(replicas, 'all', undefined, ask).catch(() => this.readQuorum(replicas, 'quorum', undefined, ask))
+          : await this.readQuorum(replicas, 'quorum', undefined, ask);
         for (const { reply } of replies) {
           reply.entries.forEach((e, i) => {
             if (e === null) return;
