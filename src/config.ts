@@ -90,6 +90,8 @@ export interface NodeConfig {
   readonly exportRowGroupRowsMax: number;
   /** A Parquet export row group is also cut at this many bytes of values (estimated before encoding). @default 16 MiB */
   readonly exportRowGroupBytesMax: number;
+  /** Exports (NDJSON or Parquet) a node streams at once; past it 429 OVERLOADED. Each holds a scan snapshot and, for Parquet, a row group in memory. @default 4 */
+  readonly exportsInFlightMax: number;
   /** Largest body of `POST /v1/tables/{t}/import` (spooled to `<data-dir>/import-spool/`, not held in memory). @default 1 GiB */
   readonly importBodyBytesMax: number;
   /** Graceful shutdown waits this long for in-flight requests. @default 10_000 */
@@ -171,6 +173,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   queryLimitDefault: 1_000,
   exportRowGroupRowsMax: 16_384,
   exportRowGroupBytesMax: 16 * MiB,
+  exportsInFlightMax: 4,
   importBodyBytesMax: 1024 * MiB,
   shutdownGraceMs: 10_000,
   logLevel: 'info',
@@ -226,6 +229,7 @@ const BOUNDS: Partial<Record<NumericKey, readonly [number, number]>> = {
   queryLimitDefault: [1, 1_000_000],
   exportRowGroupRowsMax: [1, 1_048_576],
   exportRowGroupBytesMax: [64 * KiB, 1024 * MiB],
+  exportsInFlightMax: [1, 1024],
   importBodyBytesMax: [1 * MiB, 16 * 1024 * MiB],
   shutdownGraceMs: [0, 600_000],
   grpcPort: [0, 65535],

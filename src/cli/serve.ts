@@ -28,6 +28,7 @@ interface ServeOptions {
   indexSyncIntervalMs: string;
   exportRowGroupRowsMax: string;
   exportRowGroupBytesMax: string;
+  exportsInFlightMax: string;
   importBodyBytesMax: string;
   logLevel: string;
   etcd?: string;
@@ -79,6 +80,7 @@ export function serveCommand(): Command {
     .option('--index-sync-interval-ms <ms>', 'how often the index is fsync\'d and applied WAL segments released', String(d.indexSyncIntervalMs))
     .option('--export-row-group-rows-max <n>', 'rows in one row group of a Parquet export', String(d.exportRowGroupRowsMax))
     .option('--export-row-group-bytes-max <bytes>', 'a Parquet export row group is also cut at about this many value bytes', String(d.exportRowGroupBytesMax))
+    .option('--exports-in-flight-max <n>', 'exports streamed at once (429 past it)', String(d.exportsInFlightMax))
     .option('--import-body-bytes-max <bytes>', 'largest Parquet/CSV body of POST /v1/tables/{t}/import (413 past it; spooled to disk)', String(d.importBodyBytesMax))
     .option('--log-level <level>', 'pino log level', d.logLevel)
     .option('--etcd <urls>', 'comma-separated etcd client URLs: join the cluster they coordinate (default: run alone)')
@@ -156,6 +158,7 @@ function toConfig(o: ServeOptions): NodeConfig {
     indexSyncIntervalMs: int(o.indexSyncIntervalMs, '--index-sync-interval-ms'),
     exportRowGroupRowsMax: int(o.exportRowGroupRowsMax, '--export-row-group-rows-max'),
     exportRowGroupBytesMax: int(o.exportRowGroupBytesMax, '--export-row-group-bytes-max'),
+    exportsInFlightMax: int(o.exportsInFlightMax, '--exports-in-flight-max'),
     importBodyBytesMax: int(o.importBodyBytesMax, '--import-body-bytes-max'),
     logLevel: o.logLevel,
     etcdUrls: o.etcd === undefined ? [] : o.etcd.split(',').map((u) => u.trim()).filter((u) => u !== ''),

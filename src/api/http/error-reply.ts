@@ -34,7 +34,7 @@ export function sendError(ctx: ApiContext, request: FastifyRequest, reply: Fasti
     ctx.log.error({ err: e.cause ?? err, url: request.url, method: request.method }, 'request failed');
   }
   if (e.code === 'OVERLOADED') {
-    ctx.metrics.overloaded.inc({ reason: 'admission' });
+    ctx.metrics.overloaded.inc({ reason: e.details[0]?.path === 'exports' ? 'exports' : 'admission' });
     void reply.header('retry-after', String(ctx.config.retryAfterSeconds));
   }
   return reply.code(e.status).type('application/json').send(JSON.stringify(e.toBody()));

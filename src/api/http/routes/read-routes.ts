@@ -11,7 +11,7 @@ import type { Consistency } from '../../../cluster/coordinator.ts';
 import { intParam, oneOf, queryParams, timeParam } from '../query-params.ts';
 import { PARQUET_CONTENT_TYPE, parquetExport, parquetExportPlan } from '../../parquet-export.ts';
 import type { RecordParts } from '../../record-view.ts';
-import { currentDef } from '../../../storage/catalog.ts';
+import { currentDef, type TableEntry } from '../../../storage/catalog.ts';
 
 const ID_MAX = (1n << 64n) - 1n;
 /** Export chunks are flushed to the socket at about this size. */
@@ -52,41 +52,67 @@ export function registerReadRoutes(app: FastifyInstance, ctx: ApiContext): void 
     return json(reply, `{"records":[${records}],"next_cursor":${JSON.stringify(page.nextCursor)}}`);
   });
 
+  // Exports streaming now: each holds a scan snapshot (and for Parquet a row group), so they are bounded.
+  let exports = 0;
   app.get<{ Params: { table: string } }>('/v1/tables/:table/export', async (request, reply) => {
     const q = queryParams(request);
     const format = oneOf(q, 'format', ['ndjson', 'parquet'], 'ndjson');
     const { catalog, coordinator } = ctx.services();
     const entry = catalog.require(request.params.table);
-    const records = coordinator.scanTable(entry, q['token'] === undefined ? {} : { token: q['token'] })[Symbol.asyncIterator]();
-    // Pull the first record before answering: the read barrier and a missing
-    // table fail with a proper status, not a cut stream.
-    const first = await records.next();
-    const view = ctx.view;
-    if (format === 'parquet') {
-      async function* rows(): AsyncGenerator<RecordParts> {
-        for (let r = first; r.done !== true; r = await records.next()) yield view.toParts(entry, r.value);
-      }
-      const plan = parquetExportPlan(currentDef(entry), entry.versions.some((v) => v.extraFields === 'keep'));
-      const limits = { rowGroupRowsMax: ctx.config.exportRowGroupRowsMax, rowGroupBytesMax: ctx.config.exportRowGroupBytesMax };
-      return reply
-        .code(200)
-        .type(PARQUET_CONTENT_TYPE)
-        .header('content-disposition', `attachment; filename="${entry.name}.parquet"`)
-        .send(Readable.from(parquetExport(plan, rows(), limits)));
+    if (exports >= ctx.config.exportsInFlightMax) {
+      throw new SluiceError('OVERLOADED', `${exports} exports are running (--exports-in-flight-max); retry after the Retry-After delay`, [{ path: 'exports', message: `limit ${ctx.config.exportsInFlightMax}` }]);
     }
-    async function* lines(): AsyncGenerator<string> {
-      let chunk = '';
-      for (let r = first; r.done !== true; r = await records.next()) {
-        chunk += view.toJson(entry, r.value) + '\n';
-        if (chunk.length >= EXPORT_CHUNK_BYTES) {
-          yield chunk;
-          chunk = '';
-        }
+    exports++;
+    let released = false;
+    const release = (): void => {
+      if (!released) {
+        released = true;
+        exports--;
       }
-      if (chunk.length > 0) yield chunk;
+    };
+    // 'close' comes when the answer is done, failed, or the client went away.
+    reply.raw.once('close', release);
+    try {
+      return await streamExport(ctx, reply, entry, format, q['token']);
+    } catch (err) {
+      release();
+      throw err;
     }
-    return reply.code(200).type('application/x-ndjson').send(Readable.from(lines()));
   });
+}
+
+/** Streams one table's records as NDJSON or Parquet. */
+async function streamExport(ctx: ApiContext, reply: FastifyReply, entry: TableEntry, format: 'ndjson' | 'parquet', token: string | undefined): Promise<FastifyReply> {
+  const { coordinator } = ctx.services();
+  const records = coordinator.scanTable(entry, token === undefined ? {} : { token })[Symbol.asyncIterator]();
+  // Pull the first record before answering: the read barrier and a missing
+  // table fail with a proper status, not a cut stream.
+  const first = await records.next();
+  const view = ctx.view;
+  if (format === 'parquet') {
+    async function* rows(): AsyncGenerator<RecordParts> {
+      for (let r = first; r.done !== true; r = await records.next()) yield view.toParts(entry, r.value);
+    }
+    const plan = parquetExportPlan(currentDef(entry), entry.versions.some((v) => v.extraFields === 'keep'));
+    const limits = { rowGroupRowsMax: ctx.config.exportRowGroupRowsMax, rowGroupBytesMax: ctx.config.exportRowGroupBytesMax };
+    return reply
+      .code(200)
+      .type(PARQUET_CONTENT_TYPE)
+      .header('content-disposition', `attachment; filename="${entry.name}.parquet"`)
+      .send(Readable.from(parquetExport(plan, rows(), limits)));
+  }
+  async function* lines(): AsyncGenerator<string> {
+    let chunk = '';
+    for (let r = first; r.done !== true; r = await records.next()) {
+      chunk += view.toJson(entry, r.value) + '\n';
+      if (chunk.length >= EXPORT_CHUNK_BYTES) {
+        yield chunk;
+        chunk = '';
+      }
+    }
+    if (chunk.length > 0) yield chunk;
+  }
+  return reply.code(200).type('application/x-ndjson').send(Readable.from(lines()));
 }
 
 function parseId(text: string): bigint {

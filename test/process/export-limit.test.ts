@@ -1,0 +1,39 @@
+/**
+ * Exports are bounded per node (`--exports-in-flight-max`): while one
+ * export is being streamed to a slow reader, a second is refused with 429
+ * OVERLOADED and Retry-After; once the first is done or abandoned, exports
+ * are served again.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { NodeProcess, http, sleep, tempDir } from './harness.ts';
+
+test('one export at a time: a second one is 429 OVERLOADED until the first ends', async (t) => {
+  const node = await NodeProcess.start(t, { dataDir: tempDir(t), args: ['--exports-in-flight-max', '1'] });
+  // Enough data that the export cannot sit whole in socket buffers while its reader waits.
+  for (let b = 0; b < 10; b++) {
+    const body = Array.from({ length: 5_000 }, (_, i) => JSON.stringify({ trace_id: `t${(b * 5_000 + i) % 97}`, n: b * 5_000 + i, pad: 'x'.repeat(200) })).join('\n');
+    assert.equal((await http(`${node.url}/ingest`, { method: 'POST', body, headers: { 'content-type': 'application/x-ndjson' } })).status, 200);
+  }
+  const slow = new AbortController();
+  const first = await fetch(`${node.url}/v1/tables/events/export`, { signal: slow.signal });
+  assert.equal(first.status, 200);
+  const second = await http(`${node.url}/v1/tables/events/export?format=parquet`);
+  assert.equal(second.status, 429, second.text.slice(0, 200));
+  assert.equal(second.body.error.code, 'OVERLOADED');
+  assert.ok(second.headers.get('retry-after') !== null);
+  const metrics = await (await fetch(`${node.url}/metrics`)).text();
+  assert.match(metrics, /sluice_overloaded_total\{reason="exports"\} 1/);
+
+  // The reader goes away: its slot comes back.
+  slow.abort();
+  let third = 0;
+  for (let i = 0; i < 50 && third !== 200; i++) {
+    await sleep(50);
+    const res = await fetch(`${node.url}/v1/tables/events/export`);
+    third = res.status;
+    const text = await res.text();
+    if (third === 200) assert.equal(text.split('\n').filter((l) => l.length > 0).length, 50_000);
+  }
+  assert.equal(third, 200);
+});
