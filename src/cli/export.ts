@@ -11,6 +11,29 @@ import { Command, Option } from 'commander';
 import { CliError } from './cli-error.ts';
 import { DEFAULT_URL, describeError, parseAnswer } from './http-client.ts';
 
+/** Waits for a busy node (429: its exports are all taken; 503: starting) this many times before giving up. */
+const BUSY_RETRIES_MAX = 60;
+
+/** Asks for the export, waiting the Retry-After of a busy node in between. */
+async function startExport(url: string, base: string): Promise<Response & { body: NonNullable<Response['body']> }> {
+  for (let attempt = 0; ; attempt++) {
+    let res: Response;
+    try {
+      res = await fetch(url);
+    } catch (err) {
+      throw new CliError(`cannot reach ${base}: ${(err as Error).message}`);
+    }
+    if (res.ok && res.body !== null) return res as Response & { body: NonNullable<Response['body']> };
+    const text = await res.text();
+    if ((res.status === 429 || res.status === 503) && attempt < BUSY_RETRIES_MAX) {
+      const after = Number(res.headers.get('retry-after') ?? '1');
+      await new Promise((resolve) => setTimeout(resolve, Math.min(Number.isFinite(after) ? after : 1, 5) * 1000));
+      continue;
+    }
+    throw new CliError(describeError(res.status, parseAnswer(text)));
+  }
+}
+
 interface ExportOptions {
   table: string;
   format: 'ndjson' | 'parquet';
@@ -31,16 +54,7 @@ export function exportCommand(): Command {
         throw new CliError('Parquet is binary and stdout is a terminal: pass --output FILE or redirect stdout', 2);
       }
       const url = `${o.url}/v1/tables/${encodeURIComponent(o.table)}/export?format=${o.format}`;
-      let res: Response;
-      try {
-        res = await fetch(url);
-      } catch (err) {
-        throw new CliError(`cannot reach ${o.url}: ${(err as Error).message}`);
-      }
-      if (!res.ok || res.body === null) {
-        const text = await res.text();
-        throw new CliError(describeError(res.status, parseAnswer(text)));
-      }
+      const res = await startExport(url, o.url);
       const out = o.output === undefined ? process.stdout : createWriteStream(o.output);
       try {
         await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), out);

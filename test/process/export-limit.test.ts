@@ -1,12 +1,17 @@
 /**
  * Exports are bounded per node (`--exports-in-flight-max`): while one
  * export is being streamed to a slow reader, a second is refused with 429
- * OVERLOADED and Retry-After; once the first is done or abandoned, exports
- * are served again.
+ * OVERLOADED and Retry-After (`sluice export` waits for a slot instead);
+ * once the first is done or abandoned, exports are served again.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { NodeProcess, http, sleep, tempDir } from './harness.ts';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { NodeProcess, ROOT, http, sleep, tempDir } from './harness.ts';
+
+const execFileP = promisify(execFile);
 
 test('one export at a time: a second one is 429 OVERLOADED until the first ends', async (t) => {
   const node = await NodeProcess.start(t, { dataDir: tempDir(t), args: ['--exports-in-flight-max', '1'] });
@@ -25,8 +30,13 @@ test('one export at a time: a second one is 429 OVERLOADED until the first ends'
   const metrics = await (await fetch(`${node.url}/metrics`)).text();
   assert.match(metrics, /sluice_overloaded_total\{reason="exports"\} 1/);
 
-  // The reader goes away: its slot comes back.
+  // `sluice export` waits for a slot instead of failing: it gets one when the slow reader goes away.
+  const cli = execFileP(process.execPath, [path.join(ROOT, 'bin/sluice.js'), 'export', '--table', 'events', '--url', node.url], { cwd: ROOT, maxBuffer: 64 * 1024 * 1024 });
+  await sleep(1_500);
   slow.abort();
+  const { stdout } = await cli;
+  assert.equal(stdout.split('\n').filter((l) => l.length > 0).length, 50_000, 'the CLI export waited for the slot and got everything');
+
   let third = 0;
   for (let i = 0; i < 50 && third !== 200; i++) {
     await sleep(50);
