@@ -50,3 +50,16 @@ export function timeParam(q: Record<string, string | undefined>, name: string): 
   }
   return ms;
 }
+
+/** Longest `dedupe_prefix`: the keys live in the index next to every record. */
+const DEDUPE_PREFIX_BYTES_MAX = 256;
+
+/** `dedupe_prefix` (1 to 256 bytes), or undefined when absent and not `required`. */
+export function dedupePrefixParam(q: Record<string, string | undefined>, required: boolean): string | undefined {
+  const prefix = q['dedupe_prefix'];
+  if (prefix === undefined && !required) return undefined;
+  if (prefix === undefined || prefix.length === 0 || Buffer.byteLength(prefix) > DEDUPE_PREFIX_BYTES_MAX) {
+    throw new SluiceError('INVALID_ARGUMENT', `dedupe_prefix must be 1 to ${DEDUPE_PREFIX_BYTES_MAX} bytes`);
+  }
+  return prefix;
+}

@@ -26,14 +26,12 @@ import type { WriteResult } from '../../../ingest/pipeline.ts';
 import { currentDef } from '../../../storage/catalog.ts';
 import type { ApiContext } from '../api-context.ts';
 import { BodySpool } from '../body-spool.ts';
-import { oneOf, queryParams } from '../query-params.ts';
+import { dedupePrefixParam, oneOf, queryParams } from '../query-params.ts';
 
 /** Rows per pipeline write: large batches amortize the WAL frame and the decode hop. */
 const BATCH_ROWS_MAX = 5_000;
 /** Pipeline writes in flight per import: enough to overlap decode, fsync and index. */
 const WRITES_IN_FLIGHT_MAX = 4;
-/** Same bound as a dedupe_prefix on the records route. */
-const DEDUPE_PREFIX_BYTES_MAX = 256;
 
 const FORMAT_OF_MIME: Readonly<Record<string, FileFormat>> = {
   'application/vnd.apache.parquet': 'parquet',
@@ -73,15 +71,6 @@ function formatOf(request: FastifyRequest, q: Record<string, string | undefined>
   return format;
 }
 
-function dedupePrefixOf(q: Record<string, string | undefined>): string | undefined {
-  const prefix = q['dedupe_prefix'];
-  if (prefix === undefined) return undefined;
-  if (prefix.length === 0 || Buffer.byteLength(prefix) > DEDUPE_PREFIX_BYTES_MAX) {
-    throw new SluiceError('INVALID_ARGUMENT', `dedupe_prefix must be 1 to ${DEDUPE_PREFIX_BYTES_MAX} bytes`);
-  }
-  return prefix;
-}
-
 interface ImportTally {
   rows: number;
   written: number;
@@ -95,7 +84,7 @@ async function importBody(ctx: ApiContext, pool: ConvertPool, spool: BodySpool, 
   const format = formatOf(request, q);
   const onInvalid = oneOf<OnInvalid>(q, 'on_invalid', ['reject', 'skip'], 'reject');
   const consistency = oneOf<Consistency>(q, 'consistency', ['one', 'quorum', 'all'], 'quorum');
-  const prefix = dedupePrefixOf(q);
+  const prefix = dedupePrefixParam(q, false);
   const { catalog } = ctx.services();
   const def = currentDef(catalog.require(table));
   // An overloaded node refuses at once rather than taking a large body it cannot write soon.

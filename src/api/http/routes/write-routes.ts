@@ -11,7 +11,7 @@ import type { WriteResult } from '../../../ingest/pipeline.ts';
 import type { Consistency } from '../../../cluster/coordinator.ts';
 import type { ApiContext } from '../api-context.ts';
 import { readBody } from '../body-reader.ts';
-import { queryParams, oneOf } from '../query-params.ts';
+import { queryParams, oneOf, dedupePrefixParam } from '../query-params.ts';
 
 /** Registers the write routes. */
 export function registerWriteRoutes(app: FastifyInstance, ctx: ApiContext): void {
@@ -60,9 +60,6 @@ async function write(ctx: ApiContext, request: FastifyRequest, reply: FastifyRep
   return reply.code(result.degraded === true ? 202 : 200).type('application/json').send(writeResultJson(result));
 }
 
-/** Longest dedupe prefix: keys live in the index next to every record. */
-const DEDUPE_PREFIX_BYTES_MAX = 256;
-
 /** Widest zero padding of a dedupe number (an int64 has 19 digits). */
 const DEDUPE_DIGITS_MAX = 20;
 
@@ -73,13 +70,10 @@ const DEDUPE_DIGITS_MAX = 20;
  * from its checkpoint, `sluice kafka` after a restart) writes nothing twice.
  */
 function dedupeParams(q: Record<string, string | undefined>): DedupeKeys | undefined {
-  const prefix = q['dedupe_prefix'];
   const first = q['dedupe_first'];
   const digits = q['dedupe_digits'];
-  if (prefix === undefined && first === undefined && digits === undefined) return undefined;
-  if (prefix === undefined || prefix.length === 0 || Buffer.byteLength(prefix) > DEDUPE_PREFIX_BYTES_MAX) {
-    throw new SluiceError('INVALID_ARGUMENT', `dedupe_prefix must be 1 to ${DEDUPE_PREFIX_BYTES_MAX} bytes when dedupe_first is given`);
-  }
+  const prefix = dedupePrefixParam(q, first !== undefined || digits !== undefined);
+  if (prefix === undefined) return undefined;
   const n = Number(first ?? '0');
   if (!/^[0-9]{1,16}$/.test(first ?? '0') || !Number.isSafeInteger(n)) {
     throw new SluiceError('INVALID_ARGUMENT', `dedupe_first must be a non-negative integer, got ${first}`);
