@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Command, Option } from 'commander';
 import { CliError } from './cli-error.ts';
-import { DEFAULT_URL, describeError, parseAnswer } from './http-client.ts';
+import { DEFAULT_URL, describeError, parseAnswer, retryPause } from './http-client.ts';
 
 /** Waits for a busy node (429: its exports are all taken; 503: starting) this many times before giving up. */
 const BUSY_RETRIES_MAX = 60;
@@ -26,8 +26,7 @@ async function startExport(url: string, base: string): Promise<Response & { body
     if (res.ok && res.body !== null) return res as Response & { body: NonNullable<Response['body']> };
     const text = await res.text();
     if ((res.status === 429 || res.status === 503) && attempt < BUSY_RETRIES_MAX) {
-      const after = Number(res.headers.get('retry-after') ?? '1');
-      await new Promise((resolve) => setTimeout(resolve, Math.min(Number.isFinite(after) ? after : 1, 5) * 1000));
+      await retryPause(attempt, res.headers.get('retry-after'));
       continue;
     }
     throw new CliError(describeError(res.status, parseAnswer(text)));

@@ -45,3 +45,14 @@ export function parseAnswer(text: string): unknown {
     return text;
   }
 }
+
+/**
+ * Waits before retrying a busy node (429/503): its Retry-After in seconds
+ * (capped at 5 s, a quarter of it on the first retry), jittered so that
+ * clients retrying together spread out.
+ */
+export function retryPause(attempt: number, retryAfter: string | null): Promise<void> {
+  const seconds = Number(retryAfter ?? '1');
+  const s = Math.min(Number.isFinite(seconds) && seconds > 0 ? seconds : 1, 5) * (attempt === 0 ? 0.25 : 1);
+  return new Promise((resolve) => setTimeout(resolve, s * 1000 * (0.5 + Math.random())));
+}

@@ -22,6 +22,7 @@ import { ConvertPool } from '../ingest/formats/convert-pool.ts';
 import type { FileFormat } from '../ingest/formats/file-batch.ts';
 import { readParquetFooter } from '../ingest/formats/parquet-batches.ts';
 import { formatOfFileName, readFileBatches } from '../ingest/formats/read-file-batches.ts';
+import { intOption } from './int-option.ts';
 import { CliError } from './cli-error.ts';
 import { DEFAULT_URL } from './http-client.ts';
 import { BatchSender, type SendState } from './import/batch-sender.ts';
@@ -109,10 +110,10 @@ interface ImportPlan {
 }
 
 async function ingestFile(file: string, o: IngestOptions): Promise<Summary> {
-  const limits = { rowsMax: positive(o.batchRecords, '--batch-records', 1_000_000), bytesMax: positive(o.batchBytes, '--batch-bytes', 1024 * 1024 * 1024) };
-  const concurrency = positive(o.concurrency, '--concurrency', 256);
-  const threads = nonNegative(o.threads, '--threads', 64);
-  const checkpointIntervalMs = nonNegative(o.checkpointIntervalMs, '--checkpoint-interval-ms', 3_600_000);
+  const limits = { rowsMax: intOption(o.batchRecords, '--batch-records', 1, 1_000_000), bytesMax: intOption(o.batchBytes, '--batch-bytes', 1, 1024 * 1024 * 1024) };
+  const concurrency = intOption(o.concurrency, '--concurrency', 1, 256);
+  const threads = intOption(o.threads, '--threads', 0, 64);
+  const checkpointIntervalMs = intOption(o.checkpointIntervalMs, '--checkpoint-interval-ms', 0, 3_600_000);
   const plan = await planImport(file, o);
   const { id, format, resume, total, checkpoint } = plan;
   const started = performance.now();
@@ -273,14 +274,4 @@ class CheckpointSaver {
     this.latest = undefined;
     await this.saving;
   }
-}
-
-function positive(value: string, flag: string, max: number): number {
-  if (!/^[0-9]+$/.test(value) || Number(value) < 1 || Number(value) > max) throw new CliError(`${flag} must be an integer from 1 to ${max}, got ${value}`, 2);
-  return Number(value);
-}
-
-function nonNegative(value: string, flag: string, max: number): number {
-  if (!/^[0-9]+$/.test(value) || Number(value) > max) throw new CliError(`${flag} must be an integer from 0 to ${max}, got ${value}`, 2);
-  return Number(value);
 }

@@ -10,6 +10,7 @@ import { KafkaSource } from '../sources/kafka/kafka-source.ts';
 import { kafkaSourceConfig } from '../sources/kafka/kafka-source-config.ts';
 import { HttpDoor } from '../sources/kafka/http-door.ts';
 import { CliError } from './cli-error.ts';
+import { intOption } from './int-option.ts';
 import { DEFAULT_URL } from './http-client.ts';
 
 interface KafkaOptions {
@@ -50,7 +51,7 @@ export function kafkaCommand(): Command {
 
 async function runKafka(o: KafkaOptions): Promise<void> {
   const log = pino({ level: o.logLevel }, pino.destination(2));
-  const door = new HttpDoor(o.url, positive(o.inFlight, '--in-flight'));
+  const door = new HttpDoor(o.url, intOption(o.inFlight, '--in-flight', 1, 64));
   let primaryKey: string | undefined;
   try {
     const table = await door.describe(o.table);
@@ -67,10 +68,10 @@ async function runKafka(o: KafkaOptions): Promise<void> {
     topic: o.topic,
     table: o.table,
     group: o.group ?? `sluice-${o.table}`,
-    batchRecordsMax: positive(o.batchRecords, '--batch-records'),
-    inFlightBatchesMax: positive(o.inFlight, '--in-flight'),
+    batchRecordsMax: intOption(o.batchRecords, '--batch-records', 1, 100_000),
+    inFlightBatchesMax: intOption(o.inFlight, '--in-flight', 1, 64),
     format: o.format,
-    sessionTimeoutMs: positive(o.sessionTimeoutMs, '--session-timeout-ms'),
+    sessionTimeoutMs: intOption(o.sessionTimeoutMs, '--session-timeout-ms', 1_000, 3_600_000),
     ...(o.dlqTopic === undefined ? {} : { dlqTopic: o.dlqTopic }),
   });
   const source = new KafkaSource(config, { door, hasPrimaryKey: () => primaryKey !== undefined, log });
@@ -97,9 +98,4 @@ async function runKafka(o: KafkaOptions): Promise<void> {
   const s = source.status();
   process.stdout.write(`${s.progress.records} records written, ${s.progress.rejected} dead-lettered, ${s.progress.batches} batches\n`);
   if (s.state === 'failed') throw new CliError(`the Kafka source failed: ${s.error}`);
-}
-
-function positive(value: string, flag: string): number {
-  if (!/^[0-9]+$/.test(value) || Number(value) < 1) throw new CliError(`${flag} must be a positive integer, got ${value}`, 2);
-  return Number(value);
 }

@@ -8,6 +8,7 @@ import { DEFAULT_CONFIG, resolveConfig, type NodeConfig } from '../config.ts';
 import { SluiceNode } from '../sluice-node.ts';
 import { isSluiceError } from '../core/errors.ts';
 import { CliError } from './cli-error.ts';
+import { intOption } from './int-option.ts';
 
 interface ServeOptions {
   dataDir: string;
@@ -188,8 +189,7 @@ function kafkaSources(o: ServeOptions): KafkaSourceConfig[] {
     return [];
   }
   if (o.kafkaTopic === undefined || o.kafkaTable === undefined) throw new CliError('--kafka-brokers needs --kafka-topic and --kafka-table', 2);
-  const batchRecordsMax = int(o.kafkaBatchRecords, '--kafka-batch-records');
-  if (batchRecordsMax < 1 || batchRecordsMax > 100_000) throw new CliError('--kafka-batch-records must be between 1 and 100000', 2);
+  const batchRecordsMax = intOption(o.kafkaBatchRecords, '--kafka-batch-records', 1, 100_000);
   return [
     kafkaSourceConfig({
       brokers: o.kafkaBrokers.split(',').map((b) => b.trim()).filter((b) => b !== ''),

@@ -9,7 +9,7 @@
 import type { FileBatch, FileRowProblem, ResumePoint } from '../../ingest/formats/file-batch.ts';
 import type { OnInvalid } from '../../ingest/batch-encoder.ts';
 import { CliError } from '../cli-error.ts';
-import { describeError, parseAnswer, type ErrorBody } from '../http-client.ts';
+import { describeError, parseAnswer, retryPause, type ErrorBody } from '../http-client.ts';
 
 
 /** Digits of a row number in its dedupe key: every safe integer fits. */
@@ -135,7 +135,7 @@ export class BatchSender {
       } catch (err) {
         // The request may or may not have been written: its dedupe keys make sending it again safe.
         if (++networkFailures <= NETWORK_RETRIES_MAX) {
-          await backoff(attempt, 1);
+          await retryPause(attempt, null);
           continue;
         }
         const cause = (err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message;
@@ -160,18 +160,12 @@ export class BatchSender {
         return;
       }
       if ((res.status === 429 || res.status === 503) && attempt < BUSY_RETRIES_MAX) {
-        await backoff(attempt, Number(res.headers.get('retry-after') ?? '1'));
+        await retryPause(attempt, res.headers.get('retry-after'));
         continue;
       }
       throw new CliError(`${whereInFile(batch, parseAnswer(text))}${describeError(res.status, parseAnswer(text))}`);
     }
   }
-}
-
-/** Waits about `seconds` (capped at 5 s), jittered so that retries spread out. */
-function backoff(attempt: number, seconds: number): Promise<void> {
-  const s = Math.min(Number.isFinite(seconds) && seconds > 0 ? seconds : 1, 5) * (attempt === 0 ? 0.25 : 1);
-  return new Promise((resolve) => setTimeout(resolve, s * 1000 * (0.5 + Math.random())));
 }
 
 /** "row R (line L), column C: " for the first record a node's error names, mapped from the request to the file. */
