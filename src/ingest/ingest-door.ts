@@ -7,11 +7,30 @@
  */
 import { SluiceError } from '../core/errors.ts';
 import type { Admission, AdmissionTicket } from './admission.ts';
-import type { IngestorProgress } from './ingestor.ts';
+import { countWrite, type IngestorProgress } from './ingestor.ts';
 import type { IngestPipeline, WriteRequest, WriteResult } from './pipeline.ts';
 
 /** How often a waiting source retries admission. Short: a slot frees when any write finishes. */
 const ADMISSION_POLL_MS = 5;
+
+/**
+ * Polls `tryAcquire` until it hands out a ticket: a streaming source's
+ * backpressure (it stops reading meanwhile). `onWait` runs once, when the
+ * first try fails; rejects with SHUTTING_DOWN once `signal` aborts.
+ */
+export async function waitForTicket(tryAcquire: () => AdmissionTicket | undefined, signal: AbortSignal, onWait?: () => void): Promise<AdmissionTicket> {
+  let waited = false;
+  for (;;) {
+    if (signal.aborted) throw new SluiceError('SHUTTING_DOWN', 'the source stopped while waiting for room');
+    const ticket = tryAcquire();
+    if (ticket !== undefined) return ticket;
+    if (!waited) {
+      waited = true;
+      onWait?.();
+    }
+    await new Promise((resolve) => setTimeout(resolve, ADMISSION_POLL_MS));
+  }
+}
 
 /** A write through the door: the pipeline request without the ticket. */
 export type DoorWrite = Omit<WriteRequest, 'ticket'>;
@@ -45,18 +64,8 @@ export class IngestDoor implements SourceDoor {
    * meanwhile, which is its backpressure. Rejects with SHUTTING_DOWN once
    * `signal` aborts.
    */
-  async admit(bytes: number, signal: AbortSignal, onWait?: () => void): Promise<AdmissionTicket> {
-    let waited = false;
-    for (;;) {
-      if (signal.aborted) throw new SluiceError('SHUTTING_DOWN', 'the source stopped while waiting for room');
-      const ticket = this.admission.tryAcquire(bytes);
-      if (ticket !== undefined) return ticket;
-      if (!waited) {
-        waited = true;
-        onWait?.();
-      }
-      await new Promise((resolve) => setTimeout(resolve, ADMISSION_POLL_MS));
-    }
+  admit(bytes: number, signal: AbortSignal, onWait?: () => void): Promise<AdmissionTicket> {
+    return waitForTicket(() => this.admission.tryAcquire(bytes), signal, onWait);
   }
 
   /** Writes one admitted batch; resolves once it is durable at the table's W. The ticket is released on every path. */
@@ -69,11 +78,7 @@ export class IngestDoor implements SourceDoor {
       throw err;
     }
     const result = await pipeline.write({ ...req, ticket });
-    if (progress !== undefined) {
-      progress.records += result.written;
-      progress.rejected += result.rejectedCount;
-      progress.batches++;
-    }
+    countWrite(progress, result);
     return result;
   }
 }

@@ -46,6 +46,14 @@ export interface Ingestor {
   status(): IngestorStatus;
 }
 
+/** Counts one durable write in a source's progress. */
+export function countWrite(progress: IngestorProgress | undefined, result: { readonly written: number; readonly rejectedCount: number }): void {
+  if (progress === undefined) return;
+  progress.records += result.written;
+  progress.rejected += result.rejectedCount;
+  progress.batches++;
+}
+
 /** A zeroed progress record. */
 export function newProgress(): IngestorProgress {
   return { records: 0, rejected: 0, batches: 0 };

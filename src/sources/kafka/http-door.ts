@@ -14,10 +14,10 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { SluiceError, type ErrorCode } from '../../core/errors.ts';
-import type { AdmissionTicket } from '../../ingest/admission.ts';
+import { Admission, type AdmissionTicket } from '../../ingest/admission.ts';
 import type { DedupeKeys, Rejection } from '../../ingest/batch-encoder.ts';
-import type { DoorWrite, SourceDoor } from '../../ingest/ingest-door.ts';
-import type { IngestorProgress } from '../../ingest/ingestor.ts';
+import { waitForTicket, type DoorWrite, type SourceDoor } from '../../ingest/ingest-door.ts';
+import { countWrite, type IngestorProgress } from '../../ingest/ingestor.ts';
 import type { WriteResult } from '../../ingest/pipeline.ts';
 import { protoDecoder, type ProtoBinding, type ProtoDecoder } from '../../core/schema/proto-schema.ts';
 
@@ -36,47 +36,24 @@ interface Run {
 /** Writes a source's batches to a node's HTTP API. */
 export class HttpDoor implements SourceDoor {
   private readonly url: string;
-  private readonly inFlightMax: number;
-  private inFlight = 0;
+  private readonly inFlight: Admission;
   private proto: ProtoDecoder | undefined;
 
   /** `url`: the node's base URL; `inFlightMax`: batches posted at once. */
   constructor(url: string, inFlightMax: number) {
     this.url = url.replace(/\/$/, '');
-    this.inFlightMax = inFlightMax;
+    this.inFlight = new Admission({ inFlightRequestsMax: inFlightMax, inFlightBytesMax: Number.MAX_SAFE_INTEGER });
   }
 
-  async admit(_bytes: number, signal: AbortSignal, onWait?: () => void): Promise<AdmissionTicket> {
-    let waited = false;
-    while (this.inFlight >= this.inFlightMax) {
-      if (signal.aborted) throw new SluiceError('SHUTTING_DOWN', 'the source stopped while waiting for room');
-      if (!waited) {
-        waited = true;
-        onWait?.();
-      }
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-    this.inFlight++;
-    let released = false;
-    return {
-      grow: () => true,
-      bytes: 0,
-      release: () => {
-        if (released) return;
-        released = true;
-        this.inFlight--;
-      },
-    };
+  admit(_bytes: number, signal: AbortSignal, onWait?: () => void): Promise<AdmissionTicket> {
+    // Only a count of batches bounds a remote door: the node's own admission bounds the bytes.
+    return waitForTicket(() => this.inFlight.tryAcquire(0), signal, onWait);
   }
 
   async write(req: DoorWrite, ticket: AdmissionTicket, progress?: IngestorProgress): Promise<WriteResult> {
     try {
       const result = await this.post(req);
-      if (progress !== undefined) {
-        progress.records += result.written;
-        progress.rejected += result.rejectedCount;
-        progress.batches++;
-      }
+      countWrite(progress, result);
       return result;
     } finally {
       ticket.release();

@@ -255,9 +255,9 @@ export class KafkaSource implements Ingestor {
       if (session.signal.aborted) return;
       const inFlightMax = this.deps.hasPrimaryKey(this.config.table) ? 1 : this.config.inFlightBatchesMax;
       while (pending.length > 0 && this.writes.size < inFlightMax) {
-        const { batch, rest, restBytes } = cut(pending, this.config.batchRecordsMax, this.config.batchBytesMax);
+        const { batch, rest } = cut(pending, this.config.batchRecordsMax, this.config.batchBytesMax);
         pending = rest;
-        pendingBytes = restBytes;
+        pendingBytes -= batch.bytes;
         this.dispatch(batch, session).finally(schedule);
       }
       const full = pending.length >= this.config.batchRecordsMax || pendingBytes >= this.config.batchBytesMax;
@@ -435,7 +435,7 @@ function dedupeKeysOf(messages: readonly KafkaMessage[]): DedupeKeys {
 }
 
 /** The first batch of `messages` within the bounds (at least one message), and the rest. */
-function cut(messages: KafkaMessage[], recordsMax: number, bytesMax: number): { batch: Batch; rest: KafkaMessage[]; restBytes: number } {
+function cut(messages: KafkaMessage[], recordsMax: number, bytesMax: number): { batch: Batch; rest: KafkaMessage[] } {
   let bytes = 0;
   let n = 0;
   while (n < messages.length && n < recordsMax) {
@@ -444,10 +444,7 @@ function cut(messages: KafkaMessage[], recordsMax: number, bytesMax: number): { 
     bytes += size;
     n++;
   }
-  const rest = messages.slice(n);
-  let restBytes = 0;
-  for (const m of rest) restBytes += m.value?.length ?? 0;
-  return { batch: { messages: messages.slice(0, n), bytes }, rest, restBytes };
+  return { batch: { messages: messages.slice(0, n), bytes }, rest: messages.slice(n) };
 }
 
 /** The offset to commit per partition after a batch: one past its last message there. */
