@@ -388,8 +388,9 @@ function followTransitions(placement: PlacementService, antiEntropy: AntiEntropy
 /**
  * A node that starts with an empty index (its disk was replaced, or it is
  * the first start of a node already in the ring) copies its shards from
- * their other replicas as soon as one is alive, instead of waiting for the
- * next anti-entropy round. A node joining through a transition copies its
+ * their other replicas (all of them, or after 30 s those alive and then
+ * the rest as they come back) instead of waiting for the next anti-entropy
+ * round. A node joining through a transition copies its
  * shards before it is in the ring, and skips this.
  */
 function bootstrapWhenPeersAlive(
@@ -400,15 +401,32 @@ function bootstrapWhenPeersAlive(
   log: Logger,
 ): void {
   const deadline = Date.now() + 10 * 60_000;
+  // A record acknowledged at W < RF may sit on one peer only: copy from every replica, so wait a while for
+  // all of them; past the patience, copy from those alive and again once more peers are.
+  const patience = Date.now() + 30_000;
+  let copiedFrom = 0;
+  let done = false;
   const tick = (): void => {
+    if (done) return;
     const current = placement();
     if (current.target?.includes(config.nodeId) === true && !current.nodes.includes(config.nodeId)) return;
     const ring = current.nodes;
+    const peers = ring.filter((n) => n !== config.nodeId);
+    const alive = peers.filter((n) => detector.state(n) === 'alive').length;
     // Wait for the leader to add this node to the ring: before that it holds no shard to copy.
-    if (ring.includes(config.nodeId) && ring.some((n) => n !== config.nodeId && detector.state(n) === 'alive')) {
-      log.info({ event: 'bootstrap_repair' }, 'empty index: copying shards from their replicas');
-      antiEntropy.repair().catch((err: unknown) => log.warn({ event: 'bootstrap_repair_failed', err: (err as Error).message }, 'bootstrap repair failed; anti-entropy rounds will retry'));
-      return;
+    if (ring.includes(config.nodeId) && alive > copiedFrom && (alive === peers.length || Date.now() > patience)) {
+      copiedFrom = alive;
+      const everyPeer = alive === peers.length;
+      log.info({ event: 'bootstrap_repair', peersAlive: alive, peers: peers.length }, 'empty index: copying shards from their replicas');
+      antiEntropy.repair().then(
+        () => {
+          if (everyPeer) done = true;
+        },
+        (err: unknown) => {
+          copiedFrom = 0;
+          log.warn({ event: 'bootstrap_repair_failed', err: (err as Error).message }, 'bootstrap repair failed; retrying');
+        },
+      );
     }
     if (Date.now() < deadline) setTimeout(tick, config.healthIntervalMs).unref();
   };
