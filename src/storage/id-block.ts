@@ -89,6 +89,52 @@ export class IdBlockBuilder {
   }
 }
 
+/**
+ * The block without the locations `drop(tableId, shard)` selects: the same bytes when
+ * none is dropped, undefined when every one is. Kept blocks keep their key,
+ * so the ranges of blocks stay disjoint.
+ */
+export function filterIdBlock(block: Uint8Array, drop: (tableId: number, shard: number) => boolean): Uint8Array | undefined {
+  const b = Buffer.isBuffer(block) ? block : Buffer.from(block.buffer, block.byteOffset, block.byteLength);
+  assert.equal(b[0], MAGIC, 'id block magic');
+  const tableId = b.readUInt32LE(1);
+  const count = b.readUInt32LE(5);
+  const offsetsAt = HEADER_BYTES + count * 8;
+  const locationsAt = offsetsAt + count * 4;
+  const kept: { at: number; len: number; i: number }[] = [];
+  for (let i = 0; i < count; i++) {
+    const at = locationsAt + b.readUInt32LE(offsetsAt + i * 4);
+    if (!drop(tableId, b.readUInt16LE(at))) kept.push({ at, len: 4 + b.readUInt16LE(at + 2) + 8, i });
+  }
+  if (kept.length === count) return block;
+  if (kept.length === 0) return undefined;
+  const locationBytes = kept.reduce((sum, k) => sum + k.len, 0);
+  const out = Buffer.allocUnsafe(HEADER_BYTES + kept.length * 12 + locationBytes);
+  out[0] = MAGIC;
+  out.writeUInt32LE(tableId, 1);
+  out.writeUInt32LE(kept.length, 5);
+  const outOffsetsAt = HEADER_BYTES + kept.length * 8;
+  let loc = outOffsetsAt + kept.length * 4;
+  kept.forEach((k, j) => {
+    b.copy(out, HEADER_BYTES + j * 8, HEADER_BYTES + k.i * 8, HEADER_BYTES + k.i * 8 + 8);
+    out.writeUInt32LE(loc - (outOffsetsAt + kept.length * 4), outOffsetsAt + j * 4);
+    b.copy(out, loc, k.at, k.at + k.len);
+    loc += k.len;
+  });
+  return out;
+}
+
+/**
+ * A block with no entries under `B | id`: it keeps `id` as the highest id
+ * the index has seen after the records that carried it were dropped (a
+ * restarted node issues ids above the index's highest).
+ */
+export function idFloorBlock(id: bigint): { key: Buffer; value: Buffer } {
+  const value = Buffer.alloc(HEADER_BYTES);
+  value[0] = MAGIC;
+  return { key: idBlockKeyOf(id), value };
+}
+
 /** Where an id's record lives, found in a block. */
 export interface BlockHit {
   readonly tableId: number;

@@ -15,8 +15,10 @@ import {
   locationOf,
   pkKey,
   pkValue,
+  PREFIX_PK,
   prefixEnd,
   readPkValue,
+  recordKeyId,
   recordKey,
   recordKeyPrefix,
   tableShardPrefix,
@@ -24,7 +26,7 @@ import {
   type PkEntry,
 } from './key-layout.ts';
 import { writeTimeKey } from '../core/codec/record-batch-v1.ts';
-import { IdBlockBuilder, PREFIX_ID_BLOCK, findInIdBlock, idBlockKeyOf } from './id-block.ts';
+import { IdBlockBuilder, PREFIX_ID_BLOCK, filterIdBlock, findInIdBlock, idBlockKeyOf, idFloorBlock } from './id-block.ts';
 
 /** One stored record as the index holds it. */
 export interface IndexedRecord {
@@ -41,6 +43,15 @@ export interface ApplyStats {
   /** Records older (by version) than what the index has: not applied. */
   readonly stale: number;
 }
+
+/** One table's records in one shard. */
+export interface TableShard {
+  readonly shard: number;
+  readonly tableId: number;
+}
+
+/** Keys deleted per engine commit when dropping ranges, so applies interleave. */
+const DROP_CHUNK_KEYS = 5_000;
 
 /** A range query over one shard key's records. */
 export interface KeyRangeQuery {
@@ -70,6 +81,8 @@ export class IndexStore {
    */
   private readonly leanCommits = new Set<Promise<unknown>>();
   private buildSeq = 0;
+  /** LSN of the newest commit issued (a drop commits with it: it applies no frame). */
+  private issuedLsn: bigint | undefined;
   /** Last id of the newest id block; loaded before the first build. */
   private lastBlockId: bigint | undefined;
 
@@ -89,6 +102,7 @@ export class IndexStore {
     const built = this.building.then(() => this.build(frames));
     this.building = built.catch(() => undefined);
     return built.then(async ({ batch, stats, seq, written, lean }) => {
+      this.issuedLsn = last.lsn;
       const commit = batch.commit(last.lsn);
       if (lean) {
         const tracked = commit.catch(() => undefined).finally(() => this.leanCommits.delete(tracked));
@@ -237,7 +251,89 @@ export class IndexStore {
     return { entries: map, lookedUp };
   }
 
-  /** The current primary-key entries for the given keys (undefined where absent). */
+  /** Whether the index holds any record of one table's shard. */
+  async holds(range: TableShard): Promise<boolean> {
+    const prefix = tableShardPrefix(range.shard, range.tableId);
+    for await (const _ of this.engine.iterate({ gte: prefix, lt: prefixEnd(prefix), limit: 1 })) return true;
+    return false;
+  }
+
+  /**
+   * Deletes the records of the given table shards and every entry that
+   * points at them (primary keys, per-record id entries, id-block
+   * locations): what cleanup does to ranges this node no longer replicates.
+   * Runs in chunks queued between apply batches, asking `proceed` before
+   * each; when it says no, stops (`complete: false`) and leaves the id
+   * blocks as they are, so no record still stored loses its id entry. The
+   * highest id the index held stays known (`maxId`).
+   */
+  async dropRanges(ranges: readonly TableShard[], proceed: () => boolean = () => true): Promise<{ records: number; complete: boolean }> {
+    if (ranges.length === 0) return { records: 0, complete: true };
+    const floor = await this.maxId();
+    let records = 0;
+    for (const { shard, tableId } of ranges) {
+      for (const prefix of [tableShardPrefix(shard, tableId), tableShardPrefix(shard, tableId, PREFIX_PK)]) {
+        const isRecord = prefix[0] !== PREFIX_PK;
+        for (;;) {
+          if (!proceed()) return { records, complete: false };
+          const n = await this.exclusive(async (batch) => {
+            let n = 0;
+            for await (const [k] of this.engine.iterate({ gte: prefix, lt: prefixEnd(prefix), limit: DROP_CHUNK_KEYS })) {
+              batch.del(k);
+              // Per-record id entries exist for upserted and interleaved records; a missing one costs a lookup.
+              if (isRecord) batch.del(idKeyOf(recordKeyId(k)));
+              n++;
+            }
+            return n;
+          });
+          if (isRecord) records += n;
+          if (n === 0) break;
+        }
+      }
+    }
+    const dropped = new Set(ranges.map((r) => `${r.tableId}:${r.shard}`));
+    const blocks = Buffer.from([PREFIX_ID_BLOCK]);
+    let after: Uint8Array | undefined;
+    for (;;) {
+      const seen = await this.exclusive(async (batch) => {
+        let seen = 0;
+        const range = after === undefined ? { gt: blocks } : { gt: after };
+        for await (const [k, v] of this.engine.iterate({ ...range, lt: prefixEnd(blocks), limit: DROP_CHUNK_KEYS })) {
+          seen++;
+          after = k;
+          const kept = filterIdBlock(v, (tableId, shard) => dropped.has(`${tableId}:${shard}`));
+          if (kept === undefined) batch.del(k);
+          else if (kept !== v) batch.put(k, kept);
+        }
+        return seen;
+      });
+      if (seen < DROP_CHUNK_KEYS) break;
+    }
+    if ((await this.maxId()) < floor) {
+      await this.exclusive(async (batch) => {
+        const { key, value } = idFloorBlock(floor);
+        batch.put(key, value);
+      });
+    }
+    return { records, complete: true };
+  }
+
+  /**
+   * Runs `fill` between apply batches (no build runs meanwhile, and every
+   * earlier batch's commit is issued), then commits what it queued with the
+   * newest issued LSN.
+   */
+  private exclusive<T>(fill: (batch: WriteBatch) => Promise<T>): Promise<T> {
+    const run = this.building.then(async () => {
+      const batch = this.engine.batch();
+      const out = await fill(batch);
+      if (batch.size > 0) await batch.commit((this.issuedLsn ??= await this.engine.checkpointLsn()));
+      return out;
+    });
+    this.building = run.catch(() => undefined);
+    return run;
+  }
+
   /** The greatest primary/dedupe key of a table's shard in [low, high] (same-length UTF-8 keys sort as bytes). */
   async highestPk(shard: number, tableId: number, low: string, high: string): Promise<string | undefined> {
     const lo = Buffer.from(low, 'utf8');
@@ -249,6 +345,7 @@ export class IndexStore {
     return undefined;
   }
 
+  /** The current primary-key entries for the given keys (undefined where absent). */
   async lookupPks(lookups: readonly { shard: number; tableId: number; pk: Buffer }[]): Promise<(PkEntry | undefined)[]> {
     if (lookups.length === 0) return [];
     const values = await this.engine.getMany(lookups.map((l) => pkKey(l.shard, l.tableId, l.pk)));

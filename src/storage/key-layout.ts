@@ -54,10 +54,10 @@ export function recordKeyPrefix(shard: number, tableId: number, key: Buffer): Bu
   return shardTableKey(PREFIX_RECORD, shard, tableId, key);
 }
 
-/** `R | shard | tableId`: the prefix of one table's records in one shard. */
-export function tableShardPrefix(shard: number, tableId: number): Buffer {
+/** `R | shard | tableId` (or `P | …` for its primary keys): the prefix of one table's records in one shard. */
+export function tableShardPrefix(shard: number, tableId: number, prefix: number = PREFIX_RECORD): Buffer {
   const out = Buffer.allocUnsafe(7);
-  out[0] = PREFIX_RECORD;
+  out[0] = prefix;
   out.writeUInt16BE(shard, 1);
   out.writeUInt32BE(tableId, 3);
   return out;

@@ -10,6 +10,7 @@ import { FRAME_TYPES } from '../../src/storage/frame-types.ts';
 import { RecordBatchBuilder, RecordBatchReader, readStoredValue } from '../../src/core/codec/record-batch-v1.ts';
 import { decodeFields, encodeFields } from '../../src/core/codec/fields-codec.ts';
 import { recordKeyId } from '../../src/storage/key-layout.ts';
+import { PREFIX_ID_BLOCK, findInIdBlock } from '../../src/storage/id-block.ts';
 
 async function store(t: TestContext, kind: 'lmdb' | 'level'): Promise<IndexStore> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-index-'));
@@ -161,5 +162,74 @@ for (const kind of ['lmdb', 'level'] as const) {
     assert.equal(await idx.highestPk(0, 1, 'kafka:t:1:0000', 'kafka:t:1:9999'), undefined);
     assert.equal((await idx.getById(1, 11n)) === undefined, true, 'the replaced id is gone');
     assert.equal(valueOf((await idx.getById(1, 10n))?.value as Uint8Array), 'first', 'a fresh record is found by id through its id block');
+  });
+}
+
+for (const kind of ['lmdb', 'level'] as const) {
+  test(`dropRanges deletes one table's shards with their keys and id entries, keeps everything else, and keeps the highest id (${kind})`, async (t) => {
+    const idx = await store(t, kind);
+    // Frame 1 (one id block): table 1 in shards 0 and 1. Frame 2: table 2 in shard 1. Frame 3: table 1, shard 1, keyed.
+    const blockRecs: Rec[] = [];
+    for (let i = 0; i < 12_000; i++) blockRecs.push({ shard: i % 2, key: `k${i % 7}`, time: i, id: BigInt(100 + i), version: BigInt(i + 1), value: `a${i}` });
+    const other: Rec[] = [{ shard: 1, key: 'x', time: 1, id: 20_000n, version: 1n, value: 'other table' }];
+    const keyed: Rec[] = [
+      { shard: 1, key: 'acct', pk: 'p1', time: 5, id: 30_000n, version: 1n, value: 'pk1' },
+      { shard: 0, key: 'acct', pk: 'p0', time: 5, id: 30_001n, version: 2n, value: 'pk0' },
+    ];
+    await idx.apply([
+      { lsn: 1n, type: FRAME_TYPES.RECORDS, payload: batch(1, blockRecs) },
+      { lsn: 2n, type: FRAME_TYPES.RECORDS, payload: batch(2, other) },
+      { lsn: 3n, type: FRAME_TYPES.RECORDS, payload: batch(1, keyed) },
+    ]);
+    // An upsert of p1 moves it to a per-record id entry (an older id reused).
+    await idx.apply([{ lsn: 4n, type: FRAME_TYPES.RECORDS, payload: batch(1, [{ ...keyed[0]!, time: 6, version: 3n, value: 'pk1 v2' }]) }]);
+    assert.equal(await idx.maxId(), 30_001n);
+    let calls = 0;
+
+    // A drop told to stop after its first chunk leaves the id blocks alone: the records left stay findable.
+    const stopped = await idx.dropRanges([{ tableId: 1, shard: 1 }], () => (calls++ === 0));
+    assert.deepEqual(stopped, { records: 5_000, complete: false });
+    assert.ok(await idx.holds({ tableId: 1, shard: 1 }));
+    let findable = 0;
+    for (const r of blockRecs) if (r.shard === 1 && (await idx.getById(1, r.id)) !== undefined) findable++;
+    assert.equal(findable, 1_000, 'the records the stopped drop left');
+
+    const dropped = await idx.dropRanges([{ tableId: 1, shard: 1 }]);
+    assert.deepEqual(dropped, { records: 1_000 + 1, complete: true }, 'the rest of the odd block records, and p1');
+    assert.equal(await idx.holds({ tableId: 1, shard: 1 }), false);
+    for (const r of blockRecs.slice(0, 10)) {
+      const got = await idx.getById(1, r.id);
+      if (r.shard === 1) assert.equal(got, undefined, `id ${r.id} of the dropped shard`);
+      else assert.equal(valueOf(got!.value), r.value, `id ${r.id} of the kept shard`);
+    }
+    let keptInBlock = false;
+    for await (const [, block] of idx.engine.iterate({ gte: Buffer.from([PREFIX_ID_BLOCK]), lt: Buffer.from([PREFIX_ID_BLOCK + 1]) })) {
+      assert.equal(findInIdBlock(block, 101n), undefined, 'the id block no longer lists the dropped shard');
+      if (findInIdBlock(block, 100n) !== undefined) keptInBlock = true;
+    }
+    assert.ok(keptInBlock, 'the id block still lists the kept shard');
+    assert.equal(await idx.getById(1, 30_000n), undefined, 'the keyed record of the dropped shard');
+    assert.deepEqual(await idx.lookupPks([{ shard: 1, tableId: 1, pk: Buffer.from('p1') }]), [undefined], 'its primary key went with it');
+    assert.equal((await idx.lookupPks([{ shard: 0, tableId: 1, pk: Buffer.from('p0') }]))[0]?.id, 30_001n);
+    assert.equal(valueOf((await idx.getById(2, 20_000n))!.value), 'other table', 'the same shard of another table stays');
+    let kept = 0;
+    for await (const r of idx.scanTable(1, 2)) {
+      assert.equal(r.recordKey.readUInt16BE(1), 0, 'only shard 0 of table 1 is left');
+      kept++;
+    }
+    assert.equal(kept, 6_000 + 1);
+    assert.equal(await idx.engine.checkpointLsn(), 4n, 'the checkpoint does not move');
+
+    // Dropping the last holder of the highest id leaves it known, so a restarted node issues ids above it.
+    await idx.dropRanges([{ tableId: 1, shard: 0 }, { tableId: 2, shard: 1 }]);
+    for await (const r of idx.scanShard(0)) assert.fail(`left in shard 0: ${r.recordKey.toString('hex')}`);
+    for await (const r of idx.scanShard(1)) assert.fail(`left in shard 1: ${r.recordKey.toString('hex')}`);
+    assert.equal(await idx.maxId(), 30_001n);
+    assert.equal(await idx.getById(1, 150n), undefined);
+
+    // Applies go on after a drop, and new frames are still found by their blocks.
+    await idx.apply([{ lsn: 5n, type: FRAME_TYPES.RECORDS, payload: batch(1, [{ shard: 1, key: 'k', time: 1, id: 40_000n, version: 9n, value: 'after' }]) }]);
+    assert.equal(valueOf((await idx.getById(1, 40_000n))!.value), 'after');
+    assert.equal(await idx.engine.checkpointLsn(), 5n);
   });
 }
