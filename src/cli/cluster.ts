@@ -1,9 +1,11 @@
 /**
- * `sluice cluster status|repair|decommission`: the cluster as one node sees
- * it (nodes, state, addresses, placement epoch, shards per node, hints
- * pending), Merkle anti-entropy on demand, and moving a node out of the ring.
+ * `sluice cluster status|repair|cleanup|decommission`: the cluster as one
+ * node sees it (nodes, state, addresses, placement epoch, shards per node,
+ * hints pending), Merkle anti-entropy on demand, dropping what a node no
+ * longer replicates, and moving a node out of the ring.
  */
 import { Command } from 'commander';
+import type { CleanupReport } from '../cluster/cleanup.ts';
 import { CliError } from './cli-error.ts';
 import { DEFAULT_URL, requestJson } from './http-client.ts';
 
@@ -32,7 +34,7 @@ interface Status {
 
 /** The cluster command group. */
 export function clusterCommand(): Command {
-  const cluster = new Command('cluster').description('cluster status, repair and decommission');
+  const cluster = new Command('cluster').description('cluster status, repair, cleanup and decommission');
   cluster
     .command('status')
     .description('nodes, their state, addresses, placement epoch, shards per node and hints pending')
@@ -61,6 +63,22 @@ export function clusterCommand(): Command {
       const query = o.shard === undefined ? '' : `?shard=${o.shard}`;
       const r = (await requestJson(`${o.url}/v1/cluster/repair${query}`, { method: 'POST' })) as { shards: number; differing: number; pulled: number; pushed: number };
       process.stdout.write(`repaired ${r.shards} shards: ${r.differing} replica pairs differed, ${r.pulled} records pulled, ${r.pushed} pushed\n`);
+    });
+  cluster
+    .command('cleanup')
+    .description('drop the shards a node no longer replicates (after a join or decommission), once their replicas hold every record of them')
+    .option('--url <url>', 'sluice node URL', DEFAULT_URL)
+    .option('--all', 'clean up every registered node in turn, not just the one at --url')
+    .action(async (o: { url: string; all?: boolean }) => {
+      const urls = o.all === true ? ((await requestJson(`${o.url}/v1/cluster`)) as Status).nodes.flatMap((n) => (n.http === undefined ? [] : [n.http])) : [o.url];
+      let incomplete = false;
+      for (const url of urls) {
+        const r = (await requestJson(`${url}/v1/cluster/cleanup`, { method: 'POST' })) as CleanupReport;
+        process.stdout.write(`${url}: dropped ${r.ranges} table shards (${r.deleted} records) at placement epoch ${r.epoch}; ${r.pushed} records handed to replicas first\n`);
+        for (const s of r.skipped) process.stdout.write(`  kept ${s.table} shard ${s.shard}: ${s.reason}\n`);
+        if (r.skipped.length > 0) incomplete = true;
+      }
+      if (incomplete) throw new CliError('some shards were kept; run cleanup again once their replicas are back', 1);
     });
   cluster
     .command('decommission <node>')

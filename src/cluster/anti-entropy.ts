@@ -8,14 +8,17 @@
  * Records travel as ordinary record batches and are applied through the
  * WAL, so repair is as durable as a write, and idempotent: an older version
  * of a primary key is ignored by the index on arrival (last writer wins).
- * Rounds go one shard and one peer at a time, which is the rate limit.
+ * Rounds go one table's shard and one peer at a time, which is the rate
+ * limit. Each table is compared among its own replicas (the first RF nodes
+ * of the shard for that table's RF), so a table with a smaller replication
+ * factor is never copied to nodes that do not replicate it.
  */
 import type { Logger } from 'pino';
-import type { Catalog } from '../storage/catalog.ts';
+import { currentDef, type Catalog } from '../storage/catalog.ts';
 import { batchesOfRecords } from './cluster-coordinator.ts';
 import type { FailureDetector } from './failure-detector.ts';
 import { MerkleTree } from './merkle.ts';
-import { widestReplicationFactor, type Placement } from './placement.ts';
+import type { Placement } from './placement.ts';
 import type { ReplicaHandlers } from './transport/grpc-server.ts';
 import type { PeerClients } from './transport/peer-clients.ts';
 import type { WireRecord } from './transport/replica-messages.ts';
@@ -23,10 +26,23 @@ import type { WireRecord } from './transport/replica-messages.ts';
 /** Record keys per Fetch call. */
 const FETCH_KEYS_MAX = 2_000;
 
+/** One table's records in one shard: what repair compares and cleanup drops. */
+export interface ShardRange {
+  readonly shard: number;
+  readonly tableId: number;
+}
+
+type Direction = 'both' | 'push';
+type MutableReport = { -readonly [K in keyof RepairReport]: RepairReport[K] };
+
+function emptyReport(): MutableReport {
+  return { shards: 0, differing: 0, pulled: 0, pushed: 0 };
+}
+
 /** What one repair did. */
 export interface RepairReport {
   readonly shards: number;
-  /** Shard-peer pairs whose summaries differed. */
+  /** (table, shard)–peer pairs whose summaries differed. */
   readonly differing: number;
   /** Records copied to this node. */
   readonly pulled: number;
@@ -51,7 +67,9 @@ export interface AntiEntropyDeps {
 export class AntiEntropy {
   private readonly d: AntiEntropyDeps;
   private timer: NodeJS.Timeout | undefined;
-  private running: Promise<RepairReport> | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  /** A background round is queued or running (rounds do not pile up behind a slow one). */
+  private background = false;
 
   constructor(deps: AntiEntropyDeps) {
     this.d = deps;
@@ -61,7 +79,13 @@ export class AntiEntropy {
   start(intervalMs: number): void {
     if (intervalMs <= 0) return;
     this.timer = setInterval(() => {
-      if (this.running === undefined) void this.repair().catch((err: unknown) => this.d.log.warn({ event: 'anti_entropy_failed', err: (err as Error).message }, 'anti-entropy round failed'));
+      if (this.background) return;
+      this.background = true;
+      void this.repair()
+        .catch((err: unknown) => this.d.log.warn({ event: 'anti_entropy_failed', err: (err as Error).message }, 'anti-entropy round failed'))
+        .finally(() => {
+          this.background = false;
+        });
     }, intervalMs);
     this.timer.unref();
   }
@@ -73,77 +97,107 @@ export class AntiEntropy {
 
   /** Repairs one shard, or every shard this node holds; one repair runs at a time. */
   repair(shard?: number): Promise<RepairReport> {
-    const previous = this.running ?? Promise.resolve(undefined);
-    const run = previous.catch(() => undefined).then(() => this.run(shard));
-    this.running = run;
-    void run.finally(() => {
-      if (this.running === run) this.running = undefined;
-    }).catch(() => undefined);
+    return this.exclusive(() => this.run(shard));
+  }
+
+  /**
+   * Runs `task` when no repair, catch-up or cleanup runs, and holds off the
+   * others meanwhile: a catch-up must not copy a range while cleanup drops it.
+   */
+  exclusive<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.queue.catch(() => undefined).then(task);
+    this.queue = run;
     return run;
   }
 
   private async run(only: number | undefined): Promise<RepairReport> {
     const placement = this.d.placement();
-    const rf = widestReplicationFactor(this.d.catalog);
-    const report = { shards: 0, differing: 0, pulled: 0, pushed: 0 };
-    const shards = only === undefined ? Array.from({ length: this.d.shards }, (_, s) => s) : [only];
-    for (const shard of shards) {
-      const replicas = placement.replicas(shard, rf);
-      if (!replicas.includes(this.d.nodeId)) continue;
-      report.shards++;
-      for (const peer of replicas) {
-        if (peer === this.d.nodeId || this.d.detector.state(peer) !== 'alive') continue;
-        const r = await this.repairPair(shard, peer);
-        if (r.differing) report.differing++;
-        report.pulled += r.pulled;
-        report.pushed += r.pushed;
+    const report = emptyReport();
+    const shards = new Set<number>();
+    for (const { tableId, rf } of this.tables()) {
+      for (let shard = 0; shard < this.d.shards; shard++) {
+        if (only !== undefined && shard !== only) continue;
+        const replicas = placement.replicas(shard, rf);
+        if (!replicas.includes(this.d.nodeId)) continue;
+        shards.add(shard);
+        await this.withPeers({ shard, tableId }, replicas, report, 'both');
       }
     }
-    if (report.pulled + report.pushed > 0) this.d.log.info({ event: 'anti_entropy', ...report }, 'anti-entropy repaired differences');
-    this.d.onRepaired?.(report);
-    return report;
+    const done = { ...report, shards: shards.size };
+    if (done.pulled + done.pushed > 0) this.d.log.info({ event: 'anti_entropy', ...done }, 'anti-entropy repaired differences');
+    this.d.onRepaired?.(done);
+    return done;
   }
 
   /**
-   * Copies shards this node gains in the placement transition of `epoch`
-   * from every live replica of the current ring. Each source first reaches
-   * that epoch and indexes every write routed by an older one, so nothing
-   * acknowledged under the old ring alone is missed; later writes reach
-   * this node as a member of the target ring.
+   * Copies what this node gains in the placement transition of `epoch`
+   * (per table, by its replication factor) from every live replica of the
+   * current ring. Each source first reaches that epoch and indexes every
+   * write routed by an older one, so nothing acknowledged under the old
+   * ring alone is missed; later writes reach this node as a member of the
+   * target ring.
    */
-  async catchUp(shards: readonly number[], epoch: number): Promise<RepairReport> {
-    const rf = widestReplicationFactor(this.d.catalog);
-    const report = { shards: 0, differing: 0, pulled: 0, pushed: 0 };
-    for (const shard of shards) {
-      report.shards++;
-      for (const peer of this.d.placement().replicas(shard, rf)) {
-        if (peer === this.d.nodeId || this.d.detector.state(peer) !== 'alive') continue;
-        const r = await this.repairPair(shard, peer, epoch);
-        if (r.differing) report.differing++;
-        report.pulled += r.pulled;
-        report.pushed += r.pushed;
-      }
-    }
-    this.d.log.info({ event: 'catch_up', epoch, ...report }, 'copied the shards this node gains');
-    this.d.onRepaired?.(report);
-    return report;
+  catchUp(epoch: number): Promise<RepairReport> {
+    return this.exclusive(() => this.copyGained(epoch));
   }
 
-  private async repairPair(shard: number, peer: string, minEpoch?: number): Promise<{ differing: boolean; pulled: number; pushed: number }> {
+  private async copyGained(epoch: number): Promise<RepairReport> {
+    const placement = this.d.placement();
+    const report = emptyReport();
+    const shards = new Set<number>();
+    for (const { tableId, rf } of this.tables()) {
+      for (const shard of placement.gained(this.d.nodeId, this.d.shards, rf)) {
+        shards.add(shard);
+        await this.withPeers({ shard, tableId }, placement.replicas(shard, rf), report, 'both', epoch);
+      }
+    }
+    const done = { ...report, shards: shards.size };
+    this.d.log.info({ event: 'catch_up', epoch, ...done }, 'copied the shards this node gains');
+    this.d.onRepaired?.(done);
+    return done;
+  }
+
+  /**
+   * Pushes to `peer` every record of one table's shard that this node holds
+   * and the peer lacks or holds older; returns how many it pushed. What
+   * cleanup does (inside `exclusive`) before it drops a range this node no
+   * longer replicates.
+   */
+  async handOff(range: ShardRange, peer: string): Promise<number> {
+    return (await this.repairPair(range, peer, 'push')).pushed;
+  }
+
+  /** Every table with its replication factor: repair compares one table's shard at a time, by that table's replicas. */
+  private tables(): { tableId: number; rf: number }[] {
+    return this.d.catalog.list().map((t) => ({ tableId: t.id, rf: currentDef(t).replicationFactor }));
+  }
+
+  private async withPeers(range: ShardRange, replicas: readonly string[], report: MutableReport, direction: Direction, minEpoch?: number): Promise<void> {
+    for (const peer of replicas) {
+      if (peer === this.d.nodeId || this.d.detector.state(peer) !== 'alive') continue;
+      const r = await this.repairPair(range, peer, direction, minEpoch);
+      if (r.differing) report.differing++;
+      report.pulled += r.pulled;
+      report.pushed += r.pushed;
+    }
+  }
+
+  private async repairPair(range: ShardRange, peer: string, direction: Direction, minEpoch?: number): Promise<{ differing: boolean; pulled: number; pushed: number }> {
     const call = this.d.peers.call.bind(this.d.peers);
+    const { shard, tableId } = range;
     const [mine, theirs] = await Promise.all([
-      this.d.local.Merkle({ shard }),
-      call(peer, 'Merkle', { shard, ...(minEpoch === undefined ? {} : { minEpoch }) }, this.d.timeoutMs),
+      this.d.local.Merkle({ shard, tableId }),
+      call(peer, 'Merkle', { shard, tableId, ...(minEpoch === undefined ? {} : { minEpoch }) }, this.d.timeoutMs),
     ]);
     const leaves = MerkleTree.decode(mine.tree).diff(MerkleTree.decode(theirs.tree));
     if (leaves.length === 0) return { differing: false, pulled: 0, pushed: 0 };
     const [localEntries, remoteEntries] = await Promise.all([
-      this.d.local.LeafEntries({ shard, leaves }),
-      call(peer, 'LeafEntries', { shard, leaves }, this.d.timeoutMs),
+      this.d.local.LeafEntries({ shard, tableId, leaves }),
+      call(peer, 'LeafEntries', { shard, tableId, leaves }, this.d.timeoutMs),
     ]);
     const local = versionsByKey(localEntries.entries);
     const remote = versionsByKey(remoteEntries.entries);
-    const pull = [...remote].filter(([k, v]) => (local.get(k)?.version ?? -1n) < v.version).map(([, v]) => v.key);
+    const pull = direction === 'push' ? [] : [...remote].filter(([k, v]) => (local.get(k)?.version ?? -1n) < v.version).map(([, v]) => v.key);
     const push = [...local].filter(([k, v]) => (remote.get(k)?.version ?? -1n) < v.version).map(([, v]) => v.key);
     let pulled = 0;
     for (const keys of chunks(pull, FETCH_KEYS_MAX)) {

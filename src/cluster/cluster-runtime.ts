@@ -16,8 +16,10 @@ import { SnowflakeGenerator } from '../core/snowflake.ts';
 import { systemClock } from '../core/clock.ts';
 import type { LocalStore } from '../storage/local-store.ts';
 import type { Catalog } from '../storage/catalog.ts';
+import type { IndexStore } from '../storage/index-store.ts';
 import { readJsonFile, writeFileAtomic } from '../storage/atomic-file.ts';
 import { AntiEntropy, type RepairReport } from './anti-entropy.ts';
+import { cleanup, type CleanupReport } from './cleanup.ts';
 import { ClusterCoordinator } from './cluster-coordinator.ts';
 import { ClusterTables } from './cluster-tables.ts';
 import { EtcdKeys } from './etcd-keys.ts';
@@ -85,6 +87,7 @@ export class ClusterRuntime {
   private readonly detector: FailureDetector;
   private readonly hints: HintQueue;
   private readonly antiEntropy: AntiEntropy;
+  private readonly index: IndexStore;
   private readonly config: NodeConfig;
   private readonly catalog: Catalog;
   private readonly hooks: ClusterHooks;
@@ -101,6 +104,7 @@ export class ClusterRuntime {
     detector: FailureDetector;
     hints: HintQueue;
     antiEntropy: AntiEntropy;
+    index: IndexStore;
     coordinator: ClusterCoordinator;
     tables: ClusterTables;
     hooks: ClusterHooks;
@@ -116,6 +120,7 @@ export class ClusterRuntime {
     this.detector = parts.detector;
     this.hints = parts.hints;
     this.antiEntropy = parts.antiEntropy;
+    this.index = parts.index;
     this.coordinator = parts.coordinator;
     this.tables = parts.tables;
     this.hooks = parts.hooks;
@@ -244,9 +249,9 @@ export class ClusterRuntime {
         ...(hooks.onRepaired ? { onRepaired: hooks.onRepaired } : {}),
       });
       antiEntropy.start(config.antiEntropyIntervalMs);
-      followTransitions(placement, antiEntropy, store.catalog, config, log);
+      followTransitions(placement, antiEntropy, config, log);
       if (store.maxIdAtOpen === 0n) bootstrapWhenPeersAlive(antiEntropy, detector, () => placement.current, config, log);
-      const runtime = new ClusterRuntime({ config, client, membership, placement, grpc, peers, detector, hints, antiEntropy, coordinator, tables, hooks, log });
+      const runtime = new ClusterRuntime({ config, client, membership, placement, grpc, peers, detector, hints, antiEntropy, index: store.index, coordinator, tables, hooks, log });
       runtime.startHintReplay();
       return runtime;
     } catch (err) {
@@ -261,6 +266,21 @@ export class ClusterRuntime {
       throw new SluiceError('INVALID_ARGUMENT', `shard must be 0..${this.config.shards - 1}`);
     }
     return this.antiEntropy.repair(shard);
+  }
+
+  /** Drops the table shards this node no longer replicates, after handing them to their replicas (cleanup.ts). */
+  cleanup(): Promise<CleanupReport> {
+    const placement = this.placement;
+    return cleanup({
+      nodeId: this.config.nodeId,
+      shards: this.config.shards,
+      catalog: this.catalog,
+      placement: () => placement.current,
+      detector: this.detector,
+      antiEntropy: this.antiEntropy,
+      index: this.index,
+      log: this.log,
+    });
   }
 
   /**
@@ -356,16 +376,15 @@ export class ClusterRuntime {
  * switches reads to the target once every registered target node is ready.
  * A failed copy is retried while the transition lasts.
  */
-function followTransitions(placement: PlacementService, antiEntropy: AntiEntropy, catalog: Catalog, config: NodeConfig, log: Logger): void {
+function followTransitions(placement: PlacementService, antiEntropy: AntiEntropy, config: NodeConfig, log: Logger): void {
   let done = 0;
   let running = false;
   const follow = (): void => {
     const current = placement.current;
     if (running || current.target === undefined || !current.target.includes(config.nodeId) || done >= current.epoch) return;
     running = true;
-    const gained = current.gained(config.nodeId, config.shards, widestReplicationFactor(catalog));
     void antiEntropy
-      .catchUp(gained, current.epoch)
+      .catchUp(current.epoch)
       .then(() => placement.reportReady(current.epoch))
       .then(
         () => {

@@ -128,19 +128,19 @@ export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
       return { entries: found.map((e) => (e === undefined ? null : [String(e.id), String(e.version)])) };
     },
 
-    async Merkle({ shard, minEpoch }) {
+    async Merkle({ shard, tableId, minEpoch }) {
       if (minEpoch !== undefined) await settledAt(minEpoch);
       await barrier(undefined);
       const builder = new MerkleBuilder();
-      for await (const rec of store.index.scanShard(shard)) builder.add(rec.recordKey, versionOf(rec.value));
+      for await (const rec of store.index.scanShard(shard, tableId === undefined ? {} : { tableId })) builder.add(rec.recordKey, versionOf(rec.value));
       return { tree: builder.finish().encode() };
     },
 
-    async LeafEntries({ shard, leaves }) {
+    async LeafEntries({ shard, tableId, leaves }) {
       await barrier(undefined);
       const wanted = new Set(leaves);
       const entries: [Buffer, string][] = [];
-      for await (const rec of store.index.scanShard(shard)) {
+      for await (const rec of store.index.scanShard(shard, tableId === undefined ? {} : { tableId })) {
         if (wanted.has(leafOf(rec.recordKey))) entries.push([rec.recordKey, String(versionOf(rec.value))]);
       }
       return { entries };

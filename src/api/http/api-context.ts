@@ -9,6 +9,7 @@ import type { Coordinator } from '../../cluster/coordinator.ts';
 import type { TableAdmin } from '../../cluster/cluster-tables.ts';
 import type { ClusterStatus } from '../../cluster/cluster-runtime.ts';
 import type { RepairReport } from '../../cluster/anti-entropy.ts';
+import type { CleanupReport } from '../../cluster/cleanup.ts';
 import type { Admission } from '../../ingest/admission.ts';
 import type { IngestPipeline } from '../../ingest/pipeline.ts';
 import type { IngestDoor } from '../../ingest/ingest-door.ts';
@@ -36,6 +37,7 @@ export interface NodeServices {
 export interface ClusterControl {
   status(): Promise<ClusterStatus>;
   repair(shard?: number): Promise<RepairReport>;
+  cleanup(): Promise<CleanupReport>;
   decommission(node: string, cancel: boolean): Promise<void>;
 }
 

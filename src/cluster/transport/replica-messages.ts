@@ -55,6 +55,8 @@ export interface LookupPksReply {
 }
 export interface MerkleRequest {
   readonly shard: number;
+  /** Only this table's records of the shard (absent: every table's). */
+  readonly tableId?: number;
   /**
    * Answer only once this replica follows this placement epoch and every
    * write it accepted under an older one is indexed: a node copying a shard
@@ -67,6 +69,8 @@ export interface MerkleReply {
 }
 export interface LeafEntriesRequest {
   readonly shard: number;
+  /** Only this table's records of the shard (absent: every table's). */
+  readonly tableId?: number;
   readonly leaves: number[];
 }
 export interface LeafEntriesReply {

@@ -2,7 +2,8 @@
  * Cluster endpoints: `GET /v1/cluster` (nodes, their state as this node
  * sees it, addresses, placement epoch, shards per node, hints pending) and
  * `POST /v1/cluster/repair[?shard=N]` (Merkle anti-entropy now, on the
- * shards this node holds), and `POST|DELETE
+ * shards this node holds), `POST /v1/cluster/cleanup` (drop what this
+ * node no longer replicates, after handing it to the replicas), and `POST|DELETE
  * /v1/cluster/nodes/{id}/decommission` (ask for a node to leave the ring,
  * or withdraw the request). A single node answers with itself alone.
  */
@@ -43,6 +44,13 @@ export function registerClusterRoutes(app: FastifyInstance, ctx: ApiContext): vo
     }
     const shard = text === undefined ? undefined : Number(text);
     const report = await cluster.repair(shard);
+    return reply.type('application/json').send(JSON.stringify(report));
+  });
+
+  app.post('/v1/cluster/cleanup', async (_request, reply) => {
+    const { cluster } = ctx.services();
+    if (cluster === undefined) throw new SluiceError('INVALID_ARGUMENT', 'this node runs alone (no --etcd): it replicates every shard');
+    const report = await cluster.cleanup();
     return reply.type('application/json').send(JSON.stringify(report));
   });
 
