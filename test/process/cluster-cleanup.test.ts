@@ -7,11 +7,13 @@
  * cleaning node pushes. Ranges with a replica down are kept and reported.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { test } from 'node:test';
 import { Placement } from '../../src/cluster/placement.ts';
 import { shardOf } from '../../src/core/murmur3.ts';
 import { TestCluster, waitUntil } from './cluster.ts';
-import { http, sleep } from './harness.ts';
+import { ROOT, http, sleep } from './harness.ts';
 import { LEDGER, runWriters, verifyOutcome, type LedgerRecord } from './load.ts';
 
 const SHARDS = 16;
@@ -89,6 +91,11 @@ test('cleanup drops exactly the ranges a node lost in a join, hands them to an e
     const again = await http(`${cluster.url(i)}/v1/cluster/cleanup`, { method: 'POST' });
     assert.equal((again.body as Report).deleted, 0, `${id}: a second cleanup finds nothing: ${again.text}`);
   }
+
+  // The CLI cleans every registered node in turn; by now there is nothing left to drop.
+  const cli = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'sluice.js'), 'cluster', 'cleanup', '--all', '--url', cluster.url(2)], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(cli.status, 0, cli.stderr);
+  assert.equal(cli.stdout.match(/: dropped 0 table shards \(0 records\)/g)?.length, 4, cli.stdout);
 
   // Every record is still on its replicas: read back through each node, and the replicas agree.
   for (const i of [0, 1, 2, joiner]) await verifyOutcome(cluster.url(i), outcome);
