@@ -1,0 +1,52 @@
+/**
+ * Decommissioning a node that is already dead (its disk is gone): its
+ * slots are copied to the nodes that take them over from the replicas that
+ * are left, while writes go on at quorum, and nothing acknowledged is lost.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { TestCluster, waitUntil } from './cluster.ts';
+import { http, sleep } from './harness.ts';
+import { LEDGER, runWriters, verifyOutcome } from './load.ts';
+
+test('a dead node is decommissioned under load: the others copy its slots from the live replicas and nothing acknowledged is lost', { timeout: 240_000 }, async (t) => {
+  const cluster = await TestCluster.start(t, { size: 4 });
+  const created = await http(`${cluster.url(0)}/v1/tables`, { method: 'POST', body: JSON.stringify({ ...LEDGER, replicationFactor: 3 }) });
+  assert.equal(created.status, 201, created.text);
+  await waitUntil(async () => (await http(`${cluster.url(3)}/v1/tables/ledger`)).status === 200, 5_000, 'table everywhere');
+  let stop!: () => void;
+  const stopped = new Promise<void>((resolve) => (stop = resolve));
+  const writing = runWriters(cluster.url(0), 3, 50, stopped, 'd');
+  await sleep(1_500);
+
+  await cluster.kill(3);
+  await cluster.waitPeerState(0, 3, 'suspect');
+  const before = await cluster.status(0);
+  const asked = await http(`${cluster.url(1)}/v1/cluster/nodes/n4/decommission`, { method: 'POST' });
+  assert.equal(asked.status, 202, asked.text);
+  await waitUntil(
+    async () => {
+      const view = await cluster.status(0);
+      return view.placement.target === undefined && JSON.stringify(view.placement.nodes) === JSON.stringify(['n1', 'n2', 'n3']);
+    },
+    60_000,
+    'n4 left the ring',
+  );
+  const after = await cluster.status(0);
+  assert.equal(after.placement.epoch, before.placement.epoch + 2, 'a transition epoch, then the switch');
+  const copied = [1, 2].flatMap((i) => cluster.node(i).events('catch_up'));
+  assert.ok(copied.some((e) => Number(e['pulled'] ?? 0) > 0), `the nodes taking n4's slots pulled records: ${JSON.stringify(copied)}`);
+  await sleep(1_000);
+  stop();
+  const outcome = await writing;
+  assert.equal(outcome.unknown.size, 0, JSON.stringify(outcome.failures));
+  assert.ok(outcome.acked.size > 1_000, `writers made progress: ${outcome.acked.size}`);
+
+  // Every acknowledged record is on the three nodes left, which agree.
+  for (const i of [0, 1, 2]) await verifyOutcome(cluster.url(i), outcome);
+  for (const i of [0, 1, 2]) {
+    const repaired = await http(`${cluster.url(i)}/v1/cluster/repair`, { method: 'POST' });
+    assert.equal(repaired.status, 200, repaired.text);
+    assert.equal(repaired.body.differing, 0, `node ${i}: replicas differ after the move: ${repaired.text}`);
+  }
+});
