@@ -25,6 +25,7 @@ interface KafkaOptions {
   inFlight: string;
   statusEveryMs: string;
   sessionTimeoutMs: string;
+  retries: string;
   logLevel: string;
 }
 
@@ -43,6 +44,7 @@ export function kafkaCommand(): Command {
     .option('--in-flight <n>', 'writes in flight at once', '3')
     .option('--status-every-ms <ms>', 'print progress to stderr this often (0: never)', '5000')
     .option('--session-timeout-ms <ms>', 'consumer group session: a member silent this long loses its partitions (the broker allows 6000 and up by default)', '10000')
+    .option('--retries <n>', 'times the Kafka client retries a failed request (250 ms apart) before it reconnects with back-off', '20')
     .option('--log-level <level>', 'pino log level (logs go to stderr)', 'warn')
     .action(async (o: KafkaOptions) => {
       await runKafka(o);
@@ -72,6 +74,7 @@ async function runKafka(o: KafkaOptions): Promise<void> {
     inFlightBatchesMax: intOption(o.inFlight, '--in-flight', 1, 64),
     format: o.format,
     sessionTimeoutMs: intOption(o.sessionTimeoutMs, '--session-timeout-ms', 1_000, 3_600_000),
+    clientRetries: intOption(o.retries, '--retries', 0, 1_000),
     ...(o.dlqTopic === undefined ? {} : { dlqTopic: o.dlqTopic }),
   });
   const source = new KafkaSource(config, { door, hasPrimaryKey: () => primaryKey !== undefined, log });

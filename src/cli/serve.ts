@@ -53,6 +53,7 @@ interface ServeOptions {
   kafkaTable?: string;
   kafkaDlqTopic?: string;
   kafkaBatchRecords: string;
+  kafkaRetries: string;
   kafkaFormat: 'json' | 'protobuf';
 }
 
@@ -105,6 +106,7 @@ export function serveCommand(): Command {
     .option('--kafka-group <group>', 'consumer group (default sluice-<table>)')
     .option('--kafka-dlq-topic <topic>', 'dead-letter topic for refused messages (default <topic>.dlq)')
     .option('--kafka-batch-records <n>', 'most messages per write', '5000')
+    .option('--kafka-retries <n>', 'times the Kafka client retries a failed request (250 ms apart) before the source reconnects with back-off', '20')
     .addOption(new Option('--kafka-format <format>', 'message values: JSON, or the table\'s protobuf message').choices(['json', 'protobuf']).default('json'))
     .action(async (opts: ServeOptions) => {
       const config = toConfig(opts);
@@ -197,6 +199,7 @@ function kafkaSources(o: ServeOptions): KafkaSourceConfig[] {
       table: o.kafkaTable,
       group: o.kafkaGroup ?? `sluice-${o.kafkaTable}`,
       batchRecordsMax,
+      clientRetries: intOption(o.kafkaRetries, '--kafka-retries', 0, 1_000),
       format: o.kafkaFormat,
       ...(o.kafkaDlqTopic === undefined ? {} : { dlqTopic: o.kafkaDlqTopic }),
     }),

@@ -1,11 +1,14 @@
 /**
  * The broker crashes (SIGKILL) under a running Kafka source and comes back
- * 8 s later: the source says so in its status (the client keeps retrying
- * on its own), carries on when the broker is back, and the table ends with
+ * 8 s later. With the default retry budget the client rides it out and the
+ * source says so in its status; with a small one (`--kafka-retries 1`) the
+ * client gives up, the source reports `failed` and reconnects with back-off.
+ * Either way it carries on when the broker is back, and the table ends with
  * every message, before and after the outage, exactly once.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { TestContext } from 'node:test';
 import { ProduceAcks, Producer } from '@platformatic/kafka';
 import { KafkaBroker } from './kafka.ts';
 import { NodeProcess, http, sleep, tempDir } from './harness.ts';
@@ -13,10 +16,24 @@ import { NodeProcess, http, sleep, tempDir } from './harness.ts';
 const HALF = 20_000;
 
 test('a broker crash and restart under the source: reported, ridden out, nothing lost or doubled', async (t) => {
+  const { node, seen } = await outage(t, []);
+  assert.ok([...seen.errors].some((e) => e.startsWith('cannot reach the brokers')), 'the source reported the outage');
+  assert.equal(node.events('kafka_source_failed').length, 0, 'the client rode it out');
+});
+
+test('a broker outage longer than the client retries: the source fails, reconnects with back-off, nothing lost or doubled', async (t) => {
+  const { node, seen } = await outage(t, ['--kafka-retries', '1']);
+  assert.ok(seen.states.has('failed'), `the source reported failed: ${[...seen.states].join(', ')}`);
+  assert.ok(node.events('kafka_source_failed').length >= 1, 'the client gave up');
+  assert.ok(node.events('kafka_source_reconnected').length >= 1, 'and the source reconnected');
+});
+
+/** Runs the outage with extra serve flags; checks every message is stored once and the source runs again. */
+async function outage(t: TestContext, args: readonly string[]): Promise<{ node: NodeProcess; seen: { errors: Set<string>; states: Set<string> } }> {
   const broker = await KafkaBroker.start(t);
   const topic = 'outage-in';
   await broker.createTopic(topic, 3);
-  const node = await NodeProcess.start(t, { dataDir: tempDir(t), args: ['--kafka-brokers', broker.bootstrap, '--kafka-topic', topic, '--kafka-table', 'ticks', '--kafka-batch-records', '500'] });
+  const node = await NodeProcess.start(t, { dataDir: tempDir(t), args: ['--kafka-brokers', broker.bootstrap, '--kafka-topic', topic, '--kafka-table', 'ticks', '--kafka-batch-records', '500', ...args] });
   const table = { name: 'ticks', shardKey: 'k', fields: [{ name: 'seq', type: 'int', required: true }, { name: 'k', type: 'string', required: true }] };
   assert.equal((await http(`${node.url}/v1/tables`, { method: 'POST', body: JSON.stringify(table) })).status, 201);
   const produce = async (from: number, to: number): Promise<void> => {
@@ -41,12 +58,13 @@ test('a broker crash and restart under the source: reported, ridden out, nothing
     await sleep(100);
   }
 
-  const errors = new Set<string>();
+  const seen = { errors: new Set<string>(), states: new Set<string>() };
   let watching = true;
   const watcher = (async () => {
     while (watching) {
       const s = await source();
-      if (s.error !== undefined) errors.add(s.error);
+      if (s.error !== undefined) seen.errors.add(s.error);
+      seen.states.add(s.state);
       await sleep(100);
     }
   })();
@@ -63,14 +81,14 @@ test('a broker crash and restart under the source: reported, ridden out, nothing
   }
   watching = false;
   await watcher;
-  t.diagnostic(`errors reported during the outage: ${[...errors].join(' | ')}`);
-  assert.ok([...errors].some((e) => e.startsWith('cannot reach the brokers')), 'the source reported the outage');
+  t.diagnostic(`errors reported during the outage: ${[...seen.errors].join(' | ')}`);
   const after = await source();
   assert.equal(after.state, 'running');
-  const seen = new Uint8Array(2 * HALF);
+  const stored = new Uint8Array(2 * HALF);
   for (const s of rows) {
-    assert.equal(seen[s], 0, `seq ${s} stored twice`);
-    seen[s] = 1;
+    assert.equal(stored[s], 0, `seq ${s} stored twice`);
+    stored[s] = 1;
   }
   assert.equal(rows.length, 2 * HALF);
-});
+  return { node, seen };
+}

@@ -30,6 +30,11 @@ export interface KafkaSourceConfig {
   readonly lagIntervalMs: number;
   /** Consumer group session: a member silent this long loses its partitions. @default 10_000 */
   readonly sessionTimeoutMs: number;
+  /**
+   * Times the client retries a failed request (250 ms apart) before the
+   * source gives the connection up and reconnects with back-off. @default 20
+   */
+  readonly clientRetries: number;
 }
 
 const MiB = 1024 * 1024;
@@ -47,6 +52,7 @@ export function kafkaSourceConfig(required: Pick<KafkaSourceConfig, 'brokers' | 
     bufferedMessagesMax: 4_096,
     lagIntervalMs: 5_000,
     sessionTimeoutMs: 10_000,
+    clientRetries: 20,
     ...required,
   };
 }

@@ -113,7 +113,7 @@ export class KafkaSource implements Ingestor {
   }
 
   private async connect(): Promise<void> {
-    const client = { clientId: `sluice-${this.config.group}`, bootstrapBrokers: [...this.config.brokers], retries: 20, retryDelay: 250 };
+    const client = { clientId: `sluice-${this.config.group}`, bootstrapBrokers: [...this.config.brokers], retries: this.config.clientRetries, retryDelay: 250 };
     await DeadLetterQueue.ensureTopic(this.config.dlqTopic, client);
     this.dlq ??= new DeadLetterQueue(this.config.dlqTopic, this.config.table, client);
     this.session = new AbortController();
