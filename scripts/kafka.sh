@@ -3,6 +3,7 @@
 # KRaft, one node that is both broker and controller, no ZooKeeper, no Docker.
 #
 #   scripts/kafka.sh fetch|start|stop|status
+#   scripts/kafka.sh config DIR PORT CONTROLLER_PORT
 #
 # fetch   Puts Kafka's jars into the cache once (Maven resolves kafka_2.13 and
 #         its runtime dependencies) and builds a class-data archive that makes
@@ -13,6 +14,8 @@
 #         print the bootstrap address on stdout.
 # stop    SIGTERM to the recorded PID (SIGKILL after STOP_WAIT_S), never by name.
 # status  Exit 0 and the address when the broker runs, exit 3 when it does not.
+# config  Write the server.properties and log4j2.properties that a broker with
+#         its data in DIR/data, on those loopback ports, runs with.
 #
 # Environment:
 #   SLUICE_CACHE_DIR       cache root (default ~/.cache/sluice); Kafka goes to kafka-<version>/
@@ -25,9 +28,9 @@
 # Progress and errors go to stderr; stdout carries only the one value a caller
 # wants, so `addr=$(scripts/kafka.sh start)` works.
 #
-# test/process/kafka.ts starts private brokers for tests from the same cache
-# with the same JVM flags and server properties, plus a few test-only ones
-# listed there: keep the two in step.
+# test/process/kafka.ts starts private brokers for tests from the same cache,
+# with server properties from `config` plus a few test-only ones listed
+# there, and the JVM flags below (C1 only): keep the flags in step.
 set -euo pipefail
 
 # Resolve overrides against the caller's directory before moving to the repository root.
@@ -35,6 +38,7 @@ CACHE_ROOT="$(realpath -m -- "${SLUICE_CACHE_DIR:-$HOME/.cache/sluice}")"
 if [[ -n "${SLUICE_KAFKA_DIR:-}" ]]; then
   DIR="$(realpath -m -- "$SLUICE_KAFKA_DIR")"
 fi
+CALLER_DIR=$PWD
 cd "$(dirname -- "${BASH_SOURCE[0]}")/.."
 DIR="${DIR:-$PWD/.dev-kafka}"
 
@@ -358,8 +362,12 @@ case "${1:-}" in
   start) start ;;
   stop) stop_broker ;;
   status) status ;;
+  config)
+    [[ $# -eq 4 && $3 =~ ^[0-9]+$ && $4 =~ ^[0-9]+$ ]] || { echo "usage: $0 config DIR PORT CONTROLLER_PORT" >&2; exit 2; }
+    write_config "$(cd -- "$CALLER_DIR" && realpath -m -- "$2")" "$3" "$4"
+    ;;
   *)
-    echo "usage: $0 fetch|start|stop|status   (data in \$SLUICE_KAFKA_DIR, default .dev-kafka; port \$KAFKA_PORT, default 9092)" >&2
+    echo "usage: $0 fetch|start|stop|status|config   (data in \$SLUICE_KAFKA_DIR, default .dev-kafka; port \$KAFKA_PORT, default 9092)" >&2
     exit 2
     ;;
 esac

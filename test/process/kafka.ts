@@ -4,14 +4,15 @@
  * Kafka's storage tool, stopped by PID and removed when the test ends.
  *
  * The jars come from the cache that `scripts/kafka.sh fetch` fills (npm test
- * runs it first; here it is a no-op or, run alone, fetches once). JVM flags and
- * server properties follow scripts/kafka.sh (keep the two in step), except
- * for tests: C1-only JIT by default, one partition for __consumer_offsets, no
- * topic auto-creation, and only warnings logged, to stderr.
+ * runs it first; here it is a no-op or, run alone, fetches once). Server
+ * properties come from `scripts/kafka.sh config`, plus two for tests (one
+ * partition for __consumer_offsets, no topic auto-creation); JVM flags follow
+ * the script's (keep them in step) but compile with C1 only by default; only
+ * warnings are logged, to stderr.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Admin } from '@platformatic/kafka';
@@ -84,28 +85,26 @@ function jvmFlags(kafkaDir: string, configDir: string, options: KafkaBrokerOptio
   ];
 }
 
-function serverProperties(dir: string, port: number, controllerPort: number): string {
-  return `process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:${controllerPort}
-controller.listener.names=CONTROLLER
-listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}
-advertised.listeners=PLAINTEXT://127.0.0.1:${port}
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
-log.dirs=${path.join(dir, 'data')}
-offsets.topic.replication.factor=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
+/** What tests add to scripts/kafka.sh's server properties. */
+const TEST_SERVER_PROPERTIES = `
+# Test-only (test/process/kafka.ts):
 # One partition for the group coordinator's topic instead of 50: the first group of a
 # test is served once it is created and loaded, which 50 partitions make slower.
 offsets.topic.num.partitions=1
 # Tests create their topics: a misspelt name fails instead of making a new topic.
 auto.create.topics.enable=false
 `;
+
+/** Writes scripts/kafka.sh's server properties for `dir` and the ports, plus the test-only ones. */
+async function writeServerProperties(dir: string, port: number, controllerPort: number): Promise<string> {
+  await new Promise<void>((resolve, reject) => {
+    execFile('bash', [KAFKA_SCRIPT, 'config', dir, String(port), String(controllerPort)], { encoding: 'utf8' }, (error, _stdout, stderr) =>
+      error ? reject(new Error(`scripts/kafka.sh config failed: ${stderr}`, { cause: error })) : resolve(),
+    );
+  });
+  const configPath = path.join(dir, 'server.properties');
+  await appendFile(configPath, TEST_SERVER_PROPERTIES);
+  return configPath;
 }
 
 /** Warnings and errors only, to stderr, which the launcher keeps the tail of for failure messages. */
@@ -173,8 +172,8 @@ export class KafkaBroker {
     const broker = new KafkaBroker(dir, port);
     owner.after(() => broker.stop());
 
-    const configPath = path.join(dir, 'server.properties');
-    await writeFile(configPath, serverProperties(dir, port, controllerPort));
+    const configPath = await writeServerProperties(dir, port, controllerPort);
+    // Replaces the script's log4j2 config: tests keep warnings only, on stderr.
     await writeFile(path.join(dir, 'log4j2.properties'), LOG4J2_PROPERTIES);
     const java = jvmFlags(kafkaDir, dir, options);
     await formatStorage(java, configPath);
