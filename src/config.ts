@@ -92,6 +92,8 @@ export interface NodeConfig {
   readonly exportRowGroupBytesMax: number;
   /** Exports (NDJSON or Parquet) a node streams at once; past it 429 OVERLOADED. Each holds a scan snapshot and, for Parquet, a row group in memory. @default 4 */
   readonly exportsInFlightMax: number;
+  /** In a cluster, the replication factor of a table created without one. */
+  readonly replicationFactorDefault: number;
   /** Largest body of `POST /v1/tables/{t}/import` (spooled to `<data-dir>/import-spool/`, not held in memory). @default 1 GiB */
   readonly importBodyBytesMax: number;
   /** Graceful shutdown waits this long for in-flight requests. @default 10_000 */
@@ -174,6 +176,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   exportRowGroupRowsMax: 16_384,
   exportRowGroupBytesMax: 16 * MiB,
   exportsInFlightMax: 4,
+  replicationFactorDefault: 3,
   importBodyBytesMax: 1024 * MiB,
   shutdownGraceMs: 10_000,
   logLevel: 'info',
@@ -230,6 +233,7 @@ const BOUNDS: Partial<Record<NumericKey, readonly [number, number]>> = {
   exportRowGroupRowsMax: [1, 1_048_576],
   exportRowGroupBytesMax: [64 * KiB, 1024 * MiB],
   exportsInFlightMax: [1, 1024],
+  replicationFactorDefault: [1, 7],
   importBodyBytesMax: [1 * MiB, 16 * 1024 * MiB],
   shutdownGraceMs: [0, 600_000],
   grpcPort: [0, 65535],

@@ -30,6 +30,7 @@ interface ServeOptions {
   exportRowGroupRowsMax: string;
   exportRowGroupBytesMax: string;
   exportsInFlightMax: string;
+  replicationFactorDefault: string;
   importBodyBytesMax: string;
   logLevel: string;
   etcd?: string;
@@ -83,6 +84,7 @@ export function serveCommand(): Command {
     .option('--export-row-group-rows-max <n>', 'rows in one row group of a Parquet export', String(d.exportRowGroupRowsMax))
     .option('--export-row-group-bytes-max <bytes>', 'a Parquet export row group is also cut at about this many value bytes', String(d.exportRowGroupBytesMax))
     .option('--exports-in-flight-max <n>', 'exports streamed at once (429 past it)', String(d.exportsInFlightMax))
+    .option('--replication-factor-default <n>', 'with --etcd: the replication factor of a table created without one', String(d.replicationFactorDefault))
     .option('--import-body-bytes-max <bytes>', 'largest Parquet/CSV body of POST /v1/tables/{t}/import (413 past it; spooled to disk)', String(d.importBodyBytesMax))
     .option('--log-level <level>', 'pino log level', d.logLevel)
     .option('--etcd <urls>', 'comma-separated etcd client URLs: join the cluster they coordinate (default: run alone)')
@@ -162,6 +164,7 @@ function toConfig(o: ServeOptions): NodeConfig {
     exportRowGroupRowsMax: int(o.exportRowGroupRowsMax, '--export-row-group-rows-max'),
     exportRowGroupBytesMax: int(o.exportRowGroupBytesMax, '--export-row-group-bytes-max'),
     exportsInFlightMax: int(o.exportsInFlightMax, '--exports-in-flight-max'),
+    replicationFactorDefault: int(o.replicationFactorDefault, '--replication-factor-default'),
     importBodyBytesMax: int(o.importBodyBytesMax, '--import-body-bytes-max'),
     logLevel: o.logLevel,
     etcdUrls: o.etcd === undefined ? [] : o.etcd.split(',').map((u) => u.trim()).filter((u) => u !== ''),

@@ -55,6 +55,7 @@ for (const engine of ['lmdb', 'level'] as const) {
       assert.equal(created.status, 201, created.text);
       assert.equal(created.body.name, 'payments');
       assert.equal(created.body.version, 1);
+      assert.equal(created.body.replicationFactor, 1, 'a single node keeps one copy (the cluster default does not apply)');
       const described = await http(`${base}/v1/tables/payments`);
       assert.equal(described.body.primaryKey, 'txn_id');
       assert.deepEqual(

@@ -2,6 +2,8 @@
  * Decommissioning a node that is already dead (its disk is gone): its
  * slots are copied to the nodes that take them over from the replicas that
  * are left, while writes go on at quorum, and nothing acknowledged is lost.
+ * The table is created without a replication factor: the cluster's default
+ * (3) is what keeps the records through the loss.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -11,8 +13,10 @@ import { LEDGER, runWriters, verifyOutcome } from './load.ts';
 
 test('a dead node is decommissioned under load: the others copy its slots from the live replicas and nothing acknowledged is lost', { timeout: 240_000 }, async (t) => {
   const cluster = await TestCluster.start(t, { size: 4 });
-  const created = await http(`${cluster.url(0)}/v1/tables`, { method: 'POST', body: JSON.stringify({ ...LEDGER, replicationFactor: 3 }) });
+  // No replicationFactor: a cluster's tables get --replication-factor-default (3).
+  const created = await http(`${cluster.url(0)}/v1/tables`, { method: 'POST', body: JSON.stringify(LEDGER) });
   assert.equal(created.status, 201, created.text);
+  assert.equal(created.body.replicationFactor, 3, created.text);
   await waitUntil(async () => (await http(`${cluster.url(3)}/v1/tables/ledger`)).status === 200, 5_000, 'table everywhere');
   let stop!: () => void;
   const stopped = new Promise<void>((resolve) => (stop = resolve));

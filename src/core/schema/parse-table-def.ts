@@ -21,6 +21,8 @@ export interface TableDefOptions {
   readonly aliasesMax?: number;
   /** Highest replication factor a table may ask for. @default 7 */
   readonly replicationFactorMax?: number;
+  /** Replication factor of a definition without one. @default 1 */
+  readonly replicationFactorDefault?: number;
   /** Limits a field `default` is checked against (same as for records). @default 1 MiB */
   readonly stringBytesMax?: number;
   /** @default 32 */
@@ -33,6 +35,7 @@ export const TABLE_DEF_DEFAULTS = {
   fieldsMax: 1024,
   aliasesMax: 16,
   replicationFactorMax: 7,
+  replicationFactorDefault: 1,
   stringBytesMax: 1024 * 1024,
   jsonDepthMax: 32,
 } as const satisfies Required<TableDefOptions>;
@@ -80,7 +83,7 @@ export function parseTableDef(input: unknown, nowMs: number, options: TableDefOp
     if (raw.primaryKey !== undefined) checkKeyField('primaryKey', raw.primaryKey, fields, '/primaryKey', problems);
     if (raw.timeField !== undefined) checkTimeField(raw.timeField, fields, '/timeField', problems);
   }
-  const rf = raw.replicationFactor === undefined ? 1 : raw.replicationFactor;
+  const rf = raw.replicationFactor === undefined ? opts.replicationFactorDefault : raw.replicationFactor;
   if (!Number.isSafeInteger(rf) || (rf as number) < 1 || (rf as number) > opts.replicationFactorMax) {
     problems.add('/replicationFactor', `replicationFactor must be an integer from 1 to ${opts.replicationFactorMax}`);
   }

@@ -17,8 +17,10 @@ const DEFINITION_BYTES_MAX = 1024 * 1024;
 /** Registers the table routes. */
 export function registerTableRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.post('/v1/tables', async (request, reply) => {
-    const { tables } = ctx.services();
-    const def = parseTableDef(await readJson(request), Date.now(), { aliasTtlMs: ctx.config.aliasTtlMs });
+    const { tables, cluster } = ctx.services();
+    // A single node keeps one copy whatever the table says; a cluster's default is the operator's choice.
+    const replicationFactorDefault = cluster === undefined ? 1 : ctx.config.replicationFactorDefault;
+    const def = parseTableDef(await readJson(request), Date.now(), { aliasTtlMs: ctx.config.aliasTtlMs, replicationFactorDefault });
     const entry = await tables.create(def, Date.now());
     return send(reply, 201, describe(entry));
   });
