@@ -6,12 +6,13 @@
  * same durability (etcd fsyncs its raft log before answering), same disk.
  * Every figure is the median of `runs` runs, each on a fresh cluster.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Etcd3, type IRequestOp } from 'etcd3';
 import { ETCD_BIN, freePort } from '../test/process/etcd.ts';
+import { spawnOwned } from '../test/process/owned-spawn.ts';
 import { BENCH_TABLE, recordLine } from './lib/records.ts';
 import { startReport } from './lib/report.ts';
 import { fmt, median, quantile } from './lib/stats.ts';
@@ -45,7 +46,7 @@ export async function startEtcdCluster(dir: string, members = 3, timeoutMs = 30_
   const token = `sluice-bench-${process.pid}-${Date.now()}`;
   const stderr = names.map(() => '');
   const children: ChildProcess[] = names.map((name, i) => {
-    const child = spawn(
+    const child = spawnOwned(
       ETCD_BIN,
       [
         '--name', name,

@@ -5,7 +5,6 @@
  * JSON.parse on one core). Every figure is the median of `runs` runs.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { NodeProcess, http } from '../test/process/harness.ts';
 import { fsyncWriteMBps, fsyncsPerSecond, jsonParseRecordsPerSecond } from './lib/machine-limits.ts';

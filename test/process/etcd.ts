@@ -2,10 +2,11 @@
  * Test launcher for a real single-member etcd (Debian's etcd-server 3.4):
  * free loopback ports, its own data dir, killed by PID when the test ends.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { tempDir } from '../support/temp-dir.ts';
+import { spawnOwned } from './owned-spawn.ts';
 
 /** Path of the etcd binary (`npm test` installs etcd-server when it is missing). */
 export const ETCD_BIN = process.env['SLUICE_ETCD_BIN'] ?? '/usr/bin/etcd';
@@ -54,7 +55,7 @@ export class EtcdProcess {
   }
 
   private spawn(): ChildProcess {
-    const child = spawn(ETCD_BIN, this.args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawnOwned(ETCD_BIN, this.args, { stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
       // etcd logs to stderr; keep the tail for failure messages.
       this.stderr = (this.stderr + chunk).slice(-20_000);

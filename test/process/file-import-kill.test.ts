@@ -9,11 +9,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parquetWriteFile } from 'hyparquet-writer';
 import { NodeProcess, ROOT, http, sleep, tempDir } from './harness.ts';
+import { spawnOwned } from './owned-spawn.ts';
 
 const BIN = path.join(ROOT, 'bin', 'sluice.js');
 const ROWS = 300_000;
@@ -57,7 +58,7 @@ function checkpointRows(dir: string): number | undefined {
  * the node has durably written clearly more than the checkpoint says.
  */
 async function importAndKill(node: NodeProcess, args: string[], table: string, checkpoints: string): Promise<{ checkpoint: number; writtenAtKill: number }> {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawnOwned(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));

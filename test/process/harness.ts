@@ -3,9 +3,10 @@
  * data dir, stdout captured for log assertions, killed by PID on cleanup
  * even when the test fails (nats.js's launcher, minus its leaks).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { spawnOwned } from './owned-spawn.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = path.join(ROOT, 'bin', 'sluice.js');
@@ -63,7 +64,7 @@ export class NodeProcess {
   /** Spawns without waiting (for tests of start-up failures). */
   static spawn(options: NodeProcessOptions): NodeProcess {
     const args = [BIN, 'serve', '--data-dir', options.dataDir, '--http', `127.0.0.1:${options.port ?? 0}`, ...(options.args ?? [])];
-    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnOwned(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     return new NodeProcess(child);
   }
 

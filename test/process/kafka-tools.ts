@@ -2,11 +2,12 @@
  * Test helpers around the Kafka source: a `sluice kafka` child process, and
  * reading dead letters back with their headers.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { Consumer, type Message } from '@platformatic/kafka';
 import type { KafkaBroker } from './kafka.ts';
 import { ROOT } from './harness.ts';
+import { spawnOwned } from './owned-spawn.ts';
 
 /** A running `sluice kafka`: its process, everything it printed, and its exit. */
 export interface SluiceKafkaProcess {
@@ -17,7 +18,7 @@ export interface SluiceKafkaProcess {
 
 /** Starts `sluice kafka ARGS`; SIGKILLed when the test ends if still running. */
 export function startSluiceKafka(t: { after: (fn: () => unknown) => void }, args: readonly string[]): SluiceKafkaProcess {
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'sluice.js'), 'kafka', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawnOwned(process.execPath, [path.join(ROOT, 'bin', 'sluice.js'), 'kafka', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout?.setEncoding('utf8').on('data', (c: string) => (output += c));
   child.stderr?.setEncoding('utf8').on('data', (c: string) => (output += c));

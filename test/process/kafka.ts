@@ -10,7 +10,7 @@
  * the script's (keep them in step) but compile with C1 only by default; only
  * warnings are logged, to stderr.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -18,6 +18,7 @@ import path from 'node:path';
 import { Admin } from '@platformatic/kafka';
 import { freePort } from './etcd.ts';
 import { ROOT } from './harness.ts';
+import { spawnOwned } from './owned-spawn.ts';
 
 const KAFKA_SCRIPT = path.join(ROOT, 'scripts', 'kafka.sh');
 /** A cold fetch downloads ~44 MB of jars and builds the class-data archive. */
@@ -185,7 +186,7 @@ export class KafkaBroker {
   }
 
   private spawn(args: readonly string[]): void {
-    const child = spawn(JAVA, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnOwned(JAVA, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
     const keep = (chunk: string): void => {
       this.output = (this.output + chunk).slice(-LOG_TAIL_CHARS_MAX);

@@ -57,7 +57,7 @@ export function registerReadRoutes(app: FastifyInstance, ctx: ApiContext): void 
   app.get<{ Params: { table: string } }>('/v1/tables/:table/export', async (request, reply) => {
     const q = queryParams(request);
     const format = oneOf(q, 'format', ['ndjson', 'parquet'], 'ndjson');
-    const { catalog, coordinator } = ctx.services();
+    const { catalog } = ctx.services();
     const entry = catalog.require(request.params.table);
     if (exports >= ctx.config.exportsInFlightMax) {
       throw new SluiceError('OVERLOADED', `${exports} exports are running (--exports-in-flight-max); retry after the Retry-After delay`, [{ path: 'exports', message: `limit ${ctx.config.exportsInFlightMax}` }]);
