@@ -19,6 +19,12 @@ export function bodyFormatOf(contentType: string | undefined): BodyFormat {
   return 'auto';
 }
 
+/** Whether a Content-Type names length-delimited protobuf messages of the table's message. */
+export function isDelimitedProtobuf(contentType: string | undefined): boolean {
+  const mime = (contentType ?? '').split(';', 1)[0]?.trim().toLowerCase() ?? '';
+  return mime === 'application/x-protobuf' || mime === 'application/protobuf';
+}
+
 /** Parses a body into records (not yet validated). Throws EMPTY_BODY, INVALID_ENCODING or INVALID_JSON. */
 export function decodeBody(body: Uint8Array, format: BodyFormat): unknown[] {
   if (body.length === 0) throw new SluiceError('EMPTY_BODY', 'the request body is empty');

@@ -74,6 +74,44 @@ test('gRPC: protobuf messages of the table message are stored; one that does not
   assert.equal(one['receipt'], Buffer.from('r1').toString('base64'));
 });
 
+test('HTTP: an application/x-protobuf body of length-delimited messages is stored; broken framing is refused whole', async (t) => {
+  const node = await NodeProcess.start(t, { dataDir: tempDir(t) });
+  await createTable(node.url);
+  const T = paymentType();
+  const delimited = (messages: readonly Uint8Array[]): Buffer => {
+    const w = protobuf.Writer.create();
+    for (const m of messages) w.bytes(m);
+    return Buffer.from(w.finish());
+  };
+  const post = (body: Buffer, query = '', table = 'payments') =>
+    http(`${node.url}/v1/tables/${table}/records${query}`, { method: 'POST', body, headers: { 'content-type': 'application/x-protobuf' } });
+
+  const messages = [payment(T, 10), payment(T, 11), Buffer.from('not protobuf at all {"x":1}'), payment(T, 12)];
+  const skipped = await post(delimited(messages), '?on_invalid=skip');
+  assert.equal(skipped.status, 200, skipped.text);
+  assert.equal(skipped.body.written, 3);
+  assert.equal(skipped.body.rejected[0].index, 2);
+  assert.equal(skipped.body.rejected[0].code, 'INVALID_PROTOBUF');
+  const refused = await post(delimited(messages));
+  assert.equal(refused.status, 400, 'all or nothing by default');
+
+  const whole = delimited([payment(T, 13), payment(T, 14)]);
+  for (const broken of [whole.subarray(0, whole.length - 3), Buffer.concat([whole, Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0x01])])]) {
+    const res = await post(broken);
+    assert.equal(res.status, 400, res.text);
+    assert.equal(res.body.error.code, 'INVALID_PROTOBUF', res.text);
+  }
+  const rows = await exported(node.url);
+  assert.deepEqual(rows.map((r) => (r['tags'] as string[])[0]).sort(), ['t10', 't11', 't12'], 'nothing of a refused body was stored');
+  assert.equal(rows.find((r) => (r['tags'] as string[])[0] === 't11')?.['amount_cents'], '9223372036854770011');
+
+  const json = await http(`${node.url}/v1/tables`, { method: 'POST', body: JSON.stringify({ name: 'plain', shardKey: 'k', fields: [{ name: 'k', type: 'string', required: true }] }) });
+  assert.equal(json.status, 201, json.text);
+  const noMessage = await post(whole, '', 'plain');
+  assert.equal(noMessage.status, 415, noMessage.text);
+  assert.equal(noMessage.body.error.code, 'UNSUPPORTED_MEDIA_TYPE');
+});
+
 test('Kafka: --kafka-format protobuf stores each message; a corrupt one goes to the DLQ as INVALID_PROTOBUF', async (t) => {
   const broker = await KafkaBroker.start(t);
   const topic = 'payments-pb';

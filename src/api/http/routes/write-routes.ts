@@ -1,11 +1,14 @@
 /**
  * Write endpoints: `POST /v1/tables/{t}/records` and the seed-compatible
- * `POST /ingest` (into `events`). Admission is taken before the body is
- * read, so an overloaded node refuses at once instead of buffering.
+ * `POST /ingest` (into `events`). Bodies are JSON or NDJSON, or, as
+ * `application/x-protobuf`, length-delimited messages of the table's
+ * protobuf message. Admission is taken before the body is read, so an
+ * overloaded node refuses at once instead of buffering.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SluiceError } from '../../../core/errors.ts';
-import { bodyFormatOf } from '../../../ingest/decode-body.ts';
+import { bodyFormatOf, isDelimitedProtobuf } from '../../../ingest/decode-body.ts';
+import { splitDelimited } from '../../../ingest/delimited-frames.ts';
 import type { DedupeKeys, OnInvalid } from '../../../ingest/batch-encoder.ts';
 import type { WriteResult } from '../../../ingest/pipeline.ts';
 import type { Consistency } from '../../../cluster/coordinator.ts';
@@ -44,10 +47,19 @@ async function write(ctx: ApiContext, request: FastifyRequest, reply: FastifyRep
     throw err;
   }
   const dedupe = dedupeParams(q);
+  let input: { body: Buffer; frames?: Uint32Array; frameFormat?: 'protobuf' } = { body };
+  if (isDelimitedProtobuf(request.headers['content-type'])) {
+    try {
+      input = { ...splitDelimited(body), frameFormat: 'protobuf' };
+    } catch (err) {
+      ticket.release();
+      throw err;
+    }
+  }
   const result = await ctx.door.write(
     {
       table,
-      body,
+      ...input,
       format: bodyFormatOf(request.headers['content-type']),
       onInvalid,
       consistency,
