@@ -40,22 +40,37 @@ export function ingestWrite(c: IngestClient, req: object): Promise<IngestReply> 
 }
 
 /**
- * Sends `requests` on one WriteStream (waiting for drain when the stream's
- * buffer is full), ends it, and resolves with every reply once the server
- * ends the stream. `onReply` sees each reply as it arrives.
+ * Sends `requests` on one WriteStream, ends it, and resolves with every
+ * reply once the server ends the stream. `onReply` sees each reply as it
+ * arrives. With `window`, at most that many requests are unanswered at a
+ * time (a client that keeps a bounded pipeline, as a producer would);
+ * without it, requests go out as fast as the stream's buffer drains.
  */
-export async function ingestStream(c: IngestClient, requests: Iterable<object>, onReply?: (r: IngestReply) => void): Promise<IngestReply[]> {
+export async function ingestStream(c: IngestClient, requests: Iterable<object>, onReply?: (r: IngestReply) => void, window?: number): Promise<IngestReply[]> {
   const stream = c.WriteStream();
   const replies: IngestReply[] = [];
+  let sent = 0;
+  let answered: (() => void) | undefined;
   const done = new Promise<void>((resolve, reject) => {
     stream.on('data', (r: IngestReply) => {
       replies.push(r);
       onReply?.(r);
+      answered?.();
     });
     stream.on('end', resolve);
     stream.on('error', reject);
   });
-  for (const req of requests) if (!stream.write(req)) await new Promise((r) => stream.once('drain', r));
+  // A stream error ends the wait for a reply too; `done` then rejects below.
+  void done.catch(() => answered?.());
+  // The next request is taken only once the window has room, so a caller timing from its creation times the request.
+  const pending = requests[Symbol.iterator]();
+  for (;;) {
+    while (window !== undefined && sent - replies.length >= window) await new Promise<void>((resolve) => (answered = resolve));
+    const next = pending.next();
+    if (next.done === true) break;
+    sent++;
+    if (!stream.write(next.value)) await new Promise((r) => stream.once('drain', r));
+  }
   stream.end();
   await done;
   return replies;
