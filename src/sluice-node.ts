@@ -163,9 +163,12 @@ export class SluiceNode {
 
   private async open(): Promise<void> {
     const { config, metrics, log } = this;
+    // In a cluster the built-in table is replicated like any table created without a factor; the
+    // first node to publish it decides it for every node (cluster-tables.ts).
+    const events = config.etcdUrls.length > 0 ? { ...EVENTS_TABLE, replicationFactor: config.replicationFactorDefault } : EVENTS_TABLE;
     const store = await LocalStore.open(
       config,
-      [EVENTS_TABLE],
+      [events],
       {
         onWalFlush: (info) => {
           metrics.walFsyncSeconds.observe(info.fsyncMs / 1000);

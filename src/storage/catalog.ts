@@ -121,7 +121,8 @@ export class Catalog {
 
   /**
    * Installs a table entry decided elsewhere (the cluster catalog in etcd),
-   * keeping its id; a no-op when this catalog already has that version.
+   * keeping its id; a no-op when this catalog already has that history or
+   * a longer one.
    * Durable when it resolves.
    */
   install(entry: TableEntry): Promise<TableEntry> {
@@ -130,7 +131,8 @@ export class Catalog {
       if (mine !== undefined && mine.id !== entry.id) {
         throw new SluiceError('SCHEMA_INCOMPATIBLE', `table ${entry.name} has id ${mine.id} here but ${entry.id} in the cluster catalog`);
       }
-      if (mine !== undefined && mine.versions.length >= entry.versions.length) return mine;
+      // An equal history that differs (a built-in defined here before the cluster's copy was read) takes the cluster's.
+      if (mine !== undefined && (mine.versions.length > entry.versions.length || (mine.versions.length === entry.versions.length && JSON.stringify(mine.versions) === JSON.stringify(entry.versions)))) return mine;
       const taken = this.byIdMap.get(entry.id);
       if (taken !== undefined && taken.name !== entry.name) {
         throw new SluiceError('SCHEMA_INCOMPATIBLE', `table id ${entry.id} is ${taken.name} here but ${entry.name} in the cluster catalog`);

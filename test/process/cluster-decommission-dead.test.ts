@@ -18,6 +18,10 @@ test('a dead node is decommissioned under load: the others copy its slots from t
   assert.equal(created.status, 201, created.text);
   assert.equal(created.body.replicationFactor, 3, created.text);
   await waitUntil(async () => (await http(`${cluster.url(3)}/v1/tables/ledger`)).status === 200, 5_000, 'table everywhere');
+  for (const i of [0, 1, 2, 3]) {
+    const events = await http(`${cluster.url(i)}/v1/tables/events`);
+    assert.equal(events.body.replicationFactor, 3, `node ${i}: the built-in events table is replicated like the others`);
+  }
   let stop!: () => void;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
   const writing = runWriters(cluster.url(0), 3, 50, stopped, 'd');
