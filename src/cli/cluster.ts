@@ -61,8 +61,9 @@ export function clusterCommand(): Command {
     .action(async (o: { url: string; shard?: string }) => {
       if (o.shard !== undefined && !/^[0-9]+$/.test(o.shard)) throw new CliError(`--shard must be a shard number, got ${o.shard}`, 2);
       const query = o.shard === undefined ? '' : `?shard=${o.shard}`;
-      const r = (await requestJson(`${o.url}/v1/cluster/repair${query}`, { method: 'POST' })) as { shards: number; differing: number; pulled: number; pushed: number };
-      process.stdout.write(`repaired ${r.shards} shards: ${r.differing} replica pairs differed, ${r.pulled} records pulled, ${r.pushed} pushed\n`);
+      const r = (await requestJson(`${o.url}/v1/cluster/repair${query}`, { method: 'POST' })) as { shards: number; differing: number; pulled: number; pushed: number; skipped?: number };
+      const skipped = (r.skipped ?? 0) > 0 ? `; ${r.skipped} replica pairs skipped (peer not alive)` : '';
+      process.stdout.write(`repaired ${r.shards} shards: ${r.differing} replica pairs differed, ${r.pulled} records pulled, ${r.pushed} pushed${skipped}\n`);
     });
   cluster
     .command('cleanup')

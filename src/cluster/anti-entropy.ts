@@ -36,7 +36,7 @@ type Direction = 'both' | 'push';
 type MutableReport = { -readonly [K in keyof RepairReport]: RepairReport[K] };
 
 function emptyReport(): MutableReport {
-  return { shards: 0, differing: 0, pulled: 0, pushed: 0 };
+  return { shards: 0, differing: 0, pulled: 0, pushed: 0, skipped: 0 };
 }
 
 /** What one repair did. */
@@ -48,6 +48,8 @@ export interface RepairReport {
   readonly pulled: number;
   /** Records copied to peers. */
   readonly pushed: number;
+  /** (table, shard)–peer pairs not compared because the peer was not alive. */
+  readonly skipped: number;
 }
 
 export interface AntiEntropyDeps {
@@ -174,7 +176,11 @@ export class AntiEntropy {
 
   private async withPeers(range: ShardRange, replicas: readonly string[], report: MutableReport, direction: Direction, minEpoch?: number): Promise<void> {
     for (const peer of replicas) {
-      if (peer === this.d.nodeId || this.d.detector.state(peer) !== 'alive') continue;
+      if (peer === this.d.nodeId) continue;
+      if (this.d.detector.state(peer) !== 'alive') {
+        report.skipped++;
+        continue;
+      }
       const r = await this.repairPair(range, peer, direction, minEpoch);
       if (r.differing) report.differing++;
       report.pulled += r.pulled;

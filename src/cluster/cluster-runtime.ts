@@ -438,8 +438,10 @@ function bootstrapWhenPeersAlive(
       const everyPeer = alive === peers.length;
       log.info({ event: 'bootstrap_repair', peersAlive: alive, peers: peers.length }, 'empty index: copying shards from their replicas');
       antiEntropy.repair().then(
-        () => {
-          if (everyPeer) done = true;
+        (report) => {
+          // A peer that stopped being alive mid-run was skipped: it may hold the only other copy of some record.
+          if (everyPeer && report.skipped === 0) done = true;
+          else if (report.skipped > 0) copiedFrom = 0;
         },
         (err: unknown) => {
           copiedFrom = 0;

@@ -29,9 +29,7 @@ interface Report {
 
 test('cleanup drops exactly the ranges a node lost in a join, hands them to an empty replica first, and keeps ranges whose replica is down', { timeout: 240_000 }, async (t) => {
   const cluster = await TestCluster.start(t);
-  const created = await http(`${cluster.url(0)}/v1/tables`, { method: 'POST', body: JSON.stringify({ ...LEDGER, replicationFactor: RF }) });
-  assert.equal(created.status, 201, created.text);
-  await waitUntil(async () => (await http(`${cluster.url(2)}/v1/tables/ledger`)).status === 200, 5_000, 'table everywhere');
+  await cluster.createTable({ ...LEDGER, replicationFactor: RF });
   let stop!: () => void;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
   const writing = runWriters(cluster.url(0), 3, 50, stopped, 'c');

@@ -14,10 +14,8 @@ import { LEDGER, runWriters, verifyOutcome } from './load.ts';
 test('a dead node is decommissioned under load: the others copy its slots from the live replicas and nothing acknowledged is lost', { timeout: 240_000 }, async (t) => {
   const cluster = await TestCluster.start(t, { size: 4 });
   // No replicationFactor: a cluster's tables get --replication-factor-default (3).
-  const created = await http(`${cluster.url(0)}/v1/tables`, { method: 'POST', body: JSON.stringify(LEDGER) });
-  assert.equal(created.status, 201, created.text);
-  assert.equal(created.body.replicationFactor, 3, created.text);
-  await waitUntil(async () => (await http(`${cluster.url(3)}/v1/tables/ledger`)).status === 200, 5_000, 'table everywhere');
+  const created = await cluster.createTable(LEDGER);
+  assert.equal(created['replicationFactor'], 3, JSON.stringify(created));
   for (const i of [0, 1, 2, 3]) {
     const events = await http(`${cluster.url(i)}/v1/tables/events`);
     assert.equal(events.body.replicationFactor, 3, `node ${i}: the built-in events table is replicated like the others`);

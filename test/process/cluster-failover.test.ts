@@ -53,9 +53,7 @@ function merge(outcomes: readonly LoadOutcome[]): LoadOutcome {
 
 test('3-node cluster, RF=3: failover, hints, repair', { timeout: 240_000 }, async (t) => {
   const cluster = await TestCluster.start(t);
-  const created = await http(`${cluster.url(1)}/v1/tables`, { method: 'POST', body: JSON.stringify(RF3_LEDGER) });
-  assert.equal(created.status, 201, created.text);
-  await waitUntil(async () => (await http(`${cluster.url(2)}/v1/tables/ledger`)).status === 200, 5_000, 'table visible on node 2');
+  await cluster.createTable(RF3_LEDGER, 1);
 
   const view = await cluster.status(0);
   assert.deepEqual([...view.placement.nodes].sort(), ['n1', 'n2', 'n3']);
@@ -173,7 +171,10 @@ test('3-node cluster, RF=3: failover, hints, repair', { timeout: 240_000 }, asyn
     await cluster.waitConverged();
     // An empty index triggers a bootstrap repair as soon as a peer is alive.
     await waitUntil(async () => node.events('bootstrap_repair').length > 0, 10_000, 'bootstrap repair starts');
-    await waitUntil(async () => (await exportIds(cluster, 2)).size >= all.acked.size, 60_000, 'the wiped node holds every record again');
+    await waitUntil(async () => (await exportIds(cluster, 2)).size >= all.acked.size, 60_000, 'the wiped node holds every record again').catch((err: Error) => {
+      const seen = ['bootstrap_repair', 'bootstrap_repair_failed', 'anti_entropy', 'anti_entropy_failed'].map((e) => `${e}: ${JSON.stringify(node.events(e).map(({ time, event, msg, ...rest }) => rest))}`);
+      throw new Error(`${err.message}\n${seen.join('\n')}`);
+    });
     const restored = await exportIds(cluster, 2);
     for (const id of all.acked.keys()) assert.ok(restored.has(id), `wiped node still lacks ${id}`);
     const pulled = node.events('anti_entropy').reduce((n, e) => n + Number(e['pulled'] ?? 0), 0);

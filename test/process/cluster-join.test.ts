@@ -14,9 +14,7 @@ import { LEDGER, runWriters, verifyOutcome } from './load.ts';
 
 test('a node joins and another is decommissioned under load: two epochs each, shards copied before reads switch, nothing lost', { timeout: 240_000 }, async (t) => {
   const cluster = await TestCluster.start(t);
-  const created = await http(`${cluster.url(1)}/v1/tables`, { method: 'POST', body: JSON.stringify({ ...LEDGER, replicationFactor: 2 }) });
-  assert.equal(created.status, 201, created.text);
-  await waitUntil(async () => (await http(`${cluster.url(2)}/v1/tables/ledger`)).status === 200, 5_000, 'table everywhere');
+  await cluster.createTable({ ...LEDGER, replicationFactor: 2 }, 1);
   let stop!: () => void;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
   // Writes go through n2, which stays in the ring throughout.

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { TestCluster, waitUntil } from './cluster.ts';
+import { TestCluster } from './cluster.ts';
 import { http } from './harness.ts';
 
 const ACCOUNTS = {
@@ -39,8 +39,7 @@ async function exportOf(url: string, table: string): Promise<Record<string, unkn
 
 test('cluster: primary-key upserts and dedupe-keyed re-sends through different coordinators keep one record per key', { timeout: 120_000 }, async (t) => {
   const cluster = await TestCluster.start(t);
-  for (const def of [ACCOUNTS, CLICKS]) assert.equal((await http(`${cluster.url(0)}/v1/tables`, { method: 'POST', body: JSON.stringify(def) })).status, 201);
-  await waitUntil(async () => (await http(`${cluster.url(2)}/v1/tables/clicks`)).status === 200, 5_000, 'tables everywhere');
+  for (const def of [ACCOUNTS, CLICKS]) await cluster.createTable(def);
 
   // Upserts of 20 accounts, three rounds, each through another node.
   const ids = new Map<string, string>();

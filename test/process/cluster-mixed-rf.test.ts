@@ -19,11 +19,7 @@ const SHARDS = 16;
 
 test('a decommission moves an RF=1 table by its own owners, beside an RF=3 table: nothing of either is lost', { timeout: 180_000 }, async (t) => {
   const cluster = await TestCluster.start(t);
-  for (const [name, rf] of [['wide', 3], ['solo', 1]] as const) {
-    const res = await http(`${cluster.url(1)}/v1/tables`, { method: 'POST', body: JSON.stringify({ ...LEDGER, name, replicationFactor: rf }) });
-    assert.equal(res.status, 201, res.text);
-  }
-  await waitUntil(async () => (await http(`${cluster.url(2)}/v1/tables/solo`)).status === 200, 5_000, 'tables everywhere');
+  for (const [name, rf] of [['wide', 3], ['solo', 1]] as const) await cluster.createTable({ ...LEDGER, name, replicationFactor: rf }, 1);
   const written = new Map<string, Map<string, string>>([['wide', new Map()], ['solo', new Map()]]);
   for (let r = 0; r < 20; r++) {
     for (const [name, ids] of written) {

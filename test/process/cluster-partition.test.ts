@@ -20,9 +20,7 @@ function records(tag: string, n: number): { account: string; ts: number; tag: st
 test('partitions: refuse and buffer modes; etcd restarted under load', { timeout: 240_000 }, async (t) => {
   // The production lease TTL: an etcd restart (kill, start, leader election, client reconnect) takes a few seconds.
   const cluster = await TestCluster.start(t, { args: ['--lease-ttl-ms', '10000'] });
-  const created = await http(`${cluster.url(0)}/v1/tables`, { method: 'POST', body: JSON.stringify(RF3_LEDGER) });
-  assert.equal(created.status, 201, created.text);
-  await waitUntil(async () => (await http(`${cluster.url(2)}/v1/tables/ledger`)).status === 200, 5_000, 'table everywhere');
+  await cluster.createTable(RF3_LEDGER);
 
   await t.test('two nodes down, W=2, refuse: 503 NO_QUORUM and nothing written anywhere', async () => {
     await cluster.kill(1);

@@ -117,6 +117,18 @@ export class TestCluster {
     await rm(this.slot(i).dataDir, { recursive: true, force: true });
   }
 
+  /** Creates a table through node `via` and waits until every running node has it; returns the answer's body. */
+  async createTable(def: object, via = 0): Promise<Record<string, unknown>> {
+    const created = await http(`${this.url(via)}/v1/tables`, { method: 'POST', body: JSON.stringify(def) });
+    assert.equal(created.status, 201, created.text);
+    const name = (def as { name: string }).name;
+    for (let i = 0; i < this.slots.length; i++) {
+      if (this.slots[i]?.proc === undefined) continue;
+      await waitUntil(async () => (await http(`${this.url(i)}/v1/tables/${name}`)).status === 200, 5_000, `table ${name} on node ${i}`);
+    }
+    return created.body as Record<string, unknown>;
+  }
+
   /** GET /v1/cluster from node `i`. */
   async status(i: number): Promise<ClusterView> {
     const res = await http(`${this.url(i)}/v1/cluster`);
