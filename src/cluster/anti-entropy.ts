@@ -69,7 +69,10 @@ export interface AntiEntropyDeps {
 export class AntiEntropy {
   private readonly d: AntiEntropyDeps;
   private timer: NodeJS.Timeout | undefined;
+  /** The lock that repair ranges, catch-up and cleanup take. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** Repairs, one after another. */
+  private repairs: Promise<unknown> = Promise.resolve();
   /** A background round is queued or running (rounds do not pile up behind a slow one). */
   private background = false;
 
@@ -97,14 +100,21 @@ export class AntiEntropy {
     if (this.timer !== undefined) clearInterval(this.timer);
   }
 
-  /** Repairs one shard, or every shard this node holds; one repair runs at a time. */
+  /**
+   * Repairs one shard, or every shard this node holds; one repair runs at a
+   * time. It takes the lock per table shard, so a catch-up or cleanup asked
+   * for meanwhile runs between two ranges instead of after a whole round.
+   */
   repair(shard?: number): Promise<RepairReport> {
-    return this.exclusive(() => this.run(shard));
+    const run = this.repairs.catch(() => undefined).then(() => this.run(shard));
+    this.repairs = run;
+    return run;
   }
 
   /**
-   * Runs `task` when no repair, catch-up or cleanup runs, and holds off the
-   * others meanwhile: a catch-up must not copy a range while cleanup drops it.
+   * Runs `task` when no repair range, catch-up or cleanup runs, and holds
+   * off the others meanwhile: a catch-up must not copy a range while
+   * cleanup drops it.
    */
   exclusive<T>(task: () => Promise<T>): Promise<T> {
     const run = this.queue.catch(() => undefined).then(task);
@@ -113,16 +123,18 @@ export class AntiEntropy {
   }
 
   private async run(only: number | undefined): Promise<RepairReport> {
-    const placement = this.d.placement();
     const report = emptyReport();
     const shards = new Set<number>();
     for (const { tableId, rf } of this.tables()) {
       for (let shard = 0; shard < this.d.shards; shard++) {
         if (only !== undefined && shard !== only) continue;
-        const replicas = placement.replicas(shard, rf);
-        if (!replicas.includes(this.d.nodeId)) continue;
-        shards.add(shard);
-        await this.withPeers({ shard, tableId }, replicas, report, 'both');
+        await this.exclusive(async () => {
+          // Read under the lock: the ring may have changed (and cleanup dropped a range) since the round began.
+          const replicas = this.d.placement().replicas(shard, rf);
+          if (!replicas.includes(this.d.nodeId)) return;
+          shards.add(shard);
+          await this.withPeers({ shard, tableId }, replicas, report, 'both');
+        });
       }
     }
     const done = { ...report, shards: shards.size };
