@@ -236,7 +236,7 @@ describe('file import: round trips and errors', () => {
     await assertRoundTrip('csv_http');
   });
 
-  test('Parquet written by pyarrow (dictionary + snappy, zstd, nulls, row groups, pages) round trips with sluice ingest and POST /import', async () => {
+  test('Parquet written by pyarrow (dictionary + snappy, zstd, lz4, gzip, brotli, nulls, row groups, pages) round trips with sluice ingest and POST /import', async () => {
     const snappy = pyarrowFile('snappy.parquet', { compression: 'snappy', dictionary: true, rowGroupRows: 700, pageBytes: 4096 });
     const zstd = pyarrowFile('zstd.parquet', { compression: { device: 'zstd', at: 'zstd', seq: 'snappy', big: 'zstd', value: 'zstd', ok: 'zstd', price: 'zstd', raw: 'zstd', meta: 'zstd', tags: 'zstd', note: 'snappy' }, dictionary: ['device', 'note'], rowGroupRows: 512 });
     const snappySummary = writeParquetWithPyarrow(python, snappy, pyarrowColumns(0, ROWS), { compression: 'snappy', dictionary: true, rowGroupRows: 700, pageBytes: 4096 });
@@ -245,10 +245,17 @@ describe('file import: round trips and errors', () => {
     const zstdSummary = writeParquetWithPyarrow(python, zstd, pyarrowColumns(0, ROWS), { compression: { device: 'zstd', at: 'zstd', seq: 'snappy', big: 'zstd', value: 'zstd', ok: 'zstd', price: 'zstd', raw: 'zstd', meta: 'zstd', tags: 'zstd', note: 'snappy' }, dictionary: ['device', 'note'], rowGroupRows: 512 });
     assert.equal(zstdSummary.columns['price']?.compression, 'ZSTD');
     assert.ok(!(zstdSummary.columns['price']?.encodings ?? []).includes('RLE_DICTIONARY'));
+    // The other codecs pyarrow writes: LZ4 (the LZ4_RAW codec; pyarrow's metadata calls it LZ4), GZIP and BROTLI.
+    const codecs = { compression: { device: 'lz4', at: 'gzip', seq: 'brotli', big: 'lz4', value: 'gzip', ok: 'brotli', price: 'lz4', raw: 'gzip', meta: 'brotli', tags: 'lz4', note: 'gzip' }, dictionary: ['device'], rowGroupRows: 512 } as const;
+    const mixed = pyarrowFile('codecs.parquet', codecs);
+    const mixedSummary = writeParquetWithPyarrow(python, mixed, pyarrowColumns(0, ROWS), codecs);
+    const written = new Set(Object.values(mixedSummary.columns).map((c) => c.compression));
+    for (const codec of ['LZ4', 'GZIP', 'BROTLI']) assert.ok(written.has(codec), `${codec} in ${JSON.stringify(mixedSummary.columns)}`);
 
     for (const [file, table] of [
       [snappy, 'pq_snappy'],
       [zstd, 'pq_zstd'],
+      [mixed, 'pq_codecs'],
     ] as const) {
       await createTable(table);
       const res = ingest(file, table, '--batch-records', '400');

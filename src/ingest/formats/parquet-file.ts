@@ -3,12 +3,15 @@
  * open file (the footer, then the column chunks of one row range), never
  * the whole file in memory; with every codec pyarrow, Spark and DuckDB
  * write by default. hyparquet decodes snappy itself; zstd, gzip and
- * brotli come from node:zlib (Node 24 has zstd), so no extra package.
- * LZ4 and LZO are refused with a clear error (hyparquet's own message).
+ * brotli come from node:zlib (Node 24 has zstd, native and faster than a
+ * JavaScript decoder); LZ4 (Hadoop framing or raw) and LZ4_RAW from
+ * hyparquet-compressors, by hyparquet's author. LZO is refused with a
+ * clear error (hyparquet's own message).
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { brotliDecompressSync, gunzipSync, zstdDecompressSync } from 'node:zlib';
 import { parquetMetadataAsync, type AsyncBuffer, type Compressors, type FileMetaData, type ParquetParsers } from 'hyparquet';
+import { decompressLz4, decompressLz4Raw } from 'hyparquet-compressors';
 import { SluiceError } from '../../core/errors.ts';
 import { BadJson } from './json-value.ts';
 
@@ -17,6 +20,8 @@ export const PARQUET_COMPRESSORS: Compressors = {
   ZSTD: (input, outputLength) => zstdDecompressSync(input, { maxOutputLength: Math.max(outputLength, 1) }),
   GZIP: (input, outputLength) => gunzipSync(input, { maxOutputLength: Math.max(outputLength, 1) }),
   BROTLI: (input, outputLength) => brotliDecompressSync(input, { maxOutputLength: Math.max(outputLength, 1) }),
+  LZ4: decompressLz4,
+  LZ4_RAW: decompressLz4Raw,
 };
 
 /** Floor division of bigints (BigInt `/` truncates towards zero; times before 1970 must round down). */
