@@ -61,8 +61,8 @@ export async function cleanup(d: CleanupDeps): Promise<CleanupReport> {
       throw new SluiceError('NOT_READY', `placement epoch ${placement.epoch} is a membership change in progress; clean up once it has finished`);
     }
     const skipped: SkippedRange[] = [];
-    let ranges = 0;
-    let deleted = 0;
+    const skip = (range: ShardRange, table: string, reason: string): void => void skipped.push({ ...range, table, reason });
+    const handed: { range: ShardRange; table: string }[] = [];
     let pushed = 0;
     for (const table of d.catalog.list()) {
       const rf = currentDef(table).replicationFactor;
@@ -71,32 +71,23 @@ export async function cleanup(d: CleanupDeps): Promise<CleanupReport> {
         if (replicas.includes(d.nodeId)) continue;
         const range = { shard, tableId: table.id };
         if (!(await d.index.holds(range))) continue;
-        const skip = (reason: string): void => void skipped.push({ ...range, table: table.name, reason });
         const down = replicas.filter((n) => d.detector.state(n) !== 'alive');
         if (down.length > 0) {
-          skip(`replica ${down.join(', ')} is not alive`);
+          skip(range, table.name, `replica ${down.join(', ')} is not alive`);
           continue;
         }
         try {
           for (const peer of replicas) pushed += await d.antiEntropy.handOff(range, peer);
+          handed.push({ range, table: table.name });
         } catch (err) {
-          skip(`handing it to its replicas failed: ${(err as Error).message}`);
-          continue;
+          skip(range, table.name, `handing it to its replicas failed: ${(err as Error).message}`);
         }
-        if (moving()) {
-          skip('the placement changed meanwhile');
-          continue;
-        }
-        const gone = await d.index.dropRanges([range], () => !moving());
-        deleted += gone.records;
-        if (!gone.complete) {
-          skip('the placement changed meanwhile');
-          continue;
-        }
-        ranges++;
       }
     }
-    const report = { epoch: placement.epoch, ranges, deleted, pushed, skipped };
+    // One drop for every handed range: the id blocks are rewritten in a single pass.
+    const gone = moving() ? { records: 0, ranges: 0 } : await d.index.dropRanges(handed.map((h) => h.range), () => !moving());
+    for (const h of handed.slice(gone.ranges)) skip(h.range, h.table, 'the placement changed meanwhile');
+    const report = { epoch: placement.epoch, ranges: gone.ranges, deleted: gone.records, pushed, skipped };
     d.log.info({ event: 'cleanup', ...report, skipped: skipped.length }, 'dropped the ranges this node no longer replicates');
     return report;
   });

@@ -263,19 +263,26 @@ export class IndexStore {
    * points at them (primary keys, per-record id entries, id-block
    * locations): what cleanup does to ranges this node no longer replicates.
    * Runs in chunks queued between apply batches, asking `proceed` before
-   * each; when it says no, stops (`complete: false`) and leaves the id
-   * blocks as they are, so no record still stored loses its id entry. The
-   * highest id the index held stays known (`maxId`).
+   * each; when it says no, stops (`complete: false`): the first `ranges`
+   * of the list are gone, the one in progress only partly. Id blocks lose
+   * the locations of the ranges that are gone, in one pass at the end, so
+   * no record still stored loses its id entry. The highest id the index
+   * held stays known (`maxId`).
    */
-  async dropRanges(ranges: readonly TableShard[], proceed: () => boolean = () => true): Promise<{ records: number; complete: boolean }> {
-    if (ranges.length === 0) return { records: 0, complete: true };
+  async dropRanges(ranges: readonly TableShard[], proceed: () => boolean = () => true): Promise<{ records: number; complete: boolean; ranges: number }> {
+    if (ranges.length === 0) return { records: 0, complete: true, ranges: 0 };
     const floor = await this.maxId();
     let records = 0;
+    let gone = 0;
+    let complete = true;
     for (const { shard, tableId } of ranges) {
       for (const prefix of [tableShardPrefix(shard, tableId), tableShardPrefix(shard, tableId, PREFIX_PK)]) {
         const isRecord = prefix[0] !== PREFIX_PK;
-        for (;;) {
-          if (!proceed()) return { records, complete: false };
+        while (complete) {
+          if (!proceed()) {
+            complete = false;
+            break;
+          }
           const n = await this.exclusive(async (batch) => {
             let n = 0;
             for await (const [k] of this.engine.iterate({ gte: prefix, lt: prefixEnd(prefix), limit: DROP_CHUNK_KEYS })) {
@@ -290,11 +297,13 @@ export class IndexStore {
           if (n === 0) break;
         }
       }
+      if (!complete) break;
+      gone++;
     }
-    const dropped = new Set(ranges.map((r) => `${r.tableId}:${r.shard}`));
+    const dropped = new Set(ranges.slice(0, gone).map((r) => `${r.tableId}:${r.shard}`));
     const blocks = Buffer.from([PREFIX_ID_BLOCK]);
     let after: Uint8Array | undefined;
-    for (;;) {
+    while (dropped.size > 0) {
       const seen = await this.exclusive(async (batch) => {
         let seen = 0;
         const range = after === undefined ? { gt: blocks } : { gt: after };
@@ -315,7 +324,7 @@ export class IndexStore {
         batch.put(key, value);
       });
     }
-    return { records, complete: true };
+    return { records, complete, ranges: gone };
   }
 
   /**

@@ -188,14 +188,14 @@ for (const kind of ['lmdb', 'level'] as const) {
 
     // A drop told to stop after its first chunk leaves the id blocks alone: the records left stay findable.
     const stopped = await idx.dropRanges([{ tableId: 1, shard: 1 }], () => (calls++ === 0));
-    assert.deepEqual(stopped, { records: 5_000, complete: false });
+    assert.deepEqual(stopped, { records: 5_000, complete: false, ranges: 0 });
     assert.ok(await idx.holds({ tableId: 1, shard: 1 }));
     let findable = 0;
     for (const r of blockRecs) if (r.shard === 1 && (await idx.getById(1, r.id)) !== undefined) findable++;
     assert.equal(findable, 1_000, 'the records the stopped drop left');
 
     const dropped = await idx.dropRanges([{ tableId: 1, shard: 1 }]);
-    assert.deepEqual(dropped, { records: 1_000 + 1, complete: true }, 'the rest of the odd block records, and p1');
+    assert.deepEqual(dropped, { records: 1_000 + 1, complete: true, ranges: 1 }, 'the rest of the odd block records, and p1');
     assert.equal(await idx.holds({ tableId: 1, shard: 1 }), false);
     for (const r of blockRecs.slice(0, 10)) {
       const got = await idx.getById(1, r.id);
