@@ -39,23 +39,15 @@ async function write(ctx: ApiContext, request: FastifyRequest, reply: FastifyRep
   const declared = Number(request.headers['content-length'] ?? 0);
   const ticket = ctx.door.tryAdmit(Number.isFinite(declared) ? Math.min(declared, ctx.config.bodyBytesMax) : 0);
   if (ticket === undefined) throw new SluiceError('OVERLOADED', 'too many writes in flight; retry after the Retry-After delay');
-  let body: Buffer;
+  let input: { body: Buffer; frames?: Uint32Array; frameFormat?: 'protobuf' };
   try {
-    body = await readBody(request.raw, { bodyBytesMax: ctx.config.bodyBytesMax, ticket });
+    const body = await readBody(request.raw, { bodyBytesMax: ctx.config.bodyBytesMax, ticket });
+    input = isDelimitedProtobuf(request.headers['content-type']) ? { ...splitDelimited(body), frameFormat: 'protobuf' } : { body };
   } catch (err) {
     ticket.release();
     throw err;
   }
   const dedupe = dedupeParams(q);
-  let input: { body: Buffer; frames?: Uint32Array; frameFormat?: 'protobuf' } = { body };
-  if (isDelimitedProtobuf(request.headers['content-type'])) {
-    try {
-      input = { ...splitDelimited(body), frameFormat: 'protobuf' };
-    } catch (err) {
-      ticket.release();
-      throw err;
-    }
-  }
   const result = await ctx.door.write(
     {
       table,
