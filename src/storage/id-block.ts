@@ -114,11 +114,12 @@ export function filterIdBlock(block: Uint8Array, drop: (tableId: number, shard: 
   out.writeUInt32LE(tableId, 1);
   out.writeUInt32LE(kept.length, 5);
   const outOffsetsAt = HEADER_BYTES + kept.length * 8;
-  let loc = outOffsetsAt + kept.length * 4;
+  const outLocationsAt = outOffsetsAt + kept.length * 4;
+  let loc = 0;
   kept.forEach((k, j) => {
     b.copy(out, HEADER_BYTES + j * 8, HEADER_BYTES + k.i * 8, HEADER_BYTES + k.i * 8 + 8);
-    out.writeUInt32LE(loc - (outOffsetsAt + kept.length * 4), outOffsetsAt + j * 4);
-    b.copy(out, loc, k.at, k.at + k.len);
+    out.writeUInt32LE(loc, outOffsetsAt + j * 4);
+    b.copy(out, outLocationsAt + loc, k.at, k.at + k.len);
     loc += k.len;
   });
   return out;
