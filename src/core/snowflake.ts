@@ -296,3 +296,15 @@ export function snowflakeParts(id: bigint): SnowflakeParts {
     sequence: low & (SEQUENCE_COUNT - 1),
   };
 }
+
+/** The worker id of the big-endian id at `offset` of `buf`, without building a bigint. */
+export function workerIdAt(buf: Uint8Array, offset: number): number {
+  // The worker bits sit in the low 32-bit word, above the sequence.
+  const low = ((buf[offset + 4] as number) << 24) | ((buf[offset + 5] as number) << 16) | ((buf[offset + 6] as number) << 8) | (buf[offset + 7] as number);
+  return (low >>> SEQUENCE_BITS) & WORKER_ID_MAX;
+}
+
+/** The worker id of an id. */
+export function workerIdOfId(id: bigint): number {
+  return Number((id >> BigInt(SEQUENCE_BITS)) & BigInt(WORKER_ID_MAX));
+}

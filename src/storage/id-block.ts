@@ -2,11 +2,17 @@
  * The id index of append-only records, one entry per WAL frame instead of
  * one per record. A frame's ids are stamped from one snowflake batch, so
  * they are strictly increasing; the frame's locations are stored as one
- * block under `B | lastId`, and a lookup seeks to the first block whose last
- * id is ≥ the id, then binary-searches it. This halves the index writes of
- * the bulk path (one put per record instead of two). Records with a primary
- * key keep per-record `I | id` entries: an upsert reuses an older id, which
- * would not fall inside its frame's range.
+ * block under `B | lane | lastId`, and a lookup seeks to the first block of
+ * the id's lane whose last id is ≥ the id, then binary-searches it. This
+ * halves the index writes of the bulk path (one put per record instead of
+ * two). Records with a primary key keep per-record `I | id` entries: an
+ * upsert reuses an older id, which would not fall inside its frame's range.
+ *
+ * The lane is the snowflake worker id of the block's ids: each coordinator
+ * stamps from its own worker, so on a replica the frames of different
+ * coordinators, whose ids interleave in time, still form disjoint ranges
+ * within their own lanes. (Format 1 keyed blocks `B | lastId` in one lane;
+ * `migrateIdBlockKey` rewrites those keys.)
  *
  *   block     := magic u8 (0x42 'B') | tableId u32le | count u32le
  *                | ids [count × 8]            u64 big-endian, strictly increasing
@@ -15,15 +21,50 @@
  *   location  := shard u16le | keyLen u16le | key [keyLen] | timeKey [8]
  */
 import assert from 'node:assert/strict';
-import { RECORD_KEY_HEAD_BYTES, PREFIX_RECORD, prefixedId, prefixedIdOf } from './key-layout.ts';
+import { workerIdAt, workerIdOfId } from '../core/snowflake.ts';
+import { RECORD_KEY_HEAD_BYTES, PREFIX_RECORD } from './key-layout.ts';
 
 export const PREFIX_ID_BLOCK = 0x42; // 'B'
 const MAGIC = 0x42;
 const HEADER_BYTES = 9;
+/** `B | lane u16 | lastId[8]`. */
+const KEY_BYTES = 11;
+/** Format 1's `B | lastId[8]`. */
+const LEGACY_KEY_BYTES = 9;
 
-/** `B | id` as a bigint (a seek target). */
+/** `B | lane`: the prefix of one lane's blocks. */
+export function idBlockLanePrefix(lane: number): Buffer {
+  const out = Buffer.allocUnsafe(3);
+  out[0] = PREFIX_ID_BLOCK;
+  out.writeUInt16BE(lane, 1);
+  return out;
+}
+
+/** `B | lane(id) | id` (a seek target). */
 export function idBlockKeyOf(id: bigint): Buffer {
-  return prefixedIdOf(PREFIX_ID_BLOCK, id);
+  const out = Buffer.allocUnsafe(KEY_BYTES);
+  out[0] = PREFIX_ID_BLOCK;
+  out.writeUInt16BE(workerIdOfId(id), 1);
+  out.writeBigUInt64BE(id, 3);
+  return out;
+}
+
+/** The lane (worker id) of the big-endian id at `offset`. */
+export function idLaneAt(src: Uint8Array, offset: number): number {
+  return workerIdAt(src, offset);
+}
+
+/** The last id of a block, from its key. */
+export function idBlockKeyLastId(key: Uint8Array): bigint {
+  const b = Buffer.isBuffer(key) ? key : Buffer.from(key.buffer, key.byteOffset, key.byteLength);
+  return b.readBigUInt64BE(KEY_BYTES - 8);
+}
+
+/** A format-1 key (`B | lastId`) in today's form, or undefined when `key` has it already. */
+export function migrateIdBlockKey(key: Uint8Array): Buffer | undefined {
+  if (key.length !== LEGACY_KEY_BYTES) return undefined;
+  const b = Buffer.isBuffer(key) ? key : Buffer.from(key.buffer, key.byteOffset, key.byteLength);
+  return idBlockKeyOf(b.readBigUInt64BE(1));
 }
 
 /** Collects one frame's (id, location) pairs, in id order. */
@@ -44,13 +85,14 @@ export class IdBlockBuilder {
     return this.parts.length / 5;
   }
 
-  /** Adds one record; ids must be added in strictly increasing order. */
+  /** Adds one record; ids must be added in strictly increasing order, all of one lane. */
   add(idOffset: number, shard: number, keyOffset: number, keyLen: number, timeKeyOffset: number): void {
     const n = this.parts.length;
     if (n > 0) {
       const prev = this.parts[n - 5] as number;
       // buf.compare with ranges: no per-record allocation.
       assert.ok(this.src.compare(this.src, idOffset, idOffset + 8, prev, prev + 8) < 0, 'ids of a frame increase');
+      assert.equal(idLaneAt(this.src, idOffset), idLaneAt(this.src, this.parts[0] as number), 'ids of a block share a lane');
     }
     this.parts.push(idOffset, shard, keyOffset, keyLen, timeKeyOffset);
     this.locationBytes += 4 + keyLen + 8;
@@ -85,7 +127,11 @@ export class IdBlockBuilder {
       loc += 4 + keyLen + 8;
     }
     const lastIdOffset = this.parts[(count - 1) * 5] as number;
-    return { key: prefixedId(PREFIX_ID_BLOCK, src, lastIdOffset), value: out };
+    const key = Buffer.allocUnsafe(KEY_BYTES);
+    key[0] = PREFIX_ID_BLOCK;
+    key.writeUInt16BE(idLaneAt(src, lastIdOffset), 1);
+    src.copy(key, 3, lastIdOffset, lastIdOffset + 8);
+    return { key, value: out };
   }
 }
 
@@ -126,7 +172,7 @@ export function filterIdBlock(block: Uint8Array, drop: (tableId: number, shard: 
 }
 
 /**
- * A block with no entries under `B | id`: it keeps `id` as the highest id
+ * A block with no entries under `B | lane(id) | id`: it keeps `id` as the highest id
  * the index has seen after the records that carried it were dropped (a
  * restarted node issues ids above the index's highest).
  */

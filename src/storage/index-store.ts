@@ -26,7 +26,7 @@ import {
   type PkEntry,
 } from './key-layout.ts';
 import { writeTimeKey } from '../core/codec/record-batch-v1.ts';
-import { IdBlockBuilder, PREFIX_ID_BLOCK, filterIdBlock, findInIdBlock, idBlockKeyOf, idFloorBlock } from './id-block.ts';
+import { IdBlockBuilder, PREFIX_ID_BLOCK, filterIdBlock, findInIdBlock, idBlockKeyLastId, idBlockKeyOf, idBlockLanePrefix, idFloorBlock, idLaneAt, migrateIdBlockKey } from './id-block.ts';
 
 /** One stored record as the index holds it. */
 export interface IndexedRecord {
@@ -83,8 +83,8 @@ export class IndexStore {
   private buildSeq = 0;
   /** LSN of the newest commit issued (a drop commits with it: it applies no frame). */
   private issuedLsn: bigint | undefined;
-  /** Last id of the newest id block; loaded before the first build. */
-  private lastBlockId: bigint | undefined;
+  /** Last id of the newest id block of each lane (worker id), loaded when a lane is first met. */
+  private readonly laneLast = new Map<number, bigint>();
 
   constructor(engine: StorageEngine) {
     this.engine = engine;
@@ -120,7 +120,6 @@ export class IndexStore {
 
   private async build(frames: readonly AppliedFrame[]): Promise<{ batch: WriteBatch; stats: ApplyStats; seq: number; written: string[]; lean: boolean }> {
     const seq = ++this.buildSeq;
-    this.lastBlockId ??= await this.lastIdBlockId();
     const { entries: pkEntries, lookedUp } = await this.loadPkEntries(frames);
     // Nothing in this build looks a key up: fresh keys need neither the map nor the overlay.
     const leanFresh = !lookedUp;
@@ -136,7 +135,7 @@ export class IndexStore {
       const buf = r.buf;
       const block = new IdBlockBuilder(r.tableId, buf);
       const fresh = r.freshKeys;
-      const blockable = this.blockable(r, fresh);
+      const blockable = await this.blockable(r, fresh);
       while (r.next()) {
         records++;
         const rk = recordKey(r.shard, r.tableId, buf, r.keyOffset, r.keyLen, r.timeKeyOffset, r.idOffset);
@@ -173,7 +172,7 @@ export class IndexStore {
       if (block.count > 0) {
         const { key, value } = block.finish();
         batch.put(key, value);
-        this.lastBlockId = r.id;
+        this.laneLast.set(key.readUInt16BE(1), idBlockKeyLastId(key));
       }
     }
     return { batch, stats: { records, upserts, stale }, seq, written, lean };
@@ -181,31 +180,68 @@ export class IndexStore {
 
   /**
    * Whether a frame's append-only records may share one id block: their ids
-   * must strictly increase and start above every earlier block, so blocks
-   * stay disjoint and a lookup's seek to the first block ending at or after
-   * an id finds the only one that can hold it. A single node's frames always
-   * qualify; in a cluster, frames from several coordinators interleave their
-   * ids and repair batches come in key order, and those get per-record
-   * entries instead. Leaves the reader rewound.
+   * must be of one lane (snowflake worker), strictly increase and start
+   * above every earlier block of that lane, so a lane's blocks stay disjoint
+   * and a lookup's seek to the first block ending at or after an id finds
+   * the only one that can hold it. A coordinator's own frames qualify, and
+   * so do the frames it sends to its replicas, which apply them in the
+   * order it stamped them; hint replays arriving late and repair batches
+   * (in key order, of every lane) get per-record entries instead. Leaves
+   * the reader rewound.
    */
-  private blockable(r: RecordBatchReader, fresh: boolean): boolean {
-    let prev = this.lastBlockId ?? 0n;
+  private async blockable(r: RecordBatchReader, fresh: boolean): Promise<boolean> {
+    let lane = -1;
+    let prev = 0n;
     let ok = true;
     while (ok && r.next()) {
       if (r.pkLen > 0 && !fresh) continue;
       const id = r.id;
-      ok = id > prev;
+      if (lane < 0) {
+        lane = idLaneAt(r.buf, r.idOffset);
+        prev = this.laneLast.get(lane) ?? (await this.lastIdBlockId(lane));
+      } else if (idLaneAt(r.buf, r.idOffset) !== lane) ok = false;
+      ok &&= id > prev;
       prev = id;
     }
     r.rewind();
     return ok;
   }
 
-  /** The last id of the newest id block (0n when none). */
-  private async lastIdBlockId(): Promise<bigint> {
-    const p = Buffer.from([PREFIX_ID_BLOCK]);
-    for await (const [k] of this.engine.iterate({ gt: p, lt: prefixEnd(p), reverse: true, limit: 1 })) return toBuffer(k).readBigUInt64BE(1);
-    return 0n;
+  /** The last id of the newest id block of a lane (0n when none), cached. */
+  private async lastIdBlockId(lane: number): Promise<bigint> {
+    const p = idBlockLanePrefix(lane);
+    let last = 0n;
+    for await (const [k] of this.engine.iterate({ gt: p, lt: prefixEnd(p), reverse: true, limit: 1 })) last = idBlockKeyLastId(k);
+    this.laneLast.set(lane, last);
+    return last;
+  }
+
+  /**
+   * Rewrites format-1 id-block keys (`B | lastId`, one lane for every id)
+   * as `B | lane | lastId`; what a data dir of format 1 needs once, before
+   * anything is applied. Chunked: a crash in between leaves keys of both
+   * forms, and a rerun rewrites the rest. Returns the keys rewritten.
+   */
+  async migrateIdBlocks(): Promise<number> {
+    const blocks = Buffer.from([PREFIX_ID_BLOCK]);
+    let after: Uint8Array = blocks;
+    let moved = 0;
+    for (;;) {
+      const seen = await this.exclusive(async (batch) => {
+        let seen = 0;
+        for await (const [k, v] of this.engine.iterate({ gt: after, lt: prefixEnd(blocks), limit: DROP_CHUNK_KEYS })) {
+          seen++;
+          after = k;
+          const key = migrateIdBlockKey(k);
+          if (key === undefined) continue;
+          batch.del(k);
+          batch.put(key, v);
+          moved++;
+        }
+        return seen;
+      });
+      if (seen < DROP_CHUNK_KEYS) return moved;
+    }
   }
 
   /**
@@ -377,7 +413,7 @@ export class IndexStore {
     const loc = await this.engine.get(idKeyOf(id));
     if (loc !== undefined) return locationOf(id, loc);
     const from = idBlockKeyOf(id);
-    for await (const [, block] of this.engine.iterate({ gte: from, lt: prefixEnd(from.subarray(0, 1)), limit: 1 })) {
+    for await (const [, block] of this.engine.iterate({ gte: from, lt: prefixEnd(from.subarray(0, 3)), limit: 1 })) {
       return findInIdBlock(block, id);
     }
     return undefined;
@@ -431,14 +467,21 @@ export class IndexStore {
   /** The largest id in the index (0n if empty): a restarted node never issues ids below it. */
   async maxId(): Promise<bigint> {
     let max = 0n;
-    for (const prefix of [PREFIX_ID, PREFIX_ID_BLOCK]) {
-      const p = Buffer.from([prefix]);
-      for await (const [k] of this.engine.iterate({ gt: p, lt: prefixEnd(p), reverse: true, limit: 1 })) {
-        const id = toBuffer(k).readBigUInt64BE(1);
+    const ids = Buffer.from([PREFIX_ID]);
+    for await (const [k] of this.engine.iterate({ gt: ids, lt: prefixEnd(ids), reverse: true, limit: 1 })) max = toBuffer(k).readBigUInt64BE(1);
+    // The newest block of each lane, lane by lane from the highest (one seek per lane in use).
+    const blocks = Buffer.from([PREFIX_ID_BLOCK]);
+    let below = prefixEnd(blocks);
+    for (;;) {
+      let lane = -1;
+      for await (const [k] of this.engine.iterate({ gt: blocks, lt: below, reverse: true, limit: 1 })) {
+        const id = idBlockKeyLastId(k);
         if (id > max) max = id;
+        lane = toBuffer(k).readUInt16BE(1);
       }
+      if (lane < 0) return max;
+      below = idBlockLanePrefix(lane);
     }
-    return max;
   }
 }
 

@@ -8,9 +8,16 @@ import { SluiceError } from '../core/errors.ts';
 import type { EngineKind } from './engine/storage-engine.ts';
 import { readJsonFile, writeFileAtomic } from './atomic-file.ts';
 
+/**
+ * Format 2 keys id blocks by lane (`B | lane | lastId`); a format-1 dir is
+ * opened by rewriting its block keys once (`IndexStore.migrateIdBlocks`)
+ * and then marked format 2 (`markNodeMetaCurrent`).
+ */
+export const NODE_META_FORMAT = 2;
+
 /** The identity of a data directory. */
 export interface NodeMeta {
-  readonly format: 1;
+  readonly format: 1 | 2;
   readonly shards: number;
   readonly engine: EngineKind;
   readonly createdAtMs: number;
@@ -21,11 +28,11 @@ export async function checkNodeMeta(dataDir: string, want: { shards: number; eng
   const file = path.join(dataDir, 'node.json');
   const raw = (await readJsonFile(file)) as NodeMeta | undefined;
   if (raw === undefined) {
-    const meta: NodeMeta = { format: 1, shards: want.shards, engine: want.engine, createdAtMs: nowMs };
+    const meta: NodeMeta = { format: NODE_META_FORMAT, shards: want.shards, engine: want.engine, createdAtMs: nowMs };
     await writeFileAtomic(file, JSON.stringify(meta, null, 1));
     return meta;
   }
-  if (raw.format !== 1) throw new SluiceError('STORAGE_IO', `${file} has an unknown format ${String(raw.format)}`);
+  if (raw.format !== 1 && raw.format !== NODE_META_FORMAT) throw new SluiceError('STORAGE_IO', `${file} has an unknown format ${String(raw.format)}`);
   if (raw.shards !== want.shards || raw.engine !== want.engine) {
     throw new SluiceError(
       'INVALID_ARGUMENT',
@@ -33,4 +40,11 @@ export async function checkNodeMeta(dataDir: string, want: { shards: number; eng
     );
   }
   return raw;
+}
+
+/** Records that the data dir is now in the current format. */
+export async function markNodeMetaCurrent(dataDir: string, meta: NodeMeta): Promise<NodeMeta> {
+  const current: NodeMeta = { ...meta, format: NODE_META_FORMAT };
+  await writeFileAtomic(path.join(dataDir, 'node.json'), JSON.stringify(current, null, 1));
+  return current;
 }

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { IdBlockBuilder, findInIdBlock } from '../../src/storage/id-block.ts';
+import { IdBlockBuilder, findInIdBlock, idBlockKeyLastId } from '../../src/storage/id-block.ts';
+import { workerIdOfId } from '../../src/core/snowflake.ts';
 import { RecordBatchBuilder, RecordBatchReader } from '../../src/core/codec/record-batch-v1.ts';
 import { recordKey } from '../../src/storage/key-layout.ts';
 
@@ -25,7 +26,8 @@ test('every id of a block is found with the exact record key; others are not', (
     keys.push(recordKey(r.shard, 5, buf, r.keyOffset, r.keyLen, r.timeKeyOffset, r.idOffset));
   }
   const { key, value } = builder.finish();
-  assert.equal(key.readBigUInt64BE(1), ids.at(-1));
+  assert.equal(idBlockKeyLastId(key), ids.at(-1));
+  assert.equal(key.readUInt16BE(1), workerIdOfId(ids.at(-1)!), 'keyed under the lane of its ids');
   ids.forEach((id, i) => {
     const hit = findInIdBlock(value, id);
     assert.equal(hit?.tableId, 5);

@@ -170,11 +170,13 @@ for (const kind of ['lmdb', 'level'] as const) {
     const idx = await store(t, kind);
     // Frame 1 (one id block): table 1 in shards 0 and 1. Frame 2: table 2 in shard 1. Frame 3: table 1, shard 1, keyed.
     const blockRecs: Rec[] = [];
-    for (let i = 0; i < 12_000; i++) blockRecs.push({ shard: i % 2, key: `k${i % 7}`, time: i, id: BigInt(100 + i), version: BigInt(i + 1), value: `a${i}` });
+    // Snowflake-shaped ids of one worker (one id-block lane): the sequence wraps into the next ms.
+    const snow = (n: number): bigint => (BigInt(n >> 12) << 22n) | BigInt(n & 4095);
+    for (let i = 0; i < 12_000; i++) blockRecs.push({ shard: i % 2, key: `k${i % 7}`, time: i, id: snow(100 + i), version: BigInt(i + 1), value: `a${i}` });
     const other: Rec[] = [{ shard: 1, key: 'x', time: 1, id: 20_000n, version: 1n, value: 'other table' }];
     const keyed: Rec[] = [
-      { shard: 1, key: 'acct', pk: 'p1', time: 5, id: 30_000n, version: 1n, value: 'pk1' },
-      { shard: 0, key: 'acct', pk: 'p0', time: 5, id: 30_001n, version: 2n, value: 'pk0' },
+      { shard: 1, key: 'acct', pk: 'p1', time: 5, id: 9_000_000n, version: 1n, value: 'pk1' },
+      { shard: 0, key: 'acct', pk: 'p0', time: 5, id: 9_000_001n, version: 2n, value: 'pk0' },
     ];
     await idx.apply([
       { lsn: 1n, type: FRAME_TYPES.RECORDS, payload: batch(1, blockRecs) },
@@ -183,7 +185,7 @@ for (const kind of ['lmdb', 'level'] as const) {
     ]);
     // An upsert of p1 moves it to a per-record id entry (an older id reused).
     await idx.apply([{ lsn: 4n, type: FRAME_TYPES.RECORDS, payload: batch(1, [{ ...keyed[0]!, time: 6, version: 3n, value: 'pk1 v2' }]) }]);
-    assert.equal(await idx.maxId(), 30_001n);
+    assert.equal(await idx.maxId(), 9_000_001n);
     let calls = 0;
 
     // A drop told to stop after its first chunk leaves the id blocks alone: the records left stay findable.
@@ -208,9 +210,9 @@ for (const kind of ['lmdb', 'level'] as const) {
       if (findInIdBlock(block, 100n) !== undefined) keptInBlock = true;
     }
     assert.ok(keptInBlock, 'the id block still lists the kept shard');
-    assert.equal(await idx.getById(1, 30_000n), undefined, 'the keyed record of the dropped shard');
+    assert.equal(await idx.getById(1, 9_000_000n), undefined, 'the keyed record of the dropped shard');
     assert.deepEqual(await idx.lookupPks([{ shard: 1, tableId: 1, pk: Buffer.from('p1') }]), [undefined], 'its primary key went with it');
-    assert.equal((await idx.lookupPks([{ shard: 0, tableId: 1, pk: Buffer.from('p0') }]))[0]?.id, 30_001n);
+    assert.equal((await idx.lookupPks([{ shard: 0, tableId: 1, pk: Buffer.from('p0') }]))[0]?.id, 9_000_001n);
     assert.equal(valueOf((await idx.getById(2, 20_000n))!.value), 'other table', 'the same shard of another table stays');
     let kept = 0;
     for await (const r of idx.scanTable(1, 2)) {
@@ -224,12 +226,56 @@ for (const kind of ['lmdb', 'level'] as const) {
     await idx.dropRanges([{ tableId: 1, shard: 0 }, { tableId: 2, shard: 1 }]);
     for await (const r of idx.scanShard(0)) assert.fail(`left in shard 0: ${r.recordKey.toString('hex')}`);
     for await (const r of idx.scanShard(1)) assert.fail(`left in shard 1: ${r.recordKey.toString('hex')}`);
-    assert.equal(await idx.maxId(), 30_001n);
+    assert.equal(await idx.maxId(), 9_000_001n);
     assert.equal(await idx.getById(1, 150n), undefined);
 
     // Applies go on after a drop, and new frames are still found by their blocks.
-    await idx.apply([{ lsn: 5n, type: FRAME_TYPES.RECORDS, payload: batch(1, [{ shard: 1, key: 'k', time: 1, id: 40_000n, version: 9n, value: 'after' }]) }]);
-    assert.equal(valueOf((await idx.getById(1, 40_000n))!.value), 'after');
+    await idx.apply([{ lsn: 5n, type: FRAME_TYPES.RECORDS, payload: batch(1, [{ shard: 1, key: 'k', time: 1, id: 9_500_000n, version: 9n, value: 'after' }]) }]);
+    assert.equal(valueOf((await idx.getById(1, 9_500_000n))!.value), 'after');
     assert.equal(await idx.engine.checkpointLsn(), 5n);
+  });
+}
+
+for (const kind of ['lmdb', 'level'] as const) {
+  test(`interleaved frames of several coordinators each get an id block in their worker's lane; format-1 block keys migrate (${kind})`, async (t) => {
+    const idx = await store(t, kind);
+    const id = (ms: number, worker: number, seq: number): bigint => (BigInt(ms) << 22n) | (BigInt(worker) << 12n) | BigInt(seq);
+    const frameOf = (ms: number, worker: number): Rec[] =>
+      Array.from({ length: 10 }, (_, s) => ({ shard: s % 2, key: `k${s}`, time: ms, id: id(ms, worker, s), version: id(ms, worker, s), value: `${worker}@${ms}#${s}` }));
+    // Coordinator 7 stamps a ms earlier than coordinator 3 but reaches this replica later, twice over.
+    const frames = [frameOf(100, 3), frameOf(99, 7), frameOf(101, 3), frameOf(100, 7)];
+    let lsn = 0n;
+    for (const f of frames) await idx.apply([{ lsn: ++lsn, type: FRAME_TYPES.RECORDS, payload: batch(1, f) }]);
+    const count = async (prefix: number): Promise<number> => {
+      let n = 0;
+      for await (const _ of idx.engine.iterate({ gte: Buffer.from([prefix]), lt: Buffer.from([prefix + 1]) })) n++;
+      return n;
+    };
+    assert.equal(await count(0x49), 0, 'no per-record id entries');
+    assert.equal(await count(PREFIX_ID_BLOCK), 4, 'one block per frame');
+    const all = frames.flat();
+    const findAll = async (store: IndexStore): Promise<void> => {
+      for (const r of all) assert.equal(valueOf((await store.getById(1, r.id))?.value ?? assert.fail(`id ${r.id} not found`)), r.value);
+      assert.equal(await store.getById(1, id(100, 3, 10)), undefined, 'an id between two of a block');
+      assert.equal(await store.maxId(), id(101, 3, 9));
+    };
+    await findAll(idx);
+
+    // Rewrite the blocks as format 1 stored them (`B | lastId`, one lane), then migrate.
+    const legacy = idx.engine.batch();
+    for await (const [k, v] of idx.engine.iterate({ gte: Buffer.from([PREFIX_ID_BLOCK]), lt: Buffer.from([PREFIX_ID_BLOCK + 1]) })) {
+      legacy.del(k);
+      legacy.put(Buffer.concat([Buffer.from([PREFIX_ID_BLOCK]), Buffer.from(k).subarray(3)]), v);
+    }
+    await legacy.commit(lsn);
+    const reopened = new IndexStore(idx.engine);
+    assert.equal(await reopened.migrateIdBlocks(), 4);
+    assert.equal(await reopened.migrateIdBlocks(), 0, 'a second run finds nothing left');
+    for await (const [k] of idx.engine.iterate({ gte: Buffer.from([PREFIX_ID_BLOCK]), lt: Buffer.from([PREFIX_ID_BLOCK + 1]) })) assert.equal(k.length, 11);
+    await findAll(reopened);
+    // A frame after the migration continues its lane.
+    await reopened.apply([{ lsn: ++lsn, type: FRAME_TYPES.RECORDS, payload: batch(1, frameOf(102, 7)) }]);
+    assert.equal(await count(PREFIX_ID_BLOCK), 5);
+    assert.equal(await count(0x49), 0);
   });
 }
