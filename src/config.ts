@@ -26,8 +26,11 @@ export interface NodeConfig {
   readonly httpHost: string;
   /** HTTP listen port (0 = pick a free one). @default 8080 */
   readonly httpPort: number;
-  /** Index engine. @default 'lmdb' */
-  readonly engine: EngineKind;
+  /**
+   * Index engine of a new data dir (`level` when unset); an existing data
+   * dir keeps the engine it was created with, and naming another is refused.
+   */
+  readonly engine?: EngineKind;
   /** Shards per table; fixed for the life of a data dir. @default 16 */
   readonly shards: number;
   /** Snowflake datacenter id, 0..31. @default 0 */
@@ -144,7 +147,6 @@ export const DEFAULT_CONFIG: NodeConfig = {
   dataDir: './sluice-data',
   httpHost: '127.0.0.1',
   httpPort: 8080,
-  engine: 'lmdb',
   shards: 16,
   datacenterId: 0,
   machineId: 0,
@@ -200,7 +202,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   hintBytesMaxPerPeer: 4096 * MiB,
 };
 
-type NumericKey = { [K in keyof NodeConfig]: NodeConfig[K] extends number ? K : never }[keyof NodeConfig];
+type NumericKey = { [K in keyof NodeConfig]-?: NodeConfig[K] extends number ? K : never }[keyof NodeConfig];
 
 /** Inclusive bounds of numeric options; a value outside is a configuration error. */
 const BOUNDS: Partial<Record<NumericKey, readonly [number, number]>> = {
@@ -258,7 +260,7 @@ export function resolveConfig(overrides: Partial<NodeConfig> = {}): NodeConfig {
       problems.push({ path: key, message: `${key} must be between ${min} and ${max}, got ${value}` });
     }
   }
-  if (config.engine !== 'lmdb' && config.engine !== 'level') problems.push({ path: 'engine', message: 'engine must be lmdb or level' });
+  if (config.engine !== undefined && config.engine !== 'lmdb' && config.engine !== 'level') problems.push({ path: 'engine', message: 'engine must be lmdb or level' });
   if (config.walFlushMode !== 'idle' && config.walFlushMode !== 'adaptive') problems.push({ path: 'walFlushMode', message: 'walFlushMode must be idle or adaptive' });
   if (config.walRecovery !== 'strict' && config.walRecovery !== 'truncate') problems.push({ path: 'walRecovery', message: 'walRecovery must be strict or truncate' });
   if (config.walAdaptiveDelayMsMin > config.walAdaptiveDelayMsMax) problems.push({ path: 'walAdaptiveDelayMsMin', message: 'walAdaptiveDelayMsMin must not exceed walAdaptiveDelayMsMax' });

@@ -103,7 +103,7 @@ export class SluiceNode {
     node.phaseValue = 'ready';
     // In the background: joining a consumer group can wait out a dead member's session, and the node serves meanwhile.
     node.startStreams();
-    log.info({ event: 'ready', dataDir: config.dataDir, engine: config.engine, shards: config.shards }, 'node ready');
+    log.info({ event: 'ready', dataDir: config.dataDir, engine: node.store?.engineKind, shards: config.shards }, 'node ready');
     return node;
   }
 

@@ -13,7 +13,7 @@ import { intOption } from './int-option.ts';
 interface ServeOptions {
   dataDir: string;
   http: string;
-  engine: string;
+  engine?: string;
   shards: string;
   datacenterId: string;
   machineId: string;
@@ -65,7 +65,7 @@ export function serveCommand(): Command {
     .description('run a sluice node (HTTP API, WAL, index) until SIGTERM; alone, or in a cluster with --etcd')
     .option('--data-dir <dir>', 'data directory (wal/, index/, catalog.json)', d.dataDir)
     .option('--http <host:port>', 'HTTP listen address', `${d.httpHost}:${d.httpPort}`)
-    .addOption(new Option('--engine <kind>', 'index engine').choices(['lmdb', 'level']).default(d.engine))
+    .addOption(new Option('--engine <kind>', 'index engine of a new data dir (default: level; an existing one keeps its own)').choices(['lmdb', 'level']))
     .option('--shards <n>', 'shards per table (fixed for a data dir)', String(d.shards))
     .option('--datacenter-id <n>', 'snowflake datacenter id 0..31', String(d.datacenterId))
     .option('--machine-id <n>', 'snowflake machine id 0..31', String(d.machineId))
@@ -147,7 +147,7 @@ function toConfig(o: ServeOptions): NodeConfig {
     dataDir: o.dataDir,
     httpHost: host,
     httpPort: port,
-    engine: o.engine as NodeConfig['engine'],
+    ...(o.engine === undefined ? {} : { engine: o.engine as NonNullable<NodeConfig['engine']> }),
     shards: int(o.shards, '--shards'),
     datacenterId: int(o.datacenterId, '--datacenter-id'),
     machineId: int(o.machineId, '--machine-id'),

@@ -124,7 +124,7 @@ export class LocalStore {
     try {
       const meta = await checkNodeMeta(config.dataDir, { shards: config.shards, engine: config.engine }, Date.now());
       const catalog = await Catalog.open(config.dataDir, builtins, Date.now());
-      engine = await openEngine(config.engine, { dir: path.join(config.dataDir, 'index', config.engine) });
+      engine = await openEngine(meta.engine, { dir: path.join(config.dataDir, 'index', meta.engine) });
       const index = new IndexStore(engine);
       if (meta.format === 1) {
         const moved = await index.migrateIdBlocks();
@@ -161,6 +161,11 @@ export class LocalStore {
       lock.release();
       throw err;
     }
+  }
+
+  /** The index engine this data dir uses. */
+  get engineKind(): StorageEngine['kind'] {
+    return this.engine.kind;
   }
 
   /** LSN of the last acknowledged (durable) write. */

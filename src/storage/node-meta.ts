@@ -23,17 +23,28 @@ export interface NodeMeta {
   readonly createdAtMs: number;
 }
 
-/** Loads DATA_DIR/node.json, creating it on first start; throws if it disagrees with the options. */
-export async function checkNodeMeta(dataDir: string, want: { shards: number; engine: EngineKind }, nowMs: number): Promise<NodeMeta> {
+/**
+ * The engine of a new data dir. LevelDB, not LMDB: under sustained ingest of
+ * many shard keys LMDB's random B-tree inserts slow down as the index grows
+ * (decision 16).
+ */
+export const DEFAULT_ENGINE: EngineKind = 'level';
+
+/**
+ * Loads DATA_DIR/node.json, creating it on first start; throws if it
+ * disagrees with the options. No engine asked for: the dir's own, or
+ * DEFAULT_ENGINE for a new dir.
+ */
+export async function checkNodeMeta(dataDir: string, want: { shards: number; engine?: EngineKind | undefined }, nowMs: number): Promise<NodeMeta> {
   const file = path.join(dataDir, 'node.json');
   const raw = (await readJsonFile(file)) as NodeMeta | undefined;
   if (raw === undefined) {
-    const meta: NodeMeta = { format: NODE_META_FORMAT, shards: want.shards, engine: want.engine, createdAtMs: nowMs };
+    const meta: NodeMeta = { format: NODE_META_FORMAT, shards: want.shards, engine: want.engine ?? DEFAULT_ENGINE, createdAtMs: nowMs };
     await writeFileAtomic(file, JSON.stringify(meta, null, 1));
     return meta;
   }
   if (raw.format !== 1 && raw.format !== NODE_META_FORMAT) throw new SluiceError('STORAGE_IO', `${file} has an unknown format ${String(raw.format)}`);
-  if (raw.shards !== want.shards || raw.engine !== want.engine) {
+  if (raw.shards !== want.shards || (want.engine !== undefined && raw.engine !== want.engine)) {
     throw new SluiceError(
       'INVALID_ARGUMENT',
       `data dir ${dataDir} was created with --shards ${raw.shards} --engine ${raw.engine}; start with those values or use a new data dir`,
