@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- single|ring|etcd|cluster|sources ...] [--records N] [--runs N] [--quick] [--parts grpc,kafka,parquet]`:
+ * `npm run bench [-- single|ring|etcd|cluster|sources|engines ...] [--records N] [--runs N] [--quick] [--parts grpc,kafka,parquet] [--engine-puts N]`:
  * runs the benchmarks (by default `single` then `ring`) and prints Markdown
  * tables ready for docs/benchmarks.md, with the date and the machine.
  */
@@ -10,6 +10,7 @@ import { runRingBench } from './ring.ts';
 import { runEtcdBaseline } from './etcd-baseline.ts';
 import { runClusterBench } from './cluster.bench.ts';
 import { runSourcesBench, type SourcesPart } from './sources.bench.ts';
+import { runEnginesBench } from './engines.bench.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -25,9 +26,10 @@ const { values, positionals } = parseArgs({
     'failover-seconds': { type: 'string', default: '20' },
     quick: { type: 'boolean', default: false },
     parts: { type: 'string', default: 'grpc,kafka,parquet' },
+    'engine-puts': { type: 'string', default: '3000000' },
   },
 });
-const known = ['single', 'ring', 'etcd', 'cluster', 'sources'];
+const known = ['single', 'ring', 'etcd', 'cluster', 'sources', 'engines'];
 // `ring` joins the default run: it is pure computation and takes about a second.
 const suites = positionals.length > 0 ? positionals : ['single', 'ring'];
 const quick = values.quick === true;
@@ -86,6 +88,13 @@ for (const suite of suites) {
       runs: quick ? 1 : Number(values.runs),
       parts: String(values.parts).split(',') as SourcesPart[],
       parquetRows: quick ? 100_000 : 1_000_000,
+    });
+  } else if (suite === 'engines') {
+    await runEnginesBench({
+      puts: quick ? 300_000 : Number(values['engine-puts']),
+      segments: 6,
+      runs: quick ? 1 : Number(values.runs),
+      engines: String(values.engines).split(',') as ('lmdb' | 'level')[],
     });
   }
 }

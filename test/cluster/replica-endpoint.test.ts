@@ -17,7 +17,9 @@ import { RecordBatchBuilder, RecordBatchReader } from '../../src/core/codec/reco
 import { encodeFields } from '../../src/core/codec/fields-codec.ts';
 import { EVENTS_TABLE } from '../../src/core/schema/parse-table-def.ts';
 import { isSluiceError } from '../../src/core/errors.ts';
-import { tempDir } from '../support/temp-dir.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 
 function eventsBatch(tableId: number, n: number, firstId: bigint): Buffer {
   const b = new RecordBatchBuilder(tableId, 1, Date.now());
@@ -34,9 +36,14 @@ function eventsBatch(tableId: number, n: number, firstId: bigint): Buffer {
 }
 
 test('a write routed by an older epoch is STALE_PLACEMENT and appends nothing; Merkle at a newer epoch waits for it', async (t) => {
-  const config = resolveConfig({ dataDir: tempDir(t), shards: 4 });
+  // The dir is removed once the store is closed (a test's hooks run in the order they were added).
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-'));
+  const config = resolveConfig({ dataDir: dir, shards: 4 });
   const store = await LocalStore.open(config, [EVENTS_TABLE], {}, pino({ level: 'silent' }));
-  t.after(() => store.close());
+  t.after(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
   let epoch = 5;
   const handlers = replicaHandlers({ store, hlc: new Hlc(systemClock), reloadTables: async () => undefined, readBarrierMsMax: 5_000, unindexedBytesMax: 64 * 1024 * 1024, epoch: () => epoch });
   const tableId = store.catalog.require('events').id;
