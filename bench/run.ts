@@ -19,7 +19,7 @@ const { values, positionals } = parseArgs({
     runs: { type: 'string', default: '3' },
     connections: { type: 'string', default: '32' },
     'single-seconds': { type: 'string', default: '10' },
-    engines: { type: 'string', default: 'lmdb,level' },
+    engines: { type: 'string', default: 'level,lmdb' },
     'etcd-seconds': { type: 'string', default: '10' },
     'etcd-clients': { type: 'string', default: '32' },
     'cluster-records': { type: 'string', default: '1000000' },

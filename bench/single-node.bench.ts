@@ -150,7 +150,7 @@ async function singleTrial(root: string, o: SingleNodeBenchOptions): Promise<Wrk
   const cleanups: (() => Promise<unknown> | unknown)[] = [];
   const t = { after: (fn: () => Promise<unknown> | unknown) => cleanups.push(fn) };
   try {
-    const node = await startNode(t, dataDir, ['--engine', o.engines[0] ?? 'lmdb']);
+    const node = await startNode(t, dataDir, ['--engine', o.engines[0] ?? 'level']);
     await createTable(node.url);
     return wrkPost(root, `${node.url}/v1/tables/${BENCH_TABLE.name}/records`, o.connections, o.singleSeconds);
   } finally {

@@ -6,7 +6,7 @@
  *              → stored value (version, ingestedAt, schemaVersion, fields)
  *   by id    I | id[8]                       (records with a primary key)
  *              → tableId u32 | shard u16 | keyLen u16 | key | timeKey[8]
- *            B | lastId[8]                   (append-only records: one block per
+ *            B | lane u16 | lastId[8]        (append-only records: one block per
  *              → see id-block.ts              WAL frame)
  *   by pk    P | shard u16 | tableId u32 | pkLen u16 | pk
  *              → id[8] | version[8] | keyLen u16 | key | timeKey[8]
