@@ -33,6 +33,8 @@ export interface ClusterBenchOptions {
   readonly failoverSeconds: number;
   /** The etcd baseline run after the cluster figures. */
   readonly etcd: EtcdBaselineOptions;
+  /** Index engine of the nodes (their default when unset). */
+  readonly engine?: 'lmdb' | 'level';
 }
 
 /** Nodes in the cluster, and its table's replication factor. */
@@ -135,7 +137,7 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<string> {
     const clusterRate = s((t) => t.recordsPerSec);
     log(`## ${NODES}-node cluster, RF=${RF}, W=2 (consistency=quorum): durable bulk ingest (median of ${o.runs})`);
     log('');
-    log(`${fmt(records)} records of ~${fmt(avgBytes)} B (the single-node bench's) as NDJSON bodies of ${o.perBody}, ${o.connections} keep-alive connections dealt round-robin over the ${NODES} nodes. Each body is answered once 2 of its 3 replicas have fsync'd it; every node holds every record. The ${NODES} nodes, their 3-member etcd and the load client share this machine's ${os.cpus().length} cores and one disk; a fresh cluster per run.`);
+    log(`${fmt(records)} records of ~${fmt(avgBytes)} B (the single-node bench's) as NDJSON bodies of ${o.perBody}, ${o.connections} keep-alive connections dealt round-robin over the ${NODES} nodes. Each body is answered once 2 of its 3 replicas have fsync'd it; every node holds every record. The ${NODES} nodes, their 3-member etcd and the load client share this machine's ${os.cpus().length} cores and one disk; a fresh cluster per run; index engine: ${o.engine ?? 'the nodes\' default'}.`);
     log('');
     log(`| figure | value | target |`);
     log(`|---|---|---|`);
@@ -236,7 +238,7 @@ async function clusterTrial(root: string, run: number, bodies: readonly Buffer[]
   let cluster: BenchCluster | undefined;
   try {
     progress(`run ${run + 1}: starting etcd and ${NODES} nodes`);
-    cluster = await startCluster(dir);
+    cluster = await startCluster(dir, o.engine);
     const created = await http(`${cluster.urls[0]}/v1/tables`, { method: 'POST', body: JSON.stringify(TABLE) });
     if (created.status !== 201) throw new Error(`create table: HTTP ${created.status} ${created.text}`);
     await waitUntil(async () => (await Promise.all(cluster!.urls.map((u) => http(`${u}/v1/tables/${TABLE.name}`)))).every((r) => r.status === 200), 15_000, 'the table on every node');
@@ -393,7 +395,7 @@ async function detectDown(url: string, peer: string, since: number, timeoutMs: n
  * its placement and sees them alive. Everything started is killed by PID on
  * failure, by `stop()`, and if this process exits first.
  */
-async function startCluster(dir: string): Promise<BenchCluster> {
+async function startCluster(dir: string, engine?: 'lmdb' | 'level'): Promise<BenchCluster> {
   const etcd = await startEtcdCluster(path.join(dir, 'etcd'));
   const nodes: NodeProcess[] = [];
   const killAll = (): void => {
@@ -424,7 +426,7 @@ async function startCluster(dir: string): Promise<BenchCluster> {
         NodeProcess.spawn({
           dataDir: path.join(dir, `n${i + 1}`),
           port: httpPorts[i] as number,
-          args: ['--etcd', etcd.endpoints.join(','), '--node-id', `n${i + 1}`, '--grpc', `127.0.0.1:${grpcPorts[i]}`, '--disk-free-bytes-min', '0'],
+          args: ['--etcd', etcd.endpoints.join(','), '--node-id', `n${i + 1}`, '--grpc', `127.0.0.1:${grpcPorts[i]}`, '--disk-free-bytes-min', '0', ...(engine === undefined ? [] : ['--engine', engine])],
         }),
       );
     }

@@ -73,6 +73,8 @@ for (const suite of suites) {
       connections: Number(values.connections),
       runs: quick ? 1 : Number(values.runs),
       failoverSeconds: quick ? 8 : Number(values['failover-seconds']),
+      // Only when asked for (`--engines lmdb`): otherwise the nodes' own default.
+      ...(process.argv.some((arg) => arg.startsWith('--engines')) ? { engine: String(values.engines).split(',')[0] as 'lmdb' | 'level' } : {}),
       etcd: {
         seconds: quick ? 3 : Number(values['etcd-seconds']),
         runs: quick ? 1 : Number(values.runs),
