@@ -9,6 +9,7 @@ import { queryCommand } from './query.ts';
 import { exportCommand } from './export.ts';
 import { clusterCommand } from './cluster.ts';
 import { kafkaCommand } from './kafka.ts';
+import { indexCommand } from './index-convert.ts';
 import { CliError } from './cli-error.ts';
 import { isSluiceError } from '../core/errors.ts';
 
@@ -23,7 +24,8 @@ const program = new Command()
   .addCommand(queryCommand())
   .addCommand(exportCommand())
   .addCommand(clusterCommand())
-  .addCommand(kafkaCommand());
+  .addCommand(kafkaCommand())
+  .addCommand(indexCommand());
 
 try {
   await program.parseAsync(process.argv);

@@ -30,20 +30,31 @@ export interface NodeMeta {
  */
 export const DEFAULT_ENGINE: EngineKind = 'level';
 
+/** DATA_DIR/node.json, or undefined for a dir no node has started in; throws on an unknown format. */
+export async function readNodeMeta(dataDir: string): Promise<NodeMeta | undefined> {
+  const file = path.join(dataDir, 'node.json');
+  const raw = (await readJsonFile(file)) as NodeMeta | undefined;
+  if (raw !== undefined && raw.format !== 1 && raw.format !== NODE_META_FORMAT) throw new SluiceError('STORAGE_IO', `${file} has an unknown format ${String(raw.format)}`);
+  return raw;
+}
+
+/** Replaces DATA_DIR/node.json (atomically). */
+export async function writeNodeMeta(dataDir: string, meta: NodeMeta): Promise<void> {
+  await writeFileAtomic(path.join(dataDir, 'node.json'), JSON.stringify(meta, null, 1));
+}
+
 /**
  * Loads DATA_DIR/node.json, creating it on first start; throws if it
  * disagrees with the options. No engine asked for: the dir's own, or
  * DEFAULT_ENGINE for a new dir.
  */
 export async function checkNodeMeta(dataDir: string, want: { shards: number; engine?: EngineKind | undefined }, nowMs: number): Promise<NodeMeta> {
-  const file = path.join(dataDir, 'node.json');
-  const raw = (await readJsonFile(file)) as NodeMeta | undefined;
+  const raw = await readNodeMeta(dataDir);
   if (raw === undefined) {
     const meta: NodeMeta = { format: NODE_META_FORMAT, shards: want.shards, engine: want.engine ?? DEFAULT_ENGINE, createdAtMs: nowMs };
-    await writeFileAtomic(file, JSON.stringify(meta, null, 1));
+    await writeNodeMeta(dataDir, meta);
     return meta;
   }
-  if (raw.format !== 1 && raw.format !== NODE_META_FORMAT) throw new SluiceError('STORAGE_IO', `${file} has an unknown format ${String(raw.format)}`);
   if (raw.shards !== want.shards || (want.engine !== undefined && raw.engine !== want.engine)) {
     throw new SluiceError(
       'INVALID_ARGUMENT',
@@ -56,6 +67,6 @@ export async function checkNodeMeta(dataDir: string, want: { shards: number; eng
 /** Records that the data dir is now in the current format. */
 export async function markNodeMetaCurrent(dataDir: string, meta: NodeMeta): Promise<NodeMeta> {
   const current: NodeMeta = { ...meta, format: NODE_META_FORMAT };
-  await writeFileAtomic(path.join(dataDir, 'node.json'), JSON.stringify(current, null, 1));
+  await writeNodeMeta(dataDir, current);
   return current;
 }

@@ -33,7 +33,7 @@ describe('schema evolution and CLI', () => {
   });
 
   test('every command has --help', () => {
-    for (const args of [[], ['serve'], ['table'], ['table', 'create'], ['table', 'list'], ['table', 'describe'], ['table', 'alter'], ['ingest'], ['query'], ['export'], ['cluster'], ['cluster', 'status'], ['cluster', 'repair']]) {
+    for (const args of [[], ['serve'], ['table'], ['table', 'create'], ['table', 'list'], ['table', 'describe'], ['table', 'alter'], ['ingest'], ['query'], ['export'], ['cluster'], ['cluster', 'status'], ['cluster', 'repair'], ['index'], ['index', 'convert']]) {
       const res = cli([...args, '--help']);
       assert.equal(res.code, 0, `${args.join(' ')} --help: ${res.stderr}`);
       assert.match(res.stdout, /Usage: sluice/);
