@@ -343,6 +343,13 @@ export class ClusterRuntime {
   private startHintReplay(): void {
     const tick = async (): Promise<void> => {
       for (const target of await this.hints.targets()) {
+        const current = this.placement.current;
+        if (this.placement.decommissioned.has(target) && !current.nodes.includes(target) && current.target?.includes(target) !== true) {
+          // Out of the ring: the nodes that took its shards hold what it missed.
+          const discarded = await this.hints.discard(target);
+          this.log.info({ event: 'hints_discarded', target, hints: discarded }, 'hints for a decommissioned node discarded');
+          continue;
+        }
         if (this.detector.state(target) !== 'alive') continue;
         await this.hints
           .replay(target, async (batch) => {

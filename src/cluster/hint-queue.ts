@@ -9,7 +9,7 @@
  * a primary-key record carries its HLC version, so a hint delivered twice
  * (a crash between delivery and the cursor write) changes nothing.
  */
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { readJsonFile, writeFileAtomic } from '../storage/atomic-file.ts';
@@ -102,6 +102,24 @@ export class HintQueue {
   async targets(): Promise<string[]> {
     const pending = await this.pending();
     return Object.keys(pending).filter((t) => (pending[t] ?? 0) > 0);
+  }
+
+  /**
+   * Deletes a peer's queue with whatever it still holds; returns the hints
+   * thrown away. For a peer that left the ring: the records it missed have
+   * their copies on the replicas that took its shards, and its queue would
+   * otherwise stay on disk and in `hintsPending` for ever.
+   */
+  async discard(target: string): Promise<number> {
+    const queued = this.queues.get(target);
+    if (queued === undefined) return 0;
+    this.queues.delete(target);
+    const q = await queued;
+    await q.replaying;
+    const left = Number(q.wal.lastLsn - q.delivered);
+    await q.wal.close();
+    await rm(path.join(this.o.dir, target), { recursive: true, force: true });
+    return left;
   }
 
   /** Closes every queue (pending hints stay on disk). */

@@ -56,3 +56,21 @@ test('a full queue drops new hints for that peer only, and takes them again once
   assert.equal(await q.add('n2', hint(999)), true, 'delivered segments free the budget');
   await q.close();
 });
+
+test('discarding a peer deletes its queue from disk, leaves the others, and a later hint starts a new one', async (t) => {
+  const dir = tempDir(t);
+  let q = await open(dir);
+  for (let i = 0; i < 5; i++) await q.add('n4', hint(i));
+  await q.add('n2', hint(9));
+  await q.replay('n4', async () => undefined).catch(() => undefined);
+  await q.add('n4', hint(5));
+  assert.equal(await q.discard('n4'), 1, 'the hints not yet delivered');
+  assert.equal(await q.discard('n4'), 0, 'nothing left');
+  assert.deepEqual(await q.pending(), { n2: 1 });
+  await q.close();
+  q = await open(dir);
+  assert.deepEqual(await q.pending(), { n2: 1 }, 'gone from disk too');
+  await q.add('n4', hint(6));
+  assert.deepEqual(await q.pending(), { n2: 1, n4: 1 });
+  await q.close();
+});
