@@ -344,10 +344,13 @@ export class ClusterRuntime {
     const tick = async (): Promise<void> => {
       for (const target of await this.hints.targets()) {
         const current = this.placement.current;
-        if (this.placement.decommissioned.has(target) && !current.nodes.includes(target) && current.target?.includes(target) !== true) {
-          // Out of the ring: the nodes that took its shards hold what it missed.
+        // (An empty ring is a placement not read yet, not one without the target.)
+        if (current.nodes.length > 0 && !current.nodes.includes(target) && current.target?.includes(target) !== true) {
+          // In neither ring (decommissioned, or a joiner that went away before it was ready): it
+          // replicates nothing, the replicas that do hold what it missed, and if it comes back it
+          // copies its shards when it joins.
           const discarded = await this.hints.discard(target);
-          this.log.info({ event: 'hints_discarded', target, hints: discarded }, 'hints for a decommissioned node discarded');
+          this.log.info({ event: 'hints_discarded', target, hints: discarded }, 'hints for a node outside the ring discarded');
           continue;
         }
         if (this.detector.state(target) !== 'alive') continue;

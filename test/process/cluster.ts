@@ -72,6 +72,25 @@ export class TestCluster {
     return i;
   }
 
+  /** Adds a node like `addNode` but does not wait for it: returns its index and process at once. */
+  async spawnNode(): Promise<{ index: number; proc: NodeProcess }> {
+    const first = this.slots[0];
+    assert.ok(first !== undefined);
+    const i = this.slots.length;
+    const slot: Slot = { id: `n${i + 1}`, dataDir: path.join(path.dirname(first.dataDir), `n${i + 1}`), httpPort: await freePort(), grpcPort: await freePort(), proc: undefined };
+    this.slots.push(slot);
+    const proc = NodeProcess.spawn({
+      dataDir: slot.dataDir,
+      port: slot.httpPort,
+      args: ['--etcd', this.etcd.clientUrl, '--node-id', slot.id, '--grpc', `127.0.0.1:${slot.grpcPort}`, ...FAST_CLUSTER_FLAGS, ...this.extra],
+    });
+    this.owner.after(async () => {
+      await proc.kill('SIGKILL');
+    });
+    slot.proc = proc;
+    return { index: i, proc };
+  }
+
   /** Base URL of node `i` (0-based). */
   url(i: number): string {
     return `http://127.0.0.1:${this.slot(i).httpPort}`;
