@@ -9,6 +9,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { EtcdProcess, freePort } from './etcd.ts';
 import { NodeProcess, http, sleep, tempDir } from './harness.ts';
+import { verifyOutcome, type LoadOutcome } from './load.ts';
 
 type Owner = { after: (fn: () => Promise<void> | void) => void };
 
@@ -217,4 +218,23 @@ export async function waitUntil(check: () => Promise<boolean>, timeoutMs: number
     await sleep(100);
   }
   throw new Error(`timed out waiting for: ${what}${lastError instanceof Error ? ` (last error: ${lastError.message})` : ''}`);
+}
+
+/**
+ * Ends a load after `gone` left the ring: waits a second, stops the writers
+ * (none may have failed), waits until every node in `nodes` delivered its
+ * hints to live peers and node 0 discarded its hints for `gone`, then checks
+ * that each of `nodes` holds every acknowledged record.
+ */
+export async function settleWithout(cluster: TestCluster, gone: string, nodes: readonly number[], stop: () => void, writing: Promise<LoadOutcome>): Promise<LoadOutcome> {
+  await sleep(1_000);
+  stop();
+  const outcome = await writing;
+  assert.equal(outcome.unknown.size, 0, JSON.stringify(outcome.failures));
+  assert.ok(outcome.acked.size > 1_000, `writers made progress: ${outcome.acked.size}`);
+  for (const i of nodes) await cluster.waitHintsDrained(i);
+  const discarded = cluster.node(0).events('hints_discarded');
+  assert.ok(discarded.some((e) => e['target'] === gone && Number(e['hints']) > 0), `node 0 discarded its hints for ${gone}: ${JSON.stringify(discarded)}`);
+  for (const i of nodes) await verifyOutcome(cluster.url(i), outcome);
+  return outcome;
 }
