@@ -36,6 +36,7 @@ import { readBootId } from './boot-id.ts';
 import { checkKey, checkRange } from './engine-checks.ts';
 import { closedError, failedError, storageError } from './engine-errors.ts';
 import { fsyncLevelLogs } from './fsync-level-logs.ts';
+import { processOpenFilesBudget } from './open-files-budget.ts';
 import { decodeLsn, encodeLsn } from './lsn-bytes.ts';
 import type { EngineOptions, KeyRange, StorageEngine, WriteBatch } from './storage-engine.ts';
 
@@ -48,6 +49,8 @@ export interface LevelEngineOptions extends EngineOptions {
   readonly writeBufferBytes?: number;
   /** LRU cache of uncompressed blocks. @default 32 MiB */
   readonly blockCacheBytes?: number;
+  /** Table files kept open. @default half the process's open-file limit, 1,000 to 50,000 (open-files-budget.ts) */
+  readonly maxOpenFiles?: number;
 }
 
 const DEFAULT_WRITE_BUFFER_BYTES = 16 * MiB;
@@ -109,7 +112,7 @@ export class LevelEngine implements StorageEngine {
       blockSize: 4 * KiB,
       blockRestartInterval: 16,
       maxFileSize: 2 * MiB,
-      maxOpenFiles: 1000,
+      maxOpenFiles: options.maxOpenFiles ?? processOpenFilesBudget(),
       multithreading: false,
     });
     try {
