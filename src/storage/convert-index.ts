@@ -15,8 +15,8 @@ import { SluiceError } from '../core/errors.ts';
 import { lockDataDir } from './dir-lock.ts';
 import { openEngine } from './engine/open-engine.ts';
 import type { EngineKind, StorageEngine } from './engine/storage-engine.ts';
-import { IndexStore } from './index-store.ts';
-import { markNodeMetaCurrent, readNodeMeta, writeNodeMeta } from './node-meta.ts';
+import { upgradeIndexFormat } from './index-format.ts';
+import { readNodeMeta, writeNodeMeta } from './node-meta.ts';
 
 /** Entries per commit to the new engine. */
 const COPY_BATCH_ENTRIES = 10_000;
@@ -37,19 +37,15 @@ export async function convertIndex(dataDir: string, to: EngineKind, onProgress?:
   let source: StorageEngine | undefined;
   let target: StorageEngine | undefined;
   try {
-    let meta = await readNodeMeta(dataDir);
-    if (meta === undefined) throw new SluiceError('INVALID_ARGUMENT', `${dataDir} holds no sluice data dir (no node.json)`);
-    const from = meta.engine;
+    const found = await readNodeMeta(dataDir);
+    if (found === undefined) throw new SluiceError('INVALID_ARGUMENT', `${dataDir} holds no sluice data dir (no node.json)`);
+    const from = found.engine;
     if (from === to) throw new SluiceError('INVALID_ARGUMENT', `the index in ${dataDir} is already ${to}`);
     const targetDir = path.join(dataDir, 'index', to);
     // A leftover of an interrupted run: node.json never named it, so nothing depends on it.
     await rm(targetDir, { recursive: true, force: true });
     source = await openEngine(from, { dir: path.join(dataDir, 'index', from) });
-    if (meta.format === 1) {
-      await new IndexStore(source).migrateIdBlocks();
-      await source.sync();
-      meta = await markNodeMetaCurrent(dataDir, meta);
-    }
+    const { meta } = await upgradeIndexFormat(dataDir, found, source);
     target = await openEngine(to, { dir: targetDir });
     const checkpointLsn = await source.checkpointLsn();
     let entries = 0;

@@ -13,7 +13,8 @@ import type { NodeConfig } from '../config.ts';
 import type { TableDef } from '../core/schema/table-def.ts';
 import { SluiceError } from '../core/errors.ts';
 import { Catalog } from './catalog.ts';
-import { NODE_META_FORMAT, checkNodeMeta, markNodeMetaCurrent } from './node-meta.ts';
+import { NODE_META_FORMAT, checkNodeMeta } from './node-meta.ts';
+import { upgradeIndexFormat } from './index-format.ts';
 import { lockDataDir, type DirLock } from './dir-lock.ts';
 import { openEngine } from './engine/open-engine.ts';
 import type { StorageEngine } from './engine/storage-engine.ts';
@@ -125,13 +126,11 @@ export class LocalStore {
       const meta = await checkNodeMeta(config.dataDir, { shards: config.shards, engine: config.engine }, Date.now());
       const catalog = await Catalog.open(config.dataDir, builtins, Date.now());
       engine = await openEngine(meta.engine, { dir: path.join(config.dataDir, 'index', meta.engine) });
-      const index = new IndexStore(engine);
-      if (meta.format === 1) {
-        const moved = await index.migrateIdBlocks();
-        await engine.sync();
-        await markNodeMetaCurrent(config.dataDir, meta);
+      if (meta.format !== NODE_META_FORMAT) {
+        const { moved } = await upgradeIndexFormat(config.dataDir, meta, engine);
         log.info({ event: 'index_migrated', idBlocks: moved, format: NODE_META_FORMAT }, 'index id blocks rewritten for the current format');
       }
+      const index = new IndexStore(engine);
       const checkpoint = await engine.checkpointLsn();
       const wal = await Wal.open({
         dir: path.join(config.dataDir, 'wal'),

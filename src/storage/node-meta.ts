@@ -10,8 +10,7 @@ import { readJsonFile, writeFileAtomic } from './atomic-file.ts';
 
 /**
  * Format 2 keys id blocks by lane (`B | lane | lastId`); a format-1 dir is
- * opened by rewriting its block keys once (`IndexStore.migrateIdBlocks`)
- * and then marked format 2 (`markNodeMetaCurrent`).
+ * brought to it once at open (`upgradeIndexFormat` in index-format.ts).
  */
 export const NODE_META_FORMAT = 2;
 
