@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { EtcdProcess, freePort } from './etcd.ts';
-import { NodeProcess, http, sleep, tempDir } from './harness.ts';
+import { NodeProcess, http, sleep, tempDir, type NodeProcessOptions } from './harness.ts';
 import { verifyOutcome, type LoadOutcome } from './load.ts';
 
 type Owner = { after: (fn: () => Promise<void> | void) => void };
@@ -65,31 +65,38 @@ export class TestCluster {
 
   /** Adds a node (a new id, data dir and ports) and starts it; returns its index. */
   async addNode(): Promise<number> {
-    const first = this.slots[0];
-    assert.ok(first !== undefined);
-    const i = this.slots.length;
-    this.slots.push({ id: `n${i + 1}`, dataDir: path.join(path.dirname(first.dataDir), `n${i + 1}`), httpPort: await freePort(), grpcPort: await freePort(), proc: undefined });
+    const i = await this.newSlot();
     await this.startNode(i);
     return i;
   }
 
   /** Adds a node like `addNode` but does not wait for it: returns its index and process at once. */
   async spawnNode(): Promise<{ index: number; proc: NodeProcess }> {
-    const first = this.slots[0];
-    assert.ok(first !== undefined);
-    const i = this.slots.length;
-    const slot: Slot = { id: `n${i + 1}`, dataDir: path.join(path.dirname(first.dataDir), `n${i + 1}`), httpPort: await freePort(), grpcPort: await freePort(), proc: undefined };
-    this.slots.push(slot);
-    const proc = NodeProcess.spawn({
-      dataDir: slot.dataDir,
-      port: slot.httpPort,
-      args: ['--etcd', this.etcd.clientUrl, '--node-id', slot.id, '--grpc', `127.0.0.1:${slot.grpcPort}`, ...FAST_CLUSTER_FLAGS, ...this.extra],
-    });
+    const i = await this.newSlot();
+    const proc = NodeProcess.spawn(this.processOptions(this.slot(i)));
     this.owner.after(async () => {
       await proc.kill('SIGKILL');
     });
-    slot.proc = proc;
+    this.slot(i).proc = proc;
     return { index: i, proc };
+  }
+
+  /** A slot for the next node (id, data dir beside the others', free ports); returns its index. */
+  private async newSlot(): Promise<number> {
+    const first = this.slots[0];
+    assert.ok(first !== undefined);
+    const i = this.slots.length;
+    this.slots.push({ id: `n${i + 1}`, dataDir: path.join(path.dirname(first.dataDir), `n${i + 1}`), httpPort: await freePort(), grpcPort: await freePort(), proc: undefined });
+    return i;
+  }
+
+  /** How a slot's node is started: its dir and ports, the cluster's fast timings, then `args` (default: the cluster's extra flags). */
+  private processOptions(slot: Slot, args?: readonly string[]): NodeProcessOptions {
+    return {
+      dataDir: slot.dataDir,
+      port: slot.httpPort,
+      args: ['--etcd', this.etcd.clientUrl, '--node-id', slot.id, '--grpc', `127.0.0.1:${slot.grpcPort}`, ...FAST_CLUSTER_FLAGS, ...(args ?? this.extra)],
+    };
   }
 
   /** Base URL of node `i` (0-based). */
@@ -109,11 +116,7 @@ export class TestCluster {
     const slot = this.slot(i);
     for (let attempt = 1; ; attempt++) {
       try {
-        slot.proc = await NodeProcess.start(this.owner, {
-          dataDir: slot.dataDir,
-          port: slot.httpPort,
-          args: ['--etcd', this.etcd.clientUrl, '--node-id', slot.id, '--grpc', `127.0.0.1:${slot.grpcPort}`, ...FAST_CLUSTER_FLAGS, ...(args ?? this.extra)],
-        });
+        slot.proc = await NodeProcess.start(this.owner, this.processOptions(slot, args));
         return slot.proc;
       } catch (err) {
         // A port probed free may be taken by another test's process before the node binds it:
