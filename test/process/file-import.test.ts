@@ -11,16 +11,14 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { NodeProcess, ROOT, http, tempDir } from './harness.ts';
+import { NodeProcess, http, runCli, tempDir } from './harness.ts';
 import { ensurePyarrow } from '../support/pyarrow.ts';
 import { writeParquetWithPyarrow, type PyarrowColumn, type PyarrowWriteOptions } from '../support/pyarrow-parquet.ts';
 import { csvField } from '../../src/ingest/formats/csv-parser.ts';
 
-const BIN = path.join(ROOT, 'bin', 'sluice.js');
 const ROWS = 2_000;
 const T0 = Date.UTC(2026, 10, 24, 10, 0, 0);
 
@@ -147,10 +145,6 @@ function pyarrowColumns(from: number, to: number, skip: readonly string[] = []):
   return cols.filter((c) => !skip.includes(c.name));
 }
 
-function cli(args: readonly string[]): { code: number | null; stdout: string; stderr: string } {
-  const res = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
-  return { code: res.status, stdout: res.stdout, stderr: res.stderr };
-}
 
 describe('file import: round trips and errors', () => {
   let node: NodeProcess;
@@ -185,7 +179,7 @@ describe('file import: round trips and errors', () => {
   }
 
   function ingest(file: string, table: string, ...args: string[]): { code: number | null; stdout: string; stderr: string } {
-    return cli(['ingest', file, '--table', table, '--url', node.url, '--checkpoint-dir', path.join(dir, 'checkpoints'), '--no-progress', ...args]);
+    return runCli(['ingest', file, '--table', table, '--url', node.url, '--checkpoint-dir', path.join(dir, 'checkpoints'), '--no-progress', ...args]);
   }
 
   function pyarrowFile(name: string, options: PyarrowWriteOptions, skip: readonly string[] = []): string {
@@ -301,7 +295,7 @@ describe('file import: round trips and errors', () => {
 
     // A Parquet export of a table (with its _id and _ingested_at) imports back into a table of the same fields.
     const exportFile = path.join(dir, 'export.parquet');
-    const e = cli(['export', '--table', 'derived', '--format', 'parquet', '--output', exportFile, '--url', node.url]);
+    const e = runCli(['export', '--table', 'derived', '--format', 'parquet', '--output', exportFile, '--url', node.url]);
     assert.equal(e.code, 0, e.stderr);
     const again = ingest(exportFile, 'reimported', '--create-table', '--time-field', 'at');
     assert.equal(again.code, 0, again.stderr);

@@ -3,7 +3,7 @@
  * data dir, stdout captured for log assertions, killed by PID on cleanup
  * even when the test fails (nats.js's launcher, minus its leaks).
  */
-import type { ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnOwned } from './owned-spawn.ts';
@@ -123,4 +123,10 @@ export async function http(
     body = undefined;
   }
   return { status: res.status, body, text, headers: res.headers };
+}
+
+/** Runs the `sluice` CLI to completion (120 s at most) and returns its exit code and output. */
+export function runCli(args: readonly string[], input?: string): { code: number | null; stdout: string; stderr: string } {
+  const res = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000, ...(input === undefined ? {} : { input }) });
+  return { code: res.status, stdout: res.stdout, stderr: res.stderr };
 }

@@ -7,18 +7,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { NodeProcess, ROOT, http, tempDir } from './harness.ts';
+import { NodeProcess, http, runCli, tempDir } from './harness.ts';
 import { PAYMENTS } from './tables.ts';
 
-const BIN = path.join(ROOT, 'bin', 'sluice.js');
 
-function cli(args: readonly string[]): { code: number | null; stdout: string; stderr: string } {
-  const res = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8' });
-  return { code: res.status, stdout: res.stdout, stderr: res.stderr };
-}
 
 const line = (i: number, amount: string): string => JSON.stringify({ account_id: `acct-${i % 37}`, txn_id: `tx-${i}`, amount, ts: 1_764_000_000_000 + i, memo: `m${i}` });
 
@@ -48,7 +42,7 @@ test('an lmdb data dir converted to level serves the same records, ids and prima
   const before = await exportOf(node.url);
   assert.equal(before.length, 2_000);
 
-  const busy = cli(['index', 'convert', '--data-dir', dataDir, '--engine', 'level']);
+  const busy = runCli(['index', 'convert', '--data-dir', dataDir, '--engine', 'level']);
   assert.equal(busy.code, 2, 'refused while the node runs');
   assert.match(busy.stderr, /STORAGE_IO/);
 
@@ -57,7 +51,7 @@ test('an lmdb data dir converted to level serves the same records, ids and prima
   mkdirSync(path.join(dataDir, 'index', 'level'), { recursive: true });
   writeFileSync(path.join(dataDir, 'index', 'level', 'CURRENT'), 'garbage\n');
 
-  const converted = cli(['index', 'convert', '--data-dir', dataDir, '--engine', 'level']);
+  const converted = runCli(['index', 'convert', '--data-dir', dataDir, '--engine', 'level']);
   assert.equal(converted.code, 0, converted.stderr);
   assert.match(converted.stdout, /^lmdb -> level: \d+ index entries copied/);
   assert.equal(JSON.parse(readFileSync(path.join(dataDir, 'node.json'), 'utf8')).engine, 'level');
@@ -78,7 +72,7 @@ test('an lmdb data dir converted to level serves the same records, ids and prima
   assert.equal((await exportOf(node.url)).length, 2_000);
   await node.kill('SIGTERM');
 
-  const same = cli(['index', 'convert', '--data-dir', dataDir, '--engine', 'level']);
+  const same = runCli(['index', 'convert', '--data-dir', dataDir, '--engine', 'level']);
   assert.equal(same.code, 2);
   assert.match(same.stderr, /already level/);
 });

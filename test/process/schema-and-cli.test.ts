@@ -10,14 +10,9 @@ import { createServer, type AddressInfo } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import path from 'node:path';
-import { NodeProcess, ROOT, http, tempDir } from './harness.ts';
+import { NodeProcess, http, runCli, tempDir } from './harness.ts';
 
-const BIN = path.join(ROOT, 'bin', 'sluice.js');
 
-function cli(args: readonly string[], input?: string): { code: number | null; stdout: string; stderr: string } {
-  const res = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', ...(input === undefined ? {} : { input }) });
-  return { code: res.status, stdout: res.stdout, stderr: res.stderr };
-}
 
 describe('schema evolution and CLI', () => {
   let node: NodeProcess;
@@ -34,7 +29,7 @@ describe('schema evolution and CLI', () => {
 
   test('every command has --help', () => {
     for (const args of [[], ['serve'], ['table'], ['table', 'create'], ['table', 'list'], ['table', 'describe'], ['table', 'alter'], ['ingest'], ['query'], ['export'], ['cluster'], ['cluster', 'status'], ['cluster', 'repair'], ['index'], ['index', 'convert']]) {
-      const res = cli([...args, '--help']);
+      const res = runCli([...args, '--help']);
       assert.equal(res.code, 0, `${args.join(' ')} --help: ${res.stderr}`);
       assert.match(res.stdout, /Usage: sluice/);
     }
@@ -45,7 +40,7 @@ describe('schema evolution and CLI', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const port = (server.address() as AddressInfo).port;
     try {
-      const res = cli(['serve', '--data-dir', path.join(dir, 'busy'), '--http', `127.0.0.1:${port}`]);
+      const res = runCli(['serve', '--data-dir', path.join(dir, 'busy'), '--http', `127.0.0.1:${port}`]);
       assert.equal(res.code, 2, res.stderr);
       assert.match(res.stderr, /^sluice: listen EADDRINUSE: address already in use/m);
       assert.doesNotMatch(res.stderr, /\n\s+at /, 'no stack trace');
@@ -55,11 +50,11 @@ describe('schema evolution and CLI', () => {
   });
 
   test('cluster status of a node running alone; repair is refused there', () => {
-    const status = cli(['cluster', 'status', '--url', node.url]);
+    const status = runCli(['cluster', 'status', '--url', node.url]);
     assert.equal(status.code, 0, status.stderr);
     assert.match(status.stdout, /^single · seen from n1 · placement epoch 0/);
     assert.match(status.stdout, /n1\s+alive/);
-    const repair = cli(['cluster', 'repair', '--url', node.url]);
+    const repair = runCli(['cluster', 'repair', '--url', node.url]);
     assert.notEqual(repair.code, 0);
     assert.match(repair.stderr, /INVALID_ARGUMENT/);
   });
@@ -79,15 +74,15 @@ describe('schema evolution and CLI', () => {
         ],
       }),
     );
-    const created = cli(['table', 'create', '--file', file, '--url', node.url]);
+    const created = runCli(['table', 'create', '--file', file, '--url', node.url]);
     assert.equal(created.code, 0, created.stderr);
     assert.equal(JSON.parse(created.stdout).name, 'sensors');
-    const again = cli(['table', 'create', '--file', file, '--url', node.url]);
+    const again = runCli(['table', 'create', '--file', file, '--url', node.url]);
     assert.equal(again.code, 1);
     assert.match(again.stderr, /TABLE_EXISTS/);
-    const list = cli(['table', 'list', '--url', node.url]);
+    const list = runCli(['table', 'list', '--url', node.url]);
     assert.match(list.stdout, /^sensors\tv1\tshardKey=device\t3 fields$/m);
-    const d = cli(['table', 'describe', 'sensors', '--url', node.url]);
+    const d = runCli(['table', 'describe', 'sensors', '--url', node.url]);
     assert.equal(JSON.parse(d.stdout).timeField, 'at');
   });
 
@@ -95,10 +90,10 @@ describe('schema evolution and CLI', () => {
     const file = path.join(dir, 'readings.ndjson.gz');
     const lines = Array.from({ length: 2500 }, (_, i) => JSON.stringify({ device: `d${i % 5}`, at: 1_000_000 + i, temp: i }));
     writeFileSync(file, gzipSync(lines.join('\n') + '\n'));
-    const res = cli(['ingest', file, '--table', 'sensors', '--batch-records', '300', '--url', node.url]);
+    const res = runCli(['ingest', file, '--table', 'sensors', '--batch-records', '300', '--url', node.url]);
     assert.equal(res.code, 0, res.stderr);
     assert.match(res.stdout, /^2500 records written, 0 rejected, 9 requests in [0-9.]+ s \([0-9]+ records\/s\)$/m);
-    const q = cli(['query', '--table', 'sensors', '--key', 'd3', '--limit', '2000', '--url', node.url]);
+    const q = runCli(['query', '--table', 'sensors', '--key', 'd3', '--limit', '2000', '--url', node.url]);
     assert.equal(q.code, 0, q.stderr);
     const got = q.stdout.trim().split('\n').map((l) => JSON.parse(l) as { temp: number; at: number });
     assert.equal(got.length, 500);
@@ -106,10 +101,10 @@ describe('schema evolution and CLI', () => {
       got.map((r) => r.temp),
       lines.map((_, i) => i).filter((i) => i % 5 === 3),
     );
-    const window = cli(['query', '--table', 'sensors', '--key', 'd3', '--from', '1000100', '--to', '1000200', '--url', node.url]);
+    const window = runCli(['query', '--table', 'sensors', '--key', 'd3', '--from', '1000100', '--to', '1000200', '--url', node.url]);
     assert.equal(window.stdout.trim().split('\n').length, 20);
     const out = path.join(dir, 'export.ndjson');
-    const e = cli(['export', '--table', 'sensors', '--output', out, '--url', node.url]);
+    const e = runCli(['export', '--table', 'sensors', '--output', out, '--url', node.url]);
     assert.equal(e.code, 0, e.stderr);
     const exported = spawnSync('wc', ['-l', out], { encoding: 'utf8' }).stdout;
     assert.match(exported, /^2500 /);
@@ -118,16 +113,16 @@ describe('schema evolution and CLI', () => {
   test('sluice ingest stops at the first invalid batch with the node error, or skips with --on-invalid skip', () => {
     const file = path.join(dir, 'bad.ndjson');
     writeFileSync(file, [{ device: 'x', at: 1, temp: 1 }, { device: 'x', at: 2, temp: 'hot' }, { device: 'x', at: 3, temp: 3 }].map((r) => JSON.stringify(r)).join('\n'));
-    const strict = cli(['ingest', file, '--table', 'sensors', '--url', node.url]);
+    const strict = runCli(['ingest', file, '--table', 'sensors', '--url', node.url]);
     assert.equal(strict.code, 1);
     assert.match(strict.stderr, /SCHEMA_VIOLATION \(HTTP 400\)/);
     assert.match(strict.stderr, /record 1 \/temp/);
-    const skip = cli(['ingest', file, '--table', 'sensors', '--on-invalid', 'skip', '--url', node.url]);
+    const skip = runCli(['ingest', file, '--table', 'sensors', '--on-invalid', 'skip', '--url', node.url]);
     assert.equal(skip.code, 3, 'exit 3 signals rejected records');
     assert.match(skip.stdout, /^2 records written, 1 rejected/m);
-    const unknown = cli(['ingest', file, '--table', 'nope', '--url', node.url]);
+    const unknown = runCli(['ingest', file, '--table', 'nope', '--url', node.url]);
     assert.match(unknown.stderr, /TABLE_NOT_FOUND/);
-    const unreachable = cli(['table', 'list', '--url', 'http://127.0.0.1:1']);
+    const unreachable = runCli(['table', 'list', '--url', 'http://127.0.0.1:1']);
     assert.equal(unreachable.code, 1);
     assert.match(unreachable.stderr, /cannot reach/);
   });
