@@ -7,7 +7,7 @@
 import { Command, Option } from 'commander';
 import { pino } from 'pino';
 import { KafkaSource } from '../sources/kafka/kafka-source.ts';
-import { kafkaSourceConfig } from '../sources/kafka/kafka-source-config.ts';
+import { KAFKA_SOURCE_DEFAULTS, kafkaSourceConfig } from '../sources/kafka/kafka-source-config.ts';
 import { HttpDoor } from '../sources/kafka/http-door.ts';
 import { CliError } from './cli-error.ts';
 import { intOption } from './int-option.ts';
@@ -40,11 +40,11 @@ export function kafkaCommand(): Command {
     .option('--dlq-topic <topic>', 'dead-letter topic for refused messages (default <topic>.dlq)')
     .option('--url <url>', 'sluice node URL', DEFAULT_URL)
     .addOption(new Option('--format <format>', 'message values: JSON, or the table\'s protobuf message').choices(['json', 'protobuf']).default('json'))
-    .option('--batch-records <n>', 'most messages per write', '5000')
-    .option('--in-flight <n>', 'writes in flight at once', '3')
+    .option('--batch-records <n>', 'most messages per write', String(KAFKA_SOURCE_DEFAULTS.batchRecordsMax))
+    .option('--in-flight <n>', 'writes in flight at once', String(KAFKA_SOURCE_DEFAULTS.inFlightBatchesMax))
     .option('--status-every-ms <ms>', 'print progress to stderr this often (0: never)', '5000')
-    .option('--session-timeout-ms <ms>', 'consumer group session: a member silent this long loses its partitions (the broker allows 6000 and up by default)', '10000')
-    .option('--retries <n>', 'times the Kafka client retries a failed request (250 ms apart) before it reconnects with back-off', '20')
+    .option('--session-timeout-ms <ms>', 'consumer group session: a member silent this long loses its partitions (the broker allows 6000 and up by default)', String(KAFKA_SOURCE_DEFAULTS.sessionTimeoutMs))
+    .option('--retries <n>', 'times the Kafka client retries a failed request (250 ms apart) before it reconnects with back-off', String(KAFKA_SOURCE_DEFAULTS.clientRetries))
     .option('--log-level <level>', 'pino log level (logs go to stderr)', 'warn')
     .action(async (o: KafkaOptions) => {
       await runKafka(o);

@@ -2,7 +2,7 @@
  * `sluice serve`: runs a single node until SIGTERM/SIGINT, then stops
  * gracefully (stop accepting, finish requests in flight, flush, exit 0).
  */
-import { kafkaSourceConfig, type KafkaSourceConfig } from '../sources/kafka/kafka-source-config.ts';
+import { KAFKA_SOURCE_DEFAULTS, kafkaSourceConfig, type KafkaSourceConfig } from '../sources/kafka/kafka-source-config.ts';
 import { Command, Option } from 'commander';
 import { DEFAULT_CONFIG, resolveConfig, type NodeConfig } from '../config.ts';
 import { SluiceNode } from '../sluice-node.ts';
@@ -107,8 +107,8 @@ export function serveCommand(): Command {
     .option('--kafka-table <table>', 'the table its messages go to')
     .option('--kafka-group <group>', 'consumer group (default sluice-<table>)')
     .option('--kafka-dlq-topic <topic>', 'dead-letter topic for refused messages (default <topic>.dlq)')
-    .option('--kafka-batch-records <n>', 'most messages per write', '5000')
-    .option('--kafka-retries <n>', 'times the Kafka client retries a failed request (250 ms apart) before the source reconnects with back-off', '20')
+    .option('--kafka-batch-records <n>', 'most messages per write', String(KAFKA_SOURCE_DEFAULTS.batchRecordsMax))
+    .option('--kafka-retries <n>', 'times the Kafka client retries a failed request (250 ms apart) before the source reconnects with back-off', String(KAFKA_SOURCE_DEFAULTS.clientRetries))
     .addOption(new Option('--kafka-format <format>', 'message values: JSON, or the table\'s protobuf message').choices(['json', 'protobuf']).default('json'))
     .action(async (opts: ServeOptions) => {
       const config = toConfig(opts);

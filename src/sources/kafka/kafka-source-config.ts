@@ -39,20 +39,21 @@ export interface KafkaSourceConfig {
 
 const MiB = 1024 * 1024;
 
+/** The defaults of every setting but where to read and write (the CLIs show them in --help). */
+export const KAFKA_SOURCE_DEFAULTS = {
+  format: 'json',
+  batchRecordsMax: 5_000,
+  batchBytesMax: 4 * MiB,
+  inFlightBatchesMax: 3,
+  fetchBytesMax: 8 * MiB,
+  fetchPartitionBytesMax: 1 * MiB,
+  bufferedMessagesMax: 4_096,
+  lagIntervalMs: 5_000,
+  sessionTimeoutMs: 10_000,
+  clientRetries: 20,
+} as const satisfies Omit<KafkaSourceConfig, 'brokers' | 'topic' | 'group' | 'table' | 'dlqTopic'>;
+
 /** A source config with defaults for everything but where to read and write. */
 export function kafkaSourceConfig(required: Pick<KafkaSourceConfig, 'brokers' | 'topic' | 'group' | 'table'> & Partial<KafkaSourceConfig>): KafkaSourceConfig {
-  return {
-    dlqTopic: `${required.topic}.dlq`,
-    format: 'json',
-    batchRecordsMax: 5_000,
-    batchBytesMax: 4 * MiB,
-    inFlightBatchesMax: 3,
-    fetchBytesMax: 8 * MiB,
-    fetchPartitionBytesMax: 1 * MiB,
-    bufferedMessagesMax: 4_096,
-    lagIntervalMs: 5_000,
-    sessionTimeoutMs: 10_000,
-    clientRetries: 20,
-    ...required,
-  };
+  return { dlqTopic: `${required.topic}.dlq`, ...KAFKA_SOURCE_DEFAULTS, ...required };
 }
