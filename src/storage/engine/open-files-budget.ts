@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 
 /** LevelDB's own default, used when the limit cannot be read. */
 const FALLBACK = 1_000;
-/** Past this, more open files buy nothing measurable and cost memory per table. */
+/** LevelDB clips `max_open_files` to this itself (SanitizeOptions). */
 const CEILING = 50_000;
 
 /** Half the soft limit in a `/proc/self/limits` text, within [1,000, 50,000]; 1,000 if absent or unreadable. */
