@@ -12,7 +12,7 @@ import path from 'node:path';
 import { mkdtempSync } from 'node:fs';
 import { openEngine } from '../src/storage/engine/open-engine.ts';
 import type { EngineKind } from '../src/storage/engine/storage-engine.ts';
-import { recordKeyPrefix } from '../src/storage/key-layout.ts';
+import { recordKeyPrefix } from '../src/storage/index/key-layout.ts';
 import { startReport } from './lib/report.ts';
 import { fmt, median } from './lib/stats.ts';
 

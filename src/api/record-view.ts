@@ -9,8 +9,8 @@ import { readStoredValue } from '../core/codec/record-batch-v1.ts';
 import { SluiceError } from '../core/errors.ts';
 import { compileRenderer } from '../core/schema/render-record.ts';
 import { currentDef, defAtVersion, type TableEntry } from '../storage/catalog.ts';
-import type { IndexedRecord } from '../storage/index-store.ts';
-import { recordKeyId } from '../storage/key-layout.ts';
+import type { IndexedRecord } from '../storage/index/index-store.ts';
+import { recordKeyId } from '../storage/index/key-layout.ts';
 
 type Renderer = (values: readonly unknown[]) => Record<string, unknown>;
 

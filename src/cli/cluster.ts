@@ -5,7 +5,7 @@
  * longer replicates, and moving a node out of the ring.
  */
 import { Command } from 'commander';
-import type { CleanupReport } from '../cluster/cleanup.ts';
+import type { CleanupReport } from '../cluster/repair/cleanup.ts';
 import { CliError } from './cli-error.ts';
 import { DEFAULT_URL, requestJson } from './http-client.ts';
 

@@ -1,11 +1,11 @@
 /**
  * `sluice index convert`: moves a stopped node's index to the other engine
- * (storage/convert-index.ts), e.g. a data dir made with LMDB, the default
+ * (storage/index/convert-index.ts), e.g. a data dir made with LMDB, the default
  * before LevelDB (decision 16).
  */
 import { Command, Option } from 'commander';
 import { DEFAULT_CONFIG } from '../config.ts';
-import { convertIndex } from '../storage/convert-index.ts';
+import { convertIndex } from '../storage/index/convert-index.ts';
 import type { EngineKind } from '../storage/engine/storage-engine.ts';
 
 /** The index command group. */

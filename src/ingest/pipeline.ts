@@ -7,7 +7,7 @@
 import { SluiceError, type ErrorDetail } from '../core/errors.ts';
 import type { Catalog } from '../storage/catalog.ts';
 import { currentDef } from '../storage/catalog.ts';
-import type { Consistency, Coordinator } from '../cluster/coordinator.ts';
+import type { Consistency, Coordinator } from '../cluster/coordinator/coordinator.ts';
 import type { BodyFormat } from './decode-body.ts';
 import type { FrameFormat } from './decode-frames.ts';
 import type { DecodePool } from './decode-pool.ts';

@@ -14,13 +14,13 @@ import type { TableDef } from '../core/schema/table-def.ts';
 import { SluiceError } from '../core/errors.ts';
 import { Catalog } from './catalog.ts';
 import { NODE_META_FORMAT, checkNodeMeta } from './node-meta.ts';
-import { upgradeIndexFormat } from './index-format.ts';
+import { upgradeIndexFormat } from './index/index-format.ts';
 import { lockDataDir, type DirLock } from './dir-lock.ts';
 import { openEngine } from './engine/open-engine.ts';
 import type { StorageEngine } from './engine/storage-engine.ts';
-import { IndexStore, type ApplyStats } from './index-store.ts';
-import { Applier } from './applier.ts';
-import { PkResolver } from './pk-resolver.ts';
+import { IndexStore, type ApplyStats } from './index/index-store.ts';
+import { Applier } from './index/applier.ts';
+import { PkResolver } from './index/pk-resolver.ts';
 import { FRAME_TYPES, type AppliedFrame } from './frame-types.ts';
 import { Wal } from './wal/wal.ts';
 

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { test } from 'node:test';
-import { Placement } from '../../src/cluster/placement.ts';
+import { Placement } from '../../src/cluster/placement/placement.ts';
 import { shardOf } from '../../src/core/murmur3.ts';
 import { TestCluster, waitUntil } from './cluster.ts';
 import { ROOT, http, sleep } from './harness.ts';

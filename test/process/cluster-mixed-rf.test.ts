@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Placement } from '../../src/cluster/placement.ts';
+import { Placement } from '../../src/cluster/placement/placement.ts';
 import { shardOf } from '../../src/core/murmur3.ts';
 import { TestCluster, waitUntil } from './cluster.ts';
 import { http } from './harness.ts';

@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import { resolveConfig } from '../../src/config.ts';
 import { LocalStore } from '../../src/storage/local-store.ts';
 import { openEngine } from '../../src/storage/engine/open-engine.ts';
-import { PREFIX_ID_BLOCK } from '../../src/storage/id-block.ts';
+import { PREFIX_ID_BLOCK } from '../../src/storage/index/id-block.ts';
 import { RecordBatchBuilder, RecordBatchReader } from '../../src/core/codec/record-batch-v1.ts';
 import { encodeFields } from '../../src/core/codec/fields-codec.ts';
 import { EVENTS_TABLE } from '../../src/core/schema/parse-table-def.ts';

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { loadPackageDefinition, type ServerDuplexStream, type ServerUnaryCall, type ServiceDefinition, type sendUnaryData } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { SluiceError, isSluiceError } from '../../core/errors.ts';
-import type { Consistency } from '../../cluster/coordinator.ts';
+import type { Consistency } from '../../cluster/coordinator/coordinator.ts';
 import { toServiceError } from '../../cluster/transport/replica-service.ts';
 import type { GrpcService } from '../../cluster/transport/grpc-server.ts';
 import type { OnInvalid } from '../../ingest/batch-encoder.ts';

@@ -5,11 +5,11 @@
  */
 import type { Logger } from 'pino';
 import type { NodeConfig } from '../../config.ts';
-import type { Coordinator } from '../../cluster/coordinator.ts';
-import type { TableAdmin } from '../../cluster/cluster-tables.ts';
+import type { Coordinator } from '../../cluster/coordinator/coordinator.ts';
+import type { TableAdmin } from '../../cluster/metadata/cluster-tables.ts';
 import type { ClusterStatus } from '../../cluster/cluster-runtime.ts';
-import type { RepairReport } from '../../cluster/anti-entropy.ts';
-import type { CleanupReport } from '../../cluster/cleanup.ts';
+import type { RepairReport } from '../../cluster/repair/anti-entropy.ts';
+import type { CleanupReport } from '../../cluster/repair/cleanup.ts';
 import type { Admission } from '../../ingest/admission.ts';
 import type { IngestPipeline } from '../../ingest/pipeline.ts';
 import type { IngestDoor } from '../../ingest/ingest-door.ts';

@@ -6,7 +6,7 @@
  * Everything is batched: one call carries a whole batch, page or key list.
  */
 import { Packr } from 'msgpackr';
-import type { KeyRangeQuery } from '../../storage/index-store.ts';
+import type { KeyRangeQuery } from '../../storage/index/index-store.ts';
 
 /** A stored record on the wire: record key and stored value. */
 export type WireRecord = [recordKey: Buffer, value: Buffer];

@@ -5,7 +5,7 @@
  * the data so recovery knows where to resume replay.
  *
  * Keys compare as unsigned bytes (memcmp); the key layout that makes a shard
- * one contiguous range lives in `storage/key-layout.ts`. Every byte string of
+ * one contiguous range lives in `storage/index/key-layout.ts`. Every byte string of
  * 1..ENGINE_KEY_BYTES_MAX bytes is a valid key: engines keep their own
  * metadata outside the data key space.
  *

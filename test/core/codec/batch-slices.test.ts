@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { RecordBatchBuilder, RecordBatchReader } from '../../../src/core/codec/record-batch-v1.ts';
 import { encodeFields } from '../../../src/core/codec/fields-codec.ts';
 import { batchFromStored, subBatch, tableIdOfRecordKey } from '../../../src/core/codec/batch-slices.ts';
-import { recordKey } from '../../../src/storage/key-layout.ts';
+import { recordKey } from '../../../src/storage/index/key-layout.ts';
 
 function stamped(): Buffer {
   const b = new RecordBatchBuilder(7, 2, 1234);

@@ -17,7 +17,7 @@ import path from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SluiceError, isSluiceError, type ErrorDetail } from '../../../core/errors.ts';
 import type { TableDef } from '../../../core/schema/table-def.ts';
-import type { Consistency } from '../../../cluster/coordinator.ts';
+import type { Consistency } from '../../../cluster/coordinator/coordinator.ts';
 import type { OnInvalid, Rejection } from '../../../ingest/batch-encoder.ts';
 import { ConvertPool } from '../../../ingest/formats/convert-pool.ts';
 import type { FileBatch, FileFormat } from '../../../ingest/formats/file-batch.ts';

@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { SluiceError } from '../../../core/errors.ts';
 import type { ApiContext } from '../api-context.ts';
-import type { Consistency } from '../../../cluster/coordinator.ts';
+import type { Consistency } from '../../../cluster/coordinator/coordinator.ts';
 import { intParam, oneOf, queryParams, timeParam } from '../query-params.ts';
 import { PARQUET_CONTENT_TYPE, parquetExport, parquetExportPlan } from '../../parquet-export.ts';
 import type { RecordParts } from '../../record-view.ts';

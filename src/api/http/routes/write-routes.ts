@@ -11,7 +11,7 @@ import { bodyFormatOf, isDelimitedProtobuf } from '../../../ingest/decode-body.t
 import { splitDelimited } from '../../../ingest/delimited-frames.ts';
 import type { DedupeKeys, OnInvalid } from '../../../ingest/batch-encoder.ts';
 import type { WriteResult } from '../../../ingest/pipeline.ts';
-import type { Consistency } from '../../../cluster/coordinator.ts';
+import type { Consistency } from '../../../cluster/coordinator/coordinator.ts';
 import type { ApiContext } from '../api-context.ts';
 import { readBody } from '../body-reader.ts';
 import { queryParams, oneOf, dedupePrefixParam } from '../query-params.ts';

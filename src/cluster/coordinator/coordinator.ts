@@ -1,0 +1,96 @@
+/**
+ * The coordinator contract: what the ingest and API layers ask of "the
+ * store", whether it is this node alone (LocalCoordinator) or a quorum of
+ * replicas (the cluster coordinator). It stamps ids and versions, makes a
+ * batch durable at the requested consistency, and serves reads.
+ */
+import type { TableEntry } from '../../storage/catalog.ts';
+import type { IndexedRecord } from '../../storage/index/index-store.ts';
+
+/** How many replicas must answer: one, a majority, or every replica of each shard. */
+export type Consistency = 'one' | 'quorum' | 'all';
+
+/** Replicas of `replicas` that `consistency` requires. */
+export function requiredReplicas(consistency: Consistency, replicas: number): number {
+  if (consistency === 'one') return Math.min(1, replicas);
+  if (consistency === 'all') return replicas;
+  return Math.floor(replicas / 2) + 1;
+}
+
+/** Per-request options of a write. */
+export interface WriteOptions {
+  readonly consistency?: Consistency;
+  /**
+   * Entries carry a key (primary or dedupe) that keeps the id it was written
+   * with before; without it every entry gets a fresh id.
+   */
+  readonly keyed?: boolean;
+  /**
+   * The writer guarantees that none of the batch's keys is stored yet, so a
+   * coordinator may skip looking them up (fresh ids) and mark the batch so
+   * the index skips it too. A coordinator that cannot honour it treats the
+   * batch as `keyed`.
+   */
+  readonly freshKeys?: boolean;
+}
+
+/** Per-request options of a read. */
+export interface ReadOptions {
+  /** A token from a write: the read sees that write. */
+  readonly token?: string;
+  readonly consistency?: Consistency;
+}
+
+/** The result of a durable write. */
+export interface WriteAck {
+  /** Ids in batch order. */
+  readonly ids: readonly bigint[];
+  /** Opaque read-your-writes token: a read that passes it sees this write. */
+  readonly token: string;
+  /**
+   * True when the write could not reach W replicas and was accepted into
+   * this node's durable hint queue instead (`--on-partition=buffer`).
+   */
+  readonly degraded?: boolean;
+}
+
+/** A range query by shard key and event time. */
+export interface RangeQuery {
+  readonly key: string;
+  readonly fromMs?: number;
+  readonly toMs?: number;
+  /** Opaque cursor from a previous page. */
+  readonly cursor?: string;
+  readonly limit: number;
+  readonly token?: string;
+  readonly consistency?: Consistency;
+}
+
+/** One page of a range query. */
+export interface RangePage {
+  readonly records: readonly IndexedRecord[];
+  /** Cursor of the next page, or null when this page is the last. */
+  readonly nextCursor: string | null;
+}
+
+/** What the upper layers need from storage, local or replicated. */
+export interface Coordinator {
+  /**
+   * Stamps ids and versions into the encoded batch and makes it durable.
+   * `release` runs once the batch no longer occupies memory on this node.
+   */
+  write(entry: TableEntry, batch: Uint8Array, count: number, release: () => void, options?: WriteOptions): Promise<WriteAck>;
+  /** One record by id, or undefined. */
+  getById(entry: TableEntry, id: bigint, options?: ReadOptions): Promise<IndexedRecord | undefined>;
+  /** One page of a shard key's records in event-time order. */
+  queryRange(entry: TableEntry, query: RangeQuery): Promise<RangePage>;
+  /** Every record of a table. */
+  scanTable(entry: TableEntry, options?: ReadOptions): AsyncIterable<IndexedRecord>;
+  /**
+   * The greatest dedupe key of the table in [low, high] (keys of equal length,
+   * compared as bytes), counting every acknowledged write; undefined when
+   * none. Absent where it cannot be answered exactly (a cluster): a source
+   * then looks up every key instead of fencing.
+   */
+  highestDedupeKey?(entry: TableEntry, low: string, high: string): Promise<string | undefined>;
+}

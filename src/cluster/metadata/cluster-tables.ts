@@ -1,0 +1,110 @@
+/**
+ * The cluster catalog: table definitions live in etcd (`tables/<name>`),
+ * so every node agrees on each table's id and schema versions. A change is
+ * an etcd transaction (create-if-absent for a new name and id, CAS on the
+ * mod revision for a schema change); every node installs it into its local
+ * catalog through a watch, and a replica that meets an unknown table id
+ * reloads before refusing.
+ */
+import type { Etcd3 } from 'etcd3';
+import type { Logger } from 'pino';
+import { SluiceError } from '../../core/errors.ts';
+import type { TableDef } from '../../core/schema/table-def.ts';
+import { currentDef, type Catalog, type TableEntry } from '../../storage/catalog.ts';
+import type { EtcdKeys } from './etcd-keys.ts';
+
+/** Table changes, local or cluster-wide. */
+export interface TableAdmin {
+  /** Creates a table; TABLE_EXISTS when the name is taken. */
+  create(def: TableDef, nowMs: number): Promise<TableEntry>;
+  /** Adds the schema version `evolve` derives from the current one. */
+  evolve(name: string, evolve: (current: TableDef) => TableDef): Promise<TableEntry>;
+}
+
+/** Attempts at a transaction that lost a race before giving up. */
+const CAS_ATTEMPTS = 10;
+
+/** Table changes through etcd, mirrored into the local catalog. */
+export class ClusterTables implements TableAdmin {
+  private readonly client: Etcd3;
+  private readonly keys: EtcdKeys;
+  readonly catalog: Catalog;
+  private readonly log: Logger;
+  private watcher: { cancel(): Promise<void> } | undefined;
+
+  constructor(client: Etcd3, keys: EtcdKeys, catalog: Catalog, log: Logger) {
+    this.client = client;
+    this.keys = keys;
+    this.catalog = catalog;
+    this.log = log;
+  }
+
+  /** Publishes the built-in tables, loads every table, and follows changes. */
+  async start(): Promise<void> {
+    for (const entry of this.catalog.list()) {
+      // Built-ins have the same id on every node; publish them once.
+      await this.client.if(this.keys.table(entry.name), 'Create', '==', 0).then(...this.putOps(entry)).commit();
+    }
+    const watcher = await this.client.watch().prefix(this.keys.tables).create();
+    this.watcher = watcher;
+    watcher.on('put', (kv) => {
+      const entry = JSON.parse(kv.value.toString('utf8')) as TableEntry;
+      this.catalog.install(entry).catch((err: unknown) => this.log.error({ err, table: entry.name }, 'cannot install table from etcd'));
+    });
+    watcher.on('error', (err) => this.log.warn({ event: 'watch_error', err: err.message }, 'table watch error'));
+    await this.reload();
+  }
+
+  /** Stops following changes. */
+  async stop(): Promise<void> {
+    await this.watcher?.cancel().catch(() => undefined);
+  }
+
+  /** Installs every table etcd holds (also used when a replica meets an unknown table id). */
+  async reload(): Promise<void> {
+    const all = await this.client.getAll().prefix(this.keys.tables).strings();
+    for (const json of Object.values(all)) await this.catalog.install(JSON.parse(json) as TableEntry);
+  }
+
+  async create(def: TableDef, nowMs: number): Promise<TableEntry> {
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      const ids = await this.client.getAll().prefix(`${this.keys.prefix}table-ids/`).keys();
+      const maxId = Math.max(0, ...ids.map((k) => Number(k.slice(k.lastIndexOf('/') + 1))), ...this.catalog.list().map((t) => t.id));
+      const entry: TableEntry = { id: maxId + 1, name: def.name, createdAtMs: nowMs, versions: [def] };
+      const res = await this.client
+        .if(this.keys.table(def.name), 'Create', '==', 0)
+        .and(this.keys.tableId(entry.id), 'Create', '==', 0)
+        .then(...this.putOps(entry))
+        .commit();
+      if (res.succeeded) return this.catalog.install(entry);
+      if ((await this.client.get(this.keys.table(def.name)).string()) !== null) {
+        throw new SluiceError('TABLE_EXISTS', `table ${JSON.stringify(def.name)} already exists`);
+      }
+      // Lost the id to a concurrent create of another table: take the next one.
+    }
+    throw new SluiceError('NO_QUORUM', `could not allocate a table id for ${def.name} after ${CAS_ATTEMPTS} attempts`);
+  }
+
+  async evolve(name: string, evolve: (current: TableDef) => TableDef): Promise<TableEntry> {
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      const res = await this.client.get(this.keys.table(name)).exec();
+      const kv = res.kvs[0];
+      if (kv === undefined) throw new SluiceError('TABLE_NOT_FOUND', `table ${JSON.stringify(name)} does not exist`);
+      const entry = JSON.parse(kv.value.toString('utf8')) as TableEntry;
+      const current = currentDef(entry);
+      const next = evolve(current);
+      if (next.version === current.version) return this.catalog.install(entry);
+      const updated: TableEntry = { ...entry, versions: [...entry.versions, next] };
+      const put = await this.client
+        .if(this.keys.table(name), 'Mod', '==', kv.mod_revision)
+        .then(this.client.put(this.keys.table(name)).value(JSON.stringify(updated)))
+        .commit();
+      if (put.succeeded) return this.catalog.install(updated);
+    }
+    throw new SluiceError('NO_QUORUM', `schema change of ${name} lost ${CAS_ATTEMPTS} races in a row`);
+  }
+
+  private putOps(entry: TableEntry) {
+    return [this.client.put(this.keys.table(entry.name)).value(JSON.stringify(entry)), this.client.put(this.keys.tableId(entry.id)).value(entry.name)] as const;
+  }
+}

@@ -1,0 +1,248 @@
+/**
+ * Anti-entropy: replicas of a shard compare Merkle summaries of what they
+ * store (record key and version of every record, merkle.ts) and exchange
+ * only the records of leaves that differ, in both directions. It repairs
+ * what hints cannot: a node restored from an empty disk, hints lost with a
+ * coordinator's disk, writes that failed everywhere but one replica.
+ *
+ * Records travel as ordinary record batches and are applied through the
+ * WAL, so repair is as durable as a write, and idempotent: an older version
+ * of a primary key is ignored by the index on arrival (last writer wins).
+ * Rounds go one table's shard and one peer at a time, which is the rate
+ * limit. Each table is compared among its own replicas (the first RF nodes
+ * of the shard for that table's RF), so a table with a smaller replication
+ * factor is never copied to nodes that do not replicate it.
+ */
+import type { Logger } from 'pino';
+import { currentDef, type Catalog } from '../../storage/catalog.ts';
+import { batchesOfRecords } from '../coordinator/cluster-coordinator.ts';
+import type { FailureDetector } from '../membership/failure-detector.ts';
+import { MerkleTree } from './merkle.ts';
+import type { Placement } from '../placement/placement.ts';
+import type { ReplicaHandlers } from '../transport/grpc-server.ts';
+import type { PeerClients } from '../transport/peer-clients.ts';
+import type { WireRecord } from '../transport/replica-messages.ts';
+
+/** Record keys per Fetch call. */
+const FETCH_KEYS_MAX = 2_000;
+
+/** One table's records in one shard: what repair compares and cleanup drops. */
+export interface ShardRange {
+  readonly shard: number;
+  readonly tableId: number;
+}
+
+type Direction = 'both' | 'push';
+type MutableReport = { -readonly [K in keyof RepairReport]: RepairReport[K] };
+
+function emptyReport(): MutableReport {
+  return { shards: 0, differing: 0, pulled: 0, pushed: 0, skipped: 0 };
+}
+
+/** What one repair did. */
+export interface RepairReport {
+  readonly shards: number;
+  /** (table, shard)–peer pairs whose summaries differed. */
+  readonly differing: number;
+  /** Records copied to this node. */
+  readonly pulled: number;
+  /** Records copied to peers. */
+  readonly pushed: number;
+  /** (table, shard)–peer pairs not compared because the peer was not alive. */
+  readonly skipped: number;
+}
+
+export interface AntiEntropyDeps {
+  readonly nodeId: string;
+  readonly shards: number;
+  readonly catalog: Catalog;
+  readonly placement: () => Placement;
+  readonly local: ReplicaHandlers;
+  readonly peers: PeerClients;
+  readonly detector: FailureDetector;
+  readonly timeoutMs: number;
+  readonly log: Logger;
+  readonly onRepaired?: (report: RepairReport) => void;
+}
+
+/** Background and on-demand Merkle repair of the shards this node holds. */
+export class AntiEntropy {
+  private readonly d: AntiEntropyDeps;
+  private timer: NodeJS.Timeout | undefined;
+  /** The lock that repair ranges, catch-up and cleanup take. */
+  private queue: Promise<unknown> = Promise.resolve();
+  /** Repairs, one after another. */
+  private repairs: Promise<unknown> = Promise.resolve();
+  /** A background round is queued or running (rounds do not pile up behind a slow one). */
+  private background = false;
+
+  constructor(deps: AntiEntropyDeps) {
+    this.d = deps;
+  }
+
+  /** Runs a round over every shard each `intervalMs` (0: never). */
+  start(intervalMs: number): void {
+    if (intervalMs <= 0) return;
+    this.timer = setInterval(() => {
+      if (this.background) return;
+      this.background = true;
+      void this.repair()
+        .catch((err: unknown) => this.d.log.warn({ event: 'anti_entropy_failed', err: (err as Error).message }, 'anti-entropy round failed'))
+        .finally(() => {
+          this.background = false;
+        });
+    }, intervalMs);
+    this.timer.unref();
+  }
+
+  /** Stops the background rounds. */
+  stop(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+  }
+
+  /**
+   * Repairs one shard, or every shard this node holds; one repair runs at a
+   * time. It takes the lock per table shard, so a catch-up or cleanup asked
+   * for meanwhile runs between two ranges instead of after a whole round.
+   */
+  repair(shard?: number): Promise<RepairReport> {
+    const run = this.repairs.catch(() => undefined).then(() => this.run(shard));
+    this.repairs = run;
+    return run;
+  }
+
+  /**
+   * Runs `task` when no repair range, catch-up or cleanup runs, and holds
+   * off the others meanwhile: a catch-up must not copy a range while
+   * cleanup drops it.
+   */
+  exclusive<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.queue.catch(() => undefined).then(task);
+    this.queue = run;
+    return run;
+  }
+
+  private async run(only: number | undefined): Promise<RepairReport> {
+    const report = emptyReport();
+    const shards = new Set<number>();
+    for (const { tableId, rf } of this.tables()) {
+      for (let shard = 0; shard < this.d.shards; shard++) {
+        if (only !== undefined && shard !== only) continue;
+        await this.exclusive(async () => {
+          // Read under the lock: the ring may have changed (and cleanup dropped a range) since the round began.
+          const replicas = this.d.placement().replicas(shard, rf);
+          if (!replicas.includes(this.d.nodeId)) return;
+          shards.add(shard);
+          await this.withPeers({ shard, tableId }, replicas, report, 'both');
+        });
+      }
+    }
+    const done = { ...report, shards: shards.size };
+    if (done.pulled + done.pushed > 0) this.d.log.info({ event: 'anti_entropy', ...done }, 'anti-entropy repaired differences');
+    this.d.onRepaired?.(done);
+    return done;
+  }
+
+  /**
+   * Copies what this node gains in the placement transition of `epoch`
+   * (per table, by its replication factor) from every live replica of the
+   * current ring. Each source first reaches that epoch and indexes every
+   * write routed by an older one, so nothing acknowledged under the old
+   * ring alone is missed; later writes reach this node as a member of the
+   * target ring.
+   */
+  catchUp(epoch: number): Promise<RepairReport> {
+    return this.exclusive(() => this.copyGained(epoch));
+  }
+
+  private async copyGained(epoch: number): Promise<RepairReport> {
+    const placement = this.d.placement();
+    const report = emptyReport();
+    const shards = new Set<number>();
+    for (const { tableId, rf } of this.tables()) {
+      for (const shard of placement.gained(this.d.nodeId, this.d.shards, rf)) {
+        shards.add(shard);
+        await this.withPeers({ shard, tableId }, placement.replicas(shard, rf), report, 'both', epoch);
+      }
+    }
+    const done = { ...report, shards: shards.size };
+    this.d.log.info({ event: 'catch_up', epoch, ...done }, 'copied the shards this node gains');
+    this.d.onRepaired?.(done);
+    return done;
+  }
+
+  /**
+   * Pushes to `peer` every record of one table's shard that this node holds
+   * and the peer lacks or holds older; returns how many it pushed. What
+   * cleanup does (inside `exclusive`) before it drops a range this node no
+   * longer replicates.
+   */
+  async handOff(range: ShardRange, peer: string): Promise<number> {
+    return (await this.repairPair(range, peer, 'push')).pushed;
+  }
+
+  /** Every table with its replication factor: repair compares one table's shard at a time, by that table's replicas. */
+  private tables(): { tableId: number; rf: number }[] {
+    return this.d.catalog.list().map((t) => ({ tableId: t.id, rf: currentDef(t).replicationFactor }));
+  }
+
+  private async withPeers(range: ShardRange, replicas: readonly string[], report: MutableReport, direction: Direction, minEpoch?: number): Promise<void> {
+    for (const peer of replicas) {
+      if (peer === this.d.nodeId) continue;
+      if (this.d.detector.state(peer) !== 'alive') {
+        report.skipped++;
+        continue;
+      }
+      const r = await this.repairPair(range, peer, direction, minEpoch);
+      if (r.differing) report.differing++;
+      report.pulled += r.pulled;
+      report.pushed += r.pushed;
+    }
+  }
+
+  private async repairPair(range: ShardRange, peer: string, direction: Direction, minEpoch?: number): Promise<{ differing: boolean; pulled: number; pushed: number }> {
+    const call = this.d.peers.call.bind(this.d.peers);
+    const { shard, tableId } = range;
+    const [mine, theirs] = await Promise.all([
+      this.d.local.Merkle({ shard, tableId }),
+      call(peer, 'Merkle', { shard, tableId, ...(minEpoch === undefined ? {} : { minEpoch }) }, this.d.timeoutMs),
+    ]);
+    const leaves = MerkleTree.decode(mine.tree).diff(MerkleTree.decode(theirs.tree));
+    if (leaves.length === 0) return { differing: false, pulled: 0, pushed: 0 };
+    const [localEntries, remoteEntries] = await Promise.all([
+      this.d.local.LeafEntries({ shard, tableId, leaves }),
+      call(peer, 'LeafEntries', { shard, tableId, leaves }, this.d.timeoutMs),
+    ]);
+    const local = versionsByKey(localEntries.entries);
+    const remote = versionsByKey(remoteEntries.entries);
+    const pull = direction === 'push' ? [] : [...remote].filter(([k, v]) => (local.get(k)?.version ?? -1n) < v.version).map(([, v]) => v.key);
+    const push = [...local].filter(([k, v]) => (remote.get(k)?.version ?? -1n) < v.version).map(([, v]) => v.key);
+    let pulled = 0;
+    for (const keys of chunks(pull, FETCH_KEYS_MAX)) {
+      const { records } = await call(peer, 'Fetch', { keys }, this.d.timeoutMs);
+      for (const batch of this.batches(records)) await this.d.local.Write({ batch });
+      pulled += records.length;
+    }
+    let pushed = 0;
+    for (const keys of chunks(push, FETCH_KEYS_MAX)) {
+      const { records } = await this.d.local.Fetch({ keys });
+      for (const batch of this.batches(records)) await call(peer, 'Write', { batch }, this.d.timeoutMs);
+      pushed += records.length;
+    }
+    return { differing: true, pulled, pushed };
+  }
+
+  private batches(records: readonly WireRecord[]): Buffer[] {
+    return batchesOfRecords((id) => this.d.catalog.byId(id), records);
+  }
+}
+
+function versionsByKey(entries: readonly [Buffer, string][]): Map<string, { key: Buffer; version: bigint }> {
+  return new Map(entries.map(([key, version]) => [key.toString('latin1'), { key, version: BigInt(version) }]));
+}
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}

@@ -1,0 +1,94 @@
+/**
+ * Cleanup, after Cassandra's `nodetool cleanup`: once the ring has changed
+ * (a node joined, another was decommissioned), drop what this node still
+ * stores of table shards it no longer replicates. Reads never ask it for
+ * them, so they only cost disk, and a later move back would be confused
+ * by stale copies.
+ *
+ * Nothing is dropped on trust. Before a range goes, every one of its
+ * current replicas must be alive, and each is handed whatever this node
+ * holds that it lacks or holds older (a Merkle compare, push only): a
+ * record that reached only this node, or a hint that never arrived, is
+ * copied before the local copy is deleted. A range with a replica down is
+ * skipped and reported. Cleanup refuses while a membership change runs,
+ * and runs exclusive of repair and catch-up, so a transition that starts
+ * later copies back whatever it needs after the drop.
+ */
+import type { Logger } from 'pino';
+import { SluiceError } from '../../core/errors.ts';
+import { currentDef, type Catalog } from '../../storage/catalog.ts';
+import type { IndexStore } from '../../storage/index/index-store.ts';
+import type { AntiEntropy, ShardRange } from './anti-entropy.ts';
+import type { FailureDetector } from '../membership/failure-detector.ts';
+import type { Placement } from '../placement/placement.ts';
+
+/** A range cleanup left in place, and why. */
+export interface SkippedRange extends ShardRange {
+  readonly table: string;
+  readonly reason: string;
+}
+
+/** What one cleanup did. */
+export interface CleanupReport {
+  /** The placement epoch it cleaned up to. */
+  readonly epoch: number;
+  /** Table shards dropped. */
+  readonly ranges: number;
+  /** Records deleted from this node. */
+  readonly deleted: number;
+  /** Records handed to current replicas first (they lacked them). */
+  readonly pushed: number;
+  readonly skipped: readonly SkippedRange[];
+}
+
+export interface CleanupDeps {
+  readonly nodeId: string;
+  readonly shards: number;
+  readonly catalog: Catalog;
+  readonly placement: () => Placement;
+  readonly detector: FailureDetector;
+  readonly antiEntropy: AntiEntropy;
+  readonly index: IndexStore;
+  readonly log: Logger;
+}
+
+/** Drops the table shards this node holds but no longer replicates, after handing them to their replicas. */
+export async function cleanup(d: CleanupDeps): Promise<CleanupReport> {
+  return d.antiEntropy.exclusive(async () => {
+    const placement = d.placement();
+    const moving = (): boolean => d.placement().target !== undefined || d.placement().epoch !== placement.epoch;
+    if (placement.target !== undefined) {
+      throw new SluiceError('NOT_READY', `placement epoch ${placement.epoch} is a membership change in progress; clean up once it has finished`);
+    }
+    const skipped: SkippedRange[] = [];
+    const skip = (range: ShardRange, table: string, reason: string): void => void skipped.push({ ...range, table, reason });
+    const handed: { range: ShardRange; table: string }[] = [];
+    let pushed = 0;
+    for (const table of d.catalog.list()) {
+      const rf = currentDef(table).replicationFactor;
+      for (let shard = 0; shard < d.shards; shard++) {
+        const replicas = placement.replicas(shard, rf);
+        if (replicas.includes(d.nodeId)) continue;
+        const range = { shard, tableId: table.id };
+        if (!(await d.index.holds(range))) continue;
+        const down = replicas.filter((n) => d.detector.state(n) !== 'alive');
+        if (down.length > 0) {
+          skip(range, table.name, `replica ${down.join(', ')} is not alive`);
+          continue;
+        }
+        try {
+          for (const peer of replicas) pushed += await d.antiEntropy.handOff(range, peer);
+          handed.push({ range, table: table.name });
+        } catch (err) {
+          skip(range, table.name, `handing it to its replicas failed: ${(err as Error).message}`);
+        }
+      }
+    }
+    // One drop for every handed range: the id blocks are rewritten in a single pass.
+    const gone = moving() ? { records: 0, ranges: 0 } : await d.index.dropRanges(handed.map((h) => h.range), () => !moving());
+    for (const h of handed.slice(gone.ranges)) skip(h.range, h.table, 'the placement changed meanwhile');
+    const report = { epoch: placement.epoch, ranges: gone.ranges, deleted: gone.records, pushed, skipped };
+    d.log.info({ event: 'cleanup', ...report, skipped: skipped.length }, 'dropped the ranges this node no longer replicates');
+    return report;
+  });
+}

@@ -1,0 +1,170 @@
+/**
+ * The replica side of `sluice.v1.Replica`: what this node answers when a
+ * peer coordinates. A replica write is appended to the local WAL exactly as
+ * a local write is (same frame, same fsync) and acknowledged after the
+ * fsync; reads wait on the read barrier, so a replica never answers from
+ * an index that lacks a write it has acknowledged.
+ */
+import { RecordBatchReader, VALUE_HEADER_BYTES } from '../../core/codec/record-batch-v1.ts';
+import { SluiceError } from '../../core/errors.ts';
+import type { Hlc } from '../../core/hlc.ts';
+import type { LocalStore } from '../../storage/local-store.ts';
+import { MerkleBuilder, leafOf } from '../repair/merkle.ts';
+import type { ReplicaHandlers } from '../transport/grpc-server.ts';
+import type { WireRecord } from '../transport/replica-messages.ts';
+
+/** Largest page a peer may ask for. */
+const PAGE_RECORDS_MAX = 10_000;
+
+export interface ReplicaEndpointDeps {
+  readonly store: LocalStore;
+  readonly hlc: Hlc;
+  /** Reloads the cluster catalog (a batch may name a table created a moment ago). */
+  readonly reloadTables: () => Promise<void>;
+  readonly readBarrierMsMax: number;
+  /**
+   * Replica batch bytes written but not yet indexed that this node holds in
+   * memory; past it a replica write waits, which holds the coordinator's
+   * admission and turns into 429s at its HTTP edge instead of memory here.
+   */
+  readonly unindexedBytesMax: number;
+  /** This node's placement epoch. */
+  readonly epoch: () => number;
+  /** Called with the record count of each replica write applied here. */
+  readonly onReplicaWrite?: (records: number) => void;
+}
+
+/** Builds the Replica service handlers over the local store. */
+export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
+  const { store } = deps;
+  let unindexed = 0;
+  let waiting: (() => void)[] = [];
+  const admit = async (bytes: number): Promise<void> => {
+    // A batch larger than the whole budget still goes through once nothing else is held.
+    while (unindexed > 0 && unindexed + bytes > deps.unindexedBytesMax) await new Promise<void>((resolve) => waiting.push(resolve));
+    unindexed += bytes;
+  };
+  const indexed = (bytes: number): void => {
+    unindexed -= bytes;
+    const wake = waiting;
+    waiting = [];
+    for (const w of wake) w();
+  };
+  // Writes accepted but not yet acknowledged, by the epoch they were routed with.
+  const inFlight = new Map<number, number>();
+  const track = (epoch: number, delta: number): void => {
+    const n = (inFlight.get(epoch) ?? 0) + delta;
+    if (n === 0) inFlight.delete(epoch);
+    else inFlight.set(epoch, n);
+  };
+  /** Waits until this node follows `minEpoch` and no write routed by an older epoch is still being applied. */
+  const settledAt = async (minEpoch: number): Promise<void> => {
+    const deadline = Date.now() + deps.readBarrierMsMax;
+    while (deps.epoch() < minEpoch || [...inFlight.keys()].some((e) => e < minEpoch)) {
+      if (Date.now() > deadline) throw new SluiceError('NOT_READY', `this replica is not yet at placement epoch ${minEpoch}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+  const barrier = (lsn: string | undefined): Promise<void> =>
+    store.readBarrier(deps.readBarrierMsMax, lsn === undefined ? store.lastAckedLsn : minBig(BigInt(lsn), store.lastAckedLsn));
+
+  const applyWrite = async (batch: Buffer): Promise<{ lsn: string }> => {
+    const reader = new RecordBatchReader(batch);
+    if (store.catalog.byId(reader.tableId) === undefined) {
+      await deps.reloadTables();
+      if (store.catalog.byId(reader.tableId) === undefined) throw new SluiceError('TABLE_NOT_FOUND', `table id ${reader.tableId} is unknown here`);
+    }
+    // Keep this node's clock ahead of every version it stores, so its own later writes win over them.
+    // A coordinator stamps increasing versions, so the last entry's is the batch's newest: one read per
+    // batch. Repair batches come in key order and may hide their newest here; their versions are old.
+    while (reader.next());
+    if (reader.count > 0) deps.hlc.update(reader.version);
+    await admit(batch.length);
+    const lsn = await store.appendRecords(batch, reader.count, () => indexed(batch.length));
+    deps.onReplicaWrite?.(reader.count);
+    return { lsn: String(lsn) };
+  };
+
+  return {
+    async Write({ batch, epoch }) {
+      if (epoch !== undefined && epoch < deps.epoch()) {
+        throw new SluiceError('STALE_PLACEMENT', `the write was routed by placement epoch ${epoch}; this replica follows ${deps.epoch()}`);
+      }
+      if (epoch === undefined) return applyWrite(batch);
+      track(epoch, 1);
+      try {
+        return await applyWrite(batch);
+      } finally {
+        track(epoch, -1);
+      }
+    },
+
+    async Get({ tableId, id, lsn }) {
+      await barrier(lsn);
+      const rec = await store.index.getById(tableId, BigInt(id));
+      return rec === undefined ? {} : { record: [rec.recordKey, Buffer.from(rec.value)] };
+    },
+
+    async Scan({ lsn, ...query }) {
+      await barrier(lsn);
+      const records: WireRecord[] = [];
+      for await (const rec of store.index.scanKey({ ...query, limit: Math.min(query.limit, PAGE_RECORDS_MAX) })) {
+        records.push([rec.recordKey, Buffer.from(rec.value)]);
+      }
+      return { records };
+    },
+
+    async ScanShard({ tableId, shard, after, limit }) {
+      await barrier(undefined);
+      const records: WireRecord[] = [];
+      const options = { tableId, limit: Math.min(limit, PAGE_RECORDS_MAX), ...(after === undefined ? {} : { after }) };
+      for await (const rec of store.index.scanShard(shard, options)) records.push([rec.recordKey, Buffer.from(rec.value)]);
+      return { records };
+    },
+
+    async LookupPks({ tableId, shard, pks }) {
+      await barrier(undefined);
+      const found = await store.index.lookupPks(pks.map((pk) => ({ tableId, shard, pk: Buffer.from(pk, 'utf8') })));
+      return { entries: found.map((e) => (e === undefined ? null : [String(e.id), String(e.version)])) };
+    },
+
+    async Merkle({ shard, tableId, minEpoch }) {
+      if (minEpoch !== undefined) await settledAt(minEpoch);
+      await barrier(undefined);
+      const builder = new MerkleBuilder();
+      for await (const rec of store.index.scanShard(shard, tableId === undefined ? {} : { tableId })) builder.add(rec.recordKey, versionOf(rec.value));
+      return { tree: builder.finish().encode() };
+    },
+
+    async LeafEntries({ shard, tableId, leaves }) {
+      await barrier(undefined);
+      const wanted = new Set(leaves);
+      const entries: [Buffer, string][] = [];
+      for await (const rec of store.index.scanShard(shard, tableId === undefined ? {} : { tableId })) {
+        if (wanted.has(leafOf(rec.recordKey))) entries.push([rec.recordKey, String(versionOf(rec.value))]);
+      }
+      return { entries };
+    },
+
+    async Fetch({ keys }) {
+      await barrier(undefined);
+      const values = await store.index.getRecords(keys);
+      const records: WireRecord[] = [];
+      values.forEach((v, i) => {
+        const k = keys[i];
+        if (v !== undefined && k !== undefined) records.push([k, Buffer.from(v)]);
+      });
+      return { records };
+    },
+  };
+}
+
+/** The HLC version at the head of a stored value. */
+export function versionOf(value: Uint8Array): bigint {
+  if (value.length < VALUE_HEADER_BYTES) return 0n;
+  return Buffer.from(value.buffer, value.byteOffset, 8).readBigUInt64BE(0);
+}
+
+function minBig(a: bigint, b: bigint): bigint {
+  return a < b ? a : b;
+}

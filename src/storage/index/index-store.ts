@@ -1,0 +1,501 @@
+/**
+ * The index: a materialized view of the WAL in a StorageEngine. `apply`
+ * turns WAL frames into key-value writes (one engine batch, checkpointed
+ * with the last frame's LSN); the read methods answer by id, by shard key
+ * and time range, and by table scan.
+ */
+import { RecordBatchReader } from '../../core/codec/record-batch-v1.ts';
+import type { StorageEngine, WriteBatch } from '../engine/storage-engine.ts';
+import { FRAME_TYPES, type AppliedFrame } from '../frame-types.ts';
+import {
+  PREFIX_ID,
+  idKey,
+  idKeyOf,
+  idValue,
+  locationOf,
+  pkKey,
+  pkValue,
+  PREFIX_PK,
+  prefixEnd,
+  readPkValue,
+  recordKeyId,
+  recordKey,
+  recordKeyPrefix,
+  tableShardPrefix,
+  shardPrefix,
+  type PkEntry,
+} from './key-layout.ts';
+import { writeTimeKey } from '../../core/codec/record-batch-v1.ts';
+import { IdBlockBuilder, PREFIX_ID_BLOCK, filterIdBlock, findInIdBlock, idBlockKeyLastId, idBlockKeyOf, idBlockLanePrefix, idFloorBlock, idLaneAt, migrateIdBlockKey } from './id-block.ts';
+
+/** One stored record as the index holds it. */
+export interface IndexedRecord {
+  readonly recordKey: Buffer;
+  /** The stored value (see record-batch-v1 `value`). */
+  readonly value: Uint8Array;
+}
+
+/** What `apply` did, for metrics. */
+export interface ApplyStats {
+  readonly records: number;
+  /** Records that replaced an older version of the same primary key. */
+  readonly upserts: number;
+  /** Records older (by version) than what the index has: not applied. */
+  readonly stale: number;
+}
+
+/** One table's records in one shard. */
+export interface TableShard {
+  readonly shard: number;
+  readonly tableId: number;
+}
+
+/** Keys deleted per engine commit when dropping ranges, so applies interleave. */
+const DROP_CHUNK_KEYS = 5_000;
+
+/** A range query over one shard key's records. */
+export interface KeyRangeQuery {
+  readonly tableId: number;
+  readonly shard: number;
+  readonly key: Buffer;
+  /** Inclusive lower bound on event time, epoch ms. */
+  readonly fromMs?: number;
+  /** Exclusive upper bound on event time, epoch ms. */
+  readonly toMs?: number;
+  /** Resume strictly after this record key (a cursor). */
+  readonly after?: Buffer;
+  readonly limit: number;
+}
+
+/** Applies WAL frames to an engine and reads them back. */
+export class IndexStore {
+  readonly engine: StorageEngine;
+
+  /** Primary keys written by batches built but not yet committed (key → entry, building batch). */
+  private readonly pkOverlay = new Map<string, { entry: PkEntry; seq: number }>();
+  private building: Promise<unknown> = Promise.resolve();
+  /**
+   * Commits of batches whose fresh keys went to the engine without the
+   * overlay (the lean path). A later batch that looks keys up waits for them,
+   * so the engine read sees those keys.
+   */
+  private readonly leanCommits = new Set<Promise<unknown>>();
+  private buildSeq = 0;
+  /** LSN of the newest commit issued (a drop commits with it: it applies no frame). */
+  private issuedLsn: bigint | undefined;
+  /** Last id of the newest id block of each lane (worker id), loaded when a lane is first met. */
+  private readonly laneLast = new Map<number, bigint>();
+
+  constructor(engine: StorageEngine) {
+    this.engine = engine;
+  }
+
+  /**
+   * Applies frames (in LSN order) as one atomic engine commit checkpointed at
+   * the last LSN. Calls may overlap: batches are built one after another
+   * (each sees the primary keys of every earlier batch through `pkOverlay`)
+   * while their commits, which the engine orders, run concurrently.
+   */
+  apply(frames: readonly AppliedFrame[]): Promise<ApplyStats> {
+    const last = frames.at(-1);
+    if (last === undefined) return Promise.resolve({ records: 0, upserts: 0, stale: 0 });
+    const built = this.building.then(() => this.build(frames));
+    this.building = built.catch(() => undefined);
+    return built.then(async ({ batch, stats, seq, written, lean }) => {
+      this.issuedLsn = last.lsn;
+      const commit = batch.commit(last.lsn);
+      if (lean) {
+        const tracked = commit.catch(() => undefined).finally(() => this.leanCommits.delete(tracked));
+        this.leanCommits.add(tracked);
+      }
+      try {
+        await commit;
+      } finally {
+        // Committed (or failed for good): later builds read these keys from the engine.
+        for (const key of written) if (this.pkOverlay.get(key)?.seq === seq) this.pkOverlay.delete(key);
+      }
+      return stats;
+    });
+  }
+
+  private async build(frames: readonly AppliedFrame[]): Promise<{ batch: WriteBatch; stats: ApplyStats; seq: number; written: string[]; lean: boolean }> {
+    const seq = ++this.buildSeq;
+    const { entries: pkEntries, lookedUp } = await this.loadPkEntries(frames);
+    // Nothing in this build looks a key up: fresh keys need neither the map nor the overlay.
+    const leanFresh = !lookedUp;
+    let lean = false;
+    const batch = this.engine.batch();
+    const written: string[] = [];
+    let records = 0;
+    let upserts = 0;
+    let stale = 0;
+    for (const frame of frames) {
+      if (frame.type !== FRAME_TYPES.RECORDS) continue;
+      const r = new RecordBatchReader(frame.payload);
+      const buf = r.buf;
+      const block = new IdBlockBuilder(r.tableId, buf);
+      const fresh = r.freshKeys;
+      const blockable = await this.blockable(r, fresh);
+      while (r.next()) {
+        records++;
+        const rk = recordKey(r.shard, r.tableId, buf, r.keyOffset, r.keyLen, r.timeKeyOffset, r.idOffset);
+        if (r.pkLen > 0 && fresh && leanFresh) {
+          batch.put(pkKey(r.shard, r.tableId, buf.subarray(r.pkOffset, r.pkOffset + r.pkLen)), pkValue(buf, r.idOffset, buf, r.valueOffset, rk));
+          lean = true;
+        } else if (r.pkLen > 0) {
+          const pkk = pkKey(r.shard, r.tableId, buf.subarray(r.pkOffset, r.pkOffset + r.pkLen));
+          const mapKey = pkk.toString('latin1');
+          const existing = pkEntries.get(mapKey);
+          const version = r.version;
+          if (existing !== undefined) {
+            // Last writer wins on the HLC version; an equal version is a replay of the same write.
+            if (existing.version > version) {
+              stale++;
+              continue;
+            }
+            if (!existing.recordKey.equals(rk)) batch.del(existing.recordKey);
+            if (existing.id !== r.id) batch.del(idKeyOf(existing.id));
+            upserts++;
+          }
+          batch.put(pkk, pkValue(buf, r.idOffset, buf, r.valueOffset, rk));
+          const entry = { id: r.id, version, recordKey: rk };
+          pkEntries.set(mapKey, entry);
+          this.pkOverlay.set(mapKey, { entry, seq });
+          written.push(mapKey);
+        }
+        batch.put(rk, r.value);
+        // Append-only records (fresh keys included) are found through their frame's id block; upserted
+        // ones reuse an older id that no block range covers, so they keep a per-record entry.
+        if ((r.pkLen === 0 || fresh) && blockable) block.add(r.idOffset, r.shard, r.keyOffset, r.keyLen, r.timeKeyOffset);
+        else batch.put(idKey(buf, r.idOffset), idValue(rk));
+      }
+      if (block.count > 0) {
+        const { key, value } = block.finish();
+        batch.put(key, value);
+        this.laneLast.set(key.readUInt16BE(1), idBlockKeyLastId(key));
+      }
+    }
+    return { batch, stats: { records, upserts, stale }, seq, written, lean };
+  }
+
+  /**
+   * Whether a frame's append-only records may share one id block: their ids
+   * must be of one lane (snowflake worker), strictly increase and start
+   * above every earlier block of that lane, so a lane's blocks stay disjoint
+   * and a lookup's seek to the first block ending at or after an id finds
+   * the only one that can hold it. A coordinator's own frames qualify, and
+   * so do the frames it sends to its replicas, which apply them in the
+   * order it stamped them; hint replays arriving late and repair batches
+   * (in key order, of every lane) get per-record entries instead. Leaves
+   * the reader rewound.
+   */
+  private async blockable(r: RecordBatchReader, fresh: boolean): Promise<boolean> {
+    let lane = -1;
+    let prev = 0n;
+    let ok = true;
+    while (ok && r.next()) {
+      if (r.pkLen > 0 && !fresh) continue;
+      const id = r.id;
+      if (lane < 0) {
+        lane = idLaneAt(r.buf, r.idOffset);
+        prev = this.laneLast.get(lane) ?? (await this.lastIdBlockId(lane));
+      } else if (idLaneAt(r.buf, r.idOffset) !== lane) ok = false;
+      ok &&= id > prev;
+      prev = id;
+    }
+    r.rewind();
+    return ok;
+  }
+
+  /** The last id of the newest id block of a lane (0n when none), cached. */
+  private async lastIdBlockId(lane: number): Promise<bigint> {
+    const p = idBlockLanePrefix(lane);
+    let last = 0n;
+    for await (const [k] of this.engine.iterate({ gt: p, lt: prefixEnd(p), reverse: true, limit: 1 })) last = idBlockKeyLastId(k);
+    this.laneLast.set(lane, last);
+    return last;
+  }
+
+  /**
+   * Rewrites format-1 id-block keys (`B | lastId`, one lane for every id)
+   * as `B | lane | lastId`; what a data dir of format 1 needs once, before
+   * anything is applied. Chunked: a crash in between leaves keys of both
+   * forms, and a rerun rewrites the rest. Returns the keys rewritten.
+   */
+  async migrateIdBlocks(): Promise<number> {
+    const blocks = Buffer.from([PREFIX_ID_BLOCK]);
+    let after: Uint8Array = blocks;
+    let moved = 0;
+    for (;;) {
+      const seen = await this.exclusive(async (batch) => {
+        let seen = 0;
+        for await (const [k, v] of this.engine.iterate({ gt: after, lt: prefixEnd(blocks), limit: DROP_CHUNK_KEYS })) {
+          seen++;
+          after = k;
+          const key = migrateIdBlockKey(k);
+          if (key === undefined) continue;
+          batch.del(k);
+          batch.put(key, v);
+          moved++;
+        }
+        return seen;
+      });
+      if (seen < DROP_CHUNK_KEYS) return moved;
+    }
+  }
+
+  /**
+   * The current primary-key entries of every pk record in the frames: from
+   * the overlay of uncommitted batches, else from the engine in one call.
+   * The overlay is read before the engine read is issued, so a key whose
+   * batch commits meanwhile is either still in the overlay or visible to
+   * the engine read, never neither.
+   */
+  private async loadPkEntries(frames: readonly AppliedFrame[]): Promise<{ entries: Map<string, PkEntry>; lookedUp: boolean }> {
+    const map = new Map<string, PkEntry>();
+    let lookedUp = false;
+    const fetch: { key: Buffer; shard: number; tableId: number }[] = [];
+    for (const frame of frames) {
+      if (frame.type !== FRAME_TYPES.RECORDS) continue;
+      const r = new RecordBatchReader(frame.payload);
+      // The writer vouched that these keys are new: nothing to look up (records past the dedupe fence).
+      if (r.freshKeys) continue;
+      while (r.next()) {
+        if (r.pkLen === 0) continue;
+        lookedUp = true;
+        const key = pkKey(r.shard, r.tableId, r.buf.subarray(r.pkOffset, r.pkOffset + r.pkLen));
+        const s = key.toString('latin1');
+        if (map.has(s)) continue;
+        const pending = this.pkOverlay.get(s);
+        // NO_ENTRY marks a key being fetched, so a repeated key is fetched once.
+        map.set(s, pending?.entry ?? NO_ENTRY);
+        if (pending === undefined) fetch.push({ key, shard: r.shard, tableId: r.tableId });
+      }
+    }
+    if (fetch.length > 0) {
+      // Keys of lean fresh batches are in no overlay: read once they are committed.
+      if (this.leanCommits.size > 0) await Promise.all(this.leanCommits);
+      const values = await this.engine.getMany(fetch.map((f) => f.key));
+      values.forEach((v, i) => {
+        const f = fetch[i];
+        if (f === undefined) return;
+        const s = f.key.toString('latin1');
+        if (v === undefined) map.delete(s);
+        else map.set(s, readPkValue(f.shard, f.tableId, v));
+      });
+    }
+    return { entries: map, lookedUp };
+  }
+
+  /** Whether the index holds any record of one table's shard. */
+  async holds(range: TableShard): Promise<boolean> {
+    const prefix = tableShardPrefix(range.shard, range.tableId);
+    for await (const _ of this.engine.iterate({ gte: prefix, lt: prefixEnd(prefix), limit: 1 })) return true;
+    return false;
+  }
+
+  /**
+   * Deletes the records of the given table shards and every entry that
+   * points at them (primary keys, per-record id entries, id-block
+   * locations): what cleanup does to ranges this node no longer replicates.
+   * Runs in chunks queued between apply batches, asking `proceed` before
+   * each; when it says no, stops (`complete: false`): the first `ranges`
+   * of the list are gone, the one in progress only partly. Id blocks lose
+   * the locations of the ranges that are gone, in one pass at the end, so
+   * no record still stored loses its id entry. The highest id the index
+   * held stays known (`maxId`).
+   */
+  async dropRanges(ranges: readonly TableShard[], proceed: () => boolean = () => true): Promise<{ records: number; complete: boolean; ranges: number }> {
+    if (ranges.length === 0) return { records: 0, complete: true, ranges: 0 };
+    const floor = await this.maxId();
+    let records = 0;
+    let gone = 0;
+    let complete = true;
+    for (const { shard, tableId } of ranges) {
+      for (const prefix of [tableShardPrefix(shard, tableId), tableShardPrefix(shard, tableId, PREFIX_PK)]) {
+        const isRecord = prefix[0] !== PREFIX_PK;
+        while (complete) {
+          if (!proceed()) {
+            complete = false;
+            break;
+          }
+          const n = await this.exclusive(async (batch) => {
+            let n = 0;
+            for await (const [k] of this.engine.iterate({ gte: prefix, lt: prefixEnd(prefix), limit: DROP_CHUNK_KEYS })) {
+              batch.del(k);
+              // Per-record id entries exist for upserted and interleaved records; a missing one costs a lookup.
+              if (isRecord) batch.del(idKeyOf(recordKeyId(k)));
+              n++;
+            }
+            return n;
+          });
+          if (isRecord) records += n;
+          if (n === 0) break;
+        }
+      }
+      if (!complete) break;
+      gone++;
+    }
+    const dropped = new Set(ranges.slice(0, gone).map((r) => `${r.tableId}:${r.shard}`));
+    const blocks = Buffer.from([PREFIX_ID_BLOCK]);
+    let after: Uint8Array | undefined;
+    while (dropped.size > 0) {
+      const seen = await this.exclusive(async (batch) => {
+        let seen = 0;
+        const range = after === undefined ? { gt: blocks } : { gt: after };
+        for await (const [k, v] of this.engine.iterate({ ...range, lt: prefixEnd(blocks), limit: DROP_CHUNK_KEYS })) {
+          seen++;
+          after = k;
+          const kept = filterIdBlock(v, (tableId, shard) => dropped.has(`${tableId}:${shard}`));
+          if (kept === undefined) batch.del(k);
+          else if (kept !== v) batch.put(k, kept);
+        }
+        return seen;
+      });
+      if (seen < DROP_CHUNK_KEYS) break;
+    }
+    if ((await this.maxId()) < floor) {
+      await this.exclusive(async (batch) => {
+        const { key, value } = idFloorBlock(floor);
+        batch.put(key, value);
+      });
+    }
+    return { records, complete, ranges: gone };
+  }
+
+  /**
+   * Runs `fill` between apply batches (no build runs meanwhile, and every
+   * earlier batch's commit is issued), then commits what it queued with the
+   * newest issued LSN.
+   */
+  private exclusive<T>(fill: (batch: WriteBatch) => Promise<T>): Promise<T> {
+    const run = this.building.then(async () => {
+      const batch = this.engine.batch();
+      const out = await fill(batch);
+      if (batch.size > 0) await batch.commit((this.issuedLsn ??= await this.engine.checkpointLsn()));
+      return out;
+    });
+    this.building = run.catch(() => undefined);
+    return run;
+  }
+
+  /** The greatest primary/dedupe key of a table's shard in [low, high] (same-length UTF-8 keys sort as bytes). */
+  async highestPk(shard: number, tableId: number, low: string, high: string): Promise<string | undefined> {
+    const lo = Buffer.from(low, 'utf8');
+    const hi = Buffer.from(high, 'utf8');
+    if (lo.length !== hi.length) throw new Error('highestPk: bounds of different lengths do not delimit one key range');
+    for await (const [k] of this.engine.iterate({ gte: pkKey(shard, tableId, lo), lte: pkKey(shard, tableId, hi), reverse: true, limit: 1 })) {
+      return toBuffer(k).subarray(pkKey(shard, tableId, '').length).toString('utf8');
+    }
+    return undefined;
+  }
+
+  /** The current primary-key entries for the given keys (undefined where absent). */
+  async lookupPks(lookups: readonly { shard: number; tableId: number; pk: Buffer }[]): Promise<(PkEntry | undefined)[]> {
+    if (lookups.length === 0) return [];
+    const values = await this.engine.getMany(lookups.map((l) => pkKey(l.shard, l.tableId, l.pk)));
+    return values.map((v, i) => {
+      const l = lookups[i];
+      return v === undefined || l === undefined ? undefined : readPkValue(l.shard, l.tableId, v);
+    });
+  }
+
+  /** One record by id, or undefined when absent or in another table. */
+  async getById(tableId: number, id: bigint): Promise<IndexedRecord | undefined> {
+    const where = await this.locate(id);
+    if (where === undefined || where.tableId !== tableId) return undefined;
+    const value = await this.engine.get(where.recordKey);
+    return value === undefined ? undefined : { recordKey: where.recordKey, value };
+  }
+
+  /** The table and record key of an id: a per-record entry, else the id block covering it. */
+  private async locate(id: bigint): Promise<{ tableId: number; recordKey: Buffer } | undefined> {
+    const loc = await this.engine.get(idKeyOf(id));
+    if (loc !== undefined) return locationOf(id, loc);
+    const from = idBlockKeyOf(id);
+    for await (const [, block] of this.engine.iterate({ gte: from, lt: prefixEnd(from.subarray(0, 3)), limit: 1 })) {
+      return findInIdBlock(block, id);
+    }
+    return undefined;
+  }
+
+  /** One shard key's records ordered by event time then id. */
+  async *scanKey(q: KeyRangeQuery): AsyncGenerator<IndexedRecord> {
+    const prefix = recordKeyPrefix(q.shard, q.tableId, q.key);
+    const lower = withTime(prefix, q.fromMs);
+    const upper = q.toMs === undefined ? prefixEnd(prefix) : withTime(prefix, q.toMs);
+    const range =
+      q.after !== undefined && Buffer.compare(q.after, lower) >= 0
+        ? { gt: q.after, lt: upper, limit: q.limit }
+        : { gte: lower, lt: upper, limit: q.limit };
+    for await (const [k, v] of this.engine.iterate(range)) {
+      yield { recordKey: toBuffer(k), value: v };
+    }
+  }
+
+  /** Every record of a table, shard by shard. */
+  async *scanTable(tableId: number, shardCount: number): AsyncGenerator<IndexedRecord> {
+    for (let shard = 0; shard < shardCount; shard++) {
+      const prefix = tableShardPrefix(shard, tableId);
+      for await (const [k, v] of this.engine.iterate({ gte: prefix, lt: prefixEnd(prefix) })) {
+        yield { recordKey: toBuffer(k), value: v };
+      }
+    }
+  }
+
+  /**
+   * Records of one shard across every table (or of one table), in key
+   * order, resuming strictly after `after`: what repair and export page through.
+   */
+  async *scanShard(shard: number, options: { tableId?: number; after?: Buffer; limit?: number } = {}): AsyncGenerator<IndexedRecord> {
+    const prefix = options.tableId === undefined ? shardPrefix(shard) : tableShardPrefix(shard, options.tableId);
+    const range = {
+      ...(options.after !== undefined && Buffer.compare(options.after, prefix) >= 0 ? { gt: options.after } : { gte: prefix }),
+      lt: prefixEnd(prefix),
+      ...(options.limit === undefined ? {} : { limit: options.limit }),
+    };
+    for await (const [k, v] of this.engine.iterate(range)) {
+      yield { recordKey: toBuffer(k), value: v };
+    }
+  }
+
+  /** Stored values of the given record keys (undefined where absent). */
+  getRecords(recordKeys: readonly Buffer[]): Promise<(Uint8Array | undefined)[]> {
+    return recordKeys.length === 0 ? Promise.resolve([]) : this.engine.getMany(recordKeys);
+  }
+
+  /** The largest id in the index (0n if empty): a restarted node never issues ids below it. */
+  async maxId(): Promise<bigint> {
+    let max = 0n;
+    const ids = Buffer.from([PREFIX_ID]);
+    for await (const [k] of this.engine.iterate({ gt: ids, lt: prefixEnd(ids), reverse: true, limit: 1 })) max = toBuffer(k).readBigUInt64BE(1);
+    // The newest block of each lane, lane by lane from the highest (one seek per lane in use).
+    const blocks = Buffer.from([PREFIX_ID_BLOCK]);
+    let below = prefixEnd(blocks);
+    for (;;) {
+      let lane = -1;
+      for await (const [k] of this.engine.iterate({ gt: blocks, lt: below, reverse: true, limit: 1 })) {
+        const id = idBlockKeyLastId(k);
+        if (id > max) max = id;
+        lane = toBuffer(k).readUInt16BE(1);
+      }
+      if (lane < 0) return max;
+      below = idBlockLanePrefix(lane);
+    }
+  }
+}
+
+/** Marks a key being fetched from the engine (never returned). */
+const NO_ENTRY: PkEntry = { id: -1n, version: -1n, recordKey: Buffer.alloc(0) };
+
+function withTime(prefix: Buffer, timeMs: number | undefined): Buffer {
+  if (timeMs === undefined) return prefix;
+  const out = Buffer.allocUnsafe(prefix.length + 8);
+  prefix.copy(out);
+  writeTimeKey(out, prefix.length, timeMs);
+  return out;
+}
+
+function toBuffer(u: Uint8Array): Buffer {
+  return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+}

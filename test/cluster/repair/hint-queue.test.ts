@@ -1,0 +1,76 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import { HintQueue } from '../../../src/cluster/repair/hint-queue.ts';
+import { tempDir } from '../../support/temp-dir.ts';
+
+const log = pino({ level: 'silent' });
+const open = async (dir: string, bytesMaxPerPeer = 1024 * 1024 * 1024): Promise<HintQueue> => {
+  const q = new HintQueue({ dir, bytesMaxPerPeer, segmentBytesMax: 64 * 1024, frameBytesMax: 1024 * 1024, log });
+  await q.open();
+  return q;
+};
+const hint = (i: number): Buffer => Buffer.from(`hint-${i}-`.padEnd(3000, 'x'));
+
+test('hints survive a restart, replay in order per peer, stop at the first failure and resume after it', async (t) => {
+  const dir = tempDir(t);
+  let q = await open(dir);
+  for (let i = 0; i < 50; i++) await q.add('n2', hint(i));
+  await q.add('n3', hint(1000));
+  assert.deepEqual(await q.pending(), { n2: 50, n3: 1 });
+  await q.close();
+
+  q = await open(dir);
+  assert.deepEqual(await q.pending(), { n2: 50, n3: 1 }, 'hints are durable across a restart');
+  const seen: string[] = [];
+  let failAt = 20;
+  const send = async (batch: Buffer): Promise<void> => {
+    if (seen.length === failAt) throw new Error('peer went away');
+    seen.push(batch.toString('utf8', 0, batch.indexOf('-', 5)));
+  };
+  await assert.rejects(q.replay('n2', send), /peer went away/);
+  assert.equal(seen.length, 20);
+  assert.deepEqual(await q.pending(), { n2: 30, n3: 1 });
+  await q.close();
+
+  q = await open(dir);
+  assert.deepEqual(await q.pending(), { n2: 30, n3: 1 }, 'the delivery cursor is durable');
+  failAt = -1;
+  await q.replay('n2', send);
+  assert.deepEqual(seen, Array.from({ length: 50 }, (_, i) => `hint-${i}`), 'every hint once, in order');
+  assert.deepEqual(await q.targets(), ['n3']);
+  assert.equal(q.replayed, 30);
+  await q.close();
+});
+
+test('a full queue drops new hints for that peer only, and takes them again once delivered', async (t) => {
+  const dir = tempDir(t);
+  const q = await open(dir, 128 * 1024);
+  let stored = 0;
+  for (let i = 0; i < 200; i++) if (await q.add('n2', hint(i))) stored++;
+  assert.ok(stored > 20 && stored < 100, `stored ${stored} of 200 under a 128 KiB cap`);
+  assert.equal(q.dropped, 200 - stored);
+  assert.equal(await q.add('n3', hint(0)), true, 'another peer has its own budget');
+  assert.deepEqual(await q.pending(), { n2: stored, n3: 1 });
+  await q.replay('n2', async () => undefined);
+  assert.equal(await q.add('n2', hint(999)), true, 'delivered segments free the budget');
+  await q.close();
+});
+
+test('discarding a peer deletes its queue from disk, leaves the others, and a later hint starts a new one', async (t) => {
+  const dir = tempDir(t);
+  let q = await open(dir);
+  for (let i = 0; i < 5; i++) await q.add('n4', hint(i));
+  await q.add('n2', hint(9));
+  await q.replay('n4', async () => undefined).catch(() => undefined);
+  await q.add('n4', hint(5));
+  assert.equal(await q.discard('n4'), 1, 'the hints not yet delivered');
+  assert.equal(await q.discard('n4'), 0, 'nothing left');
+  assert.deepEqual(await q.pending(), { n2: 1 });
+  await q.close();
+  q = await open(dir);
+  assert.deepEqual(await q.pending(), { n2: 1 }, 'gone from disk too');
+  await q.add('n4', hint(6));
+  assert.deepEqual(await q.pending(), { n2: 1, n4: 1 });
+  await q.close();
+});

@@ -1,0 +1,71 @@
+/**
+ * The replica side of placement epochs (decision 7), on a real store in a
+ * temp dir: a write routed by an older epoch is refused with
+ * STALE_PLACEMENT and appends nothing; a Merkle summary asked at a newer
+ * epoch waits until the replica follows it and no write of an older epoch
+ * is still being applied.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import { resolveConfig } from '../../../src/config.ts';
+import { LocalStore } from '../../../src/storage/local-store.ts';
+import { replicaHandlers } from '../../../src/cluster/replica/replica-endpoint.ts';
+import { Hlc } from '../../../src/core/hlc.ts';
+import { systemClock } from '../../../src/core/clock.ts';
+import { RecordBatchBuilder, RecordBatchReader } from '../../../src/core/codec/record-batch-v1.ts';
+import { encodeFields } from '../../../src/core/codec/fields-codec.ts';
+import { EVENTS_TABLE } from '../../../src/core/schema/parse-table-def.ts';
+import { isSluiceError } from '../../../src/core/errors.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+function eventsBatch(tableId: number, n: number, firstId: bigint): Buffer {
+  const b = new RecordBatchBuilder(tableId, 1, Date.now());
+  for (let i = 0; i < n; i++) b.add(0, `t${i}`, undefined, 1_000 + i, encodeFields([`t${i}`]));
+  const buf = Buffer.from(b.finish());
+  const r = new RecordBatchReader(buf);
+  let i = 0n;
+  while (r.next()) {
+    r.id = firstId + i;
+    r.version = firstId + i;
+    i++;
+  }
+  return buf;
+}
+
+test('a write routed by an older epoch is STALE_PLACEMENT and appends nothing; Merkle at a newer epoch waits for it', async (t) => {
+  // The dir is removed once the store is closed (a test's hooks run in the order they were added).
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-'));
+  const config = resolveConfig({ dataDir: dir, shards: 4 });
+  const store = await LocalStore.open(config, [EVENTS_TABLE], {}, pino({ level: 'silent' }));
+  t.after(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  let epoch = 5;
+  const handlers = replicaHandlers({ store, hlc: new Hlc(systemClock), reloadTables: async () => undefined, readBarrierMsMax: 5_000, unindexedBytesMax: 64 * 1024 * 1024, epoch: () => epoch });
+  const tableId = store.catalog.require('events').id;
+
+  const before = store.lastAckedLsn;
+  await assert.rejects(handlers.Write({ batch: eventsBatch(tableId, 3, 100n), epoch: 4 }), (err: unknown) => isSluiceError(err) && err.code === 'STALE_PLACEMENT' && /epoch 4.*follows 5/.test(err.message));
+  assert.equal(store.lastAckedLsn, before, 'nothing was appended');
+
+  const ok = await handlers.Write({ batch: eventsBatch(tableId, 3, 200n), epoch: 5 });
+  assert.ok(BigInt(ok.lsn) > before);
+
+  // Asked at epoch 6 while the replica follows 5: the answer waits for the switch.
+  let answered = false;
+  const summary = handlers.Merkle({ shard: 0, minEpoch: 6 }).then((r) => {
+    answered = true;
+    return r;
+  });
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  assert.equal(answered, false, 'no summary before the replica follows epoch 6');
+  epoch = 6;
+  await summary;
+  assert.equal(answered, true);
+  // From now on epoch-5 writes are stale too.
+  await assert.rejects(handlers.Write({ batch: eventsBatch(tableId, 1, 300n), epoch: 5 }), (err: unknown) => isSluiceError(err) && err.code === 'STALE_PLACEMENT');
+});

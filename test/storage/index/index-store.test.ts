@@ -1,0 +1,281 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { TestContext } from 'node:test';
+import { openEngine } from '../../../src/storage/engine/open-engine.ts';
+import { IndexStore } from '../../../src/storage/index/index-store.ts';
+import { FRAME_TYPES } from '../../../src/storage/frame-types.ts';
+import { RecordBatchBuilder, RecordBatchReader, readStoredValue } from '../../../src/core/codec/record-batch-v1.ts';
+import { decodeFields, encodeFields } from '../../../src/core/codec/fields-codec.ts';
+import { recordKeyId } from '../../../src/storage/index/key-layout.ts';
+import { PREFIX_ID_BLOCK, findInIdBlock } from '../../../src/storage/index/id-block.ts';
+
+async function store(t: TestContext, kind: 'lmdb' | 'level'): Promise<IndexStore> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-index-'));
+  const engine = await openEngine(kind, { dir });
+  t.after(async () => {
+    await engine.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return new IndexStore(engine);
+}
+
+interface Rec {
+  shard: number;
+  key: string;
+  pk?: string;
+  time: number;
+  id: bigint;
+  version: bigint;
+  value: string;
+}
+
+function batch(tableId: number, recs: readonly Rec[]): Buffer {
+  const b = new RecordBatchBuilder(tableId, 1, 0);
+  for (const r of recs) b.add(r.shard, r.key, r.pk, r.time, encodeFields([r.value]));
+  const buf = b.finish();
+  const reader = new RecordBatchReader(buf);
+  let i = 0;
+  while (reader.next()) {
+    const r = recs[i++] as Rec;
+    reader.id = r.id;
+    reader.version = r.version;
+  }
+  return buf;
+}
+
+const valueOf = (v: Uint8Array): unknown => decodeFields(readStoredValue(v).fields)[0];
+
+for (const kind of ['lmdb', 'level'] as const) {
+  test(`records read back by id, by key in time order, and by table scan (${kind})`, async (t) => {
+    const idx = await store(t, kind);
+    const recs: Rec[] = [
+      { shard: 1, key: 'k', time: 300, id: 3n, version: 1n, value: 'c' },
+      { shard: 1, key: 'k', time: 100, id: 4n, version: 2n, value: 'a' },
+      { shard: 1, key: 'k', time: 200, id: 5n, version: 3n, value: 'b' },
+      { shard: 1, key: 'kk', time: 150, id: 6n, version: 4n, value: 'other key' },
+      { shard: 2, key: 'z', time: -5, id: 7n, version: 5n, value: 'negative time' },
+    ];
+    await idx.apply([{ lsn: 1n, type: FRAME_TYPES.RECORDS, payload: batch(1, recs) }]);
+    assert.equal(await idx.engine.checkpointLsn(), 1n);
+    for (const r of recs) assert.equal(valueOf((await idx.getById(1, r.id))!.value), r.value, `id ${r.id} through the frame's id block`);
+    assert.equal(await idx.getById(2, 4n), undefined, 'another table does not see it');
+    assert.equal(await idx.getById(1, 99n), undefined);
+    assert.equal(await idx.getById(1, 1n), undefined, 'below the block');
+    const k = Buffer.from('k');
+    const ordered = [];
+    for await (const r of idx.scanKey({ tableId: 1, shard: 1, key: k, limit: 10 })) ordered.push(valueOf(r.value));
+    assert.deepEqual(ordered, ['a', 'b', 'c'], '"k" never interleaves with "kk"');
+    const window = [];
+    for await (const r of idx.scanKey({ tableId: 1, shard: 1, key: k, fromMs: 150, toMs: 300, limit: 10 })) window.push(valueOf(r.value));
+    assert.deepEqual(window, ['b']);
+    const first = [];
+    for await (const r of idx.scanKey({ tableId: 1, shard: 1, key: k, limit: 1 })) first.push(r);
+    const rest = [];
+    for await (const r of idx.scanKey({ tableId: 1, shard: 1, key: k, after: first[0]!.recordKey, limit: 10 })) rest.push(valueOf(r.value));
+    assert.deepEqual(rest, ['b', 'c']);
+    const all = [];
+    for await (const r of idx.scanTable(1, 4)) all.push(recordKeyId(r.recordKey));
+    assert.deepEqual(all.sort(), [3n, 4n, 5n, 6n, 7n]);
+    assert.equal(await idx.maxId(), 7n);
+  });
+
+  test(`a primary key keeps the highest version, moves with its event time, and re-applying is idempotent (${kind})`, async (t) => {
+    const idx = await store(t, kind);
+    const v1: Rec = { shard: 0, key: 'acct', pk: 'tx', time: 100, id: 10n, version: 1n, value: 'v1' };
+    const v2: Rec = { ...v1, time: 500, version: 2n, value: 'v2' };
+    const stale: Rec = { ...v1, time: 50, version: 1n, value: 'stale' };
+    await idx.apply([{ lsn: 1n, type: FRAME_TYPES.RECORDS, payload: batch(1, [v1]) }]);
+    const s1 = await idx.apply([{ lsn: 2n, type: FRAME_TYPES.RECORDS, payload: batch(1, [v2, stale]) }]);
+    assert.deepEqual(s1, { records: 2, upserts: 1, stale: 1 });
+    // Replaying the same frames (a crash before the checkpoint) changes nothing.
+    await idx.apply([
+      { lsn: 1n, type: FRAME_TYPES.RECORDS, payload: batch(1, [v1]) },
+      { lsn: 2n, type: FRAME_TYPES.RECORDS, payload: batch(1, [v2, stale]) },
+    ]);
+    const got = await idx.getById(1, 10n);
+    assert.equal(valueOf(got!.value), 'v2');
+    const rows = [];
+    for await (const r of idx.scanKey({ tableId: 1, shard: 0, key: Buffer.from('acct'), limit: 10 })) rows.push(valueOf(r.value));
+    assert.deepEqual(rows, ['v2'], 'one record per primary key');
+    const [entry] = await idx.lookupPks([{ shard: 0, tableId: 1, pk: Buffer.from('tx') }]);
+    assert.equal(entry?.id, 10n);
+    assert.equal(entry?.version, 2n);
+  });
+}
+
+for (const kind of ['lmdb', 'level'] as const) {
+  test(`overlapping applies see each other's primary keys before they commit (${kind})`, async (t) => {
+    const idx = await store(t, kind);
+    const base: Rec = { shard: 3, key: 'acct', pk: 'p', time: 10, id: 42n, version: 1n, value: 'v1' };
+    const applies = [1, 2, 3, 4].map((v) =>
+      idx.apply([{ lsn: BigInt(v), type: FRAME_TYPES.RECORDS, payload: batch(1, [{ ...base, time: v * 100, version: BigInt(v), value: `v${v}` }]) }]),
+    );
+    const stats = await Promise.all(applies);
+    assert.deepEqual(stats.map((s) => s.upserts), [0, 1, 1, 1]);
+    const rows = [];
+    for await (const r of idx.scanKey({ tableId: 1, shard: 3, key: Buffer.from('acct'), limit: 10 })) rows.push(valueOf(r.value));
+    assert.deepEqual(rows, ['v4'], 'every superseded version was deleted');
+    assert.equal(await idx.engine.checkpointLsn(), 4n);
+  });
+}
+
+for (const kind of ['lmdb', 'level'] as const) {
+  test(`frames whose ids interleave (several coordinators, repair batches) stay findable by id (${kind})`, async (t) => {
+    const idx = await store(t, kind);
+    const rec = (id: bigint, value: string): Rec => ({ shard: 0, key: 'k', time: Number(id), id, version: id, value });
+    // A block [10, 20], then a frame overlapping it, then one in descending (key) order.
+    await idx.apply([{ lsn: 1n, type: FRAME_TYPES.RECORDS, payload: batch(1, [rec(10n, 'a'), rec(20n, 'b')]) }]);
+    await idx.apply([{ lsn: 2n, type: FRAME_TYPES.RECORDS, payload: batch(1, [rec(5n, 'c'), rec(15n, 'd'), rec(30n, 'e')]) }]);
+    await idx.apply([{ lsn: 3n, type: FRAME_TYPES.RECORDS, payload: batch(1, [rec(50n, 'f'), rec(40n, 'g')]) }]);
+    await idx.apply([{ lsn: 4n, type: FRAME_TYPES.RECORDS, payload: batch(1, [rec(60n, 'h'), rec(70n, 'i')]) }]);
+    const want: [bigint, string][] = [[10n, 'a'], [20n, 'b'], [5n, 'c'], [15n, 'd'], [30n, 'e'], [50n, 'f'], [40n, 'g'], [60n, 'h'], [70n, 'i']];
+    for (const [id, value] of want) {
+      const got = await idx.getById(1, id);
+      assert.ok(got !== undefined, `id ${id} is findable`);
+      assert.equal(valueOf(got.value), value);
+    }
+    assert.equal(await idx.maxId(), 70n);
+  });
+}
+
+for (const kind of ['lmdb', 'level'] as const) {
+  test(`fresh-key batches: stored without lookups, found by highestPk, and a keyed batch right behind still replaces them (${kind})`, async (t) => {
+    const idx = await store(t, kind);
+    const fresh = batch(1, [
+      { shard: 0, key: 'a', pk: 'kafka:t:0:0007', time: 1, id: 10n, version: 1n, value: 'first' },
+      { shard: 0, key: 'b', pk: 'kafka:t:0:0008', time: 2, id: 11n, version: 2n, value: 'second' },
+    ]);
+    new RecordBatchReader(fresh).freshKeys = true;
+    // A re-delivery of offset 8 through the resolver, applied before the fresh batch has committed.
+    const resent = batch(1, [{ shard: 0, key: 'b', pk: 'kafka:t:0:0008', time: 2, id: 12n, version: 3n, value: 'second again' }]);
+    const applied = [idx.apply([{ lsn: 1n, type: FRAME_TYPES.RECORDS, payload: fresh }]), idx.apply([{ lsn: 2n, type: FRAME_TYPES.RECORDS, payload: resent }])];
+    const [first, second] = await Promise.all(applied);
+    assert.equal(first?.upserts, 0);
+    assert.equal(second?.upserts, 1, 'the keyed batch found the fresh key and replaced its record');
+    const rows: unknown[] = [];
+    for await (const r of idx.scanTable(1, 1)) rows.push(valueOf(r.value));
+    assert.deepEqual(rows.sort(), ['first', 'second again']);
+    assert.equal(await idx.highestPk(0, 1, 'kafka:t:0:0000', 'kafka:t:0:9999'), 'kafka:t:0:0008');
+    assert.equal(await idx.highestPk(0, 1, 'kafka:t:1:0000', 'kafka:t:1:9999'), undefined);
+    assert.equal((await idx.getById(1, 11n)) === undefined, true, 'the replaced id is gone');
+    assert.equal(valueOf((await idx.getById(1, 10n))?.value as Uint8Array), 'first', 'a fresh record is found by id through its id block');
+  });
+}
+
+for (const kind of ['lmdb', 'level'] as const) {
+  test(`dropRanges deletes one table's shards with their keys and id entries, keeps everything else, and keeps the highest id (${kind})`, async (t) => {
+    const idx = await store(t, kind);
+    // Frame 1 (one id block): table 1 in shards 0 and 1. Frame 2: table 2 in shard 1. Frame 3: table 1, shard 1, keyed.
+    const blockRecs: Rec[] = [];
+    // Snowflake-shaped ids of one worker (one id-block lane): the sequence wraps into the next ms.
+    const snow = (n: number): bigint => (BigInt(n >> 12) << 22n) | BigInt(n & 4095);
+    for (let i = 0; i < 12_000; i++) blockRecs.push({ shard: i % 2, key: `k${i % 7}`, time: i, id: snow(100 + i), version: BigInt(i + 1), value: `a${i}` });
+    const other: Rec[] = [{ shard: 1, key: 'x', time: 1, id: 20_000n, version: 1n, value: 'other table' }];
+    const keyed: Rec[] = [
+      { shard: 1, key: 'acct', pk: 'p1', time: 5, id: 9_000_000n, version: 1n, value: 'pk1' },
+      { shard: 0, key: 'acct', pk: 'p0', time: 5, id: 9_000_001n, version: 2n, value: 'pk0' },
+    ];
+    await idx.apply([
+      { lsn: 1n, type: FRAME_TYPES.RECORDS, payload: batch(1, blockRecs) },
+      { lsn: 2n, type: FRAME_TYPES.RECORDS, payload: batch(2, other) },
+      { lsn: 3n, type: FRAME_TYPES.RECORDS, payload: batch(1, keyed) },
+    ]);
+    // An upsert of p1 moves it to a per-record id entry (an older id reused).
+    await idx.apply([{ lsn: 4n, type: FRAME_TYPES.RECORDS, payload: batch(1, [{ ...keyed[0]!, time: 6, version: 3n, value: 'pk1 v2' }]) }]);
+    assert.equal(await idx.maxId(), 9_000_001n);
+    let calls = 0;
+
+    // A drop told to stop after its first chunk leaves the id blocks alone: the records left stay findable.
+    const stopped = await idx.dropRanges([{ tableId: 1, shard: 1 }], () => (calls++ === 0));
+    assert.deepEqual(stopped, { records: 5_000, complete: false, ranges: 0 });
+    assert.ok(await idx.holds({ tableId: 1, shard: 1 }));
+    let findable = 0;
+    for (const r of blockRecs) if (r.shard === 1 && (await idx.getById(1, r.id)) !== undefined) findable++;
+    assert.equal(findable, 1_000, 'the records the stopped drop left');
+
+    const dropped = await idx.dropRanges([{ tableId: 1, shard: 1 }]);
+    assert.deepEqual(dropped, { records: 1_000 + 1, complete: true, ranges: 1 }, 'the rest of the odd block records, and p1');
+    assert.equal(await idx.holds({ tableId: 1, shard: 1 }), false);
+    for (const r of blockRecs.slice(0, 10)) {
+      const got = await idx.getById(1, r.id);
+      if (r.shard === 1) assert.equal(got, undefined, `id ${r.id} of the dropped shard`);
+      else assert.equal(valueOf(got!.value), r.value, `id ${r.id} of the kept shard`);
+    }
+    let keptInBlock = false;
+    for await (const [, block] of idx.engine.iterate({ gte: Buffer.from([PREFIX_ID_BLOCK]), lt: Buffer.from([PREFIX_ID_BLOCK + 1]) })) {
+      assert.equal(findInIdBlock(block, 101n), undefined, 'the id block no longer lists the dropped shard');
+      if (findInIdBlock(block, 100n) !== undefined) keptInBlock = true;
+    }
+    assert.ok(keptInBlock, 'the id block still lists the kept shard');
+    assert.equal(await idx.getById(1, 9_000_000n), undefined, 'the keyed record of the dropped shard');
+    assert.deepEqual(await idx.lookupPks([{ shard: 1, tableId: 1, pk: Buffer.from('p1') }]), [undefined], 'its primary key went with it');
+    assert.equal((await idx.lookupPks([{ shard: 0, tableId: 1, pk: Buffer.from('p0') }]))[0]?.id, 9_000_001n);
+    assert.equal(valueOf((await idx.getById(2, 20_000n))!.value), 'other table', 'the same shard of another table stays');
+    let kept = 0;
+    for await (const r of idx.scanTable(1, 2)) {
+      assert.equal(r.recordKey.readUInt16BE(1), 0, 'only shard 0 of table 1 is left');
+      kept++;
+    }
+    assert.equal(kept, 6_000 + 1);
+    assert.equal(await idx.engine.checkpointLsn(), 4n, 'the checkpoint does not move');
+
+    // Dropping the last holder of the highest id leaves it known, so a restarted node issues ids above it.
+    await idx.dropRanges([{ tableId: 1, shard: 0 }, { tableId: 2, shard: 1 }]);
+    for await (const r of idx.scanShard(0)) assert.fail(`left in shard 0: ${r.recordKey.toString('hex')}`);
+    for await (const r of idx.scanShard(1)) assert.fail(`left in shard 1: ${r.recordKey.toString('hex')}`);
+    assert.equal(await idx.maxId(), 9_000_001n);
+    assert.equal(await idx.getById(1, 150n), undefined);
+
+    // Applies go on after a drop, and new frames are still found by their blocks.
+    await idx.apply([{ lsn: 5n, type: FRAME_TYPES.RECORDS, payload: batch(1, [{ shard: 1, key: 'k', time: 1, id: 9_500_000n, version: 9n, value: 'after' }]) }]);
+    assert.equal(valueOf((await idx.getById(1, 9_500_000n))!.value), 'after');
+    assert.equal(await idx.engine.checkpointLsn(), 5n);
+  });
+}
+
+for (const kind of ['lmdb', 'level'] as const) {
+  test(`interleaved frames of several coordinators each get an id block in their worker's lane; format-1 block keys migrate (${kind})`, async (t) => {
+    const idx = await store(t, kind);
+    const id = (ms: number, worker: number, seq: number): bigint => (BigInt(ms) << 22n) | (BigInt(worker) << 12n) | BigInt(seq);
+    const frameOf = (ms: number, worker: number): Rec[] =>
+      Array.from({ length: 10 }, (_, s) => ({ shard: s % 2, key: `k${s}`, time: ms, id: id(ms, worker, s), version: id(ms, worker, s), value: `${worker}@${ms}#${s}` }));
+    // Coordinator 7 stamps a ms earlier than coordinator 3 but reaches this replica later, twice over.
+    const frames = [frameOf(100, 3), frameOf(99, 7), frameOf(101, 3), frameOf(100, 7)];
+    let lsn = 0n;
+    for (const f of frames) await idx.apply([{ lsn: ++lsn, type: FRAME_TYPES.RECORDS, payload: batch(1, f) }]);
+    const count = async (prefix: number): Promise<number> => {
+      let n = 0;
+      for await (const _ of idx.engine.iterate({ gte: Buffer.from([prefix]), lt: Buffer.from([prefix + 1]) })) n++;
+      return n;
+    };
+    assert.equal(await count(0x49), 0, 'no per-record id entries');
+    assert.equal(await count(PREFIX_ID_BLOCK), 4, 'one block per frame');
+    const all = frames.flat();
+    const findAll = async (store: IndexStore): Promise<void> => {
+      for (const r of all) assert.equal(valueOf((await store.getById(1, r.id))?.value ?? assert.fail(`id ${r.id} not found`)), r.value);
+      assert.equal(await store.getById(1, id(100, 3, 10)), undefined, 'an id between two of a block');
+      assert.equal(await store.maxId(), id(101, 3, 9));
+    };
+    await findAll(idx);
+
+    // Rewrite the blocks as format 1 stored them (`B | lastId`, one lane), then migrate.
+    const legacy = idx.engine.batch();
+    for await (const [k, v] of idx.engine.iterate({ gte: Buffer.from([PREFIX_ID_BLOCK]), lt: Buffer.from([PREFIX_ID_BLOCK + 1]) })) {
+      legacy.del(k);
+      legacy.put(Buffer.concat([Buffer.from([PREFIX_ID_BLOCK]), Buffer.from(k).subarray(3)]), v);
+    }
+    await legacy.commit(lsn);
+    const reopened = new IndexStore(idx.engine);
+    assert.equal(await reopened.migrateIdBlocks(), 4);
+    assert.equal(await reopened.migrateIdBlocks(), 0, 'a second run finds nothing left');
+    for await (const [k] of idx.engine.iterate({ gte: Buffer.from([PREFIX_ID_BLOCK]), lt: Buffer.from([PREFIX_ID_BLOCK + 1]) })) assert.equal(k.length, 11);
+    await findAll(reopened);
+    // A frame after the migration continues its lane.
+    await reopened.apply([{ lsn: ++lsn, type: FRAME_TYPES.RECORDS, payload: batch(1, frameOf(102, 7)) }]);
+    assert.equal(await count(PREFIX_ID_BLOCK), 5);
+    assert.equal(await count(0x49), 0);
+  });
+}
