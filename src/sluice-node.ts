@@ -10,7 +10,8 @@ import { Hlc } from './core/hlc.ts';
 import { systemClock } from './core/clock.ts';
 import { SnowflakeGenerator, type ClockEvent } from './core/snowflake.ts';
 import { EVENTS_TABLE } from './core/schema/parse-table-def.ts';
-import { LocalStore } from './storage/local-store.ts';
+import type { LocalStore } from './storage/local-store.ts';
+import { openDataDir } from './storage/data-dir.ts';
 import { LocalCoordinator } from './cluster/coordinator/local-coordinator.ts';
 import { ClusterRuntime } from './cluster/cluster-runtime.ts';
 import { GrpcServer } from './cluster/transport/grpc-server.ts';
@@ -166,7 +167,7 @@ export class SluiceNode {
     // In a cluster the built-in table is replicated like any table created without a factor; the
     // first node to publish it decides it for every node (cluster-tables.ts).
     const events = config.etcdUrls.length > 0 ? { ...EVENTS_TABLE, replicationFactor: config.replicationFactorDefault } : EVENTS_TABLE;
-    const store = await LocalStore.open(
+    const { store, catalog } = await openDataDir(
       config,
       [events],
       {
@@ -195,11 +196,11 @@ export class SluiceNode {
     };
     const hlc = new Hlc(systemClock);
     let coordinator: Coordinator;
-    let tables: TableAdmin = store.catalog;
+    let tables: TableAdmin = catalog;
     if (config.etcdUrls.length > 0) {
       this.cluster = await ClusterRuntime.start(
         config,
-        store,
+        { store, catalog },
         hlc,
         this.url,
         {
@@ -234,7 +235,7 @@ export class SluiceNode {
       workerHeapMbMax: Math.ceil((config.bodyBytesMax * 12) / 2 ** 20) + 64,
     });
     const pipeline = new IngestPipeline({
-      catalog: store.catalog,
+      catalog,
       coordinator,
       pool: this.pool,
       options: config,
@@ -244,7 +245,7 @@ export class SluiceNode {
         onDeduped: (table, fresh, n) => metrics.dedupedRecords.inc({ table, mode: fresh ? 'fresh' : 'lookup' }, n),
       },
     });
-    this.servicesValue = { catalog: store.catalog, tables, coordinator, pipeline, cluster: this.cluster };
+    this.servicesValue = { catalog, tables, coordinator, pipeline, cluster: this.cluster };
     if (this.cluster === undefined && config.grpcEnabled) {
       this.grpc = await GrpcServer.start(config.grpcHost, config.grpcPort, [ingestGrpcService(this.ctx)]);
       log.info({ event: 'grpc_listening', port: this.grpc.port }, 'gRPC listening');

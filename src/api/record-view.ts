@@ -9,8 +9,7 @@ import { readStoredValue } from '../core/codec/record-batch-v1.ts';
 import { SluiceError } from '../core/errors.ts';
 import { compileRenderer } from '../core/schema/render-record.ts';
 import { currentDef, defAtVersion, type TableEntry } from '../storage/catalog.ts';
-import type { IndexedRecord } from '../storage/index/index-store.ts';
-import { recordKeyId } from '../storage/index/key-layout.ts';
+import type { ReadRecord } from '../cluster/coordinator/coordinator.ts';
 
 type Renderer = (values: readonly unknown[]) => Record<string, unknown>;
 
@@ -28,20 +27,20 @@ export class RecordView {
   private readonly renderers = new Map<string, Renderer>();
 
   /** The client-facing object of one stored record. */
-  toObject(entry: TableEntry, rec: IndexedRecord): Record<string, unknown> {
+  toObject(entry: TableEntry, rec: ReadRecord): Record<string, unknown> {
     const parts = this.toParts(entry, rec);
     return { _id: String(parts.id), ...parts.fields, _ingested_at: parts.ingestedAtMs };
   }
 
   /** The id, rendered fields and ingest time of one stored record (for exports that type the id and times). */
-  toParts(entry: TableEntry, rec: IndexedRecord): RecordParts {
+  toParts(entry: TableEntry, rec: ReadRecord): RecordParts {
     const stored = readStoredValue(rec.value);
     const render = this.rendererFor(entry, stored.schemaVersion);
-    return { id: recordKeyId(rec.recordKey), fields: render(decodeFields(stored.fields)), ingestedAtMs: stored.ingestedAtMs };
+    return { id: rec.id, fields: render(decodeFields(stored.fields)), ingestedAtMs: stored.ingestedAtMs };
   }
 
   /** The JSON text of one stored record. */
-  toJson(entry: TableEntry, rec: IndexedRecord): string {
+  toJson(entry: TableEntry, rec: ReadRecord): string {
     return JSON.stringify(this.toObject(entry, rec));
   }
 

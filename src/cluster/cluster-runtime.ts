@@ -1,10 +1,12 @@
 /**
- * The cluster side of a node, assembled: etcd client, membership (lease,
- * worker id, fencing), cluster catalog, placement (watch + election), the
- * gRPC server (Replica + Health), peer channels, failure detector, hint
- * queues and their replayer, anti-entropy, and the cluster coordinator.
- * Start order matters: the gRPC server listens before the node registers,
- * so no peer ever sees a registered node it cannot reach.
+ * The cluster side of a node, assembled as a lifecycle of named parts
+ * (lifecycle.ts): etcd client, cluster catalog, hint queues, the replica
+ * transport, the gRPC server (Replica + Health), membership (lease, worker
+ * id, fencing), placement (watch + election), the failure detector,
+ * anti-entropy, the hint replayer, and the cluster coordinator. Start
+ * order matters: the gRPC server listens before the node registers, so no
+ * peer ever sees a registered node it cannot reach; stop is the start in
+ * reverse, beginning with telling peers this node is going.
  */
 import path from 'node:path';
 import { Etcd3 } from 'etcd3';
@@ -16,20 +18,25 @@ import { SnowflakeGenerator } from '../core/snowflake.ts';
 import { systemClock } from '../core/clock.ts';
 import type { LocalStore } from '../storage/local-store.ts';
 import type { Catalog } from '../storage/catalog.ts';
-import type { IndexStore } from '../storage/index/index-store.ts';
 import { readJsonFile, writeFileAtomic } from '../storage/atomic-file.ts';
-import { AntiEntropy, type RepairReport } from './repair/anti-entropy.ts';
-import { cleanup, type CleanupReport } from './repair/cleanup.ts';
 import { ClusterCoordinator } from './coordinator/cluster-coordinator.ts';
+import { Lifecycle } from './lifecycle.ts';
+import { FailureDetector, type PeerState } from './membership/failure-detector.ts';
+import { Membership } from './membership/membership.ts';
 import { ClusterTables } from './metadata/cluster-tables.ts';
 import { EtcdKeys } from './metadata/etcd-keys.ts';
-import { FailureDetector, type PeerState } from './membership/failure-detector.ts';
+import { checkSharedConfig } from './metadata/shared-config.ts';
+import { PlacementService, widestReplicationFactor } from './placement/placement.ts';
+import { followTransitions } from './placement/transition-follower.ts';
+import { AntiEntropy, type RepairReport } from './repair/anti-entropy.ts';
+import { bootstrapWhenPeersAlive } from './repair/bootstrap-repair.ts';
+import { cleanup, type CleanupReport } from './repair/cleanup.ts';
 import { HintQueue } from './repair/hint-queue.ts';
-import { Membership } from './membership/membership.ts';
-import { PlacementService, widestReplicationFactor, type Placement } from './placement/placement.ts';
+import { HintReplayer } from './repair/hint-replayer.ts';
 import { replicaHandlers } from './replica/replica-endpoint.ts';
 import { GrpcServer, replicaGrpcService, type GrpcService } from './transport/grpc-server.ts';
-import { PeerClients } from './transport/peer-clients.ts';
+import { GrpcTransport } from './transport/grpc-transport.ts';
+import { LocalTransport } from './transport/local-transport.ts';
 
 /** Hooks the node wires to metrics (the cluster layer never imports the API layer). */
 export interface ClusterHooks {
@@ -75,189 +82,188 @@ interface ClusterFile {
   readonly leaseId: string;
 }
 
+
+/** The parts a running ClusterRuntime answers from. */
+interface RuntimeParts {
+  readonly config: NodeConfig;
+  readonly life: Lifecycle;
+  readonly store: LocalStore;
+  readonly catalog: Catalog;
+  readonly tables: ClusterTables;
+  readonly membership: Membership;
+  readonly placement: PlacementService;
+  readonly detector: FailureDetector;
+  readonly hints: HintQueue;
+  readonly antiEntropy: AntiEntropy;
+  readonly coordinator: ClusterCoordinator;
+  readonly log: Logger;
+}
+
 /** The running cluster parts of one node. */
 export class ClusterRuntime {
   readonly coordinator: ClusterCoordinator;
   readonly tables: ClusterTables;
-  private readonly client: Etcd3;
+  private readonly life: Lifecycle;
+  private readonly config: NodeConfig;
+  private readonly store: LocalStore;
+  private readonly catalog: Catalog;
   private readonly membership: Membership;
   private readonly placement: PlacementService;
-  private readonly grpc: GrpcServer;
-  private readonly peers: PeerClients;
   private readonly detector: FailureDetector;
   private readonly hints: HintQueue;
   private readonly antiEntropy: AntiEntropy;
-  private readonly index: IndexStore;
-  private readonly config: NodeConfig;
-  private readonly catalog: Catalog;
-  private readonly hooks: ClusterHooks;
   private readonly log: Logger;
-  private hintTimer: NodeJS.Timeout | undefined;
 
-  private constructor(parts: {
-    config: NodeConfig;
-    client: Etcd3;
-    membership: Membership;
-    placement: PlacementService;
-    grpc: GrpcServer;
-    peers: PeerClients;
-    detector: FailureDetector;
-    hints: HintQueue;
-    antiEntropy: AntiEntropy;
-    index: IndexStore;
-    coordinator: ClusterCoordinator;
-    tables: ClusterTables;
-    hooks: ClusterHooks;
-    log: Logger;
-  }) {
+  private constructor(parts: RuntimeParts) {
     this.config = parts.config;
-    this.catalog = parts.tables.catalog;
-    this.client = parts.client;
+    this.life = parts.life;
+    this.store = parts.store;
+    this.catalog = parts.catalog;
+    this.tables = parts.tables;
     this.membership = parts.membership;
     this.placement = parts.placement;
-    this.grpc = parts.grpc;
-    this.peers = parts.peers;
     this.detector = parts.detector;
     this.hints = parts.hints;
     this.antiEntropy = parts.antiEntropy;
-    this.index = parts.index;
     this.coordinator = parts.coordinator;
-    this.tables = parts.tables;
-    this.hooks = parts.hooks;
     this.log = parts.log;
   }
 
   /**
-   * Joins the cluster: everything above, in order. `httpUrl` is what peers
-   * and clients are told; `services` are served on the gRPC port beside Replica.
+   * Joins the cluster: every part, in order (the file comment). `httpUrl`
+   * is what peers and clients are told; `services` are served on the gRPC
+   * port beside Replica. A part that fails to start stops those before it.
    */
-  static async start(config: NodeConfig, store: LocalStore, hlc: Hlc, httpUrl: string, hooks: ClusterHooks, log: Logger, services: readonly GrpcService[] = []): Promise<ClusterRuntime> {
-    const keys = new EtcdKeys(config.etcdPrefix);
-    const client = new Etcd3({
-      hosts: [...config.etcdUrls],
-      dialTimeout: 5_000,
-      // gRPC's default reconnect backoff grows to minutes; an etcd restart must be noticed within a keep-alive or two.
-      grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1_000 },
-    });
-    const stack: (() => Promise<void> | void)[] = [() => client.close()];
+  static async start(
+    config: NodeConfig,
+    data: { store: LocalStore; catalog: Catalog },
+    hlc: Hlc,
+    httpUrl: string,
+    hooks: ClusterHooks,
+    log: Logger,
+    services: readonly GrpcService[] = [],
+  ): Promise<ClusterRuntime> {
+    const life = new Lifecycle(log);
     try {
-      await checkSharedConfig(client, keys, config.shards);
-      const tables = new ClusterTables(client, keys, store.catalog, log);
-      await tables.start();
-      stack.push(() => tables.stop());
+      return await ClusterRuntime.assemble(life, config, data, hlc, httpUrl, hooks, log, services);
+    } catch (err) {
+      await life.stop();
+      throw err;
+    }
+  }
 
-      const placement = new PlacementService({ client, keys, nodeId: config.nodeId, leaseTtlMs: config.leaseTtlMs, log });
-      const local = replicaHandlers({
-        store,
-        hlc,
-        epoch: () => placement.current.epoch,
-        reloadTables: () => tables.reload(),
-        readBarrierMsMax: config.readBarrierMsMax,
-        unindexedBytesMax: config.inFlightBytesMax,
-        ...(hooks.onReplicaWrite ? { onReplicaWrite: hooks.onReplicaWrite } : {}),
-      });
-      const grpc = await GrpcServer.start(config.grpcHost, config.grpcPort, [replicaGrpcService(local), ...services]);
-      stack.push(() => grpc.stop(1_000));
-      const advertise = config.advertiseHost || config.grpcHost;
-
-      const file = path.join(config.dataDir, 'cluster.json');
-      const saved = (await readJsonFile(file)) as ClusterFile | undefined;
-      const membership = new Membership({
-        client,
-        keys,
-        self: { nodeId: config.nodeId, http: httpUrl, grpc: `${advertise}:${grpc.port}`, startedAtMs: Date.now() },
-        leaseTtlMs: config.leaseTtlMs,
-        keepAliveMs: config.keepAliveMs,
-        ...(saved !== undefined && saved.nodeId === config.nodeId ? { previous: { workerId: saved.workerId, leaseId: saved.leaseId } } : {}),
-        remember: (claim) => writeFileAtomic(file, JSON.stringify({ nodeId: config.nodeId, ...claim })),
-        log,
-      });
-
-      const peers = new PeerClients();
-      const detector = new FailureDetector(peers, config);
-      const hints = new HintQueue({
+  private static async assemble(
+    life: Lifecycle,
+    config: NodeConfig,
+    { store, catalog }: { store: LocalStore; catalog: Catalog },
+    hlc: Hlc,
+    httpUrl: string,
+    hooks: ClusterHooks,
+    log: Logger,
+    services: readonly GrpcService[],
+  ): Promise<ClusterRuntime> {
+    const keys = new EtcdKeys(config.etcdPrefix);
+    const client = await life.add('etcd', () => etcdClient(config), (c) => c.close());
+    await checkSharedConfig(client, keys, config.shards);
+    const tables = await life.add('tables', async () => {
+      const t = new ClusterTables(client, keys, catalog, log);
+      await t.start();
+      return t;
+    }, (t) => t.stop());
+    const hints = await life.add('hints', async () => {
+      const q = new HintQueue({
         dir: path.join(config.dataDir, 'hints'),
         bytesMaxPerPeer: config.hintBytesMaxPerPeer,
         segmentBytesMax: 8 * 1024 * 1024,
         frameBytesMax: Math.max(64 * 1024 * 1024, 4 * config.bodyBytesMax),
         log,
       });
-      await hints.open();
-      stack.push(() => hints.close());
-      let ids: SnowflakeGenerator | undefined;
-      let lastIssuedFloor = store.maxIdAtOpen;
-      const makeIds = (workerId: number): void => {
-        const next = new SnowflakeGenerator({ workerId, clock: systemClock, ...(hooks.onClockEvent ? { onClockEvent: hooks.onClockEvent } : {}) });
-        next.observe(lastIssuedFloor);
-        ids = next;
-      };
-      membership.on('registered', (info: { workerId: number }) => {
-        if (ids !== undefined) lastIssuedFloor = ids.next();
-        makeIds(info.workerId);
-      });
-      membership.on('members', (members: ReadonlyMap<string, { grpc: string }>) => {
-        for (const [id, info] of members) if (id !== config.nodeId) peers.setAddress(id, info.grpc);
-        for (const id of new Set([...placement.current.nodes, ...(placement.current.target ?? []), ...members.keys()])) if (id !== config.nodeId) detector.track(id, members.has(id));
-        placement.observeMembers(members.keys());
-      });
-      placement.on('change', () => {
-        for (const id of [...placement.current.nodes, ...(placement.current.target ?? [])]) if (id !== config.nodeId) detector.track(id, membership.members.has(id));
-      });
-      detector.on('state', (peer: string, state: PeerState) => {
-        log.info({ event: 'peer_state', peer, state }, `peer ${peer} is ${state}`);
-        hooks.onPeerState?.(peer, state);
-      });
+      await q.open();
+      return q;
+    }, (q) => q.close());
+    const peers = await life.add('peers', () => new GrpcTransport(), (p) => p.close());
+    const placement = new PlacementService({ client, keys, nodeId: config.nodeId, leaseTtlMs: config.leaseTtlMs, log });
+    const local = replicaHandlers({
+      store,
+      catalog,
+      hlc,
+      epoch: () => placement.current.epoch,
+      reloadTables: () => tables.reload(),
+      readBarrierMsMax: config.readBarrierMsMax,
+      unindexedBytesMax: config.inFlightBytesMax,
+      ...(hooks.onReplicaWrite ? { onReplicaWrite: hooks.onReplicaWrite } : {}),
+    });
+    const transport = new LocalTransport(config.nodeId, local, peers);
+    const grpc = await life.add('grpc', () => GrpcServer.start(config.grpcHost, config.grpcPort, [replicaGrpcService(local), ...services]), (g) => g.stop(2_000));
+    const detector = new FailureDetector(transport, config);
+    const membership = await newMembership(config, client, keys, httpUrl, `${config.advertiseHost || config.grpcHost}:${grpc.port}`, log);
+    const ids = workerIds(membership, store.maxIdAtOpen, hooks);
+    membership.on('members', (members: ReadonlyMap<string, { grpc: string }>) => {
+      for (const [id, info] of members) if (id !== config.nodeId) peers.setAddress(id, info.grpc);
+      for (const id of new Set([...placement.current.nodes, ...(placement.current.target ?? []), ...members.keys()])) if (id !== config.nodeId) detector.track(id, members.has(id));
+      placement.observeMembers(members.keys());
+    });
+    placement.on('change', () => {
+      for (const id of [...placement.current.nodes, ...(placement.current.target ?? [])]) if (id !== config.nodeId) detector.track(id, membership.members.has(id));
+    });
+    detector.on('state', (peer: string, state: PeerState) => {
+      log.info({ event: 'peer_state', peer, state }, `peer ${peer} is ${state}`);
+      hooks.onPeerState?.(peer, state);
+    });
+    await life.add('membership', () => membership.start(), () => membership.stop());
+    await life.add('placement', () => placement.start(), () => placement.stop());
+    await life.add('detector', () => detector.start(), () => detector.stop());
 
-      await membership.start();
-      stack.push(() => membership.stop());
-      await placement.start();
-      stack.push(() => placement.stop());
-      detector.start();
-      stack.push(() => detector.stop());
-
-      const coordinator = new ClusterCoordinator({
-        nodeId: config.nodeId,
-        store,
-        hlc,
-        ids: () => {
-          if (ids === undefined) throw new SluiceError('NOT_READY', 'no worker id leased yet');
-          return ids;
-        },
-        assertLive: () => membership.assertLive(),
-        placement: () => placement.current,
-        refreshPlacement: () => placement.refresh(),
-        peers,
-        detector,
-        hints,
-        local,
-        options: { shards: config.shards, replicaTimeoutMs: config.replicaTimeoutMs, onPartition: config.onPartition },
-        observer: {
-          onHinted: (peer, n) => hooks.onHinted?.(peer, n),
-          onReadRepair: (peer, n) => hooks.onReadRepair?.(peer, n),
-        },
-      });
-      const antiEntropy = new AntiEntropy({
+    const coordinator = new ClusterCoordinator({
+      nodeId: config.nodeId,
+      hlc,
+      ids,
+      assertLive: () => membership.assertLive(),
+      placement: () => placement.current,
+      refreshPlacement: () => placement.refresh(),
+      transport,
+      detector,
+      hints,
+      options: { shards: config.shards, replicaTimeoutMs: config.replicaTimeoutMs, onPartition: config.onPartition },
+      observer: {
+        onHinted: (peer, n) => hooks.onHinted?.(peer, n),
+        onReadRepair: (peer, n) => hooks.onReadRepair?.(peer, n),
+      },
+    });
+    const antiEntropy = await life.add('anti-entropy', () => {
+      const ae = new AntiEntropy({
         nodeId: config.nodeId,
         shards: config.shards,
-        catalog: store.catalog,
+        catalog,
         placement: () => placement.current,
-        local,
-        peers,
+        transport,
         detector,
         timeoutMs: Math.max(config.replicaTimeoutMs, 30_000),
         log,
         ...(hooks.onRepaired ? { onRepaired: hooks.onRepaired } : {}),
       });
-      antiEntropy.start(config.antiEntropyIntervalMs);
-      followTransitions(placement, antiEntropy, config, log);
-      if (store.maxIdAtOpen === 0n) bootstrapWhenPeersAlive(antiEntropy, detector, () => placement.current, config, log);
-      const runtime = new ClusterRuntime({ config, client, membership, placement, grpc, peers, detector, hints, antiEntropy, index: store.index, coordinator, tables, hooks, log });
-      runtime.startHintReplay();
-      return runtime;
-    } catch (err) {
-      for (const undo of stack.reverse()) await Promise.resolve(undo()).catch(() => undefined);
-      throw err;
-    }
+      ae.start(config.antiEntropyIntervalMs);
+      followTransitions(placement, ae, config, log);
+      if (store.maxIdAtOpen === 0n) bootstrapWhenPeersAlive(ae, detector, () => placement.current, config, log);
+      return ae;
+    }, (ae) => ae.stop());
+    await life.add('hint-replay', () => {
+      const replayer = new HintReplayer({
+        hints,
+        transport,
+        detector,
+        placement: () => placement.current,
+        replicaTimeoutMs: config.replicaTimeoutMs,
+        intervalMs: config.hintReplayIntervalMs,
+        log,
+        ...(hooks.onHintsReplayed ? { onReplayed: hooks.onHintsReplayed } : {}),
+      });
+      replayer.start();
+      return replayer;
+    }, (r) => r.stop());
+    // Stopped first: peers stop sending to this node before anything else goes.
+    await life.add('serving', () => undefined, () => grpc.setNotServing());
+    return new ClusterRuntime({ config, life, store, catalog, tables, membership, placement, detector, hints, antiEntropy, coordinator, log });
   }
 
   /** Runs Merkle repair now (one shard or all this node holds). */
@@ -278,7 +284,7 @@ export class ClusterRuntime {
       placement: () => placement.current,
       detector: this.detector,
       antiEntropy: this.antiEntropy,
-      index: this.index,
+      store: this.store,
       log: this.log,
     });
   }
@@ -325,151 +331,54 @@ export class ClusterRuntime {
     };
   }
 
-  /** Tells peers this node is going (health NOT_SERVING), then stops every part. */
-  async stop(): Promise<void> {
-    if (this.hintTimer !== undefined) clearInterval(this.hintTimer);
-    this.grpc.setNotServing();
-    this.antiEntropy.stop();
-    this.detector.stop();
-    await this.placement.stop();
-    await this.membership.stop();
-    await this.tables.stop();
-    await this.grpc.stop(2_000);
-    this.peers.close();
-    await this.hints.close();
-    this.client.close();
-  }
 
-  private startHintReplay(): void {
-    const tick = async (): Promise<void> => {
-      for (const target of await this.hints.targets()) {
-        const current = this.placement.current;
-        // (An empty ring is a placement not read yet, not one without the target.)
-        if (current.nodes.length > 0 && !current.nodes.includes(target) && current.target?.includes(target) !== true) {
-          // In neither ring (decommissioned, or a joiner that went away before it was ready): it
-          // replicates nothing, the replicas that do hold what it missed, and if it comes back it
-          // copies its shards when it joins.
-          const discarded = await this.hints.discard(target);
-          this.log.info({ event: 'hints_discarded', target, hints: discarded }, 'hints for a node outside the ring discarded');
-          continue;
-        }
-        if (this.detector.state(target) !== 'alive') continue;
-        await this.hints
-          .replay(target, async (batch) => {
-            await this.peers.call(target, 'Write', { batch }, this.config.replicaTimeoutMs);
-            // Counted as each hint lands, before the queue marks it delivered: a reader who sees
-            // no hints pending also sees them counted as replayed.
-            this.hooks.onHintsReplayed?.(1);
-          })
-          .catch((err: unknown) => this.log.warn({ event: 'hint_replay_failed', target, err: (err as Error).message }, 'hint replay stopped; will retry'));
-      }
-    };
-    let busy = false;
-    const run = (): void => {
-      if (busy) return;
-      busy = true;
-      void tick().finally(() => {
-        busy = false;
-      });
-    };
-    this.hintTimer = setInterval(run, this.config.hintReplayIntervalMs);
-    this.hintTimer.unref();
-    this.detector.on('state', (_peer: string, state: PeerState) => {
-      if (state === 'alive') run();
-    });
+  /** Tells peers this node is going (health NOT_SERVING), then stops every part in reverse start order. */
+  stop(): Promise<void> {
+    return this.life.stop();
   }
+}
+
+/** The etcd client of a node. */
+function etcdClient(config: NodeConfig): Etcd3 {
+  return new Etcd3({
+    hosts: [...config.etcdUrls],
+    dialTimeout: 5_000,
+    // gRPC's default reconnect backoff grows to minutes; an etcd restart must be noticed within a keep-alive or two.
+    grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1_000 },
+  });
+}
+
+/** This node's registration, remembering its worker id and lease in DATA_DIR/cluster.json. */
+async function newMembership(config: NodeConfig, client: Etcd3, keys: EtcdKeys, httpUrl: string, grpcAddress: string, log: Logger): Promise<Membership> {
+  const file = path.join(config.dataDir, 'cluster.json');
+  const saved = (await readJsonFile(file)) as ClusterFile | undefined;
+  return new Membership({
+    client,
+    keys,
+    self: { nodeId: config.nodeId, http: httpUrl, grpc: grpcAddress, startedAtMs: Date.now() },
+    leaseTtlMs: config.leaseTtlMs,
+    keepAliveMs: config.keepAliveMs,
+    ...(saved !== undefined && saved.nodeId === config.nodeId ? { previous: { workerId: saved.workerId, leaseId: saved.leaseId } } : {}),
+    remember: (claim) => writeFileAtomic(file, JSON.stringify({ nodeId: config.nodeId, ...claim })),
+    log,
+  });
 }
 
 /**
- * In a placement transition that names this node in the target ring, copies
- * the shards it gains, then tells the leader (ready/<epoch>/<id>), which
- * switches reads to the target once every registered target node is ready.
- * A failed copy is retried while the transition lasts.
+ * The id generator of the worker id this node holds: a new one after each
+ * (re-)registration, never issuing below an id this node issued or stored.
  */
-function followTransitions(placement: PlacementService, antiEntropy: AntiEntropy, config: NodeConfig, log: Logger): void {
-  let done = 0;
-  let running = false;
-  const follow = (): void => {
-    const current = placement.current;
-    if (running || current.target === undefined || !current.target.includes(config.nodeId) || done >= current.epoch) return;
-    running = true;
-    void antiEntropy
-      .catchUp(current.epoch)
-      .then(() => placement.reportReady(current.epoch))
-      .then(
-        () => {
-          done = current.epoch;
-        },
-        (err: unknown) => {
-          log.warn({ event: 'catch_up_failed', epoch: current.epoch, err: (err as Error).message }, 'copying gained shards failed; retrying');
-          setTimeout(follow, config.healthIntervalMs * 5).unref();
-        },
-      )
-      .finally(() => {
-        running = false;
-        follow();
-      });
+function workerIds(membership: Membership, maxIdAtOpen: bigint, hooks: ClusterHooks): () => SnowflakeGenerator {
+  let ids: SnowflakeGenerator | undefined;
+  let lastIssuedFloor = maxIdAtOpen;
+  membership.on('registered', (info: { workerId: number }) => {
+    if (ids !== undefined) lastIssuedFloor = ids.next();
+    const next = new SnowflakeGenerator({ workerId: info.workerId, clock: systemClock, ...(hooks.onClockEvent ? { onClockEvent: hooks.onClockEvent } : {}) });
+    next.observe(lastIssuedFloor);
+    ids = next;
+  });
+  return () => {
+    if (ids === undefined) throw new SluiceError('NOT_READY', 'no worker id leased yet');
+    return ids;
   };
-  placement.on('change', follow);
-  follow();
-}
-
-/**
- * A node that starts with an empty index (its disk was replaced, or it is
- * the first start of a node already in the ring) copies its shards from
- * their other replicas (all of them, or after 30 s those alive and then
- * the rest as they come back) instead of waiting for the next anti-entropy
- * round. A node joining through a transition copies its
- * shards before it is in the ring, and skips this.
- */
-function bootstrapWhenPeersAlive(
-  antiEntropy: AntiEntropy,
-  detector: FailureDetector,
-  placement: () => Placement,
-  config: NodeConfig,
-  log: Logger,
-): void {
-  const deadline = Date.now() + 10 * 60_000;
-  // A record acknowledged at W < RF may sit on one peer only: copy from every replica, so wait a while for
-  // all of them; past the patience, copy from those alive and again once more peers are.
-  const patience = Date.now() + 30_000;
-  let copiedFrom = 0;
-  let done = false;
-  const tick = (): void => {
-    if (done) return;
-    const current = placement();
-    if (current.target?.includes(config.nodeId) === true && !current.nodes.includes(config.nodeId)) return;
-    const ring = current.nodes;
-    const peers = ring.filter((n) => n !== config.nodeId);
-    const alive = peers.filter((n) => detector.state(n) === 'alive').length;
-    // Wait for the leader to add this node to the ring: before that it holds no shard to copy.
-    if (ring.includes(config.nodeId) && alive > copiedFrom && (alive === peers.length || Date.now() > patience)) {
-      copiedFrom = alive;
-      const everyPeer = alive === peers.length;
-      log.info({ event: 'bootstrap_repair', peersAlive: alive, peers: peers.length }, 'empty index: copying shards from their replicas');
-      antiEntropy.repair().then(
-        (report) => {
-          // A peer that stopped being alive mid-run was skipped: it may hold the only other copy of some record.
-          if (everyPeer && report.skipped === 0) done = true;
-          else if (report.skipped > 0) copiedFrom = 0;
-        },
-        (err: unknown) => {
-          copiedFrom = 0;
-          log.warn({ event: 'bootstrap_repair_failed', err: (err as Error).message }, 'bootstrap repair failed; retrying');
-        },
-      );
-    }
-    if (Date.now() < deadline) setTimeout(tick, config.healthIntervalMs).unref();
-  };
-  // Let the failure detector check every peer once before trusting "alive".
-  setTimeout(tick, config.healthIntervalMs * 2).unref();
-}
-
-/** Settings every node must share; the first node to start writes them. */
-async function checkSharedConfig(client: Etcd3, keys: EtcdKeys, shards: number): Promise<void> {
-  await client.if(keys.config, 'Create', '==', 0).then(client.put(keys.config).value(JSON.stringify({ shards }))).commit();
-  const stored = JSON.parse((await client.get(keys.config).string()) ?? '{}') as { shards?: number };
-  if (stored.shards !== shards) {
-    throw new SluiceError('INVALID_ARGUMENT', `this cluster has ${stored.shards} shards per table; start the node with --shards ${stored.shards}`);
-  }
 }

@@ -1,26 +1,30 @@
 /**
- * The storage of one node: WAL (source of truth) + index (materialized view)
- * + catalog. Opening it runs crash recovery: the WAL repairs a torn tail,
- * then every frame after the index's checkpoint is replayed in bounded
- * batches. Writes are appended to the WAL (group commit, fdatasync) and
- * applied to the index asynchronously; `readBarrier` lets a read wait for
- * every acknowledged write.
+ * The storage of one node: WAL (source of truth) + index (materialized
+ * view). Opening it takes the data dir's lock and runs crash recovery: the
+ * WAL repairs a torn tail, then every frame after the index's checkpoint
+ * is replayed in bounded batches. Writes are appended to the WAL (group
+ * commit, fdatasync) and applied to the index asynchronously;
+ * `readBarrier` lets a read wait for every acknowledged write.
+ *
+ * Callers drive it through its methods only: writes, the read barrier,
+ * reads that return stored records, primary-key claims, and the range
+ * drops of cleanup. The index and the primary-key resolver stay inside.
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { NodeConfig } from '../config.ts';
-import type { TableDef } from '../core/schema/table-def.ts';
+import type { RecordBatchReader } from '../core/codec/record-batch-v1.ts';
 import { SluiceError } from '../core/errors.ts';
-import { Catalog } from './catalog.ts';
 import { NODE_META_FORMAT, checkNodeMeta } from './node-meta.ts';
 import { upgradeIndexFormat } from './index/index-format.ts';
 import { lockDataDir, type DirLock } from './dir-lock.ts';
 import { openEngine } from './engine/open-engine.ts';
 import type { StorageEngine } from './engine/storage-engine.ts';
-import { IndexStore, type ApplyStats } from './index/index-store.ts';
+import { IndexStore, type ApplyStats, type IndexedRecord, type KeyRangeQuery, type TableShard } from './index/index-store.ts';
+import type { PkEntry } from './index/key-layout.ts';
 import { Applier } from './index/applier.ts';
-import { PkResolver } from './index/pk-resolver.ts';
+import { PkResolver, type PkClaim } from './index/pk-resolver.ts';
 import { FRAME_TYPES, type AppliedFrame } from './frame-types.ts';
 import { Wal } from './wal/wal.ts';
 
@@ -61,16 +65,16 @@ type StoreConfig = Pick<
   | 'bodyBytesMax'
 >;
 
-/** WAL + index + catalog of one node. */
+/** WAL + index of one node. */
 export class LocalStore {
-  readonly catalog: Catalog;
-  readonly index: IndexStore;
-  readonly pks: PkResolver;
   readonly replay: ReplayReport;
   /** Largest id found in the index after recovery. */
   readonly maxIdAtOpen: bigint;
+  private readonly index: IndexStore;
+  private readonly pks: PkResolver;
   private readonly wal: Wal;
   private readonly engine: StorageEngine;
+  private readonly shards: number;
   private readonly applier: Applier;
   private readonly log: Logger;
   private ackedLsn: bigint;
@@ -80,7 +84,6 @@ export class LocalStore {
   private readonly lock: DirLock;
 
   private constructor(parts: {
-    catalog: Catalog;
     engine: StorageEngine;
     index: IndexStore;
     wal: Wal;
@@ -92,7 +95,7 @@ export class LocalStore {
     lock: DirLock;
   }) {
     this.lock = parts.lock;
-    this.catalog = parts.catalog;
+    this.shards = parts.config.shards;
     this.engine = parts.engine;
     this.index = parts.index;
     this.wal = parts.wal;
@@ -117,14 +120,13 @@ export class LocalStore {
     this.syncTimer.unref();
   }
 
-  /** Opens (and recovers) the storage under `config.dataDir`. */
-  static async open(config: StoreConfig, builtins: readonly TableDef[], hooks: StoreHooks, log: Logger): Promise<LocalStore> {
+  /** Locks the data dir at `config.dataDir` and opens (and recovers) its storage. */
+  static async open(config: StoreConfig, hooks: StoreHooks, log: Logger): Promise<LocalStore> {
     await mkdir(config.dataDir, { recursive: true });
     const lock = lockDataDir(config.dataDir);
     let engine: StorageEngine | undefined;
     try {
       const meta = await checkNodeMeta(config.dataDir, { shards: config.shards, engine: config.engine }, Date.now());
-      const catalog = await Catalog.open(config.dataDir, builtins, Date.now());
       engine = await openEngine(meta.engine, { dir: path.join(config.dataDir, 'index', meta.engine) });
       if (meta.format !== NODE_META_FORMAT) {
         const { moved } = await upgradeIndexFormat(config.dataDir, meta, engine);
@@ -154,7 +156,7 @@ export class LocalStore {
       else log.info(recovered, 'WAL recovered');
       const replay = await replayWal(wal, index, checkpoint, config.applyCommitsInFlightMax, log);
       const maxId = await index.maxId();
-      return new LocalStore({ catalog, engine, index, wal, replay, maxId, config, hooks, log, lock });
+      return new LocalStore({ engine, index, wal, replay, maxId, config, hooks, log, lock });
     } catch (err) {
       await engine?.close();
       lock.release();
@@ -198,6 +200,71 @@ export class LocalStore {
     if (lsn > this.ackedLsn) this.ackedLsn = lsn;
     this.applier.enqueue({ lsn, type: FRAME_TYPES.RECORDS, payload: batch }, records, onIndexed);
     return lsn;
+  }
+
+  /**
+   * Stamps into every primary-keyed entry of the batch the id its key was
+   * stored with (even if that write is not indexed yet), or `newId()`.
+   * Settle the claim with `settleKeys` once the write is durable or failed.
+   */
+  claimKeys(reader: RecordBatchReader, newId: () => bigint, observeVersion: (version: bigint) => void): Promise<PkClaim> {
+    return this.pks.resolve(reader, newId, observeVersion);
+  }
+
+  /** The claimed write is durable at `lsn`, or failed (`lsn` undefined: ids nobody made durable are forgotten). */
+  settleKeys(claim: PkClaim, lsn: bigint | undefined): void {
+    if (lsn === undefined) this.pks.failed(claim);
+    else this.pks.committed(claim, lsn);
+  }
+
+  /** One record of a table by id, or undefined. */
+  getById(tableId: number, id: bigint): Promise<IndexedRecord | undefined> {
+    return this.index.getById(tableId, id);
+  }
+
+  /** One shard key's records, ordered by event time then id. */
+  scanKey(query: KeyRangeQuery): AsyncGenerator<IndexedRecord> {
+    return this.index.scanKey(query);
+  }
+
+  /** Records of one shard (of every table, or of one), in key order, resuming after `after`. */
+  scanShard(shard: number, options: { tableId?: number; after?: Buffer; limit?: number } = {}): AsyncGenerator<IndexedRecord> {
+    return this.index.scanShard(shard, options);
+  }
+
+  /** Every record of a table, shard by shard. */
+  scanTable(tableId: number): AsyncGenerator<IndexedRecord> {
+    return this.index.scanTable(tableId, this.shards);
+  }
+
+  /** Stored values of the given record keys (undefined where absent). */
+  getRecords(recordKeys: readonly Buffer[]): Promise<(Uint8Array | undefined)[]> {
+    return this.index.getRecords(recordKeys);
+  }
+
+  /** The current id and version of each primary key (undefined where absent). */
+  lookupPks(lookups: readonly { shard: number; tableId: number; pk: Buffer }[]): Promise<(PkEntry | undefined)[]> {
+    return this.index.lookupPks(lookups);
+  }
+
+  /** The greatest primary/dedupe key of a table in [low, high] over every shard (keys of equal length). */
+  async highestPk(tableId: number, low: string, high: string): Promise<string | undefined> {
+    let best: string | undefined;
+    for (let shard = 0; shard < this.shards; shard++) {
+      const key = await this.index.highestPk(shard, tableId, low, high);
+      if (key !== undefined && (best === undefined || key > best)) best = key;
+    }
+    return best;
+  }
+
+  /** Whether the index holds any record of one table's shard. */
+  holds(range: TableShard): Promise<boolean> {
+    return this.index.holds(range);
+  }
+
+  /** Deletes table shards this node no longer replicates (cleanup; see IndexStore.dropRanges). */
+  dropRanges(ranges: readonly TableShard[], proceed?: () => boolean): Promise<{ records: number; complete: boolean; ranges: number }> {
+    return this.index.dropRanges(ranges, proceed);
   }
 
   /** Waits until the index holds every write acknowledged before this call (or `lsn`). */

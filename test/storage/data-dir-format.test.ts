@@ -10,6 +10,7 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { resolveConfig } from '../../src/config.ts';
 import { LocalStore } from '../../src/storage/local-store.ts';
+import { openDataDir } from '../../src/storage/data-dir.ts';
 import { openEngine } from '../../src/storage/engine/open-engine.ts';
 import { PREFIX_ID_BLOCK } from '../../src/storage/index/id-block.ts';
 import { RecordBatchBuilder, RecordBatchReader } from '../../src/core/codec/record-batch-v1.ts';
@@ -39,19 +40,19 @@ function eventsBatch(tableId: number, n: number, ms: number, worker: number): { 
 
 test('a new data dir gets LevelDB; an existing dir keeps its engine when none is asked for, and another is refused', async (t) => {
   const fresh = tempDir(t);
-  const a = await LocalStore.open(resolveConfig({ dataDir: fresh, shards: 4 }), [EVENTS_TABLE], {}, silent);
+  const a = await LocalStore.open(resolveConfig({ dataDir: fresh, shards: 4 }), {}, silent);
   assert.equal(a.engineKind, 'level');
   await a.close();
   assert.equal(nodeJson(fresh).engine, 'level');
 
   const dir = tempDir(t);
-  const b = await LocalStore.open(resolveConfig({ dataDir: dir, shards: 4, engine: 'lmdb' }), [EVENTS_TABLE], {}, silent);
+  const b = await LocalStore.open(resolveConfig({ dataDir: dir, shards: 4, engine: 'lmdb' }), {}, silent);
   await b.close();
-  const again = await LocalStore.open(resolveConfig({ dataDir: dir, shards: 4 }), [EVENTS_TABLE], {}, silent);
+  const again = await LocalStore.open(resolveConfig({ dataDir: dir, shards: 4 }), {}, silent);
   assert.equal(again.engineKind, 'lmdb', 'no --engine: the dir keeps lmdb');
   await again.close();
   await assert.rejects(
-    LocalStore.open(resolveConfig({ dataDir: dir, shards: 4, engine: 'level' }), [EVENTS_TABLE], {}, silent),
+    LocalStore.open(resolveConfig({ dataDir: dir, shards: 4, engine: 'level' }), {}, silent),
     (err: unknown) => isSluiceError(err) && err.code === 'INVALID_ARGUMENT' && /--engine lmdb/.test(err.message),
   );
 });
@@ -60,8 +61,8 @@ for (const engine of ['lmdb', 'level'] as const) {
   test(`a format-1 data dir has its id-block keys rewritten at open and every record stays findable by id (${engine})`, async (t) => {
     const dir = tempDir(t);
     const config = resolveConfig({ dataDir: dir, shards: 4, engine });
-    const store = await LocalStore.open(config, [EVENTS_TABLE], {}, silent);
-    const tableId = store.catalog.require('events').id;
+    const { store, catalog } = await openDataDir(config, [EVENTS_TABLE], {}, silent);
+    const tableId = catalog.require('events').id;
     const ids: bigint[] = [];
     for (const [ms, worker] of [[1_000, 3], [990, 7], [1_100, 3]] as const) {
       const frame = eventsBatch(tableId, 50, ms, worker);
@@ -87,11 +88,11 @@ for (const engine of ['lmdb', 'level'] as const) {
     await raw.close();
     writeFileSync(path.join(dir, 'node.json'), JSON.stringify({ ...nodeJson(dir), format: 1 }));
 
-    const reopened = await LocalStore.open(resolveConfig({ dataDir: dir, shards: 4 }), [EVENTS_TABLE], {}, silent);
+    const reopened = await LocalStore.open(resolveConfig({ dataDir: dir, shards: 4 }), {}, silent);
     try {
       assert.equal(nodeJson(dir).format, 2, 'marked current after the rewrite');
-      for (const id of ids) assert.ok((await reopened.index.getById(tableId, id)) !== undefined, `id ${id} is found`);
-      assert.equal(await reopened.index.maxId(), ids[ids.length - 1]);
+      for (const id of ids) assert.ok((await reopened.getById(tableId, id)) !== undefined, `id ${id} is found`);
+      assert.equal(reopened.maxIdAtOpen, ids[ids.length - 1]);
     } finally {
       await reopened.close();
     }

@@ -5,7 +5,6 @@
  * batch durable at the requested consistency, and serves reads.
  */
 import type { TableEntry } from '../../storage/catalog.ts';
-import type { IndexedRecord } from '../../storage/index/index-store.ts';
 
 /** How many replicas must answer: one, a majority, or every replica of each shard. */
 export type Consistency = 'one' | 'quorum' | 'all';
@@ -54,6 +53,17 @@ export interface WriteAck {
   readonly degraded?: boolean;
 }
 
+/**
+ * One record as reads return it: its id and its stored value (HLC
+ * version, ingest time, schema version, positional fields; see
+ * record-batch-v1). Never an index key: the layers above read records, not
+ * storage's key layout.
+ */
+export interface ReadRecord {
+  readonly id: bigint;
+  readonly value: Uint8Array;
+}
+
 /** A range query by shard key and event time. */
 export interface RangeQuery {
   readonly key: string;
@@ -68,7 +78,7 @@ export interface RangeQuery {
 
 /** One page of a range query. */
 export interface RangePage {
-  readonly records: readonly IndexedRecord[];
+  readonly records: readonly ReadRecord[];
   /** Cursor of the next page, or null when this page is the last. */
   readonly nextCursor: string | null;
 }
@@ -81,11 +91,11 @@ export interface Coordinator {
    */
   write(entry: TableEntry, batch: Uint8Array, count: number, release: () => void, options?: WriteOptions): Promise<WriteAck>;
   /** One record by id, or undefined. */
-  getById(entry: TableEntry, id: bigint, options?: ReadOptions): Promise<IndexedRecord | undefined>;
+  getById(entry: TableEntry, id: bigint, options?: ReadOptions): Promise<ReadRecord | undefined>;
   /** One page of a shard key's records in event-time order. */
   queryRange(entry: TableEntry, query: RangeQuery): Promise<RangePage>;
   /** Every record of a table. */
-  scanTable(entry: TableEntry, options?: ReadOptions): AsyncIterable<IndexedRecord>;
+  scanTable(entry: TableEntry, options?: ReadOptions): AsyncIterable<ReadRecord>;
   /**
    * The greatest dedupe key of the table in [low, high] (keys of equal length,
    * compared as bytes), counting every acknowledged write; undefined when

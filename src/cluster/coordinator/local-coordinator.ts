@@ -5,18 +5,18 @@
  * so that they see every write acknowledged before them.
  */
 import { RecordBatchReader } from '../../core/codec/record-batch-v1.ts';
-import { SluiceError } from '../../core/errors.ts';
 import type { Hlc } from '../../core/hlc.ts';
 import { shardOf } from '../../core/murmur3.ts';
 import type { SnowflakeGenerator } from '../../core/snowflake.ts';
 import type { TableEntry } from '../../storage/catalog.ts';
 import type { IndexedRecord } from '../../storage/index/index-store.ts';
+import { recordKeyId } from '../../storage/index/key-layout.ts';
+import type { PkClaim } from '../../storage/index/pk-resolver.ts';
 import type { LocalStore } from '../../storage/local-store.ts';
-import { recordKeyPrefix } from '../../storage/index/key-layout.ts';
-import type { Coordinator, RangePage, RangeQuery, ReadOptions, WriteAck, WriteOptions } from './coordinator.ts';
-
-/** Bytes of a cursor: the time key and id of the last record returned. */
-const CURSOR_BYTES = 16;
+import type { Coordinator, RangePage, RangeQuery, ReadOptions, ReadRecord, WriteAck, WriteOptions } from './coordinator.ts';
+import { cursorKey, encodeCursor } from './cursor.ts';
+import { decodeLocalToken, encodeLocalToken } from './read-token.ts';
+import { stampBatch } from './stamp-batch.ts';
 
 /** Options of the local coordinator. */
 export interface LocalCoordinatorOptions {
@@ -46,36 +46,26 @@ export class LocalCoordinator implements Coordinator {
     const freshKeys = options.freshKeys === true && !tablePk;
     reader.freshKeys = freshKeys;
     const hasPk = !freshKeys && (options.keyed === true || tablePk);
-    const claim = hasPk
-      ? await this.store.pks.resolve(reader, () => this.ids.next(), (v) => this.hlc.update(v))
-      : undefined;
+    const claim: PkClaim | undefined = hasPk ? await this.store.claimKeys(reader, () => this.ids.next(), (v) => this.hlc.update(v)) : undefined;
     let lsn: bigint;
-    const ids: bigint[] = new Array<bigint>(count);
+    let ids: bigint[];
     try {
-      // Synchronous from here to the append: ids, versions and LSNs increase together.
-      const fresh = hasPk ? undefined : this.ids.nextBatch(count);
-      const firstVersion = this.hlc.nowBatch(count);
-      reader.rewind();
-      let i = 0;
-      while (reader.next()) {
-        if (fresh !== undefined) reader.id = fresh[i] as bigint;
-        reader.version = firstVersion + BigInt(i);
-        ids[i] = reader.id;
-        i++;
-      }
+      // Synchronous from the stamp to the append: ids, versions and LSNs increase together.
+      ids = stampBatch(reader, count, { generator: this.ids, hlc: this.hlc, ...(hasPk ? { idOf: (r: RecordBatchReader) => r.id } : {}) });
       lsn = await this.store.appendRecords(batch, count, release);
     } catch (err) {
-      if (claim !== undefined) this.store.pks.failed(claim);
+      if (claim !== undefined) this.store.settleKeys(claim, undefined);
       throw err;
     }
-    if (claim !== undefined) this.store.pks.committed(claim, lsn);
-    return { ids, token: lsnToken(lsn) };
+    if (claim !== undefined) this.store.settleKeys(claim, lsn);
+    return { ids, token: encodeLocalToken(lsn) };
   }
 
   /** One record by id after the read barrier. */
-  async getById(entry: TableEntry, id: bigint, options: ReadOptions = {}): Promise<IndexedRecord | undefined> {
+  async getById(entry: TableEntry, id: bigint, options: ReadOptions = {}): Promise<ReadRecord | undefined> {
     await this.barrier(options.token);
-    return this.store.index.getById(entry.id, id);
+    const rec = await this.store.getById(entry.id, id);
+    return rec === undefined ? undefined : readRecordOf(rec);
   }
 
   /** One page of a shard key's records, ordered by event time then id. */
@@ -86,7 +76,7 @@ export class LocalCoordinator implements Coordinator {
     const after = query.cursor === undefined ? undefined : cursorKey(shard, entry.id, key, query.cursor);
     const records: IndexedRecord[] = [];
     // Ask for one extra record to know whether another page exists.
-    for await (const rec of this.store.index.scanKey({
+    for await (const rec of this.store.scanKey({
       tableId: entry.id,
       shard,
       key,
@@ -100,52 +90,27 @@ export class LocalCoordinator implements Coordinator {
     const more = records.length > query.limit;
     if (more) records.length = query.limit;
     const last = records.at(-1);
-    return { records, nextCursor: more && last !== undefined ? encodeCursor(last.recordKey) : null };
+    return { records: records.map(readRecordOf), nextCursor: more && last !== undefined ? encodeCursor(last.recordKey) : null };
   }
 
   /** Every record of the table, shard by shard. */
-  async *scanTable(entry: TableEntry, options: ReadOptions = {}): AsyncGenerator<IndexedRecord> {
+  async *scanTable(entry: TableEntry, options: ReadOptions = {}): AsyncGenerator<ReadRecord> {
     await this.barrier(options.token);
-    yield* this.store.index.scanTable(entry.id, this.options.shards);
+    for await (const rec of this.store.scanTable(entry.id)) yield readRecordOf(rec);
   }
 
   /** The greatest key in [low, high] over every shard, once every acknowledged write is in the index. */
   async highestDedupeKey(entry: TableEntry, low: string, high: string): Promise<string | undefined> {
     await this.barrier(undefined);
-    let best: string | undefined;
-    for (let shard = 0; shard < this.options.shards; shard++) {
-      const key = await this.store.index.highestPk(shard, entry.id, low, high);
-      if (key !== undefined && (best === undefined || key > best)) best = key;
-    }
-    return best;
+    return this.store.highestPk(entry.id, low, high);
   }
 
   private barrier(token: string | undefined): Promise<void> {
-    const lsn = token === undefined ? this.store.lastAckedLsn : parseToken(token);
+    const lsn = token === undefined ? this.store.lastAckedLsn : decodeLocalToken(token);
     return this.store.readBarrier(this.options.readBarrierMsMax, lsn);
   }
 }
 
-function lsnToken(lsn: bigint): string {
-  return `l${lsn.toString(36)}`;
-}
-
-function parseToken(token: string): bigint {
-  const m = /^l([0-9a-z]{1,13})$/.exec(token);
-  if (m === null || m[1] === undefined) throw new SluiceError('INVALID_ARGUMENT', 'token is not a token returned by a write');
-  return [...m[1]].reduce((acc, ch) => acc * 36n + BigInt(parseInt(ch, 36)), 0n);
-}
-
-/** The cursor of the page after `recordKey`: its time key and id. */
-export function encodeCursor(recordKey: Buffer): string {
-  return recordKey.subarray(recordKey.length - CURSOR_BYTES).toString('base64url');
-}
-
-/** The record key a cursor resumes after. */
-export function cursorKey(shard: number, tableId: number, key: Buffer, cursor: string): Buffer {
-  const tail = Buffer.from(cursor, 'base64url');
-  if (tail.length !== CURSOR_BYTES || tail.toString('base64url') !== cursor) {
-    throw new SluiceError('INVALID_CURSOR', 'cursor is not a cursor returned by this query');
-  }
-  return Buffer.concat([recordKeyPrefix(shard, tableId, key), tail]);
+function readRecordOf(rec: IndexedRecord): ReadRecord {
+  return { id: recordKeyId(rec.recordKey), value: rec.value };
 }

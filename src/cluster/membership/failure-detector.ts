@@ -15,7 +15,7 @@
  * cluster benchmark were marked suspect for about a second, 4 runs in 9.
  */
 import { EventEmitter } from 'node:events';
-import type { PeerClients } from '../transport/peer-clients.ts';
+import type { ReplicaTransport } from '../transport/replica-transport.ts';
 
 /** What this node believes about a peer. */
 export type PeerState = 'alive' | 'suspect' | 'dead';
@@ -36,14 +36,14 @@ export interface FailureDetectorOptions {
 
 /** Emits `state` (nodeId, state) on each transition. */
 export class FailureDetector extends EventEmitter {
-  private readonly clients: Pick<PeerClients, 'check'>;
+  private readonly clients: Pick<ReplicaTransport, 'check'>;
   private readonly o: FailureDetectorOptions;
   private readonly now: () => number;
   private readonly suspectAfterMs: number;
   private readonly peers = new Map<string, PeerHealth>();
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(clients: Pick<PeerClients, 'check'>, options: FailureDetectorOptions) {
+  constructor(clients: Pick<ReplicaTransport, 'check'>, options: FailureDetectorOptions) {
     super();
     this.clients = clients;
     this.o = options;

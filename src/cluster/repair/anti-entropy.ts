@@ -15,12 +15,11 @@
  */
 import type { Logger } from 'pino';
 import { currentDef, type Catalog } from '../../storage/catalog.ts';
-import { batchesOfRecords } from '../coordinator/cluster-coordinator.ts';
+import { batchesOfRecords } from './record-batches.ts';
 import type { FailureDetector } from '../membership/failure-detector.ts';
 import { MerkleTree } from './merkle.ts';
 import type { Placement } from '../placement/placement.ts';
-import type { ReplicaHandlers } from '../transport/grpc-server.ts';
-import type { PeerClients } from '../transport/peer-clients.ts';
+import type { ReplicaTransport } from '../transport/replica-transport.ts';
 import type { WireRecord } from '../transport/replica-messages.ts';
 
 /** Record keys per Fetch call. */
@@ -57,8 +56,8 @@ export interface AntiEntropyDeps {
   readonly shards: number;
   readonly catalog: Catalog;
   readonly placement: () => Placement;
-  readonly local: ReplicaHandlers;
-  readonly peers: PeerClients;
+  /** Reaches this node's own replica and its peers'. */
+  readonly transport: ReplicaTransport;
   readonly detector: FailureDetector;
   readonly timeoutMs: number;
   readonly log: Logger;
@@ -201,16 +200,17 @@ export class AntiEntropy {
   }
 
   private async repairPair(range: ShardRange, peer: string, direction: Direction, minEpoch?: number): Promise<{ differing: boolean; pulled: number; pushed: number }> {
-    const call = this.d.peers.call.bind(this.d.peers);
+    const call = this.d.transport.call.bind(this.d.transport);
+    const self = this.d.nodeId;
     const { shard, tableId } = range;
     const [mine, theirs] = await Promise.all([
-      this.d.local.Merkle({ shard, tableId }),
+      call(self, 'Merkle', { shard, tableId }, this.d.timeoutMs),
       call(peer, 'Merkle', { shard, tableId, ...(minEpoch === undefined ? {} : { minEpoch }) }, this.d.timeoutMs),
     ]);
     const leaves = MerkleTree.decode(mine.tree).diff(MerkleTree.decode(theirs.tree));
     if (leaves.length === 0) return { differing: false, pulled: 0, pushed: 0 };
     const [localEntries, remoteEntries] = await Promise.all([
-      this.d.local.LeafEntries({ shard, tableId, leaves }),
+      call(self, 'LeafEntries', { shard, tableId, leaves }, this.d.timeoutMs),
       call(peer, 'LeafEntries', { shard, tableId, leaves }, this.d.timeoutMs),
     ]);
     const local = versionsByKey(localEntries.entries);
@@ -220,12 +220,12 @@ export class AntiEntropy {
     let pulled = 0;
     for (const keys of chunks(pull, FETCH_KEYS_MAX)) {
       const { records } = await call(peer, 'Fetch', { keys }, this.d.timeoutMs);
-      for (const batch of this.batches(records)) await this.d.local.Write({ batch });
+      for (const batch of this.batches(records)) await call(self, 'Write', { batch }, this.d.timeoutMs);
       pulled += records.length;
     }
     let pushed = 0;
     for (const keys of chunks(push, FETCH_KEYS_MAX)) {
-      const { records } = await this.d.local.Fetch({ keys });
+      const { records } = await call(self, 'Fetch', { keys }, this.d.timeoutMs);
       for (const batch of this.batches(records)) await call(peer, 'Write', { batch }, this.d.timeoutMs);
       pushed += records.length;
     }

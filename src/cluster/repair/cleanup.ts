@@ -17,7 +17,7 @@
 import type { Logger } from 'pino';
 import { SluiceError } from '../../core/errors.ts';
 import { currentDef, type Catalog } from '../../storage/catalog.ts';
-import type { IndexStore } from '../../storage/index/index-store.ts';
+import type { LocalStore } from '../../storage/local-store.ts';
 import type { AntiEntropy, ShardRange } from './anti-entropy.ts';
 import type { FailureDetector } from '../membership/failure-detector.ts';
 import type { Placement } from '../placement/placement.ts';
@@ -48,7 +48,7 @@ export interface CleanupDeps {
   readonly placement: () => Placement;
   readonly detector: FailureDetector;
   readonly antiEntropy: AntiEntropy;
-  readonly index: IndexStore;
+  readonly store: LocalStore;
   readonly log: Logger;
 }
 
@@ -70,7 +70,7 @@ export async function cleanup(d: CleanupDeps): Promise<CleanupReport> {
         const replicas = placement.replicas(shard, rf);
         if (replicas.includes(d.nodeId)) continue;
         const range = { shard, tableId: table.id };
-        if (!(await d.index.holds(range))) continue;
+        if (!(await d.store.holds(range))) continue;
         const down = replicas.filter((n) => d.detector.state(n) !== 'alive');
         if (down.length > 0) {
           skip(range, table.name, `replica ${down.join(', ')} is not alive`);
@@ -85,7 +85,7 @@ export async function cleanup(d: CleanupDeps): Promise<CleanupReport> {
       }
     }
     // One drop for every handed range: the id blocks are rewritten in a single pass.
-    const gone = moving() ? { records: 0, ranges: 0 } : await d.index.dropRanges(handed.map((h) => h.range), () => !moving());
+    const gone = moving() ? { records: 0, ranges: 0 } : await d.store.dropRanges(handed.map((h) => h.range), () => !moving());
     for (const h of handed.slice(gone.ranges)) skip(h.range, h.table, 'the placement changed meanwhile');
     const report = { epoch: placement.epoch, ranges: gone.ranges, deleted: gone.records, pushed, skipped };
     d.log.info({ event: 'cleanup', ...report, skipped: skipped.length }, 'dropped the ranges this node no longer replicates');

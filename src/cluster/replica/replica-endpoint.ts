@@ -5,12 +5,13 @@
  * fsync; reads wait on the read barrier, so a replica never answers from
  * an index that lacks a write it has acknowledged.
  */
-import { RecordBatchReader, VALUE_HEADER_BYTES } from '../../core/codec/record-batch-v1.ts';
+import { RecordBatchReader, versionOf } from '../../core/codec/record-batch-v1.ts';
 import { SluiceError } from '../../core/errors.ts';
 import type { Hlc } from '../../core/hlc.ts';
+import type { Catalog } from '../../storage/catalog.ts';
 import type { LocalStore } from '../../storage/local-store.ts';
 import { MerkleBuilder, leafOf } from '../repair/merkle.ts';
-import type { ReplicaHandlers } from '../transport/grpc-server.ts';
+import type { ReplicaHandlers } from '../transport/replica-transport.ts';
 import type { WireRecord } from '../transport/replica-messages.ts';
 
 /** Largest page a peer may ask for. */
@@ -18,6 +19,7 @@ const PAGE_RECORDS_MAX = 10_000;
 
 export interface ReplicaEndpointDeps {
   readonly store: LocalStore;
+  readonly catalog: Catalog;
   readonly hlc: Hlc;
   /** Reloads the cluster catalog (a batch may name a table created a moment ago). */
   readonly reloadTables: () => Promise<void>;
@@ -36,7 +38,7 @@ export interface ReplicaEndpointDeps {
 
 /** Builds the Replica service handlers over the local store. */
 export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
-  const { store } = deps;
+  const { store, catalog } = deps;
   let unindexed = 0;
   let waiting: (() => void)[] = [];
   const admit = async (bytes: number): Promise<void> => {
@@ -70,9 +72,9 @@ export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
 
   const applyWrite = async (batch: Buffer): Promise<{ lsn: string }> => {
     const reader = new RecordBatchReader(batch);
-    if (store.catalog.byId(reader.tableId) === undefined) {
+    if (catalog.byId(reader.tableId) === undefined) {
       await deps.reloadTables();
-      if (store.catalog.byId(reader.tableId) === undefined) throw new SluiceError('TABLE_NOT_FOUND', `table id ${reader.tableId} is unknown here`);
+      if (catalog.byId(reader.tableId) === undefined) throw new SluiceError('TABLE_NOT_FOUND', `table id ${reader.tableId} is unknown here`);
     }
     // Keep this node's clock ahead of every version it stores, so its own later writes win over them.
     // A coordinator stamps increasing versions, so the last entry's is the batch's newest: one read per
@@ -101,14 +103,14 @@ export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
 
     async Get({ tableId, id, lsn }) {
       await barrier(lsn);
-      const rec = await store.index.getById(tableId, BigInt(id));
+      const rec = await store.getById(tableId, BigInt(id));
       return rec === undefined ? {} : { record: [rec.recordKey, Buffer.from(rec.value)] };
     },
 
     async Scan({ lsn, ...query }) {
       await barrier(lsn);
       const records: WireRecord[] = [];
-      for await (const rec of store.index.scanKey({ ...query, limit: Math.min(query.limit, PAGE_RECORDS_MAX) })) {
+      for await (const rec of store.scanKey({ ...query, limit: Math.min(query.limit, PAGE_RECORDS_MAX) })) {
         records.push([rec.recordKey, Buffer.from(rec.value)]);
       }
       return { records };
@@ -118,13 +120,13 @@ export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
       await barrier(undefined);
       const records: WireRecord[] = [];
       const options = { tableId, limit: Math.min(limit, PAGE_RECORDS_MAX), ...(after === undefined ? {} : { after }) };
-      for await (const rec of store.index.scanShard(shard, options)) records.push([rec.recordKey, Buffer.from(rec.value)]);
+      for await (const rec of store.scanShard(shard, options)) records.push([rec.recordKey, Buffer.from(rec.value)]);
       return { records };
     },
 
     async LookupPks({ tableId, shard, pks }) {
       await barrier(undefined);
-      const found = await store.index.lookupPks(pks.map((pk) => ({ tableId, shard, pk: Buffer.from(pk, 'utf8') })));
+      const found = await store.lookupPks(pks.map((pk) => ({ tableId, shard, pk: Buffer.from(pk, 'utf8') })));
       return { entries: found.map((e) => (e === undefined ? null : [String(e.id), String(e.version)])) };
     },
 
@@ -132,7 +134,7 @@ export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
       if (minEpoch !== undefined) await settledAt(minEpoch);
       await barrier(undefined);
       const builder = new MerkleBuilder();
-      for await (const rec of store.index.scanShard(shard, tableId === undefined ? {} : { tableId })) builder.add(rec.recordKey, versionOf(rec.value));
+      for await (const rec of store.scanShard(shard, tableId === undefined ? {} : { tableId })) builder.add(rec.recordKey, versionOf(rec.value));
       return { tree: builder.finish().encode() };
     },
 
@@ -140,7 +142,7 @@ export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
       await barrier(undefined);
       const wanted = new Set(leaves);
       const entries: [Buffer, string][] = [];
-      for await (const rec of store.index.scanShard(shard, tableId === undefined ? {} : { tableId })) {
+      for await (const rec of store.scanShard(shard, tableId === undefined ? {} : { tableId })) {
         if (wanted.has(leafOf(rec.recordKey))) entries.push([rec.recordKey, String(versionOf(rec.value))]);
       }
       return { entries };
@@ -148,7 +150,7 @@ export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
 
     async Fetch({ keys }) {
       await barrier(undefined);
-      const values = await store.index.getRecords(keys);
+      const values = await store.getRecords(keys);
       const records: WireRecord[] = [];
       values.forEach((v, i) => {
         const k = keys[i];
@@ -157,12 +159,6 @@ export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
       return { records };
     },
   };
-}
-
-/** The HLC version at the head of a stored value. */
-export function versionOf(value: Uint8Array): bigint {
-  if (value.length < VALUE_HEADER_BYTES) return 0n;
-  return Buffer.from(value.buffer, value.byteOffset, 8).readBigUInt64BE(0);
 }
 
 function minBig(a: bigint, b: bigint): bigint {

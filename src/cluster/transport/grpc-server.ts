@@ -6,11 +6,9 @@
  */
 import { Server, ServerCredentials, type ServerUnaryCall, type ServiceDefinition, type sendUnaryData, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
-import { REPLICA_METHODS, REPLICA_SERVICE, type ReplicaMethods } from './replica-messages.ts';
+import { REPLICA_METHODS, REPLICA_SERVICE } from './replica-messages.ts';
 import { decodeMessage, encodeMessage, replicaServiceDefinition, toServiceError } from './replica-service.ts';
-
-/** What a node answers on the Replica service. */
-export type ReplicaHandlers = { [M in keyof ReplicaMethods]: (request: ReplicaMethods[M][0]) => Promise<ReplicaMethods[M][1]> };
+import type { ReplicaHandlers } from './replica-transport.ts';
 
 /** Largest gRPC message: a replica batch may carry a whole large request. */
 export const GRPC_MESSAGE_BYTES_MAX = 256 * 1024 * 1024;

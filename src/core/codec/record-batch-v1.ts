@@ -271,6 +271,12 @@ export interface StoredValue {
   readonly fields: Uint8Array;
 }
 
+/** The HLC version at the head of a stored value (0n for a value too short to hold one). */
+export function versionOf(value: Uint8Array): bigint {
+  if (value.length < VALUE_HEADER_BYTES) return 0n;
+  return Buffer.from(value.buffer, value.byteOffset, 8).readBigUInt64BE(0);
+}
+
 /** Splits a stored value (as kept in the index) into its header and fields. */
 export function readStoredValue(value: Uint8Array): StoredValue {
   const buf = Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { resolveConfig } from '../../../src/config.ts';
-import { LocalStore } from '../../../src/storage/local-store.ts';
+import { openDataDir } from '../../../src/storage/data-dir.ts';
 import { replicaHandlers } from '../../../src/cluster/replica/replica-endpoint.ts';
 import { Hlc } from '../../../src/core/hlc.ts';
 import { systemClock } from '../../../src/core/clock.ts';
@@ -39,14 +39,14 @@ test('a write routed by an older epoch is STALE_PLACEMENT and appends nothing; M
   // The dir is removed once the store is closed (a test's hooks run in the order they were added).
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-'));
   const config = resolveConfig({ dataDir: dir, shards: 4 });
-  const store = await LocalStore.open(config, [EVENTS_TABLE], {}, pino({ level: 'silent' }));
+  const { store, catalog } = await openDataDir(config, [EVENTS_TABLE], {}, pino({ level: 'silent' }));
   t.after(async () => {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
   let epoch = 5;
-  const handlers = replicaHandlers({ store, hlc: new Hlc(systemClock), reloadTables: async () => undefined, readBarrierMsMax: 5_000, unindexedBytesMax: 64 * 1024 * 1024, epoch: () => epoch });
-  const tableId = store.catalog.require('events').id;
+  const handlers = replicaHandlers({ store, catalog, hlc: new Hlc(systemClock), reloadTables: async () => undefined, readBarrierMsMax: 5_000, unindexedBytesMax: 64 * 1024 * 1024, epoch: () => epoch });
+  const tableId = catalog.require('events').id;
 
   const before = store.lastAckedLsn;
   await assert.rejects(handlers.Write({ batch: eventsBatch(tableId, 3, 100n), epoch: 4 }), (err: unknown) => isSluiceError(err) && err.code === 'STALE_PLACEMENT' && /epoch 4.*follows 5/.test(err.message));

@@ -1,5 +1,5 @@
 /**
- * gRPC clients of the peers, one channel per peer address (gRPC
+ * The replica transport over gRPC: one channel per peer address (gRPC
  * multiplexes every call over it). Calls carry a deadline; a peer that does
  * not answer in time is reported as NO_QUORUM so the coordinator can count
  * it as a missing ack and hint the write.
@@ -9,6 +9,7 @@ import { service as healthService } from 'grpc-health-check';
 import { SluiceError } from '../../core/errors.ts';
 import { GRPC_MESSAGE_BYTES_MAX } from './grpc-server.ts';
 import type { ReplicaMethod, ReplicaMethods } from './replica-messages.ts';
+import type { ReplicaTransport } from './replica-transport.ts';
 import { decodeMessage, encodeMessage, fromServiceError, replicaServiceDefinition } from './replica-service.ts';
 
 const ReplicaClient = makeGenericClientConstructor(replicaServiceDefinition, 'Replica');
@@ -22,8 +23,8 @@ interface Peer {
   readonly health: Client;
 }
 
-/** Channels to peers by node id. */
-export class PeerClients {
+/** gRPC channels to peers by node id. */
+export class GrpcTransport implements ReplicaTransport {
   private readonly peers = new Map<string, Peer>();
 
   /** Points `nodeId` at `address` (host:port), replacing a channel to an old address. */

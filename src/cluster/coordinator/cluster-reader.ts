@@ -1,0 +1,173 @@
+/**
+ * The read path of the cluster coordinator. Reads ask R replicas, merge by
+ * id with last-writer-wins on the HLC version, and push what a replica
+ * lacked back to it (read repair). A write token names the LSN each
+ * acknowledging replica gave, so a read passing it waits on those replicas
+ * until they have applied the write.
+ */
+import { versionOf } from '../../core/codec/record-batch-v1.ts';
+import { SluiceError } from '../../core/errors.ts';
+import { shardOf } from '../../core/murmur3.ts';
+import { currentDef, type TableEntry } from '../../storage/catalog.ts';
+import { recordKeyId } from '../../storage/index/key-layout.ts';
+import type { Placement } from '../placement/placement.ts';
+import { batchOfRecords } from '../repair/record-batches.ts';
+import type { ReplicaMethod, ReplicaMethods, WireRecord } from '../transport/replica-messages.ts';
+import type { ReplicaTransport } from '../transport/replica-transport.ts';
+import type { RangePage, RangeQuery, ReadOptions, ReadRecord } from './coordinator.ts';
+import { cursorKey, encodeCursor } from './cursor.ts';
+import type { Delivery } from './delivery.ts';
+import { nodesForUnroutedRead } from './quorum-verdict.ts';
+import { readQuorum, type ReadOrder } from './quorum-reads.ts';
+import { decodeClusterToken, lsnFor } from './read-token.ts';
+
+/** Records per page when an export pages through a shard. */
+const EXPORT_PAGE_RECORDS = 2_000;
+
+export interface ClusterReaderDeps {
+  readonly nodeId: string;
+  readonly shards: number;
+  readonly placement: () => Placement;
+  readonly transport: ReplicaTransport;
+  readonly delivery: Delivery;
+  readonly replicaTimeoutMs: number;
+  readonly onReadRepair?: (target: string, records: number) => void;
+}
+
+/** Quorum reads with read repair. */
+export class ClusterReader {
+  private readonly d: ClusterReaderDeps;
+  private readonly order: ReadOrder;
+
+  constructor(deps: ClusterReaderDeps) {
+    this.d = deps;
+    this.order = { self: deps.nodeId, isUp: (n) => deps.delivery.isUp(n) };
+  }
+
+  /** One record by id, newest version among R replicas of its shard, or undefined. */
+  async getById(entry: TableEntry, id: bigint, options: ReadOptions = {}): Promise<ReadRecord | undefined> {
+    const token = decodeClusterToken(options.token);
+    const placement = this.d.placement();
+    const rf = currentDef(entry).replicationFactor;
+    // An id does not name its shard: ask every node, enough of them to cover R replicas of any shard.
+    const nodes = placement.nodes;
+    const need = nodesForUnroutedRead(nodes.length, rf, options.consistency ?? 'quorum');
+    // Nodes known down are not asked: a paused peer would hold every get for the RPC deadline.
+    const settled = await Promise.allSettled(
+      nodes.filter((node) => this.d.delivery.isUp(node)).map(async (node) => ({ node, reply: await this.call(node, 'Get', { tableId: entry.id, id: String(id), ...lsnFor(token, node) }) })),
+    );
+    const answers = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    if (answers.length < need) throw new SluiceError('NO_QUORUM', `${answers.length} of ${need} required nodes answered`);
+    const found = answers.flatMap((a) => (a.reply.record === undefined ? [] : [{ node: a.node, record: a.reply.record }]));
+    if (found.length === 0) return undefined;
+    const best = found.reduce((a, b) => (versionOf(b.record[1]) > versionOf(a.record[1]) ? b : a));
+    const holders = new Set(found.filter((f) => versionOf(f.record[1]) === versionOf(best.record[1])).map((f) => f.node));
+    const shard = best.record[0].readUInt16BE(1);
+    const owners = placement.replicas(shard, rf);
+    this.repair(entry, owners.filter((n) => answers.some((a) => a.node === n) && !holders.has(n)), [best.record]);
+    return readRecordOf(best.record);
+  }
+
+  /** One page of a shard key's records in event-time order, merged from R replicas. */
+  async queryRange(entry: TableEntry, query: RangeQuery): Promise<RangePage> {
+    const token = decodeClusterToken(query.token);
+    const placement = this.d.placement();
+    const rf = currentDef(entry).replicationFactor;
+    const keyBuf = Buffer.from(query.key, 'utf8');
+    const shard = shardOf(query.key, this.d.shards);
+    const after = query.cursor === undefined ? undefined : cursorKey(shard, entry.id, keyBuf, query.cursor);
+    const replicas = placement.replicas(shard, rf);
+    const answers = await readQuorum(replicas, query.consistency ?? 'quorum', token, this.order, (node) =>
+      this.call(node, 'Scan', {
+        tableId: entry.id,
+        shard,
+        key: keyBuf,
+        limit: query.limit + 1,
+        ...(query.fromMs === undefined ? {} : { fromMs: query.fromMs }),
+        ...(query.toMs === undefined ? {} : { toMs: query.toMs }),
+        ...(after === undefined ? {} : { after }),
+        ...lsnFor(token, node),
+      }),
+    );
+    const merged = mergeNewest(answers.map((a) => a.reply.records), query.limit + 1);
+    if (answers.length > 1 && merged.length > 0) {
+      for (const { node, reply } of answers) {
+        const missing = lackedBy(reply.records, merged, query.limit);
+        if (missing.length > 0) this.repair(entry, [node], missing);
+      }
+    }
+    const more = merged.length > query.limit;
+    const page = merged.slice(0, query.limit);
+    const last = page.at(-1);
+    return { records: page.map(readRecordOf), nextCursor: more && last !== undefined ? encodeCursor(last[0]) : null };
+  }
+
+  /** Every record of a table, shard by shard, each shard from one replica (this node when it holds it). */
+  async *scanTable(entry: TableEntry, options: ReadOptions = {}): AsyncGenerator<ReadRecord> {
+    const token = decodeClusterToken(options.token);
+    const placement = this.d.placement();
+    const rf = currentDef(entry).replicationFactor;
+    for (let shard = 0; shard < this.d.shards; shard++) {
+      let after: Buffer | undefined;
+      for (;;) {
+        const [answer] = await readQuorum(placement.replicas(shard, rf), 'one', token, this.order, (node) =>
+          this.call(node, 'ScanShard', { tableId: entry.id, shard, limit: EXPORT_PAGE_RECORDS, ...(after === undefined ? {} : { after }) }),
+        );
+        const records = answer?.reply.records ?? [];
+        for (const rec of records) yield readRecordOf(rec);
+        if (records.length < EXPORT_PAGE_RECORDS) break;
+        after = records.at(-1)?.[0];
+      }
+    }
+  }
+
+  private call<M extends ReplicaMethod>(node: string, method: M, request: ReplicaMethods[M][0]): Promise<ReplicaMethods[M][1]> {
+    return this.d.transport.call(node, method, request, this.d.replicaTimeoutMs);
+  }
+
+  /** Sends records a replica lacked (or held older) back to it, in the background. */
+  private repair(entry: TableEntry, targets: readonly string[], records: readonly WireRecord[]): void {
+    if (targets.length === 0 || records.length === 0) return;
+    const batch = batchOfRecords(entry, records);
+    for (const node of targets) {
+      this.d.onReadRepair?.(node, records.length);
+      void this.d.delivery.sendOrHint(node, batch, records.length);
+    }
+  }
+}
+
+/** The client-facing form of a wire record. */
+function readRecordOf([recordKey, value]: WireRecord): ReadRecord {
+  return { id: recordKeyId(recordKey), value };
+}
+
+/**
+ * The first `limit` records of the union of the replicas' pages, by record
+ * key, newest version per id (an upsert may have moved a record to a new
+ * time key). Each replica returned at most `limit` records after the
+ * cursor, so the first `limit` of the merge are exact.
+ */
+function mergeNewest(pages: readonly (readonly WireRecord[])[], limit: number): WireRecord[] {
+  const byId = new Map<string, WireRecord>();
+  for (const records of pages) {
+    for (const rec of records) {
+      const id = rec[0].toString('hex', rec[0].length - 8);
+      const have = byId.get(id);
+      if (have === undefined || versionOf(rec[1]) > versionOf(have[1])) byId.set(id, rec);
+    }
+  }
+  return [...byId.values()].sort((a, b) => Buffer.compare(a[0], b[0])).slice(0, limit);
+}
+
+/** Records of `merged` that a replica's page lacked or held older (not those past the end of a full page). */
+function lackedBy(page: readonly WireRecord[], merged: readonly WireRecord[], limit: number): WireRecord[] {
+  const have = new Map(page.map((r) => [r[0].toString('latin1'), versionOf(r[1])]));
+  const full = page.length > limit;
+  const lastOfPage = page.at(-1)?.[0];
+  return merged.filter((m) => {
+    // A replica that filled its page may simply not have reached this record.
+    if (full && lastOfPage !== undefined && Buffer.compare(m[0], lastOfPage) > 0) return false;
+    const v = have.get(m[0].toString('latin1'));
+    return v === undefined || v < versionOf(m[1]);
+  });
+}

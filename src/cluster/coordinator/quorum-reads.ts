@@ -1,0 +1,52 @@
+/**
+ * Asking replicas until enough have answered: R of them for a read, or
+ * fewer, falling back to the next replica when one fails. Replicas that
+ * acknowledged the write a read token names are asked first (they hold
+ * what the reader must see), then this node, then live peers, then the
+ * rest.
+ */
+import { SluiceError } from '../../core/errors.ts';
+import { requiredReplicas, type Consistency } from './coordinator.ts';
+
+/** One replica's answer. */
+export interface ReplicaAnswer<T> {
+  readonly node: string;
+  readonly reply: T;
+}
+
+/** Who is asked first. */
+export interface ReadOrder {
+  readonly self: string;
+  readonly isUp: (node: string) => boolean;
+}
+
+/** Asks `replicas` until `consistency` of them answered; NO_QUORUM when too few do. */
+export async function readQuorum<T>(
+  replicas: readonly string[],
+  consistency: Consistency,
+  token: ReadonlyMap<string, string> | undefined,
+  order: ReadOrder,
+  ask: (node: string) => Promise<T>,
+): Promise<ReplicaAnswer<T>[]> {
+  const need = requiredReplicas(consistency, replicas.length);
+  const rank = (n: string): number => (token?.has(n) === true ? 0 : n === order.self ? 1 : order.isUp(n) ? 2 : 3);
+  const queue = [...replicas].sort((a, b) => rank(a) - rank(b));
+  const answers: ReplicaAnswer<T>[] = [];
+  let next = 0;
+  let lastError: unknown;
+  const worker = async (): Promise<void> => {
+    while (answers.length < need && next < queue.length) {
+      const node = queue[next++] as string;
+      try {
+        answers.push({ node, reply: await ask(node) });
+      } catch (err) {
+        lastError = err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: need }, worker));
+  if (answers.length < need) {
+    throw new SluiceError('NO_QUORUM', `${answers.length} of ${need} required replicas answered (${consistency})${lastError instanceof Error ? `: ${lastError.message}` : ''}`);
+  }
+  return answers;
+}

@@ -1,0 +1,61 @@
+/**
+ * The read-your-writes token a write answers with, one codec for both
+ * coordinators. A read that passes it sees that write.
+ *
+ *   local   `l` + base36 of the LSN the write got on the single node
+ *   cluster `c` + base64url of the JSON map node id → LSN (decimal string)
+ *           of every replica that acknowledged the write
+ *
+ * A token of the other kind, or anything else, is INVALID_ARGUMENT: a
+ * token is opaque to clients and only ever comes from a write.
+ */
+import { SluiceError } from '../../core/errors.ts';
+
+/** Base-36 digits of the largest LSN (2^64 - 1). */
+const LOCAL_DIGITS_MAX = 13;
+
+/** The token of a single-node write at `lsn`. */
+export function encodeLocalToken(lsn: bigint): string {
+  return `l${lsn.toString(36)}`;
+}
+
+/** The LSN of a single-node token. */
+export function decodeLocalToken(token: string): bigint {
+  const m = new RegExp(`^l([0-9a-z]{1,${LOCAL_DIGITS_MAX}})$`).exec(token);
+  if (m === null || m[1] === undefined) throw invalidToken();
+  return [...m[1]].reduce((acc, ch) => acc * 36n + BigInt(parseInt(ch, 36)), 0n);
+}
+
+/** The token of a cluster write acknowledged by the replicas in `lsns` (node → LSN). */
+export function encodeClusterToken(lsns: ReadonlyMap<string, string>): string {
+  return `c${Buffer.from(JSON.stringify(Object.fromEntries(lsns))).toString('base64url')}`;
+}
+
+/** The replica LSNs of a cluster token (undefined when no token was passed). */
+export function decodeClusterToken(token: string | undefined): Map<string, string> | undefined {
+  if (token === undefined) return undefined;
+  if (!token.startsWith('c')) throw invalidToken();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(token.slice(1), 'base64url').toString('utf8'));
+  } catch {
+    throw invalidToken();
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw invalidToken();
+  const out = new Map<string, string>();
+  for (const [node, lsn] of Object.entries(parsed)) {
+    if (typeof lsn !== 'string' || !/^[0-9]{1,20}$/.test(lsn)) throw invalidToken();
+    out.set(node, lsn);
+  }
+  return out;
+}
+
+/** The LSN a cluster token holds for `node`, as a request field. */
+export function lsnFor(token: ReadonlyMap<string, string> | undefined, node: string): { lsn?: string } {
+  const lsn = token?.get(node);
+  return lsn === undefined ? {} : { lsn };
+}
+
+function invalidToken(): SluiceError {
+  return new SluiceError('INVALID_ARGUMENT', 'token is not a token returned by a write');
+}
