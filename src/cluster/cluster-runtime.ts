@@ -11,7 +11,7 @@
 import path from 'node:path';
 import { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
-import type { NodeConfig } from '../config.ts';
+import { walFrameBytesMax, type NodeConfig } from '../config.ts';
 import { SluiceError } from '../core/errors.ts';
 import type { Hlc } from '../core/hlc.ts';
 import { SnowflakeGenerator } from '../core/snowflake.ts';
@@ -26,7 +26,8 @@ import { Membership } from './membership/membership.ts';
 import { ClusterTables } from './metadata/cluster-tables.ts';
 import { EtcdKeys } from './metadata/etcd-keys.ts';
 import { checkSharedConfig } from './metadata/shared-config.ts';
-import { PlacementService, widestReplicationFactor } from './placement/placement.ts';
+import { widestReplicationFactor } from './placement/placement.ts';
+import { PlacementService } from './placement/placement-service.ts';
 import { followTransitions } from './placement/transition-follower.ts';
 import { AntiEntropy, type RepairReport } from './repair/anti-entropy.ts';
 import { bootstrapWhenPeersAlive } from './repair/bootstrap-repair.ts';
@@ -175,7 +176,7 @@ export class ClusterRuntime {
         dir: path.join(config.dataDir, 'hints'),
         bytesMaxPerPeer: config.hintBytesMaxPerPeer,
         segmentBytesMax: 8 * 1024 * 1024,
-        frameBytesMax: Math.max(64 * 1024 * 1024, 4 * config.bodyBytesMax),
+        frameBytesMax: walFrameBytesMax(config),
         log,
       });
       await q.open();

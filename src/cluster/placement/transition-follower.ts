@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { AntiEntropy } from '../repair/anti-entropy.ts';
-import type { PlacementService } from './placement.ts';
+import type { PlacementService } from './placement-service.ts';
 
 /** Copies what this node gains in each transition that names it, then reports it ready. */
 export function followTransitions(placement: PlacementService, antiEntropy: AntiEntropy, config: { nodeId: string; healthIntervalMs: number }, log: Logger): void {
