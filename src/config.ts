@@ -4,12 +4,72 @@
  * tests build a `NodeConfig` with `resolveConfig`, which rejects values out
  * of bounds instead of clamping them silently.
  */
+import assert from 'node:assert/strict';
 import type { KafkaSourceConfig } from './sources/kafka/kafka-source-config.ts';
-import type { EngineKind } from './storage/engine/storage-engine.ts';
+import { ENGINE_KEY_BYTES_MAX, type EngineKind } from './storage/engine/storage-engine.ts';
+import { RECORD_KEY_HEAD_BYTES } from './storage/index/key-layout.ts';
 import { SluiceError } from './core/errors.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
+
+/*
+ * Limits that check one another. Some options are bounded by a limit that
+ * lives below config (the index engine's key size, the gRPC message size
+ * between nodes); a value past it would be accepted and fail later (a
+ * write acknowledged, then refused by the index on every replay; a WAL
+ * frame no peer can receive). The relations are named once here, asserted
+ * against the bounds at module load (a broken one is a programmer error),
+ * and checked again by `resolveConfig` against configured values.
+ */
+
+/** Bytes of an index record key after the shard key: `timeKey[8] | id[8]` (storage/index/key-layout.ts). */
+export const RECORD_KEY_TAIL_BYTES = 16;
+/** Bytes of a primary-key entry's key before the pk: `P | shard u16 | tableId u32 | pkLen u16`, the record key's head. */
+export const PK_KEY_HEAD_BYTES = RECORD_KEY_HEAD_BYTES;
+
+/**
+ * Largest `keyBytesMax` (UTF-8 bytes): the longest shard key whose index
+ * record key `R | shard | tableId | keyLen | key | timeKey | id` still fits
+ * the engine's key limit, 1978 - 9 - 16 = 1953. A primary key of that
+ * length (`P | shard | tableId | pkLen | pk`, 9 + pk bytes) fits too.
+ */
+export const KEY_BYTES_MAX_LIMIT = ENGINE_KEY_BYTES_MAX - RECORD_KEY_HEAD_BYTES - RECORD_KEY_TAIL_BYTES;
+
+/**
+ * Largest gRPC message a node sends or receives (Replica and Ingest
+ * services), bytes: a replica Write carries a whole WAL frame's batch.
+ * @default 256 MiB
+ */
+export const GRPC_MESSAGE_BYTES_MAX = 256 * MiB;
+
+/**
+ * Bytes a replica message may add around the record batch it carries
+ * (msgpack map header, field names, epoch; under 64 in replica-v1), with
+ * room to spare so a new optional field never breaks the relation.
+ * @default 4 KiB
+ */
+export const REPLICA_ENVELOPE_BYTES_MAX = 4 * KiB;
+
+/** Floor of the WAL frame limit, bytes. @default 64 MiB */
+const WAL_FRAME_BYTES_MIN = 64 * MiB;
+/** A batch of tiny records encodes to a few times its JSON size (fixed per-entry header): a frame may take this many bodies. */
+const WAL_FRAME_BODIES_MAX = 4;
+
+/**
+ * Largest WAL frame (header included, bytes) of the node's WAL and of its
+ * hint queues: `max(64 MiB, 4 × bodyBytesMax)`.
+ */
+export function walFrameBytesMax(config: Pick<NodeConfig, 'bodyBytesMax'>): number {
+  return Math.max(WAL_FRAME_BYTES_MIN, WAL_FRAME_BODIES_MAX * config.bodyBytesMax);
+}
+
+/**
+ * Largest `bodyBytesMax` (bytes): its largest WAL frame plus the replica
+ * envelope fits GRPC_MESSAGE_BYTES_MAX, so every frame a node makes durable
+ * can be replicated and hinted. (256 MiB - 4 KiB) / 4 = 64 MiB - 1 KiB.
+ */
+export const BODY_BYTES_MAX_LIMIT = Math.floor((GRPC_MESSAGE_BYTES_MAX - REPLICA_ENVELOPE_BYTES_MAX) / WAL_FRAME_BODIES_MAX);
 
 /** How the WAL decides when to flush a group commit. */
 export type FlushMode = 'idle' | 'adaptive';
@@ -38,7 +98,12 @@ export interface NodeConfig {
   /** Snowflake machine id, 0..31. @default 0 */
   readonly machineId: number;
 
-  /** Largest request body after decompression. @default 16 MiB */
+  /**
+   * Largest request body after decompression, bytes. At most
+   * BODY_BYTES_MAX_LIMIT (64 MiB - 1 KiB): the WAL frame of a body
+   * (walFrameBytesMax) must fit a replica message (GRPC_MESSAGE_BYTES_MAX).
+   * @default 16 MiB
+   */
   readonly bodyBytesMax: number;
   /** Request body bytes admitted at once (reading, decoding, awaiting the WAL and the index); past it: 429. @default 64 MiB */
   readonly inFlightBytesMax: number;
@@ -54,7 +119,12 @@ export interface NodeConfig {
   readonly errorDetailsMax: number;
   /** Nesting depth of `json` values. @default 32 */
   readonly jsonDepthMax: number;
-  /** Largest shard key or primary key, UTF-8 bytes. @default 1 KiB */
+  /**
+   * Largest shard key or primary key, UTF-8 bytes. At most
+   * KEY_BYTES_MAX_LIMIT (1953): the index key around it must fit the
+   * engine's key limit (ENGINE_KEY_BYTES_MAX, 1978 bytes).
+   * @default 1 KiB
+   */
   readonly keyBytesMax: number;
   /** How long an alias of a renamed field keeps accepting writes. @default 7 days */
   readonly aliasTtlMs: number;
@@ -210,7 +280,7 @@ const BOUNDS: Partial<Record<NumericKey, readonly [number, number]>> = {
   shards: [1, 4096],
   datacenterId: [0, 31],
   machineId: [0, 31],
-  bodyBytesMax: [1 * KiB, 1024 * MiB],
+  bodyBytesMax: [1 * KiB, BODY_BYTES_MAX_LIMIT],
   inFlightBytesMax: [64 * KiB, 64 * 1024 * MiB],
   inFlightRequestsMax: [1, 1_000_000],
   retryAfterSeconds: [1, 3600],
@@ -218,7 +288,7 @@ const BOUNDS: Partial<Record<NumericKey, readonly [number, number]>> = {
   decodeThreads: [0, 64],
   errorDetailsMax: [1, 10_000],
   jsonDepthMax: [1, 1000],
-  keyBytesMax: [1, 64 * KiB - 1],
+  keyBytesMax: [1, KEY_BYTES_MAX_LIMIT],
   walSegmentBytesMax: [64 * KiB, 4096 * MiB],
   walFlushBytesMax: [1, 256 * MiB],
   walFlushDelayMsMax: [0, 200],
@@ -250,13 +320,43 @@ const BOUNDS: Partial<Record<NumericKey, readonly [number, number]>> = {
   hintBytesMaxPerPeer: [8 * MiB, Number.MAX_SAFE_INTEGER],
 };
 
-/** Merges overrides onto the defaults and checks every bound. */
+/**
+ * Relations between an option and a limit outside config; each returns the
+ * problem (naming both limits) when `config` breaks it. An option's upper
+ * bound in BOUNDS is the largest value its relation allows, so a value past
+ * the bound is reported with the reason, not only the number.
+ */
+const RELATIONS: Partial<Record<NumericKey, (config: NodeConfig) => string | undefined>> = {
+  keyBytesMax: (c) =>
+    c.keyBytesMax <= KEY_BYTES_MAX_LIMIT
+      ? undefined
+      : `keyBytesMax ${c.keyBytesMax} exceeds ${KEY_BYTES_MAX_LIMIT} bytes: a record's index key (${RECORD_KEY_HEAD_BYTES} + key + ${RECORD_KEY_TAIL_BYTES} bytes) must fit the engine key limit ENGINE_KEY_BYTES_MAX (${ENGINE_KEY_BYTES_MAX} bytes)`,
+  bodyBytesMax: (c) =>
+    walFrameBytesMax(c) + REPLICA_ENVELOPE_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX
+      ? undefined
+      : `bodyBytesMax ${c.bodyBytesMax} exceeds ${BODY_BYTES_MAX_LIMIT} bytes: its WAL frames (up to ${walFrameBytesMax(c)} bytes) must fit a replica message, GRPC_MESSAGE_BYTES_MAX (${GRPC_MESSAGE_BYTES_MAX} bytes) with ${REPLICA_ENVELOPE_BYTES_MAX} bytes of envelope`,
+};
+
+// The defaults and bounds agree with each other and with the limits below config.
+for (const [key, [min, max]] of Object.entries(BOUNDS) as [NumericKey, readonly [number, number]][]) {
+  const value = DEFAULT_CONFIG[key];
+  assert(min <= value && value <= max, `default ${key} ${value} is outside its bounds [${min}, ${max}]`);
+  assert.equal(RELATIONS[key]?.({ ...DEFAULT_CONFIG, [key]: max }), undefined, `the upper bound of ${key} breaks its relation`);
+}
+assert(KEY_BYTES_MAX_LIMIT + RECORD_KEY_HEAD_BYTES + RECORD_KEY_TAIL_BYTES <= ENGINE_KEY_BYTES_MAX, 'a record key of keyBytesMax fits the engine');
+assert(KEY_BYTES_MAX_LIMIT + PK_KEY_HEAD_BYTES <= ENGINE_KEY_BYTES_MAX, 'a primary-key key of keyBytesMax fits the engine');
+assert(KEY_BYTES_MAX_LIMIT <= 0xffff, 'keyLen and pkLen are u16');
+assert(walFrameBytesMax({ bodyBytesMax: BODY_BYTES_MAX_LIMIT }) + REPLICA_ENVELOPE_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX, 'the largest WAL frame fits a replica message');
+
+/** Merges overrides onto the defaults and checks every bound and relation. */
 export function resolveConfig(overrides: Partial<NodeConfig> = {}): NodeConfig {
   const config: NodeConfig = { ...DEFAULT_CONFIG, ...dropUndefined(overrides) };
   const problems: { path: string; message: string }[] = [];
   for (const [key, [min, max]] of Object.entries(BOUNDS) as [NumericKey, readonly [number, number]][]) {
     const value = config[key];
-    if (!Number.isFinite(value) || value < min || value > max) {
+    const broken = Number.isFinite(value) ? RELATIONS[key]?.(config) : undefined;
+    if (broken !== undefined) problems.push({ path: key, message: broken });
+    else if (!Number.isFinite(value) || value < min || value > max) {
       problems.push({ path: key, message: `${key} must be between ${min} and ${max}, got ${value}` });
     }
   }

@@ -13,7 +13,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { NodeConfig } from '../config.ts';
+import { walFrameBytesMax, type NodeConfig } from '../config.ts';
 import type { RecordBatchReader } from '../core/codec/record-batch-v1.ts';
 import { SluiceError } from '../core/errors.ts';
 import { NODE_META_FORMAT, checkNodeMeta } from './node-meta.ts';
@@ -148,7 +148,7 @@ export class LocalStore {
         diskFreeBytesMin: config.diskFreeBytesMin,
         replayBatchBytesMax: config.replayBatchBytesMax,
         // A batch of tiny records encodes to a few times its JSON size (fixed per-entry header).
-        frameBytesMax: Math.max(64 * 1024 * 1024, 4 * config.bodyBytesMax),
+        frameBytesMax: walFrameBytesMax(config),
         ...(hooks.onWalFlush ? { onFlush: hooks.onWalFlush } : {}),
       });
       const recovered = { event: 'wal_recovered', ...jsonSafe(wal.recovery), indexCheckpoint: String(checkpoint) };

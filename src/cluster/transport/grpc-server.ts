@@ -6,12 +6,10 @@
  */
 import { Server, ServerCredentials, type ServerUnaryCall, type ServiceDefinition, type sendUnaryData, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
+import { GRPC_MESSAGE_BYTES_MAX } from '../../config.ts';
 import { REPLICA_METHODS, REPLICA_SERVICE } from './replica-messages.ts';
 import { decodeMessage, encodeMessage, replicaServiceDefinition, toServiceError } from './replica-service.ts';
 import type { ReplicaHandlers } from './replica-transport.ts';
-
-/** Largest gRPC message: a replica batch may carry a whole large request. */
-export const GRPC_MESSAGE_BYTES_MAX = 256 * 1024 * 1024;
 
 /** One service a GrpcServer serves; `name` is its health-check name. */
 export interface GrpcService {

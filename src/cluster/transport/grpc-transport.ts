@@ -7,7 +7,7 @@
 import { credentials, makeGenericClientConstructor, type Client, type ServiceError } from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
 import { SluiceError } from '../../core/errors.ts';
-import { GRPC_MESSAGE_BYTES_MAX } from './grpc-server.ts';
+import { GRPC_MESSAGE_BYTES_MAX } from '../../config.ts';
 import type { ReplicaMethod, ReplicaMethods } from './replica-messages.ts';
 import type { ReplicaTransport } from './replica-transport.ts';
 import { decodeMessage, encodeMessage, fromServiceError, replicaServiceDefinition } from './replica-service.ts';

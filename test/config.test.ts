@@ -1,0 +1,83 @@
+/**
+ * config.ts: bounds, and the relations between options and the limits
+ * below config (the index engine's key size, the replica message size).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  BODY_BYTES_MAX_LIMIT,
+  DEFAULT_CONFIG,
+  GRPC_MESSAGE_BYTES_MAX,
+  KEY_BYTES_MAX_LIMIT,
+  PK_KEY_HEAD_BYTES,
+  RECORD_KEY_TAIL_BYTES,
+  REPLICA_ENVELOPE_BYTES_MAX,
+  resolveConfig,
+  walFrameBytesMax,
+} from '../src/config.ts';
+import { isSluiceError } from '../src/core/errors.ts';
+import { ENGINE_KEY_BYTES_MAX } from '../src/storage/engine/storage-engine.ts';
+import { RECORD_KEY_HEAD_BYTES, pkKey, recordKey } from '../src/storage/index/key-layout.ts';
+import { encodeMessage } from '../src/cluster/transport/replica-messages.ts';
+
+const MiB = 1024 * 1024;
+
+/** Asserts resolveConfig refuses `overrides` with one INVALID_ARGUMENT problem at `path` whose message matches every pattern. */
+function refuses(overrides: Parameters<typeof resolveConfig>[0], path: string, ...patterns: RegExp[]): void {
+  assert.throws(
+    () => resolveConfig(overrides),
+    (err: unknown) => {
+      assert.ok(isSluiceError(err, 'INVALID_ARGUMENT'));
+      assert.deepEqual(err.details.map((d) => d.path), [path]);
+      for (const p of patterns) assert.match(err.message, p);
+      return true;
+    },
+  );
+}
+
+test('the defaults resolve, and every default lies within its bounds', () => {
+  assert.deepEqual(resolveConfig(), DEFAULT_CONFIG);
+});
+
+test('KEY_BYTES_MAX_LIMIT is what the key layout leaves of the engine key limit (1978 - 9 - 16 = 1953)', () => {
+  assert.equal(KEY_BYTES_MAX_LIMIT, 1953);
+  // Built with the real key builders, so a change of layout fails here.
+  const key = Buffer.alloc(KEY_BYTES_MAX_LIMIT, 0x61);
+  const src = Buffer.concat([key, Buffer.alloc(16)]);
+  const longest = recordKey(65535, 0xffff_ffff, src, 0, key.length, key.length, key.length + 8);
+  assert.equal(longest.length, ENGINE_KEY_BYTES_MAX, 'the record key of the longest shard key is exactly the engine limit');
+  assert.equal(longest.length, RECORD_KEY_HEAD_BYTES + KEY_BYTES_MAX_LIMIT + RECORD_KEY_TAIL_BYTES);
+  const pk = pkKey(65535, 0xffff_ffff, key);
+  assert.equal(pk.length, PK_KEY_HEAD_BYTES + KEY_BYTES_MAX_LIMIT);
+  assert.ok(pk.length <= ENGINE_KEY_BYTES_MAX, 'the primary-key key of the longest pk fits too');
+});
+
+test('keyBytesMax: the largest legal value is accepted, one more is refused naming both limits', () => {
+  assert.equal(resolveConfig({ keyBytesMax: KEY_BYTES_MAX_LIMIT }).keyBytesMax, KEY_BYTES_MAX_LIMIT);
+  refuses({ keyBytesMax: KEY_BYTES_MAX_LIMIT + 1 }, 'keyBytesMax', /keyBytesMax 1954 exceeds 1953 bytes/, /ENGINE_KEY_BYTES_MAX \(1978 bytes\)/);
+  refuses({ keyBytesMax: 64 * 1024 - 1 }, 'keyBytesMax', /ENGINE_KEY_BYTES_MAX/);
+  refuses({ keyBytesMax: 0 }, 'keyBytesMax', /keyBytesMax must be between 1 and 1953, got 0/);
+  refuses({ keyBytesMax: Number.NaN }, 'keyBytesMax', /keyBytesMax must be between 1 and 1953, got NaN/);
+});
+
+test('walFrameBytesMax is max(64 MiB, 4 × bodyBytesMax), as the WAL and hint queues had it', () => {
+  assert.equal(walFrameBytesMax(DEFAULT_CONFIG), 64 * MiB);
+  assert.equal(walFrameBytesMax({ bodyBytesMax: 1024 }), 64 * MiB);
+  assert.equal(walFrameBytesMax({ bodyBytesMax: 32 * MiB }), 128 * MiB);
+});
+
+test('bodyBytesMax: the largest legal value makes frames that fit a replica message; one more is refused naming both limits', () => {
+  assert.equal(BODY_BYTES_MAX_LIMIT, 64 * MiB - 1024);
+  assert.equal(resolveConfig({ bodyBytesMax: BODY_BYTES_MAX_LIMIT }).bodyBytesMax, BODY_BYTES_MAX_LIMIT);
+  assert.ok(walFrameBytesMax({ bodyBytesMax: BODY_BYTES_MAX_LIMIT }) + REPLICA_ENVELOPE_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX);
+  refuses({ bodyBytesMax: BODY_BYTES_MAX_LIMIT + 1 }, 'bodyBytesMax', /bodyBytesMax 67107841 exceeds 67107840 bytes/, /GRPC_MESSAGE_BYTES_MAX \(268435456 bytes\)/);
+  // What the old bound allowed: 4 GiB frames that no peer could receive.
+  refuses({ bodyBytesMax: 1024 * MiB }, 'bodyBytesMax', /WAL frames \(up to 4294967296 bytes\)/, /GRPC_MESSAGE_BYTES_MAX/);
+  refuses({ bodyBytesMax: 1 }, 'bodyBytesMax', /bodyBytesMax must be between 1024 and 67107840, got 1/);
+});
+
+test('REPLICA_ENVELOPE_BYTES_MAX covers what a replica Write adds around its batch', () => {
+  const batch = Buffer.alloc(100_000);
+  const message = encodeMessage({ batch, epoch: Number.MAX_SAFE_INTEGER });
+  assert.ok(message.length - batch.length <= REPLICA_ENVELOPE_BYTES_MAX, `envelope of ${message.length - batch.length} bytes`);
+});
