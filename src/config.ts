@@ -208,6 +208,29 @@ export interface NodeConfig {
   /** Disk one peer's hint queue may take; past it hints are dropped and anti-entropy repairs the peer. @default 4 GiB */
   readonly hintBytesMaxPerPeer: number;
 
+  /** Largest atomic batch (`atomic=true` across shards), encoded bytes; past it 413 TX_TOO_LARGE. @default 16 MiB */
+  readonly txBytesMax: number;
+  /** Most records in one atomic batch; past it 413 TX_TOO_LARGE. @default 100_000 */
+  readonly txRecordsMax: number;
+  /** Atomic batches one coordinator runs at once; past it 429. @default 64 */
+  readonly txInFlightMax: number;
+  /** Bytes of prepared, undecided atomic batches one node stages; past it a PREPARE is refused (429). @default 256 MiB */
+  readonly txPendingBytesMax: number;
+  /** A coordinator decides within this long of sending PREPARE, or aborts (presumed abort). @default 5_000 */
+  readonly txCommitDeadlineMs: number;
+  /** A participant asks etcd for the outcome of a batch pending this long (at least 2 × replicaTimeoutMs + txCommitDeadlineMs). @default 15_000 */
+  readonly txResolveAfterMs: number;
+  /** A snapshot read (`as_of`) waits this long for batches prepared at or below it, then 503 READ_TIMEOUT. @default 15_000 */
+  readonly txReadWaitMs: number;
+  /** Longest wait for etcd to record a decision; past it the answer is 504 TX_IN_DOUBT. @default 10_000 */
+  readonly txDecisionTimeoutMs: number;
+  /** How often the placement leader re-drives decided batches and deletes concluded decisions from etcd. @default 60_000 */
+  readonly txSweepIntervalMs: number;
+  /** Done markers and abort fences are kept this long after a decision. @default 3_600_000 */
+  readonly txDoneRetentionMs: number;
+  /** Bound on the clock offset between nodes; a restarted replica prepares above its start time plus this. @default 500 */
+  readonly maxClockOffsetMs: number;
+
   /** Kafka topics this node consumes into tables (`--kafka-*` flags). @default [] */
   readonly kafkaSources: readonly KafkaSourceConfig[];
 }
@@ -270,6 +293,17 @@ export const DEFAULT_CONFIG: NodeConfig = {
   antiEntropyIntervalMs: 600_000,
   hintReplayIntervalMs: 1_000,
   hintBytesMaxPerPeer: 4096 * MiB,
+  txBytesMax: 16 * MiB,
+  txRecordsMax: 100_000,
+  txInFlightMax: 64,
+  txPendingBytesMax: 256 * MiB,
+  txCommitDeadlineMs: 5_000,
+  txResolveAfterMs: 15_000,
+  txReadWaitMs: 15_000,
+  txDecisionTimeoutMs: 10_000,
+  txSweepIntervalMs: 60_000,
+  txDoneRetentionMs: 3_600_000,
+  maxClockOffsetMs: 500,
 };
 
 type NumericKey = { [K in keyof NodeConfig]-?: NodeConfig[K] extends number ? K : never }[keyof NodeConfig];
@@ -318,6 +352,17 @@ const BOUNDS: Partial<Record<NumericKey, readonly [number, number]>> = {
   antiEntropyIntervalMs: [0, 86_400_000],
   hintReplayIntervalMs: [10, 600_000],
   hintBytesMaxPerPeer: [8 * MiB, Number.MAX_SAFE_INTEGER],
+  txBytesMax: [1 * KiB, BODY_BYTES_MAX_LIMIT],
+  txRecordsMax: [1, 1_000_000],
+  txInFlightMax: [1, 10_000],
+  txPendingBytesMax: [1 * MiB, Number.MAX_SAFE_INTEGER],
+  txCommitDeadlineMs: [10, 600_000],
+  txResolveAfterMs: [100, 86_400_000],
+  txReadWaitMs: [1, 600_000],
+  txDecisionTimeoutMs: [10, 600_000],
+  txSweepIntervalMs: [100, 86_400_000],
+  txDoneRetentionMs: [1_000, 30 * 86_400_000],
+  maxClockOffsetMs: [0, 60_000],
 };
 
 /**
@@ -368,6 +413,16 @@ export function resolveConfig(overrides: Partial<NodeConfig> = {}): NodeConfig {
   if (config.onPartition !== 'refuse' && config.onPartition !== 'buffer') problems.push({ path: 'onPartition', message: 'onPartition must be refuse or buffer' });
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(config.nodeId)) problems.push({ path: 'nodeId', message: `nodeId must be 1-63 letters, digits, '-', '_' or '.', got ${JSON.stringify(config.nodeId)}` });
   if (config.keepAliveMs * 2 > config.leaseTtlMs) problems.push({ path: 'keepAliveMs', message: 'keepAliveMs must be at most half of leaseTtlMs' });
+  // A participant must not resolve a batch whose coordinator may still be collecting PREPARE answers or deciding (Cassandra waits 2x the write timeout before replaying a batchlog).
+  if (config.txResolveAfterMs < 2 * config.replicaTimeoutMs + config.txCommitDeadlineMs) {
+    problems.push({ path: 'txResolveAfterMs', message: `txResolveAfterMs ${config.txResolveAfterMs} must be at least 2 × replicaTimeoutMs + txCommitDeadlineMs (${2 * config.replicaTimeoutMs + config.txCommitDeadlineMs})` });
+  }
+  // Each participant's part of an atomic batch is one WAL frame.
+  if (config.txBytesMax > walFrameBytesMax(config)) problems.push({ path: 'txBytesMax', message: `txBytesMax ${config.txBytesMax} must fit one WAL frame (${walFrameBytesMax(config)} bytes)` });
+  // Fences and done markers answer for a batch until every participant has resolved it.
+  if (config.txDoneRetentionMs < config.txResolveAfterMs + config.txSweepIntervalMs) {
+    problems.push({ path: 'txDoneRetentionMs', message: `txDoneRetentionMs ${config.txDoneRetentionMs} must be at least txResolveAfterMs + txSweepIntervalMs (${config.txResolveAfterMs + config.txSweepIntervalMs})` });
+  }
   if (problems.length > 0) throw new SluiceError('INVALID_ARGUMENT', `invalid configuration: ${problems.map((p) => p.message).join('; ')}`, problems);
   return config;
 }

@@ -21,6 +21,7 @@ const Grpc = {
   UNAUTHENTICATED: 16,
   PERMISSION_DENIED: 7,
   UNIMPLEMENTED: 12,
+  ABORTED: 10,
 } as const;
 
 interface CodeInfo {
@@ -41,6 +42,8 @@ export const ERROR_CODES = {
   INVALID_TABLE_DEFINITION: { status: 400, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
   INVALID_ARGUMENT: { status: 400, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
   INVALID_CURSOR: { status: 400, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
+  /** `as_of` on a table with a primary key: last-writer-wins keeps no older versions to read a snapshot from. */
+  AS_OF_UNSUPPORTED: { status: 400, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
   /** A CSV file or body that is not RFC 4180 CSV (the message names the row and line). */
   INVALID_CSV: { status: 400, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
   /** A file or body that is not a readable Parquet file, or uses a codec or type sluice cannot read. */
@@ -55,13 +58,24 @@ export const ERROR_CODES = {
   METHOD_NOT_ALLOWED: { status: 405, grpc: Grpc.UNIMPLEMENTED, canRetry: false },
   TABLE_EXISTS: { status: 409, grpc: Grpc.ALREADY_EXISTS, canRetry: false },
   SCHEMA_INCOMPATIBLE: { status: 409, grpc: Grpc.FAILED_PRECONDITION, canRetry: false },
+  /** An atomic batch was decided aborted (its coordinator missed the deadline, or was fenced): nothing of it is stored; retry it. */
+  TX_ABORTED: { status: 409, grpc: Grpc.ABORTED, canRetry: true },
   PAYLOAD_TOO_LARGE: { status: 413, grpc: Grpc.RESOURCE_EXHAUSTED, canRetry: false },
+  /** An atomic batch over --tx-bytes-max or --tx-records-max: split it, or send it without atomic. */
+  TX_TOO_LARGE: { status: 413, grpc: Grpc.RESOURCE_EXHAUSTED, canRetry: false },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
   OVERLOADED: { status: 429, grpc: Grpc.RESOURCE_EXHAUSTED, canRetry: true },
   INTERNAL: { status: 500, grpc: Grpc.INTERNAL, canRetry: false },
   WAL_CORRUPT: { status: 500, grpc: Grpc.INTERNAL, canRetry: false },
   WAL_IO: { status: 500, grpc: Grpc.INTERNAL, canRetry: false },
   STORAGE_IO: { status: 500, grpc: Grpc.INTERNAL, canRetry: false },
+  /**
+   * A peer's replica message this node cannot take: not replica-v1's shape, or
+   * a protocol version it does not speak (internal, between nodes). 500 and
+   * INTERNAL: the client of the write or read can do nothing about it, and a
+   * retry meets the same peer until an operator upgrades one side.
+   */
+  REPLICA_PROTOCOL: { status: 500, grpc: Grpc.INTERNAL, canRetry: false },
   NOT_READY: { status: 503, grpc: Grpc.UNAVAILABLE, canRetry: true },
   SHUTTING_DOWN: { status: 503, grpc: Grpc.UNAVAILABLE, canRetry: true },
   NO_QUORUM: { status: 503, grpc: Grpc.UNAVAILABLE, canRetry: true },
@@ -71,6 +85,12 @@ export const ERROR_CODES = {
   STALE_PLACEMENT: { status: 503, grpc: Grpc.FAILED_PRECONDITION, canRetry: true },
   READ_TIMEOUT: { status: 503, grpc: Grpc.DEADLINE_EXCEEDED, canRetry: true },
   DISK_FULL: { status: 507, grpc: Grpc.RESOURCE_EXHAUSTED, canRetry: true },
+  /**
+   * The outcome of an atomic batch is not known (etcd did not answer the
+   * decision in time): it will be all or nothing, decided later. The answer
+   * carries `tx_id`; `GET /v1/tx/{id}` tells the outcome once decided.
+   */
+  TX_IN_DOUBT: { status: 504, grpc: Grpc.DEADLINE_EXCEEDED, canRetry: false },
 } as const satisfies Record<string, CodeInfo>;
 
 /** A stable machine-readable error code. */
@@ -95,9 +115,12 @@ export class SluiceError extends Error {
   readonly grpcStatus: number;
   readonly canRetry: boolean;
   readonly details: readonly ErrorDetail[];
+  /** The atomic batch an error is about (TX_IN_DOUBT, TX_ABORTED): clients ask `GET /v1/tx/{id}` with it. */
+  readonly txId: string | undefined;
 
-  constructor(code: ErrorCode, message: string, details: readonly ErrorDetail[] = [], options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, details: readonly ErrorDetail[] = [], options?: { cause?: unknown; txId?: string }) {
     super(message, options);
+    this.txId = options?.txId;
     const info = ERROR_CODES[code];
     this.name = 'SluiceError';
     this.code = code;
@@ -114,8 +137,9 @@ export class SluiceError extends Error {
   }
 
   /** The JSON body every interface answers with. */
-  toBody(): { error: { code: ErrorCode; message: string; details: readonly ErrorDetail[] } } {
-    return { error: { code: this.code, message: this.message, details: this.details } };
+  toBody(): { error: { code: ErrorCode; message: string; details: readonly ErrorDetail[]; tx_id?: string } } {
+    const error = { code: this.code, message: this.message, details: this.details };
+    return { error: this.txId === undefined ? error : { ...error, tx_id: this.txId } };
   }
 }
 

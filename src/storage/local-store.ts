@@ -26,6 +26,10 @@ import type { PkEntry } from './index/key-layout.ts';
 import { Applier } from './index/applier.ts';
 import { PkResolver, type PkClaim } from './index/pk-resolver.ts';
 import { FRAME_TYPES, type AppliedFrame } from './frame-types.ts';
+import { failpoint } from '../core/failpoint.ts';
+import { TxLog, type TxState } from './tx/tx-log.ts';
+import type { PendingTx } from './tx/staged-txs.ts';
+import type { PrepareMeta } from './tx/tx-frame-v1.ts';
 import { Wal } from './wal/wal.ts';
 
 /** Observers the node wires to metrics; storage never imports the API layer. */
@@ -63,7 +67,12 @@ type StoreConfig = Pick<
   | 'indexSyncIntervalMs'
   | 'replayBatchBytesMax'
   | 'bodyBytesMax'
+  | 'txPendingBytesMax'
+  | 'txDoneRetentionMs'
 >;
+
+/** Longest interval between two sweeps of expired done markers. */
+const DONE_SWEEP_INTERVAL_MS_MAX = 60_000;
 
 /** WAL + index of one node. */
 export class LocalStore {
@@ -72,6 +81,7 @@ export class LocalStore {
   readonly maxIdAtOpen: bigint;
   private readonly index: IndexStore;
   private readonly pks: PkResolver;
+  private readonly tx: TxLog;
   private readonly wal: Wal;
   private readonly engine: StorageEngine;
   private readonly shards: number;
@@ -79,6 +89,7 @@ export class LocalStore {
   private readonly log: Logger;
   private ackedLsn: bigint;
   private syncTimer: NodeJS.Timeout | undefined;
+  private readonly sweepTimer: NodeJS.Timeout;
   private syncing: Promise<void> | undefined;
   private closed = false;
   private readonly lock: DirLock;
@@ -116,6 +127,11 @@ export class LocalStore {
       },
     });
     this.pks = new PkResolver(parts.index, () => this.applier.appliedLsn);
+    this.tx = new TxLog((type, payload, records, onIndexed) => this.appendFrame(type, payload, records, onIndexed), parts.index, { pendingBytesMax: parts.config.txPendingBytesMax });
+    // Done markers answer "what became of batch X" for a while after the outcome; then they go.
+    const retentionMs = parts.config.txDoneRetentionMs;
+    this.sweepTimer = setInterval(() => void this.index.sweepDone(Date.now() - retentionMs).catch((err: unknown) => this.log.warn({ err }, 'sweeping done markers failed')), Math.min(retentionMs, DONE_SWEEP_INTERVAL_MS_MAX));
+    this.sweepTimer.unref();
     this.syncTimer = setInterval(() => void this.syncIndex(), parts.config.indexSyncIntervalMs);
     this.syncTimer.unref();
   }
@@ -156,7 +172,10 @@ export class LocalStore {
       else log.info(recovered, 'WAL recovered');
       const replay = await replayWal(wal, index, checkpoint, config.applyCommitsInFlightMax, log);
       const maxId = await index.maxId();
-      return new LocalStore({ engine, index, wal, replay, maxId, config, hooks, log, lock });
+      const store = new LocalStore({ engine, index, wal, replay, maxId, config, hooks, log, lock });
+      const pending = await store.tx.recover(store.appliedLsn, Date.now());
+      if (pending > 0) log.info({ event: 'tx_pending_recovered', pending }, 'atomic batches prepared before the restart are pending');
+      return store;
     } catch (err) {
       await engine?.close();
       lock.release();
@@ -189,17 +208,58 @@ export class LocalStore {
    * is fsync'd. The batch is then applied to the index; `onIndexed` runs when
    * it is (so callers can hold admission until then).
    */
-  async appendRecords(batch: Uint8Array, records: number, onIndexed?: () => void): Promise<bigint> {
+  appendRecords(batch: Uint8Array, records: number, onIndexed?: () => void): Promise<bigint> {
+    return this.appendFrame(FRAME_TYPES.RECORDS, batch, records, onIndexed);
+  }
+
+  /** Appends a frame of any type: durable when it resolves, then queued for the index. */
+  private async appendFrame(type: number, payload: Uint8Array, records: number, onIndexed?: () => void): Promise<bigint> {
     let lsn: bigint;
     try {
-      lsn = await this.wal.append(FRAME_TYPES.RECORDS, batch);
+      lsn = await this.wal.append(type, payload);
     } catch (err) {
       onIndexed?.();
       throw err;
     }
     if (lsn > this.ackedLsn) this.ackedLsn = lsn;
-    this.applier.enqueue({ lsn, type: FRAME_TYPES.RECORDS, payload: batch }, records, onIndexed);
+    if (type === FRAME_TYPES.TX_COMMIT) failpoint('part.before-commit-apply');
+    this.applier.enqueue({ lsn, type, payload }, records, onIndexed);
     return lsn;
+  }
+
+  /** Stages a prepared atomic batch (tx-log.ts); resolves with its LSN once durable. */
+  prepareTx(meta: PrepareMeta, batch: Buffer, onIndexed?: () => void): Promise<bigint> {
+    return this.tx.prepare(meta, batch, onIndexed);
+  }
+
+  /** Commits a prepared atomic batch with commit version base `cv`; resolves once durable. */
+  commitTx(txid: bigint, cv: bigint): Promise<bigint> {
+    return this.tx.commit(txid, cv);
+  }
+
+  /** Aborts an atomic batch; resolves once durable. */
+  abortTx(txid: bigint): Promise<bigint> {
+    return this.tx.abort(txid);
+  }
+
+  /** What this node knows of an atomic batch. */
+  txState(txid: bigint): Promise<TxState> {
+    return this.tx.state(txid);
+  }
+
+  /** Atomic batches prepared here whose outcome is not yet applied. */
+  pendingTxs(): PendingTx[] {
+    return this.tx.staged.list();
+  }
+
+  /** Bytes of atomic batches staged here. */
+  get stagedTxBytes(): number {
+    return this.tx.staged.bytes;
+  }
+
+  /** Waits until no atomic batch prepared at or below `snapshot` is pending here (READ_TIMEOUT after `timeoutMs`). */
+  waitSnapshot(snapshot: bigint, timeoutMs: number): Promise<void> {
+    return this.tx.staged.waitClear(snapshot, timeoutMs);
   }
 
   /**
@@ -295,6 +355,7 @@ export class LocalStore {
     if (this.closed) return;
     this.closed = true;
     if (this.syncTimer !== undefined) clearInterval(this.syncTimer);
+    clearInterval(this.sweepTimer);
     await this.wal.close();
     await this.applier.drained();
     await this.syncing;

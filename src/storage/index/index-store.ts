@@ -4,8 +4,8 @@
  * with the last frame's LSN); the read methods answer by id, by shard key
  * and time range, and by table scan.
  */
-import { RecordBatchReader } from '../../core/codec/record-batch-v1.ts';
-import type { StorageEngine, WriteBatch } from '../engine/storage-engine.ts';
+import { RecordBatchReader, versionOf } from '../../core/codec/record-batch-v1.ts';
+import type { KeyRange, StorageEngine, WriteBatch } from '../engine/storage-engine.ts';
 import { FRAME_TYPES, type AppliedFrame } from '../frame-types.ts';
 import {
   PREFIX_ID,
@@ -23,9 +23,14 @@ import {
   recordKeyPrefix,
   tableShardPrefix,
   shardPrefix,
+  txDoneKey,
+  txStagedKey,
+  PREFIX_TX_DONE,
+  PREFIX_TX_STAGED,
   type PkEntry,
 } from './key-layout.ts';
 import { writeTimeKey } from '../../core/codec/record-batch-v1.ts';
+import { committedBatch, decodeAbort, decodeCommit, decodeDone, decodePrepare, encodeDone, prepareTxid, type TxDone } from '../tx/tx-frame-v1.ts';
 import { IdBlockBuilder, PREFIX_ID_BLOCK, filterIdBlock, findInIdBlock, idBlockKeyLastId, idBlockKeyOf, idBlockLanePrefix, idFloorBlock, idLaneAt, migrateIdBlockKey } from './id-block.ts';
 
 /** One stored record as the index holds it. */
@@ -65,6 +70,18 @@ export interface KeyRangeQuery {
   /** Resume strictly after this record key (a cursor). */
   readonly after?: Buffer;
   readonly limit: number;
+  /** Only records whose HLC version is at most this (a snapshot read, `as_of`). */
+  readonly maxVersion?: bigint;
+}
+
+/** A page of one shard's records (of every table, or of one). */
+export interface ShardScan {
+  readonly tableId?: number;
+  /** Resume strictly after this record key. */
+  readonly after?: Buffer;
+  readonly limit?: number;
+  /** Only records whose HLC version is at most this (a snapshot read). */
+  readonly maxVersion?: bigint;
 }
 
 /** Applies WAL frames to an engine and reads them back. */
@@ -80,6 +97,8 @@ export class IndexStore {
    * so the engine read sees those keys.
    */
   private readonly leanCommits = new Set<Promise<unknown>>();
+  /** Staged payloads of TX_PREPARE frames built but not yet committed (txid → payload, building batch). */
+  private readonly stagedOverlay = new Map<string, { payload: Uint8Array; seq: number }>();
   private buildSeq = 0;
   /** LSN of the newest commit issued (a drop commits with it: it applies no frame). */
   private issuedLsn: bigint | undefined;
@@ -101,7 +120,7 @@ export class IndexStore {
     if (last === undefined) return Promise.resolve({ records: 0, upserts: 0, stale: 0 });
     const built = this.building.then(() => this.build(frames));
     this.building = built.catch(() => undefined);
-    return built.then(async ({ batch, stats, seq, written, lean }) => {
+    return built.then(async ({ batch, stats, seq, written, lean, staged }) => {
       this.issuedLsn = last.lsn;
       const commit = batch.commit(last.lsn);
       if (lean) {
@@ -113,69 +132,111 @@ export class IndexStore {
       } finally {
         // Committed (or failed for good): later builds read these keys from the engine.
         for (const key of written) if (this.pkOverlay.get(key)?.seq === seq) this.pkOverlay.delete(key);
+        for (const txid of staged) if (this.stagedOverlay.get(txid)?.seq === seq) this.stagedOverlay.delete(txid);
       }
       return stats;
     });
   }
 
-  private async build(frames: readonly AppliedFrame[]): Promise<{ batch: WriteBatch; stats: ApplyStats; seq: number; written: string[]; lean: boolean }> {
+  private async build(frames: readonly AppliedFrame[]): Promise<{ batch: WriteBatch; stats: ApplyStats; seq: number; written: string[]; lean: boolean; staged: string[] }> {
     const seq = ++this.buildSeq;
-    const { entries: pkEntries, lookedUp } = await this.loadPkEntries(frames);
+    const staged: string[] = [];
+    const steps = await this.resolveFrames(frames, seq, staged);
+    const { entries: pkEntries, lookedUp } = await this.loadPkEntries(steps);
     // Nothing in this build looks a key up: fresh keys need neither the map nor the overlay.
-    const leanFresh = !lookedUp;
-    let lean = false;
-    const batch = this.engine.batch();
-    const written: string[] = [];
-    let records = 0;
-    let upserts = 0;
-    let stale = 0;
-    for (const frame of frames) {
-      if (frame.type !== FRAME_TYPES.RECORDS) continue;
-      const r = new RecordBatchReader(frame.payload);
-      const buf = r.buf;
-      const block = new IdBlockBuilder(r.tableId, buf);
-      const fresh = r.freshKeys;
-      const blockable = await this.blockable(r, fresh);
-      while (r.next()) {
-        records++;
-        const rk = recordKey(r.shard, r.tableId, buf, r.keyOffset, r.keyLen, r.timeKeyOffset, r.idOffset);
-        if (r.pkLen > 0 && fresh && leanFresh) {
-          batch.put(pkKey(r.shard, r.tableId, buf.subarray(r.pkOffset, r.pkOffset + r.pkLen)), pkValue(buf, r.idOffset, buf, r.valueOffset, rk));
-          lean = true;
-        } else if (r.pkLen > 0) {
-          const pkk = pkKey(r.shard, r.tableId, buf.subarray(r.pkOffset, r.pkOffset + r.pkLen));
-          const mapKey = pkk.toString('latin1');
-          const existing = pkEntries.get(mapKey);
-          const version = r.version;
-          if (existing !== undefined) {
-            // Last writer wins on the HLC version; an equal version is a replay of the same write.
-            if (existing.version > version) {
-              stale++;
-              continue;
-            }
-            if (!existing.recordKey.equals(rk)) batch.del(existing.recordKey);
-            if (existing.id !== r.id) batch.del(idKeyOf(existing.id));
-            upserts++;
-          }
-          batch.put(pkk, pkValue(buf, r.idOffset, buf, r.valueOffset, rk));
-          const entry = { id: r.id, version, recordKey: rk };
-          pkEntries.set(mapKey, entry);
-          this.pkOverlay.set(mapKey, { entry, seq });
-          written.push(mapKey);
-        }
-        batch.put(rk, r.value);
-        // Append-only records (fresh keys included) are found through their frame's id block; upserted
-        // ones reuse an older id that no block range covers, so they keep a per-record entry.
-        if ((r.pkLen === 0 || fresh) && blockable) block.add(r.idOffset, r.shard, r.keyOffset, r.keyLen, r.timeKeyOffset);
-        else batch.put(idKey(buf, r.idOffset), idValue(rk));
-      }
-      if (block.count > 0) {
-        const { key, value } = block.finish();
-        batch.put(key, value);
-        this.laneLast.set(key.readUInt16BE(1), idBlockKeyLastId(key));
+    const ctx: BuildContext = { batch: this.engine.batch(), pkEntries, leanFresh: !lookedUp, lean: false, written: [], seq, records: 0, upserts: 0, stale: 0 };
+    for (const step of steps) {
+      if (step.records !== undefined) await this.applyRecords(step.records, ctx);
+      for (const op of step.txOps) {
+        if (op.value === undefined) ctx.batch.del(op.key);
+        else ctx.batch.put(op.key, op.value);
       }
     }
-    return { batch, stats: { records, upserts, stale }, seq, written, lean };
+    const stats = { records: ctx.records, upserts: ctx.upserts, stale: ctx.stale };
+    return { batch: ctx.batch, stats, seq, written: ctx.written, lean: ctx.lean, staged };
+  }
+
+  /**
+   * What each frame writes: a RECORDS frame its records; a TX_PREPARE its
+   * staged payload under `T | txid` (and into the staged overlay, so a
+   * COMMIT built before that put is committed still finds it); a TX_COMMIT
+   * the staged records with their commit versions, the staged entry
+   * deleted and a done marker, in the same engine commit; a TX_ABORT only
+   * the delete and the marker. A COMMIT with nothing staged here (this
+   * replica never prepared: its records arrive as a hint) writes the
+   * marker alone. Replaying any prefix of the WAL again is idempotent.
+   */
+  private async resolveFrames(frames: readonly AppliedFrame[], seq: number, staged: string[]): Promise<BuildStep[]> {
+    const steps: BuildStep[] = [];
+    const nowMs = Date.now();
+    for (const frame of frames) {
+      if (frame.type === FRAME_TYPES.RECORDS) {
+        steps.push({ records: frame.payload, txOps: [] });
+      } else if (frame.type === FRAME_TYPES.TX_PREPARE) {
+        const txid = prepareTxid(frame.payload);
+        this.stagedOverlay.set(String(txid), { payload: frame.payload, seq });
+        staged.push(String(txid));
+        steps.push({ txOps: [{ key: txStagedKey(txid), value: toBuffer(frame.payload) }] });
+      } else if (frame.type === FRAME_TYPES.TX_COMMIT) {
+        const { txid, cv } = decodeCommit(frame.payload);
+        const payload = this.stagedOverlay.get(String(txid))?.payload ?? (await this.engine.get(txStagedKey(txid)));
+        const done = { key: txDoneKey(txid), value: encodeDone({ outcome: 'committed', atMs: nowMs, cv }) };
+        if (payload === undefined) steps.push({ txOps: [done] });
+        else steps.push({ records: committedBatch(decodePrepare(payload).batch, cv), txOps: [{ key: txStagedKey(txid) }, done] });
+      } else if (frame.type === FRAME_TYPES.TX_ABORT) {
+        const { txid } = decodeAbort(frame.payload);
+        steps.push({ txOps: [{ key: txStagedKey(txid) }, { key: txDoneKey(txid), value: encodeDone({ outcome: 'aborted', atMs: nowMs, cv: 0n }) }] });
+      }
+    }
+    return steps;
+  }
+
+  /** Puts one record batch's records, primary keys and id entries into the build's engine batch. */
+  private async applyRecords(payload: Uint8Array, ctx: BuildContext): Promise<void> {
+    const { batch, pkEntries } = ctx;
+    const r = new RecordBatchReader(payload);
+    const buf = r.buf;
+    const block = new IdBlockBuilder(r.tableId, buf);
+    const fresh = r.freshKeys;
+    const blockable = await this.blockable(r, fresh);
+    while (r.next()) {
+      ctx.records++;
+      const rk = recordKey(r.shard, r.tableId, buf, r.keyOffset, r.keyLen, r.timeKeyOffset, r.idOffset);
+      if (r.pkLen > 0 && fresh && ctx.leanFresh) {
+        batch.put(pkKey(r.shard, r.tableId, buf.subarray(r.pkOffset, r.pkOffset + r.pkLen)), pkValue(buf, r.idOffset, buf, r.valueOffset, rk));
+        ctx.lean = true;
+      } else if (r.pkLen > 0) {
+        const pkk = pkKey(r.shard, r.tableId, buf.subarray(r.pkOffset, r.pkOffset + r.pkLen));
+        const mapKey = pkk.toString('latin1');
+        const existing = pkEntries.get(mapKey);
+        const version = r.version;
+        if (existing !== undefined) {
+          // Last writer wins on the HLC version; an equal version is a replay of the same write.
+          if (existing.version > version) {
+            ctx.stale++;
+            continue;
+          }
+          if (!existing.recordKey.equals(rk)) batch.del(existing.recordKey);
+          if (existing.id !== r.id) batch.del(idKeyOf(existing.id));
+          ctx.upserts++;
+        }
+        batch.put(pkk, pkValue(buf, r.idOffset, buf, r.valueOffset, rk));
+        const entry = { id: r.id, version, recordKey: rk };
+        pkEntries.set(mapKey, entry);
+        this.pkOverlay.set(mapKey, { entry, seq: ctx.seq });
+        ctx.written.push(mapKey);
+      }
+      batch.put(rk, r.value);
+      // Append-only records (fresh keys included) are found through their frame's id block; upserted
+      // ones reuse an older id that no block range covers, so they keep a per-record entry.
+      if ((r.pkLen === 0 || fresh) && blockable) block.add(r.idOffset, r.shard, r.keyOffset, r.keyLen, r.timeKeyOffset);
+      else batch.put(idKey(buf, r.idOffset), idValue(rk));
+    }
+    if (block.count > 0) {
+      const { key, value } = block.finish();
+      batch.put(key, value);
+      this.laneLast.set(key.readUInt16BE(1), idBlockKeyLastId(key));
+    }
   }
 
   /**
@@ -251,13 +312,13 @@ export class IndexStore {
    * batch commits meanwhile is either still in the overlay or visible to
    * the engine read, never neither.
    */
-  private async loadPkEntries(frames: readonly AppliedFrame[]): Promise<{ entries: Map<string, PkEntry>; lookedUp: boolean }> {
+  private async loadPkEntries(steps: readonly BuildStep[]): Promise<{ entries: Map<string, PkEntry>; lookedUp: boolean }> {
     const map = new Map<string, PkEntry>();
     let lookedUp = false;
     const fetch: { key: Buffer; shard: number; tableId: number }[] = [];
-    for (const frame of frames) {
-      if (frame.type !== FRAME_TYPES.RECORDS) continue;
-      const r = new RecordBatchReader(frame.payload);
+    for (const step of steps) {
+      if (step.records === undefined) continue;
+      const r = new RecordBatchReader(step.records);
       // The writer vouched that these keys are new: nothing to look up (records past the dedupe fence).
       if (r.freshKeys) continue;
       while (r.next()) {
@@ -400,12 +461,13 @@ export class IndexStore {
     });
   }
 
-  /** One record by id, or undefined when absent or in another table. */
-  async getById(tableId: number, id: bigint): Promise<IndexedRecord | undefined> {
+  /** One record by id, or undefined when absent, in another table, or newer than `maxVersion`. */
+  async getById(tableId: number, id: bigint, maxVersion?: bigint): Promise<IndexedRecord | undefined> {
     const where = await this.locate(id);
     if (where === undefined || where.tableId !== tableId) return undefined;
     const value = await this.engine.get(where.recordKey);
-    return value === undefined ? undefined : { recordKey: where.recordKey, value };
+    if (value === undefined || (maxVersion !== undefined && versionOf(value) > maxVersion)) return undefined;
+    return { recordKey: where.recordKey, value };
   }
 
   /** The table and record key of an id: a per-record entry, else the id block covering it. */
@@ -424,22 +486,34 @@ export class IndexStore {
     const prefix = recordKeyPrefix(q.shard, q.tableId, q.key);
     const lower = withTime(prefix, q.fromMs);
     const upper = q.toMs === undefined ? prefixEnd(prefix) : withTime(prefix, q.toMs);
-    const range =
-      q.after !== undefined && Buffer.compare(q.after, lower) >= 0
-        ? { gt: q.after, lt: upper, limit: q.limit }
-        : { gte: lower, lt: upper, limit: q.limit };
+    const range = q.after !== undefined && Buffer.compare(q.after, lower) >= 0 ? { gt: q.after, lt: upper } : { gte: lower, lt: upper };
+    yield* this.records(range, q.limit, q.maxVersion);
+  }
+
+  /**
+   * Records of a key range, at most `limit`. With `maxVersion` (a snapshot
+   * read) newer records are skipped, one 8-byte compare each, and do not
+   * count against the limit.
+   */
+  private async *records(range: KeyRange, limit: number | undefined, maxVersion: bigint | undefined): AsyncGenerator<IndexedRecord> {
+    if (maxVersion === undefined) {
+      for await (const [k, v] of this.engine.iterate(limit === undefined ? range : { ...range, limit })) yield { recordKey: toBuffer(k), value: v };
+      return;
+    }
+    if (limit === 0) return;
+    let n = 0;
     for await (const [k, v] of this.engine.iterate(range)) {
+      if (versionOf(v) > maxVersion) continue;
       yield { recordKey: toBuffer(k), value: v };
+      if (++n === limit) return;
     }
   }
 
-  /** Every record of a table, shard by shard. */
-  async *scanTable(tableId: number, shardCount: number): AsyncGenerator<IndexedRecord> {
+  /** Every record of a table (at most `maxVersion`, when given), shard by shard. */
+  async *scanTable(tableId: number, shardCount: number, maxVersion?: bigint): AsyncGenerator<IndexedRecord> {
     for (let shard = 0; shard < shardCount; shard++) {
       const prefix = tableShardPrefix(shard, tableId);
-      for await (const [k, v] of this.engine.iterate({ gte: prefix, lt: prefixEnd(prefix) })) {
-        yield { recordKey: toBuffer(k), value: v };
-      }
+      yield* this.records({ gte: prefix, lt: prefixEnd(prefix) }, undefined, maxVersion);
     }
   }
 
@@ -447,15 +521,47 @@ export class IndexStore {
    * Records of one shard across every table (or of one table), in key
    * order, resuming strictly after `after`: what repair and export page through.
    */
-  async *scanShard(shard: number, options: { tableId?: number; after?: Buffer; limit?: number } = {}): AsyncGenerator<IndexedRecord> {
+  async *scanShard(shard: number, options: ShardScan = {}): AsyncGenerator<IndexedRecord> {
     const prefix = options.tableId === undefined ? shardPrefix(shard) : tableShardPrefix(shard, options.tableId);
     const range = {
       ...(options.after !== undefined && Buffer.compare(options.after, prefix) >= 0 ? { gt: options.after } : { gte: prefix }),
       lt: prefixEnd(prefix),
-      ...(options.limit === undefined ? {} : { limit: options.limit }),
     };
-    for await (const [k, v] of this.engine.iterate(range)) {
-      yield { recordKey: toBuffer(k), value: v };
+    yield* this.records(range, options.limit, options.maxVersion);
+  }
+
+  /** Payloads of every staged (prepared, undecided) atomic batch: what the pending table is rebuilt from. */
+  async *stagedTxs(): AsyncGenerator<Uint8Array> {
+    const p = Buffer.from([PREFIX_TX_STAGED]);
+    for await (const [, v] of this.engine.iterate({ gte: p, lt: prefixEnd(p) })) yield v;
+  }
+
+  /** The done marker of an atomic batch, or undefined (never decided here, or swept). */
+  async txDone(txid: bigint): Promise<TxDone | undefined> {
+    const v = await this.engine.get(txDoneKey(txid));
+    return v === undefined ? undefined : decodeDone(v);
+  }
+
+  /** Deletes done markers applied before `beforeMs`, in chunks between apply batches; returns how many. */
+  async sweepDone(beforeMs: number): Promise<number> {
+    const p = Buffer.from([PREFIX_TX_DONE]);
+    let after: Uint8Array | undefined;
+    let swept = 0;
+    for (;;) {
+      const seen = await this.exclusive(async (batch) => {
+        let seen = 0;
+        const range = after === undefined ? { gte: p } : { gt: after };
+        for await (const [k, v] of this.engine.iterate({ ...range, lt: prefixEnd(p), limit: DROP_CHUNK_KEYS })) {
+          seen++;
+          after = k;
+          if (decodeDone(v).atMs < beforeMs) {
+            batch.del(k);
+            swept++;
+          }
+        }
+        return seen;
+      });
+      if (seen < DROP_CHUNK_KEYS) return swept;
     }
   }
 
@@ -483,6 +589,27 @@ export class IndexStore {
       below = idBlockLanePrefix(lane);
     }
   }
+}
+
+/** What one frame writes (records, and transaction entries in frame order). */
+interface BuildStep {
+  /** A record batch to apply. */
+  readonly records?: Uint8Array;
+  /** Staged and done entries to put (value) or delete (no value). */
+  readonly txOps: readonly { readonly key: Buffer; readonly value?: Buffer }[];
+}
+
+/** The state of one build: its engine batch and what it wrote. */
+interface BuildContext {
+  readonly batch: WriteBatch;
+  readonly pkEntries: Map<string, PkEntry>;
+  readonly leanFresh: boolean;
+  lean: boolean;
+  readonly written: string[];
+  readonly seq: number;
+  records: number;
+  upserts: number;
+  stale: number;
 }
 
 /** Marks a key being fetched from the engine (never returned). */

@@ -10,17 +10,25 @@
  *              → see id-block.ts              WAL frame)
  *   by pk    P | shard u16 | tableId u32 | pkLen u16 | pk
  *              → id[8] | version[8] | keyLen u16 | key | timeKey[8]
+ *   staged   T | txid[8]                     (an atomic batch prepared here,
+ *              → tx-prepare-v1 payload        undecided: storage/tx/)
+ *   done     D | txid[8]                     (its outcome, kept a while)
+ *              → outcome u8 | atMs f64 | cv[8]
  *
  * Shard first: one shard of every table is one contiguous range (a move is
  * a range scan). Inside a shard and table, one shard key's records are
  * contiguous and ordered by event time, then id, whatever order they
  * arrived in. The key is length-prefixed so "ab" never interleaves with
  * "abc". The id entries are derived data (they can be rebuilt from R).
+ * Staged and done entries are neither R, I, P nor B keys: no read, scan,
+ * Merkle summary or repair ever sees an undecided record.
  */
 
 export const PREFIX_RECORD = 0x52; // 'R'
 export const PREFIX_ID = 0x49; // 'I'
 export const PREFIX_PK = 0x50; // 'P'
+export const PREFIX_TX_STAGED = 0x54; // 'T'
+export const PREFIX_TX_DONE = 0x44; // 'D'
 
 /** Bytes of a record key before the shard key. */
 export const RECORD_KEY_HEAD_BYTES = 9;
@@ -186,4 +194,14 @@ export function prefixEnd(prefix: Buffer): Buffer {
 export function recordKeyId(recordKeyBuf: Uint8Array): bigint {
   const b = Buffer.isBuffer(recordKeyBuf) ? recordKeyBuf : Buffer.from(recordKeyBuf.buffer, recordKeyBuf.byteOffset, recordKeyBuf.byteLength);
   return b.readBigUInt64BE(b.length - 8);
+}
+
+/** `T | txid`: the staged payload of a prepared atomic batch. */
+export function txStagedKey(txid: bigint): Buffer {
+  return prefixedIdOf(PREFIX_TX_STAGED, txid);
+}
+
+/** `D | txid`: the outcome of a decided atomic batch. */
+export function txDoneKey(txid: bigint): Buffer {
+  return prefixedIdOf(PREFIX_TX_DONE, txid);
 }

@@ -1,0 +1,110 @@
+/**
+ * The pending table of a participant replica: every atomic batch prepared
+ * here whose COMMIT or ABORT is not yet applied to the index. It is what
+ * snapshot reads wait on (a batch prepared at or below a snapshot may
+ * still commit at or below it), what the resolver walks, and what bounds
+ * the bytes staged on this node. It lives in memory and is rebuilt at
+ * open from the staged entries (`T | txid`) that WAL replay leaves.
+ */
+import { SluiceError } from '../../core/errors.ts';
+import type { PrepareMeta, TxOutcome } from './tx-frame-v1.ts';
+
+/** One prepared, not yet applied, atomic batch. */
+export interface PendingTx extends PrepareMeta {
+  readonly tableId: number;
+  readonly records: number;
+  readonly bytes: number;
+  /** LSN of its PREPARE frame here. */
+  readonly lsn: bigint;
+  /** When this replica prepared it (or found it at open), epoch ms. */
+  readonly preparedAtMs: number;
+  /** Set once its COMMIT or ABORT is in the WAL (it leaves the table when applied). */
+  decided?: { readonly outcome: TxOutcome; readonly cv: bigint };
+}
+
+interface Waiter {
+  readonly snapshot: bigint;
+  readonly resolve: () => void;
+}
+
+/** The prepared atomic batches of one node. */
+export class StagedTxs {
+  private readonly byId = new Map<bigint, PendingTx>();
+  private bytesValue = 0;
+  private waiters: Waiter[] = [];
+
+  /** Staged bytes. */
+  get bytes(): number {
+    return this.bytesValue;
+  }
+
+  /** Pending batches. */
+  get size(): number {
+    return this.byId.size;
+  }
+
+  /** The pending batch `txid`, or undefined. */
+  get(txid: bigint): PendingTx | undefined {
+    return this.byId.get(txid);
+  }
+
+  /** Every pending batch. */
+  list(): PendingTx[] {
+    return [...this.byId.values()];
+  }
+
+  /** Adds a prepared batch (a second add of the same txid is ignored). */
+  add(tx: PendingTx): void {
+    if (this.byId.has(tx.txid)) return;
+    this.byId.set(tx.txid, tx);
+    this.bytesValue += tx.bytes;
+  }
+
+  /** Its COMMIT or ABORT is durable; it still blocks snapshots until applied. */
+  decide(txid: bigint, outcome: TxOutcome, cv: bigint): void {
+    const tx = this.byId.get(txid);
+    if (tx !== undefined) tx.decided = { outcome, cv };
+  }
+
+  /** Its outcome is applied to the index: it leaves the table and snapshot readers may go on. */
+  remove(txid: bigint): void {
+    const tx = this.byId.get(txid);
+    if (tx === undefined) return;
+    this.byId.delete(txid);
+    this.bytesValue -= tx.bytes;
+    const still: Waiter[] = [];
+    for (const w of this.waiters) {
+      if (this.blocking(w.snapshot).length === 0) w.resolve();
+      else still.push(w);
+    }
+    this.waiters = still;
+  }
+
+  /** Pending batches prepared at or below `snapshot`: they may commit at or below it. */
+  blocking(snapshot: bigint): PendingTx[] {
+    return this.list().filter((tx) => tx.pt <= snapshot);
+  }
+
+  /**
+   * Resolves once no batch prepared at or below `snapshot` is pending;
+   * READ_TIMEOUT after `timeoutMs`, naming those still undecided.
+   */
+  waitClear(snapshot: bigint, timeoutMs: number): Promise<void> {
+    if (this.blocking(snapshot).length === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = {
+        snapshot,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      };
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        const ids = this.blocking(snapshot).map((tx) => String(tx.txid));
+        reject(new SluiceError('READ_TIMEOUT', `atomic batches ${ids.join(', ')} prepared at or below the snapshot are still undecided after ${timeoutMs} ms`, ids.map((id) => ({ path: 'tx_id', message: id }))));
+      }, timeoutMs);
+      this.waiters.push(waiter);
+    });
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * The participant side of atomic batches in one node's storage: PREPARE,
+ * COMMIT and ABORT become WAL frames (durable before they are answered,
+ * like any write) that the index applies in LSN order (index-store.ts):
+ * a prepared batch is staged under a key no read path sees; its COMMIT
+ * applies the staged records with their commit versions, deletes the
+ * staged entry and puts a done marker, in one engine commit.
+ *
+ * The pending table (staged-txs.ts) follows from the moment a PREPARE is
+ * durable until its outcome is applied; after a crash it is rebuilt from
+ * the staged entries that WAL replay leaves.
+ */
+import { SluiceError } from '../../core/errors.ts';
+import { RecordBatchReader } from '../../core/codec/record-batch-v1.ts';
+import { FRAME_TYPES } from '../frame-types.ts';
+import type { IndexStore } from '../index/index-store.ts';
+import { StagedTxs, type PendingTx } from './staged-txs.ts';
+import { decodePrepare, encodeAbort, encodeCommit, encodePrepare, type PrepareMeta, type TxOutcome } from './tx-frame-v1.ts';
+
+/** Appends a frame to the WAL; resolves with its LSN once durable, then queues it for the index. */
+export type AppendFrame = (type: number, payload: Uint8Array, records: number, onIndexed?: () => void) => Promise<bigint>;
+
+/** What a replica knows of one atomic batch. */
+export type TxState =
+  | { readonly state: 'pending'; readonly tx: PendingTx }
+  | { readonly state: TxOutcome; readonly cv: bigint }
+  | { readonly state: 'unknown' };
+
+/** Limits of the participant side. */
+export interface TxLogOptions {
+  /** Bytes staged at once on this node; a PREPARE past it is refused (429). */
+  readonly pendingBytesMax: number;
+}
+
+/** PREPARE / COMMIT / ABORT on one node's WAL and index. */
+export class TxLog {
+  private readonly append: AppendFrame;
+  private readonly index: IndexStore;
+  private readonly options: TxLogOptions;
+  readonly staged = new StagedTxs();
+
+  constructor(append: AppendFrame, index: IndexStore, options: TxLogOptions) {
+    this.append = append;
+    this.index = index;
+    this.options = options;
+  }
+
+  /** Rebuilds the pending table from the staged entries left after WAL replay. */
+  async recover(lsn: bigint, nowMs: number): Promise<number> {
+    for await (const payload of this.index.stagedTxs()) {
+      const p = decodePrepare(payload);
+      const reader = new RecordBatchReader(p.batch);
+      this.staged.add({ ...p, tableId: reader.tableId, records: reader.count, bytes: payload.length, lsn, preparedAtMs: nowMs });
+    }
+    return this.staged.size;
+  }
+
+  /**
+   * Stages `batch` (ids stamped, versions provisional) as prepared; resolves
+   * with the PREPARE frame's LSN once durable. A second PREPARE of a batch
+   * pending here answers the first's LSN; one of a batch already decided
+   * is refused (a late or replayed request).
+   */
+  async prepare(meta: PrepareMeta, batch: Buffer, onIndexed?: () => void): Promise<bigint> {
+    const pending = this.staged.get(meta.txid);
+    if (pending !== undefined) {
+      onIndexed?.();
+      return pending.lsn;
+    }
+    const done = await this.index.txDone(meta.txid);
+    if (done !== undefined) {
+      onIndexed?.();
+      throw new SluiceError('TX_ABORTED', `atomic batch ${meta.txid} is already ${done.outcome} on this replica`);
+    }
+    const payload = encodePrepare(meta, batch);
+    if (this.staged.size > 0 && this.staged.bytes + payload.length > this.options.pendingBytesMax) {
+      onIndexed?.();
+      throw new SluiceError('OVERLOADED', `${this.staged.bytes} bytes of atomic batches are staged on this node (--tx-pending-bytes-max ${this.options.pendingBytesMax})`);
+    }
+    const reader = new RecordBatchReader(batch);
+    const lsn = await this.append(FRAME_TYPES.TX_PREPARE, payload, 1, onIndexed);
+    this.staged.add({ ...meta, tableId: reader.tableId, records: reader.count, bytes: payload.length, lsn, preparedAtMs: Date.now() });
+    return lsn;
+  }
+
+  /** Commits a batch with commit version base `cv`; resolves with the COMMIT frame's LSN once durable. */
+  async commit(txid: bigint, cv: bigint): Promise<bigint> {
+    const pending = this.staged.get(txid);
+    if (pending?.decided?.outcome === 'aborted') throw new SluiceError('INTERNAL', `atomic batch ${txid} was aborted here; it cannot commit`);
+    this.staged.decide(txid, 'committed', cv);
+    const lsn = await this.append(FRAME_TYPES.TX_COMMIT, encodeCommit(txid, cv), pending?.records ?? 1, () => this.staged.remove(txid));
+    return lsn;
+  }
+
+  /** Aborts a batch (known here or not: a PREPARE arriving later is then refused); resolves once durable. */
+  async abort(txid: bigint): Promise<bigint> {
+    const pending = this.staged.get(txid);
+    if (pending?.decided?.outcome === 'committed') throw new SluiceError('INTERNAL', `atomic batch ${txid} was committed here; it cannot abort`);
+    this.staged.decide(txid, 'aborted', 0n);
+    return this.append(FRAME_TYPES.TX_ABORT, encodeAbort(txid), 1, () => this.staged.remove(txid));
+  }
+
+  /** What this replica knows of `txid`: pending (maybe decided, not applied), its outcome, or nothing. */
+  async state(txid: bigint): Promise<TxState> {
+    const pending = this.staged.get(txid);
+    if (pending?.decided !== undefined) return { state: pending.decided.outcome, cv: pending.decided.cv };
+    if (pending !== undefined) return { state: 'pending', tx: pending };
+    const done = await this.index.txDone(txid);
+    return done === undefined ? { state: 'unknown' } : { state: done.outcome, cv: done.cv };
+  }
+}

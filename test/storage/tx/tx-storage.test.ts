@@ -1,0 +1,306 @@
+/**
+ * The participant side of atomic batches in storage, on real engines:
+ * tx-frame v1 codecs; a prepared batch invisible to every read path; a
+ * COMMIT applying the staged records with versions cv + i, deleting the
+ * staged entry and putting the done marker in one engine commit; an ABORT
+ * discarding; replaying any prefix of the WAL, twice, ending where one
+ * pass does; the pending table rebuilt at reopen; snapshot waits.
+ */
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { resolveConfig } from '../../../src/config.ts';
+import { RecordBatchBuilder, RecordBatchReader, versionOf } from '../../../src/core/codec/record-batch-v1.ts';
+import { encodeFields } from '../../../src/core/codec/fields-codec.ts';
+import { isSluiceError } from '../../../src/core/errors.ts';
+import { EVENTS_TABLE } from '../../../src/core/schema/parse-table-def.ts';
+import { openDataDir } from '../../../src/storage/data-dir.ts';
+import { openEngine } from '../../../src/storage/engine/open-engine.ts';
+import type { StorageEngine, WriteBatch } from '../../../src/storage/engine/storage-engine.ts';
+import { FRAME_TYPES, type AppliedFrame } from '../../../src/storage/frame-types.ts';
+import { IndexStore } from '../../../src/storage/index/index-store.ts';
+import { PREFIX_TX_DONE, PREFIX_TX_STAGED, recordKeyId } from '../../../src/storage/index/key-layout.ts';
+import type { LocalStore } from '../../../src/storage/local-store.ts';
+import {
+  committedBatch,
+  decodeAbort,
+  decodeCommit,
+  decodeDone,
+  decodePrepare,
+  encodeAbort,
+  encodeCommit,
+  encodeDone,
+  encodePrepare,
+  type PrepareMeta,
+} from '../../../src/storage/tx/tx-frame-v1.ts';
+
+const silent = pino({ level: 'silent' });
+const SHARDS = 4;
+
+/** A stamped events batch: ids from `firstId`, versions provisional 0..n-1 (positions in the atomic batch). */
+function stagedBatch(tableId: number, n: number, firstId: bigint, shard = 1): Buffer {
+  const b = new RecordBatchBuilder(tableId, 1, 1_000);
+  for (let i = 0; i < n; i++) b.add(shard, `key${i % 2}`, undefined, 10_000 + i, encodeFields([`key${i % 2}`]));
+  const buf = Buffer.from(b.finish());
+  const r = new RecordBatchReader(buf);
+  let i = 0n;
+  while (r.next()) {
+    r.id = firstId + i;
+    r.version = i;
+    i++;
+  }
+  return buf;
+}
+
+function meta(txid: bigint, pt: bigint): PrepareMeta {
+  return { txid, epoch: 3, deadlineMs: Date.now() + 60_000, pt, coordinator: 'n2', shards: [1, 3] };
+}
+
+/** A store in `dir` (a new temp dir when absent, removed after the test); closed, then removed, when the test ends. */
+async function openStore(t: TestContext, dir?: string, overrides: Parameters<typeof resolveConfig>[0] = {}): Promise<{ store: LocalStore; tableId: number; dir: string }> {
+  const d = dir ?? mkdtempSync(path.join(os.tmpdir(), 'sluice-tx-'));
+  const config = resolveConfig({ dataDir: d, shards: SHARDS, ...overrides });
+  const { store, catalog } = await openDataDir(config, [EVENTS_TABLE], {}, silent);
+  t.after(async () => {
+    await store.close();
+    if (dir === undefined) rmSync(d, { recursive: true, force: true });
+  });
+  return { store, tableId: catalog.require('events').id, dir: d };
+}
+
+/** How many of `ids` any read path of the store returns (table and shard scans, key ranges, by id). */
+async function visible(store: LocalStore, tableId: number, ids: readonly bigint[]): Promise<number> {
+  await store.readBarrier(5_000);
+  const wanted = new Set(ids);
+  let n = 0;
+  const count = (recordKey: Buffer): void => {
+    if (wanted.has(recordKeyId(recordKey))) n++;
+  };
+  for await (const rec of store.scanTable(tableId)) count(rec.recordKey);
+  for (let s = 0; s < SHARDS; s++) for await (const rec of store.scanShard(s)) count(rec.recordKey);
+  for (const key of ['key0', 'key1']) for await (const rec of store.scanKey({ tableId, shard: 1, key: Buffer.from(key), limit: 100 })) count(rec.recordKey);
+  for (const id of ids) if ((await store.getById(tableId, id)) !== undefined) n++;
+  return n;
+}
+
+test('tx-frame v1: prepare, commit, abort and done markers round-trip; a foreign payload is WAL_CORRUPT', () => {
+  const batch = stagedBatch(7, 3, 500n);
+  const m = meta(123n, 99n);
+  const p = decodePrepare(encodePrepare(m, batch));
+  assert.deepEqual({ ...p, batch: undefined }, { ...m, batch: undefined });
+  assert.ok(p.batch.equals(batch));
+  assert.deepEqual(decodeCommit(encodeCommit(123n, (1n << 63n) + 5n)), { txid: 123n, cv: (1n << 63n) + 5n });
+  assert.deepEqual(decodeAbort(encodeAbort(2n ** 64n - 1n)), { txid: 2n ** 64n - 1n });
+  assert.deepEqual(decodeDone(encodeDone({ outcome: 'committed', atMs: 1234.5, cv: 77n })), { outcome: 'committed', atMs: 1234.5, cv: 77n });
+  assert.deepEqual(decodeDone(encodeDone({ outcome: 'aborted', atMs: 1, cv: 0n })), { outcome: 'aborted', atMs: 1, cv: 0n });
+  const corrupt = (fn: () => unknown) => assert.throws(fn, (err: unknown) => isSluiceError(err, 'WAL_CORRUPT'));
+  corrupt(() => decodePrepare(Buffer.from([2, 0, 0])));
+  corrupt(() => decodePrepare(encodePrepare(m, batch).subarray(0, 32)));
+  corrupt(() => decodeCommit(encodeCommit(1n, 2n).subarray(1)));
+  corrupt(() => decodeAbort(Buffer.from([1])));
+  corrupt(() => decodeDone(Buffer.alloc(17, 3)));
+  // Commit versions: entry i gets cv + i.
+  const committed = new RecordBatchReader(committedBatch(batch, 1_000n));
+  const versions: bigint[] = [];
+  while (committed.next()) versions.push(committed.version);
+  assert.deepEqual(versions, [1_000n, 1_001n, 1_002n]);
+  assert.equal(new RecordBatchReader(batch).count, 3, 'the staged batch is left as it was');
+});
+
+for (const engine of ['level', 'lmdb'] as const) {
+  test(`a prepared batch is invisible to every read path until its COMMIT, which applies versions cv + i; an ABORT discards (${engine})`, async (t) => {
+    const { store, tableId } = await openStore(t, undefined, { engine });
+    const ids = [900n, 901n, 902n, 903n];
+    await store.prepareTx(meta(1n, 50n), stagedBatch(tableId, 4, 900n));
+    await store.prepareTx(meta(2n, 60n), stagedBatch(tableId, 2, 950n));
+    assert.equal(await visible(store, tableId, [...ids, 950n, 951n]), 0, 'nothing prepared is visible');
+    assert.deepEqual((await store.txState(1n)).state, 'pending');
+    assert.deepEqual(store.pendingTxs().map((p) => p.txid).sort(), [1n, 2n]);
+
+    await store.commitTx(1n, 7_000n);
+    await store.abortTx(2n);
+    await store.readBarrier(5_000);
+    const got = [];
+    for await (const rec of store.scanTable(tableId)) got.push([recordKeyId(rec.recordKey), versionOf(rec.value)]);
+    assert.deepEqual(got.sort((a, b) => Number((a[0] as bigint) - (b[0] as bigint))), ids.map((id, i) => [id, 7_000n + BigInt(i)]));
+    assert.equal((await store.getById(tableId, 950n)), undefined, 'the aborted batch never appears');
+    assert.deepEqual(await store.txState(1n), { state: 'committed', cv: 7_000n });
+    assert.deepEqual(await store.txState(2n), { state: 'aborted', cv: 0n });
+    assert.deepEqual(await store.txState(3n), { state: 'unknown' });
+    assert.equal(store.pendingTxs().length, 0);
+    assert.equal(store.stagedTxBytes, 0);
+    // A late PREPARE of a decided batch is refused; a second PREPARE of a pending one is idempotent.
+    await assert.rejects(store.prepareTx(meta(2n, 61n), stagedBatch(tableId, 2, 950n)), (err: unknown) => isSluiceError(err, 'TX_ABORTED'));
+    const a = await store.prepareTx(meta(4n, 70n), stagedBatch(tableId, 1, 990n));
+    assert.equal(await store.prepareTx(meta(4n, 70n), stagedBatch(tableId, 1, 990n)), a);
+    assert.equal(store.pendingTxs().length, 1);
+  });
+}
+
+/** An engine that records what each commit carried. */
+function recording(engine: StorageEngine, commits: { puts: Buffer[]; dels: Buffer[] }[]): StorageEngine {
+  return {
+    ...engine,
+    kind: engine.kind,
+    get: (k) => engine.get(k),
+    getMany: (k) => engine.getMany(k),
+    iterate: (r) => engine.iterate(r),
+    checkpointLsn: () => engine.checkpointLsn(),
+    sync: () => engine.sync(),
+    close: () => engine.close(),
+    batch(): WriteBatch {
+      const inner = engine.batch();
+      const seen = { puts: [] as Buffer[], dels: [] as Buffer[] };
+      return {
+        put: (k, v) => {
+          seen.puts.push(Buffer.from(k));
+          inner.put(k, v);
+        },
+        del: (k) => {
+          seen.dels.push(Buffer.from(k));
+          inner.del(k);
+        },
+        get size() {
+          return inner.size;
+        },
+        commit: (lsn) => {
+          commits.push(seen);
+          return inner.commit(lsn);
+        },
+      };
+    },
+  };
+}
+
+test('a COMMIT frame applies its records, deletes the staged entry and puts the done marker in one engine commit', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-tx-'));
+  const raw = await openEngine('level', { dir });
+  t.after(async () => {
+    await raw.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const commits: { puts: Buffer[]; dels: Buffer[] }[] = [];
+  const index = new IndexStore(recording(raw, commits));
+  await index.apply([{ lsn: 1n, type: FRAME_TYPES.TX_PREPARE, payload: encodePrepare(meta(5n, 10n), stagedBatch(1, 3, 100n)) }]);
+  await index.apply([{ lsn: 2n, type: FRAME_TYPES.TX_COMMIT, payload: encodeCommit(5n, 500n) }]);
+  assert.equal(commits.length, 2);
+  const c = commits[1] as { puts: Buffer[]; dels: Buffer[] };
+  assert.equal(c.puts.filter((k) => k[0] === 0x52).length, 3, 'the three records');
+  assert.ok(c.dels.some((k) => k[0] === PREFIX_TX_STAGED), 'the staged entry deleted');
+  assert.ok(c.puts.some((k) => k[0] === PREFIX_TX_DONE), 'the done marker');
+  assert.equal(await raw.checkpointLsn(), 2n);
+});
+
+/**
+ * Every entry of an engine but the derived id entries (a replayed frame
+ * may index its ids per record instead of as a block: both find them),
+ * done markers reduced to outcome and cv (their time is when applied).
+ */
+async function dump(engine: StorageEngine): Promise<string[]> {
+  const out: string[] = [];
+  for await (const [k, v] of engine.iterate({})) {
+    const key = Buffer.from(k);
+    if (key[0] === 0x49 || key[0] === 0x42) continue;
+    const value = key[0] === PREFIX_TX_DONE ? `${decodeDone(v).outcome}@${decodeDone(v).cv}` : Buffer.from(v).toString('hex');
+    out.push(`${key.toString('hex')}=${value}`);
+  }
+  return out;
+}
+
+test('replaying any prefix of a WAL with atomic batches, in any batching and twice over, ends as one pass does', async (t) => {
+  const b = (n: number, first: bigint) => stagedBatch(1, n, first);
+  const records = (first: bigint): Buffer => {
+    const buf = b(2, first);
+    const r = new RecordBatchReader(buf);
+    while (r.next()) r.version = 1_000_000n + r.id;
+    return buf;
+  };
+  const frames: AppliedFrame[] = [
+    { lsn: 1n, type: FRAME_TYPES.RECORDS, payload: records(10n) },
+    { lsn: 2n, type: FRAME_TYPES.TX_PREPARE, payload: encodePrepare(meta(1n, 5n), b(3, 100n)) },
+    { lsn: 3n, type: FRAME_TYPES.TX_PREPARE, payload: encodePrepare(meta(2n, 6n), b(2, 200n)) },
+    { lsn: 4n, type: FRAME_TYPES.TX_COMMIT, payload: encodeCommit(1n, 5_000n) },
+    { lsn: 5n, type: FRAME_TYPES.RECORDS, payload: records(20n) },
+    { lsn: 6n, type: FRAME_TYPES.TX_ABORT, payload: encodeAbort(2n) },
+    { lsn: 7n, type: FRAME_TYPES.TX_PREPARE, payload: encodePrepare(meta(3n, 7n), b(1, 300n)) },
+    { lsn: 8n, type: FRAME_TYPES.TX_COMMIT, payload: encodeCommit(9n, 9_000n) },
+  ];
+  const fresh = async (): Promise<{ engine: StorageEngine; index: IndexStore }> => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-tx-replay-'));
+    const engine = await openEngine('level', { dir });
+    t.after(async () => {
+      await engine.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    return { engine, index: new IndexStore(engine) };
+  };
+  for (let end = 1; end <= frames.length; end++) {
+    const once = await fresh();
+    for (const f of frames.slice(0, end)) await once.index.apply([f]);
+    const expected = await dump(once.engine);
+    // All at once, then again from every earlier point (LevelDB may hold effects past its checkpoint).
+    for (let from = 0; from < end; from++) {
+      const twice = await fresh();
+      await twice.index.apply(frames.slice(0, end));
+      await twice.index.apply(frames.slice(from, end));
+      assert.deepEqual(await dump(twice.engine), expected, `prefix ${end}, replayed again from frame ${from}`);
+      for await (const [k] of twice.engine.iterate({ gte: Buffer.from([0x52]), lt: Buffer.from([0x53]) })) {
+        assert.ok((await twice.index.getById(1, recordKeyId(k))) !== undefined, `record ${recordKeyId(k)} is found by id`);
+      }
+    }
+  }
+});
+
+test('the pending table is rebuilt at reopen; a batch prepared before the restart commits after it', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-tx-'));
+  const first = await openStore(t, dir);
+  await first.store.prepareTx(meta(11n, 42n), stagedBatch(first.tableId, 3, 700n));
+  await first.store.prepareTx(meta(12n, 43n), stagedBatch(first.tableId, 1, 800n));
+  await first.store.commitTx(12n, 9_000n);
+  await first.store.close();
+
+  const again = await openStore(t, dir);
+  // After both stores' close hooks (hooks run in the order they were added).
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const pending = again.store.pendingTxs();
+  assert.deepEqual(pending.map((p) => [p.txid, p.pt, p.coordinator, p.shards, p.records]), [[11n, 42n, 'n2', [1, 3], 3]]);
+  assert.ok(again.store.stagedTxBytes > 0);
+  assert.equal(await visible(again.store, again.tableId, [700n, 701n, 702n]), 0);
+  assert.ok((await again.store.getById(again.tableId, 800n)) !== undefined, 'the committed batch survived');
+  await again.store.commitTx(11n, 10_000n);
+  await again.store.readBarrier(5_000);
+  assert.equal(versionOf((await again.store.getById(again.tableId, 702n))?.value ?? new Uint8Array()), 10_002n);
+  assert.equal(again.store.pendingTxs().length, 0);
+});
+
+test('a snapshot waits for batches prepared at or below it, not above; past the wait it is READ_TIMEOUT naming them', async (t) => {
+  const { store, tableId } = await openStore(t);
+  await store.prepareTx(meta(21n, 100n), stagedBatch(tableId, 1, 600n));
+  await store.waitSnapshot(99n, 50);
+  await assert.rejects(store.waitSnapshot(100n, 50), (err: unknown) => isSluiceError(err, 'READ_TIMEOUT') && /21/.test(err.message));
+  let done = false;
+  const waiting = store.waitSnapshot(150n, 5_000).then(() => {
+    done = true;
+  });
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  assert.equal(done, false);
+  await store.commitTx(21n, 120n);
+  await waiting;
+  assert.equal(done, true);
+  assert.ok((await store.getById(tableId, 600n)) !== undefined, 'the snapshot reader sees the commit once it is applied');
+});
+
+test('staged bytes are bounded: a PREPARE past --tx-pending-bytes-max is refused with OVERLOADED and stages nothing', async (t) => {
+  const { store, tableId } = await openStore(t, undefined, { txPendingBytesMax: 1024 * 1024 });
+  const big = stagedBatch(tableId, 15_000, 1_000n);
+  assert.ok(big.length > 600 * 1024, `${big.length} bytes`);
+  await store.prepareTx(meta(31n, 1n), big);
+  await assert.rejects(store.prepareTx(meta(32n, 2n), stagedBatch(tableId, 15_000, 100_000n)), (err: unknown) => isSluiceError(err, 'OVERLOADED'));
+  assert.deepEqual(store.pendingTxs().map((p) => p.txid), [31n]);
+  await store.abortTx(31n);
+  await store.readBarrier(5_000);
+  await store.prepareTx(meta(32n, 2n), stagedBatch(tableId, 15_000, 100_000n));
+});
