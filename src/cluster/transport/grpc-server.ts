@@ -7,8 +7,8 @@
 import { Server, ServerCredentials, type ServerUnaryCall, type ServiceDefinition, type sendUnaryData, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { GRPC_MESSAGE_BYTES_MAX } from '../../config.ts';
-import { REPLICA_METHODS, REPLICA_SERVICE } from './replica-messages.ts';
-import { decodeMessage, encodeMessage, replicaServiceDefinition, toServiceError } from './replica-service.ts';
+import { REPLICA_METHODS, REPLICA_SERVICE, decodeRequest } from './replica-messages.ts';
+import { checkProtocolVersion, encodeMessage, protocolMetadata, replicaServiceDefinition, toServiceError } from './replica-service.ts';
 import type { ReplicaHandlers } from './replica-transport.ts';
 
 /** One service a GrpcServer serves; `name` is its health-check name. */
@@ -18,7 +18,12 @@ export interface GrpcService {
   readonly implementation: UntypedServiceImplementation;
 }
 
-/** The Replica service over `handlers` (msgpack bodies, sluice codes in trailers). */
+/**
+ * The Replica service over `handlers` (replica-v1: msgpack bodies, sluice
+ * codes in trailers). A call in a protocol version this node does not speak,
+ * or whose request is not replica-v1's shape, is refused with
+ * REPLICA_PROTOCOL before its handler runs.
+ */
 export function replicaGrpcService(handlers: ReplicaHandlers): GrpcService {
   const implementation: UntypedServiceImplementation = {};
   for (const name of REPLICA_METHODS) {
@@ -26,11 +31,13 @@ export function replicaGrpcService(handlers: ReplicaHandlers): GrpcService {
     implementation[name] = (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => {
       let request: unknown;
       try {
-        request = decodeMessage(call.request);
+        checkProtocolVersion(name, call.metadata);
+        request = decodeRequest(name, call.request);
       } catch (err) {
         callback(toServiceError(err));
         return;
       }
+      call.sendMetadata(protocolMetadata());
       handler(request).then(
         (reply) => callback(null, encodeMessage(reply)),
         (err: unknown) => callback(toServiceError(err)),

@@ -4,18 +4,19 @@
  * not answer in time is reported as NO_QUORUM so the coordinator can count
  * it as a missing ack and hint the write.
  */
-import { credentials, makeGenericClientConstructor, type Client, type ServiceError } from '@grpc/grpc-js';
+import { credentials, makeGenericClientConstructor, type Client, type Metadata, type ServiceError } from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
-import { SluiceError } from '../../core/errors.ts';
+import { SluiceError, isSluiceError } from '../../core/errors.ts';
 import { GRPC_MESSAGE_BYTES_MAX } from '../../config.ts';
-import type { ReplicaMethod, ReplicaMethods } from './replica-messages.ts';
+import { decodeReply, type ReplicaMethod, type ReplicaMethods } from './replica-messages.ts';
 import type { ReplicaTransport } from './replica-transport.ts';
-import { decodeMessage, encodeMessage, fromServiceError, replicaServiceDefinition } from './replica-service.ts';
+import { encodeMessage, fromServiceError, protocolMetadata, replicaServiceDefinition } from './replica-service.ts';
 
 const ReplicaClient = makeGenericClientConstructor(replicaServiceDefinition, 'Replica');
 const HealthClient = makeGenericClientConstructor(healthService, 'Health');
 
 type UnaryFn = (request: unknown, options: { deadline: number }, callback: (err: ServiceError | null, reply: unknown) => void) => void;
+type UnaryWithMetadataFn = (request: unknown, metadata: Metadata, options: { deadline: number }, callback: (err: ServiceError | null, reply: unknown) => void) => void;
 
 interface Peer {
   readonly address: string;
@@ -41,15 +42,26 @@ export class GrpcTransport implements ReplicaTransport {
     });
   }
 
-  /** Calls `method` on `nodeId` with a deadline. */
+  /**
+   * Calls `method` on `nodeId` with a deadline, in replica-v1 (the version
+   * in the call's metadata); a reply not of replica-v1's shape is refused
+   * with REPLICA_PROTOCOL.
+   */
   call<M extends ReplicaMethod>(nodeId: string, method: M, request: ReplicaMethods[M][0], timeoutMs: number): Promise<ReplicaMethods[M][1]> {
     const peer = this.peers.get(nodeId);
     if (peer === undefined) return Promise.reject(new SluiceError('NO_QUORUM', `no address known for node ${nodeId}`));
-    const fn = (peer.replica as unknown as Record<string, UnaryFn>)[method] as UnaryFn;
+    const fn = (peer.replica as unknown as Record<string, UnaryWithMetadataFn>)[method] as UnaryWithMetadataFn;
     return new Promise((resolve, reject) => {
-      fn.call(peer.replica, encodeMessage(request), { deadline: Date.now() + timeoutMs }, (err, reply) => {
-        if (err !== null) reject(fromServiceError(err, nodeId));
-        else resolve(decodeMessage<ReplicaMethods[M][1]>(reply as Buffer));
+      fn.call(peer.replica, encodeMessage(request), protocolMetadata(), { deadline: Date.now() + timeoutMs }, (err, reply) => {
+        if (err !== null) {
+          reject(fromServiceError(err, nodeId));
+          return;
+        }
+        try {
+          resolve(decodeReply(method, reply as Buffer));
+        } catch (e) {
+          reject(isSluiceError(e) ? new SluiceError(e.code, `replica ${nodeId}: ${e.message}`, e.details, { cause: e }) : e);
+        }
       });
     });
   }

@@ -1,12 +1,78 @@
 /**
- * The messages of the internal `sluice.v1.Replica` service. Bodies are
- * msgpack (record batches travel as raw bytes inside, in the same
- * record-batch-v1 form the WAL stores), ids and LSNs as decimal strings
- * because msgpack has no unsigned 64-bit type that every decoder agrees on.
- * Everything is batched: one call carries a whole batch, page or key list.
+ * The messages of the internal `sluice.v1.Replica` service, protocol
+ * `replica-v1`. Bodies are msgpack (record batches travel as raw bytes
+ * inside, in the same record-batch-v1 form the WAL stores), ids and LSNs as
+ * decimal strings because msgpack has no unsigned 64-bit type that every
+ * decoder agrees on. Everything is batched: one call carries a whole batch,
+ * page or key list.
+ *
+ * Every decoded message is shape-checked before it is used (requests on
+ * the server, replies on the client): a peer of another version, or a bug,
+ * becomes a REPLICA_PROTOCOL error naming the method and the field, not a
+ * TypeError deep in a handler.
  */
 import { Packr } from 'msgpackr';
+import { SluiceError } from '../../core/errors.ts';
 import type { KeyRangeQuery } from '../../storage/index/index-store.ts';
+
+/*
+ * replica-v1 grammar. Each method is unary; its request and its reply are
+ * one msgpack map each (the whole gRPC message, no other framing):
+ *
+ *   Message   => map { name: Field ... }    string keys. A field marked ?
+ *                                           may be absent or msgpack's
+ *                                           undefined (fixext 1, type 0);
+ *                                           never nil. Unknown names are
+ *                                           ignored, so a later node may add
+ *                                           an optional field within v1
+ *   int       => msgpack int, 0 <= n <= 2^53 - 1
+ *   number    => msgpack int or float
+ *   decimal   => msgpack str of 1..20 ASCII digits: an unsigned 64-bit
+ *                id, LSN or HLC version in base 10
+ *   bytes     => msgpack bin
+ *   batch     => bytes: one stamped record batch in record-batch-v1
+ *                (core/codec/record-batch-v1.ts), the bytes the WAL stores
+ *   recordKey => bytes: an index record key
+ *                `R | shard u16 | tableId u32 | keyLen u16 | key | timeKey[8] | id[8]`
+ *                (storage/index/key-layout.ts)
+ *   Record    => array [recordKey, value: bytes]
+ *                value = record-batch-v1 `value` (version | ingestedAt | schemaVersion | fields)
+ *
+ *   Write        req   { batch: batch, epoch?: int }
+ *                reply { lsn: decimal }               the replica's WAL LSN, after fsync
+ *   Get          req   { tableId: int, id: decimal, lsn?: decimal }
+ *                reply { record?: Record }            absent: no such id
+ *   Scan         req   { tableId: int, shard: int, key: bytes (UTF-8 shard key),
+ *                        fromMs?: number, toMs?: number, after?: recordKey,
+ *                        limit: int, lsn?: decimal }
+ *                reply { records: array [Record ...] }
+ *   ScanShard    req   { tableId: int, shard: int, after?: recordKey, limit: int }
+ *                reply { records: array [Record ...] }
+ *   LookupPks    req   { tableId: int, shard: int, pks: array [str ...] }
+ *                reply { entries: array [(array [id: decimal, version: decimal] | nil) ...] }
+ *                                                     one per pk, in order; nil: unknown pk
+ *   Merkle       req   { shard: int, tableId?: int, minEpoch?: int }
+ *                reply { tree: bytes }                a MerkleTree (cluster/repair/merkle.ts)
+ *   LeafEntries  req   { shard: int, tableId?: int, leaves: array [int ...] }
+ *                reply { entries: array [array [recordKey, version: decimal] ...] }
+ *   Fetch        req   { keys: array [recordKey ...] }
+ *                reply { records: array [Record ...] }  only the keys found
+ *
+ * Version: every call carries the gRPC metadata `sluice-replica-protocol: 1`
+ * (REPLICA_PROTOCOL_METADATA). A server refuses a version it does not speak
+ * with REPLICA_PROTOCOL and takes a call without the header as version 1
+ * (nodes from before the header send none), so a rolling upgrade works. A
+ * change an older node would misread (a new required field, a changed type
+ * or meaning) is replica-v2. Errors travel as a gRPC status with the sluice
+ * code in the `sluice-code` trailer (replica-service.ts).
+ */
+
+/** The replica protocol this node speaks. */
+export const REPLICA_PROTOCOL_VERSION = 1;
+/** Its name in messages and docs. */
+export const REPLICA_PROTOCOL = `replica-v${REPLICA_PROTOCOL_VERSION}`;
+/** The gRPC metadata key carrying a call's protocol version (decimal). */
+export const REPLICA_PROTOCOL_METADATA = 'sluice-replica-protocol';
 
 /** A stored record on the wire: record key and stored value. */
 export type WireRecord = [recordKey: Buffer, value: Buffer];
@@ -106,7 +172,142 @@ export function encodeMessage(value: unknown): Buffer {
   return packr.pack(value);
 }
 
-/** Decodes a message body. */
+/** Decodes a message body, unchecked (see decodeRequest and decodeReply). */
 export function decodeMessage<T>(bytes: Buffer): T {
   return packr.unpack(bytes) as T;
+}
+
+/** Decodes and shape-checks a request of `method`; throws REPLICA_PROTOCOL. */
+export function decodeRequest<M extends ReplicaMethod>(method: M, bytes: Buffer): ReplicaMethods[M][0] {
+  return checkRequest(method, decodeOrRefuse(method, 'request', bytes));
+}
+
+/** Decodes and shape-checks a reply of `method`; throws REPLICA_PROTOCOL. */
+export function decodeReply<M extends ReplicaMethod>(method: M, bytes: Buffer): ReplicaMethods[M][1] {
+  return checkReply(method, decodeOrRefuse(method, 'reply', bytes));
+}
+
+/** `value` as a request of `method` once its shape is checked; throws REPLICA_PROTOCOL. */
+export function checkRequest<M extends ReplicaMethod>(method: M, value: unknown): ReplicaMethods[M][0] {
+  checkShape(method, 'request', SHAPES[method].request, value);
+  return value as ReplicaMethods[M][0];
+}
+
+/** `value` as a reply of `method` once its shape is checked; throws REPLICA_PROTOCOL. */
+export function checkReply<M extends ReplicaMethod>(method: M, value: unknown): ReplicaMethods[M][1] {
+  checkShape(method, 'reply', SHAPES[method].reply, value);
+  return value as ReplicaMethods[M][1];
+}
+
+type Side = 'request' | 'reply';
+
+/** One field's check: `ok` on the value, or on each element when `items` (the value must be an array). */
+interface Field {
+  readonly expected: string;
+  readonly ok: (value: unknown) => boolean;
+  readonly optional?: boolean;
+  readonly items?: boolean;
+}
+type Shape = readonly (readonly [name: string, field: Field])[];
+
+const UINT64_DECIMAL = /^[0-9]{1,20}$/;
+const isInt = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
+const isDecimal = (v: unknown): boolean => typeof v === 'string' && UINT64_DECIMAL.test(v);
+const isBytes = (v: unknown): boolean => Buffer.isBuffer(v);
+const isPair = (v: unknown, first: (x: unknown) => boolean, second: (x: unknown) => boolean): boolean =>
+  Array.isArray(v) && v.length === 2 && first(v[0]) && second(v[1]);
+const isString = (v: unknown): boolean => typeof v === 'string';
+
+const int: Field = { expected: 'an integer >= 0', ok: isInt };
+const number: Field = { expected: 'a number', ok: (v) => typeof v === 'number' };
+const decimal: Field = { expected: 'a decimal string of 1..20 digits', ok: isDecimal };
+const bytes: Field = { expected: 'bytes (msgpack bin)', ok: isBytes };
+const optional = (f: Field): Field => ({ ...f, optional: true });
+/** An array whose elements each pass `ok`: one level deep (a pair's types are checked, its bytes are not parsed). */
+const arrayOf = (expected: string, ok: (v: unknown) => boolean): Field => ({ expected, ok, items: true });
+const record: Field = { expected: 'a record [recordKey: bin, value: bin]', ok: (v) => isPair(v, isBytes, isBytes) };
+const records = arrayOf(record.expected, record.ok);
+
+/** Every method's request and reply shape (the grammar above, as checks). */
+const SHAPES: { readonly [M in ReplicaMethod]: { readonly request: Shape; readonly reply: Shape } } = {
+  Write: {
+    request: [['batch', bytes], ['epoch', optional(int)]],
+    reply: [['lsn', decimal]],
+  },
+  Get: {
+    request: [['tableId', int], ['id', decimal], ['lsn', optional(decimal)]],
+    reply: [['record', optional(record)]],
+  },
+  Scan: {
+    request: [['tableId', int], ['shard', int], ['key', bytes], ['fromMs', optional(number)], ['toMs', optional(number)], ['after', optional(bytes)], ['limit', int], ['lsn', optional(decimal)]],
+    reply: [['records', records]],
+  },
+  ScanShard: {
+    request: [['tableId', int], ['shard', int], ['after', optional(bytes)], ['limit', int]],
+    reply: [['records', records]],
+  },
+  LookupPks: {
+    request: [['tableId', int], ['shard', int], ['pks', arrayOf('a string', isString)]],
+    reply: [['entries', arrayOf('[id: string, version: string] or nil', (v) => v === null || isPair(v, isString, isString))]],
+  },
+  Merkle: {
+    request: [['shard', int], ['tableId', optional(int)], ['minEpoch', optional(int)]],
+    reply: [['tree', bytes]],
+  },
+  LeafEntries: {
+    request: [['shard', int], ['tableId', optional(int)], ['leaves', arrayOf(int.expected, isInt)]],
+    reply: [['entries', arrayOf('[recordKey: bin, version: string]', (v) => isPair(v, isBytes, isString))]],
+  },
+  Fetch: {
+    request: [['keys', arrayOf(bytes.expected, isBytes)]],
+    reply: [['records', records]],
+  },
+};
+
+function checkShape(method: ReplicaMethod, side: Side, shape: Shape, value: unknown): void {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || Buffer.isBuffer(value)) {
+    throw protocolError(method, side, '', 'a msgpack map', value);
+  }
+  const message = value as Record<string, unknown>;
+  for (const [name, field] of shape) {
+    const v = message[name];
+    if (v === undefined) {
+      if (field.optional === true) continue;
+      throw protocolError(method, side, name, field.items === true ? `an array of ${field.expected}` : field.expected, v);
+    }
+    if (field.items !== true) {
+      if (!field.ok(v)) throw protocolError(method, side, name, field.expected, v);
+      continue;
+    }
+    if (!Array.isArray(v)) throw protocolError(method, side, name, `an array of ${field.expected}`, v);
+    for (let i = 0; i < v.length; i++) {
+      if (!field.ok(v[i])) throw protocolError(method, side, `${name}[${i}]`, field.expected, v[i]);
+    }
+  }
+}
+
+function decodeOrRefuse(method: ReplicaMethod, side: Side, bytes: Buffer): unknown {
+  try {
+    return packr.unpack(bytes);
+  } catch (err) {
+    throw new SluiceError('REPLICA_PROTOCOL', `${REPLICA_PROTOCOL} ${method} ${side}: not a msgpack value (${err instanceof Error ? err.message : String(err)})`, [], { cause: err });
+  }
+}
+
+function protocolError(method: ReplicaMethod, side: Side, field: string, expected: string, got: unknown): SluiceError {
+  const where = field === '' ? 'the message' : `field ${field}`;
+  const message = `${REPLICA_PROTOCOL} ${method} ${side}: ${where} must be ${expected}, got ${describe(got)}`;
+  const path = field === '' ? '' : `/${field.replace(/\[(\d+)\]$/, '/$1')}`;
+  return new SluiceError('REPLICA_PROTOCOL', message, [{ path, code: 'REPLICA_PROTOCOL', message }]);
+}
+
+/** What a value is, briefly (never its content: a record may be large). */
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (value === null) return 'nil';
+  if (Buffer.isBuffer(value)) return `bin of ${value.length} bytes`;
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  if (typeof value === 'string') return value.length <= 24 ? `string ${JSON.stringify(value)}` : `a string of ${value.length} characters`;
+  if (typeof value === 'number') return `number ${value}`;
+  return typeof value === 'object' ? 'a map' : typeof value;
 }

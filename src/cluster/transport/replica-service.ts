@@ -3,11 +3,21 @@
  * method is unary with msgpack bodies (replica-messages.ts), so no .proto
  * file or protobuf runtime sits on the replication path. Errors carry the
  * stable sluice code in the `sluice-code` trailer and come back as the
- * same SluiceError on the calling node.
+ * same SluiceError on the calling node. Calls and replies name the
+ * protocol they speak in the `sluice-replica-protocol` metadata.
  */
 import { Metadata, status, type ServiceDefinition, type ServiceError } from '@grpc/grpc-js';
 import { ERROR_CODES, SluiceError, isSluiceError, type ErrorCode } from '../../core/errors.ts';
-import { REPLICA_METHODS, REPLICA_SERVICE, decodeMessage, encodeMessage } from './replica-messages.ts';
+import {
+  REPLICA_METHODS,
+  REPLICA_PROTOCOL,
+  REPLICA_PROTOCOL_METADATA,
+  REPLICA_PROTOCOL_VERSION,
+  REPLICA_SERVICE,
+  decodeMessage,
+  encodeMessage,
+  type ReplicaMethod,
+} from './replica-messages.ts';
 
 const passBuffer = (value: Buffer): Buffer => value;
 
@@ -44,6 +54,30 @@ export function fromServiceError(err: ServiceError, peer: string): SluiceError {
   if (typeof code === 'string' && code in ERROR_CODES) return new SluiceError(code as ErrorCode, `${peer}: ${err.details}`);
   const unreachable = err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED || err.code === status.CANCELLED;
   return new SluiceError(unreachable ? 'NO_QUORUM' : 'INTERNAL', `replica ${peer}: ${err.details || err.message}`);
+}
+
+/** Metadata naming the replica protocol this node speaks: sent with every call, and with every reply. */
+export function protocolMetadata(): Metadata {
+  const metadata = new Metadata();
+  metadata.set(REPLICA_PROTOCOL_METADATA, String(REPLICA_PROTOCOL_VERSION));
+  return metadata;
+}
+
+/**
+ * Refuses (REPLICA_PROTOCOL) a call whose metadata names a protocol version
+ * this node does not speak. No header is version 1: nodes from before the
+ * header send none, and they speak replica-v1, so a rolling upgrade works.
+ */
+export function checkProtocolVersion(method: ReplicaMethod, metadata: Metadata): void {
+  for (const value of metadata.get(REPLICA_PROTOCOL_METADATA)) {
+    const text = typeof value === 'string' ? value : value.toString('latin1');
+    if (text === String(REPLICA_PROTOCOL_VERSION)) continue;
+    const version = /^[0-9]{1,9}$/.test(text) ? Number(text) : undefined;
+    const peer = version === undefined ? `an unreadable protocol version ${JSON.stringify(text.slice(0, 32))}` : `replica-v${version}`;
+    // The message reaches the caller too (fromServiceError), so the advice names the side by role.
+    const advice = version !== undefined && version > REPLICA_PROTOCOL_VERSION ? `upgrade this node (the one answering) to a release that speaks replica-v${version}` : 'upgrade the calling node';
+    throw new SluiceError('REPLICA_PROTOCOL', `${method}: peer speaks ${peer}, this node ${REPLICA_PROTOCOL}: ${advice} (every node of a cluster must speak one replica protocol)`);
+  }
 }
 
 export { decodeMessage, encodeMessage };

@@ -1,0 +1,23 @@
+/** A request and a reply of every replica-v1 method, for the transport tests. */
+import type { ReplicaMethod, ReplicaMethods } from '../../../src/cluster/transport/replica-messages.ts';
+
+export const key = Buffer.from('R-record-key');
+export const value = Buffer.from('stored value');
+
+/** A request and a reply of every method, optional fields both present and absent. */
+export const SAMPLES: { [M in ReplicaMethod]: { requests: ReplicaMethods[M][0][]; replies: ReplicaMethods[M][1][] } } = {
+  Write: { requests: [{ batch: Buffer.from([0x53, 1, 0, 0]) }, { batch: Buffer.alloc(0), epoch: 7 }], replies: [{ lsn: '18446744073709551615' }] },
+  Get: { requests: [{ tableId: 3, id: '1234567890123' }, { tableId: 3, id: '1', lsn: '42' }], replies: [{}, { record: [key, value] }] },
+  Scan: {
+    requests: [
+      { tableId: 1, shard: 2, key: Buffer.from('acc-1'), limit: 100 },
+      { tableId: 1, shard: 2, key: Buffer.from('acc-1'), fromMs: -5, toMs: 1.5e12, after: key, limit: 1, lsn: '9' },
+    ],
+    replies: [{ records: [] }, { records: [[key, value], [Buffer.from('k2'), Buffer.alloc(0)]] }],
+  },
+  ScanShard: { requests: [{ tableId: 1, shard: 0, limit: 2000 }, { tableId: 1, shard: 4095, after: key, limit: 1 }], replies: [{ records: [[key, value]] }] },
+  LookupPks: { requests: [{ tableId: 1, shard: 3, pks: ['t-1', 'ü'] }], replies: [{ entries: [['5', '6'], null] }, { entries: [] }] },
+  Merkle: { requests: [{ shard: 1 }, { shard: 1, tableId: 2, minEpoch: 3 }], replies: [{ tree: Buffer.from([1, 2, 3]) }] },
+  LeafEntries: { requests: [{ shard: 1, leaves: [0, 255] }, { shard: 1, tableId: 2, leaves: [] }], replies: [{ entries: [[key, '77']] }] },
+  Fetch: { requests: [{ keys: [key, Buffer.from('other')] }], replies: [{ records: [[key, value]] }] },
+};
