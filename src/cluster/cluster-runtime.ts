@@ -38,9 +38,11 @@ import { replicaHandlers } from './replica/replica-endpoint.ts';
 import { GrpcServer, replicaGrpcService, type GrpcService } from './transport/grpc-server.ts';
 import { GrpcTransport } from './transport/grpc-transport.ts';
 import { LocalTransport } from './transport/local-transport.ts';
+import type { TxOutcomeLabel } from './tx/atomic-writer.ts';
+import { startTxParts, type TxHooks, type TxParts } from './tx/tx-parts.ts';
 
 /** Hooks the node wires to metrics (the cluster layer never imports the API layer). */
-export interface ClusterHooks {
+export interface ClusterHooks extends TxHooks {
   readonly onPeerState?: (peer: string, state: PeerState) => void;
   readonly onHinted?: (peer: string, records: number) => void;
   readonly onHintsReplayed?: (batches: number) => void;
@@ -48,6 +50,7 @@ export interface ClusterHooks {
   readonly onRepaired?: (report: RepairReport) => void;
   readonly onReplicaWrite?: (records: number) => void;
   readonly onClockEvent?: ConstructorParameters<typeof SnowflakeGenerator>[0]['onClockEvent'];
+  readonly onTx?: (outcome: TxOutcomeLabel, phaseMs: { prepare?: number; decide?: number; commit?: number }) => void;
 }
 
 /** One node's view of the cluster, for GET /v1/cluster. */
@@ -74,7 +77,27 @@ export interface ClusterStatus {
   readonly hintsPending: number;
   /** Hints dropped since start because a peer's queue was full. */
   readonly hintsDropped: number;
+  readonly transactions: TransactionsStatus;
 }
+
+/** Atomic batches as one node sees them. */
+export interface TransactionsStatus {
+  /** Batches prepared on this node whose outcome is not applied yet, their bytes, and the oldest's age. */
+  readonly pending: number;
+  readonly pendingBytes: number;
+  readonly oldestPendingMs: number;
+  /** Atomic batches this node coordinates right now. */
+  readonly running: number;
+  /**
+   * Batches undecided or unconcluded for longer than a minute: pending on
+   * this node, or (the placement leader) decided in etcd with participants
+   * that have not applied the decision.
+   */
+  readonly undecided: readonly { readonly txId: string; readonly state: string; readonly ageMs: number; readonly coordinator?: string; readonly waitingFor?: readonly string[] }[];
+}
+
+/** A batch undecided or unconcluded for longer than this is listed in the status. */
+const TX_LISTED_AFTER_MS = 60_000;
 
 /** Where this node remembers its last worker id and lease (DATA_DIR/cluster.json). */
 interface ClusterFile {
@@ -97,6 +120,7 @@ interface RuntimeParts {
   readonly hints: HintQueue;
   readonly antiEntropy: AntiEntropy;
   readonly coordinator: ClusterCoordinator;
+  readonly tx: TxParts;
   readonly log: Logger;
 }
 
@@ -113,9 +137,11 @@ export class ClusterRuntime {
   private readonly detector: FailureDetector;
   private readonly hints: HintQueue;
   private readonly antiEntropy: AntiEntropy;
+  private readonly tx: TxParts;
   private readonly log: Logger;
 
   private constructor(parts: RuntimeParts) {
+    this.tx = parts.tx;
     this.config = parts.config;
     this.life = parts.life;
     this.store = parts.store;
@@ -184,6 +210,8 @@ export class ClusterRuntime {
     }, (q) => q.close());
     const peers = await life.add('peers', () => new GrpcTransport(), (p) => p.close());
     const placement = new PlacementService({ client, keys, nodeId: config.nodeId, leaseTtlMs: config.leaseTtlMs, log });
+    // Bound once the resolver runs: a snapshot read that gave up waiting hurries the batches in its way.
+    let hurry: (txids: bigint[]) => void = () => undefined;
     const local = replicaHandlers({
       store,
       catalog,
@@ -192,6 +220,10 @@ export class ClusterRuntime {
       reloadTables: () => tables.reload(),
       readBarrierMsMax: config.readBarrierMsMax,
       unindexedBytesMax: config.inFlightBytesMax,
+      txReadWaitMs: config.txReadWaitMs,
+      onSnapshotBlocked: (txids) => hurry(txids),
+      startedAtMs: Date.now(),
+      maxClockOffsetMs: config.maxClockOffsetMs,
       ...(hooks.onReplicaWrite ? { onReplicaWrite: hooks.onReplicaWrite } : {}),
     });
     const transport = new LocalTransport(config.nodeId, local, peers);
@@ -215,6 +247,8 @@ export class ClusterRuntime {
     await life.add('placement', () => placement.start(), () => placement.stop());
     await life.add('detector', () => detector.start(), () => detector.stop());
 
+    const tx = await startTxParts(life, { config, client, keys, store, catalog, transport, placement: () => placement.current, isLeader: () => placement.isLeader, hooks, log });
+    hurry = (txids) => tx.resolver.hurry(txids);
     const coordinator = new ClusterCoordinator({
       nodeId: config.nodeId,
       hlc,
@@ -225,10 +259,17 @@ export class ClusterRuntime {
       transport,
       detector,
       hints,
-      options: { shards: config.shards, replicaTimeoutMs: config.replicaTimeoutMs, onPartition: config.onPartition },
+      options: { shards: config.shards, replicaTimeoutMs: config.replicaTimeoutMs, onPartition: config.onPartition, snapshotWaitMs: config.txReadWaitMs, maxClockOffsetMs: config.maxClockOffsetMs },
+      tx: {
+        decisions: tx.decisions,
+        concluder: tx.concluder,
+        registration: () => membership.registration,
+        limits: { txBytesMax: config.txBytesMax, txRecordsMax: config.txRecordsMax, txInFlightMax: config.txInFlightMax, txCommitDeadlineMs: config.txCommitDeadlineMs },
+      },
       observer: {
         onHinted: (peer, n) => hooks.onHinted?.(peer, n),
         onReadRepair: (peer, n) => hooks.onReadRepair?.(peer, n),
+        onTx: (outcome, phases) => hooks.onTx?.(outcome, phases),
       },
     });
     const antiEntropy = await life.add('anti-entropy', () => {
@@ -264,7 +305,7 @@ export class ClusterRuntime {
     }, (r) => r.stop());
     // Stopped first: peers stop sending to this node before anything else goes.
     await life.add('serving', () => undefined, () => grpc.setNotServing());
-    return new ClusterRuntime({ config, life, store, catalog, tables, membership, placement, detector, hints, antiEntropy, coordinator, log });
+    return new ClusterRuntime({ config, life, store, catalog, tables, membership, placement, detector, hints, antiEntropy, coordinator, tx, log });
   }
 
   /** Runs Merkle repair now (one shard or all this node holds). */
@@ -329,7 +370,20 @@ export class ClusterRuntime {
       }),
       hintsPending: Object.values(pending).reduce((a, b) => a + b, 0),
       hintsDropped: this.hints.dropped,
+      transactions: this.transactions(),
     };
+  }
+
+  /** Atomic batches pending here, and (on the leader) decisions not yet concluded. */
+  private transactions(): TransactionsStatus {
+    const now = Date.now();
+    const pending = this.store.pendingTxs();
+    const oldest = pending.reduce((min, tx) => Math.min(min, tx.preparedAtMs), now);
+    const local = pending
+      .filter((tx) => now - tx.preparedAtMs > TX_LISTED_AFTER_MS)
+      .map((tx) => ({ txId: String(tx.txid), state: tx.decided === undefined ? 'pending' : `${tx.decided.outcome} (applying)`, ageMs: now - tx.preparedAtMs, coordinator: tx.coordinator }));
+    const unconcluded = this.placement.isLeader ? this.tx.sweeper.report.unconcluded.filter((u) => u.ageMs > TX_LISTED_AFTER_MS).map((u) => ({ txId: u.txId, state: `${u.decision} (unconcluded)`, ageMs: u.ageMs, waitingFor: u.waitingFor })) : [];
+    return { pending: pending.length, pendingBytes: this.store.stagedTxBytes, oldestPendingMs: now - oldest, running: this.coordinator.atomicRunning, undecided: [...local, ...unconcluded] };
   }
 
 

@@ -21,7 +21,7 @@ import { upgradeIndexFormat } from './index/index-format.ts';
 import { lockDataDir, type DirLock } from './dir-lock.ts';
 import { openEngine } from './engine/open-engine.ts';
 import type { StorageEngine } from './engine/storage-engine.ts';
-import { IndexStore, type ApplyStats, type IndexedRecord, type KeyRangeQuery, type TableShard } from './index/index-store.ts';
+import { IndexStore, type ApplyStats, type IndexedRecord, type KeyRangeQuery, type ShardScan, type TableShard } from './index/index-store.ts';
 import type { PkEntry } from './index/key-layout.ts';
 import { Applier } from './index/applier.ts';
 import { PkResolver, type PkClaim } from './index/pk-resolver.ts';
@@ -227,9 +227,9 @@ export class LocalStore {
     return lsn;
   }
 
-  /** Stages a prepared atomic batch (tx-log.ts); resolves with its LSN once durable. */
-  prepareTx(meta: PrepareMeta, batch: Buffer, onIndexed?: () => void): Promise<bigint> {
-    return this.tx.prepare(meta, batch, onIndexed);
+  /** Stages a prepared atomic batch (tx-log.ts); resolves with its LSN and prepare time once durable. */
+  prepareTx(meta: Omit<PrepareMeta, 'pt'>, batch: Buffer, choosePt: () => bigint, onIndexed?: () => void): Promise<{ lsn: bigint; pt: bigint }> {
+    return this.tx.prepare(meta, batch, choosePt, onIndexed);
   }
 
   /** Commits a prepared atomic batch with commit version base `cv`; resolves once durable. */
@@ -277,9 +277,9 @@ export class LocalStore {
     else this.pks.committed(claim, lsn);
   }
 
-  /** One record of a table by id, or undefined. */
-  getById(tableId: number, id: bigint): Promise<IndexedRecord | undefined> {
-    return this.index.getById(tableId, id);
+  /** One record of a table by id, or undefined (also when newer than `maxVersion`, a snapshot bound). */
+  getById(tableId: number, id: bigint, maxVersion?: bigint): Promise<IndexedRecord | undefined> {
+    return this.index.getById(tableId, id, maxVersion);
   }
 
   /** One shard key's records, ordered by event time then id. */
@@ -288,13 +288,13 @@ export class LocalStore {
   }
 
   /** Records of one shard (of every table, or of one), in key order, resuming after `after`. */
-  scanShard(shard: number, options: { tableId?: number; after?: Buffer; limit?: number } = {}): AsyncGenerator<IndexedRecord> {
+  scanShard(shard: number, options: ShardScan = {}): AsyncGenerator<IndexedRecord> {
     return this.index.scanShard(shard, options);
   }
 
-  /** Every record of a table, shard by shard. */
-  scanTable(tableId: number): AsyncGenerator<IndexedRecord> {
-    return this.index.scanTable(tableId, this.shards);
+  /** Every record of a table (at most `maxVersion`, a snapshot bound, when given), shard by shard. */
+  scanTable(tableId: number, maxVersion?: bigint): AsyncGenerator<IndexedRecord> {
+    return this.index.scanTable(tableId, this.shards, maxVersion);
   }
 
   /** Stored values of the given record keys (undefined where absent). */

@@ -27,7 +27,11 @@ import { HintReplayer } from '../../src/cluster/repair/hint-replayer.ts';
 import { replicaHandlers } from '../../src/cluster/replica/replica-endpoint.ts';
 import { FaultTransport, NetworkFaults } from '../../src/cluster/transport/fault-transport.ts';
 import { LocalTransport } from '../../src/cluster/transport/local-transport.ts';
-import { decodeMessage, encodeMessage, type ReplicaMethod, type ReplicaMethods } from '../../src/cluster/transport/replica-messages.ts';
+import { decodeReply, decodeRequest, encodeMessage, type ReplicaMethod, type ReplicaMethods } from '../../src/cluster/transport/replica-messages.ts';
+import { TxConcluder } from '../../src/cluster/tx/tx-concluder.ts';
+import { TxResolver } from '../../src/cluster/tx/tx-resolver.ts';
+import { TxSweeper } from '../../src/cluster/tx/tx-sweeper.ts';
+import { MemoryDecisions } from './memory-decisions.ts';
 import { callHandler, type ReplicaHandlers, type ReplicaTransport } from '../../src/cluster/transport/replica-transport.ts';
 import type { TableEntry, Catalog } from '../../src/storage/catalog.ts';
 import { openDataDir } from '../../src/storage/data-dir.ts';
@@ -58,9 +62,9 @@ export class LoopbackNetwork implements ReplicaTransport {
   async call<M extends ReplicaMethod>(node: string, method: M, request: ReplicaMethods[M][0], _timeoutMs: number): Promise<ReplicaMethods[M][1]> {
     const handlers = this.nodes.get(node);
     if (handlers === undefined || this.down.has(node)) throw new SluiceError('NO_QUORUM', `replica ${node}: connection refused`);
-    const onWire = decodeMessage<ReplicaMethods[M][0]>(encodeMessage(request));
+    const onWire = decodeRequest(method, encodeMessage(request));
     const reply = await callHandler(handlers, method, onWire);
-    return decodeMessage<ReplicaMethods[M][1]>(encodeMessage(reply));
+    return decodeReply(method, encodeMessage(reply));
   }
 
   async check(node: string): Promise<boolean> {
@@ -77,6 +81,8 @@ export interface TestNode {
   readonly coordinator: ClusterCoordinator;
   readonly hints: HintQueue;
   readonly replayer: HintReplayer;
+  readonly resolver: TxResolver;
+  readonly sweeper: TxSweeper;
   readonly detector: FailureDetector;
   readonly transport: ReplicaTransport;
   /** Hints written, read-repair pushes and hints replayed, by target. */
@@ -90,11 +96,15 @@ export interface InProcessOptions {
   readonly replicaTimeoutMs?: number;
   /** Start each node's hint replayer (off: a test replays by hand). */
   readonly replayHints?: boolean;
+  /** Overrides of the node config (tx timeouts and limits). */
+  readonly config?: Parameters<typeof resolveConfig>[0];
 }
 
 /** A running in-process cluster. */
 export class InProcessCluster {
   readonly faults = new NetworkFaults();
+  /** etcd's decisions, in memory. */
+  readonly decisions = new MemoryDecisions();
   readonly network = new LoopbackNetwork();
   readonly nodes: TestNode[] = [];
   readonly placement: Placement;
@@ -124,10 +134,23 @@ export class InProcessCluster {
 
   private async startNode(owner: Owner, id: string, workerId: number, options: InProcessOptions): Promise<TestNode> {
     const dir = mkdtempSync(path.join(os.tmpdir(), `sluice-${id}-`));
-    const config = resolveConfig({ dataDir: dir, shards: this.shards });
+    const config = resolveConfig({ dataDir: dir, shards: this.shards, replicaTimeoutMs: options.replicaTimeoutMs ?? 300, ...options.config });
     const { store, catalog } = await openDataDir(config, [], {}, silent);
     const hlc = new Hlc(systemClock);
-    const handlers = replicaHandlers({ store, catalog, hlc, epoch: () => this.placement.epoch, reloadTables: async () => undefined, readBarrierMsMax: 5_000, unindexedBytesMax: 64 * 1024 * 1024 });
+    let hurry: (txids: bigint[]) => void = () => undefined;
+    const handlers = replicaHandlers({
+      store,
+      catalog,
+      hlc,
+      epoch: () => this.placement.epoch,
+      reloadTables: async () => undefined,
+      readBarrierMsMax: 5_000,
+      unindexedBytesMax: 64 * 1024 * 1024,
+      txReadWaitMs: config.txReadWaitMs,
+      onSnapshotBlocked: (txids) => hurry(txids),
+      startedAtMs: Date.now(),
+      maxClockOffsetMs: config.maxClockOffsetMs,
+    });
     this.network.register(id, handlers);
     const transport = new LocalTransport(id, handlers, new FaultTransport(id, this.network, this.faults));
     const detector = new FailureDetector(transport, { healthIntervalMs: 50, suspectAfterMisses: 3, deadAfterMs: 60_000 });
@@ -135,7 +158,10 @@ export class InProcessCluster {
     await hints.open();
     const counts = { hinted: new Map<string, number>(), repaired: new Map<string, number>(), replayed: 0 };
     const ids = new SnowflakeGenerator({ workerId, clock: systemClock });
-    const replicaTimeoutMs = options.replicaTimeoutMs ?? 300;
+    const replicaTimeoutMs = config.replicaTimeoutMs;
+    const registration = { key: `nodes/${id}`, createRevision: String(workerId) };
+    this.decisions.registrations.set(registration.key, registration.createRevision);
+    const concluder = new TxConcluder(this.decisions, silent, 10);
     const coordinator = new ClusterCoordinator({
       nodeId: id,
       hlc,
@@ -146,7 +172,13 @@ export class InProcessCluster {
       transport,
       detector,
       hints,
-      options: { shards: this.shards, replicaTimeoutMs, onPartition: 'refuse' },
+      options: { shards: this.shards, replicaTimeoutMs, onPartition: 'refuse', snapshotWaitMs: config.txReadWaitMs, maxClockOffsetMs: config.maxClockOffsetMs },
+      tx: {
+        decisions: this.decisions,
+        concluder,
+        registration: () => registration,
+        limits: { txBytesMax: config.txBytesMax, txRecordsMax: config.txRecordsMax, txInFlightMax: config.txInFlightMax, txCommitDeadlineMs: config.txCommitDeadlineMs },
+      },
       observer: {
         onHinted: (target, n) => counts.hinted.set(target, (counts.hinted.get(target) ?? 0) + n),
         onReadRepair: (target, n) => counts.repaired.set(target, (counts.repaired.get(target) ?? 0) + n),
@@ -164,10 +196,38 @@ export class InProcessCluster {
         counts.replayed += n;
       },
     });
+    const resolver = new TxResolver({
+      nodeId: id,
+      store,
+      catalog,
+      decisions: this.decisions,
+      transport,
+      placement: () => this.placement,
+      resolveAfterMs: config.txResolveAfterMs,
+      intervalMs: 50,
+      replicaTimeoutMs,
+      log: silent,
+    });
+    hurry = (txids) => resolver.hurry(txids);
+    const sweeper = new TxSweeper({
+      nodeId: id,
+      decisions: this.decisions,
+      transport,
+      placement: () => this.placement,
+      catalog,
+      isLeader: () => id === 'n1',
+      intervalMs: 100,
+      settleMs: config.txCommitDeadlineMs + 2 * config.maxClockOffsetMs,
+      replicaTimeoutMs,
+      log: silent,
+    });
     for (const peer of this.placement.nodes) if (peer !== id) detector.track(peer, true);
     detector.start();
     if (options.replayHints === true) replayer.start();
     owner.after(async () => {
+      await resolver.stop();
+      await sweeper.stop();
+      await concluder.stop();
       await replayer.stop();
       detector.stop();
       await hints.close();
@@ -175,7 +235,7 @@ export class InProcessCluster {
       // Removed after the store is closed (a test's hooks run in the order they were added).
       rmSync(dir, { recursive: true, force: true });
     });
-    return { id, store, catalog, hlc, coordinator, hints, replayer, detector, transport, counts };
+    return { id, store, catalog, hlc, coordinator, hints, replayer, resolver, sweeper, detector, transport, counts };
   }
 
   /** Node `id`. */
@@ -191,17 +251,36 @@ export class InProcessCluster {
     return this.table;
   }
 
-  /** A batch of records `k`=keys[i], `v`=i, for the test table. */
-  batch(keys: readonly string[], tsMs = Date.now()): { buf: Buffer; count: number } {
+  /** A batch of records `k`=keys[i], `ts`=tsMs + i, `v`=values[i] (default i), for the test table. */
+  batch(keys: readonly string[], tsMs = Date.now(), values?: readonly number[]): { buf: Buffer; count: number } {
     const b = new RecordBatchBuilder(this.entry.id, 1, Date.now());
-    keys.forEach((k, i) => b.add(shardOf(k, this.shards), k, undefined, tsMs + i, encodeFields([k, tsMs + i, i])));
+    keys.forEach((k, i) => b.add(shardOf(k, this.shards), k, undefined, tsMs + i, encodeFields([k, tsMs + i, values?.[i] ?? i])));
     return { buf: Buffer.from(b.finish()), count: keys.length };
   }
 
   /** Writes `keys` through node `via`. */
-  write(via: string, keys: readonly string[], options: { consistency?: 'one' | 'quorum' | 'all' } = {}) {
-    const { buf, count } = this.batch(keys);
+  write(via: string, keys: readonly string[], options: { consistency?: 'one' | 'quorum' | 'all'; atomic?: boolean; tsMs?: number; values?: readonly number[] } = {}) {
+    const { buf, count } = this.batch(keys, options.tsMs, options.values);
     return this.node(via).coordinator.write(this.entry, buf, count, () => undefined, options);
+  }
+
+  /** The shard of a key of the test table. */
+  batchShard(key: string): number {
+    return shardOf(key, this.shards);
+  }
+
+  /** Keys of `n` different shards (an atomic batch across them needs two-phase commit). */
+  keysOfShards(n: number, prefix = 's'): string[] {
+    const seen = new Set<number>();
+    const out: string[] = [];
+    for (let i = 0; out.length < n; i++) {
+      const key = `${prefix}${i}`;
+      const shard = shardOf(key, this.shards);
+      if (seen.has(shard)) continue;
+      seen.add(shard);
+      out.push(key);
+    }
+    return out;
   }
 
   /** Ids of the test table's records that node `id` stores itself (every shard), with how often each occurs. */

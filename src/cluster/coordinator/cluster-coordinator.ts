@@ -1,6 +1,7 @@
 /**
  * The coordinator of a node in a cluster: the write path
- * (`cluster-writer.ts`) and the read path (`cluster-reader.ts`) over one
+ * (`cluster-writer.ts`), atomic batches across shards (two-phase commit,
+ * `tx/atomic-writer.ts`) and the read path (`cluster-reader.ts`) over one
  * replica transport, sharing how a node's part of a write gets delivered
  * or hinted (`delivery.ts`).
  */
@@ -11,9 +12,12 @@ import type { FailureDetector } from '../membership/failure-detector.ts';
 import type { Placement } from '../placement/placement.ts';
 import type { HintQueue } from '../repair/hint-queue.ts';
 import type { ReplicaTransport } from '../transport/replica-transport.ts';
+import { AtomicWriter, type AtomicLimits, type TxOutcomeLabel } from '../tx/atomic-writer.ts';
+import type { TxConcluder } from '../tx/tx-concluder.ts';
+import type { DecisionStore } from '../tx/tx-decisions.ts';
 import { ClusterReader } from './cluster-reader.ts';
 import { ClusterWriter } from './cluster-writer.ts';
-import type { Coordinator, RangePage, RangeQuery, ReadOptions, ReadRecord, WriteAck, WriteOptions } from './coordinator.ts';
+import type { Coordinator, RangePage, RangeQuery, ReadOptions, ReadRecord, TxStatus, WriteAck, WriteOptions } from './coordinator.ts';
 import { Delivery } from './delivery.ts';
 import type { PartitionMode } from './quorum-verdict.ts';
 
@@ -35,19 +39,35 @@ export interface ClusterCoordinatorDeps {
     readonly shards: number;
     readonly replicaTimeoutMs: number;
     readonly onPartition: PartitionMode;
+    /** Longest a replica holds a snapshot read for undecided batches. */
+    readonly snapshotWaitMs: number;
+    /** Bound on the clock offset between nodes: snapshots are taken this far ahead. */
+    readonly maxClockOffsetMs: number;
+  };
+  /** Two-phase commit of atomic batches across shards. */
+  readonly tx: {
+    readonly decisions: DecisionStore;
+    readonly concluder: TxConcluder;
+    /** This node's registration in etcd (a decision is fenced on it). */
+    readonly registration: () => { key: string; createRevision: string };
+    readonly limits: Omit<AtomicLimits, 'replicaTimeoutMs'>;
   };
   readonly observer?: {
     readonly onHinted?: (target: string, records: number) => void;
     readonly onReadRepair?: (target: string, records: number) => void;
+    readonly onTx?: (outcome: TxOutcomeLabel, phaseMs: { prepare?: number; decide?: number; commit?: number }) => void;
   };
 }
 
 /** Quorum writes and reads over the cluster's replicas. */
 export class ClusterCoordinator implements Coordinator {
   private readonly writer: ClusterWriter;
+  private readonly atomic: AtomicWriter;
   private readonly reader: ClusterReader;
+  private readonly d: ClusterCoordinatorDeps;
 
   constructor(d: ClusterCoordinatorDeps) {
+    this.d = d;
     const { replicaTimeoutMs } = d.options;
     const delivery = new Delivery({
       nodeId: d.nodeId,
@@ -69,19 +89,44 @@ export class ClusterCoordinator implements Coordinator {
       replicaTimeoutMs,
       onPartition: d.options.onPartition,
     });
+    this.atomic = new AtomicWriter({
+      nodeId: d.nodeId,
+      hlc: d.hlc,
+      ids: d.ids,
+      assertLive: d.assertLive,
+      placement: d.placement,
+      refreshPlacement: d.refreshPlacement,
+      transport: d.transport,
+      delivery,
+      writer: this.writer,
+      decisions: d.tx.decisions,
+      concluder: d.tx.concluder,
+      registration: d.tx.registration,
+      limits: { ...d.tx.limits, replicaTimeoutMs },
+      ...(d.observer?.onTx ? { onOutcome: d.observer.onTx } : {}),
+    });
     this.reader = new ClusterReader({
       nodeId: d.nodeId,
+      hlc: d.hlc,
       shards: d.options.shards,
       placement: d.placement,
       transport: d.transport,
       delivery,
       replicaTimeoutMs,
+      snapshotWaitMs: d.options.snapshotWaitMs,
+      maxClockOffsetMs: d.options.maxClockOffsetMs,
       ...(d.observer?.onReadRepair ? { onReadRepair: d.observer.onReadRepair } : {}),
     });
   }
 
   write(entry: TableEntry, batch: Uint8Array, count: number, release: () => void, options?: WriteOptions): Promise<WriteAck> {
+    if (options?.atomic === true) return this.atomic.write(entry, batch, count, release, options);
     return this.writer.write(entry, batch, count, release, options);
+  }
+
+  /** Atomic batches this coordinator runs now. */
+  get atomicRunning(): number {
+    return this.atomic.running;
   }
 
   getById(entry: TableEntry, id: bigint, options?: ReadOptions): Promise<ReadRecord | undefined> {
@@ -94,5 +139,21 @@ export class ClusterCoordinator implements Coordinator {
 
   scanTable(entry: TableEntry, options?: ReadOptions): AsyncIterable<ReadRecord> {
     return this.reader.scanTable(entry, options);
+  }
+
+  snapshot(token?: string): bigint {
+    return this.reader.snapshot(token);
+  }
+
+  /** The decision in etcd; once it is concluded, what the live nodes' done markers say. */
+  async txStatus(txid: bigint): Promise<TxStatus> {
+    const decision = await this.d.tx.decisions.read(txid);
+    if (decision !== undefined) return decision.s === 'commit' ? 'committed' : 'aborted';
+    const nodes = this.d.placement().nodes.filter((n) => n === this.d.nodeId || this.d.detector.state(n) === 'alive');
+    const answers = await Promise.allSettled(nodes.map((n) => this.d.transport.call(n, 'TxStatus', { txids: [String(txid)] }, this.d.options.replicaTimeoutMs)));
+    const states = answers.flatMap((a) => (a.status === 'fulfilled' ? [a.value.states[0]?.state] : []));
+    if (states.includes('committed')) return 'committed';
+    if (states.includes('aborted')) return 'aborted';
+    return 'unknown';
   }
 }

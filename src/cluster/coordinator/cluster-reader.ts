@@ -6,31 +6,37 @@
  * until they have applied the write.
  */
 import { versionOf } from '../../core/codec/record-batch-v1.ts';
-import { SluiceError } from '../../core/errors.ts';
+import { SluiceError, isSluiceError } from '../../core/errors.ts';
+import { hlcFromParts, type Hlc } from '../../core/hlc.ts';
 import { shardOf } from '../../core/murmur3.ts';
 import { currentDef, type TableEntry } from '../../storage/catalog.ts';
 import { recordKeyId } from '../../storage/index/key-layout.ts';
 import type { Placement } from '../placement/placement.ts';
 import { batchOfRecords } from '../repair/record-batches.ts';
-import type { ReplicaMethod, ReplicaMethods, WireRecord } from '../transport/replica-messages.ts';
+import type { ReplicaMethods, WireRecord } from '../transport/replica-messages.ts';
 import type { ReplicaTransport } from '../transport/replica-transport.ts';
 import type { RangePage, RangeQuery, ReadOptions, ReadRecord } from './coordinator.ts';
 import { cursorKey, encodeCursor } from './cursor.ts';
 import type { Delivery } from './delivery.ts';
 import { nodesForUnroutedRead } from './quorum-verdict.ts';
 import { readQuorum, type ReadOrder } from './quorum-reads.ts';
-import { decodeClusterToken, lsnFor } from './read-token.ts';
+import { decodeClusterToken, lsnFor, tokenVersion } from './read-token.ts';
 
 /** Records per page when an export pages through a shard. */
 const EXPORT_PAGE_RECORDS = 2_000;
 
 export interface ClusterReaderDeps {
   readonly nodeId: string;
+  readonly hlc: Hlc;
   readonly shards: number;
   readonly placement: () => Placement;
   readonly transport: ReplicaTransport;
   readonly delivery: Delivery;
   readonly replicaTimeoutMs: number;
+  /** Longest a replica holds a snapshot read for undecided batches (--tx-read-wait-ms). */
+  readonly snapshotWaitMs: number;
+  /** Bound on the clock offset between nodes (--max-clock-offset-ms). */
+  readonly maxClockOffsetMs: number;
   readonly onReadRepair?: (target: string, records: number) => void;
 }
 
@@ -53,9 +59,13 @@ export class ClusterReader {
     const nodes = placement.nodes;
     const need = nodesForUnroutedRead(nodes.length, rf, options.consistency ?? 'quorum');
     // Nodes known down are not asked: a paused peer would hold every get for the RPC deadline.
+    const asOf = this.asOf(options.asOf);
     const settled = await Promise.allSettled(
-      nodes.filter((node) => this.d.delivery.isUp(node)).map(async (node) => ({ node, reply: await this.call(node, 'Get', { tableId: entry.id, id: String(id), ...lsnFor(token, node) }) })),
+      nodes.filter((node) => this.d.delivery.isUp(node)).map(async (node) => ({ node, reply: await this.call(node, 'Get', { tableId: entry.id, id: String(id), ...lsnFor(token, node), ...asOf }) })),
     );
+    // A snapshot the replicas could not serve (an undecided batch below it) fails the read, not "not found".
+    const refused = settled.find((s) => s.status === 'rejected' && isSluiceError(s.reason, 'READ_TIMEOUT'));
+    if (refused?.status === 'rejected' && asOf.asOf !== undefined) throw refused.reason;
     const answers = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
     if (answers.length < need) throw new SluiceError('NO_QUORUM', `${answers.length} of ${need} required nodes answered`);
     const found = answers.flatMap((a) => (a.reply.record === undefined ? [] : [{ node: a.node, record: a.reply.record }]));
@@ -87,6 +97,7 @@ export class ClusterReader {
         ...(query.toMs === undefined ? {} : { toMs: query.toMs }),
         ...(after === undefined ? {} : { after }),
         ...lsnFor(token, node),
+        ...this.asOf(query.asOf),
       }),
     );
     const merged = mergeNewest(answers.map((a) => a.reply.records), query.limit + 1);
@@ -107,11 +118,12 @@ export class ClusterReader {
     const token = decodeClusterToken(options.token);
     const placement = this.d.placement();
     const rf = currentDef(entry).replicationFactor;
+    const asOf = this.asOf(options.asOf);
     for (let shard = 0; shard < this.d.shards; shard++) {
       let after: Buffer | undefined;
       for (;;) {
         const [answer] = await readQuorum(placement.replicas(shard, rf), 'one', token, this.order, (node) =>
-          this.call(node, 'ScanShard', { tableId: entry.id, shard, limit: EXPORT_PAGE_RECORDS, ...(after === undefined ? {} : { after }) }),
+          this.call(node, 'ScanShard', { tableId: entry.id, shard, limit: EXPORT_PAGE_RECORDS, ...(after === undefined ? {} : { after }), ...asOf }),
         );
         const records = answer?.reply.records ?? [];
         for (const rec of records) yield readRecordOf(rec);
@@ -121,8 +133,29 @@ export class ClusterReader {
     }
   }
 
-  private call<M extends ReplicaMethod>(node: string, method: M, request: ReplicaMethods[M][0]): Promise<ReplicaMethods[M][1]> {
-    return this.d.transport.call(node, method, request, this.d.replicaTimeoutMs);
+  /**
+   * A snapshot for `as_of=now`, at or above the commit version of every
+   * write acknowledged anywhere before this call: this node's clock read
+   * `maxClockOffsetMs` ahead (a coordinator whose clock runs ahead by up to
+   * the bound stamped its writes below it), and at least the version a read
+   * token's write stored. Replicas move their clocks past it as they serve
+   * it, and wait for the atomic batches they prepared at or below it.
+   */
+  snapshot(token: string | undefined): bigint {
+    const floor = hlcFromParts(Date.now() + this.d.maxClockOffsetMs, 0);
+    const now = this.d.hlc.now();
+    const v = tokenVersion(decodeClusterToken(token));
+    return [now, floor, v].reduce((a, b) => (a > b ? a : b));
+  }
+
+  private asOf(asOf: bigint | undefined): { asOf?: string } {
+    return asOf === undefined ? {} : { asOf: String(asOf) };
+  }
+
+  /** A read RPC; a snapshot read's deadline leaves room for the replica's wait on undecided batches. */
+  private call<M extends 'Get' | 'Scan' | 'ScanShard'>(node: string, method: M, request: ReplicaMethods[M][0]): Promise<ReplicaMethods[M][1]> {
+    const waitMs = request.asOf === undefined ? 0 : this.d.snapshotWaitMs;
+    return this.d.transport.call(node, method, request, this.d.replicaTimeoutMs + waitMs);
   }
 
   /** Sends records a replica lacked (or held older) back to it, in the background. */

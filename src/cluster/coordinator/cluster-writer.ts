@@ -25,7 +25,7 @@ import type { Delivery } from './delivery.ts';
 import { availability, shortOfQuorum, writeVerdict, type PartitionMode, type ShardSets } from './quorum-verdict.ts';
 import { readQuorum } from './quorum-reads.ts';
 import { encodeClusterToken } from './read-token.ts';
-import { stampBatch } from './stamp-batch.ts';
+import { stampBatch, type StampSource } from './stamp-batch.ts';
 
 /** Retries of a write whose placement turned out stale (a transition is a few epochs at most). */
 const STALE_RETRIES = 3;
@@ -95,11 +95,12 @@ export class ClusterWriter {
       let placement = this.d.placement();
       if (placement.nodes.length === 0) throw new SluiceError('NO_QUORUM', 'the cluster has no placement yet');
       const consistency = options.consistency ?? 'quorum';
-      const ids = await this.stamp(entry, buf, count, placement, def.replicationFactor, options.keyed === true);
+      const ids = await this.stamp(entry, buf, count, placement, options.keyed === true, options.atomic === true ? 'one' : 'sequence');
+      const lastVersion = lastVersionOf(buf);
       for (let attempt = 0; ; attempt++) {
         try {
-          const { lsns, degraded } = await this.replicate(buf, routeBatch(buf, placement, def.replicationFactor), placement.epoch, consistency, releaseOnce);
-          return { ids, token: encodeClusterToken(lsns), ...(degraded ? { degraded: true } : {}) };
+          const { lsns, degraded } = await this.replicate(buf, routeBatch(buf, placement, def.replicationFactor), placement.epoch, consistency, releaseOnce, options.atomic === true);
+          return { ids, token: encodeClusterToken(lsns, lastVersion), ...(degraded ? { degraded: true } : {}) };
         } catch (err) {
           // A replica follows a newer placement: route again by it. Replicas that took the
           // batch already take it again idempotently (same ids and versions).
@@ -114,9 +115,10 @@ export class ClusterWriter {
   }
 
   /** Sends a stamped batch to the replicas of its routing and waits for W acks per shard (per ring). */
-  private async replicate(buf: Buffer, routing: Routing, epoch: number, consistency: Consistency, releaseOnce: () => void): Promise<{ lsns: Map<string, string>; degraded: boolean }> {
+  private async replicate(buf: Buffer, routing: Routing, epoch: number, consistency: Consistency, releaseOnce: () => void, atomic: boolean): Promise<{ lsns: Map<string, string>; degraded: boolean }> {
     const { byNode, shards } = routing;
-    const available = availability(shards, (n) => this.d.delivery.isUp(n), consistency, this.d.onPartition);
+    // An atomic batch is never buffered: a 202 cannot promise all or nothing.
+    const available = availability(shards, (n) => this.d.delivery.isUp(n), consistency, atomic ? 'refuse' : this.d.onPartition);
     if (available instanceof SluiceError) throw available;
     const degraded = available === 'degraded';
     const acked = new Set<string>();
@@ -154,14 +156,17 @@ export class ClusterWriter {
     return { lsns, degraded: degraded && shortOfQuorum(shards.values(), acked, consistency) };
   }
 
-  /** Stamps ids (a primary or dedupe key keeps the id its replicas know) and HLC versions into the batch. */
-  private async stamp(entry: TableEntry, buf: Buffer, count: number, placement: Placement, rf: number, keyed: boolean): Promise<bigint[]> {
+  /**
+   * Stamps ids (a primary or dedupe key keeps the id its replicas know) and
+   * versions (stamp-batch.ts) into the batch.
+   */
+  async stamp(entry: TableEntry, buf: Buffer, count: number, placement: Placement, keyed: boolean, versions: StampSource['versions'] = 'sequence'): Promise<bigint[]> {
     const reader = new RecordBatchReader(buf);
     const hasPk = keyed || currentDef(entry).primaryKey !== undefined;
-    const known = hasPk ? await this.knownPkIds(entry, reader, placement, rf) : undefined;
+    const known = hasPk ? await this.knownPkIds(entry, reader, placement, currentDef(entry).replicationFactor) : undefined;
     const generator = this.d.ids();
     this.d.assertLive();
-    if (known === undefined) return stampBatch(reader, count, { generator, hlc: this.d.hlc });
+    if (known === undefined) return stampBatch(reader, count, { generator, hlc: this.d.hlc, versions });
     const inBatch = new Map<string, bigint>();
     const idOf = (r: RecordBatchReader): bigint => {
       const pk = `${r.shard}:${r.pk ?? ''}`;
@@ -169,7 +174,7 @@ export class ClusterWriter {
       inBatch.set(pk, id);
       return id;
     };
-    return stampBatch(reader, count, { generator, hlc: this.d.hlc, idOf });
+    return stampBatch(reader, count, { generator, hlc: this.d.hlc, idOf, versions });
   }
 
   /** Ids the replicas already hold for the batch's primary keys (newest version wins). */
@@ -211,6 +216,14 @@ export class ClusterWriter {
     );
     return out;
   }
+}
+
+/** The version of a stamped batch's last entry: the newest it holds (versions increase in batch order). */
+export function lastVersionOf(buf: Buffer): bigint {
+  const reader = new RecordBatchReader(buf);
+  let v = 0n;
+  while (reader.next()) v = reader.version;
+  return v;
 }
 
 /** `fn`, callable many times, run once. */

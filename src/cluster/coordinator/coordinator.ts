@@ -31,6 +31,12 @@ export interface WriteOptions {
    * batch as `keyed`.
    */
   readonly freshKeys?: boolean;
+  /**
+   * All of the batch becomes visible or none of it, whatever crashes: one
+   * WAL frame on a single node or inside one shard, two-phase commit across
+   * shards in a cluster. Never buffered (no 202).
+   */
+  readonly atomic?: boolean;
 }
 
 /** Per-request options of a read. */
@@ -38,6 +44,11 @@ export interface ReadOptions {
   /** A token from a write: the read sees that write. */
   readonly token?: string;
   readonly consistency?: Consistency;
+  /**
+   * A snapshot (an HLC version, from `Coordinator.snapshot`): only records
+   * at or below it, and all of an atomic batch or none of it (read atomic).
+   */
+  readonly asOf?: bigint;
 }
 
 /** The result of a durable write. */
@@ -51,6 +62,8 @@ export interface WriteAck {
    * this node's durable hint queue instead (`--on-partition=buffer`).
    */
   readonly degraded?: boolean;
+  /** The id of the two-phase commit that made an atomic batch across shards durable. */
+  readonly txId?: string;
 }
 
 /**
@@ -74,6 +87,8 @@ export interface RangeQuery {
   readonly limit: number;
   readonly token?: string;
   readonly consistency?: Consistency;
+  /** A snapshot, as in ReadOptions. */
+  readonly asOf?: bigint;
 }
 
 /** One page of a range query. */
@@ -103,4 +118,15 @@ export interface Coordinator {
    * then looks up every key instead of fencing.
    */
   highestDedupeKey?(entry: TableEntry, low: string, high: string): Promise<string | undefined>;
+  /**
+   * A snapshot for `as_of=now`: an HLC version at or above every write
+   * acknowledged before this call on this node, and above the write a read
+   * token names.
+   */
+  snapshot(token?: string): bigint;
+  /** What became of an atomic batch (`GET /v1/tx/{id}`). */
+  txStatus(txid: bigint): Promise<TxStatus>;
 }
+
+/** The outcome of an atomic batch as a client asks for it. */
+export type TxStatus = 'committed' | 'aborted' | 'unknown';

@@ -13,7 +13,7 @@ import type { IndexedRecord } from '../../storage/index/index-store.ts';
 import { recordKeyId } from '../../storage/index/key-layout.ts';
 import type { PkClaim } from '../../storage/index/pk-resolver.ts';
 import type { LocalStore } from '../../storage/local-store.ts';
-import type { Coordinator, RangePage, RangeQuery, ReadOptions, ReadRecord, WriteAck, WriteOptions } from './coordinator.ts';
+import type { Coordinator, RangePage, RangeQuery, ReadOptions, ReadRecord, TxStatus, WriteAck, WriteOptions } from './coordinator.ts';
 import { cursorKey, encodeCursor } from './cursor.ts';
 import { decodeLocalToken, encodeLocalToken } from './read-token.ts';
 import { stampBatch } from './stamp-batch.ts';
@@ -51,7 +51,9 @@ export class LocalCoordinator implements Coordinator {
     let ids: bigint[];
     try {
       // Synchronous from the stamp to the append: ids, versions and LSNs increase together.
-      ids = stampBatch(reader, count, { generator: this.ids, hlc: this.hlc, ...(hasPk ? { idOf: (r: RecordBatchReader) => r.id } : {}) });
+      // An atomic batch is one WAL frame here (all or nothing) with one version (no snapshot shows part of it).
+      const versions = options.atomic === true ? 'one' : 'sequence';
+      ids = stampBatch(reader, count, { generator: this.ids, hlc: this.hlc, versions, ...(hasPk ? { idOf: (r: RecordBatchReader) => r.id } : {}) });
       lsn = await this.store.appendRecords(batch, count, release);
     } catch (err) {
       if (claim !== undefined) this.store.settleKeys(claim, undefined);
@@ -64,7 +66,7 @@ export class LocalCoordinator implements Coordinator {
   /** One record by id after the read barrier. */
   async getById(entry: TableEntry, id: bigint, options: ReadOptions = {}): Promise<ReadRecord | undefined> {
     await this.barrier(options.token);
-    const rec = await this.store.getById(entry.id, id);
+    const rec = await this.store.getById(entry.id, id, options.asOf);
     return rec === undefined ? undefined : readRecordOf(rec);
   }
 
@@ -84,6 +86,7 @@ export class LocalCoordinator implements Coordinator {
       ...(query.fromMs === undefined ? {} : { fromMs: query.fromMs }),
       ...(query.toMs === undefined ? {} : { toMs: query.toMs }),
       ...(after === undefined ? {} : { after }),
+      ...(query.asOf === undefined ? {} : { maxVersion: query.asOf }),
     })) {
       records.push(rec);
     }
@@ -96,7 +99,21 @@ export class LocalCoordinator implements Coordinator {
   /** Every record of the table, shard by shard. */
   async *scanTable(entry: TableEntry, options: ReadOptions = {}): AsyncGenerator<ReadRecord> {
     await this.barrier(options.token);
-    for await (const rec of this.store.scanTable(entry.id)) yield readRecordOf(rec);
+    for await (const rec of this.store.scanTable(entry.id, options.asOf)) yield readRecordOf(rec);
+  }
+
+  /**
+   * This node's clock: every write it acknowledged is below it. A single
+   * node has no two-phase commit (an atomic batch is one WAL frame), so a
+   * snapshot never waits.
+   */
+  snapshot(): bigint {
+    return this.hlc.now();
+  }
+
+  /** A single node runs no two-phase commit: it knows no batch by id. */
+  async txStatus(): Promise<TxStatus> {
+    return 'unknown';
   }
 
   /** The greatest key in [low, high] over every shard, once every acknowledged write is in the index. */

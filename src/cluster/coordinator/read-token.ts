@@ -4,7 +4,9 @@
  *
  *   local   `l` + base36 of the LSN the write got on the single node
  *   cluster `c` + base64url of the JSON map node id → LSN (decimal string)
- *           of every replica that acknowledged the write
+ *           of every replica that acknowledged the write, and under `@v`
+ *           (never a node id) the newest HLC version the write stored, so
+ *           a snapshot read passing the token is taken at or above it
  *
  * A token of the other kind, or anything else, is INVALID_ARGUMENT: a
  * token is opaque to clients and only ever comes from a write.
@@ -26,12 +28,23 @@ export function decodeLocalToken(token: string): bigint {
   return [...m[1]].reduce((acc, ch) => acc * 36n + BigInt(parseInt(ch, 36)), 0n);
 }
 
-/** The token of a cluster write acknowledged by the replicas in `lsns` (node → LSN). */
-export function encodeClusterToken(lsns: ReadonlyMap<string, string>): string {
-  return `c${Buffer.from(JSON.stringify(Object.fromEntries(lsns))).toString('base64url')}`;
+/** Key of the newest version in a cluster token (node ids never contain `@`). */
+const VERSION_KEY = '@v';
+
+/** The token of a cluster write acknowledged by the replicas in `lsns` (node → LSN) that stored versions up to `version`. */
+export function encodeClusterToken(lsns: ReadonlyMap<string, string>, version?: bigint): string {
+  const map = Object.fromEntries(lsns);
+  if (version !== undefined) map[VERSION_KEY] = String(version);
+  return `c${Buffer.from(JSON.stringify(map)).toString('base64url')}`;
 }
 
-/** The replica LSNs of a cluster token (undefined when no token was passed). */
+/** The newest version a cluster token's write stored (0n when it names none). */
+export function tokenVersion(lsns: ReadonlyMap<string, string> | undefined): bigint {
+  const v = lsns?.get(VERSION_KEY);
+  return v === undefined ? 0n : BigInt(v);
+}
+
+/** The replica LSNs of a cluster token (undefined when no token was passed); `@v` holds its version. */
 export function decodeClusterToken(token: string | undefined): Map<string, string> | undefined {
   if (token === undefined) return undefined;
   if (!token.startsWith('c')) throw invalidToken();

@@ -2,9 +2,15 @@
  * Stamping ids and versions into an encoded batch, the one place both
  * coordinators do it. Records without a key get fresh snowflake ids in one
  * call; records with a primary or dedupe key get the id `idOf` finds for
- * them (the id the key was stored with, or a new one). Versions are HLC
- * timestamps, one per record in batch order, so a later record of the
- * batch wins over an earlier one with the same key.
+ * them (the id the key was stored with, or a new one).
+ *
+ * Versions are HLC timestamps. A plain batch takes one per record in batch
+ * order. An atomic batch takes one for all its records: a snapshot read
+ * shows records at or below a version, so versions spread over a batch
+ * would let a snapshot fall inside it and show part of it. A later record
+ * of a batch still wins over an earlier one with the same key: the index
+ * applies equal versions in batch order. An atomic batch across shards is
+ * stamped 0 (provisional) and gets its version at the commit.
  *
  * Synchronous from the first id to the last version: a coordinator that
  * appends right after keeps ids, versions and LSNs increasing together.
@@ -19,20 +25,28 @@ export interface StampSource {
   readonly hlc: Hlc;
   /** The id of a keyed record (called once per record, in order); absent: every record gets a fresh id. */
   readonly idOf?: (reader: RecordBatchReader) => bigint;
+  /**
+   * `sequence`: first + i for record i (a plain batch); `one`: one version
+   * for every record (an atomic batch); `provisional`: 0, the commit version
+   * comes later (an atomic batch across shards, storage/tx/). @default 'sequence'
+   */
+  readonly versions?: 'sequence' | 'one' | 'provisional';
 }
 
 /** Stamps every entry of `reader`'s batch; returns the ids in batch order. Leaves the reader rewound. */
 export function stampBatch(reader: RecordBatchReader, count: number, source: StampSource): bigint[] {
   const { idOf } = source;
   const fresh = idOf === undefined ? source.generator.nextBatch(count) : undefined;
-  const firstVersion = source.hlc.nowBatch(count);
+  const mode = source.versions ?? 'sequence';
+  const firstVersion = mode === 'provisional' ? 0n : mode === 'one' ? source.hlc.now() : source.hlc.nowBatch(count);
+  const step = mode === 'sequence' ? 1n : 0n;
   const ids = new Array<bigint>(count);
   reader.rewind();
   let i = 0;
   while (reader.next()) {
     const id = fresh !== undefined ? (fresh[i] as bigint) : (idOf as (r: RecordBatchReader) => bigint)(reader);
     reader.id = id;
-    reader.version = firstVersion + BigInt(i);
+    reader.version = firstVersion + step * BigInt(i);
     ids[i] = id;
     i++;
   }

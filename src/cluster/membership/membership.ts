@@ -55,6 +55,8 @@ export class Membership extends EventEmitter {
   private readonly now: () => number;
   private lease: Lease | undefined;
   private leaseIdValue = '';
+  /** etcd revision that created `nodes/<id>` at the last registration. */
+  private registeredAtRevision = '0';
   private infoValue: NodeInfo | undefined;
   /** Send time of the last keep-alive etcd answered with a live lease. */
   private lastKeptAt = 0;
@@ -83,6 +85,15 @@ export class Membership extends EventEmitter {
   get info(): NodeInfo {
     if (this.infoValue === undefined) throw new SluiceError('NOT_READY', 'the node has not registered in etcd');
     return this.infoValue;
+  }
+
+  /**
+   * This node's registration as etcd holds it: its key and the revision
+   * that created it. A decision conditioned on both fails once the lease
+   * is lost, even if the node has registered again since (a new revision).
+   */
+  get registration(): { readonly key: string; readonly createRevision: string } {
+    return { key: this.o.keys.node(this.o.self.nodeId), createRevision: this.registeredAtRevision };
   }
 
   /** Registered nodes by id, this one included. */
@@ -164,6 +175,7 @@ export class Membership extends EventEmitter {
       throw new SluiceError('INVALID_ARGUMENT', `node id ${info.nodeId} was registered concurrently by another process`);
     }
     await this.o.remember({ workerId, leaseId });
+    this.registeredAtRevision = put.header.revision;
     this.lease?.release();
     this.lease = lease;
     this.leaseIdValue = leaseId;

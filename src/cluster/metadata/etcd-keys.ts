@@ -12,6 +12,8 @@
  *   decommission/<id> → an operator asked node <id> to leave the ring
  *   ready/<epoch>/<id> → node <id> has copied the shards it gains in the
  *                        transition of placement epoch <epoch>
+ *   tx/<txid>       → the decision on an atomic batch (commit, or an abort
+ *                     fence), until every participant has applied it
  */
 
 /** The etcd key names of one cluster. */
@@ -66,5 +68,11 @@ export class EtcdKeys {
   }
   ready(epoch: number, id: string): string {
     return `${this.readyPrefix(epoch)}${id}`;
+  }
+  get txs(): string {
+    return `${this.prefix}tx/`;
+  }
+  tx(txid: bigint): string {
+    return `${this.txs}${txid}`;
   }
 }

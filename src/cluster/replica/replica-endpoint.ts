@@ -11,6 +11,7 @@ import type { Hlc } from '../../core/hlc.ts';
 import type { Catalog } from '../../storage/catalog.ts';
 import type { LocalStore } from '../../storage/local-store.ts';
 import { MerkleBuilder, leafOf } from '../repair/merkle.ts';
+import { txHandlers } from './tx-endpoint.ts';
 import type { ReplicaHandlers } from '../transport/replica-transport.ts';
 import type { WireRecord } from '../transport/replica-messages.ts';
 
@@ -34,6 +35,13 @@ export interface ReplicaEndpointDeps {
   readonly epoch: () => number;
   /** Called with the record count of each replica write applied here. */
   readonly onReplicaWrite?: (records: number) => void;
+  /** Longest a snapshot read waits for atomic batches prepared at or below it. @default readBarrierMsMax */
+  readonly txReadWaitMs?: number;
+  /** Called with the batches a snapshot read gave up waiting for (the resolver hurries them). */
+  readonly onSnapshotBlocked?: (txids: bigint[]) => void;
+  /** When this node started, and the clock offset bound: a restarted replica prepares above both. */
+  readonly startedAtMs?: number;
+  readonly maxClockOffsetMs?: number;
 }
 
 /** Builds the Replica service handlers over the local store. */
@@ -62,13 +70,37 @@ export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
   /** Waits until this node follows `minEpoch` and no write routed by an older epoch is still being applied. */
   const settledAt = async (minEpoch: number): Promise<void> => {
     const deadline = Date.now() + deps.readBarrierMsMax;
-    while (deps.epoch() < minEpoch || [...inFlight.keys()].some((e) => e < minEpoch)) {
+    // Atomic batches prepared under an older epoch are writes routed by the old ring too.
+    const olderTx = (): boolean => store.pendingTxs().some((tx) => tx.epoch < minEpoch);
+    while (deps.epoch() < minEpoch || [...inFlight.keys()].some((e) => e < minEpoch) || olderTx()) {
       if (Date.now() > deadline) throw new SluiceError('NOT_READY', `this replica is not yet at placement epoch ${minEpoch}`);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   };
   const barrier = (lsn: string | undefined): Promise<void> =>
     store.readBarrier(deps.readBarrierMsMax, lsn === undefined ? store.lastAckedLsn : minBig(BigInt(lsn), store.lastAckedLsn));
+  /**
+   * A snapshot read at `asOf`: this clock moves past it (so every later
+   * prepare here is above it), then the read waits for every atomic batch
+   * prepared here at or below it; returns the version bound to filter by.
+   */
+  const snapshot = async (asOf: string | undefined): Promise<{ maxVersion?: bigint }> => {
+    if (asOf === undefined) return {};
+    const s = BigInt(asOf);
+    deps.hlc.update(s);
+    // Batches in the way whose coordinator is past its deadline may be stuck: resolve them now, not after
+    // --tx-resolve-after-ms (a fence only races a late decision in etcd, which create-if-absent settles).
+    const now = Date.now();
+    const stuck = store.pendingTxs().filter((tx) => tx.pt <= s && tx.decided === undefined && now > tx.deadlineMs + (deps.maxClockOffsetMs ?? 0));
+    if (stuck.length > 0) deps.onSnapshotBlocked?.(stuck.map((tx) => tx.txid));
+    try {
+      await store.waitSnapshot(s, deps.txReadWaitMs ?? deps.readBarrierMsMax);
+    } catch (err) {
+      deps.onSnapshotBlocked?.(store.pendingTxs().filter((tx) => tx.pt <= s).map((tx) => tx.txid));
+      throw err;
+    }
+    return { maxVersion: s };
+  };
 
   const applyWrite = async (batch: Buffer): Promise<{ lsn: string }> => {
     const reader = new RecordBatchReader(batch);
@@ -88,6 +120,20 @@ export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
   };
 
   return {
+    ...txHandlers({
+      store,
+      catalog,
+      hlc: deps.hlc,
+      reloadTables: deps.reloadTables,
+      epoch: deps.epoch,
+      startedAtMs: deps.startedAtMs ?? Date.now(),
+      maxClockOffsetMs: deps.maxClockOffsetMs ?? 0,
+      admit: async (bytes) => {
+        await admit(bytes);
+        return () => indexed(bytes);
+      },
+    }),
+
     async Write({ batch, epoch }) {
       if (epoch !== undefined && epoch < deps.epoch()) {
         throw new SluiceError('STALE_PLACEMENT', `the write was routed by placement epoch ${epoch}; this replica follows ${deps.epoch()}`);
@@ -101,25 +147,28 @@ export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
       }
     },
 
-    async Get({ tableId, id, lsn }) {
+    async Get({ tableId, id, lsn, asOf }) {
       await barrier(lsn);
-      const rec = await store.getById(tableId, BigInt(id));
+      const { maxVersion } = await snapshot(asOf);
+      const rec = await store.getById(tableId, BigInt(id), maxVersion);
       return rec === undefined ? {} : { record: [rec.recordKey, Buffer.from(rec.value)] };
     },
 
-    async Scan({ lsn, ...query }) {
+    async Scan({ lsn, asOf, ...query }) {
       await barrier(lsn);
+      const bound = await snapshot(asOf);
       const records: WireRecord[] = [];
-      for await (const rec of store.scanKey({ ...query, limit: Math.min(query.limit, PAGE_RECORDS_MAX) })) {
+      for await (const rec of store.scanKey({ ...query, ...bound, limit: Math.min(query.limit, PAGE_RECORDS_MAX) })) {
         records.push([rec.recordKey, Buffer.from(rec.value)]);
       }
       return { records };
     },
 
-    async ScanShard({ tableId, shard, after, limit }) {
+    async ScanShard({ tableId, shard, after, limit, asOf }) {
       await barrier(undefined);
+      const bound = await snapshot(asOf);
       const records: WireRecord[] = [];
-      const options = { tableId, limit: Math.min(limit, PAGE_RECORDS_MAX), ...(after === undefined ? {} : { after }) };
+      const options = { tableId, limit: Math.min(limit, PAGE_RECORDS_MAX), ...(after === undefined ? {} : { after }), ...bound };
       for await (const rec of store.scanShard(shard, options)) records.push([rec.recordKey, Buffer.from(rec.value)]);
       return { records };
     },

@@ -40,14 +40,17 @@ import type { KeyRangeQuery } from '../../storage/index/index-store.ts';
  *
  *   Write        req   { batch: batch, epoch?: int }
  *                reply { lsn: decimal }               the replica's WAL LSN, after fsync
- *   Get          req   { tableId: int, id: decimal, lsn?: decimal }
+ *   Get          req   { tableId: int, id: decimal, lsn?: decimal, asOf?: decimal }
  *                reply { record?: Record }            absent: no such id
  *   Scan         req   { tableId: int, shard: int, key: bytes (UTF-8 shard key),
  *                        fromMs?: number, toMs?: number, after?: recordKey,
- *                        limit: int, lsn?: decimal }
+ *                        limit: int, lsn?: decimal, asOf?: decimal }
  *                reply { records: array [Record ...] }
- *   ScanShard    req   { tableId: int, shard: int, after?: recordKey, limit: int }
+ *   ScanShard    req   { tableId: int, shard: int, after?: recordKey, limit: int,
+ *                        asOf?: decimal }
  *                reply { records: array [Record ...] }
+ *                asOf: a snapshot (HLC version); only records at or below
+ *                it, once no atomic batch prepared at or below it is pending
  *   LookupPks    req   { tableId: int, shard: int, pks: array [str ...] }
  *                reply { entries: array [(array [id: decimal, version: decimal] | nil) ...] }
  *                                                     one per pk, in order; nil: unknown pk
@@ -57,6 +60,19 @@ import type { KeyRangeQuery } from '../../storage/index/index-store.ts';
  *                reply { entries: array [array [recordKey, version: decimal] ...] }
  *   Fetch        req   { keys: array [recordKey ...] }
  *                reply { records: array [Record ...] }  only the keys found
+ *   Prepare      req   { txid: decimal, epoch: int, deadlineMs: number,
+ *                        coordinator: str, shards: array [int ...], batch: batch }
+ *                reply { lsn: decimal, pt: decimal }  staged and fsync'd; pt is
+ *                                                     the replica's prepare time (HLC)
+ *                       batch: this replica's entries, versions provisional
+ *                       (0); shards: all of the batch's participant shards
+ *   Commit       req   { txid: decimal, cv: decimal } every entry stored with version cv
+ *                reply { lsn: decimal }
+ *   Abort        req   { txid: decimal }
+ *                reply { lsn: decimal }
+ *   TxStatus     req   { txids: array [decimal ...] }
+ *                reply { states: array [{ txid: decimal, state: str, cv?: decimal } ...] }
+ *                       state: pending | committed | aborted | unknown
  *
  * Version: every call carries the gRPC metadata `sluice-replica-protocol: 1`
  * (REPLICA_PROTOCOL_METADATA). A server refuses a version it does not speak
@@ -95,17 +111,20 @@ export interface GetRequest {
   readonly id: string;
   /** Wait until this replica's index holds this LSN (a read token). */
   readonly lsn?: string;
+  /** A snapshot: only a record at or below this HLC version. */
+  readonly asOf?: string;
 }
 export interface GetReply {
   readonly record?: WireRecord;
 }
-/** The index's range query, plus the read token's LSN for this replica. */
-export type ScanRequest = KeyRangeQuery & { readonly lsn?: string };
+/** The index's range query, plus the read token's LSN for this replica and a snapshot. */
+export type ScanRequest = Omit<KeyRangeQuery, 'maxVersion'> & { readonly lsn?: string; readonly asOf?: string };
 export interface ScanShardRequest {
   readonly tableId: number;
   readonly shard: number;
   readonly after?: Buffer;
   readonly limit: number;
+  readonly asOf?: string;
 }
 export interface RecordsReply {
   readonly records: WireRecord[];
@@ -147,6 +166,41 @@ export interface FetchRequest {
   readonly keys: Buffer[];
 }
 
+export interface PrepareRequest {
+  readonly txid: string;
+  readonly epoch: number;
+  /** The coordinator's decision deadline, epoch ms: no PREPARE is taken after it. */
+  readonly deadlineMs: number;
+  readonly coordinator: string;
+  readonly shards: number[];
+  readonly batch: Buffer;
+}
+export interface PrepareReply {
+  readonly lsn: string;
+  /** The HLC prepare time this replica gave the batch. */
+  readonly pt: string;
+}
+export interface CommitRequest {
+  readonly txid: string;
+  readonly cv: string;
+}
+export interface AbortRequest {
+  readonly txid: string;
+}
+export interface TxStatusRequest {
+  readonly txids: string[];
+}
+/** What a replica knows of one atomic batch. */
+export interface TxStatusEntry {
+  readonly txid: string;
+  readonly state: 'pending' | 'committed' | 'aborted' | 'unknown';
+  /** The commit version base, when committed. */
+  readonly cv?: string;
+}
+export interface TxStatusReply {
+  readonly states: TxStatusEntry[];
+}
+
 /** Method name → [request, reply]. */
 export interface ReplicaMethods {
   Write: [WriteRequest, WriteReply];
@@ -157,10 +211,14 @@ export interface ReplicaMethods {
   Merkle: [MerkleRequest, MerkleReply];
   LeafEntries: [LeafEntriesRequest, LeafEntriesReply];
   Fetch: [FetchRequest, RecordsReply];
+  Prepare: [PrepareRequest, PrepareReply];
+  Commit: [CommitRequest, WriteReply];
+  Abort: [AbortRequest, WriteReply];
+  TxStatus: [TxStatusRequest, TxStatusReply];
 }
 export type ReplicaMethod = keyof ReplicaMethods;
 
-export const REPLICA_METHODS: readonly ReplicaMethod[] = ['Write', 'Get', 'Scan', 'ScanShard', 'LookupPks', 'Merkle', 'LeafEntries', 'Fetch'];
+export const REPLICA_METHODS: readonly ReplicaMethod[] = ['Write', 'Get', 'Scan', 'ScanShard', 'LookupPks', 'Merkle', 'LeafEntries', 'Fetch', 'Prepare', 'Commit', 'Abort', 'TxStatus'];
 
 /** The fully qualified service name. */
 export const REPLICA_SERVICE = 'sluice.v1.Replica';
@@ -235,15 +293,15 @@ const SHAPES: { readonly [M in ReplicaMethod]: { readonly request: Shape; readon
     reply: [['lsn', decimal]],
   },
   Get: {
-    request: [['tableId', int], ['id', decimal], ['lsn', optional(decimal)]],
+    request: [['tableId', int], ['id', decimal], ['lsn', optional(decimal)], ['asOf', optional(decimal)]],
     reply: [['record', optional(record)]],
   },
   Scan: {
-    request: [['tableId', int], ['shard', int], ['key', bytes], ['fromMs', optional(number)], ['toMs', optional(number)], ['after', optional(bytes)], ['limit', int], ['lsn', optional(decimal)]],
+    request: [['tableId', int], ['shard', int], ['key', bytes], ['fromMs', optional(number)], ['toMs', optional(number)], ['after', optional(bytes)], ['limit', int], ['lsn', optional(decimal)], ['asOf', optional(decimal)]],
     reply: [['records', records]],
   },
   ScanShard: {
-    request: [['tableId', int], ['shard', int], ['after', optional(bytes)], ['limit', int]],
+    request: [['tableId', int], ['shard', int], ['after', optional(bytes)], ['limit', int], ['asOf', optional(decimal)]],
     reply: [['records', records]],
   },
   LookupPks: {
@@ -262,7 +320,30 @@ const SHAPES: { readonly [M in ReplicaMethod]: { readonly request: Shape; readon
     request: [['keys', arrayOf(bytes.expected, isBytes)]],
     reply: [['records', records]],
   },
+  Prepare: {
+    request: [['txid', decimal], ['epoch', int], ['deadlineMs', number], ['coordinator', { expected: 'a string', ok: isString }], ['shards', arrayOf(int.expected, isInt)], ['batch', bytes]],
+    reply: [['lsn', decimal], ['pt', decimal]],
+  },
+  Commit: {
+    request: [['txid', decimal], ['cv', decimal]],
+    reply: [['lsn', decimal]],
+  },
+  Abort: {
+    request: [['txid', decimal]],
+    reply: [['lsn', decimal]],
+  },
+  TxStatus: {
+    request: [['txids', arrayOf(decimal.expected, isDecimal)]],
+    reply: [['states', arrayOf('{ txid: decimal, state: string, cv?: decimal }', isTxStatusEntry)]],
+  },
 };
+
+const TX_STATES = new Set(['pending', 'committed', 'aborted', 'unknown']);
+function isTxStatusEntry(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const e = v as Record<string, unknown>;
+  return isDecimal(e['txid']) && TX_STATES.has(e['state'] as string) && (e['cv'] === undefined || isDecimal(e['cv']));
+}
 
 function checkShape(method: ReplicaMethod, side: Side, shape: Shape, value: unknown): void {
   if (typeof value !== 'object' || value === null || Array.isArray(value) || Buffer.isBuffer(value)) {

@@ -14,8 +14,8 @@ export interface PendingTx extends PrepareMeta {
   readonly tableId: number;
   readonly records: number;
   readonly bytes: number;
-  /** LSN of its PREPARE frame here. */
-  readonly lsn: bigint;
+  /** LSN of its PREPARE frame here (0 while the frame is being made durable). */
+  lsn: bigint;
   /** When this replica prepared it (or found it at open), epoch ms. */
   readonly preparedAtMs: number;
   /** Set once its COMMIT or ABORT is in the WAL (it leaves the table when applied). */
@@ -58,6 +58,12 @@ export class StagedTxs {
     if (this.byId.has(tx.txid)) return;
     this.byId.set(tx.txid, tx);
     this.bytesValue += tx.bytes;
+  }
+
+  /** Its PREPARE frame is durable at `lsn`. */
+  setLsn(txid: bigint, lsn: bigint): void {
+    const tx = this.byId.get(txid);
+    if (tx !== undefined) tx.lsn = lsn;
   }
 
   /** Its COMMIT or ABORT is durable; it still blocks snapshots until applied. */

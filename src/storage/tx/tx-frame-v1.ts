@@ -11,11 +11,10 @@
  *              | shardCount u16be | shard u16be {shardCount}
  *                                    every participant shard of the batch
  *              | batch               record-batch-v1 (the rest): this
- *                                    replica's entries, ids stamped, each
- *                                    version provisional = the entry's
- *                                    position in the whole atomic batch
+ *                                    replica's entries, ids stamped,
+ *                                    versions provisional (0)
  *   commit  := version u8 (1) | txid u64be | cv u64be
- *                                    entry i is stored with version cv + i
+ *                                    every entry is stored with version cv
  *   abort   := version u8 (1) | txid u64be
  *   done    := outcome u8 (1 committed, 2 aborted) | atMs f64be | cv u64be
  *                                    (cv 0 when aborted)
@@ -160,13 +159,14 @@ function asBuffer(u: Uint8Array): Buffer {
 }
 
 /**
- * A staged batch as it is committed: a copy whose entry i (provisional
- * version i) carries version `cv + i`. Every replica computes the same
- * versions from the same `cv`, so their Merkle summaries agree.
+ * A staged batch as it is committed: a copy whose every entry carries the
+ * commit version `cv`. One version for the whole batch, so no snapshot can
+ * fall inside it; every replica stores the same, so their Merkle summaries
+ * agree.
  */
 export function committedBatch(staged: Uint8Array, cv: bigint): Buffer {
   const copy = Buffer.from(staged);
   const reader = new RecordBatchReader(copy);
-  while (reader.next()) reader.version = cv + reader.version;
+  while (reader.next()) reader.version = cv;
   return copy;
 }

@@ -56,31 +56,47 @@ export class TxLog {
   }
 
   /**
-   * Stages `batch` (ids stamped, versions provisional) as prepared; resolves
-   * with the PREPARE frame's LSN once durable. A second PREPARE of a batch
-   * pending here answers the first's LSN; one of a batch already decided
-   * is refused (a late or replayed request).
+   * Stages `batch` (ids stamped, version provisional) as prepared; resolves
+   * with the PREPARE frame's LSN and the prepare time once durable. A second
+   * PREPARE of a batch pending here answers the first's; one of a batch
+   * already decided is refused (a late or replayed request).
+   *
+   * `choosePt` gives the prepare time. It is called, and the batch enters
+   * the pending table, in one synchronous step before the WAL append: a
+   * snapshot read that arrives while the frame is being fsync'd must
+   * already see the batch it would have to wait for.
    */
-  async prepare(meta: PrepareMeta, batch: Buffer, onIndexed?: () => void): Promise<bigint> {
-    const pending = this.staged.get(meta.txid);
-    if (pending !== undefined) {
+  async prepare(meta: Omit<PrepareMeta, 'pt'>, batch: Buffer, choosePt: () => bigint, onIndexed?: () => void): Promise<{ lsn: bigint; pt: bigint }> {
+    const early = this.staged.get(meta.txid);
+    if (early !== undefined) {
       onIndexed?.();
-      return pending.lsn;
+      return { lsn: early.lsn, pt: early.pt };
     }
     const done = await this.index.txDone(meta.txid);
-    if (done !== undefined) {
+    const pending = this.staged.get(meta.txid);
+    if (done !== undefined || pending !== undefined) {
       onIndexed?.();
-      throw new SluiceError('TX_ABORTED', `atomic batch ${meta.txid} is already ${done.outcome} on this replica`);
+      if (pending !== undefined) return { lsn: pending.lsn, pt: pending.pt };
+      throw new SluiceError('TX_ABORTED', `atomic batch ${meta.txid} is already ${done?.outcome} on this replica`);
     }
-    const payload = encodePrepare(meta, batch);
+    const pt = choosePt();
+    const payload = encodePrepare({ ...meta, pt }, batch);
     if (this.staged.size > 0 && this.staged.bytes + payload.length > this.options.pendingBytesMax) {
       onIndexed?.();
       throw new SluiceError('OVERLOADED', `${this.staged.bytes} bytes of atomic batches are staged on this node (--tx-pending-bytes-max ${this.options.pendingBytesMax})`);
     }
     const reader = new RecordBatchReader(batch);
-    const lsn = await this.append(FRAME_TYPES.TX_PREPARE, payload, 1, onIndexed);
-    this.staged.add({ ...meta, tableId: reader.tableId, records: reader.count, bytes: payload.length, lsn, preparedAtMs: Date.now() });
-    return lsn;
+    const entry = { ...meta, pt, tableId: reader.tableId, records: reader.count, bytes: payload.length, lsn: 0n, preparedAtMs: Date.now() };
+    this.staged.add(entry);
+    let lsn: bigint;
+    try {
+      lsn = await this.append(FRAME_TYPES.TX_PREPARE, payload, 1, onIndexed);
+    } catch (err) {
+      this.staged.remove(meta.txid);
+      throw err;
+    }
+    this.staged.setLsn(meta.txid, lsn);
+    return { lsn, pt };
   }
 
   /** Commits a batch with commit version base `cv`; resolves with the COMMIT frame's LSN once durable. */

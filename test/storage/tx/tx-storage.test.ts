@@ -1,7 +1,7 @@
 /**
  * The participant side of atomic batches in storage, on real engines:
  * tx-frame v1 codecs; a prepared batch invisible to every read path; a
- * COMMIT applying the staged records with versions cv + i, deleting the
+ * COMMIT applying the staged records at the commit version, deleting the
  * staged entry and putting the done marker in one engine commit; an ABORT
  * discarding; replaying any prefix of the WAL, twice, ending where one
  * pass does; the pending table rebuilt at reopen; snapshot waits.
@@ -40,7 +40,7 @@ import {
 const silent = pino({ level: 'silent' });
 const SHARDS = 4;
 
-/** A stamped events batch: ids from `firstId`, versions provisional 0..n-1 (positions in the atomic batch). */
+/** A stamped events batch: ids from `firstId`, versions provisional (0). */
 function stagedBatch(tableId: number, n: number, firstId: bigint, shard = 1): Buffer {
   const b = new RecordBatchBuilder(tableId, 1, 1_000);
   for (let i = 0; i < n; i++) b.add(shard, `key${i % 2}`, undefined, 10_000 + i, encodeFields([`key${i % 2}`]));
@@ -49,7 +49,7 @@ function stagedBatch(tableId: number, n: number, firstId: bigint, shard = 1): Bu
   let i = 0n;
   while (r.next()) {
     r.id = firstId + i;
-    r.version = i;
+    r.version = 0n;
     i++;
   }
   return buf;
@@ -57,6 +57,12 @@ function stagedBatch(tableId: number, n: number, firstId: bigint, shard = 1): Bu
 
 function meta(txid: bigint, pt: bigint): PrepareMeta {
   return { txid, epoch: 3, deadlineMs: Date.now() + 60_000, pt, coordinator: 'n2', shards: [1, 3] };
+}
+
+/** Prepares through the store with a fixed prepare time. */
+function prepare(store: LocalStore, txid: bigint, pt: bigint, batch: Buffer): Promise<bigint> {
+  const { pt: _pt, ...rest } = meta(txid, pt);
+  return store.prepareTx(rest, batch, () => pt).then((r) => r.lsn);
 }
 
 /** A store in `dir` (a new temp dir when absent, removed after the test); closed, then removed, when the test ends. */
@@ -102,20 +108,20 @@ test('tx-frame v1: prepare, commit, abort and done markers round-trip; a foreign
   corrupt(() => decodeCommit(encodeCommit(1n, 2n).subarray(1)));
   corrupt(() => decodeAbort(Buffer.from([1])));
   corrupt(() => decodeDone(Buffer.alloc(17, 3)));
-  // Commit versions: entry i gets cv + i.
+  // One commit version for every entry: no snapshot can fall inside the batch.
   const committed = new RecordBatchReader(committedBatch(batch, 1_000n));
   const versions: bigint[] = [];
   while (committed.next()) versions.push(committed.version);
-  assert.deepEqual(versions, [1_000n, 1_001n, 1_002n]);
+  assert.deepEqual(versions, [1_000n, 1_000n, 1_000n]);
   assert.equal(new RecordBatchReader(batch).count, 3, 'the staged batch is left as it was');
 });
 
 for (const engine of ['level', 'lmdb'] as const) {
-  test(`a prepared batch is invisible to every read path until its COMMIT, which applies versions cv + i; an ABORT discards (${engine})`, async (t) => {
+  test(`a prepared batch is invisible to every read path until its COMMIT, which applies it at version cv; an ABORT discards (${engine})`, async (t) => {
     const { store, tableId } = await openStore(t, undefined, { engine });
     const ids = [900n, 901n, 902n, 903n];
-    await store.prepareTx(meta(1n, 50n), stagedBatch(tableId, 4, 900n));
-    await store.prepareTx(meta(2n, 60n), stagedBatch(tableId, 2, 950n));
+    await prepare(store, 1n, 50n, stagedBatch(tableId, 4, 900n));
+    await prepare(store, 2n, 60n, stagedBatch(tableId, 2, 950n));
     assert.equal(await visible(store, tableId, [...ids, 950n, 951n]), 0, 'nothing prepared is visible');
     assert.deepEqual((await store.txState(1n)).state, 'pending');
     assert.deepEqual(store.pendingTxs().map((p) => p.txid).sort(), [1n, 2n]);
@@ -125,7 +131,7 @@ for (const engine of ['level', 'lmdb'] as const) {
     await store.readBarrier(5_000);
     const got = [];
     for await (const rec of store.scanTable(tableId)) got.push([recordKeyId(rec.recordKey), versionOf(rec.value)]);
-    assert.deepEqual(got.sort((a, b) => Number((a[0] as bigint) - (b[0] as bigint))), ids.map((id, i) => [id, 7_000n + BigInt(i)]));
+    assert.deepEqual(got.sort((a, b) => Number((a[0] as bigint) - (b[0] as bigint))), ids.map((id) => [id, 7_000n]));
     assert.equal((await store.getById(tableId, 950n)), undefined, 'the aborted batch never appears');
     assert.deepEqual(await store.txState(1n), { state: 'committed', cv: 7_000n });
     assert.deepEqual(await store.txState(2n), { state: 'aborted', cv: 0n });
@@ -133,9 +139,9 @@ for (const engine of ['level', 'lmdb'] as const) {
     assert.equal(store.pendingTxs().length, 0);
     assert.equal(store.stagedTxBytes, 0);
     // A late PREPARE of a decided batch is refused; a second PREPARE of a pending one is idempotent.
-    await assert.rejects(store.prepareTx(meta(2n, 61n), stagedBatch(tableId, 2, 950n)), (err: unknown) => isSluiceError(err, 'TX_ABORTED'));
-    const a = await store.prepareTx(meta(4n, 70n), stagedBatch(tableId, 1, 990n));
-    assert.equal(await store.prepareTx(meta(4n, 70n), stagedBatch(tableId, 1, 990n)), a);
+    await assert.rejects(prepare(store, 2n, 61n, stagedBatch(tableId, 2, 950n)), (err: unknown) => isSluiceError(err, 'TX_ABORTED'));
+    const a = await prepare(store, 4n, 70n, stagedBatch(tableId, 1, 990n));
+    assert.equal(await prepare(store, 4n, 70n, stagedBatch(tableId, 1, 990n)), a);
     assert.equal(store.pendingTxs().length, 1);
   });
 }
@@ -257,8 +263,8 @@ test('replaying any prefix of a WAL with atomic batches, in any batching and twi
 test('the pending table is rebuilt at reopen; a batch prepared before the restart commits after it', async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-tx-'));
   const first = await openStore(t, dir);
-  await first.store.prepareTx(meta(11n, 42n), stagedBatch(first.tableId, 3, 700n));
-  await first.store.prepareTx(meta(12n, 43n), stagedBatch(first.tableId, 1, 800n));
+  await prepare(first.store, 11n, 42n, stagedBatch(first.tableId, 3, 700n));
+  await prepare(first.store, 12n, 43n, stagedBatch(first.tableId, 1, 800n));
   await first.store.commitTx(12n, 9_000n);
   await first.store.close();
 
@@ -272,13 +278,13 @@ test('the pending table is rebuilt at reopen; a batch prepared before the restar
   assert.ok((await again.store.getById(again.tableId, 800n)) !== undefined, 'the committed batch survived');
   await again.store.commitTx(11n, 10_000n);
   await again.store.readBarrier(5_000);
-  assert.equal(versionOf((await again.store.getById(again.tableId, 702n))?.value ?? new Uint8Array()), 10_002n);
+  assert.equal(versionOf((await again.store.getById(again.tableId, 702n))?.value ?? new Uint8Array()), 10_000n);
   assert.equal(again.store.pendingTxs().length, 0);
 });
 
 test('a snapshot waits for batches prepared at or below it, not above; past the wait it is READ_TIMEOUT naming them', async (t) => {
   const { store, tableId } = await openStore(t);
-  await store.prepareTx(meta(21n, 100n), stagedBatch(tableId, 1, 600n));
+  await prepare(store, 21n, 100n, stagedBatch(tableId, 1, 600n));
   await store.waitSnapshot(99n, 50);
   await assert.rejects(store.waitSnapshot(100n, 50), (err: unknown) => isSluiceError(err, 'READ_TIMEOUT') && /21/.test(err.message));
   let done = false;
@@ -297,10 +303,36 @@ test('staged bytes are bounded: a PREPARE past --tx-pending-bytes-max is refused
   const { store, tableId } = await openStore(t, undefined, { txPendingBytesMax: 1024 * 1024 });
   const big = stagedBatch(tableId, 15_000, 1_000n);
   assert.ok(big.length > 600 * 1024, `${big.length} bytes`);
-  await store.prepareTx(meta(31n, 1n), big);
-  await assert.rejects(store.prepareTx(meta(32n, 2n), stagedBatch(tableId, 15_000, 100_000n)), (err: unknown) => isSluiceError(err, 'OVERLOADED'));
+  await prepare(store, 31n, 1n, big);
+  await assert.rejects(prepare(store, 32n, 2n, stagedBatch(tableId, 15_000, 100_000n)), (err: unknown) => isSluiceError(err, 'OVERLOADED'));
   assert.deepEqual(store.pendingTxs().map((p) => p.txid), [31n]);
   await store.abortTx(31n);
   await store.readBarrier(5_000);
-  await store.prepareTx(meta(32n, 2n), stagedBatch(tableId, 15_000, 100_000n));
+  await prepare(store, 32n, 2n, stagedBatch(tableId, 15_000, 100_000n));
+});
+
+test('a batch is pending from the moment its prepare time is taken, before its frame is durable (a snapshot read in between waits for it)', async (t) => {
+  const { store, tableId } = await openStore(t);
+  const { pt: _pt, ...m } = meta(41n, 0n);
+  let pendingWhilePreparing: boolean | undefined;
+  const preparing = store.prepareTx(m, stagedBatch(tableId, 2, 4_000n), () => {
+    // Runs right after the prepare time is chosen, while the PREPARE frame still awaits its fsync.
+    queueMicrotask(() => {
+      pendingWhilePreparing = store.pendingTxs().some((p) => p.txid === 41n);
+    });
+    return 500n;
+  });
+  let blocked = true;
+  const reading = (async () => {
+    while (pendingWhilePreparing === undefined) await new Promise((resolve) => setImmediate(resolve));
+    await store.waitSnapshot(600n, 5_000);
+    blocked = false;
+  })();
+  const { pt } = await preparing;
+  assert.equal(pt, 500n);
+  assert.equal(pendingWhilePreparing, true, 'in the pending table before the fsync');
+  assert.equal(blocked, true, 'the snapshot read started during the fsync waits');
+  await store.abortTx(41n);
+  await reading;
+  assert.equal(blocked, false);
 });
