@@ -216,6 +216,13 @@ export class SluiceNode {
             metrics.antiEntropyRecords.inc({ direction: 'pushed' }, r.pushed);
           },
           onReplicaWrite: (n) => metrics.replicaWriteRecords.inc(n),
+          onTx: (outcome, phases) => {
+            metrics.txTotal.inc({ outcome });
+            for (const [phase, ms] of Object.entries(phases)) if (ms !== undefined) metrics.txPhaseSeconds.observe({ phase }, ms / 1000);
+          },
+          onTxResolved: (result) => metrics.txResolutions.inc({ result }),
+          onTxSwept: (report) => metrics.txSwept.inc(report.concluded),
+          onSnapshotWait: (ms) => metrics.asOfWaitSeconds.observe(ms / 1000),
         },
         log,
         [ingestGrpcService(this.ctx)],

@@ -37,6 +37,15 @@ export class NodeMetrics {
   readonly kafkaLag: Gauge<'topic' | 'partition'>;
   readonly kafkaDeadLettered: Counter<'topic'>;
   readonly dedupedRecords: Counter<'table' | 'mode'>;
+  readonly txTotal: Counter<'outcome'>;
+  readonly txPhaseSeconds: Histogram<'phase'>;
+  readonly txPending: Gauge;
+  readonly txPendingBytes: Gauge;
+  readonly txPendingOldestSeconds: Gauge;
+  readonly txResolutions: Counter<'result'>;
+  readonly txUnconcluded: Gauge;
+  readonly txSwept: Counter;
+  readonly asOfWaitSeconds: Histogram;
 
   constructor() {
     const registers = [this.registry];
@@ -94,6 +103,26 @@ export class NodeMetrics {
     this.kafkaLag = new Gauge({ name: 'sluice_kafka_consumer_lag', help: 'Messages of a partition not yet committed by the Kafka source', labelNames: ['topic', 'partition'], registers });
     this.dedupedRecords = new Counter({ name: 'sluice_dedupe_records_total', help: 'Records written with source dedupe keys: mode="fresh" past the fence (no lookups), "lookup" resolved one by one', labelNames: ['table', 'mode'], registers });
     this.kafkaDeadLettered = new Counter({ name: 'sluice_kafka_dead_lettered_total', help: 'Messages the Kafka source sent to its dead-letter topic', labelNames: ['topic'], registers });
+    this.txTotal = new Counter({ name: 'sluice_tx_total', help: 'Atomic batches across shards this node coordinated, by outcome (committed, aborted, no_quorum, in_doubt, refused)', labelNames: ['outcome'], registers });
+    this.txPhaseSeconds = new Histogram({
+      name: 'sluice_tx_phase_seconds',
+      help: 'Two-phase commit phase latency on the coordinator (prepare, decide, commit)',
+      labelNames: ['phase'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.txPending = new Gauge({ name: 'sluice_tx_pending', help: 'Atomic batches prepared on this node whose outcome is not applied yet', registers });
+    this.txPendingBytes = new Gauge({ name: 'sluice_tx_pending_bytes', help: 'Bytes of atomic batches staged on this node', registers });
+    this.txPendingOldestSeconds = new Gauge({ name: 'sluice_tx_pending_oldest_seconds', help: 'Age of the oldest pending atomic batch on this node', registers });
+    this.txResolutions = new Counter({ name: 'sluice_tx_resolutions_total', help: 'Pending atomic batches this node resolved without their coordinator, by result (committed, aborted, fenced, failed)', labelNames: ['result'], registers });
+    this.txUnconcluded = new Gauge({ name: 'sluice_tx_unconcluded', help: 'Decisions in etcd the placement leader could not conclude at its last sweep (a participant pending or silent)', registers });
+    this.txSwept = new Counter({ name: 'sluice_tx_concluded_by_sweeper_total', help: 'Decisions the placement leader concluded', registers });
+    this.asOfWaitSeconds = new Histogram({
+      name: 'sluice_read_as_of_wait_seconds',
+      help: 'How long snapshot reads (as_of) waited on this replica for atomic batches prepared at or below the snapshot',
+      buckets: [0.0001, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 15],
+      registers,
+    });
     this.replayRecords = new Gauge({ name: 'sluice_wal_replay_records', help: 'Records replayed from the WAL at the last start', registers });
     this.replaySeconds = new Gauge({ name: 'sluice_wal_replay_seconds', help: 'Duration of the WAL replay at the last start', registers });
   }

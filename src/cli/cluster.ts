@@ -20,6 +20,14 @@ interface StatusNode {
   hintsPending: number;
 }
 
+interface Transactions {
+  pending: number;
+  pendingBytes: number;
+  oldestPendingMs: number;
+  running: number;
+  undecided: { txId: string; state: string; ageMs: number; coordinator?: string; waitingFor?: string[] }[];
+}
+
 interface Status {
   mode: string;
   nodeId: string;
@@ -30,6 +38,7 @@ interface Status {
   decommissioned?: string[];
   nodes: StatusNode[];
   hintsPending: number;
+  transactions?: Transactions;
 }
 
 /** The cluster command group. */
@@ -37,7 +46,7 @@ export function clusterCommand(): Command {
   const cluster = new Command('cluster').description('cluster status, repair, cleanup and decommission');
   cluster
     .command('status')
-    .description('nodes, their state, addresses, placement epoch, shards per node and hints pending')
+    .description('nodes, their state, addresses, placement epoch, shards per node, hints pending, and atomic batches undecided for over a minute')
     .option('--url <url>', 'sluice node URL', DEFAULT_URL)
     .option('--json', 'print the raw JSON answer')
     .action(async (o: { url: string; json?: boolean }) => {
@@ -52,6 +61,7 @@ export function clusterCommand(): Command {
       const rows = [['NODE', 'STATE', 'HTTP', 'GRPC', 'WORKER', 'SHARDS', 'HINTS'], ...s.nodes.map((n) => [n.id, n.state, n.http ?? '-', n.grpc ?? '-', n.workerId === undefined ? '-' : String(n.workerId), String(n.shards), String(n.hintsPending)])];
       const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length))) ?? [];
       for (const r of rows) process.stdout.write(`${r.map((cell, c) => cell.padEnd(widths[c] ?? 0)).join('  ').trimEnd()}\n`);
+      printTransactions(s.transactions);
     });
   cluster
     .command('repair')
@@ -91,4 +101,18 @@ export function clusterCommand(): Command {
       process.stdout.write(o.cancel === true ? `withdrew the decommission of ${node}\n` : `asked the placement leader to move ${node} out of the ring; follow it with \`sluice cluster status\`\n`);
     });
   return cluster;
+}
+
+/** Atomic batches pending on the node, and those undecided or unconcluded for over a minute. */
+function printTransactions(tx: Transactions | undefined): void {
+  if (tx === undefined) return;
+  const oldest = tx.pending > 0 ? `, oldest ${Math.round(tx.oldestPendingMs / 1000)} s` : '';
+  process.stdout.write(`atomic batches: ${tx.running} coordinated now, ${tx.pending} pending here (${tx.pendingBytes} bytes staged${oldest})\n`);
+  if (tx.undecided.length === 0) return;
+  process.stdout.write('undecided or unconcluded for over a minute:\n');
+  for (const u of tx.undecided) {
+    const who = u.coordinator === undefined ? '' : ` coordinator ${u.coordinator}`;
+    const waiting = u.waitingFor === undefined || u.waitingFor.length === 0 ? '' : ` waiting for ${u.waitingFor.join(', ')}`;
+    process.stdout.write(`  tx ${u.txId}  ${u.state}  ${Math.round(u.ageMs / 1000)} s${who}${waiting}\n`);
+  }
 }

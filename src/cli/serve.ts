@@ -48,6 +48,17 @@ interface ServeOptions {
   antiEntropyIntervalMs: string;
   hintReplayIntervalMs: string;
   hintBytesMaxPerPeer: string;
+  txBytesMax: string;
+  txRecordsMax: string;
+  txInFlightMax: string;
+  txPendingBytesMax: string;
+  txCommitDeadlineMs: string;
+  txResolveAfterMs: string;
+  txReadWaitMs: string;
+  txDecisionTimeoutMs: string;
+  txSweepIntervalMs: string;
+  txDoneRetentionMs: string;
+  maxClockOffsetMs: string;
   kafkaBrokers?: string;
   kafkaTopic?: string;
   kafkaGroup?: string;
@@ -102,6 +113,17 @@ export function serveCommand(): Command {
     .option('--anti-entropy-interval-ms <ms>', 'Merkle repair round over every shard this often (0: off)', String(d.antiEntropyIntervalMs))
     .option('--hint-replay-interval-ms <ms>', 'how often hints are retried toward live peers', String(d.hintReplayIntervalMs))
     .option('--hint-bytes-max-per-peer <bytes>', 'disk one peer\'s hint queue may take (past it: dropped, repaired by anti-entropy)', String(d.hintBytesMaxPerPeer))
+    .option('--tx-bytes-max <bytes>', 'largest atomic batch across shards, encoded bytes (413 TX_TOO_LARGE past it)', String(d.txBytesMax))
+    .option('--tx-records-max <n>', 'most records in one atomic batch (413 TX_TOO_LARGE past it)', String(d.txRecordsMax))
+    .option('--tx-in-flight-max <n>', 'atomic batches one coordinator runs at once (429 past it)', String(d.txInFlightMax))
+    .option('--tx-pending-bytes-max <bytes>', 'bytes of prepared, undecided atomic batches a node stages (a PREPARE past it is refused)', String(d.txPendingBytesMax))
+    .option('--tx-commit-deadline-ms <ms>', 'a coordinator decides within this long of sending PREPARE, or the batch aborts', String(d.txCommitDeadlineMs))
+    .option('--tx-resolve-after-ms <ms>', 'a participant resolves a batch pending this long from etcd (at least 2 x replica timeout + commit deadline)', String(d.txResolveAfterMs))
+    .option('--tx-read-wait-ms <ms>', 'a snapshot read (as_of) waits this long for undecided batches, then 503', String(d.txReadWaitMs))
+    .option('--tx-decision-timeout-ms <ms>', 'longest wait for etcd to record a decision (504 TX_IN_DOUBT past it)', String(d.txDecisionTimeoutMs))
+    .option('--tx-sweep-interval-ms <ms>', 'how often the placement leader re-drives and concludes decisions in etcd', String(d.txSweepIntervalMs))
+    .option('--tx-done-retention-ms <ms>', 'how long outcomes stay answerable after a decision (done markers, abort fences)', String(d.txDoneRetentionMs))
+    .option('--max-clock-offset-ms <ms>', 'bound on the clock offset between nodes (snapshot reads are taken this far ahead)', String(d.maxClockOffsetMs))
     .option('--kafka-brokers <host:port,...>', 'consume a Kafka topic into a table (with --kafka-topic and --kafka-table)')
     .option('--kafka-topic <topic>', 'the Kafka topic to consume')
     .option('--kafka-table <table>', 'the table its messages go to')
@@ -184,6 +206,17 @@ function toConfig(o: ServeOptions): NodeConfig {
     antiEntropyIntervalMs: int(o.antiEntropyIntervalMs, '--anti-entropy-interval-ms'),
     hintReplayIntervalMs: int(o.hintReplayIntervalMs, '--hint-replay-interval-ms'),
     hintBytesMaxPerPeer: int(o.hintBytesMaxPerPeer, '--hint-bytes-max-per-peer'),
+    txBytesMax: int(o.txBytesMax, '--tx-bytes-max'),
+    txRecordsMax: int(o.txRecordsMax, '--tx-records-max'),
+    txInFlightMax: int(o.txInFlightMax, '--tx-in-flight-max'),
+    txPendingBytesMax: int(o.txPendingBytesMax, '--tx-pending-bytes-max'),
+    txCommitDeadlineMs: int(o.txCommitDeadlineMs, '--tx-commit-deadline-ms'),
+    txResolveAfterMs: int(o.txResolveAfterMs, '--tx-resolve-after-ms'),
+    txReadWaitMs: int(o.txReadWaitMs, '--tx-read-wait-ms'),
+    txDecisionTimeoutMs: int(o.txDecisionTimeoutMs, '--tx-decision-timeout-ms'),
+    txSweepIntervalMs: int(o.txSweepIntervalMs, '--tx-sweep-interval-ms'),
+    txDoneRetentionMs: int(o.txDoneRetentionMs, '--tx-done-retention-ms'),
+    maxClockOffsetMs: int(o.maxClockOffsetMs, '--max-clock-offset-ms'),
     kafkaSources: kafkaSources(o),
   });
 }

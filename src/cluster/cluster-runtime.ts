@@ -51,6 +51,7 @@ export interface ClusterHooks extends TxHooks {
   readonly onReplicaWrite?: (records: number) => void;
   readonly onClockEvent?: ConstructorParameters<typeof SnowflakeGenerator>[0]['onClockEvent'];
   readonly onTx?: (outcome: TxOutcomeLabel, phaseMs: { prepare?: number; decide?: number; commit?: number }) => void;
+  readonly onSnapshotWait?: (ms: number) => void;
 }
 
 /** One node's view of the cluster, for GET /v1/cluster. */
@@ -222,6 +223,7 @@ export class ClusterRuntime {
       unindexedBytesMax: config.inFlightBytesMax,
       txReadWaitMs: config.txReadWaitMs,
       onSnapshotBlocked: (txids) => hurry(txids),
+      ...(hooks.onSnapshotWait ? { onSnapshotWait: hooks.onSnapshotWait } : {}),
       startedAtMs: Date.now(),
       maxClockOffsetMs: config.maxClockOffsetMs,
       ...(hooks.onReplicaWrite ? { onReplicaWrite: hooks.onReplicaWrite } : {}),

@@ -35,6 +35,12 @@ export interface WriteRequest {
   readonly ticket: AdmissionTicket;
   /** Replicas that must acknowledge (default quorum). */
   readonly consistency?: Consistency;
+  /**
+   * All of the request's records become visible or none (two-phase commit
+   * across shards in a cluster). Refused with `onInvalid: 'skip'`: a
+   * request that stores part of itself is not all or nothing.
+   */
+  readonly atomic?: boolean;
 }
 
 /** The answer to a write. */
@@ -47,6 +53,8 @@ export interface WriteResult {
   readonly rejectedCount: number;
   /** Accepted into the coordinator's hint queue without W replicas (partition buffer mode). */
   readonly degraded?: boolean;
+  /** The two-phase commit that made an atomic request across shards durable. */
+  readonly txId?: string;
 }
 
 /** Observers for metrics. */
@@ -90,6 +98,9 @@ export class IngestPipeline {
   async write(req: WriteRequest): Promise<WriteResult> {
     let claim: FenceClaim | undefined;
     try {
+      if (req.atomic === true && req.onInvalid === 'skip') {
+        throw new SluiceError('INVALID_ARGUMENT', 'atomic=true cannot be combined with on_invalid=skip: a request that stores only its valid records is not all or nothing', [{ path: 'on_invalid', message: 'use reject with atomic' }]);
+      }
       const entry = this.catalog.require(req.table);
       // Dedupe keys above their fence are new: written without lookups (a table's own primary key never is).
       const dedupe = currentDef(entry).primaryKey === undefined ? req.dedupe : undefined;
@@ -125,11 +136,12 @@ export class IngestPipeline {
         keyed: encoded.keyed,
         ...(claim?.fresh === true ? { freshKeys: true } : {}),
         ...(req.consistency === undefined ? {} : { consistency: req.consistency }),
+        ...(req.atomic === true ? { atomic: true } : {}),
       });
       this.observer.onWritten?.(req.table, encoded.count);
       if (claim !== undefined) this.observer.onDeduped?.(req.table, claim.fresh, encoded.count);
       const ids = idsInRequestOrder(ack.ids, encoded.total, encoded.positions);
-      const degraded = ack.degraded === true ? { degraded: true } : {};
+      const degraded = { ...(ack.degraded === true ? { degraded: true } : {}), ...(ack.txId === undefined ? {} : { txId: ack.txId }) };
       return encoded.rejectedCount > 0
         ? { written: encoded.count, ids, token: ack.token, rejected: encoded.rejected, rejectedCount: encoded.rejectedCount, ...degraded }
         : { written: encoded.count, ids, token: ack.token, rejectedCount: 0, ...degraded };

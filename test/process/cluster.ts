@@ -90,12 +90,13 @@ export class TestCluster {
     return i;
   }
 
-  /** How a slot's node is started: its dir and ports, the cluster's fast timings, then `args` (default: the cluster's extra flags). */
-  private processOptions(slot: Slot, args?: readonly string[]): NodeProcessOptions {
+  /** How a slot's node is started: its dir and ports, the cluster's fast timings, then `args` (default: the cluster's extra flags), with `env` added. */
+  private processOptions(slot: Slot, args?: readonly string[], env?: Readonly<Record<string, string>>): NodeProcessOptions {
     return {
       dataDir: slot.dataDir,
       port: slot.httpPort,
       args: ['--etcd', this.etcd.clientUrl, '--node-id', slot.id, '--grpc', `127.0.0.1:${slot.grpcPort}`, ...FAST_CLUSTER_FLAGS, ...(args ?? this.extra)],
+      ...(env === undefined ? {} : { env }),
     };
   }
 
@@ -111,12 +112,12 @@ export class TestCluster {
     return proc;
   }
 
-  /** Starts node `i` (again) with its data dir and ports; `args` replace the cluster's extra flags. */
-  async startNode(i: number, args?: readonly string[]): Promise<NodeProcess> {
+  /** Starts node `i` (again) with its data dir and ports; `args` replace the cluster's extra flags; `env` is added to its environment. */
+  async startNode(i: number, args?: readonly string[], env?: Readonly<Record<string, string>>): Promise<NodeProcess> {
     const slot = this.slot(i);
     for (let attempt = 1; ; attempt++) {
       try {
-        slot.proc = await NodeProcess.start(this.owner, this.processOptions(slot, args));
+        slot.proc = await NodeProcess.start(this.owner, this.processOptions(slot, args, env));
         return slot.proc;
       } catch (err) {
         // A port probed free may be taken by another test's process before the node binds it:

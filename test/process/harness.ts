@@ -20,6 +20,8 @@ export interface NodeProcessOptions {
   readonly args?: readonly string[];
   /** Port to listen on (0: any free one). */
   readonly port?: number;
+  /** Extra environment variables (e.g. SLUICE_FAILPOINT). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** One running `sluice serve` process. */
@@ -64,7 +66,8 @@ export class NodeProcess {
   /** Spawns without waiting (for tests of start-up failures). */
   static spawn(options: NodeProcessOptions): NodeProcess {
     const args = [BIN, 'serve', '--data-dir', options.dataDir, '--http', `127.0.0.1:${options.port ?? 0}`, ...(options.args ?? [])];
-    const child = spawnOwned(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const env = options.env === undefined ? process.env : { ...process.env, ...options.env };
+    const child = spawnOwned(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
     return new NodeProcess(child);
   }
 

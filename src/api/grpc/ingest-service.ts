@@ -37,6 +37,7 @@ interface WriteRequestMessage {
   readonly onInvalid: string;
   readonly sequence: string;
   readonly messages: Buffer[];
+  readonly atomic: boolean;
 }
 
 interface RejectionMessage {
@@ -54,7 +55,8 @@ interface WriteReplyMessage {
   rejectedCount?: number;
   rejected?: RejectionMessage[];
   degraded?: boolean;
-  error?: { code: string; message: string; details: RejectionMessage[] };
+  txId?: string;
+  error?: { code: string; message: string; details: RejectionMessage[]; txId?: string };
 }
 
 /** The Ingest service over the node's write pipeline. */
@@ -69,6 +71,7 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
         format: 'auto',
         onInvalid: pick<OnInvalid>('on_invalid', req.onInvalid, ['reject', 'skip'], 'reject'),
         consistency: pick<Consistency>('consistency', req.consistency, ['one', 'quorum', 'all'], 'quorum'),
+        ...(req.atomic ? { atomic: true } : {}),
       },
       ticket,
       ctx.endpoints.grpc.progress,
@@ -191,6 +194,7 @@ function replyOf(sequence: string, result: WriteResult): WriteReplyMessage {
     rejectedCount: result.rejectedCount,
     rejected: (result.rejected ?? []).map((r) => ({ index: r.index, path: r.path, message: r.message, code: r.code })),
     degraded: result.degraded === true,
+    txId: result.txId ?? '',
   };
 }
 
@@ -202,6 +206,7 @@ function errorReplyOf(sequence: string, err: unknown): WriteReplyMessage {
       code: e.code,
       message: e.message,
       details: e.details.map((d) => ({ index: d.index ?? 0, path: d.path ?? '', message: d.message, code: d.code ?? '' })),
+      txId: e.txId ?? '',
     },
   };
 }

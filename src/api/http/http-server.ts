@@ -13,6 +13,7 @@ import { registerReadRoutes } from './routes/read-routes.ts';
 import { registerOpsRoutes } from './routes/ops-routes.ts';
 import { registerClusterRoutes } from './routes/cluster-routes.ts';
 import { registerImportRoutes } from './routes/import-routes.ts';
+import { registerTxRoutes } from './routes/tx-routes.ts';
 
 /** Builds the fastify app with every route; not yet listening. */
 export function buildHttpServer(ctx: ApiContext): FastifyInstance {
@@ -43,6 +44,7 @@ export function buildHttpServer(ctx: ApiContext): FastifyInstance {
   registerTableRoutes(app, ctx);
   registerWriteRoutes(app, ctx);
   registerImportRoutes(app, ctx);
+  registerTxRoutes(app, ctx);
   registerReadRoutes(app, ctx);
   registerClusterRoutes(app, ctx);
   return app;

@@ -113,21 +113,28 @@ export class ClusterReader {
     return { records: page.map(readRecordOf), nextCursor: more && last !== undefined ? encodeCursor(last[0]) : null };
   }
 
-  /** Every record of a table, shard by shard, each shard from one replica (this node when it holds it). */
+  /**
+   * Every record of a table, shard by shard: each shard from one replica
+   * (this node when it holds it), or, for a snapshot, merged from a quorum
+   * of them: a replica that missed an atomic batch's PREPARE (hinted later)
+   * could otherwise show one shard without it while another shard shows it.
+   */
   async *scanTable(entry: TableEntry, options: ReadOptions = {}): AsyncGenerator<ReadRecord> {
     const token = decodeClusterToken(options.token);
     const placement = this.d.placement();
     const rf = currentDef(entry).replicationFactor;
     const asOf = this.asOf(options.asOf);
+    const consistency = options.consistency ?? (options.asOf === undefined ? 'one' : 'quorum');
     for (let shard = 0; shard < this.d.shards; shard++) {
       let after: Buffer | undefined;
       for (;;) {
-        const [answer] = await readQuorum(placement.replicas(shard, rf), 'one', token, this.order, (node) =>
+        const answers = await readQuorum(placement.replicas(shard, rf), consistency, token, this.order, (node) =>
           this.call(node, 'ScanShard', { tableId: entry.id, shard, limit: EXPORT_PAGE_RECORDS, ...(after === undefined ? {} : { after }), ...asOf }),
         );
-        const records = answer?.reply.records ?? [];
+        // The first page-size records of the merge are exact: each replica sent its first page-size after `after`.
+        const records = answers.length === 1 ? (answers[0]?.reply.records ?? []) : mergeNewest(answers.map((a) => a.reply.records), EXPORT_PAGE_RECORDS);
         for (const rec of records) yield readRecordOf(rec);
-        if (records.length < EXPORT_PAGE_RECORDS) break;
+        if (!answers.some((a) => a.reply.records.length >= EXPORT_PAGE_RECORDS)) break;
         after = records.at(-1)?.[0];
       }
     }

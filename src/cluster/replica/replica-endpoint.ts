@@ -39,6 +39,8 @@ export interface ReplicaEndpointDeps {
   readonly txReadWaitMs?: number;
   /** Called with the batches a snapshot read gave up waiting for (the resolver hurries them). */
   readonly onSnapshotBlocked?: (txids: bigint[]) => void;
+  /** Called with how long each snapshot read waited for undecided batches (metrics). */
+  readonly onSnapshotWait?: (ms: number) => void;
   /** When this node started, and the clock offset bound: a restarted replica prepares above both. */
   readonly startedAtMs?: number;
   readonly maxClockOffsetMs?: number;
@@ -93,8 +95,10 @@ export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
     const now = Date.now();
     const stuck = store.pendingTxs().filter((tx) => tx.pt <= s && tx.decided === undefined && now > tx.deadlineMs + (deps.maxClockOffsetMs ?? 0));
     if (stuck.length > 0) deps.onSnapshotBlocked?.(stuck.map((tx) => tx.txid));
+    const started = performance.now();
     try {
       await store.waitSnapshot(s, deps.txReadWaitMs ?? deps.readBarrierMsMax);
+      deps.onSnapshotWait?.(performance.now() - started);
     } catch (err) {
       deps.onSnapshotBlocked?.(store.pendingTxs().filter((tx) => tx.pt <= s).map((tx) => tx.txid));
       throw err;

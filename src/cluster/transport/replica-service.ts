@@ -38,11 +38,12 @@ export const replicaServiceDefinition: ServiceDefinition = Object.fromEntries(
   ]),
 );
 
-/** Turns a thrown error into a gRPC error carrying the sluice code. */
+/** Turns a thrown error into a gRPC error carrying the sluice code (and `sluice-tx-id` for an atomic batch's). */
 export function toServiceError(err: unknown): Partial<ServiceError> {
   const metadata = new Metadata();
   if (isSluiceError(err)) {
     metadata.set('sluice-code', err.code);
+    if (err.txId !== undefined) metadata.set('sluice-tx-id', err.txId);
     return { code: ERROR_CODES[err.code].grpc, details: err.message, metadata };
   }
   return { code: status.INTERNAL, details: err instanceof Error ? err.message : String(err), metadata };

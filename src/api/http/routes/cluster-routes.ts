@@ -29,6 +29,8 @@ export function registerClusterRoutes(app: FastifyInstance, ctx: ApiContext): vo
             nodes: [{ id: ctx.config.nodeId, state: 'alive', registered: false, http: `http://${request.host}`, shards: ctx.config.shards, hintsPending: 0 }],
             hintsPending: 0,
             hintsDropped: 0,
+            // One WAL frame per atomic batch: nothing is ever pending on a single node.
+            transactions: { pending: 0, pendingBytes: 0, oldestPendingMs: 0, running: 0, undecided: [] },
           }
         : await cluster.status();
     return reply.type('application/json').send(JSON.stringify(body));

@@ -41,6 +41,11 @@ export function registerOpsRoutes(app: FastifyInstance, ctx: ApiContext): void {
         const status = await cluster.status();
         for (const n of status.nodes) ctx.metrics.hintsPending.set({ peer: n.id }, n.hintsPending);
         ctx.metrics.hintsDropped.set(status.hintsDropped);
+        const tx = status.transactions;
+        ctx.metrics.txPending.set(tx.pending);
+        ctx.metrics.txPendingBytes.set(tx.pendingBytes);
+        ctx.metrics.txPendingOldestSeconds.set(tx.oldestPendingMs / 1000);
+        ctx.metrics.txUnconcluded.set(tx.undecided.filter((u) => u.state.endsWith('(unconcluded)')).length);
       }
     }
     return reply.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());

@@ -2,12 +2,18 @@
  * Read endpoints: one record by id, one shard key's records by time range
  * (paged with an opaque cursor), and a streaming full export. Every read
  * passes the read barrier, so it sees every write acknowledged before it.
+ *
+ * `as_of=now|<version>` makes a read a snapshot: records at or below one
+ * HLC version, and all of an atomic batch or none of it, across shards and
+ * across requests that pass the same version (answered in the `sluice-as-of`
+ * header, and in a page's `as_of`). Exports are snapshots by default. Tables
+ * with a primary key keep no older versions to read a snapshot from.
  */
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { SluiceError } from '../../../core/errors.ts';
 import type { ApiContext } from '../api-context.ts';
-import type { Consistency } from '../../../cluster/coordinator/coordinator.ts';
+import type { Consistency, Coordinator, ReadOptions } from '../../../cluster/coordinator/coordinator.ts';
 import { intParam, oneOf, queryParams, timeParam } from '../query-params.ts';
 import { PARQUET_CONTENT_TYPE, parquetExport, parquetExportPlan } from '../../parquet-export.ts';
 import type { RecordParts } from '../../record-view.ts';
@@ -25,7 +31,9 @@ export function registerReadRoutes(app: FastifyInstance, ctx: ApiContext): void 
     const { catalog, coordinator } = ctx.services();
     const entry = catalog.require(request.params.table);
     const id = parseId(request.params.id);
-    const rec = await coordinator.getById(entry, id, { consistency, ...(q['token'] === undefined ? {} : { token: q['token'] }) });
+    const asOf = asOfParam(q, entry, coordinator);
+    const rec = await coordinator.getById(entry, id, { consistency, ...(q['token'] === undefined ? {} : { token: q['token'] }), ...asOfOption(asOf) });
+    if (asOf !== undefined) reply.header(AS_OF_HEADER, String(asOf));
     if (rec === undefined) throw new SluiceError('RECORD_NOT_FOUND', `no record ${request.params.id} in table ${entry.name}`);
     return json(reply, ctx.view.toJson(entry, rec));
   });
@@ -39,7 +47,9 @@ export function registerReadRoutes(app: FastifyInstance, ctx: ApiContext): void 
     if (key === undefined) throw new SluiceError('INVALID_ARGUMENT', 'key is required (the shard key value); use /export for a full scan');
     const fromMs = timeParam(q, 'from');
     const toMs = timeParam(q, 'to');
+    const asOf = asOfParam(q, entry, coordinator);
     const page = await coordinator.queryRange(entry, {
+      ...asOfOption(asOf),
       key,
       limit: intParam(q, 'limit', ctx.config.queryLimitDefault, ctx.config.queryLimitMax),
       consistency,
@@ -49,7 +59,9 @@ export function registerReadRoutes(app: FastifyInstance, ctx: ApiContext): void 
       ...(q['token'] === undefined ? {} : { token: q['token'] }),
     });
     const records = page.records.map((r) => ctx.view.toJson(entry, r)).join(',');
-    return json(reply, `{"records":[${records}],"next_cursor":${JSON.stringify(page.nextCursor)}}`);
+    if (asOf === undefined) return json(reply, `{"records":[${records}],"next_cursor":${JSON.stringify(page.nextCursor)}}`);
+    reply.header(AS_OF_HEADER, String(asOf));
+    return json(reply, `{"records":[${records}],"next_cursor":${JSON.stringify(page.nextCursor)},"as_of":"${asOf}"}`);
   });
 
   // Exports streaming now: each holds a scan snapshot (and for Parquet a row group), so they are bounded.
@@ -57,8 +69,11 @@ export function registerReadRoutes(app: FastifyInstance, ctx: ApiContext): void 
   app.get<{ Params: { table: string } }>('/v1/tables/:table/export', async (request, reply) => {
     const q = queryParams(request);
     const format = oneOf(q, 'format', ['ndjson', 'parquet'], 'ndjson');
-    const { catalog } = ctx.services();
+    const consistency = q['consistency'] === undefined ? undefined : oneOf<Consistency>(q, 'consistency', ['one', 'quorum', 'all'], 'quorum');
+    const { catalog, coordinator } = ctx.services();
     const entry = catalog.require(request.params.table);
+    // A consistent cut by default: every atomic batch all in or all out (not on primary-key tables: no old versions).
+    const asOf = asOfParam(q, entry, coordinator, currentDef(entry).primaryKey === undefined ? 'now' : undefined);
     if (exports >= ctx.config.exportsInFlightMax) {
       throw new SluiceError('OVERLOADED', `${exports} exports are running (--exports-in-flight-max); retry after the Retry-After delay`, [{ path: 'exports', message: `limit ${ctx.config.exportsInFlightMax}` }]);
     }
@@ -73,7 +88,9 @@ export function registerReadRoutes(app: FastifyInstance, ctx: ApiContext): void 
     // 'close' comes when the answer is done, failed, or the client went away.
     reply.raw.once('close', release);
     try {
-      return await streamExport(ctx, reply, entry, format, q['token']);
+      if (asOf !== undefined) reply.header(AS_OF_HEADER, String(asOf));
+      const options: ReadOptions = { ...(q['token'] === undefined ? {} : { token: q['token'] }), ...asOfOption(asOf), ...(consistency === undefined ? {} : { consistency }) };
+      return await streamExport(ctx, reply, entry, format, options);
     } catch (err) {
       release();
       throw err;
@@ -82,9 +99,9 @@ export function registerReadRoutes(app: FastifyInstance, ctx: ApiContext): void 
 }
 
 /** Streams one table's records as NDJSON or Parquet. */
-async function streamExport(ctx: ApiContext, reply: FastifyReply, entry: TableEntry, format: 'ndjson' | 'parquet', token: string | undefined): Promise<FastifyReply> {
+async function streamExport(ctx: ApiContext, reply: FastifyReply, entry: TableEntry, format: 'ndjson' | 'parquet', options: ReadOptions): Promise<FastifyReply> {
   const { coordinator } = ctx.services();
-  const records = coordinator.scanTable(entry, token === undefined ? {} : { token })[Symbol.asyncIterator]();
+  const records = coordinator.scanTable(entry, options)[Symbol.asyncIterator]();
   // Pull the first record before answering: the read barrier and a missing
   // table fail with a proper status, not a cut stream.
   const first = await records.next();
@@ -113,6 +130,32 @@ async function streamExport(ctx: ApiContext, reply: FastifyReply, entry: TableEn
     if (chunk.length > 0) yield chunk;
   }
   return reply.code(200).type('application/x-ndjson').send(Readable.from(lines()));
+}
+
+/** The response header naming the snapshot a read was taken at. */
+const AS_OF_HEADER = 'sluice-as-of';
+
+/**
+ * The `as_of` of a read (`fallback` when absent): 'now' takes a snapshot at
+ * the coordinator (above the write a `token` names); a version reads that
+ * snapshot again. Undefined: not a snapshot read.
+ */
+function asOfParam(q: Record<string, string | undefined>, entry: TableEntry, coordinator: Coordinator, fallback?: 'now'): bigint | undefined {
+  const given = q['as_of'];
+  const text = given ?? fallback;
+  if (text === undefined) return undefined;
+  if (currentDef(entry).primaryKey !== undefined) {
+    throw new SluiceError('AS_OF_UNSUPPORTED', `table ${entry.name} has a primary key: last-writer-wins keeps no older versions to read a snapshot from; read without as_of`, [{ path: 'as_of', message: 'not on a table with a primary key' }]);
+  }
+  if (text === 'now') return coordinator.snapshot(q['token']);
+  if (!/^[0-9]{1,20}$/.test(text) || BigInt(text) > ID_MAX) {
+    throw new SluiceError('INVALID_ARGUMENT', 'as_of is now, or a version a snapshot read answered with', [{ path: 'as_of', message: `got ${JSON.stringify(text)}` }]);
+  }
+  return BigInt(text);
+}
+
+function asOfOption(asOf: bigint | undefined): { asOf?: bigint } {
+  return asOf === undefined ? {} : { asOf };
 }
 
 function parseId(text: string): bigint {

@@ -27,13 +27,12 @@ async function write(ctx: ApiContext, request: FastifyRequest, reply: FastifyRep
   const onInvalid = oneOf<OnInvalid>(q, 'on_invalid', ['reject', 'skip'], 'reject');
   // A single node is W = R = 1 whatever is asked; a cluster coordinator counts replica acks.
   const consistency = oneOf<Consistency>(q, 'consistency', ['one', 'quorum', 'all'], 'quorum');
-  const atomic = oneOf(q, 'atomic', ['true', 'false'], 'false');
-  const services = ctx.services();
-  // One request is one WAL frame on a single node, so atomic holds there. A cluster cuts a request by
-  // replica node and has no cross-shard commit protocol yet: refuse rather than promise atomicity.
-  if (atomic === 'true' && services.cluster !== undefined) {
-    throw new SluiceError('INVALID_ARGUMENT', 'atomic=true is not supported by a cluster yet (no cross-shard commit); send the records without it');
+  // One WAL frame on a single node or inside one shard; two-phase commit across shards in a cluster.
+  const atomic = oneOf(q, 'atomic', ['true', 'false'], 'false') === 'true';
+  if (atomic && onInvalid === 'skip') {
+    throw new SluiceError('INVALID_ARGUMENT', 'atomic=true cannot be combined with on_invalid=skip: a request that stores only its valid records is not all or nothing', [{ path: 'on_invalid', message: 'use reject with atomic' }]);
   }
+  const services = ctx.services();
   services.catalog.require(table);
   dedupeParams(q);
   const declared = Number(request.headers['content-length'] ?? 0);
@@ -55,6 +54,7 @@ async function write(ctx: ApiContext, request: FastifyRequest, reply: FastifyRep
       format: bodyFormatOf(request.headers['content-type']),
       onInvalid,
       consistency,
+      ...(atomic ? { atomic: true } : {}),
       ...(dedupe === undefined ? {} : { dedupe }),
     },
     ticket,
@@ -99,5 +99,6 @@ export function writeResultJson(result: WriteResult): string {
   const token = result.token === null ? 'null' : JSON.stringify(result.token);
   const rejected = result.rejected === undefined ? '' : `,"rejected":${JSON.stringify(result.rejected)},"rejected_count":${result.rejectedCount}`;
   const degraded = result.degraded === true ? ',"degraded":true' : '';
-  return `{"written":${result.written},"ids":[${ids}],"token":${token}${rejected}${degraded}}`;
+  const txId = result.txId === undefined ? '' : `,"tx_id":"${result.txId}"`;
+  return `{"written":${result.written},"ids":[${ids}],"token":${token}${rejected}${degraded}${txId}}`;
 }
