@@ -1,9 +1,12 @@
 /**
  * Failpoints: named steps of the two-phase commit where a node can be made
- * to die on purpose, so the process tests can SIGKILL it at exactly that
- * step (FoundationDB's and TiKV's failpoints, reduced to the one action
- * sluice needs). `SLUICE_FAILPOINT=name[,name…]` in a node's environment
- * arms them; unarmed, a failpoint is one Set lookup.
+ * to die, or freeze, on purpose, so the process tests can SIGKILL it at
+ * exactly that step, or resume it later as a zombie (FoundationDB's and
+ * TiKV's failpoints, reduced to the two actions sluice needs).
+ * `SLUICE_FAILPOINT=name[=kill|stop][,…]` in a node's environment arms
+ * them: `kill` (the default) is SIGKILL, `stop` is SIGSTOP (the process
+ * stays frozen at that step until it gets SIGCONT). Unarmed, a failpoint is
+ * one Map lookup.
  */
 
 /** Every failpoint, by the step it marks. */
@@ -24,14 +27,25 @@ export const FAILPOINTS = [
 
 export type FailpointName = (typeof FAILPOINTS)[number];
 
-const armed = new Set((process.env['SLUICE_FAILPOINT'] ?? '').split(',').filter((n) => n.length > 0));
-for (const name of armed) {
+/** What an armed failpoint does. */
+type FailpointAction = 'kill' | 'stop';
+
+const armed = new Map<string, FailpointAction>();
+for (const spec of (process.env['SLUICE_FAILPOINT'] ?? '').split(',').filter((n) => n.length > 0)) {
+  const [name = '', action = 'kill'] = spec.split('=');
   if (!(FAILPOINTS as readonly string[]).includes(name)) throw new Error(`SLUICE_FAILPOINT names an unknown failpoint ${JSON.stringify(name)}; known: ${FAILPOINTS.join(', ')}`);
+  if (action !== 'kill' && action !== 'stop') throw new Error(`SLUICE_FAILPOINT action for ${name} must be kill or stop, got ${JSON.stringify(action)}`);
+  armed.set(name, action);
 }
 
-/** Kills this process with SIGKILL when `name` is armed (no cleanup, as a crash). */
+/**
+ * When `name` is armed: SIGKILL this process (no cleanup, as a crash), or
+ * SIGSTOP it (it resumes here on SIGCONT; a `stop` failpoint fires once).
+ */
 export function failpoint(name: FailpointName): void {
-  if (!armed.has(name)) return;
-  process.stderr.write(`failpoint ${name}: SIGKILL\n`);
-  process.kill(process.pid, 'SIGKILL');
+  const action = armed.get(name);
+  if (action === undefined) return;
+  process.stderr.write(`failpoint ${name}: ${action === 'kill' ? 'SIGKILL' : 'SIGSTOP'}\n`);
+  if (action === 'stop') armed.delete(name);
+  process.kill(process.pid, action === 'kill' ? 'SIGKILL' : 'SIGSTOP');
 }
