@@ -71,10 +71,13 @@ export interface AtomicWriterDeps {
   readonly decisions: DecisionStore;
   readonly concluder: TxConcluder;
   /** This node's registration in etcd (the decision is fenced on it). */
-  readonly registration: () => { key: string; createRevision: string };
+  readonly registration: () => Registration;
   readonly limits: AtomicLimits;
   readonly onOutcome?: (outcome: TxOutcomeLabel, phaseMs: { prepare?: number; decide?: number; commit?: number }) => void;
 }
+
+/** A node's registration in etcd: its key and the revision that created it. */
+type Registration = { readonly key: string; readonly createRevision: string };
 
 /** What PREPARE gathered. */
 interface Prepared {
@@ -121,11 +124,14 @@ export class AtomicWriter {
     this.inFlight++;
     try {
       this.d.assertLive();
+      // The registration the ids are stamped under: a decision conditioned on it fails if the
+      // lease (and with it the worker id) was lost meanwhile, even if the node registered again.
+      const registration = this.d.registration();
       const consistency = options.consistency ?? 'quorum';
       const ids = await this.d.writer.stamp(entry, buf, count, placement, options.keyed === true, 'provisional');
       for (let attempt = 0; ; attempt++) {
         try {
-          return { ids, ...(await this.attempt(entry, buf, count, routeBatch(buf, placement, rf), placement.epoch, consistency)) };
+          return { ids, ...(await this.attempt(entry, buf, routeBatch(buf, placement, rf), placement.epoch, consistency, registration)) };
         } catch (err) {
           if (!isSluiceError(err, 'STALE_PLACEMENT') || attempt >= STALE_RETRIES) throw err;
           placement = await this.d.refreshPlacement();
@@ -138,7 +144,7 @@ export class AtomicWriter {
   }
 
   /** One two-phase commit under a new txid: prepare, decide, commit. */
-  private async attempt(entry: TableEntry, buf: Buffer, count: number, routing: Routing, epoch: number, consistency: Consistency): Promise<{ token: string; txId: string }> {
+  private async attempt(entry: TableEntry, buf: Buffer, routing: Routing, epoch: number, consistency: Consistency, registration: Registration): Promise<{ token: string; txId: string }> {
     const available = availability(routing.shards, (n) => this.d.delivery.isUp(n), consistency, 'refuse');
     if (available instanceof SluiceError) throw available;
     const txid = this.d.ids().next();
@@ -156,7 +162,7 @@ export class AtomicWriter {
       this.d.onOutcome?.('aborted', { prepare: t1 - t0 });
       throw new SluiceError('TX_ABORTED', `atomic batch ${txId}: the coordinator passed its decision deadline; nothing was stored`, [], { txId });
     }
-    await this.decide(txid, cv, parts, routing);
+    await this.decide(txid, cv, parts, routing, registration);
     const t2 = performance.now();
     failpoint('coord.after-decision');
     const lsns = await this.commit(txid, cv, buf, routing, prepared, consistency);
@@ -214,12 +220,12 @@ export class AtomicWriter {
   }
 
   /** Records the commit in etcd, or learns it was fenced (409), or cannot tell (504). */
-  private async decide(txid: bigint, cv: bigint, parts: { tableId: number; shards: readonly number[] }, routing: Routing): Promise<void> {
+  private async decide(txid: bigint, cv: bigint, parts: { tableId: number; shards: readonly number[] }, routing: Routing, registration: Registration): Promise<void> {
     const txId = String(txid);
     const record: TxDecision & { s: 'commit' } = { s: 'commit', cv: String(cv), coord: this.d.nodeId, tableId: parts.tableId, shards: [...parts.shards], at: Date.now() };
     let decision: TxDecision | undefined;
     try {
-      const attempt = await this.d.decisions.commit(txid, record, this.d.registration());
+      const attempt = await this.d.decisions.commit(txid, record, registration);
       if (attempt.committed) return;
       // A fence, or our registration is gone (a lease lost meanwhile): make sure of an abort.
       decision = attempt.decision ?? (await this.d.decisions.fence(txid, parts));

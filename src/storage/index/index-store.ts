@@ -1,18 +1,18 @@
 /**
  * The index: a materialized view of the WAL in a StorageEngine. `apply`
  * turns WAL frames into key-value writes (one engine batch, checkpointed
- * with the last frame's LSN); the read methods answer by id, by shard key
- * and time range, and by table scan.
+ * with the last frame's LSN); IndexReader (index-reader.ts) answers by id,
+ * by shard key and time range, and by table scan. Maintenance (dropping
+ * ranges, migrating id blocks, sweeping done markers) runs between apply
+ * batches.
  */
-import { RecordBatchReader, versionOf } from '../../core/codec/record-batch-v1.ts';
-import type { KeyRange, StorageEngine, WriteBatch } from '../engine/storage-engine.ts';
+import { RecordBatchReader } from '../../core/codec/record-batch-v1.ts';
+import type { StorageEngine, WriteBatch } from '../engine/storage-engine.ts';
 import { FRAME_TYPES, type AppliedFrame } from '../frame-types.ts';
 import {
-  PREFIX_ID,
   idKey,
   idKeyOf,
   idValue,
-  locationOf,
   pkKey,
   pkValue,
   PREFIX_PK,
@@ -20,25 +20,16 @@ import {
   readPkValue,
   recordKeyId,
   recordKey,
-  recordKeyPrefix,
   tableShardPrefix,
-  shardPrefix,
   txDoneKey,
   txStagedKey,
   PREFIX_TX_DONE,
-  PREFIX_TX_STAGED,
   type PkEntry,
 } from './key-layout.ts';
-import { writeTimeKey } from '../../core/codec/record-batch-v1.ts';
-import { committedBatch, decodeAbort, decodeCommit, decodeDone, decodePrepare, encodeDone, prepareTxid, type TxDone } from '../tx/tx-frame-v1.ts';
-import { IdBlockBuilder, PREFIX_ID_BLOCK, filterIdBlock, findInIdBlock, idBlockKeyLastId, idBlockKeyOf, idBlockLanePrefix, idFloorBlock, idLaneAt, migrateIdBlockKey } from './id-block.ts';
-
-/** One stored record as the index holds it. */
-export interface IndexedRecord {
-  readonly recordKey: Buffer;
-  /** The stored value (see record-batch-v1 `value`). */
-  readonly value: Uint8Array;
-}
+import { committedBatch, decodeAbort, decodeCommit, decodeDone, decodePrepare, encodeDone, prepareTxid } from '../tx/tx-frame-v1.ts';
+import { IndexReader, type TableShard } from './index-reader.ts';
+export type { IndexedRecord, KeyRangeQuery, ShardScan, TableShard } from './index-reader.ts';
+import { IdBlockBuilder, PREFIX_ID_BLOCK, filterIdBlock, idBlockKeyLastId, idBlockLanePrefix, idFloorBlock, idLaneAt, migrateIdBlockKey } from './id-block.ts';
 
 /** What `apply` did, for metrics. */
 export interface ApplyStats {
@@ -49,45 +40,11 @@ export interface ApplyStats {
   readonly stale: number;
 }
 
-/** One table's records in one shard. */
-export interface TableShard {
-  readonly shard: number;
-  readonly tableId: number;
-}
-
 /** Keys deleted per engine commit when dropping ranges, so applies interleave. */
 const DROP_CHUNK_KEYS = 5_000;
 
-/** A range query over one shard key's records. */
-export interface KeyRangeQuery {
-  readonly tableId: number;
-  readonly shard: number;
-  readonly key: Buffer;
-  /** Inclusive lower bound on event time, epoch ms. */
-  readonly fromMs?: number;
-  /** Exclusive upper bound on event time, epoch ms. */
-  readonly toMs?: number;
-  /** Resume strictly after this record key (a cursor). */
-  readonly after?: Buffer;
-  readonly limit: number;
-  /** Only records whose HLC version is at most this (a snapshot read, `as_of`). */
-  readonly maxVersion?: bigint;
-}
-
-/** A page of one shard's records (of every table, or of one). */
-export interface ShardScan {
-  readonly tableId?: number;
-  /** Resume strictly after this record key. */
-  readonly after?: Buffer;
-  readonly limit?: number;
-  /** Only records whose HLC version is at most this (a snapshot read). */
-  readonly maxVersion?: bigint;
-}
-
-/** Applies WAL frames to an engine and reads them back. */
-export class IndexStore {
-  readonly engine: StorageEngine;
-
+/** Applies WAL frames to an engine (reading it back is IndexReader's). */
+export class IndexStore extends IndexReader {
   /** Primary keys written by batches built but not yet committed (key → entry, building batch). */
   private readonly pkOverlay = new Map<string, { entry: PkEntry; seq: number }>();
   private building: Promise<unknown> = Promise.resolve();
@@ -106,7 +63,7 @@ export class IndexStore {
   private readonly laneLast = new Map<number, bigint>();
 
   constructor(engine: StorageEngine) {
-    this.engine = engine;
+    super(engine);
   }
 
   /**
@@ -348,13 +305,6 @@ export class IndexStore {
     return { entries: map, lookedUp };
   }
 
-  /** Whether the index holds any record of one table's shard. */
-  async holds(range: TableShard): Promise<boolean> {
-    const prefix = tableShardPrefix(range.shard, range.tableId);
-    for await (const _ of this.engine.iterate({ gte: prefix, lt: prefixEnd(prefix), limit: 1 })) return true;
-    return false;
-  }
-
   /**
    * Deletes the records of the given table shards and every entry that
    * points at them (primary keys, per-record id entries, id-block
@@ -440,108 +390,6 @@ export class IndexStore {
     return run;
   }
 
-  /** The greatest primary/dedupe key of a table's shard in [low, high] (same-length UTF-8 keys sort as bytes). */
-  async highestPk(shard: number, tableId: number, low: string, high: string): Promise<string | undefined> {
-    const lo = Buffer.from(low, 'utf8');
-    const hi = Buffer.from(high, 'utf8');
-    if (lo.length !== hi.length) throw new Error('highestPk: bounds of different lengths do not delimit one key range');
-    for await (const [k] of this.engine.iterate({ gte: pkKey(shard, tableId, lo), lte: pkKey(shard, tableId, hi), reverse: true, limit: 1 })) {
-      return toBuffer(k).subarray(pkKey(shard, tableId, '').length).toString('utf8');
-    }
-    return undefined;
-  }
-
-  /** The current primary-key entries for the given keys (undefined where absent). */
-  async lookupPks(lookups: readonly { shard: number; tableId: number; pk: Buffer }[]): Promise<(PkEntry | undefined)[]> {
-    if (lookups.length === 0) return [];
-    const values = await this.engine.getMany(lookups.map((l) => pkKey(l.shard, l.tableId, l.pk)));
-    return values.map((v, i) => {
-      const l = lookups[i];
-      return v === undefined || l === undefined ? undefined : readPkValue(l.shard, l.tableId, v);
-    });
-  }
-
-  /** One record by id, or undefined when absent, in another table, or newer than `maxVersion`. */
-  async getById(tableId: number, id: bigint, maxVersion?: bigint): Promise<IndexedRecord | undefined> {
-    const where = await this.locate(id);
-    if (where === undefined || where.tableId !== tableId) return undefined;
-    const value = await this.engine.get(where.recordKey);
-    if (value === undefined || (maxVersion !== undefined && versionOf(value) > maxVersion)) return undefined;
-    return { recordKey: where.recordKey, value };
-  }
-
-  /** The table and record key of an id: a per-record entry, else the id block covering it. */
-  private async locate(id: bigint): Promise<{ tableId: number; recordKey: Buffer } | undefined> {
-    const loc = await this.engine.get(idKeyOf(id));
-    if (loc !== undefined) return locationOf(id, loc);
-    const from = idBlockKeyOf(id);
-    for await (const [, block] of this.engine.iterate({ gte: from, lt: prefixEnd(from.subarray(0, 3)), limit: 1 })) {
-      return findInIdBlock(block, id);
-    }
-    return undefined;
-  }
-
-  /** One shard key's records ordered by event time then id. */
-  async *scanKey(q: KeyRangeQuery): AsyncGenerator<IndexedRecord> {
-    const prefix = recordKeyPrefix(q.shard, q.tableId, q.key);
-    const lower = withTime(prefix, q.fromMs);
-    const upper = q.toMs === undefined ? prefixEnd(prefix) : withTime(prefix, q.toMs);
-    const range = q.after !== undefined && Buffer.compare(q.after, lower) >= 0 ? { gt: q.after, lt: upper } : { gte: lower, lt: upper };
-    yield* this.records(range, q.limit, q.maxVersion);
-  }
-
-  /**
-   * Records of a key range, at most `limit`. With `maxVersion` (a snapshot
-   * read) newer records are skipped, one 8-byte compare each, and do not
-   * count against the limit.
-   */
-  private async *records(range: KeyRange, limit: number | undefined, maxVersion: bigint | undefined): AsyncGenerator<IndexedRecord> {
-    if (maxVersion === undefined) {
-      for await (const [k, v] of this.engine.iterate(limit === undefined ? range : { ...range, limit })) yield { recordKey: toBuffer(k), value: v };
-      return;
-    }
-    if (limit === 0) return;
-    let n = 0;
-    for await (const [k, v] of this.engine.iterate(range)) {
-      if (versionOf(v) > maxVersion) continue;
-      yield { recordKey: toBuffer(k), value: v };
-      if (++n === limit) return;
-    }
-  }
-
-  /** Every record of a table (at most `maxVersion`, when given), shard by shard. */
-  async *scanTable(tableId: number, shardCount: number, maxVersion?: bigint): AsyncGenerator<IndexedRecord> {
-    for (let shard = 0; shard < shardCount; shard++) {
-      const prefix = tableShardPrefix(shard, tableId);
-      yield* this.records({ gte: prefix, lt: prefixEnd(prefix) }, undefined, maxVersion);
-    }
-  }
-
-  /**
-   * Records of one shard across every table (or of one table), in key
-   * order, resuming strictly after `after`: what repair and export page through.
-   */
-  async *scanShard(shard: number, options: ShardScan = {}): AsyncGenerator<IndexedRecord> {
-    const prefix = options.tableId === undefined ? shardPrefix(shard) : tableShardPrefix(shard, options.tableId);
-    const range = {
-      ...(options.after !== undefined && Buffer.compare(options.after, prefix) >= 0 ? { gt: options.after } : { gte: prefix }),
-      lt: prefixEnd(prefix),
-    };
-    yield* this.records(range, options.limit, options.maxVersion);
-  }
-
-  /** Payloads of every staged (prepared, undecided) atomic batch: what the pending table is rebuilt from. */
-  async *stagedTxs(): AsyncGenerator<Uint8Array> {
-    const p = Buffer.from([PREFIX_TX_STAGED]);
-    for await (const [, v] of this.engine.iterate({ gte: p, lt: prefixEnd(p) })) yield v;
-  }
-
-  /** The done marker of an atomic batch, or undefined (never decided here, or swept). */
-  async txDone(txid: bigint): Promise<TxDone | undefined> {
-    const v = await this.engine.get(txDoneKey(txid));
-    return v === undefined ? undefined : decodeDone(v);
-  }
-
   /** Deletes done markers applied before `beforeMs`, in chunks between apply batches; returns how many. */
   async sweepDone(beforeMs: number): Promise<number> {
     const p = Buffer.from([PREFIX_TX_DONE]);
@@ -565,30 +413,6 @@ export class IndexStore {
     }
   }
 
-  /** Stored values of the given record keys (undefined where absent). */
-  getRecords(recordKeys: readonly Buffer[]): Promise<(Uint8Array | undefined)[]> {
-    return recordKeys.length === 0 ? Promise.resolve([]) : this.engine.getMany(recordKeys);
-  }
-
-  /** The largest id in the index (0n if empty): a restarted node never issues ids below it. */
-  async maxId(): Promise<bigint> {
-    let max = 0n;
-    const ids = Buffer.from([PREFIX_ID]);
-    for await (const [k] of this.engine.iterate({ gt: ids, lt: prefixEnd(ids), reverse: true, limit: 1 })) max = toBuffer(k).readBigUInt64BE(1);
-    // The newest block of each lane, lane by lane from the highest (one seek per lane in use).
-    const blocks = Buffer.from([PREFIX_ID_BLOCK]);
-    let below = prefixEnd(blocks);
-    for (;;) {
-      let lane = -1;
-      for await (const [k] of this.engine.iterate({ gt: blocks, lt: below, reverse: true, limit: 1 })) {
-        const id = idBlockKeyLastId(k);
-        if (id > max) max = id;
-        lane = toBuffer(k).readUInt16BE(1);
-      }
-      if (lane < 0) return max;
-      below = idBlockLanePrefix(lane);
-    }
-  }
 }
 
 /** What one frame writes (records, and transaction entries in frame order). */
@@ -614,14 +438,6 @@ interface BuildContext {
 
 /** Marks a key being fetched from the engine (never returned). */
 const NO_ENTRY: PkEntry = { id: -1n, version: -1n, recordKey: Buffer.alloc(0) };
-
-function withTime(prefix: Buffer, timeMs: number | undefined): Buffer {
-  if (timeMs === undefined) return prefix;
-  const out = Buffer.allocUnsafe(prefix.length + 8);
-  prefix.copy(out);
-  writeTimeKey(out, prefix.length, timeMs);
-  return out;
-}
 
 function toBuffer(u: Uint8Array): Buffer {
   return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
