@@ -78,9 +78,10 @@ test('3-node cluster, RF=3: failover, hints, repair', { timeout: 240_000 }, asyn
       const byId = await http(`${cluster.url(1)}/v1/tables/ledger/records/${w.body.ids[0]}?consistency=one&token=${token}`);
       assert.equal(byId.status, 200, byId.text);
     }
+    // One record is one shard: atomic without two-phase commit (no tx_id).
     const atomic = await http(`${cluster.url(0)}/v1/tables/ledger/records?atomic=true`, { method: 'POST', body: JSON.stringify({ account: 'atomic', ts: 1, tag: 'atomic-0', amount: '1', n: 0 }) });
-    assert.equal(atomic.status, 400, atomic.text);
-    assert.match(atomic.body.error.message, /atomic/);
+    assert.equal(atomic.status, 200, atomic.text);
+    assert.equal(atomic.body.tx_id, undefined);
     const bad = await http(`${cluster.url(0)}/v1/tables/ledger/records?key=x&token=not-a-token`);
     assert.equal(bad.status, 400, bad.text);
     assert.equal(bad.body.error.code, 'INVALID_ARGUMENT');

@@ -1,0 +1,20 @@
+/** Hooks the node wires to metrics: the cluster layer never imports the API layer. */
+import type { SnowflakeGenerator } from '../core/snowflake.ts';
+import type { PeerState } from './membership/failure-detector.ts';
+import type { RepairReport } from './repair/anti-entropy.ts';
+import type { TxOutcomeLabel } from './tx/atomic-writer.ts';
+import type { TxHooks } from './tx/tx-parts.ts';
+
+/** Observers of the cluster parts, by event. */
+export interface ClusterHooks extends TxHooks {
+  readonly onPeerState?: (peer: string, state: PeerState) => void;
+  readonly onHinted?: (peer: string, records: number) => void;
+  readonly onHintsReplayed?: (batches: number) => void;
+  readonly onReadRepair?: (peer: string, records: number) => void;
+  readonly onRepaired?: (report: RepairReport) => void;
+  readonly onReplicaWrite?: (records: number) => void;
+  readonly onClockEvent?: ConstructorParameters<typeof SnowflakeGenerator>[0]['onClockEvent'];
+  readonly onTx?: (outcome: TxOutcomeLabel, phaseMs: { prepare?: number; decide?: number; commit?: number }) => void;
+  readonly onSnapshotWait?: (ms: number) => void;
+}
+

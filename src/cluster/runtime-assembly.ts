@@ -1,0 +1,298 @@
+/**
+ * Assembling the cluster side of a node as a lifecycle of named parts
+ * (lifecycle.ts), in the order they depend on each other:
+ *
+ *   etcd client → cluster catalog → hint queues → peer channels →
+ *   gRPC server (Replica + Health) → membership → placement → failure
+ *   detector → two-phase commit parts → coordinator → anti-entropy →
+ *   hint replay → "serving"
+ *
+ * The gRPC server listens before the node registers, so no peer ever sees
+ * a registered node it cannot reach; stop runs the list backwards, so the
+ * first thing a stopping node does is tell its peers (health NOT_SERVING).
+ */
+import path from 'node:path';
+import { Etcd3 } from 'etcd3';
+import type { Logger } from 'pino';
+import { walFrameBytesMax, type NodeConfig } from '../config.ts';
+import { SluiceError } from '../core/errors.ts';
+import type { Hlc } from '../core/hlc.ts';
+import { SnowflakeGenerator } from '../core/snowflake.ts';
+import { systemClock } from '../core/clock.ts';
+import type { LocalStore } from '../storage/local-store.ts';
+import type { Catalog } from '../storage/catalog.ts';
+import { readJsonFile, writeFileAtomic } from '../storage/atomic-file.ts';
+import type { ClusterHooks } from './cluster-hooks.ts';
+import { ClusterCoordinator } from './coordinator/cluster-coordinator.ts';
+import type { Lifecycle } from './lifecycle.ts';
+import { FailureDetector, type PeerState } from './membership/failure-detector.ts';
+import { Membership } from './membership/membership.ts';
+import { ClusterTables } from './metadata/cluster-tables.ts';
+import { EtcdKeys } from './metadata/etcd-keys.ts';
+import { checkSharedConfig } from './metadata/shared-config.ts';
+import { PlacementService } from './placement/placement-service.ts';
+import { followTransitions } from './placement/transition-follower.ts';
+import { AntiEntropy } from './repair/anti-entropy.ts';
+import { bootstrapWhenPeersAlive } from './repair/bootstrap-repair.ts';
+import { HintQueue } from './repair/hint-queue.ts';
+import { HintReplayer } from './repair/hint-replayer.ts';
+import { replicaHandlers } from './replica/replica-endpoint.ts';
+import { GrpcServer, replicaGrpcService, type GrpcService } from './transport/grpc-server.ts';
+import { GrpcTransport } from './transport/grpc-transport.ts';
+import { LocalTransport } from './transport/local-transport.ts';
+import type { ReplicaTransport } from './transport/replica-transport.ts';
+import { startTxParts, type TxParts } from './tx/tx-parts.ts';
+
+/** Segment size of a peer's hint queue. */
+const HINT_SEGMENT_BYTES_MAX = 8 * 1024 * 1024;
+/** Anti-entropy RPCs move whole Merkle leaves: they get at least this long. */
+const REPAIR_TIMEOUT_MS_MIN = 30_000;
+/** How long a stopping node's gRPC server lets calls in flight finish. */
+const GRPC_STOP_GRACE_MS = 2_000;
+
+/** What the assembly starts from. */
+export interface AssemblyContext {
+  readonly life: Lifecycle;
+  readonly config: NodeConfig;
+  readonly store: LocalStore;
+  readonly catalog: Catalog;
+  readonly hlc: Hlc;
+  readonly hooks: ClusterHooks;
+  readonly log: Logger;
+}
+
+/** The parts a running node's cluster side answers from. */
+export interface AssembledParts {
+  readonly store: LocalStore;
+  readonly catalog: Catalog;
+  readonly tables: ClusterTables;
+  readonly membership: Membership;
+  readonly placement: PlacementService;
+  readonly detector: FailureDetector;
+  readonly hints: HintQueue;
+  readonly antiEntropy: AntiEntropy;
+  readonly coordinator: ClusterCoordinator;
+  readonly tx: TxParts;
+}
+
+/** What the metadata and storage parts give the rest. */
+interface Foundation {
+  readonly client: Etcd3;
+  readonly keys: EtcdKeys;
+  readonly tables: ClusterTables;
+  readonly hints: HintQueue;
+  readonly peers: GrpcTransport;
+}
+
+/** What the network and membership parts give the rest. */
+interface Network {
+  readonly placement: PlacementService;
+  readonly transport: ReplicaTransport;
+  readonly detector: FailureDetector;
+  readonly membership: Membership;
+  readonly ids: () => SnowflakeGenerator;
+  readonly grpc: GrpcServer;
+  /** Binds a snapshot read's "hurry these batches" to the resolver, once it runs. */
+  readonly bindResolver: (hurry: (txids: bigint[]) => void) => void;
+}
+
+/** Starts every part in `ctx.life`, in order (the file comment). */
+export async function assembleCluster(ctx: AssemblyContext, httpUrl: string, services: readonly GrpcService[]): Promise<AssembledParts> {
+  const { life, config, store, catalog } = ctx;
+  const f = await startFoundation(ctx);
+  const net = await startNetwork(ctx, f, httpUrl, services);
+  const { placement, transport, membership, detector } = net;
+  const tx = await startTxParts(life, { config, client: f.client, keys: f.keys, store, catalog, transport, placement: () => placement.current, isLeader: () => placement.isLeader, hooks: ctx.hooks, log: ctx.log });
+  net.bindResolver((txids) => tx.resolver.hurry(txids));
+  const coordinator = newCoordinator(ctx, f, net, tx);
+  const antiEntropy = await startRepair(ctx, f, net);
+  // Stopped first: peers stop sending to this node before anything else goes.
+  await life.add('serving', () => undefined, () => net.grpc.setNotServing());
+  return { store, catalog, tables: f.tables, membership, placement, detector, hints: f.hints, antiEntropy, coordinator, tx };
+}
+
+/** etcd, the cluster catalog, the hint queues and the peer channels. */
+async function startFoundation({ life, config, catalog, log }: AssemblyContext): Promise<Foundation> {
+  const keys = new EtcdKeys(config.etcdPrefix);
+  const client = await life.add('etcd', () => etcdClient(config), (c) => c.close());
+  await checkSharedConfig(client, keys, config.shards);
+  const tables = await life.add('tables', async () => {
+    const t = new ClusterTables(client, keys, catalog, log);
+    await t.start();
+    return t;
+  }, (t) => t.stop());
+  const hints = await life.add('hints', async () => {
+    const q = new HintQueue({ dir: path.join(config.dataDir, 'hints'), bytesMaxPerPeer: config.hintBytesMaxPerPeer, segmentBytesMax: HINT_SEGMENT_BYTES_MAX, frameBytesMax: walFrameBytesMax(config), log });
+    await q.open();
+    return q;
+  }, (q) => q.close());
+  const peers = await life.add('peers', () => new GrpcTransport(), (p) => p.close());
+  return { client, keys, tables, hints, peers };
+}
+
+/** The replica service and its gRPC server, membership, placement and the failure detector. */
+async function startNetwork(ctx: AssemblyContext, f: Foundation, httpUrl: string, services: readonly GrpcService[]): Promise<Network> {
+  const { life, config, store, catalog, hlc, hooks, log } = ctx;
+  const placement = new PlacementService({ client: f.client, keys: f.keys, nodeId: config.nodeId, leaseTtlMs: config.leaseTtlMs, log });
+  // Bound once the resolver runs: a snapshot read that gave up waiting hurries the batches in its way.
+  let hurry: (txids: bigint[]) => void = () => undefined;
+  const local = replicaHandlers({
+    store,
+    catalog,
+    hlc,
+    epoch: () => placement.current.epoch,
+    reloadTables: () => f.tables.reload(),
+    readBarrierMsMax: config.readBarrierMsMax,
+    unindexedBytesMax: config.inFlightBytesMax,
+    txReadWaitMs: config.txReadWaitMs,
+    onSnapshotBlocked: (txids) => hurry(txids),
+    startedAtMs: Date.now(),
+    maxClockOffsetMs: config.maxClockOffsetMs,
+    ...(hooks.onSnapshotWait ? { onSnapshotWait: hooks.onSnapshotWait } : {}),
+    ...(hooks.onReplicaWrite ? { onReplicaWrite: hooks.onReplicaWrite } : {}),
+  });
+  const transport = new LocalTransport(config.nodeId, local, f.peers);
+  const grpc = await life.add('grpc', () => GrpcServer.start(config.grpcHost, config.grpcPort, [replicaGrpcService(local), ...services]), (g) => g.stop(GRPC_STOP_GRACE_MS));
+  const detector = new FailureDetector(transport, config);
+  const membership = await newMembership(config, f.client, f.keys, httpUrl, `${config.advertiseHost || config.grpcHost}:${grpc.port}`, log);
+  const ids = workerIds(membership, store.maxIdAtOpen, hooks);
+  followMembers(ctx, f.peers, membership, placement, detector);
+  await life.add('membership', () => membership.start(), () => membership.stop());
+  await life.add('placement', () => placement.start(), () => placement.stop());
+  await life.add('detector', () => detector.start(), () => detector.stop());
+  return { placement, transport, detector, membership, ids, grpc, bindResolver: (h) => (hurry = h) };
+}
+
+/** Keeps peer addresses, the failure detector's peers and the placement leader's view in step with etcd. */
+function followMembers({ config, hooks, log }: AssemblyContext, peers: GrpcTransport, membership: Membership, placement: PlacementService, detector: FailureDetector): void {
+  membership.on('members', (members: ReadonlyMap<string, { grpc: string }>) => {
+    for (const [id, info] of members) if (id !== config.nodeId) peers.setAddress(id, info.grpc);
+    for (const id of new Set([...placement.current.nodes, ...(placement.current.target ?? []), ...members.keys()])) if (id !== config.nodeId) detector.track(id, members.has(id));
+    placement.observeMembers(members.keys());
+  });
+  placement.on('change', () => {
+    for (const id of [...placement.current.nodes, ...(placement.current.target ?? [])]) if (id !== config.nodeId) detector.track(id, membership.members.has(id));
+  });
+  detector.on('state', (peer: string, state: PeerState) => {
+    log.info({ event: 'peer_state', peer, state }, `peer ${peer} is ${state}`);
+    hooks.onPeerState?.(peer, state);
+  });
+}
+
+/** The cluster coordinator over the transport, with the two-phase commit parts. */
+function newCoordinator({ config, hlc, hooks }: AssemblyContext, f: Foundation, net: Network, tx: TxParts): ClusterCoordinator {
+  const { placement, membership } = net;
+  return new ClusterCoordinator({
+    nodeId: config.nodeId,
+    hlc,
+    ids: net.ids,
+    assertLive: () => membership.assertLive(),
+    placement: () => placement.current,
+    refreshPlacement: () => placement.refresh(),
+    transport: net.transport,
+    detector: net.detector,
+    hints: f.hints,
+    options: { shards: config.shards, replicaTimeoutMs: config.replicaTimeoutMs, onPartition: config.onPartition, snapshotWaitMs: config.txReadWaitMs, maxClockOffsetMs: config.maxClockOffsetMs },
+    tx: {
+      decisions: tx.decisions,
+      concluder: tx.concluder,
+      registration: () => membership.registration,
+      limits: { txBytesMax: config.txBytesMax, txRecordsMax: config.txRecordsMax, txInFlightMax: config.txInFlightMax, txCommitDeadlineMs: config.txCommitDeadlineMs },
+    },
+    observer: {
+      onHinted: (peer, n) => hooks.onHinted?.(peer, n),
+      onReadRepair: (peer, n) => hooks.onReadRepair?.(peer, n),
+      onTx: (outcome, phases) => hooks.onTx?.(outcome, phases),
+    },
+  });
+}
+
+/** Anti-entropy (with transitions and bootstrap repair) and hint replay. */
+async function startRepair({ life, config, store, catalog, hooks, log }: AssemblyContext, f: Foundation, net: Network): Promise<AntiEntropy> {
+  const { placement, transport, detector } = net;
+  const antiEntropy = await life.add('anti-entropy', () => {
+    const ae = new AntiEntropy({
+      nodeId: config.nodeId,
+      shards: config.shards,
+      catalog,
+      placement: () => placement.current,
+      transport,
+      detector,
+      timeoutMs: Math.max(config.replicaTimeoutMs, REPAIR_TIMEOUT_MS_MIN),
+      log,
+      ...(hooks.onRepaired ? { onRepaired: hooks.onRepaired } : {}),
+    });
+    ae.start(config.antiEntropyIntervalMs);
+    followTransitions(placement, ae, config, log);
+    if (store.maxIdAtOpen === 0n) bootstrapWhenPeersAlive(ae, detector, () => placement.current, config, log);
+    return ae;
+  }, (ae) => ae.stop());
+  await life.add('hint-replay', () => {
+    const replayer = new HintReplayer({
+      hints: f.hints,
+      transport,
+      detector,
+      placement: () => placement.current,
+      replicaTimeoutMs: config.replicaTimeoutMs,
+      intervalMs: config.hintReplayIntervalMs,
+      log,
+      ...(hooks.onHintsReplayed ? { onReplayed: hooks.onHintsReplayed } : {}),
+    });
+    replayer.start();
+    return replayer;
+  }, (r) => r.stop());
+  return antiEntropy;
+}
+
+/** Where this node remembers its last worker id and lease (DATA_DIR/cluster.json). */
+interface ClusterFile {
+  readonly nodeId: string;
+  readonly workerId: number;
+  readonly leaseId: string;
+}
+
+
+/** The etcd client of a node. */
+function etcdClient(config: NodeConfig): Etcd3 {
+  return new Etcd3({
+    hosts: [...config.etcdUrls],
+    dialTimeout: 5_000,
+    // gRPC's default reconnect backoff grows to minutes; an etcd restart must be noticed within a keep-alive or two.
+    grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1_000 },
+  });
+}
+
+/** This node's registration, remembering its worker id and lease in DATA_DIR/cluster.json. */
+async function newMembership(config: NodeConfig, client: Etcd3, keys: EtcdKeys, httpUrl: string, grpcAddress: string, log: Logger): Promise<Membership> {
+  const file = path.join(config.dataDir, 'cluster.json');
+  const saved = (await readJsonFile(file)) as ClusterFile | undefined;
+  return new Membership({
+    client,
+    keys,
+    self: { nodeId: config.nodeId, http: httpUrl, grpc: grpcAddress, startedAtMs: Date.now() },
+    leaseTtlMs: config.leaseTtlMs,
+    keepAliveMs: config.keepAliveMs,
+    ...(saved !== undefined && saved.nodeId === config.nodeId ? { previous: { workerId: saved.workerId, leaseId: saved.leaseId } } : {}),
+    remember: (claim) => writeFileAtomic(file, JSON.stringify({ nodeId: config.nodeId, ...claim })),
+    log,
+  });
+}
+
+/**
+ * The id generator of the worker id this node holds: a new one after each
+ * (re-)registration, never issuing below an id this node issued or stored.
+ */
+function workerIds(membership: Membership, maxIdAtOpen: bigint, hooks: ClusterHooks): () => SnowflakeGenerator {
+  let ids: SnowflakeGenerator | undefined;
+  let lastIssuedFloor = maxIdAtOpen;
+  membership.on('registered', (info: { workerId: number }) => {
+    if (ids !== undefined) lastIssuedFloor = ids.next();
+    const next = new SnowflakeGenerator({ workerId: info.workerId, clock: systemClock, ...(hooks.onClockEvent ? { onClockEvent: hooks.onClockEvent } : {}) });
+    next.observe(lastIssuedFloor);
+    ids = next;
+  });
+  return () => {
+    if (ids === undefined) throw new SluiceError('NOT_READY', 'no worker id leased yet');
+    return ids;
+  };
+}
