@@ -39,3 +39,35 @@ test('src imports point only downward', () => {
   }
   assert.deepEqual(violations, []);
 });
+
+/**
+ * Inside the cluster layer the folders are parts with their own order:
+ * the transport at the bottom, then etcd metadata, membership and
+ * placement, then repair and the 2PC participant parts, the replica
+ * service, the coordinator, and the runtime (files at the top of
+ * cluster/) that assembles them. A part imports only parts below it.
+ */
+const CLUSTER_RANK: Record<string, number> = { transport: 0, metadata: 1, membership: 2, placement: 2, repair: 3, tx: 3, replica: 4, coordinator: 5, '': 6 };
+
+function clusterPartOf(file: string): string | undefined {
+  const rel = path.relative(path.join(ROOT, 'src', 'cluster'), file).split(path.sep);
+  if (rel[0] === '..') return undefined;
+  return rel.length > 1 ? (rel[0] as string) : '';
+}
+
+test('cluster parts import only parts below them', () => {
+  const violations: string[] = [];
+  const files = globSync('src/cluster/**/*.ts', { cwd: ROOT }).map((f) => path.join(ROOT, f));
+  assert.ok(files.length > 30);
+  for (const file of files) {
+    const from = clusterPartOf(file) as string;
+    assert.ok(CLUSTER_RANK[from] !== undefined, `cluster/${from} has a rank`);
+    const text = readFileSync(file, 'utf8');
+    for (const m of text.matchAll(/^(?:import|export)[^'"]*from '(\.[^']+)'/gm)) {
+      const to = clusterPartOf(path.resolve(path.dirname(file), m[1] as string));
+      if (to === undefined || to === from) continue;
+      if ((CLUSTER_RANK[to] ?? 99) >= (CLUSTER_RANK[from] ?? 0)) violations.push(`${path.relative(ROOT, file)} (cluster/${from}) imports ${m[1]} (cluster/${to})`);
+    }
+  }
+  assert.deepEqual(violations, []);
+});

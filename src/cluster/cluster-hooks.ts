@@ -2,8 +2,8 @@
 import type { SnowflakeGenerator } from '../core/snowflake.ts';
 import type { PeerState } from './membership/failure-detector.ts';
 import type { RepairReport } from './repair/anti-entropy.ts';
-import type { TxOutcomeLabel } from './tx/atomic-writer.ts';
-import type { TxHooks } from './tx/tx-parts.ts';
+import type { TxOutcomeLabel } from './coordinator/atomic-writer.ts';
+import type { TxHooks } from './tx-parts.ts';
 
 /** Observers of the cluster parts, by event. */
 export interface ClusterHooks extends TxHooks {

@@ -23,7 +23,7 @@ import { cleanup, type CleanupReport } from './repair/cleanup.ts';
 import type { HintQueue } from './repair/hint-queue.ts';
 import { assembleCluster, type AssembledParts } from './runtime-assembly.ts';
 import type { GrpcService } from './transport/grpc-server.ts';
-import type { TxParts } from './tx/tx-parts.ts';
+import type { TxParts } from './tx-parts.ts';
 
 export type { ClusterHooks } from './cluster-hooks.ts';
 

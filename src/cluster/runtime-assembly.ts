@@ -31,7 +31,7 @@ import { ClusterTables } from './metadata/cluster-tables.ts';
 import { EtcdKeys } from './metadata/etcd-keys.ts';
 import { checkSharedConfig } from './metadata/shared-config.ts';
 import { PlacementService } from './placement/placement-service.ts';
-import { followTransitions } from './placement/transition-follower.ts';
+import { followTransitions } from './repair/transition-follower.ts';
 import { AntiEntropy } from './repair/anti-entropy.ts';
 import { bootstrapWhenPeersAlive } from './repair/bootstrap-repair.ts';
 import { HintQueue } from './repair/hint-queue.ts';
@@ -41,7 +41,7 @@ import { GrpcServer, replicaGrpcService, type GrpcService } from './transport/gr
 import { GrpcTransport } from './transport/grpc-transport.ts';
 import { LocalTransport } from './transport/local-transport.ts';
 import type { ReplicaTransport } from './transport/replica-transport.ts';
-import { startTxParts, type TxParts } from './tx/tx-parts.ts';
+import { startTxParts, type TxParts } from './tx-parts.ts';
 
 /** Segment size of a peer's hint queue. */
 const HINT_SEGMENT_BYTES_MAX = 8 * 1024 * 1024;

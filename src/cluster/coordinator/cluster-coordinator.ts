@@ -12,7 +12,7 @@ import type { FailureDetector } from '../membership/failure-detector.ts';
 import type { Placement } from '../placement/placement.ts';
 import type { HintQueue } from '../repair/hint-queue.ts';
 import type { ReplicaTransport } from '../transport/replica-transport.ts';
-import { AtomicWriter, type AtomicLimits, type TxOutcomeLabel } from '../tx/atomic-writer.ts';
+import { AtomicWriter, type AtomicLimits, type TxOutcomeLabel } from './atomic-writer.ts';
 import type { TxConcluder } from '../tx/tx-concluder.ts';
 import type { DecisionStore } from '../tx/tx-decisions.ts';
 import { ClusterReader } from './cluster-reader.ts';

@@ -5,8 +5,8 @@
  * A failed copy is retried while the transition lasts.
  */
 import type { Logger } from 'pino';
-import type { AntiEntropy } from '../repair/anti-entropy.ts';
-import type { PlacementService } from './placement-service.ts';
+import type { AntiEntropy } from './anti-entropy.ts';
+import type { PlacementService } from '../placement/placement-service.ts';
 
 /** Copies what this node gains in each transition that names it, then reports it ready. */
 export function followTransitions(placement: PlacementService, antiEntropy: AntiEntropy, config: { nodeId: string; healthIntervalMs: number }, log: Logger): void {

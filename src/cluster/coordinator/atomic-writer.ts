@@ -31,16 +31,16 @@ import type { Hlc } from '../../core/hlc.ts';
 import type { SnowflakeGenerator } from '../../core/snowflake.ts';
 import { currentDef, type TableEntry } from '../../storage/catalog.ts';
 import { committedBatch } from '../../storage/tx/tx-frame-v1.ts';
-import type { ClusterWriter } from '../coordinator/cluster-writer.ts';
-import { routeBatch, type Routing } from '../coordinator/cluster-writer.ts';
-import type { Consistency, WriteAck, WriteOptions } from '../coordinator/coordinator.ts';
-import type { Delivery } from '../coordinator/delivery.ts';
-import { availability, writeVerdict } from '../coordinator/quorum-verdict.ts';
-import { encodeClusterToken } from '../coordinator/read-token.ts';
+import type { ClusterWriter } from './cluster-writer.ts';
+import { routeBatch, type Routing } from './cluster-writer.ts';
+import type { Consistency, WriteAck, WriteOptions } from './coordinator.ts';
+import type { Delivery } from './delivery.ts';
+import { availability, writeVerdict } from './quorum-verdict.ts';
+import { encodeClusterToken } from './read-token.ts';
 import type { Placement } from '../placement/placement.ts';
 import type { ReplicaTransport } from '../transport/replica-transport.ts';
-import type { TxConcluder } from './tx-concluder.ts';
-import type { DecisionStore, TxDecision } from './tx-decisions.ts';
+import type { TxConcluder } from '../tx/tx-concluder.ts';
+import type { DecisionStore, TxDecision } from '../tx/tx-decisions.ts';
 
 /** Retries of a batch whose placement turned out stale, each with a new txid. */
 const STALE_RETRIES = 3;

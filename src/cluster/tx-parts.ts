@@ -1,5 +1,5 @@
 /**
- * The two-phase commit parts of a cluster node, started as parts of its
+ * The two-phase commit parts of a cluster node (tx/), started as parts of its
  * lifecycle: the decision store (etcd), the concluder that deletes
  * decisions every replica applied, the resolver of batches left pending
  * here, and the leader's sweeper. What the coordinator and the status page
@@ -7,17 +7,17 @@
  */
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
-import type { NodeConfig } from '../../config.ts';
-import type { Catalog } from '../../storage/catalog.ts';
-import type { LocalStore } from '../../storage/local-store.ts';
-import type { Lifecycle } from '../lifecycle.ts';
-import type { EtcdKeys } from '../metadata/etcd-keys.ts';
-import type { Placement } from '../placement/placement.ts';
-import type { ReplicaTransport } from '../transport/replica-transport.ts';
-import { TxConcluder } from './tx-concluder.ts';
-import { TxDecisions } from './tx-decisions.ts';
-import { TxResolver, type ResolutionResult } from './tx-resolver.ts';
-import { TxSweeper, type SweepReport } from './tx-sweeper.ts';
+import type { NodeConfig } from '../config.ts';
+import type { Catalog } from '../storage/catalog.ts';
+import type { LocalStore } from '../storage/local-store.ts';
+import type { Lifecycle } from './lifecycle.ts';
+import type { EtcdKeys } from './metadata/etcd-keys.ts';
+import type { Placement } from './placement/placement.ts';
+import type { ReplicaTransport } from './transport/replica-transport.ts';
+import { TxConcluder } from './tx/tx-concluder.ts';
+import { TxDecisions } from './tx/tx-decisions.ts';
+import { TxResolver, type ResolutionResult } from './tx/tx-resolver.ts';
+import { TxSweeper, type SweepReport } from './tx/tx-sweeper.ts';
 
 /** How often the resolver looks at the pending table. */
 const RESOLVE_INTERVAL_MS = 1_000;
