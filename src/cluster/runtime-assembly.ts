@@ -12,6 +12,7 @@
  * first thing a stopping node does is tell its peers (health NOT_SERVING).
  */
 import path from 'node:path';
+import { noop } from 'cockatiel';
 import { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
 import { walFrameBytesMax, type NodeConfig } from '../config.ts';
@@ -252,13 +253,21 @@ interface ClusterFile {
 }
 
 
-/** The etcd client of a node. */
+/**
+ * The etcd client of a node. Without a circuit breaker per host: etcd3's
+ * default opens after 3 failures and then fails every call for 5 s, so a
+ * one-second etcd pause kept a node from renewing its lease (writes refused
+ * as fenced) and from reading decisions (GET /v1/tx answered 500) for 5 s
+ * after etcd was back. Each call has its own deadline instead; the
+ * default retry of recoverable errors stays.
+ */
 function etcdClient(config: NodeConfig): Etcd3 {
   return new Etcd3({
     hosts: [...config.etcdUrls],
     dialTimeout: 5_000,
     // gRPC's default reconnect backoff grows to minutes; an etcd restart must be noticed within a keep-alive or two.
     grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1_000 },
+    faultHandling: { host: () => noop },
   });
 }
 

@@ -13,6 +13,8 @@
 export const FAILPOINTS = [
   /** Coordinator: every participant acknowledged PREPARE, nothing decided yet. */
   'coord.after-prepare-acks',
+  /** Coordinator: within its deadline, about to record the decision in etcd (a zombie frozen here commits late). */
+  'coord.before-decision',
   /** Coordinator: the commit decision is in etcd, no COMMIT sent. */
   'coord.after-decision',
   /** Coordinator: one replica acknowledged COMMIT, the others not yet sent. */

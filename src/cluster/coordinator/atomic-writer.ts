@@ -162,6 +162,7 @@ export class AtomicWriter {
       this.d.onOutcome?.('aborted', { prepare: t1 - t0 });
       throw new SluiceError('TX_ABORTED', `atomic batch ${txId}: the coordinator passed its decision deadline; nothing was stored`, [], { txId });
     }
+    failpoint('coord.before-decision');
     await this.decide(txid, cv, parts, routing, registration);
     const t2 = performance.now();
     failpoint('coord.after-decision');

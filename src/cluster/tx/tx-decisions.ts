@@ -73,7 +73,7 @@ export class TxDecisions implements DecisionStore {
 
   /** The decision on `txid`, or undefined when none is recorded. */
   async read(txid: bigint): Promise<TxDecision | undefined> {
-    const res = await this.client.get(this.keys.tx(txid)).options(this.callOptions()).exec();
+    const res = await etcdCall('read', () => this.client.get(this.keys.tx(txid)).options(this.callOptions()).exec());
     const kv = res.kvs[0];
     return kv === undefined ? undefined : parseDecision(kv.value.toString('utf8'));
   }
@@ -85,13 +85,15 @@ export class TxDecisions implements DecisionStore {
    */
   async commit(txid: bigint, decision: TxDecision & { s: 'commit' }, registration: { key: string; createRevision: string }): Promise<CommitAttempt> {
     const key = this.keys.tx(txid);
-    const res = await this.client
-      .if(key, 'Create', '==', 0)
-      .and(registration.key, 'Create', '==', registration.createRevision)
-      .then(this.client.put(key).value(JSON.stringify(decision)))
-      .else(this.client.get(key))
-      .options(this.callOptions())
-      .commit();
+    const res = await etcdCall('commit', () =>
+      this.client
+        .if(key, 'Create', '==', 0)
+        .and(registration.key, 'Create', '==', registration.createRevision)
+        .then(this.client.put(key).value(JSON.stringify(decision)))
+        .else(this.client.get(key))
+        .options(this.callOptions())
+        .commit(),
+    );
     if (res.succeeded) return { committed: true };
     const kv = res.responses[0]?.response_range?.kvs[0];
     return { committed: false, decision: kv === undefined ? undefined : parseDecision(kv.value.toString('utf8')) };
@@ -101,13 +103,15 @@ export class TxDecisions implements DecisionStore {
   async fence(txid: bigint, parts: TxParts): Promise<TxDecision> {
     const key = this.keys.tx(txid);
     const fence: TxDecision = { s: 'abort', tableId: parts.tableId, shards: [...parts.shards], at: Date.now() };
-    const lease = await this.leaseForFences();
-    const res = await this.client
-      .if(key, 'Create', '==', 0)
-      .then(lease.put(key).value(JSON.stringify(fence)))
-      .else(this.client.get(key))
-      .options(this.callOptions())
-      .commit();
+    const lease = await etcdCall('fence lease', () => this.leaseForFences());
+    const res = await etcdCall('fence', () =>
+      this.client
+        .if(key, 'Create', '==', 0)
+        .then(lease.put(key).value(JSON.stringify(fence)))
+        .else(this.client.get(key))
+        .options(this.callOptions())
+        .commit(),
+    );
     if (res.succeeded) return fence;
     const kv = res.responses[0]?.response_range?.kvs[0];
     if (kv === undefined) throw new SluiceError('INTERNAL', `tx/${txid} was neither absent nor present`);
@@ -120,13 +124,13 @@ export class TxDecisions implements DecisionStore {
       const chunk = txids.slice(i, i + ETCD_TXN_OPS_MAX);
       const ops = chunk.map((txid) => this.client.delete().key(this.keys.tx(txid)));
       // A compare that always holds (a key's version is never negative): etcd3 builds no transaction without one.
-      await this.client.if(this.keys.tx(chunk[0] as bigint), 'Version', '>', -1).then(...ops).options(this.callOptions()).commit();
+      await etcdCall('conclude', () => this.client.if(this.keys.tx(chunk[0] as bigint), 'Version', '>', -1).then(...ops).options(this.callOptions()).commit());
     }
   }
 
   /** Every recorded decision. */
   async list(): Promise<{ txid: bigint; decision: TxDecision }[]> {
-    const all = await this.client.getAll().prefix(this.keys.txs).options(this.callOptions()).strings();
+    const all = await etcdCall('list', () => this.client.getAll().prefix(this.keys.txs).options(this.callOptions()).strings());
     return Object.entries(all).flatMap(([k, v]) => {
       const id = k.slice(this.keys.txs.length);
       return /^[0-9]{1,20}$/.test(id) ? [{ txid: BigInt(id), decision: parseDecision(v) }] : [];
@@ -145,6 +149,21 @@ export class TxDecisions implements DecisionStore {
     await lease.grant();
     this.fenceLease = { lease, until: now + this.o.fenceTtlMs / 2 };
     return lease;
+  }
+}
+
+/**
+ * An etcd call whose failure (etcd unreachable, a deadline passed) becomes
+ * NO_QUORUM: a client asking `GET /v1/tx/{id}` then gets 503 and retries,
+ * not 500. The caller cannot tell whether a write that failed this way was
+ * applied.
+ */
+async function etcdCall<T>(what: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (err instanceof SluiceError) throw err;
+    throw new SluiceError('NO_QUORUM', `etcd did not answer the decision ${what}: ${err instanceof Error ? err.message : String(err)}`, [], { cause: err });
   }
 }
 
