@@ -5,7 +5,7 @@
  * what the reader must see), then this node, then live peers, then the
  * rest.
  */
-import { SluiceError } from '../../core/errors.ts';
+import { SluiceError, isSluiceError } from '../../core/errors.ts';
 import { requiredReplicas, type Consistency } from './coordinator.ts';
 
 /** One replica's answer. */
@@ -34,6 +34,7 @@ export async function readQuorum<T>(
   const answers: ReplicaAnswer<T>[] = [];
   let next = 0;
   let lastError: unknown;
+  let readTimeout: SluiceError | undefined;
   const worker = async (): Promise<void> => {
     while (answers.length < need && next < queue.length) {
       const node = queue[next++] as string;
@@ -41,12 +42,16 @@ export async function readQuorum<T>(
         answers.push({ node, reply: await ask(node) });
       } catch (err) {
         lastError = err;
+        if (isSluiceError(err, 'READ_TIMEOUT')) readTimeout = err;
       }
     }
   };
   await Promise.all(Array.from({ length: need }, worker));
   if (answers.length < need) {
-    throw new SluiceError('NO_QUORUM', `${answers.length} of ${need} required replicas answered (${consistency})${lastError instanceof Error ? `: ${lastError.message}` : ''}`);
+    // A replica that could not serve in time (an undecided batch below a snapshot) says so under its own code.
+    const code = readTimeout !== undefined ? 'READ_TIMEOUT' : 'NO_QUORUM';
+    const why = readTimeout ?? lastError;
+    throw new SluiceError(code, `${answers.length} of ${need} required replicas answered (${consistency})${why instanceof Error ? `: ${why.message}` : ''}`, readTimeout?.details ?? []);
   }
   return answers;
 }

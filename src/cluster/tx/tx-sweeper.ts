@@ -42,6 +42,11 @@ export interface TxSweeperDeps {
   readonly onSwept?: (report: SweepReport) => void;
 }
 
+/** Decisions settled per round of TxStatus calls (one call per node for the chunk). */
+const SWEEP_CHUNK_DECISIONS = 500;
+/** Decisions pushed to pending replicas at once. */
+const SWEEP_PUSHES_IN_FLIGHT_MAX = 16;
+
 /** Re-drives and concludes decisions left in etcd. */
 export class TxSweeper {
   private readonly d: TxSweeperDeps;
@@ -83,38 +88,80 @@ export class TxSweeper {
   private async pass(): Promise<SweepReport> {
     const now = Date.now();
     const all = await this.d.decisions.list();
-    const concluded: bigint[] = [];
+    const due = all.filter(({ decision }) => now - decision.at >= this.d.settleMs);
     const unconcluded: SweepReport['unconcluded'][number][] = [];
-    for (const { txid, decision } of all) {
-      if (now - decision.at < this.d.settleMs) continue;
-      const waitingFor = await this.settle(txid, decision);
-      if (waitingFor.length === 0) concluded.push(txid);
-      else unconcluded.push({ txId: String(txid), decision: decision.s, ageMs: now - decision.at, waitingFor });
+    let concluded = 0;
+    for (let i = 0; i < due.length; i += SWEEP_CHUNK_DECISIONS) {
+      const chunk = due.slice(i, i + SWEEP_CHUNK_DECISIONS);
+      const waiting = await this.settle(chunk);
+      const done = chunk.filter(({ txid }) => (waiting.get(txid) ?? []).length === 0).map(({ txid }) => txid);
+      // Deleted as the pass goes: a long pass (many decisions, a node down) still concludes what it can.
+      await this.d.decisions.conclude(done);
+      concluded += done.length;
+      for (const { txid, decision } of chunk) {
+        const nodes = waiting.get(txid) ?? [];
+        if (nodes.length > 0) unconcluded.push({ txId: String(txid), decision: decision.s, ageMs: now - decision.at, waitingFor: nodes });
+      }
     }
-    await this.d.decisions.conclude(concluded);
-    this.last = { decisions: all.length, concluded: concluded.length, unconcluded };
-    if (concluded.length > 0 || unconcluded.length > 0) this.d.log.info({ event: 'tx_swept', decisions: all.length, concluded: concluded.length, unconcluded: unconcluded.length }, 'swept atomic batch decisions');
+    this.last = { decisions: all.length, concluded, unconcluded };
+    if (concluded > 0 || unconcluded.length > 0) this.d.log.info({ event: 'tx_swept', decisions: all.length, concluded, unconcluded: unconcluded.length }, 'swept atomic batch decisions');
     this.d.onSwept?.(this.last);
     return this.last;
   }
 
-  /** Asks every participant; pushes the decision to the pending ones; returns those still pending or silent. */
-  private async settle(txid: bigint, decision: TxDecision): Promise<string[]> {
-    const nodes = participantNodes(decision, this.d.placement(), this.d.catalog);
-    const waiting: string[] = [];
+  /**
+   * Asks every participant of a chunk of decisions what it holds, one
+   * TxStatus call per node for the whole chunk; pushes each decision to the
+   * replicas still pending it (a bounded number of pushes at a time).
+   * Returns, per decision, the nodes that were pending or did not answer.
+   */
+  private async settle(chunk: readonly { txid: bigint; decision: TxDecision }[]): Promise<Map<bigint, string[]>> {
+    const placement = this.d.placement();
+    const byNode = new Map<string, bigint[]>();
+    const waiting = new Map<bigint, string[]>();
+    for (const { txid, decision } of chunk) {
+      for (const node of participantNodes(decision, placement, this.d.catalog)) byNode.set(node, [...(byNode.get(node) ?? []), txid]);
+    }
+    const pushes: (() => Promise<unknown>)[] = [];
+    const decisions = new Map(chunk.map(({ txid, decision }) => [txid, decision]));
+    const wait = (txid: bigint, node: string): void => void waiting.set(txid, [...(waiting.get(txid) ?? []), node]);
     await Promise.all(
-      nodes.map(async (node) => {
+      [...byNode].map(async ([node, txids]) => {
+        let states: { txid: string; state: string }[];
         try {
-          const { states } = await this.d.transport.call(node, 'TxStatus', { txids: [String(txid)] }, this.d.replicaTimeoutMs);
-          if (states[0]?.state !== 'pending') return;
-          waiting.push(node);
-          if (decision.s === 'commit') await this.d.transport.call(node, 'Commit', { txid: String(txid), cv: decision.cv }, this.d.replicaTimeoutMs);
-          else await this.d.transport.call(node, 'Abort', { txid: String(txid) }, this.d.replicaTimeoutMs);
+          states = (await this.d.transport.call(node, 'TxStatus', { txids: txids.map(String) }, this.d.replicaTimeoutMs)).states;
         } catch {
-          if (!waiting.includes(node)) waiting.push(node);
+          for (const txid of txids) wait(txid, node);
+          return;
+        }
+        for (const s of states) {
+          if (s.state !== 'pending') continue;
+          const txid = BigInt(s.txid);
+          const decision = decisions.get(txid);
+          if (decision === undefined) continue;
+          wait(txid, node);
+          pushes.push(() =>
+            decision.s === 'commit'
+              ? this.d.transport.call(node, 'Commit', { txid: s.txid, cv: decision.cv }, this.d.replicaTimeoutMs)
+              : this.d.transport.call(node, 'Abort', { txid: s.txid }, this.d.replicaTimeoutMs),
+          );
         }
       }),
     );
-    return waiting.sort();
+    await runBounded(pushes, SWEEP_PUSHES_IN_FLIGHT_MAX);
+    for (const nodes of waiting.values()) nodes.sort();
+    return waiting;
   }
+}
+
+/** Runs `tasks` with at most `limit` in flight; a failed task counts as done (the next sweep retries it). */
+async function runBounded(tasks: readonly (() => Promise<unknown>)[], limit: number): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < tasks.length) {
+      const task = tasks[next++] as () => Promise<unknown>;
+      await task().catch(() => undefined);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
 }
