@@ -19,12 +19,11 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { TX_PREFIX, keysOnDistinctShards, ledgerTable, readKeys, txStatus, type LedgerRec, type StatusTx } from './atomic-tools.ts';
 import { Etcd3 } from 'etcd3';
-import { shardOf } from '../../src/core/murmur3.ts';
 import { TestCluster, waitUntil } from './cluster.ts';
 import { http, type NodeProcess } from './harness.ts';
 
-const SHARDS = 16;
 const NODES = 3;
 const KEYS = 4;
 const RECORDS_PER_KEY = 2;
@@ -44,7 +43,6 @@ const TX_FLAGS = [
   '--tx-sweep-interval-ms', '500',
   '--tx-done-retention-ms', '600000',
 ];
-const TX_PREFIX = 'sluice/tx/';
 
 /** One scenario: who coordinates, who is armed with what, and what must become of the batch. */
 interface Scenario {
@@ -80,43 +78,9 @@ const SCENARIOS: readonly Scenario[] = [
   },
 ];
 
-/** A table per scenario: the ledger of the design note (a decimal amount, a time field), RF=3. */
-function tableDef(name: string): object {
-  return {
-    name,
-    shardKey: 'account',
-    timeField: 'ts',
-    replicationFactor: 3,
-    fields: [
-      { name: 'account', type: 'string', required: true },
-      { name: 'ts', type: 'timestamp', required: true },
-      { name: 'tag', type: 'string', required: true },
-      { name: 'amount', type: 'decimal', required: true },
-    ],
-  };
-}
 
-/** `count` shard keys starting with `prefix`, each on a shard of its own. */
-function keysOnDistinctShards(prefix: string, count: number): string[] {
-  const keys: string[] = [];
-  const shards = new Set<number>();
-  for (let i = 0; keys.length < count; i++) {
-    const key = `${prefix}-${i}`;
-    const shard = shardOf(key, SHARDS);
-    if (shards.has(shard)) continue;
-    shards.add(shard);
-    keys.push(key);
-  }
-  return keys;
-}
 
 /** One written record, as the test knows it. */
-interface Rec {
-  readonly account: string;
-  readonly ts: number;
-  readonly tag: string;
-  readonly amount: string;
-}
 
 /** What one node shows of the batch. */
 interface NodeView {
@@ -127,24 +91,7 @@ interface NodeView {
   readonly all: Record<string, string> | string;
 }
 
-/** tag → amount of every record of `keys` in `table` through `url`, or the error's text. */
-async function readKeys(url: string, table: string, keys: readonly string[], consistency: 'one' | 'all'): Promise<Record<string, string> | string> {
-  const seen: Record<string, string> = {};
-  for (const key of keys) {
-    const res = await http(`${url}/v1/tables/${table}/records?key=${encodeURIComponent(key)}&consistency=${consistency}&limit=100`).catch((err: unknown) => ({ status: 0, text: String(err), body: undefined }));
-    if (res.status !== 200) return `${key}: ${res.status} ${res.text.slice(0, 200)}`;
-    for (const r of (res.body as { records: Rec[] }).records) seen[r.tag] = r.amount;
-  }
-  return seen;
-}
 
-/** The status GET /v1/tx/{id} answers on `url`, or the error's text. */
-async function txStatus(url: string, txId: string): Promise<string> {
-  const res = await http(`${url}/v1/tx/${txId}`).catch((err: unknown) => ({ status: 0, text: String(err), body: undefined }));
-  if (res.status !== 200) return `${res.status} ${res.text.slice(0, 200)}`;
-  assert.equal((res.body as { tx_id: string }).tx_id, txId);
-  return String((res.body as { status: string }).status);
-}
 
 /** Waits until `proc` has exited, for at most `ms`; undefined when it has not. */
 async function exited(proc: NodeProcess, ms: number): Promise<{ code: number | null; signal: string | null } | undefined> {
@@ -197,9 +144,9 @@ test('atomic batches across shards: a node killed at each step of the two-phase 
       const toArm = new Map(s.armed.filter(([i, spec]) => armedNow.get(i) !== spec));
       if (toArm.size > 0) await arm(toArm);
       const table = `fp${n}`;
-      await cluster.createTable(tableDef(table), s.via);
+      await cluster.createTable(ledgerTable(table), s.via);
       const keys = keysOnDistinctShards(`${table}-acct`, KEYS);
-      const records: Rec[] = keys.flatMap((account, k) =>
+      const records: LedgerRec[] = keys.flatMap((account, k) =>
         Array.from({ length: RECORDS_PER_KEY }, (_, j) => ({ account, ts: 1_700_000_000_000 + j * 1_000, tag: `${table}-${k}-${j}`, amount: `${k + 1}${j}.${String(n).padStart(2, '0')}` })),
       );
       const procs = s.armed.map(([i]) => [i, cluster.node(i)] as const);
@@ -285,11 +232,11 @@ test('atomic batches across shards: a node killed at each step of the two-phase 
       };
       const observe = async (): Promise<NodeView[]> => {
         // Every node's own replica first: a consistency=all read repairs the replicas that lack a record.
-        const own = await Promise.all(Array.from({ length: NODES }, (_, i) => readKeys(cluster.url(i), table, keys, 'one')));
+        const own = await Promise.all(Array.from({ length: NODES }, (_, i) => readKeys(cluster.url(i), table, keys, 'consistency=one')));
         const views: NodeView[] = [];
         for (let i = 0; i < NODES; i++) {
           const url = cluster.url(i);
-          views.push({ status: await txStatus(url, txId), own: own[i] ?? 'missing', all: await readKeys(url, table, keys, 'all') });
+          views.push({ status: await txStatus(url, txId), own: own[i] ?? 'missing', all: await readKeys(url, table, keys, 'consistency=all') });
         }
         return views;
       };
@@ -326,7 +273,7 @@ test('atomic batches across shards: a node killed at each step of the two-phase 
         }
         const exported = await http(`${cluster.url(i)}/v1/tables/${table}/export`);
         assert.equal(exported.status, 200, exported.text);
-        const lines = exported.text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Rec & { _id: string });
+        const lines = exported.text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as LedgerRec & { _id: string });
         assert.deepEqual(Object.fromEntries(lines.map((r) => [r.tag, r.amount])), want.all, `node ${i}'s export (a snapshot)`);
         if (ids.length > 0) assert.deepEqual(lines.map((r) => r._id).sort(), [...ids].sort(), `node ${i} exports the acknowledged ids`);
       }
@@ -339,7 +286,3 @@ test('atomic batches across shards: a node killed at each step of the two-phase 
   }
 });
 
-/** The part of GET /v1/cluster these tests read. */
-interface StatusTx {
-  readonly transactions: { readonly pending: number };
-}

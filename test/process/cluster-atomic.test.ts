@@ -28,14 +28,13 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { TX_PREFIX, keysOnDistinctShards, ledgerTable, readKeys, txStatus, type LedgerRec, type StatusTx } from './atomic-tools.ts';
 import { Etcd3 } from 'etcd3';
 import { decodeLocalToken } from '../../src/cluster/coordinator/read-token.ts';
-import { shardOf } from '../../src/core/murmur3.ts';
 import { TestCluster, waitUntil } from './cluster.ts';
 import { NodeProcess, http, sleep, tempDir } from './harness.ts';
 import { PAYMENTS } from './tables.ts';
 
-const SHARDS = 16;
 const NODES = 3;
 const COMMIT_DEADLINE_MS = 2_000;
 /** The least config.ts accepts: 2 × replica timeout (1500, FAST_CLUSTER_FLAGS) + commit deadline. */
@@ -56,84 +55,27 @@ const TX_FLAGS = [
 const LEASE_MARGIN_MS = 6_000 - 1_000;
 /** Nothing pending and no decision in etcd within this (docs §8). */
 const CLEAN_MS = 90_000;
-const TX_PREFIX = 'sluice/tx/';
 
-/** A ledger table (a decimal amount, a time field), RF=3. */
-function tableDef(name: string): object {
-  return {
-    name,
-    shardKey: 'account',
-    timeField: 'ts',
-    replicationFactor: 3,
-    fields: [
-      { name: 'account', type: 'string', required: true },
-      { name: 'ts', type: 'timestamp', required: true },
-      { name: 'tag', type: 'string', required: true },
-      { name: 'amount', type: 'decimal', required: true },
-    ],
-  };
-}
 
-/** One record as written. */
-interface Rec {
-  readonly account: string;
-  readonly ts: number;
-  readonly tag: string;
-  readonly amount: string;
-}
 
-/** `count` shard keys starting with `prefix`, each on a shard of its own. */
-function keysOnDistinctShards(prefix: string, count: number): string[] {
-  const keys: string[] = [];
-  const shards = new Set<number>();
-  for (let i = 0; keys.length < count; i++) {
-    const key = `${prefix}-${i}`;
-    const shard = shardOf(key, SHARDS);
-    if (shards.has(shard)) continue;
-    shards.add(shard);
-    keys.push(key);
-  }
-  return keys;
-}
 
 /** `perKey` records on each of `keys`, tagged `<tag>-<key index>-<i>`. */
-function batchOf(tag: string, keys: readonly string[], perKey: number): Rec[] {
+function batchOf(tag: string, keys: readonly string[], perKey: number): LedgerRec[] {
   return keys.flatMap((account, k) => Array.from({ length: perKey }, (_, i) => ({ account, ts: 1_700_000_000_000 + i * 1_000, tag: `${tag}-${k}-${i}`, amount: `${k + 1}${i}.25` })));
 }
 
 /** POSTs records as NDJSON. */
-function post(url: string, table: string, records: readonly Rec[], query = 'atomic=true'): ReturnType<typeof http> {
+function post(url: string, table: string, records: readonly LedgerRec[], query = 'atomic=true'): ReturnType<typeof http> {
   return http(`${url}/v1/tables/${table}/records?${query}`, { method: 'POST', body: records.map((r) => JSON.stringify(r)).join('\n'), headers: { 'content-type': 'application/x-ndjson' } });
 }
 
-/** tag → amount of every record of `keys` through `url` (extra query appended), or the error's text. */
-async function readKeys(url: string, table: string, keys: readonly string[], query: string): Promise<Record<string, string> | string> {
-  const seen: Record<string, string> = {};
-  for (const key of keys) {
-    const res = await http(`${url}/v1/tables/${table}/records?key=${encodeURIComponent(key)}&limit=100&${query}`).catch((err: unknown) => ({ status: 0, text: String(err), body: undefined }));
-    if (res.status !== 200) return `${key}: ${res.status} ${res.text.slice(0, 200)}`;
-    for (const r of (res.body as { records: Rec[] }).records) seen[r.tag] = r.amount;
-  }
-  return seen;
-}
 
 /** tag → amount of `records`. */
-function tagsOf(records: readonly Rec[]): Record<string, string> {
+function tagsOf(records: readonly LedgerRec[]): Record<string, string> {
   return Object.fromEntries(records.map((r) => [r.tag, r.amount]));
 }
 
-/** GET /v1/tx/{id} on `url`: its status. */
-async function txStatus(url: string, txId: string): Promise<string> {
-  const res = await http(`${url}/v1/tx/${txId}`);
-  assert.equal(res.status, 200, res.text);
-  assert.equal(res.body.tx_id, txId);
-  return String(res.body.status);
-}
 
-/** The part of GET /v1/cluster read here. */
-interface StatusTx {
-  readonly transactions: { readonly pending: number; readonly running: number };
-}
 
 /** Waits until no node has a batch pending and etcd holds no decision. */
 async function waitClean(cluster: TestCluster, etcd: Etcd3, what: string): Promise<number> {
@@ -167,7 +109,7 @@ test('atomic batches in a 3-node cluster: the API, a zombie coordinator, etcd pa
   t.after(() => etcd.close());
 
   await t.test('the API: tx_id, GET /v1/tx, snapshot export and as_of, refusals, one shard without 2PC', async (st) => {
-    await cluster.createTable(tableDef('api'));
+    await cluster.createTable(ledgerTable('api'));
     const keys = keysOnDistinctShards('api', 4);
     const records = batchOf('api', keys, 2);
     const w = await post(cluster.url(0), 'api', records);
@@ -192,7 +134,7 @@ test('atomic batches in a 3-node cluster: the API, a zombie coordinator, etcd pa
     assert.equal(exported.status, 200, exported.text);
     const asOf = exported.headers.get('sluice-as-of');
     assert.match(String(asOf), /^[0-9]+$/, 'the export names its snapshot');
-    const lines = exported.text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Rec & { _id: string });
+    const lines = exported.text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as LedgerRec & { _id: string });
     assert.deepEqual(tagsOf(lines), tagsOf(records), 'the export holds the batch');
     assert.deepEqual(lines.map((l) => l._id).sort(), [...(w.body.ids as string[])].sort());
     // A write after the snapshot, through the node that served it (its clock moved past the snapshot).
@@ -243,7 +185,7 @@ test('atomic batches in a 3-node cluster: the API, a zombie coordinator, etcd pa
     // Frozen after its deadline check, right before it writes the commit to etcd: resumed, it tries to commit late.
     await cluster.startNode(zombie, TX_FLAGS, { SLUICE_FAILPOINT: 'coord.before-decision=stop' });
     await cluster.waitConverged();
-    await cluster.createTable(tableDef('zombie'));
+    await cluster.createTable(ledgerTable('zombie'));
     const keys = keysOnDistinctShards('zombie', 4);
     const records = batchOf('zombie', keys, 2);
     const proc = cluster.node(zombie);
@@ -296,7 +238,7 @@ test('atomic batches in a 3-node cluster: the API, a zombie coordinator, etcd pa
   });
 
   await t.test('etcd paused while the coordinator decides: 504 TX_IN_DOUBT, plain writes and reads go on, GET /v1/tx answers and replicas agree after', async (st) => {
-    await cluster.createTable(tableDef('paused'));
+    await cluster.createTable(ledgerTable('paused'));
     await cluster.waitConverged();
     const keys = keysOnDistinctShards('paused', 4);
     const records = batchOf('paused', keys, 2);
@@ -377,7 +319,7 @@ test('atomic batches in a 3-node cluster: the API, a zombie coordinator, etcd pa
 
 test('atomic batches on a single node: one WAL frame, no tx_id, no batch known by id', { timeout: 60_000 }, async (t) => {
   const node = await NodeProcess.start(t, { dataDir: tempDir(t) });
-  const created = await http(`${node.url}/v1/tables`, { method: 'POST', body: JSON.stringify(tableDef('solo')) });
+  const created = await http(`${node.url}/v1/tables`, { method: 'POST', body: JSON.stringify(ledgerTable('solo')) });
   assert.equal(created.status, 201, created.text);
   const keys = keysOnDistinctShards('solo', 4);
   const first = await post(node.url, 'solo', [{ account: 'solo-first', ts: 1_700_000_000_000, tag: 'solo-first', amount: '0.01' }], 'atomic=false');

@@ -27,18 +27,15 @@
 import { subBatch } from '../../core/codec/batch-slices.ts';
 import { SluiceError, isSluiceError } from '../../core/errors.ts';
 import { failpoint } from '../../core/failpoint.ts';
-import type { Hlc } from '../../core/hlc.ts';
-import type { SnowflakeGenerator } from '../../core/snowflake.ts';
 import { currentDef, type TableEntry } from '../../storage/catalog.ts';
 import { committedBatch } from '../../storage/tx/tx-frame-v1.ts';
 import type { ClusterWriter } from './cluster-writer.ts';
 import { routeBatch, type Routing } from './cluster-writer.ts';
 import type { Consistency, WriteAck, WriteOptions } from './coordinator.ts';
 import type { Delivery } from './delivery.ts';
+import type { WriteContext } from './write-context.ts';
 import { availability, writeVerdict } from './quorum-verdict.ts';
 import { encodeClusterToken } from './read-token.ts';
-import type { Placement } from '../placement/placement.ts';
-import type { ReplicaTransport } from '../transport/replica-transport.ts';
 import type { TxConcluder } from '../tx/tx-concluder.ts';
 import type { DecisionStore, TxDecision } from '../tx/tx-decisions.ts';
 
@@ -57,14 +54,7 @@ export interface AtomicLimits {
   readonly replicaTimeoutMs: number;
 }
 
-export interface AtomicWriterDeps {
-  readonly nodeId: string;
-  readonly hlc: Hlc;
-  readonly ids: () => SnowflakeGenerator;
-  readonly assertLive: () => void;
-  readonly placement: () => Placement;
-  readonly refreshPlacement: () => Promise<Placement>;
-  readonly transport: ReplicaTransport;
+export interface AtomicWriterDeps extends WriteContext {
   readonly delivery: Delivery;
   /** The plain write path: stamping, and batches inside one shard (one WAL frame per replica: no 2PC). */
   readonly writer: ClusterWriter;

@@ -5,13 +5,9 @@
  * replica transport, sharing how a node's part of a write gets delivered
  * or hinted (`delivery.ts`).
  */
-import type { Hlc } from '../../core/hlc.ts';
-import type { SnowflakeGenerator } from '../../core/snowflake.ts';
 import type { TableEntry } from '../../storage/catalog.ts';
 import type { FailureDetector } from '../membership/failure-detector.ts';
-import type { Placement } from '../placement/placement.ts';
 import type { HintQueue } from '../repair/hint-queue.ts';
-import type { ReplicaTransport } from '../transport/replica-transport.ts';
 import { AtomicWriter, type AtomicLimits, type TxOutcomeLabel } from './atomic-writer.ts';
 import type { TxConcluder } from '../tx/tx-concluder.ts';
 import type { DecisionStore } from '../tx/tx-decisions.ts';
@@ -19,20 +15,10 @@ import { ClusterReader } from './cluster-reader.ts';
 import { ClusterWriter } from './cluster-writer.ts';
 import type { Coordinator, RangePage, RangeQuery, ReadOptions, ReadRecord, TxStatus, WriteAck, WriteOptions } from './coordinator.ts';
 import { Delivery } from './delivery.ts';
+import { writeContextOf, type WriteContext } from './write-context.ts';
 import type { PartitionMode } from './quorum-verdict.ts';
 
-export interface ClusterCoordinatorDeps {
-  readonly nodeId: string;
-  readonly hlc: Hlc;
-  /** The current id generator (its worker id is leased; it changes after a re-registration). */
-  readonly ids: () => SnowflakeGenerator;
-  /** Throws unless this node's etcd lease is certainly alive. */
-  readonly assertLive: () => void;
-  readonly placement: () => Placement;
-  /** Reads the placement from etcd now (after a replica said ours is stale). */
-  readonly refreshPlacement: () => Promise<Placement>;
-  /** Reaches this node's own replica and its peers'. */
-  readonly transport: ReplicaTransport;
+export interface ClusterCoordinatorDeps extends WriteContext {
   readonly detector: FailureDetector;
   readonly hints: HintQueue;
   readonly options: {
@@ -77,26 +63,15 @@ export class ClusterCoordinator implements Coordinator {
       replicaTimeoutMs,
       ...(d.observer?.onHinted ? { onHinted: d.observer.onHinted } : {}),
     });
+    const context = writeContextOf(d);
     this.writer = new ClusterWriter({
-      nodeId: d.nodeId,
-      hlc: d.hlc,
-      ids: d.ids,
-      assertLive: d.assertLive,
-      placement: d.placement,
-      refreshPlacement: d.refreshPlacement,
-      transport: d.transport,
+      ...context,
       delivery,
       replicaTimeoutMs,
       onPartition: d.options.onPartition,
     });
     this.atomic = new AtomicWriter({
-      nodeId: d.nodeId,
-      hlc: d.hlc,
-      ids: d.ids,
-      assertLive: d.assertLive,
-      placement: d.placement,
-      refreshPlacement: d.refreshPlacement,
-      transport: d.transport,
+      ...context,
       delivery,
       writer: this.writer,
       decisions: d.tx.decisions,

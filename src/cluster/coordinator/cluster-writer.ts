@@ -15,32 +15,20 @@
 import { subBatch } from '../../core/codec/batch-slices.ts';
 import { RecordBatchReader } from '../../core/codec/record-batch-v1.ts';
 import { SluiceError, isSluiceError } from '../../core/errors.ts';
-import type { Hlc } from '../../core/hlc.ts';
-import type { SnowflakeGenerator } from '../../core/snowflake.ts';
 import { currentDef, type TableEntry } from '../../storage/catalog.ts';
 import type { Placement } from '../placement/placement.ts';
-import type { ReplicaTransport } from '../transport/replica-transport.ts';
 import type { Consistency, WriteAck, WriteOptions } from './coordinator.ts';
 import type { Delivery } from './delivery.ts';
 import { availability, shortOfQuorum, writeVerdict, type PartitionMode, type ShardSets } from './quorum-verdict.ts';
 import { readQuorum } from './quorum-reads.ts';
 import { encodeClusterToken } from './read-token.ts';
 import { stampBatch, type StampSource } from './stamp-batch.ts';
+import type { WriteContext } from './write-context.ts';
 
 /** Retries of a write whose placement turned out stale (a transition is a few epochs at most). */
 const STALE_RETRIES = 3;
 
-export interface ClusterWriterDeps {
-  readonly nodeId: string;
-  readonly hlc: Hlc;
-  /** The current id generator (its worker id is leased; it changes after a re-registration). */
-  readonly ids: () => SnowflakeGenerator;
-  /** Throws unless this node's etcd lease is certainly alive. */
-  readonly assertLive: () => void;
-  readonly placement: () => Placement;
-  /** Reads the placement from etcd now (after a replica said ours is stale). */
-  readonly refreshPlacement: () => Promise<Placement>;
-  readonly transport: ReplicaTransport;
+export interface ClusterWriterDeps extends WriteContext {
   readonly delivery: Delivery;
   readonly replicaTimeoutMs: number;
   readonly onPartition: PartitionMode;

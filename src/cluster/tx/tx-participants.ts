@@ -6,7 +6,8 @@
  */
 import { currentDef, type Catalog } from '../../storage/catalog.ts';
 import type { Placement } from '../placement/placement.ts';
-import type { TxParts } from './tx-decisions.ts';
+import type { ReplicaTransport } from '../transport/replica-transport.ts';
+import type { TxDecision, TxParts } from './tx-decisions.ts';
 
 /** The replica nodes of an atomic batch's participant shards (sorted, no repeats). */
 export function participantNodes(parts: TxParts, placement: Placement, catalog: Catalog): string[] {
@@ -18,4 +19,9 @@ export function participantNodes(parts: TxParts, placement: Placement, catalog: 
     for (const n of placement.targetReplicas(shard, rf) ?? []) nodes.add(n);
   }
   return [...nodes].sort();
+}
+
+/** Sends a decision to one participant: COMMIT with the commit version, or ABORT. */
+export function pushDecision(transport: ReplicaTransport, node: string, txid: string, decision: TxDecision, timeoutMs: number): Promise<unknown> {
+  return decision.s === 'commit' ? transport.call(node, 'Commit', { txid, cv: decision.cv }, timeoutMs) : transport.call(node, 'Abort', { txid }, timeoutMs);
 }

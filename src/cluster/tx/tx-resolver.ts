@@ -25,7 +25,7 @@ import type { PendingTx } from '../../storage/tx/staged-txs.ts';
 import type { Placement } from '../placement/placement.ts';
 import type { ReplicaTransport } from '../transport/replica-transport.ts';
 import type { DecisionStore, TxDecision } from './tx-decisions.ts';
-import { participantNodes } from './tx-participants.ts';
+import { participantNodes, pushDecision } from './tx-participants.ts';
 
 /** How one resolution ended, for metrics. */
 export type ResolutionResult = 'committed' | 'aborted' | 'fenced' | 'failed';
@@ -132,13 +132,7 @@ export class TxResolver {
   /** Best-effort: tells the other participants the outcome. */
   private push(txid: bigint, decision: TxDecision): void {
     const nodes = participantNodes(decision, this.d.placement(), this.d.catalog).filter((n) => n !== this.d.nodeId);
-    for (const node of nodes) {
-      const call =
-        decision.s === 'commit'
-          ? this.d.transport.call(node, 'Commit', { txid: String(txid), cv: decision.cv }, this.d.replicaTimeoutMs)
-          : this.d.transport.call(node, 'Abort', { txid: String(txid) }, this.d.replicaTimeoutMs);
-      call.catch(() => undefined);
-    }
+    for (const node of nodes) pushDecision(this.d.transport, node, String(txid), decision, this.d.replicaTimeoutMs).catch(() => undefined);
   }
 
   private participants(tx: PendingTx): string[] {

@@ -17,7 +17,7 @@ import type { Catalog } from '../../storage/catalog.ts';
 import type { Placement } from '../placement/placement.ts';
 import type { ReplicaTransport } from '../transport/replica-transport.ts';
 import type { DecisionStore, TxDecision } from './tx-decisions.ts';
-import { participantNodes } from './tx-participants.ts';
+import { participantNodes, pushDecision } from './tx-participants.ts';
 
 /** What one sweep found. */
 export interface SweepReport {
@@ -140,11 +140,7 @@ export class TxSweeper {
           const decision = decisions.get(txid);
           if (decision === undefined) continue;
           wait(txid, node);
-          pushes.push(() =>
-            decision.s === 'commit'
-              ? this.d.transport.call(node, 'Commit', { txid: s.txid, cv: decision.cv }, this.d.replicaTimeoutMs)
-              : this.d.transport.call(node, 'Abort', { txid: s.txid }, this.d.replicaTimeoutMs),
-          );
+          pushes.push(() => pushDecision(this.d.transport, node, s.txid, decision, this.d.replicaTimeoutMs));
         }
       }),
     );
