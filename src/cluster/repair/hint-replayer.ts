@@ -7,6 +7,7 @@
  * it joins. One replay round runs at a time.
  */
 import type { Logger } from 'pino';
+import { SingleFlight } from '../../core/single-flight.ts';
 import type { FailureDetector, PeerState } from '../membership/failure-detector.ts';
 import type { Placement } from '../placement/placement.ts';
 import type { ReplicaTransport } from '../transport/replica-transport.ts';
@@ -28,7 +29,7 @@ export interface HintReplayerDeps {
 export class HintReplayer {
   private readonly d: HintReplayerDeps;
   private timer: NodeJS.Timeout | undefined;
-  private busy: Promise<void> | undefined;
+  private readonly rounds = new SingleFlight(() => this.round());
   private readonly onState = (_peer: string, state: PeerState): void => {
     if (state === 'alive') this.run();
   };
@@ -48,15 +49,12 @@ export class HintReplayer {
   async stop(): Promise<void> {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.d.detector.off('state', this.onState);
-    await this.busy;
+    await this.rounds.idle();
   }
 
   /** Runs a round now unless one is running; resolves when the round that covers this call ends. */
   run(): Promise<void> {
-    this.busy ??= this.round().finally(() => {
-      this.busy = undefined;
-    });
-    return this.busy;
+    return this.rounds.run();
   }
 
   private async round(): Promise<void> {

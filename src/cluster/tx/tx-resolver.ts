@@ -18,6 +18,7 @@
  */
 import type { Logger } from 'pino';
 import { failpoint } from '../../core/failpoint.ts';
+import { SingleFlight } from '../../core/single-flight.ts';
 import { murmur3String } from '../../core/murmur3.ts';
 import type { Catalog } from '../../storage/catalog.ts';
 import type { LocalStore } from '../../storage/local-store.ts';
@@ -48,7 +49,7 @@ export interface TxResolverDeps {
 export class TxResolver {
   private readonly d: TxResolverDeps;
   private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
+  private readonly passes = new SingleFlight(() => this.pass());
   /** Batches a snapshot read waits on: resolved at the next tick whatever their age. */
   private readonly urgent = new Set<bigint>();
 
@@ -65,7 +66,7 @@ export class TxResolver {
   /** Stops it; waits for a pass in progress. */
   async stop(): Promise<void> {
     if (this.timer !== undefined) clearInterval(this.timer);
-    await this.running;
+    await this.passes.idle();
   }
 
   /** Asks for these batches to be resolved at the next pass, whatever their age. */
@@ -75,10 +76,7 @@ export class TxResolver {
 
   /** One pass over the pending table (one at a time). */
   tick(): Promise<void> {
-    this.running ??= this.pass().finally(() => {
-      this.running = undefined;
-    });
-    return this.running;
+    return this.passes.run();
   }
 
   private async pass(): Promise<void> {

@@ -13,6 +13,7 @@
  *   batch staged. Such decisions are counted as unconcluded.
  */
 import type { Logger } from 'pino';
+import { SingleFlight } from '../../core/single-flight.ts';
 import type { Catalog } from '../../storage/catalog.ts';
 import type { Placement } from '../placement/placement.ts';
 import type { ReplicaTransport } from '../transport/replica-transport.ts';
@@ -51,7 +52,7 @@ const SWEEP_PUSHES_IN_FLIGHT_MAX = 16;
 export class TxSweeper {
   private readonly d: TxSweeperDeps;
   private timer: NodeJS.Timeout | undefined;
-  private running: Promise<SweepReport> | undefined;
+  private readonly passes = new SingleFlight(() => this.pass());
   private last: SweepReport = { decisions: 0, concluded: 0, unconcluded: [] };
 
   constructor(deps: TxSweeperDeps) {
@@ -74,15 +75,12 @@ export class TxSweeper {
   /** Stops sweeping; waits for a sweep in progress. */
   async stop(): Promise<void> {
     if (this.timer !== undefined) clearInterval(this.timer);
-    await this.running?.catch(() => undefined);
+    await this.passes.idle();
   }
 
   /** One sweep now (one at a time). */
   sweep(): Promise<SweepReport> {
-    this.running ??= this.pass().finally(() => {
-      this.running = undefined;
-    });
-    return this.running;
+    return this.passes.run();
   }
 
   private async pass(): Promise<SweepReport> {
