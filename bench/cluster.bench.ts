@@ -8,18 +8,19 @@
  * the ring placement figures. Every figure is the median of `runs` runs,
  * each on a fresh cluster.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { NodeProcess, http, sleep } from '../test/process/harness.ts';
-import { freePort } from '../test/process/etcd.ts';
 import { waitUntil } from '../test/process/cluster.ts';
-import { measureEtcdBaseline, startEtcdCluster, type EtcdBaselineOptions, type EtcdCluster } from './etcd-baseline.ts';
+import { measureEtcdBaseline, type EtcdBaselineOptions } from './etcd-baseline.ts';
+import { NODES, startCluster, type BenchCluster } from './lib/bench-cluster.ts';
+import { cpuSeconds, labelled, metric } from './lib/node-metrics.ts';
 import { runRingBench } from './ring.ts';
 import { BENCH_TABLE, ndjsonBodies, recordLine } from './lib/records.ts';
 import { bulkLoad, timedLoad, type LoadFailure, type TimedLoadResult } from './lib/load.ts';
 import { startReport } from './lib/report.ts';
-import { fmt, median, quantile } from './lib/stats.ts';
+import { fmt, median, quantile, sum } from './lib/stats.ts';
 
 /** Options of the cluster benchmark. */
 export interface ClusterBenchOptions {
@@ -37,8 +38,7 @@ export interface ClusterBenchOptions {
   readonly engine?: 'lmdb' | 'level';
 }
 
-/** Nodes in the cluster, and its table's replication factor. */
-const NODES = 3;
+/** The table's replication factor: with 3 nodes, every node holds every shard. */
 const RF = 3;
 /** The node SIGKILLed in the failover run (0-based: n3). */
 const VICTIM = 2;
@@ -102,17 +102,6 @@ interface FailoverTrial {
   recordsPerBody: number;
   /** Warnings and errors the nodes logged during the trial. */
   nodeLogIssues: string[];
-}
-
-/** A running 3-node cluster with its own 3-member etcd. */
-interface BenchCluster {
-  readonly etcd: EtcdCluster;
-  readonly nodes: NodeProcess[];
-  readonly urls: string[];
-  /** How long the nodes' bootstrap repair rounds went on after the cluster converged. */
-  readonly bootstrapMs: number;
-  /** SIGKILLs every node and etcd member by PID and waits for them; safe to call twice. */
-  stop(): Promise<void>;
 }
 
 /** Runs the cluster benchmark (then the etcd baseline and the ring figures) and returns the report as Markdown. */
@@ -389,75 +378,6 @@ async function detectDown(url: string, peer: string, since: number, timeoutMs: n
   return Number.NaN;
 }
 
-/**
- * Starts a 3-member etcd and `NODES` nodes using it, each with its own data
- * dir, HTTP and gRPC port, and waits until every node has all of them in
- * its placement and sees them alive. Everything started is killed by PID on
- * failure, by `stop()`, and if this process exits first.
- */
-async function startCluster(dir: string, engine?: 'lmdb' | 'level'): Promise<BenchCluster> {
-  const etcd = await startEtcdCluster(path.join(dir, 'etcd'));
-  const nodes: NodeProcess[] = [];
-  const killAll = (): void => {
-    for (const n of nodes) if (n.child.exitCode === null && n.child.signalCode === null) n.child.kill('SIGKILL');
-  };
-  const onSignal = (signal: NodeJS.Signals): void => {
-    killAll();
-    process.kill(process.pid, signal);
-  };
-  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-  process.on('exit', killAll);
-  for (const sig of signals) process.once(sig, onSignal);
-  let stopped = false;
-  const stop = async (): Promise<void> => {
-    if (stopped) return;
-    stopped = true;
-    process.off('exit', killAll);
-    for (const sig of signals) process.off(sig, onSignal);
-    await Promise.all(nodes.map((n) => n.kill('SIGKILL')));
-    await etcd.stop();
-  };
-  try {
-    const ports = new Set<number>();
-    while (ports.size < 2 * NODES) ports.add(await freePort());
-    const [httpPorts, grpcPorts] = [[...ports].slice(0, NODES), [...ports].slice(NODES)];
-    for (let i = 0; i < NODES; i++) {
-      nodes.push(
-        NodeProcess.spawn({
-          dataDir: path.join(dir, `n${i + 1}`),
-          port: httpPorts[i] as number,
-          args: ['--etcd', etcd.endpoints.join(','), '--node-id', `n${i + 1}`, '--grpc', `127.0.0.1:${grpcPorts[i]}`, '--disk-free-bytes-min', '0', ...(engine === undefined ? [] : ['--engine', engine])],
-        }),
-      );
-    }
-    await Promise.all(nodes.map((n) => n.ready(60_000)));
-    const urls = httpPorts.map((p) => `http://127.0.0.1:${p}`);
-    const ids = nodes.map((_, i) => `n${i + 1}`);
-    await waitUntil(
-      async () => {
-        for (const url of urls) {
-          const view = (await http(`${url}/v1/cluster`)).body as { placement?: { nodes?: string[] }; nodes?: { id: string; state: string }[] } | undefined;
-          if (!ids.every((id) => view?.placement?.nodes?.includes(id) === true)) return false;
-          if (!ids.every((id) => view?.nodes?.find((n) => n.id === id)?.state === 'alive')) return false;
-        }
-        return true;
-      },
-      60_000,
-      'every node to see all of them alive in its placement',
-    );
-    // A node with an empty index runs an anti-entropy round over every shard as soon as a peer is alive
-    // (bootstrap repair); every node of a fresh cluster does. Measure after it, not during it.
-    const bootstrapStarted = performance.now();
-    await waitUntil(async () => (await Promise.all(urls.map((u) => labelled(u, 'sluice_anti_entropy_records_total')))).every((m) => m.size > 0), 60_000, 'the bootstrap repair round of every node');
-    const bootstrapMs = performance.now() - bootstrapStarted;
-    return { etcd, nodes, urls, bootstrapMs, stop };
-  } catch (err) {
-    const tails = nodes.map((n, i) => `n${i + 1}: ${n.stderr.slice(-2000)} ${JSON.stringify(n.logs.slice(-3))}`).join('\n');
-    await stop();
-    throw new Error(`${err instanceof Error ? err.message : String(err)}\n${tails}`);
-  }
-}
-
 /** Records hinted so far for any peer, summed over the nodes. */
 async function hintedRecords(urls: readonly string[]): Promise<number> {
   return sum((await Promise.all(urls.map((u) => labelled(u, 'sluice_hinted_records_total')))).flatMap((m) => [...m.values()]));
@@ -481,37 +401,9 @@ async function antiEntropyRecords(urls: readonly string[]): Promise<number> {
   return sum((await Promise.all(urls.map((u) => labelled(u, 'sluice_anti_entropy_records_total')))).flatMap((m) => [...m.values()]));
 }
 
-/** The value of an unlabelled metric of a node (0 when absent). */
-async function metric(url: string, name: string): Promise<number> {
-  const text = (await http(`${url}/metrics`)).text;
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  return line === undefined ? 0 : Number(line.split(' ')[1]);
-}
-
-/** The series of a labelled metric of a node, by their label text (`direction="pulled"`). */
-async function labelled(url: string, name: string): Promise<Map<string, number>> {
-  const text = (await http(`${url}/metrics`)).text;
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    const m = /^([a-z_]+)\{([^}]*)\} (\S+)$/.exec(line);
-    if (m !== null && m[1] === name) out.set(m[2] as string, Number(m[3]));
-  }
-  return out;
-}
-
-/** User + system CPU seconds of a process so far (/proc/PID/stat, clock ticks of 100 Hz). */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
 /** `fmt`, or n/a for a figure that has no value (an empty window). */
 function num(n: number, digits = 0): string {
   return Number.isNaN(n) ? 'n/a' : fmt(n, digits);
-}
-
-function sum(values: readonly number[]): number {
-  return values.reduce((a, b) => a + b, 0);
 }
 
 function levelName(level: number): string {

@@ -2,6 +2,12 @@
  * `npm run bench [-- single|ring|etcd|cluster|sources|engines ...] [--records N] [--runs N] [--quick] [--parts grpc,kafka,parquet] [--engine-puts N]`:
  * runs the benchmarks (by default `single` then `ring`) and prints Markdown
  * tables ready for docs/benchmarks.md, with the date and the machine.
+ *
+ * `cluster --atomic [--cluster-records N] [--single-shard-records N]
+ * [--small-body-records N] [--atomic-loads spanning,single-shard,small]
+ * [--read-requests N] [--profile-seconds N]`: the cluster's load with and
+ * without atomic=true in the same run (bench/cluster-atomic.bench.ts),
+ * instead of the bulk, failover and etcd figures.
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
@@ -9,6 +15,7 @@ import { runSingleNodeBench } from './single-node.bench.ts';
 import { runRingBench } from './ring.ts';
 import { runEtcdBaseline } from './etcd-baseline.ts';
 import { runClusterBench } from './cluster.bench.ts';
+import { LOADS, runClusterAtomicBench } from './cluster-atomic.bench.ts';
 import { runSourcesBench, type SourcesPart } from './sources.bench.ts';
 import { runEnginesBench } from './engines.bench.ts';
 
@@ -27,6 +34,13 @@ const { values, positionals } = parseArgs({
     quick: { type: 'boolean', default: false },
     parts: { type: 'string', default: 'grpc,kafka,parquet' },
     'engine-puts': { type: 'string', default: '3000000' },
+    atomic: { type: 'boolean', default: false },
+    // Defaults of the atomic comparison: the single-shard load as large as the main one; 100-record bodies a fifth of it.
+    'single-shard-records': { type: 'string' },
+    'small-body-records': { type: 'string' },
+    'read-requests': { type: 'string', default: '6000' },
+    'profile-seconds': { type: 'string', default: '10' },
+    'atomic-loads': { type: 'string', default: 'spanning,single-shard,small' },
   },
 });
 const known = ['single', 'ring', 'etcd', 'cluster', 'sources', 'engines'];
@@ -64,6 +78,26 @@ for (const suite of suites) {
       runs: quick ? 1 : Number(values.runs),
       clients: Number(values['etcd-clients']),
       perTxn: 128,
+    });
+  } else if (suite === 'cluster' && values.atomic === true) {
+    const loads = String(values['atomic-loads']).split(',');
+    for (const l of loads) {
+      if (!(LOADS as readonly string[]).includes(l)) {
+        console.error(`unknown --atomic-loads entry ${l} (known: ${LOADS.join(', ')})`);
+        process.exit(2);
+      }
+    }
+    const records = quick ? 100_000 : Number(values['cluster-records']);
+    await runClusterAtomicBench({
+      records,
+      singleShardRecords: values['single-shard-records'] === undefined ? records : Number(values['single-shard-records']),
+      smallBodyRecords: values['small-body-records'] === undefined ? records / 5 : Number(values['small-body-records']),
+      connections: Number(values.connections),
+      runs: quick ? 1 : Number(values.runs),
+      readRequests: quick ? 2_000 : Number(values['read-requests']),
+      profileSeconds: quick ? 3 : Number(values['profile-seconds']),
+      loads: loads as (typeof LOADS)[number][],
+      ...(process.argv.some((arg) => arg.startsWith('--engines')) ? { engine: String(values.engines).split(',')[0] as 'lmdb' | 'level' } : {}),
     });
   } else if (suite === 'cluster') {
     // Not in the default run: it starts 3 nodes and two 3-member etcd clusters and takes minutes.

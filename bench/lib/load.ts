@@ -197,3 +197,143 @@ export async function timedLoad(o: TimedLoadOptions): Promise<TimedLoadResult> {
   }
   return { seconds: now() / 1000, completions, failures, overloaded, abandoned: [...down], eventsAtMs };
 }
+
+/** What a counted load measured: like `LoadResult`, with failed requests counted instead of thrown. */
+export interface CountedLoadResult {
+  readonly seconds: number;
+  /** Requests answered 200. */
+  readonly acked: number;
+  /** Records of those requests. */
+  readonly records: number;
+  /** Latency of every 200, ms. */
+  readonly latenciesMs: number[];
+  /** 429 answers (each retried after 5 ms). */
+  readonly overloaded: number;
+  /** 200 answers that carried a `tx_id` (atomic batches that ran two-phase commit). */
+  readonly withTxId: number;
+  /** Failed requests by `HTTP <status> <code>` or `connection <code>`; not retried. */
+  readonly failures: ReadonlyMap<string, number>;
+  /** The first answers of each failure kind (up to 3 each, 300 characters). */
+  readonly failureSamples: ReadonlyMap<string, string[]>;
+}
+
+/**
+ * Posts every body once, like `bulkLoad`, but a non-2xx answer other than
+ * 429, or no answer, is counted by status and error code and not sent
+ * again: the load goes on, and the records of failed requests are not in
+ * `records`. For loads whose failures are a finding (atomic batches).
+ */
+export async function countedLoad(urls: readonly string[], path: string, bodies: readonly Buffer[], recordsPerBody: number, connections: number, attemptTimeoutMs = 60_000): Promise<CountedLoadResult> {
+  const pools = urls.map((u, k) => new Pool(u, { connections: connectionsOf(k, urls.length, connections), pipelining: 1, keepAliveTimeout: 60_000, headersTimeout: attemptTimeoutMs, bodyTimeout: attemptTimeoutMs }));
+  const latenciesMs: number[] = [];
+  const failures = new Map<string, number>();
+  const failureSamples = new Map<string, string[]>();
+  const fail = (kind: string, detail: string): void => {
+    failures.set(kind, (failures.get(kind) ?? 0) + 1);
+    const samples = failureSamples.get(kind) ?? [];
+    if (samples.length < 3) samples.push(detail.slice(0, 300));
+    failureSamples.set(kind, samples);
+  };
+  let next = 0;
+  let overloaded = 0;
+  let withTxId = 0;
+  const started = performance.now();
+  const worker = async (pool: Pool): Promise<void> => {
+    while (next < bodies.length) {
+      const body = bodies[next++] as Buffer;
+      for (;;) {
+        const t0 = performance.now();
+        let status: number;
+        let text: string;
+        try {
+          const res = await pool.request({ method: 'POST', path, body, headers: { 'content-type': 'application/x-ndjson' } });
+          status = res.statusCode;
+          // Read in every mode (not dumped), so the atomic and plain loads cost the client alike.
+          text = await res.body.text();
+        } catch (err) {
+          const e = err as { code?: string; message?: string };
+          fail(`connection ${e.code ?? 'error'}`, e.message ?? String(err));
+          break;
+        }
+        if (status === 200) {
+          latenciesMs.push(performance.now() - t0);
+          if (text.includes('"tx_id":"', text.length - 64)) withTxId++;
+          break;
+        }
+        if (status === 429) {
+          overloaded++;
+          await new Promise((r) => setTimeout(r, 5));
+          continue;
+        }
+        fail(`HTTP ${status} ${errorCode(text)}`, text);
+        break;
+      }
+    }
+  };
+  let seconds: number;
+  try {
+    await Promise.all(Array.from({ length: connections }, (_, i) => worker(pools[i % pools.length] as Pool)));
+    seconds = (performance.now() - started) / 1000;
+  } finally {
+    await Promise.all(pools.map((p) => p.close()));
+  }
+  return { seconds, acked: latenciesMs.length, records: latenciesMs.length * recordsPerBody, latenciesMs, overloaded, withTxId, failures, failureSamples };
+}
+
+/** The `error.code` of a sluice error answer, or `?`. */
+function errorCode(text: string): string {
+  try {
+    return String((JSON.parse(text) as { error?: { code?: string } }).error?.code ?? '?');
+  } catch {
+    return '?';
+  }
+}
+
+/** What a read load measured. */
+export interface ReadLoadResult {
+  readonly seconds: number;
+  readonly requests: number;
+  readonly latenciesMs: number[];
+  /** Records the answers held, all requests. */
+  readonly records: number;
+  /** Failed requests by `HTTP <status> <code>` or `connection <code>`. */
+  readonly failures: ReadonlyMap<string, number>;
+}
+
+/** GETs `requests` paths (`paths` in turn) over `connections` connections dealt over `urls`; each answer is a page of `records`. */
+export async function readLoad(urls: readonly string[], paths: readonly string[], requests: number, connections: number): Promise<ReadLoadResult> {
+  const pools = urls.map((u, k) => new Pool(u, { connections: connectionsOf(k, urls.length, connections), pipelining: 1, keepAliveTimeout: 60_000 }));
+  const latenciesMs: number[] = [];
+  const failures = new Map<string, number>();
+  let next = 0;
+  let records = 0;
+  const started = performance.now();
+  const worker = async (pool: Pool): Promise<void> => {
+    while (next < requests) {
+      const path = paths[next++ % paths.length] as string;
+      const t0 = performance.now();
+      try {
+        const res = await pool.request({ method: 'GET', path });
+        const text = await res.body.text();
+        if (res.statusCode !== 200) {
+          const kind = `HTTP ${res.statusCode} ${errorCode(text)}`;
+          failures.set(kind, (failures.get(kind) ?? 0) + 1);
+          continue;
+        }
+        latenciesMs.push(performance.now() - t0);
+        records += (JSON.parse(text) as { records: unknown[] }).records.length;
+      } catch (err) {
+        const kind = `connection ${(err as { code?: string }).code ?? 'error'}`;
+        failures.set(kind, (failures.get(kind) ?? 0) + 1);
+      }
+    }
+  };
+  let seconds: number;
+  try {
+    await Promise.all(Array.from({ length: connections }, (_, i) => worker(pools[i % pools.length] as Pool)));
+    seconds = (performance.now() - started) / 1000;
+  } finally {
+    await Promise.all(pools.map((p) => p.close()));
+  }
+  return { seconds, requests, latenciesMs, records, failures };
+}

@@ -1,0 +1,94 @@
+/**
+ * A 3-node sluice cluster with its own 3-member etcd on this machine, for
+ * the cluster benches: free ports, one data dir per node, every process
+ * killed by PID when it is stopped or this process exits.
+ */
+import path from 'node:path';
+import { NodeProcess, http } from '../../test/process/harness.ts';
+import { freePort } from '../../test/process/etcd.ts';
+import { waitUntil } from '../../test/process/cluster.ts';
+import { startEtcdCluster, type EtcdCluster } from '../etcd-baseline.ts';
+import { labelled } from './node-metrics.ts';
+
+/** Nodes in the cluster. */
+export const NODES = 3;
+
+/** A running 3-node cluster with its own 3-member etcd. */
+export interface BenchCluster {
+  readonly etcd: EtcdCluster;
+  readonly nodes: NodeProcess[];
+  readonly urls: string[];
+  /** How long the nodes' bootstrap repair rounds went on after the cluster converged. */
+  readonly bootstrapMs: number;
+  /** SIGKILLs every node and etcd member by PID and waits for them; safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a 3-member etcd and `NODES` nodes using it, each with its own data
+ * dir, HTTP and gRPC port, and waits until every node has all of them in
+ * its placement and sees them alive. Everything started is killed by PID on
+ * failure, by `stop()`, and if this process exits first.
+ */
+export async function startCluster(dir: string, engine?: 'lmdb' | 'level'): Promise<BenchCluster> {
+  const etcd = await startEtcdCluster(path.join(dir, 'etcd'));
+  const nodes: NodeProcess[] = [];
+  const killAll = (): void => {
+    for (const n of nodes) if (n.child.exitCode === null && n.child.signalCode === null) n.child.kill('SIGKILL');
+  };
+  const onSignal = (signal: NodeJS.Signals): void => {
+    killAll();
+    process.kill(process.pid, signal);
+  };
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  process.on('exit', killAll);
+  for (const sig of signals) process.once(sig, onSignal);
+  let stopped = false;
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    process.off('exit', killAll);
+    for (const sig of signals) process.off(sig, onSignal);
+    await Promise.all(nodes.map((n) => n.kill('SIGKILL')));
+    await etcd.stop();
+  };
+  try {
+    const ports = new Set<number>();
+    while (ports.size < 2 * NODES) ports.add(await freePort());
+    const [httpPorts, grpcPorts] = [[...ports].slice(0, NODES), [...ports].slice(NODES)];
+    for (let i = 0; i < NODES; i++) {
+      nodes.push(
+        NodeProcess.spawn({
+          dataDir: path.join(dir, `n${i + 1}`),
+          port: httpPorts[i] as number,
+          args: ['--etcd', etcd.endpoints.join(','), '--node-id', `n${i + 1}`, '--grpc', `127.0.0.1:${grpcPorts[i]}`, '--disk-free-bytes-min', '0', ...(engine === undefined ? [] : ['--engine', engine])],
+        }),
+      );
+    }
+    await Promise.all(nodes.map((n) => n.ready(60_000)));
+    const urls = httpPorts.map((p) => `http://127.0.0.1:${p}`);
+    const ids = nodes.map((_, i) => `n${i + 1}`);
+    await waitUntil(
+      async () => {
+        for (const url of urls) {
+          const view = (await http(`${url}/v1/cluster`)).body as { placement?: { nodes?: string[] }; nodes?: { id: string; state: string }[] } | undefined;
+          if (!ids.every((id) => view?.placement?.nodes?.includes(id) === true)) return false;
+          if (!ids.every((id) => view?.nodes?.find((n) => n.id === id)?.state === 'alive')) return false;
+        }
+        return true;
+      },
+      60_000,
+      'every node to see all of them alive in its placement',
+    );
+    // A node with an empty index runs an anti-entropy round over every shard as soon as a peer is alive
+    // (bootstrap repair); every node of a fresh cluster does. Measure after it, not during it.
+    const bootstrapStarted = performance.now();
+    await waitUntil(async () => (await Promise.all(urls.map((u) => labelled(u, 'sluice_anti_entropy_records_total')))).every((m) => m.size > 0), 60_000, 'the bootstrap repair round of every node');
+    const bootstrapMs = performance.now() - bootstrapStarted;
+    return { etcd, nodes, urls, bootstrapMs, stop };
+  } catch (err) {
+    const tails = nodes.map((n, i) => `n${i + 1}: ${n.stderr.slice(-2000)} ${JSON.stringify(n.logs.slice(-3))}`).join('\n');
+    await stop();
+    throw new Error(`${err instanceof Error ? err.message : String(err)}\n${tails}`);
+  }
+}
