@@ -135,15 +135,22 @@ async function trial(root: string, run: number, o: ClusterAtomicOptions): Promis
       const plainPath = RECORDS_PATH;
       const atomicPath = `${RECORDS_PATH}?atomic=true`;
       progress(`run ${run + 1}: ${name}: ${fmt(2 * half * perBody)} records per mode, plain/atomic/atomic/plain`);
-      const p1 = await segment(c, plainPath, bodies(take(half * perBody), half), perBody, o.connections);
-      const a1 = await segment(c, atomicPath, bodies(take(half * perBody), half), perBody, o.connections);
-      const a2 = await segment(c, atomicPath, bodies(take(half * perBody), half), perBody, o.connections);
-      const p2 = await segment(c, plainPath, bodies(take(half * perBody), half), perBody, o.connections);
+      const half1 = async (route: string, label: string): Promise<Segment> => {
+        const s = await segment(c, route, bodies(take(half * perBody), half), perBody, o.connections);
+        progress(`run ${run + 1}: ${name} ${label}: ${fmt(s.load.records / s.load.seconds)} records/s, nodes ${fmt((s.nodeCpu / s.load.records) * 1e6, 1)} CPU-s per 1M, others ${fmt(s.otherCpu / (s.load.seconds + s.settleSeconds), 2)} cores, settle ${fmt(s.settleSeconds, 1)} s`);
+        return s;
+      };
+      const p1 = await half1(plainPath, 'plain 1');
+      const a1 = await half1(atomicPath, 'atomic 1');
+      const a2 = await half1(atomicPath, 'atomic 2');
+      const p2 = await half1(plainPath, 'plain 2');
       const cmp: Comparison = { name, perBody, plain: [p1, p2], atomic: [a1, a2] };
       progress(`run ${run + 1}: ${name}: plain ${fmt(rate(cmp.plain))} records/s, atomic ${fmt(rate(cmp.atomic))} records/s, failures ${failureText(cmp)}`);
       comparisons.push(cmp);
     };
-    for (const name of o.loads ?? LOADS) {
+    // Each run starts the rotation one later, so no load is always the one after the same other (compactions they leave behind).
+    const loads = o.loads ?? LOADS;
+    for (const name of loads.map((_, i) => loads[(i + run) % loads.length] as Comparison['name'])) {
       if (name === 'spanning') await compare(name, BODY, o.records, (first, count) => ndjsonBodies(first, count, BODY));
       else if (name === 'single-shard') await compare(name, BODY, o.singleShardRecords, (first, count) => singleShardBodies(first, count, BODY, byShard));
       else await compare(name, SMALL_BODY, o.smallBodyRecords, (first, count) => ndjsonBodies(first, count, SMALL_BODY));
