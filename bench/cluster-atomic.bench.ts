@@ -44,6 +44,8 @@ export interface ClusterAtomicOptions {
   readonly singleShardRecords: number;
   /** Records of the 100-record-body loads, per mode. */
   readonly smallBodyRecords: number;
+  /** Plain, atomic, atomic, plain this many times per comparison, the records split evenly. @default 1 */
+  readonly rounds?: number;
   /** The comparisons to run, in this order. @default all three */
   readonly loads?: readonly Comparison['name'][];
   /** Keep-alive connections, dealt round-robin over the 3 nodes. */
@@ -131,20 +133,23 @@ async function trial(root: string, run: number, o: ClusterAtomicOptions): Promis
 
     const comparisons: Comparison[] = [];
     const compare = async (name: Comparison['name'], perBody: number, records: number, bodies: (first: number, count: number) => Buffer[]): Promise<void> => {
-      const half = Math.max(1, Math.round(records / perBody / 2));
+      const rounds = o.rounds ?? 1;
+      const half = Math.max(1, Math.round(records / perBody / 2 / rounds));
       const plainPath = RECORDS_PATH;
       const atomicPath = `${RECORDS_PATH}?atomic=true`;
-      progress(`run ${run + 1}: ${name}: ${fmt(2 * half * perBody)} records per mode, plain/atomic/atomic/plain`);
+      progress(`run ${run + 1}: ${name}: ${fmt(2 * rounds * half * perBody)} records per mode, plain/atomic/atomic/plain × ${rounds}`);
       const half1 = async (route: string, label: string): Promise<Segment> => {
         const s = await segment(c, route, bodies(take(half * perBody), half), perBody, o.connections);
         progress(`run ${run + 1}: ${name} ${label}: ${fmt(s.load.records / s.load.seconds)} records/s, nodes ${fmt((s.nodeCpu / s.load.records) * 1e6, 1)} CPU-s per 1M, others ${fmt(s.otherCpu / (s.load.seconds + s.settleSeconds), 2)} cores, settle ${fmt(s.settleSeconds, 1)} s`);
         return s;
       };
-      const p1 = await half1(plainPath, 'plain 1');
-      const a1 = await half1(atomicPath, 'atomic 1');
-      const a2 = await half1(atomicPath, 'atomic 2');
-      const p2 = await half1(plainPath, 'plain 2');
-      const cmp: Comparison = { name, perBody, plain: [p1, p2], atomic: [a1, a2] };
+      const cmp: Comparison = { name, perBody, plain: [], atomic: [] };
+      for (let r = 0; r < rounds; r++) {
+        cmp.plain.push(await half1(plainPath, `plain ${2 * r + 1}`));
+        cmp.atomic.push(await half1(atomicPath, `atomic ${2 * r + 1}`));
+        cmp.atomic.push(await half1(atomicPath, `atomic ${2 * r + 2}`));
+        cmp.plain.push(await half1(plainPath, `plain ${2 * r + 2}`));
+      }
       progress(`run ${run + 1}: ${name}: plain ${fmt(rate(cmp.plain))} records/s, atomic ${fmt(rate(cmp.atomic))} records/s, failures ${failureText(cmp)}`);
       comparisons.push(cmp);
     };

@@ -5,9 +5,10 @@
  *
  * `cluster --atomic [--cluster-records N] [--single-shard-records N]
  * [--small-body-records N] [--atomic-loads spanning,single-shard,small]
- * [--read-requests N] [--profile-seconds N]`: the cluster's load with and
- * without atomic=true in the same run (bench/cluster-atomic.bench.ts),
- * instead of the bulk, failover and etcd figures.
+ * [--atomic-rounds N] [--read-requests N] [--profile-seconds N]`: the
+ * cluster's load with and without atomic=true in the same run
+ * (bench/cluster-atomic.bench.ts), instead of the bulk, failover and etcd
+ * figures.
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
@@ -41,6 +42,7 @@ const { values, positionals } = parseArgs({
     'read-requests': { type: 'string', default: '6000' },
     'profile-seconds': { type: 'string', default: '10' },
     'atomic-loads': { type: 'string', default: 'spanning,single-shard,small' },
+    'atomic-rounds': { type: 'string', default: '1' },
   },
 });
 const known = ['single', 'ring', 'etcd', 'cluster', 'sources', 'engines'];
@@ -97,6 +99,7 @@ for (const suite of suites) {
       readRequests: quick ? 2_000 : Number(values['read-requests']),
       profileSeconds: quick ? 3 : Number(values['profile-seconds']),
       loads: loads as (typeof LOADS)[number][],
+      rounds: Number(values['atomic-rounds']),
       ...(process.argv.some((arg) => arg.startsWith('--engines')) ? { engine: String(values.engines).split(',')[0] as 'lmdb' | 'level' } : {}),
     });
   } else if (suite === 'cluster') {
