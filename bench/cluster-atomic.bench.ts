@@ -14,9 +14,10 @@
  * - range reads of keys of their own, without `as_of` and with
  *   `as_of=now`, before and after those loads.
  *
- * The plain and atomic loads alternate as plain, atomic, atomic, plain
- * (halves of the records each) so neither gets the emptier index or the
- * colder process. Each load is followed by a settle (the third replica,
+ * The plain and atomic loads alternate as plain, atomic, atomic, plain,
+ * or the other way round in every other round and run, so neither gets
+ * the emptier index, the colder process or more of LevelDB's periodic
+ * compactions. Each load is followed by a settle (the third replica,
  * conclusions) whose CPU is counted with it. Failed requests are counted by
  * status and error code, never retried nor hidden. Every figure is the
  * median of `runs` runs, each on a fresh cluster with fresh data dirs.
@@ -137,18 +138,23 @@ async function trial(root: string, run: number, o: ClusterAtomicOptions): Promis
       const half = Math.max(1, Math.round(records / perBody / 2 / rounds));
       const plainPath = RECORDS_PATH;
       const atomicPath = `${RECORDS_PATH}?atomic=true`;
-      progress(`run ${run + 1}: ${name}: ${fmt(2 * rounds * half * perBody)} records per mode, plain/atomic/atomic/plain × ${rounds}`);
+      progress(`run ${run + 1}: ${name}: ${fmt(2 * rounds * half * perBody)} records per mode, ${rounds} round(s) of plain/atomic/atomic/plain or atomic/plain/plain/atomic`);
       const half1 = async (route: string, label: string): Promise<Segment> => {
         const s = await segment(c, route, bodies(take(half * perBody), half), perBody, o.connections);
         progress(`run ${run + 1}: ${name} ${label}: ${fmt(s.load.records / s.load.seconds)} records/s, nodes ${fmt((s.nodeCpu / s.load.records) * 1e6, 1)} CPU-s per 1M, others ${fmt(s.otherCpu / (s.load.seconds + s.settleSeconds), 2)} cores, settle ${fmt(s.settleSeconds, 1)} s`);
         return s;
       };
       const cmp: Comparison = { name, perBody, plain: [], atomic: [] };
+      const plainHalf = async (k: number): Promise<void> => void cmp.plain.push(await half1(plainPath, `plain ${k}`));
+      const atomicHalf = async (k: number): Promise<void> => void cmp.atomic.push(await half1(atomicPath, `atomic ${k}`));
       for (let r = 0; r < rounds; r++) {
-        cmp.plain.push(await half1(plainPath, `plain ${2 * r + 1}`));
-        cmp.atomic.push(await half1(atomicPath, `atomic ${2 * r + 1}`));
-        cmp.atomic.push(await half1(atomicPath, `atomic ${2 * r + 2}`));
-        cmp.plain.push(await half1(plainPath, `plain ${2 * r + 2}`));
+        // LevelDB compacts about every million records: a fixed order would let that period favour
+        // one mode's positions. Counterbalanced: plain-atomic-atomic-plain, then atomic-plain-plain-atomic.
+        const [first, second] = (r + run) % 2 === 0 ? [plainHalf, atomicHalf] : [atomicHalf, plainHalf];
+        await first(2 * r + 1);
+        await second(2 * r + 1);
+        await second(2 * r + 2);
+        await first(2 * r + 2);
       }
       progress(`run ${run + 1}: ${name}: plain ${fmt(rate(cmp.plain))} records/s, atomic ${fmt(rate(cmp.atomic))} records/s, failures ${failureText(cmp)}`);
       comparisons.push(cmp);

@@ -31,11 +31,11 @@ export interface Segment {
   readonly loadAverage: number;
 }
 
-/** One load with and without atomic=true, as plain, atomic, atomic, plain halves. */
+/** One load with and without atomic=true, in counterbalanced halves (plain, atomic, atomic, plain or the reverse). */
 export interface Comparison {
   readonly name: 'spanning' | 'single-shard' | 'small';
   readonly perBody: number;
-  /** In load order: plain, atomic, atomic, plain, … */
+  /** Each mode's halves in load order. */
   readonly plain: Segment[];
   readonly atomic: Segment[];
 }
@@ -205,7 +205,7 @@ export function printAtomicReport(log: (line: string) => void, trials: readonly 
 
   log(`## Atomic batches on the cluster load (issue #12): with and without atomic=true in the same run (median of ${o.runs})`);
   log('');
-  log(`3 \`sluice serve\` nodes, a 3-member etcd and the load client on this machine's ${o.cores} cores and one disk; a table with RF=${o.rf} written at W=2 (consistency=quorum); ${o.connections} keep-alive connections dealt over the nodes; index engine: ${o.engine ?? 'the nodes\' default'}. One fresh cluster per run. Each comparison loads plain, atomic, atomic, plain${(o.rounds ?? 1) > 1 ? ` ${o.rounds} times over` : ''} (the records split evenly) so neither mode gets the emptier index, and each run starts the order of the three comparisons one later; after each load the client waits until the nodes are idle, and that settle's CPU counts with the load. Records never repeat (a fresh range of record numbers per load). Failed requests are counted by code and not sent again. Per run: ${fmt(o.records)} records per mode in ${fmt(o.body)}-record bodies spanning shards, ${fmt(o.singleShardRecords)} in ${fmt(o.body)}-record bodies inside one shard (body b in shard b mod the shard count, many shard keys each), ${fmt(o.smallBodyRecords)} in ${fmt(o.smallBody)}-record bodies spanning shards; a warm-up before.`);
+  log(`3 \`sluice serve\` nodes, a 3-member etcd and the load client on this machine's ${o.cores} cores and one disk; a table with RF=${o.rf} written at W=2 (consistency=quorum); ${o.connections} keep-alive connections dealt over the nodes; index engine: ${o.engine ?? 'the nodes\' default'}. One fresh cluster per run. Each comparison loads plain, atomic, atomic, plain or atomic, plain, plain, atomic (in turns, by run${(o.rounds ?? 1) > 1 ? ` and round; ${o.rounds} rounds` : ''}; the records split evenly) so neither mode gets the emptier index or more of LevelDB's periodic compactions, and each run starts the order of the three comparisons one later; after each load the client waits until the nodes are idle, and that settle's CPU counts with the load. Records never repeat (a fresh range of record numbers per load). Failed requests are counted by code and not sent again. Per run: ${fmt(o.records)} records per mode in ${fmt(o.body)}-record bodies spanning shards, ${fmt(o.singleShardRecords)} in ${fmt(o.body)}-record bodies inside one shard (body b in shard b mod the shard count, many shard keys each), ${fmt(o.smallBodyRecords)} in ${fmt(o.smallBody)}-record bodies spanning shards; a warm-up before.`);
   log('');
   const waited = trials.flatMap((t) => t.comparisons.flatMap((c) => [...c.plain, ...c.atomic].map((s) => s.quietWaitSeconds)));
   log(`Each load started once other processes on the machine had used < ${fmt(o.quietCores, 1)} cores for 2 s (or after ${fmt(o.quietWaitSecondsMax)} s); the loads waited ${fmt(sum(waited), 0)} s for that in all, the longest ${fmt(Math.max(...waited), 0)} s. The CPU table gives what other processes used during the loads.`);
