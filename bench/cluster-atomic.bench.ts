@@ -144,7 +144,7 @@ async function trial(root: string, run: number, o: ClusterAtomicOptions): Promis
         progress(`run ${run + 1}: ${name} ${label}: ${fmt(s.load.records / s.load.seconds)} records/s, nodes ${fmt((s.nodeCpu / s.load.records) * 1e6, 1)} CPU-s per 1M, others ${fmt(s.otherCpu / (s.load.seconds + s.settleSeconds), 2)} cores, settle ${fmt(s.settleSeconds, 1)} s`);
         return s;
       };
-      const cmp: Comparison = { name, perBody, plain: [], atomic: [] };
+      const cmp: Comparison = { name, perBody, plainFirst: run % 2 === 0, plain: [], atomic: [] };
       const plainHalf = async (k: number): Promise<void> => void cmp.plain.push(await half1(plainPath, `plain ${k}`));
       const atomicHalf = async (k: number): Promise<void> => void cmp.atomic.push(await half1(atomicPath, `atomic ${k}`));
       for (let r = 0; r < rounds; r++) {

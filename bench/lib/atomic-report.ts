@@ -35,6 +35,8 @@ export interface Segment {
 export interface Comparison {
   readonly name: 'spanning' | 'single-shard' | 'small';
   readonly perBody: number;
+  /** Whether the first half was plain (runs alternate; rounds within a run alternate again). */
+  readonly plainFirst: boolean;
   /** Each mode's halves in load order. */
   readonly plain: Segment[];
   readonly atomic: Segment[];
@@ -201,6 +203,17 @@ export function printAtomicReport(log: (line: string) => void, trials: readonly 
     return a.map((x, i) => f(x) / f(p[i] as ModeFigures));
   };
   const runsText = (xs: readonly number[], digits = 2): string => `(${xs.map((x) => fmt(x, digits)).join(', ')})`;
+  // Runs that loaded plain first and runs that loaded atomic first, weighted alike: LevelDB's compactions
+  // come at fixed points of the load, so with an odd number of runs the median leans to one order.
+  const balanced = (name: Comparison['name'], xs: readonly number[]): number => {
+    const first = trials.map((t) => t.comparisons.find((c) => c.name === name)?.plainFirst === true);
+    const group = (want: boolean): number[] => xs.filter((_, i) => first[i] === want);
+    const g = (v: readonly number[]): number => Math.exp(sum(v.map(Math.log)) / v.length);
+    const [a, b] = [group(true), group(false)];
+    return a.length === 0 || b.length === 0 ? Number.NaN : Math.sqrt(g(a) * g(b));
+  };
+  const orderText = (name: Comparison['name']): string =>
+    trials.map((t) => (t.comparisons.find((c) => c.name === name)?.plainFirst === true ? 'P' : 'A')).join('');
   const recordsOf = (name: Comparison['name']): number => (name === 'spanning' ? o.records : name === 'single-shard' ? o.singleShardRecords : o.smallBodyRecords);
 
   log(`## Atomic batches on the cluster load (issue #12): with and without atomic=true in the same run (median of ${o.runs})`);
@@ -210,22 +223,26 @@ export function printAtomicReport(log: (line: string) => void, trials: readonly 
   const waited = trials.flatMap((t) => t.comparisons.flatMap((c) => [...c.plain, ...c.atomic].map((s) => s.quietWaitSeconds)));
   log(`Each load started once other processes on the machine had used < ${fmt(o.quietCores, 1)} cores for 2 s (or after ${fmt(o.quietWaitSecondsMax)} s); the loads waited ${fmt(sum(waited), 0)} s for that in all, the longest ${fmt(Math.max(...waited), 0)} s. The CPU table gives what other processes used during the loads.`);
   log('');
-  log(`| load | plain records/s | atomic records/s | atomic ÷ plain (runs) | target | plain p50 / p99 | atomic p50 / p99 | p50 atomic ÷ plain (runs) | target |`);
+  log(`"Balanced" is the geometric mean of the runs that loaded plain first and those that loaded atomic first (the order per run: P or A), each group's own geometric mean: the periodic compactions favour whichever mode comes first. A target is judged on it when there are runs of both orders, else on the median.`);
+  log('');
+  log(`| load | plain records/s | atomic records/s | atomic ÷ plain (runs; balanced) | target | plain p50 / p99 | atomic p50 / p99 | p50 atomic ÷ plain (runs) | target |`);
   log(`|---|---|---|---|---|---|---|---|---|`);
   for (const name of names) {
     const p = per(name, 'plain');
     const a = per(name, 'atomic');
     const r = ratios(name, (m) => m.recordsPerSec);
     const l = ratios(name, (m) => m.p50);
+    // Judged on the balanced figure when there are runs of both orders, else on the median.
+    const judged = Number.isNaN(balanced(name, r)) ? median(r) : balanced(name, r);
     const rateTarget =
       name === 'spanning'
-        ? `≥ ${fmt(TARGET_SPANNING_RATIO, 2)}×, at least ${fmt(TARGET_SPANNING_RATIO_FLOOR, 2)}× (${median(r) >= TARGET_SPANNING_RATIO ? 'met' : median(r) >= TARGET_SPANNING_RATIO_FLOOR ? `missed; floor met` : 'missed'})`
+        ? `≥ ${fmt(TARGET_SPANNING_RATIO, 2)}×, at least ${fmt(TARGET_SPANNING_RATIO_FLOOR, 2)}× (${judged >= TARGET_SPANNING_RATIO ? 'met' : judged >= TARGET_SPANNING_RATIO_FLOOR ? `missed; floor met` : 'missed'})`
         : name === 'single-shard'
-          ? `≥ ${fmt(TARGET_SINGLE_SHARD_RATIO, 2)}× (${median(r) >= TARGET_SINGLE_SHARD_RATIO ? 'met' : 'missed'})`
+          ? `≥ ${fmt(TARGET_SINGLE_SHARD_RATIO, 2)}× (${judged >= TARGET_SINGLE_SHARD_RATIO ? 'met' : 'missed'})`
           : 'reported';
     const p50Target = name === 'spanning' ? `≤ ${TARGET_P50_RATIO}× (${median(l) <= TARGET_P50_RATIO ? 'met' : 'missed'})` : '';
     log(
-      `| ${TITLES[name]} (${fmt(recordsOf(name))} per mode) | ${fmt(med(p, (m) => m.recordsPerSec))} | ${fmt(med(a, (m) => m.recordsPerSec))} | ${fmt(median(r), 2)}× ${runsText(r)} | ${rateTarget} | ${fmt(med(p, (m) => m.p50), 0)} / ${fmt(med(p, (m) => m.p99), 0)} ms | ${fmt(med(a, (m) => m.p50), 0)} / ${fmt(med(a, (m) => m.p99), 0)} ms | ${fmt(median(l), 2)}× ${runsText(l)} | ${p50Target} |`,
+      `| ${TITLES[name]} (${fmt(recordsOf(name))} per mode) | ${fmt(med(p, (m) => m.recordsPerSec))} | ${fmt(med(a, (m) => m.recordsPerSec))} | ${fmt(median(r), 2)}× ${runsText(r)}, order ${orderText(name)}; balanced ${Number.isNaN(balanced(name, r)) ? 'n/a' : `${fmt(balanced(name, r), 2)}×`} | ${rateTarget} | ${fmt(med(p, (m) => m.p50), 0)} / ${fmt(med(p, (m) => m.p99), 0)} ms | ${fmt(med(a, (m) => m.p50), 0)} / ${fmt(med(a, (m) => m.p99), 0)} ms | ${fmt(median(l), 2)}× ${runsText(l)} | ${p50Target} |`,
     );
   }
   log('');
