@@ -37,9 +37,9 @@ export function replicaGrpcService(handlers: ReplicaHandlers): GrpcService {
         callback(toServiceError(err));
         return;
       }
-      call.sendMetadata(protocolMetadata());
+      // The version goes in the trailers, beside the status: headers sent ahead of the reply cost a write per call.
       handler(request).then(
-        (reply) => callback(null, encodeMessage(reply)),
+        (reply) => callback(null, encodeMessage(reply), protocolMetadata()),
         (err: unknown) => callback(toServiceError(err)),
       );
     };

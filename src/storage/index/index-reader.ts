@@ -126,19 +126,18 @@ export class IndexReader {
     const lower = withTime(prefix, q.fromMs);
     const upper = q.toMs === undefined ? prefixEnd(prefix) : withTime(prefix, q.toMs);
     const range = q.after !== undefined && Buffer.compare(q.after, lower) >= 0 ? { gt: q.after, lt: upper } : { gte: lower, lt: upper };
-    yield* this.records(range, q.limit, q.maxVersion);
+    // Plain reads iterate the engine directly: a snapshot's extra generator layer costs a promise per record.
+    if (q.maxVersion === undefined) {
+      for await (const [k, v] of this.engine.iterate({ ...range, limit: q.limit })) yield { recordKey: toBuffer(k), value: v };
+    } else yield* this.snapshotRecords(range, q.limit, q.maxVersion);
   }
 
   /**
-   * Records of a key range, at most `limit`. With `maxVersion` (a snapshot
-   * read) newer records are skipped, one 8-byte compare each, and do not
-   * count against the limit.
+   * Records of a key range at a snapshot: those at or below `maxVersion`,
+   * at most `limit` of them; newer ones are skipped (one 8-byte compare
+   * each) and not counted against the limit.
    */
-  private async *records(range: KeyRange, limit: number | undefined, maxVersion: bigint | undefined): AsyncGenerator<IndexedRecord> {
-    if (maxVersion === undefined) {
-      for await (const [k, v] of this.engine.iterate(limit === undefined ? range : { ...range, limit })) yield { recordKey: toBuffer(k), value: v };
-      return;
-    }
+  private async *snapshotRecords(range: KeyRange, limit: number | undefined, maxVersion: bigint): AsyncGenerator<IndexedRecord> {
     if (limit === 0) return;
     let n = 0;
     for await (const [k, v] of this.engine.iterate(range)) {
@@ -152,7 +151,10 @@ export class IndexReader {
   async *scanTable(tableId: number, shardCount: number, maxVersion?: bigint): AsyncGenerator<IndexedRecord> {
     for (let shard = 0; shard < shardCount; shard++) {
       const prefix = tableShardPrefix(shard, tableId);
-      yield* this.records({ gte: prefix, lt: prefixEnd(prefix) }, undefined, maxVersion);
+      const range = { gte: prefix, lt: prefixEnd(prefix) };
+      if (maxVersion === undefined) {
+        for await (const [k, v] of this.engine.iterate(range)) yield { recordKey: toBuffer(k), value: v };
+      } else yield* this.snapshotRecords(range, undefined, maxVersion);
     }
   }
 
@@ -166,7 +168,9 @@ export class IndexReader {
       ...(options.after !== undefined && Buffer.compare(options.after, prefix) >= 0 ? { gt: options.after } : { gte: prefix }),
       lt: prefixEnd(prefix),
     };
-    yield* this.records(range, options.limit, options.maxVersion);
+    if (options.maxVersion === undefined) {
+      for await (const [k, v] of this.engine.iterate(options.limit === undefined ? range : { ...range, limit: options.limit })) yield { recordKey: toBuffer(k), value: v };
+    } else yield* this.snapshotRecords(range, options.limit, options.maxVersion);
   }
 
   /** Payloads of every staged (prepared, undecided) atomic batch: what the pending table is rebuilt from. */

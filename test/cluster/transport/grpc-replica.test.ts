@@ -33,7 +33,7 @@ import { SAMPLES } from './replica-samples.ts';
 
 const TIMEOUT_MS = 5_000;
 const RawClient = makeGenericClientConstructor(replicaServiceDefinition, 'Replica');
-type RawUnary = (request: Buffer, metadata: Metadata, options: { deadline: number }, callback: (err: ServiceError | null, reply?: Buffer) => void) => { on(event: 'metadata', listener: (m: Metadata) => void): void };
+type RawUnary = (request: Buffer, metadata: Metadata, options: { deadline: number }, callback: (err: ServiceError | null, reply?: Buffer) => void) => { on(event: 'status', listener: (s: { code: number; metadata: Metadata }) => void): void };
 
 /** Serves `handlers` on a free port; a GrpcTransport knows it as node `peer`. Both are closed after the test. */
 async function serve(t: TestContext, handlers: ReplicaHandlers): Promise<{ address: string; transport: GrpcTransport }> {
@@ -67,13 +67,14 @@ function rawCall(t: TestContext, address: string, method: ReplicaMethod, body: B
   t.after(() => client.close());
   const fn = (client as unknown as Record<string, RawUnary>)[method] as RawUnary;
   return new Promise((resolve, reject) => {
-    let version: unknown;
-    const call = fn.call(client, body, metadata, { deadline: Date.now() + TIMEOUT_MS }, (err, reply) => {
+    let reply: Buffer | undefined;
+    const call = fn.call(client, body, metadata, { deadline: Date.now() + TIMEOUT_MS }, (err, r) => {
       if (err !== null) reject(fromServiceError(err, 'peer'));
-      else resolve({ reply: decodeMessage(reply as Buffer), version });
+      else reply = r;
     });
-    call.on('metadata', (m) => {
-      version = m.get(REPLICA_PROTOCOL_METADATA)[0];
+    // The server names its protocol in the trailers, which come with the status after the reply.
+    call.on('status', (status) => {
+      if (status.code === 0) resolve({ reply: decodeMessage(reply as Buffer), version: status.metadata.get(REPLICA_PROTOCOL_METADATA)[0] });
     });
   });
 }
