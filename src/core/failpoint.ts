@@ -40,6 +40,11 @@ for (const spec of (process.env['SLUICE_FAILPOINT'] ?? '').split(',').filter((n)
   armed.set(name, action);
 }
 
+/** True when `name` is armed (a step may be arranged differently so the failpoint means what it says). */
+export function failpointArmed(name: FailpointName): boolean {
+  return armed.has(name);
+}
+
 /**
  * When `name` is armed: SIGKILL this process (no cleanup, as a crash), or
  * SIGSTOP it (it resumes here on SIGCONT; a `stop` failpoint fires once).

@@ -26,7 +26,7 @@
  */
 import { subBatch } from '../../core/codec/batch-slices.ts';
 import { SluiceError, isSluiceError } from '../../core/errors.ts';
-import { failpoint } from '../../core/failpoint.ts';
+import { failpoint, failpointArmed } from '../../core/failpoint.ts';
 import { currentDef, type TableEntry } from '../../storage/catalog.ts';
 import { committedBatch } from '../../storage/tx/tx-frame-v1.ts';
 import type { ClusterWriter } from './cluster-writer.ts';
@@ -266,7 +266,11 @@ export class AtomicWriter {
           )
           .finally(check);
       settled = (async () => {
-        // The first replica alone, so `coord.mid-commit` dies with exactly one COMMIT applied.
+        if (!failpointArmed('coord.mid-commit')) {
+          await Promise.all(nodes.map(send));
+          return;
+        }
+        // Armed: the first replica alone, so the failpoint dies with exactly one COMMIT applied.
         const [first, ...rest] = nodes;
         if (first !== undefined) await send(first);
         failpoint('coord.mid-commit');
