@@ -170,7 +170,10 @@ export class LocalStore {
       const recovered = { event: 'wal_recovered', ...jsonSafe(wal.recovery), indexCheckpoint: String(checkpoint) };
       if (wal.recovery.corruption !== null) log.error(recovered, 'WAL recovered by discarding corrupt frames: data after the cut is lost');
       else log.info(recovered, 'WAL recovered');
-      const replay = await replayWal(wal, index, checkpoint, config.applyCommitsInFlightMax, log);
+      // Prepared batches held only in memory (staged-payloads.ts) come back from the WAL: replay from the floor when it is older.
+      const floor = await index.replayFloor();
+      const from = floor !== undefined && floor <= checkpoint ? floor : checkpoint + 1n;
+      const replay = await replayWal(wal, index, from, checkpoint, config.applyCommitsInFlightMax, log);
       const maxId = await index.maxId();
       const store = new LocalStore({ engine, index, wal, replay, maxId, config, hooks, log, lock });
       const pending = await store.tx.recover(store.appliedLsn, Date.now());
@@ -332,14 +335,20 @@ export class LocalStore {
     return this.applier.waitFor(lsn, timeoutMs);
   }
 
-  /** fsyncs the index and releases WAL segments it no longer needs. */
+  /**
+   * fsyncs the index and releases WAL segments it no longer needs: those
+   * before the applied LSN and before every prepared batch held only in
+   * memory, which are spilled to the index first (staged-payloads.ts).
+   */
   async syncIndex(): Promise<void> {
     if (this.syncing !== undefined) return this.syncing;
     const run = async (): Promise<void> => {
       const applied = this.applier.appliedLsn;
       try {
+        await this.index.spill();
         await this.engine.sync();
-        await this.wal.releaseBefore(applied + 1n);
+        const floor = this.index.stagedFloor;
+        await this.wal.releaseBefore(floor !== undefined && floor <= applied ? floor : applied + 1n);
       } catch (err) {
         this.log.error({ err }, 'index sync failed');
       }
@@ -368,7 +377,7 @@ export class LocalStore {
   }
 }
 
-async function replayWal(wal: Wal, index: IndexStore, checkpoint: bigint, commitsInFlightMax: number, log: Logger): Promise<ReplayReport> {
+async function replayWal(wal: Wal, index: IndexStore, from: bigint, checkpoint: bigint, commitsInFlightMax: number, log: Logger): Promise<ReplayReport> {
   const started = performance.now();
   let frames = 0;
   let records = 0;
@@ -380,7 +389,7 @@ async function replayWal(wal: Wal, index: IndexStore, checkpoint: bigint, commit
     const stats = await (applying.shift() as Promise<ApplyStats>);
     records += stats.records;
   };
-  await wal.replay(checkpoint + 1n, async (batch: readonly AppliedFrame[]) => {
+  await wal.replay(from, async (batch: readonly AppliedFrame[]) => {
     const applied = index.apply(batch);
     // Awaited in order below; this only keeps a later batch's early failure from being "unhandled".
     applied.catch(() => undefined);
@@ -393,7 +402,7 @@ async function replayWal(wal: Wal, index: IndexStore, checkpoint: bigint, commit
     }
   });
   while (applying.length > 0) await settleOne();
-  const report: ReplayReport = { fromLsn: checkpoint + 1n, toLsn: wal.lastLsn, frames, records, ms: performance.now() - started };
+  const report: ReplayReport = { fromLsn: from, toLsn: wal.lastLsn, frames, records, ms: performance.now() - started };
   if (wal.lastLsn < checkpoint) {
     throw new SluiceError('WAL_CORRUPT', `the index is at LSN ${checkpoint} but the WAL ends at ${wal.lastLsn}: WAL segments are missing`);
   }

@@ -7,11 +7,13 @@
  */
 import { versionOf, writeTimeKey } from '../../core/codec/record-batch-v1.ts';
 import type { KeyRange, StorageEngine } from '../engine/storage-engine.ts';
+import { decodeLsn } from '../engine/lsn-bytes.ts';
 import { decodeDone, type TxDone } from '../tx/tx-frame-v1.ts';
 import { PREFIX_ID_BLOCK, findInIdBlock, idBlockKeyLastId, idBlockKeyOf, idBlockLanePrefix } from './id-block.ts';
 import {
   PREFIX_ID,
   PREFIX_TX_STAGED,
+  REPLAY_FLOOR_KEY,
   idKeyOf,
   locationOf,
   pkKey,
@@ -177,6 +179,12 @@ export class IndexReader {
   async *stagedTxs(): AsyncGenerator<Uint8Array> {
     const p = Buffer.from([PREFIX_TX_STAGED]);
     for await (const [, v] of this.engine.iterate({ gte: p, lt: prefixEnd(p) })) yield v;
+  }
+
+  /** The replay floor the index holds (staged-payloads.ts), or undefined. */
+  async replayFloor(): Promise<bigint | undefined> {
+    const v = await this.engine.get(REPLAY_FLOOR_KEY);
+    return v === undefined ? undefined : decodeLsn(v);
   }
 
   /** The done marker of an atomic batch, or undefined (never decided here, or swept). */

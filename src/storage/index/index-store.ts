@@ -23,11 +23,14 @@ import {
   tableShardPrefix,
   txDoneKey,
   txStagedKey,
+  REPLAY_FLOOR_KEY,
   PREFIX_TX_DONE,
   type PkEntry,
 } from './key-layout.ts';
 import { committedBatch, decodeAbort, decodeCommit, decodeDone, decodePrepare, encodeDone, prepareTxid } from '../tx/tx-frame-v1.ts';
 import { IndexReader, type TableShard } from './index-reader.ts';
+import { StagedPayloads } from '../tx/staged-payloads.ts';
+import { encodeLsn } from '../engine/lsn-bytes.ts';
 export type { IndexedRecord, KeyRangeQuery, ShardScan, TableShard } from './index-reader.ts';
 import { IdBlockBuilder, PREFIX_ID_BLOCK, filterIdBlock, idBlockKeyLastId, idBlockLanePrefix, idFloorBlock, idLaneAt, migrateIdBlockKey } from './id-block.ts';
 
@@ -54,8 +57,10 @@ export class IndexStore extends IndexReader {
    * so the engine read sees those keys.
    */
   private readonly leanCommits = new Set<Promise<unknown>>();
-  /** Staged payloads of TX_PREPARE frames built but not yet committed (txid → payload, building batch). */
-  private readonly stagedOverlay = new Map<string, { payload: Uint8Array; seq: number }>();
+  /** Prepared payloads applied and not yet decided, held in memory (staged-payloads.ts). */
+  private readonly staged = new StagedPayloads();
+  /** The replay floor the newest build wrote (null before the first). */
+  private floorWritten: bigint | undefined | null = null;
   private buildSeq = 0;
   /** LSN of the newest commit issued (a drop commits with it: it applies no frame). */
   private issuedLsn: bigint | undefined;
@@ -77,7 +82,7 @@ export class IndexStore extends IndexReader {
     if (last === undefined) return Promise.resolve({ records: 0, upserts: 0, stale: 0 });
     const built = this.building.then(() => this.build(frames));
     this.building = built.catch(() => undefined);
-    return built.then(async ({ batch, stats, seq, written, lean, staged }) => {
+    return built.then(async ({ batch, stats, seq, written, lean }) => {
       this.issuedLsn = last.lsn;
       const commit = batch.commit(last.lsn);
       if (lean) {
@@ -89,16 +94,14 @@ export class IndexStore extends IndexReader {
       } finally {
         // Committed (or failed for good): later builds read these keys from the engine.
         for (const key of written) if (this.pkOverlay.get(key)?.seq === seq) this.pkOverlay.delete(key);
-        for (const txid of staged) if (this.stagedOverlay.get(txid)?.seq === seq) this.stagedOverlay.delete(txid);
       }
       return stats;
     });
   }
 
-  private async build(frames: readonly AppliedFrame[]): Promise<{ batch: WriteBatch; stats: ApplyStats; seq: number; written: string[]; lean: boolean; staged: string[] }> {
+  private async build(frames: readonly AppliedFrame[]): Promise<{ batch: WriteBatch; stats: ApplyStats; seq: number; written: string[]; lean: boolean }> {
     const seq = ++this.buildSeq;
-    const staged: string[] = [];
-    const steps = await this.resolveFrames(frames, seq, staged);
+    const steps = await this.resolveFrames(frames);
     const { entries: pkEntries, lookedUp } = await this.loadPkEntries(steps);
     // Nothing in this build looks a key up: fresh keys need neither the map nor the overlay.
     const ctx: BuildContext = { batch: this.engine.batch(), pkEntries, leanFresh: !lookedUp, lean: false, written: [], seq, records: 0, upserts: 0, stale: 0 };
@@ -109,43 +112,87 @@ export class IndexStore extends IndexReader {
         else ctx.batch.put(op.key, op.value);
       }
     }
+    this.writeFloor(ctx.batch);
     const stats = { records: ctx.records, upserts: ctx.upserts, stale: ctx.stale };
-    return { batch: ctx.batch, stats, seq, written: ctx.written, lean: ctx.lean, staged };
+    return { batch: ctx.batch, stats, seq, written: ctx.written, lean: ctx.lean };
+  }
+
+  /** Records the replay floor in `batch` when it moved (it commits with the checkpoint). */
+  private writeFloor(batch: WriteBatch): void {
+    const floor = this.staged.floor;
+    if (floor === this.floorWritten) return;
+    if (floor === undefined) batch.del(REPLAY_FLOOR_KEY);
+    else batch.put(REPLAY_FLOOR_KEY, encodeLsn(floor));
+    this.floorWritten = floor;
+  }
+
+  /** The LSN before which no PREPARE is held only in memory (undefined: none is): the WAL may go up to it. */
+  get stagedFloor(): bigint | undefined {
+    return this.staged.floor;
   }
 
   /**
-   * What each frame writes: a RECORDS frame its records; a TX_PREPARE its
-   * staged payload under `T | txid` (and into the staged overlay, so a
-   * COMMIT built before that put is committed still finds it); a TX_COMMIT
-   * the staged records with their commit versions, the staged entry
-   * deleted and a done marker, in the same engine commit; a TX_ABORT only
-   * the delete and the marker. A COMMIT with nothing staged here (this
-   * replica never prepared: its records arrive as a hint) writes the
-   * marker alone. Replaying any prefix of the WAL again is idempotent.
+   * Writes every prepared payload held only in memory under `T | txid`, so
+   * the replay floor no longer holds the WAL back for them (at each index
+   * sync: a batch undecided that long may stay so). Returns how many.
    */
-  private async resolveFrames(frames: readonly AppliedFrame[], seq: number, staged: string[]): Promise<BuildStep[]> {
+  spill(): Promise<number> {
+    return this.exclusive(async (batch) => {
+      const held = this.staged.unspilled();
+      for (const [txid, payload] of held) batch.put(txStagedKey(txid), payload);
+      this.staged.markSpilled(held.map(([txid]) => txid));
+      this.writeFloor(batch);
+      return held.length;
+    });
+  }
+
+  /** Payloads of every prepared, undecided batch: those held in memory and those spilled to the index. */
+  override async *stagedTxs(): AsyncGenerator<Uint8Array> {
+    for (const [, payload] of this.staged.unspilled()) yield payload;
+    yield* super.stagedTxs();
+  }
+
+  /**
+   * What each frame writes: a RECORDS frame its records; a TX_PREPARE
+   * nothing (its payload is held in memory until decided, or spilled:
+   * staged-payloads.ts); a TX_COMMIT the staged records with their commit
+   * version, a done marker and, when it was spilled, the delete of its
+   * `T | txid` entry, in the same engine commit; a TX_ABORT only the marker
+   * (and the delete). A COMMIT with nothing staged here (this replica never
+   * prepared: its records arrive as a hint) writes the marker alone.
+   * Replaying any prefix of the WAL again is idempotent.
+   */
+  private async resolveFrames(frames: readonly AppliedFrame[]): Promise<BuildStep[]> {
     const steps: BuildStep[] = [];
     const nowMs = Date.now();
     for (const frame of frames) {
       if (frame.type === FRAME_TYPES.RECORDS) {
         steps.push({ records: frame.payload, txOps: [] });
       } else if (frame.type === FRAME_TYPES.TX_PREPARE) {
-        const txid = prepareTxid(frame.payload);
-        this.stagedOverlay.set(String(txid), { payload: frame.payload, seq });
-        staged.push(String(txid));
-        steps.push({ txOps: [{ key: txStagedKey(txid), value: toBuffer(frame.payload) }] });
+        this.staged.add(prepareTxid(frame.payload), frame.payload, frame.lsn);
       } else if (frame.type === FRAME_TYPES.TX_COMMIT) {
         const { txid, cv } = decodeCommit(frame.payload);
-        const payload = this.stagedOverlay.get(String(txid))?.payload ?? (await this.engine.get(txStagedKey(txid)));
+        const { payload, ops } = await this.takeStaged(txid);
         const done = { key: txDoneKey(txid), value: encodeDone({ outcome: 'committed', atMs: nowMs, cv }) };
-        if (payload === undefined) steps.push({ txOps: [done] });
-        else steps.push({ records: committedBatch(decodePrepare(payload).batch, cv), txOps: [{ key: txStagedKey(txid) }, done] });
+        steps.push({ ...(payload === undefined ? {} : { records: committedBatch(decodePrepare(payload).batch, cv) }), txOps: [...ops, done] });
       } else if (frame.type === FRAME_TYPES.TX_ABORT) {
         const { txid } = decodeAbort(frame.payload);
-        steps.push({ txOps: [{ key: txStagedKey(txid) }, { key: txDoneKey(txid), value: encodeDone({ outcome: 'aborted', atMs: nowMs, cv: 0n }) }] });
+        const { ops } = await this.takeStaged(txid);
+        steps.push({ txOps: [...ops, { key: txDoneKey(txid), value: encodeDone({ outcome: 'aborted', atMs: nowMs, cv: 0n }) }] });
       }
     }
     return steps;
+  }
+
+  /**
+   * A decided batch's staged payload: from memory, or from its spilled
+   * `T | txid` entry (then deleted with the outcome). Also after a replay
+   * from the floor, where the payload may be neither (already applied).
+   */
+  private async takeStaged(txid: bigint): Promise<{ payload: Uint8Array | undefined; ops: { key: Buffer }[] }> {
+    const held = this.staged.take(txid);
+    if (held !== undefined && !held.spilled) return { payload: held.payload, ops: [] };
+    return { payload: held?.payload ?? (await this.engine.get(txStagedKey(txid))), ops: [{ key: txStagedKey(txid) }] };
   }
 
   /** Puts one record batch's records, primary keys and id entries into the build's engine batch. */
@@ -438,7 +485,3 @@ interface BuildContext {
 
 /** Marks a key being fetched from the engine (never returned). */
 const NO_ENTRY: PkEntry = { id: -1n, version: -1n, recordKey: Buffer.alloc(0) };
-
-function toBuffer(u: Uint8Array): Buffer {
-  return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
-}

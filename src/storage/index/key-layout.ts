@@ -14,6 +14,8 @@
  *              → tx-prepare-v1 payload        undecided: storage/tx/)
  *   done     D | txid[8]                     (its outcome, kept a while)
  *              → outcome u8 | atMs f64 | cv[8]
+ *   floor    M | "replay-floor"              (the oldest PREPARE not yet in
+ *              → lsn[8]                       the index: replay starts there)
  *
  * Shard first: one shard of every table is one contiguous range (a move is
  * a range scan). Inside a shard and table, one shard key's records are
@@ -29,6 +31,10 @@ export const PREFIX_ID = 0x49; // 'I'
 export const PREFIX_PK = 0x50; // 'P'
 export const PREFIX_TX_STAGED = 0x54; // 'T'
 export const PREFIX_TX_DONE = 0x44; // 'D'
+export const PREFIX_META = 0x4d; // 'M'
+
+/** `M | "replay-floor"`: where recovery must start replaying the WAL at the latest (storage/tx/staged-payloads.ts). */
+export const REPLAY_FLOOR_KEY = Buffer.concat([Buffer.from([PREFIX_META]), Buffer.from('replay-floor', 'ascii')]);
 
 /** Bytes of a record key before the shard key. */
 export const RECORD_KEY_HEAD_BYTES = 9;

@@ -22,7 +22,7 @@ import { openEngine } from '../../../src/storage/engine/open-engine.ts';
 import type { StorageEngine, WriteBatch } from '../../../src/storage/engine/storage-engine.ts';
 import { FRAME_TYPES, type AppliedFrame } from '../../../src/storage/frame-types.ts';
 import { IndexStore } from '../../../src/storage/index/index-store.ts';
-import { PREFIX_TX_DONE, PREFIX_TX_STAGED, recordKeyId } from '../../../src/storage/index/key-layout.ts';
+import { PREFIX_TX_DONE, PREFIX_TX_STAGED, REPLAY_FLOOR_KEY, recordKeyId } from '../../../src/storage/index/key-layout.ts';
 import type { LocalStore } from '../../../src/storage/local-store.ts';
 import {
   committedBatch,
@@ -181,7 +181,7 @@ function recording(engine: StorageEngine, commits: { puts: Buffer[]; dels: Buffe
   };
 }
 
-test('a COMMIT frame applies its records, deletes the staged entry and puts the done marker in one engine commit', async (t) => {
+test('a prepared payload stays in memory (the replay floor in the index) until its COMMIT applies records and done marker in one engine commit; a spilled one is deleted in that commit', async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-tx-'));
   const raw = await openEngine('level', { dir });
   t.after(async () => {
@@ -190,14 +190,32 @@ test('a COMMIT frame applies its records, deletes the staged entry and puts the 
   });
   const commits: { puts: Buffer[]; dels: Buffer[] }[] = [];
   const index = new IndexStore(recording(raw, commits));
+  const isFloor = (k: Buffer) => k.equals(REPLAY_FLOOR_KEY);
   await index.apply([{ lsn: 1n, type: FRAME_TYPES.TX_PREPARE, payload: encodePrepare(meta(5n, 10n), stagedBatch(1, 3, 100n)) }]);
+  const prepared = commits[0] as { puts: Buffer[]; dels: Buffer[] };
+  assert.deepEqual(prepared.puts.filter((k) => k[0] === PREFIX_TX_STAGED), [], 'no staged entry written');
+  assert.ok(prepared.puts.some(isFloor), 'the replay floor is recorded with the checkpoint');
+  assert.equal(await index.replayFloor(), 1n);
   await index.apply([{ lsn: 2n, type: FRAME_TYPES.TX_COMMIT, payload: encodeCommit(5n, 500n) }]);
   assert.equal(commits.length, 2);
   const c = commits[1] as { puts: Buffer[]; dels: Buffer[] };
   assert.equal(c.puts.filter((k) => k[0] === 0x52).length, 3, 'the three records');
-  assert.ok(c.dels.some((k) => k[0] === PREFIX_TX_STAGED), 'the staged entry deleted');
   assert.ok(c.puts.some((k) => k[0] === PREFIX_TX_DONE), 'the done marker');
+  assert.ok(c.dels.some(isFloor), 'no floor once nothing is held');
   assert.equal(await raw.checkpointLsn(), 2n);
+  assert.equal(await index.replayFloor(), undefined);
+
+  // Undecided at a sync: spilled under T|txid; its COMMIT deletes that in the same commit as its records.
+  await index.apply([{ lsn: 3n, type: FRAME_TYPES.TX_PREPARE, payload: encodePrepare(meta(6n, 11n), stagedBatch(1, 2, 200n)) }]);
+  assert.equal(await index.spill(), 1);
+  const spill = commits.at(-1) as { puts: Buffer[]; dels: Buffer[] };
+  assert.equal(spill.puts.filter((k) => k[0] === PREFIX_TX_STAGED).length, 1, 'the spill writes the payload');
+  assert.ok(spill.dels.some(isFloor), 'and releases the floor');
+  assert.equal(index.stagedFloor, undefined);
+  await index.apply([{ lsn: 4n, type: FRAME_TYPES.TX_COMMIT, payload: encodeCommit(6n, 600n) }]);
+  const c2 = commits.at(-1) as { puts: Buffer[]; dels: Buffer[] };
+  assert.equal(c2.puts.filter((k) => k[0] === 0x52).length, 2);
+  assert.ok(c2.dels.some((k) => k[0] === PREFIX_TX_STAGED), 'the spilled entry deleted with the records');
 });
 
 /**
@@ -335,4 +353,33 @@ test('a batch is pending from the moment its prepare time is taken, before its f
   await store.abortTx(41n);
   await reading;
   assert.equal(blocked, false);
+});
+
+test('a batch prepared before a crash comes back from the WAL when its payload was only in memory, and from the index once spilled and the WAL released', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-tx-'));
+  // A tiny WAL segment so that a release really drops segments.
+  const overrides = { walSegmentBytesMax: 64 * 1024 };
+  const first = await openStore(t, dir, overrides);
+  await prepare(first.store, 51n, 70n, stagedBatch(first.tableId, 3, 5_000n));
+  // Later writes move the checkpoint well past the PREPARE.
+  for (let i = 0; i < 20; i++) await first.store.appendRecords(stagedBatch(first.tableId, 50, 10_000n + BigInt(i) * 100n, 2), 50);
+  await first.store.readBarrier(5_000);
+  await first.store.close();
+
+  // Reopened (as after SIGKILL: nothing was spilled), the PREPARE is replayed from the floor.
+  const second = await openStore(t, dir, overrides);
+  assert.deepEqual(second.store.pendingTxs().map((p) => p.txid), [51n], 'pending again after the restart');
+  assert.ok(second.store.replay.fromLsn <= 1n, `replayed from the floor (from ${second.store.replay.fromLsn})`);
+  // A sync spills it and releases the WAL up to the checkpoint.
+  await second.store.syncIndex();
+  await second.store.close();
+
+  const third = await openStore(t, dir, overrides);
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  assert.deepEqual(third.store.pendingTxs().map((p) => p.txid), [51n], 'pending from its spilled entry');
+  assert.ok(third.store.replay.fromLsn > 1n, 'the WAL before the checkpoint was released, nothing replayed from the floor');
+  await third.store.commitTx(51n, 9_999n);
+  await third.store.readBarrier(5_000);
+  assert.equal(versionOf((await third.store.getById(third.tableId, 5_002n))?.value ?? new Uint8Array()), 9_999n);
+  assert.equal(third.store.pendingTxs().length, 0);
 });
