@@ -104,6 +104,24 @@ async function exited(proc: NodeProcess, ms: number): Promise<{ code: number | n
   }
 }
 
+/**
+ * Sends the batch, again while the coordinator refuses it with NO_QUORUM
+ * before writing anything (a client's retry: on a loaded machine a node
+ * just restarted may briefly suspect its peers); resolves with the answer
+ * or the error of the last attempt.
+ */
+async function writeRetryingRefusals(url: string, body: string): Promise<{ res: Awaited<ReturnType<typeof http>> } | { err: unknown }> {
+  for (let attempt = 1; ; attempt++) {
+    const answer = await http(url, { method: 'POST', body, headers: { 'content-type': 'application/x-ndjson' } }).then(
+      (res) => ({ res }),
+      (err: unknown) => ({ err }),
+    );
+    const refused = 'res' in answer && answer.res.status === 503 && answer.res.body?.error?.code === 'NO_QUORUM';
+    if (!refused || attempt === 5) return answer;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
 function isDead(proc: NodeProcess): boolean {
   return proc.child.exitCode !== null || proc.child.signalCode !== null;
 }
@@ -156,10 +174,7 @@ test('atomic batches across shards: a node killed at each step of the two-phase 
 
       // The write: unanswered when the coordinator dies, 200 when a participant does.
       const body = records.map((r) => JSON.stringify(r)).join('\n');
-      const answer = await http(`${cluster.url(s.via)}/v1/tables/${table}/records?atomic=true`, { method: 'POST', body, headers: { 'content-type': 'application/x-ndjson' } }).then(
-        (res) => ({ res }),
-        (err: unknown) => ({ err }),
-      );
+      const answer = await writeRetryingRefusals(`${cluster.url(s.via)}/v1/tables/${table}/records?atomic=true`, body);
       let ids: string[] = [];
       let answeredTxId: string | undefined;
       if (s.unanswered) {

@@ -13,6 +13,13 @@
  * busy for a second under load (it serves health on the same loop) is
  * late, not suspect. Measured: with 1 s deadlines, healthy peers under the
  * cluster benchmark were marked suspect for about a second, 4 runs in 9.
+ *
+ * This node's own pause is not its peers' silence (Cassandra's failure
+ * detector ignores intervals after a local pause likewise): when a round
+ * comes late because this node's event loop was blocked, stopped or
+ * starved of CPU, the time it missed is credited to every peer. Without
+ * it a node that stalled for half a second right after a restart suspected
+ * every peer at once and refused the next write with NO_QUORUM.
  */
 import { EventEmitter } from 'node:events';
 import type { ReplicaTransport } from '../transport/replica-transport.ts';
@@ -42,6 +49,7 @@ export class FailureDetector extends EventEmitter {
   private readonly suspectAfterMs: number;
   private readonly peers = new Map<string, PeerHealth>();
   private timer: NodeJS.Timeout | undefined;
+  private lastRoundMs: number | undefined;
 
   constructor(clients: Pick<ReplicaTransport, 'check'>, options: FailureDetectorOptions) {
     super();
@@ -98,6 +106,7 @@ export class FailureDetector extends EventEmitter {
 
   /** Starts a check of every peer that has none in flight; resolves when those finish. */
   private async round(): Promise<void> {
+    this.creditLocalPause();
     const started: Promise<void>[] = [];
     for (const [id, peer] of this.peers) {
       if (peer.checking === undefined) {
@@ -111,6 +120,16 @@ export class FailureDetector extends EventEmitter {
       this.judge(id, peer);
     }
     await Promise.all(started);
+  }
+
+  /** A round later than twice its interval means this node was paused: that time does not count as any peer's silence. */
+  private creditLocalPause(): void {
+    const now = this.now();
+    const gapMs = this.lastRoundMs === undefined ? 0 : now - this.lastRoundMs;
+    this.lastRoundMs = now;
+    if (gapMs <= 2 * this.o.healthIntervalMs) return;
+    const pausedMs = gapMs - this.o.healthIntervalMs;
+    for (const peer of this.peers.values()) peer.lastOkMs = Math.min(now, peer.lastOkMs + pausedMs);
   }
 
   private judge(id: string, peer: PeerHealth): void {

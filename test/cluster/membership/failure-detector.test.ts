@@ -37,8 +37,10 @@ test('alive → suspect after the silence window → dead after the grace period
   clock.now += 100;
   await round();
   assert.equal(detector.state('p'), 'suspect');
-  clock.now += 700;
-  await round();
+  for (let i = 0; i < 7; i++) {
+    clock.now += 100;
+    await round();
+  }
   assert.equal(detector.state('p'), 'dead');
   healthy.set('p', true);
   await round();
@@ -74,4 +76,28 @@ test('a peer without an etcd lease is suspect even while it answers', async () =
   detector.track('q', true);
   assert.equal(detector.state('q'), 'alive');
   assert.equal(detector.state('never-seen'), 'dead');
+});
+
+test("this node's own pause is not its peers' silence: a late round credits the missed time to every peer", async () => {
+  const { detector, healthy, clock, round } = setup();
+  detector.track('p', true);
+  healthy.set('p', true);
+  await round();
+  healthy.set('p', false);
+  // The event loop was blocked for 2 s: the first round after it must not suspect anyone.
+  clock.now += 2_000;
+  await round();
+  assert.equal(detector.state('p'), 'alive', 'a local stall is not a silent peer');
+  // A peer that really stopped answering is still found, one window later.
+  for (let i = 0; i < 3; i++) {
+    clock.now += 100;
+    await round();
+  }
+  assert.equal(detector.state('p'), 'suspect');
+  // A failed replica call still suspects at once, whatever the rounds did.
+  healthy.set('p', true);
+  await round();
+  assert.equal(detector.state('p'), 'alive');
+  detector.reportFailure('p');
+  assert.equal(detector.state('p'), 'suspect');
 });
