@@ -21,37 +21,10 @@ export interface LoadResult {
  * records each. With several URLs, connection `i` goes to `urls[i % n]`.
  */
 export async function bulkLoad(url: string | readonly string[], path: string, bodies: readonly Buffer[], recordsPerBody: number, connections: number): Promise<LoadResult> {
-  const urls = typeof url === 'string' ? [url] : url;
-  const pools = urls.map((u, k) => new Pool(u, { connections: connectionsOf(k, urls.length, connections), pipelining: 1, keepAliveTimeout: 60_000 }));
-  const latenciesMs: number[] = [];
-  let next = 0;
-  let overloaded = 0;
-  const started = performance.now();
-  const worker = async (pool: Pool): Promise<void> => {
-    while (next < bodies.length) {
-      const body = bodies[next++] as Buffer;
-      for (;;) {
-        const t0 = performance.now();
-        const res = await pool.request({ method: 'POST', path, body, headers: { 'content-type': 'application/x-ndjson' } });
-        await res.body.dump();
-        if (res.statusCode === 200) {
-          latenciesMs.push(performance.now() - t0);
-          break;
-        }
-        if (res.statusCode !== 429) throw new Error(`bulk load: HTTP ${res.statusCode}`);
-        overloaded++;
-        await new Promise((r) => setTimeout(r, 5));
-      }
-    }
-  };
-  let seconds: number;
-  try {
-    await Promise.all(Array.from({ length: connections }, (_, i) => worker(pools[i % pools.length] as Pool)));
-    seconds = (performance.now() - started) / 1000;
-  } finally {
-    await Promise.all(pools.map((p) => p.close()));
-  }
-  return { requests: bodies.length, records: bodies.length * recordsPerBody, seconds, latenciesMs, overloaded };
+  const result = await countedLoad(typeof url === 'string' ? [url] : url, path, bodies, recordsPerBody, connections);
+  const [failure] = result.failures.keys();
+  if (failure !== undefined) throw new Error(`bulk load: ${failure}: ${result.failureSamples.get(failure)?.[0] ?? ''}`);
+  return { requests: bodies.length, records: result.records, seconds: result.seconds, latenciesMs: result.latenciesMs, overloaded: result.overloaded };
 }
 
 /** Connections of pool `k` of `n` when `total` are dealt round-robin. */
