@@ -18,8 +18,12 @@ export interface PendingTx extends PrepareMeta {
   lsn: bigint;
   /** When this replica prepared it (or found it at open), epoch ms. */
   readonly preparedAtMs: number;
-  /** Set once its COMMIT or ABORT is in the WAL (it leaves the table when applied). */
-  decided?: { readonly outcome: TxOutcome; readonly cv: bigint };
+  /**
+   * Set when its COMMIT or ABORT is being written (a claim: the other
+   * outcome is refused from then on); `durable` once that frame is fsync'd.
+   * It leaves the table when the outcome is applied.
+   */
+  decided?: { readonly outcome: TxOutcome; readonly cv: bigint; durable: boolean };
 }
 
 interface Waiter {
@@ -66,10 +70,18 @@ export class StagedTxs {
     if (tx !== undefined) tx.lsn = lsn;
   }
 
-  /** Its COMMIT or ABORT is durable; it still blocks snapshots until applied. */
+  /** Its COMMIT or ABORT is being written; it still blocks snapshots until applied. */
   decide(txid: bigint, outcome: TxOutcome, cv: bigint): void {
     const tx = this.byId.get(txid);
-    if (tx !== undefined) tx.decided = { outcome, cv };
+    if (tx !== undefined && tx.decided === undefined) tx.decided = { outcome, cv, durable: false };
+  }
+
+  /** Its COMMIT or ABORT frame is durable (true) or could not be written (false: undecided again). */
+  settle(txid: bigint, durable: boolean): void {
+    const tx = this.byId.get(txid);
+    if (tx?.decided === undefined) return;
+    if (durable) tx.decided.durable = true;
+    else delete tx.decided;
   }
 
   /** Its outcome is applied to the index: it leaves the table and snapshot readers may go on. */

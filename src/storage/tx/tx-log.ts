@@ -104,8 +104,7 @@ export class TxLog {
     const pending = this.staged.get(txid);
     if (pending?.decided?.outcome === 'aborted') throw new SluiceError('INTERNAL', `atomic batch ${txid} was aborted here; it cannot commit`);
     this.staged.decide(txid, 'committed', cv);
-    const lsn = await this.append(FRAME_TYPES.TX_COMMIT, encodeCommit(txid, cv), pending?.records ?? 1, () => this.staged.remove(txid));
-    return lsn;
+    return this.durably(txid, this.append(FRAME_TYPES.TX_COMMIT, encodeCommit(txid, cv), pending?.records ?? 1, () => this.staged.remove(txid)));
   }
 
   /** Aborts a batch (known here or not: a PREPARE arriving later is then refused); resolves once durable. */
@@ -113,13 +112,30 @@ export class TxLog {
     const pending = this.staged.get(txid);
     if (pending?.decided?.outcome === 'committed') throw new SluiceError('INTERNAL', `atomic batch ${txid} was committed here; it cannot abort`);
     this.staged.decide(txid, 'aborted', 0n);
-    return this.append(FRAME_TYPES.TX_ABORT, encodeAbort(txid), 1, () => this.staged.remove(txid));
+    return this.durably(txid, this.append(FRAME_TYPES.TX_ABORT, encodeAbort(txid), 1, () => this.staged.remove(txid)));
+  }
+
+  /**
+   * The outcome frame's append, settling the pending entry: its outcome is
+   * reported (TxStatus) only once durable, since the sweeper deletes the
+   * decision in etcd when every participant reports it, and a replica that
+   * crashed before the fsync would find neither outcome nor decision.
+   */
+  private async durably(txid: bigint, appended: Promise<bigint>): Promise<bigint> {
+    try {
+      const lsn = await appended;
+      this.staged.settle(txid, true);
+      return lsn;
+    } catch (err) {
+      this.staged.settle(txid, false);
+      throw err;
+    }
   }
 
   /** What this replica knows of `txid`: pending (maybe decided, not applied), its outcome, or nothing. */
   async state(txid: bigint): Promise<TxState> {
     const pending = this.staged.get(txid);
-    if (pending?.decided !== undefined) return { state: pending.decided.outcome, cv: pending.decided.cv };
+    if (pending?.decided?.durable === true) return { state: pending.decided.outcome, cv: pending.decided.cv };
     if (pending !== undefined) return { state: 'pending', tx: pending };
     const done = await this.index.txDone(txid);
     return done === undefined ? { state: 'unknown' } : { state: done.outcome, cv: done.cv };

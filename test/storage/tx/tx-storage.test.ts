@@ -355,6 +355,25 @@ test('a batch is pending from the moment its prepare time is taken, before its f
   assert.equal(blocked, false);
 });
 
+test('an outcome is reported (TxStatus) only once its frame is durable: the sweeper concludes on it, and a crash before the fsync must not find the decision gone', async (t) => {
+  const { store, tableId } = await openStore(t);
+  await prepare(store, 61n, 1n, stagedBatch(tableId, 2, 6_000n));
+  await prepare(store, 62n, 2n, stagedBatch(tableId, 2, 6_100n));
+  const committing = store.commitTx(61n, 7_000n);
+  const aborting = store.abortTx(62n);
+  // The COMMIT and ABORT frames are appended and await their fsync: both batches still pending here.
+  assert.equal((await store.txState(61n)).state, 'pending', 'a COMMIT not yet fsync\'d is not reported committed');
+  assert.equal((await store.txState(62n)).state, 'pending', 'an ABORT not yet fsync\'d is not reported aborted');
+  await Promise.all([committing, aborting]);
+  assert.deepEqual(await store.txState(61n), { state: 'committed', cv: 7_000n });
+  assert.deepEqual(await store.txState(62n), { state: 'aborted', cv: 0n });
+  // A second COMMIT of the same batch (a sweeper's push that crossed the first) is harmless.
+  await store.commitTx(61n, 7_000n);
+  await store.readBarrier(5_000);
+  assert.equal(await visible(store, tableId, [6_000n, 6_001n]), 8, "both records on all four read paths");
+  assert.equal(await visible(store, tableId, [6_100n, 6_101n]), 0);
+});
+
 test('a batch prepared before a crash comes back from the WAL when its payload was only in memory, and from the index once spilled and the WAL released', async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-tx-'));
   // A tiny WAL segment so that a release really drops segments.
