@@ -36,6 +36,12 @@ export const PK_KEY_HEAD_BYTES = RECORD_KEY_HEAD_BYTES;
  */
 export const KEY_BYTES_MAX_LIMIT = ENGINE_KEY_BYTES_MAX - RECORD_KEY_HEAD_BYTES - RECORD_KEY_TAIL_BYTES;
 
+/** Longest `dedupe_prefix` of a request, bytes: a dedupe key is stored as a record's primary key. */
+export const DEDUPE_PREFIX_BYTES_MAX = 256;
+
+/** Longest number part of a dedupe key, characters (a row number or Kafka offset, zero-padded to at most this). */
+export const DEDUPE_NUMBER_CHARS_MAX = 20;
+
 /**
  * Largest gRPC message a node sends or receives (Replica and Ingest
  * services), bytes: a replica Write carries a whole WAL frame's batch.
@@ -391,6 +397,7 @@ for (const [key, [min, max]] of Object.entries(BOUNDS) as [NumericKey, readonly 
 assert(KEY_BYTES_MAX_LIMIT + RECORD_KEY_HEAD_BYTES + RECORD_KEY_TAIL_BYTES <= ENGINE_KEY_BYTES_MAX, 'a record key of keyBytesMax fits the engine');
 assert(KEY_BYTES_MAX_LIMIT + PK_KEY_HEAD_BYTES <= ENGINE_KEY_BYTES_MAX, 'a primary-key key of keyBytesMax fits the engine');
 assert(KEY_BYTES_MAX_LIMIT <= 0xffff, 'keyLen and pkLen are u16');
+assert(DEDUPE_PREFIX_BYTES_MAX + DEDUPE_NUMBER_CHARS_MAX <= KEY_BYTES_MAX_LIMIT, 'a dedupe key (stored as a primary key) fits where a primary key does');
 assert(walFrameBytesMax({ bodyBytesMax: BODY_BYTES_MAX_LIMIT }) + REPLICA_ENVELOPE_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX, 'the largest WAL frame fits a replica message');
 
 /** Merges overrides onto the defaults and checks every bound and relation. */

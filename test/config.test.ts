@@ -6,6 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   BODY_BYTES_MAX_LIMIT,
+  DEDUPE_NUMBER_CHARS_MAX,
+  DEDUPE_PREFIX_BYTES_MAX,
   DEFAULT_CONFIG,
   GRPC_MESSAGE_BYTES_MAX,
   KEY_BYTES_MAX_LIMIT,
@@ -50,6 +52,12 @@ test('KEY_BYTES_MAX_LIMIT is what the key layout leaves of the engine key limit 
   const pk = pkKey(65535, 0xffff_ffff, key);
   assert.equal(pk.length, PK_KEY_HEAD_BYTES + KEY_BYTES_MAX_LIMIT);
   assert.ok(pk.length <= ENGINE_KEY_BYTES_MAX, 'the primary-key key of the longest pk fits too');
+});
+
+test('the longest dedupe key (prefix and zero-padded number, stored as a primary key) fits the engine', () => {
+  const longest = Buffer.alloc(DEDUPE_PREFIX_BYTES_MAX + DEDUPE_NUMBER_CHARS_MAX, 0x61);
+  assert.ok(longest.length <= KEY_BYTES_MAX_LIMIT);
+  assert.ok(pkKey(65535, 0xffff_ffff, longest).length <= ENGINE_KEY_BYTES_MAX);
 });
 
 test('keyBytesMax: the largest legal value is accepted, one more is refused naming both limits', () => {

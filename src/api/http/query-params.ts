@@ -3,6 +3,7 @@
  * is silently ignored when malformed.
  */
 import type { FastifyRequest } from 'fastify';
+import { DEDUPE_PREFIX_BYTES_MAX } from '../../config.ts';
 import { SluiceError } from '../../core/errors.ts';
 import { isoTimestampProblem, parseIsoTimestamp } from '../../core/schema/parse-iso-timestamp.ts';
 
@@ -50,9 +51,6 @@ export function timeParam(q: Record<string, string | undefined>, name: string): 
   }
   return ms;
 }
-
-/** Longest `dedupe_prefix`: the keys live in the index next to every record. */
-const DEDUPE_PREFIX_BYTES_MAX = 256;
 
 /** `dedupe_prefix` (1 to 256 bytes), or undefined when absent and not `required`. */
 export function dedupePrefixParam(q: Record<string, string | undefined>, required: boolean): string | undefined {

@@ -5,6 +5,7 @@
  * protobuf message. Admission is taken before the body is read, so an
  * overloaded node refuses at once instead of buffering.
  */
+import { DEDUPE_NUMBER_CHARS_MAX } from '../../../config.ts';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SluiceError } from '../../../core/errors.ts';
 import { bodyFormatOf, isDelimitedProtobuf } from '../../../ingest/decode-body.ts';
@@ -65,7 +66,7 @@ async function write(ctx: ApiContext, request: FastifyRequest, reply: FastifyRep
 }
 
 /** Widest zero padding of a dedupe number (an int64 has 19 digits). */
-const DEDUPE_DIGITS_MAX = 20;
+const DEDUPE_DIGITS_MAX = DEDUPE_NUMBER_CHARS_MAX;
 
 /**
  * `dedupe_prefix` + `dedupe_first` [+ `dedupe_digits`]: record i of the
