@@ -33,6 +33,7 @@ import { StagedPayloads } from '../tx/staged-payloads.ts';
 import { encodeLsn } from '../engine/lsn-bytes.ts';
 export type { IndexedRecord, KeyRangeQuery, ShardScan, TableShard } from './index-reader.ts';
 import { IdBlockBuilder, PREFIX_ID_BLOCK, filterIdBlock, idBlockKeyLastId, idBlockLanePrefix, idFloorBlock, idLaneAt, migrateIdBlockKey } from './id-block.ts';
+import { LaneRanges } from './lane-ranges.ts';
 
 /** What `apply` did, for metrics. */
 export interface ApplyStats {
@@ -65,7 +66,7 @@ export class IndexStore extends IndexReader {
   /** LSN of the newest commit issued (a drop commits with it: it applies no frame). */
   private issuedLsn: bigint | undefined;
   /** Last id of the newest id block of each lane (worker id), loaded when a lane is first met. */
-  private readonly laneLast = new Map<number, bigint>();
+  private readonly laneRanges = new LaneRanges((lane) => this.lastIdBlockId(lane));
 
   constructor(engine: StorageEngine) {
     super(engine);
@@ -239,23 +240,23 @@ export class IndexStore extends IndexReader {
     if (block.count > 0) {
       const { key, value } = block.finish();
       batch.put(key, value);
-      this.laneLast.set(key.readUInt16BE(1), idBlockKeyLastId(key));
     }
   }
 
   /**
-   * Whether a frame's append-only records may share one id block: their ids
-   * must be of one lane (snowflake worker), strictly increase and start
-   * above every earlier block of that lane, so a lane's blocks stay disjoint
-   * and a lookup's seek to the first block ending at or after an id finds
-   * the only one that can hold it. A coordinator's own frames qualify, and
-   * so do the frames it sends to its replicas, which apply them in the
-   * order it stamped them; hint replays arriving late and repair batches
-   * (in key order, of every lane) get per-record entries instead. Leaves
-   * the reader rewound.
+   * Whether a frame's append-only records may share one id block, which is
+   * then claimed: their ids must be of one lane (snowflake worker), strictly
+   * increase, and span a range that overlaps none of the lane's blocks, so
+   * a lookup's seek to the first block ending at or after an id finds the
+   * only one that can hold it (lane-ranges.ts). A coordinator's own frames
+   * qualify, the frames it sends to its replicas, and committed atomic
+   * batches, which arrive in the order of their decisions; hint replays
+   * and repair batches (in key order, of every lane) usually overlap and
+   * get per-record entries instead. Leaves the reader rewound.
    */
   private async blockable(r: RecordBatchReader, fresh: boolean): Promise<boolean> {
     let lane = -1;
+    let first = 0n;
     let prev = 0n;
     let ok = true;
     while (ok && r.next()) {
@@ -263,21 +264,20 @@ export class IndexStore extends IndexReader {
       const id = r.id;
       if (lane < 0) {
         lane = idLaneAt(r.buf, r.idOffset);
-        prev = this.laneLast.get(lane) ?? (await this.lastIdBlockId(lane));
-      } else if (idLaneAt(r.buf, r.idOffset) !== lane) ok = false;
-      ok &&= id > prev;
+        first = id;
+      } else ok = idLaneAt(r.buf, r.idOffset) === lane && id > prev;
       prev = id;
     }
     r.rewind();
-    return ok;
+    if (!ok || lane < 0) return ok;
+    return this.laneRanges.claim(lane, first, prev);
   }
 
-  /** The last id of the newest id block of a lane (0n when none), cached. */
+  /** The last id of the newest stored id block of a lane (0n when none). */
   private async lastIdBlockId(lane: number): Promise<bigint> {
     const p = idBlockLanePrefix(lane);
     let last = 0n;
     for await (const [k] of this.engine.iterate({ gt: p, lt: prefixEnd(p), reverse: true, limit: 1 })) last = idBlockKeyLastId(k);
-    this.laneLast.set(lane, last);
     return last;
   }
 
@@ -417,6 +417,9 @@ export class IndexStore extends IndexReader {
         const { key, value } = idFloorBlock(floor);
         batch.put(key, value);
       });
+      // No later block may straddle the floor block: a lookup would seek to it and stop there.
+      const { key } = idFloorBlock(floor);
+      await this.laneRanges.claim(key.readUInt16BE(1), floor, floor);
     }
     return { records, complete, ranges: gone };
   }

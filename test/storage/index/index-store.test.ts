@@ -278,4 +278,41 @@ for (const kind of ['lmdb', 'level'] as const) {
     assert.equal(await count(PREFIX_ID_BLOCK), 5);
     assert.equal(await count(0x49), 0);
   });
+
+  test(`frames of one lane out of id order (atomic batches commit in decision order) get blocks when disjoint, per-record entries when they overlap (${kind})`, async (t) => {
+    const idx = await store(t, kind);
+    const id = (ms: number, seq: number): bigint => (BigInt(ms) << 22n) | (5n << 12n) | BigInt(seq);
+    const frameOf = (ms: number, seqs: readonly number[]): Rec[] =>
+      seqs.map((s) => ({ shard: s % 2, key: `k${s}`, time: ms, id: id(ms, s), version: id(ms, s), value: `${ms}#${s}` }));
+    const count = async (prefix: number): Promise<number> => {
+      let n = 0;
+      for await (const _ of idx.engine.iterate({ gte: Buffer.from([prefix]), lt: Buffer.from([prefix + 1]) })) n++;
+      return n;
+    };
+    let lsn = 0n;
+    const apply = async (store: IndexStore, recs: Rec[]): Promise<unknown> => store.apply([{ lsn: ++lsn, type: FRAME_TYPES.RECORDS, payload: batch(1, recs) }]);
+    // Stamped 200, 201, 202 (ms); committed 202, 200, 201: each below the lane's last block, disjoint from all.
+    const [a, b, c] = [frameOf(200, [0, 1, 2]), frameOf(201, [0, 1, 2]), frameOf(202, [0, 1, 2])];
+    for (const f of [c, a, b]) await apply(idx, f);
+    assert.equal(await count(PREFIX_ID_BLOCK), 3, 'one block per frame, out of order');
+    assert.equal(await count(0x49), 0);
+    // A frame whose range straddles another block (ids of 199 and 203 ms: a repair batch) keeps per-record entries.
+    const straddling = [...frameOf(199, [5]), ...frameOf(203, [5])];
+    await apply(idx, straddling);
+    assert.equal(await count(0x49), 2, 'an overlapping frame gets per-record id entries');
+    const all = [...a, ...b, ...c, ...straddling];
+    const findAll = async (s: IndexStore): Promise<void> => {
+      for (const r of all) assert.equal(valueOf((await s.getById(1, r.id))?.value ?? assert.fail(`id ${r.id} not found`)), r.value);
+      assert.equal(await s.getById(1, id(201, 3)), undefined, 'an id past a block, inside no frame');
+    };
+    await findAll(idx);
+    // After a restart only the newest stored block is known: an older frame gets per-record entries, and all is found.
+    const reopened = new IndexStore(idx.engine);
+    await apply(reopened, frameOf(198, [0, 1]));
+    assert.equal(await count(0x49), 4, 'below the restart floor: per-record entries');
+    await apply(reopened, frameOf(204, [0, 1]));
+    assert.equal(await count(PREFIX_ID_BLOCK), 4, 'above it: a block');
+    all.push(...frameOf(198, [0, 1]), ...frameOf(204, [0, 1]));
+    await findAll(reopened);
+  });
 }
