@@ -197,7 +197,6 @@ export interface CountedLoadResult {
  * `records`. For loads whose failures are a finding (atomic batches).
  */
 export async function countedLoad(urls: readonly string[], path: string, bodies: readonly Buffer[], recordsPerBody: number, connections: number, attemptTimeoutMs = 60_000): Promise<CountedLoadResult> {
-  const pools = urls.map((u, k) => new Pool(u, { connections: connectionsOf(k, urls.length, connections), pipelining: 1, keepAliveTimeout: 60_000, headersTimeout: attemptTimeoutMs, bodyTimeout: attemptTimeoutMs }));
   const latenciesMs: number[] = [];
   const failures = new Map<string, number>();
   const failureSamples = new Map<string, string[]>();
@@ -210,7 +209,6 @@ export async function countedLoad(urls: readonly string[], path: string, bodies:
   let next = 0;
   let overloaded = 0;
   let withTxId = 0;
-  const started = performance.now();
   const worker = async (pool: Pool): Promise<void> => {
     while (next < bodies.length) {
       const body = bodies[next++] as Buffer;
@@ -243,14 +241,23 @@ export async function countedLoad(urls: readonly string[], path: string, bodies:
       }
     }
   };
-  let seconds: number;
+  const seconds = await overPools(urls, connections, { headersTimeout: attemptTimeoutMs, bodyTimeout: attemptTimeoutMs }, worker);
+  return { seconds, acked: latenciesMs.length, records: latenciesMs.length * recordsPerBody, latenciesMs, overloaded, withTxId, failures, failureSamples };
+}
+
+/**
+ * Runs `connections` workers over keep-alive pools dealt round-robin over
+ * `urls`, closes the pools, and returns the seconds the workers took.
+ */
+async function overPools(urls: readonly string[], connections: number, timeouts: { headersTimeout?: number; bodyTimeout?: number }, worker: (pool: Pool) => Promise<void>): Promise<number> {
+  const pools = urls.map((u, k) => new Pool(u, { connections: connectionsOf(k, urls.length, connections), pipelining: 1, keepAliveTimeout: 60_000, ...timeouts }));
+  const started = performance.now();
   try {
     await Promise.all(Array.from({ length: connections }, (_, i) => worker(pools[i % pools.length] as Pool)));
-    seconds = (performance.now() - started) / 1000;
+    return (performance.now() - started) / 1000;
   } finally {
     await Promise.all(pools.map((p) => p.close()));
   }
-  return { seconds, acked: latenciesMs.length, records: latenciesMs.length * recordsPerBody, latenciesMs, overloaded, withTxId, failures, failureSamples };
 }
 
 /** The `error.code` of a sluice error answer, or `?`. */
@@ -275,12 +282,10 @@ export interface ReadLoadResult {
 
 /** GETs `requests` paths (`paths` in turn) over `connections` connections dealt over `urls`; each answer is a page of `records`. */
 export async function readLoad(urls: readonly string[], paths: readonly string[], requests: number, connections: number): Promise<ReadLoadResult> {
-  const pools = urls.map((u, k) => new Pool(u, { connections: connectionsOf(k, urls.length, connections), pipelining: 1, keepAliveTimeout: 60_000 }));
   const latenciesMs: number[] = [];
   const failures = new Map<string, number>();
   let next = 0;
   let records = 0;
-  const started = performance.now();
   const worker = async (pool: Pool): Promise<void> => {
     while (next < requests) {
       const path = paths[next++ % paths.length] as string;
@@ -301,12 +306,6 @@ export async function readLoad(urls: readonly string[], paths: readonly string[]
       }
     }
   };
-  let seconds: number;
-  try {
-    await Promise.all(Array.from({ length: connections }, (_, i) => worker(pools[i % pools.length] as Pool)));
-    seconds = (performance.now() - started) / 1000;
-  } finally {
-    await Promise.all(pools.map((p) => p.close()));
-  }
+  const seconds = await overPools(urls, connections, {}, worker);
   return { seconds, requests, latenciesMs, records, failures };
 }

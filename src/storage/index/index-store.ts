@@ -65,7 +65,7 @@ export class IndexStore extends IndexReader {
   private buildSeq = 0;
   /** LSN of the newest commit issued (a drop commits with it: it applies no frame). */
   private issuedLsn: bigint | undefined;
-  /** Last id of the newest id block of each lane (worker id), loaded when a lane is first met. */
+  /** Where the id blocks of each lane (worker id) lie, loaded when a lane is first met. */
   private readonly laneRanges = new LaneRanges((lane) => this.lastIdBlockId(lane));
 
   constructor(engine: StorageEngine) {
