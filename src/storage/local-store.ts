@@ -139,7 +139,7 @@ export class LocalStore {
   /** Locks the data dir at `config.dataDir` and opens (and recovers) its storage. */
   static async open(config: StoreConfig, hooks: StoreHooks, log: Logger): Promise<LocalStore> {
     await mkdir(config.dataDir, { recursive: true });
-    const lock = lockDataDir(config.dataDir);
+    const lock = await lockDataDir(config.dataDir);
     let engine: StorageEngine | undefined;
     try {
       const meta = await checkNodeMeta(config.dataDir, { shards: config.shards, engine: config.engine }, Date.now());

@@ -33,7 +33,7 @@ export interface ConvertReport {
 /** Copies the index of the (stopped) node in `dataDir` into engine `to` and switches the dir to it. */
 export async function convertIndex(dataDir: string, to: EngineKind, onProgress?: (entries: number) => void): Promise<ConvertReport> {
   const started = performance.now();
-  const lock = lockDataDir(dataDir);
+  const lock = await lockDataDir(dataDir);
   let source: StorageEngine | undefined;
   let target: StorageEngine | undefined;
   try {
