@@ -9,7 +9,7 @@ import { globSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT } from './process/harness.ts';
 
-const RANK: Record<string, number> = { core: 0, storage: 1, cluster: 2, ingest: 3, api: 4, sources: 4, cli: 5 };
+const RANK: Record<string, number> = { core: 0, security: 1, storage: 1, cluster: 2, ingest: 3, api: 4, sources: 4, cli: 5 };
 
 function layerOf(file: string): string | undefined {
   const rel = path.relative(path.join(ROOT, 'src'), file).split(path.sep);
