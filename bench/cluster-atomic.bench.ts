@@ -31,7 +31,7 @@ import { shardOf } from '../src/core/murmur3.ts';
 import { startCluster, type BenchCluster } from './lib/bench-cluster.ts';
 import { summarizeProfile, type CpuProfile, type ProfileSummary } from './lib/cpu-profile.ts';
 import { countedLoad, readLoad, timedLoad, type CountedLoadResult, type ReadLoadResult } from './lib/load.ts';
-import { cpuSeconds, diffScrapes, machineBusySeconds, scrape, type Scrape } from './lib/node-metrics.ts';
+import { cpuSeconds, diffScrapes, machineBusySeconds, scrape, scrapeEtcd, type Scrape } from './lib/node-metrics.ts';
 import { BENCH_TABLE, accountsByShard, ndjsonBodies, readKey, readSetBodies, singleShardBodies } from './lib/records.ts';
 import { printAtomicReport, type AtomicTrial, type Comparison, type ReadCheck, type Segment } from './lib/atomic-report.ts';
 import { startReport } from './lib/report.ts';
@@ -114,7 +114,8 @@ async function trial(root: string, run: number, o: ClusterAtomicOptions): Promis
   };
   try {
     progress(`run ${run + 1}: starting etcd and 3 nodes`);
-    cluster = await startCluster(dir, o.engine);
+    // The profile of the last run is read from /debug/profile, served only with --debug-endpoints (to admin tokens).
+    cluster = await startCluster(dir, o.engine, o.profileSeconds > 0 ? ['--debug-endpoints'] : []);
     const c = cluster;
     const created = await http(`${c.urls[0]}/v1/tables`, { method: 'POST', body: JSON.stringify(TABLE) });
     if (created.status !== 201) throw new Error(`create table: HTTP ${created.status} ${created.text}`);
@@ -194,12 +195,12 @@ async function mustLoad(c: BenchCluster, route: string, bodies: readonly Buffer[
 async function segment(c: BenchCluster, route: string, bodies: readonly Buffer[], perBody: number, connections: number): Promise<Segment> {
   const quietWaitMs = await quiet(c);
   const logsAt = c.nodes.map((n) => n.logs.length);
-  const [nodes0, etcd0] = await Promise.all([Promise.all(c.urls.map(scrape)), Promise.all(c.etcd.endpoints.map(scrape))]);
+  const [nodes0, etcd0] = await Promise.all([Promise.all(c.urls.map(scrape)), Promise.all(c.etcd.endpoints.map(scrapeEtcd))]);
   const cpu0 = cpuNow(c);
   const load: CountedLoadResult = await countedLoad(c.urls, route, bodies, perBody, connections);
   const settleMs = await settle(c);
   const cpu = cpuSince(c, cpu0);
-  const [nodes1, etcd1] = await Promise.all([Promise.all(c.urls.map(scrape)), Promise.all(c.etcd.endpoints.map(scrape))]);
+  const [nodes1, etcd1] = await Promise.all([Promise.all(c.urls.map(scrape)), Promise.all(c.etcd.endpoints.map(scrapeEtcd))]);
   return {
     load,
     perBody,
@@ -295,17 +296,19 @@ async function profilePair(c: BenchCluster, o: ClusterAtomicOptions, take: (n: n
     const seconds = o.profileSeconds + 3;
     // About what the cluster takes in those seconds; timedLoad starts over from the first body if it takes more.
     const bodies = ndjsonBodies(take(seconds * 80 * BODY), seconds * 80, BODY);
-    let profile: Promise<CpuProfile> | undefined;
+    let profile: Promise<{ status: number; body: unknown; text: string }> | undefined;
     const load = await timedLoad({
       urls: c.urls,
       path: route,
       bodies,
       connections: o.connections,
       seconds,
-      events: [{ atMs: 1_500, run: () => (profile = http(`${c.urls[0]}/debug/profile?seconds=${o.profileSeconds}`).then((r) => r.body as CpuProfile)) }],
+      events: [{ atMs: 1_500, run: () => (profile = http(`${c.urls[0]}/debug/profile?seconds=${o.profileSeconds}`)) }],
     });
     if (profile === undefined) throw new Error('the profile did not start');
-    const p = await profile;
+    const answer = await profile;
+    if (answer.status !== 200) throw new Error(`GET /debug/profile: HTTP ${answer.status} ${answer.text.slice(0, 300)}`);
+    const p = answer.body as CpuProfile;
     const keep = process.env['SLUICE_BENCH_LOG_DIR'];
     if (keep !== undefined) writeFileSync(path.join(keep, `atomic-n1-${label}.cpuprofile`), JSON.stringify(p));
     progress(`${label} load: ${fmt((load.completions.length * BODY) / load.seconds)} records/s while profiled, ${load.failures.length} failed attempts`);

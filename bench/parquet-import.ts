@@ -22,7 +22,7 @@ import { mkdtempSync, openAsBlob, statSync } from 'node:fs';
 import path from 'node:path';
 import { parquetRead } from 'hyparquet';
 import { parquetWriteFile } from 'hyparquet-writer';
-import { NodeProcess, ROOT, http } from '../test/process/harness.ts';
+import { NodeProcess, ROOT, authHeaders, cliProcessEnv, http } from '../test/process/harness.ts';
 import type { TableDef } from '../src/core/schema/table-def.ts';
 import { ConvertPool } from '../src/ingest/formats/convert-pool.ts';
 import { PARQUET_COMPRESSORS, PARQUET_PARSERS, ParquetFile } from '../src/ingest/formats/parquet-file.ts';
@@ -149,7 +149,7 @@ function cliImport(file: string, rows: number, url: string, root: string): Promi
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const args = [BIN, 'ingest', file, '--table', TABLE.name, '--url', url, '--no-progress', '--checkpoint-dir', mkdtempSync(path.join(root, 'cp-'))];
-    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: cliProcessEnv() });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
     child.stderr.setEncoding('utf8').on('data', (s: string) => (out += s));
@@ -164,7 +164,7 @@ function cliImport(file: string, rows: number, url: string, root: string): Promi
 /** `POST /v1/tables/{t}/import` with the file as the body: rows/s. */
 async function serverImport(file: string, rows: number, url: string): Promise<number> {
   const started = performance.now();
-  const res = await fetch(`${url}/v1/tables/${TABLE.name}/import`, { method: 'POST', body: await openAsBlob(file), headers: { 'content-type': 'application/vnd.apache.parquet' } });
+  const res = await fetch(`${url}/v1/tables/${TABLE.name}/import`, { method: 'POST', body: await openAsBlob(file), headers: { ...authHeaders(), 'content-type': 'application/vnd.apache.parquet' } });
   const text = await res.text();
   if (res.status !== 200 || (JSON.parse(text) as { written: number }).written !== rows) throw new Error(`import: ${res.status} ${text}`);
   return rows / ((performance.now() - started) / 1000);

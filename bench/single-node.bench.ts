@@ -6,7 +6,7 @@
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { NodeProcess, http } from '../test/process/harness.ts';
+import { NodeProcess, TEST_TOKEN, http } from '../test/process/harness.ts';
 import { fsyncWriteMBps, fsyncsPerSecond, jsonParseRecordsPerSecond } from './lib/machine-limits.ts';
 import { BENCH_TABLE, ndjsonBodies, recordLine } from './lib/records.ts';
 import { bulkLoad } from './lib/load.ts';
@@ -152,7 +152,7 @@ async function singleTrial(root: string, o: SingleNodeBenchOptions): Promise<Wrk
   try {
     const node = await startNode(t, dataDir, ['--engine', o.engines[0] ?? 'level']);
     await createTable(node.url);
-    return wrkPost(root, `${node.url}/v1/tables/${BENCH_TABLE.name}/records`, o.connections, o.singleSeconds);
+    return wrkPost(root, `${node.url}/v1/tables/${BENCH_TABLE.name}/records`, o.connections, o.singleSeconds, TEST_TOKEN);
   } finally {
     for (const fn of cleanups.reverse()) await fn();
     rmSync(dataDir, { recursive: true, force: true });

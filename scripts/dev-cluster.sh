@@ -6,8 +6,12 @@
 #   scripts/dev-cluster.sh start|stop|status
 #
 # State lives in $SLUICE_DEV_DIR (default: .dev-cluster in the repository):
-# etcd/ and n1..n3/ data dirs, etcd.log and n1..n3.log, and a PID file per
-# process. Data survives stop/start; remove the directory to start afresh.
+# etcd/ and n1..n3/ data dirs, etcd.log and n1..n3.log, a PID file per
+# process, and `token` (mode 0600): the admin token every node is started
+# with (SLUICE_BOOTSTRAP_TOKEN). Clients send it as `Authorization: Bearer
+# <token>`; the CLI reads it from SLUICE_TOKEN. It is taken from
+# $SLUICE_BOOTSTRAP_TOKEN when set, else from that file, else generated.
+# Data survives stop/start; remove the directory to start afresh.
 set -euo pipefail
 
 # Resolve an override against the caller's directory before moving to the repository root.
@@ -22,6 +26,7 @@ NODE_BIN=node_modules/.bin/node
 ETCD_URL=http://127.0.0.1:2379
 NODES=(1 2 3)
 STOP_WAIT_S=10
+TOKEN_MIN_CHARS=32
 
 # Data dir of a member ("etcd", "n1"...): it is also how a PID is recognised as ours.
 data_dir() { echo "$DIR/$1"; }
@@ -77,6 +82,33 @@ stop_all() {
   stop_members etcd
 }
 
+# File holding the admin token (mode 0600).
+token_file() { echo "$DIR/token"; }
+
+# Prints the admin token: $SLUICE_BOOTSTRAP_TOKEN, else the one a previous start saved, else a new
+# random one (32 bytes, base64url); it is (re)written to the token file with mode 0600.
+admin_token() {
+  local token file
+  file=$(token_file)
+  if [[ -n "${SLUICE_BOOTSTRAP_TOKEN:-}" ]]; then
+    token=$SLUICE_BOOTSTRAP_TOKEN
+  elif [[ -s $file ]]; then
+    token=$(<"$file")
+  else
+    token=$("$NODE_BIN" -e "console.log(require('crypto').randomBytes(32).toString('base64url'))")
+  fi
+  if ((${#token} < TOKEN_MIN_CHARS)) || [[ $token =~ [[:space:]] ]]; then
+    echo "the admin token must be at least $TOKEN_MIN_CHARS characters without spaces (SLUICE_BOOTSTRAP_TOKEN or $file)" >&2
+    return 1
+  fi
+  # Written to a new file created 0600, then renamed: the token is never readable by others.
+  rm -f -- "$file.tmp"
+  (umask 077 && printf '%s\n' "$token" >"$file.tmp")
+  chmod 600 -- "$file.tmp"
+  mv -f -- "$file.tmp" "$file"
+  echo "$token"
+}
+
 # Waits until URL answers 2xx (and its body matches PATTERN) while member NAME is alive.
 wait_for() {
   local name=$1 url=$2 pattern=$3 timeout_s=$4 deadline body pid
@@ -116,6 +148,8 @@ start() {
   fi
   [[ -x $ETCD_BIN ]] || { echo "no etcd at $ETCD_BIN (apt-get install etcd-server, or set SLUICE_ETCD_BIN)" >&2; exit 1; }
   [[ -x $NODE_BIN ]] || { echo "no $NODE_BIN: run npm ci first" >&2; exit 1; }
+  local token
+  token=$(admin_token) || exit 1
 
   # Whatever fails from here on, stop what this run started instead of leaving it behind.
   trap 'echo "start failed; stopping what was started" >&2; stop_all >&2' EXIT
@@ -136,7 +170,8 @@ start() {
   wait_for etcd "$ETCD_URL/health" '"health":"true"' 15
 
   for i in "${NODES[@]}"; do
-    nohup "$NODE_BIN" bin/sluice.js serve \
+    # The token goes in the environment, not on the command line (where ps would show it).
+    SLUICE_BOOTSTRAP_TOKEN="$token" nohup "$NODE_BIN" bin/sluice.js serve \
       --node-id "n$i" \
       --etcd "$ETCD_URL" \
       --http "127.0.0.1:808$i" \
@@ -159,6 +194,12 @@ start() {
   for i in "${NODES[@]}"; do
     echo "n$i    http://127.0.0.1:808$i  grpc 127.0.0.1:709$i  (pid $(<"$DIR/n$i.pid"), log $DIR/n$i.log)"
   done
+  echo
+  echo "admin token: $token"
+  echo "(saved in $(token_file), mode 0600; every request but /healthz and /readyz needs it), e.g.:"
+  echo "  TOKEN=\$(cat $(token_file))"
+  echo "  curl -H \"Authorization: Bearer \$TOKEN\" http://127.0.0.1:8081/v1/cluster"
+  echo "  SLUICE_TOKEN=\$TOKEN node bin/sluice.js cluster status --url http://127.0.0.1:8081"
 }
 
 status() {
@@ -177,7 +218,13 @@ status() {
   if curl -sf --max-time 2 http://127.0.0.1:8081/healthz >/dev/null 2>&1; then
     echo
     echo "GET http://127.0.0.1:8081/v1/cluster:"
-    curl -s --max-time 5 http://127.0.0.1:8081/v1/cluster || true
+    if [[ -r $(token_file) ]]; then
+      # The header from a file (-H @file), so the token is not on curl's command line.
+      printf 'Authorization: Bearer %s\n' "$(<"$(token_file)")" | curl -s --max-time 5 -H @- http://127.0.0.1:8081/v1/cluster || true
+    else
+      echo "(no $(token_file): the request is sent without a token)"
+      curl -s --max-time 5 http://127.0.0.1:8081/v1/cluster || true
+    fi
     echo
   fi
   # 3 when anything is down, as LSB init scripts report "not running".

@@ -9,6 +9,7 @@ import type { KafkaSourceConfig } from './sources/kafka/kafka-source-config.ts';
 import { ENGINE_KEY_BYTES_MAX, type EngineKind } from './storage/engine/storage-engine.ts';
 import { RECORD_KEY_HEAD_BYTES } from './storage/index/key-layout.ts';
 import { SluiceError } from './core/errors.ts';
+import { BOOTSTRAP_TOKEN_CHARS_MIN, isValidBootstrapToken } from './security/token-format.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -239,6 +240,23 @@ export interface NodeConfig {
 
   /** Kafka topics this node consumes into tables (`--kafka-*` flags). @default [] */
   readonly kafkaSources: readonly KafkaSourceConfig[];
+
+  /** How callers are checked: bearer tokens, or nobody (`none`: development, loopback clients only). @default 'token' */
+  readonly authMode: 'token' | 'none';
+  /** An operator-chosen admin token (SLUICE_BOOTSTRAP_TOKEN or --bootstrap-token-file); never logged. */
+  readonly bootstrapToken?: string;
+  /** Serve /debug/profile and /debug/heap (to admin tokens only). @default false */
+  readonly debugEndpoints: boolean;
+  /** The audit log: a file, `stderr` or `off`; empty means `<data-dir>/audit.log`. @default '' */
+  readonly auditLog: string;
+  /** Audit every granted data read and write too, not only admin, schema and cluster actions. @default false */
+  readonly auditDataAccess: boolean;
+  /** Host header names the HTTP listener answers besides localhost, 127.0.0.1 and [::1] (loopback listeners check it). @default [] */
+  readonly allowedHosts: readonly string[];
+  /** Failed authentications one address may make in a minute; past it, 429 until the minute ends. @default 20 */
+  readonly authFailuresPerMinuteMax: number;
+  /** `host:port` of a listener serving GET /metrics without a token (a scraper's network); empty: none. @default '' */
+  readonly metricsListen: string;
 }
 
 /** The defaults of every option. */
@@ -310,6 +328,13 @@ export const DEFAULT_CONFIG: NodeConfig = {
   txSweepIntervalMs: 60_000,
   txDoneRetentionMs: 3_600_000,
   maxClockOffsetMs: 500,
+  authMode: 'token',
+  debugEndpoints: false,
+  auditLog: '',
+  auditDataAccess: false,
+  allowedHosts: [],
+  authFailuresPerMinuteMax: 20,
+  metricsListen: '',
 };
 
 type NumericKey = { [K in keyof NodeConfig]-?: NodeConfig[K] extends number ? K : never }[keyof NodeConfig];
@@ -369,6 +394,7 @@ const BOUNDS: Partial<Record<NumericKey, readonly [number, number]>> = {
   txSweepIntervalMs: [100, 86_400_000],
   txDoneRetentionMs: [1_000, 30 * 86_400_000],
   maxClockOffsetMs: [0, 60_000],
+  authFailuresPerMinuteMax: [1, 100_000],
 };
 
 /**
@@ -417,6 +443,10 @@ export function resolveConfig(overrides: Partial<NodeConfig> = {}): NodeConfig {
   if (config.walRecovery !== 'strict' && config.walRecovery !== 'truncate') problems.push({ path: 'walRecovery', message: 'walRecovery must be strict or truncate' });
   if (config.walAdaptiveDelayMsMin > config.walAdaptiveDelayMsMax) problems.push({ path: 'walAdaptiveDelayMsMin', message: 'walAdaptiveDelayMsMin must not exceed walAdaptiveDelayMsMax' });
   if (config.queryLimitDefault > config.queryLimitMax) problems.push({ path: 'queryLimitDefault', message: 'queryLimitDefault must not exceed queryLimitMax' });
+  if (config.authMode !== 'token' && config.authMode !== 'none') problems.push({ path: 'authMode', message: 'authMode must be token or none' });
+  if (config.bootstrapToken !== undefined && !isValidBootstrapToken(config.bootstrapToken)) {
+    problems.push({ path: 'bootstrapToken', message: `a bootstrap token is ${BOOTSTRAP_TOKEN_CHARS_MIN} to 512 printable characters without spaces (a sluice token also works)` });
+  }
   if (config.onPartition !== 'refuse' && config.onPartition !== 'buffer') problems.push({ path: 'onPartition', message: 'onPartition must be refuse or buffer' });
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(config.nodeId)) problems.push({ path: 'nodeId', message: `nodeId must be 1-63 letters, digits, '-', '_' or '.', got ${JSON.stringify(config.nodeId)}` });
   if (config.keepAliveMs * 2 > config.leaseTtlMs) problems.push({ path: 'keepAliveMs', message: 'keepAliveMs must be at most half of leaseTtlMs' });

@@ -28,7 +28,17 @@ import { KafkaSource } from './sources/kafka/kafka-source.ts';
 import { currentDef } from './storage/catalog.ts';
 import { NodeMetrics } from './api/metrics.ts';
 import { RecordView } from './api/record-view.ts';
-import { buildHttpServer } from './api/http/http-server.ts';
+import { buildHttpServer, buildMetricsServer } from './api/http/http-server.ts';
+import { declaredRoutes, type DeclaredRoute } from './api/http/auth-hook.ts';
+import { AuditLog, type AuditTarget } from './security/audit-log.ts';
+import { Authenticator } from './security/authenticator.ts';
+import { bootstrapAdmin } from './security/bootstrap.ts';
+import { FailureLimiter } from './security/failure-limiter.ts';
+import { FileTokenStore } from './security/file-token-store.ts';
+import { TokenRegistry } from './security/token-registry.ts';
+import type { TokenStore } from './security/token-store.ts';
+import path from 'node:path';
+import { isIP } from 'node:net';
 import type { ApiContext, NodePhase, NodeServices } from './api/http/api-context.ts';
 import type { FastifyInstance } from 'fastify';
 
@@ -49,6 +59,12 @@ export class SluiceNode {
   private stopping: Promise<void> | undefined;
   /** Streaming sources (Kafka) started once the node is ready. */
   private readonly streams: Ingestor[] = [];
+  /** The tokens this node accepts (loaded once the data dir or etcd is open). */
+  private readonly tokens = new TokenRegistry();
+  private readonly audit: AuditLog;
+  private readonly auth: Authenticator;
+  /** The tokenless /metrics listener of --metrics-listen. */
+  private metricsApp: FastifyInstance | undefined;
 
   private constructor(config: NodeConfig, log: Logger) {
     this.config = config;
@@ -63,10 +79,13 @@ export class SluiceNode {
       }),
       grpc: new EndpointIngestor('grpc', 'grpc'),
     };
+    this.audit = new AuditLog(auditTarget(config), config.nodeId);
+    this.auth = new Authenticator(config.authMode, this.tokens, new FailureLimiter(config.authFailuresPerMinuteMax), this.audit, (reason) => this.metrics.authFailures.inc({ reason }));
     const ctx: ApiContext = {
       config,
       log,
       metrics: this.metrics,
+      auth: { auth: this.auth, allowedHosts: allowedHosts(config), auditDataAccess: config.auditDataAccess },
       admission,
       door: new IngestDoor(admission, () => this.services().pipeline),
       endpoints,
@@ -86,15 +105,18 @@ export class SluiceNode {
   /** Starts listening, recovers storage, and becomes ready. */
   static async start(config: NodeConfig, log: Logger = pino({ level: config.logLevel })): Promise<SluiceNode> {
     const node = new SluiceNode(config, log);
+    if (config.authMode === 'none') process.stderr.write('\n  sluice: INSECURE MODE (--auth none): no credentials are checked; loopback clients only. Never run this with data you care about.\n\n');
     await node.ctx.endpoints.http.start();
     log.info({ event: 'listening', url: node.url }, 'HTTP listening');
     try {
+      await node.startMetricsListener();
       await node.open();
     } catch (err) {
       node.phaseValue = 'failed';
       log.fatal({ err }, 'start-up failed');
       await Promise.all(node.streams.map((s) => s.stop()));
       await node.app.close();
+      await node.metricsApp?.close();
       await node.grpc?.stop(0);
       await node.cluster?.stop().catch(() => undefined);
       await node.pool?.close();
@@ -114,6 +136,16 @@ export class SluiceNode {
     if (address === null || typeof address === 'string') return `http://${this.config.httpHost}:${this.config.httpPort}`;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     return `http://${host}:${address.port}`;
+  }
+
+  /** Every HTTP route with what it needs (route-auth.ts). */
+  routes(): readonly DeclaredRoute[] {
+    return declaredRoutes(this.app);
+  }
+
+  /** The port of a single node's gRPC server, when it serves one. */
+  get grpcPort(): number | undefined {
+    return this.grpc?.port;
   }
 
   /** Current lifecycle phase. */
@@ -150,9 +182,12 @@ export class SluiceNode {
     } finally {
       clearTimeout(grace);
     }
+    await this.metricsApp?.close();
     await this.cluster?.stop();
+    await this.tokens.close();
     await this.pool?.close();
     await this.store?.close();
+    await this.audit.close();
     this.log.info({ event: 'stopped' }, 'stopped');
   }
 
@@ -229,7 +264,10 @@ export class SluiceNode {
       );
       coordinator = this.cluster.coordinator;
       tables = this.cluster.tables;
+      const tokenStore = this.cluster.tokens;
+      await this.loadTokens(tokenStore, () => tokenStore.claimFirstAdmin(config.nodeId));
     } else {
+      await this.loadTokens(new FileTokenStore(config.dataDir), async () => true);
       const ids = new SnowflakeGenerator({ datacenterId: config.datacenterId, machineId: config.machineId, clock: systemClock, onClockEvent });
       // A clock that went back while the node was down must not re-issue ids.
       ids.observe(store.maxIdAtOpen);
@@ -260,6 +298,31 @@ export class SluiceNode {
     if (this.cluster !== undefined || this.grpc !== undefined) await this.ctx.endpoints.grpc.start();
   }
 
+  /** Loads the tokens and makes sure an admin token exists (bootstrap.ts). */
+  private async loadTokens(store: TokenStore, claimFirstStart: () => Promise<boolean>): Promise<void> {
+    const { config } = this;
+    await this.tokens.load(store);
+    const outcome = await bootstrapAdmin(this.tokens, {
+      dataDir: config.dataDir,
+      ...(config.bootstrapToken === undefined ? {} : { bootstrapToken: config.bootstrapToken }),
+      claimFirstStart,
+      print: (text) => process.stderr.write(`${text}\n`),
+    });
+    if (config.authMode === 'token' && this.tokens.liveAdmins() === 0) {
+      this.log.warn({ event: 'no_admin_token' }, 'no live admin token: set SLUICE_BOOTSTRAP_TOKEN, or run `sluice token reset-admin` on the stopped node');
+    }
+    this.audit.write('auth_config', { mode: config.authMode, bootstrap: outcome, tokens: this.tokens.size, debugEndpoints: config.debugEndpoints, metricsListen: config.metricsListen });
+  }
+
+  /** Serves GET /metrics without a token on --metrics-listen (a scraper's network), when given. */
+  private async startMetricsListener(): Promise<void> {
+    if (this.config.metricsListen === '') return;
+    const [host, port] = splitHostPort(this.config.metricsListen);
+    this.metricsApp = buildMetricsServer(this.ctx);
+    await this.metricsApp.listen({ host, port });
+    this.log.info({ event: 'metrics_listening', address: this.metricsApp.server.address() }, 'metrics listening');
+  }
+
   /** Starts the Kafka sources of the config; they write through the same door as HTTP. */
   private startStreams(): void {
     const { config, metrics, log } = this;
@@ -288,4 +351,30 @@ export class SluiceNode {
       kafka.start().catch((err: unknown) => log.error({ event: 'kafka_source_start_failed', source: kafka.name, err }, 'Kafka source did not start'));
     }
   }
+}
+
+/** Where the audit log goes (`--audit-log`). */
+function auditTarget(config: NodeConfig): AuditTarget {
+  if (config.auditLog === 'off') return { kind: 'off' };
+  if (config.auditLog === 'stderr') return { kind: 'stderr' };
+  return { kind: 'file', file: config.auditLog === '' ? path.join(config.dataDir, 'audit.log') : config.auditLog };
+}
+
+/**
+ * Host names the HTTP listener answers. A loopback listener is what a web
+ * page reaches through DNS rebinding, with its own name in Host: it
+ * answers only localhost, IP literals (no attacker controls those) and
+ * --allowed-hosts. Other listeners answer any Host unless told otherwise.
+ */
+function allowedHosts(config: NodeConfig): { has(host: string): boolean } | undefined {
+  const extra = new Set(config.allowedHosts.map((h) => h.toLowerCase()));
+  const loopback = config.httpHost === 'localhost' || config.httpHost === '::1' || config.httpHost.startsWith('127.');
+  if (!loopback && extra.size === 0) return undefined;
+  return { has: (host) => extra.has(host) || (loopback && (host === 'localhost' || isIP(host.replace(/^\[(.*)\]$/, '$1')) !== 0)) };
+}
+
+function splitHostPort(value: string): [string, number] {
+  const m = /^(.*):([0-9]{1,5})$/.exec(value);
+  if (m === null) throw new SluiceError('INVALID_ARGUMENT', `--metrics-listen must be HOST:PORT, got ${value}`);
+  return [(m[1] as string).replace(/^\[(.*)\]$/, '$1') || '0.0.0.0', Number(m[2])];
 }

@@ -28,9 +28,12 @@ export interface BenchCluster {
  * Starts a 3-member etcd and `NODES` nodes using it, each with its own data
  * dir, HTTP and gRPC port, and waits until every node has all of them in
  * its placement and sees them alive. Everything started is killed by PID on
- * failure, by `stop()`, and if this process exits first.
+ * failure, by `stop()`, and if this process exits first. `extraArgs` are
+ * added to every node's `sluice serve` flags (e.g. `--debug-endpoints`).
+ * Nodes accept the test token (TEST_TOKEN), which every request of the
+ * benches sends.
  */
-export async function startCluster(dir: string, engine?: 'lmdb' | 'level'): Promise<BenchCluster> {
+export async function startCluster(dir: string, engine?: 'lmdb' | 'level', extraArgs: readonly string[] = []): Promise<BenchCluster> {
   const etcd = await startEtcdCluster(path.join(dir, 'etcd'));
   const nodes: NodeProcess[] = [];
   const killAll = (): void => {
@@ -61,7 +64,7 @@ export async function startCluster(dir: string, engine?: 'lmdb' | 'level'): Prom
         NodeProcess.spawn({
           dataDir: path.join(dir, `n${i + 1}`),
           port: httpPorts[i] as number,
-          args: ['--etcd', etcd.endpoints.join(','), '--node-id', `n${i + 1}`, '--grpc', `127.0.0.1:${grpcPorts[i]}`, '--disk-free-bytes-min', '0', ...(engine === undefined ? [] : ['--engine', engine])],
+          args: ['--etcd', etcd.endpoints.join(','), '--node-id', `n${i + 1}`, '--grpc', `127.0.0.1:${grpcPorts[i]}`, '--disk-free-bytes-min', '0', ...(engine === undefined ? [] : ['--engine', engine]), ...extraArgs],
         }),
       );
     }

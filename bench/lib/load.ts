@@ -3,8 +3,14 @@
  * bodies with per-request latency. 429 answers are retried after a short
  * pause and counted, never hidden. Several node URLs spread the connections
  * round-robin over them; `timedLoad` also fails over when a node dies.
+ * Every request carries the test token (TEST_TOKEN).
  */
 import { Pool } from 'undici';
+import { authHeaders } from '../../test/support/auth.ts';
+
+/** Headers of every load request: the test token (nodes are started with it), and the body's type for POSTs. */
+const GET_HEADERS = authHeaders();
+const POST_HEADERS = { ...authHeaders(), 'content-type': 'application/x-ndjson' };
 
 /** What one load run measured. */
 export interface LoadResult {
@@ -136,7 +142,7 @@ export async function timedLoad(o: TimedLoadOptions): Promise<TimedLoadResult> {
         let status: number;
         let text = '';
         try {
-          const res = await (pools[k] as Pool).request({ method: 'POST', path: o.path, body, headers: { 'content-type': 'application/x-ndjson' } });
+          const res = await (pools[k] as Pool).request({ method: 'POST', path: o.path, body, headers: POST_HEADERS });
           status = res.statusCode;
           if (status === 200 || status === 429) await res.body.dump();
           else text = await res.body.text();
@@ -217,7 +223,7 @@ export async function countedLoad(urls: readonly string[], path: string, bodies:
         let status: number;
         let text: string;
         try {
-          const res = await pool.request({ method: 'POST', path, body, headers: { 'content-type': 'application/x-ndjson' } });
+          const res = await pool.request({ method: 'POST', path, body, headers: POST_HEADERS });
           status = res.statusCode;
           // Read in every mode (not dumped), so the atomic and plain loads cost the client alike.
           text = await res.body.text();
@@ -291,7 +297,7 @@ export async function readLoad(urls: readonly string[], paths: readonly string[]
       const path = paths[next++ % paths.length] as string;
       const t0 = performance.now();
       try {
-        const res = await pool.request({ method: 'GET', path });
+        const res = await pool.request({ method: 'GET', path, headers: GET_HEADERS });
         const text = await res.body.text();
         if (res.statusCode !== 200) {
           const kind = `HTTP ${res.statusCode} ${errorCode(text)}`;

@@ -10,9 +10,18 @@ import { http } from '../../test/process/harness.ts';
 /** One scrape: every sample by its full series text (`name{labels}` or `name`). */
 export type Scrape = Map<string, number>;
 
-/** Scrapes `/metrics` of a node or an etcd member. */
+/** Scrapes `/metrics` of a node (with the test token). */
 export async function scrape(url: string): Promise<Scrape> {
-  const text = (await http(`${url}/metrics`)).text;
+  return parseScrape((await http(`${url}/metrics`)).text);
+}
+
+/** Scrapes `/metrics` of an etcd member (no sluice token). */
+export async function scrapeEtcd(url: string): Promise<Scrape> {
+  return parseScrape((await http(`${url}/metrics`, { token: null })).text);
+}
+
+/** Prometheus text as a scrape. */
+function parseScrape(text: string): Scrape {
   const out: Scrape = new Map();
   for (const line of text.split('\n')) {
     if (line.length === 0 || line.startsWith('#')) continue;

@@ -22,8 +22,12 @@ export function ensureWrk(): boolean {
   return spawnSync('wrk', ['--version']).error === undefined;
 }
 
-/** POSTs one generated record per request to `url` for `seconds` over `connections` connections. */
-export function wrkPost(dir: string, url: string, connections: number, seconds: number): WrkResult {
+/**
+ * POSTs one generated record per request to `url` for `seconds` over
+ * `connections` connections; with `token`, every request carries
+ * `Authorization: Bearer <token>`.
+ */
+export function wrkPost(dir: string, url: string, connections: number, seconds: number, token?: string): WrkResult {
   const script = path.join(dir, 'post.lua');
   writeFileSync(
     script,
@@ -37,7 +41,8 @@ request = function()
 end
 `,
   );
-  const out = execFileSync('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', script, url], { encoding: 'utf8' });
+  const auth = token === undefined ? [] : ['-H', `Authorization: Bearer ${token}`];
+  const out = execFileSync('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...auth, '-s', script, url], { encoding: 'utf8' });
   const rps = Number(/Requests\/sec:\s+([0-9.]+)/.exec(out)?.[1]);
   const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
   return { requestsPerSec: rps, p50Ms: latency(out, '50%'), p99Ms: latency(out, '99%'), non2xx };

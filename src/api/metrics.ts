@@ -21,6 +21,7 @@ export class NodeMetrics {
   readonly applySeconds: Histogram;
   readonly clockEvents: Counter<'kind'>;
   readonly overloaded: Counter<'reason'>;
+  readonly authFailures: Counter<'reason'>;
   readonly replayRecords: Gauge;
   readonly replaySeconds: Gauge;
   readonly peerState: Gauge<'peer' | 'state'>;
@@ -88,6 +89,7 @@ export class NodeMetrics {
       registers,
     });
     this.clockEvents = new Counter({ name: 'sluice_clock_events_total', help: 'Clock rollback handling by the id generator', labelNames: ['kind'], registers });
+    this.authFailures = new Counter({ name: 'sluice_auth_failures_total', help: 'Requests refused before their handler: bad or missing credentials, or throttled addresses', labelNames: ['reason'], registers });
     this.overloaded = new Counter({ name: 'sluice_overloaded_total', help: 'Writes refused with 429', labelNames: ['reason'], registers });
     this.peerState = new Gauge({ name: 'sluice_peer_state', help: 'Failure detector state of each peer (1 for the current state)', labelNames: ['peer', 'state'], registers });
     this.hintsPending = new Gauge({ name: 'sluice_hints_pending', help: 'Hinted replica writes waiting for their peer', labelNames: ['peer'], registers });

@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Command, Option } from 'commander';
 import { CliError } from './cli-error.ts';
+import { authHeaders } from './client-auth.ts';
 import { DEFAULT_URL, describeError, parseAnswer, retryPause } from './http-client.ts';
 
 /** Waits for a busy node (429: its exports are all taken; 503: starting) this many times before giving up. */
@@ -19,7 +20,7 @@ async function startExport(url: string, base: string): Promise<Response & { body
   for (let attempt = 0; ; attempt++) {
     let res: Response;
     try {
-      res = await fetch(url);
+      res = await fetch(url, { headers: authHeaders() });
     } catch (err) {
       throw new CliError(`cannot reach ${base}: ${(err as Error).message}`);
     }

@@ -3,6 +3,7 @@
  * turned into one readable line.
  */
 import { CliError } from './cli-error.ts';
+import { authHeaders } from './client-auth.ts';
 
 /** Default node URL: $SLUICE_URL or the local default. */
 export const DEFAULT_URL = process.env['SLUICE_URL'] ?? 'http://127.0.0.1:8080';
@@ -16,13 +17,13 @@ export interface ErrorBody {
 export async function requestJson(url: string, init: RequestInit = {}): Promise<unknown> {
   let res: Response;
   try {
-    res = await fetch(url, init);
+    res = await fetch(url, { ...init, headers: { ...authHeaders(), ...(init.headers as Record<string, string> | undefined) } });
   } catch (err) {
     throw new CliError(`cannot reach ${new URL(url).origin}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`);
   }
   const text = await res.text();
   const body = text.length > 0 ? parseAnswer(text) : undefined;
-  if (!res.ok) throw new CliError(describeError(res.status, body ?? text));
+  if (!res.ok) throw new CliError(describeError(res.status, body ?? text) + (res.status === 401 ? '\n  (give a token with --token-file, --token or $SLUICE_TOKEN)' : ''));
   return body;
 }
 

@@ -12,6 +12,7 @@ import { HttpDoor } from '../sources/kafka/http-door.ts';
 import { CliError } from './cli-error.ts';
 import { intOption } from './int-option.ts';
 import { DEFAULT_URL } from './http-client.ts';
+import { authHeaders } from './client-auth.ts';
 
 interface KafkaOptions {
   brokers: string;
@@ -53,7 +54,7 @@ export function kafkaCommand(): Command {
 
 async function runKafka(o: KafkaOptions): Promise<void> {
   const log = pino({ level: o.logLevel }, pino.destination(2));
-  const door = new HttpDoor(o.url, intOption(o.inFlight, '--in-flight', 1, 64));
+  const door = new HttpDoor(o.url, intOption(o.inFlight, '--in-flight', 1, 64), authHeaders());
   let primaryKey: string | undefined;
   try {
     const table = await door.describe(o.table);

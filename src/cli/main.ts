@@ -10,7 +10,11 @@ import { exportCommand } from './export.ts';
 import { clusterCommand } from './cluster.ts';
 import { kafkaCommand } from './kafka.ts';
 import { indexCommand } from './index-convert.ts';
+import { tokenCommand } from './token.ts';
+import { certCommand } from './cert.ts';
 import { CliError } from './cli-error.ts';
+import { resolveClientToken, type TokenOptions } from './client-auth.ts';
+import { DEFAULT_URL } from './http-client.ts';
 import { isSluiceError } from '../core/errors.ts';
 
 const program = new Command()
@@ -18,6 +22,9 @@ const program = new Command()
   .description('sluice: validate, id, route and durably store records; serve them back')
   .version('0.1.0')
   .showHelpAfterError()
+  .option('--token <token>', 'bearer token for the node (visible to other users of this machine: prefer --token-file or $SLUICE_TOKEN)')
+  .option('--token-file <file>', 'a file holding the bearer token')
+  .hook('preAction', (root, action) => resolveClientToken(root.opts<TokenOptions>(), action.opts<{ url?: string }>().url, DEFAULT_URL))
   .addCommand(serveCommand())
   .addCommand(tableCommand())
   .addCommand(ingestCommand())
@@ -25,7 +32,9 @@ const program = new Command()
   .addCommand(exportCommand())
   .addCommand(clusterCommand())
   .addCommand(kafkaCommand())
-  .addCommand(indexCommand());
+  .addCommand(indexCommand())
+  .addCommand(tokenCommand())
+  .addCommand(certCommand());
 
 try {
   await program.parseAsync(process.argv);

@@ -3,6 +3,7 @@
  * gracefully (stop accepting, finish requests in flight, flush, exit 0).
  */
 import { KAFKA_SOURCE_DEFAULTS, kafkaSourceConfig, type KafkaSourceConfig } from '../sources/kafka/kafka-source-config.ts';
+import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { DEFAULT_CONFIG, resolveConfig, type NodeConfig } from '../config.ts';
 import { SluiceNode } from '../sluice-node.ts';
@@ -67,6 +68,14 @@ interface ServeOptions {
   kafkaBatchRecords: string;
   kafkaRetries: string;
   kafkaFormat: 'json' | 'protobuf';
+  auth: 'token' | 'none';
+  bootstrapTokenFile?: string;
+  debugEndpoints?: boolean;
+  auditLog?: string;
+  auditDataAccess?: boolean;
+  allowedHosts?: string;
+  metricsListen?: string;
+  authFailuresPerMinuteMax: string;
 }
 
 /** The serve command. */
@@ -132,6 +141,14 @@ export function serveCommand(): Command {
     .option('--kafka-batch-records <n>', 'most messages per write', String(KAFKA_SOURCE_DEFAULTS.batchRecordsMax))
     .option('--kafka-retries <n>', 'times the Kafka client retries a failed request (250 ms apart) before the source reconnects with back-off', String(KAFKA_SOURCE_DEFAULTS.clientRetries))
     .addOption(new Option('--kafka-format <format>', 'message values: JSON, or the table\'s protobuf message').choices(['json', 'protobuf']).default('json'))
+    .addOption(new Option('--auth <mode>', 'callers need a bearer token (token), or nothing (none: development only, loopback clients only)').choices(['token', 'none']).default('token'))
+    .option('--bootstrap-token-file <file>', 'a file holding the admin token to accept (32+ characters; or set SLUICE_BOOTSTRAP_TOKEN); default: one is made at first start and written to <data-dir>/admin.token')
+    .option('--debug-endpoints', 'serve /debug/profile and /debug/heap (admin tokens only; a heap snapshot holds request bodies)')
+    .option('--audit-log <file|stderr|off>', 'the audit log (JSON lines; default <data-dir>/audit.log)')
+    .option('--audit-data-access', 'audit every granted read and write too (volume), not only admin, schema and cluster actions')
+    .option('--allowed-hosts <names>', 'comma-separated Host header names the HTTP listener answers besides localhost and IP literals')
+    .option('--auth-failures-per-minute-max <n>', 'failed authentications one address may make in a minute before it is refused with 429 for the rest of it', String(d.authFailuresPerMinuteMax))
+    .option('--metrics-listen <host:port>', 'also serve GET /metrics without a token on this address (bind it where only the scraper reaches)')
     .action(async (opts: ServeOptions) => {
       const config = toConfig(opts);
       let node: SluiceNode;
@@ -218,7 +235,30 @@ function toConfig(o: ServeOptions): NodeConfig {
     txDoneRetentionMs: int(o.txDoneRetentionMs, '--tx-done-retention-ms'),
     maxClockOffsetMs: int(o.maxClockOffsetMs, '--max-clock-offset-ms'),
     kafkaSources: kafkaSources(o),
+    authMode: o.auth,
+    ...bootstrapToken(o),
+    debugEndpoints: o.debugEndpoints === true,
+    auditLog: o.auditLog ?? '',
+    auditDataAccess: o.auditDataAccess === true,
+    allowedHosts: (o.allowedHosts ?? '').split(',').map((h) => h.trim()).filter((h) => h !== ''),
+    metricsListen: o.metricsListen ?? '',
+    authFailuresPerMinuteMax: int(o.authFailuresPerMinuteMax, '--auth-failures-per-minute-max'),
   });
+}
+
+/** The operator's admin token: from a file (never a flag value: command lines are visible to every user), or the environment. */
+function bootstrapToken(o: ServeOptions): { bootstrapToken?: string } {
+  if (o.bootstrapTokenFile !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(o.bootstrapTokenFile, 'utf8');
+    } catch (err) {
+      throw new CliError(`cannot read --bootstrap-token-file ${o.bootstrapTokenFile}: ${(err as Error).message}`, 2);
+    }
+    return { bootstrapToken: text.trim() };
+  }
+  const env = process.env['SLUICE_BOOTSTRAP_TOKEN'];
+  return env === undefined || env === '' ? {} : { bootstrapToken: env.trim() };
 }
 
 function kafkaSources(o: ServeOptions): KafkaSourceConfig[] {

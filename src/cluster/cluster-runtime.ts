@@ -16,6 +16,7 @@ import { Lifecycle } from './lifecycle.ts';
 import type { FailureDetector, PeerState } from './membership/failure-detector.ts';
 import type { Membership } from './membership/membership.ts';
 import type { ClusterTables } from './metadata/cluster-tables.ts';
+import type { EtcdTokenStore } from './metadata/etcd-token-store.ts';
 import { widestReplicationFactor } from './placement/placement.ts';
 import type { PlacementService } from './placement/placement-service.ts';
 import type { AntiEntropy, RepairReport } from './repair/anti-entropy.ts';
@@ -84,6 +85,8 @@ interface RuntimeParts extends AssembledParts {
 export class ClusterRuntime {
   readonly coordinator: ClusterCoordinator;
   readonly tables: ClusterTables;
+  /** The cluster's tokens (etcd), for the node's token registry. */
+  readonly tokens: EtcdTokenStore;
   private readonly life: Lifecycle;
   private readonly config: NodeConfig;
   private readonly store: LocalStore;
@@ -109,6 +112,7 @@ export class ClusterRuntime {
     this.hints = parts.hints;
     this.antiEntropy = parts.antiEntropy;
     this.coordinator = parts.coordinator;
+    this.tokens = parts.tokens;
     this.log = parts.log;
   }
 

@@ -29,6 +29,7 @@ import type { Lifecycle } from './lifecycle.ts';
 import { FailureDetector, type PeerState } from './membership/failure-detector.ts';
 import { Membership } from './membership/membership.ts';
 import { ClusterTables } from './metadata/cluster-tables.ts';
+import { EtcdTokenStore } from './metadata/etcd-token-store.ts';
 import { EtcdKeys } from './metadata/etcd-keys.ts';
 import { checkSharedConfig } from './metadata/shared-config.ts';
 import { PlacementService } from './placement/placement-service.ts';
@@ -74,6 +75,7 @@ export interface AssembledParts {
   readonly antiEntropy: AntiEntropy;
   readonly coordinator: ClusterCoordinator;
   readonly tx: TxParts;
+  readonly tokens: EtcdTokenStore;
 }
 
 /** What the metadata and storage parts give the rest. */
@@ -83,6 +85,7 @@ interface Foundation {
   readonly tables: ClusterTables;
   readonly hints: HintQueue;
   readonly peers: GrpcTransport;
+  readonly tokens: EtcdTokenStore;
 }
 
 /** What the network and membership parts give the rest. */
@@ -109,7 +112,7 @@ export async function assembleCluster(ctx: AssemblyContext, httpUrl: string, ser
   const antiEntropy = await startRepair(ctx, f, net);
   // Stopped first: peers stop sending to this node before anything else goes.
   await life.add('serving', () => undefined, () => net.grpc.setNotServing());
-  return { store, catalog, tables: f.tables, membership, placement, detector, hints: f.hints, antiEntropy, coordinator, tx };
+  return { store, catalog, tables: f.tables, membership, placement, detector, hints: f.hints, antiEntropy, coordinator, tx, tokens: f.tokens };
 }
 
 /** etcd, the cluster catalog, the hint queues and the peer channels. */
@@ -128,7 +131,9 @@ async function startFoundation({ life, config, catalog, log }: AssemblyContext):
     return q;
   }, (q) => q.close());
   const peers = await life.add('peers', () => new GrpcTransport(), (p) => p.close());
-  return { client, keys, tables, hints, peers };
+  // Loaded by the node's token registry, which starts its watch; stopped with the other parts.
+  const tokens = await life.add('tokens', () => new EtcdTokenStore(client, keys, log), (t) => t.stop());
+  return { client, keys, tables, hints, peers, tokens };
 }
 
 /** The replica service and its gRPC server, membership, placement and the failure detector. */

@@ -7,13 +7,13 @@ import { open, rename, readFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { SluiceError, errnoCode } from '../core/errors.ts';
 
-/** Writes `data` to `file` atomically and durably. */
-export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
+/** Writes `data` to `file` atomically and durably (created with `mode`, 0644 by default). */
+export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
   const dir = path.dirname(file);
   const tmp = `${file}.tmp-${process.pid}`;
   try {
     await mkdir(dir, { recursive: true });
-    const fh = await open(tmp, 'w', 0o644);
+    const fh = await open(tmp, 'w', mode);
     try {
       await fh.writeFile(data);
       await fh.sync();

@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { NodeProcess, http, tempDir } from './harness.ts';
+import { NodeProcess, authHeaders, http, tempDir } from './harness.ts';
 
 const RSS_BYTES_MAX = 1024 * 1024 * 1024;
 const BODY_BYTES = 4 * 1024 * 1024;
@@ -36,7 +36,7 @@ test('a flood of large bodies gets 429s, the node keeps answering, memory stays 
   let stop = false;
   const client = async (): Promise<void> => {
     while (!stop) {
-      const res = await fetch(`${node.url}/ingest`, { method: 'POST', body, headers: { 'content-type': 'application/x-ndjson' } });
+      const res = await fetch(`${node.url}/ingest`, { method: 'POST', body, headers: { ...authHeaders(), 'content-type': 'application/x-ndjson' } });
       await res.arrayBuffer();
       statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
       if (res.status === 429 && res.headers.get('retry-after') !== null) retryAfterSeen = true;

@@ -7,6 +7,7 @@
  * writers' answers are classified.
  */
 import { shardOf } from '../../src/core/murmur3.ts';
+import { authHeaders } from '../support/auth.ts';
 
 /** Append-only ledger: one record per leg, no primary key (snapshot reads need old versions). */
 export const BANK_LEDGER = {
@@ -70,10 +71,11 @@ export interface Answer {
   readonly headers: Headers;
 }
 
-/** A JSON request with a deadline: a SIGSTOPped node would otherwise hold it as long as it is stopped. */
+/** A JSON request with a deadline (a SIGSTOPped node would otherwise hold it as long as it is stopped), sending the test token. */
 export async function request(url: string, init: { method?: string; body?: string }, timeoutMs: number): Promise<Answer> {
   try {
-    const res = await fetch(url, { method: init.method ?? 'GET', ...(init.body === undefined ? {} : { body: init.body, headers: { 'content-type': 'application/json' } }), signal: AbortSignal.timeout(timeoutMs) });
+    const headers = { ...authHeaders(), ...(init.body === undefined ? {} : { 'content-type': 'application/json' }) };
+    const res = await fetch(url, { method: init.method ?? 'GET', ...(init.body === undefined ? {} : { body: init.body }), headers, signal: AbortSignal.timeout(timeoutMs) });
     const text = await res.text();
     let body: unknown;
     try {

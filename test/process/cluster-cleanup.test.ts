@@ -13,7 +13,7 @@ import { test } from 'node:test';
 import { Placement } from '../../src/cluster/placement/placement.ts';
 import { shardOf } from '../../src/core/murmur3.ts';
 import { TestCluster, waitUntil } from './cluster.ts';
-import { ROOT, http, sleep } from './harness.ts';
+import { ROOT, cliProcessEnv, http, sleep } from './harness.ts';
 import { LEDGER, runWriters, verifyOutcome, type LedgerRecord } from './load.ts';
 
 const SHARDS = 16;
@@ -92,7 +92,7 @@ test('cleanup drops exactly the ranges a node lost in a join, hands them to an e
   }
 
   // The CLI cleans every registered node in turn; by now there is nothing left to drop.
-  const cli = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'sluice.js'), 'cluster', 'cleanup', '--all', '--url', cluster.url(2)], { cwd: ROOT, encoding: 'utf8' });
+  const cli = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'sluice.js'), 'cluster', 'cleanup', '--all', '--url', cluster.url(2)], { cwd: ROOT, encoding: 'utf8', env: cliProcessEnv() });
   assert.equal(cli.status, 0, cli.stderr);
   assert.equal(cli.stdout.match(/: dropped 0 table shards \(0 records\)/g)?.length, 4, cli.stdout);
 

@@ -11,14 +11,14 @@ import { test } from 'node:test';
 import { TestCluster, waitUntil } from './cluster.ts';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { ROOT, http, sleep } from './harness.ts';
+import { ROOT, cliProcessEnv, http, sleep } from './harness.ts';
 import { LEDGER, runWriters, verifyOutcome, type LoadOutcome } from './load.ts';
 
 const RF3_LEDGER = { ...LEDGER, replicationFactor: 3 };
 
 /** Runs the sluice CLI. */
 function sluice(args: readonly string[]): { status: number | null; stdout: string; stderr: string } {
-  const res = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'sluice.js'), ...args], { cwd: ROOT, encoding: 'utf8' });
+  const res = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'sluice.js'), ...args], { cwd: ROOT, encoding: 'utf8', env: cliProcessEnv() });
   return { status: res.status, stdout: res.stdout, stderr: res.stderr };
 }
 

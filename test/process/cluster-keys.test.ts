@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { TestCluster } from './cluster.ts';
-import { http } from './harness.ts';
+import { authHeaders, http } from './harness.ts';
 
 const ACCOUNTS = {
   name: 'accounts',
@@ -30,7 +30,7 @@ const CLICKS = {
 };
 
 async function exportOf(url: string, table: string): Promise<Record<string, unknown>[]> {
-  const text = await (await fetch(`${url}/v1/tables/${table}/export?consistency=all`)).text();
+  const text = await (await fetch(`${url}/v1/tables/${table}/export?consistency=all`, { headers: authHeaders() })).text();
   return text
     .split('\n')
     .filter((l) => l.length > 0)

@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { NodeProcess, http, tempDir } from './harness.ts';
+import { NodeProcess, authHeaders, http, tempDir } from './harness.ts';
 
 const LOG = {
   name: 'log',
@@ -18,7 +18,7 @@ const LOG = {
 };
 
 async function exportAll(base: string): Promise<{ _id: string; n: number }[]> {
-  const res = await fetch(`${base}/v1/tables/log/export`);
+  const res = await fetch(`${base}/v1/tables/log/export`, { headers: authHeaders() });
   const text = await res.text();
   return text
     .split('\n')

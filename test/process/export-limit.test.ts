@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { NodeProcess, ROOT, http, sleep, tempDir } from './harness.ts';
+import { NodeProcess, ROOT, authHeaders, cliProcessEnv, http, sleep, tempDir } from './harness.ts';
 
 const execFileP = promisify(execFile);
 
@@ -21,17 +21,17 @@ test('one export at a time: a second one is 429 OVERLOADED until the first ends'
     assert.equal((await http(`${node.url}/ingest`, { method: 'POST', body, headers: { 'content-type': 'application/x-ndjson' } })).status, 200);
   }
   const slow = new AbortController();
-  const first = await fetch(`${node.url}/v1/tables/events/export`, { signal: slow.signal });
+  const first = await fetch(`${node.url}/v1/tables/events/export`, { signal: slow.signal, headers: authHeaders() });
   assert.equal(first.status, 200);
   const second = await http(`${node.url}/v1/tables/events/export?format=parquet`);
   assert.equal(second.status, 429, second.text.slice(0, 200));
   assert.equal(second.body.error.code, 'OVERLOADED');
   assert.ok(second.headers.get('retry-after') !== null);
-  const metrics = await (await fetch(`${node.url}/metrics`)).text();
+  const metrics = await (await fetch(`${node.url}/metrics`, { headers: authHeaders() })).text();
   assert.match(metrics, /sluice_overloaded_total\{reason="exports"\} 1/);
 
   // `sluice export` waits for a slot instead of failing: it gets one when the slow reader goes away.
-  const cli = execFileP(process.execPath, [path.join(ROOT, 'bin/sluice.js'), 'export', '--table', 'events', '--url', node.url], { cwd: ROOT, maxBuffer: 64 * 1024 * 1024 });
+  const cli = execFileP(process.execPath, [path.join(ROOT, 'bin/sluice.js'), 'export', '--table', 'events', '--url', node.url], { cwd: ROOT, env: cliProcessEnv(), maxBuffer: 64 * 1024 * 1024 });
   await sleep(1_500);
   slow.abort();
   const { stdout } = await cli;
@@ -40,7 +40,7 @@ test('one export at a time: a second one is 429 OVERLOADED until the first ends'
   let third = 0;
   for (let i = 0; i < 50 && third !== 200; i++) {
     await sleep(50);
-    const res = await fetch(`${node.url}/v1/tables/events/export`);
+    const res = await fetch(`${node.url}/v1/tables/events/export`, { headers: authHeaders() });
     third = res.status;
     const text = await res.text();
     if (third === 200) assert.equal(text.split('\n').filter((l) => l.length > 0).length, 50_000);

@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parquetWriteFile } from 'hyparquet-writer';
-import { NodeProcess, ROOT, http, sleep, tempDir } from './harness.ts';
+import { NodeProcess, ROOT, authHeaders, cliProcessEnv, http, sleep, tempDir } from './harness.ts';
 import { spawnOwned } from './owned-spawn.ts';
 
 const BIN = path.join(ROOT, 'bin', 'sluice.js');
@@ -32,7 +32,7 @@ const TABLE = (name: string) => ({
 const payload = (k: number): string => `payload ${k} ${'x'.repeat(k % 40)}`;
 
 async function writtenTotal(url: string, table: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
+  const text = await (await fetch(`${url}/metrics`, { headers: authHeaders() })).text();
   const m = new RegExp(`^sluice_records_written_total\\{table="${table}"\\} ([0-9.e+]+)$`, 'm').exec(text);
   return m === null ? 0 : Number(m[1]);
 }
@@ -58,7 +58,7 @@ function checkpointRows(dir: string): number | undefined {
  * the node has durably written clearly more than the checkpoint says.
  */
 async function importAndKill(node: NodeProcess, args: string[], table: string, checkpoints: string): Promise<{ checkpoint: number; writtenAtKill: number }> {
-  const child = spawnOwned(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawnOwned(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: cliProcessEnv() });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
@@ -85,7 +85,7 @@ async function importAndKill(node: NodeProcess, args: string[], table: string, c
 }
 
 async function assertEveryRowOnce(url: string, table: string): Promise<void> {
-  const res = await fetch(`${url}/v1/tables/${table}/export`);
+  const res = await fetch(`${url}/v1/tables/${table}/export`, { headers: authHeaders() });
   const seen = new Uint8Array(ROWS);
   let count = 0;
   for (const line of (await res.text()).split('\n')) {
@@ -111,7 +111,7 @@ async function crashAndResume(t: { after: (fn: () => Promise<void> | void) => vo
   const { checkpoint, writtenAtKill } = await importAndKill(node, args, table, checkpoints);
   assert.ok(writtenAtKill > checkpoint, `rows ${checkpoint + 1}–${writtenAtKill} are durable but not in the checkpoint`);
 
-  const rerun = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+  const rerun = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000, env: cliProcessEnv() });
   assert.equal(rerun.status, 0, rerun.stderr);
   assert.match(rerun.stderr, new RegExp(`resumed at row ${checkpoint + 1} from a checkpoint`));
   // The rerun wrote the rest, plus the rows it re-sent (same ids, not new records).

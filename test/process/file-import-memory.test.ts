@@ -13,7 +13,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { ROOT, sleep, tempDir } from './harness.ts';
+import { ROOT, cliProcessEnv, sleep, tempDir } from './harness.ts';
 import { spawnOwned } from './owned-spawn.ts';
 
 const BIN = path.join(ROOT, 'bin', 'sluice.js');
@@ -91,7 +91,7 @@ async function standIn(t: { after: (fn: () => Promise<void>) => void }): Promise
 
 /** Runs the CLI, sampling its resident memory; returns the peak and its output. */
 async function ingestMeasured(args: string[]): Promise<{ code: number | null; peakRss: number; out: string }> {
-  const child = spawnOwned(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawnOwned(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: cliProcessEnv() });
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
   child.stderr.setEncoding('utf8').on('data', (s: string) => (out += s));

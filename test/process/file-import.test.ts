@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { NodeProcess, http, runCli, tempDir } from './harness.ts';
+import { NodeProcess, authHeaders, http, runCli, tempDir } from './harness.ts';
 import { ensurePyarrow } from '../support/pyarrow.ts';
 import { writeParquetWithPyarrow, type PyarrowColumn, type PyarrowWriteOptions } from '../support/pyarrow-parquet.ts';
 import { csvField } from '../../src/ingest/formats/csv-parser.ts';
@@ -158,7 +158,7 @@ describe('file import: round trips and errors', () => {
   }
 
   async function exported(table: string): Promise<Record<string, unknown>[]> {
-    const res = await fetch(`${node.url}/v1/tables/${table}/export`);
+    const res = await fetch(`${node.url}/v1/tables/${table}/export`, { headers: authHeaders() });
     assert.equal(res.status, 200);
     return (await res.text())
       .split('\n')

@@ -7,11 +7,13 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnOwned } from './owned-spawn.ts';
+import { TEST_TOKEN, cliProcessEnv, serveProcessEnv } from '../support/auth.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = path.join(ROOT, 'bin', 'sluice.js');
 
 export { tempDir } from '../support/temp-dir.ts';
+export { TEST_TOKEN, authHeaders, cliProcessEnv, serveProcessEnv } from '../support/auth.ts';
 
 /** Options of one node process. */
 export interface NodeProcessOptions {
@@ -20,8 +22,21 @@ export interface NodeProcessOptions {
   readonly args?: readonly string[];
   /** Port to listen on (0: any free one). */
   readonly port?: number;
-  /** Extra environment variables (e.g. SLUICE_FAILPOINT). */
+  /** Extra environment variables (e.g. SLUICE_FAILPOINT); may override SLUICE_BOOTSTRAP_TOKEN. */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * The node's SLUICE_BOOTSTRAP_TOKEN (its admin token). @default TEST_TOKEN
+   * (unless `env` gives one); null: the variable is not set at all.
+   */
+  readonly bootstrapToken?: string | null;
+}
+
+/** The environment of a `sluice serve` child: ours, the bootstrap token, then `options.env`. */
+export function nodeProcessEnv(options: Pick<NodeProcessOptions, 'env' | 'bootstrapToken'> = {}): NodeJS.ProcessEnv {
+  const env = serveProcessEnv(options.env);
+  if (options.bootstrapToken === null) delete env['SLUICE_BOOTSTRAP_TOKEN'];
+  else if (options.bootstrapToken !== undefined) env['SLUICE_BOOTSTRAP_TOKEN'] = options.bootstrapToken;
+  return env;
 }
 
 /** One running `sluice serve` process. */
@@ -66,7 +81,7 @@ export class NodeProcess {
   /** Spawns without waiting (for tests of start-up failures). */
   static spawn(options: NodeProcessOptions): NodeProcess {
     const args = [BIN, 'serve', '--data-dir', options.dataDir, '--http', `127.0.0.1:${options.port ?? 0}`, ...(options.args ?? [])];
-    const env = options.env === undefined ? process.env : { ...process.env, ...options.env };
+    const env = nodeProcessEnv(options);
     const child = spawnOwned(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
     return new NodeProcess(child);
   }
@@ -112,12 +127,27 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** A JSON request to a node: status, parsed body, headers. */
+/**
+ * Request headers with `authorization: Bearer <token>` added (TEST_TOKEN by
+ * default), unless `headers` already has an authorization header or `token`
+ * is null (an unauthenticated request).
+ */
+export function withAuth(headers: Readonly<Record<string, string>> = {}, token: string | null = TEST_TOKEN): Record<string, string> {
+  if (token === null || Object.keys(headers).some((h) => h.toLowerCase() === 'authorization')) return { ...headers };
+  return { authorization: `Bearer ${token}`, ...headers };
+}
+
+/**
+ * A JSON request to a node: status, parsed body, headers. Sends
+ * `authorization: Bearer TEST_TOKEN` unless `headers` has its own
+ * authorization header; `token` sends another one, null none.
+ */
 export async function http(
   url: string,
-  init: { method?: string; body?: string | Uint8Array; headers?: Record<string, string> } = {},
+  init: { method?: string; body?: string | Uint8Array; headers?: Record<string, string>; token?: string | null } = {},
 ): Promise<{ status: number; body: any; text: string; headers: Headers }> {
-  const res = await fetch(url, { method: init.method ?? 'GET', ...(init.body === undefined ? {} : { body: init.body }), headers: init.headers ?? {} });
+  const headers = withAuth(init.headers, init.token === undefined ? TEST_TOKEN : init.token);
+  const res = await fetch(url, { method: init.method ?? 'GET', ...(init.body === undefined ? {} : { body: init.body }), headers });
   const text = await res.text();
   let body: unknown;
   try {
@@ -128,8 +158,13 @@ export async function http(
   return { status: res.status, body, text, headers: res.headers };
 }
 
-/** Runs the `sluice` CLI to completion (120 s at most) and returns its exit code and output. */
-export function runCli(args: readonly string[], input?: string): { code: number | null; stdout: string; stderr: string } {
-  const res = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000, ...(input === undefined ? {} : { input }) });
+/**
+ * Runs the `sluice` CLI to completion (120 s at most) and returns its exit
+ * code and output. It runs with SLUICE_TOKEN=TEST_TOKEN (and `serve` with
+ * SLUICE_BOOTSTRAP_TOKEN=TEST_TOKEN); `env` is added last and may override them.
+ */
+export function runCli(args: readonly string[], input?: string, env: Readonly<Record<string, string>> = {}): { code: number | null; stdout: string; stderr: string } {
+  const childEnv = args[0] === 'serve' ? serveProcessEnv(env) : cliProcessEnv(env);
+  const res = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000, env: childEnv, ...(input === undefined ? {} : { input }) });
   return { code: res.status, stdout: res.stdout, stderr: res.stderr };
 }

@@ -4,9 +4,9 @@
  * batches and collects every reply.
  */
 import path from 'node:path';
-import { credentials, loadPackageDefinition, type Client, type ServiceError } from '@grpc/grpc-js';
+import { InterceptingCall, credentials, loadPackageDefinition, type Client, type Interceptor, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
-import { ROOT } from './harness.ts';
+import { ROOT, TEST_TOKEN } from './harness.ts';
 
 /** A WriteReply as proto-loader decodes it. */
 export interface IngestReply {
@@ -27,11 +27,31 @@ export interface IngestClient extends Client {
   WriteStream(): WriteStream;
 }
 
-/** A client of the node whose gRPC port is `port`. */
-export function ingestClient(port: number): IngestClient {
+/**
+ * An interceptor that sends metadata `authorization: Bearer <token>` on
+ * every call (unary and streams) that does not carry its own.
+ */
+export function bearerInterceptor(token: string = TEST_TOKEN): Interceptor {
+  return (options, nextCall) =>
+    new InterceptingCall(nextCall(options), {
+      start(metadata, listener, next) {
+        if (metadata.get('authorization').length === 0) metadata.set('authorization', `Bearer ${token}`);
+        next(metadata, listener);
+      },
+    });
+}
+
+/**
+ * A client of the node whose gRPC port is `port`. Every call sends
+ * `authorization: Bearer TEST_TOKEN`; `token` sends another one, null none.
+ */
+export function ingestClient(port: number, options: { token?: string | null } = {}): IngestClient {
   const pkg = loadSync(path.join(ROOT, 'proto/sluice/v1/ingest.proto'), { keepCase: false, longs: String, defaults: true });
-  const loaded = loadPackageDefinition(pkg) as unknown as { sluice: { v1: { Ingest: new (addr: string, creds: ReturnType<typeof credentials.createInsecure>) => IngestClient } } };
-  return new loaded.sluice.v1.Ingest(`127.0.0.1:${port}`, credentials.createInsecure());
+  const loaded = loadPackageDefinition(pkg) as unknown as {
+    sluice: { v1: { Ingest: new (addr: string, creds: ReturnType<typeof credentials.createInsecure>, options?: { interceptors?: Interceptor[] }) => IngestClient } };
+  };
+  const token = options.token === undefined ? TEST_TOKEN : options.token;
+  return new loaded.sluice.v1.Ingest(`127.0.0.1:${port}`, credentials.createInsecure(), token === null ? {} : { interceptors: [bearerInterceptor(token)] });
 }
 
 /** One unary Write; rejects with the gRPC ServiceError. */

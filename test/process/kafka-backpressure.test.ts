@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { Consumer, ProduceAcks, Producer } from '@platformatic/kafka';
 import { KafkaBroker } from './kafka.ts';
-import { NodeProcess, http, sleep, tempDir } from './harness.ts';
+import { NodeProcess, authHeaders, http, sleep, tempDir } from './harness.ts';
 
 const MESSAGES = 100_000;
 const VALUE_PAD = 'x'.repeat(1_000);
@@ -43,7 +43,7 @@ async function kafkaSource(base: string): Promise<SourceStatus> {
 function holdAdmission(base: string, bytes: number): { finish: () => Promise<number> } {
   const url = new URL(`${base}/v1/tables/readings/records`);
   let status: Promise<number> = Promise.resolve(0);
-  const req = request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'content-length': String(bytes), 'content-type': 'application/x-ndjson' } });
+  const req = request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { ...authHeaders(), 'content-length': String(bytes), 'content-type': 'application/x-ndjson' } });
   status = new Promise((resolve, reject) => {
     req.on('response', (res) => {
       res.resume();
@@ -103,7 +103,7 @@ test('a full node pauses the Kafka source: lag grows in Kafka, memory stays flat
   assert.ok(paused, 'the source reported paused while the node was full');
   assert.equal(status.progress.records, 0, 'nothing was written while the budget was held');
   assert.ok(rssGrowth < RSS_GROWTH_BYTES_MAX, `RSS grew ${rssGrowth} bytes while 100 MB waited in Kafka`);
-  const metrics = await (await fetch(`${node.url}/metrics`)).text();
+  const metrics = await (await fetch(`${node.url}/metrics`, { headers: authHeaders() })).text();
   assert.match(metrics, /sluice_source_paused\{source="kafka:bp-in",kind="kafka"\} 1/);
 
   // The lag is in Kafka: the group has committed (almost) nothing of what was produced.

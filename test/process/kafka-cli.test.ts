@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ProduceAcks, Producer } from '@platformatic/kafka';
 import { KafkaBroker } from './kafka.ts';
-import { NodeProcess, http, sleep, tempDir } from './harness.ts';
+import { NodeProcess, authHeaders, http, sleep, tempDir } from './harness.ts';
 import { headerOf, readTopic, startSluiceKafka } from './kafka-tools.ts';
 
 const MESSAGES = 30_000;
@@ -26,7 +26,7 @@ const TABLE = {
 };
 
 async function tableSeqs(base: string): Promise<number[]> {
-  const text = await (await fetch(`${base}/v1/tables/clicks/export`)).text();
+  const text = await (await fetch(`${base}/v1/tables/clicks/export`, { headers: authHeaders() })).text();
   return text
     .split('\n')
     .filter((l) => l.length > 0)

@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import { ProduceAcks, Producer } from '@platformatic/kafka';
 import { KafkaBroker } from './kafka.ts';
-import { NodeProcess, http, sleep, tempDir } from './harness.ts';
+import { NodeProcess, authHeaders, http, sleep, tempDir } from './harness.ts';
 
 const HALF = 20_000;
 
@@ -73,7 +73,7 @@ async function outage(t: TestContext, args: readonly string[]): Promise<{ node: 
   let rows: number[] = [];
   const deadline2 = Date.now() + 90_000;
   for (;;) {
-    const text = await (await fetch(`${node.url}/v1/tables/ticks/export`)).text();
+    const text = await (await fetch(`${node.url}/v1/tables/ticks/export`, { headers: authHeaders() })).text();
     rows = text.split('\n').filter((l) => l.length > 0).map((l) => (JSON.parse(l) as { seq: number }).seq);
     if (rows.length >= 2 * HALF) break;
     if (Date.now() > deadline2) throw new Error(`${rows.length} of ${2 * HALF} stored: ${JSON.stringify(await source())}`);

@@ -9,13 +9,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ProduceAcks, Producer } from '@platformatic/kafka';
 import { KafkaBroker } from './kafka.ts';
-import { NodeProcess, http, sleep, tempDir } from './harness.ts';
+import { NodeProcess, authHeaders, http, sleep, tempDir } from './harness.ts';
 import { startSluiceKafka, type SluiceKafkaProcess } from './kafka-tools.ts';
 
 const MESSAGES = 60_000;
 
 async function seqs(base: string): Promise<number[]> {
-  const text = await (await fetch(`${base}/v1/tables/events2/export`)).text();
+  const text = await (await fetch(`${base}/v1/tables/events2/export`, { headers: authHeaders() })).text();
   return text
     .split('\n')
     .filter((l) => l.length > 0)

@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { Consumer, ProduceAcks, Producer } from '@platformatic/kafka';
 import { KafkaBroker } from './kafka.ts';
 import { headerOf, readTopic } from './kafka-tools.ts';
-import { NodeProcess, http, sleep, tempDir } from './harness.ts';
+import { NodeProcess, authHeaders, http, sleep, tempDir } from './harness.ts';
 
 const MESSAGES = 200_000;
 const PARTITIONS = 6;
@@ -65,7 +65,7 @@ async function waitFor<T>(what: () => string, probe: () => Promise<T | undefined
 }
 
 async function exportSeqs(base: string): Promise<number[]> {
-  const res = await fetch(`${base}/v1/tables/readings/export`);
+  const res = await fetch(`${base}/v1/tables/readings/export`, { headers: authHeaders() });
   assert.equal(res.status, 200);
   const text = await res.text();
   return text
@@ -178,7 +178,7 @@ test('Kafka → table exactly once through a SIGKILL; poison messages in the DLQ
   const metrics = await waitFor(
     () => 'lag of every partition did not reach 0 in /metrics',
     async () => {
-      const text = await (await fetch(`${node.url}/metrics`)).text();
+      const text = await (await fetch(`${node.url}/metrics`, { headers: authHeaders() })).text();
       const zero = Array.from({ length: PARTITIONS }, (_, p) => new RegExp(`sluice_kafka_consumer_lag\\{topic="${topic}",partition="${p}"\\} 0\n`));
       return zero.every((re) => re.test(text)) ? text : undefined;
     },

@@ -6,7 +6,7 @@ import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { Consumer, type Message } from '@platformatic/kafka';
 import type { KafkaBroker } from './kafka.ts';
-import { ROOT } from './harness.ts';
+import { ROOT, cliProcessEnv } from './harness.ts';
 import { spawnOwned } from './owned-spawn.ts';
 
 /** A running `sluice kafka`: its process, everything it printed, and its exit. */
@@ -16,9 +16,9 @@ export interface SluiceKafkaProcess {
   readonly exited: Promise<number | null>;
 }
 
-/** Starts `sluice kafka ARGS`; SIGKILLed when the test ends if still running. */
-export function startSluiceKafka(t: { after: (fn: () => unknown) => void }, args: readonly string[]): SluiceKafkaProcess {
-  const child = spawnOwned(process.execPath, [path.join(ROOT, 'bin', 'sluice.js'), 'kafka', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts `sluice kafka ARGS` (with SLUICE_TOKEN=TEST_TOKEN, then `env`); SIGKILLed when the test ends if still running. */
+export function startSluiceKafka(t: { after: (fn: () => unknown) => void }, args: readonly string[], env: Readonly<Record<string, string>> = {}): SluiceKafkaProcess {
+  const child = spawnOwned(process.execPath, [path.join(ROOT, 'bin', 'sluice.js'), 'kafka', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: cliProcessEnv(env) });
   let output = '';
   child.stdout?.setEncoding('utf8').on('data', (c: string) => (output += c));
   child.stderr?.setEncoding('utf8').on('data', (c: string) => (output += c));

@@ -13,7 +13,7 @@ import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'no
 import { createServer } from 'node:http';
 import { once } from 'node:events';
 import path from 'node:path';
-import { NodeProcess, ROOT, http, tempDir } from './harness.ts';
+import { NodeProcess, ROOT, authHeaders, cliProcessEnv, http, tempDir } from './harness.ts';
 import { ensurePyarrow } from '../support/pyarrow.ts';
 
 const BIN = path.join(ROOT, 'bin', 'sluice.js');
@@ -103,7 +103,7 @@ interface PyarrowView {
 }
 
 function sluiceCli(args: readonly string[], stdout: 'pipe' | number = 'pipe'): { code: number | null; stderr: string } {
-  const res = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', stdout, 'pipe'], timeout: 60_000 });
+  const res = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', stdout, 'pipe'], timeout: 60_000, env: cliProcessEnv() });
   return { code: res.status, stderr: res.stderr };
 }
 
@@ -147,7 +147,7 @@ describe('Parquet export, read back with pyarrow', () => {
   });
 
   test('HTTP: every row, column type and value as pyarrow reads them', async () => {
-    const res = await fetch(`${node.url}/v1/tables/kinds/export?format=parquet`);
+    const res = await fetch(`${node.url}/v1/tables/kinds/export?format=parquet`, { headers: authHeaders() });
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('content-type'), 'application/vnd.apache.parquet');
     const file = path.join(dir, 'http.parquet');
@@ -243,6 +243,7 @@ describe('Parquet export, read back with pyarrow', () => {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'pipe'],
       timeout: 60_000,
+      env: cliProcessEnv(),
     });
     assert.equal(pty.status, 2, pty.stdout + pty.stderr);
     assert.match(pty.stdout, /Parquet is binary and stdout is a terminal: pass --output FILE or redirect stdout/);
@@ -282,7 +283,7 @@ describe('Parquet export, read back with pyarrow', () => {
     try {
       const { port } = server.address() as { port: number };
       const file = path.join(dir, 'cut.parquet');
-      const child = spawn(process.execPath, [BIN, 'export', '--table', 'kinds', '--format', 'parquet', '--output', file, '--url', `http://127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(process.execPath, [BIN, 'export', '--table', 'kinds', '--format', 'parquet', '--output', file, '--url', `http://127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'pipe'], env: cliProcessEnv() });
       let stderr = '';
       child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
       const [code] = (await once(child, 'exit')) as [number | null];

@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import protobuf from 'protobufjs';
 import { ProduceAcks, Producer } from '@platformatic/kafka';
 import { freePort } from './etcd.ts';
-import { NodeProcess, ROOT, http, sleep, tempDir } from './harness.ts';
+import { NodeProcess, ROOT, authHeaders, cliProcessEnv, http, sleep, tempDir } from './harness.ts';
 import { ingestClient, ingestWrite } from './ingest-client.ts';
 import { KafkaBroker } from './kafka.ts';
 import { headerOf, readTopic, startSluiceKafka } from './kafka-tools.ts';
@@ -35,12 +35,12 @@ function payment(T: protobuf.Type, i: number): Uint8Array {
 }
 
 async function createTable(url: string): Promise<void> {
-  const { stdout } = await run(process.execPath, [path.join(ROOT, 'bin/sluice.js'), 'table', 'create', '--url', url, '--proto', PROTO, '--message', 'shop.v1.Payment', '--name', 'payments', '--shard-key', 'account_id', '--time-field', 'at'], { cwd: ROOT });
+  const { stdout } = await run(process.execPath, [path.join(ROOT, 'bin/sluice.js'), 'table', 'create', '--url', url, '--proto', PROTO, '--message', 'shop.v1.Payment', '--name', 'payments', '--shard-key', 'account_id', '--time-field', 'at'], { cwd: ROOT, env: cliProcessEnv() });
   assert.equal(JSON.parse(stdout).proto.message, 'shop.v1.Payment');
 }
 
 async function exported(url: string): Promise<Record<string, unknown>[]> {
-  const text = await (await fetch(`${url}/v1/tables/payments/export`)).text();
+  const text = await (await fetch(`${url}/v1/tables/payments/export`, { headers: authHeaders() })).text();
   return text
     .split('\n')
     .filter((l) => l.length > 0)

@@ -10,7 +10,7 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadPackageDefinition, type ServerDuplexStream, type ServerUnaryCall, type ServiceDefinition, type sendUnaryData } from '@grpc/grpc-js';
+import { loadPackageDefinition, type Metadata, type ServerDuplexStream, type ServerUnaryCall, type ServiceDefinition, type sendUnaryData } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { SluiceError, isSluiceError } from '../../core/errors.ts';
 import type { Consistency } from '../../cluster/coordinator/coordinator.ts';
@@ -20,6 +20,7 @@ import type { OnInvalid } from '../../ingest/batch-encoder.ts';
 import type { AdmissionTicket } from '../../ingest/admission.ts';
 import type { WriteResult } from '../../ingest/pipeline.ts';
 import type { ApiContext } from '../http/api-context.ts';
+import { authInterceptor, authorizeWrite } from './grpc-auth.ts';
 
 /** The service's full name (health checks use it). */
 export const INGEST_SERVICE = 'sluice.v1.Ingest';
@@ -78,8 +79,11 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
     );
     return replyOf(req.sequence, result);
   };
-  const checkRequest = (req: WriteRequestMessage): void => {
+  const auth = ctx.auth.auth;
+  const checkRequest = (req: WriteRequestMessage, call: { metadata: Metadata; getPath(): string; getPeer(): string }): void => {
     if (req.table === '') throw new SluiceError('INVALID_ARGUMENT', 'table is required');
+    // Per request, before the table is looked up: a denied caller learns nothing of which tables exist.
+    authorizeWrite(auth, call.metadata, call.getPath(), call.getPeer(), req.table);
     const bytes = requestBytes(req);
     if (bytes > ctx.config.bodyBytesMax) throw new SluiceError('PAYLOAD_TOO_LARGE', `records are ${bytes} bytes; the limit is ${ctx.config.bodyBytesMax}`);
     if (req.messages.length > 0 && req.records.length > 0) throw new SluiceError('INVALID_ARGUMENT', 'send records (JSON) or messages (protobuf), not both');
@@ -90,12 +94,13 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
   return {
     name: INGEST_SERVICE,
     definition,
+    interceptor: authInterceptor(auth, INGEST_SERVICE),
     implementation: {
       Write(call: ServerUnaryCall<WriteRequestMessage, WriteReplyMessage>, callback: sendUnaryData<WriteReplyMessage>) {
         const req = call.request;
         let ticket: AdmissionTicket | undefined;
         try {
-          checkRequest(req);
+          checkRequest(req, call);
           ticket = ctx.door.tryAdmit(requestBytes(req));
           if (ticket === undefined) throw new SluiceError('OVERLOADED', 'too many writes in flight; retry later');
         } catch (err) {
@@ -131,12 +136,12 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
           if (inFlight >= STREAM_BATCHES_IN_FLIGHT) call.pause();
           const done = (async (): Promise<WriteReplyMessage> => {
             try {
-              checkRequest(req);
+              checkRequest(req, call);
               const ticket = await ctx.door.admit(requestBytes(req), gone.signal);
               return await write(req, ticket);
             } catch (err) {
-              // The node stopping (or not ready) ends the stream; any other error answers this batch only.
-              if (isSluiceError(err) && (err.code === 'SHUTTING_DOWN' || err.code === 'NOT_READY')) throw err;
+              // The node stopping (or not ready), or the stream's token revoked or expired, ends the stream; any other error answers this batch only.
+              if (isSluiceError(err) && (err.code === 'SHUTTING_DOWN' || err.code === 'NOT_READY' || err.code === 'UNAUTHENTICATED')) throw err;
               return errorReplyOf(req.sequence, err);
             }
           })();

@@ -18,6 +18,7 @@ import type { IngestorStatus } from '../../ingest/ingestor.ts';
 import type { Catalog } from '../../storage/catalog.ts';
 import type { NodeMetrics } from '../metrics.ts';
 import type { RecordView } from '../record-view.ts';
+import type { HttpAuthOptions } from './auth-hook.ts';
 
 /** Lifecycle of a node as the API reports it. */
 export type NodePhase = 'starting' | 'ready' | 'stopping' | 'failed';
@@ -52,6 +53,8 @@ export interface ApiContext {
   /** The request/response sources, counting what they write. */
   readonly endpoints: { readonly http: EndpointIngestor; readonly grpc: EndpointIngestor };
   readonly view: RecordView;
+  /** Who may call, and the audit log. */
+  readonly auth: HttpAuthOptions;
   /** Every source of the node and its status. */
   sources(): IngestorStatus[];
   phase(): NodePhase;

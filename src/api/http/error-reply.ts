@@ -33,6 +33,12 @@ export function sendError(ctx: ApiContext, request: FastifyRequest, reply: Fasti
   if (e.code === 'INTERNAL' || e.code === 'STORAGE_IO' || e.code === 'WAL_IO') {
     ctx.log.error({ err: e.cause ?? err, url: request.url, method: request.method }, 'request failed');
   }
+  // RFC 6750's challenges: what was wrong with the credentials, or which scope is missing.
+  if (e.code === 'UNAUTHENTICATED') {
+    void reply.header('www-authenticate', request.headers.authorization === undefined ? 'Bearer realm="sluice"' : 'Bearer realm="sluice", error="invalid_token"');
+  } else if (e.code === 'PERMISSION_DENIED' && e.details[0]?.path === 'scope') {
+    void reply.header('www-authenticate', `Bearer realm="sluice", error="insufficient_scope", scope="${e.details[0].message}"`);
+  }
   if (e.code === 'OVERLOADED') {
     ctx.metrics.overloaded.inc({ reason: e.details[0]?.path === 'exports' ? 'exports' : 'admission' });
     void reply.header('retry-after', String(ctx.config.retryAfterSeconds));

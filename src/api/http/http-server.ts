@@ -3,6 +3,7 @@
  * read the raw stream themselves so admission, size limits and gzip are
  * enforced while reading (see body-reader.ts).
  */
+import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { SluiceError } from '../../core/errors.ts';
 import type { ApiContext } from './api-context.ts';
@@ -10,10 +11,12 @@ import { sendError } from './error-reply.ts';
 import { registerWriteRoutes } from './routes/write-routes.ts';
 import { registerTableRoutes } from './routes/table-routes.ts';
 import { registerReadRoutes } from './routes/read-routes.ts';
-import { registerOpsRoutes } from './routes/ops-routes.ts';
+import { registerOpsRoutes, sendMetrics } from './routes/ops-routes.ts';
 import { registerClusterRoutes } from './routes/cluster-routes.ts';
 import { registerImportRoutes } from './routes/import-routes.ts';
 import { registerTxRoutes } from './routes/tx-routes.ts';
+import { registerAuthRoutes } from './routes/auth-routes.ts';
+import { registerHttpAuth } from './auth-hook.ts';
 
 /** Builds the fastify app with every route; not yet listening. */
 export function buildHttpServer(ctx: ApiContext): FastifyInstance {
@@ -26,7 +29,13 @@ export function buildHttpServer(ctx: ApiContext): FastifyInstance {
     // Ids and cursors are long; fastify's default 100-char param limit is plenty but explicit.
     routerOptions: { maxParamLength: 200 },
     return503OnClosing: true,
+    // A caller's own request id (a gateway's, say) is kept when it is sane; otherwise a fresh one.
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && /^[A-Za-z0-9._:-]{1,64}$/.test(given) ? given : randomUUID();
+    },
   });
+  registerHttpAuth(app, ctx.auth);
   app.removeAllContentTypeParsers();
   // Leave the body stream untouched for the handler.
   app.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
@@ -47,5 +56,13 @@ export function buildHttpServer(ctx: ApiContext): FastifyInstance {
   registerTxRoutes(app, ctx);
   registerReadRoutes(app, ctx);
   registerClusterRoutes(app, ctx);
+  registerAuthRoutes(app, ctx);
+  return app;
+}
+
+/** A listener serving only GET /metrics, without a token (--metrics-listen: bind it where only the scraper reaches). */
+export function buildMetricsServer(ctx: ApiContext): FastifyInstance {
+  const app = Fastify({ logger: false });
+  app.get('/metrics', (_request, reply) => sendMetrics(ctx, reply));
   return app;
 }

@@ -6,6 +6,7 @@
  * rows whose batches are all acknowledged: that, and no more, is what the
  * checkpoint may claim.
  */
+import { authHeaders } from '../client-auth.ts';
 import type { FileBatch, FileRowProblem, ResumePoint } from '../../ingest/formats/file-batch.ts';
 import type { OnInvalid } from '../../ingest/batch-encoder.ts';
 import { CliError } from '../cli-error.ts';
@@ -131,7 +132,7 @@ export class BatchSender {
     for (let attempt = 0; ; attempt++) {
       let res: Response;
       try {
-        res = await fetch(url, { method: 'POST', body: batch.body as Uint8Array<ArrayBuffer>, headers: { 'content-type': batch.contentType } });
+        res = await fetch(url, { method: 'POST', body: batch.body as Uint8Array<ArrayBuffer>, headers: { ...authHeaders(), 'content-type': batch.contentType } });
       } catch (err) {
         // The request may or may not have been written: its dedupe keys make sending it again safe.
         if (++networkFailures <= NETWORK_RETRIES_MAX) {

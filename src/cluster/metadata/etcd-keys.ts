@@ -14,6 +14,8 @@
  *                        transition of placement epoch <epoch>
  *   tx/<txid>       → the decision on an atomic batch (commit, or an abort
  *                     fence), until every participant has applied it
+ *   auth/tokens/<id> → a token record (hash, scopes, expiry, revocation)
+ *   auth/first-admin → the node that made the cluster's first admin token
  */
 
 /** The etcd key names of one cluster. */
@@ -53,6 +55,15 @@ export class EtcdKeys {
   }
   get config(): string {
     return `${this.prefix}config`;
+  }
+  get tokens(): string {
+    return `${this.prefix}auth/tokens/`;
+  }
+  token(id: string): string {
+    return `${this.tokens}${id}`;
+  }
+  get firstAdmin(): string {
+    return `${this.prefix}auth/first-admin`;
   }
   get decommissions(): string {
     return `${this.prefix}decommission/`;

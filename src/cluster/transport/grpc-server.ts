@@ -4,7 +4,7 @@
  * `grpc.health.v1.Health` service (peers' failure detectors and any
  * orchestrator probe it). Health turns NOT_SERVING while the node stops.
  */
-import { Server, ServerCredentials, type ServerUnaryCall, type ServiceDefinition, type sendUnaryData, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { Server, ServerCredentials, type ServerInterceptor, type ServerUnaryCall, type ServiceDefinition, type sendUnaryData, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { GRPC_MESSAGE_BYTES_MAX } from '../../config.ts';
 import { REPLICA_METHODS, REPLICA_SERVICE, decodeRequest } from './replica-messages.ts';
@@ -16,6 +16,8 @@ export interface GrpcService {
   readonly name: string;
   readonly definition: ServiceDefinition;
   readonly implementation: UntypedServiceImplementation;
+  /** Runs on every call of the server before its message is read (the Ingest service's authentication). */
+  readonly interceptor?: ServerInterceptor;
 }
 
 /**
@@ -63,7 +65,8 @@ export class GrpcServer {
 
   /** Binds host:port (0 picks a free port) and serves `services`. */
   static async start(host: string, port: number, services: readonly GrpcService[]): Promise<GrpcServer> {
-    const server = new Server({ 'grpc.max_receive_message_length': GRPC_MESSAGE_BYTES_MAX, 'grpc.max_send_message_length': GRPC_MESSAGE_BYTES_MAX });
+    const interceptors = services.flatMap((s) => (s.interceptor === undefined ? [] : [s.interceptor]));
+    const server = new Server({ 'grpc.max_receive_message_length': GRPC_MESSAGE_BYTES_MAX, 'grpc.max_send_message_length': GRPC_MESSAGE_BYTES_MAX, interceptors });
     for (const s of services) server.addService(s.definition, s.implementation);
     const health = new HealthImplementation({ '': 'SERVING', ...Object.fromEntries(services.map((s) => [s.name, 'SERVING'])) });
     health.addToServer(server);

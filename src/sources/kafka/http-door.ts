@@ -36,12 +36,14 @@ interface Run {
 /** Writes a source's batches to a node's HTTP API. */
 export class HttpDoor implements SourceDoor {
   private readonly url: string;
+  private readonly headers: Readonly<Record<string, string>>;
   private readonly inFlight: Admission;
   private proto: ProtoDecoder | undefined;
 
-  /** `url`: the node's base URL; `inFlightMax`: batches posted at once. */
-  constructor(url: string, inFlightMax: number) {
+  /** `url`: the node's base URL; `inFlightMax`: batches posted at once; `headers`: sent with every request (the bearer token). */
+  constructor(url: string, inFlightMax: number, headers: Readonly<Record<string, string>> = {}) {
     this.url = url.replace(/\/$/, '');
+    this.headers = headers;
     this.inFlight = new Admission({ inFlightRequestsMax: inFlightMax, inFlightBytesMax: Number.MAX_SAFE_INTEGER });
   }
 
@@ -62,7 +64,7 @@ export class HttpDoor implements SourceDoor {
 
   /** The table's primary key and protobuf message (fails with the node's error when the table is missing). */
   async describe(table: string): Promise<{ primaryKey?: string; proto?: ProtoBinding }> {
-    const res = await fetch(`${this.url}/v1/tables/${encodeURIComponent(table)}`);
+    const res = await fetch(`${this.url}/v1/tables/${encodeURIComponent(table)}`, { headers: this.headers });
     const body = (await res.json()) as { primaryKey?: string; proto?: ProtoBinding; error?: { code: ErrorCode; message: string } };
     if (!res.ok) throw new SluiceError(body.error?.code ?? 'INTERNAL', body.error?.message ?? `HTTP ${res.status}`);
     return body;
@@ -114,7 +116,7 @@ export class HttpDoor implements SourceDoor {
       res = await fetch(`${this.url}/v1/tables/${encodeURIComponent(req.table)}/records?${q}`, {
         method: 'POST',
         body: run.lines.join('\n'),
-        headers: { 'content-type': 'application/x-ndjson' },
+        headers: { ...this.headers, 'content-type': 'application/x-ndjson' },
       });
     } catch (err) {
       // NOT_READY: from the source's side an unreachable node is one that is not ready yet (it retries).

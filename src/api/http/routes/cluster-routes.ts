@@ -10,11 +10,12 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { SluiceError } from '../../../core/errors.ts';
 import type { ApiContext } from '../api-context.ts';
+import { needs, scope } from '../route-auth.ts';
 import { queryParams } from '../query-params.ts';
 
 /** Registers the cluster routes. */
 export function registerClusterRoutes(app: FastifyInstance, ctx: ApiContext): void {
-  app.get('/v1/cluster', async (request, reply) => {
+  app.get('/v1/cluster', needs(scope('ops')), async (request, reply) => {
     const { cluster } = ctx.services();
     const body =
       cluster === undefined
@@ -36,7 +37,7 @@ export function registerClusterRoutes(app: FastifyInstance, ctx: ApiContext): vo
     return reply.type('application/json').send(JSON.stringify(body));
   });
 
-  app.post('/v1/cluster/repair', async (request, reply) => {
+  app.post('/v1/cluster/repair', needs(scope('cluster')), async (request, reply) => {
     const { cluster } = ctx.services();
     if (cluster === undefined) throw new SluiceError('INVALID_ARGUMENT', 'this node runs alone (no --etcd): there are no replicas to repair');
     const q = queryParams(request);
@@ -49,7 +50,7 @@ export function registerClusterRoutes(app: FastifyInstance, ctx: ApiContext): vo
     return reply.type('application/json').send(JSON.stringify(report));
   });
 
-  app.post('/v1/cluster/cleanup', async (_request, reply) => {
+  app.post('/v1/cluster/cleanup', needs(scope('cluster')), async (_request, reply) => {
     const { cluster } = ctx.services();
     if (cluster === undefined) throw new SluiceError('INVALID_ARGUMENT', 'this node runs alone (no --etcd): it replicates every shard');
     const report = await cluster.cleanup();
@@ -62,6 +63,6 @@ export function registerClusterRoutes(app: FastifyInstance, ctx: ApiContext): vo
     await cluster.decommission(request.params.id, cancel);
     return reply.code(202).type('application/json').send(JSON.stringify({ node: request.params.id, decommission: !cancel }));
   };
-  app.post<{ Params: { id: string } }>('/v1/cluster/nodes/:id/decommission', decommission(false));
-  app.delete<{ Params: { id: string } }>('/v1/cluster/nodes/:id/decommission', decommission(true));
+  app.post<{ Params: { id: string } }>('/v1/cluster/nodes/:id/decommission', needs(scope('cluster')), decommission(false));
+  app.delete<{ Params: { id: string } }>('/v1/cluster/nodes/:id/decommission', needs(scope('cluster')), decommission(true));
 }

@@ -25,6 +25,7 @@ import { readFileBatches } from '../../../ingest/formats/read-file-batches.ts';
 import type { WriteResult } from '../../../ingest/pipeline.ts';
 import { currentDef } from '../../../storage/catalog.ts';
 import type { ApiContext } from '../api-context.ts';
+import { needs, onTable } from '../route-auth.ts';
 import { BodySpool } from '../body-spool.ts';
 import { dedupePrefixParam, oneOf, queryParams } from '../query-params.ts';
 
@@ -48,7 +49,7 @@ export function registerImportRoutes(app: FastifyInstance, ctx: ApiContext): voi
   app.addHook('onClose', async () => {
     await pool?.close();
   });
-  app.post<{ Params: { table: string } }>('/v1/tables/:table/import', { bodyLimit: importBodyBytesMax(ctx) }, (request, reply) => {
+  app.post<{ Params: { table: string } }>('/v1/tables/:table/import', { bodyLimit: importBodyBytesMax(ctx), ...needs(onTable('write')) }, (request, reply) => {
     // As many threads as the decode pool (0: convert on the main thread, as the operator asked of decoding).
     pool ??= new ConvertPool({ threads: ctx.config.decodeThreads, idleTimeoutMs: 10_000 });
     return importBody(ctx, pool, spool, request, reply, request.params.table);

@@ -4,19 +4,20 @@
  */
 import { Session } from 'node:inspector/promises';
 import { getHeapSnapshot } from 'node:v8';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { SluiceError } from '../../../core/errors.ts';
 import type { ApiContext } from '../api-context.ts';
 import { intParam, queryParams } from '../query-params.ts';
+import { PUBLIC, needs, scope } from '../route-auth.ts';
 
 /** Longest CPU profile one request may take. */
 const PROFILE_SECONDS_MAX = 120;
 
 /** Registers the operations routes. */
 export function registerOpsRoutes(app: FastifyInstance, ctx: ApiContext): void {
-  app.get('/healthz', async (_request, reply) => reply.type('application/json').send('{"status":"ok"}'));
+  app.get('/healthz', needs(PUBLIC), async (_request, reply) => reply.type('application/json').send('{"status":"ok"}'));
 
-  app.get('/readyz', async (_request, reply) => {
+  app.get('/readyz', needs(PUBLIC), async (_request, reply) => {
     const phase = ctx.phase();
     if (phase === 'ready') return reply.type('application/json').send('{"status":"ready"}');
     const err = new SluiceError(phase === 'stopping' ? 'SHUTTING_DOWN' : 'NOT_READY', `node is ${phase}`);
@@ -24,35 +25,42 @@ export function registerOpsRoutes(app: FastifyInstance, ctx: ApiContext): void {
   });
 
   // Every source of the node (HTTP, gRPC, Kafka) with its state and progress.
-  app.get('/v1/sources', async (_request, reply) => reply.type('application/json').send(JSON.stringify({ sources: ctx.sources() })));
+  app.get('/v1/sources', needs(scope('ops')), async (_request, reply) => reply.type('application/json').send(JSON.stringify({ sources: ctx.sources() })));
 
-  app.get('/metrics', async (_request, reply) => {
-    ctx.metrics.inFlightBytes.set(ctx.admission.inFlightBytes);
-    ctx.metrics.inFlightRequests.set(ctx.admission.inFlightRequests);
-    for (const source of ctx.sources()) {
-      const labels = { source: source.name, kind: source.kind };
-      ctx.metrics.sourceRecords.set(labels, source.progress.records);
-      ctx.metrics.sourceRejected.set(labels, source.progress.rejected);
-      ctx.metrics.sourcePaused.set(labels, source.state === 'paused' ? 1 : 0);
-    }
-    if (ctx.phase() === 'ready') {
-      const cluster = ctx.services().cluster;
-      if (cluster !== undefined) {
-        const status = await cluster.status();
-        for (const n of status.nodes) ctx.metrics.hintsPending.set({ peer: n.id }, n.hintsPending);
-        ctx.metrics.hintsDropped.set(status.hintsDropped);
-        const tx = status.transactions;
-        ctx.metrics.txPending.set(tx.pending);
-        ctx.metrics.txPendingBytes.set(tx.pendingBytes);
-        ctx.metrics.txPendingOldestSeconds.set(tx.oldestPendingMs / 1000);
-        ctx.metrics.txUnconcluded.set(tx.undecided.filter((u) => u.state.endsWith('(unconcluded)')).length);
-      }
-    }
-    return reply.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
-  });
+  app.get('/metrics', needs(scope('ops')), (_request, reply) => sendMetrics(ctx, reply));
+  // A heap snapshot holds request bodies and bearer headers in flight: only on request, only for admin.
+  if (ctx.config.debugEndpoints) registerDebugRoutes(app);
+}
 
+/** Prometheus text of the node's metrics (also served without a token on --metrics-listen). */
+export async function sendMetrics(ctx: ApiContext, reply: FastifyReply): Promise<FastifyReply> {
+  ctx.metrics.inFlightBytes.set(ctx.admission.inFlightBytes);
+  ctx.metrics.inFlightRequests.set(ctx.admission.inFlightRequests);
+  for (const source of ctx.sources()) {
+    const labels = { source: source.name, kind: source.kind };
+    ctx.metrics.sourceRecords.set(labels, source.progress.records);
+    ctx.metrics.sourceRejected.set(labels, source.progress.rejected);
+    ctx.metrics.sourcePaused.set(labels, source.state === 'paused' ? 1 : 0);
+  }
+  if (ctx.phase() === 'ready') {
+    const cluster = ctx.services().cluster;
+    if (cluster !== undefined) {
+      const status = await cluster.status();
+      for (const n of status.nodes) ctx.metrics.hintsPending.set({ peer: n.id }, n.hintsPending);
+      ctx.metrics.hintsDropped.set(status.hintsDropped);
+      const tx = status.transactions;
+      ctx.metrics.txPending.set(tx.pending);
+      ctx.metrics.txPendingBytes.set(tx.pendingBytes);
+      ctx.metrics.txPendingOldestSeconds.set(tx.oldestPendingMs / 1000);
+      ctx.metrics.txUnconcluded.set(tx.undecided.filter((u) => u.state.endsWith('(unconcluded)')).length);
+    }
+  }
+  return reply.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
+}
+
+function registerDebugRoutes(app: FastifyInstance): void {
   let profiling = false;
-  app.get('/debug/profile', async (request, reply) => {
+  app.get('/debug/profile', needs(scope('admin')), async (request, reply) => {
     const seconds = intParam(queryParams(request), 'seconds', 10, PROFILE_SECONDS_MAX);
     // One profile at a time: the inspector session is per process.
     if (profiling) throw new SluiceError('OVERLOADED', 'a profile is already running');
@@ -74,7 +82,7 @@ export function registerOpsRoutes(app: FastifyInstance, ctx: ApiContext): void {
     }
   });
 
-  app.get('/debug/heap', async (_request, reply) =>
+  app.get('/debug/heap', needs(scope('admin')), async (_request, reply) =>
     reply
       .type('application/json')
       .header('content-disposition', `attachment; filename="sluice-${Date.now()}.heapsnapshot"`)

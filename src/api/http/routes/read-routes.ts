@@ -13,6 +13,7 @@ import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { SluiceError } from '../../../core/errors.ts';
 import type { ApiContext } from '../api-context.ts';
+import { needs, onTable } from '../route-auth.ts';
 import type { Consistency, Coordinator, ReadOptions } from '../../../cluster/coordinator/coordinator.ts';
 import { intParam, oneOf, queryParams, timeParam } from '../query-params.ts';
 import { PARQUET_CONTENT_TYPE, parquetExport, parquetExportPlan } from '../../parquet-export.ts';
@@ -25,7 +26,7 @@ const EXPORT_CHUNK_BYTES = 64 * 1024;
 
 /** Registers the read routes. */
 export function registerReadRoutes(app: FastifyInstance, ctx: ApiContext): void {
-  app.get<{ Params: { table: string; id: string } }>('/v1/tables/:table/records/:id', async (request, reply) => {
+  app.get<{ Params: { table: string; id: string } }>('/v1/tables/:table/records/:id', needs(onTable('read')), async (request, reply) => {
     const q = queryParams(request);
     const consistency = oneOf<Consistency>(q, 'consistency', ['one', 'quorum', 'all'], 'quorum');
     const { catalog, coordinator } = ctx.services();
@@ -38,7 +39,7 @@ export function registerReadRoutes(app: FastifyInstance, ctx: ApiContext): void 
     return json(reply, ctx.view.toJson(entry, rec));
   });
 
-  app.get<{ Params: { table: string } }>('/v1/tables/:table/records', async (request, reply) => {
+  app.get<{ Params: { table: string } }>('/v1/tables/:table/records', needs(onTable('read')), async (request, reply) => {
     const q = queryParams(request);
     const consistency = oneOf<Consistency>(q, 'consistency', ['one', 'quorum', 'all'], 'quorum');
     const { catalog, coordinator } = ctx.services();
@@ -66,7 +67,7 @@ export function registerReadRoutes(app: FastifyInstance, ctx: ApiContext): void 
 
   // Exports streaming now: each holds a scan snapshot (and for Parquet a row group), so they are bounded.
   let exports = 0;
-  app.get<{ Params: { table: string } }>('/v1/tables/:table/export', async (request, reply) => {
+  app.get<{ Params: { table: string } }>('/v1/tables/:table/export', needs(onTable('read')), async (request, reply) => {
     const q = queryParams(request);
     const format = oneOf(q, 'format', ['ndjson', 'parquet'], 'ndjson');
     const consistency = q['consistency'] === undefined ? undefined : oneOf<Consistency>(q, 'consistency', ['one', 'quorum', 'all'], 'quorum');

@@ -10,29 +10,42 @@ import { evolveSchema } from '../../../core/schema/evolve-schema.ts';
 import { currentDef, type TableEntry } from '../../../storage/catalog.ts';
 import type { ApiContext } from '../api-context.ts';
 import { readBody } from '../body-reader.ts';
+import { ANY_TOKEN, needs, onSomeTable, onTable } from '../route-auth.ts';
+import { authorizeRequest, principalOf } from '../auth-hook.ts';
+import { grants, tableNeed, type TableAction } from '../../../security/scopes.ts';
+
+/** Any table scope lets a token see that the table exists. */
+const ANY_TABLE_ACTION: TableAction[] = ['read', 'write', 'schema'];
 
 /** Largest table definition body. */
 const DEFINITION_BYTES_MAX = 1024 * 1024;
 
 /** Registers the table routes. */
 export function registerTableRoutes(app: FastifyInstance, ctx: ApiContext): void {
-  app.post('/v1/tables', async (request, reply) => {
+  app.post('/v1/tables', needs(onSomeTable('schema')), async (request, reply) => {
     const { tables, cluster } = ctx.services();
     // A single node keeps one copy whatever the table says; a cluster's default is the operator's choice.
     const replicationFactorDefault = cluster === undefined ? 1 : ctx.config.replicationFactorDefault;
-    const def = parseTableDef(await readJson(request), Date.now(), { aliasTtlMs: ctx.config.aliasTtlMs, replicationFactorDefault });
+    const raw = await readJson(request);
+    // The scope is checked on the name asked for, before the definition is judged: a denied caller learns nothing of it.
+    const name = (raw as { name?: unknown } | null)?.name;
+    authorizeRequest(ctx.auth, request, tableNeed('schema', typeof name === 'string' ? name : ''));
+    const def = parseTableDef(raw, Date.now(), { aliasTtlMs: ctx.config.aliasTtlMs, replicationFactorDefault });
     const entry = await tables.create(def, Date.now());
     return send(reply, 201, describe(entry));
   });
-  app.get('/v1/tables', async (_request, reply) => {
+  app.get('/v1/tables', needs(ANY_TOKEN), async (request, reply) => {
     const { catalog } = ctx.services();
-    return send(reply, 200, { tables: catalog.list().map(describe) });
+    // Only the tables the token has some scope on: the others' names are not its business.
+    const { scopes } = principalOf(request);
+    const visible = catalog.list().filter((e) => grants(scopes, tableNeed(ANY_TABLE_ACTION, e.name)));
+    return send(reply, 200, { tables: visible.map(describe) });
   });
-  app.get<{ Params: { table: string } }>('/v1/tables/:table', async (request, reply) => {
+  app.get<{ Params: { table: string } }>('/v1/tables/:table', needs(onTable(...ANY_TABLE_ACTION)), async (request, reply) => {
     const { catalog } = ctx.services();
     return send(reply, 200, describe(catalog.require(request.params.table)));
   });
-  app.patch<{ Params: { table: string } }>('/v1/tables/:table/schema', async (request, reply) => {
+  app.patch<{ Params: { table: string } }>('/v1/tables/:table/schema', needs(onTable('schema')), async (request, reply) => {
     const { catalog, tables } = ctx.services();
     catalog.require(request.params.table);
     const patch = await readJson(request);

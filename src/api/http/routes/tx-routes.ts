@@ -9,12 +9,13 @@
 import type { FastifyInstance } from 'fastify';
 import { SluiceError } from '../../../core/errors.ts';
 import type { ApiContext } from '../api-context.ts';
+import { needs, onSomeTable } from '../route-auth.ts';
 
 const ID_MAX = (1n << 64n) - 1n;
 
 /** Registers the transaction routes. */
 export function registerTxRoutes(app: FastifyInstance, ctx: ApiContext): void {
-  app.get<{ Params: { id: string } }>('/v1/tx/:id', async (request, reply) => {
+  app.get<{ Params: { id: string } }>('/v1/tx/:id', needs(onSomeTable('write')), async (request, reply) => {
     const text = request.params.id;
     if (!/^[0-9]{1,20}$/.test(text) || BigInt(text) > ID_MAX) {
       throw new SluiceError('INVALID_ARGUMENT', 'a transaction id is the decimal tx_id a write answered with', [{ path: 'id', message: `got ${JSON.stringify(text)}` }]);

@@ -14,13 +14,14 @@ import type { DedupeKeys, OnInvalid } from '../../../ingest/batch-encoder.ts';
 import type { WriteResult } from '../../../ingest/pipeline.ts';
 import type { Consistency } from '../../../cluster/coordinator/coordinator.ts';
 import type { ApiContext } from '../api-context.ts';
+import { needs, onFixedTable, onTable } from '../route-auth.ts';
 import { readBody } from '../body-reader.ts';
 import { queryParams, oneOf, dedupePrefixParam } from '../query-params.ts';
 
 /** Registers the write routes. */
 export function registerWriteRoutes(app: FastifyInstance, ctx: ApiContext): void {
-  app.post<{ Params: { table: string } }>('/v1/tables/:table/records', (request, reply) => write(ctx, request, reply, request.params.table));
-  app.post('/ingest', (request, reply) => write(ctx, request, reply, 'events'));
+  app.post<{ Params: { table: string } }>('/v1/tables/:table/records', needs(onTable('write')), (request, reply) => write(ctx, request, reply, request.params.table));
+  app.post('/ingest', needs(onFixedTable('events', 'write')), (request, reply) => write(ctx, request, reply, 'events'));
 }
 
 async function write(ctx: ApiContext, request: FastifyRequest, reply: FastifyReply, table: string): Promise<FastifyReply> {

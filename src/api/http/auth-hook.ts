@@ -1,0 +1,161 @@
+/**
+ * Authentication on the HTTP door, in fastify's `onRequest` hook: it runs
+ * before any body is read or admitted, so an anonymous client cannot make
+ * the node spool a 1 GiB import. Also here: the Host check against DNS
+ * rebinding on a loopback listener, the refusals of `--auth none`, and
+ * the audit line of every granted admin, schema and cluster action.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { SluiceError } from '../../core/errors.ts';
+import { ANONYMOUS, type Authenticator, type RequestFacts } from '../../security/authenticator.ts';
+import type { Principal } from '../../security/token-registry.ts';
+import { grantsSomeTable, type Need } from '../../security/scopes.ts';
+import { needOf, type RouteAuth } from './route-auth.ts';
+
+/** How the HTTP door checks callers. */
+export interface HttpAuthOptions {
+  readonly auth: Authenticator;
+  /** Host header names this listener answers (undefined: any). */
+  readonly allowedHosts: { has(host: string): boolean } | undefined;
+  /** Audit every granted data read and write too (volume). */
+  readonly auditDataAccess: boolean;
+}
+
+const principals = new WeakMap<FastifyRequest, Principal>();
+const declared = new WeakMap<FastifyInstance, DeclaredRoute[]>();
+
+/** A route and what it needs, as registered. */
+export interface DeclaredRoute {
+  readonly method: string;
+  readonly url: string;
+  readonly auth: RouteAuth;
+}
+
+/** Every route registered on `app` with its requirement (the route matrix test enumerates them). */
+export function declaredRoutes(app: FastifyInstance): readonly DeclaredRoute[] {
+  return declared.get(app) ?? [];
+}
+
+/** The authenticated caller of a request (set by the hook). */
+export function principalOf(request: FastifyRequest): Principal {
+  const p = principals.get(request);
+  if (p === undefined) throw new SluiceError('UNAUTHENTICATED', 'missing or invalid bearer token');
+  return p;
+}
+
+/** The audit facts of a request. */
+export function factsOf(request: FastifyRequest, table?: string): RequestFacts {
+  return {
+    address: request.socket.remoteAddress ?? 'unknown',
+    method: request.method,
+    route: request.routeOptions.url ?? 'unmatched',
+    requestId: String(request.id),
+    ...(table === undefined ? {} : { table }),
+  };
+}
+
+/** Checks that `request`'s caller holds `need` (for handlers that learn the table from the body). */
+export function authorizeRequest(o: HttpAuthOptions, request: FastifyRequest, need: Need): void {
+  const facts = factsOf(request, need.kind === 'table' ? need.table : undefined);
+  o.auth.authorize(principalOf(request), need, facts);
+}
+
+/** Installs the checks on `app`; routes registered afterwards must declare `config.auth`. */
+export function registerHttpAuth(app: FastifyInstance, o: HttpAuthOptions): void {
+  const routes: DeclaredRoute[] = [];
+  declared.set(app, routes);
+  app.addHook('onRoute', (route) => {
+    const auth = route.config?.auth;
+    if (auth === undefined) throw new Error(`route ${String(route.method)} ${route.url} declares no auth requirement (route-auth.ts)`);
+    for (const method of [route.method].flat()) routes.push({ method, url: route.url, auth });
+  });
+  app.addHook('onRequest', async (request) => {
+    // Unmatched paths need a valid token before they learn that nothing is there.
+    const auth: RouteAuth = request.routeOptions.config.auth ?? { kind: 'token' };
+    if (auth.kind === 'public') return;
+    checkHost(o, request);
+    if (o.auth.mode === 'none') {
+      checkAnonymous(request);
+      principals.set(request, ANONYMOUS);
+      return;
+    }
+    const facts = factsOf(request, tableOf(request, auth));
+    const values = authorizationValues(request);
+    if (bearerInQuery(request.query as Record<string, unknown>)) {
+      throw new SluiceError('UNAUTHENTICATED', 'a token goes in the Authorization header, never in the query string');
+    }
+    const principal = o.auth.authenticate(values, facts);
+    principals.set(request, principal);
+    if (auth.kind === 'some-table' && !grantsSomeTable(principal.scopes, auth.action)) {
+      o.auth.audit.write('access_denied', { ...facts, principal: principal.name, tokenId: principal.id, scope: `${auth.action}:<some table>`, status: 403 });
+      throw new SluiceError('PERMISSION_DENIED', `token ${principal.id.slice(0, 8)}… (${principal.name}) holds no ${auth.action} scope`, [{ path: 'scope', message: `${auth.action}:*` }]);
+    }
+    const need = needOf(auth, request);
+    if (need !== undefined) o.auth.authorize(principal, need, facts);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const auth = request.routeOptions.config.auth;
+    const principal = principals.get(request);
+    if (auth === undefined || principal === undefined || !(o.auditDataAccess || isPrivileged(auth))) return;
+    o.auth.audit.write('access_granted', { ...factsOf(request, tableOf(request, auth)), principal: principal.name, tokenId: principal.id, status: reply.statusCode });
+  });
+}
+
+/** Admin, cluster and schema actions are always audited; data access only when asked. */
+function isPrivileged(auth: RouteAuth): boolean {
+  if (auth.kind === 'global') return auth.scope !== 'ops';
+  if (auth.kind === 'table') return auth.actions.length === 1 && auth.actions[0] === 'schema';
+  return auth.kind === 'some-table' && auth.action === 'schema';
+}
+
+function tableOf(request: FastifyRequest, auth: RouteAuth): string | undefined {
+  if (auth.kind !== 'table') return undefined;
+  return auth.table ?? (request.params as { table?: string }).table;
+}
+
+/** Every Authorization header of the request: Node keeps only the first of duplicates in `headers`. */
+function authorizationValues(request: FastifyRequest): string[] {
+  const raw = request.raw.rawHeaders;
+  const values: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) if ((raw[i] as string).toLowerCase() === 'authorization') values.push(raw[i + 1] as string);
+  return values;
+}
+
+/** `access_token`, or a `token` that is a bearer token (`token` is also the read-your-writes token of reads). */
+function bearerInQuery(query: Record<string, unknown>): boolean {
+  const token = query['token'];
+  return 'access_token' in query || (typeof token === 'string' && token.startsWith('slc_'));
+}
+
+/** A page on another site reaches a loopback listener through DNS rebinding; its Host header gives it away. */
+function checkHost(o: HttpAuthOptions, request: FastifyRequest): void {
+  if (o.allowedHosts === undefined) return;
+  const host = hostName(request.headers.host ?? '');
+  if (!o.allowedHosts.has(host)) {
+    throw new SluiceError('PERMISSION_DENIED', `Host ${JSON.stringify(host)} is not served by this listener; add it with --allowed-hosts`, [{ path: 'host', message: host }]);
+  }
+}
+
+/** `--auth none` serves only local, same-origin callers: no remote address, no browser cross-site request. */
+function checkAnonymous(request: FastifyRequest): void {
+  const address = request.socket.remoteAddress ?? '';
+  if (!isLoopbackAddress(address)) throw new SluiceError('PERMISSION_DENIED', 'a node started with --auth none serves loopback clients only');
+  const site = request.headers['sec-fetch-site'];
+  if (request.headers.origin !== undefined || (site !== undefined && site !== 'same-origin' && site !== 'none')) {
+    throw new SluiceError('PERMISSION_DENIED', 'a node started with --auth none refuses browser cross-site requests');
+  }
+}
+
+/** The host name of a Host header, without the port (IPv6 kept in brackets). */
+export function hostName(host: string): string {
+  const h = host.trim().toLowerCase();
+  if (h.startsWith('[')) return h.slice(0, h.indexOf(']') + 1);
+  const colon = h.indexOf(':');
+  return colon < 0 ? h : h.slice(0, colon);
+}
+
+/** True for 127.0.0.0/8, ::1 and their IPv4-mapped forms. */
+export function isLoopbackAddress(address: string): boolean {
+  const a = address.startsWith('::ffff:') ? address.slice(7) : address;
+  return a === '::1' || /^127\./.test(a);
+}

@@ -1,0 +1,192 @@
+/**
+ * The tokens a node accepts, in memory, kept current from a TokenStore.
+ * Verification is constant-time in the secret: the token's SHA-256 is
+ * compared with `timingSafeEqual` against the stored digest (or a dummy
+ * one for an unknown id, so "unknown" and "wrong secret" take as long).
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { SluiceError } from '../core/errors.ts';
+import { parseScope } from './scopes.ts';
+import { generateToken, hashToken, tokenId, tokenLabel } from './token-format.ts';
+import type { TokenRecord, TokenStore } from './token-store.ts';
+
+/** Who a request is. */
+export interface Principal {
+  readonly id: string;
+  readonly name: string;
+  readonly scopes: readonly string[];
+}
+
+/** Why a token was not accepted. */
+export type AuthFailure = 'missing' | 'malformed' | 'unknown' | 'wrong_secret' | 'revoked' | 'expired';
+
+/** The outcome of checking a token. */
+export type Verdict = { readonly ok: true; readonly principal: Principal } | { readonly ok: false; readonly reason: AuthFailure };
+
+/** A token made by `create` or `rotate`: shown once. */
+export interface IssuedToken {
+  readonly token: string;
+  readonly record: TokenRecord;
+}
+
+/** What `list` shows of a token (never its hash). */
+export interface TokenInfo {
+  readonly id: string;
+  readonly name: string;
+  readonly scopes: readonly string[];
+  readonly createdAt: string;
+  readonly createdBy: string;
+  readonly expiresAt?: string;
+  readonly revokedAt?: string;
+}
+
+const DUMMY_DIGEST = Buffer.alloc(32);
+
+/** The accepted tokens of a node. */
+export class TokenRegistry {
+  private readonly records = new Map<string, TokenRecord>();
+  private store: TokenStore | undefined;
+
+  /** Loads the store's records and follows its changes. */
+  async load(store: TokenStore): Promise<void> {
+    const all = await store.start((r) => this.records.set(r.id, r));
+    for (const r of all) this.records.set(r.id, r);
+    this.store = store;
+  }
+
+  /** True once a store is loaded (before that no token can be checked). */
+  get loaded(): boolean {
+    return this.store !== undefined;
+  }
+
+  /** Stops following the store. */
+  async close(): Promise<void> {
+    await this.store?.stop();
+  }
+
+  /** Checks a bearer token. */
+  verify(token: string, nowMs = Date.now()): Verdict {
+    const id = tokenId(token);
+    if (id === undefined) return { ok: false, reason: 'malformed' };
+    const record = this.records.get(id);
+    const expected = record === undefined ? DUMMY_DIGEST : Buffer.from(record.hash, 'hex');
+    const same = timingSafeEqual(Buffer.from(hashToken(token), 'hex'), expected.length === 32 ? expected : DUMMY_DIGEST);
+    if (record === undefined) return { ok: false, reason: 'unknown' };
+    if (!same) return { ok: false, reason: 'wrong_secret' };
+    if (record.revokedAtMs !== undefined) return { ok: false, reason: 'revoked' };
+    if (record.expiresAtMs !== undefined && record.expiresAtMs <= nowMs) return { ok: false, reason: 'expired' };
+    return { ok: true, principal: { id: record.id, name: record.name, scopes: record.scopes } };
+  }
+
+  /** Creates a token; its secret is in the answer and nowhere else. */
+  async create(spec: { name: string; scopes: readonly string[]; expiresAtMs?: number }, createdBy: string, nowMs = Date.now()): Promise<IssuedToken> {
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.@-]{0,62}$/.test(spec.name)) {
+      throw new SluiceError('INVALID_ARGUMENT', 'a token name is 1-63 letters, digits, ".", "_", "@" or "-"', [{ path: 'name', message: JSON.stringify(spec.name) }]);
+    }
+    if (spec.scopes.length === 0) throw new SluiceError('INVALID_ARGUMENT', 'a token needs at least one scope', [{ path: 'scopes', message: 'empty' }]);
+    const scopes = [...new Set(spec.scopes.map(parseScope))];
+    if (spec.expiresAtMs !== undefined && spec.expiresAtMs <= nowMs) throw new SluiceError('INVALID_ARGUMENT', 'expiry must be in the future', [{ path: 'expires', message: String(spec.expiresAtMs) }]);
+    const fresh = generateToken();
+    const record: TokenRecord = {
+      id: fresh.id,
+      name: spec.name,
+      hash: fresh.hash,
+      scopes,
+      createdAtMs: nowMs,
+      createdBy,
+      ...(spec.expiresAtMs === undefined ? {} : { expiresAtMs: spec.expiresAtMs }),
+    };
+    if (!(await this.requireStore().create(record))) throw new SluiceError('INTERNAL', 'token id clash; retry');
+    this.records.set(record.id, record);
+    return { token: fresh.token, record };
+  }
+
+  /**
+   * Adds an operator-chosen token (bootstrap) with `scopes` unless it is
+   * already known. A revoked one stays revoked: a restart with the old
+   * SLUICE_BOOTSTRAP_TOKEN must not bring it back. Returns its record.
+   */
+  async ensure(token: string, name: string, scopes: readonly string[], createdBy: string, nowMs = Date.now()): Promise<TokenRecord> {
+    const id = tokenId(token);
+    if (id === undefined) throw new SluiceError('INVALID_ARGUMENT', 'a bootstrap token is 32 to 512 printable characters without spaces');
+    const known = this.records.get(id);
+    if (known !== undefined) {
+      if (known.hash !== hashToken(token)) throw new SluiceError('INVALID_ARGUMENT', `token id ${id} is taken by another token`);
+      return known;
+    }
+    const record: TokenRecord = { id, name, hash: hashToken(token), scopes, createdAtMs: nowMs, createdBy };
+    await this.requireStore().create(record);
+    this.records.set(id, record);
+    return this.records.get(id) ?? record;
+  }
+
+  /** Revokes a token (idempotent); NOT_FOUND for an unknown id. */
+  async revoke(id: string, nowMs = Date.now()): Promise<TokenRecord> {
+    const record = this.require(id);
+    if (record.revokedAtMs !== undefined) return record;
+    const revoked: TokenRecord = { ...record, revokedAtMs: nowMs };
+    await this.requireStore().update(revoked);
+    this.records.set(id, revoked);
+    return revoked;
+  }
+
+  /** Issues a successor with the same name and scopes; the old token stops working after `graceMs` (0: now). */
+  async rotate(id: string, graceMs: number, by: string, nowMs = Date.now()): Promise<IssuedToken> {
+    const old = this.require(id);
+    if (old.revokedAtMs !== undefined) throw new SluiceError('INVALID_ARGUMENT', `token ${id} is revoked`);
+    const issued = await this.create({ name: old.name, scopes: old.scopes, ...(old.expiresAtMs === undefined ? {} : { expiresAtMs: Math.max(old.expiresAtMs, nowMs + 1) }) }, by, nowMs);
+    const until = nowMs + graceMs;
+    const ending: TokenRecord = graceMs === 0 ? { ...old, revokedAtMs: nowMs } : { ...old, expiresAtMs: Math.min(old.expiresAtMs ?? until, until) };
+    await this.requireStore().update(ending);
+    this.records.set(id, ending);
+    return issued;
+  }
+
+  /** Every token, without hashes, oldest first. */
+  list(): TokenInfo[] {
+    return [...this.records.values()].sort((a, b) => a.createdAtMs - b.createdAtMs).map(infoOf);
+  }
+
+  /** The record of `id`, or undefined. */
+  get(id: string): TokenRecord | undefined {
+    return this.records.get(id);
+  }
+
+  /** How many tokens grant admin and are neither revoked nor expired. */
+  liveAdmins(nowMs = Date.now()): number {
+    let n = 0;
+    for (const r of this.records.values()) if (r.scopes.includes('admin') && r.revokedAtMs === undefined && (r.expiresAtMs ?? Infinity) > nowMs) n++;
+    return n;
+  }
+
+  /** Number of records (revoked ones included). */
+  get size(): number {
+    return this.records.size;
+  }
+
+  private require(id: string): TokenRecord {
+    const record = this.records.get(id);
+    if (record === undefined) throw new SluiceError('NOT_FOUND', `no token ${id}`);
+    return record;
+  }
+
+  private requireStore(): TokenStore {
+    if (this.store === undefined) throw new SluiceError('NOT_READY', 'tokens are not loaded yet');
+    return this.store;
+  }
+}
+
+/** The public view of a record. */
+export function infoOf(r: TokenRecord): TokenInfo {
+  return {
+    id: r.id,
+    name: r.name,
+    scopes: r.scopes,
+    createdAt: new Date(r.createdAtMs).toISOString(),
+    createdBy: r.createdBy,
+    ...(r.expiresAtMs === undefined ? {} : { expiresAt: new Date(r.expiresAtMs).toISOString() }),
+    ...(r.revokedAtMs === undefined ? {} : { revokedAt: new Date(r.revokedAtMs).toISOString() }),
+  };
+}
+
+export { tokenLabel };

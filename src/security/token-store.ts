@@ -1,0 +1,47 @@
+/**
+ * Where token records live: a file in the data dir on a single node, etcd
+ * in a cluster (so every node accepts the same tokens and a revocation
+ * reaches all of them). A record holds the token's SHA-256, never the token.
+ */
+
+/** One token as stored. */
+export interface TokenRecord {
+  readonly id: string;
+  readonly name: string;
+  /** Hex SHA-256 of the whole token string. */
+  readonly hash: string;
+  readonly scopes: readonly string[];
+  readonly createdAtMs: number;
+  /** Who created it: a token label, `bootstrap`, or `reset-admin`. */
+  readonly createdBy: string;
+  readonly expiresAtMs?: number;
+  readonly revokedAtMs?: number;
+}
+
+/** The records and changes to them. */
+export interface TokenStore {
+  /** Loads every record and then reports each change (a put) through `onPut`. */
+  start(onPut: (record: TokenRecord) => void): Promise<readonly TokenRecord[]>;
+  /** Stores a new record; false when its id is taken (nothing changed). */
+  create(record: TokenRecord): Promise<boolean>;
+  /** Replaces an existing record (revocation, a new expiry). */
+  update(record: TokenRecord): Promise<void>;
+  /** Stops following changes. */
+  stop(): Promise<void>;
+}
+
+/** True when `value` has a TokenRecord's shape (records read back from disk or etcd). */
+export function isTokenRecord(value: unknown): value is TokenRecord {
+  const r = value as Partial<TokenRecord> | null;
+  return (
+    typeof r === 'object' &&
+    r !== null &&
+    typeof r.id === 'string' &&
+    typeof r.name === 'string' &&
+    typeof r.hash === 'string' &&
+    /^[0-9a-f]{64}$/.test(r.hash) &&
+    Array.isArray(r.scopes) &&
+    r.scopes.every((s) => typeof s === 'string') &&
+    typeof r.createdAtMs === 'number'
+  );
+}
