@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- single|ring|etcd|cluster|sources|engines ...] [--records N] [--runs N] [--quick] [--parts grpc,kafka,parquet] [--engine-puts N]`:
+ * `npm run bench [-- single|ring|etcd|cluster|sources|engines|security ...] [--records N] [--runs N] [--quick] [--parts grpc,kafka,parquet] [--engine-puts N]`:
  * runs the benchmarks (by default `single` then `ring`) and prints Markdown
  * tables ready for docs/benchmarks.md, with the date and the machine.
  *
@@ -13,6 +13,7 @@
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { runSingleNodeBench } from './single-node.bench.ts';
+import { runSecurityBench } from './security.bench.ts';
 import { runRingBench } from './ring.ts';
 import { runEtcdBaseline } from './etcd-baseline.ts';
 import { runClusterBench } from './cluster.bench.ts';
@@ -45,7 +46,7 @@ const { values, positionals } = parseArgs({
     'atomic-rounds': { type: 'string', default: '1' },
   },
 });
-const known = ['single', 'ring', 'etcd', 'cluster', 'sources', 'engines'];
+const known = ['single', 'ring', 'etcd', 'cluster', 'sources', 'engines', 'security'];
 // `ring` joins the default run: it is pure computation and takes about a second.
 const suites = positionals.length > 0 ? positionals : ['single', 'ring'];
 const quick = values.quick === true;
@@ -127,6 +128,13 @@ for (const suite of suites) {
       runs: quick ? 1 : Number(values.runs),
       parts: String(values.parts).split(',') as SourcesPart[],
       parquetRows: quick ? 100_000 : 1_000_000,
+    });
+  } else if (suite === 'security') {
+    await runSecurityBench({
+      records: quick ? 100_000 : Number(values.records) / 2,
+      connections: Number(values.connections),
+      singleSeconds: quick ? 3 : Number(values['single-seconds']),
+      runs: quick ? 1 : Number(values.runs),
     });
   } else if (suite === 'engines') {
     await runEnginesBench({

@@ -1,0 +1,114 @@
+/**
+ * What security costs (issue 13): the same node, the same load, with
+ * bearer-token authentication on (the default) and off (`--auth none`), in
+ * the same run and alternating order, so the machine's noise falls on both
+ * sides alike. Durable bulk ingest (NDJSON bodies of 1,000 records) and
+ * single-record requests (wrk). Every figure is the median of `runs`.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { NodeProcess, TEST_TOKEN, http } from '../test/process/harness.ts';
+import { BENCH_TABLE, ndjsonBodies } from './lib/records.ts';
+import { bulkLoad } from './lib/load.ts';
+import { ensureWrk, wrkPost } from './lib/wrk.ts';
+import { startReport } from './lib/report.ts';
+import { fmt, median } from './lib/stats.ts';
+
+/** Options of the security benchmark. */
+export interface SecurityBenchOptions {
+  readonly records: number;
+  readonly connections: number;
+  readonly singleSeconds: number;
+  readonly runs: number;
+}
+
+/** One way of running the node, and the flags that make it so. */
+interface Variant {
+  readonly name: string;
+  readonly args: readonly string[];
+}
+
+const VARIANTS: readonly Variant[] = [
+  { name: 'tokens (default)', args: [] },
+  { name: '--auth none', args: ['--auth', 'none'] },
+];
+
+interface Figures {
+  bulkRecordsPerSec: number[];
+  bulkCpuPerMillion: number[];
+  singleRequestsPerSec: number[];
+  singleP99Ms: number[];
+}
+
+/** Runs the benchmark and returns the report as Markdown. */
+export async function runSecurityBench(o: SecurityBenchOptions): Promise<string> {
+  const report = startReport('sluice-security-bench-');
+  const { root, lines, log } = report;
+  try {
+    const perBody = 1000;
+    const bodies = ndjsonBodies(0, Math.ceil(o.records / perBody), perBody);
+    const wrk = ensureWrk();
+    const figures = new Map<string, Figures>(VARIANTS.map((v) => [v.name, { bulkRecordsPerSec: [], bulkCpuPerMillion: [], singleRequestsPerSec: [], singleP99Ms: [] }]));
+    for (let run = 0; run < o.runs; run++) {
+      // Alternate which variant goes first: a machine that slows down during a run penalises both.
+      const order = run % 2 === 0 ? VARIANTS : [...VARIANTS].reverse();
+      for (const v of order) {
+        const f = figures.get(v.name) as Figures;
+        await withNode(root, v, async (node) => {
+          const cpu0 = cpuSeconds(node.pid);
+          const res = await bulkLoad(node.url, `/v1/tables/${BENCH_TABLE.name}/records`, bodies, perBody, o.connections);
+          f.bulkRecordsPerSec.push(res.records / res.seconds);
+          f.bulkCpuPerMillion.push(((cpuSeconds(node.pid) - cpu0) / res.records) * 1e6);
+        });
+        if (!wrk) continue;
+        await withNode(root, v, async (node) => {
+          const r = wrkPost(root, `${node.url}/v1/tables/${BENCH_TABLE.name}/records`, o.connections, o.singleSeconds, TEST_TOKEN);
+          if (r.non2xx > 0) throw new Error(`${v.name}: ${r.non2xx} non-2xx answers`);
+          f.singleRequestsPerSec.push(r.requestsPerSec);
+          f.singleP99Ms.push(r.p99Ms);
+        });
+      }
+    }
+    const base = figures.get(VARIANTS[1]?.name ?? '') as Figures;
+    log(`## Authentication on and off (median of ${o.runs}, alternating order)`);
+    log('');
+    log(`Bulk: ${fmt(bodies.length * perBody)} records as NDJSON bodies of ${perBody}, ${o.connections} connections. Single: one record per POST from wrk, ${o.connections} connections, ${o.singleSeconds} s.`);
+    log('');
+    log('| node | bulk records/s | vs --auth none | node CPU s / 1M records | single requests/s | vs --auth none | single p99 ms |');
+    log('|---|---|---|---|---|---|---|');
+    for (const v of VARIANTS) {
+      const f = figures.get(v.name) as Figures;
+      const bulk = median(f.bulkRecordsPerSec);
+      const single = wrk ? median(f.singleRequestsPerSec) : NaN;
+      log(`| ${v.name} | ${fmt(bulk)} | ${fmt(bulk / median(base.bulkRecordsPerSec), 3)}× | ${fmt(median(f.bulkCpuPerMillion), 2)} | ${fmt(single)} | ${fmt(single / median(base.singleRequestsPerSec), 3)}× | ${fmt(median(f.singleP99Ms), 2)} |`);
+    }
+    log('');
+    log(`Runs (bulk records/s): ${VARIANTS.map((v) => `${v.name}: ${figures.get(v.name)?.bulkRecordsPerSec.map((x) => fmt(x)).join(', ')}`).join('; ')}`);
+    if (wrk) log(`Runs (single requests/s): ${VARIANTS.map((v) => `${v.name}: ${figures.get(v.name)?.singleRequestsPerSec.map((x) => fmt(x)).join(', ')}`).join('; ')}`);
+    log('');
+  } finally {
+    report.close();
+  }
+  return lines.join('\n');
+}
+
+async function withNode(root: string, v: Variant, fn: (node: NodeProcess) => Promise<void>): Promise<void> {
+  const dataDir = mkdtempSync(path.join(root, 'node-'));
+  const cleanups: (() => Promise<unknown> | unknown)[] = [];
+  const t = { after: (f: () => Promise<unknown> | unknown) => cleanups.push(f) };
+  try {
+    const node = await NodeProcess.start(t as never, { dataDir, args: ['--disk-free-bytes-min', '0', '--audit-log', 'off', ...v.args] });
+    const res = await http(`${node.url}/v1/tables`, { method: 'POST', body: JSON.stringify(BENCH_TABLE) });
+    if (res.status !== 201) throw new Error(`create table: ${res.text}`);
+    await fn(node);
+  } finally {
+    for (const f of cleanups.reverse()) await f();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+/** User + system CPU seconds of a process so far (/proc/PID/stat, clock ticks of 100 Hz). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
