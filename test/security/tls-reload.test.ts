@@ -191,13 +191,4 @@ describe('TLS of the public listeners', () => {
     // A single node serves no gRPC unless asked: its default gRPC address does not count.
     requireTlsChoice(resolveConfig({ grpcHost: '0.0.0.0' }));
   });
-
-  test('config: a certificate and key come together, and only with tlsMode files', () => {
-    const refuses = (overrides: Parameters<typeof resolveConfig>[0], pattern: RegExp): void =>
-      assert.throws(() => resolveConfig(overrides), (err: unknown) => isSluiceError(err, 'INVALID_ARGUMENT') && pattern.test(err.message));
-    refuses({ tlsMode: 'files', tlsCertFile: 'a.crt' }, /needs both a certificate and a key/);
-    refuses({ tlsMode: 'auto', tlsCertFile: 'a.crt', tlsKeyFile: 'a.key' }, /goes with tlsMode files, not auto/);
-    refuses({ tlsReloadIntervalMs: 10 }, /tlsReloadIntervalMs must be between 100/);
-    assert.equal(resolveConfig({ tlsMode: 'files', tlsCertFile: 'a.crt', tlsKeyFile: 'a.key' }).tlsMode, 'files');
-  });
 });
