@@ -28,8 +28,15 @@ const program = new Command()
   .option('--ca-cert <file>', 'also trust this CA (PEM) for https:// node URLs, e.g. a node\'s --tls auto certificate (or set $SLUICE_CA_CERT)')
   .hook('preAction', (root, action) => {
     resolveClientToken(root.opts<TokenOptions>(), action.opts<{ url?: string }>().url, DEFAULT_URL);
+    const caCert = root.opts<{ caCert?: string }>().caCert;
+    // Commander gives the program an option it knows wherever it appears, so the --ca-cert of `sluice cert create-*`
+    // (the CA to sign with) lands here: hand it back to the command it belongs to.
+    if (action.options.some((o) => o.long === '--ca-cert')) {
+      if (caCert !== undefined) action.setOptionValue('caCert', caCert);
+      return;
+    }
     // A node's own trust (its etcd and Kafka clients) is not the CLI user's.
-    if (action.name() !== 'serve') trustCaCert(root.opts<{ caCert?: string }>().caCert);
+    if (action.name() !== 'serve') trustCaCert(caCert);
   })
   .addCommand(serveCommand())
   .addCommand(tableCommand())
