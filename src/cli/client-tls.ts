@@ -26,5 +26,7 @@ export function trustCaCert(flag: string | undefined): void {
     throw new CliError(`cannot use ${what} ${file}: ${(err as Error).message}`, 2);
   }
   if (pems.length === 0) throw new CliError(`${what} ${file} holds no PEM certificate`, 2);
+  // Node 24.5 added it; package.json brings 24.21, but `sluice` may run on an older Node 24 found on the PATH.
+  if (typeof tls.setDefaultCACertificates !== 'function') throw new CliError(`${what} needs Node 24.5 or later (this is ${process.version})`, 2);
   tls.setDefaultCACertificates([...tls.getCACertificates('default'), ...pems]);
 }
