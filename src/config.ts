@@ -84,6 +84,25 @@ export type FlushMode = 'idle' | 'adaptive';
 export type WalRecoveryMode = 'strict' | 'truncate';
 /** What a coordinator does when a write cannot reach W replicas. */
 export type OnPartition = 'refuse' | 'buffer';
+/**
+ * TLS of the public listeners (HTTP, gRPC Ingest): none chosen (loopback
+ * only), a certificate and key from files, a self-signed one made in the
+ * data dir, or explicitly off (behind a proxy that terminates TLS).
+ */
+export type TlsMode = 'unset' | 'files' | 'auto' | 'off';
+
+/** Oldest TLS version the public listeners speak. */
+export const TLS_MIN_VERSION = 'TLSv1.2';
+/** A serving certificate this close to its notAfter is warned about in the log, ms. @default 14 days */
+export const TLS_EXPIRY_WARNING_MS = 14 * 86_400_000;
+/** A warning about an expiring certificate is repeated this often while it serves, ms. @default 1 day */
+export const TLS_EXPIRY_WARNING_REPEAT_MS = 86_400_000;
+/**
+ * Lifetime of the self-signed certificate of `--tls auto`, ms. Clients pin
+ * it (its fingerprint, or the file as their CA), so a renewal breaks every
+ * client: long, like Syncthing's device certificates. @default 10 years
+ */
+export const TLS_AUTO_CERT_LIFETIME_MS = 10 * 365 * 86_400_000;
 
 /** The full configuration of one node. */
 export interface NodeConfig {
@@ -257,6 +276,15 @@ export interface NodeConfig {
   readonly authFailuresPerMinuteMax: number;
   /** `host:port` of a listener serving GET /metrics without a token (a scraper's network); empty: none. @default '' */
   readonly metricsListen: string;
+
+  /** TLS of the HTTP and public gRPC listeners; `unset` is allowed on loopback listeners only. @default 'unset' */
+  readonly tlsMode: TlsMode;
+  /** PEM certificate (chain) file of `files` mode. @default '' */
+  readonly tlsCertFile: string;
+  /** PEM private key file of `files` mode (mode 0600). @default '' */
+  readonly tlsKeyFile: string;
+  /** The certificate and key files are checked for a change this often (SIGHUP checks at once). @default 30_000 */
+  readonly tlsReloadIntervalMs: number;
 }
 
 /** The defaults of every option. */
@@ -335,6 +363,10 @@ export const DEFAULT_CONFIG: NodeConfig = {
   allowedHosts: [],
   authFailuresPerMinuteMax: 20,
   metricsListen: '',
+  tlsMode: 'unset',
+  tlsCertFile: '',
+  tlsKeyFile: '',
+  tlsReloadIntervalMs: 30_000,
 };
 
 type NumericKey = { [K in keyof NodeConfig]-?: NodeConfig[K] extends number ? K : never }[keyof NodeConfig];
@@ -395,6 +427,7 @@ const BOUNDS: Partial<Record<NumericKey, readonly [number, number]>> = {
   txDoneRetentionMs: [1_000, 30 * 86_400_000],
   maxClockOffsetMs: [0, 60_000],
   authFailuresPerMinuteMax: [1, 100_000],
+  tlsReloadIntervalMs: [100, 86_400_000],
 };
 
 /**
@@ -447,6 +480,7 @@ export function resolveConfig(overrides: Partial<NodeConfig> = {}): NodeConfig {
   if (config.bootstrapToken !== undefined && !isValidBootstrapToken(config.bootstrapToken)) {
     problems.push({ path: 'bootstrapToken', message: `a bootstrap token is ${BOOTSTRAP_TOKEN_CHARS_MIN} to 512 printable characters without spaces (a sluice token also works)` });
   }
+  problems.push(...tlsProblems(config));
   if (config.onPartition !== 'refuse' && config.onPartition !== 'buffer') problems.push({ path: 'onPartition', message: 'onPartition must be refuse or buffer' });
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(config.nodeId)) problems.push({ path: 'nodeId', message: `nodeId must be 1-63 letters, digits, '-', '_' or '.', got ${JSON.stringify(config.nodeId)}` });
   if (config.keepAliveMs * 2 > config.leaseTtlMs) problems.push({ path: 'keepAliveMs', message: 'keepAliveMs must be at most half of leaseTtlMs' });
@@ -462,6 +496,15 @@ export function resolveConfig(overrides: Partial<NodeConfig> = {}): NodeConfig {
   }
   if (problems.length > 0) throw new SluiceError('INVALID_ARGUMENT', `invalid configuration: ${problems.map((p) => p.message).join('; ')}`, problems);
   return config;
+}
+
+/** A certificate and key come together, and only in `files` mode. */
+function tlsProblems(config: NodeConfig): { path: string; message: string }[] {
+  if (!['unset', 'files', 'auto', 'off'].includes(config.tlsMode)) return [{ path: 'tlsMode', message: 'tlsMode must be unset, files, auto or off' }];
+  const files = config.tlsCertFile !== '' || config.tlsKeyFile !== '';
+  if (config.tlsMode === 'files' && (config.tlsCertFile === '' || config.tlsKeyFile === '')) return [{ path: 'tlsMode', message: 'TLS from files needs both a certificate and a key file' }];
+  if (config.tlsMode !== 'files' && files) return [{ path: 'tlsMode', message: `a TLS certificate or key file goes with tlsMode files, not ${config.tlsMode}` }];
+  return [];
 }
 
 function dropUndefined<T extends object>(value: T): Partial<T> {

@@ -28,7 +28,8 @@ import { KafkaSource } from './sources/kafka/kafka-source.ts';
 import { currentDef } from './storage/catalog.ts';
 import { NodeMetrics } from './api/metrics.ts';
 import { RecordView } from './api/record-view.ts';
-import { buildHttpServer, buildMetricsServer } from './api/http/http-server.ts';
+import { buildHttpServer, buildMetricsServer, setHttpsPair } from './api/http/http-server.ts';
+import { tlsObserver } from './api/tls-observer.ts';
 import { declaredRoutes, type DeclaredRoute } from './api/http/auth-hook.ts';
 import { AuditLog, type AuditTarget } from './security/audit-log.ts';
 import { Authenticator } from './security/authenticator.ts';
@@ -37,6 +38,10 @@ import { FailureLimiter } from './security/failure-limiter.ts';
 import { FileTokenStore } from './security/file-token-store.ts';
 import { TokenRegistry } from './security/token-registry.ts';
 import type { TokenStore } from './security/token-store.ts';
+import { CertReloader, type InitialPair } from './security/tls/cert-reloader.ts';
+import { PairCertificateProvider, grpcServerCredentials } from './security/tls/grpc-credentials.ts';
+import { openTls } from './security/tls/open-tls.ts';
+import { requireTlsChoice } from './security/tls/tls-choice.ts';
 import path from 'node:path';
 import { isIP } from 'node:net';
 import type { ApiContext, NodePhase, NodeServices } from './api/http/api-context.ts';
@@ -65,8 +70,10 @@ export class SluiceNode {
   private readonly auth: Authenticator;
   /** The tokenless /metrics listener of --metrics-listen. */
   private metricsApp: FastifyInstance | undefined;
+  /** The certificate of the HTTP and public gRPC listeners, reloaded when its files change; none in plain text. */
+  private readonly tls: CertReloader | undefined;
 
-  private constructor(config: NodeConfig, log: Logger) {
+  private constructor(config: NodeConfig, log: Logger, tls: InitialPair | undefined) {
     this.config = config;
     this.log = log;
     const admission = new Admission(config);
@@ -80,6 +87,7 @@ export class SluiceNode {
       grpc: new EndpointIngestor('grpc', 'grpc'),
     };
     this.audit = new AuditLog(auditTarget(config), config.nodeId);
+    this.tls = tls === undefined ? undefined : new CertReloader(tls, tlsObserver(this.metrics, this.audit, log));
     this.auth = new Authenticator(config.authMode, this.tokens, new FailureLimiter(config.authFailuresPerMinuteMax), this.audit, (reason) => this.metrics.authFailures.inc({ reason }));
     const ctx: ApiContext = {
       config,
@@ -99,12 +107,14 @@ export class SluiceNode {
       ],
     };
     this.ctx = ctx;
-    this.app = buildHttpServer(ctx);
+    this.app = buildHttpServer(ctx, tls?.pair);
+    this.tls?.serve({ name: 'http', apply: (pair) => setHttpsPair(this.app, pair) });
   }
 
   /** Starts listening, recovers storage, and becomes ready. */
   static async start(config: NodeConfig, log: Logger = pino({ level: config.logLevel })): Promise<SluiceNode> {
-    const node = new SluiceNode(config, log);
+    requireTlsChoice(config);
+    const node = new SluiceNode(config, log, await openTls(config, log, (text) => process.stderr.write(`${text}\n`)));
     if (config.authMode === 'none') process.stderr.write('\n  sluice: INSECURE MODE (--auth none): no credentials are checked; loopback clients only. Never run this with data you care about.\n\n');
     await node.ctx.endpoints.http.start();
     log.info({ event: 'listening', url: node.url }, 'HTTP listening');
@@ -114,6 +124,7 @@ export class SluiceNode {
     } catch (err) {
       node.phaseValue = 'failed';
       log.fatal({ err }, 'start-up failed');
+      node.tls?.stop();
       await Promise.all(node.streams.map((s) => s.stop()));
       await node.app.close();
       await node.metricsApp?.close();
@@ -123,6 +134,7 @@ export class SluiceNode {
       await node.store?.close().catch(() => undefined);
       throw err;
     }
+    node.tls?.start(config.tlsReloadIntervalMs);
     node.phaseValue = 'ready';
     // In the background: joining a consumer group can wait out a dead member's session, and the node serves meanwhile.
     node.startStreams();
@@ -132,10 +144,18 @@ export class SluiceNode {
 
   /** The base URL the node listens on. */
   get url(): string {
+    const scheme = this.tls === undefined ? 'http' : 'https';
     const address = this.app.server.address();
-    if (address === null || typeof address === 'string') return `http://${this.config.httpHost}:${this.config.httpPort}`;
+    if (address === null || typeof address === 'string') return `${scheme}://${this.config.httpHost}:${this.config.httpPort}`;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    return `http://${host}:${address.port}`;
+    return `${scheme}://${host}:${address.port}`;
+  }
+
+  /** Reloads the TLS certificate and key from their files now (SIGHUP); false when the node serves no TLS. */
+  async reloadTls(): Promise<boolean> {
+    if (this.tls === undefined) return false;
+    await this.tls.reload('signal');
+    return true;
   }
 
   /** Every HTTP route with what it needs (route-auth.ts). */
@@ -175,6 +195,7 @@ export class SluiceNode {
       this.app.server.closeAllConnections();
     }, this.config.shutdownGraceMs);
     this.grpc?.setNotServing();
+    this.tls?.stop();
     // Streaming sources first: their writes in flight finish and are committed upstream while the store is open.
     await Promise.all(this.streams.map((s) => s.stop()));
     try {
@@ -291,11 +312,21 @@ export class SluiceNode {
       },
     });
     this.servicesValue = { catalog, tables, coordinator, pipeline, cluster: this.cluster };
-    if (this.cluster === undefined && config.grpcEnabled) {
-      this.grpc = await GrpcServer.start(config.grpcHost, config.grpcPort, [ingestGrpcService(this.ctx)]);
-      log.info({ event: 'grpc_listening', port: this.grpc.port }, 'gRPC listening');
+    if (this.cluster === undefined && config.grpcEnabled) await this.startGrpc();
+    if (this.cluster !== undefined && this.tls !== undefined) {
+      // Peers dial Replica on this port in plain text until it moves to its own mutual-TLS listener; Ingest shares the port.
+      log.warn({ event: 'grpc_tls_pending', port: config.grpcPort }, 'a cluster node serves gRPC (Ingest and Replica) in plain text until Replica has its own listener: TLS covers HTTP only');
     }
     if (this.cluster !== undefined || this.grpc !== undefined) await this.ctx.endpoints.grpc.start();
+  }
+
+  /** A single node's gRPC server (Ingest, Health), with the HTTP listener's certificate when it has one. */
+  private async startGrpc(): Promise<void> {
+    const { config, log, tls } = this;
+    const provider = tls === undefined ? undefined : new PairCertificateProvider(tls.pair);
+    this.grpc = await GrpcServer.start(config.grpcHost, config.grpcPort, [ingestGrpcService(this.ctx)], provider === undefined ? undefined : grpcServerCredentials(provider));
+    if (provider !== undefined) tls?.serve({ name: 'grpc', apply: (pair) => provider.update(pair) });
+    log.info({ event: 'grpc_listening', port: this.grpc.port, tls: tls !== undefined }, 'gRPC listening');
   }
 
   /** Loads the tokens and makes sure an admin token exists (bootstrap.ts). */

@@ -41,6 +41,13 @@ test('the defaults resolve, and every default lies within its bounds', () => {
   assert.deepEqual(resolveConfig(), DEFAULT_CONFIG);
 });
 
+test('TLS: a certificate and key come together, and only with tlsMode files', () => {
+  refuses({ tlsMode: 'files', tlsCertFile: 'a.crt' }, 'tlsMode', /needs both a certificate and a key/);
+  refuses({ tlsMode: 'auto', tlsCertFile: 'a.crt', tlsKeyFile: 'a.key' }, 'tlsMode', /goes with tlsMode files, not auto/);
+  refuses({ tlsReloadIntervalMs: 10 }, 'tlsReloadIntervalMs', /tlsReloadIntervalMs must be between 100/);
+  assert.equal(resolveConfig({ tlsMode: 'files', tlsCertFile: 'a.crt', tlsKeyFile: 'a.key' }).tlsMode, 'files');
+});
+
 test('KEY_BYTES_MAX_LIMIT is what the key layout leaves of the engine key limit (1978 - 9 - 16 = 1953)', () => {
   assert.equal(KEY_BYTES_MAX_LIMIT, 1953);
   // Built with the real key builders, so a change of layout fails here.

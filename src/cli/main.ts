@@ -14,6 +14,7 @@ import { tokenCommand } from './token.ts';
 import { certCommand } from './cert.ts';
 import { CliError } from './cli-error.ts';
 import { resolveClientToken, type TokenOptions } from './client-auth.ts';
+import { trustCaCert } from './client-tls.ts';
 import { DEFAULT_URL } from './http-client.ts';
 import { isSluiceError } from '../core/errors.ts';
 
@@ -24,7 +25,19 @@ const program = new Command()
   .showHelpAfterError()
   .option('--token <token>', 'bearer token for the node (visible to other users of this machine: prefer --token-file or $SLUICE_TOKEN)')
   .option('--token-file <file>', 'a file holding the bearer token')
-  .hook('preAction', (root, action) => resolveClientToken(root.opts<TokenOptions>(), action.opts<{ url?: string }>().url, DEFAULT_URL))
+  .option('--ca-cert <file>', 'also trust this CA (PEM) for https:// node URLs, e.g. a node\'s --tls auto certificate (or set $SLUICE_CA_CERT)')
+  .hook('preAction', (root, action) => {
+    resolveClientToken(root.opts<TokenOptions>(), action.opts<{ url?: string }>().url, DEFAULT_URL);
+    const caCert = root.opts<{ caCert?: string }>().caCert;
+    // Commander gives the program an option it knows wherever it appears, so the --ca-cert of `sluice cert create-*`
+    // (the CA to sign with) lands here: hand it back to the command it belongs to.
+    if (action.options.some((o) => o.long === '--ca-cert')) {
+      if (caCert !== undefined) action.setOptionValue('caCert', caCert);
+      return;
+    }
+    // A node's own trust (its etcd and Kafka clients) is not the CLI user's.
+    if (action.name() !== 'serve') trustCaCert(caCert);
+  })
   .addCommand(serveCommand())
   .addCommand(tableCommand())
   .addCommand(ingestCommand())

@@ -1,6 +1,7 @@
 /**
  * `sluice serve`: runs a single node until SIGTERM/SIGINT, then stops
  * gracefully (stop accepting, finish requests in flight, flush, exit 0).
+ * SIGHUP reloads the TLS certificate and key.
  */
 import { KAFKA_SOURCE_DEFAULTS, kafkaSourceConfig, type KafkaSourceConfig } from '../sources/kafka/kafka-source-config.ts';
 import { readFileSync } from 'node:fs';
@@ -8,6 +9,7 @@ import { Command, Option } from 'commander';
 import { DEFAULT_CONFIG, resolveConfig, type NodeConfig } from '../config.ts';
 import { SluiceNode } from '../sluice-node.ts';
 import { isSluiceError } from '../core/errors.ts';
+import { CertError } from '../security/certs/cert-error.ts';
 import { CliError } from './cli-error.ts';
 import { intOption } from './int-option.ts';
 
@@ -76,6 +78,10 @@ interface ServeOptions {
   allowedHosts?: string;
   metricsListen?: string;
   authFailuresPerMinuteMax: string;
+  tls?: 'auto' | 'off';
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsReloadIntervalMs: string;
 }
 
 /** The serve command. */
@@ -84,7 +90,7 @@ export function serveCommand(): Command {
   return new Command('serve')
     .description('run a sluice node (HTTP API, WAL, index) until SIGTERM; alone, or in a cluster with --etcd')
     .option('--data-dir <dir>', 'data directory (wal/, index/, catalog.json)', d.dataDir)
-    .option('--http <host:port>', 'HTTP listen address', `${d.httpHost}:${d.httpPort}`)
+    .option('--http <host:port>', 'HTTP listen address (beyond loopback it needs --tls-cert/--tls-key or --tls)', `${d.httpHost}:${d.httpPort}`)
     .addOption(new Option('--engine <kind>', 'index engine of a new data dir (default: level; an existing one keeps its own)').choices(['lmdb', 'level']))
     .option('--shards <n>', 'shards per table (fixed for a data dir)', String(d.shards))
     .option('--datacenter-id <n>', 'snowflake datacenter id 0..31', String(d.datacenterId))
@@ -149,6 +155,15 @@ export function serveCommand(): Command {
     .option('--allowed-hosts <names>', 'comma-separated Host header names the HTTP listener answers besides localhost and IP literals')
     .option('--auth-failures-per-minute-max <n>', 'failed authentications one address may make in a minute before it is refused with 429 for the rest of it', String(d.authFailuresPerMinuteMax))
     .option('--metrics-listen <host:port>', 'also serve GET /metrics without a token on this address (bind it where only the scraper reaches)')
+    .option('--tls-cert <file>', 'HTTPS and gRPC (Ingest) with this PEM certificate, its chain after it (with --tls-key)')
+    .option('--tls-key <file>', 'the PEM private key of --tls-cert (mode 0600, or the node refuses to start)')
+    .addOption(
+      new Option('--tls <mode>', 'auto: a self-signed certificate made in <data-dir>/tls/ at first start (its fingerprint printed); off: plain text behind a TLS proxy. A listener beyond loopback needs --tls-cert/--tls-key or this').choices([
+        'auto',
+        'off',
+      ]),
+    )
+    .option('--tls-reload-interval-ms <ms>', 'how often the certificate and key files are checked for a change (SIGHUP reloads at once)', String(d.tlsReloadIntervalMs))
     .action(async (opts: ServeOptions) => {
       const config = toConfig(opts);
       let node: SluiceNode;
@@ -156,6 +171,8 @@ export function serveCommand(): Command {
         node = await SluiceNode.start(config);
       } catch (err) {
         if (isSluiceError(err)) throw new CliError(`${err.code}: ${err.message}`, 2);
+        // A certificate or key that cannot be served is the operator's to fix: the reason, exit 2.
+        if (err instanceof CertError) throw new CliError(`TLS: ${err.message}`, 2);
         // A port in use or not permitted is an operator's problem, not a crash: one line, exit 2.
         const code = (err as NodeJS.ErrnoException).code;
         if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') throw new CliError((err as Error).message, 2);
@@ -174,6 +191,12 @@ export function serveCommand(): Command {
           },
         );
       };
+      process.on('SIGHUP', () => {
+        node.log.info({ event: 'signal', signal: 'SIGHUP' }, 'reloading the TLS certificate');
+        void node.reloadTls().then((served) => {
+          if (!served) node.log.info({ event: 'tls_reload_skipped' }, 'no TLS to reload');
+        });
+      });
       process.on('SIGTERM', () => stop('SIGTERM'));
       process.on('SIGINT', () => stop('SIGINT'));
     });
@@ -243,7 +266,17 @@ function toConfig(o: ServeOptions): NodeConfig {
     allowedHosts: (o.allowedHosts ?? '').split(',').map((h) => h.trim()).filter((h) => h !== ''),
     metricsListen: o.metricsListen ?? '',
     authFailuresPerMinuteMax: int(o.authFailuresPerMinuteMax, '--auth-failures-per-minute-max'),
+    ...tlsOptions(o),
   });
+}
+
+/** `--tls-cert`/`--tls-key` (together), or `--tls auto|off`, or nothing. */
+function tlsOptions(o: ServeOptions): Pick<NodeConfig, 'tlsMode' | 'tlsCertFile' | 'tlsKeyFile' | 'tlsReloadIntervalMs'> {
+  const tlsReloadIntervalMs = int(o.tlsReloadIntervalMs, '--tls-reload-interval-ms');
+  if (o.tlsCert === undefined && o.tlsKey === undefined) return { tlsMode: o.tls ?? 'unset', tlsCertFile: '', tlsKeyFile: '', tlsReloadIntervalMs };
+  if (o.tlsCert === undefined || o.tlsKey === undefined) throw new CliError('--tls-cert and --tls-key go together', 2);
+  if (o.tls !== undefined) throw new CliError(`--tls ${o.tls} and --tls-cert/--tls-key exclude each other`, 2);
+  return { tlsMode: 'files', tlsCertFile: o.tlsCert, tlsKeyFile: o.tlsKey, tlsReloadIntervalMs };
 }
 
 /** The operator's admin token: from a file (never a flag value: command lines are visible to every user), or the environment. */

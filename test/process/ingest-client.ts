@@ -4,7 +4,7 @@
  * batches and collects every reply.
  */
 import path from 'node:path';
-import { InterceptingCall, credentials, loadPackageDefinition, type Client, type Interceptor, type ServiceError } from '@grpc/grpc-js';
+import { InterceptingCall, credentials, loadPackageDefinition, type ChannelCredentials, type Client, type Interceptor, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { ROOT, TEST_TOKEN } from './harness.ts';
 
@@ -44,14 +44,15 @@ export function bearerInterceptor(token: string = TEST_TOKEN): Interceptor {
 /**
  * A client of the node whose gRPC port is `port`. Every call sends
  * `authorization: Bearer TEST_TOKEN`; `token` sends another one, null none.
+ * Plain text unless `credentials` (e.g. `credentials.createSsl(ca)`) are given.
  */
-export function ingestClient(port: number, options: { token?: string | null } = {}): IngestClient {
+export function ingestClient(port: number, options: { token?: string | null; credentials?: ChannelCredentials } = {}): IngestClient {
   const pkg = loadSync(path.join(ROOT, 'proto/sluice/v1/ingest.proto'), { keepCase: false, longs: String, defaults: true });
   const loaded = loadPackageDefinition(pkg) as unknown as {
-    sluice: { v1: { Ingest: new (addr: string, creds: ReturnType<typeof credentials.createInsecure>, options?: { interceptors?: Interceptor[] }) => IngestClient } };
+    sluice: { v1: { Ingest: new (addr: string, creds: ChannelCredentials, options?: { interceptors?: Interceptor[] }) => IngestClient } };
   };
   const token = options.token === undefined ? TEST_TOKEN : options.token;
-  return new loaded.sluice.v1.Ingest(`127.0.0.1:${port}`, credentials.createInsecure(), token === null ? {} : { interceptors: [bearerInterceptor(token)] });
+  return new loaded.sluice.v1.Ingest(`127.0.0.1:${port}`, options.credentials ?? credentials.createInsecure(), token === null ? {} : { interceptors: [bearerInterceptor(token)] });
 }
 
 /** One unary Write; rejects with the gRPC ServiceError. */

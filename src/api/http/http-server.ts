@@ -4,7 +4,9 @@
  * enforced while reading (see body-reader.ts).
  */
 import { randomUUID } from 'node:crypto';
+import type { Server as TlsServer } from 'node:tls';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { TLS_MIN_VERSION } from '../../config.ts';
 import { SluiceError } from '../../core/errors.ts';
 import type { ApiContext } from './api-context.ts';
 import { sendError } from './error-reply.ts';
@@ -18,9 +20,16 @@ import { registerTxRoutes } from './routes/tx-routes.ts';
 import { registerAuthRoutes } from './routes/auth-routes.ts';
 import { registerHttpAuth } from './auth-hook.ts';
 
-/** Builds the fastify app with every route; not yet listening. */
-export function buildHttpServer(ctx: ApiContext): FastifyInstance {
+/** A certificate (chain) and key, PEM. */
+export interface HttpsPair {
+  readonly cert: string;
+  readonly key: string;
+}
+
+/** Builds the fastify app with every route, serving HTTPS with `tls` when given; not yet listening. */
+export function buildHttpServer(ctx: ApiContext, tls?: HttpsPair): FastifyInstance {
   const app = Fastify({
+    ...(tls === undefined ? {} : { https: { cert: tls.cert, key: tls.key, minVersion: TLS_MIN_VERSION } }),
     logger: false,
     // Our own limit is enforced while reading; fastify never buffers a body here.
     bodyLimit: ctx.config.bodyBytesMax,
@@ -58,6 +67,12 @@ export function buildHttpServer(ctx: ApiContext): FastifyInstance {
   registerClusterRoutes(app, ctx);
   registerAuthRoutes(app, ctx);
   return app;
+}
+
+/** Serves `pair` on the HTTPS listener of `app` from the next handshake on (connections open keep theirs). */
+export function setHttpsPair(app: FastifyInstance, pair: HttpsPair): void {
+  // fastify types its server as http.Server whatever it made; with `https` it is a tls.Server.
+  (app.server as unknown as TlsServer).setSecureContext({ cert: pair.cert, key: pair.key, minVersion: TLS_MIN_VERSION });
 }
 
 /** A listener serving only GET /metrics, without a token (--metrics-listen: bind it where only the scraper reaches). */

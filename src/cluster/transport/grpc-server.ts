@@ -63,15 +63,15 @@ export class GrpcServer {
     this.names = names;
   }
 
-  /** Binds host:port (0 picks a free port) and serves `services`. */
-  static async start(host: string, port: number, services: readonly GrpcService[]): Promise<GrpcServer> {
+  /** Binds host:port (0 picks a free port) and serves `services`, in plain text unless `credentials` say otherwise. */
+  static async start(host: string, port: number, services: readonly GrpcService[], credentials: ServerCredentials = ServerCredentials.createInsecure()): Promise<GrpcServer> {
     const interceptors = services.flatMap((s) => (s.interceptor === undefined ? [] : [s.interceptor]));
     const server = new Server({ 'grpc.max_receive_message_length': GRPC_MESSAGE_BYTES_MAX, 'grpc.max_send_message_length': GRPC_MESSAGE_BYTES_MAX, interceptors });
     for (const s of services) server.addService(s.definition, s.implementation);
     const health = new HealthImplementation({ '': 'SERVING', ...Object.fromEntries(services.map((s) => [s.name, 'SERVING'])) });
     health.addToServer(server);
     const bound = await new Promise<number>((resolve, reject) => {
-      server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
+      server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, credentials, (err, p) => (err ? reject(err) : resolve(p)));
     });
     return new GrpcServer(server, health, bound, services.map((s) => s.name));
   }

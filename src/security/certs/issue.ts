@@ -3,7 +3,8 @@
  * certificates, each with a fresh P-256 key. Who a certificate is for is in
  * its SAN URI (identity.ts); the CN is only for people reading `cert list`.
  * Leaves carry subject and authority key ids so that, during a CA rotation
- * with two CAs in ca.crt, TLS stacks pick the right issuer.
+ * with two CAs in ca.crt, TLS stacks pick the right issuer. Also the
+ * self-signed server certificate of `--tls auto`, which names hosts only.
  */
 import { X509Certificate, createPrivateKey, randomBytes, type webcrypto } from 'node:crypto';
 import { isIP } from 'node:net';
@@ -71,6 +72,33 @@ export async function createNodeCert(ca: SigningCa, o: Validity & { readonly nod
 /** A client certificate signed by `ca`: URI `sluice://<cluster-id>/client/<name>`, EKU clientAuth only (it cannot serve). */
 export async function createClientCert(ca: SigningCa, o: Validity & { readonly name: string }): Promise<IssuedCert> {
   return createLeaf(ca, 'client', o.name, o, []);
+}
+
+/**
+ * A self-signed server certificate for `hosts` (a DNS or IP SAN each), EKU
+ * serverAuth, not a CA: what `sluice serve --tls auto` serves. Clients trust
+ * it by pinning it (the file as their CA, or its fingerprint).
+ */
+export async function createSelfSignedServerCert(o: Validity & { readonly commonName: string; readonly hosts: readonly string[] }): Promise<IssuedCert> {
+  if (o.hosts.length === 0) throw new SluiceError('INVALID_ARGUMENT', 'a server certificate needs at least one host (a DNS name or IP address clients dial)');
+  const { notBefore, notAfter } = validity(o);
+  const keys = await generateKeyPair();
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: serialNumber(),
+    name: [{ CN: [o.commonName] }, { O: ['sluice'] }],
+    notBefore,
+    notAfter,
+    keys,
+    signingAlgorithm: SIGNING_ALGORITHM,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+      new x509.SubjectAlternativeNameExtension([...new Set(o.hosts)].map(hostName)),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+    ],
+  });
+  return { certPem: pemFile(cert), keyPem: await privateKeyToPem(keys.privateKey), notBefore, notAfter };
 }
 
 async function createLeaf(ca: SigningCa, role: PeerIdentity['role'], name: string, o: Validity, hosts: x509.JsonGeneralName[]): Promise<IssuedCert> {

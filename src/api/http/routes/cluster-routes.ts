@@ -27,7 +27,7 @@ export function registerClusterRoutes(app: FastifyInstance, ctx: ApiContext): vo
             shardCount: ctx.config.shards,
             placement: { epoch: 0, nodes: [ctx.config.nodeId] },
             decommissioned: [],
-            nodes: [{ id: ctx.config.nodeId, state: 'alive', registered: false, http: `http://${request.host}`, shards: ctx.config.shards, hintsPending: 0 }],
+            nodes: [{ id: ctx.config.nodeId, state: 'alive', registered: false, http: `${request.protocol}://${request.host}`, shards: ctx.config.shards, hintsPending: 0 }],
             hintsPending: 0,
             hintsDropped: 0,
             // One WAL frame per atomic batch: nothing is ever pending on a single node.
