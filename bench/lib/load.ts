@@ -25,9 +25,10 @@ export interface LoadResult {
 /**
  * Posts every body once over `connections` connections; `recordsPerBody`
  * records each. With several URLs, connection `i` goes to `urls[i % n]`.
+ * `ca`: the PEM to trust for https URLs (a node's `--tls auto` certificate).
  */
-export async function bulkLoad(url: string | readonly string[], path: string, bodies: readonly Buffer[], recordsPerBody: number, connections: number): Promise<LoadResult> {
-  const result = await countedLoad(typeof url === 'string' ? [url] : url, path, bodies, recordsPerBody, connections);
+export async function bulkLoad(url: string | readonly string[], path: string, bodies: readonly Buffer[], recordsPerBody: number, connections: number, ca?: string): Promise<LoadResult> {
+  const result = await countedLoad(typeof url === 'string' ? [url] : url, path, bodies, recordsPerBody, connections, 60_000, ca);
   const [failure] = result.failures.keys();
   if (failure !== undefined) throw new Error(`bulk load: ${failure}: ${result.failureSamples.get(failure)?.[0] ?? ''}`);
   return { requests: bodies.length, records: result.records, seconds: result.seconds, latenciesMs: result.latenciesMs, overloaded: result.overloaded };
@@ -202,7 +203,7 @@ export interface CountedLoadResult {
  * again: the load goes on, and the records of failed requests are not in
  * `records`. For loads whose failures are a finding (atomic batches).
  */
-export async function countedLoad(urls: readonly string[], path: string, bodies: readonly Buffer[], recordsPerBody: number, connections: number, attemptTimeoutMs = 60_000): Promise<CountedLoadResult> {
+export async function countedLoad(urls: readonly string[], path: string, bodies: readonly Buffer[], recordsPerBody: number, connections: number, attemptTimeoutMs = 60_000, ca?: string): Promise<CountedLoadResult> {
   const latenciesMs: number[] = [];
   const failures = new Map<string, number>();
   const failureSamples = new Map<string, string[]>();
@@ -247,7 +248,7 @@ export async function countedLoad(urls: readonly string[], path: string, bodies:
       }
     }
   };
-  const seconds = await overPools(urls, connections, { headersTimeout: attemptTimeoutMs, bodyTimeout: attemptTimeoutMs }, worker);
+  const seconds = await overPools(urls, connections, { headersTimeout: attemptTimeoutMs, bodyTimeout: attemptTimeoutMs, ...(ca === undefined ? {} : { connect: { ca } }) }, worker);
   return { seconds, acked: latenciesMs.length, records: latenciesMs.length * recordsPerBody, latenciesMs, overloaded, withTxId, failures, failureSamples };
 }
 
@@ -255,7 +256,7 @@ export async function countedLoad(urls: readonly string[], path: string, bodies:
  * Runs `connections` workers over keep-alive pools dealt round-robin over
  * `urls`, closes the pools, and returns the seconds the workers took.
  */
-async function overPools(urls: readonly string[], connections: number, timeouts: { headersTimeout?: number; bodyTimeout?: number }, worker: (pool: Pool) => Promise<void>): Promise<number> {
+async function overPools(urls: readonly string[], connections: number, timeouts: { headersTimeout?: number; bodyTimeout?: number; connect?: { ca: string } }, worker: (pool: Pool) => Promise<void>): Promise<number> {
   const pools = urls.map((u, k) => new Pool(u, { connections: connectionsOf(k, urls.length, connections), pipelining: 1, keepAliveTimeout: 60_000, ...timeouts }));
   const started = performance.now();
   try {
