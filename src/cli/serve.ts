@@ -39,6 +39,11 @@ interface ServeOptions {
   grpc?: string;
   advertiseHost?: string;
   etcdPrefix: string;
+  etcdCa?: string;
+  etcdCert?: string;
+  etcdKey?: string;
+  etcdUser?: string;
+  etcdPasswordFile?: string;
   onPartition: string;
   leaseTtlMs: string;
   keepAliveMs: string;
@@ -112,6 +117,11 @@ export function serveCommand(): Command {
     .option('--grpc <host:port>', `gRPC listen address: Ingest and Health, and Replica in a cluster (default ${d.grpcHost}:${d.grpcPort} in a cluster; a single node serves gRPC only when given)`)
     .option('--advertise-host <host>', 'host peers and clients reach this node at (default: the listen host)')
     .option('--etcd-prefix <prefix>', 'prefix of this cluster\'s keys in etcd', d.etcdPrefix)
+    .option('--etcd-ca <file>', 'CA certificate (PEM) that issued etcd\'s server certificate, for https:// etcd URLs (default: the system\'s CAs)')
+    .option('--etcd-cert <file>', 'client certificate (PEM) for an etcd with --client-cert-auth (with --etcd-key and --etcd-ca)')
+    .option('--etcd-key <file>', 'private key (PEM) of --etcd-cert; refused unless only its owner can read it')
+    .option('--etcd-user <name>', 'etcd user, when etcd\'s RBAC is on (with --etcd-password-file)')
+    .option('--etcd-password-file <file>', 'a file holding the etcd user\'s password (trimmed; only its owner may read it; there is no flag for the password itself)')
     .addOption(new Option('--on-partition <mode>', 'when W replicas are unreachable: refuse (503) or buffer (202, degraded)').choices(['refuse', 'buffer']).default(d.onPartition))
     .option('--lease-ttl-ms <ms>', 'etcd lease TTL of the node\'s registration', String(d.leaseTtlMs))
     .option('--keep-alive-ms <ms>', 'etcd lease keep-alive period', String(d.keepAliveMs))
@@ -213,6 +223,11 @@ function toConfig(o: ServeOptions): NodeConfig {
     grpcEnabled: o.grpc !== undefined,
     ...(o.advertiseHost === undefined ? {} : { advertiseHost: o.advertiseHost }),
     etcdPrefix: o.etcdPrefix,
+    etcdCaFile: o.etcdCa ?? '',
+    etcdCertFile: o.etcdCert ?? '',
+    etcdKeyFile: o.etcdKey ?? '',
+    etcdUser: o.etcdUser ?? '',
+    etcdPasswordFile: o.etcdPasswordFile ?? '',
     onPartition: o.onPartition as NodeConfig['onPartition'],
     leaseTtlMs: int(o.leaseTtlMs, '--lease-ttl-ms'),
     keepAliveMs: int(o.keepAliveMs, '--keep-alive-ms'),
