@@ -16,6 +16,7 @@ import { resolveConfig, type NodeConfig } from '../../src/config.ts';
 import { isSluiceError } from '../../src/core/errors.ts';
 import { EtcdKeys } from '../../src/cluster/metadata/etcd-keys.ts';
 import { warnPlaintextEtcd } from '../../src/cluster/metadata/etcd-connect.ts';
+import { reauthenticateWatchStreams } from '../../src/cluster/metadata/etcd-watch-reauth.ts';
 import { readCaFile, readClientPair, readSecretFile } from '../../src/security/secret-file.ts';
 import { makeEtcdCerts } from '../process/etcd-auth.ts';
 import { tempDir } from '../support/temp-dir.ts';
@@ -80,7 +81,7 @@ test('secret files: trimmed, refused when empty or open to group or others; cert
   await assert.rejects(readClientPair(certs.client.cert, certs.client.key, flags), /--etcd-key \S+ is readable by group or others \(mode 0644\)/);
 });
 
-test('etcd3 internals the node relies on: where election keys live', () => {
+test('etcd3 internals the node relies on: where election keys live, and the watch re-login hook', () => {
   // A role must grant this prefix too (docs/operations.md); if etcd3 moves the keys, this fails first.
   const keys = new EtcdKeys('sluice/');
   const client = new Etcd3({ hosts: 'http://127.0.0.1:1' });
@@ -91,4 +92,6 @@ test('etcd3 internals the node relies on: where election keys live', () => {
   } finally {
     client.close();
   }
+  reauthenticateWatchStreams();
+  reauthenticateWatchStreams();
 });

@@ -149,3 +149,35 @@ test('an etcd with RBAC off refuses a user: the node says so at start', { timeou
   assert.equal(code, 2, stderr);
   assert.match(stderr, /INVALID_ARGUMENT: etcd at http:\S+ has authentication off, so it takes no user: enable etcd's RBAC \(docs\/operations\.md\), or drop --etcd-user and --etcd-password-file/);
 });
+
+test('etcd restarts, forgetting every login: nodes with a user log in again and keep following tokens and tables', { timeout: 120_000 }, async (t) => {
+  const own = await startSecureEtcd(t, certs, ACCESS);
+  const nodes: NodeProcess[] = [];
+  for (const id of ['n1', 'n2']) {
+    const args = ['--etcd', own.clientUrl, '--node-id', id, '--grpc', `127.0.0.1:${await freePort()}`, ...FAST_CLUSTER_FLAGS, ...TLS(), ...USER()];
+    nodes.push(await NodeProcess.start(t, { dataDir: tempDir(t), args }));
+  }
+  const [a, b] = nodes as [NodeProcess, NodeProcess];
+  const bothAlive = async (): Promise<boolean> => {
+    for (const node of nodes) {
+      const view = (await http(`${node.url}/v1/cluster`)).body as ClusterView;
+      if (view.placement.nodes.length !== 2 || view.nodes.some((n) => n.state !== 'alive')) return false;
+    }
+    return true;
+  };
+  await waitUntil(bothAlive, 30_000, 'both nodes placed and alive');
+  const made = await http(`${a.url}/v1/auth/tokens`, { method: 'POST', body: JSON.stringify({ name: 'bot', scopes: ['read:*'] }) });
+  assert.equal(made.status, 201, made.text);
+  const bot = made.body as { id: string; token: string };
+  await waitUntil(async () => (await http(`${b.url}/v1/tables`, { token: bot.token })).status === 200, 5_000, 'the token known on n2');
+
+  // etcd keeps simple tokens in memory: after this, every token the nodes hold is invalid.
+  await own.restart();
+  await waitUntil(bothAlive, 30_000, 'both nodes alive after the restart');
+  const revoked = await http(`${a.url}/v1/auth/tokens/${bot.id}`, { method: 'DELETE' });
+  assert.equal(revoked.status, 200, revoked.text);
+  await waitUntil(async () => (await http(`${b.url}/v1/tables`, { token: bot.token })).status === 401, 10_000, 'the revocation reached n2 through its token watch');
+  assert.equal((await http(`${a.url}/v1/tables`, { method: 'POST', body: JSON.stringify({ ...TABLE, name: 'after_restart' }) })).status, 201);
+  await waitUntil(async () => (await http(`${b.url}/v1/tables/after_restart`)).status === 200, 10_000, 'n2 sees the table through its table watch');
+  for (const node of nodes) assert.deepEqual(node.events('watch_error'), [], 'no watch was dropped');
+});

@@ -16,6 +16,7 @@ import { SluiceError } from '../../core/errors.ts';
 import { readCaFile, readClientPair, readSecretFile } from '../../security/secret-file.ts';
 import type { EtcdKeys } from './etcd-keys.ts';
 import { diagnoseEtcdUrl, type EtcdTls } from './etcd-tls-probe.ts';
+import { reauthenticateWatchStreams } from './etcd-watch-reauth.ts';
 
 /** Longest the start-up check waits for one etcd answer. */
 const ACCESS_CHECK_TIMEOUT_MS = 10_000;
@@ -30,7 +31,10 @@ export async function etcdSecurityOptions(config: NodeConfig): Promise<Pick<IOpt
     const pair = config.etcdCertFile === '' ? undefined : await readClientPair(config.etcdCertFile, config.etcdKeyFile, { cert: '--etcd-cert', key: '--etcd-key' });
     options.credentials = { rootCertificate, ...(pair === undefined ? {} : { certChain: pair.cert, privateKey: pair.key }) };
   }
-  if (config.etcdUser !== '') options.auth = { username: config.etcdUser, password: await readSecretFile(config.etcdPasswordFile, '--etcd-password-file') };
+  if (config.etcdUser !== '') {
+    options.auth = { username: config.etcdUser, password: await readSecretFile(config.etcdPasswordFile, '--etcd-password-file') };
+    reauthenticateWatchStreams();
+  }
   return options;
 }
 
