@@ -10,8 +10,9 @@ import { SluiceNode } from '../sluice-node.ts';
 import { isSluiceError } from '../core/errors.ts';
 import { CliError } from './cli-error.ts';
 import { intOption } from './int-option.ts';
+import { checkKafkaSecurityFiles, hasKafkaSecurityFlags, kafkaSecurityOf, kafkaSecurityOptions, type KafkaSecurityFlags } from './kafka-security-flags.ts';
 
-interface ServeOptions {
+interface ServeOptions extends KafkaSecurityFlags {
   dataDir: string;
   http: string;
   engine?: string;
@@ -86,6 +87,7 @@ interface ServeOptions {
 /** The serve command. */
 export function serveCommand(): Command {
   const d = DEFAULT_CONFIG;
+  const kafka = kafkaSecurityOptions();
   return new Command('serve')
     .description('run a sluice node (HTTP API, WAL, index) until SIGTERM; alone, or in a cluster with --etcd')
     .option('--data-dir <dir>', 'data directory (wal/, index/, catalog.json)', d.dataDir)
@@ -151,6 +153,11 @@ export function serveCommand(): Command {
     .option('--kafka-batch-records <n>', 'most messages per write', String(KAFKA_SOURCE_DEFAULTS.batchRecordsMax))
     .option('--kafka-retries <n>', 'times the Kafka client retries a failed request (250 ms apart) before the source reconnects with back-off', String(KAFKA_SOURCE_DEFAULTS.clientRetries))
     .addOption(new Option('--kafka-format <format>', 'message values: JSON, or the table\'s protobuf message').choices(['json', 'protobuf']).default('json'))
+    .addOption(kafka.tls)
+    .addOption(kafka.ca)
+    .addOption(kafka.sasl)
+    .addOption(kafka.user)
+    .addOption(kafka.passwordFile)
     .addOption(new Option('--auth <mode>', 'callers need a bearer token (token), or nothing (none: development only, loopback clients only)').choices(['token', 'none']).default('token'))
     .option('--bootstrap-token-file <file>', 'a file holding the admin token to accept (32+ characters; or set SLUICE_BOOTSTRAP_TOKEN); default: one is made at first start and written to <data-dir>/admin.token')
     .option('--debug-endpoints', 'serve /debug/profile and /debug/heap (admin tokens only; a heap snapshot holds request bodies)')
@@ -162,6 +169,7 @@ export function serveCommand(): Command {
     .action(async (opts: ServeOptions) => {
       const config = toConfig(opts);
       let node: SluiceNode;
+      for (const source of config.kafkaSources) await checkKafkaSecurityFiles(source.security);
       try {
         node = await SluiceNode.start(config);
       } catch (err) {
@@ -279,6 +287,7 @@ function bootstrapToken(o: ServeOptions): { bootstrapToken?: string } {
 function kafkaSources(o: ServeOptions): KafkaSourceConfig[] {
   if (o.kafkaBrokers === undefined) {
     if (o.kafkaTopic !== undefined || o.kafkaTable !== undefined) throw new CliError('--kafka-topic and --kafka-table need --kafka-brokers', 2);
+    if (hasKafkaSecurityFlags(o)) throw new CliError('--kafka-tls, --kafka-ca, --kafka-sasl, --kafka-user and --kafka-password-file need --kafka-brokers', 2);
     return [];
   }
   if (o.kafkaTopic === undefined || o.kafkaTable === undefined) throw new CliError('--kafka-brokers needs --kafka-topic and --kafka-table', 2);
@@ -292,6 +301,7 @@ function kafkaSources(o: ServeOptions): KafkaSourceConfig[] {
       batchRecordsMax,
       clientRetries: intOption(o.kafkaRetries, '--kafka-retries', 0, 1_000),
       format: o.kafkaFormat,
+      security: kafkaSecurityOf(o),
       ...(o.kafkaDlqTopic === undefined ? {} : { dlqTopic: o.kafkaDlqTopic }),
     }),
   ];

@@ -12,6 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { ErrorCode } from '../../core/errors.ts';
+import { isCertificateVerifyError } from '../../security/tls-errors.ts';
 
 /** The TLS files a node dials etcd with ('' when not given). */
 export interface EtcdTls {
@@ -32,8 +33,6 @@ const PROBE_TIMEOUT_MS = 5_000;
 const H2_PREFACE = Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0])]);
 /** First byte of a TLS alert record: a TLS server answering plaintext bytes. */
 const TLS_ALERT_RECORD = 0x15;
-/** Node's codes for a server certificate that does not verify. */
-const UNTRUSTED = /^(UNABLE_TO_|SELF_SIGNED_CERT|DEPTH_ZERO_SELF_SIGNED|CERT_|ERR_TLS_CERT_ALTNAME_INVALID|ERR_TLS_CERT|HOSTNAME_MISMATCH)/;
 
 type Outcome = { ok: true; first: Buffer } | { ok: false; error: NodeJS.ErrnoException } | { ok: false; error: undefined };
 
@@ -62,7 +61,7 @@ export async function diagnoseEtcdUrl(url: string, tls: EtcdTls): Promise<EtcdUr
     if (tls.certFile === '') return { code: 'UNAUTHENTICATED', message: `etcd at ${url} refused the TLS connection (alert: ${alert}): it requires a client certificate (--client-cert-auth); give --etcd-cert and --etcd-key` };
     return { code: 'UNAUTHENTICATED', message: `etcd at ${url} refused the client certificate --etcd-cert ${tls.certFile} (alert: ${alert}): it must be issued by a CA in etcd's --trusted-ca-file` };
   }
-  if (UNTRUSTED.test(code)) {
+  if (isCertificateVerifyError(code)) {
     return { code: 'UNAUTHENTICATED', message: `etcd's server certificate at ${url} is not trusted (${error.message}): --etcd-ca must hold the CA that issued etcd's --cert-file, and the certificate must name ${host}` };
   }
   if (code === 'ECONNRESET' || code === 'EPROTO' || /wrong version number|packet length too long/.test(error.message)) {
