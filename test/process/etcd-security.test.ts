@@ -143,11 +143,14 @@ test('without etcd credentials nobody writes the cluster\'s token keys; the slui
   assert.equal(await root.get(key).string(), null, 'nothing was written');
 });
 
-test('an etcd with RBAC off refuses a user: the node says so at start', { timeout: 60_000 }, async (t) => {
+test('a plaintext etcd with RBAC off: a user, or an https:// URL, stops the node at start with what to fix', { timeout: 60_000 }, async (t) => {
   const plain = await EtcdProcess.start(t);
   const { code, stderr } = await failedStart(t, USER(), plain.clientUrl);
   assert.equal(code, 2, stderr);
   assert.match(stderr, /INVALID_ARGUMENT: etcd at http:\S+ has authentication off, so it takes no user: enable etcd's RBAC \(docs\/operations\.md\), or drop --etcd-user and --etcd-password-file/);
+  const tlsToPlain = await failedStart(t, ['--etcd-ca', certs.client.ca], plain.clientUrl.replace('http://', 'https://'));
+  assert.equal(tlsToPlain.code, 2, tlsToPlain.stderr);
+  assert.match(tlsToPlain.stderr, /INVALID_ARGUMENT: etcd at https:\S+ does not speak TLS \(.+\): use an http:\/\/ URL, or start etcd with --cert-file and --key-file/);
 });
 
 test('etcd restarts, forgetting every login: nodes with a user log in again and keep following tokens and tables', { timeout: 120_000 }, async (t) => {
