@@ -285,6 +285,15 @@ export interface NodeConfig {
   readonly tlsKeyFile: string;
   /** The certificate and key files are checked for a change this often (SIGHUP checks at once). @default 30_000 */
   readonly tlsReloadIntervalMs: number;
+  /** The CA (PEM file) that issued etcd's server certificate; needs https:// etcd URLs; empty: the system's CAs. @default '' */
+  readonly etcdCaFile: string;
+  /** A client certificate and key (PEM files) for an etcd with `--client-cert-auth`; both or neither, with etcdCaFile. @default '' */
+  readonly etcdCertFile: string;
+  readonly etcdKeyFile: string;
+  /** The etcd user (etcd RBAC); needs etcdPasswordFile. @default '' */
+  readonly etcdUser: string;
+  /** A file holding etcdUser's password (trimmed; open to its owner only): never a flag value, never logged. @default '' */
+  readonly etcdPasswordFile: string;
 }
 
 /** The defaults of every option. */
@@ -367,6 +376,11 @@ export const DEFAULT_CONFIG: NodeConfig = {
   tlsCertFile: '',
   tlsKeyFile: '',
   tlsReloadIntervalMs: 30_000,
+  etcdCaFile: '',
+  etcdCertFile: '',
+  etcdKeyFile: '',
+  etcdUser: '',
+  etcdPasswordFile: '',
 };
 
 type NumericKey = { [K in keyof NodeConfig]-?: NodeConfig[K] extends number ? K : never }[keyof NodeConfig];
@@ -494,6 +508,7 @@ export function resolveConfig(overrides: Partial<NodeConfig> = {}): NodeConfig {
   if (config.txDoneRetentionMs < config.txResolveAfterMs + config.txSweepIntervalMs) {
     problems.push({ path: 'txDoneRetentionMs', message: `txDoneRetentionMs ${config.txDoneRetentionMs} must be at least txResolveAfterMs + txSweepIntervalMs (${config.txResolveAfterMs + config.txSweepIntervalMs})` });
   }
+  problems.push(...etcdAccessProblems(config));
   if (problems.length > 0) throw new SluiceError('INVALID_ARGUMENT', `invalid configuration: ${problems.map((p) => p.message).join('; ')}`, problems);
   return config;
 }
@@ -505,6 +520,27 @@ function tlsProblems(config: NodeConfig): { path: string; message: string }[] {
   if (config.tlsMode === 'files' && (config.tlsCertFile === '' || config.tlsKeyFile === '')) return [{ path: 'tlsMode', message: 'TLS from files needs both a certificate and a key file' }];
   if (config.tlsMode !== 'files' && files) return [{ path: 'tlsMode', message: `a TLS certificate or key file goes with tlsMode files, not ${config.tlsMode}` }];
   return [];
+}
+
+/** Problems of the etcd URLs and credentials: options that go together, and TLS files only with https:// URLs. */
+function etcdAccessProblems(c: NodeConfig): { path: string; message: string }[] {
+  const problems: { path: string; message: string }[] = [];
+  const add = (path: keyof NodeConfig, message: string): void => {
+    problems.push({ path, message });
+  };
+  const tls = c.etcdCaFile !== '' || c.etcdCertFile !== '' || c.etcdKeyFile !== '';
+  if (c.etcdUrls.length === 0) {
+    if (tls || c.etcdUser !== '' || c.etcdPasswordFile !== '') add('etcdUrls', 'the etcd credentials (--etcd-ca, --etcd-cert, --etcd-key, --etcd-user, --etcd-password-file) need etcd URLs (--etcd)');
+    return problems;
+  }
+  const https = c.etcdUrls.filter((u) => u.startsWith('https://')).length;
+  // etcd3 dials every URL with the same credentials.
+  if (https !== 0 && https !== c.etcdUrls.length) add('etcdUrls', 'etcd URLs must be all https:// or all http://');
+  if (tls && https === 0) add('etcdUrls', 'etcd TLS files (--etcd-ca, --etcd-cert, --etcd-key) need https:// etcd URLs');
+  if ((c.etcdCertFile === '') !== (c.etcdKeyFile === '')) add('etcdCertFile', 'etcdCertFile (--etcd-cert) and etcdKeyFile (--etcd-key) go together');
+  if (c.etcdCertFile !== '' && c.etcdCaFile === '') add('etcdCaFile', 'a client certificate (--etcd-cert) needs the CA of etcd\'s server certificate (--etcd-ca)');
+  if ((c.etcdUser === '') !== (c.etcdPasswordFile === '')) add('etcdUser', 'etcdUser (--etcd-user) and etcdPasswordFile (--etcd-password-file) go together');
+  return problems;
 }
 
 function dropUndefined<T extends object>(value: T): Partial<T> {

@@ -7,14 +7,16 @@
 import { Command, Option } from 'commander';
 import { pino } from 'pino';
 import { KafkaSource } from '../sources/kafka/kafka-source.ts';
+import { describeKafkaError } from '../sources/kafka/kafka-security.ts';
 import { KAFKA_SOURCE_DEFAULTS, kafkaSourceConfig } from '../sources/kafka/kafka-source-config.ts';
 import { HttpDoor } from '../sources/kafka/http-door.ts';
 import { CliError } from './cli-error.ts';
 import { intOption } from './int-option.ts';
 import { DEFAULT_URL } from './http-client.ts';
 import { authHeaders } from './client-auth.ts';
+import { addKafkaSecurityOptions, checkKafkaSecurityFiles, kafkaSecurityOf, type KafkaSecurityFlags } from './kafka-security-flags.ts';
 
-interface KafkaOptions {
+interface KafkaOptions extends KafkaSecurityFlags {
   brokers: string;
   topic: string;
   table: string;
@@ -32,7 +34,7 @@ interface KafkaOptions {
 
 /** The kafka command. */
 export function kafkaCommand(): Command {
-  return new Command('kafka')
+  const command = new Command('kafka')
     .description('consume a Kafka topic into a table of a node, exactly once, until SIGTERM')
     .requiredOption('--brokers <host:port,...>', 'Kafka bootstrap brokers')
     .requiredOption('--topic <topic>', 'topic to consume')
@@ -46,14 +48,16 @@ export function kafkaCommand(): Command {
     .option('--status-every-ms <ms>', 'print progress to stderr this often (0: never)', '5000')
     .option('--session-timeout-ms <ms>', 'consumer group session: a member silent this long loses its partitions (the broker allows 6000 and up by default)', String(KAFKA_SOURCE_DEFAULTS.sessionTimeoutMs))
     .option('--retries <n>', 'times the Kafka client retries a failed request (250 ms apart) before it reconnects with back-off', String(KAFKA_SOURCE_DEFAULTS.clientRetries))
-    .option('--log-level <level>', 'pino log level (logs go to stderr)', 'warn')
-    .action(async (o: KafkaOptions) => {
-      await runKafka(o);
-    });
+    .option('--log-level <level>', 'pino log level (logs go to stderr)', 'warn');
+  return addKafkaSecurityOptions(command).action(async (o: KafkaOptions) => {
+    await runKafka(o);
+  });
 }
 
 async function runKafka(o: KafkaOptions): Promise<void> {
   const log = pino({ level: o.logLevel }, pino.destination(2));
+  const security = kafkaSecurityOf(o);
+  await checkKafkaSecurityFiles(security);
   const door = new HttpDoor(o.url, intOption(o.inFlight, '--in-flight', 1, 64), authHeaders());
   let primaryKey: string | undefined;
   try {
@@ -76,13 +80,14 @@ async function runKafka(o: KafkaOptions): Promise<void> {
     format: o.format,
     sessionTimeoutMs: intOption(o.sessionTimeoutMs, '--session-timeout-ms', 1_000, 3_600_000),
     clientRetries: intOption(o.retries, '--retries', 0, 1_000),
+    security,
     ...(o.dlqTopic === undefined ? {} : { dlqTopic: o.dlqTopic }),
   });
   const source = new KafkaSource(config, { door, hasPrimaryKey: () => primaryKey !== undefined, log });
   try {
     await source.start();
   } catch (err) {
-    throw new CliError(`cannot start the Kafka source: ${(err as Error).message}`);
+    throw new CliError(`cannot start the Kafka source: ${describeKafkaError(err)}`);
   }
   const statusEveryMs = Number(o.statusEveryMs);
   const timer =

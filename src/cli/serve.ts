@@ -12,8 +12,9 @@ import { isSluiceError } from '../core/errors.ts';
 import { CertError } from '../security/certs/cert-error.ts';
 import { CliError } from './cli-error.ts';
 import { intOption } from './int-option.ts';
+import { checkKafkaSecurityFiles, hasKafkaSecurityFlags, kafkaSecurityOf, kafkaSecurityOptions, type KafkaSecurityFlags } from './kafka-security-flags.ts';
 
-interface ServeOptions {
+interface ServeOptions extends KafkaSecurityFlags {
   dataDir: string;
   http: string;
   engine?: string;
@@ -41,6 +42,11 @@ interface ServeOptions {
   grpc?: string;
   advertiseHost?: string;
   etcdPrefix: string;
+  etcdCa?: string;
+  etcdCert?: string;
+  etcdKey?: string;
+  etcdUser?: string;
+  etcdPasswordFile?: string;
   onPartition: string;
   leaseTtlMs: string;
   keepAliveMs: string;
@@ -87,6 +93,7 @@ interface ServeOptions {
 /** The serve command. */
 export function serveCommand(): Command {
   const d = DEFAULT_CONFIG;
+  const kafka = kafkaSecurityOptions();
   return new Command('serve')
     .description('run a sluice node (HTTP API, WAL, index) until SIGTERM; alone, or in a cluster with --etcd')
     .option('--data-dir <dir>', 'data directory (wal/, index/, catalog.json)', d.dataDir)
@@ -118,6 +125,11 @@ export function serveCommand(): Command {
     .option('--grpc <host:port>', `gRPC listen address: Ingest and Health, and Replica in a cluster (default ${d.grpcHost}:${d.grpcPort} in a cluster; a single node serves gRPC only when given)`)
     .option('--advertise-host <host>', 'host peers and clients reach this node at (default: the listen host)')
     .option('--etcd-prefix <prefix>', 'prefix of this cluster\'s keys in etcd', d.etcdPrefix)
+    .option('--etcd-ca <file>', 'CA certificate (PEM) that issued etcd\'s server certificate, for https:// etcd URLs (default: the system\'s CAs)')
+    .option('--etcd-cert <file>', 'client certificate (PEM) for an etcd with --client-cert-auth (with --etcd-key and --etcd-ca)')
+    .option('--etcd-key <file>', 'private key (PEM) of --etcd-cert; refused unless only its owner can read it')
+    .option('--etcd-user <name>', 'etcd user, when etcd\'s RBAC is on (with --etcd-password-file)')
+    .option('--etcd-password-file <file>', 'a file holding the etcd user\'s password (trimmed; only its owner may read it; there is no flag for the password itself)')
     .addOption(new Option('--on-partition <mode>', 'when W replicas are unreachable: refuse (503) or buffer (202, degraded)').choices(['refuse', 'buffer']).default(d.onPartition))
     .option('--lease-ttl-ms <ms>', 'etcd lease TTL of the node\'s registration', String(d.leaseTtlMs))
     .option('--keep-alive-ms <ms>', 'etcd lease keep-alive period', String(d.keepAliveMs))
@@ -147,6 +159,11 @@ export function serveCommand(): Command {
     .option('--kafka-batch-records <n>', 'most messages per write', String(KAFKA_SOURCE_DEFAULTS.batchRecordsMax))
     .option('--kafka-retries <n>', 'times the Kafka client retries a failed request (250 ms apart) before the source reconnects with back-off', String(KAFKA_SOURCE_DEFAULTS.clientRetries))
     .addOption(new Option('--kafka-format <format>', 'message values: JSON, or the table\'s protobuf message').choices(['json', 'protobuf']).default('json'))
+    .addOption(kafka.tls)
+    .addOption(kafka.ca)
+    .addOption(kafka.sasl)
+    .addOption(kafka.user)
+    .addOption(kafka.passwordFile)
     .addOption(new Option('--auth <mode>', 'callers need a bearer token (token), or nothing (none: development only, loopback clients only)').choices(['token', 'none']).default('token'))
     .option('--bootstrap-token-file <file>', 'a file holding the admin token to accept (32+ characters; or set SLUICE_BOOTSTRAP_TOKEN); default: one is made at first start and written to <data-dir>/admin.token')
     .option('--debug-endpoints', 'serve /debug/profile and /debug/heap (admin tokens only; a heap snapshot holds request bodies)')
@@ -167,6 +184,7 @@ export function serveCommand(): Command {
     .action(async (opts: ServeOptions) => {
       const config = toConfig(opts);
       let node: SluiceNode;
+      for (const source of config.kafkaSources) await checkKafkaSecurityFiles(source.security);
       try {
         node = await SluiceNode.start(config);
       } catch (err) {
@@ -236,6 +254,11 @@ function toConfig(o: ServeOptions): NodeConfig {
     grpcEnabled: o.grpc !== undefined,
     ...(o.advertiseHost === undefined ? {} : { advertiseHost: o.advertiseHost }),
     etcdPrefix: o.etcdPrefix,
+    etcdCaFile: o.etcdCa ?? '',
+    etcdCertFile: o.etcdCert ?? '',
+    etcdKeyFile: o.etcdKey ?? '',
+    etcdUser: o.etcdUser ?? '',
+    etcdPasswordFile: o.etcdPasswordFile ?? '',
     onPartition: o.onPartition as NodeConfig['onPartition'],
     leaseTtlMs: int(o.leaseTtlMs, '--lease-ttl-ms'),
     keepAliveMs: int(o.keepAliveMs, '--keep-alive-ms'),
@@ -297,6 +320,7 @@ function bootstrapToken(o: ServeOptions): { bootstrapToken?: string } {
 function kafkaSources(o: ServeOptions): KafkaSourceConfig[] {
   if (o.kafkaBrokers === undefined) {
     if (o.kafkaTopic !== undefined || o.kafkaTable !== undefined) throw new CliError('--kafka-topic and --kafka-table need --kafka-brokers', 2);
+    if (hasKafkaSecurityFlags(o)) throw new CliError('--kafka-tls, --kafka-ca, --kafka-sasl, --kafka-user and --kafka-password-file need --kafka-brokers', 2);
     return [];
   }
   if (o.kafkaTopic === undefined || o.kafkaTable === undefined) throw new CliError('--kafka-brokers needs --kafka-topic and --kafka-table', 2);
@@ -310,6 +334,7 @@ function kafkaSources(o: ServeOptions): KafkaSourceConfig[] {
       batchRecordsMax,
       clientRetries: intOption(o.kafkaRetries, '--kafka-retries', 0, 1_000),
       format: o.kafkaFormat,
+      security: kafkaSecurityOf(o),
       ...(o.kafkaDlqTopic === undefined ? {} : { dlqTopic: o.kafkaDlqTopic }),
     }),
   ];

@@ -31,6 +31,7 @@ import { Membership } from './membership/membership.ts';
 import { ClusterTables } from './metadata/cluster-tables.ts';
 import { EtcdTokenStore } from './metadata/etcd-token-store.ts';
 import { EtcdKeys } from './metadata/etcd-keys.ts';
+import { checkEtcdAccess, etcdSecurityOptions, warnPlaintextEtcd } from './metadata/etcd-connect.ts';
 import { checkSharedConfig } from './metadata/shared-config.ts';
 import { PlacementService } from './placement/placement-service.ts';
 import { followTransitions } from './repair/transition-follower.ts';
@@ -118,7 +119,7 @@ export async function assembleCluster(ctx: AssemblyContext, httpUrl: string, ser
 /** etcd, the cluster catalog, the hint queues and the peer channels. */
 async function startFoundation({ life, config, catalog, log }: AssemblyContext): Promise<Foundation> {
   const keys = new EtcdKeys(config.etcdPrefix);
-  const client = await life.add('etcd', () => etcdClient(config), (c) => c.close());
+  const client = await life.add('etcd', () => etcdClient(config, keys, log), (c) => c.close());
   await checkSharedConfig(client, keys, config.shards);
   const tables = await life.add('tables', async () => {
     const t = new ClusterTables(client, keys, catalog, log);
@@ -264,16 +265,25 @@ interface ClusterFile {
  * one-second etcd pause kept a node from renewing its lease (writes refused
  * as fenced) and from reading decisions (GET /v1/tx answered 500) for 5 s
  * after etcd was back. Each call has its own deadline instead; the
- * default retry of recoverable errors stays.
+ * default retry of recoverable errors stays. TLS files and the user come
+ * from the operator's flags (etcd-connect.ts).
  */
-function etcdClient(config: NodeConfig): Etcd3 {
-  return new Etcd3({
+async function etcdClient(config: NodeConfig, keys: EtcdKeys, log: Logger): Promise<Etcd3> {
+  warnPlaintextEtcd(config.etcdUrls, log);
+  const client = new Etcd3({
     hosts: [...config.etcdUrls],
     dialTimeout: 5_000,
     // gRPC's default reconnect backoff grows to minutes; an etcd restart must be noticed within a keep-alive or two.
     grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1_000 },
     faultHandling: { host: () => noop },
+    ...(await etcdSecurityOptions(config)),
   });
+  // Wrong credentials fail here with what to fix, not later as a gRPC status.
+  await checkEtcdAccess(client, keys, config).catch((err: unknown) => {
+    client.close();
+    throw err;
+  });
+  return client;
 }
 
 /** This node's registration, remembering its worker id and lease in DATA_DIR/cluster.json. */

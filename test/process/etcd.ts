@@ -1,6 +1,9 @@
 /**
  * Test launcher for a real single-member etcd (Debian's etcd-server 3.4):
  * free loopback ports, its own data dir, killed by PID when the test ends.
+ * With `tls`, clients talk HTTPS and (by default) must show a certificate
+ * of its CA; health is then probed on a plain-HTTP metrics listener, which
+ * serves /health and /metrics only.
  */
 import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -41,16 +44,36 @@ function probePort(): Promise<number> {
   });
 }
 
+/** Files of etcd's client-facing TLS (PEM paths). */
+export interface EtcdTlsFiles {
+  /** The CA clients' certificates must chain to (`--trusted-ca-file`). */
+  readonly ca: string;
+  /** etcd's server certificate and key (`--cert-file`, `--key-file`). */
+  readonly cert: string;
+  readonly key: string;
+  /** Require a client certificate (`--client-cert-auth`). @default true */
+  readonly clientCertAuth?: boolean;
+}
+
+/** What a test can ask of its etcd. */
+export interface EtcdOptions {
+  /** Serve clients over HTTPS with these files (default: plain HTTP). */
+  readonly tls?: EtcdTlsFiles;
+}
+
 /** One running etcd member. */
 export class EtcdProcess {
   child: ChildProcess;
   readonly clientUrl: string;
+  /** Where /health answers (the client URL, or the metrics listener under TLS). */
+  private readonly healthUrl: string;
   private readonly args: readonly string[];
   stderr = '';
 
-  private constructor(args: readonly string[], clientUrl: string) {
+  private constructor(args: readonly string[], clientUrl: string, healthUrl: string = clientUrl) {
     this.args = args;
     this.clientUrl = clientUrl;
+    this.healthUrl = healthUrl;
     this.child = this.spawn();
   }
 
@@ -71,12 +94,13 @@ export class EtcdProcess {
   }
 
   /** Starts etcd and waits until it serves; SIGKILLed when the owner ends. */
-  static async start(owner: { after: (fn: () => Promise<void> | void) => void }): Promise<EtcdProcess> {
+  static async start(owner: { after: (fn: () => Promise<void> | void) => void }, options: EtcdOptions = {}): Promise<EtcdProcess> {
     const dir = tempDir(owner, 'sluice-etcd-');
     const clientPort = await freePort();
     const peerPort = await freePort();
-    const clientUrl = `http://127.0.0.1:${clientPort}`;
+    const clientUrl = `${options.tls === undefined ? 'http' : 'https'}://127.0.0.1:${clientPort}`;
     const peerUrl = `http://127.0.0.1:${peerPort}`;
+    const metricsUrl = options.tls === undefined ? undefined : `http://127.0.0.1:${await freePort()}`;
     const etcd = new EtcdProcess(
       [
         '--name',
@@ -95,8 +119,10 @@ export class EtcdProcess {
         `test=${peerUrl}`,
         '--log-level',
         'error',
+        ...(options.tls === undefined || metricsUrl === undefined ? [] : tlsArgs(options.tls, metricsUrl)),
       ],
       clientUrl,
+      metricsUrl,
     );
     owner.after(() => etcd.kill());
     await etcd.ready();
@@ -109,7 +135,7 @@ export class EtcdProcess {
     while (Date.now() < deadline) {
       if (this.child.exitCode !== null) throw new Error(`etcd exited ${this.child.exitCode}: ${this.stderr}`);
       try {
-        const res = await fetch(`${this.clientUrl}/health`);
+        const res = await fetch(`${this.healthUrl}/health`);
         if (res.ok && ((await res.json()) as { health?: string }).health === 'true') return;
       } catch {
         // not listening yet
@@ -126,4 +152,15 @@ export class EtcdProcess {
     this.child.kill(signal);
     await exited;
   }
+}
+
+/** etcd's flags for HTTPS clients with `files`, and a plain-HTTP /health on `metricsUrl`. */
+function tlsArgs(files: EtcdTlsFiles, metricsUrl: string): string[] {
+  return [
+    '--cert-file', files.cert,
+    '--key-file', files.key,
+    '--trusted-ca-file', files.ca,
+    ...(files.clientCertAuth === false ? [] : ['--client-cert-auth']),
+    '--listen-metrics-urls', metricsUrl,
+  ];
 }

@@ -8,7 +8,8 @@
  * properties come from `scripts/kafka.sh config`, plus two for tests (one
  * partition for __consumer_offsets, no topic auto-creation); JVM flags follow
  * the script's (keep them in step) but compile with C1 only by default; only
- * warnings are logged, to stderr.
+ * warnings are logged, to stderr. On request a SASL_SSL listener is added
+ * beside the PLAINTEXT one, with SCRAM and PLAIN users (`saslSsl`).
  */
 import { execFile, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -50,6 +51,20 @@ export interface KafkaBrokerOptions {
    * @default false
    */
   readonly optimizingJit?: boolean;
+  /**
+   * Also serve a SASL_SSL listener (`saslBootstrap`) with this PEM
+   * certificate and PKCS#8 key, taking SCRAM-SHA-256, SCRAM-SHA-512 (their
+   * credentials made at format time) and PLAIN logins of `users`. The
+   * PLAINTEXT listener stays for the test's own clients.
+   */
+  readonly saslSsl?: KafkaSaslSslListener;
+}
+
+/** A SASL_SSL listener's certificate and users. */
+export interface KafkaSaslSslListener {
+  readonly certPem: string;
+  readonly keyPem: string;
+  readonly users: readonly { readonly name: string; readonly password: string }[];
 }
 
 let home: Promise<string> | undefined;
@@ -108,6 +123,28 @@ async function writeServerProperties(dir: string, port: number, controllerPort: 
   return configPath;
 }
 
+/** Properties that add a SASL_SSL listener on `port` (they override the same keys above them), with a PEM keystore at `keystore`. */
+function saslSslProperties(port: number, plainPort: number, controllerPort: number, keystore: string, listener: KafkaSaslSslListener): string {
+  const plainUsers = listener.users.map((u) => `user_${u.name}="${u.password}"`).join(' ');
+  return `
+# Test-only SASL_SSL listener (test/process/kafka.ts, saslSsl):
+listeners=PLAINTEXT://127.0.0.1:${plainPort},CONTROLLER://127.0.0.1:${controllerPort},SASL_SSL://127.0.0.1:${port}
+advertised.listeners=PLAINTEXT://127.0.0.1:${plainPort},SASL_SSL://127.0.0.1:${port}
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL
+sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512,PLAIN
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required ${plainUsers};
+listener.name.sasl_ssl.ssl.keystore.type=PEM
+listener.name.sasl_ssl.ssl.keystore.location=${keystore}
+`;
+}
+
+/** The storage tool's flags that make SCRAM credentials of both hashes for `users`. */
+function scramArgs(users: KafkaSaslSslListener['users']): string[] {
+  return users.flatMap((u) => ['SCRAM-SHA-256', 'SCRAM-SHA-512'].flatMap((m) => ['--add-scram', `${m}=[name=${u.name},password=${u.password}]`]));
+}
+
 /** Warnings and errors only, to stderr, which the launcher keeps the tail of for failure messages. */
 const LOG4J2_PROPERTIES = `rootLogger.level = WARN
 rootLogger.appenderRef.stderr.ref = STDERR
@@ -131,9 +168,9 @@ function randomClusterId(): string {
 }
 
 /** Runs the storage tool; resolves with nothing, rejects with its output. */
-function formatStorage(java: readonly string[], configPath: string): Promise<void> {
+function formatStorage(java: readonly string[], configPath: string, extra: readonly string[] = []): Promise<void> {
   const clusterId = randomClusterId();
-  const args = [...java, 'kafka.tools.StorageTool', 'format', '--cluster-id', clusterId, '--config', configPath];
+  const args = [...java, 'kafka.tools.StorageTool', 'format', '--cluster-id', clusterId, '--config', configPath, ...extra];
   return new Promise((resolve, reject) => {
     execFile(JAVA, args, { timeout: FORMAT_TIMEOUT_MS, encoding: 'utf8' }, (error, stdout, stderr) => {
       if (error) reject(new Error(`kafka-storage format failed:\n${stdout}${stderr}`.slice(-4000), { cause: error }));
@@ -146,6 +183,8 @@ function formatStorage(java: readonly string[], configPath: string): Promise<voi
 export class KafkaBroker {
   /** "127.0.0.1:port" of the client listener. */
   readonly bootstrap: string;
+  /** "127.0.0.1:port" of the SASL_SSL listener, when asked for (`saslSsl`). */
+  saslBootstrap: string | undefined;
   /** Wall time of `start()`: fetch check, format, JVM start, first metadata answer. */
   startMs = 0;
   /** Tail of the broker's output (WARN and above). */
@@ -161,6 +200,7 @@ export class KafkaBroker {
   private constructor(dir: string, port: number) {
     this.dir = dir;
     this.bootstrap = `127.0.0.1:${port}`;
+    this.saslBootstrap = undefined;
   }
 
   /** Starts a broker and waits until it answers metadata requests; stopped when the owner ends. */
@@ -177,7 +217,15 @@ export class KafkaBroker {
     // Replaces the script's log4j2 config: tests keep warnings only, on stderr.
     await writeFile(path.join(dir, 'log4j2.properties'), LOG4J2_PROPERTIES);
     const java = jvmFlags(kafkaDir, dir, options);
-    await formatStorage(java, configPath);
+    if (options.saslSsl !== undefined) {
+      const saslPort = await freePort();
+      const keystore = path.join(dir, 'broker.pem');
+      // Kafka's PEM keystore: the PKCS#8 key and the certificate chain in one file.
+      await writeFile(keystore, `${options.saslSsl.keyPem.trimEnd()}\n${options.saslSsl.certPem}`, { mode: 0o600 });
+      await appendFile(configPath, saslSslProperties(saslPort, port, controllerPort, keystore, options.saslSsl));
+      broker.saslBootstrap = `127.0.0.1:${saslPort}`;
+    }
+    await formatStorage(java, configPath, options.saslSsl === undefined ? [] : scramArgs(options.saslSsl.users));
     broker.args = [...java, 'kafka.Kafka', configPath];
     broker.spawn(broker.args);
     await broker.ready();

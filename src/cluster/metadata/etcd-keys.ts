@@ -5,7 +5,8 @@
  *   nodes/<id>      → NodeInfo JSON, under the node's lease (membership)
  *   workers/<n>     → node id, under the node's lease (snowflake worker id)
  *   placement       → PlacementMap JSON, changed by CAS on its mod revision
- *   election/       → the placement leader's etcd election
+ *   election/       → the placement leader's etcd election (its keys are
+ *                     election/<prefix>election/, outside the prefix: etcd3's layout)
  *   tables/<name>   → TableEntry JSON (the cluster catalog)
  *   table-ids/<id>  → table name (makes a table id unique)
  *   config          → settings every node must share (shard count)
@@ -43,6 +44,13 @@ export class EtcdKeys {
   }
   get election(): string {
     return `${this.prefix}election`;
+  }
+  /**
+   * Where etcd3 keeps the election's keys: `election/<name>/`, outside the
+   * prefix, so etcd RBAC must grant this prefix too (docs/operations.md).
+   */
+  get electionKeys(): string {
+    return `election/${this.election}/`;
   }
   get tables(): string {
     return `${this.prefix}tables/`;

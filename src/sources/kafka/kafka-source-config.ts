@@ -35,7 +35,29 @@ export interface KafkaSourceConfig {
    * source gives the connection up and reconnects with back-off. @default 20
    */
   readonly clientRetries: number;
+  /** TLS and SASL toward the brokers (`--kafka-tls`, `--kafka-sasl`, ...). @default plaintext, no SASL */
+  readonly security: KafkaSecurity;
 }
+
+/** The SASL mechanisms a source can log in with. */
+export const KAFKA_SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
+export type KafkaSaslMechanism = (typeof KAFKA_SASL_MECHANISMS)[number];
+
+/** How a source reaches its brokers. Secrets stay in files, read at each connection (a rotated password is picked up on reconnect). */
+export interface KafkaSecurity {
+  /** Dial the brokers over TLS. @default false */
+  readonly tls: boolean;
+  /** CA certificates (PEM file) the brokers' certificates chain to; empty: the system's CAs. @default '' */
+  readonly caFile: string;
+  /** SASL mechanism, or none. @default 'none' */
+  readonly sasl: KafkaSaslMechanism | 'none';
+  /** SASL user and the file holding its password (trimmed; open to its owner only). @default '' */
+  readonly user: string;
+  readonly passwordFile: string;
+}
+
+/** Plaintext, no SASL. */
+export const KAFKA_PLAINTEXT: KafkaSecurity = { tls: false, caFile: '', sasl: 'none', user: '', passwordFile: '' };
 
 const MiB = 1024 * 1024;
 
@@ -51,6 +73,7 @@ export const KAFKA_SOURCE_DEFAULTS = {
   lagIntervalMs: 5_000,
   sessionTimeoutMs: 10_000,
   clientRetries: 20,
+  security: KAFKA_PLAINTEXT,
 } as const satisfies Omit<KafkaSourceConfig, 'brokers' | 'topic' | 'group' | 'table' | 'dlqTopic'>;
 
 /** A source config with defaults for everything but where to read and write. */

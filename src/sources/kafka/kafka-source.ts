@@ -28,6 +28,7 @@ import type { DedupeKeys } from '../../ingest/batch-encoder.ts';
 import { CommitOrder, type PartitionOffsets } from './commit-order.ts';
 import { DeadLetterQueue, type DeadLetter } from './dead-letter.ts';
 import type { KafkaSourceConfig } from './kafka-source-config.ts';
+import { describeKafkaError, kafkaConnectionOptions } from './kafka-security.ts';
 
 /** Hooks for metrics. */
 export interface KafkaSourceObserver {
@@ -104,6 +105,8 @@ export class KafkaSource implements Ingestor {
 
   /** Joins the group and starts consuming from the committed offsets (earliest when the group has none). */
   async start(): Promise<void> {
+    const { sasl, tls } = this.config.security;
+    if (sasl !== 'none' && !tls) this.deps.log.warn({ event: 'kafka_sasl_plaintext', source: this.name, sasl }, `Kafka source logs in with SASL ${sasl} without TLS: ${sasl === 'plain' ? 'the password crosses' : 'messages cross'} the network in clear (add --kafka-tls)`);
     try {
       await this.connect();
     } catch (err) {
@@ -113,7 +116,8 @@ export class KafkaSource implements Ingestor {
   }
 
   private async connect(): Promise<void> {
-    const client = { clientId: `sluice-${this.config.group}`, bootstrapBrokers: [...this.config.brokers], retries: this.config.clientRetries, retryDelay: 250 };
+    const security = await kafkaConnectionOptions(this.config.security);
+    const client = { clientId: `sluice-${this.config.group}`, bootstrapBrokers: [...this.config.brokers], retries: this.config.clientRetries, retryDelay: 250, ...security };
     await DeadLetterQueue.ensureTopic(this.config.dlqTopic, client);
     this.dlq ??= new DeadLetterQueue(this.config.dlqTopic, this.config.table, client);
     this.session = new AbortController();
@@ -202,7 +206,7 @@ export class KafkaSource implements Ingestor {
   private fail(err: unknown, session: AbortController = this.session): void {
     if (this.abort.signal.aborted || session.signal.aborted || this.restarting !== undefined) return;
     this.state = 'failed';
-    this.lastError = err instanceof Error ? err.message : String(err);
+    this.lastError = describeKafkaError(err);
     this.deps.log.error({ event: 'kafka_source_failed', source: this.name, err, reconnectInMs: this.reconnectDelayMs }, 'Kafka source failed; reconnecting');
     this.restarting = this.reconnect().finally(() => {
       this.restarting = undefined;
@@ -230,7 +234,7 @@ export class KafkaSource implements Ingestor {
         return;
       } catch (err) {
         this.state = 'failed';
-        this.lastError = err instanceof Error ? err.message : String(err);
+        this.lastError = describeKafkaError(err);
         this.deps.log.warn({ event: 'kafka_reconnect_failed', source: this.name, err, retryInMs: this.reconnectDelayMs }, 'Kafka source could not reconnect');
         await this.disconnect();
       }
