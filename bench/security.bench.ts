@@ -1,13 +1,14 @@
 /**
  * What security costs (issue 13): the same node, the same load, with
- * bearer-token authentication on (the default) and off (`--auth none`), in
- * the same run and alternating order, so the machine's noise falls on both
- * sides alike. Durable bulk ingest (NDJSON bodies of 1,000 records) and
+ * bearer-token authentication on (the default) and off (`--auth none`),
+ * and with TLS (`--tls auto`), in the same run and alternating order, so
+ * the machine's noise falls on every side alike. Durable bulk ingest (NDJSON bodies of 1,000 records) and
  * single-record requests (wrk). Every figure is the median of `runs`.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { NodeProcess, TEST_TOKEN, http } from '../test/process/harness.ts';
+import { Agent, request } from 'undici';
+import { NodeProcess, TEST_TOKEN, authHeaders } from '../test/process/harness.ts';
 import { BENCH_TABLE, ndjsonBodies } from './lib/records.ts';
 import { bulkLoad } from './lib/load.ts';
 import { ensureWrk, wrkPost } from './lib/wrk.ts';
@@ -26,11 +27,15 @@ export interface SecurityBenchOptions {
 interface Variant {
   readonly name: string;
   readonly args: readonly string[];
+  /** Clients trust the node's `--tls auto` certificate. */
+  readonly tls?: boolean;
 }
 
+/** The baseline (ratios are to it) comes second. */
 const VARIANTS: readonly Variant[] = [
   { name: 'tokens (default)', args: [] },
   { name: '--auth none', args: ['--auth', 'none'] },
+  { name: 'tokens + TLS (--tls auto)', args: ['--tls', 'auto'], tls: true },
 ];
 
 interface Figures {
@@ -54,9 +59,9 @@ export async function runSecurityBench(o: SecurityBenchOptions): Promise<string>
       const order = run % 2 === 0 ? VARIANTS : [...VARIANTS].reverse();
       for (const v of order) {
         const f = figures.get(v.name) as Figures;
-        await withNode(root, v, async (node) => {
+        await withNode(root, v, async (node, ca) => {
           const cpu0 = cpuSeconds(node.pid);
-          const res = await bulkLoad(node.url, `/v1/tables/${BENCH_TABLE.name}/records`, bodies, perBody, o.connections);
+          const res = await bulkLoad(node.url, `/v1/tables/${BENCH_TABLE.name}/records`, bodies, perBody, o.connections, ca);
           f.bulkRecordsPerSec.push(res.records / res.seconds);
           f.bulkCpuPerMillion.push(((cpuSeconds(node.pid) - cpu0) / res.records) * 1e6);
         });
@@ -70,9 +75,9 @@ export async function runSecurityBench(o: SecurityBenchOptions): Promise<string>
       }
     }
     const base = figures.get(VARIANTS[1]?.name ?? '') as Figures;
-    log(`## Authentication on and off (median of ${o.runs}, alternating order)`);
+    log(`## Authentication on and off, TLS on and off (median of ${o.runs}, alternating order)`);
     log('');
-    log(`Bulk: ${fmt(bodies.length * perBody)} records as NDJSON bodies of ${perBody}, ${o.connections} connections. Single: one record per POST from wrk, ${o.connections} connections, ${o.singleSeconds} s.`);
+    log(`Bulk: ${fmt(bodies.length * perBody)} records as NDJSON bodies of ${perBody}, ${o.connections} keep-alive connections (undici). Single: one record per POST from wrk, ${o.connections} keep-alive connections, ${o.singleSeconds} s. TLS: ECDSA P-256, TLS 1.3, handshakes once per connection.`);
     log('');
     log('| node | bulk records/s | vs --auth none | node CPU s / 1M records | single requests/s | vs --auth none | single p99 ms |');
     log('|---|---|---|---|---|---|---|');
@@ -92,15 +97,19 @@ export async function runSecurityBench(o: SecurityBenchOptions): Promise<string>
   return lines.join('\n');
 }
 
-async function withNode(root: string, v: Variant, fn: (node: NodeProcess) => Promise<void>): Promise<void> {
+async function withNode(root: string, v: Variant, fn: (node: NodeProcess, ca: string | undefined) => Promise<void>): Promise<void> {
   const dataDir = mkdtempSync(path.join(root, 'node-'));
   const cleanups: (() => Promise<unknown> | unknown)[] = [];
   const t = { after: (f: () => Promise<unknown> | unknown) => cleanups.push(f) };
   try {
     const node = await NodeProcess.start(t as never, { dataDir, args: ['--disk-free-bytes-min', '0', '--audit-log', 'off', ...v.args] });
-    const res = await http(`${node.url}/v1/tables`, { method: 'POST', body: JSON.stringify(BENCH_TABLE) });
-    if (res.status !== 201) throw new Error(`create table: ${res.text}`);
-    await fn(node);
+    const ca = v.tls === true ? readFileSync(path.join(dataDir, 'tls', 'server.crt'), 'utf8') : undefined;
+    const dispatcher = new Agent(ca === undefined ? {} : { connect: { ca } });
+    const res = await request(`${node.url}/v1/tables`, { method: 'POST', body: JSON.stringify(BENCH_TABLE), headers: authHeaders(), dispatcher });
+    const text = await res.body.text();
+    await dispatcher.close();
+    if (res.statusCode !== 201) throw new Error(`create table: ${text}`);
+    await fn(node, ca);
   } finally {
     for (const f of cleanups.reverse()) await f();
     rmSync(dataDir, { recursive: true, force: true });
