@@ -42,6 +42,7 @@ import { replicaHandlers } from './replica/replica-endpoint.ts';
 import { GrpcServer, replicaGrpcService, type GrpcService } from './transport/grpc-server.ts';
 import { GrpcTransport } from './transport/grpc-transport.ts';
 import { LocalTransport } from './transport/local-transport.ts';
+import { plaintextPeers } from './transport/peer-tls.ts';
 import type { ReplicaTransport } from './transport/replica-transport.ts';
 import { startTxParts, type TxParts } from './tx-parts.ts';
 
@@ -130,7 +131,7 @@ async function startFoundation({ life, config, catalog, log }: AssemblyContext):
     await q.open();
     return q;
   }, (q) => q.close());
-  const peers = await life.add('peers', () => new GrpcTransport(), (p) => p.close());
+  const peers = await life.add('peers', () => new GrpcTransport(plaintextPeers()), (p) => p.close());
   // Loaded by the node's token registry, which starts its watch; stopped with the other parts.
   const tokens = await life.add('tokens', () => new EtcdTokenStore(client, keys, log), (t) => t.stop());
   return { client, keys, tables, hints, peers, tokens };
