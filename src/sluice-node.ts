@@ -106,6 +106,9 @@ export class SluiceNode {
   static async start(config: NodeConfig, log: Logger = pino({ level: config.logLevel })): Promise<SluiceNode> {
     const node = new SluiceNode(config, log);
     if (config.authMode === 'none') process.stderr.write('\n  sluice: INSECURE MODE (--auth none): no credentials are checked; loopback clients only. Never run this with data you care about.\n\n');
+    if (config.etcdUrls.length > 0 && config.insecureCluster) {
+      process.stderr.write('\n  sluice: INSECURE CLUSTER (--insecure-cluster): the peer port is plaintext and checks no certificate; anyone who reaches it can read and overwrite every replica. Development only.\n\n');
+    }
     await node.ctx.endpoints.http.start();
     log.info({ event: 'listening', url: node.url }, 'HTTP listening');
     try {

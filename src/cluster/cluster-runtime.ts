@@ -45,6 +45,8 @@ export interface ClusterStatus {
     readonly registered: boolean;
     readonly http?: string;
     readonly grpc?: string;
+    /** The peer listener (Replica, Health). */
+    readonly peer?: string;
     readonly workerId?: number;
     readonly shards: number;
     readonly hintsPending: number;
@@ -118,8 +120,9 @@ export class ClusterRuntime {
 
   /**
    * Joins the cluster: every part, in order (runtime-assembly.ts). `httpUrl`
-   * is what peers and clients are told; `services` are served on the gRPC
-   * port beside Replica. A part that fails to start stops those before it.
+   * is what peers and clients are told; `services` are served on the client
+   * gRPC port (Replica has its own, the peer listener). A part that fails to
+   * start stops those before it.
    */
   static async start(
     config: NodeConfig,
@@ -195,7 +198,7 @@ export class ClusterRuntime {
           id,
           state: id === this.config.nodeId ? (this.membership.live ? 'alive' : 'suspect') : this.detector.state(id),
           registered: info !== undefined,
-          ...(info === undefined ? {} : { http: info.http, grpc: info.grpc, workerId: info.workerId }),
+          ...(info === undefined ? {} : { http: info.http, grpc: info.grpc, ...(info.peer === undefined ? {} : { peer: info.peer }), workerId: info.workerId }),
           shards: perNode[id]?.length ?? 0,
           hintsPending: pending[id] ?? 0,
         };
