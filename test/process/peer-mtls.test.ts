@@ -8,11 +8,13 @@
  * client refuses a server whose certificate names another node than the
  * one etcd lists at that address. The client gRPC port no longer serves
  * Replica. A decommissioned node's certificate stops working once it has
- * left the ring. A cluster node without certificates refuses to start
- * unless given --insecure-cluster.
+ * left the ring. The CA rotation of docs/operations.md keeps the cluster
+ * replicating at every step and leaves old certificates worthless. A
+ * cluster node without certificates refuses to start unless given
+ * --insecure-cluster.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { Etcd3 } from 'etcd3';
@@ -192,6 +194,53 @@ test("a decommissioned node's certificate is refused once it has left the ring",
   assert.equal(after.code, status.PERMISSION_DENIED, JSON.stringify(after));
   assert.match(after.details ?? '', /node n3 is decommissioned/);
   assert.equal(await readMark(cluster, 0, 8_000_000_000_002n), undefined);
+});
+
+/** Writes one record through node `i` at consistency=all, so every replica (over the peer ports) must take it. */
+async function writeEverywhere(cluster: TestCluster, i: number, k: string): Promise<void> {
+  const res = await http(`${cluster.url(i)}/v1/tables/pairs/records?consistency=all`, { method: 'POST', body: JSON.stringify({ k }), headers: { 'content-type': 'application/x-ndjson' } });
+  assert.equal(res.status, 200, `${k} through node ${i}: ${res.text}`);
+}
+
+/** Restarts node `i` (after its certs dir changed) and waits until every node sees every other alive again. */
+async function restart(cluster: TestCluster, i: number): Promise<void> {
+  await cluster.kill(i);
+  await cluster.startNode(i);
+  await cluster.waitConverged();
+}
+
+test('CA rotation as documented: append the new CA, reissue node certificates, drop the old CA; the cluster replicates at every step', { timeout: 240_000 }, async (t) => {
+  const cluster = await TestCluster.start(t, { size: 2 });
+  await cluster.createTable({ ...TABLE, name: 'pairs', replicationFactor: 2 });
+  const nodes = [0, 1];
+  const oldLeaf = nodeLeaf(cluster.certsDir(1));
+  const oldCa = cluster.ca.signing.certPem;
+  const newCa = await createTestCa(tempDir(t, 'sluice-ca2-'), cluster.ca.clusterId);
+  const check = async (step: string): Promise<void> => {
+    for (const i of nodes) await writeEverywhere(cluster, i, `${step}-${i}`);
+  };
+  await check('before');
+  for (const i of nodes) {
+    writeFileSync(path.join(cluster.certsDir(i), 'ca.crt'), `${oldCa}${newCa.signing.certPem}`);
+    await restart(cluster, i);
+  }
+  await check('bundle');
+  for (const i of nodes) {
+    const issued = await createNodeCert(newCa.signing, { nodeId: cluster.nodeId(i), hosts: TEST_NODE_HOSTS, notAfter: new Date(Date.now() + 30 * DAY_MS) });
+    writeFileSync(path.join(cluster.certsDir(i), NODE_KEY), issued.keyPem, { mode: 0o600 });
+    writeFileSync(path.join(cluster.certsDir(i), NODE_CERT), issued.certPem);
+    await restart(cluster, i);
+    await check(`reissued-${i}`);
+  }
+  for (const i of nodes) {
+    writeFileSync(path.join(cluster.certsDir(i), 'ca.crt'), newCa.signing.certPem);
+    await restart(cluster, i);
+  }
+  await check('after');
+  // The old CA is gone from every ca.crt: a certificate it issued no longer completes a handshake.
+  const entry = await tableEntry(t, cluster, 'pairs');
+  const stale = await rawWrite(t, cluster.peerAddress(0), tlsCredentials(newCa.signing.certPem, oldLeaf), markBatch(entry, 'k-old', 9_000_000_000_001n));
+  assert.equal(stale.code, status.UNAVAILABLE, JSON.stringify(stale));
 });
 
 test('a cluster node without --certs-dir exits 2 naming the fixes; with --insecure-cluster it starts, loudly; a certificate of another node id is refused', { timeout: 120_000 }, async (t) => {
