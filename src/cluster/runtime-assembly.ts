@@ -60,7 +60,6 @@ const REPAIR_TIMEOUT_MS_MIN = 30_000;
 /** How long a stopping node's gRPC server lets calls in flight finish. */
 const GRPC_STOP_GRACE_MS = 2_000;
 
-
 /** What the assembly starts from. */
 export interface AssemblyContext {
   readonly life: Lifecycle;
