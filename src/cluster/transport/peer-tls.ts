@@ -51,8 +51,8 @@ export function mutualTls(pair: LoadedCertPair): PeerSecurity {
     // checkClientCertificate: a client without a certificate the CA bundle verifies never completes the handshake.
     serverCredentials: () => ServerCredentials.createSsl(ca, [{ private_key: key, cert_chain: cert }], true),
     channelCredentials: (nodeId) => credentials.createSsl(ca, key, cert, { checkServerIdentity: (_host, server) => serverIdentityError(server, clusterId, nodeId) }),
-    // The TLS server name is not what is checked (the URI SAN is); a fixed DNS-like name keeps Node from
-    // warning about IP addresses as server names (RFC 6066).
+    // The TLS server name is not what is checked (the URI SAN is); a DNS-like one keeps Node from warning
+    // about IP addresses as server names (RFC 6066).
     channelOptions: (nodeId) => ({ 'grpc.ssl_target_name_override': `${nodeId}.${clusterId}.sluice.invalid` }),
     callerNodeId: (context) => callerNodeId(context, clusterId),
   };
