@@ -11,6 +11,9 @@
 # with (SLUICE_BOOTSTRAP_TOKEN). Clients send it as `Authorization: Bearer
 # <token>`; the CLI reads it from SLUICE_TOKEN. It is taken from
 # $SLUICE_BOOTSTRAP_TOKEN when set, else from that file, else generated.
+# Nodes replicate over mutual TLS on their peer ports (7191-7193): the first
+# start makes a CA (certs/ca.crt, its key in ca.key, 0600) and one certs dir
+# per node (certs/n1..n3/) with `sluice cert`; later starts reuse them.
 # Data survives stop/start; remove the directory to start afresh.
 set -euo pipefail
 
@@ -27,6 +30,7 @@ ETCD_URL=http://127.0.0.1:2379
 NODES=(1 2 3)
 STOP_WAIT_S=10
 TOKEN_MIN_CHARS=32
+CLUSTER_ID=dev
 
 # Data dir of a member ("etcd", "n1"...): it is also how a PID is recognised as ours.
 data_dir() { echo "$DIR/$1"; }
@@ -109,6 +113,24 @@ admin_token() {
   echo "$token"
 }
 
+# The CA and each node's certs dir (ca.crt, node.crt, node.key) for the peer listeners, made once with
+# `sluice cert`; the CA key stays in $DIR/ca.key, outside every node's certs dir.
+make_certs() {
+  local certs=$DIR/certs ca_key=$DIR/ca.key i
+  if [[ ! -f $certs/ca.crt ]]; then
+    "$NODE_BIN" bin/sluice.js cert create-ca --certs-dir "$certs" --ca-key "$ca_key" --cluster-id "$CLUSTER_ID" >/dev/null
+  fi
+  for i in "${NODES[@]}"; do
+    [[ -f $certs/n$i/node.crt ]] && continue
+    if [[ ! -f $ca_key ]]; then
+      echo "no CA key at $ca_key to sign a certificate for n$i; remove $certs to start afresh" >&2
+      return 1
+    fi
+    "$NODE_BIN" bin/sluice.js cert create-node "n$i" 127.0.0.1 localhost \
+      --certs-dir "$certs/n$i" --ca-cert "$certs/ca.crt" --ca-key "$ca_key" >/dev/null
+  done
+}
+
 # Waits until URL answers 2xx (and its body matches PATTERN) while member NAME is alive.
 wait_for() {
   local name=$1 url=$2 pattern=$3 timeout_s=$4 deadline body pid
@@ -150,6 +172,7 @@ start() {
   [[ -x $NODE_BIN ]] || { echo "no $NODE_BIN: run npm ci first" >&2; exit 1; }
   local token
   token=$(admin_token) || exit 1
+  make_certs || exit 1
 
   # Whatever fails from here on, stop what this run started instead of leaving it behind.
   trap 'echo "start failed; stopping what was started" >&2; stop_all >&2' EXIT
@@ -176,6 +199,8 @@ start() {
       --etcd "$ETCD_URL" \
       --http "127.0.0.1:808$i" \
       --grpc "127.0.0.1:709$i" \
+      --grpc-peer "127.0.0.1:719$i" \
+      --certs-dir "$DIR/certs/n$i" \
       --data-dir "$(data_dir "n$i")" \
       </dev/null >>"$DIR/n$i.log" 2>&1 &
     echo $! >"$DIR/n$i.pid"
@@ -192,7 +217,7 @@ start() {
 
   echo "etcd  $ETCD_URL  (pid $(<"$DIR/etcd.pid"), log $DIR/etcd.log)"
   for i in "${NODES[@]}"; do
-    echo "n$i    http://127.0.0.1:808$i  grpc 127.0.0.1:709$i  (pid $(<"$DIR/n$i.pid"), log $DIR/n$i.log)"
+    echo "n$i    http://127.0.0.1:808$i  grpc 127.0.0.1:709$i  peer 127.0.0.1:719$i (mTLS)  (pid $(<"$DIR/n$i.pid"), log $DIR/n$i.log)"
   done
   echo
   echo "admin token: $token"

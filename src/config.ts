@@ -206,9 +206,21 @@ export interface NodeConfig {
   readonly nodeId: string;
   /** Prefix of every sluice key in etcd (several clusters may share one etcd). @default 'sluice/' */
   readonly etcdPrefix: string;
-  /** gRPC listen host and port (Ingest and Health; Replica in a cluster). @default 127.0.0.1:7070 */
+  /** gRPC listen host and port of clients (Ingest and Health). @default 127.0.0.1:7070 */
   readonly grpcHost: string;
   readonly grpcPort: number;
+  /**
+   * Peer listener of a cluster node (the internal Replica service and Health,
+   * mutual TLS): its host (empty: `grpcHost`) and port (unset: `grpcPort + 1`,
+   * or a free port when `grpcPort` is 0). See `grpcPeerListen`.
+   * @default '' and unset
+   */
+  readonly grpcPeerHost: string;
+  readonly grpcPeerPort?: number;
+  /** A cluster node's certs dir: `ca.crt`, `node.crt`, `node.key` for the peer listener and its calls to peers. @default '' */
+  readonly certsDir: string;
+  /** Run a cluster node without peer certificates: a plaintext peer port anyone who reaches it can replicate through (development only). @default false */
+  readonly insecureCluster: boolean;
   /** Serve gRPC (Ingest, Health) on a single node; a cluster node always serves it. @default false */
   readonly grpcEnabled: boolean;
   /** Host peers and clients use to reach this node (default: the listen host). @default '' */
@@ -342,6 +354,9 @@ export const DEFAULT_CONFIG: NodeConfig = {
   grpcHost: '127.0.0.1',
   grpcPort: 7070,
   grpcEnabled: false,
+  grpcPeerHost: '',
+  certsDir: '',
+  insecureCluster: false,
   kafkaSources: [],
   advertiseHost: '',
   onPartition: 'refuse',
@@ -497,6 +512,7 @@ export function resolveConfig(overrides: Partial<NodeConfig> = {}): NodeConfig {
   problems.push(...tlsProblems(config));
   if (config.onPartition !== 'refuse' && config.onPartition !== 'buffer') problems.push({ path: 'onPartition', message: 'onPartition must be refuse or buffer' });
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(config.nodeId)) problems.push({ path: 'nodeId', message: `nodeId must be 1-63 letters, digits, '-', '_' or '.', got ${JSON.stringify(config.nodeId)}` });
+  problems.push(...peerProblems(config));
   if (config.keepAliveMs * 2 > config.leaseTtlMs) problems.push({ path: 'keepAliveMs', message: 'keepAliveMs must be at most half of leaseTtlMs' });
   // A participant must not resolve a batch whose coordinator may still be collecting PREPARE answers or deciding (Cassandra waits 2x the write timeout before replaying a batchlog).
   if (config.txResolveAfterMs < 2 * config.replicaTimeoutMs + config.txCommitDeadlineMs) {
@@ -540,6 +556,43 @@ function etcdAccessProblems(c: NodeConfig): { path: string; message: string }[] 
   if ((c.etcdCertFile === '') !== (c.etcdKeyFile === '')) add('etcdCertFile', 'etcdCertFile (--etcd-cert) and etcdKeyFile (--etcd-key) go together');
   if (c.etcdCertFile !== '' && c.etcdCaFile === '') add('etcdCaFile', 'a client certificate (--etcd-cert) needs the CA of etcd\'s server certificate (--etcd-ca)');
   if ((c.etcdUser === '') !== (c.etcdPasswordFile === '')) add('etcdUser', 'etcdUser (--etcd-user) and etcdPasswordFile (--etcd-password-file) go together');
+  return problems;
+}
+
+/**
+ * Where the peer listener binds: `--grpc-peer`, by default the client gRPC
+ * host and its port + 1 (a free port when the client port is picked freely).
+ */
+export function grpcPeerListen(config: Pick<NodeConfig, 'grpcHost' | 'grpcPort' | 'grpcPeerHost' | 'grpcPeerPort'>): { host: string; port: number } {
+  const host = config.grpcPeerHost === '' ? config.grpcHost : config.grpcPeerHost;
+  if (config.grpcPeerPort !== undefined) return { host, port: config.grpcPeerPort };
+  return { host, port: config.grpcPort === 0 ? 0 : config.grpcPort + 1 };
+}
+
+/**
+ * What is wrong with the peer listener's options of a cluster node. A node
+ * that joins a cluster must say how its peers prove who they are: an open
+ * internode port lets anyone who reaches it write any replica.
+ */
+function peerProblems(config: NodeConfig): { path: string; message: string }[] {
+  if (config.etcdUrls.length === 0) return [];
+  const problems: { path: string; message: string }[] = [];
+  if (config.certsDir === '' && !config.insecureCluster) {
+    problems.push({
+      path: 'certsDir',
+      message:
+        'a cluster node (--etcd) needs peer certificates: --certs-dir DIR holding ca.crt, node.crt and node.key, made with ' +
+        '`sluice cert create-ca --certs-dir certs --ca-key safe/ca.key` and `sluice cert create-node NODE_ID HOST... --certs-dir certs/NODE_ID --ca-cert certs/ca.crt --ca-key safe/ca.key`; ' +
+        'or --insecure-cluster for a plaintext peer port (development only: anyone who reaches it can write every replica)',
+    });
+  }
+  if (config.certsDir !== '' && config.insecureCluster) problems.push({ path: 'insecureCluster', message: 'give either --certs-dir or --insecure-cluster, not both' });
+  const peer = grpcPeerListen(config);
+  if (!Number.isInteger(peer.port) || peer.port < 0 || peer.port > 65535) {
+    problems.push({ path: 'grpcPeerPort', message: `the peer port must be between 0 and 65535, got ${peer.port}${config.grpcPeerPort === undefined ? ' (the --grpc port + 1): give --grpc-peer' : ''}` });
+  } else if (peer.port !== 0 && peer.port === config.grpcPort && peer.host === config.grpcHost) {
+    problems.push({ path: 'grpcPeerPort', message: `--grpc-peer ${peer.host}:${peer.port} is the --grpc address: clients and peers are served on separate listeners` });
+  }
   return problems;
 }
 

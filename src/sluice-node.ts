@@ -116,6 +116,9 @@ export class SluiceNode {
     requireTlsChoice(config);
     const node = new SluiceNode(config, log, await openTls(config, log, (text) => process.stderr.write(`${text}\n`)));
     if (config.authMode === 'none') process.stderr.write('\n  sluice: INSECURE MODE (--auth none): no credentials are checked; loopback clients only. Never run this with data you care about.\n\n');
+    if (config.etcdUrls.length > 0 && config.insecureCluster) {
+      process.stderr.write('\n  sluice: INSECURE CLUSTER (--insecure-cluster): the peer port is plaintext and checks no certificate; anyone who reaches it can read and overwrite every replica. Development only.\n\n');
+    }
     await node.ctx.endpoints.http.start();
     log.info({ event: 'listening', url: node.url }, 'HTTP listening');
     try {
@@ -254,6 +257,8 @@ export class SluiceNode {
     let coordinator: Coordinator;
     let tables: TableAdmin = catalog;
     if (config.etcdUrls.length > 0) {
+      // The client gRPC port shares the HTTP listener's certificate (peers use their own mutual-TLS port).
+      const clusterGrpcProvider = this.tls === undefined ? undefined : new PairCertificateProvider(this.tls.pair);
       this.cluster = await ClusterRuntime.start(
         config,
         { store, catalog },
@@ -282,7 +287,9 @@ export class SluiceNode {
         },
         log,
         [ingestGrpcService(this.ctx)],
+        clusterGrpcProvider === undefined ? undefined : grpcServerCredentials(clusterGrpcProvider),
       );
+      if (clusterGrpcProvider !== undefined) this.tls?.serve({ name: 'grpc', apply: (pair) => clusterGrpcProvider.update(pair) });
       coordinator = this.cluster.coordinator;
       tables = this.cluster.tables;
       const tokenStore = this.cluster.tokens;
@@ -313,10 +320,6 @@ export class SluiceNode {
     });
     this.servicesValue = { catalog, tables, coordinator, pipeline, cluster: this.cluster };
     if (this.cluster === undefined && config.grpcEnabled) await this.startGrpc();
-    if (this.cluster !== undefined && this.tls !== undefined) {
-      // Peers dial Replica on this port in plain text until it moves to its own mutual-TLS listener; Ingest shares the port.
-      log.warn({ event: 'grpc_tls_pending', port: config.grpcPort }, 'a cluster node serves gRPC (Ingest and Replica) in plain text until Replica has its own listener: TLS covers HTTP only');
-    }
     if (this.cluster !== undefined || this.grpc !== undefined) await this.ctx.endpoints.grpc.start();
   }
 

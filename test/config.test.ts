@@ -14,6 +14,7 @@ import {
   PK_KEY_HEAD_BYTES,
   RECORD_KEY_TAIL_BYTES,
   REPLICA_ENVELOPE_BYTES_MAX,
+  grpcPeerListen,
   resolveConfig,
   walFrameBytesMax,
 } from '../src/config.ts';
@@ -95,4 +96,18 @@ test('REPLICA_ENVELOPE_BYTES_MAX covers what a replica Write adds around its bat
   const batch = Buffer.alloc(100_000);
   const message = encodeMessage({ batch, epoch: Number.MAX_SAFE_INTEGER });
   assert.ok(message.length - batch.length <= REPLICA_ENVELOPE_BYTES_MAX, `envelope of ${message.length - batch.length} bytes`);
+});
+
+test('a cluster node needs --certs-dir or --insecure-cluster (not both); the peer listener defaults to the --grpc port + 1', () => {
+  const cluster = { etcdUrls: ['http://127.0.0.1:2379'] };
+  refuses(cluster, 'certsDir', /needs peer certificates: --certs-dir DIR/, /sluice cert create-ca/, /sluice cert create-node/, /--insecure-cluster/);
+  refuses({ ...cluster, certsDir: 'certs', insecureCluster: true }, 'insecureCluster', /either --certs-dir or --insecure-cluster/);
+  assert.equal(resolveConfig({ ...cluster, insecureCluster: true }).insecureCluster, true);
+  assert.deepEqual(grpcPeerListen(resolveConfig({ ...cluster, certsDir: 'certs' })), { host: '127.0.0.1', port: 7071 });
+  assert.deepEqual(grpcPeerListen(resolveConfig({ ...cluster, certsDir: 'certs', grpcHost: '10.0.0.1', grpcPort: 0 })), { host: '10.0.0.1', port: 0 }, 'a free client port: a free peer port');
+  assert.deepEqual(grpcPeerListen(resolveConfig({ ...cluster, certsDir: 'certs', grpcPeerHost: '10.0.0.2', grpcPeerPort: 9000 })), { host: '10.0.0.2', port: 9000 });
+  refuses({ ...cluster, certsDir: 'certs', grpcPort: 65535 }, 'grpcPeerPort', /got 65536 \(the --grpc port \+ 1\): give --grpc-peer/);
+  refuses({ ...cluster, certsDir: 'certs', grpcPeerPort: 7070 }, 'grpcPeerPort', /is the --grpc address/);
+  assert.equal(resolveConfig({ ...cluster, certsDir: 'certs', grpcPeerHost: '10.0.0.2', grpcPeerPort: 7070 }).grpcPeerPort, 7070, 'the same port on another host');
+  assert.equal(resolveConfig({ grpcPort: 65535 }).grpcPort, 65535, 'a single node has no peer listener to check');
 });

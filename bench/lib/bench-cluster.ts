@@ -1,12 +1,15 @@
 /**
  * A 3-node sluice cluster with its own 3-member etcd on this machine, for
- * the cluster benches: free ports, one data dir per node, every process
- * killed by PID when it is stopped or this process exits.
+ * the cluster benches: free ports, one data dir and one certs dir per node
+ * (a CA made for the run: nodes replicate over mutual TLS, as in
+ * production), every process killed by PID when it is stopped or this
+ * process exits.
  */
 import path from 'node:path';
 import { NodeProcess, http } from '../../test/process/harness.ts';
 import { freePort } from '../../test/process/etcd.ts';
 import { waitUntil } from '../../test/process/cluster.ts';
+import { createTestCa, nodeCertsDir } from '../../test/support/cluster-certs.ts';
 import { startEtcdCluster, type EtcdCluster } from '../etcd-baseline.ts';
 import { labelled } from './node-metrics.ts';
 
@@ -26,7 +29,7 @@ export interface BenchCluster {
 
 /**
  * Starts a 3-member etcd and `NODES` nodes using it, each with its own data
- * dir, HTTP and gRPC port, and waits until every node has all of them in
+ * dir, certs dir, HTTP, gRPC and peer port, and waits until every node has all of them in
  * its placement and sees them alive. Everything started is killed by PID on
  * failure, by `stop()`, and if this process exits first. `extraArgs` are
  * added to every node's `sluice serve` flags (e.g. `--debug-endpoints`).
@@ -57,14 +60,25 @@ export async function startCluster(dir: string, engine?: 'lmdb' | 'level', extra
   };
   try {
     const ports = new Set<number>();
-    while (ports.size < 2 * NODES) ports.add(await freePort());
-    const [httpPorts, grpcPorts] = [[...ports].slice(0, NODES), [...ports].slice(NODES)];
+    while (ports.size < 3 * NODES) ports.add(await freePort());
+    const [httpPorts, grpcPorts, peerPorts] = [0, 1, 2].map((k) => [...ports].slice(k * NODES, (k + 1) * NODES)) as [number[], number[], number[]];
+    const ca = await createTestCa(path.join(dir, 'certs'), 'bench');
     for (let i = 0; i < NODES; i++) {
+      const id = `n${i + 1}`;
       nodes.push(
         NodeProcess.spawn({
-          dataDir: path.join(dir, `n${i + 1}`),
+          dataDir: path.join(dir, id),
           port: httpPorts[i] as number,
-          args: ['--etcd', etcd.endpoints.join(','), '--node-id', `n${i + 1}`, '--grpc', `127.0.0.1:${grpcPorts[i]}`, '--disk-free-bytes-min', '0', ...(engine === undefined ? [] : ['--engine', engine]), ...extraArgs],
+          args: [
+            '--etcd', etcd.endpoints.join(','),
+            '--node-id', id,
+            '--grpc', `127.0.0.1:${grpcPorts[i]}`,
+            '--grpc-peer', `127.0.0.1:${peerPorts[i]}`,
+            '--certs-dir', await nodeCertsDir(ca, id),
+            '--disk-free-bytes-min', '0',
+            ...(engine === undefined ? [] : ['--engine', engine]),
+            ...extraArgs,
+          ],
         }),
       );
     }

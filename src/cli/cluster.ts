@@ -15,6 +15,7 @@ interface StatusNode {
   registered: boolean;
   http?: string;
   grpc?: string;
+  peer?: string;
   workerId?: number;
   shards: number;
   hintsPending: number;
@@ -58,7 +59,7 @@ export function clusterCommand(): Command {
       process.stdout.write(`${s.mode} · seen from ${s.nodeId}${s.live ? '' : ' (lease NOT live: writes refused)'} · placement epoch ${s.placement.epoch} · ${s.shardCount} shards · hints pending ${s.hintsPending}\n`);
       if (s.placement.target !== undefined) process.stdout.write(`moving to ring [${s.placement.target.join(', ')}]: writes go to both rings, reads switch when the target's nodes have copied their shards\n`);
       if ((s.decommissioned ?? []).length > 0) process.stdout.write(`decommissioned: ${(s.decommissioned ?? []).join(', ')}\n`);
-      const rows = [['NODE', 'STATE', 'HTTP', 'GRPC', 'WORKER', 'SHARDS', 'HINTS'], ...s.nodes.map((n) => [n.id, n.state, n.http ?? '-', n.grpc ?? '-', n.workerId === undefined ? '-' : String(n.workerId), String(n.shards), String(n.hintsPending)])];
+      const rows = [['NODE', 'STATE', 'HTTP', 'GRPC', 'PEER', 'WORKER', 'SHARDS', 'HINTS'], ...s.nodes.map((n) => [n.id, n.state, n.http ?? '-', n.grpc ?? '-', n.peer ?? '-', n.workerId === undefined ? '-' : String(n.workerId), String(n.shards), String(n.hintsPending)])];
       const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length))) ?? [];
       for (const r of rows) process.stdout.write(`${r.map((cell, c) => cell.padEnd(widths[c] ?? 0)).join('  ').trimEnd()}\n`);
       printTransactions(s.transactions);

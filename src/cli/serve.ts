@@ -40,6 +40,9 @@ interface ServeOptions extends KafkaSecurityFlags {
   etcd?: string;
   nodeId: string;
   grpc?: string;
+  grpcPeer?: string;
+  certsDir?: string;
+  insecureCluster?: boolean;
   advertiseHost?: string;
   etcdPrefix: string;
   etcdCa?: string;
@@ -122,7 +125,10 @@ export function serveCommand(): Command {
     .option('--log-level <level>', 'pino log level', d.logLevel)
     .option('--etcd <urls>', 'comma-separated etcd client URLs: join the cluster they coordinate (default: run alone)')
     .option('--node-id <id>', 'this node\'s unique id in the cluster', d.nodeId)
-    .option('--grpc <host:port>', `gRPC listen address: Ingest and Health, and Replica in a cluster (default ${d.grpcHost}:${d.grpcPort} in a cluster; a single node serves gRPC only when given)`)
+    .option('--grpc <host:port>', `gRPC listen address of clients: Ingest and Health (default ${d.grpcHost}:${d.grpcPort} in a cluster; a single node serves gRPC only when given)`)
+    .option('--grpc-peer <host:port>', 'with --etcd: the peer listener (internal Replica service and Health, mutual TLS) (default: the --grpc host, port + 1)')
+    .option('--certs-dir <dir>', 'with --etcd: ca.crt, node.crt and node.key for the peer listener and calls to peers (sluice cert create-ca / create-node)')
+    .option('--insecure-cluster', 'with --etcd and no --certs-dir: a plaintext peer port that anyone who reaches it can replicate through (development only)')
     .option('--advertise-host <host>', 'host peers and clients reach this node at (default: the listen host)')
     .option('--etcd-prefix <prefix>', 'prefix of this cluster\'s keys in etcd', d.etcdPrefix)
     .option('--etcd-ca <file>', 'CA certificate (PEM) that issued etcd\'s server certificate, for https:// etcd URLs (default: the system\'s CAs)')
@@ -252,6 +258,9 @@ function toConfig(o: ServeOptions): NodeConfig {
     grpcHost,
     grpcPort,
     grpcEnabled: o.grpc !== undefined,
+    ...grpcPeer(o.grpcPeer),
+    certsDir: o.certsDir ?? '',
+    insecureCluster: o.insecureCluster === true,
     ...(o.advertiseHost === undefined ? {} : { advertiseHost: o.advertiseHost }),
     etcdPrefix: o.etcdPrefix,
     etcdCaFile: o.etcdCa ?? '',
@@ -338,6 +347,13 @@ function kafkaSources(o: ServeOptions): KafkaSourceConfig[] {
       ...(o.kafkaDlqTopic === undefined ? {} : { dlqTopic: o.kafkaDlqTopic }),
     }),
   ];
+}
+
+/** `--grpc-peer HOST:PORT` as config (nothing when not given: the default is derived from --grpc). */
+function grpcPeer(value: string | undefined): Pick<NodeConfig, 'grpcPeerHost'> & { grpcPeerPort?: number } {
+  if (value === undefined) return { grpcPeerHost: '' };
+  const [grpcPeerHost, grpcPeerPort] = splitHostPort(value, '--grpc-peer');
+  return { grpcPeerHost, grpcPeerPort };
 }
 
 function splitHostPort(value: string, flag: string): [string, number] {

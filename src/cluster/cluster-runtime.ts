@@ -17,6 +17,7 @@ import type { FailureDetector, PeerState } from './membership/failure-detector.t
 import type { Membership } from './membership/membership.ts';
 import type { ClusterTables } from './metadata/cluster-tables.ts';
 import type { EtcdTokenStore } from './metadata/etcd-token-store.ts';
+import type { ServerCredentials } from '@grpc/grpc-js';
 import { widestReplicationFactor } from './placement/placement.ts';
 import type { PlacementService } from './placement/placement-service.ts';
 import type { AntiEntropy, RepairReport } from './repair/anti-entropy.ts';
@@ -45,6 +46,8 @@ export interface ClusterStatus {
     readonly registered: boolean;
     readonly http?: string;
     readonly grpc?: string;
+    /** The peer listener (Replica, Health). */
+    readonly peer?: string;
     readonly workerId?: number;
     readonly shards: number;
     readonly hintsPending: number;
@@ -118,8 +121,9 @@ export class ClusterRuntime {
 
   /**
    * Joins the cluster: every part, in order (runtime-assembly.ts). `httpUrl`
-   * is what peers and clients are told; `services` are served on the gRPC
-   * port beside Replica. A part that fails to start stops those before it.
+   * is what peers and clients are told; `services` are served on the client
+   * gRPC port (Replica has its own, the peer listener). A part that fails to
+   * start stops those before it.
    */
   static async start(
     config: NodeConfig,
@@ -129,10 +133,11 @@ export class ClusterRuntime {
     hooks: ClusterHooks,
     log: Logger,
     services: readonly GrpcService[] = [],
+    credentials?: ServerCredentials,
   ): Promise<ClusterRuntime> {
     const life = new Lifecycle(log);
     try {
-      const parts = await assembleCluster({ life, config, ...data, hlc, hooks, log }, httpUrl, services);
+      const parts = await assembleCluster({ life, config, ...data, hlc, hooks, log }, httpUrl, services, credentials);
       return new ClusterRuntime({ config, life, log, ...parts });
     } catch (err) {
       await life.stop();
@@ -195,7 +200,7 @@ export class ClusterRuntime {
           id,
           state: id === this.config.nodeId ? (this.membership.live ? 'alive' : 'suspect') : this.detector.state(id),
           registered: info !== undefined,
-          ...(info === undefined ? {} : { http: info.http, grpc: info.grpc, workerId: info.workerId }),
+          ...(info === undefined ? {} : { http: info.http, grpc: info.grpc, ...(info.peer === undefined ? {} : { peer: info.peer }), workerId: info.workerId }),
           shards: perNode[id]?.length ?? 0,
           hintsPending: pending[id] ?? 0,
         };

@@ -2,20 +2,25 @@
  * Assembling the cluster side of a node as a lifecycle of named parts
  * (lifecycle.ts), in the order they depend on each other:
  *
- *   etcd client → cluster catalog → hint queues → peer channels →
- *   gRPC server (Replica + Health) → membership → placement → failure
- *   detector → two-phase commit parts → coordinator → anti-entropy →
- *   hint replay → "serving"
+ *   peer certificates → etcd client → cluster catalog → hint queues →
+ *   peer channels → client gRPC server (Ingest + Health) → peer gRPC
+ *   server (Replica + Health, mutual TLS) → membership → placement →
+ *   failure detector → two-phase commit parts → coordinator →
+ *   anti-entropy → hint replay → "serving"
  *
- * The gRPC server listens before the node registers, so no peer ever sees
+ * Both gRPC servers listen before the node registers, so no peer ever sees
  * a registered node it cannot reach; stop runs the list backwards, so the
  * first thing a stopping node does is tell its peers (health NOT_SERVING).
+ * Replica is served on the peer listener only, to callers whose
+ * certificate names a registered, not decommissioned node (peer-auth.ts,
+ * peer-roster.ts).
  */
 import path from 'node:path';
 import { noop } from 'cockatiel';
 import { Etcd3 } from 'etcd3';
+import type { ServerCredentials } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { walFrameBytesMax, type NodeConfig } from '../config.ts';
+import { grpcPeerListen, walFrameBytesMax, type NodeConfig } from '../config.ts';
 import { SluiceError } from '../core/errors.ts';
 import type { Hlc } from '../core/hlc.ts';
 import { SnowflakeGenerator } from '../core/snowflake.ts';
@@ -27,7 +32,8 @@ import type { ClusterHooks } from './cluster-hooks.ts';
 import { ClusterCoordinator } from './coordinator/cluster-coordinator.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import { FailureDetector, type PeerState } from './membership/failure-detector.ts';
-import { Membership } from './membership/membership.ts';
+import { Membership, type NodeInfo } from './membership/membership.ts';
+import { PeerRoster } from './membership/peer-roster.ts';
 import { ClusterTables } from './metadata/cluster-tables.ts';
 import { EtcdTokenStore } from './metadata/etcd-token-store.ts';
 import { EtcdKeys } from './metadata/etcd-keys.ts';
@@ -40,10 +46,13 @@ import { bootstrapWhenPeersAlive } from './repair/bootstrap-repair.ts';
 import { HintQueue } from './repair/hint-queue.ts';
 import { HintReplayer } from './repair/hint-replayer.ts';
 import { replicaHandlers } from './replica/replica-endpoint.ts';
-import { GrpcServer, replicaGrpcService, type GrpcService } from './transport/grpc-server.ts';
+import { GrpcServer, type GrpcService } from './transport/grpc-server.ts';
 import { GrpcTransport } from './transport/grpc-transport.ts';
 import { LocalTransport } from './transport/local-transport.ts';
+import type { PeerSecurity } from './transport/peer-tls.ts';
 import type { ReplicaTransport } from './transport/replica-transport.ts';
+import { leftTheRing, startPeerListener } from './peer-listener.ts';
+import { loadPeerSecurity } from './peer-security.ts';
 import { startTxParts, type TxParts } from './tx-parts.ts';
 
 /** Segment size of a peer's hint queue. */
@@ -81,6 +90,7 @@ export interface AssembledParts {
 
 /** What the metadata and storage parts give the rest. */
 interface Foundation {
+  readonly security: PeerSecurity;
   readonly client: Etcd3;
   readonly keys: EtcdKeys;
   readonly tables: ClusterTables;
@@ -97,27 +107,33 @@ interface Network {
   readonly membership: Membership;
   readonly ids: () => SnowflakeGenerator;
   readonly grpc: GrpcServer;
+  readonly peerGrpc: GrpcServer;
   /** Binds a snapshot read's "hurry these batches" to the resolver, once it runs. */
   readonly bindResolver: (hurry: (txids: bigint[]) => void) => void;
 }
 
 /** Starts every part in `ctx.life`, in order (the file comment). */
-export async function assembleCluster(ctx: AssemblyContext, httpUrl: string, services: readonly GrpcService[]): Promise<AssembledParts> {
+export async function assembleCluster(ctx: AssemblyContext, httpUrl: string, services: readonly GrpcService[], credentials?: ServerCredentials): Promise<AssembledParts> {
   const { life, config, store, catalog } = ctx;
   const f = await startFoundation(ctx);
-  const net = await startNetwork(ctx, f, httpUrl, services);
+  const net = await startNetwork(ctx, f, httpUrl, services, credentials);
   const { placement, transport, membership, detector } = net;
   const tx = await startTxParts(life, { config, client: f.client, keys: f.keys, store, catalog, transport, placement: () => placement.current, isLeader: () => placement.isLeader, hooks: ctx.hooks, log: ctx.log });
   net.bindResolver((txids) => tx.resolver.hurry(txids));
   const coordinator = newCoordinator(ctx, f, net, tx);
   const antiEntropy = await startRepair(ctx, f, net);
   // Stopped first: peers stop sending to this node before anything else goes.
-  await life.add('serving', () => undefined, () => net.grpc.setNotServing());
+  await life.add('serving', () => undefined, () => {
+    net.grpc.setNotServing();
+    net.peerGrpc.setNotServing();
+  });
   return { store, catalog, tables: f.tables, membership, placement, detector, hints: f.hints, antiEntropy, coordinator, tx, tokens: f.tokens };
 }
 
-/** etcd, the cluster catalog, the hint queues and the peer channels. */
+/** The peer certificates, etcd, the cluster catalog, the hint queues and the peer channels. */
 async function startFoundation({ life, config, catalog, log }: AssemblyContext): Promise<Foundation> {
+  // First: a certs dir that cannot be used stops the node before it touches etcd.
+  const security = await life.add('peer-tls', () => loadPeerSecurity(config, log), () => undefined);
   const keys = new EtcdKeys(config.etcdPrefix);
   const client = await life.add('etcd', () => etcdClient(config, keys, log), (c) => c.close());
   await checkSharedConfig(client, keys, config.shards);
@@ -131,14 +147,14 @@ async function startFoundation({ life, config, catalog, log }: AssemblyContext):
     await q.open();
     return q;
   }, (q) => q.close());
-  const peers = await life.add('peers', () => new GrpcTransport(), (p) => p.close());
+  const peers = await life.add('peers', () => new GrpcTransport(security), (p) => p.close());
   // Loaded by the node's token registry, which starts its watch; stopped with the other parts.
   const tokens = await life.add('tokens', () => new EtcdTokenStore(client, keys, log), (t) => t.stop());
-  return { client, keys, tables, hints, peers, tokens };
+  return { security, client, keys, tables, hints, peers, tokens };
 }
 
 /** The replica service and its gRPC server, membership, placement and the failure detector. */
-async function startNetwork(ctx: AssemblyContext, f: Foundation, httpUrl: string, services: readonly GrpcService[]): Promise<Network> {
+async function startNetwork(ctx: AssemblyContext, f: Foundation, httpUrl: string, services: readonly GrpcService[], credentials?: ServerCredentials): Promise<Network> {
   const { life, config, store, catalog, hlc, hooks, log } = ctx;
   const placement = new PlacementService({ client: f.client, keys: f.keys, nodeId: config.nodeId, leaseTtlMs: config.leaseTtlMs, log });
   // Bound once the resolver runs: a snapshot read that gave up waiting hurries the batches in its way.
@@ -159,21 +175,36 @@ async function startNetwork(ctx: AssemblyContext, f: Foundation, httpUrl: string
     ...(hooks.onReplicaWrite ? { onReplicaWrite: hooks.onReplicaWrite } : {}),
   });
   const transport = new LocalTransport(config.nodeId, local, f.peers);
-  const grpc = await life.add('grpc', () => GrpcServer.start(config.grpcHost, config.grpcPort, [replicaGrpcService(local), ...services]), (g) => g.stop(GRPC_STOP_GRACE_MS));
+  // The client port (Ingest, Health): TLS with the HTTP listener's certificate when the node has one.
+  const grpc = await life.add('grpc', () => GrpcServer.start(config.grpcHost, config.grpcPort, services, credentials), (g) => g.stop(GRPC_STOP_GRACE_MS));
+  const roster = new PeerRoster({ client: f.client, keys: f.keys, decommissioned: (id) => leftTheRing(placement, id) });
+  const peerGrpc = await life.add('grpc-peer', () => startPeerListener(config, f.security, local, roster, log), (g) => g.stop(GRPC_STOP_GRACE_MS));
   const detector = new FailureDetector(transport, config);
-  const membership = await newMembership(config, f.client, f.keys, httpUrl, `${config.advertiseHost || config.grpcHost}:${grpc.port}`, log);
+  const advertised = (host: string, port: number): string => `${config.advertiseHost || host}:${port}`;
+  const addresses = { grpc: advertised(config.grpcHost, grpc.port), peer: advertised(grpcPeerListen(config).host, peerGrpc.port) };
+  const membership = await newMembership(config, f.client, f.keys, httpUrl, addresses, log);
   const ids = workerIds(membership, store.maxIdAtOpen, hooks);
-  followMembers(ctx, f.peers, membership, placement, detector);
+  followMembers(ctx, f.peers, roster, membership, placement, detector);
   await life.add('membership', () => membership.start(), () => membership.stop());
   await life.add('placement', () => placement.start(), () => placement.stop());
   await life.add('detector', () => detector.start(), () => detector.stop());
-  return { placement, transport, detector, membership, ids, grpc, bindResolver: (h) => (hurry = h) };
+  return { placement, transport, detector, membership, ids, grpc, peerGrpc, bindResolver: (h) => (hurry = h) };
 }
 
-/** Keeps peer addresses, the failure detector's peers and the placement leader's view in step with etcd. */
-function followMembers({ config, hooks, log }: AssemblyContext, peers: GrpcTransport, membership: Membership, placement: PlacementService, detector: FailureDetector): void {
-  membership.on('members', (members: ReadonlyMap<string, { grpc: string }>) => {
-    for (const [id, info] of members) if (id !== config.nodeId) peers.setAddress(id, info.grpc);
+/** Keeps peer addresses, the roster, the failure detector's peers and the placement leader's view in step with etcd. */
+function followMembers(ctx: AssemblyContext, peers: GrpcTransport, roster: PeerRoster, membership: Membership, placement: PlacementService, detector: FailureDetector): void {
+  const { config, hooks, log } = ctx;
+  const unreachable = new Set<string>();
+  membership.on('members', (members: ReadonlyMap<string, NodeInfo>) => {
+    roster.observe(members.keys());
+    for (const [id, info] of members) {
+      if (id === config.nodeId) continue;
+      if (info.peer !== undefined) peers.setAddress(id, info.peer);
+      else if (!unreachable.has(id)) {
+        unreachable.add(id);
+        log.warn({ event: 'peer_without_listener', peer: id }, `node ${id} registered no peer listener (a release from before it): it cannot be replicated to`);
+      }
+    }
     for (const id of new Set([...placement.current.nodes, ...(placement.current.target ?? []), ...members.keys()])) if (id !== config.nodeId) detector.track(id, members.has(id));
     placement.observeMembers(members.keys());
   });
@@ -287,13 +318,13 @@ async function etcdClient(config: NodeConfig, keys: EtcdKeys, log: Logger): Prom
 }
 
 /** This node's registration, remembering its worker id and lease in DATA_DIR/cluster.json. */
-async function newMembership(config: NodeConfig, client: Etcd3, keys: EtcdKeys, httpUrl: string, grpcAddress: string, log: Logger): Promise<Membership> {
+async function newMembership(config: NodeConfig, client: Etcd3, keys: EtcdKeys, httpUrl: string, addresses: { grpc: string; peer: string }, log: Logger): Promise<Membership> {
   const file = path.join(config.dataDir, 'cluster.json');
   const saved = (await readJsonFile(file)) as ClusterFile | undefined;
   return new Membership({
     client,
     keys,
-    self: { nodeId: config.nodeId, http: httpUrl, grpc: grpcAddress, startedAtMs: Date.now() },
+    self: { nodeId: config.nodeId, http: httpUrl, ...addresses, startedAtMs: Date.now() },
     leaseTtlMs: config.leaseTtlMs,
     keepAliveMs: config.keepAliveMs,
     ...(saved !== undefined && saved.nodeId === config.nodeId ? { previous: { workerId: saved.workerId, leaseId: saved.leaseId } } : {}),

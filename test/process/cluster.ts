@@ -1,12 +1,16 @@
 /**
  * Test launcher for a real cluster: one real etcd and N real `sluice serve
- * --etcd` processes on loopback, each with its own data dir, HTTP and gRPC
- * port. Failure detection and lease timings are shortened so a test sees a
- * dead peer within a second or two; everything is killed when the test ends.
+ * --etcd` processes on loopback, each with its own data dir, HTTP, gRPC and
+ * peer port, and its own certs dir signed by the cluster's CA (made in
+ * process once per cluster; a node keeps its certificate across restarts),
+ * so nodes replicate over mutual TLS as in production. Failure detection
+ * and lease timings are shortened so a test sees a dead peer within a
+ * second or two; everything is killed when the test ends.
  */
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
+import { createTestCa, nodeCertsDir, type TestCa } from '../support/cluster-certs.ts';
 import { EtcdProcess, freePort } from './etcd.ts';
 import { NodeProcess, http, sleep, tempDir, type NodeProcessOptions } from './harness.ts';
 import { verifyOutcome, type LoadOutcome } from './load.ts';
@@ -30,22 +34,30 @@ export const FAST_CLUSTER_FLAGS = [
 interface Slot {
   readonly id: string;
   readonly dataDir: string;
+  /** ca.crt, node.crt, node.key of this node (--certs-dir). */
+  readonly certsDir: string;
   httpPort: number;
   grpcPort: number;
+  peerPort: number;
   proc: NodeProcess | undefined;
 }
 
 /** A running test cluster. */
 export class TestCluster {
   readonly etcd: EtcdProcess;
+  /** The cluster's CA (tests issue more certificates with it). */
+  readonly ca: TestCa;
   private readonly slots: Slot[];
   private readonly owner: Owner;
   private readonly extra: readonly string[];
+  private readonly dir: string;
 
-  private constructor(owner: Owner, etcd: EtcdProcess, slots: Slot[], extra: readonly string[]) {
+  private constructor(owner: Owner, etcd: EtcdProcess, ca: TestCa, dir: string, extra: readonly string[]) {
     this.owner = owner;
     this.etcd = etcd;
-    this.slots = slots;
+    this.ca = ca;
+    this.dir = dir;
+    this.slots = [];
     this.extra = extra;
   }
 
@@ -53,12 +65,10 @@ export class TestCluster {
   static async start(owner: Owner, options: { size?: number; args?: readonly string[] } = {}): Promise<TestCluster> {
     const etcd = await EtcdProcess.start(owner);
     const dir = tempDir(owner, 'sluice-cluster-');
-    const slots: Slot[] = [];
-    for (let i = 1; i <= (options.size ?? 3); i++) {
-      slots.push({ id: `n${i}`, dataDir: path.join(dir, `n${i}`), httpPort: await freePort(), grpcPort: await freePort(), proc: undefined });
-    }
-    const cluster = new TestCluster(owner, etcd, slots, options.args ?? []);
-    await Promise.all(slots.map((_, i) => cluster.startNode(i)));
+    const ca = await createTestCa(path.join(dir, 'certs'));
+    const cluster = new TestCluster(owner, etcd, ca, dir, options.args ?? []);
+    for (let i = 0; i < (options.size ?? 3); i++) await cluster.newSlot();
+    await Promise.all(cluster.slots.map((_, i) => cluster.startNode(i)));
     await cluster.waitConverged();
     return cluster;
   }
@@ -81,21 +91,29 @@ export class TestCluster {
     return { index: i, proc };
   }
 
-  /** A slot for the next node (id, data dir beside the others', free ports); returns its index. */
+  /** A slot for the next node (id, data dir, certs dir, free ports); returns its index. */
   private async newSlot(): Promise<number> {
-    const first = this.slots[0];
-    assert.ok(first !== undefined);
     const i = this.slots.length;
-    this.slots.push({ id: `n${i + 1}`, dataDir: path.join(path.dirname(first.dataDir), `n${i + 1}`), httpPort: await freePort(), grpcPort: await freePort(), proc: undefined });
+    const id = `n${i + 1}`;
+    const certsDir = await nodeCertsDir(this.ca, id);
+    this.slots.push({ id, dataDir: path.join(this.dir, id), certsDir, httpPort: await freePort(), grpcPort: await freePort(), peerPort: await freePort(), proc: undefined });
     return i;
   }
 
-  /** How a slot's node is started: its dir and ports, the cluster's fast timings, then `args` (default: the cluster's extra flags), with `env` added. */
+  /** How a slot's node is started: its dirs and ports, the cluster's fast timings, then `args` (default: the cluster's extra flags), with `env` added. */
   private processOptions(slot: Slot, args?: readonly string[], env?: Readonly<Record<string, string>>): NodeProcessOptions {
     return {
       dataDir: slot.dataDir,
       port: slot.httpPort,
-      args: ['--etcd', this.etcd.clientUrl, '--node-id', slot.id, '--grpc', `127.0.0.1:${slot.grpcPort}`, ...FAST_CLUSTER_FLAGS, ...(args ?? this.extra)],
+      args: [
+        '--etcd', this.etcd.clientUrl,
+        '--node-id', slot.id,
+        '--grpc', `127.0.0.1:${slot.grpcPort}`,
+        '--grpc-peer', `127.0.0.1:${slot.peerPort}`,
+        '--certs-dir', slot.certsDir,
+        ...FAST_CLUSTER_FLAGS,
+        ...(args ?? this.extra),
+      ],
       ...(env === undefined ? {} : { env }),
     };
   }
@@ -103,6 +121,26 @@ export class TestCluster {
   /** Base URL of node `i` (0-based). */
   url(i: number): string {
     return `http://127.0.0.1:${this.slot(i).httpPort}`;
+  }
+
+  /** The node id of node `i`. */
+  nodeId(i: number): string {
+    return this.slot(i).id;
+  }
+
+  /** host:port of node `i`'s client gRPC listener (Ingest). */
+  grpcAddress(i: number): string {
+    return `127.0.0.1:${this.slot(i).grpcPort}`;
+  }
+
+  /** host:port of node `i`'s peer listener (Replica, mutual TLS). */
+  peerAddress(i: number): string {
+    return `127.0.0.1:${this.slot(i).peerPort}`;
+  }
+
+  /** The certs dir node `i` is started with. */
+  certsDir(i: number): string {
+    return this.slot(i).certsDir;
   }
 
   /** The process of node `i`. */
@@ -125,6 +163,7 @@ export class TestCluster {
         if (attempt >= 3 || !/EADDRINUSE/.test(String((err as Error).message))) throw err;
         slot.httpPort = await freePort();
         slot.grpcPort = await freePort();
+        slot.peerPort = await freePort();
       }
     }
   }

@@ -16,7 +16,8 @@ import { credentials, type ServiceError } from '@grpc/grpc-js';
 import { createCa, createNodeCert, type IssuedCert } from '../../src/security/certs/issue.ts';
 import { NodeProcess, http, runCli, sleep, tempDir } from './harness.ts';
 import { ingestClient, ingestWrite } from './ingest-client.ts';
-import { freePort } from './etcd.ts';
+import { EtcdProcess, freePort } from './etcd.ts';
+import { createTestCa, nodeCertsDir } from '../support/cluster-certs.ts';
 import { grpcHealth, httpsGet, oldTlsHandshake, servedCert } from '../support/tls-probe.ts';
 
 const DAY_MS = 86_400_000;
@@ -225,4 +226,23 @@ describe('TLS on the public listeners', () => {
     assert.equal((await open.waitExit()).code, 2);
     assert.match(open.stderr, /readable by group or others .*chmod 600/);
   });
+});
+
+test('a cluster node serves its client gRPC port (Ingest, Health) with the HTTP certificate; plain text fails there', async (t) => {
+  const etcd = await EtcdProcess.start(t);
+  const dir = tempDir(t, 'sluice-tls-cluster-');
+  const ca = await createTestCa(path.join(dir, 'ca'));
+  const grpcPort = await freePort();
+  const node = await NodeProcess.start(t, {
+    dataDir: path.join(dir, 'n1'),
+    args: ['--etcd', etcd.clientUrl, '--node-id', 'n1', '--grpc', `127.0.0.1:${grpcPort}`, '--grpc-peer', `127.0.0.1:${await freePort()}`, '--certs-dir', await nodeCertsDir(ca, 'n1'), '--tls', 'auto', '--disk-free-bytes-min', '0'],
+  });
+  assert.match(node.url, /^https:/);
+  const served = readFileSync(path.join(dir, 'n1', 'tls', 'server.crt'));
+  assert.equal(await grpcHealth(grpcPort, credentials.createSsl(served)), 'SERVING');
+  assert.match(await grpcHealth(grpcPort, credentials.createInsecure(), 2_000), /^error:/, 'plain text to the TLS port');
+  const client = ingestClient(grpcPort, { credentials: credentials.createSsl(served) });
+  t.after(() => client.close());
+  const reply = await ingestWrite(client, { table: 'events', records: Buffer.from('{"trace_id":"tls-cluster"}') });
+  assert.equal(reply.written, 1);
 });

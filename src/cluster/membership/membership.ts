@@ -23,8 +23,14 @@ export interface NodeInfo {
   readonly nodeId: string;
   /** Base URL of the HTTP API. */
   readonly http: string;
-  /** host:port of the gRPC services. */
+  /** host:port of the client gRPC listener (Ingest, Health). */
   readonly grpc: string;
+  /**
+   * host:port of the peer listener (Replica, Health; mutual TLS unless
+   * --insecure-cluster). Absent in the registration of a node from before
+   * the peer listener, which no peer can replicate to.
+   */
+  readonly peer?: string;
   readonly workerId: number;
   readonly startedAtMs: number;
 }

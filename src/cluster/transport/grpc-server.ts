@@ -1,8 +1,9 @@
 /**
- * The node's gRPC server: the services it is given (the internal Replica
- * service in a cluster, the public Ingest service) and the standard
- * `grpc.health.v1.Health` service (peers' failure detectors and any
- * orchestrator probe it). Health turns NOT_SERVING while the node stops.
+ * A gRPC server of the node: the services it is given and the standard
+ * `grpc.health.v1.Health` service. A node has up to two: the client
+ * listener (`--grpc`: Ingest) and, in a cluster, the peer listener
+ * (`--grpc-peer`: the internal Replica service, mutual TLS; peers' failure
+ * detectors probe its Health). Health turns NOT_SERVING while the node stops.
  */
 import { Server, ServerCredentials, type ServerInterceptor, type ServerUnaryCall, type ServiceDefinition, type sendUnaryData, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
@@ -63,10 +64,14 @@ export class GrpcServer {
     this.names = names;
   }
 
-  /** Binds host:port (0 picks a free port) and serves `services`, in plain text unless `credentials` say otherwise. */
-  static async start(host: string, port: number, services: readonly GrpcService[], credentials: ServerCredentials = ServerCredentials.createInsecure()): Promise<GrpcServer> {
-    const interceptors = services.flatMap((s) => (s.interceptor === undefined ? [] : [s.interceptor]));
-    const server = new Server({ 'grpc.max_receive_message_length': GRPC_MESSAGE_BYTES_MAX, 'grpc.max_send_message_length': GRPC_MESSAGE_BYTES_MAX, interceptors });
+  /**
+   * Binds host:port (0 picks a free port) and serves `services`, in
+   * plaintext unless `credentials` say otherwise; `interceptors` run on
+   * every call before the services' own.
+   */
+  static async start(host: string, port: number, services: readonly GrpcService[], credentials = ServerCredentials.createInsecure(), interceptors: readonly ServerInterceptor[] = []): Promise<GrpcServer> {
+    const all = [...interceptors, ...services.flatMap((s) => (s.interceptor === undefined ? [] : [s.interceptor]))];
+    const server = new Server({ 'grpc.max_receive_message_length': GRPC_MESSAGE_BYTES_MAX, 'grpc.max_send_message_length': GRPC_MESSAGE_BYTES_MAX, interceptors: all });
     for (const s of services) server.addService(s.definition, s.implementation);
     const health = new HealthImplementation({ '': 'SERVING', ...Object.fromEntries(services.map((s) => [s.name, 'SERVING'])) });
     health.addToServer(server);

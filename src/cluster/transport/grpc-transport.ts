@@ -1,15 +1,19 @@
 /**
  * The replica transport over gRPC: one channel per peer address (gRPC
- * multiplexes every call over it). Calls carry a deadline; a peer that does
- * not answer in time is reported as NO_QUORUM so the coordinator can count
- * it as a missing ack and hint the write.
+ * multiplexes every call over it), to the peer's listener, with the
+ * credentials of `PeerSecurity` (mutual TLS: this node's certificate, and a
+ * server that must prove to be the node etcd lists at that address; a
+ * server that does not is as unreachable as a dead one). Calls carry a
+ * deadline; a peer that does not answer in time is reported as NO_QUORUM
+ * so the coordinator can count it as a missing ack and hint the write.
  */
-import { credentials, makeGenericClientConstructor, type Client, type Metadata, type ServiceError } from '@grpc/grpc-js';
+import { makeGenericClientConstructor, status, type Client, type Metadata, type ServiceError } from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
 import { SluiceError, isSluiceError } from '../../core/errors.ts';
 import { GRPC_MESSAGE_BYTES_MAX } from '../../config.ts';
 import { decodeReply, type ReplicaMethod, type ReplicaMethods } from './replica-messages.ts';
 import type { ReplicaTransport } from './replica-transport.ts';
+import type { PeerSecurity } from './peer-tls.ts';
 import { encodeMessage, fromServiceError, protocolMetadata, replicaServiceDefinition } from './replica-service.ts';
 
 const ReplicaClient = makeGenericClientConstructor(replicaServiceDefinition, 'Replica');
@@ -27,19 +31,22 @@ interface Peer {
 /** gRPC channels to peers by node id. */
 export class GrpcTransport implements ReplicaTransport {
   private readonly peers = new Map<string, Peer>();
+  private readonly security: PeerSecurity;
 
-  /** Points `nodeId` at `address` (host:port), replacing a channel to an old address. */
+  constructor(security: PeerSecurity) {
+    this.security = security;
+  }
+
+  /** Points `nodeId` at `address` (host:port of its peer listener), replacing a channel to an old address. */
   setAddress(nodeId: string, address: string): void {
     const old = this.peers.get(nodeId);
     if (old?.address === address) return;
     old?.replica.close();
     old?.health.close();
-    const options = { 'grpc.max_receive_message_length': GRPC_MESSAGE_BYTES_MAX, 'grpc.max_send_message_length': GRPC_MESSAGE_BYTES_MAX };
-    this.peers.set(nodeId, {
-      address,
-      replica: new ReplicaClient(address, credentials.createInsecure(), options),
-      health: new HealthClient(address, credentials.createInsecure(), options),
-    });
+    const options = { 'grpc.max_receive_message_length': GRPC_MESSAGE_BYTES_MAX, 'grpc.max_send_message_length': GRPC_MESSAGE_BYTES_MAX, ...this.security.channelOptions(nodeId) };
+    // One credentials object for both clients, so they share one connection (grpc-js pools subchannels by equal credentials).
+    const creds = this.security.channelCredentials(nodeId);
+    this.peers.set(nodeId, { address, replica: new ReplicaClient(address, creds, options), health: new HealthClient(address, creds, options) });
   }
 
   /**
@@ -54,7 +61,7 @@ export class GrpcTransport implements ReplicaTransport {
     return new Promise((resolve, reject) => {
       fn.call(peer.replica, encodeMessage(request), protocolMetadata(), { deadline: Date.now() + timeoutMs }, (err, reply) => {
         if (err !== null) {
-          reject(fromServiceError(err, nodeId));
+          reject(refusedByPeer(err, nodeId) ?? fromServiceError(err, nodeId));
           return;
         }
         try {
@@ -86,4 +93,14 @@ export class GrpcTransport implements ReplicaTransport {
     }
     this.peers.clear();
   }
+}
+
+/**
+ * A peer that refused this node's certificate (peer-auth.ts) is a cluster
+ * misconfiguration, not the client's: INTERNAL naming the peer, never the
+ * UNAUTHENTICATED or PERMISSION_DENIED a client would read as its own token's.
+ */
+function refusedByPeer(err: ServiceError, nodeId: string): SluiceError | undefined {
+  if (err.code !== status.UNAUTHENTICATED && err.code !== status.PERMISSION_DENIED) return undefined;
+  return new SluiceError('INTERNAL', `replica ${nodeId} refused this node's certificate: ${err.details}`);
 }

@@ -16,6 +16,7 @@ import { Metadata, credentials, makeGenericClientConstructor, type Client, type 
 import { pino } from 'pino';
 import { GrpcServer, replicaGrpcService } from '../../../src/cluster/transport/grpc-server.ts';
 import { GrpcTransport } from '../../../src/cluster/transport/grpc-transport.ts';
+import { plaintextPeers } from '../../../src/cluster/transport/peer-tls.ts';
 import { REPLICA_METHODS, REPLICA_PROTOCOL_METADATA, decodeMessage, encodeMessage, type ReplicaMethod } from '../../../src/cluster/transport/replica-messages.ts';
 import { fromServiceError, replicaServiceDefinition } from '../../../src/cluster/transport/replica-service.ts';
 import type { ReplicaHandlers } from '../../../src/cluster/transport/replica-transport.ts';
@@ -38,7 +39,7 @@ type RawUnary = (request: Buffer, metadata: Metadata, options: { deadline: numbe
 /** Serves `handlers` on a free port; a GrpcTransport knows it as node `peer`. Both are closed after the test. */
 async function serve(t: TestContext, handlers: ReplicaHandlers): Promise<{ address: string; transport: GrpcTransport }> {
   const server = await GrpcServer.start('127.0.0.1', 0, [replicaGrpcService(handlers)]);
-  const transport = new GrpcTransport();
+  const transport = new GrpcTransport(plaintextPeers());
   const address = `127.0.0.1:${server.port}`;
   transport.setAddress('peer', address);
   t.after(async () => {
@@ -130,7 +131,7 @@ test('GrpcTransport names replica-v1 in the metadata of every call', async (t) =
     ]),
   );
   const server = await GrpcServer.start('127.0.0.1', 0, [{ name: 'probe', definition: replicaServiceDefinition, implementation }]);
-  const transport = new GrpcTransport();
+  const transport = new GrpcTransport(plaintextPeers());
   transport.setAddress('peer', `127.0.0.1:${server.port}`);
   t.after(async () => {
     transport.close();
