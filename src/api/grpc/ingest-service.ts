@@ -95,6 +95,8 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
     name: INGEST_SERVICE,
     definition,
     interceptor: authInterceptor(auth, INGEST_SERVICE),
+    // The interceptor authenticates every call; the handlers check write:<table> per request (per batch of a stream).
+    access: { Write: 'bearer-token', WriteStream: 'bearer-token' },
     implementation: {
       Write(call: ServerUnaryCall<WriteRequestMessage, WriteReplyMessage>, callback: sendUnaryData<WriteReplyMessage>) {
         const req = call.request;

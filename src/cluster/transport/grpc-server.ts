@@ -12,11 +12,20 @@ import { REPLICA_METHODS, REPLICA_SERVICE, decodeRequest } from './replica-messa
 import { checkProtocolVersion, encodeMessage, protocolMetadata, replicaServiceDefinition, toServiceError } from './replica-service.ts';
 import type { ReplicaHandlers } from './replica-transport.ts';
 
+/**
+ * Who may call a method: anyone (Health), a client with a bearer token
+ * (checked by the service's interceptor and handlers), or a node of the
+ * cluster by its certificate (the peer listener's mutual TLS and roster).
+ */
+export type GrpcAccess = 'public' | 'bearer-token' | 'node-certificate';
+
 /** One service a GrpcServer serves; `name` is its health-check name. */
 export interface GrpcService {
   readonly name: string;
   readonly definition: ServiceDefinition;
   readonly implementation: UntypedServiceImplementation;
+  /** What each method of `definition` requires; a server refuses to start with a method missing here (deny by default). */
+  readonly access: Readonly<Record<string, GrpcAccess>>;
   /** Runs on every call of the server before its message is read (the Ingest service's authentication). */
   readonly interceptor?: ServerInterceptor;
 }
@@ -47,7 +56,7 @@ export function replicaGrpcService(handlers: ReplicaHandlers): GrpcService {
       );
     };
   }
-  return { name: REPLICA_SERVICE, definition: replicaServiceDefinition, implementation };
+  return { name: REPLICA_SERVICE, definition: replicaServiceDefinition, implementation, access: Object.fromEntries(REPLICA_METHODS.map((m) => [m, 'node-certificate'])) };
 }
 
 /** A listening gRPC server. */
@@ -70,6 +79,7 @@ export class GrpcServer {
    * every call before the services' own.
    */
   static async start(host: string, port: number, services: readonly GrpcService[], credentials = ServerCredentials.createInsecure(), interceptors: readonly ServerInterceptor[] = []): Promise<GrpcServer> {
+    for (const s of services) checkAccessDeclared(s);
     const all = [...interceptors, ...services.flatMap((s) => (s.interceptor === undefined ? [] : [s.interceptor]))];
     const server = new Server({ 'grpc.max_receive_message_length': GRPC_MESSAGE_BYTES_MAX, 'grpc.max_send_message_length': GRPC_MESSAGE_BYTES_MAX, interceptors: all });
     for (const s of services) server.addService(s.definition, s.implementation);
@@ -100,4 +110,10 @@ export class GrpcServer {
       });
     });
   }
+}
+
+/** Throws unless every method of `service` declares who may call it. */
+export function checkAccessDeclared(service: GrpcService): void {
+  const missing = Object.keys(service.definition).filter((m) => service.access[m] === undefined);
+  if (missing.length > 0) throw new Error(`gRPC ${service.name} methods ${missing.join(', ')} declare no access requirement`);
 }

@@ -130,7 +130,7 @@ test('GrpcTransport names replica-v1 in the metadata of every call', async (t) =
       },
     ]),
   );
-  const server = await GrpcServer.start('127.0.0.1', 0, [{ name: 'probe', definition: replicaServiceDefinition, implementation }]);
+  const server = await GrpcServer.start('127.0.0.1', 0, [{ name: 'probe', definition: replicaServiceDefinition, implementation, access: Object.fromEntries(REPLICA_METHODS.map((m) => [m, 'node-certificate' as const])) }]);
   const transport = new GrpcTransport(plaintextPeers());
   transport.setAddress('peer', `127.0.0.1:${server.port}`);
   t.after(async () => {
@@ -207,4 +207,10 @@ test('the real replica endpoint over a real store answers every method in replic
   assert.deepEqual(entries.entries.map(([, version]) => version).sort(), ids.map(String).sort());
   const fetched = await call('Fetch', { keys: scanned.records.map(([recordKey]) => recordKey) });
   assert.deepEqual(fetched.records, scanned.records);
+});
+
+test('a gRPC server refuses to start with a method that declares no access (deny by default)', async () => {
+  const implementation = Object.fromEntries(REPLICA_METHODS.map((m) => [m, () => undefined]));
+  const access = Object.fromEntries(REPLICA_METHODS.slice(1).map((m) => [m, 'node-certificate' as const]));
+  await assert.rejects(GrpcServer.start('127.0.0.1', 0, [{ name: 'probe', definition: replicaServiceDefinition, implementation, access }]), new RegExp(`${REPLICA_METHODS[0]} declare no access`));
 });
