@@ -15,6 +15,7 @@ import { FAST_CLUSTER_FLAGS, waitUntil, type ClusterView } from './cluster.ts';
 import { EtcdProcess, freePort } from './etcd.ts';
 import { addUser, etcdClient, makeEtcdCerts, startSecureEtcd, type EtcdAccess, type EtcdCerts } from './etcd-auth.ts';
 import { NodeProcess, http, tempDir } from './harness.ts';
+import { createTestCa, nodeCertsDir } from '../support/cluster-certs.ts';
 
 const ACCESS: EtcdAccess = { rootPassword: 'root-pw-7d1f0c', user: 'sluice', password: 'sluice-etcd-pw-5b9e2a71c4', role: 'sluice', prefixes: ['sluice/', 'election/sluice/election/'] };
 const PREFIX = 'sluice/';
@@ -34,6 +35,13 @@ const dir = tempDir(fileOwner, 'sluice-etcd-security-');
 const certs: EtcdCerts = await makeEtcdCerts(dir);
 const etcd: EtcdProcess = await startSecureEtcd(fileOwner, certs, ACCESS);
 const passwordFile = await secretFile('password', `${ACCESS.password}\n`);
+// The nodes' own peer certificates (a cluster node needs them; not under test here).
+const peerCa = await createTestCa(path.join(dir, 'peer-ca'));
+
+/** The peer listener flags of node `id`: a free port and its certificates. */
+async function peerArgs(id: string): Promise<string[]> {
+  return ['--grpc-peer', `127.0.0.1:${await freePort()}`, '--certs-dir', await nodeCertsDir(peerCa, id)];
+}
 
 async function secretFile(name: string, text: string, mode = 0o600): Promise<string> {
   const file = path.join(dir, name);
@@ -44,7 +52,7 @@ async function secretFile(name: string, text: string, mode = 0o600): Promise<str
 
 /** `sluice serve` flags of a one-node cluster on `etcdUrl` with `credentials`. */
 async function nodeArgs(credentials: readonly string[], etcdUrl = etcd.clientUrl): Promise<string[]> {
-  return ['--etcd', etcdUrl, '--node-id', 'n1', '--grpc', `127.0.0.1:${await freePort()}`, ...FAST_CLUSTER_FLAGS, ...credentials];
+  return ['--etcd', etcdUrl, '--node-id', 'n1', '--grpc', `127.0.0.1:${await freePort()}`, ...(await peerArgs('n1')), ...FAST_CLUSTER_FLAGS, ...credentials];
 }
 
 const TLS = (): string[] => ['--etcd-ca', certs.client.ca, '--etcd-cert', certs.client.cert, '--etcd-key', certs.client.key];
@@ -157,7 +165,7 @@ test('etcd restarts, forgetting every login: nodes with a user log in again and 
   const own = await startSecureEtcd(t, certs, ACCESS);
   const nodes: NodeProcess[] = [];
   for (const id of ['n1', 'n2']) {
-    const args = ['--etcd', own.clientUrl, '--node-id', id, '--grpc', `127.0.0.1:${await freePort()}`, ...FAST_CLUSTER_FLAGS, ...TLS(), ...USER()];
+    const args = ['--etcd', own.clientUrl, '--node-id', id, '--grpc', `127.0.0.1:${await freePort()}`, ...(await peerArgs(id)), ...FAST_CLUSTER_FLAGS, ...TLS(), ...USER()];
     nodes.push(await NodeProcess.start(t, { dataDir: tempDir(t), args }));
   }
   const [a, b] = nodes as [NodeProcess, NodeProcess];
