@@ -276,7 +276,11 @@ export class SluiceNode {
             metrics.antiEntropyRecords.inc({ direction: 'pulled' }, r.pulled);
             metrics.antiEntropyRecords.inc({ direction: 'pushed' }, r.pushed);
           },
-          onReplicaWrite: (n) => metrics.replicaWriteRecords.inc(n),
+          onReplicaWrite: (n, table, requestId) => {
+            metrics.replicaWriteRecords.inc(n);
+            // With --audit-data-access every replica says which client request a write came from.
+            if (config.auditDataAccess) this.audit.write('replica_write', { table, records: n, ...(requestId === undefined ? {} : { requestId }) });
+          },
           onTx: (outcome, phases) => {
             metrics.txTotal.inc({ outcome });
             for (const [phase, ms] of Object.entries(phases)) if (ms !== undefined) metrics.txPhaseSeconds.observe({ phase }, ms / 1000);

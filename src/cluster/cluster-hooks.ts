@@ -12,7 +12,8 @@ export interface ClusterHooks extends TxHooks {
   readonly onHintsReplayed?: (batches: number) => void;
   readonly onReadRepair?: (peer: string, records: number) => void;
   readonly onRepaired?: (report: RepairReport) => void;
-  readonly onReplicaWrite?: (records: number) => void;
+  /** A write applied on this replica (records, table, the client request id when the coordinator passed one). */
+  readonly onReplicaWrite?: (records: number, table: string, requestId?: string) => void;
   readonly onClockEvent?: ConstructorParameters<typeof SnowflakeGenerator>[0]['onClockEvent'];
   readonly onTx?: (outcome: TxOutcomeLabel, phaseMs: { prepare?: number; decide?: number; commit?: number }) => void;
   readonly onSnapshotWait?: (ms: number) => void;

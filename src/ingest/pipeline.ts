@@ -41,6 +41,8 @@ export interface WriteRequest {
    * request that stores part of itself is not all or nothing.
    */
   readonly atomic?: boolean;
+  /** The caller's request id (HTTP), sent on to the replicas so their audit lines name it. */
+  readonly requestId?: string;
 }
 
 /** The answer to a write. */
@@ -137,6 +139,7 @@ export class IngestPipeline {
         ...(claim?.fresh === true ? { freshKeys: true } : {}),
         ...(req.consistency === undefined ? {} : { consistency: req.consistency }),
         ...(req.atomic === true ? { atomic: true } : {}),
+        ...(req.requestId === undefined ? {} : { requestId: req.requestId }),
       });
       this.observer.onWritten?.(req.table, encoded.count);
       if (claim !== undefined) this.observer.onDeduped?.(req.table, claim.fresh, encoded.count);

@@ -22,7 +22,8 @@ export type AuditEvent =
   | 'token_created'
   | 'token_revoked'
   | 'token_rotated'
-  | 'tls_reloaded';
+  | 'tls_reloaded'
+  | 'replica_write';
 
 /** One audit entry; `ts`, `node` and `event` are added by the log. */
 export interface AuditFields {

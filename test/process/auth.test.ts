@@ -246,3 +246,20 @@ test('a token revoked through one node is refused by every node of a 3-node clus
   assert.deepEqual(lists[1], lists[0]);
   assert.deepEqual(lists[2], lists[0]);
 });
+
+test('a write\'s request id follows it to its replicas: every replica\'s audit line names it', async (t) => {
+  const cluster = await TestCluster.start(t, { size: 3, args: ['--audit-data-access', '--audit-log', 'stderr'] });
+  const table = { name: 'followed', shardKey: 'k', replicationFactor: 3, fields: [{ name: 'k', type: 'string', required: true }] };
+  await cluster.createTable(table);
+  const res = await http(`${cluster.url(1)}/v1/tables/${table.name}/records`, { method: 'POST', body: '{"k":"a"}', headers: { 'x-request-id': 'follow-me-7' } });
+  assert.equal(res.status, 200, res.text);
+  const lines = (i: number): Record<string, unknown>[] =>
+    cluster
+      .node(i)
+      .stderr.split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  await waitUntil(async () => [0, 1, 2].every((i) => lines(i).some((l) => l['event'] === 'replica_write' && l['requestId'] === 'follow-me-7')), 5_000, 'every replica audits the write');
+  assert.ok(lines(1).some((l) => l['event'] === 'access_granted' && l['requestId'] === 'follow-me-7' && l['table'] === table.name), 'the coordinator audits the request');
+  for (const i of [0, 1, 2]) assert.ok(lines(i).filter((l) => l['event'] === 'replica_write' && l['requestId'] === 'follow-me-7').every((l) => l['table'] === table.name && l['records'] === 1));
+});

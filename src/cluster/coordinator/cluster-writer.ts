@@ -87,7 +87,7 @@ export class ClusterWriter {
       const lastVersion = lastVersionOf(buf);
       for (let attempt = 0; ; attempt++) {
         try {
-          const { lsns, degraded } = await this.replicate(buf, routeBatch(buf, placement, def.replicationFactor), placement.epoch, consistency, releaseOnce, options.atomic === true);
+          const { lsns, degraded } = await this.replicate(buf, routeBatch(buf, placement, def.replicationFactor), placement.epoch, consistency, releaseOnce, options.atomic === true, options.requestId);
           return { ids, token: encodeClusterToken(lsns, lastVersion), ...(degraded ? { degraded: true } : {}) };
         } catch (err) {
           // A replica follows a newer placement: route again by it. Replicas that took the
@@ -103,7 +103,7 @@ export class ClusterWriter {
   }
 
   /** Sends a stamped batch to the replicas of its routing and waits for W acks per shard (per ring). */
-  private async replicate(buf: Buffer, routing: Routing, epoch: number, consistency: Consistency, releaseOnce: () => void, atomic: boolean): Promise<{ lsns: Map<string, string>; degraded: boolean }> {
+  private async replicate(buf: Buffer, routing: Routing, epoch: number, consistency: Consistency, releaseOnce: () => void, atomic: boolean, requestId?: string): Promise<{ lsns: Map<string, string>; degraded: boolean }> {
     const { byNode, shards } = routing;
     // An atomic batch is never buffered: a 202 cannot promise all or nothing.
     const available = availability(shards, (n) => this.d.delivery.isUp(n), consistency, atomic ? 'refuse' : this.d.onPartition);
@@ -124,7 +124,7 @@ export class ClusterWriter {
         else reject(err);
       };
       for (const [node, positions] of byNode) {
-        void this.d.delivery.sendOrHint(node, subBatch(buf, positions), positions.length, epoch).then((result) => {
+        void this.d.delivery.sendOrHint(node, subBatch(buf, positions), positions.length, epoch, requestId).then((result) => {
           if (result.lsn !== undefined) {
             acked.add(node);
             lsns.set(node, result.lsn);

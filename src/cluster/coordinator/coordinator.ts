@@ -19,6 +19,8 @@ export function requiredReplicas(consistency: Consistency, replicas: number): nu
 /** Per-request options of a write. */
 export interface WriteOptions {
   readonly consistency?: Consistency;
+  /** The caller's request id: replicas receive it with the write (their audit lines follow one write across nodes). */
+  readonly requestId?: string;
   /**
    * Entries carry a key (primary or dedupe) that keeps the id it was written
    * with before; without it every entry gets a fresh id.

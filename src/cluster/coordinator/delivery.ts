@@ -42,12 +42,12 @@ export class Delivery {
     return node === this.d.nodeId || this.d.detector.state(node) === 'alive';
   }
 
-  /** Writes `part` to `node` (routed by placement `epoch` when given); on failure stores it as a hint. */
-  async sendOrHint(node: string, part: Buffer, records: number, epoch?: number): Promise<NodeResult> {
+  /** Writes `part` to `node` (routed by placement `epoch` when given, naming the caller's `requestId`); on failure stores it as a hint. */
+  async sendOrHint(node: string, part: Buffer, records: number, epoch?: number, requestId?: string): Promise<NodeResult> {
     let stale = false;
     if (this.isUp(node)) {
       try {
-        const reply = await this.d.transport.call(node, 'Write', { batch: part, ...(epoch === undefined ? {} : { epoch }) }, this.d.replicaTimeoutMs);
+        const reply = await this.d.transport.call(node, 'Write', { batch: part, ...(epoch === undefined ? {} : { epoch }), ...(requestId === undefined ? {} : { requestId }) }, this.d.replicaTimeoutMs);
         if (node !== this.d.nodeId) this.d.detector.reportSuccess(node);
         return { lsn: reply.lsn };
       } catch (err) {

@@ -34,7 +34,8 @@ export interface ReplicaEndpointDeps {
   /** This node's placement epoch. */
   readonly epoch: () => number;
   /** Called with the record count of each replica write applied here. */
-  readonly onReplicaWrite?: (records: number) => void;
+  /** A write applied on this replica: its records, table and the client request id the coordinator passed on. */
+  readonly onReplicaWrite?: (records: number, table: string, requestId?: string) => void;
   /** Longest a snapshot read waits for atomic batches prepared at or below it. @default readBarrierMsMax */
   readonly txReadWaitMs?: number;
   /** Called with the batches a snapshot read gave up waiting for (the resolver hurries them). */
@@ -106,7 +107,7 @@ export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
     return { maxVersion: s };
   };
 
-  const applyWrite = async (batch: Buffer): Promise<{ lsn: string }> => {
+  const applyWrite = async (batch: Buffer, requestId?: string): Promise<{ lsn: string }> => {
     const reader = new RecordBatchReader(batch);
     if (catalog.byId(reader.tableId) === undefined) {
       await deps.reloadTables();
@@ -119,7 +120,7 @@ export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
     if (reader.count > 0) deps.hlc.update(reader.version);
     await admit(batch.length);
     const lsn = await store.appendRecords(batch, reader.count, () => indexed(batch.length));
-    deps.onReplicaWrite?.(reader.count);
+    deps.onReplicaWrite?.(reader.count, catalog.byId(reader.tableId)?.name ?? String(reader.tableId), requestId);
     return { lsn: String(lsn) };
   };
 
@@ -138,14 +139,14 @@ export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
       },
     }),
 
-    async Write({ batch, epoch }) {
+    async Write({ batch, epoch, requestId }) {
       if (epoch !== undefined && epoch < deps.epoch()) {
         throw new SluiceError('STALE_PLACEMENT', `the write was routed by placement epoch ${epoch}; this replica follows ${deps.epoch()}`);
       }
-      if (epoch === undefined) return applyWrite(batch);
+      if (epoch === undefined) return applyWrite(batch, requestId);
       track(epoch, 1);
       try {
-        return await applyWrite(batch);
+        return await applyWrite(batch, requestId);
       } finally {
         track(epoch, -1);
       }

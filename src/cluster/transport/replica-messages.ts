@@ -38,7 +38,7 @@ import type { KeyRangeQuery } from '../../storage/index/index-store.ts';
  *   Record    => array [recordKey, value: bytes]
  *                value = record-batch-v1 `value` (version | ingestedAt | schemaVersion | fields)
  *
- *   Write        req   { batch: batch, epoch?: int }
+ *   Write        req   { batch: batch, epoch?: int, requestId?: str }
  *                reply { lsn: decimal }               the replica's WAL LSN, after fsync
  *   Get          req   { tableId: int, id: decimal, lsn?: decimal, asOf?: decimal }
  *                reply { record?: Record }            absent: no such id
@@ -102,6 +102,8 @@ export interface WriteRequest {
    * node, not a ring.
    */
   readonly epoch?: number;
+  /** The client request that carried the batch (1..64 characters), for the replica's audit log. */
+  readonly requestId?: string;
 }
 export interface WriteReply {
   readonly lsn: string;
@@ -280,6 +282,7 @@ const int: Field = { expected: 'an integer >= 0', ok: isInt };
 const number: Field = { expected: 'a number', ok: (v) => typeof v === 'number' };
 const decimal: Field = { expected: 'a decimal string of 1..20 digits', ok: isDecimal };
 const bytes: Field = { expected: 'bytes (msgpack bin)', ok: isBytes };
+const text: Field = { expected: 'a string of 1..64 characters', ok: (v) => typeof v === 'string' && v.length >= 1 && v.length <= 64 };
 const optional = (f: Field): Field => ({ ...f, optional: true });
 /** An array whose elements each pass `ok`: one level deep (a pair's types are checked, its bytes are not parsed). */
 const arrayOf = (expected: string, ok: (v: unknown) => boolean): Field => ({ expected, ok, items: true });
@@ -289,7 +292,7 @@ const records = arrayOf(record.expected, record.ok);
 /** Every method's request and reply shape (the grammar above, as checks). */
 const SHAPES: { readonly [M in ReplicaMethod]: { readonly request: Shape; readonly reply: Shape } } = {
   Write: {
-    request: [['batch', bytes], ['epoch', optional(int)]],
+    request: [['batch', bytes], ['epoch', optional(int)], ['requestId', optional(text)]],
     reply: [['lsn', decimal]],
   },
   Get: {

@@ -57,6 +57,7 @@ async function write(ctx: ApiContext, request: FastifyRequest, reply: FastifyRep
       onInvalid,
       consistency,
       ...(atomic ? { atomic: true } : {}),
+      requestId: String(request.id),
       ...(dedupe === undefined ? {} : { dedupe }),
     },
     ticket,
