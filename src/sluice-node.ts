@@ -276,6 +276,14 @@ export class SluiceNode {
             metrics.antiEntropyRecords.inc({ direction: 'pulled' }, r.pulled);
             metrics.antiEntropyRecords.inc({ direction: 'pushed' }, r.pushed);
           },
+          onPeerRefused: (r) =>
+            this.audit.write(r.error.code === 'UNAUTHENTICATED' ? 'authentication_failed' : 'access_denied', {
+              address: r.peer.replace(/^ipv[46]:/, '').replace(/:[0-9]+$/, ''),
+              route: r.method,
+              ...(r.nodeId === undefined ? {} : { principal: `node ${r.nodeId}` }),
+              reason: r.error.message,
+              listener: 'peer',
+            }),
           onReplicaWrite: (n, table, requestId) => {
             metrics.replicaWriteRecords.inc(n);
             // With --audit-data-access every replica says which client request a write came from.

@@ -4,6 +4,7 @@ import type { PeerState } from './membership/failure-detector.ts';
 import type { RepairReport } from './repair/anti-entropy.ts';
 import type { TxOutcomeLabel } from './coordinator/atomic-writer.ts';
 import type { TxHooks } from './tx-parts.ts';
+import type { PeerRefusal } from './transport/peer-auth.ts';
 
 /** Observers of the cluster parts, by event. */
 export interface ClusterHooks extends TxHooks {
@@ -17,5 +18,7 @@ export interface ClusterHooks extends TxHooks {
   readonly onClockEvent?: ConstructorParameters<typeof SnowflakeGenerator>[0]['onClockEvent'];
   readonly onTx?: (outcome: TxOutcomeLabel, phaseMs: { prepare?: number; decide?: number; commit?: number }) => void;
   readonly onSnapshotWait?: (ms: number) => void;
+  /** A call refused on the peer port (reported at most once per caller address and reason every 10 s): for the audit log. */
+  readonly onPeerRefused?: (refusal: PeerRefusal) => void;
 }
 

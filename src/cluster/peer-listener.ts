@@ -24,16 +24,16 @@ const REFUSAL_LOG_INTERVAL_MS = 10_000;
  * credentials; with mutual TLS, every Replica call is checked against the
  * roster before its message is read.
  */
-export async function startPeerListener(config: NodeConfig, security: PeerSecurity, local: ReplicaHandlers, roster: PeerRoster, log: Logger): Promise<GrpcServer> {
+export async function startPeerListener(config: NodeConfig, security: PeerSecurity, local: ReplicaHandlers, roster: PeerRoster, log: Logger, onRefused?: (r: PeerRefusal) => void): Promise<GrpcServer> {
   const { host, port } = grpcPeerListen(config);
-  const interceptors = security.secure ? [peerAuthInterceptor({ security, service: REPLICA_SERVICE, admit: (id) => roster.admit(id), onRefused: refusalLogger(log) })] : [];
+  const interceptors = security.secure ? [peerAuthInterceptor({ security, service: REPLICA_SERVICE, admit: (id) => roster.admit(id), onRefused: refusalLogger(log, onRefused) })] : [];
   const server = await GrpcServer.start(host, port, [replicaGrpcService(local)], security.serverCredentials(), interceptors);
   log.info({ event: 'grpc_peer_listening', host, port: server.port, tls: security.secure }, 'peer gRPC listening');
   return server;
 }
 
-/** Logs refused peer calls, once per caller address and reason every REFUSAL_LOG_INTERVAL_MS. */
-function refusalLogger(log: Logger): (r: PeerRefusal) => void {
+/** Logs (and reports to `report`) refused peer calls, once per caller address and reason every REFUSAL_LOG_INTERVAL_MS. */
+function refusalLogger(log: Logger, report?: (r: PeerRefusal) => void): (r: PeerRefusal) => void {
   const lastLogged = new Map<string, number>();
   return (r) => {
     const address = r.peer.replace(/:[0-9]+$/, '');
@@ -42,6 +42,7 @@ function refusalLogger(log: Logger): (r: PeerRefusal) => void {
     if (now - (lastLogged.get(key) ?? -Infinity) < REFUSAL_LOG_INTERVAL_MS) return;
     if (lastLogged.size > 1_000) lastLogged.clear();
     lastLogged.set(key, now);
+    report?.(r);
     log.warn({ event: 'peer_refused', peer: r.peer, method: r.method, nodeId: r.nodeId, code: r.error.code, err: r.error.message }, `peer call refused: ${r.error.message}`);
   };
 }

@@ -178,7 +178,7 @@ async function startNetwork(ctx: AssemblyContext, f: Foundation, httpUrl: string
   // The client port (Ingest, Health): TLS with the HTTP listener's certificate when the node has one.
   const grpc = await life.add('grpc', () => GrpcServer.start(config.grpcHost, config.grpcPort, services, credentials), (g) => g.stop(GRPC_STOP_GRACE_MS));
   const roster = new PeerRoster({ client: f.client, keys: f.keys, decommissioned: (id) => leftTheRing(placement, id) });
-  const peerGrpc = await life.add('grpc-peer', () => startPeerListener(config, f.security, local, roster, log), (g) => g.stop(GRPC_STOP_GRACE_MS));
+  const peerGrpc = await life.add('grpc-peer', () => startPeerListener(config, f.security, local, roster, log, hooks.onPeerRefused), (g) => g.stop(GRPC_STOP_GRACE_MS));
   const detector = new FailureDetector(transport, config);
   const advertised = (host: string, port: number): string => `${config.advertiseHost || host}:${port}`;
   const addresses = { grpc: advertised(config.grpcHost, grpc.port), peer: advertised(grpcPeerListen(config).host, peerGrpc.port) };

@@ -138,6 +138,11 @@ export class TestCluster {
     return `127.0.0.1:${this.slot(i).peerPort}`;
   }
 
+  /** The data dir of node `i`. */
+  dataDir(i: number): string {
+    return this.slot(i).dataDir;
+  }
+
   /** The certs dir node `i` is started with. */
   certsDir(i: number): string {
     return this.slot(i).certsDir;
