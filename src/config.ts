@@ -295,7 +295,7 @@ export interface NodeConfig {
   readonly tlsCertFile: string;
   /** PEM private key file of `files` mode (mode 0600). @default '' */
   readonly tlsKeyFile: string;
-  /** The certificate and key files are checked for a change this often (SIGHUP checks at once). @default 30_000 */
+  /** The certificate and key files, and the --certs-dir files, are checked for a change this often (SIGHUP checks at once). @default 30_000 */
   readonly tlsReloadIntervalMs: number;
   /** The CA (PEM file) that issued etcd's server certificate; needs https:// etcd URLs; empty: the system's CAs. @default '' */
   readonly etcdCaFile: string;

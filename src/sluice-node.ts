@@ -154,11 +154,10 @@ export class SluiceNode {
     return `${scheme}://${host}:${address.port}`;
   }
 
-  /** Reloads the TLS certificate and key from their files now (SIGHUP); false when the node serves no TLS. */
+  /** Reloads the public listeners' certificate and the peer certificates from their files now (SIGHUP); false when the node has neither. */
   async reloadTls(): Promise<boolean> {
-    if (this.tls === undefined) return false;
-    await this.tls.reload('signal');
-    return true;
+    const [publicTls, peer] = await Promise.all([this.tls?.reload('signal').then(() => true) ?? false, this.cluster?.reloadPeerCerts() ?? false]);
+    return publicTls || peer;
   }
 
   /** Every HTTP route with what it needs (route-auth.ts). */
@@ -276,6 +275,7 @@ export class SluiceNode {
             metrics.antiEntropyRecords.inc({ direction: 'pulled' }, r.pulled);
             metrics.antiEntropyRecords.inc({ direction: 'pushed' }, r.pushed);
           },
+          peerTls: tlsObserver(metrics, this.audit, log),
           onPeerRefused: (r) =>
             this.audit.write(r.error.code === 'UNAUTHENTICATED' ? 'authentication_failed' : 'access_denied', {
               address: r.peer.replace(/^ipv[46]:/, '').replace(/:[0-9]+$/, ''),

@@ -92,8 +92,8 @@ export class NodeMetrics {
     });
     this.clockEvents = new Counter({ name: 'sluice_clock_events_total', help: 'Clock rollback handling by the id generator', labelNames: ['kind'], registers });
     this.authFailures = new Counter({ name: 'sluice_auth_failures_total', help: 'Requests refused before their handler: bad or missing credentials, or throttled addresses', labelNames: ['reason'], registers });
-    this.tlsReloads = new Counter({ name: 'sluice_tls_reload_total', help: 'Certificate reloads of a public listener (files changed, or SIGHUP): ok, or error (the last good pair kept serving)', labelNames: ['listener', 'result'], registers });
-    this.tlsCertExpiry = new Gauge({ name: 'sluice_tls_cert_expiry_timestamp_seconds', help: 'notAfter of the certificate a public listener serves, Unix seconds', labelNames: ['listener'], registers });
+    this.tlsReloads = new Counter({ name: 'sluice_tls_reload_total', help: 'Certificate reloads of a listener (http, grpc, or peer: files changed, or SIGHUP): ok, or error (the last good pair kept serving)', labelNames: ['listener', 'result'], registers });
+    this.tlsCertExpiry = new Gauge({ name: 'sluice_tls_cert_expiry_timestamp_seconds', help: 'notAfter of the certificate a listener (http, grpc, or peer) serves, Unix seconds', labelNames: ['listener'], registers });
     this.overloaded = new Counter({ name: 'sluice_overloaded_total', help: 'Writes refused with 429', labelNames: ['reason'], registers });
     this.peerState = new Gauge({ name: 'sluice_peer_state', help: 'Failure detector state of each peer (1 for the current state)', labelNames: ['peer', 'state'], registers });
     this.hintsPending = new Gauge({ name: 'sluice_hints_pending', help: 'Hinted replica writes waiting for their peer', labelNames: ['peer'], registers });

@@ -1,6 +1,7 @@
 /**
- * What a node does with the certificate reloader's reports: the expiry
- * gauge and reload counter per listener, an audit line per reload outcome
+ * What a node does with the certificate reloaders' reports (the public
+ * listeners' and the peer listener's): the expiry gauge and reload counter
+ * per listener, an audit line per reload outcome
  * (a certificate swap is a security event), and log lines for operators.
  */
 import type { Logger } from 'pino';
@@ -21,10 +22,11 @@ export function tlsObserver(metrics: NodeMetrics, audit: AuditLog, log: Logger):
       if (error === undefined) log.info({ event: 'tls_reloaded', listener, trigger, subject: pair.subject, ...serving }, 'TLS certificate reloaded');
       else log.error({ event: 'tls_reload_failed', listener, trigger, err: error, ...serving }, 'TLS certificate not reloaded; the last good one keeps serving');
     },
-    onExpiring: (pair, msLeft) => {
+    onExpiring: (pair, msLeft, listeners) => {
       const days = Math.floor(msLeft / DAY_MS);
       const when = msLeft <= 0 ? `expired on ${pair.notAfter.toISOString()}` : `expires in ${days} days (${pair.notAfter.toISOString()})`;
-      log.warn({ event: 'tls_cert_expiring', subject: pair.subject, serial: pair.serialNumber, notAfter: pair.notAfter.toISOString(), daysLeft: days }, `the TLS certificate ${when}: replace the files (they are reloaded)`);
+      const which = listeners.includes('peer') ? 'the node certificate of the peer listener (--certs-dir)' : 'the TLS certificate';
+      log.warn({ event: 'tls_cert_expiring', listeners, subject: pair.subject, serial: pair.serialNumber, notAfter: pair.notAfter.toISOString(), daysLeft: days }, `${which} ${when}: replace the files (they are reloaded)`);
     },
   };
 }

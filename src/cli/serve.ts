@@ -1,7 +1,7 @@
 /**
  * `sluice serve`: runs a single node until SIGTERM/SIGINT, then stops
  * gracefully (stop accepting, finish requests in flight, flush, exit 0).
- * SIGHUP reloads the TLS certificate and key.
+ * SIGHUP reloads the TLS certificate and key, and the peer certificates of --certs-dir.
  */
 import { KAFKA_SOURCE_DEFAULTS, kafkaSourceConfig, type KafkaSourceConfig } from '../sources/kafka/kafka-source-config.ts';
 import { readFileSync } from 'node:fs';
@@ -186,7 +186,7 @@ export function serveCommand(): Command {
         'off',
       ]),
     )
-    .option('--tls-reload-interval-ms <ms>', 'how often the certificate and key files are checked for a change (SIGHUP reloads at once)', String(d.tlsReloadIntervalMs))
+    .option('--tls-reload-interval-ms <ms>', 'how often the TLS certificate and key files, and the --certs-dir files, are checked for a change (SIGHUP reloads at once)', String(d.tlsReloadIntervalMs))
     .action(async (opts: ServeOptions) => {
       const config = toConfig(opts);
       let node: SluiceNode;
@@ -216,7 +216,7 @@ export function serveCommand(): Command {
         );
       };
       process.on('SIGHUP', () => {
-        node.log.info({ event: 'signal', signal: 'SIGHUP' }, 'reloading the TLS certificate');
+        node.log.info({ event: 'signal', signal: 'SIGHUP' }, 'reloading the TLS certificates');
         void node.reloadTls().then((served) => {
           if (!served) node.log.info({ event: 'tls_reload_skipped' }, 'no TLS to reload');
         });

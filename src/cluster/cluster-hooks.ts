@@ -5,6 +5,7 @@ import type { RepairReport } from './repair/anti-entropy.ts';
 import type { TxOutcomeLabel } from './coordinator/atomic-writer.ts';
 import type { TxHooks } from './tx-parts.ts';
 import type { PeerRefusal } from './transport/peer-auth.ts';
+import type { ReloadObserver } from '../security/tls/cert-reloader.ts';
 
 /** Observers of the cluster parts, by event. */
 export interface ClusterHooks extends TxHooks {
@@ -20,5 +21,7 @@ export interface ClusterHooks extends TxHooks {
   readonly onSnapshotWait?: (ms: number) => void;
   /** A call refused on the peer port (reported at most once per caller address and reason every 10 s): for the audit log. */
   readonly onPeerRefused?: (refusal: PeerRefusal) => void;
+  /** Reports of the peer certificates' reloader (listener `peer`): for metrics, the audit log and expiry warnings. */
+  readonly peerTls?: ReloadObserver;
 }
 

@@ -101,6 +101,7 @@ export class ClusterRuntime {
   private readonly antiEntropy: AntiEntropy;
   private readonly tx: TxParts;
   private readonly log: Logger;
+  private readonly peerCerts: AssembledParts['peerCerts'];
 
   private constructor(parts: RuntimeParts) {
     this.tx = parts.tx;
@@ -117,6 +118,7 @@ export class ClusterRuntime {
     this.coordinator = parts.coordinator;
     this.tokens = parts.tokens;
     this.log = parts.log;
+    this.peerCerts = parts.peerCerts;
   }
 
   /**
@@ -143,6 +145,13 @@ export class ClusterRuntime {
       await life.stop();
       throw err;
     }
+  }
+
+  /** Reloads the peer certificates from --certs-dir now (SIGHUP); false with --insecure-cluster. */
+  async reloadPeerCerts(): Promise<boolean> {
+    if (this.peerCerts === undefined) return false;
+    await this.peerCerts.reload('signal');
+    return true;
   }
 
   /** Runs Merkle repair now (one shard or all this node holds). */

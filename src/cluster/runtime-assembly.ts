@@ -4,8 +4,8 @@
  *
  *   peer certificates → etcd client → cluster catalog → hint queues →
  *   peer channels → client gRPC server (Ingest + Health) → peer gRPC
- *   server (Replica + Health, mutual TLS) → membership → placement →
- *   failure detector → two-phase commit parts → coordinator →
+ *   server (Replica + Health, mutual TLS) → peer certificate reload →
+ *   membership → placement → failure detector → two-phase commit parts → coordinator →
  *   anti-entropy → hint replay → "serving"
  *
  * Both gRPC servers listen before the node registers, so no peer ever sees
@@ -49,10 +49,12 @@ import { replicaHandlers } from './replica/replica-endpoint.ts';
 import { GrpcServer, type GrpcService } from './transport/grpc-server.ts';
 import { GrpcTransport } from './transport/grpc-transport.ts';
 import { LocalTransport } from './transport/local-transport.ts';
-import type { PeerSecurity } from './transport/peer-tls.ts';
 import type { ReplicaTransport } from './transport/replica-transport.ts';
 import { leftTheRing, startPeerListener } from './peer-listener.ts';
-import { loadPeerSecurity } from './peer-security.ts';
+import { loadPeerSecurity, type StartedPeerSecurity } from './peer-security.ts';
+import { startPeerCertReload } from './peer-cert-reload.ts';
+import type { LoadedCertPair } from '../security/certs/load-cert-pair.ts';
+import type { CertReloader } from '../security/tls/cert-reloader.ts';
 import { startTxParts, type TxParts } from './tx-parts.ts';
 
 /** Segment size of a peer's hint queue. */
@@ -86,11 +88,13 @@ export interface AssembledParts {
   readonly coordinator: ClusterCoordinator;
   readonly tx: TxParts;
   readonly tokens: EtcdTokenStore;
+  /** The reloader of the peer certificates; none with --insecure-cluster. */
+  readonly peerCerts: CertReloader<LoadedCertPair> | undefined;
 }
 
 /** What the metadata and storage parts give the rest. */
 interface Foundation {
-  readonly security: PeerSecurity;
+  readonly peerTls: StartedPeerSecurity;
   readonly client: Etcd3;
   readonly keys: EtcdKeys;
   readonly tables: ClusterTables;
@@ -108,6 +112,7 @@ interface Network {
   readonly ids: () => SnowflakeGenerator;
   readonly grpc: GrpcServer;
   readonly peerGrpc: GrpcServer;
+  readonly peerCerts: CertReloader<LoadedCertPair> | undefined;
   /** Binds a snapshot read's "hurry these batches" to the resolver, once it runs. */
   readonly bindResolver: (hurry: (txids: bigint[]) => void) => void;
 }
@@ -127,13 +132,13 @@ export async function assembleCluster(ctx: AssemblyContext, httpUrl: string, ser
     net.grpc.setNotServing();
     net.peerGrpc.setNotServing();
   });
-  return { store, catalog, tables: f.tables, membership, placement, detector, hints: f.hints, antiEntropy, coordinator, tx, tokens: f.tokens };
+  return { store, catalog, tables: f.tables, membership, placement, detector, hints: f.hints, antiEntropy, coordinator, tx, tokens: f.tokens, peerCerts: net.peerCerts };
 }
 
 /** The peer certificates, etcd, the cluster catalog, the hint queues and the peer channels. */
 async function startFoundation({ life, config, catalog, log }: AssemblyContext): Promise<Foundation> {
   // First: a certs dir that cannot be used stops the node before it touches etcd.
-  const security = await life.add('peer-tls', () => loadPeerSecurity(config, log), () => undefined);
+  const peerTls = await life.add('peer-tls', () => loadPeerSecurity(config, log), () => undefined);
   const keys = new EtcdKeys(config.etcdPrefix);
   const client = await life.add('etcd', () => etcdClient(config, keys, log), (c) => c.close());
   await checkSharedConfig(client, keys, config.shards);
@@ -147,10 +152,10 @@ async function startFoundation({ life, config, catalog, log }: AssemblyContext):
     await q.open();
     return q;
   }, (q) => q.close());
-  const peers = await life.add('peers', () => new GrpcTransport(security), (p) => p.close());
+  const peers = await life.add('peers', () => new GrpcTransport(peerTls.security), (p) => p.close());
   // Loaded by the node's token registry, which starts its watch; stopped with the other parts.
   const tokens = await life.add('tokens', () => new EtcdTokenStore(client, keys, log), (t) => t.stop());
-  return { security, client, keys, tables, hints, peers, tokens };
+  return { peerTls, client, keys, tables, hints, peers, tokens };
 }
 
 /** The replica service and its gRPC server, membership, placement and the failure detector. */
@@ -178,7 +183,8 @@ async function startNetwork(ctx: AssemblyContext, f: Foundation, httpUrl: string
   // The client port (Ingest, Health): TLS with the HTTP listener's certificate when the node has one.
   const grpc = await life.add('grpc', () => GrpcServer.start(config.grpcHost, config.grpcPort, services, credentials), (g) => g.stop(GRPC_STOP_GRACE_MS));
   const roster = new PeerRoster({ client: f.client, keys: f.keys, decommissioned: (id) => leftTheRing(placement, id) });
-  const peerGrpc = await life.add('grpc-peer', () => startPeerListener(config, f.security, local, roster, log, hooks.onPeerRefused), (g) => g.stop(GRPC_STOP_GRACE_MS));
+  const peerGrpc = await life.add('grpc-peer', () => startPeerListener(config, f.peerTls.security, local, roster, log, hooks.onPeerRefused), (g) => g.stop(GRPC_STOP_GRACE_MS));
+  const peerCerts = await life.add('peer-cert-reload', () => startPeerCertReload(f.peerTls, f.peers, config.tlsReloadIntervalMs, hooks.peerTls), (r) => r?.stop());
   const detector = new FailureDetector(transport, config);
   const advertised = (host: string, port: number): string => `${config.advertiseHost || host}:${port}`;
   const addresses = { grpc: advertised(config.grpcHost, grpc.port), peer: advertised(grpcPeerListen(config).host, peerGrpc.port) };
@@ -188,7 +194,7 @@ async function startNetwork(ctx: AssemblyContext, f: Foundation, httpUrl: string
   await life.add('membership', () => membership.start(), () => membership.stop());
   await life.add('placement', () => placement.start(), () => placement.stop());
   await life.add('detector', () => detector.start(), () => detector.stop());
-  return { placement, transport, detector, membership, ids, grpc, peerGrpc, bindResolver: (h) => (hurry = h) };
+  return { placement, transport, detector, membership, ids, grpc, peerGrpc, peerCerts, bindResolver: (h) => (hurry = h) };
 }
 
 /** Keeps peer addresses, the roster, the failure detector's peers and the placement leader's view in step with etcd. */

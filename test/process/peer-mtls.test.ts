@@ -8,13 +8,18 @@
  * client refuses a server whose certificate names another node than the
  * one etcd lists at that address. The client gRPC port no longer serves
  * Replica. A decommissioned node's certificate stops working once it has
- * left the ring. The CA rotation of docs/operations.md keeps the cluster
- * replicating at every step and leaves old certificates worthless. A
+ * left the ring. A node certificate renewed in place is served after
+ * SIGHUP, no restart, and a corrupt one keeps the last good set and is
+ * counted. The CA rotation of docs/operations.md, by rolling restarts and
+ * by SIGHUP alone, keeps the cluster replicating at every step and leaves
+ * old certificates worthless. A
  * cluster node without certificates refuses to start unless given
  * --insecure-cluster.
  */
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { connect as tlsConnect } from 'node:tls';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { Etcd3 } from 'etcd3';
@@ -212,39 +217,119 @@ async function restart(cluster: TestCluster, i: number): Promise<void> {
   await cluster.waitConverged();
 }
 
-test('CA rotation as documented: append the new CA, reissue node certificates, drop the old CA; the cluster replicates at every step', { timeout: 240_000 }, async (t) => {
+/** The peer reloads node `i` has logged (`tls_reloaded` / `tls_reload_failed` with listener peer). */
+function peerReloads(cluster: TestCluster, i: number): Record<string, unknown>[] {
+  return cluster.node(i).logs.filter((l) => (l['event'] === 'tls_reloaded' || l['event'] === 'tls_reload_failed') && l['listener'] === 'peer');
+}
+
+/** SIGHUPs node `i` (after its certs dir changed) and waits for its peer reload to finish; returns what it logged. */
+async function sighup(cluster: TestCluster, i: number): Promise<Record<string, unknown>> {
+  const before = peerReloads(cluster, i).length;
+  cluster.node(i).child.kill('SIGHUP');
+  await waitUntil(async () => peerReloads(cluster, i).length > before, 10_000, `node ${i} reloaded its peer certificates`);
+  return peerReloads(cluster, i)[before] ?? {};
+}
+
+/** The serial of the certificate a new connection to the peer port at `address` is served, presenting `leaf`. */
+function peerServedSerial(address: string, leaf: Leaf): Promise<string> {
+  const port = Number(address.slice(address.lastIndexOf(':') + 1));
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ALPNProtocols: ['h2'], rejectUnauthorized: false, cert: leaf.certPem, key: leaf.keyPem }, () => {
+      const serial = socket.getPeerX509Certificate()?.serialNumber;
+      socket.destroy();
+      if (serial === undefined) reject(new Error('no certificate served'));
+      else resolve(serial);
+    });
+    socket.once('error', reject);
+  });
+}
+
+/** The audit lines of node `i`. */
+function auditOf(cluster: TestCluster, i: number): Record<string, unknown>[] {
+  return readFileSync(path.join(cluster.dataDir(i), 'audit.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+test('a node certificate renewed in place is served after SIGHUP without a restart, and the cluster replicates; a corrupt node.crt keeps the last good set and is counted', { timeout: 120_000 }, async (t) => {
   const cluster = await TestCluster.start(t, { size: 2 });
   await cluster.createTable({ ...TABLE, name: 'pairs', replicationFactor: 2 });
-  const nodes = [0, 1];
-  const oldLeaf = nodeLeaf(cluster.certsDir(1));
-  const oldCa = cluster.ca.signing.certPem;
-  const newCa = await createTestCa(tempDir(t, 'sluice-ca2-'), cluster.ca.clusterId);
   const check = async (step: string): Promise<void> => {
-    for (const i of nodes) await writeEverywhere(cluster, i, `${step}-${i}`);
+    for (const i of [0, 1]) await writeEverywhere(cluster, i, `${step}-${i}`);
   };
   await check('before');
-  for (const i of nodes) {
-    writeFileSync(path.join(cluster.certsDir(i), 'ca.crt'), `${oldCa}${newCa.signing.certPem}`);
-    await restart(cluster, i);
-  }
-  await check('bundle');
-  for (const i of nodes) {
-    const issued = await createNodeCert(newCa.signing, { nodeId: cluster.nodeId(i), hosts: TEST_NODE_HOSTS, notAfter: new Date(Date.now() + 30 * DAY_MS) });
-    writeFileSync(path.join(cluster.certsDir(i), NODE_KEY), issued.keyPem, { mode: 0o600 });
-    writeFileSync(path.join(cluster.certsDir(i), NODE_CERT), issued.certPem);
-    await restart(cluster, i);
-    await check(`reissued-${i}`);
-  }
-  for (const i of nodes) {
-    writeFileSync(path.join(cluster.certsDir(i), 'ca.crt'), newCa.signing.certPem);
-    await restart(cluster, i);
-  }
-  await check('after');
-  // The old CA is gone from every ca.crt: a certificate it issued no longer completes a handshake.
-  const entry = await tableEntry(t, cluster, 'pairs');
-  const stale = await rawWrite(t, cluster.peerAddress(0), tlsCredentials(newCa.signing.certPem, oldLeaf), markBatch(entry, 'k-old', 9_000_000_000_001n));
-  assert.equal(stale.code, status.UNAVAILABLE, JSON.stringify(stale));
+  const n2 = nodeLeaf(cluster.certsDir(1));
+  const oldSerial = new X509Certificate(nodeLeaf(cluster.certsDir(0)).certPem).serialNumber;
+  assert.equal(await peerServedSerial(cluster.peerAddress(0), n2), oldSerial);
+  const pid = cluster.node(0).pid;
+
+  // Renewed: a new certificate and key of the same CA, written over the old ones.
+  const renewed = await createNodeCert(cluster.ca.signing, { nodeId: cluster.nodeId(0), hosts: TEST_NODE_HOSTS, notAfter: new Date(Date.now() + 60 * DAY_MS) });
+  const newSerial = new X509Certificate(renewed.certPem).serialNumber;
+  writeFileSync(path.join(cluster.certsDir(0), NODE_KEY), renewed.keyPem, { mode: 0o600 });
+  writeFileSync(path.join(cluster.certsDir(0), NODE_CERT), renewed.certPem);
+  const ok = await sighup(cluster, 0);
+  assert.deepEqual([ok['event'], ok['trigger'], ok['serial']], ['tls_reloaded', 'signal', newSerial]);
+  assert.equal(await peerServedSerial(cluster.peerAddress(0), n2), newSerial, "a peer's new connection is served the new certificate");
+  assert.ok(auditOf(cluster, 0).some((l) => l['event'] === 'tls_reloaded' && l['listener'] === 'peer' && l['result'] === 'ok' && l['serial'] === newSerial), 'audited');
+  // Node 0's channels were remade: it replicates to node 1 presenting the new certificate, and node 1 to it.
+  await check('renewed');
+  assert.equal(cluster.node(0).pid, pid, 'no restart');
+
+  // A corrupt node.crt: the renewed set keeps serving, and the failure is counted and audited.
+  writeFileSync(path.join(cluster.certsDir(0), NODE_CERT), renewed.certPem.replace(/[A-Za-z]{8}\n/, 'xxxxxxxx\n'));
+  const failed = await sighup(cluster, 0);
+  assert.equal(failed['event'], 'tls_reload_failed');
+  assert.equal(failed['serial'], newSerial, 'the last good set is named as serving');
+  assert.equal(await peerServedSerial(cluster.peerAddress(0), n2), newSerial);
+  await check('corrupt');
+  const metrics = (await http(`${cluster.url(0)}/metrics`)).text;
+  assert.match(metrics, /^sluice_tls_reload_total\{listener="peer",result="ok"\} 1$/m);
+  assert.match(metrics, /^sluice_tls_reload_total\{listener="peer",result="error"\} 1$/m);
+  const expiry = Math.floor(new X509Certificate(renewed.certPem).validToDate.getTime() / 1000);
+  assert.match(metrics, new RegExp(`^sluice_tls_cert_expiry_timestamp_seconds\\{listener="peer"\\} ${expiry}$`, 'm'));
+  assert.ok(auditOf(cluster, 0).some((l) => l['event'] === 'tls_reloaded' && l['listener'] === 'peer' && l['result'] === 'error' && /does not parse/.test(String(l['reason']))), 'the failure is audited');
 });
+
+for (const how of ['restart', 'SIGHUP'] as const) {
+  test(`CA rotation as documented, each step applied by ${how === 'restart' ? 'a rolling restart' : 'SIGHUP (no restart)'}: append the new CA, reissue node certificates, drop the old CA; the cluster replicates at every step`, { timeout: 240_000 }, async (t) => {
+    const cluster = await TestCluster.start(t, { size: 2 });
+    await cluster.createTable({ ...TABLE, name: 'pairs', replicationFactor: 2 });
+    const nodes = [0, 1];
+    const pids = nodes.map((i) => cluster.node(i).pid);
+    const apply = async (i: number): Promise<void> => {
+      if (how === 'restart') await restart(cluster, i);
+      else assert.equal((await sighup(cluster, i))['event'], 'tls_reloaded', `node ${i} took its new certs dir`);
+    };
+    const oldLeaf = nodeLeaf(cluster.certsDir(1));
+    const oldCa = cluster.ca.signing.certPem;
+    const newCa = await createTestCa(tempDir(t, 'sluice-ca2-'), cluster.ca.clusterId);
+    const check = async (step: string): Promise<void> => {
+      for (const i of nodes) await writeEverywhere(cluster, i, `${step}-${i}`);
+    };
+    await check('before');
+    for (const i of nodes) {
+      writeFileSync(path.join(cluster.certsDir(i), 'ca.crt'), `${oldCa}${newCa.signing.certPem}`);
+      await apply(i);
+    }
+    await check('bundle');
+    for (const i of nodes) {
+      const issued = await createNodeCert(newCa.signing, { nodeId: cluster.nodeId(i), hosts: TEST_NODE_HOSTS, notAfter: new Date(Date.now() + 30 * DAY_MS) });
+      writeFileSync(path.join(cluster.certsDir(i), NODE_KEY), issued.keyPem, { mode: 0o600 });
+      writeFileSync(path.join(cluster.certsDir(i), NODE_CERT), issued.certPem);
+      await apply(i);
+      await check(`reissued-${i}`);
+    }
+    for (const i of nodes) {
+      writeFileSync(path.join(cluster.certsDir(i), 'ca.crt'), newCa.signing.certPem);
+      await apply(i);
+    }
+    await check('after');
+    // The old CA is gone from every ca.crt: a certificate it issued no longer completes a handshake.
+    const entry = await tableEntry(t, cluster, 'pairs');
+    const stale = await rawWrite(t, cluster.peerAddress(0), tlsCredentials(newCa.signing.certPem, oldLeaf), markBatch(entry, 'k-old', 9_000_000_000_001n));
+    assert.equal(stale.code, status.UNAVAILABLE, JSON.stringify(stale));
+    if (how === 'SIGHUP') assert.deepEqual(nodes.map((i) => cluster.node(i).pid), pids, 'no node restarted');
+  });
+}
 
 test('a cluster node without --certs-dir exits 2 naming the fixes; with --insecure-cluster it starts, loudly; a certificate of another node id is refused', { timeout: 120_000 }, async (t) => {
   const etcd = await EtcdProcess.start(t);

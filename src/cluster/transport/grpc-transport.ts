@@ -6,6 +6,8 @@
  * server that does not is as unreachable as a dead one). Calls carry a
  * deadline; a peer that does not answer in time is reported as NO_QUORUM
  * so the coordinator can count it as a missing ack and hint the write.
+ * When the node's certificates are reloaded, `renewChannels` replaces every
+ * channel with one made from the new credentials.
  */
 import { makeGenericClientConstructor, status, type Client, type Metadata, type ServiceError } from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
@@ -39,8 +41,25 @@ export class GrpcTransport implements ReplicaTransport {
 
   /** Points `nodeId` at `address` (host:port of its peer listener), replacing a channel to an old address. */
   setAddress(nodeId: string, address: string): void {
+    if (this.peers.get(nodeId)?.address === address) return;
+    this.open(nodeId, address);
+  }
+
+  /**
+   * Replaces every peer's channel with one made from the security's current
+   * credentials (after a certificate reload): new calls connect presenting
+   * the new certificate and verifying with the new CA bundle. A call in
+   * flight finishes on its old connection, which closes once idle; grpc-js
+   * fails (UNAVAILABLE: an unreachable replica) only a call still waiting
+   * for its old channel to connect.
+   */
+  renewChannels(): void {
+    for (const [nodeId, peer] of [...this.peers]) this.open(nodeId, peer.address);
+  }
+
+  /** A channel to `nodeId` at `address` with the current credentials, in place of any before. */
+  private open(nodeId: string, address: string): void {
     const old = this.peers.get(nodeId);
-    if (old?.address === address) return;
     old?.replica.close();
     old?.health.close();
     const options = { 'grpc.max_receive_message_length': GRPC_MESSAGE_BYTES_MAX, 'grpc.max_send_message_length': GRPC_MESSAGE_BYTES_MAX, ...this.security.channelOptions(nodeId) };

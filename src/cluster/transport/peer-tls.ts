@@ -10,12 +10,18 @@
  * (security/certs/identity.ts), not a host name: a caller must be a node of
  * this cluster, and a server must be the node etcd lists at the address
  * dialled. `plaintextPeers` is `--insecure-cluster`: no TLS, no identity.
+ *
+ * The pair is replaced on a reload (`MutualTls.update`): the listener's
+ * credentials take the new identity and CA bundle for new connections
+ * through a certificate provider, and channel credentials made after it
+ * carry the new pair (GrpcTransport remakes its channels then).
  */
 import { ServerCredentials, credentials, type ChannelCredentials } from '@grpc/grpc-js';
 import type { PeerCertificate } from 'node:tls';
 import { SluiceError } from '../../core/errors.ts';
 import { peerIdentity } from '../../security/certs/identity.ts';
 import type { LoadedCertPair } from '../../security/certs/load-cert-pair.ts';
+import { PairCertificateProvider, grpcMutualTlsServerCredentials } from '../../security/tls/grpc-credentials.ts';
 
 /** What a server call's TLS session says about the caller (grpc-js `call.getAuthContext()`). */
 export interface PeerAuthContext {
@@ -40,17 +46,40 @@ export interface PeerSecurity {
   callerNodeId(context: PeerAuthContext | null): string | undefined;
 }
 
+/** Mutual TLS whose pair can be replaced while it serves. */
+export interface MutualTls extends PeerSecurity {
+  /** The pair in service. */
+  readonly pair: LoadedCertPair;
+  /**
+   * Serves `next` (validated, of the same cluster) from now on: the listener
+   * for new connections, and channel credentials made after this call.
+   */
+  update(next: LoadedCertPair): void;
+}
+
 /** Mutual TLS with `pair` (a validated node certificate, its key and the CA bundle). */
-export function mutualTls(pair: LoadedCertPair): PeerSecurity {
-  const ca = Buffer.from(pair.tls.ca);
-  const cert = Buffer.from(pair.tls.cert);
-  const key = Buffer.from(pair.tls.key);
+export function mutualTls(pair: LoadedCertPair): MutualTls {
+  let current = pair;
+  // One provider for every server of this security: a reload reaches them all.
+  const provider = new PairCertificateProvider(pair.tls);
   const clusterId = pair.identity.clusterId;
   return {
     secure: true,
-    // checkClientCertificate: a client without a certificate the CA bundle verifies never completes the handshake.
-    serverCredentials: () => ServerCredentials.createSsl(ca, [{ private_key: key, cert_chain: cert }], true),
-    channelCredentials: (nodeId) => credentials.createSsl(ca, key, cert, { checkServerIdentity: (_host, server) => serverIdentityError(server, clusterId, nodeId) }),
+    get pair() {
+      return current;
+    },
+    update: (next) => {
+      // The cluster id judges callers and servers; a reload keeps it (peer-security.ts refuses another).
+      if (next.identity.clusterId !== clusterId) throw new SluiceError('INVALID_ARGUMENT', `the new node certificate is for cluster ${next.identity.clusterId}, this node's is ${clusterId}`);
+      current = next;
+      provider.update(next.tls);
+    },
+    // A client without a certificate the CA bundle verifies never completes the handshake.
+    serverCredentials: () => grpcMutualTlsServerCredentials(provider),
+    channelCredentials: (nodeId) => {
+      const { ca, key, cert } = current.tls;
+      return credentials.createSsl(Buffer.from(ca), Buffer.from(key), Buffer.from(cert), { checkServerIdentity: (_host, server) => serverIdentityError(server, clusterId, nodeId) });
+    },
     // The TLS server name is not what is checked (the URI SAN is); a DNS-like one keeps Node from warning
     // about IP addresses as server names (RFC 6066).
     channelOptions: (nodeId) => ({ 'grpc.ssl_target_name_override': `${nodeId}.${clusterId}.sluice.invalid` }),

@@ -24,8 +24,12 @@ export interface LoadedCertPair {
   /** PEM strings for `tls.createServer`, `tls.connect`, `setSecureContext` or grpc-js credentials. */
   readonly tls: { readonly ca: string; readonly cert: string; readonly key: string };
   readonly identity: PeerIdentity;
+  /** The certificate's subject, on one line. */
+  readonly subject: string;
   readonly notAfter: Date;
   readonly serialNumber: string;
+  /** SHA-256 of the certificate's DER, colon-separated hex. */
+  readonly fingerprint256: string;
 }
 
 /** What to require beyond a valid pair. */
@@ -71,7 +75,14 @@ export async function loadCertPair(files: CertPairFiles, options: LoadOptions = 
   if (options.clusterId !== undefined && identity.clusterId !== options.clusterId) throw new CertError(`${files.cert} is for cluster ${identity.clusterId}, not ${options.clusterId}`, files.cert);
 
   // The CA blocks re-joined one per line: OpenSSL refuses a bundle whose blocks were concatenated without a newline between.
-  return { tls: { ca: splitPemCertificates(caPem).join(''), cert: certPem, key: keyPem }, identity, notAfter: cert.validToDate, serialNumber: cert.serialNumber };
+  return {
+    tls: { ca: splitPemCertificates(caPem).join(''), cert: certPem, key: keyPem },
+    identity,
+    subject: cert.subject.replaceAll('\n', ', '),
+    notAfter: cert.validToDate,
+    serialNumber: cert.serialNumber,
+    fingerprint256: cert.fingerprint256,
+  };
 }
 
 function parse<T>(file: string, fn: () => T): T {

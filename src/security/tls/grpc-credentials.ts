@@ -1,31 +1,52 @@
 /**
- * Server credentials for the public gRPC listener that follow the
- * reloader's pair. grpc-js's experimental certificate-provider credentials
- * call `setSecureContext` on their server whenever the provider hands over
- * an identity. Ours hands cert and key as the one pair the reloader
- * validated; grpc-js's own FileWatcherCertificateProvider reads the two
- * files separately and can pair a new certificate with an old key.
+ * gRPC credentials that follow a reloader's pair. grpc-js's experimental
+ * certificate-provider credentials call `setSecureContext` on their server
+ * whenever the provider hands over an identity or a CA bundle. Ours hands
+ * cert and key as the one pair the reloader validated (grpc-js's own
+ * FileWatcherCertificateProvider reads the files separately and can pair a
+ * new certificate with an old key), and, on the peer listener, the CA
+ * bundle that verifies client certificates, validated with them.
  */
 import tls from 'node:tls';
 import { experimental, type ServerCredentials } from '@grpc/grpc-js';
 import { TLS_MIN_VERSION } from '../../config.ts';
-import type { ServerPair } from './server-pair.ts';
 
 type IdentityUpdate = experimental.IdentityCertificateUpdate;
 type IdentityListener = experimental.IdentityCertificateUpdateListener;
+type CaUpdate = experimental.CaCertificateUpdate;
+type CaListener = experimental.CaCertificateUpdateListener;
 
-/** A CertificateProvider with an identity (no CA: the public listener asks for no client certificate). */
+/** PEM text for a provider: an identity, and the CA bundle that verifies peers (none on a public listener). */
+export interface ProviderPem {
+  readonly cert: string;
+  readonly key: string;
+  readonly ca?: string;
+}
+
+/** A CertificateProvider with an identity, and a CA when the pairs it is given carry one. */
 export class PairCertificateProvider implements experimental.CertificateProvider {
   private latest: IdentityUpdate;
+  private latestCa: CaUpdate | undefined;
   private readonly identityListeners = new Set<IdentityListener>();
+  private readonly caListeners = new Set<CaListener>();
 
-  constructor(pair: ServerPair) {
+  constructor(pair: ProviderPem) {
     this.latest = toUpdate(pair);
+    this.latestCa = toCaUpdate(pair);
+  }
+
+  /** True when the provider hands a CA bundle (it may verify client certificates). */
+  get hasCa(): boolean {
+    return this.latestCa !== undefined;
   }
 
   /** Hands `pair` to every server using this provider. */
-  update(pair: ServerPair): void {
+  update(pair: ProviderPem): void {
     this.latest = toUpdate(pair);
+    this.latestCa = toCaUpdate(pair);
+    // Both in one tick: no handshake can start between the CA and the identity of a reload.
+    const ca = this.latestCa;
+    if (ca !== undefined) for (const listener of this.caListeners) listener(ca);
     for (const listener of this.identityListeners) listener(this.latest);
   }
 
@@ -44,11 +65,19 @@ export class PairCertificateProvider implements experimental.CertificateProvider
     this.identityListeners.delete(listener);
   }
 
-  /** No CA: grpc-js is never told to ask clients for certificates. */
-  addCaCertificateListener(): void {}
+  /** Without a CA (a public listener) nothing is ever handed: grpc-js is never told to ask clients for certificates. */
+  addCaCertificateListener(listener: CaListener): void {
+    if (this.latestCa === undefined) return;
+    this.caListeners.add(listener);
+    process.nextTick(() => {
+      if (this.caListeners.has(listener) && this.latestCa !== undefined) listener(this.latestCa);
+    });
+  }
 
-  /** No CA listeners to remove. */
-  removeCaCertificateListener(): void {}
+  /** grpc-js unsubscribes when its server closes. */
+  removeCaCertificateListener(listener: CaListener): void {
+    this.caListeners.delete(listener);
+  }
 }
 
 /**
@@ -59,12 +88,37 @@ export class PairCertificateProvider implements experimental.CertificateProvider
  * an upgrade that fixes the order fails there, not in production.
  */
 export function grpcServerCredentials(provider: PairCertificateProvider): ServerCredentials {
-  // grpc-js builds its secure contexts from cert and key alone, so they take Node's default minimum; only
-  // --tls-min-v1.0/1.1 lower it below TLSv1.2, and a node raises it back (which also holds for its TLS clients).
-  if (tls.DEFAULT_MIN_VERSION === 'TLSv1' || tls.DEFAULT_MIN_VERSION === 'TLSv1.1') tls.DEFAULT_MIN_VERSION = TLS_MIN_VERSION;
+  keepTlsFloor();
   return experimental.createCertificateProviderServerCredentials(provider, null, false);
 }
 
-function toUpdate(pair: ServerPair): IdentityUpdate {
+/**
+ * Mutual-TLS server credentials: `provider`'s identity, and a client
+ * certificate its CA bundle verifies is required (a handshake without one
+ * fails). The one provider goes in both places, so the argument-order
+ * quirk of grpc-js 1.14 (above) cannot swap them; test/security/
+ * peer-tls-reload.test.ts completes a mutual handshake through this and
+ * sees a client without a certificate refused.
+ */
+export function grpcMutualTlsServerCredentials(provider: PairCertificateProvider): ServerCredentials {
+  // Without a CA grpc-js would wait for one forever and drop every connection.
+  if (!provider.hasCa) throw new TypeError('mutual TLS needs a provider with a CA bundle');
+  keepTlsFloor();
+  return experimental.createCertificateProviderServerCredentials(provider, provider, true);
+}
+
+/**
+ * grpc-js builds its secure contexts from cert and key alone, so they take Node's default minimum; only
+ * --tls-min-v1.0/1.1 lower it below TLSv1.2, and a node raises it back (which also holds for its TLS clients).
+ */
+function keepTlsFloor(): void {
+  if (tls.DEFAULT_MIN_VERSION === 'TLSv1' || tls.DEFAULT_MIN_VERSION === 'TLSv1.1') tls.DEFAULT_MIN_VERSION = TLS_MIN_VERSION;
+}
+
+function toUpdate(pair: ProviderPem): IdentityUpdate {
   return { certificate: Buffer.from(pair.cert), privateKey: Buffer.from(pair.key) };
+}
+
+function toCaUpdate(pair: ProviderPem): CaUpdate | undefined {
+  return pair.ca === undefined ? undefined : { caCertificate: Buffer.from(pair.ca) };
 }

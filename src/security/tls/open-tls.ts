@@ -15,8 +15,9 @@ export async function openTls(config: NodeConfig, log: Logger, print: (text: str
   if (config.tlsMode === 'off') log.warn({ event: 'tls_off' }, 'TLS off (--tls off): the listeners speak plain text; a proxy in front must terminate TLS');
   if (config.tlsMode === 'off' || config.tlsMode === 'unset') return undefined;
   const auto = config.tlsMode === 'auto' ? await ensureAutoCert(config) : undefined;
-  const initial = await CertReloader.load(auto?.files ?? { cert: config.tlsCertFile, key: config.tlsKeyFile });
-  const { pair, files } = initial;
+  const files = auto?.files ?? { cert: config.tlsCertFile, key: config.tlsKeyFile };
+  const initial = await CertReloader.load(files);
+  const { pair } = initial;
   if (auto !== undefined) {
     print(`sluice: TLS (--tls auto): ${auto.created ? 'made' : 'reusing'} the self-signed certificate ${files.cert}\n  SHA-256 fingerprint ${pair.fingerprint256}\n  clients trust it with: sluice --ca-cert ${files.cert} …`);
     if (auto.missingHosts.length > 0) {
