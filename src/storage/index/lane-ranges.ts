@@ -26,6 +26,7 @@ interface Lane {
   last: bigint;
   /** Every block of the lane not in `recent` ends at or below it. */
   floor: bigint;
+  /** Disjoint, so sorted by last id is sorted by first id too; the lowest is evicted first. */
   readonly recent: IdRange[];
 }
 
@@ -49,20 +50,23 @@ export class LaneRanges {
    */
   async claim(lane: number, first: bigint, last: bigint): Promise<boolean> {
     const l = await this.lane(lane);
-    const fits = first > l.last || (first > l.floor && l.recent.every((r) => last < r.first || first > r.last));
-    if (!fits) return false;
-    if (last > l.last) l.last = last;
-    l.recent.push({ first, last });
-    if (l.recent.length > this.recentMax) this.evictLowest(l);
+    if (first > l.last) {
+      // The common case, a block above every other: it goes at the end, order kept, O(1).
+      l.last = last;
+      l.recent.push({ first, last });
+    } else {
+      if (first <= l.floor) return false;
+      const at = firstEndingAtOrAfter(l.recent, first);
+      const next = l.recent[at];
+      if (next !== undefined && next.first <= last) return false;
+      l.recent.splice(at, 0, { first, last });
+    }
+    // The lowest goes (the floor rises least): the array's head, since it is sorted.
+    if (l.recent.length > this.recentMax) {
+      const evicted = l.recent.shift() as IdRange;
+      if (evicted.last > l.floor) l.floor = evicted.last;
+    }
     return true;
-  }
-
-  /** Drops the recent range that ends lowest (the floor rises least). */
-  private evictLowest(l: Lane): void {
-    let low = 0;
-    for (let i = 1; i < l.recent.length; i++) if ((l.recent[i] as IdRange).last < (l.recent[low] as IdRange).last) low = i;
-    const [evicted] = l.recent.splice(low, 1);
-    if (evicted !== undefined && evicted.last > l.floor) l.floor = evicted.last;
   }
 
   private lane(lane: number): Promise<Lane> {
@@ -73,4 +77,16 @@ export class LaneRanges {
     }
     return l;
   }
+}
+
+/** Index of the first range of `sorted` whose last id is at or above `id` (its length when none is). */
+function firstEndingAtOrAfter(sorted: readonly IdRange[], id: bigint): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((sorted[mid] as IdRange).last < id) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
