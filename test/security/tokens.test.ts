@@ -10,6 +10,7 @@ import { formatToken, generateToken, tokenId, tokenParts } from '../../src/secur
 import { describeNeed, globalNeed, grants, parseScope, tableNeed } from '../../src/security/scopes.ts';
 import { TokenRegistry } from '../../src/security/token-registry.ts';
 import { FileTokenStore, tokensFile } from '../../src/security/file-token-store.ts';
+import type { TokenRecord, TokenStore } from '../../src/security/token-store.ts';
 import { FailureLimiter } from '../../src/security/failure-limiter.ts';
 import { isSluiceError } from '../../src/core/errors.ts';
 import { tempDir } from '../support/temp-dir.ts';
@@ -122,4 +123,36 @@ test('the failure limiter throttles an address past its budget for the rest of t
   // Bounded: a flood of addresses does not grow the table without end.
   for (let i = 0; i < 100; i++) limiter.fail(`10.0.0.${i}`, t0);
   assert.ok((limiter as unknown as { windows: Map<string, unknown> }).windows.size <= 4);
+});
+
+test('a verified token is cached, yet a revocation, an expiry or a record replaced through the store ends it at once', async (t) => {
+  const dir = tempDir(t, 'sluice-tokens-');
+  let push: ((r: TokenRecord) => void) | undefined;
+  const file = new FileTokenStore(dir);
+  // The file store, with the etcd store's way of reporting a put from elsewhere.
+  const store: TokenStore = {
+    start: async (onPut) => {
+      push = onPut;
+      return file.start();
+    },
+    create: (r) => file.create(r),
+    update: (r) => file.update(r),
+    stop: () => file.stop(),
+  };
+  const registry = new TokenRegistry();
+  await registry.load(store);
+  const now = Date.now();
+  const a = await registry.create({ name: 'a', scopes: ['read:*'], expiresAtMs: now + 10_000 }, 'test', now);
+  for (let i = 0; i < 3; i++) assert.equal(registry.verify(a.token, now).ok, true);
+  assert.deepEqual(registry.verify(a.token, now + 10_000), { ok: false, reason: 'expired' }, 'a cached token still expires');
+  const b = await registry.create({ name: 'b', scopes: ['read:*'] }, 'test', now);
+  assert.equal(registry.verify(b.token, now).ok, true);
+  push?.({ ...b.record, revokedAtMs: now });
+  assert.deepEqual(registry.verify(b.token, now), { ok: false, reason: 'revoked' }, 'revoked through another node (a put from the store)');
+  const c = await registry.create({ name: 'c', scopes: ['read:*'] }, 'test', now);
+  assert.equal(registry.verify(c.token, now).ok, true);
+  await registry.revoke(c.record.id, now);
+  assert.deepEqual(registry.verify(c.token, now), { ok: false, reason: 'revoked' }, 'revoked here');
+  const wrong = `${c.token.slice(0, -1)}x`;
+  assert.equal(registry.verify(wrong, now).ok, false, 'a near miss is never served from the cache');
 });
