@@ -132,6 +132,7 @@ for (const suite of suites) {
   } else if (suite === 'security') {
     await runSecurityBench({
       records: quick ? 100_000 : Number(values.records) / 2,
+      clusterRecords: quick ? 50_000 : Number(values['cluster-records']) / 4,
       connections: Number(values.connections),
       singleSeconds: quick ? 3 : Number(values['single-seconds']),
       runs: quick ? 1 : Number(values.runs),

@@ -8,7 +8,9 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { Agent, request } from 'undici';
-import { NodeProcess, TEST_TOKEN, authHeaders } from '../test/process/harness.ts';
+import { NodeProcess, TEST_TOKEN, authHeaders, http } from '../test/process/harness.ts';
+import { waitUntil } from '../test/process/cluster.ts';
+import { startCluster } from './lib/bench-cluster.ts';
 import { BENCH_TABLE, ndjsonBodies } from './lib/records.ts';
 import { bulkLoad } from './lib/load.ts';
 import { ensureWrk, wrkPost } from './lib/wrk.ts';
@@ -18,6 +20,8 @@ import { fmt, median } from './lib/stats.ts';
 /** Options of the security benchmark. */
 export interface SecurityBenchOptions {
   readonly records: number;
+  /** Records of the cluster part (3 nodes, RF=3: mutual TLS between nodes, and --insecure-cluster); 0 skips it. */
+  readonly clusterRecords: number;
   readonly connections: number;
   readonly singleSeconds: number;
   readonly runs: number;
@@ -91,10 +95,49 @@ export async function runSecurityBench(o: SecurityBenchOptions): Promise<string>
     log(`Runs (bulk records/s): ${VARIANTS.map((v) => `${v.name}: ${figures.get(v.name)?.bulkRecordsPerSec.map((x) => fmt(x)).join(', ')}`).join('; ')}`);
     if (wrk) log(`Runs (single requests/s): ${VARIANTS.map((v) => `${v.name}: ${figures.get(v.name)?.singleRequestsPerSec.map((x) => fmt(x)).join(', ')}`).join('; ')}`);
     log('');
+    if (o.clusterRecords > 0) await clusterPart(root, o, log);
   } finally {
     report.close();
   }
   return lines.join('\n');
+}
+
+/** A 3-node cluster (RF=3, W=2) replicating over mutual TLS, and the same with --insecure-cluster, alternating. */
+async function clusterPart(root: string, o: SecurityBenchOptions, log: (line: string) => void): Promise<void> {
+  const perBody = 1000;
+  const bodies = ndjsonBodies(0, Math.ceil(o.clusterRecords / perBody), perBody);
+  const figures = { mtls: { rate: [] as number[], cpu: [] as number[] }, insecure: { rate: [] as number[], cpu: [] as number[] } };
+  for (let run = 0; run < o.runs; run++) {
+    const order: ('mtls' | 'insecure')[] = run % 2 === 0 ? ['mtls', 'insecure'] : ['insecure', 'mtls'];
+    for (const peer of order) {
+      const dir = mkdtempSync(path.join(root, `cluster-${peer}-`));
+      const cluster = await startCluster(dir, undefined, ['--audit-log', 'off'], peer);
+      try {
+        const created = await http(`${cluster.urls[0]}/v1/tables`, { method: 'POST', body: JSON.stringify(BENCH_TABLE) });
+        if (created.status !== 201) throw new Error(`create table: ${created.text}`);
+        await waitUntil(async () => (await Promise.all(cluster.urls.map((u) => http(`${u}/v1/tables/${BENCH_TABLE.name}`)))).every((r) => r.status === 200), 10_000, 'the table on every node');
+        const cpu0 = cluster.nodes.reduce((n, p) => n + cpuSeconds(p.pid), 0);
+        const res = await bulkLoad(cluster.urls, `/v1/tables/${BENCH_TABLE.name}/records`, bodies, perBody, o.connections);
+        figures[peer].rate.push(res.records / res.seconds);
+        figures[peer].cpu.push(((cluster.nodes.reduce((n, p) => n + cpuSeconds(p.pid), 0) - cpu0) / res.records) * 1e6);
+      } finally {
+        await cluster.stop();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  }
+  log(`## Replication between nodes: mutual TLS and --insecure-cluster (3 nodes, RF=3, W=2, median of ${o.runs}, alternating order)`);
+  log('');
+  log(`${fmt(bodies.length * perBody)} records as NDJSON bodies of ${perBody}, ${o.connections} connections spread over the 3 nodes, with tokens.`);
+  log('');
+  log('| peers | records/s | ÷ --insecure-cluster | node CPU s / 1M records (3 nodes) |');
+  log('|---|---|---|---|');
+  for (const peer of ['mtls', 'insecure'] as const) {
+    log(`| ${peer === 'mtls' ? 'mutual TLS (default)' : '--insecure-cluster'} | ${fmt(median(figures[peer].rate))} | ${fmt(median(figures[peer].rate) / median(figures.insecure.rate), 3)}× | ${fmt(median(figures[peer].cpu), 2)} |`);
+  }
+  log('');
+  log(`Runs (records/s): mutual TLS ${figures.mtls.rate.map((x) => fmt(x)).join(', ')}; --insecure-cluster ${figures.insecure.rate.map((x) => fmt(x)).join(', ')}`);
+  log('');
 }
 
 async function withNode(root: string, v: Variant, fn: (node: NodeProcess, ca: string | undefined) => Promise<void>): Promise<void> {

@@ -34,9 +34,10 @@ export interface BenchCluster {
  * failure, by `stop()`, and if this process exits first. `extraArgs` are
  * added to every node's `sluice serve` flags (e.g. `--debug-endpoints`).
  * Nodes accept the test token (TEST_TOKEN), which every request of the
- * benches sends.
+ * benches sends. `peer: 'insecure'` replicates in plain text
+ * (`--insecure-cluster`), only to measure what mutual TLS costs.
  */
-export async function startCluster(dir: string, engine?: 'lmdb' | 'level', extraArgs: readonly string[] = []): Promise<BenchCluster> {
+export async function startCluster(dir: string, engine?: 'lmdb' | 'level', extraArgs: readonly string[] = [], peer: 'mtls' | 'insecure' = 'mtls'): Promise<BenchCluster> {
   const etcd = await startEtcdCluster(path.join(dir, 'etcd'));
   const nodes: NodeProcess[] = [];
   const killAll = (): void => {
@@ -74,7 +75,7 @@ export async function startCluster(dir: string, engine?: 'lmdb' | 'level', extra
             '--node-id', id,
             '--grpc', `127.0.0.1:${grpcPorts[i]}`,
             '--grpc-peer', `127.0.0.1:${peerPorts[i]}`,
-            '--certs-dir', await nodeCertsDir(ca, id),
+            ...(peer === 'mtls' ? ['--certs-dir', await nodeCertsDir(ca, id)] : ['--insecure-cluster']),
             '--disk-free-bytes-min', '0',
             ...(engine === undefined ? [] : ['--engine', engine]),
             ...extraArgs,
