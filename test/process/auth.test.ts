@@ -115,7 +115,7 @@ test('debug endpoints: 404 without --debug-endpoints; with it, 403 for write:*, 
   const lines = auditLines(dataDir);
   assert.ok(lines.some((l) => l['event'] === 'access_denied' && l['route'] === '/debug/heap' && l['tokenId'] === writer.id && l['scope'] === 'admin'));
   assert.ok(lines.some((l) => l['event'] === 'anonymous_access_denied' && l['route'] === '/debug/profile'));
-  assert.ok(lines.some((l) => l['event'] === 'access_granted' && l['route'] === '/debug/profile' && l['requestId'] === 'trace-me-42' && l['status'] === 200));
+  assert.ok(lines.some((l) => l['event'] === 'access_granted' && l['route'] === '/debug/profile' && l['requestId'] === 'trace-me-42' && l['status'] === 200 && l['scope'] === 'admin'));
   assert.ok(lines.some((l) => l['event'] === 'token_created' && l['tokenId'] === writer.id));
   assert.ok(lines.every((l) => typeof l['ts'] === 'string' && l['node'] === 'n1'));
   assert.ok(!readFileSync(path.join(dataDir, 'audit.log'), 'utf8').includes(writer.token), 'never a token in the audit log');
@@ -260,6 +260,6 @@ test('a write\'s request id follows it to its replicas: every replica\'s audit l
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as Record<string, unknown>);
   await waitUntil(async () => [0, 1, 2].every((i) => lines(i).some((l) => l['event'] === 'replica_write' && l['requestId'] === 'follow-me-7')), 5_000, 'every replica audits the write');
-  assert.ok(lines(1).some((l) => l['event'] === 'access_granted' && l['requestId'] === 'follow-me-7' && l['table'] === table.name), 'the coordinator audits the request');
+  assert.ok(lines(1).some((l) => l['event'] === 'access_granted' && l['requestId'] === 'follow-me-7' && l['table'] === table.name && l['scope'] === `write:${table.name}`), 'the coordinator audits the request');
   for (const i of [0, 1, 2]) assert.ok(lines(i).filter((l) => l['event'] === 'replica_write' && l['requestId'] === 'follow-me-7').every((l) => l['table'] === table.name && l['records'] === 1));
 });

@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SluiceError } from '../../core/errors.ts';
 import { ANONYMOUS, type Authenticator, type RequestFacts } from '../../security/authenticator.ts';
 import type { Principal } from '../../security/token-registry.ts';
-import { grantsSomeTable, type Need } from '../../security/scopes.ts';
+import { describeNeed, grantsSomeTable, type Need } from '../../security/scopes.ts';
 import { needOf, type RouteAuth } from './route-auth.ts';
 
 /** How the HTTP door checks callers. */
@@ -115,7 +115,14 @@ function auditGranted(o: HttpAuthOptions, request: FastifyRequest, status: numbe
   const auth = request.routeOptions.config.auth;
   const principal = principals.get(request);
   if (auth === undefined || principal === undefined) return;
-  o.auth.audit.write('access_granted', { ...factsOf(request, tableOf(request, auth)), principal: principal.name, tokenId: principal.id, status });
+  o.auth.audit.write('access_granted', { ...factsOf(request, tableOf(request, auth)), principal: principal.name, tokenId: principal.id, scope: scopeOf(auth, request), status });
+}
+
+/** The scope a route asked for, as the audit line names it. */
+function scopeOf(auth: RouteAuth, request: FastifyRequest): string {
+  if (auth.kind === 'some-table') return `${auth.action}:<some table>`;
+  if (auth.kind === 'public' || auth.kind === 'token') return auth.kind === 'token' ? 'any token' : 'none';
+  return describeNeed(needOf(auth, request) as Need);
 }
 
 /** Admin, cluster and schema actions are always audited; data access only when asked. */
