@@ -121,7 +121,8 @@ export async function readText(file: string, what: string): Promise<string> {
   }
 }
 
-async function exists(file: string): Promise<boolean> {
+/** True when `file` exists (other errors than ENOENT are thrown). */
+export async function exists(file: string): Promise<boolean> {
   try {
     await stat(file);
     return true;

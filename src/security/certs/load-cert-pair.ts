@@ -6,8 +6,9 @@
  * and signed it, it and that CA are within their dates, and its SAN URI
  * names a member of the CA's cluster. Uses `node:crypto` only.
  */
-import { createPrivateKey, type X509Certificate } from 'node:crypto';
+import { createPrivateKey } from 'node:crypto';
 import { CertError } from './cert-error.ts';
+import { checkDates, parse } from './cert-checks.ts';
 import { checkKeyFileMode, nodeFiles, readText } from './certs-dir.ts';
 import { caClusterId, peerIdentity, type PeerIdentity } from './identity.ts';
 import { findIssuer, parsePemCertificates, splitPemCertificates } from './pem.ts';
@@ -85,15 +86,4 @@ export async function loadCertPair(files: CertPairFiles, options: LoadOptions = 
   };
 }
 
-function parse<T>(file: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    throw new CertError(`${file} does not parse: ${(err as Error).message}`, file, { cause: err });
-  }
-}
 
-function checkDates(file: string, cert: X509Certificate, now: Date): void {
-  if (now < cert.validFromDate) throw new CertError(`${file} (${cert.subject}) is not valid before ${cert.validFromDate.toISOString()} (is this clock behind?)`, file);
-  if (now > cert.validToDate) throw new CertError(`${file} (${cert.subject}) expired on ${cert.validToDate.toISOString()}`, file);
-}

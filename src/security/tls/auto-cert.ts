@@ -6,13 +6,13 @@
  * dir (or pointing `--tls-cert/--tls-key` elsewhere).
  */
 import { X509Certificate } from 'node:crypto';
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { TLS_AUTO_CERT_LIFETIME_MS, type NodeConfig } from '../../config.ts';
 import { CertError } from '../certs/cert-error.ts';
-import { readText, writeCertAndKey } from '../certs/certs-dir.ts';
+import { exists, readText, writeCertAndKey } from '../certs/certs-dir.ts';
 import type { ServerPairFiles } from './server-pair.ts';
 
 /** Where `--tls auto` keeps its pair, under the data dir. */
@@ -67,12 +67,3 @@ async function uncovered(file: string, hosts: readonly string[]): Promise<string
   return hosts.filter((h) => (isIP(h) === 0 ? cert.checkHost(h) : cert.checkIP(h)) === undefined);
 }
 
-async function exists(file: string): Promise<boolean> {
-  try {
-    await stat(file);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw err;
-  }
-}

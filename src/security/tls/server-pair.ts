@@ -6,10 +6,11 @@
  * CA, a company CA, or the node itself for `--tls auto`): clients judge
  * the chain, the node judges only what it can get wrong by itself.
  */
-import { createPrivateKey, type X509Certificate } from 'node:crypto';
+import { createPrivateKey } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import { TLS_MIN_VERSION } from '../../config.ts';
 import { CertError } from '../certs/cert-error.ts';
+import { checkDates, oneLine, parse } from '../certs/cert-checks.ts';
 import { checkKeyFileMode, readText } from '../certs/certs-dir.ts';
 import { parsePemCertificates } from '../certs/pem.ts';
 
@@ -60,19 +61,5 @@ export async function loadServerPair(files: ServerPairFiles, now: Date = new Dat
   };
 }
 
-function parse<T>(file: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    throw new CertError(`${file} does not parse: ${(err as Error).message}`, file, { cause: err });
-  }
-}
 
-function checkDates(file: string, cert: X509Certificate, now: Date): void {
-  if (now < cert.validFromDate) throw new CertError(`${file} (${oneLine(cert.subject)}) is not valid before ${cert.validFromDate.toISOString()} (is this clock behind?)`, file);
-  if (now > cert.validToDate) throw new CertError(`${file} (${oneLine(cert.subject)}) expired on ${cert.validToDate.toISOString()}`, file);
-}
 
-function oneLine(dn: string): string {
-  return dn.replaceAll('\n', ', ');
-}
