@@ -152,9 +152,13 @@ test('the peer port refuses every caller but a registered node, applies nothing 
     assert.equal(await readMark(cluster, 0, batchId), undefined, `${what}: nothing written`);
   }
   assert.ok(cluster.node(0).events('peer_refused').some((e) => e['nodeId'] === 'n9'), 'the refusal is logged');
-  const audit = readFileSync(path.join(cluster.dataDir(0), 'audit.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-  assert.ok(audit.some((l) => l['event'] === 'access_denied' && l['principal'] === 'node n9' && l['listener'] === 'peer' && l['route'] === '/sluice.v1.Replica/Write'), 'and audited');
-  assert.ok(audit.some((l) => l['event'] === 'access_denied' && l['listener'] === 'peer' && /client certificate/.test(String(l['reason']))), 'the client-role certificate too');
+  const audit = (): Record<string, unknown>[] =>
+    readFileSync(path.join(cluster.dataDir(0), 'audit.log'), 'utf8')
+      .split('\n')
+      .filter((l) => l.endsWith('}'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  await waitUntil(async () => audit().some((l) => l['event'] === 'access_denied' && l['principal'] === 'node n9' && l['listener'] === 'peer' && l['route'] === '/sluice.v1.Replica/Write'), 5_000, 'the refusal audited');
+  assert.ok(audit().some((l) => l['event'] === 'access_denied' && l['listener'] === 'peer' && /client certificate/.test(String(l['reason']))), 'the client-role certificate too');
 
   // A registered node's certificate: the same call is applied.
   const goodId = ++id;
