@@ -11,6 +11,7 @@ import { Agent, request } from 'undici';
 import { NodeProcess, TEST_TOKEN, authHeaders, http } from '../test/process/harness.ts';
 import { waitUntil } from '../test/process/cluster.ts';
 import { startCluster } from './lib/bench-cluster.ts';
+import { cpuSeconds } from './lib/node-metrics.ts';
 import { BENCH_TABLE, ndjsonBodies } from './lib/records.ts';
 import { bulkLoad } from './lib/load.ts';
 import { ensureWrk, wrkPost } from './lib/wrk.ts';
@@ -159,8 +160,3 @@ async function withNode(root: string, v: Variant, fn: (node: NodeProcess, ca: st
   }
 }
 
-/** User + system CPU seconds of a process so far (/proc/PID/stat, clock ticks of 100 Hz). */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}

@@ -7,7 +7,8 @@
 import { SluiceError } from '../core/errors.ts';
 import type { AuditLog } from './audit-log.ts';
 import type { FailureLimiter } from './failure-limiter.ts';
-import { describeNeed, grants, type Need } from './scopes.ts';
+import { describeNeed, grants, grantsSomeTable, type Need, type TableAction } from './scopes.ts';
+import { tokenLabel } from './token-format.ts';
 import type { AuthFailure, Principal, TokenRegistry } from './token-registry.ts';
 
 /** Longest Authorization value looked at, characters (a token is 80; a bootstrap token at most 512). */
@@ -74,8 +75,18 @@ export class Authenticator {
   authorize(principal: Principal, need: Need, facts: RequestFacts): void {
     if (grants(principal.scopes, need)) return;
     const scope = describeNeed(need);
-    this.audit.write('access_denied', { ...facts, principal: principal.name, tokenId: principal.id, scope, status: 403 });
-    throw new SluiceError('PERMISSION_DENIED', `token ${principal.id.slice(0, 8)}… (${principal.name}) lacks ${scope}`, [{ path: 'scope', message: scope }]);
+    this.deny(principal, scope, scope, facts);
+  }
+
+  /** Throws PERMISSION_DENIED unless `principal` holds `action` on some table (before the request names its table). */
+  authorizeSomeTable(principal: Principal, action: TableAction, facts: RequestFacts): void {
+    if (!grantsSomeTable(principal.scopes, action)) this.deny(principal, `${action}:<some table>`, `${action}:*`, facts);
+  }
+
+  /** Audits and throws the denial; `missing` names what was needed, `challenge` is the scope a client is told to get. */
+  private deny(principal: Principal, missing: string, challenge: string, facts: RequestFacts): never {
+    this.audit.write('access_denied', { ...facts, principal: principal.name, tokenId: principal.id, scope: missing, status: 403 });
+    throw new SluiceError('PERMISSION_DENIED', `token ${tokenLabel(principal.id, principal.name)} lacks ${missing}`, [{ path: 'scope', message: challenge }]);
   }
 }
 

@@ -7,7 +7,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { SluiceError } from '../core/errors.ts';
 import { parseScope } from './scopes.ts';
-import { generateToken, hashToken, tokenId, tokenLabel } from './token-format.ts';
+import { generateToken, hashToken, tokenId } from './token-format.ts';
 import type { TokenRecord, TokenStore } from './token-store.ts';
 
 /** Who a request is. */
@@ -229,4 +229,3 @@ export function infoOf(r: TokenRecord): TokenInfo {
   };
 }
 
-export { tokenLabel };

@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SluiceError } from '../../core/errors.ts';
 import { ANONYMOUS, type Authenticator, type RequestFacts } from '../../security/authenticator.ts';
 import type { Principal } from '../../security/token-registry.ts';
-import { describeNeed, grantsSomeTable, type Need } from '../../security/scopes.ts';
+import { describeNeed, type Need } from '../../security/scopes.ts';
 import { needOf, type RouteAuth } from './route-auth.ts';
 
 /** How the HTTP door checks callers. */
@@ -103,10 +103,7 @@ function checkRequest(o: HttpAuthOptions, request: FastifyRequest): void {
   }
   const principal = o.auth.authenticate(authorizationValues(request), facts);
   principals.set(request, principal);
-  if (auth.kind === 'some-table' && !grantsSomeTable(principal.scopes, auth.action)) {
-    o.auth.audit.write('access_denied', { ...facts, principal: principal.name, tokenId: principal.id, scope: `${auth.action}:<some table>`, status: 403 });
-    throw new SluiceError('PERMISSION_DENIED', `token ${principal.id.slice(0, 8)}… (${principal.name}) holds no ${auth.action} scope`, [{ path: 'scope', message: `${auth.action}:*` }]);
-  }
+  if (auth.kind === 'some-table') o.auth.authorizeSomeTable(principal, auth.action, facts);
   const need = needOf(auth, request);
   if (need !== undefined) o.auth.authorize(principal, need, facts);
 }
