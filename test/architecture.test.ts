@@ -1,6 +1,6 @@
 /**
  * The folders are the architecture: imports point only downward
- * (cli → api/sources → ingest → cluster → storage → core). A file that needs to reach
+ * (cli → loadgen → api/sources → ingest → cluster → storage → core). A file that needs to reach
  * up means the design is wrong (STYLE.md), so this test fails on it.
  */
 import { test } from 'node:test';
@@ -9,7 +9,7 @@ import { globSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT } from './process/harness.ts';
 
-const RANK: Record<string, number> = { core: 0, security: 1, storage: 1, cluster: 2, ingest: 3, api: 4, sources: 4, cli: 5 };
+const RANK: Record<string, number> = { core: 0, security: 1, storage: 1, cluster: 2, ingest: 3, api: 4, sources: 4, loadgen: 5, cli: 6 };
 
 function layerOf(file: string): string | undefined {
   const rel = path.relative(path.join(ROOT, 'src'), file).split(path.sep);
@@ -35,6 +35,24 @@ test('src imports point only downward', () => {
         continue;
       }
       if ((RANK[to] ?? 0) > (RANK[from] ?? 0)) violations.push(`${path.relative(ROOT, file)} (${from}) imports ${m[1]} (${to})`);
+    }
+  }
+  assert.deepEqual(violations, []);
+});
+
+/**
+ * The load generator is a client of sluice, not a part of the node: it
+ * talks to the server over HTTP and may use only the pure helpers of core
+ * (schema checks, hashing), so a bench measures the server as users see it.
+ */
+test('loadgen imports only core', () => {
+  const violations: string[] = [];
+  for (const f of globSync('src/loadgen/**/*.ts', { cwd: ROOT })) {
+    const file = path.join(ROOT, f);
+    const text = readFileSync(file, 'utf8');
+    for (const m of text.matchAll(/^(?:import|export)[^'"]*from '(\.[^']+)'/gm)) {
+      const to = layerOf(path.resolve(path.dirname(file), m[1] as string));
+      if (to !== 'core' && to !== 'loadgen') violations.push(`${f} imports ${m[1]}`);
     }
   }
   assert.deepEqual(violations, []);
