@@ -26,6 +26,11 @@ export function resolveClientToken(o: TokenOptions, url: string | undefined, def
   }
 }
 
+/** The resolved token, if one is known (for clients that write their own headers). */
+export function clientToken(): string | undefined {
+  return current;
+}
+
 /** The Authorization header to send, if a token is known. */
 export function authHeaders(): Record<string, string> {
   return current === undefined ? {} : { authorization: `Bearer ${current}` };

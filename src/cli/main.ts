@@ -12,6 +12,7 @@ import { kafkaCommand } from './kafka.ts';
 import { indexCommand } from './index-convert.ts';
 import { tokenCommand } from './token.ts';
 import { certCommand } from './cert.ts';
+import { benchCommand } from './bench.ts';
 import { CliError } from './cli-error.ts';
 import { resolveClientToken, type TokenOptions } from './client-auth.ts';
 import { trustCaCert } from './client-tls.ts';
@@ -47,7 +48,8 @@ const program = new Command()
   .addCommand(kafkaCommand())
   .addCommand(indexCommand())
   .addCommand(tokenCommand())
-  .addCommand(certCommand());
+  .addCommand(certCommand())
+  .addCommand(benchCommand());
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,237 @@
+/**
+ * One `sluice bench` run, start to end: preflight, tables, connections
+ * (opened before the clock starts), the open-model load or, at rate 0, a
+ * hold of idle connections, then the read-back and the result. The CLI
+ * prints and exits; tests call this directly.
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { ConnectionPool } from './connection-pool.ts';
+import type { Target } from './http-connection.ts';
+import { Dispatcher, type BuiltRequest, type DispatchPolicy } from './dispatcher.ts';
+import { Schedule, type ScheduledRequest } from './schedule.ts';
+import { Sampler, progressLine } from './sampler.ts';
+import { RunCounters } from './run-counters.ts';
+import { latencyHistogram } from './latency.ts';
+import { FD_RESERVE, preflightProblems, preflightWarnings, raiseNofile, readHostLimits, type HostLimits } from './preflight.ts';
+import { procCpuSeconds, procRssBytes, scrapeMetrics, serverSample, waitForApplied, type ServerSample } from './server-stats.ts';
+import { verifyRun, type VerifyResult } from './verify.ts';
+import { BenchRefused, type BenchConfig } from './bench-config.ts';
+import { batchBody, type WorkloadParams } from './workload/generate.ts';
+import { parseMix, tableOfRequest, type Mix } from './workload/mix.ts';
+import { compareRecord } from './workload/compare.ts';
+import { RUN_FIELD } from './workload/bench-table.ts';
+import type { BenchTable } from './workload/tables.ts';
+import { createTables } from './create-tables.ts';
+import { buildResult, type BenchResult } from './bench-result.ts';
+
+
+/** Longest wait for the nodes' index to catch up before the read-back, ms. */
+const APPLY_WAIT_MS_MAX = 120_000;
+
+/** Runs the benchmark `cfg` describes; `log` gets progress and notices (stderr in the CLI). */
+export async function runBench(cfg: BenchConfig, log: (line: string) => void): Promise<BenchResult> {
+  const limits = checkLimits(cfg, log);
+  const clientRssBytesBefore = process.memoryUsage().rss;
+  const mix = parseMix(cfg.mix);
+  const runId = cfg.runId ?? `r${Date.now().toString(36)}${Math.floor(Math.random() * 36 ** 3).toString(36)}`;
+  if (cfg.rate > 0 && cfg.createTables) await createTables(cfg.urls[0] as string, cfg.token, mix.tables);
+  const pool = new ConnectionPool({ targets: cfg.urls.map((u) => targetOf(u, cfg.caPem)), sourceIps: cfg.sourceIps, connectPerSecond: cfg.connectPerSecond, requestTimeoutMs: cfg.requestTimeoutMs });
+  const connectStarted = performance.now();
+  await pool.fill(cfg.connections);
+  const connectSeconds = (performance.now() - connectStarted) / 1000;
+  log(`opened ${pool.open.toLocaleString('en-US')} of ${cfg.connections.toLocaleString('en-US')} connections in ${connectSeconds.toFixed(1)} s${errorsText(pool.connectErrors)}`);
+  if (pool.open === 0) {
+    pool.close();
+    throw new BenchRefused(`no connection to ${cfg.urls.join(', ')} opened${errorsText(pool.connectErrors)}`);
+  }
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  const server = new ServerWatch(cfg);
+  await server.begin();
+  const cpuBefore = process.cpuUsage();
+  const t0Ms = Date.now();
+  const params: WorkloadParams = { seed: cfg.seed, runId, t0Ms, recordsPerSecond: Math.max(cfg.rate, 1), outOfOrder: cfg.outOfOrder, skewMinMs: cfg.skewMinMs, skewMaxMs: cfg.skewMaxMs, keysPerTable: cfg.keysPerTable };
+  const load = cfg.rate > 0 ? await runLoad(cfg, pool, mix, params, server, log) : await hold(cfg, pool, server, log);
+  loop.disable();
+  const cpu = process.cpuUsage(cpuBefore);
+  const clientRssBytes = process.memoryUsage().rss;
+  pool.close();
+  let verify: VerifyResult | undefined;
+  if (cfg.verify && cfg.rate > 0) verify = await readBack(cfg, mix, params, load.dispatcher, log);
+  return buildResult({ cfg, runId, t0Ms, limits, pool, connectSeconds, load, loop, server: server.summary(), verify, clientCpuSeconds: (cpu.user + cpu.system) / 1e6, clientRssBytes, clientRssBytesBefore });
+}
+
+function checkLimits(cfg: BenchConfig, log: (line: string) => void): HostLimits {
+  const limits = raiseNofile(cfg.connections + FD_RESERVE, readHostLimits());
+  const plan = { connections: cfg.connections, sourceIps: cfg.sourceIps, targets: cfg.urls.length };
+  const problems = preflightProblems(plan, limits);
+  if (problems.length > 0) throw new BenchRefused(`this machine cannot hold the run:\n  ${problems.join('\n  ')}`);
+  for (const w of preflightWarnings(plan, limits)) log(`warning: ${w}`);
+  return limits;
+}
+
+/** The connection target of a node URL. */
+export function targetOf(url: string, caPem: string | undefined): Target {
+  const u = new URL(url);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new BenchRefused(`--url ${url}: only http:// and https:// are served`);
+  const https = u.protocol === 'https:';
+  const host = u.hostname.replace(/^\[|\]$/g, '');
+  const port = Number(u.port || (https ? 443 : 80));
+  const tls = https ? { servername: /^[0-9.:]+$/.test(host) ? undefined : host, ...(caPem === undefined ? {} : { ca: caPem }) } : undefined;
+  return { host, port, hostHeader: u.host, ...(tls === undefined ? {} : { tls }) };
+}
+
+function errorsText(errors: ReadonlyMap<string, number>): string {
+  return errors.size === 0 ? '' : ` (connect errors: ${[...errors].map(([k, n]) => `${k} ${n}`).join(', ')})`;
+}
+
+/** What the load phase leaves for the result. */
+export interface LoadOutcome {
+  readonly dispatcher: Dispatcher | undefined;
+  readonly sampler: Sampler;
+  readonly seconds: number;
+}
+
+/** Drives the schedule until it is over and every request has ended. */
+async function runLoad(cfg: BenchConfig, pool: ConnectionPool, mix: Mix, params: WorkloadParams, server: ServerWatch, log: (line: string) => void): Promise<LoadOutcome> {
+  const schedule = new Schedule({ recordsPerSecond: cfg.rate, batchMin: cfg.batchMin, batchMax: cfg.batchMax, arrival: cfg.arrival, seed: cfg.seed, durationUs: cfg.durationMs * 1000 });
+  const policy: DispatchPolicy = { maxQueueDelayUs: cfg.maxQueueDelayMs * 1000, maxRetries: cfg.maxRetries, retryPauseUsMax: 1_000_000 };
+  const clock = { nowUs: () => performance.now() * 1000 };
+  const startUs = clock.nowUs();
+  const dispatcher = new Dispatcher(schedule, pool, requestBuilder(cfg, mix, params), clock, startUs, policy);
+  const sampler = new Sampler(
+    { counters: () => dispatcher.counters.snapshot(), interval: dispatcher.latency.interval, connections: () => pool.open, inFlight: () => dispatcher.inFlight, queued: () => dispatcher.queued, serverCpuSeconds: () => server.cpuSeconds() },
+    startUs / 1000,
+  );
+  await new Promise<void>((resolve) => {
+    const perSecond = setInterval(() => {
+      server.poll();
+      const point = sampler.sample();
+      if (cfg.progress) log(progressLine(point, Math.round(cfg.durationMs / 1000), cfg.connections, cfg.rate));
+    }, 1000);
+    const tick = (): void => {
+      dispatcher.tick();
+      if (!dispatcher.finished) {
+        setTimeout(tick, 1);
+        return;
+      }
+      clearInterval(perSecond);
+      resolve();
+    };
+    tick();
+  });
+  sampler.sample();
+  return { dispatcher, sampler, seconds: (clock.nowUs() - startUs) / 1e6 };
+}
+
+/** `--rate 0`: holds the connections open for the duration, sampling memory and CPU. */
+async function hold(cfg: BenchConfig, pool: ConnectionPool, server: ServerWatch, log: (line: string) => void): Promise<LoadOutcome> {
+  const started = performance.now();
+  const sampler = new Sampler({ counters: () => EMPTY_COUNTERS, interval: IDLE_HISTOGRAM, connections: () => pool.open, inFlight: () => 0, queued: () => 0, serverCpuSeconds: () => server.cpuSeconds() }, started);
+  const deadline = started + cfg.durationMs;
+  while (performance.now() < deadline) {
+    await new Promise((r) => setTimeout(r, Math.min(1000, deadline - performance.now())));
+    server.poll();
+    const point = sampler.sample();
+    if (cfg.progress) log(progressLine(point, Math.round(cfg.durationMs / 1000), cfg.connections, 0));
+  }
+  await server.pollNow();
+  return { dispatcher: undefined, sampler, seconds: (performance.now() - started) / 1000 };
+}
+
+const EMPTY_COUNTERS = new RunCounters().snapshot();
+const IDLE_HISTOGRAM = latencyHistogram();
+
+/** Builds request r: its table, dedupe keys and NDJSON body. */
+function requestBuilder(cfg: BenchConfig, mix: Mix, params: WorkloadParams): (req: ScheduledRequest) => BuiltRequest {
+  const headers = `${cfg.token === undefined ? '' : `Authorization: Bearer ${cfg.token}\r\n`}Content-Type: application/x-ndjson\r\n`;
+  const paths = new Map<BenchTable, string>();
+  for (const t of mix.tables) paths.set(t, `/v1/tables/${t.name}/records${cfg.dedupe ? `?dedupe_prefix=${params.runId}-${t.name}&dedupe_first=` : ''}`);
+  return (req) => {
+    const table = tableOfRequest(mix, cfg.seed, req.r);
+    const path = (paths.get(table) as string) + (cfg.dedupe ? String(req.firstJ) : '');
+    return { table: table.name, path, headers, body: batchBody(params, table, req.firstJ, req.count) };
+  };
+}
+
+/** Waits for the nodes to apply what they acknowledged, then reads every table back. */
+async function readBack(cfg: BenchConfig, mix: Mix, params: WorkloadParams, dispatcher: Dispatcher | undefined, log: (line: string) => void): Promise<VerifyResult | undefined> {
+  if (dispatcher === undefined) return undefined;
+  if (!(await waitForApplied(cfg.urls, cfg.token, APPLY_WAIT_MS_MAX))) log('warning: the nodes still report WAL frames to apply; reading back anyway');
+  log(`verifying ${dispatcher.acked.count.toLocaleString('en-US')} acknowledged records…`);
+  return verifyRun({
+    baseUrl: cfg.urls[0] as string,
+    token: cfg.token,
+    runId: params.runId,
+    runField: RUN_FIELD,
+    tables: mix.tables.map((t) => ({ name: t.name, shardKey: t.shardKey, timeField: t.timeField, check: (rec: Record<string, unknown>) => compareRecord(params, t, rec) })),
+    acked: dispatcher.acked,
+    attempted: dispatcher.attempted,
+    keysPerTable: cfg.verifyKeysPerTable,
+  });
+}
+
+/** What the result shows of the nodes. */
+export interface ServerSummary {
+  readonly first: readonly ServerSample[];
+  readonly last: readonly ServerSample[];
+  readonly peakRssBytes: number;
+  /** Node CPU seconds over the run (summed over nodes), when known. */
+  readonly cpuSeconds: number | undefined;
+}
+
+/** The nodes' figures: CPU each second (from /proc with --server-pid, else /metrics), and a scrape's samples. */
+export class ServerWatch {
+  readonly first: ServerSample[] = [];
+  last: ServerSample[] = [];
+  peakRssBytes = 0;
+  private polling = false;
+  private startCpu: number | undefined;
+
+  private readonly cfg: BenchConfig;
+
+  constructor(cfg: BenchConfig) {
+    this.cfg = cfg;
+  }
+
+  /** Takes the figures the run is measured from. */
+  async begin(): Promise<void> {
+    await this.pollNow();
+    this.startCpu = this.cpuSeconds();
+  }
+
+  /** Node CPU seconds since begin(), when known. */
+  cpuSecondsUsed(): number | undefined {
+    const now = this.cpuSeconds();
+    return now === undefined || this.startCpu === undefined ? undefined : now - this.startCpu;
+  }
+
+  /** Node CPU seconds so far (summed over nodes), when known. */
+  cpuSeconds(): number | undefined {
+    if (this.cfg.serverPid !== undefined) return procCpuSeconds(this.cfg.serverPid);
+    if (this.last.length === 0 || this.last.some((s) => s.cpuSeconds === undefined)) return undefined;
+    return this.last.reduce((sum, s) => sum + (s.cpuSeconds ?? 0), 0);
+  }
+
+  /** Starts a scrape unless one is running. */
+  poll(): void {
+    if (this.polling) return;
+    this.polling = true;
+    void this.pollNow().finally(() => (this.polling = false));
+  }
+
+  /** Scrapes every node now. */
+  async pollNow(): Promise<void> {
+    const scrapes = await Promise.all(this.cfg.urls.map((u) => scrapeMetrics(u, this.cfg.token)));
+    if (scrapes.some((m) => m === undefined)) return;
+    this.last = scrapes.map((m) => serverSample(m as NonNullable<typeof m>));
+    if (this.first.length === 0) this.first.push(...this.last);
+    const rss = this.cfg.serverPid !== undefined ? procRssBytes(this.cfg.serverPid) : this.last.reduce((s, x) => s + (x.rssBytes ?? 0), 0);
+    this.peakRssBytes = Math.max(this.peakRssBytes, rss ?? 0);
+  }
+
+  /** Figures for the result. */
+  summary(): ServerSummary {
+    return { first: this.first, last: this.last, peakRssBytes: this.peakRssBytes, cpuSeconds: this.cpuSecondsUsed() };
+  }
+}
