@@ -104,6 +104,32 @@ export const TLS_EXPIRY_WARNING_REPEAT_MS = 86_400_000;
  */
 export const TLS_AUTO_CERT_LIFETIME_MS = 10 * 365 * 86_400_000;
 
+/**
+ * Open files a node keeps for everything but its HTTP client connections
+ * and LevelDB's table cache (open-files-budget.ts): WAL segments, LMDB,
+ * hint queues, gRPC clients and peers, etcd, Kafka, logs, worker threads,
+ * Node itself. `--connections-max` is checked against the open-file limit
+ * minus this and the table cache. @default 1024
+ */
+export const FDS_RESERVED = 1024;
+/**
+ * Fewest HTTP connections the default `--connections-max` (derived from the
+ * open-file limit) may come to: a limit that leaves fewer is refused at
+ * start with what to raise, rather than serving a handful. @default 256
+ */
+export const HTTP_CONNECTIONS_AUTO_MIN = 256;
+/** The default `--connections-max` where the open-file limit cannot be read (no /proc). @default 1024 */
+export const HTTP_CONNECTIONS_UNKNOWN_LIMIT_DEFAULT = 1024;
+/**
+ * A refused connection (past `--connections-max`) is answered, half-closed,
+ * and read and discarded until its client closes it, at most this long:
+ * closing at once with the client's request unread would send a reset that
+ * can destroy the answer before the client reads it. @default 2 s
+ */
+export const HTTP_REFUSED_LINGER_MS = 2_000;
+/** Longest wait for `prlimit` raising the node's own open-file limit at start. @default 5 s */
+export const FD_LIMIT_RAISE_TIMEOUT_MS = 5_000;
+
 /** The full configuration of one node. */
 export interface NodeConfig {
   /** Directory holding wal/, index/, catalog.json. @default './sluice-data' */
@@ -112,6 +138,26 @@ export interface NodeConfig {
   readonly httpHost: string;
   /** HTTP listen port (0 = pick a free one). @default 8080 */
   readonly httpPort: number;
+  /**
+   * How long an HTTP connection may sit idle after an answer before the
+   * node closes it (`Keep-Alive: timeout=` tells clients, in whole
+   * seconds). Idle connections cost memory, not CPU. @default 72_000
+   */
+  readonly httpKeepAliveTimeoutMs: number;
+  /** Longest an HTTP request's headers may take to arrive, from its first byte (or from the connection's opening). @default 60_000 */
+  readonly httpHeadersTimeoutMs: number;
+  /** Longest an HTTP request may take to arrive whole (headers and body); past it 408 and the connection is closed. @default 120_000 */
+  readonly httpRequestTimeoutMs: number;
+  /**
+   * HTTP connections held at once; one past it is answered 503
+   * TOO_MANY_CONNECTIONS and closed. Checked at start against the
+   * open-file limit (raised when the process may). 0: as many as the limit
+   * leaves after LevelDB's table cache and FDS_RESERVED, at least
+   * HTTP_CONNECTIONS_AUTO_MIN. @default 0
+   */
+  readonly httpConnectionsMax: number;
+  /** Listen backlog of the HTTP listener (connections the kernel queues before they are accepted); the kernel caps it at net.core.somaxconn. @default 4096 */
+  readonly httpBacklog: number;
   /**
    * Index engine of a new data dir (`level` when unset); an existing data
    * dir keeps the engine it was created with, and naming another is refused.
@@ -313,6 +359,11 @@ export const DEFAULT_CONFIG: NodeConfig = {
   dataDir: './sluice-data',
   httpHost: '127.0.0.1',
   httpPort: 8080,
+  httpKeepAliveTimeoutMs: 72_000,
+  httpHeadersTimeoutMs: 60_000,
+  httpRequestTimeoutMs: 120_000,
+  httpConnectionsMax: 0,
+  httpBacklog: 4096,
   shards: 16,
   datacenterId: 0,
   machineId: 0,
@@ -403,6 +454,13 @@ type NumericKey = { [K in keyof NodeConfig]-?: NodeConfig[K] extends number ? K 
 /** Inclusive bounds of numeric options; a value outside is a configuration error. */
 const BOUNDS: Partial<Record<NumericKey, readonly [number, number]>> = {
   httpPort: [0, 65535],
+  // The Keep-Alive header speaks whole seconds; 0 (never time out) is not offered: every wait has a bound.
+  httpKeepAliveTimeoutMs: [1_000, 3_600_000],
+  httpHeadersTimeoutMs: [1_000, 3_600_000],
+  httpRequestTimeoutMs: [1_000, 3_600_000],
+  // Ten times the fs.nr_open most kernels ship (1,048,576); what the machine cannot hold is refused at start (fd-limit.ts).
+  httpConnectionsMax: [0, 10_000_000],
+  httpBacklog: [1, 1_000_000],
   shards: [1, 4096],
   datacenterId: [0, 31],
   machineId: [0, 31],
@@ -510,6 +568,7 @@ export function resolveConfig(overrides: Partial<NodeConfig> = {}): NodeConfig {
     problems.push({ path: 'bootstrapToken', message: `a bootstrap token is ${BOOTSTRAP_TOKEN_CHARS_MIN} to 512 printable characters without spaces (a sluice token also works)` });
   }
   problems.push(...tlsProblems(config));
+  problems.push(...httpTimeoutProblems(config));
   if (config.onPartition !== 'refuse' && config.onPartition !== 'buffer') problems.push({ path: 'onPartition', message: 'onPartition must be refuse or buffer' });
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(config.nodeId)) problems.push({ path: 'nodeId', message: `nodeId must be 1-63 letters, digits, '-', '_' or '.', got ${JSON.stringify(config.nodeId)}` });
   problems.push(...peerProblems(config));
@@ -527,6 +586,19 @@ export function resolveConfig(overrides: Partial<NodeConfig> = {}): NodeConfig {
   problems.push(...etcdAccessProblems(config));
   if (problems.length > 0) throw new SluiceError('INVALID_ARGUMENT', `invalid configuration: ${problems.map((p) => p.message).join('; ')}`, problems);
   return config;
+}
+
+/**
+ * The HTTP timeouts against each other. The headers are part of the
+ * request: a headers timeout past the request timeout would never fire
+ * (Node's http.createServer refuses the same). The keep-alive timeout is
+ * not bound to either: it runs only while no request is open (an idle
+ * keep-alive connection is not on Node's request-timeout list), and a
+ * client sending every 90 s needs a keep-alive past a 60-s request timeout.
+ */
+function httpTimeoutProblems(config: NodeConfig): { path: string; message: string }[] {
+  if (config.httpHeadersTimeoutMs <= config.httpRequestTimeoutMs) return [];
+  return [{ path: 'httpHeadersTimeoutMs', message: `httpHeadersTimeoutMs ${config.httpHeadersTimeoutMs} must not exceed httpRequestTimeoutMs ${config.httpRequestTimeoutMs}: the headers are part of the request` }];
 }
 
 /** A certificate and key come together, and only in `files` mode. */

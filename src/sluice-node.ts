@@ -4,7 +4,7 @@
  * starting (listening, recovering) → ready → stopping.
  */
 import { pino, type Logger } from 'pino';
-import type { NodeConfig } from './config.ts';
+import { HTTP_REFUSED_LINGER_MS, type NodeConfig } from './config.ts';
 import { SluiceError } from './core/errors.ts';
 import { Hlc } from './core/hlc.ts';
 import { systemClock } from './core/clock.ts';
@@ -30,6 +30,9 @@ import { NodeMetrics } from './api/metrics.ts';
 import { RecordView } from './api/record-view.ts';
 import { buildHttpServer, buildMetricsServer, setHttpsPair } from './api/http/http-server.ts';
 import { tlsObserver } from './api/tls-observer.ts';
+import { gateConnections, type ConnectionEvent } from './api/http/connection-gate.ts';
+import { ensureFdLimit, type FdLimitOutcome } from './api/http/fd-limit.ts';
+import { listenBacklogWarning } from './api/http/listen-backlog.ts';
 import { declaredRoutes, type DeclaredRoute } from './api/http/auth-hook.ts';
 import { AuditLog, type AuditTarget } from './security/audit-log.ts';
 import { Authenticator } from './security/authenticator.ts';
@@ -73,14 +76,16 @@ export class SluiceNode {
   /** The certificate of the HTTP and public gRPC listeners, reloaded when its files change; none in plain text. */
   private readonly tls: CertReloader | undefined;
 
-  private constructor(config: NodeConfig, log: Logger, tls: InitialPair | undefined) {
+  private constructor(config: NodeConfig, log: Logger, tls: InitialPair | undefined, connectionsMax: number) {
     this.config = config;
     this.log = log;
     const admission = new Admission(config);
     const endpoints = {
       http: new EndpointIngestor('http', 'http', {
         start: async () => {
-          await this.app.listen({ host: config.httpHost, port: config.httpPort });
+          const warning = await listenBacklogWarning(config.httpBacklog);
+          if (warning !== undefined) log.warn({ event: 'listen_backlog_capped', backlog: config.httpBacklog }, warning);
+          await this.app.listen({ host: config.httpHost, port: config.httpPort, backlog: config.httpBacklog });
         },
         stop: () => this.app.close(),
       }),
@@ -108,13 +113,22 @@ export class SluiceNode {
     };
     this.ctx = ctx;
     this.app = buildHttpServer(ctx, tls?.pair);
+    gateConnections(this.app.server, {
+      connectionsMax,
+      tls: tls !== undefined,
+      retryAfterSeconds: config.retryAfterSeconds,
+      lingerMs: HTTP_REFUSED_LINGER_MS,
+      onEvent: (event) => countConnection(this.metrics, event),
+    });
     this.tls?.serve({ name: 'http', apply: (pair) => setHttpsPair(this.app, pair) });
   }
 
   /** Starts listening, recovers storage, and becomes ready. */
   static async start(config: NodeConfig, log: Logger = pino({ level: config.logLevel })): Promise<SluiceNode> {
     requireTlsChoice(config);
-    const node = new SluiceNode(config, log, await openTls(config, log, (text) => process.stderr.write(`${text}\n`)));
+    const fds = await ensureFdLimit(config.httpConnectionsMax);
+    logConnectionsMax(log, fds);
+    const node = new SluiceNode(config, log, await openTls(config, log, (text) => process.stderr.write(`${text}\n`)), fds.connectionsMax);
     if (config.authMode === 'none') process.stderr.write('\n  sluice: INSECURE MODE (--auth none): no credentials are checked; loopback clients only. Never run this with data you care about.\n\n');
     if (config.etcdUrls.length > 0 && config.insecureCluster) {
       process.stderr.write('\n  sluice: INSECURE CLUSTER (--insecure-cluster): the peer port is plaintext and checks no certificate; anyone who reaches it can read and overwrite every replica. Development only.\n\n');
@@ -397,6 +411,23 @@ export class SluiceNode {
       kafka.start().catch((err: unknown) => log.error({ event: 'kafka_source_start_failed', source: kafka.name, err }, 'Kafka source did not start'));
     }
   }
+}
+
+/** Keeps the connection metrics; `open` moves with accepted and closed. */
+function countConnection(metrics: NodeMetrics, event: ConnectionEvent): void {
+  metrics.httpConnections.inc({ event });
+  if (event === 'accepted') metrics.httpConnectionsOpen.inc();
+  else if (event === 'closed') metrics.httpConnectionsOpen.dec();
+}
+
+/** Logs the HTTP connection cap and the open-file limit it was checked against (and raised, when it was). */
+function logConnectionsMax(log: Logger, fds: FdLimitOutcome): void {
+  const fields = { event: 'connections_max', connectionsMax: fds.connectionsMax, auto: fds.auto, fdLimit: fds.limits?.soft, fdLimitHard: fds.limits?.hard };
+  if (fds.raisedFrom === undefined) {
+    log.info(fields, fds.limits === undefined ? 'HTTP connection cap (open-file limit unknown)' : 'HTTP connection cap');
+    return;
+  }
+  log.info({ ...fields, raisedFrom: fds.raisedFrom.soft, raisedFromHard: fds.raisedFrom.hard }, `raised the open-file limit from ${fds.raisedFrom.soft} to ${fds.limits?.soft ?? 'unknown'} for the HTTP connection cap`);
 }
 
 /** Where the audit log goes (`--audit-log`). */

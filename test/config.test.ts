@@ -111,3 +111,22 @@ test('a cluster node needs --certs-dir or --insecure-cluster (not both); the pee
   assert.equal(resolveConfig({ ...cluster, certsDir: 'certs', grpcPeerHost: '10.0.0.2', grpcPeerPort: 7070 }).grpcPeerPort, 7070, 'the same port on another host');
   assert.equal(resolveConfig({ grpcPort: 65535 }).grpcPort, 65535, 'a single node has no peer listener to check');
 });
+
+test('HTTP connections: keep-alive, headers and request timeouts, cap and backlog are bounded; the headers fit in the request timeout', () => {
+  const d = resolveConfig();
+  assert.deepEqual(
+    [d.httpKeepAliveTimeoutMs, d.httpHeadersTimeoutMs, d.httpRequestTimeoutMs, d.httpConnectionsMax, d.httpBacklog],
+    [72_000, 60_000, 120_000, 0, 4096],
+    'the defaults: 0 connections means derived from the open-file limit',
+  );
+  refuses({ httpKeepAliveTimeoutMs: 0 }, 'httpKeepAliveTimeoutMs', /httpKeepAliveTimeoutMs must be between 1000 and 3600000, got 0/);
+  refuses({ httpKeepAliveTimeoutMs: 999 }, 'httpKeepAliveTimeoutMs', /between 1000/);
+  refuses({ httpConnectionsMax: -1 }, 'httpConnectionsMax', /httpConnectionsMax must be between 0 and 10000000/);
+  refuses({ httpConnectionsMax: 10_000_001 }, 'httpConnectionsMax', /between 0 and 10000000/);
+  refuses({ httpBacklog: 0 }, 'httpBacklog', /httpBacklog must be between 1 and 1000000/);
+  refuses({ httpHeadersTimeoutMs: 120_001 }, 'httpHeadersTimeoutMs', /httpHeadersTimeoutMs 120001 must not exceed httpRequestTimeoutMs 120000/);
+  refuses({ httpRequestTimeoutMs: 30_000 }, 'httpHeadersTimeoutMs', /must not exceed httpRequestTimeoutMs 30000/);
+  // No relation ties the keep-alive to the request timeout: idle connections are not timed as requests.
+  assert.equal(resolveConfig({ httpKeepAliveTimeoutMs: 300_000, httpRequestTimeoutMs: 60_000, httpHeadersTimeoutMs: 60_000 }).httpKeepAliveTimeoutMs, 300_000);
+  assert.equal(resolveConfig({ httpConnectionsMax: 5_000_000 }).httpConnectionsMax, 5_000_000, 'what the machine cannot hold is refused at start, not here');
+});

@@ -14,6 +14,8 @@ export class NodeMetrics {
   readonly walFsyncSeconds: Histogram;
   readonly walFlushBytes: Histogram;
   readonly walFlushFrames: Histogram;
+  readonly httpConnectionsOpen: Gauge;
+  readonly httpConnections: Counter<'event'>;
   readonly inFlightBytes: Gauge;
   readonly inFlightRequests: Gauge;
   readonly applyLagFrames: Gauge;
@@ -78,6 +80,13 @@ export class NodeMetrics {
       name: 'sluice_wal_flush_frames',
       help: 'Frames (write requests) per WAL group commit',
       buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 1024],
+      registers,
+    });
+    this.httpConnectionsOpen = new Gauge({ name: 'sluice_http_connections_open', help: 'HTTP connections the node holds (idle keep-alive ones included)', registers });
+    this.httpConnections = new Counter({
+      name: 'sluice_http_connections_total',
+      help: 'HTTP connections by event: accepted, closed (every close of an accepted one), idle_timeout (closed by the keep-alive timer; also counted in closed), refused (past --connections-max)',
+      labelNames: ['event'],
       registers,
     });
     this.inFlightBytes = new Gauge({ name: 'sluice_inflight_bytes', help: 'Write request bytes admitted and not yet indexed', registers });

@@ -17,6 +17,9 @@ import { checkKafkaSecurityFiles, hasKafkaSecurityFlags, kafkaSecurityOf, kafkaS
 interface ServeOptions extends KafkaSecurityFlags {
   dataDir: string;
   http: string;
+  httpKeepaliveTimeout: string;
+  httpBacklog: string;
+  connectionsMax?: string;
   engine?: string;
   shards: string;
   datacenterId: string;
@@ -101,6 +104,12 @@ export function serveCommand(): Command {
     .description('run a sluice node (HTTP API, WAL, index) until SIGTERM; alone, or in a cluster with --etcd')
     .option('--data-dir <dir>', 'data directory (wal/, index/, catalog.json)', d.dataDir)
     .option('--http <host:port>', 'HTTP listen address (beyond loopback it needs --tls-cert/--tls-key or --tls)', `${d.httpHost}:${d.httpPort}`)
+    .option('--http-keepalive-timeout <ms>', 'an idle HTTP connection is closed this long after its last answer', String(d.httpKeepAliveTimeoutMs))
+    .option('--http-backlog <n>', 'connections the kernel queues for the HTTP listener before they are accepted (capped at net.core.somaxconn)', String(d.httpBacklog))
+    .option(
+      '--connections-max <n>',
+      'HTTP connections held at once; past it a connection gets 503 TOO_MANY_CONNECTIONS and is closed. Checked against the open-file limit at start (raised when the process may) (default: what the limit leaves after LevelDB\'s table files and 1024 others, at least 256)',
+    )
     .addOption(new Option('--engine <kind>', 'index engine of a new data dir (default: level; an existing one keeps its own)').choices(['lmdb', 'level']))
     .option('--shards <n>', 'shards per table (fixed for a data dir)', String(d.shards))
     .option('--datacenter-id <n>', 'snowflake datacenter id 0..31', String(d.datacenterId))
@@ -233,6 +242,9 @@ function toConfig(o: ServeOptions): NodeConfig {
     dataDir: o.dataDir,
     httpHost: host,
     httpPort: port,
+    httpKeepAliveTimeoutMs: int(o.httpKeepaliveTimeout, '--http-keepalive-timeout'),
+    httpBacklog: int(o.httpBacklog, '--http-backlog'),
+    ...(o.connectionsMax === undefined ? {} : { httpConnectionsMax: int(o.connectionsMax, '--connections-max') }),
     ...(o.engine === undefined ? {} : { engine: o.engine as NonNullable<NodeConfig['engine']> }),
     shards: int(o.shards, '--shards'),
     datacenterId: int(o.datacenterId, '--datacenter-id'),

@@ -77,6 +77,11 @@ export const ERROR_CODES = {
    */
   REPLICA_PROTOCOL: { status: 500, grpc: Grpc.INTERNAL, canRetry: false },
   NOT_READY: { status: 503, grpc: Grpc.UNAVAILABLE, canRetry: true },
+  /**
+   * The HTTP listener holds --connections-max connections: a connection past
+   * it is answered with this (Retry-After, Connection: close) and closed.
+   */
+  TOO_MANY_CONNECTIONS: { status: 503, grpc: Grpc.UNAVAILABLE, canRetry: true },
   SHUTTING_DOWN: { status: 503, grpc: Grpc.UNAVAILABLE, canRetry: true },
   NO_QUORUM: { status: 503, grpc: Grpc.UNAVAILABLE, canRetry: true },
   CLOCK_ROLLBACK: { status: 503, grpc: Grpc.UNAVAILABLE, canRetry: true },

@@ -42,6 +42,7 @@ const TABLE: readonly (readonly [ErrorCode, number, number, boolean])[] = [
   ['STORAGE_IO', 500, 13, false],
   ['REPLICA_PROTOCOL', 500, 13, false],
   ['NOT_READY', 503, 14, true],
+  ['TOO_MANY_CONNECTIONS', 503, 14, true],
   ['SHUTTING_DOWN', 503, 14, true],
   ['NO_QUORUM', 503, 14, true],
   ['CLOCK_ROLLBACK', 503, 14, true],

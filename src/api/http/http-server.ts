@@ -33,8 +33,10 @@ export function buildHttpServer(ctx: ApiContext, tls?: HttpsPair): FastifyInstan
     logger: false,
     // Our own limit is enforced while reading; fastify never buffers a body here.
     bodyLimit: ctx.config.bodyBytesMax,
-    keepAliveTimeout: 72_000,
-    requestTimeout: 120_000,
+    keepAliveTimeout: ctx.config.httpKeepAliveTimeoutMs,
+    requestTimeout: ctx.config.httpRequestTimeoutMs,
+    // No server-wide socket timeout: an idle connection is closed by the keep-alive timer (connection-gate.ts counts it).
+    connectionTimeout: 0,
     // Ids and cursors are long; fastify's default 100-char param limit is plenty but explicit.
     routerOptions: { maxParamLength: 200 },
     return503OnClosing: true,
@@ -44,6 +46,8 @@ export function buildHttpServer(ctx: ApiContext, tls?: HttpsPair): FastifyInstan
       return typeof given === 'string' && /^[A-Za-z0-9._:-]{1,64}$/.test(given) ? given : randomUUID();
     },
   });
+  // fastify does not pass it on; Node's own default (60 s) made explicit and configurable.
+  app.server.headersTimeout = ctx.config.httpHeadersTimeoutMs;
   registerHttpAuth(app, ctx.auth);
   app.removeAllContentTypeParsers();
   // Leave the body stream untouched for the handler.

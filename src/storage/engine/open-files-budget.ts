@@ -14,13 +14,29 @@ const FALLBACK = 1_000;
 /** LevelDB clips `max_open_files` to this itself (SanitizeOptions). */
 const CEILING = 50_000;
 
+/** Soft and hard open-file limits (RLIMIT_NOFILE); Infinity for `unlimited`. */
+export interface OpenFileLimits {
+  readonly soft: number;
+  readonly hard: number;
+}
+
+/** The `Max open files` line of a `/proc/<pid>/limits` text; undefined if absent or not numbers. */
+export function parseOpenFileLimits(limitsText: string | undefined): OpenFileLimits | undefined {
+  const line = limitsText?.split('\n').find((l) => l.startsWith('Max open files'));
+  const [soft, hard] = (line?.slice('Max open files'.length).trim().split(/\s+/) ?? []).map((f) => (f === 'unlimited' ? Number.POSITIVE_INFINITY : Number(f)));
+  if (soft === undefined || hard === undefined || Number.isNaN(soft) || Number.isNaN(hard)) return undefined;
+  return { soft, hard };
+}
+
+/** Half of a soft open-file limit, within [1,000, 50,000]. */
+export function openFilesBudgetOf(softLimit: number): number {
+  return Math.max(FALLBACK, Math.min(CEILING, Math.floor(softLimit / 2)));
+}
+
 /** Half the soft limit in a `/proc/self/limits` text, within [1,000, 50,000]; 1,000 if absent or unreadable. */
 export function openFilesBudget(limitsText: string | undefined): number {
-  const line = limitsText?.split('\n').find((l) => l.startsWith('Max open files'));
-  const field = line?.slice('Max open files'.length).trim().split(/\s+/)[0];
-  const soft = field === 'unlimited' ? Number.POSITIVE_INFINITY : Number(field);
-  if (Number.isNaN(soft)) return FALLBACK;
-  return Math.max(FALLBACK, Math.min(CEILING, Math.floor(soft / 2)));
+  const limits = parseOpenFileLimits(limitsText);
+  return limits === undefined ? FALLBACK : openFilesBudgetOf(limits.soft);
 }
 
 /** The budget of this process (Linux; 1,000 elsewhere). */
