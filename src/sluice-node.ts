@@ -126,7 +126,8 @@ export class SluiceNode {
   /** Starts listening, recovers storage, and becomes ready. */
   static async start(config: NodeConfig, log: Logger = pino({ level: config.logLevel })): Promise<SluiceNode> {
     requireTlsChoice(config);
-    const fds = await ensureFdLimit(config.httpConnectionsMax);
+    // LMDB keeps one mapped file, not LevelDB's table files (an existing data dir without --engine is counted as LevelDB: the safe side).
+    const fds = await ensureFdLimit(config.httpConnectionsMax, config.engine !== 'lmdb');
     logConnectionsMax(log, fds);
     const node = new SluiceNode(config, log, await openTls(config, log, (text) => process.stderr.write(`${text}\n`)), fds.connectionsMax);
     if (config.authMode === 'none') process.stderr.write('\n  sluice: INSECURE MODE (--auth none): no credentials are checked; loopback clients only. Never run this with data you care about.\n\n');

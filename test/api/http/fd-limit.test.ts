@@ -46,6 +46,9 @@ test('the limit a cap needs: the connections, LevelDB’s half of the limit and 
   assert.equal(openFilesBudgetOf(fdLimitFor(100_000)), 50_000);
   assert.equal(connectionsFitting(20_000), 20_000 - 10_000 - FDS_RESERVED);
   assert.equal(connectionsFitting(1_024), 0, 'a tiny limit holds none');
+  // LMDB keeps no table files open: only the reserve comes off the limit.
+  assert.equal(connectionsFitting(20_000, false), 20_000 - FDS_RESERVED);
+  assert.equal(fdLimitFor(100_000, false), 100_000 + FDS_RESERVED);
 });
 
 test('fits: nothing to do; fits under the hard limit: raise the soft one; past it: raise both only with CAP_SYS_RESOURCE and within fs.nr_open', () => {
@@ -53,6 +56,7 @@ test('fits: nothing to do; fits under the hard limit: raise the soft one; past i
   assert.deepEqual(decideFdLimit(8_976, facts(20_000, 20_000, false)), { kind: 'ok' });
   assert.deepEqual(decideFdLimit(8_977, facts(20_000, 524_288, false)), { kind: 'raise', soft: 20_001, hard: 524_288 });
   assert.deepEqual(decideFdLimit(100_000, facts(20_000, 20_000, true)), { kind: 'raise', soft: 151_024, hard: 151_024 });
+  assert.deepEqual(decideFdLimit(18_000, facts(20_000, 20_000, false), false), { kind: 'ok' }, 'with LMDB 18,000 fit under 20,000');
 
   const unprivileged = decideFdLimit(100_000, facts(20_000, 20_000, false));
   assert.equal(unprivileged.kind, 'refuse');
