@@ -3,6 +3,10 @@
  * runs the benchmarks (by default `single` then `ring`) and prints Markdown
  * tables ready for docs/benchmarks.md, with the date and the machine.
  *
+ * `connections [--bench-connections N] [--hold-seconds S] [--load-seconds S]
+ * [--sustain-rate R] [--cost-seconds S]`: the white paper's load test with
+ * `sluice bench` (bench/connections.bench.ts).
+ *
  * `cluster --atomic [--cluster-records N] [--single-shard-records N]
  * [--small-body-records N] [--atomic-loads spanning,single-shard,small]
  * [--atomic-rounds N] [--read-requests N] [--profile-seconds N]`: the
@@ -20,6 +24,7 @@ import { runClusterBench } from './cluster.bench.ts';
 import { LOADS, runClusterAtomicBench } from './cluster-atomic.bench.ts';
 import { runSourcesBench, type SourcesPart } from './sources.bench.ts';
 import { runEnginesBench } from './engines.bench.ts';
+import { runConnectionsBench } from './connections.bench.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -44,9 +49,15 @@ const { values, positionals } = parseArgs({
     'profile-seconds': { type: 'string', default: '10' },
     'atomic-loads': { type: 'string', default: 'spanning,single-shard,small' },
     'atomic-rounds': { type: 'string', default: '1' },
+    // connections: the white paper's load test with `sluice bench`.
+    'bench-connections': { type: 'string' },
+    'hold-seconds': { type: 'string', default: '60' },
+    'load-seconds': { type: 'string', default: '60' },
+    'sustain-rate': { type: 'string', default: '15000' },
+    'cost-seconds': { type: 'string', default: '6' },
   },
 });
-const known = ['single', 'ring', 'etcd', 'cluster', 'sources', 'engines', 'security'];
+const known = ['single', 'ring', 'etcd', 'cluster', 'sources', 'engines', 'security', 'connections'];
 // `ring` joins the default run: it is pure computation and takes about a second.
 const suites = positionals.length > 0 ? positionals : ['single', 'ring'];
 const quick = values.quick === true;
@@ -136,6 +147,16 @@ for (const suite of suites) {
       connections: Number(values.connections),
       singleSeconds: quick ? 3 : Number(values['single-seconds']),
       runs: quick ? 1 : Number(values.runs),
+    });
+  } else if (suite === 'connections') {
+    await runConnectionsBench({
+      runs: quick ? 1 : Number(values.runs),
+      connections: values['bench-connections'] === undefined ? (quick ? 2_000 : undefined) : Number(values['bench-connections']),
+      holdSeconds: quick ? 5 : Number(values['hold-seconds']),
+      loadSeconds: quick ? 8 : Number(values['load-seconds']),
+      sustainRate: Number(values['sustain-rate']),
+      profileSeconds: quick ? 3 : Number(values['profile-seconds']),
+      costSeconds: quick ? 0 : Number(values['cost-seconds']),
     });
   } else if (suite === 'engines') {
     await runEnginesBench({

@@ -35,6 +35,7 @@ interface BenchFlags {
   timeout: string;
   maxQueueDelay: string;
   maxRetries: string;
+  retryPauseMax: string;
   dedupe: boolean;
   createTables: boolean;
   verify?: boolean;
@@ -44,6 +45,7 @@ interface BenchFlags {
   progress: boolean;
   serverPid?: string;
   maxSendLag: string;
+  idlePing: string;
   runId?: string;
 }
 
@@ -72,6 +74,7 @@ export function benchCommand(): Command {
     .option('--timeout <d>', 'longest wait for one answer before the attempt counts as failed and is retried', `${D.requestTimeoutMs / 1000}s`)
     .option('--max-queue-delay <d>', 'a request waiting this long for a free connection is dropped (a failure)', `${D.maxQueueDelayMs / 1000}s`)
     .option('--max-retries <n>', 'retries of a request answered 429/503 or cut off, keeping its due time', String(D.maxRetries))
+    .option('--retry-pause-max <d>', "longest pause before a retry (doubling from 50 ms; the node's Retry-After is a floor)", `${D.retryPauseMaxMs / 1000}s`)
     .option('--no-dedupe', 'send no dedupe keys (a resend after a reset may then store records twice)')
     .option('--no-create-tables', 'do not create the bench tables (they must exist)')
     .option('--verify', 'after the run, read every table back: acknowledged records lost, duplicated or altered, and event-time order per key')
@@ -81,6 +84,7 @@ export function benchCommand(): Command {
     .option('--no-progress', 'no progress line every second')
     .option('--server-pid <pid>', 'PID of the node when it runs on this machine: its CPU and RSS are read from /proc (otherwise from /metrics, which needs the ops scope)')
     .option('--max-send-lag <d>', "the run is invalid when the p99 of the generator's own send lag exceeds this", `${D.maxSendLagMs}ms`)
+    .option('--idle-ping <d>', "with --rate 0: a GET /healthz on every connection this often, for holds longer than the node's keep-alive timeout (0: never)", '0')
     .option('--run-id <id>', 'run id written into every record and dedupe key (default: from the clock)')
     .action(async (flags: BenchFlags) => {
       const cfg = benchConfig(flags);
@@ -129,6 +133,7 @@ export function benchConfig(f: BenchFlags): BenchConfig {
     requestTimeoutMs: duration(f.timeout, '--timeout'),
     maxQueueDelayMs: duration(f.maxQueueDelay, '--max-queue-delay'),
     maxRetries: intOption(f.maxRetries, '--max-retries', 0, 1000),
+    retryPauseMaxMs: duration(f.retryPauseMax, '--retry-pause-max'),
     dedupe: f.dedupe,
     createTables: f.createTables,
     verify: f.verify === true,
@@ -138,6 +143,7 @@ export function benchConfig(f: BenchFlags): BenchConfig {
     progress: f.progress,
     serverPid: f.serverPid === undefined ? undefined : intOption(f.serverPid, '--server-pid', 1, 2 ** 22),
     maxSendLagMs: duration(f.maxSendLag, '--max-send-lag'),
+    idlePingMs: duration(f.idlePing, '--idle-ping'),
     runId: f.runId,
   };
 }

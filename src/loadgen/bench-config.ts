@@ -32,6 +32,8 @@ export interface BenchConfig {
   readonly requestTimeoutMs: number;
   readonly maxQueueDelayMs: number;
   readonly maxRetries: number;
+  /** Longest pause before a retry (back-off doubles from 50 ms, the node's Retry-After is a floor), ms. */
+  readonly retryPauseMaxMs: number;
   /** Send dedupe keys with every write (off only to see what a resend does without them). */
   readonly dedupe: boolean;
   readonly createTables: boolean;
@@ -46,6 +48,8 @@ export interface BenchConfig {
   readonly serverPid: number | undefined;
   /** p99 of the generator's own send lag above which the run is invalid, ms. */
   readonly maxSendLagMs: number;
+  /** At rate 0: a request on every connection this often, to outlast the node's keep-alive timeout (0: none), ms. */
+  readonly idlePingMs: number;
   /** The run id (records' bench_run and the dedupe prefix); default: made from the time. */
   readonly runId: string | undefined;
 }
@@ -64,6 +68,7 @@ export const BENCH_DEFAULTS = {
   requestTimeoutMs: 30_000,
   maxQueueDelayMs: 30_000,
   maxRetries: 8,
+  retryPauseMaxMs: 5_000,
   verifyKeysPerTable: 4,
   maxSendLagMs: 5,
 } as const;

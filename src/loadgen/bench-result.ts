@@ -37,7 +37,7 @@ export interface BenchResult {
   readonly tables: Record<string, TableCounts>;
   readonly timeline: readonly TimelinePoint[];
   readonly client: { cpuSeconds: number; cpuSecondsPerMillionRecords: number | null; rssBytes: number; rssBytesPerConnection: number | null; eventLoopDelayP99Ms: number };
-  readonly server: { cpuSeconds: number | null; cpuSecondsPerMillionRecords: number | null; peakRssBytes: number; rssBytesPerConnection: number | null; first: readonly ServerSample[]; last: readonly ServerSample[] };
+  readonly server: { cpuSeconds: number | null; cpuSecondsPerMillionRecords: number | null; baselineRssBytes: number; peakRssBytes: number; rssBytesPerConnection: number | null; first: readonly ServerSample[]; last: readonly ServerSample[] };
   readonly verify: VerifyResult | null;
   readonly durationSeconds: number;
   readonly valid: boolean;
@@ -70,7 +70,6 @@ export function buildResult(x: ResultInputs): BenchResult {
   const c = d?.counters.snapshot();
   const acked = c?.ackedRecords ?? 0;
   const perMillion = (s: number | undefined): number | null => (s === undefined || acked === 0 ? null : Math.round((s / acked) * 1e6 * 100) / 100);
-  const first = x.server.first.reduce((s, v) => s + (v.rssBytes ?? 0), 0);
   const latency = {
     response: d === undefined ? summarize(emptyHistogram()) : summarize(d.latency.response),
     service: d === undefined ? summarize(emptyHistogram()) : summarize(d.latency.service),
@@ -121,7 +120,8 @@ export function buildResult(x: ResultInputs): BenchResult {
       cpuSeconds: x.server.cpuSeconds === undefined ? null : round(x.server.cpuSeconds),
       cpuSecondsPerMillionRecords: perMillion(x.server.cpuSeconds),
       peakRssBytes: x.server.peakRssBytes,
-      rssBytesPerConnection: first === 0 || pool.open === 0 ? null : Math.round((x.server.peakRssBytes - first) / pool.open),
+      baselineRssBytes: x.server.baselineRssBytes,
+      rssBytesPerConnection: x.server.baselineRssBytes === 0 || pool.open === 0 ? null : Math.round((x.server.peakRssBytes - x.server.baselineRssBytes) / pool.open),
       first: x.server.first,
       last: x.server.last,
     },

@@ -62,6 +62,9 @@ interface Pending {
   writtenUs: number;
 }
 
+/** Pause before a first retry, µs; doubled at each attempt. */
+const RETRY_PAUSE_US_FIRST = 50_000;
+
 /** Statuses a request is retried on: the node asked the client to come back. */
 const RETRY_STATUSES = new Set([429, 502, 503, 504]);
 
@@ -183,7 +186,10 @@ export class Dispatcher {
     const retryable = err !== undefined || RETRY_STATUSES.has(reply?.status ?? 0);
     if (retryable && p.attempts <= this.policy.maxRetries) {
       this.counters.retry(kind);
-      const pauseUs = Math.min(this.policy.retryPauseUsMax, reply?.retryAfterS !== undefined ? reply.retryAfterS * 1e6 : 50_000 * 2 ** (p.attempts - 1));
+      // Exponential back-off with the node's Retry-After as a floor: under overload thousands of connections
+      // retrying every second would keep the node busy refusing them (a retry storm).
+      const backoffUs = RETRY_PAUSE_US_FIRST * 2 ** (p.attempts - 1);
+      const pauseUs = Math.min(this.policy.retryPauseUsMax, Math.max(backoffUs, (reply?.retryAfterS ?? 0) * 1e6));
       p.notBeforeUs = now + pauseUs * (0.5 + Math.random() / 2);
       this.retrying.push(p);
       return;

@@ -107,10 +107,10 @@ export class HttpConnection {
   }
 
   /**
-   * Writes `POST path` with `headers` (each line ending in CRLF) and `body`;
+   * Writes `POST path` (or `method`) with `headers` (each line ending in CRLF) and `body`;
    * `done` gets the answer or why there was none.
    */
-  send(path: string, headers: string, body: string, done: Done): void {
+  send(path: string, headers: string, body: string, done: Done, method = 'POST'): void {
     if (this.done !== undefined) throw new Error('a request is already in flight on this connection');
     if (!this.open) {
       done(new TransportError('ECONNRESET', 'connection closed'));
@@ -118,7 +118,8 @@ export class HttpConnection {
     }
     this.done = done;
     this.socket.setTimeout(this.requestTimeoutMs);
-    const head = `POST ${path} HTTP/1.1\r\nHost: ${this.target.hostHeader}\r\n${headers}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
+    const length = method === 'GET' ? '' : `Content-Length: ${Buffer.byteLength(body)}\r\n`;
+    const head = `${method} ${path} HTTP/1.1\r\nHost: ${this.target.hostHeader}\r\n${headers}${length}\r\n`;
     // One write, one segment: the head is ASCII, so head + body is one UTF-8 string.
     this.socket.write(head + body);
   }

@@ -10,8 +10,7 @@ import type { Target } from './http-connection.ts';
 import { Dispatcher, type BuiltRequest, type DispatchPolicy } from './dispatcher.ts';
 import { Schedule, type ScheduledRequest } from './schedule.ts';
 import { Sampler, progressLine } from './sampler.ts';
-import { RunCounters } from './run-counters.ts';
-import { latencyHistogram } from './latency.ts';
+import { hold, touchAll } from './hold.ts';
 import { FD_RESERVE, preflightProblems, preflightWarnings, raiseNofile, readHostLimits, type HostLimits } from './preflight.ts';
 import { procCpuSeconds, procRssBytes, scrapeMetrics, serverSample, waitForApplied, type ServerSample } from './server-stats.ts';
 import { verifyRun, type VerifyResult } from './verify.ts';
@@ -36,6 +35,9 @@ export async function runBench(cfg: BenchConfig, log: (line: string) => void): P
   const runId = cfg.runId ?? `r${Date.now().toString(36)}${Math.floor(Math.random() * 36 ** 3).toString(36)}`;
   if (cfg.rate > 0 && cfg.createTables) await createTables(cfg.urls[0] as string, cfg.token, mix.tables);
   const pool = new ConnectionPool({ targets: cfg.urls.map((u) => targetOf(u, cfg.caPem)), sourceIps: cfg.sourceIps, connectPerSecond: cfg.connectPerSecond, requestTimeoutMs: cfg.requestTimeoutMs });
+  const server = new ServerWatch(cfg);
+  // The nodes' memory before the connections open: what each one costs is measured from here.
+  await server.baseline();
   const connectStarted = performance.now();
   await pool.fill(cfg.connections);
   const connectSeconds = (performance.now() - connectStarted) / 1000;
@@ -44,9 +46,10 @@ export async function runBench(cfg: BenchConfig, log: (line: string) => void): P
     pool.close();
     throw new BenchRefused(`no connection to ${cfg.urls.join(', ')} opened${errorsText(pool.connectErrors)}`);
   }
+  // At rate 0 every connection serves one request first: an idle keep-alive connection, as a client leaves it.
+  if (cfg.rate === 0) await touchAll(pool, cfg.connectPerSecond, cfg.requestTimeoutMs);
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
-  const server = new ServerWatch(cfg);
   await server.begin();
   const cpuBefore = process.cpuUsage();
   const t0Ms = Date.now();
@@ -95,7 +98,7 @@ export interface LoadOutcome {
 /** Drives the schedule until it is over and every request has ended. */
 async function runLoad(cfg: BenchConfig, pool: ConnectionPool, mix: Mix, params: WorkloadParams, server: ServerWatch, log: (line: string) => void): Promise<LoadOutcome> {
   const schedule = new Schedule({ recordsPerSecond: cfg.rate, batchMin: cfg.batchMin, batchMax: cfg.batchMax, arrival: cfg.arrival, seed: cfg.seed, durationUs: cfg.durationMs * 1000 });
-  const policy: DispatchPolicy = { maxQueueDelayUs: cfg.maxQueueDelayMs * 1000, maxRetries: cfg.maxRetries, retryPauseUsMax: 1_000_000 };
+  const policy: DispatchPolicy = { maxQueueDelayUs: cfg.maxQueueDelayMs * 1000, maxRetries: cfg.maxRetries, retryPauseUsMax: cfg.retryPauseMaxMs * 1000 };
   const clock = { nowUs: () => performance.now() * 1000 };
   const startUs = clock.nowUs();
   const dispatcher = new Dispatcher(schedule, pool, requestBuilder(cfg, mix, params), clock, startUs, policy);
@@ -124,29 +127,16 @@ async function runLoad(cfg: BenchConfig, pool: ConnectionPool, mix: Mix, params:
   return { dispatcher, sampler, seconds: (clock.nowUs() - startUs) / 1e6 };
 }
 
-/** `--rate 0`: holds the connections open for the duration, sampling memory and CPU. */
-async function hold(cfg: BenchConfig, pool: ConnectionPool, server: ServerWatch, log: (line: string) => void): Promise<LoadOutcome> {
-  const started = performance.now();
-  const sampler = new Sampler({ counters: () => EMPTY_COUNTERS, interval: IDLE_HISTOGRAM, connections: () => pool.open, inFlight: () => 0, queued: () => 0, serverCpuSeconds: () => server.cpuSeconds() }, started);
-  const deadline = started + cfg.durationMs;
-  while (performance.now() < deadline) {
-    await new Promise((r) => setTimeout(r, Math.min(1000, deadline - performance.now())));
-    server.poll();
-    const point = sampler.sample();
-    if (cfg.progress) log(progressLine(point, Math.round(cfg.durationMs / 1000), cfg.connections, 0));
-  }
-  await server.pollNow();
-  return { dispatcher: undefined, sampler, seconds: (performance.now() - started) / 1000 };
-}
-
-const EMPTY_COUNTERS = new RunCounters().snapshot();
-const IDLE_HISTOGRAM = latencyHistogram();
+/** Digits of the record number in a dedupe key: 10^12 records, 3 years at 10,000 records/s. */
+const DEDUPE_DIGITS = 12;
 
 /** Builds request r: its table, dedupe keys and NDJSON body. */
 function requestBuilder(cfg: BenchConfig, mix: Mix, params: WorkloadParams): (req: ScheduledRequest) => BuiltRequest {
   const headers = `${cfg.token === undefined ? '' : `Authorization: Bearer ${cfg.token}\r\n`}Content-Type: application/x-ndjson\r\n`;
   const paths = new Map<BenchTable, string>();
-  for (const t of mix.tables) paths.set(t, `/v1/tables/${t.name}/records${cfg.dedupe ? `?dedupe_prefix=${params.runId}-${t.name}&dedupe_first=` : ''}`);
+  // Zero-padded numbers (dedupe_digits) let the node fence them: keys above everything stored are written without a lookup (decision 13).
+  const dedupe = (t: BenchTable): string => `?dedupe_prefix=${params.runId}-${t.name}&dedupe_digits=${DEDUPE_DIGITS}&dedupe_first=`;
+  for (const t of mix.tables) paths.set(t, `/v1/tables/${t.name}/records${cfg.dedupe ? dedupe(t) : ''}`);
   return (req) => {
     const table = tableOfRequest(mix, cfg.seed, req.r);
     const path = (paths.get(table) as string) + (cfg.dedupe ? String(req.firstJ) : '');
@@ -171,10 +161,15 @@ async function readBack(cfg: BenchConfig, mix: Mix, params: WorkloadParams, disp
   });
 }
 
+/** Seconds between scrapes of the nodes' /metrics during a run without --server-pid. */
+const SCRAPE_EVERY_S = 5;
+
 /** What the result shows of the nodes. */
 export interface ServerSummary {
   readonly first: readonly ServerSample[];
   readonly last: readonly ServerSample[];
+  /** RSS before the connections opened, summed over nodes. */
+  readonly baselineRssBytes: number;
   readonly peakRssBytes: number;
   /** Node CPU seconds over the run (summed over nodes), when known. */
   readonly cpuSeconds: number | undefined;
@@ -185,7 +180,9 @@ export class ServerWatch {
   readonly first: ServerSample[] = [];
   last: ServerSample[] = [];
   peakRssBytes = 0;
+  baselineRssBytes = 0;
   private polling = false;
+  private polls = 0;
   private startCpu: number | undefined;
 
   private readonly cfg: BenchConfig;
@@ -194,10 +191,22 @@ export class ServerWatch {
     this.cfg = cfg;
   }
 
-  /** Takes the figures the run is measured from. */
-  async begin(): Promise<void> {
+  /** The nodes' RSS before the connections open. */
+  async baseline(): Promise<void> {
     await this.pollNow();
+    this.baselineRssBytes = this.rssNow();
+    this.peakRssBytes = this.baselineRssBytes;
+  }
+
+  /** Takes the CPU figure the run is measured from. */
+  async begin(): Promise<void> {
+    if (this.cfg.serverPid === undefined) await this.pollNow();
     this.startCpu = this.cpuSeconds();
+  }
+
+  private rssNow(): number {
+    if (this.cfg.serverPid !== undefined) return procRssBytes(this.cfg.serverPid) ?? 0;
+    return this.last.reduce((s, x) => s + (x.rssBytes ?? 0), 0);
   }
 
   /** Node CPU seconds since begin(), when known. */
@@ -213,9 +222,19 @@ export class ServerWatch {
     return this.last.reduce((sum, s) => sum + (s.cpuSeconds ?? 0), 0);
   }
 
-  /** Starts a scrape unless one is running. */
+  /**
+   * Called every second: reads the node's RSS from /proc with --server-pid, and
+   * scrapes /metrics every SCRAPE_EVERY_S seconds (a scrape walks every open
+   * handle of the node for its default metrics: at 100,000 connections that
+   * costs the node CPU of its own, which would be counted as the load's).
+   */
   poll(): void {
-    if (this.polling) return;
+    this.polls++;
+    if (this.cfg.serverPid !== undefined) {
+      this.peakRssBytes = Math.max(this.peakRssBytes, this.rssNow());
+      return;
+    }
+    if (this.polling || this.polls % SCRAPE_EVERY_S !== 0) return;
     this.polling = true;
     void this.pollNow().finally(() => (this.polling = false));
   }
@@ -226,12 +245,11 @@ export class ServerWatch {
     if (scrapes.some((m) => m === undefined)) return;
     this.last = scrapes.map((m) => serverSample(m as NonNullable<typeof m>));
     if (this.first.length === 0) this.first.push(...this.last);
-    const rss = this.cfg.serverPid !== undefined ? procRssBytes(this.cfg.serverPid) : this.last.reduce((s, x) => s + (x.rssBytes ?? 0), 0);
-    this.peakRssBytes = Math.max(this.peakRssBytes, rss ?? 0);
+    this.peakRssBytes = Math.max(this.peakRssBytes, this.rssNow());
   }
 
   /** Figures for the result. */
   summary(): ServerSummary {
-    return { first: this.first, last: this.last, peakRssBytes: this.peakRssBytes, cpuSeconds: this.cpuSecondsUsed() };
+    return { first: this.first, last: this.last, baselineRssBytes: this.baselineRssBytes, peakRssBytes: this.peakRssBytes, cpuSeconds: this.cpuSecondsUsed() };
   }
 }
