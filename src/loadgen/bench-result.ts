@@ -85,7 +85,7 @@ export function buildResult(x: ResultInputs): BenchResult {
       rateFraction: cfg.rate === 0 ? 1 : acked / load.seconds / cfg.rate,
     }),
   );
-  const exitCode = x.verify !== undefined && !x.verify.ok ? BENCH_EXIT.verifyFailed : invalidReasons.length > 0 ? BENCH_EXIT.invalid : thresholds.some((t) => !t.ok) ? BENCH_EXIT.thresholdFailed : BENCH_EXIT.ok;
+  const exitCode = exitCodeOf(x.verify?.ok, invalidReasons.length > 0, thresholds.some((t) => !t.ok));
   return {
     schemaVersion: RESULT_SCHEMA_VERSION,
     runId: x.runId,
@@ -132,6 +132,17 @@ export function buildResult(x: ResultInputs): BenchResult {
     thresholds,
     exitCode,
   };
+}
+
+/**
+ * The verdict: a failed verification (records lost, doubled or altered) is
+ * the worst news and wins; then an invalid run, whose figures mean nothing;
+ * then a failed threshold.
+ */
+export function exitCodeOf(verified: boolean | undefined, invalid: boolean, thresholdFailed: boolean): number {
+  if (verified === false) return BENCH_EXIT.verifyFailed;
+  if (invalid) return BENCH_EXIT.invalid;
+  return thresholdFailed ? BENCH_EXIT.thresholdFailed : BENCH_EXIT.ok;
 }
 
 /** Why the run's latencies are not the server's (the generator fell behind, or the connections were not all there). */

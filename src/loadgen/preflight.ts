@@ -2,7 +2,8 @@
  * Before opening N connections: can this machine hold them? The limits are
  * the file-descriptor limit (raised when we may), the ephemeral port range
  * per source address (a socket bound to a source address takes a port of
- * its own), and the connection-tracking table. A run that cannot fit is
+ * its own), the listen backlog a connect burst fills, and the
+ * connection-tracking table. A run that cannot fit is
  * refused with what to change, instead of failing at connection 28,233.
  */
 import { execFileSync } from 'node:child_process';
@@ -62,6 +63,8 @@ export interface ConnectionPlan {
   /** Source addresses bound (empty: the system picks, and a port can serve several targets). */
   readonly sourceIps: readonly string[];
   readonly targets: number;
+  /** New connections per second (the pool opens a hundredth of it every 10 ms). */
+  readonly connectPerSecond: number;
 }
 
 /** Why `plan` cannot run under `limits`, one line each (empty: it can). */
@@ -83,6 +86,13 @@ export function preflightProblems(plan: ConnectionPlan, limits: HostLimits): str
           `give more --source-ips (on loopback any of 127.0.0.0/8), e.g. --source-ips auto`,
       );
     }
+  }
+  const burst = Math.ceil(plan.connectPerSecond / 100);
+  if (limits.somaxconn !== undefined && burst > limits.somaxconn) {
+    problems.push(
+      `--connect-rate ${plan.connectPerSecond} opens ${burst} connections every 10 ms, more than a listen backlog holds (net.core.somaxconn = ${limits.somaxconn}): ` +
+        `the rest would be dropped and retried a second later; lower --connect-rate to ${limits.somaxconn * 100} or raise net.core.somaxconn (and the node's --http-backlog)`,
+    );
   }
   if (limits.conntrackMax !== undefined && limits.conntrackCount !== undefined && plan.connections > limits.conntrackMax - limits.conntrackCount) {
     problems.push(

@@ -66,7 +66,7 @@ export async function runBench(cfg: BenchConfig, log: (line: string) => void): P
 
 function checkLimits(cfg: BenchConfig, log: (line: string) => void): HostLimits {
   const limits = raiseNofile(cfg.connections + FD_RESERVE, readHostLimits());
-  const plan = { connections: cfg.connections, sourceIps: cfg.sourceIps, targets: cfg.urls.length };
+  const plan = { connections: cfg.connections, sourceIps: cfg.sourceIps, targets: cfg.urls.length, connectPerSecond: cfg.connectPerSecond };
   const problems = preflightProblems(plan, limits);
   if (problems.length > 0) throw new BenchRefused(`this machine cannot hold the run:\n  ${problems.join('\n  ')}`);
   for (const w of preflightWarnings(plan, limits)) log(`warning: ${w}`);
