@@ -6,10 +6,7 @@
  */
 import { Command, Option } from 'commander';
 import { pino } from 'pino';
-import { KafkaSource } from '../sources/kafka/kafka-source.ts';
-import { describeKafkaError } from '../sources/kafka/kafka-security.ts';
 import { KAFKA_SOURCE_DEFAULTS, kafkaSourceConfig } from '../sources/kafka/kafka-source-config.ts';
-import { HttpDoor } from '../sources/kafka/http-door.ts';
 import { CliError } from './cli-error.ts';
 import { intOption } from './int-option.ts';
 import { DEFAULT_URL } from './http-client.ts';
@@ -55,6 +52,12 @@ export function kafkaCommand(): Command {
 }
 
 async function runKafka(o: KafkaOptions): Promise<void> {
+  // Loaded here, not at the top: the Kafka client is heavy and every other command would load it.
+  const [{ KafkaSource }, { HttpDoor }, { describeKafkaError }] = await Promise.all([
+    import('../sources/kafka/kafka-source.ts'),
+    import('../sources/kafka/http-door.ts'),
+    import('../sources/kafka/kafka-security.ts'),
+  ]);
   const log = pino({ level: o.logLevel }, pino.destination(2));
   const security = kafkaSecurityOf(o);
   await checkKafkaSecurityFiles(security);

@@ -7,7 +7,7 @@ import { KAFKA_SOURCE_DEFAULTS, kafkaSourceConfig, type KafkaSourceConfig } from
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { DEFAULT_CONFIG, resolveConfig, type NodeConfig } from '../config.ts';
-import { SluiceNode } from '../sluice-node.ts';
+import type { SluiceNode } from '../sluice-node.ts';
 import { isSluiceError } from '../core/errors.ts';
 import { CertError } from '../security/certs/cert-error.ts';
 import { CliError } from './cli-error.ts';
@@ -200,8 +200,10 @@ export function serveCommand(): Command {
       const config = toConfig(opts);
       let node: SluiceNode;
       for (const source of config.kafkaSources) await checkKafkaSecurityFiles(source.security);
+      // Loaded here, not at the top: every other command (token, cert, query, bench…) would pay a second to load the node.
+      const { SluiceNode: Node } = await import('../sluice-node.ts');
       try {
-        node = await SluiceNode.start(config);
+        node = await Node.start(config);
       } catch (err) {
         if (isSluiceError(err)) throw new CliError(`${err.code}: ${err.message}`, 2);
         // A certificate or key that cannot be served is the operator's to fix: the reason, exit 2.
