@@ -10,21 +10,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import { NodeProcess, TEST_TOKEN, sleep, tempDir } from './harness.ts';
+import { rawConnection as connect } from '../support/raw-connection.ts';
 
 const CONNECTIONS_MAX = 6;
 
-/** A raw connection: what it received so far, and a promise of its close. */
-async function connect(port: number) {
-  const socket = net.connect(port, '127.0.0.1');
-  let received = '';
-  socket.setEncoding('utf8').on('data', (chunk: string) => (received += chunk));
-  socket.on('error', () => undefined);
-  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
-  return { socket, closed, received: () => received };
-}
 
 type Connection = Awaited<ReturnType<typeof connect>>;
 

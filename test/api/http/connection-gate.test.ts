@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { gateConnections, type ConnectionEvent } from '../../../src/api/http/connection-gate.ts';
+import { rawConnection as connect } from '../../support/raw-connection.ts';
 
 /** An HTTP server answering `ok`, gated at `connectionsMax`, with its events recorded; closed when the test ends. */
 async function gatedServer(t: { after: (fn: () => Promise<void>) => void }, connectionsMax: number, tls = false) {
@@ -31,16 +32,6 @@ async function gatedServer(t: { after: (fn: () => Promise<void>) => void }, conn
   return { server, gate, events, port, requests: () => requests };
 }
 
-/** A raw connection with everything it receives, and a promise of its close. */
-async function connect(port: number) {
-  const socket = net.connect(port, '127.0.0.1');
-  let received = '';
-  socket.setEncoding('utf8').on('data', (chunk: string) => (received += chunk));
-  socket.on('error', () => undefined);
-  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
-  return { socket, closed, received: () => received };
-}
 
 async function until(condition: () => boolean, what: string): Promise<void> {
   for (let i = 0; i < 500 && !condition(); i++) await new Promise((r) => setTimeout(r, 10));
