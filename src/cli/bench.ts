@@ -61,7 +61,7 @@ export function benchCommand(): Command {
     .option('--url <urls>', 'node URL(s), comma-separated; connections are dealt round-robin', DEFAULT_URL)
     .option('--connections <n>', 'keep-alive connections, all opened before the clock starts', '100')
     .option('--connect-rate <n>', 'new connections per second while opening', String(D.connectPerSecond))
-    .option('--source-ips <ips>', "local addresses to connect from: 'auto' (one per 12,500 connections from 127.0.0.2 when the nodes are on loopback), a list a,b,c, a range 127.0.0.2-127.0.0.9, or 'none'", 'auto')
+    .option('--source-ips <ips>', "local addresses to connect from: 'auto' (one per 2,500 connections from 127.0.0.2 when the nodes are on loopback), a list a,b,c, a range 127.0.0.2-127.0.0.9, or 'none'", 'auto')
     .option('--rate <records/s>', 'records per second offered (0: only hold the connections open, to measure memory per connection)', '1000')
     .option('--batch <n|lo..hi>', 'records per request, fixed or uniform in lo..hi (seeded per request)', String(D.batchMin))
     .addOption(new Option('--arrival <kind>', 'request arrivals: a constant rate or Poisson (seeded exponential gaps)').choices(['constant', 'poisson']).default(D.arrival))

@@ -30,8 +30,11 @@ test('a source address filled past half its ports is warned about', () => {
   assert.equal(preflightWarnings({ connections: 20_000, sourceIps: ['127.0.0.2'], targets: 1, connectPerSecond: 5000 }, host).length, 1);
 });
 
-test('source addresses: auto is one loopback address per 12,500 connections, lists and ranges as written', () => {
-  assert.deepEqual(autoSourceIps(100_000, true), ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5', '127.0.0.6', '127.0.0.7', '127.0.0.8', '127.0.0.9']);
+test('source addresses: auto is one loopback address per 2,500 connections, lists and ranges as written', () => {
+  const auto = autoSourceIps(100_000, true);
+  assert.equal(auto.length, 40);
+  assert.deepEqual([auto[0], auto[39]], ['127.0.0.2', '127.0.0.41']);
+  assert.equal(autoSourceIps(1_000_000, true).length, 250, 'at most 127.0.0.2-127.0.0.251');
   assert.deepEqual(autoSourceIps(100, true), ['127.0.0.2']);
   assert.deepEqual(autoSourceIps(100_000, false), [], 'a remote node: the system picks');
   assert.deepEqual(parseSourceIps('127.0.0.2-127.0.0.4', 10, true), ['127.0.0.2', '127.0.0.3', '127.0.0.4']);
