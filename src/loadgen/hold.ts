@@ -47,7 +47,7 @@ const IDLE_HISTOGRAM = latencyHistogram();
 /** Holds the connections open for the duration, sampling memory and CPU each second. */
 export async function hold(cfg: BenchConfig, pool: ConnectionPool, server: ServerWatch, log: (line: string) => void): Promise<LoadOutcome> {
   const started = performance.now();
-  const sampler = new Sampler({ counters: () => EMPTY_COUNTERS, interval: IDLE_HISTOGRAM, connections: () => pool.open, inFlight: () => 0, queued: () => 0, serverCpuSeconds: () => server.cpuSeconds() }, started);
+  const sampler = new Sampler({ counters: () => EMPTY_COUNTERS, interval: IDLE_HISTOGRAM, connections: () => pool.open, inFlight: () => 0, queued: () => 0, serverCpuCores: () => server.cpuCores() }, started);
   let lastPing = started;
   for (let second = 1; second * 1000 <= cfg.durationMs; second++) {
     await new Promise((r) => setTimeout(r, Math.max(0, started + second * 1000 - performance.now())));

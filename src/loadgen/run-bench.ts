@@ -103,7 +103,7 @@ async function runLoad(cfg: BenchConfig, pool: ConnectionPool, mix: Mix, params:
   const startUs = clock.nowUs();
   const dispatcher = new Dispatcher(schedule, pool, requestBuilder(cfg, mix, params), clock, startUs, policy);
   const sampler = new Sampler(
-    { counters: () => dispatcher.counters.snapshot(), interval: dispatcher.latency.interval, connections: () => pool.open, inFlight: () => dispatcher.inFlight, queued: () => dispatcher.queued, serverCpuSeconds: () => server.cpuSeconds() },
+    { counters: () => dispatcher.counters.snapshot(), interval: dispatcher.latency.interval, connections: () => pool.open, inFlight: () => dispatcher.inFlight, queued: () => dispatcher.queued, serverCpuCores: () => server.cpuCores() },
     startUs / 1000,
   );
   await new Promise<void>((resolve) => {
@@ -184,6 +184,8 @@ export class ServerWatch {
   private polling = false;
   private polls = 0;
   private startCpu: number | undefined;
+  private cpuMark: { seconds: number; at: number } | undefined;
+  private rateCores: number | undefined;
 
   private readonly cfg: BenchConfig;
 
@@ -207,6 +209,22 @@ export class ServerWatch {
   private rssNow(): number {
     if (this.cfg.serverPid !== undefined) return procRssBytes(this.cfg.serverPid) ?? 0;
     return this.last.reduce((s, x) => s + (x.rssBytes ?? 0), 0);
+  }
+
+  /**
+   * Node CPU in cores: over the last second with --server-pid (read at each
+   * call, once a second), else between the last two scrapes.
+   */
+  cpuCores(): number | undefined {
+    const now = this.cpuSeconds();
+    const at = performance.now();
+    if (now === undefined) return undefined;
+    if (this.cfg.serverPid !== undefined || this.cpuMark === undefined || this.cpuMark.seconds !== now) {
+      const before = this.cpuMark;
+      this.cpuMark = { seconds: now, at };
+      this.rateCores = before === undefined || at === before.at ? this.rateCores : (now - before.seconds) / ((at - before.at) / 1000);
+    }
+    return this.rateCores;
   }
 
   /** Node CPU seconds since begin(), when known. */

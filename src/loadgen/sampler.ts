@@ -23,7 +23,7 @@ export interface TimelinePoint {
   readonly dropped: number;
   /** CPU of this process over the second, in cores (1.0 = one core busy). */
   readonly clientCpu: number;
-  /** CPU of the node over the second, in cores, when known. */
+  /** CPU of the node, in cores, when known: over the second with --server-pid, else between its last two scrapes. */
   readonly serverCpu: number | undefined;
 }
 
@@ -34,8 +34,8 @@ export interface SampleSources {
   readonly connections: () => number;
   readonly inFlight: () => number;
   readonly queued: () => number;
-  /** Node CPU seconds so far (summed over nodes), when known. */
-  readonly serverCpuSeconds: () => number | undefined;
+  /** Node CPU now, in cores (summed over nodes), when known. */
+  readonly serverCpuCores: () => number | undefined;
 }
 
 /** Builds timeline points from successive snapshots. */
@@ -44,7 +44,6 @@ export class Sampler {
   private last: CounterSnapshot;
   private lastAt = performance.now();
   private lastCpu = process.cpuUsage();
-  private lastServerCpu: number | undefined;
 
   private readonly src: SampleSources;
   private readonly startedAt: number;
@@ -53,7 +52,6 @@ export class Sampler {
     this.src = src;
     this.startedAt = startedAt;
     this.last = src.counters();
-    this.lastServerCpu = src.serverCpuSeconds();
   }
 
   /** Closes the current second: appends and returns its point. */
@@ -62,7 +60,6 @@ export class Sampler {
     const dt = Math.max(0.001, (now - this.lastAt) / 1000);
     const c = this.src.counters();
     const cpu = process.cpuUsage();
-    const serverCpu = this.src.serverCpuSeconds();
     const h = this.src.interval;
     const point: TimelinePoint = {
       t: Math.round((now - this.startedAt) / 100) / 10,
@@ -78,13 +75,12 @@ export class Sampler {
       errors: c.failedRequests - this.last.failedRequests,
       dropped: c.droppedRequests - this.last.droppedRequests,
       clientCpu: (cpu.user + cpu.system - this.lastCpu.user - this.lastCpu.system) / 1e6 / dt,
-      serverCpu: serverCpu === undefined || this.lastServerCpu === undefined ? undefined : (serverCpu - this.lastServerCpu) / dt,
+      serverCpu: this.src.serverCpuCores(),
     };
     h.reset();
     this.last = c;
     this.lastAt = now;
     this.lastCpu = cpu;
-    this.lastServerCpu = serverCpu;
     this.timeline.push(point);
     return point;
   }

@@ -67,6 +67,7 @@ test('a node SIGKILLed and restarted mid-run loses no acknowledged record and st
   const r = JSON.parse(readFileSync(json, 'utf8'));
   assert.ok(r.requests.retries > 0 || Object.keys(r.errors.failed).length > 0, `the kill cut requests off: ${JSON.stringify(r.errors)}`);
   assert.ok(r.connections.closed > 0, 'connections were cut and reopened');
+  assert.ok(r.connections.connectErrors.ECONNREFUSED > 0, `reconnects while the node was down are counted by kind: ${JSON.stringify(r.connections.connectErrors)}`);
   assert.ok(r.records.acked > 3000, `acked ${r.records.acked}`);
   assert.equal(r.verify.lost, 0, r.verify.problems.join('\n'));
   assert.equal(r.verify.duplicated, 0, r.verify.problems.join('\n'));
