@@ -17,6 +17,7 @@ import { renderReport } from '../loadgen/report.ts';
 import { parseSourceIps } from '../loadgen/preflight.ts';
 import { parseThreshold, type Threshold } from '../loadgen/thresholds.ts';
 import { parseMix } from '../loadgen/workload/mix.ts';
+import { RUN_ID_RE } from '../loadgen/workload/params.ts';
 
 interface BenchFlags {
   url: string;
@@ -144,7 +145,9 @@ export function benchConfig(f: BenchFlags): BenchConfig {
     serverPid: f.serverPid === undefined ? undefined : intOption(f.serverPid, '--server-pid', 1, 2 ** 22),
     maxSendLagMs: duration(f.maxSendLag, '--max-send-lag'),
     idlePingMs: duration(f.idlePing, '--idle-ping'),
-    runId: f.runId,
+    runId: f.runId === undefined || RUN_ID_RE.test(f.runId) ? f.runId : usage(() => {
+      throw new Error(`--run-id must match ${RUN_ID_RE.source} (it goes into every record and dedupe key), got ${JSON.stringify(f.runId)}`);
+    }),
   };
 }
 

@@ -23,7 +23,6 @@ import type { BenchTable } from './workload/tables.ts';
 import { createTables } from './create-tables.ts';
 import { buildResult, type BenchResult } from './bench-result.ts';
 
-
 /** Longest wait for the nodes' index to catch up before the read-back, ms. */
 const APPLY_WAIT_MS_MAX = 120_000;
 

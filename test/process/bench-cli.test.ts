@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { NodeProcess, ROOT, cliProcessEnv, sleep, tempDir } from './harness.ts';
+import { NodeProcess, ROOT, cliProcessEnv, runCli, sleep, tempDir } from './harness.ts';
 
 const BIN = path.join(ROOT, 'bin', 'sluice.js');
 
@@ -81,4 +81,24 @@ test('a threshold that fails exits 99 and says which', async (t) => {
   assert.equal(run.code, 99, run.stderr);
   assert.match(run.stdout, /threshold p99<1us: FAIL/);
   assert.match(run.stdout, /threshold errors<1%: pass/);
+});
+
+test('usage errors and a run the machine cannot hold exit 2 with what to change', () => {
+  const cases: [string[], RegExp][] = [
+    [['--batch', '0'], /--batch must be a count like 20 or a range like 1\.\.40/],
+    [['--threshold', 'p98<1ms'], /unknown metric p98/],
+    [['--mix', 'iot:0.5,nosuch:1'], /nosuch/],
+    [['--run-id', 'a b'], /--run-id must match/],
+    [['--skew', '+5s..-30s'], /low end is above the high end/],
+  ];
+  for (const [args, message] of cases) {
+    const res = runCli(['bench', '--url', 'http://127.0.0.1:9', ...args]);
+    assert.equal(res.code, 2, `${args.join(' ')}: ${res.stderr}`);
+    assert.match(res.stderr, message);
+  }
+  // More connections than any process may open files for (past fs.nr_open): refused before connecting, naming the limit.
+  const nrOpen = Number(readFileSync('/proc/sys/fs/nr_open', 'utf8').trim());
+  const res = runCli(['bench', '--url', 'http://127.0.0.1:9', '--connections', String(nrOpen + 1)]);
+  assert.equal(res.code, 2, res.stderr);
+  assert.match(res.stderr, /cannot hold the run:.*file descriptors.*raise it/s);
 });
