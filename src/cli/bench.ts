@@ -79,7 +79,7 @@ export function benchCommand(): Command {
     .option('--no-dedupe', 'send no dedupe keys (a resend after a reset may then store records twice)')
     .option('--no-create-tables', 'do not create the bench tables (they must exist)')
     .option('--verify', 'after the run, read every table back: acknowledged records lost, duplicated or altered, and event-time order per key')
-    .option('--verify-keys <n>', 'shard keys per table whose range query --verify reads', String(D.verifyKeysPerTable))
+    .option('--verify-keys <n|all>', 'shard keys per table whose range query --verify reads, checking event-time order and completeness', 'all')
     .option('--json <file>', 'write the result (configuration, environment, per-second timeline, latency percentiles, errors, verification) as JSON')
     .option('--threshold <cond>', "fail the run (exit 99) unless the condition holds: 'p99<50ms', 'max<1s', 'service.p99<20ms', 'errors<0.1%', 'rate>=95%' (repeatable)", (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--no-progress', 'no progress line every second')
@@ -138,7 +138,7 @@ export function benchConfig(f: BenchFlags): BenchConfig {
     dedupe: f.dedupe,
     createTables: f.createTables,
     verify: f.verify === true,
-    verifyKeysPerTable: intOption(f.verifyKeys, '--verify-keys', 0, 100_000),
+    verifyKeysPerTable: f.verifyKeys === 'all' ? Number.POSITIVE_INFINITY : intOption(f.verifyKeys, '--verify-keys', 0, 100_000_000),
     jsonFile: f.json,
     thresholds: f.threshold.map((t) => usage<Threshold>(() => parseThreshold(t))),
     progress: f.progress,
