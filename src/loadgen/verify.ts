@@ -124,6 +124,11 @@ async function readTable(input: VerifyInput, table: VerifyTable, tally: Tally): 
 function onRecord(table: VerifyTable, rec: Record<string, unknown>, input: VerifyInput, tally: Tally, keyCounts: Map<string, number>): void {
   if (rec[input.runField] !== input.runId) return;
   tally.readBack++;
+  // Every record of this run counts for its key: the range query must return as many.
+  const key = String(rec[table.shardKey]);
+  const n = keyCounts.get(key);
+  if (n !== undefined) keyCounts.set(key, n + 1);
+  else if (keyCounts.size < input.keysPerTable) keyCounts.set(key, 1);
   const { j, problem } = table.check(rec);
   if (!input.attempted.has(j)) {
     tally.unexpected++;
@@ -139,10 +144,6 @@ function onRecord(table: VerifyTable, rec: Record<string, unknown>, input: Verif
     tally.note(`${table.name}: record ${j} differs from what was sent: ${problem}`);
   }
   if (!input.acked.has(j)) tally.maybe++;
-  const key = String(rec[table.shardKey]);
-  const n = keyCounts.get(key);
-  if (n !== undefined) keyCounts.set(key, n + 1);
-  else if (keyCounts.size < input.keysPerTable) keyCounts.set(key, 1);
 }
 
 /** Range queries in flight at once while checking keys. */
