@@ -34,7 +34,7 @@ export interface BenchResult {
   readonly requests: { attempts: number; acked: number; failed: number; dropped: number; retries: number; throttled: number };
   readonly latency: { response: LatencySummary; service: LatencySummary; queue: LatencySummary; sendLag: LatencySummary };
   readonly errors: { failed: Record<string, number>; retried: Record<string, number> };
-  readonly tables: Record<string, TableCounts>;
+  readonly tables: Record<string, TableCounts & { readonly response: LatencySummary }>;
   readonly timeline: readonly TimelinePoint[];
   readonly client: { cpuSeconds: number; cpuSecondsPerMillionRecords: number | null; rssBytes: number; rssBytesPerConnection: number | null; eventLoopDelayP99Ms: number };
   readonly server: { cpuSeconds: number | null; cpuSecondsPerMillionRecords: number | null; baselineRssBytes: number; peakRssBytes: number; rssBytesPerConnection: number | null; first: readonly ServerSample[]; last: readonly ServerSample[] };
@@ -107,7 +107,7 @@ export function buildResult(x: ResultInputs): BenchResult {
     requests: { attempts: c?.attempts ?? 0, acked: c?.ackedRequests ?? 0, failed: c?.failedRequests ?? 0, dropped: c?.droppedRequests ?? 0, retries: c?.retries ?? 0, throttled: c?.throttled ?? 0 },
     latency,
     errors: { failed: Object.fromEntries(d?.counters.errors ?? []), retried: Object.fromEntries(d?.counters.retried ?? []) },
-    tables: Object.fromEntries(d?.counters.tables ?? []),
+    tables: Object.fromEntries([...(d?.counters.tables ?? [])].map(([name, t]) => [name, { ...t, response: summarize(d?.tableResponse.get(name) ?? emptyHistogram()) }])),
     timeline: load.sampler.timeline,
     client: {
       cpuSeconds: round(x.clientCpuSeconds),

@@ -176,7 +176,7 @@ export class Dispatcher {
     const now = this.clock.nowUs() - this.startUs;
     const table = (p.built as BuiltRequest).table;
     if (reply !== undefined && reply.status >= 200 && reply.status < 300) {
-      this.latency.record(p.req.dueUs, p.writtenUs, now);
+      this.recordLatency(table, p, now);
       this.acked.addRange(p.req.firstJ, p.req.count);
       this.counters.acked(table, p.req.count);
       return;
@@ -194,8 +194,21 @@ export class Dispatcher {
       this.retrying.push(p);
       return;
     }
-    this.latency.record(p.req.dueUs, p.writtenUs, now);
+    this.recordLatency(table, p, now);
     this.counters.failed(table, kind, p.req.count);
+  }
+
+  /** Response time per table, µs (for the final table). */
+  readonly tableResponse = new Map<string, RecordableHistogram>();
+
+  private recordLatency(table: string, p: Pending, now: number): void {
+    this.latency.record(p.req.dueUs, p.writtenUs, now);
+    let h = this.tableResponse.get(table);
+    if (h === undefined) {
+      h = latencyHistogram();
+      this.tableResponse.set(table, h);
+    }
+    recordUs(h, now - p.req.dueUs);
   }
 
   /** Puts retries whose pause is over at the front of the queue: they are the oldest. */

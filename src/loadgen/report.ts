@@ -18,11 +18,14 @@ export function renderReport(r: BenchResult): string {
   const seconds = Math.max(r.durationSeconds, 0.001);
   lines.push(`sluice bench ${r.runId}: ${n(r.connections.opened)} connections, target ${n(r.target.recordsPerSecond)} rec/s (${n(r.target.requestsPerSecond)} req/s × ${r.target.meanBatch} records), ${r.durationSeconds} s`);
   if (r.target.recordsPerSecond > 0) {
-    lines.push('', `  ${'table'.padEnd(24)} ${'records'.padStart(12)} ${'rec/s'.padStart(9)} ${'requests'.padStart(10)} ${'failed'.padStart(8)}`);
-    for (const [name, t] of Object.entries(r.tables)) {
-      lines.push(`  ${name.padEnd(24)} ${n(t.ackedRecords).padStart(12)} ${n(t.ackedRecords / seconds).padStart(9)} ${n(t.ackedRequests).padStart(10)} ${n(t.failedRequests).padStart(8)}`);
+    const ms = (x: number): string => (x < 100 ? x.toFixed(1) : n(x));
+    const row = (name: string, records: number, perS: number, requests: number, failed: number, s: LatencySummary): string =>
+      `  ${name.padEnd(24)} ${n(records).padStart(12)} ${n(perS).padStart(9)} ${n(requests).padStart(10)} ${n(failed).padStart(8)} ${ms(s.p50Ms).padStart(9)} ${ms(s.p99Ms).padStart(9)} ${ms(s.maxMs).padStart(9)}`;
+    lines.push('', `  ${'table'.padEnd(24)} ${'records'.padStart(12)} ${'rec/s'.padStart(9)} ${'requests'.padStart(10)} ${'failed'.padStart(8)} ${'p50 ms'.padStart(9)} ${'p99 ms'.padStart(9)} ${'max ms'.padStart(9)}`);
+    for (const [name, t] of Object.entries(r.tables).sort(([a], [b]) => a.localeCompare(b))) {
+      lines.push(row(name, t.ackedRecords, t.ackedRecords / seconds, t.ackedRequests, t.failedRequests, t.response));
     }
-    lines.push(`  ${'total'.padEnd(24)} ${n(r.records.acked).padStart(12)} ${n(r.records.perSecond).padStart(9)} ${n(r.requests.acked).padStart(10)} ${n(r.requests.failed).padStart(8)}`);
+    lines.push(row('total', r.records.acked, r.records.perSecond, r.requests.acked, r.requests.failed, r.latency.response));
     lines.push('', 'latency (response: from the due time; service: from the write; queue: due → written)');
     lines.push(latencyRow('response', r.latency.response), latencyRow('service', r.latency.service), latencyRow('queue', r.latency.queue));
     lines.push(latencyRow('send lag', r.latency.sendLag) + ' ← the generator\'s own delay when a connection was free');
