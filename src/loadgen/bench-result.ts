@@ -28,7 +28,7 @@ export interface BenchResult {
   readonly startedAt: string;
   readonly config: Record<string, unknown>;
   readonly environment: Record<string, unknown>;
-  readonly connections: { wanted: number; opened: number; openAtEnd: number; closed: number; connectSeconds: number; connectErrors: Record<string, number>; connectMs: LatencySummary; sourceAddresses: readonly string[] };
+  readonly connections: { wanted: number; opened: number; openedTotal: number; openAtEnd: number; closed: number; connectSeconds: number; connectErrors: Record<string, number>; connectMs: LatencySummary; sourceAddresses: readonly string[] };
   readonly target: { recordsPerSecond: number; requestsPerSecond: number; meanBatch: number };
   readonly records: { acked: number; failed: number; dropped: number; perSecond: number };
   readonly requests: { attempts: number; acked: number; failed: number; dropped: number; retries: number; throttled: number };
@@ -54,6 +54,8 @@ export interface ResultInputs {
   readonly limits: HostLimits;
   readonly pool: ConnectionPool;
   readonly connectSeconds: number;
+  /** Connections open when the clock started. */
+  readonly openAtStart: number;
   readonly load: LoadOutcome;
   readonly loop: ELDHistogram;
   readonly server: ServerSummary;
@@ -94,7 +96,8 @@ export function buildResult(x: ResultInputs): BenchResult {
     environment: environment(x.limits),
     connections: {
       wanted: cfg.connections,
-      opened: pool.opened,
+      opened: x.openAtStart,
+      openedTotal: pool.opened,
       openAtEnd: pool.open,
       closed: pool.closed,
       connectSeconds: round(x.connectSeconds),
@@ -151,7 +154,7 @@ function invalidity(x: ResultInputs, sendLag: LatencySummary): string[] {
   if (sendLag.count > 0 && sendLag.p99Ms > x.cfg.maxSendLagMs) {
     reasons.push(`generator saturated: p99 of its own send lag is ${sendLag.p99Ms} ms (limit ${x.cfg.maxSendLagMs} ms); the latencies include the client's delay`);
   }
-  if (x.pool.opened < x.cfg.connections) reasons.push(`only ${x.pool.opened} of ${x.cfg.connections} connections opened`);
+  if (x.openAtStart < x.cfg.connections) reasons.push(`only ${x.openAtStart} of ${x.cfg.connections} connections were open when the clock started`);
   return reasons;
 }
 

@@ -10,6 +10,7 @@
 import { HttpConnection, type Target, type TransportError } from './http-connection.ts';
 import { createHistogram } from 'node:perf_hooks';
 import { recordUs } from './latency.ts';
+import { errorCode } from './error-code.ts';
 
 /** How the pool connects. */
 export interface PoolOptions {
@@ -150,7 +151,6 @@ export class ConnectionPool {
       slot.failures++;
     } else {
       recordUs(this.connectTimes, (performance.now() - started) * 1000);
-      slot.failures = 0;
       this.opened++;
       this.openCount++;
       if (conn.localAddress !== undefined) this.sourcesUsed.add(conn.localAddress);
@@ -168,6 +168,14 @@ export class ConnectionPool {
     if (conn.everOpened) {
       this.openCount--;
       if (!this.stopped) this.closed++;
+    }
+    // A connection that served requests was good: reconnect at once. One refused after connecting (a node at
+    // --connections-max answers 503 and closes) is a connect error, backed off like one.
+    if (conn.answered > 0) slot.failures = 0;
+    else if (conn.unsolicited !== undefined) {
+      const kind = errorCode(conn.unsolicited.body) || `HTTP ${conn.unsolicited.status}`;
+      this.connectErrors.set(kind, (this.connectErrors.get(kind) ?? 0) + 1);
+      slot.failures++;
     }
     if (this.stopped) return;
     const delay = slot.failures === 0 ? 0 : Math.min(RECONNECT_DELAY_MS_MAX, RECONNECT_DELAY_MS_MIN * 2 ** (slot.failures - 1));

@@ -14,6 +14,7 @@ import { LatencyRecorder, latencyHistogram, recordUs } from './latency.ts';
 import type { Schedule, ScheduledRequest } from './schedule.ts';
 import { BitSet } from './bitset.ts';
 import { RunCounters } from './run-counters.ts';
+import { errorCode } from './error-code.ts';
 
 /** A monotonic clock in µs. */
 export interface Clock {
@@ -221,10 +222,4 @@ export class Dispatcher {
     this.retrying.push(...still);
     this.waiting.splice(this.waitingHead, 0, ...ready);
   }
-}
-
-/** The stable code of a sluice error answer, or '' when the body is not one. */
-export function errorCode(body: string): string {
-  const m = /"code":"([A-Z_]+)"/.exec(body);
-  return m === null ? '' : (m[1] as string);
 }

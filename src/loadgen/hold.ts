@@ -37,7 +37,10 @@ export async function touchAll(pool: ConnectionPool, perSecond: number, timeoutM
     }
     await new Promise((r) => setTimeout(r, 10));
   }
-  await Promise.race([Promise.all(answers), new Promise((r) => setTimeout(r, timeoutMs))]);
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([Promise.all(answers), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
+  // A pending timer would keep the process alive for the whole timeout after the run.
+  clearTimeout(timer);
   return { ok, failed };
 }
 

@@ -49,6 +49,10 @@ export class HttpConnection {
   private buf: Buffer = Buffer.alloc(0);
   private openFlag = false;
   private goneFlag = false;
+  /** Requests answered on this connection. */
+  answered = 0;
+  /** An answer that came with no request in flight, if any. */
+  unsolicited: HttpReply | undefined;
 
   readonly target: Target;
   readonly localAddress: string | undefined;
@@ -91,9 +95,9 @@ export class HttpConnection {
     });
   }
 
-  /** True once connected and until closed. */
+  /** True once connected and until closed, or until the node said it closes it. */
   get open(): boolean {
-    return this.openFlag && !this.goneFlag;
+    return this.openFlag && !this.goneFlag && this.unsolicited === undefined;
   }
 
   /** True once it has connected, even if closed since. */
@@ -150,7 +154,13 @@ export class HttpConnection {
     this.done = undefined;
     this.socket.setTimeout(0);
     if (reply.close) this.socket.end();
-    done?.(undefined, reply);
+    if (done === undefined) {
+      // Said before any request: a node past --connections-max (503 TOO_MANY_CONNECTIONS), or a 408 on an idle connection.
+      this.unsolicited = reply;
+      return;
+    }
+    this.answered++;
+    done(undefined, reply);
   }
 }
 

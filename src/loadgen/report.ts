@@ -34,7 +34,7 @@ export function renderReport(r: BenchResult): string {
     if (errors.length > 0) lines.push(`  errors: ${errors.map(([k, v]) => `${k} ×${v}`).join(', ')}`);
   }
   const ce = Object.entries(r.connections.connectErrors);
-  lines.push('', `connections: ${n(r.connections.opened)} opened in ${r.connections.connectSeconds} s (connect p99 ${r.connections.connectMs.p99Ms} ms), ${n(r.connections.openAtEnd)} open at the end, ${n(r.connections.closed)} closed by the other side${ce.length === 0 ? '' : `; connect errors: ${ce.map(([k, v]) => `${k} ×${v}`).join(', ')}`}`);
+  lines.push('', `connections: ${n(r.connections.opened)} open when the clock started (${n(r.connections.openedTotal)} connects in all; the first ${n(r.connections.wanted)} took ${r.connections.connectSeconds} s, connect p99 ${r.connections.connectMs.p99Ms} ms), ${n(r.connections.openAtEnd)} open at the end, ${n(r.connections.closed)} closed by the other side${ce.length === 0 ? '' : `; connect errors: ${ce.map(([k, v]) => `${k} ×${v}`).join(', ')}`}`);
   if (r.connections.sourceAddresses.length > 0) lines.push(`  from ${r.connections.sourceAddresses.join(', ')}`);
   const mb = (b: number | null): string => (b === null ? '?' : `${(b / 2 ** 20).toFixed(0)} MiB`);
   const perConn = (b: number | null): string => (b === null ? '' : `, ${(b / 1024).toFixed(1)} KiB per connection`);

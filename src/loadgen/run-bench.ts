@@ -23,6 +23,9 @@ import type { BenchTable } from './workload/tables.ts';
 import { createTables } from './create-tables.ts';
 import { buildResult, type BenchResult } from './bench-result.ts';
 
+/** Pause after the connections opened for refusals sent on accept to arrive, ms. */
+const REFUSALS_SETTLE_MS = 100;
+
 /** Longest wait for the nodes' index to catch up before the read-back, ms. */
 const APPLY_WAIT_MS_MAX = 120_000;
 
@@ -47,6 +50,9 @@ export async function runBench(cfg: BenchConfig, log: (line: string) => void): P
   }
   // At rate 0 every connection serves one request first: an idle keep-alive connection, as a client leaves it.
   if (cfg.rate === 0) await touchAll(pool, cfg.connectPerSecond, cfg.requestTimeoutMs);
+  // A node refusing connections (past --connections-max) answers on accept: let those answers land before counting.
+  await new Promise((r) => setTimeout(r, REFUSALS_SETTLE_MS));
+  const openAtStart = pool.open;
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
   await server.begin();
@@ -60,7 +66,7 @@ export async function runBench(cfg: BenchConfig, log: (line: string) => void): P
   pool.close();
   let verify: VerifyResult | undefined;
   if (cfg.verify && cfg.rate > 0) verify = await readBack(cfg, mix, params, load.dispatcher, log);
-  return buildResult({ cfg, runId, t0Ms, limits, pool, connectSeconds, load, loop, server: server.summary(), verify, clientCpuSeconds: (cpu.user + cpu.system) / 1e6, clientRssBytes, clientRssBytesBefore });
+  return buildResult({ cfg, runId, t0Ms, limits, pool, connectSeconds, load, loop, server: server.summary(), verify, openAtStart, clientCpuSeconds: (cpu.user + cpu.system) / 1e6, clientRssBytes, clientRssBytesBefore });
 }
 
 function checkLimits(cfg: BenchConfig, log: (line: string) => void): HostLimits {

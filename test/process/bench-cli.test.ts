@@ -83,6 +83,21 @@ test('a threshold that fails exits 99 and says which', async (t) => {
   assert.match(run.stdout, /threshold errors<1%: pass/);
 });
 
+test('a node past its --connections-max refuses the rest: counted by code, backed off, and the run is invalid', async (t) => {
+  const node = await NodeProcess.start(t, { dataDir: tempDir(t), args: ['--connections-max', '10'] });
+  const json = path.join(tempDir(t), 'run.json');
+  const run = await bench(['--url', node.url, '--connections', '20', '--rate', '0', '--duration', '2s', '--json', json, ...LAG]);
+  assert.equal(run.code, 2, `${run.stdout}\n${run.stderr}`);
+  const r = JSON.parse(readFileSync(json, 'utf8'));
+  // The bench's own /metrics scrape keeps a keep-alive connection of its own, which the cap counts too.
+  assert.ok(r.connections.opened >= 9 && r.connections.opened <= 10, `open when the clock started: ${r.connections.opened}`);
+  assert.ok(r.connections.connectErrors.TOO_MANY_CONNECTIONS >= 10, JSON.stringify(r.connections.connectErrors));
+  // Refused slots retry with back-off (50 ms doubling): a handful of connects each in 2 s, not a tight loop.
+  assert.ok(r.connections.openedTotal < 150, `connects in all: ${r.connections.openedTotal}`);
+  assert.equal(r.valid, false);
+  assert.match(r.invalidReasons.join(' '), /only (9|10) of 20 connections were open/);
+});
+
 test('usage errors and a run the machine cannot hold exit 2 with what to change', () => {
   const cases: [string[], RegExp][] = [
     [['--batch', '0'], /--batch must be a count like 20 or a range like 1\.\.40/],
