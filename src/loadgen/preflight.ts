@@ -8,11 +8,14 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { hasSysResource, parseOpenFileLimits } from '../core/open-file-limits.ts';
 
 /** The host's limits that bound the connections one process holds. */
 export interface HostLimits {
   readonly nofileSoft: number;
   readonly nofileHard: number;
+  /** CAP_SYS_RESOURCE: the hard limit may be raised too (uid 0 is not enough in a container). */
+  readonly mayRaiseHard: boolean;
   readonly nrOpen: number | undefined;
   readonly portRange: readonly [number, number] | undefined;
   readonly somaxconn: number | undefined;
@@ -36,9 +39,7 @@ function readNumber(path: string): number | undefined {
 
 /** Reads the limits of this process and host from /proc. */
 export function readHostLimits(): HostLimits {
-  const limits = readFileSync('/proc/self/limits', 'utf8');
-  const m = /Max open files\s+(\S+)\s+(\S+)/.exec(limits);
-  const num = (s: string | undefined): number => (s === 'unlimited' ? Number.MAX_SAFE_INTEGER : Number(s));
+  const nofile = parseOpenFileLimits(readFileSync('/proc/self/limits', 'utf8'));
   let portRange: readonly [number, number] | undefined;
   try {
     const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
@@ -47,8 +48,9 @@ export function readHostLimits(): HostLimits {
     portRange = undefined;
   }
   return {
-    nofileSoft: num(m?.[1]),
-    nofileHard: num(m?.[2]),
+    nofileSoft: nofile?.soft ?? Number.POSITIVE_INFINITY,
+    nofileHard: nofile?.hard ?? Number.POSITIVE_INFINITY,
+    mayRaiseHard: hasSysResource(readFileSync('/proc/self/status', 'utf8')),
     nrOpen: readNumber('/proc/sys/fs/nr_open'),
     portRange,
     somaxconn: readNumber('/proc/sys/net/core/somaxconn'),
@@ -74,7 +76,7 @@ export function preflightProblems(plan: ConnectionPlan, limits: HostLimits): str
   if (fds > limits.nofileSoft) {
     problems.push(
       `${plan.connections.toLocaleString('en-US')} connections need ${fds.toLocaleString('en-US')} file descriptors and this process may open ${limits.nofileSoft.toLocaleString('en-US')}: ` +
-        `raise it (ulimit -n ${fds}, or as root prlimit --pid $$ --nofile=${fds}:${fds}) or use fewer --connections`,
+        `raise it (ulimit -n ${fds}, or with CAP_SYS_RESOURCE prlimit --pid $$ --nofile=${fds}:${fds}) or use fewer --connections`,
     );
   }
   if (limits.portRange !== undefined) {
@@ -117,14 +119,13 @@ export function preflightWarnings(plan: ConnectionPlan, limits: HostLimits): str
 /**
  * Raises this process's open-file limit to `wanted` when the soft limit is
  * lower: up to the hard limit is always allowed; above it only with
- * privilege (root), through util-linux `prlimit`. Returns the limits after.
+ * CAP_SYS_RESOURCE, through util-linux `prlimit`. Returns the limits after.
  */
 export function raiseNofile(wanted: number, limits: HostLimits): HostLimits {
   if (wanted <= limits.nofileSoft) return limits;
   const target = Math.min(wanted, limits.nrOpen ?? wanted);
   const hard = Math.max(target, limits.nofileHard);
-  const canRaiseHard = process.getuid?.() === 0;
-  if (target > limits.nofileHard && !canRaiseHard) return limits;
+  if (target > limits.nofileHard && !limits.mayRaiseHard) return limits;
   try {
     execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${target}:${hard}`], { stdio: 'ignore' });
   } catch {

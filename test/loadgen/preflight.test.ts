@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { autoSourceIps, parseSourceIps, preflightProblems, preflightWarnings, type HostLimits } from '../../src/loadgen/preflight.ts';
 
-const host: HostLimits = { nofileSoft: 20_000, nofileHard: 20_000, nrOpen: 1_048_576, portRange: [32768, 60999], somaxconn: 4096, conntrackMax: 262_144, conntrackCount: 100 };
+const host: HostLimits = { nofileSoft: 20_000, nofileHard: 20_000, mayRaiseHard: false, nrOpen: 1_048_576, portRange: [32768, 60999], somaxconn: 4096, conntrackMax: 262_144, conntrackCount: 100 };
 
 test('the file-descriptor limit, the port range per source address and conntrack each refuse a run that cannot fit', () => {
   assert.deepEqual(preflightProblems({ connections: 18_000, sourceIps: ['127.0.0.2', '127.0.0.3'], targets: 1, connectPerSecond: 5000 }, host), []);

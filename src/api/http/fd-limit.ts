@@ -11,7 +11,8 @@ import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { FDS_RESERVED, FD_LIMIT_RAISE_TIMEOUT_MS, HTTP_CONNECTIONS_AUTO_MIN, HTTP_CONNECTIONS_UNKNOWN_LIMIT_DEFAULT } from '../../config.ts';
 import { SluiceError } from '../../core/errors.ts';
-import { openFilesBudgetOf, parseOpenFileLimits, type OpenFileLimits } from '../../storage/engine/open-files-budget.ts';
+import { openFilesBudgetOf } from '../../storage/engine/open-files-budget.ts';
+import { hasSysResource, parseOpenFileLimits, type OpenFileLimits } from '../../core/open-file-limits.ts';
 
 /** What the kernel says about this process's open files. */
 export interface FdFacts {
@@ -34,14 +35,6 @@ export interface FdLimitOutcome {
   readonly limits: OpenFileLimits | undefined;
   /** The limits before the node raised them, when it did. */
   readonly raisedFrom?: OpenFileLimits;
-}
-
-const CAP_SYS_RESOURCE_BIT = 24n;
-
-/** True when a `/proc/<pid>/status` text has CAP_SYS_RESOURCE in CapEff (root in a container often has not). */
-export function hasSysResource(statusText: string): boolean {
-  const hex = /^CapEff:\s*([0-9a-fA-F]+)\s*$/m.exec(statusText)?.[1];
-  return hex !== undefined && ((BigInt(`0x${hex}`) >> CAP_SYS_RESOURCE_BIT) & 1n) === 1n;
 }
 
 /** LevelDB's table files under a soft limit of `limit`; none with the LMDB engine (one file, mapped). */

@@ -8,25 +8,13 @@
  * hint queues; Node raises the soft limit to the hard one at start-up.
  */
 import { readFileSync } from 'node:fs';
+import { parseOpenFileLimits } from '../../core/open-file-limits.ts';
 
 /** LevelDB's own default, used when the limit cannot be read. */
 const FALLBACK = 1_000;
 /** LevelDB clips `max_open_files` to this itself (SanitizeOptions). */
 const CEILING = 50_000;
 
-/** Soft and hard open-file limits (RLIMIT_NOFILE); Infinity for `unlimited`. */
-export interface OpenFileLimits {
-  readonly soft: number;
-  readonly hard: number;
-}
-
-/** The `Max open files` line of a `/proc/<pid>/limits` text; undefined if absent or not numbers. */
-export function parseOpenFileLimits(limitsText: string | undefined): OpenFileLimits | undefined {
-  const line = limitsText?.split('\n').find((l) => l.startsWith('Max open files'));
-  const [soft, hard] = (line?.slice('Max open files'.length).trim().split(/\s+/) ?? []).map((f) => (f === 'unlimited' ? Number.POSITIVE_INFINITY : Number(f)));
-  if (soft === undefined || hard === undefined || Number.isNaN(soft) || Number.isNaN(hard)) return undefined;
-  return { soft, hard };
-}
 
 /** Half of a soft open-file limit, within [1,000, 50,000]. */
 export function openFilesBudgetOf(softLimit: number): number {

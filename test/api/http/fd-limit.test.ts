@@ -6,8 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FDS_RESERVED } from '../../../src/config.ts';
-import { connectionsFitting, decideFdLimit, fdLimitFor, fdsNeeded, hasSysResource } from '../../../src/api/http/fd-limit.ts';
-import { openFilesBudgetOf, parseOpenFileLimits } from '../../../src/storage/engine/open-files-budget.ts';
+import { connectionsFitting, decideFdLimit, fdLimitFor, fdsNeeded } from '../../../src/api/http/fd-limit.ts';
+import { openFilesBudgetOf } from '../../../src/storage/engine/open-files-budget.ts';
+import { hasSysResource, parseOpenFileLimits } from '../../../src/core/open-file-limits.ts';
 
 const LIMITS = [
   'Limit                     Soft Limit           Hard Limit           Units     ',
