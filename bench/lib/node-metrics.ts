@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { http } from '../../test/process/harness.ts';
+import { procCpuSeconds } from '../../src/loadgen/server-stats.ts';
 
 /** One scrape: every sample by its full series text (`name{labels}` or `name`). */
 export type Scrape = Map<string, number>;
@@ -100,10 +101,11 @@ export function histogramQuantile(h: HistogramDiff, q: number): number {
   return lowerLe;
 }
 
-/** User + system CPU seconds of a process so far (/proc/PID/stat, clock ticks of 100 Hz). */
+/** User + system CPU seconds of a process so far (/proc/PID/stat, read by `sluice bench`'s own reader). */
 export function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  const seconds = procCpuSeconds(pid);
+  if (seconds === undefined) throw new Error(`cannot read /proc/${pid}/stat`);
+  return seconds;
 }
 
 /** CPU seconds every process of the machine has used so far, all cores (/proc/stat: user, nice, system, irq, softirq, steal). */
