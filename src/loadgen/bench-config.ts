@@ -4,6 +4,7 @@
  */
 import type { Arrival } from './schedule.ts';
 import type { Threshold } from './thresholds.ts';
+import { WORKLOAD_DEFAULTS } from './workload/params.ts';
 
 /** A run's settings (durations in ms, rates per second). */
 export interface BenchConfig {
@@ -61,9 +62,7 @@ export const BENCH_DEFAULTS = {
   batchMax: 20,
   arrival: 'constant',
   seed: 42,
-  outOfOrder: 0.05,
-  skewMinMs: -30_000,
-  skewMaxMs: 5_000,
+  ...WORKLOAD_DEFAULTS,
   keysPerTable: 1_000,
   requestTimeoutMs: 30_000,
   maxQueueDelayMs: 30_000,

@@ -8,7 +8,7 @@ import type { ELDHistogram } from 'node:perf_hooks';
 import type { BenchConfig } from './bench-config.ts';
 import { BENCH_EXIT } from './bench-config.ts';
 import type { ConnectionPool } from './connection-pool.ts';
-import { latencyHistogram as emptyHistogram, summarize, type LatencySummary } from './latency.ts';
+import { summarize, type LatencySummary } from './latency.ts';
 import type { HostLimits } from './preflight.ts';
 import { meanBatch } from './schedule.ts';
 import type { TimelinePoint } from './sampler.ts';
@@ -29,7 +29,7 @@ export interface BenchResult {
   readonly config: Record<string, unknown>;
   readonly environment: Record<string, unknown>;
   readonly connections: { wanted: number; opened: number; openedTotal: number; openAtEnd: number; closed: number; connectSeconds: number; connectErrors: Record<string, number>; connectMs: LatencySummary; sourceAddresses: readonly string[] };
-  readonly target: { recordsPerSecond: number; requestsPerSecond: number; meanBatch: number };
+  readonly target: { recordsPerSecond: number; requestsPerSecond: number; meanBatch: number; mix: string };
   readonly records: { acked: number; failed: number; dropped: number; perSecond: number };
   readonly requests: { attempts: number; acked: number; failed: number; dropped: number; retries: number; throttled: number };
   readonly latency: { response: LatencySummary; service: LatencySummary; queue: LatencySummary; sendLag: LatencySummary };
@@ -50,6 +50,8 @@ export interface BenchResult {
 export interface ResultInputs {
   readonly cfg: BenchConfig;
   readonly runId: string;
+  /** The mix the run drew tables from, normalized (`formatMix`). */
+  readonly mix: string;
   readonly t0Ms: number;
   readonly limits: HostLimits;
   readonly pool: ConnectionPool;
@@ -73,10 +75,10 @@ export function buildResult(x: ResultInputs): BenchResult {
   const acked = c?.ackedRecords ?? 0;
   const perMillion = (s: number | undefined): number | null => (s === undefined || acked === 0 ? null : Math.round((s / acked) * 1e6 * 100) / 100);
   const latency = {
-    response: d === undefined ? summarize(emptyHistogram()) : summarize(d.latency.response),
-    service: d === undefined ? summarize(emptyHistogram()) : summarize(d.latency.service),
-    queue: d === undefined ? summarize(emptyHistogram()) : summarize(d.latency.queue),
-    sendLag: d === undefined ? summarize(emptyHistogram()) : summarize(d.sendLag),
+    response: summarize(d?.latency.response),
+    service: summarize(d?.latency.service),
+    queue: summarize(d?.latency.queue),
+    sendLag: summarize(d?.sendLag),
   };
   const invalidReasons = invalidity(x, latency.sendLag);
   const due = (c?.ackedRequests ?? 0) + (c?.failedRequests ?? 0) + (c?.droppedRequests ?? 0);
@@ -105,12 +107,12 @@ export function buildResult(x: ResultInputs): BenchResult {
       connectMs: summarize(pool.connectTimes),
       sourceAddresses: pool.sourceAddresses,
     },
-    target: { recordsPerSecond: cfg.rate, requestsPerSecond: round(cfg.rate / meanBatch(cfg)), meanBatch: meanBatch(cfg) },
+    target: { recordsPerSecond: cfg.rate, requestsPerSecond: round(cfg.rate / meanBatch(cfg)), meanBatch: meanBatch(cfg), mix: x.mix },
     records: { acked, failed: c?.failedRecords ?? 0, dropped: c?.droppedRecords ?? 0, perSecond: Math.round(acked / Math.max(load.seconds, 0.001)) },
     requests: { attempts: c?.attempts ?? 0, acked: c?.ackedRequests ?? 0, failed: c?.failedRequests ?? 0, dropped: c?.droppedRequests ?? 0, retries: c?.retries ?? 0, throttled: c?.throttled ?? 0 },
     latency,
     errors: { failed: Object.fromEntries(d?.counters.errors ?? []), retried: Object.fromEntries(d?.counters.retried ?? []) },
-    tables: Object.fromEntries([...(d?.counters.tables ?? [])].map(([name, t]) => [name, { ...t, response: summarize(d?.tableResponse.get(name) ?? emptyHistogram()) }])),
+    tables: Object.fromEntries([...(d?.counters.tables ?? [])].map(([name, t]) => [name, { ...t, response: summarize(d?.tableResponse.get(name)) }])),
     timeline: load.sampler.timeline,
     client: {
       cpuSeconds: round(x.clientCpuSeconds),

@@ -8,8 +8,7 @@
  * again with back-off, and connect failures are counted by kind.
  */
 import { HttpConnection, type Target, type TransportError } from './http-connection.ts';
-import { createHistogram } from 'node:perf_hooks';
-import { recordUs } from './latency.ts';
+import { latencyHistogram, recordUs } from './latency.ts';
 import { errorCode } from './error-code.ts';
 
 /** How the pool connects. */
@@ -40,7 +39,7 @@ export class ConnectionPool {
   /** Connect errors by kind (ECONNREFUSED, EADDRNOTAVAIL, EMFILE, ETIMEDOUT, …). */
   readonly connectErrors = new Map<string, number>();
   /** Connect times, µs. */
-  readonly connectTimes = createHistogram({ lowest: 1, highest: 3.6e9, figures: 3 });
+  readonly connectTimes = latencyHistogram();
   /** Connections that were opened (first opens and reopens). */
   opened = 0;
   /** Connections the server or network closed. */
@@ -54,6 +53,9 @@ export class ConnectionPool {
   private connectTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly sourcesUsed = new Set<string>();
+  /** Slots whose first connect has not settled yet, and what `fill` waits on. */
+  private unsettled = 0;
+  private allSettled: (() => void) | undefined;
 
   private readonly opts: PoolOptions;
 
@@ -86,9 +88,6 @@ export class ConnectionPool {
     });
   }
 
-  private unsettled = 0;
-  private allSettled: (() => void) | undefined;
-
   /** The idle connection that has waited longest, or undefined when all are busy or closed. */
   take(): HttpConnection | undefined {
     while (this.idleHead < this.idle.length) {
@@ -105,11 +104,6 @@ export class ConnectionPool {
   /** Puts a connection back at the tail once its answer arrived. */
   give(conn: HttpConnection): void {
     if (conn.open && !this.stopped) this.idle.push(conn);
-  }
-
-  /** Idle connections waiting (closed ones not yet skipped included). */
-  get idleCount(): number {
-    return this.idle.length - this.idleHead;
   }
 
   /** Closes every connection and stops reconnecting. */
@@ -147,8 +141,7 @@ export class ConnectionPool {
 
   private onOpen(slot: Slot, conn: HttpConnection, err: TransportError | undefined, started: number): void {
     if (err !== undefined) {
-      this.connectErrors.set(err.kind, (this.connectErrors.get(err.kind) ?? 0) + 1);
-      slot.failures++;
+      this.connectFailed(slot, err.kind);
     } else {
       recordUs(this.connectTimes, (performance.now() - started) * 1000);
       this.opened++;
@@ -162,6 +155,12 @@ export class ConnectionPool {
     }
   }
 
+  /** Counts a failed connect by kind; the slot's next attempt waits longer. */
+  private connectFailed(slot: Slot, kind: string): void {
+    this.connectErrors.set(kind, (this.connectErrors.get(kind) ?? 0) + 1);
+    slot.failures++;
+  }
+
   private onGone(slot: Slot, conn: HttpConnection): void {
     if (slot.conn !== conn) return;
     slot.conn = undefined;
@@ -172,11 +171,7 @@ export class ConnectionPool {
     // A connection that served requests was good: reconnect at once. One refused after connecting (a node at
     // --connections-max answers 503 and closes) is a connect error, backed off like one.
     if (conn.answered > 0) slot.failures = 0;
-    else if (conn.unsolicited !== undefined) {
-      const kind = errorCode(conn.unsolicited.body) || `HTTP ${conn.unsolicited.status}`;
-      this.connectErrors.set(kind, (this.connectErrors.get(kind) ?? 0) + 1);
-      slot.failures++;
-    }
+    else if (conn.unsolicited !== undefined) this.connectFailed(slot, errorCode(conn.unsolicited.body) || `HTTP ${conn.unsolicited.status}`);
     if (this.stopped) return;
     const delay = slot.failures === 0 ? 0 : Math.min(RECONNECT_DELAY_MS_MAX, RECONNECT_DELAY_MS_MIN * 2 ** (slot.failures - 1));
     setTimeout(() => {

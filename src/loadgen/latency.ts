@@ -31,9 +31,12 @@ export interface LatencySummary {
   readonly meanMs: number;
 }
 
-/** Summarizes a µs histogram in ms (zeros when empty). */
-export function summarize(h: RecordableHistogram): LatencySummary {
-  if (h.count === 0) return { count: 0, p50Ms: 0, p90Ms: 0, p99Ms: 0, p999Ms: 0, maxMs: 0, meanMs: 0 };
+/** The summary of no samples. */
+const NO_SAMPLES: LatencySummary = { count: 0, p50Ms: 0, p90Ms: 0, p99Ms: 0, p999Ms: 0, maxMs: 0, meanMs: 0 };
+
+/** Summarizes a µs histogram in ms (zeros when empty or absent). */
+export function summarize(h: RecordableHistogram | undefined): LatencySummary {
+  if (h === undefined || h.count === 0) return NO_SAMPLES;
   const ms = (us: number): number => Math.round(us) / 1000;
   return {
     count: h.count,

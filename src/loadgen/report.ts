@@ -17,6 +17,7 @@ export function renderReport(r: BenchResult): string {
   const lines: string[] = [];
   const seconds = Math.max(r.durationSeconds, 0.001);
   lines.push(`sluice bench ${r.runId}: ${n(r.connections.opened)} connections, target ${n(r.target.recordsPerSecond)} rec/s (${n(r.target.requestsPerSecond)} req/s × ${r.target.meanBatch} records), ${r.durationSeconds} s`);
+  if (r.target.recordsPerSecond > 0) lines.push(`mix ${r.target.mix}`);
   if (r.target.recordsPerSecond > 0) {
     const ms = (x: number): string => (x < 100 ? x.toFixed(1) : n(x));
     const row = (name: string, records: number, perS: number, requests: number, failed: number, s: LatencySummary): string =>

@@ -16,7 +16,7 @@ import { procCpuSeconds, procRssBytes, scrapeMetrics, serverSample, waitForAppli
 import { verifyRun, type VerifyResult } from './verify.ts';
 import { BenchRefused, type BenchConfig } from './bench-config.ts';
 import { batchBody, type WorkloadParams } from './workload/generate.ts';
-import { parseMix, tableOfRequest, type Mix } from './workload/mix.ts';
+import { formatMix, parseMix, tableOfRequest, type Mix } from './workload/mix.ts';
 import { compareRecord } from './workload/compare.ts';
 import { RUN_FIELD } from './workload/bench-table.ts';
 import type { BenchTable } from './workload/tables.ts';
@@ -66,7 +66,7 @@ export async function runBench(cfg: BenchConfig, log: (line: string) => void): P
   pool.close();
   let verify: VerifyResult | undefined;
   if (cfg.verify && cfg.rate > 0) verify = await readBack(cfg, mix, params, load.dispatcher, log);
-  return buildResult({ cfg, runId, t0Ms, limits, pool, connectSeconds, load, loop, server: server.summary(), verify, openAtStart, clientCpuSeconds: (cpu.user + cpu.system) / 1e6, clientRssBytes, clientRssBytesBefore });
+  return buildResult({ cfg, runId, mix: formatMix(mix), t0Ms, limits, pool, connectSeconds, load, loop, server: server.summary(), verify, openAtStart, clientCpuSeconds: (cpu.user + cpu.system) / 1e6, clientRssBytes, clientRssBytesBefore });
 }
 
 function checkLimits(cfg: BenchConfig, log: (line: string) => void): HostLimits {
