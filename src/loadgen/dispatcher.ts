@@ -13,6 +13,7 @@ import type { HttpReply, TransportError } from './http-connection.ts';
 import { LatencyRecorder, latencyHistogram, recordUs } from './latency.ts';
 import type { Schedule, ScheduledRequest } from './schedule.ts';
 import { BitSet } from './bitset.ts';
+import { DueHeap } from './due-heap.ts';
 import { RunCounters } from './run-counters.ts';
 import { errorCode } from './error-code.ts';
 
@@ -79,9 +80,11 @@ export class Dispatcher {
   readonly acked = new BitSet();
   /** Records sent at least once, by number. */
   readonly attempted = new BitSet();
+  /** Response time per table, µs (for the final table). */
+  readonly tableResponse = new Map<string, RecordableHistogram>();
   private readonly waiting: Pending[] = [];
   private waitingHead = 0;
-  private readonly retrying: Pending[] = [];
+  private readonly retrying = new DueHeap<Pending>();
   private inFlightCount = 0;
   private exhausted = false;
   private ticks = 0;
@@ -109,7 +112,7 @@ export class Dispatcher {
 
   /** Requests due and waiting for a connection (retries pausing included). */
   get queued(): number {
-    return this.waiting.length - this.waitingHead + this.retrying.length;
+    return this.waiting.length - this.waitingHead + this.retrying.size;
   }
 
   /** True once the schedule is over and nothing is waiting or in flight. */
@@ -187,20 +190,16 @@ export class Dispatcher {
     const retryable = err !== undefined || RETRY_STATUSES.has(reply?.status ?? 0);
     if (retryable && p.attempts <= this.policy.maxRetries) {
       this.counters.retry(kind);
-      // Exponential back-off with the node's Retry-After as a floor: under overload thousands of connections
-      // retrying every second would keep the node busy refusing them (a retry storm).
-      const backoffUs = RETRY_PAUSE_US_FIRST * 2 ** (p.attempts - 1);
-      const pauseUs = Math.min(this.policy.retryPauseUsMax, Math.max(backoffUs, (reply?.retryAfterS ?? 0) * 1e6));
-      p.notBeforeUs = now + pauseUs * (0.5 + Math.random() / 2);
+      // Exponential back-off, jittered so retries spread out, with the node's Retry-After as a floor (never
+      // shortened): under overload thousands of connections retrying every second keep the node refusing them.
+      const backoffUs = RETRY_PAUSE_US_FIRST * 2 ** (p.attempts - 1) * (0.5 + Math.random() / 2);
+      p.notBeforeUs = now + Math.min(this.policy.retryPauseUsMax, Math.max(backoffUs, (reply?.retryAfterS ?? 0) * 1e6));
       this.retrying.push(p);
       return;
     }
     this.recordLatency(table, p, now);
     this.counters.failed(table, kind, p.req.count);
   }
-
-  /** Response time per table, µs (for the final table). */
-  readonly tableResponse = new Map<string, RecordableHistogram>();
 
   private recordLatency(table: string, p: Pending, now: number): void {
     this.latency.record(p.req.dueUs, p.writtenUs, now);
@@ -214,12 +213,7 @@ export class Dispatcher {
 
   /** Puts retries whose pause is over at the front of the queue: they are the oldest. */
   private requeueRetries(now: number): void {
-    if (this.retrying.length === 0) return;
-    const ready = this.retrying.filter((p) => p.notBeforeUs <= now);
-    if (ready.length === 0) return;
-    const still = this.retrying.filter((p) => p.notBeforeUs > now);
-    this.retrying.length = 0;
-    this.retrying.push(...still);
-    this.waiting.splice(this.waitingHead, 0, ...ready);
+    const ready = this.retrying.takeDue(now);
+    if (ready.length > 0) this.waiting.splice(this.waitingHead, 0, ...ready);
   }
 }
