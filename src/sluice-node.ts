@@ -30,7 +30,7 @@ import { NodeMetrics } from './api/metrics.ts';
 import { RecordView } from './api/record-view.ts';
 import { buildHttpServer, buildMetricsServer, setHttpsPair } from './api/http/http-server.ts';
 import { tlsObserver } from './api/tls-observer.ts';
-import { gateConnections, type ConnectionEvent } from './api/http/connection-gate.ts';
+import { gateConnections } from './api/http/connection-gate.ts';
 import { ensureFdLimit, type FdLimitOutcome } from './api/http/fd-limit.ts';
 import { listenBacklogWarning } from './api/http/listen-backlog.ts';
 import { declaredRoutes, type DeclaredRoute } from './api/http/auth-hook.ts';
@@ -113,13 +113,14 @@ export class SluiceNode {
     };
     this.ctx = ctx;
     this.app = buildHttpServer(ctx, tls?.pair);
-    gateConnections(this.app.server, {
+    const gate = gateConnections(this.app.server, {
       connectionsMax,
       tls: tls !== undefined,
       retryAfterSeconds: config.retryAfterSeconds,
       lingerMs: HTTP_REFUSED_LINGER_MS,
-      onEvent: (event) => countConnection(this.metrics, event),
+      onEvent: (event) => this.metrics.httpConnections.inc({ event }),
     });
+    this.metrics.httpConnectionsHeld = () => gate.open;
     this.tls?.serve({ name: 'http', apply: (pair) => setHttpsPair(this.app, pair) });
   }
 
@@ -412,13 +413,6 @@ export class SluiceNode {
       kafka.start().catch((err: unknown) => log.error({ event: 'kafka_source_start_failed', source: kafka.name, err }, 'Kafka source did not start'));
     }
   }
-}
-
-/** Keeps the connection metrics; `open` moves with accepted and closed. */
-function countConnection(metrics: NodeMetrics, event: ConnectionEvent): void {
-  metrics.httpConnections.inc({ event });
-  if (event === 'accepted') metrics.httpConnectionsOpen.inc();
-  else if (event === 'closed') metrics.httpConnectionsOpen.dec();
 }
 
 /** Logs the HTTP connection cap and the open-file limit it was checked against (and raised, when it was). */

@@ -15,6 +15,8 @@ export class NodeMetrics {
   readonly walFlushBytes: Histogram;
   readonly walFlushFrames: Histogram;
   readonly httpConnectionsOpen: Gauge;
+  /** What the HTTP listener's connection gate holds; set by the node once it has one (read at each scrape). */
+  httpConnectionsHeld: () => number = () => 0;
   readonly httpConnections: Counter<'event'>;
   readonly inFlightBytes: Gauge;
   readonly inFlightRequests: Gauge;
@@ -82,7 +84,15 @@ export class NodeMetrics {
       buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 1024],
       registers,
     });
-    this.httpConnectionsOpen = new Gauge({ name: 'sluice_http_connections_open', help: 'HTTP connections the node holds (idle keep-alive ones included)', registers });
+    const held = (): number => this.httpConnectionsHeld();
+    this.httpConnectionsOpen = new Gauge({
+      name: 'sluice_http_connections_open',
+      help: 'HTTP connections the node holds (idle keep-alive ones included)',
+      registers,
+      collect() {
+        this.set(held());
+      },
+    });
     this.httpConnections = new Counter({
       name: 'sluice_http_connections_total',
       help: 'HTTP connections by event: accepted, closed (every close of an accepted one), idle_timeout (closed by the keep-alive timer; also counted in closed), refused (past --connections-max)',
