@@ -9,6 +9,7 @@ import type { KafkaSourceConfig } from './sources/kafka/kafka-source-config.ts';
 import { ENGINE_KEY_BYTES_MAX, type EngineKind } from './storage/engine/storage-engine.ts';
 import { RECORD_KEY_HEAD_BYTES } from './storage/index/key-layout.ts';
 import { SluiceError } from './core/errors.ts';
+import { TABLE_NAME_RE } from './core/schema/parse-table-def.ts';
 import { BOOTSTRAP_TOKEN_CHARS_MIN, isValidBootstrapToken } from './security/token-format.ts';
 
 const KiB = 1024;
@@ -239,6 +240,8 @@ export interface NodeConfig {
   readonly exportsInFlightMax: number;
   /** In a cluster, the replication factor of a table created without one. */
   readonly replicationFactorDefault: number;
+  /** Table the OTLP/HTTP logs route (`POST /v1/logs`) writes into, created on its first write. @default 'otel_logs' */
+  readonly otlpLogsTable: string;
   /** Largest body of `POST /v1/tables/{t}/import` (spooled to `<data-dir>/import-spool/`, not held in memory). @default 1 GiB */
   readonly importBodyBytesMax: number;
   /** Graceful shutdown waits this long for in-flight requests. @default 10_000 */
@@ -397,6 +400,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   exportsInFlightMax: 4,
   replicationFactorDefault: 3,
   importBodyBytesMax: 1024 * MiB,
+  otlpLogsTable: 'otel_logs',
   shutdownGraceMs: 10_000,
   logLevel: 'info',
   etcdUrls: [],
@@ -563,6 +567,7 @@ export function resolveConfig(overrides: Partial<NodeConfig> = {}): NodeConfig {
   if (config.walRecovery !== 'strict' && config.walRecovery !== 'truncate') problems.push({ path: 'walRecovery', message: 'walRecovery must be strict or truncate' });
   if (config.walAdaptiveDelayMsMin > config.walAdaptiveDelayMsMax) problems.push({ path: 'walAdaptiveDelayMsMin', message: 'walAdaptiveDelayMsMin must not exceed walAdaptiveDelayMsMax' });
   if (config.queryLimitDefault > config.queryLimitMax) problems.push({ path: 'queryLimitDefault', message: 'queryLimitDefault must not exceed queryLimitMax' });
+  if (!TABLE_NAME_RE.test(config.otlpLogsTable)) problems.push({ path: 'otlpLogsTable', message: `otlpLogsTable must be a table name (^[A-Za-z][A-Za-z0-9_]{0,62}$), got ${JSON.stringify(config.otlpLogsTable)}` });
   if (config.authMode !== 'token' && config.authMode !== 'none') problems.push({ path: 'authMode', message: 'authMode must be token or none' });
   if (config.bootstrapToken !== undefined && !isValidBootstrapToken(config.bootstrapToken)) {
     problems.push({ path: 'bootstrapToken', message: `a bootstrap token is ${BOOTSTRAP_TOKEN_CHARS_MIN} to 512 printable characters without spaces (a sluice token also works)` });

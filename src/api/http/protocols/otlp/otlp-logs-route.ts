@@ -1,0 +1,114 @@
+/**
+ * OTLP/HTTP logs: `POST /v1/logs` into the configured table (default
+ * `otel_logs`), and `POST /otlp/{table}/v1/logs` into another one (an
+ * exporter's base endpoint `…/otlp/{table}` gets `/v1/logs` appended).
+ * Protobuf or JSON bodies, gzip or not, chunked or with a Content-Length.
+ *
+ * The records take the same door as every write: admission before the
+ * body is read (a chunked body grows its reservation as it arrives, and is
+ * refused with 429 when it cannot), the pipeline's validation in skip mode
+ * (refused records come back as `partialSuccess`, the rest are written),
+ * and the answer after the WAL fsync. Overload is 429, not ready or
+ * stopping 503, both with Retry-After: the statuses OTLP exporters retry.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { SluiceError } from '../../../../core/errors.ts';
+import type { Rejection } from '../../../../ingest/batch-encoder.ts';
+import type { WriteResult } from '../../../../ingest/pipeline.ts';
+import { currentDef } from '../../../../storage/catalog.ts';
+import type { ApiContext } from '../../api-context.ts';
+import { readBody } from '../../body-reader.ts';
+import { needs, onFixedTable, onTable } from '../../route-auth.ts';
+import { ensureTable } from '../ensure-table.ts';
+import { decodeOtlpJson } from './decode-otlp-json.ts';
+import { decodeOtlpProtobuf } from './decode-otlp-protobuf.ts';
+import { mapLogEntries, type MappedEntries } from './map-log-entries.ts';
+import { checkOtelLogsTable, otelLogsTableDefinition } from './otel-logs-table.ts';
+import { sendOtlpError } from './otlp-error-reply.ts';
+import { exportResponse, otlpContentType, otlpEncodingOf, type OtlpEncoding } from './otlp-response.ts';
+
+/** Refusals named in `partialSuccess.errorMessage`; the count covers all of them. */
+const REJECTIONS_IN_MESSAGE_MAX = 3;
+
+/** Registers the OTLP logs routes. */
+export function registerOtlpLogsRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  const table = ctx.config.otlpLogsTable;
+  app.post('/v1/logs', needs(onFixedTable(table, 'write')), (request, reply) => handle(ctx, request, reply, table));
+  app.post<{ Params: { table: string } }>('/otlp/:table/v1/logs', needs(onTable('write')), (request, reply) => handle(ctx, request, reply, request.params.table));
+}
+
+async function handle(ctx: ApiContext, request: FastifyRequest, reply: FastifyReply, table: string): Promise<FastifyReply> {
+  const encoding = otlpEncodingOf(request.headers['content-type']);
+  try {
+    if (encoding === undefined) {
+      throw new SluiceError('UNSUPPORTED_MEDIA_TYPE', `OTLP/HTTP takes application/x-protobuf or application/json, not ${request.headers['content-type'] ?? 'no Content-Type'}`);
+    }
+    const answer = await exportLogs(ctx, request, table, encoding);
+    return await reply.code(200).type(otlpContentType(encoding)).send(answer);
+  } catch (err) {
+    // Drain what the client still sends, so it reads the answer instead of a reset connection.
+    request.raw.resume();
+    return sendOtlpError(ctx, request, reply, err, encoding ?? 'json');
+  }
+}
+
+/** Reads, decodes, maps and writes one export request; returns the success answer's body. */
+async function exportLogs(ctx: ApiContext, request: FastifyRequest, table: string, encoding: OtlpEncoding): Promise<Buffer | string> {
+  ctx.services();
+  const declared = Number(request.headers['content-length'] ?? 0);
+  // A chunked body has no length: it is admitted at 0 bytes and body-reader grows the ticket as bytes arrive.
+  const ticket = ctx.door.tryAdmit(Number.isFinite(declared) ? Math.min(declared, ctx.config.bodyBytesMax) : 0);
+  if (ticket === undefined) throw new SluiceError('OVERLOADED', 'too many writes in flight; retry after the Retry-After delay');
+  let mapped: MappedEntries;
+  let body: Buffer;
+  try {
+    const raw = await readBody(request.raw, { bodyBytesMax: ctx.config.bodyBytesMax, ticket });
+    const options = { depthMax: ctx.config.jsonDepthMax };
+    const entries = encoding === 'protobuf' ? decodeOtlpProtobuf(raw, options) : decodeOtlpJson(raw, options);
+    mapped = mapLogEntries(entries, Date.now());
+    if (mapped.records.length === 0) {
+      ticket.release();
+      return exportResponse(encoding, mapped.rejected.length, rejectionMessage(mapped.rejected, mapped.rejected.length, entries.length));
+    }
+    checkOtelLogsTable(currentDef(await ensureTable(ctx, otelLogsTableDefinition(table))));
+    body = recordsBody(ctx, mapped, ticket);
+  } catch (err) {
+    ticket.release();
+    throw err;
+  }
+  const result = await ctx.door.write({ table, body, format: 'json', onInvalid: 'skip', requestId: String(request.id) }, ticket, ctx.endpoints.http.progress);
+  const rejected = allRejections(mapped, result);
+  const total = mapped.records.length + mapped.rejected.length;
+  return exportResponse(encoding, rejected.count, rejected.count === 0 ? '' : rejectionMessage(rejected.list, rejected.count, total));
+}
+
+/**
+ * The records as the JSON array the pipeline reads. Admission holds the
+ * larger of the wire body and this text: the records are JSON from here
+ * on. Past the body limit it is 413 (a protobuf body grows about 2 to 3
+ * times as JSON): the pipeline's frame bounds are sized from that limit.
+ */
+function recordsBody(ctx: ApiContext, mapped: MappedEntries, ticket: { readonly bytes: number; grow(bytes: number): boolean }): Buffer {
+  const body = Buffer.from(JSON.stringify(mapped.records));
+  if (body.length > ctx.config.bodyBytesMax) {
+    throw new SluiceError('PAYLOAD_TOO_LARGE', `the log records take ${body.length} bytes as records, more than the body limit of ${ctx.config.bodyBytesMax} bytes: send smaller batches`);
+  }
+  if (body.length > ticket.bytes && !ticket.grow(body.length - ticket.bytes)) {
+    throw new SluiceError('OVERLOADED', 'too many bytes in flight; retry later');
+  }
+  return body;
+}
+
+/** The decoder's refusals and the table's, with the table's indexes turned back into the request's. */
+function allRejections(mapped: MappedEntries, result: WriteResult): { list: Rejection[]; count: number } {
+  const fromTable = (result.rejected ?? []).map((r) => ({ ...r, index: mapped.positions[r.index] ?? r.index }));
+  const list = [...mapped.rejected, ...fromTable].sort((a, b) => a.index - b.index);
+  return { list, count: mapped.rejected.length + result.rejectedCount };
+}
+
+/** `partialSuccess.errorMessage`: how many, and the first few with where and why. */
+function rejectionMessage(list: readonly Rejection[], count: number, total: number): string {
+  const named = list.slice(0, REJECTIONS_IN_MESSAGE_MAX).map((r) => `log record ${r.index}${r.path === '' ? '' : ` ${r.path}`}: ${r.code} ${r.message}`);
+  const more = count > named.length ? `; and ${count - named.length} more` : '';
+  return `${count} of ${total} log records rejected: ${named.join('; ')}${more}`;
+}
