@@ -5,7 +5,7 @@
  */
 import { ROOT_CONTEXT, SeverityNumber, TraceFlags, trace } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor, type LogRecordProcessor, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
 
 /** The trace and span ids the records carry (upper case in, lower case stored). */
 export const TRACE_ID = '5b8efff798038103d269b633813fc60c';
@@ -16,13 +16,8 @@ export const EVENT_NS = '1764000000123456789';
 export const OBSERVED_HRTIME: [number, number] = [1764000001, 5];
 export const OBSERVED_NS = '1764000001000000005';
 
-/** Three records of service `checkout`: attributes of every type, a structured body, a record in a span. */
-export async function sdkLogRecords(): Promise<ReadableLogRecord[]> {
-  const exporter = new InMemoryLogRecordExporter();
-  const provider = new LoggerProvider({
-    resource: resourceFromAttributes({ 'service.name': 'checkout', 'deployment.environment': 'test' }),
-    processors: [new SimpleLogRecordProcessor({ exporter })],
-  });
+/** Emits the three sample records through `provider`'s logger: attributes of every type, a structured body, a record in a span. */
+export function emitSampleRecords(provider: LoggerProvider): void {
   const logger = provider.getLogger('payments-lib', '2.1.0');
   const inSpan = trace.setSpanContext(ROOT_CONTEXT, { traceId: TRACE_ID, spanId: SPAN_ID, traceFlags: TraceFlags.SAMPLED });
   logger.emit({
@@ -43,8 +38,20 @@ export async function sdkLogRecords(): Promise<ReadableLogRecord[]> {
     eventName: 'payment.failed',
   });
   logger.emit({ observedTimestamp: OBSERVED_HRTIME, body: 'no event time' });
+}
+
+/** A provider of service `service` (with `deployment.environment: test`) exporting through `processor`. */
+export function sampleProvider(service: string, processor: LogRecordProcessor): LoggerProvider {
+  return new LoggerProvider({ resource: resourceFromAttributes({ 'service.name': service, 'deployment.environment': 'test' }), processors: [processor] });
+}
+
+/** The sample records of `service`, as an exporter receives them. */
+export async function sdkLogRecords(service = 'checkout', emit: (provider: LoggerProvider) => void = emitSampleRecords): Promise<ReadableLogRecord[]> {
+  const exporter = new InMemoryLogRecordExporter();
+  const provider = sampleProvider(service, new SimpleLogRecordProcessor({ exporter }));
+  emit(provider);
   await provider.forceFlush();
-  const records = exporter.getFinishedLogRecords();
+  const records = [...exporter.getFinishedLogRecords()];
   await provider.shutdown();
-  return [...records];
+  return records;
 }
