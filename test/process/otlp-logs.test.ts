@@ -192,6 +192,24 @@ test('OTLP/HTTP logs from the OpenTelemetry JS SDK into a live node', { timeout:
     assert.equal((stored[0]?.['body'] as string).length, 2 + 25 * 1024);
   });
 
+  await t.test('the decoding working set (20 × a protobuf body) is admitted too: refused while others hold the room, accepted alone', async () => {
+    const holder = await paddedRequest('working-set-holder', 2, 20 * 1024);
+    const a = openChunked(node.url, '/v1/logs', 'application/x-protobuf');
+    a.req.write(holder.subarray(0, 30 * 1024));
+    await until('the holder to be admitted', async () => (await metric(node.url, /^sluice_inflight_bytes /)) >= 30 * 1024);
+    // 3 KiB on the wire: its bytes fit beside the holder's 30 KiB, its ~60 KiB decoding working set does not.
+    const small = await paddedRequest('working-set', 1, 3 * 1024);
+    const post = () => fetch(url, { method: 'POST', body: small, headers: { ...AUTH, 'content-type': 'application/x-protobuf' } });
+    const refused = await post();
+    assert.equal(refused.status, 429);
+    assert.equal(decodeStatus(Buffer.from(await refused.arrayBuffer())).reason, 'OVERLOADED');
+    a.req.end(holder.subarray(30 * 1024));
+    assert.equal((await a.answer).status, 200);
+    await until('the holder to be indexed', async () => (await metric(node.url, /^sluice_inflight_bytes /)) === 0);
+    assert.equal((await post()).status, 200, 'alone, it is admitted');
+    assert.equal((await readBack(node.url, 'working-set')).length, 1);
+  });
+
   await t.test('overload: 429 with Retry-After, which the exporter retries, and then the batch lands', async () => {
     const hog = await paddedRequest('hog', 4, 25 * 1024);
     const held = IN_FLIGHT_BYTES_MAX + 4096;

@@ -13,6 +13,9 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SluiceError } from '../../../../core/errors.ts';
+import { TABLE_NAME_RE } from '../../../../core/schema/parse-table-def.ts';
+import { OTLP_DECODE_HEAP_BYTES_PER_BODY_BYTE } from '../../../../config.ts';
+import type { AdmissionTicket } from '../../../../ingest/admission.ts';
 import type { Rejection } from '../../../../ingest/batch-encoder.ts';
 import type { WriteResult } from '../../../../ingest/pipeline.ts';
 import { currentDef } from '../../../../storage/catalog.ts';
@@ -43,6 +46,7 @@ async function handle(ctx: ApiContext, request: FastifyRequest, reply: FastifyRe
     if (encoding === undefined) {
       throw new SluiceError('UNSUPPORTED_MEDIA_TYPE', `OTLP/HTTP takes application/x-protobuf or application/json, not ${request.headers['content-type'] ?? 'no Content-Type'}`);
     }
+    if (!TABLE_NAME_RE.test(table)) throw new SluiceError('INVALID_ARGUMENT', `${JSON.stringify(table)} is not a table name (^[A-Za-z][A-Za-z0-9_]{0,62}$)`, [{ path: 'table', message: table }]);
     const answer = await exportLogs(ctx, request, table, encoding);
     return await reply.code(200).type(otlpContentType(encoding)).send(answer);
   } catch (err) {
@@ -63,6 +67,7 @@ async function exportLogs(ctx: ApiContext, request: FastifyRequest, table: strin
   let body: Buffer;
   try {
     const raw = await readBody(request.raw, { bodyBytesMax: ctx.config.bodyBytesMax, ticket });
+    holdAtLeast(ticket, raw.length * OTLP_DECODE_HEAP_BYTES_PER_BODY_BYTE[encoding]);
     const options = { depthMax: ctx.config.jsonDepthMax };
     const entries = encoding === 'protobuf' ? decodeOtlpProtobuf(raw, options) : decodeOtlpJson(raw, options);
     mapped = mapLogEntries(entries, Date.now());
@@ -83,20 +88,25 @@ async function exportLogs(ctx: ApiContext, request: FastifyRequest, table: strin
 }
 
 /**
- * The records as the JSON array the pipeline reads. Admission holds the
- * larger of the wire body and this text: the records are JSON from here
- * on. Past the body limit it is 413 (a protobuf body grows about 2 to 3
- * times as JSON): the pipeline's frame bounds are sized from that limit.
+ * The records as the JSON array the pipeline reads; admission holds this
+ * text from here on, not the decode's working set. Past the body limit it
+ * is 413 (a protobuf body grows about 2.5 times as JSON): the pipeline's
+ * frame bounds are sized from that limit.
  */
-function recordsBody(ctx: ApiContext, mapped: MappedEntries, ticket: { readonly bytes: number; grow(bytes: number): boolean }): Buffer {
+function recordsBody(ctx: ApiContext, mapped: MappedEntries, ticket: AdmissionTicket): Buffer {
   const body = Buffer.from(JSON.stringify(mapped.records));
   if (body.length > ctx.config.bodyBytesMax) {
     throw new SluiceError('PAYLOAD_TOO_LARGE', `the log records take ${body.length} bytes as records, more than the body limit of ${ctx.config.bodyBytesMax} bytes: send smaller batches`);
   }
-  if (body.length > ticket.bytes && !ticket.grow(body.length - ticket.bytes)) {
-    throw new SluiceError('OVERLOADED', 'too many bytes in flight; retry later');
-  }
+  holdAtLeast(ticket, body.length);
+  // The decoded objects are garbage from here on: the write holds only the JSON (and what the pipeline makes of it).
+  ticket.shrink(ticket.bytes - body.length);
   return body;
+}
+
+/** Grows `ticket` to `bytes` if it holds less; OVERLOADED (429) when that does not fit. */
+function holdAtLeast(ticket: AdmissionTicket, bytes: number): void {
+  if (bytes > ticket.bytes && !ticket.grow(bytes - ticket.bytes)) throw new SluiceError('OVERLOADED', 'too many bytes in flight; retry later');
 }
 
 /** The decoder's refusals and the table's, with the table's indexes turned back into the request's. */
