@@ -99,6 +99,16 @@ test('JSON values: int64 as number or string, doubles, bytes, kvlists, snake_cas
   assert.equal(record['flags'], 257);
 });
 
+test('severityNumber as a number, a decimal string or its enum name', () => {
+  const given = [9, '13', 'SEVERITY_NUMBER_INFO', 'SEVERITY_NUMBER_WARN2', 'SEVERITY_NUMBER_FATAL4', 'SEVERITY_NUMBER_TRACE', 'SEVERITY_NUMBER_UNSPECIFIED', 'LOUD'];
+  const mapped = mapLogEntries(decodeOtlpJson(json(request(given.map((severityNumber) => ({ severityNumber })))), OPTIONS), NOW_MS);
+  assert.deepEqual(
+    mapped.records.map((r) => r['severity_number'] ?? 0),
+    [9, 13, 9, 14, 24, 1, 0],
+  );
+  assert.deepEqual(mapped.rejected.map((r) => [r.index, r.code, r.path]), [[7, 'TYPE', '/severityNumber']]);
+});
+
 test('event time: timeUnixNano, else observedTimeUnixNano, else the receive time; no service.name: unknown_service', () => {
   const records = [{ body: { stringValue: 'x' } }, { observedTimeUnixNano: OBSERVED_NS }, { timeUnixNano: EVENT_NS, observedTimeUnixNano: OBSERVED_NS }];
   for (const decode of [() => decodeOtlpJson(json(request(records, {})), OPTIONS), () => decodeOtlpProtobuf(proto(request(records, {})), OPTIONS)]) {

@@ -84,7 +84,7 @@ function jsonEntry(raw: unknown, resource: Attributes, scope: OtlpScope, options
     return {
       timeUnixNano: asInteger(member(o, 'timeUnixNano', 'time_unix_nano') ?? 0, '/timeUnixNano', 0n, UINT64_MAX).toString(),
       observedTimeUnixNano: asInteger(member(o, 'observedTimeUnixNano', 'observed_time_unix_nano') ?? 0, '/observedTimeUnixNano', 0n, UINT64_MAX).toString(),
-      severityNumber: Number(asInteger(member(o, 'severityNumber', 'severity_number') ?? 0, '/severityNumber', INT32_MIN, INT32_MAX)),
+      severityNumber: severityNumber(member(o, 'severityNumber', 'severity_number')),
       severityText: asString(member(o, 'severityText', 'severity_text'), '/severityText'),
       body: body === undefined ? undefined : jsonAnyValue(body, '/body', 1, options.depthMax),
       attributes: jsonAttributes(asArray(member(o, 'attributes'), '/attributes'), '/attributes', 1, options.depthMax),
@@ -97,6 +97,21 @@ function jsonEntry(raw: unknown, resource: Attributes, scope: OtlpScope, options
   });
   if ('value' in fields) return { resource, scope, ...fields.value };
   return { resource, scope, ...NO_RECORD, problem: fields.problem };
+}
+
+const SEVERITY_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'];
+
+/**
+ * `severityNumber`: OTLP/JSON sends the enum as its number, but proto3 JSON
+ * allows its name (`SEVERITY_NUMBER_WARN2` = 14), which some senders use.
+ */
+function severityNumber(raw: unknown): number {
+  if (typeof raw === 'string') {
+    const m = /^SEVERITY_NUMBER_(TRACE|DEBUG|INFO|WARN|ERROR|FATAL)([234]?)$/.exec(raw);
+    if (m !== null) return SEVERITY_LEVELS.indexOf(m[1] as string) * 4 + (m[2] === '' ? 1 : Number(m[2]));
+    if (raw === 'SEVERITY_NUMBER_UNSPECIFIED') return 0;
+  }
+  return Number(asInteger(raw ?? 0, '/severityNumber', INT32_MIN, INT32_MAX));
 }
 
 /** A hex id as lower case: '' when absent, empty or all zero; a FORMAT problem otherwise. */
