@@ -225,3 +225,31 @@ function varint(n: number): Buffer {
   out.push(n);
   return Buffer.from(out);
 }
+
+test('fuzz: mutated and truncated SDK bodies decode or are refused with a SluiceError, never anything else', async () => {
+  const sdk = await sdkLogRecords();
+  const bodies = [Buffer.from(ProtobufLogsSerializer.serializeRequest(sdk) as Uint8Array), Buffer.from(JsonLogsSerializer.serializeRequest(sdk) as Uint8Array)];
+  // A fixed-seed generator: a failure reproduces.
+  let seed = 0x5eed;
+  const random = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  let decoded = 0;
+  let refused = 0;
+  for (let round = 0; round < 2000; round++) {
+    const which = round % 2;
+    const body = Buffer.from(bodies[which] as Buffer);
+    const mutated = round % 3 === 0 ? body.subarray(0, random(body.length)) : body;
+    for (let flips = 1 + random(4); flips > 0; flips--) mutated[random(mutated.length)] = random(256);
+    try {
+      const entries = which === 0 ? decodeOtlpProtobuf(mutated, OPTIONS) : decodeOtlpJson(mutated, OPTIONS);
+      mapLogEntries(entries, NOW_MS);
+      decoded++;
+    } catch (err) {
+      assert.ok(isSluiceError(err, 'INVALID_PROTOBUF', 'INVALID_JSON', 'INVALID_ENCODING', 'INVALID_OTLP'), `round ${round}: ${String(err)}`);
+      refused++;
+    }
+  }
+  assert.ok(decoded > 0 && refused > 0, `both outcomes seen: ${decoded} decoded, ${refused} refused`);
+});
