@@ -39,8 +39,11 @@ export function sendError(ctx: ApiContext, request: FastifyRequest, reply: Fasti
   } else if (e.code === 'PERMISSION_DENIED' && e.details[0]?.path === 'scope') {
     void reply.header('www-authenticate', `Bearer realm="sluice", error="insufficient_scope", scope="${e.details[0].message}"`);
   }
-  if (e.code === 'OVERLOADED') ctx.metrics.overloaded.inc({ reason: e.details[0]?.path === 'exports' ? 'exports' : 'admission' });
-  // Every retryable refusal says when to come back (NOT_READY and SHUTTING_DOWN too): OTLP exporters and other clients wait for it.
-  if (e.canRetry && (e.status === 429 || e.status === 503)) void reply.header('retry-after', String(ctx.config.retryAfterSeconds));
+  // NOT_READY, SHUTTING_DOWN, NO_QUORUM…: say when to come back, as for 429 (OTLP exporters and other clients wait for it).
+  if (e.status === 503 && e.canRetry) void reply.header('retry-after', String(ctx.config.retryAfterSeconds));
+  if (e.code === 'OVERLOADED') {
+    ctx.metrics.overloaded.inc({ reason: e.details[0]?.path === 'exports' ? 'exports' : 'admission' });
+    void reply.header('retry-after', String(ctx.config.retryAfterSeconds));
+  }
   return reply.code(e.status).type('application/json').send(JSON.stringify(e.toBody()));
 }
