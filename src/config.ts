@@ -68,6 +68,10 @@ export const REPLICA_ENVELOPE_BYTES_MAX = 4 * KiB;
  * text, 2.5 × the body), JSON 7.3 ×. Rounded up.
  */
 export const OTLP_DECODE_HEAP_BYTES_PER_BODY_BYTE = { protobuf: 20, json: 8 } as const;
+/** An OTLP decode worker's heap beyond the working set of the largest body (code, protobufjs types), MiB. @default 64 */
+export const OTLP_DECODE_WORKER_HEAP_BASE_MB = 64;
+/** An idle OTLP decode worker exits after this long, ms (a node that gets no large OTLP bodies keeps no threads for them). @default 30_000 */
+export const OTLP_DECODE_WORKER_IDLE_MS = 30_000;
 
 /** Floor of the WAL frame limit, bytes. @default 64 MiB */
 const WAL_FRAME_BYTES_MIN = 64 * MiB;
