@@ -26,7 +26,8 @@ export interface LokiStream {
 
 /** Latest time a push may carry: the largest int64 of nanoseconds (2262-04-11), what Loki itself can hold. */
 export const LOKI_TIME_NS_MAX = 9_223_372_036_854_775_807n;
-const NS_DIGITS_RE = /^[0-9]{1,19}$/;
+// Digits, leading zeros allowed (as Go's ParseInt reads them), bounded so BigInt never parses a huge string.
+const NS_DIGITS_RE = /^[0-9]{1,32}$/;
 
 /** A push-shape problem: 400 BAD_REQUEST naming where (`path`) and what. */
 export function badPush(path: string, message: string): SluiceError {
