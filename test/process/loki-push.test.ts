@@ -164,6 +164,11 @@ test('hand-built pushes: escaped labels in protobuf (Content-Encoding snappy), g
   assert.equal(row?.ts_ns, '1764000000123456789');
   assert.equal(row?.ts, 1_764_000_000_123);
 
+  // gzip around the snappy block is undone first, as Loki does.
+  const zipped = snappy.compressSync(T.encode(T.fromObject({ streams: [{ labels: '{app="gz-proto"}', entries: [{ timestamp: { seconds: 1, nanos: 2 }, line: 'both' }] }] })).finish());
+  assert.equal((await push(gzipSync(zipped), { 'content-type': 'application/x-protobuf', 'content-encoding': 'gzip' })).status, 204);
+  assert.deepEqual((await byStream('{app="gz-proto"}')).map((r) => [r.line, r.ts, r.ts_ns]), [['both', 1000, '1000000002']]);
+
   const json = gzipSync(JSON.stringify({ streams: [{ stream: { app: 'gz' }, values: [['1764000000999999999', 'zipped', { k: 'v' }]] }] }));
   assert.equal((await push(json, { 'content-type': 'application/json', 'content-encoding': 'gzip' })).status, 204);
   const [gz] = await byStream('{app="gz"}');
