@@ -26,11 +26,13 @@ const snappy = require('snappy') as { compressSync(b: Uint8Array): Buffer };
 /** The admission bound of the node: small, so one held request fills it. */
 const IN_FLIGHT_BYTES_MAX = 64 * 1024;
 const T0 = Date.parse('2026-12-01T10:00:00.123Z');
+/** The node's --loki-table (the default, loki_logs, is pushed to by test/api/auth-matrix.test.ts). */
+const TABLE = 'shipped_logs';
 
 let node: NodeProcess;
 const cleanups: (() => Promise<void> | void)[] = [];
 before(async () => {
-  node = await NodeProcess.start({ after: (fn) => void cleanups.push(fn) }, { dataDir: tempDir({ after: (fn) => void cleanups.push(fn) }), args: ['--in-flight-bytes-max', String(IN_FLIGHT_BYTES_MAX)] });
+  node = await NodeProcess.start({ after: (fn) => void cleanups.push(fn) }, { dataDir: tempDir({ after: (fn) => void cleanups.push(fn) }), args: ['--in-flight-bytes-max', String(IN_FLIGHT_BYTES_MAX), '--loki-table', TABLE] });
 });
 after(async () => {
   for (const fn of cleanups.reverse()) await fn();
@@ -76,14 +78,14 @@ function shipper(json: boolean, labels: Record<string, string>, token: string = 
 }
 
 async function exportAll(): Promise<Record<string, any>[]> {
-  const res = await fetch(`${node.url}/v1/tables/loki_logs/export`, { headers: authHeaders() });
+  const res = await fetch(`${node.url}/v1/tables/${TABLE}/export`, { headers: authHeaders() });
   if (res.status === 404) return [];
   assert.equal(res.status, 200);
   return (await res.text()).split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, any>);
 }
 
 async function byStream(stream: string): Promise<Record<string, any>[]> {
-  const res = await http(`${node.url}/v1/tables/loki_logs/records?key=${encodeURIComponent(stream)}`);
+  const res = await http(`${node.url}/v1/tables/${TABLE}/records?key=${encodeURIComponent(stream)}`);
   assert.equal(res.status, 200, res.text);
   return res.body.records as Record<string, any>[];
 }
@@ -181,6 +183,7 @@ test('hand-built pushes: escaped labels in protobuf (Content-Encoding snappy), g
     [Buffer.from('{"streams":[{"stream":{"a":"b"},"values":[[1,"x"]]}]}'), { 'content-type': 'application/json' }, 400, 'BAD_REQUEST'],
     [Buffer.from('{"streams":[{"stream":{},"values":[["1","x"]]}]}'), { 'content-type': 'application/json' }, 400, 'INVALID_LABELS'],
     [Buffer.from('{"streams": ['), { 'content-type': 'application/json' }, 400, 'INVALID_JSON'],
+    [Buffer.from(JSON.stringify({ streams: [{ stream: { a: 'b' }, values: [['1', 'fine']] }, { stream: { a: 'x'.repeat(2000) }, values: [['1', 'x']] }] })), { 'content-type': 'application/json' }, 400, 'KEY_TOO_LARGE'],
     [Buffer.from('a=b'), { 'content-type': 'text/plain' }, 415, 'UNSUPPORTED_MEDIA_TYPE'],
     [Buffer.from('{}'), { 'content-type': 'application/json', 'content-encoding': 'snappy' }, 415, 'UNSUPPORTED_MEDIA_TYPE'],
   ];
@@ -189,10 +192,14 @@ test('hand-built pushes: escaped labels in protobuf (Content-Encoding snappy), g
     assert.deepEqual([res.status, res.body?.error?.code], [status, code], res.text);
   }
   assert.equal((await push(proto, { 'content-type': 'application/x-protobuf' }, null)).status, 401, 'auth is on for pushes');
-  const other = await http(`${node.url}/v1/auth/tokens`, { method: 'POST', body: JSON.stringify({ name: 'other', scopes: ['write:other_logs', 'read:loki_logs'] }), headers: { 'content-type': 'application/json' } });
+  const other = await http(`${node.url}/v1/auth/tokens`, { method: 'POST', body: JSON.stringify({ name: 'other', scopes: ['write:loki_logs', `read:${TABLE}`] }), headers: { 'content-type': 'application/json' } });
   assert.equal(other.status, 201, other.text);
   const denied = await push(proto, { 'content-type': 'application/x-protobuf' }, other.body.token as string);
-  assert.deepEqual([denied.status, denied.body?.error?.code], [403, 'PERMISSION_DENIED'], 'a push needs write on the Loki table');
+  assert.deepEqual([denied.status, denied.body?.error?.code], [403, 'PERMISSION_DENIED'], 'a push needs write on the --loki-table table');
+  const described = await http(`${node.url}/v1/tables/${TABLE}`);
+  assert.equal(described.body.shardKey, 'stream');
+  assert.equal(described.body.timeField, 'ts');
+  assert.deepEqual(described.body.fields.map((f: { name: string; type: string }) => `${f.name}:${f.type}`), ['stream:string', 'labels:json', 'ts:timestamp', 'ts_ns:string', 'line:string', 'structured_metadata:json']);
   assert.equal((await exportAll()).length, count, 'nothing refused was written');
   // An empty push is fine, and writes nothing.
   assert.equal((await push(Buffer.from('{"streams":[]}'), { 'content-type': 'application/json' })).status, 204);
