@@ -11,7 +11,7 @@
 import { isUtf8 } from 'node:buffer';
 import { SluiceError } from '../../../../core/errors.ts';
 import { labelsFromObject } from './loki-labels.ts';
-import { badPush, timeFromNsString, type LokiEntry, type LokiStream } from './loki-push.ts';
+import { NO_METADATA, badPush, timeFromNsString, type LokiEntry, type LokiStream } from './loki-push.ts';
 
 /** Decodes a JSON push. */
 export function decodeJsonPush(body: Uint8Array): LokiStream[] {
@@ -38,11 +38,12 @@ function entryOf(v: unknown, path: string): LokiEntry {
   if (!Array.isArray(v) || v.length < 2 || v.length > 3) throw badPush(path, 'an entry is [timestamp, line] or [timestamp, line, {metadata}]');
   const line: unknown = v[1];
   if (typeof line !== 'string') throw badPush(`${path}/1`, 'the log line is a string');
-  return { ...timeFromNsString(v[0], `${path}/0`), line, metadata: metadataOf(v[2], `${path}/2`) };
+  const { tsNs, tsMs } = timeFromNsString(v[0], `${path}/0`);
+  return { tsNs, tsMs, line, metadata: metadataOf(v[2], `${path}/2`) };
 }
 
-function metadataOf(m: unknown, path: string): Record<string, string> {
-  if (m === undefined) return {};
+function metadataOf(m: unknown, path: string): Readonly<Record<string, string>> {
+  if (m === undefined) return NO_METADATA;
   if (!isObject(m)) throw badPush(path, 'structured metadata is an object of names to string values');
   for (const [name, value] of Object.entries(m)) {
     if (typeof value !== 'string') throw badPush(`${path}/${name}`, 'structured metadata values are strings');

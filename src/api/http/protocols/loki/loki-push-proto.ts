@@ -9,7 +9,7 @@ import protobuf from 'protobufjs';
 import { SluiceError } from '../../../../core/errors.ts';
 import { snappyUncompressBlock } from '../snappy-block.ts';
 import { parseLabelString } from './loki-labels.ts';
-import { badPush, timeFromSecondsNanos, type LokiEntry, type LokiStream } from './loki-push.ts';
+import { NO_METADATA, badPush, timeFromSecondsNanos, type LokiEntry, type LokiStream } from './loki-push.ts';
 
 const PUSH_PROTO = `
 syntax = "proto3";
@@ -74,8 +74,14 @@ function entryOf(e: WireEntry, path: string): LokiEntry {
   const ts = e.timestamp;
   if (ts === undefined || ts === null) throw badPush(`${path}/timestamp`, 'the entry has no timestamp');
   const seconds = typeof ts.seconds === 'number' ? ts.seconds : ts.seconds.toNumber();
+  const { tsNs, tsMs } = timeFromSecondsNanos(seconds, ts.nanos, `${path}/timestamp`);
+  return { tsNs, tsMs, line: e.line, metadata: metadataOf(e.structuredMetadata) };
+}
+
+function metadataOf(pairs: WireEntry['structuredMetadata']): Readonly<Record<string, string>> {
+  if (pairs.length === 0) return NO_METADATA;
   // No prototype: a metadata name __proto__ is kept like any other.
   const metadata = Object.create(null) as Record<string, string>;
-  for (const { name, value } of e.structuredMetadata) metadata[name] = value;
-  return { ...timeFromSecondsNanos(seconds, ts.nanos, `${path}/timestamp`), line: e.line, metadata };
+  for (const { name, value } of pairs) metadata[name] = value;
+  return metadata;
 }

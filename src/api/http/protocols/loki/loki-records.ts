@@ -10,7 +10,7 @@
  */
 import { SluiceError } from '../../../../core/errors.ts';
 import { canonicalLabels, labelsObject } from './loki-labels.ts';
-import type { LokiStream } from './loki-push.ts';
+import { NO_METADATA, type LokiStream } from './loki-push.ts';
 import { LOKI_FIELDS as F } from './loki-table.ts';
 
 /** The records of `streams` as a JSON array body, and how many there are (0: nothing to write). */
@@ -23,7 +23,8 @@ export function lokiRecordsBody(streams: readonly LokiStream[], bytesMax: number
     // Once per stream: the labels in both forms.
     const head = `{"${F.stream}":${JSON.stringify(canonicalLabels(stream.labels))},"${F.labels}":${JSON.stringify(labelsObject(stream.labels))},"${F.ts}":`;
     for (const e of stream.entries) {
-      const part = `${records === 0 ? '' : ','}${head}${e.tsMs},"${F.tsNs}":"${e.tsNs}","${F.line}":${JSON.stringify(e.line)},"${F.metadata}":${JSON.stringify(e.metadata)}}`;
+      const metadata = e.metadata === NO_METADATA ? '{}' : JSON.stringify(e.metadata);
+      const part = `${records === 0 ? '' : ','}${head}${e.tsMs},"${F.tsNs}":"${e.tsNs}","${F.line}":${JSON.stringify(e.line)},"${F.metadata}":${metadata}}`;
       chars += part.length;
       // UTF-16 length never exceeds UTF-8 bytes, so this stops early; the exact check follows.
       if (chars > bytesMax) throw tooLarge(bytesMax);
