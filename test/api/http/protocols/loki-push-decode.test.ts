@@ -152,3 +152,18 @@ test('records: one per entry with the labels in both forms, bounded by the byte 
   const { body: one } = lokiRecordsBody(wide, MiB);
   refusedWith(() => lokiRecordsBody(wide, one.length - 1), 'PAYLOAD_TOO_LARGE');
 });
+
+test('the int64 nanosecond bound (2262-04-11T23:47:16.854775807Z) is exact in both encodings', () => {
+  const json = (ns: string) => decodeJsonPush(Buffer.from(JSON.stringify({ streams: [{ stream: { a: 'b' }, values: [[ns, 'x']] }] })));
+  assert.equal(json('9223372036854775807')[0]?.entries[0]?.tsMs, 9_223_372_036_854);
+  assert.equal(json('09223372036854775807')[0]?.entries[0]?.tsNs, '9223372036854775807');
+  assert.equal(json('0')[0]?.entries[0]?.tsNs, '0');
+  assert.equal(json('999999')[0]?.entries[0]?.tsMs, 0);
+  refusedWith(() => json('9223372036854775808'), 'BAD_REQUEST', /int64/);
+  refusedWith(() => json('10000000000000000000'), 'BAD_REQUEST', /int64/);
+  refusedWith(() => json(''), 'BAD_REQUEST', /int64/);
+  const proto = (seconds: number, nanos: number) => decodeProtoPush(winstonLokiBody([{ labels: '{a="b"}', entries: [{ timestamp: { seconds, nanos }, line: 'x' }] }]), MiB);
+  assert.equal(proto(9_223_372_036, 854_775_807).streams[0]?.entries[0]?.tsNs, '9223372036854775807');
+  refusedWith(() => proto(9_223_372_036, 854_775_808), 'BAD_REQUEST', /2262/);
+  refusedWith(() => proto(1, 1_000_000_000), 'BAD_REQUEST', /nanos in 0..999999999/);
+});
