@@ -72,6 +72,7 @@ test('JSON stream objects: string values with label names only', () => {
   assert.deepEqual(labelsFromObject(JSON.parse('{"__proto__":"p","a":"b"}'), P), [['__proto__', 'p'], ['a', 'b']], '__proto__ is a label like any other');
   assert.throws(() => labelsFromObject({ n: 1 }, P), (e: unknown) => isSluiceError(e, 'INVALID_LABELS') && /number value/.test(e.message));
   assert.throws(() => labelsFromObject({ 'bad-name': 'x' }, P), (e: unknown) => isSluiceError(e, 'INVALID_LABELS') && /not a label name/.test(e.message));
+  assert.throws(() => labelsFromObject({ 'a/b~c': 'x' }, P), (e: unknown) => isSluiceError(e, 'INVALID_LABELS') && e.details[0]?.path === `${P}/a~1b~0c`, 'the path is a JSON pointer');
   assert.throws(() => labelsFromObject(['a'], P), (e: unknown) => isSluiceError(e, 'INVALID_LABELS'));
   assert.throws(() => labelsFromObject(null, P), (e: unknown) => isSluiceError(e, 'INVALID_LABELS'));
   assert.throws(() => labelsFromObject({ a: '\ud800' }, P), (e: unknown) => isSluiceError(e, 'INVALID_LABELS') && /lone surrogate/.test(e.message));

@@ -19,6 +19,7 @@
  * (`!=`, `=~`) is refused.
  */
 import { SluiceError } from '../../../../core/errors.ts';
+import { pointerToken } from '../../../../core/schema/violation.ts';
 
 /** Labels sorted by name, each name once, no empty values. */
 export type LabelSet = readonly (readonly [name: string, value: string])[];
@@ -63,8 +64,8 @@ export function labelsFromObject(value: unknown, path: string): LabelSet {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad(path, 'stream labels are a JSON object of names to string values');
   const pairs: [string, string][] = [];
   for (const [name, v] of Object.entries(value)) {
-    if (typeof v !== 'string') throw bad(`${path}/${name}`, `label ${name} has a ${v === null ? 'null' : typeof v} value; label values are strings`);
-    if (!isLabelName(name)) throw bad(`${path}/${name}`, `${JSON.stringify(name)} is not a label name ([A-Za-z_][A-Za-z0-9_]*)`);
+    if (typeof v !== 'string') throw bad(`${path}/${pointerToken(name)}`, `label ${name} has a ${v === null ? 'null' : typeof v} value; label values are strings`);
+    if (!isLabelName(name)) throw bad(`${path}/${pointerToken(name)}`, `${JSON.stringify(name)} is not a label name ([A-Za-z_][A-Za-z0-9_]*)`);
     pairs.push([name, v]);
   }
   return labelSet(pairs, path);

@@ -10,6 +10,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { SluiceError } from '../../../../core/errors.ts';
+import { pointerToken } from '../../../../core/schema/violation.ts';
 import { labelsFromObject } from './loki-labels.ts';
 import { NO_METADATA, badPush, timeFromNsString, type LokiEntry, type LokiStream } from './loki-push.ts';
 
@@ -46,7 +47,7 @@ function metadataOf(m: unknown, path: string): Readonly<Record<string, string>> 
   if (m === undefined) return NO_METADATA;
   if (!isObject(m)) throw badPush(path, 'structured metadata is an object of names to string values');
   for (const [name, value] of Object.entries(m)) {
-    if (typeof value !== 'string') throw badPush(`${path}/${name}`, 'structured metadata values are strings');
+    if (typeof value !== 'string') throw badPush(`${path}/${pointerToken(name)}`, 'structured metadata values are strings');
   }
   return m as Record<string, string>;
 }
