@@ -589,7 +589,7 @@ export function resolveConfig(overrides: Partial<NodeConfig> = {}): NodeConfig {
     problems.push({ path: 'txDoneRetentionMs', message: `txDoneRetentionMs ${config.txDoneRetentionMs} must be at least txResolveAfterMs + txSweepIntervalMs (${config.txResolveAfterMs + config.txSweepIntervalMs})` });
   }
   problems.push(...etcdAccessProblems(config));
-  if (!TABLE_NAME_RE.test(config.lokiTable)) problems.push({ path: 'lokiTable', message: `lokiTable must be a table name (${TABLE_NAME_RE.source}), got ${JSON.stringify(config.lokiTable)}` });
+  if (!TABLE_NAME_RE.test(config.lokiTable)) problems.push({ path: 'lokiTable', message: `lokiTable (--loki-table) must be a table name (${TABLE_NAME_RE.source}), got ${JSON.stringify(config.lokiTable)}` });
   if (problems.length > 0) throw new SluiceError('INVALID_ARGUMENT', `invalid configuration: ${problems.map((p) => p.message).join('; ')}`, problems);
   return config;
 }

@@ -8,7 +8,8 @@
  * metadata). A push the client builds wrong (a quote in a label value,
  * which winston-loki does not escape) is refused whole with 400 and
  * nothing written; a full node answers 429 with Retry-After, and takes
- * pushes again once the request holding it goes away. One node for the file.
+ * pushes again once the request holding it goes away. One node for the
+ * file, with `--loki-table` naming the table the pushes land in.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
