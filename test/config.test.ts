@@ -134,6 +134,6 @@ test('HTTP connections: keep-alive, headers and request timeouts, cap and backlo
 test('lokiTable: the Loki push table is loki_logs by default and must be a table name', () => {
   assert.equal(resolveConfig().lokiTable, 'loki_logs');
   assert.equal(resolveConfig({ lokiTable: 'shipped_logs' }).lokiTable, 'shipped_logs');
-  refuses({ lokiTable: 'loki-logs' }, 'lokiTable', /lokiTable must be a table name/);
+  refuses({ lokiTable: 'loki-logs' }, 'lokiTable', /lokiTable \(--loki-table\) must be a table name/);
   refuses({ lokiTable: '' }, 'lokiTable', /lokiTable/);
 });
