@@ -131,6 +131,9 @@ export const HTTP_REFUSED_LINGER_MS = 2_000;
 /** Longest wait for `prlimit` raising the node's own open-file limit at start. @default 5 s */
 export const FD_LIMIT_RAISE_TIMEOUT_MS = 5_000;
 
+/** Worker threads decoding large Loki pushes exit after this long without one, ms (a node keeps no threads between bursts). @default 10 s */
+export const LOKI_DECODE_IDLE_MS = 10_000;
+
 /** The full configuration of one node. */
 export interface NodeConfig {
   /** Directory holding wal/, index/, catalog.json. @default './sluice-data' */

@@ -13,6 +13,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { createRequire } from 'node:module';
 import { gzipSync } from 'node:zlib';
@@ -204,6 +205,20 @@ test('hand-built pushes: escaped labels in protobuf (Content-Encoding snappy), g
   assert.equal((await exportAll()).length, count, 'nothing refused was written');
   // An empty push is fine, and writes nothing.
   assert.equal((await push(Buffer.from('{"streams":[]}'), { 'content-type': 'application/json' })).status, 204);
+});
+
+test('winston-loki, a push past workerBodyBytesMin (64 KiB) is decoded in a worker thread; every entry lands, in order', async () => {
+  const s = shipper(false, { app: 'bulk' });
+  // Random hex does not compress under snappy: the push stays about 2000 × 130 bytes, well past 64 KiB.
+  const entries = Array.from({ length: 2000 }, (_, i) => ({ level: 'info', message: `bulk ${i} ${randomBytes(60).toString('hex')}`, timestamp: iso(T0 + 100 + i) }));
+  await s.ship(entries);
+  assert.deepEqual(s.errors, []);
+  const res = await http(`${node.url}/v1/tables/${TABLE}/records?key=${encodeURIComponent('{app="bulk", level="info"}')}&limit=5000`);
+  assert.equal(res.status, 200, res.text);
+  const rows = res.body.records as Record<string, any>[];
+  assert.equal(rows.length, 2000);
+  assert.deepEqual(rows.map((r) => r.line), entries.map((e) => e.message));
+  assert.deepEqual(rows.map((r) => r.ts_ns), entries.map((_, i) => `${T0 + 100 + i}000000`));
 });
 
 test('a full node answers 429 with Retry-After (winston-loki sees 429), and takes pushes again once room frees', async () => {

@@ -15,27 +15,35 @@
  * Records land in `--loki-table` (loki-table.ts), created on the first push.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { LOKI_DECODE_IDLE_MS } from '../../../../config.ts';
 import { SluiceError, isSluiceError } from '../../../../core/errors.ts';
 import type { AdmissionTicket } from '../../../../ingest/admission.ts';
 import type { ApiContext } from '../../api-context.ts';
 import { readBody } from '../../body-reader.ts';
 import { PUBLIC, needs, onFixedTable } from '../../route-auth.ts';
 import { ensureTable } from '../ensure-table.ts';
-import type { LokiStream } from './loki-push.ts';
-import { decodeJsonPush } from './loki-push-json.ts';
-import { decodeProtoPush } from './loki-push-proto.ts';
-import { lokiRecordsBody } from './loki-records.ts';
+import type { PushEncoding } from './loki-decode.ts';
+import { LokiDecodePool } from './loki-decode-pool.ts';
 import { lokiTableDefinition } from './loki-table.ts';
 
-/** How a push body is encoded. */
-type PushEncoding = 'protobuf' | 'json';
+const MiB = 1024 * 1024;
 
 /** Registers `POST /loki/api/v1/push` and `GET /ready`. */
 export function registerLokiRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const table = ctx.config.lokiTable;
+  const pool = new LokiDecodePool({
+    threads: ctx.config.decodeThreads,
+    workerBodyBytesMin: ctx.config.workerBodyBytesMin,
+    // As the decode pool's workers (sluice-node.ts): the objects of one largest body, several times its bytes.
+    workerHeapMbMax: Math.ceil((ctx.config.bodyBytesMax * 12) / MiB) + 64,
+    idleTimeoutMs: LOKI_DECODE_IDLE_MS,
+  });
+  app.addHook('onClose', async () => {
+    await pool.close();
+  });
   app.post('/loki/api/v1/push', needs(onFixedTable(table, 'write')), async (request, reply) => {
     try {
-      await push(ctx, request, table);
+      await push(ctx, pool, request, table);
       return await reply.code(204).send();
     } catch (err) {
       // Loki clients retry 429 and 5xx; Retry-After tells them when (OVERLOADED gets it from the error reply).
@@ -50,38 +58,31 @@ export function registerLokiRoutes(app: FastifyInstance, ctx: ApiContext): void 
   });
 }
 
-async function push(ctx: ApiContext, request: FastifyRequest, table: string): Promise<void> {
+async function push(ctx: ApiContext, pool: LokiDecodePool, request: FastifyRequest, table: string): Promise<void> {
   const encoding = pushEncodingOf(request);
   // NOT_READY / SHUTTING_DOWN before a byte is read.
   ctx.services();
   const declared = Number(request.headers['content-length'] ?? 0);
   const ticket = ctx.door.tryAdmit(Number.isFinite(declared) ? Math.min(declared, ctx.config.bodyBytesMax) : 0);
   if (ticket === undefined) throw new SluiceError('OVERLOADED', 'too many writes in flight; retry after the Retry-After delay');
-  let body: Buffer;
-  let records: number;
+  let records: Uint8Array;
   try {
     const raw = await readBody(request.raw, { bodyBytesMax: ctx.config.bodyBytesMax, ticket, rawEncodings: encoding === 'protobuf' ? ['snappy'] : [] });
-    const streams = decodePush(raw, encoding, ctx.config.bodyBytesMax, ticket);
-    ({ body, records } = lokiRecordsBody(streams, ctx.config.bodyBytesMax));
-    holdAtLeast(ticket, body.length);
-    if (records > 0) await ensureTable(ctx, lokiTableDefinition(table));
+    const rawBytes = raw.length;
+    const decoded = await pool.decode({ body: raw, encoding, bytesMax: ctx.config.bodyBytesMax });
+    // Held at once: the body and what it decompressed to, then the records built from them.
+    holdAtLeast(ticket, Math.max(rawBytes + decoded.decodedBytes, decoded.records.length));
+    if (decoded.count === 0) {
+      ticket.release();
+      return;
+    }
+    records = decoded.records;
+    await ensureTable(ctx, lokiTableDefinition(table));
   } catch (err) {
     ticket.release();
     throw err;
   }
-  if (records === 0) {
-    ticket.release();
-    return;
-  }
-  await ctx.door.write({ table, body, format: 'json', onInvalid: 'reject', requestId: String(request.id) }, ticket, ctx.endpoints.http.progress);
-}
-
-/** The push's streams; the decompressed protobuf is counted against admission while it is held. */
-function decodePush(raw: Buffer, encoding: PushEncoding, bytesMax: number, ticket: AdmissionTicket): LokiStream[] {
-  if (encoding === 'json') return decodeJsonPush(raw);
-  const { streams, decodedBytes } = decodeProtoPush(raw, bytesMax);
-  holdAtLeast(ticket, raw.length + decodedBytes);
-  return streams;
+  await ctx.door.write({ table, body: records, format: 'json', onInvalid: 'reject', requestId: String(request.id) }, ticket, ctx.endpoints.http.progress);
 }
 
 /** Protobuf unless the Content-Type says JSON (Loki reads a push without one as protobuf); 415 for anything else. */
