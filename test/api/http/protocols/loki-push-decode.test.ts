@@ -167,3 +167,35 @@ test('the int64 nanosecond bound (2262-04-11T23:47:16.854775807Z) is exact in bo
   refusedWith(() => proto(9_223_372_036, 854_775_808), 'BAD_REQUEST', /2262/);
   refusedWith(() => proto(1, 1_000_000_000), 'BAD_REQUEST', /nanos in 0..999999999/);
 });
+
+test('fuzz: a mutated or truncated push is decoded or refused with a coded 4xx, never anything else', () => {
+  const valid = winstonLokiBody([
+    { labels: '{level="info",app="capt"}', entries: Array.from({ length: 20 }, (_, i) => ({ timestamp: { seconds: 1_764_000_000 + i, nanos: i }, line: `line ${i} ${'abc'.repeat(i)}` })) },
+    { labels: '{app="other"}', entries: [{ timestamp: { seconds: 1, nanos: 2 }, line: 'x' }] },
+  ]);
+  const allowed = new Set(['INVALID_SNAPPY', 'PAYLOAD_TOO_LARGE', 'INVALID_PROTOBUF', 'INVALID_LABELS', 'BAD_REQUEST']);
+  let seed = 12345;
+  const rand = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
+  const outcomes = new Map<string, number>();
+  for (let i = 0; i < 3000; i++) {
+    const body = Buffer.from(valid);
+    const kind = rand(3);
+    let input: Buffer = body;
+    if (kind === 0) for (let k = 0; k <= rand(4); k++) body[rand(body.length)] = rand(256);
+    else if (kind === 1) input = body.subarray(0, rand(body.length));
+    else input = Buffer.concat([body.subarray(0, rand(body.length)), Buffer.from(Array.from({ length: rand(8) }, () => rand(256)))]);
+    try {
+      const { streams } = decodeProtoPush(input, 64 * 1024);
+      lokiRecordsBody(streams, 64 * 1024);
+      outcomes.set('ok', (outcomes.get('ok') ?? 0) + 1);
+    } catch (err) {
+      assert.ok(isSluiceError(err) && allowed.has(err.code), `input ${input.toString('hex')}: ${String(err)}`);
+      outcomes.set(err.code, (outcomes.get(err.code) ?? 0) + 1);
+    }
+  }
+  // Each layer is reached: broken blocks, blocks that hold broken protobuf or labels, and intact pushes.
+  for (const reached of ['INVALID_SNAPPY', 'INVALID_PROTOBUF', 'INVALID_LABELS', 'ok']) assert.ok((outcomes.get(reached) ?? 0) > 0, JSON.stringify([...outcomes]));
+});
