@@ -199,3 +199,29 @@ test('fuzz: a mutated or truncated push is decoded or refused with a coded 4xx, 
   // Each layer is reached: broken blocks, blocks that hold broken protobuf or labels, and intact pushes.
   for (const reached of ['INVALID_SNAPPY', 'INVALID_PROTOBUF', 'INVALID_LABELS', 'ok']) assert.ok((outcomes.get(reached) ?? 0) > 0, JSON.stringify([...outcomes]));
 });
+
+test('fuzz: a mutated JSON push is decoded or refused with a coded 400, never anything else', () => {
+  const valid = Buffer.from(JSON.stringify({ streams: [{ stream: { app: 'capt', level: 'info' }, values: [['1764000000123456789', 'one', { k: 'v' }], ['17', 'two']] }, { stream: { b: 'c' }, values: [] }] }));
+  const allowed = new Set(['INVALID_JSON', 'INVALID_ENCODING', 'BAD_REQUEST', 'INVALID_LABELS']);
+  const tokens = ['[', ']', '{', '}', '"', ',', ':', '1', 'null', '-', '""', '{}', '[]', '"\\ud800"', '0'];
+  let seed = 99;
+  const rand = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
+  const outcomes = new Map<string, number>();
+  for (let i = 0; i < 3000; i++) {
+    const text = valid.toString();
+    const at = rand(text.length);
+    const cut = rand(4);
+    const input = Buffer.from(text.slice(0, at) + tokens[rand(tokens.length)] + text.slice(at + cut));
+    try {
+      lokiRecordsBody(decodeJsonPush(input), 64 * 1024);
+      outcomes.set('ok', (outcomes.get('ok') ?? 0) + 1);
+    } catch (err) {
+      assert.ok(isSluiceError(err) && allowed.has(err.code), `input ${input.toString()}: ${String(err)}`);
+      outcomes.set(err.code, (outcomes.get(err.code) ?? 0) + 1);
+    }
+  }
+  for (const reached of ['INVALID_JSON', 'BAD_REQUEST', 'INVALID_LABELS', 'ok']) assert.ok((outcomes.get(reached) ?? 0) > 0, JSON.stringify([...outcomes]));
+});
