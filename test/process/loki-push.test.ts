@@ -73,7 +73,11 @@ function shipper(json: boolean, labels: Record<string, string>, token: string = 
     async ship(entries) {
       const target = logged + entries.length;
       for (const e of entries) logger.log(e);
-      while (logged < target) await sleep(5);
+      const deadline = Date.now() + 10_000;
+      while (logged < target) {
+        assert.ok(Date.now() < deadline, `winston-loki took ${logged} of ${target} entries within 10 s`);
+        await sleep(5);
+      }
       await transport.close();
     },
   };
@@ -229,8 +233,13 @@ test('a full node answers 429 with Retry-After (winston-loki sees 429), and take
   });
   holder.on('error', () => {});
   holder.write('{"streams":[');
-  await sleep(200);
-  const res = await http(`${node.url}/loki/api/v1/push`, { method: 'POST', body: '{"streams":[]}', headers: { 'content-type': 'application/json' } });
+  // Until the node has read the holder's headers (and admitted it), a push still gets through.
+  const emptyPush = () => http(`${node.url}/loki/api/v1/push`, { method: 'POST', body: '{"streams":[]}', headers: { 'content-type': 'application/json' } });
+  let res = await emptyPush();
+  for (let i = 0; i < 250 && res.status === 204; i++) {
+    await sleep(20);
+    res = await emptyPush();
+  }
   assert.equal(res.status, 429, res.text);
   assert.equal(res.body.error.code, 'OVERLOADED');
   assert.ok(Number(res.headers.get('retry-after')) >= 1);
@@ -240,9 +249,9 @@ test('a full node answers 429 with Retry-After (winston-loki sees 429), and take
   // The held request goes away: its admission is released, and the same logs go through.
   holder.destroy();
   let status = 0;
-  for (let i = 0; i < 100 && status !== 204; i++) {
+  for (let i = 0; i < 250 && status !== 204; i++) {
     await sleep(20);
-    status = (await http(`${node.url}/loki/api/v1/push`, { method: 'POST', body: '{"streams":[]}', headers: { 'content-type': 'application/json' } })).status;
+    status = (await emptyPush()).status;
   }
   assert.equal(status, 204);
   const again = shipper(true, { app: 'overload' });
