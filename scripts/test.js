@@ -37,9 +37,9 @@ function ensureEtcd() {
 }
 
 /**
- * promtool for the /metrics lint test: Debian's `prometheus` package, installed when missing
- * without recommends (no node exporter); the package's own Prometheus service is stopped and
- * disabled, as the tests start nothing but promtool.
+ * promtool and Prometheus for the /metrics and dashboard tests: Debian's `prometheus` package,
+ * installed when missing without recommends (no node exporter). The package's own service is
+ * stopped and disabled: the tests run promtool, and start their own Prometheus on a free port.
  */
 function ensurePromtool() {
   const bin = process.env.SLUICE_PROMTOOL_BIN ?? '/usr/bin/promtool';
