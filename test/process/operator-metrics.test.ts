@@ -39,6 +39,7 @@ const SYNTHETIC = new Set(['up']);
 /** The panels one node fills after the traffic: each of their queries returns series in Prometheus. */
 const SINGLE_NODE_PANELS = [
   'Nodes scraped up',
+  'Scrape up per node',
   'Records written/s',
   'Records written/s by table',
   'Records refused by validation/s by table',
