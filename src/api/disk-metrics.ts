@@ -1,6 +1,6 @@
 /**
  * Disk space of the data directory's file system on /metrics, measured at
- * scrape time (one statfs per scrape, not per write), beside the floor under
+ * scrape time (a statfs per scrape, never per write), beside the floor under
  * which the WAL refuses writes with DISK_FULL (507): an operator sees the
  * refusals coming, where the WAL's own guard only says no once it is there.
  */
@@ -10,7 +10,7 @@ import { Gauge, type Registry } from 'prom-client';
 /** Registers the data directory's disk gauges on `registry`. */
 export function registerDiskMetrics(registry: Registry, dataDir: string, freeBytesMin: number): void {
   const registers = [registry];
-  // A failed statfs (the directory not created yet) leaves the gauge empty rather than a made-up 0.
+  // A failed statfs (the directory gone) reads NaN, unknown: a 0 would look like a full disk.
   const measure = async (): Promise<{ free: number; size: number } | undefined> => {
     try {
       const s = await statfs(dataDir);
@@ -24,9 +24,7 @@ export function registerDiskMetrics(registry: Registry, dataDir: string, freeByt
     help: 'Bytes available to sluice on the file system of the data directory',
     registers,
     async collect() {
-      const m = await measure();
-      if (m === undefined) this.reset();
-      else this.set(m.free);
+      this.set((await measure())?.free ?? Number.NaN);
     },
   });
   new Gauge({
@@ -34,9 +32,7 @@ export function registerDiskMetrics(registry: Registry, dataDir: string, freeByt
     help: 'Size of the file system of the data directory, in bytes',
     registers,
     async collect() {
-      const m = await measure();
-      if (m === undefined) this.reset();
-      else this.set(m.size);
+      this.set((await measure())?.size ?? Number.NaN);
     },
   });
   const floor = new Gauge({ name: 'sluice_disk_free_bytes_min', help: 'Free space under which the WAL refuses writes (DISK_FULL, 507); 0: no floor', registers });
