@@ -37,6 +37,32 @@ function ensureEtcd() {
 }
 
 /**
+ * promtool and Prometheus for the /metrics and dashboard tests: Debian's `prometheus` package,
+ * installed when missing without recommends (no node exporter). The package's own service is
+ * stopped and disabled: the tests run promtool, and start their own Prometheus on a free port.
+ */
+function ensurePromtool() {
+  const bin = process.env.SLUICE_PROMTOOL_BIN ?? '/usr/bin/promtool';
+  if (existsSync(bin)) return;
+  console.log(`$ apt-get install -y --no-install-recommends prometheus   (${bin} is missing)`);
+  const install = () => spawnSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', 'prometheus'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  let res = install();
+  if (res.status !== 0) {
+    spawnSync('apt-get', ['update', '-q'], { stdio: 'inherit' });
+    res = install();
+  }
+  if (res.status !== 0 || !existsSync(bin)) {
+    console.error(`promtool is needed by the metrics lint test and could not be installed: run \`apt-get install --no-install-recommends prometheus\` as root, or set SLUICE_PROMTOOL_BIN`);
+    process.exit(1);
+  }
+  // Where the package's service started (a machine booted with an init system), stop it: ours is a test run.
+  for (const args of [['service', 'prometheus', 'stop'], ['update-rc.d', 'prometheus', 'disable']]) {
+    spawnSync(args[0], args.slice(1), { stdio: 'ignore' });
+  }
+  spawnSync('systemctl', ['disable', '--now', 'prometheus'], { stdio: 'ignore' });
+}
+
+/**
  * Kafka for the Kafka tests: scripts/kafka.sh fetch puts its jars into the cache with Maven
  * the first time (a clean CI machine) and returns at once when they are there.
  */
@@ -53,6 +79,7 @@ function ensureKafka() {
 }
 
 ensureEtcd();
+ensurePromtool();
 ensureKafka();
 run(path.join(root, 'node_modules', '.bin', 'tsc'), ['--noEmit', '-p', '.']);
 const only = process.argv.slice(2);

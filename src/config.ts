@@ -145,6 +145,9 @@ export const HTTP_REFUSED_LINGER_MS = 2_000;
 /** Longest wait for `prlimit` raising the node's own open-file limit at start. @default 5 s */
 export const FD_LIMIT_RAISE_TIMEOUT_MS = 5_000;
 
+/** Worker threads decoding large Loki pushes exit after this long without one, ms (a node keeps no threads between bursts). @default 10 s */
+export const LOKI_DECODE_IDLE_MS = 10_000;
+
 /** The full configuration of one node. */
 export interface NodeConfig {
   /** Directory holding wal/, index/, catalog.json. @default './sluice-data' */
@@ -369,6 +372,9 @@ export interface NodeConfig {
   readonly etcdUser: string;
   /** A file holding etcdUser's password (trimmed; open to its owner only): never a flag value, never logged. @default '' */
   readonly etcdPasswordFile: string;
+
+  /** The table Loki pushes (`POST /loki/api/v1/push`) land in, created on the first push (docs/protocols.md). @default 'loki_logs' */
+  readonly lokiTable: string;
 }
 
 /** The defaults of every option. */
@@ -465,6 +471,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   etcdKeyFile: '',
   etcdUser: '',
   etcdPasswordFile: '',
+  lokiTable: 'loki_logs',
 };
 
 type NumericKey = { [K in keyof NodeConfig]-?: NodeConfig[K] extends number ? K : never }[keyof NodeConfig];
@@ -603,6 +610,7 @@ export function resolveConfig(overrides: Partial<NodeConfig> = {}): NodeConfig {
     problems.push({ path: 'txDoneRetentionMs', message: `txDoneRetentionMs ${config.txDoneRetentionMs} must be at least txResolveAfterMs + txSweepIntervalMs (${config.txResolveAfterMs + config.txSweepIntervalMs})` });
   }
   problems.push(...etcdAccessProblems(config));
+  if (!TABLE_NAME_RE.test(config.lokiTable)) problems.push({ path: 'lokiTable', message: `lokiTable (--loki-table) must be a table name (${TABLE_NAME_RE.source}), got ${JSON.stringify(config.lokiTable)}` });
   if (problems.length > 0) throw new SluiceError('INVALID_ARGUMENT', `invalid configuration: ${problems.map((p) => p.message).join('; ')}`, problems);
   return config;
 }

@@ -47,6 +47,7 @@ import { openTls } from './security/tls/open-tls.ts';
 import { requireTlsChoice } from './security/tls/tls-choice.ts';
 import path from 'node:path';
 import { isIP } from 'node:net';
+import { registerDiskMetrics } from './api/disk-metrics.ts';
 import type { ApiContext, NodePhase, NodeServices } from './api/http/api-context.ts';
 import type { FastifyInstance } from 'fastify';
 
@@ -121,6 +122,7 @@ export class SluiceNode {
       onEvent: (event) => this.metrics.httpConnections.inc({ event }),
     });
     this.metrics.httpConnectionsHeld = () => gate.open;
+    registerDiskMetrics(this.metrics.registry, config.dataDir, config.diskFreeBytesMin);
     this.tls?.serve({ name: 'http', apply: (pair) => setHttpsPair(this.app, pair) });
   }
 

@@ -130,3 +130,10 @@ test('HTTP connections: keep-alive, headers and request timeouts, cap and backlo
   assert.equal(resolveConfig({ httpKeepAliveTimeoutMs: 300_000, httpRequestTimeoutMs: 60_000, httpHeadersTimeoutMs: 60_000 }).httpKeepAliveTimeoutMs, 300_000);
   assert.equal(resolveConfig({ httpConnectionsMax: 5_000_000 }).httpConnectionsMax, 5_000_000, 'what the machine cannot hold is refused at start, not here');
 });
+
+test('lokiTable: the Loki push table is loki_logs by default and must be a table name', () => {
+  assert.equal(resolveConfig().lokiTable, 'loki_logs');
+  assert.equal(resolveConfig({ lokiTable: 'shipped_logs' }).lokiTable, 'shipped_logs');
+  refuses({ lokiTable: 'loki-logs' }, 'lokiTable', /lokiTable \(--loki-table\) must be a table name/);
+  refuses({ lokiTable: '' }, 'lokiTable', /lokiTable/);
+});

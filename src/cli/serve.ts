@@ -95,6 +95,7 @@ interface ServeOptions extends KafkaSecurityFlags {
   tlsCert?: string;
   tlsKey?: string;
   tlsReloadIntervalMs: string;
+  lokiTable: string;
 }
 
 /** The serve command. */
@@ -188,6 +189,7 @@ export function serveCommand(): Command {
     .option('--audit-data-access', 'audit every granted read and write too (volume), not only admin, schema and cluster actions')
     .option('--allowed-hosts <names>', 'comma-separated Host header names the HTTP listener answers besides localhost and IP literals')
     .option('--auth-failures-per-minute-max <n>', 'failed authentications one address may make in a minute before it is refused with 429 for the rest of it', String(d.authFailuresPerMinuteMax))
+    .option('--loki-table <name>', 'the table Loki pushes (POST /loki/api/v1/push) land in, created on the first push', d.lokiTable)
     .option('--metrics-listen <host:port>', 'also serve GET /metrics without a token on this address (bind it where only the scraper reaches)')
     .option('--tls-cert <file>', 'HTTPS and gRPC (Ingest) with this PEM certificate, its chain after it (with --tls-key)')
     .option('--tls-key <file>', 'the PEM private key of --tls-cert (mode 0600, or the node refuses to start)')
@@ -315,6 +317,7 @@ function toConfig(o: ServeOptions): NodeConfig {
     allowedHosts: (o.allowedHosts ?? '').split(',').map((h) => h.trim()).filter((h) => h !== ''),
     metricsListen: o.metricsListen ?? '',
     authFailuresPerMinuteMax: int(o.authFailuresPerMinuteMax, '--auth-failures-per-minute-max'),
+    lokiTable: o.lokiTable,
     ...tlsOptions(o),
   });
 }

@@ -50,6 +50,10 @@ export const ERROR_CODES = {
   INVALID_PARQUET: { status: 400, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
   /** A length-delimited protobuf body whose framing is broken (one message that does not decode is refused alone, with this code). */
   INVALID_PROTOBUF: { status: 400, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
+  /** Stream labels of a shipper's push (Loki's `{app="x"}` string or object) that do not parse, or name no label; the whole push is refused. */
+  INVALID_LABELS: { status: 400, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
+  /** A body that should be a snappy block (a Loki push) and does not decompress, or whose stated length is wrong. */
+  INVALID_SNAPPY: { status: 400, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
   /** A body that decodes (JSON or protobuf) but is not an OTLP export request: a resource or scope of the wrong shape. */
   INVALID_OTLP: { status: 400, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
   UNAUTHENTICATED: { status: 401, grpc: Grpc.UNAUTHENTICATED, canRetry: false },

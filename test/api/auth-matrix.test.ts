@@ -73,6 +73,13 @@ const MATRIX: Record<string, Entry> = {
   'POST /v1/cluster/cleanup': { right: ['cluster'], wrong: ['ops'], request: () => ({ path: '/v1/cluster/cleanup' }), ok: [400] },
   'POST /v1/cluster/nodes/:id/decommission': { right: ['cluster'], wrong: ['ops', 'write:*'], request: () => ({ path: '/v1/cluster/nodes/n9/decommission' }), ok: [400] },
   'DELETE /v1/cluster/nodes/:id/decommission': { right: ['cluster'], wrong: ['ops'], request: () => ({ path: '/v1/cluster/nodes/n9/decommission' }), ok: [400] },
+  'GET /ready': { request: () => ({ path: '/ready' }), ok: [200] },
+  'POST /loki/api/v1/push': {
+    right: ['write:loki_logs'],
+    wrong: ['read:loki_logs', 'write:ledger'],
+    request: (n) => ({ path: '/loki/api/v1/push', body: JSON.stringify({ streams: [{ stream: { app: 'matrix' }, values: [[String(n), 'line']] }] }), type: 'application/json' }),
+    ok: [204],
+  },
   'GET /v1/auth/whoami': { right: [], request: () => ({ path: '/v1/auth/whoami' }), ok: [200] },
   'GET /v1/auth/tokens': { right: ['admin'], wrong: ['ops', 'cluster'], request: () => ({ path: '/v1/auth/tokens' }), ok: [200] },
   'POST /v1/auth/tokens': { right: ['admin'], wrong: ['cluster', 'schema:*'], request: () => ({ path: '/v1/auth/tokens', body: '{"name":"made","scopes":["read:x"]}', type: 'application/json' }), ok: [201] },

@@ -30,6 +30,7 @@ export function toSluiceError(err: unknown): SluiceError {
 /** Sends the error answer; 5xx other than the expected ones are logged with their cause. */
 export function sendError(ctx: ApiContext, request: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
   const e = toSluiceError(err);
+  ctx.metrics.refusals.inc({ route: request.routeOptions.url ?? 'unmatched', table: knownTable(ctx, request), code: e.code });
   if (e.code === 'INTERNAL' || e.code === 'STORAGE_IO' || e.code === 'WAL_IO') {
     ctx.log.error({ err: e.cause ?? err, url: request.url, method: request.method }, 'request failed');
   }
@@ -46,4 +47,15 @@ export function sendError(ctx: ApiContext, request: FastifyRequest, reply: Fasti
     void reply.header('retry-after', String(ctx.config.retryAfterSeconds));
   }
   return reply.code(e.status).type('application/json').send(JSON.stringify(e.toBody()));
+}
+
+/**
+ * The table a refused request's URL names, if this node has it: a label taken
+ * from any URL would let a client grow /metrics without bound.
+ */
+function knownTable(ctx: ApiContext, request: FastifyRequest): string {
+  const params: unknown = request.params;
+  if (typeof params !== 'object' || params === null || !('table' in params) || typeof params.table !== 'string') return '';
+  if (ctx.phase() !== 'ready') return '';
+  return ctx.services().catalog.get(params.table) === undefined ? '' : params.table;
 }

@@ -19,6 +19,7 @@ import { registerImportRoutes } from './routes/import-routes.ts';
 import { registerTxRoutes } from './routes/tx-routes.ts';
 import { registerAuthRoutes } from './routes/auth-routes.ts';
 import { registerHttpAuth } from './auth-hook.ts';
+import { registerLokiRoutes } from './protocols/loki/loki-routes.ts';
 import { registerOtlpLogsRoutes } from './protocols/otlp/otlp-logs-route.ts';
 
 /** A certificate (chain) and key, PEM. */
@@ -71,6 +72,7 @@ export function buildHttpServer(ctx: ApiContext, tls?: HttpsPair): FastifyInstan
   registerReadRoutes(app, ctx);
   registerClusterRoutes(app, ctx);
   registerAuthRoutes(app, ctx);
+  registerLokiRoutes(app, ctx);
   registerOtlpLogsRoutes(app, ctx);
   return app;
 }
