@@ -244,6 +244,7 @@ test('OTLP/HTTP logs from the OpenTelemetry JS SDK into a live node', { timeout:
     assert.equal((await post('{}', 'text/plain')).status, 415);
     assert.equal((await post('{}', 'application/json', null)).status, 401);
     assert.equal((await http(`${node.url}/v1/tables/otel_logs/export`)).text, before, 'nothing written');
+    assert.equal(await metric(node.url, /^sluice_http_refusals_total\{route="\/v1\/logs",table="otel_logs",code="INVALID_PROTOBUF"\}/), 1, 'counted like any refusal');
     // An empty request is a success that writes nothing.
     const empty = await post('{"resourceLogs": []}', 'application/json');
     assert.equal(empty.status, 200);

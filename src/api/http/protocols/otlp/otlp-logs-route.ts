@@ -62,7 +62,7 @@ async function handle(ctx: ApiContext, pool: OtlpDecodePool, request: FastifyReq
   } catch (err) {
     // Drain what the client still sends, so it reads the answer instead of a reset connection.
     request.raw.resume();
-    return sendOtlpError(ctx, request, reply, err, encoding ?? 'json');
+    return sendOtlpError(ctx, request, reply, err, encoding ?? 'json', table);
   }
 }
 
