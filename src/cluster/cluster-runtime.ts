@@ -58,6 +58,18 @@ export interface ClusterStatus {
   readonly transactions: TransactionsStatus;
 }
 
+/** What the status page adds to ClusterStatus: the failure detector's timings, heartbeat ages and the shard map. */
+export interface ClusterDetail {
+  /** The check period, and the silences after which a peer is suspect and dead (a heartbeat is judged against these, not the period). */
+  readonly detector: { readonly healthIntervalMs: number; readonly suspectAfterMs: number; readonly deadAfterMs: number };
+  /** Milliseconds since each peer last passed a health check or answered a replica call; this node is not listed. */
+  readonly heartbeatAgeMs: Readonly<Record<string, number>>;
+  /** The replication factor placement uses (the widest of any table). */
+  readonly replicationFactor: number;
+  /** Per shard (index = shard), its replicas in the current ring, preferred first, and in the target ring during a change. */
+  readonly shards: readonly { readonly replicas: readonly string[]; readonly target?: readonly string[] }[];
+}
+
 /** Atomic batches as one node sees them. */
 export interface TransactionsStatus {
   /** Batches prepared on this node whose outcome is not applied yet, their bytes, and the oldest's age. */
@@ -218,6 +230,23 @@ export class ClusterRuntime {
       hintsDropped: this.hints.dropped,
       transactions: this.transactions(),
     };
+  }
+
+  /** Heartbeat ages, detector timings and the shard map, for the status page (read-only). */
+  statusDetail(): ClusterDetail {
+    const current = this.placement.current;
+    const rf = widestReplicationFactor(this.catalog);
+    const heartbeatAgeMs: Record<string, number> = {};
+    for (const id of new Set([...current.nodes, ...(current.target ?? []), ...this.membership.members.keys()])) {
+      const age = id === this.config.nodeId ? undefined : this.detector.silenceMs(id);
+      if (age !== undefined) heartbeatAgeMs[id] = age;
+    }
+    const shards = Array.from({ length: this.config.shards }, (_, s) => {
+      const target = current.targetReplicas(s, rf);
+      return { replicas: current.replicas(s, rf), ...(target === undefined ? {} : { target }) };
+    });
+    const { healthIntervalMs, suspectAfterMisses, deadAfterMs } = this.config;
+    return { detector: { healthIntervalMs, suspectAfterMs: healthIntervalMs * suspectAfterMisses, deadAfterMs }, heartbeatAgeMs, replicationFactor: rf, shards };
   }
 
   /** Atomic batches pending here, and (on the leader) decisions not yet concluded. */
