@@ -3,9 +3,11 @@
  * rates. Pure functions; the JSON view keeps the raw numbers.
  */
 
-/** `850 ms`, `4.2 s`, `3 m 07 s`, `5 h 02 m`, `2 d 04 h`. */
+/** `0.25 ms`, `850 ms`, `4.2 s`, `3 m 07 s`, `5 h 02 m`, `2 d 04 h`. */
 export function formatDuration(ms: number): string {
   if (!Number.isFinite(ms)) return '∞';
+  // fsync buckets go down to 0.1 ms: keep their digits.
+  if (ms < 10) return `${Number(ms.toFixed(2))} ms`;
   if (ms < 1000) return `${Math.round(ms)} ms`;
   const s = ms / 1000;
   if (s < 60) return `${s.toFixed(1)} s`;
