@@ -21,6 +21,8 @@ import { buildStatusSnapshot } from './status-snapshot.ts';
 
 /** The route constraint that gives `GET /` to browsers only. */
 const ACCEPT_HTML = 'acceptHtml';
+/** Route options that match only requests preferring text/html (after `addAcceptStrategy`). */
+export const BROWSERS_ONLY = { constraints: { [ACCEPT_HTML]: 'html' } } as const;
 
 const MAIN_LINKS: StatusPageOptions['links'] = [
   { href: '/metrics', label: '/metrics' },
@@ -37,7 +39,7 @@ export function registerStatusRoutes(app: FastifyInstance, ctx: ApiContext): voi
   const handler = (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => mainPage(ctx, request, reply);
   app.get('/status', needs(page('ops')), handler);
   // No HEAD twin: browsers do not HEAD a page, and a HEAD / belongs to whoever serves GET / to programs.
-  app.get('/', { ...needs(page('ops')), constraints: { [ACCEPT_HTML]: 'html' }, exposeHeadRoute: false }, handler);
+  app.get('/', { ...needs(page('ops')), ...BROWSERS_ONLY, exposeHeadRoute: false }, handler);
   registerSignInRoutes(app, ctx);
 }
 
@@ -66,7 +68,7 @@ async function sendStatus(ctx: ApiContext, request: FastifyRequest, reply: Fasti
 }
 
 /** Routes `GET /` by whether the client prefers HTML; a non-browser request falls through to an unconstrained `/`. */
-function addAcceptStrategy(app: FastifyInstance): void {
+export function addAcceptStrategy(app: FastifyInstance): void {
   if (app.hasConstraintStrategy(ACCEPT_HTML)) return;
   app.addConstraintStrategy({
     name: ACCEPT_HTML,
@@ -74,7 +76,11 @@ function addAcceptStrategy(app: FastifyInstance): void {
       const handlers = new Map<unknown, unknown>();
       return { get: (value: unknown) => (handlers.get(value) ?? null) as never, set: (value: unknown, store: unknown) => void handlers.set(value, store) };
     },
-    deriveConstraint: (req: { headers: Record<string, string | string[] | undefined> }) => (prefersHtml(stringHeader(req.headers['accept'])) ? 'html' : 'other'),
+    // find-my-way derives a strategy's value for every request once any route uses it: the write path pays only for the `includes`.
+    deriveConstraint: (req: { headers: Record<string, string | string[] | undefined> }) => {
+      const accept = stringHeader(req.headers['accept']);
+      return accept !== undefined && accept.includes('html') && prefersHtml(accept) ? 'html' : 'other';
+    },
     mustMatchWhenDerived: false,
   });
 }
