@@ -130,3 +130,12 @@ test('HTTP connections: keep-alive, headers and request timeouts, cap and backlo
   assert.equal(resolveConfig({ httpKeepAliveTimeoutMs: 300_000, httpRequestTimeoutMs: 60_000, httpHeadersTimeoutMs: 60_000 }).httpKeepAliveTimeoutMs, 300_000);
   assert.equal(resolveConfig({ httpConnectionsMax: 5_000_000 }).httpConnectionsMax, 5_000_000, 'what the machine cannot hold is refused at start, not here');
 });
+
+test('status-page sessions: a bound and an expiry, both bounded; a session outlives several page refreshes', () => {
+  const d = resolveConfig();
+  assert.deepEqual([d.statusSessionsMax, d.statusSessionTtlMs], [1024, 8 * 3_600_000]);
+  refuses({ statusSessionsMax: 0 }, 'statusSessionsMax', /statusSessionsMax must be between 1 and 100000/);
+  refuses({ statusSessionTtlMs: 59_999 }, 'statusSessionTtlMs', /statusSessionTtlMs must be between 60000/);
+  refuses({ statusSessionTtlMs: 7 * 86_400_000 + 1 }, 'statusSessionTtlMs', /between 60000 and 604800000/);
+  assert.equal(resolveConfig({ statusSessionTtlMs: 60_000 }).statusSessionTtlMs, 60_000);
+});

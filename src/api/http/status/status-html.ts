@@ -60,7 +60,7 @@ function headerPart(s: StatusSnapshot): SafeHtml {
     kv('shards', h.shardCount),
     kv('version', h.version),
     kv('uptime', formatDuration(h.uptimeMs)),
-    kv('now', h.now),
+    kv('now', h.now.replace('T', ' ').replace(/\.[0-9]+Z$/, ' UTC')),
   ]}</dl>`;
 }
 
