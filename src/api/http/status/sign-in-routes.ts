@@ -27,7 +27,11 @@ export function registerSignInRoutes(app: FastifyInstance, ctx: ApiContext): voi
     return sendHtml(reply, status, renderSignIn({ nodeId: ctx.config.nodeId, sessionTtlMs: ctx.config.statusSessionTtlMs, ...refusal }));
   };
   // `page` routes: the Host check applies, and no credentials are needed to reach them.
-  app.get('/status/sign-in', needs(page('ops')), async (_request, reply) => form(reply, 200));
+  app.get('/status/sign-in', needs(page('ops')), async (request, reply) => {
+    // A form sent with GET (a hand-made link, an old bookmark) puts the token in the URL, browser history and logs.
+    if ('token' in (request.query as Record<string, unknown>)) return form(reply, 400, new SluiceError('INVALID_ARGUMENT', 'never put a token in a URL: paste it into this form, which sends it in the request body'));
+    return form(reply, 200);
+  });
   app.post('/status/sign-in', needs(page('ops')), async (request, reply) => {
     try {
       return await signIn(ctx, request, reply);
