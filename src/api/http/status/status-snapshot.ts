@@ -132,7 +132,8 @@ export async function buildStatusSnapshot(ctx: ApiContext, sources: StatusSource
   return {
     header: {
       nodeId: ctx.config.nodeId,
-      mode: view.detail === undefined ? 'single' : 'cluster',
+      // From the config, not the view: a cluster node still starting has no cluster view yet.
+      mode: ctx.config.etcdUrls.length > 0 ? 'cluster' : 'single',
       phase,
       leader: view.status.leader,
       live: view.status.live,
