@@ -14,7 +14,7 @@ import type { ClusterHooks } from './cluster-hooks.ts';
 import type { ClusterCoordinator } from './coordinator/cluster-coordinator.ts';
 import { Lifecycle } from './lifecycle.ts';
 import type { FailureDetector, PeerState } from './membership/failure-detector.ts';
-import type { Membership } from './membership/membership.ts';
+import type { Membership, NodeInfo } from './membership/membership.ts';
 import type { ClusterTables } from './metadata/cluster-tables.ts';
 import type { EtcdTokenStore } from './metadata/etcd-token-store.ts';
 import type { ServerCredentials } from '@grpc/grpc-js';
@@ -68,7 +68,12 @@ export interface ClusterDetail {
   readonly replicationFactor: number;
   /** Per shard (index = shard), its replicas in the current ring, preferred first, and in the target ring during a change. */
   readonly shards: readonly { readonly replicas: readonly string[]; readonly target?: readonly string[] }[];
+  /** Where nodes that are not registered now (lease gone: dead, stopped) were last registered, so an operator knows where to look. */
+  readonly lastKnown: Readonly<Record<string, Pick<NodeInfo, 'http' | 'grpc' | 'peer' | 'workerId'>>>;
 }
+
+/** Registrations remembered for the status page after a node's lease is gone (bounded: ids of nodes long gone are dropped first). */
+const LAST_KNOWN_NODES_MAX = 1_024;
 
 /** Atomic batches as one node sees them. */
 export interface TransactionsStatus {
@@ -114,6 +119,8 @@ export class ClusterRuntime {
   private readonly tx: TxParts;
   private readonly log: Logger;
   private readonly peerCerts: AssembledParts['peerCerts'];
+  /** The last registration seen of every node id, most recent last (see ClusterDetail.lastKnown). */
+  private readonly lastKnown = new Map<string, NodeInfo>();
 
   private constructor(parts: RuntimeParts) {
     this.tx = parts.tx;
@@ -131,6 +138,19 @@ export class ClusterRuntime {
     this.tokens = parts.tokens;
     this.log = parts.log;
     this.peerCerts = parts.peerCerts;
+    this.remember(parts.membership.members);
+    parts.membership.on('members', (members: ReadonlyMap<string, NodeInfo>) => this.remember(members));
+  }
+
+  private remember(members: ReadonlyMap<string, NodeInfo>): void {
+    for (const [id, info] of members) {
+      this.lastKnown.delete(id);
+      this.lastKnown.set(id, info);
+    }
+    for (const id of this.lastKnown.keys()) {
+      if (this.lastKnown.size <= LAST_KNOWN_NODES_MAX) break;
+      this.lastKnown.delete(id);
+    }
   }
 
   /**
@@ -245,8 +265,12 @@ export class ClusterRuntime {
       const target = current.targetReplicas(s, rf);
       return { replicas: current.replicas(s, rf), ...(target === undefined ? {} : { target }) };
     });
+    const lastKnown: Record<string, Pick<NodeInfo, 'http' | 'grpc' | 'peer' | 'workerId'>> = {};
+    for (const [id, info] of this.lastKnown) {
+      if (!this.membership.members.has(id)) lastKnown[id] = { http: info.http, grpc: info.grpc, workerId: info.workerId, ...(info.peer === undefined ? {} : { peer: info.peer }) };
+    }
     const { healthIntervalMs, suspectAfterMisses, deadAfterMs } = this.config;
-    return { detector: { healthIntervalMs, suspectAfterMs: healthIntervalMs * suspectAfterMisses, deadAfterMs }, heartbeatAgeMs, replicationFactor: rf, shards };
+    return { detector: { healthIntervalMs, suspectAfterMs: healthIntervalMs * suspectAfterMisses, deadAfterMs }, heartbeatAgeMs, replicationFactor: rf, shards, lastKnown };
   }
 
   /** Atomic batches pending here, and (on the leader) decisions not yet concluded. */

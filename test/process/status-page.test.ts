@@ -24,6 +24,9 @@ interface PageNode {
   readonly state: string;
   readonly heartbeat?: string;
   readonly shards: number;
+  readonly registered: boolean;
+  readonly http?: string;
+  readonly lastKnown?: boolean;
 }
 interface PageJson {
   readonly header: { readonly nodeId: string; readonly mode: string; readonly placementEpoch: number; readonly shardCount: number };
@@ -90,6 +93,10 @@ test('status page: ops address without a token, a killed node turns suspect then
   const dead = await opsJson();
   assert.equal(dead.tiles.nodesDead, 1);
   assert.equal(dead.nodes.find((n) => n.id === 'n3')?.heartbeat, 'overdue', 'judged against the dead timeout');
+  // Its etcd lease (6 s in FAST_CLUSTER_FLAGS) runs out about now: the page keeps where it was.
+  await waitUntil(async () => (await opsJson()).nodes.find((n) => n.id === 'n3')?.registered === false, 10_000, 'n3 lease gone');
+  const n3 = (await opsJson()).nodes.find((n) => n.id === 'n3');
+  assert.deepEqual([n3?.state, n3?.http, n3?.lastKnown], ['dead', cluster.url(2), true], 'dead, at its last known address');
   const deadPage = await (await fetch(`${OPS}/`, { headers: { accept: BROWSER_ACCEPT } })).text();
   const row = deadPage.slice(deadPage.indexOf('<tr><td>n3'), deadPage.indexOf('</tr>', deadPage.indexOf('<tr><td>n3')));
   assert.match(row, /color:#cf222e.*>dead<\/span>/, 'dead as text and colour');

@@ -42,6 +42,8 @@ export interface StatusNode {
   readonly grpc?: string;
   readonly peer?: string;
   readonly workerId?: number;
+  /** The addresses and worker id are from its last registration (it holds none now). */
+  readonly lastKnown?: boolean;
   readonly shards: number;
   /** Shards it replicates / shard count, percent ("owns (effective)": sums to RF × 100 over the ring). */
   readonly ownershipPct: number;
@@ -197,15 +199,18 @@ function statusNodes(view: ClusterView, shardCount: number): StatusNode[] {
   const leaving = new Set(status.decommissioned);
   return status.nodes.map((n) => {
     const age = detail?.heartbeatAgeMs[n.id];
+    const last = n.registered ? undefined : detail?.lastKnown[n.id];
+    const where = last ?? n;
     return {
       id: n.id,
       self: n.id === status.nodeId,
       state: n.state,
       registered: n.registered,
-      ...(n.http === undefined ? {} : { http: n.http }),
-      ...(n.grpc === undefined ? {} : { grpc: n.grpc }),
-      ...(n.peer === undefined ? {} : { peer: n.peer }),
-      ...(n.workerId === undefined ? {} : { workerId: n.workerId }),
+      ...(where.http === undefined ? {} : { http: where.http }),
+      ...(where.grpc === undefined ? {} : { grpc: where.grpc }),
+      ...(where.peer === undefined ? {} : { peer: where.peer }),
+      ...(where.workerId === undefined ? {} : { workerId: where.workerId }),
+      ...(last === undefined ? {} : { lastKnown: true }),
       shards: n.shards,
       ownershipPct: shardCount === 0 ? 0 : Math.round((n.shards / shardCount) * 1000) / 10,
       hintsPending: n.hintsPending,
