@@ -31,7 +31,7 @@ dt{font-size:11px;color:#59636e;text-transform:uppercase;letter-spacing:.04em}dd
 table{border-collapse:collapse;background:#fff;width:100%}
 th,td{border:1px solid #d0d7de;padding:3px 6px;text-align:left;vertical-align:top}
 th{background:#eaeef2;font-size:12px}td.num{text-align:right;font-variant-numeric:tabular-nums}
-.state{font-weight:600}.dot{display:inline-block;width:10px;height:10px;border-radius:50%;margin-right:4px;vertical-align:baseline}
+.state{font-weight:600;white-space:nowrap}td.num{white-space:nowrap}.dot{display:inline-block;width:10px;height:10px;border-radius:50%;margin-right:4px;vertical-align:baseline}
 .bar{background:#eaeef2;border-radius:3px;height:14px;min-width:200px}.bar i{display:block;height:14px;border-radius:3px;background:#0969da}
 details{margin-top:8px}summary{cursor:pointer;color:#0969da}
 .muted{color:#59636e}.err{color:#cf222e;font-weight:600}

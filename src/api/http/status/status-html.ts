@@ -98,7 +98,7 @@ function nodeRow(n: StatusNode): SafeHtml {
   const heartbeat = n.self ? html`<span class="muted">this node</span>` : n.heartbeatAgeMs === undefined || n.heartbeat === undefined ? html`<span class="muted">never seen</span>` : html`${formatDuration(n.heartbeatAgeMs)} ${stateBadge(n.heartbeat)}`;
   const cls = n.lastKnown === true ? 'muted' : '';
   return html`<tr><td>${n.id}${n.self ? ' (this node)' : ''}</td><td>${stateBadge(n.state)}</td><td class="${cls}">${n.http ?? '—'}</td><td class="${cls}">${n.grpc ?? '—'}</td><td class="${cls}">${n.peer ?? '—'}</td>
-<td class="num ${cls}">${n.workerId ?? '—'}</td><td>${n.registered ? 'yes' : n.lastKnown === true ? 'no (last known addresses)' : 'no'}</td><td class="num">${n.shards}</td><td class="num">${n.ownershipPct.toFixed(1)} %</td>
+<td class="num ${cls}">${n.workerId ?? '—'}</td><td>${n.registered ? 'yes' : n.lastKnown === true ? 'no (last seen)' : 'no'}</td><td class="num">${n.shards}</td><td class="num">${n.ownershipPct.toFixed(1)} %</td>
 <td class="num">${formatCount(n.hintsPending)}</td><td>${heartbeat}</td><td>${n.decommissioning ? 'LEAVING' : '—'}</td><td>${n.inTarget ? 'yes' : 'no'}</td></tr>`;
 }
 

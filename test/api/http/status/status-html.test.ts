@@ -86,7 +86,7 @@ test('every state is shown as text and as its colour', () => {
   assert.match(row('n3'), new RegExp(`color:${STATE_COLOURS.dead}.*dead`));
   assert.match(row('n1'), /\(this node\)/);
   const gone = renderStatusPage(snapshot({ nodes: [node('n9', { state: 'dead', registered: false, lastKnown: true, http: 'http://10.0.0.9:8080' })] }), OPTIONS);
-  assert.match(gone, /<td class="muted">http:\/\/10\.0\.0\.9:8080<\/td>.*no \(last known addresses\)/s, 'a gone node at its last known address, greyed');
+  assert.match(gone, /<td class="muted">http:\/\/10\.0\.0\.9:8080<\/td>.*no \(last seen\)/s, 'a gone node at its last known address, greyed');
   assert.match(page, /suspect after 3\.0 s of silence, dead after 30\.0 s \(checks every 1\.0 s\)/);
 });
 
