@@ -147,6 +147,14 @@ export const FD_LIMIT_RAISE_TIMEOUT_MS = 5_000;
 
 /** Worker threads decoding large Loki pushes exit after this long without one, ms (a node keeps no threads between bursts). @default 10 s */
 export const LOKI_DECODE_IDLE_MS = 10_000;
+/** The status page reloads itself this often (`<meta http-equiv="refresh">`), seconds. */
+export const STATUS_REFRESH_SECONDS = 5;
+/** Ingest rates on the status page are deltas over about this long (between in-memory samples of the counters). */
+export const STATUS_RATE_WINDOW_MS = 10_000;
+/** Two counter samples are at least this far apart (page views more often reuse the last one). */
+export const STATUS_RATE_SAMPLE_MS_MIN = 1_000;
+/** Largest sign-in form body, bytes (a token is 80 characters; a bootstrap token at most 512). */
+export const STATUS_SIGN_IN_BODY_BYTES_MAX = 4 * KiB;
 
 /** The full configuration of one node. */
 export interface NodeConfig {
@@ -354,6 +362,10 @@ export interface NodeConfig {
   readonly authFailuresPerMinuteMax: number;
   /** `host:port` of a listener serving GET /metrics without a token (a scraper's network); empty: none. @default '' */
   readonly metricsListen: string;
+  /** Status-page browser sessions held in memory at once; past it the oldest ends. @default 1024 */
+  readonly statusSessionsMax: number;
+  /** A status-page session ends this long after sign-in (or when its token does, if sooner). @default 28_800_000 (8 h) */
+  readonly statusSessionTtlMs: number;
 
   /** TLS of the HTTP and public gRPC listeners; `unset` is allowed on loopback listeners only. @default 'unset' */
   readonly tlsMode: TlsMode;
@@ -462,6 +474,8 @@ export const DEFAULT_CONFIG: NodeConfig = {
   allowedHosts: [],
   authFailuresPerMinuteMax: 20,
   metricsListen: '',
+  statusSessionsMax: 1024,
+  statusSessionTtlMs: 8 * 3_600_000,
   tlsMode: 'unset',
   tlsCertFile: '',
   tlsKeyFile: '',
@@ -540,6 +554,9 @@ const BOUNDS: Partial<Record<NumericKey, readonly [number, number]>> = {
   maxClockOffsetMs: [0, 60_000],
   authFailuresPerMinuteMax: [1, 100_000],
   tlsReloadIntervalMs: [100, 86_400_000],
+  statusSessionsMax: [1, 100_000],
+  // At least a minute: a session shorter than a few page refreshes signs the operator out while looking.
+  statusSessionTtlMs: [60_000, 7 * 86_400_000],
 };
 
 /**
@@ -569,6 +586,8 @@ assert(KEY_BYTES_MAX_LIMIT + RECORD_KEY_HEAD_BYTES + RECORD_KEY_TAIL_BYTES <= EN
 assert(KEY_BYTES_MAX_LIMIT + PK_KEY_HEAD_BYTES <= ENGINE_KEY_BYTES_MAX, 'a primary-key key of keyBytesMax fits the engine');
 assert(KEY_BYTES_MAX_LIMIT <= 0xffff, 'keyLen and pkLen are u16');
 assert(DEDUPE_PREFIX_BYTES_MAX + DEDUPE_NUMBER_CHARS_MAX <= KEY_BYTES_MAX_LIMIT, 'a dedupe key (stored as a primary key) fits where a primary key does');
+assert(STATUS_REFRESH_SECONDS * 1000 * 10 <= (BOUNDS.statusSessionTtlMs?.[0] ?? 0), 'a status session outlives ten page refreshes');
+assert(STATUS_RATE_SAMPLE_MS_MIN * 2 <= STATUS_RATE_WINDOW_MS, 'a rate window spans at least two counter samples');
 assert(walFrameBytesMax({ bodyBytesMax: BODY_BYTES_MAX_LIMIT }) + REPLICA_ENVELOPE_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX, 'the largest WAL frame fits a replica message');
 
 /** Merges overrides onto the defaults and checks every bound and relation. */

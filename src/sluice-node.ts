@@ -4,7 +4,7 @@
  * starting (listening, recovering) → ready → stopping.
  */
 import { pino, type Logger } from 'pino';
-import { HTTP_REFUSED_LINGER_MS, type NodeConfig } from './config.ts';
+import { HTTP_REFUSED_LINGER_MS, STATUS_RATE_SAMPLE_MS_MIN, STATUS_RATE_WINDOW_MS, type NodeConfig } from './config.ts';
 import { SluiceError } from './core/errors.ts';
 import { Hlc } from './core/hlc.ts';
 import { systemClock } from './core/clock.ts';
@@ -48,8 +48,14 @@ import { requireTlsChoice } from './security/tls/tls-choice.ts';
 import path from 'node:path';
 import { isIP } from 'node:net';
 import { registerDiskMetrics } from './api/disk-metrics.ts';
+import { readFileSync } from 'node:fs';
+import { SessionStore } from './security/session-store.ts';
+import { SampleWindow } from './api/http/status/sample-window.ts';
 import type { ApiContext, NodePhase, NodeServices } from './api/http/api-context.ts';
 import type { FastifyInstance } from 'fastify';
+
+/** The version in package.json (the status page shows it). */
+const SLUICE_VERSION = String((JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown }).version ?? 'unknown');
 
 /** A running single node. */
 export class SluiceNode {
@@ -99,13 +105,22 @@ export class SluiceNode {
       config,
       log,
       metrics: this.metrics,
-      auth: { auth: this.auth, allowedHosts: allowedHosts(config), auditDataAccess: config.auditDataAccess },
+      auth: { auth: this.auth, allowedHosts: allowedHosts(config), auditDataAccess: config.auditDataAccess, sessions: this.statusSessions(config) },
       admission,
       door: new IngestDoor(admission, () => this.services().pipeline),
       endpoints,
       view: new RecordView(),
       phase: () => this.phaseValue,
       services: () => this.services(),
+      status: {
+        startedAtMs: Date.now(),
+        version: SLUICE_VERSION,
+        storage: () => {
+          const store = this.store;
+          return store === undefined ? undefined : { engine: store.engineKind, appliedLsn: String(store.appliedLsn), lastAckedLsn: String(store.lastAckedLsn), applyLagFrames: store.applyLagFrames };
+        },
+        samples: new SampleWindow(STATUS_RATE_WINDOW_MS, STATUS_RATE_SAMPLE_MS_MIN),
+      },
       sources: () => [
         endpoints.http.status(),
         ...(this.cluster !== undefined || this.grpc !== undefined ? [endpoints.grpc.status()] : []),
@@ -124,6 +139,19 @@ export class SluiceNode {
     this.metrics.httpConnectionsHeld = () => gate.open;
     registerDiskMetrics(this.metrics.registry, config.dataDir, config.diskFreeBytesMin);
     this.tls?.serve({ name: 'http', apply: (pair) => setHttpsPair(this.app, pair) });
+  }
+
+  /** Status-page sessions; a session ends with its token (revoked or expired). */
+  private statusSessions(config: NodeConfig): SessionStore {
+    const tokens = this.tokens;
+    return new SessionStore({
+      sessionsMax: config.statusSessionsMax,
+      ttlMs: config.statusSessionTtlMs,
+      tokenLive: (id, nowMs) => {
+        const record = tokens.get(id);
+        return record !== undefined && record.revokedAtMs === undefined && (record.expiresAtMs ?? Number.POSITIVE_INFINITY) > nowMs;
+      },
+    });
   }
 
   /** Starts listening, recovers storage, and becomes ready. */

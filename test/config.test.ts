@@ -137,3 +137,12 @@ test('lokiTable: the Loki push table is loki_logs by default and must be a table
   refuses({ lokiTable: 'loki-logs' }, 'lokiTable', /lokiTable \(--loki-table\) must be a table name/);
   refuses({ lokiTable: '' }, 'lokiTable', /lokiTable/);
 });
+
+test('status-page sessions: a bound and an expiry, both bounded; a session outlives several page refreshes', () => {
+  const d = resolveConfig();
+  assert.deepEqual([d.statusSessionsMax, d.statusSessionTtlMs], [1024, 8 * 3_600_000]);
+  refuses({ statusSessionsMax: 0 }, 'statusSessionsMax', /statusSessionsMax must be between 1 and 100000/);
+  refuses({ statusSessionTtlMs: 59_999 }, 'statusSessionTtlMs', /statusSessionTtlMs must be between 60000/);
+  refuses({ statusSessionTtlMs: 7 * 86_400_000 + 1 }, 'statusSessionTtlMs', /between 60000 and 604800000/);
+  assert.equal(resolveConfig({ statusSessionTtlMs: 60_000 }).statusSessionTtlMs, 60_000);
+});

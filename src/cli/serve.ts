@@ -91,6 +91,8 @@ interface ServeOptions extends KafkaSecurityFlags {
   allowedHosts?: string;
   metricsListen?: string;
   authFailuresPerMinuteMax: string;
+  statusSessionTtlMs: string;
+  statusSessionsMax: string;
   tls?: 'auto' | 'off';
   tlsCert?: string;
   tlsKey?: string;
@@ -190,7 +192,9 @@ export function serveCommand(): Command {
     .option('--allowed-hosts <names>', 'comma-separated Host header names the HTTP listener answers besides localhost and IP literals')
     .option('--auth-failures-per-minute-max <n>', 'failed authentications one address may make in a minute before it is refused with 429 for the rest of it', String(d.authFailuresPerMinuteMax))
     .option('--loki-table <name>', 'the table Loki pushes (POST /loki/api/v1/push) land in, created on the first push', d.lokiTable)
-    .option('--metrics-listen <host:port>', 'also serve GET /metrics without a token on this address (bind it where only the scraper reaches)')
+    .option('--metrics-listen <host:port>', 'also serve GET /metrics and the status page (/status) without a token on this address (bind it where only operators and the scraper reach)')
+    .option('--status-session-ttl-ms <ms>', 'a status-page sign-in session ends this long after sign-in (or with its token)', String(d.statusSessionTtlMs))
+    .option('--status-sessions-max <n>', 'status-page sessions held at once; past it the oldest ends', String(d.statusSessionsMax))
     .option('--tls-cert <file>', 'HTTPS and gRPC (Ingest) with this PEM certificate, its chain after it (with --tls-key)')
     .option('--tls-key <file>', 'the PEM private key of --tls-cert (mode 0600, or the node refuses to start)')
     .addOption(
@@ -318,6 +322,8 @@ function toConfig(o: ServeOptions): NodeConfig {
     metricsListen: o.metricsListen ?? '',
     authFailuresPerMinuteMax: int(o.authFailuresPerMinuteMax, '--auth-failures-per-minute-max'),
     lokiTable: o.lokiTable,
+    statusSessionTtlMs: int(o.statusSessionTtlMs, '--status-session-ttl-ms'),
+    statusSessionsMax: int(o.statusSessionsMax, '--status-sessions-max'),
     ...tlsOptions(o),
   });
 }

@@ -29,10 +29,14 @@ interface Entry {
   /** Scopes that do not. */
   readonly wrong?: readonly string[];
   /** The request, made fresh per call (n counts calls, for unique names). */
-  readonly request: (n: number) => { path: string; body?: string; type?: string };
+  readonly request: (n: number) => Req;
   /** Statuses a granted call may get (handlers judge the input after auth). */
   readonly ok: readonly number[];
+  /** The status without any credential when it is not 401 (a browser page redirects to its sign-in form). */
+  readonly noneStatus?: number;
 }
+
+type Req = { path: string; body?: string; type?: string; accept?: string };
 
 const LEDGER = { name: 'ledger', shardKey: 'account', fields: [{ name: 'account', type: 'string', required: true }, { name: 'amount', type: 'int' }] };
 let ledgerFields: object[] = [...LEDGER.fields];
@@ -80,6 +84,13 @@ const MATRIX: Record<string, Entry> = {
     request: (n) => ({ path: '/loki/api/v1/push', body: JSON.stringify({ streams: [{ stream: { app: 'matrix' }, values: [[String(n), 'line']] }] }), type: 'application/json' }),
     ok: [204],
   },
+  'GET /status': { right: ['ops'], wrong: ['read:*', 'cluster'], request: () => ({ path: '/status' }), ok: [200] },
+  // For browsers only (Accept prefers text/html): without credentials they are sent to the sign-in form.
+  'GET /': { right: ['ops'], wrong: ['write:*'], request: () => ({ path: '/', accept: 'text/html' }), ok: [200], noneStatus: 303 },
+  'GET /status/sign-in': { request: () => ({ path: '/status/sign-in' }), ok: [200] },
+  // A form post without this node's Origin is refused before the token is looked at.
+  'POST /status/sign-in': { request: () => ({ path: '/status/sign-in', body: 'token=x', type: 'application/x-www-form-urlencoded' }), ok: [403] },
+  'POST /status/sign-out': { request: () => ({ path: '/status/sign-out' }), ok: [403] },
   'GET /v1/auth/whoami': { right: [], request: () => ({ path: '/v1/auth/whoami' }), ok: [200] },
   'GET /v1/auth/tokens': { right: ['admin'], wrong: ['ops', 'cluster'], request: () => ({ path: '/v1/auth/tokens' }), ok: [200] },
   'POST /v1/auth/tokens': { right: ['admin'], wrong: ['cluster', 'schema:*'], request: () => ({ path: '/v1/auth/tokens', body: '{"name":"made","scopes":["read:x"]}', type: 'application/json' }), ok: [201] },
@@ -92,11 +103,12 @@ let base = '';
 const made = new Map<string, string>();
 const tokens: Partial<Record<BadCredential, string>> = {};
 
-async function call(method: string, req: { path: string; body?: string; type?: string }, token: string | undefined): Promise<{ status: number; text: string; headers: Headers }> {
+async function call(method: string, req: Req, token: string | undefined): Promise<{ status: number; text: string; headers: Headers }> {
   const headers: Record<string, string> = {};
   if (token !== undefined) headers['authorization'] = `Bearer ${token}`;
   if (req.type !== undefined) headers['content-type'] = req.type;
-  const res = await fetch(`${base}${req.path}`, { method, headers, ...(req.body === undefined ? {} : { body: req.body }) });
+  if (req.accept !== undefined) headers['accept'] = req.accept;
+  const res = await fetch(`${base}${req.path}`, { method, headers, redirect: 'manual', ...(req.body === undefined ? {} : { body: req.body }) });
   const text = method === 'HEAD' ? '' : await res.text();
   return { status: res.status, text, headers: res.headers };
 }
@@ -160,6 +172,10 @@ test('the matrix: 401 for the six bad credentials, 403 without the scope, grante
     for (const variant of REFUSED_401) {
       const token = variant === 'none' ? undefined : tokens[variant];
       const res = await call(method, entry.request(n++), token);
+      if (variant === 'none' && entry.noneStatus !== undefined) {
+        assert.equal(res.status, entry.noneStatus, `${route} without credentials: ${res.status} ${res.text}`);
+        continue;
+      }
       assert.equal(res.status, 401, `${route} with ${variant}: ${res.status} ${res.text}`);
       assert.match(res.headers.get('www-authenticate') ?? '', /^Bearer realm="sluice"/, `${route} ${variant}`);
       assert.equal(JSON.parse(res.text).error.code, 'UNAUTHENTICATED');

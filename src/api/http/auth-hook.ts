@@ -9,8 +9,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SluiceError } from '../../core/errors.ts';
 import { ANONYMOUS, type Authenticator, type RequestFacts } from '../../security/authenticator.ts';
 import type { Principal } from '../../security/token-registry.ts';
-import { describeNeed, type Need } from '../../security/scopes.ts';
+import { describeNeed, globalNeed, type Need } from '../../security/scopes.ts';
+import type { SessionStore } from '../../security/session-store.ts';
 import { needOf, type RouteAuth } from './route-auth.ts';
+import { sessionPrincipal } from './status/session-cookie.ts';
 
 /** How the HTTP door checks callers. */
 export interface HttpAuthOptions {
@@ -19,6 +21,8 @@ export interface HttpAuthOptions {
   readonly allowedHosts: { has(host: string): boolean } | undefined;
   /** Audit every granted data read and write too (volume). */
   readonly auditDataAccess: boolean;
+  /** Status-page browser sessions (routes declared `page`); none: only bearer tokens. */
+  readonly sessions?: SessionStore;
 }
 
 const principals = new WeakMap<FastifyRequest, Principal>();
@@ -41,6 +45,11 @@ export function principalOf(request: FastifyRequest): Principal {
   const p = principals.get(request);
   if (p === undefined) throw new SluiceError('UNAUTHENTICATED', 'missing or invalid bearer token');
   return p;
+}
+
+/** The caller of a `page` route: undefined when it sent neither a token nor a live session cookie. */
+export function pagePrincipal(request: FastifyRequest): Principal | undefined {
+  return principals.get(request);
 }
 
 /** The audit facts of a request. */
@@ -101,11 +110,24 @@ function checkRequest(o: HttpAuthOptions, request: FastifyRequest): void {
   if (bearerInQuery(request.query as Record<string, unknown>)) {
     throw new SluiceError('UNAUTHENTICATED', 'a token goes in the Authorization header, never in the query string');
   }
-  const principal = o.auth.authenticate(authorizationValues(request), facts);
+  const authorization = authorizationValues(request);
+  if (auth.kind === 'page' && authorization.length === 0) {
+    checkPageSession(o, request, auth.scope, facts);
+    return;
+  }
+  const principal = o.auth.authenticate(authorization, facts);
   principals.set(request, principal);
   if (auth.kind === 'some-table') o.auth.authorizeSomeTable(principal, auth.action, facts);
   const need = needOf(auth, request);
   if (need !== undefined) o.auth.authorize(principal, need, facts);
+}
+
+/** A browser on a `page` route: its session's principal (which must hold `scope`), or none for the handler to send to sign in. */
+function checkPageSession(o: HttpAuthOptions, request: FastifyRequest, scope: Extract<RouteAuth, { kind: 'page' }>['scope'], facts: RequestFacts): void {
+  const principal = o.sessions === undefined ? undefined : sessionPrincipal(o.sessions, o.auth.registry, request, Date.now());
+  if (principal === undefined) return;
+  principals.set(request, principal);
+  o.auth.authorize(principal, globalNeed(scope), facts);
 }
 
 function auditGranted(o: HttpAuthOptions, request: FastifyRequest, status: number): void {
@@ -124,7 +146,7 @@ function scopeOf(auth: RouteAuth, request: FastifyRequest): string {
 
 /** Admin, cluster and schema actions are always audited; data access only when asked. */
 function isPrivileged(auth: RouteAuth): boolean {
-  if (auth.kind === 'global') return auth.scope !== 'ops';
+  if (auth.kind === 'global' || auth.kind === 'page') return auth.scope !== 'ops';
   if (auth.kind === 'table') return auth.actions.length === 1 && auth.actions[0] === 'schema';
   return auth.kind === 'some-table' && auth.action === 'schema';
 }

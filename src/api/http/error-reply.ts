@@ -4,7 +4,7 @@
  * client only ever sees `{"error": {"code", "message", "details"}}`.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { SluiceError, type ErrorCode } from '../../core/errors.ts';
+import { ERROR_CODES, SluiceError, type ErrorCode } from '../../core/errors.ts';
 import type { ApiContext } from './api-context.ts';
 
 const FASTIFY_STATUS_CODES: Readonly<Record<number, ErrorCode>> = {
@@ -40,10 +40,11 @@ export function sendError(ctx: ApiContext, request: FastifyRequest, reply: Fasti
   } else if (e.code === 'PERMISSION_DENIED' && e.details[0]?.path === 'scope') {
     void reply.header('www-authenticate', `Bearer realm="sluice", error="insufficient_scope", scope="${e.details[0].message}"`);
   }
-  // NOT_READY, SHUTTING_DOWN, NO_QUORUM…: say when to come back, as for 429 (OTLP exporters and other clients wait for it).
-  if (e.status === 503 && e.canRetry) void reply.header('retry-after', String(ctx.config.retryAfterSeconds));
   if (e.code === 'OVERLOADED') {
     ctx.metrics.overloaded.inc({ reason: e.details[0]?.path === 'exports' ? 'exports' : 'admission' });
+    void reply.header('retry-after', String(ctx.config.retryAfterSeconds));
+  } else if (e.status === 503 && ERROR_CODES[e.code].canRetry && !reply.hasHeader('retry-after')) {
+    // Shippers (OTLP exporters, Promtail, Vector) retry a 503 after Retry-After; without it some give up.
     void reply.header('retry-after', String(ctx.config.retryAfterSeconds));
   }
   return reply.code(e.status).type('application/json').send(JSON.stringify(e.toBody()));

@@ -18,6 +18,7 @@ function appIn(phase: NodePhase, admitted: number[]) {
   const ctx = {
     config: resolveConfig({ retryAfterSeconds: 3 }),
     phase: () => phase,
+    metrics: { refusals: { inc: () => undefined }, overloaded: { inc: () => undefined } },
     services: () => {
       throw new SluiceError(phase === 'stopping' ? 'SHUTTING_DOWN' : 'NOT_READY', `node is ${phase}`);
     },
