@@ -39,6 +39,7 @@ interface ServeOptions extends KafkaSecurityFlags {
   exportsInFlightMax: string;
   replicationFactorDefault: string;
   importBodyBytesMax: string;
+  otlpLogsTable: string;
   logLevel: string;
   etcd?: string;
   nodeId: string;
@@ -134,6 +135,7 @@ export function serveCommand(): Command {
     .option('--exports-in-flight-max <n>', 'exports streamed at once (429 past it)', String(d.exportsInFlightMax))
     .option('--replication-factor-default <n>', 'with --etcd: the replication factor of a table created without one', String(d.replicationFactorDefault))
     .option('--import-body-bytes-max <bytes>', 'largest Parquet/CSV body of POST /v1/tables/{t}/import (413 past it; spooled to disk)', String(d.importBodyBytesMax))
+    .option('--otlp-logs-table <name>', 'table POST /v1/logs (OTLP/HTTP logs) writes into, created on its first write', d.otlpLogsTable)
     .option('--log-level <level>', 'pino log level', d.logLevel)
     .option('--etcd <urls>', 'comma-separated etcd client URLs: join the cluster they coordinate (default: run alone)')
     .option('--node-id <id>', 'this node\'s unique id in the cluster', d.nodeId)
@@ -272,6 +274,7 @@ function toConfig(o: ServeOptions): NodeConfig {
     exportsInFlightMax: int(o.exportsInFlightMax, '--exports-in-flight-max'),
     replicationFactorDefault: int(o.replicationFactorDefault, '--replication-factor-default'),
     importBodyBytesMax: int(o.importBodyBytesMax, '--import-body-bytes-max'),
+    otlpLogsTable: o.otlpLogsTable,
     logLevel: o.logLevel,
     etcdUrls: o.etcd === undefined ? [] : o.etcd.split(',').map((u) => u.trim()).filter((u) => u !== ''),
     nodeId: o.nodeId,

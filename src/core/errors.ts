@@ -54,6 +54,8 @@ export const ERROR_CODES = {
   INVALID_LABELS: { status: 400, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
   /** A body that should be a snappy block (a Loki push) and does not decompress, or whose stated length is wrong. */
   INVALID_SNAPPY: { status: 400, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
+  /** A body that decodes (JSON or protobuf) but is not an OTLP export request: a resource or scope of the wrong shape. */
+  INVALID_OTLP: { status: 400, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
   UNAUTHENTICATED: { status: 401, grpc: Grpc.UNAUTHENTICATED, canRetry: false },
   PERMISSION_DENIED: { status: 403, grpc: Grpc.PERMISSION_DENIED, canRetry: false },
   NOT_FOUND: { status: 404, grpc: Grpc.NOT_FOUND, canRetry: false },

@@ -40,6 +40,8 @@ type Req = { path: string; body?: string; type?: string; accept?: string };
 
 const LEDGER = { name: 'ledger', shardKey: 'account', fields: [{ name: 'account', type: 'string', required: true }, { name: 'amount', type: 'int' }] };
 let ledgerFields: object[] = [...LEDGER.fields];
+/** One OTLP/JSON log record (its table is created by the first write that a `write` scope grants). */
+const OTLP_LOGS_BODY = JSON.stringify({ resourceLogs: [{ scopeLogs: [{ logRecords: [{ body: { stringValue: 'matrix' } }] }] }] });
 
 const MATRIX: Record<string, Entry> = {
   'GET /healthz': { request: () => ({ path: '/healthz' }), ok: [200] },
@@ -62,6 +64,8 @@ const MATRIX: Record<string, Entry> = {
   },
   'POST /v1/tables/:table/records': { right: ['write:ledger'], wrong: ['read:ledger', 'write:ledgerX', 'schema:ledger'], request: () => ({ path: '/v1/tables/ledger/records', body: '{"account":"a","amount":1}', type: 'application/json' }), ok: [200, 201] },
   'POST /ingest': { right: ['write:events'], wrong: ['write:ledger'], request: () => ({ path: '/ingest', body: '{"trace_id":"t"}', type: 'application/json' }), ok: [200, 201] },
+  'POST /v1/logs': { right: ['write:otel_logs'], wrong: ['write:ledger', 'read:otel_logs'], request: () => ({ path: '/v1/logs', body: OTLP_LOGS_BODY, type: 'application/json' }), ok: [200] },
+  'POST /otlp/:table/v1/logs': { right: ['write:app_logs'], wrong: ['write:otel_logs', 'read:app_logs'], request: () => ({ path: '/otlp/app_logs/v1/logs', body: OTLP_LOGS_BODY, type: 'application/json' }), ok: [200] },
   'POST /v1/tables/:table/import': { right: ['write:led*'], wrong: ['read:ledger'], request: () => ({ path: '/v1/tables/ledger/import', body: 'account,amount\nb,2\n', type: 'text/csv' }), ok: [200, 201] },
   'GET /v1/tx/:id': { right: ['write:ledger'], wrong: ['read:*', 'ops'], request: () => ({ path: '/v1/tx/12345' }), ok: [200] },
   'GET /v1/tables/:table/records/:id': { right: ['read:ledger'], wrong: ['write:ledger'], request: () => ({ path: '/v1/tables/ledger/records/1' }), ok: [404] },

@@ -25,6 +25,7 @@ const TABLE: readonly (readonly [ErrorCode, number, number, boolean])[] = [
   ['INVALID_PROTOBUF', 400, 3, false],
   ['INVALID_LABELS', 400, 3, false],
   ['INVALID_SNAPPY', 400, 3, false],
+  ['INVALID_OTLP', 400, 3, false],
   ['UNAUTHENTICATED', 401, 16, false],
   ['PERMISSION_DENIED', 403, 7, false],
   ['NOT_FOUND', 404, 5, false],

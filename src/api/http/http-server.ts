@@ -21,6 +21,7 @@ import { registerAuthRoutes } from './routes/auth-routes.ts';
 import { registerHttpAuth } from './auth-hook.ts';
 import { registerLokiRoutes } from './protocols/loki/loki-routes.ts';
 import { registerOpsStatusRoutes, registerStatusRoutes } from './status/status-routes.ts';
+import { registerOtlpLogsRoutes } from './protocols/otlp/otlp-logs-route.ts';
 
 /** A certificate (chain) and key, PEM. */
 export interface HttpsPair {
@@ -74,6 +75,7 @@ export function buildHttpServer(ctx: ApiContext, tls?: HttpsPair): FastifyInstan
   registerAuthRoutes(app, ctx);
   registerLokiRoutes(app, ctx);
   registerStatusRoutes(app, ctx);
+  registerOtlpLogsRoutes(app, ctx);
   return app;
 }
 
