@@ -10,6 +10,7 @@ import { ENGINE_KEY_BYTES_MAX, type EngineKind } from './storage/engine/storage-
 import { RECORD_KEY_HEAD_BYTES } from './storage/index/key-layout.ts';
 import { SluiceError } from './core/errors.ts';
 import { BOOTSTRAP_TOKEN_CHARS_MIN, isValidBootstrapToken } from './security/token-format.ts';
+import type { TableLimitBounds } from './core/schema/table-limits.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -130,6 +131,32 @@ export const HTTP_REFUSED_LINGER_MS = 2_000;
 /** Longest wait for `prlimit` raising the node's own open-file limit at start. @default 5 s */
 export const FD_LIMIT_RAISE_TIMEOUT_MS = 5_000;
 
+/** Largest event-time bound a table or node may set, ms (100 years: in effect no bound). */
+export const EVENT_TIME_AHEAD_MS_MAX_LIMIT = 100 * 365 * 86_400_000;
+
+/**
+ * Bounds of a table's `limits` (core/schema/table-limits.ts). A rate goes
+ * down to one record (or byte) every 1000 s; up to far past what one node
+ * writes, so a table's limit never has to be lowered to be accepted. A
+ * burst of bytes is at least 1 KiB: below it hardly any request fits. A
+ * burst below the largest request a client sends refuses that request for
+ * good (413 RATE_LIMIT_BURST_EXCEEDED), whatever the rate.
+ */
+export const TABLE_LIMIT_BOUNDS: TableLimitBounds = {
+  recordsPerSecond: [0.001, 1e9],
+  recordsBurst: [1, 1e9],
+  bytesPerSecond: [0.001, 1024 ** 4],
+  bytesBurst: [KiB, 1024 ** 4],
+  eventTimeAheadMsMax: [0, EVENT_TIME_AHEAD_MS_MAX_LIMIT],
+};
+
+/**
+ * Longest a source that waits for a table's rate (the Kafka source, file
+ * imports) sleeps in one go before checking again that it should go on,
+ * ms. A wait is the bucket's debt divided by the rate. @default 1_000
+ */
+export const RATE_WAIT_SLICE_MS = 1_000;
+
 /** The full configuration of one node. */
 export interface NodeConfig {
   /** Directory holding wal/, index/, catalog.json. @default './sluice-data' */
@@ -200,6 +227,13 @@ export interface NodeConfig {
   readonly keyBytesMax: number;
   /** How long an alias of a renamed field keeps accepting writes. @default 7 days */
   readonly aliasTtlMs: number;
+  /**
+   * How far an event time (a table's timeField) may be ahead of the node's
+   * clock, for tables that set no `limits.eventTimeAheadMsMax`; a record
+   * past it is refused with EVENT_TIME_IN_FUTURE (Kafka 4.0's
+   * message.timestamp.after.max.ms). @default 3_600_000 (1 h)
+   */
+  readonly eventTimeAheadMsMax: number;
 
   /** WAL segment size before rotation. @default 64 MiB */
   readonly walSegmentBytesMax: number;
@@ -377,6 +411,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   jsonDepthMax: 32,
   keyBytesMax: KiB,
   aliasTtlMs: 7 * 24 * 3600 * 1000,
+  eventTimeAheadMsMax: 3_600_000,
   walSegmentBytesMax: 64 * MiB,
   walFlushBytesMax: 64 * KiB,
   walFlushDelayMsMax: 200,
@@ -473,6 +508,7 @@ const BOUNDS: Partial<Record<NumericKey, readonly [number, number]>> = {
   errorDetailsMax: [1, 10_000],
   jsonDepthMax: [1, 1000],
   keyBytesMax: [1, KEY_BYTES_MAX_LIMIT],
+  eventTimeAheadMsMax: TABLE_LIMIT_BOUNDS.eventTimeAheadMsMax,
   walSegmentBytesMax: [64 * KiB, 4096 * MiB],
   walFlushBytesMax: [1, 256 * MiB],
   walFlushDelayMsMax: [0, 200],

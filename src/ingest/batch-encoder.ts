@@ -27,6 +27,8 @@ export interface EncodeContext {
   readonly tableId: number;
   readonly shards: number;
   readonly nowMs: number;
+  /** Latest event time accepted: `nowMs` plus the table's eventTimeAheadMsMax (absent: no bound). */
+  readonly eventTimeMaxMs?: number;
   readonly keyBytesMax: number;
   /** Violations collected at most (the request is refused or answered with them). */
   readonly errorDetailsMax: number;
@@ -111,7 +113,7 @@ export function encodeBatch(records: readonly unknown[], schema: CompiledSchema,
       reject(i, [{ code: record.code, path: '', message: record.message }]);
       continue;
     }
-    const result = schema.normalize(record, ctx.nowMs);
+    const result = schema.normalize(record, ctx.nowMs, ctx.eventTimeMaxMs);
     if (!result.ok) {
       reject(i, result.errors);
       continue;
