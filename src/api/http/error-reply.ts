@@ -42,6 +42,16 @@ export function sendError(ctx: ApiContext, request: FastifyRequest, reply: Fasti
   if (e.code === 'OVERLOADED') {
     ctx.metrics.overloaded.inc({ reason: e.details[0]?.path === 'exports' ? 'exports' : 'admission' });
     void reply.header('retry-after', String(ctx.config.retryAfterSeconds));
+  } else if (e.retryAfterMs !== undefined) {
+    void reply.header('retry-after', String(retryAfterSeconds(e.retryAfterMs)));
   }
   return reply.code(e.status).type('application/json').send(JSON.stringify(e.toBody()));
+}
+
+/**
+ * Retry-After in whole seconds (RFC 9110 allows no fraction), rounded up so
+ * a client that waits it finds the request fits: at least 1.
+ */
+export function retryAfterSeconds(ms: number): number {
+  return Math.max(1, Math.ceil(ms / 1000));
 }
