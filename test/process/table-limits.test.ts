@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { freePort } from './etcd.ts';
-import { NodeProcess, http, tempDir } from './harness.ts';
+import { NodeProcess, http, runCli, tempDir } from './harness.ts';
 import { ingestClient, ingestStream, ingestWrite, type IngestClient } from './ingest-client.ts';
 
 const FIELDS = [
@@ -221,5 +221,13 @@ describe('table limits on a live node', () => {
     assert.deepEqual(lifted.body.limits, { eventTimeAheadMsMax: 60_000 });
     assert.equal((await post(base, 'metered', records('restart-late', 20))).status, 200);
     assert.equal(byPrefix(await exported(base, 'metered'))['restart-late'], 20);
+
+    // The CLI: only the flags given change; "none" removes; a bad value is refused before any request.
+    const cli = runCli(['table', 'limits', 'metered', '--url', base, '--bytes-per-second', '1048576', '--event-time-ahead-max-ms', 'none']);
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.deepEqual(JSON.parse(cli.stdout), { bytesPerSecond: 1_048_576, bytesBurst: 1_048_576, eventTimeAheadMsMax: 3_600_000 });
+    const bad = runCli(['table', 'limits', 'metered', '--url', base, '--records-burst', 'lots']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--records-burst must be a number or "none"/);
   });
 });
