@@ -581,6 +581,10 @@ assert(KEY_BYTES_MAX_LIMIT + PK_KEY_HEAD_BYTES <= ENGINE_KEY_BYTES_MAX, 'a prima
 assert(KEY_BYTES_MAX_LIMIT <= 0xffff, 'keyLen and pkLen are u16');
 assert(DEDUPE_PREFIX_BYTES_MAX + DEDUPE_NUMBER_CHARS_MAX <= KEY_BYTES_MAX_LIMIT, 'a dedupe key (stored as a primary key) fits where a primary key does');
 assert(walFrameBytesMax({ bodyBytesMax: BODY_BYTES_MAX_LIMIT }) + REPLICA_ENVELOPE_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX, 'the largest WAL frame fits a replica message');
+assert(TABLE_LIMIT_BOUNDS.recordsPerSecond[0] > 0 && TABLE_LIMIT_BOUNDS.bytesPerSecond[0] > 0, 'a table rate is positive: a token bucket refills at it');
+assert(TABLE_LIMIT_BOUNDS.recordsBurst[0] >= 1 && TABLE_LIMIT_BOUNDS.bytesBurst[0] >= 1, 'a burst holds at least one record or byte');
+assert(TABLE_LIMIT_BOUNDS.bytesBurst[1] >= BODY_BYTES_MAX_LIMIT, 'a bytes burst can be raised to take the largest body a node accepts');
+
 
 /** Merges overrides onto the defaults and checks every bound and relation. */
 export function resolveConfig(overrides: Partial<NodeConfig> = {}): NodeConfig {

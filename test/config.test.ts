@@ -14,6 +14,7 @@ import {
   PK_KEY_HEAD_BYTES,
   RECORD_KEY_TAIL_BYTES,
   REPLICA_ENVELOPE_BYTES_MAX,
+  TABLE_LIMIT_BOUNDS,
   grpcPeerListen,
   resolveConfig,
   walFrameBytesMax,
@@ -129,4 +130,13 @@ test('HTTP connections: keep-alive, headers and request timeouts, cap and backlo
   // No relation ties the keep-alive to the request timeout: idle connections are not timed as requests.
   assert.equal(resolveConfig({ httpKeepAliveTimeoutMs: 300_000, httpRequestTimeoutMs: 60_000, httpHeadersTimeoutMs: 60_000 }).httpKeepAliveTimeoutMs, 300_000);
   assert.equal(resolveConfig({ httpConnectionsMax: 5_000_000 }).httpConnectionsMax, 5_000_000, 'what the machine cannot hold is refused at start, not here');
+});
+
+test('eventTimeAheadMsMax: 1 h by default, bounded like a table\'s own bound (0 refuses any time ahead of the clock)', () => {
+  assert.equal(DEFAULT_CONFIG.eventTimeAheadMsMax, 3_600_000);
+  assert.equal(resolveConfig({ eventTimeAheadMsMax: 0 }).eventTimeAheadMsMax, 0);
+  const max = TABLE_LIMIT_BOUNDS.eventTimeAheadMsMax[1];
+  assert.equal(resolveConfig({ eventTimeAheadMsMax: max }).eventTimeAheadMsMax, max);
+  refuses({ eventTimeAheadMsMax: -1 }, 'eventTimeAheadMsMax', /between 0 and/);
+  refuses({ eventTimeAheadMsMax: max + 1 }, 'eventTimeAheadMsMax', /between 0 and/);
 });

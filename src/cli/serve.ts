@@ -39,6 +39,7 @@ interface ServeOptions extends KafkaSecurityFlags {
   exportsInFlightMax: string;
   replicationFactorDefault: string;
   importBodyBytesMax: string;
+  eventTimeAheadMaxMs: string;
   logLevel: string;
   etcd?: string;
   nodeId: string;
@@ -131,6 +132,7 @@ export function serveCommand(): Command {
     .option('--exports-in-flight-max <n>', 'exports streamed at once (429 past it)', String(d.exportsInFlightMax))
     .option('--replication-factor-default <n>', 'with --etcd: the replication factor of a table created without one', String(d.replicationFactorDefault))
     .option('--import-body-bytes-max <bytes>', 'largest Parquet/CSV body of POST /v1/tables/{t}/import (413 past it; spooled to disk)', String(d.importBodyBytesMax))
+    .option('--event-time-ahead-max-ms <ms>', 'refuse event times further ahead of the clock (EVENT_TIME_IN_FUTURE) in tables that set no limits.eventTimeAheadMsMax', String(d.eventTimeAheadMsMax))
     .option('--log-level <level>', 'pino log level', d.logLevel)
     .option('--etcd <urls>', 'comma-separated etcd client URLs: join the cluster they coordinate (default: run alone)')
     .option('--node-id <id>', 'this node\'s unique id in the cluster', d.nodeId)
@@ -266,6 +268,7 @@ function toConfig(o: ServeOptions): NodeConfig {
     exportsInFlightMax: int(o.exportsInFlightMax, '--exports-in-flight-max'),
     replicationFactorDefault: int(o.replicationFactorDefault, '--replication-factor-default'),
     importBodyBytesMax: int(o.importBodyBytesMax, '--import-body-bytes-max'),
+    eventTimeAheadMsMax: int(o.eventTimeAheadMaxMs, '--event-time-ahead-max-ms'),
     logLevel: o.logLevel,
     etcdUrls: o.etcd === undefined ? [] : o.etcd.split(',').map((u) => u.trim()).filter((u) => u !== ''),
     nodeId: o.nodeId,

@@ -61,9 +61,9 @@ describe('table limits on a live node', () => {
   let grpc: IngestClient;
   const cleanups: (() => Promise<void> | void)[] = [];
   const t = { after: (fn: () => Promise<void> | void) => cleanups.push(fn) };
-  const start = async (): Promise<void> => {
+  const start = async (extra: string[] = []): Promise<void> => {
     const port = await freePort();
-    node = await NodeProcess.start(t, { dataDir, args: ['--shards', '4', '--grpc', `127.0.0.1:${port}`] });
+    node = await NodeProcess.start(t, { dataDir, args: ['--shards', '4', '--grpc', `127.0.0.1:${port}`, ...extra] });
     base = node.url;
     grpc = ingestClient(port);
     const c = grpc;
@@ -209,8 +209,11 @@ describe('table limits on a live node', () => {
 
   test('the limits survive a SIGKILL and restart; the bucket starts full', async () => {
     await node.kill('SIGKILL');
-    await start();
+    // Restarted with another node-wide event-time bound: it applies to tables that set none.
+    await start(['--event-time-ahead-max-ms', '600000']);
     assert.deepEqual((await http(`${base}/v1/tables/metered`)).body.limits, { ...RATE, eventTimeAheadMsMax: 60_000 });
+    assert.deepEqual((await http(`${base}/v1/tables/other`)).body.limits, { eventTimeAheadMsMax: 600_000 });
+    assert.equal((await post(base, 'other', records('ten-minutes', 1, 20 * 60_000))).body.error?.code, 'EVENT_TIME_IN_FUTURE');
     assert.equal((await post(base, 'metered', records('restart', 40))).status, 200);
     const refused = await post(base, 'metered', records('restart-late', 20));
     assert.equal(refused.status, 429, refused.text);
@@ -225,7 +228,7 @@ describe('table limits on a live node', () => {
     // The CLI: only the flags given change; "none" removes; a bad value is refused before any request.
     const cli = runCli(['table', 'limits', 'metered', '--url', base, '--bytes-per-second', '1048576', '--event-time-ahead-max-ms', 'none']);
     assert.equal(cli.code, 0, cli.stderr);
-    assert.deepEqual(JSON.parse(cli.stdout), { bytesPerSecond: 1_048_576, bytesBurst: 1_048_576, eventTimeAheadMsMax: 3_600_000 });
+    assert.deepEqual(JSON.parse(cli.stdout), { bytesPerSecond: 1_048_576, bytesBurst: 1_048_576, eventTimeAheadMsMax: 600_000 });
     const bad = runCli(['table', 'limits', 'metered', '--url', base, '--records-burst', 'lots']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--records-burst must be a number or "none"/);
