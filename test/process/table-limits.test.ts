@@ -195,8 +195,10 @@ describe('table limits on a live node', () => {
   });
 
   test('a rate change applies to the live bucket; a file import waits for the rate instead of failing, even with a batch past the burst', async () => {
-    const faster = await http(`${base}/v1/tables/metered`, { method: 'PATCH', body: JSON.stringify({ limits: { recordsPerSecond: 100 } }) });
+    const faster = await http(`${base}/v1/tables/metered`, { method: 'PATCH', body: JSON.stringify({ limits: { recordsPerSecond: 100, recordsBurst: 10 } }) });
     assert.equal(faster.status, 200, faster.text);
+    const overBurst = await post(base, 'metered', records('over', 11));
+    assert.equal(overBurst.body.error?.code, 'RATE_LIMIT_BURST_EXCEEDED', 'the new burst holds at once, without a restart');
     const ts = new Date().toISOString();
     const csv = ['device,ts,n', ...Array.from({ length: 60 }, (_, i) => `import-${i},${ts},${i}`)].join('\n');
     const started = Date.now();
@@ -204,8 +206,8 @@ describe('table limits on a live node', () => {
     assert.equal(res.status, 200, res.text);
     assert.equal(res.body.written, 60);
     const took = Date.now() - started;
-    // One batch of 60 rows, more than the burst of 40: a request would be refused for good; the import waits at least 20 rows at 100/s.
-    assert.ok(took >= 190, `60 rows on a bucket of at most 40 at 100/s (the new rate) wait at least 0.2 s (took ${took} ms)`);
+    // One batch of 60 rows, six times the burst: a request would be refused for good; the import waits at least 50 rows at 100/s.
+    assert.ok(took >= 490, `60 rows on a bucket of at most 10 at 100/s wait at least 0.5 s (took ${took} ms)`);
     assert.equal(byPrefix(await exported(base, 'metered'))['import'], 60);
     const metrics = await http(`${base}/metrics`);
     assert.match(metrics.text, /sluice_rate_limit_wait_seconds_total\{table="metered"\} [0-9.]+/);
