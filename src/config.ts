@@ -150,13 +150,6 @@ export const TABLE_LIMIT_BOUNDS: TableLimitBounds = {
   eventTimeAheadMsMax: [0, EVENT_TIME_AHEAD_MS_MAX_LIMIT],
 };
 
-/**
- * Longest a source that waits for a table's rate (the Kafka source, file
- * imports) sleeps in one go before checking again that it should go on,
- * ms. A wait is the bucket's debt divided by the rate. @default 1_000
- */
-export const RATE_WAIT_SLICE_MS = 1_000;
-
 /** The full configuration of one node. */
 export interface NodeConfig {
   /** Directory holding wal/, index/, catalog.json. @default './sluice-data' */

@@ -4,7 +4,7 @@
  * write → answer. Sources (HTTP today) only bring bytes and an admission
  * ticket; they never re-implement validation or batching.
  */
-import { RATE_WAIT_SLICE_MS } from '../config.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SluiceError, type ErrorDetail } from '../core/errors.ts';
 import type { Catalog, TableEntry } from '../storage/catalog.ts';
 import { currentDef } from '../storage/catalog.ts';
@@ -189,12 +189,14 @@ export class IngestPipeline {
     const waitMs = this.limiter.reserve(entry, records, bytes);
     if (waitMs <= 0) return;
     this.observer.onRateWait?.(entry.name, waitMs);
-    // In slices, so a source that stops is not held for a long debt.
-    const until = Date.now() + waitMs;
-    for (let left = waitMs; left > 0; left = until - Date.now()) {
-      if (req.signal?.aborted === true) throw new SluiceError('SHUTTING_DOWN', `the source stopped while waiting for table ${entry.name}'s rate limit`);
-      await new Promise((resolve) => setTimeout(resolve, Math.min(left, RATE_WAIT_SLICE_MS)));
-    }
+    // The tokens are taken; a source that stops meanwhile gives up at once (its batch is re-delivered or re-sent).
+    const stopped = (): SluiceError => new SluiceError('SHUTTING_DOWN', `the source stopped while waiting for table ${entry.name}'s rate limit`);
+    const signal = req.signal;
+    if (signal === undefined) return sleep(waitMs);
+    if (signal.aborted) throw stopped();
+    await sleep(waitMs, undefined, { signal }).catch((err: unknown) => {
+      throw signal.aborted ? stopped() : err;
+    });
   }
 }
 
