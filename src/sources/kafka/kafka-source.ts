@@ -18,6 +18,7 @@
  *   writes in flight finish, nothing past the last commit is trusted, and
  *   the group re-delivers from there.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Consumer, type Message, type MessagesStream } from '@platformatic/kafka';
 import type { Logger } from 'pino';
 import { isSluiceError } from '../../core/errors.ts';
@@ -334,7 +335,8 @@ export class KafkaSource implements Ingestor {
         // A remote node's RATE_LIMITED says when the batch fits: wait that, not the back-off (which keeps growing).
         const rateWaitMs = isSluiceError(err, 'RATE_LIMITED') ? err.retryAfterMs : undefined;
         if (rateWaitMs !== undefined) {
-          await new Promise((resolve) => setTimeout(resolve, rateWaitMs));
+          // Cut short when the source stops: the next admit then ends the batch with SHUTTING_DOWN.
+          await sleep(rateWaitMs, undefined, { signal }).catch(() => undefined);
           continue;
         }
         this.deps.log.warn({ event: 'kafka_write_retry', source: this.name, err, delayMs: delay }, 'write failed; retrying the batch');
