@@ -12,7 +12,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { status, type ServiceError } from '@grpc/grpc-js';
-import { freePort } from './etcd.ts';
 import { NodeProcess, http, runCli, tempDir } from './harness.ts';
 import { ingestClient, ingestStream, ingestWrite, type IngestClient } from './ingest-client.ts';
 
@@ -62,9 +61,11 @@ describe('table limits on a live node', () => {
   const cleanups: (() => Promise<void> | void)[] = [];
   const t = { after: (fn: () => Promise<void> | void) => cleanups.push(fn) };
   const start = async (extra: string[] = []): Promise<void> => {
-    const port = await freePort();
-    node = await NodeProcess.start(t, { dataDir, args: ['--shards', '4', '--grpc', `127.0.0.1:${port}`, ...extra] });
+    // gRPC on a port the node picks (no race with other processes for a free one), read back from its log.
+    node = await NodeProcess.start(t, { dataDir, args: ['--shards', '4', '--grpc', '127.0.0.1:0', ...extra] });
     base = node.url;
+    const port = node.logs.find((l) => l['event'] === 'grpc_listening')?.['port'];
+    assert.ok(typeof port === 'number' && port > 0, 'the node logs its gRPC port');
     grpc = ingestClient(port);
     const c = grpc;
     cleanups.push(() => c.close());
@@ -98,6 +99,15 @@ describe('table limits on a live node', () => {
     const schema = await http(`${base}/v1/tables/metered`, { method: 'PATCH', body: JSON.stringify({ fields: FIELDS }) });
     assert.equal(schema.status, 400);
     assert.match(schema.body.error.message, /PATCH \/v1\/tables\/\{t\}\/schema/);
+    // A described table can be sent back to the schema route with a new field; its limits must then be the current ones.
+    const described = (await http(`${base}/v1/tables/metered`)).body;
+    const evolved = await http(`${base}/v1/tables/metered/schema`, { method: 'PATCH', body: JSON.stringify({ ...described, fields: [...described.fields, { name: 'note', type: 'string' }] }) });
+    assert.equal(evolved.status, 200, evolved.text);
+    assert.equal(evolved.body.version, 2);
+    assert.deepEqual(evolved.body.limits, described.limits, 'a schema change keeps the limits');
+    const sneaky = await http(`${base}/v1/tables/metered/schema`, { method: 'PATCH', body: JSON.stringify({ ...evolved.body, limits: { recordsPerSecond: 1 } }) });
+    assert.equal(sneaky.status, 400);
+    assert.match(sneaky.body.error.message, /PATCH \/v1\/tables\/\{t\} \{"limits"/);
     const burstAlone = await http(`${base}/v1/tables`, { method: 'POST', body: JSON.stringify({ ...OTHER, name: 'nope', limits: { recordsBurst: 5 } }) });
     assert.equal(burstAlone.status, 400);
     assert.equal(burstAlone.body.error.details[0].path, '/limits/recordsBurst');

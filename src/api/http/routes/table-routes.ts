@@ -4,6 +4,7 @@
  * definition is checked by the schema module; the catalog makes it durable
  * before the answer.
  */
+import { isDeepStrictEqual } from 'node:util';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SluiceError } from '../../../core/errors.ts';
 import { parseTableDef, throwIfProblems } from '../../../core/schema/parse-table-def.ts';
@@ -61,8 +62,8 @@ export function registerTableRoutes(app: FastifyInstance, ctx: ApiContext): void
   });
   app.patch<{ Params: { table: string } }>('/v1/tables/:table/schema', needs(onTable('schema')), async (request, reply) => {
     const { catalog, tables } = ctx.services();
-    catalog.require(request.params.table);
-    const patch = await readJson(request);
+    const table = catalog.require(request.params.table);
+    const patch = schemaPart(await readJson(request), describeLimits(table.limits, ctx.config.eventTimeAheadMsMax));
     const entry = await tables.evolve(request.params.table, (current) => evolveSchema(current, patch, Date.now(), ctx.config.aliasTtlMs));
     return send(reply, 200, describe(entry, ctx.config.eventTimeAheadMsMax));
   });
@@ -72,6 +73,21 @@ export function registerTableRoutes(app: FastifyInstance, ctx: ApiContext): void
 export function describe(entry: TableEntry, eventTimeAheadMsMaxDefault: number): Record<string, unknown> {
   const def = currentDef(entry);
   return { ...def, limits: describeLimits(entry.limits, eventTimeAheadMsMaxDefault), createdAt: entry.createdAtMs };
+}
+
+/**
+ * A schema patch without what a described table adds beside the schema
+ * (`createdAt`, `limits`), so the output of GET can be sent back with new
+ * fields. Limits that differ from the current ones are refused: they are
+ * changed with PATCH /v1/tables/{t}, and ignoring them would lose the change.
+ */
+function schemaPart(body: unknown, currentLimits: TableLimits): unknown {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return body;
+  const { createdAt: _createdAt, limits, ...rest } = body as Record<string, unknown>;
+  if (limits !== undefined && !isDeepStrictEqual(limits, currentLimits)) {
+    throw new SluiceError('INVALID_TABLE_DEFINITION', 'limits are not part of the schema: change them with PATCH /v1/tables/{t} {"limits": {...}}', [{ path: '/limits', message: 'differs from the current limits' }]);
+  }
+  return rest;
 }
 
 /** A definition's `limits` apart from the rest (which `parseTableDef` checks). */
