@@ -11,6 +11,7 @@ import { RECORD_KEY_HEAD_BYTES } from './storage/index/key-layout.ts';
 import { SluiceError } from './core/errors.ts';
 import { TABLE_NAME_RE } from './core/schema/parse-table-def.ts';
 import { BOOTSTRAP_TOKEN_CHARS_MIN, isValidBootstrapToken } from './security/token-format.ts';
+import type { TableLimitBounds } from './core/schema/table-limits.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -155,6 +156,24 @@ export const STATUS_RATE_WINDOW_MS = 10_000;
 export const STATUS_RATE_SAMPLE_MS_MIN = 1_000;
 /** Largest sign-in form body, bytes (a token is 80 characters; a bootstrap token at most 512). */
 export const STATUS_SIGN_IN_BODY_BYTES_MAX = 4 * KiB;
+/** Largest event-time bound a table or node may set, ms (100 years: in effect no bound). */
+export const EVENT_TIME_AHEAD_MS_MAX_LIMIT = 100 * 365 * 86_400_000;
+
+/**
+ * Bounds of a table's `limits` (core/schema/table-limits.ts). A rate goes
+ * down to one record (or byte) every 1000 s; up to far past what one node
+ * writes, so a table's limit never has to be lowered to be accepted. A
+ * burst of bytes is at least 1 KiB: below it hardly any request fits. A
+ * burst below the largest request a client sends refuses that request for
+ * good (413 RATE_LIMIT_BURST_EXCEEDED), whatever the rate.
+ */
+export const TABLE_LIMIT_BOUNDS: TableLimitBounds = {
+  recordsPerSecond: [0.001, 1e9],
+  recordsBurst: [1, 1e9],
+  bytesPerSecond: [0.001, 1024 ** 4],
+  bytesBurst: [KiB, 1024 ** 4],
+  eventTimeAheadMsMax: [0, EVENT_TIME_AHEAD_MS_MAX_LIMIT],
+};
 
 /** The full configuration of one node. */
 export interface NodeConfig {
@@ -226,6 +245,13 @@ export interface NodeConfig {
   readonly keyBytesMax: number;
   /** How long an alias of a renamed field keeps accepting writes. @default 7 days */
   readonly aliasTtlMs: number;
+  /**
+   * How far an event time (a table's timeField) may be ahead of the node's
+   * clock, for tables that set no `limits.eventTimeAheadMsMax`; a record
+   * past it is refused with EVENT_TIME_IN_FUTURE (Kafka 4.0's
+   * message.timestamp.after.max.ms). @default 3_600_000 (1 h)
+   */
+  readonly eventTimeAheadMsMax: number;
 
   /** WAL segment size before rotation. @default 64 MiB */
   readonly walSegmentBytesMax: number;
@@ -412,6 +438,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   jsonDepthMax: 32,
   keyBytesMax: KiB,
   aliasTtlMs: 7 * 24 * 3600 * 1000,
+  eventTimeAheadMsMax: 3_600_000,
   walSegmentBytesMax: 64 * MiB,
   walFlushBytesMax: 64 * KiB,
   walFlushDelayMsMax: 200,
@@ -512,6 +539,7 @@ const BOUNDS: Partial<Record<NumericKey, readonly [number, number]>> = {
   errorDetailsMax: [1, 10_000],
   jsonDepthMax: [1, 1000],
   keyBytesMax: [1, KEY_BYTES_MAX_LIMIT],
+  eventTimeAheadMsMax: TABLE_LIMIT_BOUNDS.eventTimeAheadMsMax,
   walSegmentBytesMax: [64 * KiB, 4096 * MiB],
   walFlushBytesMax: [1, 256 * MiB],
   walFlushDelayMsMax: [0, 200],
@@ -589,6 +617,10 @@ assert(DEDUPE_PREFIX_BYTES_MAX + DEDUPE_NUMBER_CHARS_MAX <= KEY_BYTES_MAX_LIMIT,
 assert(STATUS_REFRESH_SECONDS * 1000 * 10 <= (BOUNDS.statusSessionTtlMs?.[0] ?? 0), 'a status session outlives ten page refreshes');
 assert(STATUS_RATE_SAMPLE_MS_MIN * 2 <= STATUS_RATE_WINDOW_MS, 'a rate window spans at least two counter samples');
 assert(walFrameBytesMax({ bodyBytesMax: BODY_BYTES_MAX_LIMIT }) + REPLICA_ENVELOPE_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX, 'the largest WAL frame fits a replica message');
+assert(TABLE_LIMIT_BOUNDS.recordsPerSecond[0] > 0 && TABLE_LIMIT_BOUNDS.bytesPerSecond[0] > 0, 'a table rate is positive: a token bucket refills at it');
+assert(TABLE_LIMIT_BOUNDS.recordsBurst[0] >= 1 && TABLE_LIMIT_BOUNDS.bytesBurst[0] >= 1, 'a burst holds at least one record or byte');
+assert(TABLE_LIMIT_BOUNDS.bytesBurst[1] >= BODY_BYTES_MAX_LIMIT, 'a bytes burst can be raised to take the largest body a node accepts');
+
 
 /** Merges overrides onto the defaults and checks every bound and relation. */
 export function resolveConfig(overrides: Partial<NodeConfig> = {}): NodeConfig {

@@ -21,6 +21,7 @@ import type { TableAdmin } from './cluster/metadata/cluster-tables.ts';
 import { Admission } from './ingest/admission.ts';
 import { DecodePool } from './ingest/decode-pool.ts';
 import { IngestPipeline } from './ingest/pipeline.ts';
+import { TableRateLimiter } from './ingest/table-rate-limiter.ts';
 import { IngestDoor } from './ingest/ingest-door.ts';
 import { EndpointIngestor } from './ingest/endpoint-ingestor.ts';
 import type { Ingestor } from './ingest/ingestor.ts';
@@ -365,15 +366,25 @@ export class SluiceNode {
       // Parsed JSON takes several times its text: room for one largest body, plus the compiled schemas.
       workerHeapMbMax: Math.ceil((config.bodyBytesMax * 12) / 2 ** 20) + 64,
     });
+    const cluster = this.cluster;
+    const limiter = new TableRateLimiter({
+      // Loki's global strategy: each registered node takes its share of a table's rate (decision 23).
+      share: () => cluster?.registeredNodes ?? 1,
+      eventTimeAheadMsMax: config.eventTimeAheadMsMax,
+      onRefused: (table, reason) => metrics.rateLimited.inc({ table, reason }),
+    });
     const pipeline = new IngestPipeline({
       catalog,
       coordinator,
       pool: this.pool,
       options: config,
+      limiter,
       observer: {
         onWritten: (table, n) => metrics.recordsWritten.inc({ table }, n),
         onRejected: (table, n) => metrics.recordsRejected.inc({ table }, n),
         onDeduped: (table, fresh, n) => metrics.dedupedRecords.inc({ table, mode: fresh ? 'fresh' : 'lookup' }, n),
+        onFutureTime: (table, n) => metrics.futureTimeRecords.inc({ table }, n),
+        onRateWait: (table, ms) => metrics.rateWaitSeconds.inc({ table }, ms / 1000),
       },
     });
     this.servicesValue = { catalog, tables, coordinator, pipeline, cluster: this.cluster };

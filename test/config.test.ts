@@ -14,6 +14,7 @@ import {
   PK_KEY_HEAD_BYTES,
   RECORD_KEY_TAIL_BYTES,
   REPLICA_ENVELOPE_BYTES_MAX,
+  TABLE_LIMIT_BOUNDS,
   grpcPeerListen,
   resolveConfig,
   walFrameBytesMax,
@@ -145,4 +146,13 @@ test('status-page sessions: a bound and an expiry, both bounded; a session outli
   refuses({ statusSessionTtlMs: 59_999 }, 'statusSessionTtlMs', /statusSessionTtlMs must be between 60000/);
   refuses({ statusSessionTtlMs: 7 * 86_400_000 + 1 }, 'statusSessionTtlMs', /between 60000 and 604800000/);
   assert.equal(resolveConfig({ statusSessionTtlMs: 60_000 }).statusSessionTtlMs, 60_000);
+});
+
+test('eventTimeAheadMsMax: 1 h by default, bounded like a table\'s own bound (0 refuses any time ahead of the clock)', () => {
+  assert.equal(DEFAULT_CONFIG.eventTimeAheadMsMax, 3_600_000);
+  assert.equal(resolveConfig({ eventTimeAheadMsMax: 0 }).eventTimeAheadMsMax, 0);
+  const max = TABLE_LIMIT_BOUNDS.eventTimeAheadMsMax[1];
+  assert.equal(resolveConfig({ eventTimeAheadMsMax: max }).eventTimeAheadMsMax, max);
+  refuses({ eventTimeAheadMsMax: -1 }, 'eventTimeAheadMsMax', /between 0 and/);
+  refuses({ eventTimeAheadMsMax: max + 1 }, 'eventTimeAheadMsMax', /between 0 and/);
 });

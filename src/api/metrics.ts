@@ -46,6 +46,9 @@ export class NodeMetrics {
   readonly kafkaLag: Gauge<'topic' | 'partition'>;
   readonly kafkaDeadLettered: Counter<'topic'>;
   readonly dedupedRecords: Counter<'table' | 'mode'>;
+  readonly rateLimited: Counter<'table' | 'reason'>;
+  readonly rateWaitSeconds: Counter<'table'>;
+  readonly futureTimeRecords: Counter<'table'>;
   readonly txTotal: Counter<'outcome'>;
   readonly txPhaseSeconds: Histogram<'phase'>;
   readonly txPending: Gauge;
@@ -134,6 +137,9 @@ export class NodeMetrics {
     this.sourceRejected = new Counter({ name: 'sluice_source_rejected_records_total', help: 'Records a source had refused by validation', labelNames: ['source', 'kind'], registers });
     this.sourcePaused = new Gauge({ name: 'sluice_source_paused', help: '1 while a streaming source waits for room in the node (backpressure)', labelNames: ['source', 'kind'], registers });
     this.kafkaLag = new Gauge({ name: 'sluice_kafka_consumer_lag', help: 'Messages of a partition not yet committed by the Kafka source', labelNames: ['topic', 'partition'], registers });
+    this.rateLimited = new Counter({ name: 'sluice_rate_limited_total', help: 'Write requests refused by a table\'s rate limits: reason="records_rate"|"bytes_rate" (429 RATE_LIMITED), "records_burst"|"bytes_burst" (413 RATE_LIMIT_BURST_EXCEEDED)', labelNames: ['table', 'reason'], registers });
+    this.rateWaitSeconds = new Counter({ name: 'sluice_rate_limit_wait_seconds_total', help: 'Time streaming sources (Kafka, file imports) waited for a table\'s rate limit', labelNames: ['table'], registers });
+    this.futureTimeRecords = new Counter({ name: 'sluice_event_time_in_future_records_total', help: 'Records refused because their event time is further ahead of the clock than the table\'s eventTimeAheadMsMax', labelNames: ['table'], registers });
     this.dedupedRecords = new Counter({ name: 'sluice_dedupe_records_total', help: 'Records written with source dedupe keys: mode="fresh" past the fence (no lookups), "lookup" resolved one by one', labelNames: ['table', 'mode'], registers });
     this.kafkaDeadLettered = new Counter({ name: 'sluice_kafka_dead_lettered_total', help: 'Messages the Kafka source sent to its dead-letter topic', labelNames: ['topic'], registers });
     this.txTotal = new Counter({ name: 'sluice_tx_total', help: 'Atomic batches across shards this node coordinated, by outcome (committed, aborted, no_quorum, in_doubt, refused)', labelNames: ['outcome'], registers });

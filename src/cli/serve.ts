@@ -40,6 +40,7 @@ interface ServeOptions extends KafkaSecurityFlags {
   replicationFactorDefault: string;
   importBodyBytesMax: string;
   otlpLogsTable: string;
+  eventTimeAheadMaxMs: string;
   logLevel: string;
   etcd?: string;
   nodeId: string;
@@ -136,6 +137,7 @@ export function serveCommand(): Command {
     .option('--replication-factor-default <n>', 'with --etcd: the replication factor of a table created without one', String(d.replicationFactorDefault))
     .option('--import-body-bytes-max <bytes>', 'largest Parquet/CSV body of POST /v1/tables/{t}/import (413 past it; spooled to disk)', String(d.importBodyBytesMax))
     .option('--otlp-logs-table <name>', 'table POST /v1/logs (OTLP/HTTP logs) writes into, created on its first write', d.otlpLogsTable)
+    .option('--event-time-ahead-max-ms <ms>', 'refuse event times further ahead of the clock (EVENT_TIME_IN_FUTURE) in tables that set no limits.eventTimeAheadMsMax', String(d.eventTimeAheadMsMax))
     .option('--log-level <level>', 'pino log level', d.logLevel)
     .option('--etcd <urls>', 'comma-separated etcd client URLs: join the cluster they coordinate (default: run alone)')
     .option('--node-id <id>', 'this node\'s unique id in the cluster', d.nodeId)
@@ -275,6 +277,7 @@ function toConfig(o: ServeOptions): NodeConfig {
     replicationFactorDefault: int(o.replicationFactorDefault, '--replication-factor-default'),
     importBodyBytesMax: int(o.importBodyBytesMax, '--import-body-bytes-max'),
     otlpLogsTable: o.otlpLogsTable,
+    eventTimeAheadMsMax: int(o.eventTimeAheadMaxMs, '--event-time-ahead-max-ms'),
     logLevel: o.logLevel,
     etcdUrls: o.etcd === undefined ? [] : o.etcd.split(',').map((u) => u.trim()).filter((u) => u !== ''),
     nodeId: o.nodeId,

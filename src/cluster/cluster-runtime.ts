@@ -219,6 +219,11 @@ export class ClusterRuntime {
     await this.placement.decommission(node, cancel);
   }
 
+  /** Nodes registered in etcd (live leases), this one included: each enforces its share of a table's rate limit. */
+  get registeredNodes(): number {
+    return Math.max(1, this.membership.members.size);
+  }
+
   /** This node's view of the cluster. */
   async status(): Promise<ClusterStatus> {
     const current = this.placement.current;

@@ -56,6 +56,8 @@ export const ERROR_CODES = {
   INVALID_SNAPPY: { status: 400, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
   /** A body that decodes (JSON or protobuf) but is not an OTLP export request: a resource or scope of the wrong shape. */
   INVALID_OTLP: { status: 400, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
+  /** Records whose event time is further ahead of the server clock than the table's `eventTimeAheadMsMax` (nothing written). */
+  EVENT_TIME_IN_FUTURE: { status: 400, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
   UNAUTHENTICATED: { status: 401, grpc: Grpc.UNAUTHENTICATED, canRetry: false },
   PERMISSION_DENIED: { status: 403, grpc: Grpc.PERMISSION_DENIED, canRetry: false },
   NOT_FOUND: { status: 404, grpc: Grpc.NOT_FOUND, canRetry: false },
@@ -69,8 +71,12 @@ export const ERROR_CODES = {
   PAYLOAD_TOO_LARGE: { status: 413, grpc: Grpc.RESOURCE_EXHAUSTED, canRetry: false },
   /** An atomic batch over --tx-bytes-max or --tx-records-max: split it, or send it without atomic. */
   TX_TOO_LARGE: { status: 413, grpc: Grpc.RESOURCE_EXHAUSTED, canRetry: false },
+  /** More records or bytes in one request than the table's burst: it can never fit the bucket; split it, or raise the burst. */
+  RATE_LIMIT_BURST_EXCEEDED: { status: 413, grpc: Grpc.RESOURCE_EXHAUSTED, canRetry: false },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
   OVERLOADED: { status: 429, grpc: Grpc.RESOURCE_EXHAUSTED, canRetry: true },
+  /** Past the table's records/s or bytes/s limit: nothing written; Retry-After says when this request would fit. */
+  RATE_LIMITED: { status: 429, grpc: Grpc.RESOURCE_EXHAUSTED, canRetry: true },
   INTERNAL: { status: 500, grpc: Grpc.INTERNAL, canRetry: false },
   WAL_CORRUPT: { status: 500, grpc: Grpc.INTERNAL, canRetry: false },
   WAL_IO: { status: 500, grpc: Grpc.INTERNAL, canRetry: false },
@@ -128,10 +134,13 @@ export class SluiceError extends Error {
   readonly details: readonly ErrorDetail[];
   /** The atomic batch an error is about (TX_IN_DOUBT, TX_ABORTED): clients ask `GET /v1/tx/{id}` with it. */
   readonly txId: string | undefined;
+  /** When the same request would succeed, ms from now (RATE_LIMITED): the answer's Retry-After. */
+  readonly retryAfterMs: number | undefined;
 
-  constructor(code: ErrorCode, message: string, details: readonly ErrorDetail[] = [], options?: { cause?: unknown; txId?: string }) {
+  constructor(code: ErrorCode, message: string, details: readonly ErrorDetail[] = [], options?: { cause?: unknown; txId?: string; retryAfterMs?: number }) {
     super(message, options);
     this.txId = options?.txId;
+    this.retryAfterMs = options?.retryAfterMs;
     const info = ERROR_CODES[code];
     this.name = 'SluiceError';
     this.code = code;

@@ -4,8 +4,9 @@
  * write → answer. Sources (HTTP today) only bring bytes and an admission
  * ticket; they never re-implement validation or batching.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SluiceError, type ErrorDetail } from '../core/errors.ts';
-import type { Catalog } from '../storage/catalog.ts';
+import type { Catalog, TableEntry } from '../storage/catalog.ts';
 import { currentDef } from '../storage/catalog.ts';
 import type { Consistency, Coordinator } from '../cluster/coordinator/coordinator.ts';
 import type { BodyFormat } from './decode-body.ts';
@@ -14,6 +15,7 @@ import type { DecodePool } from './decode-pool.ts';
 import type { DedupeKeys, OnInvalid, Rejection } from './batch-encoder.ts';
 import type { AdmissionTicket } from './admission.ts';
 import { DedupeFence, type FenceClaim } from './dedupe-fence.ts';
+import type { TableRateLimiter } from './table-rate-limiter.ts';
 
 /** One write request from any source. */
 export interface WriteRequest {
@@ -43,6 +45,14 @@ export interface WriteRequest {
   readonly atomic?: boolean;
   /** The caller's request id (HTTP), sent on to the replicas so their audit lines name it. */
   readonly requestId?: string;
+  /**
+   * Past the table's rate: `refuse` (RATE_LIMITED, for a client that can
+   * retry: HTTP, gRPC) or `wait` until the tokens are there (a streaming
+   * source: the Kafka source, file imports). @default 'refuse'
+   */
+  readonly rateLimit?: 'refuse' | 'wait';
+  /** Ends a rate wait early (SHUTTING_DOWN) when the source stops. */
+  readonly signal?: AbortSignal;
 }
 
 /** The answer to a write. */
@@ -65,6 +75,10 @@ export interface PipelineObserver {
   readonly onRejected?: (table: string, records: number) => void;
   /** Records written with source dedupe keys: `fresh` past the fence (no lookups), else looked up. */
   readonly onDeduped?: (table: string, fresh: boolean, records: number) => void;
+  /** Records refused for an event time too far ahead of the clock (either mode). */
+  readonly onFutureTime?: (table: string, records: number) => void;
+  /** A waiting source slept this long for the table's rate. */
+  readonly onRateWait?: (table: string, ms: number) => void;
 }
 
 /** Limits the pipeline applies to every write. */
@@ -83,9 +97,11 @@ export class IngestPipeline {
   private readonly options: PipelineOptions;
   private readonly observer: PipelineObserver;
   private readonly fence: DedupeFence;
+  private readonly limiter: TableRateLimiter;
 
-  constructor(deps: { catalog: Catalog; coordinator: Coordinator; pool: DecodePool; options: PipelineOptions; observer?: PipelineObserver }) {
+  constructor(deps: { catalog: Catalog; coordinator: Coordinator; pool: DecodePool; options: PipelineOptions; limiter: TableRateLimiter; observer?: PipelineObserver }) {
     this.catalog = deps.catalog;
+    this.limiter = deps.limiter;
     this.coordinator = deps.coordinator;
     this.pool = deps.pool;
     this.options = deps.options;
@@ -104,11 +120,14 @@ export class IngestPipeline {
         throw new SluiceError('INVALID_ARGUMENT', 'atomic=true cannot be combined with on_invalid=skip: a request that stores only its valid records is not all or nothing', [{ path: 'on_invalid', message: 'use reject with atomic' }]);
       }
       const entry = this.catalog.require(req.table);
+      // A body over the bytes rate is refused before it costs a decode.
+      if (req.rateLimit !== 'wait') this.limiter.precheckBytes(entry, req.body.byteLength);
       // Dedupe keys above their fence are new: written without lookups (a table's own primary key never is).
       const dedupe = currentDef(entry).primaryKey === undefined ? req.dedupe : undefined;
       // Framed input (a source's batch) knows its count before decoding: claim in arrival order, so that
       // batches decoded out of order by the worker pool still find their keys above the fence.
       if (dedupe !== undefined && req.frames !== undefined) claim = await this.fence.claim(entry.name, dedupe, req.frames.length);
+      const nowMs = Date.now();
       const encoded = await this.pool.decode({
         body: req.body,
         format: req.format,
@@ -119,7 +138,8 @@ export class IngestPipeline {
         ctx: {
           tableId: entry.id,
           shards: this.options.shards,
-          nowMs: Date.now(),
+          nowMs,
+          eventTimeMaxMs: nowMs + this.limiter.limitsOf(entry).eventTimeAheadMsMax,
           keyBytesMax: this.options.keyBytesMax,
           errorDetailsMax: this.options.errorDetailsMax,
           ...(req.dedupe === undefined ? {} : { dedupe: req.dedupe }),
@@ -127,12 +147,15 @@ export class IngestPipeline {
       });
       if (encoded.rejectedCount > 0) {
         this.observer.onRejected?.(req.table, encoded.rejectedCount);
+        if (encoded.futureCount > 0) this.observer.onFutureTime?.(req.table, encoded.futureCount);
         if (req.onInvalid === 'reject') throw rejectionError(encoded.rejected, encoded.rejectedCount, encoded.total);
       }
       if (encoded.count === 0) {
         req.ticket.release();
         return { written: 0, ids: new Array<null>(encoded.total).fill(null), token: null, rejected: encoded.rejected, rejectedCount: encoded.rejectedCount };
       }
+      // After validation (only records that would be stored count), before anything is written.
+      await this.admitRate(entry, req, encoded.count);
       if (dedupe !== undefined && claim === undefined) claim = await this.fence.claim(entry.name, dedupe, encoded.total);
       const ack = await this.coordinator.write(entry, encoded.batch, encoded.count, () => req.ticket.release(), {
         keyed: encoded.keyed,
@@ -155,6 +178,26 @@ export class IngestPipeline {
       claim?.release();
     }
   }
+
+  /** Takes the request's tokens, or throws RATE_LIMITED; a waiting source sleeps until its tokens are due. */
+  private async admitRate(entry: TableEntry, req: WriteRequest, records: number): Promise<void> {
+    const bytes = req.body.byteLength;
+    if (req.rateLimit !== 'wait') {
+      this.limiter.take(entry, records, bytes);
+      return;
+    }
+    const waitMs = this.limiter.reserve(entry, records, bytes);
+    if (waitMs <= 0) return;
+    this.observer.onRateWait?.(entry.name, waitMs);
+    // The tokens are taken; a source that stops meanwhile gives up at once (its batch is re-delivered or re-sent).
+    const stopped = (): SluiceError => new SluiceError('SHUTTING_DOWN', `the source stopped while waiting for table ${entry.name}'s rate limit`);
+    const signal = req.signal;
+    if (signal === undefined) return sleep(waitMs);
+    if (signal.aborted) throw stopped();
+    await sleep(waitMs, undefined, { signal }).catch((err: unknown) => {
+      throw signal.aborted ? stopped() : err;
+    });
+  }
 }
 
 function idsInRequestOrder(ids: readonly bigint[], total: number, positions: Uint32Array | undefined): (string | null)[] {
@@ -168,11 +211,13 @@ function idsInRequestOrder(ids: readonly bigint[], total: number, positions: Uin
 
 function rejectionError(rejected: readonly Rejection[], count: number, total: number): SluiceError {
   const onlyKeys = rejected.every((r) => r.code === 'KEY_TOO_LARGE');
+  // Refused only for their event times: the request's code says so (each record's code is in the details either way).
+  const onlyFuture = rejected.length > 0 && rejected.every((r) => r.code === 'EVENT_TIME_IN_FUTURE');
   const first = rejected[0];
   const where = first === undefined ? '' : `; first: record ${first.index} ${first.path}: ${first.message}`;
   const details: ErrorDetail[] = rejected.map((r) => ({ index: r.index, path: r.path, code: r.code, message: r.message }));
   return new SluiceError(
-    onlyKeys ? 'KEY_TOO_LARGE' : 'SCHEMA_VIOLATION',
+    onlyKeys ? 'KEY_TOO_LARGE' : onlyFuture ? 'EVENT_TIME_IN_FUTURE' : 'SCHEMA_VIOLATION',
     `${count} of ${total} records are invalid; nothing was written${where}`,
     details,
   );

@@ -53,6 +53,8 @@ const MATRIX: Record<string, Entry> = {
   'POST /v1/tables': { right: ['schema:matrix_*'], wrong: ['schema:other', 'write:*'], request: (n) => ({ path: '/v1/tables', body: JSON.stringify({ ...LEDGER, name: `matrix_${n}` }), type: 'application/json' }), ok: [201] },
   'GET /v1/tables': { right: [], request: () => ({ path: '/v1/tables' }), ok: [200] },
   'GET /v1/tables/:table': { right: ['read:ledger'], wrong: ['read:other', 'ops'], request: () => ({ path: '/v1/tables/ledger' }), ok: [200] },
+  // Settings only (an event-time bound): a rate limit here would throttle the matrix's own writes to ledger.
+  'PATCH /v1/tables/:table': { right: ['schema:ledger'], wrong: ['write:ledger', 'read:ledger'], request: (n) => ({ path: '/v1/tables/ledger', body: JSON.stringify({ limits: { eventTimeAheadMsMax: 3_600_000 + n } }), type: 'application/json' }), ok: [200] },
   'PATCH /v1/tables/:table/schema': {
     right: ['schema:ledger'],
     wrong: ['write:ledger', 'read:ledger'],

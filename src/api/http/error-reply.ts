@@ -43,6 +43,8 @@ export function sendError(ctx: ApiContext, request: FastifyRequest, reply: Fasti
   if (e.code === 'OVERLOADED') {
     ctx.metrics.overloaded.inc({ reason: e.details[0]?.path === 'exports' ? 'exports' : 'admission' });
     void reply.header('retry-after', String(ctx.config.retryAfterSeconds));
+  } else if (e.retryAfterMs !== undefined) {
+    void reply.header('retry-after', String(retryAfterSeconds(e.retryAfterMs)));
   } else if (e.status === 503 && ERROR_CODES[e.code].canRetry && !reply.hasHeader('retry-after')) {
     // Shippers (OTLP exporters, Promtail, Vector) retry a 503 after Retry-After; without it some give up.
     void reply.header('retry-after', String(ctx.config.retryAfterSeconds));
@@ -59,4 +61,12 @@ function knownTable(ctx: ApiContext, request: FastifyRequest): string {
   if (typeof params !== 'object' || params === null || !('table' in params) || typeof params.table !== 'string') return '';
   if (ctx.phase() !== 'ready') return '';
   return ctx.services().catalog.get(params.table) === undefined ? '' : params.table;
+}
+
+/**
+ * Retry-After in whole seconds (RFC 9110 allows no fraction), rounded up so
+ * a client that waits it finds the request fits: at least 1.
+ */
+export function retryAfterSeconds(ms: number): number {
+  return Math.max(1, Math.ceil(ms / 1000));
 }

@@ -7,7 +7,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiContext } from '../../api-context.ts';
-import { toSluiceError } from '../../error-reply.ts';
+import { retryAfterSeconds, toSluiceError } from '../../error-reply.ts';
 import { otlpContentType, statusResponse, type OtlpEncoding } from './otlp-response.ts';
 
 /** Sends `err` as an OTLP Status answer to a write into `table`. */
@@ -18,7 +18,10 @@ export function sendOtlpError(ctx: ApiContext, request: FastifyRequest, reply: F
     ctx.log.error({ err: e.cause ?? err, url: request.url, method: request.method, code: e.code }, 'request failed');
   }
   if (e.code === 'OVERLOADED') ctx.metrics.overloaded.inc({ reason: 'admission' });
-  if (e.canRetry && (e.status === 429 || e.status === 503)) void reply.header('retry-after', String(ctx.config.retryAfterSeconds));
+  if (e.canRetry && (e.status === 429 || e.status === 503)) {
+    // A table's rate limit says when the request fits; other refusals get the node's delay.
+    void reply.header('retry-after', String(e.retryAfterMs !== undefined ? retryAfterSeconds(e.retryAfterMs) : ctx.config.retryAfterSeconds));
+  }
   return reply.code(e.status).type(otlpContentType(encoding)).send(statusResponse(encoding, e));
 }
 
