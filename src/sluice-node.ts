@@ -368,7 +368,7 @@ export class SluiceNode {
     });
     const cluster = this.cluster;
     const limiter = new TableRateLimiter({
-      // Loki's global strategy: each registered node takes its share of a table's rate (decision 23).
+      // Loki's global strategy: each registered node takes its share of a table's rate (decision 24).
       share: () => cluster?.registeredNodes ?? 1,
       eventTimeAheadMsMax: config.eventTimeAheadMsMax,
       onRefused: (table, reason) => metrics.rateLimited.inc({ table, reason }),

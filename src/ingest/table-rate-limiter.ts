@@ -4,7 +4,7 @@
  *
  * In a cluster every node takes writes, so each node enforces the table's
  * rate divided by the number of registered nodes, and the whole burst:
- * Loki's `global` strategy (docs/decisions/0023-table-rate-limits.md). The
+ * Loki's `global` strategy (docs/decisions/0024-table-rate-limits.md). The
  * share is read on each request, so a node joining or leaving changes every
  * node's part at once.
  *
