@@ -352,6 +352,13 @@ export interface NodeConfig {
   readonly etcdUser: string;
   /** A file holding etcdUser's password (trimmed; open to its owner only): never a flag value, never logged. @default '' */
   readonly etcdPasswordFile: string;
+
+  /** Elasticsearch `_bulk`: an `_index` lands in the table named this prefix + the index (see docs/protocols.md). @default 'es_' */
+  readonly esTablePrefix: string;
+  /** Elasticsearch `_bulk`: the document field holding the event time (receive time when absent). @default '@timestamp' */
+  readonly esTimeField: string;
+  /** The Elasticsearch version `GET /` reports (shippers such as Filebeat refuse a server older than themselves). @default '8.17.0' */
+  readonly esVersion: string;
 }
 
 /** The defaults of every option. */
@@ -447,6 +454,9 @@ export const DEFAULT_CONFIG: NodeConfig = {
   etcdKeyFile: '',
   etcdUser: '',
   etcdPasswordFile: '',
+  esTablePrefix: 'es_',
+  esTimeField: '@timestamp',
+  esVersion: '8.17.0',
 };
 
 type NumericKey = { [K in keyof NodeConfig]-?: NodeConfig[K] extends number ? K : never }[keyof NodeConfig];
@@ -584,6 +594,7 @@ export function resolveConfig(overrides: Partial<NodeConfig> = {}): NodeConfig {
     problems.push({ path: 'txDoneRetentionMs', message: `txDoneRetentionMs ${config.txDoneRetentionMs} must be at least txResolveAfterMs + txSweepIntervalMs (${config.txResolveAfterMs + config.txSweepIntervalMs})` });
   }
   problems.push(...etcdAccessProblems(config));
+  problems.push(...elasticsearchProblems(config));
   if (problems.length > 0) throw new SluiceError('INVALID_ARGUMENT', `invalid configuration: ${problems.map((p) => p.message).join('; ')}`, problems);
   return config;
 }
@@ -665,6 +676,16 @@ function peerProblems(config: NodeConfig): { path: string; message: string }[] {
   } else if (peer.port !== 0 && peer.port === config.grpcPort && peer.host === config.grpcHost) {
     problems.push({ path: 'grpcPeerPort', message: `--grpc-peer ${peer.host}:${peer.port} is the --grpc address: clients and peers are served on separate listeners` });
   }
+  return problems;
+}
+
+/** The Elasticsearch `_bulk` options: a prefix that keeps table names valid, a time field, a dotted version. */
+function elasticsearchProblems(c: NodeConfig): { path: string; message: string }[] {
+  const problems: { path: string; message: string }[] = [];
+  // Empty is allowed: an index name that is a valid table name is then the table's name.
+  if (!/^(?:[A-Za-z][A-Za-z0-9_]{0,31})?$/.test(c.esTablePrefix)) problems.push({ path: 'esTablePrefix', message: `esTablePrefix must be empty or 1-32 letters, digits and '_' starting with a letter, got ${JSON.stringify(c.esTablePrefix)}` });
+  if (c.esTimeField.length === 0 || c.esTimeField.length > 256) problems.push({ path: 'esTimeField', message: 'esTimeField must be 1-256 characters' });
+  if (!/^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$/.test(c.esVersion)) problems.push({ path: 'esVersion', message: `esVersion must look like 8.17.0, got ${JSON.stringify(c.esVersion)}` });
   return problems;
 }
 

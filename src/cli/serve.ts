@@ -89,6 +89,9 @@ interface ServeOptions extends KafkaSecurityFlags {
   auditDataAccess?: boolean;
   allowedHosts?: string;
   metricsListen?: string;
+  esTablePrefix: string;
+  esTimeField: string;
+  esVersion: string;
   authFailuresPerMinuteMax: string;
   tls?: 'auto' | 'off';
   tlsCert?: string;
@@ -187,6 +190,9 @@ export function serveCommand(): Command {
     .option('--allowed-hosts <names>', 'comma-separated Host header names the HTTP listener answers besides localhost and IP literals')
     .option('--auth-failures-per-minute-max <n>', 'failed authentications one address may make in a minute before it is refused with 429 for the rest of it', String(d.authFailuresPerMinuteMax))
     .option('--metrics-listen <host:port>', 'also serve GET /metrics without a token on this address (bind it where only the scraper reaches)')
+    .option('--es-table-prefix <prefix>', 'Elasticsearch _bulk: an _index lands in the table <prefix><index> (empty: the index name itself)', d.esTablePrefix)
+    .option('--es-time-field <field>', 'Elasticsearch _bulk: the document field holding the event time (receive time when absent)', d.esTimeField)
+    .option('--es-version <x.y.z>', 'the Elasticsearch version GET / reports to shippers', d.esVersion)
     .option('--tls-cert <file>', 'HTTPS and gRPC (Ingest) with this PEM certificate, its chain after it (with --tls-key)')
     .option('--tls-key <file>', 'the PEM private key of --tls-cert (mode 0600, or the node refuses to start)')
     .addOption(
@@ -311,6 +317,9 @@ function toConfig(o: ServeOptions): NodeConfig {
     auditDataAccess: o.auditDataAccess === true,
     allowedHosts: (o.allowedHosts ?? '').split(',').map((h) => h.trim()).filter((h) => h !== ''),
     metricsListen: o.metricsListen ?? '',
+    esTablePrefix: o.esTablePrefix,
+    esTimeField: o.esTimeField,
+    esVersion: o.esVersion,
     authFailuresPerMinuteMax: int(o.authFailuresPerMinuteMax, '--auth-failures-per-minute-max'),
     ...tlsOptions(o),
   });

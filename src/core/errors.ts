@@ -50,6 +50,8 @@ export const ERROR_CODES = {
   INVALID_PARQUET: { status: 400, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
   /** A length-delimited protobuf body whose framing is broken (one message that does not decode is refused alone, with this code). */
   INVALID_PROTOBUF: { status: 400, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
+  /** An Elasticsearch `_bulk` item whose action sluice does not store (`update`, `delete`: records are append-only). */
+  UNSUPPORTED_ACTION: { status: 400, grpc: Grpc.UNIMPLEMENTED, canRetry: false },
   UNAUTHENTICATED: { status: 401, grpc: Grpc.UNAUTHENTICATED, canRetry: false },
   PERMISSION_DENIED: { status: 403, grpc: Grpc.PERMISSION_DENIED, canRetry: false },
   NOT_FOUND: { status: 404, grpc: Grpc.NOT_FOUND, canRetry: false },
@@ -57,6 +59,8 @@ export const ERROR_CODES = {
   RECORD_NOT_FOUND: { status: 404, grpc: Grpc.NOT_FOUND, canRetry: false },
   METHOD_NOT_ALLOWED: { status: 405, grpc: Grpc.UNIMPLEMENTED, canRetry: false },
   TABLE_EXISTS: { status: 409, grpc: Grpc.ALREADY_EXISTS, canRetry: false },
+  /** An Elasticsearch `_bulk` `create` whose `_id` is already stored. */
+  DOCUMENT_EXISTS: { status: 409, grpc: Grpc.ALREADY_EXISTS, canRetry: false },
   SCHEMA_INCOMPATIBLE: { status: 409, grpc: Grpc.FAILED_PRECONDITION, canRetry: false },
   /** An atomic batch was decided aborted (its coordinator missed the deadline, or was fenced): nothing of it is stored; retry it. */
   TX_ABORTED: { status: 409, grpc: Grpc.ABORTED, canRetry: true },

@@ -19,6 +19,7 @@ import { registerImportRoutes } from './routes/import-routes.ts';
 import { registerTxRoutes } from './routes/tx-routes.ts';
 import { registerAuthRoutes } from './routes/auth-routes.ts';
 import { registerHttpAuth } from './auth-hook.ts';
+import { registerElasticsearchRoutes } from './protocols/elasticsearch/es-routes.ts';
 
 /** A certificate (chain) and key, PEM. */
 export interface HttpsPair {
@@ -70,6 +71,7 @@ export function buildHttpServer(ctx: ApiContext, tls?: HttpsPair): FastifyInstan
   registerReadRoutes(app, ctx);
   registerClusterRoutes(app, ctx);
   registerAuthRoutes(app, ctx);
+  registerElasticsearchRoutes(app, ctx);
   return app;
 }
 
