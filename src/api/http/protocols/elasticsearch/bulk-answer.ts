@@ -8,6 +8,7 @@ import { snowflakeParts } from '../../../../core/snowflake.ts';
 import type { SluiceError } from '../../../../core/errors.ts';
 import type { WriteResult } from '../../../../ingest/pipeline.ts';
 import type { BulkItem, TableBatch } from './bulk-plan.ts';
+import { ES_FIELDS } from './index-table.ts';
 
 /** What became of one op. */
 export interface ItemOutcome {
@@ -47,21 +48,30 @@ export function failedBatch(batch: TableBatch, err: SluiceError, outcomes: (Item
  * write began (`startedMs`, from the snowflake's time bits) means the
  * document existed: `index` answers 200 updated, `create` 409.
  */
-export function writtenBatch(batch: TableBatch, result: WriteResult, items: readonly BulkItem[], startedMs: number, outcomes: (ItemOutcome | undefined)[]): void {
+export function writtenBatch(batch: TableBatch, result: WriteResult, items: readonly BulkItem[], at: { startedMs: number; timeField: string }, outcomes: (ItemOutcome | undefined)[]): void {
   const rejections = new Map(result.rejected?.map((r) => [r.index, r]));
   batch.positions.forEach((pos, i) => {
     const id = result.ids[i];
     const item = items[pos] as BulkItem;
     if (id === null || id === undefined) {
       const r = rejections.get(i);
-      const reason = r === undefined ? 'the document does not fit the table schema' : `${r.path === '' ? '' : `${r.path}: `}${r.message}`;
+      const reason = r === undefined ? 'the document does not fit the table schema' : `${senderPath(r.path, at.timeField)}${r.message}`;
       outcomes[pos] = itemError(400, 'document_parsing_exception', reason, r?.code ?? 'SCHEMA_VIOLATION');
       return;
     }
-    const existed = batch.repeats[i] === true || snowflakeParts(BigInt(id)).timestampMs < startedMs;
+    const existed = batch.repeats[i] === true || snowflakeParts(BigInt(id)).timestampMs < at.startedMs;
     if (!existed) outcomes[pos] = { status: 201, result: 'created' };
     else outcomes[pos] = item.action === 'create' ? conflict(item.id ?? '') : { status: 200, result: 'updated' };
   });
+}
+
+/** A rejection's field path in the sender's terms: `/ts` is the document's time field, `/doc_id` its `_id`. */
+function senderPath(path: string, timeField: string): string {
+  if (path === '') return '';
+  if (path === `/${ES_FIELDS.time}`) return `${timeField}: `;
+  if (path === `/${ES_FIELDS.id}`) return '_id: ';
+  if (path.startsWith(`/${ES_FIELDS.doc}`)) return `${path.slice(ES_FIELDS.doc.length + 1) || 'the document'}: `;
+  return `${path}: `;
 }
 
 /** The answer body. */

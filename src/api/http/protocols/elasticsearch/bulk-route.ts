@@ -89,7 +89,7 @@ async function writeBatches(ctx: ApiContext, request: FastifyRequest, plan: Bulk
   if (first !== undefined && (!isSluiceError(first) || (failures.length === batches.length && first.canRetry))) throw first;
   settled.forEach((s, i) => {
     const batch = batches[i] as TableBatch;
-    if (s.status === 'fulfilled') writtenBatch(batch, s.value, plan.items, startedMs, plan.outcomes);
+    if (s.status === 'fulfilled') writtenBatch(batch, s.value, plan.items, { startedMs, timeField: ctx.config.esTimeField }, plan.outcomes);
     else failedBatch(batch, s.reason as SluiceError, plan.outcomes);
   });
 }
