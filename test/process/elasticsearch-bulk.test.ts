@@ -117,7 +117,7 @@ test('per item: a duplicate create is 409, a refused document 400, update/delete
   assert.equal(body.error?.type, 'version_conflict_engine_exception');
   const stored = await exported('es_dups');
   assert.equal(stored.length, 2, 'k1 and the document without an id');
-  assert.equal(stored.find((r) => r['doc_id'] === 'k1')?.['ts'] !== undefined, true);
+  assert.deepEqual(stored.find((r) => r['doc_id'] === 'k1')?.['doc'], { message: 'first' }, 'a create never overwrites');
 });
 
 test('a whole request refused: a broken pairing is 400 with nothing written, a wrong media type 415, both with the product header', async () => {

@@ -13,6 +13,8 @@ export interface BulkItem {
   readonly action: BulkAction;
   readonly index: string;
   readonly id: string | undefined;
+  /** The sender named the `_id` (a made-up one is new by construction). */
+  readonly idGiven: boolean;
 }
 
 /** The records of one table, in body order. */
@@ -55,7 +57,7 @@ export function planBulk(ops: readonly BulkOp[], o: PlanOptions): BulkPlan {
   for (const op of ops) {
     const index = op.index ?? o.pathIndex ?? '';
     const id = op.id ?? (op.action === 'index' || op.action === 'create' ? o.newId() : undefined);
-    items.push({ action: op.action, index, id });
+    items.push({ action: op.action, index, id, idGiven: op.id !== undefined });
     const refused = refusal(op, index, id, o.tablePrefix);
     if (refused !== undefined || op.source === undefined || 'error' in op.source || id === undefined) {
       outcomes.push(refused ?? itemError(400, 'document_parsing_exception', 'the source is missing', 'INVALID_JSON'));

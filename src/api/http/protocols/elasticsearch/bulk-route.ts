@@ -23,6 +23,7 @@ import { parseBulkBody } from './bulk-ndjson.ts';
 import { planBulk, type BulkPlan, type TableBatch } from './bulk-plan.ts';
 import { bulkAnswerJson, failedBatch, writtenBatch } from './bulk-answer.ts';
 import { esTableDefinition } from './index-table.ts';
+import { withoutExistingCreates } from './create-check.ts';
 
 /** Media types read as NDJSON (rsyslog sends application/json; the Elastic clients the vendor types), parameters ignored. */
 const BULK_MEDIA_TYPES: ReadonlySet<string> = new Set(['application/json', 'application/x-ndjson', 'application/vnd.elasticsearch+x-ndjson', 'application/vnd.elasticsearch+json']);
@@ -83,31 +84,43 @@ async function writeBatches(ctx: ApiContext, request: FastifyRequest, plan: Bulk
     return;
   }
   // The ticket that admitted the body goes with the first table; the others ask for room of their own.
-  const settled = await Promise.allSettled(batches.map((batch, i) => writeTable(ctx, request, batch, i === 0 ? ticket : undefined)));
+  const settled = await Promise.allSettled(batches.map((batch, i) => writeTable(ctx, request, batch, plan, i === 0 ? ticket : undefined)));
   const failures = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as unknown] : []));
   const first = failures[0];
   if (first !== undefined && (!isSluiceError(first) || (failures.length === batches.length && first.canRetry))) throw first;
   settled.forEach((s, i) => {
     const batch = batches[i] as TableBatch;
-    if (s.status === 'fulfilled') writtenBatch(batch, s.value, plan.items, { startedMs, timeField: ctx.config.esTimeField }, plan.outcomes);
-    else failedBatch(batch, s.reason as SluiceError, plan.outcomes);
+    if (s.status === 'rejected') failedBatch(batch, s.reason as SluiceError, plan.outcomes);
+    else if (s.value.result !== undefined) writtenBatch(s.value.batch, s.value.result, plan.items, { startedMs, timeField: ctx.config.esTimeField }, plan.outcomes);
   });
 }
 
-/** One table's records: scope, table, room, write; `ticket` is released on every path. */
-async function writeTable(ctx: ApiContext, request: FastifyRequest, batch: TableBatch, ticket: AdmissionTicket | undefined): Promise<WriteResult> {
-  const body = Buffer.from(batch.lines.join('\n'), 'utf8');
+/**
+ * One table's records: scope, table, the creates that would overwrite
+ * (409, left out), room, write. `ticket` is released on every path.
+ * Returns the batch as written (without those creates) and its result.
+ */
+async function writeTable(ctx: ApiContext, request: FastifyRequest, planned: TableBatch, plan: BulkPlan, ticket: AdmissionTicket | undefined): Promise<{ batch: TableBatch; result: WriteResult | undefined }> {
   let admitted = ticket;
+  let batch: TableBatch;
+  let body: Buffer;
   try {
-    authorizeRequest(ctx.auth, request, tableNeed('write', batch.table));
-    await ensureTable(ctx, esTableDefinition(batch.table));
-    admitted ??= ctx.door.tryAdmit(body.length);
-    if (admitted === undefined) throw new SluiceError('OVERLOADED', 'too many writes in flight; retry after the Retry-After delay');
+    authorizeRequest(ctx.auth, request, tableNeed('write', planned.table));
+    await ensureTable(ctx, esTableDefinition(planned.table));
+    batch = await withoutExistingCreates(ctx, planned, plan.items, plan.outcomes);
+    body = Buffer.from(batch.lines.join('\n'), 'utf8');
+    if (batch.lines.length > 0) admitted ??= ctx.door.tryAdmit(body.length);
+    if (admitted === undefined && batch.lines.length > 0) throw new SluiceError('OVERLOADED', 'too many writes in flight; retry after the Retry-After delay');
   } catch (err) {
     admitted?.release();
     throw err;
   }
-  return ctx.door.write({ table: batch.table, body, format: 'ndjson', onInvalid: 'skip', requestId: String(request.id) }, admitted, ctx.endpoints.http.progress);
+  if (batch.lines.length === 0 || admitted === undefined) {
+    admitted?.release();
+    return { batch, result: undefined };
+  }
+  const result = await ctx.door.write({ table: batch.table, body, format: 'ndjson', onInvalid: 'skip', requestId: String(request.id) }, admitted, ctx.endpoints.http.progress);
+  return { batch, result };
 }
 
 function checkMediaType(contentType: string | undefined): void {
