@@ -74,6 +74,19 @@ const MATRIX: Record<string, Entry> = {
   'POST /v1/auth/tokens': { right: ['admin'], wrong: ['cluster', 'schema:*'], request: () => ({ path: '/v1/auth/tokens', body: '{"name":"made","scopes":["read:x"]}', type: 'application/json' }), ok: [201] },
   'DELETE /v1/auth/tokens/:id': { right: ['admin'], wrong: ['ops'], request: () => ({ path: '/v1/auth/tokens/0000000000000000' }), ok: [404] },
   'POST /v1/auth/tokens/:id/rotate': { right: ['admin'], wrong: ['ops'], request: () => ({ path: '/v1/auth/tokens/0000000000000000/rotate' }), ok: [404] },
+  // Elasticsearch _bulk: the tables are named in the body, so write on some table before it is read (docs/protocols.md).
+  'POST /_bulk': { right: ['write:es_matrix*'], wrong: ['read:*', 'ops'], request: () => ({ path: '/_bulk', body: '{"index":{"_index":"matrix"}}\n{"a":1}\n', type: 'application/x-ndjson' }), ok: [200] },
+  'PUT /_bulk': { right: ['write:es_matrix*'], wrong: ['schema:*'], request: () => ({ path: '/_bulk', body: '{"index":{"_index":"matrix"}}\n{"a":1}\n', type: 'application/json' }), ok: [200] },
+  'POST /:index/_bulk': { right: ['write:es_matrix'], wrong: ['read:es_matrix'], request: () => ({ path: '/matrix/_bulk', body: '{"index":{}}\n{"a":1}\n', type: 'application/x-ndjson' }), ok: [200] },
+  'PUT /:index/_bulk': { right: ['write:*'], wrong: ['ops'], request: () => ({ path: '/matrix/_bulk', body: '{"index":{}}\n{"a":1}\n', type: 'application/x-ndjson' }), ok: [200] },
+  ...Object.fromEntries(
+    ['/', '/_cluster/health', '/_cat/health', '/_license', '/_xpack', '/_nodes/http', '/_nodes', '/_index_template', '/_index_template/:name', '/_ilm/policy', '/_ilm/policy/:name', '/_ingest/pipeline', '/_ingest/pipeline/:name'].map((url) => [
+      `GET ${url}`,
+      { right: [], request: () => ({ path: url.replace(':name', 'x') }), ok: [200] },
+    ]),
+  ),
+  'PUT /_index_template/:name': { right: [], request: () => ({ path: '/_index_template/x', body: '{}', type: 'application/json' }), ok: [200] },
+  'PUT /_ilm/policy/:name': { right: [], request: () => ({ path: '/_ilm/policy/x', body: '{}', type: 'application/json' }), ok: [200] },
 };
 
 let node: SluiceNode;
