@@ -11,7 +11,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client, errors } from '@elastic/elasticsearch';
-import { NodeProcess, TEST_TOKEN, http, tempDir } from './harness.ts';
+import net from 'node:net';
+import { NodeProcess, TEST_TOKEN, http, sleep, tempDir } from './harness.ts';
 
 const DOCS = 300;
 let node: NodeProcess;
@@ -162,4 +163,36 @@ test('credentials: bearer, API key and basic-auth password carry the token; scop
   // Basic auth is a shipper-route form only: the native API still wants the bearer header.
   const native = await http(`${node.url}/v1/tables`, { headers: { authorization: `Basic ${Buffer.from(`u:${TEST_TOKEN}`).toString('base64')}` } });
   assert.equal(native.status, 401);
+});
+
+test('overload: the whole request is 429 with Retry-After and the product header, what the clients retry; nothing written', async () => {
+  // Bodies that never finish hold their admission: four of --body-bytes-max (16 MiB) fill --in-flight-bytes-max (64 MiB).
+  const holds: net.Socket[] = [];
+  for (let i = 0; i < 4; i++) {
+    const socket = net.connect(Number(new URL(node.url).port), '127.0.0.1');
+    socket.on('error', () => undefined);
+    socket.write(`POST /_bulk HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${TEST_TOKEN}\r\ncontent-type: application/x-ndjson\r\ncontent-length: ${16 * 1024 * 1024}\r\n\r\n{"index":{}}\n`);
+    holds.push(socket);
+  }
+  try {
+    await sleep(300);
+    await assert.rejects(client().bulk({ operations: [{ index: { _index: 'overload' } }, { m: 1 }] }), (err: unknown) => {
+      assert.ok(err instanceof errors.ResponseError, String(err));
+      assert.equal(err.statusCode, 429);
+      assert.equal(err.headers?.['retry-after'], '1');
+      assert.equal(err.headers?.['x-elastic-product'], 'Elasticsearch');
+      return true;
+    });
+  } finally {
+    for (const s of holds) s.destroy();
+  }
+  const tables = await http(`${node.url}/v1/tables`);
+  assert.ok(!JSON.stringify(tables.body).includes('es_overload'), 'nothing written');
+  // Room again once the held bodies are gone.
+  let status = 0;
+  for (let i = 0; i < 50 && status !== 200; i++) {
+    status = (await fetch(`${node.url}/_bulk`, { method: 'POST', body: '{"index":{"_index":"overload"}}\n{"m":2}\n', headers: { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': 'application/json' } })).status;
+    if (status !== 200) await sleep(100);
+  }
+  assert.equal(status, 200);
 });

@@ -12,6 +12,7 @@ import { isUtf8 } from 'node:buffer';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SluiceError, isSluiceError } from '../../../../core/errors.ts';
 import type { AdmissionTicket } from '../../../../ingest/admission.ts';
+import { shareTicket } from '../../../../ingest/shared-ticket.ts';
 import type { WriteResult } from '../../../../ingest/pipeline.ts';
 import { tableNeed } from '../../../../security/scopes.ts';
 import type { ApiContext } from '../../api-context.ts';
@@ -83,8 +84,9 @@ async function writeBatches(ctx: ApiContext, request: FastifyRequest, plan: Bulk
     ticket.release();
     return;
   }
-  // The ticket that admitted the body goes with the first table; the others ask for room of their own.
-  const settled = await Promise.allSettled(batches.map((batch, i) => writeTable(ctx, request, batch, plan, i === 0 ? ticket : undefined)));
+  // The body was admitted once; its tables' writes share that ticket, released after the last of them.
+  const tickets = shareTicket(ticket, batches.length);
+  const settled = await Promise.allSettled(batches.map((batch, i) => writeTable(ctx, request, batch, plan, tickets[i] as AdmissionTicket)));
   const failures = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as unknown] : []));
   const first = failures[0];
   if (first !== undefined && (!isSluiceError(first) || (failures.length === batches.length && first.canRetry))) throw first;
@@ -97,29 +99,25 @@ async function writeBatches(ctx: ApiContext, request: FastifyRequest, plan: Bulk
 
 /**
  * One table's records: scope, table, the creates that would overwrite
- * (409, left out), room, write. `ticket` is released on every path.
- * Returns the batch as written (without those creates) and its result.
+ * (409, left out), write. `ticket` is released on every path. Returns the
+ * batch as written (without those creates) and its result.
  */
-async function writeTable(ctx: ApiContext, request: FastifyRequest, planned: TableBatch, plan: BulkPlan, ticket: AdmissionTicket | undefined): Promise<{ batch: TableBatch; result: WriteResult | undefined }> {
-  let admitted = ticket;
+async function writeTable(ctx: ApiContext, request: FastifyRequest, planned: TableBatch, plan: BulkPlan, ticket: AdmissionTicket): Promise<{ batch: TableBatch; result: WriteResult | undefined }> {
   let batch: TableBatch;
-  let body: Buffer;
   try {
     authorizeRequest(ctx.auth, request, tableNeed('write', planned.table));
     await ensureTable(ctx, esTableDefinition(planned.table));
     batch = await withoutExistingCreates(ctx, planned, plan.items, plan.outcomes);
-    body = Buffer.from(batch.lines.join('\n'), 'utf8');
-    if (batch.lines.length > 0) admitted ??= ctx.door.tryAdmit(body.length);
-    if (admitted === undefined && batch.lines.length > 0) throw new SluiceError('OVERLOADED', 'too many writes in flight; retry after the Retry-After delay');
   } catch (err) {
-    admitted?.release();
+    ticket.release();
     throw err;
   }
-  if (batch.lines.length === 0 || admitted === undefined) {
-    admitted?.release();
+  if (batch.lines.length === 0) {
+    ticket.release();
     return { batch, result: undefined };
   }
-  const result = await ctx.door.write({ table: batch.table, body, format: 'ndjson', onInvalid: 'skip', requestId: String(request.id) }, admitted, ctx.endpoints.http.progress);
+  const body = Buffer.from(batch.lines.join('\n'), 'utf8');
+  const result = await ctx.door.write({ table: batch.table, body, format: 'ndjson', onInvalid: 'skip', requestId: String(request.id) }, ticket, ctx.endpoints.http.progress);
   return { batch, result };
 }
 
