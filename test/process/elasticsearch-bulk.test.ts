@@ -116,8 +116,16 @@ test('per item: a duplicate create is 409, a refused document 400, update/delete
   assert.equal(action, 'create');
   assert.equal(body.status, 409);
   assert.equal(body.error?.type, 'version_conflict_engine_exception');
+  // An _id past --key-bytes-max and a document nested too deep are refused alone.
+  const limits = await es.bulk({
+    operations: [{ create: { _index: 'dups', _id: 'x'.repeat(2000) } }, { m: 1 }, { index: { _index: 'dups' } }, JSON.parse(`${'{"a":'.repeat(40)}1${'}'.repeat(40)}`), { create: { _index: 'dups', _id: 'k3' } }, { m: 3 }],
+  });
+  assert.deepEqual(
+    limits.items.map((i) => [Object.values(i)[0]?.status, Object.values(i)[0]?.error?.type]),
+    [[400, 'document_parsing_exception'], [400, 'document_parsing_exception'], [201, undefined]],
+  );
   const stored = await exported('es_dups');
-  assert.equal(stored.length, 2, 'k1 and the document without an id');
+  assert.equal(stored.length, 3, 'k1, the document without an id, k3');
   assert.deepEqual(stored.find((r) => r['doc_id'] === 'k1')?.['doc'], { message: 'first' }, 'a create never overwrites');
 });
 

@@ -19,7 +19,9 @@ const CREATE_LOOKUPS_IN_FLIGHT_MAX = 32;
 export async function withoutExistingCreates(ctx: ApiContext, batch: TableBatch, items: readonly BulkItem[], outcomes: (ItemOutcome | undefined)[]): Promise<TableBatch> {
   const checked = batch.positions.flatMap((pos, i) => {
     const item = items[pos] as BulkItem;
-    return item.action === 'create' && item.idGiven && batch.repeats[i] !== true && item.id !== undefined ? [{ i, id: item.id }] : [];
+    // An _id past the key limit cannot be stored (validation refuses that item), nor looked up.
+    const lookup = item.action === 'create' && item.idGiven && batch.repeats[i] !== true && item.id !== undefined && Buffer.byteLength(item.id) <= ctx.config.keyBytesMax;
+    return lookup ? [{ i, id: item.id as string }] : [];
   });
   if (checked.length === 0) return batch;
   const { catalog, coordinator } = ctx.services();
