@@ -130,3 +130,14 @@ test('HTTP connections: keep-alive, headers and request timeouts, cap and backlo
   assert.equal(resolveConfig({ httpKeepAliveTimeoutMs: 300_000, httpRequestTimeoutMs: 60_000, httpHeadersTimeoutMs: 60_000 }).httpKeepAliveTimeoutMs, 300_000);
   assert.equal(resolveConfig({ httpConnectionsMax: 5_000_000 }).httpConnectionsMax, 5_000_000, 'what the machine cannot hold is refused at start, not here');
 });
+
+test('Elasticsearch _bulk: a table prefix that keeps table names valid (or none), a time field, a dotted version', () => {
+  assert.equal(resolveConfig({ esTablePrefix: '' }).esTablePrefix, '');
+  assert.equal(resolveConfig({ esTablePrefix: 'logs_' }).esTablePrefix, 'logs_');
+  refuses({ esTablePrefix: '_es' }, 'esTablePrefix', /starting with a letter/);
+  refuses({ esTablePrefix: 'es-' }, 'esTablePrefix', /letters, digits and '_'/);
+  refuses({ esTablePrefix: 'p'.repeat(33) }, 'esTablePrefix', /1-32/);
+  refuses({ esTimeField: '' }, 'esTimeField', /1-256 characters/);
+  assert.equal(resolveConfig({ esVersion: '9.1.0' }).esVersion, '9.1.0');
+  refuses({ esVersion: '8' }, 'esVersion', /look like 8.17.0/);
+});
