@@ -359,6 +359,12 @@ export interface NodeConfig {
   readonly esTimeField: string;
   /** The Elasticsearch version `GET /` reports (shippers such as Filebeat refuse a server older than themselves). @default '8.17.0' */
   readonly esVersion: string;
+  /**
+   * Distinct indices (tables) one `_bulk` request may write; items for more
+   * are refused (400). Each new index creates a table, and each table is a
+   * write of its own. @default 100
+   */
+  readonly esBulkIndicesMax: number;
 }
 
 /** The defaults of every option. */
@@ -457,6 +463,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   esTablePrefix: 'es_',
   esTimeField: '@timestamp',
   esVersion: '8.17.0',
+  esBulkIndicesMax: 100,
 };
 
 type NumericKey = { [K in keyof NodeConfig]-?: NodeConfig[K] extends number ? K : never }[keyof NodeConfig];
@@ -525,6 +532,7 @@ const BOUNDS: Partial<Record<NumericKey, readonly [number, number]>> = {
   maxClockOffsetMs: [0, 60_000],
   authFailuresPerMinuteMax: [1, 100_000],
   tlsReloadIntervalMs: [100, 86_400_000],
+  esBulkIndicesMax: [1, 10_000],
 };
 
 /**

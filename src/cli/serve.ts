@@ -92,6 +92,7 @@ interface ServeOptions extends KafkaSecurityFlags {
   esTablePrefix: string;
   esTimeField: string;
   esVersion: string;
+  esBulkIndicesMax: string;
   authFailuresPerMinuteMax: string;
   tls?: 'auto' | 'off';
   tlsCert?: string;
@@ -193,6 +194,7 @@ export function serveCommand(): Command {
     .option('--es-table-prefix <prefix>', 'Elasticsearch _bulk: an _index lands in the table <prefix><index> (empty: the index name itself)', d.esTablePrefix)
     .option('--es-time-field <field>', 'Elasticsearch _bulk: the document field holding the event time (receive time when absent)', d.esTimeField)
     .option('--es-version <x.y.z>', 'the Elasticsearch version GET / reports to shippers', d.esVersion)
+    .option('--es-bulk-indices-max <n>', 'Elasticsearch _bulk: distinct indices one request may write (items for more are refused)', String(d.esBulkIndicesMax))
     .option('--tls-cert <file>', 'HTTPS and gRPC (Ingest) with this PEM certificate, its chain after it (with --tls-key)')
     .option('--tls-key <file>', 'the PEM private key of --tls-cert (mode 0600, or the node refuses to start)')
     .addOption(
@@ -320,6 +322,7 @@ function toConfig(o: ServeOptions): NodeConfig {
     esTablePrefix: o.esTablePrefix,
     esTimeField: o.esTimeField,
     esVersion: o.esVersion,
+    esBulkIndicesMax: int(o.esBulkIndicesMax, '--es-bulk-indices-max'),
     authFailuresPerMinuteMax: int(o.authFailuresPerMinuteMax, '--auth-failures-per-minute-max'),
     ...tlsOptions(o),
   });

@@ -19,7 +19,7 @@ const NOW = Date.UTC(2026, 11, 5);
 
 function options(over: Partial<PlanOptions> = {}): PlanOptions {
   let n = 0;
-  return { pathIndex: undefined, tablePrefix: 'es_', timeField: '@timestamp', nowMs: NOW, newId: () => `gen${n++}`, ...over };
+  return { pathIndex: undefined, tablePrefix: 'es_', timeField: '@timestamp', nowMs: NOW, newId: () => `gen${n++}`, tablesMax: 100, ...over };
 }
 
 /** The snowflake id minted at `ms` (worker 0, sequence 0). */
@@ -130,6 +130,14 @@ test('the same _id twice in one request: index writes it again (updated), create
   assert.equal(plan.outcomes[2]?.status, 409);
   assert.equal(plan.outcomes[2]?.error?.code, 'DOCUMENT_EXISTS');
   assert.equal(plan.batches.get('es_b')?.lines.length, 1, 'another index is another table');
+});
+
+test('a request writes at most tablesMax distinct tables; items for more are refused, items for the first ones stored', () => {
+  const ops = parseBulkBody(['a', 'b', 'a', 'c', 'b-'].map((i) => `{"index":{"_index":"${i}"}}\n{}`).join('\n'));
+  const plan = planBulk(ops, options({ tablesMax: 2 }));
+  assert.deepEqual([...plan.batches.keys()], ['es_a', 'es_b']);
+  assert.deepEqual(plan.outcomes.map((o) => o?.status), [undefined, undefined, undefined, 400, 400]);
+  assert.match(plan.outcomes[3]?.error?.reason ?? '', /at most 2 indices/);
 });
 
 test('event time: the field, a dotted path, or receive time; a bad value is passed on for validation to refuse', () => {

@@ -46,6 +46,8 @@ export interface PlanOptions {
   readonly nowMs: number;
   /** A fresh `_id` for an op that has none (Elasticsearch makes one up too). */
   readonly newId: () => string;
+  /** Distinct tables one request may write; items for more are refused. */
+  readonly tablesMax: number;
 }
 
 /** Plans the writes of `ops`. */
@@ -73,6 +75,10 @@ export function planBulk(ops: readonly BulkOp[], o: PlanOptions): BulkPlan {
     }
     seen.add(key);
     let batch = batches.get(table);
+    if (batch === undefined && batches.size >= o.tablesMax) {
+      outcomes.push(itemError(400, 'illegal_argument_exception', `a _bulk request writes at most ${o.tablesMax} indices (--es-bulk-indices-max); send [${index}] in another request`, 'INVALID_ARGUMENT'));
+      continue;
+    }
     if (batch === undefined) batches.set(table, (batch = { table, lines: [], positions: [], repeats: [] }));
     batch.lines.push(recordLine(id, index, timeOf(op.source.doc, o.timeField, o.nowMs), op.source.text));
     batch.positions.push(items.length - 1);

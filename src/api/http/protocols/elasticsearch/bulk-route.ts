@@ -63,6 +63,7 @@ async function bulk(ctx: ApiContext, request: FastifyRequest, reply: FastifyRepl
       tablePrefix: ctx.config.esTablePrefix,
       timeField: ctx.config.esTimeField,
       nowMs: startedMs,
+      tablesMax: ctx.config.esBulkIndicesMax,
       newId: () => randomBytes(GENERATED_ID_BYTES).toString('base64url'),
     });
   } catch (err) {
