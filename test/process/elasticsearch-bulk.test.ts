@@ -129,7 +129,7 @@ test('per item: a duplicate create is 409, a refused document 400, update/delete
   assert.deepEqual(stored.find((r) => r['doc_id'] === 'k1')?.['doc'], { message: 'first' }, 'a create never overwrites');
 });
 
-test('a whole request refused: a broken pairing is 400 with nothing written, a wrong media type 415, both with the product header', async () => {
+test('media types: the NDJSON spellings are read alike; a broken pairing is 400 with nothing written, a form type 415, both with the product header', async () => {
   const send = (body: string, type = 'application/x-ndjson') =>
     fetch(`${node.url}/broken/_bulk`, { method: 'POST', body, headers: { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': type } });
   const broken = await send('{"index":{}}\n{"a":1}\n{"index":{}}\n');
@@ -141,6 +141,13 @@ test('a whole request refused: a broken pairing is 400 with nothing written, a w
   const form = await send('{"index":{}}\n{"a":1}\n', 'application/x-www-form-urlencoded');
   assert.equal(form.status, 415);
   assert.equal(form.headers.get('x-elastic-product'), 'Elasticsearch');
+  // Every NDJSON spelling shippers use is read the same way.
+  for (const type of ['application/vnd.elasticsearch+x-ndjson; compatible-with=8', 'application/json; charset=utf-8', 'application/x-ndjson']) {
+    const ok = await fetch(`${node.url}/types/_bulk`, { method: 'PUT', body: '{"index":{}}\n{"a":1}\n', headers: { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': type } });
+    assert.equal(ok.status, 200, type);
+    assert.equal(((await ok.json()) as { errors: boolean }).errors, false, type);
+  }
+  assert.equal((await exported('es_types')).length, 3);
 });
 
 test('credentials: bearer, API key and basic-auth password carry the token; scopes hold per index; no token is 401 with the product header', async () => {
