@@ -4,9 +4,10 @@
  * table's shard key, so one range read of at most one record), and one
  * already stored is answered 409 and left out of the write. Made-up ids
  * are new by construction and are not looked up. Two requests creating
- * the same `_id` at the same moment can both pass the lookup; the
- * write-time check (bulk-answer.ts) still answers the later one 409, but
- * its document replaces the first (last writer wins on the primary key).
+ * the same `_id` at the same moment can both pass the lookup; the later
+ * document then replaces the first (last writer wins on the primary key),
+ * and the write-time check (bulk-answer.ts) answers it 409 only when the
+ * first one's id was minted before the later request began.
  */
 import type { ApiContext } from '../../api-context.ts';
 import type { BulkItem, TableBatch } from './bulk-plan.ts';
