@@ -85,6 +85,10 @@ const MATRIX: Record<string, Entry> = {
       { right: [], request: () => ({ path: url.replace(':name', 'x') }), ok: [200] },
     ]),
   ),
+  'POST /_refresh': { right: [], request: () => ({ path: '/_refresh' }), ok: [200] },
+  'GET /_refresh': { right: [], request: () => ({ path: '/_refresh' }), ok: [200] },
+  'POST /:index/_refresh': { right: [], request: () => ({ path: '/matrix/_refresh' }), ok: [200] },
+  'GET /:index/_refresh': { right: [], request: () => ({ path: '/matrix/_refresh' }), ok: [200] },
   'PUT /_index_template/:name': { right: [], request: () => ({ path: '/_index_template/x', body: '{}', type: 'application/json' }), ok: [200] },
   'PUT /_ilm/policy/:name': { right: [], request: () => ({ path: '/_ilm/policy/x', body: '{}', type: 'application/json' }), ok: [200] },
 };

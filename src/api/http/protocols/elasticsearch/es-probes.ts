@@ -3,7 +3,8 @@
  * `_bulk`, answered as an Elasticsearch 8 node would so that they go on
  * to send: the version probe (`GET`/`HEAD /`), cluster health, and the
  * licence, index-template, ILM, ingest-pipeline and node calls Logstash
- * and Filebeat make at start (empty answers: sluice has none of these).
+ * and Filebeat make at start (empty answers: sluice has none of these),
+ * and `_refresh` (a no-op: what sluice acknowledged is already readable).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiContext } from '../../api-context.ts';
@@ -36,6 +37,14 @@ export function registerEsProbes(app: FastifyInstance, ctx: ApiContext, o: Probe
   app.put('/_ilm/policy/:name', o, (request, reply) => acknowledged(request, reply));
   app.get('/_ingest/pipeline', o, (_request, reply) => json(reply, {}));
   app.get('/_ingest/pipeline/:name', o, (_request, reply) => json(reply, {}));
+  // A write is readable once answered (after the fsync): a refresh has nothing to do (the bulk helper's refreshOnCompletion calls it).
+  for (const url of ['/_refresh', '/:index/_refresh']) app.route({ method: ['POST', 'GET'], url, ...o, handler: (request, reply) => refreshed(request, reply) });
+}
+
+/** `_refresh`: nothing to make visible; the body (none is expected) is drained. */
+function refreshed(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  request.raw.resume();
+  return json(reply, { _shards: { total: 1, successful: 1, failed: 0 } });
 }
 
 /**
