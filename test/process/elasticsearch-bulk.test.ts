@@ -198,6 +198,12 @@ test('overload: the whole request is 429 with Retry-After and the product header
       assert.equal(err.statusCode, 429);
       assert.equal(err.headers?.['retry-after'], '1');
       assert.equal(err.headers?.['x-elastic-product'], 'Elasticsearch');
+      // Both error shapes: sluice's code, Elasticsearch's type (which the client puts in its message).
+      const body = err.body as { error: { code: string; type: string }; status: number };
+      assert.equal(body.error.code, 'OVERLOADED');
+      assert.equal(body.error.type, 'es_rejected_execution_exception');
+      assert.equal(body.status, 429);
+      assert.match(err.message, /es_rejected_execution_exception/);
       return true;
     });
   } finally {

@@ -13,6 +13,7 @@ import { planBulk, timeOf, type PlanOptions } from '../../../../src/api/http/pro
 import { bulkAnswerJson, writtenBatch, type ItemOutcome } from '../../../../src/api/http/protocols/elasticsearch/bulk-answer.ts';
 import { esTableDefinition, tableOfIndex } from '../../../../src/api/http/protocols/elasticsearch/index-table.ts';
 import { prefersHtml } from '../../../../src/api/http/protocols/elasticsearch/es-probes.ts';
+import { withEsErrorFields } from '../../../../src/api/http/protocols/elasticsearch/es-error-body.ts';
 import { parseTableDef } from '../../../../src/core/schema/parse-table-def.ts';
 
 const NOW = Date.UTC(2026, 11, 5);
@@ -200,4 +201,17 @@ test('GET / answers the version body unless the client prefers HTML (a browser)'
   assert.equal(prefersHtml('application/vnd.elasticsearch+json; compatible-with=9'), false);
   assert.equal(prefersHtml('text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8'), true);
   assert.equal(prefersHtml('application/json, text/html;q=0.5'), false);
+});
+
+test('whole-request errors keep sluice\'s body and gain Elasticsearch\'s type, reason and status', () => {
+  const body = JSON.stringify({ error: { code: 'OVERLOADED', message: 'too many writes in flight', details: [] } });
+  const both = JSON.parse(withEsErrorFields(body, 429) as string);
+  assert.deepEqual(both, {
+    error: { code: 'OVERLOADED', message: 'too many writes in flight', details: [], type: 'es_rejected_execution_exception', reason: 'too many writes in flight', root_cause: [{ type: 'es_rejected_execution_exception', reason: 'too many writes in flight' }] },
+    status: 429,
+  });
+  assert.equal(JSON.parse(withEsErrorFields(JSON.stringify({ error: { code: 'WAL_IO', message: 'm', details: [] } }), 500) as string).error.type, 'sluice_exception');
+  const answer = '{"took":1,"errors":false,"items":[]}';
+  assert.equal(withEsErrorFields(answer, 200), answer, 'answers pass unchanged');
+  assert.equal(withEsErrorFields('{"error":{"code":', 400), '{"error":{"code":', 'an unparsable body passes unchanged');
 });

@@ -9,6 +9,7 @@ import type { ApiContext } from '../../api-context.ts';
 import { ANY_TOKEN } from '../../route-auth.ts';
 import { registerBulkRoutes } from './bulk-route.ts';
 import { registerEsProbes } from './es-probes.ts';
+import { withEsErrorFields } from './es-error-body.ts';
 
 /** Registers the Elasticsearch routes. */
 export function registerElasticsearchRoutes(app: FastifyInstance, ctx: ApiContext): void {
@@ -22,7 +23,8 @@ export function registerElasticsearchRoutes(app: FastifyInstance, ctx: ApiContex
   });
 }
 
+/** The product header on every answer, and Elasticsearch's error fields beside sluice's on error answers. */
 function elasticProduct(_request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (err: null, payload: unknown) => void): void {
   void reply.header('x-elastic-product', 'Elasticsearch');
-  done(null, payload);
+  done(null, withEsErrorFields(payload, reply.statusCode));
 }
