@@ -128,6 +128,13 @@ test('per item: a duplicate create is 409, a refused document 400, update/delete
   );
   const stored = await exported('es_dups');
   assert.equal(stored.length, 3, 'k1, the document without an id, k3');
+  // A table made by hand under an index's name is not written into: its items are refused, the others stored.
+  const manual = await http(`${node.url}/v1/tables`, { method: 'POST', body: JSON.stringify({ name: 'es_manual', shardKey: 'host', fields: [{ name: 'host', type: 'string', required: true }] }), headers: { 'content-type': 'application/json' } });
+  assert.equal(manual.status, 201, manual.text);
+  const mixed = await es.bulk({ operations: [{ index: { _index: 'manual' } }, { host: 'h' }, { index: { _index: 'dups', _id: 'k4' } }, { m: 4 }] });
+  assert.deepEqual(mixed.items.map((i) => Object.values(i)[0]?.status), [409, 201]);
+  assert.match(mixed.items[0]?.index?.error?.reason ?? '', /es_manual exists but cannot take Elasticsearch documents/);
+  assert.equal((await exported('es_manual')).length, 0);
   assert.deepEqual(stored.find((r) => r['doc_id'] === 'k1')?.['doc'], { message: 'first' }, 'a create never overwrites');
 });
 

@@ -11,7 +11,7 @@ import { SNOWFLAKE_EPOCH_MS } from '../../../../src/core/snowflake.ts';
 import { parseBulkBody } from '../../../../src/api/http/protocols/elasticsearch/bulk-ndjson.ts';
 import { planBulk, timeOf, type PlanOptions } from '../../../../src/api/http/protocols/elasticsearch/bulk-plan.ts';
 import { bulkAnswerJson, writtenBatch, type ItemOutcome } from '../../../../src/api/http/protocols/elasticsearch/bulk-answer.ts';
-import { esTableDefinition, tableOfIndex } from '../../../../src/api/http/protocols/elasticsearch/index-table.ts';
+import { esTableDefinition, esTableProblem, tableOfIndex } from '../../../../src/api/http/protocols/elasticsearch/index-table.ts';
 import { prefersHtml } from '../../../../src/api/http/protocols/elasticsearch/es-probes.ts';
 import { withEsErrorFields } from '../../../../src/api/http/protocols/elasticsearch/es-error-body.ts';
 import { parseTableDef } from '../../../../src/core/schema/parse-table-def.ts';
@@ -162,6 +162,16 @@ test('index names map to valid table names, or to none', () => {
   assert.equal(def.primaryKey, 'doc_id');
   assert.equal(def.shardKey, 'doc_id');
   assert.equal(def.timeField, 'ts');
+});
+
+test('an existing table takes Elasticsearch documents only with their fields and keys; added fields are fine', () => {
+  const def = (raw: Record<string, unknown>) => parseTableDef(raw, NOW, { replicationFactorDefault: 1 });
+  const es = esTableDefinition('es_x');
+  assert.equal(esTableProblem(def(es)), undefined);
+  assert.equal(esTableProblem(def({ ...es, fields: [...(es['fields'] as object[]), { name: 'extra', type: 'string' }] })), undefined);
+  assert.match(esTableProblem(def({ name: 'es_x', shardKey: 'host', fields: [{ name: 'host', type: 'string', required: true }] })) ?? '', /lacks doc_id \(string\), es_index \(string\), ts \(timestamp\), doc \(json\)/);
+  assert.match(esTableProblem(def({ ...es, primaryKey: undefined })) ?? '', /primary key and shard key must be doc_id/);
+  assert.match(esTableProblem(def({ ...es, timeField: undefined })) ?? '', /time field must be ts/);
 });
 
 test('the answer: items in body order, created / updated / 409 from the ids, validation refusals per item', () => {

@@ -33,6 +33,7 @@ function typeOfStatus(status: number): string {
   if (status === 429) return 'es_rejected_execution_exception';
   if (status === 503) return 'unavailable_shards_exception';
   if (status === 403) return 'security_exception';
+  if (status === 400 || status === 409) return 'illegal_argument_exception';
   return 'sluice_exception';
 }
 

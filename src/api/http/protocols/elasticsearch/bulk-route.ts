@@ -23,7 +23,8 @@ import { ensureTable } from '../ensure-table.ts';
 import { parseBulkBody } from './bulk-ndjson.ts';
 import { planBulk, type BulkPlan, type TableBatch } from './bulk-plan.ts';
 import { bulkAnswerJson, failedBatch, writtenBatch } from './bulk-answer.ts';
-import { esTableDefinition } from './index-table.ts';
+import { esTableDefinition, esTableProblem } from './index-table.ts';
+import { currentDef } from '../../../../storage/catalog.ts';
 import { withoutExistingCreates } from './create-check.ts';
 
 /** Media types read as NDJSON (rsyslog sends application/json; the Elastic clients the vendor types), parameters ignored. */
@@ -107,7 +108,8 @@ async function writeTable(ctx: ApiContext, request: FastifyRequest, planned: Tab
   let batch: TableBatch;
   try {
     authorizeRequest(ctx.auth, request, tableNeed('write', planned.table));
-    await ensureTable(ctx, esTableDefinition(planned.table));
+    const problem = esTableProblem(currentDef(await ensureTable(ctx, esTableDefinition(planned.table))));
+    if (problem !== undefined) throw new SluiceError('SCHEMA_INCOMPATIBLE', `the table ${planned.table} exists but cannot take Elasticsearch documents: ${problem} (docs/protocols.md)`);
     batch = await withoutExistingCreates(ctx, planned, plan.items, plan.outcomes);
   } catch (err) {
     ticket.release();

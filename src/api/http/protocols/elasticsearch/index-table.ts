@@ -6,6 +6,7 @@
  * in each record's `es_index` field.
  */
 import { TABLE_NAME_RE } from '../../../../core/schema/parse-table-def.ts';
+import type { TableDef } from '../../../../core/schema/table-def.ts';
 
 /** The fields of an Elasticsearch table, in order. */
 export const ES_FIELDS = {
@@ -44,4 +45,20 @@ export function esTableDefinition(name: string): { readonly name: string } & Rec
       { name: ES_FIELDS.doc, type: 'json', required: true },
     ],
   };
+}
+
+/**
+ * Why an existing table cannot take Elasticsearch documents, or undefined.
+ * A table made by hand under an index's name, or one whose keys were
+ * changed, would refuse every item or lose the `_id` semantics (a primary
+ * key for retries, a shard key for the create lookup). Fields added to it
+ * since are fine.
+ */
+export function esTableProblem(def: TableDef): string | undefined {
+  const wanted = esTableDefinition(def.name)['fields'] as { name: string; type: string }[];
+  const missing = wanted.filter((w) => !def.fields.some((f) => f.name === w.name && f.type === w.type));
+  if (missing.length > 0) return `it lacks ${missing.map((m) => `${m.name} (${m.type})`).join(', ')}`;
+  if (def.primaryKey !== ES_FIELDS.id || def.shardKey !== ES_FIELDS.id) return `its primary key and shard key must be ${ES_FIELDS.id}`;
+  if (def.timeField !== ES_FIELDS.time) return `its time field must be ${ES_FIELDS.time}`;
+  return undefined;
 }
