@@ -45,7 +45,8 @@ function ensureEtcd() {
 function ensureRsyslog() {
   const bin = process.env.SLUICE_RSYSLOGD_BIN ?? '/usr/sbin/rsyslogd';
   const hasModule = () => globSync('/usr/lib/*/rsyslog/omelasticsearch.so').length > 0 || existsSync('/usr/lib/rsyslog/omelasticsearch.so');
-  if (existsSync(bin) && hasModule()) return;
+  const hadRsyslog = existsSync(bin);
+  if (hadRsyslog && hasModule()) return;
   console.log(`$ apt-get install -y rsyslog rsyslog-elasticsearch   (${bin} or omelasticsearch is missing)`);
   const policy = '/usr/sbin/policy-rc.d';
   const ownPolicy = !existsSync(policy);
@@ -61,8 +62,9 @@ function ensureRsyslog() {
   } finally {
     if (ownPolicy) rmSync(policy, { force: true });
   }
-  // Where systemd runs, make sure the package's service is not left running (the test needs none).
-  if (existsSync('/run/systemd/system')) spawnSync('systemctl', ['disable', '--now', 'rsyslog.service', 'syslog.socket'], { stdio: 'inherit' });
+  // Where systemd runs, make sure the service this install brought is not left running (the test needs none);
+  // a syslog daemon the machine already had is left alone.
+  if (!hadRsyslog && existsSync('/run/systemd/system')) spawnSync('systemctl', ['disable', '--now', 'rsyslog.service', 'syslog.socket'], { stdio: 'inherit' });
   if (!existsSync(bin) || !hasModule()) {
     console.error('rsyslog with omelasticsearch is needed by the Elasticsearch _bulk test and could not be installed: run `apt-get install rsyslog rsyslog-elasticsearch` as root, or set SLUICE_RSYSLOGD_BIN');
     process.exit(1);
