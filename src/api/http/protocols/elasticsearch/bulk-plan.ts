@@ -73,12 +73,12 @@ export function planBulk(ops: readonly BulkOp[], o: PlanOptions): BulkPlan {
       outcomes.push(conflict(id));
       continue;
     }
-    seen.add(key);
     let batch = batches.get(table);
     if (batch === undefined && batches.size >= o.tablesMax) {
       outcomes.push(itemError(400, 'illegal_argument_exception', `a _bulk request writes at most ${o.tablesMax} indices (--es-bulk-indices-max); send [${index}] in another request`, 'INVALID_ARGUMENT'));
       continue;
     }
+    seen.add(key);
     if (batch === undefined) batches.set(table, (batch = { table, lines: [], positions: [], repeats: [] }));
     batch.lines.push(recordLine(id, index, timeOf(op.source.doc, o.timeField, o.nowMs), op.source.text));
     batch.positions.push(items.length - 1);
