@@ -413,6 +413,18 @@ export interface NodeConfig {
 
   /** The table Loki pushes (`POST /loki/api/v1/push`) land in, created on the first push (docs/protocols.md). @default 'loki_logs' */
   readonly lokiTable: string;
+  /** Elasticsearch `_bulk`: an `_index` lands in the table named this prefix + the index (see docs/protocols.md). @default 'es_' */
+  readonly esTablePrefix: string;
+  /** Elasticsearch `_bulk`: the document field holding the event time (receive time when absent). @default '@timestamp' */
+  readonly esTimeField: string;
+  /** The Elasticsearch version `GET /` reports (shippers such as Filebeat refuse a server older than themselves). @default '8.17.0' */
+  readonly esVersion: string;
+  /**
+   * Distinct indices (tables) one `_bulk` request may write; items for more
+   * are refused (400). Each new index creates a table, and each table is a
+   * write of its own. @default 100
+   */
+  readonly esBulkIndicesMax: number;
 }
 
 /** The defaults of every option. */
@@ -513,6 +525,10 @@ export const DEFAULT_CONFIG: NodeConfig = {
   etcdUser: '',
   etcdPasswordFile: '',
   lokiTable: 'loki_logs',
+  esTablePrefix: 'es_',
+  esTimeField: '@timestamp',
+  esVersion: '8.17.0',
+  esBulkIndicesMax: 100,
 };
 
 type NumericKey = { [K in keyof NodeConfig]-?: NodeConfig[K] extends number ? K : never }[keyof NodeConfig];
@@ -585,6 +601,7 @@ const BOUNDS: Partial<Record<NumericKey, readonly [number, number]>> = {
   statusSessionsMax: [1, 100_000],
   // At least a minute: a session shorter than a few page refreshes signs the operator out while looking.
   statusSessionTtlMs: [60_000, 7 * 86_400_000],
+  esBulkIndicesMax: [1, 10_000],
 };
 
 /**
@@ -662,6 +679,7 @@ export function resolveConfig(overrides: Partial<NodeConfig> = {}): NodeConfig {
   }
   problems.push(...etcdAccessProblems(config));
   if (!TABLE_NAME_RE.test(config.lokiTable)) problems.push({ path: 'lokiTable', message: `lokiTable (--loki-table) must be a table name (${TABLE_NAME_RE.source}), got ${JSON.stringify(config.lokiTable)}` });
+  problems.push(...elasticsearchProblems(config));
   if (problems.length > 0) throw new SluiceError('INVALID_ARGUMENT', `invalid configuration: ${problems.map((p) => p.message).join('; ')}`, problems);
   return config;
 }
@@ -743,6 +761,16 @@ function peerProblems(config: NodeConfig): { path: string; message: string }[] {
   } else if (peer.port !== 0 && peer.port === config.grpcPort && peer.host === config.grpcHost) {
     problems.push({ path: 'grpcPeerPort', message: `--grpc-peer ${peer.host}:${peer.port} is the --grpc address: clients and peers are served on separate listeners` });
   }
+  return problems;
+}
+
+/** The Elasticsearch `_bulk` options: a prefix that keeps table names valid, a time field, a dotted version. */
+function elasticsearchProblems(c: NodeConfig): { path: string; message: string }[] {
+  const problems: { path: string; message: string }[] = [];
+  // Empty is allowed: an index name that is a valid table name is then the table's name.
+  if (!/^(?:[A-Za-z][A-Za-z0-9_]{0,31})?$/.test(c.esTablePrefix)) problems.push({ path: 'esTablePrefix', message: `esTablePrefix must be empty or 1-32 letters, digits and '_' starting with a letter, got ${JSON.stringify(c.esTablePrefix)}` });
+  if (c.esTimeField.length === 0 || c.esTimeField.length > 256) problems.push({ path: 'esTimeField', message: 'esTimeField must be 1-256 characters' });
+  if (!/^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$/.test(c.esVersion)) problems.push({ path: 'esVersion', message: `esVersion must look like 8.17.0, got ${JSON.stringify(c.esVersion)}` });
   return problems;
 }
 

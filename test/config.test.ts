@@ -156,3 +156,14 @@ test('eventTimeAheadMsMax: 1 h by default, bounded like a table\'s own bound (0 
   refuses({ eventTimeAheadMsMax: -1 }, 'eventTimeAheadMsMax', /between 0 and/);
   refuses({ eventTimeAheadMsMax: max + 1 }, 'eventTimeAheadMsMax', /between 0 and/);
 });
+
+test('Elasticsearch _bulk: a table prefix that keeps table names valid (or none), a time field, a dotted version', () => {
+  assert.equal(resolveConfig({ esTablePrefix: '' }).esTablePrefix, '');
+  assert.equal(resolveConfig({ esTablePrefix: 'logs_' }).esTablePrefix, 'logs_');
+  refuses({ esTablePrefix: '_es' }, 'esTablePrefix', /starting with a letter/);
+  refuses({ esTablePrefix: 'es-' }, 'esTablePrefix', /letters, digits and '_'/);
+  refuses({ esTablePrefix: 'p'.repeat(33) }, 'esTablePrefix', /1-32/);
+  refuses({ esTimeField: '' }, 'esTimeField', /1-256 characters/);
+  assert.equal(resolveConfig({ esVersion: '9.1.0' }).esVersion, '9.1.0');
+  refuses({ esVersion: '8' }, 'esVersion', /look like 8.17.0/);
+});

@@ -91,6 +91,10 @@ interface ServeOptions extends KafkaSecurityFlags {
   auditDataAccess?: boolean;
   allowedHosts?: string;
   metricsListen?: string;
+  esTablePrefix: string;
+  esTimeField: string;
+  esVersion: string;
+  esBulkIndicesMax: string;
   authFailuresPerMinuteMax: string;
   statusSessionTtlMs: string;
   statusSessionsMax: string;
@@ -197,6 +201,10 @@ export function serveCommand(): Command {
     .option('--metrics-listen <host:port>', 'also serve GET /metrics and the status page (/status) without a token on this address (bind it where only operators and the scraper reach)')
     .option('--status-session-ttl-ms <ms>', 'a status-page sign-in session ends this long after sign-in (or with its token)', String(d.statusSessionTtlMs))
     .option('--status-sessions-max <n>', 'status-page sessions held at once; past it the oldest ends', String(d.statusSessionsMax))
+    .option('--es-table-prefix <prefix>', 'Elasticsearch _bulk: an _index lands in the table <prefix><index> (empty: the index name itself)', d.esTablePrefix)
+    .option('--es-time-field <field>', 'Elasticsearch _bulk: the document field holding the event time (receive time when absent)', d.esTimeField)
+    .option('--es-version <x.y.z>', 'the Elasticsearch version GET / reports to shippers', d.esVersion)
+    .option('--es-bulk-indices-max <n>', 'Elasticsearch _bulk: distinct indices one request may write (items for more are refused)', String(d.esBulkIndicesMax))
     .option('--tls-cert <file>', 'HTTPS and gRPC (Ingest) with this PEM certificate, its chain after it (with --tls-key)')
     .option('--tls-key <file>', 'the PEM private key of --tls-cert (mode 0600, or the node refuses to start)')
     .addOption(
@@ -323,6 +331,10 @@ function toConfig(o: ServeOptions): NodeConfig {
     auditDataAccess: o.auditDataAccess === true,
     allowedHosts: (o.allowedHosts ?? '').split(',').map((h) => h.trim()).filter((h) => h !== ''),
     metricsListen: o.metricsListen ?? '',
+    esTablePrefix: o.esTablePrefix,
+    esTimeField: o.esTimeField,
+    esVersion: o.esVersion,
+    esBulkIndicesMax: int(o.esBulkIndicesMax, '--es-bulk-indices-max'),
     authFailuresPerMinuteMax: int(o.authFailuresPerMinuteMax, '--auth-failures-per-minute-max'),
     lokiTable: o.lokiTable,
     statusSessionTtlMs: int(o.statusSessionTtlMs, '--status-session-ttl-ms'),

@@ -58,6 +58,8 @@ export const ERROR_CODES = {
   INVALID_OTLP: { status: 400, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
   /** Records whose event time is further ahead of the server clock than the table's `eventTimeAheadMsMax` (nothing written). */
   EVENT_TIME_IN_FUTURE: { status: 400, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
+  /** An Elasticsearch `_bulk` item whose action sluice does not store (`update`, `delete`: records are append-only). */
+  UNSUPPORTED_ACTION: { status: 400, grpc: Grpc.UNIMPLEMENTED, canRetry: false },
   UNAUTHENTICATED: { status: 401, grpc: Grpc.UNAUTHENTICATED, canRetry: false },
   PERMISSION_DENIED: { status: 403, grpc: Grpc.PERMISSION_DENIED, canRetry: false },
   NOT_FOUND: { status: 404, grpc: Grpc.NOT_FOUND, canRetry: false },
@@ -65,6 +67,8 @@ export const ERROR_CODES = {
   RECORD_NOT_FOUND: { status: 404, grpc: Grpc.NOT_FOUND, canRetry: false },
   METHOD_NOT_ALLOWED: { status: 405, grpc: Grpc.UNIMPLEMENTED, canRetry: false },
   TABLE_EXISTS: { status: 409, grpc: Grpc.ALREADY_EXISTS, canRetry: false },
+  /** An Elasticsearch `_bulk` `create` whose `_id` is already stored. */
+  DOCUMENT_EXISTS: { status: 409, grpc: Grpc.ALREADY_EXISTS, canRetry: false },
   SCHEMA_INCOMPATIBLE: { status: 409, grpc: Grpc.FAILED_PRECONDITION, canRetry: false },
   /** An atomic batch was decided aborted (its coordinator missed the deadline, or was fenced): nothing of it is stored; retry it. */
   TX_ABORTED: { status: 409, grpc: Grpc.ABORTED, canRetry: true },

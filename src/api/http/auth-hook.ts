@@ -13,6 +13,7 @@ import { describeNeed, globalNeed, type Need } from '../../security/scopes.ts';
 import type { SessionStore } from '../../security/session-store.ts';
 import { needOf, type RouteAuth } from './route-auth.ts';
 import { sessionPrincipal } from './status/session-cookie.ts';
+import { asBearer, isShipperScheme } from '../../security/shipper-credentials.ts';
 
 /** How the HTTP door checks callers. */
 export interface HttpAuthOptions {
@@ -110,7 +111,7 @@ function checkRequest(o: HttpAuthOptions, request: FastifyRequest): void {
   if (bearerInQuery(request.query as Record<string, unknown>)) {
     throw new SluiceError('UNAUTHENTICATED', 'a token goes in the Authorization header, never in the query string');
   }
-  const authorization = authorizationValues(request);
+  const authorization = credentialsOf(request);
   if (auth.kind === 'page' && authorization.length === 0) {
     checkPageSession(o, request, auth.scope, facts);
     return;
@@ -162,6 +163,22 @@ function authorizationValues(request: FastifyRequest): string[] {
   const values: string[] = [];
   for (let i = 0; i + 1 < raw.length; i += 2) if ((raw[i] as string).toLowerCase() === 'authorization') values.push(raw[i + 1] as string);
   return values;
+}
+
+/**
+ * The Authorization values to authenticate. A shipper protocol route also
+ * takes the token as a basic-auth password or API key, but never from a
+ * browser: a browser replays basic credentials on its own (cross-site
+ * requests too), a shipper sends no Origin or Sec-Fetch-Site.
+ */
+function credentialsOf(request: FastifyRequest): string[] {
+  const values = authorizationValues(request);
+  if (request.routeOptions.config.shipperCredentials !== true || !values.some(isShipperScheme)) return values;
+  const site = request.headers['sec-fetch-site'];
+  if (request.headers.origin !== undefined || (site !== undefined && site !== 'none')) {
+    throw new SluiceError('PERMISSION_DENIED', 'a token as a basic-auth password or API key is not accepted from a browser; send Authorization: Bearer');
+  }
+  return values.map(asBearer);
 }
 
 /** `access_token`, or a `token` that is a bearer token (`token` is also the read-your-writes token of reads). */

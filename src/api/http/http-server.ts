@@ -22,6 +22,7 @@ import { registerHttpAuth } from './auth-hook.ts';
 import { registerLokiRoutes } from './protocols/loki/loki-routes.ts';
 import { registerOpsStatusRoutes, registerStatusRoutes } from './status/status-routes.ts';
 import { registerOtlpLogsRoutes } from './protocols/otlp/otlp-logs-route.ts';
+import { registerElasticsearchRoutes } from './protocols/elasticsearch/es-routes.ts';
 
 /** A certificate (chain) and key, PEM. */
 export interface HttpsPair {
@@ -76,6 +77,7 @@ export function buildHttpServer(ctx: ApiContext, tls?: HttpsPair): FastifyInstan
   registerLokiRoutes(app, ctx);
   registerStatusRoutes(app, ctx);
   registerOtlpLogsRoutes(app, ctx);
+  registerElasticsearchRoutes(app, ctx);
   return app;
 }
 

@@ -33,6 +33,8 @@ export type RouteAuth =
 declare module 'fastify' {
   interface FastifyContextConfig {
     auth?: RouteAuth;
+    /** Also take the token as a basic-auth password or an API key (shipper protocol routes; security/shipper-credentials.ts). */
+    shipperCredentials?: boolean;
   }
 }
 
