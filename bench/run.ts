@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- single|ring|etcd|cluster|sources|engines|security ...] [--records N] [--runs N] [--quick] [--parts grpc,kafka,parquet] [--engine-puts N]`:
+ * `npm run bench [-- single|ring|etcd|cluster|sources|engines|security|connections|protocols ...] [--records N] [--runs N] [--quick] [--parts grpc,kafka,parquet] [--engine-puts N]`:
  * runs the benchmarks (by default `single` then `ring`) and prints Markdown
  * tables ready for docs/benchmarks.md, with the date and the machine.
  *
