@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- single|ring|etcd|cluster|sources|engines|security ...] [--records N] [--runs N] [--quick] [--parts grpc,kafka,parquet] [--engine-puts N]`:
+ * `npm run bench [-- single|ring|etcd|cluster|sources|engines|security|connections|protocols ...] [--records N] [--runs N] [--quick] [--parts grpc,kafka,parquet] [--engine-puts N]`:
  * runs the benchmarks (by default `single` then `ring`) and prints Markdown
  * tables ready for docs/benchmarks.md, with the date and the machine.
  *
@@ -13,6 +13,11 @@
  * cluster's load with and without atomic=true in the same run
  * (bench/cluster-atomic.bench.ts), instead of the bulk, failover and etcd
  * figures.
+ *
+ * `protocols [--records N] [--runs N] [--batch B]`: the same log records
+ * through native NDJSON, OTLP/HTTP (protobuf, JSON), Elasticsearch `_bulk`
+ * and Loki push (protobuf+snappy, JSON) on one node
+ * (bench/protocols.bench.ts); `--quick` loads 5,000 records per way once.
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
@@ -25,6 +30,7 @@ import { LOADS, runClusterAtomicBench } from './cluster-atomic.bench.ts';
 import { runSourcesBench, type SourcesPart } from './sources.bench.ts';
 import { runEnginesBench } from './engines.bench.ts';
 import { runConnectionsBench } from './connections.bench.ts';
+import { runProtocolsBench } from './protocols.bench.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -55,9 +61,11 @@ const { values, positionals } = parseArgs({
     'load-seconds': { type: 'string', default: '60' },
     'sustain-rate': { type: 'string', default: '15000' },
     'cost-seconds': { type: 'string', default: '6' },
+    // protocols: records per request.
+    batch: { type: 'string', default: '1000' },
   },
 });
-const known = ['single', 'ring', 'etcd', 'cluster', 'sources', 'engines', 'security', 'connections'];
+const known = ['single', 'ring', 'etcd', 'cluster', 'sources', 'engines', 'security', 'connections', 'protocols'];
 // `ring` joins the default run: it is pure computation and takes about a second.
 const suites = positionals.length > 0 ? positionals : ['single', 'ring'];
 const quick = values.quick === true;
@@ -157,6 +165,15 @@ for (const suite of suites) {
       sustainRate: Number(values['sustain-rate']),
       profileSeconds: quick ? 3 : Number(values['profile-seconds']),
       costSeconds: quick ? 0 : Number(values['cost-seconds']),
+    });
+  } else if (suite === 'protocols') {
+    await runProtocolsBench({
+      records: quick ? 5_000 : Number(values.records),
+      perBody: Number(values.batch),
+      connections: Number(values.connections),
+      runs: quick ? 1 : Number(values.runs),
+      // Quick proves the bench works end to end: one 2 s look at the machine, no waiting.
+      ...(quick ? { quietWaitMsMax: 0 } : {}),
     });
   } else if (suite === 'engines') {
     await runEnginesBench({

@@ -256,7 +256,7 @@ export async function countedLoad(urls: readonly string[], path: string, bodies:
  * Runs `connections` workers over keep-alive pools dealt round-robin over
  * `urls`, closes the pools, and returns the seconds the workers took.
  */
-async function overPools(urls: readonly string[], connections: number, timeouts: { headersTimeout?: number; bodyTimeout?: number; connect?: { ca: string } }, worker: (pool: Pool) => Promise<void>): Promise<number> {
+export async function overPools(urls: readonly string[], connections: number, timeouts: { headersTimeout?: number; bodyTimeout?: number; connect?: { ca: string } }, worker: (pool: Pool) => Promise<void>): Promise<number> {
   const pools = urls.map((u, k) => new Pool(u, { connections: connectionsOf(k, urls.length, connections), pipelining: 1, keepAliveTimeout: 60_000, ...timeouts }));
   const started = performance.now();
   try {
