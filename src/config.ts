@@ -44,6 +44,29 @@ export const DEDUPE_PREFIX_BYTES_MAX = 256;
 export const DEDUPE_NUMBER_CHARS_MAX = 20;
 
 /**
+ * Records one write may dead-letter (`on_invalid=dead_letter`); a request
+ * refusing more is refused whole, nothing written, so the dead-letter write
+ * and the answer listing it stay bounded.
+ * @default 10_000
+ */
+export const DEAD_LETTERS_PER_REQUEST_MAX = 10_000;
+
+/**
+ * Violations collected per write in dead-letter mode (each refused record
+ * needs its first one): several per letter, more than `errorDetailsMax`.
+ * @default 40_000
+ */
+export const DEAD_LETTER_VIOLATIONS_MAX = 4 * DEAD_LETTERS_PER_REQUEST_MAX;
+
+/**
+ * Largest raw record a dead letter keeps, bytes: its base64 must fit a
+ * `bytes` field (1 MiB of text). A write refusing a larger record is refused
+ * whole instead, so the record is answered to its sender, never dropped.
+ * @default 768 KiB
+ */
+export const DEAD_LETTER_RAW_BYTES_MAX = 768 * KiB;
+
+/**
  * Largest gRPC message a node sends or receives (Replica and Ingest
  * services), bytes: a replica Write carries a whole WAL frame's batch.
  * @default 256 MiB
@@ -545,6 +568,8 @@ assert(KEY_BYTES_MAX_LIMIT + PK_KEY_HEAD_BYTES <= ENGINE_KEY_BYTES_MAX, 'a prima
 assert(KEY_BYTES_MAX_LIMIT <= 0xffff, 'keyLen and pkLen are u16');
 assert(DEDUPE_PREFIX_BYTES_MAX + DEDUPE_NUMBER_CHARS_MAX <= KEY_BYTES_MAX_LIMIT, 'a dedupe key (stored as a primary key) fits where a primary key does');
 assert(walFrameBytesMax({ bodyBytesMax: BODY_BYTES_MAX_LIMIT }) + REPLICA_ENVELOPE_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX, 'the largest WAL frame fits a replica message');
+// The compiled schema's default string limit (compile-schema.ts) bounds a bytes field's base64 text.
+assert(Math.ceil(DEAD_LETTER_RAW_BYTES_MAX / 3) * 4 <= 1024 * 1024, "a dead letter's raw record fits a bytes field as base64");
 
 /** Merges overrides onto the defaults and checks every bound and relation. */
 export function resolveConfig(overrides: Partial<NodeConfig> = {}): NodeConfig {

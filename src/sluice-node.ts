@@ -338,6 +338,7 @@ export class SluiceNode {
     const pipeline = new IngestPipeline({
       catalog,
       coordinator,
+      tables,
       pool: this.pool,
       options: config,
       observer: {

@@ -4,7 +4,7 @@
  * reported at once, each with the JSON pointer of the offending input.
  */
 import { SluiceError } from '../errors.ts';
-import type { ExtraFields, FieldDef, JsonValue, TableDef } from './table-def.ts';
+import { DEAD_LETTER_SUFFIX, INVALID_POLICIES, type ExtraFields, type FieldDef, type InvalidPolicy, type JsonValue, type TableDef } from './table-def.ts';
 import { bindProto, protoFields, type ProtoBinding } from './proto-schema.ts';
 import { checkKeyField, checkTimeField, DefinitionProblems, parseFieldSpecs, type FieldSpec } from './parse-field-specs.ts';
 
@@ -40,7 +40,7 @@ export const TABLE_DEF_DEFAULTS = {
   jsonDepthMax: 32,
 } as const satisfies Required<TableDefOptions>;
 
-const TOP_KEYS = new Set(['name', 'fields', 'shardKey', 'timeField', 'primaryKey', 'replicationFactor', 'extraFields', 'proto']);
+const TOP_KEYS = new Set(['name', 'fields', 'shardKey', 'timeField', 'primaryKey', 'replicationFactor', 'extraFields', 'proto', 'onInvalid']);
 
 /** Throws INVALID_TABLE_DEFINITION with every collected problem, if any. */
 export function throwIfProblems(problems: DefinitionProblems, what = 'invalid table definition'): void {
@@ -89,6 +89,7 @@ export function parseTableDef(input: unknown, nowMs: number, options: TableDefOp
   }
   const extraFields = raw.extraFields === undefined ? 'reject' : raw.extraFields;
   if (extraFields !== 'reject' && extraFields !== 'keep') problems.add('/extraFields', 'extraFields must be "reject" or "keep"');
+  checkOnInvalid(raw.name, raw.onInvalid, problems);
   throwIfProblems(problems);
   return {
     name: raw.name as string,
@@ -101,7 +102,20 @@ export function parseTableDef(input: unknown, nowMs: number, options: TableDefOp
     version: 1,
     lastFieldId: fields.length,
     ...(proto !== undefined ? { proto } : {}),
+    ...(raw.onInvalid !== undefined ? { onInvalid: raw.onInvalid as InvalidPolicy } : {}),
   };
+}
+
+/** `onInvalid` is one of the policies; a dead-letter table cannot dead-letter (its letters would recurse). */
+export function checkOnInvalid(name: unknown, value: unknown, problems: DefinitionProblems): void {
+  if (value === undefined) return;
+  if (typeof value !== 'string' || !(INVALID_POLICIES as readonly string[]).includes(value)) {
+    problems.add('/onInvalid', `onInvalid must be one of ${INVALID_POLICIES.map((p) => JSON.stringify(p)).join(', ')}`);
+  } else if (value === 'dead_letter' && typeof name === 'string' && name.endsWith(DEAD_LETTER_SUFFIX)) {
+    problems.add('/onInvalid', 'a dead-letter table cannot itself dead-letter');
+  } else if (value === 'dead_letter' && typeof name === 'string' && !TABLE_NAME_RE.test(name + DEAD_LETTER_SUFFIX)) {
+    problems.add('/onInvalid', `the dead-letter table ${name}${DEAD_LETTER_SUFFIX} would pass the 63-character name limit`);
+  }
 }
 
 /**
