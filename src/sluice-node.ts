@@ -344,6 +344,7 @@ export class SluiceNode {
       observer: {
         onWritten: (table, n) => metrics.recordsWritten.inc({ table }, n),
         onRejected: (table, n) => metrics.recordsRejected.inc({ table }, n),
+        onDeadLettered: (table, n) => metrics.recordsDeadLettered.inc({ table }, n),
         onDeduped: (table, fresh, n) => metrics.dedupedRecords.inc({ table, mode: fresh ? 'fresh' : 'lookup' }, n),
       },
     });

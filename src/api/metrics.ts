@@ -10,6 +10,7 @@ export class NodeMetrics {
   readonly registry = new Registry();
   readonly recordsWritten: Counter<'table'>;
   readonly recordsRejected: Counter<'table'>;
+  readonly recordsDeadLettered: Counter<'table'>;
   readonly requestDuration: Histogram<'method' | 'route' | 'status'>;
   readonly walFsyncSeconds: Histogram;
   readonly walFlushBytes: Histogram;
@@ -59,6 +60,7 @@ export class NodeMetrics {
     collectDefaultMetrics({ register: this.registry, prefix: 'sluice_process_' });
     this.recordsWritten = new Counter({ name: 'sluice_records_written_total', help: 'Records durably written', labelNames: ['table'], registers });
     this.recordsRejected = new Counter({ name: 'sluice_records_rejected_total', help: 'Records refused by validation', labelNames: ['table'], registers });
+    this.recordsDeadLettered = new Counter({ name: 'sluice_records_dead_lettered_total', help: 'Refused records stored in the table\'s dead-letter table', labelNames: ['table'], registers });
     this.requestDuration = new Histogram({
       name: 'sluice_http_request_duration_seconds',
       help: 'HTTP request latency',

@@ -1,0 +1,198 @@
+/**
+ * Dead letters end to end, against one real node: records refused over
+ * HTTP, gRPC and a file import (`sluice ingest`) are stored in
+ * `<table>__dead_letters` with their raw bytes, code, path and source,
+ * while the valid ones are stored as with skip; after a schema fix,
+ * `sluice dlq replay` puts them in the table, and running it again (or
+ * after a replay interrupted between storing and marking) stores nothing
+ * twice.
+ */
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { freePort } from './etcd.ts';
+import { NodeProcess, http, runCli, tempDir } from './harness.ts';
+import { ingestClient, ingestWrite } from './ingest-client.ts';
+
+const READINGS = {
+  name: 'readings',
+  shardKey: 'device',
+  timeField: 'ts',
+  fields: [
+    { name: 'device', type: 'string', required: true },
+    { name: 'temp', type: 'int', required: true },
+    { name: 'ts', type: 'timestamp', required: true },
+  ],
+};
+
+interface Letter {
+  dead_letter_id: string;
+  table: string;
+  raw: string;
+  raw_format: string;
+  code: string;
+  message: string;
+  path: string;
+  source: string;
+  request_id: string | null;
+  record_index: number;
+  status: string;
+  replayed_id: string | null;
+}
+
+async function exportOf<T>(url: string, table: string): Promise<T[]> {
+  const res = await http(`${url}/v1/tables/${table}/export?format=ndjson`);
+  assert.equal(res.status, 200, res.text);
+  return res.text.trim() === '' ? [] : res.text.trim().split('\n').map((l) => JSON.parse(l) as T);
+}
+
+const rawText = (l: Letter): string => Buffer.from(l.raw, 'base64').toString('utf8');
+
+test('dead letters: HTTP, gRPC and file imports store refusals; replay after a schema fix stores each once', { timeout: 90_000 }, async (t) => {
+  const grpcPort = await freePort();
+  const dir = tempDir(t, 'sluice-dlq-');
+  const node = await NodeProcess.start(t, { dataDir: path.join(dir, 'data'), args: ['--grpc', `127.0.0.1:${grpcPort}`] });
+  const url = node.url;
+  assert.equal((await http(`${url}/v1/tables`, { method: 'POST', body: JSON.stringify(READINGS) })).status, 201);
+
+  // Lines as sent, spaces and key order kept: the letter must hold these exact bytes.
+  const good = '{"device":"d1","temp":20,"ts":1700000000000}';
+  const float = '{ "device": "d2", "temp": 21.5, "ts": 1700000000001 }';
+  const extra = '{"device":"d3","temp":19,"ts":1700000000002,"humidity":40}';
+  const noDevice = '{"temp":18,"ts":1700000000003}';
+
+  await t.test('HTTP: valid records stored, refused ones dead-lettered with raw bytes, code, path and source', async () => {
+    const res = await http(`${url}/v1/tables/readings/records?on_invalid=dead_letter`, {
+      method: 'POST',
+      body: [good, float, '', extra, noDevice].join('\n'),
+      headers: { 'content-type': 'application/x-ndjson' },
+    });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.body.written, 1);
+    assert.equal(res.body.rejected_count, 3);
+    assert.equal(res.body.dead_lettered.table, 'readings__dead_letters');
+    assert.equal(res.body.dead_lettered.count, 3);
+    assert.deepEqual(res.body.dead_lettered.letters.map((l: { index: number }) => l.index), [1, 2, 3]);
+
+    const letters = await exportOf<Letter>(url, 'readings__dead_letters');
+    assert.equal(letters.length, 3);
+    const byRaw = new Map(letters.map((l) => [rawText(l), l]));
+    assert.deepEqual([...byRaw.keys()].sort(), [float, extra, noDevice].sort());
+    assert.deepEqual({ code: byRaw.get(float)?.code, path: byRaw.get(float)?.path }, { code: 'TYPE', path: '/temp' });
+    assert.deepEqual({ code: byRaw.get(extra)?.code, path: byRaw.get(extra)?.path }, { code: 'UNKNOWN_FIELD', path: '/humidity' });
+    assert.deepEqual({ code: byRaw.get(noDevice)?.code, path: byRaw.get(noDevice)?.path }, { code: 'REQUIRED', path: '/device' });
+    for (const l of letters) {
+      assert.equal(l.source, 'http');
+      assert.equal(l.table, 'readings');
+      assert.equal(l.status, 'pending');
+      assert.equal(l.raw_format, 'json');
+      assert.ok((l.request_id ?? '').length > 0);
+    }
+    const ids = new Set(letters.map((l) => l.dead_letter_id));
+    assert.deepEqual(new Set(res.body.dead_lettered.letters.map((l: { id: string }) => l.id)), ids);
+    const stored = await exportOf<{ device: string }>(url, 'readings');
+    assert.deepEqual(stored.map((r) => r.device), ['d1']);
+  });
+
+  await t.test('a JSON array body: each refused element kept as its own text', async () => {
+    const res = await http(`${url}/v1/tables/readings/records?on_invalid=dead_letter`, {
+      method: 'POST',
+      body: `[{"device":"a1","temp":1,"ts":1}, {"device":"a2","temp":"x,]","ts":2}]`,
+    });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.body.written, 1);
+    const letter = (await exportOf<Letter>(url, 'readings__dead_letters')).find((l) => rawText(l).includes('"a2"'));
+    assert.equal(letter === undefined ? undefined : rawText(letter), '{"device":"a2","temp":"x,]","ts":2}');
+  });
+
+  await t.test('gRPC Write: refusals dead-lettered with source grpc, listed in the reply', async (tt) => {
+    const c = ingestClient(grpcPort);
+    tt.after(() => c.close());
+    const body = Buffer.from(['{"device":"g1","temp":5,"ts":1}', '{"device":"g2","temp":5.5,"ts":2}'].join('\n'));
+    const reply = (await ingestWrite(c, { table: 'readings', records: body, onInvalid: 'dead_letter' })) as unknown as { written: number; deadLetteredCount: number; deadLetterTable: string; deadLettered: { index: number; id: string }[] };
+    assert.equal(reply.written, 1);
+    assert.equal(reply.deadLetteredCount, 1);
+    assert.equal(reply.deadLetterTable, 'readings__dead_letters');
+    assert.equal(reply.deadLettered[0]?.index, 1);
+    const letter = (await exportOf<Letter>(url, 'readings__dead_letters')).find((l) => l.dead_letter_id === reply.deadLettered[0]?.id);
+    assert.equal(letter?.source, 'grpc');
+    assert.equal(letter === undefined ? undefined : rawText(letter), '{"device":"g2","temp":5.5,"ts":2}');
+  });
+
+  await t.test('sluice ingest --on-invalid dead_letter: source import:<file>; a rerun stores no letter twice', async () => {
+    const file = path.join(dir, 'batch.ndjson');
+    writeFileSync(file, ['{"device":"f1","temp":1,"ts":1}', '{"device":"f2","temp":1.25,"ts":2}', '{"device":"f3","temp":3,"ts":3}'].join('\n') + '\n');
+    const before = (await exportOf<Letter>(url, 'readings__dead_letters')).length;
+    for (const args of [[], ['--restart']]) {
+      const run = runCli(['ingest', file, '--table', 'readings', '--url', url, '--on-invalid', 'dead_letter', '--no-progress', ...args]);
+      assert.equal(run.code, 3, run.stderr); // records were refused (and kept)
+      assert.match(run.stderr, /1 rejected records kept as dead letters/);
+    }
+    const letters = (await exportOf<Letter>(url, 'readings__dead_letters')).filter((l) => l.source === 'import:batch.ndjson');
+    assert.equal(letters.length, 1, 'the rerun re-sent the row under the same dedupe key: same letter id');
+    assert.equal(rawText(letters[0] as Letter), '{"device":"f2","temp":1.25,"ts":2}');
+    assert.equal((await exportOf<Letter>(url, 'readings__dead_letters')).length, before + 1);
+  });
+
+  await t.test("the table's onInvalid default applies to writes that do not name one; dead-letter tables cannot dead-letter", async () => {
+    const desc = await http(`${url}/v1/tables/readings`);
+    const patched = await http(`${url}/v1/tables/readings/schema`, { method: 'PATCH', body: JSON.stringify({ fields: desc.body.fields, onInvalid: 'dead_letter' }) });
+    assert.equal(patched.status, 200, patched.text);
+    assert.equal(patched.body.onInvalid, 'dead_letter');
+    const res = await http(`${url}/v1/tables/readings/records`, { method: 'POST', body: '{"device":"p1","temp":"hot","ts":1}' });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.body.dead_lettered.count, 1);
+    // An explicit on_invalid still wins.
+    const rejected = await http(`${url}/v1/tables/readings/records?on_invalid=reject`, { method: 'POST', body: '{"device":"p2","temp":"hot","ts":1}' });
+    assert.equal(rejected.status, 400);
+    const recursive = await http(`${url}/v1/tables/readings__dead_letters/records?on_invalid=dead_letter`, { method: 'POST', body: '{"nope":1}' });
+    assert.equal(recursive.status, 400, recursive.text);
+    assert.equal(recursive.body.error.code, 'INVALID_ARGUMENT');
+  });
+
+  await t.test('replay after a schema fix: fixed letters stored once, the rest stay pending; a second run and an interrupted one store nothing twice', async () => {
+    const letters = await exportOf<Letter>(url, 'readings__dead_letters');
+    const pending = letters.filter((l) => l.status === 'pending');
+    assert.equal(pending.length, 7);
+    const dry = runCli(['dlq', 'replay', '--table', 'readings', '--url', url, '--dry-run']);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.deepEqual(JSON.parse(dry.stdout), { pending: 7, already_replayed: 0, dry_run: true });
+
+    // temp int → float widens; humidity becomes a field. Text temperatures and the missing device stay invalid.
+    const desc = await http(`${url}/v1/tables/readings`);
+    const fields = [...desc.body.fields.map((f: { name: string }) => (f.name === 'temp' ? { ...f, type: 'float' } : f)), { name: 'humidity', type: 'int' }];
+    const fixed = await http(`${url}/v1/tables/readings/schema`, { method: 'PATCH', body: JSON.stringify({ fields }) });
+    assert.equal(fixed.status, 200, fixed.text);
+
+    // A replay that died after storing this letter's record and before marking it.
+    const interrupted = pending.find((l) => rawText(l) === float) as Letter;
+    const early = await http(`${url}/v1/tables/readings/records?dedupe_prefix=dlq-${interrupted.dead_letter_id}-&dedupe_first=0`, { method: 'POST', body: rawText(interrupted) });
+    assert.equal(early.status, 200, early.text);
+
+    const first = runCli(['dlq', 'replay', '--table', 'readings', '--url', url]);
+    assert.equal(first.code, 0, first.stderr);
+    assert.deepEqual(JSON.parse(first.stdout), { replayed: 4, still_refused: 3, already_replayed: 0 });
+    assert.match(first.stderr, /still refused: .*REQUIRED|still refused: .*device/);
+    const second = runCli(['dlq', 'replay', '--table', 'readings', '--url', url]);
+    assert.equal(second.code, 0, second.stderr);
+    assert.deepEqual(JSON.parse(second.stdout), { replayed: 0, still_refused: 3, already_replayed: 4 });
+
+    const stored = await exportOf<{ _id: string; device: string; temp: number; humidity: number | null }>(url, 'readings');
+    const devices = stored.map((r) => r.device).sort();
+    // Each once: the import's rerun and both replays doubled nothing.
+    assert.deepEqual(devices, ['a1', 'd1', 'd2', 'd3', 'f1', 'f2', 'f3', 'g1', 'g2']);
+    assert.equal(stored.find((r) => r.device === 'd2')?._id, early.body.ids[0], 'the interrupted replay kept the record it stored');
+    assert.equal(stored.find((r) => r.device === 'd3')?.humidity, 40);
+
+    const after = await exportOf<Letter>(url, 'readings__dead_letters');
+    assert.equal(after.length, letters.length, 'marking a letter replaces it (same id), never adds one');
+    const replayed = after.filter((l) => l.status === 'replayed');
+    assert.equal(replayed.length, 4);
+    for (const l of replayed) assert.ok(stored.some((r) => r._id === l.replayed_id), `letter ${l.dead_letter_id} names the stored record`);
+    const list = runCli(['dlq', 'list', '--table', 'readings', '--url', url]);
+    assert.equal(list.code, 0, list.stderr);
+    const listed = list.stdout.trim().split('\n').map((l) => JSON.parse(l) as { raw: string; code: string });
+    assert.deepEqual(listed.map((l) => l.raw).sort(), [noDevice, '{"device":"a2","temp":"x,]","ts":2}', '{"device":"p1","temp":"hot","ts":1}'].sort());
+  });
+});
