@@ -120,6 +120,19 @@ test('dead letters: HTTP, gRPC and file imports store refusals; replay after a s
     assert.equal(letter === undefined ? undefined : rawText(letter), '{"device":"g2","temp":5.5,"ts":2}');
   });
 
+  await t.test('auth: write on the table is enough to dead-letter; reading the letters needs read on the dead-letter table', async () => {
+    const made = await http(`${url}/v1/auth/tokens`, { method: 'POST', body: JSON.stringify({ name: 'writer', scopes: ['write:readings'] }) });
+    assert.equal(made.status, 201, made.text);
+    const token = made.body.token as string;
+    const res = await http(`${url}/v1/tables/readings/records?on_invalid=dead_letter`, { method: 'POST', body: '{"device":"w1","temp":"warm","ts":1}', token });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.body.dead_lettered.count, 1);
+    const read = await http(`${url}/v1/tables/readings__dead_letters/export?format=ndjson`, { token });
+    assert.equal(read.status, 403, read.text);
+    const forged = await http(`${url}/v1/tables/readings__dead_letters/records`, { method: 'POST', body: '{}', token });
+    assert.equal(forged.status, 403, 'write on readings does not reach its dead-letter table');
+  });
+
   await t.test('sluice ingest --on-invalid dead_letter: source import:<file>; a rerun stores no letter twice', async () => {
     const file = path.join(dir, 'batch.ndjson');
     writeFileSync(file, ['{"device":"f1","temp":1,"ts":1}', '{"device":"f2","temp":1.25,"ts":2}', '{"device":"f3","temp":3,"ts":3}'].join('\n') + '\n');
@@ -154,10 +167,10 @@ test('dead letters: HTTP, gRPC and file imports store refusals; replay after a s
   await t.test('replay after a schema fix: fixed letters stored once, the rest stay pending; a second run and an interrupted one store nothing twice', async () => {
     const letters = await exportOf<Letter>(url, 'readings__dead_letters');
     const pending = letters.filter((l) => l.status === 'pending');
-    assert.equal(pending.length, 7);
+    assert.equal(pending.length, 8);
     const dry = runCli(['dlq', 'replay', '--table', 'readings', '--url', url, '--dry-run']);
     assert.equal(dry.code, 0, dry.stderr);
-    assert.deepEqual(JSON.parse(dry.stdout), { pending: 7, already_replayed: 0, dry_run: true });
+    assert.deepEqual(JSON.parse(dry.stdout), { pending: 8, already_replayed: 0, dry_run: true });
 
     // temp int → float widens; humidity becomes a field. Text temperatures and the missing device stay invalid.
     const desc = await http(`${url}/v1/tables/readings`);
@@ -172,11 +185,11 @@ test('dead letters: HTTP, gRPC and file imports store refusals; replay after a s
 
     const first = runCli(['dlq', 'replay', '--table', 'readings', '--url', url]);
     assert.equal(first.code, 0, first.stderr);
-    assert.deepEqual(JSON.parse(first.stdout), { replayed: 4, still_refused: 3, already_replayed: 0 });
+    assert.deepEqual(JSON.parse(first.stdout), { replayed: 4, still_refused: 4, already_replayed: 0 });
     assert.match(first.stderr, /still refused: .*REQUIRED|still refused: .*device/);
     const second = runCli(['dlq', 'replay', '--table', 'readings', '--url', url]);
     assert.equal(second.code, 0, second.stderr);
-    assert.deepEqual(JSON.parse(second.stdout), { replayed: 0, still_refused: 3, already_replayed: 4 });
+    assert.deepEqual(JSON.parse(second.stdout), { replayed: 0, still_refused: 4, already_replayed: 4 });
 
     const stored = await exportOf<{ _id: string; device: string; temp: number; humidity: number | null }>(url, 'readings');
     const devices = stored.map((r) => r.device).sort();
@@ -193,6 +206,6 @@ test('dead letters: HTTP, gRPC and file imports store refusals; replay after a s
     const list = runCli(['dlq', 'list', '--table', 'readings', '--url', url]);
     assert.equal(list.code, 0, list.stderr);
     const listed = list.stdout.trim().split('\n').map((l) => JSON.parse(l) as { raw: string; code: string });
-    assert.deepEqual(listed.map((l) => l.raw).sort(), [noDevice, '{"device":"a2","temp":"x,]","ts":2}', '{"device":"p1","temp":"hot","ts":1}'].sort());
+    assert.deepEqual(listed.map((l) => l.raw).sort(), [noDevice, '{"device":"a2","temp":"x,]","ts":2}', '{"device":"p1","temp":"hot","ts":1}', '{"device":"w1","temp":"warm","ts":1}'].sort());
   });
 });
