@@ -19,6 +19,7 @@
  */
 import { Admin, ProduceAcks, Producer, findErrorBy, type Consumer, type Message } from '@platformatic/kafka';
 import { failpoint } from '../../core/failpoint.ts';
+import type { WriteResult } from '../../ingest/pipeline.ts';
 
 /** One refused message and its error. */
 export interface DeadLetter {
@@ -29,6 +30,29 @@ export interface DeadLetter {
   readonly violation: string;
   readonly path: string;
   readonly reason: string;
+}
+
+/** Rejection codes that are errors of their own; any other is a schema violation's code. */
+const RECORD_CODES = new Set(['INVALID_JSON', 'INVALID_PROTOBUF', 'KEY_TOO_LARGE']);
+
+/** The letters of a batch's refused messages (those without an id), with their errors. */
+export function lettersOf(messages: readonly Message<Buffer, Buffer, Buffer, Buffer>[], result: WriteResult): DeadLetter[] {
+  const why = new Map((result.rejected ?? []).map((r) => [r.index, r]));
+  const letters: DeadLetter[] = [];
+  result.ids.forEach((id, i) => {
+    const message = messages[i];
+    if (id !== null || message === undefined) return;
+    const r = why.get(i);
+    // Past errorDetailsMax the pipeline counts rejections without details.
+    letters.push(
+      r === undefined
+        ? { message, code: 'SCHEMA_VIOLATION', violation: '', path: '', reason: 'refused by the table schema (details beyond the per-batch limit were not kept)' }
+        : RECORD_CODES.has(r.code)
+          ? { message, code: r.code, violation: '', path: r.path, reason: r.message }
+          : { message, code: 'SCHEMA_VIOLATION', violation: r.code, path: r.path, reason: r.message },
+    );
+  });
+  return letters;
 }
 
 /** The consumer whose group the dead-letter transactions commit offsets for. */

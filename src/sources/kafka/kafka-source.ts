@@ -28,7 +28,8 @@ import { newProgress, type Ingestor, type IngestorProgress, type IngestorState, 
 import type { WriteResult } from '../../ingest/pipeline.ts';
 import type { DedupeKeys } from '../../ingest/batch-encoder.ts';
 import { CommitOrder, type PartitionOffsets } from './commit-order.ts';
-import { DeadLetterQueue, type DeadLetter } from './dead-letter.ts';
+import { DeadLetterQueue, lettersOf, type DeadLetter } from './dead-letter.ts';
+import { untilAborted } from './until-aborted.ts';
 import type { KafkaSourceConfig } from './kafka-source-config.ts';
 import { describeKafkaError, kafkaConnectionOptions } from './kafka-security.ts';
 
@@ -59,9 +60,6 @@ const COMMIT_INTERVAL_MS = 200;
 /** Back-off between reconnections after the client failed. */
 const RECONNECT_DELAY_MS_MIN = 1_000;
 const RECONNECT_DELAY_MS_MAX = 30_000;
-
-/** Rejection codes that are errors of their own; any other is a schema violation's code. */
-const RECORD_CODES = new Set(['INVALID_JSON', 'INVALID_PROTOBUF', 'KEY_TOO_LARGE']);
 
 type KafkaMessage = Message<Buffer, Buffer, Buffer, Buffer>;
 
@@ -341,21 +339,7 @@ export class KafkaSource implements Ingestor {
   }
 
   private async deadLetter(messages: readonly KafkaMessage[], result: WriteResult, seq: number, signal: AbortSignal): Promise<void> {
-    const why = new Map((result.rejected ?? []).map((r) => [r.index, r]));
-    const letters: DeadLetter[] = [];
-    result.ids.forEach((id, i) => {
-      const message = messages[i];
-      if (id !== null || message === undefined) return;
-      const r = why.get(i);
-      // Past errorDetailsMax the pipeline counts rejections without details.
-      letters.push(
-        r === undefined
-          ? { message, code: 'SCHEMA_VIOLATION', violation: '', path: '', reason: 'refused by the table schema (details beyond the per-batch limit were not kept)' }
-          : RECORD_CODES.has(r.code)
-            ? { message, code: r.code, violation: '', path: r.path, reason: r.message }
-            : { message, code: 'SCHEMA_VIOLATION', violation: r.code, path: r.path, reason: r.message },
-      );
-    });
+    const letters = lettersOf(messages, result);
     // Not committed until the broker holds the letters: a crash here re-delivers, nothing is dropped.
     await this.sendLetters(letters, messages, seq, signal);
     this.deadLettered += letters.length;
@@ -464,25 +448,6 @@ function dedupeKeysOf(messages: readonly KafkaMessage[]): DedupeKeys {
     numbers[i] = Number(m.offset);
   });
   return { prefixes, prefixIndex, numbers, digits: OFFSET_DIGITS };
-}
-
-/** `promise`, or SHUTTING_DOWN once `signal` aborts (a batch before it will never finish on this connection). */
-function untilAborted(promise: Promise<void>, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.reject(new SluiceError('SHUTTING_DOWN', 'the connection ended'));
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => reject(new SluiceError('SHUTTING_DOWN', 'the connection ended'));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      () => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err as Error);
-      },
-    );
-  });
 }
 
 /** The first batch of `messages` within the bounds (at least one message), and the rest. */
