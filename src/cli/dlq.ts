@@ -62,7 +62,19 @@ export function dlqCommand(): Command {
         onRefused: (letter, reason) => process.stderr.write(`still refused: ${letter.id}: ${reason}\n`),
       });
       process.stdout.write(`${JSON.stringify(o.dryRun === true ? { pending: report.pending, already_replayed: report.skipped, dry_run: true } : { replayed: report.replayed, still_refused: report.refused, already_replayed: report.skipped })}\n`);
+      // As `sluice ingest`: 3 says records are still refused (and kept), for scripts.
+      if (report.refused > 0) process.exitCode = 3;
     });
+  dlq.addHelpText(
+    'after',
+    `
+Letters come from writes with on_invalid=dead_letter (or a table whose "onInvalid" is "dead_letter").
+Replay after fixing the schema (PATCH /v1/tables/T/schema); exit code 3: some letters are still refused.
+Example:
+  sluice dlq list --table orders --limit 10
+  sluice dlq replay --table orders --dry-run && sluice dlq replay --table orders
+See docs/operations.md, "Dead letters".`,
+  );
   return dlq;
 }
 

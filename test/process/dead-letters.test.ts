@@ -148,6 +148,18 @@ test('dead letters: HTTP, gRPC and file imports store refusals; replay after a s
     assert.equal((await exportOf<Letter>(url, 'readings__dead_letters')).length, before + 1);
   });
 
+  await t.test('the import route (CSV): rows the table refuses are dead-lettered as their converted JSON, source import:csv', async () => {
+    const csv = 'device,temp,ts\nc1,7,2026-01-01T00:00:00Z\n,8,2026-01-01T00:00:01Z\n';
+    const res = await http(`${url}/v1/tables/readings/import?on_invalid=dead_letter`, { method: 'POST', body: csv, headers: { 'content-type': 'text/csv' } });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.body.written, 1);
+    assert.deepEqual(res.body.dead_lettered, { table: 'readings__dead_letters', count: 1 });
+    const letter = (await exportOf<Letter>(url, 'readings__dead_letters')).find((l) => l.source === 'import:csv');
+    assert.equal(letter?.code, 'REQUIRED');
+    assert.equal(letter?.path, '/device');
+    assert.equal((JSON.parse(rawText(letter as Letter)) as { temp: number }).temp, 8);
+  });
+
   await t.test("the table's onInvalid default applies to writes that do not name one; dead-letter tables cannot dead-letter", async () => {
     const desc = await http(`${url}/v1/tables/readings`);
     const patched = await http(`${url}/v1/tables/readings/schema`, { method: 'PATCH', body: JSON.stringify({ fields: desc.body.fields, onInvalid: 'dead_letter' }) });
@@ -167,10 +179,10 @@ test('dead letters: HTTP, gRPC and file imports store refusals; replay after a s
   await t.test('replay after a schema fix: fixed letters stored once, the rest stay pending; a second run and an interrupted one store nothing twice', async () => {
     const letters = await exportOf<Letter>(url, 'readings__dead_letters');
     const pending = letters.filter((l) => l.status === 'pending');
-    assert.equal(pending.length, 8);
+    assert.equal(pending.length, 9);
     const dry = runCli(['dlq', 'replay', '--table', 'readings', '--url', url, '--dry-run']);
     assert.equal(dry.code, 0, dry.stderr);
-    assert.deepEqual(JSON.parse(dry.stdout), { pending: 8, already_replayed: 0, dry_run: true });
+    assert.deepEqual(JSON.parse(dry.stdout), { pending: 9, already_replayed: 0, dry_run: true });
 
     // temp int → float widens; humidity becomes a field. Text temperatures and the missing device stay invalid.
     const desc = await http(`${url}/v1/tables/readings`);
@@ -184,17 +196,17 @@ test('dead letters: HTTP, gRPC and file imports store refusals; replay after a s
     assert.equal(early.status, 200, early.text);
 
     const first = runCli(['dlq', 'replay', '--table', 'readings', '--url', url]);
-    assert.equal(first.code, 0, first.stderr);
-    assert.deepEqual(JSON.parse(first.stdout), { replayed: 4, still_refused: 4, already_replayed: 0 });
+    assert.equal(first.code, 3, first.stderr); // some letters are still refused
+    assert.deepEqual(JSON.parse(first.stdout), { replayed: 4, still_refused: 5, already_replayed: 0 });
     assert.match(first.stderr, /still refused: .*REQUIRED|still refused: .*device/);
     const second = runCli(['dlq', 'replay', '--table', 'readings', '--url', url]);
-    assert.equal(second.code, 0, second.stderr);
-    assert.deepEqual(JSON.parse(second.stdout), { replayed: 0, still_refused: 4, already_replayed: 4 });
+    assert.equal(second.code, 3, second.stderr);
+    assert.deepEqual(JSON.parse(second.stdout), { replayed: 0, still_refused: 5, already_replayed: 4 });
 
     const stored = await exportOf<{ _id: string; device: string; temp: number; humidity: number | null }>(url, 'readings');
     const devices = stored.map((r) => r.device).sort();
     // Each once: the import's rerun and both replays doubled nothing.
-    assert.deepEqual(devices, ['a1', 'd1', 'd2', 'd3', 'f1', 'f2', 'f3', 'g1', 'g2']);
+    assert.deepEqual(devices, ['a1', 'c1', 'd1', 'd2', 'd3', 'f1', 'f2', 'f3', 'g1', 'g2']);
     assert.equal(stored.find((r) => r.device === 'd2')?._id, early.body.ids[0], 'the interrupted replay kept the record it stored');
     assert.equal(stored.find((r) => r.device === 'd3')?.humidity, 40);
 
@@ -206,6 +218,7 @@ test('dead letters: HTTP, gRPC and file imports store refusals; replay after a s
     const list = runCli(['dlq', 'list', '--table', 'readings', '--url', url]);
     assert.equal(list.code, 0, list.stderr);
     const listed = list.stdout.trim().split('\n').map((l) => JSON.parse(l) as { raw: string; code: string });
-    assert.deepEqual(listed.map((l) => l.raw).sort(), [noDevice, '{"device":"a2","temp":"x,]","ts":2}', '{"device":"p1","temp":"hot","ts":1}', '{"device":"w1","temp":"warm","ts":1}'].sort());
+    assert.equal(listed.length, 5);
+    assert.deepEqual(listed.filter((l) => l.code !== 'REQUIRED' || !l.raw.includes('"temp":8')).map((l) => l.raw).sort(), [noDevice, '{"device":"a2","temp":"x,]","ts":2}', '{"device":"p1","temp":"hot","ts":1}', '{"device":"w1","temp":"warm","ts":1}'].sort());
   });
 });
