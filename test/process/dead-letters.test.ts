@@ -8,11 +8,12 @@
  * twice.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { freePort } from './etcd.ts';
-import { NodeProcess, http, runCli, tempDir } from './harness.ts';
+import protobuf from 'protobufjs';
+import { NodeProcess, ROOT, http, runCli, tempDir } from './harness.ts';
 import { ingestClient, ingestWrite } from './ingest-client.ts';
 
 const READINGS = {
@@ -48,6 +49,19 @@ async function exportOf<T>(url: string, table: string): Promise<T[]> {
 }
 
 const rawText = (l: Letter): string => Buffer.from(l.raw, 'base64').toString('utf8');
+
+const PROTO = path.join(ROOT, 'test/core/fixtures/payment.proto');
+
+function paymentType(): protobuf.Type {
+  const parsed = protobuf.parse(readFileSync(PROTO, 'utf8'), { keepCase: true });
+  parsed.root.addJSON(protobuf.common.get('google/protobuf/timestamp.proto')?.nested ?? {});
+  return parsed.root.resolveAll().lookupType('shop.v1.Payment');
+}
+
+/** One length-delimited message, as the write route reads application/x-protobuf. */
+function delimited(message: Uint8Array): Buffer {
+  return Buffer.concat([Buffer.from(protobuf.Writer.create().uint32(message.length).finish()), message]);
+}
 
 test('dead letters: HTTP, gRPC and file imports store refusals; replay after a schema fix stores each once', { timeout: 90_000 }, async (t) => {
   const grpcPort = await freePort();
@@ -220,5 +234,33 @@ test('dead letters: HTTP, gRPC and file imports store refusals; replay after a s
     const listed = list.stdout.trim().split('\n').map((l) => JSON.parse(l) as { raw: string; code: string });
     assert.equal(listed.length, 5);
     assert.deepEqual(listed.filter((l) => l.code !== 'REQUIRED' || !l.raw.includes('"temp":8')).map((l) => l.raw).sort(), [noDevice, '{"device":"a2","temp":"x,]","ts":2}', '{"device":"p1","temp":"hot","ts":1}', '{"device":"w1","temp":"warm","ts":1}'].sort());
+  });
+
+  await t.test('protobuf: an undecodable message is kept as its bytes; a protobuf letter replays as a length-delimited message', async () => {
+    const created = runCli(['table', 'create', '--url', url, '--proto', PROTO, '--message', 'shop.v1.Payment', '--name', 'payments', '--shard-key', 'account_id']);
+    assert.equal(created.code, 0, created.stderr);
+    const T = paymentType();
+    const pay = (account: string): Uint8Array => T.encode(T.fromObject({ account_id: account, amount_cents: '125' })).finish();
+    const garbage = Buffer.from([0x0a, 0xff, 0xff, 0xff]);
+    const res = await http(`${url}/v1/tables/payments/records?on_invalid=dead_letter`, {
+      method: 'POST',
+      body: Buffer.concat([delimited(pay('acct-1')), delimited(garbage)]),
+      headers: { 'content-type': 'application/x-protobuf' },
+    });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.body.dead_lettered.count, 1);
+    const [letter] = await exportOf<Letter>(url, 'payments__dead_letters');
+    assert.deepEqual({ format: letter?.raw_format, code: letter?.code }, { format: 'protobuf', code: 'INVALID_PROTOBUF' });
+    assert.deepEqual(Buffer.from(letter?.raw ?? '', 'base64'), garbage);
+
+    // A letter of a valid message (as if refused by an older schema), written by an admin: the replay frames it.
+    const forged = { dead_letter_id: 'forged-1', table: 'payments', raw: Buffer.from(pay('acct-2')).toString('base64'), raw_format: 'protobuf', code: 'REQUIRED', message: 'old schema', source: 'test', failed_at: 1, status: 'pending' };
+    assert.equal((await http(`${url}/v1/tables/payments__dead_letters/records`, { method: 'POST', body: JSON.stringify(forged) })).status, 200);
+    const replay = runCli(['dlq', 'replay', '--table', 'payments', '--url', url]);
+    assert.equal(replay.code, 3, replay.stderr);
+    assert.deepEqual(JSON.parse(replay.stdout), { replayed: 1, still_refused: 1, already_replayed: 0 });
+    assert.match(replay.stderr, /not a valid protobuf/);
+    const stored = await exportOf<{ account_id: string }>(url, 'payments');
+    assert.deepEqual(stored.map((r) => r.account_id).sort(), ['acct-1', 'acct-2']);
   });
 });
