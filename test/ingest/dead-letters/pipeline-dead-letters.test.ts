@@ -1,0 +1,102 @@
+/**
+ * The pipeline's dead-letter step, in process over a real store (WAL and
+ * index in a temp dir): letters are durable before the valid records, so a
+ * failed letter write leaves nothing of the request; a table's letters land
+ * on the same ids when a request with dedupe keys is sent again; and the
+ * protocol routes' `deadLetterRefused` stores what it is given.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { pino } from 'pino';
+import { deadLetterRefused } from '../../../src/api/http/protocols/dead-letters.ts';
+import type { ApiContext } from '../../../src/api/http/api-context.ts';
+import { LocalCoordinator } from '../../../src/cluster/coordinator/local-coordinator.ts';
+import type { TableAdmin } from '../../../src/cluster/metadata/cluster-tables.ts';
+import { resolveConfig } from '../../../src/config.ts';
+import { systemClock } from '../../../src/core/clock.ts';
+import { SluiceError, isSluiceError } from '../../../src/core/errors.ts';
+import { Hlc } from '../../../src/core/hlc.ts';
+import { parseTableDef } from '../../../src/core/schema/parse-table-def.ts';
+import { SnowflakeGenerator } from '../../../src/core/snowflake.ts';
+import { Admission } from '../../../src/ingest/admission.ts';
+import { DecodePool } from '../../../src/ingest/decode-pool.ts';
+import { IngestDoor } from '../../../src/ingest/ingest-door.ts';
+import { IngestPipeline } from '../../../src/ingest/pipeline.ts';
+import { openDataDir } from '../../../src/storage/data-dir.ts';
+import type { Catalog } from '../../../src/storage/catalog.ts';
+
+type Owner = { after: (fn: () => Promise<void> | void) => void };
+
+async function setup(t: Owner, tables?: (catalog: Catalog) => TableAdmin) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-dlq-pipeline-'));
+  const config = resolveConfig({ dataDir: dir, shards: 4, decodeThreads: 0 });
+  const { store, catalog } = await openDataDir(config, [], {}, pino({ level: 'silent' }));
+  t.after(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const coordinator = new LocalCoordinator(store, new SnowflakeGenerator({ workerId: 1, clock: systemClock }), new Hlc(systemClock), config);
+  const pool = new DecodePool({ threads: 0, workerBodyBytesMin: config.workerBodyBytesMin, workerHeapMbMax: 64 });
+  const pipeline = new IngestPipeline({ catalog, coordinator, pool, options: config, tables: tables === undefined ? catalog : tables(catalog) });
+  const entry = await catalog.create(parseTableDef({ name: 'm', shardKey: 'k', fields: [{ name: 'k', type: 'string', required: true }, { name: 'v', type: 'int' }] }, Date.now()), Date.now());
+  const admission = new Admission({ inFlightBytesMax: config.inFlightBytesMax, inFlightRequestsMax: config.inFlightRequestsMax });
+  const door = new IngestDoor(admission, () => pipeline);
+  const count = async (table: string): Promise<number> => {
+    const e = catalog.get(table);
+    if (e === undefined) return 0;
+    let n = 0;
+    for await (const _ of coordinator.scanTable(e)) n++;
+    return n;
+  };
+  return { catalog, pipeline, entry, door, admission, count };
+}
+
+const body = Buffer.from('{"k":"a","v":1}\n{"k":"b","v":"x"}\n{"v":3}');
+
+test('valid records and letters both stored; a failed letter write leaves nothing of the request', async (t) => {
+  const ok = await setup(t);
+  const result = await ok.door.write({ table: 'm', body, format: 'ndjson', onInvalid: 'dead_letter', source: 'test' }, ok.admission.tryAcquire(body.length)!);
+  assert.equal(result.written, 1);
+  assert.equal(result.deadLettered?.count, 2);
+  assert.equal(await ok.count('m'), 1);
+  assert.equal(await ok.count('m__dead_letters'), 2);
+
+  // The letters' table cannot be made (etcd gone, say): the request fails whole, its valid record is not written.
+  const failing = await setup(t, (catalog) => ({
+    create: async () => {
+      throw new SluiceError('NO_QUORUM', 'no etcd');
+    },
+    evolve: (name, f) => catalog.evolve(name, f),
+  }));
+  await assert.rejects(
+    failing.door.write({ table: 'm', body, format: 'ndjson', onInvalid: 'dead_letter' }, failing.admission.tryAcquire(body.length)!),
+    (e) => isSluiceError(e, 'NO_QUORUM'),
+  );
+  assert.equal(await failing.count('m'), 0, 'nothing of the request was written');
+  assert.equal(failing.admission.inFlightRequests, 0, 'the ticket was released');
+});
+
+test('a request re-sent with the same dedupe keys rewrites its letters, never adds', async (t) => {
+  const s = await setup(t);
+  for (let i = 0; i < 2; i++) {
+    await s.door.write({ table: 'm', body, format: 'ndjson', onInvalid: 'dead_letter', dedupe: { prefix: 'file:', first: 0, digits: 16 } }, s.admission.tryAcquire(body.length)!);
+  }
+  assert.equal(await s.count('m'), 1);
+  assert.equal(await s.count('m__dead_letters'), 2);
+});
+
+test("deadLetterRefused stores a protocol route's unmappable records, and answers OVERLOADED when the node is full", async (t) => {
+  const s = await setup(t);
+  const ctx = { services: () => ({ pipeline: s.pipeline, catalog: s.catalog }), door: s.door } as unknown as ApiContext;
+  const ack = await deadLetterRefused(ctx, 'm', 'otlp', [{ raw: Buffer.from([1, 2, 3]), rawFormat: 'protobuf', code: 'INVALID_ARGUMENT', message: 'no body', index: 4 }], 'req-1');
+  assert.equal(ack.table, 'm__dead_letters');
+  assert.equal(await s.count('m__dead_letters'), 1);
+  const held = [];
+  for (let ticket = s.admission.tryAcquire(1); ticket !== undefined; ticket = s.admission.tryAcquire(1)) held.push(ticket);
+  await assert.rejects(deadLetterRefused(ctx, 'm', 'otlp', [{ raw: Buffer.from('x'), code: 'X', message: 'y' }]), (e) => isSluiceError(e, 'OVERLOADED'));
+  for (const h of held) h.release();
+  await assert.rejects(deadLetterRefused(ctx, 'm__dead_letters', 'otlp', [{ raw: Buffer.from('x'), code: 'X', message: 'y' }]), (e) => isSluiceError(e, 'INVALID_ARGUMENT'));
+});
