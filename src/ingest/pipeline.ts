@@ -153,7 +153,7 @@ export class IngestPipeline {
           errorDetailsMax: req.onInvalid === 'dead_letter' ? Math.max(this.options.errorDetailsMax, DEAD_LETTER_VIOLATIONS_MAX) : this.options.errorDetailsMax,
           ...(req.dedupe === undefined ? {} : { dedupe: req.dedupe }),
         },
-      });
+      }, req.onInvalid === 'dead_letter' ? { keepBody: true } : {});
       let deadLettered: DeadLettered | undefined;
       if (encoded.rejectedCount > 0) {
         this.observer.onRejected?.(req.table, encoded.rejectedCount);

@@ -30,7 +30,7 @@ import type { Catalog } from '../../../src/storage/catalog.ts';
 
 type Owner = { after: (fn: () => Promise<void> | void) => void };
 
-async function setup(t: Owner, tables?: (catalog: Catalog) => TableAdmin) {
+async function setup(t: Owner, tables?: (catalog: Catalog) => TableAdmin, threads = 0) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-dlq-pipeline-'));
   const config = resolveConfig({ dataDir: dir, shards: 4, decodeThreads: 0 });
   const { store, catalog } = await openDataDir(config, [], {}, pino({ level: 'silent' }));
@@ -39,7 +39,9 @@ async function setup(t: Owner, tables?: (catalog: Catalog) => TableAdmin) {
     rmSync(dir, { recursive: true, force: true });
   });
   const coordinator = new LocalCoordinator(store, new SnowflakeGenerator({ workerId: 1, clock: systemClock }), new Hlc(systemClock), config);
-  const pool = new DecodePool({ threads: 0, workerBodyBytesMin: config.workerBodyBytesMin, workerHeapMbMax: 64 });
+  // With threads, bodies from 1 KiB go to a worker (transferred there unless the caller keeps them).
+  const pool = new DecodePool({ threads, workerBodyBytesMin: 1024, workerHeapMbMax: 64 });
+  t.after(() => pool.close());
   const pipeline = new IngestPipeline({ catalog, coordinator, pool, options: config, tables: tables === undefined ? catalog : tables(catalog) });
   const entry = await catalog.create(parseTableDef({ name: 'm', shardKey: 'k', fields: [{ name: 'k', type: 'string', required: true }, { name: 'v', type: 'int' }] }, Date.now()), Date.now());
   const admission = new Admission({ inFlightBytesMax: config.inFlightBytesMax, inFlightRequestsMax: config.inFlightRequestsMax });
@@ -99,4 +101,21 @@ test("deadLetterRefused stores a protocol route's unmappable records, and answer
   await assert.rejects(deadLetterRefused(ctx, 'm', 'otlp', [{ raw: Buffer.from('x'), code: 'X', message: 'y' }]), (e) => isSluiceError(e, 'OVERLOADED'));
   for (const h of held) h.release();
   await assert.rejects(deadLetterRefused(ctx, 'm__dead_letters', 'otlp', [{ raw: Buffer.from('x'), code: 'X', message: 'y' }]), (e) => isSluiceError(e, 'INVALID_ARGUMENT'));
+});
+
+test('a body decoded in a worker thread is still there to cut letters from (copied, not transferred)', async (t) => {
+  const s = await setup(t, undefined, 1);
+  const lines = Array.from({ length: 400 }, (_, i) => (i % 100 === 7 ? `{"k":"bad-${i}","v":"not an int ${i}"}` : `{"k":"k${i}","v":${i}}`));
+  // A body that owns its memory, as a large HTTP body does (the pool would otherwise transfer it to the worker).
+  const text = lines.join('\n');
+  const big = Buffer.from(new ArrayBuffer(Buffer.byteLength(text)));
+  big.write(text);
+  assert.ok(big.length > 4096);
+  const result = await s.door.write({ table: 'm', body: big, format: 'ndjson', onInvalid: 'dead_letter' }, s.admission.tryAcquire(big.length)!);
+  assert.equal(result.written, 396);
+  assert.equal(result.deadLettered?.count, 4);
+  const e = s.catalog.get('m__dead_letters');
+  assert.ok(e !== undefined);
+  assert.equal(await s.count('m__dead_letters'), 4);
+  assert.equal(big.toString(), text, 'the caller still holds its body');
 });
