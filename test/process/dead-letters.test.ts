@@ -263,4 +263,18 @@ test('dead letters: HTTP, gRPC and file imports store refusals; replay after a s
     const stored = await exportOf<{ account_id: string }>(url, 'payments');
     assert.deepEqual(stored.map((r) => r.account_id).sort(), ['acct-1', 'acct-2']);
   });
+
+  await t.test('a large body (decoded in a worker thread): each refused line kept exactly', async () => {
+    const table = { name: 'bulk', shardKey: 'k', fields: [{ name: 'k', type: 'string', required: true }, { name: 'n', type: 'int', required: true }] };
+    assert.equal((await http(`${url}/v1/tables`, { method: 'POST', body: JSON.stringify(table) })).status, 201);
+    const lines = Array.from({ length: 5_000 }, (_, i) => (i % 1_000 === 999 ? `{"k":"bad-${i}","n":"${'x'.repeat(i % 7)}"}` : `{"k":"k${i % 97}","n":${i}}`));
+    const body = lines.join('\n');
+    assert.ok(body.length > 64 * 1024, 'past workerBodyBytesMin');
+    const res = await http(`${url}/v1/tables/bulk/records?on_invalid=dead_letter`, { method: 'POST', body, headers: { 'content-type': 'application/x-ndjson' } });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.body.written, 4_995);
+    assert.equal(res.body.dead_lettered.count, 5);
+    const letters = await exportOf<Letter>(url, 'bulk__dead_letters');
+    assert.deepEqual(letters.map(rawText).sort(), lines.filter((l) => l.includes('bad-')).sort());
+  });
 });
