@@ -119,3 +119,17 @@ test('a body decoded in a worker thread is still there to cut letters from (copi
   assert.equal(await s.count('m__dead_letters'), 4);
   assert.equal(big.toString(), text, 'the caller still holds its body');
 });
+
+test('a create that lost the race to another node waits for the catalog to learn the table', async (t) => {
+  // As in a cluster: etcd says the table exists, this node's watch delivers it a moment later.
+  const s = await setup(t, (catalog) => ({
+    create: async (def, nowMs) => {
+      setTimeout(() => void catalog.create(def, nowMs), 50);
+      throw new SluiceError('TABLE_EXISTS', `table ${def.name} exists`);
+    },
+    evolve: (name, f) => catalog.evolve(name, f),
+  }));
+  const result = await s.door.write({ table: 'm', body, format: 'ndjson', onInvalid: 'dead_letter' }, s.admission.tryAcquire(body.length)!);
+  assert.equal(result.deadLettered?.count, 2);
+  assert.equal(await s.count('m__dead_letters'), 2);
+});
