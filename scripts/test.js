@@ -2,7 +2,7 @@
 // `npm test`: type-check, then every test file with node:test. Runs on the
 // project's Node 24 (npm puts node_modules/.bin first on PATH).
 import { spawnSync } from 'node:child_process';
-import { existsSync, globSync } from 'node:fs';
+import { existsSync, globSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -37,6 +37,67 @@ function ensureEtcd() {
 }
 
 /**
+ * promtool and Prometheus for the /metrics and dashboard tests: Debian's `prometheus` package,
+ * installed when missing without recommends (no node exporter). The package's own service is
+ * stopped and disabled: the tests run promtool, and start their own Prometheus on a free port.
+ */
+function ensurePromtool() {
+  const bin = process.env.SLUICE_PROMTOOL_BIN ?? '/usr/bin/promtool';
+  if (existsSync(bin)) return;
+  console.log(`$ apt-get install -y --no-install-recommends prometheus   (${bin} is missing)`);
+  const install = () => spawnSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', 'prometheus'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  let res = install();
+  if (res.status !== 0) {
+    spawnSync('apt-get', ['update', '-q'], { stdio: 'inherit' });
+    res = install();
+  }
+  if (res.status !== 0 || !existsSync(bin)) {
+    console.error(`promtool is needed by the metrics lint test and could not be installed: run \`apt-get install --no-install-recommends prometheus\` as root, or set SLUICE_PROMTOOL_BIN`);
+    process.exit(1);
+  }
+  // Where the package's service started (a machine booted with an init system), stop it: ours is a test run.
+  for (const args of [['service', 'prometheus', 'stop'], ['update-rc.d', 'prometheus', 'disable']]) {
+    spawnSync(args[0], args.slice(1), { stdio: 'ignore' });
+  }
+  spawnSync('systemctl', ['disable', '--now', 'prometheus'], { stdio: 'ignore' });
+}
+
+/**
+ * rsyslog with omelasticsearch for the Elasticsearch _bulk test: Debian's rsyslog and
+ * rsyslog-elasticsearch, installed when missing. The test runs its own rsyslogd; the
+ * package's system service is kept from starting during the install (policy-rc.d) and
+ * stopped if it started anyway, so a CI machine is left without a syslog daemon it did not have.
+ */
+function ensureRsyslog() {
+  const bin = process.env.SLUICE_RSYSLOGD_BIN ?? '/usr/sbin/rsyslogd';
+  const hasModule = () => globSync('/usr/lib/*/rsyslog/omelasticsearch.so').length > 0 || existsSync('/usr/lib/rsyslog/omelasticsearch.so');
+  const hadRsyslog = existsSync(bin);
+  if (hadRsyslog && hasModule()) return;
+  console.log(`$ apt-get install -y rsyslog rsyslog-elasticsearch   (${bin} or omelasticsearch is missing)`);
+  const policy = '/usr/sbin/policy-rc.d';
+  const ownPolicy = !existsSync(policy);
+  // 101: "action forbidden": invoke-rc.d and deb-systemd-invoke start no service.
+  if (ownPolicy) writeFileSync(policy, '#!/bin/sh\nexit 101\n', { mode: 0o755 });
+  const install = () => spawnSync('apt-get', ['install', '-y', '-q', 'rsyslog', 'rsyslog-elasticsearch'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  try {
+    let res = install();
+    if (res.status !== 0) {
+      spawnSync('apt-get', ['update', '-q'], { stdio: 'inherit' });
+      res = install();
+    }
+  } finally {
+    if (ownPolicy) rmSync(policy, { force: true });
+  }
+  // Where systemd runs, make sure the service this install brought is not left running (the test needs none);
+  // a syslog daemon the machine already had is left alone.
+  if (!hadRsyslog && existsSync('/run/systemd/system')) spawnSync('systemctl', ['disable', '--now', 'rsyslog.service', 'syslog.socket'], { stdio: 'inherit' });
+  if (!existsSync(bin) || !hasModule()) {
+    console.error('rsyslog with omelasticsearch is needed by the Elasticsearch _bulk test and could not be installed: run `apt-get install rsyslog rsyslog-elasticsearch` as root, or set SLUICE_RSYSLOGD_BIN');
+    process.exit(1);
+  }
+}
+
+/**
  * Kafka for the Kafka tests: scripts/kafka.sh fetch puts its jars into the cache with Maven
  * the first time (a clean CI machine) and returns at once when they are there.
  */
@@ -53,6 +114,8 @@ function ensureKafka() {
 }
 
 ensureEtcd();
+ensurePromtool();
+ensureRsyslog();
 ensureKafka();
 run(path.join(root, 'node_modules', '.bin', 'tsc'), ['--noEmit', '-p', '.']);
 const only = process.argv.slice(2);

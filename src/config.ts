@@ -9,7 +9,9 @@ import type { KafkaSourceConfig } from './sources/kafka/kafka-source-config.ts';
 import { ENGINE_KEY_BYTES_MAX, type EngineKind } from './storage/engine/storage-engine.ts';
 import { RECORD_KEY_HEAD_BYTES } from './storage/index/key-layout.ts';
 import { SluiceError } from './core/errors.ts';
+import { TABLE_NAME_RE } from './core/schema/parse-table-def.ts';
 import { BOOTSTRAP_TOKEN_CHARS_MIN, isValidBootstrapToken } from './security/token-format.ts';
+import type { TableLimitBounds } from './core/schema/table-limits.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -89,6 +91,20 @@ export const GRPC_MESSAGE_BYTES_MAX = 256 * MiB;
  */
 export const REPLICA_ENVELOPE_BYTES_MAX = 4 * KiB;
 
+/**
+ * Heap an OTLP/HTTP logs body takes while it is decoded and mapped to
+ * records, per byte of body (after gzip); admission holds this much until
+ * the records are JSON, then only the JSON. Measured on 10,000 SDK records
+ * (heapUsed peak over the body, garbage included): protobuf 19 × (the
+ * protobufjs object graph, the decoded entries, the records and their JSON
+ * text, 2.5 × the body), JSON 7.3 ×. Rounded up.
+ */
+export const OTLP_DECODE_HEAP_BYTES_PER_BODY_BYTE = { protobuf: 20, json: 8 } as const;
+/** An OTLP decode worker's heap beyond the working set of the largest body (code, protobufjs types), MiB. @default 64 */
+export const OTLP_DECODE_WORKER_HEAP_BASE_MB = 64;
+/** An idle OTLP decode worker exits after this long, ms (a node that gets no large OTLP bodies keeps no threads for them). @default 30_000 */
+export const OTLP_DECODE_WORKER_IDLE_MS = 30_000;
+
 /** Floor of the WAL frame limit, bytes. @default 64 MiB */
 const WAL_FRAME_BYTES_MIN = 64 * MiB;
 /** A batch of tiny records encodes to a few times its JSON size (fixed per-entry header): a frame may take this many bodies. */
@@ -161,6 +177,35 @@ export const HTTP_REFUSED_LINGER_MS = 2_000;
 /** Longest wait for `prlimit` raising the node's own open-file limit at start. @default 5 s */
 export const FD_LIMIT_RAISE_TIMEOUT_MS = 5_000;
 
+/** Worker threads decoding large Loki pushes exit after this long without one, ms (a node keeps no threads between bursts). @default 10 s */
+export const LOKI_DECODE_IDLE_MS = 10_000;
+/** The status page reloads itself this often (`<meta http-equiv="refresh">`), seconds. */
+export const STATUS_REFRESH_SECONDS = 5;
+/** Ingest rates on the status page are deltas over about this long (between in-memory samples of the counters). */
+export const STATUS_RATE_WINDOW_MS = 10_000;
+/** Two counter samples are at least this far apart (page views more often reuse the last one). */
+export const STATUS_RATE_SAMPLE_MS_MIN = 1_000;
+/** Largest sign-in form body, bytes (a token is 80 characters; a bootstrap token at most 512). */
+export const STATUS_SIGN_IN_BODY_BYTES_MAX = 4 * KiB;
+/** Largest event-time bound a table or node may set, ms (100 years: in effect no bound). */
+export const EVENT_TIME_AHEAD_MS_MAX_LIMIT = 100 * 365 * 86_400_000;
+
+/**
+ * Bounds of a table's `limits` (core/schema/table-limits.ts). A rate goes
+ * down to one record (or byte) every 1000 s; up to far past what one node
+ * writes, so a table's limit never has to be lowered to be accepted. A
+ * burst of bytes is at least 1 KiB: below it hardly any request fits. A
+ * burst below the largest request a client sends refuses that request for
+ * good (413 RATE_LIMIT_BURST_EXCEEDED), whatever the rate.
+ */
+export const TABLE_LIMIT_BOUNDS: TableLimitBounds = {
+  recordsPerSecond: [0.001, 1e9],
+  recordsBurst: [1, 1e9],
+  bytesPerSecond: [0.001, 1024 ** 4],
+  bytesBurst: [KiB, 1024 ** 4],
+  eventTimeAheadMsMax: [0, EVENT_TIME_AHEAD_MS_MAX_LIMIT],
+};
+
 /** The full configuration of one node. */
 export interface NodeConfig {
   /** Directory holding wal/, index/, catalog.json. @default './sluice-data' */
@@ -231,6 +276,13 @@ export interface NodeConfig {
   readonly keyBytesMax: number;
   /** How long an alias of a renamed field keeps accepting writes. @default 7 days */
   readonly aliasTtlMs: number;
+  /**
+   * How far an event time (a table's timeField) may be ahead of the node's
+   * clock, for tables that set no `limits.eventTimeAheadMsMax`; a record
+   * past it is refused with EVENT_TIME_IN_FUTURE (Kafka 4.0's
+   * message.timestamp.after.max.ms). @default 3_600_000 (1 h)
+   */
+  readonly eventTimeAheadMsMax: number;
 
   /** WAL segment size before rotation. @default 64 MiB */
   readonly walSegmentBytesMax: number;
@@ -270,6 +322,8 @@ export interface NodeConfig {
   readonly exportsInFlightMax: number;
   /** In a cluster, the replication factor of a table created without one. */
   readonly replicationFactorDefault: number;
+  /** Table the OTLP/HTTP logs route (`POST /v1/logs`) writes into, created on its first write. @default 'otel_logs' */
+  readonly otlpLogsTable: string;
   /** Largest body of `POST /v1/tables/{t}/import` (spooled to `<data-dir>/import-spool/`, not held in memory). @default 1 GiB */
   readonly importBodyBytesMax: number;
   /** Graceful shutdown waits this long for in-flight requests. @default 10_000 */
@@ -365,6 +419,10 @@ export interface NodeConfig {
   readonly authFailuresPerMinuteMax: number;
   /** `host:port` of a listener serving GET /metrics without a token (a scraper's network); empty: none. @default '' */
   readonly metricsListen: string;
+  /** Status-page browser sessions held in memory at once; past it the oldest ends. @default 1024 */
+  readonly statusSessionsMax: number;
+  /** A status-page session ends this long after sign-in (or when its token does, if sooner). @default 28_800_000 (8 h) */
+  readonly statusSessionTtlMs: number;
 
   /** TLS of the HTTP and public gRPC listeners; `unset` is allowed on loopback listeners only. @default 'unset' */
   readonly tlsMode: TlsMode;
@@ -383,6 +441,21 @@ export interface NodeConfig {
   readonly etcdUser: string;
   /** A file holding etcdUser's password (trimmed; open to its owner only): never a flag value, never logged. @default '' */
   readonly etcdPasswordFile: string;
+
+  /** The table Loki pushes (`POST /loki/api/v1/push`) land in, created on the first push (docs/protocols.md). @default 'loki_logs' */
+  readonly lokiTable: string;
+  /** Elasticsearch `_bulk`: an `_index` lands in the table named this prefix + the index (see docs/protocols.md). @default 'es_' */
+  readonly esTablePrefix: string;
+  /** Elasticsearch `_bulk`: the document field holding the event time (receive time when absent). @default '@timestamp' */
+  readonly esTimeField: string;
+  /** The Elasticsearch version `GET /` reports (shippers such as Filebeat refuse a server older than themselves). @default '8.17.0' */
+  readonly esVersion: string;
+  /**
+   * Distinct indices (tables) one `_bulk` request may write; items for more
+   * are refused (400). Each new index creates a table, and each table is a
+   * write of its own. @default 100
+   */
+  readonly esBulkIndicesMax: number;
 }
 
 /** The defaults of every option. */
@@ -408,6 +481,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   jsonDepthMax: 32,
   keyBytesMax: KiB,
   aliasTtlMs: 7 * 24 * 3600 * 1000,
+  eventTimeAheadMsMax: 3_600_000,
   walSegmentBytesMax: 64 * MiB,
   walFlushBytesMax: 64 * KiB,
   walFlushDelayMsMax: 200,
@@ -428,6 +502,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   exportsInFlightMax: 4,
   replicationFactorDefault: 3,
   importBodyBytesMax: 1024 * MiB,
+  otlpLogsTable: 'otel_logs',
   shutdownGraceMs: 10_000,
   logLevel: 'info',
   etcdUrls: [],
@@ -469,6 +544,8 @@ export const DEFAULT_CONFIG: NodeConfig = {
   allowedHosts: [],
   authFailuresPerMinuteMax: 20,
   metricsListen: '',
+  statusSessionsMax: 1024,
+  statusSessionTtlMs: 8 * 3_600_000,
   tlsMode: 'unset',
   tlsCertFile: '',
   tlsKeyFile: '',
@@ -478,6 +555,11 @@ export const DEFAULT_CONFIG: NodeConfig = {
   etcdKeyFile: '',
   etcdUser: '',
   etcdPasswordFile: '',
+  lokiTable: 'loki_logs',
+  esTablePrefix: 'es_',
+  esTimeField: '@timestamp',
+  esVersion: '8.17.0',
+  esBulkIndicesMax: 100,
 };
 
 type NumericKey = { [K in keyof NodeConfig]-?: NodeConfig[K] extends number ? K : never }[keyof NodeConfig];
@@ -504,6 +586,7 @@ const BOUNDS: Partial<Record<NumericKey, readonly [number, number]>> = {
   errorDetailsMax: [1, 10_000],
   jsonDepthMax: [1, 1000],
   keyBytesMax: [1, KEY_BYTES_MAX_LIMIT],
+  eventTimeAheadMsMax: TABLE_LIMIT_BOUNDS.eventTimeAheadMsMax,
   walSegmentBytesMax: [64 * KiB, 4096 * MiB],
   walFlushBytesMax: [1, 256 * MiB],
   walFlushDelayMsMax: [0, 200],
@@ -546,6 +629,10 @@ const BOUNDS: Partial<Record<NumericKey, readonly [number, number]>> = {
   maxClockOffsetMs: [0, 60_000],
   authFailuresPerMinuteMax: [1, 100_000],
   tlsReloadIntervalMs: [100, 86_400_000],
+  statusSessionsMax: [1, 100_000],
+  // At least a minute: a session shorter than a few page refreshes signs the operator out while looking.
+  statusSessionTtlMs: [60_000, 7 * 86_400_000],
+  esBulkIndicesMax: [1, 10_000],
 };
 
 /**
@@ -575,9 +662,15 @@ assert(KEY_BYTES_MAX_LIMIT + RECORD_KEY_HEAD_BYTES + RECORD_KEY_TAIL_BYTES <= EN
 assert(KEY_BYTES_MAX_LIMIT + PK_KEY_HEAD_BYTES <= ENGINE_KEY_BYTES_MAX, 'a primary-key key of keyBytesMax fits the engine');
 assert(KEY_BYTES_MAX_LIMIT <= 0xffff, 'keyLen and pkLen are u16');
 assert(DEDUPE_PREFIX_BYTES_MAX + DEDUPE_NUMBER_CHARS_MAX <= KEY_BYTES_MAX_LIMIT, 'a dedupe key (stored as a primary key) fits where a primary key does');
+assert(STATUS_REFRESH_SECONDS * 1000 * 10 <= (BOUNDS.statusSessionTtlMs?.[0] ?? 0), 'a status session outlives ten page refreshes');
+assert(STATUS_RATE_SAMPLE_MS_MIN * 2 <= STATUS_RATE_WINDOW_MS, 'a rate window spans at least two counter samples');
 assert(walFrameBytesMax({ bodyBytesMax: BODY_BYTES_MAX_LIMIT }) + REPLICA_ENVELOPE_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX, 'the largest WAL frame fits a replica message');
 // The compiled schema's default string limit (compile-schema.ts) bounds a bytes field's base64 text.
 assert(Math.ceil(DEAD_LETTER_RAW_BYTES_MAX / 3) * 4 <= 1024 * 1024, "a dead letter's raw record fits a bytes field as base64");
+assert(TABLE_LIMIT_BOUNDS.recordsPerSecond[0] > 0 && TABLE_LIMIT_BOUNDS.bytesPerSecond[0] > 0, 'a table rate is positive: a token bucket refills at it');
+assert(TABLE_LIMIT_BOUNDS.recordsBurst[0] >= 1 && TABLE_LIMIT_BOUNDS.bytesBurst[0] >= 1, 'a burst holds at least one record or byte');
+assert(TABLE_LIMIT_BOUNDS.bytesBurst[1] >= BODY_BYTES_MAX_LIMIT, 'a bytes burst can be raised to take the largest body a node accepts');
+
 
 /** Merges overrides onto the defaults and checks every bound and relation. */
 export function resolveConfig(overrides: Partial<NodeConfig> = {}): NodeConfig {
@@ -596,6 +689,7 @@ export function resolveConfig(overrides: Partial<NodeConfig> = {}): NodeConfig {
   if (config.walRecovery !== 'strict' && config.walRecovery !== 'truncate') problems.push({ path: 'walRecovery', message: 'walRecovery must be strict or truncate' });
   if (config.walAdaptiveDelayMsMin > config.walAdaptiveDelayMsMax) problems.push({ path: 'walAdaptiveDelayMsMin', message: 'walAdaptiveDelayMsMin must not exceed walAdaptiveDelayMsMax' });
   if (config.queryLimitDefault > config.queryLimitMax) problems.push({ path: 'queryLimitDefault', message: 'queryLimitDefault must not exceed queryLimitMax' });
+  if (!TABLE_NAME_RE.test(config.otlpLogsTable)) problems.push({ path: 'otlpLogsTable', message: `otlpLogsTable must be a table name (^[A-Za-z][A-Za-z0-9_]{0,62}$), got ${JSON.stringify(config.otlpLogsTable)}` });
   if (config.authMode !== 'token' && config.authMode !== 'none') problems.push({ path: 'authMode', message: 'authMode must be token or none' });
   if (config.bootstrapToken !== undefined && !isValidBootstrapToken(config.bootstrapToken)) {
     problems.push({ path: 'bootstrapToken', message: `a bootstrap token is ${BOOTSTRAP_TOKEN_CHARS_MIN} to 512 printable characters without spaces (a sluice token also works)` });
@@ -617,6 +711,8 @@ export function resolveConfig(overrides: Partial<NodeConfig> = {}): NodeConfig {
     problems.push({ path: 'txDoneRetentionMs', message: `txDoneRetentionMs ${config.txDoneRetentionMs} must be at least txResolveAfterMs + txSweepIntervalMs (${config.txResolveAfterMs + config.txSweepIntervalMs})` });
   }
   problems.push(...etcdAccessProblems(config));
+  if (!TABLE_NAME_RE.test(config.lokiTable)) problems.push({ path: 'lokiTable', message: `lokiTable (--loki-table) must be a table name (${TABLE_NAME_RE.source}), got ${JSON.stringify(config.lokiTable)}` });
+  problems.push(...elasticsearchProblems(config));
   if (problems.length > 0) throw new SluiceError('INVALID_ARGUMENT', `invalid configuration: ${problems.map((p) => p.message).join('; ')}`, problems);
   return config;
 }
@@ -698,6 +794,16 @@ function peerProblems(config: NodeConfig): { path: string; message: string }[] {
   } else if (peer.port !== 0 && peer.port === config.grpcPort && peer.host === config.grpcHost) {
     problems.push({ path: 'grpcPeerPort', message: `--grpc-peer ${peer.host}:${peer.port} is the --grpc address: clients and peers are served on separate listeners` });
   }
+  return problems;
+}
+
+/** The Elasticsearch `_bulk` options: a prefix that keeps table names valid, a time field, a dotted version. */
+function elasticsearchProblems(c: NodeConfig): { path: string; message: string }[] {
+  const problems: { path: string; message: string }[] = [];
+  // Empty is allowed: an index name that is a valid table name is then the table's name.
+  if (!/^(?:[A-Za-z][A-Za-z0-9_]{0,31})?$/.test(c.esTablePrefix)) problems.push({ path: 'esTablePrefix', message: `esTablePrefix must be empty or 1-32 letters, digits and '_' starting with a letter, got ${JSON.stringify(c.esTablePrefix)}` });
+  if (c.esTimeField.length === 0 || c.esTimeField.length > 256) problems.push({ path: 'esTimeField', message: 'esTimeField must be 1-256 characters' });
+  if (!/^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$/.test(c.esVersion)) problems.push({ path: 'esVersion', message: `esVersion must look like 8.17.0, got ${JSON.stringify(c.esVersion)}` });
   return problems;
 }
 

@@ -4,7 +4,7 @@
  * starting (listening, recovering) → ready → stopping.
  */
 import { pino, type Logger } from 'pino';
-import { HTTP_REFUSED_LINGER_MS, type NodeConfig } from './config.ts';
+import { HTTP_REFUSED_LINGER_MS, STATUS_RATE_SAMPLE_MS_MIN, STATUS_RATE_WINDOW_MS, type NodeConfig } from './config.ts';
 import { SluiceError } from './core/errors.ts';
 import { Hlc } from './core/hlc.ts';
 import { systemClock } from './core/clock.ts';
@@ -21,6 +21,7 @@ import type { TableAdmin } from './cluster/metadata/cluster-tables.ts';
 import { Admission } from './ingest/admission.ts';
 import { DecodePool } from './ingest/decode-pool.ts';
 import { IngestPipeline } from './ingest/pipeline.ts';
+import { TableRateLimiter } from './ingest/table-rate-limiter.ts';
 import { IngestDoor } from './ingest/ingest-door.ts';
 import { EndpointIngestor } from './ingest/endpoint-ingestor.ts';
 import type { Ingestor } from './ingest/ingestor.ts';
@@ -47,8 +48,15 @@ import { openTls } from './security/tls/open-tls.ts';
 import { requireTlsChoice } from './security/tls/tls-choice.ts';
 import path from 'node:path';
 import { isIP } from 'node:net';
+import { registerDiskMetrics } from './api/disk-metrics.ts';
+import { readFileSync } from 'node:fs';
+import { SessionStore } from './security/session-store.ts';
+import { SampleWindow } from './api/http/status/sample-window.ts';
 import type { ApiContext, NodePhase, NodeServices } from './api/http/api-context.ts';
 import type { FastifyInstance } from 'fastify';
+
+/** The version in package.json (the status page shows it). */
+const SLUICE_VERSION = String((JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown }).version ?? 'unknown');
 
 /** A running single node. */
 export class SluiceNode {
@@ -98,13 +106,22 @@ export class SluiceNode {
       config,
       log,
       metrics: this.metrics,
-      auth: { auth: this.auth, allowedHosts: allowedHosts(config), auditDataAccess: config.auditDataAccess },
+      auth: { auth: this.auth, allowedHosts: allowedHosts(config), auditDataAccess: config.auditDataAccess, sessions: this.statusSessions(config) },
       admission,
       door: new IngestDoor(admission, () => this.services().pipeline),
       endpoints,
       view: new RecordView(),
       phase: () => this.phaseValue,
       services: () => this.services(),
+      status: {
+        startedAtMs: Date.now(),
+        version: SLUICE_VERSION,
+        storage: () => {
+          const store = this.store;
+          return store === undefined ? undefined : { engine: store.engineKind, appliedLsn: String(store.appliedLsn), lastAckedLsn: String(store.lastAckedLsn), applyLagFrames: store.applyLagFrames };
+        },
+        samples: new SampleWindow(STATUS_RATE_WINDOW_MS, STATUS_RATE_SAMPLE_MS_MIN),
+      },
       sources: () => [
         endpoints.http.status(),
         ...(this.cluster !== undefined || this.grpc !== undefined ? [endpoints.grpc.status()] : []),
@@ -121,7 +138,21 @@ export class SluiceNode {
       onEvent: (event) => this.metrics.httpConnections.inc({ event }),
     });
     this.metrics.httpConnectionsHeld = () => gate.open;
+    registerDiskMetrics(this.metrics.registry, config.dataDir, config.diskFreeBytesMin);
     this.tls?.serve({ name: 'http', apply: (pair) => setHttpsPair(this.app, pair) });
+  }
+
+  /** Status-page sessions; a session ends with its token (revoked or expired). */
+  private statusSessions(config: NodeConfig): SessionStore {
+    const tokens = this.tokens;
+    return new SessionStore({
+      sessionsMax: config.statusSessionsMax,
+      ttlMs: config.statusSessionTtlMs,
+      tokenLive: (id, nowMs) => {
+        const record = tokens.get(id);
+        return record !== undefined && record.revokedAtMs === undefined && (record.expiresAtMs ?? Number.POSITIVE_INFINITY) > nowMs;
+      },
+    });
   }
 
   /** Starts listening, recovers storage, and becomes ready. */
@@ -335,17 +366,27 @@ export class SluiceNode {
       // Parsed JSON takes several times its text: room for one largest body, plus the compiled schemas.
       workerHeapMbMax: Math.ceil((config.bodyBytesMax * 12) / 2 ** 20) + 64,
     });
+    const cluster = this.cluster;
+    const limiter = new TableRateLimiter({
+      // Loki's global strategy: each registered node takes its share of a table's rate (decision 24).
+      share: () => cluster?.registeredNodes ?? 1,
+      eventTimeAheadMsMax: config.eventTimeAheadMsMax,
+      onRefused: (table, reason) => metrics.rateLimited.inc({ table, reason }),
+    });
     const pipeline = new IngestPipeline({
       catalog,
       coordinator,
       tables,
       pool: this.pool,
       options: config,
+      limiter,
       observer: {
         onWritten: (table, n) => metrics.recordsWritten.inc({ table }, n),
         onRejected: (table, n) => metrics.recordsRejected.inc({ table }, n),
         onDeadLettered: (table, n) => metrics.recordsDeadLettered.inc({ table }, n),
         onDeduped: (table, fresh, n) => metrics.dedupedRecords.inc({ table, mode: fresh ? 'fresh' : 'lookup' }, n),
+        onFutureTime: (table, n) => metrics.futureTimeRecords.inc({ table }, n),
+        onRateWait: (table, ms) => metrics.rateWaitSeconds.inc({ table }, ms / 1000),
       },
     });
     this.servicesValue = { catalog, tables, coordinator, pipeline, cluster: this.cluster };

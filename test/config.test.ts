@@ -14,6 +14,7 @@ import {
   PK_KEY_HEAD_BYTES,
   RECORD_KEY_TAIL_BYTES,
   REPLICA_ENVELOPE_BYTES_MAX,
+  TABLE_LIMIT_BOUNDS,
   grpcPeerListen,
   resolveConfig,
   walFrameBytesMax,
@@ -129,4 +130,40 @@ test('HTTP connections: keep-alive, headers and request timeouts, cap and backlo
   // No relation ties the keep-alive to the request timeout: idle connections are not timed as requests.
   assert.equal(resolveConfig({ httpKeepAliveTimeoutMs: 300_000, httpRequestTimeoutMs: 60_000, httpHeadersTimeoutMs: 60_000 }).httpKeepAliveTimeoutMs, 300_000);
   assert.equal(resolveConfig({ httpConnectionsMax: 5_000_000 }).httpConnectionsMax, 5_000_000, 'what the machine cannot hold is refused at start, not here');
+});
+
+test('lokiTable: the Loki push table is loki_logs by default and must be a table name', () => {
+  assert.equal(resolveConfig().lokiTable, 'loki_logs');
+  assert.equal(resolveConfig({ lokiTable: 'shipped_logs' }).lokiTable, 'shipped_logs');
+  refuses({ lokiTable: 'loki-logs' }, 'lokiTable', /lokiTable \(--loki-table\) must be a table name/);
+  refuses({ lokiTable: '' }, 'lokiTable', /lokiTable/);
+});
+
+test('status-page sessions: a bound and an expiry, both bounded; a session outlives several page refreshes', () => {
+  const d = resolveConfig();
+  assert.deepEqual([d.statusSessionsMax, d.statusSessionTtlMs], [1024, 8 * 3_600_000]);
+  refuses({ statusSessionsMax: 0 }, 'statusSessionsMax', /statusSessionsMax must be between 1 and 100000/);
+  refuses({ statusSessionTtlMs: 59_999 }, 'statusSessionTtlMs', /statusSessionTtlMs must be between 60000/);
+  refuses({ statusSessionTtlMs: 7 * 86_400_000 + 1 }, 'statusSessionTtlMs', /between 60000 and 604800000/);
+  assert.equal(resolveConfig({ statusSessionTtlMs: 60_000 }).statusSessionTtlMs, 60_000);
+});
+
+test('eventTimeAheadMsMax: 1 h by default, bounded like a table\'s own bound (0 refuses any time ahead of the clock)', () => {
+  assert.equal(DEFAULT_CONFIG.eventTimeAheadMsMax, 3_600_000);
+  assert.equal(resolveConfig({ eventTimeAheadMsMax: 0 }).eventTimeAheadMsMax, 0);
+  const max = TABLE_LIMIT_BOUNDS.eventTimeAheadMsMax[1];
+  assert.equal(resolveConfig({ eventTimeAheadMsMax: max }).eventTimeAheadMsMax, max);
+  refuses({ eventTimeAheadMsMax: -1 }, 'eventTimeAheadMsMax', /between 0 and/);
+  refuses({ eventTimeAheadMsMax: max + 1 }, 'eventTimeAheadMsMax', /between 0 and/);
+});
+
+test('Elasticsearch _bulk: a table prefix that keeps table names valid (or none), a time field, a dotted version', () => {
+  assert.equal(resolveConfig({ esTablePrefix: '' }).esTablePrefix, '');
+  assert.equal(resolveConfig({ esTablePrefix: 'logs_' }).esTablePrefix, 'logs_');
+  refuses({ esTablePrefix: '_es' }, 'esTablePrefix', /starting with a letter/);
+  refuses({ esTablePrefix: 'es-' }, 'esTablePrefix', /letters, digits and '_'/);
+  refuses({ esTablePrefix: 'p'.repeat(33) }, 'esTablePrefix', /1-32/);
+  refuses({ esTimeField: '' }, 'esTimeField', /1-256 characters/);
+  assert.equal(resolveConfig({ esVersion: '9.1.0' }).esVersion, '9.1.0');
+  refuses({ esVersion: '8' }, 'esVersion', /look like 8.17.0/);
 });

@@ -3,7 +3,8 @@
  * nodes in one process). Lower layers never import this: the node wires
  * their observer hooks to these instruments.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, type LabelValues } from 'prom-client';
+import { collectProcessMetrics } from './process-metrics.ts';
 
 /** The instruments of one node. */
 export class NodeMetrics {
@@ -11,6 +12,7 @@ export class NodeMetrics {
   readonly recordsWritten: Counter<'table'>;
   readonly recordsRejected: Counter<'table'>;
   readonly recordsDeadLettered: Counter<'table'>;
+  readonly refusals: Counter<'route' | 'table' | 'code'>;
   readonly requestDuration: Histogram<'method' | 'route' | 'status'>;
   readonly walFsyncSeconds: Histogram;
   readonly walFlushBytes: Histogram;
@@ -35,16 +37,19 @@ export class NodeMetrics {
   readonly hintsPending: Gauge<'peer'>;
   readonly hintsWritten: Counter<'peer'>;
   readonly hintsReplayed: Counter;
-  readonly hintsDropped: Gauge;
+  readonly hintsDropped: Counter;
   readonly readRepairRecords: Counter<'peer'>;
   readonly antiEntropyRecords: Counter<'direction'>;
   readonly replicaWriteRecords: Counter;
-  readonly sourceRecords: Gauge<'source' | 'kind'>;
-  readonly sourceRejected: Gauge<'source' | 'kind'>;
+  readonly sourceRecords: Counter<'source' | 'kind'>;
+  readonly sourceRejected: Counter<'source' | 'kind'>;
   readonly sourcePaused: Gauge<'source' | 'kind'>;
   readonly kafkaLag: Gauge<'topic' | 'partition'>;
   readonly kafkaDeadLettered: Counter<'topic'>;
   readonly dedupedRecords: Counter<'table' | 'mode'>;
+  readonly rateLimited: Counter<'table' | 'reason'>;
+  readonly rateWaitSeconds: Counter<'table'>;
+  readonly futureTimeRecords: Counter<'table'>;
   readonly txTotal: Counter<'outcome'>;
   readonly txPhaseSeconds: Histogram<'phase'>;
   readonly txPending: Gauge;
@@ -57,10 +62,16 @@ export class NodeMetrics {
 
   constructor() {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: 'sluice_process_' });
+    collectProcessMetrics(this.registry);
     this.recordsWritten = new Counter({ name: 'sluice_records_written_total', help: 'Records durably written', labelNames: ['table'], registers });
     this.recordsRejected = new Counter({ name: 'sluice_records_rejected_total', help: 'Records refused by validation', labelNames: ['table'], registers });
     this.recordsDeadLettered = new Counter({ name: 'sluice_records_dead_lettered_total', help: 'Refused records stored in the table\'s dead-letter table', labelNames: ['table'], registers });
+    this.refusals = new Counter({
+      name: 'sluice_http_refusals_total',
+      help: 'HTTP requests answered with an error, by route, table (empty when the URL names no table this node knows) and error code',
+      labelNames: ['route', 'table', 'code'],
+      registers,
+    });
     this.requestDuration = new Histogram({
       name: 'sluice_http_request_duration_seconds',
       help: 'HTTP request latency',
@@ -119,15 +130,18 @@ export class NodeMetrics {
     this.peerState = new Gauge({ name: 'sluice_peer_state', help: 'Failure detector state of each peer (1 for the current state)', labelNames: ['peer', 'state'], registers });
     this.hintsPending = new Gauge({ name: 'sluice_hints_pending', help: 'Hinted replica writes waiting for their peer', labelNames: ['peer'], registers });
     this.hintsWritten = new Counter({ name: 'sluice_hinted_records_total', help: 'Records stored as hints for an unreachable replica', labelNames: ['peer'], registers });
-    this.hintsDropped = new Gauge({ name: 'sluice_hints_dropped', help: 'Hints dropped since start because a peer\'s hint queue was full', registers });
+    this.hintsDropped = new Counter({ name: 'sluice_hints_dropped_total', help: 'Hints dropped because a peer\'s hint queue was full', registers });
     this.hintsReplayed = new Counter({ name: 'sluice_hints_replayed_total', help: 'Hinted batches delivered to their replica', registers });
     this.readRepairRecords = new Counter({ name: 'sluice_read_repair_records_total', help: 'Records pushed to a replica by read repair', labelNames: ['peer'], registers });
     this.antiEntropyRecords = new Counter({ name: 'sluice_anti_entropy_records_total', help: 'Records copied by Merkle anti-entropy', labelNames: ['direction'], registers });
     this.replicaWriteRecords = new Counter({ name: 'sluice_replica_write_records_total', help: 'Records written here on behalf of another coordinator', registers });
-    this.sourceRecords = new Gauge({ name: 'sluice_source_records', help: 'Records a source wrote durably since the node started', labelNames: ['source', 'kind'], registers });
-    this.sourceRejected = new Gauge({ name: 'sluice_source_rejected_records', help: 'Records a source had refused by validation since the node started', labelNames: ['source', 'kind'], registers });
+    this.sourceRecords = new Counter({ name: 'sluice_source_records_total', help: 'Records a source wrote durably', labelNames: ['source', 'kind'], registers });
+    this.sourceRejected = new Counter({ name: 'sluice_source_rejected_records_total', help: 'Records a source had refused by validation', labelNames: ['source', 'kind'], registers });
     this.sourcePaused = new Gauge({ name: 'sluice_source_paused', help: '1 while a streaming source waits for room in the node (backpressure)', labelNames: ['source', 'kind'], registers });
     this.kafkaLag = new Gauge({ name: 'sluice_kafka_consumer_lag', help: 'Messages of a partition not yet committed by the Kafka source', labelNames: ['topic', 'partition'], registers });
+    this.rateLimited = new Counter({ name: 'sluice_rate_limited_total', help: 'Write requests refused by a table\'s rate limits: reason="records_rate"|"bytes_rate" (429 RATE_LIMITED), "records_burst"|"bytes_burst" (413 RATE_LIMIT_BURST_EXCEEDED)', labelNames: ['table', 'reason'], registers });
+    this.rateWaitSeconds = new Counter({ name: 'sluice_rate_limit_wait_seconds_total', help: 'Time streaming sources (Kafka, file imports) waited for a table\'s rate limit', labelNames: ['table'], registers });
+    this.futureTimeRecords = new Counter({ name: 'sluice_event_time_in_future_records_total', help: 'Records refused because their event time is further ahead of the clock than the table\'s eventTimeAheadMsMax', labelNames: ['table'], registers });
     this.dedupedRecords = new Counter({ name: 'sluice_dedupe_records_total', help: 'Records written with source dedupe keys: mode="fresh" past the fence (no lookups), "lookup" resolved one by one', labelNames: ['table', 'mode'], registers });
     this.kafkaDeadLettered = new Counter({ name: 'sluice_kafka_dead_lettered_total', help: 'Messages the Kafka source sent to its dead-letter topic', labelNames: ['topic'], registers });
     this.txTotal = new Counter({ name: 'sluice_tx_total', help: 'Atomic batches across shards this node coordinated, by outcome (committed, aborted, no_quorum, in_doubt, refused)', labelNames: ['outcome'], registers });
@@ -153,4 +167,16 @@ export class NodeMetrics {
     this.replayRecords = new Gauge({ name: 'sluice_wal_replay_records', help: 'Records replayed from the WAL at the last start', registers });
     this.replaySeconds = new Gauge({ name: 'sluice_wal_replay_seconds', help: 'Duration of the WAL replay at the last start', registers });
   }
+}
+
+/**
+ * Sets a counter to a total counted elsewhere since the node started (a
+ * source's progress, the hint store's drops), read at scrape time: prom-client
+ * counters only have `inc`, and a count since start is a counter, whose resets
+ * on restart `rate()` handles, not a gauge.
+ */
+export function setCounterTotal<L extends string>(counter: Counter<L>, labels: LabelValues<L>, total: number): void {
+  if (Object.keys(labels).length === 0) counter.reset();
+  else counter.remove(labels);
+  counter.inc(labels, total);
 }

@@ -39,6 +39,8 @@ interface ServeOptions extends KafkaSecurityFlags {
   exportsInFlightMax: string;
   replicationFactorDefault: string;
   importBodyBytesMax: string;
+  otlpLogsTable: string;
+  eventTimeAheadMaxMs: string;
   logLevel: string;
   etcd?: string;
   nodeId: string;
@@ -89,11 +91,18 @@ interface ServeOptions extends KafkaSecurityFlags {
   auditDataAccess?: boolean;
   allowedHosts?: string;
   metricsListen?: string;
+  esTablePrefix: string;
+  esTimeField: string;
+  esVersion: string;
+  esBulkIndicesMax: string;
   authFailuresPerMinuteMax: string;
+  statusSessionTtlMs: string;
+  statusSessionsMax: string;
   tls?: 'auto' | 'off';
   tlsCert?: string;
   tlsKey?: string;
   tlsReloadIntervalMs: string;
+  lokiTable: string;
 }
 
 /** The serve command. */
@@ -131,6 +140,8 @@ export function serveCommand(): Command {
     .option('--exports-in-flight-max <n>', 'exports streamed at once (429 past it)', String(d.exportsInFlightMax))
     .option('--replication-factor-default <n>', 'with --etcd: the replication factor of a table created without one', String(d.replicationFactorDefault))
     .option('--import-body-bytes-max <bytes>', 'largest Parquet/CSV body of POST /v1/tables/{t}/import (413 past it; spooled to disk)', String(d.importBodyBytesMax))
+    .option('--otlp-logs-table <name>', 'table POST /v1/logs (OTLP/HTTP logs) writes into, created on its first write', d.otlpLogsTable)
+    .option('--event-time-ahead-max-ms <ms>', 'refuse event times further ahead of the clock (EVENT_TIME_IN_FUTURE) in tables that set no limits.eventTimeAheadMsMax', String(d.eventTimeAheadMsMax))
     .option('--log-level <level>', 'pino log level', d.logLevel)
     .option('--etcd <urls>', 'comma-separated etcd client URLs: join the cluster they coordinate (default: run alone)')
     .option('--node-id <id>', 'this node\'s unique id in the cluster', d.nodeId)
@@ -186,7 +197,14 @@ export function serveCommand(): Command {
     .option('--audit-data-access', 'audit every granted read and write too (volume), not only admin, schema and cluster actions')
     .option('--allowed-hosts <names>', 'comma-separated Host header names the HTTP listener answers besides localhost and IP literals')
     .option('--auth-failures-per-minute-max <n>', 'failed authentications one address may make in a minute before it is refused with 429 for the rest of it', String(d.authFailuresPerMinuteMax))
-    .option('--metrics-listen <host:port>', 'also serve GET /metrics without a token on this address (bind it where only the scraper reaches)')
+    .option('--loki-table <name>', 'the table Loki pushes (POST /loki/api/v1/push) land in, created on the first push', d.lokiTable)
+    .option('--metrics-listen <host:port>', 'also serve GET /metrics and the status page (/status) without a token on this address (bind it where only operators and the scraper reach)')
+    .option('--status-session-ttl-ms <ms>', 'a status-page sign-in session ends this long after sign-in (or with its token)', String(d.statusSessionTtlMs))
+    .option('--status-sessions-max <n>', 'status-page sessions held at once; past it the oldest ends', String(d.statusSessionsMax))
+    .option('--es-table-prefix <prefix>', 'Elasticsearch _bulk: an _index lands in the table <prefix><index> (empty: the index name itself)', d.esTablePrefix)
+    .option('--es-time-field <field>', 'Elasticsearch _bulk: the document field holding the event time (receive time when absent)', d.esTimeField)
+    .option('--es-version <x.y.z>', 'the Elasticsearch version GET / reports to shippers', d.esVersion)
+    .option('--es-bulk-indices-max <n>', 'Elasticsearch _bulk: distinct indices one request may write (items for more are refused)', String(d.esBulkIndicesMax))
     .option('--tls-cert <file>', 'HTTPS and gRPC (Ingest) with this PEM certificate, its chain after it (with --tls-key)')
     .option('--tls-key <file>', 'the PEM private key of --tls-cert (mode 0600, or the node refuses to start)')
     .addOption(
@@ -266,6 +284,8 @@ function toConfig(o: ServeOptions): NodeConfig {
     exportsInFlightMax: int(o.exportsInFlightMax, '--exports-in-flight-max'),
     replicationFactorDefault: int(o.replicationFactorDefault, '--replication-factor-default'),
     importBodyBytesMax: int(o.importBodyBytesMax, '--import-body-bytes-max'),
+    otlpLogsTable: o.otlpLogsTable,
+    eventTimeAheadMsMax: int(o.eventTimeAheadMaxMs, '--event-time-ahead-max-ms'),
     logLevel: o.logLevel,
     etcdUrls: o.etcd === undefined ? [] : o.etcd.split(',').map((u) => u.trim()).filter((u) => u !== ''),
     nodeId: o.nodeId,
@@ -311,7 +331,14 @@ function toConfig(o: ServeOptions): NodeConfig {
     auditDataAccess: o.auditDataAccess === true,
     allowedHosts: (o.allowedHosts ?? '').split(',').map((h) => h.trim()).filter((h) => h !== ''),
     metricsListen: o.metricsListen ?? '',
+    esTablePrefix: o.esTablePrefix,
+    esTimeField: o.esTimeField,
+    esVersion: o.esVersion,
+    esBulkIndicesMax: int(o.esBulkIndicesMax, '--es-bulk-indices-max'),
     authFailuresPerMinuteMax: int(o.authFailuresPerMinuteMax, '--auth-failures-per-minute-max'),
+    lokiTable: o.lokiTable,
+    statusSessionTtlMs: int(o.statusSessionTtlMs, '--status-session-ttl-ms'),
+    statusSessionsMax: int(o.statusSessionsMax, '--status-sessions-max'),
     ...tlsOptions(o),
   });
 }

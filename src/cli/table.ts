@@ -1,11 +1,12 @@
 /**
- * `sluice table create|list|describe|alter`: table administration over the
- * HTTP API.
+ * `sluice table create|list|describe|alter|limits`: table administration
+ * over the HTTP API.
  */
 import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { CliError } from './cli-error.ts';
 import { DEFAULT_URL, requestJson } from './http-client.ts';
+import { tableLimitsCommand } from './table-limits.ts';
 
 interface UrlOption {
   url: string;
@@ -13,7 +14,7 @@ interface UrlOption {
 
 /** The table command group. */
 export function tableCommand(): Command {
-  const table = new Command('table').description('create, list, describe and alter tables');
+  const table = new Command('table').description('create, list, describe and alter tables, and set their limits');
   table
     .command('create')
     .description('create a table from a JSON definition (see README), or from a protobuf message (--proto, --message)')
@@ -55,6 +56,7 @@ export function tableCommand(): Command {
       const body = await readDefinition(o.file);
       print(await requestJson(`${o.url}/v1/tables/${encodeURIComponent(name)}/schema`, { method: 'PATCH', body, headers: { 'content-type': 'application/json' } }));
     });
+  table.addCommand(tableLimitsCommand());
   return table;
 }
 

@@ -14,7 +14,7 @@ import type { ClusterHooks } from './cluster-hooks.ts';
 import type { ClusterCoordinator } from './coordinator/cluster-coordinator.ts';
 import { Lifecycle } from './lifecycle.ts';
 import type { FailureDetector, PeerState } from './membership/failure-detector.ts';
-import type { Membership } from './membership/membership.ts';
+import type { Membership, NodeInfo } from './membership/membership.ts';
 import type { ClusterTables } from './metadata/cluster-tables.ts';
 import type { EtcdTokenStore } from './metadata/etcd-token-store.ts';
 import type { ServerCredentials } from '@grpc/grpc-js';
@@ -57,6 +57,23 @@ export interface ClusterStatus {
   readonly hintsDropped: number;
   readonly transactions: TransactionsStatus;
 }
+
+/** What the status page adds to ClusterStatus: the failure detector's timings, heartbeat ages and the shard map. */
+export interface ClusterDetail {
+  /** The check period, and the silences after which a peer is suspect and dead (a heartbeat is judged against these, not the period). */
+  readonly detector: { readonly healthIntervalMs: number; readonly suspectAfterMs: number; readonly deadAfterMs: number };
+  /** Milliseconds since each peer last passed a health check or answered a replica call; this node is not listed. */
+  readonly heartbeatAgeMs: Readonly<Record<string, number>>;
+  /** The replication factor placement uses (the widest of any table). */
+  readonly replicationFactor: number;
+  /** Per shard (index = shard), its replicas in the current ring, preferred first, and in the target ring during a change. */
+  readonly shards: readonly { readonly replicas: readonly string[]; readonly target?: readonly string[] }[];
+  /** Where nodes that are not registered now (lease gone: dead, stopped) were last registered, so an operator knows where to look. */
+  readonly lastKnown: Readonly<Record<string, Pick<NodeInfo, 'http' | 'grpc' | 'peer' | 'workerId'>>>;
+}
+
+/** Registrations remembered for the status page after a node's lease is gone (bounded: ids of nodes long gone are dropped first). */
+const LAST_KNOWN_NODES_MAX = 1_024;
 
 /** Atomic batches as one node sees them. */
 export interface TransactionsStatus {
@@ -102,6 +119,8 @@ export class ClusterRuntime {
   private readonly tx: TxParts;
   private readonly log: Logger;
   private readonly peerCerts: AssembledParts['peerCerts'];
+  /** The last registration seen of every node id, most recent last (see ClusterDetail.lastKnown). */
+  private readonly lastKnown = new Map<string, NodeInfo>();
 
   private constructor(parts: RuntimeParts) {
     this.tx = parts.tx;
@@ -119,6 +138,19 @@ export class ClusterRuntime {
     this.tokens = parts.tokens;
     this.log = parts.log;
     this.peerCerts = parts.peerCerts;
+    this.remember(parts.membership.members);
+    parts.membership.on('members', (members: ReadonlyMap<string, NodeInfo>) => this.remember(members));
+  }
+
+  private remember(members: ReadonlyMap<string, NodeInfo>): void {
+    for (const [id, info] of members) {
+      this.lastKnown.delete(id);
+      this.lastKnown.set(id, info);
+    }
+    for (const id of this.lastKnown.keys()) {
+      if (this.lastKnown.size <= LAST_KNOWN_NODES_MAX) break;
+      this.lastKnown.delete(id);
+    }
   }
 
   /**
@@ -187,6 +219,11 @@ export class ClusterRuntime {
     await this.placement.decommission(node, cancel);
   }
 
+  /** Nodes registered in etcd (live leases), this one included: each enforces its share of a table's rate limit. */
+  get registeredNodes(): number {
+    return Math.max(1, this.membership.members.size);
+  }
+
   /** This node's view of the cluster. */
   async status(): Promise<ClusterStatus> {
     const current = this.placement.current;
@@ -218,6 +255,27 @@ export class ClusterRuntime {
       hintsDropped: this.hints.dropped,
       transactions: this.transactions(),
     };
+  }
+
+  /** Heartbeat ages, detector timings and the shard map, for the status page (read-only). */
+  statusDetail(): ClusterDetail {
+    const current = this.placement.current;
+    const rf = widestReplicationFactor(this.catalog);
+    const heartbeatAgeMs: Record<string, number> = {};
+    for (const id of new Set([...current.nodes, ...(current.target ?? []), ...this.membership.members.keys()])) {
+      const age = id === this.config.nodeId ? undefined : this.detector.silenceMs(id);
+      if (age !== undefined) heartbeatAgeMs[id] = age;
+    }
+    const shards = Array.from({ length: this.config.shards }, (_, s) => {
+      const target = current.targetReplicas(s, rf);
+      return { replicas: current.replicas(s, rf), ...(target === undefined ? {} : { target }) };
+    });
+    const lastKnown: Record<string, Pick<NodeInfo, 'http' | 'grpc' | 'peer' | 'workerId'>> = {};
+    for (const [id, info] of this.lastKnown) {
+      if (!this.membership.members.has(id)) lastKnown[id] = { http: info.http, grpc: info.grpc, workerId: info.workerId, ...(info.peer === undefined ? {} : { peer: info.peer }) };
+    }
+    const { healthIntervalMs, suspectAfterMisses, deadAfterMs } = this.config;
+    return { detector: { healthIntervalMs, suspectAfterMs: healthIntervalMs * suspectAfterMisses, deadAfterMs }, heartbeatAgeMs, replicationFactor: rf, shards, lastKnown };
   }
 
   /** Atomic batches pending here, and (on the leader) decisions not yet concluded. */

@@ -22,6 +22,9 @@ import { TxSweeper, type SweepReport } from './tx/tx-sweeper.ts';
 /** How often the resolver looks at the pending table. */
 const RESOLVE_INTERVAL_MS = 1_000;
 
+/** How often concluded decisions are deleted from etcd, in one transaction each time (and COMMITs confirmed durable first). */
+const CONCLUDE_FLUSH_MS = 200;
+
 /** Observers for metrics. */
 export interface TxHooks {
   readonly onTxResolved?: (result: ResolutionResult) => void;
@@ -54,7 +57,11 @@ export interface TxPartsDeps {
 export async function startTxParts(life: Lifecycle, d: TxPartsDeps): Promise<TxParts> {
   const { config, log } = d;
   const decisions = new TxDecisions(d.client, d.keys, { timeoutMs: config.txDecisionTimeoutMs, fenceTtlMs: config.txDoneRetentionMs });
-  const concluder = await life.add('tx-concluder', () => new TxConcluder(decisions, log), (c) => c.stop());
+  const status = async (node: string, txids: readonly bigint[]): Promise<Map<bigint, string>> => {
+    const reply = await d.transport.call(node, 'TxStatus', { txids: txids.map(String) }, config.replicaTimeoutMs);
+    return new Map(reply.states.map((s) => [BigInt(s.txid), s.state]));
+  };
+  const concluder = await life.add('tx-concluder', () => new TxConcluder(decisions, log, CONCLUDE_FLUSH_MS, status), (c) => c.stop());
   const resolver = await life.add(
     'tx-resolver',
     () => {
@@ -68,6 +75,7 @@ export async function startTxParts(life: Lifecycle, d: TxPartsDeps): Promise<TxP
         resolveAfterMs: config.txResolveAfterMs,
         intervalMs: Math.min(RESOLVE_INTERVAL_MS, config.txResolveAfterMs),
         replicaTimeoutMs: config.replicaTimeoutMs,
+        maxClockOffsetMs: config.maxClockOffsetMs,
         log,
         ...(d.hooks.onTxResolved ? { onResolved: d.hooks.onTxResolved } : {}),
       });

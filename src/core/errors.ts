@@ -50,6 +50,16 @@ export const ERROR_CODES = {
   INVALID_PARQUET: { status: 400, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
   /** A length-delimited protobuf body whose framing is broken (one message that does not decode is refused alone, with this code). */
   INVALID_PROTOBUF: { status: 400, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
+  /** Stream labels of a shipper's push (Loki's `{app="x"}` string or object) that do not parse, or name no label; the whole push is refused. */
+  INVALID_LABELS: { status: 400, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
+  /** A body that should be a snappy block (a Loki push) and does not decompress, or whose stated length is wrong. */
+  INVALID_SNAPPY: { status: 400, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
+  /** A body that decodes (JSON or protobuf) but is not an OTLP export request: a resource or scope of the wrong shape. */
+  INVALID_OTLP: { status: 400, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
+  /** Records whose event time is further ahead of the server clock than the table's `eventTimeAheadMsMax` (nothing written). */
+  EVENT_TIME_IN_FUTURE: { status: 400, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
+  /** An Elasticsearch `_bulk` item whose action sluice does not store (`update`, `delete`: records are append-only). */
+  UNSUPPORTED_ACTION: { status: 400, grpc: Grpc.UNIMPLEMENTED, canRetry: false },
   UNAUTHENTICATED: { status: 401, grpc: Grpc.UNAUTHENTICATED, canRetry: false },
   PERMISSION_DENIED: { status: 403, grpc: Grpc.PERMISSION_DENIED, canRetry: false },
   NOT_FOUND: { status: 404, grpc: Grpc.NOT_FOUND, canRetry: false },
@@ -57,14 +67,20 @@ export const ERROR_CODES = {
   RECORD_NOT_FOUND: { status: 404, grpc: Grpc.NOT_FOUND, canRetry: false },
   METHOD_NOT_ALLOWED: { status: 405, grpc: Grpc.UNIMPLEMENTED, canRetry: false },
   TABLE_EXISTS: { status: 409, grpc: Grpc.ALREADY_EXISTS, canRetry: false },
+  /** An Elasticsearch `_bulk` `create` whose `_id` is already stored. */
+  DOCUMENT_EXISTS: { status: 409, grpc: Grpc.ALREADY_EXISTS, canRetry: false },
   SCHEMA_INCOMPATIBLE: { status: 409, grpc: Grpc.FAILED_PRECONDITION, canRetry: false },
   /** An atomic batch was decided aborted (its coordinator missed the deadline, or was fenced): nothing of it is stored; retry it. */
   TX_ABORTED: { status: 409, grpc: Grpc.ABORTED, canRetry: true },
   PAYLOAD_TOO_LARGE: { status: 413, grpc: Grpc.RESOURCE_EXHAUSTED, canRetry: false },
   /** An atomic batch over --tx-bytes-max or --tx-records-max: split it, or send it without atomic. */
   TX_TOO_LARGE: { status: 413, grpc: Grpc.RESOURCE_EXHAUSTED, canRetry: false },
+  /** More records or bytes in one request than the table's burst: it can never fit the bucket; split it, or raise the burst. */
+  RATE_LIMIT_BURST_EXCEEDED: { status: 413, grpc: Grpc.RESOURCE_EXHAUSTED, canRetry: false },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
   OVERLOADED: { status: 429, grpc: Grpc.RESOURCE_EXHAUSTED, canRetry: true },
+  /** Past the table's records/s or bytes/s limit: nothing written; Retry-After says when this request would fit. */
+  RATE_LIMITED: { status: 429, grpc: Grpc.RESOURCE_EXHAUSTED, canRetry: true },
   INTERNAL: { status: 500, grpc: Grpc.INTERNAL, canRetry: false },
   WAL_CORRUPT: { status: 500, grpc: Grpc.INTERNAL, canRetry: false },
   WAL_IO: { status: 500, grpc: Grpc.INTERNAL, canRetry: false },
@@ -122,10 +138,13 @@ export class SluiceError extends Error {
   readonly details: readonly ErrorDetail[];
   /** The atomic batch an error is about (TX_IN_DOUBT, TX_ABORTED): clients ask `GET /v1/tx/{id}` with it. */
   readonly txId: string | undefined;
+  /** When the same request would succeed, ms from now (RATE_LIMITED): the answer's Retry-After. */
+  readonly retryAfterMs: number | undefined;
 
-  constructor(code: ErrorCode, message: string, details: readonly ErrorDetail[] = [], options?: { cause?: unknown; txId?: string }) {
+  constructor(code: ErrorCode, message: string, details: readonly ErrorDetail[] = [], options?: { cause?: unknown; txId?: string; retryAfterMs?: number }) {
     super(message, options);
     this.txId = options?.txId;
+    this.retryAfterMs = options?.retryAfterMs;
     const info = ERROR_CODES[code];
     this.name = 'SluiceError';
     this.code = code;

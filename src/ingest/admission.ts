@@ -10,6 +10,8 @@ export interface AdmissionTicket {
   /** Adds bytes read so far; false (and nothing added) if that would pass the bound. */
   grow(bytes: number): boolean;
   readonly bytes: number;
+  /** Gives back `bytes` of what is held (at most all of it): a request whose working set shrank. */
+  shrink(bytes: number): void;
   release(): void;
 }
 
@@ -59,6 +61,12 @@ export class Admission {
       },
       get bytes() {
         return held;
+      },
+      shrink: (less: number): void => {
+        if (released) return;
+        const freed = Math.min(Math.max(0, less), held);
+        held -= freed;
+        this.bytesInFlight -= freed;
       },
       release: (): void => {
         if (released) return;

@@ -31,6 +31,8 @@ export interface EncodeContext {
   readonly tableId: number;
   readonly shards: number;
   readonly nowMs: number;
+  /** Latest event time accepted: `nowMs` plus the table's eventTimeAheadMsMax (absent: no bound). */
+  readonly eventTimeMaxMs?: number;
   readonly keyBytesMax: number;
   /** Violations collected at most (the request is refused or answered with them). */
   readonly errorDetailsMax: number;
@@ -86,6 +88,8 @@ export interface EncodedBatch {
   /** Violations of invalid records (at most errorDetailsMax listed; `rejectedCount` counts records). */
   readonly rejected: Rejection[];
   readonly rejectedCount: number;
+  /** Rejected records with an event time too far ahead of the clock (EVENT_TIME_IN_FUTURE): the metric counts them. */
+  readonly futureCount: number;
   /** Request index of each batch entry, present only when something was rejected. */
   readonly positions?: Uint32Array;
   /** True when entries carry a key to resolve to an existing id (a primary key or a dedupe key). */
@@ -97,6 +101,7 @@ export function encodeBatch(records: readonly unknown[], schema: CompiledSchema,
   const builder = new RecordBatchBuilder(ctx.tableId, schema.def.version, ctx.nowMs, 256 + records.length * 160);
   const rejected: Rejection[] = [];
   let rejectedCount = 0;
+  let futureCount = 0;
   let positions: number[] | undefined;
   const keyType = fieldTypeAt(schema, schema.shardKeyIndex);
   const pkType = schema.primaryKeyIndex >= 0 ? fieldTypeAt(schema, schema.primaryKeyIndex) : undefined;
@@ -115,8 +120,9 @@ export function encodeBatch(records: readonly unknown[], schema: CompiledSchema,
       reject(i, [{ code: record.code, path: '', message: record.message }]);
       continue;
     }
-    const result = schema.normalize(record, ctx.nowMs);
+    const result = schema.normalize(record, ctx.nowMs, ctx.eventTimeMaxMs);
     if (!result.ok) {
+      if (result.errors.some((e) => e.code === 'EVENT_TIME_IN_FUTURE')) futureCount++;
       reject(i, result.errors);
       continue;
     }
@@ -133,7 +139,7 @@ export function encodeBatch(records: readonly unknown[], schema: CompiledSchema,
     positions?.push(i);
   }
   const keyed = pkType !== undefined || dedupe !== undefined;
-  const base = { batch: builder.finish(), count: builder.count, total: records.length, rejected, rejectedCount, keyed };
+  const base = { batch: builder.finish(), count: builder.count, total: records.length, rejected, rejectedCount, futureCount, keyed };
   return positions === undefined ? base : { ...base, positions: Uint32Array.from(positions) };
 }
 

@@ -4,8 +4,9 @@
  * write → answer. Sources (HTTP today) only bring bytes and an admission
  * ticket; they never re-implement validation or batching.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SluiceError, type ErrorDetail } from '../core/errors.ts';
-import type { Catalog } from '../storage/catalog.ts';
+import type { Catalog, TableEntry } from '../storage/catalog.ts';
 import { currentDef } from '../storage/catalog.ts';
 import type { Consistency, Coordinator } from '../cluster/coordinator/coordinator.ts';
 import type { BodyFormat } from './decode-body.ts';
@@ -16,12 +17,12 @@ import type { AdmissionTicket } from './admission.ts';
 import { DedupeFence, type FenceClaim } from './dedupe-fence.ts';
 import { DEAD_LETTER_VIOLATIONS_MAX } from '../config.ts';
 import type { TableAdmin } from '../cluster/metadata/cluster-tables.ts';
-import type { TableEntry } from '../storage/catalog.ts';
 import type { EncodedBatch } from './batch-encoder.ts';
 import { collectDeadLetters } from './dead-letters/collect-dead-letters.ts';
 import { newRequestTag, type DeadLetter } from './dead-letters/dead-letter-record.ts';
 import { deadLetterTableName } from './dead-letters/dead-letter-table.ts';
 import { DeadLetterWriter, type DeadLetterAck, type DeadLetterWriteOptions } from './dead-letters/dead-letter-writer.ts';
+import type { TableRateLimiter } from './table-rate-limiter.ts';
 
 /** One write request from any source. */
 export interface WriteRequest {
@@ -53,6 +54,14 @@ export interface WriteRequest {
   readonly requestId?: string;
   /** Where the records come from (http, grpc, import:<file>, otlp…): kept with their dead letters. @default 'unknown' */
   readonly source?: string;
+  /**
+   * Past the table's rate: `refuse` (RATE_LIMITED, for a client that can
+   * retry: HTTP, gRPC) or `wait` until the tokens are there (a streaming
+   * source: the Kafka source, file imports). @default 'refuse'
+   */
+  readonly rateLimit?: 'refuse' | 'wait';
+  /** Ends a rate wait early (SHUTTING_DOWN) when the source stops. */
+  readonly signal?: AbortSignal;
 }
 
 /** The records a write stored as dead letters. */
@@ -88,6 +97,10 @@ export interface PipelineObserver {
   readonly onDeadLettered?: (table: string, records: number) => void;
   /** Records written with source dedupe keys: `fresh` past the fence (no lookups), else looked up. */
   readonly onDeduped?: (table: string, fresh: boolean, records: number) => void;
+  /** Records refused for an event time too far ahead of the clock (either mode). */
+  readonly onFutureTime?: (table: string, records: number) => void;
+  /** A waiting source slept this long for the table's rate. */
+  readonly onRateWait?: (table: string, ms: number) => void;
 }
 
 /** Limits the pipeline applies to every write. */
@@ -106,11 +119,13 @@ export class IngestPipeline {
   private readonly options: PipelineOptions;
   private readonly observer: PipelineObserver;
   private readonly fence: DedupeFence;
+  private readonly limiter: TableRateLimiter;
   private readonly letters: DeadLetterWriter | undefined;
 
   /** `tables` creates dead-letter tables; without it `onInvalid: 'dead_letter'` is refused. */
-  constructor(deps: { catalog: Catalog; coordinator: Coordinator; pool: DecodePool; options: PipelineOptions; observer?: PipelineObserver; tables?: TableAdmin }) {
+  constructor(deps: { catalog: Catalog; coordinator: Coordinator; pool: DecodePool; options: PipelineOptions; limiter: TableRateLimiter; observer?: PipelineObserver; tables?: TableAdmin }) {
     this.catalog = deps.catalog;
+    this.limiter = deps.limiter;
     this.coordinator = deps.coordinator;
     this.pool = deps.pool;
     this.options = deps.options;
@@ -132,11 +147,14 @@ export class IngestPipeline {
       const entry = this.catalog.require(req.table);
       // Before any work: a dead-letter table cannot dead-letter, nor a table whose letters' table name would be too long.
       if (req.onInvalid === 'dead_letter') deadLetterTableName(entry.name);
+      // A body over the bytes rate is refused before it costs a decode.
+      if (req.rateLimit !== 'wait') this.limiter.precheckBytes(entry, req.body.byteLength);
       // Dedupe keys above their fence are new: written without lookups (a table's own primary key never is).
       const dedupe = currentDef(entry).primaryKey === undefined ? req.dedupe : undefined;
       // Framed input (a source's batch) knows its count before decoding: claim in arrival order, so that
       // batches decoded out of order by the worker pool still find their keys above the fence.
       if (dedupe !== undefined && req.frames !== undefined) claim = await this.fence.claim(entry.name, dedupe, req.frames.length);
+      const nowMs = Date.now();
       const encoded = await this.pool.decode({
         body: req.body,
         format: req.format,
@@ -147,20 +165,24 @@ export class IngestPipeline {
         ctx: {
           tableId: entry.id,
           shards: this.options.shards,
-          nowMs: Date.now(),
+          nowMs,
+          eventTimeMaxMs: nowMs + this.limiter.limitsOf(entry).eventTimeAheadMsMax,
           keyBytesMax: this.options.keyBytesMax,
           // Dead-lettering needs each refused record's violation, not only the first errorDetailsMax.
           errorDetailsMax: req.onInvalid === 'dead_letter' ? Math.max(this.options.errorDetailsMax, DEAD_LETTER_VIOLATIONS_MAX) : this.options.errorDetailsMax,
           ...(req.dedupe === undefined ? {} : { dedupe: req.dedupe }),
         },
       }, req.onInvalid === 'dead_letter' ? { keepBody: true } : {});
-      let deadLettered: DeadLettered | undefined;
       if (encoded.rejectedCount > 0) {
         this.observer.onRejected?.(req.table, encoded.rejectedCount);
+        if (encoded.futureCount > 0) this.observer.onFutureTime?.(req.table, encoded.futureCount);
         if (req.onInvalid === 'reject') throw rejectionError(encoded.rejected, encoded.rejectedCount, encoded.total);
-        // The letters are durable before the valid records are written: a crash in between leaves every refused record stored.
-        if (req.onInvalid === 'dead_letter') deadLettered = await this.deadLetter(req, entry, encoded);
       }
+      // After validation (only records that would be stored count), before anything is written: a write
+      // refused for the rate leaves no dead letters behind either.
+      if (encoded.count > 0) await this.admitRate(entry, req, encoded.count);
+      // The letters are durable before the valid records are written: a crash in between leaves every refused record stored.
+      const deadLettered = req.onInvalid === 'dead_letter' && encoded.rejectedCount > 0 ? await this.deadLetter(req, entry, encoded) : undefined;
       const rejected = encoded.rejected.length > this.options.errorDetailsMax ? encoded.rejected.slice(0, this.options.errorDetailsMax) : encoded.rejected;
       const letters = deadLettered === undefined ? {} : { deadLettered };
       if (encoded.count === 0) {
@@ -230,6 +252,26 @@ export class IngestPipeline {
     if (this.letters === undefined) throw new SluiceError('INVALID_ARGUMENT', 'this node cannot create dead-letter tables; use on_invalid=reject or skip');
     return this.letters;
   }
+
+  /** Takes the request's tokens, or throws RATE_LIMITED; a waiting source sleeps until its tokens are due. */
+  private async admitRate(entry: TableEntry, req: WriteRequest, records: number): Promise<void> {
+    const bytes = req.body.byteLength;
+    if (req.rateLimit !== 'wait') {
+      this.limiter.take(entry, records, bytes);
+      return;
+    }
+    const waitMs = this.limiter.reserve(entry, records, bytes);
+    if (waitMs <= 0) return;
+    this.observer.onRateWait?.(entry.name, waitMs);
+    // The tokens are taken; a source that stops meanwhile gives up at once (its batch is re-delivered or re-sent).
+    const stopped = (): SluiceError => new SluiceError('SHUTTING_DOWN', `the source stopped while waiting for table ${entry.name}'s rate limit`);
+    const signal = req.signal;
+    if (signal === undefined) return sleep(waitMs);
+    if (signal.aborted) throw stopped();
+    await sleep(waitMs, undefined, { signal }).catch((err: unknown) => {
+      throw signal.aborted ? stopped() : err;
+    });
+  }
 }
 
 function idsInRequestOrder(ids: readonly bigint[], total: number, positions: Uint32Array | undefined): (string | null)[] {
@@ -243,11 +285,13 @@ function idsInRequestOrder(ids: readonly bigint[], total: number, positions: Uin
 
 function rejectionError(rejected: readonly Rejection[], count: number, total: number): SluiceError {
   const onlyKeys = rejected.every((r) => r.code === 'KEY_TOO_LARGE');
+  // Refused only for their event times: the request's code says so (each record's code is in the details either way).
+  const onlyFuture = rejected.length > 0 && rejected.every((r) => r.code === 'EVENT_TIME_IN_FUTURE');
   const first = rejected[0];
   const where = first === undefined ? '' : `; first: record ${first.index} ${first.path}: ${first.message}`;
   const details: ErrorDetail[] = rejected.map((r) => ({ index: r.index, path: r.path, code: r.code, message: r.message }));
   return new SluiceError(
-    onlyKeys ? 'KEY_TOO_LARGE' : 'SCHEMA_VIOLATION',
+    onlyKeys ? 'KEY_TOO_LARGE' : onlyFuture ? 'EVENT_TIME_IN_FUTURE' : 'SCHEMA_VIOLATION',
     `${count} of ${total} records are invalid; nothing was written${where}`,
     details,
   );

@@ -52,13 +52,13 @@ export interface ServerSample {
 
 /** Picks the report's figures out of a scrape. */
 export function serverSample(m: MetricTotals): ServerSample {
-  const lag = m.get('sluice_process_nodejs_eventloop_lag_p99_seconds');
+  const lag = m.get('sluice_nodejs_eventloop_lag_p99_seconds');
   return {
-    cpuSeconds: m.get('sluice_process_process_cpu_seconds_total'),
-    rssBytes: m.get('sluice_process_process_resident_memory_bytes'),
-    heapUsedBytes: m.get('sluice_process_nodejs_heap_size_used_bytes'),
+    cpuSeconds: m.get('sluice_process_cpu_seconds_total'),
+    rssBytes: m.get('sluice_process_resident_memory_bytes'),
+    heapUsedBytes: m.get('sluice_nodejs_heap_size_used_bytes'),
     openConnections: m.get('sluice_http_connections_open'),
-    openFds: m.get('sluice_process_process_open_fds'),
+    openFds: m.get('sluice_process_open_fds'),
     eventLoopLagP99Ms: lag === undefined ? undefined : lag * 1000,
     recordsWritten: m.get('sluice_records_written_total'),
     overloaded: m.get('sluice_overloaded_total'),

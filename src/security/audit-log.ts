@@ -23,6 +23,8 @@ export type AuditEvent =
   | 'token_revoked'
   | 'token_rotated'
   | 'tls_reloaded'
+  | 'session_created'
+  | 'session_ended'
   | 'replica_write';
 
 /** One audit entry; `ts`, `node` and `event` are added by the log. */

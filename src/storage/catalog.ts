@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { SluiceError } from '../core/errors.ts';
 import type { TableDef } from '../core/schema/table-def.ts';
+import type { TableLimits } from '../core/schema/table-limits.ts';
 import { readJsonFile, writeFileAtomic } from './atomic-file.ts';
 
 /** A table with its id and schema history. */
@@ -19,6 +20,27 @@ export interface TableEntry {
   readonly createdAtMs: number;
   /** versions[i] is schema version i + 1; the last is current. */
   readonly versions: readonly TableDef[];
+  /** Rate, burst and event-time limits (settings beside the schema, not part of any version); absent: none set. */
+  readonly limits?: TableLimits;
+  /**
+   * +1 per change of `limits` (absent: 0). With the number of versions it
+   * orders two copies of one table, so a late watch event from etcd never
+   * puts older limits back.
+   */
+  readonly limitsRevision?: number;
+}
+
+/** True when `a` is a later state of the table than `b` (more schema versions, or as many and newer limits). */
+export function isNewerEntry(a: TableEntry, b: TableEntry): boolean {
+  if (a.versions.length !== b.versions.length) return a.versions.length > b.versions.length;
+  return (a.limitsRevision ?? 0) > (b.limitsRevision ?? 0);
+}
+
+/** `entry` with its limits replaced (one revision later), or `entry` itself when they are equal. */
+export function withLimits(entry: TableEntry, limits: TableLimits): TableEntry {
+  if (JSON.stringify(limits) === JSON.stringify(entry.limits ?? {})) return entry;
+  const { limits: _old, ...rest } = entry;
+  return { ...rest, ...(Object.keys(limits).length === 0 ? {} : { limits }), limitsRevision: (entry.limitsRevision ?? 0) + 1 };
 }
 
 interface CatalogFile {
@@ -89,11 +111,11 @@ export class Catalog {
     return [...this.byName.values()].sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  /** Creates a table (TABLE_EXISTS if the name is taken); durable when it resolves. */
-  create(def: TableDef, nowMs: number): Promise<TableEntry> {
+  /** Creates a table (TABLE_EXISTS if the name is taken) with its limits, if any; durable when it resolves. */
+  create(def: TableDef, nowMs: number, limits?: TableLimits): Promise<TableEntry> {
     return this.serialize(async () => {
       if (this.byName.has(def.name)) throw new SluiceError('TABLE_EXISTS', `table ${JSON.stringify(def.name)} already exists`);
-      const entry: TableEntry = { id: this.nextTableId, name: def.name, createdAtMs: nowMs, versions: [def] };
+      const entry: TableEntry = { id: this.nextTableId, name: def.name, createdAtMs: nowMs, versions: [def], ...limitsPart(limits) };
       await this.persist([...this.byName.values(), entry], this.nextTableId + 1);
       this.nextTableId++;
       this.index(entry);
@@ -119,6 +141,21 @@ export class Catalog {
     });
   }
 
+  /** Replaces the table's limits with what `update` derives from the current ones; durable when it resolves. */
+  setLimits(name: string, update: (current: TableLimits) => TableLimits): Promise<TableEntry> {
+    return this.serialize(async () => {
+      const entry = this.require(name);
+      const updated = withLimits(entry, update(entry.limits ?? {}));
+      if (updated === entry) return entry;
+      await this.persist(
+        [...this.byName.values()].map((t) => (t.id === entry.id ? updated : t)),
+        this.nextTableId,
+      );
+      this.index(updated);
+      return updated;
+    });
+  }
+
   /**
    * Installs a table entry decided elsewhere (the cluster catalog in etcd),
    * keeping its id; a no-op when this catalog already has that history or
@@ -132,7 +169,7 @@ export class Catalog {
         throw new SluiceError('SCHEMA_INCOMPATIBLE', `table ${entry.name} has id ${mine.id} here but ${entry.id} in the cluster catalog`);
       }
       // An equal history that differs (a built-in defined here before the cluster's copy was read) takes the cluster's.
-      if (mine !== undefined && (mine.versions.length > entry.versions.length || (mine.versions.length === entry.versions.length && JSON.stringify(mine.versions) === JSON.stringify(entry.versions)))) return mine;
+      if (mine !== undefined && (isNewerEntry(mine, entry) || (!isNewerEntry(entry, mine) && JSON.stringify(mine.versions) === JSON.stringify(entry.versions)))) return mine;
       const taken = this.byIdMap.get(entry.id);
       if (taken !== undefined && taken.name !== entry.name) {
         throw new SluiceError('SCHEMA_INCOMPATIBLE', `table id ${entry.id} is ${taken.name} here but ${entry.name} in the cluster catalog`);
@@ -160,4 +197,9 @@ export class Catalog {
     this.chain = run.catch(() => undefined);
     return run;
   }
+}
+
+/** The `limits` property of a new entry: absent when none are set. */
+function limitsPart(limits: TableLimits | undefined): { limits?: TableLimits } {
+  return limits === undefined || Object.keys(limits).length === 0 ? {} : { limits };
 }

@@ -235,9 +235,9 @@ export class LocalStore {
     return this.tx.prepare(meta, batch, choosePt, onIndexed);
   }
 
-  /** Commits a prepared atomic batch with commit version base `cv`; resolves once durable. */
-  commitTx(txid: bigint, cv: bigint): Promise<bigint> {
-    return this.tx.commit(txid, cv);
+  /** Commits a prepared atomic batch with commit version base `cv`; resolves once durable, or once claimed when `early` (tx-log.ts). */
+  commitTx(txid: bigint, cv: bigint, early = false): Promise<{ lsn: bigint; durable: boolean }> {
+    return this.tx.commit(txid, cv, early);
   }
 
   /** Aborts an atomic batch; resolves once durable. */
@@ -258,6 +258,11 @@ export class LocalStore {
   /** Bytes of atomic batches staged here. */
   get stagedTxBytes(): number {
     return this.tx.staged.bytes;
+  }
+
+  /** Waits until the atomic batches of a table (and shard) committed here are applied, for a plain read (READ_TIMEOUT after `timeoutMs`). */
+  waitCommittedTxs(tableId: number, shard: number | undefined, timeoutMs: number): Promise<void> {
+    return this.tx.staged.waitCommitted(tableId, shard, timeoutMs);
   }
 
   /** Waits until no atomic batch prepared at or below `snapshot` is pending here (READ_TIMEOUT after `timeoutMs`). */

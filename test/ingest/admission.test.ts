@@ -42,3 +42,24 @@ test('a lone request may exceed the byte bound (no starvation), but only when al
   other.release();
   assert.equal(a.inFlightBytes, 0);
 });
+
+test('shrink gives bytes back (never more than held, nothing after release), so others fit again', () => {
+  const a = new Admission({ inFlightBytesMax: 100, inFlightRequestsMax: 10 });
+  const decoding = a.tryAcquire(90);
+  assert.ok(decoding);
+  assert.equal(a.tryAcquire(20), undefined, 'the working set fills the bound');
+  decoding.shrink(60);
+  assert.equal(decoding.bytes, 30);
+  assert.equal(a.inFlightBytes, 30);
+  const other = a.tryAcquire(20);
+  assert.ok(other, 'room again');
+  decoding.shrink(1000);
+  assert.equal(decoding.bytes, 0);
+  decoding.shrink(-5);
+  assert.equal(decoding.bytes, 0, 'a negative shrink is no grow');
+  decoding.release();
+  decoding.shrink(10);
+  other.release();
+  assert.equal(a.inFlightBytes, 0);
+  assert.equal(a.inFlightRequests, 0);
+});

@@ -79,3 +79,23 @@ test('the detail list is bounded but every rejected record is counted', () => {
   assert.equal(out.rejected.length, 3);
   assert.equal(out.count, 0);
 });
+
+test('event times past the bound are rejected per record with EVENT_TIME_IN_FUTURE, and counted', () => {
+  const future = { ...ctx, nowMs: 1_000_000, eventTimeMaxMs: 1_000_000 + 3_600_000 };
+  const records = [
+    { account_id: 'a', txn_id: 't1', amount: '1', ts: 1_000_000 + 3_600_000 },
+    { account_id: 'a', txn_id: 't2', amount: '1', ts: 1_000_000 + 3_600_001 },
+    { account_id: 'a', txn_id: 't3', amount: '1', ts: 0 },
+    { account_id: 'a', txn_id: 't4', amount: 'x', ts: 9e12 },
+  ];
+  const out = encodeBatch(records, schema, future);
+  assert.equal(out.count, 2);
+  assert.equal(out.rejectedCount, 2);
+  assert.equal(out.futureCount, 2, 'a record with a future time and another problem counts as future too');
+  assert.deepEqual(
+    out.rejected.map((r) => `${r.index} ${r.path} ${r.code}`),
+    ['1 /ts EVENT_TIME_IN_FUTURE', '3 /amount FORMAT', '3 /ts EVENT_TIME_IN_FUTURE'],
+  );
+  assert.deepEqual([...(out.positions ?? [])], [0, 2]);
+  assert.equal(encodeBatch(records.slice(1, 2), schema, ctx).count, 1, 'no bound in the context: no check');
+});

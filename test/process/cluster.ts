@@ -51,22 +51,25 @@ export class TestCluster {
   private readonly owner: Owner;
   private readonly extra: readonly string[];
   private readonly dir: string;
+  /** Flags one node gets besides the cluster's (by node id), e.g. its own --metrics-listen address. */
+  private readonly nodeArgs: (id: string) => readonly string[];
 
-  private constructor(owner: Owner, etcd: EtcdProcess, ca: TestCa, dir: string, extra: readonly string[]) {
+  private constructor(owner: Owner, etcd: EtcdProcess, ca: TestCa, dir: string, extra: readonly string[], nodeArgs: (id: string) => readonly string[] = () => []) {
     this.owner = owner;
     this.etcd = etcd;
     this.ca = ca;
     this.dir = dir;
     this.slots = [];
     this.extra = extra;
+    this.nodeArgs = nodeArgs;
   }
 
   /** Starts etcd and `size` nodes, and waits until every node sees all of them alive in one placement. */
-  static async start(owner: Owner, options: { size?: number; args?: readonly string[] } = {}): Promise<TestCluster> {
+  static async start(owner: Owner, options: { size?: number; args?: readonly string[]; nodeArgs?: (id: string) => readonly string[] } = {}): Promise<TestCluster> {
     const etcd = await EtcdProcess.start(owner);
     const dir = tempDir(owner, 'sluice-cluster-');
     const ca = await createTestCa(path.join(dir, 'certs'));
-    const cluster = new TestCluster(owner, etcd, ca, dir, options.args ?? []);
+    const cluster = new TestCluster(owner, etcd, ca, dir, options.args ?? [], options.nodeArgs);
     for (let i = 0; i < (options.size ?? 3); i++) await cluster.newSlot();
     await Promise.all(cluster.slots.map((_, i) => cluster.startNode(i)));
     await cluster.waitConverged();
@@ -112,6 +115,7 @@ export class TestCluster {
         '--grpc-peer', `127.0.0.1:${slot.peerPort}`,
         '--certs-dir', slot.certsDir,
         ...FAST_CLUSTER_FLAGS,
+        ...this.nodeArgs(slot.id),
         ...(args ?? this.extra),
       ],
       ...(env === undefined ? {} : { env }),

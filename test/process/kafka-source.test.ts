@@ -184,6 +184,6 @@ test('Kafka → table exactly once through a SIGKILL; poison messages in the DLQ
     },
     20_000,
   );
-  assert.match(metrics, /sluice_source_records\{source="kafka:readings-in",kind="kafka"\} [1-9]/);
+  assert.match(metrics, /sluice_source_records_total\{source="kafka:readings-in",kind="kafka"\} [1-9]/);
   assert.match(metrics, /sluice_kafka_dead_lettered_total\{topic="readings-in"\} [1-9]/);
 });

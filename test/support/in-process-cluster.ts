@@ -161,7 +161,10 @@ export class InProcessCluster {
     const replicaTimeoutMs = config.replicaTimeoutMs;
     const registration = { key: `nodes/${id}`, createRevision: String(workerId) };
     this.decisions.registrations.set(registration.key, registration.createRevision);
-    const concluder = new TxConcluder(this.decisions, silent, 10);
+    const concluder = new TxConcluder(this.decisions, silent, 10, async (node, txids) => {
+      const reply = await transport.call(node, 'TxStatus', { txids: txids.map(String) }, replicaTimeoutMs);
+      return new Map(reply.states.map((s) => [BigInt(s.txid), s.state]));
+    });
     const coordinator = new ClusterCoordinator({
       nodeId: id,
       hlc,
@@ -206,6 +209,7 @@ export class InProcessCluster {
       resolveAfterMs: config.txResolveAfterMs,
       intervalMs: 50,
       replicaTimeoutMs,
+      maxClockOffsetMs: config.maxClockOffsetMs,
       log: silent,
     });
     hurry = (txids) => resolver.hurry(txids);

@@ -7,6 +7,9 @@
  * admission bound fails at once with RESOURCE_EXHAUSTED (code OVERLOADED),
  * like HTTP's 429; a stream instead stops reading until admission has room,
  * so HTTP/2 flow control holds the client back and no batch fails for it.
+ * A table's rate limit is the same: a unary write past it fails with
+ * RESOURCE_EXHAUSTED (code RATE_LIMITED, `retry-after` and
+ * `grpc-retry-pushback-ms` in the trailers), a stream's batch waits for it.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -68,7 +71,8 @@ interface WriteReplyMessage {
 /** The Ingest service over the node's write pipeline. */
 export function ingestGrpcService(ctx: ApiContext): GrpcService {
   const definition = loadDefinition();
-  const write = async (req: WriteRequestMessage, ticket: AdmissionTicket): Promise<WriteReplyMessage> => {
+  // A unary write past a table's rate is refused (RESOURCE_EXHAUSTED, retry pushback); a stream's batch waits, like admission.
+  const write = async (req: WriteRequestMessage, ticket: AdmissionTicket, wait?: AbortSignal): Promise<WriteReplyMessage> => {
     const result = await ctx.door.write(
       {
         table: req.table,
@@ -80,6 +84,7 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
         source: 'grpc',
         consistency: pick<Consistency>('consistency', req.consistency, ['one', 'quorum', 'all'], 'quorum'),
         ...(req.atomic ? { atomic: true } : {}),
+        ...(wait === undefined ? {} : { rateLimit: 'wait' as const, signal: wait }),
       },
       ticket,
       ctx.endpoints.grpc.progress,
@@ -147,7 +152,7 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
             try {
               checkRequest(req, call);
               const ticket = await ctx.door.admit(requestBytes(req), gone.signal);
-              return await write(req, ticket);
+              return await write(req, ticket, gone.signal);
             } catch (err) {
               // The node stopping (or not ready), or the stream's token revoked or expired, ends the stream; any other error answers this batch only.
               if (isSluiceError(err) && (err.code === 'SHUTTING_DOWN' || err.code === 'NOT_READY' || err.code === 'UNAUTHENTICATED')) throw err;

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { NodeConfig } from '../../config.ts';
 import type { Coordinator } from '../../cluster/coordinator/coordinator.ts';
 import type { TableAdmin } from '../../cluster/metadata/cluster-tables.ts';
-import type { ClusterStatus } from '../../cluster/cluster-runtime.ts';
+import type { ClusterDetail, ClusterStatus } from '../../cluster/cluster-runtime.ts';
 import type { RepairReport } from '../../cluster/repair/anti-entropy.ts';
 import type { CleanupReport } from '../../cluster/repair/cleanup.ts';
 import type { Admission } from '../../ingest/admission.ts';
@@ -19,6 +19,7 @@ import type { Catalog } from '../../storage/catalog.ts';
 import type { NodeMetrics } from '../metrics.ts';
 import type { RecordView } from '../record-view.ts';
 import type { HttpAuthOptions } from './auth-hook.ts';
+import type { StatusSources } from './status/status-snapshot.ts';
 
 /** Lifecycle of a node as the API reports it. */
 export type NodePhase = 'starting' | 'ready' | 'stopping' | 'failed';
@@ -37,6 +38,8 @@ export interface NodeServices {
 /** What the API may ask of the cluster. */
 export interface ClusterControl {
   status(): Promise<ClusterStatus>;
+  /** Heartbeat ages, detector timings and the shard map (the status page). */
+  statusDetail(): ClusterDetail;
   repair(shard?: number): Promise<RepairReport>;
   cleanup(): Promise<CleanupReport>;
   decommission(node: string, cancel: boolean): Promise<void>;
@@ -55,6 +58,8 @@ export interface ApiContext {
   readonly view: RecordView;
   /** Who may call, and the audit log. */
   readonly auth: HttpAuthOptions;
+  /** What the status page reads besides the above (start time, version, storage, its counter samples). */
+  readonly status: StatusSources;
   /** Every source of the node and its status. */
   sources(): IngestorStatus[];
   phase(): NodePhase;

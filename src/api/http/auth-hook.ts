@@ -9,8 +9,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SluiceError } from '../../core/errors.ts';
 import { ANONYMOUS, type Authenticator, type RequestFacts } from '../../security/authenticator.ts';
 import type { Principal } from '../../security/token-registry.ts';
-import { describeNeed, type Need } from '../../security/scopes.ts';
+import { describeNeed, globalNeed, type Need } from '../../security/scopes.ts';
+import type { SessionStore } from '../../security/session-store.ts';
 import { needOf, type RouteAuth } from './route-auth.ts';
+import { sessionPrincipal } from './status/session-cookie.ts';
+import { asBearer, isShipperScheme } from '../../security/shipper-credentials.ts';
 
 /** How the HTTP door checks callers. */
 export interface HttpAuthOptions {
@@ -19,6 +22,8 @@ export interface HttpAuthOptions {
   readonly allowedHosts: { has(host: string): boolean } | undefined;
   /** Audit every granted data read and write too (volume). */
   readonly auditDataAccess: boolean;
+  /** Status-page browser sessions (routes declared `page`); none: only bearer tokens. */
+  readonly sessions?: SessionStore;
 }
 
 const principals = new WeakMap<FastifyRequest, Principal>();
@@ -41,6 +46,11 @@ export function principalOf(request: FastifyRequest): Principal {
   const p = principals.get(request);
   if (p === undefined) throw new SluiceError('UNAUTHENTICATED', 'missing or invalid bearer token');
   return p;
+}
+
+/** The caller of a `page` route: undefined when it sent neither a token nor a live session cookie. */
+export function pagePrincipal(request: FastifyRequest): Principal | undefined {
+  return principals.get(request);
 }
 
 /** The audit facts of a request. */
@@ -101,11 +111,24 @@ function checkRequest(o: HttpAuthOptions, request: FastifyRequest): void {
   if (bearerInQuery(request.query as Record<string, unknown>)) {
     throw new SluiceError('UNAUTHENTICATED', 'a token goes in the Authorization header, never in the query string');
   }
-  const principal = o.auth.authenticate(authorizationValues(request), facts);
+  const authorization = credentialsOf(request);
+  if (auth.kind === 'page' && authorization.length === 0) {
+    checkPageSession(o, request, auth.scope, facts);
+    return;
+  }
+  const principal = o.auth.authenticate(authorization, facts);
   principals.set(request, principal);
   if (auth.kind === 'some-table') o.auth.authorizeSomeTable(principal, auth.action, facts);
   const need = needOf(auth, request);
   if (need !== undefined) o.auth.authorize(principal, need, facts);
+}
+
+/** A browser on a `page` route: its session's principal (which must hold `scope`), or none for the handler to send to sign in. */
+function checkPageSession(o: HttpAuthOptions, request: FastifyRequest, scope: Extract<RouteAuth, { kind: 'page' }>['scope'], facts: RequestFacts): void {
+  const principal = o.sessions === undefined ? undefined : sessionPrincipal(o.sessions, o.auth.registry, request, Date.now());
+  if (principal === undefined) return;
+  principals.set(request, principal);
+  o.auth.authorize(principal, globalNeed(scope), facts);
 }
 
 function auditGranted(o: HttpAuthOptions, request: FastifyRequest, status: number): void {
@@ -124,7 +147,7 @@ function scopeOf(auth: RouteAuth, request: FastifyRequest): string {
 
 /** Admin, cluster and schema actions are always audited; data access only when asked. */
 function isPrivileged(auth: RouteAuth): boolean {
-  if (auth.kind === 'global') return auth.scope !== 'ops';
+  if (auth.kind === 'global' || auth.kind === 'page') return auth.scope !== 'ops';
   if (auth.kind === 'table') return auth.actions.length === 1 && auth.actions[0] === 'schema';
   return auth.kind === 'some-table' && auth.action === 'schema';
 }
@@ -140,6 +163,22 @@ function authorizationValues(request: FastifyRequest): string[] {
   const values: string[] = [];
   for (let i = 0; i + 1 < raw.length; i += 2) if ((raw[i] as string).toLowerCase() === 'authorization') values.push(raw[i + 1] as string);
   return values;
+}
+
+/**
+ * The Authorization values to authenticate. A shipper protocol route also
+ * takes the token as a basic-auth password or API key, but never from a
+ * browser: a browser replays basic credentials on its own (cross-site
+ * requests too), a shipper sends no Origin or Sec-Fetch-Site.
+ */
+function credentialsOf(request: FastifyRequest): string[] {
+  const values = authorizationValues(request);
+  if (request.routeOptions.config.shipperCredentials !== true || !values.some(isShipperScheme)) return values;
+  const site = request.headers['sec-fetch-site'];
+  if (request.headers.origin !== undefined || (site !== undefined && site !== 'none')) {
+    throw new SluiceError('PERMISSION_DENIED', 'a token as a basic-auth password or API key is not accepted from a browser; send Authorization: Bearer');
+  }
+  return values.map(asBearer);
 }
 
 /** `access_token`, or a `token` that is a bearer token (`token` is also the read-your-writes token of reads). */

@@ -17,23 +17,26 @@ export interface BodyReadOptions {
   readonly bodyBytesMax: number;
   /** Admission ticket to grow as bytes arrive (write routes only). */
   readonly ticket?: AdmissionTicket;
+  /** Content-Encodings the caller decodes itself (Loki's `snappy`): the body is returned as it came. @default [] */
+  readonly rawEncodings?: readonly string[];
 }
 
 /** Reads the whole body of `req`, gunzipping it when `Content-Encoding: gzip`. */
 export async function readBody(req: IncomingMessage, options: BodyReadOptions): Promise<Buffer> {
   const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase().trim();
-  if (encoding !== 'identity' && encoding !== 'gzip' && encoding !== 'x-gzip') {
+  const raw = options.rawEncodings?.includes(encoding) === true;
+  if (encoding !== 'identity' && encoding !== 'gzip' && encoding !== 'x-gzip' && !raw) {
     throw new SluiceError('UNSUPPORTED_MEDIA_TYPE', `Content-Encoding ${encoding} is not supported (use gzip or none)`);
   }
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (Number.isFinite(declared) && declared > options.bodyBytesMax) {
     throw tooLarge(options.bodyBytesMax);
   }
-  const raw = await collect(req, options, Number.isFinite(declared) ? declared : undefined);
-  if (encoding === 'identity') return raw;
+  const collected = await collect(req, options, Number.isFinite(declared) ? declared : undefined);
+  if (encoding === 'identity' || raw) return collected;
   let body: Buffer;
   try {
-    body = await gunzipAsync(raw, { maxOutputLength: options.bodyBytesMax });
+    body = await gunzipAsync(collected, { maxOutputLength: options.bodyBytesMax });
   } catch (err) {
     if (errnoCode(err) === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError) throw tooLarge(options.bodyBytesMax, ' after decompression');
     throw new SluiceError('BAD_REQUEST', `the gzip body is corrupt: ${(err as Error).message}`);

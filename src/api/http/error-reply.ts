@@ -4,7 +4,7 @@
  * client only ever sees `{"error": {"code", "message", "details"}}`.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { SluiceError, type ErrorCode } from '../../core/errors.ts';
+import { ERROR_CODES, SluiceError, type ErrorCode } from '../../core/errors.ts';
 import type { ApiContext } from './api-context.ts';
 
 const FASTIFY_STATUS_CODES: Readonly<Record<number, ErrorCode>> = {
@@ -30,6 +30,7 @@ export function toSluiceError(err: unknown): SluiceError {
 /** Sends the error answer; 5xx other than the expected ones are logged with their cause. */
 export function sendError(ctx: ApiContext, request: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
   const e = toSluiceError(err);
+  ctx.metrics.refusals.inc({ route: request.routeOptions.url ?? 'unmatched', table: knownTable(ctx, request), code: e.code });
   if (e.code === 'INTERNAL' || e.code === 'STORAGE_IO' || e.code === 'WAL_IO') {
     ctx.log.error({ err: e.cause ?? err, url: request.url, method: request.method }, 'request failed');
   }
@@ -42,6 +43,30 @@ export function sendError(ctx: ApiContext, request: FastifyRequest, reply: Fasti
   if (e.code === 'OVERLOADED') {
     ctx.metrics.overloaded.inc({ reason: e.details[0]?.path === 'exports' ? 'exports' : 'admission' });
     void reply.header('retry-after', String(ctx.config.retryAfterSeconds));
+  } else if (e.retryAfterMs !== undefined) {
+    void reply.header('retry-after', String(retryAfterSeconds(e.retryAfterMs)));
+  } else if (e.status === 503 && ERROR_CODES[e.code].canRetry && !reply.hasHeader('retry-after')) {
+    // Shippers (OTLP exporters, Promtail, Vector) retry a 503 after Retry-After; without it some give up.
+    void reply.header('retry-after', String(ctx.config.retryAfterSeconds));
   }
   return reply.code(e.status).type('application/json').send(JSON.stringify(e.toBody()));
+}
+
+/**
+ * The table a refused request's URL names, if this node has it: a label taken
+ * from any URL would let a client grow /metrics without bound.
+ */
+function knownTable(ctx: ApiContext, request: FastifyRequest): string {
+  const params: unknown = request.params;
+  if (typeof params !== 'object' || params === null || !('table' in params) || typeof params.table !== 'string') return '';
+  if (ctx.phase() !== 'ready') return '';
+  return ctx.services().catalog.get(params.table) === undefined ? '' : params.table;
+}
+
+/**
+ * Retry-After in whole seconds (RFC 9110 allows no fraction), rounded up so
+ * a client that waits it finds the request fits: at least 1.
+ */
+export function retryAfterSeconds(ms: number): number {
+  return Math.max(1, Math.ceil(ms / 1000));
 }

@@ -19,6 +19,10 @@ import { registerImportRoutes } from './routes/import-routes.ts';
 import { registerTxRoutes } from './routes/tx-routes.ts';
 import { registerAuthRoutes } from './routes/auth-routes.ts';
 import { registerHttpAuth } from './auth-hook.ts';
+import { registerLokiRoutes } from './protocols/loki/loki-routes.ts';
+import { registerOpsStatusRoutes, registerStatusRoutes } from './status/status-routes.ts';
+import { registerOtlpLogsRoutes } from './protocols/otlp/otlp-logs-route.ts';
+import { registerElasticsearchRoutes } from './protocols/elasticsearch/es-routes.ts';
 
 /** A certificate (chain) and key, PEM. */
 export interface HttpsPair {
@@ -70,6 +74,10 @@ export function buildHttpServer(ctx: ApiContext, tls?: HttpsPair): FastifyInstan
   registerReadRoutes(app, ctx);
   registerClusterRoutes(app, ctx);
   registerAuthRoutes(app, ctx);
+  registerLokiRoutes(app, ctx);
+  registerStatusRoutes(app, ctx);
+  registerOtlpLogsRoutes(app, ctx);
+  registerElasticsearchRoutes(app, ctx);
   return app;
 }
 
@@ -79,9 +87,10 @@ export function setHttpsPair(app: FastifyInstance, pair: HttpsPair): void {
   (app.server as unknown as TlsServer).setSecureContext({ cert: pair.cert, key: pair.key, minVersion: TLS_MIN_VERSION });
 }
 
-/** A listener serving only GET /metrics, without a token (--metrics-listen: bind it where only the scraper reaches). */
+/** A listener serving GET /metrics and the status page (/status, /) without a token (--metrics-listen: bind it where only operators and the scraper reach). */
 export function buildMetricsServer(ctx: ApiContext): FastifyInstance {
   const app = Fastify({ logger: false });
   app.get('/metrics', (_request, reply) => sendMetrics(ctx, reply));
+  registerOpsStatusRoutes(app, ctx);
   return app;
 }

@@ -21,11 +21,20 @@ export type RouteAuth =
    * definition, checked exactly by the handler once read) or not at all (a
    * batch's outcome by tx id). Checked before the body is read.
    */
-  | { readonly kind: 'some-table'; readonly action: TableAction };
+  | { readonly kind: 'some-table'; readonly action: TableAction }
+  /**
+   * A page for browsers, which cannot send a bearer header: `scope` from a
+   * bearer token when one is sent, else from a status-page session cookie;
+   * with neither the handler runs without a principal and decides (a
+   * redirect to the sign-in form). The Host check applies as for any route.
+   */
+  | { readonly kind: 'page'; readonly scope: GlobalScope };
 
 declare module 'fastify' {
   interface FastifyContextConfig {
     auth?: RouteAuth;
+    /** Also take the token as a basic-auth password or an API key (shipper protocol routes; security/shipper-credentials.ts). */
+    shipperCredentials?: boolean;
   }
 }
 
@@ -40,6 +49,7 @@ export const ANY_TOKEN: RouteAuth = { kind: 'token' };
 export const scope = (s: GlobalScope): RouteAuth => ({ kind: 'global', scope: s });
 export const onTable = (...actions: TableAction[]): RouteAuth => ({ kind: 'table', actions });
 export const onSomeTable = (action: TableAction): RouteAuth => ({ kind: 'some-table', action });
+export const page = (s: GlobalScope): RouteAuth => ({ kind: 'page', scope: s });
 export const onFixedTable = (table: string, ...actions: TableAction[]): RouteAuth => ({ kind: 'table', actions, table });
 
 /** The need a request's route states before its body is read (undefined: none beyond a valid token). */
@@ -50,6 +60,7 @@ export function needOf(auth: RouteAuth, request: FastifyRequest): Need | undefin
     case 'some-table':
       return undefined;
     case 'global':
+    case 'page':
       return globalNeed(auth.scope);
     case 'table':
       return tableNeed(auth.actions, auth.table ?? (request.params as { table?: string }).table ?? '');

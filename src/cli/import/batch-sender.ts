@@ -167,6 +167,12 @@ export class BatchSender {
         }
         return;
       }
+      // A table's rate limit is its pace, not a node in trouble: a file import waits for it as long as it takes.
+      if (res.status === 429 && (parseAnswer(text) as ErrorBody | undefined)?.error?.code === 'RATE_LIMITED') {
+        await rateLimitPause(res.headers.get('retry-after'));
+        attempt--;
+        continue;
+      }
       if ((res.status === 429 || res.status === 503) && attempt < BUSY_RETRIES_MAX) {
         await retryPause(attempt, res.headers.get('retry-after'));
         continue;
@@ -174,6 +180,12 @@ export class BatchSender {
       throw new CliError(`${whereInFile(batch, parseAnswer(text))}${describeError(res.status, parseAnswer(text))}`);
     }
   }
+}
+
+/** Sleeps a RATE_LIMITED answer's Retry-After (whole seconds, as the node computed from the table's bucket). */
+function rateLimitPause(retryAfter: string | null): Promise<void> {
+  const seconds = Number(retryAfter ?? '1');
+  return new Promise((resolve) => setTimeout(resolve, (Number.isFinite(seconds) && seconds > 0 ? seconds : 1) * 1000));
 }
 
 /** "row R (line L), column C: " for the first record a node's error names, mapped from the request to the file. */

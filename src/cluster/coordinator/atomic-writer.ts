@@ -18,9 +18,12 @@
  *    found there means 409 TX_ABORTED; no answer from etcd, 504 TX_IN_DOUBT.
  * 5. COMMIT to every replica; a replica that did not take PREPARE or COMMIT
  *    gets the committed records (version cv) as a hint. Answer once W
- *    replicas per shard applied it.
+ *    replicas per shard took it: a replica answers COMMIT once claimed over
+ *    its durable PREPARE, before the COMMIT's own fsync, and holds plain
+ *    reads of the batch's shards until it is applied (tx-endpoint.ts).
  * 6. Conclude: when every replica took both, the decision is deleted from
- *    etcd at once (batched); otherwise the sweeper concludes it later.
+ *    etcd once they report the COMMIT durable (batched, tx-concluder.ts);
+ *    otherwise the sweeper concludes it later.
  *
  * Failpoints mark the steps the process tests kill the coordinator at.
  */
@@ -236,7 +239,7 @@ export class AtomicWriter {
   }
 
   /**
-   * COMMIT to every replica; resolves once W replicas per shard applied it,
+   * COMMIT to every replica; resolves once W replicas per shard took it (claimed; see the file comment),
    * or every replica answered. Fewer than W is still a commit: the decision
    * is in etcd and W replicas per shard hold the prepared records, so their
    * resolvers apply it. Replicas that missed PREPARE or COMMIT get the
@@ -246,6 +249,7 @@ export class AtomicWriter {
     const lsns = new Map<string, string>();
     const acked = new Set<string>();
     const failed = new Set<string>();
+    let early = false;
     const nodes = [...routing.byNode.keys()];
     let settled: Promise<void> = Promise.resolve();
     await new Promise<void>((resolve) => {
@@ -259,6 +263,7 @@ export class AtomicWriter {
             (reply) => {
               lsns.set(node, reply.lsn);
               acked.add(node);
+              if (reply.durable === false) early = true;
             },
             () => {
               failed.add(node);
@@ -278,14 +283,19 @@ export class AtomicWriter {
       })();
       void settled.finally(resolve);
     });
-    void settled.then(() => this.afterCommit(txid, cv, buf, routing, nodes.filter((n) => !acked.has(n) || !prepared.acked.has(n))));
+    void settled.then(() => this.afterCommit(txid, cv, buf, routing, nodes.filter((n) => !acked.has(n) || !prepared.acked.has(n)), early ? nodes : []));
     return lsns;
   }
 
-  /** Hints the committed records to replicas that missed PREPARE or COMMIT; concludes at once when none did. */
-  private async afterCommit(txid: bigint, cv: bigint, buf: Buffer, routing: Routing, missed: readonly string[]): Promise<void> {
+  /**
+   * Hints the committed records to replicas that missed PREPARE or COMMIT;
+   * concludes when none did (once `unconfirmed`, the replicas that answered
+   * before the COMMIT's fsync, report it durable).
+   */
+  private async afterCommit(txid: bigint, cv: bigint, buf: Buffer, routing: Routing, missed: readonly string[], unconfirmed: readonly string[]): Promise<void> {
     if (missed.length === 0) {
-      this.d.concluder.add(txid);
+      if (unconfirmed.length > 0) this.d.concluder.confirm(txid, unconfirmed);
+      else this.d.concluder.add(txid);
       return;
     }
     const committed = committedBatch(buf, cv);

@@ -88,6 +88,12 @@ export class FailureDetector extends EventEmitter {
     return this.peers.get(nodeId)?.state ?? 'dead';
   }
 
+  /** Milliseconds since the peer last passed a check or answered a replica call (undefined for one never tracked). */
+  silenceMs(nodeId: string): number | undefined {
+    const peer = this.peers.get(nodeId);
+    return peer === undefined ? undefined : Math.max(0, this.now() - peer.lastOkMs);
+  }
+
   /** A replica call to the peer succeeded: as good as a passing check. */
   reportSuccess(nodeId: string): void {
     const peer = this.peers.get(nodeId);

@@ -10,15 +10,18 @@ import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
 import { SluiceError } from '../../core/errors.ts';
 import type { TableDef } from '../../core/schema/table-def.ts';
-import { currentDef, type Catalog, type TableEntry } from '../../storage/catalog.ts';
+import type { TableLimits } from '../../core/schema/table-limits.ts';
+import { currentDef, withLimits, type Catalog, type TableEntry } from '../../storage/catalog.ts';
 import type { EtcdKeys } from './etcd-keys.ts';
 
 /** Table changes, local or cluster-wide. */
 export interface TableAdmin {
-  /** Creates a table; TABLE_EXISTS when the name is taken. */
-  create(def: TableDef, nowMs: number): Promise<TableEntry>;
+  /** Creates a table, with its limits if any; TABLE_EXISTS when the name is taken. */
+  create(def: TableDef, nowMs: number, limits?: TableLimits): Promise<TableEntry>;
   /** Adds the schema version `evolve` derives from the current one. */
   evolve(name: string, evolve: (current: TableDef) => TableDef): Promise<TableEntry>;
+  /** Replaces the table's limits with what `update` derives from the current ones (no new schema version). */
+  setLimits(name: string, update: (current: TableLimits) => TableLimits): Promise<TableEntry>;
 }
 
 /** Attempts at a transaction that lost a race before giving up. */
@@ -66,11 +69,11 @@ export class ClusterTables implements TableAdmin {
     for (const json of Object.values(all)) await this.catalog.install(JSON.parse(json) as TableEntry);
   }
 
-  async create(def: TableDef, nowMs: number): Promise<TableEntry> {
+  async create(def: TableDef, nowMs: number, limits?: TableLimits): Promise<TableEntry> {
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
       const ids = await this.client.getAll().prefix(`${this.keys.prefix}table-ids/`).keys();
       const maxId = Math.max(0, ...ids.map((k) => Number(k.slice(k.lastIndexOf('/') + 1))), ...this.catalog.list().map((t) => t.id));
-      const entry: TableEntry = { id: maxId + 1, name: def.name, createdAtMs: nowMs, versions: [def] };
+      const entry: TableEntry = { id: maxId + 1, name: def.name, createdAtMs: nowMs, versions: [def], ...(limits === undefined || Object.keys(limits).length === 0 ? {} : { limits }) };
       const res = await this.client
         .if(this.keys.table(def.name), 'Create', '==', 0)
         .and(this.keys.tableId(entry.id), 'Create', '==', 0)
@@ -86,22 +89,33 @@ export class ClusterTables implements TableAdmin {
   }
 
   async evolve(name: string, evolve: (current: TableDef) => TableDef): Promise<TableEntry> {
+    return this.change(name, 'schema change', (entry) => {
+      const current = currentDef(entry);
+      const next = evolve(current);
+      return next.version === current.version ? entry : { ...entry, versions: [...entry.versions, next] };
+    });
+  }
+
+  async setLimits(name: string, update: (current: TableLimits) => TableLimits): Promise<TableEntry> {
+    return this.change(name, 'limits change', (entry) => withLimits(entry, update(entry.limits ?? {})));
+  }
+
+  /** Applies `change` to the table's entry in etcd (CAS on its mod revision, retried on a lost race) and installs the result. */
+  private async change(name: string, what: string, change: (entry: TableEntry) => TableEntry): Promise<TableEntry> {
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
       const res = await this.client.get(this.keys.table(name)).exec();
       const kv = res.kvs[0];
       if (kv === undefined) throw new SluiceError('TABLE_NOT_FOUND', `table ${JSON.stringify(name)} does not exist`);
       const entry = JSON.parse(kv.value.toString('utf8')) as TableEntry;
-      const current = currentDef(entry);
-      const next = evolve(current);
-      if (next.version === current.version) return this.catalog.install(entry);
-      const updated: TableEntry = { ...entry, versions: [...entry.versions, next] };
+      const updated = change(entry);
+      if (updated === entry) return this.catalog.install(entry);
       const put = await this.client
         .if(this.keys.table(name), 'Mod', '==', kv.mod_revision)
         .then(this.client.put(this.keys.table(name)).value(JSON.stringify(updated)))
         .commit();
       if (put.succeeded) return this.catalog.install(updated);
     }
-    throw new SluiceError('NO_QUORUM', `schema change of ${name} lost ${CAS_ATTEMPTS} races in a row`);
+    throw new SluiceError('NO_QUORUM', `${what} of ${name} lost ${CAS_ATTEMPTS} races in a row`);
   }
 
   private putOps(entry: TableEntry) {

@@ -107,6 +107,18 @@ export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
     return { maxVersion: s };
   };
 
+  /**
+   * The version bound of a read: a snapshot's (above), or for a plain read
+   * none, once the atomic batches of its table and shard committed here are
+   * applied (a COMMIT is answered before its fsync: tx-endpoint.ts), so a
+   * client that was told "committed" reads its batch at quorum.
+   */
+  const readBound = async (asOf: string | undefined, tableId: number, shard: number | undefined): Promise<{ maxVersion?: bigint }> => {
+    if (asOf !== undefined) return snapshot(asOf);
+    await store.waitCommittedTxs(tableId, shard, deps.txReadWaitMs ?? deps.readBarrierMsMax);
+    return {};
+  };
+
   const applyWrite = async (batch: Buffer, requestId?: string): Promise<{ lsn: string }> => {
     const reader = new RecordBatchReader(batch);
     if (catalog.byId(reader.tableId) === undefined) {
@@ -154,14 +166,14 @@ export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
 
     async Get({ tableId, id, lsn, asOf }) {
       await barrier(lsn);
-      const { maxVersion } = await snapshot(asOf);
+      const { maxVersion } = await readBound(asOf, tableId, undefined);
       const rec = await store.getById(tableId, BigInt(id), maxVersion);
       return rec === undefined ? {} : { record: [rec.recordKey, Buffer.from(rec.value)] };
     },
 
     async Scan({ lsn, asOf, ...query }) {
       await barrier(lsn);
-      const bound = await snapshot(asOf);
+      const bound = await readBound(asOf, query.tableId, query.shard);
       const records: WireRecord[] = [];
       for await (const rec of store.scanKey({ ...query, ...bound, limit: Math.min(query.limit, PAGE_RECORDS_MAX) })) {
         records.push([rec.recordKey, Buffer.from(rec.value)]);
@@ -171,7 +183,7 @@ export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
 
     async ScanShard({ tableId, shard, after, limit, asOf }) {
       await barrier(undefined);
-      const bound = await snapshot(asOf);
+      const bound = await readBound(asOf, tableId, shard);
       const records: WireRecord[] = [];
       const options = { tableId, limit: Math.min(limit, PAGE_RECORDS_MAX), ...(after === undefined ? {} : { after }), ...bound };
       for await (const rec of store.scanShard(shard, options)) records.push([rec.recordKey, Buffer.from(rec.value)]);
@@ -180,6 +192,8 @@ export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
 
     async LookupPks({ tableId, shard, pks }) {
       await barrier(undefined);
+      // A key an acknowledged atomic batch wrote must resolve to its id, not to a new one.
+      await readBound(undefined, tableId, shard);
       const found = await store.lookupPks(pks.map((pk) => ({ tableId, shard, pk: Buffer.from(pk, 'utf8') })));
       return { entries: found.map((e) => (e === undefined ? null : [String(e.id), String(e.version)])) };
     },

@@ -2,7 +2,9 @@
  * The participant side of atomic batches on the Replica service: PREPARE
  * stages this replica's part durably (answered after the fsync, with the
  * replica's HLC prepare time `pt`); COMMIT and ABORT append the outcome
- * (answered after the fsync; the index applies it in order); TxStatus says
+ * (the index applies it in order): ABORT is answered after the fsync,
+ * COMMIT as soon as it is claimed over a durable PREPARE (`durable: false`;
+ * plain reads here wait for it to be applied); TxStatus says
  * what this replica knows of a batch, for resolvers and the sweeper.
  *
  * A PREPARE is refused when it was routed by an older placement epoch
@@ -60,8 +62,10 @@ export function txHandlers(deps: TxEndpointDeps): Pick<ReplicaHandlers, 'Prepare
     },
 
     async Commit({ txid, cv }) {
-      const lsn = await store.commitTx(BigInt(txid), BigInt(cv));
-      return { lsn: String(lsn) };
+      // Answered once claimed over a durable PREPARE (durable: false), not after the COMMIT's own
+      // fsync: that second WAL round was most of an atomic batch's latency (decision 17).
+      const { lsn, durable } = await store.commitTx(BigInt(txid), BigInt(cv), true);
+      return { lsn: String(lsn), durable };
     },
 
     async Abort({ txid }) {

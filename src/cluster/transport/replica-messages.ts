@@ -67,7 +67,10 @@ import type { KeyRangeQuery } from '../../storage/index/index-store.ts';
  *                       batch: this replica's entries, versions provisional
  *                       (0); shards: all of the batch's participant shards
  *   Commit       req   { txid: decimal, cv: decimal } every entry stored with version cv
- *                reply { lsn: decimal }
+ *                reply { lsn: decimal, durable?: bool }  durable false: claimed over
+ *                                                     the durable PREPARE (lsn is its LSN),
+ *                                                     the COMMIT frame not yet fsync'd;
+ *                                                     absent: true (older nodes)
  *   Abort        req   { txid: decimal }
  *                reply { lsn: decimal }
  *   TxStatus     req   { txids: array [decimal ...] }
@@ -186,6 +189,11 @@ export interface CommitRequest {
   readonly txid: string;
   readonly cv: string;
 }
+export interface CommitReply {
+  readonly lsn: string;
+  /** False when answered before the COMMIT frame's fsync (absent: true). */
+  readonly durable?: boolean;
+}
 export interface AbortRequest {
   readonly txid: string;
 }
@@ -214,7 +222,7 @@ export interface ReplicaMethods {
   LeafEntries: [LeafEntriesRequest, LeafEntriesReply];
   Fetch: [FetchRequest, RecordsReply];
   Prepare: [PrepareRequest, PrepareReply];
-  Commit: [CommitRequest, WriteReply];
+  Commit: [CommitRequest, CommitReply];
   Abort: [AbortRequest, WriteReply];
   TxStatus: [TxStatusRequest, TxStatusReply];
 }
@@ -280,6 +288,7 @@ const isString = (v: unknown): boolean => typeof v === 'string';
 
 const int: Field = { expected: 'an integer >= 0', ok: isInt };
 const number: Field = { expected: 'a number', ok: (v) => typeof v === 'number' };
+const boolean: Field = { expected: 'true or false', ok: (v) => typeof v === 'boolean' };
 const decimal: Field = { expected: 'a decimal string of 1..20 digits', ok: isDecimal };
 const bytes: Field = { expected: 'bytes (msgpack bin)', ok: isBytes };
 const text: Field = { expected: 'a string of 1..64 characters', ok: (v) => typeof v === 'string' && v.length >= 1 && v.length <= 64 };
@@ -329,7 +338,7 @@ const SHAPES: { readonly [M in ReplicaMethod]: { readonly request: Shape; readon
   },
   Commit: {
     request: [['txid', decimal], ['cv', decimal]],
-    reply: [['lsn', decimal]],
+    reply: [['lsn', decimal], ['durable', optional(boolean)]],
   },
   Abort: {
     request: [['txid', decimal]],

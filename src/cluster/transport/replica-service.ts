@@ -44,6 +44,11 @@ export function toServiceError(err: unknown): Partial<ServiceError> {
   if (isSluiceError(err)) {
     metadata.set('sluice-code', err.code);
     if (err.txId !== undefined) metadata.set('sluice-tx-id', err.txId);
+    // RATE_LIMITED: when to retry, as HTTP's Retry-After (seconds) and gRPC's retry pushback (ms, gRFC A6).
+    if (err.retryAfterMs !== undefined) {
+      metadata.set('retry-after', String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))));
+      metadata.set('grpc-retry-pushback-ms', String(Math.ceil(err.retryAfterMs)));
+    }
     return { code: ERROR_CODES[err.code].grpc, details: err.message, metadata };
   }
   return { code: status.INTERNAL, details: err instanceof Error ? err.message : String(err), metadata };

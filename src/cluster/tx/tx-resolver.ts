@@ -41,6 +41,8 @@ export interface TxResolverDeps {
   readonly resolveAfterMs: number;
   readonly intervalMs: number;
   readonly replicaTimeoutMs: number;
+  /** The clock-offset bound: past a batch's deadline plus this, no coordinator can still decide it. @default 0 */
+  readonly maxClockOffsetMs?: number;
   readonly log: Logger;
   readonly onResolved?: (result: ResolutionResult) => void;
 }
@@ -83,7 +85,10 @@ export class TxResolver {
     const now = Date.now();
     for (const tx of this.d.store.pendingTxs()) {
       if (tx.decided !== undefined) continue;
-      const due = tx.preparedAtMs + this.d.resolveAfterMs + this.rank(tx) * this.d.intervalMs;
+      let due = tx.preparedAtMs + this.d.resolveAfterMs + this.rank(tx) * this.d.intervalMs;
+      // Found pending at open, a batch may have been committed here before the crash, and plain reads
+      // wait for it: resolve it as soon as its coordinator can no longer decide it (no race with a fence).
+      if (tx.recovered === true) due = Math.min(due, tx.deadlineMs + (this.d.maxClockOffsetMs ?? 0));
       if (now < due && !this.urgent.has(tx.txid)) continue;
       this.urgent.delete(tx.txid);
       const result = await this.resolve(tx).catch((err: unknown) => {

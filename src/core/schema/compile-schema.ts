@@ -52,12 +52,6 @@ export interface CompileSchemaOptions {
   readonly stringBytesMax?: number;
   /** Violations reported per record; the rest are dropped. @default 100 */
   readonly violationsMax?: number;
-  /**
-   * How far the time field may be ahead of `nowMs` (Kafka 4.0 refuses more
-   * than 1 h). Infinity turns the check off; the ingest layer passes the
-   * table's configured bound. @default Infinity
-   */
-  readonly eventTimeAheadMsMax?: number;
 }
 
 /** The defaults of `CompileSchemaOptions`. */
@@ -65,7 +59,6 @@ export const COMPILE_SCHEMA_DEFAULTS = {
   jsonDepthMax: 32,
   stringBytesMax: 1024 * 1024,
   violationsMax: 100,
-  eventTimeAheadMsMax: Number.POSITIVE_INFINITY,
 } as const satisfies Required<CompileSchemaOptions>;
 
 /** The outcome of normalizing one record. */
@@ -78,8 +71,14 @@ export interface CompiledSchema {
    * Validates and normalizes one JSON.parse'd record. Values are positional
    * in `def.fields` order, plus, when `extraFields` is 'keep', one trailing
    * element: an object of the extra fields, or null. Never throws on user input.
+   *
+   * `eventTimeMaxMs`: the latest event time accepted (the server clock plus
+   * the table's bound, Kafka 4.0's message.timestamp.after.max.ms); a later
+   * one is an EVENT_TIME_IN_FUTURE violation. A run-time argument, not a
+   * compiled-in literal, so a change of the table's bound needs no
+   * recompile; it costs one comparison per record. Absent: no bound.
    */
-  normalize(input: unknown, nowMs: number): NormalizeResult;
+  normalize(input: unknown, nowMs: number, eventTimeMaxMs?: number): NormalizeResult;
   readonly shardKeyIndex: number;
   /** -1 when the table has no primary key. */
   readonly primaryKeyIndex: number;
@@ -91,15 +90,16 @@ export interface CompiledSchema {
   primaryKeyOf(values: readonly unknown[]): string | undefined;
 }
 
-const { REQUIRED, TYPE, UNKNOWN_FIELD, RESERVED_FIELD, ALIAS_EXPIRED, DUPLICATE_FIELD, FUTURE_TIME } = VIOLATION_CODES;
+const { REQUIRED, TYPE, UNKNOWN_FIELD, RESERVED_FIELD, ALIAS_EXPIRED, DUPLICATE_FIELD, EVENT_TIME_IN_FUTURE } = VIOLATION_CODES;
 
-type Normalizer = (input: unknown, nowMs: number) => NormalizeResult;
+type Normalizer = (input: unknown, nowMs: number, eventTimeMaxMs?: number) => NormalizeResult;
 
 /** Everything the generated source refers to, passed in as arguments. */
 interface GeneratedScope {
   readonly P: typeof ValueProblem;
   readonly hasOwn: (o: object, k: string) => boolean;
   readonly addErr: (errors: Violation[] | null, path: string, code: ViolationCode, message: string) => Violation[];
+  readonly futureErr: (errors: Violation[] | null, path: string, time: number, eventTimeMaxMs: number, nowMs: number) => Violation[];
   readonly notObject: (input: unknown) => NormalizeResult;
   readonly extraErrors: (input: Record<string, unknown>, errors: Violation[] | null) => Violation[] | null;
   readonly collectExtras: (input: Record<string, unknown>) => Record<string, unknown> | null | typeof BAD_EXTRAS;
@@ -108,7 +108,7 @@ interface GeneratedScope {
   readonly D: readonly unknown[];
   readonly EXP: readonly number[];
 }
-const SCOPE_NAMES = ['P', 'hasOwn', 'addErr', 'notObject', 'extraErrors', 'collectExtras', 'BAD_EXTRAS', 'slow', 'D', 'EXP'] as const satisfies readonly (keyof GeneratedScope)[];
+const SCOPE_NAMES = ['P', 'hasOwn', 'addErr', 'futureErr', 'notObject', 'extraErrors', 'collectExtras', 'BAD_EXTRAS', 'slow', 'D', 'EXP'] as const satisfies readonly (keyof GeneratedScope)[];
 
 const BAD_EXTRAS: unique symbol = Symbol('bad extras');
 
@@ -189,7 +189,6 @@ export function compileSchema(def: TableDef, options: CompileSchemaOptions = {})
   assert(Number.isSafeInteger(opts.stringBytesMax) && opts.stringBytesMax > 0, 'stringBytesMax must be a positive integer');
   assert(Number.isSafeInteger(opts.jsonDepthMax) && opts.jsonDepthMax > 0, 'jsonDepthMax must be a positive integer');
   assert(Number.isSafeInteger(opts.violationsMax) && opts.violationsMax > 0, 'violationsMax must be a positive integer');
-  assert(typeof opts.eventTimeAheadMsMax === 'number' && !Number.isNaN(opts.eventTimeAheadMsMax), 'eventTimeAheadMsMax must be a number');
   const limits: ValueLimits = { stringBytesMax: opts.stringBytesMax, jsonDepthMax: opts.jsonDepthMax };
   const fields = def.fields;
   const shardKeyIndex = fields.findIndex((f) => f.name === def.shardKey);
@@ -215,10 +214,8 @@ export function compileSchema(def: TableDef, options: CompileSchemaOptions = {})
   const keep = def.extraFields === 'keep';
   const scope = makeScope(limits, opts.violationsMax, opts.jsonDepthMax, known, keep, defaults);
 
-  const timeCheck =
-    Number.isFinite(opts.eventTimeAheadMsMax)
-      ? `if (typeof $F === "number" && $F > nowMs + ${opts.eventTimeAheadMsMax}) errors = addErr(errors, p, "${FUTURE_TIME}", ${JSON.stringify(`event time is more than ${opts.eventTimeAheadMsMax} ms ahead of the server clock`)});`
-      : '';
+  // The time field is a number (epoch ms) or null once normalized; `x > undefined` is false, so no bound means no refusal.
+  const timeCheck = 'if ($F !== null && $F > tmax) errors = futureErr(errors, p, $F, tmax, nowMs);';
   const exp: number[] = [];
   const body: string[] = [
     'if (typeof input !== "object" || input === null || Array.isArray(input)) return notObject(input);',
@@ -235,7 +232,7 @@ export function compileSchema(def: TableDef, options: CompileSchemaOptions = {})
   body.push('if (errors !== null) return { ok: false, errors };');
   body.push(`return { ok: true, values: [${[...fields.map((_, i) => `f${i}`), ...(keep ? ['extras'] : [])].join(', ')}] };`);
 
-  const source = `"use strict";\nreturn function normalizeRecord(input, nowMs) {\n${body.join('\n')}\n};`;
+  const source = `"use strict";\nreturn function normalizeRecord(input, nowMs, tmax) {\n${body.join('\n')}\n};`;
   const fullScope = { ...scope, EXP: exp };
   const factory = new Function(...SCOPE_NAMES, source) as (...args: unknown[]) => Normalizer;
   const normalize = factory(...SCOPE_NAMES.map((n) => fullScope[n]));
@@ -292,6 +289,8 @@ function makeScope(
     }
     return extras;
   };
+  const futureErr = (errors: Violation[] | null, path: string, time: number, eventTimeMaxMs: number, nowMs: number): Violation[] =>
+    addErr(errors, path, EVENT_TIME_IN_FUTURE, `event time ${isoOf(time)} is more than ${eventTimeMaxMs - nowMs} ms ahead of the server clock (${isoOf(nowMs)}); the table's eventTimeAheadMsMax refuses it`);
   const notObject = (input: unknown): NormalizeResult => ({
     ok: false,
     errors: [{ path: '', code: TYPE, message: `a record must be a JSON object, got ${describeType(input)}` }],
@@ -300,6 +299,7 @@ function makeScope(
     P: ValueProblem,
     hasOwn: Object.hasOwn,
     addErr,
+    futureErr,
     notObject,
     extraErrors,
     collectExtras,
@@ -316,4 +316,10 @@ function makeScope(
     },
     D: defaults,
   };
+}
+
+/** An epoch-ms time as ISO-8601 (for messages), or the number when out of Date's range. */
+function isoOf(ms: number): string {
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? String(ms) : d.toISOString();
 }

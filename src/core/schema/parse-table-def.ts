@@ -157,3 +157,19 @@ export const EVENTS_TABLE: TableDef = Object.freeze({
   version: 1,
   lastFieldId: 1,
 } as const);
+
+/**
+ * `current` with its `onInvalid` write policy set (null: back to the
+ * default, reject), as the next schema version: the policy travels with
+ * the definition, so every node of a cluster applies the same one.
+ * INVALID_TABLE_DEFINITION for a value that is not a policy.
+ */
+export function withOnInvalid(current: TableDef, value: unknown): TableDef {
+  const problems = new DefinitionProblems();
+  if (value !== null) checkOnInvalid(current.name, value, problems);
+  throwIfProblems(problems, 'invalid table settings');
+  const next = value === null ? undefined : (value as InvalidPolicy);
+  if (current.onInvalid === next) return current;
+  const { onInvalid: _old, ...rest } = current;
+  return { ...rest, ...(next === undefined ? {} : { onInvalid: next }), version: current.version + 1 };
+}

@@ -26,8 +26,8 @@ export const VIOLATION_CODES = {
   ALIAS_EXPIRED: 'ALIAS_EXPIRED',
   /** A field given twice, under its name and an alias (or two aliases). */
   DUPLICATE_FIELD: 'DUPLICATE_FIELD',
-  /** The event time is further ahead of the server clock than `eventTimeAheadMsMax`. */
-  FUTURE_TIME: 'FUTURE_TIME',
+  /** The event time is further ahead of the server clock than the table's `eventTimeAheadMsMax` (the same name as the request's error code). */
+  EVENT_TIME_IN_FUTURE: 'EVENT_TIME_IN_FUTURE',
 } as const;
 
 export type ViolationCode = (typeof VIOLATION_CODES)[keyof typeof VIOLATION_CODES];

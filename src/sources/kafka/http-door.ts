@@ -131,7 +131,10 @@ export class HttpDoor implements SourceDoor {
     }
     if (!res.ok) {
       const code: ErrorCode = body.error?.code ?? (RETRYABLE_STATUS.has(res.status) ? 'NOT_READY' : 'INTERNAL');
-      throw new SluiceError(code, body.error?.message ?? `HTTP ${res.status}`);
+      // RATE_LIMITED carries its Retry-After on, so the source waits the table's pace rather than its own back-off.
+      const retryAfterS = Number(res.headers.get('retry-after'));
+      const retry = code === 'RATE_LIMITED' && Number.isFinite(retryAfterS) && retryAfterS > 0 ? { retryAfterMs: retryAfterS * 1000 } : undefined;
+      throw new SluiceError(code, body.error?.message ?? `HTTP ${res.status}`, [], retry);
     }
     return body as unknown as { written: number; ids: (string | null)[]; token: string | null; rejected?: Rejection[]; rejected_count?: number };
   }

@@ -20,6 +20,7 @@
  *   writes in flight finish, nothing past the last commit is trusted, and
  *   the group re-delivers from there.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Consumer, type Message, type MessagesStream } from '@platformatic/kafka';
 import type { Logger } from 'pino';
 import { SluiceError, isSluiceError } from '../../core/errors.ts';
@@ -324,12 +325,20 @@ export class KafkaSource implements Ingestor {
         ticket ??= await this.deps.door.admit(batch.bytes, signal);
         const t = ticket;
         ticket = undefined;
-        result = await this.deps.door.write({ table: this.config.table, body, format: 'json', frames, frameFormat: this.config.format, dedupe, onInvalid: 'skip' }, t, this.progress);
+        // Past the table's rate the batch waits (the stream pauses behind it); a consumer never drops for a limit.
+        result = await this.deps.door.write({ table: this.config.table, body, format: 'json', frames, frameFormat: this.config.format, dedupe, onInvalid: 'skip', rateLimit: 'wait', signal }, t, this.progress);
         break;
       } catch (err) {
         // The connection ended: leave the batch uncommitted; the group re-delivers it to whoever reads next.
         if (signal.aborted || (isSluiceError(err) && err.code === 'SHUTTING_DOWN')) throw err;
         this.lastError = err instanceof Error ? err.message : String(err);
+        // A remote node's RATE_LIMITED says when the batch fits: wait that, not the back-off (which keeps growing).
+        const rateWaitMs = isSluiceError(err, 'RATE_LIMITED') ? err.retryAfterMs : undefined;
+        if (rateWaitMs !== undefined) {
+          // Cut short when the source stops: the next admit then ends the batch with SHUTTING_DOWN.
+          await sleep(rateWaitMs, undefined, { signal }).catch(() => undefined);
+          continue;
+        }
         this.deps.log.warn({ event: 'kafka_write_retry', source: this.name, err, delayMs: delay }, 'write failed; retrying the batch');
         await new Promise((resolve) => setTimeout(resolve, delay));
         delay = Math.min(delay * 2, RETRY_DELAY_MS_MAX);

@@ -19,6 +19,12 @@ export interface PendingTx extends PrepareMeta {
   /** When this replica prepared it (or found it at open), epoch ms. */
   readonly preparedAtMs: number;
   /**
+   * Found pending when the node opened: it may have been committed here
+   * before the crash (a COMMIT answered before its fsync), so plain reads
+   * wait for it as for a decided one until the resolver settles it.
+   */
+  readonly recovered?: boolean;
+  /**
    * Set when its COMMIT or ABORT is being written (a claim: the other
    * outcome is refused from then on); `durable` once that frame is fsync'd.
    * It leaves the table when the outcome is applied.
@@ -27,7 +33,8 @@ export interface PendingTx extends PrepareMeta {
 }
 
 interface Waiter {
-  readonly snapshot: bigint;
+  /** Whether the reader may go on. */
+  readonly clear: () => boolean;
   readonly resolve: () => void;
 }
 
@@ -92,7 +99,7 @@ export class StagedTxs {
     this.bytesValue -= tx.bytes;
     const still: Waiter[] = [];
     for (const w of this.waiters) {
-      if (this.blocking(w.snapshot).length === 0) w.resolve();
+      if (w.clear()) w.resolve();
       else still.push(w);
     }
     this.waiters = still;
@@ -108,10 +115,40 @@ export class StagedTxs {
    * READ_TIMEOUT after `timeoutMs`, naming those still undecided.
    */
   waitClear(snapshot: bigint, timeoutMs: number): Promise<void> {
-    if (this.blocking(snapshot).length === 0) return Promise.resolve();
+    return this.waitUntil(() => this.blocking(snapshot), timeoutMs, 'prepared at or below the snapshot are still undecided');
+  }
+
+  /**
+   * Batches of `tableId` (touching `shard`, when given) that a plain read
+   * must not pass: committed here but not yet applied (a COMMIT is
+   * answered once claimed over a durable PREPARE, before its own fsync),
+   * or found pending at open (they may have been such before a crash).
+   * Undecided ones are not in the way: no client was told they committed
+   * before W replicas per shard had claimed the COMMIT, and a quorum read
+   * meets one of those.
+   */
+  committedUnapplied(tableId: number, shard: number | undefined): PendingTx[] {
+    const out: PendingTx[] = [];
+    for (const tx of this.byId.values()) {
+      if (tx.tableId !== tableId || (shard !== undefined && !tx.shards.includes(shard))) continue;
+      if (tx.decided?.outcome === 'committed' || (tx.recovered === true && tx.decided === undefined)) out.push(tx);
+    }
+    return out;
+  }
+
+  /** Resolves once the batches `committedUnapplied` names now are applied; READ_TIMEOUT after `timeoutMs`. */
+  waitCommitted(tableId: number, shard: number | undefined, timeoutMs: number): Promise<void> {
+    if (this.byId.size === 0) return Promise.resolve();
+    const ahead = new Set(this.committedUnapplied(tableId, shard).map((tx) => tx.txid));
+    return this.waitUntil(() => [...ahead].flatMap((txid) => this.byId.get(txid) ?? []), timeoutMs, 'committed here are not applied yet');
+  }
+
+  /** Resolves once `inTheWay()` is empty (checked as batches leave); READ_TIMEOUT naming them after `timeoutMs`. */
+  private waitUntil(inTheWay: () => PendingTx[], timeoutMs: number, what: string): Promise<void> {
+    if (inTheWay().length === 0) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
-        snapshot,
+        clear: () => inTheWay().length === 0,
         resolve: () => {
           clearTimeout(timer);
           resolve();
@@ -119,8 +156,8 @@ export class StagedTxs {
       };
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== waiter);
-        const ids = this.blocking(snapshot).map((tx) => String(tx.txid));
-        reject(new SluiceError('READ_TIMEOUT', `atomic batches ${ids.join(', ')} prepared at or below the snapshot are still undecided after ${timeoutMs} ms`, ids.map((id) => ({ path: 'tx_id', message: id }))));
+        const ids = inTheWay().map((tx) => String(tx.txid));
+        reject(new SluiceError('READ_TIMEOUT', `atomic batches ${ids.join(', ')} ${what} after ${timeoutMs} ms`, ids.map((id) => ({ path: 'tx_id', message: id }))));
       }, timeoutMs);
       this.waiters.push(waiter);
     });

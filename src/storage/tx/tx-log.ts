@@ -50,7 +50,7 @@ export class TxLog {
     for await (const payload of this.index.stagedTxs()) {
       const p = decodePrepare(payload);
       const reader = new RecordBatchReader(p.batch);
-      this.staged.add({ ...p, tableId: reader.tableId, records: reader.count, bytes: payload.length, lsn, preparedAtMs: nowMs });
+      this.staged.add({ ...p, tableId: reader.tableId, records: reader.count, bytes: payload.length, lsn, preparedAtMs: nowMs, recovered: true });
     }
     return this.staged.size;
   }
@@ -99,12 +99,26 @@ export class TxLog {
     return { lsn, pt };
   }
 
-  /** Commits a batch with commit version base `cv`; resolves with the COMMIT frame's LSN once durable. */
-  async commit(txid: bigint, cv: bigint): Promise<bigint> {
+  /**
+   * Commits a batch with commit version base `cv`. Resolves with the COMMIT
+   * frame's LSN once durable; or, when `early` and the batch's PREPARE is
+   * durable here, at once with the PREPARE's LSN and `durable: false`: the
+   * outcome is claimed (no ABORT can follow), plain reads of its shards wait
+   * for it to be applied (StagedTxs.committedUnapplied), and a crash before
+   * the COMMIT's fsync leaves it pending, settled from etcd's decision,
+   * which stays there until this replica reports the COMMIT durable.
+   */
+  async commit(txid: bigint, cv: bigint, early = false): Promise<{ lsn: bigint; durable: boolean }> {
     const pending = this.staged.get(txid);
     if (pending?.decided?.outcome === 'aborted') throw new SluiceError('INTERNAL', `atomic batch ${txid} was aborted here; it cannot commit`);
     this.staged.decide(txid, 'committed', cv);
-    return this.durably(txid, this.append(FRAME_TYPES.TX_COMMIT, encodeCommit(txid, cv), pending?.records ?? 1, () => this.staged.remove(txid)));
+    const appended = this.durably(txid, this.append(FRAME_TYPES.TX_COMMIT, encodeCommit(txid, cv), pending?.records ?? 1, () => this.staged.remove(txid)));
+    if (early && pending !== undefined && pending.lsn > 0n) {
+      // A failed append makes it undecided again (durably()); the resolver settles it then.
+      appended.catch(() => undefined);
+      return { lsn: pending.lsn, durable: false };
+    }
+    return { lsn: await appended, durable: true };
   }
 
   /** Aborts a batch (known here or not: a PREPARE arriving later is then refused); resolves once durable. */

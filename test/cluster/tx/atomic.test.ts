@@ -156,3 +156,27 @@ test('snapshot reads: a batch prepared at or below the snapshot holds the read u
   assert.equal(page.records.length, 1);
   assert.ok(ack.ids.includes(page.records[0]?.id as bigint));
 });
+
+test('replicas answer COMMIT before its fsync; a client told "committed" reads the whole batch at once through any coordinator at quorum, and the decision is concluded only once every COMMIT is durable', async (t) => {
+  const cluster = await InProcessCluster.start(t, { config: TX_CONFIG });
+  await cluster.waitAllAlive();
+  const keys = cluster.keysOfShards(4);
+  // n3 never hears COMMIT from n1: the answer rests on n1's and n2's early COMMITs alone.
+  cluster.faults.add({ action: 'drop-request', from: 'n1', to: 'n3', methods: ['Commit'] });
+  const n2 = cluster.node('n2');
+  for (let round = 0; round < 15; round++) {
+    const ack = await cluster.write('n1', keys, { atomic: true });
+    const reader = round % 2 === 0 ? n2 : cluster.node('n3');
+    let seen = 0;
+    for (const key of keys) {
+      const page = await reader.coordinator.queryRange(cluster.entry, { key, limit: 100 });
+      seen += page.records.filter((r) => ack.ids.includes(r.id)).length;
+    }
+    assert.equal(seen, ack.ids.length, `round ${round}: every record of the acknowledged batch reads back`);
+  }
+  assert.equal(cluster.decisions.decisions.size, 15, 'not concluded while n3 still holds every batch prepared');
+  cluster.faults.heal();
+  const last = await cluster.write('n1', keys, { atomic: true });
+  await waitUntil(() => !cluster.decisions.decisions.has(BigInt(last.txId as string)), 3_000, 'a batch every replica committed is concluded once their COMMITs are durable');
+  for (const n of cluster.nodes) assert.equal((await n.store.txState(BigInt(last.txId as string))).state, 'committed', `${n.id} holds the COMMIT durably`);
+});

@@ -384,10 +384,16 @@ test('every violation of a record is reported, in field order, bounded', () => {
 test('event time too far ahead of the clock', () => {
   const def = parseTableDef({ name: 't', shardKey: 'k', timeField: 'ts', fields: [{ name: 'k', type: 'string', required: true }, { name: 'ts', type: 'timestamp' }, { name: 'other', type: 'timestamp' }] }, 0);
   const now = Date.UTC(2024, 0, 1);
-  const s = compileSchema(def, { eventTimeAheadMsMax: 3_600_000 });
-  assert.ok(s.normalize({ k: 'a', ts: now + 3_600_000, other: now + 1e10 }, now).ok);
-  assert.deepEqual(codesOf(s.normalize({ k: 'a', ts: now + 3_600_001 }, now)), ['/ts FUTURE_TIME']);
-  assert.ok(compileSchema(def).normalize({ k: 'a', ts: now + 1e12 }, now).ok, 'off by default');
+  const s = compileSchema(def);
+  const max = now + 3_600_000;
+  assert.ok(s.normalize({ k: 'a', ts: now + 3_600_000, other: now + 1e10 }, now, max).ok, 'the bound itself is accepted; only the time field is checked');
+  assert.deepEqual(codesOf(s.normalize({ k: 'a', ts: now + 3_600_001 }, now, max)), ['/ts EVENT_TIME_IN_FUTURE']);
+  assert.deepEqual(codesOf(s.normalize({ k: 'a', ts: new Date(now + 7_200_000).toISOString() }, now, max)), ['/ts EVENT_TIME_IN_FUTURE'], 'an ISO time is checked after parsing');
+  assert.ok(s.normalize({ k: 'a' }, now, max).ok, 'a missing optional time is not in the future');
+  assert.ok(s.normalize({ k: 'a', ts: now - 1e12 }, now, max).ok, 'past times are not bounded');
+  assert.ok(s.normalize({ k: 'a', ts: now + 1e12 }, now).ok, 'no bound given: no check');
+  const msg = s.normalize({ k: 'a', ts: now + 3_600_001 }, now, max);
+  assert.ok(!msg.ok && /3600000 ms ahead/.test(msg.errors[0]?.message ?? ''), 'the message names the bound');
 });
 
 test('key indexes and canonical key strings', () => {

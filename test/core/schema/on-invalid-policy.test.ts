@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isSluiceError } from '../../../src/core/errors.ts';
 import { evolveSchema } from '../../../src/core/schema/evolve-schema.ts';
-import { parseTableDef } from '../../../src/core/schema/parse-table-def.ts';
+import { parseTableDef, withOnInvalid } from '../../../src/core/schema/parse-table-def.ts';
 
 const base = { name: 'orders', shardKey: 'id', fields: [{ name: 'id', type: 'string', required: true }] };
 
@@ -32,4 +32,16 @@ test('a schema patch sets onInvalid, keeps it when silent, and refuses a bad one
   assert.equal(v3.onInvalid, 'dead_letter', 'a patch without onInvalid keeps it');
   assert.equal(evolveSchema(v3, { ...v3 }, 0), v3, 'a described table sent back changes nothing');
   assert.throws(() => evolveSchema(v1, { fields: base.fields, onInvalid: 'nope' }, 0), (e) => isSluiceError(e, 'INVALID_TABLE_DEFINITION'));
+});
+
+test('withOnInvalid: a new schema version with the policy, none when unchanged, null back to the default', () => {
+  const v1 = parseTableDef(base, 0);
+  const v2 = withOnInvalid(v1, 'dead_letter');
+  assert.deepEqual({ p: v2.onInvalid, v: v2.version, fields: v2.fields }, { p: 'dead_letter', v: 2, fields: v1.fields });
+  assert.equal(withOnInvalid(v2, 'dead_letter'), v2);
+  const v3 = withOnInvalid(v2, null);
+  assert.equal(v3.onInvalid, undefined);
+  assert.equal(v3.version, 3);
+  assert.throws(() => withOnInvalid(v1, 'sometimes'), (e) => isSluiceError(e, 'INVALID_TABLE_DEFINITION'));
+  assert.throws(() => withOnInvalid(parseTableDef({ ...base, name: 'x__dead_letters' }, 0), 'dead_letter'), (e) => isSluiceError(e, 'INVALID_TABLE_DEFINITION'));
 });

@@ -25,6 +25,7 @@ import { Admission } from '../../../src/ingest/admission.ts';
 import { DecodePool } from '../../../src/ingest/decode-pool.ts';
 import { IngestDoor } from '../../../src/ingest/ingest-door.ts';
 import { IngestPipeline } from '../../../src/ingest/pipeline.ts';
+import { TableRateLimiter } from '../../../src/ingest/table-rate-limiter.ts';
 import { openDataDir } from '../../../src/storage/data-dir.ts';
 import type { Catalog } from '../../../src/storage/catalog.ts';
 
@@ -42,7 +43,8 @@ async function setup(t: Owner, tables?: (catalog: Catalog) => TableAdmin, thread
   // With threads, bodies from 1 KiB go to a worker (transferred there unless the caller keeps them).
   const pool = new DecodePool({ threads, workerBodyBytesMin: 1024, workerHeapMbMax: 64 });
   t.after(() => pool.close());
-  const pipeline = new IngestPipeline({ catalog, coordinator, pool, options: config, tables: tables === undefined ? catalog : tables(catalog) });
+  const limiter = new TableRateLimiter({ share: () => 1, eventTimeAheadMsMax: config.eventTimeAheadMsMax });
+  const pipeline = new IngestPipeline({ catalog, coordinator, pool, options: config, limiter, tables: tables === undefined ? catalog : tables(catalog) });
   const entry = await catalog.create(parseTableDef({ name: 'm', shardKey: 'k', fields: [{ name: 'k', type: 'string', required: true }, { name: 'v', type: 'int' }] }, Date.now()), Date.now());
   const admission = new Admission({ inFlightBytesMax: config.inFlightBytesMax, inFlightRequestsMax: config.inFlightRequestsMax });
   const door = new IngestDoor(admission, () => pipeline);
@@ -72,6 +74,7 @@ test('valid records and letters both stored; a failed letter write leaves nothin
       throw new SluiceError('NO_QUORUM', 'no etcd');
     },
     evolve: (name, f) => catalog.evolve(name, f),
+    setLimits: (name, f) => catalog.setLimits(name, f),
   }));
   await assert.rejects(
     failing.door.write({ table: 'm', body, format: 'ndjson', onInvalid: 'dead_letter' }, failing.admission.tryAcquire(body.length)!),
@@ -128,6 +131,7 @@ test('a create that lost the race to another node waits for the catalog to learn
       throw new SluiceError('TABLE_EXISTS', `table ${def.name} exists`);
     },
     evolve: (name, f) => catalog.evolve(name, f),
+    setLimits: (name, f) => catalog.setLimits(name, f),
   }));
   const result = await s.door.write({ table: 'm', body, format: 'ndjson', onInvalid: 'dead_letter' }, s.admission.tryAcquire(body.length)!);
   assert.equal(result.deadLettered?.count, 2);

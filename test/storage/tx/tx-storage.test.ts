@@ -402,3 +402,39 @@ test('a batch prepared before a crash comes back from the WAL when its payload w
   assert.equal(versionOf((await third.store.getById(third.tableId, 5_002n))?.value ?? new Uint8Array()), 9_999n);
   assert.equal(third.store.pendingTxs().length, 0);
 });
+
+test('an early COMMIT is answered before its fsync with the PREPARE\'s LSN; plain reads of its table and shards wait until it is applied, undecided batches do not hold them', async (t) => {
+  const { store, tableId } = await openStore(t);
+  const prepareLsn = await prepare(store, 71n, 100n, stagedBatch(tableId, 2, 7_100n));
+  await prepare(store, 72n, 101n, stagedBatch(tableId, 1, 7_200n));
+  // Undecided: no client can have been told it committed, so a plain read does not wait for it.
+  await store.waitCommittedTxs(tableId, 1, 50);
+  const answer = await store.commitTx(71n, 8_000n, true);
+  assert.deepEqual(answer, { lsn: prepareLsn, durable: false });
+  assert.equal((await store.txState(71n)).state, 'pending', 'not reported committed before the COMMIT is durable');
+  // Shards 1 and 3 take part (meta()); shard 2 and other tables are not held.
+  await store.waitCommittedTxs(tableId, 2, 50);
+  await store.waitCommittedTxs(tableId + 1, 1, 50);
+  await store.waitCommittedTxs(tableId, 1, 5_000);
+  // No read barrier here: the wait itself must leave the records readable.
+  assert.ok((await store.getById(tableId, 7_101n)) !== undefined, 'a plain read after the wait sees the batch');
+  assert.deepEqual(await store.txState(71n), { state: 'committed', cv: 8_000n });
+  // A batch not prepared here is committed durably before the answer, as before.
+  assert.equal((await store.commitTx(73n, 8_100n, true)).durable, true);
+});
+
+test('a batch found pending at reopen holds plain reads of its shards until it is resolved (it may have been committed before the crash)', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-tx-'));
+  const first = await openStore(t, dir);
+  await prepare(first.store, 81n, 42n, stagedBatch(first.tableId, 2, 8_100n));
+  await first.store.close();
+  const again = await openStore(t, dir);
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  assert.equal(again.store.pendingTxs()[0]?.recovered, true);
+  await assert.rejects(again.store.waitCommittedTxs(again.tableId, 3, 50), (err: unknown) => isSluiceError(err, 'READ_TIMEOUT') && /81/.test(err.message));
+  await again.store.waitCommittedTxs(again.tableId, 2, 50);
+  const reading = again.store.waitCommittedTxs(again.tableId, 1, 5_000);
+  await again.store.commitTx(81n, 9_000n);
+  await reading;
+  assert.ok((await again.store.getById(again.tableId, 8_101n)) !== undefined);
+});

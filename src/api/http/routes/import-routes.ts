@@ -159,6 +159,9 @@ async function writeAll(ctx: ApiContext, batches: AsyncIterable<FileBatch>, w: W
             source: w.source,
             // Row numbers zero-padded to 16 digits, like `sluice ingest`: the node fences them (decision 13).
             ...(w.prefix === undefined ? {} : { dedupe: { prefix: w.prefix, first: batch.firstRow, digits: 16 } }),
+            // The file is already here: its batches wait for the table's rate instead of failing the import.
+            rateLimit: 'wait',
+            signal: w.signal,
           },
           ticket,
           ctx.endpoints.http.progress,

@@ -6,6 +6,7 @@ import { Session } from 'node:inspector/promises';
 import { getHeapSnapshot } from 'node:v8';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { SluiceError } from '../../../core/errors.ts';
+import { setCounterTotal } from '../../metrics.ts';
 import type { ApiContext } from '../api-context.ts';
 import { intParam, queryParams } from '../query-params.ts';
 import { PUBLIC, needs, scope } from '../route-auth.ts';
@@ -38,8 +39,8 @@ export async function sendMetrics(ctx: ApiContext, reply: FastifyReply): Promise
   ctx.metrics.inFlightRequests.set(ctx.admission.inFlightRequests);
   for (const source of ctx.sources()) {
     const labels = { source: source.name, kind: source.kind };
-    ctx.metrics.sourceRecords.set(labels, source.progress.records);
-    ctx.metrics.sourceRejected.set(labels, source.progress.rejected);
+    setCounterTotal(ctx.metrics.sourceRecords, labels, source.progress.records);
+    setCounterTotal(ctx.metrics.sourceRejected, labels, source.progress.rejected);
     ctx.metrics.sourcePaused.set(labels, source.state === 'paused' ? 1 : 0);
   }
   if (ctx.phase() === 'ready') {
@@ -47,7 +48,7 @@ export async function sendMetrics(ctx: ApiContext, reply: FastifyReply): Promise
     if (cluster !== undefined) {
       const status = await cluster.status();
       for (const n of status.nodes) ctx.metrics.hintsPending.set({ peer: n.id }, n.hintsPending);
-      ctx.metrics.hintsDropped.set(status.hintsDropped);
+      setCounterTotal(ctx.metrics.hintsDropped, {}, status.hintsDropped);
       const tx = status.transactions;
       ctx.metrics.txPending.set(tx.pending);
       ctx.metrics.txPendingBytes.set(tx.pendingBytes);

@@ -1,12 +1,17 @@
 /**
- * Table endpoints: create, list, describe, and schema evolution. The
+ * Table endpoints: create, list, describe, schema evolution, and settings
+ * (`PATCH /v1/tables/{t}`: the table's limits, never a schema change). The
  * definition is checked by the schema module; the catalog makes it durable
  * before the answer.
  */
+import { isDeepStrictEqual } from 'node:util';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SluiceError } from '../../../core/errors.ts';
-import { parseTableDef } from '../../../core/schema/parse-table-def.ts';
+import { parseTableDef, throwIfProblems, withOnInvalid } from '../../../core/schema/parse-table-def.ts';
 import { evolveSchema } from '../../../core/schema/evolve-schema.ts';
+import { DefinitionProblems } from '../../../core/schema/parse-field-specs.ts';
+import { describeLimits, parseTableLimits, patchTableLimits, type TableLimits } from '../../../core/schema/table-limits.ts';
+import { TABLE_LIMIT_BOUNDS } from '../../../config.ts';
 import { currentDef, type TableEntry } from '../../../storage/catalog.ts';
 import type { ApiContext } from '../api-context.ts';
 import { readBody } from '../body-reader.ts';
@@ -30,34 +35,90 @@ export function registerTableRoutes(app: FastifyInstance, ctx: ApiContext): void
     // The scope is checked on the name asked for, before the definition is judged: a denied caller learns nothing of it.
     const name = (raw as { name?: unknown } | null)?.name;
     authorizeRequest(ctx.auth, request, tableNeed('schema', typeof name === 'string' ? name : ''));
-    const def = parseTableDef(raw, Date.now(), { aliasTtlMs: ctx.config.aliasTtlMs, replicationFactorDefault });
-    const entry = await tables.create(def, Date.now());
-    return send(reply, 201, describe(entry));
+    const { limits: rawLimits, rest } = splitLimits(raw);
+    const def = parseTableDef(rest, Date.now(), { aliasTtlMs: ctx.config.aliasTtlMs, replicationFactorDefault });
+    const limits = checkLimits(rawLimits);
+    const entry = await tables.create(def, Date.now(), limits);
+    return send(reply, 201, describe(entry, ctx.config.eventTimeAheadMsMax));
   });
   app.get('/v1/tables', needs(ANY_TOKEN), async (request, reply) => {
     const { catalog } = ctx.services();
     // Only the tables the token has some scope on: the others' names are not its business.
     const { scopes } = principalOf(request);
     const visible = catalog.list().filter((e) => grants(scopes, tableNeed(ANY_TABLE_ACTION, e.name)));
-    return send(reply, 200, { tables: visible.map(describe) });
+    return send(reply, 200, { tables: visible.map((e) => describe(e, ctx.config.eventTimeAheadMsMax)) });
   });
   app.get<{ Params: { table: string } }>('/v1/tables/:table', needs(onTable(...ANY_TABLE_ACTION)), async (request, reply) => {
     const { catalog } = ctx.services();
-    return send(reply, 200, describe(catalog.require(request.params.table)));
+    return send(reply, 200, describe(catalog.require(request.params.table), ctx.config.eventTimeAheadMsMax));
+  });
+  // Settings, not schema: the same scope as a schema change (both are the table owner's), no new schema version.
+  app.patch<{ Params: { table: string } }>('/v1/tables/:table', needs(onTable('schema')), async (request, reply) => {
+    const { catalog, tables } = ctx.services();
+    let entry = catalog.require(request.params.table);
+    const patch = settingsPatch(await readJson(request));
+    // onInvalid is a field of the definition (a new schema version); limits are kept beside it.
+    if ('onInvalid' in patch) entry = await tables.evolve(request.params.table, (current) => withOnInvalid(current, patch.onInvalid));
+    if ('limits' in patch) entry = await tables.setLimits(request.params.table, (current) => patchTableLimits(current, patch.limits, TABLE_LIMIT_BOUNDS));
+    return send(reply, 200, describe(entry, ctx.config.eventTimeAheadMsMax));
   });
   app.patch<{ Params: { table: string } }>('/v1/tables/:table/schema', needs(onTable('schema')), async (request, reply) => {
     const { catalog, tables } = ctx.services();
-    catalog.require(request.params.table);
-    const patch = await readJson(request);
+    const table = catalog.require(request.params.table);
+    const patch = schemaPart(await readJson(request), describeLimits(table.limits, ctx.config.eventTimeAheadMsMax));
     const entry = await tables.evolve(request.params.table, (current) => evolveSchema(current, patch, Date.now(), ctx.config.aliasTtlMs));
-    return send(reply, 200, describe(entry));
+    return send(reply, 200, describe(entry, ctx.config.eventTimeAheadMsMax));
   });
 }
 
-/** The public description of a table. */
-export function describe(entry: TableEntry): Record<string, unknown> {
+/** The public description of a table: its current definition and the limits that apply (defaults filled in). */
+export function describe(entry: TableEntry, eventTimeAheadMsMaxDefault: number): Record<string, unknown> {
   const def = currentDef(entry);
-  return { ...def, createdAt: entry.createdAtMs };
+  return { ...def, limits: describeLimits(entry.limits, eventTimeAheadMsMaxDefault), createdAt: entry.createdAtMs };
+}
+
+/**
+ * A schema patch without what a described table adds beside the schema
+ * (`createdAt`, `limits`), so the output of GET can be sent back with new
+ * fields. Limits that differ from the current ones are refused: they are
+ * changed with PATCH /v1/tables/{t}, and ignoring them would lose the change.
+ */
+function schemaPart(body: unknown, currentLimits: TableLimits): unknown {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return body;
+  const { createdAt: _createdAt, limits, ...rest } = body as Record<string, unknown>;
+  if (limits !== undefined && !isDeepStrictEqual(limits, currentLimits)) {
+    throw new SluiceError('INVALID_TABLE_DEFINITION', 'limits are not part of the schema: change them with PATCH /v1/tables/{t} {"limits": {...}}', [{ path: '/limits', message: 'differs from the current limits' }]);
+  }
+  return rest;
+}
+
+/** A definition's `limits` apart from the rest (which `parseTableDef` checks). */
+function splitLimits(raw: unknown): { limits: unknown; rest: unknown } {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || !('limits' in raw)) return { limits: undefined, rest: raw };
+  const { limits, ...rest } = raw as Record<string, unknown>;
+  return { limits, rest };
+}
+
+/** Checks a definition's limits; throws INVALID_TABLE_DEFINITION. */
+function checkLimits(raw: unknown): TableLimits {
+  const problems = new DefinitionProblems();
+  const limits = parseTableLimits(raw, '/limits', TABLE_LIMIT_BOUNDS, problems);
+  throwIfProblems(problems);
+  return limits;
+}
+
+/** The settings a `PATCH /v1/tables/{t}` body may change: `limits` only (the schema has its own route). */
+function settingsPatch(body: unknown): { limits?: unknown; onInvalid?: unknown } {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new SluiceError('INVALID_TABLE_DEFINITION', 'a table settings patch is a JSON object: {"limits": {...}}', [{ path: '', message: 'expected an object' }]);
+  }
+  const unknown = Object.keys(body).filter((k) => k !== 'limits' && k !== 'onInvalid');
+  if (unknown.length > 0 || !('limits' in body || 'onInvalid' in body)) {
+    const schemaKey = unknown.some((k) => ['fields', 'shardKey', 'primaryKey', 'timeField', 'extraFields', 'proto'].includes(k));
+    const hint = schemaKey ? `; a schema change goes to PATCH /v1/tables/{t}/schema` : '';
+    throw new SluiceError('INVALID_TABLE_DEFINITION', `a table settings patch takes {"limits": {...}} and/or {"onInvalid": "reject"|"skip"|"dead_letter"}${unknown.length > 0 ? `, not ${unknown.map((k) => JSON.stringify(k)).join(', ')}` : ''}${hint}`, unknown.map((k) => ({ path: `/${k}`, message: 'not a table setting' })));
+  }
+  return body as { limits?: unknown; onInvalid?: unknown };
 }
 
 async function readJson(request: FastifyRequest): Promise<unknown> {

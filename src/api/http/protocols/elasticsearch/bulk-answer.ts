@@ -1,0 +1,95 @@
+/**
+ * The `_bulk` answer, `{took, errors, items[]}`, one item per op in body
+ * order: `{"<action>": {_index, _id, status, result?, error?}}`. Shippers
+ * read `errors`, then each item's `status` (Fluent Bit, the Elastic
+ * clients' bulk helpers retry items answered 429).
+ */
+import { snowflakeParts } from '../../../../core/snowflake.ts';
+import type { SluiceError } from '../../../../core/errors.ts';
+import type { WriteResult } from '../../../../ingest/pipeline.ts';
+import type { BulkItem, TableBatch } from './bulk-plan.ts';
+import { ES_FIELDS } from './index-table.ts';
+
+/** What became of one op. */
+export interface ItemOutcome {
+  readonly status: number;
+  readonly result?: 'created' | 'updated';
+  /** Elasticsearch's error `type` and `reason`, and sluice's stable code. */
+  readonly error?: { readonly type: string; readonly reason: string; readonly code: string };
+}
+
+/** A per-item error. */
+export function itemError(status: number, type: string, reason: string, code: string): ItemOutcome {
+  return { status, error: { type, reason, code } };
+}
+
+/** The 409 of a `create` whose `_id` exists. */
+export function conflict(id: string): ItemOutcome {
+  return itemError(409, 'version_conflict_engine_exception', `[${id}]: version conflict, document already exists`, 'DOCUMENT_EXISTS');
+}
+
+/** Elasticsearch's error types for sluice's codes of a failed write (429 is what bulk helpers retry). */
+function typeOfStatus(status: number): string {
+  if (status === 429) return 'es_rejected_execution_exception';
+  if (status === 503) return 'unavailable_shards_exception';
+  if (status === 403) return 'security_exception';
+  if (status === 400 || status === 409) return 'illegal_argument_exception';
+  return 'sluice_exception';
+}
+
+/** Every record of `batch` answered with the error that failed its write. */
+export function failedBatch(batch: TableBatch, err: SluiceError, outcomes: (ItemOutcome | undefined)[]): void {
+  const outcome = itemError(err.status, typeOfStatus(err.status), err.message, err.code);
+  for (const pos of batch.positions) outcomes[pos] = outcome;
+}
+
+/**
+ * The outcomes of a table's write. A record whose `doc_id` was stored
+ * before keeps its old id (the primary key), so an id minted before the
+ * write began (`startedMs`, from the snowflake's time bits) means the
+ * document existed: `index` answers 200 updated, `create` 409.
+ */
+export function writtenBatch(batch: TableBatch, result: WriteResult, items: readonly BulkItem[], at: { startedMs: number; timeField: string }, outcomes: (ItemOutcome | undefined)[]): void {
+  const rejections = new Map(result.rejected?.map((r) => [r.index, r]));
+  batch.positions.forEach((pos, i) => {
+    const id = result.ids[i];
+    const item = items[pos] as BulkItem;
+    if (id === null || id === undefined) {
+      const r = rejections.get(i);
+      const reason = r === undefined ? 'the document does not fit the table schema' : `${senderPath(r.path, at.timeField)}${r.message}`;
+      outcomes[pos] = itemError(400, 'document_parsing_exception', reason, r?.code ?? 'SCHEMA_VIOLATION');
+      return;
+    }
+    const existed = batch.repeats[i] === true || snowflakeParts(BigInt(id)).timestampMs < at.startedMs;
+    if (!existed) outcomes[pos] = { status: 201, result: 'created' };
+    else outcomes[pos] = item.action === 'create' ? conflict(item.id ?? '') : { status: 200, result: 'updated' };
+  });
+}
+
+/** A rejection's field path in the sender's terms: `/ts` is the document's time field, `/doc_id` its `_id`. */
+function senderPath(path: string, timeField: string): string {
+  if (path === '') return '';
+  if (path === `/${ES_FIELDS.time}`) return `${timeField}: `;
+  if (path === `/${ES_FIELDS.id}`) return '_id: ';
+  if (path.startsWith(`/${ES_FIELDS.doc}`)) return `${path.slice(ES_FIELDS.doc.length + 1) || 'the document'}: `;
+  return `${path}: `;
+}
+
+/** The answer body. */
+export function bulkAnswerJson(items: readonly BulkItem[], outcomes: readonly (ItemOutcome | undefined)[], tookMs: number): string {
+  let errors = false;
+  const parts: string[] = [];
+  items.forEach((item, i) => {
+    const o = outcomes[i] ?? itemError(500, 'sluice_exception', 'the item was not processed', 'INTERNAL');
+    if (o.error !== undefined) errors = true;
+    const body = {
+      _index: item.index,
+      ...(item.id === undefined ? {} : { _id: item.id }),
+      status: o.status,
+      ...(o.result === undefined ? {} : { result: o.result, _version: 1, _shards: { total: 1, successful: 1, failed: 0 } }),
+      ...(o.error === undefined ? {} : { error: o.error }),
+    };
+    parts.push(JSON.stringify({ [item.action]: body }));
+  });
+  return `{"took":${tookMs},"errors":${errors},"items":[${parts.join(',')}]}`;
+}

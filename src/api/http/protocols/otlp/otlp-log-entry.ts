@@ -1,0 +1,57 @@
+/**
+ * One OTLP log record as both decoders (protobuf and JSON) hand it to the
+ * mapping: its resource and scope resolved, values already plain JSON, ids
+ * hex, times exact decimal strings of nanoseconds. A record the decoder
+ * found wrong on its own (a trace id of the wrong length, a value nested
+ * too deep) carries `problem` and is refused alone, not the whole request.
+ */
+import type { JsonValue } from '../../../../core/schema/table-def.ts';
+import type { ViolationCode } from '../../../../core/schema/violation.ts';
+
+/** An attribute map: keys as sent (no prototype, so `__proto__` is a plain key). */
+export type Attributes = Record<string, JsonValue>;
+
+/** The instrumentation scope of a record. */
+export interface OtlpScope {
+  readonly name: string;
+  readonly version: string;
+  readonly attributes: Attributes;
+}
+
+/** Why one record is refused before it reaches the table. */
+export interface EntryProblem {
+  /** JSON pointer inside the log record, e.g. `/traceId`. */
+  readonly path: string;
+  readonly code: ViolationCode;
+  readonly message: string;
+}
+
+/** One decoded log record. */
+export interface OtlpLogEntry {
+  readonly resource: Attributes;
+  readonly scope: OtlpScope;
+  /** Nanoseconds since the epoch, decimal; '0' when unset. */
+  readonly timeUnixNano: string;
+  readonly observedTimeUnixNano: string;
+  readonly severityNumber: number;
+  readonly severityText: string;
+  /** Undefined when the record has no body. */
+  readonly body: JsonValue | undefined;
+  readonly attributes: Attributes;
+  readonly droppedAttributesCount: number;
+  readonly flags: number;
+  /** Lower-case hex; '' when unset (or all zero: the spec's invalid id). */
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly eventName: string;
+  readonly problem?: EntryProblem;
+}
+
+/** Bytes of a trace id and of a span id (OTLP logs.proto). */
+export const TRACE_ID_BYTES = 16;
+export const SPAN_ID_BYTES = 8;
+
+/** A new attribute map without a prototype. */
+export function newAttributes(): Attributes {
+  return Object.create(null) as Attributes;
+}

@@ -1,0 +1,227 @@
+/**
+ * The Elasticsearch `_bulk` body, in-process: action/source pairing (blank
+ * lines, CRLF, bad JSON, a missing source line), the mapping of ops to
+ * table records and per-item refusals, index → table names, and the
+ * answer's items. The route with a real client: test/process/elasticsearch-bulk.test.ts.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { isSluiceError } from '../../../../src/core/errors.ts';
+import { SNOWFLAKE_EPOCH_MS } from '../../../../src/core/snowflake.ts';
+import { parseBulkBody } from '../../../../src/api/http/protocols/elasticsearch/bulk-ndjson.ts';
+import { planBulk, timeOf, type PlanOptions } from '../../../../src/api/http/protocols/elasticsearch/bulk-plan.ts';
+import { bulkAnswerJson, writtenBatch, type ItemOutcome } from '../../../../src/api/http/protocols/elasticsearch/bulk-answer.ts';
+import { esTableDefinition, esTableProblem, tableOfIndex } from '../../../../src/api/http/protocols/elasticsearch/index-table.ts';
+import { prefersHtml } from '../../../../src/api/http/protocols/elasticsearch/es-probes.ts';
+import { withEsErrorFields } from '../../../../src/api/http/protocols/elasticsearch/es-error-body.ts';
+import { parseTableDef } from '../../../../src/core/schema/parse-table-def.ts';
+
+const NOW = Date.UTC(2026, 11, 5);
+
+function options(over: Partial<PlanOptions> = {}): PlanOptions {
+  let n = 0;
+  return { pathIndex: undefined, tablePrefix: 'es_', timeField: '@timestamp', nowMs: NOW, newId: () => `gen${n++}`, tablesMax: 100, ...over };
+}
+
+/** The snowflake id minted at `ms` (worker 0, sequence 0). */
+function idAt(ms: number): string {
+  return String(BigInt(ms - SNOWFLAKE_EPOCH_MS) << 22n);
+}
+
+test('pairs actions with sources, skipping blank lines (rsyslog sends one between ops) and CRs', () => {
+  const ops = parseBulkBody('{"index":{"_index":"a","_id":"1"}}\r\n\r\n{"m":1}\n\n   \n{"create":{"_index":"b","_id":7}}\n{"m":2}\n{"delete":{"_index":"a","_id":"1"}}\n{"update":{"_id":"1"}}\n{"doc":{}}\n');
+  assert.deepEqual(
+    ops.map((o) => [o.action, o.index, o.id, o.line]),
+    [
+      ['index', 'a', '1', 1],
+      ['create', 'b', '7', 6],
+      ['delete', 'a', '1', 8],
+      ['update', undefined, '1', 9],
+    ],
+  );
+  assert.deepEqual(ops[0]?.source, { text: '{"m":1}', doc: { m: 1 } });
+  assert.equal(ops[2]?.source, undefined, 'delete has no source line');
+  assert.deepEqual(parseBulkBody('\n \n'), []);
+});
+
+test('a source line that is not a JSON object spoils only its own op', () => {
+  const ops = parseBulkBody('{"index":{}}\n{"a":\n{"index":{}}\n[1,2]\n{"index":{}}\n{"ok":true}\n');
+  assert.equal(ops.length, 3);
+  assert.match((ops[0]?.source as { error: string }).error, /not JSON/);
+  assert.match((ops[1]?.source as { error: string }).error, /must be a JSON object/);
+  assert.deepEqual((ops[2]?.source as { doc: unknown }).doc, { ok: true });
+});
+
+test('a broken pairing refuses the whole body with BAD_REQUEST naming the line', () => {
+  const cases: [string, RegExp][] = [
+    ['{"index":{}}\n{"a":1}\n{"index":{}}\n', /line 3: the index action has no source line/],
+    ['{"index":{}}\n{"a":1}\n{"index":\n{"a":1}\n', /line 3: the action line is not JSON/],
+    ['{"upsert":{}}\n{"a":1}\n', /line 1: expected one of \[index, create, update, delete\] but found \[upsert\]/],
+    ['{"index":{},"create":{}}\n{"a":1}\n', /line 1: expected one of/],
+    ['["index"]\n', /line 1: the action line must be a JSON object/],
+    ['{"index":{"_index":5}}\n{}\n', /line 1: _index must be a string/],
+    ['{"index":"x"}\n{}\n', /metadata must be a JSON object/],
+  ];
+  for (const [body, message] of cases) {
+    assert.throws(
+      () => parseBulkBody(body),
+      (err: unknown) => isSluiceError(err, 'BAD_REQUEST') && message.test(err.message) && /nothing was written/.test(err.message),
+      body,
+    );
+  }
+});
+
+test('plans one NDJSON body per table with the document, its _id, index and event time', () => {
+  const ops = parseBulkBody(
+    [
+      '{"index":{"_index":"logs-app.2026","_id":"x1"}}',
+      '{"@timestamp":"2026-01-02T03:04:05Z","msg":"a"}',
+      '{"create":{}}',
+      '{"msg":"b"}',
+      '{"index":{"_index":"other"}}',
+      '{"@timestamp":1767000000000}',
+    ].join('\n'),
+  );
+  const plan = planBulk(ops, options({ pathIndex: 'web' }));
+  assert.deepEqual([...plan.batches.keys()], ['es_logs_app_2026', 'es_web', 'es_other']);
+  assert.deepEqual(plan.batches.get('es_logs_app_2026')?.lines, ['{"doc_id":"x1","es_index":"logs-app.2026","ts":"2026-01-02T03:04:05Z","doc":{"@timestamp":"2026-01-02T03:04:05Z","msg":"a"}}']);
+  assert.deepEqual(plan.batches.get('es_web')?.lines, [`{"doc_id":"gen0","es_index":"web","ts":${NOW},"doc":{"msg":"b"}}`], 'the path index and receive time are the defaults; a missing _id is made up');
+  assert.deepEqual(JSON.parse(plan.batches.get('es_other')?.lines[0] ?? ''), { doc_id: 'gen1', es_index: 'other', ts: 1767000000000, doc: { '@timestamp': 1767000000000 } });
+  assert.deepEqual(plan.items.map((i) => [i.action, i.index, i.id]), [['index', 'logs-app.2026', 'x1'], ['create', 'web', 'gen0'], ['index', 'other', 'gen1']]);
+  assert.deepEqual(plan.outcomes, [undefined, undefined, undefined]);
+});
+
+test('refuses per item what cannot be stored, before writing anything', () => {
+  const ops = parseBulkBody(
+    [
+      '{"delete":{"_index":"a","_id":"1"}}',
+      '{"update":{"_index":"a","_id":"1"}}',
+      '{"doc":{}}',
+      '{"index":{}}',
+      '{"a":1}',
+      '{"index":{"_index":"a","_id":""}}',
+      '{"a":1}',
+      `{"index":{"_index":"${'x'.repeat(70)}"}}`,
+      '{"a":1}',
+      '{"index":{"_index":"a"}}',
+      'nope',
+      '{"index":{"_index":"a","_id":"k"}}',
+      '{"a":1}',
+    ].join('\n'),
+  );
+  const plan = planBulk(ops, options());
+  const codes = plan.outcomes.map((o) => (o === undefined ? 'planned' : `${o.status} ${o.error?.type} ${o.error?.code}`));
+  assert.deepEqual(codes, [
+    '400 illegal_argument_exception UNSUPPORTED_ACTION',
+    '400 illegal_argument_exception UNSUPPORTED_ACTION',
+    '400 action_request_validation_exception INVALID_ARGUMENT',
+    '400 action_request_validation_exception INVALID_ARGUMENT',
+    '400 invalid_index_name_exception INVALID_ARGUMENT',
+    '400 document_parsing_exception INVALID_JSON',
+    'planned',
+  ]);
+  assert.deepEqual([...plan.batches.keys()], ['es_a']);
+  assert.equal(plan.batches.get('es_a')?.lines.length, 1);
+});
+
+test('the same _id twice in one request: index writes it again (updated), create is a 409 and is not written', () => {
+  const ops = parseBulkBody('{"index":{"_index":"a","_id":"k"}}\n{"v":1}\n{"index":{"_index":"a","_id":"k"}}\n{"v":2}\n{"create":{"_index":"a","_id":"k"}}\n{"v":3}\n{"create":{"_index":"b","_id":"k"}}\n{"v":4}\n');
+  const plan = planBulk(ops, options());
+  assert.deepEqual(plan.batches.get('es_a')?.repeats, [false, true]);
+  assert.equal(plan.outcomes[2]?.status, 409);
+  assert.equal(plan.outcomes[2]?.error?.code, 'DOCUMENT_EXISTS');
+  assert.equal(plan.batches.get('es_b')?.lines.length, 1, 'another index is another table');
+});
+
+test('a request writes at most tablesMax distinct tables; items for more are refused, items for the first ones stored', () => {
+  const ops = parseBulkBody(['a', 'b', 'a', 'c', 'b-'].map((i) => `{"index":{"_index":"${i}"}}\n{}`).join('\n'));
+  const plan = planBulk(ops, options({ tablesMax: 2 }));
+  assert.deepEqual([...plan.batches.keys()], ['es_a', 'es_b']);
+  assert.deepEqual(plan.outcomes.map((o) => o?.status), [undefined, undefined, undefined, 400, 400]);
+  assert.match(plan.outcomes[3]?.error?.reason ?? '', /at most 2 indices/);
+});
+
+test('event time: the field, a dotted path, or receive time; a bad value is passed on for validation to refuse', () => {
+  assert.equal(timeOf({ '@timestamp': '2026-01-01T00:00:00Z' }, '@timestamp', NOW), '"2026-01-01T00:00:00Z"');
+  assert.equal(timeOf({ event: { created: 5 } }, 'event.created', NOW), '5');
+  assert.equal(timeOf({ 'event.created': 6 }, 'event.created', NOW), '6');
+  assert.equal(timeOf({ '@timestamp': null }, '@timestamp', NOW), String(NOW));
+  assert.equal(timeOf({}, '@timestamp', NOW), String(NOW));
+  assert.equal(timeOf({ '@timestamp': { a: 1 } }, '@timestamp', NOW), '{"a":1}');
+});
+
+test('index names map to valid table names, or to none', () => {
+  assert.equal(tableOfIndex('syslog', 'es_'), 'es_syslog');
+  assert.equal(tableOfIndex('logs-app.2026+x', 'es_'), 'es_logs_app_2026_x');
+  assert.equal(tableOfIndex('syslog', ''), 'syslog');
+  assert.equal(tableOfIndex('.kibana', ''), undefined, 'a table name starts with a letter');
+  assert.equal(tableOfIndex('x'.repeat(61), 'es_'), undefined, 'at most 63 characters');
+  assert.equal(tableOfIndex('x'.repeat(60), 'es_'), `es_${'x'.repeat(60)}`);
+  // The definition is one POST /v1/tables accepts.
+  const def = parseTableDef(esTableDefinition('es_syslog'), NOW, { replicationFactorDefault: 1 });
+  assert.equal(def.primaryKey, 'doc_id');
+  assert.equal(def.shardKey, 'doc_id');
+  assert.equal(def.timeField, 'ts');
+});
+
+test('an existing table takes Elasticsearch documents only with their fields and keys; added fields are fine', () => {
+  const def = (raw: Record<string, unknown>) => parseTableDef(raw, NOW, { replicationFactorDefault: 1 });
+  const es = esTableDefinition('es_x');
+  assert.equal(esTableProblem(def(es)), undefined);
+  assert.equal(esTableProblem(def({ ...es, fields: [...(es['fields'] as object[]), { name: 'extra', type: 'string' }] })), undefined);
+  assert.match(esTableProblem(def({ name: 'es_x', shardKey: 'host', fields: [{ name: 'host', type: 'string', required: true }] })) ?? '', /lacks doc_id \(string\), es_index \(string\), ts \(timestamp\), doc \(json\)/);
+  assert.match(esTableProblem(def({ ...es, primaryKey: undefined })) ?? '', /primary key and shard key must be doc_id/);
+  assert.match(esTableProblem(def({ ...es, timeField: undefined })) ?? '', /time field must be ts/);
+});
+
+test('the answer: items in body order, created / updated / 409 from the ids, validation refusals per item', () => {
+  const ops = parseBulkBody('{"index":{"_index":"a","_id":"new"}}\n{}\n{"index":{"_index":"a","_id":"old"}}\n{}\n{"create":{"_index":"a","_id":"old2"}}\n{}\n{"index":{"_index":"a","_id":"bad"}}\n{}\n{"delete":{"_index":"a","_id":"z"}}\n');
+  const plan = planBulk(ops, options());
+  const batch = plan.batches.get('es_a');
+  assert.ok(batch !== undefined);
+  const result = {
+    written: 3,
+    ids: [idAt(NOW + 1), idAt(NOW - 10_000), idAt(NOW - 1), null],
+    token: 't',
+    rejected: [{ index: 3, code: 'TYPE', path: '/ts', message: 'expected an ISO-8601 string' }],
+    rejectedCount: 1,
+  };
+  writtenBatch(batch, result, plan.items, { startedMs: NOW, timeField: '@timestamp' }, plan.outcomes);
+  const answer = JSON.parse(bulkAnswerJson(plan.items, plan.outcomes, 12)) as { took: number; errors: boolean; items: Record<string, ItemOutcome & { _id: string; _index: string }>[] };
+  assert.equal(answer.took, 12);
+  assert.equal(answer.errors, true);
+  const flat = answer.items.map((item) => {
+    const [action, body] = Object.entries(item)[0] as [string, ItemOutcome & { _id: string; _index: string }];
+    return [action, body._index, body._id, body.status, body.result ?? body.error?.type];
+  });
+  assert.deepEqual(flat, [
+    ['index', 'a', 'new', 201, 'created'],
+    ['index', 'a', 'old', 200, 'updated'],
+    ['create', 'a', 'old2', 409, 'version_conflict_engine_exception'],
+    ['index', 'a', 'bad', 400, 'document_parsing_exception'],
+    ['delete', 'a', 'z', 400, 'illegal_argument_exception'],
+  ]);
+  assert.equal(answer.items[3]?.['index']?.error?.reason, '@timestamp: expected an ISO-8601 string', 'the sender\'s field name, not the table\'s');
+  assert.equal(JSON.parse(bulkAnswerJson(plan.items.slice(0, 2), plan.outcomes.slice(0, 2), 1)).errors, false);
+});
+
+test('GET / answers the version body unless the client prefers HTML (a browser)', () => {
+  assert.equal(prefersHtml(undefined), false);
+  assert.equal(prefersHtml('*/*'), false);
+  assert.equal(prefersHtml('application/vnd.elasticsearch+json; compatible-with=9'), false);
+  assert.equal(prefersHtml('text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8'), true);
+  assert.equal(prefersHtml('application/json, text/html;q=0.5'), false);
+});
+
+test('whole-request errors keep sluice\'s body and gain Elasticsearch\'s type, reason and status', () => {
+  const body = JSON.stringify({ error: { code: 'OVERLOADED', message: 'too many writes in flight', details: [] } });
+  const both = JSON.parse(withEsErrorFields(body, 429) as string);
+  assert.deepEqual(both, {
+    error: { code: 'OVERLOADED', message: 'too many writes in flight', details: [], type: 'es_rejected_execution_exception', reason: 'too many writes in flight', root_cause: [{ type: 'es_rejected_execution_exception', reason: 'too many writes in flight' }] },
+    status: 429,
+  });
+  assert.equal(JSON.parse(withEsErrorFields(JSON.stringify({ error: { code: 'WAL_IO', message: 'm', details: [] } }), 500) as string).error.type, 'sluice_exception');
+  const answer = '{"took":1,"errors":false,"items":[]}';
+  assert.equal(withEsErrorFields(answer, 200), answer, 'answers pass unchanged');
+  assert.equal(withEsErrorFields('{"error":{"code":', 400), '{"error":{"code":', 'an unparsable body passes unchanged');
+});

@@ -1,0 +1,118 @@
+/**
+ * The write pipeline with a table's limits, in process: a real catalog,
+ * decode pool and admission, a coordinator that records what reaches it.
+ * A refused write never reaches the coordinator and releases its ticket; a
+ * waiting write (how the Kafka source writes: framed, skip, dedupe keys)
+ * goes through once its tokens are due, and gives up with SHUTTING_DOWN
+ * when its source stops; far-future records are refused with their code.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { isSluiceError } from '../../src/core/errors.ts';
+import { parseTableDef } from '../../src/core/schema/parse-table-def.ts';
+import type { Coordinator } from '../../src/cluster/coordinator/coordinator.ts';
+import { Admission } from '../../src/ingest/admission.ts';
+import { DecodePool } from '../../src/ingest/decode-pool.ts';
+import { IngestPipeline, type WriteRequest } from '../../src/ingest/pipeline.ts';
+import { TableRateLimiter } from '../../src/ingest/table-rate-limiter.ts';
+import { Catalog } from '../../src/storage/catalog.ts';
+
+const DEF = parseTableDef({ name: 'm', shardKey: 'k', timeField: 'ts', fields: [{ name: 'k', type: 'string', required: true }, { name: 'ts', type: 'timestamp', required: true }] }, 0);
+
+async function setup(t: { after: (fn: () => unknown) => void }, limits: object) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-pl-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const catalog = await Catalog.open(dir, [], 0);
+  await catalog.create(DEF, 0, limits);
+  const written: number[] = [];
+  let next = 1n;
+  const coordinator = {
+    write: async (_entry, _batch, count, release) => {
+      written.push(count);
+      release();
+      return { ids: Array.from({ length: count }, () => next++), token: 't' };
+    },
+  } as Partial<Coordinator> as Coordinator;
+  const pool = new DecodePool({ threads: 0, workerBodyBytesMin: 1 << 30, workerHeapMbMax: 64 });
+  t.after(() => pool.close());
+  const admission = new Admission({ inFlightBytesMax: 1 << 20, inFlightRequestsMax: 16 });
+  const future: number[] = [];
+  const pipeline = new IngestPipeline({
+    catalog,
+    coordinator,
+    pool,
+    options: { shards: 4, keyBytesMax: 256, errorDetailsMax: 10, jsonDepthMax: 8 },
+    limiter: new TableRateLimiter({ share: () => 1, eventTimeAheadMsMax: 3_600_000 }),
+    observer: { onFutureTime: (_t, n) => future.push(n) },
+  });
+  const write = (req: Omit<WriteRequest, 'table' | 'format' | 'ticket'>) => {
+    const ticket = admission.tryAcquire(req.body.length);
+    assert.ok(ticket !== undefined);
+    return pipeline.write({ table: 'm', format: 'ndjson', ...req, ticket });
+  };
+  return { write, written, admission, future };
+}
+
+function ndjson(n: number, aheadMs = 0): Buffer {
+  const ts = Date.now() + aheadMs;
+  return Buffer.from(Array.from({ length: n }, (_, i) => JSON.stringify({ k: `k${i}`, ts })).join('\n'));
+}
+
+/** `n` records as a Kafka source sends them: one frame each, with dedupe keys. */
+function framed(n: number): Pick<WriteRequest, 'body' | 'frames' | 'dedupe' | 'onInvalid'> {
+  const values = Array.from({ length: n }, (_, i) => Buffer.from(JSON.stringify({ k: `f${i}`, ts: Date.now() })));
+  return {
+    body: Buffer.concat(values),
+    frames: Uint32Array.from(values, (v) => v.length),
+    dedupe: { prefixes: ['topic/0/'], prefixIndex: new Uint16Array(n), numbers: Float64Array.from(values, (_, i) => i), digits: 20 },
+    onInvalid: 'skip',
+  };
+}
+
+test('a refused write never reaches the coordinator and releases its admission ticket', async (t) => {
+  const { write, written, admission } = await setup(t, { recordsPerSecond: 10, recordsBurst: 10 });
+  assert.equal((await write({ body: ndjson(10), onInvalid: 'reject' })).written, 10);
+  await assert.rejects(write({ body: ndjson(5), onInvalid: 'reject' }), (err) => isSluiceError(err, 'RATE_LIMITED') && (err.retryAfterMs ?? 0) > 0);
+  await assert.rejects(write({ body: ndjson(11), onInvalid: 'reject' }), (err) => isSluiceError(err, 'RATE_LIMIT_BURST_EXCEEDED'));
+  assert.deepEqual(written, [10]);
+  assert.equal(admission.inFlightRequests, 0);
+  assert.equal(admission.inFlightBytes, 0);
+});
+
+test('a waiting write (the Kafka source\'s form) goes through once its tokens are due, even past the burst', async (t) => {
+  const { write, written } = await setup(t, { recordsPerSecond: 100, recordsBurst: 10 });
+  const started = Date.now();
+  const result = await write({ ...framed(30), rateLimit: 'wait' });
+  assert.equal(result.written, 30);
+  assert.ok(Date.now() - started >= 190, `20 records of debt at 100/s (took ${Date.now() - started} ms)`);
+  assert.deepEqual(written, [30]);
+});
+
+test('a waiting write gives up with SHUTTING_DOWN when its source stops, and writes nothing', async (t) => {
+  const { write, written, admission } = await setup(t, { recordsPerSecond: 1, recordsBurst: 1 });
+  const stop = new AbortController();
+  const started = Date.now();
+  const pending = write({ ...framed(30), rateLimit: 'wait', signal: stop.signal });
+  setTimeout(() => stop.abort(), 50);
+  await assert.rejects(pending, (err) => isSluiceError(err, 'SHUTTING_DOWN'));
+  assert.ok(Date.now() - started < 29_000, `not held for the whole debt (${Date.now() - started} ms)`);
+  assert.deepEqual(written, []);
+  assert.equal(admission.inFlightRequests, 0);
+});
+
+test('far-future records: EVENT_TIME_IN_FUTURE under reject (nothing written), listed under skip, counted either way', async (t) => {
+  const { write, written, future } = await setup(t, { eventTimeAheadMsMax: 1000 });
+  const body = Buffer.concat([ndjson(2), Buffer.from('\n'), ndjson(1, 60_000)]);
+  await assert.rejects(write({ body, onInvalid: 'reject' }), (err) => isSluiceError(err, 'EVENT_TIME_IN_FUTURE') && err.details[0]?.index === 2);
+  assert.deepEqual(written, []);
+  const skipped = await write({ body, onInvalid: 'skip' });
+  assert.equal(skipped.written, 2);
+  assert.deepEqual(skipped.rejected?.map((r) => [r.index, r.code]), [[2, 'EVENT_TIME_IN_FUTURE']]);
+  assert.deepEqual(future, [1, 1]);
+  // Mixed with another problem, the request's code is SCHEMA_VIOLATION and each record keeps its own.
+  const mixed = Buffer.concat([Buffer.from('{"ts": 1}\n'), ndjson(1, 60_000)]);
+  await assert.rejects(write({ body: mixed, onInvalid: 'reject' }), (err) => isSluiceError(err, 'SCHEMA_VIOLATION') && err.details.map((d) => d.code).join() === 'REQUIRED,EVENT_TIME_IN_FUTURE');
+});
