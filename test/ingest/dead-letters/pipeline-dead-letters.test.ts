@@ -137,3 +137,18 @@ test('a create that lost the race to another node waits for the catalog to learn
   assert.equal(result.deadLettered?.count, 2);
   assert.equal(await s.count('m__dead_letters'), 2);
 });
+
+test("a write refused for the table's rate leaves no dead letters behind", async (t) => {
+  const s = await setup(t);
+  await s.catalog.setLimits('m', () => ({ recordsPerSecond: 1, recordsBurst: 2 }));
+  const first = Buffer.from('{"k":"a","v":1}\n{"k":"b","v":2}');
+  await s.door.write({ table: 'm', body: first, format: 'ndjson', onInvalid: 'dead_letter' }, s.admission.tryAcquire(first.length)!);
+  // The burst is spent: the next write is refused for the rate, and its refused record is not kept either.
+  const next = Buffer.from('{"k":"c","v":3}\n{"k":"d","v":"x"}');
+  await assert.rejects(
+    s.door.write({ table: 'm', body: next, format: 'ndjson', onInvalid: 'dead_letter' }, s.admission.tryAcquire(next.length)!),
+    (e) => isSluiceError(e, 'RATE_LIMITED'),
+  );
+  assert.equal(await s.count('m__dead_letters'), 0);
+  assert.equal(await s.count('m'), 2);
+});
