@@ -46,6 +46,37 @@ export const DEDUPE_PREFIX_BYTES_MAX = 256;
 export const DEDUPE_NUMBER_CHARS_MAX = 20;
 
 /**
+ * Records one write may dead-letter (`on_invalid=dead_letter`); a request
+ * refusing more is refused whole, nothing written, so the dead-letter write
+ * and the answer listing it stay bounded.
+ * @default 10_000
+ */
+export const DEAD_LETTERS_PER_REQUEST_MAX = 10_000;
+
+/**
+ * Violations collected per write in dead-letter mode (each refused record
+ * needs its first one): several per letter, more than `errorDetailsMax`.
+ * @default 40_000
+ */
+export const DEAD_LETTER_VIOLATIONS_MAX = 4 * DEAD_LETTERS_PER_REQUEST_MAX;
+
+/**
+ * Largest raw record a dead letter keeps, bytes: its base64 must fit a
+ * `bytes` field (1 MiB of text). A write refusing a larger record is refused
+ * whole instead, so the record is answered to its sender, never dropped.
+ * @default 768 KiB
+ */
+export const DEAD_LETTER_RAW_BYTES_MAX = 768 * KiB;
+
+/**
+ * How long a node that lost the race to create a dead-letter table waits
+ * for the winner's table to reach its catalog (an etcd watch in a cluster)
+ * before answering NOT_READY (503, retryable), ms.
+ * @default 5_000
+ */
+export const DEAD_LETTER_TABLE_WAIT_MS = 5_000;
+
+/**
  * Largest gRPC message a node sends or receives (Replica and Ingest
  * services), bytes: a replica Write carries a whole WAL frame's batch.
  * @default 256 MiB
@@ -634,6 +665,8 @@ assert(DEDUPE_PREFIX_BYTES_MAX + DEDUPE_NUMBER_CHARS_MAX <= KEY_BYTES_MAX_LIMIT,
 assert(STATUS_REFRESH_SECONDS * 1000 * 10 <= (BOUNDS.statusSessionTtlMs?.[0] ?? 0), 'a status session outlives ten page refreshes');
 assert(STATUS_RATE_SAMPLE_MS_MIN * 2 <= STATUS_RATE_WINDOW_MS, 'a rate window spans at least two counter samples');
 assert(walFrameBytesMax({ bodyBytesMax: BODY_BYTES_MAX_LIMIT }) + REPLICA_ENVELOPE_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX, 'the largest WAL frame fits a replica message');
+// The compiled schema's default string limit (compile-schema.ts) bounds a bytes field's base64 text.
+assert(Math.ceil(DEAD_LETTER_RAW_BYTES_MAX / 3) * 4 <= 1024 * 1024, "a dead letter's raw record fits a bytes field as base64");
 assert(TABLE_LIMIT_BOUNDS.recordsPerSecond[0] > 0 && TABLE_LIMIT_BOUNDS.bytesPerSecond[0] > 0, 'a table rate is positive: a token bucket refills at it');
 assert(TABLE_LIMIT_BOUNDS.recordsBurst[0] >= 1 && TABLE_LIMIT_BOUNDS.bytesBurst[0] >= 1, 'a burst holds at least one record or byte');
 assert(TABLE_LIMIT_BOUNDS.bytesBurst[1] >= BODY_BYTES_MAX_LIMIT, 'a bytes burst can be raised to take the largest body a node accepts');

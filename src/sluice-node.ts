@@ -376,12 +376,14 @@ export class SluiceNode {
     const pipeline = new IngestPipeline({
       catalog,
       coordinator,
+      tables,
       pool: this.pool,
       options: config,
       limiter,
       observer: {
         onWritten: (table, n) => metrics.recordsWritten.inc({ table }, n),
         onRejected: (table, n) => metrics.recordsRejected.inc({ table }, n),
+        onDeadLettered: (table, n) => metrics.recordsDeadLettered.inc({ table }, n),
         onDeduped: (table, fresh, n) => metrics.dedupedRecords.inc({ table, mode: fresh ? 'fresh' : 'lookup' }, n),
         onFutureTime: (table, n) => metrics.futureTimeRecords.inc({ table }, n),
         onRateWait: (table, ms) => metrics.rateWaitSeconds.inc({ table }, ms / 1000),

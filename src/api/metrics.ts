@@ -11,6 +11,7 @@ export class NodeMetrics {
   readonly registry = new Registry();
   readonly recordsWritten: Counter<'table'>;
   readonly recordsRejected: Counter<'table'>;
+  readonly recordsDeadLettered: Counter<'table'>;
   readonly refusals: Counter<'route' | 'table' | 'code'>;
   readonly requestDuration: Histogram<'method' | 'route' | 'status'>;
   readonly walFsyncSeconds: Histogram;
@@ -64,6 +65,7 @@ export class NodeMetrics {
     collectProcessMetrics(this.registry);
     this.recordsWritten = new Counter({ name: 'sluice_records_written_total', help: 'Records durably written', labelNames: ['table'], registers });
     this.recordsRejected = new Counter({ name: 'sluice_records_rejected_total', help: 'Records refused by validation', labelNames: ['table'], registers });
+    this.recordsDeadLettered = new Counter({ name: 'sluice_records_dead_lettered_total', help: 'Refused records stored in the table\'s dead-letter table', labelNames: ['table'], registers });
     this.refusals = new Counter({
       name: 'sluice_http_refusals_total',
       help: 'HTTP requests answered with an error, by route, table (empty when the URL names no table this node knows) and error code',

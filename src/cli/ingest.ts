@@ -12,6 +12,7 @@
  * between the checkpoint and the crash are sent again under the same keys
  * so the table holds each row once (docs/decisions/0012-file-import.md).
  */
+import path from 'node:path';
 import { availableParallelism } from 'node:os';
 import { Command, Option } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
@@ -37,7 +38,7 @@ interface IngestOptions {
   batchBytes: string;
   concurrency: string;
   threads: string;
-  onInvalid: OnInvalid;
+  onInvalid?: OnInvalid;
   progress: boolean;
   createTable: boolean;
   shardKey?: string;
@@ -63,7 +64,9 @@ export function ingestCommand(): Command {
     .option('--batch-bytes <n>', 'largest request body', String(4 * 1024 * 1024))
     .option('--concurrency <n>', 'requests in flight', '8')
     .option('--threads <n>', 'worker threads converting CSV and Parquet (0: none)', String(THREADS_DEFAULT))
-    .addOption(new Option('--on-invalid <mode>', 'invalid records: reject (stop at the first) or skip them').choices(['reject', 'skip']).default('reject'))
+    .addOption(
+      new Option('--on-invalid <mode>', "invalid records: reject (stop at the first), skip them, or dead_letter them (kept in <table>__dead_letters; see sluice dlq) (default: the table's onInvalid, else reject)").choices(['reject', 'skip', 'dead_letter']),
+    )
     .option('--no-progress', 'no progress bar (summary only)')
     .option('--create-table', 'create the table from the Parquet schema when it does not exist')
     .option('--shard-key <column>', 'with --create-table: the shard key (default: the first string/int/decimal/timestamp/bool column)')
@@ -78,6 +81,7 @@ export function ingestCommand(): Command {
       process.stdout.write(
         `${summary.written} records written, ${summary.rejected} rejected, ${summary.requests} requests in ${summary.seconds.toFixed(1)} s (${Math.round(summary.written / Math.max(summary.seconds, 1e-3))} records/s)\n`,
       );
+      if (summary.deadLettered > 0) process.stderr.write(`${summary.deadLettered} rejected records kept as dead letters: sluice dlq list --table ${o.table}\n`);
       for (const r of summary.rejectedRows) {
         process.stderr.write(`rejected: row ${r.row + 1}${r.line === undefined ? '' : ` (line ${r.line})`}${r.column === undefined ? '' : `, column "${r.column}"`}: ${r.message}\n`);
       }
@@ -88,6 +92,7 @@ export function ingestCommand(): Command {
 interface Summary {
   written: number;
   rejected: number;
+  deadLettered: number;
   requests: number;
   seconds: number;
   resumedAt: number;
@@ -115,6 +120,7 @@ async function ingestFile(file: string, o: IngestOptions): Promise<Summary> {
   const threads = intOption(o.threads, '--threads', 0, 64);
   const checkpointIntervalMs = intOption(o.checkpointIntervalMs, '--checkpoint-interval-ms', 0, 3_600_000);
   const plan = await planImport(file, o);
+  const onInvalid: OnInvalid = o.onInvalid ?? plan.def.onInvalid ?? 'reject';
   const { id, format, resume, total, checkpoint } = plan;
   const started = performance.now();
   const bar = o.progress && process.stderr.isTTY ? new SingleBar({ format: ' {bar} {percentage}% | {records} records | {rate} rec/s | ETA {eta_formatted}', stream: process.stderr, etaBuffer: 50 }, Presets.shades_classic) : undefined;
@@ -124,7 +130,8 @@ async function ingestFile(file: string, o: IngestOptions): Promise<Summary> {
     {
       target: `${plan.url}/v1/tables/${encodeURIComponent(o.table)}/records`,
       prefix: plan.prefix,
-      onInvalid: o.onInvalid,
+      onInvalid,
+      source: `import:${path.basename(file)}`,
       concurrency,
       onAdvance: (s) => {
         saver.update(s);
@@ -145,7 +152,7 @@ async function ingestFile(file: string, o: IngestOptions): Promise<Summary> {
   const pool = new ConvertPool({ threads: format === 'ndjson' ? 0 : threads });
   try {
     const from = resume === undefined ? {} : { resume: { rowsDone: resume.rowsDone, ...(resume.at === undefined ? {} : { at: resume.at }) } };
-    for await (const batch of readFileBatches(id.path, { format, gzip: plan.gzip, def: plan.def, onInvalid: o.onInvalid, limits, ...from }, pool)) {
+    for await (const batch of readFileBatches(id.path, { format, gzip: plan.gzip, def: plan.def, onInvalid, limits, ...from }, pool)) {
       await sender.send(batch);
       if (interrupted) throw new CliError('interrupted', 130);
     }
@@ -172,7 +179,7 @@ async function ingestFile(file: string, o: IngestOptions): Promise<Summary> {
   bar?.update(total, { records: sender.state.written });
   bar?.stop();
   const { written, rejected, requests, rejectedRows } = sender.state;
-  return { written, rejected, requests, rejectedRows, seconds: (performance.now() - started) / 1000, resumedAt: resume?.rowsDone ?? 0 };
+  return { written, rejected, deadLettered: sender.state.deadLettered ?? 0, requests, rejectedRows, seconds: (performance.now() - started) / 1000, resumedAt: resume?.rowsDone ?? 0 };
 }
 
 /** The file, its format, the table (created with --create-table), and a checkpoint to resume from. */

@@ -13,6 +13,7 @@ import { indexCommand } from './index-convert.ts';
 import { tokenCommand } from './token.ts';
 import { certCommand } from './cert.ts';
 import { benchCommand } from './bench.ts';
+import { dlqCommand } from './dlq.ts';
 import { CliError } from './cli-error.ts';
 import { resolveClientToken, type TokenOptions } from './client-auth.ts';
 import { trustCaCert } from './client-tls.ts';
@@ -49,7 +50,8 @@ const program = new Command()
   .addCommand(indexCommand())
   .addCommand(tokenCommand())
   .addCommand(certCommand())
-  .addCommand(benchCommand());
+  .addCommand(benchCommand())
+  .addCommand(dlqCommand());
 
 try {
   await program.parseAsync(process.argv);

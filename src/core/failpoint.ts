@@ -25,6 +25,8 @@ export const FAILPOINTS = [
   'part.before-commit-apply',
   /** Resolver: an abort fence was written to etcd, the local abort not yet. */
   'resolver.after-fence',
+  /** Kafka source: dead letters produced in their transaction, the transaction (with its offset commit) not yet committed. */
+  'kafka.after-dlq-send',
 ] as const;
 
 export type FailpointName = (typeof FAILPOINTS)[number];

@@ -10,9 +10,13 @@ import { encodeFields } from '../core/codec/fields-codec.ts';
 import type { CompiledSchema } from '../core/schema/compile-schema.ts';
 import { keyString } from '../core/schema/key-string.ts';
 import { shardOf } from '../core/murmur3.ts';
+import type { InvalidPolicy } from '../core/schema/table-def.ts';
 
-/** What happens to invalid records: refuse the whole request, or store the valid ones. */
-export type OnInvalid = 'reject' | 'skip';
+/**
+ * What happens to invalid records: refuse the whole request, store the valid
+ * ones, or store the valid ones and the invalid ones as dead letters.
+ */
+export type OnInvalid = InvalidPolicy;
 
 /** One record that was not stored, and why. */
 export interface Rejection {

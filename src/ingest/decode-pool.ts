@@ -43,14 +43,18 @@ export class DecodePool {
         : undefined;
   }
 
-  /** Decodes, validates and encodes one body. Throws the SluiceError of a bad body. */
-  async decode(task: DecodeTask): Promise<EncodedBatch> {
+  /**
+   * Decodes, validates and encodes one body. Throws the SluiceError of a bad
+   * body. `keepBody`: the caller reads the body afterwards (dead letters cut
+   * refused records from it), so it is copied to a worker, never transferred.
+   */
+  async decode(task: DecodeTask, options: { readonly keepBody?: boolean } = {}): Promise<EncodedBatch> {
     let answer: DecodeAnswer;
     if (this.pool === undefined || task.body.length < this.workerBodyBytesMin) {
       answer = runDecode(task);
     } else {
       const body = task.body;
-      const whole = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength;
+      const whole = options.keepBody !== true && body.byteOffset === 0 && body.byteLength === body.buffer.byteLength;
       // Transfer the body when it owns its memory; a view into a shared buffer is copied instead.
       answer = (await (whole ? this.pool.run(task, { transferList: [body.buffer] as never }) : this.pool.run(task))) as DecodeAnswer;
     }

@@ -15,6 +15,13 @@ import type { DecodePool } from './decode-pool.ts';
 import type { DedupeKeys, OnInvalid, Rejection } from './batch-encoder.ts';
 import type { AdmissionTicket } from './admission.ts';
 import { DedupeFence, type FenceClaim } from './dedupe-fence.ts';
+import { DEAD_LETTER_VIOLATIONS_MAX } from '../config.ts';
+import type { TableAdmin } from '../cluster/metadata/cluster-tables.ts';
+import type { EncodedBatch } from './batch-encoder.ts';
+import { collectDeadLetters } from './dead-letters/collect-dead-letters.ts';
+import { newRequestTag, type DeadLetter } from './dead-letters/dead-letter-record.ts';
+import { deadLetterTableName } from './dead-letters/dead-letter-table.ts';
+import { DeadLetterWriter, type DeadLetterAck, type DeadLetterWriteOptions } from './dead-letters/dead-letter-writer.ts';
 import type { TableRateLimiter } from './table-rate-limiter.ts';
 
 /** One write request from any source. */
@@ -45,6 +52,8 @@ export interface WriteRequest {
   readonly atomic?: boolean;
   /** The caller's request id (HTTP), sent on to the replicas so their audit lines name it. */
   readonly requestId?: string;
+  /** Where the records come from (http, grpc, import:<file>, otlp…): kept with their dead letters. @default 'unknown' */
+  readonly source?: string;
   /**
    * Past the table's rate: `refuse` (RATE_LIMITED, for a client that can
    * retry: HTTP, gRPC) or `wait` until the tokens are there (a streaming
@@ -53,6 +62,15 @@ export interface WriteRequest {
   readonly rateLimit?: 'refuse' | 'wait';
   /** Ends a rate wait early (SHUTTING_DOWN) when the source stops. */
   readonly signal?: AbortSignal;
+}
+
+/** The records a write stored as dead letters. */
+export interface DeadLettered {
+  /** The dead-letter table (`<table>__dead_letters`). */
+  readonly table: string;
+  readonly count: number;
+  /** Request index and letter id of each, the first `errorDetailsMax` of them. */
+  readonly letters: readonly { readonly index: number; readonly id: string }[];
 }
 
 /** The answer to a write. */
@@ -67,12 +85,16 @@ export interface WriteResult {
   readonly degraded?: boolean;
   /** The two-phase commit that made an atomic request across shards durable. */
   readonly txId?: string;
+  /** With `onInvalid: 'dead_letter'`, where the refused records went. */
+  readonly deadLettered?: DeadLettered;
 }
 
 /** Observers for metrics. */
 export interface PipelineObserver {
   readonly onWritten?: (table: string, records: number) => void;
   readonly onRejected?: (table: string, records: number) => void;
+  /** Refused records stored as dead letters. */
+  readonly onDeadLettered?: (table: string, records: number) => void;
   /** Records written with source dedupe keys: `fresh` past the fence (no lookups), else looked up. */
   readonly onDeduped?: (table: string, fresh: boolean, records: number) => void;
   /** Records refused for an event time too far ahead of the clock (either mode). */
@@ -98,8 +120,10 @@ export class IngestPipeline {
   private readonly observer: PipelineObserver;
   private readonly fence: DedupeFence;
   private readonly limiter: TableRateLimiter;
+  private readonly letters: DeadLetterWriter | undefined;
 
-  constructor(deps: { catalog: Catalog; coordinator: Coordinator; pool: DecodePool; options: PipelineOptions; limiter: TableRateLimiter; observer?: PipelineObserver }) {
+  /** `tables` creates dead-letter tables; without it `onInvalid: 'dead_letter'` is refused. */
+  constructor(deps: { catalog: Catalog; coordinator: Coordinator; pool: DecodePool; options: PipelineOptions; limiter: TableRateLimiter; observer?: PipelineObserver; tables?: TableAdmin }) {
     this.catalog = deps.catalog;
     this.limiter = deps.limiter;
     this.coordinator = deps.coordinator;
@@ -107,6 +131,7 @@ export class IngestPipeline {
     this.options = deps.options;
     this.observer = deps.observer ?? {};
     const coordinator = deps.coordinator;
+    this.letters = deps.tables === undefined ? undefined : new DeadLetterWriter({ catalog: deps.catalog, tables: deps.tables, coordinator, pool: deps.pool, options: deps.options });
     this.fence = new DedupeFence(
       coordinator.highestDedupeKey === undefined ? undefined : (table, low, high) => (coordinator.highestDedupeKey as NonNullable<Coordinator['highestDedupeKey']>)(this.catalog.require(table), low, high),
     );
@@ -116,10 +141,12 @@ export class IngestPipeline {
   async write(req: WriteRequest): Promise<WriteResult> {
     let claim: FenceClaim | undefined;
     try {
-      if (req.atomic === true && req.onInvalid === 'skip') {
-        throw new SluiceError('INVALID_ARGUMENT', 'atomic=true cannot be combined with on_invalid=skip: a request that stores only its valid records is not all or nothing', [{ path: 'on_invalid', message: 'use reject with atomic' }]);
+      if (req.atomic === true && req.onInvalid !== 'reject') {
+        throw new SluiceError('INVALID_ARGUMENT', `atomic=true cannot be combined with on_invalid=${req.onInvalid}: a request that stores only its valid records is not all or nothing`, [{ path: 'on_invalid', message: 'use reject with atomic' }]);
       }
       const entry = this.catalog.require(req.table);
+      // Before any work: a dead-letter table cannot dead-letter, nor a table whose letters' table name would be too long.
+      if (req.onInvalid === 'dead_letter') deadLetterTableName(entry.name);
       // A body over the bytes rate is refused before it costs a decode.
       if (req.rateLimit !== 'wait') this.limiter.precheckBytes(entry, req.body.byteLength);
       // Dedupe keys above their fence are new: written without lookups (a table's own primary key never is).
@@ -141,21 +168,27 @@ export class IngestPipeline {
           nowMs,
           eventTimeMaxMs: nowMs + this.limiter.limitsOf(entry).eventTimeAheadMsMax,
           keyBytesMax: this.options.keyBytesMax,
-          errorDetailsMax: this.options.errorDetailsMax,
+          // Dead-lettering needs each refused record's violation, not only the first errorDetailsMax.
+          errorDetailsMax: req.onInvalid === 'dead_letter' ? Math.max(this.options.errorDetailsMax, DEAD_LETTER_VIOLATIONS_MAX) : this.options.errorDetailsMax,
           ...(req.dedupe === undefined ? {} : { dedupe: req.dedupe }),
         },
-      });
+      }, req.onInvalid === 'dead_letter' ? { keepBody: true } : {});
       if (encoded.rejectedCount > 0) {
         this.observer.onRejected?.(req.table, encoded.rejectedCount);
         if (encoded.futureCount > 0) this.observer.onFutureTime?.(req.table, encoded.futureCount);
         if (req.onInvalid === 'reject') throw rejectionError(encoded.rejected, encoded.rejectedCount, encoded.total);
       }
+      // After validation (only records that would be stored count), before anything is written: a write
+      // refused for the rate leaves no dead letters behind either.
+      if (encoded.count > 0) await this.admitRate(entry, req, encoded.count);
+      // The letters are durable before the valid records are written: a crash in between leaves every refused record stored.
+      const deadLettered = req.onInvalid === 'dead_letter' && encoded.rejectedCount > 0 ? await this.deadLetter(req, entry, encoded) : undefined;
+      const rejected = encoded.rejected.length > this.options.errorDetailsMax ? encoded.rejected.slice(0, this.options.errorDetailsMax) : encoded.rejected;
+      const letters = deadLettered === undefined ? {} : { deadLettered };
       if (encoded.count === 0) {
         req.ticket.release();
-        return { written: 0, ids: new Array<null>(encoded.total).fill(null), token: null, rejected: encoded.rejected, rejectedCount: encoded.rejectedCount };
+        return { written: 0, ids: new Array<null>(encoded.total).fill(null), token: null, rejected, rejectedCount: encoded.rejectedCount, ...letters };
       }
-      // After validation (only records that would be stored count), before anything is written.
-      await this.admitRate(entry, req, encoded.count);
       if (dedupe !== undefined && claim === undefined) claim = await this.fence.claim(entry.name, dedupe, encoded.total);
       const ack = await this.coordinator.write(entry, encoded.batch, encoded.count, () => req.ticket.release(), {
         keyed: encoded.keyed,
@@ -169,7 +202,7 @@ export class IngestPipeline {
       const ids = idsInRequestOrder(ack.ids, encoded.total, encoded.positions);
       const degraded = { ...(ack.degraded === true ? { degraded: true } : {}), ...(ack.txId === undefined ? {} : { txId: ack.txId }) };
       return encoded.rejectedCount > 0
-        ? { written: encoded.count, ids, token: ack.token, rejected: encoded.rejected, rejectedCount: encoded.rejectedCount, ...degraded }
+        ? { written: encoded.count, ids, token: ack.token, rejected, rejectedCount: encoded.rejectedCount, ...degraded, ...letters }
         : { written: encoded.count, ids, token: ack.token, rejectedCount: 0, ...degraded };
     } catch (err) {
       req.ticket.release();
@@ -177,6 +210,47 @@ export class IngestPipeline {
     } finally {
       claim?.release();
     }
+  }
+
+  /**
+   * Stores `letters`, records of `table` refused before they reached the
+   * pipeline (a protocol route's record it could not map), in the table's
+   * dead-letter table; resolves once they are durable.
+   */
+  async writeDeadLetters(table: string, letters: readonly DeadLetter[], options: DeadLetterWriteOptions = {}): Promise<DeadLetterAck> {
+    const entry = this.catalog.require(table);
+    deadLetterTableName(entry.name);
+    const ack = await this.deadLetterWriter().write(currentDef(entry), letters, options);
+    this.observer.onDeadLettered?.(entry.name, letters.length);
+    return ack;
+  }
+
+  /** Dead-letters the refused records of `req` (before its valid ones are written). */
+  private async deadLetter(req: WriteRequest, entry: TableEntry, encoded: EncodedBatch): Promise<DeadLettered> {
+    const def = currentDef(entry);
+    const letters = collectDeadLetters(encoded, {
+      def,
+      raw: { body: req.body, format: req.format, ...(req.frames === undefined ? {} : { frames: req.frames }) },
+      rawFormat: req.frameFormat === 'protobuf' ? 'protobuf' : 'json',
+      ...(req.dedupe === undefined ? {} : { dedupe: req.dedupe }),
+      source: req.source ?? 'unknown',
+      ...(req.requestId === undefined ? {} : { requestId: req.requestId }),
+      requestTag: newRequestTag(),
+      nowMs: Date.now(),
+      detailsMax: this.options.errorDetailsMax,
+    });
+    const ack = await this.deadLetterWriter().write(def, letters, {
+      ...(req.consistency === undefined ? {} : { consistency: req.consistency }),
+      ...(req.requestId === undefined ? {} : { requestId: req.requestId }),
+    });
+    this.observer.onDeadLettered?.(entry.name, letters.length);
+    const listed = letters.slice(0, this.options.errorDetailsMax).map((l) => ({ index: l.index ?? 0, id: l.id }));
+    return { table: ack.table, count: letters.length, letters: listed };
+  }
+
+  private deadLetterWriter(): DeadLetterWriter {
+    if (this.letters === undefined) throw new SluiceError('INVALID_ARGUMENT', 'this node cannot create dead-letter tables; use on_invalid=reject or skip');
+    return this.letters;
   }
 
   /** Takes the request's tokens, or throws RATE_LIMITED; a waiting source sleeps until its tokens are due. */

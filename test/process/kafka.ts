@@ -107,6 +107,9 @@ const TEST_SERVER_PROPERTIES = `
 # One partition for the group coordinator's topic instead of 50: the first group of a
 # test is served once it is created and loaded, which 50 partitions make slower.
 offsets.topic.num.partitions=1
+# The same for the transaction coordinator's topic, made on the first transaction (the
+# Kafka source's dead letters): with 50 partitions it is served seconds later.
+transaction.state.log.num.partitions=1
 # Tests create their topics: a misspelt name fails instead of making a new topic.
 auto.create.topics.enable=false
 `;

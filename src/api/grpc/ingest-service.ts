@@ -20,6 +20,8 @@ import type { Consistency } from '../../cluster/coordinator/coordinator.ts';
 import { toServiceError } from '../../cluster/transport/replica-service.ts';
 import type { GrpcService } from '../../cluster/transport/grpc-server.ts';
 import type { OnInvalid } from '../../ingest/batch-encoder.ts';
+import { INVALID_POLICIES } from '../../core/schema/table-def.ts';
+import { currentDef } from '../../storage/catalog.ts';
 import type { AdmissionTicket } from '../../ingest/admission.ts';
 import type { WriteResult } from '../../ingest/pipeline.ts';
 import type { ApiContext } from '../http/api-context.ts';
@@ -60,6 +62,9 @@ interface WriteReplyMessage {
   rejected?: RejectionMessage[];
   degraded?: boolean;
   txId?: string;
+  deadLetteredCount?: number;
+  deadLetterTable?: string;
+  deadLettered?: { index: number; id: string }[];
   error?: { code: string; message: string; details: RejectionMessage[]; txId?: string };
 }
 
@@ -74,7 +79,9 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
         // Protobuf messages travel as one body with their lengths: each is decoded (and refused) on its own.
         ...(req.messages.length > 0 ? { body: Buffer.concat(req.messages), frames: Uint32Array.from(req.messages, (m) => m.length), frameFormat: 'protobuf' as const } : { body: req.records }),
         format: 'auto',
-        onInvalid: pick<OnInvalid>('on_invalid', req.onInvalid, ['reject', 'skip'], 'reject'),
+        // Empty: the table's default; an atomic batch is all or nothing whatever the default.
+        onInvalid: pick<OnInvalid>('on_invalid', req.onInvalid, INVALID_POLICIES, req.atomic ? 'reject' : (currentDef(ctx.services().catalog.require(req.table)).onInvalid ?? 'reject')),
+        source: 'grpc',
         consistency: pick<Consistency>('consistency', req.consistency, ['one', 'quorum', 'all'], 'quorum'),
         ...(req.atomic ? { atomic: true } : {}),
         ...(wait === undefined ? {} : { rateLimit: 'wait' as const, signal: wait }),
@@ -207,6 +214,9 @@ function replyOf(sequence: string, result: WriteResult): WriteReplyMessage {
     rejected: (result.rejected ?? []).map((r) => ({ index: r.index, path: r.path, message: r.message, code: r.code })),
     degraded: result.degraded === true,
     txId: result.txId ?? '',
+    deadLetteredCount: result.deadLettered?.count ?? 0,
+    deadLetterTable: result.deadLettered?.table ?? '',
+    deadLettered: (result.deadLettered?.letters ?? []).map((l) => ({ index: l.index, id: l.id })),
   };
 }
 

@@ -61,3 +61,14 @@ export function dedupePrefixParam(q: Record<string, string | undefined>, require
   }
   return prefix;
 }
+
+/** Characters of a `source` label (http, import:events.ndjson, kafka:orders/3). */
+const SOURCE_RE = /^[A-Za-z0-9_.:/@+-]{1,128}$/;
+
+/** `source`, the label a client gives its records' dead letters, or `fallback`. */
+export function sourceParam(q: Record<string, string | undefined>, fallback: string): string {
+  const v = q['source'];
+  if (v === undefined || v === '') return fallback;
+  if (!SOURCE_RE.test(v)) throw new SluiceError('INVALID_ARGUMENT', 'source must be 1 to 128 characters of letters, digits and _ . : / @ + -', [{ path: 'source', message: `got ${JSON.stringify(v)}` }]);
+  return v;
+}

@@ -32,6 +32,8 @@ export interface SendState {
   progress: number;
   written: number;
   rejected: number;
+  /** Of the rejected rows, those the node kept as dead letters (this run). */
+  deadLettered?: number;
   requests: number;
   /** The first refused rows, numbered in the file. */
   readonly rejectedRows: FileRowProblem[];
@@ -43,6 +45,8 @@ export interface SenderOptions {
   readonly target: string;
   readonly prefix: string;
   readonly onInvalid: OnInvalid;
+  /** The records' source, kept with their dead letters (import:<file name>). */
+  readonly source?: string;
   readonly concurrency: number;
   /** Called whenever `rowsDone` moves. */
   readonly onAdvance?: (state: Readonly<SendState>) => void;
@@ -127,7 +131,9 @@ export class BatchSender {
 
   private async post(batch: FileBatch): Promise<void> {
     // Zero-padded row numbers: the node can fence them and skip the key lookups of rows it has never seen (decision 13).
-    const url = `${this.o.target}?dedupe_prefix=${encodeURIComponent(this.o.prefix)}&dedupe_first=${batch.firstRow}&dedupe_digits=${ROW_DIGITS}${this.o.onInvalid === 'skip' ? '&on_invalid=skip' : ''}`;
+    // on_invalid always: the node's table default must not differ from what the reader was told.
+    const source = this.o.source === undefined ? '' : `&source=${encodeURIComponent(sourceLabel(this.o.source))}`;
+    const url = `${this.o.target}?dedupe_prefix=${encodeURIComponent(this.o.prefix)}&dedupe_first=${batch.firstRow}&dedupe_digits=${ROW_DIGITS}&on_invalid=${this.o.onInvalid}${source}`;
     let networkFailures = 0;
     for (let attempt = 0; ; attempt++) {
       let res: Response;
@@ -145,8 +151,9 @@ export class BatchSender {
       this.state.requests++;
       const text = await res.text();
       if (res.ok) {
-        const answer = JSON.parse(text) as { written: number; rejected_count?: number; rejected?: { index: number; path: string; code: string; message: string }[] };
+        const answer = JSON.parse(text) as { written: number; rejected_count?: number; rejected?: { index: number; path: string; code: string; message: string }[]; dead_lettered?: { count: number } };
         this.state.written += answer.written;
+        if (answer.dead_lettered !== undefined) this.state.deadLettered = (this.state.deadLettered ?? 0) + answer.dead_lettered.count;
         this.state.rejected += answer.rejected_count ?? 0;
         for (const r of answer.rejected ?? []) {
           const line = batch.lineOf(r.index);
@@ -188,4 +195,9 @@ function whereInFile(batch: FileBatch, body: unknown): string {
   const line = batch.lineOf(detail.index);
   const column = detail.path !== undefined && detail.path !== '' ? `, column "${detail.path.replace(/^\//, '')}"` : '';
   return `row ${batch.firstRow + detail.index + 1}${line === undefined ? '' : ` (line ${line})`}${column}: `;
+}
+
+/** A source label the node accepts (1 to 128 of letters, digits and `_.:/@+-`): other characters become `_`. */
+function sourceLabel(source: string): string {
+  return source.replace(/[^A-Za-z0-9_.:/@+-]/g, '_').slice(0, 128);
 }

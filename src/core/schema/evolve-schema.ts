@@ -32,16 +32,16 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { SluiceError } from '../errors.ts';
-import type { ExtraFields, FieldAlias, FieldDef, FieldType, TableDef } from './table-def.ts';
+import type { ExtraFields, FieldAlias, FieldDef, FieldType, InvalidPolicy, TableDef } from './table-def.ts';
 import { DefinitionProblems, parseFieldSpecs, type FieldSpec } from './parse-field-specs.ts';
-import { TABLE_DEF_DEFAULTS, throwIfProblems, type TableDefOptions } from './parse-table-def.ts';
+import { TABLE_DEF_DEFAULTS, checkOnInvalid, throwIfProblems, type TableDefOptions } from './parse-table-def.ts';
 
 /**
  * A patch may be a whole described table sent back: everything but `fields`
  * and `extraFields` must repeat the current value (`version` doubles as an
  * optimistic-concurrency check); `lastFieldId` is server-managed and ignored.
  */
-const PATCH_KEYS = new Set(['fields', 'name', 'shardKey', 'primaryKey', 'timeField', 'replicationFactor', 'extraFields', 'version', 'lastFieldId']);
+const PATCH_KEYS = new Set(['fields', 'name', 'shardKey', 'primaryKey', 'timeField', 'replicationFactor', 'extraFields', 'version', 'lastFieldId', 'onInvalid']);
 
 const WIDENINGS: ReadonlySet<string> = new Set(['int>float', 'int>decimal']);
 
@@ -110,6 +110,7 @@ function checkTopLevel(current: TableDef, raw: Record<string, unknown>, invalid:
     invalid.add('/replicationFactor', 'replicationFactor is not part of the schema and cannot change here');
   }
   if (raw.extraFields !== undefined && raw.extraFields !== 'reject' && raw.extraFields !== 'keep') invalid.add('/extraFields', 'extraFields must be "reject" or "keep"');
+  checkOnInvalid(current.name, raw.onInvalid, invalid);
   if (raw.version !== undefined && raw.version !== current.version) {
     incompatible.add('/version', `the table is at schema version ${current.version}, not ${String(raw.version)}: describe it again and retry`);
   }
@@ -191,6 +192,8 @@ export function evolveSchema(
     version: current.version,
     // The message binding stays: a record decoded from it is then checked against the evolved fields.
     ...(current.proto !== undefined ? { proto: current.proto } : {}),
+    // A write policy like extraFields: a patch may set it; otherwise it stays.
+    ...((raw.onInvalid ?? current.onInvalid) !== undefined ? { onInvalid: (raw.onInvalid ?? current.onInvalid) as InvalidPolicy } : {}),
     ...(current.lastFieldId !== undefined || lastFieldId !== Math.max(0, ...current.fields.map((f) => f.id)) ? { lastFieldId } : {}),
   };
   if (isDeepStrictEqual(candidate, current)) return current;

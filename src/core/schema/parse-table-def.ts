@@ -4,7 +4,7 @@
  * reported at once, each with the JSON pointer of the offending input.
  */
 import { SluiceError } from '../errors.ts';
-import type { ExtraFields, FieldDef, JsonValue, TableDef } from './table-def.ts';
+import { DEAD_LETTER_SUFFIX, INVALID_POLICIES, type ExtraFields, type FieldDef, type InvalidPolicy, type JsonValue, type TableDef } from './table-def.ts';
 import { bindProto, protoFields, type ProtoBinding } from './proto-schema.ts';
 import { checkKeyField, checkTimeField, DefinitionProblems, parseFieldSpecs, type FieldSpec } from './parse-field-specs.ts';
 
@@ -40,7 +40,7 @@ export const TABLE_DEF_DEFAULTS = {
   jsonDepthMax: 32,
 } as const satisfies Required<TableDefOptions>;
 
-const TOP_KEYS = new Set(['name', 'fields', 'shardKey', 'timeField', 'primaryKey', 'replicationFactor', 'extraFields', 'proto']);
+const TOP_KEYS = new Set(['name', 'fields', 'shardKey', 'timeField', 'primaryKey', 'replicationFactor', 'extraFields', 'proto', 'onInvalid']);
 
 /** Throws INVALID_TABLE_DEFINITION with every collected problem, if any. */
 export function throwIfProblems(problems: DefinitionProblems, what = 'invalid table definition'): void {
@@ -89,6 +89,7 @@ export function parseTableDef(input: unknown, nowMs: number, options: TableDefOp
   }
   const extraFields = raw.extraFields === undefined ? 'reject' : raw.extraFields;
   if (extraFields !== 'reject' && extraFields !== 'keep') problems.add('/extraFields', 'extraFields must be "reject" or "keep"');
+  checkOnInvalid(raw.name, raw.onInvalid, problems);
   throwIfProblems(problems);
   return {
     name: raw.name as string,
@@ -101,7 +102,20 @@ export function parseTableDef(input: unknown, nowMs: number, options: TableDefOp
     version: 1,
     lastFieldId: fields.length,
     ...(proto !== undefined ? { proto } : {}),
+    ...(raw.onInvalid !== undefined ? { onInvalid: raw.onInvalid as InvalidPolicy } : {}),
   };
+}
+
+/** `onInvalid` is one of the policies; a dead-letter table cannot dead-letter (its letters would recurse). */
+export function checkOnInvalid(name: unknown, value: unknown, problems: DefinitionProblems): void {
+  if (value === undefined) return;
+  if (typeof value !== 'string' || !(INVALID_POLICIES as readonly string[]).includes(value)) {
+    problems.add('/onInvalid', `onInvalid must be one of ${INVALID_POLICIES.map((p) => JSON.stringify(p)).join(', ')}`);
+  } else if (value === 'dead_letter' && typeof name === 'string' && name.endsWith(DEAD_LETTER_SUFFIX)) {
+    problems.add('/onInvalid', 'a dead-letter table cannot itself dead-letter');
+  } else if (value === 'dead_letter' && typeof name === 'string' && !TABLE_NAME_RE.test(name + DEAD_LETTER_SUFFIX)) {
+    problems.add('/onInvalid', `the dead-letter table ${name}${DEAD_LETTER_SUFFIX} would pass the 63-character name limit`);
+  }
 }
 
 /**
@@ -143,3 +157,19 @@ export const EVENTS_TABLE: TableDef = Object.freeze({
   version: 1,
   lastFieldId: 1,
 } as const);
+
+/**
+ * `current` with its `onInvalid` write policy set (null: back to the
+ * default, reject), as the next schema version: the policy travels with
+ * the definition, so every node of a cluster applies the same one.
+ * INVALID_TABLE_DEFINITION for a value that is not a policy.
+ */
+export function withOnInvalid(current: TableDef, value: unknown): TableDef {
+  const problems = new DefinitionProblems();
+  if (value !== null) checkOnInvalid(current.name, value, problems);
+  throwIfProblems(problems, 'invalid table settings');
+  const next = value === null ? undefined : (value as InvalidPolicy);
+  if (current.onInvalid === next) return current;
+  const { onInvalid: _old, ...rest } = current;
+  return { ...rest, ...(next === undefined ? {} : { onInvalid: next }), version: current.version + 1 };
+}

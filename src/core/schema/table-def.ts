@@ -52,6 +52,17 @@ export interface FieldDef {
 /** What a table does with fields that are not in its field list. */
 export type ExtraFields = 'reject' | 'keep';
 
+/**
+ * What a write does with the records a table refuses when the request does
+ * not say: refuse the whole request, store only the valid ones, or store the
+ * valid ones and keep the refused ones in `<table>__dead_letters`.
+ */
+export const INVALID_POLICIES = ['reject', 'skip', 'dead_letter'] as const;
+export type InvalidPolicy = (typeof INVALID_POLICIES)[number];
+
+/** Suffix of a table's dead-letter table (`payments__dead_letters`). */
+export const DEAD_LETTER_SUFFIX = '__dead_letters';
+
 /** A table definition at one schema version. */
 export interface TableDef {
   readonly name: string;
@@ -75,4 +86,6 @@ export interface TableDef {
   readonly lastFieldId?: number;
   /** The protobuf message binary sources may send instead of JSON (see proto-schema.ts). */
   readonly proto?: ProtoBinding;
+  /** Default `on_invalid` of writes that do not name one (a write policy, not part of the schema). @default 'reject' */
+  readonly onInvalid?: InvalidPolicy;
 }

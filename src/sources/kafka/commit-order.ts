@@ -13,6 +13,8 @@ export class CommitOrder {
   private readonly pending: { seq: number; offsets: PartitionOffsets; done: boolean }[] = [];
   private nextSeq = 0;
   private ready: PartitionOffsets = new Map();
+  /** Callers waiting for every batch before a sequence number to be durable. */
+  private waiters: { seq: number; resolve: () => void }[] = [];
 
   /** Registers a batch (in fetch order); returns its sequence number. */
   add(offsets: PartitionOffsets): number {
@@ -33,6 +35,28 @@ export class CommitOrder {
         if (known === undefined || o.offset > known.offset) this.ready.set(partition, o);
       }
     }
+    this.wake();
+  }
+
+  /**
+   * Resolves once every batch registered before `seq` is durable: then the
+   * offsets up to the end of batch `seq` may be committed with it (the
+   * dead-letter transaction commits them itself).
+   */
+  earlierDone(seq: number): Promise<void> {
+    if (this.isEarlierDone(seq)) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ seq, resolve }));
+  }
+
+  private isEarlierDone(seq: number): boolean {
+    return this.pending.every((b) => b.seq >= seq || b.done);
+  }
+
+  private wake(): void {
+    const ready = this.waiters.filter((w) => this.isEarlierDone(w.seq));
+    if (ready.length === 0) return;
+    this.waiters = this.waiters.filter((w) => !ready.includes(w));
+    for (const w of ready) w.resolve();
   }
 
   /** Batches not yet durable. */

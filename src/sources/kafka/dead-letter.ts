@@ -2,10 +2,24 @@
  * The dead-letter topic: every message the table refuses is produced here,
  * key, value and headers unchanged, with why in `sluice.error.*` headers
  * and where it came from in `sluice.source.*`, so nothing is dropped
- * silently (Kafka Connect's DLQ convention). The producer is idempotent:
- * a retried request must not add a second copy (see decision 0009).
+ * silently (Kafka Connect's DLQ convention).
+ *
+ * Once, even across a crash: the letters of a source partition are
+ * produced in a Kafka transaction that also commits the consumer group's
+ * offset past them (TxnOffsetCommit). A consumer killed after producing
+ * and before committing leaves an open transaction; the next owner of the
+ * partition uses the same transactional id (`sluice-dlq:<group>:<topic>:
+ * <partition>`), which fences the dead one and aborts its transaction, and
+ * then produces the re-delivered letters in a transaction of its own. A
+ * reader of the topic with isolation level read_committed (the default of
+ * @platformatic/kafka, not of the Java client) sees each letter once; a
+ * read_uncommitted reader also sees aborted copies. Within one transaction
+ * the producer is idempotent, so a retried request adds no second copy
+ * either (see decision 0009).
  */
-import { Admin, ProduceAcks, Producer, findErrorBy, type Message } from '@platformatic/kafka';
+import { Admin, ProduceAcks, Producer, findErrorBy, type Consumer, type Message } from '@platformatic/kafka';
+import { failpoint } from '../../core/failpoint.ts';
+import type { WriteResult } from '../../ingest/pipeline.ts';
 
 /** One refused message and its error. */
 export interface DeadLetter {
@@ -18,16 +32,53 @@ export interface DeadLetter {
   readonly reason: string;
 }
 
+/** Rejection codes that are errors of their own; any other is a schema violation's code. */
+const RECORD_CODES = new Set(['INVALID_JSON', 'INVALID_PROTOBUF', 'KEY_TOO_LARGE']);
+
+/** The letters of a batch's refused messages (those without an id), with their errors. */
+export function lettersOf(messages: readonly Message<Buffer, Buffer, Buffer, Buffer>[], result: WriteResult): DeadLetter[] {
+  const why = new Map((result.rejected ?? []).map((r) => [r.index, r]));
+  const letters: DeadLetter[] = [];
+  result.ids.forEach((id, i) => {
+    const message = messages[i];
+    if (id !== null || message === undefined) return;
+    const r = why.get(i);
+    // Past errorDetailsMax the pipeline counts rejections without details.
+    letters.push(
+      r === undefined
+        ? { message, code: 'SCHEMA_VIOLATION', violation: '', path: '', reason: 'refused by the table schema (details beyond the per-batch limit were not kept)' }
+        : RECORD_CODES.has(r.code)
+          ? { message, code: r.code, violation: '', path: r.path, reason: r.message }
+          : { message, code: 'SCHEMA_VIOLATION', violation: r.code, path: r.path, reason: r.message },
+    );
+  });
+  return letters;
+}
+
+/** The consumer whose group the dead-letter transactions commit offsets for. */
+export type GroupConsumer = Consumer<Buffer, Buffer, Buffer, Buffer>;
+
+/**
+ * How long a transaction may stay open before the broker aborts it, ms: a
+ * dead consumer's open transaction holds read_committed readers of the
+ * topic back until then, unless the partition's next owner fences it first.
+ */
+const TRANSACTION_TIMEOUT_MS = 10_000;
+
 /** Produces refused messages to the dead-letter topic. */
 export class DeadLetterQueue {
   readonly topic: string;
   private readonly table: string;
-  private readonly producer: Producer;
+  private readonly client: { clientId: string; bootstrapBrokers: string[] };
+  private readonly group: string;
+  /** One transactional producer per source partition: its id must be the same for whoever owns the partition next. */
+  private readonly producers = new Map<number, Producer>();
 
-  constructor(topic: string, table: string, client: { clientId: string; bootstrapBrokers: string[] }) {
+  constructor(topic: string, table: string, group: string, client: { clientId: string; bootstrapBrokers: string[] }) {
     this.topic = topic;
     this.table = table;
-    this.producer = new Producer({ ...client, clientId: `${client.clientId}-dlq`, idempotent: true, acks: ProduceAcks.ALL, retries: 10, retryDelay: 200 });
+    this.group = group;
+    this.client = client;
   }
 
   /** Creates the topic unless it exists (one partition: dead letters are few and read in order). */
@@ -42,11 +93,58 @@ export class DeadLetterQueue {
     }
   }
 
-  /** Produces the letters; resolves once the broker has them (acks=all). */
-  async send(letters: readonly DeadLetter[]): Promise<void> {
+  /**
+   * Produces the letters of one source partition and commits the group's
+   * offset past `through` (the last message of the batch in that partition)
+   * in one transaction; resolves once it is committed. Every earlier offset
+   * of the partition must be durable already.
+   */
+  async send(letters: readonly DeadLetter[], consumer: GroupConsumer, through: Message<Buffer, Buffer, Buffer, Buffer>): Promise<void> {
     if (letters.length === 0) return;
-    await this.producer.send({
-      messages: letters.map((l) => {
+    const producer = this.producerOf(through.topic, through.partition);
+    try {
+      // -1/-1: a fresh InitProducerId for the transactional id (the library's 0/0 reads as "producer 0, epoch 0" and is
+      // answered PRODUCER_FENCED once another process has used the id), which fences the last owner and aborts its transaction.
+      const tx = await producer.beginTransaction({ producerId: -1n, producerEpoch: -1 });
+      try {
+        await tx.addConsumer(consumer);
+        await tx.send({ messages: this.records(letters) });
+        failpoint('kafka.after-dlq-send');
+        await tx.addOffset(through);
+        await tx.commit();
+      } catch (err) {
+        if (!tx.completed) await tx.abort().catch(() => undefined);
+        throw err;
+      }
+    } catch (err) {
+      // A producer whose transaction failed (fenced, aborted, or left open) is not reused: the next send starts afresh.
+      this.producers.delete(through.partition);
+      await producer.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private producerOf(topic: string, partition: number): Producer {
+    let producer = this.producers.get(partition);
+    if (producer === undefined) {
+      producer = new Producer({
+        ...this.client,
+        clientId: `${this.client.clientId}-dlq-${partition}`,
+        transactionalId: `sluice-dlq:${this.group}:${topic}:${partition}`,
+        idempotent: true,
+        acks: ProduceAcks.ALL,
+        retries: 10,
+        retryDelay: 200,
+        // Also the transaction timeout the producer registers (InitProducerId).
+        timeout: TRANSACTION_TIMEOUT_MS,
+      });
+      this.producers.set(partition, producer);
+    }
+    return producer;
+  }
+
+  private records(letters: readonly DeadLetter[]) {
+    return letters.map((l) => {
         const headers = new Map<Buffer, Buffer>(l.message.headers);
         const put = (k: string, v: string): void => {
           headers.set(Buffer.from(k), Buffer.from(v));
@@ -60,11 +158,13 @@ export class DeadLetterQueue {
         put('sluice.source.offset', String(l.message.offset));
         put('sluice.table', this.table);
         return { topic: this.topic, ...(l.message.key === undefined ? {} : { key: l.message.key }), value: l.message.value, headers };
-      }),
-    });
+      });
   }
 
+  /** Closes every producer; idempotent. */
   async close(): Promise<void> {
-    await this.producer.close();
+    const producers = [...this.producers.values()];
+    this.producers.clear();
+    await Promise.allSettled(producers.map((p) => p.close()));
   }
 }

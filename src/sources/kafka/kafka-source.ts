@@ -12,7 +12,9 @@
  *   fills to its bound and stops fetching, lag grows in Kafka, not in our
  *   memory;
  * - a message the table refuses (not JSON, schema violation) goes to the
- *   dead-letter topic with its error before its offset is committed;
+ *   dead-letter topic with its error, in a Kafka transaction that commits
+ *   its offset too, so a crash in between leaves no second letter visible
+ *   to read_committed readers (dead-letter.ts);
  * - when the client gives up (the broker gone longer than its retries), the
  *   source reports `failed` and reconnects with back-off (1 s to 30 s): its
  *   writes in flight finish, nothing past the last commit is trusted, and
@@ -21,13 +23,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Consumer, type Message, type MessagesStream } from '@platformatic/kafka';
 import type { Logger } from 'pino';
-import { isSluiceError } from '../../core/errors.ts';
+import { SluiceError, isSluiceError } from '../../core/errors.ts';
 import type { SourceDoor } from '../../ingest/ingest-door.ts';
 import { newProgress, type Ingestor, type IngestorProgress, type IngestorState, type IngestorStatus } from '../../ingest/ingestor.ts';
 import type { WriteResult } from '../../ingest/pipeline.ts';
 import type { DedupeKeys } from '../../ingest/batch-encoder.ts';
 import { CommitOrder, type PartitionOffsets } from './commit-order.ts';
-import { DeadLetterQueue, type DeadLetter } from './dead-letter.ts';
+import { DeadLetterQueue, lettersOf, type DeadLetter } from './dead-letter.ts';
+import { untilAborted } from './until-aborted.ts';
 import type { KafkaSourceConfig } from './kafka-source-config.ts';
 import { describeKafkaError, kafkaConnectionOptions } from './kafka-security.ts';
 
@@ -58,9 +61,6 @@ const COMMIT_INTERVAL_MS = 200;
 /** Back-off between reconnections after the client failed. */
 const RECONNECT_DELAY_MS_MIN = 1_000;
 const RECONNECT_DELAY_MS_MAX = 30_000;
-
-/** Rejection codes that are errors of their own; any other is a schema violation's code. */
-const RECORD_CODES = new Set(['INVALID_JSON', 'INVALID_PROTOBUF', 'KEY_TOO_LARGE']);
 
 type KafkaMessage = Message<Buffer, Buffer, Buffer, Buffer>;
 
@@ -120,7 +120,7 @@ export class KafkaSource implements Ingestor {
     const security = await kafkaConnectionOptions(this.config.security);
     const client = { clientId: `sluice-${this.config.group}`, bootstrapBrokers: [...this.config.brokers], retries: this.config.clientRetries, retryDelay: 250, ...security };
     await DeadLetterQueue.ensureTopic(this.config.dlqTopic, client);
-    this.dlq ??= new DeadLetterQueue(this.config.dlqTopic, this.config.table, client);
+    this.dlq ??= new DeadLetterQueue(this.config.dlqTopic, this.config.table, this.config.group, client);
     this.session = new AbortController();
     this.commits = new CommitOrder();
     this.consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({
@@ -295,7 +295,7 @@ export class KafkaSource implements Ingestor {
         this.state = 'paused';
       });
       if (this.state === 'paused') this.state = 'running';
-      await this.writeBatch(batch, ticket, session.signal);
+      await this.writeBatch(batch, ticket, session.signal, seq);
     })()
       .then(
         () => {
@@ -311,7 +311,7 @@ export class KafkaSource implements Ingestor {
   }
 
   /** Writes one batch until it is durable (retrying transient failures), then dead-letters what the table refused. */
-  private async writeBatch(batch: Batch, firstTicket: Awaited<ReturnType<SourceDoor['admit']>>, signal: AbortSignal): Promise<void> {
+  private async writeBatch(batch: Batch, firstTicket: Awaited<ReturnType<SourceDoor['admit']>>, signal: AbortSignal, seq: number): Promise<void> {
     const { messages } = batch;
     const values = messages.map((m) => m.value ?? Buffer.alloc(0));
     const body = Buffer.concat(values);
@@ -344,29 +344,41 @@ export class KafkaSource implements Ingestor {
         delay = Math.min(delay * 2, RETRY_DELAY_MS_MAX);
       }
     }
-    if (result.rejectedCount > 0) await this.deadLetter(messages, result);
+    if (result.rejectedCount > 0) await this.deadLetter(messages, result, seq, signal);
   }
 
-  private async deadLetter(messages: readonly KafkaMessage[], result: WriteResult): Promise<void> {
-    const why = new Map((result.rejected ?? []).map((r) => [r.index, r]));
-    const letters: DeadLetter[] = [];
-    result.ids.forEach((id, i) => {
-      const message = messages[i];
-      if (id !== null || message === undefined) return;
-      const r = why.get(i);
-      // Past errorDetailsMax the pipeline counts rejections without details.
-      letters.push(
-        r === undefined
-          ? { message, code: 'SCHEMA_VIOLATION', violation: '', path: '', reason: 'refused by the table schema (details beyond the per-batch limit were not kept)' }
-          : RECORD_CODES.has(r.code)
-            ? { message, code: r.code, violation: '', path: r.path, reason: r.message }
-            : { message, code: 'SCHEMA_VIOLATION', violation: r.code, path: r.path, reason: r.message },
-      );
-    });
+  private async deadLetter(messages: readonly KafkaMessage[], result: WriteResult, seq: number, signal: AbortSignal): Promise<void> {
+    const letters = lettersOf(messages, result);
     // Not committed until the broker holds the letters: a crash here re-delivers, nothing is dropped.
-    await this.dlq?.send(letters);
+    await this.sendLetters(letters, messages, seq, signal);
     this.deadLettered += letters.length;
     this.deps.observer?.onDeadLettered?.(letters.length);
+  }
+
+  /**
+   * Produces the letters with the offsets through this batch, one
+   * transaction per partition, once every earlier batch is durable (the
+   * transaction commits those offsets too). In the commit chain: no plain
+   * commit of an older offset lands after it.
+   */
+  private async sendLetters(letters: readonly DeadLetter[], messages: readonly KafkaMessage[], seq: number, signal: AbortSignal): Promise<void> {
+    await untilAborted(this.commits.earlierDone(seq), signal);
+    const through = new Map<number, KafkaMessage>();
+    for (const m of messages) if ((through.get(m.partition)?.offset ?? -1n) < m.offset) through.set(m.partition, m);
+    const byPartition = new Map<number, DeadLetter[]>();
+    for (const l of letters) byPartition.set(l.message.partition, [...(byPartition.get(l.message.partition) ?? []), l]);
+    const run = this.committing.then(async () => {
+      const consumer = this.consumer;
+      const dlq = this.dlq;
+      if (consumer === undefined || dlq === undefined || signal.aborted) throw new SluiceError('SHUTTING_DOWN', 'the source stopped before its dead letters were sent');
+      for (const [partition, ls] of byPartition) {
+        const last = through.get(partition) as KafkaMessage;
+        await dlq.send(ls, consumer, last);
+        this.committed.set(partition, last.offset + 1n);
+      }
+    });
+    this.committing = run.catch(() => undefined);
+    await run;
   }
 
   private scheduleCommit(): void {

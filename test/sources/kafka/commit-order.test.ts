@@ -30,3 +30,22 @@ test('a failed commit is restored unless newer offsets arrived meanwhile', () =>
   assert.deepEqual(plain(order.take()), { 0: 15, 1: 10 });
   assert.throws(() => order.done(99), /unknown batch/);
 });
+
+test('earlierDone resolves once every batch before it is durable, whatever the order they finish in', async () => {
+  const order = new CommitOrder();
+  const a = order.add(offsets([[0, 10]]));
+  const b = order.add(offsets([[0, 20]]));
+  const c = order.add(offsets([[0, 30]]));
+  let resolved = false;
+  const waiting = order.earlierDone(c).then(() => {
+    resolved = true;
+  });
+  await order.earlierDone(a); // nothing before the first batch
+  order.done(b);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(resolved, false, 'batch a is still in flight');
+  order.done(a);
+  await waiting;
+  assert.equal(resolved, true);
+  assert.equal(order.inFlight, 1, 'c itself is not done');
+});

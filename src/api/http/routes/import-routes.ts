@@ -27,7 +27,8 @@ import { currentDef } from '../../../storage/catalog.ts';
 import type { ApiContext } from '../api-context.ts';
 import { needs, onTable } from '../route-auth.ts';
 import { BodySpool } from '../body-spool.ts';
-import { dedupePrefixParam, oneOf, queryParams } from '../query-params.ts';
+import { dedupePrefixParam, oneOf, queryParams, sourceParam } from '../query-params.ts';
+import { INVALID_POLICIES } from '../../../core/schema/table-def.ts';
 
 /** Rows per pipeline write: large batches amortize the WAL frame and the decode hop. */
 const BATCH_ROWS_MAX = 5_000;
@@ -78,16 +79,22 @@ interface ImportTally {
   rejectedCount: number;
   readonly rejected: ErrorDetail[];
   token: string | null;
+  deadLettered: number;
+  deadLetterTable?: string;
 }
 
 async function importBody(ctx: ApiContext, pool: ConvertPool, spool: BodySpool, request: FastifyRequest, reply: FastifyReply, table: string): Promise<FastifyReply> {
   const q = queryParams(request);
   const format = formatOf(request, q);
-  const onInvalid = oneOf<OnInvalid>(q, 'on_invalid', ['reject', 'skip'], 'reject');
   const consistency = oneOf<Consistency>(q, 'consistency', ['one', 'quorum', 'all'], 'quorum');
   const prefix = dedupePrefixParam(q, false);
   const { catalog } = ctx.services();
   const def = currentDef(catalog.require(table));
+  // Without on_invalid the table's default applies. In dead_letter mode rows the conversion refuses (a CSV cell that is
+  // not of its column's type, a row with too few cells) are answered in `rejected` as in skip mode; the node's own
+  // refusals of converted rows are dead-lettered with the row as JSON.
+  const onInvalid = oneOf<OnInvalid>(q, 'on_invalid', INVALID_POLICIES, def.onInvalid ?? 'reject');
+  const source = sourceParam(q, `import:${format}`);
   // An overloaded node refuses at once rather than taking a large body it cannot write soon.
   const gate = ctx.door.tryAdmit(0);
   if (gate === undefined) throw new SluiceError('OVERLOADED', 'too many writes in flight; retry after the Retry-After delay');
@@ -97,24 +104,25 @@ async function importBody(ctx: ApiContext, pool: ConvertPool, spool: BodySpool, 
   const body = await spool.write(request.raw, importBodyBytesMax(ctx), `.${format}`);
   const aborted = new AbortController();
   reply.raw.once('close', () => aborted.abort());
-  const tally: ImportTally = { rows: 0, written: 0, rejectedCount: 0, rejected: [], token: null };
+  const tally: ImportTally = { rows: 0, written: 0, rejectedCount: 0, rejected: [], token: null, deadLettered: 0 };
   try {
     const batches = readFileBatches(
       body.path,
       { format, gzip: false, def, onInvalid, limits: { rowsMax: BATCH_ROWS_MAX, bytesMax: Math.min(ctx.config.bodyBytesMax, 8 * 1024 * 1024) } },
       pool,
     );
-    await writeAll(ctx, batches, { table, def, onInvalid, consistency, prefix, signal: aborted.signal }, tally);
+    await writeAll(ctx, batches, { table, def, onInvalid, consistency, prefix, source, signal: aborted.signal }, tally);
   } finally {
     await rm(body.path, { force: true });
   }
   const seconds = (performance.now() - started) / 1000;
   ctx.log.info({ event: 'import', table, format, bytes: body.bytes, rows: tally.rows, written: tally.written, rejected: tally.rejectedCount, seconds });
-  const rejected = onInvalid === 'skip' ? `,"rejected":${JSON.stringify(tally.rejected)},"rejected_count":${tally.rejectedCount}` : '';
+  const rejected = onInvalid !== 'reject' ? `,"rejected":${JSON.stringify(tally.rejected)},"rejected_count":${tally.rejectedCount}` : '';
+  const letters = tally.deadLetterTable === undefined ? '' : `,"dead_lettered":{"table":${JSON.stringify(tally.deadLetterTable)},"count":${tally.deadLettered}}`;
   return reply
     .code(200)
     .type('application/json')
-    .send(`{"written":${tally.written},"rows":${tally.rows}${rejected},"token":${tally.token === null ? 'null' : JSON.stringify(tally.token)}}`);
+    .send(`{"written":${tally.written},"rows":${tally.rows}${rejected}${letters},"token":${tally.token === null ? 'null' : JSON.stringify(tally.token)}}`);
 }
 
 interface WriteContext {
@@ -123,6 +131,7 @@ interface WriteContext {
   readonly onInvalid: OnInvalid;
   readonly consistency: Consistency;
   readonly prefix: string | undefined;
+  readonly source: string;
   readonly signal: AbortSignal;
 }
 
@@ -147,6 +156,7 @@ async function writeAll(ctx: ApiContext, batches: AsyncIterable<FileBatch>, w: W
             format: 'json',
             onInvalid: w.onInvalid,
             consistency: w.consistency,
+            source: w.source,
             // Row numbers zero-padded to 16 digits, like `sluice ingest`: the node fences them (decision 13).
             ...(w.prefix === undefined ? {} : { dedupe: { prefix: w.prefix, first: batch.firstRow, digits: 16 } }),
             // The file is already here: its batches wait for the table's rate instead of failing the import.
@@ -180,6 +190,10 @@ function count(result: WriteResult, batch: FileBatch, tally: ImportTally, limit:
   tally.written += result.written;
   tally.rejectedCount += result.rejectedCount;
   tally.token = result.token ?? tally.token;
+  if (result.deadLettered !== undefined) {
+    tally.deadLettered += result.deadLettered.count;
+    tally.deadLetterTable = result.deadLettered.table;
+  }
   for (const r of result.rejected ?? []) {
     if (tally.rejected.length >= limit) break;
     tally.rejected.push(rejectionDetail(r, batch));

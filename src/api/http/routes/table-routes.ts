@@ -7,7 +7,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SluiceError } from '../../../core/errors.ts';
-import { parseTableDef, throwIfProblems } from '../../../core/schema/parse-table-def.ts';
+import { parseTableDef, throwIfProblems, withOnInvalid } from '../../../core/schema/parse-table-def.ts';
 import { evolveSchema } from '../../../core/schema/evolve-schema.ts';
 import { DefinitionProblems } from '../../../core/schema/parse-field-specs.ts';
 import { describeLimits, parseTableLimits, patchTableLimits, type TableLimits } from '../../../core/schema/table-limits.ts';
@@ -55,9 +55,11 @@ export function registerTableRoutes(app: FastifyInstance, ctx: ApiContext): void
   // Settings, not schema: the same scope as a schema change (both are the table owner's), no new schema version.
   app.patch<{ Params: { table: string } }>('/v1/tables/:table', needs(onTable('schema')), async (request, reply) => {
     const { catalog, tables } = ctx.services();
-    catalog.require(request.params.table);
+    let entry = catalog.require(request.params.table);
     const patch = settingsPatch(await readJson(request));
-    const entry = await tables.setLimits(request.params.table, (current) => patchTableLimits(current, patch.limits, TABLE_LIMIT_BOUNDS));
+    // onInvalid is a field of the definition (a new schema version); limits are kept beside it.
+    if ('onInvalid' in patch) entry = await tables.evolve(request.params.table, (current) => withOnInvalid(current, patch.onInvalid));
+    if ('limits' in patch) entry = await tables.setLimits(request.params.table, (current) => patchTableLimits(current, patch.limits, TABLE_LIMIT_BOUNDS));
     return send(reply, 200, describe(entry, ctx.config.eventTimeAheadMsMax));
   });
   app.patch<{ Params: { table: string } }>('/v1/tables/:table/schema', needs(onTable('schema')), async (request, reply) => {
@@ -106,17 +108,17 @@ function checkLimits(raw: unknown): TableLimits {
 }
 
 /** The settings a `PATCH /v1/tables/{t}` body may change: `limits` only (the schema has its own route). */
-function settingsPatch(body: unknown): { limits: unknown } {
+function settingsPatch(body: unknown): { limits?: unknown; onInvalid?: unknown } {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new SluiceError('INVALID_TABLE_DEFINITION', 'a table settings patch is a JSON object: {"limits": {...}}', [{ path: '', message: 'expected an object' }]);
   }
-  const unknown = Object.keys(body).filter((k) => k !== 'limits');
-  if (unknown.length > 0 || !('limits' in body)) {
+  const unknown = Object.keys(body).filter((k) => k !== 'limits' && k !== 'onInvalid');
+  if (unknown.length > 0 || !('limits' in body || 'onInvalid' in body)) {
     const schemaKey = unknown.some((k) => ['fields', 'shardKey', 'primaryKey', 'timeField', 'extraFields', 'proto'].includes(k));
     const hint = schemaKey ? `; a schema change goes to PATCH /v1/tables/{t}/schema` : '';
-    throw new SluiceError('INVALID_TABLE_DEFINITION', `a table settings patch takes {"limits": {...}}${unknown.length > 0 ? `, not ${unknown.map((k) => JSON.stringify(k)).join(', ')}` : ''}${hint}`, unknown.map((k) => ({ path: `/${k}`, message: 'not a table setting' })));
+    throw new SluiceError('INVALID_TABLE_DEFINITION', `a table settings patch takes {"limits": {...}} and/or {"onInvalid": "reject"|"skip"|"dead_letter"}${unknown.length > 0 ? `, not ${unknown.map((k) => JSON.stringify(k)).join(', ')}` : ''}${hint}`, unknown.map((k) => ({ path: `/${k}`, message: 'not a table setting' })));
   }
-  return body as { limits: unknown };
+  return body as { limits?: unknown; onInvalid?: unknown };
 }
 
 async function readJson(request: FastifyRequest): Promise<unknown> {

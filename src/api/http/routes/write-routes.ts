@@ -16,7 +16,9 @@ import type { Consistency } from '../../../cluster/coordinator/coordinator.ts';
 import type { ApiContext } from '../api-context.ts';
 import { needs, onFixedTable, onTable } from '../route-auth.ts';
 import { readBody } from '../body-reader.ts';
-import { queryParams, oneOf, dedupePrefixParam } from '../query-params.ts';
+import { queryParams, oneOf, dedupePrefixParam, sourceParam } from '../query-params.ts';
+import { INVALID_POLICIES } from '../../../core/schema/table-def.ts';
+import { currentDef } from '../../../storage/catalog.ts';
 
 /** Registers the write routes. */
 export function registerWriteRoutes(app: FastifyInstance, ctx: ApiContext): void {
@@ -26,16 +28,18 @@ export function registerWriteRoutes(app: FastifyInstance, ctx: ApiContext): void
 
 async function write(ctx: ApiContext, request: FastifyRequest, reply: FastifyReply, table: string): Promise<FastifyReply> {
   const q = queryParams(request);
-  const onInvalid = oneOf<OnInvalid>(q, 'on_invalid', ['reject', 'skip'], 'reject');
   // A single node is W = R = 1 whatever is asked; a cluster coordinator counts replica acks.
   const consistency = oneOf<Consistency>(q, 'consistency', ['one', 'quorum', 'all'], 'quorum');
   // One WAL frame on a single node or inside one shard; two-phase commit across shards in a cluster.
   const atomic = oneOf(q, 'atomic', ['true', 'false'], 'false') === 'true';
-  if (atomic && onInvalid === 'skip') {
-    throw new SluiceError('INVALID_ARGUMENT', 'atomic=true cannot be combined with on_invalid=skip: a request that stores only its valid records is not all or nothing', [{ path: 'on_invalid', message: 'use reject with atomic' }]);
-  }
   const services = ctx.services();
-  services.catalog.require(table);
+  const entry = services.catalog.require(table);
+  // Without on_invalid the table's default applies; an atomic write is all or nothing whatever the default.
+  const onInvalid = oneOf<OnInvalid>(q, 'on_invalid', INVALID_POLICIES, atomic ? 'reject' : (currentDef(entry).onInvalid ?? 'reject'));
+  if (atomic && onInvalid !== 'reject') {
+    throw new SluiceError('INVALID_ARGUMENT', `atomic=true cannot be combined with on_invalid=${onInvalid}: a request that stores only its valid records is not all or nothing`, [{ path: 'on_invalid', message: 'use reject with atomic' }]);
+  }
+  const source = sourceParam(q, 'http');
   dedupeParams(q);
   const declared = Number(request.headers['content-length'] ?? 0);
   const ticket = ctx.door.tryAdmit(Number.isFinite(declared) ? Math.min(declared, ctx.config.bodyBytesMax) : 0);
@@ -58,6 +62,7 @@ async function write(ctx: ApiContext, request: FastifyRequest, reply: FastifyRep
       consistency,
       ...(atomic ? { atomic: true } : {}),
       requestId: String(request.id),
+      source,
       ...(dedupe === undefined ? {} : { dedupe }),
     },
     ticket,
@@ -103,5 +108,12 @@ export function writeResultJson(result: WriteResult): string {
   const rejected = result.rejected === undefined ? '' : `,"rejected":${JSON.stringify(result.rejected)},"rejected_count":${result.rejectedCount}`;
   const degraded = result.degraded === true ? ',"degraded":true' : '';
   const txId = result.txId === undefined ? '' : `,"tx_id":"${result.txId}"`;
-  return `{"written":${result.written},"ids":[${ids}],"token":${token}${rejected}${degraded}${txId}}`;
+  return `{"written":${result.written},"ids":[${ids}],"token":${token}${rejected}${degraded}${txId}${deadLetteredJson(result)}}`;
+}
+
+/** `"dead_lettered":{table, count, letters:[{index, id}]}` when the write dead-lettered records. */
+function deadLetteredJson(result: WriteResult): string {
+  const d = result.deadLettered;
+  if (d === undefined) return '';
+  return `,"dead_lettered":${JSON.stringify({ table: d.table, count: d.count, letters: d.letters })}`;
 }

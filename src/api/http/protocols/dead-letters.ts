@@ -1,0 +1,69 @@
+/**
+ * Dead letters for the shippers' protocol routes (OTLP, `_bulk`, Loki…).
+ * Two ways in, both ending in `<table>__dead_letters`:
+ *
+ * - a record the route mapped but the table refuses: write with
+ *   `onInvalid: 'dead_letter'` and `source: '<protocol>'` through
+ *   `ctx.door.write`, as the write route does; the answer's `deadLettered`
+ *   lists the letters (the raw bytes kept are the mapped record's JSON);
+ * - a record the route could not map at all (a log record without a body,
+ *   an action line without its document): `deadLetterRefused` below, with
+ *   the bytes as the client sent them.
+ *
+ * Either way the letters are durable (WAL, fsync) before the call resolves,
+ * so the route answers the refusal only after the record has a place.
+ */
+import { SluiceError } from '../../../core/errors.ts';
+import { newRequestTag, type DeadLetter, type RawFormat } from '../../../ingest/dead-letters/dead-letter-record.ts';
+import type { DeadLetterAck } from '../../../ingest/dead-letters/dead-letter-writer.ts';
+import type { ApiContext } from '../api-context.ts';
+
+/** A record a protocol route refused before it reached the pipeline. */
+export interface RefusedRecord {
+  /** The record as the client sent it (a protobuf LogRecord, an NDJSON line…). */
+  readonly raw: Uint8Array;
+  /** @default 'json' */
+  readonly rawFormat?: RawFormat;
+  /** A stable code for the refusal (the route's own, e.g. INVALID_ARGUMENT, or a violation code). */
+  readonly code: string;
+  readonly message: string;
+  /** Where in the record; '' for the whole record. @default '' */
+  readonly path?: string;
+  /** Its index in the request. */
+  readonly index?: number;
+}
+
+/**
+ * Stores `refused`, records meant for `table`, in its dead-letter table,
+ * labelled with `source` (the protocol); resolves once durable. OVERLOADED
+ * (429, retryable) when the node has no room: the route answers that, and
+ * the client sends the request again.
+ */
+export async function deadLetterRefused(ctx: ApiContext, table: string, source: string, refused: readonly RefusedRecord[], requestId?: string): Promise<DeadLetterAck> {
+  const { pipeline, catalog } = ctx.services();
+  const def = catalog.require(table);
+  let bytes = 0;
+  for (const r of refused) bytes += r.raw.byteLength;
+  const ticket = ctx.door.tryAdmit(bytes);
+  if (ticket === undefined) throw new SluiceError('OVERLOADED', 'too many writes in flight; retry after the Retry-After delay');
+  try {
+    const tag = newRequestTag();
+    const nowMs = Date.now();
+    const letters: DeadLetter[] = refused.map((r, i) => ({
+      id: `${tag}-${r.index ?? i}`,
+      table: def.name,
+      raw: r.raw,
+      rawFormat: r.rawFormat ?? 'json',
+      code: r.code,
+      message: r.message,
+      path: r.path ?? '',
+      source,
+      ...(requestId === undefined ? {} : { requestId }),
+      ...(r.index === undefined ? {} : { index: r.index }),
+      failedAtMs: nowMs,
+    }));
+    return await pipeline.writeDeadLetters(def.name, letters, requestId === undefined ? {} : { requestId });
+  } finally {
+    ticket.release();
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * Writes dead letters into `<table>__dead_letters`, creating it on first
+ * use. The letters take the same road as any record: compiled-schema
+ * validation, routing by shard key, the coordinator's durable write (WAL,
+ * fsync, W replicas). A letter the dead-letter table itself refused would
+ * be a bug in the mapping, never the sender's input: it fails loudly.
+ */
+import { DEAD_LETTER_TABLE_WAIT_MS } from '../../config.ts';
+import { SluiceError, isSluiceError } from '../../core/errors.ts';
+import { parseTableDef } from '../../core/schema/parse-table-def.ts';
+import type { TableDef } from '../../core/schema/table-def.ts';
+import type { Consistency, Coordinator } from '../../cluster/coordinator/coordinator.ts';
+import type { TableAdmin } from '../../cluster/metadata/cluster-tables.ts';
+import { currentDef, type Catalog, type TableEntry } from '../../storage/catalog.ts';
+import type { DecodePool } from '../decode-pool.ts';
+import { deadLetterRecord, type DeadLetter } from './dead-letter-record.ts';
+import { deadLetterTableDefinition } from './dead-letter-table.ts';
+
+/** Between looks at the catalog while waiting for a table another node created. */
+const TABLE_POLL_MS = 20;
+
+/** What the writer needs from the node. */
+export interface DeadLetterWriterDeps {
+  readonly catalog: Catalog;
+  readonly tables: TableAdmin;
+  readonly coordinator: Coordinator;
+  readonly pool: DecodePool;
+  readonly options: { readonly shards: number; readonly keyBytesMax: number; readonly jsonDepthMax: number };
+}
+
+/** Per-write options. */
+export interface DeadLetterWriteOptions {
+  readonly consistency?: Consistency;
+  readonly requestId?: string;
+}
+
+/** Where a write's letters went. */
+export interface DeadLetterAck {
+  /** The dead-letter table. */
+  readonly table: string;
+  /** Read-your-writes token of the letters' write. */
+  readonly token: string;
+}
+
+/** Stores dead letters durably. */
+export class DeadLetterWriter {
+  private readonly deps: DeadLetterWriterDeps;
+
+  constructor(deps: DeadLetterWriterDeps) {
+    this.deps = deps;
+  }
+
+  /** The dead-letter table of `source`, created first when missing; a concurrent create counts as success. */
+  async table(source: TableDef): Promise<TableEntry> {
+    const definition = deadLetterTableDefinition(source);
+    const existing = this.deps.catalog.get(definition.name);
+    if (existing !== undefined) return existing;
+    const def = parseTableDef(definition, Date.now(), { replicationFactorDefault: source.replicationFactor });
+    try {
+      return await this.deps.tables.create(def, Date.now());
+    } catch (err) {
+      // Another request (or node) created it between the lookup and the create; in a cluster this node's
+      // catalog learns of it through its etcd watch, a moment later.
+      if (!isSluiceError(err, 'TABLE_EXISTS')) throw err;
+      return this.awaitTable(definition.name);
+    }
+  }
+
+  /** The table once this node's catalog has it; NOT_READY (503, retryable) if that takes longer than a watch should. */
+  private async awaitTable(name: string): Promise<TableEntry> {
+    const deadline = Date.now() + DEAD_LETTER_TABLE_WAIT_MS;
+    for (;;) {
+      const entry = this.deps.catalog.get(name);
+      if (entry !== undefined) return entry;
+      if (Date.now() >= deadline) throw new SluiceError('NOT_READY', `the dead-letter table ${name} exists but this node does not know it yet; retry`);
+      await new Promise((resolve) => setTimeout(resolve, TABLE_POLL_MS));
+    }
+  }
+
+  /** Writes `letters` (all of one source table) and resolves once they are durable at the dead-letter table's W. */
+  async write(source: TableDef, letters: readonly DeadLetter[], options: DeadLetterWriteOptions = {}): Promise<DeadLetterAck> {
+    if (letters.length === 0) throw new Error('no dead letters to write');
+    const entry = await this.table(source);
+    const body = Buffer.from(letters.map((l) => JSON.stringify(deadLetterRecord(l))).join('\n'));
+    const o = this.deps.options;
+    const encoded = await this.deps.pool.decode({
+      body,
+      format: 'ndjson',
+      def: currentDef(entry),
+      jsonDepthMax: o.jsonDepthMax,
+      ctx: { tableId: entry.id, shards: o.shards, nowMs: Date.now(), keyBytesMax: o.keyBytesMax, errorDetailsMax: 1 },
+    });
+    if (encoded.rejectedCount > 0) {
+      const first = encoded.rejected[0];
+      throw new SluiceError('INTERNAL', `the dead-letter table ${entry.name} refused a letter: ${first?.path} ${first?.message}`);
+    }
+    const ack = await this.deps.coordinator.write(entry, encoded.batch, encoded.count, () => undefined, {
+      keyed: encoded.keyed,
+      ...(options.consistency === undefined ? {} : { consistency: options.consistency }),
+      ...(options.requestId === undefined ? {} : { requestId: options.requestId }),
+    });
+    return { table: entry.name, token: ack.token };
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * The pipeline's dead-letter step, in process over a real store (WAL and
+ * index in a temp dir): letters are durable before the valid records, so a
+ * failed letter write leaves nothing of the request; a table's letters land
+ * on the same ids when a request with dedupe keys is sent again; and the
+ * protocol routes' `deadLetterRefused` stores what it is given.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { pino } from 'pino';
+import { deadLetterRefused } from '../../../src/api/http/protocols/dead-letters.ts';
+import type { ApiContext } from '../../../src/api/http/api-context.ts';
+import { LocalCoordinator } from '../../../src/cluster/coordinator/local-coordinator.ts';
+import type { TableAdmin } from '../../../src/cluster/metadata/cluster-tables.ts';
+import { resolveConfig } from '../../../src/config.ts';
+import { systemClock } from '../../../src/core/clock.ts';
+import { SluiceError, isSluiceError } from '../../../src/core/errors.ts';
+import { Hlc } from '../../../src/core/hlc.ts';
+import { parseTableDef } from '../../../src/core/schema/parse-table-def.ts';
+import { SnowflakeGenerator } from '../../../src/core/snowflake.ts';
+import { Admission } from '../../../src/ingest/admission.ts';
+import { DecodePool } from '../../../src/ingest/decode-pool.ts';
+import { IngestDoor } from '../../../src/ingest/ingest-door.ts';
+import { IngestPipeline } from '../../../src/ingest/pipeline.ts';
+import { TableRateLimiter } from '../../../src/ingest/table-rate-limiter.ts';
+import { openDataDir } from '../../../src/storage/data-dir.ts';
+import type { Catalog } from '../../../src/storage/catalog.ts';
+
+type Owner = { after: (fn: () => Promise<void> | void) => void };
+
+async function setup(t: Owner, tables?: (catalog: Catalog) => TableAdmin, threads = 0) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-dlq-pipeline-'));
+  const config = resolveConfig({ dataDir: dir, shards: 4, decodeThreads: 0 });
+  const { store, catalog } = await openDataDir(config, [], {}, pino({ level: 'silent' }));
+  t.after(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const coordinator = new LocalCoordinator(store, new SnowflakeGenerator({ workerId: 1, clock: systemClock }), new Hlc(systemClock), config);
+  // With threads, bodies from 1 KiB go to a worker (transferred there unless the caller keeps them).
+  const pool = new DecodePool({ threads, workerBodyBytesMin: 1024, workerHeapMbMax: 64 });
+  t.after(() => pool.close());
+  const limiter = new TableRateLimiter({ share: () => 1, eventTimeAheadMsMax: config.eventTimeAheadMsMax });
+  const pipeline = new IngestPipeline({ catalog, coordinator, pool, options: config, limiter, tables: tables === undefined ? catalog : tables(catalog) });
+  const entry = await catalog.create(parseTableDef({ name: 'm', shardKey: 'k', fields: [{ name: 'k', type: 'string', required: true }, { name: 'v', type: 'int' }] }, Date.now()), Date.now());
+  const admission = new Admission({ inFlightBytesMax: config.inFlightBytesMax, inFlightRequestsMax: config.inFlightRequestsMax });
+  const door = new IngestDoor(admission, () => pipeline);
+  const count = async (table: string): Promise<number> => {
+    const e = catalog.get(table);
+    if (e === undefined) return 0;
+    let n = 0;
+    for await (const _ of coordinator.scanTable(e)) n++;
+    return n;
+  };
+  return { catalog, pipeline, entry, door, admission, count };
+}
+
+const body = Buffer.from('{"k":"a","v":1}\n{"k":"b","v":"x"}\n{"v":3}');
+
+test('valid records and letters both stored; a failed letter write leaves nothing of the request', async (t) => {
+  const ok = await setup(t);
+  const result = await ok.door.write({ table: 'm', body, format: 'ndjson', onInvalid: 'dead_letter', source: 'test' }, ok.admission.tryAcquire(body.length)!);
+  assert.equal(result.written, 1);
+  assert.equal(result.deadLettered?.count, 2);
+  assert.equal(await ok.count('m'), 1);
+  assert.equal(await ok.count('m__dead_letters'), 2);
+
+  // The letters' table cannot be made (etcd gone, say): the request fails whole, its valid record is not written.
+  const failing = await setup(t, (catalog) => ({
+    create: async () => {
+      throw new SluiceError('NO_QUORUM', 'no etcd');
+    },
+    evolve: (name, f) => catalog.evolve(name, f),
+    setLimits: (name, f) => catalog.setLimits(name, f),
+  }));
+  await assert.rejects(
+    failing.door.write({ table: 'm', body, format: 'ndjson', onInvalid: 'dead_letter' }, failing.admission.tryAcquire(body.length)!),
+    (e) => isSluiceError(e, 'NO_QUORUM'),
+  );
+  assert.equal(await failing.count('m'), 0, 'nothing of the request was written');
+  assert.equal(failing.admission.inFlightRequests, 0, 'the ticket was released');
+});
+
+test('a request re-sent with the same dedupe keys rewrites its letters, never adds', async (t) => {
+  const s = await setup(t);
+  for (let i = 0; i < 2; i++) {
+    await s.door.write({ table: 'm', body, format: 'ndjson', onInvalid: 'dead_letter', dedupe: { prefix: 'file:', first: 0, digits: 16 } }, s.admission.tryAcquire(body.length)!);
+  }
+  assert.equal(await s.count('m'), 1);
+  assert.equal(await s.count('m__dead_letters'), 2);
+});
+
+test("deadLetterRefused stores a protocol route's unmappable records, and answers OVERLOADED when the node is full", async (t) => {
+  const s = await setup(t);
+  const ctx = { services: () => ({ pipeline: s.pipeline, catalog: s.catalog }), door: s.door } as unknown as ApiContext;
+  const ack = await deadLetterRefused(ctx, 'm', 'otlp', [{ raw: Buffer.from([1, 2, 3]), rawFormat: 'protobuf', code: 'INVALID_ARGUMENT', message: 'no body', index: 4 }], 'req-1');
+  assert.equal(ack.table, 'm__dead_letters');
+  assert.equal(await s.count('m__dead_letters'), 1);
+  const held = [];
+  for (let ticket = s.admission.tryAcquire(1); ticket !== undefined; ticket = s.admission.tryAcquire(1)) held.push(ticket);
+  await assert.rejects(deadLetterRefused(ctx, 'm', 'otlp', [{ raw: Buffer.from('x'), code: 'X', message: 'y' }]), (e) => isSluiceError(e, 'OVERLOADED'));
+  for (const h of held) h.release();
+  await assert.rejects(deadLetterRefused(ctx, 'm__dead_letters', 'otlp', [{ raw: Buffer.from('x'), code: 'X', message: 'y' }]), (e) => isSluiceError(e, 'INVALID_ARGUMENT'));
+});
+
+test('a body decoded in a worker thread is still there to cut letters from (copied, not transferred)', async (t) => {
+  const s = await setup(t, undefined, 1);
+  const lines = Array.from({ length: 400 }, (_, i) => (i % 100 === 7 ? `{"k":"bad-${i}","v":"not an int ${i}"}` : `{"k":"k${i}","v":${i}}`));
+  // A body that owns its memory, as a large HTTP body does (the pool would otherwise transfer it to the worker).
+  const text = lines.join('\n');
+  const big = Buffer.from(new ArrayBuffer(Buffer.byteLength(text)));
+  big.write(text);
+  assert.ok(big.length > 4096);
+  const result = await s.door.write({ table: 'm', body: big, format: 'ndjson', onInvalid: 'dead_letter' }, s.admission.tryAcquire(big.length)!);
+  assert.equal(result.written, 396);
+  assert.equal(result.deadLettered?.count, 4);
+  const e = s.catalog.get('m__dead_letters');
+  assert.ok(e !== undefined);
+  assert.equal(await s.count('m__dead_letters'), 4);
+  assert.equal(big.toString(), text, 'the caller still holds its body');
+});
+
+test('a create that lost the race to another node waits for the catalog to learn the table', async (t) => {
+  // As in a cluster: etcd says the table exists, this node's watch delivers it a moment later.
+  const s = await setup(t, (catalog) => ({
+    create: async (def, nowMs) => {
+      setTimeout(() => void catalog.create(def, nowMs), 50);
+      throw new SluiceError('TABLE_EXISTS', `table ${def.name} exists`);
+    },
+    evolve: (name, f) => catalog.evolve(name, f),
+    setLimits: (name, f) => catalog.setLimits(name, f),
+  }));
+  const result = await s.door.write({ table: 'm', body, format: 'ndjson', onInvalid: 'dead_letter' }, s.admission.tryAcquire(body.length)!);
+  assert.equal(result.deadLettered?.count, 2);
+  assert.equal(await s.count('m__dead_letters'), 2);
+});
+
+test("a write refused for the table's rate leaves no dead letters behind", async (t) => {
+  const s = await setup(t);
+  await s.catalog.setLimits('m', () => ({ recordsPerSecond: 1, recordsBurst: 2 }));
+  const first = Buffer.from('{"k":"a","v":1}\n{"k":"b","v":2}');
+  await s.door.write({ table: 'm', body: first, format: 'ndjson', onInvalid: 'dead_letter' }, s.admission.tryAcquire(first.length)!);
+  // The burst is spent: the next write is refused for the rate, and its refused record is not kept either.
+  const next = Buffer.from('{"k":"c","v":3}\n{"k":"d","v":"x"}');
+  await assert.rejects(
+    s.door.write({ table: 'm', body: next, format: 'ndjson', onInvalid: 'dead_letter' }, s.admission.tryAcquire(next.length)!),
+    (e) => isSluiceError(e, 'RATE_LIMITED'),
+  );
+  assert.equal(await s.count('m__dead_letters'), 0);
+  assert.equal(await s.count('m'), 2);
+});

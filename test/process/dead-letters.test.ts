@@ -1,0 +1,280 @@
+/**
+ * Dead letters end to end, against one real node: records refused over
+ * HTTP, gRPC and a file import (`sluice ingest`) are stored in
+ * `<table>__dead_letters` with their raw bytes, code, path and source,
+ * while the valid ones are stored as with skip; after a schema fix,
+ * `sluice dlq replay` puts them in the table, and running it again (or
+ * after a replay interrupted between storing and marking) stores nothing
+ * twice.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { freePort } from './etcd.ts';
+import protobuf from 'protobufjs';
+import { NodeProcess, ROOT, http, runCli, tempDir } from './harness.ts';
+import { ingestClient, ingestWrite } from './ingest-client.ts';
+
+const READINGS = {
+  name: 'readings',
+  shardKey: 'device',
+  timeField: 'ts',
+  fields: [
+    { name: 'device', type: 'string', required: true },
+    { name: 'temp', type: 'int', required: true },
+    { name: 'ts', type: 'timestamp', required: true },
+  ],
+};
+
+interface Letter {
+  dead_letter_id: string;
+  table: string;
+  raw: string;
+  raw_format: string;
+  code: string;
+  message: string;
+  path: string;
+  source: string;
+  request_id: string | null;
+  record_index: number;
+  status: string;
+  replayed_id: string | null;
+}
+
+async function exportOf<T>(url: string, table: string): Promise<T[]> {
+  const res = await http(`${url}/v1/tables/${table}/export?format=ndjson`);
+  assert.equal(res.status, 200, res.text);
+  return res.text.trim() === '' ? [] : res.text.trim().split('\n').map((l) => JSON.parse(l) as T);
+}
+
+const rawText = (l: Letter): string => Buffer.from(l.raw, 'base64').toString('utf8');
+
+const PROTO = path.join(ROOT, 'test/core/fixtures/payment.proto');
+
+function paymentType(): protobuf.Type {
+  const parsed = protobuf.parse(readFileSync(PROTO, 'utf8'), { keepCase: true });
+  parsed.root.addJSON(protobuf.common.get('google/protobuf/timestamp.proto')?.nested ?? {});
+  return parsed.root.resolveAll().lookupType('shop.v1.Payment');
+}
+
+/** One length-delimited message, as the write route reads application/x-protobuf. */
+function delimited(message: Uint8Array): Buffer {
+  return Buffer.concat([Buffer.from(protobuf.Writer.create().uint32(message.length).finish()), message]);
+}
+
+test('dead letters: HTTP, gRPC and file imports store refusals; replay after a schema fix stores each once', { timeout: 90_000 }, async (t) => {
+  const grpcPort = await freePort();
+  const dir = tempDir(t, 'sluice-dlq-');
+  const node = await NodeProcess.start(t, { dataDir: path.join(dir, 'data'), args: ['--grpc', `127.0.0.1:${grpcPort}`] });
+  const url = node.url;
+  assert.equal((await http(`${url}/v1/tables`, { method: 'POST', body: JSON.stringify(READINGS) })).status, 201);
+
+  // Lines as sent, spaces and key order kept: the letter must hold these exact bytes.
+  const good = '{"device":"d1","temp":20,"ts":1700000000000}';
+  const float = '{ "device": "d2", "temp": 21.5, "ts": 1700000000001 }';
+  const extra = '{"device":"d3","temp":19,"ts":1700000000002,"humidity":40}';
+  const noDevice = '{"temp":18,"ts":1700000000003}';
+
+  await t.test('HTTP: valid records stored, refused ones dead-lettered with raw bytes, code, path and source', async () => {
+    const res = await http(`${url}/v1/tables/readings/records?on_invalid=dead_letter`, {
+      method: 'POST',
+      body: [good, float, '', extra, noDevice].join('\n'),
+      headers: { 'content-type': 'application/x-ndjson' },
+    });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.body.written, 1);
+    assert.equal(res.body.rejected_count, 3);
+    assert.equal(res.body.dead_lettered.table, 'readings__dead_letters');
+    assert.equal(res.body.dead_lettered.count, 3);
+    assert.deepEqual(res.body.dead_lettered.letters.map((l: { index: number }) => l.index), [1, 2, 3]);
+
+    const letters = await exportOf<Letter>(url, 'readings__dead_letters');
+    assert.equal(letters.length, 3);
+    const byRaw = new Map(letters.map((l) => [rawText(l), l]));
+    assert.deepEqual([...byRaw.keys()].sort(), [float, extra, noDevice].sort());
+    assert.deepEqual({ code: byRaw.get(float)?.code, path: byRaw.get(float)?.path }, { code: 'TYPE', path: '/temp' });
+    assert.deepEqual({ code: byRaw.get(extra)?.code, path: byRaw.get(extra)?.path }, { code: 'UNKNOWN_FIELD', path: '/humidity' });
+    assert.deepEqual({ code: byRaw.get(noDevice)?.code, path: byRaw.get(noDevice)?.path }, { code: 'REQUIRED', path: '/device' });
+    for (const l of letters) {
+      assert.equal(l.source, 'http');
+      assert.equal(l.table, 'readings');
+      assert.equal(l.status, 'pending');
+      assert.equal(l.raw_format, 'json');
+      assert.ok((l.request_id ?? '').length > 0);
+    }
+    const ids = new Set(letters.map((l) => l.dead_letter_id));
+    assert.deepEqual(new Set(res.body.dead_lettered.letters.map((l: { id: string }) => l.id)), ids);
+    const stored = await exportOf<{ device: string }>(url, 'readings');
+    assert.deepEqual(stored.map((r) => r.device), ['d1']);
+  });
+
+  await t.test('a JSON array body: each refused element kept as its own text', async () => {
+    const res = await http(`${url}/v1/tables/readings/records?on_invalid=dead_letter`, {
+      method: 'POST',
+      body: `[{"device":"a1","temp":1,"ts":1}, {"device":"a2","temp":"x,]","ts":2}]`,
+    });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.body.written, 1);
+    const letter = (await exportOf<Letter>(url, 'readings__dead_letters')).find((l) => rawText(l).includes('"a2"'));
+    assert.equal(letter === undefined ? undefined : rawText(letter), '{"device":"a2","temp":"x,]","ts":2}');
+  });
+
+  await t.test('gRPC Write: refusals dead-lettered with source grpc, listed in the reply', async (tt) => {
+    const c = ingestClient(grpcPort);
+    tt.after(() => c.close());
+    const body = Buffer.from(['{"device":"g1","temp":5,"ts":1}', '{"device":"g2","temp":5.5,"ts":2}'].join('\n'));
+    const reply = (await ingestWrite(c, { table: 'readings', records: body, onInvalid: 'dead_letter' })) as unknown as { written: number; deadLetteredCount: number; deadLetterTable: string; deadLettered: { index: number; id: string }[] };
+    assert.equal(reply.written, 1);
+    assert.equal(reply.deadLetteredCount, 1);
+    assert.equal(reply.deadLetterTable, 'readings__dead_letters');
+    assert.equal(reply.deadLettered[0]?.index, 1);
+    const letter = (await exportOf<Letter>(url, 'readings__dead_letters')).find((l) => l.dead_letter_id === reply.deadLettered[0]?.id);
+    assert.equal(letter?.source, 'grpc');
+    assert.equal(letter === undefined ? undefined : rawText(letter), '{"device":"g2","temp":5.5,"ts":2}');
+  });
+
+  await t.test('auth: write on the table is enough to dead-letter; reading the letters needs read on the dead-letter table', async () => {
+    const made = await http(`${url}/v1/auth/tokens`, { method: 'POST', body: JSON.stringify({ name: 'writer', scopes: ['write:readings'] }) });
+    assert.equal(made.status, 201, made.text);
+    const token = made.body.token as string;
+    const res = await http(`${url}/v1/tables/readings/records?on_invalid=dead_letter`, { method: 'POST', body: '{"device":"w1","temp":"warm","ts":1}', token });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.body.dead_lettered.count, 1);
+    const read = await http(`${url}/v1/tables/readings__dead_letters/export?format=ndjson`, { token });
+    assert.equal(read.status, 403, read.text);
+    const forged = await http(`${url}/v1/tables/readings__dead_letters/records`, { method: 'POST', body: '{}', token });
+    assert.equal(forged.status, 403, 'write on readings does not reach its dead-letter table');
+  });
+
+  await t.test('sluice ingest --on-invalid dead_letter: source import:<file>; a rerun stores no letter twice', async () => {
+    const file = path.join(dir, 'batch.ndjson');
+    writeFileSync(file, ['{"device":"f1","temp":1,"ts":1}', '{"device":"f2","temp":1.25,"ts":2}', '{"device":"f3","temp":3,"ts":3}'].join('\n') + '\n');
+    const before = (await exportOf<Letter>(url, 'readings__dead_letters')).length;
+    for (const args of [[], ['--restart']]) {
+      const run = runCli(['ingest', file, '--table', 'readings', '--url', url, '--on-invalid', 'dead_letter', '--no-progress', ...args]);
+      assert.equal(run.code, 3, run.stderr); // records were refused (and kept)
+      assert.match(run.stderr, /1 rejected records kept as dead letters/);
+    }
+    const letters = (await exportOf<Letter>(url, 'readings__dead_letters')).filter((l) => l.source === 'import:batch.ndjson');
+    assert.equal(letters.length, 1, 'the rerun re-sent the row under the same dedupe key: same letter id');
+    assert.equal(rawText(letters[0] as Letter), '{"device":"f2","temp":1.25,"ts":2}');
+    assert.equal((await exportOf<Letter>(url, 'readings__dead_letters')).length, before + 1);
+  });
+
+  await t.test('the import route (CSV): rows the table refuses are dead-lettered as their converted JSON, source import:csv', async () => {
+    const csv = 'device,temp,ts\nc1,7,2026-01-01T00:00:00Z\n,8,2026-01-01T00:00:01Z\n';
+    const res = await http(`${url}/v1/tables/readings/import?on_invalid=dead_letter`, { method: 'POST', body: csv, headers: { 'content-type': 'text/csv' } });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.body.written, 1);
+    assert.deepEqual(res.body.dead_lettered, { table: 'readings__dead_letters', count: 1 });
+    const letter = (await exportOf<Letter>(url, 'readings__dead_letters')).find((l) => l.source === 'import:csv');
+    assert.equal(letter?.code, 'REQUIRED');
+    assert.equal(letter?.path, '/device');
+    assert.equal((JSON.parse(rawText(letter as Letter)) as { temp: number }).temp, 8);
+  });
+
+  await t.test("the table's onInvalid default applies to writes that do not name one; dead-letter tables cannot dead-letter", async () => {
+    // Where table settings are set (beside limits); a described table sent to the schema route keeps it.
+    const patched = await http(`${url}/v1/tables/readings`, { method: 'PATCH', body: JSON.stringify({ onInvalid: 'dead_letter' }) });
+    assert.equal(patched.status, 200, patched.text);
+    assert.equal(patched.body.onInvalid, 'dead_letter');
+    const res = await http(`${url}/v1/tables/readings/records`, { method: 'POST', body: '{"device":"p1","temp":"hot","ts":1}' });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.body.dead_lettered.count, 1);
+    // An explicit on_invalid still wins.
+    const rejected = await http(`${url}/v1/tables/readings/records?on_invalid=reject`, { method: 'POST', body: '{"device":"p2","temp":"hot","ts":1}' });
+    assert.equal(rejected.status, 400);
+    const recursive = await http(`${url}/v1/tables/readings__dead_letters/records?on_invalid=dead_letter`, { method: 'POST', body: '{"nope":1}' });
+    assert.equal(recursive.status, 400, recursive.text);
+    assert.equal(recursive.body.error.code, 'INVALID_ARGUMENT');
+  });
+
+  await t.test('replay after a schema fix: fixed letters stored once, the rest stay pending; a second run and an interrupted one store nothing twice', async () => {
+    const letters = await exportOf<Letter>(url, 'readings__dead_letters');
+    const pending = letters.filter((l) => l.status === 'pending');
+    assert.equal(pending.length, 9);
+    const dry = runCli(['dlq', 'replay', '--table', 'readings', '--url', url, '--dry-run']);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.deepEqual(JSON.parse(dry.stdout), { pending: 9, already_replayed: 0, dry_run: true });
+
+    // temp int → float widens; humidity becomes a field. Text temperatures and the missing device stay invalid.
+    const desc = await http(`${url}/v1/tables/readings`);
+    const fields = [...desc.body.fields.map((f: { name: string }) => (f.name === 'temp' ? { ...f, type: 'float' } : f)), { name: 'humidity', type: 'int' }];
+    const fixed = await http(`${url}/v1/tables/readings/schema`, { method: 'PATCH', body: JSON.stringify({ fields }) });
+    assert.equal(fixed.status, 200, fixed.text);
+
+    // A replay that died after storing this letter's record and before marking it.
+    const interrupted = pending.find((l) => rawText(l) === float) as Letter;
+    const early = await http(`${url}/v1/tables/readings/records?dedupe_prefix=dlq-${interrupted.dead_letter_id}-&dedupe_first=0`, { method: 'POST', body: rawText(interrupted) });
+    assert.equal(early.status, 200, early.text);
+
+    const first = runCli(['dlq', 'replay', '--table', 'readings', '--url', url]);
+    assert.equal(first.code, 3, first.stderr); // some letters are still refused
+    assert.deepEqual(JSON.parse(first.stdout), { replayed: 4, still_refused: 5, already_replayed: 0 });
+    assert.match(first.stderr, /still refused: .*REQUIRED|still refused: .*device/);
+    const second = runCli(['dlq', 'replay', '--table', 'readings', '--url', url]);
+    assert.equal(second.code, 3, second.stderr);
+    assert.deepEqual(JSON.parse(second.stdout), { replayed: 0, still_refused: 5, already_replayed: 4 });
+
+    const stored = await exportOf<{ _id: string; device: string; temp: number; humidity: number | null }>(url, 'readings');
+    const devices = stored.map((r) => r.device).sort();
+    // Each once: the import's rerun and both replays doubled nothing.
+    assert.deepEqual(devices, ['a1', 'c1', 'd1', 'd2', 'd3', 'f1', 'f2', 'f3', 'g1', 'g2']);
+    assert.equal(stored.find((r) => r.device === 'd2')?._id, early.body.ids[0], 'the interrupted replay kept the record it stored');
+    assert.equal(stored.find((r) => r.device === 'd3')?.humidity, 40);
+
+    const after = await exportOf<Letter>(url, 'readings__dead_letters');
+    assert.equal(after.length, letters.length, 'marking a letter replaces it (same id), never adds one');
+    const replayed = after.filter((l) => l.status === 'replayed');
+    assert.equal(replayed.length, 4);
+    for (const l of replayed) assert.ok(stored.some((r) => r._id === l.replayed_id), `letter ${l.dead_letter_id} names the stored record`);
+    const list = runCli(['dlq', 'list', '--table', 'readings', '--url', url]);
+    assert.equal(list.code, 0, list.stderr);
+    const listed = list.stdout.trim().split('\n').map((l) => JSON.parse(l) as { raw: string; code: string });
+    assert.equal(listed.length, 5);
+    assert.deepEqual(listed.filter((l) => l.code !== 'REQUIRED' || !l.raw.includes('"temp":8')).map((l) => l.raw).sort(), [noDevice, '{"device":"a2","temp":"x,]","ts":2}', '{"device":"p1","temp":"hot","ts":1}', '{"device":"w1","temp":"warm","ts":1}'].sort());
+  });
+
+  await t.test('protobuf: an undecodable message is kept as its bytes; a protobuf letter replays as a length-delimited message', async () => {
+    const created = runCli(['table', 'create', '--url', url, '--proto', PROTO, '--message', 'shop.v1.Payment', '--name', 'payments', '--shard-key', 'account_id']);
+    assert.equal(created.code, 0, created.stderr);
+    const T = paymentType();
+    const pay = (account: string): Uint8Array => T.encode(T.fromObject({ account_id: account, amount_cents: '125' })).finish();
+    const garbage = Buffer.from([0x0a, 0xff, 0xff, 0xff]);
+    const res = await http(`${url}/v1/tables/payments/records?on_invalid=dead_letter`, {
+      method: 'POST',
+      body: Buffer.concat([delimited(pay('acct-1')), delimited(garbage)]),
+      headers: { 'content-type': 'application/x-protobuf' },
+    });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.body.dead_lettered.count, 1);
+    const [letter] = await exportOf<Letter>(url, 'payments__dead_letters');
+    assert.deepEqual({ format: letter?.raw_format, code: letter?.code }, { format: 'protobuf', code: 'INVALID_PROTOBUF' });
+    assert.deepEqual(Buffer.from(letter?.raw ?? '', 'base64'), garbage);
+
+    // A letter of a valid message (as if refused by an older schema), written by an admin: the replay frames it.
+    const forged = { dead_letter_id: 'forged-1', table: 'payments', raw: Buffer.from(pay('acct-2')).toString('base64'), raw_format: 'protobuf', code: 'REQUIRED', message: 'old schema', source: 'test', failed_at: 1, status: 'pending' };
+    assert.equal((await http(`${url}/v1/tables/payments__dead_letters/records`, { method: 'POST', body: JSON.stringify(forged) })).status, 200);
+    const replay = runCli(['dlq', 'replay', '--table', 'payments', '--url', url]);
+    assert.equal(replay.code, 3, replay.stderr);
+    assert.deepEqual(JSON.parse(replay.stdout), { replayed: 1, still_refused: 1, already_replayed: 0 });
+    assert.match(replay.stderr, /not a valid protobuf/);
+    const stored = await exportOf<{ account_id: string }>(url, 'payments');
+    assert.deepEqual(stored.map((r) => r.account_id).sort(), ['acct-1', 'acct-2']);
+  });
+
+  await t.test('a large body (decoded in a worker thread): each refused line kept exactly', async () => {
+    const table = { name: 'bulk', shardKey: 'k', fields: [{ name: 'k', type: 'string', required: true }, { name: 'n', type: 'int', required: true }] };
+    assert.equal((await http(`${url}/v1/tables`, { method: 'POST', body: JSON.stringify(table) })).status, 201);
+    const lines = Array.from({ length: 5_000 }, (_, i) => (i % 1_000 === 999 ? `{"k":"bad-${i}","n":"${'x'.repeat(i % 7)}"}` : `{"k":"k${i % 97}","n":${i}}`));
+    const body = lines.join('\n');
+    assert.ok(body.length > 64 * 1024, 'past workerBodyBytesMin');
+    const res = await http(`${url}/v1/tables/bulk/records?on_invalid=dead_letter`, { method: 'POST', body, headers: { 'content-type': 'application/x-ndjson' } });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.body.written, 4_995);
+    assert.equal(res.body.dead_lettered.count, 5);
+    const letters = await exportOf<Letter>(url, 'bulk__dead_letters');
+    assert.deepEqual(letters.map(rawText).sort(), lines.filter((l) => l.includes('bad-')).sort());
+  });
+});
