@@ -69,12 +69,13 @@ export const DEAD_LETTER_VIOLATIONS_MAX = 4 * DEAD_LETTERS_PER_REQUEST_MAX;
 export const DEAD_LETTER_RAW_BYTES_MAX = 768 * KiB;
 
 /**
- * How long a node that lost the race to create a dead-letter table waits
- * for the winner's table to reach its catalog (an etcd watch in a cluster)
- * before answering NOT_READY (503, retryable), ms.
+ * How long a node that lost the race to create a table on first write (a
+ * dead-letter or shipper-protocol table) waits for the winner's table to
+ * reach its catalog (an etcd watch in a cluster) before answering
+ * NOT_READY (503, retryable), ms.
  * @default 5_000
  */
-export const DEAD_LETTER_TABLE_WAIT_MS = 5_000;
+export const TABLE_CREATE_RACE_WAIT_MS = 5_000;
 
 /**
  * Largest gRPC message a node sends or receives (Replica and Ingest

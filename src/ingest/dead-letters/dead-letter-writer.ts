@@ -5,8 +5,7 @@
  * fsync, W replicas). A letter the dead-letter table itself refused would
  * be a bug in the mapping, never the sender's input: it fails loudly.
  */
-import { DEAD_LETTER_TABLE_WAIT_MS } from '../../config.ts';
-import { SluiceError, isSluiceError } from '../../core/errors.ts';
+import { SluiceError } from '../../core/errors.ts';
 import { parseTableDef } from '../../core/schema/parse-table-def.ts';
 import type { TableDef } from '../../core/schema/table-def.ts';
 import type { Consistency, Coordinator } from '../../cluster/coordinator/coordinator.ts';
@@ -15,9 +14,8 @@ import { currentDef, type Catalog, type TableEntry } from '../../storage/catalog
 import type { DecodePool } from '../decode-pool.ts';
 import { deadLetterRecord, type DeadLetter } from './dead-letter-record.ts';
 import { deadLetterTableDefinition } from './dead-letter-table.ts';
+import { tableOnFirstWrite } from '../table-on-first-write.ts';
 
-/** Between looks at the catalog while waiting for a table another node created. */
-const TABLE_POLL_MS = 20;
 
 /** What the writer needs from the node. */
 export interface DeadLetterWriterDeps {
@@ -51,30 +49,9 @@ export class DeadLetterWriter {
   }
 
   /** The dead-letter table of `source`, created first when missing; a concurrent create counts as success. */
-  async table(source: TableDef): Promise<TableEntry> {
-    const definition = deadLetterTableDefinition(source);
-    const existing = this.deps.catalog.get(definition.name);
-    if (existing !== undefined) return existing;
-    const def = parseTableDef(definition, Date.now(), { replicationFactorDefault: source.replicationFactor });
-    try {
-      return await this.deps.tables.create(def, Date.now());
-    } catch (err) {
-      // Another request (or node) created it between the lookup and the create; in a cluster this node's
-      // catalog learns of it through its etcd watch, a moment later.
-      if (!isSluiceError(err, 'TABLE_EXISTS')) throw err;
-      return this.awaitTable(definition.name);
-    }
-  }
-
-  /** The table once this node's catalog has it; NOT_READY (503, retryable) if that takes longer than a watch should. */
-  private async awaitTable(name: string): Promise<TableEntry> {
-    const deadline = Date.now() + DEAD_LETTER_TABLE_WAIT_MS;
-    for (;;) {
-      const entry = this.deps.catalog.get(name);
-      if (entry !== undefined) return entry;
-      if (Date.now() >= deadline) throw new SluiceError('NOT_READY', `the dead-letter table ${name} exists but this node does not know it yet; retry`);
-      await new Promise((resolve) => setTimeout(resolve, TABLE_POLL_MS));
-    }
+  table(source: TableDef): Promise<TableEntry> {
+    const def = parseTableDef(deadLetterTableDefinition(source), Date.now(), { replicationFactorDefault: source.replicationFactor });
+    return tableOnFirstWrite(this.deps.catalog, this.deps.tables, def);
   }
 
   /** Writes `letters` (all of one source table) and resolves once they are durable at the dead-letter table's W. */
