@@ -7,6 +7,8 @@
  * the body is read, and each table's `write` scope is checked once read
  * (a table the token may not write answers its items 403).
  */
+import type { OnInvalid } from '../../../../ingest/batch-encoder.ts';
+import { protocolOnInvalid } from '../protocol-on-invalid.ts';
 import { randomBytes } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -106,9 +108,12 @@ async function writeBatches(ctx: ApiContext, request: FastifyRequest, plan: Bulk
  */
 async function writeTable(ctx: ApiContext, request: FastifyRequest, planned: TableBatch, plan: BulkPlan, ticket: AdmissionTicket): Promise<{ batch: TableBatch; result: WriteResult | undefined }> {
   let batch: TableBatch;
+  let onInvalid: OnInvalid;
   try {
     authorizeRequest(ctx.auth, request, tableNeed('write', planned.table));
-    const problem = esTableProblem(currentDef(await ensureTable(ctx, esTableDefinition(planned.table))));
+    const entry = await ensureTable(ctx, esTableDefinition(planned.table));
+    onInvalid = protocolOnInvalid(request, entry, 'skip');
+    const problem = esTableProblem(currentDef(entry));
     if (problem !== undefined) throw new SluiceError('SCHEMA_INCOMPATIBLE', `the table ${planned.table} exists but cannot take Elasticsearch documents: ${problem} (docs/protocols.md)`);
     batch = await withoutExistingCreates(ctx, planned, plan.items, plan.outcomes);
   } catch (err) {
@@ -120,7 +125,7 @@ async function writeTable(ctx: ApiContext, request: FastifyRequest, planned: Tab
     return { batch, result: undefined };
   }
   const body = Buffer.from(batch.lines.join('\n'), 'utf8');
-  const result = await ctx.door.write({ table: batch.table, body, format: 'ndjson', onInvalid: 'skip', requestId: String(request.id) }, ticket, ctx.endpoints.http.progress);
+  const result = await ctx.door.write({ table: batch.table, body, format: 'ndjson', onInvalid, source: 'elasticsearch', requestId: String(request.id) }, ticket, ctx.endpoints.http.progress);
   return { batch, result };
 }
 

@@ -14,6 +14,8 @@
  *
  * Records land in `--loki-table` (loki-table.ts), created on the first push.
  */
+import type { OnInvalid } from '../../../../ingest/batch-encoder.ts';
+import { protocolOnInvalid } from '../protocol-on-invalid.ts';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { LOKI_DECODE_IDLE_MS } from '../../../../config.ts';
 import { SluiceError, isSluiceError } from '../../../../core/errors.ts';
@@ -66,6 +68,7 @@ async function push(ctx: ApiContext, pool: LokiDecodePool, request: FastifyReque
   const ticket = ctx.door.tryAdmit(Number.isFinite(declared) ? Math.min(declared, ctx.config.bodyBytesMax) : 0);
   if (ticket === undefined) throw new SluiceError('OVERLOADED', 'too many writes in flight; retry after the Retry-After delay');
   let records: Uint8Array;
+  let onInvalid: OnInvalid;
   try {
     const raw = await readBody(request.raw, { bodyBytesMax: ctx.config.bodyBytesMax, ticket, rawEncodings: encoding === 'protobuf' ? ['snappy'] : [] });
     const rawBytes = raw.length;
@@ -77,12 +80,18 @@ async function push(ctx: ApiContext, pool: LokiDecodePool, request: FastifyReque
       return;
     }
     records = decoded.records;
-    await ensureTable(ctx, lokiTableDefinition(table));
+    onInvalid = protocolOnInvalid(request, await ensureTable(ctx, lokiTableDefinition(table)), 'reject');
   } catch (err) {
     ticket.release();
     throw err;
   }
-  await ctx.door.write({ table, body: records, format: 'json', onInvalid: 'reject', requestId: String(request.id) }, ticket, ctx.endpoints.http.progress);
+  const result = await ctx.door.write({ table, body: records, format: 'json', onInvalid, source: 'loki', requestId: String(request.id) }, ticket, ctx.endpoints.http.progress);
+  // Loki's own answer to a push it took only part of: 400 (not retried), the rest stored.
+  const letters = result.deadLettered;
+  if (letters !== undefined && letters.count > 0) {
+    const first = result.rejected?.[0];
+    throw new SluiceError('SCHEMA_VIOLATION', `${letters.count} of the push's entries were refused and stored in ${letters.table}; the other ${result.written} were written`, first === undefined ? [] : [first]);
+  }
 }
 
 /** Protobuf unless the Content-Type says JSON (Loki reads a push without one as protobuf); 415 for anything else. */

@@ -12,6 +12,8 @@
  * and the answer after the WAL fsync. Overload is 429, not ready or
  * stopping 503, both with Retry-After: the statuses OTLP exporters retry.
  */
+import type { OnInvalid } from '../../../../ingest/batch-encoder.ts';
+import { protocolOnInvalid } from '../protocol-on-invalid.ts';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SluiceError } from '../../../../core/errors.ts';
 import { TABLE_NAME_RE } from '../../../../core/schema/parse-table-def.ts';
@@ -74,6 +76,7 @@ async function exportLogs(ctx: ApiContext, pool: OtlpDecodePool, request: Fastif
   const ticket = ctx.door.tryAdmit(Number.isFinite(declared) ? Math.min(declared, ctx.config.bodyBytesMax) : 0);
   if (ticket === undefined) throw new SluiceError('OVERLOADED', 'too many writes in flight; retry after the Retry-After delay');
   let decoded: OtlpDecoded;
+  let onInvalid: OnInvalid;
   try {
     const raw = await readBody(request.raw, { bodyBytesMax: ctx.config.bodyBytesMax, ticket });
     holdAtLeast(ticket, raw.length * OTLP_DECODE_HEAP_BYTES_PER_BODY_BYTE[encoding]);
@@ -82,14 +85,16 @@ async function exportLogs(ctx: ApiContext, pool: OtlpDecodePool, request: Fastif
       ticket.release();
       return exportResponse(encoding, decoded.rejected.length, rejectionMessage(decoded.rejected, decoded.rejected.length, decoded.total));
     }
-    checkOtelLogsTable(currentDef(await ensureTable(ctx, otelLogsTableDefinition(table))));
+    const entry = await ensureTable(ctx, otelLogsTableDefinition(table));
+    checkOtelLogsTable(currentDef(entry));
+    onInvalid = protocolOnInvalid(request, entry, 'skip');
     holdOnlyRecords(ctx, decoded, ticket);
   } catch (err) {
     ticket.release();
     throw err;
   }
   const body = Buffer.from(decoded.json.buffer, decoded.json.byteOffset, decoded.json.byteLength);
-  const result = await ctx.door.write({ table, body, format: 'json', onInvalid: 'skip', requestId: String(request.id) }, ticket, ctx.endpoints.http.progress);
+  const result = await ctx.door.write({ table, body, format: 'json', onInvalid, source: 'otlp', requestId: String(request.id) }, ticket, ctx.endpoints.http.progress);
   const rejected = allRejections(decoded, result);
   return exportResponse(encoding, rejected.count, rejected.count === 0 ? '' : rejectionMessage(rejected.list, rejected.count, decoded.total));
 }
