@@ -27,8 +27,18 @@ type UnaryWithMetadataFn = (request: unknown, metadata: Metadata, options: { dea
 interface Peer {
   readonly address: string;
   readonly replica: Client;
+  /** The same service on a connection of its own, for the small calls that decide atomic batches. */
+  readonly control: Client;
   readonly health: Client;
 }
+
+/**
+ * Calls that carry a few bytes and finish two-phase commits: on a
+ * connection of their own, so they do not queue behind megabytes of
+ * Write and Prepare payloads in one HTTP/2 connection's flow-control
+ * window (CockroachDB keeps such connection classes apart for the same reason).
+ */
+const CONTROL_METHODS: ReadonlySet<ReplicaMethod> = new Set(['Commit', 'Abort', 'TxStatus']);
 
 /** gRPC channels to peers by node id. */
 export class GrpcTransport implements ReplicaTransport {
@@ -61,11 +71,14 @@ export class GrpcTransport implements ReplicaTransport {
   private open(nodeId: string, address: string): void {
     const old = this.peers.get(nodeId);
     old?.replica.close();
+    old?.control.close();
     old?.health.close();
     const options = { 'grpc.max_receive_message_length': GRPC_MESSAGE_BYTES_MAX, 'grpc.max_send_message_length': GRPC_MESSAGE_BYTES_MAX, ...this.security.channelOptions(nodeId) };
     // One credentials object for both clients, so they share one connection (grpc-js pools subchannels by equal credentials).
     const creds = this.security.channelCredentials(nodeId);
-    this.peers.set(nodeId, { address, replica: new ReplicaClient(address, creds, options), health: new HealthClient(address, creds, options) });
+    // A channel option of its own gives the control client its own subchannel, hence its own connection.
+    const control = new ReplicaClient(address, creds, { ...options, 'sluice.connection_class': 'control' });
+    this.peers.set(nodeId, { address, replica: new ReplicaClient(address, creds, options), control, health: new HealthClient(address, creds, options) });
   }
 
   /**
@@ -76,9 +89,10 @@ export class GrpcTransport implements ReplicaTransport {
   call<M extends ReplicaMethod>(nodeId: string, method: M, request: ReplicaMethods[M][0], timeoutMs: number): Promise<ReplicaMethods[M][1]> {
     const peer = this.peers.get(nodeId);
     if (peer === undefined) return Promise.reject(new SluiceError('NO_QUORUM', `no address known for node ${nodeId}`));
-    const fn = (peer.replica as unknown as Record<string, UnaryWithMetadataFn>)[method] as UnaryWithMetadataFn;
+    const client = CONTROL_METHODS.has(method) ? peer.control : peer.replica;
+    const fn = (client as unknown as Record<string, UnaryWithMetadataFn>)[method] as UnaryWithMetadataFn;
     return new Promise((resolve, reject) => {
-      fn.call(peer.replica, encodeMessage(request), protocolMetadata(), { deadline: Date.now() + timeoutMs }, (err, reply) => {
+      fn.call(client, encodeMessage(request), protocolMetadata(), { deadline: Date.now() + timeoutMs }, (err, reply) => {
         if (err !== null) {
           reject(refusedByPeer(err, nodeId) ?? fromServiceError(err, nodeId));
           return;
@@ -108,6 +122,7 @@ export class GrpcTransport implements ReplicaTransport {
   close(): void {
     for (const peer of this.peers.values()) {
       peer.replica.close();
+      peer.control.close();
       peer.health.close();
     }
     this.peers.clear();

@@ -99,7 +99,13 @@ export class TxConcluder {
     this.unconfirmed = [];
     if (waiting.length === 0 || this.status === undefined) return [];
     const byNode = new Map<string, bigint[]>();
-    for (const u of waiting) for (const n of u.nodes) byNode.set(n, [...(byNode.get(n) ?? []), u.txid]);
+    for (const u of waiting) {
+      for (const n of u.nodes) {
+        const txids = byNode.get(n);
+        if (txids === undefined) byNode.set(n, [u.txid]);
+        else txids.push(u.txid);
+      }
+    }
     const status = this.status;
     const reports = new Map<string, ReadonlyMap<bigint, string>>();
     await Promise.all(
