@@ -1,6 +1,7 @@
 /**
- * The replica transport over gRPC: one channel per peer address (gRPC
- * multiplexes every call over it), to the peer's listener, with the
+ * The replica transport over gRPC: two channels per peer address (gRPC
+ * multiplexes calls over each: one for data, one for the two-phase
+ * commit's small calls), to the peer's listener, with the
  * credentials of `PeerSecurity` (mutual TLS: this node's certificate, and a
  * server that must prove to be the node etcd lists at that address; a
  * server that does not is as unreachable as a dead one). Calls carry a
