@@ -119,5 +119,13 @@ ensureRsyslog();
 ensureKafka();
 run(path.join(root, 'node_modules', '.bin', 'tsc'), ['--noEmit', '-p', '.']);
 const only = process.argv.slice(2);
-const files = only.length > 0 ? only : globSync('test/**/*.test.ts', { cwd: root }).sort();
-run(process.execPath, ['--test', '--test-reporter=spec', ...files]);
+if (only.length > 0) {
+  run(process.execPath, ['--test', '--test-reporter=spec', ...only]);
+} else {
+  // In-process tests two files at a time (they are mostly CPU and process start-up), then the tests
+  // of real processes (nodes, etcd, Kafka, SIGKILL and timeouts) one file at a time, as they were measured.
+  const all = globSync('test/**/*.test.ts', { cwd: root }).sort();
+  const processTests = all.filter((f) => f.startsWith('test/process/'));
+  run(process.execPath, ['--test', '--test-concurrency=2', '--test-reporter=spec', ...all.filter((f) => !processTests.includes(f))]);
+  run(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...processTests]);
+}

@@ -1,6 +1,6 @@
 /**
  * The data-dir lock on real `sluice serve` processes: a node SIGKILLed and
- * started again at once, 20 times on one data dir, starts every time, even
+ * started again at once, 10 times on one data dir, starts every time, even
  * though the killed node is still a zombie this test has not reaped when
  * the next one takes the lock (the PID-file lock refused that: the zombie's
  * PID was "alive"); and a second node on the dir of a live one exits
@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { NodeProcess, tempDir } from './harness.ts';
 
-const RESTARTS = 20;
+const RESTARTS = 10;
 const LINUX = process.platform === 'linux';
 
 /** Linux: the state letter of `pid` in /proc (Z: zombie), or undefined once it is reaped. */
