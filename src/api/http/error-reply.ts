@@ -4,7 +4,7 @@
  * client only ever sees `{"error": {"code", "message", "details"}}`.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ERROR_CODES, SluiceError, type ErrorCode } from '../../core/errors.ts';
+import { SluiceError, type ErrorCode } from '../../core/errors.ts';
 import type { ApiContext } from './api-context.ts';
 
 const FASTIFY_STATUS_CODES: Readonly<Record<number, ErrorCode>> = {
@@ -40,27 +40,34 @@ export function sendError(ctx: ApiContext, request: FastifyRequest, reply: Fasti
   } else if (e.code === 'PERMISSION_DENIED' && e.details[0]?.path === 'scope') {
     void reply.header('www-authenticate', `Bearer realm="sluice", error="insufficient_scope", scope="${e.details[0].message}"`);
   }
-  if (e.code === 'OVERLOADED') {
-    ctx.metrics.overloaded.inc({ reason: e.details[0]?.path === 'exports' ? 'exports' : 'admission' });
-    void reply.header('retry-after', String(ctx.config.retryAfterSeconds));
-  } else if (e.retryAfterMs !== undefined) {
-    void reply.header('retry-after', String(retryAfterSeconds(e.retryAfterMs)));
-  } else if (e.status === 503 && ERROR_CODES[e.code].canRetry && !reply.hasHeader('retry-after')) {
-    // Shippers (OTLP exporters, Promtail, Vector) retry a 503 after Retry-After; without it some give up.
-    void reply.header('retry-after', String(ctx.config.retryAfterSeconds));
-  }
+  if (e.code === 'OVERLOADED') ctx.metrics.overloaded.inc({ reason: e.details[0]?.path === 'exports' ? 'exports' : 'admission' });
+  const retryAfter = retryAfterOf(ctx, e);
+  if (retryAfter !== undefined) void reply.header('retry-after', String(retryAfter));
   return reply.code(e.status).type('application/json').send(JSON.stringify(e.toBody()));
 }
 
 /**
- * The table a refused request's URL names, if this node has it: a label taken
- * from any URL would let a client grow /metrics without bound.
+ * Retry-After of a refusal, seconds: when a table's rate lets the request
+ * in, or the node's delay for any other retryable 429 or 503 (OTLP
+ * exporters, Promtail and Vector retry those after it; without it some give
+ * up); undefined for an answer not to be retried.
  */
+export function retryAfterOf(ctx: ApiContext, e: SluiceError): number | undefined {
+  if (e.retryAfterMs !== undefined) return retryAfterSeconds(e.retryAfterMs);
+  return e.canRetry && (e.status === 429 || e.status === 503) ? ctx.config.retryAfterSeconds : undefined;
+}
+
+/** The table a refused request's URL names, if this node has it ('' otherwise). */
 function knownTable(ctx: ApiContext, request: FastifyRequest): string {
   const params: unknown = request.params;
-  if (typeof params !== 'object' || params === null || !('table' in params) || typeof params.table !== 'string') return '';
-  if (ctx.phase() !== 'ready') return '';
-  return ctx.services().catalog.get(params.table) === undefined ? '' : params.table;
+  const name = typeof params === 'object' && params !== null && 'table' in params && typeof params.table === 'string' ? params.table : undefined;
+  return knownTableName(ctx, name);
+}
+
+/** `name` when this node has that table, else '': a metric label taken from any URL would let a client grow /metrics without bound. */
+export function knownTableName(ctx: ApiContext, name: string | undefined): string {
+  if (name === undefined || ctx.phase() !== 'ready') return '';
+  return ctx.services().catalog.get(name) === undefined ? '' : name;
 }
 
 /**

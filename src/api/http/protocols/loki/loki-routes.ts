@@ -18,7 +18,7 @@ import type { OnInvalid } from '../../../../ingest/batch-encoder.ts';
 import { protocolOnInvalid } from '../protocol-on-invalid.ts';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { LOKI_DECODE_IDLE_MS } from '../../../../config.ts';
-import { SluiceError, isSluiceError } from '../../../../core/errors.ts';
+import { SluiceError } from '../../../../core/errors.ts';
 import type { AdmissionTicket } from '../../../../ingest/admission.ts';
 import type { ApiContext } from '../../api-context.ts';
 import { readBody } from '../../body-reader.ts';
@@ -43,15 +43,10 @@ export function registerLokiRoutes(app: FastifyInstance, ctx: ApiContext): void 
   app.addHook('onClose', async () => {
     await pool.close();
   });
+  // Loki clients retry 429 and 5xx: the error reply gives every retryable one its Retry-After.
   app.post('/loki/api/v1/push', needs(onFixedTable(table, 'write')), async (request, reply) => {
-    try {
-      await push(ctx, pool, request, table);
-      return await reply.code(204).send();
-    } catch (err) {
-      // Loki clients retry 429 and 5xx; Retry-After tells them when (OVERLOADED gets it from the error reply).
-      if (isSluiceError(err) && err.canRetry && err.status === 503) void reply.header('retry-after', String(ctx.config.retryAfterSeconds));
-      throw err;
-    }
+    await push(ctx, pool, request, table);
+    return reply.code(204).send();
   });
   app.get('/ready', needs(PUBLIC), async (_request, reply) => {
     const phase = ctx.phase();
