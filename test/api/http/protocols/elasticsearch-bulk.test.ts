@@ -12,7 +12,7 @@ import { parseBulkBody } from '../../../../src/api/http/protocols/elasticsearch/
 import { planBulk, timeOf, type PlanOptions } from '../../../../src/api/http/protocols/elasticsearch/bulk-plan.ts';
 import { bulkAnswerJson, writtenBatch, type ItemOutcome } from '../../../../src/api/http/protocols/elasticsearch/bulk-answer.ts';
 import { esTableDefinition, esTableProblem, tableOfIndex } from '../../../../src/api/http/protocols/elasticsearch/index-table.ts';
-import { prefersHtml } from '../../../../src/api/http/protocols/elasticsearch/es-probes.ts';
+import { prefersHtml } from '../../../../src/api/http/status/accept.ts';
 import { withEsErrorFields } from '../../../../src/api/http/protocols/elasticsearch/es-error-body.ts';
 import { parseTableDef } from '../../../../src/core/schema/parse-table-def.ts';
 

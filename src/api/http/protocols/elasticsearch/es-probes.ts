@@ -6,6 +6,7 @@
  * and Filebeat make at start (empty answers: sluice has none of these),
  * and `_refresh` (a no-op: what sluice acknowledged is already readable).
  */
+import { prefersHtml } from '../../status/accept.ts';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiContext } from '../../api-context.ts';
 import type { RouteAuth } from '../../route-auth.ts';
@@ -55,21 +56,6 @@ function refreshed(request: FastifyRequest, reply: FastifyReply): FastifyReply {
 function rootAnswer(ctx: ApiContext, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   if (prefersHtml(request.headers.accept)) return reply.code(303).header('location', '/status').send();
   return json(reply, versionBody(ctx));
-}
-
-/** True when `accept` names text/html (a browser's navigation), unless JSON is asked for with a higher weight. */
-export function prefersHtml(accept: string | undefined): boolean {
-  if (accept === undefined) return false;
-  let html = 0;
-  let json = 0;
-  for (const part of accept.split(',')) {
-    const [type, ...params] = part.trim().toLowerCase().split(';');
-    const q = Number(params.map((p) => p.trim()).find((p) => p.startsWith('q='))?.slice(2) ?? '1');
-    const weight = Number.isFinite(q) ? q : 0;
-    if (type === 'text/html') html = Math.max(html, weight);
-    if (type === 'application/json' || (type?.startsWith('application/vnd.elasticsearch') ?? false)) json = Math.max(json, weight);
-  }
-  return html > 0 && html > json;
 }
 
 /** What `GET /` answers: an Elasticsearch 8 node's info. */
