@@ -1,8 +1,8 @@
 /**
  * A Kafka topic consumed into a table, exactly once:
  * - the consumer group spreads partitions over members; offsets are
- *   committed by hand, only once every batch up to them is durable at the
- *   table's W (CommitOrder);
+ *   committed by hand, per partition, only once every batch up to them is
+ *   durable at the table's W there (CommitOrder);
  * - a crash between write and commit re-delivers from the last commit, and
  *   each record carries the dedupe key `kafka:<topic>:<partition>:<offset>`,
  *   so a re-delivered message keeps the id it was stored with (the offset is
@@ -96,6 +96,8 @@ export class KafkaSource implements Ingestor {
   private stopping: Promise<void> | undefined;
   private readonly lag = new Map<number, number>();
   private readonly committed = new Map<number, bigint>();
+  /** Partitions whose offset a dead-letter transaction is committing right now. */
+  private readonly lettersInFlight = new Set<number>();
   private deadLettered = 0;
 
   constructor(config: KafkaSourceConfig, deps: KafkaSourceDeps) {
@@ -286,22 +288,30 @@ export class KafkaSource implements Ingestor {
     });
   }
 
-  /** Admits and writes one batch; its offsets become committable once it and every batch before it are durable. */
+  /**
+   * Admits and writes one batch. Once it is durable its offsets become
+   * committable (after every earlier batch's, per partition), except in the
+   * partitions where it has dead letters: those wait for the transaction
+   * that produces the letters and commits the partition's offset with them.
+   */
   private dispatch(batch: Batch, session: AbortController): Promise<void> {
     const commits = this.commits;
-    const seq = commits.add(nextOffsets(batch.messages));
+    const offsets = nextOffsets(batch.messages);
+    const seq = commits.add(offsets);
     const write = (async () => {
       const ticket = await this.deps.door.admit(batch.bytes, session.signal, () => {
         this.state = 'paused';
       });
       if (this.state === 'paused') this.state = 'running';
-      await this.writeBatch(batch, ticket, session.signal, seq);
+      const result = await this.writeBatch(batch, ticket, session.signal);
+      const letters = result.rejectedCount > 0 ? lettersOf(batch.messages, result) : [];
+      const held = new Set(letters.map((l) => l.message.partition));
+      commits.done(seq, [...offsets.keys()].filter((p) => !held.has(p)));
+      this.scheduleCommit();
+      if (letters.length > 0) await this.deadLetter(letters, batch.messages, commits, seq, session.signal);
     })()
       .then(
-        () => {
-          commits.done(seq);
-          this.scheduleCommit();
-        },
+        () => undefined,
         // Only the end of the connection leaves a write unfinished; its batch stays uncommitted and is re-delivered.
         (err: unknown) => this.fail(err, session),
       )
@@ -310,8 +320,8 @@ export class KafkaSource implements Ingestor {
     return write;
   }
 
-  /** Writes one batch until it is durable (retrying transient failures), then dead-letters what the table refused. */
-  private async writeBatch(batch: Batch, firstTicket: Awaited<ReturnType<SourceDoor['admit']>>, signal: AbortSignal, seq: number): Promise<void> {
+  /** Writes one batch until it is durable, retrying transient failures; refused records come back in the result. */
+  private async writeBatch(batch: Batch, firstTicket: Awaited<ReturnType<SourceDoor['admit']>>, signal: AbortSignal): Promise<WriteResult> {
     const { messages } = batch;
     const values = messages.map((m) => m.value ?? Buffer.alloc(0));
     const body = Buffer.concat(values);
@@ -319,15 +329,13 @@ export class KafkaSource implements Ingestor {
     const dedupe = dedupeKeysOf(messages);
     let ticket: typeof firstTicket | undefined = firstTicket;
     let delay = RETRY_DELAY_MS_MIN;
-    let result: WriteResult;
     for (;;) {
       try {
         ticket ??= await this.deps.door.admit(batch.bytes, signal);
         const t = ticket;
         ticket = undefined;
         // Past the table's rate the batch waits (the stream pauses behind it); a consumer never drops for a limit.
-        result = await this.deps.door.write({ table: this.config.table, body, format: 'json', frames, frameFormat: this.config.format, dedupe, onInvalid: 'skip', rateLimit: 'wait', signal }, t, this.progress);
-        break;
+        return await this.deps.door.write({ table: this.config.table, body, format: 'json', frames, frameFormat: this.config.format, dedupe, onInvalid: 'skip', rateLimit: 'wait', signal }, t, this.progress);
       } catch (err) {
         // The connection ended: leave the batch uncommitted; the group re-delivers it to whoever reads next.
         if (signal.aborted || (isSluiceError(err) && err.code === 'SHUTTING_DOWN')) throw err;
@@ -344,41 +352,46 @@ export class KafkaSource implements Ingestor {
         delay = Math.min(delay * 2, RETRY_DELAY_MS_MAX);
       }
     }
-    if (result.rejectedCount > 0) await this.deadLetter(messages, result, seq, signal);
   }
 
-  private async deadLetter(messages: readonly KafkaMessage[], result: WriteResult, seq: number, signal: AbortSignal): Promise<void> {
-    const letters = lettersOf(messages, result);
-    // Not committed until the broker holds the letters: a crash here re-delivers, nothing is dropped.
-    await this.sendLetters(letters, messages, seq, signal);
-    this.deadLettered += letters.length;
-    this.deps.observer?.onDeadLettered?.(letters.length);
-  }
-
-  /**
-   * Produces the letters with the offsets through this batch, one
-   * transaction per partition, once every earlier batch is durable (the
-   * transaction commits those offsets too). In the commit chain: no plain
-   * commit of an older offset lands after it.
-   */
-  private async sendLetters(letters: readonly DeadLetter[], messages: readonly KafkaMessage[], seq: number, signal: AbortSignal): Promise<void> {
-    await untilAborted(this.commits.earlierDone(seq), signal);
+  /** Sends a durable batch's dead letters, one transaction per partition, the partitions side by side. */
+  private async deadLetter(letters: readonly DeadLetter[], messages: readonly KafkaMessage[], commits: CommitOrder, seq: number, signal: AbortSignal): Promise<void> {
     const through = new Map<number, KafkaMessage>();
     for (const m of messages) if ((through.get(m.partition)?.offset ?? -1n) < m.offset) through.set(m.partition, m);
     const byPartition = new Map<number, DeadLetter[]>();
     for (const l of letters) byPartition.set(l.message.partition, [...(byPartition.get(l.message.partition) ?? []), l]);
-    const run = this.committing.then(async () => {
+    await Promise.all(
+      [...byPartition].map(async ([partition, ls]) => {
+        // Not committed until the broker holds the letters: a crash here re-delivers, nothing is dropped.
+        await this.sendLetters(ls, through.get(partition) as KafkaMessage, commits, seq, signal);
+        this.deadLettered += ls.length;
+        this.deps.observer?.onDeadLettered?.(ls.length);
+      }),
+    );
+  }
+
+  /**
+   * Produces one partition's letters and commits its offset past `last` in
+   * one transaction, once every earlier batch is done in that partition.
+   * While it runs, plain commits leave the partition alone, and one already
+   * under way lands first: no older offset of it is committed after the
+   * transaction's.
+   */
+  private async sendLetters(letters: readonly DeadLetter[], last: KafkaMessage, commits: CommitOrder, seq: number, signal: AbortSignal): Promise<void> {
+    const partition = last.partition;
+    await untilAborted(commits.earlierDone(seq, partition), signal);
+    this.lettersInFlight.add(partition);
+    try {
+      await this.committing;
       const consumer = this.consumer;
       const dlq = this.dlq;
       if (consumer === undefined || dlq === undefined || signal.aborted) throw new SluiceError('SHUTTING_DOWN', 'the source stopped before its dead letters were sent');
-      for (const [partition, ls] of byPartition) {
-        const last = through.get(partition) as KafkaMessage;
-        await dlq.send(ls, consumer, last);
-        this.committed.set(partition, last.offset + 1n);
-      }
-    });
-    this.committing = run.catch(() => undefined);
-    await run;
+      await dlq.send(letters, consumer, last);
+      this.committed.set(partition, last.offset + 1n);
+    } finally {
+      this.lettersInFlight.delete(partition);
+    }
+    commits.done(seq, [partition]);
   }
 
   private scheduleCommit(): void {
@@ -393,6 +406,12 @@ export class KafkaSource implements Ingestor {
   private commitNow(): Promise<void> {
     this.committing = this.committing.then(async () => {
       const offsets = this.commits.take();
+      for (const [partition, o] of offsets) {
+        // A dead-letter transaction is committing this partition: its offset goes back in line until that is done.
+        if (this.lettersInFlight.has(partition)) this.commits.restore(new Map([[partition, o]]));
+        // ...after which offsets it already committed are not committed again (nor older ones, moving the group back).
+        if (this.lettersInFlight.has(partition) || (this.committed.get(partition) ?? -1n) >= o.offset) offsets.delete(partition);
+      }
       if (offsets.size === 0 || this.consumer === undefined) return;
       // Partitions a rebalance gave to another member are its to commit now.
       const owned = this.consumer.assignments?.filter((a) => a.topic === this.config.topic).flatMap((a) => a.partitions);
