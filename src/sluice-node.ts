@@ -168,6 +168,8 @@ export class SluiceNode {
     }
     await node.ctx.endpoints.http.start();
     log.info({ event: 'listening', url: node.url }, 'HTTP listening');
+    // From the first request on: a start-up stall (WAL replay on the main thread) shows in the histogram too.
+    node.metrics.eventLoopDelay.start();
     try {
       await node.startMetricsListener();
       await node.open();
@@ -175,6 +177,7 @@ export class SluiceNode {
       node.phaseValue = 'failed';
       log.fatal({ err }, 'start-up failed');
       node.tls?.stop();
+      node.metrics.eventLoopDelay.stop();
       await Promise.all(node.streams.map((s) => s.stop()));
       await node.app.close();
       await node.metricsApp?.close();
@@ -258,6 +261,7 @@ export class SluiceNode {
     await this.pool?.close();
     await this.store?.close();
     await this.audit.close();
+    this.metrics.eventLoopDelay.stop();
     this.log.info({ event: 'stopped' }, 'stopped');
   }
 

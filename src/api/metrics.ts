@@ -5,6 +5,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, type LabelValues } from 'prom-client';
 import { collectProcessMetrics } from './process-metrics.ts';
+import { EventLoopDelay } from './event-loop-delay.ts';
 
 /** The instruments of one node. */
 export class NodeMetrics {
@@ -59,10 +60,13 @@ export class NodeMetrics {
   readonly txUnconcluded: Gauge;
   readonly txSwept: Counter;
   readonly asOfWaitSeconds: Histogram;
+  /** The main thread's event-loop delay; sampling runs from start() to stop(). */
+  readonly eventLoopDelay: EventLoopDelay;
 
   constructor() {
     const registers = [this.registry];
     collectProcessMetrics(this.registry);
+    this.eventLoopDelay = new EventLoopDelay(this.registry);
     this.recordsWritten = new Counter({ name: 'sluice_records_written_total', help: 'Records durably written', labelNames: ['table'], registers });
     this.recordsRejected = new Counter({ name: 'sluice_records_rejected_total', help: 'Records refused by validation', labelNames: ['table'], registers });
     this.recordsDeadLettered = new Counter({ name: 'sluice_records_dead_lettered_total', help: 'Refused records stored in the table\'s dead-letter table', labelNames: ['table'], registers });

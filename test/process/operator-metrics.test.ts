@@ -151,6 +151,8 @@ test('the renamed and new metrics are there: process, runtime, disk, refusals, c
   const families = exposedFamilies(metrics);
   assert.equal(families.get('sluice_process_cpu_seconds_total'), 'counter');
   assert.equal(families.get('sluice_nodejs_eventloop_lag_p99_seconds'), 'gauge');
+  assert.equal(families.get('sluice_event_loop_delay_seconds'), 'histogram');
+  assert.match(metrics, /^sluice_event_loop_delay_seconds_count [1-9]\d*$/m, 'the node samples its event loop from the start');
   assert.equal(families.get('sluice_source_records_total'), 'counter');
   assert.equal(families.get('sluice_hints_dropped_total'), 'counter');
   for (const gone of ['sluice_process_process_cpu_seconds_total', 'sluice_nodejs_active_handles_total', 'sluice_source_records', 'sluice_hints_dropped']) {
