@@ -52,6 +52,8 @@ export interface WriteRequest {
   readonly atomic?: boolean;
   /** The caller's request id (HTTP), sent on to the replicas so their audit lines name it. */
   readonly requestId?: string;
+  /** Where the request's first record sits in what its sender sees as one (an import's file row): dead letters' `record_index` counts from it. @default 0 */
+  readonly recordIndexBase?: number;
   /** Where the records come from (http, grpc, import:<file>, otlp…): kept with their dead letters. @default 'unknown' */
   readonly source?: string;
   /**
@@ -235,6 +237,7 @@ export class IngestPipeline {
       ...(req.dedupe === undefined ? {} : { dedupe: req.dedupe }),
       source: req.source ?? 'unknown',
       ...(req.requestId === undefined ? {} : { requestId: req.requestId }),
+      ...(req.recordIndexBase === undefined ? {} : { indexBase: req.recordIndexBase }),
       requestTag: newRequestTag(),
       nowMs: Date.now(),
       detailsMax: this.options.errorDetailsMax,

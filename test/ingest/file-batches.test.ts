@@ -148,6 +148,24 @@ test('CSV: a bad cell or a short row stops the import naming row, line and colum
   assert.match(problems[1]?.message ?? '', /the row has 3 fields and the header 4: no value for column "value"/);
 });
 
+test('CSV, dead_letter mode: every refused row carries its record (converted cells, the bad one as in the file, extra cells kept), past the listing cap', async (t) => {
+  const dir = tempDir(t);
+  const file = path.join(dir, 'letters.csv');
+  const bad = Array.from({ length: 150 }, (_, i) => `b${i},${i},x${i},2.5`);
+  writeFileSync(file, ['device,at,seq,value', 'd1,1,1,1.0', 'd2,2,2,1.0,extra,"more"', ...bad, ''].join('\n'));
+  const batches = await collect(file, options('csv', { onInvalid: 'dead_letter' }));
+  const problems = batches.flatMap((b) => b.problems);
+  assert.equal(problems.length, 151, 'none left out: each becomes a letter');
+  assert.deepEqual(problems[0]?.record, { device: 'd2', at: 2, seq: 2, value: 1, _csv_extra_cells: ['extra', 'more'] });
+  assert.deepEqual(problems[1]?.record, { device: 'b0', at: 0, seq: 'x0', value: 2.5 });
+  assert.deepEqual(problems[2]?.record, { device: 'b1', at: 1, seq: 'x1', value: 2.5 }, 'a cell that is no JSON value stays text');
+  assert.equal(problems[150]?.row, 151);
+  assert.deepEqual(records(batches), [{ device: 'd1', at: 1, seq: 1, value: 1 }]);
+  // Skip mode lists at most the cap and keeps no records.
+  const skipped = (await collect(file, options('csv', { onInvalid: 'skip' }))).flatMap((b) => b.problems);
+  assert.ok(skipped.length <= 101 && skipped.every((p) => p.record === undefined), `${skipped.length} listed`);
+});
+
 test('CSV: a broken quote is INVALID_CSV at its line even in skip mode; a header that does not fit is refused before any row', async (t) => {
   const dir = tempDir(t);
   const file = path.join(dir, 'quote.csv');

@@ -231,6 +231,13 @@ test('a bad value stops at its row and column (reject) or refuses that row alone
     [[57, 'value']],
   );
   assert.ok(skipped.some((b) => b.body === null && b.firstRow === 57 && b.rows === 1), 'the refused row is a gap in the ranges');
+  assert.equal(skipped.flatMap((b) => b.problems)[0]?.record, undefined, 'skip mode keeps no record');
+  // dead_letter: the refused row comes with its record, the bad value as the file has it (NaN as text: JSON has no NaN).
+  const lettered = (await collect(file, options(d, { onInvalid: 'dead_letter' }))).flatMap((b) => b.problems);
+  assert.deepEqual(
+    lettered.map((p) => [p.row, p.column, p.record]),
+    [[57, 'value', { device: 'd57', value: 'NaN' }]],
+  );
 });
 
 test('row ranges stay inside row groups and start at a resume point', async (t) => {

@@ -277,4 +277,41 @@ test('dead letters: HTTP, gRPC and file imports store refusals; replay after a s
     const letters = await exportOf<Letter>(url, 'bulk__dead_letters');
     assert.deepEqual(letters.map(rawText).sort(), lines.filter((l) => l.includes('bad-')).sort());
   });
+
+  await t.test('the import route: rows the conversion refuses (a cell not of its type, a cell too many) are letters too, named by file row, once per row key; replayed after the fix', async () => {
+    const table = { name: 'meters', shardKey: 'm', fields: [{ name: 'm', type: 'string', required: true }, { name: 'kwh', type: 'int', required: true }] };
+    assert.equal((await http(`${url}/v1/tables`, { method: 'POST', body: JSON.stringify(table) })).status, 201);
+    // Row 2: a cell the conversion cannot make an int; row 3: a cell too many; row 4: converts, but the node refuses it.
+    const csv = 'm,kwh\nm1,5\nm2,5.5\nm3,6,oops\n,7\nm5,8\n';
+    const importIt = () => http(`${url}/v1/tables/meters/import?on_invalid=dead_letter&dedupe_prefix=meters-csv-`, { method: 'POST', body: csv, headers: { 'content-type': 'text/csv' } });
+    const res = await importIt();
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.body.written, 2);
+    assert.deepEqual(res.body.dead_lettered, { table: 'meters__dead_letters', count: 3 });
+    assert.deepEqual(res.body.rejected.map((r: { index: number }) => r.index), [1, 2, 3]);
+    const letters = (await exportOf<Letter>(url, 'meters__dead_letters')).sort((a, b) => a.record_index - b.record_index);
+    assert.deepEqual(
+      letters.map((l) => [l.record_index, l.code, l.path, l.source, JSON.parse(rawText(l))]),
+      [
+        [1, 'SCHEMA_VIOLATION', '/kwh', 'import:csv', { m: 'm2', kwh: 5.5 }],
+        [2, 'INVALID_CSV', '', 'import:csv', { m: 'm3', kwh: 6, _csv_extra_cells: ['oops'] }],
+        [3, 'REQUIRED', '/m', 'import:csv', { kwh: 7 }],
+      ],
+    );
+    assert.match(letters[0]?.message ?? '', /^row 2 \(line 3\): expected an integer, got "5.5"/);
+
+    // The same file again under the same row keys: no second letter for any row, conversion's or node's.
+    const again = await importIt();
+    assert.equal(again.status, 200, again.text);
+    assert.equal((await exportOf<Letter>(url, 'meters__dead_letters')).length, 3);
+
+    // kwh becomes a float: the 5.5 row replays; the others stay refused.
+    const fixed = await http(`${url}/v1/tables/meters/schema`, { method: 'PATCH', body: JSON.stringify({ fields: [table.fields[0], { name: 'kwh', type: 'float', required: true }] }) });
+    assert.equal(fixed.status, 200, fixed.text);
+    const replay = runCli(['dlq', 'replay', '--table', 'meters', '--url', url]);
+    assert.equal(replay.code, 3, replay.stderr);
+    assert.equal(JSON.parse(replay.stdout).replayed, 1, replay.stdout);
+    const stored = await exportOf<{ m: string; kwh: number }>(url, 'meters');
+    assert.deepEqual(stored.map((r) => `${r.m}:${r.kwh}`).sort(), ['m1:5', 'm2:5.5', 'm5:8']);
+  });
 });

@@ -28,6 +28,8 @@ export interface LetterOrigin {
   readonly dedupe?: DedupeKeys;
   readonly source: string;
   readonly requestId?: string;
+  /** Added to a letter's index: where the request starts in what its sender sees as one (an import's file row). @default 0 */
+  readonly indexBase?: number;
   /** One random tag per request (ids of letters without a dedupe key). */
   readonly requestTag: string;
   readonly nowMs: number;
@@ -72,7 +74,7 @@ export function collectDeadLetters(outcome: EncodeOutcome, origin: LetterOrigin)
       path: why.path,
       source: origin.source,
       ...(origin.requestId === undefined ? {} : { requestId: origin.requestId }),
-      index,
+      index: (origin.indexBase ?? 0) + index,
       schemaVersion: origin.def.version,
       failedAtMs: origin.nowMs,
     };

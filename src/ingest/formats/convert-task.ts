@@ -44,6 +44,11 @@ export interface RowProblem {
   readonly column?: string;
   readonly code: ErrorCode;
   readonly message: string;
+  /**
+   * With `onInvalid: 'dead_letter'`: the row as a record, kept as its dead
+   * letter (the cells that converted, the refused one as the file has it).
+   */
+  readonly record?: Record<string, unknown>;
 }
 
 /** What a task produced. */
@@ -56,15 +61,20 @@ export interface ConvertResult {
   readonly batches: readonly ConvertedBatch[];
   /** CSV: the line each row starts on, relative to the chunk (to name lines in errors the node reports). */
   readonly rowLines?: Uint32Array;
-  /** Rows refused in skip mode (at most `problemsMax`), and how many in all. */
+  /** Rows refused in skip mode (at most PROBLEMS_PER_TASK_MAX; every one in dead_letter mode, each with its record), and how many in all. */
   readonly problems: readonly RowProblem[];
   readonly problemCount: number;
   /** The problem that stopped the task: a syntax error, or any problem in reject mode. `batches` hold the rows before it. */
   readonly fatal?: RowProblem;
 }
 
-/** Refused rows listed per task; the rest are counted. */
+/** Refused rows listed per task; the rest are counted (in dead_letter mode every one is kept: it becomes a letter). */
 export const PROBLEMS_PER_TASK_MAX = 100;
+
+/** Whether a task keeps refused row `count + 1` (0-based `count` kept so far) in its result. */
+export function keepsProblem(onInvalid: OnInvalid, count: number): boolean {
+  return onInvalid === 'dead_letter' || count < PROBLEMS_PER_TASK_MAX;
+}
 
 /** Runs one task; never throws on bad input (it is reported in the result). */
 export function runConvertTask(task: ConvertTask): Promise<ConvertResult> {

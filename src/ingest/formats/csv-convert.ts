@@ -9,7 +9,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { TableDef } from '../../core/schema/table-def.ts';
 import type { ConvertResult, CsvChunkTask, RowProblem } from './convert-task.ts';
-import { PROBLEMS_PER_TASK_MAX } from './convert-task.ts';
+import { keepsProblem } from './convert-task.ts';
 import { coerceCell, planCsvColumns, type CsvColumn } from './csv-columns.ts';
 import { CsvSyntaxError, parseCsv } from './csv-parser.ts';
 import { ValueProblem } from './json-value.ts';
@@ -43,13 +43,13 @@ export function convertCsvChunk(task: CsvChunkTask): ConvertResult {
   const problems: RowProblem[] = [];
   let problemCount = 0;
   let fatal: RowProblem | undefined;
-  const refuse = (p: RowProblem): boolean => {
+  const refuse = (p: RowProblem, fields: readonly (string | null)[]): boolean => {
     if (task.onInvalid === 'reject') {
       fatal = p;
       return false;
     }
     problemCount++;
-    if (problems.length < PROBLEMS_PER_TASK_MAX) problems.push(p);
+    if (keepsProblem(task.onInvalid, problems.length)) problems.push(task.onInvalid === 'dead_letter' ? { ...p, record: rowRecord(columns, fields) } : p);
     batcher.pass(1);
     return true;
   };
@@ -58,13 +58,13 @@ export function convertCsvChunk(task: CsvChunkTask): ConvertResult {
     lines = parseCsv(text, (fields, line) => {
       const row = rowLines.length;
       rowLines.push(line);
-      if (fields.length !== columns.length) return refuse(fieldCountProblem(row, line, fields.length, columns));
+      if (fields.length !== columns.length) return refuse(fieldCountProblem(row, line, fields.length, columns), fields);
       const record: Record<string, unknown> = {};
       for (let c = 0; c < columns.length; c++) {
         const column = columns[c] as CsvColumn;
         const value = coerceCell(column.type, fields[c] as string | null);
         if (value === undefined) continue;
-        if (value instanceof ValueProblem) return refuse({ row, line, column: column.name, code: 'SCHEMA_VIOLATION', message: value.message });
+        if (value instanceof ValueProblem) return refuse({ row, line, column: column.name, code: 'SCHEMA_VIOLATION', message: value.message }, fields);
         record[column.name] = value;
       }
       batcher.add(record);
@@ -78,6 +78,44 @@ export function convertCsvChunk(task: CsvChunkTask): ConvertResult {
   batcher.flush();
   const rows = fatal === undefined ? batcher.rows : fatal.row;
   return { rows, lines, batches: batcher.batches, rowLines: Uint32Array.from(rowLines), problems, problemCount, ...(fatal === undefined ? {} : { fatal }) };
+}
+
+/** Key of a dead-lettered row's cells past the header's columns. */
+export const CSV_EXTRA_CELLS_KEY = '_csv_extra_cells';
+
+/**
+ * A refused row as its dead letter's record: each cell under its column,
+ * converted where it converts and read as plain JSON where it does not
+ * (cellAsJson), cells past the header's columns under CSV_EXTRA_CELLS_KEY.
+ * Nothing of the row is lost.
+ */
+function rowRecord(columns: readonly CsvColumn[], fields: readonly (string | null)[]): Record<string, unknown> {
+  const record: Record<string, unknown> = {};
+  for (let c = 0; c < Math.min(columns.length, fields.length); c++) {
+    const column = columns[c] as CsvColumn;
+    const cell = fields[c] as string | null;
+    const value = coerceCell(column.type, cell);
+    if (value === undefined) continue;
+    record[column.name] = value instanceof ValueProblem ? cellAsJson(cell) : value;
+  }
+  if (fields.length > columns.length) record[CSV_EXTRA_CELLS_KEY] = fields.slice(columns.length);
+  return record;
+}
+
+const JSON_NUMBER_RE = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/;
+
+/**
+ * A cell its column refused, as the JSON value it reads as: a number or a
+ * boolean when its text is one (so "5.5" refused by an int column replays
+ * as 5.5 into the float it was widened to), else its text. Integers past
+ * 2^53 stay text: a double would change them.
+ */
+function cellAsJson(cell: string | null): unknown {
+  if (cell === null) return null;
+  if (cell === 'true' || cell === 'false') return cell === 'true';
+  if (!JSON_NUMBER_RE.test(cell)) return cell;
+  const n = Number(cell);
+  return Number.isFinite(n) && (!Number.isInteger(n) || Number.isSafeInteger(n)) ? n : cell;
 }
 
 function fieldCountProblem(row: number, line: number, count: number, columns: readonly CsvColumn[]): RowProblem {

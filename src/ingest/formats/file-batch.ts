@@ -28,6 +28,8 @@ export interface FileRowProblem {
   readonly column?: string;
   readonly code: ErrorCode;
   readonly message: string;
+  /** With `onInvalid: 'dead_letter'`: the row as a record, kept as its dead letter. */
+  readonly record?: Record<string, unknown>;
 }
 
 /** One request body's worth of rows. */

@@ -10,7 +10,7 @@ import { parquetRead, type ColumnData, type FileMetaData } from 'hyparquet';
 import { SluiceError } from '../../core/errors.ts';
 import type { TableDef } from '../../core/schema/table-def.ts';
 import type { ConvertResult, ParquetRangeTask, RowProblem } from './convert-task.ts';
-import { PROBLEMS_PER_TASK_MAX } from './convert-task.ts';
+import { keepsProblem } from './convert-task.ts';
 import { ValueProblem } from './json-value.ts';
 import { EXTRA_COLUMN, planParquetImport, type ParquetColumnPlan, type ParquetImportPlan } from './parquet-columns.ts';
 import { PARQUET_COMPRESSORS, PARQUET_PARSERS, ParquetFile } from './parquet-file.ts';
@@ -93,6 +93,40 @@ export async function convertParquetRange(task: ParquetRangeTask): Promise<Conve
   }
 }
 
+/**
+ * A refused row as its dead letter's record: each column converted where
+ * it converts, else its value as the file has it, in JSON's terms (a
+ * 64-bit integer as a decimal string, NaN as "NaN", bytes as base64, a
+ * date as ISO text). Nothing of the row is lost.
+ */
+function rowRecord(columns: readonly ParquetColumnPlan[], cursors: readonly ColumnCursor[], row: number): Record<string, unknown> {
+  const record: Record<string, unknown> = {};
+  for (let c = 0; c < columns.length; c++) {
+    const raw = (cursors[c] as ColumnCursor).at(row);
+    if (raw === null || raw === undefined) continue;
+    const column = columns[c] as ParquetColumnPlan;
+    const value = column.convert(raw);
+    if (column.column === EXTRA_COLUMN && column.field === undefined && typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof ValueProblem)) {
+      Object.assign(record, value);
+    } else {
+      record[column.column] = value instanceof ValueProblem ? asJson(raw) : value;
+    }
+  }
+  return record;
+}
+
+/** A decoded Parquet value as a JSON value. */
+function asJson(v: unknown): unknown {
+  if (typeof v === 'bigint') return v.toString();
+  // NaN and the infinities have no JSON form (stringify makes them null, which a replay would store as "no value").
+  if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
+  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
+  if (v instanceof Date) return Number.isNaN(v.getTime()) ? String(v) : v.toISOString();
+  if (Array.isArray(v)) return v.map(asJson);
+  if (typeof v === 'object' && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, asJson(x)]));
+  return v;
+}
+
 function buildRecords(task: ParquetRangeTask, columns: readonly ParquetColumnPlan[], byColumn: Map<string, ColumnData[]>): ConvertResult {
   const cursors = columns.map((c) => new ColumnCursor(byColumn.get(c.column) ?? []));
   const batcher = new RowBatcher(task.limits);
@@ -114,7 +148,9 @@ function buildRecords(task: ParquetRangeTask, columns: readonly ParquetColumnPla
           break rows;
         }
         problemCount++;
-        if (problems.length < PROBLEMS_PER_TASK_MAX) problems.push(problem);
+        if (keepsProblem(task.onInvalid, problems.length)) {
+          problems.push(task.onInvalid === 'dead_letter' ? { ...problem, record: rowRecord(columns, cursors, task.rowStart + i) } : problem);
+        }
         batcher.pass(1);
         continue rows;
       }

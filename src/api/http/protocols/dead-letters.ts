@@ -14,7 +14,7 @@
  * so the route answers the refusal only after the record has a place.
  */
 import { SluiceError } from '../../../core/errors.ts';
-import { newRequestTag, type DeadLetter, type RawFormat } from '../../../ingest/dead-letters/dead-letter-record.ts';
+import { deadLetterId, newRequestTag, type DeadLetter, type RawFormat } from '../../../ingest/dead-letters/dead-letter-record.ts';
 import type { DeadLetterAck } from '../../../ingest/dead-letters/dead-letter-writer.ts';
 import type { ApiContext } from '../api-context.ts';
 
@@ -31,6 +31,8 @@ export interface RefusedRecord {
   readonly path?: string;
   /** Its index in the request. */
   readonly index?: number;
+  /** Its source dedupe key (an import's row key): a re-sent request's letter then lands on the same id. */
+  readonly dedupeKey?: string;
 }
 
 /**
@@ -50,7 +52,7 @@ export async function deadLetterRefused(ctx: ApiContext, table: string, source: 
     const tag = newRequestTag();
     const nowMs = Date.now();
     const letters: DeadLetter[] = refused.map((r, i) => ({
-      id: `${tag}-${r.index ?? i}`,
+      id: deadLetterId(def.name, r.index ?? i, r.dedupeKey, tag),
       table: def.name,
       raw: r.raw,
       rawFormat: r.rawFormat ?? 'json',

@@ -29,6 +29,7 @@ import { needs, onTable } from '../route-auth.ts';
 import { BodySpool } from '../body-spool.ts';
 import { dedupePrefixParam, oneOf, queryParams, sourceParam } from '../query-params.ts';
 import { INVALID_POLICIES } from '../../../core/schema/table-def.ts';
+import { deadLetterRows } from './import-dead-letters.ts';
 
 /** Rows per pipeline write: large batches amortize the WAL frame and the decode hop. */
 const BATCH_ROWS_MAX = 5_000;
@@ -91,8 +92,8 @@ async function importBody(ctx: ApiContext, pool: ConvertPool, spool: BodySpool, 
   const { catalog } = ctx.services();
   const def = currentDef(catalog.require(table));
   // Without on_invalid the table's default applies. In dead_letter mode rows the conversion refuses (a CSV cell that is
-  // not of its column's type, a row with too few cells) are answered in `rejected` as in skip mode; the node's own
-  // refusals of converted rows are dead-lettered with the row as JSON.
+  // not of its column's type, a row with too few cells) are answered in `rejected` as in skip mode and kept as letters
+  // (import-dead-letters.ts); the node's own refusals of converted rows are dead-lettered with the row as JSON.
   const onInvalid = oneOf<OnInvalid>(q, 'on_invalid', INVALID_POLICIES, def.onInvalid ?? 'reject');
   const source = sourceParam(q, `import:${format}`);
   // An overloaded node refuses at once rather than taking a large body it cannot write soon.
@@ -111,7 +112,7 @@ async function importBody(ctx: ApiContext, pool: ConvertPool, spool: BodySpool, 
       { format, gzip: false, def, onInvalid, limits: { rowsMax: BATCH_ROWS_MAX, bytesMax: Math.min(ctx.config.bodyBytesMax, 8 * 1024 * 1024) } },
       pool,
     );
-    await writeAll(ctx, batches, { table, def, onInvalid, consistency, prefix, source, signal: aborted.signal }, tally);
+    await writeAll(ctx, batches, { table, def, onInvalid, consistency, prefix, source, requestId: String(request.id), signal: aborted.signal }, tally);
   } finally {
     await rm(body.path, { force: true });
   }
@@ -132,6 +133,7 @@ interface WriteContext {
   readonly consistency: Consistency;
   readonly prefix: string | undefined;
   readonly source: string;
+  readonly requestId: string;
   readonly signal: AbortSignal;
 }
 
@@ -145,6 +147,13 @@ async function writeAll(ctx: ApiContext, batches: AsyncIterable<FileBatch>, w: W
       tally.rows = batch.firstRow + batch.rows;
       tally.rejectedCount += batch.problemCount;
       for (const p of batch.problems) if (tally.rejected.length < limit) tally.rejected.push(rowDetail(p.row, p.column, p.code, p.message, p.line));
+      if (w.onInvalid === 'dead_letter' && batch.problems.length > 0) {
+        const letters = await deadLetterRows(ctx, w.table, w.source, batch.problems, { ...(w.prefix === undefined ? {} : { prefix: w.prefix }), requestId: w.requestId });
+        if (letters !== undefined) {
+          tally.deadLettered += letters.count;
+          tally.deadLetterTable = letters.table;
+        }
+      }
       if (batch.body === null) continue;
       if (w.signal.aborted) throw new SluiceError('BAD_REQUEST', 'the client closed the connection; the import stopped');
       const ticket = await ctx.door.admit(batch.body.length, w.signal);
@@ -157,6 +166,8 @@ async function writeAll(ctx: ApiContext, batches: AsyncIterable<FileBatch>, w: W
             onInvalid: w.onInvalid,
             consistency: w.consistency,
             source: w.source,
+            // Letters of refused rows name their row in the file, as the conversion's own letters do.
+            recordIndexBase: batch.firstRow,
             // Row numbers zero-padded to 16 digits, like `sluice ingest`: the node fences them (decision 13).
             ...(w.prefix === undefined ? {} : { dedupe: { prefix: w.prefix, first: batch.firstRow, digits: 16 } }),
             // The file is already here: its batches wait for the table's rate instead of failing the import.
