@@ -8,7 +8,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { NodeProcess, TEST_TOKEN, http } from '../test/process/harness.ts';
 import { fsyncWriteMBps, fsyncsPerSecond, jsonParseRecordsPerSecond } from './lib/machine-limits.ts';
-import { BENCH_TABLE, ndjsonBodies, recordLine } from './lib/records.ts';
+import { BENCH_TABLE, benchRecords, ndjsonBodies, recordLine } from './lib/records.ts';
+import { ensurePostgres, PostgresPeer, type PeerLoad, type PeerTable } from './lib/postgres-peer.ts';
+import { freePort } from '../test/process/etcd.ts';
 import { bulkLoad } from './lib/load.ts';
 import { ensureWrk, wrkPost, type WrkResult } from './lib/wrk.ts';
 import { spawn } from 'node:child_process';
@@ -59,9 +61,11 @@ export async function runSingleNodeBench(o: SingleNodeBenchOptions): Promise<str
     log('');
 
     const bodies = ndjsonBodies(0, Math.ceil(o.records / o.perBody), o.perBody);
+    const bulk = new Map<string, Trial[]>();
     for (const engine of o.engines) {
       const trials: Trial[] = [];
       for (let run = 0; run < o.runs; run++) trials.push(await bulkTrial(root, engine, bodies, o));
+      bulk.set(engine, trials);
       const m = (f: (t: Trial) => number): number => median(trials.map(f));
       log(`## Durable bulk ingest, ${engine} (median of ${o.runs})`);
       log('');
@@ -77,6 +81,8 @@ export async function runSingleNodeBench(o: SingleNodeBenchOptions): Promise<str
       log(`| WAL replay (index rebuilt from ${fmt(m((t) => t.replayRecords))} records) | ${fmt(m((t) => t.replayRecordsPerSec))} records/s | ${fmt(m((t) => t.replayRecordsPerSec) / parseRate, 2)}× one-core JSON.parse |`);
       log('');
     }
+
+    await postgresSection(root, bulk, bodies.length * o.perBody, o, log);
 
     if (!ensureWrk()) {
       log('## Single-record requests: skipped (wrk is not installed and could not be installed)');
@@ -106,6 +112,49 @@ export async function runSingleNodeBench(o: SingleNodeBenchOptions): Promise<str
   }
   return lines.join('\n');
 }
+
+/** PostgreSQL's figures for the same records, and sluice's ratios to them (issue 16's targets). */
+async function postgresSection(root: string, bulk: ReadonlyMap<string, Trial[]>, records: number, o: SingleNodeBenchOptions, log: (line: string) => void): Promise<void> {
+  const bin = ensurePostgres();
+  if (bin === undefined) {
+    log('## PostgreSQL peer: skipped (the postgresql package is not installed and could not be installed)');
+    return;
+  }
+  const rows = benchRecords(0, records);
+  const loads: Record<PeerTable, PeerLoad[]> = { indexed: [], heap: [] };
+  for (let run = 0; run < o.runs; run++) {
+    const peer = await PostgresPeer.start(bin, await freePort());
+    try {
+      for (const table of ['indexed', 'heap'] as const) {
+        await peer.createTable(table);
+        loads[table].push(await peer.load(table, rows, PG_ROWS_PER_STATEMENT, PG_CONNECTIONS));
+      }
+    } finally {
+      await peer.stop();
+    }
+  }
+  const rate = (ls: PeerLoad[]): number => median(ls.map((l) => l.records / l.seconds));
+  const cpu = (ls: PeerLoad[]): number => median(ls.map((l) => (l.serverCpuSeconds / l.records) * 1e6));
+  log(`## Bulk ingest against PostgreSQL (median of ${o.runs})`);
+  log('');
+  log(`The same ${fmt(records)} records into PostgreSQL ${path.basename(path.dirname(bin))} (Debian's package, its own data dir on this disk, fsync on, defaults otherwise): multi-row INSERTs of ${PG_ROWS_PER_STATEMENT} rows, each its own transaction, over ${PG_CONNECTIONS} connections. \`indexed\`: a bigserial primary key and an index on (account_id, ts); \`heap\`: no key, no index.`);
+  log('');
+  log(`| way | records/s | server CPU per 1M records | sluice ÷ this (${o.engines.join(', ')}) | target |`);
+  log(`|---|---|---|---|---|`);
+  const sluice = (engine: string): number => median((bulk.get(engine) ?? []).map((t) => t.recordsPerSec));
+  for (const engine of o.engines) {
+    log(`| sluice, ${engine} | ${fmt(sluice(engine))} | ${fmt(median((bulk.get(engine) ?? []).map((t) => t.cpuSecondsPerMillion)), 2)} s | | ≤ 6.5 s per 1M |`);
+  }
+  for (const [table, target] of [['indexed', 2], ['heap', 1.2]] as const) {
+    const ratios = o.engines.map((e) => `${fmt(sluice(e) / rate(loads[table]), 2)}×`).join(', ');
+    log(`| PostgreSQL, ${table} | ${fmt(rate(loads[table]))} | ${fmt(cpu(loads[table]), 2)} s | ${ratios} | sluice ≥ ${target}× |`);
+  }
+  log('');
+}
+
+/** PostgreSQL load shape, as issue 16 fixes it. */
+const PG_ROWS_PER_STATEMENT = 1_000;
+const PG_CONNECTIONS = 4;
 
 async function bulkTrial(root: string, engine: 'lmdb' | 'level', bodies: readonly Buffer[], o: SingleNodeBenchOptions): Promise<Trial> {
   const dataDir = mkdtempSync(path.join(root, `${engine}-`));

@@ -98,6 +98,35 @@ function ensureRsyslog() {
 }
 
 /**
+ * PostgreSQL for the bench's peer and its test (bench/lib/postgres-peer.ts starts a server of its
+ * own as the postgres user): Debian's postgresql, installed when missing without recommends and
+ * without starting the package's own cluster (policy-rc.d), which nothing here uses.
+ */
+function ensurePostgres() {
+  const has = () => globSync('/usr/lib/postgresql/*/bin/postgres').length > 0;
+  if (has()) return;
+  console.log('$ apt-get install -y --no-install-recommends postgresql   (no /usr/lib/postgresql/*/bin/postgres)');
+  const policy = '/usr/sbin/policy-rc.d';
+  const ownPolicy = !existsSync(policy);
+  if (ownPolicy) writeFileSync(policy, '#!/bin/sh\nexit 101\n', { mode: 0o755 });
+  const install = () => spawnSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', 'postgresql'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  try {
+    let res = install();
+    if (res.status !== 0) {
+      spawnSync('apt-get', ['update', '-q'], { stdio: 'inherit' });
+      res = install();
+    }
+  } finally {
+    if (ownPolicy) rmSync(policy, { force: true });
+  }
+  if (existsSync('/run/systemd/system')) spawnSync('systemctl', ['disable', '--now', 'postgresql.service'], { stdio: 'inherit' });
+  if (!has()) {
+    console.error('PostgreSQL is needed by the bench peer test and could not be installed: run `apt-get install --no-install-recommends postgresql` as root');
+    process.exit(1);
+  }
+}
+
+/**
  * Kafka for the Kafka tests: scripts/kafka.sh fetch puts its jars into the cache with Maven
  * the first time (a clean CI machine) and returns at once when they are there.
  */
@@ -116,6 +145,7 @@ function ensureKafka() {
 ensureEtcd();
 ensurePromtool();
 ensureRsyslog();
+ensurePostgres();
 ensureKafka();
 run(path.join(root, 'node_modules', '.bin', 'tsc'), ['--noEmit', '-p', '.']);
 const only = process.argv.slice(2);

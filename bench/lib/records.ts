@@ -94,3 +94,8 @@ export function readSetBodies(first: number, keys: number, perKey: number, perBo
 export function readKey(k: number): string {
   return `read-${String(k).padStart(6, '0')}`;
 }
+
+/** Records [first, first + count) parsed, as a peer database stores them (the same values the NDJSON lines carry). */
+export function benchRecords(first: number, count: number): { account_id: string; txn_id: string; amount: string; currency: string; ts: number; memo?: string }[] {
+  return Array.from({ length: count }, (_, i) => JSON.parse(recordLine(first + i)) as { account_id: string; txn_id: string; amount: string; currency: string; ts: number; memo?: string });
+}
