@@ -3,7 +3,8 @@
  * writes (a slow HTTP upload holds the whole in-flight byte budget), the
  * Kafka source stops reading. 100 MB produced meanwhile stay in Kafka as
  * lag, the node's resident memory stays flat, /v1/sources and /metrics say
- * "paused"; once the room is back, every message is stored.
+ * "paused"; once the room is back, every message is stored. Then a table
+ * rate limit: the source waits for the rate instead of failing.
  */
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
@@ -124,4 +125,23 @@ test('a full node pauses the Kafka source: lag grows in Kafka, memory stays flat
   }
   assert.equal(s.progress.records, MESSAGES);
   assert.equal(s.state, 'running');
+
+  // A table's rate limit holds the source back instead of failing it: 4,000 more messages at 1,000 records/s
+  // (burst 500, smaller than a fetch) all arrive, the source waited for the rate, and no write was refused for it.
+  const limited = await http(`${node.url}/v1/tables/readings`, { method: 'PATCH', body: JSON.stringify({ limits: { recordsPerSecond: 1_000, recordsBurst: 500 } }) });
+  assert.equal(limited.status, 200, limited.text);
+  const more = Array.from({ length: 4_000 }, (_, i) => ({ topic, key: Buffer.from(`r${i % 50}`), value: Buffer.from(JSON.stringify({ seq: MESSAGES + i, device: `r${i % 50}` })) }));
+  await producer.send({ messages: more });
+  let failed = false;
+  while (s.progress.records < MESSAGES + more.length && Date.now() < deadline + 60_000) {
+    await sleep(200);
+    s = await kafkaSource(node.url);
+    failed ||= s.state === 'failed';
+  }
+  assert.equal(s.progress.records, MESSAGES + more.length);
+  assert.equal(failed, false, 'the source never failed for the limit');
+  const after = await (await fetch(`${node.url}/metrics`, { headers: authHeaders() })).text();
+  const waited = Number(/^sluice_rate_limit_wait_seconds_total\{table="readings"\} ([0-9.e+-]+)$/m.exec(after)?.[1] ?? 0);
+  assert.ok(waited >= 1, `3,500 records past the burst at 1,000/s: the source waited for the rate (${waited} s counted)`);
+  assert.doesNotMatch(after, /^sluice_rate_limited_total\{table="readings"/m, 'no write of the source was refused for the limit');
 });
