@@ -69,6 +69,12 @@ const MATRIX: Record<string, Entry> = {
   'POST /ingest': { right: ['write:events'], wrong: ['write:ledger'], request: () => ({ path: '/ingest', body: '{"trace_id":"t"}', type: 'application/json' }), ok: [200, 201] },
   'POST /v1/logs': { right: ['write:otel_logs'], wrong: ['write:ledger', 'read:otel_logs'], request: () => ({ path: '/v1/logs', body: OTLP_LOGS_BODY, type: 'application/json' }), ok: [200] },
   'POST /otlp/:table/v1/logs': { right: ['write:app_logs'], wrong: ['write:otel_logs', 'read:app_logs'], request: () => ({ path: '/otlp/app_logs/v1/logs', body: OTLP_LOGS_BODY, type: 'application/json' }), ok: [200] },
+  'POST /v1/tables/:table/dead_letters': {
+    right: ['write:led*'],
+    wrong: ['read:ledger'],
+    request: () => ({ path: '/v1/tables/ledger/dead_letters', body: '{"record":{"account":"c"},"code":"SCHEMA_VIOLATION","message":"refused by the client"}', type: 'application/json' }),
+    ok: [200],
+  },
   'POST /v1/tables/:table/import': { right: ['write:led*'], wrong: ['read:ledger'], request: () => ({ path: '/v1/tables/ledger/import', body: 'account,amount\nb,2\n', type: 'text/csv' }), ok: [200, 201] },
   'GET /v1/tx/:id': { right: ['write:ledger'], wrong: ['read:*', 'ops'], request: () => ({ path: '/v1/tx/12345' }), ok: [200] },
   'GET /v1/tables/:table/records/:id': { right: ['read:ledger'], wrong: ['write:ledger'], request: () => ({ path: '/v1/tables/ledger/records/1' }), ok: [404] },

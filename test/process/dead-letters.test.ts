@@ -313,5 +313,37 @@ test('dead letters: HTTP, gRPC and file imports store refusals; replay after a s
     assert.equal(JSON.parse(replay.stdout).replayed, 1, replay.stdout);
     const stored = await exportOf<{ m: string; kwh: number }>(url, 'meters');
     assert.deepEqual(stored.map((r) => `${r.m}:${r.kwh}`).sort(), ['m1:5', 'm2:5.5', 'm5:8']);
+
+    // sluice ingest converts on the client: the rows its reader refuses reach the node as letters all the same.
+    const file = path.join(dir, 'meters.csv');
+    writeFileSync(file, 'm,kwh\nc1,1.5\nc2,lots\nc3\n');
+    const before = (await exportOf<Letter>(url, 'meters__dead_letters')).length;
+    for (const args of [[], ['--restart']]) {
+      const run = runCli(['ingest', file, '--table', 'meters', '--url', url, '--on-invalid', 'dead_letter', '--no-progress', ...args]);
+      assert.equal(run.code, 3, run.stderr);
+      assert.match(run.stderr, /2 rejected records kept as dead letters/);
+    }
+    const fromCli = (await exportOf<Letter>(url, 'meters__dead_letters')).filter((l) => l.source === 'import:meters.csv').sort((a, b) => a.record_index - b.record_index);
+    assert.deepEqual(
+      fromCli.map((l) => [l.record_index, l.code, l.path, JSON.parse(rawText(l))]),
+      [
+        [1, 'SCHEMA_VIOLATION', '/kwh', { m: 'c2', kwh: 'lots' }],
+        [2, 'INVALID_CSV', '/kwh', { m: 'c3' }],
+      ],
+    );
+    assert.match(fromCli[0]?.message ?? '', /^row 2 \(line 3\): /);
+    assert.equal((await exportOf<Letter>(url, 'meters__dead_letters')).length, before + 2, 'the rerun rewrote the same two letters');
+    assert.ok((await exportOf<{ m: string }>(url, 'meters')).some((r) => r.m === 'c1'));
+  });
+
+  await t.test('POST /v1/tables/{t}/dead_letters: malformed letters refuse the request whole; a dead-letter table cannot get letters', async () => {
+    const bad = await http(`${url}/v1/tables/meters/dead_letters`, { method: 'POST', body: '{"record":{"m":"x"},"code":"SCHEMA_VIOLATION","message":"ok"}\n{"record":1,"code":"lower case","message":"m"}\n{"code":"X","message":"m"}', headers: { 'content-type': 'application/x-ndjson' } });
+    assert.equal(bad.status, 400, bad.text);
+    assert.equal(bad.body.error.code, 'INVALID_ARGUMENT');
+    assert.deepEqual(bad.body.error.details.map((d: { index: number; path: string }) => [d.index, d.path]), [[1, '/code'], [2, '/record']]);
+    const none = await http(`${url}/v1/tables/nosuch/dead_letters`, { method: 'POST', body: '[]' });
+    assert.equal(none.status, 404, none.text);
+    const recursive = await http(`${url}/v1/tables/meters__dead_letters/dead_letters`, { method: 'POST', body: '{"record":1,"code":"X","message":"m"}' });
+    assert.equal(recursive.status, 400, recursive.text);
   });
 });

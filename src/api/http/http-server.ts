@@ -16,6 +16,7 @@ import { registerReadRoutes } from './routes/read-routes.ts';
 import { registerOpsRoutes, sendMetrics } from './routes/ops-routes.ts';
 import { registerClusterRoutes } from './routes/cluster-routes.ts';
 import { registerImportRoutes } from './routes/import-routes.ts';
+import { registerDeadLetterRoutes } from './routes/dead-letter-routes.ts';
 import { registerTxRoutes } from './routes/tx-routes.ts';
 import { registerAuthRoutes } from './routes/auth-routes.ts';
 import { registerHttpAuth } from './auth-hook.ts';
@@ -70,6 +71,7 @@ export function buildHttpServer(ctx: ApiContext, tls?: HttpsPair): FastifyInstan
   registerTableRoutes(app, ctx);
   registerWriteRoutes(app, ctx);
   registerImportRoutes(app, ctx);
+  registerDeadLetterRoutes(app, ctx);
   registerTxRoutes(app, ctx);
   registerReadRoutes(app, ctx);
   registerClusterRoutes(app, ctx);

@@ -81,7 +81,7 @@ export class BatchSender {
     if (this.failure !== undefined) throw this.failure;
     for (const p of batch.problems) this.noteRejected(p);
     this.state.rejected += batch.problemCount;
-    const slot: Slot = { batch, done: batch.body === null };
+    const slot: Slot = { batch, done: batch.body === null && lettersOf(batch, this.o.onInvalid).length === 0 };
     this.window.push(slot);
     if (slot.done) {
       this.advance();
@@ -129,16 +129,70 @@ export class BatchSender {
     if (this.state.rejectedRows.length < REJECTED_LISTED_MAX) this.state.rejectedRows.push(p);
   }
 
+  /** The batch's rows the conversion refused, as dead letters (dead_letter mode), then its records. */
   private async post(batch: FileBatch): Promise<void> {
+    const letters = lettersOf(batch, this.o.onInvalid);
+    if (letters.length > 0) await this.postLetters(batch, letters);
+    if (batch.body !== null) await this.postRecords(batch);
+  }
+
+  /**
+   * Rows this process's reader refused never reach the records route: they
+   * go to the table's dead letters as records, each keyed by its row's
+   * dedupe key, so a rerun rewrites the same letters instead of adding.
+   */
+  private async postLetters(batch: FileBatch, letters: readonly FileRowProblem[]): Promise<void> {
+    const source = this.o.source === undefined ? '' : `?source=${encodeURIComponent(sourceLabel(this.o.source))}`;
+    const url = `${this.o.target.replace(/\/records$/, '/dead_letters')}${source}`;
+    const body = JSON.stringify(
+      letters.map((p) => ({
+        record: p.record,
+        code: p.code,
+        message: `row ${p.row + 1}${p.line === undefined ? '' : ` (line ${p.line})`}: ${p.message}`,
+        path: p.column === undefined ? '' : `/${p.column}`,
+        index: p.row,
+        dedupe_key: this.o.prefix + String(p.row).padStart(ROW_DIGITS, '0'),
+      })),
+    );
+    const text = await this.request(url, Buffer.from(body), 'application/json', batch);
+    const answer = JSON.parse(text) as { dead_lettered: { count: number } };
+    this.state.deadLettered = (this.state.deadLettered ?? 0) + answer.dead_lettered.count;
+  }
+
+  private async postRecords(batch: FileBatch): Promise<void> {
     // Zero-padded row numbers: the node can fence them and skip the key lookups of rows it has never seen (decision 13).
     // on_invalid always: the node's table default must not differ from what the reader was told.
     const source = this.o.source === undefined ? '' : `&source=${encodeURIComponent(sourceLabel(this.o.source))}`;
     const url = `${this.o.target}?dedupe_prefix=${encodeURIComponent(this.o.prefix)}&dedupe_first=${batch.firstRow}&dedupe_digits=${ROW_DIGITS}&on_invalid=${this.o.onInvalid}${source}`;
+    const text = await this.request(url, batch.body as Uint8Array, batch.contentType, batch);
+    const answer = JSON.parse(text) as { written: number; rejected_count?: number; rejected?: { index: number; path: string; code: string; message: string }[]; dead_lettered?: { count: number } };
+    this.state.written += answer.written;
+    if (answer.dead_lettered !== undefined) this.state.deadLettered = (this.state.deadLettered ?? 0) + answer.dead_lettered.count;
+    this.state.rejected += answer.rejected_count ?? 0;
+    for (const r of answer.rejected ?? []) {
+      const line = batch.lineOf(r.index);
+      this.noteRejected({
+        row: batch.firstRow + r.index,
+        ...(line === undefined ? {} : { line }),
+        ...(r.path ? { column: r.path.replace(/^\//, '') } : {}),
+        code: r.code as FileRowProblem['code'],
+        message: r.message,
+      });
+    }
+  }
+
+  /**
+   * POSTs `body` until it is answered 2xx (returns the answer's text): 429
+   * and 503 are retried after their Retry-After, a table's rate limit as
+   * long as it takes, a lost connection a few times (every request here is
+   * idempotent by its keys); anything else fails naming the batch's rows.
+   */
+  private async request(url: string, body: Uint8Array, contentType: string, batch: FileBatch): Promise<string> {
     let networkFailures = 0;
     for (let attempt = 0; ; attempt++) {
       let res: Response;
       try {
-        res = await fetch(url, { method: 'POST', body: batch.body as Uint8Array<ArrayBuffer>, headers: { ...authHeaders(), 'content-type': batch.contentType } });
+        res = await fetch(url, { method: 'POST', body: body as Uint8Array<ArrayBuffer>, headers: { ...authHeaders(), 'content-type': contentType } });
       } catch (err) {
         // The request may or may not have been written: its dedupe keys make sending it again safe.
         if (++networkFailures <= NETWORK_RETRIES_MAX) {
@@ -150,23 +204,7 @@ export class BatchSender {
       }
       this.state.requests++;
       const text = await res.text();
-      if (res.ok) {
-        const answer = JSON.parse(text) as { written: number; rejected_count?: number; rejected?: { index: number; path: string; code: string; message: string }[]; dead_lettered?: { count: number } };
-        this.state.written += answer.written;
-        if (answer.dead_lettered !== undefined) this.state.deadLettered = (this.state.deadLettered ?? 0) + answer.dead_lettered.count;
-        this.state.rejected += answer.rejected_count ?? 0;
-        for (const r of answer.rejected ?? []) {
-          const line = batch.lineOf(r.index);
-          this.noteRejected({
-            row: batch.firstRow + r.index,
-            ...(line === undefined ? {} : { line }),
-            ...(r.path ? { column: r.path.replace(/^\//, '') } : {}),
-            code: r.code as FileRowProblem['code'],
-            message: r.message,
-          });
-        }
-        return;
-      }
+      if (res.ok) return text;
       // A table's rate limit is its pace, not a node in trouble: a file import waits for it as long as it takes.
       if (res.status === 429 && (parseAnswer(text) as ErrorBody | undefined)?.error?.code === 'RATE_LIMITED') {
         await rateLimitPause(res.headers.get('retry-after'));
@@ -180,6 +218,11 @@ export class BatchSender {
       throw new CliError(`${whereInFile(batch, parseAnswer(text))}${describeError(res.status, parseAnswer(text))}`);
     }
   }
+}
+
+/** In dead_letter mode, the batch's rows the reader refused that carry their record (every one: the reader keeps them all). */
+function lettersOf(batch: FileBatch, onInvalid: OnInvalid): FileRowProblem[] {
+  return onInvalid === 'dead_letter' ? batch.problems.filter((p) => p.record !== undefined) : [];
 }
 
 /** Sleeps a RATE_LIMITED answer's Retry-After (whole seconds, as the node computed from the table's bucket). */
