@@ -63,6 +63,26 @@ function ensurePromtool() {
 }
 
 /**
+ * apt-get install `args` (packages and options), after an `apt-get update` if the first try fails,
+ * with the packages' system services kept from starting (policy-rc.d): the tests start their own.
+ */
+function installWithoutServices(args) {
+  const policy = '/usr/sbin/policy-rc.d';
+  const ownPolicy = !existsSync(policy);
+  // 101: "action forbidden": invoke-rc.d and deb-systemd-invoke start no service.
+  if (ownPolicy) writeFileSync(policy, '#!/bin/sh\nexit 101\n', { mode: 0o755 });
+  const install = () => spawnSync('apt-get', ['install', '-y', '-q', ...args], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  try {
+    if (install().status !== 0) {
+      spawnSync('apt-get', ['update', '-q'], { stdio: 'inherit' });
+      install();
+    }
+  } finally {
+    if (ownPolicy) rmSync(policy, { force: true });
+  }
+}
+
+/**
  * rsyslog with omelasticsearch for the Elasticsearch _bulk test: Debian's rsyslog and
  * rsyslog-elasticsearch, installed when missing. The test runs its own rsyslogd; the
  * package's system service is kept from starting during the install (policy-rc.d) and
@@ -74,20 +94,7 @@ function ensureRsyslog() {
   const hadRsyslog = existsSync(bin);
   if (hadRsyslog && hasModule()) return;
   console.log(`$ apt-get install -y rsyslog rsyslog-elasticsearch   (${bin} or omelasticsearch is missing)`);
-  const policy = '/usr/sbin/policy-rc.d';
-  const ownPolicy = !existsSync(policy);
-  // 101: "action forbidden": invoke-rc.d and deb-systemd-invoke start no service.
-  if (ownPolicy) writeFileSync(policy, '#!/bin/sh\nexit 101\n', { mode: 0o755 });
-  const install = () => spawnSync('apt-get', ['install', '-y', '-q', 'rsyslog', 'rsyslog-elasticsearch'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-  try {
-    let res = install();
-    if (res.status !== 0) {
-      spawnSync('apt-get', ['update', '-q'], { stdio: 'inherit' });
-      res = install();
-    }
-  } finally {
-    if (ownPolicy) rmSync(policy, { force: true });
-  }
+  installWithoutServices(['rsyslog', 'rsyslog-elasticsearch']);
   // Where systemd runs, make sure the service this install brought is not left running (the test needs none);
   // a syslog daemon the machine already had is left alone.
   if (!hadRsyslog && existsSync('/run/systemd/system')) spawnSync('systemctl', ['disable', '--now', 'rsyslog.service', 'syslog.socket'], { stdio: 'inherit' });
@@ -106,19 +113,7 @@ function ensurePostgres() {
   const has = () => globSync('/usr/lib/postgresql/*/bin/postgres').length > 0;
   if (has()) return;
   console.log('$ apt-get install -y --no-install-recommends postgresql   (no /usr/lib/postgresql/*/bin/postgres)');
-  const policy = '/usr/sbin/policy-rc.d';
-  const ownPolicy = !existsSync(policy);
-  if (ownPolicy) writeFileSync(policy, '#!/bin/sh\nexit 101\n', { mode: 0o755 });
-  const install = () => spawnSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', 'postgresql'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-  try {
-    let res = install();
-    if (res.status !== 0) {
-      spawnSync('apt-get', ['update', '-q'], { stdio: 'inherit' });
-      res = install();
-    }
-  } finally {
-    if (ownPolicy) rmSync(policy, { force: true });
-  }
+  installWithoutServices(['--no-install-recommends', 'postgresql']);
   if (existsSync('/run/systemd/system')) spawnSync('systemctl', ['disable', '--now', 'postgresql.service'], { stdio: 'inherit' });
   if (!has()) {
     console.error('PostgreSQL is needed by the bench peer test and could not be installed: run `apt-get install --no-install-recommends postgresql` as root');
