@@ -151,6 +151,8 @@ export const TLS_EXPIRY_WARNING_REPEAT_MS = 86_400_000;
  * client: long, like Syncthing's device certificates. @default 10 years
  */
 export const TLS_AUTO_CERT_LIFETIME_MS = 10 * 365 * 86_400_000;
+/** Segment file size of a peer's hint queue, bytes (a peer's whole queue, hintBytesMaxPerPeer, holds at least one). @default 8 MiB */
+export const HINT_SEGMENT_BYTES_MAX = 8 * MiB;
 /** How often the main thread's event-loop delay is sampled into `sluice_event_loop_delay_seconds`, ms (50 timer ticks a second cost nothing measurable). @default 20 */
 export const EVENT_LOOP_SAMPLE_MS = 20;
 
@@ -664,6 +666,7 @@ for (const [key, [min, max]] of Object.entries(BOUNDS) as [NumericKey, readonly 
 assert(KEY_BYTES_MAX_LIMIT + RECORD_KEY_HEAD_BYTES + RECORD_KEY_TAIL_BYTES <= ENGINE_KEY_BYTES_MAX, 'a record key of keyBytesMax fits the engine');
 assert(KEY_BYTES_MAX_LIMIT + PK_KEY_HEAD_BYTES <= ENGINE_KEY_BYTES_MAX, 'a primary-key key of keyBytesMax fits the engine');
 assert(KEY_BYTES_MAX_LIMIT <= 0xffff, 'keyLen and pkLen are u16');
+assert(HINT_SEGMENT_BYTES_MAX <= (BOUNDS.hintBytesMaxPerPeer?.[0] ?? 0), "a peer's smallest hint queue holds a whole segment");
 assert(DEDUPE_PREFIX_BYTES_MAX + DEDUPE_NUMBER_CHARS_MAX <= KEY_BYTES_MAX_LIMIT, 'a dedupe key (stored as a primary key) fits where a primary key does');
 assert(STATUS_REFRESH_SECONDS * 1000 * 10 <= (BOUNDS.statusSessionTtlMs?.[0] ?? 0), 'a status session outlives ten page refreshes');
 assert(STATUS_RATE_SAMPLE_MS_MIN * 2 <= STATUS_RATE_WINDOW_MS, 'a rate window spans at least two counter samples');

@@ -20,7 +20,7 @@ import { noop } from 'cockatiel';
 import { Etcd3 } from 'etcd3';
 import type { ServerCredentials } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { grpcPeerListen, walFrameBytesMax, type NodeConfig } from '../config.ts';
+import { HINT_SEGMENT_BYTES_MAX, grpcPeerListen, walFrameBytesMax, type NodeConfig } from '../config.ts';
 import { SluiceError } from '../core/errors.ts';
 import type { Hlc } from '../core/hlc.ts';
 import { SnowflakeGenerator } from '../core/snowflake.ts';
@@ -57,8 +57,6 @@ import type { LoadedCertPair } from '../security/certs/load-cert-pair.ts';
 import type { CertReloader } from '../security/tls/cert-reloader.ts';
 import { startTxParts, type TxParts } from './tx-parts.ts';
 
-/** Segment size of a peer's hint queue. */
-const HINT_SEGMENT_BYTES_MAX = 8 * 1024 * 1024;
 /** Anti-entropy RPCs move whole Merkle leaves: they get at least this long. */
 const REPAIR_TIMEOUT_MS_MIN = 30_000;
 /** How long a stopping node's gRPC server lets calls in flight finish. */
