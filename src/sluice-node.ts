@@ -340,6 +340,10 @@ export class SluiceNode {
             // With --audit-data-access every replica says which client request a write came from.
             if (config.auditDataAccess) this.audit.write('replica_write', { table, records: n, ...(requestId === undefined ? {} : { requestId }) });
           },
+          // An atomic batch's part reaches a replica as a PREPARE, not a Write: audited when staged, with its txid.
+          onReplicaPrepare: (n, table, txId, requestId) => {
+            if (config.auditDataAccess) this.audit.write('replica_prepare', { table, records: n, txId, ...(requestId === undefined ? {} : { requestId }) });
+          },
           onTx: (outcome, phases) => {
             metrics.txTotal.inc({ outcome });
             for (const [phase, ms] of Object.entries(phases)) if (ms !== undefined) metrics.txPhaseSeconds.observe({ phase }, ms / 1000);

@@ -16,6 +16,8 @@ export interface ClusterHooks extends TxHooks {
   readonly onRepaired?: (report: RepairReport) => void;
   /** A write applied on this replica (records, table, the client request id when the coordinator passed one). */
   readonly onReplicaWrite?: (records: number, table: string, requestId?: string) => void;
+  /** An atomic batch's part prepared (staged, fsync'd) on this replica: records, table, txid, the client request id when passed. */
+  readonly onReplicaPrepare?: (records: number, table: string, txId: string, requestId?: string) => void;
   readonly onClockEvent?: ConstructorParameters<typeof SnowflakeGenerator>[0]['onClockEvent'];
   readonly onTx?: (outcome: TxOutcomeLabel, phaseMs: { prepare?: number; decide?: number; commit?: number }) => void;
   readonly onSnapshotWait?: (ms: number) => void;

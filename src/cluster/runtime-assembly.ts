@@ -176,6 +176,7 @@ async function startNetwork(ctx: AssemblyContext, f: Foundation, httpUrl: string
     maxClockOffsetMs: config.maxClockOffsetMs,
     ...(hooks.onSnapshotWait ? { onSnapshotWait: hooks.onSnapshotWait } : {}),
     ...(hooks.onReplicaWrite ? { onReplicaWrite: hooks.onReplicaWrite } : {}),
+    ...(hooks.onReplicaPrepare ? { onReplicaPrepare: hooks.onReplicaPrepare } : {}),
   });
   const transport = new LocalTransport(config.nodeId, local, f.peers);
   // The client port (Ingest, Health): TLS with the HTTP listener's certificate when the node has one.

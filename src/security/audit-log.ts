@@ -25,7 +25,8 @@ export type AuditEvent =
   | 'tls_reloaded'
   | 'session_created'
   | 'session_ended'
-  | 'replica_write';
+  | 'replica_write'
+  | 'replica_prepare';
 
 /** One audit entry; `ts`, `node` and `event` are added by the log. */
 export interface AuditFields {

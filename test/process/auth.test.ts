@@ -274,4 +274,16 @@ test('a write\'s request id follows it to its replicas: every replica\'s audit l
   await waitUntil(async () => lines(1).some((l) => l['event'] === 'access_granted' && l['requestId'] === 'follow-me-7'), 5_000, 'the coordinator audits the request');
   assert.ok(lines(1).some((l) => l['event'] === 'access_granted' && l['requestId'] === 'follow-me-7' && l['table'] === table.name && l['scope'] === `write:${table.name}`), 'with its table and scope');
   for (const i of [0, 1, 2]) assert.ok(lines(i).filter((l) => l['event'] === 'replica_write' && l['requestId'] === 'follow-me-7').every((l) => l['table'] === table.name && l['records'] === 1));
+
+  // An atomic batch across shards reaches its replicas as PREPAREs: each one audits its part with the request id and txid.
+  const keys = Array.from({ length: 32 }, (_, i) => JSON.stringify({ k: `atomic-${i}` })).join('\n');
+  const atomic = await http(`${cluster.url(2)}/v1/tables/${table.name}/records?atomic=true`, { method: 'POST', body: keys, headers: { 'x-request-id': 'follow-atomic-8', 'content-type': 'application/x-ndjson' } });
+  assert.equal(atomic.status, 200, atomic.text);
+  assert.ok(typeof atomic.body.tx_id === 'string', `32 keys span shards: a two-phase commit (${atomic.text})`);
+  const prepared = (i: number): Record<string, unknown>[] => lines(i).filter((l) => l['event'] === 'replica_prepare' && l['requestId'] === 'follow-atomic-8');
+  await waitUntil(async () => [0, 1, 2].every((i) => prepared(i).length > 0), 5_000, 'every replica audits its PREPARE');
+  for (const i of [0, 1, 2]) {
+    assert.ok(prepared(i).every((l) => l['table'] === table.name && l['txId'] === atomic.body.tx_id), JSON.stringify(prepared(i)));
+    assert.equal(prepared(i).reduce((n, l) => n + Number(l['records']), 0), 32, `node ${i} holds every shard (RF=3) and audits all 32 records`);
+  }
 });

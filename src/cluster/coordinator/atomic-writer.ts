@@ -124,7 +124,7 @@ export class AtomicWriter {
       const ids = await this.d.writer.stamp(entry, buf, count, placement, options.keyed === true, 'provisional');
       for (let attempt = 0; ; attempt++) {
         try {
-          return { ids, ...(await this.attempt(entry, buf, routeBatch(buf, placement, rf), placement.epoch, consistency, registration)) };
+          return { ids, ...(await this.attempt(entry, buf, routeBatch(buf, placement, rf), placement.epoch, consistency, registration, options.requestId)) };
         } catch (err) {
           if (!isSluiceError(err, 'STALE_PLACEMENT') || attempt >= STALE_RETRIES) throw err;
           placement = await this.d.refreshPlacement();
@@ -137,7 +137,7 @@ export class AtomicWriter {
   }
 
   /** One two-phase commit under a new txid: prepare, decide, commit. */
-  private async attempt(entry: TableEntry, buf: Buffer, routing: Routing, epoch: number, consistency: Consistency, registration: Registration): Promise<{ token: string; txId: string }> {
+  private async attempt(entry: TableEntry, buf: Buffer, routing: Routing, epoch: number, consistency: Consistency, registration: Registration, requestId?: string): Promise<{ token: string; txId: string }> {
     const available = availability(routing.shards, (n) => this.d.delivery.isUp(n), consistency, 'refuse');
     if (available instanceof SluiceError) throw available;
     const txid = this.d.ids().next();
@@ -146,7 +146,7 @@ export class AtomicWriter {
     const parts = { tableId: entry.id, shards };
     const t0 = performance.now();
     const deadlineMs = Date.now() + this.d.limits.txCommitDeadlineMs;
-    const prepared = await this.prepare(txid, buf, routing, epoch, deadlineMs, shards, consistency);
+    const prepared = await this.prepare(txid, buf, routing, { epoch, deadlineMs, shards, consistency, ...(requestId === undefined ? {} : { requestId }) });
     const t1 = performance.now();
     failpoint('coord.after-prepare-acks');
     const cv = this.commitVersion(prepared.maxPt);
@@ -165,8 +165,9 @@ export class AtomicWriter {
     return { token: encodeClusterToken(lsns, cv), txId };
   }
 
-  /** Sends PREPARE to every replica; resolves with W acks per shard, or aborts and throws. */
-  private async prepare(txid: bigint, buf: Buffer, routing: Routing, epoch: number, deadlineMs: number, shards: readonly number[], consistency: Consistency): Promise<Prepared> {
+  /** Sends PREPARE to every replica; resolves with W acks per shard, or aborts and throws. `requestId` goes along for the replicas' audit lines. */
+  private async prepare(txid: bigint, buf: Buffer, routing: Routing, o: { epoch: number; deadlineMs: number; shards: readonly number[]; consistency: Consistency; requestId?: string }): Promise<Prepared> {
+    const { epoch, deadlineMs, shards, consistency } = o;
     const acked = new Set<string>();
     const failed = new Set<string>();
     let maxPt = 0n;
@@ -175,7 +176,7 @@ export class AtomicWriter {
     const verdict = await new Promise<'ok' | SluiceError>((resolve) => {
       let outstanding = routing.byNode.size;
       for (const [node, positions] of routing.byNode) {
-        const request = { txid: String(txid), epoch, deadlineMs, coordinator: this.d.nodeId, shards: [...shards], batch: subBatch(buf, positions) };
+        const request = { txid: String(txid), epoch, deadlineMs, coordinator: this.d.nodeId, shards: [...shards], batch: subBatch(buf, positions), ...(o.requestId === undefined ? {} : { requestId: o.requestId }) };
         void this.d.transport.call(node, 'Prepare', request, this.d.limits.replicaTimeoutMs).then(
           (reply) => {
             acked.add(node);

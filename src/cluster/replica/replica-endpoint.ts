@@ -36,6 +36,8 @@ export interface ReplicaEndpointDeps {
   /** Called with the record count of each replica write applied here. */
   /** A write applied on this replica: its records, table and the client request id the coordinator passed on. */
   readonly onReplicaWrite?: (records: number, table: string, requestId?: string) => void;
+  /** Told of each atomic batch part this replica prepared (see TxEndpointDeps.onPrepared). */
+  readonly onReplicaPrepare?: (records: number, table: string, txId: string, requestId?: string) => void;
   /** Longest a snapshot read waits for atomic batches prepared at or below it. @default readBarrierMsMax */
   readonly txReadWaitMs?: number;
   /** Called with the batches a snapshot read gave up waiting for (the resolver hurries them). */
@@ -149,6 +151,7 @@ export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
         await admit(bytes);
         return () => indexed(bytes);
       },
+      ...(deps.onReplicaPrepare === undefined ? {} : { onPrepared: deps.onReplicaPrepare }),
     }),
 
     async Write({ batch, epoch, requestId }) {

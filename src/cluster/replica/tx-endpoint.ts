@@ -33,6 +33,8 @@ export interface TxEndpointDeps {
   readonly maxClockOffsetMs: number;
   /** Holds a PREPARE's bytes in the replica's memory budget until its frame is indexed. */
   readonly admit: (bytes: number) => Promise<() => void>;
+  /** Told of each durable PREPARE: its records, table, txid and the client request it came from (the audit's replica_prepare). */
+  readonly onPrepared?: (records: number, table: string, txId: string, requestId?: string) => void;
 }
 
 /** The Prepare, Commit, Abort and TxStatus handlers. */
@@ -42,10 +44,11 @@ export function txHandlers(deps: TxEndpointDeps): Pick<ReplicaHandlers, 'Prepare
   // a snapshot this replica may have served before it crashed.
   const ptFloor = hlcFromParts(deps.startedAtMs + deps.maxClockOffsetMs, 0);
   return {
-    async Prepare({ txid, epoch, deadlineMs, coordinator, shards, batch }) {
+    async Prepare({ txid, epoch, deadlineMs, coordinator, shards, batch, requestId }) {
       if (epoch < deps.epoch()) throw new SluiceError('STALE_PLACEMENT', `the atomic batch was routed by placement epoch ${epoch}; this replica follows ${deps.epoch()}`);
       if (Date.now() > deadlineMs) throw new SluiceError('TX_ABORTED', `atomic batch ${txid} arrived past its coordinator's deadline`);
-      const tableId = new RecordBatchReader(batch).tableId;
+      const reader = new RecordBatchReader(batch);
+      const tableId = reader.tableId;
       if (deps.catalog.byId(tableId) === undefined) {
         await deps.reloadTables();
         if (deps.catalog.byId(tableId) === undefined) throw new SluiceError('TABLE_NOT_FOUND', `table id ${tableId} is unknown here`);
@@ -58,6 +61,7 @@ export function txHandlers(deps: TxEndpointDeps): Pick<ReplicaHandlers, 'Prepare
       };
       const { lsn, pt } = await store.prepareTx({ txid: BigInt(txid), epoch, deadlineMs, coordinator, shards }, batch, choosePt, release);
       failpoint('part.after-prepare-fsync');
+      deps.onPrepared?.(reader.count, deps.catalog.byId(tableId)?.name ?? String(tableId), txid, requestId);
       return { lsn: String(lsn), pt: String(pt) };
     },
 

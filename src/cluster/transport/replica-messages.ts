@@ -61,7 +61,8 @@ import type { KeyRangeQuery } from '../../storage/index/index-store.ts';
  *   Fetch        req   { keys: array [recordKey ...] }
  *                reply { records: array [Record ...] }  only the keys found
  *   Prepare      req   { txid: decimal, epoch: int, deadlineMs: number,
- *                        coordinator: str, shards: array [int ...], batch: batch }
+ *                        coordinator: str, shards: array [int ...], batch: batch,
+ *                        requestId?: str }
  *                reply { lsn: decimal, pt: decimal }  staged and fsync'd; pt is
  *                                                     the replica's prepare time (HLC)
  *                       batch: this replica's entries, versions provisional
@@ -179,6 +180,8 @@ export interface PrepareRequest {
   readonly coordinator: string;
   readonly shards: number[];
   readonly batch: Buffer;
+  /** The client request the batch came from, for the replica's audit line. */
+  readonly requestId?: string;
 }
 export interface PrepareReply {
   readonly lsn: string;
@@ -333,7 +336,7 @@ const SHAPES: { readonly [M in ReplicaMethod]: { readonly request: Shape; readon
     reply: [['records', records]],
   },
   Prepare: {
-    request: [['txid', decimal], ['epoch', int], ['deadlineMs', number], ['coordinator', { expected: 'a string', ok: isString }], ['shards', arrayOf(int.expected, isInt)], ['batch', bytes]],
+    request: [['txid', decimal], ['epoch', int], ['deadlineMs', number], ['coordinator', { expected: 'a string', ok: isString }], ['shards', arrayOf(int.expected, isInt)], ['batch', bytes], ['requestId', optional(text)]],
     reply: [['lsn', decimal], ['pt', decimal]],
   },
   Commit: {
