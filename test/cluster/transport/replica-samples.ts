@@ -21,7 +21,10 @@ export const SAMPLES: { [M in ReplicaMethod]: { requests: ReplicaMethods[M][0][]
   LeafEntries: { requests: [{ shard: 1, leaves: [0, 255] }, { shard: 1, tableId: 2, leaves: [] }], replies: [{ entries: [[key, '77']] }] },
   Fetch: { requests: [{ keys: [key, Buffer.from('other')] }], replies: [{ records: [[key, value]] }] },
   Prepare: {
-    requests: [{ txid: '99', epoch: 3, deadlineMs: 1.7e12, coordinator: 'n1', shards: [1, 5], batch: Buffer.from([0x53, 1]) }],
+    requests: [
+      { txid: '99', epoch: 3, deadlineMs: 1.7e12, coordinator: 'n1', shards: [1, 5], batch: Buffer.from([0x53, 1]) },
+      { txid: '100', epoch: 3, deadlineMs: 1.7e12, coordinator: 'n1', shards: [2], batch: Buffer.from([0x53, 1]), requestId: 'req-7' },
+    ],
     replies: [{ lsn: '10', pt: '123456789012345' }],
   },
   Commit: { requests: [{ txid: '99', cv: '1000' }], replies: [{ lsn: '11' }] },
