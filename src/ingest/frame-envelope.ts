@@ -17,7 +17,40 @@
  */
 import { UnparsedRecord } from './batch-encoder.ts';
 
-/** How the frames of a body become records. Cheap to send to a worker: one string per record and field. */
+/**
+ * A string field's values: every record's, back to back in `text`, cut by
+ * `lengths` (UTF-16 code units); without `lengths` every record has all of
+ * `text`. One string and one typed array cross to the worker instead of a
+ * string per record (structured-cloning 2,000 strings per request was a
+ * fifth of the main thread's time on a `_bulk` request).
+ */
+export interface PackedStrings {
+  readonly text: string;
+  readonly lengths?: Uint32Array;
+}
+
+/** Packs `values` (one string when they are all the same). */
+export function packStrings(values: readonly string[]): PackedStrings {
+  const first = values[0] ?? '';
+  if (values.every((v) => v === first)) return { text: first };
+  return { text: values.join(''), lengths: Uint32Array.from(values, (v) => v.length) };
+}
+
+/** The values of `packed` for `count` records. */
+export function unpackStrings(packed: PackedStrings, count: number): string[] {
+  const lengths = packed.lengths;
+  if (lengths === undefined) return new Array<string>(count).fill(packed.text);
+  const out = new Array<string>(lengths.length);
+  let at = 0;
+  for (let i = 0; i < lengths.length; i++) {
+    const end = at + (lengths[i] as number);
+    out[i] = packed.text.slice(at, end);
+    at = end;
+  }
+  return out;
+}
+
+/** How the frames of a body become records. */
 export interface FrameEnvelope {
   /** The field that holds the parsed document. */
   readonly docField: string;
@@ -26,21 +59,28 @@ export interface FrameEnvelope {
   /** Where the event time is in the document: a top-level key, else a dotted path. */
   readonly docTimePath: string;
   /** String fields set per record (the document's id, its index name…), one value per frame. */
-  readonly fields: readonly { readonly name: string; readonly values: readonly string[] }[];
+  readonly fields: readonly { readonly name: string; readonly values: PackedStrings }[];
   /** What a frame is called in refusals ("the source is not JSON"). */
   readonly noun: string;
 }
 
 /** The records of `docs` (decoded frames, UnparsedRecords left as they are); never throws on user input. */
 export function wrapFrames(docs: readonly unknown[], env: FrameEnvelope, nowMs: number): unknown[] {
+  const fields = unpacked(env, docs.length);
   const out = new Array<unknown>(docs.length);
   for (let i = 0; i < docs.length; i++) {
     const doc = docs[i];
     if (doc instanceof UnparsedRecord) out[i] = doc;
     else if (!isObject(doc)) out[i] = new UnparsedRecord(`the ${env.noun} must be a JSON object`);
-    else out[i] = recordOf(doc, i, env, nowMs);
+    else out[i] = recordOf(doc, i, fields, env, nowMs);
   }
   return out;
+}
+
+type Unpacked = readonly { readonly name: string; readonly values: readonly string[] }[];
+
+function unpacked(env: FrameEnvelope, count: number): Unpacked {
+  return env.fields.map((f) => ({ name: f.name, values: unpackStrings(f.values, count) }));
 }
 
 /**
@@ -48,14 +88,14 @@ export function wrapFrames(docs: readonly unknown[], env: FrameEnvelope, nowMs: 
  * dlq replay` sends to the table again. A frame that does not parse is
  * kept as sent (it can only be replayed once fixed by hand).
  */
-export function envelopedText(frame: Uint8Array, i: number, env: FrameEnvelope, nowMs: number): Uint8Array {
+export function envelopedText(frame: Uint8Array, i: number, count: number, env: FrameEnvelope, nowMs: number): Uint8Array {
   let doc: unknown;
   try {
     doc = JSON.parse(Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).toString('utf8'));
   } catch {
     return frame;
   }
-  return isObject(doc) ? Buffer.from(JSON.stringify(recordOf(doc, i, env, nowMs)), 'utf8') : frame;
+  return isObject(doc) ? Buffer.from(JSON.stringify(recordOf(doc, i, unpacked(env, count), env, nowMs)), 'utf8') : frame;
 }
 
 /**
@@ -72,9 +112,9 @@ export function docTime(doc: Readonly<Record<string, unknown>>, path: string, no
   return value === undefined || value === null ? nowMs : value;
 }
 
-function recordOf(doc: Record<string, unknown>, i: number, env: FrameEnvelope, nowMs: number): Record<string, unknown> {
+function recordOf(doc: Record<string, unknown>, i: number, fields: Unpacked, env: FrameEnvelope, nowMs: number): Record<string, unknown> {
   const record: Record<string, unknown> = {};
-  for (const f of env.fields) record[f.name] = f.values[i];
+  for (const f of fields) record[f.name] = f.values[i];
   record[env.timeField] = docTime(doc, env.docTimePath, nowMs);
   record[env.docField] = doc;
   return record;

@@ -42,7 +42,7 @@ export function rawRecordsAt(raw: RawBody, indexes: readonly number[]): Uint8Arr
     const span = spans[i];
     if (span === undefined) throw new Error(`record ${i} is not in the body (${spans.length} records)`);
     const bytes = raw.body.subarray(span[0], span[1]);
-    return raw.envelope === undefined ? bytes : envelopedText(bytes, i, raw.envelope.env, raw.envelope.nowMs);
+    return raw.envelope === undefined ? bytes : envelopedText(bytes, i, spans.length, raw.envelope.env, raw.envelope.nowMs);
   });
 }
 

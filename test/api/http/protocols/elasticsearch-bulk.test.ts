@@ -11,7 +11,7 @@ import { SNOWFLAKE_EPOCH_MS } from '../../../../src/core/snowflake.ts';
 import { parseBulkBody } from '../../../../src/api/http/protocols/elasticsearch/bulk-ndjson.ts';
 import { planBulk, tableWrite, type BulkPlan, type PlanOptions } from '../../../../src/api/http/protocols/elasticsearch/bulk-plan.ts';
 import { decodeFrames } from '../../../../src/ingest/decode-frames.ts';
-import { docTime, wrapFrames } from '../../../../src/ingest/frame-envelope.ts';
+import { docTime, packStrings, unpackStrings, wrapFrames } from '../../../../src/ingest/frame-envelope.ts';
 import { UnparsedRecord } from '../../../../src/ingest/batch-encoder.ts';
 import { bulkAnswerJson, writtenBatch, type ItemOutcome } from '../../../../src/api/http/protocols/elasticsearch/bulk-answer.ts';
 import { esTableDefinition, esTableProblem, tableOfIndex } from '../../../../src/api/http/protocols/elasticsearch/index-table.ts';
@@ -261,4 +261,27 @@ test('whole-request errors keep sluice\'s body and gain Elasticsearch\'s type, r
   const answer = '{"took":1,"errors":false,"items":[]}';
   assert.equal(withEsErrorFields(answer, 200), answer, 'answers pass unchanged');
   assert.equal(withEsErrorFields('{"error":{"code":', 400), '{"error":{"code":', 'an unparsable body passes unchanged');
+});
+
+test('the answer of written items, built as text, is exactly what JSON.stringify makes of their objects', () => {
+  const items = [
+    { action: 'index', index: 'logs-"x"', id: 'a\u00e9"\\', idGiven: true },
+    { action: 'create', index: 'logs-"x"', id: 'gen', idGiven: false },
+    { action: 'index', index: 'other', id: 'z', idGiven: true },
+  ] as const;
+  const outcomes: ItemOutcome[] = [{ status: 201, result: 'created' }, { status: 200, result: 'updated' }, { status: 409, error: { type: 't', reason: 'r', code: 'DOCUMENT_EXISTS' } }];
+  const shards = { total: 1, successful: 1, failed: 0 };
+  const expected = [
+    { index: { _index: 'logs-"x"', _id: 'a\u00e9"\\', status: 201, result: 'created', _version: 1, _shards: shards } },
+    { create: { _index: 'logs-"x"', _id: 'gen', status: 200, result: 'updated', _version: 1, _shards: shards } },
+    { index: { _index: 'other', _id: 'z', status: 409, error: outcomes[2]?.error } },
+  ];
+  assert.equal(bulkAnswerJson(items, outcomes, 3), `{"took":3,"errors":true,"items":${JSON.stringify(expected)}}`);
+});
+
+test('packed strings: one value for all, or values cut by their lengths, non-ASCII included', () => {
+  for (const values of [['a', 'a', 'a'], ['x1', '', 'é🙂', 'gen0'], ['only']]) {
+    assert.deepEqual(unpackStrings(packStrings(values), values.length), values);
+  }
+  assert.equal(packStrings(['s', 's']).lengths, undefined, 'the same index for every document crosses as one string');
 });

@@ -79,17 +79,39 @@ function senderPath(path: string, timeField: string): string {
 export function bulkAnswerJson(items: readonly BulkItem[], outcomes: readonly (ItemOutcome | undefined)[], tookMs: number): string {
   let errors = false;
   const parts: string[] = [];
+  // Most items of a request share their index: its JSON text is made once.
+  const indexJson = new Map<string, string>();
   items.forEach((item, i) => {
     const o = outcomes[i] ?? itemError(500, 'sluice_exception', 'the item was not processed', 'INTERNAL');
     if (o.error !== undefined) errors = true;
+    if (o.error === undefined && o.result !== undefined) {
+      let index = indexJson.get(item.index);
+      if (index === undefined) indexJson.set(item.index, (index = JSON.stringify(item.index)));
+      parts.push(writtenItemJson(item.action, index, item.id, o.status, o.result));
+      return;
+    }
     const body = {
       _index: item.index,
       ...(item.id === undefined ? {} : { _id: item.id }),
       status: o.status,
-      ...(o.result === undefined ? {} : { result: o.result, _version: 1, _shards: { total: 1, successful: 1, failed: 0 } }),
+      ...(o.result === undefined ? {} : { result: o.result, ...WRITTEN }),
       ...(o.error === undefined ? {} : { error: o.error }),
     };
     parts.push(JSON.stringify({ [item.action]: body }));
   });
   return `{"took":${tookMs},"errors":${errors},"items":[${parts.join(',')}]}`;
+}
+
+/** The fields of a written item after its `result`. */
+const WRITTEN = { _version: 1, _shards: { total: 1, successful: 1, failed: 0 } } as const;
+const WRITTEN_JSON = JSON.stringify(WRITTEN).slice(1, -1);
+
+/**
+ * A written item's JSON, built as text: the answer to 1,000 documents was
+ * a tenth of the main thread's time on a `_bulk` request with an object
+ * and a JSON.stringify per item. Same keys, same order as the general case.
+ */
+function writtenItemJson(action: string, indexJson: string, id: string | undefined, status: number, result: string): string {
+  const idPart = id === undefined ? '' : `"_id":${JSON.stringify(id)},`;
+  return `{"${action}":{"_index":${indexJson},${idPart}"status":${status},"result":"${result}",${WRITTEN_JSON}}}`;
 }

@@ -12,7 +12,7 @@
  */
 import { sourceProblem, type BulkAction, type BulkOp } from './bulk-ndjson.ts';
 import { ES_FIELDS, tableOfIndex } from './index-table.ts';
-import type { FrameEnvelope } from '../../../../ingest/frame-envelope.ts';
+import { packStrings, type FrameEnvelope } from '../../../../ingest/frame-envelope.ts';
 import { conflict, itemError, type ItemOutcome } from './bulk-answer.ts';
 
 /** What names an op in the answer. */
@@ -62,16 +62,20 @@ export function planBulk(body: Buffer, ops: readonly BulkOp[], o: PlanOptions): 
   const outcomes: (ItemOutcome | undefined)[] = [];
   const batches = new Map<string, TableBatch>();
   const seen = new Set<string>();
+  // Index → table (null: none), worked out once per index of the request.
+  const tables = new Map<string, string | null>();
   for (const op of ops) {
     const index = op.index ?? o.pathIndex ?? '';
     const id = op.id ?? (op.action === 'index' || op.action === 'create' ? o.newId() : undefined);
     items.push({ action: op.action, index, id, idGiven: op.id !== undefined });
-    const refused = refusal(body, op, index, id, o.tablePrefix);
-    if (refused !== undefined || op.source === undefined || id === undefined) {
+    let table = tables.get(index);
+    if (table === undefined) tables.set(index, (table = tableOfIndex(index, o.tablePrefix) ?? null));
+    const refused = refusal(body, op, { index, table }, id, o.tablePrefix);
+    // (A null table is always refused: an invalid index name.)
+    if (refused !== undefined || op.source === undefined || id === undefined || table === null) {
       outcomes.push(refused ?? itemError(400, 'document_parsing_exception', 'the source is missing', 'INVALID_JSON'));
       continue;
     }
-    const table = tableOfIndex(index, o.tablePrefix) as string;
     const key = `${table}\n${id}`;
     const repeat = seen.has(key);
     // A create never overwrites, not even a document of the same request.
@@ -95,12 +99,13 @@ export function planBulk(body: Buffer, ops: readonly BulkOp[], o: PlanOptions): 
 }
 
 /** Why an op is answered with an error before anything is written, or undefined. */
-function refusal(body: Buffer, op: BulkOp, index: string, id: string | undefined, prefix: string): ItemOutcome | undefined {
+function refusal(body: Buffer, op: BulkOp, target: { index: string; table: string | null }, id: string | undefined, prefix: string): ItemOutcome | undefined {
+  const index = target.index;
   if (op.action === 'update' || op.action === 'delete') {
     return itemError(400, 'illegal_argument_exception', `sluice stores documents append-only: the ${op.action} action is not supported (use index or create)`, 'UNSUPPORTED_ACTION');
   }
   if (index === '') return itemError(400, 'action_request_validation_exception', 'Validation Failed: 1: index is missing;', 'INVALID_ARGUMENT');
-  if (tableOfIndex(index, prefix) === undefined) {
+  if (target.table === null) {
     return itemError(400, 'invalid_index_name_exception', `Invalid index name [${index}]: the table ${JSON.stringify(prefix + index)} cannot be named after it (letters, digits and _ after a letter, at most 63 characters)`, 'INVALID_ARGUMENT');
   }
   if (id === '') return itemError(400, 'action_request_validation_exception', 'Validation Failed: 1: if _id is specified it must not be empty;', 'INVALID_ARGUMENT');
@@ -141,8 +146,8 @@ export function tableWrite(plan: BulkPlan, batch: TableBatch, timeField: string)
     timeField: ES_FIELDS.time,
     docTimePath: timeField,
     fields: [
-      { name: ES_FIELDS.id, values: ids },
-      { name: ES_FIELDS.index, values: indexes },
+      { name: ES_FIELDS.id, values: packStrings(ids) },
+      { name: ES_FIELDS.index, values: packStrings(indexes) },
     ],
     noun: 'source',
   };
