@@ -285,3 +285,9 @@ test('packed strings: one value for all, or values cut by their lengths, non-ASC
   }
   assert.equal(packStrings(['s', 's']).lengths, undefined, 'the same index for every document crosses as one string');
 });
+
+test('repeated action lines (a shipper sends one line per document) are read alike; a changed line of the same length is not mistaken for the last', () => {
+  const lines = ['{"index":{"_id":"a1"}}', '{"index":{"_id":"a1"}}', '{"index":{"_id":"a2"}}', '{"create":{"_id":"a"}}', '{"index":{"_id":"a1"}}'];
+  const ops = parseBulkBody(bulkBody(lines.map((l) => `${l}\n{}\n`).join('')));
+  assert.deepEqual(ops.map((o) => [o.action, o.id, o.line]), [['index', 'a1', 1], ['index', 'a1', 3], ['index', 'a2', 5], ['create', 'a', 7], ['index', 'a1', 9]]);
+});

@@ -38,17 +38,31 @@ export interface BulkOp {
   readonly source?: { readonly start: number; readonly end: number };
 }
 
-/** Action lines as parsed, by their text: a shipper repeats one line for every document. */
-type ActionCache = Map<string, { action: BulkAction; index: string | undefined; id: string | undefined }>;
+/** An action line's meaning. */
+interface ParsedAction {
+  readonly action: BulkAction;
+  readonly index: string | undefined;
+  readonly id: string | undefined;
+}
+
+/**
+ * Action lines as parsed, by their text, and the last one's bytes: a
+ * shipper repeats one line for every document, and a line equal to the
+ * previous one is recognised without making a string of it.
+ */
+interface ActionCache {
+  readonly byText: Map<string, ParsedAction>;
+  last: { start: number; end: number; parsed: ParsedAction } | undefined;
+}
 
 /** Splits and pairs a `_bulk` body; throws BAD_REQUEST when the pairing itself is broken. */
 export function parseBulkBody(body: Buffer): BulkOp[] {
   const ops: BulkOp[] = [];
   const lines = nonBlankLines(body);
-  const cache: ActionCache = new Map();
+  const cache: ActionCache = { byText: new Map(), last: undefined };
   for (let i = 0; i < lines.length; i++) {
     const { start, end, line } = lines[i] as NumberedLine;
-    const { action, index, id } = actionOf(body.toString('utf8', start, end), line, cache);
+    const { action, index, id } = actionOf(body, start, end, line, cache);
     if (action === 'delete') {
       ops.push({ action, index, id, line });
       continue;
@@ -117,16 +131,20 @@ function isAsciiSpace(c: number): boolean {
   return c === 0x20 || (c >= 0x09 && c <= 0x0d);
 }
 
-function actionOf(text: string, line: number, cache: ActionCache): { action: BulkAction; index: string | undefined; id: string | undefined } {
-  let parsed = cache.get(text);
+function actionOf(body: Buffer, start: number, end: number, line: number, cache: ActionCache): ParsedAction {
+  const last = cache.last;
+  if (last !== undefined && last.end - last.start === end - start && body.compare(body, last.start, last.end, start, end) === 0) return last.parsed;
+  const text = body.toString('utf8', start, end);
+  let parsed = cache.byText.get(text);
   if (parsed === undefined) {
     parsed = parseActionLine(text, line);
-    cache.set(text, parsed);
+    cache.byText.set(text, parsed);
   }
+  cache.last = { start, end, parsed };
   return parsed;
 }
 
-function parseActionLine(text: string, line: number): { action: BulkAction; index: string | undefined; id: string | undefined } {
+function parseActionLine(text: string, line: number): ParsedAction {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
