@@ -18,6 +18,10 @@ export interface ItemOutcome {
   readonly error?: { readonly type: string; readonly reason: string; readonly code: string };
 }
 
+/** The outcomes of a written item, shared by all items (one object per item was garbage on the main thread). */
+const CREATED: ItemOutcome = Object.freeze({ status: 201, result: 'created' });
+const UPDATED: ItemOutcome = Object.freeze({ status: 200, result: 'updated' });
+
 /** A per-item error. */
 export function itemError(status: number, type: string, reason: string, code: string): ItemOutcome {
   return { status, error: { type, reason, code } };
@@ -61,8 +65,8 @@ export function writtenBatch(batch: TableBatch, result: WriteResult, items: read
       return;
     }
     const existed = batch.repeats[i] === true || snowflakeParts(BigInt(id)).timestampMs < at.startedMs;
-    if (!existed) outcomes[pos] = { status: 201, result: 'created' };
-    else outcomes[pos] = item.action === 'create' ? conflict(item.id ?? '') : { status: 200, result: 'updated' };
+    if (!existed) outcomes[pos] = CREATED;
+    else outcomes[pos] = item.action === 'create' ? conflict(item.id ?? '') : UPDATED;
   });
 }
 
@@ -87,7 +91,7 @@ export function bulkAnswerJson(items: readonly BulkItem[], outcomes: readonly (I
     if (o.error === undefined && o.result !== undefined) {
       let index = indexJson.get(item.index);
       if (index === undefined) indexJson.set(item.index, (index = JSON.stringify(item.index)));
-      parts.push(writtenItemJson(item.action, index, item.id, o.status, o.result));
+      parts.push(writtenItemJson(item.action, index, item.id, !item.idGiven, o.status, o.result));
       return;
     }
     const body = {
@@ -111,7 +115,8 @@ const WRITTEN_JSON = JSON.stringify(WRITTEN).slice(1, -1);
  * a tenth of the main thread's time on a `_bulk` request with an object
  * and a JSON.stringify per item. Same keys, same order as the general case.
  */
-function writtenItemJson(action: string, indexJson: string, id: string | undefined, status: number, result: string): string {
-  const idPart = id === undefined ? '' : `"_id":${JSON.stringify(id)},`;
+function writtenItemJson(action: string, indexJson: string, id: string | undefined, madeUp: boolean, status: number, result: string): string {
+  // A made-up id is base64url: nothing in it to escape.
+  const idPart = id === undefined ? '' : madeUp ? `"_id":"${id}",` : `"_id":${JSON.stringify(id)},`;
   return `{"${action}":{"_index":${indexJson},${idPart}"status":${status},"result":"${result}",${WRITTEN_JSON}}}`;
 }
