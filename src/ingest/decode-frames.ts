@@ -12,15 +12,15 @@ import type { ProtoDecoder } from '../core/schema/proto-schema.ts';
 /** How each frame of a framed body is encoded. */
 export type FrameFormat = 'json' | 'protobuf';
 
-/** Parses each frame (JSON, or protobuf with `proto`); never throws on user input. */
-export function decodeFrames(body: Uint8Array, frames: Uint32Array, proto?: ProtoDecoder): unknown[] {
+/** Parses each frame (JSON, or protobuf with `proto`); `noun` names a frame in refusals; never throws on user input. */
+export function decodeFrames(body: Uint8Array, frames: Uint32Array, proto?: ProtoDecoder, noun = 'message'): unknown[] {
   const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   const records = new Array<unknown>(frames.length);
   let at = 0;
   for (let i = 0; i < frames.length; i++) {
     const end = at + (frames[i] as number);
     if (end > buf.length) throw new Error(`frame ${i} ends at ${end}, past the body's ${buf.length} bytes`);
-    records[i] = proto === undefined ? parseFrame(buf.subarray(at, end)) : decodeProto(buf.subarray(at, end), proto);
+    records[i] = proto === undefined ? parseFrame(buf.subarray(at, end), noun) : decodeProto(buf.subarray(at, end), proto);
     at = end;
   }
   return records;
@@ -34,12 +34,12 @@ function decodeProto(bytes: Buffer, proto: ProtoDecoder): unknown {
   }
 }
 
-function parseFrame(bytes: Buffer): unknown {
-  if (bytes.length === 0) return new UnparsedRecord('the message is empty');
-  if (!isUtf8(bytes)) return new UnparsedRecord('the message is not valid UTF-8');
+function parseFrame(bytes: Buffer, noun: string): unknown {
+  if (bytes.length === 0) return new UnparsedRecord(`the ${noun} is empty`);
+  if (!isUtf8(bytes)) return new UnparsedRecord(`the ${noun} is not valid UTF-8`);
   try {
     return JSON.parse(bytes.toString('utf8')) as unknown;
   } catch (err) {
-    return new UnparsedRecord(`the message is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
+    return new UnparsedRecord(`the ${noun} is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
   }
 }

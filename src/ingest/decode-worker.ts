@@ -12,6 +12,7 @@ import { decodeBody, type BodyFormat } from './decode-body.ts';
 import { decodeFrames, type FrameFormat } from './decode-frames.ts';
 import { protoDecoder, type ProtoDecoder } from '../core/schema/proto-schema.ts';
 import { encodeBatch, type EncodeContext, type EncodedBatch } from './batch-encoder.ts';
+import { wrapFrames, type FrameEnvelope } from './frame-envelope.ts';
 
 /** The input of one decode task. */
 export interface DecodeTask {
@@ -21,6 +22,8 @@ export interface DecodeTask {
   readonly frames?: Uint32Array;
   /** How each frame is encoded. @default 'json' */
   readonly frameFormat?: FrameFormat;
+  /** Each JSON frame is a document to wrap into a record (frame-envelope.ts). */
+  readonly envelope?: FrameEnvelope;
   readonly def: TableDef;
   readonly ctx: EncodeContext;
   readonly jsonDepthMax: number;
@@ -59,14 +62,18 @@ function protoFor(def: TableDef, tableId: number): ProtoDecoder {
 /** Decodes and encodes one body; never throws on user input. */
 export function runDecode(task: DecodeTask): DecodeAnswer {
   try {
-    const records =
-      task.frames === undefined ? decodeBody(task.body, task.format) : decodeFrames(task.body, task.frames, task.frameFormat === 'protobuf' ? protoFor(task.def, task.ctx.tableId) : undefined);
+    const records = task.frames === undefined ? decodeBody(task.body, task.format) : framedRecords(task, task.frames);
     const schema = schemaFor(task.def, task.ctx.tableId, task.jsonDepthMax);
     return { ok: true, encoded: encodeBatch(records, schema, task.ctx) };
   } catch (err) {
     if (err instanceof SluiceError) return { ok: false, error: err.toBody().error };
     throw err;
   }
+}
+
+function framedRecords(task: DecodeTask, frames: Uint32Array): unknown[] {
+  if (task.envelope !== undefined) return wrapFrames(decodeFrames(task.body, frames, undefined, task.envelope.noun), task.envelope, task.ctx.nowMs);
+  return decodeFrames(task.body, frames, task.frameFormat === 'protobuf' ? protoFor(task.def, task.ctx.tableId) : undefined);
 }
 
 /** piscina entry point. */

@@ -11,6 +11,7 @@ import { currentDef } from '../storage/catalog.ts';
 import type { Consistency, Coordinator } from '../cluster/coordinator/coordinator.ts';
 import type { BodyFormat } from './decode-body.ts';
 import type { FrameFormat } from './decode-frames.ts';
+import type { FrameEnvelope } from './frame-envelope.ts';
 import type { DecodePool } from './decode-pool.ts';
 import type { DedupeKeys, OnInvalid, Rejection } from './batch-encoder.ts';
 import type { AdmissionTicket } from './admission.ts';
@@ -37,8 +38,17 @@ export interface WriteRequest {
   readonly frames?: Uint32Array;
   /** How each frame is encoded: JSON, or the table's protobuf message. @default 'json' */
   readonly frameFormat?: FrameFormat;
+  /** Each JSON frame is a protocol's document, wrapped into a record where it is parsed (frame-envelope.ts). */
+  readonly envelope?: FrameEnvelope;
   /** Keys that make a re-send idempotent in a table without a primary key. */
   readonly dedupe?: DedupeKeys;
+  /**
+   * The caller made every record's primary key up from at least 120 random
+   * bits (an Elasticsearch document sent without `_id`): none can be stored
+   * or in flight, so the keys are written without lookups. Never for keys a
+   * sender chose (a re-send must find them).
+   */
+  readonly keysMinted?: boolean;
   readonly onInvalid: OnInvalid;
   /** Held until the records are in the index; released on every path. */
   readonly ticket: AdmissionTicket;
@@ -162,6 +172,7 @@ export class IngestPipeline {
         format: req.format,
         ...(req.frames === undefined ? {} : { frames: req.frames }),
         ...(req.frameFormat === undefined ? {} : { frameFormat: req.frameFormat }),
+        ...(req.envelope === undefined ? {} : { envelope: req.envelope }),
         def: currentDef(entry),
         jsonDepthMax: this.options.jsonDepthMax,
         ctx: {
@@ -184,7 +195,7 @@ export class IngestPipeline {
       // refused for the rate leaves no dead letters behind either.
       if (encoded.count > 0) await this.admitRate(entry, req, encoded.count);
       // The letters are durable before the valid records are written: a crash in between leaves every refused record stored.
-      const deadLettered = req.onInvalid === 'dead_letter' && encoded.rejectedCount > 0 ? await this.deadLetter(req, entry, encoded) : undefined;
+      const deadLettered = req.onInvalid === 'dead_letter' && encoded.rejectedCount > 0 ? await this.deadLetter(req, entry, encoded, nowMs) : undefined;
       const rejected = encoded.rejected.length > this.options.errorDetailsMax ? encoded.rejected.slice(0, this.options.errorDetailsMax) : encoded.rejected;
       const letters = deadLettered === undefined ? {} : { deadLettered };
       if (encoded.count === 0) {
@@ -195,6 +206,7 @@ export class IngestPipeline {
       const ack = await this.coordinator.write(entry, encoded.batch, encoded.count, () => req.ticket.release(), {
         keyed: encoded.keyed,
         ...(claim?.fresh === true ? { freshKeys: true } : {}),
+        ...(req.keysMinted === true ? { freshKeys: true, keysMinted: true } : {}),
         ...(req.consistency === undefined ? {} : { consistency: req.consistency }),
         ...(req.atomic === true ? { atomic: true } : {}),
         ...(req.requestId === undefined ? {} : { requestId: req.requestId }),
@@ -228,11 +240,16 @@ export class IngestPipeline {
   }
 
   /** Dead-letters the refused records of `req` (before its valid ones are written). */
-  private async deadLetter(req: WriteRequest, entry: TableEntry, encoded: EncodedBatch): Promise<DeadLettered> {
+  private async deadLetter(req: WriteRequest, entry: TableEntry, encoded: EncodedBatch, decodedAtMs: number): Promise<DeadLettered> {
     const def = currentDef(entry);
     const letters = collectDeadLetters(encoded, {
       def,
-      raw: { body: req.body, format: req.format, ...(req.frames === undefined ? {} : { frames: req.frames }) },
+      raw: {
+        body: req.body,
+        format: req.format,
+        ...(req.frames === undefined ? {} : { frames: req.frames }),
+        ...(req.envelope === undefined ? {} : { envelope: { env: req.envelope, nowMs: decodedAtMs } }),
+      },
       rawFormat: req.frameFormat === 'protobuf' ? 'protobuf' : 'json',
       ...(req.dedupe === undefined ? {} : { dedupe: req.dedupe }),
       source: req.source ?? 'unknown',

@@ -11,7 +11,9 @@ import { decodeOtlpJson } from '../../src/api/http/protocols/otlp/decode-otlp-js
 import { decodeOtlpProtobuf } from '../../src/api/http/protocols/otlp/decode-otlp-protobuf.ts';
 import { mapLogEntries } from '../../src/api/http/protocols/otlp/map-log-entries.ts';
 import { parseBulkBody } from '../../src/api/http/protocols/elasticsearch/bulk-ndjson.ts';
-import { planBulk } from '../../src/api/http/protocols/elasticsearch/bulk-plan.ts';
+import { planBulk, tableWrite } from '../../src/api/http/protocols/elasticsearch/bulk-plan.ts';
+import { decodeFrames } from '../../src/ingest/decode-frames.ts';
+import { wrapFrames } from '../../src/ingest/frame-envelope.ts';
 import { runLokiDecode } from '../../src/api/http/protocols/loki/loki-decode.ts';
 import { LOGS_PER_SERVICE_RUN, benchLog, logBatches } from '../../bench/lib/log-records.ts';
 import { BENCH_ES_INDEX, esBulkBody, lokiJsonBody, lokiProtobufBody, nativeBody, otlpJsonBody, otlpProtobufBody } from '../../bench/lib/protocol-bodies.ts';
@@ -61,15 +63,21 @@ test('OTLP protobuf and JSON bodies (the SDK serializers) decode to exactly the 
 });
 
 test('the _bulk body pairs into one index op per record, planned into es_bench_logs with the document as sent', () => {
-  const ops = parseBulkBody(esBulkBody(LOGS).toString('utf8'));
+  const body = esBulkBody(LOGS);
+  const ops = parseBulkBody(body);
   assert.equal(ops.length, N);
   let n = 0;
-  const plan = planBulk(ops, { pathIndex: undefined, tablePrefix: 'es_', timeField: '@timestamp', nowMs: NOW_MS, newId: () => `id${n++}`, tablesMax: 100 });
+  const plan = planBulk(body, ops, { pathIndex: undefined, tablePrefix: 'es_', newId: () => `id${n++}`, tablesMax: 100 });
   assert.deepEqual([...plan.batches.keys()], [WAYS['es-bulk'].table]);
   assert.ok(plan.outcomes.every((o) => o === undefined));
-  const lines = plan.batches.get(WAYS['es-bulk'].table)?.lines ?? [];
-  assert.equal(lines.length, N);
-  const first = JSON.parse(lines[0] as string) as Record<string, unknown>;
+  const batch = plan.batches.get(WAYS['es-bulk'].table);
+  assert.ok(batch !== undefined);
+  const write = tableWrite(plan, batch, '@timestamp');
+  assert.equal(write.minted, true, 'no _id in the bench: every key made up, written without lookups');
+  // The records as the decode worker builds them.
+  const records = wrapFrames(decodeFrames(write.body, write.frames, undefined, write.envelope.noun), write.envelope, NOW_MS);
+  assert.equal(records.length, N);
+  const first = plain(records[0]) as Record<string, unknown>;
   const log = LOGS[0];
   assert.ok(log !== undefined);
   assert.deepEqual(first, {

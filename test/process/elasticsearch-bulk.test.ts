@@ -139,6 +139,35 @@ test('per item: a duplicate create is 409, a refused document 400, update/delete
   assert.deepEqual(stored.find((r) => r['doc_id'] === 'k1')?.['doc'], { message: 'first' }, 'a create never overwrites');
 });
 
+test('made-up ids (written without primary-key lookups) are new; a given _id equal to one still replaces it, create of it 409s; a resend without _id stores twice', async () => {
+  type Item = { status: number; _id: string; result?: string; error?: { type: string } };
+  const post = async (ops: unknown[]): Promise<Item[]> => {
+    const body = `${ops.map((o) => JSON.stringify(o)).join('\n')}\n`;
+    const res = await http(`${node.url}/_bulk`, { method: 'POST', body, headers: { 'content-type': 'application/x-ndjson' } });
+    assert.equal(res.status, 200, res.text);
+    return (JSON.parse(res.text) as { items: Record<string, Item>[] }).items.map((i) => Object.values(i)[0] as Item);
+  };
+  const docs = Array.from({ length: 50 }, (_, i) => [{ index: { _index: 'minted' } }, { n: i }]).flat();
+  const first = await post(docs);
+  assert.deepEqual(new Set(first.map((i) => `${i.status} ${i.result}`)), new Set(['201 created']));
+  const ids = first.map((i) => i._id);
+  assert.equal(new Set(ids).size, 50);
+  assert.ok(ids.every((id) => /^[A-Za-z0-9_-]{20}$/.test(id)), 'as Elasticsearch\'s own: 20 base64url characters');
+  // The sender learnt the made-up ids from the answer: a given _id is looked up, alone or beside made-up ones.
+  const again = await post([{ index: { _index: 'minted', _id: ids[0] } }, { n: 'replaced' }, { create: { _index: 'minted', _id: ids[1] } }, { n: 'no' }, { index: { _index: 'minted' } }, { n: 'new' }]);
+  assert.deepEqual(again.map((i) => [i.status, i._id === ids[0] || i._id === ids[1]]), [[200, true], [409, true], [201, false]]);
+  let stored = await exported('es_minted');
+  assert.equal(stored.length, 51);
+  assert.deepEqual(stored.find((r) => r['doc_id'] === ids[0])?.['doc'], { n: 'replaced' }, 'index of a made-up id replaces its document');
+  assert.deepEqual(stored.find((r) => r['doc_id'] === ids[1])?.['doc'], { n: 1 }, 'create never overwrites');
+  // Without _id a resend is a new set of documents, as in Elasticsearch (docs/protocols.md).
+  const resent = await post(docs);
+  assert.ok(resent.every((i) => i.status === 201 && !ids.includes(i._id)));
+  stored = await exported('es_minted');
+  assert.equal(stored.length, 101);
+  assert.equal(new Set(stored.map((r) => r['doc_id'])).size, 101, 'no made-up id met an existing one');
+});
+
 test('media types: the NDJSON spellings are read alike; a broken pairing is 400 with nothing written, a form type 415, both with the product header', async () => {
   const send = (body: string, type = 'application/x-ndjson') =>
     fetch(`${node.url}/broken/_bulk`, { method: 'POST', body, headers: { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': type } });

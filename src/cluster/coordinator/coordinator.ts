@@ -34,6 +34,12 @@ export interface WriteOptions {
    */
   readonly freshKeys?: boolean;
   /**
+   * With `freshKeys`: the keys are the table's primary keys, made up by the
+   * writer from at least 120 random bits, so fresh even though a table's
+   * primary keys are otherwise always looked up (users re-send those at will).
+   */
+  readonly keysMinted?: boolean;
+  /**
    * All of the batch becomes visible or none of it, whatever crashes: one
    * WAL frame on a single node or inside one shard, two-phase commit across
    * shards in a cluster. Never buffered (no 202).

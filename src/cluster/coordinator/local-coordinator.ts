@@ -42,8 +42,8 @@ export class LocalCoordinator implements Coordinator {
   async write(entry: TableEntry, batch: Uint8Array, count: number, release: () => void, options: WriteOptions = {}): Promise<WriteAck> {
     const reader = new RecordBatchReader(batch);
     const tablePk = entry.versions.at(-1)?.primaryKey !== undefined;
-    // Fresh dedupe keys (never a table's primary key, which users resend at will) need no lookup.
-    const freshKeys = options.freshKeys === true && !tablePk;
+    // Fresh dedupe keys need no lookup; a table's primary keys only when the writer minted them (users resend theirs at will).
+    const freshKeys = options.freshKeys === true && (!tablePk || options.keysMinted === true);
     reader.freshKeys = freshKeys;
     const hasPk = !freshKeys && (options.keyed === true || tablePk);
     const claim: PkClaim | undefined = hasPk ? await this.store.claimKeys(reader, () => this.ids.next(), (v) => this.hlc.update(v)) : undefined;

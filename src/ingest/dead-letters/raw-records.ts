@@ -2,7 +2,8 @@
  * The bytes of one record of a request body, as its sender sent them: what
  * a dead letter keeps so that `sluice dlq replay` can send it again.
  *
- * - framed bodies (Kafka values, gRPC protobuf messages): frame i;
+ * - framed bodies (Kafka values, gRPC protobuf messages): frame i; a
+ *   wrapped document (frame-envelope.ts): its record as JSON text;
  * - one JSON object: the body, trimmed;
  * - a JSON array: element i, cut from the text by a scan of the array's
  *   top level (strings and nesting followed, nothing parsed);
@@ -14,12 +15,15 @@
  * and no byte of a multi-byte character is below 0x80.
  */
 import type { BodyFormat } from '../decode-body.ts';
+import { envelopedText, type FrameEnvelope } from '../frame-envelope.ts';
 
 /** The shape of a body as the pipeline received it. */
 export interface RawBody {
   readonly body: Uint8Array;
   readonly format: BodyFormat;
   readonly frames?: Uint32Array;
+  /** The frames are documents wrapped at decode time (at `nowMs`): a letter keeps the record, so a replay can store it. */
+  readonly envelope?: { readonly env: FrameEnvelope; readonly nowMs: number };
 }
 
 const LF = 0x0a;
@@ -37,7 +41,8 @@ export function rawRecordsAt(raw: RawBody, indexes: readonly number[]): Uint8Arr
   return indexes.map((i) => {
     const span = spans[i];
     if (span === undefined) throw new Error(`record ${i} is not in the body (${spans.length} records)`);
-    return raw.body.subarray(span[0], span[1]);
+    const bytes = raw.body.subarray(span[0], span[1]);
+    return raw.envelope === undefined ? bytes : envelopedText(bytes, i, spans.length, raw.envelope.env, raw.envelope.nowMs);
   });
 }
 

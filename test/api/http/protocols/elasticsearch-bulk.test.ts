@@ -9,7 +9,10 @@ import assert from 'node:assert/strict';
 import { isSluiceError } from '../../../../src/core/errors.ts';
 import { SNOWFLAKE_EPOCH_MS } from '../../../../src/core/snowflake.ts';
 import { parseBulkBody } from '../../../../src/api/http/protocols/elasticsearch/bulk-ndjson.ts';
-import { planBulk, timeOf, type PlanOptions } from '../../../../src/api/http/protocols/elasticsearch/bulk-plan.ts';
+import { planBulk, tableWrite, type BulkPlan, type PlanOptions } from '../../../../src/api/http/protocols/elasticsearch/bulk-plan.ts';
+import { decodeFrames } from '../../../../src/ingest/decode-frames.ts';
+import { docTime, packStrings, unpackStrings, wrapFrames } from '../../../../src/ingest/frame-envelope.ts';
+import { UnparsedRecord } from '../../../../src/ingest/batch-encoder.ts';
 import { bulkAnswerJson, writtenBatch, type ItemOutcome } from '../../../../src/api/http/protocols/elasticsearch/bulk-answer.ts';
 import { esTableDefinition, esTableProblem, tableOfIndex } from '../../../../src/api/http/protocols/elasticsearch/index-table.ts';
 import { prefersHtml } from '../../../../src/api/http/status/accept.ts';
@@ -20,7 +23,20 @@ const NOW = Date.UTC(2026, 11, 5);
 
 function options(over: Partial<PlanOptions> = {}): PlanOptions {
   let n = 0;
-  return { pathIndex: undefined, tablePrefix: 'es_', timeField: '@timestamp', nowMs: NOW, newId: () => `gen${n++}`, tablesMax: 100, ...over };
+  return { pathIndex: undefined, tablePrefix: 'es_', newId: () => `gen${n++}`, tablesMax: 100, ...over };
+}
+
+/** A body as the route reads it. */
+function bulkBody(text: string): Buffer {
+  return Buffer.from(text, 'utf8');
+}
+
+/** The records of `table`'s batch as the decode worker builds them (the worker's own code, in-process). */
+function recordsOf(plan: BulkPlan, table: string): unknown[] {
+  const batch = plan.batches.get(table);
+  assert.ok(batch !== undefined, `a batch for ${table}`);
+  const w = tableWrite(plan, batch, '@timestamp');
+  return wrapFrames(decodeFrames(w.body, w.frames, undefined, w.envelope.noun), w.envelope, NOW);
 }
 
 /** The snowflake id minted at `ms` (worker 0, sequence 0). */
@@ -29,7 +45,8 @@ function idAt(ms: number): string {
 }
 
 test('pairs actions with sources, skipping blank lines (rsyslog sends one between ops) and CRs', () => {
-  const ops = parseBulkBody('{"index":{"_index":"a","_id":"1"}}\r\n\r\n{"m":1}\n\n   \n{"create":{"_index":"b","_id":7}}\n{"m":2}\n{"delete":{"_index":"a","_id":"1"}}\n{"update":{"_id":"1"}}\n{"doc":{}}\n');
+  const body = bulkBody('{"index":{"_index":"a","_id":"1"}}\r\n\r\n{"m":1}\n\n   \n{"create":{"_index":"b","_id":7}}\n{"m":2}\n{"delete":{"_index":"a","_id":"1"}}\n{"update":{"_id":"1"}}\n{"doc":{}}\n');
+  const ops = parseBulkBody(body);
   assert.deepEqual(
     ops.map((o) => [o.action, o.index, o.id, o.line]),
     [
@@ -39,17 +56,33 @@ test('pairs actions with sources, skipping blank lines (rsyslog sends one betwee
       ['update', undefined, '1', 9],
     ],
   );
-  assert.deepEqual(ops[0]?.source, { text: '{"m":1}', doc: { m: 1 } });
+  const src = ops[0]?.source;
+  assert.equal(src === undefined ? undefined : body.toString('utf8', src.start, src.end), '{"m":1}', 'the source line, trimmed, as bytes of the body');
   assert.equal(ops[2]?.source, undefined, 'delete has no source line');
-  assert.deepEqual(parseBulkBody('\n \n'), []);
+  assert.deepEqual(parseBulkBody(bulkBody('\n \n')), []);
 });
 
-test('a source line that is not a JSON object spoils only its own op', () => {
-  const ops = parseBulkBody('{"index":{}}\n{"a":\n{"index":{}}\n[1,2]\n{"index":{}}\n{"ok":true}\n');
-  assert.equal(ops.length, 3);
-  assert.match((ops[0]?.source as { error: string }).error, /not JSON/);
-  assert.match((ops[1]?.source as { error: string }).error, /must be a JSON object/);
-  assert.deepEqual((ops[2]?.source as { doc: unknown }).doc, { ok: true });
+test('lines are trimmed as String.trim does, also of a BOM and non-ASCII spaces; byte offsets stay exact', () => {
+  const body = bulkBody('\ufeff{"index":{"_index":"é"}}\u00a0\n\u2003{"m":"ü"}\u00a0 \n');
+  const ops = parseBulkBody(body);
+  assert.deepEqual(ops.map((o) => [o.action, o.index]), [['index', 'é']]);
+  const src = ops[0]?.source;
+  assert.equal(src === undefined ? undefined : body.toString('utf8', src.start, src.end), '{"m":"ü"}');
+});
+
+test('a source line that is not a JSON object spoils only its own op: in the decode worker, or in the plan when its _id was given', () => {
+  const body = bulkBody('{"index":{}}\n{"a":\n{"index":{}}\n[1,2]\n{"index":{}}\n{"ok":true}\n{"index":{"_id":"g1"}}\n{"a":\n{"index":{"_id":"g2"}}\n[1]\n');
+  const plan = planBulk(body, parseBulkBody(body), options({ pathIndex: 'a' }));
+  assert.equal(plan.items.length, 5);
+  assert.deepEqual(plan.outcomes.slice(0, 3), [undefined, undefined, undefined], 'made-up ids: the worker decides');
+  assert.match(plan.outcomes[3]?.error?.reason ?? '', /the source is not valid JSON/);
+  assert.match(plan.outcomes[4]?.error?.reason ?? '', /the source must be a JSON object/);
+  assert.equal(plan.outcomes[4]?.error?.code, 'INVALID_JSON');
+  const records = recordsOf(plan, 'es_a');
+  assert.match((records[0] as UnparsedRecord).message, /the source is not valid JSON/);
+  assert.equal((records[0] as UnparsedRecord).code, 'INVALID_JSON');
+  assert.match((records[1] as UnparsedRecord).message, /the source must be a JSON object/);
+  assert.deepEqual(records[2], { doc_id: 'gen2', es_index: 'a', ts: NOW, doc: { ok: true } });
 });
 
 test('a broken pairing refuses the whole body with BAD_REQUEST naming the line', () => {
@@ -64,15 +97,15 @@ test('a broken pairing refuses the whole body with BAD_REQUEST naming the line',
   ];
   for (const [body, message] of cases) {
     assert.throws(
-      () => parseBulkBody(body),
+      () => parseBulkBody(bulkBody(body)),
       (err: unknown) => isSluiceError(err, 'BAD_REQUEST') && message.test(err.message) && /nothing was written/.test(err.message),
       body,
     );
   }
 });
 
-test('plans one NDJSON body per table with the document, its _id, index and event time', () => {
-  const ops = parseBulkBody(
+test('plans one batch per table; each document becomes a record with its _id, index and event time', () => {
+  const body = bulkBody(
     [
       '{"index":{"_index":"logs-app.2026","_id":"x1"}}',
       '{"@timestamp":"2026-01-02T03:04:05Z","msg":"a"}',
@@ -82,17 +115,21 @@ test('plans one NDJSON body per table with the document, its _id, index and even
       '{"@timestamp":1767000000000}',
     ].join('\n'),
   );
-  const plan = planBulk(ops, options({ pathIndex: 'web' }));
+  const plan = planBulk(body, parseBulkBody(body), options({ pathIndex: 'web' }));
   assert.deepEqual([...plan.batches.keys()], ['es_logs_app_2026', 'es_web', 'es_other']);
-  assert.deepEqual(plan.batches.get('es_logs_app_2026')?.lines, ['{"doc_id":"x1","es_index":"logs-app.2026","ts":"2026-01-02T03:04:05Z","doc":{"@timestamp":"2026-01-02T03:04:05Z","msg":"a"}}']);
-  assert.deepEqual(plan.batches.get('es_web')?.lines, [`{"doc_id":"gen0","es_index":"web","ts":${NOW},"doc":{"msg":"b"}}`], 'the path index and receive time are the defaults; a missing _id is made up');
-  assert.deepEqual(JSON.parse(plan.batches.get('es_other')?.lines[0] ?? ''), { doc_id: 'gen1', es_index: 'other', ts: 1767000000000, doc: { '@timestamp': 1767000000000 } });
+  assert.deepEqual(recordsOf(plan, 'es_logs_app_2026'), [{ doc_id: 'x1', es_index: 'logs-app.2026', ts: '2026-01-02T03:04:05Z', doc: { '@timestamp': '2026-01-02T03:04:05Z', msg: 'a' } }]);
+  assert.deepEqual(recordsOf(plan, 'es_web'), [{ doc_id: 'gen0', es_index: 'web', ts: NOW, doc: { msg: 'b' } }], 'the path index and receive time are the defaults; a missing _id is made up');
+  assert.deepEqual(recordsOf(plan, 'es_other'), [{ doc_id: 'gen1', es_index: 'other', ts: 1767000000000, doc: { '@timestamp': 1767000000000 } }]);
+  const web = plan.batches.get('es_web');
+  assert.equal(web !== undefined && tableWrite(plan, web, '@timestamp').minted, true, 'only made-up ids: written without lookups');
+  const app = plan.batches.get('es_logs_app_2026');
+  assert.equal(app !== undefined && tableWrite(plan, app, '@timestamp').minted, false, 'a given _id is looked up');
   assert.deepEqual(plan.items.map((i) => [i.action, i.index, i.id]), [['index', 'logs-app.2026', 'x1'], ['create', 'web', 'gen0'], ['index', 'other', 'gen1']]);
   assert.deepEqual(plan.outcomes, [undefined, undefined, undefined]);
 });
 
 test('refuses per item what cannot be stored, before writing anything', () => {
-  const ops = parseBulkBody(
+  const body = bulkBody(
     [
       '{"delete":{"_index":"a","_id":"1"}}',
       '{"update":{"_index":"a","_id":"1"}}',
@@ -103,13 +140,13 @@ test('refuses per item what cannot be stored, before writing anything', () => {
       '{"a":1}',
       `{"index":{"_index":"${'x'.repeat(70)}"}}`,
       '{"a":1}',
-      '{"index":{"_index":"a"}}',
+      '{"index":{"_index":"a","_id":"n"}}',
       'nope',
       '{"index":{"_index":"a","_id":"k"}}',
       '{"a":1}',
     ].join('\n'),
   );
-  const plan = planBulk(ops, options());
+  const plan = planBulk(body, parseBulkBody(body), options());
   const codes = plan.outcomes.map((o) => (o === undefined ? 'planned' : `${o.status} ${o.error?.type} ${o.error?.code}`));
   assert.deepEqual(codes, [
     '400 illegal_argument_exception UNSUPPORTED_ACTION',
@@ -121,33 +158,33 @@ test('refuses per item what cannot be stored, before writing anything', () => {
     'planned',
   ]);
   assert.deepEqual([...plan.batches.keys()], ['es_a']);
-  assert.equal(plan.batches.get('es_a')?.lines.length, 1);
+  assert.equal(plan.batches.get('es_a')?.positions.length, 1);
 });
 
 test('the same _id twice in one request: index writes it again (updated), create is a 409 and is not written', () => {
-  const ops = parseBulkBody('{"index":{"_index":"a","_id":"k"}}\n{"v":1}\n{"index":{"_index":"a","_id":"k"}}\n{"v":2}\n{"create":{"_index":"a","_id":"k"}}\n{"v":3}\n{"create":{"_index":"b","_id":"k"}}\n{"v":4}\n');
-  const plan = planBulk(ops, options());
+  const body = bulkBody('{"index":{"_index":"a","_id":"k"}}\n{"v":1}\n{"index":{"_index":"a","_id":"k"}}\n{"v":2}\n{"create":{"_index":"a","_id":"k"}}\n{"v":3}\n{"create":{"_index":"b","_id":"k"}}\n{"v":4}\n');
+  const plan = planBulk(body, parseBulkBody(body), options());
   assert.deepEqual(plan.batches.get('es_a')?.repeats, [false, true]);
   assert.equal(plan.outcomes[2]?.status, 409);
   assert.equal(plan.outcomes[2]?.error?.code, 'DOCUMENT_EXISTS');
-  assert.equal(plan.batches.get('es_b')?.lines.length, 1, 'another index is another table');
+  assert.equal(plan.batches.get('es_b')?.positions.length, 1, 'another index is another table');
 });
 
 test('a request writes at most tablesMax distinct tables; items for more are refused, items for the first ones stored', () => {
-  const ops = parseBulkBody(['a', 'b', 'a', 'c', 'b-'].map((i) => `{"index":{"_index":"${i}"}}\n{}`).join('\n'));
-  const plan = planBulk(ops, options({ tablesMax: 2 }));
+  const body = bulkBody(['a', 'b', 'a', 'c', 'b-'].map((i) => `{"index":{"_index":"${i}"}}\n{}`).join('\n'));
+  const plan = planBulk(body, parseBulkBody(body), options({ tablesMax: 2 }));
   assert.deepEqual([...plan.batches.keys()], ['es_a', 'es_b']);
   assert.deepEqual(plan.outcomes.map((o) => o?.status), [undefined, undefined, undefined, 400, 400]);
   assert.match(plan.outcomes[3]?.error?.reason ?? '', /at most 2 indices/);
 });
 
 test('event time: the field, a dotted path, or receive time; a bad value is passed on for validation to refuse', () => {
-  assert.equal(timeOf({ '@timestamp': '2026-01-01T00:00:00Z' }, '@timestamp', NOW), '"2026-01-01T00:00:00Z"');
-  assert.equal(timeOf({ event: { created: 5 } }, 'event.created', NOW), '5');
-  assert.equal(timeOf({ 'event.created': 6 }, 'event.created', NOW), '6');
-  assert.equal(timeOf({ '@timestamp': null }, '@timestamp', NOW), String(NOW));
-  assert.equal(timeOf({}, '@timestamp', NOW), String(NOW));
-  assert.equal(timeOf({ '@timestamp': { a: 1 } }, '@timestamp', NOW), '{"a":1}');
+  assert.equal(docTime({ '@timestamp': '2026-01-01T00:00:00Z' }, '@timestamp', NOW), '2026-01-01T00:00:00Z');
+  assert.equal(docTime({ event: { created: 5 } }, 'event.created', NOW), 5);
+  assert.equal(docTime({ 'event.created': 6 }, 'event.created', NOW), 6);
+  assert.equal(docTime({ '@timestamp': null }, '@timestamp', NOW), NOW);
+  assert.equal(docTime({}, '@timestamp', NOW), NOW);
+  assert.deepEqual(docTime({ '@timestamp': { a: 1 } }, '@timestamp', NOW), { a: 1 });
 });
 
 test('index names map to valid table names, or to none', () => {
@@ -175,8 +212,8 @@ test('an existing table takes Elasticsearch documents only with their fields and
 });
 
 test('the answer: items in body order, created / updated / 409 from the ids, validation refusals per item', () => {
-  const ops = parseBulkBody('{"index":{"_index":"a","_id":"new"}}\n{}\n{"index":{"_index":"a","_id":"old"}}\n{}\n{"create":{"_index":"a","_id":"old2"}}\n{}\n{"index":{"_index":"a","_id":"bad"}}\n{}\n{"delete":{"_index":"a","_id":"z"}}\n');
-  const plan = planBulk(ops, options());
+  const body = bulkBody('{"index":{"_index":"a","_id":"new"}}\n{}\n{"index":{"_index":"a","_id":"old"}}\n{}\n{"create":{"_index":"a","_id":"old2"}}\n{}\n{"index":{"_index":"a","_id":"bad"}}\n{}\n{"delete":{"_index":"a","_id":"z"}}\n');
+  const plan = planBulk(body, parseBulkBody(body), options());
   const batch = plan.batches.get('es_a');
   assert.ok(batch !== undefined);
   const result = {
@@ -224,4 +261,33 @@ test('whole-request errors keep sluice\'s body and gain Elasticsearch\'s type, r
   const answer = '{"took":1,"errors":false,"items":[]}';
   assert.equal(withEsErrorFields(answer, 200), answer, 'answers pass unchanged');
   assert.equal(withEsErrorFields('{"error":{"code":', 400), '{"error":{"code":', 'an unparsable body passes unchanged');
+});
+
+test('the answer of written items, built as text, is exactly what JSON.stringify makes of their objects', () => {
+  const items = [
+    { action: 'index', index: 'logs-"x"', id: 'a\u00e9"\\', idGiven: true },
+    { action: 'create', index: 'logs-"x"', id: 'gen', idGiven: false },
+    { action: 'index', index: 'other', id: 'z', idGiven: true },
+  ] as const;
+  const outcomes: ItemOutcome[] = [{ status: 201, result: 'created' }, { status: 200, result: 'updated' }, { status: 409, error: { type: 't', reason: 'r', code: 'DOCUMENT_EXISTS' } }];
+  const shards = { total: 1, successful: 1, failed: 0 };
+  const expected = [
+    { index: { _index: 'logs-"x"', _id: 'a\u00e9"\\', status: 201, result: 'created', _version: 1, _shards: shards } },
+    { create: { _index: 'logs-"x"', _id: 'gen', status: 200, result: 'updated', _version: 1, _shards: shards } },
+    { index: { _index: 'other', _id: 'z', status: 409, error: outcomes[2]?.error } },
+  ];
+  assert.equal(bulkAnswerJson(items, outcomes, 3), `{"took":3,"errors":true,"items":${JSON.stringify(expected)}}`);
+});
+
+test('packed strings: one value for all, or values cut by their lengths, non-ASCII included', () => {
+  for (const values of [['a', 'a', 'a'], ['x1', '', 'é🙂', 'gen0'], ['only']]) {
+    assert.deepEqual(unpackStrings(packStrings(values), values.length), values);
+  }
+  assert.equal(packStrings(['s', 's']).lengths, undefined, 'the same index for every document crosses as one string');
+});
+
+test('repeated action lines (a shipper sends one line per document) are read alike; a changed line of the same length is not mistaken for the last', () => {
+  const lines = ['{"index":{"_id":"a1"}}', '{"index":{"_id":"a1"}}', '{"index":{"_id":"a2"}}', '{"create":{"_id":"a"}}', '{"index":{"_id":"a1"}}'];
+  const ops = parseBulkBody(bulkBody(lines.map((l) => `${l}\n{}\n`).join('')));
+  assert.deepEqual(ops.map((o) => [o.action, o.id, o.line]), [['index', 'a1', 1], ['index', 'a1', 3], ['index', 'a2', 5], ['create', 'a', 7], ['index', 'a1', 9]]);
 });

@@ -18,6 +18,10 @@ export interface ItemOutcome {
   readonly error?: { readonly type: string; readonly reason: string; readonly code: string };
 }
 
+/** The outcomes of a written item, shared by all items (one object per item was garbage on the main thread). */
+const CREATED: ItemOutcome = Object.freeze({ status: 201, result: 'created' });
+const UPDATED: ItemOutcome = Object.freeze({ status: 200, result: 'updated' });
+
 /** A per-item error. */
 export function itemError(status: number, type: string, reason: string, code: string): ItemOutcome {
   return { status, error: { type, reason, code } };
@@ -61,8 +65,8 @@ export function writtenBatch(batch: TableBatch, result: WriteResult, items: read
       return;
     }
     const existed = batch.repeats[i] === true || snowflakeParts(BigInt(id)).timestampMs < at.startedMs;
-    if (!existed) outcomes[pos] = { status: 201, result: 'created' };
-    else outcomes[pos] = item.action === 'create' ? conflict(item.id ?? '') : { status: 200, result: 'updated' };
+    if (!existed) outcomes[pos] = CREATED;
+    else outcomes[pos] = item.action === 'create' ? conflict(item.id ?? '') : UPDATED;
   });
 }
 
@@ -79,17 +83,40 @@ function senderPath(path: string, timeField: string): string {
 export function bulkAnswerJson(items: readonly BulkItem[], outcomes: readonly (ItemOutcome | undefined)[], tookMs: number): string {
   let errors = false;
   const parts: string[] = [];
+  // Most items of a request share their index: its JSON text is made once.
+  const indexJson = new Map<string, string>();
   items.forEach((item, i) => {
     const o = outcomes[i] ?? itemError(500, 'sluice_exception', 'the item was not processed', 'INTERNAL');
     if (o.error !== undefined) errors = true;
+    if (o.error === undefined && o.result !== undefined) {
+      let index = indexJson.get(item.index);
+      if (index === undefined) indexJson.set(item.index, (index = JSON.stringify(item.index)));
+      parts.push(writtenItemJson(item.action, index, item.id, !item.idGiven, o.status, o.result));
+      return;
+    }
     const body = {
       _index: item.index,
       ...(item.id === undefined ? {} : { _id: item.id }),
       status: o.status,
-      ...(o.result === undefined ? {} : { result: o.result, _version: 1, _shards: { total: 1, successful: 1, failed: 0 } }),
+      ...(o.result === undefined ? {} : { result: o.result, ...WRITTEN }),
       ...(o.error === undefined ? {} : { error: o.error }),
     };
     parts.push(JSON.stringify({ [item.action]: body }));
   });
   return `{"took":${tookMs},"errors":${errors},"items":[${parts.join(',')}]}`;
+}
+
+/** The fields of a written item after its `result`. */
+const WRITTEN = { _version: 1, _shards: { total: 1, successful: 1, failed: 0 } } as const;
+const WRITTEN_JSON = JSON.stringify(WRITTEN).slice(1, -1);
+
+/**
+ * A written item's JSON, built as text: the answer to 1,000 documents was
+ * a tenth of the main thread's time on a `_bulk` request with an object
+ * and a JSON.stringify per item. Same keys, same order as the general case.
+ */
+function writtenItemJson(action: string, indexJson: string, id: string | undefined, madeUp: boolean, status: number, result: string): string {
+  // A made-up id is base64url: nothing in it to escape.
+  const idPart = id === undefined ? '' : madeUp ? `"_id":"${id}",` : `"_id":${JSON.stringify(id)},`;
+  return `{"${action}":{"_index":${indexJson},${idPart}"status":${status},"result":"${result}",${WRITTEN_JSON}}}`;
 }

@@ -30,50 +30,121 @@ export interface BulkOp {
   readonly id: string | undefined;
   /** 1-based line of the action. */
   readonly line: number;
-  /** The source line's text (trimmed) and its parsed object, or why it is not one; absent for `delete`. */
-  readonly source?: { readonly text: string; readonly doc: Readonly<Record<string, unknown>> } | { readonly error: string };
+  /**
+   * Where the source line (trimmed) lies in the body, bytes [start, end);
+   * absent for `delete`. It is not parsed here: the decode worker parses
+   * each document once (frame-envelope.ts), see `sourceProblem`.
+   */
+  readonly source?: { readonly start: number; readonly end: number };
+}
+
+/** An action line's meaning. */
+interface ParsedAction {
+  readonly action: BulkAction;
+  readonly index: string | undefined;
+  readonly id: string | undefined;
+}
+
+/**
+ * Action lines as parsed, by their text, and the last one's bytes: a
+ * shipper repeats one line for every document, and a line equal to the
+ * previous one is recognised without making a string of it.
+ */
+interface ActionCache {
+  readonly byText: Map<string, ParsedAction>;
+  last: { start: number; end: number; parsed: ParsedAction } | undefined;
 }
 
 /** Splits and pairs a `_bulk` body; throws BAD_REQUEST when the pairing itself is broken. */
-export function parseBulkBody(body: string): BulkOp[] {
+export function parseBulkBody(body: Buffer): BulkOp[] {
   const ops: BulkOp[] = [];
   const lines = nonBlankLines(body);
+  const cache: ActionCache = { byText: new Map(), last: undefined };
   for (let i = 0; i < lines.length; i++) {
-    const { text, line } = lines[i] as NumberedLine;
-    const { action, index, id } = parseActionLine(text, line);
+    const { start, end, line } = lines[i] as NumberedLine;
+    const { action, index, id } = actionOf(body, start, end, line, cache);
     if (action === 'delete') {
       ops.push({ action, index, id, line });
       continue;
     }
     const next = lines[++i];
     if (next === undefined) throw malformed(line, `the ${action} action has no source line after it`);
-    ops.push({ action, index, id, line, source: parseSource(next.text) });
+    ops.push({ action, index, id, line, source: { start: next.start, end: next.end } });
   }
   return ops;
 }
 
+/** Why a source line is not a document (not JSON, or not an object), or undefined; parses it. */
+export function sourceProblem(body: Buffer, source: { readonly start: number; readonly end: number }): string | undefined {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(body.toString('utf8', source.start, source.end));
+  } catch (err) {
+    return `the source is not valid JSON: ${(err as Error).message}`;
+  }
+  return isObject(doc) ? undefined : 'the source must be a JSON object';
+}
+
 interface NumberedLine {
-  readonly text: string;
+  readonly start: number;
+  readonly end: number;
   readonly line: number;
 }
 
-/** The lines that hold more than whitespace, trimmed, with their 1-based numbers. */
-function nonBlankLines(body: string): NumberedLine[] {
+const LF = 0x0a;
+
+/** The lines that hold more than whitespace, trimmed, as byte ranges with their 1-based numbers. */
+function nonBlankLines(body: Buffer): NumberedLine[] {
   const out: NumberedLine[] = [];
   let start = 0;
   let line = 1;
   while (start <= body.length) {
-    let end = body.indexOf('\n', start);
+    let end = body.indexOf(LF, start);
     if (end < 0) end = body.length;
-    const text = body.slice(start, end).trim();
-    if (text !== '') out.push({ text, line });
+    const [s, e] = trimmed(body, start, end);
+    if (s < e) out.push({ start: s, end: e, line });
     start = end + 1;
     line++;
   }
   return out;
 }
 
-function parseActionLine(text: string, line: number): { action: BulkAction; index: string | undefined; id: string | undefined } {
+/**
+ * [start, end) without the whitespace `String.prototype.trim` removes:
+ * ASCII by bytes; a line that begins or ends with a non-ASCII byte is
+ * trimmed as text (a BOM, a no-break space), which is rare.
+ */
+function trimmed(body: Buffer, start: number, end: number): [number, number] {
+  let s = start;
+  let e = end;
+  while (s < e && isAsciiSpace(body[s] as number)) s++;
+  while (e > s && isAsciiSpace(body[e - 1] as number)) e--;
+  if (s === e || ((body[s] as number) < 0x80 && (body[e - 1] as number) < 0x80)) return [s, e];
+  const text = body.toString('utf8', s, e);
+  const lead = text.length - text.trimStart().length;
+  const trail = text.length - text.trimEnd().length;
+  if (lead + trail >= text.length) return [s, s];
+  return [s + Buffer.byteLength(text.slice(0, lead)), e - Buffer.byteLength(text.slice(text.length - trail))];
+}
+
+function isAsciiSpace(c: number): boolean {
+  return c === 0x20 || (c >= 0x09 && c <= 0x0d);
+}
+
+function actionOf(body: Buffer, start: number, end: number, line: number, cache: ActionCache): ParsedAction {
+  const last = cache.last;
+  if (last !== undefined && last.end - last.start === end - start && body.compare(body, last.start, last.end, start, end) === 0) return last.parsed;
+  const text = body.toString('utf8', start, end);
+  let parsed = cache.byText.get(text);
+  if (parsed === undefined) {
+    parsed = parseActionLine(text, line);
+    cache.byText.set(text, parsed);
+  }
+  cache.last = { start, end, parsed };
+  return parsed;
+}
+
+function parseActionLine(text: string, line: number): ParsedAction {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -89,17 +160,6 @@ function parseActionLine(text: string, line: number): { action: BulkAction; inde
   const meta = parsed[action];
   if (!isObject(meta)) throw malformed(line, `the ${action} action's metadata must be a JSON object`);
   return { action: action as BulkAction, index: stringOf(meta['_index'], '_index', line), id: idOf(meta['_id'], line) };
-}
-
-function parseSource(text: string): NonNullable<BulkOp['source']> {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (err) {
-    return { error: `the source is not JSON: ${(err as Error).message}` };
-  }
-  if (!isObject(doc)) return { error: 'the source must be a JSON object' };
-  return { text, doc };
 }
 
 /** `_id` may be sent as a number (Elasticsearch turns it into a string). */

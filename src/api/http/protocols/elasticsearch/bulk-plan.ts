@@ -1,11 +1,18 @@
 /**
- * Turns the ops of a `_bulk` body into one NDJSON body per target table
- * (records of the table's schema, see index-table.ts) and the per-item
- * errors known before anything is written. Pure: the route brings the
- * clock and the id maker.
+ * Turns the ops of a `_bulk` body into one batch of documents per target
+ * table (records of the table's schema, see index-table.ts, wrapped where
+ * the documents are parsed: esEnvelope) and the per-item errors known
+ * before anything is written. Pure: the route brings the id maker.
+ *
+ * A document is parsed here only when its `_id` was given: whether it is
+ * one decides how a later op with the same `_id` is answered (a `create`
+ * after a stored one is 409, after a refused one it is new). A made-up
+ * `_id` never repeats, so its document is parsed once, in the decode
+ * worker, which refuses it on its own if it is not a JSON object.
  */
-import type { BulkAction, BulkOp } from './bulk-ndjson.ts';
+import { sourceProblem, type BulkAction, type BulkOp } from './bulk-ndjson.ts';
 import { ES_FIELDS, tableOfIndex } from './index-table.ts';
+import { packStrings, type FrameEnvelope } from '../../../../ingest/frame-envelope.ts';
 import { conflict, itemError, type ItemOutcome } from './bulk-answer.ts';
 
 /** What names an op in the answer. */
@@ -17,19 +24,21 @@ export interface BulkItem {
   readonly idGiven: boolean;
 }
 
-/** The records of one table, in body order. */
+/** The documents of one table, in body order. */
 export interface TableBatch {
   readonly table: string;
-  /** One NDJSON line per record. */
-  readonly lines: string[];
-  /** The op position of each line. */
+  /** Per record: its source line's bytes [start, end) in the body. */
+  readonly sources: { readonly start: number; readonly end: number }[];
+  /** The op position of each record. */
   readonly positions: number[];
-  /** Per line: an earlier op of this request already wrote the same `_id`. */
+  /** Per record: an earlier op of this request already wrote the same `_id`. */
   readonly repeats: boolean[];
 }
 
 /** The plan of one request. */
 export interface BulkPlan {
+  /** The request body (the batches' sources point into it). */
+  readonly body: Buffer;
   readonly items: BulkItem[];
   /** Per op: its outcome when already decided (refused before writing), else undefined. */
   readonly outcomes: (ItemOutcome | undefined)[];
@@ -41,31 +50,32 @@ export interface PlanOptions {
   /** The `{index}` of `POST /{index}/_bulk`: the default of action lines without `_index`. */
   readonly pathIndex: string | undefined;
   readonly tablePrefix: string;
-  readonly timeField: string;
-  /** Receive time, epoch ms: the event time of documents without one. */
-  readonly nowMs: number;
   /** A fresh `_id` for an op that has none (Elasticsearch makes one up too). */
   readonly newId: () => string;
   /** Distinct tables one request may write; items for more are refused. */
   readonly tablesMax: number;
 }
 
-/** Plans the writes of `ops`. */
-export function planBulk(ops: readonly BulkOp[], o: PlanOptions): BulkPlan {
+/** Plans the writes of `ops`, the ops of `body`. */
+export function planBulk(body: Buffer, ops: readonly BulkOp[], o: PlanOptions): BulkPlan {
   const items: BulkItem[] = [];
   const outcomes: (ItemOutcome | undefined)[] = [];
   const batches = new Map<string, TableBatch>();
   const seen = new Set<string>();
+  // Index → table (null: none), worked out once per index of the request.
+  const tables = new Map<string, string | null>();
   for (const op of ops) {
     const index = op.index ?? o.pathIndex ?? '';
     const id = op.id ?? (op.action === 'index' || op.action === 'create' ? o.newId() : undefined);
     items.push({ action: op.action, index, id, idGiven: op.id !== undefined });
-    const refused = refusal(op, index, id, o.tablePrefix);
-    if (refused !== undefined || op.source === undefined || 'error' in op.source || id === undefined) {
+    let table = tables.get(index);
+    if (table === undefined) tables.set(index, (table = tableOfIndex(index, o.tablePrefix) ?? null));
+    const refused = refusal(body, op, { index, table }, id, o.tablePrefix);
+    // (A null table is always refused: an invalid index name.)
+    if (refused !== undefined || op.source === undefined || id === undefined || table === null) {
       outcomes.push(refused ?? itemError(400, 'document_parsing_exception', 'the source is missing', 'INVALID_JSON'));
       continue;
     }
-    const table = tableOfIndex(index, o.tablePrefix) as string;
     const key = `${table}\n${id}`;
     const repeat = seen.has(key);
     // A create never overwrites, not even a document of the same request.
@@ -79,44 +89,67 @@ export function planBulk(ops: readonly BulkOp[], o: PlanOptions): BulkPlan {
       continue;
     }
     seen.add(key);
-    if (batch === undefined) batches.set(table, (batch = { table, lines: [], positions: [], repeats: [] }));
-    batch.lines.push(recordLine(id, index, timeOf(op.source.doc, o.timeField, o.nowMs), op.source.text));
+    if (batch === undefined) batches.set(table, (batch = { table, sources: [], positions: [], repeats: [] }));
+    batch.sources.push(op.source);
     batch.positions.push(items.length - 1);
     batch.repeats.push(repeat);
     outcomes.push(undefined);
   }
-  return { items, outcomes, batches };
+  return { body, items, outcomes, batches };
 }
 
 /** Why an op is answered with an error before anything is written, or undefined. */
-function refusal(op: BulkOp, index: string, id: string | undefined, prefix: string): ItemOutcome | undefined {
+function refusal(body: Buffer, op: BulkOp, target: { index: string; table: string | null }, id: string | undefined, prefix: string): ItemOutcome | undefined {
+  const index = target.index;
   if (op.action === 'update' || op.action === 'delete') {
     return itemError(400, 'illegal_argument_exception', `sluice stores documents append-only: the ${op.action} action is not supported (use index or create)`, 'UNSUPPORTED_ACTION');
   }
   if (index === '') return itemError(400, 'action_request_validation_exception', 'Validation Failed: 1: index is missing;', 'INVALID_ARGUMENT');
-  if (tableOfIndex(index, prefix) === undefined) {
+  if (target.table === null) {
     return itemError(400, 'invalid_index_name_exception', `Invalid index name [${index}]: the table ${JSON.stringify(prefix + index)} cannot be named after it (letters, digits and _ after a letter, at most 63 characters)`, 'INVALID_ARGUMENT');
   }
   if (id === '') return itemError(400, 'action_request_validation_exception', 'Validation Failed: 1: if _id is specified it must not be empty;', 'INVALID_ARGUMENT');
-  if (op.source !== undefined && 'error' in op.source) return itemError(400, 'document_parsing_exception', op.source.error, 'INVALID_JSON');
+  const problem = op.source !== undefined && op.id !== undefined ? sourceProblem(body, op.source) : undefined;
+  if (problem !== undefined) return itemError(400, 'document_parsing_exception', problem, 'INVALID_JSON');
   return undefined;
 }
 
-/**
- * The event time as JSON text: the document's `field` (a top-level key,
- * else a dotted path), or `nowMs`. A value the `timestamp` type refuses
- * (an object, a bad date) is passed on so validation refuses that item.
- */
-export function timeOf(doc: Readonly<Record<string, unknown>>, field: string, nowMs: number): string {
-  let value: unknown = doc[field];
-  if (value === undefined && field.includes('.')) {
-    value = doc;
-    for (const part of field.split('.')) value = typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[part] : undefined;
-  }
-  return value === undefined || value === null ? String(nowMs) : JSON.stringify(value);
+/** What the pipeline gets for one table's batch: the documents as frames and how each becomes a record. */
+export interface TableWrite {
+  /** The source lines back to back. */
+  readonly body: Buffer;
+  /** Byte length of each source line. */
+  readonly frames: Uint32Array;
+  readonly envelope: FrameEnvelope;
+  /** Every `_id` of the batch was made up here (none can be stored yet). */
+  readonly minted: boolean;
 }
 
-/** One record of the table's schema; the source text is embedded as sent (it parsed as an object). */
-function recordLine(id: string, index: string, timeJson: string, sourceText: string): string {
-  return `{"${ES_FIELDS.id}":${JSON.stringify(id)},"${ES_FIELDS.index}":${JSON.stringify(index)},"${ES_FIELDS.time}":${timeJson},"${ES_FIELDS.doc}":${sourceText}}`;
+/** The write of `batch`: its documents, to be wrapped as `{doc_id, es_index, ts, doc}` where they are parsed. */
+export function tableWrite(plan: BulkPlan, batch: TableBatch, timeField: string): TableWrite {
+  const frames = new Uint32Array(batch.sources.length);
+  const parts = batch.sources.map((s, i) => {
+    frames[i] = s.end - s.start;
+    return plan.body.subarray(s.start, s.end);
+  });
+  const ids: string[] = [];
+  const indexes: string[] = [];
+  let minted = true;
+  for (const pos of batch.positions) {
+    const item = plan.items[pos] as BulkItem;
+    ids.push(item.id as string);
+    indexes.push(item.index);
+    if (item.idGiven) minted = false;
+  }
+  const envelope: FrameEnvelope = {
+    docField: ES_FIELDS.doc,
+    timeField: ES_FIELDS.time,
+    docTimePath: timeField,
+    fields: [
+      { name: ES_FIELDS.id, values: packStrings(ids) },
+      { name: ES_FIELDS.index, values: packStrings(indexes) },
+    ],
+    noun: 'source',
+  };
+  return { body: Buffer.concat(parts), frames, envelope, minted };
 }

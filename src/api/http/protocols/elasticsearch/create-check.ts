@@ -37,13 +37,13 @@ export async function withoutExistingCreates(ctx: ApiContext, batch: TableBatch,
     );
   }
   if (existing.size === 0) return batch;
-  const kept: TableBatch = { table: batch.table, lines: [], positions: [], repeats: [] };
+  const kept: TableBatch = { table: batch.table, sources: [], positions: [], repeats: [] };
   batch.positions.forEach((pos, i) => {
     if (existing.has(i)) {
       outcomes[pos] = conflict(items[pos]?.id ?? '');
       return;
     }
-    kept.lines.push(batch.lines[i] as string);
+    kept.sources.push(batch.sources[i] as TableBatch['sources'][number]);
     kept.positions.push(pos);
     kept.repeats.push(batch.repeats[i] === true);
   });
