@@ -55,6 +55,7 @@ type StoreConfig = Pick<
   | 'engine'
   | 'shards'
   | 'walSegmentBytesMax'
+  | 'walPreallocSegmentsAhead'
   | 'walFlushBytesMax'
   | 'walFlushDelayMsMax'
   | 'walFlushMode'
@@ -153,6 +154,7 @@ export class LocalStore {
       const wal = await Wal.open({
         dir: path.join(config.dataDir, 'wal'),
         segmentBytesMax: config.walSegmentBytesMax,
+        preallocSegmentsAhead: config.walPreallocSegmentsAhead,
         flushBytesMax: config.walFlushBytesMax,
         flushDelayMsMax: config.walFlushDelayMsMax,
         flushMode: config.walFlushMode,
