@@ -45,7 +45,7 @@ export interface PreallocatorOptions {
   readonly segmentBytes: number;
   /** Spares kept ready (≥ 1). */
   readonly sparesMax: number;
-  /** A fill is not started when it would leave less free space than this. */
+  /** A fill is not started when it would leave less free space than this; 0 disables the check (ENOSPC still ends a fill cleanly). */
   readonly freeBytesMin: number;
   /** Told the bytes of each completed spare (disk-space accounting). */
   readonly onFilled?: (bytes: number) => void;
@@ -107,6 +107,13 @@ export class SegmentPreallocator {
     return preallocator;
   }
 
+  /** Deletes every spare file of `dir` (preallocation turned off: they would only hold disk space). */
+  static async removeAll(dir: string): Promise<void> {
+    const spares = (await fs.readdir(dir)).filter((name) => SPARE_PATTERN.test(name) || TMP_PATTERN.test(name));
+    for (const name of spares) await fs.rm(path.join(dir, name), { force: true });
+    if (spares.length > 0) await syncDir(dir);
+  }
+
   /** The path of a ready spare (now the caller's), or undefined; starts preparing its replacement. */
   take(): string | undefined {
     const spare = this.#ready.shift();
@@ -160,8 +167,8 @@ export class SegmentPreallocator {
   /** Fills one spare; its final path, or undefined when closed mid-fill. */
   async #fillOne(): Promise<string | undefined> {
     const { dir, segmentBytes, freeBytesMin } = this.#options;
-    const stats = await fs.statfs(dir);
-    const free = stats.bavail * stats.bsize;
+    const stats = freeBytesMin === 0 ? undefined : await fs.statfs(dir);
+    const free = stats === undefined ? Number.POSITIVE_INFINITY : stats.bavail * stats.bsize;
     if (free - segmentBytes < freeBytesMin) {
       throw new SluiceError('DISK_FULL', `WAL segment preallocation skipped: ${free} bytes free in ${dir}, a spare of ${segmentBytes} bytes would leave less than ${freeBytesMin}`);
     }

@@ -107,6 +107,7 @@ export class Wal {
       checkIntervalMs: config.diskCheckIntervalMs,
     });
     await diskGuard.refresh();
+    if (config.preallocSegmentsAhead === 0) await SegmentPreallocator.removeAll(config.dir);
     const preallocator =
       config.preallocSegmentsAhead === 0
         ? undefined
