@@ -122,14 +122,21 @@ test('recovery over a preallocated zero tail keeps the file full size and append
   await assertIntact(wal, 150n);
 });
 
-test('a torn frame over the zero tail is cut; a valid frame of the same unsynced write after it is not corruption', async (t) => {
+/** Zeroes the 4 KiB page of `file` that holds `offset`: a page of an unsynced write that never reached the disk. */
+function dropPage(file: string, offset: number): number {
+  const page = Math.floor(offset / 4096) * 4096;
+  writeAt(file, page, Buffer.alloc(4096));
+  return page;
+}
+
+test('a torn write (a page lost, a later frame of the same write persisted) is cut at the torn frame, not called corruption', async (t) => {
   const { dir, last } = await buildPreallocated(t, 100);
   const end = framesEnd(last);
-  // Power loss reordering the pages of one write: frame 101 half there, frame 102 whole.
-  const f101 = encodeFrame(1, 101n, payloadFor(101n));
+  // One unsynced write of frames 101 (12 KB) and 102; power loss kept 102 but not a middle page of 101.
+  const f101 = encodeFrame(1, 101n, Buffer.alloc(12_000, 0x5a));
   const f102 = encodeFrame(1, 102n, payloadFor(102n));
-  writeAt(last, end, f101.subarray(0, Math.floor(f101.length / 2)));
-  writeAt(last, end + f101.length, f102);
+  writeAt(last, end, Buffer.concat([f101, f102]));
+  dropPage(last, end + 6000);
   const wal = await openReady(dir);
   t.after(() => wal.close());
   assert.equal(wal.recovery.corruption, null);
@@ -139,24 +146,36 @@ test('a torn frame over the zero tail is cut; a valid frame of the same unsynced
   await assertIntact(wal, 110n);
 });
 
-test('a bad frame followed by a valid later frame beyond one write (TORN_WRITE_BYTES_MAX) is corruption', async (t) => {
+test('a flipped byte in a frame followed by a valid frame is corruption, even close to the end of a preallocated segment', async (t) => {
+  const { dir, last } = await buildPreallocated(t, 100);
+  const bytes = fs.readFileSync(last);
+  let offset = SEGMENT_HEADER_BYTES;
+  for (let i = 0; i < 90; i++) offset += 8 + bytes.readUInt32LE(offset);
+  writeAt(last, offset + 12, Buffer.from([bytes[offset + 12]! ^ 0xff]));
+  await assert.rejects(openReady(dir), (err: unknown) => {
+    assert.ok(isSluiceError(err, 'WAL_CORRUPT'), String(err));
+    assert.match(err.message, new RegExp(`byte offset ${offset}: .*valid frame with LSN`));
+    return true;
+  });
+});
+
+test('a frame with a lost page followed by valid frames beyond one capped write (TORN_WRITE_BYTES_MAX) is corruption', async (t) => {
   const dir = path.join(tempDir(t), 'wal');
   const big = 4 * TORN_WRITE_BYTES_MAX;
   const wal = await Wal.open({ dir, ...options, segmentBytesMax: big });
   await wal.preallocationIdle();
   await appendFrames(wal, 1); // moves into the spare
-  const first = wal.lastLsn;
   for (let i = 0; i < 5; i++) await wal.append(1, Buffer.alloc(400 * 1024, i + 1));
   await wal.close();
   const last = path.join(dir, segmentFiles(dir).at(-1)!);
-  // Damage the first frame of the preallocated segment: acknowledged frames follow more than 1 MiB later.
-  writeAt(last, SEGMENT_HEADER_BYTES + 12, Buffer.from([0xde, 0xad]));
+  const second = SEGMENT_HEADER_BYTES + 8 + fs.readFileSync(last).readUInt32LE(SEGMENT_HEADER_BYTES);
+  // Zeros inside frame 2 (acknowledged long ago) and acknowledged frames more than 1 MiB further on.
+  dropPage(last, second + 8192);
   await assert.rejects(Wal.open({ dir, ...options, segmentBytesMax: big }), (err: unknown) => {
     assert.ok(isSluiceError(err, 'WAL_CORRUPT'), String(err));
     assert.match(err.message, /valid frame with LSN/);
     return true;
   });
-  assert.ok(first >= 1n);
 });
 
 test('frames of an older generation in a segment (as a recycled file would hold) are never replayed', async (t) => {
