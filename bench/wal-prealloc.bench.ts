@@ -44,6 +44,9 @@ interface Figures {
   fsyncP99: number;
   fsyncMean: number;
   extra: number;
+  /** Shares of fsyncs in the histogram's first buckets (nodes only). */
+  le100: number;
+  le250: number;
 }
 
 /** Runs both parts and returns the report as Markdown. */
@@ -55,17 +58,20 @@ export async function runWalPreallocBench(o: WalPreallocBenchOptions): Promise<s
     log('');
     log(`${fmt(o.appends)} appends of ~160 B per trial, median of ${o.runs} runs, variants alternating; fsync = one timed fdatasync.`);
     log('');
-    log('| load | segments | append p50 | append p99 | fdatasync p50 | fdatasync p99 | fdatasync mean | fsyncs |');
-    log('|---|---|---|---|---|---|---|---|');
+    log('| load | segments | append p50 | append p99 | fdatasync p50 | fdatasync p99 | fdatasync mean | fsyncs | fsyncs ≤ 100 µs / ≤ 250 µs |');
+    log('|---|---|---|---|---|---|---|---|---|');
     for (const inFlight of [1, 32]) {
+      // 32 in flight share an fsync: ten times the appends give as many fsyncs to rank.
+      const appends = inFlight === 1 ? o.appends : o.appends * 10;
       const trials: Record<string, Figures[]> = { growing: [], preallocated: [] };
       for (let run = 0; run < o.runs; run++) {
-        trials['growing']!.push(await walTrial(root, 0, inFlight, o.appends));
-        trials['preallocated']!.push(await walTrial(root, 1, inFlight, o.appends));
+        trials['growing']!.push(await walTrial(root, 0, inFlight, appends));
+        trials['preallocated']!.push(await walTrial(root, 1, inFlight, appends));
       }
-      for (const [name, ts] of Object.entries(trials)) logRow(log, `${inFlight} in flight`, name, ts, 'µs');
+      for (const [name, ts] of Object.entries(trials)) logRow(log, `${inFlight} in flight`, name, ts, 'µs', shares);
     }
     log('');
+    await duringFill(root, o, log);
     if (!ensureWrk()) log('## Nodes: skipped (wrk is not installed)');
     else await nodeSection(root, o, log);
   } finally {
@@ -74,9 +80,15 @@ export async function runWalPreallocBench(o: WalPreallocBenchOptions): Promise<s
   return report.lines.join('\n');
 }
 
-function logRow(log: (line: string) => void, load: string, name: string, ts: Figures[], unit: 'µs' | 'ms'): void {
+/** Median shares of fsyncs at most 100 and 250 µs (the node histogram's first bucket bounds). */
+function shares(ts: Figures[]): string {
+  return `${fmt(median(ts.map((t) => t.le100)) * 100)} % / ${fmt(median(ts.map((t) => t.le250)) * 100)} %`;
+}
+
+function logRow(log: (line: string) => void, load: string, name: string, ts: Figures[], unit: 'µs' | 'ms', more?: (t: Figures[]) => string): void {
   const m = (f: (t: Figures) => number): string => fmt(median(ts.map(f)), unit === 'µs' ? 0 : 2);
-  log(`| ${load} | ${name} | ${m((t) => t.p50)} ${unit} | ${m((t) => t.p99)} ${unit} | ${m((t) => t.fsyncP50)} µs | ${m((t) => t.fsyncP99)} µs | ${m((t) => t.fsyncMean)} µs | ${fmt(median(ts.map((t) => t.extra)))} |`);
+  const tail = more === undefined ? '' : ` ${more(ts)} |`;
+  log(`| ${load} | ${name} | ${m((t) => t.p50)} ${unit} | ${m((t) => t.p99)} ${unit} | ${m((t) => t.fsyncP50)} µs | ${m((t) => t.fsyncP99)} µs | ${m((t) => t.fsyncMean)} µs | ${fmt(median(ts.map((t) => t.extra)))} |${tail}`);
 }
 
 /** One WAL-alone trial: `appends` appends with `inFlight` outstanding, latencies and fsyncs in µs. */
@@ -108,11 +120,45 @@ async function walTrial(root: string, ahead: number, inFlight: number, appends: 
       fsyncP99: quantile(fsyncs, 0.99),
       fsyncMean: fsyncs.reduce((a, b) => a + b, 0) / fsyncs.length,
       extra: fsyncs.length,
+      le100: fsyncs.filter((f) => f <= 100).length / fsyncs.length,
+      le250: fsyncs.filter((f) => f <= 250).length / fsyncs.length,
     };
   } finally {
     await wal.close();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * What a rotation costs the appends that follow it: the next spare's 64 MiB
+ * zero-fill runs right then. Appends (one in flight) are timed while it runs.
+ */
+async function duringFill(root: string, o: WalPreallocBenchOptions, log: (line: string) => void): Promise<void> {
+  const fsyncs: number[] = [];
+  const fills: number[] = [];
+  for (let run = 0; run < o.runs; run++) {
+    const dir = mkdtempSync(path.join(root, 'fill-'));
+    let during = false;
+    const wal = await Wal.open({ dir, diskFreeBytesMin: 0, preallocSegmentsAhead: 1, onFlush: (info) => during && fsyncs.push(info.fsyncMs * 1000) });
+    try {
+      await wal.preallocationIdle();
+      await wal.append(1, Buffer.from(recordLine(0))); // takes the spare: the next fill starts now
+      during = true;
+      const started = performance.now();
+      let filling = true;
+      const idle = wal.preallocationIdle().then(() => {
+        filling = false;
+        fills.push(performance.now() - started);
+      });
+      for (let i = 1; filling; i++) await wal.append(1, Buffer.from(recordLine(i)));
+      await idle;
+    } finally {
+      await wal.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  log(`While the next 64 MiB spare is zero-filled (${fmt(median(fills))} ms, median of ${o.runs}), ${fmt(fsyncs.length)} fdatasyncs of single appends: p50 ${fmt(quantile(fsyncs, 0.5))} µs, p99 ${fmt(quantile(fsyncs, 0.99))} µs, max ${fmt(quantile(fsyncs, 1))} µs.`);
+  log('');
 }
 
 /** A node variant: which bin/sluice.js, with which extra flags. */
@@ -133,14 +179,14 @@ async function nodeSection(root: string, o: WalPreallocBenchOptions, log: (line:
   log('');
   log('Request latency from wrk; fdatasync from the node\'s sluice_wal_fsync_duration_seconds histogram (p50/p99 interpolated in its buckets).');
   log('');
-  log('| connections | node | request p50 | request p99 | fdatasync p50 | fdatasync p99 | fdatasync mean | requests/s |');
-  log('|---|---|---|---|---|---|---|---|');
+  log('| connections | node | request p50 | request p99 | fdatasync p50 | fdatasync p99 | fdatasync mean | requests/s | fsyncs ≤ 100 µs / ≤ 250 µs |');
+  log('|---|---|---|---|---|---|---|---|---|');
   for (const connections of [1, 32]) {
     const trials = new Map<string, Figures[]>(variants.map((v) => [v.name, []]));
     for (let run = 0; run < o.runs; run++) {
       for (const [i, v] of variants.entries()) trials.get(v.name)!.push(await nodeTrial(root, v, o.portBase + i, connections, o.wrkSeconds));
     }
-    for (const [name, ts] of trials) logRow(log, String(connections), name, ts, 'ms');
+    for (const [name, ts] of trials) logRow(log, String(connections), name, ts, 'ms', shares);
   }
   log('');
 }
@@ -172,6 +218,8 @@ async function nodeTrial(root: string, v: Variant, port: number, connections: nu
       fsyncP99: bucketQuantile(delta, 0.99) * 1e6,
       fsyncMean: (sumSeconds / count) * 1e6,
       extra: res.requestsPerSec,
+      le100: (delta.find(([le]) => le === 0.0001)?.[1] ?? 0) / count,
+      le250: (delta.find(([le]) => le === 0.00025)?.[1] ?? 0) / count,
     };
   } finally {
     child.kill('SIGKILL');
