@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
+import { DEFAULT_CONFIG, resolveConfig } from '../../../src/config.ts';
 import { isSluiceError } from '../../../src/core/errors.ts';
 import { encodeFrame } from '../../../src/storage/wal/frame-v1.ts';
 import { SEGMENT_FLAG_PREALLOCATED, SEGMENT_HEADER_BYTES, TORN_WRITE_BYTES_MAX, segmentHeaderFlags } from '../../../src/storage/wal/segment.ts';
@@ -229,4 +230,12 @@ test('preallocation off (preallocSegmentsAhead 0): no spare files, segments grow
   assert.ok(bytes.length < SEGMENT_BYTES);
   assert.equal(segmentHeaderFlags(bytes), 0);
   await assert.rejects(Wal.open({ dir, preallocSegmentsAhead: 9 }), { code: 'INVALID_ARGUMENT' });
+});
+
+test('the node preallocates one segment ahead by default; walPreallocSegmentsAhead is bounded to 0..4', () => {
+  assert.equal(DEFAULT_CONFIG.walPreallocSegmentsAhead, 1);
+  assert.equal(resolveConfig({ walPreallocSegmentsAhead: 0 }).walPreallocSegmentsAhead, 0);
+  assert.equal(resolveConfig({ walPreallocSegmentsAhead: 4 }).walPreallocSegmentsAhead, 4);
+  assert.throws(() => resolveConfig({ walPreallocSegmentsAhead: 5 }), (err: unknown) => isSluiceError(err) && /walPreallocSegmentsAhead/.test(err.message));
+  assert.throws(() => resolveConfig({ walPreallocSegmentsAhead: -1 }), (err: unknown) => isSluiceError(err) && /walPreallocSegmentsAhead/.test(err.message));
 });
