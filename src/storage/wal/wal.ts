@@ -119,6 +119,7 @@ export class Wal {
             onFilled: (bytes) => diskGuard.consumed(bytes),
           });
     const userOnFlush = config.onFlush;
+    // A failed open must not leave a fill running for a WAL nobody holds.
     const writer = await WalWriter.open(segments.at(-1)!, activeBytes, lastLsn, {
       dir: config.dir,
       segmentBytesMax: config.segmentBytesMax,
@@ -132,6 +133,9 @@ export class Wal {
         else segments.push(segment);
       },
       takeSpare: preallocator === undefined ? undefined : () => preallocator.take(),
+    }).catch(async (err: unknown) => {
+      await preallocator?.close();
+      throw err;
     });
     return new Wal({ config, recovery: recovered.report, segments, writer, diskGuard, preallocator });
   }
