@@ -49,6 +49,8 @@ export interface PreallocatorOptions {
   readonly freeBytesMin: number;
   /** Told the bytes of each completed spare (disk-space accounting). */
   readonly onFilled?: (bytes: number) => void;
+  /** Told the first failure after open or after a success (repeats of a lasting failure stay quiet). */
+  readonly onFailed?: (err: Error) => void;
 }
 
 /** What the preallocator did so far (tests, metrics, logs). */
@@ -73,6 +75,8 @@ export class SegmentPreallocator {
   #filled = 0;
   #failures = 0;
   #lastError: string | undefined;
+  /** The current run of failures was reported already. */
+  #failureReported = false;
 
   private constructor(options: PreallocatorOptions, ready: string[], nextId: number) {
     this.#options = options;
@@ -148,13 +152,17 @@ export class SegmentPreallocator {
         if (file === undefined) return;
         this.#ready.push(file);
         this.#filled++;
+        this.#failureReported = false;
         this.#options.onFilled?.(this.#options.segmentBytes);
         this.#refill();
       },
       (err: unknown) => {
         this.#filling = undefined;
         this.#failures++;
-        this.#lastError = err instanceof Error ? err.message : String(err);
+        const error = err instanceof Error ? err : new Error(String(err));
+        this.#lastError = error.message;
+        if (!this.#failureReported) this.#options.onFailed?.(error);
+        this.#failureReported = true;
         if (this.#closed) return;
         this.#retryTimer = setTimeout(() => {
           this.#retryTimer = undefined;

@@ -108,12 +108,21 @@ export interface WalOptions {
    * @default 0
    */
   readonly preallocSegmentsAhead?: number;
+  /**
+   * Told when a spare segment could not be prepared (no space, I/O error):
+   * the first failure after open or after a success. Appends go on in a
+   * plain segment; log it. Must not throw.
+   */
+  readonly onPreallocationError?: (err: Error) => void;
   /** Observer called after every write + fdatasync (metrics). Must not throw. */
   readonly onFlush?: (info: FlushInfo) => void;
 }
 
 /** WalOptions with every default filled in. */
-export type WalConfig = Required<Omit<WalOptions, 'onFlush'>> & { readonly onFlush: ((info: FlushInfo) => void) | undefined };
+export type WalConfig = Required<Omit<WalOptions, 'onFlush' | 'onPreallocationError'>> & {
+  readonly onFlush: ((info: FlushInfo) => void) | undefined;
+  readonly onPreallocationError: ((err: Error) => void) | undefined;
+};
 
 /** Fills in defaults and checks bounds; bad values are INVALID_ARGUMENT. */
 export function resolveWalOptions(options: WalOptions): WalConfig {
@@ -135,6 +144,7 @@ export function resolveWalOptions(options: WalOptions): WalConfig {
     nextLsnMin: options.nextLsnMin ?? 0n,
     preallocSegmentsAhead: options.preallocSegmentsAhead ?? 0,
     onFlush: options.onFlush,
+    onPreallocationError: options.onPreallocationError,
   };
   const positive = [
     'segmentBytesMax',

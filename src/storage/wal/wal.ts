@@ -117,6 +117,7 @@ export class Wal {
             sparesMax: config.preallocSegmentsAhead,
             freeBytesMin: config.diskFreeBytesMin,
             onFilled: (bytes) => diskGuard.consumed(bytes),
+            ...(config.onPreallocationError === undefined ? {} : { onFailed: config.onPreallocationError }),
           });
     const userOnFlush = config.onFlush;
     // A failed open must not leave a fill running for a WAL nobody holds.

@@ -33,6 +33,7 @@ test('preallocation without the space: ENOSPC mid-fill and the free-space floor 
   const s = JSON.parse(run.stdout) as {
     enospc: { ready: number; failures: number; lastError: string };
     leftoversAfterEnospc: string[];
+    reported: string[];
     acked: number;
     errors: string[];
     floor: { ready: number; failures: number; lastError: string };
@@ -46,6 +47,8 @@ test('preallocation without the space: ENOSPC mid-fill and the free-space floor 
   assert.equal(s.enospc.failures, 1);
   assert.match(s.enospc.lastError, /preallocation failed .*ENOSPC/);
   assert.deepEqual(s.leftoversAfterEnospc, [], 'the partial spare was removed');
+  assert.equal(s.reported.length, 1, 'the failure was reported once (onPreallocationError)');
+  assert.match(s.reported[0]!, /ENOSPC/);
   assert.equal(s.acked, 60);
   assert.equal(s.floor.ready, 0);
   assert.match(s.floor.lastError, /preallocation skipped/);
