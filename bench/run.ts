@@ -18,6 +18,10 @@
  * through native NDJSON, OTLP/HTTP (protobuf, JSON), Elasticsearch `_bulk`
  * and Loki push (protobuf+snappy, JSON) on one node
  * (bench/protocols.bench.ts); `--quick` loads 5,000 records per way once.
+ *
+ * `wal [--main DIR] [--wal-appends N] [--wrk-seconds S] [--port-base P]`: WAL
+ * segment preallocation before and after (bench/wal-prealloc.bench.ts); DIR
+ * is a `git archive` snapshot of main to run side by side.
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
@@ -31,6 +35,7 @@ import { runSourcesBench, type SourcesPart } from './sources.bench.ts';
 import { runEnginesBench } from './engines.bench.ts';
 import { runConnectionsBench } from './connections.bench.ts';
 import { runProtocolsBench } from './protocols.bench.ts';
+import { runWalPreallocBench } from './wal-prealloc.bench.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -63,9 +68,14 @@ const { values, positionals } = parseArgs({
     'cost-seconds': { type: 'string', default: '6' },
     // protocols: records per request.
     batch: { type: 'string', default: '1000' },
+    // wal: preallocated segments against main.
+    main: { type: 'string' },
+    'wal-appends': { type: 'string', default: '3000' },
+    'wrk-seconds': { type: 'string', default: '5' },
+    'port-base': { type: 'string', default: '18700' },
   },
 });
-const known = ['single', 'ring', 'etcd', 'cluster', 'sources', 'engines', 'security', 'connections', 'protocols'];
+const known = ['single', 'ring', 'etcd', 'cluster', 'sources', 'engines', 'security', 'connections', 'protocols', 'wal'];
 // `ring` joins the default run: it is pure computation and takes about a second.
 const suites = positionals.length > 0 ? positionals : ['single', 'ring'];
 const quick = values.quick === true;
@@ -174,6 +184,14 @@ for (const suite of suites) {
       runs: quick ? 1 : Number(values.runs),
       // Quick proves the bench works end to end: one 2 s look at the machine, no waiting.
       ...(quick ? { quietWaitMsMax: 0 } : {}),
+    });
+  } else if (suite === 'wal') {
+    await runWalPreallocBench({
+      runs: quick ? 1 : Number(values.runs),
+      appends: quick ? 500 : Number(values['wal-appends']),
+      wrkSeconds: quick ? 2 : Number(values['wrk-seconds']),
+      mainDir: values.main,
+      portBase: Number(values['port-base']),
     });
   } else if (suite === 'engines') {
     await runEnginesBench({

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import type { KafkaSourceConfig } from './sources/kafka/kafka-source-config.ts';
 import { ENGINE_KEY_BYTES_MAX, type EngineKind } from './storage/engine/storage-engine.ts';
+import { PREALLOC_SEGMENTS_AHEAD_MAX } from './storage/wal/wal-options.ts';
 import { RECORD_KEY_HEAD_BYTES } from './storage/index/key-layout.ts';
 import { SluiceError } from './core/errors.ts';
 import { TABLE_NAME_RE } from './core/schema/parse-table-def.ts';
@@ -291,6 +292,13 @@ export interface NodeConfig {
 
   /** WAL segment size before rotation. @default 64 MiB */
   readonly walSegmentBytesMax: number;
+  /**
+   * Zero-filled WAL segments kept ready ahead of the active one (each takes
+   * walSegmentBytesMax of disk): an fdatasync over a preallocated segment
+   * commits no file-size change (issue 16, docs/decisions). 0: segments grow
+   * by appending. @default 1 (segments, at most 4)
+   */
+  readonly walPreallocSegmentsAhead: number;
   /** Group commit flushes once this many bytes are buffered. @default 64 KiB */
   readonly walFlushBytesMax: number;
   /** Longest a frame waits for its group commit. @default 200 */
@@ -488,6 +496,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   aliasTtlMs: 7 * 24 * 3600 * 1000,
   eventTimeAheadMsMax: 3_600_000,
   walSegmentBytesMax: 64 * MiB,
+  walPreallocSegmentsAhead: 1,
   walFlushBytesMax: 64 * KiB,
   walFlushDelayMsMax: 200,
   walFlushMode: 'idle',
@@ -593,6 +602,7 @@ const BOUNDS: Partial<Record<NumericKey, readonly [number, number]>> = {
   keyBytesMax: [1, KEY_BYTES_MAX_LIMIT],
   eventTimeAheadMsMax: TABLE_LIMIT_BOUNDS.eventTimeAheadMsMax,
   walSegmentBytesMax: [64 * KiB, 4096 * MiB],
+  walPreallocSegmentsAhead: [0, PREALLOC_SEGMENTS_AHEAD_MAX],
   walFlushBytesMax: [1, 256 * MiB],
   walFlushDelayMsMax: [0, 200],
   walAdaptiveDelayMsMin: [0, 200],

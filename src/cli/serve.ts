@@ -31,6 +31,7 @@ interface ServeOptions extends KafkaSecurityFlags {
   walFlushDelayMsMax: string;
   walFlushBytesMax: string;
   walSegmentBytesMax: string;
+  walPreallocSegmentsAhead: string;
   walRecovery: string;
   diskFreeBytesMin: string;
   indexSyncIntervalMs: string;
@@ -130,6 +131,7 @@ export function serveCommand(): Command {
     .option('--wal-flush-delay-ms-max <ms>', 'longest a write waits for its group commit (≤ 200)', String(d.walFlushDelayMsMax))
     .option('--wal-flush-bytes-max <bytes>', 'group commit flushes at this many bytes', String(d.walFlushBytesMax))
     .option('--wal-segment-bytes-max <bytes>', 'WAL segment size before rotation', String(d.walSegmentBytesMax))
+    .option('--wal-prealloc-segments-ahead <n>', 'zero-filled WAL segments kept ready in the background (0: segments grow by appending)', String(d.walPreallocSegmentsAhead))
     .addOption(
       new Option('--wal-recovery <mode>', 'on a corrupt WAL frame before the tail: refuse to start, or truncate there').choices(['strict', 'truncate']).default(d.walRecovery),
     )
@@ -276,6 +278,7 @@ function toConfig(o: ServeOptions): NodeConfig {
     walFlushDelayMsMax: int(o.walFlushDelayMsMax, '--wal-flush-delay-ms-max'),
     walFlushBytesMax: int(o.walFlushBytesMax, '--wal-flush-bytes-max'),
     walSegmentBytesMax: int(o.walSegmentBytesMax, '--wal-segment-bytes-max'),
+    walPreallocSegmentsAhead: int(o.walPreallocSegmentsAhead, '--wal-prealloc-segments-ahead'),
     walRecovery: o.walRecovery as NodeConfig['walRecovery'],
     diskFreeBytesMin: int(o.diskFreeBytesMin, '--disk-free-bytes-min'),
     indexSyncIntervalMs: int(o.indexSyncIntervalMs, '--index-sync-interval-ms'),

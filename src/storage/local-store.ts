@@ -55,6 +55,7 @@ type StoreConfig = Pick<
   | 'engine'
   | 'shards'
   | 'walSegmentBytesMax'
+  | 'walPreallocSegmentsAhead'
   | 'walFlushBytesMax'
   | 'walFlushDelayMsMax'
   | 'walFlushMode'
@@ -153,6 +154,7 @@ export class LocalStore {
       const wal = await Wal.open({
         dir: path.join(config.dataDir, 'wal'),
         segmentBytesMax: config.walSegmentBytesMax,
+        preallocSegmentsAhead: config.walPreallocSegmentsAhead,
         flushBytesMax: config.walFlushBytesMax,
         flushDelayMsMax: config.walFlushDelayMsMax,
         flushMode: config.walFlushMode,
@@ -166,6 +168,8 @@ export class LocalStore {
         // A batch of tiny records encodes to a few times its JSON size (fixed per-entry header).
         frameBytesMax: walFrameBytesMax(config),
         ...(hooks.onWalFlush ? { onFlush: hooks.onWalFlush } : {}),
+        // Appends go on in a plain segment; the operator should still learn why the spare is missing.
+        onPreallocationError: (err) => log.warn({ event: 'wal_preallocation_failed', error: err.message }, 'WAL segment preallocation failed; segments grow by appending until it succeeds'),
       });
       const recovered = { event: 'wal_recovered', ...jsonSafe(wal.recovery), indexCheckpoint: String(checkpoint) };
       if (wal.recovery.corruption !== null) log.error(recovered, 'WAL recovered by discarding corrupt frames: data after the cut is lost');

@@ -13,6 +13,10 @@ import { createLedger } from './load.ts';
 
 const SEGMENT_HEADER_BYTES = 20;
 const FRAME_HEADER_BYTES = 8;
+/** The classic layout these byte-level checks were written for: segments that grow by appending. */
+const APPENDING = ['--wal-prealloc-segments-ahead', '0'];
+/** Preallocated segments small enough that the first spare is ready at once. */
+const PREALLOCATED = ['--wal-prealloc-segments-ahead', '1', '--wal-segment-bytes-max', String(1024 * 1024), '--disk-free-bytes-min', '0'];
 
 function lastSegment(dataDir: string): string {
   const dir = path.join(dataDir, 'wal');
@@ -49,7 +53,7 @@ async function writeBatches(url: string, requests: number): Promise<string[]> {
 
 test('a torn WAL tail is truncated at the last good frame and reported', async (t) => {
   const dataDir = tempDir(t);
-  const node = await NodeProcess.start(t, { dataDir });
+  const node = await NodeProcess.start(t, { dataDir, args: APPENDING });
   await createLedger(node.url);
   const ids = await writeBatches(node.url, 20);
   await node.kill('SIGKILL');
@@ -61,7 +65,7 @@ test('a torn WAL tail is truncated at the last good frame and reported', async (
   torn.writeUInt32LE(4096, 0);
   appendFileSync(seg, torn);
 
-  const again = await NodeProcess.start(t, { dataDir });
+  const again = await NodeProcess.start(t, { dataDir, args: APPENDING });
   const recovered = again.events('wal_recovered')[0];
   assert.ok(recovered !== undefined);
   assert.ok(recovered['tornTail'] !== null && typeof recovered['tornTail'] === 'object', `torn tail reported: ${JSON.stringify(recovered)}`);
@@ -76,7 +80,7 @@ test('a torn WAL tail is truncated at the last good frame and reported', async (
 
 test('a corrupted frame before the tail stops start-up naming segment and offset; truncate mode starts', async (t) => {
   const dataDir = tempDir(t);
-  const node = await NodeProcess.start(t, { dataDir });
+  const node = await NodeProcess.start(t, { dataDir, args: APPENDING });
   await createLedger(node.url);
   const ids = await writeBatches(node.url, 30);
   await node.kill('SIGKILL');
@@ -91,7 +95,7 @@ test('a corrupted frame before the tail stops start-up naming segment and offset
   buf[at] = (buf[at] as number) ^ 0xff;
   writeFileSync(seg, buf);
 
-  const broken = NodeProcess.spawn({ dataDir });
+  const broken = NodeProcess.spawn({ dataDir, args: APPENDING });
   const exit = await broken.waitExit();
   assert.notEqual(exit.code, 0, 'start-up must fail');
   const text = broken.stderr + JSON.stringify(broken.logs);
@@ -99,7 +103,7 @@ test('a corrupted frame before the tail stops start-up naming segment and offset
   assert.ok(text.includes(path.basename(seg)), `the error names the segment: ${text.slice(0, 2000)}`);
   assert.ok(text.includes(String(victim)), `the error names the offset ${victim}`);
 
-  const truncated = await NodeProcess.start(t, { dataDir, args: ['--wal-recovery', 'truncate'] });
+  const truncated = await NodeProcess.start(t, { dataDir, args: [...APPENDING, '--wal-recovery', 'truncate'] });
   const recovered = truncated.events('wal_recovered')[0];
   assert.ok(recovered?.['corruption'] !== null && recovered?.['corruption'] !== undefined, 'the corruption is reported');
   const health = await http(`${truncated.url}/readyz`);
@@ -112,4 +116,73 @@ test('a corrupted frame before the tail stops start-up naming segment and offset
     body: JSON.stringify({ account: 'z', ts: 1, tag: 'after', amount: '2', n: 2 }),
   });
   assert.equal(w.status, 200, w.text);
+});
+
+/** Waits until the node moved into a preallocated segment (its header flag), so the writes below land in one. */
+async function untilPreallocated(dataDir: string): Promise<string> {
+  for (let i = 0; i < 100; i++) {
+    const seg = lastSegment(dataDir);
+    if (statSync(seg).size === 1024 * 1024 && ((readFileSync(seg)[6] ?? 0) & 1) === 1) return seg;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.fail('the node never moved into a preallocated segment');
+}
+
+test('preallocated segments: a torn write over the zero tail is cut at the last good frame; nothing acknowledged is lost', async (t) => {
+  const dataDir = tempDir(t);
+  const node = await NodeProcess.start(t, { dataDir, args: PREALLOCATED });
+  await createLedger(node.url);
+  await writeBatches(node.url, 1); // the write that moves the node into its spare
+  const seg = await untilPreallocated(dataDir);
+  const ids = await writeBatches(node.url, 20);
+  await node.kill('SIGKILL');
+
+  const offsets = frameOffsets(seg);
+  const buf = readFileSync(seg);
+  const end = offsets.at(-1)! + FRAME_HEADER_BYTES + buf.readUInt32LE(offsets.at(-1)!);
+  assert.ok(buf.subarray(end).every((b) => b === 0), 'a zero tail follows the frames');
+  // A frame header promising 4 KiB and only part of it, written over the zeros.
+  const torn = Buffer.alloc(FRAME_HEADER_BYTES + 100, 0x5a);
+  torn.writeUInt32LE(4096, 0);
+  torn.copy(buf, end);
+  writeFileSync(seg, buf);
+
+  const again = await NodeProcess.start(t, { dataDir, args: PREALLOCATED });
+  const recovered = again.events('wal_recovered')[0];
+  assert.ok(recovered !== undefined);
+  const tornTail = recovered['tornTail'] as { offset?: number } | null;
+  assert.equal(tornTail?.offset, end, `torn tail reported at the end of the frames: ${JSON.stringify(recovered)}`);
+  assert.equal(recovered['corruption'], null);
+  for (const id of [ids[0], ids[ids.length - 1]]) {
+    const got = await http(`${again.url}/v1/tables/ledger/records/${id}`);
+    assert.equal(got.status, 200);
+  }
+  const all = await http(`${again.url}/v1/tables/ledger/export`);
+  assert.equal(all.text.trim().split('\n').length, ids.length + 10);
+});
+
+test('preallocated segments: a corrupted frame before the tail still stops start-up naming segment and offset', async (t) => {
+  const dataDir = tempDir(t);
+  const node = await NodeProcess.start(t, { dataDir, args: PREALLOCATED });
+  await createLedger(node.url);
+  await writeBatches(node.url, 1);
+  const seg = await untilPreallocated(dataDir);
+  await writeBatches(node.url, 30);
+  await node.kill('SIGKILL');
+
+  const offsets = frameOffsets(seg);
+  assert.ok(offsets.length >= 30, `expected many frames, found ${offsets.length}`);
+  const victim = offsets[10] as number;
+  const buf = readFileSync(seg);
+  const at = victim + FRAME_HEADER_BYTES + 20;
+  buf[at] = (buf[at] as number) ^ 0xff;
+  writeFileSync(seg, buf);
+
+  const broken = NodeProcess.spawn({ dataDir, args: PREALLOCATED });
+  const exit = await broken.waitExit();
+  assert.notEqual(exit.code, 0, 'start-up must fail');
+  const text = broken.stderr + JSON.stringify(broken.logs);
+  assert.match(text, /WAL_CORRUPT/);
+  assert.ok(text.includes(path.basename(seg)), `the error names the segment: ${text.slice(0, 2000)}`);
+  assert.ok(text.includes(String(victim)), `the error names the offset ${victim}`);
 });

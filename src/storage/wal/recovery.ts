@@ -14,20 +14,35 @@
  *   means acknowledged data is damaged: open fails with WAL_CORRUPT naming
  *   the file and byte offset. With `recovery: 'truncate'` everything from
  *   the bad spot on is discarded instead and reported as `corruption`.
+ * - A preallocated segment (SEGMENT_FLAG_PREALLOCATED) ends where its frames
+ *   give way to zeros up to the end of the file: that is its normal end, not
+ *   a torn tail. Bytes that are neither frames nor zeros follow the torn-tail
+ *   rule, except that when the bad frame shows a torn write's zeros
+ *   (torn-write.ts), a valid frame within TORN_WRITE_BYTES_MAX of them is not
+ *   evidence of damage: over preallocated blocks a power loss can persist the
+ *   pages of the last unsynced write in any order, and the writer never lets
+ *   one fdatasync cover more than that many bytes.
+ * - Frames of an older generation (lower LSNs, as a recycled file would
+ *   hold) never pass the LSN check, and only a frame with an LSN above the
+ *   last good one counts as "a valid frame follows".
  */
 import fs from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { SluiceError } from '../../core/errors.ts';
-import { FRAME_OVERHEAD_BYTES, decodeFrame, mayBeFrameAt } from './frame-v1.ts';
+import { FRAME_HEADER_BYTES, FRAME_OVERHEAD_BYTES, decodeFrame, mayBeFrameAt } from './frame-v1.ts';
 import {
+  SEGMENT_FLAG_PREALLOCATED,
   SEGMENT_HEADER_BYTES,
+  TORN_WRITE_BYTES_MAX,
   decodeSegmentHeader,
   listSegments,
   rewriteSegmentHeader,
+  segmentHeaderFlags,
   syncDir,
 } from './segment.ts';
 import type { SegmentInfo } from './segment.ts';
 import { SegmentReader } from './segment-reader.ts';
+import { allZeroFrom, tornWriteZerosAt } from './torn-write.ts';
 
 /** What recovery does with corruption before the tail. */
 export type RecoveryMode = 'strict' | 'truncate';
@@ -243,7 +258,8 @@ async function scanSegment(
       tornHeader && (await findFrameAfter(handle, SEGMENT_HEADER_BYTES, size, segment.firstLsn - 1n, options)) === undefined;
     return { status: 'bad', frames: 0, offset: 0, lastLsn: segment.firstLsn - 1n, reason, torn, dropSegment: false };
   }
-  return scanFrames(handle, segment, size, isLast, options);
+  const preallocated = (segmentHeaderFlags(header) & SEGMENT_FLAG_PREALLOCATED) !== 0;
+  return scanFrames(handle, segment, size, { isLast, preallocated }, options);
 }
 
 /** Validates the frames of a segment whose header is valid. */
@@ -251,22 +267,26 @@ async function scanFrames(
   handle: FileHandle,
   segment: SegmentInfo,
   size: number,
-  isLast: boolean,
+  layout: { readonly isLast: boolean; readonly preallocated: boolean },
   options: RecoveryOptions,
 ): Promise<SegmentScan> {
+  const { isLast, preallocated } = layout;
   const reader = SegmentReader.onHandle(handle, SEGMENT_HEADER_BYTES, options.readChunkBytes, options.frameBytesMax);
   let frames = 0;
   let expected = segment.firstLsn;
   let reason: string;
+  const end = (): SegmentScan => ({ status: 'ok', frames, endOffset: reader.offset, lastLsn: expected - 1n });
   for (;;) {
     const decoded = reader.decode();
     if (decoded.status === 'short') {
       if (await reader.fill(decoded.needBytes)) continue;
-      if (reader.bufferedBytes === 0) return { status: 'ok', frames, endOffset: reader.offset, lastLsn: expected - 1n };
+      if (reader.bufferedBytes === 0) return end();
+      if (preallocated && (await allZeroFrom(handle, reader.offset, size, options.readChunkBytes))) return end();
       reason = `incomplete frame (${reader.bufferedBytes} bytes left in the file, frame needs ${decoded.needBytes})`;
       break;
     }
     if (decoded.status === 'bad') {
+      if (preallocated && (await allZeroFrom(handle, reader.offset, size, options.readChunkBytes))) return end();
       reason = `bad frame ${decoded.fault}`;
       break;
     }
@@ -282,9 +302,27 @@ async function scanFrames(
   const lastLsn = expected - 1n;
   const bad = { status: 'bad', frames, offset, lastLsn, dropSegment: false } as const;
   if (!isLast) return { ...bad, reason: `${reason} in a sealed (non-last) segment`, torn: false };
-  const later = await findFrameAfter(handle, offset + 1, size, lastLsn, options);
+  const later = await findFrameAfter(handle, await searchFrom(handle, offset, size, preallocated, options), size, lastLsn, options);
   if (later === undefined) return { ...bad, reason, torn: true };
   return { ...bad, reason: `${reason}, yet a valid frame with LSN ${later.lsn} follows at byte offset ${later.offset}`, torn: false };
+}
+
+/**
+ * Where to look for a valid frame after the bad spot at `offset`. In a
+ * preallocated segment whose bad frame shows a torn write's zeros at Z, the
+ * frames of that same unsynced write all start before Z +
+ * TORN_WRITE_BYTES_MAX (the writer caps each fdatasync at that), so only a
+ * frame beyond it proves that acknowledged data was damaged.
+ */
+async function searchFrom(handle: FileHandle, offset: number, size: number, preallocated: boolean, options: RecoveryOptions): Promise<number> {
+  if (!preallocated) return offset + 1;
+  const head = Buffer.alloc(4);
+  await handle.read(head, 0, Math.min(4, size - offset), offset);
+  const claimed = FRAME_HEADER_BYTES + head.readUInt32LE(0);
+  // A plausible length bounds the frame; a garbage one leaves only its header to inspect.
+  const extent = claimed > FRAME_HEADER_BYTES && claimed <= options.frameBytesMax ? claimed : FRAME_HEADER_BYTES;
+  const zeros = await tornWriteZerosAt(handle, offset, Math.min(size, offset + extent), options.readChunkBytes);
+  return zeros === undefined ? offset + 1 : zeros + TORN_WRITE_BYTES_MAX;
 }
 
 /**

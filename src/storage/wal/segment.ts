@@ -21,6 +21,18 @@ export const SEGMENT_FORMAT_VERSION = 1;
 /** Bytes of the segment header; the first frame starts here. */
 export const SEGMENT_HEADER_BYTES = 20;
 
+/** Header flag: the segment was zero-filled to its full size before its first frame. */
+export const SEGMENT_FLAG_PREALLOCATED = 1;
+/**
+ * Most bytes one write + fdatasync covers in a preallocated segment. Over
+ * preallocated blocks a crash (power loss) can persist the pages of one
+ * unsynced write in any order, leaving valid frames after a torn one; they
+ * all lie within this many bytes of the torn spot, and recovery looks for
+ * evidence of mid-log corruption only beyond it. A format constant, not an
+ * option: recovery must use the value the writer used.
+ */
+export const TORN_WRITE_BYTES_MAX = 1024 * 1024;
+
 const MAGIC = Buffer.from('SLWAL', 'latin1');
 const NAME_PATTERN = /^(\d{20})\.wal$/;
 
@@ -30,7 +42,11 @@ const NAME_PATTERN = /^(\d{20})\.wal$/;
  *   Header  => magic:"SLWAL" version:u8 reserved:u16 firstLsn:u64 crc:u32
  *   Segment => Header Frame*                       (Frame: see frame-v1.ts)
  *
- *   version  = SEGMENT_FORMAT_VERSION (1); reserved = 0
+ *   version  = SEGMENT_FORMAT_VERSION (1)
+ *   flags    = the former reserved u16: bit 0 (SEGMENT_FLAG_PREALLOCATED) marks a
+ *              segment zero-filled to its full size before its first frame, so
+ *              frames overwrite zeros in place (see TORN_WRITE_BYTES_MAX);
+ *              other bits 0. Readers that predate it ignore it.
  *   firstLsn = LSN of the first frame, equal to the one in the file name
  *   crc      = CRC32C of the 16 bytes before it
  */
@@ -56,11 +72,11 @@ export function parseSegmentName(name: string): bigint | undefined {
 }
 
 /** Encodes a segment header. */
-export function encodeSegmentHeader(firstLsn: bigint): Buffer {
+export function encodeSegmentHeader(firstLsn: bigint, flags = 0): Buffer {
   const buf = Buffer.alloc(SEGMENT_HEADER_BYTES);
   MAGIC.copy(buf, 0);
   buf[5] = SEGMENT_FORMAT_VERSION;
-  buf.writeUInt16LE(0, 6);
+  buf.writeUInt16LE(flags, 6);
   buf.writeBigUInt64LE(firstLsn, 8);
   buf.writeUInt32LE(crc32c(buf.subarray(0, 16)), 16);
   return buf;
@@ -80,6 +96,11 @@ export function decodeSegmentHeader(buf: Buffer): SegmentHeaderDecode {
   if (crc32c(buf.subarray(0, 16)) !== buf.readUInt32LE(16)) return { status: 'bad', reason: 'header crc mismatch' };
   if (buf[5] !== SEGMENT_FORMAT_VERSION) return { status: 'bad', reason: `unsupported segment format version ${buf[5]}` };
   return { status: 'ok', firstLsn: buf.readBigUInt64LE(8) };
+}
+
+/** The flags of a header that `decodeSegmentHeader` accepted. */
+export function segmentHeaderFlags(buf: Buffer): number {
+  return buf.readUInt16LE(6);
 }
 
 /** Segment files of `dir` in LSN order (other files are ignored). */
@@ -115,6 +136,45 @@ export async function createSegment(dir: string, firstLsn: bigint): Promise<{ in
     await handle.close().catch(() => undefined);
     await fs.rm(file, { force: true });
     await syncDir(dir);
+    throw err;
+  }
+  return { info: { name, path: file, firstLsn }, handle };
+}
+
+/**
+ * Turns a zero-filled spare file (preallocator.ts) into the segment starting
+ * at `firstLsn`: writes the header with SEGMENT_FLAG_PREALLOCATED and
+ * fdatasyncs it, then renames the spare to the segment's name and fsyncs the
+ * directory, so a segment name never appears before its header is durable.
+ *
+ * Undefined when the spare could not be prepared (it is removed, nothing
+ * changed in the WAL: the caller creates a plain segment instead). Throws
+ * when the rename or the directory fsync failed: the directory may then hold
+ * the new name, so the caller must stop writing (recovery sorts it out).
+ */
+export async function activateSpare(
+  dir: string,
+  sparePath: string,
+  firstLsn: bigint,
+): Promise<{ info: SegmentInfo; handle: FileHandle } | undefined> {
+  const name = segmentName(firstLsn);
+  const file = path.join(dir, name);
+  let handle: FileHandle | undefined;
+  try {
+    handle = await fs.open(sparePath, 'r+');
+    await writeAll(handle, encodeSegmentHeader(firstLsn, SEGMENT_FLAG_PREALLOCATED), 0);
+    await handle.datasync();
+  } catch {
+    await handle?.close().catch(() => undefined);
+    await fs.rm(sparePath, { force: true }).catch(() => undefined);
+    return undefined;
+  }
+  try {
+    // rename replaces a leftover with this name (or the empty active segment), like createSegment's 'w'.
+    await fs.rename(sparePath, file);
+    await syncDir(dir);
+  } catch (err) {
+    await handle.close().catch(() => undefined);
     throw err;
   }
   return { info: { name, path: file, firstLsn }, handle };

@@ -8,6 +8,8 @@ import type { RecoveryMode } from './recovery.ts';
 import type { FlushInfo } from './wal-writer.ts';
 
 const MiB = 1024 * 1024;
+/** Upper bound of preallocSegmentsAhead: each spare holds a whole segment of disk. */
+export const PREALLOC_SEGMENTS_AHEAD_MAX = 4;
 
 /** Options of `Wal.open`. */
 export interface WalOptions {
@@ -98,12 +100,29 @@ export interface WalOptions {
    * @default 0n (no minimum)
    */
   readonly nextLsnMin?: bigint;
+  /**
+   * Zero-filled spare segments kept ready in the background, so rotation
+   * finds a segment whose blocks exist and an fdatasync commits no file-size
+   * change (preallocator.ts); 0 turns preallocation off (segments grow by
+   * appending). Each spare takes segmentBytesMax bytes of disk.
+   * @default 0
+   */
+  readonly preallocSegmentsAhead?: number;
+  /**
+   * Told when a spare segment could not be prepared (no space, I/O error):
+   * the first failure after open or after a success. Appends go on in a
+   * plain segment; log it. Must not throw.
+   */
+  readonly onPreallocationError?: (err: Error) => void;
   /** Observer called after every write + fdatasync (metrics). Must not throw. */
   readonly onFlush?: (info: FlushInfo) => void;
 }
 
 /** WalOptions with every default filled in. */
-export type WalConfig = Required<Omit<WalOptions, 'onFlush'>> & { readonly onFlush: ((info: FlushInfo) => void) | undefined };
+export type WalConfig = Required<Omit<WalOptions, 'onFlush' | 'onPreallocationError'>> & {
+  readonly onFlush: ((info: FlushInfo) => void) | undefined;
+  readonly onPreallocationError: ((err: Error) => void) | undefined;
+};
 
 /** Fills in defaults and checks bounds; bad values are INVALID_ARGUMENT. */
 export function resolveWalOptions(options: WalOptions): WalConfig {
@@ -123,7 +142,9 @@ export function resolveWalOptions(options: WalOptions): WalConfig {
     readChunkBytes: options.readChunkBytes ?? MiB,
     recovery: options.recovery ?? 'strict',
     nextLsnMin: options.nextLsnMin ?? 0n,
+    preallocSegmentsAhead: options.preallocSegmentsAhead ?? 0,
     onFlush: options.onFlush,
+    onPreallocationError: options.onPreallocationError,
   };
   const positive = [
     'segmentBytesMax',
@@ -145,6 +166,9 @@ export function resolveWalOptions(options: WalOptions): WalConfig {
   ] as const;
   for (const key of nonNegative) {
     if (!Number.isFinite(config[key]) || config[key] < 0) invalid(`${key} must be a non-negative number, got ${config[key]}`);
+  }
+  if (!Number.isSafeInteger(config.preallocSegmentsAhead) || config.preallocSegmentsAhead < 0 || config.preallocSegmentsAhead > PREALLOC_SEGMENTS_AHEAD_MAX) {
+    invalid(`preallocSegmentsAhead must be an integer in 0..${PREALLOC_SEGMENTS_AHEAD_MAX}, got ${config.preallocSegmentsAhead}`);
   }
   if (config.frameBytesMax > 0xffff_ffff) invalid('frameBytesMax must fit the u32 length field');
   if (config.pendingBytesMax < config.frameBytesMax) invalid('pendingBytesMax must be at least frameBytesMax');

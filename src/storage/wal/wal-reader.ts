@@ -9,6 +9,7 @@
  * are verified again on the way (the read half of the paired checks).
  */
 import { SluiceError } from '../../core/errors.ts';
+import { FRAME_HEADER_BYTES } from './frame-v1.ts';
 import { SEGMENT_HEADER_BYTES, decodeSegmentHeader } from './segment.ts';
 import type { SegmentInfo } from './segment.ts';
 import { SegmentReader } from './segment-reader.ts';
@@ -74,10 +75,13 @@ export async function replayWal(options: ReplayOptions, onBatch: ReplayHandler):
         const decoded = reader.decode();
         if (decoded.status === 'short') {
           if (await reader.fill(decoded.needBytes)) continue;
-          if (reader.bufferedBytes === 0 && segments[i + 1]?.firstLsn === expected) break;
+          if (endsHere(reader, segments[i + 1], expected)) break;
           throw corrupt(segment, reader.offset, `file ends before LSN ${expected} (replay up to ${toLsn})`);
         }
-        if (decoded.status === 'bad') throw corrupt(segment, reader.offset, `bad frame ${decoded.fault}`);
+        if (decoded.status === 'bad') {
+          if (endsHere(reader, segments[i + 1], expected)) break;
+          throw corrupt(segment, reader.offset, `bad frame ${decoded.fault}`);
+        }
         if (decoded.lsn !== expected) throw corrupt(segment, reader.offset, `frame has LSN ${decoded.lsn}, expected ${expected}`);
         reader.advance(decoded.frameBytes);
         expected++;
@@ -94,6 +98,16 @@ export async function replayWal(options: ReplayOptions, onBatch: ReplayHandler):
   }
   if (batch.length > 0) await flush();
   return { frames: delivered, batches, lastLsn: fromLsn + BigInt(delivered) - 1n };
+}
+
+/**
+ * True at the end of a sealed segment: the next segment starts at the
+ * expected LSN and the file ends here or continues with zeros (the unused
+ * tail of a preallocated segment, which recovery checked in full).
+ */
+function endsHere(reader: SegmentReader, next: SegmentInfo | undefined, expected: bigint): boolean {
+  if (next?.firstLsn !== expected) return false;
+  return reader.peek(FRAME_HEADER_BYTES).every((byte) => byte === 0);
 }
 
 /** Index of the segment holding `lsn` (the last one starting at or before it). */

@@ -9,13 +9,28 @@
  *   failed for good. After a failed fsync the kernel may have dropped the
  *   dirty pages and a retry can "succeed" without the data ("fsyncgate",
  *   PostgreSQL 2018), so the only safe path is a restart and recovery.
+ * - Preallocated segments (SEGMENT_FLAG_PREALLOCATED): rotation takes a
+ *   zero-filled spare when one is ready, and a segment that is not (fully)
+ *   preallocated — the one created at open, or one cut after a torn tail —
+ *   is left for a spare as soon as one is ready. In a preallocated segment
+ *   each fdatasync covers at most TORN_WRITE_BYTES_MAX bytes: recovery's
+ *   torn-tail rule relies on it.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { SluiceError, errnoCode } from '../../core/errors.ts';
 import type { FrameSink } from './group-commit.ts';
-import { SEGMENT_HEADER_BYTES, createSegment, writeAll } from './segment.ts';
+import {
+  SEGMENT_FLAG_PREALLOCATED,
+  SEGMENT_HEADER_BYTES,
+  TORN_WRITE_BYTES_MAX,
+  activateSpare,
+  createSegment,
+  decodeSegmentHeader,
+  segmentHeaderFlags,
+  writeAll,
+} from './segment.ts';
 import type { SegmentInfo } from './segment.ts';
 
 /** What one write + fdatasync did, for metrics. */
@@ -32,6 +47,16 @@ export interface WalWriterOptions {
   readonly onFlush: ((info: FlushInfo) => void) | undefined;
   /** Called when rotation created a new segment (already durable in the directory). */
   readonly onSegmentCreated: (segment: SegmentInfo) => void;
+  /** A zero-filled spare file to rotate into, if one is ready (preallocator.ts); undefined disables preallocation. */
+  readonly takeSpare: (() => string | undefined) | undefined;
+}
+
+/** How the active segment was laid out. */
+interface SegmentLayout {
+  /** Its header carries SEGMENT_FLAG_PREALLOCATED: fdatasyncs are capped at TORN_WRITE_BYTES_MAX. */
+  readonly preallocated: boolean;
+  /** Zero-filled to at least segmentBytesMax: nothing to gain from moving to a spare. */
+  readonly fullSize: boolean;
 }
 
 function isDiskFull(err: unknown): boolean {
@@ -46,14 +71,23 @@ export class WalWriter implements FrameSink {
   /** Durable end of the active segment: the next frame goes here. */
   #offset: number;
   #lastLsn: bigint;
+  #layout: SegmentLayout;
   #failure: SluiceError | undefined;
   #closed = false;
 
-  private constructor(handle: FileHandle, segment: SegmentInfo, offset: number, lastLsn: bigint, options: WalWriterOptions) {
+  private constructor(
+    handle: FileHandle,
+    segment: SegmentInfo,
+    offset: number,
+    lastLsn: bigint,
+    layout: SegmentLayout,
+    options: WalWriterOptions,
+  ) {
     this.#handle = handle;
     this.#segment = segment;
     this.#offset = offset;
     this.#lastLsn = lastLsn;
+    this.#layout = layout;
     this.#options = options;
   }
 
@@ -62,7 +96,12 @@ export class WalWriter implements FrameSink {
     assert(offset >= SEGMENT_HEADER_BYTES, 'active segment offset must be past the header');
     // 'r+' and explicit positions: O_APPEND would make the kernel ignore them.
     const handle = await fs.open(segment.path, 'r+');
-    return new WalWriter(handle, segment, offset, lastLsn, options);
+    const header = Buffer.alloc(SEGMENT_HEADER_BYTES);
+    await handle.read(header, 0, SEGMENT_HEADER_BYTES, 0);
+    // Recovery validated the header; the flag decides how this segment is written.
+    const preallocated = decodeSegmentHeader(header).status === 'ok' && (segmentHeaderFlags(header) & SEGMENT_FLAG_PREALLOCATED) !== 0;
+    const fullSize = preallocated && (await handle.stat()).size >= options.segmentBytesMax;
+    return new WalWriter(handle, segment, offset, lastLsn, { preallocated, fullSize }, options);
   }
 
   /** LSN of the last durable frame. */
@@ -79,6 +118,7 @@ export class WalWriter implements FrameSink {
     assert(this.#failure === undefined && !this.#closed, 'write on a failed or closed WAL writer');
     assert.equal(firstLsn, this.#lastLsn + 1n, 'WAL writes must continue the LSN sequence');
     const { segmentBytesMax } = this.#options;
+    if (!this.#layout.fullSize) await this.#moveToSpare(firstLsn);
     let frame = 0;
     let start = 0;
     while (frame < frameEnds.length) {
@@ -113,18 +153,24 @@ export class WalWriter implements FrameSink {
 
   async #writeDurably(piece: Buffer, frames: number): Promise<void> {
     const position = this.#offset;
-    try {
-      await writeAll(this.#handle, piece, position);
-    } catch (err) {
-      throw await this.#writeFailed(err, position);
+    // Over preallocated blocks the pages of one fdatasync may persist in any
+    // order on power loss: bound what one fdatasync covers (see TORN_WRITE_BYTES_MAX).
+    const step = this.#layout.preallocated ? TORN_WRITE_BYTES_MAX : piece.length;
+    let fsyncMs = 0;
+    for (let done = 0; done < piece.length; done += step) {
+      try {
+        await writeAll(this.#handle, piece.subarray(done, done + step), position + done);
+      } catch (err) {
+        throw await this.#writeFailed(err, position);
+      }
+      const startedMs = performance.now();
+      try {
+        await this.#handle.datasync();
+      } catch (err) {
+        throw this.#fail('fdatasync', err);
+      }
+      fsyncMs += performance.now() - startedMs;
     }
-    const startedMs = performance.now();
-    try {
-      await this.#handle.datasync();
-    } catch (err) {
-      throw this.#fail('fdatasync', err);
-    }
-    const fsyncMs = performance.now() - startedMs;
     this.#offset += piece.length;
     this.#lastLsn += BigInt(frames);
     this.#notify({ bytes: piece.length, frames, fsyncMs });
@@ -138,6 +184,7 @@ export class WalWriter implements FrameSink {
     } catch (truncateErr) {
       return this.#fail('truncate after a full disk', truncateErr);
     }
+    this.#layout = { preallocated: this.#layout.preallocated, fullSize: false };
     return new SluiceError(
       'DISK_FULL',
       `disk full writing WAL segment ${this.#segment.path}; the partial write was truncated at byte ${position}`,
@@ -146,7 +193,30 @@ export class WalWriter implements FrameSink {
     );
   }
 
+  /**
+   * Leaves a segment that is not fully preallocated for a ready spare. A
+   * spare that cannot be prepared is not an error here: the writer keeps
+   * appending to the segment it has (the preallocator makes another).
+   */
+  async #moveToSpare(firstLsn: bigint): Promise<void> {
+    const activated = await this.#activateSpare(firstLsn);
+    if (activated !== undefined) await this.#switchTo(activated, { preallocated: true, fullSize: true });
+  }
+
+  /** A ready spare made the segment starting at `firstLsn`, or undefined when none is ready or usable. */
+  async #activateSpare(firstLsn: bigint): Promise<{ info: SegmentInfo; handle: FileHandle } | undefined> {
+    const spare = this.#options.takeSpare?.();
+    if (spare === undefined) return undefined;
+    try {
+      return await activateSpare(this.#options.dir, spare, firstLsn);
+    } catch (err) {
+      throw this.#fail('rename of a preallocated segment', err);
+    }
+  }
+
   async #rotate(firstLsn: bigint): Promise<void> {
+    const activated = await this.#activateSpare(firstLsn);
+    if (activated !== undefined) return this.#switchTo(activated, { preallocated: true, fullSize: true });
     let created: Awaited<ReturnType<typeof createSegment>>;
     try {
       created = await createSegment(this.#options.dir, firstLsn);
@@ -154,10 +224,16 @@ export class WalWriter implements FrameSink {
       if (!isDiskFull(err)) throw this.#fail('create segment', err);
       throw new SluiceError('DISK_FULL', `disk full creating WAL segment at LSN ${firstLsn} in ${this.#options.dir}`, [], { cause: err });
     }
+    await this.#switchTo(created, { preallocated: false, fullSize: false });
+  }
+
+  /** Makes a new, durable segment the active one. */
+  async #switchTo(created: { info: SegmentInfo; handle: FileHandle }, layout: SegmentLayout): Promise<void> {
     const previous = this.#handle;
     this.#handle = created.handle;
     this.#segment = created.info;
     this.#offset = SEGMENT_HEADER_BYTES;
+    this.#layout = layout;
     this.#options.onSegmentCreated(created.info);
     // Every byte of the previous segment was fdatasync'd already, so a close
     // error cannot hide lost data.

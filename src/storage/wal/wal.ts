@@ -17,6 +17,8 @@ import { SluiceError } from '../../core/errors.ts';
 import { DiskSpaceGuard } from './disk-space-guard.ts';
 import { GroupCommit } from './group-commit.ts';
 import type { FrameSink } from './group-commit.ts';
+import { SegmentPreallocator } from './preallocator.ts';
+import type { PreallocationStatus } from './preallocator.ts';
 import { recoverWal } from './recovery.ts';
 import type { RecoveryReport } from './recovery.ts';
 import { SEGMENT_HEADER_BYTES, createSegment, syncDir } from './segment.ts';
@@ -32,6 +34,7 @@ export type { RecoveryCut, RecoveryMode, RecoveryReport } from './recovery.ts';
 export type { WalOptions } from './wal-options.ts';
 export type { ReplayHandler, ReplayResult, WalFrame } from './wal-reader.ts';
 export type { FlushInfo } from './wal-writer.ts';
+export type { PreallocationStatus } from './preallocator.ts';
 
 export class Wal {
   /** What recovery found and did on open; log it (`corruption` at error level). */
@@ -42,6 +45,7 @@ export class Wal {
   readonly #writer: WalWriter;
   readonly #commit: GroupCommit;
   readonly #diskGuard: DiskSpaceGuard;
+  readonly #preallocator: SegmentPreallocator | undefined;
   /** Lowest LSN each running replay may still read; retention keeps those segments. */
   readonly #replayFloors = new Set<{ lsn: bigint }>();
   #releasing: Promise<unknown> = Promise.resolve();
@@ -53,8 +57,10 @@ export class Wal {
     segments: SegmentInfo[];
     writer: WalWriter;
     diskGuard: DiskSpaceGuard;
+    preallocator: SegmentPreallocator | undefined;
   }) {
     this.#config = parts.config;
+    this.#preallocator = parts.preallocator;
     this.recovery = parts.recovery;
     this.#segments = parts.segments;
     this.#writer = parts.writer;
@@ -101,7 +107,20 @@ export class Wal {
       checkIntervalMs: config.diskCheckIntervalMs,
     });
     await diskGuard.refresh();
+    if (config.preallocSegmentsAhead === 0) await SegmentPreallocator.removeAll(config.dir);
+    const preallocator =
+      config.preallocSegmentsAhead === 0
+        ? undefined
+        : await SegmentPreallocator.open({
+            dir: config.dir,
+            segmentBytes: config.segmentBytesMax,
+            sparesMax: config.preallocSegmentsAhead,
+            freeBytesMin: config.diskFreeBytesMin,
+            onFilled: (bytes) => diskGuard.consumed(bytes),
+            ...(config.onPreallocationError === undefined ? {} : { onFailed: config.onPreallocationError }),
+          });
     const userOnFlush = config.onFlush;
+    // A failed open must not leave a fill running for a WAL nobody holds.
     const writer = await WalWriter.open(segments.at(-1)!, activeBytes, lastLsn, {
       dir: config.dir,
       segmentBytesMax: config.segmentBytesMax,
@@ -109,9 +128,17 @@ export class Wal {
         diskGuard.consumed(info.bytes);
         userOnFlush?.(info);
       },
-      onSegmentCreated: (segment) => segments.push(segment),
+      onSegmentCreated: (segment) => {
+        // A spare can replace the empty active segment under the same name.
+        if (segments.at(-1)?.firstLsn === segment.firstLsn) segments[segments.length - 1] = segment;
+        else segments.push(segment);
+      },
+      takeSpare: preallocator === undefined ? undefined : () => preallocator.take(),
+    }).catch(async (err: unknown) => {
+      await preallocator?.close();
+      throw err;
     });
-    return new Wal({ config, recovery: recovered.report, segments, writer, diskGuard });
+    return new Wal({ config, recovery: recovered.report, segments, writer, diskGuard, preallocator });
   }
 
   /** LSN of the last durable (acknowledged) frame; 0n for an empty WAL. */
@@ -127,6 +154,16 @@ export class Wal {
   /** Current adaptive flush delay in ms (0 in idle mode or at a low append rate). */
   get adaptiveDelayMs(): number {
     return this.#commit.adaptiveDelayMs;
+  }
+
+  /** What segment preallocation did so far; undefined when it is off (preallocSegmentsAhead 0). */
+  get preallocation(): PreallocationStatus | undefined {
+    return this.#preallocator?.status;
+  }
+
+  /** Resolves when no spare segment is being zero-filled (tests and benches wait for the spares with it). */
+  async preallocationIdle(): Promise<void> {
+    await this.#preallocator?.idle();
   }
 
   /** Number of segment files. */
@@ -201,6 +238,7 @@ export class Wal {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       await this.#commit.close();
+      await this.#preallocator?.close();
       await this.#writer.close();
     })();
     return this.#closing;
