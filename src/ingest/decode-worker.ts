@@ -12,6 +12,7 @@ import { decodeBody, type BodyFormat } from './decode-body.ts';
 import { decodeFrames, type FrameFormat } from './decode-frames.ts';
 import { protoDecoder, type ProtoDecoder } from '../core/schema/proto-schema.ts';
 import { encodeBatch, type EncodeContext, type EncodedBatch } from './batch-encoder.ts';
+import { encodeOtlp, type OtlpBodyOptions } from './formats/otlp/encode-otlp.ts';
 
 /** The input of one decode task. */
 export interface DecodeTask {
@@ -21,6 +22,8 @@ export interface DecodeTask {
   readonly frames?: Uint32Array;
   /** How each frame is encoded. @default 'json' */
   readonly frameFormat?: FrameFormat;
+  /** The body is an OTLP/HTTP logs request (`format` and `frames` are then ignored). */
+  readonly otlp?: OtlpBodyOptions;
   readonly def: TableDef;
   readonly ctx: EncodeContext;
   readonly jsonDepthMax: number;
@@ -59,6 +62,10 @@ function protoFor(def: TableDef, tableId: number): ProtoDecoder {
 /** Decodes and encodes one body; never throws on user input. */
 export function runDecode(task: DecodeTask): DecodeAnswer {
   try {
+    if (task.otlp !== undefined) {
+      const schema = schemaFor(task.def, task.ctx.tableId, task.jsonDepthMax);
+      return { ok: true, encoded: encodeOtlp(task.body, task.otlp, schema, task.ctx, task.jsonDepthMax) };
+    }
     const records =
       task.frames === undefined ? decodeBody(task.body, task.format) : decodeFrames(task.body, task.frames, task.frameFormat === 'protobuf' ? protoFor(task.def, task.ctx.tableId) : undefined);
     const schema = schemaFor(task.def, task.ctx.tableId, task.jsonDepthMax);

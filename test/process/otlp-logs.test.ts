@@ -22,7 +22,7 @@ import { OTLPLogExporter as ProtoExporter } from '@opentelemetry/exporter-logs-o
 import { CompressionAlgorithm } from '@opentelemetry/otlp-exporter-base';
 import { ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer';
 import { BatchLogRecordProcessor, type LogRecordExporter, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import { otlpTypes } from '../../src/api/http/protocols/otlp/otlp-proto.ts';
+import { otlpTypes } from '../../src/ingest/formats/otlp/otlp-proto.ts';
 import { EVENT_NS, OBSERVED_NS, SPAN_ID, TRACE_ID, emitSampleRecords, sampleProvider, sdkLogRecords } from '../api/http/protocols/otlp-sdk-records.ts';
 import { NodeProcess, TEST_TOKEN, authHeaders, http, sleep, tempDir } from './harness.ts';
 

@@ -6,7 +6,7 @@
  * be "NaN", "Infinity" or "-Infinity", bytes are base64. Field names are
  * lowerCamelCase; the proto names (snake_case) are accepted as well.
  */
-import type { JsonValue } from '../../../../core/schema/table-def.ts';
+import type { JsonValue } from '../../../core/schema/table-def.ts';
 import { newAttributes, type Attributes } from './otlp-log-entry.ts';
 import { doubleJson, int64Json } from './proto-any-value.ts';
 import { ValueProblem } from './value-problem.ts';

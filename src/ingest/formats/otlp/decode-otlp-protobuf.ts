@@ -4,8 +4,8 @@
  * record with a wrong-length id or a value nested too deep is refused
  * alone (its entry carries the problem).
  */
-import { SluiceError } from '../../../../core/errors.ts';
-import type { JsonValue } from '../../../../core/schema/table-def.ts';
+import { SluiceError } from '../../../core/errors.ts';
+import type { JsonValue } from '../../../core/schema/table-def.ts';
 import { otlpTypes } from './otlp-proto.ts';
 import { type Attributes, type OtlpLogEntry, type OtlpScope, SPAN_ID_BYTES, TRACE_ID_BYTES } from './otlp-log-entry.ts';
 import { longToBigInt, protoAnyValue, protoAttributes, type ProtoAnyValue, type ProtoKeyValue, type ProtoLong } from './proto-any-value.ts';

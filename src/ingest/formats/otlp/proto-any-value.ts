@@ -7,7 +7,7 @@
  * as null. Nesting past `depthMax` is refused (DEPTH) before it can
  * exhaust the stack.
  */
-import type { JsonValue } from '../../../../core/schema/table-def.ts';
+import type { JsonValue } from '../../../core/schema/table-def.ts';
 import { newAttributes, type Attributes } from './otlp-log-entry.ts';
 import { ValueProblem } from './value-problem.ts';
 

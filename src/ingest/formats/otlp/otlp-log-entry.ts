@@ -5,8 +5,8 @@
  * found wrong on its own (a trace id of the wrong length, a value nested
  * too deep) carries `problem` and is refused alone, not the whole request.
  */
-import type { JsonValue } from '../../../../core/schema/table-def.ts';
-import type { ViolationCode } from '../../../../core/schema/violation.ts';
+import type { JsonValue } from '../../../core/schema/table-def.ts';
+import type { ViolationCode } from '../../../core/schema/violation.ts';
 
 /** An attribute map: keys as sent (no prototype, so `__proto__` is a plain key). */
 export type Attributes = Record<string, JsonValue>;

@@ -6,8 +6,8 @@
  * are left out rather than stored as '' or 0, so a reader can tell
  * "not sent" from a value.
  */
-import type { JsonValue } from '../../../../core/schema/table-def.ts';
-import type { Rejection } from '../../../../ingest/batch-encoder.ts';
+import type { JsonValue } from '../../../core/schema/table-def.ts';
+import type { Rejection } from '../../batch-encoder.ts';
 import type { Attributes, OtlpLogEntry } from './otlp-log-entry.ts';
 
 /** The service of a resource without `service.name` (OpenTelemetry's resource semantic conventions). */
