@@ -95,7 +95,8 @@ export const REPLICA_ENVELOPE_BYTES_MAX = 4 * KiB;
 /**
  * Memory an OTLP/HTTP logs body takes while its decode task turns it into
  * a record batch, per byte of body (after gzip); admission holds this much
- * until the batch is made, then only the batch. Measured (the live heap
+ * while the task runs (not while it waits for a thread: the body alone
+ * then), and the batch afterwards. Measured (the live heap
  * after gc() at each step of encode-otlp.ts, every step's output held, on
  * 1,000 and 10,000 of the protocols bench's log records): protobuf, the
  * decoded entries 3.7 ×, with their records 5.1 ×, plus the batch (outside

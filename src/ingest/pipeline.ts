@@ -44,8 +44,10 @@ export interface WriteRequest {
    * The body is an OTLP/HTTP logs request, decoded and mapped to records in
    * the decode task itself (`format` is then ignored). The result's
    * `decoded` has the decoder's own refusals and the request's numbering.
+   * `workingSetBytes`: what the ticket must hold while the task runs
+   * (OVERLOADED when it cannot grow to that); afterwards it holds the batch.
    */
-  readonly otlp?: Omit<OtlpBodyOptions, 'letters'>;
+  readonly otlp?: Omit<OtlpBodyOptions, 'letters'> & { readonly workingSetBytes: number };
   readonly onInvalid: OnInvalid;
   /** Held until the records are in the index; released on every path. */
   readonly ticket: AdmissionTicket;
@@ -166,12 +168,13 @@ export class IngestPipeline {
       const nowMs = Date.now();
       // Read before decoding: a body transferred to a worker thread is detached (0 bytes) afterwards.
       const bodyBytes = req.body.byteLength;
+      const otlp = req.otlp;
       const encoded = await this.pool.decode({
         body: req.body,
         format: req.format,
         ...(req.frames === undefined ? {} : { frames: req.frames }),
         ...(req.frameFormat === undefined ? {} : { frameFormat: req.frameFormat }),
-        ...(req.otlp === undefined ? {} : { otlp: { ...req.otlp, letters: req.onInvalid === 'dead_letter' } }),
+        ...(otlp === undefined ? {} : { otlp: { encoding: otlp.encoding, recordsBytesMax: otlp.recordsBytesMax, letters: req.onInvalid === 'dead_letter' } }),
         def: currentDef(entry),
         jsonDepthMax: this.options.jsonDepthMax,
         ctx: {
@@ -184,9 +187,9 @@ export class IngestPipeline {
           errorDetailsMax: req.onInvalid === 'dead_letter' ? Math.max(this.options.errorDetailsMax, DEAD_LETTER_VIOLATIONS_MAX) : this.options.errorDetailsMax,
           ...(req.dedupe === undefined ? {} : { dedupe: req.dedupe }),
         },
-      }, req.onInvalid === 'dead_letter' && req.otlp === undefined ? { keepBody: true } : {});
+      }, { ...(req.onInvalid === 'dead_letter' && otlp === undefined ? { keepBody: true } : {}), ...(otlp === undefined ? {} : { onStart: () => holdAtLeast(req.ticket, otlp.workingSetBytes) }) });
       // An OTLP request reserved its decoding working set: from here on only the batch is held.
-      if (req.otlp !== undefined && req.ticket.bytes > encoded.batch.byteLength) req.ticket.shrink(req.ticket.bytes - encoded.batch.byteLength);
+      if (otlp !== undefined && req.ticket.bytes > encoded.batch.byteLength) req.ticket.shrink(req.ticket.bytes - encoded.batch.byteLength);
       if (encoded.rejectedCount > 0) {
         this.observer.onRejected?.(req.table, encoded.rejectedCount);
         if (encoded.futureCount > 0) this.observer.onFutureTime?.(req.table, encoded.futureCount);
@@ -285,6 +288,11 @@ export class IngestPipeline {
       throw signal.aborted ? stopped() : err;
     });
   }
+}
+
+/** Grows `ticket` to `bytes` if it holds less; OVERLOADED (429) when that does not fit. */
+function holdAtLeast(ticket: AdmissionTicket, bytes: number): void {
+  if (bytes > ticket.bytes && !ticket.grow(bytes - ticket.bytes)) throw new SluiceError('OVERLOADED', 'too many bytes in flight; retry later');
 }
 
 function idsInRequestOrder(ids: readonly bigint[], total: number, positions: Uint32Array | undefined): (string | null)[] {

@@ -145,7 +145,7 @@ test("an OTLP body: the table's refusals are dead-lettered as their records' JSO
   const body = Buffer.from(new ArrayBuffer(proto.length));
   body.set(proto);
   assert.ok(body.length > 1024, 'large enough for a worker');
-  const result = await s.door.write({ table: 'logs', body, format: 'json', otlp: { encoding: 'protobuf', recordsBytesMax: 1 << 20 }, onInvalid: 'dead_letter', source: 'otlp' }, s.admission.tryAcquire(body.length)!);
+  const result = await s.door.write({ table: 'logs', body, format: 'json', otlp: { encoding: 'protobuf', recordsBytesMax: 1 << 20, workingSetBytes: body.length * 8 }, onInvalid: 'dead_letter', source: 'otlp' }, s.admission.tryAcquire(body.length)!);
   assert.equal(result.written, 30);
   assert.deepEqual([result.decoded?.total, result.decoded?.rejected.map((r) => [r.index, r.code, r.path])], [32, [[30, 'FORMAT', '/traceId']]]);
   // The table's numbering: record 30 of the 31 it saw is request record 31.

@@ -17,7 +17,6 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SluiceError } from '../../../../core/errors.ts';
 import { TABLE_NAME_RE } from '../../../../core/schema/parse-table-def.ts';
 import { OTLP_DECODE_HEAP_BYTES_PER_BODY_BYTE } from '../../../../config.ts';
-import type { AdmissionTicket } from '../../../../ingest/admission.ts';
 import type { DecodedRefusals, OnInvalid, Rejection } from '../../../../ingest/batch-encoder.ts';
 import type { WriteResult } from '../../../../ingest/pipeline.ts';
 import { currentDef } from '../../../../storage/catalog.ts';
@@ -67,8 +66,6 @@ async function exportLogs(ctx: ApiContext, request: FastifyRequest, table: strin
   let onInvalid: OnInvalid;
   try {
     raw = await readBody(request.raw, { bodyBytesMax: ctx.config.bodyBytesMax, ticket });
-    // The decode task's working set, held until it has made the batch (the pipeline then shrinks the ticket to that).
-    holdAtLeast(ticket, raw.length * OTLP_DECODE_HEAP_BYTES_PER_BODY_BYTE[encoding]);
     const entry = await ensureTable(ctx, otelLogsTableDefinition(table));
     checkOtelLogsTable(currentDef(entry));
     onInvalid = protocolOnInvalid(request, entry, 'skip');
@@ -76,17 +73,13 @@ async function exportLogs(ctx: ApiContext, request: FastifyRequest, table: strin
     ticket.release();
     throw err;
   }
-  const otlp = { encoding, recordsBytesMax: ctx.config.bodyBytesMax };
+  // The decode task's working set is held while the task runs, not while it waits for a thread; then only the batch.
+  const otlp = { encoding, recordsBytesMax: ctx.config.bodyBytesMax, workingSetBytes: raw.length * OTLP_DECODE_HEAP_BYTES_PER_BODY_BYTE[encoding] };
   const result = await ctx.door.write({ table, body: raw, format: 'json', otlp, onInvalid, source: 'otlp', requestId: String(request.id) }, ticket, ctx.endpoints.http.progress);
   const decoded = result.decoded;
   if (decoded === undefined) throw new Error('an OTLP write answered without its decoder refusals');
   const rejected = allRejections(decoded, result);
   return exportResponse(encoding, rejected.count, rejected.count === 0 ? '' : rejectionMessage(rejected.list, rejected.count, decoded.total));
-}
-
-/** Grows `ticket` to `bytes` if it holds less; OVERLOADED (429) when that does not fit. */
-function holdAtLeast(ticket: AdmissionTicket, bytes: number): void {
-  if (bytes > ticket.bytes && !ticket.grow(bytes - ticket.bytes)) throw new SluiceError('OVERLOADED', 'too many bytes in flight; retry later');
 }
 
 /** The decoder's refusals and the table's, with the table's indexes turned back into the request's. */
