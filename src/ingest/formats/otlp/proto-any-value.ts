@@ -15,7 +15,7 @@
  * the protobuf spec says of a non-repeated field.
  */
 import type { JsonValue } from '../../../core/schema/table-def.ts';
-import { newAttributes, type Attributes } from './otlp-log-entry.ts';
+import { newAttributes, setAttribute, type Attributes } from './otlp-log-entry.ts';
 import { DELIMITED, FIXED64, MalformedProto, ProtoReader, VARINT, int64HalvesJson } from './proto-reader.ts';
 import { ValueProblem } from './value-problem.ts';
 
@@ -112,7 +112,7 @@ export function keyValueInto(r: ProtoReader, start: number, end: number, out: At
   }
   const at = `${path}/${escapeToken(name)}`;
   // An absent value is an empty AnyValue (null), still subject to the depth limit.
-  out[name] = valueStart < 0 ? wireAnyValue(r, 0, 0, at, depth, depthMax) : wireAnyValue(r, valueStart, valueEnd, at, depth, depthMax);
+  setAttribute(out, name, valueStart < 0 ? wireAnyValue(r, 0, 0, at, depth, depthMax) : wireAnyValue(r, valueStart, valueEnd, at, depth, depthMax));
 }
 
 /** One JSON pointer reference token (RFC 6901). */
