@@ -94,18 +94,21 @@ export const GRPC_MESSAGE_BYTES_MAX = 256 * MiB;
 export const REPLICA_ENVELOPE_BYTES_MAX = 4 * KiB;
 
 /**
- * Heap an OTLP/HTTP logs body takes while it is decoded and mapped to
- * records, per byte of body (after gzip); admission holds this much until
- * the records are JSON, then only the JSON. Measured on 10,000 SDK records
- * (heapUsed peak over the body, garbage included): protobuf 19 × (the
- * protobufjs object graph, the decoded entries, the records and their JSON
- * text, 2.5 × the body), JSON 7.3 ×. Rounded up.
+ * Memory an OTLP/HTTP logs body takes while its decode task turns it into
+ * a record batch, per byte of body (after gzip); admission holds this much
+ * while the task runs (not while it waits for a thread: the body alone
+ * then), and the batch afterwards. Measured (the live heap
+ * after gc() at each step of encode-otlp.ts, every step's output held, on
+ * 1,000 and 10,000 of the protocols bench's log records): protobuf, the
+ * decoded entries 3.7 ×, with their records 5.1 ×, plus the batch (outside
+ * the heap) 1.7 × and the body itself: 7.8 ×; JSON, while it is decoded,
+ * its text and parsed tree 2.6 × and the entries 1.3 ×, plus the body:
+ * 4.9 × (afterwards less: records 1.8 ×, batch 0.7 ×). Rounded up. Garbage is not
+ * counted: the decode workers' young generation (16 MiB) bounds it per
+ * thread, not per body. (The JSON round trip between two workers that
+ * this replaced held 20 × and 8 ×, and refused a 32-connection load.)
  */
-export const OTLP_DECODE_HEAP_BYTES_PER_BODY_BYTE = { protobuf: 20, json: 8 } as const;
-/** An OTLP decode worker's heap beyond the working set of the largest body (code, protobufjs types), MiB. @default 64 */
-export const OTLP_DECODE_WORKER_HEAP_BASE_MB = 64;
-/** An idle OTLP decode worker exits after this long, ms (a node that gets no large OTLP bodies keeps no threads for them). @default 30_000 */
-export const OTLP_DECODE_WORKER_IDLE_MS = 30_000;
+export const OTLP_DECODE_HEAP_BYTES_PER_BODY_BYTE = { protobuf: 8, json: 6 } as const;
 
 /** Floor of the WAL frame limit, bytes. @default 64 MiB */
 const WAL_FRAME_BYTES_MIN = 64 * MiB;

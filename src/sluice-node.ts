@@ -4,7 +4,7 @@
  * starting (listening, recovering) → ready → stopping.
  */
 import { pino, type Logger } from 'pino';
-import { HTTP_REFUSED_LINGER_MS, STATUS_RATE_SAMPLE_MS_MIN, STATUS_RATE_WINDOW_MS, type NodeConfig } from './config.ts';
+import { HTTP_REFUSED_LINGER_MS, OTLP_DECODE_HEAP_BYTES_PER_BODY_BYTE, STATUS_RATE_SAMPLE_MS_MIN, STATUS_RATE_WINDOW_MS, type NodeConfig } from './config.ts';
 import { SluiceError } from './core/errors.ts';
 import { Hlc } from './core/hlc.ts';
 import { systemClock } from './core/clock.ts';
@@ -371,8 +371,8 @@ export class SluiceNode {
     this.pool = new DecodePool({
       threads: config.decodeThreads,
       workerBodyBytesMin: config.workerBodyBytesMin,
-      // Parsed JSON takes several times its text: room for one largest body, plus the compiled schemas.
-      workerHeapMbMax: Math.ceil((config.bodyBytesMax * 12) / 2 ** 20) + 64,
+      // Parsed JSON takes several times its text (an OTLP body, decoded here too, less): room for one largest body, plus the compiled schemas.
+      workerHeapMbMax: Math.ceil((config.bodyBytesMax * Math.max(12, OTLP_DECODE_HEAP_BYTES_PER_BODY_BYTE.protobuf)) / 2 ** 20) + 64,
     });
     const cluster = this.cluster;
     const limiter = new TableRateLimiter({

@@ -94,6 +94,23 @@ export interface EncodedBatch {
   readonly positions?: Uint32Array;
   /** True when entries carry a key to resolve to an existing id (a primary key or a dedupe key). */
   readonly keyed: boolean;
+  /** A body whose decoder refuses records on its own (OTLP): those, and where each validated record sat in the request. */
+  readonly decoded?: DecodedRefusals;
+  /** Raw bytes of each refused record, in request order, when they cannot be cut from the body (OTLP: the mapped record's JSON). */
+  readonly refusedRaw?: readonly Uint8Array[];
+}
+
+/**
+ * What a body's own decoder refused before validation, in the request's
+ * numbering (every record it holds); the batch's indexes count only the
+ * records that reached validation, and `positions` maps them back.
+ */
+export interface DecodedRefusals {
+  /** Request index of each record that reached validation. */
+  readonly positions: Uint32Array;
+  readonly rejected: Rejection[];
+  /** Records in the request. */
+  readonly total: number;
 }
 
 /** Validates and encodes `records`; never throws on user input. */

@@ -13,6 +13,7 @@ import { decodeFrames, type FrameFormat } from './decode-frames.ts';
 import { protoDecoder, type ProtoDecoder } from '../core/schema/proto-schema.ts';
 import { encodeBatch, type EncodeContext, type EncodedBatch } from './batch-encoder.ts';
 import { wrapFrames, type FrameEnvelope } from './frame-envelope.ts';
+import { encodeOtlp, type OtlpBodyOptions } from './formats/otlp/encode-otlp.ts';
 
 /** The input of one decode task. */
 export interface DecodeTask {
@@ -24,6 +25,8 @@ export interface DecodeTask {
   readonly frameFormat?: FrameFormat;
   /** Each JSON frame is a document to wrap into a record (frame-envelope.ts). */
   readonly envelope?: FrameEnvelope;
+  /** The body is an OTLP/HTTP logs request (`format` and `frames` are then ignored). */
+  readonly otlp?: OtlpBodyOptions;
   readonly def: TableDef;
   readonly ctx: EncodeContext;
   readonly jsonDepthMax: number;
@@ -62,6 +65,10 @@ function protoFor(def: TableDef, tableId: number): ProtoDecoder {
 /** Decodes and encodes one body; never throws on user input. */
 export function runDecode(task: DecodeTask): DecodeAnswer {
   try {
+    if (task.otlp !== undefined) {
+      const schema = schemaFor(task.def, task.ctx.tableId, task.jsonDepthMax);
+      return { ok: true, encoded: encodeOtlp(task.body, task.otlp, schema, task.ctx, task.jsonDepthMax) };
+    }
     const records = task.frames === undefined ? decodeBody(task.body, task.format) : framedRecords(task, task.frames);
     const schema = schemaFor(task.def, task.ctx.tableId, task.jsonDepthMax);
     return { ok: true, encoded: encodeBatch(records, schema, task.ctx) };

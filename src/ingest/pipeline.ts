@@ -13,7 +13,8 @@ import type { BodyFormat } from './decode-body.ts';
 import type { FrameFormat } from './decode-frames.ts';
 import type { FrameEnvelope } from './frame-envelope.ts';
 import type { DecodePool } from './decode-pool.ts';
-import type { DedupeKeys, OnInvalid, Rejection } from './batch-encoder.ts';
+import type { DecodedRefusals, DedupeKeys, OnInvalid, Rejection } from './batch-encoder.ts';
+import type { OtlpBodyOptions } from './formats/otlp/encode-otlp.ts';
 import type { AdmissionTicket } from './admission.ts';
 import { DedupeFence, type FenceClaim } from './dedupe-fence.ts';
 import { DEAD_LETTER_VIOLATIONS_MAX } from '../config.ts';
@@ -49,6 +50,14 @@ export interface WriteRequest {
    * sender chose (a re-send must find them).
    */
   readonly keysMinted?: boolean;
+  /**
+   * The body is an OTLP/HTTP logs request, decoded and mapped to records in
+   * the decode task itself (`format` is then ignored). The result's
+   * `decoded` has the decoder's own refusals and the request's numbering.
+   * `workingSetBytes`: what the ticket must hold while the task runs
+   * (OVERLOADED when it cannot grow to that); afterwards it holds the batch.
+   */
+  readonly otlp?: Omit<OtlpBodyOptions, 'letters'> & { readonly workingSetBytes: number };
   readonly onInvalid: OnInvalid;
   /** Held until the records are in the index; released on every path. */
   readonly ticket: AdmissionTicket;
@@ -99,6 +108,8 @@ export interface WriteResult {
   readonly txId?: string;
   /** With `onInvalid: 'dead_letter'`, where the refused records went. */
   readonly deadLettered?: DeadLettered;
+  /** An OTLP request's decoder refusals; `ids` and `rejected` count only the records that reached validation (see DecodedRefusals). */
+  readonly decoded?: DecodedRefusals;
 }
 
 /** Observers for metrics. */
@@ -167,12 +178,16 @@ export class IngestPipeline {
       // batches decoded out of order by the worker pool still find their keys above the fence.
       if (dedupe !== undefined && req.frames !== undefined) claim = await this.fence.claim(entry.name, dedupe, req.frames.length);
       const nowMs = Date.now();
+      // Read before decoding: a body transferred to a worker thread is detached (0 bytes) afterwards.
+      const bodyBytes = req.body.byteLength;
+      const otlp = req.otlp;
       const encoded = await this.pool.decode({
         body: req.body,
         format: req.format,
         ...(req.frames === undefined ? {} : { frames: req.frames }),
         ...(req.frameFormat === undefined ? {} : { frameFormat: req.frameFormat }),
         ...(req.envelope === undefined ? {} : { envelope: req.envelope }),
+        ...(otlp === undefined ? {} : { otlp: { encoding: otlp.encoding, recordsBytesMax: otlp.recordsBytesMax, letters: req.onInvalid === 'dead_letter' } }),
         def: currentDef(entry),
         jsonDepthMax: this.options.jsonDepthMax,
         ctx: {
@@ -185,7 +200,9 @@ export class IngestPipeline {
           errorDetailsMax: req.onInvalid === 'dead_letter' ? Math.max(this.options.errorDetailsMax, DEAD_LETTER_VIOLATIONS_MAX) : this.options.errorDetailsMax,
           ...(req.dedupe === undefined ? {} : { dedupe: req.dedupe }),
         },
-      }, req.onInvalid === 'dead_letter' ? { keepBody: true } : {});
+      }, { ...(req.onInvalid === 'dead_letter' && otlp === undefined ? { keepBody: true } : {}), ...(otlp === undefined ? {} : { onStart: () => holdAtLeast(req.ticket, otlp.workingSetBytes) }) });
+      // An OTLP request reserved its decoding working set: from here on only the batch is held.
+      if (otlp !== undefined && req.ticket.bytes > encoded.batch.byteLength) req.ticket.shrink(req.ticket.bytes - encoded.batch.byteLength);
       if (encoded.rejectedCount > 0) {
         this.observer.onRejected?.(req.table, encoded.rejectedCount);
         if (encoded.futureCount > 0) this.observer.onFutureTime?.(req.table, encoded.futureCount);
@@ -193,11 +210,11 @@ export class IngestPipeline {
       }
       // After validation (only records that would be stored count), before anything is written: a write
       // refused for the rate leaves no dead letters behind either.
-      if (encoded.count > 0) await this.admitRate(entry, req, encoded.count);
+      if (encoded.count > 0) await this.admitRate(entry, req, encoded.count, bodyBytes);
       // The letters are durable before the valid records are written: a crash in between leaves every refused record stored.
       const deadLettered = req.onInvalid === 'dead_letter' && encoded.rejectedCount > 0 ? await this.deadLetter(req, entry, encoded, nowMs) : undefined;
       const rejected = encoded.rejected.length > this.options.errorDetailsMax ? encoded.rejected.slice(0, this.options.errorDetailsMax) : encoded.rejected;
-      const letters = deadLettered === undefined ? {} : { deadLettered };
+      const letters = { ...(deadLettered === undefined ? {} : { deadLettered }), ...(encoded.decoded === undefined ? {} : { decoded: encoded.decoded }) };
       if (encoded.count === 0) {
         req.ticket.release();
         return { written: 0, ids: new Array<null>(encoded.total).fill(null), token: null, rejected, rejectedCount: encoded.rejectedCount, ...letters };
@@ -217,7 +234,7 @@ export class IngestPipeline {
       const degraded = { ...(ack.degraded === true ? { degraded: true } : {}), ...(ack.txId === undefined ? {} : { txId: ack.txId }) };
       return encoded.rejectedCount > 0
         ? { written: encoded.count, ids, token: ack.token, rejected, rejectedCount: encoded.rejectedCount, ...degraded, ...letters }
-        : { written: encoded.count, ids, token: ack.token, rejectedCount: 0, ...degraded };
+        : { written: encoded.count, ids, token: ack.token, rejectedCount: 0, ...degraded, ...letters };
     } catch (err) {
       req.ticket.release();
       throw err;
@@ -244,12 +261,15 @@ export class IngestPipeline {
     const def = currentDef(entry);
     const letters = collectDeadLetters(encoded, {
       def,
-      raw: {
-        body: req.body,
-        format: req.format,
-        ...(req.frames === undefined ? {} : { frames: req.frames }),
-        ...(req.envelope === undefined ? {} : { envelope: { env: req.envelope, nowMs: decodedAtMs } }),
-      },
+      raw:
+        encoded.refusedRaw !== undefined
+          ? { cut: encoded.refusedRaw }
+          : {
+              body: req.body,
+              format: req.format,
+              ...(req.frames === undefined ? {} : { frames: req.frames }),
+              ...(req.envelope === undefined ? {} : { envelope: { env: req.envelope, nowMs: decodedAtMs } }),
+            },
       rawFormat: req.frameFormat === 'protobuf' ? 'protobuf' : 'json',
       ...(req.dedupe === undefined ? {} : { dedupe: req.dedupe }),
       source: req.source ?? 'unknown',
@@ -274,8 +294,7 @@ export class IngestPipeline {
   }
 
   /** Takes the request's tokens, or throws RATE_LIMITED; a waiting source sleeps until its tokens are due. */
-  private async admitRate(entry: TableEntry, req: WriteRequest, records: number): Promise<void> {
-    const bytes = req.body.byteLength;
+  private async admitRate(entry: TableEntry, req: WriteRequest, records: number, bytes: number): Promise<void> {
     if (req.rateLimit !== 'wait') {
       this.limiter.take(entry, records, bytes);
       return;
@@ -292,6 +311,11 @@ export class IngestPipeline {
       throw signal.aborted ? stopped() : err;
     });
   }
+}
+
+/** Grows `ticket` to `bytes` if it holds less; OVERLOADED (429) when that does not fit. */
+function holdAtLeast(ticket: AdmissionTicket, bytes: number): void {
+  if (bytes > ticket.bytes && !ticket.grow(bytes - ticket.bytes)) throw new SluiceError('OVERLOADED', 'too many bytes in flight; retry later');
 }
 
 function idsInRequestOrder(ids: readonly bigint[], total: number, positions: Uint32Array | undefined): (string | null)[] {

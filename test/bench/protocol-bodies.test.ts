@@ -7,9 +7,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeOtlpJson } from '../../src/api/http/protocols/otlp/decode-otlp-json.ts';
-import { decodeOtlpProtobuf } from '../../src/api/http/protocols/otlp/decode-otlp-protobuf.ts';
-import { mapLogEntries } from '../../src/api/http/protocols/otlp/map-log-entries.ts';
+import { decodeOtlpJson } from '../../src/ingest/formats/otlp/decode-otlp-json.ts';
+import { decodeOtlpProtobuf } from '../../src/ingest/formats/otlp/decode-otlp-protobuf.ts';
+import { mapLogEntries } from '../../src/ingest/formats/otlp/map-log-entries.ts';
 import { parseBulkBody } from '../../src/api/http/protocols/elasticsearch/bulk-ndjson.ts';
 import { planBulk, tableWrite } from '../../src/api/http/protocols/elasticsearch/bulk-plan.ts';
 import { decodeFrames } from '../../src/ingest/decode-frames.ts';

@@ -22,7 +22,7 @@ import { Catalog } from '../../src/storage/catalog.ts';
 
 const DEF = parseTableDef({ name: 'm', shardKey: 'k', timeField: 'ts', fields: [{ name: 'k', type: 'string', required: true }, { name: 'ts', type: 'timestamp', required: true }] }, 0);
 
-async function setup(t: { after: (fn: () => unknown) => void }, limits: object) {
+async function setup(t: { after: (fn: () => unknown) => void }, limits: object, threads = 0) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-pl-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const catalog = await Catalog.open(dir, [], 0);
@@ -36,7 +36,8 @@ async function setup(t: { after: (fn: () => unknown) => void }, limits: object) 
       return { ids: Array.from({ length: count }, () => next++), token: 't' };
     },
   } as Partial<Coordinator> as Coordinator;
-  const pool = new DecodePool({ threads: 0, workerBodyBytesMin: 1 << 30, workerHeapMbMax: 64 });
+  // With threads, bodies from 1 KiB are decoded in a worker (and transferred there when they own their memory).
+  const pool = new DecodePool({ threads, workerBodyBytesMin: threads === 0 ? 1 << 30 : 1024, workerHeapMbMax: 64 });
   t.after(() => pool.close());
   const admission = new Admission({ inFlightBytesMax: 1 << 20, inFlightRequestsMax: 16 });
   const future: number[] = [];
@@ -80,6 +81,22 @@ test('a refused write never reaches the coordinator and releases its admission t
   assert.deepEqual(written, [10]);
   assert.equal(admission.inFlightRequests, 0);
   assert.equal(admission.inFlightBytes, 0);
+});
+
+test("a body transferred to a decode worker still counts its bytes against the table's bytes rate", async (t) => {
+  const { write, written } = await setup(t, { bytesPerSecond: 10_000, bytesBurst: 10_000 }, 1);
+  // Bodies that own their memory, as a large HTTP body does: the pool transfers them, which empties the caller's view.
+  const owned = (n: number): Buffer => {
+    const text = ndjson(n);
+    const body = Buffer.from(new ArrayBuffer(text.length));
+    body.set(text);
+    return body;
+  };
+  const first = owned(250);
+  assert.ok(first.length > 6000 && first.length < 10_000, String(first.length));
+  assert.equal((await write({ body: first, onInvalid: 'reject' })).written, 250);
+  await assert.rejects(write({ body: owned(250), onInvalid: 'reject' }), (err) => isSluiceError(err, 'RATE_LIMITED'));
+  assert.deepEqual(written, [250]);
 });
 
 test('a waiting write (the Kafka source\'s form) goes through once its tokens are due, even past the burst', async (t) => {

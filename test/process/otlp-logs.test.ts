@@ -22,7 +22,8 @@ import { OTLPLogExporter as ProtoExporter } from '@opentelemetry/exporter-logs-o
 import { CompressionAlgorithm } from '@opentelemetry/otlp-exporter-base';
 import { ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer';
 import { BatchLogRecordProcessor, type LogRecordExporter, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import { otlpTypes } from '../../src/api/http/protocols/otlp/otlp-proto.ts';
+import { OTLP_DECODE_HEAP_BYTES_PER_BODY_BYTE } from '../../src/config.ts';
+import { otlpTypes } from '../../src/ingest/formats/otlp/otlp-proto.ts';
 import { EVENT_NS, OBSERVED_NS, SPAN_ID, TRACE_ID, emitSampleRecords, sampleProvider, sdkLogRecords } from '../api/http/protocols/otlp-sdk-records.ts';
 import { NodeProcess, TEST_TOKEN, authHeaders, http, sleep, tempDir } from './harness.ts';
 
@@ -192,18 +193,20 @@ test('OTLP/HTTP logs from the OpenTelemetry JS SDK into a live node', { timeout:
     assert.equal((stored[0]?.['body'] as string).length, 2 + 25 * 1024);
   });
 
-  await t.test('the decoding working set (20 × a protobuf body) is admitted too: refused while others hold the room, accepted alone', async () => {
-    const holder = await paddedRequest('working-set-holder', 2, 20 * 1024);
+  await t.test('the decoding working set (a multiple of a protobuf body) is admitted too: refused while others hold the room, accepted alone', async () => {
+    const holder = await paddedRequest('working-set-holder', 2, 24 * 1024);
+    const held = 45 * 1024;
     const a = openChunked(node.url, '/v1/logs', 'application/x-protobuf');
-    a.req.write(holder.subarray(0, 30 * 1024));
-    await until('the holder to be admitted', async () => (await metric(node.url, /^sluice_inflight_bytes /)) >= 30 * 1024);
-    // 3 KiB on the wire: its bytes fit beside the holder's 30 KiB, its ~60 KiB decoding working set does not.
+    a.req.write(holder.subarray(0, held));
+    await until('the holder to be admitted', async () => (await metric(node.url, /^sluice_inflight_bytes /)) >= held);
+    // 3 KiB on the wire: its bytes fit beside the holder's 45 KiB, its decoding working set does not.
     const small = await paddedRequest('working-set', 1, 3 * 1024);
+    assert.ok(held + small.length <= IN_FLIGHT_BYTES_MAX && held + small.length * OTLP_DECODE_HEAP_BYTES_PER_BODY_BYTE.protobuf > IN_FLIGHT_BYTES_MAX, 'the sizes test what they claim');
     const post = () => fetch(url, { method: 'POST', body: small, headers: { ...AUTH, 'content-type': 'application/x-protobuf' } });
     const refused = await post();
     assert.equal(refused.status, 429);
     assert.equal(decodeStatus(Buffer.from(await refused.arrayBuffer())).reason, 'OVERLOADED');
-    a.req.end(holder.subarray(30 * 1024));
+    a.req.end(holder.subarray(held));
     assert.equal((await a.answer).status, 200);
     await until('the holder to be indexed', async () => (await metric(node.url, /^sluice_inflight_bytes /)) === 0);
     assert.equal((await post()).status, 200, 'alone, it is admitted');

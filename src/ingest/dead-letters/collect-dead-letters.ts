@@ -23,7 +23,8 @@ export interface EncodeOutcome {
 /** Where the refused records came from. */
 export interface LetterOrigin {
   readonly def: TableDef;
-  readonly raw: RawBody;
+  /** The body to cut the refused records from, or their bytes already cut (one per refused record, in request order). */
+  readonly raw: RawBody | { readonly cut: readonly Uint8Array[] };
   readonly rawFormat: RawFormat;
   readonly dedupe?: DedupeKeys;
   readonly source: string;
@@ -55,7 +56,8 @@ export function collectDeadLetters(outcome: EncodeOutcome, origin: LetterOrigin)
   }
   const first = new Map<number, Rejection>();
   for (const r of outcome.rejected) if (!first.has(r.index)) first.set(r.index, r);
-  const raws = rawRecordsAt(origin.raw, indexes);
+  const raws = 'cut' in origin.raw ? origin.raw.cut : rawRecordsAt(origin.raw, indexes);
+  if (raws.length !== indexes.length) throw new Error(`${raws.length} raw records for ${indexes.length} refused ones`);
   return indexes.map((index, k) => {
     const raw = raws[k] as Uint8Array;
     if (raw.byteLength > DEAD_LETTER_RAW_BYTES_MAX) {

@@ -12,6 +12,10 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { pino } from 'pino';
 import { deadLetterRefused } from '../../../src/api/http/protocols/dead-letters.ts';
+import { otelLogsTableDefinition } from '../../../src/api/http/protocols/otlp/otel-logs-table.ts';
+import { readStoredValue } from '../../../src/core/codec/record-batch-v1.ts';
+import { decodeFields } from '../../../src/core/codec/fields-codec.ts';
+import { otlpTypes } from '../../../src/ingest/formats/otlp/otlp-proto.ts';
 import type { ApiContext } from '../../../src/api/http/api-context.ts';
 import { LocalCoordinator } from '../../../src/cluster/coordinator/local-coordinator.ts';
 import type { TableAdmin } from '../../../src/cluster/metadata/cluster-tables.ts';
@@ -55,7 +59,7 @@ async function setup(t: Owner, tables?: (catalog: Catalog) => TableAdmin, thread
     for await (const _ of coordinator.scanTable(e)) n++;
     return n;
   };
-  return { catalog, pipeline, entry, door, admission, count };
+  return { catalog, pipeline, entry, door, admission, count, coordinator };
 }
 
 const body = Buffer.from('{"k":"a","v":1}\n{"k":"b","v":"x"}\n{"v":3}');
@@ -121,6 +125,42 @@ test('a body decoded in a worker thread is still there to cut letters from (copi
   assert.ok(e !== undefined);
   assert.equal(await s.count('m__dead_letters'), 4);
   assert.equal(big.toString(), text, 'the caller still holds its body');
+});
+
+test("an OTLP body: the table's refusals are dead-lettered as their records' JSON, the decoder's come back as `decoded`", async (t) => {
+  // Decoded in a worker thread (the body is transferred there: its letters cannot be cut from it afterwards).
+  const s = await setup(t, undefined, 1);
+  await s.catalog.create(parseTableDef(otelLogsTableDefinition('logs'), Date.now()), Date.now());
+  const service = (name: string) => ({ attributes: [{ key: 'service.name', value: { stringValue: name } }] });
+  const records = (n: number, extra: Record<string, unknown> = {}) => Array.from({ length: n }, (_, i) => ({ timeUnixNano: String(1_764_000_000_000_000_000n + BigInt(i)), body: { stringValue: `line ${i}` }, ...extra }));
+  const type = otlpTypes().request;
+  const request = {
+    resourceLogs: [
+      { resource: service('ok'), scopeLogs: [{ logRecords: [...records(30), ...records(1, { traceId: Buffer.alloc(5, 1) })] }] },
+      // A service.name past the node's key limit (1 KiB): the table refuses the record (KEY_TOO_LARGE).
+      { resource: service('s'.repeat(1100)), scopeLogs: [{ logRecords: records(1) }] },
+    ],
+  };
+  const proto = type.encode(type.fromObject(request)).finish();
+  const body = Buffer.from(new ArrayBuffer(proto.length));
+  body.set(proto);
+  assert.ok(body.length > 1024, 'large enough for a worker');
+  const result = await s.door.write({ table: 'logs', body, format: 'json', otlp: { encoding: 'protobuf', recordsBytesMax: 1 << 20, workingSetBytes: body.length * 8 }, onInvalid: 'dead_letter', source: 'otlp' }, s.admission.tryAcquire(body.length)!);
+  assert.equal(result.written, 30);
+  assert.deepEqual([result.decoded?.total, result.decoded?.rejected.map((r) => [r.index, r.code, r.path])], [32, [[30, 'FORMAT', '/traceId']]]);
+  // The table's numbering: record 30 of the 31 it saw is request record 31.
+  assert.deepEqual([result.rejectedCount, result.rejected?.[0]?.index, result.decoded?.positions[30]], [1, 30, 31]);
+  assert.equal(result.deadLettered?.count, 1);
+  const letters = s.catalog.get('logs__dead_letters');
+  assert.ok(letters !== undefined);
+  const rows: unknown[][] = [];
+  for await (const r of s.coordinator.scanTable(letters)) rows.push(decodeFields(readStoredValue(r.value).fields));
+  assert.equal(rows.length, 1);
+  const [, table, raw, rawFormat, code] = rows[0] as [string, string, Uint8Array, string, string];
+  assert.deepEqual([table, rawFormat, code], ['logs', 'json', 'KEY_TOO_LARGE']);
+  const letter = JSON.parse(Buffer.from(raw).toString('utf8')) as Record<string, unknown>;
+  assert.deepEqual([letter['service_name'], letter['body'], letter['time_unix_nano']], ['s'.repeat(1100), 'line 0', '1764000000000000000']);
+  assert.equal(s.admission.inFlightBytes, 0, 'the ticket was released');
 });
 
 test('a create that lost the race to another node waits for the catalog to learn the table', async (t) => {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { SluiceError, isSluiceError } from '../../../../src/core/errors.ts';
 import { parseTableDef } from '../../../../src/core/schema/parse-table-def.ts';
 import { checkOtelLogsTable, otelLogsTableDefinition } from '../../../../src/api/http/protocols/otlp/otel-logs-table.ts';
-import { otlpTypes } from '../../../../src/api/http/protocols/otlp/otlp-proto.ts';
+import { otlpTypes } from '../../../../src/ingest/formats/otlp/otlp-proto.ts';
 import { exportResponse, otlpEncodingOf, statusResponse } from '../../../../src/api/http/protocols/otlp/otlp-response.ts';
 
 test('success answers: empty when all was written, partialSuccess otherwise, in the request encoding', () => {

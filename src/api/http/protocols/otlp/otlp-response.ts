@@ -5,10 +5,11 @@
  * ErrorInfo detail carries sluice's stable error code as `reason`.
  */
 import type { SluiceError } from '../../../../core/errors.ts';
-import { otlpTypes } from './otlp-proto.ts';
+import { otlpTypes } from '../../../../ingest/formats/otlp/otlp-proto.ts';
+import type { OtlpEncoding } from '../../../../ingest/formats/otlp/encode-otlp.ts';
 
 /** How a request (and so its answer) is encoded. */
-export type OtlpEncoding = 'protobuf' | 'json';
+export type { OtlpEncoding };
 
 /** The `domain` of the ErrorInfo in error answers. */
 export const ERROR_DOMAIN = 'sluice';

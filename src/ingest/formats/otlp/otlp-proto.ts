@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 
-const PROTO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../../proto/opentelemetry/logs-subset.proto');
+const PROTO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../proto/opentelemetry/logs-subset.proto');
 const PACKAGE = 'opentelemetry.proto.logs.v1';
 
 /** The message types of the subset. */

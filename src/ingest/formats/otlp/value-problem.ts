@@ -4,8 +4,8 @@
  * the value decoders and caught by the request decoders: inside a log
  * record it refuses that record alone; in a resource or scope, the request.
  */
-import { SluiceError } from '../../../../core/errors.ts';
-import type { ViolationCode } from '../../../../core/schema/violation.ts';
+import { SluiceError } from '../../../core/errors.ts';
+import type { ViolationCode } from '../../../core/schema/violation.ts';
 import type { EntryProblem } from './otlp-log-entry.ts';
 
 /** A refused value, with the JSON pointer of where it sits. */

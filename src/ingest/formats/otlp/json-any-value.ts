@@ -6,8 +6,8 @@
  * be "NaN", "Infinity" or "-Infinity", bytes are base64. Field names are
  * lowerCamelCase; the proto names (snake_case) are accepted as well.
  */
-import type { JsonValue } from '../../../../core/schema/table-def.ts';
-import { newAttributes, type Attributes } from './otlp-log-entry.ts';
+import type { JsonValue } from '../../../core/schema/table-def.ts';
+import { newAttributes, setAttribute, type Attributes } from './otlp-log-entry.ts';
 import { doubleJson, int64Json } from './proto-any-value.ts';
 import { ValueProblem } from './value-problem.ts';
 
@@ -85,7 +85,7 @@ export function jsonAttributes(kvs: readonly unknown[], path: string, depth: num
   kvs.forEach((raw, i) => {
     const kv = asObject(raw, `${path}/${i}`);
     const key = asString(member(kv, 'key'), `${path}/${i}/key`);
-    out[key] = jsonAnyValue(member(kv, 'value'), `${path}/${i}/value`, depth, depthMax);
+    setAttribute(out, key, jsonAnyValue(member(kv, 'value'), `${path}/${i}/value`, depth, depthMax));
   });
   return out;
 }

@@ -6,7 +6,7 @@
  * not JSON is INVALID_JSON; one whose resource or scope is not shaped like
  * OTLP is INVALID_OTLP; a log record with a bad value is refused alone.
  */
-import { SluiceError } from '../../../../core/errors.ts';
+import { SluiceError } from '../../../core/errors.ts';
 import type { OtlpDecodeOptions } from './decode-otlp-protobuf.ts';
 import { newAttributes, type Attributes, type OtlpLogEntry, type OtlpScope, SPAN_ID_BYTES, TRACE_ID_BYTES } from './otlp-log-entry.ts';
 import { asArray, asInteger, asObject, asString, jsonAnyValue, jsonAttributes, member } from './json-any-value.ts';

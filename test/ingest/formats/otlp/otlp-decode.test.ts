@@ -8,11 +8,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { JsonLogsSerializer, ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer';
 import { isSluiceError } from '../../../../src/core/errors.ts';
-import { decodeOtlpJson } from '../../../../src/api/http/protocols/otlp/decode-otlp-json.ts';
-import { decodeOtlpProtobuf } from '../../../../src/api/http/protocols/otlp/decode-otlp-protobuf.ts';
-import { mapLogEntries, UNKNOWN_SERVICE } from '../../../../src/api/http/protocols/otlp/map-log-entries.ts';
-import { otlpTypes } from '../../../../src/api/http/protocols/otlp/otlp-proto.ts';
-import { EVENT_NS, OBSERVED_NS, SPAN_ID, TRACE_ID, sdkLogRecords } from './otlp-sdk-records.ts';
+import { decodeOtlpJson } from '../../../../src/ingest/formats/otlp/decode-otlp-json.ts';
+import { decodeOtlpProtobuf } from '../../../../src/ingest/formats/otlp/decode-otlp-protobuf.ts';
+import { mapLogEntries, UNKNOWN_SERVICE } from '../../../../src/ingest/formats/otlp/map-log-entries.ts';
+import { otlpTypes } from '../../../../src/ingest/formats/otlp/otlp-proto.ts';
+import { EVENT_NS, OBSERVED_NS, SPAN_ID, TRACE_ID, sdkLogRecords } from '../../../api/http/protocols/otlp-sdk-records.ts';
 
 const OPTIONS = { depthMax: 32 };
 const NOW_MS = 1_800_000_000_000;

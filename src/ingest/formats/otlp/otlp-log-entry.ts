@@ -5,10 +5,10 @@
  * found wrong on its own (a trace id of the wrong length, a value nested
  * too deep) carries `problem` and is refused alone, not the whole request.
  */
-import type { JsonValue } from '../../../../core/schema/table-def.ts';
-import type { ViolationCode } from '../../../../core/schema/violation.ts';
+import type { JsonValue } from '../../../core/schema/table-def.ts';
+import type { ViolationCode } from '../../../core/schema/violation.ts';
 
-/** An attribute map: keys as sent (no prototype, so `__proto__` is a plain key). */
+/** An attribute map: keys as sent, each an own property (`__proto__` too: see setAttribute). */
 export type Attributes = Record<string, JsonValue>;
 
 /** The instrumentation scope of a record. */
@@ -51,7 +51,18 @@ export interface OtlpLogEntry {
 export const TRACE_ID_BYTES = 16;
 export const SPAN_ID_BYTES = 8;
 
-/** A new attribute map without a prototype. */
+/**
+ * A new attribute map: a plain object. Not a null-prototype one: V8 keeps
+ * those in dictionary mode, slow to fill, validate and msgpack: the decode
+ * task took 1.3 × as long with them for protobuf, 1.2 × for JSON
+ * (interleaved A/B runs of 1,000 of the protocols bench's records).
+ */
 export function newAttributes(): Attributes {
-  return Object.create(null) as Attributes;
+  return {};
+}
+
+/** Sets `key` as an own property; `__proto__` too, which a plain assignment would take as the object's prototype. */
+export function setAttribute(out: Attributes, key: string, value: JsonValue): void {
+  if (key === '__proto__') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+  else out[key] = value;
 }

@@ -1,0 +1,48 @@
+/**
+ * The decode pool's `onStart`: it runs when a task starts (inline at once,
+ * in a worker once a thread is free), not while the task waits for a
+ * thread; when it throws, the task does not run and the thread goes on to
+ * the next one.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setImmediate as tick } from 'node:timers/promises';
+import { parseTableDef } from '../../src/core/schema/parse-table-def.ts';
+import { DecodePool } from '../../src/ingest/decode-pool.ts';
+import type { DecodeTask } from '../../src/ingest/decode-worker.ts';
+
+const DEF = parseTableDef({ name: 'm', shardKey: 'k', fields: [{ name: 'k', type: 'string', required: true }] }, 0);
+
+function task(records: number): DecodeTask {
+  const body = Buffer.from(Array.from({ length: records }, (_, i) => `{"k":"k${i}"}`).join('\n'));
+  return { body, format: 'ndjson', def: DEF, ctx: { tableId: 1, shards: 4, nowMs: 0, keyBytesMax: 64, errorDetailsMax: 10 }, jsonDepthMax: 8 };
+}
+
+test('onStart runs when a thread takes the task, not while it waits for one', async (t) => {
+  const pool = new DecodePool({ threads: 1, workerBodyBytesMin: 0, workerHeapMbMax: 64 });
+  t.after(() => pool.close());
+  const starts: string[] = [];
+  const a = pool.decode(task(2000), { onStart: () => starts.push('a') });
+  const b = pool.decode(task(10), { onStart: () => starts.push('b') });
+  await tick();
+  assert.deepEqual(starts, ['a'], 'b waits for the one thread');
+  assert.equal((await a).count, 2000);
+  assert.equal((await b).count, 10);
+  assert.deepEqual(starts, ['a', 'b']);
+});
+
+test('an onStart that throws keeps its task from running; the next task gets the thread', async (t) => {
+  const pool = new DecodePool({ threads: 1, workerBodyBytesMin: 0, workerHeapMbMax: 64 });
+  t.after(() => pool.close());
+  const refused = pool.decode(task(5), {
+    onStart: () => {
+      throw new Error('no room');
+    },
+  });
+  await assert.rejects(refused, /no room/);
+  assert.equal((await pool.decode(task(5))).count, 5);
+  const inline = new DecodePool({ threads: 0, workerBodyBytesMin: 0, workerHeapMbMax: 64 });
+  let started = false;
+  assert.equal((await inline.decode(task(3), { onStart: () => (started = true) })).count, 3);
+  assert.ok(started, 'inline too');
+});
