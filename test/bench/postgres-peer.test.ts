@@ -16,13 +16,14 @@ test('the PostgreSQL peer takes the bench records into both tables, each row onc
   assert.ok(bin !== undefined, 'PostgreSQL is installed (scripts/test.js installs it when missing)');
   const peer = await PostgresPeer.start(bin, await freePort());
   t.after(() => peer.stop());
-  const records = benchRecords(0, 2_500);
+  // Enough rows for the server's CPU to show in /proc's 10 ms ticks (2,500 took 17 ms and counted 0).
+  const records = benchRecords(0, 40_500);
   for (const table of ['indexed', 'heap'] as const) {
     await peer.createTable(table);
-    const load = await peer.load(table, records, 1_000, 2);
-    assert.equal(load.records, 2_500);
+    const load = await peer.load(table, records, 1_000, 4);
+    assert.equal(load.records, 40_500);
     assert.ok(load.seconds > 0 && load.serverCpuSeconds > 0, JSON.stringify(load));
-    assert.equal(await peer.count(table), 2_500, `${table}: every row once (3 statements, the last of 500 rows)`);
+    assert.equal(await peer.count(table), 40_500, `${table}: every row once (41 statements, the last of 500 rows)`);
   }
   await peer.createTable('indexed');
   assert.equal(await peer.count('indexed'), 0, 'created afresh');
