@@ -3,6 +3,7 @@
 // project's Node 24 (npm puts node_modules/.bin first on PATH).
 import { spawnSync } from 'node:child_process';
 import { existsSync, globSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -13,9 +14,13 @@ if (major < 24) {
   process.exit(1);
 }
 
+// V8's compiled code of the TypeScript sources, kept on disk and checked against each file's contents: every test
+// file's process and every node a test starts loads hundreds of modules (bin/sluice.js turns it on for nodes too).
+const compileCache = process.env.NODE_COMPILE_CACHE ?? path.join(os.tmpdir(), 'node-compile-cache');
+
 function run(cmd, args) {
   console.log(`$ ${[path.relative(root, cmd) || cmd, ...args].join(' ')}`);
-  const res = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
+  const res = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, NODE_COMPILE_CACHE: compileCache } });
   if (res.status !== 0) process.exit(res.status ?? 1);
 }
 
