@@ -51,6 +51,28 @@ async function writeBatches(url: string, requests: number): Promise<string[]> {
   return ids;
 }
 
+/**
+ * Flips a byte in the payload of the 11th frame of `seg` (its CRC no longer
+ * matches, valid frames follow) and checks that a node started with `args`
+ * refuses to start, naming the segment and the frame's offset.
+ */
+async function flipEarlyFrameAndFailStart(dataDir: string, seg: string, args: readonly string[]): Promise<void> {
+  const offsets = frameOffsets(seg);
+  assert.ok(offsets.length >= 30, `expected many frames, found ${offsets.length}`);
+  const victim = offsets[10] as number;
+  const buf = readFileSync(seg);
+  const at = victim + FRAME_HEADER_BYTES + 20;
+  buf[at] = (buf[at] as number) ^ 0xff;
+  writeFileSync(seg, buf);
+  const broken = NodeProcess.spawn({ dataDir, args });
+  const exit = await broken.waitExit();
+  assert.notEqual(exit.code, 0, 'start-up must fail');
+  const text = broken.stderr + JSON.stringify(broken.logs);
+  assert.match(text, /WAL_CORRUPT/);
+  assert.ok(text.includes(path.basename(seg)), `the error names the segment: ${text.slice(0, 2000)}`);
+  assert.ok(text.includes(String(victim)), `the error names the offset ${victim}`);
+}
+
 test('a torn WAL tail is truncated at the last good frame and reported', async (t) => {
   const dataDir = tempDir(t);
   const node = await NodeProcess.start(t, { dataDir, args: APPENDING });
@@ -86,22 +108,7 @@ test('a corrupted frame before the tail stops start-up naming segment and offset
   await node.kill('SIGKILL');
 
   const seg = lastSegment(dataDir);
-  const offsets = frameOffsets(seg);
-  assert.ok(offsets.length >= 30, `expected many frames, found ${offsets.length}`);
-  const victim = offsets[10] as number;
-  const buf = readFileSync(seg);
-  // Flip a byte in the payload of an early frame: its CRC no longer matches, valid frames follow.
-  const at = victim + FRAME_HEADER_BYTES + 20;
-  buf[at] = (buf[at] as number) ^ 0xff;
-  writeFileSync(seg, buf);
-
-  const broken = NodeProcess.spawn({ dataDir, args: APPENDING });
-  const exit = await broken.waitExit();
-  assert.notEqual(exit.code, 0, 'start-up must fail');
-  const text = broken.stderr + JSON.stringify(broken.logs);
-  assert.match(text, /WAL_CORRUPT/);
-  assert.ok(text.includes(path.basename(seg)), `the error names the segment: ${text.slice(0, 2000)}`);
-  assert.ok(text.includes(String(victim)), `the error names the offset ${victim}`);
+  await flipEarlyFrameAndFailStart(dataDir, seg, APPENDING);
 
   const truncated = await NodeProcess.start(t, { dataDir, args: [...APPENDING, '--wal-recovery', 'truncate'] });
   const recovered = truncated.events('wal_recovered')[0];
@@ -170,19 +177,5 @@ test('preallocated segments: a corrupted frame before the tail still stops start
   await writeBatches(node.url, 30);
   await node.kill('SIGKILL');
 
-  const offsets = frameOffsets(seg);
-  assert.ok(offsets.length >= 30, `expected many frames, found ${offsets.length}`);
-  const victim = offsets[10] as number;
-  const buf = readFileSync(seg);
-  const at = victim + FRAME_HEADER_BYTES + 20;
-  buf[at] = (buf[at] as number) ^ 0xff;
-  writeFileSync(seg, buf);
-
-  const broken = NodeProcess.spawn({ dataDir, args: PREALLOCATED });
-  const exit = await broken.waitExit();
-  assert.notEqual(exit.code, 0, 'start-up must fail');
-  const text = broken.stderr + JSON.stringify(broken.logs);
-  assert.match(text, /WAL_CORRUPT/);
-  assert.ok(text.includes(path.basename(seg)), `the error names the segment: ${text.slice(0, 2000)}`);
-  assert.ok(text.includes(String(victim)), `the error names the offset ${victim}`);
+  await flipEarlyFrameAndFailStart(dataDir, seg, PREALLOCATED);
 });

@@ -1,12 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { Wal } from '../../../src/storage/wal/wal.ts';
-import { payloadFor, segmentFiles, tempDir } from './helpers.ts';
+import { canUseTmpfsNamespace, payloadFor, runOnTinyTmpfs, segmentFiles, tempDir } from './helpers.ts';
 
 test('diskFreeBytesMin: appends reject with DISK_FULL before the disk is full, without consuming LSNs', async (t) => {
   const dir = path.join(tempDir(t), 'wal');
@@ -73,24 +70,9 @@ test('an I/O error puts the WAL in a failed state: pending and later appends rej
   assert.equal(await reopened.append(1, Buffer.from('after restart')), 2n);
 });
 
-/** A user+mount namespace lets an unprivileged test mount a tiny tmpfs that really fills up. */
-function canUseTmpfsNamespace(): boolean {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-'));
-  try {
-    return spawnSync('unshare', ['-rm', 'sh', '-c', 'mount -t tmpfs -o size=64k tmpfs "$1"', 'sh', dir]).status === 0;
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 test('a real full disk (ENOSPC on tmpfs): DISK_FULL, no partial frame, usable again once space is back', { skip: process.platform !== 'linux' || !canUseTmpfsNamespace() }, (t) => {
   const mount = tempDir(t);
-  const fixture = fileURLToPath(new URL('./fixtures/disk-full.ts', import.meta.url));
-  const run = spawnSync(
-    'unshare',
-    ['-rm', 'sh', '-c', 'mount -t tmpfs -o size=1m tmpfs "$1" && exec "$2" "$3" "$1"', 'sh', mount, process.execPath, fixture],
-    { encoding: 'utf8', timeout: 60_000 },
-  );
+  const run = runOnTinyTmpfs(mount, 'disk-full.ts');
   assert.equal(run.status, 0, run.stderr);
   const summary = JSON.parse(run.stdout) as {
     acked: number;

@@ -1,5 +1,9 @@
-/** Shared helpers of the WAL tests: temp dirs, a seeded PRNG, checkable payloads. */
+/** Shared helpers of the WAL tests: temp dirs, a seeded PRNG, checkable payloads, a tiny real tmpfs. */
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { prng } from '../../support/prng.ts';
 
 export { prng };
@@ -25,4 +29,23 @@ export function segmentFiles(dir: string): string[] {
     .readdirSync(dir)
     .filter((name) => name.endsWith('.wal'))
     .sort();
+}
+
+/** A user+mount namespace lets an unprivileged test mount a tiny tmpfs that really fills up. */
+export function canUseTmpfsNamespace(): boolean {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-'));
+  try {
+    return spawnSync('unshare', ['-rm', 'sh', '-c', 'mount -t tmpfs -o size=64k tmpfs "$1"', 'sh', dir]).status === 0;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Runs `fixtures/<fixture>` with a 1 MiB tmpfs mounted at `mount` (its only argument), in a namespace of its own. */
+export function runOnTinyTmpfs(mount: string, fixture: string): SpawnSyncReturns<string> {
+  const file = fileURLToPath(new URL(`./fixtures/${fixture}`, import.meta.url));
+  return spawnSync('unshare', ['-rm', 'sh', '-c', 'mount -t tmpfs -o size=1m tmpfs "$1" && exec "$2" "$3" "$1"', 'sh', mount, process.execPath, file], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
 }

@@ -4,31 +4,12 @@
  * append, no corrupt log.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { tempDir } from './helpers.ts';
-
-function canUseTmpfsNamespace(): boolean {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-'));
-  try {
-    return spawnSync('unshare', ['-rm', 'sh', '-c', 'mount -t tmpfs -o size=64k tmpfs "$1"', 'sh', dir]).status === 0;
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
+import { canUseTmpfsNamespace, runOnTinyTmpfs, tempDir } from './helpers.ts';
 
 test('preallocation without the space: ENOSPC mid-fill and the free-space floor leave no spare and refuse no append', { skip: process.platform !== 'linux' || !canUseTmpfsNamespace() }, (t) => {
   const mount = tempDir(t);
-  const fixture = fileURLToPath(new URL('./fixtures/prealloc-disk-full.ts', import.meta.url));
-  const run = spawnSync(
-    'unshare',
-    ['-rm', 'sh', '-c', 'mount -t tmpfs -o size=1m tmpfs "$1" && exec "$2" "$3" "$1"', 'sh', mount, process.execPath, fixture],
-    { encoding: 'utf8', timeout: 60_000 },
-  );
+  const run = runOnTinyTmpfs(mount, 'prealloc-disk-full.ts');
   assert.equal(run.status, 0, run.stderr);
   const s = JSON.parse(run.stdout) as {
     enospc: { ready: number; failures: number; lastError: string };
