@@ -180,29 +180,7 @@ export class IngestPipeline {
       const nowMs = Date.now();
       // Read before decoding: a body transferred to a worker thread is detached (0 bytes) afterwards.
       const bodyBytes = req.body.byteLength;
-      const otlp = req.otlp;
-      const encoded = await this.pool.decode({
-        body: req.body,
-        format: req.format,
-        ...(req.frames === undefined ? {} : { frames: req.frames }),
-        ...(req.frameFormat === undefined ? {} : { frameFormat: req.frameFormat }),
-        ...(req.envelope === undefined ? {} : { envelope: req.envelope }),
-        ...(otlp === undefined ? {} : { otlp: { encoding: otlp.encoding, recordsBytesMax: otlp.recordsBytesMax, letters: req.onInvalid === 'dead_letter' } }),
-        def: currentDef(entry),
-        jsonDepthMax: this.options.jsonDepthMax,
-        ctx: {
-          tableId: entry.id,
-          shards: this.options.shards,
-          nowMs,
-          eventTimeMaxMs: nowMs + this.limiter.limitsOf(entry).eventTimeAheadMsMax,
-          keyBytesMax: this.options.keyBytesMax,
-          // Dead-lettering needs each refused record's violation, not only the first errorDetailsMax.
-          errorDetailsMax: req.onInvalid === 'dead_letter' ? Math.max(this.options.errorDetailsMax, DEAD_LETTER_VIOLATIONS_MAX) : this.options.errorDetailsMax,
-          ...(req.dedupe === undefined ? {} : { dedupe: req.dedupe }),
-        },
-      }, { ...(req.onInvalid === 'dead_letter' && otlp === undefined ? { keepBody: true } : {}), ...(otlp === undefined ? {} : { onStart: () => holdAtLeast(req.ticket, otlp.workingSetBytes) }) });
-      // An OTLP request reserved its decoding working set: from here on only the batch is held.
-      if (otlp !== undefined && req.ticket.bytes > encoded.batch.byteLength) req.ticket.shrink(req.ticket.bytes - encoded.batch.byteLength);
+      const encoded = await this.decode(req, entry, nowMs);
       if (encoded.rejectedCount > 0) {
         this.observer.onRejected?.(req.table, encoded.rejectedCount);
         if (encoded.futureCount > 0) this.observer.onFutureTime?.(req.table, encoded.futureCount);
@@ -254,6 +232,40 @@ export class IngestPipeline {
     const ack = await this.deadLetterWriter().write(currentDef(entry), letters, options);
     this.observer.onDeadLettered?.(entry.name, letters.length);
     return ack;
+  }
+
+  /**
+   * Validates and encodes the request's records (inline or in a decode
+   * worker). An OTLP body reserves its decoding working set in the ticket
+   * while its task runs; afterwards the ticket holds only the batch.
+   */
+  private async decode(req: WriteRequest, entry: TableEntry, nowMs: number): Promise<EncodedBatch> {
+    const otlp = req.otlp;
+    const encoded = await this.pool.decode(
+      {
+        body: req.body,
+        format: req.format,
+        ...(req.frames === undefined ? {} : { frames: req.frames }),
+        ...(req.frameFormat === undefined ? {} : { frameFormat: req.frameFormat }),
+        ...(req.envelope === undefined ? {} : { envelope: req.envelope }),
+        ...(otlp === undefined ? {} : { otlp: { encoding: otlp.encoding, recordsBytesMax: otlp.recordsBytesMax, letters: req.onInvalid === 'dead_letter' } }),
+        def: currentDef(entry),
+        jsonDepthMax: this.options.jsonDepthMax,
+        ctx: {
+          tableId: entry.id,
+          shards: this.options.shards,
+          nowMs,
+          eventTimeMaxMs: nowMs + this.limiter.limitsOf(entry).eventTimeAheadMsMax,
+          keyBytesMax: this.options.keyBytesMax,
+          // Dead-lettering needs each refused record's violation, not only the first errorDetailsMax.
+          errorDetailsMax: req.onInvalid === 'dead_letter' ? Math.max(this.options.errorDetailsMax, DEAD_LETTER_VIOLATIONS_MAX) : this.options.errorDetailsMax,
+          ...(req.dedupe === undefined ? {} : { dedupe: req.dedupe }),
+        },
+      },
+      { ...(req.onInvalid === 'dead_letter' && otlp === undefined ? { keepBody: true } : {}), ...(otlp === undefined ? {} : { onStart: () => holdAtLeast(req.ticket, otlp.workingSetBytes) }) },
+    );
+    if (otlp !== undefined && req.ticket.bytes > encoded.batch.byteLength) req.ticket.shrink(req.ticket.bytes - encoded.batch.byteLength);
+    return encoded;
   }
 
   /** Dead-letters the refused records of `req` (before its valid ones are written). */
