@@ -297,6 +297,7 @@ export class SluiceNode {
       log,
     );
     this.store = store;
+    metrics.walPreallocation = () => store.walPreallocation;
     metrics.replayRecords.set(store.replay.records);
     metrics.replaySeconds.set(store.replay.ms / 1000);
     const onClockEvent = (e: ClockEvent): void => {

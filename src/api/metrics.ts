@@ -21,6 +21,10 @@ export class NodeMetrics {
   readonly httpConnectionsOpen: Gauge;
   /** What the HTTP listener's connection gate holds; set by the node once it has one (read at each scrape). */
   httpConnectionsHeld: () => number = () => 0;
+  /** What the WAL's segment preallocation reports; set by the node once its store is open (read at each scrape). */
+  walPreallocation: () => { readonly ready: number; readonly failures: number } | undefined = () => undefined;
+  readonly walSpareSegments: Gauge;
+  readonly walPreallocationFailures: Counter;
   readonly httpConnections: Counter<'event'>;
   readonly inFlightBytes: Gauge;
   readonly inFlightRequests: Gauge;
@@ -100,6 +104,23 @@ export class NodeMetrics {
       help: 'Frames (write requests) per WAL group commit',
       buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 1024],
       registers,
+    });
+    const prealloc = () => this.walPreallocation();
+    this.walSpareSegments = new Gauge({
+      name: 'sluice_wal_spare_segments',
+      help: 'Zero-filled WAL segments ready for the next rotation (0 with preallocation off, or while a fill is failing)',
+      registers,
+      collect() {
+        this.set(prealloc()?.ready ?? 0);
+      },
+    });
+    this.walPreallocationFailures = new Counter({
+      name: 'sluice_wal_preallocation_failures_total',
+      help: 'Spare WAL segment fills that failed (no space, the free-space floor, I/O); rotation then makes a plain segment',
+      registers,
+      collect() {
+        setCounterTotal(this, {}, prealloc()?.failures ?? 0);
+      },
     });
     const held = (): number => this.httpConnectionsHeld();
     this.httpConnectionsOpen = new Gauge({

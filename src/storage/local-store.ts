@@ -31,6 +31,7 @@ import { TxLog, type TxState } from './tx/tx-log.ts';
 import type { PendingTx } from './tx/staged-txs.ts';
 import type { PrepareMeta } from './tx/tx-frame-v1.ts';
 import { Wal } from './wal/wal.ts';
+import type { PreallocationStatus } from './wal/preallocator.ts';
 
 /** Observers the node wires to metrics; storage never imports the API layer. */
 export interface StoreHooks {
@@ -203,6 +204,11 @@ export class LocalStore {
   /** LSN of the last frame in the index. */
   get appliedLsn(): bigint {
     return this.applier.appliedLsn;
+  }
+
+  /** What the WAL's segment preallocation did so far; undefined when it is off. */
+  get walPreallocation(): PreallocationStatus | undefined {
+    return this.wal.preallocation;
   }
 
   /** Frames durable but not yet in the index. */

@@ -48,6 +48,21 @@ test('setCounterTotal sets a total, labelled or not, without adding to the last 
   assert.match(text, /^sluice_hints_dropped_total 9$/m);
 });
 
+test('WAL preallocation: spares ready and failed fills read from the store at each scrape; none before it is open', async () => {
+  const m = new NodeMetrics();
+  const before = await m.registry.metrics();
+  assert.match(before, /^sluice_wal_spare_segments 0$/m);
+  assert.match(before, /^sluice_wal_preallocation_failures_total 0$/m);
+  let status = { ready: 1, failures: 2 };
+  m.walPreallocation = () => status;
+  assert.match(await m.registry.metrics(), /^sluice_wal_preallocation_failures_total 2$/m);
+  status = { ready: 0, failures: 5 };
+  const text = await m.registry.metrics();
+  assert.match(text, /^sluice_wal_spare_segments 0$/m);
+  assert.match(text, /^sluice_wal_preallocation_failures_total 5$/m, 'a total, not added to the last scrape');
+  assert.equal(lintMetrics(text).output, '');
+});
+
 test('disk gauges: the data directory\'s file system, and NaN (not a 0, a full disk) when it cannot be read', async (t) => {
   const registry = new Registry();
   registerDiskMetrics(registry, tempDir(t), 256 * 1024 * 1024);

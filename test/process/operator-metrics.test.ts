@@ -59,7 +59,7 @@ const SINGLE_NODE_PANELS = [
   'Memory',
   'Disk free',
   'Disk used',
-  'Event loop lag p99',
+  'Event loop delay',
   'Open file descriptors',
 ];
 const JOB = 'sluice';
@@ -153,6 +153,8 @@ test('the renamed and new metrics are there: process, runtime, disk, refusals, c
   assert.equal(families.get('sluice_nodejs_eventloop_lag_p99_seconds'), 'gauge');
   assert.equal(families.get('sluice_event_loop_delay_seconds'), 'histogram');
   assert.match(metrics, /^sluice_event_loop_delay_seconds_count [1-9]\d*$/m, 'the node samples its event loop from the start');
+  assert.equal(families.get('sluice_wal_spare_segments'), 'gauge');
+  assert.match(metrics, /^sluice_wal_preallocation_failures_total 0$/m, 'a default node preallocates without failing');
   assert.equal(families.get('sluice_source_records_total'), 'counter');
   assert.equal(families.get('sluice_hints_dropped_total'), 'counter');
   for (const gone of ['sluice_process_process_cpu_seconds_total', 'sluice_nodejs_active_handles_total', 'sluice_source_records', 'sluice_hints_dropped']) {
@@ -190,6 +192,8 @@ test('every dashboard query runs in Prometheus scraping the node, and the single
     else if ((answer.data?.result ?? []).length === 0) empty.add(q.where);
   }
   assert.deepEqual(failed, []);
+  const titles = new Set(dashboardQueries(dashboard).map((q) => q.where));
+  assert.deepEqual(SINGLE_NODE_PANELS.filter((title) => !titles.has(title)), [], 'every panel listed here is on the dashboard (a renamed one would pass unchecked)');
   assert.deepEqual(SINGLE_NODE_PANELS.filter((title) => empty.has(title)), []);
   // The rate shows the traffic: 3 records into payments between two scrapes.
   const written = await prometheus.query(`sum by (table) (rate(sluice_records_written_total{job="${JOB}"}[1m]))`);
