@@ -7,14 +7,12 @@
  * checkpoint may claim.
  */
 import { authHeaders } from '../client-auth.ts';
-import type { FileBatch, FileRowProblem, ResumePoint } from '../../ingest/formats/file-batch.ts';
+import { ROW_KEY_DIGITS, rowLetters, type FileBatch, type FileRowProblem, type ResumePoint } from '../../ingest/formats/file-batch.ts';
 import type { OnInvalid } from '../../ingest/batch-encoder.ts';
 import { CliError } from '../cli-error.ts';
 import { describeError, parseAnswer, retryPause, type ErrorBody } from '../http-client.ts';
 
 
-/** Digits of a row number in its dedupe key: every safe integer fits. */
-const ROW_DIGITS = 16;
 /** Retries of one request on 429/503 before giving up. */
 const BUSY_RETRIES_MAX = 50;
 /** Retries of one request whose connection failed (the node restarting, a lost answer). */
@@ -144,16 +142,7 @@ export class BatchSender {
   private async postLetters(batch: FileBatch, letters: readonly FileRowProblem[]): Promise<void> {
     const source = this.o.source === undefined ? '' : `?source=${encodeURIComponent(sourceLabel(this.o.source))}`;
     const url = `${this.o.target.replace(/\/records$/, '/dead_letters')}${source}`;
-    const body = JSON.stringify(
-      letters.map((p) => ({
-        record: p.record,
-        code: p.code,
-        message: `row ${p.row + 1}${p.line === undefined ? '' : ` (line ${p.line})`}: ${p.message}`,
-        path: p.column === undefined ? '' : `/${p.column}`,
-        index: p.row,
-        dedupe_key: this.o.prefix + String(p.row).padStart(ROW_DIGITS, '0'),
-      })),
-    );
+    const body = JSON.stringify(rowLetters(letters, this.o.prefix).map(({ dedupeKey, ...letter }) => ({ ...letter, dedupe_key: dedupeKey })));
     const text = await this.request(url, Buffer.from(body), 'application/json', batch);
     const answer = JSON.parse(text) as { dead_lettered: { count: number } };
     this.state.deadLettered = (this.state.deadLettered ?? 0) + answer.dead_lettered.count;
@@ -163,7 +152,7 @@ export class BatchSender {
     // Zero-padded row numbers: the node can fence them and skip the key lookups of rows it has never seen (decision 13).
     // on_invalid always: the node's table default must not differ from what the reader was told.
     const source = this.o.source === undefined ? '' : `&source=${encodeURIComponent(sourceLabel(this.o.source))}`;
-    const url = `${this.o.target}?dedupe_prefix=${encodeURIComponent(this.o.prefix)}&dedupe_first=${batch.firstRow}&dedupe_digits=${ROW_DIGITS}&on_invalid=${this.o.onInvalid}${source}`;
+    const url = `${this.o.target}?dedupe_prefix=${encodeURIComponent(this.o.prefix)}&dedupe_first=${batch.firstRow}&dedupe_digits=${ROW_KEY_DIGITS}&on_invalid=${this.o.onInvalid}${source}`;
     const text = await this.request(url, batch.body as Uint8Array, batch.contentType, batch);
     const answer = JSON.parse(text) as { written: number; rejected_count?: number; rejected?: { index: number; path: string; code: string; message: string }[]; dead_lettered?: { count: number } };
     this.state.written += answer.written;

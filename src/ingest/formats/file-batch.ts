@@ -8,7 +8,7 @@
  */
 import { SluiceError, type ErrorCode, type ErrorDetail } from '../../core/errors.ts';
 import type { TableDef } from '../../core/schema/table-def.ts';
-import type { OnInvalid } from '../batch-encoder.ts';
+import { dedupeKeyAt, type OnInvalid } from '../batch-encoder.ts';
 import type { BatchLimits } from './row-batches.ts';
 
 /** The file formats an import reads. */
@@ -67,6 +67,36 @@ export interface FileReadOptions {
   readonly depth?: number;
   /** Rows [0, rowsDone) are written already; text formats restart at `at`. */
   readonly resume?: { readonly rowsDone: number; readonly at?: ResumePoint };
+}
+
+/** Digits of a file row number in its dedupe key (every safe integer fits): `sluice ingest`'s and the import route's. */
+export const ROW_KEY_DIGITS = 16;
+
+/** A refused row as a dead letter (dead_letter mode): its record, why and where, and the row's dedupe key under `prefix`. */
+export interface RowLetter {
+  readonly record: Record<string, unknown>;
+  readonly code: ErrorCode;
+  readonly message: string;
+  readonly path: string;
+  readonly index: number;
+  readonly dedupeKey?: string;
+}
+
+/** The letters of the refused rows among `problems` that carry their record. */
+export function rowLetters(problems: readonly FileRowProblem[], prefix: string | undefined): RowLetter[] {
+  const out: RowLetter[] = [];
+  for (const p of problems) {
+    if (p.record === undefined) continue;
+    out.push({
+      record: p.record,
+      code: p.code,
+      message: `row ${p.row + 1}${p.line === undefined ? '' : ` (line ${p.line})`}: ${p.message}`,
+      path: p.column === undefined ? '' : `/${p.column}`,
+      index: p.row,
+      ...(prefix === undefined ? {} : { dedupeKey: dedupeKeyAt({ prefix, first: 0, digits: ROW_KEY_DIGITS }, p.row) }),
+    });
+  }
+  return out;
 }
 
 /** The error of a row, naming it (1-based), its line and column; `written` says what is durable before it. */

@@ -3,7 +3,7 @@
  * index in a temp dir): letters are durable before the valid records, so a
  * failed letter write leaves nothing of the request; a table's letters land
  * on the same ids when a request with dedupe keys is sent again; and the
- * protocol routes' `deadLetterRefused` stores what it is given.
+ * routes' `deadLetterRefused` stores what it is given.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { pino } from 'pino';
-import { deadLetterRefused } from '../../../src/api/http/protocols/dead-letters.ts';
+import { deadLetterRefused } from '../../../src/api/http/dead-letter-refused.ts';
 import { otelLogsTableDefinition } from '../../../src/api/http/protocols/otlp/otel-logs-table.ts';
 import { readStoredValue } from '../../../src/core/codec/record-batch-v1.ts';
 import { decodeFields } from '../../../src/core/codec/fields-codec.ts';
@@ -97,7 +97,7 @@ test('a request re-sent with the same dedupe keys rewrites its letters, never ad
   assert.equal(await s.count('m__dead_letters'), 2);
 });
 
-test("deadLetterRefused stores a protocol route's unmappable records, and answers OVERLOADED when the node is full", async (t) => {
+test("deadLetterRefused stores records refused before the pipeline, and answers OVERLOADED when the node is full", async (t) => {
   const s = await setup(t);
   const ctx = { services: () => ({ pipeline: s.pipeline, catalog: s.catalog }), door: s.door } as unknown as ApiContext;
   const ack = await deadLetterRefused(ctx, 'm', 'otlp', [{ raw: Buffer.from([1, 2, 3]), rawFormat: 'protobuf', code: 'INVALID_ARGUMENT', message: 'no body', index: 4 }], 'req-1');

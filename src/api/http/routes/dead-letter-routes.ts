@@ -19,7 +19,7 @@ import { SluiceError, type ErrorDetail } from '../../../core/errors.ts';
 import { decodeBody, bodyFormatOf } from '../../../ingest/decode-body.ts';
 import type { ApiContext } from '../api-context.ts';
 import { readBody } from '../body-reader.ts';
-import { deadLetterRefused, type RefusedRecord } from '../protocols/dead-letters.ts';
+import { deadLetterRefused, type RefusedRecord } from '../dead-letter-refused.ts';
 import { queryParams, sourceParam } from '../query-params.ts';
 import { needs, onTable } from '../route-auth.ts';
 

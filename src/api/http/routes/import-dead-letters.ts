@@ -8,12 +8,9 @@
  * refused cell as the file has it), so `sluice dlq replay` can send it
  * again once the schema is fixed.
  */
-import type { FileRowProblem } from '../../../ingest/formats/file-batch.ts';
+import { rowLetters, type FileRowProblem } from '../../../ingest/formats/file-batch.ts';
 import type { ApiContext } from '../api-context.ts';
-import { deadLetterRefused, type RefusedRecord } from '../protocols/dead-letters.ts';
-
-/** Digits of a row number in an import's dedupe keys (the pipeline's, so letter ids agree with the node's own). */
-const ROW_KEY_DIGITS = 16;
+import { deadLetterRefused, type RefusedRecord } from '../dead-letter-refused.ts';
 
 /** Where the letters of one batch of refused rows went. */
 export interface RowLetters {
@@ -29,18 +26,7 @@ export interface RowLetters {
  * adding to them.
  */
 export async function deadLetterRows(ctx: ApiContext, table: string, source: string, problems: readonly FileRowProblem[], o: { prefix?: string; requestId: string }): Promise<RowLetters | undefined> {
-  const refused: RefusedRecord[] = [];
-  for (const p of problems) {
-    if (p.record === undefined) continue;
-    refused.push({
-      raw: Buffer.from(JSON.stringify(p.record)),
-      code: p.code,
-      message: `row ${p.row + 1}${p.line === undefined ? '' : ` (line ${p.line})`}: ${p.message}`,
-      path: p.column === undefined ? '' : `/${p.column}`,
-      index: p.row,
-      ...(o.prefix === undefined ? {} : { dedupeKey: o.prefix + String(p.row).padStart(ROW_KEY_DIGITS, '0') }),
-    });
-  }
+  const refused: RefusedRecord[] = rowLetters(problems, o.prefix).map(({ record, ...letter }) => ({ raw: Buffer.from(JSON.stringify(record)), ...letter }));
   if (refused.length === 0) return undefined;
   const ack = await deadLetterRefused(ctx, table, source, refused, o.requestId);
   return { table: ack.table, count: refused.length };

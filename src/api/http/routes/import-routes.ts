@@ -20,7 +20,7 @@ import type { TableDef } from '../../../core/schema/table-def.ts';
 import type { Consistency } from '../../../cluster/coordinator/coordinator.ts';
 import type { OnInvalid, Rejection } from '../../../ingest/batch-encoder.ts';
 import { ConvertPool } from '../../../ingest/formats/convert-pool.ts';
-import type { FileBatch, FileFormat } from '../../../ingest/formats/file-batch.ts';
+import { ROW_KEY_DIGITS, type FileBatch, type FileFormat } from '../../../ingest/formats/file-batch.ts';
 import { readFileBatches } from '../../../ingest/formats/read-file-batches.ts';
 import type { WriteResult } from '../../../ingest/pipeline.ts';
 import { currentDef } from '../../../storage/catalog.ts';
@@ -169,7 +169,7 @@ async function writeAll(ctx: ApiContext, batches: AsyncIterable<FileBatch>, w: W
             // Letters of refused rows name their row in the file, as the conversion's own letters do.
             recordIndexBase: batch.firstRow,
             // Row numbers zero-padded to 16 digits, like `sluice ingest`: the node fences them (decision 13).
-            ...(w.prefix === undefined ? {} : { dedupe: { prefix: w.prefix, first: batch.firstRow, digits: 16 } }),
+            ...(w.prefix === undefined ? {} : { dedupe: { prefix: w.prefix, first: batch.firstRow, digits: ROW_KEY_DIGITS } }),
             // The file is already here: its batches wait for the table's rate instead of failing the import.
             rateLimit: 'wait',
             signal: w.signal,

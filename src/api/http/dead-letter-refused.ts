@@ -1,22 +1,17 @@
 /**
- * Dead letters for the shippers' protocol routes (OTLP, `_bulk`, Loki…).
- * Two ways in, both ending in `<table>__dead_letters`:
- *
- * - a record the route mapped but the table refuses: write with
- *   `onInvalid: 'dead_letter'` and `source: '<protocol>'` through
- *   `ctx.door.write`, as the write route does; the answer's `deadLettered`
- *   lists the letters (the raw bytes kept are the mapped record's JSON);
- * - a record the route could not map at all (a log record without a body,
- *   an action line without its document): `deadLetterRefused` below, with
- *   the bytes as the client sent them.
- *
- * Either way the letters are durable (WAL, fsync) before the call resolves,
- * so the route answers the refusal only after the record has a place.
+ * Records refused before they reached the pipeline, stored as dead letters
+ * in `<table>__dead_letters`: rows an import's conversion could not read
+ * (routes/import-dead-letters.ts) and letters a client made itself
+ * (`POST /v1/tables/{t}/dead_letters`). A record the pipeline refuses is
+ * dead-lettered by the pipeline itself (`onInvalid: 'dead_letter'` through
+ * `ctx.door.write`). Either way the letters are durable (WAL, fsync) before
+ * the call resolves, so the route answers the refusal only after the
+ * record has a place.
  */
-import { SluiceError } from '../../../core/errors.ts';
-import { deadLetterId, newRequestTag, type DeadLetter, type RawFormat } from '../../../ingest/dead-letters/dead-letter-record.ts';
-import type { DeadLetterAck } from '../../../ingest/dead-letters/dead-letter-writer.ts';
-import type { ApiContext } from '../api-context.ts';
+import { SluiceError } from '../../core/errors.ts';
+import { deadLetterId, newRequestTag, type DeadLetter, type RawFormat } from '../../ingest/dead-letters/dead-letter-record.ts';
+import type { DeadLetterAck } from '../../ingest/dead-letters/dead-letter-writer.ts';
+import type { ApiContext } from './api-context.ts';
 
 /** A record a protocol route refused before it reached the pipeline. */
 export interface RefusedRecord {
