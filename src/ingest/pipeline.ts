@@ -223,7 +223,7 @@ export class IngestPipeline {
 
   /**
    * Stores `letters`, records of `table` refused before they reached the
-   * pipeline (a protocol route's record it could not map), in the table's
+   * pipeline (an import row its conversion refused, a client's own letter), in the table's
    * dead-letter table; resolves once they are durable.
    */
   async writeDeadLetters(table: string, letters: readonly DeadLetter[], options: DeadLetterWriteOptions = {}): Promise<DeadLetterAck> {
