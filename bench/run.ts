@@ -14,10 +14,11 @@
  * (bench/cluster-atomic.bench.ts), instead of the bulk, failover and etcd
  * figures.
  *
- * `protocols [--records N] [--runs N] [--batch B]`: the same log records
- * through native NDJSON, OTLP/HTTP (protobuf, JSON), Elasticsearch `_bulk`
- * and Loki push (protobuf+snappy, JSON) on one node
- * (bench/protocols.bench.ts); `--quick` loads 5,000 records per way once.
+ * `protocols [--records N] [--runs N] [--batch B] [--ways es-bulk,…]`: the
+ * same log records through native NDJSON, OTLP/HTTP (protobuf, JSON),
+ * Elasticsearch `_bulk` and Loki push (protobuf+snappy, JSON) on one node
+ * (bench/protocols.bench.ts); `--ways` loads only those (and the native
+ * peer); `--quick` loads 5,000 records per way once.
  *
  * `wal [--main DIR] [--wal-appends N] [--wrk-seconds S] [--port-base P]`: WAL
  * segment preallocation before and after (bench/wal-prealloc.bench.ts); DIR
@@ -35,6 +36,7 @@ import { runSourcesBench, type SourcesPart } from './sources.bench.ts';
 import { runEnginesBench } from './engines.bench.ts';
 import { runConnectionsBench } from './connections.bench.ts';
 import { runProtocolsBench } from './protocols.bench.ts';
+import { parseWays } from './lib/protocol-ways.ts';
 import { runWalPreallocBench } from './wal-prealloc.bench.ts';
 
 const { values, positionals } = parseArgs({
@@ -51,6 +53,8 @@ const { values, positionals } = parseArgs({
     'failover-seconds': { type: 'string', default: '20' },
     quick: { type: 'boolean', default: false },
     parts: { type: 'string', default: 'grpc,kafka,parquet' },
+    // protocols: which ways in (the native peer always runs).
+    ways: { type: 'string', default: '' },
     'engine-puts': { type: 'string', default: '3000000' },
     atomic: { type: 'boolean', default: false },
     // Defaults of the atomic comparison: the single-shard load as large as the main one; 100-record bodies a fifth of it.
@@ -182,6 +186,7 @@ for (const suite of suites) {
       perBody: Number(values.batch),
       connections: Number(values.connections),
       runs: quick ? 1 : Number(values.runs),
+      ways: parseWays(values.ways),
       // Quick proves the bench works end to end: one 2 s look at the machine, no waiting.
       ...(quick ? { quietWaitMsMax: 0 } : {}),
     });

@@ -108,7 +108,15 @@ export const WAYS: Readonly<Record<Protocol, ProtocolWay>> = {
 };
 
 /** The order of the ways in run `run`: rotated by one per run, so no way always goes first (emptiest indexes, coolest machine). */
-export function rotation(run: number): Protocol[] {
-  const n = PROTOCOLS.length;
-  return Array.from({ length: n }, (_, k) => PROTOCOLS[(run + k) % n] as Protocol);
+export function rotation(run: number, ways: readonly Protocol[] = PROTOCOLS): Protocol[] {
+  const n = ways.length;
+  return Array.from({ length: n }, (_, k) => ways[(run + k) % n] as Protocol);
+}
+
+/** The ways named in `list` (comma-separated), the native peer always among them; all when `list` is empty. */
+export function parseWays(list: string): Protocol[] {
+  if (list.trim() === '') return [...PROTOCOLS];
+  const named = list.split(',').map((s) => s.trim());
+  for (const w of named) if (!(PROTOCOLS as readonly string[]).includes(w)) throw new Error(`protocols bench: unknown way "${w}" (one of ${PROTOCOLS.join(', ')})`);
+  return PROTOCOLS.filter((p) => p === 'native' || named.includes(p));
 }

@@ -44,9 +44,9 @@ export interface WriteRequest {
   /** Keys that make a re-send idempotent in a table without a primary key. */
   readonly dedupe?: DedupeKeys;
   /**
-   * The caller made every record's primary key up from at least 120 random
-   * bits (an Elasticsearch document sent without `_id`): none can be stored
-   * or in flight, so the keys are written without lookups. Never for keys a
+   * The caller made every record's primary key up, unique by construction
+   * (an Elasticsearch document sent without `_id`: doc-ids.ts): none can be
+   * stored or in flight, so the keys are written without lookups. Never for keys a
    * sender chose (a re-send must find them).
    */
   readonly keysMinted?: boolean;

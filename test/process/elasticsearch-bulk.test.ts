@@ -152,7 +152,8 @@ test('made-up ids (written without primary-key lookups) are new; a given _id equ
   assert.deepEqual(new Set(first.map((i) => `${i.status} ${i.result}`)), new Set(['201 created']));
   const ids = first.map((i) => i._id);
   assert.equal(new Set(ids).size, 50);
-  assert.ok(ids.every((id) => /^[A-Za-z0-9_-]{20}$/.test(id)), 'as Elasticsearch\'s own: 20 base64url characters');
+  assert.ok(ids.every((id) => /^[A-Za-z0-9_-]{20}$/.test(id)), 'as Elasticsearch\'s own: 20 URL-safe characters');
+  assert.deepEqual([...ids].sort(), ids, 'time-ordered: they sort as text in the order they were made (doc-ids.ts)');
   // The sender learnt the made-up ids from the answer: a given _id is looked up, alone or beside made-up ones.
   const again = await post([{ index: { _index: 'minted', _id: ids[0] } }, { n: 'replaced' }, { create: { _index: 'minted', _id: ids[1] } }, { n: 'no' }, { index: { _index: 'minted' } }, { n: 'new' }]);
   assert.deepEqual(again.map((i) => [i.status, i._id === ids[0] || i._id === ids[1]]), [[200, true], [409, true], [201, false]]);
@@ -163,6 +164,7 @@ test('made-up ids (written without primary-key lookups) are new; a given _id equ
   // Without _id a resend is a new set of documents, as in Elasticsearch (docs/protocols.md).
   const resent = await post(docs);
   assert.ok(resent.every((i) => i.status === 201 && !ids.includes(i._id)));
+  assert.ok(resent.every((i) => i._id > (ids.at(-1) as string)), 'a later request\'s made-up ids sort after an earlier one\'s');
   stored = await exported('es_minted');
   assert.equal(stored.length, 101);
   assert.equal(new Set(stored.map((r) => r['doc_id'])).size, 101, 'no made-up id met an existing one');

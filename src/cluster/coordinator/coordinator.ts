@@ -35,7 +35,7 @@ export interface WriteOptions {
   readonly freshKeys?: boolean;
   /**
    * With `freshKeys`: the keys are the table's primary keys, made up by the
-   * writer from at least 120 random bits, so fresh even though a table's
+   * writer unique by construction (Elasticsearch's made-up ids), so fresh even though a table's
    * primary keys are otherwise always looked up (users re-send those at will).
    */
   readonly keysMinted?: boolean;

@@ -9,7 +9,6 @@
  */
 import type { OnInvalid } from '../../../../ingest/batch-encoder.ts';
 import { protocolOnInvalid } from '../protocol-on-invalid.ts';
-import { randomBytes } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SluiceError, isSluiceError } from '../../../../core/errors.ts';
@@ -28,27 +27,26 @@ import { bulkAnswerJson, failedBatch, writtenBatch } from './bulk-answer.ts';
 import { esTableDefinition, esTableProblem } from './index-table.ts';
 import { currentDef } from '../../../../storage/catalog.ts';
 import { withoutExistingCreates } from './create-check.ts';
+import { DocIdGenerator } from './doc-ids.ts';
 
 /** Media types read as NDJSON (rsyslog sends application/json; the Elastic clients the vendor types), parameters ignored. */
 const BULK_MEDIA_TYPES: ReadonlySet<string> = new Set(['application/json', 'application/x-ndjson', 'application/vnd.elasticsearch+x-ndjson', 'application/vnd.elasticsearch+json']);
 
-/** Bytes of randomness in a made-up `_id`: 15 bytes are 20 base64url characters, as Elasticsearch's own ids. */
-const GENERATED_ID_BYTES = 15;
-
 /** Registers the bulk routes with `routeOptions` (auth, the product header hook). */
 export function registerBulkRoutes(app: FastifyInstance, ctx: ApiContext, routeOptions: { config: { auth: RouteAuth; shipperCredentials: boolean } }): void {
+  const ids = new DocIdGenerator();
   const config = { ...routeOptions.config, auth: onSomeTable('write') };
-  app.route({ method: ['POST', 'PUT'], url: '/_bulk', ...routeOptions, config, handler: (request, reply) => bulk(ctx, request, reply, undefined) });
+  app.route({ method: ['POST', 'PUT'], url: '/_bulk', ...routeOptions, config, handler: (request, reply) => bulk(ctx, ids, request, reply, undefined) });
   app.route<{ Params: { index: string } }>({
     method: ['POST', 'PUT'],
     url: '/:index/_bulk',
     ...routeOptions,
     config,
-    handler: (request, reply) => bulk(ctx, request, reply, request.params.index),
+    handler: (request, reply) => bulk(ctx, ids, request, reply, request.params.index),
   });
 }
 
-async function bulk(ctx: ApiContext, request: FastifyRequest, reply: FastifyReply, pathIndex: string | undefined): Promise<FastifyReply> {
+async function bulk(ctx: ApiContext, ids: DocIdGenerator, request: FastifyRequest, reply: FastifyReply, pathIndex: string | undefined): Promise<FastifyReply> {
   const startedMs = Date.now();
   checkMediaType(request.headers['content-type']);
   ctx.services();
@@ -65,7 +63,7 @@ async function bulk(ctx: ApiContext, request: FastifyRequest, reply: FastifyRepl
       pathIndex,
       tablePrefix: ctx.config.esTablePrefix,
       tablesMax: ctx.config.esBulkIndicesMax,
-      newId: idMaker(ops.length),
+      newId: () => ids.next(),
     });
   } catch (err) {
     ticket.release();
@@ -124,27 +122,9 @@ async function writeTable(ctx: ApiContext, request: FastifyRequest, planned: Tab
   }
   const { body, frames, envelope, minted } = tableWrite(plan, batch, ctx.config.esTimeField);
   const write = { table: batch.table, body, frames, envelope, format: 'ndjson', onInvalid, source: 'elasticsearch', requestId: String(request.id) } as const;
-  // Made-up ids are new by construction (GENERATED_ID_BYTES of randomness): no primary-key lookups for them.
+  // Made-up ids are new by construction (doc-ids.ts): no primary-key lookups for them.
   const result = await ctx.door.write(minted ? { ...write, keysMinted: true } : write, ticket, ctx.endpoints.http.progress);
   return { batch, result };
-}
-
-/**
- * Made-up `_id`s for a request of `ops` ops: the randomness of all of them
- * is drawn at once; one `randomBytes` call per document took 0.47 s of the
- * main thread per 100,000 documents (profile, docs/benchmarks.md).
- */
-function idMaker(ops: number): () => string {
-  let pool = Buffer.alloc(0);
-  let at = 0;
-  return () => {
-    if (at + GENERATED_ID_BYTES > pool.length) {
-      pool = randomBytes(GENERATED_ID_BYTES * ops);
-      at = 0;
-    }
-    at += GENERATED_ID_BYTES;
-    return pool.toString('base64url', at - GENERATED_ID_BYTES, at);
-  };
 }
 
 function checkMediaType(contentType: string | undefined): void {
