@@ -9,11 +9,12 @@ import assert from 'node:assert/strict';
 import { isSluiceError } from '../../../../src/core/errors.ts';
 import { SNOWFLAKE_EPOCH_MS } from '../../../../src/core/snowflake.ts';
 import { parseBulkBody } from '../../../../src/api/http/protocols/elasticsearch/bulk-ndjson.ts';
-import { planBulk, tableWrite, type BulkPlan, type PlanOptions } from '../../../../src/api/http/protocols/elasticsearch/bulk-plan.ts';
+import { planBulk, tableWrite, type BulkItem, type BulkPlan, type PlanOptions } from '../../../../src/api/http/protocols/elasticsearch/bulk-plan.ts';
 import { decodeFrames } from '../../../../src/ingest/decode-frames.ts';
 import { docTime, packStrings, unpackStrings, wrapFrames } from '../../../../src/ingest/frame-envelope.ts';
 import { UnparsedRecord } from '../../../../src/ingest/batch-encoder.ts';
 import { bulkAnswerJson, writtenBatch, type ItemOutcome } from '../../../../src/api/http/protocols/elasticsearch/bulk-answer.ts';
+import { bulkAnswerBytes } from '../../../../src/api/http/protocols/elasticsearch/bulk-answer-bytes.ts';
 import { esTableDefinition, esTableProblem, tableOfIndex } from '../../../../src/api/http/protocols/elasticsearch/index-table.ts';
 import { prefersHtml } from '../../../../src/api/http/status/accept.ts';
 import { withEsErrorFields } from '../../../../src/api/http/protocols/elasticsearch/es-error-body.ts';
@@ -277,6 +278,25 @@ test('the answer of written items, built as text, is exactly what JSON.stringify
     { index: { _index: 'other', _id: 'z', status: 409, error: outcomes[2]?.error } },
   ];
   assert.equal(bulkAnswerJson(items, outcomes, 3), `{"took":3,"errors":true,"items":${JSON.stringify(expected)}}`);
+});
+
+test('the answer as bytes is the UTF-8 of the answer as text, whatever the items', () => {
+  const shapes: BulkItem[] = [
+    { action: 'index', index: 'logs', id: '-0AZ_az9-0AZ_az9-0AZ', idGiven: false },
+    { action: 'create', index: 'logs', id: 'gen"\\', idGiven: false },
+    { action: 'index', index: 'l\u00e9gs-"q"', id: 'x', idGiven: false },
+    { action: 'index', index: 'logs', id: 'given é', idGiven: true },
+    { action: 'delete', index: 'logs', id: undefined, idGiven: false },
+    { action: 'index', index: 'logs', id: 'tab\there', idGiven: false },
+  ];
+  const outcomes: (ItemOutcome | undefined)[] = [{ status: 201, result: 'created' }, { status: 200, result: 'updated' }, { status: 400, error: { type: 't', reason: 'r é', code: 'X' } }, undefined];
+  for (let seed = 0; seed < 200; seed++) {
+    const n = seed % 13;
+    const items = Array.from({ length: n }, (_, i) => shapes[(seed * 7 + i * 3) % shapes.length] as BulkItem);
+    const outs = items.map((_, i) => outcomes[(seed + i * 5) % outcomes.length]);
+    assert.equal(bulkAnswerBytes(items, outs, seed).toString('utf8'), bulkAnswerJson(items, outs, seed), `seed ${seed}`);
+    assert.ok(bulkAnswerBytes(items, outs, seed).equals(Buffer.from(bulkAnswerJson(items, outs, seed), 'utf8')));
+  }
 });
 
 test('packed strings: one value for all, or values cut by their lengths, non-ASCII included', () => {

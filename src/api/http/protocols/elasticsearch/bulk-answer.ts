@@ -79,31 +79,39 @@ function senderPath(path: string, timeField: string): string {
   return `${path}: `;
 }
 
-/** The answer body. */
+/** The answer body as text (bulk-answer-bytes.ts writes the same as bytes). */
 export function bulkAnswerJson(items: readonly BulkItem[], outcomes: readonly (ItemOutcome | undefined)[], tookMs: number): string {
-  let errors = false;
-  const parts: string[] = [];
-  // Most items of a request share their index: its JSON text is made once.
   const indexJson = new Map<string, string>();
-  items.forEach((item, i) => {
-    const o = outcomes[i] ?? itemError(500, 'sluice_exception', 'the item was not processed', 'INTERNAL');
-    if (o.error !== undefined) errors = true;
-    if (o.error === undefined && o.result !== undefined) {
-      let index = indexJson.get(item.index);
-      if (index === undefined) indexJson.set(item.index, (index = JSON.stringify(item.index)));
-      parts.push(writtenItemJson(item.action, index, item.id, !item.idGiven, o.status, o.result));
-      return;
-    }
-    const body = {
-      _index: item.index,
-      ...(item.id === undefined ? {} : { _id: item.id }),
-      status: o.status,
-      ...(o.result === undefined ? {} : { result: o.result, ...WRITTEN }),
-      ...(o.error === undefined ? {} : { error: o.error }),
-    };
-    parts.push(JSON.stringify({ [item.action]: body }));
-  });
-  return `{"took":${tookMs},"errors":${errors},"items":[${parts.join(',')}]}`;
+  const parts = items.map((item, i) => itemJson(item, outcomeAt(outcomes, i), indexJson));
+  return `{"took":${tookMs},"errors":${hasErrors(items, outcomes)},"items":[${parts.join(',')}]}`;
+}
+
+/** The outcome of op `i` (an op nothing decided is an internal error: every op must be answered). */
+export function outcomeAt(outcomes: readonly (ItemOutcome | undefined)[], i: number): ItemOutcome {
+  return outcomes[i] ?? itemError(500, 'sluice_exception', 'the item was not processed', 'INTERNAL');
+}
+
+/** Whether any item is answered with an error. */
+export function hasErrors(items: readonly BulkItem[], outcomes: readonly (ItemOutcome | undefined)[]): boolean {
+  for (let i = 0; i < items.length; i++) if (outcomeAt(outcomes, i).error !== undefined) return true;
+  return false;
+}
+
+/** One item's JSON; `indexJson` caches the JSON text of index names (most items of a request share one). */
+export function itemJson(item: BulkItem, o: ItemOutcome, indexJson: Map<string, string>): string {
+  if (o.error === undefined && o.result !== undefined) {
+    let index = indexJson.get(item.index);
+    if (index === undefined) indexJson.set(item.index, (index = JSON.stringify(item.index)));
+    return writtenItemJson(item.action, index, item.id, !item.idGiven, o.status, o.result);
+  }
+  const body = {
+    _index: item.index,
+    ...(item.id === undefined ? {} : { _id: item.id }),
+    status: o.status,
+    ...(o.result === undefined ? {} : { result: o.result, ...WRITTEN }),
+    ...(o.error === undefined ? {} : { error: o.error }),
+  };
+  return JSON.stringify({ [item.action]: body });
 }
 
 /** The fields of a written item after its `result`. */
@@ -116,7 +124,7 @@ const WRITTEN_JSON = JSON.stringify(WRITTEN).slice(1, -1);
  * and a JSON.stringify per item. Same keys, same order as the general case.
  */
 function writtenItemJson(action: string, indexJson: string, id: string | undefined, madeUp: boolean, status: number, result: string): string {
-  // A made-up id is base64url: nothing in it to escape.
+  // A made-up id is URL-safe (doc-ids.ts): nothing in it to escape.
   const idPart = id === undefined ? '' : madeUp ? `"_id":"${id}",` : `"_id":${JSON.stringify(id)},`;
   return `{"${action}":{"_index":${indexJson},${idPart}"status":${status},"result":"${result}",${WRITTEN_JSON}}}`;
 }

@@ -96,13 +96,14 @@ const LF = 0x0a;
 /** The lines that hold more than whitespace, trimmed, as byte ranges with their 1-based numbers. */
 function nonBlankLines(body: Buffer): NumberedLine[] {
   const out: NumberedLine[] = [];
+  const range = { start: 0, end: 0 };
   let start = 0;
   let line = 1;
   while (start <= body.length) {
     let end = body.indexOf(LF, start);
     if (end < 0) end = body.length;
-    const [s, e] = trimmed(body, start, end);
-    if (s < e) out.push({ start: s, end: e, line });
+    trimmed(body, start, end, range);
+    if (range.start < range.end) out.push({ start: range.start, end: range.end, line });
     start = end + 1;
     line++;
   }
@@ -110,21 +111,28 @@ function nonBlankLines(body: Buffer): NumberedLine[] {
 }
 
 /**
- * [start, end) without the whitespace `String.prototype.trim` removes:
- * ASCII by bytes; a line that begins or ends with a non-ASCII byte is
- * trimmed as text (a BOM, a no-break space), which is rare.
+ * Sets `out` to [start, end) without the whitespace `String.prototype.trim`
+ * removes: ASCII by bytes; a line that begins or ends with a non-ASCII byte
+ * is trimmed as text (a BOM, a no-break space), which is rare. (`out` is
+ * reused: a tuple per line was garbage on the main thread.)
  */
-function trimmed(body: Buffer, start: number, end: number): [number, number] {
+function trimmed(body: Buffer, start: number, end: number, out: { start: number; end: number }): void {
   let s = start;
   let e = end;
   while (s < e && isAsciiSpace(body[s] as number)) s++;
   while (e > s && isAsciiSpace(body[e - 1] as number)) e--;
-  if (s === e || ((body[s] as number) < 0x80 && (body[e - 1] as number) < 0x80)) return [s, e];
+  out.start = s;
+  out.end = e;
+  if (s === e || ((body[s] as number) < 0x80 && (body[e - 1] as number) < 0x80)) return;
   const text = body.toString('utf8', s, e);
   const lead = text.length - text.trimStart().length;
   const trail = text.length - text.trimEnd().length;
-  if (lead + trail >= text.length) return [s, s];
-  return [s + Buffer.byteLength(text.slice(0, lead)), e - Buffer.byteLength(text.slice(text.length - trail))];
+  if (lead + trail >= text.length) {
+    out.end = s;
+    return;
+  }
+  out.start = s + Buffer.byteLength(text.slice(0, lead));
+  out.end = e - Buffer.byteLength(text.slice(text.length - trail));
 }
 
 function isAsciiSpace(c: number): boolean {

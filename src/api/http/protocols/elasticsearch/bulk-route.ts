@@ -23,7 +23,8 @@ import { onSomeTable, type RouteAuth } from '../../route-auth.ts';
 import { ensureTable } from '../ensure-table.ts';
 import { parseBulkBody } from './bulk-ndjson.ts';
 import { planBulk, tableWrite, type BulkPlan, type TableBatch } from './bulk-plan.ts';
-import { bulkAnswerJson, failedBatch, writtenBatch } from './bulk-answer.ts';
+import { failedBatch, writtenBatch } from './bulk-answer.ts';
+import { bulkAnswerBytes } from './bulk-answer-bytes.ts';
 import { esTableDefinition, esTableProblem } from './index-table.ts';
 import { currentDef } from '../../../../storage/catalog.ts';
 import { withoutExistingCreates } from './create-check.ts';
@@ -70,7 +71,7 @@ async function bulk(ctx: ApiContext, ids: DocIdGenerator, request: FastifyReques
     throw err;
   }
   await writeBatches(ctx, request, plan, ticket, startedMs);
-  return reply.code(200).type('application/json').send(bulkAnswerJson(plan.items, plan.outcomes, Date.now() - startedMs));
+  return reply.code(200).type('application/json').send(bulkAnswerBytes(plan.items, plan.outcomes, Date.now() - startedMs));
 }
 
 /**
