@@ -41,10 +41,13 @@ export class LocalCoordinator implements Coordinator {
   /** Stamps ids/versions and appends the batch; resolves after the WAL fsync. */
   async write(entry: TableEntry, batch: Uint8Array, count: number, release: () => void, options: WriteOptions = {}): Promise<WriteAck> {
     const reader = new RecordBatchReader(batch);
-    const tablePk = entry.versions.at(-1)?.primaryKey !== undefined;
+    const def = entry.versions.at(-1);
+    const tablePk = def?.primaryKey !== undefined;
     // Fresh dedupe keys need no lookup; a table's primary keys only when the writer minted them (users resend theirs at will).
     const freshKeys = options.freshKeys === true && (!tablePk || options.keysMinted === true);
     reader.freshKeys = freshKeys;
+    // Minted keys that are also the shard key need no primary-key entry: the record key finds them (decision 27).
+    reader.pkInRecordKey = freshKeys && tablePk && def?.primaryKey === def?.shardKey;
     const hasPk = !freshKeys && (options.keyed === true || tablePk);
     const claim: PkClaim | undefined = hasPk ? await this.store.claimKeys(reader, () => this.ids.next(), (v) => this.hlc.update(v)) : undefined;
     let lsn: bigint;

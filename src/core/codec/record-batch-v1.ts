@@ -10,7 +10,11 @@
  *              | tableId u32le | count u32le                       (12 bytes)
  *   flags   := bit 0 FRESH_KEYS: every primary/dedupe key in the batch is new
  *              to the table (the writer knows it); the index stores the keys
- *              without looking for existing entries. Other bits are 0.
+ *              without looking for existing entries.
+ *              bit 1 PK_IN_RECORD_KEY (with FRESH_KEYS): every record's
+ *              primary key is its shard key, so its record key already
+ *              finds it; the index may leave out its primary-key entry
+ *              (storage/index/key-layout.ts). Other bits are 0.
  *   entry   := entryBytes u32le       whole entry, this field included
  *              | shard u16le
  *              | keyLen u16le         UTF-8 bytes of the shard key
@@ -42,6 +46,8 @@ export const VALUE_HEADER_BYTES = 20;
 
 /** Header flag: the batch's keys are known to be new (see the grammar above). */
 export const BATCH_FLAG_FRESH_KEYS = 0x0001;
+/** Header flag: every record's primary key is its shard key (see the layout above). */
+export const BATCH_FLAG_PK_IN_RECORD_KEY = 0x0002;
 
 const OFF_FLAGS = 2;
 const OFF_SHARD = 4;
@@ -177,6 +183,17 @@ export class RecordBatchReader {
   set freshKeys(on: boolean) {
     const flags = this.buf.readUInt16LE(OFF_FLAGS);
     this.buf.writeUInt16LE(on ? flags | BATCH_FLAG_FRESH_KEYS : flags & ~BATCH_FLAG_FRESH_KEYS, OFF_FLAGS);
+  }
+
+  /** True when every record's primary key is its shard key (BATCH_FLAG_PK_IN_RECORD_KEY). */
+  get pkInRecordKey(): boolean {
+    return (this.buf.readUInt16LE(OFF_FLAGS) & BATCH_FLAG_PK_IN_RECORD_KEY) !== 0;
+  }
+
+  /** Sets or clears BATCH_FLAG_PK_IN_RECORD_KEY in place (the coordinator, which knows the schema, decides). */
+  set pkInRecordKey(on: boolean) {
+    const flags = this.buf.readUInt16LE(OFF_FLAGS);
+    this.buf.writeUInt16LE(on ? flags | BATCH_FLAG_PK_IN_RECORD_KEY : flags & ~BATCH_FLAG_PK_IN_RECORD_KEY, OFF_FLAGS);
   }
 
   /** Moves to the next entry; false after the last. */

@@ -11,6 +11,7 @@ import { decodeLsn } from '../engine/lsn-bytes.ts';
 import { decodeDone, type TxDone } from '../tx/tx-frame-v1.ts';
 import { PREFIX_ID_BLOCK, findInIdBlock, idBlockKeyLastId, idBlockKeyOf, idBlockLanePrefix } from './id-block.ts';
 import {
+  PK_IN_RECORD_KEY_PREFIX,
   PREFIX_ID,
   PREFIX_TX_STAGED,
   REPLAY_FLOOR_KEY,
@@ -19,8 +20,10 @@ import {
   pkKey,
   prefixEnd,
   readPkValue,
+  recordKeyId,
   recordKeyPrefix,
   shardPrefix,
+  tableOfPkInRecordKeyMark,
   tableShardPrefix,
   txDoneKey,
   type PkEntry,
@@ -69,6 +72,7 @@ export interface ShardScan {
 /** The read side of the index. */
 export class IndexReader {
   readonly engine: StorageEngine;
+  private pkInRecordKeyLoad: Promise<Set<number>> | undefined;
 
   constructor(engine: StorageEngine) {
     this.engine = engine;
@@ -96,10 +100,40 @@ export class IndexReader {
   async lookupPks(lookups: readonly { shard: number; tableId: number; pk: Buffer }[]): Promise<(PkEntry | undefined)[]> {
     if (lookups.length === 0) return [];
     const values = await this.engine.getMany(lookups.map((l) => pkKey(l.shard, l.tableId, l.pk)));
-    return values.map((v, i) => {
+    const entries = values.map((v, i) => {
       const l = lookups[i];
       return v === undefined || l === undefined ? undefined : readPkValue(l.shard, l.tableId, v);
     });
+    const marked = await this.pkInRecordKeyTables();
+    if (marked.size === 0) return entries;
+    return Promise.all(entries.map((e, i) => {
+      const l = lookups[i];
+      return e !== undefined || l === undefined || !marked.has(l.tableId) ? e : this.pkByRecordKey(l.shard, l.tableId, l.pk);
+    }));
+  }
+
+  /**
+   * Tables that hold records without a primary-key entry (key-layout.ts,
+   * "pk-in-rk"), read from their marks once; IndexStore adds a table when
+   * it first leaves an entry out. The same Set every call.
+   */
+  protected pkInRecordKeyTables(): Promise<Set<number>> {
+    this.pkInRecordKeyLoad ??= (async () => {
+      const tables = new Set<number>();
+      for await (const [k] of this.engine.iterate({ gte: PK_IN_RECORD_KEY_PREFIX, lt: prefixEnd(PK_IN_RECORD_KEY_PREFIX) })) tables.add(tableOfPkInRecordKeyMark(k));
+      return tables;
+    })();
+    return this.pkInRecordKeyLoad;
+  }
+
+  /** The entry of a primary key that is its record's shard key, from the record key (the only live record of that key). */
+  protected async pkByRecordKey(shard: number, tableId: number, pk: Buffer): Promise<PkEntry | undefined> {
+    const prefix = recordKeyPrefix(shard, tableId, pk);
+    for await (const [k, v] of this.engine.iterate({ gte: prefix, lt: prefixEnd(prefix), limit: 1 })) {
+      const recordKey = toBuffer(k);
+      return { id: recordKeyId(recordKey), version: versionOf(v), recordKey };
+    }
+    return undefined;
   }
 
   /** One record by id, or undefined when absent, in another table, or newer than `maxVersion`. */

@@ -14,6 +14,7 @@ import {
   idKeyOf,
   idValue,
   pkKey,
+  pkInRecordKeyMark,
   pkValue,
   PREFIX_PK,
   prefixEnd,
@@ -105,7 +106,8 @@ export class IndexStore extends IndexReader {
     const steps = await this.resolveFrames(frames);
     const { entries: pkEntries, lookedUp } = await this.loadPkEntries(steps);
     // Nothing in this build looks a key up: fresh keys need neither the map nor the overlay.
-    const ctx: BuildContext = { batch: this.engine.batch(), pkEntries, leanFresh: !lookedUp, lean: false, written: [], seq, records: 0, upserts: 0, stale: 0 };
+    const marked = await this.pkInRecordKeyTables();
+    const ctx: BuildContext = { batch: this.engine.batch(), pkEntries, leanFresh: !lookedUp, lean: false, marked, written: [], seq, records: 0, upserts: 0, stale: 0 };
     for (const step of steps) {
       if (step.records !== undefined) await this.applyRecords(step.records, ctx);
       for (const op of step.txOps) {
@@ -204,11 +206,18 @@ export class IndexStore extends IndexReader {
     const block = new IdBlockBuilder(r.tableId, buf);
     const fresh = r.freshKeys;
     const blockable = await this.blockable(r, fresh);
+    // Minted keys that are the shard key: the record key finds them, no P entry (key-layout.ts "pk-in-rk").
+    const pkInKey = fresh && ctx.leanFresh && r.pkInRecordKey;
+    if (pkInKey && !ctx.marked.has(r.tableId)) {
+      // The mark commits with the first records that need it; lookups seek from then on.
+      batch.put(pkInRecordKeyMark(r.tableId), MARK_VALUE);
+      ctx.marked.add(r.tableId);
+    }
     while (r.next()) {
       ctx.records++;
       const rk = recordKey(r.shard, r.tableId, buf, r.keyOffset, r.keyLen, r.timeKeyOffset, r.idOffset);
       if (r.pkLen > 0 && fresh && ctx.leanFresh) {
-        batch.put(pkKey(r.shard, r.tableId, buf.subarray(r.pkOffset, r.pkOffset + r.pkLen)), pkValue(buf, r.idOffset, buf, r.valueOffset, rk));
+        if (!pkInKey) batch.put(pkKey(r.shard, r.tableId, buf.subarray(r.pkOffset, r.pkOffset + r.pkLen)), pkValue(buf, r.idOffset, buf, r.valueOffset, rk));
         ctx.lean = true;
       } else if (r.pkLen > 0) {
         const pkk = pkKey(r.shard, r.tableId, buf.subarray(r.pkOffset, r.pkOffset + r.pkLen));
@@ -319,7 +328,7 @@ export class IndexStore extends IndexReader {
   private async loadPkEntries(steps: readonly BuildStep[]): Promise<{ entries: Map<string, PkEntry>; lookedUp: boolean }> {
     const map = new Map<string, PkEntry>();
     let lookedUp = false;
-    const fetch: { key: Buffer; shard: number; tableId: number }[] = [];
+    const fetch: { key: Buffer; shard: number; tableId: number; pk: Buffer }[] = [];
     for (const step of steps) {
       if (step.records === undefined) continue;
       const r = new RecordBatchReader(step.records);
@@ -328,26 +337,30 @@ export class IndexStore extends IndexReader {
       while (r.next()) {
         if (r.pkLen === 0) continue;
         lookedUp = true;
-        const key = pkKey(r.shard, r.tableId, r.buf.subarray(r.pkOffset, r.pkOffset + r.pkLen));
+        const pk = r.buf.subarray(r.pkOffset, r.pkOffset + r.pkLen);
+        const key = pkKey(r.shard, r.tableId, pk);
         const s = key.toString('latin1');
         if (map.has(s)) continue;
         const pending = this.pkOverlay.get(s);
         // NO_ENTRY marks a key being fetched, so a repeated key is fetched once.
         map.set(s, pending?.entry ?? NO_ENTRY);
-        if (pending === undefined) fetch.push({ key, shard: r.shard, tableId: r.tableId });
+        if (pending === undefined) fetch.push({ key, shard: r.shard, tableId: r.tableId, pk });
       }
     }
     if (fetch.length > 0) {
       // Keys of lean fresh batches are in no overlay: read once they are committed.
       if (this.leanCommits.size > 0) await Promise.all(this.leanCommits);
       const values = await this.engine.getMany(fetch.map((f) => f.key));
-      values.forEach((v, i) => {
+      const marked = await this.pkInRecordKeyTables();
+      await Promise.all(values.map(async (v, i) => {
         const f = fetch[i];
         if (f === undefined) return;
         const s = f.key.toString('latin1');
-        if (v === undefined) map.delete(s);
-        else map.set(s, readPkValue(f.shard, f.tableId, v));
-      });
+        // A key missing from P in a marked table may be a record found by its record key alone.
+        const entry = v !== undefined ? readPkValue(f.shard, f.tableId, v) : marked.has(f.tableId) ? await this.pkByRecordKey(f.shard, f.tableId, f.pk) : undefined;
+        if (entry === undefined) map.delete(s);
+        else map.set(s, entry);
+      }));
     }
     return { entries: map, lookedUp };
   }
@@ -479,12 +492,17 @@ interface BuildContext {
   readonly pkEntries: Map<string, PkEntry>;
   readonly leanFresh: boolean;
   lean: boolean;
+  /** Tables marked as holding records without a P entry (IndexReader's set: marking adds to it). */
+  readonly marked: Set<number>;
   readonly written: string[];
   readonly seq: number;
   records: number;
   upserts: number;
   stale: number;
 }
+
+/** The value of a mark (the key says it all; one byte, as not every engine keeps an empty value). */
+const MARK_VALUE = Buffer.from([1]);
 
 /** Marks a key being fetched from the engine (never returned). */
 const NO_ENTRY: PkEntry = { id: -1n, version: -1n, recordKey: Buffer.alloc(0) };

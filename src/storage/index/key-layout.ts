@@ -16,6 +16,14 @@
  *              → outcome u8 | atMs f64 | cv[8]
  *   floor    M | "replay-floor"              (the oldest PREPARE not yet in
  *              → lsn[8]                       the index: replay starts there)
+ *   pk-in-rk M | "pk-in-record-key" | tableId u32   (the table holds records
+ *              → (empty)                      without a P entry: see below)
+ *
+ * A record whose primary key is its shard key, written with minted keys
+ * (record-batch flag PK_IN_RECORD_KEY), gets no P entry: its record key
+ * `R | shard | tableId | keyLen | pk | …` finds it by prefix, and it is
+ * the only live record of that key. The table is marked first, so a
+ * primary-key lookup that misses P in a marked table seeks that prefix.
  *
  * Shard first: one shard of every table is one contiguous range (a move is
  * a range scan). Inside a shard and table, one shard key's records are
@@ -35,6 +43,22 @@ export const PREFIX_META = 0x4d; // 'M'
 
 /** `M | "replay-floor"`: where recovery must start replaying the WAL at the latest (storage/tx/staged-payloads.ts). */
 export const REPLAY_FLOOR_KEY = Buffer.concat([Buffer.from([PREFIX_META]), Buffer.from('replay-floor', 'ascii')]);
+
+/** `M | "pk-in-record-key"`: the prefix of the marks of tables that hold records without a P entry. */
+export const PK_IN_RECORD_KEY_PREFIX = Buffer.concat([Buffer.from([PREFIX_META]), Buffer.from('pk-in-record-key', 'ascii')]);
+
+/** The mark of `tableId`: some of its records are found by their record key alone. */
+export function pkInRecordKeyMark(tableId: number): Buffer {
+  const out = Buffer.allocUnsafe(PK_IN_RECORD_KEY_PREFIX.length + 4);
+  PK_IN_RECORD_KEY_PREFIX.copy(out, 0);
+  out.writeUInt32BE(tableId, PK_IN_RECORD_KEY_PREFIX.length);
+  return out;
+}
+
+/** The table a mark names. */
+export function tableOfPkInRecordKeyMark(mark: Uint8Array): number {
+  return Buffer.from(mark.buffer, mark.byteOffset, mark.byteLength).readUInt32BE(PK_IN_RECORD_KEY_PREFIX.length);
+}
 
 /** Bytes of a record key before the shard key. */
 export const RECORD_KEY_HEAD_BYTES = 9;

@@ -316,3 +316,55 @@ for (const kind of ['lmdb', 'level'] as const) {
     await findAll(reopened);
   });
 }
+
+for (const kind of ['lmdb', 'level'] as const) {
+  test(`minted keys that are the shard key get no P entry: lookups find them by record key, a later keyed write replaces them, the mark survives a reopen (${kind})`, async (t) => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-index-'));
+    let engine = await openEngine(kind, { dir });
+    t.after(async () => {
+      await engine.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    let idx = new IndexStore(engine);
+    const minted = batch(3, [
+      { shard: 0, key: 'doc-a', pk: 'doc-a', time: 1, id: 10n, version: 1n, value: 'a' },
+      { shard: 1, key: 'doc-b', pk: 'doc-b', time: 2, id: 11n, version: 2n, value: 'b' },
+    ]);
+    const r = new RecordBatchReader(minted);
+    r.freshKeys = true;
+    r.pkInRecordKey = true;
+    // Another table's keyed record, and a key that only starts like a minted one: neither may be found for it.
+    await idx.apply([{ lsn: 1n, type: FRAME_TYPES.RECORDS, payload: minted }]);
+    await idx.apply([{ lsn: 2n, type: FRAME_TYPES.RECORDS, payload: batch(4, [{ shard: 0, key: 'doc-a', pk: 'doc-a', time: 1, id: 12n, version: 3n, value: 'other table' }]) }]);
+    const pEntries = async (tableId: number): Promise<number> => {
+      let n = 0;
+      const prefix = Buffer.from([0x50, 0, 0, 0, 0, 0, tableId]);
+      for (const shard of [0, 1]) {
+        prefix.writeUInt16BE(shard, 1);
+        for await (const _ of engine.iterate({ gte: prefix, lt: Buffer.concat([prefix, Buffer.from([0xff])]) })) n++;
+      }
+      return n;
+    };
+    assert.equal(await pEntries(3), 0, 'no P entry for the minted records');
+    assert.equal(await pEntries(4), 1, 'a keyed record keeps its P entry');
+    const look = (pk: string, shard: number, tableId = 3) => idx.lookupPks([{ shard, tableId, pk: Buffer.from(pk) }]).then((e) => e[0]);
+    assert.deepEqual([(await look('doc-a', 0))?.id, (await look('doc-a', 0))?.version, recordKeyId((await look('doc-a', 0))?.recordKey as Buffer)], [10n, 1n, 10n]);
+    assert.equal((await look('doc-b', 1))?.id, 11n);
+    assert.equal(await look('doc-', 0), undefined, 'a prefix of a key is not the key');
+    assert.equal(await look('doc-b', 0), undefined, 'another shard');
+
+    // The sender re-uses the minted key: a keyed write of it replaces the record, through the applier's own lookup.
+    await idx.apply([{ lsn: 3n, type: FRAME_TYPES.RECORDS, payload: batch(3, [{ shard: 0, key: 'doc-a', pk: 'doc-a', time: 5, id: 10n, version: 4n, value: 'a v2' }]) }]);
+    const rows: unknown[] = [];
+    for await (const rec of idx.scanTable(3, 2)) rows.push(valueOf(rec.value));
+    assert.deepEqual(rows.sort(), ['a v2', 'b'], 'the old record of doc-a is gone');
+    assert.equal(valueOf((await idx.getById(3, 10n))?.value as Uint8Array), 'a v2');
+    assert.equal((await look('doc-a', 0))?.version, 4n);
+
+    await engine.close();
+    engine = await openEngine(kind, { dir });
+    idx = new IndexStore(engine);
+    assert.equal((await look('doc-b', 1))?.id, 11n, 'after a reopen the mark still sends lookups to the record key');
+    assert.equal(await look('doc-a', 0, 4).then((e) => e?.id), 12n);
+  });
+}
