@@ -64,7 +64,8 @@ export function writtenBatch(batch: TableBatch, result: WriteResult, items: read
       outcomes[pos] = itemError(400, 'document_parsing_exception', reason, r?.code ?? 'SCHEMA_VIOLATION');
       return;
     }
-    const existed = batch.repeats[i] === true || snowflakeParts(BigInt(id)).timestampMs < at.startedMs;
+    // A made-up id is new by construction: no id to read the time of.
+    const existed = item.idGiven && (batch.repeats[i] === true || snowflakeParts(BigInt(id)).timestampMs < at.startedMs);
     if (!existed) outcomes[pos] = CREATED;
     else outcomes[pos] = item.action === 'create' ? conflict(item.id ?? '') : UPDATED;
   });

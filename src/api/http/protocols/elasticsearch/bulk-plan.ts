@@ -76,8 +76,9 @@ export function planBulk(body: Buffer, ops: readonly BulkOp[], o: PlanOptions): 
       outcomes.push(refused ?? itemError(400, 'document_parsing_exception', 'the source is missing', 'INVALID_JSON'));
       continue;
     }
-    const key = `${table}\n${id}`;
-    const repeat = seen.has(key);
+    // A made-up id never repeats (nor equals a given one: the sender cannot know it yet), so only given ids are remembered.
+    const key = op.id === undefined ? undefined : `${table}\n${id}`;
+    const repeat = key !== undefined && seen.has(key);
     // A create never overwrites, not even a document of the same request.
     if (repeat && op.action === 'create') {
       outcomes.push(conflict(id));
@@ -88,7 +89,7 @@ export function planBulk(body: Buffer, ops: readonly BulkOp[], o: PlanOptions): 
       outcomes.push(itemError(400, 'illegal_argument_exception', `a _bulk request writes at most ${o.tablesMax} indices (--es-bulk-indices-max); send [${index}] in another request`, 'INVALID_ARGUMENT'));
       continue;
     }
-    seen.add(key);
+    if (key !== undefined) seen.add(key);
     if (batch === undefined) batches.set(table, (batch = { table, sources: [], positions: [], repeats: [] }));
     batch.sources.push(op.source);
     batch.positions.push(items.length - 1);
