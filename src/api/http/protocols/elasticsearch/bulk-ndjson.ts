@@ -58,18 +58,17 @@ interface ActionCache {
 /** Splits and pairs a `_bulk` body; throws BAD_REQUEST when the pairing itself is broken. */
 export function parseBulkBody(body: Buffer): BulkOp[] {
   const ops: BulkOp[] = [];
-  const lines = nonBlankLines(body);
+  const lines = new NonBlankLines(body);
   const cache: ActionCache = { byText: new Map(), last: undefined };
-  for (let i = 0; i < lines.length; i++) {
-    const { start, end, line } = lines[i] as NumberedLine;
-    const { action, index, id } = actionOf(body, start, end, line, cache);
+  while (lines.next()) {
+    const line = lines.line;
+    const { action, index, id } = actionOf(body, lines.start, lines.end, line, cache);
     if (action === 'delete') {
       ops.push({ action, index, id, line });
       continue;
     }
-    const next = lines[++i];
-    if (next === undefined) throw malformed(line, `the ${action} action has no source line after it`);
-    ops.push({ action, index, id, line, source: { start: next.start, end: next.end } });
+    if (!lines.next()) throw malformed(line, `the ${action} action has no source line after it`);
+    ops.push({ action, index, id, line, source: { start: lines.start, end: lines.end } });
   }
   return ops;
 }
@@ -85,29 +84,46 @@ export function sourceProblem(body: Buffer, source: { readonly start: number; re
   return isObject(doc) ? undefined : 'the source must be a JSON object';
 }
 
-interface NumberedLine {
-  readonly start: number;
-  readonly end: number;
-  readonly line: number;
-}
-
 const LF = 0x0a;
 
-/** The lines that hold more than whitespace, trimmed, as byte ranges with their 1-based numbers. */
-function nonBlankLines(body: Buffer): NumberedLine[] {
-  const out: NumberedLine[] = [];
-  const range = { start: 0, end: 0 };
-  let start = 0;
-  let line = 1;
-  while (start <= body.length) {
-    let end = body.indexOf(LF, start);
-    if (end < 0) end = body.length;
-    trimmed(body, start, end, range);
-    if (range.start < range.end) out.push({ start: range.start, end: range.end, line });
-    start = end + 1;
-    line++;
+/**
+ * A cursor over the lines that hold more than whitespace, trimmed, as
+ * byte ranges with their 1-based numbers (no object per line: two per
+ * document were garbage on the main thread).
+ */
+class NonBlankLines {
+  private readonly body: Buffer;
+  private readonly range = { start: 0, end: 0 };
+  /** Where the next line begins (past the end: no more lines). */
+  private at = 0;
+  private nextLine = 1;
+  start = 0;
+  end = 0;
+  line = 0;
+
+  constructor(body: Buffer) {
+    this.body = body;
   }
-  return out;
+
+  /** Moves to the next non-blank line; false when there is none. */
+  next(): boolean {
+    const body = this.body;
+    while (this.at <= body.length) {
+      let end = body.indexOf(LF, this.at);
+      if (end < 0) end = body.length;
+      trimmed(body, this.at, end, this.range);
+      const line = this.nextLine;
+      this.at = end + 1;
+      this.nextLine++;
+      if (this.range.start < this.range.end) {
+        this.start = this.range.start;
+        this.end = this.range.end;
+        this.line = line;
+        return true;
+      }
+    }
+    return false;
+  }
 }
 
 /**
