@@ -88,6 +88,10 @@ export interface CompiledSchema {
   shardKeyOf(values: readonly unknown[]): string;
   /** Canonical primary key string, or undefined when the table has none. */
   primaryKeyOf(values: readonly unknown[]): string | undefined;
+  /** The limits values are checked against (the generated encoder checks the same). */
+  readonly limits: ValueLimits;
+  /** Each field's default, normalized (undefined: none), in `def.fields` order. */
+  readonly defaults: readonly unknown[];
 }
 
 const { REQUIRED, TYPE, UNKNOWN_FIELD, RESERVED_FIELD, ALIAS_EXPIRED, DUPLICATE_FIELD, EVENT_TIME_IN_FUTURE } = VIOLATION_CODES;
@@ -122,13 +126,13 @@ function describeType(v: unknown): string {
 }
 
 /** Source that reads own property `name` of `input` (prototype names like `constructor` must not leak in). */
-function readSource(name: string): string {
+export function readSource(name: string): string {
   const lit = JSON.stringify(name);
   return name in Object.prototype ? `(hasOwn(input, ${lit}) ? input[${lit}] : undefined)` : `input[${lit}]`;
 }
 
 /** Source of the inlined fast check and value of `type`; the slow helper covers everything else. */
-function fastPath(type: FieldType, limits: ValueLimits): { test: string; value: string } | undefined {
+export function fastPath(type: FieldType, limits: ValueLimits): { test: string; value: string } | undefined {
   switch (type) {
     case 'string':
       // length*3 bounds the UTF-8 bytes, so only long strings need byte counting (slow path).
@@ -247,6 +251,8 @@ export function compileSchema(def: TableDef, options: CompileSchemaOptions = {})
     timeIndex,
     shardKeyOf: (values) => keyString(values[shardKeyIndex], shardKeyType),
     primaryKeyOf: (values) => (primaryKeyType === undefined ? undefined : keyString(values[primaryKeyIndex], primaryKeyType)),
+    limits,
+    defaults,
   };
 }
 
