@@ -27,8 +27,12 @@
 
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
-/** Strings up to this many UTF-16 units are copied by a JS loop when ASCII (msgpackr's threshold too): cheaper than a native write call. */
-const ASCII_LOOP_MAX = 64;
+/**
+ * Strings shorter than this are copied by a JS loop when ASCII, longer ones
+ * by Buffer#write. Measured on the bench strings (Node 24, this machine):
+ * 11 units 23 ns by the loop against 37 ns native; ~50 units 72 against 31 ns.
+ */
+const ASCII_LOOP_MAX = 24;
 /** Keys in one map16. */
 const MAP16_KEYS_MAX = 0xffff;
 

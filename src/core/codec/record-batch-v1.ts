@@ -71,6 +71,16 @@ export function readTimeKey(buf: Uint8Array, offset: number): number {
   return hi * TWO_32 + lo;
 }
 
+/** A u16le by two byte stores; outside 0..65535 it throws as writeUInt16LE does (a key never wraps). */
+function putU16(buf: Buffer, offset: number, value: number): void {
+  if (value >>> 16 !== 0 || value !== (value | 0)) {
+    buf.writeUInt16LE(value, offset);
+    return;
+  }
+  buf[offset] = value & 0xff;
+  buf[offset + 1] = value >>> 8;
+}
+
 /**
  * Builds one record batch; grows its buffer by doubling. An entry is either
  * added whole (`add`, fields already packed) or written in place:
@@ -132,7 +142,7 @@ export class RecordBatchBuilder {
     w.ensure(ENTRY_FIXED_BYTES);
     const start = w.pos;
     let buf = w.buf;
-    buf.writeUInt16LE(shard, start + OFF_SHARD);
+    putU16(buf, start + OFF_SHARD, shard);
     buf[start + 10] = 0;
     buf[start + 11] = 0;
     writeTimeKey(buf, start + OFF_TIME, timeMs);
@@ -143,9 +153,8 @@ export class RecordBatchBuilder {
     const pkLen = pk === undefined ? 0 : w.raw(pk);
     w.ensure(VALUE_HEADER_BYTES);
     buf = w.buf;
-    // writeUInt16LE, not byte stores: a key past 65,535 bytes must throw, never wrap.
-    buf.writeUInt16LE(keyLen, start + OFF_KEY_LEN);
-    buf.writeUInt16LE(pkLen, start + OFF_PK_LEN);
+    putU16(buf, start + OFF_KEY_LEN, keyLen);
+    putU16(buf, start + OFF_PK_LEN, pkLen);
     const header = this.valueHeader;
     const at = w.pos;
     for (let i = 0; i < VALUE_HEADER_BYTES; i++) buf[at + i] = header[i] as number;

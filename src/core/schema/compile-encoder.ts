@@ -26,6 +26,7 @@ import type { RecordBatchBuilder } from '../codec/record-batch-v1.ts';
 import { shardOf } from '../murmur3.ts';
 import { fastPath, readSource, type CompiledSchema } from './compile-schema.ts';
 import {
+  isPlainDecimal,
   normalizeBool,
   normalizeBytes,
   normalizeDecimal,
@@ -69,8 +70,9 @@ interface EncoderScope {
   readonly keyStr: typeof keyString;
   readonly shardOf: typeof shardOf;
   readonly byteLength: (s: string) => number;
+  readonly plainDecimal: (v: string) => boolean;
 }
-const SCOPE_NAMES = ['P', 'hasOwn', 'slow', 'D', 'keyStr', 'shardOf', 'byteLength'] as const satisfies readonly (keyof EncoderScope)[];
+const SCOPE_NAMES = ['P', 'hasOwn', 'slow', 'D', 'keyStr', 'shardOf', 'byteLength', 'plainDecimal'] as const satisfies readonly (keyof EncoderScope)[];
 
 const factories = new WeakMap<CompiledSchema, RecordEncoderFactory>();
 
@@ -172,6 +174,7 @@ function compileEncoder(schema: CompiledSchema): Factory {
     keyStr: keyString,
     shardOf,
     byteLength: (s) => Buffer.byteLength(s),
+    plainDecimal: isPlainDecimal,
   };
   const make = new Function(...SCOPE_NAMES, source) as (...args: unknown[]) => Factory;
   return make(...SCOPE_NAMES.map((n) => scope[n]));

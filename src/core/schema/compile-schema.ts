@@ -26,6 +26,7 @@ import { FIELD_TYPES, type FieldDef, type FieldType, type TableDef } from './tab
 import { VIOLATION_CODES, pointerToken, type Violation, type ViolationCode } from './violation.ts';
 import {
   isJsonWithin,
+  isPlainDecimal,
   normalizeBool,
   normalizeBytes,
   normalizeDecimal,
@@ -111,8 +112,9 @@ interface GeneratedScope {
   readonly slow: Readonly<Record<FieldType, (v: unknown) => unknown>>;
   readonly D: readonly unknown[];
   readonly EXP: readonly number[];
+  readonly plainDecimal: (v: string) => boolean;
 }
-const SCOPE_NAMES = ['P', 'hasOwn', 'addErr', 'futureErr', 'notObject', 'extraErrors', 'collectExtras', 'BAD_EXTRAS', 'slow', 'D', 'EXP'] as const satisfies readonly (keyof GeneratedScope)[];
+const SCOPE_NAMES = ['P', 'hasOwn', 'addErr', 'futureErr', 'notObject', 'extraErrors', 'collectExtras', 'BAD_EXTRAS', 'slow', 'D', 'EXP', 'plainDecimal'] as const satisfies readonly (keyof GeneratedScope)[];
 
 const BAD_EXTRAS: unique symbol = Symbol('bad extras');
 
@@ -145,6 +147,8 @@ export function fastPath(type: FieldType, limits: ValueLimits): { test: string; 
       return { test: 'typeof v === "number" && Number.isFinite(v)', value: 'v' };
     case 'bool':
       return { test: 'typeof v === "boolean"', value: 'v' };
+    case 'decimal':
+      return { test: 'typeof v === "string" && plainDecimal(v)', value: 'v' };
     default:
       return undefined;
   }
@@ -321,6 +325,7 @@ function makeScope(
       json: (v) => normalizeJson(v, limits),
     },
     D: defaults,
+    plainDecimal: isPlainDecimal,
   };
 }
 
