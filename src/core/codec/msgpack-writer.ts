@@ -256,11 +256,24 @@ export class MsgpackWriter {
     return true;
   }
 
-  private map(o: Record<string, unknown>): boolean {
+  /** Starts a map16 whose size is not known yet; returns where `endMap16` writes it. */
+  beginMap16(): number {
     this.ensure(3);
-    const sizeAt = this.pos + 1;
     this.buf[this.pos] = 0xde;
     this.pos += 3;
+    return this.pos - 2;
+  }
+
+  /** Completes the map16 begun at `sizeAt`; false past 65,535 keys (msgpackr throws there). */
+  endMap16(sizeAt: number, size: number): boolean {
+    if (size > MAP16_KEYS_MAX) return false;
+    this.buf[sizeAt] = size >> 8;
+    this.buf[sizeAt + 1] = size & 0xff;
+    return true;
+  }
+
+  private map(o: Record<string, unknown>): boolean {
+    const sizeAt = this.beginMap16();
     let size = 0;
     // msgpackr's own test, kept as is: an own `hasOwnProperty` that is not a function lets every key through.
     const own = o.hasOwnProperty as unknown;
@@ -270,10 +283,7 @@ export class MsgpackWriter {
       if (!this.json(o[k])) return false;
       size++;
     }
-    if (size > MAP16_KEYS_MAX) return false;
-    this.buf[sizeAt] = size >> 8;
-    this.buf[sizeAt + 1] = size & 0xff;
-    return true;
+    return this.endMap16(sizeAt, size);
   }
 
   /** Non-ASCII (or long) string: native UTF-8 write, header fixed up to the byte length. */

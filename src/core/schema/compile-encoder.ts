@@ -9,8 +9,8 @@
  * records the normalizer accepts as they are: every value is read and
  * normalized by the same inlined checks (`fastPath`) and the same helpers
  * of field-value.ts, and it answers false, having written nothing, for
- * anything else: a violation of any kind, an alias in use, an extra field,
- * an event time past the bound, a key too long, a value msgpack-writer.ts
+ * anything else: a violation of any kind, an alias in use, an extra field
+ * the table refuses (kept ones are written), an event time past the bound, a key too long, a value msgpack-writer.ts
  * does not write exactly as msgpackr. The caller then encodes that record
  * with the normalizer and msgpackr (ingest/batch-encoder.ts), so
  * rejections, their codes, paths and messages come from one place only and
@@ -22,10 +22,12 @@
  * are checked against FIELD_TYPES, every other value is a closure argument.
  */
 import assert from 'node:assert/strict';
+import type { MsgpackWriter } from '../codec/msgpack-writer.ts';
 import type { RecordBatchBuilder } from '../codec/record-batch-v1.ts';
 import { shardOf } from '../murmur3.ts';
 import { fastPath, readSource, type CompiledSchema } from './compile-schema.ts';
 import {
+  isJsonWithin,
   isPlainDecimal,
   normalizeBool,
   normalizeBytes,
@@ -39,7 +41,7 @@ import {
   type ValueLimits,
 } from './field-value.ts';
 import { keyString } from './key-string.ts';
-import { FIELD_TYPES, type FieldDef, type FieldType } from './table-def.ts';
+import { FIELD_TYPES, type FieldDef, type FieldType, type TableDef } from './table-def.ts';
 
 /** What one batch's records are encoded into, and the bounds they are checked against. */
 export interface EncodeTarget {
@@ -71,8 +73,9 @@ interface EncoderScope {
   readonly shardOf: typeof shardOf;
   readonly byteLength: (s: string) => number;
   readonly plainDecimal: (v: string) => boolean;
+  readonly writeExtras: (w: MsgpackWriter, input: Record<string, unknown>) => boolean;
 }
-const SCOPE_NAMES = ['P', 'hasOwn', 'slow', 'D', 'keyStr', 'shardOf', 'byteLength', 'plainDecimal'] as const satisfies readonly (keyof EncoderScope)[];
+const SCOPE_NAMES = ['P', 'hasOwn', 'slow', 'D', 'keyStr', 'shardOf', 'byteLength', 'plainDecimal', 'writeExtras'] as const satisfies readonly (keyof EncoderScope)[];
 
 const factories = new WeakMap<CompiledSchema, RecordEncoderFactory>();
 
@@ -143,17 +146,17 @@ function compileEncoder(schema: CompiledSchema): Factory {
     'let v, r, seen = 0;',
     fields.map((_, i) => `let f${i} = null;`).join(' '),
     ...fields.map((f, i) => readFieldSource(f, i, defaults[i] !== undefined, i === timeIndex, limits)),
-    // Any key that is not a field under its own name: an extra field (kept or refused), or an alias.
+    // Any key that is not a field under its own name: an extra field (kept or refused), or an alias (declined above).
     'let n = 0;',
     'for (const k in input) n++;',
-    'if (n !== seen) return false;',
+    keep ? 'const extra = n !== seen;' : 'if (n !== seen) return false;',
     keySource('key', shardKeyIndex, typeAt(shardKeyIndex)),
     primaryKeyIndex >= 0 ? keySource('pk', primaryKeyIndex, typeAt(primaryKeyIndex)) : 'const pk = dk === undefined ? undefined : dk(index);',
     `b.beginEntry(shardOf(key, shards), key, pk, ${timeIndex >= 0 ? `typeof f${timeIndex} === "number" ? f${timeIndex} : nowMs` : 'nowMs'});`,
     `w.arrayHeader(${fields.length + (keep ? 1 : 0)});`,
     ...fields.map((f, i) => writeFieldSource(f.type, i)),
-    // Kept extras: none, since every key was a field (n === seen).
-    ...(keep ? ['w.nil();'] : []),
+    // Kept extras: null when every key was a field, else the map the normalizer would collect.
+    ...(keep ? ['if (!extra) w.nil(); else if (!writeExtras(w, input)) { b.abortEntry(); return false; }'] : []),
     'b.endEntry();',
     'return true;',
   ];
@@ -175,9 +178,39 @@ function compileEncoder(schema: CompiledSchema): Factory {
     shardOf,
     byteLength: (s) => Buffer.byteLength(s),
     plainDecimal: isPlainDecimal,
+    writeExtras: extrasWriter(def, limits.jsonDepthMax),
   };
   const make = new Function(...SCOPE_NAMES, source) as (...args: unknown[]) => Factory;
   return make(...SCOPE_NAMES.map((n) => scope[n]));
+}
+
+/**
+ * Writes the extra fields of a record of an `extraFields: keep` table as
+ * the normalizer's `collectExtras` object would be packed: the record's
+ * keys that are not fields, in for-in order (what the collected object's
+ * own order is), each checked as the normalizer checks it. False (the
+ * reference path decides) for a reserved `_` name, a value past the depth
+ * limit or not JSON, no extra at all, or a map msgpackr would not write.
+ */
+function extrasWriter(def: TableDef, jsonDepthMax: number): (w: MsgpackWriter, input: Record<string, unknown>) => boolean {
+  const known = new Set<string>();
+  for (const f of def.fields) {
+    known.add(f.name);
+    for (const a of f.aliases ?? []) known.add(a.name);
+  }
+  return (w, input) => {
+    const sizeAt = w.beginMap16();
+    let size = 0;
+    for (const k in input) {
+      if (known.has(k)) continue;
+      const v = input[k];
+      if (k.charCodeAt(0) === 95 /* _ */ || !isJsonWithin(v, 0, jsonDepthMax)) return false;
+      w.str(k);
+      if (!w.json(v)) return false;
+      size++;
+    }
+    return size > 0 && w.endMap16(sizeAt, size);
+  };
 }
 
 /** The normalizer's slow helpers, bound to the same limits. */
