@@ -153,6 +153,8 @@ export class RecordBatchBuilder {
     const pkLen = pk === undefined ? 0 : w.raw(pk);
     w.ensure(VALUE_HEADER_BYTES);
     buf = w.buf;
+    // A key past 65,535 bytes throws (as writeUInt16LE does) with the builder as it was before the call.
+    if ((keyLen | pkLen) >>> 16 !== 0) w.pos = start;
     putU16(buf, start + OFF_KEY_LEN, keyLen);
     putU16(buf, start + OFF_PK_LEN, pkLen);
     const header = this.valueHeader;
