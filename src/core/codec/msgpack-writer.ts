@@ -5,8 +5,8 @@
  * their own and copying it.
  *
  * Invariant: for every value it accepts, the bytes are exactly those of
- * fields-codec.ts's msgpackr `Packr` (useRecords false, no float32, no
- * bundled strings, no structured clone), so a batch does not depend on
+ * fields-codec.ts's msgpackr `Packr` (useRecords false, toJSON off, no
+ * float32, no bundled strings, no structured clone), so a batch does not depend on
  * which path encoded it. Each rule below is msgpackr 2.1's (pack.js):
  *   nil c0 · false c2 · true c3
  *   number  uint32 → fixint (< 0x80) | cc | cd | ce;  int32 < 0 → fixneg
@@ -18,10 +18,10 @@
  *   bytes   a Buffer → c4 | c5 | c6
  *   array   (constructor Array) fixarray (< 16) | dc | dd
  *   map     (constructor Object) always de (map16), own keys in for-in order
- * `json` refuses (returns false) any value msgpackr would write some other
- * way (a Map, a Date, an object with a `constructor` of its own, undefined,
- * more than 65,535 keys): the caller then drops what it wrote and encodes
- * the record with msgpackr. test/core/codec/msgpack-writer.test.ts compares
+ * `json` declines (returns false) any value that does not take msgpackr's
+ * plain-object or array branch (a Map, a Date, an object with a
+ * `constructor` key of its own, undefined, more than 65,535 keys): the
+ * caller then drops what it wrote and encodes the record with msgpackr. test/core/codec/msgpack-writer.test.ts compares
  * random values with msgpackr's bytes.
  */
 
