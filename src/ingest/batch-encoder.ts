@@ -1,8 +1,9 @@
 /**
  * Validates parsed records against a compiled schema and encodes the valid
  * ones into a record batch, routed by shard key. This is the per-record
- * work of the write path, done once: normalize, route, msgpack, copy into
- * the batch. It is pure, so it runs on the main thread for small bodies and
+ * work of the write path, done once: validate, route and write straight
+ * into the batch (the schema's generated encoder, decision 29), or for a
+ * record it declines normalize, route, msgpack, copy. It is pure, so it runs on the main thread for small bodies and
  * in the decode workers for large ones.
  */
 import { RecordBatchBuilder } from '../core/codec/record-batch-v1.ts';
