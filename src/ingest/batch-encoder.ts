@@ -1,14 +1,16 @@
 /**
  * Validates parsed records against a compiled schema and encodes the valid
  * ones into a record batch, routed by shard key. This is the per-record
- * work of the write path, done once: normalize, route, msgpack, copy into
- * the batch. It is pure, so it runs on the main thread for small bodies and
+ * work of the write path, done once: validate, route and write straight
+ * into the batch (the schema's generated encoder, decision 29), or for a
+ * record it declines normalize, route, msgpack, copy. It is pure, so it runs on the main thread for small bodies and
  * in the decode workers for large ones.
  */
 import { RecordBatchBuilder } from '../core/codec/record-batch-v1.ts';
 import { encodeFields } from '../core/codec/fields-codec.ts';
 import type { CompiledSchema } from '../core/schema/compile-schema.ts';
 import { keyString } from '../core/schema/key-string.ts';
+import { recordEncoderOf, type RecordEncoderFactory } from '../core/schema/compile-encoder.ts';
 import { shardOf } from '../core/murmur3.ts';
 import type { InvalidPolicy } from '../core/schema/table-def.ts';
 
@@ -113,8 +115,26 @@ export interface DecodedRefusals {
   readonly total: number;
 }
 
-/** Validates and encodes `records`; never throws on user input. */
+/**
+ * Validates and encodes `records`; never throws on user input. Each record
+ * takes the schema's generated encoder (core/schema/compile-encoder.ts),
+ * which writes it straight into the batch, or, when that declines (an
+ * invalid record, an alias, an extra field, an unusual value), the
+ * reference path of `encodeBatchReference`. Both give the same bytes.
+ */
 export function encodeBatch(records: readonly unknown[], schema: CompiledSchema, ctx: EncodeContext): EncodedBatch {
+  return encodeRecords(records, schema, ctx, recordEncoderOf(schema));
+}
+
+/**
+ * `encodeBatch` with every record through the normalizer, keyString and
+ * msgpackr: the definition the fast path is tested against, byte for byte.
+ */
+export function encodeBatchReference(records: readonly unknown[], schema: CompiledSchema, ctx: EncodeContext): EncodedBatch {
+  return encodeRecords(records, schema, ctx, undefined);
+}
+
+function encodeRecords(records: readonly unknown[], schema: CompiledSchema, ctx: EncodeContext, fast: RecordEncoderFactory | undefined): EncodedBatch {
   const builder = new RecordBatchBuilder(ctx.tableId, schema.def.version, ctx.nowMs, 256 + records.length * 160);
   const rejected: Rejection[] = [];
   let rejectedCount = 0;
@@ -131,10 +151,15 @@ export function encodeBatch(records: readonly unknown[], schema: CompiledSchema,
     }
   };
   const dedupe = pkType === undefined ? ctx.dedupe : undefined;
+  const encodeFast = fast?.({ builder, nowMs: ctx.nowMs, eventTimeMaxMs: ctx.eventTimeMaxMs, shards: ctx.shards, keyBytesMax: ctx.keyBytesMax, dedupeKeyAt: dedupe === undefined ? undefined : (i) => dedupeKeyAt(dedupe, i) });
   for (let i = 0; i < records.length; i++) {
     const record = records[i];
     if (record instanceof UnparsedRecord) {
       reject(i, [{ code: record.code, path: '', message: record.message }]);
+      continue;
+    }
+    if (encodeFast !== undefined && encodeFast(record, i)) {
+      positions?.push(i);
       continue;
     }
     const result = schema.normalize(record, ctx.nowMs, ctx.eventTimeMaxMs);

@@ -99,3 +99,16 @@ test('event times past the bound are rejected per record with EVENT_TIME_IN_FUTU
   assert.deepEqual([...(out.positions ?? [])], [0, 2]);
   assert.equal(encodeBatch(records.slice(1, 2), schema, ctx).count, 1, 'no bound in the context: no check');
 });
+
+test('json values and kept extras named "constructor" and "toJSON" are stored, not a crash', async () => {
+  const { EVENTS_TABLE } = await import('../../src/core/schema/parse-table-def.ts');
+  const events = compileSchema(EVENTS_TABLE);
+  const records = [JSON.parse('{"trace_id":"t1","constructor":1,"toJSON":1}'), JSON.parse('{"trace_id":"t2","x":{"constructor":{},"toJSON":"y"}}')];
+  const out = encodeBatch(records, events, ctx);
+  assert.equal(out.count, 2);
+  const r = new RecordBatchReader(out.batch);
+  assert.ok(r.next());
+  assert.deepEqual(decodeFields(readStoredValue(r.value).fields), ['t1', { constructor: 1, toJSON: 1 }]);
+  assert.ok(r.next());
+  assert.deepEqual(decodeFields(readStoredValue(r.value).fields), ['t2', { x: { constructor: {}, toJSON: 'y' } }]);
+});

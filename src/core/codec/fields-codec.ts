@@ -12,6 +12,11 @@ const packr = new Packr({
   // int64 fields beyond 2^53 travel as bigint; smaller ones come back as numbers.
   int64AsType: 'auto' as 'bigint', // msgpackr's types lag its docs: 'auto' is supported
   moreTypes: false,
+  // A json value is data, never a serialization hook: with toJSON on, an
+  // object holding its own "constructor" and "toJSON" keys (valid JSON) made
+  // pack() call toJSON and throw a TypeError. Off changes nothing else here:
+  // Buffers keep their bin encoding, other objects were already maps.
+  useToJSON: false,
 });
 
 /** Encodes positional field values. The result is a fresh buffer the caller may keep. */

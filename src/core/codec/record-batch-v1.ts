@@ -35,6 +35,7 @@
  * memcmp-ordered keys; the value is one contiguous slice, stored as is.
  */
 import assert from 'node:assert/strict';
+import { MsgpackWriter } from './msgpack-writer.ts';
 
 export const BATCH_MAGIC = 0x53;
 export const BATCH_FORMAT_VERSION = 1;
@@ -76,20 +77,38 @@ export function readTimeKey(buf: Uint8Array, offset: number): number {
   return hi * TWO_32 + lo;
 }
 
-/** Builds one record batch; grows its buffer by doubling. */
+/** A u16le by two byte stores; outside 0..65535 it throws as writeUInt16LE does (a key never wraps). */
+function putU16(buf: Buffer, offset: number, value: number): void {
+  if (value >>> 16 !== 0 || value !== (value | 0)) {
+    buf.writeUInt16LE(value, offset);
+    return;
+  }
+  buf[offset] = value & 0xff;
+  buf[offset + 1] = value >>> 8;
+}
+
+/**
+ * Builds one record batch; grows its buffer by doubling. An entry is either
+ * added whole (`add`, fields already packed) or written in place:
+ * `beginEntry`, the fields through `writer`, then `endEntry` (or
+ * `abortEntry` to drop it), so a generated encoder packs each record's
+ * fields straight into the batch with no buffer of their own and no copy.
+ */
 export class RecordBatchBuilder {
-  private buf: Buffer;
-  private offset = BATCH_HEADER_BYTES;
+  private readonly w: MsgpackWriter;
   private countValue = 0;
+  /** Start of the entry being written in place, -1 when none. */
+  private entryStart = -1;
   private readonly valueHeader: Buffer;
 
   constructor(tableId: number, schemaVersion: number, ingestedAtMs: number, capacityBytes = 64 * 1024) {
-    // allocUnsafeSlow: never Node's shared pool, so the batch can be transferred between threads.
-    this.buf = Buffer.allocUnsafeSlow(Math.max(capacityBytes, 256));
-    this.buf[0] = BATCH_MAGIC;
-    this.buf[1] = BATCH_FORMAT_VERSION;
-    this.buf.writeUInt16LE(0, 2);
-    this.buf.writeUInt32LE(tableId, 4);
+    this.w = new MsgpackWriter(Math.max(capacityBytes, 256));
+    const buf = this.w.buf;
+    buf[0] = BATCH_MAGIC;
+    buf[1] = BATCH_FORMAT_VERSION;
+    buf.writeUInt16LE(0, 2);
+    buf.writeUInt32LE(tableId, 4);
+    this.w.pos = BATCH_HEADER_BYTES;
     this.valueHeader = Buffer.alloc(VALUE_HEADER_BYTES);
     this.valueHeader.writeDoubleLE(ingestedAtMs, 8);
     this.valueHeader.writeUInt32LE(schemaVersion, 16);
@@ -102,7 +121,12 @@ export class RecordBatchBuilder {
 
   /** Bytes used so far. */
   get byteLength(): number {
-    return this.offset;
+    return this.w.pos;
+  }
+
+  /** Where the fields of an entry begun with `beginEntry` are written (msgpack, positional). */
+  get writer(): MsgpackWriter {
+    return this.w;
   }
 
   /**
@@ -111,45 +135,62 @@ export class RecordBatchBuilder {
    * version are zero until `stampIds` fills them.
    */
   add(shard: number, key: string, pk: string | undefined, timeMs: number, fields: Uint8Array): void {
-    const keyMax = key.length * 3;
-    const pkMax = pk === undefined ? 0 : pk.length * 3;
-    this.ensure(ENTRY_FIXED_BYTES + keyMax + pkMax + VALUE_HEADER_BYTES + fields.length);
-    const buf = this.buf;
-    const start = this.offset;
-    buf.writeUInt16LE(shard, start + OFF_SHARD);
-    buf.writeUInt16LE(0, start + 10);
+    this.beginEntry(shard, key, pk, timeMs);
+    this.w.ensure(fields.length);
+    this.w.buf.set(fields, this.w.pos);
+    this.w.pos += fields.length;
+    this.endEntry();
+  }
+
+  /** Starts an entry (header, keys, value header); its fields follow through `writer`. */
+  beginEntry(shard: number, key: string, pk: string | undefined, timeMs: number): void {
+    const w = this.w;
+    w.ensure(ENTRY_FIXED_BYTES);
+    const start = w.pos;
+    let buf = w.buf;
+    putU16(buf, start + OFF_SHARD, shard);
+    buf[start + 10] = 0;
+    buf[start + 11] = 0;
     writeTimeKey(buf, start + OFF_TIME, timeMs);
-    buf.fill(0, start + OFF_ID, start + OFF_ID + 8);
-    let at = start + ENTRY_FIXED_BYTES;
-    const keyLen = buf.write(key, at, 'utf8');
-    at += keyLen;
-    const pkLen = pk === undefined ? 0 : buf.write(pk, at, 'utf8');
-    at += pkLen;
-    this.valueHeader.copy(buf, at);
-    at += VALUE_HEADER_BYTES;
-    buf.set(fields, at);
-    at += fields.length;
-    buf.writeUInt32LE(at - start, start);
-    buf.writeUInt16LE(keyLen, start + OFF_KEY_LEN);
-    buf.writeUInt16LE(pkLen, start + OFF_PK_LEN);
-    this.offset = at;
+    // Id and version stay zero until stampIds: plain stores beat fill() for 8 bytes.
+    for (let i = start + OFF_ID; i < start + OFF_ID + 8; i++) buf[i] = 0;
+    w.pos = start + ENTRY_FIXED_BYTES;
+    const keyLen = w.raw(key);
+    const pkLen = pk === undefined ? 0 : w.raw(pk);
+    w.ensure(VALUE_HEADER_BYTES);
+    buf = w.buf;
+    // A key past 65,535 bytes throws (as writeUInt16LE does) with the builder as it was before the call.
+    if ((keyLen | pkLen) >>> 16 !== 0) w.pos = start;
+    putU16(buf, start + OFF_KEY_LEN, keyLen);
+    putU16(buf, start + OFF_PK_LEN, pkLen);
+    const header = this.valueHeader;
+    const at = w.pos;
+    for (let i = 0; i < VALUE_HEADER_BYTES; i++) buf[at + i] = header[i] as number;
+    w.pos = at + VALUE_HEADER_BYTES;
+    this.entryStart = start;
+  }
+
+  /** Completes the entry begun last: its length, and the count. */
+  endEntry(): void {
+    const start = this.entryStart;
+    assert.ok(start >= 0, 'endEntry without beginEntry');
+    this.w.buf.writeUInt32LE(this.w.pos - start, start);
+    this.entryStart = -1;
     this.countValue++;
+  }
+
+  /** Drops the entry begun last, as if it had never been started. */
+  abortEntry(): void {
+    assert.ok(this.entryStart >= 0, 'abortEntry without beginEntry');
+    this.w.pos = this.entryStart;
+    this.entryStart = -1;
   }
 
   /** The finished batch (a view of the internal buffer; the builder is done). */
   finish(): Buffer {
-    this.buf.writeUInt32LE(this.countValue, 8);
-    return this.buf.subarray(0, this.offset);
-  }
-
-  private ensure(extra: number): void {
-    const need = this.offset + extra;
-    if (need <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < need) size *= 2;
-    const next = Buffer.allocUnsafeSlow(size);
-    this.buf.copy(next, 0, 0, this.offset);
-    this.buf = next;
+    assert.ok(this.entryStart < 0, 'finish with an entry still open');
+    this.w.buf.writeUInt32LE(this.countValue, 8);
+    return this.w.buf.subarray(0, this.w.pos);
   }
 }
 

@@ -26,6 +26,7 @@ import { FIELD_TYPES, type FieldDef, type FieldType, type TableDef } from './tab
 import { VIOLATION_CODES, pointerToken, type Violation, type ViolationCode } from './violation.ts';
 import {
   isJsonWithin,
+  isPlainDecimal,
   normalizeBool,
   normalizeBytes,
   normalizeDecimal,
@@ -88,6 +89,10 @@ export interface CompiledSchema {
   shardKeyOf(values: readonly unknown[]): string;
   /** Canonical primary key string, or undefined when the table has none. */
   primaryKeyOf(values: readonly unknown[]): string | undefined;
+  /** The limits values are checked against (the generated encoder checks the same). */
+  readonly limits: ValueLimits;
+  /** Each field's default, normalized (undefined: none), in `def.fields` order. */
+  readonly defaults: readonly unknown[];
 }
 
 const { REQUIRED, TYPE, UNKNOWN_FIELD, RESERVED_FIELD, ALIAS_EXPIRED, DUPLICATE_FIELD, EVENT_TIME_IN_FUTURE } = VIOLATION_CODES;
@@ -107,8 +112,9 @@ interface GeneratedScope {
   readonly slow: Readonly<Record<FieldType, (v: unknown) => unknown>>;
   readonly D: readonly unknown[];
   readonly EXP: readonly number[];
+  readonly plainDecimal: (v: string) => boolean;
 }
-const SCOPE_NAMES = ['P', 'hasOwn', 'addErr', 'futureErr', 'notObject', 'extraErrors', 'collectExtras', 'BAD_EXTRAS', 'slow', 'D', 'EXP'] as const satisfies readonly (keyof GeneratedScope)[];
+const SCOPE_NAMES = ['P', 'hasOwn', 'addErr', 'futureErr', 'notObject', 'extraErrors', 'collectExtras', 'BAD_EXTRAS', 'slow', 'D', 'EXP', 'plainDecimal'] as const satisfies readonly (keyof GeneratedScope)[];
 
 const BAD_EXTRAS: unique symbol = Symbol('bad extras');
 
@@ -122,13 +128,13 @@ function describeType(v: unknown): string {
 }
 
 /** Source that reads own property `name` of `input` (prototype names like `constructor` must not leak in). */
-function readSource(name: string): string {
+export function readSource(name: string): string {
   const lit = JSON.stringify(name);
   return name in Object.prototype ? `(hasOwn(input, ${lit}) ? input[${lit}] : undefined)` : `input[${lit}]`;
 }
 
 /** Source of the inlined fast check and value of `type`; the slow helper covers everything else. */
-function fastPath(type: FieldType, limits: ValueLimits): { test: string; value: string } | undefined {
+export function fastPath(type: FieldType, limits: ValueLimits): { test: string; value: string } | undefined {
   switch (type) {
     case 'string':
       // length*3 bounds the UTF-8 bytes, so only long strings need byte counting (slow path).
@@ -141,6 +147,8 @@ function fastPath(type: FieldType, limits: ValueLimits): { test: string; value: 
       return { test: 'typeof v === "number" && Number.isFinite(v)', value: 'v' };
     case 'bool':
       return { test: 'typeof v === "boolean"', value: 'v' };
+    case 'decimal':
+      return { test: 'typeof v === "string" && plainDecimal(v)', value: 'v' };
     default:
       return undefined;
   }
@@ -247,6 +255,8 @@ export function compileSchema(def: TableDef, options: CompileSchemaOptions = {})
     timeIndex,
     shardKeyOf: (values) => keyString(values[shardKeyIndex], shardKeyType),
     primaryKeyOf: (values) => (primaryKeyType === undefined ? undefined : keyString(values[primaryKeyIndex], primaryKeyType)),
+    limits,
+    defaults,
   };
 }
 
@@ -315,6 +325,7 @@ function makeScope(
       json: (v) => normalizeJson(v, limits),
     },
     D: defaults,
+    plainDecimal: isPlainDecimal,
   };
 }
 

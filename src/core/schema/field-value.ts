@@ -143,6 +143,30 @@ export function normalizeDecimal(v: unknown): string | ValueProblem {
   return fraction === '' ? canonicalSign + intPart : `${canonicalSign}${intPart}.${fraction}`;
 }
 
+/**
+ * True for a decimal text that `normalizeDecimal` returns unchanged, found
+ * without its regular expression (which allocates a match per value): no
+ * sign, no leading zero, digits on both sides of at most one '.', at most
+ * DECIMAL_DIGITS_MAX characters. False decides nothing; the helper does.
+ */
+export function isPlainDecimal(v: string): boolean {
+  const n = v.length;
+  if (n === 0 || n > DECIMAL_DIGITS_MAX) return false;
+  const first = v.charCodeAt(0);
+  if (first < 48 || first > 57) return false;
+  // "0" alone, or "0." and a fraction: any other leading zero is canonicalized away.
+  if (first === 48 && n > 1 && v.charCodeAt(1) !== 46 /* . */) return false;
+  let dot = false;
+  for (let i = 1; i < n; i++) {
+    const c = v.charCodeAt(i);
+    if (c === 46) {
+      if (dot || i === n - 1) return false;
+      dot = true;
+    } else if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
 /** 6-bit value of each base64 character; 255 = not in the standard alphabet. */
 const BASE64_VALUE = new Uint8Array(128).fill(255);
 for (let i = 0; i < 64; i++) {

@@ -92,3 +92,33 @@ test('a truncated batch is refused when its entries are read', () => {
   const reader = new RecordBatchReader(batch.subarray(0, batch.length - 3));
   assert.throws(() => reader.next());
 });
+
+test('an entry written in place equals one added whole; an aborted one leaves nothing', () => {
+  const values = ['acct-1', 42, 'é'.repeat(40), null, true];
+  const whole = new RecordBatchBuilder(3, 2, 1_000, 16);
+  whole.add(5, 'acct-1', 'pk-1', 7_000, encodeFields(values));
+  whole.add(6, 'k2', undefined, -5, encodeFields([1]));
+  const inPlace = new RecordBatchBuilder(3, 2, 1_000, 16);
+  inPlace.beginEntry(5, 'acct-1', 'pk-1', 7_000);
+  inPlace.writer.arrayHeader(values.length);
+  for (const v of values) assert.ok(inPlace.writer.json(v));
+  inPlace.endEntry();
+  inPlace.beginEntry(9, 'dropped', 'x'.repeat(500), 1);
+  inPlace.writer.str('y'.repeat(5000));
+  inPlace.abortEntry();
+  inPlace.beginEntry(6, 'k2', undefined, -5);
+  inPlace.writer.arrayHeader(1);
+  inPlace.writer.num(1);
+  inPlace.endEntry();
+  assert.equal(inPlace.count, 2);
+  assert.deepEqual(inPlace.finish(), whole.finish());
+});
+
+test('a key past 65,535 bytes throws and the builder stays as it was', () => {
+  const b = new RecordBatchBuilder(1, 1, 0);
+  b.add(0, 'a', undefined, 1, encodeFields(['a']));
+  const before = Buffer.from(b.finish());
+  assert.throws(() => b.add(0, 'k'.repeat(70_000), undefined, 1, encodeFields([1])), RangeError);
+  assert.throws(() => b.add(70_000, 'k', undefined, 1, encodeFields([1])), RangeError);
+  assert.deepEqual(b.finish(), before);
+});

@@ -4,12 +4,14 @@ import {
   fieldValueToJson,
   intToJson,
   isJsonWithin,
+  isPlainDecimal,
   normalizeDecimal,
   normalizeFieldValue,
   normalizeInt,
   ValueProblem,
 } from '../../../src/core/schema/field-value.ts';
 import { FIELD_TYPES } from '../../../src/core/schema/table-def.ts';
+import { prng } from '../../support/prng.ts';
 
 const LIMITS = { stringBytesMax: 1024, jsonDepthMax: 3 };
 
@@ -60,4 +62,19 @@ test('fieldValueToJson inverts normalization for every type', () => {
   assert.equal(fieldValueToJson('int', null), null);
   assert.equal(intToJson(5n), 5);
   assert.equal(intToJson(9007199254740992n), '9007199254740992');
+});
+
+test('isPlainDecimal says true only for texts normalizeDecimal returns unchanged', () => {
+  const fixed = ['0', '0.0', '0.50', '00', '01', '0.', '.5', '5.', '1.2.3', '-1', '+1', '-0', '12.50', '7', '1e5', '', '9'.repeat(38), '9'.repeat(39), `${'9'.repeat(37)}.9`, '1 ', ' 1', '١٢'];
+  for (const t of fixed) if (isPlainDecimal(t)) assert.equal(normalizeDecimal(t), t, t);
+  assert.ok(isPlainDecimal('12.50') && isPlainDecimal('0') && isPlainDecimal('0.007') && isPlainDecimal('1000'));
+  assert.ok(!isPlainDecimal('-1') && !isPlainDecimal('01') && !isPlainDecimal('1.') && !isPlainDecimal('.1') && !isPlainDecimal('1..2'));
+  const r = prng(38);
+  const chars = '0000111999..-+e ';
+  for (let i = 0; i < 20_000; i++) {
+    let t = '';
+    const n = Math.floor(r() * 8);
+    for (let k = 0; k < n; k++) t += chars[Math.floor(r() * chars.length)];
+    if (isPlainDecimal(t)) assert.equal(normalizeDecimal(t), t, JSON.stringify(t));
+  }
 });
