@@ -32,8 +32,13 @@ export interface PackedStrings {
 /** Packs `values` (one string when they are all the same). */
 export function packStrings(values: readonly string[]): PackedStrings {
   const first = values[0] ?? '';
-  if (values.every((v) => v === first)) return { text: first };
-  return { text: values.join(''), lengths: Uint32Array.from(values, (v) => v.length) };
+  let same = true;
+  for (let i = 1; i < values.length && same; i++) same = values[i] === first;
+  if (same) return { text: first };
+  // Plain loops: a callback per value (every, Uint32Array.from's map) was a tenth of a _bulk request's planning.
+  const lengths = new Uint32Array(values.length);
+  for (let i = 0; i < values.length; i++) lengths[i] = (values[i] as string).length;
+  return { text: values.join(''), lengths };
 }
 
 /** The values of `packed` for `count` records. */

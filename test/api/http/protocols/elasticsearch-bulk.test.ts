@@ -288,10 +288,13 @@ test('the answer as bytes is the UTF-8 of the answer as text, whatever the items
     { action: 'index', index: 'logs', id: 'given é', idGiven: true },
     { action: 'delete', index: 'logs', id: undefined, idGiven: false },
     { action: 'index', index: 'logs', id: 'tab\there', idGiven: false },
+    // Items far past the bytes reserved per item: the buffer grows.
+    { action: 'index', index: 'i'.repeat(400), id: 'made-up-but-long'.repeat(20), idGiven: false },
+    { action: 'create', index: 'logs', id: 'g\u00e9'.repeat(300), idGiven: true },
   ];
   const outcomes: (ItemOutcome | undefined)[] = [{ status: 201, result: 'created' }, { status: 200, result: 'updated' }, { status: 400, error: { type: 't', reason: 'r é', code: 'X' } }, undefined];
   for (let seed = 0; seed < 200; seed++) {
-    const n = seed % 13;
+    const n = seed % 13 + (seed % 50 === 0 ? 400 : 0);
     const items = Array.from({ length: n }, (_, i) => shapes[(seed * 7 + i * 3) % shapes.length] as BulkItem);
     const outs = items.map((_, i) => outcomes[(seed + i * 5) % outcomes.length]);
     assert.equal(bulkAnswerBytes(items, outs, seed).toString('utf8'), bulkAnswerJson(items, outs, seed), `seed ${seed}`);

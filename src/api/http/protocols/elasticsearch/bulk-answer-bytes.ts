@@ -22,49 +22,67 @@ interface Template {
 }
 
 const COMMA = 0x2c;
+/** Bytes reserved per item up front (a written item with a made-up id is ~150); the buffer grows past it. */
+const ITEM_BYTES_GUESS = 192;
 
-/** The answer body as bytes. */
+/** The answer body as bytes, in one pass into a buffer that grows when an item does not fit. */
 export function bulkAnswerBytes(items: readonly BulkItem[], outcomes: readonly (ItemOutcome | undefined)[], tookMs: number): Buffer {
   const start = Buffer.from(`{"took":${tookMs},"errors":${hasErrors(items, outcomes)},"items":[`, 'latin1');
   const indexJson = new Map<string, string>();
-  // Per item: its template, or its encoded JSON; both arrays are indexed by item.
-  const templates = new Array<Template | undefined>(items.length);
-  const encoded = new Array<Buffer | undefined>(items.length);
+  let out: Buffer = Buffer.allocUnsafe(start.length + 2 + items.length * ITEM_BYTES_GUESS);
+  let at = start.copy(out, 0);
   let last: Template | undefined;
-  let length = start.length + 2 + Math.max(0, items.length - 1);
   for (let i = 0; i < items.length; i++) {
     const item = items[i] as BulkItem;
     const o = outcomeAt(outcomes, i);
-    if (item.id !== undefined && !item.idGiven && o.error === undefined && o.result !== undefined && isPlainAscii(item.id)) {
-      if (last === undefined || last.outcome !== o || last.action !== item.action || last.index !== item.index) last = templateOf(item, o, indexJson);
-      templates[i] = last;
-      length += last.head.length + item.id.length + last.tail.length;
-    } else {
-      const bytes = Buffer.from(itemJson(item, o, indexJson), 'utf8');
-      encoded[i] = bytes;
-      length += bytes.length;
-    }
-  }
-  const out = Buffer.allocUnsafe(length);
-  let at = start.copy(out, 0);
-  for (let i = 0; i < items.length; i++) {
+    const id = item.id;
+    const t = id !== undefined && !item.idGiven && o.error === undefined && o.result !== undefined ? (last = sameTemplate(last, item, o) ?? templateOf(item, o, indexJson)) : undefined;
+    const room = t === undefined ? undefined : 1 + t.head.length + (id as string).length + t.tail.length;
+    if (room !== undefined && at + room + 2 > out.length) out = grown(out, at, room);
+    const itemStart = at;
     if (i > 0) out[at++] = COMMA;
-    const t = templates[i];
-    if (t === undefined) {
-      at += (encoded[i] as Buffer).copy(out, at);
+    if (t !== undefined && writePlainAscii(out, at + t.head.length, id as string)) {
+      out.set(t.head, at);
+      at += t.head.length + (id as string).length;
+      out.set(t.tail, at);
+      at += t.tail.length;
       continue;
     }
-    out.set(t.head, at);
-    at += t.head.length;
-    // Character by character: a native write call per 20-character id cost more than the copy.
-    const id = (items[i] as BulkItem).id as string;
-    for (let k = 0; k < id.length; k++) out[at++] = id.charCodeAt(k);
-    out.set(t.tail, at);
-    at += t.tail.length;
+    // Not a made-up id's item, or an id JSON would escape: from the item's JSON text.
+    at = itemStart;
+    const bytes = Buffer.from((i > 0 ? ',' : '') + itemJson(item, o, indexJson), 'utf8');
+    if (at + bytes.length + 2 > out.length) out = grown(out, at, bytes.length);
+    at += bytes.copy(out, at);
   }
   out[at++] = 0x5d; // ]
   out[at++] = 0x7d; // }
+  return out.subarray(0, at);
+}
+
+/** `last` when `item` and `o` share it (most items of a request do), else undefined. */
+function sameTemplate(last: Template | undefined, item: BulkItem, o: ItemOutcome): Template | undefined {
+  return last !== undefined && last.outcome === o && last.action === item.action && last.index === item.index ? last : undefined;
+}
+
+/** A copy of `buf`'s first `used` bytes in a buffer with room for `more` (and the closing bytes) after them. */
+function grown(buf: Buffer, used: number, more: number): Buffer {
+  const out = Buffer.allocUnsafe(Math.max(buf.length * 2, used + more + 2 + ITEM_BYTES_GUESS));
+  buf.copy(out, 0, 0, used);
   return out;
+}
+
+/**
+ * Writes `id` at `at` byte for byte when it is printable ASCII with nothing
+ * JSON escapes (a JS loop: a native write per 20-character id cost more);
+ * false, with whatever was written to be overwritten, when it is not.
+ */
+function writePlainAscii(out: Buffer, at: number, id: string): boolean {
+  for (let k = 0; k < id.length; k++) {
+    const c = id.charCodeAt(k);
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return false;
+    out[at + k] = c;
+  }
+  return true;
 }
 
 /** The head and tail of `item`'s JSON around its id, cut out of the JSON of the item with a marker id. */
@@ -73,13 +91,4 @@ function templateOf(item: BulkItem, outcome: ItemOutcome, indexJson: Map<string,
   const json = itemJson({ ...item, id: marker }, outcome, indexJson);
   const cut = json.indexOf(`"_id":"${marker}"`) + '"_id":"'.length;
   return { action: item.action, index: item.index, outcome, head: Buffer.from(json.slice(0, cut), 'utf8'), tail: Buffer.from(json.slice(cut + marker.length), 'utf8') };
-}
-
-/** Printable ASCII with nothing JSON escapes: written byte for byte between quotes. */
-function isPlainAscii(id: string): boolean {
-  for (let k = 0; k < id.length; k++) {
-    const c = id.charCodeAt(k);
-    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return false;
-  }
-  return true;
 }

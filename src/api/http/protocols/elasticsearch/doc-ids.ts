@@ -28,8 +28,7 @@ import { randomBytes } from 'node:crypto';
 export const DOC_ID_CHARS = 20;
 
 const ALPHABET = '-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz';
-const SEQUENCE_BITS = 24;
-const SEQUENCE_MASK = (1 << SEQUENCE_BITS) - 1;
+const SEQUENCE_MASK = (1 << 24) - 1;
 const TAG_BYTES = 6;
 
 /** `bits` bits of `value` (a non-negative safe integer) as bits/6 characters, most significant first. */
@@ -66,6 +65,8 @@ export class DocIdGenerator {
       this.lastMs = ms;
       this.msChars = sortable(ms, 48);
     }
-    return this.msChars + sortable(this.sequence, SEQUENCE_BITS) + this.tag;
+    const q = this.sequence;
+    // The sequence's four characters by bit operations (sortable's float division was a third of next()).
+    return this.msChars + ALPHABET[q >>> 18]! + ALPHABET[(q >>> 12) & 63]! + ALPHABET[(q >>> 6) & 63]! + ALPHABET[q & 63]! + this.tag;
   }
 }
