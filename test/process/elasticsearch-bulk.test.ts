@@ -170,6 +170,39 @@ test('made-up ids (written without primary-key lookups) are new; a given _id equ
   assert.equal(new Set(stored.map((r) => r['doc_id'])).size, 101, 'no made-up id met an existing one');
 });
 
+test('a shipper\'s uniform body (one action line, no _id) is answered exactly as the general plan answers the same documents', async () => {
+  type Item = Record<string, { _index: string; _id?: string; status: number; result?: string; error?: { type: string; reason: string } }>;
+  const post = async (path: string, lines: unknown[]): Promise<{ errors: boolean; items: Item[] }> => {
+    // Blank lines between ops, as rsyslog writes them.
+    const body = `${lines.map((o) => (typeof o === 'string' ? o : JSON.stringify(o))).join('\n\n')}\n`;
+    const res = await http(`${node.url}${path}`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.headers.get('x-elastic-product'), 'Elasticsearch');
+    return JSON.parse(res.text) as { errors: boolean; items: Item[] };
+  };
+  const docs = [{ m: 1 }, '[1]', { m: 2, '@timestamp': { not: 'a time' } }, '{"m":', { m: 3, '@timestamp': '2026-12-05T10:00:00Z' }, JSON.parse(`${'{"a":'.repeat(40)}1${'}'.repeat(40)}`)];
+  const masked = (items: Item[]) => items.map((i) => Object.fromEntries(Object.entries(i).map(([a, b]) => [a, { ...b, _id: typeof b._id === 'string' && b._id.length === 20 ? 'made-up' : b._id }])));
+  for (const [path, action] of [['/uniform/_bulk', { create: {} }], ['/_bulk', { index: { _index: 'uniform' } }]] as const) {
+    const uniform = await post(path, docs.flatMap((d) => [action, d]));
+    // The same documents and one more op of another kind: the general plan answers them.
+    const general = await post(path, [...docs.flatMap((d) => [action, d]), { delete: { _index: 'uniform', _id: 'x' } }]);
+    assert.equal(uniform.errors, true);
+    assert.deepEqual(masked(uniform.items), masked(general.items.slice(0, docs.length)), path);
+    assert.deepEqual(uniform.items.map((i) => Object.values(i)[0]?.status), [201, 400, 400, 400, 201, 400]);
+  }
+  // All stored: the answer is the template; the ids are new, in order, and land with their documents.
+  const ok = await post('/uniform/_bulk', Array.from({ length: 300 }, (_, n) => [{ index: {} }, { n }]).flat());
+  assert.equal(ok.errors, false);
+  const ids = ok.items.map((i) => i['index']?._id as string);
+  assert.deepEqual(new Set(ok.items.map((i) => `${i['index']?._index} ${i['index']?.status} ${i['index']?.result}`)), new Set(['uniform 201 created']));
+  assert.deepEqual([...ids].sort(), ids);
+  const stored = await exported('es_uniform');
+  assert.deepEqual(ids.map((id) => stored.find((r) => r['doc_id'] === id)?.['doc']), Array.from({ length: 300 }, (_, n) => ({ n })));
+  // A uniform body into a table that cannot take documents is refused per item, as the general plan does.
+  const manual = await post('/manual/_bulk', [{ index: {} }, { host: 'h' }, { index: {} }, { host: 'i' }]);
+  assert.deepEqual(manual.items.map((i) => Object.values(i)[0]?.status), [409, 409]);
+});
+
 test('media types: the NDJSON spellings are read alike; a broken pairing is 400 with nothing written, a form type 415, both with the product header', async () => {
   const send = (body: string, type = 'application/x-ndjson') =>
     fetch(`${node.url}/broken/_bulk`, { method: 'POST', body, headers: { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': type } });

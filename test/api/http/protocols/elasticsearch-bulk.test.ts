@@ -8,13 +8,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isSluiceError } from '../../../../src/core/errors.ts';
 import { SNOWFLAKE_EPOCH_MS } from '../../../../src/core/snowflake.ts';
-import { parseBulkBody } from '../../../../src/api/http/protocols/elasticsearch/bulk-ndjson.ts';
+import { parseBulkBody, uniformOps } from '../../../../src/api/http/protocols/elasticsearch/bulk-ndjson.ts';
 import { planBulk, tableWrite, type BulkItem, type BulkPlan, type PlanOptions } from '../../../../src/api/http/protocols/elasticsearch/bulk-plan.ts';
 import { decodeFrames } from '../../../../src/ingest/decode-frames.ts';
 import { docTime, packStrings, unpackStrings, wrapFrames } from '../../../../src/ingest/frame-envelope.ts';
 import { UnparsedRecord } from '../../../../src/ingest/batch-encoder.ts';
 import { bulkAnswerJson, writtenBatch, type ItemOutcome } from '../../../../src/api/http/protocols/elasticsearch/bulk-answer.ts';
-import { bulkAnswerBytes } from '../../../../src/api/http/protocols/elasticsearch/bulk-answer-bytes.ts';
+import { bulkAnswerBytes, uniformAnswerBytes } from '../../../../src/api/http/protocols/elasticsearch/bulk-answer-bytes.ts';
 import { esTableDefinition, esTableProblem, tableOfIndex } from '../../../../src/api/http/protocols/elasticsearch/index-table.ts';
 import { prefersHtml } from '../../../../src/api/http/status/accept.ts';
 import { withEsErrorFields } from '../../../../src/api/http/protocols/elasticsearch/es-error-body.ts';
@@ -299,6 +299,36 @@ test('the answer as bytes is the UTF-8 of the answer as text, whatever the items
     const outs = items.map((_, i) => outcomes[(seed + i * 5) % outcomes.length]);
     assert.equal(bulkAnswerBytes(items, outs, seed).toString('utf8'), bulkAnswerJson(items, outs, seed), `seed ${seed}`);
     assert.ok(bulkAnswerBytes(items, outs, seed).equals(Buffer.from(bulkAnswerJson(items, outs, seed), 'utf8')));
+  }
+});
+
+test('uniform bodies: one index or create action line without _id, repeated; anything else is left to the general plan', () => {
+  const body = bulkBody('{"index":{"_index":"a"}}\n{"m":1}\n\n{"index":{"_index":"a"}}\n  {"m":2}  \n');
+  const u = uniformOps(body);
+  assert.ok(u !== undefined);
+  assert.deepEqual([u.action, u.index, u.count], ['index', 'a', 2]);
+  const ops = parseBulkBody(body);
+  assert.deepEqual([u.sources.slice(0, 2), u.sources.slice(2)], ops.map((o) => [o.source?.start, o.source?.end]), 'the same source ranges as the general parse');
+  assert.deepEqual(uniformOps(bulkBody('{"create":{}}\n{"m":1}\n'))?.index, undefined);
+  for (const other of [
+    '{"index":{"_index":"a"}}\n{"m":1}\n{"index":{"_index":"b"}}\n{"m":2}\n', // two indices
+    '{"index":{"_index":"a","_id":"1"}}\n{"m":1}\n', // an _id
+    '{"index":{"_index":"a"}}\n{"m":1}\n{"create":{"_index":"a"}}\n{"m":2}\n', // two actions
+    '{"index":{"_index":"a"}}\n{"m":1}\n{"index":{"_index":"a"}}\n', // a source missing
+    '{"delete":{"_index":"a","_id":"1"}}\n',
+    '{"index":\n{"m":1}\n', // malformed
+    '\n \n',
+  ]) {
+    assert.equal(uniformOps(bulkBody(other)), undefined, other);
+  }
+});
+
+test('the uniform answer is the general answer of the same items, all created', () => {
+  for (const [action, index] of [['index', 'logs'], ['create', 'l\u00e9gs-"q"']] as const) {
+    const ids = Array.from({ length: 7 }, (_, i) => `-0AZ_az9-0AZ_az9-${String(i).padStart(3, '0')}`);
+    const items = ids.map((id) => ({ action, index, id, idGiven: false }));
+    const outcomes = items.map(() => ({ status: 201, result: 'created' }) as ItemOutcome);
+    assert.ok(uniformAnswerBytes(action, index, ids.join(''), 20, 9).equals(bulkAnswerBytes(items, outcomes, 9)));
   }
 });
 

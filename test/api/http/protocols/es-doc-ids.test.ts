@@ -40,3 +40,13 @@ test('two generators in the same millisecond differ by their tags', () => {
   assert.notEqual(x, y);
   assert.equal(x.slice(12), new DocIdGenerator(() => 9, seeded(SEED)).next().slice(12), 'the tag is the last 8 characters, fixed per generator');
 });
+
+test('nextMany makes the ids next would, back to back', () => {
+  let now = 7_000;
+  const a = new DocIdGenerator(() => now++, seeded(SEED));
+  const one = Array.from({ length: 50 }, () => a.next()).join('');
+  now = 7_000;
+  const c = new DocIdGenerator(() => now++, seeded(SEED));
+  assert.equal(c.nextMany(50), one);
+  assert.equal(c.nextMany(3).length, 3 * DOC_ID_CHARS);
+});

@@ -9,7 +9,7 @@
  * (action, index, outcome), with the id's 20 ASCII characters between.
  * Any other item is encoded from its JSON text.
  */
-import { hasErrors, itemJson, outcomeAt, type ItemOutcome } from './bulk-answer.ts';
+import { CREATED, hasErrors, itemJson, outcomeAt, type ItemOutcome } from './bulk-answer.ts';
 import type { BulkItem } from './bulk-plan.ts';
 
 /** The bytes around a made-up id, shared by the items of one action, index and outcome. */
@@ -53,6 +53,32 @@ export function bulkAnswerBytes(items: readonly BulkItem[], outcomes: readonly (
     const bytes = Buffer.from((i > 0 ? ',' : '') + itemJson(item, o, indexJson), 'utf8');
     if (at + bytes.length + 2 > out.length) out = grown(out, at, bytes.length);
     at += bytes.copy(out, at);
+  }
+  out[at++] = 0x5d; // ]
+  out[at++] = 0x7d; // }
+  return out.subarray(0, at);
+}
+
+/**
+ * The answer of `count` items of one action and index, each created under
+ * its made-up id (`ids`: `idChars` characters each, back to back): the
+ * same bytes as `bulkAnswerBytes` of those items, with no item objects.
+ */
+export function uniformAnswerBytes(action: BulkItem['action'], index: string, ids: string, idChars: number, tookMs: number): Buffer {
+  const count = ids.length / idChars;
+  const t = templateOf({ action, index, id: ids.slice(0, idChars), idGiven: false }, CREATED, new Map());
+  const start = Buffer.from(`{"took":${tookMs},"errors":false,"items":[`, 'latin1');
+  const item = t.head.length + idChars + t.tail.length;
+  const out = Buffer.allocUnsafe(start.length + count * (item + 1) + 1);
+  let at = start.copy(out, 0);
+  for (let i = 0; i < count; i++) {
+    if (i > 0) out[at++] = COMMA;
+    out.set(t.head, at);
+    at += t.head.length;
+    // Made-up ids are URL-safe ASCII (doc-ids.ts): one byte per character, nothing to escape.
+    for (let k = i * idChars, end = k + idChars; k < end; k++) out[at++] = ids.charCodeAt(k);
+    out.set(t.tail, at);
+    at += t.tail.length;
   }
   out[at++] = 0x5d; // ]
   out[at++] = 0x7d; // }

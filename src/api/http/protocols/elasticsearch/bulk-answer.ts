@@ -19,7 +19,7 @@ export interface ItemOutcome {
 }
 
 /** The outcomes of a written item, shared by all items (one object per item was garbage on the main thread). */
-const CREATED: ItemOutcome = Object.freeze({ status: 201, result: 'created' });
+export const CREATED: ItemOutcome = Object.freeze({ status: 201, result: 'created' });
 const UPDATED: ItemOutcome = Object.freeze({ status: 200, result: 'updated' });
 
 /** A per-item error. */

@@ -73,6 +73,45 @@ export function parseBulkBody(body: Buffer): BulkOp[] {
   return ops;
 }
 
+/** A body whose every op is the same `index` or `create` action line without `_id` (what shippers send). */
+export interface UniformOps {
+  readonly action: 'index' | 'create';
+  /** `_index` of the action line, if any. */
+  readonly index: string | undefined;
+  /** Ops in the body. */
+  readonly count: number;
+  /** The source lines' byte ranges: start and end of op k at 2k and 2k + 1. */
+  readonly sources: number[];
+}
+
+/**
+ * The body as UniformOps, or undefined when it is not that (any other
+ * action, an `_id`, two different action lines, a malformed line): such a
+ * body takes `parseBulkBody`, which says what is wrong with it. No object
+ * per op: the ranges are one array of numbers.
+ */
+export function uniformOps(body: Buffer): UniformOps | undefined {
+  const lines = new NonBlankLines(body);
+  if (!lines.next()) return undefined;
+  const first = { start: lines.start, end: lines.end };
+  let parsed: ParsedAction;
+  try {
+    parsed = parseActionLine(body.toString('utf8', first.start, first.end), lines.line);
+  } catch {
+    return undefined;
+  }
+  const action = parsed.action;
+  if ((action !== 'index' && action !== 'create') || parsed.id !== undefined) return undefined;
+  const sources: number[] = [];
+  for (;;) {
+    if (!lines.next()) return undefined;
+    sources.push(lines.start, lines.end);
+    if (!lines.next()) break;
+    if (!sameBytes(body, first.start, lines.start, lines.end - lines.start, first.end - first.start)) return undefined;
+  }
+  return { action, index: parsed.index, count: sources.length / 2, sources };
+}
+
 /** Why a source line is not a document (not JSON, or not an object), or undefined; parses it. */
 export function sourceProblem(body: Buffer, source: { readonly start: number; readonly end: number }): string | undefined {
   let doc: unknown;

@@ -21,7 +21,8 @@ import { authorizeRequest } from '../../auth-hook.ts';
 import { readBody } from '../../body-reader.ts';
 import { onSomeTable, type RouteAuth } from '../../route-auth.ts';
 import { ensureTable } from '../ensure-table.ts';
-import { parseBulkBody } from './bulk-ndjson.ts';
+import { parseBulkBody, uniformOps } from './bulk-ndjson.ts';
+import { uniformTarget, writeUniform } from './bulk-uniform.ts';
 import { planBulk, tableWrite, type BulkPlan, type TableBatch } from './bulk-plan.ts';
 import { failedBatch, writtenBatch } from './bulk-answer.ts';
 import { bulkAnswerBytes } from './bulk-answer-bytes.ts';
@@ -58,6 +59,12 @@ async function bulk(ctx: ApiContext, ids: DocIdGenerator, request: FastifyReques
   try {
     const body = await readBody(request.raw, { bodyBytesMax: ctx.config.bodyBytesMax, ticket });
     if (!isUtf8(body)) throw new SluiceError('INVALID_ENCODING', 'the _bulk body is not valid UTF-8');
+    const uniform = uniformOps(body);
+    const target = uniform === undefined ? undefined : uniformTarget(uniform, pathIndex, ctx.config.esTablePrefix);
+    if (uniform !== undefined && target !== undefined) {
+      const answer = await writeUniform({ ctx, request, body, ids, startedMs }, uniform, target, ticket);
+      return reply.code(200).type('application/json').send(answer);
+    }
     const ops = parseBulkBody(body);
     if (ops.length === 0) throw new SluiceError('EMPTY_BODY', 'the _bulk body holds no actions');
     plan = planBulk(body, ops, {
