@@ -24,6 +24,9 @@ import { Etcd3 } from 'etcd3';
 import { TestCluster, waitUntil } from './cluster.ts';
 import { http, type NodeProcess } from './harness.ts';
 
+/** How long a read of all replicas answered 503 (a replica too slow just after a restart) is retried, ms. */
+const ALL_READ_RETRY_MS = 10_000;
+
 const NODES = 3;
 const KEYS = 4;
 const RECORDS_PER_KEY = 2;
@@ -283,7 +286,13 @@ test('atomic batches across shards: a node killed at each step of the two-phase 
       for (const [i, v] of after.entries()) assert.deepEqual(v, want, `node ${i} after the decision was concluded`);
       for (let i = 0; i < NODES; i++) {
         for (const id of ids) {
-          const res = await http(`${cluster.url(i)}/v1/tables/${table}/records/${id}?consistency=all`);
+          // A read of all replicas just after a restart may time out on a busy machine: 503 is the
+          // retryable answer (clients retry it), so it is retried for a while; any other answer counts.
+          let res = await http(`${cluster.url(i)}/v1/tables/${table}/records/${id}?consistency=all`);
+          for (const started = Date.now(); res.status === 503 && Date.now() - started < ALL_READ_RETRY_MS; ) {
+            await new Promise((r) => setTimeout(r, 200));
+            res = await http(`${cluster.url(i)}/v1/tables/${table}/records/${id}?consistency=all`);
+          }
           assert.equal(res.status, 200, `record ${id} through node ${i}: ${res.text}`);
         }
         const exported = await http(`${cluster.url(i)}/v1/tables/${table}/export`);
