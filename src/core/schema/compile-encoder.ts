@@ -25,21 +25,8 @@ import assert from 'node:assert/strict';
 import type { MsgpackWriter } from '../codec/msgpack-writer.ts';
 import type { RecordBatchBuilder } from '../codec/record-batch-v1.ts';
 import { shardOf } from '../murmur3.ts';
-import { fastPath, readSource, type CompiledSchema } from './compile-schema.ts';
-import {
-  isJsonWithin,
-  isPlainDecimal,
-  normalizeBool,
-  normalizeBytes,
-  normalizeDecimal,
-  normalizeFloat,
-  normalizeInt,
-  normalizeJson,
-  normalizeString,
-  normalizeTimestamp,
-  ValueProblem,
-  type ValueLimits,
-} from './field-value.ts';
+import { fastPath, readSource, slowNormalizers, type CompiledSchema } from './compile-schema.ts';
+import { isJsonWithin, isPlainDecimal, ValueProblem, type ValueLimits } from './field-value.ts';
 import { keyString } from './key-string.ts';
 import { FIELD_TYPES, type FieldDef, type FieldType, type TableDef } from './table-def.ts';
 
@@ -172,7 +159,7 @@ function compileEncoder(schema: CompiledSchema): Factory {
   const scope: EncoderScope = {
     P: ValueProblem,
     hasOwn: Object.hasOwn,
-    slow: slowHelpers(limits),
+    slow: slowNormalizers(limits),
     D: defaults,
     keyStr: keyString,
     shardOf,
@@ -213,16 +200,3 @@ function extrasWriter(def: TableDef, jsonDepthMax: number): (w: MsgpackWriter, i
   };
 }
 
-/** The normalizer's slow helpers, bound to the same limits. */
-function slowHelpers(limits: ValueLimits): Readonly<Record<FieldType, (v: unknown) => unknown>> {
-  return {
-    string: (v) => normalizeString(v, limits),
-    int: normalizeInt,
-    float: normalizeFloat,
-    bool: normalizeBool,
-    timestamp: normalizeTimestamp,
-    decimal: normalizeDecimal,
-    bytes: (v) => normalizeBytes(v, limits),
-    json: (v) => normalizeJson(v, limits),
-  };
-}

@@ -260,6 +260,20 @@ export function compileSchema(def: TableDef, options: CompileSchemaOptions = {})
   };
 }
 
+
+/** Each type's full normalizer (what the generated code calls off its fast path), bound to `limits`. */
+export function slowNormalizers(limits: ValueLimits): Readonly<Record<FieldType, (v: unknown) => unknown>> {
+  return {
+    string: (v) => normalizeString(v, limits),
+    int: normalizeInt,
+    float: normalizeFloat,
+    bool: normalizeBool,
+    timestamp: normalizeTimestamp,
+    decimal: normalizeDecimal,
+    bytes: (v) => normalizeBytes(v, limits),
+    json: (v) => normalizeJson(v, limits),
+  };
+}
 /** The helpers the generated function calls; all bound to this schema's limits. */
 function makeScope(
   limits: ValueLimits,
@@ -314,16 +328,7 @@ function makeScope(
     extraErrors,
     collectExtras,
     BAD_EXTRAS,
-    slow: {
-      string: (v) => normalizeString(v, limits),
-      int: normalizeInt,
-      float: normalizeFloat,
-      bool: normalizeBool,
-      timestamp: normalizeTimestamp,
-      decimal: normalizeDecimal,
-      bytes: (v) => normalizeBytes(v, limits),
-      json: (v) => normalizeJson(v, limits),
-    },
+    slow: slowNormalizers(limits),
     D: defaults,
     plainDecimal: isPlainDecimal,
   };
