@@ -323,9 +323,7 @@ export class KafkaSource implements Ingestor {
   /** Writes one batch until it is durable, retrying transient failures; refused records come back in the result. */
   private async writeBatch(batch: Batch, firstTicket: Awaited<ReturnType<SourceDoor['admit']>>, signal: AbortSignal): Promise<WriteResult> {
     const { messages } = batch;
-    const values = messages.map((m) => m.value ?? Buffer.alloc(0));
-    const body = Buffer.concat(values);
-    const frames = Uint32Array.from(values, (v) => v.length);
+    const { body, frames } = framesOf(messages);
     const dedupe = dedupeKeysOf(messages);
     let ticket: typeof firstTicket | undefined = firstTicket;
     let delay = RETRY_DELAY_MS_MIN;
@@ -499,4 +497,24 @@ function nextOffsets(messages: readonly KafkaMessage[]): PartitionOffsets {
     if (known === undefined || m.offset + 1n > known.offset) out.set(m.partition, { offset: m.offset + 1n, leaderEpoch: m.leaderEpoch });
   }
   return out;
+}
+
+/**
+ * The messages' values back to back and their lengths, in one pass with
+ * TypedArray#set: Buffer.concat crossed into C++ for every message (a
+ * tenth of the main thread's samples under a Kafka load, with the index's
+ * own small copies).
+ */
+function framesOf(messages: readonly KafkaMessage[]): { body: Buffer; frames: Uint32Array } {
+  const frames = new Uint32Array(messages.length);
+  let length = 0;
+  for (let i = 0; i < messages.length; i++) length += frames[i] = messages[i]?.value?.length ?? 0;
+  const body = Buffer.allocUnsafe(length);
+  let at = 0;
+  for (const m of messages) {
+    if (m.value === undefined || m.value === null) continue;
+    body.set(m.value, at);
+    at += m.value.length;
+  }
+  return { body, frames };
 }

@@ -20,6 +20,7 @@
  *                | locations
  *   location  := shard u16le | keyLen u16le | key [keyLen] | timeKey [8]
  */
+import { copyBytes } from '../../core/copy-bytes.ts';
 import assert from 'node:assert/strict';
 import { workerIdAt, workerIdOfId } from '../../core/snowflake.ts';
 import { RECORD_KEY_HEAD_BYTES, PREFIX_RECORD } from './key-layout.ts';
@@ -117,13 +118,13 @@ export class IdBlockBuilder {
       const keyOffset = this.parts[p + 2] as number;
       const keyLen = this.parts[p + 3] as number;
       const timeKeyOffset = this.parts[p + 4] as number;
-      src.copy(out, idsAt + i * 8, idOffset, idOffset + 8);
+      copyBytes(src, idOffset, idOffset + 8, out, idsAt + i * 8);
       out.writeUInt32LE(loc, offsetsAt + i * 4);
       const at = locationsAt + loc;
       out.writeUInt16LE(this.parts[p + 1] as number, at);
       out.writeUInt16LE(keyLen, at + 2);
-      src.copy(out, at + 4, keyOffset, keyOffset + keyLen);
-      src.copy(out, at + 4 + keyLen, timeKeyOffset, timeKeyOffset + 8);
+      copyBytes(src, keyOffset, keyOffset + keyLen, out, at + 4);
+      copyBytes(src, timeKeyOffset, timeKeyOffset + 8, out, at + 4 + keyLen);
       loc += 4 + keyLen + 8;
     }
     const lastIdOffset = this.parts[(count - 1) * 5] as number;

@@ -34,6 +34,8 @@
  * Merkle summary or repair ever sees an undecided record.
  */
 
+import { copyBytes } from '../../core/copy-bytes.ts';
+
 export const PREFIX_RECORD = 0x52; // 'R'
 export const PREFIX_ID = 0x49; // 'I'
 export const PREFIX_PK = 0x50; // 'P'
@@ -70,9 +72,9 @@ export function recordKey(shard: number, tableId: number, src: Buffer, keyOffset
   out.writeUInt16BE(shard, 1);
   out.writeUInt32BE(tableId, 3);
   out.writeUInt16BE(keyLen, 7);
-  src.copy(out, 9, keyOffset, keyOffset + keyLen);
-  src.copy(out, 9 + keyLen, timeKeyOffset, timeKeyOffset + 8);
-  src.copy(out, 17 + keyLen, idOffset, idOffset + 8);
+  copyBytes(src, keyOffset, keyOffset + keyLen, out, 9);
+  copyBytes(src, timeKeyOffset, timeKeyOffset + 8, out, 9 + keyLen);
+  copyBytes(src, idOffset, idOffset + 8, out, 17 + keyLen);
   return out;
 }
 
@@ -83,7 +85,7 @@ function shardTableKey(prefix: number, shard: number, tableId: number, bytes: Bu
   out.writeUInt16BE(shard, 1);
   out.writeUInt32BE(tableId, 3);
   out.writeUInt16BE(bytes.length, 7);
-  bytes.copy(out, 9);
+  copyBytes(bytes, 0, bytes.length, out, 9);
   return out;
 }
 
@@ -113,7 +115,7 @@ export function shardPrefix(shard: number): Buffer {
 export function prefixedId(prefix: number, src: Buffer, idOffset: number): Buffer {
   const out = Buffer.allocUnsafe(9);
   out[0] = prefix;
-  src.copy(out, 1, idOffset, idOffset + 8);
+  copyBytes(src, idOffset, idOffset + 8, out, 1);
   return out;
 }
 
@@ -178,9 +180,9 @@ export function pkKey(shard: number, tableId: number, pk: Buffer | string): Buff
 export function pkValue(id: Buffer, idOffset: number, version: Buffer, versionOffset: number, recordKeyBuf: Buffer): Buffer {
   const suffixLen = recordKeyBuf.length - 7 - 8; // keyLen | key | timeKey
   const out = Buffer.allocUnsafe(16 + suffixLen);
-  id.copy(out, 0, idOffset, idOffset + 8);
-  version.copy(out, 8, versionOffset, versionOffset + 8);
-  recordKeyBuf.copy(out, 16, 7, 7 + suffixLen);
+  copyBytes(id, idOffset, idOffset + 8, out, 0);
+  copyBytes(version, versionOffset, versionOffset + 8, out, 8);
+  copyBytes(recordKeyBuf, 7, 7 + suffixLen, out, 16);
   return out;
 }
 
