@@ -4,7 +4,7 @@ import { copyBytes } from '../../src/core/copy-bytes.ts';
 
 test('copyBytes copies what Buffer#copy copies, short runs by loop and long ones natively', () => {
   const src = Buffer.from(Array.from({ length: 300 }, (_, i) => (i * 37) & 255));
-  for (const n of [0, 1, 7, 8, 47, 48, 49, 64, 200]) {
+  for (const n of [0, 1, 7, 8, 31, 32, 33, 64, 200]) {
     for (const from of [0, 3, 99]) {
       const want = Buffer.alloc(260, 0xee);
       const got = Buffer.alloc(260, 0xee);
