@@ -39,17 +39,12 @@ export function bulkAnswerBytes(items: readonly BulkItem[], outcomes: readonly (
     const t = id !== undefined && !item.idGiven && o.error === undefined && o.result !== undefined ? (last = sameTemplate(last, item, o) ?? templateOf(item, o, indexJson)) : undefined;
     const room = t === undefined ? undefined : 1 + t.head.length + (id as string).length + t.tail.length;
     if (room !== undefined && at + room + 2 > out.length) out = grown(out, at, room);
-    const itemStart = at;
-    if (i > 0) out[at++] = COMMA;
-    if (t !== undefined && writePlainAscii(out, at + t.head.length, id as string)) {
-      out.set(t.head, at);
-      at += t.head.length + (id as string).length;
-      out.set(t.tail, at);
-      at += t.tail.length;
+    const end = t === undefined ? undefined : writeTemplated(out, at, i > 0, t, id as string, 0, (id as string).length);
+    if (end !== undefined) {
+      at = end;
       continue;
     }
     // Not a made-up id's item, or an id JSON would escape: from the item's JSON text.
-    at = itemStart;
     const bytes = Buffer.from((i > 0 ? ',' : '') + itemJson(item, o, indexJson), 'utf8');
     if (at + bytes.length + 2 > out.length) out = grown(out, at, bytes.length);
     at += bytes.copy(out, at);
@@ -72,13 +67,10 @@ export function uniformAnswerBytes(action: BulkItem['action'], index: string, id
   const out = Buffer.allocUnsafe(start.length + count * (item + 1) + 1);
   let at = start.copy(out, 0);
   for (let i = 0; i < count; i++) {
-    if (i > 0) out[at++] = COMMA;
-    out.set(t.head, at);
-    at += t.head.length;
-    // Made-up ids are URL-safe ASCII (doc-ids.ts): one byte per character, nothing to escape.
-    for (let k = i * idChars, end = k + idChars; k < end; k++) out[at++] = ids.charCodeAt(k);
-    out.set(t.tail, at);
-    at += t.tail.length;
+    const end = writeTemplated(out, at, i > 0, t, ids, i * idChars, (i + 1) * idChars);
+    // Made-up ids are URL-safe ASCII by construction (doc-ids.ts).
+    if (end === undefined) throw new Error(`made-up id ${ids.slice(i * idChars, (i + 1) * idChars)} is not plain ASCII`);
+    at = end;
   }
   out[at++] = 0x5d; // ]
   out[at++] = 0x7d; // }
@@ -98,17 +90,25 @@ function grown(buf: Buffer, used: number, more: number): Buffer {
 }
 
 /**
- * Writes `id` at `at` byte for byte when it is printable ASCII with nothing
- * JSON escapes (a JS loop: a native write per 20-character id cost more);
- * false, with whatever was written to be overwritten, when it is not.
+ * Writes one item at `at` from its template: a comma first when `comma`,
+ * the head, `text[from, to)` as the id byte for byte, the tail. Returns
+ * where the item ends, or undefined (what was written is to be
+ * overwritten) when the id is not printable ASCII free of what JSON
+ * escapes. The id goes in by a JS loop: a native write per 20-character
+ * id cost more.
  */
-function writePlainAscii(out: Buffer, at: number, id: string): boolean {
-  for (let k = 0; k < id.length; k++) {
-    const c = id.charCodeAt(k);
-    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return false;
-    out[at + k] = c;
+function writeTemplated(out: Buffer, at: number, comma: boolean, t: Template, text: string, from: number, to: number): number | undefined {
+  const idAt = at + (comma ? 1 : 0) + t.head.length;
+  for (let k = from; k < to; k++) {
+    const c = text.charCodeAt(k);
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return undefined;
+    out[idAt + k - from] = c;
   }
-  return true;
+  if (comma) out[at] = COMMA;
+  out.set(t.head, idAt - t.head.length);
+  const tailAt = idAt + (to - from);
+  out.set(t.tail, tailAt);
+  return tailAt + t.tail.length;
 }
 
 /** The head and tail of `item`'s JSON around its id, cut out of the JSON of the item with a marker id. */

@@ -12,7 +12,7 @@
  */
 import { sourceProblem, type BulkAction, type BulkOp } from './bulk-ndjson.ts';
 import { ES_FIELDS, tableOfIndex } from './index-table.ts';
-import { packStrings, type FrameEnvelope } from '../../../../ingest/frame-envelope.ts';
+import { packStrings, type FrameEnvelope, type PackedStrings } from '../../../../ingest/frame-envelope.ts';
 import { conflict, itemError, type ItemOutcome } from './bulk-answer.ts';
 
 /** What names an op in the answer. */
@@ -27,8 +27,8 @@ export interface BulkItem {
 /** The documents of one table, in body order. */
 export interface TableBatch {
   readonly table: string;
-  /** Per record: its source line's bytes [start, end) in the body. */
-  readonly sources: { readonly start: number; readonly end: number }[];
+  /** The source lines' bytes in the body: record k's [start, end) at 2k and 2k + 1 (no object per record). */
+  readonly sources: number[];
   /** The op position of each record. */
   readonly positions: number[];
   /** Per record: an earlier op of this request already wrote the same `_id`. */
@@ -91,7 +91,7 @@ export function planBulk(body: Buffer, ops: readonly BulkOp[], o: PlanOptions): 
     }
     if (key !== undefined) seen.add(key);
     if (batch === undefined) batches.set(table, (batch = { table, sources: [], positions: [], repeats: [] }));
-    batch.sources.push(op.source);
+    batch.sources.push(op.source.start, op.source.end);
     batch.positions.push(items.length - 1);
     batch.repeats.push(repeat);
     outcomes.push(undefined);
@@ -128,20 +128,6 @@ export interface TableWrite {
 
 /** The write of `batch`: its documents, to be wrapped as `{doc_id, es_index, ts, doc}` where they are parsed. */
 export function tableWrite(plan: BulkPlan, batch: TableBatch, timeField: string): TableWrite {
-  const frames = new Uint32Array(batch.sources.length);
-  let length = 0;
-  for (let i = 0; i < frames.length; i++) {
-    const s = batch.sources[i] as { start: number; end: number };
-    length += frames[i] = s.end - s.start;
-  }
-  // Copied range by range into one buffer with TypedArray#set: Buffer.concat (or Buffer#copy) made a view per document.
-  const body = Buffer.allocUnsafe(length);
-  const from = new Uint8Array(plan.body.buffer, plan.body.byteOffset, plan.body.length);
-  let at = 0;
-  for (const s of batch.sources) {
-    body.set(from.subarray(s.start, s.end), at);
-    at += s.end - s.start;
-  }
   const ids: string[] = [];
   const indexes: string[] = [];
   let minted = true;
@@ -151,15 +137,38 @@ export function tableWrite(plan: BulkPlan, batch: TableBatch, timeField: string)
     indexes.push(item.index);
     if (item.idGiven) minted = false;
   }
-  const envelope: FrameEnvelope = {
+  return { ...sourceFrames(plan.body, batch.sources), envelope: esEnvelope(timeField, packStrings(ids), packStrings(indexes)), minted };
+}
+
+/** How the pipeline wraps each document: `{doc_id, es_index, ts, doc}`, the time read from the document's `timeField`. */
+export function esEnvelope(timeField: string, ids: PackedStrings, indexes: PackedStrings): FrameEnvelope {
+  return {
     docField: ES_FIELDS.doc,
     timeField: ES_FIELDS.time,
     docTimePath: timeField,
     fields: [
-      { name: ES_FIELDS.id, values: packStrings(ids) },
-      { name: ES_FIELDS.index, values: packStrings(indexes) },
+      { name: ES_FIELDS.id, values: ids },
+      { name: ES_FIELDS.index, values: indexes },
     ],
     noun: 'source',
   };
-  return { body, frames, envelope, minted };
+}
+
+/**
+ * The source lines `sources` (start and end pairs) of `body` back to back,
+ * and their lengths: the frames of the pipeline's write. Copied range by
+ * range with TypedArray#set (Buffer.concat made a view per document).
+ */
+export function sourceFrames(body: Buffer, sources: readonly number[]): { body: Buffer; frames: Uint32Array } {
+  const frames = new Uint32Array(sources.length / 2);
+  let length = 0;
+  for (let i = 0; i < frames.length; i++) length += frames[i] = (sources[2 * i + 1] as number) - (sources[2 * i] as number);
+  const out = Buffer.allocUnsafe(length);
+  const from = new Uint8Array(body.buffer, body.byteOffset, body.length);
+  let at = 0;
+  for (let i = 0; i < frames.length; i++) {
+    out.set(from.subarray(sources[2 * i] as number, sources[2 * i + 1] as number), at);
+    at += frames[i] as number;
+  }
+  return { body: out, frames };
 }

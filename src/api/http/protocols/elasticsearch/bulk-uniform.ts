@@ -5,16 +5,17 @@
  * needs no per-op plan: the source ranges are one array of numbers, the
  * ids one string, and the answer, when every document was stored, one
  * template filled with the ids. Each op's objects in the general plan
- * lived until the answer, long enough to be promoted, and the main
- * thread's share of `_bulk` was mostly building and collecting them
- * (docs/benchmarks.md). Anything else, and any answer other than "all
- * created", goes through the general plan's code (bulk-plan.ts), so the
- * two cannot answer differently (a test compares them).
+ * lived until the answer, long enough to be promoted: garbage collection
+ * took 6–10% of the main thread and 0.9 CPU-s per million more in V8's
+ * helper threads than the native route (docs/benchmarks.md). Anything
+ * else, and any answer other than "all created", goes through the general
+ * plan's code (bulk-plan.ts), so the two cannot answer differently (a test
+ * compares them).
  */
 import type { FastifyRequest } from 'fastify';
 import { isSluiceError, SluiceError } from '../../../../core/errors.ts';
 import type { AdmissionTicket } from '../../../../ingest/admission.ts';
-import { packStrings, type FrameEnvelope } from '../../../../ingest/frame-envelope.ts';
+import { packStrings } from '../../../../ingest/frame-envelope.ts';
 import type { WriteResult } from '../../../../ingest/pipeline.ts';
 import { tableNeed } from '../../../../security/scopes.ts';
 import { currentDef } from '../../../../storage/catalog.ts';
@@ -25,9 +26,9 @@ import { protocolOnInvalid } from '../protocol-on-invalid.ts';
 import { failedBatch, writtenBatch, type ItemOutcome } from './bulk-answer.ts';
 import { bulkAnswerBytes, uniformAnswerBytes } from './bulk-answer-bytes.ts';
 import type { UniformOps } from './bulk-ndjson.ts';
-import type { BulkItem, TableBatch } from './bulk-plan.ts';
+import { esEnvelope, sourceFrames, type BulkItem, type TableBatch } from './bulk-plan.ts';
 import { DOC_ID_CHARS, type DocIdGenerator } from './doc-ids.ts';
-import { ES_FIELDS, esTableDefinition, esTableProblem, tableOfIndex } from './index-table.ts';
+import { esTableDefinition, esTableProblem, tableOfIndex } from './index-table.ts';
 
 /** What a uniform request needs besides its ops. */
 export interface UniformRequest {
@@ -56,17 +57,8 @@ export async function writeUniform(r: UniformRequest, ops: UniformOps, target: {
     const onInvalid = protocolOnInvalid(request, entry, 'skip');
     const problem = esTableProblem(currentDef(entry));
     if (problem !== undefined) throw new SluiceError('SCHEMA_INCOMPATIBLE', `the table ${target.table} exists but cannot take Elasticsearch documents: ${problem} (docs/protocols.md)`);
+    const envelope = esEnvelope(ctx.config.esTimeField, { text: ids, lengths: new Uint32Array(ops.count).fill(DOC_ID_CHARS) }, packStrings([target.index]));
     const { body, frames } = sourceFrames(r.body, ops.sources);
-    const envelope: FrameEnvelope = {
-      docField: ES_FIELDS.doc,
-      timeField: ES_FIELDS.time,
-      docTimePath: ctx.config.esTimeField,
-      fields: [
-        { name: ES_FIELDS.id, values: { text: ids, lengths: new Uint32Array(ops.count).fill(DOC_ID_CHARS) } },
-        { name: ES_FIELDS.index, values: packStrings([target.index]) },
-      ],
-      noun: 'source',
-    };
     const write = { table: target.table, body, frames, envelope, format: 'ndjson', onInvalid, source: 'elasticsearch', requestId: String(request.id), keysMinted: true } as const;
     // Made-up ids are new by construction (doc-ids.ts): no primary-key lookups for them.
     result = await ctx.door.write(write, ticket, ctx.endpoints.http.progress);
@@ -85,29 +77,13 @@ export async function writeUniform(r: UniformRequest, ops: UniformOps, target: {
 /** The answer through the general plan's items and outcomes (some document refused, or the write failed). */
 function answered(r: UniformRequest, ops: UniformOps, target: { index: string; table: string }, ids: string, decide: (batch: TableBatch, outcomes: (ItemOutcome | undefined)[], items: BulkItem[]) => void): Buffer {
   const items: BulkItem[] = [];
-  const batch: TableBatch = { table: target.table, sources: [], positions: [], repeats: [] };
+  const batch: TableBatch = { table: target.table, sources: ops.sources, positions: [], repeats: [] };
   for (let i = 0; i < ops.count; i++) {
     items.push({ action: ops.action, index: target.index, id: ids.slice(i * DOC_ID_CHARS, (i + 1) * DOC_ID_CHARS), idGiven: false });
-    batch.sources.push({ start: ops.sources[2 * i] as number, end: ops.sources[2 * i + 1] as number });
     batch.positions.push(i);
     batch.repeats.push(false);
   }
   const outcomes = new Array<ItemOutcome | undefined>(ops.count);
   decide(batch, outcomes, items);
   return bulkAnswerBytes(items, outcomes, Date.now() - r.startedMs);
-}
-
-/** The source lines back to back and their lengths: the frames of the pipeline's write. */
-function sourceFrames(body: Buffer, sources: readonly number[]): { body: Buffer; frames: Uint32Array } {
-  const frames = new Uint32Array(sources.length / 2);
-  let length = 0;
-  for (let i = 0; i < frames.length; i++) length += frames[i] = (sources[2 * i + 1] as number) - (sources[2 * i] as number);
-  const out = Buffer.allocUnsafe(length);
-  const from = new Uint8Array(body.buffer, body.byteOffset, body.length);
-  let at = 0;
-  for (let i = 0; i < frames.length; i++) {
-    out.set(from.subarray(sources[2 * i] as number, sources[2 * i + 1] as number), at);
-    at += frames[i] as number;
-  }
-  return { body: out, frames };
 }

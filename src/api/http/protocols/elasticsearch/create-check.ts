@@ -43,7 +43,7 @@ export async function withoutExistingCreates(ctx: ApiContext, batch: TableBatch,
       outcomes[pos] = conflict(items[pos]?.id ?? '');
       return;
     }
-    kept.sources.push(batch.sources[i] as TableBatch['sources'][number]);
+    kept.sources.push(batch.sources[2 * i] as number, batch.sources[2 * i + 1] as number);
     kept.positions.push(pos);
     kept.repeats.push(batch.repeats[i] === true);
   });
