@@ -18,7 +18,6 @@ import {
   pkValue,
   PREFIX_PK,
   prefixEnd,
-  readPkValue,
   recordKeyId,
   recordKey,
   tableShardPrefix,
@@ -328,7 +327,7 @@ export class IndexStore extends IndexReader {
   private async loadPkEntries(steps: readonly BuildStep[]): Promise<{ entries: Map<string, PkEntry>; lookedUp: boolean }> {
     const map = new Map<string, PkEntry>();
     let lookedUp = false;
-    const fetch: { key: Buffer; shard: number; tableId: number; pk: Buffer }[] = [];
+    const fetch: { mapKey: string; shard: number; tableId: number; pk: Buffer }[] = [];
     for (const step of steps) {
       if (step.records === undefined) continue;
       const r = new RecordBatchReader(step.records);
@@ -344,23 +343,19 @@ export class IndexStore extends IndexReader {
         const pending = this.pkOverlay.get(s);
         // NO_ENTRY marks a key being fetched, so a repeated key is fetched once.
         map.set(s, pending?.entry ?? NO_ENTRY);
-        if (pending === undefined) fetch.push({ key, shard: r.shard, tableId: r.tableId, pk });
+        if (pending === undefined) fetch.push({ mapKey: s, shard: r.shard, tableId: r.tableId, pk });
       }
     }
     if (fetch.length > 0) {
       // Keys of lean fresh batches are in no overlay: read once they are committed.
       if (this.leanCommits.size > 0) await Promise.all(this.leanCommits);
-      const values = await this.engine.getMany(fetch.map((f) => f.key));
-      const marked = await this.pkInRecordKeyTables();
-      await Promise.all(values.map(async (v, i) => {
-        const f = fetch[i];
-        if (f === undefined) return;
-        const s = f.key.toString('latin1');
-        // A key missing from P in a marked table may be a record found by its record key alone.
-        const entry = v !== undefined ? readPkValue(f.shard, f.tableId, v) : marked.has(f.tableId) ? await this.pkByRecordKey(f.shard, f.tableId, f.pk) : undefined;
+      // The reader's lookup: P entries, else the record key in tables that leave P out.
+      const entries = await this.pkEntries(fetch);
+      entries.forEach((entry, i) => {
+        const s = (fetch[i] as { mapKey: string }).mapKey;
         if (entry === undefined) map.delete(s);
         else map.set(s, entry);
-      }));
+      });
     }
     return { entries: map, lookedUp };
   }
@@ -501,7 +496,7 @@ interface BuildContext {
   stale: number;
 }
 
-/** The value of a mark (the key says it all; one byte, as not every engine keeps an empty value). */
+/** The value of a mark (the key says it all; one byte rather than none, a value the engines are tested with). */
 const MARK_VALUE = Buffer.from([1]);
 
 /** Marks a key being fetched from the engine (never returned). */
