@@ -51,14 +51,7 @@ export function decodeOtlpProtobuf(body: Uint8Array, options: OtlpDecodeOptions)
 function spansOf(r: ProtoReader, start: number, end: number, field: number): Span[] {
   const spans: Span[] = [];
   r.pos = start;
-  while (r.pos < end) {
-    const key = r.uint32(end);
-    if (key >>> 3 !== field) {
-      r.skip(key & 7, end);
-      continue;
-    }
-    if ((key & 7) !== DELIMITED) throw new MalformedProto(`field ${field} with wire type ${key & 7}`);
-    const valueEnd = r.delimitedEnd(end);
+  for (let valueEnd = r.nextDelimited(field, end, 'field'); valueEnd >= 0; valueEnd = r.nextDelimited(field, end, 'field')) {
     spans.push([r.pos, valueEnd]);
     r.pos = valueEnd;
   }

@@ -80,14 +80,7 @@ function wireArray(r: ProtoReader, start: number, end: number, path: string, dep
 export function wireAttributes(r: ProtoReader, start: number, end: number, field: number, path: string, depth: number, depthMax: number): Attributes {
   const out = newAttributes();
   r.pos = start;
-  while (r.pos < end) {
-    const key = r.uint32(end);
-    if (key >>> 3 !== field) {
-      r.skip(key & 7, end);
-      continue;
-    }
-    if ((key & 7) !== DELIMITED) throw new MalformedProto(`KeyValue field ${field} with wire type ${key & 7}`);
-    const kvEnd = r.delimitedEnd(end);
+  for (let kvEnd = r.nextDelimited(field, end, 'KeyValue field'); kvEnd >= 0; kvEnd = r.nextDelimited(field, end, 'KeyValue field')) {
     keyValueInto(r, r.pos, kvEnd, out, path, depth, depthMax);
     r.pos = kvEnd;
   }

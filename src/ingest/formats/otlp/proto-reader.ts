@@ -97,6 +97,25 @@ export class ProtoReader {
     return valueEnd;
   }
 
+  /**
+   * Moves to the value of the next occurrence of the length-delimited field
+   * `field` before `end`, skipping other fields, and returns where that
+   * value ends; -1 when there is none. `noun` names the field in the error
+   * for another wire type ("field", "KeyValue field").
+   */
+  nextDelimited(field: number, end: number, noun: string): number {
+    while (this.pos < end) {
+      const key = this.uint32(end);
+      if (key >>> 3 !== field) {
+        this.skip(key & 7, end);
+        continue;
+      }
+      if ((key & 7) !== DELIMITED) throw new MalformedProto(`${noun} ${field} with wire type ${key & 7}`);
+      return this.delimitedEnd(end);
+    }
+    return -1;
+  }
+
   /** A length-delimited value as UTF-8 text (ill-formed sequences become U+FFFD, as protobufjs reads them). */
   string(end: number): string {
     const valueEnd = this.delimitedEnd(end);
