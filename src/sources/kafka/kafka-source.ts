@@ -469,9 +469,11 @@ function dedupeKeysOf(messages: readonly KafkaMessage[]): DedupeKeys {
       at = prefixes.push(keyPrefix(m.topic, m.partition)) - 1;
       slot.set(m.partition, at);
     }
-    if (m.offset > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error(`offset ${m.offset} of partition ${m.partition} is past 2^53`);
+    const n = Number(m.offset);
+    // Past 2^53 the number rounds; one float comparison per message instead of a BigInt one.
+    if (n > Number.MAX_SAFE_INTEGER) throw new Error(`offset ${m.offset} of partition ${m.partition} is past 2^53`);
     prefixIndex[i] = at;
-    numbers[i] = Number(m.offset);
+    numbers[i] = n;
   });
   return { prefixes, prefixIndex, numbers, digits: OFFSET_DIGITS };
 }
@@ -491,11 +493,14 @@ function cut(messages: KafkaMessage[], recordsMax: number, bytesMax: number): { 
 
 /** The offset to commit per partition after a batch: one past its last message there. */
 function nextOffsets(messages: readonly KafkaMessage[]): PartitionOffsets {
-  const out: PartitionOffsets = new Map();
+  const last = new Map<number, KafkaMessage>();
   for (const m of messages) {
-    const known = out.get(m.partition);
-    if (known === undefined || m.offset + 1n > known.offset) out.set(m.partition, { offset: m.offset + 1n, leaderEpoch: m.leaderEpoch });
+    const known = last.get(m.partition);
+    if (known === undefined || m.offset > known.offset) last.set(m.partition, m);
   }
+  // One BigInt addition per partition, not per message.
+  const out: PartitionOffsets = new Map();
+  for (const [partition, m] of last) out.set(partition, { offset: m.offset + 1n, leaderEpoch: m.leaderEpoch });
   return out;
 }
 
