@@ -13,6 +13,7 @@ import { ensurePostgres, PostgresPeer, type PeerLoad, type PeerTable } from './l
 import { freePort } from '../test/process/etcd.ts';
 import { bulkLoad } from './lib/load.ts';
 import { ensureWrk, wrkPost, type WrkResult } from './lib/wrk.ts';
+import { THREAD_KINDS, threadCpu, threadCpuSince, type ThreadCpu } from './lib/thread-cpu.ts';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { startReport } from './lib/report.ts';
@@ -34,6 +35,8 @@ interface Trial {
   p99: number;
   overloaded: number;
   cpuSecondsPerMillion: number;
+  /** The same CPU by thread kind, per 1M records. */
+  threads: ThreadCpu;
   walMBps: number;
   replayRecordsPerSec: number;
   replayRecords: number;
@@ -77,6 +80,7 @@ export async function runSingleNodeBench(o: SingleNodeBenchOptions): Promise<str
       log(`| request latency p50 / p99 | ${fmt(m((t) => t.p50), 1)} / ${fmt(m((t) => t.p99), 1)} ms | |`);
       log(`| WAL write rate | ${fmt(m((t) => t.walMBps), 1)} MB/s | ${fmt(m((t) => t.walMBps) / fsync1m, 2)}× fdatasync'd 1 MiB writes |`);
       log(`| server CPU per 1M records | ${fmt(m((t) => t.cpuSecondsPerMillion), 2)} s | |`);
+      log(`| … of it by thread: main / decode workers / libuv (WAL, index) / V8 helpers (GC) | ${THREAD_KINDS.filter((k) => k !== 'other').map((k) => fmt(m((t) => t.threads[k]), 2)).join(' / ')} s | |`);
       log(`| 429 answers (retried) | ${fmt(m((t) => t.overloaded))} | |`);
       log(`| WAL replay (index rebuilt from ${fmt(m((t) => t.replayRecords))} records) | ${fmt(m((t) => t.replayRecordsPerSec))} records/s | ${fmt(m((t) => t.replayRecordsPerSec) / parseRate, 2)}× one-core JSON.parse |`);
       log('');
@@ -152,6 +156,13 @@ async function postgresSection(root: string, bulk: ReadonlyMap<string, Trial[]>,
   log('');
 }
 
+/** CPU seconds by thread kind per 1M of `records`. */
+function perMillion(cpu: ThreadCpu, records: number): ThreadCpu {
+  const out = { ...cpu };
+  for (const k of THREAD_KINDS) out[k] = (cpu[k] / records) * 1e6;
+  return out;
+}
+
 /** PostgreSQL load shape, as issue 16 fixes it. */
 const PG_ROWS_PER_STATEMENT = 1_000;
 const PG_CONNECTIONS = 4;
@@ -166,9 +177,11 @@ async function bulkTrial(root: string, engine: 'lmdb' | 'level', bodies: readonl
     const node = await startNode(t, dataDir, args);
     await createTable(node.url);
     const cpu0 = cpuSeconds(node.pid);
+    const threads0 = threadCpu(node.pid);
     const wal0 = await walBytes(node.url);
     const res = await bulkLoad(node.url, `/v1/tables/${BENCH_TABLE.name}/records`, bodies, o.perBody, o.connections);
     const cpu = cpuSeconds(node.pid) - cpu0;
+    const threads = threadCpuSince(threads0, threadCpu(node.pid));
     const walMB = ((await walBytes(node.url)) - wal0) / 1e6;
     await node.kill('SIGKILL');
     // Rebuild the index from the whole WAL: the replay figure.
@@ -184,6 +197,7 @@ async function bulkTrial(root: string, engine: 'lmdb' | 'level', bodies: readonl
       p99: quantile(res.latenciesMs, 0.99),
       overloaded: res.overloaded,
       cpuSecondsPerMillion: (cpu / res.records) * 1e6,
+      threads: perMillion(threads, res.records),
       walMBps: walMB / res.seconds,
       replayRecordsPerSec: replayRecords / (replayMs / 1000),
       replayRecords,
