@@ -33,21 +33,59 @@ export interface StampSource {
   readonly versions?: 'sequence' | 'one' | 'provisional';
 }
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const LO = LITTLE_ENDIAN ? 0 : 1;
+const HI = 1 - LO;
+const TWO_32 = 2 ** 32;
+
 /** Stamps every entry of `reader`'s batch; returns the ids in batch order. Leaves the reader rewound. */
 export function stampBatch(reader: RecordBatchReader, count: number, source: StampSource): bigint[] {
   const { idOf } = source;
-  const fresh = idOf === undefined ? source.generator.nextBatch(count) : undefined;
   const mode = source.versions ?? 'sequence';
   const firstVersion = mode === 'provisional' ? 0n : mode === 'one' ? source.hlc.now() : source.hlc.nowBatch(count);
+  if (idOf === undefined) return stampFresh(reader, count, source.generator, firstVersion, mode === 'sequence' ? 1 : 0);
   const step = mode === 'sequence' ? 1n : 0n;
   const ids = new Array<bigint>(count);
   reader.rewind();
   let i = 0;
   while (reader.next()) {
-    const id = fresh !== undefined ? (fresh[i] as bigint) : (idOf as (r: RecordBatchReader) => bigint)(reader);
+    const id = idOf(reader);
     reader.id = id;
     reader.version = firstVersion + step * BigInt(i);
     ids[i] = id;
+    i++;
+  }
+  reader.rewind();
+  return ids;
+}
+
+/**
+ * Fresh ids and `firstVersion + step * i` written as big-endian 32-bit
+ * halves: the bulk path stamps every record, and a BigInt write and two
+ * BigInt operations per record were about 4% of the main thread.
+ */
+function stampFresh(reader: RecordBatchReader, count: number, generator: SnowflakeGenerator, firstVersion: bigint, step: number): bigint[] {
+  const fresh = generator.nextBatch(count);
+  const words = new Uint32Array(fresh.buffer, fresh.byteOffset, count * 2);
+  let versionHi = Number(firstVersion / 0x1_0000_0000n);
+  let versionLo = Number(firstVersion % 0x1_0000_0000n);
+  const ids = new Array<bigint>(count);
+  const buf = reader.buf;
+  reader.rewind();
+  let i = 0;
+  while (reader.next()) {
+    const idAt = reader.idOffset;
+    buf.writeUInt32BE(words[2 * i + HI] as number, idAt);
+    buf.writeUInt32BE(words[2 * i + LO] as number, idAt + 4);
+    const versionAt = reader.valueOffset;
+    buf.writeUInt32BE(versionHi, versionAt);
+    buf.writeUInt32BE(versionLo, versionAt + 4);
+    versionLo += step;
+    if (versionLo === TWO_32) {
+      versionLo = 0;
+      versionHi++;
+    }
+    ids[i] = fresh[i] as bigint;
     i++;
   }
   reader.rewind();
