@@ -45,3 +45,18 @@ test('ids out of order in a frame are a programmer error', () => {
   r.next();
   assert.throws(() => builder.add(r.idOffset, r.shard, r.keyOffset, r.keyLen, r.timeKeyOffset));
 });
+
+test('the order check compares whole 64-bit ids: the high word first, then the low word; an equal id is out of order', () => {
+  const add = (ids: bigint[]): void => {
+    const buf = frame(ids);
+    const builder = new IdBlockBuilder(5, buf);
+    const r = new RecordBatchReader(buf);
+    while (r.next()) builder.add(r.idOffset, r.shard, r.keyOffset, r.keyLen, r.timeKeyOffset);
+  };
+  const high = 1n << 40n;
+  add([5n, high]);
+  add([high + 4n, high + 5n]);
+  assert.throws(() => add([high, 5n]), /increase/);
+  assert.throws(() => add([high + 5n, high + 4n]), /increase/);
+  assert.throws(() => add([high + 5n, high + 5n]), /increase/);
+});
