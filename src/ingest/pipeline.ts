@@ -18,6 +18,7 @@ import type { OtlpBodyOptions } from './formats/otlp/encode-otlp.ts';
 import type { AdmissionTicket } from './admission.ts';
 import { DedupeFence, type FenceClaim } from './dedupe-fence.ts';
 import { DEAD_LETTER_VIOLATIONS_MAX } from '../config.ts';
+import { BATCH_FENCED_DIGITS_MAX } from '../core/codec/record-batch-v1.ts';
 import type { TableAdmin } from '../cluster/metadata/cluster-tables.ts';
 import type { EncodedBatch } from './batch-encoder.ts';
 import { collectDeadLetters } from './dead-letters/collect-dead-letters.ts';
@@ -200,7 +201,7 @@ export class IngestPipeline {
       if (dedupe !== undefined && claim === undefined) claim = await this.fence.claim(entry.name, dedupe, encoded.total);
       const ack = await this.coordinator.write(entry, encoded.batch, encoded.count, () => req.ticket.release(), {
         keyed: encoded.keyed,
-        ...(claim?.fresh === true ? { freshKeys: true } : {}),
+        ...(claim?.fresh === true ? { freshKeys: true, ...fencedDigitsOf(dedupe) } : {}),
         ...(req.keysMinted === true ? { freshKeys: true, keysMinted: true } : {}),
         ...(req.consistency === undefined ? {} : { consistency: req.consistency }),
         ...(req.atomic === true ? { atomic: true } : {}),
@@ -328,6 +329,11 @@ export class IngestPipeline {
 /** Grows `ticket` to `bytes` if it holds less; OVERLOADED (429) when that does not fit. */
 function holdAtLeast(ticket: AdmissionTicket, bytes: number): void {
   if (bytes > ticket.bytes && !ticket.grow(bytes - ticket.bytes)) throw new SluiceError('OVERLOADED', 'too many bytes in flight; retry later');
+}
+
+/** The digit count of numbered dedupe keys, which a fresh claim implies they are (the fence only claims those). */
+function fencedDigitsOf(dedupe: DedupeKeys | undefined): { fencedDigits?: number } {
+  return dedupe !== undefined && dedupe.digits !== undefined && dedupe.digits > 0 && dedupe.digits <= BATCH_FENCED_DIGITS_MAX ? { fencedDigits: dedupe.digits } : {};
 }
 
 function idsInRequestOrder(ids: readonly bigint[], total: number, positions: Uint32Array | undefined): (string | null)[] {

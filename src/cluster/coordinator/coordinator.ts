@@ -40,6 +40,12 @@ export interface WriteOptions {
    */
   readonly keysMinted?: boolean;
   /**
+   * With `freshKeys` from a dedupe fence: every key is a fenced prefix + a
+   * number of this many digits, so a single node's index may store them as
+   * blocks (storage/index/key-block.ts). Ignored where the store cannot.
+   */
+  readonly fencedDigits?: number;
+  /**
    * All of the batch becomes visible or none of it, whatever crashes: one
    * WAL frame on a single node or inside one shard, two-phase commit across
    * shards in a cluster. Never buffered (no 202).

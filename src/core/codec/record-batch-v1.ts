@@ -14,7 +14,11 @@
  *              bit 1 PK_IN_RECORD_KEY (with FRESH_KEYS): every record's
  *              primary key is its shard key, so its record key already
  *              finds it; the index may leave out its primary-key entry
- *              (storage/index/key-layout.ts). Other bits are 0.
+ *              (storage/index/key-layout.ts).
+ *              bits 8–12 FENCED_DIGITS (with FRESH_KEYS): 0, or d when every
+ *              key is a dedupe fence's prefix + a number of d digits, so the
+ *              index may store the keys as blocks (storage/index/key-block.ts).
+ *              Other bits are 0.
  *   entry   := entryBytes u32le       whole entry, this field included
  *              | shard u16le
  *              | keyLen u16le         UTF-8 bytes of the shard key
@@ -49,6 +53,12 @@ export const VALUE_HEADER_BYTES = 20;
 export const BATCH_FLAG_FRESH_KEYS = 0x0001;
 /** Header flag: every record's primary key is its shard key (see the layout above). */
 export const BATCH_FLAG_PK_IN_RECORD_KEY = 0x0002;
+
+/** Bits of the header flags that hold FENCED_DIGITS. */
+const FENCED_DIGITS_SHIFT = 8;
+const FENCED_DIGITS_MASK = 0x1f << FENCED_DIGITS_SHIFT;
+/** Largest FENCED_DIGITS the header holds. */
+export const BATCH_FENCED_DIGITS_MAX = 0x1f;
 
 const OFF_FLAGS = 2;
 const OFF_SHARD = 4;
@@ -235,6 +245,18 @@ export class RecordBatchReader {
   set pkInRecordKey(on: boolean) {
     const flags = this.buf.readUInt16LE(OFF_FLAGS);
     this.buf.writeUInt16LE(on ? flags | BATCH_FLAG_PK_IN_RECORD_KEY : flags & ~BATCH_FLAG_PK_IN_RECORD_KEY, OFF_FLAGS);
+  }
+
+  /** d when every key is a fenced prefix + d digits (FENCED_DIGITS), else 0. */
+  get fencedDigits(): number {
+    return (this.buf.readUInt16LE(OFF_FLAGS) & FENCED_DIGITS_MASK) >> FENCED_DIGITS_SHIFT;
+  }
+
+  /** Sets FENCED_DIGITS in place (0 clears it); the coordinator decides, before the append. */
+  set fencedDigits(digits: number) {
+    assert.ok(Number.isInteger(digits) && digits >= 0 && digits <= BATCH_FENCED_DIGITS_MAX, `fenced digits must be 0..${BATCH_FENCED_DIGITS_MAX}`);
+    const flags = this.buf.readUInt16LE(OFF_FLAGS) & ~FENCED_DIGITS_MASK;
+    this.buf.writeUInt16LE(flags | (digits << FENCED_DIGITS_SHIFT), OFF_FLAGS);
   }
 
   /** Moves to the next entry; false after the last. */

@@ -10,6 +10,7 @@ import type { KeyRange, StorageEngine } from '../engine/storage-engine.ts';
 import { decodeLsn } from '../engine/lsn-bytes.ts';
 import { decodeDone, type TxDone } from '../tx/tx-frame-v1.ts';
 import { PREFIX_ID_BLOCK, findInIdBlock, idBlockKeyLastId, idBlockKeyOf, idBlockLanePrefix } from './id-block.ts';
+import { KEY_BLOCKS_MARK_PREFIX, findInKeyBlock, keyBlockKey, keyBlockLastPk, keyBlocksMarkOf } from './key-block.ts';
 import {
   PK_IN_RECORD_KEY_PREFIX,
   PREFIX_ID,
@@ -73,6 +74,7 @@ export interface ShardScan {
 export class IndexReader {
   readonly engine: StorageEngine;
   private pkInRecordKeyLoad: Promise<Set<number>> | undefined;
+  private keyBlocksLoad: Promise<Map<number, Set<number>>> | undefined;
 
   constructor(engine: StorageEngine) {
     this.engine = engine;
@@ -90,10 +92,18 @@ export class IndexReader {
     const lo = Buffer.from(low, 'utf8');
     const hi = Buffer.from(high, 'utf8');
     if (lo.length !== hi.length) throw new Error('highestPk: bounds of different lengths do not delimit one key range');
+    let highest: Buffer | undefined;
     for await (const [k] of this.engine.iterate({ gte: pkKey(shard, tableId, lo), lte: pkKey(shard, tableId, hi), reverse: true, limit: 1 })) {
-      return toBuffer(k).subarray(pkKey(shard, tableId, '').length).toString('utf8');
+      highest = toBuffer(k).subarray(pkKey(shard, tableId, '').length);
     }
-    return undefined;
+    // Keys stored in blocks: a block's key is its last (greatest) key, and blocks of one prefix do not overlap.
+    if ((await this.keyBlockTables()).has(tableId)) {
+      for await (const [k] of this.engine.iterate({ gte: keyBlockKey(shard, tableId, lo), lte: keyBlockKey(shard, tableId, hi), reverse: true, limit: 1 })) {
+        const last = keyBlockLastPk(k);
+        if (highest === undefined || Buffer.compare(last, highest) > 0) highest = last;
+      }
+    }
+    return highest?.toString('utf8');
   }
 
   /** The current primary-key entries for the given keys (undefined where absent). */
@@ -114,11 +124,47 @@ export class IndexReader {
       return v === undefined || l === undefined ? undefined : readPkValue(l.shard, l.tableId, v);
     });
     const marked = await this.pkInRecordKeyTables();
-    if (marked.size === 0) return entries;
+    const blocked = await this.keyBlockTables();
+    if (marked.size === 0 && blocked.size === 0) return entries;
     return Promise.all(entries.map((e, i) => {
       const l = lookups[i];
-      return e !== undefined || l === undefined || !marked.has(l.tableId) ? e : this.pkByRecordKey(l.shard, l.tableId, l.pk);
+      if (e !== undefined || l === undefined) return e;
+      const digits = blocked.get(l.tableId);
+      if (digits !== undefined) return this.pkByKeyBlock(l.shard, l.tableId, l.pk, digits);
+      return marked.has(l.tableId) ? this.pkByRecordKey(l.shard, l.tableId, l.pk) : undefined;
     }));
+  }
+
+  /**
+   * Tables that hold dedupe keys in blocks (key-block.ts), each with the
+   * digit counts of their numbers, read from their marks once; IndexStore
+   * adds to it when it first writes a block. The same Map every call.
+   */
+  protected keyBlockTables(): Promise<Map<number, Set<number>>> {
+    this.keyBlocksLoad ??= (async () => {
+      const tables = new Map<number, Set<number>>();
+      for await (const [k] of this.engine.iterate({ gte: KEY_BLOCKS_MARK_PREFIX, lt: prefixEnd(KEY_BLOCKS_MARK_PREFIX) })) {
+        const { tableId, digits } = keyBlocksMarkOf(k);
+        const set = tables.get(tableId) ?? new Set<number>();
+        set.add(digits);
+        tables.set(tableId, set);
+      }
+      return tables;
+    })();
+    return this.keyBlocksLoad;
+  }
+
+  /** The entry of a key that a block may hold: the first block of its prefix ending at or after it. */
+  private async pkByKeyBlock(shard: number, tableId: number, pk: Buffer, digitCounts: ReadonlySet<number>): Promise<PkEntry | undefined> {
+    for (const digits of digitCounts) {
+      if (pk.length <= digits) continue;
+      const prefixEndKey = prefixEnd(keyBlockKey(shard, tableId, pk.subarray(0, pk.length - digits), pk.length));
+      for await (const [, block] of this.engine.iterate({ gte: keyBlockKey(shard, tableId, pk), lt: prefixEndKey, limit: 1 })) {
+        const hit = findInKeyBlock(block, pk.subarray(pk.length - digits));
+        if (hit !== undefined) return readPkValue(shard, tableId, hit);
+      }
+    }
+    return undefined;
   }
 
   /**

@@ -34,6 +34,7 @@ import { encodeLsn } from '../engine/lsn-bytes.ts';
 export type { IndexedRecord, KeyRangeQuery, ShardScan, TableShard } from './index-reader.ts';
 import { IdBlockBuilder, PREFIX_ID_BLOCK, filterIdBlock, idBlockKeyLastId, idBlockLanePrefix, idFloorBlock, idLaneAt, migrateIdBlockKey } from './id-block.ts';
 import { LaneRanges } from './lane-ranges.ts';
+import { KeyBlockBuilder, PREFIX_KEY_BLOCK, keyBlocksMark } from './key-block.ts';
 
 /** What `apply` did, for metrics. */
 export interface ApplyStats {
@@ -106,7 +107,8 @@ export class IndexStore extends IndexReader {
     const { entries: pkEntries, lookedUp } = await this.loadPkEntries(steps);
     // Nothing in this build looks a key up: fresh keys need neither the map nor the overlay.
     const marked = await this.pkInRecordKeyTables();
-    const ctx: BuildContext = { batch: this.engine.batch(), pkEntries, leanFresh: !lookedUp, lean: false, marked, written: [], seq, records: 0, upserts: 0, stale: 0 };
+    const keyBlocks = await this.keyBlockTables();
+    const ctx: BuildContext = { batch: this.engine.batch(), pkEntries, leanFresh: !lookedUp, lean: false, marked, keyBlocks, written: [], seq, records: 0, upserts: 0, stale: 0 };
     for (const step of steps) {
       if (step.records !== undefined) await this.applyRecords(step.records, ctx);
       for (const op of step.txOps) {
@@ -212,11 +214,13 @@ export class IndexStore extends IndexReader {
       batch.put(pkInRecordKeyMark(r.tableId), MARK_VALUE);
       ctx.marked.add(r.tableId);
     }
+    const keyBlocks = fresh && ctx.leanFresh && !pkInKey && r.fencedDigits > 0 ? this.keyBlocksFor(r, ctx) : undefined;
     while (r.next()) {
       ctx.records++;
       const rk = recordKey(r.shard, r.tableId, buf, r.keyOffset, r.keyLen, r.timeKeyOffset, r.idOffset);
       if (r.pkLen > 0 && fresh && ctx.leanFresh) {
-        if (!pkInKey) batch.put(pkKey(r.shard, r.tableId, buf.subarray(r.pkOffset, r.pkOffset + r.pkLen)), pkValue(buf, r.idOffset, buf, r.valueOffset, rk));
+        if (keyBlocks?.accepts(r.pkLen) === true) keyBlocks.add(r.shard, r.pkOffset, r.pkLen, r.idOffset, r.valueOffset, rk);
+        else if (!pkInKey) batch.put(pkKey(r.shard, r.tableId, buf.subarray(r.pkOffset, r.pkOffset + r.pkLen)), pkValue(buf, r.idOffset, buf, r.valueOffset, rk));
         ctx.lean = true;
       } else if (r.pkLen > 0) {
         const pkk = pkKey(r.shard, r.tableId, buf.subarray(r.pkOffset, r.pkOffset + r.pkLen));
@@ -249,6 +253,20 @@ export class IndexStore extends IndexReader {
       const { key, value } = block.finish();
       batch.put(key, value);
     }
+    for (const { key, value } of keyBlocks?.finish() ?? []) batch.put(key, value);
+  }
+
+  /** A fenced batch's key blocks; marks the table (and digit count) first, in the same commit, as lookups need. */
+  private keyBlocksFor(r: RecordBatchReader, ctx: BuildContext): KeyBlockBuilder {
+    const digits = r.fencedDigits;
+    let known = ctx.keyBlocks.get(r.tableId);
+    if (known?.has(digits) !== true) {
+      ctx.batch.put(keyBlocksMark(r.tableId, digits), MARK_VALUE);
+      known ??= new Set<number>();
+      known.add(digits);
+      ctx.keyBlocks.set(r.tableId, known);
+    }
+    return new KeyBlockBuilder(r.tableId, digits, r.buf);
   }
 
   /**
@@ -378,7 +396,7 @@ export class IndexStore extends IndexReader {
     let gone = 0;
     let complete = true;
     for (const { shard, tableId } of ranges) {
-      for (const prefix of [tableShardPrefix(shard, tableId), tableShardPrefix(shard, tableId, PREFIX_PK)]) {
+      for (const prefix of [tableShardPrefix(shard, tableId), tableShardPrefix(shard, tableId, PREFIX_PK), tableShardPrefix(shard, tableId, PREFIX_KEY_BLOCK)]) {
         const isRecord = prefix[0] !== PREFIX_PK;
         while (complete) {
           if (!proceed()) {
@@ -489,6 +507,8 @@ interface BuildContext {
   lean: boolean;
   /** Tables marked as holding records without a P entry (IndexReader's set: marking adds to it). */
   readonly marked: Set<number>;
+  /** Tables holding key blocks, with their digit counts (IndexReader's map: marking adds to it). */
+  readonly keyBlocks: Map<number, Set<number>>;
   readonly written: string[];
   readonly seq: number;
   records: number;

@@ -10,6 +10,8 @@
  *              → see id-block.ts              WAL frame)
  *   by pk    P | shard u16 | tableId u32 | pkLen u16 | pk
  *              → id[8] | version[8] | keyLen u16 | key | timeKey[8]
+ *   key block K | shard u16 | tableId u32 | pkLen u16 | lastPk   (a fresh batch's
+ *              → see key-block.ts         fenced dedupe keys of one prefix)
  *   staged   T | txid[8]                     (an atomic batch prepared here,
  *              → tx-prepare-v1 payload        undecided: storage/tx/)
  *   done     D | txid[8]                     (its outcome, kept a while)
@@ -18,6 +20,8 @@
  *              → lsn[8]                       the index: replay starts there)
  *   pk-in-rk M | "pk-in-record-key" | tableId u32   (the table holds records
  *              → (empty)                      without a P entry: see below)
+ *   blocks   M | "key-blocks" | tableId u32 | digits u8   (the table holds key
+ *              → (one byte)                   blocks of d-digit numbers)
  *
  * A record whose primary key is its shard key, written with minted keys
  * (record-batch flag PK_IN_RECORD_KEY), gets no P entry: its record key
