@@ -133,3 +133,34 @@ test('far-future records: EVENT_TIME_IN_FUTURE under reject (nothing written), l
   const mixed = Buffer.concat([Buffer.from('{"ts": 1}\n'), ndjson(1, 60_000)]);
   await assert.rejects(write({ body: mixed, onInvalid: 'reject' }), (err) => isSluiceError(err, 'SCHEMA_VIOLATION') && err.details.map((d) => d.code).join() === 'REQUIRED,EVENT_TIME_IN_FUTURE');
 });
+
+test('a write past the dedupe fence tells the coordinator its keys are fresh and their digit count; one the fence resolves does not', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-pl-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const catalog = await Catalog.open(dir, [], 0);
+  await catalog.create(DEF, 0, {});
+  const seen: { freshKeys?: boolean; fencedDigits?: number }[] = [];
+  let next = 1n;
+  const coordinator = {
+    // Nothing stored yet: the fence starts below every number.
+    highestDedupeKey: async () => undefined,
+    write: async (_entry, _batch, count, release, options) => {
+      seen.push({ ...(options?.freshKeys === undefined ? {} : { freshKeys: options.freshKeys }), ...(options?.fencedDigits === undefined ? {} : { fencedDigits: options.fencedDigits }) });
+      release();
+      return { ids: Array.from({ length: count }, () => next++), token: 't' };
+    },
+  } as Partial<Coordinator> as Coordinator;
+  const pool = new DecodePool({ threads: 0, workerBodyBytesMin: 1 << 30, workerHeapMbMax: 64 });
+  t.after(() => pool.close());
+  const admission = new Admission({ inFlightBytesMax: 1 << 20, inFlightRequestsMax: 16 });
+  const pipeline = new IngestPipeline({ catalog, coordinator, pool, options: { shards: 4, keyBytesMax: 256, errorDetailsMax: 10, jsonDepthMax: 8 }, limiter: new TableRateLimiter({ share: () => 1, eventTimeAheadMsMax: 3_600_000 }) });
+  const write = async (req: Pick<WriteRequest, 'body' | 'frames' | 'dedupe' | 'onInvalid'>) => {
+    const ticket = admission.tryAcquire(req.body.length);
+    assert.ok(ticket !== undefined);
+    return pipeline.write({ table: 'm', format: 'ndjson', ...req, ticket });
+  };
+  assert.equal((await write(framed(5))).written, 5);
+  // The same offsets again (a re-delivery): below the admitted range, resolved, not fresh.
+  assert.equal((await write(framed(5))).written, 5);
+  assert.deepEqual(seen, [{ freshKeys: true, fencedDigits: 20 }, {}]);
+});

@@ -57,3 +57,27 @@ test('minted keys that are the shard key are flagged and found without a primary
   const otherFound = await store.lookupPks(rows.map(([pk, dev]) => ({ shard: shardOf(dev, SHARDS), tableId: other.id, pk: Buffer.from(pk) })));
   assert.deepEqual(otherFound.map((e) => e?.id), b.ack.ids.map((id) => BigInt(id!)), 'found by primary-key entry');
 });
+
+test('fenced fresh dedupe keys are flagged with their digit count on a table without a primary key, never on one with', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-fenced-'));
+  const config = resolveConfig({ dataDir: dir, shards: SHARDS, decodeThreads: 0 });
+  const { store, catalog } = await openDataDir(config, [], {}, pino({ level: 'silent' }));
+  t.after(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const coordinator = new LocalCoordinator(store, new SnowflakeGenerator({ workerId: 1, clock: systemClock }), new Hlc(systemClock), config);
+  const fields = [{ name: 'id', type: 'string', required: true }, { name: 'dev', type: 'string', required: true }];
+  const plain = await catalog.create(parseTableDef({ name: 'plain', shardKey: 'dev', fields }, Date.now()), Date.now());
+  const keyed = await catalog.create(parseTableDef({ name: 'keyed', shardKey: 'dev', primaryKey: 'id', fields }, Date.now()), Date.now());
+  const digitsOf = async (entry: typeof plain, options: Parameters<LocalCoordinator['write']>[4]): Promise<number> => {
+    const b = new RecordBatchBuilder(entry.id, entry.versions.at(-1)!.version, Date.now());
+    b.add(shardOf('d1', SHARDS), 'd1', `src:0:${String(Math.floor(Math.random() * 1e9)).padStart(12, '0')}`, Date.now(), encodeFields(['x', 'd1']));
+    const batch = b.finish();
+    await coordinator.write(entry, batch, 1, () => {}, options);
+    return new RecordBatchReader(batch).fencedDigits;
+  };
+  assert.equal(await digitsOf(plain, { freshKeys: true, fencedDigits: 12 }), 12);
+  assert.equal(await digitsOf(plain, { keyed: true, fencedDigits: 12 }), 0, 'not fresh: looked up, no blocks');
+  assert.equal(await digitsOf(keyed, { freshKeys: true, keysMinted: true, fencedDigits: 12 }), 0, 'a table\'s own primary keys');
+});
