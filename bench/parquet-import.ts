@@ -32,7 +32,7 @@ import { fmt, median } from './lib/stats.ts';
 const BIN = path.join(ROOT, 'bin', 'sluice.js');
 const ROW_GROUP_ROWS = 65_536;
 
-const TABLE = {
+export const TABLE = {
   name: 'bench_import',
   shardKey: 'account_id',
   timeField: 'ts',
@@ -57,7 +57,7 @@ const DEF: TableDef = {
 };
 
 /** Writes the benchmark file (hyparquet-writer, snappy) and returns its size. */
-function writeFile(file: string, rows: number): number {
+export function writeFile(file: string, rows: number): number {
   const account: string[] = [];
   const txn: string[] = [];
   const amount: bigint[] = [];
