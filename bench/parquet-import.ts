@@ -19,7 +19,7 @@
  * Each figure is the median of `runs`; every import run gets a fresh node.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, openAsBlob, statSync } from 'node:fs';
+import { mkdtempSync, openAsBlob, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parquetRead } from 'hyparquet';
 import { parquetWriteFile } from 'hyparquet-writer';
@@ -163,16 +163,43 @@ function cliImport(file: string, rows: number, url: string, root: string): Promi
   });
 }
 
-/** `POST /v1/tables/{t}/import` with the file as the body: rows/s, and the node's CPU-s (all its threads) per 1M rows. */
-async function serverImport(file: string, rows: number, url: string, pid: number): Promise<{ rate: number; cpuPerMillion: number }> {
+/**
+ * CPU seconds of a process's threads by thread name (/proc/PID/task/*): the main thread,
+ * worker threads (conversion and decode), V8's platform threads (GC helpers, compiler), libuv's.
+ */
+function cpuByThreadName(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / 100);
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return out;
+}
+
+/** `POST /v1/tables/{t}/import` with the file as the body: rows/s, and the node's CPU-s per 1M rows (all its threads, and by thread name). */
+async function serverImport(file: string, rows: number, url: string, pid: number): Promise<{ rate: number; cpuPerMillion: number; threads: string }> {
   const cpuBefore = cpuSeconds(pid);
+  const threadsBefore = cpuByThreadName(pid);
   const started = performance.now();
   const res = await fetch(`${url}/v1/tables/${TABLE.name}/import`, { method: 'POST', body: await openAsBlob(file), headers: { ...authHeaders(), 'content-type': 'application/vnd.apache.parquet' } });
   const text = await res.text();
   if (res.status !== 200 || (JSON.parse(text) as { written: number }).written !== rows) throw new Error(`import: ${res.status} ${text}`);
   const rate = rows / ((performance.now() - started) / 1000);
   // Read once the answer is in: the rows are durable and indexed (the ticket is held until the index has them).
-  return { rate, cpuPerMillion: ((cpuSeconds(pid) - cpuBefore) * 1e6) / rows };
+  const cpuPerMillion = ((cpuSeconds(pid) - cpuBefore) * 1e6) / rows;
+  const threads = [...cpuByThreadName(pid)]
+    .map(([name, s]): [string, number] => [name, ((s - (threadsBefore.get(name) ?? 0)) * 1e6) / rows])
+    .filter(([, s]) => s >= 0.05)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, s]) => `${name} ${fmt(s, 2)}`)
+    .join(', ');
+  return { rate, cpuPerMillion, threads };
 }
 
 /** Runs the benchmark and logs a Markdown table. */
@@ -191,6 +218,7 @@ export async function runParquetImportBench(o: { rows: number; runs: number; roo
     const imported = await withNode(o.root, (url, pid) => serverImport(file, o.rows, url, pid));
     server.push(imported.rate);
     serverCpu.push(imported.cpuPerMillion);
+    o.log(`run ${run + 1}: import ${fmt(imported.rate)} rows/s, node ${fmt(imported.cpuPerMillion, 2)} CPU-s per 1M rows (${imported.threads})`);
   }
   const base = median(raw);
   const line = (what: string, values: number[], note = ''): void => {
