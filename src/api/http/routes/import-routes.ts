@@ -189,6 +189,7 @@ async function writeAll(ctx: ApiContext, batches: AsyncIterable<FileBatch>, w: W
 
 /** The pipeline request of one batch: a JSON body, or the conversion thread's record batch. */
 function writeOf(w: WriteContext, batch: FileBatch, body: Uint8Array): DoorWrite {
+  if (batch.encoded !== undefined && w.tableId === undefined) throw new SluiceError('INTERNAL', 'a record batch came without the table it was encoded for');
   return {
     table: w.table,
     body,
