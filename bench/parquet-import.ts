@@ -12,13 +12,14 @@
  * - `sluice ingest` as a child process against a node: wall time from start
  *   to exit, dedupe keys on every row (that is what makes a rerun after a
  *   crash duplicate-free);
- * - `POST /v1/tables/{t}/import` with the file as the body: conversion in
- *   the node's worker threads, no HTTP per batch, no dedupe keys.
+ * - `POST /v1/tables/{t}/import` with the file as the body: conversion
+ *   and encoding in the node's worker threads (decision 31), no HTTP per
+ *   batch, no dedupe keys; with the node's CPU-s per 1M rows (/proc).
  *
  * Each figure is the median of `runs`; every import run gets a fresh node.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, openAsBlob, statSync } from 'node:fs';
+import { mkdtempSync, openAsBlob, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parquetRead } from 'hyparquet';
 import { parquetWriteFile } from 'hyparquet-writer';
@@ -27,12 +28,13 @@ import type { TableDef } from '../src/core/schema/table-def.ts';
 import { ConvertPool } from '../src/ingest/formats/convert-pool.ts';
 import { PARQUET_COMPRESSORS, PARQUET_PARSERS, ParquetFile } from '../src/ingest/formats/parquet-file.ts';
 import { readFileBatches } from '../src/ingest/formats/read-file-batches.ts';
+import { cpuSeconds } from './lib/node-metrics.ts';
 import { fmt, median } from './lib/stats.ts';
 
 const BIN = path.join(ROOT, 'bin', 'sluice.js');
 const ROW_GROUP_ROWS = 65_536;
 
-const TABLE = {
+export const TABLE = {
   name: 'bench_import',
   shardKey: 'account_id',
   timeField: 'ts',
@@ -57,7 +59,7 @@ const DEF: TableDef = {
 };
 
 /** Writes the benchmark file (hyparquet-writer, snappy) and returns its size. */
-function writeFile(file: string, rows: number): number {
+export function writeFile(file: string, rows: number): number {
   const account: string[] = [];
   const txn: string[] = [];
   const amount: bigint[] = [];
@@ -131,14 +133,14 @@ async function decodeAndConvert(file: string): Promise<number> {
 }
 
 /** Starts a fresh node with the table; `fn` gets its URL; the node is stopped after. */
-async function withNode<T>(root: string, fn: (url: string) => Promise<T>): Promise<T> {
+async function withNode<T>(root: string, fn: (url: string, pid: number) => Promise<T>): Promise<T> {
   const cleanups: (() => Promise<unknown> | unknown)[] = [];
   const t = { after: (f: () => Promise<unknown> | unknown) => cleanups.push(f) };
   try {
     const node = await NodeProcess.start(t, { dataDir: mkdtempSync(path.join(root, 'node-')) });
     const created = await http(`${node.url}/v1/tables`, { method: 'POST', body: JSON.stringify(TABLE) });
     if (created.status !== 201) throw new Error(`create table: ${created.text}`);
-    return await fn(node.url);
+    return await fn(node.url, node.pid);
   } finally {
     for (const f of cleanups.reverse()) await f();
   }
@@ -161,13 +163,43 @@ function cliImport(file: string, rows: number, url: string, root: string): Promi
   });
 }
 
-/** `POST /v1/tables/{t}/import` with the file as the body: rows/s. */
-async function serverImport(file: string, rows: number, url: string): Promise<number> {
+/**
+ * CPU seconds of a process's threads by thread name (/proc/PID/task/*): the main thread,
+ * worker threads (conversion and decode), V8's platform threads (GC helpers, compiler), libuv's.
+ */
+function cpuByThreadName(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / 100);
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return out;
+}
+
+/** `POST /v1/tables/{t}/import` with the file as the body: rows/s, and the node's CPU-s per 1M rows (all its threads, and by thread name). */
+async function serverImport(file: string, rows: number, url: string, pid: number): Promise<{ rate: number; cpuPerMillion: number; threads: string }> {
+  const cpuBefore = cpuSeconds(pid);
+  const threadsBefore = cpuByThreadName(pid);
   const started = performance.now();
   const res = await fetch(`${url}/v1/tables/${TABLE.name}/import`, { method: 'POST', body: await openAsBlob(file), headers: { ...authHeaders(), 'content-type': 'application/vnd.apache.parquet' } });
   const text = await res.text();
   if (res.status !== 200 || (JSON.parse(text) as { written: number }).written !== rows) throw new Error(`import: ${res.status} ${text}`);
-  return rows / ((performance.now() - started) / 1000);
+  const rate = rows / ((performance.now() - started) / 1000);
+  // Read once the answer is in: the rows are durable and indexed (the ticket is held until the index has them).
+  const cpuPerMillion = ((cpuSeconds(pid) - cpuBefore) * 1e6) / rows;
+  const threads = [...cpuByThreadName(pid)]
+    .map(([name, s]): [string, number] => [name, ((s - (threadsBefore.get(name) ?? 0)) * 1e6) / rows])
+    .filter(([, s]) => s >= 0.05)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, s]) => `${name} ${fmt(s, 2)}`)
+    .join(', ');
+  return { rate, cpuPerMillion, threads };
 }
 
 /** Runs the benchmark and logs a Markdown table. */
@@ -178,11 +210,15 @@ export async function runParquetImportBench(o: { rows: number; runs: number; roo
   const converted: number[] = [];
   const cli: number[] = [];
   const server: number[] = [];
+  const serverCpu: number[] = [];
   for (let run = 0; run < o.runs; run++) {
     raw.push(await rawDecode(file));
     converted.push(await decodeAndConvert(file));
     cli.push(await withNode(o.root, (url) => cliImport(file, o.rows, url, o.root)));
-    server.push(await withNode(o.root, (url) => serverImport(file, o.rows, url)));
+    const imported = await withNode(o.root, (url, pid) => serverImport(file, o.rows, url, pid));
+    server.push(imported.rate);
+    serverCpu.push(imported.cpuPerMillion);
+    o.log(`run ${run + 1}: import ${fmt(imported.rate)} rows/s, node ${fmt(imported.cpuPerMillion, 2)} CPU-s per 1M rows (${imported.threads})`);
   }
   const base = median(raw);
   const line = (what: string, values: number[], note = ''): void => {
@@ -198,6 +234,6 @@ export async function runParquetImportBench(o: { rows: number; runs: number; roo
   line('hyparquet raw decode, 1 thread, no rows built', raw, 'the reader’s limit');
   line('decode + convert to request bodies, 1 thread', converted, 'what the importer does before sending');
   line('`sluice ingest` (CLI → node over HTTP, dedupe keys on every row)', cli, 'target ≥ 0.6×');
-  line('`POST /v1/tables/{t}/import` (node-side, no dedupe keys)', server, '');
+  line('`POST /v1/tables/{t}/import` (node-side, no dedupe keys)', server, `node ${fmt(median(serverCpu), 2)} CPU-s per 1M rows`);
   o.log('');
 }

@@ -9,6 +9,8 @@ import { SluiceError } from '../core/errors.ts';
 import type { Admission, AdmissionTicket } from './admission.ts';
 import { countWrite, type IngestorProgress } from './ingestor.ts';
 import type { IngestPipeline, WriteRequest, WriteResult } from './pipeline.ts';
+import type { OnInvalid } from './batch-encoder.ts';
+import type { RowEncodeParams } from './formats/encode-rows.ts';
 
 /** How often a waiting source retries admission. Short: a slot frees when any write finishes. */
 const ADMISSION_POLL_MS = 5;
@@ -66,6 +68,11 @@ export class IngestDoor implements SourceDoor {
    */
   admit(bytes: number, signal: AbortSignal, onWait?: () => void): Promise<AdmissionTicket> {
     return waitForTicket(() => this.admission.tryAcquire(bytes), signal, onWait);
+  }
+
+  /** The pipeline's encode context for a source that encodes its records itself (IngestPipeline.encodeParams). */
+  encodeParams(table: string, onInvalid: OnInvalid, dedupe?: { readonly prefix: string; readonly digits: number }): RowEncodeParams {
+    return this.pipeline().encodeParams(table, onInvalid, dedupe);
   }
 
   /** Writes one admitted batch; resolves once it is durable at the table's W. The ticket is released on every path. */

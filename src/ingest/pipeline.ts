@@ -15,6 +15,7 @@ import type { FrameEnvelope } from './frame-envelope.ts';
 import type { DecodePool } from './decode-pool.ts';
 import type { DecodedRefusals, DedupeKeys, OnInvalid, Rejection } from './batch-encoder.ts';
 import type { OtlpBodyOptions } from './formats/otlp/encode-otlp.ts';
+import type { RowEncodeParams } from './formats/encode-rows.ts';
 import type { AdmissionTicket } from './admission.ts';
 import { DedupeFence, type FenceClaim } from './dedupe-fence.ts';
 import { DEAD_LETTER_VIOLATIONS_MAX } from '../config.ts';
@@ -59,6 +60,14 @@ export interface WriteRequest {
    * (OVERLOADED when it cannot grow to that); afterwards it holds the batch.
    */
   readonly otlp?: Omit<OtlpBodyOptions, 'letters'> & { readonly workingSetBytes: number };
+  /**
+   * The records are validated and encoded already, by a source that took
+   * `encodeParams` of table `tableId` (a node's own Parquet import,
+   * decision 31): the decode step is skipped. `body` is then the batch
+   * (its bytes count for the table's bytes rate); in dead_letter mode the
+   * batch carries each refused record's raw bytes (`refusedRaw`).
+   */
+  readonly preEncoded?: { readonly batch: EncodedBatch; readonly tableId: number };
   readonly onInvalid: OnInvalid;
   /** Held until the records are in the index; released on every path. */
   readonly ticket: AdmissionTicket;
@@ -181,7 +190,7 @@ export class IngestPipeline {
       const nowMs = Date.now();
       // Read before decoding: a body transferred to a worker thread is detached (0 bytes) afterwards.
       const bodyBytes = req.body.byteLength;
-      const encoded = await this.decode(req, entry, nowMs);
+      const encoded = req.preEncoded === undefined ? await this.decode(req, entry, nowMs) : preEncodedBatch(req, entry);
       if (encoded.rejectedCount > 0) {
         this.observer.onRejected?.(req.table, encoded.rejectedCount);
         if (encoded.futureCount > 0) this.observer.onFutureTime?.(req.table, encoded.futureCount);
@@ -236,6 +245,30 @@ export class IngestPipeline {
   }
 
   /**
+   * The decode step's context for a source that validates and encodes a
+   * table's records itself (`WriteRequest.preEncoded`): the same limits,
+   * shards and violation counts; the source reads the clock per batch.
+   */
+  encodeParams(table: string, onInvalid: OnInvalid, dedupe?: { readonly prefix: string; readonly digits: number }): RowEncodeParams {
+    const entry = this.catalog.require(table);
+    return {
+      tableId: entry.id,
+      shards: this.options.shards,
+      keyBytesMax: this.options.keyBytesMax,
+      errorDetailsMax: this.violationsMax(onInvalid),
+      eventTimeAheadMsMax: this.limiter.limitsOf(entry).eventTimeAheadMsMax,
+      jsonDepthMax: this.options.jsonDepthMax,
+      deadLetters: onInvalid === 'dead_letter',
+      ...(dedupe === undefined ? {} : { dedupe }),
+    };
+  }
+
+  /** Violations an encode collects: dead-lettering needs each refused record's, not only the first errorDetailsMax. */
+  private violationsMax(onInvalid: OnInvalid): number {
+    return onInvalid === 'dead_letter' ? Math.max(this.options.errorDetailsMax, DEAD_LETTER_VIOLATIONS_MAX) : this.options.errorDetailsMax;
+  }
+
+  /**
    * Validates and encodes the request's records (inline or in a decode
    * worker). An OTLP body reserves its decoding working set in the ticket
    * while its task runs; afterwards the ticket holds only the batch.
@@ -258,8 +291,7 @@ export class IngestPipeline {
           nowMs,
           eventTimeMaxMs: nowMs + this.limiter.limitsOf(entry).eventTimeAheadMsMax,
           keyBytesMax: this.options.keyBytesMax,
-          // Dead-lettering needs each refused record's violation, not only the first errorDetailsMax.
-          errorDetailsMax: req.onInvalid === 'dead_letter' ? Math.max(this.options.errorDetailsMax, DEAD_LETTER_VIOLATIONS_MAX) : this.options.errorDetailsMax,
+          errorDetailsMax: this.violationsMax(req.onInvalid),
           ...(req.dedupe === undefined ? {} : { dedupe: req.dedupe }),
         },
       },
@@ -324,6 +356,16 @@ export class IngestPipeline {
       throw signal.aborted ? stopped() : err;
     });
   }
+}
+
+/** A source's own batch, checked to be of this table (not of one dropped and created again since its `encodeParams`). */
+function preEncodedBatch(req: WriteRequest, entry: TableEntry): EncodedBatch {
+  const pre = req.preEncoded as NonNullable<WriteRequest['preEncoded']>;
+  if (pre.tableId !== entry.id) throw new SluiceError('TABLE_NOT_FOUND', `table ${entry.name} was dropped and created again during the write`);
+  if (req.onInvalid === 'dead_letter' && pre.batch.rejectedCount > 0 && pre.batch.refusedRaw === undefined) {
+    throw new SluiceError('INTERNAL', 'a pre-encoded batch in dead_letter mode came without its refused records');
+  }
+  return pre.batch;
 }
 
 /** Grows `ticket` to `bytes` if it holds less; OVERLOADED (429) when that does not fit. */

@@ -369,6 +369,55 @@ describe('file import: round trips and errors', () => {
     assert.match(res.stderr, /row 18 \(line 19\), column "price": SCHEMA_VIOLATION \(HTTP 400\)/);
   });
 
+  test('POST /import of Parquet (rows encoded in the node’s conversion threads) refuses, skips and dead-letters the rows the node refuses as sluice ingest’s JSON bodies do', async () => {
+    // Every 50th row from row 7 has no device: only the node's validation refuses it (REQUIRED).
+    const file = path.join(dir, 'refusals.parquet');
+    const columns = pyarrowColumns(0, 300).map((c) => (c.name === 'device' ? { ...c, nullable: true, values: c.values.map((v, k) => (k % 50 === 7 ? null : v)) } : c));
+    writeParquetWithPyarrow(python, file, columns, { compression: 'snappy', dictionary: true, rowGroupRows: 100 });
+    const refused = Array.from({ length: 300 }, (_, k) => k).filter((k) => k % 50 === 7);
+    const body = readFileSync(file);
+    const post = (table: string, query: string) => http(`${node.url}/v1/tables/${table}/import?${query}`, { method: 'POST', body, headers: { 'content-type': 'application/vnd.apache.parquet' } });
+
+    await createTable('pq_rej');
+    const rejected = await post('pq_rej', 'on_invalid=reject');
+    assert.equal(rejected.status, 400, rejected.text);
+    assert.equal(rejected.body.error.code, 'SCHEMA_VIOLATION');
+    assert.deepEqual([rejected.body.error.details[0].index, rejected.body.error.details[0].code], [7, 'REQUIRED']);
+    assert.match(rejected.body.error.details[0].message, /^row 8, column "device": /);
+    assert.match(rejected.body.error.message, /rows were written before the import stopped/);
+
+    for (const mode of ['skip', 'dead_letter'] as const) {
+      await createTable(`pq_cli_${mode}`);
+      await createTable(`pq_route_${mode}`);
+      const cli = ingest(file, `pq_cli_${mode}`, '--on-invalid', mode);
+      assert.notEqual(cli.code, 1, cli.stderr);
+      const res = await post(`pq_route_${mode}`, `on_invalid=${mode}&dedupe_prefix=pq-${mode}-`);
+      assert.equal(res.status, 200, res.text);
+      assert.equal(res.body.written, 300 - refused.length);
+      assert.equal(res.body.rows, 300);
+      assert.equal(res.body.rejected_count, refused.length);
+      assert.deepEqual(res.body.rejected.map((r: { index: number; code: string; path: string }) => [r.index, r.code, r.path]), refused.map((k) => [k, 'REQUIRED', '/device']));
+      assert.deepEqual(await exported(`pq_route_${mode}`), await exported(`pq_cli_${mode}`), `${mode}: the same rows stored`);
+      if (mode === 'dead_letter') {
+        assert.deepEqual(res.body.dead_lettered, { table: `pq_route_${mode}__dead_letters`, count: refused.length });
+        const letters = async (table: string) =>
+          (await exported(`${table}__dead_letters`).catch(() => []))
+            .map((l) => ({ index: l['record_index'] as number, what: [l['code'], l['path'], Buffer.from(l['raw'] as string, 'base64').toString('utf8')] }))
+            .sort((a, b) => String(a.what[2]).localeCompare(String(b.what[2])));
+        const mine = await letters(`pq_route_${mode}`);
+        assert.equal(mine.length, refused.length);
+        // (sluice ingest's letters number rows within each request: the records route is not told the file row.)
+        assert.deepEqual(mine.map((l) => l.what), (await letters(`pq_cli_${mode}`)).map((l) => l.what), 'the same letters: code, path and the row as JSON');
+        assert.deepEqual(mine.map((l) => l.index), mine.map((l) => (JSON.parse(l.what[2] as string) as { seq: number }).seq), 'each names its file row');
+        // Sent again under the same row keys: nothing stored twice.
+        const again = await post(`pq_route_${mode}`, `on_invalid=${mode}&dedupe_prefix=pq-${mode}-`);
+        assert.equal(again.status, 200, again.text);
+        assert.equal((await exported(`pq_route_${mode}`)).length, 300 - refused.length);
+        assert.equal((await letters(`pq_route_${mode}`)).length, refused.length);
+      }
+    }
+  });
+
   test('a Parquet file whose schema does not fit is refused naming the columns, before anything is written (CLI and POST /import)', async () => {
     await createTable('pq_bad');
     // No `seq` (a required field), and `ok` as text.

@@ -20,6 +20,16 @@ export interface ConvertPoolOptions {
    * grow each worker's heap towards the machine's memory. @default 96
    */
   readonly workerHeapMbMax?: number;
+  /**
+   * Young generation of each worker. A Parquet task's decoded columns (a
+   * whole row range, tens of MiB of strings and bigints) live through many
+   * scavenges; with 16 MiB most of them were copied and promoted, and
+   * old-generation marking followed. 64 MiB: the node's CPU per million
+   * imported rows 10.6 → 9.2 CPU-s (medians of 6 interleaved runs); 32 and
+   * 128 did less (docs/benchmarks.md, "Parquet import: where the CPU
+   * goes"). @default 64
+   */
+  readonly workerYoungMbMax?: number;
 }
 
 /** Runs conversion tasks inline or in worker threads. */
@@ -38,7 +48,7 @@ export class ConvertPool {
             // Callers bound what they submit (tasks in flight ≤ threads + a few): no queue growth here.
             maxQueue: Number.POSITIVE_INFINITY,
             idleTimeout: options.idleTimeoutMs ?? 30_000,
-            resourceLimits: { maxOldGenerationSizeMb: options.workerHeapMbMax ?? 96, maxYoungGenerationSizeMb: 16 },
+            resourceLimits: { maxOldGenerationSizeMb: options.workerHeapMbMax ?? 96, maxYoungGenerationSizeMb: options.workerYoungMbMax ?? 64 },
           })
         : undefined;
   }

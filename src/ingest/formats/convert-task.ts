@@ -9,6 +9,7 @@ import type { ErrorCode } from '../../core/errors.ts';
 import type { TableDef } from '../../core/schema/table-def.ts';
 import type { OnInvalid } from '../batch-encoder.ts';
 import type { BatchLimits, ConvertedBatch } from './row-batches.ts';
+import type { RowEncodeParams } from './encode-rows.ts';
 import { convertCsvChunk } from './csv-convert.ts';
 import { convertParquetRange } from './parquet-convert.ts';
 
@@ -31,6 +32,8 @@ export interface ParquetRangeTask {
   readonly def: TableDef;
   readonly onInvalid: OnInvalid;
   readonly limits: BatchLimits;
+  /** A node's own import: rows become record batches, not request bodies (encode-rows.ts). */
+  readonly encode?: RowEncodeParams;
 }
 
 /** A conversion task. */

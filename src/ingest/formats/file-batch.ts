@@ -9,7 +9,9 @@
 import { SluiceError, type ErrorCode, type ErrorDetail } from '../../core/errors.ts';
 import type { TableDef } from '../../core/schema/table-def.ts';
 import { dedupeKeyAt, type OnInvalid } from '../batch-encoder.ts';
+import type { EncodedBatch } from '../batch-encoder.ts';
 import type { BatchLimits } from './row-batches.ts';
+import type { RowEncodeParams } from './encode-rows.ts';
 
 /** The file formats an import reads. */
 export type FileFormat = 'ndjson' | 'csv' | 'parquet';
@@ -37,8 +39,10 @@ export interface FileBatch {
   /** 0-based row of the file the body starts with. */
   readonly firstRow: number;
   readonly rows: number;
-  /** Null: nothing to send (rows refused in skip mode, or written before a resume). */
+  /** Null: nothing to send (rows refused in skip mode, or written before a resume), or the rows are `encoded`. */
   readonly body: Uint8Array | null;
+  /** The rows validated and encoded by the reader (a node's own Parquet import, `FileReadOptions.encode`). */
+  readonly encoded?: EncodedBatch;
   readonly contentType: 'application/json' | 'application/x-ndjson';
   /** The 1-based line of row `firstRow + i`, when the format has lines. */
   lineOf(i: number): number | undefined;
@@ -65,6 +69,12 @@ export interface FileReadOptions {
   readonly taskRows?: number;
   /** Conversion tasks in flight; results wait in file order. @default pool threads + 2 */
   readonly depth?: number;
+  /**
+   * Parquet read by a node for its own pipeline: rows become record
+   * batches in the conversion threads instead of JSON bodies (decision 31).
+   * Other formats ignore it and send bodies.
+   */
+  readonly encode?: RowEncodeParams;
   /** Rows [0, rowsDone) are written already; text formats restart at `at`. */
   readonly resume?: { readonly rowsDone: number; readonly at?: ResumePoint };
 }

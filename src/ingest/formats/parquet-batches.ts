@@ -48,7 +48,7 @@ export function* parquetRanges(metadata: FileMetaData, taskRows: number, from: n
   }
 }
 
-/** The Parquet file's rows as request bodies (see file-batch.ts). */
+/** The Parquet file's rows as request bodies, or as record batches with `o.encode` (see file-batch.ts). */
 export async function* parquetBatches(path: string, o: FileReadOptions, pool: ConvertPool): AsyncGenerator<FileBatch> {
   const metadata = await readParquetFooter(path);
   // Throws SCHEMA_VIOLATION naming every column that does not fit, before any task runs.
@@ -56,7 +56,7 @@ export async function* parquetBatches(path: string, o: FileReadOptions, pool: Co
   const rowsDone = o.resume?.rowsDone ?? 0;
   const tasks = function* (): Generator<ParquetRangeTask> {
     for (const r of parquetRanges(metadata, o.taskRows ?? TASK_ROWS_DEFAULT, rowsDone)) {
-      yield { kind: 'parquet', path, rowStart: r.rowStart, rowEnd: r.rowEnd, def: o.def, onInvalid: o.onInvalid, limits: o.limits };
+      yield { kind: 'parquet', path, rowStart: r.rowStart, rowEnd: r.rowEnd, def: o.def, onInvalid: o.onInvalid, limits: o.limits, ...(o.encode === undefined ? {} : { encode: o.encode }) };
     }
   };
   for await (const { item: task, result } of inOrder(tasks(), (t) => pool.run(t), o.depth ?? pool.threads + 2)) {
@@ -67,6 +67,7 @@ export async function* parquetBatches(path: string, o: FileReadOptions, pool: Co
         firstRow: task.rowStart + batch.first,
         rows: batch.rows,
         body: batch.body,
+        ...(batch.encoded === undefined ? {} : { encoded: batch.encoded }),
         contentType: 'application/json',
         lineOf: () => undefined,
         progress: task.rowStart + batch.first + batch.rows,

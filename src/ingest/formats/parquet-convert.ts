@@ -15,6 +15,7 @@ import { ValueProblem } from './json-value.ts';
 import { EXTRA_COLUMN, planParquetImport, type ParquetColumnPlan, type ParquetImportPlan } from './parquet-columns.ts';
 import { PARQUET_COMPRESSORS, PARQUET_PARSERS, ParquetFile } from './parquet-file.ts';
 import { RowBatcher } from './row-batches.ts';
+import { encodeRows } from './encode-rows.ts';
 
 interface CachedFile {
   readonly metadata: FileMetaData;
@@ -129,7 +130,8 @@ function asJson(v: unknown): unknown {
 
 function buildRecords(task: ParquetRangeTask, columns: readonly ParquetColumnPlan[], byColumn: Map<string, ColumnData[]>): ConvertResult {
   const cursors = columns.map((c) => new ColumnCursor(byColumn.get(c.column) ?? []));
-  const batcher = new RowBatcher(task.limits);
+  const encode = task.encode;
+  const batcher = new RowBatcher(task.limits, encode === undefined ? undefined : (records, first) => encodeRows(records, task.def, encode, task.rowStart + first));
   const problems: RowProblem[] = [];
   let problemCount = 0;
   let fatal: RowProblem | undefined;

@@ -4,7 +4,8 @@
  * `importBodyBytesMax`, 1 GiB by default), then read like `sluice ingest`
  * reads a file: the Parquet footer is checked against the table before
  * anything is written, row ranges and CSV chunks are converted in worker
- * threads, and the bodies go through the node's one door (admission,
+ * threads (Parquet rows straight into record batches, decision 31; CSV
+ * into JSON bodies), and these go through the node's one door (admission,
  * then the shared pipeline), waiting for room instead of failing when the
  * node is busy. Rows are written in file order, in batches; an error
  * stops the import at its row and the answer says how many rows are
@@ -23,6 +24,7 @@ import { ConvertPool } from '../../../ingest/formats/convert-pool.ts';
 import { ROW_KEY_DIGITS, type FileBatch, type FileFormat } from '../../../ingest/formats/file-batch.ts';
 import { readFileBatches } from '../../../ingest/formats/read-file-batches.ts';
 import type { WriteResult } from '../../../ingest/pipeline.ts';
+import type { DoorWrite } from '../../../ingest/ingest-door.ts';
 import { currentDef } from '../../../storage/catalog.ts';
 import type { ApiContext } from '../api-context.ts';
 import { needs, onTable } from '../route-auth.ts';
@@ -100,6 +102,8 @@ async function importBody(ctx: ApiContext, pool: ConvertPool, spool: BodySpool, 
   const gate = ctx.door.tryAdmit(0);
   if (gate === undefined) throw new SluiceError('OVERLOADED', 'too many writes in flight; retry after the Retry-After delay');
   gate.release();
+  // Parquet rows are validated and encoded in the conversion threads (decision 31): no JSON text, no decode thread.
+  const encode = format === 'parquet' ? ctx.door.encodeParams(table, onInvalid, prefix === undefined ? undefined : { prefix, digits: ROW_KEY_DIGITS }) : undefined;
 
   const started = performance.now();
   const body = await spool.write(request.raw, importBodyBytesMax(ctx), `.${format}`);
@@ -109,10 +113,11 @@ async function importBody(ctx: ApiContext, pool: ConvertPool, spool: BodySpool, 
   try {
     const batches = readFileBatches(
       body.path,
-      { format, gzip: false, def, onInvalid, limits: { rowsMax: BATCH_ROWS_MAX, bytesMax: Math.min(ctx.config.bodyBytesMax, 8 * 1024 * 1024) } },
+      { format, gzip: false, def, onInvalid, limits: { rowsMax: BATCH_ROWS_MAX, bytesMax: Math.min(ctx.config.bodyBytesMax, 8 * 1024 * 1024) }, ...(encode === undefined ? {} : { encode }) },
       pool,
     );
-    await writeAll(ctx, batches, { table, def, onInvalid, consistency, prefix, source, requestId: String(request.id), signal: aborted.signal }, tally);
+    const w: WriteContext = { table, def, onInvalid, consistency, prefix, source, requestId: String(request.id), signal: aborted.signal, ...(encode === undefined ? {} : { tableId: encode.tableId }) };
+    await writeAll(ctx, batches, w, tally);
   } finally {
     await rm(body.path, { force: true });
   }
@@ -135,6 +140,8 @@ interface WriteContext {
   readonly source: string;
   readonly requestId: string;
   readonly signal: AbortSignal;
+  /** Set when the reader encodes the rows itself (Parquet): the table its batches are for. */
+  readonly tableId?: number;
 }
 
 /** Writes every batch through the door, a few at a time; stops at the first error, naming its row. */
@@ -154,29 +161,12 @@ async function writeAll(ctx: ApiContext, batches: AsyncIterable<FileBatch>, w: W
           tally.deadLetterTable = letters.table;
         }
       }
-      if (batch.body === null) continue;
+      const body = batch.encoded?.batch ?? batch.body;
+      if (body === null) continue;
       if (w.signal.aborted) throw new SluiceError('BAD_REQUEST', 'the client closed the connection; the import stopped');
-      const ticket = await ctx.door.admit(batch.body.length, w.signal);
+      const ticket = await ctx.door.admit(body.length, w.signal);
       const p = ctx.door
-        .write(
-          {
-            table: w.table,
-            body: batch.body,
-            format: 'json',
-            onInvalid: w.onInvalid,
-            consistency: w.consistency,
-            source: w.source,
-            // Letters of refused rows name their row in the file, as the conversion's own letters do.
-            recordIndexBase: batch.firstRow,
-            // Row numbers zero-padded to 16 digits, like `sluice ingest`: the node fences them (decision 13).
-            ...(w.prefix === undefined ? {} : { dedupe: { prefix: w.prefix, first: batch.firstRow, digits: ROW_KEY_DIGITS } }),
-            // The file is already here: its batches wait for the table's rate instead of failing the import.
-            rateLimit: 'wait',
-            signal: w.signal,
-          },
-          ticket,
-          ctx.endpoints.http.progress,
-        )
+        .write(writeOf(w, batch, body), ticket, ctx.endpoints.http.progress)
         .then((result) => count(result, batch, tally, limit))
         .catch((err: unknown) => {
           failure ??= inFile(err, batch);
@@ -195,6 +185,27 @@ async function writeAll(ctx: ApiContext, batches: AsyncIterable<FileBatch>, w: W
   // The answer must say what is durable: rows are written in file order, but a few batches run at once.
   const written = `${tally.written} rows were written before the import stopped (in file order, up to the batches in flight)`;
   throw new SluiceError(e.code, `${e.message}; ${written}`, [...e.details, { message: written }]);
+}
+
+/** The pipeline request of one batch: a JSON body, or the conversion thread's record batch. */
+function writeOf(w: WriteContext, batch: FileBatch, body: Uint8Array): DoorWrite {
+  if (batch.encoded !== undefined && w.tableId === undefined) throw new SluiceError('INTERNAL', 'a record batch came without the table it was encoded for');
+  return {
+    table: w.table,
+    body,
+    format: 'json',
+    ...(batch.encoded === undefined || w.tableId === undefined ? {} : { preEncoded: { batch: batch.encoded, tableId: w.tableId } }),
+    onInvalid: w.onInvalid,
+    consistency: w.consistency,
+    source: w.source,
+    // Letters of refused rows name their row in the file, as the conversion's own letters do.
+    recordIndexBase: batch.firstRow,
+    // Row numbers zero-padded to 16 digits, like `sluice ingest`: the node fences them (decision 13).
+    ...(w.prefix === undefined ? {} : { dedupe: { prefix: w.prefix, first: batch.firstRow, digits: ROW_KEY_DIGITS } }),
+    // The file is already here: its batches wait for the table's rate instead of failing the import.
+    rateLimit: 'wait',
+    signal: w.signal,
+  };
 }
 
 function count(result: WriteResult, batch: FileBatch, tally: ImportTally, limit: number): void {
