@@ -19,7 +19,7 @@
  * Each figure is the median of `runs`; every import run gets a fresh node.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, openAsBlob, readFileSync, readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, openAsBlob, statSync } from 'node:fs';
 import path from 'node:path';
 import { parquetRead } from 'hyparquet';
 import { parquetWriteFile } from 'hyparquet-writer';
@@ -29,6 +29,7 @@ import { ConvertPool } from '../src/ingest/formats/convert-pool.ts';
 import { PARQUET_COMPRESSORS, PARQUET_PARSERS, ParquetFile } from '../src/ingest/formats/parquet-file.ts';
 import { readFileBatches } from '../src/ingest/formats/read-file-batches.ts';
 import { cpuSeconds } from './lib/node-metrics.ts';
+import { THREAD_KINDS, threadCpu, threadCpuSince } from './lib/thread-cpu.ts';
 import { fmt, median } from './lib/stats.ts';
 
 const BIN = path.join(ROOT, 'bin', 'sluice.js');
@@ -163,29 +164,10 @@ function cliImport(file: string, rows: number, url: string, root: string): Promi
   });
 }
 
-/**
- * CPU seconds of a process's threads by thread name (/proc/PID/task/*): the main thread,
- * worker threads (conversion and decode), V8's platform threads (GC helpers, compiler), libuv's.
- */
-function cpuByThreadName(pid: number): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
-      out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / 100);
-    } catch {
-      // The thread ended meanwhile.
-    }
-  }
-  return out;
-}
-
-/** `POST /v1/tables/{t}/import` with the file as the body: rows/s, and the node's CPU-s per 1M rows (all its threads, and by thread name). */
+/** `POST /v1/tables/{t}/import` with the file as the body: rows/s, and the node's CPU-s per 1M rows (all its threads, and by thread kind: bench/lib/thread-cpu.ts). */
 async function serverImport(file: string, rows: number, url: string, pid: number): Promise<{ rate: number; cpuPerMillion: number; threads: string }> {
   const cpuBefore = cpuSeconds(pid);
-  const threadsBefore = cpuByThreadName(pid);
+  const threadsBefore = threadCpu(pid);
   const started = performance.now();
   const res = await fetch(`${url}/v1/tables/${TABLE.name}/import`, { method: 'POST', body: await openAsBlob(file), headers: { ...authHeaders(), 'content-type': 'application/vnd.apache.parquet' } });
   const text = await res.text();
@@ -193,8 +175,8 @@ async function serverImport(file: string, rows: number, url: string, pid: number
   const rate = rows / ((performance.now() - started) / 1000);
   // Read once the answer is in: the rows are durable and indexed (the ticket is held until the index has them).
   const cpuPerMillion = ((cpuSeconds(pid) - cpuBefore) * 1e6) / rows;
-  const threads = [...cpuByThreadName(pid)]
-    .map(([name, s]): [string, number] => [name, ((s - (threadsBefore.get(name) ?? 0)) * 1e6) / rows])
+  const spent = threadCpuSince(threadsBefore, threadCpu(pid));
+  const threads = THREAD_KINDS.map((kind): [string, number] => [kind, (spent[kind] * 1e6) / rows])
     .filter(([, s]) => s >= 0.05)
     .sort((a, b) => b[1] - a[1])
     .map(([name, s]) => `${name} ${fmt(s, 2)}`)
