@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { pino } from 'pino';
 import { LocalCoordinator } from '../../../src/cluster/coordinator/local-coordinator.ts';
 import { resolveConfig } from '../../../src/config.ts';
@@ -24,7 +24,8 @@ import { openDataDir } from '../../../src/storage/data-dir.ts';
 
 const SHARDS = 4;
 
-test('minted keys that are the shard key are flagged and found without a primary-key entry; others are not flagged', async (t) => {
+/** A data dir of its own with a local coordinator over it, closed and removed after the test. */
+async function localNode(t: TestContext) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-minted-'));
   const config = resolveConfig({ dataDir: dir, shards: SHARDS, decodeThreads: 0 });
   const { store, catalog } = await openDataDir(config, [], {}, pino({ level: 'silent' }));
@@ -33,6 +34,11 @@ test('minted keys that are the shard key are flagged and found without a primary
     rmSync(dir, { recursive: true, force: true });
   });
   const coordinator = new LocalCoordinator(store, new SnowflakeGenerator({ workerId: 1, clock: systemClock }), new Hlc(systemClock), config);
+  return { store, catalog, coordinator };
+}
+
+test('minted keys that are the shard key are flagged and found without a primary-key entry; others are not flagged', async (t) => {
+  const { store, catalog, coordinator } = await localNode(t);
   const fields = [{ name: 'id', type: 'string', required: true }, { name: 'dev', type: 'string', required: true }];
   const same = await catalog.create(parseTableDef({ name: 'same', shardKey: 'id', primaryKey: 'id', fields }, Date.now()), Date.now());
   const other = await catalog.create(parseTableDef({ name: 'other', shardKey: 'dev', primaryKey: 'id', fields }, Date.now()), Date.now());
@@ -59,14 +65,7 @@ test('minted keys that are the shard key are flagged and found without a primary
 });
 
 test('fenced fresh dedupe keys are flagged with their digit count on a table without a primary key, never on one with', async (t) => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-fenced-'));
-  const config = resolveConfig({ dataDir: dir, shards: SHARDS, decodeThreads: 0 });
-  const { store, catalog } = await openDataDir(config, [], {}, pino({ level: 'silent' }));
-  t.after(async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const coordinator = new LocalCoordinator(store, new SnowflakeGenerator({ workerId: 1, clock: systemClock }), new Hlc(systemClock), config);
+  const { catalog, coordinator } = await localNode(t);
   const fields = [{ name: 'id', type: 'string', required: true }, { name: 'dev', type: 'string', required: true }];
   const plain = await catalog.create(parseTableDef({ name: 'plain', shardKey: 'dev', fields }, Date.now()), Date.now());
   const keyed = await catalog.create(parseTableDef({ name: 'keyed', shardKey: 'dev', primaryKey: 'id', fields }, Date.now()), Date.now());

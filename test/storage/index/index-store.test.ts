@@ -7,9 +7,10 @@ import type { TestContext } from 'node:test';
 import { openEngine } from '../../../src/storage/engine/open-engine.ts';
 import { IndexStore } from '../../../src/storage/index/index-store.ts';
 import { FRAME_TYPES } from '../../../src/storage/frame-types.ts';
-import { RecordBatchBuilder, RecordBatchReader, readStoredValue } from '../../../src/core/codec/record-batch-v1.ts';
-import { decodeFields, encodeFields } from '../../../src/core/codec/fields-codec.ts';
+import { RecordBatchReader, readStoredValue } from '../../../src/core/codec/record-batch-v1.ts';
+import { decodeFields } from '../../../src/core/codec/fields-codec.ts';
 import { recordKeyId } from '../../../src/storage/index/key-layout.ts';
+import { stampedBatch, type StampedRec } from '../../support/stamped-batch.ts';
 import { PREFIX_ID_BLOCK, findInIdBlock } from '../../../src/storage/index/id-block.ts';
 
 async function store(t: TestContext, kind: 'lmdb' | 'level'): Promise<IndexStore> {
@@ -22,29 +23,8 @@ async function store(t: TestContext, kind: 'lmdb' | 'level'): Promise<IndexStore
   return new IndexStore(engine);
 }
 
-interface Rec {
-  shard: number;
-  key: string;
-  pk?: string;
-  time: number;
-  id: bigint;
-  version: bigint;
-  value: string;
-}
-
-function batch(tableId: number, recs: readonly Rec[]): Buffer {
-  const b = new RecordBatchBuilder(tableId, 1, 0);
-  for (const r of recs) b.add(r.shard, r.key, r.pk, r.time, encodeFields([r.value]));
-  const buf = b.finish();
-  const reader = new RecordBatchReader(buf);
-  let i = 0;
-  while (reader.next()) {
-    const r = recs[i++] as Rec;
-    reader.id = r.id;
-    reader.version = r.version;
-  }
-  return buf;
-}
+type Rec = StampedRec;
+const batch = stampedBatch;
 
 const valueOf = (v: Uint8Array): unknown => decodeFields(readStoredValue(v).fields)[0];
 

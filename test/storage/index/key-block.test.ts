@@ -7,35 +7,21 @@ import { openEngine } from '../../../src/storage/engine/open-engine.ts';
 import type { StorageEngine } from '../../../src/storage/engine/storage-engine.ts';
 import { IndexStore } from '../../../src/storage/index/index-store.ts';
 import { FRAME_TYPES } from '../../../src/storage/frame-types.ts';
-import { RecordBatchBuilder, RecordBatchReader, readStoredValue } from '../../../src/core/codec/record-batch-v1.ts';
-import { decodeFields, encodeFields } from '../../../src/core/codec/fields-codec.ts';
+import { RecordBatchReader, readStoredValue } from '../../../src/core/codec/record-batch-v1.ts';
+import { decodeFields } from '../../../src/core/codec/fields-codec.ts';
+import { stampedBatch, type StampedRec } from '../../support/stamped-batch.ts';
 import { PREFIX_PK, pkValue, readPkValue, recordKey, recordKeyId } from '../../../src/storage/index/key-layout.ts';
 import { KeyBlockBuilder, PREFIX_KEY_BLOCK, findInKeyBlock, keyBlockLastPk } from '../../../src/storage/index/key-block.ts';
 
-interface Rec {
-  shard: number;
-  key: string;
-  pk: string;
-  time: number;
-  id: bigint;
-  version: bigint;
-  value: string;
-}
+type Rec = StampedRec & { pk: string };
 
+/** A stamped batch; with `fencedDigits`, flagged as a fence's fresh keys of that many digits. */
 function batch(tableId: number, recs: readonly Rec[], fencedDigits = 0): Buffer {
-  const b = new RecordBatchBuilder(tableId, 1, 0);
-  for (const r of recs) b.add(r.shard, r.key, r.pk, r.time, encodeFields([r.value]));
-  const buf = b.finish();
-  const reader = new RecordBatchReader(buf);
+  const buf = stampedBatch(tableId, recs);
   if (fencedDigits > 0) {
+    const reader = new RecordBatchReader(buf);
     reader.freshKeys = true;
     reader.fencedDigits = fencedDigits;
-  }
-  let i = 0;
-  while (reader.next()) {
-    const r = recs[i++] as Rec;
-    reader.id = r.id;
-    reader.version = r.version;
   }
   return buf;
 }
