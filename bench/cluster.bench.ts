@@ -86,6 +86,8 @@ interface SteadyTrial {
   /** WAL fsyncs (group commits) and the frames they carried, the 3 nodes summed. */
   fsyncs: number;
   walFrames: number;
+  /** Main-thread GC pauses of the 3 nodes during the load by kind (major, minor, incremental): count and seconds. */
+  gc: Map<string, { count: number; seconds: number }>;
 }
 
 interface FailoverTrial {
@@ -158,6 +160,7 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<string> {
     log(`| bootstrap repair of the fresh nodes, after they converged (waited for before the load) | ${steady.map((t) => `${fmt(t.bootstrapMs / 1000, 1)} s`).join(' / ')} | |`);
     log(`| copies held after the run, per node (n1 / n2 / n3) | ${steady.map((t) => t.copies.map((c) => fmt(c)).join(' / ')).join('; ')} | ${fmt(records)} each |`);
     log(`| WAL fsyncs during the load, 3 nodes; frames per fsync | ${steady.map((t) => `${fmt(t.fsyncs)}; ${fmt(t.walFrames / t.fsyncs, 1)}`).join(' / ')} | |`);
+    log(`| main-thread GC pauses during the load, 3 nodes: major / minor / incremental (count, s) | ${steady.map((t) => ['major', 'minor', 'incremental'].map((k) => `${fmt(t.gc.get(k)?.count ?? 0)}, ${fmt(t.gc.get(k)?.seconds ?? 0, 2)} s`).join(' / ')).join('; ')} | |`);
     log(`| node CPU per 1M records, each run (n1 + n2 + n3) | ${steady.map((t) => `${fmt(t.nodeCpuSecondsPerMillion, 2)} (${t.perNode.map((c) => fmt(c, 2)).join(' + ')})`).join('; ')} | |`);
     log('');
     logThreads(steady, log);
@@ -324,7 +327,22 @@ async function steadyTrial(cluster: BenchCluster, bodies: readonly Buffer[], o: 
     threads,
     fsyncs: wal.get('sluice_wal_flush_bytes_count') ?? 0,
     walFrames: wal.get('sluice_wal_flush_frames_sum') ?? 0,
+    gc: gcByKind(wal),
   };
+}
+
+/** GC pauses by kind from a scrape difference (prom-client's nodejs_gc_duration_seconds histogram). */
+function gcByKind(diff: Map<string, number>): Map<string, { count: number; seconds: number }> {
+  const out = new Map<string, { count: number; seconds: number }>();
+  for (const [series, value] of diff) {
+    const m = /^sluice_nodejs_gc_duration_seconds_(count|sum)\{kind="(\w+)"\}$/.exec(series);
+    if (m === null) continue;
+    const e = out.get(m[2] as string) ?? { count: 0, seconds: 0 };
+    if (m[1] === 'count') e.count += value;
+    else e.seconds += value;
+    out.set(m[2] as string, e);
+  }
+  return out;
 }
 
 /** CPU profiles of every node's main thread, started 3 s into the load, saved as nN-runR.cpuprofile in `dir`. */
