@@ -14,7 +14,7 @@ import path from 'node:path';
 import { NodeProcess, http, sleep } from '../test/process/harness.ts';
 import { waitUntil } from '../test/process/cluster.ts';
 import { measureEtcdBaseline, type EtcdBaselineOptions } from './etcd-baseline.ts';
-import { NODES, startCluster, threadCpu, threadCpuDelta, type BenchCluster } from './lib/bench-cluster.ts';
+import { NODES, replicaTransportCosts, startCluster, threadCpu, threadCpuDelta, type BenchCluster } from './lib/bench-cluster.ts';
 import { cpuSeconds, diffScrapes, labelled, metric, scrape } from './lib/node-metrics.ts';
 import { runRingBench } from './ring.ts';
 import { BENCH_TABLE, ndjsonBodies, recordLine } from './lib/records.ts';
@@ -36,8 +36,13 @@ export interface ClusterBenchOptions {
   readonly etcd: EtcdBaselineOptions;
   /** Index engine of the nodes (their default when unset). */
   readonly engine?: 'lmdb' | 'level';
-  /** Only the bulk ingest (`--parts steady`): no failover load, etcd baseline or ring figures. */
-  readonly steadyOnly?: boolean;
+  /**
+   * `--parts`: only these parts. `steady`: the bulk ingest (no failover
+   * load, etcd baseline or ring figures); `transport`: the CPU of one replica
+   * copy of a batch by transport (replicaTransportCosts). Unset: the bulk
+   * ingest, failover, etcd and ring.
+   */
+  readonly parts?: readonly ('steady' | 'transport')[];
   /**
    * When set, every node's main thread is CPU-profiled for `profileSeconds`
    * in the middle of the bulk ingest (GET /debug/profile), the profiles saved
@@ -127,6 +132,8 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<string> {
   const report = startReport('sluice-bench-cluster-');
   const { root, lines, log } = report;
   try {
+    if (o.parts?.includes('transport') === true) await logTransportCosts(root, log);
+    if (o.parts !== undefined && !o.parts.includes('steady')) return lines.join('\n');
     const sample = Array.from({ length: 10_000 }, (_, i) => recordLine(i));
     const avgBytes = sample.reduce((n, l) => n + l.length + 1, 0) / sample.length;
     const bodies = ndjsonBodies(0, Math.ceil(o.records / o.perBody), o.perBody);
@@ -164,7 +171,7 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<string> {
     log(`| node CPU per 1M records, each run (n1 + n2 + n3) | ${steady.map((t) => `${fmt(t.nodeCpuSecondsPerMillion, 2)} (${t.perNode.map((c) => fmt(c, 2)).join(' + ')})`).join('; ')} | |`);
     log('');
     logThreads(steady, log);
-    if (o.steadyOnly === true) return lines.join('\n');
+    if (o.parts !== undefined) return lines.join('\n');
 
     const f = (g: (t: FailoverTrial) => number): number => median(failover.map(g));
     const before = f((t) => t.beforeRate);
@@ -257,7 +264,7 @@ async function clusterTrial(root: string, run: number, bodies: readonly Buffer[]
     progress(`run ${run + 1}: bulk ingest of ${fmt(bodies.length * o.perBody)} records`);
     const steady = await steadyTrial(cluster, bodies, o, run);
     progress(`run ${run + 1}: node CPU ${fmt(steady.nodeCpuSecondsPerMillion, 2)} s per 1M records (${steady.perNode.map((c) => fmt(c, 2)).join(' + ')})`);
-    if (o.steadyOnly === true) return { steady };
+    if (o.parts !== undefined) return { steady };
     progress(`run ${run + 1}: ${fmt(steady.recordsPerSec)} records/s; failover load for ${o.failoverSeconds} s`);
     const failover = await failoverTrial(cluster, bodies, o);
     progress(`run ${run + 1}: ${failover.unexpected.length} unexpected failures`);
@@ -355,6 +362,24 @@ async function profileNodes(cluster: BenchCluster, dir: string, seconds: number,
       writeFileSync(path.join(dir, `n${i + 1}-run${run + 1}.cpuprofile`), answer.text);
     }),
   );
+}
+
+/** Transport batch: 1,000 of the bench's records are about 150 KB as a stamped record batch (149 B each in the WAL). */
+const TRANSPORT_BATCH_BYTES = 150_000;
+const TRANSPORT_BATCHES = 4_000;
+
+/** The table of what one replica copy of a 1,000-record batch costs by transport (both ends, one process). */
+async function logTransportCosts(root: string, log: (s: string) => void): Promise<void> {
+  progress(`transport: ${fmt(TRANSPORT_BATCHES)} batches of ${fmt(TRANSPORT_BATCH_BYTES)} B per transport`);
+  const costs = await replicaTransportCosts(root, TRANSPORT_BATCH_BYTES, TRANSPORT_BATCHES);
+  log(`## One replica copy of a ${fmt(TRANSPORT_BATCH_BYTES / 1000)} KB batch (1,000 records), by transport`);
+  log('');
+  log(`Sender and receiver in this process over loopback, 8 batches in flight, ${fmt(TRANSPORT_BATCHES)} batches after 200 of warm-up; the receiver answers without storing. RF=3 sends two copies of every batch: CPU per 1M records = 2,000 × the figure.`);
+  log('');
+  log(`| transport | CPU µs per batch (both ends) | CPU s per 1M records at RF=3 | batches/s |`);
+  log(`|---|---|---|---|`);
+  for (const c of costs) log(`| ${c.transport} | ${fmt(c.usPerBatch)} | ${fmt((c.usPerBatch * 2_000) / 1e6, 2)} | ${fmt(c.batchesPerSec)} |`);
+  log('');
 }
 
 /** The per-thread CPU table: median over the runs of each thread name's CPU per 1M records, the 3 nodes summed. */
