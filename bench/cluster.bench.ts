@@ -14,8 +14,8 @@ import path from 'node:path';
 import { NodeProcess, http, sleep } from '../test/process/harness.ts';
 import { waitUntil } from '../test/process/cluster.ts';
 import { measureEtcdBaseline, type EtcdBaselineOptions } from './etcd-baseline.ts';
-import { NODES, startCluster, type BenchCluster } from './lib/bench-cluster.ts';
-import { cpuSeconds, labelled, metric } from './lib/node-metrics.ts';
+import { NODES, replicaTransportCosts, startCluster, threadCpu, threadCpuDelta, type BenchCluster } from './lib/bench-cluster.ts';
+import { cpuSeconds, diffScrapes, labelled, metric, scrape } from './lib/node-metrics.ts';
 import { runRingBench } from './ring.ts';
 import { BENCH_TABLE, ndjsonBodies, recordLine } from './lib/records.ts';
 import { bulkLoad, timedLoad, type LoadFailure, type TimedLoadResult } from './lib/load.ts';
@@ -36,6 +36,20 @@ export interface ClusterBenchOptions {
   readonly etcd: EtcdBaselineOptions;
   /** Index engine of the nodes (their default when unset). */
   readonly engine?: 'lmdb' | 'level';
+  /**
+   * `--parts`: only these parts. `steady`: the bulk ingest (no failover
+   * load, etcd baseline or ring figures); `transport`: the CPU of one replica
+   * copy of a batch by transport (replicaTransportCosts). Unset: the bulk
+   * ingest, failover, etcd and ring.
+   */
+  readonly parts?: readonly ('steady' | 'transport')[];
+  /**
+   * When set, every node's main thread is CPU-profiled for `profileSeconds`
+   * in the middle of the bulk ingest (GET /debug/profile), the profiles saved
+   * here as nN-runR.cpuprofile. Profiling costs CPU: such a run's figures are not comparable.
+   */
+  readonly profileDir?: string;
+  readonly profileSeconds?: number;
 }
 
 /** The table's replication factor: with 3 nodes, every node holds every shard. */
@@ -70,6 +84,15 @@ interface SteadyTrial {
   hintedRecords: number;
   /** Peers reported suspect or dead though every node was up. */
   suspicions: string[];
+  /** CPU seconds per 1M records of each node (n1, n2, n3). */
+  perNode: number[];
+  /** CPU seconds per 1M records by thread name, the 3 nodes summed. */
+  threads: Map<string, number>;
+  /** WAL fsyncs (group commits) and the frames they carried, the 3 nodes summed. */
+  fsyncs: number;
+  walFrames: number;
+  /** Main-thread GC pauses of the 3 nodes during the load by kind (major, minor, incremental): count and seconds. */
+  gc: Map<string, { count: number; seconds: number }>;
 }
 
 interface FailoverTrial {
@@ -109,6 +132,8 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<string> {
   const report = startReport('sluice-bench-cluster-');
   const { root, lines, log } = report;
   try {
+    if (o.parts?.includes('transport') === true) await logTransportCosts(root, log);
+    if (o.parts !== undefined && !o.parts.includes('steady')) return lines.join('\n');
     const sample = Array.from({ length: 10_000 }, (_, i) => recordLine(i));
     const avgBytes = sample.reduce((n, l) => n + l.length + 1, 0) / sample.length;
     const bodies = ndjsonBodies(0, Math.ceil(o.records / o.perBody), o.perBody);
@@ -119,7 +144,7 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<string> {
     for (let run = 0; run < o.runs; run++) {
       const trial = await clusterTrial(root, run, bodies, o);
       steady.push(trial.steady);
-      failover.push(trial.failover);
+      if (trial.failover !== undefined) failover.push(trial.failover);
     }
 
     const s = (f: (t: SteadyTrial) => number): number => median(steady.map(f));
@@ -141,7 +166,12 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<string> {
     log(`| records copied by anti-entropy during the run (all nodes) | ${steady.map((t) => fmt(t.antiEntropyRecords)).join(' / ')} | 0 |`);
     log(`| bootstrap repair of the fresh nodes, after they converged (waited for before the load) | ${steady.map((t) => `${fmt(t.bootstrapMs / 1000, 1)} s`).join(' / ')} | |`);
     log(`| copies held after the run, per node (n1 / n2 / n3) | ${steady.map((t) => t.copies.map((c) => fmt(c)).join(' / ')).join('; ')} | ${fmt(records)} each |`);
+    log(`| WAL fsyncs during the load, 3 nodes; frames per fsync | ${steady.map((t) => `${fmt(t.fsyncs)}; ${fmt(t.walFrames / t.fsyncs, 1)}`).join(' / ')} | |`);
+    log(`| main-thread GC pauses during the load, 3 nodes: major / minor / incremental (count, s) | ${steady.map((t) => ['major', 'minor', 'incremental'].map((k) => `${fmt(t.gc.get(k)?.count ?? 0)}, ${fmt(t.gc.get(k)?.seconds ?? 0, 2)} s`).join(' / ')).join('; ')} | |`);
+    log(`| node CPU per 1M records, each run (n1 + n2 + n3) | ${steady.map((t) => `${fmt(t.nodeCpuSecondsPerMillion, 2)} (${t.perNode.map((c) => fmt(c, 2)).join(' + ')})`).join('; ')} | |`);
     log('');
+    logThreads(steady, log);
+    if (o.parts !== undefined) return lines.join('\n');
 
     const f = (g: (t: FailoverTrial) => number): number => median(failover.map(g));
     const before = f((t) => t.beforeRate);
@@ -222,17 +252,19 @@ function survivors(): number[] {
 }
 
 /** One fresh cluster: the bulk ingest, then the failover load. */
-async function clusterTrial(root: string, run: number, bodies: readonly Buffer[], o: ClusterBenchOptions): Promise<{ steady: SteadyTrial; failover: FailoverTrial }> {
+async function clusterTrial(root: string, run: number, bodies: readonly Buffer[], o: ClusterBenchOptions): Promise<{ steady: SteadyTrial; failover?: FailoverTrial }> {
   const dir = mkdtempSync(path.join(root, `run${run + 1}-`));
   let cluster: BenchCluster | undefined;
   try {
     progress(`run ${run + 1}: starting etcd and ${NODES} nodes`);
-    cluster = await startCluster(dir, o.engine);
+    cluster = await startCluster(dir, o.engine, o.profileDir === undefined ? [] : ['--debug-endpoints']);
     const created = await http(`${cluster.urls[0]}/v1/tables`, { method: 'POST', body: JSON.stringify(TABLE) });
     if (created.status !== 201) throw new Error(`create table: HTTP ${created.status} ${created.text}`);
     await waitUntil(async () => (await Promise.all(cluster!.urls.map((u) => http(`${u}/v1/tables/${TABLE.name}`)))).every((r) => r.status === 200), 15_000, 'the table on every node');
     progress(`run ${run + 1}: bulk ingest of ${fmt(bodies.length * o.perBody)} records`);
-    const steady = await steadyTrial(cluster, bodies, o);
+    const steady = await steadyTrial(cluster, bodies, o, run);
+    progress(`run ${run + 1}: node CPU ${fmt(steady.nodeCpuSecondsPerMillion, 2)} s per 1M records (${steady.perNode.map((c) => fmt(c, 2)).join(' + ')})`);
+    if (o.parts !== undefined) return { steady };
     progress(`run ${run + 1}: ${fmt(steady.recordsPerSec)} records/s; failover load for ${o.failoverSeconds} s`);
     const failover = await failoverTrial(cluster, bodies, o);
     progress(`run ${run + 1}: ${failover.unexpected.length} unexpected failures`);
@@ -250,15 +282,25 @@ async function clusterTrial(root: string, run: number, bodies: readonly Buffer[]
   }
 }
 
-async function steadyTrial(cluster: BenchCluster, bodies: readonly Buffer[], o: ClusterBenchOptions): Promise<SteadyTrial> {
+async function steadyTrial(cluster: BenchCluster, bodies: readonly Buffer[], o: ClusterBenchOptions, run: number): Promise<SteadyTrial> {
   const nodeCpu0 = cluster.nodes.map((n) => cpuSeconds(n.pid));
+  const threads0 = cluster.nodes.map((n) => threadCpu(n.pid));
+  const scrapes0 = await Promise.all(cluster.urls.map(scrape));
   const etcdCpu0 = cluster.etcd.pids.map(cpuSeconds);
   const clientCpu0 = process.cpuUsage();
   const antiEntropy0 = await antiEntropyRecords(cluster.urls);
   const hinted0 = await hintedRecords(cluster.urls);
   const wall0 = Date.now();
+  const profiles = o.profileDir === undefined ? undefined : profileNodes(cluster, o.profileDir, o.profileSeconds ?? 10, run);
   const res = await bulkLoad(cluster.urls, RECORDS_PATH, bodies, o.perBody, o.connections);
-  const nodeCpu = sum(cluster.nodes.map((n, i) => cpuSeconds(n.pid) - (nodeCpu0[i] as number)));
+  const perNodeCpu = cluster.nodes.map((n, i) => cpuSeconds(n.pid) - (nodeCpu0[i] as number));
+  const nodeCpu = sum(perNodeCpu);
+  const threads = new Map<string, number>();
+  for (const [i, n] of cluster.nodes.entries()) {
+    for (const [name, s] of threadCpuDelta(threads0[i] as Map<number, { name: string; seconds: number }>, threadCpu(n.pid))) threads.set(name, (threads.get(name) ?? 0) + (s / res.records) * 1e6);
+  }
+  await profiles;
+  const wal = diffScrapes(scrapes0, await Promise.all(cluster.urls.map(scrape)));
   const etcdCpu = sum(cluster.etcd.pids.map((pid, i) => cpuSeconds(pid) - (etcdCpu0[i] as number)));
   const clientCpu = process.cpuUsage(clientCpu0);
   // The third replica of each body may still be writing when the client has its answer: give it a few seconds.
@@ -288,7 +330,68 @@ async function steadyTrial(cluster: BenchCluster, bodies: readonly Buffer[], o: 
     bootstrapMs: cluster.bootstrapMs,
     hintedRecords: hinted,
     suspicions: suspicions(cluster.nodes, wall0, Date.now()),
+    perNode: perNodeCpu.map(perMillion),
+    threads,
+    fsyncs: wal.get('sluice_wal_flush_bytes_count') ?? 0,
+    walFrames: wal.get('sluice_wal_flush_frames_sum') ?? 0,
+    gc: gcByKind(wal),
   };
+}
+
+/** GC pauses by kind from a scrape difference (prom-client's nodejs_gc_duration_seconds histogram). */
+function gcByKind(diff: Map<string, number>): Map<string, { count: number; seconds: number }> {
+  const out = new Map<string, { count: number; seconds: number }>();
+  for (const [series, value] of diff) {
+    const m = /^sluice_nodejs_gc_duration_seconds_(count|sum)\{kind="(\w+)"\}$/.exec(series);
+    if (m === null) continue;
+    const e = out.get(m[2] as string) ?? { count: 0, seconds: 0 };
+    if (m[1] === 'count') e.count += value;
+    else e.seconds += value;
+    out.set(m[2] as string, e);
+  }
+  return out;
+}
+
+/** CPU profiles of every node's main thread, started 3 s into the load, saved as nN-runR.cpuprofile in `dir`. */
+async function profileNodes(cluster: BenchCluster, dir: string, seconds: number, run: number): Promise<void> {
+  await sleep(3_000);
+  await Promise.all(
+    cluster.urls.map(async (u, i) => {
+      const answer = await http(`${u}/debug/profile?seconds=${seconds}`);
+      if (answer.status !== 200) throw new Error(`GET /debug/profile on n${i + 1}: HTTP ${answer.status} ${answer.text.slice(0, 300)}`);
+      writeFileSync(path.join(dir, `n${i + 1}-run${run + 1}.cpuprofile`), answer.text);
+    }),
+  );
+}
+
+/** Transport batch: 1,000 of the bench's records are about 150 KB as a stamped record batch (149 B each in the WAL). */
+const TRANSPORT_BATCH_BYTES = 150_000;
+const TRANSPORT_BATCHES = 4_000;
+
+/** The table of what one replica copy of a 1,000-record batch costs by transport (both ends, one process). */
+async function logTransportCosts(root: string, log: (s: string) => void): Promise<void> {
+  progress(`transport: ${fmt(TRANSPORT_BATCHES)} batches of ${fmt(TRANSPORT_BATCH_BYTES)} B per transport`);
+  const costs = await replicaTransportCosts(root, TRANSPORT_BATCH_BYTES, TRANSPORT_BATCHES);
+  log(`## One replica copy of a ${fmt(TRANSPORT_BATCH_BYTES / 1000)} KB batch (1,000 records), by transport`);
+  log('');
+  log(`Sender and receiver in this process over loopback, 8 batches in flight, ${fmt(TRANSPORT_BATCHES)} batches after 200 of warm-up; the receiver answers without storing. RF=3 sends two copies of every batch: CPU per 1M records = 2,000 × the figure.`);
+  log('');
+  log(`| transport | CPU µs per batch (both ends) | CPU s per 1M records at RF=3 | batches/s |`);
+  log(`|---|---|---|---|`);
+  for (const c of costs) log(`| ${c.transport} | ${fmt(c.usPerBatch)} | ${fmt((c.usPerBatch * 2_000) / 1e6, 2)} | ${fmt(c.batchesPerSec)} |`);
+  log('');
+}
+
+/** The per-thread CPU table: median over the runs of each thread name's CPU per 1M records, the 3 nodes summed. */
+function logThreads(steady: readonly SteadyTrial[], log: (s: string) => void): void {
+  const names = [...new Set(steady.flatMap((t) => [...t.threads.keys()]))];
+  const rows = names.map((name) => ({ name, s: median(steady.map((t) => t.threads.get(name) ?? 0)) })).filter((r) => r.s >= 0.05).sort((a, b) => b.s - a.s);
+  log(`Node CPU per 1M records by thread (the ${NODES} nodes summed, /proc/PID/task/*/stat, median of ${steady.length}):`);
+  log('');
+  log(`| thread | CPU s per 1M records |`);
+  log(`|---|---|`);
+  for (const r of rows) log(`| ${r.name} | ${fmt(r.s, 2)} |`);
+  log('');
 }
 
 async function failoverTrial(cluster: BenchCluster, bodies: readonly Buffer[], o: ClusterBenchOptions): Promise<FailoverTrial> {

@@ -7,6 +7,11 @@
  * [--sustain-rate R] [--cost-seconds S]`: the white paper's load test with
  * `sluice bench` (bench/connections.bench.ts).
  *
+ * `cluster [--parts steady,transport] [--profile-dir DIR --profile-seconds N]`:
+ * only the bulk ingest (with its CPU per thread) and/or what one replica
+ * copy of a batch costs by transport, instead of bulk, failover, etcd and
+ * ring; with DIR, every node's CPU profile during the bulk ingest.
+ *
  * `cluster --atomic [--cluster-records N] [--single-shard-records N]
  * [--small-body-records N] [--atomic-loads spanning,single-shard,small]
  * [--atomic-rounds N] [--read-requests N] [--profile-seconds N]`: the
@@ -62,6 +67,8 @@ const { values, positionals } = parseArgs({
     'small-body-records': { type: 'string' },
     'read-requests': { type: 'string', default: '6000' },
     'profile-seconds': { type: 'string', default: '10' },
+    // cluster: CPU profiles of every node during the bulk ingest, saved in this directory.
+    'profile-dir': { type: 'string' },
     'atomic-loads': { type: 'string', default: 'spanning,single-shard,small' },
     'atomic-rounds': { type: 'string', default: '1' },
     // connections: the white paper's load test with `sluice bench`.
@@ -146,6 +153,9 @@ for (const suite of suites) {
       failoverSeconds: quick ? 8 : Number(values['failover-seconds']),
       // Only when asked for (`--engines lmdb`): otherwise the nodes' own default.
       ...(process.argv.some((arg) => arg.startsWith('--engines')) ? { engine: String(values.engines).split(',')[0] as 'lmdb' | 'level' } : {}),
+      // `--parts steady,transport`: only the bulk ingest (its CPU per thread included) and/or the transport costs.
+      ...(process.argv.some((arg) => arg.startsWith('--parts')) ? { parts: String(values.parts).split(',') as ('steady' | 'transport')[] } : {}),
+      ...(values['profile-dir'] === undefined ? {} : { profileDir: String(values['profile-dir']), profileSeconds: Number(values['profile-seconds']) }),
       etcd: {
         seconds: quick ? 3 : Number(values['etcd-seconds']),
         runs: quick ? 1 : Number(values.runs),

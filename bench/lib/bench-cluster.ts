@@ -5,13 +5,23 @@
  * production), every process killed by PID when it is stopped or this
  * process exits.
  */
+import { readFileSync, readdirSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import tls from 'node:tls';
 import { NodeProcess, http } from '../../test/process/harness.ts';
 import { freePort } from '../../test/process/etcd.ts';
 import { waitUntil } from '../../test/process/cluster.ts';
 import { createTestCa, nodeCertsDir } from '../../test/support/cluster-certs.ts';
 import { startEtcdCluster, type EtcdCluster } from '../etcd-baseline.ts';
 import { labelled } from './node-metrics.ts';
+import { loadNodeCerts } from '../../src/security/certs/load-cert-pair.ts';
+import { GrpcServer, replicaGrpcService } from '../../src/cluster/transport/grpc-server.ts';
+import { GrpcTransport } from '../../src/cluster/transport/grpc-transport.ts';
+import { peerAuthInterceptor } from '../../src/cluster/transport/peer-auth.ts';
+import { mutualTls, plaintextPeers, type PeerSecurity } from '../../src/cluster/transport/peer-tls.ts';
+import { REPLICA_SERVICE } from '../../src/cluster/transport/replica-messages.ts';
+import type { ReplicaHandlers } from '../../src/cluster/transport/replica-transport.ts';
 
 /** Nodes in the cluster. */
 export const NODES = 3;
@@ -108,5 +118,147 @@ export async function startCluster(dir: string, engine?: 'lmdb' | 'level', extra
     const tails = nodes.map((n, i) => `n${i + 1}: ${n.stderr.slice(-2000)} ${JSON.stringify(n.logs.slice(-3))}`).join('\n');
     await stop();
     throw new Error(`${err instanceof Error ? err.message : String(err)}\n${tails}`);
+  }
+}
+
+/** CPU seconds of each thread of process `pid` from /proc/PID/task/*\/stat, by thread id (with its name). */
+export function threadCpu(pid: number): Map<number, { name: string; seconds: number }> {
+  const out = new Map<number, { name: string; seconds: number }>();
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(Number(tid), { name, seconds: (Number(fields[11]) + Number(fields[12])) / 100 });
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return out;
+}
+
+/** CPU seconds each thread name used between two `threadCpu` readings (threads started since count from zero). */
+export function threadCpuDelta(before: ReadonlyMap<number, { name: string; seconds: number }>, after: ReadonlyMap<number, { name: string; seconds: number }>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [tid, t] of after) out.set(t.name, (out.get(t.name) ?? 0) + t.seconds - (before.get(tid)?.seconds ?? 0));
+  return out;
+}
+
+/** CPU of moving one replica batch between two nodes, both ends together, by transport. */
+export interface TransportCost {
+  readonly transport: string;
+  /** CPU microseconds per batch, sender and receiver (one process). */
+  readonly usPerBatch: number;
+  readonly batchesPerSec: number;
+}
+
+/**
+ * What one replica copy of a batch costs on the wire, in this process (both
+ * ends on one event loop): a Write through the production gRPC path
+ * (GrpcTransport to a GrpcServer with the Replica service, answered at once
+ * without storing), in plaintext and over mutual TLS with the peer check,
+ * against the floor of the same bytes as length-prefixed frames on one
+ * mutual-TLS socket acknowledged with 8 bytes each. `dir` receives a test CA.
+ */
+export async function replicaTransportCosts(dir: string, batchBytes: number, batches: number, inFlight = 8): Promise<TransportCost[]> {
+  const ca = await createTestCa(path.join(dir, 'transport-certs'), 'bench');
+  const [server, client] = await Promise.all([loadNodeCerts(await nodeCertsDir(ca, 'n1')), loadNodeCerts(await nodeCertsDir(ca, 'n2'))]);
+  const batch = Buffer.alloc(batchBytes, 7);
+  const out: TransportCost[] = [];
+  for (const [name, serverSecurity, clientSecurity] of [
+    ['gRPC unary Write, plaintext', plaintextPeers(), plaintextPeers()],
+    ['gRPC unary Write, mutual TLS + peer check', mutualTls(server), mutualTls(client)],
+  ] as const) {
+    out.push(await grpcWriteCost(name, serverSecurity, clientSecurity, batch, batches, inFlight));
+  }
+  out.push(await tlsStreamCost(server.tls, client.tls, batch, batches, inFlight));
+  return out;
+}
+
+/** CPU per batch of `batches` calls, `inFlight` at a time, after a warm-up of 200. */
+async function cpuPerCall(name: string, batches: number, inFlight: number, call: () => Promise<void>): Promise<TransportCost> {
+  const run = async (n: number): Promise<void> => {
+    let next = 0;
+    await Promise.all(Array.from({ length: inFlight }, async () => {
+      while (next++ < n) await call();
+    }));
+  };
+  await run(200);
+  const cpu0 = process.cpuUsage();
+  const wall0 = performance.now();
+  await run(batches);
+  const cpu = process.cpuUsage(cpu0);
+  return { transport: name, usPerBatch: (cpu.user + cpu.system) / batches, batchesPerSec: batches / ((performance.now() - wall0) / 1000) };
+}
+
+async function grpcWriteCost(name: string, serverSecurity: PeerSecurity, clientSecurity: PeerSecurity, batch: Buffer, batches: number, inFlight: number): Promise<TransportCost> {
+  const handlers = { Write: async () => ({ lsn: '1' }) } as unknown as ReplicaHandlers;
+  const interceptors = serverSecurity.secure ? [peerAuthInterceptor({ security: serverSecurity, service: REPLICA_SERVICE, admit: async () => undefined })] : [];
+  const server = await GrpcServer.start('127.0.0.1', 0, [replicaGrpcService(handlers)], serverSecurity.serverCredentials(), interceptors);
+  const transport = new GrpcTransport(clientSecurity);
+  try {
+    transport.setAddress('n1', `127.0.0.1:${server.port}`);
+    return await cpuPerCall(name, batches, inFlight, async () => {
+      await transport.call('n1', 'Write', { batch, epoch: 1 }, 30_000);
+    });
+  } finally {
+    transport.close();
+    await server.stop(1_000);
+  }
+}
+
+/** The floor: 4-byte length + batch written to one mutual-TLS socket, 8 bytes back per batch. */
+async function tlsStreamCost(serverPair: { ca: string; key: string; cert: string }, clientPair: { ca: string; key: string; cert: string }, batch: Buffer, batches: number, inFlight: number): Promise<TransportCost> {
+  const server = tls.createServer({ ...serverPair, requestCert: true, rejectUnauthorized: true }, (socket) => {
+    let chunks: Buffer[] = [];
+    let have = 0;
+    let need = -1;
+    socket.on('data', (d: Buffer) => {
+      chunks.push(d);
+      have += d.length;
+      // Joined only once a whole length or batch is in, as a receiver reading into one buffer would.
+      for (;;) {
+        if (have < (need < 0 ? 4 : need)) return;
+        const all = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+        if (need < 0) {
+          need = all.readUInt32BE(0);
+          chunks = [all.subarray(4)];
+          have -= 4;
+          continue;
+        }
+        const rest = all.subarray(need);
+        chunks = rest.length > 0 ? [rest] : [];
+        have = rest.length;
+        need = -1;
+        socket.write(Buffer.alloc(8));
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const socket = tls.connect({ ...clientPair, port: (server.address() as AddressInfo).port, host: '127.0.0.1', checkServerIdentity: () => undefined });
+  await new Promise((resolve) => socket.once('secureConnect', resolve));
+  const waiting: (() => void)[] = [];
+  socket.on('data', (d: Buffer) => {
+    for (let i = 0; i < d.length / 8; i++) waiting.shift()?.();
+  });
+  const head = Buffer.alloc(4);
+  head.writeUInt32BE(batch.length);
+  try {
+    return await cpuPerCall('length-prefixed frames on one mutual-TLS socket (floor)', batches, inFlight, () =>
+      new Promise<void>((resolve) => {
+        waiting.push(resolve);
+        socket.write(head);
+        socket.write(batch);
+      }),
+    );
+  } finally {
+    socket.destroy();
+    server.close();
   }
 }
