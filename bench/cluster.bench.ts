@@ -14,7 +14,8 @@ import path from 'node:path';
 import { NodeProcess, http, sleep } from '../test/process/harness.ts';
 import { waitUntil } from '../test/process/cluster.ts';
 import { measureEtcdBaseline, type EtcdBaselineOptions } from './etcd-baseline.ts';
-import { NODES, replicaTransportCosts, startCluster, threadCpu, threadCpuDelta, type BenchCluster } from './lib/bench-cluster.ts';
+import { NODES, replicaTransportCosts, startCluster, type BenchCluster } from './lib/bench-cluster.ts';
+import { threadCpuDelta, threadTimes, type ThreadTime } from './lib/thread-cpu.ts';
 import { cpuSeconds, diffScrapes, labelled, metric, scrape } from './lib/node-metrics.ts';
 import { runRingBench } from './ring.ts';
 import { BENCH_TABLE, ndjsonBodies, recordLine } from './lib/records.ts';
@@ -284,7 +285,7 @@ async function clusterTrial(root: string, run: number, bodies: readonly Buffer[]
 
 async function steadyTrial(cluster: BenchCluster, bodies: readonly Buffer[], o: ClusterBenchOptions, run: number): Promise<SteadyTrial> {
   const nodeCpu0 = cluster.nodes.map((n) => cpuSeconds(n.pid));
-  const threads0 = cluster.nodes.map((n) => threadCpu(n.pid));
+  const threads0 = cluster.nodes.map((n) => threadTimes(n.pid));
   const scrapes0 = await Promise.all(cluster.urls.map(scrape));
   const etcdCpu0 = cluster.etcd.pids.map(cpuSeconds);
   const clientCpu0 = process.cpuUsage();
@@ -297,7 +298,7 @@ async function steadyTrial(cluster: BenchCluster, bodies: readonly Buffer[], o: 
   const nodeCpu = sum(perNodeCpu);
   const threads = new Map<string, number>();
   for (const [i, n] of cluster.nodes.entries()) {
-    for (const [name, s] of threadCpuDelta(threads0[i] as Map<number, { name: string; seconds: number }>, threadCpu(n.pid))) threads.set(name, (threads.get(name) ?? 0) + (s / res.records) * 1e6);
+    for (const [name, s] of threadCpuDelta(threads0[i] as Map<number, ThreadTime>, threadTimes(n.pid))) threads.set(name, (threads.get(name) ?? 0) + (s / res.records) * 1e6);
   }
   await profiles;
   const wal = diffScrapes(scrapes0, await Promise.all(cluster.urls.map(scrape)));

@@ -5,7 +5,6 @@
  * production), every process killed by PID when it is stopped or this
  * process exits.
  */
-import { readFileSync, readdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -119,35 +118,6 @@ export async function startCluster(dir: string, engine?: 'lmdb' | 'level', extra
     await stop();
     throw new Error(`${err instanceof Error ? err.message : String(err)}\n${tails}`);
   }
-}
-
-/** CPU seconds of each thread of process `pid` from /proc/PID/task/*\/stat, by thread id (with its name). */
-export function threadCpu(pid: number): Map<number, { name: string; seconds: number }> {
-  const out = new Map<number, { name: string; seconds: number }>();
-  let tids: string[] = [];
-  try {
-    tids = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return out;
-  }
-  for (const tid of tids) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(Number(tid), { name, seconds: (Number(fields[11]) + Number(fields[12])) / 100 });
-    } catch {
-      // the thread ended between the listing and the read
-    }
-  }
-  return out;
-}
-
-/** CPU seconds each thread name used between two `threadCpu` readings (threads started since count from zero). */
-export function threadCpuDelta(before: ReadonlyMap<number, { name: string; seconds: number }>, after: ReadonlyMap<number, { name: string; seconds: number }>): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const [tid, t] of after) out.set(t.name, (out.get(t.name) ?? 0) + t.seconds - (before.get(tid)?.seconds ?? 0));
-  return out;
 }
 
 /** CPU of moving one replica batch between two nodes, both ends together, by transport. */

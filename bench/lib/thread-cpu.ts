@@ -1,5 +1,5 @@
 /**
- * A process's CPU by kind of thread, from /proc/PID/task/TID/stat: where a
+ * A process's CPU by thread and by kind of thread, from /proc/PID/task/TID/stat: where a
  * node's CPU goes without a profiler attached (issue 16 asks each bench
  * figure to say so). Thread names are Node's: `node` or the process's own
  * name for the main thread, `WorkerThread` for worker_threads (the decode
@@ -18,29 +18,47 @@ export type ThreadCpu = Record<ThreadKind, number>;
 
 const TICKS_PER_SECOND = 100;
 
-/** CPU seconds by thread kind of process `pid` (zeros once it is gone). */
-export function threadCpu(pid: number): ThreadCpu {
-  const out: ThreadCpu = { main: 0, workers: 0, libuv: 0, v8: 0, other: 0 };
-  let tasks: string[];
+/** One thread's name and CPU seconds so far. */
+export interface ThreadTime {
+  readonly name: string;
+  readonly seconds: number;
+}
+
+/** CPU seconds (user + system) of each thread of process `pid`, by thread id (empty once it is gone). */
+export function threadTimes(pid: number): Map<number, ThreadTime> {
+  const out = new Map<number, ThreadTime>();
+  let tids: string[];
   try {
-    tasks = readdirSync(`/proc/${pid}/task`);
+    tids = readdirSync(`/proc/${pid}/task`);
   } catch {
     return out;
   }
-  for (const tid of tasks) {
+  for (const tid of tids) {
     let stat: string;
     try {
       stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
     } catch {
-      continue; // the thread ended meanwhile
+      continue; // the thread ended between the listing and the read
     }
     const close = stat.lastIndexOf(')');
-    const name = stat.slice(stat.indexOf('(') + 1, close);
     const fields = stat.slice(close + 2).split(' ');
     // utime and stime are fields 14 and 15 of stat(5): 11 and 12 after the name.
-    const seconds = (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
-    out[kindOf(Number(tid) === pid, name)] += seconds;
+    out.set(Number(tid), { name: stat.slice(stat.indexOf('(') + 1, close), seconds: (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND });
   }
+  return out;
+}
+
+/** CPU seconds each thread name used between two `threadTimes` readings (threads started since count from zero). */
+export function threadCpuDelta(before: ReadonlyMap<number, ThreadTime>, after: ReadonlyMap<number, ThreadTime>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [tid, t] of after) out.set(t.name, (out.get(t.name) ?? 0) + t.seconds - (before.get(tid)?.seconds ?? 0));
+  return out;
+}
+
+/** CPU seconds by thread kind of process `pid` (zeros once it is gone). */
+export function threadCpu(pid: number): ThreadCpu {
+  const out: ThreadCpu = { main: 0, workers: 0, libuv: 0, v8: 0, other: 0 };
+  for (const [tid, t] of threadTimes(pid)) out[kindOf(tid === pid, t.name)] += t.seconds;
   return out;
 }
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
-import { threadCpu, threadCpuSince } from '../../bench/lib/thread-cpu.ts';
+import { threadCpu, threadCpuDelta, threadCpuSince, threadTimes } from '../../bench/lib/thread-cpu.ts';
 
 /** Burns CPU on the current thread for `ms`. */
 function spin(ms: number): void {
@@ -19,10 +19,13 @@ test('thread CPU is charged to the kind of thread that spent it: the main thread
   assert.ok(main.main >= 0.2, `main thread ${main.main} s after spinning 0.4 s`);
   assert.ok(main.workers < 0.1, `no worker ran yet: ${main.workers} s`);
 
+  const byName0 = threadTimes(process.pid);
   const worker = new Worker('const until = performance.now() + 400; let x = 0; while (performance.now() < until) x += Math.sqrt(x + 1); require("node:worker_threads").parentPort.postMessage(x);', { eval: true });
   await new Promise((resolve, reject) => worker.once('message', resolve).once('error', reject));
   // Read while the worker's thread still exists: an ended thread's CPU leaves /proc/PID/task.
   const during = threadCpuSince(afterMain, threadCpu(process.pid));
+  const byName = threadCpuDelta(byName0, threadTimes(process.pid));
+  assert.ok((byName.get('WorkerThread') ?? 0) >= 0.2, `by name: ${JSON.stringify([...byName])}`);
   await worker.terminate();
   assert.ok(during.workers >= 0.2, `worker threads ${during.workers} s after one spun 0.4 s`);
 });
