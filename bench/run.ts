@@ -43,6 +43,7 @@ import { runConnectionsBench } from './connections.bench.ts';
 import { runProtocolsBench } from './protocols.bench.ts';
 import { parseWays } from './lib/protocol-ways.ts';
 import { runWalPreallocBench } from './wal-prealloc.bench.ts';
+import { ensureEtcd } from './lib/debian-package.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -96,6 +97,9 @@ for (const suite of suites) {
     process.exit(2);
   }
 }
+
+// The suites that start etcd: a fresh machine gets Debian's etcd-server first, as `npm test` does.
+if (suites.some((s) => ['etcd', 'cluster', 'security'].includes(s))) ensureEtcd();
 
 console.log(`# sluice benchmark: ${suites.join(', ')}`);
 console.log('');

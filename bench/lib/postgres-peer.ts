@@ -18,6 +18,7 @@ import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import pg from 'pg';
+import { aptInstall } from './debian-package.ts';
 
 /** Which table the peer loads. */
 export type PeerTable = 'indexed' | 'heap';
@@ -46,12 +47,7 @@ const COLUMNS = ['account_id', 'txn_id', 'amount', 'currency', 'ts', 'memo'] as 
 export function ensurePostgres(): string | undefined {
   const found = postgresBinDir();
   if (found !== undefined) return found;
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  let res = spawnSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', 'postgresql'], { stdio: 'inherit', env });
-  if (res.status !== 0) {
-    spawnSync('apt-get', ['update', '-q'], { stdio: 'inherit', env });
-    res = spawnSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', 'postgresql'], { stdio: 'inherit', env });
-  }
+  aptInstall('postgresql');
   return postgresBinDir();
 }
 
