@@ -63,6 +63,8 @@ const WINDOW_MS = 5_000;
 const TARGET_RECORDS_PER_SEC = 100_000;
 const TARGET_ETCD_RATIO = 5;
 const TARGET_FAILOVER_P99_MS = 1_000;
+/** Issue 16: CPU per record across the RF=3 cluster at most this many times one node's. */
+const TARGET_RF3_CPU_RATIO = 2.5;
 
 const TABLE = { ...BENCH_TABLE, replicationFactor: RF };
 const RECORDS_PATH = `/v1/tables/${TABLE.name}/records`;
@@ -142,10 +144,14 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<string> {
 
     const steady: SteadyTrial[] = [];
     const failover: FailoverTrial[] = [];
+    const oneNode: number[] = [];
     for (let run = 0; run < o.runs; run++) {
       const trial = await clusterTrial(root, run, bodies, o);
       steady.push(trial.steady);
       if (trial.failover !== undefined) failover.push(trial.failover);
+      // The peer of issue 16's RF=3 target, in the same run: one node taking the same bodies.
+      oneNode.push(await oneNodeCpuPerMillion(root, run, bodies, o));
+      progress(`run ${run + 1}: one node ${fmt(oneNode.at(-1) as number, 2)} CPU-s per 1M records`);
     }
 
     const s = (f: (t: SteadyTrial) => number): number => median(steady.map(f));
@@ -160,6 +166,8 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<string> {
     log(`| replicated records/s (records/s × RF) | ${fmt(clusterRate * RF)} | |`);
     log(`| request latency p50 / p99 | ${fmt(s((t) => t.p50), 1)} / ${fmt(s((t) => t.p99), 1)} ms | |`);
     log(`| node CPU per 1M records (${NODES} nodes) | ${fmt(s((t) => t.nodeCpuSecondsPerMillion), 2)} s | |`);
+    log(`| one node, the same bodies over the same connections (same run, median) | ${fmt(median(oneNode), 2)} s per 1M records | |`);
+    log(`| RF=${RF} ÷ one node, CPU per 1M records | ${fmt(s((t) => t.nodeCpuSecondsPerMillion) / median(oneNode), 2)}× | ≤ ${TARGET_RF3_CPU_RATIO}× (issue 16) |`);
     log(`| etcd CPU per 1M records (coordination, 3 members) | ${fmt(s((t) => t.etcdCpuSecondsPerMillion), 2)} s | |`);
     log(`| load client CPU per 1M records (this process) | ${fmt(s((t) => t.clientCpuSecondsPerMillion), 2)} s | |`);
     log(`| 429 answers (retried) | ${fmt(s((t) => t.overloaded))} | |`);
@@ -280,6 +288,24 @@ async function clusterTrial(root: string, run: number, bodies: readonly Buffer[]
     }
     await cluster?.stop();
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** One node (same engine, the table without replication) taking the same bodies over the same connections: its CPU per 1M records over the load. */
+async function oneNodeCpuPerMillion(root: string, run: number, bodies: readonly Buffer[], o: ClusterBenchOptions): Promise<number> {
+  const cleanups: (() => Promise<unknown> | unknown)[] = [];
+  const t = { after: (fn: () => Promise<unknown> | unknown) => cleanups.push(fn) };
+  const dataDir = mkdtempSync(path.join(root, `one-node-${run + 1}-`));
+  try {
+    const node = await NodeProcess.start(t, { dataDir, args: o.engine === undefined ? [] : ['--engine', o.engine] });
+    const created = await http(`${node.url}/v1/tables`, { method: 'POST', body: JSON.stringify(BENCH_TABLE) });
+    if (created.status !== 201) throw new Error(`create table: HTTP ${created.status} ${created.text}`);
+    const cpu0 = cpuSeconds(node.pid);
+    const res = await bulkLoad(node.url, `/v1/tables/${BENCH_TABLE.name}/records`, bodies, o.perBody, o.connections);
+    return ((cpuSeconds(node.pid) - cpu0) / res.records) * 1e6;
+  } finally {
+    for (const fn of cleanups.reverse()) await fn();
+    rmSync(dataDir, { recursive: true, force: true });
   }
 }
 
