@@ -48,7 +48,7 @@ export class LocalCoordinator implements Coordinator {
     reader.freshKeys = freshKeys;
     // Minted keys that are also the shard key need no primary-key entry: the record key finds them (decision 27).
     reader.pkInRecordKey = freshKeys && tablePk && def?.primaryKey === def?.shardKey;
-    // Fenced dedupe keys (never a table's own primary keys) may be stored as blocks (decision 30).
+    // Fenced dedupe keys (never a table's own primary keys) may be stored as blocks (decision 32).
     reader.fencedDigits = freshKeys && !tablePk && options.fencedDigits !== undefined ? options.fencedDigits : 0;
     const hasPk = !freshKeys && (options.keyed === true || tablePk);
     const claim: PkClaim | undefined = hasPk ? await this.store.claimKeys(reader, () => this.ids.next(), (v) => this.hlc.update(v)) : undefined;

@@ -1,6 +1,6 @@
 /**
  * The dedupe keys of a fresh batch as blocks instead of one primary-key
- * entry per record (decision 30). A source numbers its dedupe keys
+ * entry per record (decision 32). A source numbers its dedupe keys
  * `<prefix><number, zero-padded to d digits>` (Kafka: a prefix per
  * partition and the offset; files: a prefix per file and the row), and
  * the dedupe fence writes a batch with fresh keys only when, per prefix,
