@@ -27,6 +27,8 @@ export const FAILPOINTS = [
   'resolver.after-fence',
   /** Kafka source: dead letters produced in their transaction, the transaction (with its offset commit) not yet committed. */
   'kafka.after-dlq-send',
+  /** Membership: the node's key is in etcd (others see it join), nothing else done yet (no catch-up, no keep-alive). */
+  'member.after-register',
 ] as const;
 
 export type FailpointName = (typeof FAILPOINTS)[number];

@@ -84,9 +84,9 @@ export class TestCluster {
   }
 
   /** Adds a node like `addNode` but does not wait for it: returns its index and process at once. */
-  async spawnNode(): Promise<{ index: number; proc: NodeProcess }> {
+  async spawnNode(env?: Readonly<Record<string, string>>): Promise<{ index: number; proc: NodeProcess }> {
     const i = await this.newSlot();
-    const proc = NodeProcess.spawn(this.processOptions(this.slot(i)));
+    const proc = NodeProcess.spawn(this.processOptions(this.slot(i), undefined, env));
     this.owner.after(async () => {
       await proc.kill('SIGKILL');
     });

@@ -16,6 +16,7 @@ import { EventEmitter } from 'node:events';
 import { EtcdLeaseInvalidError, type Etcd3, type Lease } from 'etcd3';
 import type { Logger } from 'pino';
 import { SluiceError } from '../../core/errors.ts';
+import { failpoint } from '../../core/failpoint.ts';
 import type { EtcdKeys } from '../metadata/etcd-keys.ts';
 
 /** What a node publishes about itself. */
@@ -180,6 +181,7 @@ export class Membership extends EventEmitter {
       await lease.revoke().catch(() => undefined);
       throw new SluiceError('INVALID_ARGUMENT', `node id ${info.nodeId} was registered concurrently by another process`);
     }
+    failpoint('member.after-register');
     await this.o.remember({ workerId, leaseId });
     this.registeredAtRevision = put.header.revision;
     this.lease?.release();
