@@ -27,7 +27,9 @@ export interface ConvertPoolOptions {
    * old-generation marking followed. 64 MiB: the node's CPU per million
    * imported rows 10.6 → 9.2 CPU-s (medians of 6 interleaved runs); 32 and
    * 128 did less (docs/benchmarks.md, "Parquet import: where the CPU
-   * goes"). @default 64
+   * goes"). The node's import route asks for 64; the default stays 16 for
+   * `sluice ingest`, whose resident memory is bounded (a 1 GiB CSV import
+   * peaked at 515 MiB with 64, past its 512 MiB bound). @default 16
    */
   readonly workerYoungMbMax?: number;
 }
@@ -48,7 +50,7 @@ export class ConvertPool {
             // Callers bound what they submit (tasks in flight ≤ threads + a few): no queue growth here.
             maxQueue: Number.POSITIVE_INFINITY,
             idleTimeout: options.idleTimeoutMs ?? 30_000,
-            resourceLimits: { maxOldGenerationSizeMb: options.workerHeapMbMax ?? 96, maxYoungGenerationSizeMb: options.workerYoungMbMax ?? 64 },
+            resourceLimits: { maxOldGenerationSizeMb: options.workerHeapMbMax ?? 96, maxYoungGenerationSizeMb: options.workerYoungMbMax ?? 16 },
           })
         : undefined;
   }

@@ -35,6 +35,8 @@ import { deadLetterRows } from './import-dead-letters.ts';
 
 /** Rows per pipeline write: large batches amortize the WAL frame and the decode hop. */
 const BATCH_ROWS_MAX = 5_000;
+/** Young generation of the import's conversion threads, MiB: a Parquet task's columns then die young (convert-pool.ts). */
+const CONVERT_YOUNG_MB = 64;
 /** Pipeline writes in flight per import: enough to overlap decode, fsync and index. */
 const WRITES_IN_FLIGHT_MAX = 4;
 
@@ -55,7 +57,7 @@ export function registerImportRoutes(app: FastifyInstance, ctx: ApiContext): voi
   });
   app.post<{ Params: { table: string } }>('/v1/tables/:table/import', { bodyLimit: importBodyBytesMax(ctx), ...needs(onTable('write')) }, (request, reply) => {
     // As many threads as the decode pool (0: convert on the main thread, as the operator asked of decoding).
-    pool ??= new ConvertPool({ threads: ctx.config.decodeThreads, idleTimeoutMs: 10_000 });
+    pool ??= new ConvertPool({ threads: ctx.config.decodeThreads, idleTimeoutMs: 10_000, workerYoungMbMax: CONVERT_YOUNG_MB });
     return importBody(ctx, pool, spool, request, reply, request.params.table);
   });
 }
