@@ -25,23 +25,15 @@
  */
 import assert from 'node:assert/strict';
 import { copyBytes } from '../../core/copy-bytes.ts';
-import { PREFIX_META } from './key-layout.ts';
+import { PREFIX_META, RECORD_KEY_HEAD_BYTES, shardTableKey } from './key-layout.ts';
 
 export const PREFIX_KEY_BLOCK = 0x4b; // 'K'
 const MAGIC = 0x4b;
 const HEADER_BYTES = 6;
-/** `K | shard u16 | tableId u32 | pkLen u16`: the bytes before the key's own. */
-const KEY_HEAD_BYTES = 9;
 
 /** `K | shard | tableId | pkLen | pk` (a block's key when `pk` is its last key; a seek target otherwise). */
 export function keyBlockKey(shard: number, tableId: number, pk: Uint8Array, pkLen: number = pk.length): Buffer {
-  const out = Buffer.allocUnsafe(KEY_HEAD_BYTES + pk.length);
-  out[0] = PREFIX_KEY_BLOCK;
-  out.writeUInt16BE(shard, 1);
-  out.writeUInt32BE(tableId, 3);
-  out.writeUInt16BE(pkLen, 7);
-  out.set(pk, KEY_HEAD_BYTES);
-  return out;
+  return shardTableKey(PREFIX_KEY_BLOCK, shard, tableId, pk, pkLen);
 }
 
 /** `M | "key-blocks"`: the marks of the tables (and digit counts) that hold key blocks. */
@@ -65,7 +57,7 @@ export function keyBlocksMarkOf(mark: Uint8Array): { tableId: number; digits: nu
 /** The last key of a block, from the block's key. */
 export function keyBlockLastPk(key: Uint8Array): Buffer {
   const b = Buffer.isBuffer(key) ? key : Buffer.from(key.buffer, key.byteOffset, key.byteLength);
-  return b.subarray(KEY_HEAD_BYTES);
+  return b.subarray(RECORD_KEY_HEAD_BYTES);
 }
 
 /** One record of a group: where its parts are in the batch. */

@@ -82,13 +82,13 @@ export function recordKey(shard: number, tableId: number, src: Buffer, keyOffset
   return out;
 }
 
-/** `prefix | shard | tableId | len | bytes`: the head shared by record and primary-key keys. */
-function shardTableKey(prefix: number, shard: number, tableId: number, bytes: Buffer): Buffer {
+/** `prefix | shard | tableId | len | bytes`: the head shared by record, primary-key and key-block keys (`len` is the whole key's when `bytes` is a prefix of it, for a seek bound). */
+export function shardTableKey(prefix: number, shard: number, tableId: number, bytes: Uint8Array, len: number = bytes.length): Buffer {
   const out = Buffer.allocUnsafe(RECORD_KEY_HEAD_BYTES + bytes.length);
   out[0] = prefix;
   out.writeUInt16BE(shard, 1);
   out.writeUInt32BE(tableId, 3);
-  out.writeUInt16BE(bytes.length, 7);
+  out.writeUInt16BE(len, 7);
   copyBytes(bytes, 0, bytes.length, out, 9);
   return out;
 }
