@@ -94,6 +94,30 @@ export const GRPC_MESSAGE_BYTES_MAX = 256 * MiB;
 export const REPLICA_ENVELOPE_BYTES_MAX = 4 * KiB;
 
 /**
+ * How long a node sends its replica Writes to a peer as unary calls after
+ * that peer answered the write stream as unknown (UNIMPLEMENTED: a node of
+ * an earlier release), before it offers the stream again (the peer may
+ * have been upgraded in place since), ms.
+ * @default 60 s
+ */
+export const REPLICA_STREAM_RETRY_MS = 60_000;
+
+/**
+ * HTTP/2 flow-control window of each stream on the peer connections, both
+ * ways (SETTINGS_INITIAL_WINDOW_SIZE), bytes: how much a peer may send on
+ * a stream before the receiver reads it. HTTP/2's default of 64 KiB made
+ * a replica batch (150 KB for 1,000 small records, up to a whole WAL
+ * frame) wait for a window update per 64 KiB, one turn of both busy event
+ * loops each: at RF=3 that cost 25–35% more CPU per record and capped the
+ * write stream. grpc-java uses 1 MiB; decision 33 has the figures.
+ * @default 4 MiB
+ */
+export const PEER_HTTP2_STREAM_WINDOW_BYTES = 4 * MiB;
+
+/** HTTP/2 flow-control window of a whole peer connection, bytes: room for several streams' windows at once. @default 16 MiB */
+export const PEER_HTTP2_CONNECTION_WINDOW_BYTES = 16 * MiB;
+
+/**
  * Memory an OTLP/HTTP logs body takes while its decode task turns it into
  * a record batch, per byte of body (after gzip); admission holds this much
  * while the task runs (not while it waits for a thread: the body alone
@@ -684,6 +708,7 @@ assert(DEDUPE_PREFIX_BYTES_MAX + DEDUPE_NUMBER_CHARS_MAX <= KEY_BYTES_MAX_LIMIT,
 assert(STATUS_REFRESH_SECONDS * 1000 * 10 <= (BOUNDS.statusSessionTtlMs?.[0] ?? 0), 'a status session outlives ten page refreshes');
 assert(STATUS_RATE_SAMPLE_MS_MIN * 2 <= STATUS_RATE_WINDOW_MS, 'a rate window spans at least two counter samples');
 assert(walFrameBytesMax({ bodyBytesMax: BODY_BYTES_MAX_LIMIT }) + REPLICA_ENVELOPE_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX, 'the largest WAL frame fits a replica message');
+assert(PEER_HTTP2_STREAM_WINDOW_BYTES <= PEER_HTTP2_CONNECTION_WINDOW_BYTES && PEER_HTTP2_CONNECTION_WINDOW_BYTES <= 2 ** 31 - 1, 'a peer stream window fits its connection window, which fits HTTP/2 (2^31 - 1)');
 // The compiled schema's default string limit (compile-schema.ts) bounds a bytes field's base64 text.
 assert(Math.ceil(DEAD_LETTER_RAW_BYTES_MAX / 3) * 4 <= 1024 * 1024, "a dead letter's raw record fits a bytes field as base64");
 assert(TABLE_LIMIT_BOUNDS.recordsPerSecond[0] > 0 && TABLE_LIMIT_BOUNDS.bytesPerSecond[0] > 0, 'a table rate is positive: a token bucket refills at it');

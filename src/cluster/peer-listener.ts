@@ -4,14 +4,15 @@
  * every Replica call is checked before its message is read: the caller's
  * certificate must name a node of this cluster (peer-tls.ts) that the
  * roster admits (registered in etcd, and not decommissioned out of the
- * ring). Refusals are logged, rate-limited.
+ * ring). Replica writes on a peer's write stream are checked against the
+ * roster one by one. Refusals are logged, rate-limited.
  */
 import type { Logger } from 'pino';
-import { grpcPeerListen, type NodeConfig } from '../config.ts';
+import { PEER_HTTP2_CONNECTION_WINDOW_BYTES, PEER_HTTP2_STREAM_WINDOW_BYTES, grpcPeerListen, type NodeConfig } from '../config.ts';
 import type { PeerRoster } from './membership/peer-roster.ts';
 import type { PlacementService } from './placement/placement-service.ts';
 import { GrpcServer, replicaGrpcService } from './transport/grpc-server.ts';
-import { peerAuthInterceptor, type PeerRefusal } from './transport/peer-auth.ts';
+import { peerAuthInterceptor, streamAdmission, type PeerRefusal } from './transport/peer-auth.ts';
 import type { PeerSecurity } from './transport/peer-tls.ts';
 import { REPLICA_SERVICE } from './transport/replica-messages.ts';
 import type { ReplicaHandlers } from './transport/replica-transport.ts';
@@ -26,8 +27,12 @@ const REFUSAL_LOG_INTERVAL_MS = 10_000;
  */
 export async function startPeerListener(config: NodeConfig, security: PeerSecurity, local: ReplicaHandlers, roster: PeerRoster, log: Logger, onRefused?: (r: PeerRefusal) => void): Promise<GrpcServer> {
   const { host, port } = grpcPeerListen(config);
-  const interceptors = security.secure ? [peerAuthInterceptor({ security, service: REPLICA_SERVICE, admit: (id) => roster.admit(id), onRefused: refusalLogger(log, onRefused) })] : [];
-  const server = await GrpcServer.start(host, port, [replicaGrpcService(local)], security.serverCredentials(), interceptors);
+  const admit = (id: string): Promise<void> => roster.admit(id);
+  const refused = refusalLogger(log, onRefused);
+  const interceptors = security.secure ? [peerAuthInterceptor({ security, service: REPLICA_SERVICE, admit, onRefused: refused })] : [];
+  const service = replicaGrpcService(local, security.secure ? streamAdmission({ security, admit, onRefused: refused }) : undefined);
+  const windows = { streamBytes: PEER_HTTP2_STREAM_WINDOW_BYTES, connectionBytes: PEER_HTTP2_CONNECTION_WINDOW_BYTES };
+  const server = await GrpcServer.start(host, port, [service], security.serverCredentials(), interceptors, windows);
   log.info({ event: 'grpc_peer_listening', host, port: server.port, tls: security.secure }, 'peer gRPC listening');
   return server;
 }

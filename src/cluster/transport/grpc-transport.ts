@@ -7,17 +7,21 @@
  * server that does not is as unreachable as a dead one). Calls carry a
  * deadline; a peer that does not answer in time is reported as NO_QUORUM
  * so the coordinator can count it as a missing ack and hint the write.
- * When the node's certificates are reloaded, `renewChannels` replaces every
+ * Replica Writes travel on one write stream per peer (write-stream.ts,
+ * decision 33) with the same per-write deadline, or as unary calls to a
+ * peer that does not serve the stream. When the node's certificates are reloaded, `renewChannels` replaces every
  * channel with one made from the new credentials.
  */
-import { makeGenericClientConstructor, status, type Client, type Metadata, type ServiceError } from '@grpc/grpc-js';
+import { makeGenericClientConstructor, type Client, type ClientDuplexStream, type Metadata, type ServiceError } from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
 import { SluiceError, isSluiceError } from '../../core/errors.ts';
-import { GRPC_MESSAGE_BYTES_MAX } from '../../config.ts';
-import { decodeReply, type ReplicaMethod, type ReplicaMethods } from './replica-messages.ts';
+import { GRPC_MESSAGE_BYTES_MAX, PEER_HTTP2_STREAM_WINDOW_BYTES, REPLICA_STREAM_RETRY_MS } from '../../config.ts';
+import { decodeReply, type ReplicaMethod, type ReplicaMethods, type WriteReply, type WriteRequest } from './replica-messages.ts';
 import type { ReplicaTransport } from './replica-transport.ts';
 import type { PeerSecurity } from './peer-tls.ts';
-import { encodeMessage, fromServiceError, protocolMetadata, replicaServiceDefinition } from './replica-service.ts';
+import { encodeMessage, peerCallError, protocolMetadata, replicaServiceDefinition } from './replica-service.ts';
+import { PeerWriteStream, StreamRefused } from './write-stream.ts';
+import { WRITE_STREAM_METHOD } from './write-stream-messages.ts';
 
 const ReplicaClient = makeGenericClientConstructor(replicaServiceDefinition, 'Replica');
 const HealthClient = makeGenericClientConstructor(healthService, 'Health');
@@ -31,6 +35,10 @@ interface Peer {
   /** The same service on a connection of its own, for the small calls that decide atomic batches. */
   readonly control: Client;
   readonly health: Client;
+  /** Replica Writes, on the replica client's connection. */
+  readonly writes: PeerWriteStream;
+  /** Until when (ms) Writes go as unary calls: the peer did not serve the stream. */
+  unaryUntil: number;
 }
 
 /**
@@ -71,15 +79,26 @@ export class GrpcTransport implements ReplicaTransport {
   /** A channel to `nodeId` at `address` with the current credentials, in place of any before. */
   private open(nodeId: string, address: string): void {
     const old = this.peers.get(nodeId);
+    // Half-closed, not cancelled: the writes on the old stream are still answered, over the old connection.
+    old?.writes.end();
     old?.replica.close();
     old?.control.close();
     old?.health.close();
-    const options = { 'grpc.max_receive_message_length': GRPC_MESSAGE_BYTES_MAX, 'grpc.max_send_message_length': GRPC_MESSAGE_BYTES_MAX, ...this.security.channelOptions(nodeId) };
+    const options = {
+      'grpc.max_receive_message_length': GRPC_MESSAGE_BYTES_MAX,
+      'grpc.max_send_message_length': GRPC_MESSAGE_BYTES_MAX,
+      // Replies (Scan and Fetch pages) in one flight too; the peer listener widens the other way (grpc-server.ts).
+      'grpc-node.flow_control_window': PEER_HTTP2_STREAM_WINDOW_BYTES,
+      ...this.security.channelOptions(nodeId),
+    };
     // One credentials object for both clients, so they share one connection (grpc-js pools subchannels by equal credentials).
     const creds = this.security.channelCredentials(nodeId);
     // A channel option of its own gives the control client its own subchannel, hence its own connection.
     const control = new ReplicaClient(address, creds, { ...options, 'sluice.connection_class': 'control' });
-    this.peers.set(nodeId, { address, replica: new ReplicaClient(address, creds, options), control, health: new HealthClient(address, creds, options) });
+    const replica = new ReplicaClient(address, creds, options);
+    const openStream = (replica as unknown as Record<string, (metadata: Metadata) => ClientDuplexStream<Buffer, Buffer>>)[WRITE_STREAM_METHOD] as (metadata: Metadata) => ClientDuplexStream<Buffer, Buffer>;
+    const writes = new PeerWriteStream(nodeId, () => openStream.call(replica, protocolMetadata()));
+    this.peers.set(nodeId, { address, replica, control, health: new HealthClient(address, creds, options), writes, unaryUntil: old?.address === address ? old.unaryUntil : 0 });
   }
 
   /**
@@ -90,12 +109,34 @@ export class GrpcTransport implements ReplicaTransport {
   call<M extends ReplicaMethod>(nodeId: string, method: M, request: ReplicaMethods[M][0], timeoutMs: number): Promise<ReplicaMethods[M][1]> {
     const peer = this.peers.get(nodeId);
     if (peer === undefined) return Promise.reject(new SluiceError('NO_QUORUM', `no address known for node ${nodeId}`));
+    if (method === 'Write') return this.write(peer, nodeId, request as WriteRequest, timeoutMs) as Promise<ReplicaMethods[M][1]>;
+    return this.unary(peer, nodeId, method, request, timeoutMs);
+  }
+
+  /**
+   * A replica Write: on the peer's write stream, or as a unary call to a
+   * peer that does not serve it (then for REPLICA_STREAM_RETRY_MS, after
+   * which the stream is offered again).
+   */
+  private write(peer: Peer, nodeId: string, request: WriteRequest, timeoutMs: number): Promise<WriteReply> {
+    if (Date.now() < peer.unaryUntil) return this.unary(peer, nodeId, 'Write', request, timeoutMs);
+    const deadline = Date.now() + timeoutMs;
+    return peer.writes.write(request, timeoutMs).catch((err: unknown) => {
+      if (!(err instanceof StreamRefused)) throw err;
+      peer.unaryUntil = Date.now() + REPLICA_STREAM_RETRY_MS;
+      // Nothing sent on a refused stream was applied: the same write, unary, in the time left.
+      return this.unary(peer, nodeId, 'Write', request, Math.max(1, deadline - Date.now()));
+    });
+  }
+
+  /** One unary call of `method` with a deadline. */
+  private unary<M extends ReplicaMethod>(peer: Peer, nodeId: string, method: M, request: ReplicaMethods[M][0], timeoutMs: number): Promise<ReplicaMethods[M][1]> {
     const client = CONTROL_METHODS.has(method) ? peer.control : peer.replica;
     const fn = (client as unknown as Record<string, UnaryWithMetadataFn>)[method] as UnaryWithMetadataFn;
     return new Promise((resolve, reject) => {
       fn.call(client, encodeMessage(request), protocolMetadata(), { deadline: Date.now() + timeoutMs }, (err, reply) => {
         if (err !== null) {
-          reject(refusedByPeer(err, nodeId) ?? fromServiceError(err, nodeId));
+          reject(peerCallError(err, nodeId));
           return;
         }
         try {
@@ -122,20 +163,11 @@ export class GrpcTransport implements ReplicaTransport {
   /** Closes every channel. */
   close(): void {
     for (const peer of this.peers.values()) {
+      peer.writes.cancel();
       peer.replica.close();
       peer.control.close();
       peer.health.close();
     }
     this.peers.clear();
   }
-}
-
-/**
- * A peer that refused this node's certificate (peer-auth.ts) is a cluster
- * misconfiguration, not the client's: INTERNAL naming the peer, never the
- * UNAUTHENTICATED or PERMISSION_DENIED a client would read as its own token's.
- */
-function refusedByPeer(err: ServiceError, nodeId: string): SluiceError | undefined {
-  if (err.code !== status.UNAUTHENTICATED && err.code !== status.PERMISSION_DENIED) return undefined;
-  return new SluiceError('INTERNAL', `replica ${nodeId} refused this node's certificate: ${err.details}`);
 }

@@ -7,10 +7,11 @@
  * and its handler never runs, so nothing is applied. Health stays open to
  * any client the TLS handshake let in (an orchestrator's probe).
  */
-import { Metadata, ServerInterceptingCall, status, type ServerInterceptor } from '@grpc/grpc-js';
+import { Metadata, ServerInterceptingCall, status, type ServerDuplexStream, type ServerInterceptor } from '@grpc/grpc-js';
 import { SluiceError } from '../../core/errors.ts';
 import type { PeerSecurity } from './peer-tls.ts';
 import { toServiceError } from './replica-service.ts';
+import type { StreamAdmission } from './write-stream-service.ts';
 
 /** One refused call, for the log. */
 export interface PeerRefusal {
@@ -59,4 +60,24 @@ export function peerAuthInterceptor(o: PeerAuthOptions): ServerInterceptor {
           },
         }),
     });
+}
+
+/**
+ * The check of each write on a long-lived write stream: the caller's node
+ * id is read from its certificate once, when the stream opens (the
+ * interceptor above has judged that opening), and `admit` is asked again
+ * before every write, so a node the roster drops while its stream is open
+ * is refused from its next write on.
+ */
+export function streamAdmission(o: Omit<PeerAuthOptions, 'service'>): (call: ServerDuplexStream<Buffer, Buffer>) => StreamAdmission {
+  return (call) => {
+    const nodeId = o.security.callerNodeId(call.getAuthContext());
+    if (nodeId === undefined) return () => Promise.resolve();
+    return () =>
+      o.admit(nodeId).catch((err: unknown) => {
+        const error = err instanceof SluiceError ? err : new SluiceError('PERMISSION_DENIED', `caller check failed: ${(err as Error).message}`);
+        o.onRefused?.({ peer: call.getPeer(), method: call.getPath(), nodeId, error });
+        throw error;
+      });
+  };
 }

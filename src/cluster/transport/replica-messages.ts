@@ -16,7 +16,7 @@ import { SluiceError } from '../../core/errors.ts';
 import type { KeyRangeQuery } from '../../storage/index/index-store.ts';
 
 /*
- * replica-v1 grammar. Each method is unary; its request and its reply are
+ * replica-v1 grammar. Each method but WriteStream is unary; its request and its reply are
  * one msgpack map each (the whole gRPC message, no other framing):
  *
  *   Message   => map { name: Field ... }    string keys. A field marked ?
@@ -77,6 +77,10 @@ import type { KeyRangeQuery } from '../../storage/index/index-store.ts';
  *   TxStatus     req   { txids: array [decimal ...] }
  *                reply { states: array [{ txid: decimal, state: str, cv?: decimal } ...] }
  *                       state: pending | committed | aborted | unknown
+ *
+ *   WriteStream  bidirectional: each message a Write request plus
+ *                `id: int`, each reply { id, lsn } or { id, error }; an
+ *                optional part of replica-v1 (write-stream-messages.ts)
  *
  * Version: every call carries the gRPC metadata `sluice-replica-protocol: 1`
  * (REPLICA_PROTOCOL_METADATA). A server refuses a version it does not speak

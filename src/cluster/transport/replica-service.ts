@@ -18,25 +18,36 @@ import {
   encodeMessage,
   type ReplicaMethod,
 } from './replica-messages.ts';
+import { WRITE_STREAM_METHOD } from './write-stream-messages.ts';
 
 const passBuffer = (value: Buffer): Buffer => value;
 
-/** The Replica service definition (raw buffers; callers encode with replica-messages). */
-export const replicaServiceDefinition: ServiceDefinition = Object.fromEntries(
-  REPLICA_METHODS.map((name) => [
-    name,
-    {
-      path: `/${REPLICA_SERVICE}/${name}`,
-      requestStream: false,
-      responseStream: false,
-      requestSerialize: passBuffer,
-      requestDeserialize: passBuffer,
-      responseSerialize: passBuffer,
-      responseDeserialize: passBuffer,
-      originalName: name,
-    },
-  ]),
-);
+/** One method of the service over raw buffers. */
+function rawMethod(name: string, streams: boolean): ServiceDefinition[string] {
+  return {
+    path: `/${REPLICA_SERVICE}/${name}`,
+    requestStream: streams,
+    responseStream: streams,
+    requestSerialize: passBuffer,
+    requestDeserialize: passBuffer,
+    responseSerialize: passBuffer,
+    responseDeserialize: passBuffer,
+    originalName: name,
+  };
+}
+
+/**
+ * The Replica service definition (raw buffers; callers encode with
+ * replica-messages): the unary methods, and the bidirectional write stream
+ * (write-stream-messages.ts).
+ */
+export const replicaServiceDefinition: ServiceDefinition = {
+  ...Object.fromEntries(REPLICA_METHODS.map((name) => [name, rawMethod(name, false)])),
+  [WRITE_STREAM_METHOD]: rawMethod(WRITE_STREAM_METHOD, true),
+};
+
+/** The Replica service as an earlier release served it: unary methods only (tests of the fallback use it). */
+export const unaryReplicaServiceDefinition: ServiceDefinition = Object.fromEntries(REPLICA_METHODS.map((name) => [name, rawMethod(name, false)]));
 
 /** Turns a thrown error into a gRPC error carrying the sluice code (and `sluice-tx-id` for an atomic batch's). */
 export function toServiceError(err: unknown): Partial<ServiceError> {
@@ -60,6 +71,22 @@ export function fromServiceError(err: ServiceError, peer: string): SluiceError {
   if (typeof code === 'string' && code in ERROR_CODES) return new SluiceError(code as ErrorCode, `${peer}: ${err.details}`);
   const unreachable = err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED || err.code === status.CANCELLED;
   return new SluiceError(unreachable ? 'NO_QUORUM' : 'INTERNAL', `replica ${peer}: ${err.details || err.message}`);
+}
+
+/**
+ * Turns a failed call to node `peer` into the SluiceError its caller gets.
+ * A peer that refused this node's certificate (peer-auth.ts) is a cluster
+ * misconfiguration, not the client's: INTERNAL naming the peer, never the
+ * UNAUTHENTICATED or PERMISSION_DENIED a client would read as its own token's.
+ */
+export function peerCallError(err: ServiceError, peer: string): SluiceError {
+  if (err.code === status.UNAUTHENTICATED || err.code === status.PERMISSION_DENIED) return refusedCertificate(peer, err.details);
+  return fromServiceError(err, peer);
+}
+
+/** The error of a call node `peer` refused for this node's certificate (or roster standing). */
+export function refusedCertificate(peer: string, details: string): SluiceError {
+  return new SluiceError('INTERNAL', `replica ${peer} refused this node's certificate: ${details}`);
 }
 
 /** Metadata naming the replica protocol this node speaks: sent with every call, and with every reply. */

@@ -18,7 +18,8 @@ import { GrpcServer, replicaGrpcService } from '../../../src/cluster/transport/g
 import { GrpcTransport } from '../../../src/cluster/transport/grpc-transport.ts';
 import { plaintextPeers } from '../../../src/cluster/transport/peer-tls.ts';
 import { REPLICA_METHODS, REPLICA_PROTOCOL_METADATA, decodeMessage, encodeMessage, type ReplicaMethod } from '../../../src/cluster/transport/replica-messages.ts';
-import { fromServiceError, replicaServiceDefinition } from '../../../src/cluster/transport/replica-service.ts';
+import { fromServiceError, replicaServiceDefinition, unaryReplicaServiceDefinition } from '../../../src/cluster/transport/replica-service.ts';
+import { WRITE_STREAM_METHOD } from '../../../src/cluster/transport/write-stream-messages.ts';
 import type { ReplicaHandlers } from '../../../src/cluster/transport/replica-transport.ts';
 import { replicaHandlers } from '../../../src/cluster/replica/replica-endpoint.ts';
 import { leafOf } from '../../../src/cluster/repair/merkle.ts';
@@ -119,7 +120,7 @@ test('a call naming replica-v2 is refused with REPLICA_PROTOCOL before its handl
   assert.equal(calls.length, 2);
 });
 
-test('GrpcTransport names replica-v1 in the metadata of every call', async (t) => {
+test('GrpcTransport names replica-v1 in the metadata of every call (to a node without the write stream, Writes too)', async (t) => {
   const seen: unknown[] = [];
   const implementation = Object.fromEntries(
     REPLICA_METHODS.map((m) => [
@@ -130,7 +131,7 @@ test('GrpcTransport names replica-v1 in the metadata of every call', async (t) =
       },
     ]),
   );
-  const server = await GrpcServer.start('127.0.0.1', 0, [{ name: 'probe', definition: replicaServiceDefinition, implementation, access: Object.fromEntries(REPLICA_METHODS.map((m) => [m, 'node-certificate' as const])) }]);
+  const server = await GrpcServer.start('127.0.0.1', 0, [{ name: 'probe', definition: unaryReplicaServiceDefinition, implementation, access: Object.fromEntries(REPLICA_METHODS.map((m) => [m, 'node-certificate' as const])) }]);
   const transport = new GrpcTransport(plaintextPeers());
   transport.setAddress('peer', `127.0.0.1:${server.port}`);
   t.after(async () => {
@@ -211,6 +212,6 @@ test('the real replica endpoint over a real store answers every method in replic
 
 test('a gRPC server refuses to start with a method that declares no access (deny by default)', async () => {
   const implementation = Object.fromEntries(REPLICA_METHODS.map((m) => [m, () => undefined]));
-  const access = Object.fromEntries(REPLICA_METHODS.slice(1).map((m) => [m, 'node-certificate' as const]));
+  const access = Object.fromEntries([...REPLICA_METHODS.slice(1), WRITE_STREAM_METHOD].map((m) => [m, 'node-certificate' as const]));
   await assert.rejects(GrpcServer.start('127.0.0.1', 0, [{ name: 'probe', definition: replicaServiceDefinition, implementation, access }]), new RegExp(`${REPLICA_METHODS[0]} declare no access`));
 });
