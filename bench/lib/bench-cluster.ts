@@ -15,9 +15,11 @@ import { createTestCa, nodeCertsDir } from '../../test/support/cluster-certs.ts'
 import { startEtcdCluster, type EtcdCluster } from '../etcd-baseline.ts';
 import { labelled } from './node-metrics.ts';
 import { loadNodeCerts } from '../../src/security/certs/load-cert-pair.ts';
+import { PEER_HTTP2_CONNECTION_WINDOW_BYTES, PEER_HTTP2_STREAM_WINDOW_BYTES } from '../../src/config.ts';
 import { GrpcServer, replicaGrpcService } from '../../src/cluster/transport/grpc-server.ts';
 import { GrpcTransport } from '../../src/cluster/transport/grpc-transport.ts';
-import { peerAuthInterceptor } from '../../src/cluster/transport/peer-auth.ts';
+import { peerAuthInterceptor, streamAdmission } from '../../src/cluster/transport/peer-auth.ts';
+import { unaryReplicaServiceDefinition } from '../../src/cluster/transport/replica-service.ts';
 import { mutualTls, plaintextPeers, type PeerSecurity } from '../../src/cluster/transport/peer-tls.ts';
 import { REPLICA_SERVICE } from '../../src/cluster/transport/replica-messages.ts';
 import type { ReplicaHandlers } from '../../src/cluster/transport/replica-transport.ts';
@@ -132,8 +134,9 @@ export interface TransportCost {
  * What one replica copy of a batch costs on the wire, in this process (both
  * ends on one event loop): a Write through the production gRPC path
  * (GrpcTransport to a GrpcServer with the Replica service, answered at once
- * without storing), in plaintext and over mutual TLS with the peer check,
- * against the floor of the same bytes as length-prefixed frames on one
+ * without storing) on the write stream, and as the unary calls it replaced
+ * (still what a node of an earlier release gets), each in plaintext and
+ * over mutual TLS with the peer checks, against the floor of the same bytes as length-prefixed frames on one
  * mutual-TLS socket acknowledged with 8 bytes each. `dir` receives a test CA.
  */
 export async function replicaTransportCosts(dir: string, batchBytes: number, batches: number, inFlight = 8): Promise<TransportCost[]> {
@@ -141,11 +144,13 @@ export async function replicaTransportCosts(dir: string, batchBytes: number, bat
   const [server, client] = await Promise.all([loadNodeCerts(await nodeCertsDir(ca, 'n1')), loadNodeCerts(await nodeCertsDir(ca, 'n2'))]);
   const batch = Buffer.alloc(batchBytes, 7);
   const out: TransportCost[] = [];
-  for (const [name, serverSecurity, clientSecurity] of [
-    ['gRPC unary Write, plaintext', plaintextPeers(), plaintextPeers()],
-    ['gRPC unary Write, mutual TLS + peer check', mutualTls(server), mutualTls(client)],
+  for (const [name, serverSecurity, clientSecurity, streamed] of [
+    ['gRPC write stream, plaintext', plaintextPeers(), plaintextPeers(), true],
+    ['gRPC write stream, mutual TLS + roster check per write (production)', mutualTls(server), mutualTls(client), true],
+    ['gRPC unary Write, plaintext', plaintextPeers(), plaintextPeers(), false],
+    ['gRPC unary Write, mutual TLS + peer check per call (to a node of an earlier release)', mutualTls(server), mutualTls(client), false],
   ] as const) {
-    out.push(await grpcWriteCost(name, serverSecurity, clientSecurity, batch, batches, inFlight));
+    out.push(await grpcWriteCost(name, serverSecurity, clientSecurity, batch, batches, inFlight, streamed));
   }
   out.push(await tlsStreamCost(server.tls, client.tls, batch, batches, inFlight));
   return out;
@@ -167,10 +172,15 @@ async function cpuPerCall(name: string, batches: number, inFlight: number, call:
   return { transport: name, usPerBatch: (cpu.user + cpu.system) / batches, batchesPerSec: batches / ((performance.now() - wall0) / 1000) };
 }
 
-async function grpcWriteCost(name: string, serverSecurity: PeerSecurity, clientSecurity: PeerSecurity, batch: Buffer, batches: number, inFlight: number): Promise<TransportCost> {
+/** One transport row: a GrpcTransport's Writes to a GrpcServer, on the write stream, or unary (the server serving no stream, as an earlier release). */
+async function grpcWriteCost(name: string, serverSecurity: PeerSecurity, clientSecurity: PeerSecurity, batch: Buffer, batches: number, inFlight: number, streamed: boolean): Promise<TransportCost> {
   const handlers = { Write: async () => ({ lsn: '1' }) } as unknown as ReplicaHandlers;
-  const interceptors = serverSecurity.secure ? [peerAuthInterceptor({ security: serverSecurity, service: REPLICA_SERVICE, admit: async () => undefined })] : [];
-  const server = await GrpcServer.start('127.0.0.1', 0, [replicaGrpcService(handlers)], serverSecurity.serverCredentials(), interceptors);
+  const admit = async (): Promise<void> => undefined;
+  const interceptors = serverSecurity.secure ? [peerAuthInterceptor({ security: serverSecurity, service: REPLICA_SERVICE, admit })] : [];
+  const service = replicaGrpcService(handlers, serverSecurity.secure ? streamAdmission({ security: serverSecurity, admit }) : undefined);
+  // The peer listener's windows with the stream; a listener of an earlier release had HTTP/2's defaults.
+  const windows = streamed ? { streamBytes: PEER_HTTP2_STREAM_WINDOW_BYTES, connectionBytes: PEER_HTTP2_CONNECTION_WINDOW_BYTES } : undefined;
+  const server = await GrpcServer.start('127.0.0.1', 0, [streamed ? service : { ...service, definition: unaryReplicaServiceDefinition }], serverSecurity.serverCredentials(), interceptors, windows);
   const transport = new GrpcTransport(clientSecurity);
   try {
     transport.setAddress('n1', `127.0.0.1:${server.port}`);
