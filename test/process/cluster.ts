@@ -8,11 +8,13 @@
  * second or two; everything is killed when the test ends.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { createTestCa, nodeCertsDir, type TestCa } from '../support/cluster-certs.ts';
 import { EtcdProcess, freePort } from './etcd.ts';
-import { NodeProcess, http, sleep, tempDir, type NodeProcessOptions } from './harness.ts';
+import { NodeProcess, http, sleep, type NodeProcessOptions } from './harness.ts';
 import { verifyOutcome, type LoadOutcome } from './load.ts';
 
 type Owner = { after: (fn: () => Promise<void> | void) => void };
@@ -67,9 +69,15 @@ export class TestCluster {
   /** Starts etcd and `size` nodes, and waits until every node sees all of them alive in one placement. */
   static async start(owner: Owner, options: { size?: number; args?: readonly string[]; nodeArgs?: (id: string) => readonly string[] } = {}): Promise<TestCluster> {
     const etcd = await EtcdProcess.start(owner);
-    const dir = tempDir(owner, 'sluice-cluster-');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-cluster-'));
     const ca = await createTestCa(path.join(dir, 'certs'));
     const cluster = new TestCluster(owner, etcd, ca, dir, options.args ?? [], options.nodeArgs);
+    // After-hooks run in the order registered, so this one runs before the nodes' own: it kills them
+    // first, because a live node may create a file while the tree is removed (ENOTEMPTY in CI).
+    owner.after(async () => {
+      await Promise.all(cluster.slots.map((s) => s.proc?.kill('SIGKILL')));
+      rmSync(dir, { recursive: true, force: true });
+    });
     for (let i = 0; i < (options.size ?? 3); i++) await cluster.newSlot();
     await Promise.all(cluster.slots.map((_, i) => cluster.startNode(i)));
     await cluster.waitConverged();
