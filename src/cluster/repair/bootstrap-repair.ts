@@ -40,8 +40,10 @@ export function bootstrapWhenPeersAlive(
       antiEntropy.repair().then(
         (report) => {
           // A peer that stopped being alive mid-run was skipped: it may hold the only other copy of some record.
-          if (everyPeer && report.skipped === 0) done = true;
-          else if (report.skipped > 0) copiedFrom = 0;
+          if (everyPeer && report.skipped === 0) {
+            done = true;
+            log.info({ event: 'bootstrap_repair_done', ...report }, 'empty index: copied the shards from every replica');
+          } else if (report.skipped > 0) copiedFrom = 0;
         },
         (err: unknown) => {
           copiedFrom = 0;
