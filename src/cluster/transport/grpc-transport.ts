@@ -9,8 +9,9 @@
  * so the coordinator can count it as a missing ack and hint the write.
  * Replica Writes travel on one write stream per peer (write-stream.ts,
  * decision 33) with the same per-write deadline, or as unary calls to a
- * peer that does not serve the stream. When the node's certificates are reloaded, `renewChannels` replaces every
- * channel with one made from the new credentials.
+ * peer that does not serve the stream. When the node's certificates are
+ * reloaded, `renewChannels` replaces every channel with one made from the
+ * new credentials.
  */
 import { makeGenericClientConstructor, type Client, type ClientDuplexStream, type Metadata, type ServiceError } from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
