@@ -54,9 +54,12 @@ const CONTROL_METHODS: ReadonlySet<ReplicaMethod> = new Set(['Commit', 'Abort', 
 export class GrpcTransport implements ReplicaTransport {
   private readonly peers = new Map<string, Peer>();
   private readonly security: PeerSecurity;
+  private readonly onStreamRefused: ((nodeId: string, retryMs: number) => void) | undefined;
 
-  constructor(security: PeerSecurity) {
+  /** `onStreamRefused` hears of each peer whose Writes fall back to unary calls (for the log). */
+  constructor(security: PeerSecurity, onStreamRefused?: (nodeId: string, retryMs: number) => void) {
     this.security = security;
+    this.onStreamRefused = onStreamRefused;
   }
 
   /** Points `nodeId` at `address` (host:port of its peer listener), replacing a channel to an old address. */
@@ -124,6 +127,8 @@ export class GrpcTransport implements ReplicaTransport {
     const deadline = Date.now() + timeoutMs;
     return peer.writes.write(request, timeoutMs).catch((err: unknown) => {
       if (!(err instanceof StreamRefused)) throw err;
+      // Every write waiting on the refused stream lands here: tell of the fallback once.
+      if (Date.now() >= peer.unaryUntil) this.onStreamRefused?.(nodeId, REPLICA_STREAM_RETRY_MS);
       peer.unaryUntil = Date.now() + REPLICA_STREAM_RETRY_MS;
       // Nothing sent on a refused stream was applied: the same write, unary, in the time left.
       return this.unary(peer, nodeId, 'Write', request, Math.max(1, deadline - Date.now()));

@@ -22,7 +22,7 @@ import { mutualTls, plaintextPeers, type PeerSecurity } from '../../../src/clust
 import { REPLICA_PROTOCOL_METADATA, REPLICA_SERVICE, encodeMessage, type WriteReply, type WriteRequest } from '../../../src/cluster/transport/replica-messages.ts';
 import { fromServiceError, protocolMetadata, replicaServiceDefinition, unaryReplicaServiceDefinition } from '../../../src/cluster/transport/replica-service.ts';
 import { PeerWriteStream } from '../../../src/cluster/transport/write-stream.ts';
-import { PEER_HTTP2_CONNECTION_WINDOW_BYTES, PEER_HTTP2_STREAM_WINDOW_BYTES } from '../../../src/config.ts';
+import { PEER_HTTP2_CONNECTION_WINDOW_BYTES, PEER_HTTP2_STREAM_WINDOW_BYTES, REPLICA_STREAM_RETRY_MS } from '../../../src/config.ts';
 import type { ReplicaHandlers } from '../../../src/cluster/transport/replica-transport.ts';
 import { WRITE_STREAM_METHOD, decodeStreamReply, encodeStreamWrite } from '../../../src/cluster/transport/write-stream-messages.ts';
 import { SluiceError, isSluiceError } from '../../../src/core/errors.ts';
@@ -60,7 +60,7 @@ interface Served {
  * Serves `handlers` (unary Write refused, so a Write that succeeds came on
  * the stream), known to a GrpcTransport as node `peer`; both closed after the test.
  */
-async function serve(t: TestContext, handlers: ReplicaHandlers, o: { port?: number; service?: (s: GrpcService) => GrpcService } = {}): Promise<Served> {
+async function serve(t: TestContext, handlers: ReplicaHandlers, o: { port?: number; service?: (s: GrpcService) => GrpcService; onStreamRefused?: (nodeId: string, retryMs: number) => void } = {}): Promise<Served> {
   let opened = 0;
   const service = replicaGrpcService(handlers, () => {
     opened++;
@@ -68,7 +68,7 @@ async function serve(t: TestContext, handlers: ReplicaHandlers, o: { port?: numb
   });
   const noUnaryWrite: GrpcService = { ...service, implementation: { ...service.implementation, Write: ((_: unknown, cb: (e: unknown) => void) => cb({ code: 13, details: 'unary Write used' })) as unknown as UntypedHandleCall } };
   const server = await GrpcServer.start('127.0.0.1', o.port ?? 0, [o.service?.(service) ?? noUnaryWrite]);
-  const transport = new GrpcTransport(plaintextPeers());
+  const transport = new GrpcTransport(plaintextPeers(), o.onStreamRefused);
   transport.setAddress('peer', `127.0.0.1:${server.port}`);
   t.after(async () => {
     transport.close();
@@ -154,13 +154,14 @@ test('a write past its deadline is NO_QUORUM on its own: the stream stays, and t
 
 test('a peer without the write stream (an earlier release) gets its writes as unary calls', async (t) => {
   const seen: string[] = [];
+  const refused: string[] = [];
   const s = await serve(
     t,
     writeHandlers(async (r) => {
       seen.push(r.batch.toString());
       return { lsn: String(seen.length) };
     }),
-    { service: (svc) => ({ ...svc, definition: unaryReplicaServiceDefinition }) },
+    { service: (svc) => ({ ...svc, definition: unaryReplicaServiceDefinition }), onStreamRefused: (id, ms) => refused.push(`${id} ${ms}`) },
   );
   // Both were sent on the stream the peer refused, so both are re-sent unary.
   const first = await Promise.all([write(s, 'a'), write(s, 'b')]);
@@ -168,6 +169,7 @@ test('a peer without the write stream (an earlier release) gets its writes as un
   assert.deepEqual(await write(s, 'c'), { lsn: '3' });
   assert.deepEqual([...seen].sort(), ['a', 'b', 'c'], 'each write applied exactly once');
   assert.equal(s.streams(), 0, 'no stream was served');
+  assert.deepEqual(refused, [`peer ${REPLICA_STREAM_RETRY_MS}`], 'the fallback told once, not per write');
 });
 
 test('a stopping server answers the writes it holds, then ends its streams; writes after it find the peer unreachable until it is back', async (t) => {
