@@ -313,3 +313,26 @@ test('a server started with flow-control windows offers them to every connection
   await once(other, 'remoteSettings');
   assert.equal(other.remoteSettings.initialWindowSize, 65_535, 'without windows, HTTP/2 defaults (the client listener)');
 });
+
+test('over mutual TLS with the caller check, a peer of an earlier release (no write stream) still gets every write, as unary calls', async (t) => {
+  const { server: serverSecurity, client: clientSecurity } = await twoNodes(t);
+  const applied: string[] = [];
+  const handlers = writeHandlers(async (r) => {
+    applied.push(r.batch.toString());
+    return { lsn: String(applied.length) };
+  });
+  const admit = async (): Promise<void> => undefined;
+  const service = replicaGrpcService(handlers);
+  const interceptors = [peerAuthInterceptor({ security: serverSecurity, service: REPLICA_SERVICE, admit })];
+  const server = await GrpcServer.start('127.0.0.1', 0, [{ ...service, definition: unaryReplicaServiceDefinition }], serverSecurity.serverCredentials(), interceptors);
+  const refused: string[] = [];
+  const transport = new GrpcTransport(clientSecurity, (id) => refused.push(id));
+  transport.setAddress('n1', `127.0.0.1:${server.port}`);
+  t.after(async () => {
+    transport.close();
+    await server.stop(1_000);
+  });
+  for (const b of ['a', 'b', 'c']) await transport.call('n1', 'Write', { batch: Buffer.from(b) }, TIMEOUT_MS);
+  assert.deepEqual(applied, ['a', 'b', 'c']);
+  assert.deepEqual(refused, ['n1']);
+});
