@@ -6,7 +6,7 @@
  * same SluiceError on the calling node. Calls and replies name the
  * protocol they speak in the `sluice-replica-protocol` metadata.
  */
-import { Metadata, status, type ServiceDefinition, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, status, type ServiceDefinition, type ServiceError, type StatusObject } from '@grpc/grpc-js';
 import { ERROR_CODES, SluiceError, isSluiceError, type ErrorCode } from '../../core/errors.ts';
 import {
   REPLICA_METHODS,
@@ -36,18 +36,15 @@ function rawMethod(name: string, streams: boolean): ServiceDefinition[string] {
   };
 }
 
+/** The Replica service as an earlier release served it: the unary methods only (what the fallback's tests and bench serve). */
+export const unaryReplicaServiceDefinition: ServiceDefinition = Object.fromEntries(REPLICA_METHODS.map((name) => [name, rawMethod(name, false)]));
+
 /**
  * The Replica service definition (raw buffers; callers encode with
  * replica-messages): the unary methods, and the bidirectional write stream
  * (write-stream-messages.ts).
  */
-export const replicaServiceDefinition: ServiceDefinition = {
-  ...Object.fromEntries(REPLICA_METHODS.map((name) => [name, rawMethod(name, false)])),
-  [WRITE_STREAM_METHOD]: rawMethod(WRITE_STREAM_METHOD, true),
-};
-
-/** The Replica service as an earlier release served it: unary methods only (tests of the fallback use it). */
-export const unaryReplicaServiceDefinition: ServiceDefinition = Object.fromEntries(REPLICA_METHODS.map((name) => [name, rawMethod(name, false)]));
+export const replicaServiceDefinition: ServiceDefinition = { ...unaryReplicaServiceDefinition, [WRITE_STREAM_METHOD]: rawMethod(WRITE_STREAM_METHOD, true) };
 
 /** Turns a thrown error into a gRPC error carrying the sluice code (and `sluice-tx-id` for an atomic batch's). */
 export function toServiceError(err: unknown): Partial<ServiceError> {
@@ -65,8 +62,11 @@ export function toServiceError(err: unknown): Partial<ServiceError> {
   return { code: status.INTERNAL, details: err instanceof Error ? err.message : String(err), metadata };
 }
 
+/** How a call ended with an error: a unary call's ServiceError, or a stream's status. */
+export type CallStatus = Pick<StatusObject, 'code' | 'details'> & { readonly metadata?: Metadata; readonly message?: string };
+
 /** Turns a gRPC error from a peer back into a SluiceError. */
-export function fromServiceError(err: ServiceError, peer: string): SluiceError {
+export function fromServiceError(err: CallStatus, peer: string): SluiceError {
   const code = err.metadata?.get('sluice-code')[0];
   if (typeof code === 'string' && code in ERROR_CODES) return new SluiceError(code as ErrorCode, `${peer}: ${err.details}`);
   const unreachable = err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED || err.code === status.CANCELLED;
@@ -79,9 +79,14 @@ export function fromServiceError(err: ServiceError, peer: string): SluiceError {
  * misconfiguration, not the client's: INTERNAL naming the peer, never the
  * UNAUTHENTICATED or PERMISSION_DENIED a client would read as its own token's.
  */
-export function peerCallError(err: ServiceError, peer: string): SluiceError {
-  if (err.code === status.UNAUTHENTICATED || err.code === status.PERMISSION_DENIED) return refusedCertificate(peer, err.details);
+export function peerCallError(err: CallStatus, peer: string): SluiceError {
+  if (refusesTheCaller(err.code)) return refusedCertificate(peer, err.details);
   return fromServiceError(err, peer);
+}
+
+/** True for the gRPC statuses a peer refuses a caller with (its certificate, or its standing in the roster). */
+export function refusesTheCaller(grpcStatus: number): boolean {
+  return grpcStatus === status.UNAUTHENTICATED || grpcStatus === status.PERMISSION_DENIED;
 }
 
 /** The error of a call node `peer` refused for this node's certificate (or roster standing). */

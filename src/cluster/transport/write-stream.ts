@@ -14,10 +14,10 @@
  * tells the transport to send them, and the peer's next ones, as unary
  * calls.
  */
-import { status, type ClientDuplexStream, type ServiceError, type StatusObject } from '@grpc/grpc-js';
-import { ERROR_CODES, SluiceError, isSluiceError } from '../../core/errors.ts';
+import { status, type ClientDuplexStream, type StatusObject } from '@grpc/grpc-js';
+import { SluiceError, isSluiceError } from '../../core/errors.ts';
 import type { WriteReply, WriteRequest } from './replica-messages.ts';
-import { peerCallError, refusedCertificate } from './replica-service.ts';
+import { peerCallError, refusedCertificate, refusesTheCaller } from './replica-service.ts';
 import { decodeStreamReply, encodeStreamWrite } from './write-stream-messages.ts';
 
 /** The peer does not serve the write stream; nothing sent on it was applied. */
@@ -44,7 +44,8 @@ interface OpenStream {
  * streams of a connection unevenly, and with 16 streams (or 16 unary
  * calls) to a busy peer the slowest write waited 5 s while the median took
  * 5 ms; on one stream writes are answered in the order the replica
- * finishes them, p99 within 2× the median (decision 33). The peer
+ * finishes them, p99 within 2.5× the median (a scratch two-process
+ * bench, decision 33). The peer
  * listener's wide flow-control window (PEER_HTTP2_STREAM_WINDOW_BYTES)
  * lets a whole batch cross in one flight.
  */
@@ -110,8 +111,7 @@ export class PeerWriteStream {
     s.waiting.delete(decoded.id);
     clearTimeout(w.timer);
     if ('reply' in decoded) return w.resolve(decoded.reply);
-    const grpc = ERROR_CODES[decoded.error.code].grpc;
-    w.reject(grpc === status.UNAUTHENTICATED || grpc === status.PERMISSION_DENIED ? refusedCertificate(this.nodeId, decoded.error.message) : decoded.error);
+    w.reject(refusesTheCaller(decoded.error.grpcStatus) ? refusedCertificate(this.nodeId, decoded.error.message) : decoded.error);
   }
 
   /**
@@ -131,7 +131,7 @@ export class PeerWriteStream {
   private ended(s: OpenStream, st: StatusObject): void {
     if (this.current === s) this.current = undefined;
     if (st.code === status.UNIMPLEMENTED) return this.fail(s, () => new StreamRefused(`replica ${this.nodeId} does not serve the write stream`));
-    const err = st.code === status.OK ? new SluiceError('NO_QUORUM', `replica ${this.nodeId}: the write stream ended`) : peerCallError({ ...st, message: st.details, name: 'Error' } as ServiceError, this.nodeId);
+    const err = st.code === status.OK ? new SluiceError('NO_QUORUM', `replica ${this.nodeId}: the write stream ended`) : peerCallError(st, this.nodeId);
     this.fail(s, () => err);
   }
 

@@ -241,7 +241,7 @@ test('malformed stream messages: a bad Write is refused by id and the stream goe
   assert.equal((applied[0] as { id?: unknown }).id, undefined);
   raw.call.write(encodeMessage({ batch: Buffer.from('no id') }));
   const ended = await raw.status;
-  assert.ok(isSluiceError(fromServiceError({ ...ended, message: ended.details, name: 'Error' }, 'peer'), 'REPLICA_PROTOCOL'), ended.details);
+  assert.ok(isSluiceError(fromServiceError(ended, 'peer'), 'REPLICA_PROTOCOL'), ended.details);
   assert.match(ended.details, /field id must be an integer >= 0/);
 
   const v2 = new Metadata();
