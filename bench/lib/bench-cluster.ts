@@ -136,8 +136,9 @@ export interface TransportCost {
  * (GrpcTransport to a GrpcServer with the Replica service, answered at once
  * without storing) on the write stream, and as the unary calls it replaced
  * (still what a node of an earlier release gets), each in plaintext and
- * over mutual TLS with the peer checks, against the floor of the same bytes as length-prefixed frames on one
- * mutual-TLS socket acknowledged with 8 bytes each. `dir` receives a test CA.
+ * over mutual TLS with the peer checks, against the floor of the same
+ * bytes as length-prefixed frames on one mutual-TLS socket acknowledged
+ * with 8 bytes each. `dir` receives a test CA.
  */
 export async function replicaTransportCosts(dir: string, batchBytes: number, batches: number, inFlight = 8): Promise<TransportCost[]> {
   const ca = await createTestCa(path.join(dir, 'transport-certs'), 'bench');

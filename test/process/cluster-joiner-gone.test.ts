@@ -3,8 +3,9 @@
  * leader names a target ring with it (epoch e); n4 stops itself (a
  * failpoint's SIGSTOP) the moment its registration is in etcd, so it never
  * copies its shards, then it is SIGKILLed. (A watcher in the test sending
- * SIGSTOP raced n4's catch-up on a busy machine.) Once its lease expires the leader drops it from the transition
- * (epoch e+1 is the old ring again), writes go on through the whole change,
+ * SIGSTOP raced n4's catch-up on a busy machine.) Once its lease expires
+ * the leader drops it from the transition (epoch e+1 is the old ring
+ * again), writes go on through the whole change,
  * the hints kept for n4 are discarded, and nothing acknowledged is lost.
  */
 import assert from 'node:assert/strict';
