@@ -9,6 +9,7 @@
  */
 import { crc32c } from '@node-rs/crc32';
 import assert from 'node:assert/strict';
+import { writeSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
@@ -198,5 +199,15 @@ export async function writeAll(handle: FileHandle, buf: Buffer, position: number
     const { bytesWritten } = await handle.write(buf, done, buf.length - done, position + done);
     assert(bytesWritten > 0, 'write made no progress');
     done += bytesWritten;
+  }
+}
+
+/** writeAll on the calling thread: for writes smaller than their hand-over to the thread pool (wal-options.ts loopWriteBytesMax). */
+export function writeAllSync(fd: number, buf: Buffer, position: number): void {
+  let done = 0;
+  while (done < buf.length) {
+    const n = writeSync(fd, buf, done, buf.length - done, position + done);
+    assert(n > 0, 'write made no progress');
+    done += n;
   }
 }

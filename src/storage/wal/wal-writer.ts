@@ -30,6 +30,7 @@ import {
   decodeSegmentHeader,
   segmentHeaderFlags,
   writeAll,
+  writeAllSync,
 } from './segment.ts';
 import type { SegmentInfo } from './segment.ts';
 
@@ -43,6 +44,8 @@ export interface FlushInfo {
 export interface WalWriterOptions {
   readonly dir: string;
   readonly segmentBytesMax: number;
+  /** Writes up to this size are made on the event loop, bigger ones in the thread pool (wal-options.ts). */
+  readonly loopWriteBytesMax: number;
   /** Called after every fdatasync. */
   readonly onFlush: ((info: FlushInfo) => void) | undefined;
   /** Called when rotation created a new segment (already durable in the directory). */
@@ -159,7 +162,10 @@ export class WalWriter implements FrameSink {
     let fsyncMs = 0;
     for (let done = 0; done < piece.length; done += step) {
       try {
-        await writeAll(this.#handle, piece.subarray(done, done + step), position + done);
+        const chunk = piece.subarray(done, done + step);
+        // A small write into the page cache costs less than its hand-over to the pool (wal-options.ts).
+        if (chunk.length <= this.#options.loopWriteBytesMax) writeAllSync(this.#handle.fd, chunk, position + done);
+        else await writeAll(this.#handle, chunk, position + done);
       } catch (err) {
         throw await this.#writeFailed(err, position);
       }

@@ -124,6 +124,7 @@ export class Wal {
     const writer = await WalWriter.open(segments.at(-1)!, activeBytes, lastLsn, {
       dir: config.dir,
       segmentBytesMax: config.segmentBytesMax,
+      loopWriteBytesMax: config.loopWriteBytesMax,
       onFlush: (info) => {
         diskGuard.consumed(info.bytes);
         userOnFlush?.(info);

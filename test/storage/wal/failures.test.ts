@@ -70,36 +70,39 @@ test('an I/O error puts the WAL in a failed state: pending and later appends rej
   assert.equal(await reopened.append(1, Buffer.from('after restart')), 2n);
 });
 
-test('a real full disk (ENOSPC on tmpfs): DISK_FULL, no partial frame, usable again once space is back', { skip: process.platform !== 'linux' || !canUseTmpfsNamespace() }, (t) => {
-  const mount = tempDir(t);
-  const run = runOnTinyTmpfs(mount, 'disk-full.ts');
-  assert.equal(run.status, 0, run.stderr);
-  const summary = JSON.parse(run.stdout) as {
-    acked: number;
-    diskFull: number;
-    diskFullMidWrite: number;
-    other: string[];
-    afterSpaceBack: number;
-    lastLsn: string;
-    replayed: number;
-    payloadMismatches: number;
-    tornTail: unknown;
-    tornTailAfterFull: unknown;
-    corruption: unknown;
-    floorRefusals: number;
-    floorAckedAfterFree: boolean;
-  };
-  assert.deepEqual(summary.other, [], 'only DISK_FULL errors');
-  assert.ok(summary.acked > 50, `${summary.acked} frames fit before the disk filled up`);
-  assert.ok(summary.diskFull > 0, 'the disk did fill up');
-  assert.ok(summary.diskFullMidWrite > 0, 'a write was cut short by ENOSPC and truncated back');
-  assert.equal(summary.afterSpaceBack, 80, 'every append succeeds once space is back');
-  assert.equal(summary.tornTailAfterFull, null, 'ENOSPC left no partial frame');
-  assert.equal(summary.tornTail, null);
-  assert.equal(summary.corruption, null);
-  assert.equal(summary.replayed, summary.acked + summary.afterSpaceBack);
-  assert.equal(BigInt(summary.lastLsn), BigInt(summary.replayed));
-  assert.equal(summary.payloadMismatches, 0);
-  assert.ok(summary.floorRefusals > 0, 'the free-space floor refused writes');
-  assert.equal(summary.floorAckedAfterFree, true);
-});
+// Writes on the event loop (the default for these small writes) and in the thread pool (loopWriteBytesMax 0) fail alike.
+for (const [way, loopWriteBytesMax] of [['on the event loop', undefined], ['in the thread pool', '0']] as const) {
+  test(`a real full disk (ENOSPC on tmpfs), writes ${way}: DISK_FULL, no partial frame, usable again once space is back`, { skip: process.platform !== 'linux' || !canUseTmpfsNamespace() }, (t) => {
+    const mount = tempDir(t);
+    const run = runOnTinyTmpfs(mount, 'disk-full.ts', ...(loopWriteBytesMax === undefined ? [] : [loopWriteBytesMax]));
+    assert.equal(run.status, 0, run.stderr);
+    const summary = JSON.parse(run.stdout) as {
+      acked: number;
+      diskFull: number;
+      diskFullMidWrite: number;
+      other: string[];
+      afterSpaceBack: number;
+      lastLsn: string;
+      replayed: number;
+      payloadMismatches: number;
+      tornTail: unknown;
+      tornTailAfterFull: unknown;
+      corruption: unknown;
+      floorRefusals: number;
+      floorAckedAfterFree: boolean;
+    };
+    assert.deepEqual(summary.other, [], 'only DISK_FULL errors');
+    assert.ok(summary.acked > 50, `${summary.acked} frames fit before the disk filled up`);
+    assert.ok(summary.diskFull > 0, 'the disk did fill up');
+    assert.ok(summary.diskFullMidWrite > 0, 'a write was cut short by ENOSPC and truncated back');
+    assert.equal(summary.afterSpaceBack, 80, 'every append succeeds once space is back');
+    assert.equal(summary.tornTailAfterFull, null, 'ENOSPC left no partial frame');
+    assert.equal(summary.tornTail, null);
+    assert.equal(summary.corruption, null);
+    assert.equal(summary.replayed, summary.acked + summary.afterSpaceBack);
+    assert.equal(BigInt(summary.lastLsn), BigInt(summary.replayed));
+    assert.equal(summary.payloadMismatches, 0);
+    assert.ok(summary.floorRefusals > 0, 'the free-space floor refused writes');
+    assert.equal(summary.floorAckedAfterFree, true);
+  });
+}

@@ -41,10 +41,12 @@ export function canUseTmpfsNamespace(): boolean {
   }
 }
 
-/** Runs `fixtures/<fixture>` with a 1 MiB tmpfs mounted at `mount` (its only argument), in a namespace of its own. */
-export function runOnTinyTmpfs(mount: string, fixture: string): SpawnSyncReturns<string> {
+/** Runs `fixtures/<fixture> <mount> ...args` with a 1 MiB tmpfs mounted at `mount`, in a namespace of its own. */
+export function runOnTinyTmpfs(mount: string, fixture: string, ...args: string[]): SpawnSyncReturns<string> {
   const file = fileURLToPath(new URL(`./fixtures/${fixture}`, import.meta.url));
-  return spawnSync('unshare', ['-rm', 'sh', '-c', 'mount -t tmpfs -o size=1m tmpfs "$1" && exec "$2" "$3" "$1"', 'sh', mount, process.execPath, file], {
+  // sh -c SCRIPT sh NODE FILE MOUNT ARGS...: $1 node, $2 the fixture, $3 the mount point.
+  const script = 'mount -t tmpfs -o size=1m tmpfs "$3" && exec "$@"';
+  return spawnSync('unshare', ['-rm', 'sh', '-c', script, 'sh', process.execPath, file, mount, ...args], {
     encoding: 'utf8',
     timeout: 60_000,
   });
