@@ -81,7 +81,7 @@ export interface WriteRequest {
   readonly atomic?: boolean;
   /** The caller's request id (HTTP), sent on to the replicas so their audit lines name it. */
   readonly requestId?: string;
-  /** Where the request's first record sits in what its sender sees as one (an import's file row): dead letters' `record_index` counts from it. @default 0 */
+  /** Where the request's first record sits in what its sender sees as one (an import's file row): stored dead letters' `record_index` counts from it. @default 0 */
   readonly recordIndexBase?: number;
   /** Where the records come from (http, grpc, import:<file>, otlp…): kept with their dead letters. @default 'unknown' */
   readonly source?: string;
@@ -329,7 +329,9 @@ export class IngestPipeline {
       ...(req.requestId === undefined ? {} : { requestId: req.requestId }),
     });
     this.observer.onDeadLettered?.(entry.name, letters.length);
-    const listed = letters.slice(0, this.options.errorDetailsMax).map((l) => ({ index: l.index ?? 0, id: l.id }));
+    // The answer names records by their place in this request, as `rejected` does; only the stored letters count from the base.
+    const base = req.recordIndexBase ?? 0;
+    const listed = letters.slice(0, this.options.errorDetailsMax).map((l) => ({ index: (l.index ?? base) - base, id: l.id }));
     return { table: ack.table, count: letters.length, letters: listed };
   }
 

@@ -147,18 +147,38 @@ test('dead letters: HTTP, gRPC and file imports store refusals; replay after a s
     assert.equal(forged.status, 403, 'write on readings does not reach its dead-letter table');
   });
 
+  await t.test('record_index_base: stored letters count from it, the answer keeps positions in the body; a bad one is refused whole', async () => {
+    // A table of its own: the replay below counts the letters of readings.
+    assert.equal((await http(`${url}/v1/tables`, { method: 'POST', body: JSON.stringify({ ...READINGS, name: 'based' }) })).status, 201);
+    const body = ['{"device":"b1","temp":1,"ts":1}', '{"device":"b2","temp":"warm","ts":2}'].join('\n');
+    const res = await http(`${url}/v1/tables/based/records?on_invalid=dead_letter&record_index_base=1000`, { method: 'POST', body, headers: { 'content-type': 'application/x-ndjson' } });
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.body.rejected.map((r: { index: number }) => r.index), [1]);
+    assert.deepEqual(res.body.dead_lettered.letters.map((l: { index: number }) => l.index), [1]);
+    const letter = (await exportOf<Letter>(url, 'based__dead_letters')).find((l) => rawText(l).includes('"b2"'));
+    assert.equal(letter?.record_index, 1001);
+    for (const bad of ['-1', '1.5', 'x', '99999999999999999']) {
+      const refused = await http(`${url}/v1/tables/based/records?on_invalid=dead_letter&record_index_base=${bad}`, { method: 'POST', body, headers: { 'content-type': 'application/x-ndjson' } });
+      assert.equal(refused.status, 400, refused.text);
+      assert.equal(refused.body.error.code, 'INVALID_ARGUMENT');
+    }
+    assert.equal((await exportOf<Letter>(url, 'based__dead_letters')).length, 1, 'the refused requests left no letters');
+  });
+
   await t.test('sluice ingest --on-invalid dead_letter: source import:<file>; a rerun stores no letter twice', async () => {
     const file = path.join(dir, 'batch.ndjson');
     writeFileSync(file, ['{"device":"f1","temp":1,"ts":1}', '{"device":"f2","temp":1.25,"ts":2}', '{"device":"f3","temp":3,"ts":3}'].join('\n') + '\n');
     const before = (await exportOf<Letter>(url, 'readings__dead_letters')).length;
     for (const args of [[], ['--restart']]) {
-      const run = runCli(['ingest', file, '--table', 'readings', '--url', url, '--on-invalid', 'dead_letter', '--no-progress', ...args]);
+      // One row per request: the refused row is first in its request and second in the file.
+      const run = runCli(['ingest', file, '--table', 'readings', '--url', url, '--on-invalid', 'dead_letter', '--no-progress', '--batch-records', '1', ...args]);
       assert.equal(run.code, 3, run.stderr); // records were refused (and kept)
       assert.match(run.stderr, /1 rejected records kept as dead letters/);
     }
     const letters = (await exportOf<Letter>(url, 'readings__dead_letters')).filter((l) => l.source === 'import:batch.ndjson');
     assert.equal(letters.length, 1, 'the rerun re-sent the row under the same dedupe key: same letter id');
     assert.equal(rawText(letters[0] as Letter), '{"device":"f2","temp":1.25,"ts":2}');
+    assert.equal(letters[0]?.record_index, 1, 'its row in the file, not in its request');
     assert.equal((await exportOf<Letter>(url, 'readings__dead_letters')).length, before + 1);
   });
 

@@ -389,7 +389,8 @@ describe('file import: round trips and errors', () => {
     for (const mode of ['skip', 'dead_letter'] as const) {
       await createTable(`pq_cli_${mode}`);
       await createTable(`pq_route_${mode}`);
-      const cli = ingest(file, `pq_cli_${mode}`, '--on-invalid', mode);
+      // Requests of 50 rows: each refused row sits at index 7 of its request, and its letter must still name its file row.
+      const cli = ingest(file, `pq_cli_${mode}`, '--on-invalid', mode, '--batch-records', '50');
       assert.notEqual(cli.code, 1, cli.stderr);
       const res = await post(`pq_route_${mode}`, `on_invalid=${mode}&dedupe_prefix=pq-${mode}-`);
       assert.equal(res.status, 200, res.text);
@@ -406,8 +407,9 @@ describe('file import: round trips and errors', () => {
             .sort((a, b) => String(a.what[2]).localeCompare(String(b.what[2])));
         const mine = await letters(`pq_route_${mode}`);
         assert.equal(mine.length, refused.length);
-        // (sluice ingest's letters number rows within each request: the records route is not told the file row.)
-        assert.deepEqual(mine.map((l) => l.what), (await letters(`pq_cli_${mode}`)).map((l) => l.what), 'the same letters: code, path and the row as JSON');
+        const theirs = await letters(`pq_cli_${mode}`);
+        assert.deepEqual(mine.map((l) => l.what), theirs.map((l) => l.what), 'the same letters: code, path and the row as JSON');
+        assert.deepEqual(theirs.map((l) => l.index), theirs.map((l) => (JSON.parse(l.what[2] as string) as { seq: number }).seq), "sluice ingest's letters name their file row too (record_index_base)");
         assert.deepEqual(mine.map((l) => l.index), mine.map((l) => (JSON.parse(l.what[2] as string) as { seq: number }).seq), 'each names its file row');
         // Sent again under the same row keys: nothing stored twice.
         const again = await post(`pq_route_${mode}`, `on_invalid=${mode}&dedupe_prefix=pq-${mode}-`);

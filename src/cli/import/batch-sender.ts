@@ -151,8 +151,9 @@ export class BatchSender {
   private async postRecords(batch: FileBatch): Promise<void> {
     // Zero-padded row numbers: the node can fence them and skip the key lookups of rows it has never seen (decision 13).
     // on_invalid always: the node's table default must not differ from what the reader was told.
+    // record_index_base: letters of rows the node refuses name their file row, like the reader's own.
     const source = this.o.source === undefined ? '' : `&source=${encodeURIComponent(sourceLabel(this.o.source))}`;
-    const url = `${this.o.target}?dedupe_prefix=${encodeURIComponent(this.o.prefix)}&dedupe_first=${batch.firstRow}&dedupe_digits=${ROW_KEY_DIGITS}&on_invalid=${this.o.onInvalid}${source}`;
+    const url = `${this.o.target}?dedupe_prefix=${encodeURIComponent(this.o.prefix)}&dedupe_first=${batch.firstRow}&dedupe_digits=${ROW_KEY_DIGITS}&on_invalid=${this.o.onInvalid}&record_index_base=${batch.firstRow}${source}`;
     const text = await this.request(url, batch.body as Uint8Array, batch.contentType, batch);
     const answer = JSON.parse(text) as { written: number; rejected_count?: number; rejected?: { index: number; path: string; code: string; message: string }[]; dead_lettered?: { count: number } };
     this.state.written += answer.written;

@@ -41,6 +41,7 @@ async function write(ctx: ApiContext, request: FastifyRequest, reply: FastifyRep
   }
   const source = sourceParam(q, 'http');
   dedupeParams(q);
+  const recordIndexBase = recordIndexBaseParam(q);
   const declared = Number(request.headers['content-length'] ?? 0);
   const ticket = ctx.door.tryAdmit(Number.isFinite(declared) ? Math.min(declared, ctx.config.bodyBytesMax) : 0);
   if (ticket === undefined) throw new SluiceError('OVERLOADED', 'too many writes in flight; retry after the Retry-After delay');
@@ -63,6 +64,7 @@ async function write(ctx: ApiContext, request: FastifyRequest, reply: FastifyRep
       ...(atomic ? { atomic: true } : {}),
       requestId: String(request.id),
       source,
+      ...(recordIndexBase === undefined ? {} : { recordIndexBase }),
       ...(dedupe === undefined ? {} : { dedupe }),
     },
     ticket,
@@ -95,6 +97,20 @@ function dedupeParams(q: Record<string, string | undefined>): DedupeKeys | undef
     throw new SluiceError('INVALID_ARGUMENT', `dedupe_digits must be an integer from 0 to ${DEDUPE_DIGITS_MAX}, got ${digits}`);
   }
   return { prefix, first: n, digits: Number(digits) };
+}
+
+/**
+ * `record_index_base`: where the body's first record sits in what its
+ * sender writes as one whole (`sluice ingest` sends a file's rows in
+ * slices), so dead letters' `record_index` names the record in that whole.
+ */
+function recordIndexBaseParam(q: Record<string, string | undefined>): number | undefined {
+  const v = q['record_index_base'];
+  if (v === undefined || v === '') return undefined;
+  if (!/^[0-9]{1,16}$/.test(v) || !Number.isSafeInteger(Number(v))) {
+    throw new SluiceError('INVALID_ARGUMENT', `record_index_base must be a non-negative integer, got ${v}`, [{ path: 'record_index_base', message: `got ${JSON.stringify(v)}` }]);
+  }
+  return Number(v);
 }
 
 /** The answer body, built by hand: ids are already strings and this runs per request. */
