@@ -448,7 +448,7 @@ export interface NodeConfig {
   readonly authMode: 'token' | 'none';
   /** An operator-chosen admin token (SLUICE_BOOTSTRAP_TOKEN or --bootstrap-token-file); never logged. */
   readonly bootstrapToken?: string;
-  /** Serve /debug/profile and /debug/heap (to admin tokens only). @default false */
+  /** Serve /debug/profile, /debug/allocations and /debug/heap (to admin tokens only). @default false */
   readonly debugEndpoints: boolean;
   /** The audit log: a file, `stderr` or `off`; empty means `<data-dir>/audit.log`. @default '' */
   readonly auditLog: string;

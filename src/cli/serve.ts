@@ -194,7 +194,7 @@ export function serveCommand(): Command {
     .addOption(kafka.passwordFile)
     .addOption(new Option('--auth <mode>', 'callers need a bearer token (token), or nothing (none: development only, loopback clients only)').choices(['token', 'none']).default('token'))
     .option('--bootstrap-token-file <file>', 'a file holding the admin token to accept (32+ characters; or set SLUICE_BOOTSTRAP_TOKEN); default: one is made at first start and written to <data-dir>/admin.token')
-    .option('--debug-endpoints', 'serve /debug/profile and /debug/heap (admin tokens only; a heap snapshot holds request bodies)')
+    .option('--debug-endpoints', 'serve /debug/profile, /debug/allocations and /debug/heap (admin tokens only; a heap snapshot holds request bodies)')
     .option('--audit-log <file|stderr|off>', 'the audit log (JSON lines; default <data-dir>/audit.log)')
     .option('--audit-data-access', 'audit every granted read and write too (volume), not only admin, schema and cluster actions')
     .option('--allowed-hosts <names>', 'comma-separated Host header names the HTTP listener answers besides localhost and IP literals')

@@ -112,6 +112,7 @@ test('debug endpoints: 404 without --debug-endpoints; with it, 403 for write:*, 
   const off = await NodeProcess.start(t, { dataDir: tempDir(t, 'sluice-auth-') });
   assert.equal((await http(`${off.url}/debug/heap`)).status, 404);
   assert.equal((await http(`${off.url}/debug/profile?seconds=1`)).status, 404);
+  assert.equal((await http(`${off.url}/debug/allocations?seconds=1`)).status, 404);
   const dataDir = tempDir(t, 'sluice-auth-');
   const on = await NodeProcess.start(t, { dataDir, args: ['--debug-endpoints'] });
   const writer = await makeToken(on.url, ['write:*']);
@@ -127,6 +128,23 @@ test('debug endpoints: 404 without --debug-endpoints; with it, 403 for write:*, 
   assert.ok(lines.some((l) => l['event'] === 'access_granted' && l['route'] === '/debug/profile' && l['requestId'] === 'trace-me-42' && l['status'] === 200 && l['scope'] === 'admin'));
   assert.ok(lines.some((l) => l['event'] === 'token_created' && l['tokenId'] === writer.id));
   assert.ok(lines.every((l) => typeof l['ts'] === 'string' && l['node'] === 'n1'));
+
+  // The allocation profile: writes during its window show up, garbage included, under the functions that allocated.
+  assert.equal((await http(`${on.url}/debug/allocations?seconds=1`, { token: writer.token })).status, 403);
+  const window = http(`${on.url}/debug/allocations?seconds=2`);
+  await sleep(200); // the first window has begun
+  const second = await http(`${on.url}/debug/allocations?seconds=1`);
+  assert.equal(second.status, 429, 'one allocation profile at a time');
+  assert.equal(second.body.error.code, 'OVERLOADED');
+  assert.equal((await http(`${on.url}/v1/tables`, { method: 'POST', body: JSON.stringify({ name: 'alloc', shardKey: 'k', fields: [{ name: 'k', type: 'string', required: true }] }) })).status, 201);
+  for (let i = 0; i < 20; i++) {
+    const body = Array.from({ length: 500 }, (_, j) => JSON.stringify({ k: `key-${i}-${j}` })).join('\n');
+    assert.equal((await http(`${on.url}/v1/tables/alloc/records`, { method: 'POST', body, headers: { 'content-type': 'application/x-ndjson' } })).status, 200);
+  }
+  const allocations = await window;
+  assert.equal(allocations.status, 200, allocations.text);
+  const sampled = (allocations.body as { samples: { size: number }[] }).samples.reduce((sum, x) => sum + x.size, 0);
+  assert.ok(sampled > 1024 * 1024, `${sampled} bytes sampled while 10,000 records were written`);
   assert.ok(!readFileSync(path.join(dataDir, 'audit.log'), 'utf8').includes(writer.token), 'never a token in the audit log');
 });
 

@@ -1,6 +1,7 @@
 /**
  * Operations endpoints: liveness, readiness, Prometheus metrics, and the
- * on-demand CPU profile and heap snapshot used before optimising anything.
+ * on-demand CPU profile, allocation profile and heap snapshot used before
+ * optimising anything.
  */
 import { Session } from 'node:inspector/promises';
 import { getHeapSnapshot } from 'node:v8';
@@ -11,8 +12,30 @@ import type { ApiContext } from '../api-context.ts';
 import { intParam, queryParams } from '../query-params.ts';
 import { PUBLIC, needs, scope } from '../route-auth.ts';
 
-/** Longest CPU profile one request may take. */
+/** Longest CPU or allocation profile one request may take. */
 const PROFILE_SECONDS_MAX = 120;
+/** Mean bytes allocated between two allocation samples (V8's default). */
+const ALLOCATION_SAMPLE_BYTES = 32 * 1024;
+
+/**
+ * Runs a profile for `seconds` on an inspector session of its own: `begin`
+ * starts it and gives the function that stops it and returns the result.
+ * One profile of each kind at a time (OVERLOADED otherwise).
+ */
+async function inspectorWindow<T>(running: Set<string>, kind: string, seconds: number, begin: (session: Session) => Promise<() => Promise<T>>): Promise<T> {
+  if (running.has(kind)) throw new SluiceError('OVERLOADED', `a ${kind} profile is already running`);
+  running.add(kind);
+  const session = new Session();
+  try {
+    session.connect();
+    const end = await begin(session);
+    await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+    return await end();
+  } finally {
+    session.disconnect();
+    running.delete(kind);
+  }
+}
 
 /** Registers the operations routes. */
 export function registerOpsRoutes(app: FastifyInstance, ctx: ApiContext): void {
@@ -60,27 +83,26 @@ export async function sendMetrics(ctx: ApiContext, reply: FastifyReply): Promise
 }
 
 function registerDebugRoutes(app: FastifyInstance): void {
-  let profiling = false;
+  const running = new Set<string>();
   app.get('/debug/profile', needs(scope('admin')), async (request, reply) => {
     const seconds = intParam(queryParams(request), 'seconds', 10, PROFILE_SECONDS_MAX);
-    // One profile at a time: the inspector session is per process.
-    if (profiling) throw new SluiceError('OVERLOADED', 'a profile is already running');
-    profiling = true;
-    const session = new Session();
-    try {
-      session.connect();
+    const profile = await inspectorWindow(running, 'CPU', seconds, async (session) => {
       await session.post('Profiler.enable');
       await session.post('Profiler.start');
-      await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
-      const { profile } = await session.post('Profiler.stop');
-      return reply
-        .type('application/json')
-        .header('content-disposition', `attachment; filename="sluice-${Date.now()}.cpuprofile"`)
-        .send(JSON.stringify(profile));
-    } finally {
-      session.disconnect();
-      profiling = false;
-    }
+      return async () => (await session.post('Profiler.stop')).profile;
+    });
+    return reply.type('application/json').header('content-disposition', `attachment; filename="sluice-${Date.now()}.cpuprofile"`).send(JSON.stringify(profile));
+  });
+
+  // Where the garbage comes from: every sampled allocation of the window, collected or not (a heap snapshot shows only survivors).
+  app.get('/debug/allocations', needs(scope('admin')), async (request, reply) => {
+    const seconds = intParam(queryParams(request), 'seconds', 10, PROFILE_SECONDS_MAX);
+    const profile = await inspectorWindow(running, 'allocation', seconds, async (session) => {
+      await session.post('HeapProfiler.enable');
+      await session.post('HeapProfiler.startSampling', { samplingInterval: ALLOCATION_SAMPLE_BYTES, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+      return async () => (await session.post('HeapProfiler.stopSampling')).profile;
+    });
+    return reply.type('application/json').header('content-disposition', `attachment; filename="sluice-${Date.now()}.heapprofile"`).send(JSON.stringify(profile));
   });
 
   app.get('/debug/heap', needs(scope('admin')), async (_request, reply) =>
