@@ -207,7 +207,10 @@ function isListening(address: string): Promise<boolean> {
     socket.once('error', (err) => {
       const code = errnoCode(err);
       // ECONNREFUSED: a socket file nobody listens on (or not a socket at all); ENOENT: gone meanwhile.
+      // ECONNRESET: a holder that is dying (SIGKILLed, its listener closing under the connect): still
+      // held for now, so the caller tries again until LOCK_WAIT_MS, never unlinking a live holder's file.
       if (code === 'ECONNREFUSED' || code === 'ENOENT') resolve(false);
+      else if (code === 'ECONNRESET') resolve(true);
       else reject(err);
     });
   });
