@@ -209,9 +209,10 @@ export class ClusterWriter {
 /** The version of a stamped batch's last entry: the newest it holds (versions increase in batch order). */
 export function lastVersionOf(buf: Buffer): bigint {
   const reader = new RecordBatchReader(buf);
-  let v = 0n;
-  while (reader.next()) v = reader.version;
-  return v;
+  // Read once, at the last entry: a bigint per record would be garbage.
+  let at = -1;
+  while (reader.next()) at = reader.valueOffset;
+  return at < 0 ? 0n : reader.buf.readBigUInt64BE(at);
 }
 
 /** `fn`, callable many times, run once. */

@@ -266,7 +266,8 @@ export class RecordBatchReader {
     this.entryStart = this.entryEnd;
     const bytes = this.buf.readUInt32LE(this.entryStart);
     this.entryEnd = this.entryStart + bytes;
-    assert.ok(bytes >= ENTRY_FIXED_BYTES + VALUE_HEADER_BYTES && this.entryEnd <= this.buf.length, 'record batch entry out of bounds');
+    // `if`, not assert.ok: its rest arguments allocate an array per call, and every reader loop runs this per record.
+    if (bytes < ENTRY_FIXED_BYTES + VALUE_HEADER_BYTES || this.entryEnd > this.buf.length) throw new assert.AssertionError({ message: 'record batch entry out of bounds' });
     return true;
   }
 

@@ -8,10 +8,15 @@ import { ENGINE_KEY_BYTES_MAX, type KeyRange } from './storage-engine.ts';
 
 /** Throws KEY_TOO_LARGE past ENGINE_KEY_BYTES_MAX; an empty key is a programmer error. */
 export function checkKey(key: Uint8Array): void {
-  // LMDB refuses zero-length keys; the key layout never builds one.
-  assert(key.length > 0, 'engine keys must not be empty');
-  if (key.length > ENGINE_KEY_BYTES_MAX) {
-    throw new SluiceError('KEY_TOO_LARGE', `index key of ${key.length} bytes exceeds ${ENGINE_KEY_BYTES_MAX} bytes`);
+  checkKeyBytes(key.length);
+}
+
+/** checkKey by the key's length. */
+export function checkKeyBytes(bytes: number): void {
+  // LMDB refuses zero-length keys; the key layout never builds one. (`if`, not assert(): its rest arguments allocate per call, and this runs per put.)
+  if (bytes === 0) throw new assert.AssertionError({ message: 'engine keys must not be empty' });
+  if (bytes > ENGINE_KEY_BYTES_MAX) {
+    throw new SluiceError('KEY_TOO_LARGE', `index key of ${bytes} bytes exceeds ${ENGINE_KEY_BYTES_MAX} bytes`);
   }
 }
 

@@ -33,7 +33,7 @@ import fs from 'node:fs/promises';
 import { ClassicLevel } from 'classic-level';
 import { SluiceError } from '../../core/errors.ts';
 import { readBootId } from './boot-id.ts';
-import { checkKey, checkRange } from './engine-checks.ts';
+import { checkKey, checkKeyBytes, checkRange } from './engine-checks.ts';
 import { closedError, failedError, storageError } from './engine-errors.ts';
 import { fsyncLevelLogs } from './fsync-level-logs.ts';
 import { processOpenFilesBudget } from './open-files-budget.ts';
@@ -148,13 +148,21 @@ export class LevelEngine implements StorageEngine {
     let committed = false;
     return {
       put(key: Uint8Array, value: Uint8Array): void {
-        assert(!committed, 'put on a committed batch');
+        if (committed) throw new assert.AssertionError({ message: 'put on a committed batch' });
         checkKey(key);
         chained.put(dataKey(key), asBuffer(value));
         size++;
       },
+      putSpared(spared: Buffer, value: Uint8Array): void {
+        if (committed) throw new assert.AssertionError({ message: 'put on a committed batch' });
+        checkKeyBytes(spared.length - 1);
+        // The data namespace byte goes into the caller's spare byte: no copy of the key.
+        spared[0] = DATA_PREFIX;
+        chained.put(spared, asBuffer(value));
+        size++;
+      },
       del(key: Uint8Array): void {
-        assert(!committed, 'del on a committed batch');
+        if (committed) throw new assert.AssertionError({ message: 'del on a committed batch' });
         checkKey(key);
         chained.del(dataKey(key));
         size++;

@@ -161,13 +161,17 @@ export class LmdbEngine implements StorageEngine {
     let committed = false;
     return {
       put(key: Uint8Array, value: Uint8Array): void {
-        assert(!committed, 'put on a committed batch');
+        if (committed) throw new assert.AssertionError({ message: 'put on a committed batch' });
         checkKey(key);
         ops.keys.push(key);
         ops.values.push(value);
       },
+      putSpared(spared: Buffer, value: Uint8Array): void {
+        // LMDB keys carry no prefix: the key proper is a view past the spare byte.
+        this.put(spared.subarray(1), value);
+      },
       del(key: Uint8Array): void {
-        assert(!committed, 'del on a committed batch');
+        if (committed) throw new assert.AssertionError({ message: 'del on a committed batch' });
         checkKey(key);
         ops.keys.push(key);
         ops.values.push(null);

@@ -44,6 +44,13 @@ export interface KeyRange {
 export interface WriteBatch {
   /** Queues a put; throws `KEY_TOO_LARGE` past ENGINE_KEY_BYTES_MAX. */
   put(key: Uint8Array, value: Uint8Array): void;
+  /**
+   * `put` of the key `spared.subarray(1)`: the caller built it one byte in,
+   * and `spared[0]` is the engine's to overwrite, so an engine that prefixes
+   * its keys writes its prefix there instead of copying every key (the
+   * index's per-record put).
+   */
+  putSpared(spared: Buffer, value: Uint8Array): void;
   /** Queues a delete; throws `KEY_TOO_LARGE` past ENGINE_KEY_BYTES_MAX. */
   del(key: Uint8Array): void;
   /** Number of operations queued so far. */

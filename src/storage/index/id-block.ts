@@ -69,7 +69,7 @@ export function migrateIdBlockKey(key: Uint8Array): Buffer | undefined {
 }
 
 /** Whether the big-endian u64 at `a` is below the one at `b`: two word compares in JS, not a native `Buffer#compare` per record. */
-function idBefore(src: Buffer, a: number, b: number): boolean {
+export function idBefore(src: Buffer, a: number, b: number): boolean {
   const hiA = src.readUInt32BE(a);
   const hiB = src.readUInt32BE(b);
   return hiA < hiB || (hiA === hiB && src.readUInt32BE(a + 4) < src.readUInt32BE(b + 4));
@@ -80,28 +80,36 @@ export class IdBlockBuilder {
   private readonly tableId: number;
   private readonly src: Buffer;
   /** Per entry: id offset, shard, key offset, key length, time-key offset in `src`. */
-  private readonly parts: number[] = [];
+  private parts: number[];
+  /** Numbers used in `parts` (5 per entry). */
+  private used = 0;
   private locationBytes = 0;
 
-  /** Entries are read from `src` (a record batch) by offset; nothing is copied until `finish`. */
-  constructor(tableId: number, src: Buffer) {
+  /** Entries are read from `src` (a record batch) by offset; nothing is copied until `finish`. `capacity`: the entries expected (a batch's count), so `parts` is allocated once instead of grown. */
+  constructor(tableId: number, src: Buffer, capacity = 16) {
     this.tableId = tableId;
     this.src = src;
+    this.parts = new Array<number>(Math.max(1, capacity) * 5).fill(0);
   }
 
   get count(): number {
-    return this.parts.length / 5;
+    return this.used / 5;
   }
 
   /** Adds one record; ids must be added in strictly increasing order, all of one lane. */
   add(idOffset: number, shard: number, keyOffset: number, keyLen: number, timeKeyOffset: number): void {
-    const n = this.parts.length;
-    if (n > 0) {
-      const prev = this.parts[n - 5] as number;
-      assert.ok(idBefore(this.src, prev, idOffset), 'ids of a frame increase');
-      assert.equal(idLaneAt(this.src, idOffset), idLaneAt(this.src, this.parts[0] as number), 'ids of a block share a lane');
-    }
-    this.parts.push(idOffset, shard, keyOffset, keyLen, timeKeyOffset);
+    const n = this.used;
+    // Checked with `if`, not assert.ok: its rest arguments allocate an array per call, and this runs per record.
+    if (n > 0 && !idBefore(this.src, this.parts[n - 5] as number, idOffset)) throw new assert.AssertionError({ message: 'ids of a frame increase' });
+    if (n > 0 && idLaneAt(this.src, idOffset) !== idLaneAt(this.src, this.parts[0] as number)) throw new assert.AssertionError({ message: 'ids of a block share a lane' });
+    if (n + 5 > this.parts.length) this.parts = this.parts.concat(new Array<number>(this.parts.length).fill(0));
+    const parts = this.parts;
+    parts[n] = idOffset;
+    parts[n + 1] = shard;
+    parts[n + 2] = keyOffset;
+    parts[n + 3] = keyLen;
+    parts[n + 4] = timeKeyOffset;
+    this.used = n + 5;
     this.locationBytes += 4 + keyLen + 8;
   }
 

@@ -20,6 +20,7 @@ import {
   prefixEnd,
   recordKeyId,
   recordKey,
+  recordKeySpared,
   tableShardPrefix,
   txDoneKey,
   txStagedKey,
@@ -32,7 +33,7 @@ import { IndexReader, type TableShard } from './index-reader.ts';
 import { StagedPayloads } from '../tx/staged-payloads.ts';
 import { encodeLsn } from '../engine/lsn-bytes.ts';
 export type { IndexedRecord, KeyRangeQuery, ShardScan, TableShard } from './index-reader.ts';
-import { IdBlockBuilder, PREFIX_ID_BLOCK, filterIdBlock, idBlockKeyLastId, idBlockLanePrefix, idFloorBlock, idLaneAt, migrateIdBlockKey } from './id-block.ts';
+import { IdBlockBuilder, PREFIX_ID_BLOCK, filterIdBlock, idBefore, idBlockKeyLastId, idBlockLanePrefix, idFloorBlock, idLaneAt, migrateIdBlockKey } from './id-block.ts';
 import { LaneRanges } from './lane-ranges.ts';
 import { KeyBlockBuilder, PREFIX_KEY_BLOCK, keyBlocksMark } from './key-block.ts';
 
@@ -204,9 +205,9 @@ export class IndexStore extends IndexReader {
     const { batch, pkEntries } = ctx;
     const r = new RecordBatchReader(payload);
     const buf = r.buf;
-    const block = new IdBlockBuilder(r.tableId, buf);
     const fresh = r.freshKeys;
     const blockable = await this.blockable(r, fresh);
+    const block = new IdBlockBuilder(r.tableId, buf, blockable ? r.count : 0);
     // Minted keys that are the shard key: the record key finds them, no P entry (key-layout.ts "pk-in-rk").
     const pkInKey = fresh && ctx.leanFresh && r.pkInRecordKey;
     if (pkInKey && !ctx.marked.has(r.tableId)) {
@@ -217,6 +218,12 @@ export class IndexStore extends IndexReader {
     const keyBlocks = fresh && ctx.leanFresh && !pkInKey && r.fencedDigits > 0 ? this.keyBlocksFor(r, ctx) : undefined;
     while (r.next()) {
       ctx.records++;
+      if (r.pkLen === 0 && blockable) {
+        // The common record (append-only, its id in the frame's block): one key buffer, which the engine prefixes in place.
+        batch.putSpared(recordKeySpared(r.shard, r.tableId, buf, r.keyOffset, r.keyLen, r.timeKeyOffset, r.idOffset), r.value);
+        block.add(r.idOffset, r.shard, r.keyOffset, r.keyLen, r.timeKeyOffset);
+        continue;
+      }
       const rk = recordKey(r.shard, r.tableId, buf, r.keyOffset, r.keyLen, r.timeKeyOffset, r.idOffset);
       if (r.pkLen > 0 && fresh && ctx.leanFresh) {
         if (keyBlocks?.accepts(r.pkLen) === true) keyBlocks.add(r.shard, r.pkOffset, r.pkLen, r.idOffset, r.valueOffset, rk);
@@ -282,21 +289,22 @@ export class IndexStore extends IndexReader {
    */
   private async blockable(r: RecordBatchReader, fresh: boolean): Promise<boolean> {
     let lane = -1;
-    let first = 0n;
-    let prev = 0n;
+    // Offsets of the first and previous ids: compared in place, a bigint only for the two ends.
+    let first = -1;
+    let prev = -1;
     let ok = true;
     while (ok && r.next()) {
       if (r.pkLen > 0 && !fresh) continue;
-      const id = r.id;
+      const at = r.idOffset;
       if (lane < 0) {
-        lane = idLaneAt(r.buf, r.idOffset);
-        first = id;
-      } else ok = idLaneAt(r.buf, r.idOffset) === lane && id > prev;
-      prev = id;
+        lane = idLaneAt(r.buf, at);
+        first = at;
+      } else ok = idLaneAt(r.buf, at) === lane && idBefore(r.buf, prev, at);
+      prev = at;
     }
     r.rewind();
     if (!ok || lane < 0) return ok;
-    return this.laneRanges.claim(lane, first, prev);
+    return this.laneRanges.claim(lane, r.buf.readBigUInt64BE(first), r.buf.readBigUInt64BE(prev));
   }
 
   /** The last id of the newest stored id block of a lane (0n when none). */

@@ -71,14 +71,22 @@ export const RECORD_KEY_HEAD_BYTES = 9;
 
 /** Builds `R | shard | tableId | keyLen | key | timeKey | id` from a batch buffer's parts. */
 export function recordKey(shard: number, tableId: number, src: Buffer, keyOffset: number, keyLen: number, timeKeyOffset: number, idOffset: number): Buffer {
-  const out = Buffer.allocUnsafe(RECORD_KEY_HEAD_BYTES + keyLen + 16);
-  out[0] = PREFIX_RECORD;
-  out.writeUInt16BE(shard, 1);
-  out.writeUInt32BE(tableId, 3);
-  out.writeUInt16BE(keyLen, 7);
-  copyBytes(src, keyOffset, keyOffset + keyLen, out, 9);
-  copyBytes(src, timeKeyOffset, timeKeyOffset + 8, out, 9 + keyLen);
-  copyBytes(src, idOffset, idOffset + 8, out, 17 + keyLen);
+  return writeRecordKey(Buffer.allocUnsafe(RECORD_KEY_HEAD_BYTES + keyLen + 16), 0, shard, tableId, src, keyOffset, keyLen, timeKeyOffset, idOffset);
+}
+
+/** recordKey one byte in: byte 0 is spare, for an engine's `putSpared` (storage-engine.ts). */
+export function recordKeySpared(shard: number, tableId: number, src: Buffer, keyOffset: number, keyLen: number, timeKeyOffset: number, idOffset: number): Buffer {
+  return writeRecordKey(Buffer.allocUnsafe(1 + RECORD_KEY_HEAD_BYTES + keyLen + 16), 1, shard, tableId, src, keyOffset, keyLen, timeKeyOffset, idOffset);
+}
+
+function writeRecordKey(out: Buffer, at: number, shard: number, tableId: number, src: Buffer, keyOffset: number, keyLen: number, timeKeyOffset: number, idOffset: number): Buffer {
+  out[at] = PREFIX_RECORD;
+  out.writeUInt16BE(shard, at + 1);
+  out.writeUInt32BE(tableId, at + 3);
+  out.writeUInt16BE(keyLen, at + 7);
+  copyBytes(src, keyOffset, keyOffset + keyLen, out, at + 9);
+  copyBytes(src, timeKeyOffset, timeKeyOffset + 8, out, at + 9 + keyLen);
+  copyBytes(src, idOffset, idOffset + 8, out, at + 17 + keyLen);
   return out;
 }
 

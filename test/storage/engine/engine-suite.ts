@@ -185,6 +185,28 @@ export function runEngineSuite(kind: EngineKind): void {
       }
     });
 
+    test('putSpared stores the key past its spare byte, as put does, whatever that byte held', async () => {
+      const engine = await open(path.join(tempDir(), 'idx'));
+      try {
+        const b = engine.batch();
+        b.put(Buffer.from('k1'), Buffer.from('put'));
+        b.putSpared(Buffer.from('\xffk2', 'latin1'), Buffer.from('spared'));
+        b.putSpared(Buffer.from('\x00k0', 'latin1'), new Uint8Array([0x7a]));
+        b.putSpared(Buffer.concat([Buffer.from([0x64]), Buffer.alloc(ENGINE_KEY_BYTES_MAX, 0xab)]), Buffer.from('longest'));
+        assert.throws(() => b.putSpared(Buffer.alloc(ENGINE_KEY_BYTES_MAX + 2, 0xab), Buffer.from('no')), (err) => isSluiceError(err, 'KEY_TOO_LARGE'));
+        assert.throws(() => b.putSpared(Buffer.from([0x64]), Buffer.from('no')), /must not be empty/);
+        assert.equal(b.size, 4);
+        await b.commit(1n);
+        assert.deepEqual(
+          (await collect(engine, { lt: Buffer.from([0xab]) })).map(([k, v]) => `${k}=${v}`),
+          ['k0=z', 'k1=put', 'k2=spared'],
+        );
+        assert.equal(Buffer.from((await engine.get(Buffer.alloc(ENGINE_KEY_BYTES_MAX, 0xab)))!).toString(), 'longest');
+      } finally {
+        await engine.close();
+      }
+    });
+
     test('binary keys with 0x00 and 0xFF bytes iterate in memcmp order', async () => {
       const engine = await open(path.join(tempDir(), 'idx'));
       try {

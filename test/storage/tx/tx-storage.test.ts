@@ -165,6 +165,10 @@ function recording(engine: StorageEngine, commits: { puts: Buffer[]; dels: Buffe
           seen.puts.push(Buffer.from(k));
           inner.put(k, v);
         },
+        putSpared: (k, v) => {
+          seen.puts.push(Buffer.from(k.subarray(1)));
+          inner.putSpared(k, v);
+        },
         del: (k) => {
           seen.dels.push(Buffer.from(k));
           inner.del(k);
