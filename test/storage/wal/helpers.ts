@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { prng } from '../../support/prng.ts';
+import type { Wal, WalFrame } from '../../../src/storage/wal/wal.ts';
 
 export { prng };
 export { tempDir } from '../../support/temp-dir.ts';
@@ -50,4 +51,13 @@ export function runOnTinyTmpfs(mount: string, fixture: string, ...args: string[]
     encoding: 'utf8',
     timeout: 60_000,
   });
+}
+
+/** Every frame of `wal` from `fromLsn` on, in order. */
+export async function replayAll(wal: Wal, fromLsn = 1n): Promise<WalFrame[]> {
+  const frames: WalFrame[] = [];
+  await wal.replay(fromLsn, async (batch) => {
+    frames.push(...batch);
+  });
+  return frames;
 }

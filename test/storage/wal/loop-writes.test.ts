@@ -3,8 +3,8 @@ import { createHook } from 'node:async_hooks';
 import path from 'node:path';
 import { test } from 'node:test';
 import { TORN_WRITE_BYTES_MAX } from '../../../src/storage/wal/segment.ts';
-import { Wal, type WalFrame } from '../../../src/storage/wal/wal.ts';
-import { tempDir } from './helpers.ts';
+import { Wal } from '../../../src/storage/wal/wal.ts';
+import { replayAll, tempDir } from './helpers.ts';
 
 /** File-system requests handed to libuv's thread pool (promise API) while `fn` runs. */
 async function poolRequests(fn: () => Promise<unknown>): Promise<number> {
@@ -21,14 +21,6 @@ async function poolRequests(fn: () => Promise<unknown>): Promise<number> {
     hook.disable();
   }
   return count;
-}
-
-async function replayAll(wal: Wal): Promise<WalFrame[]> {
-  const frames: WalFrame[] = [];
-  await wal.replay(1n, async (batch) => {
-    frames.push(...batch);
-  });
-  return frames;
 }
 
 test('a small flush is written on the event loop: only its fdatasync goes to the thread pool; a big one is written in the pool', async (t) => {

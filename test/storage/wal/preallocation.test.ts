@@ -14,8 +14,8 @@ import { isSluiceError } from '../../../src/core/errors.ts';
 import { encodeFrame } from '../../../src/storage/wal/frame-v1.ts';
 import { SEGMENT_FLAG_PREALLOCATED, SEGMENT_HEADER_BYTES, TORN_WRITE_BYTES_MAX, segmentHeaderFlags } from '../../../src/storage/wal/segment.ts';
 import { Wal } from '../../../src/storage/wal/wal.ts';
-import type { WalFrame, WalOptions } from '../../../src/storage/wal/wal.ts';
-import { payloadFor, segmentFiles, tempDir } from './helpers.ts';
+import type { WalOptions } from '../../../src/storage/wal/wal.ts';
+import { payloadFor, replayAll, segmentFiles, tempDir } from './helpers.ts';
 
 const SEGMENT_BYTES = 256 * 1024;
 const options = { diskFreeBytesMin: 0, segmentBytesMax: SEGMENT_BYTES, preallocSegmentsAhead: 1 } as const;
@@ -35,14 +35,6 @@ async function appendFrames(wal: Wal, count: number): Promise<void> {
     if (appends.length === 8) await Promise.all(appends.splice(0));
   }
   await Promise.all(appends);
-}
-
-async function replayAll(wal: Wal): Promise<WalFrame[]> {
-  const frames: WalFrame[] = [];
-  await wal.replay(1n, async (batch) => {
-    frames.push(...batch);
-  });
-  return frames;
 }
 
 /** Frames 1..count, each with its exact payload. */

@@ -7,7 +7,7 @@ import { isSluiceError } from '../../../src/core/errors.ts';
 import { Wal } from '../../../src/storage/wal/wal.ts';
 import type { WalFrame, WalOptions } from '../../../src/storage/wal/wal.ts';
 import { SEGMENT_HEADER_BYTES } from '../../../src/storage/wal/segment.ts';
-import { payloadFor, prng, randomBytes, segmentFiles, tempDir } from './helpers.ts';
+import { payloadFor, prng, randomBytes, replayAll, segmentFiles, tempDir } from './helpers.ts';
 
 const base = { diskFreeBytesMin: 0 } as const;
 
@@ -36,14 +36,6 @@ function frameOffsets(file: string): number[] {
 function copyDir(from: string, to: string): string {
   fs.cpSync(from, to, { recursive: true });
   return to;
-}
-
-async function replayAll(wal: Wal): Promise<WalFrame[]> {
-  const frames: WalFrame[] = [];
-  await wal.replay(1n, async (batch) => {
-    frames.push(...batch);
-  });
-  return frames;
 }
 
 /** Every frame is present, in order, with its exact payload. */

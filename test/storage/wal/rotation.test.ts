@@ -3,10 +3,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { Wal } from '../../../src/storage/wal/wal.ts';
-import type { WalFrame } from '../../../src/storage/wal/wal.ts';
 import { frameBytes } from '../../../src/storage/wal/frame-v1.ts';
 import { SEGMENT_HEADER_BYTES, decodeSegmentHeader, parseSegmentName } from '../../../src/storage/wal/segment.ts';
-import { payloadFor, segmentFiles, tempDir } from './helpers.ts';
+import { payloadFor, replayAll, segmentFiles, tempDir } from './helpers.ts';
 
 const segmentBytesMax = 8 * 1024;
 
@@ -19,14 +18,6 @@ async function appendMany(wal: Wal, from: bigint, count: number): Promise<void> 
   }
   const lsns = await Promise.all(appends);
   assert.deepEqual(lsns, lsns.map((_, i) => from + BigInt(i)));
-}
-
-async function replayAll(wal: Wal, fromLsn: bigint): Promise<WalFrame[]> {
-  const frames: WalFrame[] = [];
-  await wal.replay(fromLsn, async (batch) => {
-    frames.push(...batch);
-  });
-  return frames;
 }
 
 test('rotation by size; reopen replays everything in order across segments', async (t) => {
