@@ -50,6 +50,7 @@ const MATRIX: Record<string, Entry> = {
   'GET /v1/sources': { right: ['ops'], wrong: ['write:*'], request: () => ({ path: '/v1/sources' }), ok: [200] },
   'GET /metrics': { right: ['ops'], wrong: ['read:*'], request: () => ({ path: '/metrics' }), ok: [200] },
   'GET /debug/profile': { right: ['admin'], wrong: ['ops', 'cluster', 'write:*'], request: () => ({ path: '/debug/profile?seconds=1' }), ok: [200] },
+  'GET /debug/allocations': { right: ['admin'], wrong: ['ops', 'cluster', 'write:*'], request: () => ({ path: '/debug/allocations?seconds=1' }), ok: [200] },
   'GET /debug/heap': { right: ['admin'], wrong: ['ops'], request: () => ({ path: '/debug/heap' }), ok: [200] },
   'POST /v1/tables': { right: ['schema:matrix_*'], wrong: ['schema:other', 'write:*'], request: (n) => ({ path: '/v1/tables', body: JSON.stringify({ ...LEDGER, name: `matrix_${n}` }), type: 'application/json' }), ok: [201] },
   'GET /v1/tables': { right: [], request: () => ({ path: '/v1/tables' }), ok: [200] },
