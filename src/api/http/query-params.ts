@@ -38,6 +38,16 @@ export function intParam(q: Record<string, string | undefined>, name: string, fa
   return Number(v);
 }
 
+/** A non-negative integer parameter (up to 2^53 - 1); undefined when absent (given empty, it is malformed). */
+export function nonNegativeIntParam(q: Record<string, string | undefined>, name: string): number | undefined {
+  const v = q[name];
+  if (v === undefined) return undefined;
+  if (!/^[0-9]{1,16}$/.test(v) || !Number.isSafeInteger(Number(v))) {
+    throw new SluiceError('INVALID_ARGUMENT', `${name} must be a non-negative integer, got ${v}`, [{ path: name, message: `got ${JSON.stringify(v)}` }]);
+  }
+  return Number(v);
+}
+
 /** A time parameter: epoch ms or ISO-8601 (the rules of `timestamp` fields); undefined when absent. */
 export function timeParam(q: Record<string, string | undefined>, name: string): number | undefined {
   const v = q[name];

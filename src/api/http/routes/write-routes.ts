@@ -16,7 +16,7 @@ import type { Consistency } from '../../../cluster/coordinator/coordinator.ts';
 import type { ApiContext } from '../api-context.ts';
 import { needs, onFixedTable, onTable } from '../route-auth.ts';
 import { readBody } from '../body-reader.ts';
-import { queryParams, oneOf, dedupePrefixParam, sourceParam } from '../query-params.ts';
+import { queryParams, oneOf, dedupePrefixParam, nonNegativeIntParam, sourceParam } from '../query-params.ts';
 import { INVALID_POLICIES } from '../../../core/schema/table-def.ts';
 import { currentDef } from '../../../storage/catalog.ts';
 
@@ -41,7 +41,9 @@ async function write(ctx: ApiContext, request: FastifyRequest, reply: FastifyRep
   }
   const source = sourceParam(q, 'http');
   dedupeParams(q);
-  const recordIndexBase = recordIndexBaseParam(q);
+  // Where the body's first record sits in what its sender writes as one whole (`sluice ingest` sends a
+  // file's rows in slices), so dead letters' `record_index` names the record in that whole.
+  const recordIndexBase = nonNegativeIntParam(q, 'record_index_base');
   const declared = Number(request.headers['content-length'] ?? 0);
   const ticket = ctx.door.tryAdmit(Number.isFinite(declared) ? Math.min(declared, ctx.config.bodyBytesMax) : 0);
   if (ticket === undefined) throw new SluiceError('OVERLOADED', 'too many writes in flight; retry after the Retry-After delay');
@@ -88,29 +90,12 @@ function dedupeParams(q: Record<string, string | undefined>): DedupeKeys | undef
   const digits = q['dedupe_digits'];
   const prefix = dedupePrefixParam(q, first !== undefined || digits !== undefined);
   if (prefix === undefined) return undefined;
-  const n = Number(first ?? '0');
-  if (!/^[0-9]{1,16}$/.test(first ?? '0') || !Number.isSafeInteger(n)) {
-    throw new SluiceError('INVALID_ARGUMENT', `dedupe_first must be a non-negative integer, got ${first}`);
-  }
+  const n = nonNegativeIntParam(q, 'dedupe_first') ?? 0;
   if (digits === undefined) return { prefix, first: n };
   if (!/^[0-9]{1,2}$/.test(digits) || Number(digits) > DEDUPE_DIGITS_MAX) {
     throw new SluiceError('INVALID_ARGUMENT', `dedupe_digits must be an integer from 0 to ${DEDUPE_DIGITS_MAX}, got ${digits}`);
   }
   return { prefix, first: n, digits: Number(digits) };
-}
-
-/**
- * `record_index_base`: where the body's first record sits in what its
- * sender writes as one whole (`sluice ingest` sends a file's rows in
- * slices), so dead letters' `record_index` names the record in that whole.
- */
-function recordIndexBaseParam(q: Record<string, string | undefined>): number | undefined {
-  const v = q['record_index_base'];
-  if (v === undefined || v === '') return undefined;
-  if (!/^[0-9]{1,16}$/.test(v) || !Number.isSafeInteger(Number(v))) {
-    throw new SluiceError('INVALID_ARGUMENT', `record_index_base must be a non-negative integer, got ${v}`, [{ path: 'record_index_base', message: `got ${JSON.stringify(v)}` }]);
-  }
-  return Number(v);
 }
 
 /** The answer body, built by hand: ids are already strings and this runs per request. */
