@@ -159,17 +159,16 @@ export class LmdbEngine implements StorageEngine {
     if (this.#closing !== undefined) throw closedError(this.kind, this.#dir);
     const ops: LmdbOps = { keys: [], values: [] };
     let committed = false;
+    const put = (key: Uint8Array, value: Uint8Array): void => {
+      if (committed) throw new assert.AssertionError({ message: 'put on a committed batch' });
+      checkKey(key);
+      ops.keys.push(key);
+      ops.values.push(value);
+    };
     return {
-      put(key: Uint8Array, value: Uint8Array): void {
-        if (committed) throw new assert.AssertionError({ message: 'put on a committed batch' });
-        checkKey(key);
-        ops.keys.push(key);
-        ops.values.push(value);
-      },
-      putSpared(spared: Buffer, value: Uint8Array): void {
-        // LMDB keys carry no prefix: the key proper is a view past the spare byte.
-        this.put(spared.subarray(1), value);
-      },
+      put,
+      // LMDB keys carry no prefix: the key proper is a view past the spare byte.
+      putSpared: (spared: Buffer, value: Uint8Array): void => put(spared.subarray(1), value),
       del(key: Uint8Array): void {
         if (committed) throw new assert.AssertionError({ message: 'del on a committed batch' });
         checkKey(key);
