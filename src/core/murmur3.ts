@@ -118,3 +118,9 @@ export function shardOf(key: string, shardCount: number): number {
   assert(shardCount >= 1 && shardCount <= 0xffffffff && Number.isInteger(shardCount), 'shardCount must be an integer in 1..2^32-1');
   return murmur3String(key) % shardCount;
 }
+
+/** `shardOf` of the key whose UTF-8 bytes are src[start, end). */
+export function shardOfBytes(src: Uint8Array, start: number, end: number, shardCount: number): number {
+  assert(shardCount >= 1 && shardCount <= 0xffffffff && Number.isInteger(shardCount), 'shardCount must be an integer in 1..2^32-1');
+  return murmur3Range(src, start, end) % shardCount;
+}

@@ -153,6 +153,47 @@ export class MsgpackWriter {
     this.utf8Str(s, at);
   }
 
+  /**
+   * `src[start, end)`, which must be well-formed UTF-8, as a msgpack str:
+   * the bytes `str` writes for the string they decode to, without the string.
+   */
+  strBytes(src: Uint8Array, start: number, end: number): void {
+    const len = end - start;
+    this.ensure(len + 5);
+    const buf = this.buf;
+    let p = this.pos;
+    if (len < 0x20) buf[p++] = 0xa0 | len;
+    else if (len < 0x100) {
+      buf[p++] = 0xd9;
+      buf[p++] = len;
+    } else if (len < 0x10000) {
+      buf[p++] = 0xda;
+      buf[p++] = len >> 8;
+      buf[p++] = len & 0xff;
+    } else {
+      buf[p] = 0xdb;
+      buf.writeUInt32BE(len, p + 1);
+      p += 5;
+    }
+    this.pos = p;
+    this.rawBytes(src, start, end);
+  }
+
+  /** src[start, end) as they are, without a header. */
+  rawBytes(src: Uint8Array, start: number, end: number): void {
+    const len = end - start;
+    this.ensure(len);
+    const buf = this.buf;
+    let p = this.pos;
+    // Short runs: a loop beats a native copy's call cost.
+    if (len < 64) for (let i = start; i < end; i++) buf[p++] = src[i] as number;
+    else {
+      buf.set(src.subarray(start, end), p);
+      p += len;
+    }
+    this.pos = p;
+  }
+
   /** UTF-8 bytes of `s` without a header; returns their count. */
   raw(s: string): number {
     const n = s.length;

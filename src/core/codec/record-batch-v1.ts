@@ -154,10 +154,23 @@ export class RecordBatchBuilder {
 
   /** Starts an entry (header, keys, value header); its fields follow through `writer`. */
   beginEntry(shard: number, key: string, pk: string | undefined, timeMs: number): void {
+    const start = this.entryHead(shard, timeMs);
+    this.entryTail(start, this.w.raw(key), pk);
+  }
+
+  /** `beginEntry` with the key given as its UTF-8 bytes, src[keyStart, keyEnd). */
+  beginEntryKeyBytes(shard: number, src: Uint8Array, keyStart: number, keyEnd: number, pk: string | undefined, timeMs: number): void {
+    const start = this.entryHead(shard, timeMs);
+    this.w.rawBytes(src, keyStart, keyEnd);
+    this.entryTail(start, keyEnd - keyStart, pk);
+  }
+
+  /** The entry's fixed part (its key follows); returns where the entry starts. */
+  private entryHead(shard: number, timeMs: number): number {
     const w = this.w;
     w.ensure(ENTRY_FIXED_BYTES);
     const start = w.pos;
-    let buf = w.buf;
+    const buf = w.buf;
     putU16(buf, start + OFF_SHARD, shard);
     buf[start + 10] = 0;
     buf[start + 11] = 0;
@@ -165,10 +178,15 @@ export class RecordBatchBuilder {
     // Id and version stay zero until stampIds: plain stores beat fill() for 8 bytes.
     for (let i = start + OFF_ID; i < start + OFF_ID + 8; i++) buf[i] = 0;
     w.pos = start + ENTRY_FIXED_BYTES;
-    const keyLen = w.raw(key);
+    return start;
+  }
+
+  /** After the key of `keyLen` bytes: the primary key, both lengths, the value header. */
+  private entryTail(start: number, keyLen: number, pk: string | undefined): void {
+    const w = this.w;
     const pkLen = pk === undefined ? 0 : w.raw(pk);
     w.ensure(VALUE_HEADER_BYTES);
-    buf = w.buf;
+    const buf = w.buf;
     // A key past 65,535 bytes throws (as writeUInt16LE does) with the builder as it was before the call.
     if ((keyLen | pkLen) >>> 16 !== 0) w.pos = start;
     putU16(buf, start + OFF_KEY_LEN, keyLen);

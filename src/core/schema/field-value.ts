@@ -167,6 +167,24 @@ export function isPlainDecimal(v: string): boolean {
   return true;
 }
 
+/** `isPlainDecimal` of the ASCII text src[start, end). */
+export function isPlainDecimalBytes(src: Uint8Array, start: number, end: number): boolean {
+  const n = end - start;
+  if (n === 0 || n > DECIMAL_DIGITS_MAX) return false;
+  const first = src[start] as number;
+  if (first < 48 || first > 57) return false;
+  if (first === 48 && n > 1 && src[start + 1] !== 46 /* . */) return false;
+  let dot = false;
+  for (let i = start + 1; i < end; i++) {
+    const c = src[i] as number;
+    if (c === 46) {
+      if (dot || i === end - 1) return false;
+      dot = true;
+    } else if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
 /** 6-bit value of each base64 character; 255 = not in the standard alphabet. */
 const BASE64_VALUE = new Uint8Array(128).fill(255);
 for (let i = 0; i < 64; i++) {
