@@ -10,9 +10,9 @@ import { RecordBatchBuilder } from '../core/codec/record-batch-v1.ts';
 import { encodeFields } from '../core/codec/fields-codec.ts';
 import type { CompiledSchema } from '../core/schema/compile-schema.ts';
 import { keyString } from '../core/schema/key-string.ts';
-import { recordEncoderOf, type RecordEncoderFactory } from '../core/schema/compile-encoder.ts';
+import { recordEncoderOf, type EncodeTarget, type RecordEncoder, type RecordEncoderFactory } from '../core/schema/compile-encoder.ts';
 import { shardOf } from '../core/murmur3.ts';
-import type { InvalidPolicy } from '../core/schema/table-def.ts';
+import type { FieldType, InvalidPolicy } from '../core/schema/table-def.ts';
 
 /**
  * What happens to invalid records: refuse the whole request, store the valid
@@ -135,57 +135,98 @@ export function encodeBatchReference(records: readonly unknown[], schema: Compil
 }
 
 function encodeRecords(records: readonly unknown[], schema: CompiledSchema, ctx: EncodeContext, fast: RecordEncoderFactory | undefined): EncodedBatch {
-  const builder = new RecordBatchBuilder(ctx.tableId, schema.def.version, ctx.nowMs, 256 + records.length * 160);
-  const rejected: Rejection[] = [];
-  let rejectedCount = 0;
-  let futureCount = 0;
-  let positions: number[] | undefined;
-  const keyType = fieldTypeAt(schema, schema.shardKeyIndex);
-  const pkType = schema.primaryKeyIndex >= 0 ? fieldTypeAt(schema, schema.primaryKeyIndex) : undefined;
-  const reject = (index: number, violations: readonly Omit<Rejection, 'index'>[]): void => {
-    rejectedCount++;
-    positions ??= range(index);
-    for (const v of violations) {
-      if (rejected.length >= ctx.errorDetailsMax) break;
-      rejected.push({ index, ...v });
-    }
-  };
-  const dedupe = pkType === undefined ? ctx.dedupe : undefined;
-  const encodeFast = fast?.({ builder, nowMs: ctx.nowMs, eventTimeMaxMs: ctx.eventTimeMaxMs, shards: ctx.shards, keyBytesMax: ctx.keyBytesMax, dedupeKeyAt: dedupe === undefined ? undefined : (i) => dedupeKeyAt(dedupe, i) });
-  for (let i = 0; i < records.length; i++) {
-    const record = records[i];
+  const encoding = new BatchEncoding(schema, ctx, records.length, fast);
+  for (let i = 0; i < records.length; i++) encoding.add(records[i], i);
+  return encoding.finish(records.length);
+}
+
+/**
+ * One batch encoded record by record: `encodeBatch`'s loop for a caller
+ * that parses as it goes (ingest/encode-json-text.ts), and writes some
+ * records into `builder` itself (`target`, `added`).
+ */
+export class BatchEncoding {
+  readonly builder: RecordBatchBuilder;
+  private readonly schema: CompiledSchema;
+  private readonly ctx: EncodeContext;
+  private readonly rejected: Rejection[] = [];
+  private rejectedCount = 0;
+  private futureCount = 0;
+  /** Request index of each entry; made at the first rejection (until then entry i is record i). */
+  private positions: number[] | undefined;
+  private readonly keyType: FieldType;
+  private readonly pkType: FieldType | undefined;
+  private readonly dedupe: DedupeKeys | undefined;
+  /** What an encoder writing into `builder` is bound to (the generated one's, and a caller's scan encoder). */
+  readonly target: EncodeTarget;
+  private readonly encodeFast: RecordEncoder | undefined;
+
+  /** `records`: about how many, to size the batch; `fast`: the generated encoder's factory (absent: the reference path only). */
+  constructor(schema: CompiledSchema, ctx: EncodeContext, records: number, fast: RecordEncoderFactory | undefined) {
+    this.schema = schema;
+    this.ctx = ctx;
+    this.builder = new RecordBatchBuilder(ctx.tableId, schema.def.version, ctx.nowMs, 256 + records * 160);
+    this.keyType = fieldTypeAt(schema, schema.shardKeyIndex);
+    this.pkType = schema.primaryKeyIndex >= 0 ? fieldTypeAt(schema, schema.primaryKeyIndex) : undefined;
+    const dedupe = this.pkType === undefined ? ctx.dedupe : undefined;
+    this.dedupe = dedupe;
+    this.target = { builder: this.builder, nowMs: ctx.nowMs, eventTimeMaxMs: ctx.eventTimeMaxMs, shards: ctx.shards, keyBytesMax: ctx.keyBytesMax, dedupeKeyAt: dedupe === undefined ? undefined : (i) => dedupeKeyAt(dedupe, i) };
+    this.encodeFast = fast?.(this.target);
+  }
+
+  /** Request record `i` was written into `builder` by the caller. */
+  added(i: number): void {
+    this.positions?.push(i);
+  }
+
+  /** Validates and encodes request record `i` (parsed, or an UnparsedRecord to refuse). */
+  add(record: unknown, i: number): void {
     if (record instanceof UnparsedRecord) {
-      reject(i, [{ code: record.code, path: '', message: record.message }]);
-      continue;
+      this.reject(i, [{ code: record.code, path: '', message: record.message }]);
+      return;
     }
-    if (encodeFast !== undefined && encodeFast(record, i)) {
-      positions?.push(i);
-      continue;
+    if (this.encodeFast !== undefined && this.encodeFast(record, i)) {
+      this.positions?.push(i);
+      return;
     }
+    const { schema, ctx, pkType, dedupe } = this;
     const result = schema.normalize(record, ctx.nowMs, ctx.eventTimeMaxMs);
     if (!result.ok) {
-      if (result.errors.some((e) => e.code === 'EVENT_TIME_IN_FUTURE')) futureCount++;
-      reject(i, result.errors);
-      continue;
+      if (result.errors.some((e) => e.code === 'EVENT_TIME_IN_FUTURE')) this.futureCount++;
+      this.reject(i, result.errors);
+      return;
     }
     const values = result.values;
-    const key = keyString(values[schema.shardKeyIndex], keyType);
+    const key = keyString(values[schema.shardKeyIndex], this.keyType);
     const pk = pkType === undefined ? (dedupe === undefined ? undefined : dedupeKeyAt(dedupe, i)) : keyString(values[schema.primaryKeyIndex], pkType);
     const tooLong = Buffer.byteLength(key) > ctx.keyBytesMax ? schema.def.shardKey : pkType !== undefined && pk !== undefined && Buffer.byteLength(pk) > ctx.keyBytesMax ? schema.def.primaryKey : undefined;
     if (tooLong !== undefined) {
-      reject(i, [{ code: 'KEY_TOO_LARGE', path: `/${tooLong}`, message: `${tooLong} is longer than ${ctx.keyBytesMax} bytes` }]);
-      continue;
+      this.reject(i, [{ code: 'KEY_TOO_LARGE', path: `/${tooLong}`, message: `${tooLong} is longer than ${ctx.keyBytesMax} bytes` }]);
+      return;
     }
     const time = schema.timeIndex >= 0 ? values[schema.timeIndex] : undefined;
-    builder.add(shardOf(key, ctx.shards), key, pk, typeof time === 'number' ? time : ctx.nowMs, encodeFields(values));
-    positions?.push(i);
+    this.builder.add(shardOf(key, ctx.shards), key, pk, typeof time === 'number' ? time : ctx.nowMs, encodeFields(values));
+    this.positions?.push(i);
   }
-  const keyed = pkType !== undefined || dedupe !== undefined;
-  const base = { batch: builder.finish(), count: builder.count, total: records.length, rejected, rejectedCount, futureCount, keyed };
-  return positions === undefined ? base : { ...base, positions: Uint32Array.from(positions) };
+
+  /** The batch of a request of `total` records. */
+  finish(total: number): EncodedBatch {
+    const keyed = this.pkType !== undefined || this.dedupe !== undefined;
+    const base = { batch: this.builder.finish(), count: this.builder.count, total, rejected: this.rejected, rejectedCount: this.rejectedCount, futureCount: this.futureCount, keyed };
+    return this.positions === undefined ? base : { ...base, positions: Uint32Array.from(this.positions) };
+  }
+
+  private reject(index: number, violations: readonly Omit<Rejection, 'index'>[]): void {
+    this.rejectedCount++;
+    this.positions ??= range(index);
+    for (const v of violations) {
+      if (this.rejected.length >= this.ctx.errorDetailsMax) break;
+      this.rejected.push({ index, ...v });
+    }
+  }
 }
 
-function fieldTypeAt(schema: CompiledSchema, index: number) {
+function fieldTypeAt(schema: CompiledSchema, index: number): FieldType {
   const field = schema.def.fields[index];
   if (field === undefined) throw new Error(`schema ${schema.def.name} has no field at ${index}`);
   return field.type;

@@ -27,8 +27,7 @@ export function isDelimitedProtobuf(contentType: string | undefined): boolean {
 
 /** Parses a body into records (not yet validated). Throws EMPTY_BODY, INVALID_ENCODING or INVALID_JSON. */
 export function decodeBody(body: Uint8Array, format: BodyFormat): unknown[] {
-  if (body.length === 0) throw new SluiceError('EMPTY_BODY', 'the request body is empty');
-  if (!isUtf8(body)) throw new SluiceError('INVALID_ENCODING', 'the request body is not valid UTF-8');
+  checkBody(body);
   const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
   let records: unknown[];
   if (format === 'ndjson') {
@@ -43,8 +42,19 @@ export function decodeBody(body: Uint8Array, format: BodyFormat): unknown[] {
       throw new SluiceError('INVALID_JSON', `the body is not valid JSON: ${whole.message}`, [{ message: whole.message }]);
     }
   }
-  if (records.length === 0) throw new SluiceError('EMPTY_BODY', 'the request holds no records');
+  if (records.length === 0) throw noRecords();
   return records;
+}
+
+/** Throws EMPTY_BODY or INVALID_ENCODING for a body that no format can hold records in. */
+export function checkBody(body: Uint8Array): void {
+  if (body.length === 0) throw new SluiceError('EMPTY_BODY', 'the request body is empty');
+  if (!isUtf8(body)) throw new SluiceError('INVALID_ENCODING', 'the request body is not valid UTF-8');
+}
+
+/** The refusal of a body whose lines are all blank. */
+export function noRecords(): SluiceError {
+  return new SluiceError('EMPTY_BODY', 'the request holds no records');
 }
 
 function parseNdjson(text: string): unknown[] {
@@ -54,21 +64,26 @@ function parseNdjson(text: string): unknown[] {
   while (start < text.length) {
     let end = text.indexOf('\n', start);
     if (end === -1) end = text.length;
-    const raw = text.slice(start, end);
-    // Blank lines (and a trailing newline) are framing, not records.
-    if (raw.trim().length > 0) {
-      const parsed = tryParse(raw);
-      if (!parsed.ok) {
-        throw new SluiceError('INVALID_JSON', `NDJSON line ${line + 1} is not valid JSON: ${parsed.message}`, [
-          { index: records.length, message: `line ${line + 1}: ${parsed.message}` },
-        ]);
-      }
-      records.push(parsed.value);
-    }
+    const record = parseNdjsonLine(text.slice(start, end), line, records.length);
+    if (record !== BLANK_LINE) records.push(record);
     start = end + 1;
     line++;
   }
   return records;
+}
+
+/** What `parseNdjsonLine` returns for a blank line. */
+export const BLANK_LINE: unique symbol = Symbol('blank line');
+
+/** NDJSON line `line` (0-based) parsed, or BLANK_LINE; `index`: the records before it. Throws INVALID_JSON naming both. */
+export function parseNdjsonLine(raw: string, line: number, index: number): unknown {
+  // Blank lines (and a trailing newline) are framing, not records.
+  if (raw.trim().length === 0) return BLANK_LINE;
+  const parsed = tryParse(raw);
+  if (!parsed.ok) {
+    throw new SluiceError('INVALID_JSON', `NDJSON line ${line + 1} is not valid JSON: ${parsed.message}`, [{ index, message: `line ${line + 1}: ${parsed.message}` }]);
+  }
+  return parsed.value;
 }
 
 function tryParse(text: string): { ok: true; value: unknown } | { ok: false; message: string } {

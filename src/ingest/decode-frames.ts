@@ -34,7 +34,8 @@ function decodeProto(bytes: Buffer, proto: ProtoDecoder): unknown {
   }
 }
 
-function parseFrame(bytes: Buffer, noun: string): unknown {
+/** One JSON frame parsed, or an UnparsedRecord saying why it cannot be (`noun` names a frame). */
+export function parseFrame(bytes: Buffer, noun: string): unknown {
   if (bytes.length === 0) return new UnparsedRecord(`the ${noun} is empty`);
   if (!isUtf8(bytes)) return new UnparsedRecord(`the ${noun} is not valid UTF-8`);
   try {
