@@ -12,6 +12,7 @@ import { decodeBody, type BodyFormat } from './decode-body.ts';
 import { decodeFrames, type FrameFormat } from './decode-frames.ts';
 import { protoDecoder, type ProtoDecoder } from '../core/schema/proto-schema.ts';
 import { encodeBatch, type EncodeContext, type EncodedBatch } from './batch-encoder.ts';
+import { encodeJsonFrames, encodeNdjson, encodeSingleObject } from './encode-json-text.ts';
 import { wrapFrames, type FrameEnvelope } from './frame-envelope.ts';
 import { encodeOtlp, type OtlpBodyOptions } from './formats/otlp/encode-otlp.ts';
 
@@ -87,13 +88,23 @@ export function runDecode(task: DecodeTask): DecodeAnswer {
       const schema = schemaFor(task.def, task.ctx.tableId, task.jsonDepthMax);
       return { ok: true, encoded: encodeOtlp(task.body, task.otlp, schema, task.ctx, task.jsonDepthMax) };
     }
-    const records = task.frames === undefined ? decodeBody(task.body, task.format) : framedRecords(task, task.frames);
     const schema = schemaFor(task.def, task.ctx.tableId, task.jsonDepthMax);
+    const text = encodeJsonText(task, schema);
+    if (text !== undefined) return { ok: true, encoded: text };
+    const records = task.frames === undefined ? decodeBody(task.body, task.format) : framedRecords(task, task.frames);
     return { ok: true, encoded: encodeBatch(records, schema, task.ctx) };
   } catch (err) {
     if (err instanceof SluiceError) return { ok: false, error: err.toBody().error };
     throw err;
   }
+}
+
+/** The batch of a JSON body or JSON frames, encoded from the bytes (encode-json-text.ts); undefined for the other inputs. */
+function encodeJsonText(task: DecodeTask, schema: CompiledSchema): EncodedBatch | undefined {
+  if (task.frames !== undefined) return task.envelope === undefined && task.frameFormat !== 'protobuf' ? encodeJsonFrames(task.body, task.frames, schema, task.ctx) : undefined;
+  if (task.format === 'ndjson') return encodeNdjson(task.body, schema, task.ctx);
+  // A JSON or sniffed body of one plain object; anything else (an array, NDJSON) as decodeBody reads it.
+  return encodeSingleObject(task.body, schema, task.ctx);
 }
 
 function framedRecords(task: DecodeTask, frames: Uint32Array): unknown[] {

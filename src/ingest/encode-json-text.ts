@@ -1,0 +1,73 @@
+/**
+ * JSON text encoded from its bytes: an NDJSON body's lines, a JSON body of
+ * one object, or JSON frames (Kafka message values). Each record's text
+ * goes to the schema's scan encoder (core/schema/scan-encoder.ts) and only
+ * when that declines to JSON.parse and the object path of batch-encoder.ts,
+ * so a body of plain records builds no object per record. The answers are
+ * those of `encodeBatch` over `decodeBody` or `decodeFrames`, refusals,
+ * errors and record numbering included (test/ingest/encode-json-text.test.ts).
+ */
+import { isUtf8 } from 'node:buffer';
+import type { CompiledSchema } from '../core/schema/compile-schema.ts';
+import { recordEncoderOf } from '../core/schema/compile-encoder.ts';
+import { scanEncoderOf } from '../core/schema/scan-encoder.ts';
+import { BatchEncoding, type EncodeContext, type EncodedBatch } from './batch-encoder.ts';
+import { BLANK_LINE, checkBody, noRecords, parseNdjsonLine } from './decode-body.ts';
+import { parseFrame } from './decode-frames.ts';
+
+const NEWLINE = 0x0a;
+
+/** `encodeBatch(decodeBody(body, 'ndjson'), …)` in one pass over the bytes. Throws EMPTY_BODY, INVALID_ENCODING or INVALID_JSON. */
+export function encodeNdjson(body: Uint8Array, schema: CompiledSchema, ctx: EncodeContext): EncodedBatch {
+  checkBody(body);
+  const buf = asBuffer(body);
+  // Sized for records of ~160 bytes of JSON, each smaller as an entry (no key names).
+  const encoding = new BatchEncoding(schema, ctx, Math.ceil(buf.length / 160), recordEncoderOf(schema));
+  const scan = scanEncoderOf(schema)(encoding.target);
+  let records = 0;
+  let start = 0;
+  for (let line = 0; start < buf.length; line++) {
+    let end = buf.indexOf(NEWLINE, start);
+    if (end === -1) end = buf.length;
+    if (scan(buf, start, end, records)) encoding.added(records++);
+    else {
+      // Declined: blank, not JSON, or not plain; the line as decodeBody reads it.
+      const record = parseNdjsonLine(buf.toString('utf8', start, end), line, records);
+      if (record !== BLANK_LINE) encoding.add(record, records++);
+    }
+    start = end + 1;
+  }
+  if (records === 0) throw noRecords();
+  return encoding.finish(records);
+}
+
+/** The body as one record when it is a single plain JSON object (what `decodeBody` makes one record of); undefined otherwise. */
+export function encodeSingleObject(body: Uint8Array, schema: CompiledSchema, ctx: EncodeContext): EncodedBatch | undefined {
+  checkBody(body);
+  const buf = asBuffer(body);
+  const encoding = new BatchEncoding(schema, ctx, 1, undefined);
+  if (!scanEncoderOf(schema)(encoding.target)(buf, 0, buf.length, 0)) return undefined;
+  encoding.added(0);
+  return encoding.finish(1);
+}
+
+/** `encodeBatch(decodeFrames(body, frames, undefined, noun), …)` in one pass over the bytes. */
+export function encodeJsonFrames(body: Uint8Array, frames: Uint32Array, schema: CompiledSchema, ctx: EncodeContext, noun = 'message'): EncodedBatch {
+  const buf = asBuffer(body);
+  const encoding = new BatchEncoding(schema, ctx, frames.length, recordEncoderOf(schema));
+  const scan = scanEncoderOf(schema)(encoding.target);
+  let at = 0;
+  for (let i = 0; i < frames.length; i++) {
+    const end = at + (frames[i] as number);
+    if (end > buf.length) throw new Error(`frame ${i} ends at ${end}, past the body's ${buf.length} bytes`);
+    // The scanner needs well-formed UTF-8 (its strings are copied as they are); one frame at a time, as decodeFrames checks.
+    if (end > at && isUtf8(buf.subarray(at, end)) && scan(buf, at, end, i)) encoding.added(i);
+    else encoding.add(parseFrame(buf.subarray(at, end), noun), i);
+    at = end;
+  }
+  return encoding.finish(frames.length);
+}
+
+function asBuffer(body: Uint8Array): Buffer {
+  return Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+}
