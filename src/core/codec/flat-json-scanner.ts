@@ -122,16 +122,14 @@ export class FlatJsonScanner {
     let escaped = false;
     // One table load per byte; past the buffer `src[p]` is undefined, which also stops the loop.
     let b = src[p];
-    for (;;) {
-      while (PLAIN[b as number] === 1) {
-        high |= b as number;
-        b = src[++p];
-      }
-      if (b !== BACKSLASH) break;
-      // The escaped character is skipped whatever it is (JSON.parse of the string judges the escape).
-      escaped = true;
-      p += 2;
+    while (PLAIN[b as number] === 1) {
+      high |= b as number;
+      b = src[++p];
+    }
+    if (b === BACKSLASH) {
+      p = escapedEnd(src, p);
       b = src[p];
+      escaped = true;
     }
     if (p >= end || b !== QUOTE) return -1;
     this.kinds[field] = escaped ? SLOT_ESCAPED : SLOT_STRING;
@@ -191,6 +189,18 @@ PLAIN[BACKSLASH] = 0;
 const TRUE_BYTES = Buffer.from('true');
 const FALSE_BYTES = Buffer.from('false');
 const NULL_BYTES = Buffer.from('null');
+
+/** Where a string goes on from its first backslash at `p`: the position of its closing quote, or of whatever stops it. */
+function escapedEnd(src: Buffer, p: number): number {
+  let b = src[p];
+  for (;;) {
+    // The escaped character is skipped whatever it is (JSON.parse of the string judges the escape).
+    if (b === BACKSLASH) p += 2;
+    else if (PLAIN[b as number] === 1) p++;
+    else return p;
+    b = src[p];
+  }
+}
 
 function isDigit(b: number | undefined): boolean {
   return b !== undefined && b >= ZERO && b <= NINE;
