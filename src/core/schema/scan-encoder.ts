@@ -19,6 +19,7 @@
  * records, plain and not, byte for byte).
  */
 import { FlatJsonScanner, SLOT_ESCAPED, SLOT_FALSE, SLOT_MISSING, SLOT_NULL, SLOT_NUMBER, SLOT_STRING, SLOT_TRUE, latin1 } from '../codec/flat-json-scanner.ts';
+import type { MsgpackWriter } from '../codec/msgpack-writer.ts';
 import { shardOf, shardOfBytes } from '../murmur3.ts';
 import type { EncodeTarget } from './compile-encoder.ts';
 import { slowNormalizers, type CompiledSchema } from './compile-schema.ts';
@@ -41,21 +42,19 @@ const factories = new WeakMap<CompiledSchema, ScanEncoderFactory>();
 export function scanEncoderOf(schema: CompiledSchema): ScanEncoderFactory {
   let factory = factories.get(schema);
   if (factory === undefined) {
-    const names = schema.def.fields.map((f) => Buffer.from(f.name, 'utf8'));
-    factory = (target) => {
-      const encoder = new RecordScanEncoder(schema, new FlatJsonScanner(names), target);
-      return (src, start, end, index) => encoder.encode(src, start, end, index);
-    };
+    // One encoder per schema and thread, its slots reused record after record: a call runs to its end before the next
+    // (decoding is synchronous), and a single-record request does not pay for typed arrays of its own.
+    const encoder = new RecordScanEncoder(schema, new FlatJsonScanner(schema.def.fields.map((f) => Buffer.from(f.name, 'utf8'))));
+    factory = (target) => (src, start, end, index) => encoder.encode(target, src, start, end, index);
     factories.set(schema, factory);
   }
   return factory;
 }
 
-/** One batch's scan encoder: the scanner's slots, then each field checked, then the entry written. */
+/** A schema's scan encoder: the scanner's slots, then each field checked, then the entry written into a batch. */
 class RecordScanEncoder {
   private readonly schema: CompiledSchema;
   private readonly scanner: FlatJsonScanner;
-  private readonly t: EncodeTarget;
   private readonly types: readonly FieldType[];
   private readonly required: readonly boolean[];
   private readonly stringBytesMax: number;
@@ -64,10 +63,9 @@ class RecordScanEncoder {
   private readonly values: unknown[];
   private readonly slow: ReturnType<typeof slowNormalizers>;
 
-  constructor(schema: CompiledSchema, scanner: FlatJsonScanner, target: EncodeTarget) {
+  constructor(schema: CompiledSchema, scanner: FlatJsonScanner) {
     this.schema = schema;
     this.scanner = scanner;
-    this.t = target;
     this.types = schema.def.fields.map((f) => f.type);
     this.required = schema.def.fields.map((f) => f.required === true);
     this.stringBytesMax = schema.limits.stringBytesMax;
@@ -76,19 +74,19 @@ class RecordScanEncoder {
     this.slow = slowNormalizers(schema.limits);
   }
 
-  encode(src: Buffer, start: number, end: number, index: number): boolean {
+  encode(t: EncodeTarget, src: Buffer, start: number, end: number, index: number): boolean {
     const s = this.scanner;
     if (!s.scan(src, start, end)) return false;
     for (let i = 0; i < this.types.length; i++) if (!this.check(src, i)) return false;
-    const { schema, t } = this;
+    const schema = this.schema;
     const ki = schema.shardKeyIndex;
     // A string shard key is hashed and copied as the bytes it is in the text; any other is made a string as the object path makes it.
     const keyBytes = this.kinds[ki] === SLOT_STRING && this.types[ki] === 'string';
-    const key = keyBytes ? undefined : this.keyOf(src, ki);
+    const key = keyBytes ? undefined : this.keyOf(src, ki, t.keyBytesMax);
     if (keyBytes ? (s.ends[ki] as number) - (s.starts[ki] as number) > t.keyBytesMax : key === undefined) return false;
     let pk: string | undefined;
     if (schema.primaryKeyIndex >= 0) {
-      pk = this.keyOf(src, schema.primaryKeyIndex);
+      pk = this.keyOf(src, schema.primaryKeyIndex, t.keyBytesMax);
       if (pk === undefined) return false;
     } else if (t.dedupeKeyAt !== undefined) pk = t.dedupeKeyAt(index);
     const time = schema.timeIndex >= 0 ? this.numberOf(schema.timeIndex) : undefined;
@@ -100,7 +98,7 @@ class RecordScanEncoder {
     const w = t.builder.writer;
     w.arrayHeader(this.types.length + (keep ? 1 : 0));
     for (let i = 0; i < this.types.length; i++) {
-      if (!this.write(src, i)) {
+      if (!this.write(w, src, i)) {
         t.builder.abortEntry();
         return false;
       }
@@ -205,7 +203,7 @@ class RecordScanEncoder {
   }
 
   /** Field `i`'s key string, as keySource of compile-encoder.ts makes it; undefined declines (null, too long). */
-  private keyOf(src: Buffer, i: number): string | undefined {
+  private keyOf(src: Buffer, i: number, keyBytesMax: number): string | undefined {
     const kind = this.kinds[i];
     if (kind === SLOT_NULL) return undefined;
     const s = this.scanner;
@@ -218,13 +216,12 @@ class RecordScanEncoder {
     } else {
       key = keyString(kind === SLOT_NUMBER ? s.numbers[i] : kind === VALUE ? this.values[i] : kind === SLOT_TRUE, this.types[i] as FieldType);
     }
-    if (key.length * 3 > this.t.keyBytesMax && Buffer.byteLength(key) > this.t.keyBytesMax) return undefined;
+    if (key.length * 3 > keyBytesMax && Buffer.byteLength(key) > keyBytesMax) return undefined;
     return key;
   }
 
   /** Writes field `i` as writeFieldSource of compile-encoder.ts does; false when a default cannot be written so. */
-  private write(src: Buffer, i: number): boolean {
-    const w = this.t.builder.writer;
+  private write(w: MsgpackWriter, src: Buffer, i: number): boolean {
     const kind = this.kinds[i];
     const s = this.scanner;
     if (kind === SLOT_NULL) {
@@ -240,7 +237,7 @@ class RecordScanEncoder {
 }
 
 /** A normalized value (a default, a decimal's text) of `type`, as the generated encoder writes it. */
-function writeValue(w: EncodeTarget['builder']['writer'], type: FieldType, v: unknown): boolean {
+function writeValue(w: MsgpackWriter, type: FieldType, v: unknown): boolean {
   switch (type) {
     case 'string':
     case 'decimal':
