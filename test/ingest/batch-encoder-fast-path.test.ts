@@ -14,7 +14,7 @@ import type { FieldType } from '../../src/core/schema/table-def.ts';
 import { EVENTS_TABLE, parseTableDef } from '../../src/core/schema/parse-table-def.ts';
 import { BENCH_TABLE, BENCH_TABLE_PK, recordLine } from '../../bench/lib/records.ts';
 import { prng } from '../support/prng.ts';
-import { AHEAD, LIMITS, NOW, STRINGS, pick, randomJson, randomRecord, wideTable } from '../support/random-records.ts';
+import { AHEAD, LIMITS, NOW, STRINGS, pick, randomCtx, randomJson, randomRecord, wideTable } from '../support/random-records.ts';
 
 function compare(records: readonly unknown[], schema: CompiledSchema, ctx: EncodeContext, label: string): void {
   let ref;
@@ -42,15 +42,7 @@ test('property: random records of every type encode to the reference path\'s byt
         const schema = compileSchema(def, LIMITS);
         for (let batch = 0; batch < 12; batch++) {
           const records = Array.from({ length: 1 + Math.floor(r() * 60) }, () => randomRecord(r, def));
-          const ctx: EncodeContext = {
-            tableId: 7,
-            shards: pick(r, [1, 16, 256]),
-            nowMs: NOW,
-            ...(r() < 0.7 ? { eventTimeMaxMs: NOW + AHEAD } : {}),
-            keyBytesMax: 32,
-            errorDetailsMax: pick(r, [1, 5, 1000]),
-            ...(r() < 0.5 ? { dedupe: r() < 0.5 ? { prefix: 'file:1:', first: 100, digits: 8 } : { prefixes: ['t/0/', 't/1/'], prefixIndex: Uint16Array.from(records, (_, i) => i % 2), numbers: Float64Array.from(records, (_, i) => 1000 + i), digits: 6 } } : {}),
-          };
+          const ctx = randomCtx(r, records.length);
           compare(records, schema, ctx, `${def.name} batch ${batch}`);
           accepted += encodeBatchReference(records, schema, ctx).count;
         }

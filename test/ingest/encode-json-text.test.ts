@@ -19,7 +19,7 @@ import type { FieldType, TableDef } from '../../src/core/schema/table-def.ts';
 import { SluiceError } from '../../src/core/errors.ts';
 import { BENCH_TABLE, BENCH_TABLE_PK, recordLine } from '../../bench/lib/records.ts';
 import { prng } from '../support/prng.ts';
-import { AHEAD, LIMITS, NOW, pick, randomRecord, wideTable, type Rand } from '../support/random-records.ts';
+import { AHEAD, LIMITS, NOW, pick, randomCtx, randomRecord, wideTable, type Rand } from '../support/random-records.ts';
 
 const SPACE = ['', '', '', ' ', '  ', '\t', '\r', ' \t '];
 
@@ -73,18 +73,6 @@ function outcome(f: () => EncodedBatch | undefined): Outcome | undefined {
   } catch (err) {
     return { error: err instanceof SluiceError ? { code: err.code, message: err.message, details: err.details } : String(err) };
   }
-}
-
-function randomCtx(r: Rand, records: number): EncodeContext {
-  return {
-    tableId: 7,
-    shards: pick(r, [1, 16, 256]),
-    nowMs: NOW,
-    ...(r() < 0.7 ? { eventTimeMaxMs: NOW + AHEAD } : {}),
-    keyBytesMax: 32,
-    errorDetailsMax: pick(r, [1, 5, 1000]),
-    ...(r() < 0.4 ? { dedupe: r() < 0.5 ? { prefix: 'file:1:', first: 100, digits: 8 } : { prefixes: ['t/0/', 't/1/'], prefixIndex: Uint16Array.from({ length: records }, (_, i) => i % 2), numbers: Float64Array.from({ length: records }, (_, i) => 1000 + i), digits: 6 } } : {}),
-  };
 }
 
 /** How many of `texts` the scan encoder takes (the rest go through JSON.parse): the test must exercise both. */

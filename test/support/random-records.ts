@@ -4,7 +4,7 @@
  * valid and not, with extra fields, nulls and missing fields.
  */
 import type { FieldDef, FieldType, TableDef } from '../../src/core/schema/table-def.ts';
-import { UnparsedRecord } from '../../src/ingest/batch-encoder.ts';
+import { UnparsedRecord, type EncodeContext } from '../../src/ingest/batch-encoder.ts';
 
 export const NOW = 1_764_000_000_000;
 export const AHEAD = 3_600_000;
@@ -107,4 +107,17 @@ export function randomRecord(r: Rand, def: TableDef): unknown {
   const extras = r() < 0.2 ? 1 + Math.floor(r() * 4) : 0;
   for (let e = 0; e < extras; e++) rec[pick(r, EXTRA_NAMES)] = r() < 0.9 ? randomJson(r, 3) : pick(r, [randomDeep(6), Infinity, new Map(), JSON.parse('{"constructor":{}}')]);
   return rec;
+}
+
+/** An encode context with random shards, time bound, detail limit and dedupe keys (either form) for a request of `records`. */
+export function randomCtx(r: Rand, records: number): EncodeContext {
+  return {
+    tableId: 7,
+    shards: pick(r, [1, 16, 256]),
+    nowMs: NOW,
+    ...(r() < 0.7 ? { eventTimeMaxMs: NOW + AHEAD } : {}),
+    keyBytesMax: 32,
+    errorDetailsMax: pick(r, [1, 5, 1000]),
+    ...(r() < 0.5 ? { dedupe: r() < 0.5 ? { prefix: 'file:1:', first: 100, digits: 8 } : { prefixes: ['t/0/', 't/1/'], prefixIndex: Uint16Array.from({ length: records }, (_, i) => i % 2), numbers: Float64Array.from({ length: records }, (_, i) => 1000 + i), digits: 6 } } : {}),
+  };
 }
