@@ -12,7 +12,7 @@ import { decodeBody, type BodyFormat } from './decode-body.ts';
 import { decodeFrames, type FrameFormat } from './decode-frames.ts';
 import { protoDecoder, type ProtoDecoder } from '../core/schema/proto-schema.ts';
 import { encodeBatch, type EncodeContext, type EncodedBatch } from './batch-encoder.ts';
-import { encodeJsonFrames, encodeNdjson, encodeSingleObject } from './encode-json-text.ts';
+import { encodeJsonBody, encodeJsonFrames } from './encode-json-text.ts';
 import { wrapFrames, type FrameEnvelope } from './frame-envelope.ts';
 import { encodeOtlp, type OtlpBodyOptions } from './formats/otlp/encode-otlp.ts';
 
@@ -102,9 +102,7 @@ export function runDecode(task: DecodeTask): DecodeAnswer {
 /** The batch of a JSON body or JSON frames, encoded from the bytes (encode-json-text.ts); undefined for the other inputs. */
 function encodeJsonText(task: DecodeTask, schema: CompiledSchema): EncodedBatch | undefined {
   if (task.frames !== undefined) return task.envelope === undefined && task.frameFormat !== 'protobuf' ? encodeJsonFrames(task.body, task.frames, schema, task.ctx) : undefined;
-  if (task.format === 'ndjson') return encodeNdjson(task.body, schema, task.ctx);
-  // A JSON or sniffed body of one plain object; anything else (an array, NDJSON) as decodeBody reads it.
-  return encodeSingleObject(task.body, schema, task.ctx);
+  return encodeJsonBody(task.body, task.format, schema, task.ctx);
 }
 
 function framedRecords(task: DecodeTask, frames: Uint32Array): unknown[] {

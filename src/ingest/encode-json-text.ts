@@ -1,6 +1,7 @@
 /**
- * JSON text encoded from its bytes: an NDJSON body's lines, a JSON body of
- * one object, or JSON frames (Kafka message values). Each record's text
+ * JSON text encoded from its bytes: an NDJSON body's lines (sent as NDJSON
+ * or sniffed as it), a JSON body of one object, or JSON frames (Kafka
+ * message values). Each record's text
  * goes to the schema's scan encoder (core/schema/scan-encoder.ts) and only
  * when that declines to JSON.parse and the object path of batch-encoder.ts,
  * so a body of plain records builds no object per record. The answers are
@@ -12,10 +13,39 @@ import type { CompiledSchema } from '../core/schema/compile-schema.ts';
 import { recordEncoderOf } from '../core/schema/compile-encoder.ts';
 import { scanEncoderOf } from '../core/schema/scan-encoder.ts';
 import { BatchEncoding, type EncodeContext, type EncodedBatch } from './batch-encoder.ts';
-import { BLANK_LINE, checkBody, noRecords, parseNdjsonLine } from './decode-body.ts';
+import { BLANK_LINE, checkBody, noRecords, parseNdjsonLine, type BodyFormat } from './decode-body.ts';
 import { parseFrame } from './decode-frames.ts';
 
 const NEWLINE = 0x0a;
+
+/**
+ * `encodeBatch(decodeBody(body, format), …)` from the bytes where the body
+ * is NDJSON or one object; undefined (the caller parses it) for anything
+ * else: an array, a value over several lines.
+ */
+export function encodeJsonBody(body: Uint8Array, format: BodyFormat, schema: CompiledSchema, ctx: EncodeContext): EncodedBatch | undefined {
+  if (format === 'ndjson' || (format === 'auto' && sniffsAsNdjson(asBuffer(body)))) return encodeNdjson(body, schema, ctx);
+  return encodeSingleObject(body, schema, ctx);
+}
+
+/**
+ * Whether decodeBody reads an `auto` body as NDJSON, decided from its
+ * first line: when that parses alone and more than JSON whitespace
+ * follows, the whole cannot be one JSON value, and it has a newline.
+ */
+function sniffsAsNdjson(buf: Buffer): boolean {
+  const newline = buf.indexOf(NEWLINE);
+  if (newline < 0) return false;
+  let p = newline + 1;
+  while (p < buf.length && (buf[p] === 0x20 || buf[p] === 0x0a || buf[p] === 0x0d || buf[p] === 0x09)) p++;
+  if (p === buf.length) return false;
+  try {
+    JSON.parse(buf.toString('utf8', 0, newline));
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** `encodeBatch(decodeBody(body, 'ndjson'), …)` in one pass over the bytes. Throws EMPTY_BODY, INVALID_ENCODING or INVALID_JSON. */
 export function encodeNdjson(body: Uint8Array, schema: CompiledSchema, ctx: EncodeContext): EncodedBatch {
@@ -56,12 +86,16 @@ export function encodeJsonFrames(body: Uint8Array, frames: Uint32Array, schema: 
   const buf = asBuffer(body);
   const encoding = new BatchEncoding(schema, ctx, frames.length, recordEncoderOf(schema));
   const scan = scanEncoderOf(schema)(encoding.target);
+  // One check for the body, not one per frame: a frame the scanner takes starts and ends in ASCII ('{', '}' or
+  // whitespace), so in a well-formed body no frame it takes has a character split at its ends.
+  const whole = isUtf8(buf);
   let at = 0;
   for (let i = 0; i < frames.length; i++) {
     const end = at + (frames[i] as number);
     if (end > buf.length) throw new Error(`frame ${i} ends at ${end}, past the body's ${buf.length} bytes`);
-    // The scanner needs well-formed UTF-8 (its strings are copied as they are); one frame at a time, as decodeFrames checks.
-    if (end > at && isUtf8(buf.subarray(at, end)) && scan(buf, at, end, i)) encoding.added(i);
+    // The scanner needs well-formed UTF-8 (its strings are copied as they are), frame by frame as decodeFrames checks.
+    const wellFormed = whole || isUtf8(buf.subarray(at, end));
+    if (end > at && wellFormed && scan(buf, at, end, i)) encoding.added(i);
     else encoding.add(parseFrame(buf.subarray(at, end), noun), i);
     at = end;
   }

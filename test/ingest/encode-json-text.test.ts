@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { BatchEncoding, encodeBatch, UnparsedRecord, type EncodeContext, type EncodedBatch } from '../../src/ingest/batch-encoder.ts';
 import { decodeBody } from '../../src/ingest/decode-body.ts';
 import { decodeFrames } from '../../src/ingest/decode-frames.ts';
-import { encodeJsonFrames, encodeNdjson, encodeSingleObject } from '../../src/ingest/encode-json-text.ts';
+import { encodeJsonBody, encodeJsonFrames, encodeNdjson, encodeSingleObject } from '../../src/ingest/encode-json-text.ts';
 import { compileSchema, type CompiledSchema } from '../../src/core/schema/compile-schema.ts';
 import { scanEncoderOf } from '../../src/core/schema/scan-encoder.ts';
 import { parseTableDef } from '../../src/core/schema/parse-table-def.ts';
@@ -148,6 +148,32 @@ test('a frame boundary inside a multi-byte character leaves both frames refused 
   assert.equal(encoded.count, 1);
   assert.deepEqual(encoded.rejected.map((x) => x.index), [0, 1]);
   assert.deepEqual({ ...encoded, batch: null }, { ...encodeBatch(decodeFrames(body, frames), schema, ctx), batch: null });
+});
+
+test('property: bodies of every format (NDJSON, sniffed, JSON) encode as decodeBody then encoding reads them', () => {
+  const r = prng(99);
+  const def = scalarTable('string', undefined, 'reject');
+  const schema = compileSchema(def, LIMITS);
+  const bodies: (() => string)[] = [
+    () => Array.from({ length: 1 + Math.floor(r() * 8) }, () => line(r, def, r() < 0.3)).join('\n') + pick(r, ['', '\n', ' \n\t']),
+    () => line(r, def, false) + pick(r, ['', '\n', '\n\n ', '\n\f', '\n\u00a0']),
+    () => JSON.stringify(randomRecord(r, def), null, 2) ?? 'null',
+    () => `[${line(r, def, false)},\n${line(r, def, false)}]`,
+    () => `[${line(r, def, false)},${line(r, def, false)}]${pick(r, ['\n', '\n \n'])}`,
+    () => pick(r, ['1\n2', '"a"\n{"k":1}', '{"k":\n1}', '\n\n', '{"k":1}\n[1]', '{"k":1} {"k":2}\n']),
+  ];
+  let taken = 0;
+  for (let n = 0; n < 600; n++) {
+    const body = Buffer.from((pick(r, bodies) as () => string)());
+    const ctx = randomCtx(r, 20);
+    for (const format of ['ndjson', 'auto', 'json'] as const) {
+      const fast = outcome(() => encodeJsonBody(body, format, schema, ctx));
+      if (fast !== undefined) taken++;
+      const expected = outcome(() => encodeBatch(decodeBody(body, format), schema, ctx));
+      assert.deepEqual(fast ?? expected, expected, `${format}: ${JSON.stringify(body.toString())}`);
+    }
+  }
+  assert.ok(taken > 600, `${taken} of 1800 taken from the bytes`);
 });
 
 test('a JSON body of one plain object is encoded from its bytes; anything else is left to decodeBody', () => {
