@@ -1,12 +1,12 @@
 /**
  * JSON text encoded from its bytes: an NDJSON body's lines (sent as NDJSON
  * or sniffed as it), a JSON body of one object, or JSON frames (Kafka
- * message values). Each record's text
- * goes to the schema's scan encoder (core/schema/scan-encoder.ts) and only
- * when that declines to JSON.parse and the object path of batch-encoder.ts,
- * so a body of plain records builds no object per record. The answers are
- * those of `encodeBatch` over `decodeBody` or `decodeFrames`, refusals,
- * errors and record numbering included (test/ingest/encode-json-text.test.ts).
+ * message values). Each record's text goes to the schema's scan encoder
+ * (core/schema/scan-encoder.ts) and only when that declines to JSON.parse
+ * and the object path of batch-encoder.ts, so a body of plain records
+ * builds no object per record. The answers are those of `encodeBatch` over
+ * `decodeBody` or `decodeFrames`, refusals, errors and record numbering
+ * included (test/ingest/encode-json-text.test.ts).
  */
 import { isUtf8 } from 'node:buffer';
 import type { CompiledSchema } from '../core/schema/compile-schema.ts';
