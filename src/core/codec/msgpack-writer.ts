@@ -160,22 +160,8 @@ export class MsgpackWriter {
   strBytes(src: Uint8Array, start: number, end: number): void {
     const len = end - start;
     this.ensure(len + 5);
-    const buf = this.buf;
-    let p = this.pos;
-    if (len < 0x20) buf[p++] = 0xa0 | len;
-    else if (len < 0x100) {
-      buf[p++] = 0xd9;
-      buf[p++] = len;
-    } else if (len < 0x10000) {
-      buf[p++] = 0xda;
-      buf[p++] = len >> 8;
-      buf[p++] = len & 0xff;
-    } else {
-      buf[p] = 0xdb;
-      buf.writeUInt32BE(len, p + 1);
-      p += 5;
-    }
-    this.pos = p;
+    writeStrHead(this.buf, this.pos, len);
+    this.pos += strHeadBytes(len);
     this.rawBytes(src, start, end);
   }
 
@@ -329,25 +315,34 @@ export class MsgpackWriter {
 
   /** Non-ASCII (or long) string: native UTF-8 write, header fixed up to the byte length. */
   private utf8Str(s: string, at: number): void {
-    const n = s.length;
     // The header is guessed from the UTF-16 length (bytes ≥ units) and widened if the bytes need more.
-    const guess = n < 0x20 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
+    const guess = strHeadBytes(s.length);
     const len = this.buf.write(s, at + guess, 'utf8');
-    const head = len < 0x20 ? 1 : len < 0x100 ? 2 : len < 0x10000 ? 3 : 5;
+    const head = strHeadBytes(len);
     const buf = this.buf;
     if (head !== guess) buf.copyWithin(at + head, at + guess, at + guess + len);
-    if (head === 1) buf[at] = 0xa0 | len;
-    else if (head === 2) {
-      buf[at] = 0xd9;
-      buf[at + 1] = len;
-    } else if (head === 3) {
-      buf[at] = 0xda;
-      buf[at + 1] = len >> 8;
-      buf[at + 2] = len & 0xff;
-    } else {
-      buf[at] = 0xdb;
-      buf.writeUInt32BE(len, at + 1);
-    }
+    writeStrHead(buf, at, len);
     this.pos = at + head + len;
+  }
+}
+
+/** Bytes of the msgpack str header of a `len`-byte string: fixstr, str8, str16 or str32. */
+function strHeadBytes(len: number): number {
+  return len < 0x20 ? 1 : len < 0x100 ? 2 : len < 0x10000 ? 3 : 5;
+}
+
+/** Writes at `at` the str header of a `len`-byte string (`strHeadBytes(len)` bytes). */
+function writeStrHead(buf: Buffer, at: number, len: number): void {
+  if (len < 0x20) buf[at] = 0xa0 | len;
+  else if (len < 0x100) {
+    buf[at] = 0xd9;
+    buf[at + 1] = len;
+  } else if (len < 0x10000) {
+    buf[at] = 0xda;
+    buf[at + 1] = len >> 8;
+    buf[at + 2] = len & 0xff;
+  } else {
+    buf[at] = 0xdb;
+    buf.writeUInt32BE(len, at + 1);
   }
 }
