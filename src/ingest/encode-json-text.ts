@@ -12,6 +12,7 @@ import { isUtf8 } from 'node:buffer';
 import type { CompiledSchema } from '../core/schema/compile-schema.ts';
 import { recordEncoderOf } from '../core/schema/compile-encoder.ts';
 import { scanEncoderOf } from '../core/schema/scan-encoder.ts';
+import { skipJsonSpace } from '../core/codec/flat-json-scanner.ts';
 import { BatchEncoding, type EncodeContext, type EncodedBatch } from './batch-encoder.ts';
 import { BLANK_LINE, checkBody, noRecords, parseNdjsonLine, type BodyFormat } from './decode-body.ts';
 import { parseFrame } from './decode-frames.ts';
@@ -36,9 +37,7 @@ export function encodeJsonBody(body: Uint8Array, format: BodyFormat, schema: Com
 function sniffsAsNdjson(buf: Buffer): boolean {
   const newline = buf.indexOf(NEWLINE);
   if (newline < 0) return false;
-  let p = newline + 1;
-  while (p < buf.length && (buf[p] === 0x20 || buf[p] === 0x0a || buf[p] === 0x0d || buf[p] === 0x09)) p++;
-  if (p === buf.length) return false;
+  if (skipJsonSpace(buf, newline + 1, buf.length) === buf.length) return false;
   try {
     JSON.parse(buf.toString('utf8', 0, newline));
     return true;
@@ -71,10 +70,16 @@ export function encodeNdjson(body: Uint8Array, schema: CompiledSchema, ctx: Enco
   return encoding.finish(records);
 }
 
-/** The body as one record when it is a single plain JSON object (what `decodeBody` makes one record of); undefined otherwise. */
+/**
+ * The body as one record when it is a single plain JSON object (what
+ * `decodeBody` makes one record of); undefined otherwise, and for a body
+ * empty or not UTF-8, which decodeBody refuses. Only a body that opens
+ * with `{` has its UTF-8 checked here: an array's is checked once, there.
+ */
 export function encodeSingleObject(body: Uint8Array, schema: CompiledSchema, ctx: EncodeContext): EncodedBatch | undefined {
-  checkBody(body);
   const buf = asBuffer(body);
+  const first = skipJsonSpace(buf, 0, buf.length);
+  if (first === buf.length || buf[first] !== 0x7b /* { */ || !isUtf8(buf)) return undefined;
   const encoding = new BatchEncoding(schema, ctx, 1, undefined);
   if (!scanEncoderOf(schema)(encoding.target)(buf, 0, buf.length, 0)) return undefined;
   encoding.added(0);

@@ -73,10 +73,10 @@ export class FlatJsonScanner {
   /** Scans the JSON text src[start, end); false (slots unspecified) when it is not a plain flat object of known keys. */
   scan(src: Buffer, start: number, end: number): boolean {
     this.kinds.fill(SLOT_MISSING);
-    let p = skipSpace(src, start, end);
+    let p = skipJsonSpace(src, start, end);
     if (p >= end || src[p] !== OPEN) return false;
-    p = skipSpace(src, p + 1, end);
-    if (p < end && src[p] === CLOSE) return skipSpace(src, p + 1, end) === end;
+    p = skipJsonSpace(src, p + 1, end);
+    if (p < end && src[p] === CLOSE) return skipJsonSpace(src, p + 1, end) === end;
     for (let position = 0; ; position++) {
       if (p >= end || src[p] !== QUOTE) return false;
       const keyStart = p + 1;
@@ -85,16 +85,16 @@ export class FlatJsonScanner {
       if (p >= end || src[p] !== QUOTE) return false;
       const field = this.fieldOf(src, keyStart, p, position);
       if (field < 0 || this.kinds[field] !== SLOT_MISSING) return false;
-      p = skipSpace(src, p + 1, end);
+      p = skipJsonSpace(src, p + 1, end);
       if (p >= end || src[p] !== COLON) return false;
-      p = this.value(src, skipSpace(src, p + 1, end), end, field);
+      p = this.value(src, skipJsonSpace(src, p + 1, end), end, field);
       if (p < 0) return false;
-      p = skipSpace(src, p, end);
+      p = skipJsonSpace(src, p, end);
       if (p < end && src[p] === COMMA) {
-        p = skipSpace(src, p + 1, end);
+        p = skipJsonSpace(src, p + 1, end);
         continue;
       }
-      if (p < end && src[p] === CLOSE) return skipSpace(src, p + 1, end) === end;
+      if (p < end && src[p] === CLOSE) return skipJsonSpace(src, p + 1, end) === end;
       return false;
     }
   }
@@ -213,7 +213,8 @@ function digits(src: Buffer, p: number, end: number): number {
   return p === from ? -1 : p;
 }
 
-function skipSpace(src: Buffer, p: number, end: number): number {
+/** The first position at or after `p` (before `end`) that is not JSON whitespace (space, tab, CR, LF). */
+export function skipJsonSpace(src: Buffer, p: number, end: number): number {
   while (p < end) {
     const b = src[p];
     if (b !== 0x20 && b !== 0x0a && b !== 0x0d && b !== 0x09) break;
