@@ -115,12 +115,19 @@ function murmur3Utf8(s: string, seed: number): number {
 
 /** The shard (0..shardCount-1) of a shard-key value: `murmur3String(key) % shardCount`. */
 export function shardOf(key: string, shardCount: number): number {
-  assert(shardCount >= 1 && shardCount <= 0xffffffff && Number.isInteger(shardCount), 'shardCount must be an integer in 1..2^32-1');
+  checkShardCount(shardCount);
   return murmur3String(key) % shardCount;
 }
 
 /** `shardOf` of the key whose UTF-8 bytes are src[start, end). */
 export function shardOfBytes(src: Uint8Array, start: number, end: number, shardCount: number): number {
-  assert(shardCount >= 1 && shardCount <= 0xffffffff && Number.isInteger(shardCount), 'shardCount must be an integer in 1..2^32-1');
+  checkShardCount(shardCount);
   return murmur3Range(src, start, end) % shardCount;
+}
+
+/** `if`, not assert(): its rest arguments allocate per call, and both callers run per record. */
+function checkShardCount(shardCount: number): void {
+  if (!(shardCount >= 1 && shardCount <= 0xffffffff && Number.isInteger(shardCount))) {
+    throw new assert.AssertionError({ message: 'shardCount must be an integer in 1..2^32-1' });
+  }
 }

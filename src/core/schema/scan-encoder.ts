@@ -58,6 +58,8 @@ class RecordScanEncoder {
   private readonly types: readonly FieldType[];
   private readonly required: readonly boolean[];
   private readonly stringBytesMax: number;
+  /** The table keeps extra fields: an entry ends with their map (nil here: the scanner declines extras). */
+  private readonly keep: boolean;
   /** Per field after `check`: a slot kind or VALUE. */
   private readonly kinds: Uint8Array;
   private readonly values: unknown[];
@@ -69,6 +71,7 @@ class RecordScanEncoder {
     this.types = schema.def.fields.map((f) => f.type);
     this.required = schema.def.fields.map((f) => f.required === true);
     this.stringBytesMax = schema.limits.stringBytesMax;
+    this.keep = schema.def.extraFields === 'keep';
     this.kinds = new Uint8Array(this.types.length);
     this.values = new Array<unknown>(this.types.length).fill(undefined);
     this.slow = slowNormalizers(schema.limits);
@@ -94,7 +97,7 @@ class RecordScanEncoder {
     if (time !== undefined && t.eventTimeMaxMs !== undefined && time > t.eventTimeMaxMs) return false;
     if (key !== undefined) t.builder.beginEntry(shardOf(key, t.shards), key, pk, time ?? t.nowMs);
     else t.builder.beginEntryKeyBytes(shardOfBytes(src, s.starts[ki] as number, s.ends[ki] as number, t.shards), src, s.starts[ki] as number, s.ends[ki] as number, pk, time ?? t.nowMs);
-    const keep = schema.def.extraFields === 'keep';
+    const keep = this.keep;
     const w = t.builder.writer;
     w.arrayHeader(this.types.length + (keep ? 1 : 0));
     for (let i = 0; i < this.types.length; i++) {
