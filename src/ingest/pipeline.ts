@@ -27,6 +27,7 @@ import { newRequestTag, type DeadLetter } from './dead-letters/dead-letter-recor
 import { deadLetterTableName } from './dead-letters/dead-letter-table.ts';
 import { DeadLetterWriter, type DeadLetterAck, type DeadLetterWriteOptions } from './dead-letters/dead-letter-writer.ts';
 import type { TableRateLimiter } from './table-rate-limiter.ts';
+import { ListedIds, StampedIds, type RequestIds } from './request-ids.ts';
 
 /** One write request from any source. */
 export interface WriteRequest {
@@ -107,8 +108,8 @@ export interface DeadLettered {
 /** The answer to a write. */
 export interface WriteResult {
   readonly written: number;
-  /** Ids in request order; null where a record was rejected (skip mode). */
-  readonly ids: readonly (string | null)[];
+  /** Ids in request order; none where a record was rejected (skip mode). */
+  readonly ids: RequestIds;
   readonly token: string | null;
   readonly rejected?: readonly Rejection[];
   readonly rejectedCount: number;
@@ -205,7 +206,7 @@ export class IngestPipeline {
       const letters = { ...(deadLettered === undefined ? {} : { deadLettered }), ...(encoded.decoded === undefined ? {} : { decoded: encoded.decoded }) };
       if (encoded.count === 0) {
         req.ticket.release();
-        return { written: 0, ids: new Array<null>(encoded.total).fill(null), token: null, rejected, rejectedCount: encoded.rejectedCount, ...letters };
+        return { written: 0, ids: ListedIds.none(encoded.total), token: null, rejected, rejectedCount: encoded.rejectedCount, ...letters };
       }
       if (dedupe !== undefined && claim === undefined) claim = await this.fence.claim(entry.name, dedupe, encoded.total);
       const ack = await this.coordinator.write(entry, encoded.batch, encoded.count, () => req.ticket.release(), {
@@ -218,7 +219,7 @@ export class IngestPipeline {
       });
       this.observer.onWritten?.(req.table, encoded.count);
       if (claim !== undefined) this.observer.onDeduped?.(req.table, claim.fresh, encoded.count);
-      const ids = idsInRequestOrder(ack.ids, encoded.total, encoded.positions);
+      const ids = new StampedIds(ack.ids, encoded.total, encoded.positions);
       const degraded = { ...(ack.degraded === true ? { degraded: true } : {}), ...(ack.txId === undefined ? {} : { txId: ack.txId }) };
       return encoded.rejectedCount > 0
         ? { written: encoded.count, ids, token: ack.token, rejected, rejectedCount: encoded.rejectedCount, ...degraded, ...letters }
@@ -378,15 +379,6 @@ function holdAtLeast(ticket: AdmissionTicket, bytes: number): void {
 /** The digit count of numbered dedupe keys, which a fresh claim implies they are (the fence only claims those). */
 function fencedDigitsOf(dedupe: DedupeKeys | undefined): { fencedDigits?: number } {
   return dedupe !== undefined && dedupe.digits !== undefined && dedupe.digits > 0 && dedupe.digits <= BATCH_FENCED_DIGITS_MAX ? { fencedDigits: dedupe.digits } : {};
-}
-
-function idsInRequestOrder(ids: readonly bigint[], total: number, positions: Uint32Array | undefined): (string | null)[] {
-  if (positions === undefined) return ids.map(String);
-  const out = new Array<string | null>(total).fill(null);
-  positions.forEach((pos, i) => {
-    out[pos] = String(ids[i]);
-  });
-  return out;
 }
 
 function rejectionError(rejected: readonly Rejection[], count: number, total: number): SluiceError {

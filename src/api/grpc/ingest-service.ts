@@ -208,7 +208,7 @@ function replyOf(sequence: string, result: WriteResult): WriteReplyMessage {
   return {
     sequence,
     written: result.written,
-    ids: result.ids.map((id) => id ?? ''),
+    ids: result.ids.toArray().map((id) => id ?? ''),
     token: result.token ?? '',
     rejectedCount: result.rejectedCount,
     rejected: (result.rejected ?? []).map((r) => ({ index: r.index, path: r.path, message: r.message, code: r.code })),

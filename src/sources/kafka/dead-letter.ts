@@ -39,9 +39,8 @@ const RECORD_CODES = new Set(['INVALID_JSON', 'INVALID_PROTOBUF', 'KEY_TOO_LARGE
 export function lettersOf(messages: readonly Message<Buffer, Buffer, Buffer, Buffer>[], result: WriteResult): DeadLetter[] {
   const why = new Map((result.rejected ?? []).map((r) => [r.index, r]));
   const letters: DeadLetter[] = [];
-  result.ids.forEach((id, i) => {
-    const message = messages[i];
-    if (id !== null || message === undefined) return;
+  messages.forEach((message, i) => {
+    if (result.ids.isWritten(i)) return;
     const r = why.get(i);
     // Past errorDetailsMax the pipeline counts rejections without details.
     letters.push(

@@ -19,6 +19,7 @@ import type { DedupeKeys, Rejection } from '../../ingest/batch-encoder.ts';
 import { waitForTicket, type DoorWrite, type SourceDoor } from '../../ingest/ingest-door.ts';
 import { countWrite, type IngestorProgress } from '../../ingest/ingestor.ts';
 import type { WriteResult } from '../../ingest/pipeline.ts';
+import { ListedIds } from '../../ingest/request-ids.ts';
 import { protoDecoder, type ProtoBinding, type ProtoDecoder } from '../../core/schema/proto-schema.ts';
 
 /** Answers that mean "later": retried by the source with back-off. */
@@ -105,7 +106,7 @@ export class HttpDoor implements SourceDoor {
       rejectedCount += answer.rejected_count ?? 0;
       for (const r of answer.rejected ?? []) rejected.push({ ...r, index: run.indexes[r.index] as number });
     }
-    return { written, ids, token, rejected, rejectedCount };
+    return { written, ids: new ListedIds(ids), token, rejected, rejectedCount };
   }
 
   private async postRun(req: DoorWrite, run: Run, digits: number): Promise<{ written: number; ids: (string | null)[]; token: string | null; rejected?: Rejection[]; rejected_count?: number }> {

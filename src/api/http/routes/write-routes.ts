@@ -98,18 +98,15 @@ function dedupeParams(q: Record<string, string | undefined>): DedupeKeys | undef
   return { prefix, first: n, digits: Number(digits) };
 }
 
-/** The answer body, built by hand: ids are already strings and this runs per request. */
-export function writeResultJson(result: WriteResult): string {
-  let ids = '';
-  for (let i = 0; i < result.ids.length; i++) {
-    const id = result.ids[i];
-    ids += (i === 0 ? '' : ',') + (id === null || id === undefined ? 'null' : `"${id}"`);
-  }
+/** The answer body, built by hand: this runs per request, and the ids are written as bytes (request-ids.ts). */
+export function writeResultJson(result: WriteResult): Buffer {
   const token = result.token === null ? 'null' : JSON.stringify(result.token);
   const rejected = result.rejected === undefined ? '' : `,"rejected":${JSON.stringify(result.rejected)},"rejected_count":${result.rejectedCount}`;
   const degraded = result.degraded === true ? ',"degraded":true' : '';
   const txId = result.txId === undefined ? '' : `,"tx_id":"${result.txId}"`;
-  return `{"written":${result.written},"ids":[${ids}],"token":${token}${rejected}${degraded}${txId}${deadLetteredJson(result)}}`;
+  const head = Buffer.from(`{"written":${result.written},"ids":`);
+  const tail = Buffer.from(`,"token":${token}${rejected}${degraded}${txId}${deadLetteredJson(result)}}`);
+  return Buffer.concat([head, result.ids.jsonBytes(), tail]);
 }
 
 /** `"dead_lettered":{table, count, letters:[{index, id}]}` when the write dead-lettered records. */

@@ -19,6 +19,7 @@ import { esTableDefinition, esTableProblem, tableOfIndex } from '../../../../src
 import { prefersHtml } from '../../../../src/api/http/status/accept.ts';
 import { withEsErrorFields } from '../../../../src/api/http/protocols/elasticsearch/es-error-body.ts';
 import { parseTableDef } from '../../../../src/core/schema/parse-table-def.ts';
+import { ListedIds } from '../../../../src/ingest/request-ids.ts';
 
 const NOW = Date.UTC(2026, 11, 5);
 
@@ -219,7 +220,7 @@ test('the answer: items in body order, created / updated / 409 from the ids, val
   assert.ok(batch !== undefined);
   const result = {
     written: 3,
-    ids: [idAt(NOW + 1), idAt(NOW - 10_000), idAt(NOW - 1), null],
+    ids: new ListedIds([idAt(NOW + 1), idAt(NOW - 10_000), idAt(NOW - 1), null]),
     token: 't',
     rejected: [{ index: 3, code: 'TYPE', path: '/ts', message: 'expected an ISO-8601 string' }],
     rejectedCount: 1,

@@ -56,9 +56,9 @@ export function failedBatch(batch: TableBatch, err: SluiceError, outcomes: (Item
 export function writtenBatch(batch: TableBatch, result: WriteResult, items: readonly BulkItem[], at: { startedMs: number; timeField: string }, outcomes: (ItemOutcome | undefined)[]): void {
   const rejections = new Map(result.rejected?.map((r) => [r.index, r]));
   batch.positions.forEach((pos, i) => {
-    const id = result.ids[i];
+    const id = result.ids.at(i);
     const item = items[pos] as BulkItem;
-    if (id === null || id === undefined) {
+    if (id === null) {
       const r = rejections.get(i);
       const reason = r === undefined ? 'the document does not fit the table schema' : `${senderPath(r.path, at.timeField)}${r.message}`;
       outcomes[pos] = itemError(400, 'document_parsing_exception', reason, r?.code ?? 'SCHEMA_VIOLATION');
