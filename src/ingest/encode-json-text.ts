@@ -1,6 +1,7 @@
 /**
  * JSON text encoded from its bytes: an NDJSON body's lines (sent as NDJSON
- * or sniffed as it), a JSON body of one object, or JSON frames (Kafka
+ * or sniffed as it), a JSON body of one object or an array of them (what
+ * `sluice ingest` sends of a Parquet or CSV file), or JSON frames (Kafka
  * message values). Each record's text goes to the schema's scan encoder
  * (core/schema/scan-encoder.ts) and only when that declines to JSON.parse
  * and the object path of batch-encoder.ts, so a body of plain records
@@ -11,21 +12,28 @@
 import { isUtf8 } from 'node:buffer';
 import type { CompiledSchema } from '../core/schema/compile-schema.ts';
 import { recordEncoderOf } from '../core/schema/compile-encoder.ts';
-import { scanEncoderOf } from '../core/schema/scan-encoder.ts';
+import { scanElementEncoderOf, scanEncoderOf } from '../core/schema/scan-encoder.ts';
 import { skipJsonSpace } from '../core/codec/flat-json-scanner.ts';
 import { BatchEncoding, type EncodeContext, type EncodedBatch } from './batch-encoder.ts';
 import { BLANK_LINE, checkBody, noRecords, parseNdjsonLine, type BodyFormat } from './decode-body.ts';
 import { parseFrame } from './decode-frames.ts';
 
 const NEWLINE = 0x0a;
+const OPEN_ARRAY = 0x5b;
+const CLOSE_ARRAY = 0x5d;
+const COMMA = 0x2c;
 
 /**
  * `encodeBatch(decodeBody(body, format), …)` from the bytes where the body
- * is NDJSON or one object; undefined (the caller parses it) for anything
- * else: an array, a value over several lines.
+ * is NDJSON, one object or an array of plain objects; undefined (the
+ * caller parses it) for anything else: a value over several lines, an
+ * array with an element the scan encoder declines.
  */
 export function encodeJsonBody(body: Uint8Array, format: BodyFormat, schema: CompiledSchema, ctx: EncodeContext): EncodedBatch | undefined {
   if (format === 'ndjson' || (format === 'auto' && sniffsAsNdjson(asBuffer(body)))) return encodeNdjson(body, schema, ctx);
+  const buf = asBuffer(body);
+  const first = skipJsonSpace(buf, 0, buf.length);
+  if (buf[first] === OPEN_ARRAY) return encodeJsonArray(buf, first, schema, ctx);
   return encodeSingleObject(body, schema, ctx);
 }
 
@@ -84,6 +92,35 @@ export function encodeSingleObject(body: Uint8Array, schema: CompiledSchema, ctx
   if (!scanEncoderOf(schema)(encoding.target)(buf, 0, buf.length, 0)) return undefined;
   encoding.added(0);
   return encoding.finish(1);
+}
+
+/**
+ * The records of a body that is one JSON array (opening at `first`) of
+ * objects the scan encoder takes; undefined when it declines one, or the
+ * text around them is anything else (empty, not UTF-8, not closed, more
+ * after it): decodeBody then reads the whole body, so every refusal and
+ * error keeps its one definition, at the cost of the elements scanned
+ * before (an array's records are alike, so a decline comes early).
+ */
+export function encodeJsonArray(buf: Buffer, first: number, schema: CompiledSchema, ctx: EncodeContext): EncodedBatch | undefined {
+  if (!isUtf8(buf)) return undefined;
+  const end = buf.length;
+  const encoding = new BatchEncoding(schema, ctx, Math.ceil(buf.length / 160), undefined);
+  const element = scanElementEncoderOf(schema)(encoding.target);
+  let records = 0;
+  let p = skipJsonSpace(buf, first + 1, end);
+  if (buf[p] !== CLOSE_ARRAY) {
+    for (;;) {
+      const after = element(buf, p, end, records);
+      if (after < 0) return undefined;
+      encoding.added(records++);
+      p = skipJsonSpace(buf, after, end);
+      if (buf[p] !== COMMA) break;
+      p = skipJsonSpace(buf, p + 1, end);
+    }
+  }
+  if (records === 0 || buf[p] !== CLOSE_ARRAY || skipJsonSpace(buf, p + 1, end) !== end) return undefined;
+  return encoding.finish(records);
 }
 
 /** `encodeBatch(decodeFrames(body, frames, undefined, noun), …)` in one pass over the bytes. */

@@ -176,6 +176,62 @@ test('property: bodies of every format (NDJSON, sniffed, JSON) encode as decodeB
   assert.ok(taken > 600, `${taken} of 1800 taken from the bytes`);
 });
 
+test('property: JSON array bodies encode from their bytes as decodeBody then encoding does, or are left to it whole', () => {
+  const r = prng(5150);
+  const around = ['', ' ', '\n', '\r\n', '\t', ' \n '];
+  const AFTER = ['', '', '', '\n', ' \n\t', ',', ']', ' x', '\n{"k":1}'];
+  let taken = 0;
+  let bodies = 0;
+  for (const keyType of KEY_TYPES) {
+    for (const pkType of [undefined, 'string'] as const) {
+      for (const [extra, table] of [['reject', scalarTable], ['keep', wideTable]] as const) {
+        const def = table(keyType, pkType, extra);
+        const schema = compileSchema(def, LIMITS);
+        for (let n = 0; n < 12; n++) {
+          const ctx = randomCtx(r, 30);
+          // Records, in most bodies only those the scan encoder takes alone; sometimes a broken element or a non-object.
+          const plainOnly = n % 3 !== 0;
+          const elements: string[] = [];
+          for (let i = 0, length = Math.floor(r() * 30); i < length; i++) {
+            const text = r() < 0.03 ? pick(r, [...BROKEN, ...NOT_RECORDS]) : line(r, def, false).trim() || '{}';
+            if (!plainOnly || scanned([Buffer.from(text)], schema, ctx) === 1) elements.push(text);
+          }
+          const sep = (): string => `${pick(r, around)},${pick(r, around)}`;
+          const text = `${pick(r, around)}[${pick(r, around)}${elements.join(sep())}${pick(r, around)}]${n % 6 === 5 ? pick(r, AFTER) : pick(r, around)}`;
+          const body = Buffer.from(text);
+          bodies += 2;
+          for (const format of ['json', 'auto'] as const) {
+            const fast = outcome(() => encodeJsonBody(body, format, schema, ctx));
+            const expected = outcome(() => encodeBatch(decodeBody(body, format), schema, ctx));
+            if (fast !== undefined) taken++;
+            assert.deepEqual(fast ?? expected, expected, `${def.name} ${format}: ${text.slice(0, 300)}`);
+          }
+        }
+      }
+    }
+  }
+  assert.ok(taken > bodies / 6, `${taken} of ${bodies} array bodies taken from the bytes`);
+  assert.ok(taken < bodies, 'some array bodies must be left to decodeBody');
+});
+
+test('an array of bench records (what sluice ingest sends of a Parquet file) is taken whole, byte for byte as the object path writes it', () => {
+  const schema = compileSchema(parseTableDef(BENCH_TABLE, 0));
+  const ctx = { tableId: 1, shards: 16, nowMs: NOW, eventTimeMaxMs: NOW + AHEAD, keyBytesMax: 512, errorDetailsMax: 10 };
+  const body = Buffer.from(JSON.stringify(Array.from({ length: 500 }, (_, i) => JSON.parse(recordLine(i)) as unknown)));
+  const fast = encodeJsonBody(body, 'json', schema, ctx);
+  assert.ok(fast !== undefined, 'taken from the bytes');
+  assert.equal(fast.count, 500);
+  assert.ok(Buffer.from(fast.batch).equals(Buffer.from(encodeBatch(decodeBody(body, 'json'), schema, ctx).batch)));
+  // One element the scan encoder declines leaves the whole body to decodeBody.
+  const mixed = Buffer.from(body.toString().replace('{"', '{"extra":[1],"'));
+  assert.equal(encodeJsonBody(mixed, 'json', schema, ctx), undefined);
+  // A byte that is not UTF-8 inside a string the scanner would copy: left to decodeBody, which refuses it.
+  const broken = Buffer.from(body);
+  broken[broken.indexOf('bench payment') + 2] = 0xff;
+  assert.equal(encodeJsonBody(broken, 'json', schema, ctx), undefined, 'left to decodeBody');
+  assert.throws(() => decodeBody(broken, 'json'), { code: 'INVALID_ENCODING' });
+});
+
 test('a JSON body of one plain object is encoded from its bytes; anything else is left to decodeBody', () => {
   const r = prng(7);
   const def = scalarTable('string', 'string', 'keep');

@@ -72,30 +72,39 @@ export class FlatJsonScanner {
 
   /** Scans the JSON text src[start, end); false (slots unspecified) when it is not a plain flat object of known keys. */
   scan(src: Buffer, start: number, end: number): boolean {
+    const after = this.scanObject(src, start, end);
+    return after >= 0 && skipJsonSpace(src, after, end) === end;
+  }
+
+  /**
+   * Scans the plain flat object that src[start, end) opens with (after JSON
+   * whitespace), whatever follows it (an array's next element); the
+   * position after its `}`, or -1 (slots unspecified) to decline.
+   */
+  scanObject(src: Buffer, start: number, end: number): number {
     this.kinds.fill(SLOT_MISSING);
     let p = skipJsonSpace(src, start, end);
-    if (p >= end || src[p] !== OPEN) return false;
+    if (p >= end || src[p] !== OPEN) return -1;
     p = skipJsonSpace(src, p + 1, end);
-    if (p < end && src[p] === CLOSE) return skipJsonSpace(src, p + 1, end) === end;
+    if (p < end && src[p] === CLOSE) return p + 1;
     for (let position = 0; ; position++) {
-      if (p >= end || src[p] !== QUOTE) return false;
+      if (p >= end || src[p] !== QUOTE) return -1;
       const keyStart = p + 1;
       p = keyStart;
       while (PLAIN[src[p] as number] === 1) p++;
-      if (p >= end || src[p] !== QUOTE) return false;
+      if (p >= end || src[p] !== QUOTE) return -1;
       const field = this.fieldOf(src, keyStart, p, position);
-      if (field < 0 || this.kinds[field] !== SLOT_MISSING) return false;
+      if (field < 0 || this.kinds[field] !== SLOT_MISSING) return -1;
       p = skipJsonSpace(src, p + 1, end);
-      if (p >= end || src[p] !== COLON) return false;
+      if (p >= end || src[p] !== COLON) return -1;
       p = this.value(src, skipJsonSpace(src, p + 1, end), end, field);
-      if (p < 0) return false;
+      if (p < 0) return -1;
       p = skipJsonSpace(src, p, end);
       if (p < end && src[p] === COMMA) {
         p = skipJsonSpace(src, p + 1, end);
         continue;
       }
-      if (p < end && src[p] === CLOSE) return skipJsonSpace(src, p + 1, end) === end;
-      return false;
+      return p < end && src[p] === CLOSE ? p + 1 : -1;
     }
   }
 

@@ -9,7 +9,7 @@
  * worker's time per record.
  *
  * Like the generated encoder it is a fast path, not a definition of
- * validity: it declines (false, nothing written) whatever the scanner
+ * validity: it declines (false or -1, nothing written) whatever the scanner
  * declines and every record the generated encoder would decline (a
  * violation, an extra field, a time past the bound, a key too long, an
  * unusual value), plus timestamps given as text and any value of a `json`
@@ -33,22 +33,39 @@ export type ScanEncoder = (src: Buffer, start: number, end: number, index: numbe
 /** Binds a schema's scan encoder to one batch. */
 export type ScanEncoderFactory = (target: EncodeTarget) => ScanEncoder;
 
+/**
+ * Encodes the object src[start, end) opens with (an array's element) as
+ * record `index`: the position after its `}`, or -1, with nothing written,
+ * when the object path must take it.
+ */
+export type ScanElementEncoder = (src: Buffer, start: number, end: number, index: number) => number;
+
 /** A field's value once checked: a scanner slot kind, or VALUE (held in `values`: a default, a decimal's text). */
 const VALUE = 9;
 
-const factories = new WeakMap<CompiledSchema, ScanEncoderFactory>();
+const encoders = new WeakMap<CompiledSchema, RecordScanEncoder>();
 
 /** The schema's scan encoder, made on first use and kept for the life of the compiled schema. */
 export function scanEncoderOf(schema: CompiledSchema): ScanEncoderFactory {
-  let factory = factories.get(schema);
-  if (factory === undefined) {
+  const encoder = encoderOf(schema);
+  return (target) => (src, start, end, index) => encoder.encode(target, src, start, end, index, true) >= 0;
+}
+
+/** The schema's scan encoder for the elements of a JSON array. */
+export function scanElementEncoderOf(schema: CompiledSchema): (target: EncodeTarget) => ScanElementEncoder {
+  const encoder = encoderOf(schema);
+  return (target) => (src, start, end, index) => encoder.encode(target, src, start, end, index, false);
+}
+
+function encoderOf(schema: CompiledSchema): RecordScanEncoder {
+  let encoder = encoders.get(schema);
+  if (encoder === undefined) {
     // One encoder per schema and thread, its slots reused record after record: a call runs to its end before the next
     // (decoding is synchronous), and a single-record request does not pay for typed arrays of its own.
-    const encoder = new RecordScanEncoder(schema, new FlatJsonScanner(schema.def.fields.map((f) => Buffer.from(f.name, 'utf8'))));
-    factory = (target) => (src, start, end, index) => encoder.encode(target, src, start, end, index);
-    factories.set(schema, factory);
+    encoder = new RecordScanEncoder(schema, new FlatJsonScanner(schema.def.fields.map((f) => Buffer.from(f.name, 'utf8'))));
+    encoders.set(schema, encoder);
   }
-  return factory;
+  return encoder;
 }
 
 /** A schema's scan encoder: the scanner's slots, then each field checked, then the entry written into a batch. */
@@ -77,24 +94,26 @@ class RecordScanEncoder {
     this.slow = slowNormalizers(schema.limits);
   }
 
-  encode(t: EncodeTarget, src: Buffer, start: number, end: number, index: number): boolean {
+  /** Record `index` from src[start, end) (`whole`) or from the object it opens with; where the text taken ends, or -1. */
+  encode(t: EncodeTarget, src: Buffer, start: number, end: number, index: number, whole: boolean): number {
     const s = this.scanner;
-    if (!s.scan(src, start, end)) return false;
-    for (let i = 0; i < this.types.length; i++) if (!this.check(src, i)) return false;
+    const after = whole ? (s.scan(src, start, end) ? end : -1) : s.scanObject(src, start, end);
+    if (after < 0) return -1;
+    for (let i = 0; i < this.types.length; i++) if (!this.check(src, i)) return -1;
     const schema = this.schema;
     const ki = schema.shardKeyIndex;
     // A string shard key is hashed and copied as the bytes it is in the text; any other is made a string as the object path makes it.
     const keyBytes = this.kinds[ki] === SLOT_STRING && this.types[ki] === 'string';
     const key = keyBytes ? undefined : this.keyOf(src, ki, t.keyBytesMax);
-    if (keyBytes ? (s.ends[ki] as number) - (s.starts[ki] as number) > t.keyBytesMax : key === undefined) return false;
+    if (keyBytes ? (s.ends[ki] as number) - (s.starts[ki] as number) > t.keyBytesMax : key === undefined) return -1;
     let pk: string | undefined;
     if (schema.primaryKeyIndex >= 0) {
       pk = this.keyOf(src, schema.primaryKeyIndex, t.keyBytesMax);
-      if (pk === undefined) return false;
+      if (pk === undefined) return -1;
     } else if (t.dedupeKeyAt !== undefined) pk = t.dedupeKeyAt(index);
     const time = schema.timeIndex >= 0 ? this.numberOf(schema.timeIndex) : undefined;
     // The same comparison as the generated encoder's: no bound refuses nothing.
-    if (time !== undefined && t.eventTimeMaxMs !== undefined && time > t.eventTimeMaxMs) return false;
+    if (time !== undefined && t.eventTimeMaxMs !== undefined && time > t.eventTimeMaxMs) return -1;
     if (key !== undefined) t.builder.beginEntry(shardOf(key, t.shards), key, pk, time ?? t.nowMs);
     else t.builder.beginEntryKeyBytes(shardOfBytes(src, s.starts[ki] as number, s.ends[ki] as number, t.shards), src, s.starts[ki] as number, s.ends[ki] as number, pk, time ?? t.nowMs);
     const keep = this.keep;
@@ -103,13 +122,13 @@ class RecordScanEncoder {
     for (let i = 0; i < this.types.length; i++) {
       if (!this.write(w, src, i)) {
         t.builder.abortEntry();
-        return false;
+        return -1;
       }
     }
     // Every key was a field (the scanner declines others): no extras.
     if (keep) w.nil();
     t.builder.endEntry();
-    return true;
+    return after;
   }
 
   /**
