@@ -3,6 +3,10 @@
  * runs the benchmarks (by default `single` then `ring`) and prints Markdown
  * tables ready for docs/benchmarks.md, with the date and the machine.
  *
+ * `single [--single-seconds S] [--single-warmup-seconds W]`: single-record
+ * requests are measured for S seconds after W seconds of the same load
+ * that are not counted, on sluice and on its bare fastify peer alike.
+ *
  * `connections [--bench-connections N] [--hold-seconds S] [--load-seconds S]
  * [--sustain-rate R] [--cost-seconds S]`: the white paper's load test with
  * `sluice bench` (bench/connections.bench.ts).
@@ -52,6 +56,7 @@ const { values, positionals } = parseArgs({
     runs: { type: 'string', default: '3' },
     connections: { type: 'string', default: '32' },
     'single-seconds': { type: 'string', default: '10' },
+    'single-warmup-seconds': { type: 'string', default: '3' },
     engines: { type: 'string', default: 'level,lmdb' },
     'etcd-seconds': { type: 'string', default: '10' },
     'etcd-clients': { type: 'string', default: '32' },
@@ -114,6 +119,7 @@ for (const suite of suites) {
       perBody: 1000,
       connections: Number(values.connections),
       singleSeconds: quick ? 3 : Number(values['single-seconds']),
+      singleWarmupSeconds: quick ? 1 : Number(values['single-warmup-seconds']),
       runs: quick ? 1 : Number(values.runs),
       engines: String(values.engines).split(',') as ('lmdb' | 'level')[],
     });

@@ -25,6 +25,8 @@ export interface SingleNodeBenchOptions {
   readonly perBody: number;
   readonly connections: number;
   readonly singleSeconds: number;
+  /** Seconds of the same single-record load before the measured ones, not counted (JIT warm-up, first segments). */
+  readonly singleWarmupSeconds: number;
   readonly runs: number;
   readonly engines: readonly ('lmdb' | 'level')[];
 }
@@ -100,7 +102,7 @@ export async function runSingleNodeBench(o: SingleNodeBenchOptions): Promise<str
       const ms = (f: (r: WrkResult) => number, rs: WrkResult[]): number => median(rs.map(f));
       log(`## Single-record requests, ${o.engines[0]} (median of ${o.runs})`);
       log('');
-      log(`One ~160 B record per POST, ${o.connections} keep-alive connections, ${o.singleSeconds} s per run, load from wrk (C) so the client takes little of the 2 cores. Peer: bare fastify parsing the same body and answering, no validation, no disk.`);
+      log(`One ~160 B record per POST, ${o.connections} keep-alive connections, ${o.singleSeconds} s per run after ${o.singleWarmupSeconds} s of the same load not counted, load from wrk (C) so the client takes little of the 2 cores. Peer: bare fastify parsing the same body and answering, no validation, no disk.`);
       log('');
       log(`| figure | sluice (fsync per group commit) | bare fastify peer | ratio |`);
       log(`|---|---|---|---|`);
@@ -215,7 +217,9 @@ async function singleTrial(root: string, o: SingleNodeBenchOptions): Promise<Wrk
   try {
     const node = await startNode(t, dataDir, ['--engine', o.engines[0] ?? 'level']);
     await createTable(node.url);
-    return wrkPost(root, `${node.url}/v1/tables/${BENCH_TABLE.name}/records`, o.connections, o.singleSeconds, TEST_TOKEN);
+    const url = `${node.url}/v1/tables/${BENCH_TABLE.name}/records`;
+    if (o.singleWarmupSeconds > 0) wrkPost(root, url, o.connections, o.singleWarmupSeconds, TEST_TOKEN);
+    return wrkPost(root, url, o.connections, o.singleSeconds, TEST_TOKEN);
   } finally {
     for (const fn of cleanups.reverse()) await fn();
     rmSync(dataDir, { recursive: true, force: true });
@@ -229,6 +233,7 @@ async function ceilingTrial(root: string, o: SingleNodeBenchOptions): Promise<Wr
       child.stdout.setEncoding('utf8').once('data', (line: string) => resolve(line.trim()));
       child.once('exit', (code) => reject(new Error(`ceiling server exited ${code}`)));
     });
+    if (o.singleWarmupSeconds > 0) wrkPost(root, `${url}/echo`, o.connections, o.singleWarmupSeconds);
     return wrkPost(root, `${url}/echo`, o.connections, o.singleSeconds);
   } finally {
     child.kill('SIGKILL');
