@@ -112,6 +112,9 @@ export async function runSingleNodeBench(o: SingleNodeBenchOptions): Promise<str
       log(`| non-2xx answers | ${fmt(ms((r) => r.non2xx, singles))} | ${fmt(ms((r) => r.non2xx, peers))} | |`);
       log(`| fdatasync'd 4 KiB writes/s (machine) | ${fmt(fsyncRate)} | | ${fmt(ms((r) => r.requestsPerSec, singles) / fsyncRate, 2)}× (group commit) |`);
       log('');
+      const runs = (rs: WrkResult[]): string => rs.map((r) => `${fmt(r.requestsPerSec)}/s p99 ${fmt(r.p99Ms, 1)} ms`).join(', ');
+      log(`Runs: sluice ${runs(singles)}; peer ${runs(peers)}.`);
+      log('');
     }
   } finally {
     report.close();
