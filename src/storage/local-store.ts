@@ -148,7 +148,7 @@ export class LocalStore {
       engine = await openEngine(meta.engine, { dir: path.join(config.dataDir, 'index', meta.engine) });
       if (meta.format !== NODE_META_FORMAT) {
         const { moved } = await upgradeIndexFormat(config.dataDir, meta, engine);
-        log.info({ event: 'index_migrated', idBlocks: moved, format: NODE_META_FORMAT }, 'index id blocks rewritten for the current format');
+        log.info({ event: 'index_migrated', from: meta.format, format: NODE_META_FORMAT, idBlocks: moved }, 'index brought to the current format');
       }
       const index = new IndexStore(engine);
       const checkpoint = await engine.checkpointLsn();

@@ -9,14 +9,21 @@ import type { EngineKind } from './engine/storage-engine.ts';
 import { readJsonFile, writeFileAtomic } from './atomic-file.ts';
 
 /**
- * Format 2 keys id blocks by lane (`B | lane | lastId`); a format-1 dir is
- * brought to it once at open (`upgradeIndexFormat` in index-format.ts).
+ * Format 2 keys id blocks by lane (`B | lane | lastId`). Format 3 may hold
+ * entries a format-2 binary does not look for: dedupe key blocks (decision
+ * 32) and records found by their record key alone (key-layout.ts), so such
+ * a binary refuses the dir instead of storing a re-delivered record twice
+ * (decision 36). Older dirs are brought to it once at open
+ * (`upgradeIndexFormat` in index-format.ts).
  */
-export const NODE_META_FORMAT = 2;
+export const NODE_META_FORMAT = 3;
+
+/** Every format this binary reads. */
+export type NodeMetaFormat = 1 | 2 | 3;
 
 /** The identity of a data directory. */
 export interface NodeMeta {
-  readonly format: 1 | 2;
+  readonly format: NodeMetaFormat;
   readonly shards: number;
   readonly engine: EngineKind;
   readonly createdAtMs: number;
@@ -33,7 +40,9 @@ export const DEFAULT_ENGINE: EngineKind = 'level';
 export async function readNodeMeta(dataDir: string): Promise<NodeMeta | undefined> {
   const file = path.join(dataDir, 'node.json');
   const raw = (await readJsonFile(file)) as NodeMeta | undefined;
-  if (raw !== undefined && raw.format !== 1 && raw.format !== NODE_META_FORMAT) throw new SluiceError('STORAGE_IO', `${file} has an unknown format ${String(raw.format)}`);
+  if (raw !== undefined && raw.format !== 1 && raw.format !== 2 && raw.format !== NODE_META_FORMAT) {
+    throw new SluiceError('STORAGE_IO', `${file} has format ${String(raw.format)}, which this sluice does not read (it reads 1 to ${NODE_META_FORMAT}): it was written by a newer sluice`);
+  }
   return raw;
 }
 

@@ -1,7 +1,9 @@
 /**
  * What a data dir remembers (node.json) on a real store in a temp dir: the
  * engine of a new dir, an existing dir's engine kept when none is asked
- * for, and a format-1 dir's id blocks rewritten once at open.
+ * for, a format-1 dir's id blocks rewritten once at open, a format-2 dir
+ * marked 3 with nothing rewritten, and a format this binary does not know
+ * refused.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -71,7 +73,7 @@ for (const engine of ['lmdb', 'level'] as const) {
     }
     await store.readBarrier(5_000);
     await store.close();
-    assert.equal(nodeJson(dir).format, 2, 'a new dir is format 2');
+    assert.equal(nodeJson(dir).format, 3, 'a new dir is format 3');
 
     // Make it what format 1 wrote: `B | lastId` keys, and node.json saying so.
     const raw = await openEngine(engine, { dir: path.join(dir, 'index', engine) });
@@ -90,7 +92,7 @@ for (const engine of ['lmdb', 'level'] as const) {
 
     const reopened = await LocalStore.open(resolveConfig({ dataDir: dir, shards: 4 }), {}, silent);
     try {
-      assert.equal(nodeJson(dir).format, 2, 'marked current after the rewrite');
+      assert.equal(nodeJson(dir).format, 3, 'marked current after the rewrite');
       for (const id of ids) assert.ok((await reopened.getById(tableId, id)) !== undefined, `id ${id} is found`);
       assert.equal(reopened.maxIdAtOpen, ids[ids.length - 1]);
     } finally {
@@ -98,3 +100,38 @@ for (const engine of ['lmdb', 'level'] as const) {
     }
   });
 }
+
+test('a format-2 dir is marked format 3 at open, its index untouched; a format from a newer sluice is refused', async (t) => {
+  const dir = tempDir(t);
+  const config = resolveConfig({ dataDir: dir, shards: 4, engine: 'level' });
+  const { store, catalog } = await openDataDir(config, [EVENTS_TABLE], {}, silent);
+  const tableId = catalog.require('events').id;
+  const frame = eventsBatch(tableId, 20, 1_000, 3);
+  await store.appendRecords(frame.buf, frame.ids.length);
+  await store.readBarrier(5_000);
+  await store.close();
+  const entries = async (): Promise<string[]> => {
+    const raw = await openEngine('level', { dir: path.join(dir, 'index', 'level') });
+    const out: string[] = [];
+    for await (const [k, v] of raw.iterate({})) out.push(`${Buffer.from(k).toString('hex')}=${Buffer.from(v).toString('hex')}`);
+    await raw.close();
+    return out;
+  };
+  const before = await entries();
+  writeFileSync(path.join(dir, 'node.json'), JSON.stringify({ ...nodeJson(dir), format: 2 }));
+
+  const reopened = await LocalStore.open(resolveConfig({ dataDir: dir, shards: 4 }), {}, silent);
+  try {
+    assert.equal(nodeJson(dir).format, 3, 'marked current');
+    for (const id of frame.ids) assert.ok((await reopened.getById(tableId, id)) !== undefined, `id ${id} is found`);
+  } finally {
+    await reopened.close();
+  }
+  assert.deepEqual(await entries(), before, 'no index entry rewritten');
+
+  writeFileSync(path.join(dir, 'node.json'), JSON.stringify({ ...nodeJson(dir), format: 4 }));
+  await assert.rejects(
+    LocalStore.open(resolveConfig({ dataDir: dir, shards: 4 }), {}, silent),
+    (err: unknown) => isSluiceError(err) && err.code === 'STORAGE_IO' && /format 4/.test(err.message) && /newer sluice/.test(err.message),
+  );
+});
