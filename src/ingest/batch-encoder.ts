@@ -12,6 +12,7 @@ import type { CompiledSchema } from '../core/schema/compile-schema.ts';
 import { keyString } from '../core/schema/key-string.ts';
 import { recordEncoderOf, type EncodeTarget, type RecordEncoder, type RecordEncoderFactory } from '../core/schema/compile-encoder.ts';
 import { shardOf } from '../core/murmur3.ts';
+import { DedupeKeyWriter, dedupeKeyAt, type DedupeKeys } from './dedupe-keys.ts';
 import type { FieldType, InvalidPolicy } from '../core/schema/table-def.ts';
 
 /**
@@ -40,32 +41,6 @@ export interface EncodeContext {
   readonly errorDetailsMax: number;
   /** Source-given dedupe keys (a table's primary key takes precedence). */
   readonly dedupe?: DedupeKeys;
-}
-
-/**
- * Dedupe keys a source gives its records so that re-sending them after a
- * crash is idempotent. A record whose key was written before keeps its id,
- * exactly like a primary key. Two forms, both cheap to send to a decode
- * worker (no string per record crosses the thread boundary):
- * - `prefix + (first + i)` for record i of the request (files: row numbers),
- *   the number zero-padded to `digits` when given;
- * - `prefixes[prefixIndex[i]] + numbers[i]`, the number zero-padded to
- *   `digits` (Kafka: one prefix per partition, the offset as number).
- */
-export type DedupeKeys =
-  | { readonly prefix: string; readonly first: number; readonly digits?: number }
-  | { readonly prefixes: readonly string[]; readonly prefixIndex: Uint16Array; readonly numbers: Float64Array; readonly digits: number };
-
-/** The dedupe key of request record `index`. */
-export function dedupeKeyAt(dedupe: DedupeKeys, index: number): string {
-  if ('prefixes' in dedupe) {
-    const prefix = dedupe.prefixes[dedupe.prefixIndex[index] ?? -1];
-    const n = dedupe.numbers[index];
-    if (prefix === undefined || n === undefined) throw new Error(`no dedupe key for record ${index}`);
-    return prefix + String(n).padStart(dedupe.digits, '0');
-  }
-  const n = String(dedupe.first + index);
-  return dedupe.prefix + (dedupe.digits === undefined ? n : n.padStart(dedupe.digits, '0'));
 }
 
 /** A record that could not even be parsed (framed input): rejected with its message, not fatal to the request. */
@@ -170,7 +145,7 @@ export class BatchEncoding {
     this.pkType = schema.primaryKeyIndex >= 0 ? fieldTypeAt(schema, schema.primaryKeyIndex) : undefined;
     const dedupe = this.pkType === undefined ? ctx.dedupe : undefined;
     this.dedupe = dedupe;
-    this.target = { builder: this.builder, nowMs: ctx.nowMs, eventTimeMaxMs: ctx.eventTimeMaxMs, shards: ctx.shards, keyBytesMax: ctx.keyBytesMax, dedupeKeyAt: dedupe === undefined ? undefined : (i) => dedupeKeyAt(dedupe, i) };
+    this.target = { builder: this.builder, nowMs: ctx.nowMs, eventTimeMaxMs: ctx.eventTimeMaxMs, shards: ctx.shards, keyBytesMax: ctx.keyBytesMax, dedupeKeyAt: dedupe === undefined ? undefined : (i) => dedupeKeyAt(dedupe, i), dedupeKeyWriter: dedupe === undefined ? undefined : new DedupeKeyWriter(dedupe) };
     this.encodeFast = fast?.(this.target);
   }
 

@@ -23,7 +23,7 @@
  * earlier entry when it is applied). Merging ranges only ever makes fewer
  * requests fresh, so the range list is bounded by merging the closest.
  */
-import type { DedupeKeys } from './batch-encoder.ts';
+import type { DedupeKeys } from './dedupe-keys.ts';
 
 /** Finds the greatest stored key in [low, high] of a table (same-length keys); absent where it cannot be told exactly. */
 export type HighestKeyLookup = (table: string, low: string, high: string) => Promise<string | undefined>;

@@ -97,6 +97,12 @@ function putU16(buf: Buffer, offset: number, value: number): void {
   buf[offset + 1] = value >>> 8;
 }
 
+/** Writes a record's primary key without a string for it (a source's numbered dedupe key). */
+export interface PkWriter {
+  /** Writes record `index`'s primary key as UTF-8 at `w.pos` (advancing it); returns its length in bytes. */
+  writePk(w: MsgpackWriter, index: number): number;
+}
+
 /**
  * Builds one record batch; grows its buffer by doubling. An entry is either
  * added whole (`add`, fields already packed) or written in place:
@@ -165,6 +171,20 @@ export class RecordBatchBuilder {
     this.entryTail(start, keyEnd - keyStart, pk);
   }
 
+  /** `beginEntry` with record `index`'s primary key written by `pk`. */
+  beginEntryPkWriter(shard: number, key: string, pk: PkWriter, index: number, timeMs: number): void {
+    const start = this.entryHead(shard, timeMs);
+    const keyLen = this.w.raw(key);
+    this.entryTailPk(start, keyLen, pk.writePk(this.w, index));
+  }
+
+  /** `beginEntryKeyBytes` with record `index`'s primary key written by `pk`. */
+  beginEntryKeyBytesPkWriter(shard: number, src: Uint8Array, keyStart: number, keyEnd: number, pk: PkWriter, index: number, timeMs: number): void {
+    const start = this.entryHead(shard, timeMs);
+    this.w.rawBytes(src, keyStart, keyEnd);
+    this.entryTailPk(start, keyEnd - keyStart, pk.writePk(this.w, index));
+  }
+
   /** The entry's fixed part (its key follows); returns where the entry starts. */
   private entryHead(shard: number, timeMs: number): number {
     const w = this.w;
@@ -183,8 +203,12 @@ export class RecordBatchBuilder {
 
   /** After the key of `keyLen` bytes: the primary key, both lengths, the value header. */
   private entryTail(start: number, keyLen: number, pk: string | undefined): void {
+    this.entryTailPk(start, keyLen, pk === undefined ? 0 : this.w.raw(pk));
+  }
+
+  /** `entryTail` once the primary key's `pkLen` bytes are written. */
+  private entryTailPk(start: number, keyLen: number, pkLen: number): void {
     const w = this.w;
-    const pkLen = pk === undefined ? 0 : w.raw(pk);
     w.ensure(VALUE_HEADER_BYTES);
     const buf = w.buf;
     // A key past 65,535 bytes throws (as writeUInt16LE does) with the builder as it was before the call.

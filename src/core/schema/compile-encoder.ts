@@ -23,7 +23,7 @@
  */
 import assert from 'node:assert/strict';
 import type { MsgpackWriter } from '../codec/msgpack-writer.ts';
-import type { RecordBatchBuilder } from '../codec/record-batch-v1.ts';
+import type { PkWriter, RecordBatchBuilder } from '../codec/record-batch-v1.ts';
 import { shardOf } from '../murmur3.ts';
 import { fastPath, readSource, slowNormalizers, type CompiledSchema } from './compile-schema.ts';
 import { isJsonWithin, isPlainDecimal, ValueProblem, type ValueLimits } from './field-value.ts';
@@ -40,6 +40,8 @@ export interface EncodeTarget {
   readonly keyBytesMax: number;
   /** Dedupe key of request record `index`, for a table without a primary key (absent: none). */
   readonly dedupeKeyAt: ((index: number) => string) | undefined;
+  /** The same keys written as bytes (the scan encoder's way; absent: none, or write `dedupeKeyAt`'s). */
+  readonly dedupeKeyWriter?: PkWriter | undefined;
 }
 
 /** Encodes record `index` into the batch; false, with nothing written, when the reference path must take it. */

@@ -110,12 +110,11 @@ class RecordScanEncoder {
     if (schema.primaryKeyIndex >= 0) {
       pk = this.keyOf(src, schema.primaryKeyIndex, t.keyBytesMax);
       if (pk === undefined) return -1;
-    } else if (t.dedupeKeyAt !== undefined) pk = t.dedupeKeyAt(index);
+    } else if (t.dedupeKeyWriter === undefined && t.dedupeKeyAt !== undefined) pk = t.dedupeKeyAt(index);
     const time = schema.timeIndex >= 0 ? this.numberOf(schema.timeIndex) : undefined;
     // The same comparison as the generated encoder's: no bound refuses nothing.
     if (time !== undefined && t.eventTimeMaxMs !== undefined && time > t.eventTimeMaxMs) return -1;
-    if (key !== undefined) t.builder.beginEntry(shardOf(key, t.shards), key, pk, time ?? t.nowMs);
-    else t.builder.beginEntryKeyBytes(shardOfBytes(src, s.starts[ki] as number, s.ends[ki] as number, t.shards), src, s.starts[ki] as number, s.ends[ki] as number, pk, time ?? t.nowMs);
+    this.begin(t, src, key, pk, index, time ?? t.nowMs);
     const keep = this.keep;
     const w = t.builder.writer;
     w.arrayHeader(this.types.length + (keep ? 1 : 0));
@@ -129,6 +128,28 @@ class RecordScanEncoder {
     if (keep) w.nil();
     t.builder.endEntry();
     return after;
+  }
+
+  /**
+   * The entry's head: the shard key as its string or as the text's bytes,
+   * and the primary key given, or a source's dedupe key written as bytes.
+   */
+  private begin(t: EncodeTarget, src: Buffer, key: string | undefined, pk: string | undefined, index: number, timeMs: number): void {
+    const b = t.builder;
+    const dedupe = pk === undefined && this.schema.primaryKeyIndex < 0 ? t.dedupeKeyWriter : undefined;
+    if (key !== undefined) {
+      const shard = shardOf(key, t.shards);
+      if (dedupe === undefined) b.beginEntry(shard, key, pk, timeMs);
+      else b.beginEntryPkWriter(shard, key, dedupe, index, timeMs);
+      return;
+    }
+    const s = this.scanner;
+    const ki = this.schema.shardKeyIndex;
+    const start = s.starts[ki] as number;
+    const end = s.ends[ki] as number;
+    const shard = shardOfBytes(src, start, end, t.shards);
+    if (dedupe === undefined) b.beginEntryKeyBytes(shard, src, start, end, pk, timeMs);
+    else b.beginEntryKeyBytesPkWriter(shard, src, start, end, dedupe, index, timeMs);
   }
 
   /**

@@ -7,7 +7,8 @@
 import { DEAD_LETTER_RAW_BYTES_MAX, DEAD_LETTERS_PER_REQUEST_MAX } from '../../config.ts';
 import { SluiceError } from '../../core/errors.ts';
 import type { TableDef } from '../../core/schema/table-def.ts';
-import { dedupeKeyAt, type DedupeKeys, type Rejection } from '../batch-encoder.ts';
+import type { Rejection } from '../batch-encoder.ts';
+import { dedupeKeyAt, type DedupeKeys } from '../dedupe-keys.ts';
 import { deadLetterId, type DeadLetter, type RawFormat } from './dead-letter-record.ts';
 import { rawRecordsAt, type RawBody } from './raw-records.ts';
 

@@ -8,7 +8,8 @@
  */
 import { SluiceError, type ErrorCode, type ErrorDetail } from '../../core/errors.ts';
 import type { TableDef } from '../../core/schema/table-def.ts';
-import { dedupeKeyAt, type OnInvalid } from '../batch-encoder.ts';
+import type { OnInvalid } from '../batch-encoder.ts';
+import { dedupeKeyAt } from '../dedupe-keys.ts';
 import type { EncodedBatch } from '../batch-encoder.ts';
 import type { BatchLimits } from './row-batches.ts';
 import type { RowEncodeParams } from './encode-rows.ts';

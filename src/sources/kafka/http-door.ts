@@ -15,7 +15,8 @@
 import { isUtf8 } from 'node:buffer';
 import { SluiceError, type ErrorCode } from '../../core/errors.ts';
 import { Admission, type AdmissionTicket } from '../../ingest/admission.ts';
-import type { DedupeKeys, Rejection } from '../../ingest/batch-encoder.ts';
+import type { Rejection } from '../../ingest/batch-encoder.ts';
+import type { DedupeKeys } from '../../ingest/dedupe-keys.ts';
 import { waitForTicket, type DoorWrite, type SourceDoor } from '../../ingest/ingest-door.ts';
 import { countWrite, type IngestorProgress } from '../../ingest/ingestor.ts';
 import type { WriteResult } from '../../ingest/pipeline.ts';

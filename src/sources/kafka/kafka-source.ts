@@ -27,7 +27,7 @@ import { SluiceError, isSluiceError } from '../../core/errors.ts';
 import type { SourceDoor } from '../../ingest/ingest-door.ts';
 import { newProgress, type Ingestor, type IngestorProgress, type IngestorState, type IngestorStatus } from '../../ingest/ingestor.ts';
 import type { WriteResult } from '../../ingest/pipeline.ts';
-import type { DedupeKeys } from '../../ingest/batch-encoder.ts';
+import type { DedupeKeys } from '../../ingest/dedupe-keys.ts';
 import { CommitOrder, type PartitionOffsets } from './commit-order.ts';
 import { DeadLetterQueue, lettersOf, type DeadLetter } from './dead-letter.ts';
 import { untilAborted } from './until-aborted.ts';
