@@ -11,8 +11,6 @@
 import { MsgpackWriter } from '../core/codec/msgpack-writer.ts';
 import type { PkWriter } from '../core/codec/record-batch-v1.ts';
 
-const ZERO = 0x30;
-
 /**
  * Dedupe keys a source gives its records so that re-sending them after a
  * crash is idempotent. A record whose key was written before keeps its id,
@@ -39,6 +37,7 @@ export function dedupeKeyAt(dedupe: DedupeKeys, index: number): string {
   return dedupe.prefix + (dedupe.digits === undefined ? n : n.padStart(dedupe.digits, '0'));
 }
 
+const ZERO = 0x30;
 
 /** Writes the dedupe keys of one request's records. */
 export class DedupeKeyWriter implements PkWriter {
