@@ -225,22 +225,34 @@ export class TestCluster {
   /** Waits until every running node has every node in its placement and sees the running ones alive. */
   async waitConverged(timeoutMs = 30_000): Promise<void> {
     const ids = this.slots.map((s) => s.id);
+    // What the last poll found unconverged, for the timeout's message.
+    let why = 'not polled yet';
     await waitUntil(
       async () => {
         for (let i = 0; i < this.slots.length; i++) {
           if (this.slots[i]?.proc === undefined) continue;
           const view = await this.status(i);
-          if (view.placement.target !== undefined || ids.some((id) => !view.placement.nodes.includes(id))) return false;
+          const missing = ids.filter((id) => !view.placement.nodes.includes(id));
+          if (view.placement.target !== undefined || missing.length > 0) {
+            why = `node ${i}: placement ${JSON.stringify(view.placement)}${missing.length > 0 ? `, missing ${missing.join(', ')}` : ''}`;
+            return false;
+          }
           for (let j = 0; j < this.slots.length; j++) {
             const running = this.slots[j]?.proc !== undefined;
-            if (running && view.nodes.find((n) => n.id === this.slots[j]?.id)?.state !== 'alive') return false;
+            const state = view.nodes.find((n) => n.id === this.slots[j]?.id)?.state;
+            if (running && state !== 'alive') {
+              why = `node ${i} sees ${this.slots[j]?.id} ${state ?? 'nowhere'}`;
+              return false;
+            }
           }
         }
         return true;
       },
       timeoutMs,
       'cluster converged',
-    );
+    ).catch((err: unknown) => {
+      throw new Error(`${err instanceof Error ? err.message : String(err)}; last seen: ${why}`);
+    });
   }
 
   /** Waits until node `i` has delivered every hint. */
