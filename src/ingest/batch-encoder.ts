@@ -12,7 +12,7 @@ import type { CompiledSchema } from '../core/schema/compile-schema.ts';
 import { keyString } from '../core/schema/key-string.ts';
 import { recordEncoderOf, type EncodeTarget, type RecordEncoder, type RecordEncoderFactory } from '../core/schema/compile-encoder.ts';
 import { shardOf } from '../core/murmur3.ts';
-import { DedupeKeyWriter, dedupeKeyAt, type DedupeKeys } from './dedupe-keys.ts';
+import { DedupeKeyWriter, type DedupeKeys } from './dedupe-keys.ts';
 import type { FieldType, InvalidPolicy } from '../core/schema/table-def.ts';
 
 /**
@@ -145,7 +145,7 @@ export class BatchEncoding {
     this.pkType = schema.primaryKeyIndex >= 0 ? fieldTypeAt(schema, schema.primaryKeyIndex) : undefined;
     const dedupe = this.pkType === undefined ? ctx.dedupe : undefined;
     this.dedupe = dedupe;
-    this.target = { builder: this.builder, nowMs: ctx.nowMs, eventTimeMaxMs: ctx.eventTimeMaxMs, shards: ctx.shards, keyBytesMax: ctx.keyBytesMax, dedupeKeyAt: dedupe === undefined ? undefined : (i) => dedupeKeyAt(dedupe, i), dedupeKeyWriter: dedupe === undefined ? undefined : new DedupeKeyWriter(dedupe) };
+    this.target = { builder: this.builder, nowMs: ctx.nowMs, eventTimeMaxMs: ctx.eventTimeMaxMs, shards: ctx.shards, keyBytesMax: ctx.keyBytesMax, dedupeKeys: dedupe === undefined ? undefined : new DedupeKeyWriter(dedupe) };
     this.encodeFast = fast?.(this.target);
   }
 
@@ -164,7 +164,7 @@ export class BatchEncoding {
       this.positions?.push(i);
       return;
     }
-    const { schema, ctx, pkType, dedupe } = this;
+    const { schema, ctx, pkType } = this;
     const result = schema.normalize(record, ctx.nowMs, ctx.eventTimeMaxMs);
     if (!result.ok) {
       if (result.errors.some((e) => e.code === 'EVENT_TIME_IN_FUTURE')) this.futureCount++;
@@ -173,14 +173,14 @@ export class BatchEncoding {
     }
     const values = result.values;
     const key = keyString(values[schema.shardKeyIndex], this.keyType);
-    const pk = pkType === undefined ? (dedupe === undefined ? undefined : dedupeKeyAt(dedupe, i)) : keyString(values[schema.primaryKeyIndex], pkType);
-    const tooLong = Buffer.byteLength(key) > ctx.keyBytesMax ? schema.def.shardKey : pkType !== undefined && pk !== undefined && Buffer.byteLength(pk) > ctx.keyBytesMax ? schema.def.primaryKey : undefined;
+    const pk = pkType === undefined ? undefined : keyString(values[schema.primaryKeyIndex], pkType);
+    const tooLong = Buffer.byteLength(key) > ctx.keyBytesMax ? schema.def.shardKey : pk !== undefined && Buffer.byteLength(pk) > ctx.keyBytesMax ? schema.def.primaryKey : undefined;
     if (tooLong !== undefined) {
       this.reject(i, [{ code: 'KEY_TOO_LARGE', path: `/${tooLong}`, message: `${tooLong} is longer than ${ctx.keyBytesMax} bytes` }]);
       return;
     }
     const time = schema.timeIndex >= 0 ? values[schema.timeIndex] : undefined;
-    this.builder.add(shardOf(key, ctx.shards), key, pk, typeof time === 'number' ? time : ctx.nowMs, encodeFields(values));
+    this.builder.add(shardOf(key, ctx.shards), key, pk ?? this.target.dedupeKeys, typeof time === 'number' ? time : ctx.nowMs, encodeFields(values), i);
     this.positions?.push(i);
   }
 

@@ -77,7 +77,7 @@ test('the fast path takes the bench records, and declines what only the referenc
   for (const table of [BENCH_TABLE, BENCH_TABLE_PK]) {
     const schema = compileSchema(parseTableDef(table, 0));
     const builder = new RecordBatchBuilder(1, 1, NOW);
-    const encode = recordEncoderOf(schema)({ builder, nowMs: NOW, eventTimeMaxMs: NOW + AHEAD, shards: 16, keyBytesMax: 512, dedupeKeyAt: undefined });
+    const encode = recordEncoderOf(schema)({ builder, nowMs: NOW, eventTimeMaxMs: NOW + AHEAD, shards: 16, keyBytesMax: 512, dedupeKeys: undefined });
     for (let i = 0; i < 200; i++) assert.ok(encode(JSON.parse(recordLine(i)), i), `bench record ${i} took the fast path`);
     assert.equal(builder.count, 200);
     const good = JSON.parse(recordLine(0)) as Record<string, unknown>;

@@ -97,7 +97,7 @@ function putU16(buf: Buffer, offset: number, value: number): void {
   buf[offset + 1] = value >>> 8;
 }
 
-/** Writes a record's primary key without a string for it (a source's numbered dedupe key). */
+/** Writes a record's primary key without a string for it (a source's numbered dedupe keys). */
 export interface PkWriter {
   /** Writes record `index`'s primary key as UTF-8 at `w.pos` (advancing it); returns its length in bytes. */
   writePk(w: MsgpackWriter, index: number): number;
@@ -148,41 +148,28 @@ export class RecordBatchBuilder {
   /**
    * Appends one record; `key` and `pk` are already checked against the key
    * size limit, `fields` is the msgpack of the positional values. Id and
-   * version are zero until `stampIds` fills them.
+   * version are zero until `stampIds` fills them. A `pk` writer writes
+   * request record `index`'s key.
    */
-  add(shard: number, key: string, pk: string | undefined, timeMs: number, fields: Uint8Array): void {
-    this.beginEntry(shard, key, pk, timeMs);
+  add(shard: number, key: string, pk: string | PkWriter | undefined, timeMs: number, fields: Uint8Array, index = 0): void {
+    this.beginEntry(shard, key, pk, timeMs, index);
     this.w.ensure(fields.length);
     this.w.buf.set(fields, this.w.pos);
     this.w.pos += fields.length;
     this.endEntry();
   }
 
-  /** Starts an entry (header, keys, value header); its fields follow through `writer`. */
-  beginEntry(shard: number, key: string, pk: string | undefined, timeMs: number): void {
+  /** Starts an entry (header, keys, value header); its fields follow through `writer`. A `pk` writer writes record `index`'s key. */
+  beginEntry(shard: number, key: string, pk: string | PkWriter | undefined, timeMs: number, index = 0): void {
     const start = this.entryHead(shard, timeMs);
-    this.entryTail(start, this.w.raw(key), pk);
+    this.entryTail(start, this.w.raw(key), pk, index);
   }
 
   /** `beginEntry` with the key given as its UTF-8 bytes, src[keyStart, keyEnd). */
-  beginEntryKeyBytes(shard: number, src: Uint8Array, keyStart: number, keyEnd: number, pk: string | undefined, timeMs: number): void {
+  beginEntryKeyBytes(shard: number, src: Uint8Array, keyStart: number, keyEnd: number, pk: string | PkWriter | undefined, timeMs: number, index = 0): void {
     const start = this.entryHead(shard, timeMs);
     this.w.rawBytes(src, keyStart, keyEnd);
-    this.entryTail(start, keyEnd - keyStart, pk);
-  }
-
-  /** `beginEntry` with record `index`'s primary key written by `pk`. */
-  beginEntryPkWriter(shard: number, key: string, pk: PkWriter, index: number, timeMs: number): void {
-    const start = this.entryHead(shard, timeMs);
-    const keyLen = this.w.raw(key);
-    this.entryTailPk(start, keyLen, pk.writePk(this.w, index));
-  }
-
-  /** `beginEntryKeyBytes` with record `index`'s primary key written by `pk`. */
-  beginEntryKeyBytesPkWriter(shard: number, src: Uint8Array, keyStart: number, keyEnd: number, pk: PkWriter, index: number, timeMs: number): void {
-    const start = this.entryHead(shard, timeMs);
-    this.w.rawBytes(src, keyStart, keyEnd);
-    this.entryTailPk(start, keyEnd - keyStart, pk.writePk(this.w, index));
+    this.entryTail(start, keyEnd - keyStart, pk, index);
   }
 
   /** The entry's fixed part (its key follows); returns where the entry starts. */
@@ -202,13 +189,9 @@ export class RecordBatchBuilder {
   }
 
   /** After the key of `keyLen` bytes: the primary key, both lengths, the value header. */
-  private entryTail(start: number, keyLen: number, pk: string | undefined): void {
-    this.entryTailPk(start, keyLen, pk === undefined ? 0 : this.w.raw(pk));
-  }
-
-  /** `entryTail` once the primary key's `pkLen` bytes are written. */
-  private entryTailPk(start: number, keyLen: number, pkLen: number): void {
+  private entryTail(start: number, keyLen: number, pk: string | PkWriter | undefined, index: number): void {
     const w = this.w;
+    const pkLen = pk === undefined ? 0 : typeof pk === 'string' ? w.raw(pk) : pk.writePk(w, index);
     w.ensure(VALUE_HEADER_BYTES);
     const buf = w.buf;
     // A key past 65,535 bytes throws (as writeUInt16LE does) with the builder as it was before the call.

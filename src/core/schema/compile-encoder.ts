@@ -38,10 +38,8 @@ export interface EncodeTarget {
   readonly eventTimeMaxMs: number | undefined;
   readonly shards: number;
   readonly keyBytesMax: number;
-  /** Dedupe key of request record `index`, for a table without a primary key (absent: none). */
-  readonly dedupeKeyAt: ((index: number) => string) | undefined;
-  /** The same keys written as bytes (the scan encoder's way; absent: none, or write `dedupeKeyAt`'s). */
-  readonly dedupeKeyWriter?: PkWriter | undefined;
+  /** Writes the dedupe key of request record `index`, for a table without a primary key (absent: none). */
+  readonly dedupeKeys: PkWriter | undefined;
 }
 
 /** Encodes record `index` into the batch; false, with nothing written, when the reference path must take it. */
@@ -50,7 +48,7 @@ export type RecordEncoder = (input: unknown, index: number) => boolean;
 /** Binds a schema's generated encoder to one batch. */
 export type RecordEncoderFactory = (target: EncodeTarget) => RecordEncoder;
 
-type Factory = (b: RecordBatchBuilder, nowMs: number, tmax: number | undefined, shards: number, kmax: number, dk: ((index: number) => string) | undefined) => RecordEncoder;
+type Factory = (b: RecordBatchBuilder, nowMs: number, tmax: number | undefined, shards: number, kmax: number, dk: PkWriter | undefined) => RecordEncoder;
 
 /** Everything the generated source refers to, passed in as arguments. */
 interface EncoderScope {
@@ -73,7 +71,7 @@ export function recordEncoderOf(schema: CompiledSchema): RecordEncoderFactory {
   let factory = factories.get(schema);
   if (factory === undefined) {
     const generated = compileEncoder(schema);
-    factory = (t) => generated(t.builder, t.nowMs, t.eventTimeMaxMs, t.shards, t.keyBytesMax, t.dedupeKeyAt);
+    factory = (t) => generated(t.builder, t.nowMs, t.eventTimeMaxMs, t.shards, t.keyBytesMax, t.dedupeKeys);
     factories.set(schema, factory);
   }
   return factory;
@@ -140,8 +138,8 @@ function compileEncoder(schema: CompiledSchema): Factory {
     'for (const k in input) n++;',
     keep ? 'const extra = n !== seen;' : 'if (n !== seen) return false;',
     keySource('key', shardKeyIndex, typeAt(shardKeyIndex)),
-    primaryKeyIndex >= 0 ? keySource('pk', primaryKeyIndex, typeAt(primaryKeyIndex)) : 'const pk = dk === undefined ? undefined : dk(index);',
-    `b.beginEntry(shardOf(key, shards), key, pk, ${timeIndex >= 0 ? `typeof f${timeIndex} === "number" ? f${timeIndex} : nowMs` : 'nowMs'});`,
+    primaryKeyIndex >= 0 ? keySource('pk', primaryKeyIndex, typeAt(primaryKeyIndex)) : 'const pk = dk;',
+    `b.beginEntry(shardOf(key, shards), key, pk, ${timeIndex >= 0 ? `typeof f${timeIndex} === "number" ? f${timeIndex} : nowMs` : 'nowMs'}, index);`,
     `w.arrayHeader(${fields.length + (keep ? 1 : 0)});`,
     ...fields.map((f, i) => writeFieldSource(f.type, i)),
     // Kept extras: null when every key was a field, else the map the normalizer would collect.

@@ -20,6 +20,7 @@
  */
 import { FlatJsonScanner, SLOT_ESCAPED, SLOT_FALSE, SLOT_MISSING, SLOT_NULL, SLOT_NUMBER, SLOT_STRING, SLOT_TRUE, latin1 } from '../codec/flat-json-scanner.ts';
 import type { MsgpackWriter } from '../codec/msgpack-writer.ts';
+import type { PkWriter } from '../codec/record-batch-v1.ts';
 import { shardOf, shardOfBytes } from '../murmur3.ts';
 import type { EncodeTarget } from './compile-encoder.ts';
 import { slowNormalizers, type CompiledSchema } from './compile-schema.ts';
@@ -110,11 +111,11 @@ class RecordScanEncoder {
     if (schema.primaryKeyIndex >= 0) {
       pk = this.keyOf(src, schema.primaryKeyIndex, t.keyBytesMax);
       if (pk === undefined) return -1;
-    } else if (t.dedupeKeyWriter === undefined && t.dedupeKeyAt !== undefined) pk = t.dedupeKeyAt(index);
+    }
     const time = schema.timeIndex >= 0 ? this.numberOf(schema.timeIndex) : undefined;
     // The same comparison as the generated encoder's: no bound refuses nothing.
     if (time !== undefined && t.eventTimeMaxMs !== undefined && time > t.eventTimeMaxMs) return -1;
-    this.begin(t, src, key, pk, index, time ?? t.nowMs);
+    this.begin(t, src, key, pk ?? t.dedupeKeys, index, time ?? t.nowMs);
     const keep = this.keep;
     const w = t.builder.writer;
     w.arrayHeader(this.types.length + (keep ? 1 : 0));
@@ -130,26 +131,17 @@ class RecordScanEncoder {
     return after;
   }
 
-  /**
-   * The entry's head: the shard key as its string or as the text's bytes,
-   * and the primary key given, or a source's dedupe key written as bytes.
-   */
-  private begin(t: EncodeTarget, src: Buffer, key: string | undefined, pk: string | undefined, index: number, timeMs: number): void {
-    const b = t.builder;
-    const dedupe = pk === undefined && this.schema.primaryKeyIndex < 0 ? t.dedupeKeyWriter : undefined;
+  /** The entry's head, with the shard key as its string or, when `key` is absent, as the text's bytes. */
+  private begin(t: EncodeTarget, src: Buffer, key: string | undefined, pk: string | PkWriter | undefined, index: number, timeMs: number): void {
     if (key !== undefined) {
-      const shard = shardOf(key, t.shards);
-      if (dedupe === undefined) b.beginEntry(shard, key, pk, timeMs);
-      else b.beginEntryPkWriter(shard, key, dedupe, index, timeMs);
+      t.builder.beginEntry(shardOf(key, t.shards), key, pk, timeMs, index);
       return;
     }
     const s = this.scanner;
     const ki = this.schema.shardKeyIndex;
     const start = s.starts[ki] as number;
     const end = s.ends[ki] as number;
-    const shard = shardOfBytes(src, start, end, t.shards);
-    if (dedupe === undefined) b.beginEntryKeyBytes(shard, src, start, end, pk, timeMs);
-    else b.beginEntryKeyBytesPkWriter(shard, src, start, end, dedupe, index, timeMs);
+    t.builder.beginEntryKeyBytes(shardOfBytes(src, start, end, t.shards), src, start, end, pk, timeMs, index);
   }
 
   /**
