@@ -30,11 +30,11 @@ const COMMA = 0x2c;
  * array with an element the scan encoder declines.
  */
 export function encodeJsonBody(body: Uint8Array, format: BodyFormat, schema: CompiledSchema, ctx: EncodeContext): EncodedBatch | undefined {
-  if (format === 'ndjson' || (format === 'auto' && sniffsAsNdjson(asBuffer(body)))) return encodeNdjson(body, schema, ctx);
   const buf = asBuffer(body);
+  if (format === 'ndjson' || (format === 'auto' && sniffsAsNdjson(buf))) return encodeNdjson(buf, schema, ctx);
   const first = skipJsonSpace(buf, 0, buf.length);
   if (buf[first] === OPEN_ARRAY) return encodeJsonArray(buf, first, schema, ctx);
-  return encodeSingleObject(body, schema, ctx);
+  return encodeSingleObject(buf, schema, ctx);
 }
 
 /**
@@ -102,7 +102,7 @@ export function encodeSingleObject(body: Uint8Array, schema: CompiledSchema, ctx
  * error keeps its one definition, at the cost of the elements scanned
  * before (an array's records are alike, so a decline comes early).
  */
-export function encodeJsonArray(buf: Buffer, first: number, schema: CompiledSchema, ctx: EncodeContext): EncodedBatch | undefined {
+function encodeJsonArray(buf: Buffer, first: number, schema: CompiledSchema, ctx: EncodeContext): EncodedBatch | undefined {
   if (!isUtf8(buf)) return undefined;
   const end = buf.length;
   const encoding = new BatchEncoding(schema, ctx, Math.ceil(buf.length / 160), undefined);

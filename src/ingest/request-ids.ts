@@ -1,11 +1,11 @@
 /**
  * The ids of a write's records in request order, null where a record was
  * not written, kept as the coordinator's bigints and turned into text only
- * when an answer needs it. Most callers never do (the Kafka source, `_bulk`,
- * OTLP, Loki and file imports only ask which records were written), and the
- * HTTP answer of a bulk write gets its JSON array as bytes: `String(id)` per
- * record, a 1,000-piece string and its UTF-8 copy on the socket were ~10% of
- * a bulk node's main thread (docs/benchmarks.md).
+ * when an answer needs it. Most callers never do (the Kafka source, OTLP,
+ * Loki, file imports and `_bulk` but for documents sent with their own
+ * `_id` only ask which records were written), and the HTTP answer of a bulk
+ * write gets its JSON array as bytes: 58–60 µs for 1,000 ids against 98–109
+ * for `String(id)` per record joined into one string (docs/benchmarks.md).
  */
 
 /** The ids of a write's records in request order. */

@@ -18,8 +18,9 @@ import { readJsonFile, writeFileAtomic } from './atomic-file.ts';
  */
 export const NODE_META_FORMAT = 3;
 
-/** Every format this binary reads. */
-export type NodeMetaFormat = 1 | 2 | 3;
+/** Every format this binary reads, the current one last. */
+const NODE_META_FORMATS = [1, 2, NODE_META_FORMAT] as const;
+export type NodeMetaFormat = (typeof NODE_META_FORMATS)[number];
 
 /** The identity of a data directory. */
 export interface NodeMeta {
@@ -40,7 +41,7 @@ export const DEFAULT_ENGINE: EngineKind = 'level';
 export async function readNodeMeta(dataDir: string): Promise<NodeMeta | undefined> {
   const file = path.join(dataDir, 'node.json');
   const raw = (await readJsonFile(file)) as NodeMeta | undefined;
-  if (raw !== undefined && raw.format !== 1 && raw.format !== 2 && raw.format !== NODE_META_FORMAT) {
+  if (raw !== undefined && !(NODE_META_FORMATS as readonly number[]).includes(raw.format)) {
     throw new SluiceError('STORAGE_IO', `${file} has format ${String(raw.format)}, which this sluice does not read (it reads 1 to ${NODE_META_FORMAT}): it was written by a newer sluice`);
   }
   return raw;

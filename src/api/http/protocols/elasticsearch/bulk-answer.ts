@@ -56,16 +56,15 @@ export function failedBatch(batch: TableBatch, err: SluiceError, outcomes: (Item
 export function writtenBatch(batch: TableBatch, result: WriteResult, items: readonly BulkItem[], at: { startedMs: number; timeField: string }, outcomes: (ItemOutcome | undefined)[]): void {
   const rejections = new Map(result.rejected?.map((r) => [r.index, r]));
   batch.positions.forEach((pos, i) => {
-    const id = result.ids.at(i);
     const item = items[pos] as BulkItem;
-    if (id === null) {
+    if (!result.ids.isWritten(i)) {
       const r = rejections.get(i);
       const reason = r === undefined ? 'the document does not fit the table schema' : `${senderPath(r.path, at.timeField)}${r.message}`;
       outcomes[pos] = itemError(400, 'document_parsing_exception', reason, r?.code ?? 'SCHEMA_VIOLATION');
       return;
     }
-    // A made-up id is new by construction: no id to read the time of.
-    const existed = item.idGiven && (batch.repeats[i] === true || snowflakeParts(BigInt(id)).timestampMs < at.startedMs);
+    // A made-up id is new by construction: no id to read the time of (nor to make text of).
+    const existed = item.idGiven && (batch.repeats[i] === true || snowflakeParts(BigInt(result.ids.at(i) as string)).timestampMs < at.startedMs);
     if (!existed) outcomes[pos] = CREATED;
     else outcomes[pos] = item.action === 'create' ? conflict(item.id ?? '') : UPDATED;
   });
