@@ -15,7 +15,7 @@
  * unusual value), plus timestamps given as text and any value of a `json`
  * or `bytes` field. The caller then parses that record and takes the
  * object path, so refusals keep one definition and the batch bytes are
- * the same either way (test/ingest/scan-encoder.test.ts compares random
+ * the same either way (test/ingest/encode-json-text.test.ts compares random
  * records, plain and not, byte for byte).
  */
 import { FlatJsonScanner, SLOT_ESCAPED, SLOT_FALSE, SLOT_MISSING, SLOT_NULL, SLOT_NUMBER, SLOT_STRING, SLOT_TRUE, latin1 } from '../codec/flat-json-scanner.ts';
