@@ -18,12 +18,13 @@
  * either (see decision 0009).
  */
 import { Admin, ProduceAcks, Producer, findErrorBy, type Consumer, type Message } from '@platformatic/kafka';
+import type { LetterMessage } from './packed-batch.ts';
 import { failpoint } from '../../core/failpoint.ts';
 import type { WriteResult } from '../../ingest/pipeline.ts';
 
 /** One refused message and its error. */
 export interface DeadLetter {
-  readonly message: Message;
+  readonly message: LetterMessage;
   /** The error code of the refusal: INVALID_JSON, KEY_TOO_LARGE or SCHEMA_VIOLATION. */
   readonly code: string;
   /** For SCHEMA_VIOLATION, the violation (REQUIRED, TYPE, FORMAT, ...); else empty. */
@@ -36,11 +37,12 @@ export interface DeadLetter {
 const RECORD_CODES = new Set(['INVALID_JSON', 'INVALID_PROTOBUF', 'KEY_TOO_LARGE']);
 
 /** The letters of a batch's refused messages (those without an id), with their errors. */
-export function lettersOf(messages: readonly Message<Buffer, Buffer, Buffer, Buffer>[], result: WriteResult): DeadLetter[] {
+export function lettersOf(batch: { readonly count: number; letterMessage(i: number): LetterMessage }, result: WriteResult): DeadLetter[] {
   const why = new Map((result.rejected ?? []).map((r) => [r.index, r]));
   const letters: DeadLetter[] = [];
-  messages.forEach((message, i) => {
-    if (result.ids.isWritten(i)) return;
+  for (let i = 0; i < batch.count; i++) {
+    if (result.ids.isWritten(i)) continue;
+    const message = batch.letterMessage(i);
     const r = why.get(i);
     // Past errorDetailsMax the pipeline counts rejections without details.
     letters.push(
@@ -50,7 +52,7 @@ export function lettersOf(messages: readonly Message<Buffer, Buffer, Buffer, Buf
           ? { message, code: r.code, violation: '', path: r.path, reason: r.message }
           : { message, code: 'SCHEMA_VIOLATION', violation: r.code, path: r.path, reason: r.message },
     );
-  });
+  }
   return letters;
 }
 
@@ -156,7 +158,8 @@ export class DeadLetterQueue {
         put('sluice.source.partition', String(l.message.partition));
         put('sluice.source.offset', String(l.message.offset));
         put('sluice.table', this.table);
-        return { topic: this.topic, ...(l.message.key === undefined ? {} : { key: l.message.key }), value: l.message.value, headers };
+        // No value (a tombstone) stays a tombstone.
+        return { topic: this.topic, ...(l.message.key === undefined ? {} : { key: l.message.key }), ...(l.message.value === undefined ? {} : { value: l.message.value }), headers };
       });
   }
 

@@ -21,15 +21,15 @@
  *   the group re-delivers from there.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Consumer, type Message, type MessagesStream } from '@platformatic/kafka';
+import { Consumer, type MessagesStream } from '@platformatic/kafka';
 import type { Logger } from 'pino';
 import { SluiceError, isSluiceError } from '../../core/errors.ts';
 import type { SourceDoor } from '../../ingest/ingest-door.ts';
 import { newProgress, type Ingestor, type IngestorProgress, type IngestorState, type IngestorStatus } from '../../ingest/ingestor.ts';
 import type { WriteResult } from '../../ingest/pipeline.ts';
-import type { DedupeKeys } from '../../ingest/dedupe-keys.ts';
-import { CommitOrder, type PartitionOffsets } from './commit-order.ts';
+import { CommitOrder } from './commit-order.ts';
 import { DeadLetterQueue, lettersOf, type DeadLetter } from './dead-letter.ts';
+import { PackedBatch, type KafkaMessage } from './packed-batch.ts';
 import { untilAborted } from './until-aborted.ts';
 import type { KafkaSourceConfig } from './kafka-source-config.ts';
 import { describeKafkaError, kafkaConnectionOptions } from './kafka-security.ts';
@@ -62,12 +62,6 @@ const COMMIT_INTERVAL_MS = 200;
 const RECONNECT_DELAY_MS_MIN = 1_000;
 const RECONNECT_DELAY_MS_MAX = 30_000;
 
-type KafkaMessage = Message<Buffer, Buffer, Buffer, Buffer>;
-
-interface Batch {
-  readonly messages: KafkaMessage[];
-  readonly bytes: number;
-}
 
 /** One Kafka topic → one table. */
 export class KafkaSource implements Ingestor {
@@ -245,29 +239,25 @@ export class KafkaSource implements Ingestor {
   }
 
   /**
-   * Takes messages as the stream emits them and cuts them into batches. The
-   * stream is paused whenever a full batch waits for a write slot (or for
-   * admission), so what is held here stays under one batch plus one fetch;
-   * the rest waits in Kafka as lag.
+   * Takes messages as the stream emits them and packs them into batches
+   * (packed-batch.ts). The stream is paused whenever a full batch waits for
+   * a write slot (or for admission), so what is held here stays under one
+   * batch plus one fetch; the rest waits in Kafka as lag.
    */
   private run(): Promise<void> {
     const stream = this.stream;
     const session = this.session;
     if (stream === undefined) return Promise.resolve();
-    let pending: KafkaMessage[] = [];
-    let pendingBytes = 0;
+    const { topic, batchRecordsMax, batchBytesMax } = this.config;
+    // Batches in fetch order; only the last may still take messages.
+    const pending: PackedBatch[] = [];
     let scheduled = false;
     const pump = (): void => {
       scheduled = false;
       if (session.signal.aborted) return;
       const inFlightMax = this.deps.hasPrimaryKey(this.config.table) ? 1 : this.config.inFlightBatchesMax;
-      while (pending.length > 0 && this.writes.size < inFlightMax) {
-        const { batch, rest } = cut(pending, this.config.batchRecordsMax, this.config.batchBytesMax);
-        pending = rest;
-        pendingBytes -= batch.bytes;
-        this.dispatch(batch, session).finally(schedule);
-      }
-      const full = pending.length >= this.config.batchRecordsMax || pendingBytes >= this.config.batchBytesMax;
+      while (pending.length > 0 && this.writes.size < inFlightMax) this.dispatch(pending.shift() as PackedBatch, session).finally(schedule);
+      const full = pending.length > 1 || pending[0]?.full === true;
       if (full && !stream.isPaused()) stream.pause();
       else if (!full && stream.isPaused()) stream.resume();
     };
@@ -279,8 +269,9 @@ export class KafkaSource implements Ingestor {
     };
     return new Promise<void>((resolve) => {
       stream.on('data', (m: KafkaMessage) => {
-        pending.push(m);
-        pendingBytes += m.value?.length ?? 0;
+        let open = pending.at(-1);
+        if (open === undefined || !open.fits(m)) pending.push((open = new PackedBatch(topic, batchRecordsMax, batchBytesMax)));
+        open.add(m);
         schedule();
       });
       stream.once('close', resolve);
@@ -294,9 +285,9 @@ export class KafkaSource implements Ingestor {
    * partitions where it has dead letters: those wait for the transaction
    * that produces the letters and commits the partition's offset with them.
    */
-  private dispatch(batch: Batch, session: AbortController): Promise<void> {
+  private dispatch(batch: PackedBatch, session: AbortController): Promise<void> {
     const commits = this.commits;
-    const offsets = nextOffsets(batch.messages);
+    const offsets = batch.nextOffsets();
     const seq = commits.add(offsets);
     const write = (async () => {
       const ticket = await this.deps.door.admit(batch.bytes, session.signal, () => {
@@ -304,11 +295,11 @@ export class KafkaSource implements Ingestor {
       });
       if (this.state === 'paused') this.state = 'running';
       const result = await this.writeBatch(batch, ticket, session.signal);
-      const letters = result.rejectedCount > 0 ? lettersOf(batch.messages, result) : [];
+      const letters = result.rejectedCount > 0 ? lettersOf(batch, result) : [];
       const held = new Set(letters.map((l) => l.message.partition));
       commits.done(seq, [...offsets.keys()].filter((p) => !held.has(p)));
       this.scheduleCommit();
-      if (letters.length > 0) await this.deadLetter(letters, batch.messages, commits, seq, session.signal);
+      if (letters.length > 0) await this.deadLetter(letters, batch, commits, seq, session.signal);
     })()
       .then(
         () => undefined,
@@ -321,10 +312,9 @@ export class KafkaSource implements Ingestor {
   }
 
   /** Writes one batch until it is durable, retrying transient failures; refused records come back in the result. */
-  private async writeBatch(batch: Batch, firstTicket: Awaited<ReturnType<SourceDoor['admit']>>, signal: AbortSignal): Promise<WriteResult> {
-    const { messages } = batch;
-    const { body, frames } = framesOf(messages);
-    const dedupe = dedupeKeysOf(messages);
+  private async writeBatch(batch: PackedBatch, firstTicket: Awaited<ReturnType<SourceDoor['admit']>>, signal: AbortSignal): Promise<WriteResult> {
+    const { body, frames } = batch.frameBody();
+    const dedupe = batch.dedupeKeys();
     let ticket: typeof firstTicket | undefined = firstTicket;
     let delay = RETRY_DELAY_MS_MIN;
     for (;;) {
@@ -353,9 +343,8 @@ export class KafkaSource implements Ingestor {
   }
 
   /** Sends a durable batch's dead letters, one transaction per partition, the partitions side by side. */
-  private async deadLetter(letters: readonly DeadLetter[], messages: readonly KafkaMessage[], commits: CommitOrder, seq: number, signal: AbortSignal): Promise<void> {
-    const through = new Map<number, KafkaMessage>();
-    for (const m of messages) if ((through.get(m.partition)?.offset ?? -1n) < m.offset) through.set(m.partition, m);
+  private async deadLetter(letters: readonly DeadLetter[], batch: PackedBatch, commits: CommitOrder, seq: number, signal: AbortSignal): Promise<void> {
+    const through = batch.newest;
     const byPartition = new Map<number, DeadLetter[]>();
     for (const l of letters) byPartition.set(l.message.partition, [...(byPartition.get(l.message.partition) ?? []), l]);
     await Promise.all(
@@ -444,82 +433,4 @@ export class KafkaSource implements Ingestor {
       this.deps.observer?.onLag?.(this.config.topic, partition, n);
     });
   }
-}
-
-/**
- * Kafka offsets are int64: 19 digits at most. Zero-padded, the keys of one
- * partition have one length and sort by offset in the index, which is what
- * lets the node fence them.
- */
-const OFFSET_DIGITS = 20;
-
-function keyPrefix(topic: string, partition: number): string {
-  return `kafka:${topic}:${partition}:`;
-}
-
-/** The batch's keys in the compact form the decode worker expands (offsets stay below 2^53 in practice; checked). */
-function dedupeKeysOf(messages: readonly KafkaMessage[]): DedupeKeys {
-  const prefixes: string[] = [];
-  const slot = new Map<number, number>();
-  const prefixIndex = new Uint16Array(messages.length);
-  const numbers = new Float64Array(messages.length);
-  messages.forEach((m, i) => {
-    let at = slot.get(m.partition);
-    if (at === undefined) {
-      at = prefixes.push(keyPrefix(m.topic, m.partition)) - 1;
-      slot.set(m.partition, at);
-    }
-    const n = Number(m.offset);
-    // Past 2^53 the number rounds; one float comparison per message instead of a BigInt one.
-    if (n > Number.MAX_SAFE_INTEGER) throw new Error(`offset ${m.offset} of partition ${m.partition} is past 2^53`);
-    prefixIndex[i] = at;
-    numbers[i] = n;
-  });
-  return { prefixes, prefixIndex, numbers, digits: OFFSET_DIGITS };
-}
-
-/** The first batch of `messages` within the bounds (at least one message), and the rest. */
-function cut(messages: KafkaMessage[], recordsMax: number, bytesMax: number): { batch: Batch; rest: KafkaMessage[] } {
-  let bytes = 0;
-  let n = 0;
-  while (n < messages.length && n < recordsMax) {
-    const size = messages[n]?.value?.length ?? 0;
-    if (n > 0 && bytes + size > bytesMax) break;
-    bytes += size;
-    n++;
-  }
-  return { batch: { messages: messages.slice(0, n), bytes }, rest: messages.slice(n) };
-}
-
-/** The offset to commit per partition after a batch: one past its last message there. */
-function nextOffsets(messages: readonly KafkaMessage[]): PartitionOffsets {
-  const last = new Map<number, KafkaMessage>();
-  for (const m of messages) {
-    const known = last.get(m.partition);
-    if (known === undefined || m.offset > known.offset) last.set(m.partition, m);
-  }
-  // One BigInt addition per partition, not per message.
-  const out: PartitionOffsets = new Map();
-  for (const [partition, m] of last) out.set(partition, { offset: m.offset + 1n, leaderEpoch: m.leaderEpoch });
-  return out;
-}
-
-/**
- * The messages' values back to back and their lengths, in one pass with
- * TypedArray#set: Buffer.concat crossed into C++ for every message (a
- * tenth of the main thread's samples under a Kafka load, with the index's
- * own small copies).
- */
-function framesOf(messages: readonly KafkaMessage[]): { body: Buffer; frames: Uint32Array } {
-  const frames = new Uint32Array(messages.length);
-  let length = 0;
-  for (let i = 0; i < messages.length; i++) length += frames[i] = messages[i]?.value?.length ?? 0;
-  const body = Buffer.allocUnsafe(length);
-  let at = 0;
-  for (const m of messages) {
-    if (m.value === undefined || m.value === null) continue;
-    body.set(m.value, at);
-    at += m.value.length;
-  }
-  return { body, frames };
 }
