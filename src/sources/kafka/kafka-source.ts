@@ -251,12 +251,17 @@ export class KafkaSource implements Ingestor {
     const { topic, batchRecordsMax, batchBytesMax } = this.config;
     // Batches in fetch order; only the last may still take messages.
     const pending: PackedBatch[] = [];
+    let bodyBytesHint = 0;
     let scheduled = false;
     const pump = (): void => {
       scheduled = false;
       if (session.signal.aborted) return;
       const inFlightMax = this.deps.hasPrimaryKey(this.config.table) ? 1 : this.config.inFlightBatchesMax;
-      while (pending.length > 0 && this.writes.size < inFlightMax) this.dispatch(pending.shift() as PackedBatch, session).finally(schedule);
+      while (pending.length > 0 && this.writes.size < inFlightMax) {
+        const batch = pending.shift() as PackedBatch;
+        bodyBytesHint = batch.bytes + (batch.bytes >> 3);
+        this.dispatch(batch, session).finally(schedule);
+      }
       const full = pending.length > 1 || pending[0]?.full === true;
       if (full && !stream.isPaused()) stream.pause();
       else if (!full && stream.isPaused()) stream.resume();
@@ -270,7 +275,11 @@ export class KafkaSource implements Ingestor {
     return new Promise<void>((resolve) => {
       stream.on('data', (m: KafkaMessage) => {
         let open = pending.at(-1);
-        if (open === undefined || !open.fits(m)) pending.push((open = new PackedBatch(topic, batchRecordsMax, batchBytesMax)));
+        if (open === undefined || !open.fits(m)) {
+          // A little over the last batch's size: a full batch of the same messages needs no second buffer.
+          if (open !== undefined) bodyBytesHint = open.bytes + (open.bytes >> 3);
+          pending.push((open = new PackedBatch(topic, batchRecordsMax, batchBytesMax, bodyBytesHint)));
+        }
         open.add(m);
         schedule();
       });
