@@ -71,6 +71,12 @@ export interface WriteRequest {
    */
   readonly preEncoded?: { readonly batch: EncodedBatch; readonly tableId: number };
   readonly onInvalid: OnInvalid;
+  /**
+   * The caller reads `body` after the write (the Kafka source rebuilds its
+   * dead letters from it): a decode thread gets a copy, never the body's
+   * memory. Implied by `onInvalid: 'dead_letter'`.
+   */
+  readonly keepBody?: boolean;
   /** Held until the records are in the index; released on every path. */
   readonly ticket: AdmissionTicket;
   /** Replicas that must acknowledge (default quorum). */
@@ -297,7 +303,7 @@ export class IngestPipeline {
           ...(req.dedupe === undefined ? {} : { dedupe: req.dedupe }),
         },
       },
-      { ...(req.onInvalid === 'dead_letter' && otlp === undefined ? { keepBody: true } : {}), ...(otlp === undefined ? {} : { onStart: () => holdAtLeast(req.ticket, otlp.workingSetBytes) }) },
+      { ...(req.keepBody === true || (req.onInvalid === 'dead_letter' && otlp === undefined) ? { keepBody: true } : {}), ...(otlp === undefined ? {} : { onStart: () => holdAtLeast(req.ticket, otlp.workingSetBytes) }) },
     );
     if (otlp !== undefined && req.ticket.bytes > encoded.batch.byteLength) req.ticket.shrink(req.ticket.bytes - encoded.batch.byteLength);
     return encoded;

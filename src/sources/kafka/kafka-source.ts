@@ -332,7 +332,8 @@ export class KafkaSource implements Ingestor {
         const t = ticket;
         ticket = undefined;
         // Past the table's rate the batch waits (the stream pauses behind it); a consumer never drops for a limit.
-        return await this.deps.door.write({ table: this.config.table, body, format: 'json', frames, frameFormat: this.config.format, dedupe, onInvalid: 'skip', rateLimit: 'wait', signal }, t, this.progress);
+        // keepBody: refused messages' dead letters are read from the body after the write.
+        return await this.deps.door.write({ table: this.config.table, body, format: 'json', frames, frameFormat: this.config.format, dedupe, onInvalid: 'skip', keepBody: true, rateLimit: 'wait', signal }, t, this.progress);
       } catch (err) {
         // The connection ended: leave the batch uncommitted; the group re-delivers it to whoever reads next.
         if (signal.aborted || (isSluiceError(err) && err.code === 'SHUTTING_DOWN')) throw err;

@@ -127,6 +127,26 @@ test('a body decoded in a worker thread is still there to cut letters from (copi
   assert.equal(big.toString(), text, 'the caller still holds its body');
 });
 
+test('keepBody: a framed body decoded in a worker thread with onInvalid skip is still whole afterwards, and can be written again', async (t) => {
+  // The Kafka source's shape: message values back to back, refusals skipped, its own dead letters cut from the body after the write.
+  const s = await setup(t, undefined, 1);
+  const values = Array.from({ length: 300 }, (_, i) => (i % 50 === 3 ? `{"k":"bad-${i}","v":"nope"}` : `{"k":"k${i}","v":${i}}`));
+  const text = values.join('');
+  const body = Buffer.from(new ArrayBuffer(Buffer.byteLength(text)));
+  body.write(text);
+  const frames = Uint32Array.from(values.map((v) => Buffer.byteLength(v)));
+  const dedupe = { prefix: 'kafka:t:0:', first: 0, digits: 20 };
+  const write = () => s.door.write({ table: 'm', body, format: 'json', frames, dedupe, onInvalid: 'skip', keepBody: true }, s.admission.tryAcquire(body.length)!);
+  const first = await write();
+  assert.equal(first.written, 294);
+  assert.equal(body.toString(), text, 'the caller still holds its body');
+  // A retry of the same batch (as after a failure past the decode step) sends the same records: deduplicated, nothing refused anew.
+  const again = await write();
+  assert.equal(again.written, 294);
+  assert.equal(again.rejectedCount, 6);
+  assert.equal(await s.count('m'), 294);
+});
+
 test("an OTLP body: the table's refusals are dead-lettered as their records' JSON, the decoder's come back as `decoded`", async (t) => {
   // Decoded in a worker thread (the body is transferred there: its letters cannot be cut from it afterwards).
   const s = await setup(t, undefined, 1);
