@@ -12,6 +12,7 @@ import { intOption } from './int-option.ts';
 import { DEFAULT_URL } from './http-client.ts';
 import { authHeaders } from './client-auth.ts';
 import { addKafkaSecurityOptions, checkKafkaSecurityFiles, kafkaSecurityOf, type KafkaSecurityFlags } from './kafka-security-flags.ts';
+import { tuneHeapGrowing } from './v8-heap.ts';
 
 interface KafkaOptions extends KafkaSecurityFlags {
   brokers: string;
@@ -47,6 +48,7 @@ export function kafkaCommand(): Command {
     .option('--retries <n>', 'times the Kafka client retries a failed request (250 ms apart) before it reconnects with back-off', String(KAFKA_SOURCE_DEFAULTS.clientRetries))
     .option('--log-level <level>', 'pino log level (logs go to stderr)', 'warn');
   return addKafkaSecurityOptions(command).action(async (o: KafkaOptions) => {
+    tuneHeapGrowing();
     await runKafka(o);
   });
 }

@@ -13,6 +13,7 @@ import { CertError } from '../security/certs/cert-error.ts';
 import { CliError } from './cli-error.ts';
 import { intOption } from './int-option.ts';
 import { checkKafkaSecurityFiles, hasKafkaSecurityFlags, kafkaSecurityOf, kafkaSecurityOptions, type KafkaSecurityFlags } from './kafka-security-flags.ts';
+import { tuneHeapGrowing } from './v8-heap.ts';
 
 interface ServeOptions extends KafkaSecurityFlags {
   dataDir: string;
@@ -217,6 +218,7 @@ export function serveCommand(): Command {
     )
     .option('--tls-reload-interval-ms <ms>', 'how often the TLS certificate and key files, and the --certs-dir files, are checked for a change (SIGHUP reloads at once)', String(d.tlsReloadIntervalMs))
     .action(async (opts: ServeOptions) => {
+      tuneHeapGrowing();
       const config = toConfig(opts);
       let node: SluiceNode;
       for (const source of config.kafkaSources) await checkKafkaSecurityFiles(source.security);
