@@ -28,6 +28,8 @@ export interface LetterMessage {
 /** The smallest first body buffer; it doubles as values arrive. */
 const BODY_BYTES_FIRST_MIN = 64 * 1024;
 const KEY_BYTES_FIRST = 4 * 1024;
+/** Message slots a batch starts with. */
+const MESSAGES_FIRST = 1024;
 const NO_HEADERS: ReadonlyMap<Buffer, Buffer> = new Map();
 
 /**
@@ -48,13 +50,13 @@ export class PackedBatch {
   private readonly recordsMax: number;
   private readonly bytesMax: number;
   private body: Buffer;
-  private readonly frames: Uint32Array;
-  private readonly partitions: Int32Array;
-  private readonly prefixIndex: Uint16Array;
+  private frames: Uint32Array;
+  private partitions: Int32Array;
+  private prefixIndex: Uint16Array;
   /** Offsets as numbers: exact below 2^53 (checked in `dedupeKeys`), one float per message instead of a BigInt. */
-  private readonly offsets: Float64Array;
+  private offsets: Float64Array;
   private keys: Buffer;
-  private readonly keyEnds: Int32Array;
+  private keyEnds: Int32Array;
   /** Messages with no key (the client's `undefined`), with no value (a tombstone), or with headers: few or none. */
   private readonly keyless = new Set<number>();
   private readonly valueless = new Set<number>();
@@ -79,12 +81,14 @@ export class PackedBatch {
     this.recordsMax = recordsMax;
     this.bytesMax = bytesMax;
     this.body = Buffer.allocUnsafe(Math.min(Math.max(BODY_BYTES_FIRST_MIN, bodyBytesHint), bytesMax));
-    this.frames = new Uint32Array(recordsMax);
-    this.partitions = new Int32Array(recordsMax);
-    this.prefixIndex = new Uint16Array(recordsMax);
-    this.offsets = new Float64Array(recordsMax);
+    // Sized for a few fetches, grown by doubling: a trickling topic makes a batch per fetch of a message or two.
+    const slots = Math.min(recordsMax, MESSAGES_FIRST);
+    this.frames = new Uint32Array(slots);
+    this.partitions = new Int32Array(slots);
+    this.prefixIndex = new Uint16Array(slots);
+    this.offsets = new Float64Array(slots);
     this.keys = Buffer.allocUnsafe(KEY_BYTES_FIRST);
-    this.keyEnds = new Int32Array(recordsMax);
+    this.keyEnds = new Int32Array(slots);
   }
 
   /** Whether the batch holds its bound of records or bytes. */
@@ -99,6 +103,7 @@ export class PackedBatch {
 
   /** Packs `m`; nothing of it but its bytes and numbers is kept (and the partition's newest message). */
   add(m: KafkaMessage): void {
+    if (this.count === this.frames.length) this.growSlots();
     const i = this.count++;
     const value = m.value;
     const size = value?.length ?? 0;
@@ -126,6 +131,16 @@ export class PackedBatch {
     this.offsets[i] = n;
     const known = this.newest.get(partition);
     if (known === undefined || m.offset > known.offset) this.newest.set(partition, m);
+  }
+
+  private growSlots(): void {
+    const n = Math.min(this.recordsMax, this.frames.length * 2);
+    if (n <= this.frames.length) throw new RangeError(`a batch holds at most ${this.recordsMax} messages`);
+    this.frames = widened(new Uint32Array(n), this.frames);
+    this.partitions = widened(new Int32Array(n), this.partitions);
+    this.prefixIndex = widened(new Uint16Array(n), this.prefixIndex);
+    this.offsets = widened(new Float64Array(n), this.offsets);
+    this.keyEnds = widened(new Int32Array(n), this.keyEnds);
   }
 
   private packKey(i: number, key: Buffer | undefined | null): number {
@@ -172,6 +187,12 @@ export class PackedBatch {
       offset: BigInt(this.offsets[i] ?? -1),
     };
   }
+}
+
+/** `to` with `from`'s values at its start. */
+function widened<T extends Uint32Array | Int32Array | Uint16Array | Float64Array>(to: T, from: T): T {
+  to.set(from as never);
+  return to;
 }
 
 /** Where each frame starts in the body. */

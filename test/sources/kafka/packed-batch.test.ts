@@ -64,10 +64,15 @@ test('batches keep their bounds: at most recordsMax messages, and past one messa
   }
 });
 
-test('the body, frames, dedupe keys and offsets equal what the messages say, across many batches', () => {
-  const messages = randomMessages(3_000, 11);
+test('the body, frames, dedupe keys and offsets equal what the messages say, across many batches and past the first slots', () => {
+  const messages = randomMessages(5_000, 11);
+  // 700 messages or 64 KiB; then batches of up to 3,000, past the 1,024 message slots a batch starts with.
+  for (const [recordsMax, bytesMax] of [[700, 64 * 1024], [3_000, 10 * 1024 * 1024]] as const) checkBatches(messages, pack(messages, recordsMax, bytesMax));
+});
+
+function checkBatches(messages: KafkaMessage[], batches: PackedBatch[]): void {
   let at = 0;
-  for (const b of pack(messages, 700, 64 * 1024)) {
+  for (const b of batches) {
     const { body, frames } = b.frameBody();
     const batchMessages = messages.slice(at, at + b.count);
     at += b.count;
@@ -82,9 +87,11 @@ test('the body, frames, dedupe keys and offsets equal what the messages say, acr
     for (const m of batchMessages) if ((newest.get(m.partition)?.offset ?? -1n) < m.offset) newest.set(m.partition, m);
     assert.deepEqual(b.nextOffsets(), new Map([...newest].map(([p, m]) => [p, { offset: m.offset + 1n, leaderEpoch: p + 7 }])));
     assert.deepEqual(b.newest, newest);
+    // Letters read the same slots the write does.
+    assert.equal(b.letterMessage(b.count - 1).offset, batchMessages.at(-1)?.offset);
   }
   assert.equal(at, messages.length);
-});
+}
 
 test('a dead letter gets its message back: key, value, headers, partition and offset, tombstones and keyless ones too', () => {
   const messages = randomMessages(500, 3);
