@@ -72,9 +72,10 @@ export interface WriteRequest {
   readonly preEncoded?: { readonly batch: EncodedBatch; readonly tableId: number };
   readonly onInvalid: OnInvalid;
   /**
-   * The caller reads `body` after the write (the Kafka source rebuilds its
-   * dead letters from it): a decode thread gets a copy, never the body's
-   * memory. Implied by `onInvalid: 'dead_letter'`.
+   * The caller reads `body` after the write (the Kafka source sends it
+   * again on a retry and cuts its dead letters from it): a decode thread
+   * gets a copy, never the body's memory, which a transfer would leave
+   * empty here. Implied by `onInvalid: 'dead_letter'`.
    */
   readonly keepBody?: boolean;
   /** Held until the records are in the index; released on every path. */

@@ -62,7 +62,6 @@ const COMMIT_INTERVAL_MS = 200;
 const RECONNECT_DELAY_MS_MIN = 1_000;
 const RECONNECT_DELAY_MS_MAX = 30_000;
 
-
 /** One Kafka topic → one table. */
 export class KafkaSource implements Ingestor {
   readonly name: string;
@@ -332,7 +331,7 @@ export class KafkaSource implements Ingestor {
         const t = ticket;
         ticket = undefined;
         // Past the table's rate the batch waits (the stream pauses behind it); a consumer never drops for a limit.
-        // keepBody: refused messages' dead letters are read from the body after the write.
+        // keepBody: a retry sends this body again, and refused messages' dead letters are cut from it afterwards.
         return await this.deps.door.write({ table: this.config.table, body, format: 'json', frames, frameFormat: this.config.format, dedupe, onInvalid: 'skip', keepBody: true, rateLimit: 'wait', signal }, t, this.progress);
       } catch (err) {
         // The connection ended: leave the batch uncommitted; the group re-delivers it to whoever reads next.
