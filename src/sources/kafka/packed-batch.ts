@@ -62,14 +62,15 @@ export class PackedBatch {
   private readonly valueless = new Set<number>();
   private readonly headers = new Map<number, ReadonlyMap<Buffer, Buffer>>();
   private readonly prefixes: string[] = [];
-  private readonly slots = new Map<number, number>();
+  /** Partition → its prefix's index in `prefixes`. */
+  private readonly prefixOf = new Map<number, number>();
   /** Per partition, its newest message: the offset to commit after this batch, and a dead-letter transaction's `through`. */
   readonly newest = new Map<number, KafkaMessage>();
   private beyondSafe: string | undefined;
   private valueStarts: Uint32Array | undefined;
   private keyBytes = 0;
-  count = 0;
-  bytes = 0;
+  #count = 0;
+  #bytes = 0;
 
   /**
    * `bodyBytesHint`: the body's expected size, such as the last batch's: a
@@ -91,6 +92,16 @@ export class PackedBatch {
     this.keyEnds = new Int32Array(slots);
   }
 
+  /** Messages packed. */
+  get count(): number {
+    return this.#count;
+  }
+
+  /** Value bytes packed (what the batch's admission ticket asks for). */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
   /** Whether the batch holds its bound of records or bytes. */
   get full(): boolean {
     return this.count >= this.recordsMax || this.bytes >= this.bytesMax;
@@ -104,7 +115,7 @@ export class PackedBatch {
   /** Packs `m`; nothing of it but its bytes and numbers is kept (and the partition's newest message). */
   add(m: KafkaMessage): void {
     if (this.count === this.frames.length) this.growSlots();
-    const i = this.count++;
+    const i = this.#count++;
     const value = m.value;
     const size = value?.length ?? 0;
     if (value === undefined || value === null) this.valueless.add(i);
@@ -113,18 +124,18 @@ export class PackedBatch {
       this.body.set(value, this.bytes);
     }
     this.frames[i] = size;
-    this.bytes += size;
+    this.#bytes += size;
     this.keyEnds[i] = this.packKey(i, m.key);
     // Copied: the client's header buffers are views of its whole fetch.
     if (m.headers.size > 0) this.headers.set(i, new Map([...m.headers].map(([k, v]) => [Buffer.from(k), Buffer.from(v)])));
     const partition = m.partition;
     this.partitions[i] = partition;
-    let slot = this.slots.get(partition);
-    if (slot === undefined) {
-      slot = this.prefixes.push(keyPrefix(m.topic, partition)) - 1;
-      this.slots.set(partition, slot);
+    let prefix = this.prefixOf.get(partition);
+    if (prefix === undefined) {
+      prefix = this.prefixes.push(keyPrefix(m.topic, partition)) - 1;
+      this.prefixOf.set(partition, prefix);
     }
-    this.prefixIndex[i] = slot;
+    this.prefixIndex[i] = prefix;
     const n = Number(m.offset);
     // Past 2^53 the number rounds: refused when the batch is written, as before packing.
     if (n > Number.MAX_SAFE_INTEGER) this.beyondSafe ??= `offset ${m.offset} of partition ${partition} is past 2^53`;
