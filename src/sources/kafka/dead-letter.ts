@@ -17,8 +17,8 @@
  * the producer is idempotent, so a retried request adds no second copy
  * either (see decision 0009).
  */
-import { Admin, ProduceAcks, Producer, findErrorBy, type Consumer, type Message } from '@platformatic/kafka';
-import type { LetterMessage } from './packed-batch.ts';
+import { Admin, ProduceAcks, Producer, findErrorBy, type Consumer } from '@platformatic/kafka';
+import type { KafkaMessage, LetterMessage } from './packed-batch.ts';
 import { failpoint } from '../../core/failpoint.ts';
 import type { WriteResult } from '../../ingest/pipeline.ts';
 
@@ -100,7 +100,7 @@ export class DeadLetterQueue {
    * in one transaction; resolves once it is committed. Every earlier offset
    * of the partition must be durable already.
    */
-  async send(letters: readonly DeadLetter[], consumer: GroupConsumer, through: Message<Buffer, Buffer, Buffer, Buffer>): Promise<void> {
+  async send(letters: readonly DeadLetter[], consumer: GroupConsumer, through: KafkaMessage): Promise<void> {
     if (letters.length === 0) return;
     const producer = this.producerOf(through.topic, through.partition);
     try {

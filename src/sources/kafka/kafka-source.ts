@@ -258,6 +258,7 @@ export class KafkaSource implements Ingestor {
       const inFlightMax = this.deps.hasPrimaryKey(this.config.table) ? 1 : this.config.inFlightBatchesMax;
       while (pending.length > 0 && this.writes.size < inFlightMax) {
         const batch = pending.shift() as PackedBatch;
+        // A little over the last dispatched batch's size: a full batch of the same messages needs no second buffer.
         bodyBytesHint = batch.bytes + (batch.bytes >> 3);
         this.dispatch(batch, session).finally(schedule);
       }
@@ -274,11 +275,7 @@ export class KafkaSource implements Ingestor {
     return new Promise<void>((resolve) => {
       stream.on('data', (m: KafkaMessage) => {
         let open = pending.at(-1);
-        if (open === undefined || !open.fits(m)) {
-          // A little over the last batch's size: a full batch of the same messages needs no second buffer.
-          if (open !== undefined) bodyBytesHint = open.bytes + (open.bytes >> 3);
-          pending.push((open = new PackedBatch(topic, batchRecordsMax, batchBytesMax, bodyBytesHint)));
-        }
+        if (open === undefined || !open.fits(m)) pending.push((open = new PackedBatch(topic, batchRecordsMax, batchBytesMax, bodyBytesHint)));
         open.add(m);
         schedule();
       });
