@@ -35,6 +35,14 @@ import type { Catalog } from '../../../src/storage/catalog.ts';
 
 type Owner = { after: (fn: () => Promise<void> | void) => void };
 
+/** A copy of `content` that owns its memory, as a large HTTP body does: the decode pool transfers such a body to its worker unless told to keep it. */
+function owningBody(content: string | Uint8Array): Buffer {
+  const bytes = typeof content === 'string' ? Buffer.from(content) : content;
+  const body = Buffer.from(new ArrayBuffer(bytes.length));
+  body.set(bytes);
+  return body;
+}
+
 async function setup(t: Owner, tables?: (catalog: Catalog) => TableAdmin, threads = 0) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-dlq-pipeline-'));
   const config = resolveConfig({ dataDir: dir, shards: 4, decodeThreads: 0 });
@@ -113,10 +121,8 @@ test("deadLetterRefused stores records refused before the pipeline, and answers 
 test('a body decoded in a worker thread is still there to cut letters from (copied, not transferred)', async (t) => {
   const s = await setup(t, undefined, 1);
   const lines = Array.from({ length: 400 }, (_, i) => (i % 100 === 7 ? `{"k":"bad-${i}","v":"not an int ${i}"}` : `{"k":"k${i}","v":${i}}`));
-  // A body that owns its memory, as a large HTTP body does (the pool would otherwise transfer it to the worker).
   const text = lines.join('\n');
-  const big = Buffer.from(new ArrayBuffer(Buffer.byteLength(text)));
-  big.write(text);
+  const big = owningBody(text);
   assert.ok(big.length > 4096);
   const result = await s.door.write({ table: 'm', body: big, format: 'ndjson', onInvalid: 'dead_letter' }, s.admission.tryAcquire(big.length)!);
   assert.equal(result.written, 396);
@@ -132,8 +138,7 @@ test('keepBody: a framed body decoded in a worker thread with onInvalid skip is 
   const s = await setup(t, undefined, 1);
   const values = Array.from({ length: 300 }, (_, i) => (i % 50 === 3 ? `{"k":"bad-${i}","v":"nope"}` : `{"k":"k${i}","v":${i}}`));
   const text = values.join('');
-  const body = Buffer.from(new ArrayBuffer(Buffer.byteLength(text)));
-  body.write(text);
+  const body = owningBody(text);
   const frames = Uint32Array.from(values.map((v) => Buffer.byteLength(v)));
   const dedupe = { prefix: 'kafka:t:0:', first: 0, digits: 20 };
   const write = () => s.door.write({ table: 'm', body, format: 'json', frames, dedupe, onInvalid: 'skip', keepBody: true }, s.admission.tryAcquire(body.length)!);
@@ -162,8 +167,7 @@ test("an OTLP body: the table's refusals are dead-lettered as their records' JSO
     ],
   };
   const proto = type.encode(type.fromObject(request)).finish();
-  const body = Buffer.from(new ArrayBuffer(proto.length));
-  body.set(proto);
+  const body = owningBody(proto);
   assert.ok(body.length > 1024, 'large enough for a worker');
   const result = await s.door.write({ table: 'logs', body, format: 'json', otlp: { encoding: 'protobuf', recordsBytesMax: 1 << 20, workingSetBytes: body.length * 8 }, onInvalid: 'dead_letter', source: 'otlp' }, s.admission.tryAcquire(body.length)!);
   assert.equal(result.written, 30);
