@@ -23,12 +23,23 @@ const TABLE = {
   ],
 };
 const MESSAGES = 400;
+/** Good messages after a last poison message in partition 0 (several batches of 50). */
+const TAIL = 200;
 /** Poison messages: not JSON, and a schema violation, in both partitions (keys spread them). */
 const POISON = new Map<number, string>([
   [37, 'not json {'],
   [38, '{"seq":"x","user":"u1"}'],
   [250, '{"seq":250}'],
 ]);
+
+/** Polls `check` every 100 ms until it holds; fails with `why()` after `timeoutMs`. */
+async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: number, why: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) assert.fail(why());
+    await sleep(100);
+  }
+}
 
 /** The messages of `topic` from the start: at least `atLeast` (or until `timeoutMs`), then any more that come within `quietMs`. */
 async function readAll(broker: KafkaBroker, topic: string, isolationLevel: number, atLeast: number, quietMs: number, timeoutMs = 60_000): Promise<Message[]> {
@@ -94,4 +105,32 @@ test('Kafka DLQ: a consumer SIGKILLed right after producing a letter leaves it i
 
   second.child.kill('SIGTERM');
   assert.equal(await second.exited, 0, second.output());
+
+  // Offsets held behind a batch's dead letters are committed once its letters are, even with no batch after them
+  // to bring a commit. A poison message opens a tail of TAIL good ones; the third consumer freezes (SIGSTOP) with
+  // the poison's letter produced, by when the tail's later batches are durable and held behind it, and thaws after
+  // its commit timer is due: that commit finds nothing ready, and the letters' transaction ends after it.
+  const tail = [{ topic, partition: 0, key: Buffer.from('u0'), value: Buffer.from('not json either {') }];
+  for (let seq = MESSAGES; seq < MESSAGES + TAIL; seq++) tail.push({ topic, partition: 0, key: Buffer.from('u0'), value: Buffer.from(JSON.stringify({ seq, user: 'u0' })) });
+  await producer.send({ messages: tail });
+  const third = startSluiceKafka(t, args, { SLUICE_FAILPOINT: 'kafka.after-dlq-send=stop' });
+  await waitUntil(() => /failpoint kafka.after-dlq-send: SIGSTOP/.test(third.output()), 60_000, () => `the third consumer never froze: ${third.output()}`);
+  await sleep(1_000);
+  third.child.kill('SIGCONT');
+  const probe = new Consumer({ ...broker.clientOptions('dlq-once-probe'), groupId: 'sluice-orders' });
+  t.after(() => probe.close(true));
+  const ends = (await probe.listOffsets({ topics: [topic] })).get(topic) ?? [];
+  let offsetsNow: readonly bigint[] = [];
+  await waitUntil(
+    async () => {
+      offsetsNow = (await probe.listCommittedOffsets({ topics: [{ topic, partitions: ends.map((_, p) => p) }] })).get(topic) ?? [];
+      // -1: nothing committed, which is right for an empty partition.
+      return ends.every((end, p) => (end === 0n ? (offsetsNow[p] ?? -1n) <= 0n : offsetsNow[p] === end));
+    },
+    20_000,
+    () => `the group committed ${offsetsNow.join(', ')} while the log ends at ${ends.join(', ')}: ${third.output()}`,
+  );
+  assert.equal((await storedSeqs(node.url)).length, MESSAGES - POISON.size + TAIL);
+  third.child.kill('SIGTERM');
+  assert.equal(await third.exited, 0, third.output());
 });

@@ -385,6 +385,9 @@ export class KafkaSource implements Ingestor {
       this.lettersInFlight.delete(partition);
     }
     commits.done(seq, [partition]);
+    // Later batches of the partition that became durable meanwhile were held behind this one, and a plain commit
+    // that ran meanwhile put the partition's offset back: either waits for a commit, which no further batch may bring.
+    this.scheduleCommit();
   }
 
   private scheduleCommit(): void {
