@@ -6,13 +6,20 @@
  * topic, and the rate at which a bare consumer of the same library reads it
  * without writing anywhere (the ceiling of the source's input side).
  */
+import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import path from 'node:path';
-import { Consumer, ProduceAcks, Producer } from '@platformatic/kafka';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { ProduceAcks, Producer } from '@platformatic/kafka';
 import { KafkaBroker } from '../test/process/kafka.ts';
 import { NodeProcess, http, sleep } from '../test/process/harness.ts';
 import { BENCH_TABLE, recordLine } from './lib/records.ts';
+import { consumeAll, type BareConsumerArgs } from './lib/kafka-bare-consumer.ts';
 import { fmt, median } from './lib/stats.ts';
+
+const execFileAsync = promisify(execFile);
+const BARE_CONSUMER = fileURLToPath(new URL('./lib/kafka-bare-consumer.ts', import.meta.url));
 
 const PARTITIONS = 6;
 /** Messages per produce request: ~160 B each, under the broker's 1 MB batch limit per partition. */
@@ -29,7 +36,10 @@ export interface KafkaBenchOptions {
 
 interface KafkaTrial {
   readonly produced: number;
+  /** The bare consumer in the bench's process (warm from the second trial). */
   readonly consumed: number;
+  /** The bare consumer in a fresh process, as cold as the node. */
+  readonly consumedFresh: number;
   readonly sluice: number;
 }
 
@@ -44,12 +54,13 @@ export async function runKafkaBench(o: KafkaBenchOptions): Promise<void> {
     const m = (f: (t: KafkaTrial) => number): number => median(trials.map(f));
     o.log(`## Kafka → sluice, one node (median of ${o.runs})`);
     o.log('');
-    o.log(`${fmt(o.records)} JSON records (~160 B) on ${PARTITIONS} partitions of a local Kafka 4.3.1 broker (KRaft, one JVM). sluice: a node's Kafka source, 5,000 messages per write, 3 writes in flight, timed from the node's ready to every offset committed (so every record durable and deduplicated by its (topic, partition, offset) key; includes joining the group). Peers in the same run: @platformatic/kafka producing the topic (idempotent, acks=all), and a bare consumer of the same library reading it to the end without writing anywhere.`);
+    o.log(`${fmt(o.records)} JSON records (~160 B) on ${PARTITIONS} partitions of a local Kafka 4.3.1 broker (KRaft, one JVM). sluice: a node's Kafka source, 5,000 messages per write, 3 writes in flight, timed from the node's ready to every offset committed (so every record durable and deduplicated by its (topic, partition, offset) key; includes joining the group). Peers in the same run: @platformatic/kafka producing the topic (idempotent, acks=all), and a bare consumer of the same library reading it to the end without writing anywhere, timed from just before it joins its group: once in a fresh process per run, cold as the node is (the like-for-like peer), and once in the bench's own process, where its code is warm from the second run on.`);
     o.log('');
     o.log('| figure | records/s | sluice ÷ figure |');
     o.log('|---|---|---|');
     o.log(`| sluice Kafka source (durable, committed) | ${fmt(m((t) => t.sluice))} | |`);
-    o.log(`| bare consumer, no writes | ${fmt(m((t) => t.consumed))} | ${fmt(m((t) => t.sluice) / m((t) => t.consumed), 2)}× |`);
+    o.log(`| bare consumer, no writes, a fresh process per run (cold, as the node) | ${fmt(m((t) => t.consumedFresh))} | ${fmt(m((t) => t.sluice) / m((t) => t.consumedFresh), 2)}× |`);
+    o.log(`| bare consumer, no writes, in the bench's process (warm from run 2) | ${fmt(m((t) => t.consumed))} | ${fmt(m((t) => t.sluice) / m((t) => t.consumed), 2)}× |`);
     o.log(`| producer | ${fmt(m((t) => t.produced))} | ${fmt(m((t) => t.sluice) / m((t) => t.produced), 2)}× |`);
     o.log('');
   } finally {
@@ -61,10 +72,11 @@ async function trial(broker: KafkaBroker, run: number, o: KafkaBenchOptions): Pr
   const topic = `bench-${run}`;
   await broker.createTopic(topic, PARTITIONS);
   const produced = await produce(broker, topic, o.records);
-  const consumed = await consumeAll(broker, topic, o.records);
+  const consumed = await consumeInProcess(broker, topic, o.records);
+  const consumedFresh = await consumeInFreshProcess(broker, topic, o.records);
   const sluice = await sluiceRate(broker, topic, o.records, mkdtempSync(path.join(o.root, `kafka-${run}-`)));
-  o.log(`run ${run + 1}: produce ${fmt(produced)}/s, bare consume ${fmt(consumed)}/s, sluice ${fmt(sluice)}/s`);
-  return { produced, consumed, sluice };
+  o.log(`run ${run + 1}: produce ${fmt(produced)}/s, bare consume ${fmt(consumed)}/s (fresh process ${fmt(consumedFresh)}/s), sluice ${fmt(sluice)}/s`);
+  return { produced, consumed, consumedFresh, sluice };
 }
 
 async function produce(broker: KafkaBroker, topic: string, records: number): Promise<number> {
@@ -88,32 +100,17 @@ async function produce(broker: KafkaBroker, topic: string, records: number): Pro
   }
 }
 
-async function consumeAll(broker: KafkaBroker, topic: string, records: number): Promise<number> {
-  const consumer = new Consumer({
-    ...broker.clientOptions('bench-consumer'),
-    groupId: `bench-bare-${topic}`,
-    autocommit: false,
-    maxWaitTime: 100,
-    maxBytes: 8 * 1024 * 1024,
-    maxBytesPerPartition: 1024 * 1024,
-    highWaterMark: 4096,
-  });
-  try {
-    const started = performance.now();
-    const stream = await consumer.consume({ topics: [topic], mode: 'earliest' });
-    let n = 0;
-    await new Promise<void>((resolve, reject) => {
-      stream.on('data', () => {
-        if (++n === records) resolve();
-      });
-      stream.on('error', reject);
-    });
-    const rate = records / ((performance.now() - started) / 1000);
-    await stream.close();
-    return rate;
-  } finally {
-    await consumer.close(true);
-  }
+/** The bare consumer in the bench's own process: warm from its second trial on. */
+function consumeInProcess(broker: KafkaBroker, topic: string, records: number): Promise<number> {
+  return consumeAll({ client: broker.clientOptions('bench-consumer'), groupId: `bench-bare-${topic}`, topic, records });
+}
+
+/** The bare consumer in a fresh process (bench/lib/kafka-bare-consumer.ts), cold as the node is. */
+async function consumeInFreshProcess(broker: KafkaBroker, topic: string, records: number): Promise<number> {
+  const args: BareConsumerArgs = { client: broker.clientOptions('bench-consumer-fresh'), groupId: `bench-fresh-${topic}`, topic, records };
+  const { stdout } = await execFileAsync(process.execPath, [BARE_CONSUMER, JSON.stringify(args)], { timeout: DONE_TIMEOUT_MS });
+  const { rate } = JSON.parse(stdout) as { rate: number };
+  return rate;
 }
 
 async function sluiceRate(broker: KafkaBroker, topic: string, records: number, dataDir: string): Promise<number> {
