@@ -8,7 +8,7 @@
  * the ring placement figures. Every figure is the median of `runs` runs,
  * each on a fresh cluster.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { NodeProcess, http, sleep } from '../test/process/harness.ts';
@@ -381,6 +381,7 @@ function gcByKind(diff: Map<string, number>): Map<string, { count: number; secon
 
 /** CPU profiles of every node's main thread, started 3 s into the load, saved as nN-runR.cpuprofile in `dir`. */
 async function profileNodes(cluster: BenchCluster, dir: string, seconds: number, run: number): Promise<void> {
+  mkdirSync(dir, { recursive: true });
   await sleep(3_000);
   await Promise.all(
     cluster.urls.map(async (u, i) => {
