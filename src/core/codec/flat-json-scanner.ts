@@ -82,7 +82,9 @@ export class FlatJsonScanner {
    * position after its `}`, or -1 (slots unspecified) to decline.
    */
   scanObject(src: Buffer, start: number, end: number): number {
-    this.kinds.fill(SLOT_MISSING);
+    // A loop, not TypedArray#fill: a native call per record costs more than a handful of stores.
+    const kinds = this.kinds;
+    for (let i = 0; i < kinds.length; i++) kinds[i] = SLOT_MISSING;
     let p = skipJsonSpace(src, start, end);
     if (p >= end || src[p] !== OPEN) return -1;
     p = skipJsonSpace(src, p + 1, end);
