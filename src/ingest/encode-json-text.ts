@@ -12,7 +12,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { CompiledSchema } from '../core/schema/compile-schema.ts';
 import { recordEncoderOf } from '../core/schema/compile-encoder.ts';
-import { scanElementEncoderOf, scanEncoderOf } from '../core/schema/scan-encoder.ts';
+import { scanElementEncoderOf, scanEncoderOf, scanLineEncoderOf } from '../core/schema/scan-encoder.ts';
 import { skipJsonSpace } from '../core/codec/flat-json-scanner.ts';
 import { BatchEncoding, type EncodeContext, type EncodedBatch } from './batch-encoder.ts';
 import { BLANK_LINE, checkBody, noRecords, parseNdjsonLine, type BodyFormat } from './decode-body.ts';
@@ -60,15 +60,17 @@ export function encodeNdjson(body: Uint8Array, schema: CompiledSchema, ctx: Enco
   const buf = asBuffer(body);
   // Sized for records of ~160 bytes of JSON, each smaller as an entry (no key names).
   const encoding = new BatchEncoding(schema, ctx, Math.ceil(buf.length / 160), recordEncoderOf(schema));
-  const scan = scanEncoderOf(schema)(encoding.target);
+  const scanLine = scanLineEncoderOf(schema)(encoding.target);
   let records = 0;
   let start = 0;
   for (let line = 0; start < buf.length; line++) {
-    let end = buf.indexOf(NEWLINE, start);
-    if (end === -1) end = buf.length;
-    if (scan(buf, start, end, records)) encoding.added(records++);
+    // The scanner finds the line's end itself: no search for the newline first.
+    let end = scanLine(buf, start, buf.length, records);
+    if (end >= 0) encoding.added(records++);
     else {
       // Declined: blank, not JSON, or not plain; the line as decodeBody reads it.
+      end = buf.indexOf(NEWLINE, start);
+      if (end === -1) end = buf.length;
       const record = parseNdjsonLine(buf.toString('utf8', start, end), line, records);
       if (record !== BLANK_LINE) encoding.add(record, records++);
     }

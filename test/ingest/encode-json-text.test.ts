@@ -115,6 +115,29 @@ test('property: NDJSON bodies encode from their bytes as parsing then encoding d
   assert.ok(taken < total, 'some lines must take the JSON.parse path');
 });
 
+test('NDJSON records broken over two lines are read line by line, as decodeBody reads them', () => {
+  // The scanner finds each line's end itself (FlatJsonScanner.scanLine): a newline anywhere in a record, between
+  // tokens or inside a string, must end the line there, never be skipped as whitespace.
+  const r = prng(20261207);
+  const def = scalarTable('string', 'string', 'reject');
+  const schema = compileSchema(def, LIMITS);
+  let broken = 0;
+  for (let n = 0; n < 300; n++) {
+    const lines = Array.from({ length: 1 + Math.floor(r() * 8) }, () => line(r, def, false));
+    const i = Math.floor(r() * lines.length);
+    const text = lines[i] as string;
+    const at = Math.floor(r() * (text.length + 1));
+    lines[i] = `${text.slice(0, at)}\n${text.slice(at)}`;
+    const body = Buffer.from(lines.join('\n'));
+    const ctx = randomCtx(r, lines.length + 1);
+    const fast = outcome(() => encodeNdjson(body, schema, ctx));
+    assert.deepEqual(fast, outcome(() => encodeBatch(decodeBody(body, 'ndjson'), schema, ctx)), body.toString());
+    if (fast !== undefined && 'error' in fast) broken++;
+  }
+  // Most breaks leave a line that is not JSON; a break at a record's edge leaves a blank line and no error.
+  assert.ok(broken > 150 && broken < 300, `${broken} of 300 bodies refused`);
+});
+
 test('property: JSON frames encode from their bytes as decodeFrames then encoding does', () => {
   const r = prng(616);
   for (const keyType of KEY_TYPES) {

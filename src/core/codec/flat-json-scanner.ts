@@ -40,6 +40,9 @@ const MINUS = 0x2d;
 const DOT = 0x2e;
 const ZERO = 0x30;
 const NINE = 0x39;
+const NEWLINE = 0x0a;
+/** Not a byte: as `newline`, no byte is skipped as one. */
+const NO_NEWLINE = -1;
 /** Digits summed exactly in a double: below 2^53 whatever they are. */
 const EXACT_DIGITS_MAX = 15;
 
@@ -77,17 +80,33 @@ export class FlatJsonScanner {
   }
 
   /**
+   * Scans the NDJSON line that starts at `start`: a plain flat object with
+   * JSON whitespace around it, none of it a newline, up to a newline or
+   * `end`. The newline's position (or `end`), or -1 (slots unspecified) to
+   * decline. What `scan` says of the line's text, without first finding
+   * where the line ends.
+   */
+  scanLine(src: Buffer, start: number, end: number): number {
+    const after = this.scanObject(src, start, end, NO_NEWLINE);
+    if (after < 0) return -1;
+    const p = skipSpace(src, after, end, NO_NEWLINE);
+    return p === end || src[p] === NEWLINE ? p : -1;
+  }
+
+  /**
    * Scans the plain flat object that src[start, end) opens with (after JSON
    * whitespace), whatever follows it (an array's next element); the
    * position after its `}`, or -1 (slots unspecified) to decline.
+   * `newline`: NO_NEWLINE when a newline ends the text (NDJSON) rather than
+   * being whitespace.
    */
-  scanObject(src: Buffer, start: number, end: number): number {
+  scanObject(src: Buffer, start: number, end: number, newline: number = NEWLINE): number {
     // A loop, not TypedArray#fill: a native call per record costs more than a handful of stores.
     const kinds = this.kinds;
     for (let i = 0; i < kinds.length; i++) kinds[i] = SLOT_MISSING;
-    let p = skipJsonSpace(src, start, end);
+    let p = skipSpace(src, start, end, newline);
     if (p >= end || src[p] !== OPEN) return -1;
-    p = skipJsonSpace(src, p + 1, end);
+    p = skipSpace(src, p + 1, end, newline);
     if (p < end && src[p] === CLOSE) return p + 1;
     for (let position = 0; ; position++) {
       if (p >= end || src[p] !== QUOTE) return -1;
@@ -97,13 +116,13 @@ export class FlatJsonScanner {
       if (p >= end || src[p] !== QUOTE) return -1;
       const field = this.fieldOf(src, keyStart, p, position);
       if (field < 0 || this.kinds[field] !== SLOT_MISSING) return -1;
-      p = skipJsonSpace(src, p + 1, end);
+      p = skipSpace(src, p + 1, end, newline);
       if (p >= end || src[p] !== COLON) return -1;
-      p = this.value(src, skipJsonSpace(src, p + 1, end), end, field);
+      p = this.value(src, skipSpace(src, p + 1, end, newline), end, field);
       if (p < 0) return -1;
-      p = skipJsonSpace(src, p, end);
+      p = skipSpace(src, p, end, newline);
       if (p < end && src[p] === COMMA) {
-        p = skipJsonSpace(src, p + 1, end);
+        p = skipSpace(src, p + 1, end, newline);
         continue;
       }
       return p < end && src[p] === CLOSE ? p + 1 : -1;
@@ -226,9 +245,14 @@ function digits(src: Buffer, p: number, end: number): number {
 
 /** The first position at or after `p` (before `end`) that is not JSON whitespace (space, tab, CR, LF). */
 export function skipJsonSpace(src: Buffer, p: number, end: number): number {
+  return skipSpace(src, p, end, NEWLINE);
+}
+
+/** skipJsonSpace, with `newline` as the newline byte it skips: NO_NEWLINE stops at a newline. */
+function skipSpace(src: Buffer, p: number, end: number, newline: number): number {
   while (p < end) {
     const b = src[p];
-    if (b !== 0x20 && b !== 0x0a && b !== 0x0d && b !== 0x09) break;
+    if (b !== 0x20 && b !== newline && b !== 0x0d && b !== 0x09) break;
     p++;
   }
   return p;

@@ -46,16 +46,34 @@ const VALUE = 9;
 
 const encoders = new WeakMap<CompiledSchema, RecordScanEncoder>();
 
+/** What text an encode takes: all of [start, end), the object it opens with, or the NDJSON line that starts at `start`. */
+const WHOLE = 0;
+const ELEMENT = 1;
+const LINE = 2;
+type Extent = typeof WHOLE | typeof ELEMENT | typeof LINE;
+
 /** The schema's scan encoder, made on first use and kept for the life of the compiled schema. */
 export function scanEncoderOf(schema: CompiledSchema): ScanEncoderFactory {
   const encoder = encoderOf(schema);
-  return (target) => (src, start, end, index) => encoder.encode(target, src, start, end, index, true) >= 0;
+  return (target) => (src, start, end, index) => encoder.encode(target, src, start, end, index, WHOLE) >= 0;
 }
 
 /** The schema's scan encoder for the elements of a JSON array. */
 export function scanElementEncoderOf(schema: CompiledSchema): (target: EncodeTarget) => ScanElementEncoder {
   const encoder = encoderOf(schema);
-  return (target) => (src, start, end, index) => encoder.encode(target, src, start, end, index, false);
+  return (target) => (src, start, end, index) => encoder.encode(target, src, start, end, index, ELEMENT);
+}
+
+/**
+ * The schema's scan encoder for NDJSON lines: encodes the line that starts
+ * at `start` (src[start, end) holds it and maybe more lines) as the scan
+ * encoder would the line's text alone; the line's end (its newline, or
+ * `end`), or -1, with nothing written, when the line must be found and
+ * parsed instead. Saves finding each line's end before scanning it.
+ */
+export function scanLineEncoderOf(schema: CompiledSchema): (target: EncodeTarget) => ScanElementEncoder {
+  const encoder = encoderOf(schema);
+  return (target) => (src, start, end, index) => encoder.encode(target, src, start, end, index, LINE);
 }
 
 function encoderOf(schema: CompiledSchema): RecordScanEncoder {
@@ -95,10 +113,10 @@ class RecordScanEncoder {
     this.slow = slowNormalizers(schema.limits);
   }
 
-  /** Record `index` from src[start, end) (`whole`) or from the object it opens with; where the text taken ends, or -1. */
-  encode(t: EncodeTarget, src: Buffer, start: number, end: number, index: number, whole: boolean): number {
+  /** Record `index` from src[start, end), the object it opens with, or the line at `start` (`extent`); where the text taken ends, or -1. */
+  encode(t: EncodeTarget, src: Buffer, start: number, end: number, index: number, extent: Extent): number {
     const s = this.scanner;
-    const after = whole ? (s.scan(src, start, end) ? end : -1) : s.scanObject(src, start, end);
+    const after = extent === WHOLE ? (s.scan(src, start, end) ? end : -1) : extent === ELEMENT ? s.scanObject(src, start, end) : s.scanLine(src, start, end);
     if (after < 0) return -1;
     for (let i = 0; i < this.types.length; i++) if (!this.check(src, i)) return -1;
     const schema = this.schema;
