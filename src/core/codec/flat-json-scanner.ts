@@ -63,6 +63,8 @@ export class FlatJsonScanner {
 
   /** `names`: the keys' UTF-8 bytes. */
   constructor(names: readonly Uint8Array[]) {
+    // `guessed` compares a name in place, which holds only for names JSON spells as their bytes.
+    for (const n of names) if (!n.every((b) => PLAIN[b] === 1)) throw new Error(`a scanned key must be plain JSON string bytes: ${Buffer.from(n).toString()}`);
     this.names = names;
     const n = names.length;
     this.kinds = new Uint8Array(n);
@@ -111,10 +113,15 @@ export class FlatJsonScanner {
     for (let position = 0; ; position++) {
       if (p >= end || src[p] !== QUOTE) return -1;
       const keyStart = p + 1;
-      p = keyStart;
-      while (PLAIN[src[p] as number] === 1) p++;
-      if (p >= end || src[p] !== QUOTE) return -1;
-      const field = this.fieldOf(src, keyStart, p, position);
+      // Most objects spell their keys in the order of the last one: the guess is compared in place, with no scan for the quote first.
+      let field = this.guessed(src, keyStart, end, position);
+      if (field >= 0) p = keyStart + (this.names[field] as Uint8Array).length;
+      else {
+        p = keyStart;
+        while (PLAIN[src[p] as number] === 1) p++;
+        if (p >= end || src[p] !== QUOTE) return -1;
+        field = this.fieldOf(src, keyStart, p, position);
+      }
       if (field < 0 || this.kinds[field] !== SLOT_MISSING) return -1;
       p = skipSpace(src, p + 1, end, newline);
       if (p >= end || src[p] !== COLON) return -1;
@@ -194,6 +201,16 @@ export class FlatJsonScanner {
     // The text is ASCII; Number() parses JSON's number grammar to the same double JSON.parse does.
     this.numbers[field] = plain ? (src[start] === MINUS ? -value : value) : Number(latin1(src, start, p));
     return p;
+  }
+
+  /** The key found at this position last time, when src at `start` is its name and a closing quote; else -1. */
+  private guessed(src: Buffer, start: number, end: number, position: number): number {
+    const g = position < this.guess.length ? (this.guess[position] as number) : -1;
+    if (g < 0) return -1;
+    const name = this.names[g] as Uint8Array;
+    const quote = start + name.length;
+    // A name is plain (no quote, backslash or control byte), so name + quote is the whole key.
+    return quote < end && src[quote] === QUOTE && sameBytes(name, src, start, quote) ? g : -1;
   }
 
   /** The key src[start, end): the one found at this position last time, else a search; -1 when unknown. */
