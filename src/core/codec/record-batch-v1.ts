@@ -73,11 +73,19 @@ const TWO_32 = 4294967296;
 /** Writes epoch ms as a memcmp-ordered 8-byte key part. */
 export function writeTimeKey(buf: Buffer, offset: number, timeMs: number): void {
   // Two 32-bit halves instead of a BigInt: this runs once per record.
+  // Byte stores rather than writeInt32BE/writeUInt32BE, whose range checks cost more than the stores (3% of a
+  // decode thread); callers pass validated times, whose high half is far inside an int32.
   const ms = Math.trunc(timeMs);
   const hi = Math.floor(ms / TWO_32);
-  buf.writeInt32BE(hi, offset);
-  buf.writeUInt32BE(ms - hi * TWO_32, offset + 4);
-  buf[offset] = (buf[offset] as number) ^ SIGN_FLIP;
+  const lo = ms - hi * TWO_32;
+  buf[offset] = ((hi >>> 24) & 0xff) ^ SIGN_FLIP;
+  buf[offset + 1] = (hi >>> 16) & 0xff;
+  buf[offset + 2] = (hi >>> 8) & 0xff;
+  buf[offset + 3] = hi & 0xff;
+  buf[offset + 4] = lo >>> 24;
+  buf[offset + 5] = (lo >>> 16) & 0xff;
+  buf[offset + 6] = (lo >>> 8) & 0xff;
+  buf[offset + 7] = lo & 0xff;
 }
 
 /** Reads a time key part written by `writeTimeKey`. */

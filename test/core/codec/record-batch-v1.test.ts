@@ -33,6 +33,11 @@ test('random time keys keep memcmp order equal to numeric order', () => {
     writeTimeKey(kb, 0, b);
     assert.equal(Math.sign(Buffer.compare(ka, kb)), Math.sign(a - b));
     assert.equal(readTimeKey(ka, 0), a);
+    // The stored form: the time as a big-endian int64 with its sign bit flipped.
+    const want = Buffer.alloc(8);
+    want.writeBigInt64BE(BigInt(a));
+    want[0] = (want[0] as number) ^ 0x80;
+    assert.deepEqual(ka, want, `time key of ${a}`);
   }
 });
 
