@@ -25,7 +25,7 @@ const TABLE = {
 const MESSAGES = 400;
 /** Good messages after a last poison message in partition 0 (several batches of 50). */
 const TAIL = 200;
-/** Poison messages: not JSON, and a schema violation, in both partitions (keys spread them). */
+/** Poison messages: not JSON, and a schema violation, in both partitions (each message's partition is its seq's parity). */
 const POISON = new Map<number, string>([
   [37, 'not json {'],
   [38, '{"seq":"x","user":"u1"}'],
@@ -79,7 +79,8 @@ test('Kafka DLQ: a consumer SIGKILLed right after producing a letter leaves it i
   const producer = new Producer({ ...broker.clientOptions('dlq-once-producer'), acks: ProduceAcks.ALL, idempotent: true });
   t.after(() => producer.close());
   const messages = [];
-  for (let seq = 0; seq < MESSAGES; seq++) messages.push({ topic, key: Buffer.from(`u${seq % 5}`), value: Buffer.from(POISON.get(seq) ?? JSON.stringify({ seq, user: `u${seq % 5}` })) });
+  // Partitions named outright: the keys u0..u4 all hash to partition 0 of 2.
+  for (let seq = 0; seq < MESSAGES; seq++) messages.push({ topic, partition: seq % 2, key: Buffer.from(`u${seq % 5}`), value: Buffer.from(POISON.get(seq) ?? JSON.stringify({ seq, user: `u${seq % 5}` })) });
   await producer.send({ messages });
 
   const args = ['--brokers', broker.bootstrap, '--topic', topic, '--table', 'orders', '--url', node.url, '--batch-records', '50', '--status-every-ms', '0', '--session-timeout-ms', '6000'];
