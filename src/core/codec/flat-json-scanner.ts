@@ -213,18 +213,17 @@ export class FlatJsonScanner {
     return quote < end && src[quote] === QUOTE && sameBytes(name, src, start, quote) ? g : -1;
   }
 
-  /** The key src[start, end): the one found at this position last time, else a search; -1 when unknown. */
+  /** The key src[start, end), searched for (`guessed` missed) and remembered as this position's guess; -1 when unknown. */
   private fieldOf(src: Buffer, start: number, end: number, position: number): number {
-    const guessed = position < this.guess.length ? (this.guess[position] as number) : -1;
-    if (guessed >= 0 && sameBytes(this.names[guessed] as Uint8Array, src, start, end)) return guessed;
     for (let i = 0; i < this.names.length; i++) {
-      if (i !== guessed && sameBytes(this.names[i] as Uint8Array, src, start, end)) {
+      if (sameBytes(this.names[i] as Uint8Array, src, start, end)) {
         if (position < this.guess.length) this.guess[position] = i;
         return i;
       }
     }
     return -1;
   }
+
 }
 
 /** 1 for a byte that stands for itself inside a JSON string: not a quote, a backslash or a control character. */
