@@ -18,10 +18,15 @@
  *
  * Claims are decided one after another (synchronously once the seek is
  * done), so two requests sharing a key can never both be fresh. A request
- * that overlaps a fresh one still in flight is resolved; the index then
- * keeps one record per key (the later, non-fresh batch replaces the
- * earlier entry when it is applied). Merging ranges only ever makes fewer
- * requests fresh, so the range list is bounded by merging the closest.
+ * that overlaps a fresh one still in flight is resolved, and its claim is
+ * handed out only once that fresh one settled: the index applies batches
+ * in WAL order, and a fresh batch is applied without a lookup, so it must
+ * be appended before anything that shares its keys (the later, looked-up
+ * batch then replaces its entries). Otherwise a fresh batch held up in
+ * decoding (an importer killed on a loaded node, its rerun re-sending the
+ * rows) would land after the rerun's batch and store its keys twice.
+ * Merging ranges only ever makes fewer requests fresh, so the range list
+ * is bounded by merging the closest.
  */
 import type { DedupeKeys } from './dedupe-keys.ts';
 
@@ -45,10 +50,19 @@ interface Entry {
   readonly ranges: [number, number][];
   /** Requests claimed and not yet settled: the entry must not be forgotten meanwhile. */
   inFlight: number;
+  /** Fresh claims not yet settled: an overlapping claim waits for them. */
+  readonly freshInFlight: FreshRange[];
   /** The seek, until it settled. */
   learnt: Promise<void>;
   /** The seek failed: forget the entry once idle, so the next claim seeks again. */
   failed: boolean;
+}
+
+/** A fresh claim's range of one prefix, until the claim settles. */
+interface FreshRange {
+  readonly min: number;
+  readonly max: number;
+  readonly settled: Promise<void>;
 }
 
 const NOT_FRESH: FenceClaim = { fresh: false, release: () => undefined };
@@ -101,7 +115,7 @@ export class DedupeFence {
       release();
       throw err;
     }
-    // From here to the return nothing awaits: claims are decided one at a time.
+    // From here to the decision's end nothing awaits: claims are decided one at a time.
     let fresh = true;
     let i = 0;
     for (const r of ranges.values()) {
@@ -110,7 +124,32 @@ export class DedupeFence {
     }
     i = 0;
     for (const r of ranges.values()) addRange((held[i++] as Entry).ranges, r.min, r.max);
+    if (fresh) return { fresh, release: this.trackFresh(ranges, held, release) };
+    const earlier = freshOverlapping(ranges, held);
+    if (earlier.length > 0) await Promise.all(earlier);
     return { fresh, release };
+  }
+
+  /** Records a fresh claim's ranges until it settles; returns its release, which also wakes the claims waiting on it. */
+  private trackFresh(ranges: Map<string, { min: number; max: number }>, held: readonly Entry[], release: () => void): () => void {
+    let settle!: () => void;
+    const settled = new Promise<void>((resolve) => (settle = resolve));
+    const mine: FreshRange[] = [];
+    let i = 0;
+    for (const r of ranges.values()) {
+      const f: FreshRange = { min: r.min, max: r.max, settled };
+      (held[i++] as Entry).freshInFlight.push(f);
+      mine.push(f);
+    }
+    return () => {
+      for (let k = 0; k < held.length; k++) {
+        const list = (held[k] as Entry).freshInFlight;
+        const at = list.indexOf(mine[k] as FreshRange);
+        if (at >= 0) list.splice(at, 1);
+      }
+      settle();
+      release();
+    };
   }
 
   private entryFor(table: string, prefix: string, digits: number): Entry {
@@ -122,7 +161,7 @@ export class DedupeFence {
       this.entries.set(id, entry);
       return entry;
     }
-    const created: Entry = { id, fence: Number.POSITIVE_INFINITY, ranges: [], inFlight: 0, learnt: Promise.resolve(), failed: false };
+    const created: Entry = { id, fence: Number.POSITIVE_INFINITY, ranges: [], inFlight: 0, freshInFlight: [], learnt: Promise.resolve(), failed: false };
     created.learnt = this.learn(table, prefix, digits, created);
     this.entries.set(id, created);
     return created;
@@ -151,6 +190,16 @@ export class DedupeFence {
       if (e.inFlight === 0) this.entries.delete(id);
     }
   }
+}
+
+/** The settling of every fresh claim in flight that shares a prefix and a number with the request. */
+function freshOverlapping(ranges: Map<string, { min: number; max: number }>, held: readonly Entry[]): Promise<void>[] {
+  const out: Promise<void>[] = [];
+  let i = 0;
+  for (const r of ranges.values()) {
+    for (const f of (held[i++] as Entry).freshInFlight) if (f.min <= r.max && f.max >= r.min) out.push(f.settled);
+  }
+  return out;
 }
 
 /** True if [lo, hi] meets any of the sorted ranges. */

@@ -36,14 +36,47 @@ test('claims waiting on one seek are decided one at a time: two overlapping requ
   const a = fence.claim('t', rows('k:', 0), 100);
   const b = fence.claim('t', rows('k:', 50), 100);
   open();
-  const fresh = [(await a).fresh, (await b).fresh];
-  assert.deepEqual(fresh, [true, false]);
+  const first = await a;
+  // b overlaps a, which is fresh: b is handed out once a settled (appended), never before.
+  first.release();
+  assert.deepEqual([first.fresh, (await b).fresh], [true, false]);
+});
+
+test('a claim overlapping a fresh one in flight waits until it settles; one beside it does not', async () => {
+  const fence = new DedupeFence(storeOf([]));
+  const fresh = await fence.claim('t', rows('k:', 100), 100);
+  assert.equal(fresh.fresh, true);
+  const beside = await fence.claim('t', rows('k:', 200), 10);
+  assert.equal(beside.fresh, true, 'rows 200.. share no number with rows 100..199');
+  const other = await fence.claim('t', rows('j:', 100), 10);
+  assert.equal(other.fresh, true, 'another prefix is not held up');
+  let handed = false;
+  const overlapping = fence.claim('t', rows('k:', 150), 100).then((c) => {
+    handed = true;
+    return c;
+  });
+  // Still waiting after the claims' own steps (the seek and the decision) have run.
+  for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(handed, false, 'handed out while the fresh claim it overlaps was in flight');
+  beside.release();
+  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(handed, false, 'rows 150..249 still overlap rows 100..199');
+  fresh.release();
+  const c = await overlapping;
+  assert.equal(c.fresh, false);
+  c.release();
+  other.release();
+  // Once settled, a re-send is resolved at once.
+  const again = await fence.claim('t', rows('k:', 100), 10);
+  assert.equal(again.fresh, false);
 });
 
 test('Kafka-style keys: per-partition prefixes; a batch is fresh only if every partition is past its fence', async () => {
   const fence = new DedupeFence(storeOf(['kafka:t:0:0000', 'kafka:t:1:0007']));
   const batch = (numbers: number[], parts: number[]) => ({ prefixes: ['kafka:t:0:', 'kafka:t:1:'], prefixIndex: Uint16Array.from(parts), numbers: Float64Array.from(numbers), digits: 4 });
-  assert.equal((await fence.claim('t', batch([1, 2, 8, 9], [0, 0, 1, 1]), 4)).fresh, true);
+  const first = await fence.claim('t', batch([1, 2, 8, 9], [0, 0, 1, 1]), 4);
+  assert.equal(first.fresh, true);
+  first.release();
   assert.equal((await fence.claim('t', batch([3, 9], [0, 1]), 2)).fresh, false, 'offset 9 of partition 1 was just claimed');
 });
 
@@ -70,18 +103,25 @@ test('the least recently used prefixes are forgotten past the bound, never one w
   const held = await fence.claim('t', rows('a:', 0), 1);
   for (const p of ['b:', 'c:', 'd:']) (await fence.claim('t', rows(p, 0), 1)).release();
   assert.equal(fence.size, 2);
-  // 'a:' is still in flight, so it was kept: a re-send of its row is not fresh.
-  assert.equal((await fence.claim('t', rows('a:', 0), 1)).fresh, false);
+  // 'a:' is still in flight, so it was kept: a re-send of its row is not fresh (handed out once 'a:' settled).
+  const resend = fence.claim('t', rows('a:', 0), 1);
   held.release();
+  assert.equal((await resend).fresh, false);
 });
 
 test('requests decoded out of order stay fresh when their ranges do not overlap; a re-send of either is not', async () => {
   const fence = new DedupeFence(storeOf([]));
-  assert.equal((await fence.claim('t', rows('f:', 5000), 5000)).fresh, true);
-  assert.equal((await fence.claim('t', rows('f:', 0), 5000)).fresh, true, 'rows 0..4999 arrive after rows 5000..9999');
-  assert.equal((await fence.claim('t', rows('f:', 4990), 20)).fresh, false);
-  assert.equal((await fence.claim('t', rows('f:', 20_000), 10)).fresh, true);
-  assert.equal((await fence.claim('t', rows('f:', 10_000), 10_001)).fresh, false, 'reaches row 20,000');
+  // Each claim is released once decided (written), as the pipeline does.
+  const settled = async (prefix: string, first: number, n: number): Promise<boolean> => {
+    const c = await fence.claim('t', rows(prefix, first), n);
+    c.release();
+    return c.fresh;
+  };
+  assert.equal(await settled('f:', 5000, 5000), true);
+  assert.equal(await settled('f:', 0, 5000), true, 'rows 0..4999 arrive after rows 5000..9999');
+  assert.equal(await settled('f:', 4990, 20), false);
+  assert.equal(await settled('f:', 20_000, 10), true);
+  assert.equal(await settled('f:', 10_000, 10_001), false, 'reaches row 20,000');
 });
 
 test('ranges past the bound merge (fewer fresh requests, never more)', async () => {
