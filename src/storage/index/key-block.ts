@@ -60,12 +60,14 @@ export function keyBlockLastPk(key: Uint8Array): Buffer {
   return b.subarray(RECORD_KEY_HEAD_BYTES);
 }
 
-/** One record of a group: where its parts are in the batch. */
+/** One record of a group: where its parts are in the batch (the entry is copied from there, no record key is built). */
 interface Part {
   readonly pkOffset: number;
   readonly idOffset: number;
   readonly versionOffset: number;
-  readonly recordKey: Buffer;
+  readonly keyOffset: number;
+  readonly keyLen: number;
+  readonly timeKeyOffset: number;
 }
 
 /** Collects a fresh batch's fenced keys per (shard, prefix). */
@@ -91,8 +93,8 @@ export class KeyBlockBuilder {
     return pkLen > this.digits;
   }
 
-  /** Adds one record's key (`accepts(pkLen)`), id, version and record key. */
-  add(shard: number, pkOffset: number, pkLen: number, idOffset: number, versionOffset: number, recordKey: Buffer): void {
+  /** Adds one record's key (`accepts(pkLen)`), id, version, shard key and time key, all by offset in the batch. */
+  add(shard: number, pkOffset: number, pkLen: number, idOffset: number, versionOffset: number, keyOffset: number, keyLen: number, timeKeyOffset: number): void {
     const prefix = this.prefixIndex(pkOffset, pkLen - this.digits);
     const id = prefix * 65_536 + shard;
     let group = this.groups.get(id);
@@ -100,7 +102,7 @@ export class KeyBlockBuilder {
       group = { shard, pkLen, parts: [] };
       this.groups.set(id, group);
     }
-    group.parts.push({ pkOffset, idOffset, versionOffset, recordKey });
+    group.parts.push({ pkOffset, idOffset, versionOffset, keyOffset, keyLen, timeKeyOffset });
   }
 
   /** The blocks, one per (shard, prefix); call once. */
@@ -115,8 +117,8 @@ export class KeyBlockBuilder {
     const digits = this.digits;
     const numberAt = pkLen - digits;
     let entriesBytes = 0;
-    // An entry: the number, id and version, then the record key after its `R | shard | tableId` head, without its id.
-    for (const p of parts) entriesBytes += digits + 16 + p.recordKey.length - 15;
+    // An entry: the number, id and version, then what a record key holds after its `R | shard | tableId` head, without its id.
+    for (const p of parts) entriesBytes += digits + 16 + 2 + p.keyLen + 8;
     const count = parts.length;
     const value = Buffer.allocUnsafe(HEADER_BYTES + count * 4 + entriesBytes);
     value[0] = MAGIC;
@@ -132,9 +134,13 @@ export class KeyBlockBuilder {
       w += digits;
       copyBytes(src, p.idOffset, p.idOffset + 8, value, w);
       copyBytes(src, p.versionOffset, p.versionOffset + 8, value, w + 8);
-      const suffix = p.recordKey.length - 15;
-      copyBytes(p.recordKey, 7, 7 + suffix, value, w + 16);
-      at += digits + 16 + suffix;
+      w += 16;
+      const keyLen = p.keyLen;
+      value[w] = keyLen >>> 8;
+      value[w + 1] = keyLen & 0xff;
+      copyBytes(src, p.keyOffset, p.keyOffset + keyLen, value, w + 2);
+      copyBytes(src, p.timeKeyOffset, p.timeKeyOffset + 8, value, w + 2 + keyLen);
+      at += digits + 16 + 2 + keyLen + 8;
     }
     const last = parts[count - 1] as Part;
     return { key: keyBlockKey(shard, this.tableId, src.subarray(last.pkOffset, last.pkOffset + pkLen)), value };

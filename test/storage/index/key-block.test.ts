@@ -58,7 +58,7 @@ test('a key block holds one shard and prefix, in number order; each key is found
   while (r.next()) {
     assert.ok(builder.accepts(r.pkLen));
     const rk = recordKey(r.shard, 5, buf, r.keyOffset, r.keyLen, r.timeKeyOffset, r.idOffset);
-    builder.add(r.shard, r.pkOffset, r.pkLen, r.idOffset, r.valueOffset, rk);
+    builder.add(r.shard, r.pkOffset, r.pkLen, r.idOffset, r.valueOffset, r.keyOffset, r.keyLen, r.timeKeyOffset);
     expected.set(`${r.shard}|${buf.subarray(r.pkOffset, r.pkOffset + r.pkLen).toString()}`, pkValue(buf, r.idOffset, buf, r.valueOffset, rk));
   }
   assert.equal(builder.accepts(20), false, 'a key of only digits has no prefix');
