@@ -7,7 +7,7 @@
  * every message, before and after the outage, exactly once.
  */
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import { ProduceAcks, Producer } from '@platformatic/kafka';
 import { KafkaBroker } from './kafka.ts';
@@ -15,17 +15,20 @@ import { NodeProcess, authHeaders, http, sleep, tempDir } from './harness.ts';
 
 const HALF = 20_000;
 
-test('a broker crash and restart under the source: reported, ridden out, nothing lost or doubled', async (t) => {
-  const { node, seen } = await outage(t, []);
-  assert.ok([...seen.errors].some((e) => e.startsWith('cannot reach the brokers')), 'the source reported the outage');
-  assert.equal(node.events('kafka_source_failed').length, 0, 'the client rode it out');
-});
+// Side by side: each case has its own broker and node, and spends most of its time waiting (the outage, the back-off).
+describe('broker outages under the Kafka source', { concurrency: 2 }, () => {
+  test('a broker crash and restart under the source: reported, ridden out, nothing lost or doubled', async (t) => {
+    const { node, seen } = await outage(t, []);
+    assert.ok([...seen.errors].some((e) => e.startsWith('cannot reach the brokers')), 'the source reported the outage');
+    assert.equal(node.events('kafka_source_failed').length, 0, 'the client rode it out');
+  });
 
-test('a broker outage longer than the client retries: the source fails, reconnects with back-off, nothing lost or doubled', async (t) => {
-  const { node, seen } = await outage(t, ['--kafka-retries', '1']);
-  assert.ok(seen.states.has('failed'), `the source reported failed: ${[...seen.states].join(', ')}`);
-  assert.ok(node.events('kafka_source_failed').length >= 1, 'the client gave up');
-  assert.ok(node.events('kafka_source_reconnected').length >= 1, 'and the source reconnected');
+  test('a broker outage longer than the client retries: the source fails, reconnects with back-off, nothing lost or doubled', async (t) => {
+    const { node, seen } = await outage(t, ['--kafka-retries', '1']);
+    assert.ok(seen.states.has('failed'), `the source reported failed: ${[...seen.states].join(', ')}`);
+    assert.ok(node.events('kafka_source_failed').length >= 1, 'the client gave up');
+    assert.ok(node.events('kafka_source_reconnected').length >= 1, 'and the source reconnected');
+  });
 });
 
 /** Runs the outage with extra serve flags; checks every message is stored once and the source runs again. */
