@@ -8,25 +8,16 @@
  * run again: the rerun re-sends those rows.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { test } from 'node:test';
-import { pino } from 'pino';
 import type { Coordinator, WriteAck } from '../../src/cluster/coordinator/coordinator.ts';
-import { LocalCoordinator } from '../../src/cluster/coordinator/local-coordinator.ts';
 import { decodeFields } from '../../src/core/codec/fields-codec.ts';
 import { readStoredValue } from '../../src/core/codec/record-batch-v1.ts';
-import { resolveConfig } from '../../src/config.ts';
-import { systemClock } from '../../src/core/clock.ts';
-import { Hlc } from '../../src/core/hlc.ts';
 import { parseTableDef } from '../../src/core/schema/parse-table-def.ts';
-import { SnowflakeGenerator } from '../../src/core/snowflake.ts';
 import { Admission } from '../../src/ingest/admission.ts';
 import { DecodePool } from '../../src/ingest/decode-pool.ts';
 import { IngestPipeline, type WriteRequest } from '../../src/ingest/pipeline.ts';
 import { TableRateLimiter } from '../../src/ingest/table-rate-limiter.ts';
-import { openDataDir } from '../../src/storage/data-dir.ts';
+import { localNode } from '../support/local-node.ts';
 
 /** Rows `first..first+n-1` of one file as the importer sends them: `k` is the row number, the dedupe key names it too. */
 function rows(first: number, n: number): Pick<WriteRequest, 'body' | 'dedupe' | 'onInvalid'> {
@@ -35,14 +26,7 @@ function rows(first: number, n: number): Pick<WriteRequest, 'body' | 'dedupe' | 
 }
 
 test('a request overlapping a fresh one in flight is appended after it: every row is stored once', async (t) => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-fence-order-'));
-  const config = resolveConfig({ dataDir: dir, shards: 4, decodeThreads: 0 });
-  const { store, catalog } = await openDataDir(config, [], {}, pino({ level: 'silent' }));
-  t.after(async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const local = new LocalCoordinator(store, new SnowflakeGenerator({ workerId: 1, clock: systemClock }), new Hlc(systemClock), config);
+  const { config, catalog, coordinator: local } = await localNode(t, 4, 'sluice-fence-order-');
   const entry = await catalog.create(parseTableDef({ name: 'm', shardKey: 'k', fields: [{ name: 'k', type: 'string', required: true }] }, Date.now()), Date.now());
 
   // The first fresh write is held before it reaches the store (a decode still running on a loaded node).

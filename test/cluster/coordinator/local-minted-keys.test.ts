@@ -6,39 +6,19 @@
  * record; on a table whose primary key is another field the flag stays off.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { test, type TestContext } from 'node:test';
-import { pino } from 'pino';
-import { LocalCoordinator } from '../../../src/cluster/coordinator/local-coordinator.ts';
-import { resolveConfig } from '../../../src/config.ts';
-import { systemClock } from '../../../src/core/clock.ts';
+import { test } from 'node:test';
+import type { LocalCoordinator } from '../../../src/cluster/coordinator/local-coordinator.ts';
 import { RecordBatchBuilder, RecordBatchReader } from '../../../src/core/codec/record-batch-v1.ts';
 import { encodeFields } from '../../../src/core/codec/fields-codec.ts';
-import { Hlc } from '../../../src/core/hlc.ts';
 import { shardOf } from '../../../src/core/murmur3.ts';
 import { parseTableDef } from '../../../src/core/schema/parse-table-def.ts';
-import { SnowflakeGenerator } from '../../../src/core/snowflake.ts';
-import { openDataDir } from '../../../src/storage/data-dir.ts';
+import { localNode } from '../../support/local-node.ts';
 
 const SHARDS = 4;
 
-/** A data dir of its own with a local coordinator over it, closed and removed after the test. */
-async function localNode(t: TestContext) {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-minted-'));
-  const config = resolveConfig({ dataDir: dir, shards: SHARDS, decodeThreads: 0 });
-  const { store, catalog } = await openDataDir(config, [], {}, pino({ level: 'silent' }));
-  t.after(async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const coordinator = new LocalCoordinator(store, new SnowflakeGenerator({ workerId: 1, clock: systemClock }), new Hlc(systemClock), config);
-  return { store, catalog, coordinator };
-}
 
 test('minted keys that are the shard key are flagged and found without a primary-key entry; others are not flagged', async (t) => {
-  const { store, catalog, coordinator } = await localNode(t);
+  const { store, catalog, coordinator } = await localNode(t, SHARDS, 'sluice-minted-');
   const fields = [{ name: 'id', type: 'string', required: true }, { name: 'dev', type: 'string', required: true }];
   const same = await catalog.create(parseTableDef({ name: 'same', shardKey: 'id', primaryKey: 'id', fields }, Date.now()), Date.now());
   const other = await catalog.create(parseTableDef({ name: 'other', shardKey: 'dev', primaryKey: 'id', fields }, Date.now()), Date.now());
@@ -65,7 +45,7 @@ test('minted keys that are the shard key are flagged and found without a primary
 });
 
 test('fenced fresh dedupe keys are flagged with their digit count on a table without a primary key, never on one with', async (t) => {
-  const { catalog, coordinator } = await localNode(t);
+  const { catalog, coordinator } = await localNode(t, SHARDS, 'sluice-minted-');
   const fields = [{ name: 'id', type: 'string', required: true }, { name: 'dev', type: 'string', required: true }];
   const plain = await catalog.create(parseTableDef({ name: 'plain', shardKey: 'dev', fields }, Date.now()), Date.now());
   const keyed = await catalog.create(parseTableDef({ name: 'keyed', shardKey: 'dev', primaryKey: 'id', fields }, Date.now()), Date.now());

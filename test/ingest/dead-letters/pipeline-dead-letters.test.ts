@@ -6,32 +6,23 @@
  * routes' `deadLetterRefused` stores what it is given.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { test } from 'node:test';
-import { pino } from 'pino';
 import { deadLetterRefused } from '../../../src/api/http/dead-letter-refused.ts';
 import { otelLogsTableDefinition } from '../../../src/api/http/protocols/otlp/otel-logs-table.ts';
 import { readStoredValue } from '../../../src/core/codec/record-batch-v1.ts';
 import { decodeFields } from '../../../src/core/codec/fields-codec.ts';
 import { otlpTypes } from '../../../src/ingest/formats/otlp/otlp-proto.ts';
 import type { ApiContext } from '../../../src/api/http/api-context.ts';
-import { LocalCoordinator } from '../../../src/cluster/coordinator/local-coordinator.ts';
 import type { TableAdmin } from '../../../src/cluster/metadata/cluster-tables.ts';
-import { resolveConfig } from '../../../src/config.ts';
-import { systemClock } from '../../../src/core/clock.ts';
 import { SluiceError, isSluiceError } from '../../../src/core/errors.ts';
-import { Hlc } from '../../../src/core/hlc.ts';
 import { parseTableDef } from '../../../src/core/schema/parse-table-def.ts';
-import { SnowflakeGenerator } from '../../../src/core/snowflake.ts';
 import { Admission } from '../../../src/ingest/admission.ts';
 import { DecodePool } from '../../../src/ingest/decode-pool.ts';
 import { IngestDoor } from '../../../src/ingest/ingest-door.ts';
 import { IngestPipeline } from '../../../src/ingest/pipeline.ts';
 import { TableRateLimiter } from '../../../src/ingest/table-rate-limiter.ts';
-import { openDataDir } from '../../../src/storage/data-dir.ts';
 import type { Catalog } from '../../../src/storage/catalog.ts';
+import { localNode } from '../../support/local-node.ts';
 
 type Owner = { after: (fn: () => Promise<void> | void) => void };
 
@@ -44,14 +35,7 @@ function owningBody(content: string | Uint8Array): Buffer {
 }
 
 async function setup(t: Owner, tables?: (catalog: Catalog) => TableAdmin, threads = 0) {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-dlq-pipeline-'));
-  const config = resolveConfig({ dataDir: dir, shards: 4, decodeThreads: 0 });
-  const { store, catalog } = await openDataDir(config, [], {}, pino({ level: 'silent' }));
-  t.after(async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const coordinator = new LocalCoordinator(store, new SnowflakeGenerator({ workerId: 1, clock: systemClock }), new Hlc(systemClock), config);
+  const { config, catalog, coordinator } = await localNode(t, 4, 'sluice-dlq-pipeline-');
   // With threads, bodies from 1 KiB go to a worker (transferred there unless the caller keeps them).
   const pool = new DecodePool({ threads, workerBodyBytesMin: 1024, workerHeapMbMax: 64 });
   t.after(() => pool.close());
