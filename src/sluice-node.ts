@@ -56,6 +56,14 @@ import type { ApiContext, NodePhase, NodeServices } from './api/http/api-context
 import type { FastifyInstance } from 'fastify';
 
 /** The version in package.json (the status page shows it). */
+/**
+ * While stopping, how often connections that went idle are closed. Node's
+ * `server.close()` closes those idle at that moment; one busy then becomes
+ * idle after its answer, and a client's pool may leave it so until the
+ * keep-alive timeout, holding the stop for the whole grace.
+ */
+const STOP_IDLE_REAP_MS = 100;
+
 const SLUICE_VERSION = String((JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown }).version ?? 'unknown');
 
 /** A running single node. */
@@ -250,12 +258,22 @@ export class SluiceNode {
     this.tls?.stop();
     // Streaming sources first: their writes in flight finish and are committed upstream while the store is open.
     await Promise.all(this.streams.map((s) => s.stop()));
+    // From here the listeners close: no new connection, and each one idle is closed as it becomes so.
+    const reaper = setInterval(() => {
+      this.app.server.closeIdleConnections();
+      this.metricsApp?.server.closeIdleConnections();
+    }, STOP_IDLE_REAP_MS);
     try {
       await Promise.all([this.ctx.endpoints.http.stop(), this.ctx.endpoints.grpc.stop(), this.grpc?.stop(this.config.shutdownGraceMs)]);
     } finally {
       clearTimeout(grace);
     }
-    await this.metricsApp?.close();
+    try {
+      // The ops listener (metrics, status page) too: a scrape answered as the stop began leaves its connection idle.
+      await this.metricsApp?.close();
+    } finally {
+      clearInterval(reaper);
+    }
     await this.cluster?.stop();
     await this.tokens.close();
     await this.pool?.close();
