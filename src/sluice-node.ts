@@ -55,7 +55,6 @@ import { SampleWindow } from './api/http/status/sample-window.ts';
 import type { ApiContext, NodePhase, NodeServices } from './api/http/api-context.ts';
 import type { FastifyInstance } from 'fastify';
 
-/** The version in package.json (the status page shows it). */
 /**
  * While stopping, how often connections that went idle are closed. Node's
  * `server.close()` closes those idle at that moment; one busy then becomes
@@ -64,6 +63,7 @@ import type { FastifyInstance } from 'fastify';
  */
 const STOP_IDLE_REAP_MS = 100;
 
+/** The version in package.json (the status page shows it). */
 const SLUICE_VERSION = String((JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown }).version ?? 'unknown');
 
 /** A running single node. */

@@ -223,7 +223,6 @@ export class FlatJsonScanner {
     }
     return -1;
   }
-
 }
 
 /** 1 for a byte that stands for itself inside a JSON string: not a quote, a backslash or a control character. */

@@ -218,24 +218,22 @@ export class IndexStore extends IndexReader {
     const keyBlocks = fresh && ctx.leanFresh && !pkInKey && r.fencedDigits > 0 ? this.keyBlocksFor(r, ctx) : undefined;
     while (r.next()) {
       ctx.records++;
-      if (r.pkLen === 0 && blockable) {
-        // The common record (append-only, its id in the frame's block): one key buffer, which the engine prefixes in place.
+      // A fresh source-numbered key (Kafka's, a file's) goes into a key block (accepts() is false without a key).
+      const blockKey = keyBlocks?.accepts(r.pkLen) === true;
+      if (blockable && (r.pkLen === 0 || blockKey)) {
+        // The common record (append-only, or its key in a key block; its id in the frame's block): one key buffer,
+        // which the engine prefixes in place.
+        if (blockKey) {
+          keyBlocks?.add(r.shard, r.pkOffset, r.pkLen, r.idOffset, r.valueOffset, r.keyOffset, r.keyLen, r.timeKeyOffset);
+          ctx.lean = true;
+        }
         batch.putSpared(recordKeySpared(r.shard, r.tableId, buf, r.keyOffset, r.keyLen, r.timeKeyOffset, r.idOffset), r.value);
         block.add(r.idOffset, r.shard, r.keyOffset, r.keyLen, r.timeKeyOffset);
-        continue;
-      }
-      if (keyBlocks !== undefined && blockable && keyBlocks.accepts(r.pkLen)) {
-        // A fresh source-numbered key (Kafka's, a file's): its entry goes into a key block, the record is found through
-        // the frame's id block; one key buffer, as for the common record.
-        keyBlocks.add(r.shard, r.pkOffset, r.pkLen, r.idOffset, r.valueOffset, r.keyOffset, r.keyLen, r.timeKeyOffset);
-        batch.putSpared(recordKeySpared(r.shard, r.tableId, buf, r.keyOffset, r.keyLen, r.timeKeyOffset, r.idOffset), r.value);
-        block.add(r.idOffset, r.shard, r.keyOffset, r.keyLen, r.timeKeyOffset);
-        ctx.lean = true;
         continue;
       }
       const rk = recordKey(r.shard, r.tableId, buf, r.keyOffset, r.keyLen, r.timeKeyOffset, r.idOffset);
       if (r.pkLen > 0 && fresh && ctx.leanFresh) {
-        if (keyBlocks?.accepts(r.pkLen) === true) keyBlocks.add(r.shard, r.pkOffset, r.pkLen, r.idOffset, r.valueOffset, r.keyOffset, r.keyLen, r.timeKeyOffset);
+        if (blockKey) keyBlocks?.add(r.shard, r.pkOffset, r.pkLen, r.idOffset, r.valueOffset, r.keyOffset, r.keyLen, r.timeKeyOffset);
         else if (!pkInKey) batch.put(pkKey(r.shard, r.tableId, buf.subarray(r.pkOffset, r.pkOffset + r.pkLen)), pkValue(buf, r.idOffset, buf, r.valueOffset, rk));
         ctx.lean = true;
       } else if (r.pkLen > 0) {

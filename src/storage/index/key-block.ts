@@ -117,8 +117,7 @@ export class KeyBlockBuilder {
     const digits = this.digits;
     const numberAt = pkLen - digits;
     let entriesBytes = 0;
-    // An entry: the number, id and version, then what a record key holds after its `R | shard | tableId` head, without its id.
-    for (const p of parts) entriesBytes += digits + 16 + 2 + p.keyLen + 8;
+    for (const p of parts) entriesBytes += entryBytes(digits, p.keyLen);
     const count = parts.length;
     const value = Buffer.allocUnsafe(HEADER_BYTES + count * 4 + entriesBytes);
     value[0] = MAGIC;
@@ -140,7 +139,7 @@ export class KeyBlockBuilder {
       value[w + 1] = keyLen & 0xff;
       copyBytes(src, p.keyOffset, p.keyOffset + keyLen, value, w + 2);
       copyBytes(src, p.timeKeyOffset, p.timeKeyOffset + 8, value, w + 2 + keyLen);
-      at += digits + 16 + 2 + keyLen + 8;
+      at += entryBytes(digits, keyLen);
     }
     const last = parts[count - 1] as Part;
     return { key: keyBlockKey(shard, this.tableId, src.subarray(last.pkOffset, last.pkOffset + pkLen)), value };
@@ -155,6 +154,11 @@ export class KeyBlockBuilder {
     this.lastPrefix = i;
     return i;
   }
+}
+
+/** An entry's bytes: the number, id and version, then what a record key holds after its `R | shard | tableId` head (keyLen u16, key, time key), without its id. */
+function entryBytes(digits: number, keyLen: number): number {
+  return digits + 16 + 2 + keyLen + 8;
 }
 
 function sameBytes(src: Buffer, [offset, length]: [number, number], other: number, otherLength: number): boolean {
