@@ -215,6 +215,29 @@ test('CSV: resuming from a checkpoint position reads on from there (plain and gz
   }
 });
 
+test('CSV: every restart point a batch carries, resumed from, numbers the rows as the file does (inline and in a worker thread)', async (t) => {
+  // A worker receives a chunk's bytes by transfer: a restart point computed from them afterwards would name the
+  // chunk's start with the row after its end, and a rerun would send every row under another row's dedupe key.
+  const dir = tempDir(t);
+  const file = path.join(dir, 'r.csv');
+  writeFileSync(file, ['device,at,seq', ...Array.from({ length: 60 }, (_, i) => `d${i},${i},${i}`)].join('\n') + '\n');
+  const o = (extra: Partial<FileReadOptions> = {}): FileReadOptions => options('csv', { chunkBytes: 64, limits: { rowsMax: 4, bytesMax: 1 << 20 }, ...extra });
+  for (const pool of [inline, new ConvertPool({ threads: 1 })]) {
+    const all = await collect(file, o(), pool);
+    const points = new Map(all.flatMap((b) => (b.restart === undefined ? [] : [[`${b.restart.byte}`, b.restart] as const])));
+    // Chunk ends as well as chunk starts (a checkpoint after a chunk's last batch holds its end).
+    assert.ok(points.size >= 8, `restart points: ${points.size}`);
+    for (const at of points.values()) {
+      const resumed = await collect(file, o({ resume: { rowsDone: at.row, at } }), pool);
+      assert.equal(assertContiguous(resumed, at.row), 60, `from ${JSON.stringify(at)}`);
+      const sent = records(resumed) as { seq: number }[];
+      assert.equal(sent.length, 60 - at.row, `from ${JSON.stringify(at)}`);
+      sent.forEach((r, i) => assert.equal(r.seq, at.row + i, `row ${at.row + i} resumed from ${JSON.stringify(at)}`));
+    }
+    if (pool !== inline) await pool.close();
+  }
+});
+
 test('NDJSON: bodies are the file lines (blank ones kept), rows counted as the node counts records, lines mapped', async (t) => {
   const dir = tempDir(t);
   const file = path.join(dir, 'r.ndjson');

@@ -84,19 +84,23 @@ async function importAndKill(node: NodeProcess, args: string[], table: string, c
   }
 }
 
-async function assertEveryRowOnce(url: string, table: string): Promise<void> {
+/** Every row once; a failure says how many rows came twice and where, with the checkpoint the rerun resumed from. */
+async function assertEveryRowOnce(url: string, table: string, checkpoint: number): Promise<void> {
   const res = await fetch(`${url}/v1/tables/${table}/export`, { headers: authHeaders() });
   const seen = new Uint8Array(ROWS);
+  const twice: number[] = [];
   let count = 0;
   for (const line of (await res.text()).split('\n')) {
     if (line.length === 0) continue;
     const r = JSON.parse(line) as { seq: number; host: string; payload: string };
     assert.ok(r.seq >= 0 && r.seq < ROWS, `row ${r.seq}`);
-    assert.equal(seen[r.seq], 0, `row ${r.seq} is in the table twice`);
     assert.equal(r.payload, payload(r.seq));
+    if (seen[r.seq] === 1) twice.push(r.seq);
     seen[r.seq] = 1;
     count++;
   }
+  twice.sort((a, b) => a - b);
+  assert.equal(twice.length, 0, `${twice.length} rows are in the table twice, rows ${twice[0]}–${twice.at(-1)} (rerun from the checkpoint at row ${checkpoint})`);
   assert.equal(count, ROWS, `${ROWS - count} rows missing`);
 }
 
@@ -118,7 +122,7 @@ async function crashAndResume(t: { after: (fn: () => Promise<void> | void) => vo
   const sent = Number(/^(\d+) records written/m.exec(rerun.stdout)?.[1]);
   assert.ok(sent >= ROWS - checkpoint && sent <= ROWS, rerun.stdout);
   assert.equal(checkpointRows(checkpoints), undefined, 'the checkpoint is removed when the import ends');
-  await assertEveryRowOnce(node.url, table);
+  await assertEveryRowOnce(node.url, table, checkpoint);
 }
 
 test('a CSV import SIGKILLed mid-file and rerun holds every row exactly once', async (t) => {

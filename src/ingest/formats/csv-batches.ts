@@ -64,13 +64,14 @@ export async function* csvBatches(path: string, o: FileReadOptions, pool: Conver
   const start: ResumePoint = o.resume?.at ?? { byte: header.bytes, row: 0, line: 1 + header.lines };
   const rowsDone = o.resume?.rowsDone ?? 0;
   const stream = openTextStream(path, o.gzip, start.byte);
-  const chunks = async function* (): AsyncGenerator<SplitChunk & { fileBytes: number }> {
+  // A chunk's end offset is taken now: its bytes are transferred to a worker thread (0 bytes left here) when it runs.
+  const chunks = async function* (): AsyncGenerator<SplitChunk & { fileBytes: number; endByte: number }> {
     const splitter = new RecordSplitter({ chunkBytes: o.chunkBytes ?? CHUNK_BYTES_DEFAULT, quotes: true }, start.byte);
     for await (const buf of stream) {
-      for (const chunk of splitter.push(buf)) yield { ...chunk, fileBytes: stream.fileBytesRead() };
+      for (const chunk of splitter.push(buf)) yield { ...chunk, fileBytes: stream.fileBytesRead(), endByte: chunk.offset + chunk.bytes.length };
     }
     const last = splitter.end();
-    if (last !== undefined) yield { ...last, fileBytes: stream.fileBytesRead() };
+    if (last !== undefined) yield { ...last, fileBytes: stream.fileBytesRead(), endByte: last.offset + last.bytes.length };
   };
   let row = start.row;
   let line = start.line;
@@ -83,7 +84,7 @@ export async function* csvBatches(path: string, o: FileReadOptions, pool: Conver
       const rowLines = result.rowLines;
       const lineOf = (r: number): number | undefined => (rowLines === undefined || r < 0 || r >= rowLines.length ? undefined : firstLine + (rowLines[r] as number));
       const problems: FileRowProblem[] = result.problems.map((p) => ({ ...p, row: firstRow + p.row, ...(p.line === undefined ? {} : { line: firstLine + p.line }) }));
-      const end: ResumePoint = { byte: chunk.offset + chunk.bytes.length, row: firstRow + result.rows, line: firstLine + result.lines };
+      const end: ResumePoint = { byte: chunk.endByte, row: firstRow + result.rows, line: firstLine + result.lines };
       const begin: ResumePoint = { byte: chunk.offset, row: firstRow, line: firstLine };
       for (let b = 0; b < result.batches.length; b++) {
         const batch = result.batches[b];
