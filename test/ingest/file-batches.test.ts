@@ -13,7 +13,7 @@ import { gzipSync } from 'node:zlib';
 import { isSluiceError } from '../../src/core/errors.ts';
 import type { TableDef } from '../../src/core/schema/table-def.ts';
 import { ConvertPool } from '../../src/ingest/formats/convert-pool.ts';
-import type { FileBatch, FileReadOptions } from '../../src/ingest/formats/file-batch.ts';
+import { listInRowOrder, type FileBatch, type FileReadOptions } from '../../src/ingest/formats/file-batch.ts';
 import { formatOfFileName, readFileBatches } from '../../src/ingest/formats/read-file-batches.ts';
 import { csvField } from '../../src/ingest/formats/csv-parser.ts';
 import { tempDir } from '../support/temp-dir.ts';
@@ -236,6 +236,25 @@ test('CSV: every restart point a batch carries, resumed from, numbers the rows a
     }
     if (pool !== inline) await pool.close();
   }
+});
+
+test('refused rows reported out of order are listed as the first rows of the file, in file order', () => {
+  // Batches are written several at a time: a later batch's refusals may be answered first.
+  const rows = Array.from({ length: 40 }, (_, i) => i * 7 + (i % 3));
+  for (let round = 0; round < 20; round++) {
+    const shuffled = [...rows];
+    for (let i = shuffled.length - 1; i > 0; i--) {
+      const j = (i * 31 + round * 17) % (i + 1);
+      [shuffled[i], shuffled[j]] = [shuffled[j] as number, shuffled[i] as number];
+    }
+    const listed: { row: number }[] = [];
+    for (const row of shuffled) listInRowOrder(listed, { row }, 10, (p) => p.row);
+    assert.deepEqual(listed.map((p) => p.row), [...rows].sort((a, b) => a - b).slice(0, 10), `round ${round}`);
+  }
+  // Two problems of one row keep the order they came in.
+  const same: { row: number; what: string }[] = [];
+  for (const p of [{ row: 5, what: 'a' }, { row: 2, what: 'x' }, { row: 5, what: 'b' }]) listInRowOrder(same, p, 10, (q) => q.row);
+  assert.deepEqual(same.map((p) => p.what), ['x', 'a', 'b']);
 });
 
 test('NDJSON: bodies are the file lines (blank ones kept), rows counted as the node counts records, lines mapped', async (t) => {

@@ -7,7 +7,7 @@
  * checkpoint may claim.
  */
 import { authHeaders } from '../client-auth.ts';
-import { ROW_KEY_DIGITS, rowLetters, type FileBatch, type FileRowProblem, type ResumePoint } from '../../ingest/formats/file-batch.ts';
+import { ROW_KEY_DIGITS, listInRowOrder, rowLetters, type FileBatch, type FileRowProblem, type ResumePoint } from '../../ingest/formats/file-batch.ts';
 import type { OnInvalid } from '../../ingest/batch-encoder.ts';
 import { CliError } from '../cli-error.ts';
 import { describeError, parseAnswer, retryPause, type ErrorBody } from '../http-client.ts';
@@ -124,7 +124,7 @@ export class BatchSender {
   }
 
   private noteRejected(p: FileRowProblem): void {
-    if (this.state.rejectedRows.length < REJECTED_LISTED_MAX) this.state.rejectedRows.push(p);
+    listInRowOrder(this.state.rejectedRows, p, REJECTED_LISTED_MAX, (r) => r.row);
   }
 
   /** The batch's rows the conversion refused, as dead letters (dead_letter mode), then its records. */

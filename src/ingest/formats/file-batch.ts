@@ -83,6 +83,20 @@ export interface FileReadOptions {
 /** Digits of a file row number in its dedupe key (every safe integer fits): `sluice ingest`'s and the import route's. */
 export const ROW_KEY_DIGITS = 16;
 
+/**
+ * Adds a refused row to `listed`, which keeps the `max` first rows of the
+ * file (by `rowOf`) in file order whatever order they are reported in:
+ * batches are written several at a time and answer out of order.
+ */
+export function listInRowOrder<T>(listed: T[], item: T, max: number, rowOf: (item: T) => number): void {
+  const row = rowOf(item);
+  let at = listed.length;
+  while (at > 0 && rowOf(listed[at - 1] as T) > row) at--;
+  if (at >= max) return;
+  listed.splice(at, 0, item);
+  if (listed.length > max) listed.length = max;
+}
+
 /** A refused row as a dead letter (dead_letter mode): its record, why and where, and the row's dedupe key under `prefix`. */
 export interface RowLetter {
   readonly record: Record<string, unknown>;

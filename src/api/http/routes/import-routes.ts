@@ -21,7 +21,7 @@ import type { TableDef } from '../../../core/schema/table-def.ts';
 import type { Consistency } from '../../../cluster/coordinator/coordinator.ts';
 import type { OnInvalid, Rejection } from '../../../ingest/batch-encoder.ts';
 import { ConvertPool } from '../../../ingest/formats/convert-pool.ts';
-import { ROW_KEY_DIGITS, type FileBatch, type FileFormat } from '../../../ingest/formats/file-batch.ts';
+import { ROW_KEY_DIGITS, listInRowOrder, type FileBatch, type FileFormat } from '../../../ingest/formats/file-batch.ts';
 import { readFileBatches } from '../../../ingest/formats/read-file-batches.ts';
 import type { WriteResult } from '../../../ingest/pipeline.ts';
 import type { DoorWrite } from '../../../ingest/ingest-door.ts';
@@ -155,7 +155,7 @@ async function writeAll(ctx: ApiContext, batches: AsyncIterable<FileBatch>, w: W
     for await (const batch of batches) {
       tally.rows = batch.firstRow + batch.rows;
       tally.rejectedCount += batch.problemCount;
-      for (const p of batch.problems) if (tally.rejected.length < limit) tally.rejected.push(rowDetail(p.row, p.column, p.code, p.message, p.line));
+      for (const p of batch.problems) listInRowOrder(tally.rejected, rowDetail(p.row, p.column, p.code, p.message, p.line), limit, rowIndex);
       if (w.onInvalid === 'dead_letter' && batch.problems.length > 0) {
         const letters = await deadLetterRows(ctx, w.table, w.source, batch.problems, { ...(w.prefix === undefined ? {} : { prefix: w.prefix }), requestId: w.requestId });
         if (letters !== undefined) {
@@ -218,10 +218,12 @@ function count(result: WriteResult, batch: FileBatch, tally: ImportTally, limit:
     tally.deadLettered += result.deadLettered.count;
     tally.deadLetterTable = result.deadLettered.table;
   }
-  for (const r of result.rejected ?? []) {
-    if (tally.rejected.length >= limit) break;
-    tally.rejected.push(rejectionDetail(r, batch));
-  }
+  for (const r of result.rejected ?? []) listInRowOrder(tally.rejected, rejectionDetail(r, batch), limit, rowIndex);
+}
+
+/** A detail's file row (rowDetail's index). */
+function rowIndex(d: ErrorDetail): number {
+  return d.index ?? 0;
 }
 
 function rowDetail(row: number, column: string | undefined, code: string, message: string, line?: number): ErrorDetail {
