@@ -113,7 +113,10 @@ test('bank on a real cluster: snapshot sums exact and transfers whole under SIGK
   await run.heal();
   // A node SIGKILLed by the last action restarts as the load ends; on a busy 2-core machine (CI) its return took
   // longer than the default 30 s once. Convergence is still required, only given longer.
-  await cluster.waitConverged(60_000);
+  await cluster.waitConverged(60_000).catch((err: unknown) => {
+    // Each node's last peer-state changes and warnings: what kept a peer from being seen alive.
+    throw new Error(`${(err as Error).message}\n  ${run.recentPeerStates().join('\n  ')}`);
+  });
   await settle(t, cluster);
   t.diagnostic(`load ${loadMs} ms, settled ${run.since() - loadMs} ms after`);
 
@@ -200,6 +203,11 @@ class BankRun {
   /** Starts every node the nemesis left down. */
   async heal(): Promise<void> {
     for (let i = 0; i < NODES; i++) if (!this.up[i]) await this.restart(i);
+  }
+
+  /** Per incarnation (as numbered in `context`), its last peer-state changes and warnings: why a peer is not seen alive. */
+  recentPeerStates(): string[] {
+    return this.incarnations.map((p, k) => `#${k}: ${p.logs.filter((l) => l['event'] === 'peer_state' || l['level'] === 40 || l['level'] === 50).slice(-8).map((l) => JSON.stringify(l)).join(' | ')}`);
   }
 
   /** Records a wrong answer (the test fails at the end, naming the first ones). */

@@ -239,9 +239,11 @@ export class TestCluster {
           }
           for (let j = 0; j < this.slots.length; j++) {
             const running = this.slots[j]?.proc !== undefined;
-            const state = view.nodes.find((n) => n.id === this.slots[j]?.id)?.state;
+            const entry = view.nodes.find((n) => n.id === this.slots[j]?.id);
+            const state = entry?.state;
             if (running && state !== 'alive') {
-              why = `node ${i} sees ${this.slots[j]?.id} ${state ?? 'nowhere'}`;
+              // What that node knows of the peer (registered? at which peer address?) against where it listens.
+              why = `node ${i} sees ${this.slots[j]?.id} ${state ?? 'nowhere'} (${JSON.stringify(entry)}; its peer port is ${this.slots[j]?.peerPort})`;
               return false;
             }
           }
@@ -273,7 +275,7 @@ export interface ClusterView {
   readonly live: boolean;
   readonly placement: { readonly epoch: number; readonly nodes: readonly string[]; readonly target?: readonly string[] };
   readonly decommissioned: readonly string[];
-  readonly nodes: readonly { readonly id: string; readonly state: string; readonly shards: number; readonly hintsPending: number }[];
+  readonly nodes: readonly { readonly id: string; readonly state: string; readonly registered?: boolean; readonly peer?: string; readonly shards: number; readonly hintsPending: number }[];
   readonly hintsPending: number;
 }
 
