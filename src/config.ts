@@ -131,6 +131,9 @@ export const PEER_RECONNECT_BACKOFF_MS_INITIAL = 100;
 /** @see PEER_RECONNECT_BACKOFF_MS_INITIAL @default 1 s */
 export const PEER_RECONNECT_BACKOFF_MS_MAX = 1_000;
 
+/** A peer's failing health checks are logged (why they fail) at most this often per peer, ms. @default 30 s */
+export const PEER_CHECK_FAILURE_LOG_INTERVAL_MS = 30_000;
+
 /**
  * How far V8 lets a node's old generation grow past what survived the last
  * full collection before it starts the next, percent (V8's

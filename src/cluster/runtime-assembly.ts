@@ -20,7 +20,7 @@ import { noop } from 'cockatiel';
 import { Etcd3 } from 'etcd3';
 import type { ServerCredentials } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { HINT_SEGMENT_BYTES_MAX, grpcPeerListen, walFrameBytesMax, type NodeConfig } from '../config.ts';
+import { HINT_SEGMENT_BYTES_MAX, PEER_CHECK_FAILURE_LOG_INTERVAL_MS, grpcPeerListen, walFrameBytesMax, type NodeConfig } from '../config.ts';
 import { SluiceError } from '../core/errors.ts';
 import type { Hlc } from '../core/hlc.ts';
 import { SnowflakeGenerator } from '../core/snowflake.ts';
@@ -152,10 +152,25 @@ async function startFoundation({ life, config, catalog, log }: AssemblyContext):
   }, (q) => q.close());
   const unaryWrites = (nodeId: string, retryMs: number): void =>
     log.warn({ event: 'replica_stream_refused', peer: nodeId, retryMs }, `peer ${nodeId} does not serve the replica write stream (an earlier release?): replica writes to it go as unary calls for ${retryMs} ms`);
-  const peers = await life.add('peers', () => new GrpcTransport(peerTls.security, unaryWrites), (p) => p.close());
+  const peers = await life.add('peers', () => new GrpcTransport(peerTls.security, unaryWrites, checkFailureLog(log)), (p) => p.close());
   // Loaded by the node's token registry, which starts its watch; stopped with the other parts.
   const tokens = await life.add('tokens', () => new EtcdTokenStore(client, keys, log), (t) => t.stop());
   return { peerTls, client, keys, tables, hints, peers, tokens };
+}
+
+/** Logs why a peer's health checks fail, at most once per PEER_CHECK_FAILURE_LOG_INTERVAL_MS per peer: what keeps it suspect or dead. */
+function checkFailureLog(log: Logger): (peer: string, reason: string) => void {
+  const last = new Map<string, { atMs: number; failed: number }>();
+  return (peer, reason) => {
+    const now = Date.now();
+    const seen = last.get(peer) ?? { atMs: 0, failed: 0 };
+    seen.failed++;
+    last.set(peer, seen);
+    if (now - seen.atMs < PEER_CHECK_FAILURE_LOG_INTERVAL_MS) return;
+    log.warn({ event: 'peer_check_failed', peer, reason, failed: seen.failed }, `health checks of peer ${peer} fail: ${reason} (${seen.failed} since the last such line)`);
+    seen.atMs = now;
+    seen.failed = 0;
+  };
 }
 
 /** The replica service and its gRPC server, membership, placement and the failure detector. */

@@ -13,7 +13,7 @@
  * reloaded, `renewChannels` replaces every channel with one made from the
  * new credentials.
  */
-import { makeGenericClientConstructor, type Client, type ClientDuplexStream, type Metadata, type ServiceError } from '@grpc/grpc-js';
+import { status as Status, makeGenericClientConstructor, type Client, type ClientDuplexStream, type Metadata, type ServiceError } from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
 import { SluiceError, isSluiceError } from '../../core/errors.ts';
 import { GRPC_MESSAGE_BYTES_MAX, PEER_HTTP2_STREAM_WINDOW_BYTES, PEER_RECONNECT_BACKOFF_MS_INITIAL, PEER_RECONNECT_BACKOFF_MS_MAX, REPLICA_STREAM_RETRY_MS } from '../../config.ts';
@@ -56,10 +56,14 @@ export class GrpcTransport implements ReplicaTransport {
   private readonly security: PeerSecurity;
   private readonly onStreamRefused: ((nodeId: string, retryMs: number) => void) | undefined;
 
-  /** `onStreamRefused` hears of each peer whose Writes fall back to unary calls (for the log). */
-  constructor(security: PeerSecurity, onStreamRefused?: (nodeId: string, retryMs: number) => void) {
+  /** Hears why a health check failed (for the log: what keeps a peer suspect or dead). */
+  private readonly onCheckFailed: ((nodeId: string, reason: string) => void) | undefined;
+
+  /** `onStreamRefused` hears of each peer whose Writes fall back to unary calls, `onCheckFailed` of each failed check (for the log). */
+  constructor(security: PeerSecurity, onStreamRefused?: (nodeId: string, retryMs: number) => void, onCheckFailed?: (nodeId: string, reason: string) => void) {
     this.security = security;
     this.onStreamRefused = onStreamRefused;
+    this.onCheckFailed = onCheckFailed;
   }
 
   /** Points `nodeId` at `address` (host:port of its peer listener), replacing a channel to an old address. */
@@ -164,7 +168,9 @@ export class GrpcTransport implements ReplicaTransport {
     const fn = (peer.health as unknown as Record<string, UnaryFn>)['Check'] as UnaryFn;
     return new Promise((resolve) => {
       fn.call(peer.health, { service: '' }, { deadline: Date.now() + timeoutMs }, (err, reply) => {
-        resolve(err === null && (reply as { status?: string }).status === 'SERVING');
+        const status = err === null ? (reply as { status?: string }).status : undefined;
+        if (status !== 'SERVING') this.onCheckFailed?.(nodeId, err === null ? `answered ${status ?? 'no status'}` : `${Status[err.code] ?? err.code}: ${err.details}`);
+        resolve(status === 'SERVING');
       });
     });
   }

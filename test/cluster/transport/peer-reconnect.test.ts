@@ -26,7 +26,9 @@ test('a peer that is down is retried at least every second, and reached as soon 
   const services = [replicaGrpcService({} as ReplicaHandlers)];
   let server: GrpcServer | undefined = await GrpcServer.start('127.0.0.1', 0, services);
   const port = server.port;
-  const transport = new GrpcTransport(plaintextPeers());
+  // Why each check failed, as the node logs it (peer_check_failed).
+  const reasons: string[] = [];
+  const transport = new GrpcTransport(plaintextPeers(), undefined, (peer, reason) => reasons.push(`${peer} ${reason}`));
   t.after(async () => {
     transport.close();
     await server?.stop(1_000);
@@ -46,14 +48,18 @@ test('a peer that is down is retried at least every second, and reached as soon 
   await once(dropper, 'listening');
   const downUntil = Date.now() + OUTAGE_MS;
   let passed = 0;
+  let failed = 0;
   while (Date.now() < downUntil) {
     if (await transport.check('peer', 1_000)) passed++;
+    else failed++;
     await sleep(CHECK_EVERY_MS);
   }
   dropper.close();
   await once(dropper, 'close');
   assert.equal(passed, 0, 'no check passes while the peer is down');
-  t.diagnostic(`${attempts} connection attempts in ${OUTAGE_MS} ms`);
+  assert.equal(reasons.length, failed, 'every failed check says why');
+  for (const r of reasons) assert.match(r, /^peer (UNAVAILABLE|DEADLINE_EXCEEDED): /);
+  t.diagnostic(`${attempts} connection attempts in ${OUTAGE_MS} ms; a failed check said: ${reasons.at(-1)}`);
   // At most PEER_RECONNECT_BACKOFF_MS_MAX (+20% jitter) apart, after a few shorter waits at the start.
   assert.ok(attempts >= Math.floor(OUTAGE_MS / (PEER_RECONNECT_BACKOFF_MS_MAX * 1.2)), `only ${attempts} connection attempts in ${OUTAGE_MS} ms`);
 
