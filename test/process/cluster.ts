@@ -229,13 +229,14 @@ export class TestCluster {
     let why = 'not polled yet';
     await waitUntil(
       async () => {
+        // Every node's view is read, so a timeout names every pair that disagrees (one way or both).
+        const wrong: string[] = [];
         for (let i = 0; i < this.slots.length; i++) {
           if (this.slots[i]?.proc === undefined) continue;
           const view = await this.status(i);
           const missing = ids.filter((id) => !view.placement.nodes.includes(id));
           if (view.placement.target !== undefined || missing.length > 0) {
-            why = `node ${i}: placement ${JSON.stringify(view.placement)}${missing.length > 0 ? `, missing ${missing.join(', ')}` : ''}`;
-            return false;
+            wrong.push(`node ${i}: placement ${JSON.stringify(view.placement)}${missing.length > 0 ? `, missing ${missing.join(', ')}` : ''}`);
           }
           for (let j = 0; j < this.slots.length; j++) {
             const running = this.slots[j]?.proc !== undefined;
@@ -243,12 +244,12 @@ export class TestCluster {
             const state = entry?.state;
             if (running && state !== 'alive') {
               // What that node knows of the peer (registered? at which peer address?) against where it listens.
-              why = `node ${i} sees ${this.slots[j]?.id} ${state ?? 'nowhere'} (${JSON.stringify(entry)}; its peer port is ${this.slots[j]?.peerPort})`;
-              return false;
+              wrong.push(`node ${i} sees ${this.slots[j]?.id} ${state ?? 'nowhere'} (${JSON.stringify(entry)}; its peer port is ${this.slots[j]?.peerPort})`);
             }
           }
         }
-        return true;
+        why = wrong.join('; ');
+        return wrong.length === 0;
       },
       timeoutMs,
       'cluster converged',
