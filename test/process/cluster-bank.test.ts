@@ -28,6 +28,7 @@
  */
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
+import { spawnSync } from 'node:child_process';
 import { Etcd3 } from 'etcd3';
 import { shardOf } from '../../src/core/murmur3.ts';
 import { prng } from '../support/prng.ts';
@@ -115,7 +116,7 @@ test('bank on a real cluster: snapshot sums exact and transfers whole under SIGK
   // longer than the default 30 s once. Convergence is still required, only given longer.
   await cluster.waitConverged(60_000).catch((err: unknown) => {
     // Each node's last peer-state changes and warnings: what kept a peer from being seen alive.
-    throw new Error(`${(err as Error).message}\n  ${run.recentPeerStates().join('\n  ')}`);
+    throw new Error(`${(err as Error).message}\n  ${run.recentPeerStates().join('\n  ')}\n  ${peerSockets(cluster)}`);
   });
   await settle(t, cluster);
   t.diagnostic(`load ${loadMs} ms, settled ${run.since() - loadMs} ms after`);
@@ -433,6 +434,14 @@ class BankRun {
     this.incarnations.push(await this.cluster.startNode(i, NODE_ARGS));
     this.up[i] = true;
   }
+}
+
+/** The TCP connections to every node's peer port with their queues (`ss`): a connection whose bytes nobody reads shows them queued. */
+function peerSockets(cluster: TestCluster): string {
+  const ports = Array.from({ length: NODES }, (_, i) => cluster.peerAddress(i).split(':').at(-1));
+  const filter = ports.map((p) => `sport = :${p} or dport = :${p}`).join(' or ');
+  const out = spawnSync('ss', ['-tnpi', `( ${filter} )`], { encoding: 'utf8' });
+  return `peer ports ${ports.join(', ')}; ss -tnpi:\n${out.stdout ?? ''}${out.stderr ?? ''}`;
 }
 
 /** Credits every account with the seed in one atomic batch (retried only when refused: a refusal stores nothing). */
