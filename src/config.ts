@@ -131,6 +131,17 @@ export const PEER_RECONNECT_BACKOFF_MS_INITIAL = 100;
 /** @see PEER_RECONNECT_BACKOFF_MS_INITIAL @default 1 s */
 export const PEER_RECONNECT_BACKOFF_MS_MAX = 1_000;
 
+/**
+ * A peer whose health checks have all failed this long gets new channels
+ * (new connections), ms. A connection can take checks and answer none:
+ * in cluster-bank a node's checks of a peer timed out on an open
+ * connection for over a minute after the peer's restart, while the peer
+ * answered everyone else. Replacing the channels costs a reconnect; for a
+ * peer that is really down it changes nothing.
+ * @default 10 s
+ */
+export const PEER_CHANNEL_RESET_MS = 10_000;
+
 /** A peer's failing health checks are logged (why they fail) at most this often per peer, ms. @default 30 s */
 export const PEER_CHECK_FAILURE_LOG_INTERVAL_MS = 30_000;
 
@@ -741,6 +752,7 @@ assert(STATUS_REFRESH_SECONDS * 1000 * 10 <= (BOUNDS.statusSessionTtlMs?.[0] ?? 
 assert(STATUS_RATE_SAMPLE_MS_MIN * 2 <= STATUS_RATE_WINDOW_MS, 'a rate window spans at least two counter samples');
 assert(walFrameBytesMax({ bodyBytesMax: BODY_BYTES_MAX_LIMIT }) + REPLICA_ENVELOPE_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX, 'the largest WAL frame fits a replica message');
 assert(PEER_RECONNECT_BACKOFF_MS_INITIAL <= PEER_RECONNECT_BACKOFF_MS_MAX, 'a reconnect backoff grows, never shrinks');
+assert(PEER_RECONNECT_BACKOFF_MS_MAX * 2 <= PEER_CHANNEL_RESET_MS, 'a channel is replaced only after it had time to reconnect on its own');
 assert(PEER_RECONNECT_BACKOFF_MS_MAX * 2 <= DEFAULT_CONFIG.healthIntervalMs * DEFAULT_CONFIG.suspectAfterMisses, 'a peer that is back is reconnected within its suspicion window');
 assert(PEER_HTTP2_STREAM_WINDOW_BYTES <= PEER_HTTP2_CONNECTION_WINDOW_BYTES && PEER_HTTP2_CONNECTION_WINDOW_BYTES <= 2 ** 31 - 1, 'a peer stream window fits its connection window, which fits HTTP/2 (2^31 - 1)');
 // The compiled schema's default string limit (compile-schema.ts) bounds a bytes field's base64 text.

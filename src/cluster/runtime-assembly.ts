@@ -152,7 +152,8 @@ async function startFoundation({ life, config, catalog, log }: AssemblyContext):
   }, (q) => q.close());
   const unaryWrites = (nodeId: string, retryMs: number): void =>
     log.warn({ event: 'replica_stream_refused', peer: nodeId, retryMs }, `peer ${nodeId} does not serve the replica write stream (an earlier release?): replica writes to it go as unary calls for ${retryMs} ms`);
-  const peers = await life.add('peers', () => new GrpcTransport(peerTls.security, unaryWrites, checkFailureLog(log)), (p) => p.close());
+  const peers = await life.add('peers', () => new GrpcTransport(peerTls.security, unaryWrites, checkFailureLog(log), (peer, failingMs) =>
+        log.warn({ event: 'peer_channel_reset', peer, failingMs }, `health checks of peer ${peer} have failed for ${failingMs} ms: its connections are replaced`)), (p) => p.close());
   // Loaded by the node's token registry, which starts its watch; stopped with the other parts.
   const tokens = await life.add('tokens', () => new EtcdTokenStore(client, keys, log), (t) => t.stop());
   return { peerTls, client, keys, tables, hints, peers, tokens };

@@ -16,7 +16,7 @@
 import { status as Status, makeGenericClientConstructor, type Client, type ClientDuplexStream, type Metadata, type ServiceError } from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
 import { SluiceError, isSluiceError } from '../../core/errors.ts';
-import { GRPC_MESSAGE_BYTES_MAX, PEER_HTTP2_STREAM_WINDOW_BYTES, PEER_RECONNECT_BACKOFF_MS_INITIAL, PEER_RECONNECT_BACKOFF_MS_MAX, REPLICA_STREAM_RETRY_MS } from '../../config.ts';
+import { GRPC_MESSAGE_BYTES_MAX, PEER_CHANNEL_RESET_MS, PEER_HTTP2_STREAM_WINDOW_BYTES, PEER_RECONNECT_BACKOFF_MS_INITIAL, PEER_RECONNECT_BACKOFF_MS_MAX, REPLICA_STREAM_RETRY_MS } from '../../config.ts';
 import { decodeReply, type ReplicaMethod, type ReplicaMethods, type WriteReply, type WriteRequest } from './replica-messages.ts';
 import type { ReplicaTransport } from './replica-transport.ts';
 import type { PeerSecurity } from './peer-tls.ts';
@@ -40,6 +40,8 @@ interface Peer {
   readonly writes: PeerWriteStream;
   /** Until when (ms) Writes go as unary calls: the peer did not serve the stream. */
   unaryUntil: number;
+  /** Since when (ms) every health check failed; undefined after one passed. */
+  failingSince: number | undefined;
 }
 
 /**
@@ -53,17 +55,26 @@ const CONTROL_METHODS: ReadonlySet<ReplicaMethod> = new Set(['Commit', 'Abort', 
 /** gRPC channels to peers by node id. */
 export class GrpcTransport implements ReplicaTransport {
   private readonly peers = new Map<string, Peer>();
+  private generation = 0;
   private readonly security: PeerSecurity;
   private readonly onStreamRefused: ((nodeId: string, retryMs: number) => void) | undefined;
 
   /** Hears why a health check failed (for the log: what keeps a peer suspect or dead). */
   private readonly onCheckFailed: ((nodeId: string, reason: string) => void) | undefined;
+  /** Hears of each peer whose channels were replaced after its checks failed for `failingMs`. */
+  private readonly onChannelReset: ((nodeId: string, failingMs: number) => void) | undefined;
 
-  /** `onStreamRefused` hears of each peer whose Writes fall back to unary calls, `onCheckFailed` of each failed check (for the log). */
-  constructor(security: PeerSecurity, onStreamRefused?: (nodeId: string, retryMs: number) => void, onCheckFailed?: (nodeId: string, reason: string) => void) {
+  /** The callbacks hear, for the log, of Writes falling back to unary calls, of each failed check, and of channels replaced. */
+  constructor(
+    security: PeerSecurity,
+    onStreamRefused?: (nodeId: string, retryMs: number) => void,
+    onCheckFailed?: (nodeId: string, reason: string) => void,
+    onChannelReset?: (nodeId: string, failingMs: number) => void,
+  ) {
     this.security = security;
     this.onStreamRefused = onStreamRefused;
     this.onCheckFailed = onCheckFailed;
+    this.onChannelReset = onChannelReset;
   }
 
   /** Points `nodeId` at `address` (host:port of its peer listener), replacing a channel to an old address. */
@@ -93,6 +104,8 @@ export class GrpcTransport implements ReplicaTransport {
     old?.control.close();
     old?.health.close();
     const options = {
+      // New channels get new subchannels (grpc-js pools them by target, options and credentials): a reset reconnects.
+      'sluice.channel_generation': ++this.generation,
       'grpc.max_receive_message_length': GRPC_MESSAGE_BYTES_MAX,
       'grpc.max_send_message_length': GRPC_MESSAGE_BYTES_MAX,
       // Replies (Scan and Fetch pages) in one flight too; the peer listener widens the other way (grpc-server.ts).
@@ -109,7 +122,7 @@ export class GrpcTransport implements ReplicaTransport {
     const replica = new ReplicaClient(address, creds, options);
     const openStream = (replica as unknown as Record<string, (metadata: Metadata) => ClientDuplexStream<Buffer, Buffer>>)[WRITE_STREAM_METHOD] as (metadata: Metadata) => ClientDuplexStream<Buffer, Buffer>;
     const writes = new PeerWriteStream(nodeId, () => openStream.call(replica, protocolMetadata()));
-    this.peers.set(nodeId, { address, replica, control, health: new HealthClient(address, creds, options), writes, unaryUntil: old?.address === address ? old.unaryUntil : 0 });
+    this.peers.set(nodeId, { address, replica, control, health: new HealthClient(address, creds, options), writes, unaryUntil: old?.address === address ? old.unaryUntil : 0, failingSince: undefined });
   }
 
   /**
@@ -169,10 +182,23 @@ export class GrpcTransport implements ReplicaTransport {
     return new Promise((resolve) => {
       fn.call(peer.health, { service: '' }, { deadline: Date.now() + timeoutMs }, (err, reply) => {
         const status = err === null ? (reply as { status?: string }).status : undefined;
-        if (status !== 'SERVING') this.onCheckFailed?.(nodeId, err === null ? `answered ${status ?? 'no status'}` : `${Status[err.code] ?? err.code}: ${err.details}`);
+        if (status === 'SERVING') peer.failingSince = undefined;
+        else {
+          this.onCheckFailed?.(nodeId, err === null ? `answered ${status ?? 'no status'}` : `${Status[err.code] ?? err.code}: ${err.details}`);
+          this.resetIfStuck(nodeId, peer);
+        }
         resolve(status === 'SERVING');
       });
     });
+  }
+
+  /** Replaces the channels of a peer whose checks have all failed for PEER_CHANNEL_RESET_MS (a connection that answers nothing). */
+  private resetIfStuck(nodeId: string, peer: Peer): void {
+    const now = Date.now();
+    peer.failingSince ??= now;
+    if (now - peer.failingSince < PEER_CHANNEL_RESET_MS || this.peers.get(nodeId) !== peer) return;
+    this.onChannelReset?.(nodeId, now - peer.failingSince);
+    this.open(nodeId, peer.address);
   }
 
   /** Closes every channel. */

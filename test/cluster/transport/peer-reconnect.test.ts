@@ -17,7 +17,7 @@ import { GrpcServer, replicaGrpcService } from '../../../src/cluster/transport/g
 import { GrpcTransport } from '../../../src/cluster/transport/grpc-transport.ts';
 import { plaintextPeers } from '../../../src/cluster/transport/peer-tls.ts';
 import type { ReplicaHandlers } from '../../../src/cluster/transport/replica-transport.ts';
-import { PEER_RECONNECT_BACKOFF_MS_MAX } from '../../../src/config.ts';
+import { PEER_CHANNEL_RESET_MS, PEER_RECONNECT_BACKOFF_MS_MAX } from '../../../src/config.ts';
 
 const OUTAGE_MS = 6_000;
 const CHECK_EVERY_MS = 100;
@@ -70,4 +70,55 @@ test('a peer that is down is retried at least every second, and reached as soon 
     await sleep(CHECK_EVERY_MS);
   }
   t.diagnostic(`reached ${Date.now() - back} ms after the peer was back`);
+});
+
+test('a connection that takes health checks and answers none is replaced after PEER_CHANNEL_RESET_MS, and the peer is reached on a new one', { timeout: 60_000 }, async (t) => {
+  const server = await GrpcServer.start('127.0.0.1', 0, [replicaGrpcService({} as ReplicaHandlers)]);
+  // A proxy in front of the peer: the first connection's answers stop reaching the caller once `wedged`; later connections pass.
+  let connections = 0;
+  let wedged = false;
+  const sockets = new Set<net.Socket>();
+  const proxy = net.createServer((client) => {
+    const n = ++connections;
+    const upstream = net.connect(server.port, '127.0.0.1');
+    sockets.add(client).add(upstream);
+    client.on('data', (b) => upstream.write(b));
+    upstream.on('data', (b) => {
+      if (!(wedged && n === 1)) client.write(b);
+    });
+    const close = (): void => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('close', close).on('error', close);
+    upstream.on('close', close).on('error', close);
+  });
+  proxy.listen(0, '127.0.0.1');
+  await once(proxy, 'listening');
+  const resets: number[] = [];
+  const transport = new GrpcTransport(plaintextPeers(), undefined, undefined, (_peer, failingMs) => resets.push(failingMs));
+  t.after(async () => {
+    transport.close();
+    for (const s of sockets) s.destroy();
+    proxy.close();
+    await server.stop(1_000);
+  });
+  transport.setAddress('peer', `127.0.0.1:${(proxy.address() as net.AddressInfo).port}`);
+  assert.equal(await transport.check('peer', 2_000), true, 'reachable before the wedge');
+
+  wedged = true;
+  const wedgedAt = Date.now();
+  while (resets.length === 0) {
+    assert.ok(Date.now() - wedgedAt < PEER_CHANNEL_RESET_MS + 10_000, 'the stuck connection is never replaced');
+    assert.equal(await transport.check('peer', 400), false, 'no check passes on the stuck connection');
+    await sleep(CHECK_EVERY_MS);
+  }
+  assert.ok((resets[0] as number) >= PEER_CHANNEL_RESET_MS, `replaced after ${resets[0]} ms of failed checks`);
+  assert.equal(connections, 1, 'one connection until the reset');
+  const resetAt = Date.now();
+  while (!(await transport.check('peer', 1_000))) {
+    assert.ok(Date.now() - resetAt < 10_000, 'the peer is not reached on a new connection');
+    await sleep(CHECK_EVERY_MS);
+  }
+  assert.equal(connections, 2, 'reached on a second connection');
 });
