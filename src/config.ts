@@ -137,7 +137,7 @@ export const PEER_RECONNECT_BACKOFF_MS_MAX = 1_000;
  * in cluster-bank a node's checks of a peer timed out on an open
  * connection for over a minute after the peer's restart, while the peer
  * answered everyone else. Replacing the channels costs a reconnect; for a
- * peer that is really down it changes nothing.
+ * peer that is really down it changes nothing (decision 39).
  * @default 10 s
  */
 export const PEER_CHANNEL_RESET_MS = 10_000;
