@@ -119,17 +119,18 @@ export const PEER_HTTP2_STREAM_WINDOW_BYTES = 4 * MiB;
 export const PEER_HTTP2_CONNECTION_WINDOW_BYTES = 16 * MiB;
 
 /**
- * Reconnect backoff of a peer channel, ms: the first wait after a failed
- * connection attempt and the most it grows to. gRPC's defaults (1 s
- * growing to 120 s) left a peer that had been down a minute looking dead
- * to the others for ~11 s after it was back (for up to two minutes after
- * a longer outage): writes to it were hinted, not replicated. An attempt
- * to a peer still down is a refused connection, cheap at one a second.
- * The node's etcd client is bounded the same way.
+ * Reconnect backoff of the node's gRPC channels (to its peers and to
+ * etcd), ms: the first wait after a failed connection attempt and the
+ * most it grows to. gRPC's defaults (1 s growing to 120 s) left a peer
+ * that had been down a minute looking dead to the others for ~11 s after
+ * it was back (for up to two minutes after a longer outage): writes to it
+ * were hinted, not replicated; and an etcd restart must be noticed within
+ * a lease keep-alive or two. An attempt to a server still down is a
+ * refused connection, cheap at one a second.
  */
-export const PEER_RECONNECT_BACKOFF_MS_INITIAL = 100;
-/** @see PEER_RECONNECT_BACKOFF_MS_INITIAL @default 1 s */
-export const PEER_RECONNECT_BACKOFF_MS_MAX = 1_000;
+export const GRPC_RECONNECT_BACKOFF_MS_INITIAL = 100;
+/** @see GRPC_RECONNECT_BACKOFF_MS_INITIAL @default 1 s */
+export const GRPC_RECONNECT_BACKOFF_MS_MAX = 1_000;
 
 /**
  * A peer whose health checks have all failed this long gets new channels
@@ -751,9 +752,9 @@ assert(DEDUPE_PREFIX_BYTES_MAX + DEDUPE_NUMBER_CHARS_MAX <= KEY_BYTES_MAX_LIMIT,
 assert(STATUS_REFRESH_SECONDS * 1000 * 10 <= (BOUNDS.statusSessionTtlMs?.[0] ?? 0), 'a status session outlives ten page refreshes');
 assert(STATUS_RATE_SAMPLE_MS_MIN * 2 <= STATUS_RATE_WINDOW_MS, 'a rate window spans at least two counter samples');
 assert(walFrameBytesMax({ bodyBytesMax: BODY_BYTES_MAX_LIMIT }) + REPLICA_ENVELOPE_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX, 'the largest WAL frame fits a replica message');
-assert(PEER_RECONNECT_BACKOFF_MS_INITIAL <= PEER_RECONNECT_BACKOFF_MS_MAX, 'a reconnect backoff grows, never shrinks');
-assert(PEER_RECONNECT_BACKOFF_MS_MAX * 2 <= PEER_CHANNEL_RESET_MS, 'a channel is replaced only after it had time to reconnect on its own');
-assert(PEER_RECONNECT_BACKOFF_MS_MAX * 2 <= DEFAULT_CONFIG.healthIntervalMs * DEFAULT_CONFIG.suspectAfterMisses, 'a peer that is back is reconnected within its suspicion window');
+assert(GRPC_RECONNECT_BACKOFF_MS_INITIAL <= GRPC_RECONNECT_BACKOFF_MS_MAX, 'a reconnect backoff grows, never shrinks');
+assert(GRPC_RECONNECT_BACKOFF_MS_MAX * 2 <= PEER_CHANNEL_RESET_MS, 'a channel is replaced only after it had time to reconnect on its own');
+assert(GRPC_RECONNECT_BACKOFF_MS_MAX * 2 <= DEFAULT_CONFIG.healthIntervalMs * DEFAULT_CONFIG.suspectAfterMisses, 'a peer that is back is reconnected within its suspicion window');
 assert(PEER_HTTP2_STREAM_WINDOW_BYTES <= PEER_HTTP2_CONNECTION_WINDOW_BYTES && PEER_HTTP2_CONNECTION_WINDOW_BYTES <= 2 ** 31 - 1, 'a peer stream window fits its connection window, which fits HTTP/2 (2^31 - 1)');
 // The compiled schema's default string limit (compile-schema.ts) bounds a bytes field's base64 text.
 assert(Math.ceil(DEAD_LETTER_RAW_BYTES_MAX / 3) * 4 <= 1024 * 1024, "a dead letter's raw record fits a bytes field as base64");

@@ -20,7 +20,7 @@ import { noop } from 'cockatiel';
 import { Etcd3 } from 'etcd3';
 import type { ServerCredentials } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { HINT_SEGMENT_BYTES_MAX, PEER_CHECK_FAILURE_LOG_INTERVAL_MS, grpcPeerListen, walFrameBytesMax, type NodeConfig } from '../config.ts';
+import { GRPC_RECONNECT_BACKOFF_MS_INITIAL, GRPC_RECONNECT_BACKOFF_MS_MAX, HINT_SEGMENT_BYTES_MAX, PEER_CHECK_FAILURE_LOG_INTERVAL_MS, grpcPeerListen, walFrameBytesMax, type NodeConfig } from '../config.ts';
 import { SluiceError } from '../core/errors.ts';
 import type { Hlc } from '../core/hlc.ts';
 import { SnowflakeGenerator } from '../core/snowflake.ts';
@@ -152,8 +152,9 @@ async function startFoundation({ life, config, catalog, log }: AssemblyContext):
   }, (q) => q.close());
   const unaryWrites = (nodeId: string, retryMs: number): void =>
     log.warn({ event: 'replica_stream_refused', peer: nodeId, retryMs }, `peer ${nodeId} does not serve the replica write stream (an earlier release?): replica writes to it go as unary calls for ${retryMs} ms`);
-  const peers = await life.add('peers', () => new GrpcTransport(peerTls.security, unaryWrites, checkFailureLog(log), (peer, failingMs) =>
-        log.warn({ event: 'peer_channel_reset', peer, failingMs }, `health checks of peer ${peer} have failed for ${failingMs} ms: its connections are replaced`)), (p) => p.close());
+  const channelReset = (peer: string, failingMs: number): void =>
+    log.warn({ event: 'peer_channel_reset', peer, failingMs }, `health checks of peer ${peer} have failed for ${failingMs} ms: its connections are replaced`);
+  const peers = await life.add('peers', () => new GrpcTransport(peerTls.security, unaryWrites, checkFailureLog(log), channelReset), (p) => p.close());
   // Loaded by the node's token registry, which starts its watch; stopped with the other parts.
   const tokens = await life.add('tokens', () => new EtcdTokenStore(client, keys, log), (t) => t.stop());
   return { peerTls, client, keys, tables, hints, peers, tokens };
@@ -328,7 +329,7 @@ async function etcdClient(config: NodeConfig, keys: EtcdKeys, log: Logger): Prom
     hosts: [...config.etcdUrls],
     dialTimeout: 5_000,
     // gRPC's default reconnect backoff grows to minutes; an etcd restart must be noticed within a keep-alive or two.
-    grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1_000 },
+    grpcOptions: { 'grpc.initial_reconnect_backoff_ms': GRPC_RECONNECT_BACKOFF_MS_INITIAL, 'grpc.max_reconnect_backoff_ms': GRPC_RECONNECT_BACKOFF_MS_MAX },
     faultHandling: { host: () => noop },
     ...(await etcdSecurityOptions(config)),
   });

@@ -16,7 +16,7 @@
 import { status as Status, makeGenericClientConstructor, type Client, type ClientDuplexStream, type Metadata, type ServiceError } from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
 import { SluiceError, isSluiceError } from '../../core/errors.ts';
-import { GRPC_MESSAGE_BYTES_MAX, PEER_CHANNEL_RESET_MS, PEER_HTTP2_STREAM_WINDOW_BYTES, PEER_RECONNECT_BACKOFF_MS_INITIAL, PEER_RECONNECT_BACKOFF_MS_MAX, REPLICA_STREAM_RETRY_MS } from '../../config.ts';
+import { GRPC_MESSAGE_BYTES_MAX, PEER_CHANNEL_RESET_MS, PEER_HTTP2_STREAM_WINDOW_BYTES, GRPC_RECONNECT_BACKOFF_MS_INITIAL, GRPC_RECONNECT_BACKOFF_MS_MAX, REPLICA_STREAM_RETRY_MS } from '../../config.ts';
 import { decodeReply, type ReplicaMethod, type ReplicaMethods, type WriteReply, type WriteRequest } from './replica-messages.ts';
 import type { ReplicaTransport } from './replica-transport.ts';
 import type { PeerSecurity } from './peer-tls.ts';
@@ -111,8 +111,8 @@ export class GrpcTransport implements ReplicaTransport {
       // Replies (Scan and Fetch pages) in one flight too; the peer listener widens the other way (grpc-server.ts).
       'grpc-node.flow_control_window': PEER_HTTP2_STREAM_WINDOW_BYTES,
       // A peer back from an outage is reached within a second, not after gRPC's backoff of up to two minutes.
-      'grpc.initial_reconnect_backoff_ms': PEER_RECONNECT_BACKOFF_MS_INITIAL,
-      'grpc.max_reconnect_backoff_ms': PEER_RECONNECT_BACKOFF_MS_MAX,
+      'grpc.initial_reconnect_backoff_ms': GRPC_RECONNECT_BACKOFF_MS_INITIAL,
+      'grpc.max_reconnect_backoff_ms': GRPC_RECONNECT_BACKOFF_MS_MAX,
       ...this.security.channelOptions(nodeId),
     };
     // One credentials object for both clients, so they share one connection (grpc-js pools subchannels by equal credentials).

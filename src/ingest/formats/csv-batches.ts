@@ -65,13 +65,14 @@ export async function* csvBatches(path: string, o: FileReadOptions, pool: Conver
   const rowsDone = o.resume?.rowsDone ?? 0;
   const stream = openTextStream(path, o.gzip, start.byte);
   // A chunk's end offset is taken now: its bytes are transferred to a worker thread (0 bytes left here) when it runs.
+  const placed = (chunk: SplitChunk): SplitChunk & { fileBytes: number; endByte: number } => ({ ...chunk, fileBytes: stream.fileBytesRead(), endByte: chunk.offset + chunk.bytes.length });
   const chunks = async function* (): AsyncGenerator<SplitChunk & { fileBytes: number; endByte: number }> {
     const splitter = new RecordSplitter({ chunkBytes: o.chunkBytes ?? CHUNK_BYTES_DEFAULT, quotes: true }, start.byte);
     for await (const buf of stream) {
-      for (const chunk of splitter.push(buf)) yield { ...chunk, fileBytes: stream.fileBytesRead(), endByte: chunk.offset + chunk.bytes.length };
+      for (const chunk of splitter.push(buf)) yield placed(chunk);
     }
     const last = splitter.end();
-    if (last !== undefined) yield { ...last, fileBytes: stream.fileBytesRead(), endByte: last.offset + last.bytes.length };
+    if (last !== undefined) yield placed(last);
   };
   let row = start.row;
   let line = start.line;
