@@ -147,6 +147,16 @@ export const PEER_CHANNEL_RESET_MS = 10_000;
 export const PEER_CHECK_FAILURE_LOG_INTERVAL_MS = 30_000;
 
 /**
+ * Records an id block holds at most when an apply merges consecutive
+ * frames of one lane into it (storage/index/id-block-plan.ts): a lookup by
+ * id reads and searches the whole block, and 1,024 entries (~40 KiB) is
+ * what a bulk body of 1,000 records already makes. A single frame past it
+ * keeps a block of its own.
+ * @default 1,024 records
+ */
+export const ID_BLOCK_MERGED_RECORDS_MAX = 1_024;
+
+/**
  * How far V8 lets a node's old generation grow past what survived the last
  * full collection before it starts the next, percent (V8's
  * `--heap-growing-percent`; 200 is a limit of three times the live heap).

@@ -70,25 +70,35 @@ export function migrateIdBlockKey(key: Uint8Array): Buffer | undefined {
 
 /** Whether the big-endian u64 at `a` is below the one at `b`: two word compares in JS, not a native `Buffer#compare` per record. */
 export function idBefore(src: Buffer, a: number, b: number): boolean {
-  const hiA = src.readUInt32BE(a);
-  const hiB = src.readUInt32BE(b);
-  return hiA < hiB || (hiA === hiB && src.readUInt32BE(a + 4) < src.readUInt32BE(b + 4));
+  return idBeforeIn(src, a, src, b);
 }
 
-/** Collects one frame's (id, location) pairs, in id order. */
+/** Whether the big-endian u64 at `a` of `srcA` is below the one at `b` of `srcB`. */
+export function idBeforeIn(srcA: Buffer, a: number, srcB: Buffer, b: number): boolean {
+  const hiA = srcA.readUInt32BE(a);
+  const hiB = srcB.readUInt32BE(b);
+  return hiA < hiB || (hiA === hiB && srcA.readUInt32BE(a + 4) < srcB.readUInt32BE(b + 4));
+}
+
+/**
+ * Collects the (id, location) pairs of one block, in id order: one frame's,
+ * or the consecutive frames of one lane that an apply merges (index-store.ts
+ * `planIdBlocks`). Entries are read from their record batches by offset;
+ * nothing is copied until `finish`.
+ */
 export class IdBlockBuilder {
   private readonly tableId: number;
-  private readonly src: Buffer;
-  /** Per entry: id offset, shard, key offset, key length, time-key offset in `src`. */
+  /** Per entry: the record batch it is read from. */
+  private readonly srcs: Buffer[] = [];
+  /** Per entry: id offset, shard, key offset, key length, time-key offset in its batch. */
   private parts: number[];
   /** Numbers used in `parts` (5 per entry). */
   private used = 0;
   private locationBytes = 0;
 
-  /** Entries are read from `src` (a record batch) by offset; nothing is copied until `finish`. `capacity`: the entries expected (a batch's count), so `parts` is allocated once instead of grown. */
-  constructor(tableId: number, src: Buffer, capacity = 16) {
+  /** `capacity`: the entries expected, so `parts` is allocated once instead of grown. */
+  constructor(tableId: number, capacity = 16) {
     this.tableId = tableId;
-    this.src = src;
     this.parts = new Array<number>(Math.max(1, capacity) * 5).fill(0);
   }
 
@@ -96,12 +106,16 @@ export class IdBlockBuilder {
     return this.used / 5;
   }
 
-  /** Adds one record; ids must be added in strictly increasing order, all of one lane. */
-  add(idOffset: number, shard: number, keyOffset: number, keyLen: number, timeKeyOffset: number): void {
+  /** Adds one record of batch `src`; ids must be added in strictly increasing order, all of one lane. */
+  add(src: Buffer, idOffset: number, shard: number, keyOffset: number, keyLen: number, timeKeyOffset: number): void {
     const n = this.used;
-    // Checked with `if`, not assert.ok: its rest arguments allocate an array per call, and this runs per record.
-    if (n > 0 && !idBefore(this.src, this.parts[n - 5] as number, idOffset)) throw new assert.AssertionError({ message: 'ids of a frame increase' });
-    if (n > 0 && idLaneAt(this.src, idOffset) !== idLaneAt(this.src, this.parts[0] as number)) throw new assert.AssertionError({ message: 'ids of a block share a lane' });
+    if (n > 0) {
+      const prevSrc = this.srcs[n / 5 - 1] as Buffer;
+      const prevAt = this.parts[n - 5] as number;
+      // Checked with `if`, not assert.ok: its rest arguments allocate an array per call, and this runs per record.
+      if (!idBeforeIn(prevSrc, prevAt, src, idOffset)) throw new assert.AssertionError({ message: 'ids of a block increase' });
+      if (idLaneAt(src, idOffset) !== idLaneAt(prevSrc, prevAt)) throw new assert.AssertionError({ message: 'ids of a block share a lane' });
+    }
     if (n + 5 > this.parts.length) this.parts = this.parts.concat(new Array<number>(this.parts.length).fill(0));
     const parts = this.parts;
     parts[n] = idOffset;
@@ -109,6 +123,7 @@ export class IdBlockBuilder {
     parts[n + 2] = keyOffset;
     parts[n + 3] = keyLen;
     parts[n + 4] = timeKeyOffset;
+    this.srcs.push(src);
     this.used = n + 5;
     this.locationBytes += 4 + keyLen + 8;
   }
@@ -117,7 +132,6 @@ export class IdBlockBuilder {
   finish(): { key: Buffer; value: Buffer } {
     const count = this.count;
     assert.ok(count > 0, 'an id block has entries');
-    const src = this.src;
     const out = Buffer.allocUnsafe(HEADER_BYTES + count * 12 + this.locationBytes);
     out[0] = MAGIC;
     out.writeUInt32LE(this.tableId, 1);
@@ -127,6 +141,7 @@ export class IdBlockBuilder {
     const locationsAt = offsetsAt + count * 4;
     let loc = 0;
     for (let i = 0; i < count; i++) {
+      const src = this.srcs[i] as Buffer;
       const p = i * 5;
       const idOffset = this.parts[p] as number;
       const keyOffset = this.parts[p + 2] as number;
@@ -141,11 +156,12 @@ export class IdBlockBuilder {
       copyBytes(src, timeKeyOffset, timeKeyOffset + 8, out, at + 4 + keyLen);
       loc += 4 + keyLen + 8;
     }
+    const lastSrc = this.srcs[count - 1] as Buffer;
     const lastIdOffset = this.parts[(count - 1) * 5] as number;
     const key = Buffer.allocUnsafe(KEY_BYTES);
     key[0] = PREFIX_ID_BLOCK;
-    key.writeUInt16BE(idLaneAt(src, lastIdOffset), 1);
-    src.copy(key, 3, lastIdOffset, lastIdOffset + 8);
+    key.writeUInt16BE(idLaneAt(lastSrc, lastIdOffset), 1);
+    lastSrc.copy(key, 3, lastIdOffset, lastIdOffset + 8);
     return { key, value: out };
   }
 }

@@ -33,7 +33,8 @@ import { IndexReader, type TableShard } from './index-reader.ts';
 import { StagedPayloads } from '../tx/staged-payloads.ts';
 import { encodeLsn } from '../engine/lsn-bytes.ts';
 export type { IndexedRecord, KeyRangeQuery, ShardScan, TableShard } from './index-reader.ts';
-import { IdBlockBuilder, PREFIX_ID_BLOCK, filterIdBlock, idBefore, idBlockKeyLastId, idBlockLanePrefix, idFloorBlock, idLaneAt, migrateIdBlockKey } from './id-block.ts';
+import { PREFIX_ID_BLOCK, filterIdBlock, idBlockKeyLastId, idBlockLanePrefix, idFloorBlock, migrateIdBlockKey, type IdBlockBuilder } from './id-block.ts';
+import { planIdBlocks, type IdBlockPlan } from './id-block-plan.ts';
 import { LaneRanges } from './lane-ranges.ts';
 import { KeyBlockBuilder, PREFIX_KEY_BLOCK, keyBlocksMark } from './key-block.ts';
 
@@ -110,12 +111,24 @@ export class IndexStore extends IndexReader {
     const marked = await this.pkInRecordKeyTables();
     const keyBlocks = await this.keyBlockTables();
     const ctx: BuildContext = { batch: this.engine.batch(), pkEntries, leanFresh: !lookedUp, lean: false, marked, keyBlocks, written: [], seq, records: 0, upserts: 0, stale: 0 };
+    const readers = steps.flatMap((step) => (step.records === undefined ? [] : [new RecordBatchReader(step.records)]));
+    const plans = await planIdBlocks(readers, this.laneRanges);
+    let next = 0;
     for (const step of steps) {
-      if (step.records !== undefined) await this.applyRecords(step.records, ctx);
+      if (step.records !== undefined) {
+        this.applyRecords(readers[next] as RecordBatchReader, (plans[next] as IdBlockPlan).block, ctx);
+        next++;
+      }
       for (const op of step.txOps) {
         if (op.value === undefined) ctx.batch.del(op.key);
         else ctx.batch.put(op.key, op.value);
       }
+    }
+    // A merged block is written once, after the last of its frames.
+    for (const block of new Set(plans.map((p) => p.block))) {
+      if (block === undefined || block.count === 0) continue;
+      const { key, value } = block.finish();
+      ctx.batch.put(key, value);
     }
     this.writeFloor(ctx.batch);
     const stats = { records: ctx.records, upserts: ctx.upserts, stale: ctx.stale };
@@ -200,14 +213,11 @@ export class IndexStore extends IndexReader {
     return { payload: held?.payload ?? (await this.engine.get(txStagedKey(txid))), ops: [{ key: txStagedKey(txid) }] };
   }
 
-  /** Puts one record batch's records, primary keys and id entries into the build's engine batch. */
-  private async applyRecords(payload: Uint8Array, ctx: BuildContext): Promise<void> {
+  /** Puts one record batch's records, primary keys and id entries into the build's engine batch; its append-only ids go to `block` (planned: id-block-plan.ts), or to per-record entries without one. */
+  private applyRecords(r: RecordBatchReader, block: IdBlockBuilder | undefined, ctx: BuildContext): void {
     const { batch, pkEntries } = ctx;
-    const r = new RecordBatchReader(payload);
     const buf = r.buf;
     const fresh = r.freshKeys;
-    const blockable = await this.blockable(r, fresh);
-    const block = new IdBlockBuilder(r.tableId, buf, blockable ? r.count : 0);
     // Minted keys that are the shard key: the record key finds them, no P entry (key-layout.ts "pk-in-rk").
     const pkInKey = fresh && ctx.leanFresh && r.pkInRecordKey;
     if (pkInKey && !ctx.marked.has(r.tableId)) {
@@ -220,7 +230,7 @@ export class IndexStore extends IndexReader {
       ctx.records++;
       // A fresh source-numbered key (Kafka's, a file's) goes into a key block (accepts() is false without a key).
       const blockKey = keyBlocks?.accepts(r.pkLen) === true;
-      if (blockable && (r.pkLen === 0 || blockKey)) {
+      if (block !== undefined && (r.pkLen === 0 || blockKey)) {
         // The common record (append-only, or its key in a key block; its id in the frame's block): one key buffer,
         // which the engine prefixes in place.
         if (blockKey) {
@@ -228,7 +238,7 @@ export class IndexStore extends IndexReader {
           ctx.lean = true;
         }
         batch.putSpared(recordKeySpared(r.shard, r.tableId, buf, r.keyOffset, r.keyLen, r.timeKeyOffset, r.idOffset), r.value);
-        block.add(r.idOffset, r.shard, r.keyOffset, r.keyLen, r.timeKeyOffset);
+        block.add(buf, r.idOffset, r.shard, r.keyOffset, r.keyLen, r.timeKeyOffset);
         continue;
       }
       const rk = recordKey(r.shard, r.tableId, buf, r.keyOffset, r.keyLen, r.timeKeyOffset, r.idOffset);
@@ -260,12 +270,8 @@ export class IndexStore extends IndexReader {
       batch.put(rk, r.value);
       // Append-only records (fresh keys included) are found through their frame's id block; upserted
       // ones reuse an older id that no block range covers, so they keep a per-record entry.
-      if ((r.pkLen === 0 || fresh) && blockable) block.add(r.idOffset, r.shard, r.keyOffset, r.keyLen, r.timeKeyOffset);
+      if ((r.pkLen === 0 || fresh) && block !== undefined) block.add(buf, r.idOffset, r.shard, r.keyOffset, r.keyLen, r.timeKeyOffset);
       else batch.put(idKey(buf, r.idOffset), idValue(rk));
-    }
-    if (block.count > 0) {
-      const { key, value } = block.finish();
-      batch.put(key, value);
     }
     for (const { key, value } of keyBlocks?.finish() ?? []) batch.put(key, value);
   }
@@ -281,37 +287,6 @@ export class IndexStore extends IndexReader {
       ctx.keyBlocks.set(r.tableId, known);
     }
     return new KeyBlockBuilder(r.tableId, digits, r.buf);
-  }
-
-  /**
-   * Whether a frame's append-only records may share one id block, which is
-   * then claimed: their ids must be of one lane (snowflake worker), strictly
-   * increase, and span a range that overlaps none of the lane's blocks, so
-   * a lookup's seek to the first block ending at or after an id finds the
-   * only one that can hold it (lane-ranges.ts). A coordinator's own frames
-   * qualify, the frames it sends to its replicas, and committed atomic
-   * batches, which arrive in the order of their decisions; hint replays
-   * and repair batches (in key order, of every lane) usually overlap and
-   * get per-record entries instead. Leaves the reader rewound.
-   */
-  private async blockable(r: RecordBatchReader, fresh: boolean): Promise<boolean> {
-    let lane = -1;
-    // Offsets of the first and previous ids: compared in place, a bigint only for the two ends.
-    let first = -1;
-    let prev = -1;
-    let ok = true;
-    while (ok && r.next()) {
-      if (r.pkLen > 0 && !fresh) continue;
-      const at = r.idOffset;
-      if (lane < 0) {
-        lane = idLaneAt(r.buf, at);
-        first = at;
-      } else ok = idLaneAt(r.buf, at) === lane && idBefore(r.buf, prev, at);
-      prev = at;
-    }
-    r.rewind();
-    if (!ok || lane < 0) return ok;
-    return this.laneRanges.claim(lane, r.buf.readBigUInt64BE(first), r.buf.readBigUInt64BE(prev));
   }
 
   /** The last id of the newest stored id block of a lane (0n when none). */

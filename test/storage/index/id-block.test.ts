@@ -18,11 +18,11 @@ function frame(ids: readonly bigint[]): Buffer {
 test('every id of a block is found with the exact record key; others are not', () => {
   const ids = Array.from({ length: 777 }, (_, i) => (1n << 50n) + BigInt(i * 3));
   const buf = frame(ids);
-  const builder = new IdBlockBuilder(5, buf);
+  const builder = new IdBlockBuilder(5);
   const r = new RecordBatchReader(buf);
   const keys: Buffer[] = [];
   while (r.next()) {
-    builder.add(r.idOffset, r.shard, r.keyOffset, r.keyLen, r.timeKeyOffset);
+    builder.add(buf, r.idOffset, r.shard, r.keyOffset, r.keyLen, r.timeKeyOffset);
     keys.push(recordKey(r.shard, 5, buf, r.keyOffset, r.keyLen, r.timeKeyOffset, r.idOffset));
   }
   const { key, value } = builder.finish();
@@ -38,20 +38,20 @@ test('every id of a block is found with the exact record key; others are not', (
 
 test('ids out of order in a frame are a programmer error', () => {
   const buf = frame([5n, 4n]);
-  const builder = new IdBlockBuilder(5, buf);
+  const builder = new IdBlockBuilder(5);
   const r = new RecordBatchReader(buf);
   r.next();
-  builder.add(r.idOffset, r.shard, r.keyOffset, r.keyLen, r.timeKeyOffset);
+  builder.add(buf, r.idOffset, r.shard, r.keyOffset, r.keyLen, r.timeKeyOffset);
   r.next();
-  assert.throws(() => builder.add(r.idOffset, r.shard, r.keyOffset, r.keyLen, r.timeKeyOffset));
+  assert.throws(() => builder.add(buf, r.idOffset, r.shard, r.keyOffset, r.keyLen, r.timeKeyOffset));
 });
 
 test('the order check compares whole 64-bit ids: the high word first, then the low word; an equal id is out of order', () => {
   const add = (ids: bigint[]): void => {
     const buf = frame(ids);
-    const builder = new IdBlockBuilder(5, buf);
+    const builder = new IdBlockBuilder(5);
     const r = new RecordBatchReader(buf);
-    while (r.next()) builder.add(r.idOffset, r.shard, r.keyOffset, r.keyLen, r.timeKeyOffset);
+    while (r.next()) builder.add(buf, r.idOffset, r.shard, r.keyOffset, r.keyLen, r.timeKeyOffset);
   };
   const high = 1n << 40n;
   add([5n, high]);
