@@ -512,8 +512,23 @@ function allowedHosts(config: NodeConfig): { has(host: string): boolean } | unde
   const extra = new Set(config.allowedHosts.map((h) => h.toLowerCase()));
   const loopback = config.httpHost === 'localhost' || config.httpHost === '::1' || config.httpHost.startsWith('127.');
   if (!loopback && extra.size === 0) return undefined;
-  return { has: (host) => extra.has(host) || (loopback && (host === 'localhost' || isIP(host.replace(/^\[(.*)\]$/, '$1')) !== 0)) };
+  const allowed = (host: string): boolean => extra.has(host) || (loopback && (host === 'localhost' || isIP(host.replace(/^\[(.*)\]$/, '$1')) !== 0));
+  // Asked once per request with one of a few names; remembered up to a bound, as the Host header is the caller's to choose.
+  const known = new Map<string, boolean>();
+  return {
+    has: (host) => {
+      let verdict = known.get(host);
+      if (verdict === undefined) {
+        verdict = allowed(host);
+        if (known.size < ALLOWED_HOST_VERDICTS_MAX) known.set(host, verdict);
+      }
+      return verdict;
+    },
+  };
 }
+
+/** Host names whose verdict a listener remembers. */
+const ALLOWED_HOST_VERDICTS_MAX = 256;
 
 function splitHostPort(value: string): [string, number] {
   const m = /^(.*):([0-9]{1,5})$/.exec(value);

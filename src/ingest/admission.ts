@@ -49,36 +49,64 @@ export class Admission {
     if (!this.fits(bytes)) return undefined;
     this.requestsInFlight++;
     this.bytesInFlight += bytes;
-    let held = bytes;
-    let released = false;
-    return {
-      grow: (more: number): boolean => {
-        if (released) return false;
-        if (!this.fits(more, held)) return false;
-        held += more;
-        this.bytesInFlight += more;
-        return true;
-      },
-      get bytes() {
-        return held;
-      },
-      shrink: (less: number): void => {
-        if (released) return;
-        const freed = Math.min(Math.max(0, less), held);
-        held -= freed;
-        this.bytesInFlight -= freed;
-      },
-      release: (): void => {
-        if (released) return;
-        released = true;
-        this.requestsInFlight--;
-        this.bytesInFlight -= held;
-      },
-    };
+    return new Ticket(this, bytes);
+  }
+
+  /** Ticket's: `more` bytes for a holder of `held`, if they fit. */
+  grant(more: number, held: number): boolean {
+    if (!this.fits(more, held)) return false;
+    this.bytesInFlight += more;
+    return true;
+  }
+
+  /** Ticket's: `bytes` given back. */
+  giveBack(bytes: number): void {
+    this.bytesInFlight -= bytes;
+  }
+
+  /** Ticket's: a request and its `held` bytes gone. */
+  leave(held: number): void {
+    this.requestsInFlight--;
+    this.bytesInFlight -= held;
   }
 
   /** True if `bytes` more fit, or if nobody but the asker (holding `own`) holds any. */
   private fits(bytes: number, own = 0): boolean {
     return this.bytesInFlight - own === 0 || this.bytesInFlight + bytes <= this.options.inFlightBytesMax;
+  }
+}
+
+/** One admitted request's hold (a class, not closures: one is made per request). */
+class Ticket implements AdmissionTicket {
+  readonly #admission: Admission;
+  #held: number;
+  #released = false;
+
+  constructor(admission: Admission, bytes: number) {
+    this.#admission = admission;
+    this.#held = bytes;
+  }
+
+  get bytes(): number {
+    return this.#held;
+  }
+
+  grow(more: number): boolean {
+    if (this.#released || !this.#admission.grant(more, this.#held)) return false;
+    this.#held += more;
+    return true;
+  }
+
+  shrink(less: number): void {
+    if (this.#released) return;
+    const freed = Math.min(Math.max(0, less), this.#held);
+    this.#held -= freed;
+    this.#admission.giveBack(freed);
+  }
+
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.#admission.leave(this.#held);
   }
 }

@@ -53,12 +53,12 @@ export function pagePrincipal(request: FastifyRequest): Principal | undefined {
   return principals.get(request);
 }
 
-/** The audit facts of a request. */
-export function factsOf(request: FastifyRequest, table?: string): RequestFacts {
+/** The audit facts of a request (`route`: its route's URL pattern, when the caller has it). */
+export function factsOf(request: FastifyRequest, table?: string, route: string | undefined = request.routeOptions.url): RequestFacts {
   return {
     address: request.socket.remoteAddress ?? 'unknown',
     method: request.method,
-    route: request.routeOptions.url ?? 'unmatched',
+    route: route ?? 'unmatched',
     requestId: String(request.id),
     ...(table === undefined ? {} : { table }),
   };
@@ -98,8 +98,10 @@ export function registerHttpAuth(app: FastifyInstance, o: HttpAuthOptions): void
 
 /** Authenticates and authorizes one request before its body is read (throws the refusal). */
 function checkRequest(o: HttpAuthOptions, request: FastifyRequest): void {
+  // fastify builds `routeOptions` afresh at each read: read once.
+  const { config, url } = request.routeOptions;
   // Unmatched paths need a valid token before they learn that nothing is there.
-  const auth: RouteAuth = request.routeOptions.config.auth ?? { kind: 'token' };
+  const auth: RouteAuth = config.auth ?? { kind: 'token' };
   if (auth.kind === 'public') return;
   checkHost(o, request);
   if (o.auth.mode === 'none') {
@@ -107,11 +109,11 @@ function checkRequest(o: HttpAuthOptions, request: FastifyRequest): void {
     principals.set(request, ANONYMOUS);
     return;
   }
-  const facts = factsOf(request, tableOf(request, auth));
+  const facts = factsOf(request, tableOf(request, auth), url);
   if (bearerInQuery(request.query as Record<string, unknown>)) {
     throw new SluiceError('UNAUTHENTICATED', 'a token goes in the Authorization header, never in the query string');
   }
-  const authorization = credentialsOf(request);
+  const authorization = credentialsOf(request, config.shipperCredentials === true);
   if (auth.kind === 'page' && authorization.length === 0) {
     checkPageSession(o, request, auth.scope, facts);
     return;
@@ -171,9 +173,9 @@ function authorizationValues(request: FastifyRequest): string[] {
  * browser: a browser replays basic credentials on its own (cross-site
  * requests too), a shipper sends no Origin or Sec-Fetch-Site.
  */
-function credentialsOf(request: FastifyRequest): string[] {
+function credentialsOf(request: FastifyRequest, shipperRoute: boolean): string[] {
   const values = authorizationValues(request);
-  if (request.routeOptions.config.shipperCredentials !== true || !values.some(isShipperScheme)) return values;
+  if (!shipperRoute || !values.some(isShipperScheme)) return values;
   const site = request.headers['sec-fetch-site'];
   if (request.headers.origin !== undefined || (site !== undefined && site !== 'none')) {
     throw new SluiceError('PERMISSION_DENIED', 'a token as a basic-auth password or API key is not accepted from a browser; send Authorization: Bearer');

@@ -25,6 +25,19 @@ import { registerOpsStatusRoutes, registerStatusRoutes } from './status/status-r
 import { registerOtlpLogsRoutes } from './protocols/otlp/otlp-logs-route.ts';
 import { registerElasticsearchRoutes } from './protocols/elasticsearch/es-routes.ts';
 
+/** The body types the routes read (records, imports, shippers' protocols), parsed by no one but the handler. */
+const BODY_CONTENT_TYPES = [
+  'application/json',
+  'application/x-ndjson',
+  'application/x-protobuf',
+  'application/protobuf',
+  'application/octet-stream',
+  'application/vnd.elasticsearch+x-ndjson',
+  'application/vnd.apache.parquet',
+  'text/csv',
+  'text/plain',
+] as const;
+
 /** A certificate (chain) and key, PEM. */
 export interface HttpsPair {
   readonly cert: string;
@@ -55,12 +68,17 @@ export function buildHttpServer(ctx: ApiContext, tls?: HttpsPair): FastifyInstan
   app.server.headersTimeout = ctx.config.httpHeadersTimeoutMs;
   registerHttpAuth(app, ctx.auth);
   app.removeAllContentTypeParsers();
-  // Leave the body stream untouched for the handler.
-  app.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
+  // Leave the body stream untouched for the handler. The types the routes read are named as well: fastify
+  // caches the parser of a named type by the header's text, while the catch-all costs a media-type parse per request.
+  const untouched = (_request: unknown, _payload: unknown, done: (err: null, body: undefined) => void): void => done(null, undefined);
+  app.addContentTypeParser([...BODY_CONTENT_TYPES], untouched);
+  app.addContentTypeParser('*', untouched);
 
-  app.addHook('onResponse', async (request, reply) => {
+  // Callback style, not async: no promise per request.
+  app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
     ctx.metrics.requestDuration.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    done();
   });
   app.setErrorHandler((err, request, reply) => sendError(ctx, request, reply, err));
   app.setNotFoundHandler((request, reply) =>
