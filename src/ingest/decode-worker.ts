@@ -115,7 +115,7 @@ export default function decodeTask(task: DecodeTask): DecodeAnswer {
   const answer = runDecode(task);
   if (!answer.ok) return answer;
   // Transfer the batch's memory instead of copying it; the builder allocates
-  // outside Node's shared buffer pool, so the ArrayBuffer is the batch's alone.
+  // outside Node's shared buffer pool in a worker thread (msgpack-writer.ts), so the ArrayBuffer is the batch's alone.
   const transferable = {
     get [transferableSymbol]() {
       return [answer.encoded.batch.buffer];

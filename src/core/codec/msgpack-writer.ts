@@ -25,6 +25,17 @@
  * random values with msgpackr's bytes.
  */
 
+import { isMainThread } from 'node:worker_threads';
+
+/**
+ * A worker thread's batches go back to the main thread by transfer (the
+ * decode and conversion pools), so there a buffer must own its whole
+ * ArrayBuffer: never a slice of Node's shared pool. On the main thread no
+ * batch is transferred, and the pool makes a small one (a single record's,
+ * inline) a slice instead of an allocation of its own.
+ */
+const allocBuffer: (bytes: number) => Buffer = isMainThread ? (bytes) => Buffer.allocUnsafe(bytes) : (bytes) => Buffer.allocUnsafeSlow(bytes);
+
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 /**
@@ -44,9 +55,8 @@ export class MsgpackWriter {
   pos: number;
 
   constructor(capacityBytes: number) {
-    // allocUnsafeSlow: never Node's shared pool, so the buffer can be transferred between threads.
     // At least one byte, or doubling would never grow it.
-    this.buf = Buffer.allocUnsafeSlow(Math.max(capacityBytes, 1));
+    this.buf = allocBuffer(Math.max(capacityBytes, 1));
     this.pos = 0;
   }
 
@@ -56,7 +66,7 @@ export class MsgpackWriter {
     if (need <= this.buf.length) return;
     let size = this.buf.length * 2;
     while (size < need) size *= 2;
-    const next = Buffer.allocUnsafeSlow(size);
+    const next = allocBuffer(size);
     this.buf.copy(next, 0, 0, this.pos);
     this.buf = next;
   }
