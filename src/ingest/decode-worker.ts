@@ -45,40 +45,49 @@ export type DecodeAnswer = { readonly ok: true; readonly encoded: EncodedBatch }
  */
 const COMPILED_CACHED_MAX = 256;
 
-const schemas = new Map<string, CompiledSchema>();
+/** Values by key, the least recently used dropped past COMPILED_CACHED_MAX. */
+class Compiled<T> {
+  readonly map = new Map<string, T>();
+  /** The key last asked for: the most recent already, so a run of one table's bodies reorders nothing. */
+  #lastKey = '';
+
+  /** The value of `key`, made by `make` when absent. */
+  get(key: string, make: () => T): T {
+    let value = this.map.get(key);
+    if (value !== undefined && key === this.#lastKey) return value;
+    this.#lastKey = key;
+    if (value !== undefined) {
+      // Map order is insertion order: re-inserting makes this the most recent.
+      this.map.delete(key);
+      this.map.set(key, value);
+      return value;
+    }
+    value = make();
+    this.map.set(key, value);
+    if (this.map.size > COMPILED_CACHED_MAX) this.map.delete(this.map.keys().next().value as string);
+    return value;
+  }
+}
+
+const schemas = new Compiled<CompiledSchema>();
 
 /** Compiles a schema once per (table, version) per thread, keeping the COMPILED_CACHED_MAX most recently used. */
 export function schemaFor(def: TableDef, tableId: number, jsonDepthMax: number): CompiledSchema {
-  return cached(schemas, `${tableId}:${def.version}:${jsonDepthMax}`, () => compileSchema(def, { jsonDepthMax }));
+  return schemas.get(`${tableId}:${def.version}:${jsonDepthMax}`, () => compileSchema(def, { jsonDepthMax }));
 }
 
 /** How many compiled schemas this thread holds (tests). */
 export function schemasCached(): number {
-  return schemas.size;
+  return schemas.map.size;
 }
 
-/** `cache`'s value of `key`, made by `make` when absent; the least recently used entry goes past COMPILED_CACHED_MAX. */
-function cached<T>(cache: Map<string, T>, key: string, make: () => T): T {
-  let value = cache.get(key);
-  if (value !== undefined) {
-    // Map order is insertion order: re-inserting makes this the most recent.
-    cache.delete(key);
-    cache.set(key, value);
-    return value;
-  }
-  value = make();
-  cache.set(key, value);
-  if (cache.size > COMPILED_CACHED_MAX) cache.delete(cache.keys().next().value as string);
-  return value;
-}
-
-const protos = new Map<string, ProtoDecoder>();
+const protos = new Compiled<ProtoDecoder>();
 
 /** The table's protobuf decoder, compiled once per (table, version) per thread; UNSUPPORTED_MEDIA_TYPE without a message. */
 function protoFor(def: TableDef, tableId: number): ProtoDecoder {
   if (def.proto === undefined) throw new SluiceError('UNSUPPORTED_MEDIA_TYPE', `table ${def.name} has no protobuf message; create it with "proto" to send binary records`);
   const proto = def.proto;
-  return cached(protos, `${tableId}:${def.version}`, () => protoDecoder(proto));
+  return protos.get(`${tableId}:${def.version}`, () => protoDecoder(proto));
 }
 
 /** Decodes and encodes one body; never throws on user input. */
