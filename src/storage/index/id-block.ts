@@ -7,6 +7,9 @@
  * halves the index writes of the bulk path (one put per record instead of
  * two). Records with a primary key keep per-record `I | id` entries: an
  * upsert reuses an older id, which would not fall inside its frame's range.
+ * Small frames applied together share a block (id-block-plan.ts): a block
+ * holds the ids of one frame or of consecutive frames, always one lane's,
+ * strictly increasing.
  *
  * The lane is the snowflake worker id of the block's ids: each coordinator
  * stamps from its own worker, so on a replica the frames of different

@@ -7,7 +7,7 @@
  *   by id    I | id[8]                       (records with a primary key)
  *              → tableId u32 | shard u16 | keyLen u16 | key | timeKey[8]
  *            B | lane u16 | lastId[8]        (append-only records: one block per
- *              → see id-block.ts              WAL frame)
+ *              → see id-block.ts              WAL frame, or per run of small frames)
  *   by pk    P | shard u16 | tableId u32 | pkLen u16 | pk
  *              → id[8] | version[8] | keyLen u16 | key | timeKey[8]
  *   key block K | shard u16 | tableId u32 | pkLen u16 | lastPk   (a fresh batch's
