@@ -4,8 +4,10 @@
  * A frame's append-only records share one id block (id-block.ts). Under
  * small writes (one record per request, a shipper's short pushes) that is
  * one block per record: a second index entry, a claim and a block build
- * per request. So consecutive frames of one table and lane whose ids keep
- * increasing share one block too, up to `ID_BLOCK_MERGED_RECORDS_MAX`
+ * per request. So the frames of one apply that are of one lane and table,
+ * with ids that keep increasing from frame to frame, share one block too
+ * (a lane's frames need not be adjacent: on a replica the frames of
+ * several coordinators interleave), up to `ID_BLOCK_MERGED_RECORDS_MAX`
  * entries: a lookup binary-searches a block, and a block of that size
  * costs a read what a bulk frame's already does. A frame past the bound
  * alone keeps a block of its own, as before.
@@ -52,31 +54,30 @@ interface Run {
 /** Plans the id blocks of an apply's record batches, in order, claiming their ranges; one plan per reader, readers left rewound. */
 export async function planIdBlocks(readers: readonly RecordBatchReader[], lanes: LaneRanges, mergedMax = ID_BLOCK_MERGED_RECORDS_MAX): Promise<IdBlockPlan[]> {
   const plans: IdBlockPlan[] = [];
-  let run: Run | undefined;
+  // One open run per lane: on a replica, the frames of several coordinators interleave.
+  const open = new Map<number, Run>();
   for (const r of readers) {
     const span = idSpanOf(r);
-    if (span === 'none') {
-      // Nothing goes to a block (primary-key upserts only): the batch neither joins nor ends a run.
-      plans.push({ block: undefined });
-      continue;
-    }
     const plan: IdBlockPlan = { block: undefined };
     plans.push(plan);
-    if (run !== undefined && span !== 'unordered' && joins(run, r.tableId, span, mergedMax)) {
+    // 'none': nothing goes to a block (primary-key upserts only). 'unordered': per-record entries.
+    if (span === 'none' || span === 'unordered') continue;
+    const run = open.get(span.lane);
+    if (run !== undefined && joins(run, r.tableId, span, mergedMax)) {
       run.members.push({ plan, span });
       run.last = span.last;
       run.count += span.count;
       continue;
     }
     if (run !== undefined) await claim(run, lanes);
-    run = span === 'unordered' ? undefined : { tableId: r.tableId, lane: span.lane, first: span.first, last: span.last, count: span.count, members: [{ plan, span }] };
+    open.set(span.lane, { tableId: r.tableId, lane: span.lane, first: span.first, last: span.last, count: span.count, members: [{ plan, span }] });
   }
-  if (run !== undefined) await claim(run, lanes);
+  for (const run of open.values()) await claim(run, lanes);
   return plans;
 }
 
 function joins(run: Run, tableId: number, span: IdSpan, mergedMax: number): boolean {
-  return run.tableId === tableId && run.lane === span.lane && span.first > run.last && run.count + span.count <= mergedMax;
+  return run.tableId === tableId && span.first > run.last && run.count + span.count <= mergedMax;
 }
 
 /** Claims a run's range for one block; refused, each member's range alone. */

@@ -83,6 +83,20 @@ for (const kind of ['lmdb', 'level'] as const) {
     assert.equal(await idx.getById(1, id(203, 3, 0)), undefined, "a table-2 id is not table 1's");
   });
 
+  test(`on a replica, interleaved frames of several coordinators merge per lane; a frame of mixed lanes gets per-record entries and breaks no run (${kind})`, async (t) => {
+    const engine = await engineFor(t, kind);
+    const idx = new IndexStore(engine);
+    const mixed: StampedRec[] = [...frameOf(402, 3, 1, 100), ...frameOf(402, 7, 1, 100)];
+    const frames = [frameOf(400, 3), frameOf(400, 7), frameOf(401, 3), mixed, frameOf(401, 7), frameOf(403, 3), frameOf(403, 7)];
+    let lsn = 0n;
+    await idx.apply(frames.map((f): AppliedFrame => ({ lsn: ++lsn, type: FRAME_TYPES.RECORDS, payload: stampedBatch(1, f) })));
+    const lastIds = (await entries(engine, PREFIX_ID_BLOCK)).map(idBlockKeyLastId).sort((a, b) => (a < b ? -1 : 1));
+    assert.deepEqual(lastIds, [id(403, 3, 0), id(403, 7, 0)], 'one block per lane');
+    assert.equal((await entries(engine, PREFIX_ID)).length, 2, "the mixed frame's two records");
+    await findAll(idx, frames.flat());
+    await findAll(new IndexStore(engine), frames.flat());
+  });
+
   test(`a merged range that would overlap a block is refused as a whole, and each frame is claimed alone (${kind})`, async (t) => {
     const engine = await engineFor(t, kind);
     const idx = new IndexStore(engine);
