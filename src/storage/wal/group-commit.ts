@@ -7,8 +7,10 @@
  * - idle: with no flush running, frames flush on the next setImmediate, so
  *   appends of the same tick share one fsync and a lone write is not held
  *   back. Frames that arrive during a flush go, all together, into the next
- *   one, started as soon as the running one ends: splitting them would only
- *   add fsyncs, and their latency, when the disk is the bottleneck;
+ *   one, started as soon as the running one ends (in the same turn, so its
+ *   fdatasync overlaps the answers to the writers of the one that ended):
+ *   splitting them would only add fsyncs, and their latency, when the disk
+ *   is the bottleneck;
  * - adaptive (optional): under a high append rate the oldest frame waits
  *   AdaptiveDelay's clamped delay to gather a bigger batch, in steps of
  *   adaptiveDelayMsMin; a step with no new frame flushes at once;
@@ -243,7 +245,10 @@ export class GroupCommit {
     this.#inFlightBytes = 0;
     if (batch.arena.length <= this.#arenaKeepBytes) this.#spareArena = batch.arena;
     this.#inFlight = undefined;
-    this.#schedule();
+    // Frames that arrived during the flush have waited for it: in idle mode they go now, their fdatasync
+    // overlapping the answers to this flush's writers, instead of on the next turn after all of those.
+    if (this.#adaptive === undefined && this.#state === State.open && this.#pending.settlers.length > 0) this.#startFlush();
+    else this.#schedule();
   }
 
   /**

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { Wal } from '../../../src/storage/wal/wal.ts';
 import type { FlushInfo, WalOptions } from '../../../src/storage/wal/wal.ts';
 import { FRAME_OVERHEAD_BYTES } from '../../../src/storage/wal/frame-v1.ts';
+import { GroupCommit, type FrameSink } from '../../../src/storage/wal/group-commit.ts';
 import { payloadFor, tempDir } from './helpers.ts';
 
 async function openWal(t: import('node:test').TestContext, options: Partial<WalOptions> = {}): Promise<{ wal: Wal; flushes: FlushInfo[] }> {
@@ -132,4 +133,28 @@ test('pendingBytesMax bounds bytes not yet durable (OVERLOADED)', async (t) => {
   for (const r of rejected) assert.equal((r.reason as { code: string }).code, 'OVERLOADED');
   const lsns = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   assert.deepEqual(lsns, lsns.map((_, i) => BigInt(i + 1)), 'accepted appends still have dense LSNs');
+});
+
+test('frames that arrived during a flush start the next one in the same turn, before the answers to the first are sent on the next', async () => {
+  const writes: number[] = [];
+  let release: () => void = () => assert.fail('the first flush did not start');
+  const sink: FrameSink = {
+    write: async (_bytes, frameEnds, _firstLsn, onDurable) => {
+      writes.push(frameEnds.length);
+      if (writes.length === 1) await new Promise<void>((resolve) => (release = resolve));
+      onDurable(frameEnds.length);
+    },
+  };
+  const commit = new GroupCommit(sink, 0n, { flushMode: 'idle', flushBytesMax: 1 << 20, flushDelayMsMax: 100, adaptiveDelayMsMin: 1, adaptiveDelayMsMax: 10, frameBytesMax: 1 << 20, pendingBytesMax: 1 << 24 });
+  const first = commit.append(1, Buffer.from('a'));
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(writes, [1], 'the first flush is running');
+  const later = [commit.append(1, Buffer.from('b')), commit.append(1, Buffer.from('c'))];
+  release();
+  assert.equal(await first, 1n);
+  // A turn later (where a writer's answer would go out): the second flush is already under way.
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(writes, [1, 2], 'both waiting frames went in one flush, started when the first ended');
+  assert.deepEqual(await Promise.all(later), [2n, 3n]);
+  await commit.close();
 });
