@@ -47,24 +47,28 @@ const COMPILED_CACHED_MAX = 256;
 
 /** Values by key, the least recently used dropped past COMPILED_CACHED_MAX. */
 class Compiled<T> {
-  readonly map = new Map<string, T>();
+  readonly #map = new Map<string, T>();
   /** The key last asked for: the most recent already, so a run of one table's bodies reorders nothing. */
   #lastKey = '';
 
+  get size(): number {
+    return this.#map.size;
+  }
+
   /** The value of `key`, made by `make` when absent. */
   get(key: string, make: () => T): T {
-    let value = this.map.get(key);
+    let value = this.#map.get(key);
     if (value !== undefined && key === this.#lastKey) return value;
     this.#lastKey = key;
     if (value !== undefined) {
       // Map order is insertion order: re-inserting makes this the most recent.
-      this.map.delete(key);
-      this.map.set(key, value);
+      this.#map.delete(key);
+      this.#map.set(key, value);
       return value;
     }
     value = make();
-    this.map.set(key, value);
-    if (this.map.size > COMPILED_CACHED_MAX) this.map.delete(this.map.keys().next().value as string);
+    this.#map.set(key, value);
+    if (this.#map.size > COMPILED_CACHED_MAX) this.#map.delete(this.#map.keys().next().value as string);
     return value;
   }
 }
@@ -78,7 +82,7 @@ export function schemaFor(def: TableDef, tableId: number, jsonDepthMax: number):
 
 /** How many compiled schemas this thread holds (tests). */
 export function schemasCached(): number {
-  return schemas.map.size;
+  return schemas.size;
 }
 
 const protos = new Compiled<ProtoDecoder>();

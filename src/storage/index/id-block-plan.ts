@@ -15,8 +15,8 @@
  * The merged block's whole range is claimed at once (lane-ranges.ts), so
  * it overlaps no other block of the lane; when that claim is refused each
  * frame is claimed alone, which is what an apply did before merging. A
- * frame whose ids cannot share a block (several lanes, out of order) ends
- * the run and gets per-record id entries.
+ * frame whose ids cannot share a block (several lanes, out of order) gets
+ * per-record id entries and leaves the runs as they are.
  *
  * Who gets blocks: a coordinator's own frames, the frames it sends to its
  * replicas, and committed atomic batches (which arrive in the order of
@@ -42,10 +42,10 @@ interface IdSpan {
   readonly count: number;
 }
 
+/** Frames of one lane and table whose ids increase from one to the next: one block. */
 interface Run {
   readonly tableId: number;
-  readonly lane: number;
-  readonly first: bigint;
+  /** The last frame's last id. */
   last: bigint;
   count: number;
   readonly members: { readonly plan: IdBlockPlan; readonly span: IdSpan }[];
@@ -60,8 +60,7 @@ export async function planIdBlocks(readers: readonly RecordBatchReader[], lanes:
     const span = idSpanOf(r);
     const plan: IdBlockPlan = { block: undefined };
     plans.push(plan);
-    // 'none': nothing goes to a block (primary-key upserts only). 'unordered': per-record entries.
-    if (span === 'none' || span === 'unordered') continue;
+    if (span === undefined) continue;
     const run = open.get(span.lane);
     if (run !== undefined && joins(run, r.tableId, span, mergedMax)) {
       run.members.push({ plan, span });
@@ -70,7 +69,7 @@ export async function planIdBlocks(readers: readonly RecordBatchReader[], lanes:
       continue;
     }
     if (run !== undefined) await claim(run, lanes);
-    open.set(span.lane, { tableId: r.tableId, lane: span.lane, first: span.first, last: span.last, count: span.count, members: [{ plan, span }] });
+    open.set(span.lane, { tableId: r.tableId, last: span.last, count: span.count, members: [{ plan, span }] });
   }
   for (const run of open.values()) await claim(run, lanes);
   return plans;
@@ -82,7 +81,8 @@ function joins(run: Run, tableId: number, span: IdSpan, mergedMax: number): bool
 
 /** Claims a run's range for one block; refused, each member's range alone. */
 async function claim(run: Run, lanes: LaneRanges): Promise<void> {
-  if (await lanes.claim(run.lane, run.first, run.last)) {
+  const first = run.members[0]?.span as IdSpan;
+  if (await lanes.claim(first.lane, first.first, run.last)) {
     const block = new IdBlockBuilder(run.tableId, run.count);
     for (const m of run.members) m.plan.block = block;
     return;
@@ -96,10 +96,11 @@ async function claim(run: Run, lanes: LaneRanges): Promise<void> {
 /**
  * The lane and range of the ids of `r` that go to a block: every record's
  * but those of primary-key upserts (fresh keys count: they are new records).
- * 'none' when there are none, 'unordered' when they are of several lanes or
- * do not strictly increase. Leaves the reader rewound.
+ * Undefined when there are none (a batch of upserts), or when they are of
+ * several lanes or do not strictly increase (per-record entries). Leaves
+ * the reader rewound.
  */
-function idSpanOf(r: RecordBatchReader): IdSpan | 'none' | 'unordered' {
+function idSpanOf(r: RecordBatchReader): IdSpan | undefined {
   const fresh = r.freshKeys;
   let lane = -1;
   // Offsets of the first and previous ids: compared in place, a bigint only for the two ends.
@@ -118,7 +119,6 @@ function idSpanOf(r: RecordBatchReader): IdSpan | 'none' | 'unordered' {
     count++;
   }
   r.rewind();
-  if (!ok) return 'unordered';
-  if (lane < 0) return 'none';
+  if (!ok || lane < 0) return undefined;
   return { lane, first: r.buf.readBigUInt64BE(first), last: r.buf.readBigUInt64BE(prev), count };
 }

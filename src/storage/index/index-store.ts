@@ -231,7 +231,7 @@ export class IndexStore extends IndexReader {
       // A fresh source-numbered key (Kafka's, a file's) goes into a key block (accepts() is false without a key).
       const blockKey = keyBlocks?.accepts(r.pkLen) === true;
       if (block !== undefined && (r.pkLen === 0 || blockKey)) {
-        // The common record (append-only, or its key in a key block; its id in the frame's block): one key buffer,
+        // The common record (append-only, or its key in a key block; its id in its id block): one key buffer,
         // which the engine prefixes in place.
         if (blockKey) {
           keyBlocks?.add(r.shard, r.pkOffset, r.pkLen, r.idOffset, r.valueOffset, r.keyOffset, r.keyLen, r.timeKeyOffset);
