@@ -114,6 +114,9 @@ export class SnowflakeGenerator {
   #lastWall = -1;
   readonly #one = new BigUint64Array(1);
   readonly #oneWords = new Uint32Array(this.#one.buffer);
+  /** The last `out` of nextBatch and its 32-bit view. */
+  #batchOut: BigUint64Array = this.#one;
+  #batchWords: Uint32Array = this.#oneWords;
 
   constructor(options: SnowflakeOptions) {
     let workerId: number;
@@ -161,10 +164,16 @@ export class SnowflakeGenerator {
    * `next()`; ids reserved before the throw are skipped, never reissued.
    */
   nextBatch(n: number, out?: BigUint64Array): BigUint64Array {
-    assert(Number.isInteger(n) && n >= 0, 'n must be a non-negative integer');
     const dst = out ?? new BigUint64Array(n);
+    this.nextInto(n, dst);
+    return dst.length === n ? dst : dst.subarray(0, n);
+  }
+
+  /** `n` consecutive ids into the first `n` elements of `dst`, as nextBatch, without making a subarray. */
+  nextInto(n: number, dst: BigUint64Array): void {
+    assert(Number.isInteger(n) && n >= 0, 'n must be a non-negative integer');
     assert(dst.length >= n, 'out is shorter than n');
-    const words = new Uint32Array(dst.buffer, dst.byteOffset, n * 2);
+    const words = this.#wordsOf(dst);
     let i = 0;
     while (i < n) {
       this.#reserve();
@@ -180,7 +189,15 @@ export class SnowflakeGenerator {
       this.#nextSeq = seq + count;
       i += count;
     }
-    return dst.length === n ? dst : dst.subarray(0, n);
+  }
+
+  /** 32-bit halves of `dst`; the view of a reused `out` is kept: making one costs more than filling a small batch. */
+  #wordsOf(dst: BigUint64Array): Uint32Array {
+    if (dst !== this.#batchOut) {
+      this.#batchOut = dst;
+      this.#batchWords = new Uint32Array(dst.buffer, dst.byteOffset, dst.length * 2);
+    }
+    return this.#batchWords;
   }
 
   /**

@@ -11,7 +11,7 @@ export type BodyFormat = 'json' | 'ndjson' | 'auto';
 
 /** The body format a Content-Type names (parameters ignored). */
 export function bodyFormatOf(contentType: string | undefined): BodyFormat {
-  const mime = (contentType ?? '').split(';', 1)[0]?.trim().toLowerCase() ?? '';
+  const mime = mimeOf(contentType);
   if (mime === 'application/x-ndjson' || mime === 'application/ndjson' || mime === 'application/jsonl' || mime === 'application/x-jsonlines') {
     return 'ndjson';
   }
@@ -21,8 +21,21 @@ export function bodyFormatOf(contentType: string | undefined): BodyFormat {
 
 /** Whether a Content-Type names length-delimited protobuf messages of the table's message. */
 export function isDelimitedProtobuf(contentType: string | undefined): boolean {
-  const mime = (contentType ?? '').split(';', 1)[0]?.trim().toLowerCase() ?? '';
+  const mime = mimeOf(contentType);
   return mime === 'application/x-protobuf' || mime === 'application/protobuf';
+}
+
+let lastContentType = '';
+let lastMime = '';
+
+/** The media type of a Content-Type header, lower case; the last header's is kept, as clients send one type over and over. */
+function mimeOf(contentType: string | undefined): string {
+  const header = contentType ?? '';
+  if (header !== lastContentType) {
+    lastMime = header.split(';', 1)[0]?.trim().toLowerCase() ?? '';
+    lastContentType = header;
+  }
+  return lastMime;
 }
 
 /** Parses a body into records (not yet validated). Throws EMPTY_BODY, INVALID_ENCODING or INVALID_JSON. */

@@ -253,6 +253,13 @@ describe('SnowflakeGenerator', () => {
     // next() and nextBatch() share one sequence.
     const single = gen.next();
     assert.equal(single - out[9]!, 1n);
+    // Another caller's array between two uses of `out` (the generator keeps the last one's 32-bit view).
+    const other = new BigUint64Array(3);
+    gen.nextInto(3, other);
+    assert.equal(other[0]! - single, 1n);
+    gen.nextInto(2, out);
+    assert.deepEqual([out[0]! - other[2]!, out[1]! - other[2]!], [1n, 2n]);
+    assert.equal(other[2]! - other[0]!, 2n, 'the other array is left as it was filled');
   });
 
   test('property: 1M ids under a jittery clock (random forward and backward steps) strictly increase', () => {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bodyFormatOf, decodeBody } from '../../src/ingest/decode-body.ts';
+import { bodyFormatOf, decodeBody, isDelimitedProtobuf } from '../../src/ingest/decode-body.ts';
 import { isSluiceError } from '../../src/core/errors.ts';
 
 const b = (s: string): Buffer => Buffer.from(s, 'utf8');
@@ -20,6 +20,14 @@ test('content types map to body formats', () => {
   assert.equal(bodyFormatOf('Application/JSONL'), 'ndjson');
   assert.equal(bodyFormatOf(undefined), 'auto');
   assert.equal(bodyFormatOf('text/plain'), 'auto');
+  // The last header's media type is remembered: the same header again, then others in turn, each read afresh.
+  for (const [header, format] of [['text/plain', 'auto'], ['application/json', 'json'], ['application/json', 'json'], [undefined, 'auto'], ['application/ndjson', 'ndjson'], ['', 'auto']] as const) {
+    assert.equal(bodyFormatOf(header), format, `${String(header)} after the header before it`);
+  }
+  assert.equal(isDelimitedProtobuf('application/x-protobuf'), true);
+  assert.equal(bodyFormatOf('application/x-protobuf'), 'auto');
+  assert.equal(isDelimitedProtobuf('application/json'), false);
+  assert.equal(isDelimitedProtobuf('Application/Protobuf; proto=x'), true);
 });
 
 test('an object, an array and NDJSON decode to records in order', () => {

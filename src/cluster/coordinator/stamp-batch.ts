@@ -38,6 +38,20 @@ const LO = LITTLE_ENDIAN ? 0 : 1;
 const HI = 1 - LO;
 const TWO_32 = 2 ** 32;
 
+/** Fresh ids of one batch and their 32-bit halves, reused: two typed arrays per request were ~1.5% of the single-record path. */
+interface IdScratch {
+  readonly ids: BigUint64Array;
+  readonly words: Uint32Array;
+}
+
+function idScratch(count: number): IdScratch {
+  const ids = new BigUint64Array(2 ** Math.ceil(Math.log2(Math.max(count, 1024))));
+  return { ids, words: new Uint32Array(ids.buffer) };
+}
+
+// Safe to share: stampFresh is synchronous and copies every id out before it returns.
+let scratch = idScratch(1024);
+
 /** Stamps every entry of `reader`'s batch; returns the ids in batch order. Leaves the reader rewound. */
 export function stampBatch(reader: RecordBatchReader, count: number, source: StampSource): bigint[] {
   const { idOf } = source;
@@ -65,8 +79,9 @@ export function stampBatch(reader: RecordBatchReader, count: number, source: Sta
  * BigInt operations per record were about 4% of the main thread.
  */
 function stampFresh(reader: RecordBatchReader, count: number, generator: SnowflakeGenerator, firstVersion: bigint, step: number): bigint[] {
-  const fresh = generator.nextBatch(count);
-  const words = new Uint32Array(fresh.buffer, fresh.byteOffset, count * 2);
+  if (count > scratch.ids.length) scratch = idScratch(count);
+  const { ids: fresh, words } = scratch;
+  generator.nextInto(count, fresh);
   let versionHi = Number(firstVersion / 0x1_0000_0000n);
   let versionLo = Number(firstVersion % 0x1_0000_0000n);
   const ids = new Array<bigint>(count);

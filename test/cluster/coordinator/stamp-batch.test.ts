@@ -46,6 +46,23 @@ test('fresh ids and versions are stamped into the batch as the ids returned, and
   assert.ok(hlc.now() > (read.versions.at(-1) as bigint));
 });
 
+test('batches of every size in turn get their own ids: small after large, large after small', () => {
+  const clock = new ManualClock(1_764_000_000_000);
+  const hlc = new Hlc(clock);
+  const generator = new SnowflakeGenerator({ workerId: 5, clock });
+  let last = -1n;
+  for (const n of [1, 3_000, 2, 1_024, 1, 9_000, 5]) {
+    const buf = batchOf(n);
+    const ids = stampBatch(new RecordBatchReader(buf), n, { generator, hlc });
+    assert.deepEqual(stamped(buf).ids, ids, `a batch of ${n}: the ids stored are the ids returned`);
+    assert.equal(ids.length, n);
+    for (const id of ids) {
+      assert.ok(id > last, `a batch of ${n}: ids keep increasing across batches`);
+      last = id;
+    }
+  }
+});
+
 test('a version sequence that carries out of the low 32 bits is stamped as the BigInt sum would be', () => {
   const generator = new SnowflakeGenerator({ workerId: 1, clock: new ManualClock(1_764_000_000_000) });
   const buf = batchOf(4);
