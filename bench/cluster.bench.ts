@@ -5,8 +5,10 @@
  * spread over the 3 nodes; a timed load during which one node is SIGKILLed
  * halfway, its clients failing over to the survivors; the 3-member etcd
  * put rate for the same records as the replicated-consensus baseline; and
- * the ring placement figures. Every figure is the median of `runs` runs,
- * each on a fresh cluster.
+ * the ring placement figures. Beside the bulk ingest, in every run, its two
+ * peers for issue 16: one node taking the same bodies, and three unreplicated
+ * nodes taking them at once (the same storage work without replication).
+ * Every figure is the median of `runs` runs, each on a fresh cluster.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -145,13 +147,17 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<string> {
     const steady: SteadyTrial[] = [];
     const failover: FailoverTrial[] = [];
     const oneNode: number[] = [];
+    const unreplicated: number[] = [];
     for (let run = 0; run < o.runs; run++) {
       const trial = await clusterTrial(root, run, bodies, o);
       steady.push(trial.steady);
       if (trial.failover !== undefined) failover.push(trial.failover);
       // The peer of issue 16's RF=3 target, in the same run: one node taking the same bodies.
-      oneNode.push(await oneNodeCpuPerMillion(root, run, bodies, o));
+      oneNode.push(await unreplicatedCpuPerMillion(root, run, bodies, o, 1));
       progress(`run ${run + 1}: one node ${fmt(oneNode.at(-1) as number, 2)} CPU-s per 1M records`);
+      // What the cluster's storage work costs on these cores without replication: RF single nodes at once.
+      unreplicated.push(await unreplicatedCpuPerMillion(root, run, bodies, o, RF));
+      progress(`run ${run + 1}: ${RF} unreplicated nodes at once ${fmt(unreplicated.at(-1) as number, 2)} CPU-s per 1M records`);
     }
 
     const s = (f: (t: SteadyTrial) => number): number => median(steady.map(f));
@@ -168,6 +174,8 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<string> {
     log(`| node CPU per 1M records (${NODES} nodes) | ${fmt(s((t) => t.nodeCpuSecondsPerMillion), 2)} s | |`);
     log(`| one node, the same bodies over the same connections (same run, median) | ${fmt(median(oneNode), 2)} s per 1M records | |`);
     log(`| RF=${RF} ÷ one node, CPU per 1M records | ${fmt(s((t) => t.nodeCpuSecondsPerMillion) / median(oneNode), 2)}× | ≤ ${TARGET_RF3_CPU_RATIO}× (issue 16) |`);
+    log(`| ${RF} unreplicated single nodes at once, each taking every body (same run, median; the cluster's storage work without replication, each record decoded ${RF} times) | ${fmt(median(unreplicated), 2)} s per 1M records (${fmt(median(unreplicated) / median(oneNode), 2)}× one node) | |`);
+    log(`| RF=${RF} ÷ ${RF} unreplicated nodes at once, CPU per 1M records | ${fmt(s((t) => t.nodeCpuSecondsPerMillion) / median(unreplicated), 2)}× | |`);
     log(`| etcd CPU per 1M records (coordination, 3 members) | ${fmt(s((t) => t.etcdCpuSecondsPerMillion), 2)} s | |`);
     log(`| load client CPU per 1M records (this process) | ${fmt(s((t) => t.clientCpuSecondsPerMillion), 2)} s | |`);
     log(`| 429 answers (retried) | ${fmt(s((t) => t.overloaded))} | |`);
@@ -291,21 +299,29 @@ async function clusterTrial(root: string, run: number, bodies: readonly Buffer[]
   }
 }
 
-/** One node (same engine, the table without replication) taking the same bodies over the same connections: its CPU per 1M records over the load. */
-async function oneNodeCpuPerMillion(root: string, run: number, bodies: readonly Buffer[], o: ClusterBenchOptions): Promise<number> {
+/**
+ * `count` single nodes (same engine, no cluster), each taking every body at
+ * once, the connections split between them: their CPU summed, per 1M
+ * records each node stored. With one node it is the RF=3 target's peer;
+ * with three it is the same storage work as the cluster's without any
+ * replication (every record decoded three times), on the same cores.
+ */
+async function unreplicatedCpuPerMillion(root: string, run: number, bodies: readonly Buffer[], o: ClusterBenchOptions, count: number): Promise<number> {
   const cleanups: (() => Promise<unknown> | unknown)[] = [];
   const t = { after: (fn: () => Promise<unknown> | unknown) => cleanups.push(fn) };
-  const dataDir = mkdtempSync(path.join(root, `one-node-${run + 1}-`));
+  const dataDirs = Array.from({ length: count }, (_, i) => mkdtempSync(path.join(root, `unreplicated-${run + 1}-${i + 1}-`)));
   try {
-    const node = await NodeProcess.start(t, { dataDir, args: o.engine === undefined ? [] : ['--engine', o.engine] });
-    const created = await http(`${node.url}/v1/tables`, { method: 'POST', body: JSON.stringify(BENCH_TABLE) });
-    if (created.status !== 201) throw new Error(`create table: HTTP ${created.status} ${created.text}`);
-    const cpu0 = cpuSeconds(node.pid);
-    const res = await bulkLoad(node.url, `/v1/tables/${BENCH_TABLE.name}/records`, bodies, o.perBody, o.connections);
-    return ((cpuSeconds(node.pid) - cpu0) / res.records) * 1e6;
+    const nodes = await Promise.all(dataDirs.map((dataDir) => NodeProcess.start(t, { dataDir, args: o.engine === undefined ? [] : ['--engine', o.engine] })));
+    for (const node of nodes) {
+      const created = await http(`${node.url}/v1/tables`, { method: 'POST', body: JSON.stringify(BENCH_TABLE) });
+      if (created.status !== 201) throw new Error(`create table: HTTP ${created.status} ${created.text}`);
+    }
+    const cpu0 = nodes.map((node) => cpuSeconds(node.pid));
+    const loads = await Promise.all(nodes.map((node) => bulkLoad(node.url, `/v1/tables/${BENCH_TABLE.name}/records`, bodies, o.perBody, Math.ceil(o.connections / count))));
+    return nodes.reduce((sum, node, i) => sum + ((cpuSeconds(node.pid) - (cpu0[i] as number)) / (loads[i] as { records: number }).records) * 1e6, 0);
   } finally {
     for (const fn of cleanups.reverse()) await fn();
-    rmSync(dataDir, { recursive: true, force: true });
+    for (const dataDir of dataDirs) rmSync(dataDir, { recursive: true, force: true });
   }
 }
 
