@@ -164,6 +164,7 @@ export class SnowflakeGenerator {
    * `next()`; ids reserved before the throw are skipped, never reissued.
    */
   nextBatch(n: number, out?: BigUint64Array): BigUint64Array {
+    assert(Number.isInteger(n) && n >= 0, 'n must be a non-negative integer');
     const dst = out ?? new BigUint64Array(n);
     this.nextInto(n, dst);
     return dst.length === n ? dst : dst.subarray(0, n);
