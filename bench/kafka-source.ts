@@ -25,6 +25,8 @@ const PARTITIONS = 6;
 /** Messages per produce request: ~160 B each, under the broker's 1 MB batch limit per partition. */
 const PRODUCE_BATCH = 3_000;
 const DONE_TIMEOUT_MS = 600_000;
+/** How often the bench reads the node's source progress: the end of its window is known to about this. */
+const PROGRESS_POLL_MS = 10;
 
 /** Options of the Kafka part of the sources benchmark. */
 export interface KafkaBenchOptions {
@@ -41,6 +43,18 @@ interface KafkaTrial {
   /** The bare consumer in a fresh process, as cold as the node. */
   readonly consumedFresh: number;
   readonly sluice: number;
+  /** Where the node's time went (the bench's window is their sum). */
+  readonly phases: SluicePhases;
+}
+
+/** The node's run in phases, from polling its source's progress. */
+interface SluicePhases {
+  /** Ready → the first write durable: joining the group, the first fetch, the cold first writes. */
+  readonly startMs: number;
+  /** First write durable → every message written: the steady rate's window. */
+  readonly steadyMs: number;
+  /** Every message written → every offset committed (the commit timer). */
+  readonly commitMs: number;
 }
 
 /** Runs the trials on one broker and logs a Markdown table of medians. */
@@ -63,6 +77,9 @@ export async function runKafkaBench(o: KafkaBenchOptions): Promise<void> {
     o.log(`| bare consumer, no writes, in the bench's process (warm from run 2) | ${fmt(m((t) => t.consumed))} | ${fmt(m((t) => t.sluice) / m((t) => t.consumed), 2)}× |`);
     o.log(`| producer | ${fmt(m((t) => t.produced))} | ${fmt(m((t) => t.sluice) / m((t) => t.produced), 2)}× |`);
     o.log('');
+    const steady = m((t) => o.records / (t.phases.steadyMs / 1000));
+    o.log(`sluice's window in phases (medians; its source's progress polled every ${PROGRESS_POLL_MS} ms): ready → first write durable ${fmt(m((t) => t.phases.startMs))} ms (joining the group, the first fetch, the cold first writes); → every message written ${fmt(m((t) => t.phases.steadyMs))} ms (${fmt(steady)} messages/s, ${fmt(steady / m((t) => t.consumedFresh), 2)}× the fresh consumer's whole run); → every offset committed ${fmt(m((t) => t.phases.commitMs))} ms.`);
+    o.log('');
   } finally {
     for (const fn of cleanups.reverse()) await fn();
   }
@@ -74,9 +91,9 @@ async function trial(broker: KafkaBroker, run: number, o: KafkaBenchOptions): Pr
   const produced = await produce(broker, topic, o.records);
   const consumed = await consumeInProcess(broker, topic, o.records);
   const consumedFresh = await consumeInFreshProcess(broker, topic, o.records);
-  const sluice = await sluiceRate(broker, topic, o.records, mkdtempSync(path.join(o.root, `kafka-${run}-`)));
+  const { rate: sluice, phases } = await sluiceRate(broker, topic, o.records, mkdtempSync(path.join(o.root, `kafka-${run}-`)));
   o.log(`run ${run + 1}: produce ${fmt(produced)}/s, bare consume ${fmt(consumed)}/s (fresh process ${fmt(consumedFresh)}/s), sluice ${fmt(sluice)}/s`);
-  return { produced, consumed, consumedFresh, sluice };
+  return { produced, consumed, consumedFresh, sluice, phases };
 }
 
 async function produce(broker: KafkaBroker, topic: string, records: number): Promise<number> {
@@ -113,7 +130,7 @@ async function consumeInFreshProcess(broker: KafkaBroker, topic: string, records
   return rate;
 }
 
-async function sluiceRate(broker: KafkaBroker, topic: string, records: number, dataDir: string): Promise<number> {
+async function sluiceRate(broker: KafkaBroker, topic: string, records: number, dataDir: string): Promise<{ rate: number; phases: SluicePhases }> {
   const cleanups: (() => Promise<unknown> | unknown)[] = [];
   const owner = { after: (fn: () => Promise<unknown> | unknown) => cleanups.push(fn) };
   try {
@@ -126,18 +143,27 @@ async function sluiceRate(broker: KafkaBroker, topic: string, records: number, d
     const node = await NodeProcess.start(owner, { dataDir, args: ['--kafka-brokers', broker.bootstrap, '--kafka-topic', topic, '--kafka-table', BENCH_TABLE.name, '--kafka-group', `bench-${topic}`] });
     const started = performance.now();
     const deadline = Date.now() + DONE_TIMEOUT_MS;
+    let firstWritten: number | undefined;
+    let allWritten: number | undefined;
     for (;;) {
       const res = await http(`${node.url}/v1/sources`);
-      const source = (res.body.sources as { kind: string; state: string; error?: string; detail?: { committed: Record<string, string> } }[]).find((s) => s.kind === 'kafka');
+      const now = performance.now();
+      const source = (res.body.sources as { kind: string; state: string; error?: string; progress?: { records: number }; detail?: { committed: Record<string, string> } }[]).find((s) => s.kind === 'kafka');
       if (source?.state === 'failed') throw new Error(`Kafka source failed: ${source.error}`);
+      const written = source?.progress?.records ?? 0;
+      if (written > 0) firstWritten ??= now;
+      if (written >= records) allWritten ??= now;
       const committed = Object.values(source?.detail?.committed ?? {}).reduce((sum, v) => sum + Number(v), 0);
       if (committed >= records) break;
       if (Date.now() > deadline) throw new Error(`Kafka source committed ${committed} of ${records} in ${DONE_TIMEOUT_MS} ms`);
-      await sleep(50);
+      await sleep(PROGRESS_POLL_MS);
     }
-    const rate = records / ((performance.now() - started) / 1000);
+    const ended = performance.now();
+    const rate = records / ((ended - started) / 1000);
     await node.kill('SIGTERM');
-    return rate;
+    const first = firstWritten ?? ended;
+    const all = allWritten ?? ended;
+    return { rate, phases: { startMs: first - started, steadyMs: all - first, commitMs: ended - all } };
   } finally {
     for (const fn of cleanups.reverse()) await fn();
   }
