@@ -21,7 +21,7 @@ import { threadCpuDelta, threadTimes, type ThreadTime } from './lib/thread-cpu.t
 import { cpuSeconds, diffScrapes, labelled, metric, scrape } from './lib/node-metrics.ts';
 import { runRingBench } from './ring.ts';
 import { BENCH_TABLE, ndjsonBodies, recordLine } from './lib/records.ts';
-import { bulkLoad, timedLoad, type LoadFailure, type TimedLoadResult } from './lib/load.ts';
+import { bulkLoad, timedLoad, type LoadFailure, type LoadResult, type TimedLoadResult } from './lib/load.ts';
 import { startReport } from './lib/report.ts';
 import { fmt, median, quantile, sum } from './lib/stats.ts';
 
@@ -318,7 +318,7 @@ async function unreplicatedCpuPerMillion(root: string, run: number, bodies: read
     }
     const cpu0 = nodes.map((node) => cpuSeconds(node.pid));
     const loads = await Promise.all(nodes.map((node) => bulkLoad(node.url, `/v1/tables/${BENCH_TABLE.name}/records`, bodies, o.perBody, Math.ceil(o.connections / count))));
-    return nodes.reduce((sum, node, i) => sum + ((cpuSeconds(node.pid) - (cpu0[i] as number)) / (loads[i] as { records: number }).records) * 1e6, 0);
+    return nodes.reduce((sum, node, i) => sum + ((cpuSeconds(node.pid) - (cpu0[i] as number)) / (loads[i] as LoadResult).records) * 1e6, 0);
   } finally {
     for (const fn of cleanups.reverse()) await fn();
     for (const dataDir of dataDirs) rmSync(dataDir, { recursive: true, force: true });
