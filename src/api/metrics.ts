@@ -89,7 +89,7 @@ export class NodeMetrics {
     });
     this.walFsyncSeconds = new Histogram({
       name: 'sluice_wal_fsync_duration_seconds',
-      help: 'WAL write + fdatasync latency per group commit',
+      help: 'WAL fdatasync time per group commit, from the call until the event loop sees it done (a busy loop adds its delay; the write before it is not counted)',
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers,
     });
