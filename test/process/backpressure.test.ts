@@ -4,7 +4,8 @@
  * requests, and its peak RSS stays under the stated bound.
  *
  * Bound stated here and in docs/operations.md: with --in-flight-bytes-max
- * 32 MiB and 4 MiB bodies, peak RSS stays under 1 GiB (measured ≈ 0.4 GiB).
+ * 32 MiB and 4 MiB bodies, peak RSS stays under 1 GiB (measured 0.6–0.9 GiB;
+ * 0.70 GiB twice on 2026-12-07. Decision 41: V8 from 14.8 would put it near 1.2 GiB).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
