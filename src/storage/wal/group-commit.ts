@@ -49,6 +49,8 @@ export interface GroupCommitOptions {
   readonly adaptiveDelayMsMax: number;
   readonly frameBytesMax: number;
   readonly pendingBytesMax: number;
+  /** A flushed batch's arena at most this big is reused by a later batch (wal-options.ts). */
+  readonly arenaKeptBytesMax: number;
 }
 
 /** Lifecycle states. */
@@ -74,7 +76,7 @@ export class GroupCommit {
   readonly #sink: FrameSink;
   readonly #options: GroupCommitOptions;
   readonly #adaptive: AdaptiveDelay | undefined;
-  /** Arenas at most this big are reused for the next batch; bigger ones (a huge frame) are dropped. */
+  /** Arenas at most this big are reused for a later batch; bigger ones (a burst, a huge frame) are dropped. */
   readonly #arenaKeepBytes: number;
   #nextLsn: bigint;
   #pending: Batch;
@@ -95,7 +97,7 @@ export class GroupCommit {
     this.#sink = sink;
     this.#options = options;
     this.#nextLsn = lastLsn + 1n;
-    this.#arenaKeepBytes = Math.max(1 << 20, options.flushBytesMax * 4);
+    this.#arenaKeepBytes = Math.max(options.arenaKeptBytesMax, options.flushBytesMax * 2);
     this.#adaptive =
       options.flushMode === 'adaptive'
         ? new AdaptiveDelay({

@@ -9,6 +9,8 @@ import { TORN_WRITE_BYTES_MAX } from './segment.ts';
 import type { FlushInfo } from './wal-writer.ts';
 
 const MiB = 1024 * 1024;
+/** arenaKeptBytesMax unless 2 × flushBytesMax is more (WalOptions.arenaKeptBytesMax). */
+const ARENA_KEPT_BYTES_DEFAULT = 16 * MiB;
 /** Upper bound of preallocSegmentsAhead: each spare holds a whole segment of disk. */
 export const PREALLOC_SEGMENTS_AHEAD_MAX = 4;
 
@@ -34,6 +36,17 @@ export interface WalOptions {
    * @default 65536 (64 KiB)
    */
   readonly flushBytesMax?: number;
+  /**
+   * A flush's buffer at most this big is kept and reused by a later batch;
+   * a bigger one (after a burst, or a huge frame) is dropped. Under bulk
+   * load a flush holds several ~150 KB frames: with a 1 MiB bound every
+   * such flush grew a new buffer by doubling, ~1–2× the WAL's bytes again
+   * in fresh Buffers, and those allocations are what start most of V8's
+   * full collections (decision 41). Two buffers this big can stay held
+   * (the next batch's and the spare). At least 2 × flushBytesMax.
+   * @default 16 MiB, or 2 × flushBytesMax when that is more
+   */
+  readonly arenaKeptBytesMax?: number;
   /**
    * Writes of at most this many bytes are made on the calling thread (a
    * `write(2)` into the page cache, ~4 µs for a few KiB here) instead of in
@@ -137,11 +150,13 @@ export type WalConfig = Required<Omit<WalOptions, 'onFlush' | 'onPreallocationEr
 
 /** Fills in defaults and checks bounds; bad values are INVALID_ARGUMENT. */
 export function resolveWalOptions(options: WalOptions): WalConfig {
+  const flushBytesMax = options.flushBytesMax ?? 64 * 1024;
   const config: WalConfig = {
     dir: options.dir,
     segmentBytesMax: options.segmentBytesMax ?? 64 * MiB,
     frameBytesMax: options.frameBytesMax ?? 64 * MiB,
-    flushBytesMax: options.flushBytesMax ?? 64 * 1024,
+    flushBytesMax,
+    arenaKeptBytesMax: options.arenaKeptBytesMax ?? Math.max(ARENA_KEPT_BYTES_DEFAULT, 2 * flushBytesMax),
     loopWriteBytesMax: options.loopWriteBytesMax ?? 64 * 1024,
     flushDelayMsMax: options.flushDelayMsMax ?? 200,
     flushMode: options.flushMode ?? 'idle',
@@ -162,6 +177,7 @@ export function resolveWalOptions(options: WalOptions): WalConfig {
     'segmentBytesMax',
     'frameBytesMax',
     'flushBytesMax',
+    'arenaKeptBytesMax',
     'pendingBytesMax',
     'replayBatchBytesMax',
     'readChunkBytes',
@@ -187,6 +203,7 @@ export function resolveWalOptions(options: WalOptions): WalConfig {
   }
   if (config.frameBytesMax > 0xffff_ffff) invalid('frameBytesMax must fit the u32 length field');
   if (config.pendingBytesMax < config.frameBytesMax) invalid('pendingBytesMax must be at least frameBytesMax');
+  if (config.arenaKeptBytesMax < 2 * config.flushBytesMax) invalid('arenaKeptBytesMax must be at least 2 × flushBytesMax (a batch starts with a buffer that big)');
   if (config.adaptiveDelayMsMin > config.adaptiveDelayMsMax) invalid('adaptiveDelayMsMin must not exceed adaptiveDelayMsMax');
   if (config.adaptiveDelayMsMax > config.flushDelayMsMax) invalid('adaptiveDelayMsMax must not exceed flushDelayMsMax');
   if (config.flushMode !== 'idle' && config.flushMode !== 'adaptive') invalid(`flushMode must be 'idle' or 'adaptive'`);

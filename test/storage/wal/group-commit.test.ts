@@ -145,7 +145,7 @@ test('frames that arrived during a flush start the next one in the same turn, be
       onDurable(frameEnds.length);
     },
   };
-  const commit = new GroupCommit(sink, 0n, { flushMode: 'idle', flushBytesMax: 1 << 20, flushDelayMsMax: 100, adaptiveDelayMsMin: 1, adaptiveDelayMsMax: 10, frameBytesMax: 1 << 20, pendingBytesMax: 1 << 24 });
+  const commit = new GroupCommit(sink, 0n, { flushMode: 'idle', flushBytesMax: 1 << 20, flushDelayMsMax: 100, adaptiveDelayMsMin: 1, adaptiveDelayMsMax: 10, frameBytesMax: 1 << 20, pendingBytesMax: 1 << 24, arenaKeptBytesMax: 1 << 22 });
   const first = commit.append(1, Buffer.from('a'));
   await new Promise((resolve) => setImmediate(resolve));
   assert.deepEqual(writes, [1], 'the first flush is running');
@@ -157,4 +157,41 @@ test('frames that arrived during a flush start the next one in the same turn, be
   assert.deepEqual(writes, [1, 2], 'both waiting frames went in one flush, started when the first ended');
   assert.deepEqual(await Promise.all(later), [2n, 3n]);
   await commit.close();
+});
+
+/** Flushes of ten 150 KB frames each, `rounds` times; the distinct buffers the sink was handed (one per arena used). */
+async function arenasOverFlushes(arenaKeptBytesMax: number, rounds: number): Promise<number> {
+  const arenas = new Set<ArrayBufferLike>();
+  const sink: FrameSink = {
+    write: async (bytes, frameEnds, _firstLsn, onDurable) => {
+      arenas.add(bytes.buffer);
+      await new Promise((resolve) => setImmediate(resolve));
+      onDurable(frameEnds.length);
+    },
+  };
+  const flushBytesMax = 64 * 1024;
+  const commit = new GroupCommit(sink, 0n, { flushMode: 'idle', flushBytesMax, flushDelayMsMax: 100, adaptiveDelayMsMin: 1, adaptiveDelayMsMax: 10, frameBytesMax: 1 << 20, pendingBytesMax: 1 << 26, arenaKeptBytesMax });
+  const frame = Buffer.alloc(150_000, 7);
+  for (let round = 0; round < rounds; round++) {
+    // Appended in one turn: one flush of ~1.5 MB, past the 128 KiB a batch's arena starts with.
+    await Promise.all(Array.from({ length: 10 }, () => commit.append(1, frame)));
+  }
+  await commit.close();
+  return arenas.size;
+}
+
+test('a flush of bulk frames reuses the arena of an earlier one instead of growing a new buffer each time', async () => {
+  const rounds = 30;
+  const kept = await arenasOverFlushes(16 * 1024 * 1024, rounds);
+  assert.ok(kept <= 4, `${kept} arenas for ${rounds} flushes of ~1.5 MB (kept up to 16 MiB)`);
+  // The same load with arenas kept only up to the smallest bound allowed: every flush's arena is new.
+  const dropped = await arenasOverFlushes(128 * 1024, rounds);
+  assert.ok(dropped >= rounds - 1, `${dropped} arenas for ${rounds} flushes when none is kept`);
+});
+
+test('arenaKeptBytesMax: below 2 × flushBytesMax is INVALID_ARGUMENT; its default grows with a large flushBytesMax', async (t) => {
+  await assert.rejects(Wal.open({ dir: path.join(tempDir(t), 'small'), diskFreeBytesMin: 0, flushBytesMax: 1 << 20, arenaKeptBytesMax: 1 << 20 }), { code: 'INVALID_ARGUMENT', message: /arenaKeptBytesMax/ });
+  const wal = await Wal.open({ dir: path.join(tempDir(t), 'large'), diskFreeBytesMin: 0, flushBytesMax: 32 << 20 });
+  t.after(() => wal.close());
+  assert.equal(await wal.append(1, Buffer.from('x')), 1n);
 });
