@@ -76,8 +76,6 @@ export class GroupCommit {
   readonly #sink: FrameSink;
   readonly #options: GroupCommitOptions;
   readonly #adaptive: AdaptiveDelay | undefined;
-  /** Arenas at most this big are reused for a later batch; bigger ones (a burst, a huge frame) are dropped. */
-  readonly #arenaKeepBytes: number;
   #nextLsn: bigint;
   #pending: Batch;
   #spareArena: Buffer | undefined;
@@ -97,7 +95,6 @@ export class GroupCommit {
     this.#sink = sink;
     this.#options = options;
     this.#nextLsn = lastLsn + 1n;
-    this.#arenaKeepBytes = Math.max(options.arenaKeptBytesMax, options.flushBytesMax * 2);
     this.#adaptive =
       options.flushMode === 'adaptive'
         ? new AdaptiveDelay({
@@ -245,7 +242,8 @@ export class GroupCommit {
     }
     assert(failed || durable === batch.settlers.length, 'sink returned before every frame was durable');
     this.#inFlightBytes = 0;
-    if (batch.arena.length <= this.#arenaKeepBytes) this.#spareArena = batch.arena;
+    // A bigger arena (a burst, a huge frame) is dropped rather than held.
+    if (batch.arena.length <= this.#options.arenaKeptBytesMax) this.#spareArena = batch.arena;
     this.#inFlight = undefined;
     // Frames that arrived during the flush have waited for it: in idle mode they go now, their fdatasync
     // overlapping the answers to this flush's writers, instead of on the next turn after all of those.
