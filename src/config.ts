@@ -45,6 +45,13 @@ export const DEDUPE_PREFIX_BYTES_MAX = 256;
 
 /** Longest number part of a dedupe key, characters (a row number or Kafka offset, zero-padded to at most this). */
 export const DEDUPE_NUMBER_CHARS_MAX = 20;
+/**
+ * Index seeks run side by side when a node learns the highest stored dedupe
+ * key of a new prefix (one per shard, dedupe-fence.ts): enough to cover the
+ * default 16 shards in one round, few enough that 4,096 shards do not open
+ * thousands of iterators at once.
+ */
+export const HIGHEST_PK_SEEKS_PARALLEL = 16;
 
 /**
  * Records one write may dead-letter (`on_invalid=dead_letter`); a request

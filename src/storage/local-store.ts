@@ -13,7 +13,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { walFrameBytesMax, type NodeConfig } from '../config.ts';
+import { HIGHEST_PK_SEEKS_PARALLEL, walFrameBytesMax, type NodeConfig } from '../config.ts';
 import type { RecordBatchReader } from '../core/codec/record-batch-v1.ts';
 import { SluiceError } from '../core/errors.ts';
 import { NODE_META_FORMAT, checkNodeMeta } from './node-meta.ts';
@@ -327,11 +327,17 @@ export class LocalStore {
 
   /** The greatest primary/dedupe key of a table in [low, high] over every shard (keys of equal length). */
   async highestPk(tableId: number, low: string, high: string): Promise<string | undefined> {
+    // Shards' seeks side by side, HIGHEST_PK_SEEKS_PARALLEL at a time: one after another, a source's first
+    // write waited 16 thread-pool round trips per new prefix; all at once, 4,096 shards would open as many iterators.
     let best: string | undefined;
-    for (let shard = 0; shard < this.shards; shard++) {
-      const key = await this.index.highestPk(shard, tableId, low, high);
-      if (key !== undefined && (best === undefined || key > best)) best = key;
-    }
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < this.shards) {
+        const key = await this.index.highestPk(next++, tableId, low, high);
+        if (key !== undefined && (best === undefined || key > best)) best = key;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(HIGHEST_PK_SEEKS_PARALLEL, this.shards) }, lane));
     return best;
   }
 

@@ -92,18 +92,24 @@ export class IndexReader {
     const lo = Buffer.from(low, 'utf8');
     const hi = Buffer.from(high, 'utf8');
     if (lo.length !== hi.length) throw new Error('highestPk: bounds of different lengths do not delimit one key range');
-    let highest: Buffer | undefined;
-    for await (const [k] of this.engine.iterate({ gte: pkKey(shard, tableId, lo), lte: pkKey(shard, tableId, hi), reverse: true, limit: 1 })) {
-      highest = toBuffer(k).subarray(pkKey(shard, tableId, '').length);
-    }
-    // Keys stored in blocks: a block's key is its last (greatest) key, and blocks of one prefix do not overlap.
-    if ((await this.keyBlockTables()).has(tableId)) {
-      for await (const [k] of this.engine.iterate({ gte: keyBlockKey(shard, tableId, lo), lte: keyBlockKey(shard, tableId, hi), reverse: true, limit: 1 })) {
-        const last = keyBlockLastPk(k);
-        if (highest === undefined || Buffer.compare(last, highest) > 0) highest = last;
-      }
-    }
+    // The P entries' and the key blocks' seeks side by side: each is a round trip through the thread pool.
+    const [byP, byBlock] = await Promise.all([
+      this.lastKey(pkKey(shard, tableId, lo), pkKey(shard, tableId, hi)).then((k) => k?.subarray(pkKey(shard, tableId, '').length)),
+      // Keys stored in blocks: a block's key is its last (greatest) key, and blocks of one prefix do not overlap.
+      this.keyBlockTables().then(async (blocked) => {
+        if (!blocked.has(tableId)) return undefined;
+        const k = await this.lastKey(keyBlockKey(shard, tableId, lo), keyBlockKey(shard, tableId, hi));
+        return k === undefined ? undefined : keyBlockLastPk(k);
+      }),
+    ]);
+    const highest = byP === undefined || (byBlock !== undefined && Buffer.compare(byBlock, byP) > 0) ? byBlock : byP;
     return highest?.toString('utf8');
+  }
+
+  /** The greatest engine key in [gte, lte], if any. */
+  private async lastKey(gte: Buffer, lte: Buffer): Promise<Buffer | undefined> {
+    for await (const [k] of this.engine.iterate({ gte, lte, reverse: true, limit: 1 })) return toBuffer(k);
+    return undefined;
   }
 
   /** The current primary-key entries for the given keys (undefined where absent). */
