@@ -268,6 +268,23 @@ export const HTTP_CONNECTIONS_UNKNOWN_LIMIT_DEFAULT = 1024;
  * can destroy the answer before the client reads it. @default 2 s
  */
 export const HTTP_REFUSED_LINGER_MS = 2_000;
+/**
+ * An error answered before its request's body was read (401, 413, 429…)
+ * leaves the body's rest for Node to read and drop, so the connection can
+ * carry the next request. Up to this many declared bytes that is cheap;
+ * past it the connection is closed instead (unread-body.ts), as Go's
+ * net/http does past 256 KiB: a flood of large refused bodies would
+ * otherwise be read in full exactly while the node is overloaded. @default 256 KiB
+ */
+export const HTTP_UNREAD_BODY_DRAIN_BYTES_MAX = 256 * KiB;
+/**
+ * Such a connection stops being read, is half-closed once the answer is
+ * out, and closed this long after: the client reads the answer before the
+ * reset its unread bytes cause (RFC 9112 §9.6; Go waits 500 ms). Shorter
+ * than HTTP_REFUSED_LINGER_MS: these connections count towards
+ * `--connections-max` while they linger. @default 500 ms
+ */
+export const HTTP_UNREAD_BODY_LINGER_MS = 500;
 /** Longest wait for `prlimit` raising the node's own open-file limit at start. @default 5 s */
 export const FD_LIMIT_RAISE_TIMEOUT_MS = 5_000;
 

@@ -5,8 +5,9 @@
  *
  * Bound stated here and in docs/operations.md: with --in-flight-bytes-max
  * 32 MiB and 4 MiB bodies, peak RSS stays under 1 GiB (measured 0.6–0.9 GiB;
- * 0.70 GiB twice on 2026-12-07; 1.2 GiB with the Buffer accounting V8 makes its
- * default from 14.8, measured through a flag: decision 41).
+ * 0.69–0.80 GiB on 2026-12-07; 1.1–1.2 GiB with the Buffer accounting V8 makes
+ * its default from 14.8, measured through a flag: decision 41). The refused
+ * bodies are not read (decision 42): the node's CPU goes to the accepted ones.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

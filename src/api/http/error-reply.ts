@@ -6,6 +6,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { SluiceError, type ErrorCode } from '../../core/errors.ts';
 import type { ApiContext } from './api-context.ts';
+import { closeInsteadOfDraining } from './unread-body.ts';
 
 const FASTIFY_STATUS_CODES: Readonly<Record<number, ErrorCode>> = {
   400: 'BAD_REQUEST',
@@ -43,6 +44,7 @@ export function sendError(ctx: ApiContext, request: FastifyRequest, reply: Fasti
   if (e.code === 'OVERLOADED') ctx.metrics.overloaded.inc({ reason: e.details[0]?.path === 'exports' ? 'exports' : 'admission' });
   const retryAfter = retryAfterOf(ctx, e);
   if (retryAfter !== undefined) void reply.header('retry-after', String(retryAfter));
+  closeInsteadOfDraining(request.raw, reply);
   return reply.code(e.status).type('application/json').send(JSON.stringify(e.toBody()));
 }
 
