@@ -785,6 +785,8 @@ assert(HINT_SEGMENT_BYTES_MAX <= (BOUNDS.hintBytesMaxPerPeer?.[0] ?? 0), "a peer
 assert(DEDUPE_PREFIX_BYTES_MAX + DEDUPE_NUMBER_CHARS_MAX <= KEY_BYTES_MAX_LIMIT, 'a dedupe key (stored as a primary key) fits where a primary key does');
 assert(STATUS_REFRESH_SECONDS * 1000 * 10 <= (BOUNDS.statusSessionTtlMs?.[0] ?? 0), 'a status session outlives ten page refreshes');
 assert(STATUS_RATE_SAMPLE_MS_MIN * 2 <= STATUS_RATE_WINDOW_MS, 'a rate window spans at least two counter samples');
+assert(HTTP_UNREAD_BODY_LINGER_MS <= HTTP_REFUSED_LINGER_MS, 'a connection closed for its unread body lingers no longer than one refused at the cap');
+assert(HTTP_UNREAD_BODY_DRAIN_BYTES_MAX < DEFAULT_CONFIG.bodyBytesMax, 'a body the node may accept can be too large to drain');
 assert(walFrameBytesMax({ bodyBytesMax: BODY_BYTES_MAX_LIMIT }) + REPLICA_ENVELOPE_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX, 'the largest WAL frame fits a replica message');
 assert(GRPC_RECONNECT_BACKOFF_MS_INITIAL <= GRPC_RECONNECT_BACKOFF_MS_MAX, 'a reconnect backoff grows, never shrinks');
 assert(GRPC_RECONNECT_BACKOFF_MS_MAX * 2 <= PEER_CHANNEL_RESET_MS, 'a channel is replaced only after it had time to reconnect on its own');
