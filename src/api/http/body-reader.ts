@@ -9,6 +9,7 @@ import { gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import { SluiceError, errnoCode } from '../../core/errors.ts';
 import type { AdmissionTicket } from '../../ingest/admission.ts';
+import { continueIfExpected } from './expect-continue.ts';
 
 const gunzipAsync = promisify(gunzip);
 
@@ -32,6 +33,7 @@ export async function readBody(req: IncomingMessage, options: BodyReadOptions): 
   if (Number.isFinite(declared) && declared > options.bodyBytesMax) {
     throw tooLarge(options.bodyBytesMax);
   }
+  continueIfExpected(req);
   const collected = await collect(req, options, Number.isFinite(declared) ? declared : undefined);
   if (encoding === 'identity' || raw) return collected;
   let body: Buffer;

@@ -13,6 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import { randomUUID } from 'node:crypto';
 import { createGunzip } from 'node:zlib';
 import { SluiceError, errnoCode } from '../../core/errors.ts';
+import { continueIfExpected } from './expect-continue.ts';
 
 /** Counts bytes through and fails once they pass `max`. */
 class ByteLimit extends Transform {
@@ -51,6 +52,7 @@ export class BodySpool {
     this.ready ??= this.prepare();
     await this.ready;
     const file = path.join(this.dir, `${randomUUID()}${suffix}`);
+    continueIfExpected(req);
     const raw = new ByteLimit(bytesMax, '');
     const text = new ByteLimit(bytesMax, ' after decompression');
     try {

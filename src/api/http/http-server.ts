@@ -10,6 +10,7 @@ import { TLS_MIN_VERSION } from '../../config.ts';
 import { SluiceError } from '../../core/errors.ts';
 import type { ApiContext } from './api-context.ts';
 import { sendError } from './error-reply.ts';
+import { deferContinue } from './expect-continue.ts';
 import { registerWriteRoutes } from './routes/write-routes.ts';
 import { registerTableRoutes } from './routes/table-routes.ts';
 import { registerReadRoutes } from './routes/read-routes.ts';
@@ -66,6 +67,8 @@ export function buildHttpServer(ctx: ApiContext, tls?: HttpsPair): FastifyInstan
   });
   // fastify does not pass it on; Node's own default (60 s) made explicit and configurable.
   app.server.headersTimeout = ctx.config.httpHeadersTimeoutMs;
+  // `100 Continue` only once a route reads the body: a refused request is answered before the client sends it.
+  deferContinue(app.server);
   registerHttpAuth(app, ctx.auth);
   app.removeAllContentTypeParsers();
   // Leave the body stream untouched for the handler. The types the routes read are named as well: fastify
