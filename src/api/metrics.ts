@@ -133,7 +133,7 @@ export class NodeMetrics {
     });
     this.httpConnections = new Counter({
       name: 'sluice_http_connections_total',
-      help: 'HTTP connections by event: accepted, closed (every close of an accepted one), idle_timeout (closed by the keep-alive timer; also counted in closed), refused (past --connections-max)',
+      help: 'HTTP connections by event: accepted, closed (every close of an accepted one), idle_timeout (closed by the keep-alive timer; also counted in closed), unread_body (closed after an error answered before a large body was read; also counted in closed), refused (past --connections-max)',
       labelNames: ['event'],
       registers,
     });

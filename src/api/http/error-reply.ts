@@ -44,7 +44,7 @@ export function sendError(ctx: ApiContext, request: FastifyRequest, reply: Fasti
   if (e.code === 'OVERLOADED') ctx.metrics.overloaded.inc({ reason: e.details[0]?.path === 'exports' ? 'exports' : 'admission' });
   const retryAfter = retryAfterOf(ctx, e);
   if (retryAfter !== undefined) void reply.header('retry-after', String(retryAfter));
-  closeInsteadOfDraining(request.raw, reply);
+  if (closeInsteadOfDraining(request.raw, reply)) ctx.metrics.httpConnections.inc({ event: 'unread_body' });
   return reply.code(e.status).type('application/json').send(JSON.stringify(e.toBody()));
 }
 

@@ -102,7 +102,14 @@ test('a large body refused before it was read (401, 413) gets its answer with Co
     // Closed only after the linger: the client had that long to read the answer before the reset.
     assert.ok(closedMs - endedMs >= HTTP_UNREAD_BODY_LINGER_MS - 100, `${c.what}: FIN at ${endedMs} ms, closed at ${closedMs} ms`);
   }
+  assert.equal(await unreadBodyCloses(), cases.length, 'each close is counted');
 });
+
+/** sluice_http_connections_total{event="unread_body"} on the node's /metrics. */
+async function unreadBodyCloses(): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`, { headers: authHeaders() })).text();
+  return Number(/^sluice_http_connections_total\{event="unread_body"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+}
 
 test('a small unread body is drained and its connection answers the next request', async () => {
   const bytes = Math.min(1024, HTTP_UNREAD_BODY_DRAIN_BYTES_MAX);
@@ -111,9 +118,11 @@ test('a small unread body is drained and its connection answers the next request
   await within(5_000, (async () => { while (!conn.received().includes('"UNAUTHENTICATED"')) await new Promise((r) => setTimeout(r, 10)); })(), 'the 401');
   assert.equal(statusOf(conn.received()), 401);
   assert.doesNotMatch(conn.received(), /\r\nconnection: close\r\n/i, 'kept alive');
+  const counted = await unreadBodyCloses();
   conn.socket.write(`GET /healthz HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\n\r\n`);
   await within(5_000, (async () => { while (!/HTTP\/1\.1 200/.test(conn.received())) await new Promise((r) => setTimeout(r, 10)); })(), 'the next request on the same connection');
   conn.socket.destroy();
+  assert.equal(await unreadBodyCloses(), counted, 'a drained body closes nothing');
 });
 
 test("a client still sending its large body reads the refusal, not a reset (undici's fetch, 20 times)", async () => {
