@@ -7,12 +7,15 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import tls from 'node:tls';
+import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { HTTP_UNREAD_BODY_DRAIN_BYTES_MAX, HTTP_UNREAD_BODY_LINGER_MS, resolveConfig } from '../../../src/config.ts';
 import { SluiceNode } from '../../../src/sluice-node.ts';
 import { tempDir } from '../../process/harness.ts';
 import { TEST_TOKEN, authHeaders } from '../../support/auth.ts';
+import { createTestCa, nodeCertsDir } from '../../support/cluster-certs.ts';
 
 const BODY_BYTES_MAX = 4 * 1024 * 1024;
 let node: SluiceNode | undefined;
@@ -27,26 +30,30 @@ before(async () => {
   const config = resolveConfig({ dataDir: dir, httpPort: 0, bootstrapToken: TEST_TOKEN, diskFreeBytesMin: 0, auditLog: 'off', bodyBytesMax: BODY_BYTES_MAX, httpRequestTimeoutMs: 120_000, authFailuresPerMinuteMax: 100_000 });
   node = await SluiceNode.start(config, pino({ level: 'silent' }));
   port = Number(new URL(node.url).port);
-  // A fresh node reads for a moment after it starts (its data dir's first work): the test counts reads after that.
+  await settled();
+});
+
+/** A fresh node reads for a moment after it starts (its data dir's first work): the tests count reads after that. */
+async function settled(): Promise<void> {
   for (let i = 0; i < 50; i++) {
     const before = bytesRead();
     await new Promise((r) => setTimeout(r, 200));
-    if (bytesRead() - before < 64 * 1024) break;
+    if (bytesRead() - before < 64 * 1024) return;
   }
-});
+}
 
 /**
  * Sends a POST's head and the first `sentBytes` of a body said to be larger; what comes back, when the
  * node's FIN came (`endedMs`) and when the connection closed (`closedMs`). Half-open: the client does not
  * close on the node's FIN, so a close is the node's reset.
  */
-async function partialPost(head: Record<string, string>, sentBytes: number) {
-  const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+async function partialPost(head: Record<string, string>, sentBytes: number, over: { port: number; ca?: string } = { port }) {
+  const socket = over.ca === undefined ? net.connect({ port: over.port, host: '127.0.0.1', allowHalfOpen: true }) : tls.connect({ port: over.port, host: '127.0.0.1', ca: over.ca, allowHalfOpen: true } as tls.ConnectionOptions);
   let received = '';
   socket.setEncoding('utf8').on('data', (chunk: string) => (received += chunk));
   socket.on('error', () => undefined);
-  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
-  const lines = Object.entries({ host: `127.0.0.1:${port}`, 'content-type': 'application/x-ndjson', ...head }).map(([k, v]) => `${k}: ${v}`);
+  await new Promise<void>((resolve, reject) => socket.once(over.ca === undefined ? 'connect' : 'secureConnect', resolve).once('error', reject));
+  const lines = Object.entries({ host: `127.0.0.1:${over.port}`, 'content-type': 'application/x-ndjson', ...head }).map(([k, v]) => `${k}: ${v}`);
   socket.write(`POST /ingest HTTP/1.1\r\n${lines.join('\r\n')}\r\n\r\n`);
   const bytes = Buffer.alloc(sentBytes, 0x20);
   // A chunked body's first chunk, and no last one.
@@ -82,8 +89,26 @@ test('a large body refused before it was read (401, 413) gets its answer with Co
     { what: '413, declared past --body-bytes-max', head: { ...authHeaders(), 'content-length': String(BODY_BYTES_MAX + 1) }, status: 413 },
     { what: '401, chunked (length unknown)', head: { 'transfer-encoding': 'chunked' }, status: 401 },
   ];
+  await refusedUnread(cases, { port });
+  assert.equal(await unreadBodyCloses(), cases.length, 'each close is counted');
+});
+
+test('over the HTTPS listener too', async (t) => {
+  let secure: SluiceNode | undefined;
+  // Registered first: after-hooks run in order, and the node stops before its directories go.
+  t.after(() => secure?.stop());
+  const ca = await createTestCa(tempDir(t, 'sluice-unread-ca-'));
+  const certs = await nodeCertsDir(ca, 'n1');
+  const config = resolveConfig({ dataDir: tempDir(t, 'sluice-unread-tls-'), httpPort: 0, bootstrapToken: TEST_TOKEN, diskFreeBytesMin: 0, auditLog: 'off', tlsMode: 'files', tlsCertFile: path.join(certs, 'node.crt'), tlsKeyFile: path.join(certs, 'node.key') });
+  secure = await SluiceNode.start(config, pino({ level: 'silent' }));
+  await settled();
+  await refusedUnread([{ what: 'HTTPS 401, declared past the drain bound', head: { 'content-length': String(3 * 1024 * 1024) }, status: 401 }], { port: Number(new URL(secure.url).port), ca: ca.signing.certPem });
+});
+
+/** Each case's request refused with its body unread: its answer, the node's FIN, its close after the linger, and little read meanwhile. */
+async function refusedUnread(cases: readonly { what: string; head: Record<string, string>; status: number }[], over: { port: number; ca?: string }): Promise<void> {
   for (const c of cases) {
-    const conn = await partialPost(c.head, 64 * 1024);
+    const conn = await partialPost(c.head, 64 * 1024, over);
     after(() => conn.socket.destroy());
     // The client never sends the rest: to keep the connection Node would wait for it, and read it.
     const endedMs = await within(5_000, conn.endedMs, `${c.what}: the node half-closes after its answer`);
@@ -102,8 +127,7 @@ test('a large body refused before it was read (401, 413) gets its answer with Co
     // Closed only after the linger: the client had that long to read the answer before the reset.
     assert.ok(closedMs - endedMs >= HTTP_UNREAD_BODY_LINGER_MS - 100, `${c.what}: FIN at ${endedMs} ms, closed at ${closedMs} ms`);
   }
-  assert.equal(await unreadBodyCloses(), cases.length, 'each close is counted');
-});
+}
 
 /** sluice_http_connections_total{event="unread_body"} on the node's /metrics. */
 async function unreadBodyCloses(): Promise<number> {
