@@ -126,6 +126,18 @@ function ensurePostgres() {
   }
 }
 
+/** curl for the `Expect: 100-continue` test (a real client that sends it): Debian's curl, installed when missing. */
+function ensureCurl() {
+  const bin = process.env.SLUICE_CURL_BIN ?? '/usr/bin/curl';
+  if (existsSync(bin)) return;
+  console.log(`$ apt-get install -y curl   (${bin} is missing)`);
+  installWithoutServices(['--no-install-recommends', 'curl']);
+  if (!existsSync(bin)) {
+    console.error('curl is needed by the Expect: 100-continue test and could not be installed: run `apt-get install curl` as root');
+    process.exit(1);
+  }
+}
+
 /**
  * Kafka for the Kafka tests: scripts/kafka.sh fetch puts its jars into the cache with Maven
  * the first time (a clean CI machine) and returns at once when they are there.
@@ -146,6 +158,7 @@ ensureEtcd();
 ensurePromtool();
 ensureRsyslog();
 ensurePostgres();
+ensureCurl();
 ensureKafka();
 run(path.join(root, 'node_modules', '.bin', 'tsc'), ['--noEmit', '-p', '.']);
 const only = process.argv.slice(2);

@@ -36,7 +36,7 @@ before(async () => {
 async function curlPost(url: string, file: string, contentType: string, token?: string): Promise<{ status: number; uploaded: number; continued: boolean }> {
   const args = ['-sS', '-v', '-o', '/dev/null', '-w', '%{http_code} %{size_upload}', '-H', 'Expect: 100-continue', '-H', `content-type: ${contentType}`, '--data-binary', `@${file}`, url];
   if (token !== undefined) args.unshift('-H', `authorization: Bearer ${token}`);
-  const { stdout, stderr } = await run('curl', args);
+  const { stdout, stderr } = await run(process.env['SLUICE_CURL_BIN'] ?? 'curl', args);
   const [status, uploaded] = stdout.trim().split(' ').map(Number);
   return { status: status as number, uploaded: uploaded as number, continued: /^< HTTP\/1\.1 100 Continue/m.test(stderr) };
 }
