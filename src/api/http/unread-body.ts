@@ -17,7 +17,7 @@ import type { FastifyReply } from 'fastify';
 import { HTTP_UNREAD_BODY_DRAIN_BYTES_MAX, HTTP_UNREAD_BODY_LINGER_MS } from '../../config.ts';
 
 /** Whether the body's unread part may be large: it has not all arrived, and it is chunked or declared past the drain bound. */
-export function unreadBodyTooLarge(req: IncomingMessage): boolean {
+function unreadBodyTooLarge(req: IncomingMessage): boolean {
   if (req.complete) return false;
   const declared = req.headers['content-length'];
   if (declared === undefined) return req.headers['transfer-encoding'] !== undefined;
