@@ -27,6 +27,7 @@ interface KafkaOptions extends KafkaSecurityFlags {
   statusEveryMs: string;
   sessionTimeoutMs: string;
   retries: string;
+  commitIntervalMs: string;
   logLevel: string;
 }
 
@@ -43,6 +44,7 @@ export function kafkaCommand(): Command {
     .addOption(new Option('--format <format>', 'message values: JSON, or the table\'s protobuf message').choices(['json', 'protobuf']).default('json'))
     .option('--batch-records <n>', 'most messages per write', String(KAFKA_SOURCE_DEFAULTS.batchRecordsMax))
     .option('--in-flight <n>', 'writes in flight at once', String(KAFKA_SOURCE_DEFAULTS.inFlightBatchesMax))
+    .option('--commit-interval-ms <ms>', 'while batches keep finishing, commit the durable offsets at most this often (an idle source commits at once)', String(KAFKA_SOURCE_DEFAULTS.commitIntervalMs))
     .option('--status-every-ms <ms>', 'print progress to stderr this often (0: never)', '5000')
     .option('--session-timeout-ms <ms>', 'consumer group session: a member silent this long loses its partitions (the broker allows 6000 and up by default)', String(KAFKA_SOURCE_DEFAULTS.sessionTimeoutMs))
     .option('--retries <n>', 'times the Kafka client retries a failed request (250 ms apart) before it reconnects with back-off', String(KAFKA_SOURCE_DEFAULTS.clientRetries))
@@ -85,6 +87,7 @@ async function runKafka(o: KafkaOptions): Promise<void> {
     format: o.format,
     sessionTimeoutMs: intOption(o.sessionTimeoutMs, '--session-timeout-ms', 1_000, 3_600_000),
     clientRetries: intOption(o.retries, '--retries', 0, 1_000),
+    commitIntervalMs: intOption(o.commitIntervalMs, '--commit-interval-ms', 1, 3_600_000),
     security,
     ...(o.dlqTopic === undefined ? {} : { dlqTopic: o.dlqTopic }),
   });

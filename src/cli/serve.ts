@@ -85,6 +85,7 @@ interface ServeOptions extends KafkaSecurityFlags {
   kafkaDlqTopic?: string;
   kafkaBatchRecords: string;
   kafkaRetries: string;
+  kafkaCommitIntervalMs: string;
   kafkaFormat: 'json' | 'protobuf';
   auth: 'token' | 'none';
   bootstrapTokenFile?: string;
@@ -186,6 +187,7 @@ export function serveCommand(): Command {
     .option('--kafka-group <group>', 'consumer group (default sluice-<table>)')
     .option('--kafka-dlq-topic <topic>', 'dead-letter topic for refused messages (default <topic>.dlq)')
     .option('--kafka-batch-records <n>', 'most messages per write', String(KAFKA_SOURCE_DEFAULTS.batchRecordsMax))
+    .option('--kafka-commit-interval-ms <ms>', 'while batches keep finishing, commit the durable offsets at most this often (an idle source commits at once)', String(KAFKA_SOURCE_DEFAULTS.commitIntervalMs))
     .option('--kafka-retries <n>', 'times the Kafka client retries a failed request (250 ms apart) before the source reconnects with back-off', String(KAFKA_SOURCE_DEFAULTS.clientRetries))
     .addOption(new Option('--kafka-format <format>', 'message values: JSON, or the table\'s protobuf message').choices(['json', 'protobuf']).default('json'))
     .addOption(kafka.tls)
@@ -388,6 +390,7 @@ function kafkaSources(o: ServeOptions): KafkaSourceConfig[] {
       group: o.kafkaGroup ?? `sluice-${o.kafkaTable}`,
       batchRecordsMax,
       clientRetries: intOption(o.kafkaRetries, '--kafka-retries', 0, 1_000),
+      commitIntervalMs: intOption(o.kafkaCommitIntervalMs, '--kafka-commit-interval-ms', 1, 3_600_000),
       format: o.kafkaFormat,
       security: kafkaSecurityOf(o),
       ...(o.kafkaDlqTopic === undefined ? {} : { dlqTopic: o.kafkaDlqTopic }),

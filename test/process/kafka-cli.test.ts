@@ -2,12 +2,14 @@
  * `sluice kafka` as its own process, writing to a node over HTTP: SIGKILLed
  * mid-stream and started again, it leaves every message exactly once in the
  * table (the node resolves each dedupe key); a pretty-printed message is
- * stored, one that is not JSON lands in the dead-letter topic; SIGTERM
- * stops it cleanly with a summary.
+ * stored, one that is not JSON lands in the dead-letter topic; with a
+ * commit interval of 10 minutes it still commits every offset once it has
+ * written all it read (an idle source commits at once); SIGTERM stops it
+ * cleanly with a summary.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ProduceAcks, Producer } from '@platformatic/kafka';
+import { Consumer, ProduceAcks, Producer } from '@platformatic/kafka';
 import { KafkaBroker } from './kafka.ts';
 import { NodeProcess, authHeaders, http, sleep, tempDir } from './harness.ts';
 import { headerOf, readTopic, startSluiceKafka } from './kafka-tools.ts';
@@ -24,6 +26,17 @@ const TABLE = {
     { name: 'user', type: 'string', required: true },
   ],
 };
+
+/** The sum of the group's committed offsets over the topic's partitions (0 for a partition with none). */
+async function committedSum(broker: KafkaBroker, topic: string, group: string, partitions: number): Promise<number> {
+  const offsets = new Consumer({ ...broker.clientOptions('cli-test-offsets'), groupId: group });
+  try {
+    const committed = await offsets.listCommittedOffsets({ topics: [{ topic, partitions: Array.from({ length: partitions }, (_, i) => i) }] });
+    return (committed.get(topic) ?? []).reduce((sum, o) => sum + (o < 0n ? 0 : Number(o)), 0);
+  } finally {
+    await offsets.close(true);
+  }
+}
 
 async function tableSeqs(base: string): Promise<number[]> {
   const text = await (await fetch(`${base}/v1/tables/clicks/export`, { headers: authHeaders() })).text();
@@ -51,7 +64,7 @@ test('sluice kafka: SIGKILL and restart store each message once; bad JSON to the
     await producer.send({ messages });
   }
 
-  const args = ['--brokers', broker.bootstrap, '--topic', topic, '--table', 'clicks', '--url', node.url, '--batch-records', '1000', '--status-every-ms', '0'];
+  const args = ['--brokers', broker.bootstrap, '--topic', topic, '--table', 'clicks', '--url', node.url, '--batch-records', '1000', '--status-every-ms', '0', '--commit-interval-ms', '600000'];
   const first = startSluiceKafka(t, args);
   const deadline = Date.now() + 60_000;
   while ((await http(`${node.url}/v1/sources`)).body.sources[0].progress.records < 8_000) {
@@ -81,6 +94,15 @@ test('sluice kafka: SIGKILL and restart store each message once; bad JSON to the
   // The second run re-sent what the first had written but not committed: the node wrote more than it stored anew.
   const httpWritten = (await http(`${node.url}/v1/sources`)).body.sources[0].progress.records as number;
   assert.ok(httpWritten > MESSAGES - 1, `the node wrote ${httpWritten} records for ${MESSAGES - 1} messages: re-delivery was exercised`);
+
+  // Everything is written and nothing more arrives: the offsets are committed now, not when the 10-minute interval ends.
+  const deadline3 = Date.now() + 20_000;
+  let committed = 0;
+  while ((committed = await committedSum(broker, topic, 'sluice-clicks', 3)) < MESSAGES) {
+    if (Date.now() > deadline3) throw new Error(`the idle source committed ${committed} of ${MESSAGES} offsets: ${second.output()}`);
+    await sleep(250);
+  }
+  assert.equal(committed, MESSAGES);
 
   second.child.kill('SIGTERM');
   assert.equal(await second.exited, 0, second.output());

@@ -34,6 +34,13 @@ export interface KafkaSourceConfig {
    */
   readonly fetchBytesMax: number;
   readonly fetchPartitionBytesMax: number;
+  /**
+   * While batches keep finishing, the durable offsets are committed at most
+   * this often (Kafka Connect's `offset.flush.interval.ms`). A source with
+   * nothing left to write commits at once, whatever the interval.
+   * @default 200
+   */
+  readonly commitIntervalMs: number;
   /** Messages the consumer stream buffers before it stops fetching. @default 4_096 */
   readonly bufferedMessagesMax: number;
   /** How often lag per partition is measured for `/metrics`. @default 5_000 */
@@ -80,6 +87,7 @@ export const KAFKA_SOURCE_DEFAULTS = {
   fetchBytesMax: 1 * MiB,
   fetchPartitionBytesMax: MiB / 4,
   bufferedMessagesMax: 4_096,
+  commitIntervalMs: 200,
   lagIntervalMs: 5_000,
   sessionTimeoutMs: 10_000,
   clientRetries: 20,

@@ -56,8 +56,6 @@ export interface KafkaSourceDeps {
 /** Back-off after a failed write, doubling up to the max: the batch is retried, never skipped. */
 const RETRY_DELAY_MS_MIN = 50;
 const RETRY_DELAY_MS_MAX = 5_000;
-/** A commit attempt at most this often while batches keep finishing. */
-const COMMIT_INTERVAL_MS = 200;
 /** Back-off between reconnections after the client failed. */
 const RECONNECT_DELAY_MS_MIN = 1_000;
 const RECONNECT_DELAY_MS_MAX = 30_000;
@@ -86,6 +84,8 @@ export class KafkaSource implements Ingestor {
   private loop: Promise<void> | undefined;
   private committing: Promise<void> = Promise.resolve();
   private commitTimer: NodeJS.Timeout | undefined;
+  /** The batches `run()` holds that are not written yet (its own array): none, and no write in flight, is idle. */
+  private unwritten: readonly PackedBatch[] = [];
   private stopping: Promise<void> | undefined;
   private readonly lag = new Map<number, number>();
   private readonly committed = new Map<number, bigint>();
@@ -250,6 +250,7 @@ export class KafkaSource implements Ingestor {
     const { topic, batchRecordsMax, batchBytesMax } = this.config;
     // Batches in fetch order; only the last may still take messages.
     const pending: PackedBatch[] = [];
+    this.unwritten = pending;
     let bodyBytesHint = 0;
     let scheduled = false;
     const pump = (): void => {
@@ -390,12 +391,26 @@ export class KafkaSource implements Ingestor {
     this.scheduleCommit();
   }
 
+  /**
+   * Commits what became durable: at once when the source has nothing else
+   * to write (the caller's write is the last in flight, nothing is packed),
+   * else on the interval. So the group's offsets, and the lag the brokers
+   * report, catch up as soon as a burst is stored, and a restart after a
+   * quiet spell re-delivers nothing; a busy source still commits at most
+   * once per interval.
+   */
   private scheduleCommit(): void {
+    if (this.writes.size <= 1 && this.unwritten.length === 0) {
+      clearTimeout(this.commitTimer);
+      this.commitTimer = undefined;
+      void this.commitNow();
+      return;
+    }
     if (this.commitTimer !== undefined) return;
     this.commitTimer = setTimeout(() => {
       this.commitTimer = undefined;
       void this.commitNow();
-    }, COMMIT_INTERVAL_MS);
+    }, this.config.commitIntervalMs);
   }
 
   /** Commits the durable prefix's offsets; a failed commit (a rebalance) is retried with the next one. */
