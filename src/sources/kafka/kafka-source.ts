@@ -84,7 +84,7 @@ export class KafkaSource implements Ingestor {
   private loop: Promise<void> | undefined;
   private committing: Promise<void> = Promise.resolve();
   private commitTimer: NodeJS.Timeout | undefined;
-  /** The batches `run()` holds that are not written yet (its own array): none, and no write in flight, is idle. */
+  /** The batches `run()` holds that are not dispatched yet (its own array): none, and none in flight, is idle. */
   private unwritten: readonly PackedBatch[] = [];
   private stopping: Promise<void> | undefined;
   private readonly lag = new Map<number, number>();
@@ -393,14 +393,15 @@ export class KafkaSource implements Ingestor {
 
   /**
    * Commits what became durable: at once when the source has nothing else
-   * to write (the caller's write is the last in flight, nothing is packed),
+   * to write (every batch it dispatched is done, nothing is packed),
    * else on the interval. So the group's offsets, and the lag the brokers
    * report, catch up as soon as a burst is stored, and a restart after a
    * quiet spell re-delivers nothing; a busy source still commits at most
    * once per interval.
    */
   private scheduleCommit(): void {
-    if (this.writes.size <= 1 && this.unwritten.length === 0) {
+    // Batches finishing in one group commit each call this before the others are done: only the last sees none left.
+    if (this.commits.inFlight === 0 && this.unwritten.length === 0) {
       clearTimeout(this.commitTimer);
       this.commitTimer = undefined;
       void this.commitNow();
