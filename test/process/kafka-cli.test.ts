@@ -9,10 +9,10 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Consumer, ProduceAcks, Producer } from '@platformatic/kafka';
+import { ProduceAcks, Producer } from '@platformatic/kafka';
 import { KafkaBroker } from './kafka.ts';
 import { NodeProcess, authHeaders, http, sleep, tempDir } from './harness.ts';
-import { headerOf, readTopic, startSluiceKafka } from './kafka-tools.ts';
+import { committedSum, headerOf, readTopic, startSluiceKafka } from './kafka-tools.ts';
 
 const MESSAGES = 30_000;
 const PRETTY_AT = 7_000;
@@ -26,17 +26,6 @@ const TABLE = {
     { name: 'user', type: 'string', required: true },
   ],
 };
-
-/** The sum of the group's committed offsets over the topic's partitions (0 for a partition with none). */
-async function committedSum(broker: KafkaBroker, topic: string, group: string, partitions: number): Promise<number> {
-  const offsets = new Consumer({ ...broker.clientOptions('cli-test-offsets'), groupId: group });
-  try {
-    const committed = await offsets.listCommittedOffsets({ topics: [{ topic, partitions: Array.from({ length: partitions }, (_, i) => i) }] });
-    return (committed.get(topic) ?? []).reduce((sum, o) => sum + (o < 0n ? 0 : Number(o)), 0);
-  } finally {
-    await offsets.close(true);
-  }
-}
 
 async function tableSeqs(base: string): Promise<number[]> {
   const text = await (await fetch(`${base}/v1/tables/clicks/export`, { headers: authHeaders() })).text();

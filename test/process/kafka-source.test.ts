@@ -8,9 +8,9 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Consumer, ProduceAcks, Producer } from '@platformatic/kafka';
+import { ProduceAcks, Producer } from '@platformatic/kafka';
 import { KafkaBroker } from './kafka.ts';
-import { headerOf, readTopic } from './kafka-tools.ts';
+import { committedSum, headerOf, readTopic } from './kafka-tools.ts';
 import { NodeProcess, authHeaders, http, sleep, tempDir } from './harness.ts';
 
 const MESSAGES = 200_000;
@@ -124,10 +124,7 @@ test('Kafka → table exactly once through a SIGKILL; poison messages in the DLQ
     if (round === 1) await produced;
     node = await NodeProcess.start(t, { dataDir });
     durable = (await exportSeqs(node.url)).length;
-    const offsets = new Consumer({ ...broker.clientOptions('sluice-test-offsets'), groupId: 'sluice-readings' });
-    const committedMap = await offsets.listCommittedOffsets({ topics: [{ topic, partitions: Array.from({ length: PARTITIONS }, (_, i) => i) }] });
-    await offsets.close(true);
-    committed = (committedMap.get(topic) ?? []).reduce((sum, o) => sum + (o < 0n ? 0 : Number(o)), 0);
+    committed = await committedSum(broker, topic, 'sluice-readings', PARTITIONS);
     t.diagnostic(`kill ${round}: ${durable} records durable, ${committed} messages committed`);
     if (durable > committed || round === 3) break;
     await node.kill('SIGTERM');

@@ -1,6 +1,6 @@
 /**
- * Test helpers around the Kafka source: a `sluice kafka` child process, and
- * reading dead letters back with their headers.
+ * Test helpers around the Kafka source: a `sluice kafka` child process,
+ * reading dead letters back with their headers, and a group's committed offsets.
  */
 import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
@@ -27,6 +27,17 @@ export function startSluiceKafka(t: { after: (fn: () => unknown) => void }, args
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
   return { child, output: () => output, exited };
+}
+
+/** The sum of `group`'s committed offsets over `topic`'s first `partitions` partitions (0 for a partition with none). */
+export async function committedSum(broker: KafkaBroker, topic: string, group: string, partitions: number): Promise<number> {
+  const probe = new Consumer({ ...broker.clientOptions(`offsets-${group}`), groupId: group });
+  try {
+    const committed = await probe.listCommittedOffsets({ topics: [{ topic, partitions: Array.from({ length: partitions }, (_, i) => i) }] });
+    return (committed.get(topic) ?? []).reduce((sum, o) => sum + (o < 0n ? 0 : Number(o)), 0);
+  } finally {
+    await probe.close(true);
+  }
 }
 
 /** Reads `topic` from the start until `count` messages arrived (or `timeoutMs` passed). */
