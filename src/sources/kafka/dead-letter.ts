@@ -17,7 +17,8 @@
  * the producer is idempotent, so a retried request adds no second copy
  * either (see decision 0009).
  */
-import { Admin, ProduceAcks, Producer, findErrorBy, type Consumer } from '@platformatic/kafka';
+import type { Consumer, Producer } from '@platformatic/kafka';
+import { kafkaClient, type KafkaClient } from './kafka-client.ts';
 import type { KafkaMessage, LetterMessage } from './packed-batch.ts';
 import { failpoint } from '../../core/failpoint.ts';
 import type { WriteResult } from '../../ingest/pipeline.ts';
@@ -84,6 +85,7 @@ export class DeadLetterQueue {
 
   /** Creates the topic unless it exists (one partition: dead letters are few and read in order). */
   static async ensureTopic(topic: string, client: { clientId: string; bootstrapBrokers: string[] }): Promise<void> {
+    const { Admin, findErrorBy } = await kafkaClient();
     const admin = new Admin({ ...client, clientId: `${client.clientId}-admin` });
     try {
       await admin.createTopics({ topics: [topic], partitions: 1, replicas: -1 });
@@ -102,7 +104,7 @@ export class DeadLetterQueue {
    */
   async send(letters: readonly DeadLetter[], consumer: GroupConsumer, through: KafkaMessage): Promise<void> {
     if (letters.length === 0) return;
-    const producer = this.producerOf(through.topic, through.partition);
+    const producer = this.producerOf(await kafkaClient(), through.topic, through.partition);
     try {
       // -1/-1: a fresh InitProducerId for the transactional id (the library's 0/0 reads as "producer 0, epoch 0" and is
       // answered PRODUCER_FENCED once another process has used the id), which fences the last owner and aborts its transaction.
@@ -125,15 +127,15 @@ export class DeadLetterQueue {
     }
   }
 
-  private producerOf(topic: string, partition: number): Producer {
+  private producerOf(kafka: KafkaClient, topic: string, partition: number): Producer {
     let producer = this.producers.get(partition);
     if (producer === undefined) {
-      producer = new Producer({
+      producer = new kafka.Producer({
         ...this.client,
         clientId: `${this.client.clientId}-dlq-${partition}`,
         transactionalId: `sluice-dlq:${this.group}:${topic}:${partition}`,
         idempotent: true,
-        acks: ProduceAcks.ALL,
+        acks: kafka.ProduceAcks.ALL,
         retries: 10,
         retryDelay: 200,
         // Also the transaction timeout the producer registers (InitProducerId).

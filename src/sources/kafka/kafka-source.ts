@@ -21,7 +21,7 @@
  *   the group re-delivers from there.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Consumer, type MessagesStream } from '@platformatic/kafka';
+import type { Consumer, MessagesStream } from '@platformatic/kafka';
 import type { Logger } from 'pino';
 import { SluiceError, isSluiceError } from '../../core/errors.ts';
 import type { SourceDoor } from '../../ingest/ingest-door.ts';
@@ -33,6 +33,7 @@ import { PackedBatch, type KafkaMessage } from './packed-batch.ts';
 import { untilAborted } from './until-aborted.ts';
 import type { KafkaSourceConfig } from './kafka-source-config.ts';
 import { describeKafkaError, kafkaConnectionOptions } from './kafka-security.ts';
+import { kafkaClient } from './kafka-client.ts';
 
 /** Hooks for metrics. */
 export interface KafkaSourceObserver {
@@ -118,6 +119,7 @@ export class KafkaSource implements Ingestor {
     this.dlq ??= new DeadLetterQueue(this.config.dlqTopic, this.config.table, this.config.group, client);
     this.session = new AbortController();
     this.commits = new CommitOrder();
+    const { Consumer } = await kafkaClient();
     this.consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({
       ...client,
       groupId: this.config.group,
