@@ -13,7 +13,7 @@ import { EVENTS_TABLE } from './core/schema/parse-table-def.ts';
 import type { LocalStore } from './storage/local-store.ts';
 import { openDataDir } from './storage/data-dir.ts';
 import { LocalCoordinator } from './cluster/coordinator/local-coordinator.ts';
-import { ClusterRuntime } from './cluster/cluster-runtime.ts';
+import type { ClusterRuntime } from './cluster/cluster-runtime.ts';
 import { GrpcServer } from './cluster/transport/grpc-server.ts';
 import { ingestGrpcService } from './api/grpc/ingest-service.ts';
 import type { Coordinator } from './cluster/coordinator/coordinator.ts';
@@ -328,6 +328,7 @@ export class SluiceNode {
     if (config.etcdUrls.length > 0) {
       // The client gRPC port shares the HTTP listener's certificate (peers use their own mutual-TLS port).
       const clusterGrpcProvider = this.tls === undefined ? undefined : new PairCertificateProvider(this.tls.pair);
+      const { ClusterRuntime } = await import('./cluster/cluster-runtime.ts');
       this.cluster = await ClusterRuntime.start(
         config,
         { store, catalog },
