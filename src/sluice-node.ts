@@ -26,6 +26,7 @@ import { IngestDoor } from './ingest/ingest-door.ts';
 import { EndpointIngestor } from './ingest/endpoint-ingestor.ts';
 import type { Ingestor } from './ingest/ingestor.ts';
 import { KafkaSource } from './sources/kafka/kafka-source.ts';
+import { kafkaClient } from './sources/kafka/kafka-client.ts';
 import { currentDef } from './storage/catalog.ts';
 import { NodeMetrics } from './api/metrics.ts';
 import { RecordView } from './api/record-view.ts';
@@ -166,6 +167,9 @@ export class SluiceNode {
   /** Starts listening, recovers storage, and becomes ready. */
   static async start(config: NodeConfig, log: Logger = pino({ level: config.logLevel })): Promise<SluiceNode> {
     requireTlsChoice(config);
+    // A node with Kafka sources loads their client while it opens its store, so the sources start at ready as before
+    // (kafka-client.ts: a node without one never loads it).
+    const kafkaLoading = config.kafkaSources.length > 0 ? kafkaClient() : undefined;
     // LMDB keeps one mapped file, not LevelDB's table files (an existing data dir without --engine is counted as LevelDB: the safe side).
     const fds = await ensureFdLimit(config.httpConnectionsMax, config.engine !== 'lmdb');
     logConnectionsMax(log, fds);
@@ -181,6 +185,7 @@ export class SluiceNode {
     try {
       await node.startMetricsListener();
       await node.open();
+      await kafkaLoading;
     } catch (err) {
       node.phaseValue = 'failed';
       log.fatal({ err }, 'start-up failed');
