@@ -3,9 +3,12 @@
  * runs the benchmarks (by default `single` then `ring`) and prints Markdown
  * tables ready for docs/benchmarks.md, with the date and the machine.
  *
- * `single [--single-seconds S] [--single-warmup-seconds W]`: single-record
- * requests are measured for S seconds after W seconds of the same load
- * that are not counted, on sluice and on its bare fastify peer alike.
+ * `single [--single-seconds S] [--single-warmup-seconds W] [--read-seconds R]`:
+ * single-record requests are measured for S seconds after W seconds of the
+ * same load that are not counted, on sluice and on its bare fastify peer
+ * alike; after each bulk load, reads by shard key and by id for R seconds
+ * each (after R not counted) and an NDJSON export, beside PostgreSQL's on
+ * the same rows (0: no reads).
  *
  * `connections [--bench-connections N] [--hold-seconds S] [--load-seconds S]
  * [--sustain-rate R] [--cost-seconds S]`: the white paper's load test with
@@ -57,6 +60,8 @@ const { values, positionals } = parseArgs({
     connections: { type: 'string', default: '32' },
     'single-seconds': { type: 'string', default: '10' },
     'single-warmup-seconds': { type: 'string', default: '3' },
+    // single: each read load (by key, by id) after the bulk load; 0 leaves reads and export out.
+    'read-seconds': { type: 'string', default: '5' },
     engines: { type: 'string', default: 'level,lmdb' },
     'etcd-seconds': { type: 'string', default: '10' },
     'etcd-clients': { type: 'string', default: '32' },
@@ -122,6 +127,7 @@ for (const suite of suites) {
       singleWarmupSeconds: quick ? 1 : Number(values['single-warmup-seconds']),
       runs: quick ? 1 : Number(values.runs),
       engines: String(values.engines).split(',') as ('lmdb' | 'level')[],
+      readSeconds: quick ? 1 : Number(values['read-seconds']),
     });
   } else if (suite === 'ring') {
     runRingBench();

@@ -2,17 +2,20 @@
  * Single-node benchmark (issue #2): durable bulk ingest for each engine,
  * single-record requests, and WAL replay, each printed next to the machine's
  * own limits measured in the same run (fdatasync'd sequential writes,
- * JSON.parse on one core). Every figure is the median of `runs` runs.
+ * JSON.parse on one core); bulk ingest, reads by shard key and by id and
+ * the NDJSON export next to PostgreSQL on the same records (issue 16).
+ * Every figure is the median of `runs` runs.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { NodeProcess, TEST_TOKEN, http } from '../test/process/harness.ts';
 import { fsyncWriteMBps, fsyncsPerSecond, jsonParseRecordsPerSecond } from './lib/machine-limits.ts';
-import { BENCH_TABLE, benchRecords, ndjsonBodies, recordLine } from './lib/records.ts';
-import { ensurePostgres, PostgresPeer, type PeerLoad, type PeerTable } from './lib/postgres-peer.ts';
+import { BENCH_ACCOUNTS, BENCH_TABLE, accountId, benchRecords, ndjsonBodies, recordLine } from './lib/records.ts';
+import { ensurePostgres, PostgresPeer, type PeerLoad, type PeerTable, type PgbenchResult } from './lib/postgres-peer.ts';
 import { freePort } from '../test/process/etcd.ts';
 import { bulkLoad } from './lib/load.ts';
-import { ensureWrk, wrkPost, type WrkResult } from './lib/wrk.ts';
+import { ensureWrk, wrkGet, wrkPost, type WrkResult } from './lib/wrk.ts';
+import { countOutputLines } from './lib/line-count.ts';
 import { THREAD_KINDS, threadCpu, threadCpuSince, type ThreadCpu } from './lib/thread-cpu.ts';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +32,8 @@ export interface SingleNodeBenchOptions {
   readonly singleWarmupSeconds: number;
   readonly runs: number;
   readonly engines: readonly ('lmdb' | 'level')[];
+  /** Seconds of each read load (by shard key, by id) after the bulk load, after as many not counted; 0 leaves reads and export out. */
+  readonly readSeconds: number;
 }
 
 interface Trial {
@@ -42,6 +47,19 @@ interface Trial {
   walMBps: number;
   replayRecordsPerSec: number;
   replayRecords: number;
+  reads: ReadFigures | undefined;
+}
+
+/** Reads of the loaded table, and its export (issue 16: nothing measured may get slower). */
+interface ReadFigures {
+  /** `GET …/records?key=` of one account (its ~10 records), accounts in turn. */
+  byKey: WrkResult;
+  /** `GET …/records/{id}`, ids in turn. */
+  byId: WrkResult;
+  exportRowsPerSec: number;
+  exportRows: number;
+  /** Server CPU per 1M exported rows. */
+  exportCpuPerMillion: number;
 }
 
 /** Runs the benchmark and returns the report as Markdown. */
@@ -88,7 +106,8 @@ export async function runSingleNodeBench(o: SingleNodeBenchOptions): Promise<str
       log('');
     }
 
-    await postgresSection(root, bulk, bodies.length * o.perBody, o, log);
+    const pgReads = await postgresSection(root, bulk, bodies.length * o.perBody, o, log);
+    if (o.readSeconds > 0) readsSection(bulk, pgReads, o, log);
 
     if (!ensureWrk()) {
       log('## Single-record requests: skipped (wrk is not installed and could not be installed)');
@@ -122,15 +141,24 @@ export async function runSingleNodeBench(o: SingleNodeBenchOptions): Promise<str
   return lines.join('\n');
 }
 
-/** PostgreSQL's figures for the same records, and sluice's ratios to them (issue 16's targets). */
-async function postgresSection(root: string, bulk: ReadonlyMap<string, Trial[]>, records: number, o: SingleNodeBenchOptions, log: (line: string) => void): Promise<void> {
+/** PostgreSQL's reads of its indexed table, as ReadFigures are sluice's. */
+interface PeerReads {
+  byKey: PgbenchResult;
+  byId: PgbenchResult;
+  exportRowsPerSec: number;
+  exportCpuPerMillion: number;
+}
+
+/** PostgreSQL's figures for the same records, and sluice's ratios to them (issue 16's targets); its reads when `o.readSeconds` > 0. */
+async function postgresSection(root: string, bulk: ReadonlyMap<string, Trial[]>, records: number, o: SingleNodeBenchOptions, log: (line: string) => void): Promise<PeerReads[]> {
   const bin = ensurePostgres();
   if (bin === undefined) {
     log('## PostgreSQL peer: skipped (the postgresql package is not installed and could not be installed)');
-    return;
+    return [];
   }
   const rows = benchRecords(0, records);
   const loads: Record<PeerTable, PeerLoad[]> = { indexed: [], heap: [] };
+  const reads: PeerReads[] = [];
   for (let run = 0; run < o.runs; run++) {
     const peer = await PostgresPeer.start(bin, await freePort());
     try {
@@ -138,6 +166,7 @@ async function postgresSection(root: string, bulk: ReadonlyMap<string, Trial[]>,
         await peer.createTable(table);
         loads[table].push(await peer.load(table, rows, PG_ROWS_PER_STATEMENT, PG_CONNECTIONS));
       }
+      if (o.readSeconds > 0) reads.push(await peerReadTrial(peer, records, o));
     } finally {
       await peer.stop();
     }
@@ -158,6 +187,52 @@ async function postgresSection(root: string, bulk: ReadonlyMap<string, Trial[]>,
     const ratios = o.engines.map((e) => `${fmt(sluice(e) / rate(loads[table]), 2)}×`).join(', ');
     log(`| PostgreSQL, ${table} | ${fmt(rate(loads[table]))} | ${fmt(cpu(loads[table]), 2)} s | ${ratios} | sluice ≥ ${target}× |`);
   }
+  log('');
+  return reads;
+}
+
+/** The reads of readTrial on PostgreSQL's indexed table (after VACUUM ANALYZE), by pgbench, and its export through psql. */
+async function peerReadTrial(peer: PostgresPeer, records: number, o: SingleNodeBenchOptions): Promise<PeerReads> {
+  await peer.vacuum('indexed');
+  const byKeyScript = `\\set a random(0, ${BENCH_ACCOUNTS - 1})\nSELECT * FROM indexed WHERE account_id = 'acct-' || lpad(:a::text, 6, '0') ORDER BY ts LIMIT 1000;\n`;
+  const byIdScript = `\\set id random(1, ${records})\nSELECT * FROM indexed WHERE id = :id;\n`;
+  const load = async (script: string): Promise<PgbenchResult> => {
+    await peer.pgbench(script, o.connections, o.readSeconds);
+    return peer.pgbench(script, o.connections, o.readSeconds);
+  };
+  const byKey = await load(byKeyScript);
+  const byId = await load(byIdScript);
+  const out = await peer.exportJsonLines('indexed');
+  if (out.lines !== records) throw new Error(`PostgreSQL export: ${out.lines} rows, ${records} loaded`);
+  return { byKey, byId, exportRowsPerSec: out.lines / out.seconds, exportCpuPerMillion: (out.serverCpuSeconds / out.lines) * 1e6 };
+}
+
+/** Reads and export of the loaded table: sluice per engine beside PostgreSQL's indexed table (when it ran). */
+function readsSection(bulk: ReadonlyMap<string, Trial[]>, peer: readonly PeerReads[], o: SingleNodeBenchOptions, log: (line: string) => void): void {
+  const engines = o.engines.filter((e) => (bulk.get(e) ?? []).every((t) => t.reads !== undefined));
+  if (engines.length === 0) {
+    log('## Reads and export: skipped (wrk is not installed and could not be installed)');
+    return;
+  }
+  const s = (e: string, f: (r: ReadFigures) => number): number => median((bulk.get(e) ?? []).map((t) => f(t.reads as ReadFigures)));
+  const p = (f: (r: PeerReads) => number): number | undefined => (peer.length === 0 ? undefined : median(peer.map(f)));
+  log(`## Reads and export of the loaded table (median of ${o.runs})`);
+  log('');
+  log(`After each bulk load, on the same node: ${o.connections} connections from wrk for ${o.readSeconds} s after ${o.readSeconds} s not counted, by shard key (one account's ~10 records, ${fmt(KEY_PATHS)} accounts in turn) and by id (the ids of ${ID_ACCOUNTS} accounts' records in turn); then the whole table as NDJSON through curl. PostgreSQL: its indexed table after \`VACUUM ANALYZE\`, the same reads by pgbench (prepared statements, ${o.connections} connections, one client thread: \`WHERE account_id = … ORDER BY ts\` on the (account_id, ts) index, \`WHERE id = …\` on the primary key), the export as \`COPY (SELECT row_to_json(t) …) TO STDOUT\` through psql.`);
+  log('');
+  log(`| figure | ${engines.map((e) => `sluice, ${e}`).join(' | ')} | PostgreSQL, indexed | sluice ÷ PostgreSQL (${engines.join(', ')}) |`);
+  log(`|---|${engines.map(() => '---|').join('')}---|---|`);
+  const row = (name: string, f: (r: ReadFigures) => number, g: (r: PeerReads) => number, digits = 0, compared = true): void => {
+    const theirs = p(g);
+    const ratios = theirs === undefined || !compared ? '' : engines.map((e) => `${fmt(s(e, f) / theirs, 2)}×`).join(', ');
+    log(`| ${name} | ${engines.map((e) => fmt(s(e, f), digits)).join(' | ')} | ${theirs === undefined ? '' : fmt(theirs, digits)} | ${ratios} |`);
+  };
+  row('by shard key, requests/s', (r) => r.byKey.requestsPerSec, (r) => r.byKey.tps);
+  row('by shard key, p99 ms (PostgreSQL: mean)', (r) => r.byKey.p99Ms, (r) => r.byKey.latencyMs, 2, false);
+  row('by id, requests/s', (r) => r.byId.requestsPerSec, (r) => r.byId.tps);
+  row('by id, p99 ms (PostgreSQL: mean)', (r) => r.byId.p99Ms, (r) => r.byId.latencyMs, 2, false);
+  row('NDJSON export, rows/s', (r) => r.exportRowsPerSec, (r) => r.exportRowsPerSec);
+  row('export, server CPU-s per 1M rows', (r) => r.exportCpuPerMillion, (r) => r.exportCpuPerMillion, 2);
   log('');
 }
 
@@ -188,6 +263,7 @@ async function bulkTrial(root: string, engine: 'lmdb' | 'level', bodies: readonl
     const cpu = cpuSeconds(node.pid) - cpu0;
     const threads = threadCpuSince(threads0, threadCpu(node.pid));
     const walMB = ((await walBytes(node.url)) - wal0) / 1e6;
+    const reads = o.readSeconds > 0 && ensureWrk() ? await readTrial(root, node, res.records, o) : undefined;
     await node.kill('SIGKILL');
     // Rebuild the index from the whole WAL: the replay figure.
     rmSync(path.join(dataDir, 'index'), { recursive: true, force: true });
@@ -206,11 +282,43 @@ async function bulkTrial(root: string, engine: 'lmdb' | 'level', bodies: readonl
       walMBps: walMB / res.seconds,
       replayRecordsPerSec: replayRecords / (replayMs / 1000),
       replayRecords,
+      reads,
     };
   } finally {
     for (const fn of cleanups.reverse()) await fn();
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+/** Accounts whose records give the ids read by id. */
+const ID_ACCOUNTS = 500;
+/** Accounts read by key, in turn (of BENCH_ACCOUNTS). */
+const KEY_PATHS = 20_000;
+
+/** Reads by shard key and by id over wrk, then an NDJSON export through curl, on `node` holding the `records` just loaded. */
+async function readTrial(root: string, node: NodeProcess, records: number, o: SingleNodeBenchOptions): Promise<ReadFigures> {
+  const base = `/v1/tables/${BENCH_TABLE.name}`;
+  const ids: string[] = [];
+  for (let a = 0; a < ID_ACCOUNTS; a++) {
+    const res = await http(`${node.url}${base}/records?key=${accountId(a)}`);
+    if (res.status !== 200) throw new Error(`read by key: ${res.text}`);
+    for (const r of res.body.records as { _id: string }[]) ids.push(r._id);
+  }
+  if (ids.length < ID_ACCOUNTS) throw new Error(`only ${ids.length} records in ${ID_ACCOUNTS} accounts`);
+  const keyPaths = Array.from({ length: KEY_PATHS }, (_, i) => `${base}/records?key=${accountId((i * 7919) % BENCH_ACCOUNTS)}`);
+  const idPaths = ids.map((id) => `${base}/records/${id}`);
+  const load = (paths: string[]): WrkResult => {
+    wrkGet(root, node.url, paths, o.connections, o.readSeconds, TEST_TOKEN);
+    return wrkGet(root, node.url, paths, o.connections, o.readSeconds, TEST_TOKEN);
+  };
+  const byKey = load(keyPaths);
+  const byId = load(idPaths);
+  if (byKey.non2xx + byId.non2xx > 0) throw new Error(`reads: ${byKey.non2xx} + ${byId.non2xx} answers not 2xx`);
+  const cpu0 = cpuSeconds(node.pid);
+  const out = await countOutputLines('curl', ['-sSf', '-H', `Authorization: Bearer ${TEST_TOKEN}`, `${node.url}${base}/export?format=ndjson`]);
+  const cpu = cpuSeconds(node.pid) - cpu0;
+  if (out.lines !== records) throw new Error(`export: ${out.lines} rows, ${records} loaded`);
+  return { byKey, byId, exportRowsPerSec: out.lines / out.seconds, exportRows: out.lines, exportCpuPerMillion: (cpu / out.lines) * 1e6 };
 }
 
 async function singleTrial(root: string, o: SingleNodeBenchOptions): Promise<WrkResult> {

@@ -19,6 +19,15 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import pg from 'pg';
 import { aptInstall } from './debian-package.ts';
+import { countOutputLines, type LineCount } from './line-count.ts';
+
+/** What one pgbench run measured. */
+export interface PgbenchResult {
+  readonly tps: number;
+  readonly latencyMs: number;
+  /** CPU seconds of every server process during the run. */
+  readonly serverCpuSeconds: number;
+}
 
 /** Which table the peer loads. */
 export type PeerTable = 'indexed' | 'heap';
@@ -75,12 +84,14 @@ export class PostgresPeer {
   readonly port: number;
   private readonly password: string;
   private readonly dir: string;
+  private readonly binDir: string;
 
-  private constructor(child: ChildProcess, port: number, password: string, dir: string) {
+  private constructor(child: ChildProcess, port: number, password: string, dir: string, binDir: string) {
     this.child = child;
     this.port = port;
     this.password = password;
     this.dir = dir;
+    this.binDir = binDir;
   }
 
   /**
@@ -108,7 +119,7 @@ export class PostgresPeer {
     child.stderr?.setEncoding('utf8').on('data', (s: string) => {
       stderr = (stderr + s).slice(-4000);
     });
-    const peer = new PostgresPeer(child, port, password, dir);
+    const peer = new PostgresPeer(child, port, password, dir, binDir);
     const deadline = Date.now() + 30_000;
     for (;;) {
       try {
@@ -183,6 +194,55 @@ export class PostgresPeer {
     }
   }
 
+  /** VACUUM ANALYZE `table`, as after any bulk load: sets its hint bits and visibility map so reads do not write, and plans with statistics. */
+  async vacuum(table: PeerTable): Promise<void> {
+    const c = this.client();
+    await c.connect();
+    try {
+      await c.query(`VACUUM ANALYZE ${table}`);
+    } finally {
+      await c.end();
+    }
+  }
+
+  /**
+   * Runs `script` (pgbench's format: `\set` lines, then one SQL statement)
+   * as prepared statements over `connections` connections from one client
+   * thread for `seconds` (pgbench is C, like the wrk that loads sluice).
+   * Throws when a transaction failed.
+   */
+  async pgbench(script: string, connections: number, seconds: number): Promise<PgbenchResult> {
+    const file = path.join(this.dir, 'pgbench.sql');
+    writeFileSync(file, script);
+    const args = ['-h', '127.0.0.1', '-p', String(this.port), '-U', 'bench', '-n', '-M', 'prepared', '-c', String(connections), '-j', '1', '-T', String(seconds), '-f', file, 'postgres'];
+    const cpu0 = this.serverCpuSeconds();
+    const run = spawnSync(path.join(this.binDir, 'pgbench'), args, { encoding: 'utf8', env: { ...process.env, PGPASSWORD: this.password } });
+    await this.backendsReaped();
+    const serverCpuSeconds = this.serverCpuSeconds() - cpu0;
+    const tps = Number(/tps = ([0-9.]+) \(without initial connection time\)/.exec(run.stdout)?.[1]);
+    const failed = Number(/number of failed transactions: (\d+)/.exec(run.stdout)?.[1] ?? 0);
+    if (run.status !== 0 || !Number.isFinite(tps) || failed > 0) throw new Error(`pgbench failed (${run.status}, ${failed} failed): ${run.stderr}${run.stdout}`);
+    const latencyMs = Number(/latency average = ([0-9.]+) ms/.exec(run.stdout)?.[1]);
+    return { tps, latencyMs, serverCpuSeconds };
+  }
+
+  /** Streams `table` out as one JSON object per row (`COPY (SELECT row_to_json …) TO STDOUT` through psql), with the server's CPU. */
+  async exportJsonLines(table: PeerTable): Promise<LineCount & { serverCpuSeconds: number }> {
+    const cpu0 = this.serverCpuSeconds();
+    const sql = `COPY (SELECT row_to_json(t) FROM ${table} t) TO STDOUT`;
+    const out = await countOutputLines(path.join(this.binDir, 'psql'), ['-h', '127.0.0.1', '-p', String(this.port), '-U', 'bench', '-d', 'postgres', '-X', '-q', '-c', sql], { PGPASSWORD: this.password });
+    await this.backendsReaped();
+    return { ...out, serverCpuSeconds: this.serverCpuSeconds() - cpu0 };
+  }
+
+  /** Waits until the postmaster has no more children than its background processes: a client's backend counts in its CPU once reaped. */
+  private async backendsReaped(): Promise<void> {
+    const pid = this.child.pid;
+    if (pid === undefined) return;
+    const deadline = Date.now() + 5_000;
+    while (childrenOf(pid).some((c) => isBackend(c)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  }
+
   /** User + system CPU seconds of the postmaster and every process it started, living or exited (cutime/cstime). */
   serverCpuSeconds(): number {
     const pid = this.child.pid;
@@ -225,6 +285,15 @@ function procTicks(pid: number, withChildren: boolean): number {
     return withChildren ? own + Number(f[13]) + Number(f[14]) : own;
   } catch {
     return 0;
+  }
+}
+
+/** True when `pid` is a client's backend (its title names the user and database), not a background process. */
+function isBackend(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('bench postgres');
+  } catch {
+    return false;
   }
 }
 

@@ -54,3 +54,32 @@ function latency(out: string, pct: string): number {
   const v = Number(m[1]);
   return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
 }
+
+/**
+ * GETs `paths` in turn (request i: `paths[i % paths.length]`, on `baseUrl`)
+ * for `seconds` over `connections` connections; with `token`, every
+ * request carries `Authorization: Bearer <token>`. A path must not hold a
+ * double quote or a backslash (they are written into a Lua string).
+ */
+export function wrkGet(dir: string, baseUrl: string, paths: readonly string[], connections: number, seconds: number, token?: string): WrkResult {
+  if (paths.length === 0) throw new Error('wrkGet: no paths');
+  for (const p of paths) if (/["\\\n]/.test(p)) throw new Error(`wrkGet: path ${p} cannot be quoted`);
+  const script = path.join(dir, 'get.lua');
+  writeFileSync(
+    script,
+    `local paths = {
+${paths.map((p) => `"${p}",`).join('\n')}
+}
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", paths[(i % #paths) + 1])
+end
+`,
+  );
+  const auth = token === undefined ? [] : ['-H', `Authorization: Bearer ${token}`];
+  const out = execFileSync('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...auth, '-s', script, baseUrl], { encoding: 'utf8' });
+  const rps = Number(/Requests\/sec:\s+([0-9.]+)/.exec(out)?.[1]);
+  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
+  return { requestsPerSec: rps, p50Ms: latency(out, '50%'), p99Ms: latency(out, '99%'), non2xx };
+}
