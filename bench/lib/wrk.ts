@@ -41,6 +41,11 @@ request = function()
 end
 `,
   );
+  return runWrk(script, url, connections, seconds, token);
+}
+
+/** Runs wrk with the Lua `script` against `url` and parses its summary. */
+function runWrk(script: string, url: string, connections: number, seconds: number, token: string | undefined): WrkResult {
   const auth = token === undefined ? [] : ['-H', `Authorization: Bearer ${token}`];
   const out = execFileSync('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...auth, '-s', script, url], { encoding: 'utf8' });
   const rps = Number(/Requests\/sec:\s+([0-9.]+)/.exec(out)?.[1]);
@@ -77,9 +82,5 @@ request = function()
 end
 `,
   );
-  const auth = token === undefined ? [] : ['-H', `Authorization: Bearer ${token}`];
-  const out = execFileSync('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...auth, '-s', script, baseUrl], { encoding: 'utf8' });
-  const rps = Number(/Requests\/sec:\s+([0-9.]+)/.exec(out)?.[1]);
-  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
-  return { requestsPerSec: rps, p50Ms: latency(out, '50%'), p99Ms: latency(out, '99%'), non2xx };
+  return runWrk(script, baseUrl, connections, seconds, token);
 }
