@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ClassicLevel } from 'classic-level';
 import { isSluiceError } from '../../../src/core/errors.ts';
-import { LevelEngine } from '../../../src/storage/engine/level-engine.ts';
+import { ITERATOR_FIRST_CHUNK_ENTRIES, LevelEngine, nextChunkEntries } from '../../../src/storage/engine/level-engine.ts';
 import { runEngineSuite, tempDir } from './engine-suite.ts';
 import { BATCH_KEYS, batchKey, batchValue } from './fixtures/batches.ts';
 
@@ -95,6 +95,37 @@ describe('level engine specifics', () => {
     engine = await LevelEngine.open({ dir });
     try {
       assert.equal(await engine.checkpointLsn(), 6n);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  test('a scan asks few entries of its first native call and four times more of each next, up to 1,000', () => {
+    const asked = [nextChunkEntries(0)];
+    while (asked.length < 8) asked.push(nextChunkEntries(asked.at(-1) as number));
+    // A short read (a shard key's few records, an id block) pins little native memory until the iterator is collected.
+    assert.ok(ITERATOR_FIRST_CHUNK_ENTRIES <= 64);
+    assert.deepEqual(asked, [16, 64, 256, 1000, 1000, 1000, 1000, 1000]);
+  });
+
+  test('scans across growing chunks return every entry in order, with and without a limit', async () => {
+    const dir = tempDir();
+    const engine = await LevelEngine.open({ dir });
+    try {
+      const batch = engine.batch();
+      const key = (n: number): Buffer => Buffer.from(`k${String(n).padStart(6, '0')}`);
+      for (let n = 0; n < 2_500; n++) batch.put(key(n), Buffer.from(String(n)));
+      await batch.commit(1n);
+      const scan = async (range: Parameters<LevelEngine['iterate']>[0]): Promise<string[]> => {
+        const out: string[] = [];
+        for await (const [, v] of engine.iterate(range)) out.push(Buffer.from(v).toString());
+        return out;
+      };
+      const all = await scan({ gte: key(0), lt: key(2_500) });
+      assert.deepEqual(all, Array.from({ length: 2_500 }, (_, n) => String(n)));
+      assert.deepEqual(await scan({ gte: key(10), lt: key(2_500), limit: 300 }), Array.from({ length: 300 }, (_, n) => String(n + 10)));
+      assert.deepEqual(await scan({ gte: key(0), lt: key(2_500), limit: 16 }), Array.from({ length: 16 }, (_, n) => String(n)));
+      assert.deepEqual(await scan({ gt: key(2_480), lte: key(2_499), reverse: true }), Array.from({ length: 19 }, (_, n) => String(2_499 - n)));
     } finally {
       await engine.close();
     }
