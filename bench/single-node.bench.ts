@@ -57,7 +57,6 @@ interface ReadFigures {
   /** `GET …/records/{id}`, ids in turn. */
   byId: WrkResult;
   exportRowsPerSec: number;
-  exportRows: number;
   /** Server CPU per 1M exported rows. */
   exportCpuPerMillion: number;
 }
@@ -318,7 +317,7 @@ async function readTrial(root: string, node: NodeProcess, records: number, o: Si
   const out = await countOutputLines('curl', ['-sSf', '-H', `Authorization: Bearer ${TEST_TOKEN}`, `${node.url}${base}/export?format=ndjson`]);
   const cpu = cpuSeconds(node.pid) - cpu0;
   if (out.lines !== records) throw new Error(`export: ${out.lines} rows, ${records} loaded`);
-  return { byKey, byId, exportRowsPerSec: out.lines / out.seconds, exportRows: out.lines, exportCpuPerMillion: (cpu / out.lines) * 1e6 };
+  return { byKey, byId, exportRowsPerSec: out.lines / out.seconds, exportCpuPerMillion: (cpu / out.lines) * 1e6 };
 }
 
 async function singleTrial(root: string, o: SingleNodeBenchOptions): Promise<WrkResult> {

@@ -63,10 +63,10 @@ const ITERATOR_CHUNK_ENTRIES = 1000;
  * room for every entry asked (64 B each) and keeps it until the iterator
  * is garbage-collected, not when it is closed: a read by shard key asking
  * 1,000 pinned 64 KiB per request until the next full collection, whose
- * finalizers then freed it all at once on the main thread (RSS swinging
- * by ~300 MiB at 7k reads/s, main-thread stalls of 100–250 ms,
- * docs/benchmarks.md). Short reads are most reads; a long scan pays three
- * more thread-pool round trips.
+ * finalizers then freed it all at once on the main thread (RSS swung by
+ * ~300 MiB at 7k reads/s; ~110 MiB with this schedule; a stall of those
+ * finalizers remains, from what they still free: docs/benchmarks.md). Short
+ * reads are most reads; a long scan pays three more thread-pool round trips.
  */
 export const ITERATOR_FIRST_CHUNK_ENTRIES = 16;
 
