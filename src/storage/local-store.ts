@@ -310,8 +310,8 @@ export class LocalStore {
     return this.index.scanShard(shard, options);
   }
 
-  /** Every record of a table (at most `maxVersion`, a snapshot bound, when given), shard by shard. */
-  scanTable(tableId: number, maxVersion?: bigint): AsyncGenerator<IndexedRecord> {
+  /** Every record of a table (at most `maxVersion`, a snapshot bound, when given), shard by shard, in non-empty pages. */
+  scanTable(tableId: number, maxVersion?: bigint): AsyncGenerator<readonly IndexedRecord[]> {
     return this.index.scanTable(tableId, this.shards, maxVersion);
   }
 

@@ -68,7 +68,7 @@ test('a request overlapping a fresh one in flight is appended after it: every ro
   assert.deepEqual(order, ['fresh', 'resolved']);
 
   const seen = new Map<string, number>();
-  for await (const r of local.scanTable(entry)) {
+  for await (const page of local.scanTable(entry)) for (const r of page) {
     const k = String(decodeFields(readStoredValue(r.value).fields)[0]);
     seen.set(k, (seen.get(k) ?? 0) + 1);
   }

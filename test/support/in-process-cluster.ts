@@ -292,7 +292,7 @@ export class InProcessCluster {
     const out = new Map<bigint, number>();
     const node = this.node(id);
     await node.store.readBarrier(5_000);
-    for await (const rec of node.store.scanTable(this.entry.id)) {
+    for await (const page of node.store.scanTable(this.entry.id)) for (const rec of page) {
       const recId = rec.recordKey.readBigUInt64BE(rec.recordKey.length - 8);
       out.set(recId, (out.get(recId) ?? 0) + 1);
     }

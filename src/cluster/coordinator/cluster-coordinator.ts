@@ -112,7 +112,7 @@ export class ClusterCoordinator implements Coordinator {
     return this.reader.queryRange(entry, query);
   }
 
-  scanTable(entry: TableEntry, options?: ReadOptions): AsyncIterable<ReadRecord> {
+  scanTable(entry: TableEntry, options?: ReadOptions): AsyncIterable<readonly ReadRecord[]> {
     return this.reader.scanTable(entry, options);
   }
 

@@ -114,12 +114,12 @@ export class ClusterReader {
   }
 
   /**
-   * Every record of a table, shard by shard: each shard from one replica
+   * Every record of a table, shard by shard, in pages: each shard from one replica
    * (this node when it holds it), or, for a snapshot, merged from a quorum
    * of them: a replica that missed an atomic batch's PREPARE (hinted later)
    * could otherwise show one shard without it while another shard shows it.
    */
-  async *scanTable(entry: TableEntry, options: ReadOptions = {}): AsyncGenerator<ReadRecord> {
+  async *scanTable(entry: TableEntry, options: ReadOptions = {}): AsyncGenerator<readonly ReadRecord[]> {
     const token = decodeClusterToken(options.token);
     const placement = this.d.placement();
     const rf = currentDef(entry).replicationFactor;
@@ -133,7 +133,7 @@ export class ClusterReader {
         );
         // The first page-size records of the merge are exact: each replica sent its first page-size after `after`.
         const records = answers.length === 1 ? (answers[0]?.reply.records ?? []) : mergeNewest(answers.map((a) => a.reply.records), EXPORT_PAGE_RECORDS);
-        for (const rec of records) yield readRecordOf(rec);
+        if (records.length > 0) yield records.map(readRecordOf);
         if (!answers.some((a) => a.reply.records.length >= EXPORT_PAGE_RECORDS)) break;
         after = records.at(-1)?.[0];
       }

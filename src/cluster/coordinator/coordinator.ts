@@ -123,8 +123,8 @@ export interface Coordinator {
   getById(entry: TableEntry, id: bigint, options?: ReadOptions): Promise<ReadRecord | undefined>;
   /** One page of a shard key's records in event-time order. */
   queryRange(entry: TableEntry, query: RangeQuery): Promise<RangePage>;
-  /** Every record of a table. */
-  scanTable(entry: TableEntry, options?: ReadOptions): AsyncIterable<ReadRecord>;
+  /** Every record of a table, in non-empty pages (a long scan pays a promise per page, not per record). */
+  scanTable(entry: TableEntry, options?: ReadOptions): AsyncIterable<readonly ReadRecord[]>;
   /**
    * The greatest dedupe key of the table in [low, high] (keys of equal length,
    * compared as bytes), counting every acknowledged write; undefined when

@@ -101,10 +101,10 @@ export class LocalCoordinator implements Coordinator {
     return { records: records.map(readRecordOf), nextCursor: more && last !== undefined ? encodeCursor(last.recordKey) : null };
   }
 
-  /** Every record of the table, shard by shard. */
-  async *scanTable(entry: TableEntry, options: ReadOptions = {}): AsyncGenerator<ReadRecord> {
+  /** Every record of the table, shard by shard, in non-empty pages. */
+  async *scanTable(entry: TableEntry, options: ReadOptions = {}): AsyncGenerator<readonly ReadRecord[]> {
     await this.barrier(options.token);
-    for await (const rec of this.store.scanTable(entry.id, options.asOf)) yield readRecordOf(rec);
+    for await (const page of this.store.scanTable(entry.id, options.asOf)) yield page.map(readRecordOf);
   }
 
   /**

@@ -245,7 +245,16 @@ export class LevelEngine implements StorageEngine {
     return { [Symbol.asyncIterator]: () => this.#iterate(range) };
   }
 
+  iterateChunks(range: KeyRange): AsyncIterable<readonly (readonly [Uint8Array, Uint8Array])[]> {
+    return { [Symbol.asyncIterator]: () => this.#chunks(range) };
+  }
+
   async *#iterate(range: KeyRange): AsyncGenerator<readonly [Uint8Array, Uint8Array]> {
+    // A loop, not `yield*`: delegating to a sync array in an async generator costs a promise per entry more.
+    for await (const entries of this.#chunks(range)) for (const entry of entries) yield entry;
+  }
+
+  async *#chunks(range: KeyRange): AsyncGenerator<readonly (readonly [Uint8Array, Uint8Array])[]> {
     if (this.#closing !== undefined) throw closedError(this.kind, this.#dir);
     checkRange(range);
     // An implicit snapshot: the scan sees the data as of this call.
@@ -262,8 +271,9 @@ export class LevelEngine implements StorageEngine {
           throw this.#readError('iterate', err);
         }
         if (entries.length === 0) return;
-        // Native code hands out fresh buffers per entry; subarray drops the prefix without a copy.
-        for (const [key, value] of entries) yield [key.subarray(1), value];
+        // Native code hands out fresh buffers and arrays per entry; subarray drops the prefix without a copy.
+        for (const entry of entries) entry[0] = entry[0].subarray(1);
+        yield entries;
       }
     } finally {
       await iterator.close().catch(() => undefined);

@@ -72,6 +72,9 @@ export interface LmdbEngineOptions extends EngineOptions {
 const DEFAULT_MAP_BYTES_INITIAL = GiB;
 /** 4 KiB pages give the 1978-byte key limit (ENGINE_KEY_BYTES_MAX). */
 const PAGE_BYTES = 4096;
+/** A chunked scan's entries per chunk at most, and its bytes (beyond one entry): a long scan stays constant-memory. */
+const SCAN_CHUNK_ENTRIES = 1000;
+const SCAN_CHUNK_BYTES = MiB;
 const CHECKPOINT_KEY = Buffer.from('checkpoint', 'latin1');
 const CLOSE_PROBE_KEY = Buffer.from('close-probe', 'latin1');
 const CLOSE_PROBE_VALUE = Buffer.from([1]);
@@ -258,35 +261,72 @@ export class LmdbEngine implements StorageEngine {
     return { [Symbol.asyncIterator]: () => this.#iterate(range) };
   }
 
+  iterateChunks(range: KeyRange): AsyncIterable<readonly (readonly [Uint8Array, Uint8Array])[]> {
+    return { [Symbol.asyncIterator]: () => this.#chunks(range) };
+  }
+
   async *#iterate(range: KeyRange): AsyncGenerator<readonly [Uint8Array, Uint8Array]> {
-    if (this.#closing !== undefined) throw closedError(this.kind, this.#dir);
-    checkRange(range);
-    let cursor: Iterator<{ key: Buffer; value: Buffer }>;
-    try {
-      // A snapshot (one read transaction) for the whole scan, like LevelDB's iterators.
-      cursor = this.#data.getRange(lmdbRange(range))[Symbol.iterator]();
-    } catch (err) {
-      throw storageError(`lmdb iterate failed in ${this.#dir}`, err);
-    }
-    this.#cursors.add(cursor);
+    const cursor = this.#openCursor(range);
     try {
       for (;;) {
         // Checked before every step: close() may have ended the read transaction.
         if (this.#closing !== undefined) throw closedError(this.kind, this.#dir);
-        let step: IteratorResult<{ key: Buffer; value: Buffer }>;
-        try {
-          step = cursor.next();
-        } catch (err) {
-          throw storageError(`lmdb iterate failed in ${this.#dir}`, err);
-        }
+        const step = this.#step(cursor);
         if (step.done === true) return;
         // Keys and values are copies (binary encodings slice out of lmdb-js's shared buffers).
         yield [step.value.key, step.value.value];
       }
     } finally {
-      this.#cursors.delete(cursor);
-      if (this.#closing === undefined) cursor.return?.();
+      this.#closeCursor(cursor);
     }
+  }
+
+  async *#chunks(range: KeyRange): AsyncGenerator<readonly (readonly [Uint8Array, Uint8Array])[]> {
+    const cursor = this.#openCursor(range);
+    try {
+      for (let done = false; !done; ) {
+        if (this.#closing !== undefined) throw closedError(this.kind, this.#dir);
+        // One chunk is read without a pause, so close() cannot end the read transaction in the middle of it.
+        const entries: (readonly [Uint8Array, Uint8Array])[] = [];
+        let bytes = 0;
+        while (entries.length < SCAN_CHUNK_ENTRIES && bytes < SCAN_CHUNK_BYTES) {
+          const step = this.#step(cursor);
+          if ((done = step.done === true)) break;
+          entries.push([step.value.key, step.value.value]);
+          bytes += step.value.key.length + step.value.value.length;
+        }
+        if (entries.length > 0) yield entries;
+      }
+    } finally {
+      this.#closeCursor(cursor);
+    }
+  }
+
+  /** A cursor over `range` in one read transaction (a snapshot for the whole scan, like LevelDB's iterators). */
+  #openCursor(range: KeyRange): Iterator<{ key: Buffer; value: Buffer }> {
+    if (this.#closing !== undefined) throw closedError(this.kind, this.#dir);
+    checkRange(range);
+    let cursor: Iterator<{ key: Buffer; value: Buffer }>;
+    try {
+      cursor = this.#data.getRange(lmdbRange(range))[Symbol.iterator]();
+    } catch (err) {
+      throw storageError(`lmdb iterate failed in ${this.#dir}`, err);
+    }
+    this.#cursors.add(cursor);
+    return cursor;
+  }
+
+  #step(cursor: Iterator<{ key: Buffer; value: Buffer }>): IteratorResult<{ key: Buffer; value: Buffer }> {
+    try {
+      return cursor.next();
+    } catch (err) {
+      throw storageError(`lmdb iterate failed in ${this.#dir}`, err);
+    }
+  }
+
+  #closeCursor(cursor: Iterator<{ key: Buffer; value: Buffer }>): void {
+    this.#cursors.delete(cursor);
+    if (this.#closing === undefined) cursor.return?.();
   }
 
   checkpointLsn(): Promise<bigint> {

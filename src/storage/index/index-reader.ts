@@ -244,14 +244,16 @@ export class IndexReader {
     }
   }
 
-  /** Every record of a table (at most `maxVersion`, when given), shard by shard. */
-  async *scanTable(tableId: number, shardCount: number, maxVersion?: bigint): AsyncGenerator<IndexedRecord> {
+  /** Every record of a table (at most `maxVersion`, when given), shard by shard, in non-empty pages. */
+  async *scanTable(tableId: number, shardCount: number, maxVersion?: bigint): AsyncGenerator<readonly IndexedRecord[]> {
     for (let shard = 0; shard < shardCount; shard++) {
       const prefix = tableShardPrefix(shard, tableId);
-      const range = { gte: prefix, lt: prefixEnd(prefix) };
-      if (maxVersion === undefined) {
-        for await (const [k, v] of this.engine.iterate(range)) yield { recordKey: toBuffer(k), value: v };
-      } else yield* this.snapshotRecords(range, undefined, maxVersion);
+      // Pages, not records: an export's records would otherwise each pass through every layer's generator.
+      for await (const entries of this.engine.iterateChunks({ gte: prefix, lt: prefixEnd(prefix) })) {
+        const page: IndexedRecord[] = [];
+        for (const [k, v] of entries) if (maxVersion === undefined || versionOf(v) <= maxVersion) page.push({ recordKey: toBuffer(k), value: v });
+        if (page.length > 0) yield page;
+      }
     }
   }
 

@@ -53,7 +53,7 @@ test('an atomic batch over four shards commits on every replica at one commit ve
   // One commit version, the same on every replica, for every record of the batch.
   const versions = new Map<bigint, bigint>();
   for (const n of cluster.nodes) {
-    for await (const rec of n.store.scanTable(cluster.entry.id)) {
+    for await (const page of n.store.scanTable(cluster.entry.id)) for (const rec of page) {
       const id = rec.recordKey.readBigUInt64BE(rec.recordKey.length - 8);
       const v = versionOf(rec.value);
       assert.equal(versions.get(id) ?? v, v, `record ${id} has one version on every replica`);

@@ -48,7 +48,7 @@ async function setup(t: Owner, tables?: (catalog: Catalog) => TableAdmin, thread
     const e = catalog.get(table);
     if (e === undefined) return 0;
     let n = 0;
-    for await (const _ of coordinator.scanTable(e)) n++;
+    for await (const page of coordinator.scanTable(e)) n += page.length;
     return n;
   };
   return { catalog, pipeline, entry, door, admission, count, coordinator };
@@ -162,7 +162,7 @@ test("an OTLP body: the table's refusals are dead-lettered as their records' JSO
   const letters = s.catalog.get('logs__dead_letters');
   assert.ok(letters !== undefined);
   const rows: unknown[][] = [];
-  for await (const r of s.coordinator.scanTable(letters)) rows.push(decodeFields(readStoredValue(r.value).fields));
+  for await (const page of s.coordinator.scanTable(letters)) for (const r of page) rows.push(decodeFields(readStoredValue(r.value).fields));
   assert.equal(rows.length, 1);
   const [, table, raw, rawFormat, code] = rows[0] as [string, string, Uint8Array, string, string];
   assert.deepEqual([table, rawFormat, code], ['logs', 'json', 'KEY_TOO_LARGE']);

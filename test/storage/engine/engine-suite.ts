@@ -33,6 +33,18 @@ export async function collect(engine: StorageEngine, range: KeyRange): Promise<[
   return out;
 }
 
+/** The entries of a chunked scan, checking each chunk is non-empty and holds at most 1,000 entries and ~1 MiB before its last. */
+export async function collectChunks(engine: StorageEngine, range: KeyRange): Promise<[Buffer, Buffer][]> {
+  const out: [Buffer, Buffer][] = [];
+  for await (const chunk of engine.iterateChunks(range)) {
+    assert.ok(chunk.length > 0 && chunk.length <= 1000, `a chunk of ${chunk.length} entries`);
+    const before = chunk.slice(0, -1).reduce((n, [k, v]) => n + k.length + v.length, 0);
+    assert.ok(before <= 1024 * 1024, `a chunk of ${before} bytes before its last entry`);
+    for (const [k, v] of chunk) out.push([Buffer.from(k), Buffer.from(v)]);
+  }
+  return out;
+}
+
 function hex(entries: readonly (readonly [Uint8Array, Uint8Array])[]): string[] {
   return entries.map(([k, v]) => `${Buffer.from(k).toString('hex')}=${Buffer.from(v).toString('hex')}`);
 }
@@ -277,6 +289,7 @@ export function runEngineSuite(kind: EngineKind): void {
                 if (limit !== undefined) range.limit = limit;
                 const label = JSON.stringify({ lower, upper, reverse, limit, low: low.toString('hex'), high: high.toString('hex') });
                 assert.deepEqual(hex(await collect(engine, range)), hex(model(sorted, range)), label);
+                assert.deepEqual(hex(await collectChunks(engine, range)), hex(model(sorted, range)), `chunks of ${label}`);
                 checked++;
               }
             }
@@ -371,6 +384,9 @@ export function runEngineSuite(kind: EngineKind): void {
         let reversed = 0;
         for await (const _ of engine.iterate({ reverse: true })) reversed++;
         assert.equal(reversed, expected.size);
+        const chunked = await collectChunks(engine, {});
+        assert.equal(chunked.length, expected.size);
+        assert.ok(chunked.every(([k, v], i) => i === 0 || (Buffer.compare(chunked[i - 1]![0], k) < 0 && v.readDoubleBE(0) === expected.get(k.toString('hex')))), 'chunks hold every entry in order');
       } finally {
         await engine.close();
       }
@@ -392,6 +408,8 @@ export function runEngineSuite(kind: EngineKind): void {
         const many = await engine.getMany(sizes.map(key));
         const scanned: (readonly [Uint8Array, Uint8Array])[] = [];
         for await (const entry of engine.iterate({})) scanned.push(entry); // kept as returned, no copy
+        const chunked = await collectChunks(engine, {});
+        assert.deepEqual(hex(chunked), hex(scanned), 'chunks of large values');
         // Overwrite everything and read it again: the kept buffers must not change.
         await put(engine, sizes.map((s) => [key(s), value(s, 2)] as const), 2n);
         for await (const _ of engine.iterate({ reverse: true })) {
@@ -469,6 +487,32 @@ export function runEngineSuite(kind: EngineKind): void {
       try {
         assert.equal(await reopened.checkpointLsn(), 2n);
         assert.equal((await collect(reopened, {})).length, 5001);
+      } finally {
+        await reopened.close();
+      }
+    });
+
+    test('close during a chunked scan ends it with SHUTTING_DOWN; an abandoned one releases its cursor', async () => {
+      const dir = path.join(tempDir(), 'idx');
+      const engine = await open(dir);
+      await put(engine, Array.from({ length: 5000 }, (_, i) => [Buffer.from(`k${String(i).padStart(5, '0')}`), Buffer.alloc(50, i)] as const), 1n);
+      for await (const _ of engine.iterateChunks({})) break;
+      await put(engine, [[Buffer.from('after-break'), Buffer.from('1')]], 2n);
+      const chunks = engine.iterateChunks({})[Symbol.asyncIterator]();
+      const first = await chunks.next();
+      assert.equal(first.done, false);
+      assert.ok(first.value.length < 5001, 'the first chunk is not the whole scan');
+      await engine.close();
+      await assert.rejects(
+        (async () => {
+          for (;;) if ((await chunks.next()).done === true) return;
+        })(),
+        (err) => isSluiceError(err, 'SHUTTING_DOWN'),
+      );
+      await assert.rejects(collectChunks(engine, {}), (err) => isSluiceError(err, 'SHUTTING_DOWN'));
+      const reopened = await open(dir);
+      try {
+        assert.equal((await collectChunks(reopened, {})).length, 5001);
       } finally {
         await reopened.close();
       }

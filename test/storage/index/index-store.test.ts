@@ -57,7 +57,7 @@ for (const kind of ['lmdb', 'level'] as const) {
     for await (const r of idx.scanKey({ tableId: 1, shard: 1, key: k, after: first[0]!.recordKey, limit: 10 })) rest.push(valueOf(r.value));
     assert.deepEqual(rest, ['b', 'c']);
     const all = [];
-    for await (const r of idx.scanTable(1, 4)) all.push(recordKeyId(r.recordKey));
+    for await (const page of idx.scanTable(1, 4)) for (const r of page) all.push(recordKeyId(r.recordKey));
     assert.deepEqual(all.sort(), [3n, 4n, 5n, 6n, 7n]);
     assert.equal(await idx.maxId(), 7n);
   });
@@ -136,7 +136,7 @@ for (const kind of ['lmdb', 'level'] as const) {
     assert.equal(first?.upserts, 0);
     assert.equal(second?.upserts, 1, 'the keyed batch found the fresh key and replaced its record');
     const rows: unknown[] = [];
-    for await (const r of idx.scanTable(1, 1)) rows.push(valueOf(r.value));
+    for await (const page of idx.scanTable(1, 1)) for (const r of page) rows.push(valueOf(r.value));
     assert.deepEqual(rows.sort(), ['first', 'second again']);
     assert.equal(await idx.highestPk(0, 1, 'kafka:t:0:0000', 'kafka:t:0:9999'), 'kafka:t:0:0008');
     assert.equal(await idx.highestPk(0, 1, 'kafka:t:1:0000', 'kafka:t:1:9999'), undefined);
@@ -195,7 +195,7 @@ for (const kind of ['lmdb', 'level'] as const) {
     assert.equal((await idx.lookupPks([{ shard: 0, tableId: 1, pk: Buffer.from('p0') }]))[0]?.id, 9_000_001n);
     assert.equal(valueOf((await idx.getById(2, 20_000n))!.value), 'other table', 'the same shard of another table stays');
     let kept = 0;
-    for await (const r of idx.scanTable(1, 2)) {
+    for await (const page of idx.scanTable(1, 2)) for (const r of page) {
       assert.equal(r.recordKey.readUInt16BE(1), 0, 'only shard 0 of table 1 is left');
       kept++;
     }
@@ -336,7 +336,7 @@ for (const kind of ['lmdb', 'level'] as const) {
     // The sender re-uses the minted key: a keyed write of it replaces the record, through the applier's own lookup.
     await idx.apply([{ lsn: 3n, type: FRAME_TYPES.RECORDS, payload: batch(3, [{ shard: 0, key: 'doc-a', pk: 'doc-a', time: 5, id: 10n, version: 4n, value: 'a v2' }]) }]);
     const rows: unknown[] = [];
-    for await (const rec of idx.scanTable(3, 2)) rows.push(valueOf(rec.value));
+    for await (const page of idx.scanTable(3, 2)) for (const rec of page) rows.push(valueOf(rec.value));
     assert.deepEqual(rows.sort(), ['a v2', 'b'], 'the old record of doc-a is gone');
     assert.equal(valueOf((await idx.getById(3, 10n))?.value as Uint8Array), 'a v2');
     assert.equal((await look('doc-a', 0))?.version, 4n);

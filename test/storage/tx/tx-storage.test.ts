@@ -85,7 +85,7 @@ async function visible(store: LocalStore, tableId: number, ids: readonly bigint[
   const count = (recordKey: Buffer): void => {
     if (wanted.has(recordKeyId(recordKey))) n++;
   };
-  for await (const rec of store.scanTable(tableId)) count(rec.recordKey);
+  for await (const page of store.scanTable(tableId)) for (const rec of page) count(rec.recordKey);
   for (let s = 0; s < SHARDS; s++) for await (const rec of store.scanShard(s)) count(rec.recordKey);
   for (const key of ['key0', 'key1']) for await (const rec of store.scanKey({ tableId, shard: 1, key: Buffer.from(key), limit: 100 })) count(rec.recordKey);
   for (const id of ids) if ((await store.getById(tableId, id)) !== undefined) n++;
@@ -130,7 +130,7 @@ for (const engine of ['level', 'lmdb'] as const) {
     await store.abortTx(2n);
     await store.readBarrier(5_000);
     const got = [];
-    for await (const rec of store.scanTable(tableId)) got.push([recordKeyId(rec.recordKey), versionOf(rec.value)]);
+    for await (const page of store.scanTable(tableId)) for (const rec of page) got.push([recordKeyId(rec.recordKey), versionOf(rec.value)]);
     assert.deepEqual(got.sort((a, b) => Number((a[0] as bigint) - (b[0] as bigint))), ids.map((id) => [id, 7_000n]));
     assert.equal((await store.getById(tableId, 950n)), undefined, 'the aborted batch never appears');
     assert.deepEqual(await store.txState(1n), { state: 'committed', cv: 7_000n });

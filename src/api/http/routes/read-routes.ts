@@ -102,14 +102,14 @@ export function registerReadRoutes(app: FastifyInstance, ctx: ApiContext): void 
 /** Streams one table's records as NDJSON or Parquet. */
 async function streamExport(ctx: ApiContext, reply: FastifyReply, entry: TableEntry, format: 'ndjson' | 'parquet', options: ReadOptions): Promise<FastifyReply> {
   const { coordinator } = ctx.services();
-  const records = coordinator.scanTable(entry, options)[Symbol.asyncIterator]();
-  // Pull the first record before answering: the read barrier and a missing
+  const pages = coordinator.scanTable(entry, options)[Symbol.asyncIterator]();
+  // Pull the first page before answering: the read barrier and a missing
   // table fail with a proper status, not a cut stream.
-  const first = await records.next();
+  const first = await pages.next();
   const view = ctx.view;
   if (format === 'parquet') {
     async function* rows(): AsyncGenerator<RecordParts> {
-      for (let r = first; r.done !== true; r = await records.next()) yield view.toParts(entry, r.value);
+      for (let p = first; p.done !== true; p = await pages.next()) for (const rec of p.value) yield view.toParts(entry, rec);
     }
     const plan = parquetExportPlan(currentDef(entry), entry.versions.some((v) => v.extraFields === 'keep'));
     const limits = { rowGroupRowsMax: ctx.config.exportRowGroupRowsMax, rowGroupBytesMax: ctx.config.exportRowGroupBytesMax };
@@ -121,8 +121,8 @@ async function streamExport(ctx: ApiContext, reply: FastifyReply, entry: TableEn
   }
   async function* lines(): AsyncGenerator<string> {
     let chunk = '';
-    for (let r = first; r.done !== true; r = await records.next()) {
-      chunk += view.toJson(entry, r.value) + '\n';
+    for (let p = first; p.done !== true; p = await pages.next()) {
+      for (const rec of p.value) chunk += view.toJson(entry, rec) + '\n';
       if (chunk.length >= EXPORT_CHUNK_BYTES) {
         yield chunk;
         chunk = '';
