@@ -7,18 +7,11 @@
 import { decodeFields } from '../core/codec/fields-codec.ts';
 import { readStoredValue } from '../core/codec/record-batch-v1.ts';
 import { SluiceError } from '../core/errors.ts';
-import { compileJsonRenderer, compileRenderer, type RecordJsonRenderer } from '../core/schema/render-record.ts';
+import { compileRenderer } from '../core/schema/render-record.ts';
 import { currentDef, defAtVersion, type TableEntry } from '../storage/catalog.ts';
 import type { ReadRecord } from '../cluster/coordinator/coordinator.ts';
 
 type Renderer = (values: readonly unknown[]) => Record<string, unknown>;
-
-/** The compiled renderers of one (table, stored version, current version). */
-interface Renderers {
-  readonly object: Renderer;
-  /** Undefined where records keep extra fields: their JSON goes through the object. */
-  readonly json: RecordJsonRenderer | undefined;
-}
 
 /** One stored record taken apart: what `toObject` shows, before `_id` becomes a string. */
 export interface RecordParts {
@@ -31,7 +24,7 @@ export interface RecordParts {
 
 /** Renders records of tables, caching one compiled renderer per (table, stored version, current version). */
 export class RecordView {
-  private readonly renderers = new Map<string, Renderers>();
+  private readonly renderers = new Map<string, Renderer>();
 
   /** The client-facing object of one stored record. */
   toObject(entry: TableEntry, rec: ReadRecord): Record<string, unknown> {
@@ -42,28 +35,25 @@ export class RecordView {
   /** The id, rendered fields and ingest time of one stored record (for exports that type the id and times). */
   toParts(entry: TableEntry, rec: ReadRecord): RecordParts {
     const stored = readStoredValue(rec.value);
-    const render = this.renderersFor(entry, stored.schemaVersion).object;
+    const render = this.rendererFor(entry, stored.schemaVersion);
     return { id: rec.id, fields: render(decodeFields(stored.fields)), ingestedAtMs: stored.ingestedAtMs };
   }
 
   /** The JSON text of one stored record. */
   toJson(entry: TableEntry, rec: ReadRecord): string {
-    const stored = readStoredValue(rec.value);
-    const render = this.renderersFor(entry, stored.schemaVersion).json;
-    if (render === undefined) return JSON.stringify(this.toObject(entry, rec));
-    return render(decodeFields(stored.fields), String(rec.id), stored.ingestedAtMs);
+    return JSON.stringify(this.toObject(entry, rec));
   }
 
-  private renderersFor(entry: TableEntry, storedVersion: number): Renderers {
+  private rendererFor(entry: TableEntry, storedVersion: number): Renderer {
     const current = currentDef(entry);
     const key = `${entry.id}:${storedVersion}:${current.version}`;
-    let renderers = this.renderers.get(key);
-    if (renderers === undefined) {
+    let render = this.renderers.get(key);
+    if (render === undefined) {
       const stored = defAtVersion(entry, storedVersion);
       if (stored === undefined) throw new SluiceError('INTERNAL', `table ${entry.name} has no schema version ${storedVersion}`);
-      renderers = { object: compileRenderer(current, stored), json: compileJsonRenderer(current, stored) };
-      this.renderers.set(key, renderers);
+      render = compileRenderer(current, stored);
+      this.renderers.set(key, render);
     }
-    return renderers;
+    return render;
   }
 }

@@ -54,38 +54,24 @@ function convertSource(from: FieldType, to: FieldType, slot: number): string {
   return assert.fail(`no conversion from ${from} to ${to}: evolveSchema refuses this change`);
 }
 
-/** How each field of `current` is read from a record stored under `stored`: a source over `values`, or a constant. */
-interface FieldSource {
-  readonly name: string;
-  /** Source of the JSON-ready value, when the stored version has the field. */
-  readonly source?: string;
-  /** The field's initial default (or null), when it was added after `stored`. */
-  readonly constant?: JsonValue;
-}
-
-function fieldSources(current: TableDef, stored: TableDef): FieldSource[] {
+/** Compiles the renderer of records stored under `stored` for readers of `current`. */
+export function compileRenderer(current: TableDef, stored: TableDef): RecordRenderer {
   assert(current.name === stored.name, 'renderer across two tables');
   const storedById = new Map<number, { field: FieldDef; slot: number }>();
   stored.fields.forEach((field, slot) => storedById.set(field.id, { field, slot }));
-  return current.fields.map((f) => {
+  const constants: JsonValue[] = [];
+  const props = current.fields.map((f) => {
     // Names enter the source as object-literal keys: `__proto__` there would set the prototype.
     assert(FIELD_NAME_RE.test(f.name) && !f.name.startsWith('_'), `bad field name ${f.name}`);
     const hit = storedById.get(f.id);
-    return hit !== undefined ? { name: f.name, source: convertSource(hit.field.type, f.type, hit.slot) } : { name: f.name, constant: f.initialDefault ?? null };
-  });
-}
-
-/** Compiles the renderer of records stored under `stored` for readers of `current`. */
-export function compileRenderer(current: TableDef, stored: TableDef): RecordRenderer {
-  const constants: JsonValue[] = [];
-  const props = fieldSources(current, stored).map(({ name, source, constant }) => {
-    let value = source;
-    if (value === undefined) {
-      const c = constant ?? null;
+    let value: string;
+    if (hit !== undefined) value = convertSource(hit.field.type, f.type, hit.slot);
+    else {
+      const c = f.initialDefault ?? null;
       constants.push(c);
       value = typeof c === 'object' && c !== null ? `clone(C[${constants.length - 1}])` : `C[${constants.length - 1}]`;
     }
-    return `${JSON.stringify(name)}: ${value}`;
+    return `${JSON.stringify(f.name)}: ${value}`;
   });
   const lines = [`const o = { ${props.join(', ')} };`];
   if (stored.extraFields === 'keep') {
@@ -96,28 +82,4 @@ export function compileRenderer(current: TableDef, stored: TableDef): RecordRend
   const source = `"use strict";\nreturn function renderRecord(values) {\n${lines.join('\n')}\n};`;
   const factory = new Function(...SCOPE_NAMES, 'C', source) as (...args: unknown[]) => RecordRenderer;
   return factory(...SCOPE_NAMES.map((n) => SCOPE[n]), constants);
-}
-
-/** One stored record's JSON text from its values, its id (decimal) and its ingest time. */
-export type RecordJsonRenderer = (values: readonly unknown[], id: string, ingestedAtMs: number) => string;
-
-/**
- * Compiles the text `JSON.stringify({ _id: id, ...render(values),
- * _ingested_at })` gives, without building the object: each field's JSON
- * joined in the same order (field names are plain identifiers, never
- * integer-like, so an object would keep that order too). An export spends
- * a sixth of its main thread on the object and its stringify otherwise.
- * Undefined for records stored with kept extra fields, whose keys are
- * known only per record: those go through the object.
- */
-export function compileJsonRenderer(current: TableDef, stored: TableDef): RecordJsonRenderer | undefined {
-  if (stored.extraFields === 'keep') return undefined;
-  const parts = fieldSources(current, stored).map(({ name, source, constant }) => {
-    const key = JSON.stringify(`,${JSON.stringify(name)}:`);
-    return source !== undefined ? `${key} + J(${source})` : JSON.stringify(`,${JSON.stringify(name)}:${JSON.stringify(constant ?? null)}`);
-  });
-  const body = [`'{"_id":' + J(id)`, ...parts, `',"_ingested_at":' + J(at) + '}'`].join(' + ');
-  const source = `"use strict";\nreturn function renderRecordJson(values, id, at) {\nreturn ${body};\n};`;
-  const factory = new Function(...SCOPE_NAMES, 'J', source) as (...args: unknown[]) => RecordJsonRenderer;
-  return factory(...SCOPE_NAMES.map((n) => SCOPE[n]), JSON.stringify);
 }

@@ -1,11 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compileJsonRenderer, compileRenderer } from '../../../src/core/schema/render-record.ts';
+import { compileRenderer } from '../../../src/core/schema/render-record.ts';
 import { compileSchema } from '../../../src/core/schema/compile-schema.ts';
 import { parseTableDef } from '../../../src/core/schema/parse-table-def.ts';
 import { evolveSchema } from '../../../src/core/schema/evolve-schema.ts';
 import type { TableDef } from '../../../src/core/schema/table-def.ts';
-import { prng } from '../../support/prng.ts';
 
 const NOW = 1_700_000_000_000;
 
@@ -104,67 +103,4 @@ test('refuses pairs no schema change can produce', () => {
   assert.throws(() => compileRenderer(other, V1));
   const bad: TableDef = { ...V1, fields: V1.fields.map((f) => (f.name === 'ts' ? { ...f, type: 'string' } : f)) };
   assert.throws(() => compileRenderer(bad, V1), /no conversion from timestamp to string/);
-});
-
-/** What the object renderer's record stringifies to: the JSON renderer must give exactly this text. */
-function viaObject(current: TableDef, stored: TableDef, values: readonly unknown[], id: string, at: number): string {
-  return JSON.stringify({ _id: id, ...compileRenderer(current, stored)(values), _ingested_at: at });
-}
-
-test('the JSON renderer writes the text the object renderer stringifies to, value for value', () => {
-  const rand = prng(7);
-  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T;
-  const strings = ['', 'a', 'quote " and \\ backslash', 'line\nbreak\ttab\u0000nul', 'é ü 日本 🎉', 'lone \ud800 surrogate', '</script>', 'x'.repeat(300)];
-  const byType: Record<string, readonly unknown[]> = {
-    string: strings,
-    int: [0, -1, 42, 2 ** 53 - 1, -(2 ** 53) + 1, 5n, 2n ** 53n, -9223372036854775808n, 9223372036854775807n],
-    decimal: ['0', '-12.50', '123456789012345678901234567890.5'],
-    timestamp: [0, 1_700_000_000_000, -86_400_000],
-    bytes: [new Uint8Array([]), new Uint8Array([255, 0, 1]), new Uint8Array(100).fill(7)],
-    json: [{ x: [1, 'two', null] }, [1, { a: 'b"' }], 'text', 3.5, true, { nested: { deep: [[]] } }],
-    bool: [true, false],
-    float: [0.5, -0, 1e300, Number.NaN, Number.POSITIVE_INFINITY, -1.25e-7, 3],
-  };
-  const v2 = evolveSchema(
-    V1,
-    {
-      fields: [
-        { name: 'account_id', type: 'string', required: true },
-        { name: 'cents', type: 'int', required: true, aliases: ['amount_cents'] },
-        { name: 'price', type: 'decimal' },
-        { name: 'ts', type: 'timestamp' },
-        { name: 'raw', type: 'bytes' },
-        { name: 'ok', type: 'bool' },
-        { name: 'ratio', type: 'float' },
-        { name: 'currency', type: 'string', required: true, default: 'E"UR' },
-        { name: 'note', type: 'string' },
-        { name: 'tags', type: 'json', default: { t: ['x'] } },
-      ],
-    },
-    NOW,
-  );
-  const widenedBase = parseTableDef({ name: 'w', shardKey: 'k', fields: [{ name: 'k', type: 'string', required: true }, { name: 'a', type: 'int' }, { name: 'b', type: 'int' }] }, NOW);
-  const widened = evolveSchema(widenedBase, { fields: [{ name: 'k', type: 'string', required: true }, { name: 'a', type: 'float' }, { name: 'b', type: 'decimal' }] }, NOW);
-  const pairs: [TableDef, TableDef][] = [[V1, V1], [v2, V1], [v2, v2], [widened, widenedBase], [widened, widened]];
-  let compared = 0;
-  for (const [current, stored] of pairs) {
-    const render = compileJsonRenderer(current, stored);
-    assert.ok(render !== undefined, `${current.name} v${stored.version} → v${current.version} has a JSON renderer`);
-    for (let i = 0; i < 400; i++) {
-      const values = stored.fields.map((f) => (rand() < 0.2 ? pick([null, undefined]) : pick(byType[f.type] ?? [null])));
-      const id = String(BigInt(Math.floor(rand() * 2 ** 52)) << 11n);
-      const at = Math.floor(rand() * 2 ** 42);
-      assert.equal(render(values, id, at), viaObject(current, stored, values, id, at), JSON.stringify({ current: current.version, stored: stored.version, i }));
-      compared++;
-    }
-  }
-  assert.equal(compared, pairs.length * 400);
-});
-
-test('records that keep extra fields have no JSON renderer: their keys are known only per record', () => {
-  const keep: TableDef = parseTableDef({ name: 't', shardKey: 'k', extraFields: 'keep', fields: [{ name: 'k', type: 'string', required: true }] }, NOW);
-  const plain = evolveSchema(keep, { extraFields: 'reject', fields: [{ name: 'k', type: 'string', required: true }] }, NOW);
-  assert.equal(compileJsonRenderer(keep, keep), undefined);
-  assert.equal(compileJsonRenderer(plain, keep), undefined, 'the stored version decides');
-  assert.equal(compileJsonRenderer(plain, plain)?.(['x'], '1', 2), '{"_id":"1","k":"x","_ingested_at":2}');
 });
