@@ -260,22 +260,29 @@ export class LevelEngine implements StorageEngine {
     // An implicit snapshot: the scan sees the data as of this call.
     const iterator = this.#db.iterator(levelRange(range));
     let chunk = 0;
+    let ahead: Promise<[Buffer, Buffer][]> | undefined;
     try {
       for (;;) {
         if (this.#closing !== undefined) throw closedError(this.kind, this.#dir);
         let entries: [Buffer, Buffer][];
         chunk = nextChunkEntries(chunk);
         try {
-          entries = await iterator.nextv(chunk);
+          entries = await (ahead ?? iterator.nextv(chunk));
         } catch (err) {
           throw this.#readError('iterate', err);
+        } finally {
+          ahead = undefined;
         }
         if (entries.length === 0) return;
+        // A long scan (full-size chunks) reads its next chunk on the thread pool while the caller works on this one.
+        if (chunk === ITERATOR_CHUNK_ENTRIES) (ahead = iterator.nextv(chunk)).catch(() => undefined);
         // Native code hands out fresh buffers and arrays per entry; subarray drops the prefix without a copy.
         for (const entry of entries) entry[0] = entry[0].subarray(1);
         yield entries;
       }
     } finally {
+      // A read ahead must settle first: an iterator does not close while it is nexting.
+      await ahead?.catch(() => undefined);
       await iterator.close().catch(() => undefined);
     }
   }

@@ -130,4 +130,41 @@ describe('level engine specifics', () => {
       await engine.close();
     }
   });
+
+  test('a long scan reads its next chunk ahead; breaking off or closing with that read in flight leaves nothing broken', async () => {
+    const dir = tempDir();
+    let engine = await LevelEngine.open({ dir });
+    const key = (n: number): Buffer => Buffer.from(`k${String(n).padStart(6, '0')}`);
+    const batch = engine.batch();
+    for (let n = 0; n < 5_000; n++) batch.put(key(n), Buffer.from(String(n)));
+    await batch.commit(1n);
+    // Chunks of 16, 64, 256, then 1,000: the fourth is the first whose next one is read ahead.
+    const sizes: number[] = [];
+    const seen: string[] = [];
+    for await (const chunk of engine.iterateChunks({})) {
+      sizes.push(chunk.length);
+      for (const [, v] of chunk) seen.push(Buffer.from(v).toString());
+    }
+    assert.deepEqual(sizes, [16, 64, 256, 1000, 1000, 1000, 1000, 664]);
+    assert.deepEqual(seen, Array.from({ length: 5_000 }, (_, n) => String(n)));
+    // Broken off right after a full chunk, with the read ahead in flight: the iterator still closes, writes go on.
+    let chunks = 0;
+    for await (const _ of engine.iterateChunks({})) if (++chunks === 4) break;
+    const more = engine.batch();
+    more.put(key(5_000), Buffer.from('5000'));
+    await more.commit(2n);
+    // Closed with a read ahead in flight: the scan ends with SHUTTING_DOWN and the close completes.
+    const open = engine.iterateChunks({})[Symbol.asyncIterator]();
+    for (let i = 0; i < 4; i++) assert.equal((await open.next()).done, false);
+    await engine.close();
+    await assert.rejects(open.next(), (err) => isSluiceError(err, 'SHUTTING_DOWN'));
+    engine = await LevelEngine.open({ dir });
+    try {
+      let n = 0;
+      for await (const chunk of engine.iterateChunks({})) n += chunk.length;
+      assert.equal(n, 5_001);
+    } finally {
+      await engine.close();
+    }
+  });
 });
