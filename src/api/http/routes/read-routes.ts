@@ -21,7 +21,7 @@ import type { RecordParts } from '../../record-view.ts';
 import { currentDef, type TableEntry } from '../../../storage/catalog.ts';
 
 const ID_MAX = (1n << 64n) - 1n;
-/** Export chunks are flushed to the socket at about this size. */
+/** An export writes its text to the socket once a page of records has brought it to this size. */
 const EXPORT_CHUNK_BYTES = 64 * 1024;
 
 /** Registers the read routes. */
