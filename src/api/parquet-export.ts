@@ -58,7 +58,14 @@ interface ExportColumn {
   readonly take: (row: RecordParts) => unknown;
 }
 
-const utf8 = new TextEncoder();
+/**
+ * Text as UTF-8 bytes, made here: hyparquet-writer would run TextEncoder's
+ * encode on each string (~0.45 µs a value here, a fresh ArrayBuffer each),
+ * where Buffer.from takes small strings from Node's pool (~0.12 µs).
+ */
+function utf8(text: string): Buffer {
+  return Buffer.from(text, 'utf8');
+}
 
 const TIMESTAMP_MS = { type: 'INT64', converted_type: 'TIMESTAMP_MILLIS', logical_type: { type: 'TIMESTAMP', isAdjustedToUTC: true, unit: 'MILLIS' } } as const;
 const STRING = { type: 'BYTE_ARRAY', converted_type: 'UTF8', logical_type: { type: 'STRING' } } as const;
@@ -71,15 +78,15 @@ type ElementShape = Omit<SchemaElement, 'name' | 'repetition_type'>;
 
 /** The Parquet element and the conversion from the JSON form (`RecordView`) of each field type. */
 const FIELD_COLUMNS: Readonly<Record<FieldType, { element: ElementShape; convert: (v: unknown) => unknown }>> = {
-  string: { element: STRING, convert: (v) => v },
+  string: { element: STRING, convert: (v) => utf8(v as string) },
   // JSON form: a number when safe, else a decimal string; both are exact.
   int: { element: { type: 'INT64' }, convert: (v) => BigInt(v as number | string) },
   float: { element: { type: 'DOUBLE' }, convert: (v) => v },
   bool: { element: { type: 'BOOLEAN' }, convert: (v) => v },
   timestamp: { element: TIMESTAMP_MS, convert: (v) => BigInt(v as number) },
-  decimal: { element: STRING, convert: (v) => v },
+  decimal: { element: STRING, convert: (v) => utf8(v as string) },
   bytes: { element: { type: 'BYTE_ARRAY' }, convert: (v) => Buffer.from(v as string, 'base64') },
-  json: { element: JSON_TEXT, convert: (v) => utf8.encode(JSON.stringify(v)) },
+  json: { element: JSON_TEXT, convert: (v) => utf8(JSON.stringify(v)) },
 };
 
 /**
@@ -120,7 +127,7 @@ export function parquetExportPlan(def: TableDef, keepsExtras: boolean): ParquetE
 function extrasOf(fields: Record<string, unknown>, declared: ReadonlySet<string>): Uint8Array | null {
   let extras: Record<string, unknown> | null = null;
   for (const k in fields) if (!declared.has(k)) (extras ??= {})[k] = fields[k];
-  return extras === null ? null : utf8.encode(JSON.stringify(extras));
+  return extras === null ? null : utf8(JSON.stringify(extras));
 }
 
 /** A ByteWriter that hands its bytes on at every row group instead of growing with the file. */
