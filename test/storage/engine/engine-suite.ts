@@ -467,56 +467,35 @@ export function runEngineSuite(kind: EngineKind): void {
       await assert.rejects(collect(engine, {}), closed);
     });
 
-    test('close during an iteration ends it with SHUTTING_DOWN; an abandoned iteration releases its cursor', async () => {
-      const dir = path.join(tempDir(), 'idx');
-      const engine = await open(dir);
-      await put(engine, Array.from({ length: 5000 }, (_, i) => [Buffer.from(`k${String(i).padStart(5, '0')}`), Buffer.alloc(50, i)] as const), 1n);
-      // Abandon one scan early (break), then keep writing: nothing may stay pinned or broken.
-      for await (const _ of engine.iterate({})) break;
-      await put(engine, [[Buffer.from('after-break'), Buffer.from('1')]], 2n);
-      const iterator = engine.iterate({})[Symbol.asyncIterator]();
-      assert.equal((await iterator.next()).done, false);
-      await engine.close();
-      await assert.rejects(
-        (async () => {
-          for (;;) if ((await iterator.next()).done === true) return;
-        })(),
-        (err) => isSluiceError(err, 'SHUTTING_DOWN'),
-      );
-      const reopened = await open(dir);
-      try {
-        assert.equal(await reopened.checkpointLsn(), 2n);
-        assert.equal((await collect(reopened, {})).length, 5001);
-      } finally {
-        await reopened.close();
-      }
-    });
-
-    test('close during a chunked scan ends it with SHUTTING_DOWN; an abandoned one releases its cursor', async () => {
-      const dir = path.join(tempDir(), 'idx');
-      const engine = await open(dir);
-      await put(engine, Array.from({ length: 5000 }, (_, i) => [Buffer.from(`k${String(i).padStart(5, '0')}`), Buffer.alloc(50, i)] as const), 1n);
-      for await (const _ of engine.iterateChunks({})) break;
-      await put(engine, [[Buffer.from('after-break'), Buffer.from('1')]], 2n);
-      const chunks = engine.iterateChunks({})[Symbol.asyncIterator]();
-      const first = await chunks.next();
-      assert.equal(first.done, false);
-      assert.ok(first.value.length < 5001, 'the first chunk is not the whole scan');
-      await engine.close();
-      await assert.rejects(
-        (async () => {
-          for (;;) if ((await chunks.next()).done === true) return;
-        })(),
-        (err) => isSluiceError(err, 'SHUTTING_DOWN'),
-      );
-      await assert.rejects(collectChunks(engine, {}), (err) => isSluiceError(err, 'SHUTTING_DOWN'));
-      const reopened = await open(dir);
-      try {
-        assert.equal((await collectChunks(reopened, {})).length, 5001);
-      } finally {
-        await reopened.close();
-      }
-    });
+    for (const scanKind of ['iterate', 'iterateChunks'] as const) {
+      test(`close during a scan (${scanKind}) ends it with SHUTTING_DOWN; an abandoned scan releases its cursor`, async () => {
+        const scan = (e: StorageEngine): AsyncIterable<unknown> => (scanKind === 'iterate' ? e.iterate({}) : e.iterateChunks({}));
+        const count = async (e: StorageEngine): Promise<number> => (await (scanKind === 'iterate' ? collect(e, {}) : collectChunks(e, {}))).length;
+        const dir = path.join(tempDir(), 'idx');
+        const engine = await open(dir);
+        await put(engine, Array.from({ length: 5000 }, (_, i) => [Buffer.from(`k${String(i).padStart(5, '0')}`), Buffer.alloc(50, i)] as const), 1n);
+        // Abandon one scan early (break), then keep writing: nothing may stay pinned or broken.
+        for await (const _ of scan(engine)) break;
+        await put(engine, [[Buffer.from('after-break'), Buffer.from('1')]], 2n);
+        const iterator = scan(engine)[Symbol.asyncIterator]();
+        assert.equal((await iterator.next()).done, false);
+        await engine.close();
+        await assert.rejects(
+          (async () => {
+            for (;;) if ((await iterator.next()).done === true) return;
+          })(),
+          (err) => isSluiceError(err, 'SHUTTING_DOWN'),
+        );
+        await assert.rejects(count(engine), (err) => isSluiceError(err, 'SHUTTING_DOWN'));
+        const reopened = await open(dir);
+        try {
+          assert.equal(await reopened.checkpointLsn(), 2n);
+          assert.equal(await count(reopened), 5001);
+        } finally {
+          await reopened.close();
+        }
+      });
+    }
 
     test('SIGKILL during commits: the checkpoint covers exactly the whole batches that survive', { timeout: 120_000 }, async () => {
       const dir = path.join(tempDir(), 'idx');
