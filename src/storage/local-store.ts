@@ -305,8 +305,8 @@ export class LocalStore {
     return this.index.scanKey(query);
   }
 
-  /** Records of one shard (of every table, or of one), in key order, resuming after `after`. */
-  scanShard(shard: number, options: ShardScan = {}): AsyncGenerator<IndexedRecord> {
+  /** Records of one shard (of every table, or of one), in key order, resuming after `after`, in non-empty pages. */
+  scanShard(shard: number, options: ShardScan = {}): AsyncGenerator<readonly IndexedRecord[]> {
     return this.index.scanShard(shard, options);
   }
 

@@ -189,7 +189,7 @@ export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
       const bound = await readBound(asOf, tableId, shard);
       const records: WireRecord[] = [];
       const options = { tableId, limit: Math.min(limit, PAGE_RECORDS_MAX), ...(after === undefined ? {} : { after }), ...bound };
-      for await (const rec of store.scanShard(shard, options)) records.push([rec.recordKey, Buffer.from(rec.value)]);
+      for await (const page of store.scanShard(shard, options)) for (const rec of page) records.push([rec.recordKey, Buffer.from(rec.value)]);
       return { records };
     },
 
@@ -205,7 +205,7 @@ export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
       if (minEpoch !== undefined) await settledAt(minEpoch);
       await barrier(undefined);
       const builder = new MerkleBuilder();
-      for await (const rec of store.scanShard(shard, tableId === undefined ? {} : { tableId })) builder.add(rec.recordKey, versionOf(rec.value));
+      for await (const page of store.scanShard(shard, tableId === undefined ? {} : { tableId })) for (const rec of page) builder.add(rec.recordKey, versionOf(rec.value));
       return { tree: builder.finish().encode() };
     },
 
@@ -213,8 +213,8 @@ export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
       await barrier(undefined);
       const wanted = new Set(leaves);
       const entries: [Buffer, string][] = [];
-      for await (const rec of store.scanShard(shard, tableId === undefined ? {} : { tableId })) {
-        if (wanted.has(leafOf(rec.recordKey))) entries.push([rec.recordKey, String(versionOf(rec.value))]);
+      for await (const page of store.scanShard(shard, tableId === undefined ? {} : { tableId })) {
+        for (const rec of page) if (wanted.has(leafOf(rec.recordKey))) entries.push([rec.recordKey, String(versionOf(rec.value))]);
       }
       return { entries };
     },

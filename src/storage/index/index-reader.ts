@@ -259,17 +259,31 @@ export class IndexReader {
 
   /**
    * Records of one shard across every table (or of one table), in key
-   * order, resuming strictly after `after`: what repair and export page through.
+   * order, resuming strictly after `after`, in non-empty pages: what repair
+   * and export page through. `limit` counts the records given (those at
+   * or below `maxVersion`, when it is set).
    */
-  async *scanShard(shard: number, options: ShardScan = {}): AsyncGenerator<IndexedRecord> {
+  async *scanShard(shard: number, options: ShardScan = {}): AsyncGenerator<readonly IndexedRecord[]> {
     const prefix = options.tableId === undefined ? shardPrefix(shard) : tableShardPrefix(shard, options.tableId);
+    const { limit, maxVersion } = options;
+    if (limit === 0) return;
     const range = {
       ...(options.after !== undefined && Buffer.compare(options.after, prefix) >= 0 ? { gt: options.after } : { gte: prefix }),
       lt: prefixEnd(prefix),
+      // Without a snapshot every entry counts, so the engine can stop at the limit itself.
+      ...(maxVersion === undefined && limit !== undefined ? { limit } : {}),
     };
-    if (options.maxVersion === undefined) {
-      for await (const [k, v] of this.engine.iterate(options.limit === undefined ? range : { ...range, limit: options.limit })) yield { recordKey: toBuffer(k), value: v };
-    } else yield* this.snapshotRecords(range, options.limit, options.maxVersion);
+    let left = limit ?? Infinity;
+    for await (const entries of this.engine.iterateChunks(range)) {
+      const page: IndexedRecord[] = [];
+      for (const [k, v] of entries) {
+        if (maxVersion !== undefined && versionOf(v) > maxVersion) continue;
+        page.push({ recordKey: toBuffer(k), value: v });
+        if (--left === 0) break;
+      }
+      if (page.length > 0) yield page;
+      if (left === 0) return;
+    }
   }
 
   /** Payloads of every staged (prepared, undecided) atomic batch: what the pending table is rebuilt from. */

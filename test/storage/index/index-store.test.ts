@@ -204,8 +204,8 @@ for (const kind of ['lmdb', 'level'] as const) {
 
     // Dropping the last holder of the highest id leaves it known, so a restarted node issues ids above it.
     await idx.dropRanges([{ tableId: 1, shard: 0 }, { tableId: 2, shard: 1 }]);
-    for await (const r of idx.scanShard(0)) assert.fail(`left in shard 0: ${r.recordKey.toString('hex')}`);
-    for await (const r of idx.scanShard(1)) assert.fail(`left in shard 1: ${r.recordKey.toString('hex')}`);
+    for await (const page of idx.scanShard(0)) assert.fail(`left in shard 0: ${page[0]?.recordKey.toString('hex')}`);
+    for await (const page of idx.scanShard(1)) assert.fail(`left in shard 1: ${page[0]?.recordKey.toString('hex')}`);
     assert.equal(await idx.maxId(), 9_000_001n);
     assert.equal(await idx.getById(1, 150n), undefined);
 
@@ -346,5 +346,32 @@ for (const kind of ['lmdb', 'level'] as const) {
     idx = new IndexStore(engine);
     assert.equal((await look('doc-b', 1))?.id, 11n, 'after a reopen the mark still sends lookups to the record key');
     assert.equal(await look('doc-a', 0, 4).then((e) => e?.id), 12n);
+  });
+
+  test(`a shard scan pages through records, its limit counting only those at or below a snapshot (${kind})`, async (t) => {
+    const idx = await store(t, kind);
+    // 2,500 records of shard 0 (more than one engine chunk), every third newer than the snapshot; one record of shard 1.
+    const recs: Rec[] = Array.from({ length: 2_500 }, (_, i) => ({ shard: 0, key: `k${String(i).padStart(5, '0')}`, time: i, id: BigInt(100 + i), version: i % 3 === 2 ? 9_000n : 10n, value: `v${i}` }));
+    recs.push({ shard: 1, key: 'other', time: 0, id: 99n, version: 10n, value: 'shard 1' });
+    await idx.apply([{ lsn: 1n, type: FRAME_TYPES.RECORDS, payload: batch(1, recs) }]);
+    const scan = async (options: Parameters<IndexStore['scanShard']>[1]): Promise<string[]> => {
+      const out: string[] = [];
+      for await (const page of idx.scanShard(0, options)) {
+        assert.ok(page.length > 0, 'no empty page');
+        for (const r of page) out.push(valueOf(r.value) as string);
+      }
+      return out;
+    };
+    const all = recs.filter((r) => r.shard === 0).map((r) => r.value);
+    const visible = recs.filter((r) => r.shard === 0 && r.version <= 100n).map((r) => r.value);
+    assert.deepEqual(await scan({ tableId: 1 }), all);
+    assert.deepEqual(await scan({}), all, 'every table of the shard');
+    assert.deepEqual(await scan({ tableId: 1, limit: 1_200 }), all.slice(0, 1_200));
+    assert.deepEqual(await scan({ tableId: 1, maxVersion: 100n }), visible);
+    assert.deepEqual(await scan({ tableId: 1, maxVersion: 100n, limit: 1_200 }), visible.slice(0, 1_200), 'the limit counts visible records only');
+    assert.deepEqual(await scan({ tableId: 1, limit: 0 }), []);
+    const firstPage: Buffer[] = [];
+    for await (const page of idx.scanShard(0, { tableId: 1, limit: 700 })) for (const r of page) firstPage.push(r.recordKey);
+    assert.deepEqual(await scan({ tableId: 1, after: firstPage.at(-1) as Buffer, limit: 1_000 }), all.slice(700, 1_700), 'resumes strictly after `after`');
   });
 }

@@ -86,7 +86,7 @@ async function visible(store: LocalStore, tableId: number, ids: readonly bigint[
     if (wanted.has(recordKeyId(recordKey))) n++;
   };
   for await (const page of store.scanTable(tableId)) for (const rec of page) count(rec.recordKey);
-  for (let s = 0; s < SHARDS; s++) for await (const rec of store.scanShard(s)) count(rec.recordKey);
+  for (let s = 0; s < SHARDS; s++) for await (const page of store.scanShard(s)) for (const rec of page) count(rec.recordKey);
   for (const key of ['key0', 'key1']) for await (const rec of store.scanKey({ tableId, shard: 1, key: Buffer.from(key), limit: 100 })) count(rec.recordKey);
   for (const id of ids) if ((await store.getById(tableId, id)) !== undefined) n++;
   return n;
