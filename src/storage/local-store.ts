@@ -300,8 +300,8 @@ export class LocalStore {
     return this.index.getById(tableId, id, maxVersion);
   }
 
-  /** One shard key's records, ordered by event time then id. */
-  scanKey(query: KeyRangeQuery): AsyncGenerator<IndexedRecord> {
+  /** One shard key's records, ordered by event time then id, in non-empty pages. */
+  scanKey(query: KeyRangeQuery): AsyncGenerator<readonly IndexedRecord[]> {
     return this.index.scanKey(query);
   }
 

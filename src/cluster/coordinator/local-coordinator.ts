@@ -83,7 +83,7 @@ export class LocalCoordinator implements Coordinator {
     const after = query.cursor === undefined ? undefined : cursorKey(shard, entry.id, key, query.cursor);
     const records: IndexedRecord[] = [];
     // Ask for one extra record to know whether another page exists.
-    for await (const rec of this.store.scanKey({
+    for await (const page of this.store.scanKey({
       tableId: entry.id,
       shard,
       key,
@@ -93,7 +93,7 @@ export class LocalCoordinator implements Coordinator {
       ...(after === undefined ? {} : { after }),
       ...(query.asOf === undefined ? {} : { maxVersion: query.asOf }),
     })) {
-      records.push(rec);
+      for (const rec of page) records.push(rec);
     }
     const more = records.length > query.limit;
     if (more) records.length = query.limit;

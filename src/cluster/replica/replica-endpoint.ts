@@ -178,8 +178,8 @@ export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
       await barrier(lsn);
       const bound = await readBound(asOf, query.tableId, query.shard);
       const records: WireRecord[] = [];
-      for await (const rec of store.scanKey({ ...query, ...bound, limit: Math.min(query.limit, PAGE_RECORDS_MAX) })) {
-        records.push([rec.recordKey, Buffer.from(rec.value)]);
+      for await (const page of store.scanKey({ ...query, ...bound, limit: Math.min(query.limit, PAGE_RECORDS_MAX) })) {
+        for (const rec of page) records.push([rec.recordKey, Buffer.from(rec.value)]);
       }
       return { records };
     },

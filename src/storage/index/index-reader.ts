@@ -217,64 +217,50 @@ export class IndexReader {
     return undefined;
   }
 
-  /** One shard key's records ordered by event time then id. */
-  async *scanKey(q: KeyRangeQuery): AsyncGenerator<IndexedRecord> {
+  /** One shard key's records ordered by event time then id, in non-empty pages. */
+  scanKey(q: KeyRangeQuery): AsyncGenerator<readonly IndexedRecord[]> {
     const prefix = recordKeyPrefix(q.shard, q.tableId, q.key);
     const lower = withTime(prefix, q.fromMs);
     const upper = q.toMs === undefined ? prefixEnd(prefix) : withTime(prefix, q.toMs);
     const range = q.after !== undefined && Buffer.compare(q.after, lower) >= 0 ? { gt: q.after, lt: upper } : { gte: lower, lt: upper };
-    // Plain reads iterate the engine directly: a snapshot's extra generator layer costs a promise per record.
-    if (q.maxVersion === undefined) {
-      for await (const [k, v] of this.engine.iterate({ ...range, limit: q.limit })) yield { recordKey: toBuffer(k), value: v };
-    } else yield* this.snapshotRecords(range, q.limit, q.maxVersion);
-  }
-
-  /**
-   * Records of a key range at a snapshot: those at or below `maxVersion`,
-   * at most `limit` of them; newer ones are skipped (one 8-byte compare
-   * each) and not counted against the limit.
-   */
-  private async *snapshotRecords(range: KeyRange, limit: number | undefined, maxVersion: bigint): AsyncGenerator<IndexedRecord> {
-    if (limit === 0) return;
-    let n = 0;
-    for await (const [k, v] of this.engine.iterate(range)) {
-      if (versionOf(v) > maxVersion) continue;
-      yield { recordKey: toBuffer(k), value: v };
-      if (++n === limit) return;
-    }
+    return this.recordPages(range, q.limit, q.maxVersion);
   }
 
   /** Every record of a table (at most `maxVersion`, when given), shard by shard, in non-empty pages. */
   async *scanTable(tableId: number, shardCount: number, maxVersion?: bigint): AsyncGenerator<readonly IndexedRecord[]> {
     for (let shard = 0; shard < shardCount; shard++) {
       const prefix = tableShardPrefix(shard, tableId);
-      // Pages, not records: an export's records would otherwise each pass through every layer's generator.
-      for await (const entries of this.engine.iterateChunks({ gte: prefix, lt: prefixEnd(prefix) })) {
-        const page: IndexedRecord[] = [];
-        for (const [k, v] of entries) if (maxVersion === undefined || versionOf(v) <= maxVersion) page.push({ recordKey: toBuffer(k), value: v });
-        if (page.length > 0) yield page;
-      }
+      yield* this.recordPages({ gte: prefix, lt: prefixEnd(prefix) }, undefined, maxVersion);
     }
   }
 
   /**
    * Records of one shard across every table (or of one table), in key
    * order, resuming strictly after `after`, in non-empty pages: what repair
-   * and export page through. `limit` counts the records given (those at
-   * or below `maxVersion`, when it is set).
+   * and export page through.
    */
-  async *scanShard(shard: number, options: ShardScan = {}): AsyncGenerator<readonly IndexedRecord[]> {
+  scanShard(shard: number, options: ShardScan = {}): AsyncGenerator<readonly IndexedRecord[]> {
     const prefix = options.tableId === undefined ? shardPrefix(shard) : tableShardPrefix(shard, options.tableId);
-    const { limit, maxVersion } = options;
-    if (limit === 0) return;
     const range = {
       ...(options.after !== undefined && Buffer.compare(options.after, prefix) >= 0 ? { gt: options.after } : { gte: prefix }),
       lt: prefixEnd(prefix),
-      // Without a snapshot every entry counts, so the engine can stop at the limit itself.
-      ...(maxVersion === undefined && limit !== undefined ? { limit } : {}),
     };
+    return this.recordPages(range, options.limit, options.maxVersion);
+  }
+
+  /**
+   * The records of a key range in non-empty pages, as the engine reads
+   * them (pages, not records: each record would otherwise cost a promise
+   * in every layer it passes). At most `limit` of them; with `maxVersion`,
+   * only those at or below it, newer ones skipped (one 8-byte compare
+   * each) and not counted against the limit.
+   */
+  private async *recordPages(range: KeyRange, limit: number | undefined, maxVersion: bigint | undefined): AsyncGenerator<readonly IndexedRecord[]> {
+    if (limit === 0) return;
+    // Without a snapshot every entry counts, so the engine can stop at the limit itself.
+    const scan = maxVersion === undefined && limit !== undefined ? { ...range, limit } : range;
     let left = limit ?? Infinity;
-    for await (const entries of this.engine.iterateChunks(range)) {
+    for await (const entries of this.engine.iterateChunks(scan)) {
       const page: IndexedRecord[] = [];
       for (const [k, v] of entries) {
         if (maxVersion !== undefined && versionOf(v) > maxVersion) continue;

@@ -46,15 +46,15 @@ for (const kind of ['lmdb', 'level'] as const) {
     assert.equal(await idx.getById(1, 1n), undefined, 'below the block');
     const k = Buffer.from('k');
     const ordered = [];
-    for await (const r of idx.scanKey({ tableId: 1, shard: 1, key: k, limit: 10 })) ordered.push(valueOf(r.value));
+    for await (const page of idx.scanKey({ tableId: 1, shard: 1, key: k, limit: 10 })) for (const r of page) ordered.push(valueOf(r.value));
     assert.deepEqual(ordered, ['a', 'b', 'c'], '"k" never interleaves with "kk"');
     const window = [];
-    for await (const r of idx.scanKey({ tableId: 1, shard: 1, key: k, fromMs: 150, toMs: 300, limit: 10 })) window.push(valueOf(r.value));
+    for await (const page of idx.scanKey({ tableId: 1, shard: 1, key: k, fromMs: 150, toMs: 300, limit: 10 })) for (const r of page) window.push(valueOf(r.value));
     assert.deepEqual(window, ['b']);
     const first = [];
-    for await (const r of idx.scanKey({ tableId: 1, shard: 1, key: k, limit: 1 })) first.push(r);
+    for await (const page of idx.scanKey({ tableId: 1, shard: 1, key: k, limit: 1 })) for (const r of page) first.push(r);
     const rest = [];
-    for await (const r of idx.scanKey({ tableId: 1, shard: 1, key: k, after: first[0]!.recordKey, limit: 10 })) rest.push(valueOf(r.value));
+    for await (const page of idx.scanKey({ tableId: 1, shard: 1, key: k, after: first[0]!.recordKey, limit: 10 })) for (const r of page) rest.push(valueOf(r.value));
     assert.deepEqual(rest, ['b', 'c']);
     const all = [];
     for await (const page of idx.scanTable(1, 4)) for (const r of page) all.push(recordKeyId(r.recordKey));
@@ -78,7 +78,7 @@ for (const kind of ['lmdb', 'level'] as const) {
     const got = await idx.getById(1, 10n);
     assert.equal(valueOf(got!.value), 'v2');
     const rows = [];
-    for await (const r of idx.scanKey({ tableId: 1, shard: 0, key: Buffer.from('acct'), limit: 10 })) rows.push(valueOf(r.value));
+    for await (const page of idx.scanKey({ tableId: 1, shard: 0, key: Buffer.from('acct'), limit: 10 })) for (const r of page) rows.push(valueOf(r.value));
     assert.deepEqual(rows, ['v2'], 'one record per primary key');
     const [entry] = await idx.lookupPks([{ shard: 0, tableId: 1, pk: Buffer.from('tx') }]);
     assert.equal(entry?.id, 10n);
@@ -96,7 +96,7 @@ for (const kind of ['lmdb', 'level'] as const) {
     const stats = await Promise.all(applies);
     assert.deepEqual(stats.map((s) => s.upserts), [0, 1, 1, 1]);
     const rows = [];
-    for await (const r of idx.scanKey({ tableId: 1, shard: 3, key: Buffer.from('acct'), limit: 10 })) rows.push(valueOf(r.value));
+    for await (const page of idx.scanKey({ tableId: 1, shard: 3, key: Buffer.from('acct'), limit: 10 })) for (const r of page) rows.push(valueOf(r.value));
     assert.deepEqual(rows, ['v4'], 'every superseded version was deleted');
     assert.equal(await idx.engine.checkpointLsn(), 4n);
   });

@@ -129,7 +129,7 @@ for (const kind of ['lmdb', 'level'] as const) {
     const stats = await idx.apply([{ lsn: 3n, type: FRAME_TYPES.RECORDS, payload: batch(3, [resent]) }]);
     assert.equal(stats.upserts, 1);
     const rows: unknown[] = [];
-    for await (const r of idx.scanKey({ tableId: 3, shard: old.shard, key: Buffer.from(old.key), limit: 100 })) rows.push(valueOf(r.value));
+    for await (const page of idx.scanKey({ tableId: 3, shard: old.shard, key: Buffer.from(old.key), limit: 100 })) for (const r of page) rows.push(valueOf(r.value));
     assert.ok(rows.includes('redelivered') && !rows.includes(old.value), 'the old record was replaced');
     assert.equal((await look(resent))?.version, 500n, 'the P entry it wrote wins over the block');
 

@@ -87,7 +87,7 @@ async function visible(store: LocalStore, tableId: number, ids: readonly bigint[
   };
   for await (const page of store.scanTable(tableId)) for (const rec of page) count(rec.recordKey);
   for (let s = 0; s < SHARDS; s++) for await (const page of store.scanShard(s)) for (const rec of page) count(rec.recordKey);
-  for (const key of ['key0', 'key1']) for await (const rec of store.scanKey({ tableId, shard: 1, key: Buffer.from(key), limit: 100 })) count(rec.recordKey);
+  for (const key of ['key0', 'key1']) for await (const page of store.scanKey({ tableId, shard: 1, key: Buffer.from(key), limit: 100 })) for (const rec of page) count(rec.recordKey);
   for (const id of ids) if ((await store.getById(tableId, id)) !== undefined) n++;
   return n;
 }
