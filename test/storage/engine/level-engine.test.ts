@@ -139,13 +139,33 @@ describe('level engine specifics', () => {
     for (let n = 0; n < 5_000; n++) batch.put(key(n), Buffer.from(String(n)));
     await batch.commit(1n);
     // Chunks of 16, 64, 256, then 1,000: the fourth is the first whose next one is read ahead.
+    // classic-level's native calls are counted on its iterator class, which every iterator of the process shares.
+    const probe = new ClassicLevel<Buffer, Buffer>(path.join(dir, 'probe'), { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    await probe.open();
+    const probeIterator = probe.iterator();
+    const iteratorClass = Object.getPrototypeOf(probeIterator) as { nextv: (...args: unknown[]) => unknown };
+    await probeIterator.close();
+    await probe.close();
+    const nextv = iteratorClass.nextv;
+    let asked = 0;
+    iteratorClass.nextv = function (this: unknown, ...args: unknown[]) {
+      asked++;
+      return nextv.apply(this, args);
+    };
     const sizes: number[] = [];
+    const askedWhenHandedOver: number[] = [];
     const seen: string[] = [];
-    for await (const chunk of engine.iterateChunks({})) {
-      sizes.push(chunk.length);
-      for (const [, v] of chunk) seen.push(Buffer.from(v).toString());
+    try {
+      for await (const chunk of engine.iterateChunks({})) {
+        sizes.push(chunk.length);
+        askedWhenHandedOver.push(asked);
+        for (const [, v] of chunk) seen.push(Buffer.from(v).toString());
+      }
+    } finally {
+      iteratorClass.nextv = nextv;
     }
     assert.deepEqual(sizes, [16, 64, 256, 1000, 1000, 1000, 1000, 664]);
+    assert.deepEqual(askedWhenHandedOver, [1, 2, 3, 5, 6, 7, 8, 9], 'from the fourth chunk on, the next one was asked before this one was handed over');
     assert.deepEqual(seen, Array.from({ length: 5_000 }, (_, n) => String(n)));
     // Broken off right after a full chunk, with the read ahead in flight: the iterator still closes, writes go on.
     let chunks = 0;
