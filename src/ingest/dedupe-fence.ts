@@ -29,6 +29,7 @@
  * is bounded by merging the closest.
  */
 import type { DedupeKeys } from './dedupe-keys.ts';
+import { dedupeSpans, type DedupeSpan } from './dedupe-spans.ts';
 
 /** Finds the greatest stored key in [low, high] of a table (same-length keys); absent where it cannot be told exactly. */
 export type HighestKeyLookup = (table: string, low: string, high: string) => Promise<string | undefined>;
@@ -91,11 +92,13 @@ export class DedupeFence {
    */
   async claim(table: string, dedupe: DedupeKeys, total: number): Promise<FenceClaim> {
     if (this.lookup === undefined || total === 0) return NOT_FRESH;
-    const ranges = rangesOf(dedupe, total);
-    if (ranges === undefined) return NOT_FRESH;
+    const request = dedupeSpans(dedupe, total);
+    if (request === undefined) return NOT_FRESH;
+    // Entries by each key's canonical split (dedupe-spans.ts): a key is fenced wherever it was written from.
+    const spans = [...request.spans.values()];
     const held: Entry[] = [];
-    for (const [prefix, r] of ranges) {
-      const entry = this.entryFor(table, prefix, r.digits);
+    for (const span of spans) {
+      const entry = this.entryFor(table, span.prefix, span.digits);
       entry.inFlight++;
       held.push(entry);
     }
@@ -116,27 +119,26 @@ export class DedupeFence {
       throw err;
     }
     // From here to the decision's end nothing awaits: claims are decided one at a time.
-    let fresh = true;
-    let i = 0;
-    for (const r of ranges.values()) {
-      const e = held[i++] as Entry;
+    let fresh = request.freshable;
+    spans.forEach((r, i) => {
+      const e = held[i] as Entry;
       if (r.min <= e.fence || overlaps(e.ranges, r.min, r.max)) fresh = false;
-    }
-    i = 0;
-    for (const r of ranges.values()) addRange((held[i++] as Entry).ranges, r.min, r.max);
-    if (fresh) return { fresh, release: this.trackFresh(ranges, held, release) };
-    const earlier = freshOverlapping(ranges, held);
+    });
+    // Recorded whether fresh or not: a later fresh request must not reuse what this one stores.
+    spans.forEach((r, i) => addRange((held[i] as Entry).ranges, r.min, r.max));
+    if (fresh) return { fresh, release: this.trackFresh(spans, held, release) };
+    const earlier = freshOverlapping(spans, held);
     if (earlier.length > 0) await Promise.all(earlier);
     return { fresh, release };
   }
 
   /** Records a fresh claim's ranges until it settles; returns its release, which also wakes the claims waiting on it. */
-  private trackFresh(ranges: Map<string, { min: number; max: number }>, held: readonly Entry[], release: () => void): () => void {
+  private trackFresh(spans: readonly DedupeSpan[], held: readonly Entry[], release: () => void): () => void {
     let settle!: () => void;
     const settled = new Promise<void>((resolve) => (settle = resolve));
     const mine: FreshRange[] = [];
     let i = 0;
-    for (const r of ranges.values()) {
+    for (const r of spans) {
       const f: FreshRange = { min: r.min, max: r.max, settled };
       (held[i++] as Entry).freshInFlight.push(f);
       mine.push(f);
@@ -172,9 +174,11 @@ export class DedupeFence {
     if (lookup === undefined) return;
     try {
       const stored = await lookup(table, prefix + '0'.repeat(digits), prefix + '9'.repeat(digits));
-      const n = stored === undefined ? -1 : Number(stored.slice(prefix.length));
+      const number = stored?.slice(prefix.length);
+      const n = number === undefined ? -1 : /^[0-9]+$/.test(number) ? Number(number) : Number.NaN;
       // A fence below what was claimed meanwhile would be wrong; claims wait for this seek, so none was.
-      entry.fence = Number.isFinite(n) ? n : Number.POSITIVE_INFINITY;
+      // Another key of this length (`p:1:05` among `p:` + 4 digits), or a number past 2^53: nothing is fenced.
+      entry.fence = Number.isSafeInteger(n) ? n : Number.POSITIVE_INFINITY;
     } catch {
       // Unknown: resolve this prefix's keys until the entry is forgotten (when idle) and learnt again.
       entry.fence = Number.POSITIVE_INFINITY;
@@ -193,10 +197,10 @@ export class DedupeFence {
 }
 
 /** The settling of every fresh claim in flight that shares a prefix and a number with the request. */
-function freshOverlapping(ranges: Map<string, { min: number; max: number }>, held: readonly Entry[]): Promise<void>[] {
+function freshOverlapping(spans: readonly DedupeSpan[], held: readonly Entry[]): Promise<void>[] {
   const out: Promise<void>[] = [];
   let i = 0;
-  for (const r of ranges.values()) {
+  for (const r of spans) {
     for (const f of (held[i++] as Entry).freshInFlight) if (f.min <= r.max && f.max >= r.min) out.push(f.settled);
   }
   return out;
@@ -234,25 +238,4 @@ function addRange(ranges: [number, number][], lo: number, hi: number): void {
   const left = ranges[closest] as [number, number];
   const right = ranges[closest + 1] as [number, number];
   ranges.splice(closest, 2, [left[0], right[1]]);
-}
-
-/** Per prefix the smallest and largest number of the request, or undefined when its keys are not zero-padded. */
-function rangesOf(dedupe: DedupeKeys, total: number): Map<string, { min: number; max: number; digits: number }> | undefined {
-  const out = new Map<string, { min: number; max: number; digits: number }>();
-  if ('prefixes' in dedupe) {
-    for (let i = 0; i < total; i++) {
-      const prefix = dedupe.prefixes[dedupe.prefixIndex[i] as number] as string;
-      const n = dedupe.numbers[i] as number;
-      const r = out.get(prefix);
-      if (r === undefined) out.set(prefix, { min: n, max: n, digits: dedupe.digits });
-      else {
-        if (n < r.min) r.min = n;
-        if (n > r.max) r.max = n;
-      }
-    }
-    return out;
-  }
-  if (dedupe.digits === undefined) return undefined;
-  out.set(dedupe.prefix, { min: dedupe.first, max: dedupe.first + total - 1, digits: dedupe.digits });
-  return out;
 }

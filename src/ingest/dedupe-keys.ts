@@ -100,7 +100,7 @@ function utf8Of(s: string): Buffer {
 const POWERS_OF_TEN = Array.from({ length: 17 }, (_, i) => 10 ** i);
 
 /** Decimal digits of a safe non-negative integer (1 for 0). */
-function digitCount(n: number): number {
+export function digitCount(n: number): number {
   let count = 1;
   while (count < 16 && n >= (POWERS_OF_TEN[count] as number)) count++;
   return count;

@@ -113,7 +113,7 @@ test('requests decoded out of order stay fresh when their ranges do not overlap;
   const fence = new DedupeFence(storeOf([]));
   // Each claim is released once decided (written), as the pipeline does.
   const settled = async (prefix: string, first: number, n: number): Promise<boolean> => {
-    const c = await fence.claim('t', rows(prefix, first), n);
+    const c = await fence.claim('t', { prefix, first, digits: 6 }, n);
     c.release();
     return c.fresh;
   };
@@ -138,4 +138,49 @@ test('ranges past the bound merge (fewer fresh requests, never more)', async () 
   }
   assert.ok(gapsStillFresh < 99, 'some gaps were merged away');
   assert.ok(gapsStillFresh > 0, 'the bound merges only what it must');
+});
+
+test('a Kafka batch holding an offset twice, or out of order, is not fresh; its offsets are still fenced', async () => {
+  const fence = new DedupeFence(storeOf([]));
+  const batch = (numbers: number[]) => ({ prefixes: ['kafka:t:0:'], prefixIndex: new Uint16Array(numbers.length), numbers: Float64Array.from(numbers), digits: 20 });
+  // A partition fetched again after a rebalance, into the batch being packed: the index would store offset 7 twice if fresh.
+  const repeated = await fence.claim('t', batch([7, 8, 7]), 3);
+  assert.equal(repeated.fresh, false);
+  repeated.release();
+  const backwards = await fence.claim('t', batch([12, 10, 11]), 3);
+  assert.equal(backwards.fresh, false);
+  backwards.release();
+  assert.equal((await fence.claim('t', batch([8, 9]), 2)).fresh, false, 'offset 8 was admitted by the resolved batch');
+  assert.equal((await fence.claim('t', batch([13, 14]), 2)).fresh, true);
+});
+
+test('numbers wider than dedupe_digits, or unpadded, are never fresh, and are fenced as the keys they are', async () => {
+  // After a restart the fence learns from the store: `a:100`.. were written with dedupe_digits=2 (3 digits wide).
+  const calls: string[] = [];
+  const restarted = new DedupeFence(storeOf(['a:100', 'a:149'], calls));
+  assert.equal((await restarted.claim('t', { prefix: 'a:', first: 100, digits: 2 }, 50)).fresh, false);
+  assert.deepEqual(calls, ['a:000'], 'learnt among the keys 3 digits wide, as written');
+  const fence = new DedupeFence(storeOf([]));
+  const wide = await fence.claim('t', { prefix: 'a:', first: 95, digits: 2 }, 10);
+  assert.equal(wide.fresh, false, 'a:95..a:99 and a:100..a:104');
+  wide.release();
+  assert.equal((await fence.claim('t', { prefix: 'a:', first: 102, digits: 3 }, 5)).fresh, false, 'a:102 was admitted above');
+  const unpadded = await fence.claim('t', { prefix: 'b:', first: 10 }, 50);
+  assert.equal(unpadded.fresh, false);
+  unpadded.release();
+  assert.equal((await fence.claim('t', { prefix: 'b:', first: 50, digits: 2 }, 10)).fresh, false, 'b:50..b:59 were admitted unpadded');
+  assert.equal((await fence.claim('t', { prefix: 'b:', first: 60, digits: 2 }, 10)).fresh, true);
+});
+
+test('one key from two splits is one key: a prefix ending in digits is fenced with the number it leads', async () => {
+  const fence = new DedupeFence(storeOf([]));
+  // `x1` + `40` is the key `x140`, as `x` + `140` is.
+  const led = await fence.claim('t', { prefix: 'x1', first: 40, digits: 2 }, 10);
+  assert.equal(led.fresh, false, 'a prefix ending in a digit is not split where the index splits fresh keys');
+  led.release();
+  assert.equal((await fence.claim('t', { prefix: 'x', first: 140, digits: 3 }, 5)).fresh, false, 'x140..x144 were admitted as x1 + 40..');
+  assert.equal((await fence.claim('t', { prefix: 'x', first: 150, digits: 3 }, 5)).fresh, true);
+  // A stored key of the same length that is not a number of this prefix (`p:1:05` among `p:` + 4 digits): nothing is fenced.
+  const mixed = new DedupeFence(storeOf(['p:1:05']));
+  assert.equal((await mixed.claim('t', { prefix: 'p:', first: 5000, digits: 4 }, 5)).fresh, false);
 });

@@ -10,7 +10,7 @@ import type { KeyRange, StorageEngine } from '../engine/storage-engine.ts';
 import { decodeLsn } from '../engine/lsn-bytes.ts';
 import { decodeDone, type TxDone } from '../tx/tx-frame-v1.ts';
 import { PREFIX_ID_BLOCK, findInIdBlock, idBlockKeyLastId, idBlockKeyOf, idBlockLanePrefix } from './id-block.ts';
-import { KEY_BLOCKS_MARK_PREFIX, findInKeyBlock, keyBlockKey, keyBlockLastPk, keyBlocksMarkOf } from './key-block.ts';
+import { KEY_BLOCKS_MARK_PREFIX, findInKeyBlock, keyBlockDigits, keyBlockKey, keyBlockLastPk, keyBlocksMarkOf } from './key-block.ts';
 import {
   PK_IN_RECORD_KEY_PREFIX,
   PREFIX_ID,
@@ -160,14 +160,21 @@ export class IndexReader {
     return this.keyBlocksLoad;
   }
 
-  /** The entry of a key that a block may hold: the first block of its prefix ending at or after it. */
+  /**
+   * The entry of a key that a block may hold: the first block of its prefix
+   * and digit count ending at or after it. Blocks of a longer prefix with
+   * fewer digits (`x:1:` + 2 among `x:` + 4) can sort between the key and
+   * its block, so those are stepped over.
+   */
   private async pkByKeyBlock(shard: number, tableId: number, pk: Buffer, digitCounts: ReadonlySet<number>): Promise<PkEntry | undefined> {
     for (const digits of digitCounts) {
       if (pk.length <= digits) continue;
       const prefixEndKey = prefixEnd(keyBlockKey(shard, tableId, pk.subarray(0, pk.length - digits), pk.length));
-      for await (const [, block] of this.engine.iterate({ gte: keyBlockKey(shard, tableId, pk), lt: prefixEndKey, limit: 1 })) {
+      for await (const [, block] of this.engine.iterate({ gte: keyBlockKey(shard, tableId, pk), lt: prefixEndKey })) {
+        if (keyBlockDigits(block) !== digits) continue;
         const hit = findInKeyBlock(block, pk.subarray(pk.length - digits));
         if (hit !== undefined) return readPkValue(shard, tableId, hit);
+        break;
       }
     }
     return undefined;

@@ -17,6 +17,7 @@ import {
   pkInRecordKeyMark,
   pkValue,
   PREFIX_PK,
+  PREFIX_RECORD,
   prefixEnd,
   recordKeyId,
   recordKey,
@@ -387,7 +388,7 @@ export class IndexStore extends IndexReader {
     let complete = true;
     for (const { shard, tableId } of ranges) {
       for (const prefix of [tableShardPrefix(shard, tableId), tableShardPrefix(shard, tableId, PREFIX_PK), tableShardPrefix(shard, tableId, PREFIX_KEY_BLOCK)]) {
-        const isRecord = prefix[0] !== PREFIX_PK;
+        const isRecord = prefix[0] === PREFIX_RECORD;
         while (complete) {
           if (!proceed()) {
             complete = false;

@@ -187,6 +187,12 @@ function inKeyOrder(src: Buffer, parts: Part[], numberAt: number, digits: number
   return ordered.filter((p, i) => i === ordered.length - 1 || cmp(p, ordered[i + 1] as Part) !== 0);
 }
 
+/** The digit count of a block's numbers, from its value. */
+export function keyBlockDigits(value: Uint8Array): number {
+  assert.equal(value[0], MAGIC, 'key block magic');
+  return value[1] as number;
+}
+
 /**
  * The entry of the key whose number is `number` (its last `digits` bytes)
  * in a block's value, as a P entry's value bytes; undefined when absent.

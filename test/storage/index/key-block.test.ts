@@ -10,7 +10,7 @@ import { FRAME_TYPES } from '../../../src/storage/frame-types.ts';
 import { RecordBatchReader, readStoredValue } from '../../../src/core/codec/record-batch-v1.ts';
 import { decodeFields } from '../../../src/core/codec/fields-codec.ts';
 import { stampedBatch, type StampedRec } from '../../support/stamped-batch.ts';
-import { PREFIX_PK, pkValue, readPkValue, recordKey, recordKeyId } from '../../../src/storage/index/key-layout.ts';
+import { PREFIX_PK, PREFIX_RECORD, pkValue, readPkValue, recordKey, recordKeyId } from '../../../src/storage/index/key-layout.ts';
 import { KeyBlockBuilder, PREFIX_KEY_BLOCK, findInKeyBlock, keyBlockLastPk } from '../../../src/storage/index/key-block.ts';
 
 type Rec = StampedRec & { pk: string };
@@ -140,8 +140,35 @@ for (const kind of ['lmdb', 'level'] as const) {
     assert.equal((await look(other))?.id, other.id, 'after a reopen the marks still send lookups to the blocks');
     assert.equal((await look(resent))?.version, 500n);
 
-    await idx.dropRanges([{ tableId: 3, shard: 0 }, { tableId: 3, shard: 1 }]);
+    const recordsHeld = await countPrefix(engine, PREFIX_RECORD);
+    const dropped = await idx.dropRanges([{ tableId: 3, shard: 0 }, { tableId: 3, shard: 1 }]);
+    assert.equal(dropped.records, recordsHeld, 'records are counted, blocks are not');
     assert.equal(await countPrefix(engine, PREFIX_KEY_BLOCK), 0, 'blocks go with their shards');
     assert.equal(await look(other), undefined);
   });
 }
+
+test('blocks of another prefix and digit count between a key and its own block do not hide it (level)', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-keyblock-'));
+  const engine = await openEngine('level', { dir });
+  t.after(async () => {
+    await engine.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const idx = new IndexStore(engine);
+  const rec = (pk: string, id: bigint): Rec => ({ shard: 0, key: 'a', pk, time: 1_000 + Number(id), id, version: id, value: pk });
+  // `x:` + 4 digits spans x:1405..x:2500; `x:1:` + 2 digits (same length) sorts inside that span (':' > '9').
+  const wide = [rec('x:1405', 10n), rec('x:2500', 11n)];
+  const narrow = [rec('x:1:05', 20n), rec('x:1:07', 21n)];
+  await idx.apply([
+    { lsn: 1n, type: FRAME_TYPES.RECORDS, payload: batch(3, wide, 4) },
+    { lsn: 2n, type: FRAME_TYPES.RECORDS, payload: batch(3, narrow, 2) },
+  ]);
+  assert.equal(await countPrefix(engine, PREFIX_KEY_BLOCK), 2);
+  for (const r of [...wide, ...narrow]) {
+    const [e] = await idx.lookupPks([{ shard: 0, tableId: 3, pk: Buffer.from(r.pk) }]);
+    assert.equal(e?.id, r.id, `${r.pk} is stored and found`);
+  }
+  const [missing] = await idx.lookupPks([{ shard: 0, tableId: 3, pk: Buffer.from('x:1406') }]);
+  assert.equal(missing, undefined);
+});
