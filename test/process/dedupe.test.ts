@@ -66,6 +66,28 @@ test('re-sent batches with dedupe keys are stored once, across a SIGKILL', async
   assert.equal(rows.length, 1010);
 });
 
+test('after a SIGKILL, a re-sent batch is stored once even when its numbers are wider than dedupe_digits or unpadded (decision 43)', async (t) => {
+  const dataDir = tempDir(t);
+  let node = await NodeProcess.start(t, { dataDir });
+  const created = await http(`${node.url}/v1/tables`, { method: 'POST', body: JSON.stringify(LOG), headers: { 'content-type': 'application/json' } });
+  assert.equal(created.status, 201, created.text);
+  const post = (base: string, first: number, query: string) =>
+    http(`${base}/v1/tables/log/records?${query}`, { method: 'POST', body: body(first, 50), headers: { 'content-type': 'application/x-ndjson' } });
+  // Rows 100..149 with 2 digits are 3 digits wide; rows 1000.. unpadded.
+  const wide = 'dedupe_prefix=a:&dedupe_first=100&dedupe_digits=2';
+  const unpadded = 'dedupe_prefix=b:&dedupe_first=1000&dedupe_digits=0';
+  const a1 = await post(node.url, 100, wide);
+  const b1 = await post(node.url, 1000, unpadded);
+  assert.deepEqual([a1.status, b1.status], [200, 200], a1.text + b1.text);
+  await node.kill('SIGKILL');
+  node = await NodeProcess.start(t, { dataDir });
+  const a2 = await post(node.url, 100, wide);
+  const b2 = await post(node.url, 1000, unpadded);
+  assert.deepEqual(a2.body.ids, a1.body.ids, 'the wide keys kept their ids');
+  assert.deepEqual(b2.body.ids, b1.body.ids, 'the unpadded keys kept their ids');
+  assert.equal((await exportAll(node.url)).length, 100, 'every keyed row once');
+});
+
 test('bad dedupe parameters are refused with INVALID_ARGUMENT and write nothing', async (t) => {
   const node = await NodeProcess.start(t, { dataDir: tempDir(t) });
   await http(`${node.url}/v1/tables`, { method: 'POST', body: JSON.stringify(LOG), headers: { 'content-type': 'application/json' } });
