@@ -28,7 +28,7 @@
  */
 import fs from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { SluiceError } from '../../core/errors.ts';
+import { SluiceError, errnoCode } from '../../core/errors.ts';
 import { FRAME_HEADER_BYTES, FRAME_OVERHEAD_BYTES, decodeFrame, mayBeFrameAt } from './frame-v1.ts';
 import {
   SEGMENT_FLAG_PREALLOCATED,
@@ -133,6 +133,11 @@ export async function recoverWal(options: RecoveryOptions): Promise<RecoveredWal
           : gap(expectedFirst, segment);
       state.frames += scan.frames;
       if (scan.status === 'ok') {
+        // A crashed writer's last flush may be whole in the page cache but not on disk: made durable before it
+        // counts, or a power loss after later, acknowledged frames would leave a gap before them (PostgreSQL
+        // fsyncs its data directory in crash recovery for the same reason). Earlier segments were synced before
+        // the writer moved past them.
+        if (i === all.length - 1) await syncRecovered(handle, segment);
         keep(state, segment, scan.endOffset, scan.lastLsn);
         continue;
       }
@@ -178,6 +183,15 @@ export async function recoverWal(options: RecoveryOptions): Promise<RecoveredWal
     activeBytes,
     lastLsn,
   };
+}
+
+/** fdatasyncs a recovered segment, failing the open as any other WAL I/O error does. */
+async function syncRecovered(handle: FileHandle, segment: SegmentInfo): Promise<void> {
+  try {
+    await handle.datasync();
+  } catch (err) {
+    throw new SluiceError('WAL_IO', `fdatasync of recovered WAL segment ${segment.path} failed (${errnoCode(err) ?? String(err)})`, [], { cause: err });
+  }
 }
 
 /** Records a segment kept up to `endOffset`, its frames ending at `lastLsn`. */
