@@ -28,9 +28,10 @@ export const SEGMENT_FLAG_PREALLOCATED = 1;
  * Most bytes one write + fdatasync covers in a preallocated segment. Over
  * preallocated blocks a crash (power loss) can persist the pages of one
  * unsynced write in any order, leaving valid frames after a torn one; they
- * all lie within this many bytes of the torn spot, and recovery looks for
- * evidence of mid-log corruption only beyond it. A format constant, not an
- * option: recovery must use the value the writer used.
+ * all lie within this many bytes of the torn spot (each write starts at a
+ * frame: wal-writer.ts `syncChunkEnds`), and recovery looks for evidence of
+ * mid-log corruption only beyond it. A format constant, not an option:
+ * recovery must use the value the writer used.
  */
 export const TORN_WRITE_BYTES_MAX = 1024 * 1024;
 

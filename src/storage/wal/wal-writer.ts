@@ -13,8 +13,8 @@
  *   zero-filled spare when one is ready, and a segment that is not (fully)
  *   preallocated — the one created at open, or one cut after a torn tail —
  *   is left for a spare as soon as one is ready. In a preallocated segment
- *   each fdatasync covers at most TORN_WRITE_BYTES_MAX bytes: recovery's
- *   torn-tail rule relies on it.
+ *   each fdatasync covers at most TORN_WRITE_BYTES_MAX bytes and starts at a
+ *   frame (syncChunkEnds): recovery's torn-tail rule relies on both.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
@@ -133,7 +133,7 @@ export class WalWriter implements FrameSink {
       let next = frame + 1;
       while (next < frameEnds.length && this.#offset + frameEnds[next]! - start <= segmentBytesMax) next++;
       const end = frameEnds[next - 1]!;
-      await this.#writeDurably(bytes.subarray(start, end), next - frame);
+      await this.#writeDurably(bytes.subarray(start, end), frameEnds.slice(frame, next).map((e) => e - start));
       onDurable(next - frame);
       frame = next;
       start = end;
@@ -154,15 +154,17 @@ export class WalWriter implements FrameSink {
     }
   }
 
-  async #writeDurably(piece: Buffer, frames: number): Promise<void> {
+  /** Writes and fdatasyncs `piece`, whole frames ending at `frameEnds` (relative to it). */
+  async #writeDurably(piece: Buffer, frameEnds: readonly number[]): Promise<void> {
     const position = this.#offset;
-    // Over preallocated blocks the pages of one fdatasync may persist in any
-    // order on power loss: bound what one fdatasync covers (see TORN_WRITE_BYTES_MAX).
-    const step = this.#layout.preallocated ? TORN_WRITE_BYTES_MAX : piece.length;
+    // Over preallocated blocks the pages of one fdatasync may persist in any order on power loss: bound what
+    // one fdatasync covers, and start each at a frame (see syncChunkEnds and TORN_WRITE_BYTES_MAX).
+    const ends = this.#layout.preallocated ? syncChunkEnds(frameEnds, TORN_WRITE_BYTES_MAX) : [piece.length];
     let fsyncMs = 0;
-    for (let done = 0; done < piece.length; done += step) {
+    let done = 0;
+    for (const end of ends) {
       try {
-        const chunk = piece.subarray(done, done + step);
+        const chunk = piece.subarray(done, end);
         // A small write into the page cache costs less than its hand-over to the pool (wal-options.ts).
         if (chunk.length <= this.#options.loopWriteBytesMax) writeAllSync(this.#handle.fd, chunk, position + done);
         else await writeAll(this.#handle, chunk, position + done);
@@ -176,10 +178,11 @@ export class WalWriter implements FrameSink {
         throw this.#fail('fdatasync', err);
       }
       fsyncMs += performance.now() - startedMs;
+      done = end;
     }
     this.#offset += piece.length;
-    this.#lastLsn += BigInt(frames);
-    this.#notify({ bytes: piece.length, frames, fsyncMs });
+    this.#lastLsn += BigInt(frameEnds.length);
+    this.#notify({ bytes: piece.length, frames: frameEnds.length, fsyncMs });
   }
 
   async #writeFailed(err: unknown, position: number): Promise<SluiceError> {
@@ -268,4 +271,37 @@ export class WalWriter implements FrameSink {
       });
     }
   }
+}
+
+/**
+ * Where the fdatasync'd chunks of a flush end, in a preallocated segment:
+ * each at most `bound` bytes, and each starting where a frame starts, so
+ * that a chunk torn by a power loss shows its zeros at or after its own
+ * start (at a frame's first byte or at a later sector), which is where
+ * recovery measures the bound from (recovery.ts). A frame larger than
+ * `bound` is cut into parts of `bound` bytes whose chunks hold no other
+ * frame's start, and the frame after it starts a chunk of its own.
+ * `frameEnds` are increasing, relative to the flush; the last is its length.
+ */
+export function syncChunkEnds(frameEnds: readonly number[], bound: number): number[] {
+  const out: number[] = [];
+  let chunkStart = 0;
+  let frameStart = 0;
+  for (const end of frameEnds) {
+    if (end - chunkStart > bound && frameStart > chunkStart) {
+      out.push(frameStart);
+      chunkStart = frameStart;
+    }
+    if (end - chunkStart > bound) {
+      while (end - chunkStart > bound) {
+        chunkStart += bound;
+        out.push(chunkStart);
+      }
+      out.push(end);
+      chunkStart = end;
+    }
+    frameStart = end;
+  }
+  if (chunkStart < frameStart) out.push(frameStart);
+  return out;
 }
