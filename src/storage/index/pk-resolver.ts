@@ -10,7 +10,11 @@
  * that read was in flight and the read had started before the entry was
  * applied, the lookup would miss it in both places and issue a second id.
  * So an entry applied at LSN L is dropped only once every lookup still in
- * flight started after L was applied.
+ * flight started after L was applied. A key a write finds pending is not
+ * looked up at all, so that rule does not cover it: the write holds a
+ * reference on the entry from then until it claims the key, or the entry
+ * could be dropped (applied, and older than every lookup in flight) while
+ * the write awaits its other keys' lookup.
  */
 import type { RecordBatchReader } from '../../core/codec/record-batch-v1.ts';
 import type { IndexStore } from './index-store.ts';
@@ -60,17 +64,40 @@ export class PkResolver {
     const lookupKeys: Buffer[] = [];
     const lookups: { shard: number; tableId: number; pk: Buffer }[] = [];
     const seen = new Set<string>();
+    /** Pending keys this write uses, held until it claims them (see the header). */
+    const held: string[] = [];
     reader.rewind();
     while (reader.next()) {
       if (reader.pkLen === 0) continue;
       const pk = reader.buf.subarray(reader.pkOffset, reader.pkOffset + reader.pkLen);
       const key = pkKey(reader.shard, reader.tableId, pk);
       const s = key.toString('latin1');
-      if (seen.has(s) || this.pending.has(s)) continue;
+      if (seen.has(s)) continue;
       seen.add(s);
+      const pending = this.pending.get(s);
+      if (pending !== undefined) {
+        pending.refs++;
+        held.push(s);
+        continue;
+      }
       lookupKeys.push(key);
       lookups.push({ shard: reader.shard, tableId: reader.tableId, pk });
     }
+    try {
+      return await this.claim(reader, lookupKeys, lookups, newId, observeVersion);
+    } finally {
+      for (const key of held) this.unref(key);
+    }
+  }
+
+  /** `resolve` past its scan: looks the keys up, then claims every key of the batch. */
+  private async claim(
+    reader: RecordBatchReader,
+    lookupKeys: readonly Buffer[],
+    lookups: readonly { shard: number; tableId: number; pk: Buffer }[],
+    newId: () => bigint,
+    observeVersion: (version: bigint) => void,
+  ): Promise<PkClaim> {
     const token = this.nextLookup++;
     this.lookups.set(token, this.appliedLsn());
     let found;
@@ -129,14 +156,17 @@ export class PkResolver {
 
   /** The claim's write failed: ids nobody made durable are forgotten. */
   failed(claim: PkClaim): void {
-    for (const key of claim.keys) {
-      const entry = this.pending.get(key);
-      if (entry === undefined) continue;
-      entry.refs--;
-      if (entry.refs > 0) continue;
-      if (entry.lsn === undefined) this.pending.delete(key);
-      else this.fifo.push({ lsn: entry.lsn, key });
-    }
+    for (const key of claim.keys) this.unref(key);
+  }
+
+  /** Gives back one reference on `key`'s entry: unused and never durable, it is forgotten; durable, it may be pruned. */
+  private unref(key: string): void {
+    const entry = this.pending.get(key);
+    if (entry === undefined) return;
+    entry.refs--;
+    if (entry.refs > 0) return;
+    if (entry.lsn === undefined) this.pending.delete(key);
+    else this.fifo.push({ lsn: entry.lsn, key });
   }
 
   /** Drops entries the index holds and no lookup in flight can have missed. */

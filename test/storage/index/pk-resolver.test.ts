@@ -116,3 +116,64 @@ test('an id generator that throws leaves nothing claimed', async (t) => {
   await assert.rejects(resolver.resolve(new RecordBatchReader(pkBatch(['a', 'b'])), flaky, () => {}));
   assert.equal(resolver.pendingCount, 0);
 });
+
+/** An index whose primary-key reads wait, after reading the engine, on one gate per call, taken in call order. */
+class GatesIndex extends IndexStore {
+  gates: Promise<void>[] = [];
+  override async lookupPks(lookups: Parameters<IndexStore['lookupPks']>[0]) {
+    const gate = this.gates.shift();
+    const found = await super.lookupPks(lookups);
+    await gate;
+    return found;
+  }
+}
+
+function opened(): { p: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const p = new Promise<void>((resolve) => (open = resolve));
+  return { p, open };
+}
+
+test('a key a write finds pending stays pending until the write claims it, though its other keys\' lookup outlives the prune that would drop it', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-pk-'));
+  const engine = await openEngine('level', { dir });
+  t.after(async () => {
+    await engine.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const index = new GatesIndex(engine);
+  let applied = 0n;
+  const resolver = new PkResolver(index, () => applied);
+  let nextId = 100n;
+  const newId = (): bigint => nextId++;
+  const apply = async (lsn: bigint, payload: Buffer): Promise<void> => {
+    await index.apply([{ lsn, type: FRAME_TYPES.RECORDS, payload }]);
+    applied = lsn;
+    resolver.prune();
+  };
+  // W1 writes 'k' (id 100), durable at LSN 1, not applied yet.
+  const w1 = pkBatch(['k']);
+  resolver.committed(await resolver.resolve(new RecordBatchReader(w1), newId, () => {}), 1n);
+  // W0 (another key) starts a slow lookup while nothing is applied.
+  const g0 = opened();
+  index.gates.push(g0.p);
+  const w0 = pkBatch(['other']);
+  const r0 = resolver.resolve(new RecordBatchReader(w0), newId, () => {});
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  await apply(1n, w1);
+  assert.equal(resolver.pendingCount, 1, "'k' is kept while W0's older lookup is in flight");
+  // W2 upserts 'k' (pending: not looked up) and 'z' (looked up, from applied LSN 1).
+  const g2 = opened();
+  index.gates.push(g2.p);
+  const w2 = pkBatch(['k', 'z']);
+  const r2 = resolver.resolve(new RecordBatchReader(w2), newId, () => {});
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  // W0 finishes and is applied: the prune's horizon passes LSN 1, 'k''s entry, while W2 still waits.
+  g0.open();
+  resolver.committed(await r0, 2n);
+  await apply(2n, w0);
+  g2.open();
+  resolver.committed(await r2, 3n);
+  assert.equal(ids(w2)[0], ids(w1)[0], "W2's 'k' keeps the id W1 was answered with");
+});
+
