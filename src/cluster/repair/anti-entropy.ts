@@ -14,7 +14,9 @@
  * factor is never copied to nodes that do not replicate it.
  */
 import type { Logger } from 'pino';
+import { SluiceError } from '../../core/errors.ts';
 import { currentDef, type Catalog } from '../../storage/catalog.ts';
+import { requiredReplicas } from '../coordinator/coordinator.ts';
 import { batchesOfRecords } from './record-batches.ts';
 import type { FailureDetector } from '../membership/failure-detector.ts';
 import { MerkleTree } from './merkle.ts';
@@ -158,15 +160,22 @@ export class AntiEntropy {
     const placement = this.d.placement();
     const report = emptyReport();
     const shards = new Set<number>();
+    const short: string[] = [];
     for (const { tableId, rf } of this.tables()) {
       for (const shard of placement.gained(this.d.nodeId, this.d.shards, rf)) {
         shards.add(shard);
-        await this.withPeers({ shard, tableId }, placement.replicas(shard, rf), report, 'both', epoch);
+        const sources = placement.replicas(shard, rf).filter((n) => n !== this.d.nodeId);
+        const compared = await this.withPeers({ shard, tableId }, sources, report, 'both', epoch);
+        if (compared < sourcesNeeded(sources.length)) short.push(`table ${tableId} shard ${shard}: ${compared} of ${sources.length}`);
       }
     }
     const done = { ...report, shards: shards.size };
     this.d.log.info({ event: 'catch_up', epoch, ...done }, 'copied the shards this node gains');
     this.d.onRepaired?.(done);
+    if (short.length > 0) {
+      // Ready now, the node would answer quorum reads of the target ring without writes only the skipped replicas hold.
+      throw new SluiceError('NO_QUORUM', `catch-up for epoch ${epoch} compared too few live replicas (${short.slice(0, 3).join('; ')}${short.length > 3 ? '; …' : ''}): not ready yet`);
+    }
     return done;
   }
 
@@ -185,7 +194,9 @@ export class AntiEntropy {
     return this.d.catalog.list().map((t) => ({ tableId: t.id, rf: currentDef(t).replicationFactor }));
   }
 
-  private async withPeers(range: ShardRange, replicas: readonly string[], report: MutableReport, direction: Direction, minEpoch?: number): Promise<void> {
+  /** Repairs `range` with each live peer of `replicas`; returns how many peers it compared with. */
+  private async withPeers(range: ShardRange, replicas: readonly string[], report: MutableReport, direction: Direction, minEpoch?: number): Promise<number> {
+    let compared = 0;
     for (const peer of replicas) {
       if (peer === this.d.nodeId) continue;
       if (this.d.detector.state(peer) !== 'alive') {
@@ -193,10 +204,12 @@ export class AntiEntropy {
         continue;
       }
       const r = await this.repairPair(range, peer, direction, minEpoch);
+      compared++;
       if (r.differing) report.differing++;
       report.pulled += r.pulled;
       report.pushed += r.pushed;
     }
+    return compared;
   }
 
   private async repairPair(range: ShardRange, peer: string, direction: Direction, minEpoch?: number): Promise<{ differing: boolean; pulled: number; pushed: number }> {
@@ -245,4 +258,14 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;
+}
+
+/**
+ * Old replicas a gaining node must copy from so that every write a quorum
+ * acknowledged is among them: any `n − quorum + 1` of `n` replicas meet
+ * every quorum of them (1 of 1, 2 of 3, 3 of 5). A dead replica among the
+ * rest (the node being replaced) does not hold the transition up.
+ */
+export function sourcesNeeded(replicas: number): number {
+  return replicas - requiredReplicas('quorum', replicas) + 1;
 }
