@@ -178,24 +178,30 @@ export class IndexStore extends IndexReader {
    * version, a done marker and, when it was spilled, the delete of its
    * `T | txid` entry, in the same engine commit; a TX_ABORT only the marker
    * (and the delete). A COMMIT with nothing staged here (this replica never
-   * prepared: its records arrive as a hint) writes the marker alone.
+   * prepared: its records arrive as a hint) writes the marker alone, and a
+   * PREPARE after its batch's outcome (one that overtook it, in a WAL
+   * written before TxLog refused such a PREPARE) stages nothing.
    * Replaying any prefix of the WAL again is idempotent.
    */
   private async resolveFrames(frames: readonly AppliedFrame[]): Promise<BuildStep[]> {
     const steps: BuildStep[] = [];
     const nowMs = Date.now();
+    const decided = new Set<bigint>();
     for (const frame of frames) {
       if (frame.type === FRAME_TYPES.RECORDS) {
         steps.push({ records: frame.payload, txOps: [] });
       } else if (frame.type === FRAME_TYPES.TX_PREPARE) {
-        this.staged.add(prepareTxid(frame.payload), frame.payload, frame.lsn);
+        const txid = prepareTxid(frame.payload);
+        if (!decided.has(txid) && (await this.txDone(txid)) === undefined) this.staged.add(txid, frame.payload, frame.lsn);
       } else if (frame.type === FRAME_TYPES.TX_COMMIT) {
         const { txid, cv } = decodeCommit(frame.payload);
+        decided.add(txid);
         const { payload, ops } = await this.takeStaged(txid);
         const done = { key: txDoneKey(txid), value: encodeDone({ outcome: 'committed', atMs: nowMs, cv }) };
         steps.push({ ...(payload === undefined ? {} : { records: committedBatch(decodePrepare(payload).batch, cv) }), txOps: [...ops, done] });
       } else if (frame.type === FRAME_TYPES.TX_ABORT) {
         const { txid } = decodeAbort(frame.payload);
+        decided.add(txid);
         const { ops } = await this.takeStaged(txid);
         steps.push({ txOps: [...ops, { key: txDoneKey(txid), value: encodeDone({ outcome: 'aborted', atMs: nowMs, cv: 0n }) }] });
       }

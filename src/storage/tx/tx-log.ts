@@ -38,6 +38,14 @@ export class TxLog {
   private readonly index: IndexStore;
   private readonly options: TxLogOptions;
   readonly staged = new StagedTxs();
+  /**
+   * Outcomes appended for batches not pending here, until the index applied
+   * them (then `txDone` holds them). COMMIT and ABORT travel on their own
+   * connection and may overtake the PREPARE: accepted meanwhile, that
+   * PREPARE would stage a payload after its outcome, which nothing would
+   * ever apply or delete (decision 44).
+   */
+  private readonly outcomesUnindexed = new Map<bigint, TxOutcome>();
 
   constructor(append: AppendFrame, index: IndexStore, options: TxLogOptions) {
     this.append = append;
@@ -72,13 +80,14 @@ export class TxLog {
       onIndexed?.();
       return { lsn: early.lsn, pt: early.pt };
     }
+    this.refuseDecided(meta.txid, undefined, onIndexed);
     const done = await this.index.txDone(meta.txid);
     const pending = this.staged.get(meta.txid);
-    if (done !== undefined || pending !== undefined) {
+    if (pending !== undefined) {
       onIndexed?.();
-      if (pending !== undefined) return { lsn: pending.lsn, pt: pending.pt };
-      throw new SluiceError('TX_ABORTED', `atomic batch ${meta.txid} is already ${done?.outcome} on this replica`);
+      return { lsn: pending.lsn, pt: pending.pt };
     }
+    this.refuseDecided(meta.txid, done?.outcome, onIndexed);
     const pt = choosePt();
     const payload = encodePrepare({ ...meta, pt }, batch);
     if (this.staged.size > 0 && this.staged.bytes + payload.length > this.options.pendingBytesMax) {
@@ -112,7 +121,8 @@ export class TxLog {
     const pending = this.staged.get(txid);
     if (pending?.decided?.outcome === 'aborted') throw new SluiceError('INTERNAL', `atomic batch ${txid} was aborted here; it cannot commit`);
     this.staged.decide(txid, 'committed', cv);
-    const appended = this.durably(txid, this.append(FRAME_TYPES.TX_COMMIT, encodeCommit(txid, cv), pending?.records ?? 1, () => this.staged.remove(txid)));
+    const indexed = this.outcomeIndexed(txid, pending === undefined ? 'committed' : undefined);
+    const appended = this.durably(txid, this.append(FRAME_TYPES.TX_COMMIT, encodeCommit(txid, cv), pending?.records ?? 1, indexed));
     if (early && pending !== undefined && pending.lsn > 0n) {
       // A failed append makes it undecided again (durably()); the resolver settles it then.
       appended.catch(() => undefined);
@@ -126,7 +136,29 @@ export class TxLog {
     const pending = this.staged.get(txid);
     if (pending?.decided?.outcome === 'committed') throw new SluiceError('INTERNAL', `atomic batch ${txid} was committed here; it cannot abort`);
     this.staged.decide(txid, 'aborted', 0n);
-    return this.durably(txid, this.append(FRAME_TYPES.TX_ABORT, encodeAbort(txid), 1, () => this.staged.remove(txid)));
+    return this.durably(txid, this.append(FRAME_TYPES.TX_ABORT, encodeAbort(txid), 1, this.outcomeIndexed(txid, pending === undefined ? 'aborted' : undefined)));
+  }
+
+  /**
+   * What to do once an outcome frame is applied: the pending entry goes; an
+   * outcome for a batch not pending here (`unknown`) is remembered until then,
+   * so that a PREPARE overtaken by it is refused.
+   */
+  private outcomeIndexed(txid: bigint, unknown: TxOutcome | undefined): () => void {
+    if (unknown === undefined) return () => this.staged.remove(txid);
+    this.outcomesUnindexed.set(txid, unknown);
+    return () => {
+      this.outcomesUnindexed.delete(txid);
+      this.staged.remove(txid);
+    };
+  }
+
+  /** Throws TX_ABORTED when `txid` is decided here: its outcome applied (`done`) or on its way to the index. */
+  private refuseDecided(txid: bigint, done: TxOutcome | undefined, onIndexed: (() => void) | undefined): void {
+    const outcome = done ?? this.outcomesUnindexed.get(txid);
+    if (outcome === undefined) return;
+    onIndexed?.();
+    throw new SluiceError('TX_ABORTED', `atomic batch ${txid} is already ${outcome} on this replica`);
   }
 
   /**
@@ -142,6 +174,7 @@ export class TxLog {
       return lsn;
     } catch (err) {
       this.staged.settle(txid, false);
+      this.outcomesUnindexed.delete(txid);
       throw err;
     }
   }

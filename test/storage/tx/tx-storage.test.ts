@@ -442,3 +442,46 @@ test('a batch found pending at reopen holds plain reads of its shards until it i
   await reading;
   assert.ok((await again.store.getById(again.tableId, 8_101n)) !== undefined);
 });
+
+test('an outcome that overtakes its PREPARE (another connection, or the PREPARE held in admission) makes that PREPARE refused: nothing is staged after its outcome', async (t) => {
+  const { store, tableId } = await openStore(t);
+  // The Commit endpoint for a batch not prepared here, the PREPARE right behind it.
+  const answer = (p: Promise<bigint>): Promise<string> => p.then(() => 'accepted', (err: Error & { code?: string }) => String(err.code));
+  const committing = store.commitTx(91n, 9_000n, true);
+  const preparing = answer(prepare(store, 91n, 100n, stagedBatch(tableId, 2, 9_100n)));
+  assert.equal((await committing).durable, true);
+  assert.equal(await preparing, 'TX_ABORTED', 'the PREPARE of a batch committed here is refused');
+  const aborting = store.abortTx(92n);
+  const preparing2 = answer(prepare(store, 92n, 100n, stagedBatch(tableId, 2, 9_200n)));
+  await aborting;
+  assert.equal(await preparing2, 'TX_ABORTED');
+  await store.readBarrier(5_000);
+  assert.equal(store['index'].stagedFloor, undefined, 'no payload of a decided batch is held');
+  assert.deepEqual(store.pendingTxs(), []);
+  assert.equal((await store.txState(91n)).state, 'committed');
+  assert.equal((await store.txState(92n)).state, 'aborted');
+  // Once applied, the outcome is the index's done marker: a later PREPARE is refused from there.
+  await assert.rejects(prepare(store, 91n, 100n, stagedBatch(tableId, 2, 9_100n)), (err: Error & { code?: string }) => err.code === 'TX_ABORTED');
+});
+
+test('a WAL holding a PREPARE after its batch\'s outcome (written before such a PREPARE was refused) replays to nothing staged', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-tx-'));
+  const engine = await openEngine('level', { dir });
+  t.after(async () => {
+    await engine.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const index = new IndexStore(engine);
+  const batch = stagedBatch(1, 2, 9_300n);
+  await index.apply([{ lsn: 1n, type: FRAME_TYPES.TX_COMMIT, payload: encodeCommit(93n, 9_000n) }]);
+  await index.apply([{ lsn: 2n, type: FRAME_TYPES.TX_PREPARE, payload: encodePrepare(meta(93n, 100n), batch) }]);
+  // And in one batch of frames: the outcome not yet in the engine when the PREPARE is resolved.
+  await index.apply([
+    { lsn: 3n, type: FRAME_TYPES.TX_ABORT, payload: encodeAbort(94n) },
+    { lsn: 4n, type: FRAME_TYPES.TX_PREPARE, payload: encodePrepare(meta(94n, 100n), batch) },
+  ]);
+  assert.equal(index.stagedFloor, undefined);
+  const staged: Uint8Array[] = [];
+  for await (const p of index.stagedTxs()) staged.push(p);
+  assert.equal(staged.length, 0);
+});
