@@ -19,6 +19,7 @@ import type { RangePage, RangeQuery, ReadOptions, ReadRecord } from './coordinat
 import { cursorKey, encodeCursor } from './cursor.ts';
 import type { Delivery } from './delivery.ts';
 import { nodesForUnroutedRead } from './quorum-verdict.ts';
+import { withoutMoved, type GetOnReplica } from './moved-records.ts';
 import { readQuorum, type ReadOrder } from './quorum-reads.ts';
 import { decodeClusterToken, lsnFor, tokenVersion } from './read-token.ts';
 
@@ -100,14 +101,16 @@ export class ClusterReader {
         ...this.asOf(query.asOf),
       }),
     );
-    const merged = mergeNewest(answers.map((a) => a.reply.records), query.limit + 1);
+    const pages = answers.map((a) => ({ node: a.node, records: a.reply.records, full: a.reply.records.length > query.limit }));
+    const { records: merged, dropped } = await withoutMoved(pages, mergeNewest(pages.map((p) => p.records), query.limit + 1), this.getOn(entry, token, query.asOf));
     if (answers.length > 1 && merged.length > 0) {
       for (const { node, reply } of answers) {
         const missing = lackedBy(reply.records, merged, query.limit);
         if (missing.length > 0) this.repair(entry, [node], missing);
       }
     }
-    const more = merged.length > query.limit;
+    // A dropped record may leave the page short while a replica had more: page on from the last record kept.
+    const more = merged.length > query.limit || (dropped > 0 && pages.some((p) => p.full));
     const page = merged.slice(0, query.limit);
     const last = page.at(-1);
     return { records: page.map(readRecordOf), nextCursor: more && last !== undefined ? encodeCursor(last[0]) : null };
@@ -132,7 +135,8 @@ export class ClusterReader {
           this.call(node, 'ScanShard', { tableId: entry.id, shard, limit: EXPORT_PAGE_RECORDS, ...(after === undefined ? {} : { after }), ...asOf }),
         );
         // The first page-size records of the merge are exact: each replica sent its first page-size after `after`.
-        const records = answers.length === 1 ? (answers[0]?.reply.records ?? []) : mergeNewest(answers.map((a) => a.reply.records), EXPORT_PAGE_RECORDS);
+        const pages = answers.map((a) => ({ node: a.node, records: a.reply.records, full: a.reply.records.length >= EXPORT_PAGE_RECORDS }));
+        const records = answers.length === 1 ? (answers[0]?.reply.records ?? []) : (await withoutMoved(pages, mergeNewest(pages.map((p) => p.records), EXPORT_PAGE_RECORDS), this.getOn(entry, token, options.asOf))).records;
         if (records.length > 0) yield records.map(readRecordOf);
         if (!answers.some((a) => a.reply.records.length >= EXPORT_PAGE_RECORDS)) break;
         after = records.at(-1)?.[0];
@@ -153,6 +157,11 @@ export class ClusterReader {
     const now = this.d.hlc.now();
     const v = tokenVersion(decodeClusterToken(token));
     return [now, floor, v].reduce((a, b) => (a > b ? a : b));
+  }
+
+  /** A Get of one record on one replica, as a read of this query would make it (its read token and snapshot). */
+  private getOn(entry: TableEntry, token: ReturnType<typeof decodeClusterToken>, asOf: bigint | undefined): GetOnReplica {
+    return async (node, id) => (await this.call(node, 'Get', { tableId: entry.id, id: String(id), ...lsnFor(token, node), ...this.asOf(asOf) })).record;
   }
 
   private asOf(asOf: bigint | undefined): { asOf?: string } {
