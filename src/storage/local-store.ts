@@ -346,9 +346,19 @@ export class LocalStore {
     return this.index.holds(range);
   }
 
-  /** Deletes table shards this node no longer replicates (cleanup; see IndexStore.dropRanges). */
-  dropRanges(ranges: readonly TableShard[], proceed?: () => boolean): Promise<{ records: number; complete: boolean; ranges: number }> {
-    return this.index.dropRanges(ranges, proceed);
+  /**
+   * Deletes table shards this node no longer replicates (cleanup; see
+   * IndexStore.dropRanges). The index is synced on both sides of it, so no
+   * replay after a crash brings the ranges back: before, the WAL is
+   * released past what is applied (a prepared batch held in memory would
+   * otherwise keep replay starting before the ranges' records); after, the
+   * deletes are durable (a power loss rolls LevelDB back to its last sync).
+   */
+  async dropRanges(ranges: readonly TableShard[], proceed?: () => boolean): Promise<{ records: number; complete: boolean; ranges: number }> {
+    await this.syncIndex();
+    const gone = await this.index.dropRanges(ranges, proceed);
+    await this.syncIndex();
+    return gone;
   }
 
   /** Waits until the index holds every write acknowledged before this call (or `lsn`). */

@@ -485,3 +485,25 @@ test('a WAL holding a PREPARE after its batch\'s outcome (written before such a 
   for await (const p of index.stagedTxs()) staged.push(p);
   assert.equal(staged.length, 0);
 });
+
+test('a shard range dropped by cleanup stays dropped across a replay from the floor that a prepared batch holds back', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-tx-'));
+  const first = await openStore(t, dir);
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // An undecided batch held in memory: the replay floor stays at its PREPARE.
+  await prepare(first.store, 95n, 100n, stagedBatch(first.tableId, 1, 9_500n, 3));
+  await first.store.appendRecords(stagedBatch(first.tableId, 30, 20_000n, 0), 30);
+  await first.store.readBarrier(5_000);
+  const dropped = await first.store.dropRanges([{ tableId: first.tableId, shard: 0 }]);
+  assert.equal(dropped.records, 30);
+  // What a SIGKILL leaves for the next open: replay from the floor when it is older than the checkpoint (LocalStore.open).
+  const floor = await first.store['index'].replayFloor();
+  const checkpoint = await first.store['engine'].checkpointLsn();
+  const from = floor !== undefined && floor <= checkpoint ? floor : checkpoint + 1n;
+  const replayed: bigint[] = [];
+  await first.store['wal'].replay(from, async (frames: readonly { lsn: bigint; type: number }[]) => {
+    for (const f of frames) if (f.type === FRAME_TYPES.RECORDS) replayed.push(f.lsn);
+  });
+  assert.deepEqual(replayed, [], `a replay from LSN ${from} (floor ${floor}, checkpoint ${checkpoint}) holds no frame of the dropped range`);
+  assert.equal((await first.store.txState(95n)).state, 'pending', 'the prepared batch is kept (spilled to the index)');
+});
