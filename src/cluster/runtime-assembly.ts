@@ -28,6 +28,7 @@ import { systemClock } from '../core/clock.ts';
 import type { LocalStore } from '../storage/local-store.ts';
 import type { Catalog } from '../storage/catalog.ts';
 import { readJsonFile, writeFileAtomic } from '../storage/atomic-file.ts';
+import { missedRings, readRingSeen, writeRingSeen } from './repair/ring-seen.ts';
 import type { ClusterHooks } from './cluster-hooks.ts';
 import { ClusterCoordinator } from './coordinator/cluster-coordinator.ts';
 import type { Lifecycle } from './lifecycle.ts';
@@ -272,7 +273,7 @@ function newCoordinator({ config, hlc, hooks }: AssemblyContext, f: Foundation, 
 /** Anti-entropy (with transitions and bootstrap repair) and hint replay. */
 async function startRepair({ life, config, store, catalog, hooks, log }: AssemblyContext, f: Foundation, net: Network): Promise<AntiEntropy> {
   const { placement, transport, detector } = net;
-  const antiEntropy = await life.add('anti-entropy', () => {
+  const antiEntropy = await life.add('anti-entropy', async () => {
     const ae = new AntiEntropy({
       nodeId: config.nodeId,
       shards: config.shards,
@@ -286,7 +287,7 @@ async function startRepair({ life, config, store, catalog, hooks, log }: Assembl
     });
     ae.start(config.antiEntropyIntervalMs);
     followTransitions(placement, ae, config, log);
-    if (store.maxIdAtOpen === 0n) bootstrapWhenPeersAlive(ae, detector, () => placement.current, config, log);
+    await trackRings(config, store, placement, (onDone) => bootstrapWhenPeersAlive(ae, detector, () => placement.current, config, log, onDone), log);
     return ae;
   }, (ae) => ae.stop());
   await life.add('hint-replay', () => {
@@ -339,6 +340,31 @@ async function etcdClient(config: NodeConfig, keys: EtcdKeys, log: Logger): Prom
     throw err;
   });
   return client;
+}
+
+/**
+ * Copies this node's shards from their replicas at start when its index is
+ * empty or it missed a ring (ring-seen.ts), and records each settled ring it
+ * runs in from then on (not while that copy is pending).
+ */
+async function trackRings(config: NodeConfig, store: LocalStore, placement: PlacementService, bootstrap: (onDone: () => void) => void, log: Logger): Promise<void> {
+  let pending = false;
+  const record = (): void => {
+    const current = placement.current;
+    if (pending || current.target !== undefined || !current.nodes.includes(config.nodeId)) return;
+    writeRingSeen(config.dataDir, current.epoch).catch((err: unknown) => log.warn({ err }, 'cannot record the ring this node runs in'));
+  };
+  const seen = await readRingSeen(config.dataDir);
+  if (store.maxIdAtOpen === 0n || missedRings(seen, placement.current.epoch)) {
+    pending = true;
+    if (store.maxIdAtOpen !== 0n) log.info({ event: 'rings_missed', seenEpoch: seen ?? null, epoch: placement.current.epoch }, 'the ring changed while this node was down: copying its shards from their replicas');
+    bootstrap(() => {
+      pending = false;
+      record();
+    });
+  }
+  placement.on('change', record);
+  record();
 }
 
 /** This node's registration, remembering its worker id and lease in DATA_DIR/cluster.json. */

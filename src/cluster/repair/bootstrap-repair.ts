@@ -1,6 +1,7 @@
 /**
  * A node that starts with an empty index (its disk was replaced, or it is
- * the first start of a node already in the ring) copies its shards from
+ * the first start of a node already in the ring), or into a newer ring than
+ * the last one it ran in (ring-seen.ts), copies its shards from
  * their other replicas (all of them, or after 30 s those alive and then
  * the rest as they come back) instead of waiting for the next anti-entropy
  * round. A node joining through a transition copies its
@@ -18,6 +19,7 @@ export function bootstrapWhenPeersAlive(
   placement: () => Placement,
   config: { nodeId: string; healthIntervalMs: number },
   log: Logger,
+  onDone?: () => void,
 ): void {
   const deadline = Date.now() + 10 * 60_000;
   // A record acknowledged at W < RF may sit on one peer only: copy from every replica, so wait a while for
@@ -28,21 +30,28 @@ export function bootstrapWhenPeersAlive(
   const tick = (): void => {
     if (done) return;
     const current = placement();
-    if (current.target?.includes(config.nodeId) === true && !current.nodes.includes(config.nodeId)) return;
     const ring = current.nodes;
     const peers = ring.filter((n) => n !== config.nodeId);
+    // A joiner copies its shards in the transition (transition-follower.ts); a node alone has nothing to copy.
+    const joining = current.target?.includes(config.nodeId) === true && !ring.includes(config.nodeId);
+    if (joining || (ring.includes(config.nodeId) && peers.length === 0)) {
+      done = true;
+      onDone?.();
+      return;
+    }
     const alive = peers.filter((n) => detector.state(n) === 'alive').length;
     // Wait for the leader to add this node to the ring: before that it holds no shard to copy.
     if (ring.includes(config.nodeId) && alive > copiedFrom && (alive === peers.length || Date.now() > patience)) {
       copiedFrom = alive;
       const everyPeer = alive === peers.length;
-      log.info({ event: 'bootstrap_repair', peersAlive: alive, peers: peers.length }, 'empty index: copying shards from their replicas');
+      log.info({ event: 'bootstrap_repair', peersAlive: alive, peers: peers.length }, 'copying shards from their replicas (an empty index, or rings missed while down)');
       antiEntropy.repair().then(
         (report) => {
           // A peer that stopped being alive mid-run was skipped: it may hold the only other copy of some record.
           if (everyPeer && report.skipped === 0) {
             done = true;
-            log.info({ event: 'bootstrap_repair_done', ...report }, 'empty index: copied the shards from every replica');
+            log.info({ event: 'bootstrap_repair_done', ...report }, 'copied the shards from every replica');
+            onDone?.();
           } else if (report.skipped > 0) copiedFrom = 0;
         },
         (err: unknown) => {
