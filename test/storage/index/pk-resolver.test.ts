@@ -5,20 +5,21 @@ import os from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { openEngine } from '../../../src/storage/engine/open-engine.ts';
+import type { StorageEngine } from '../../../src/storage/engine/storage-engine.ts';
 import { IndexStore } from '../../../src/storage/index/index-store.ts';
 import { PkResolver } from '../../../src/storage/index/pk-resolver.ts';
 import { FRAME_TYPES } from '../../../src/storage/frame-types.ts';
 import { RecordBatchBuilder, RecordBatchReader } from '../../../src/core/codec/record-batch-v1.ts';
 import { encodeFields } from '../../../src/core/codec/fields-codec.ts';
 
-async function setup(t: TestContext) {
+async function setup<I extends IndexStore = GatedIndex>(t: TestContext, make: (engine: StorageEngine) => I = (engine) => new GatedIndex(engine) as unknown as I) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-pk-'));
   const engine = await openEngine('level', { dir });
   t.after(async () => {
     await engine.close();
     rmSync(dir, { recursive: true, force: true });
   });
-  const index = new GatedIndex(engine);
+  const index = make(engine);
   let applied = 0n;
   const resolver = new PkResolver(index, () => applied);
   let nextId = 100n;
@@ -135,22 +136,7 @@ function opened(): { p: Promise<void>; open: () => void } {
 }
 
 test('a key a write finds pending stays pending until the write claims it, though its other keys\' lookup outlives the prune that would drop it', async (t) => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-pk-'));
-  const engine = await openEngine('level', { dir });
-  t.after(async () => {
-    await engine.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const index = new GatesIndex(engine);
-  let applied = 0n;
-  const resolver = new PkResolver(index, () => applied);
-  let nextId = 100n;
-  const newId = (): bigint => nextId++;
-  const apply = async (lsn: bigint, payload: Buffer): Promise<void> => {
-    await index.apply([{ lsn, type: FRAME_TYPES.RECORDS, payload }]);
-    applied = lsn;
-    resolver.prune();
-  };
+  const { index, resolver, apply, newId } = await setup(t, (engine) => new GatesIndex(engine));
   // W1 writes 'k' (id 100), durable at LSN 1, not applied yet.
   const w1 = pkBatch(['k']);
   resolver.committed(await resolver.resolve(new RecordBatchReader(w1), newId, () => {}), 1n);
