@@ -16,7 +16,6 @@
 import type { Logger } from 'pino';
 import { SluiceError } from '../../core/errors.ts';
 import { currentDef, type Catalog } from '../../storage/catalog.ts';
-import { requiredReplicas } from '../coordinator/coordinator.ts';
 import { batchesOfRecords } from './record-batches.ts';
 import type { FailureDetector } from '../membership/failure-detector.ts';
 import { MerkleTree } from './merkle.ts';
@@ -267,5 +266,7 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
  * rest (the node being replaced) does not hold the transition up.
  */
 export function sourcesNeeded(replicas: number): number {
-  return replicas - requiredReplicas('quorum', replicas) + 1;
+  // A quorum is a majority (coordinator.ts requiredReplicas), which repair sits below.
+  const quorum = Math.floor(replicas / 2) + 1;
+  return replicas - quorum + 1;
 }
