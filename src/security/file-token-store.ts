@@ -8,7 +8,7 @@ import { chmod } from 'node:fs/promises';
 import path from 'node:path';
 import { SluiceError } from '../core/errors.ts';
 import { readJsonFile, writeFileAtomic } from '../storage/atomic-file.ts';
-import { isTokenRecord, type TokenRecord, type TokenStore } from './token-store.ts';
+import { isTokenRecord, laterOf, type TokenRecord, type TokenStore } from './token-store.ts';
 
 const FORMAT = 1;
 
@@ -46,8 +46,9 @@ export class FileTokenStore implements TokenStore {
   }
 
   async update(record: TokenRecord): Promise<void> {
-    if (!this.records.has(record.id)) throw new SluiceError('NOT_FOUND', `no token ${record.id}`);
-    this.records.set(record.id, record);
+    const known = this.records.get(record.id);
+    if (known === undefined) throw new SluiceError('NOT_FOUND', `no token ${record.id}`);
+    this.records.set(record.id, laterOf(known, record));
     await this.save();
   }
 

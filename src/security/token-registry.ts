@@ -8,7 +8,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { SluiceError } from '../core/errors.ts';
 import { parseScope } from './scopes.ts';
 import { generateToken, hashToken, tokenId } from './token-format.ts';
-import type { TokenRecord, TokenStore } from './token-store.ts';
+import { laterOf, type TokenRecord, type TokenStore } from './token-store.ts';
 
 /** Who a request is. */
 export interface Principal {
@@ -60,9 +60,17 @@ export class TokenRegistry {
 
   /** Loads the store's records and follows its changes. */
   async load(store: TokenStore): Promise<void> {
-    const all = await store.start((r) => this.records.set(r.id, r));
-    for (const r of all) this.records.set(r.id, r);
+    // Merged, not replaced: a watch event may arrive before the older snapshot it follows.
+    const all = await store.start((r) => this.remember(r));
+    for (const r of all) this.remember(r);
     this.store = store;
+  }
+
+  /** Keeps `record`, merged with the version known here (a revocation is never undone). */
+  private remember(record: TokenRecord): TokenRecord {
+    const merged = laterOf(this.records.get(record.id), record);
+    this.records.set(record.id, merged);
+    return merged;
   }
 
   /** True once a store is loaded (before that no token can be checked). */
@@ -147,8 +155,7 @@ export class TokenRegistry {
     if (record.revokedAtMs !== undefined) return record;
     const revoked: TokenRecord = { ...record, revokedAtMs: nowMs };
     await this.requireStore().update(revoked);
-    this.records.set(id, revoked);
-    return revoked;
+    return this.remember(revoked);
   }
 
   /** Issues a successor with the same name and scopes; the old token stops working after `graceMs` (0: now). */
@@ -157,9 +164,11 @@ export class TokenRegistry {
     if (old.revokedAtMs !== undefined) throw new SluiceError('INVALID_ARGUMENT', `token ${id} is revoked`);
     const issued = await this.create({ name: old.name, scopes: old.scopes, ...(old.expiresAtMs === undefined ? {} : { expiresAtMs: Math.max(old.expiresAtMs, nowMs + 1) }) }, by, nowMs);
     const until = nowMs + graceMs;
-    const ending: TokenRecord = graceMs === 0 ? { ...old, revokedAtMs: nowMs } : { ...old, expiresAtMs: Math.min(old.expiresAtMs ?? until, until) };
+    // From the record as it is now: a revocation made while the successor was stored holds.
+    const current = this.require(id);
+    const ending: TokenRecord = graceMs === 0 ? { ...current, revokedAtMs: current.revokedAtMs ?? nowMs } : laterOf(current, { ...current, expiresAtMs: until });
     await this.requireStore().update(ending);
-    this.records.set(id, ending);
+    this.remember(ending);
     return issued;
   }
 

@@ -24,7 +24,7 @@ export interface TokenStore {
   start(onPut: (record: TokenRecord) => void): Promise<readonly TokenRecord[]>;
   /** Stores a new record; false when its id is taken (nothing changed). */
   create(record: TokenRecord): Promise<boolean>;
-  /** Replaces an existing record (revocation, a new expiry). */
+  /** Replaces an existing record (revocation, a new expiry), merged with what is stored (`laterOf`): a revocation is never undone. */
   update(record: TokenRecord): Promise<void>;
   /** Stops following changes. */
   stop(): Promise<void>;
@@ -44,4 +44,25 @@ export function isTokenRecord(value: unknown): value is TokenRecord {
     r.scopes.every((s) => typeof s === 'string') &&
     typeof r.createdAtMs === 'number'
   );
+}
+
+/**
+ * Two versions of one token's record, merged: a token only ever loses
+ * validity (it is revoked, or its expiry moves earlier), so a revocation or
+ * an earlier expiry in either version holds. A rotation that read the
+ * record before a revocation, or a snapshot older than a change already
+ * seen, must not bring a revoked token back.
+ */
+export function laterOf(known: TokenRecord | undefined, incoming: TokenRecord): TokenRecord {
+  if (known === undefined || known.id !== incoming.id) return incoming;
+  const revokedAtMs = earliest(known.revokedAtMs, incoming.revokedAtMs);
+  const expiresAtMs = earliest(known.expiresAtMs, incoming.expiresAtMs);
+  if (revokedAtMs === incoming.revokedAtMs && expiresAtMs === incoming.expiresAtMs) return incoming;
+  return { ...incoming, ...(revokedAtMs === undefined ? {} : { revokedAtMs }), ...(expiresAtMs === undefined ? {} : { expiresAtMs }) };
+}
+
+function earliest(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return Math.min(a, b);
 }

@@ -156,3 +156,59 @@ test('a verified token is cached, yet a revocation, an expiry or a record replac
   const wrong = `${c.token.slice(0, -1)}x`;
   assert.equal(registry.verify(wrong, now).ok, false, 'a near miss is never served from the cache');
 });
+
+/** A store in memory whose `create` can be held, to interleave a revocation with a rotation. */
+class HeldStore implements TokenStore {
+  readonly records = new Map<string, TokenRecord>();
+  createGate: Promise<void> | undefined;
+  async start(): Promise<readonly TokenRecord[]> {
+    return [...this.records.values()];
+  }
+  async create(r: TokenRecord): Promise<boolean> {
+    if (this.createGate) await this.createGate;
+    if (this.records.has(r.id)) return false;
+    this.records.set(r.id, r);
+    return true;
+  }
+  async update(r: TokenRecord): Promise<void> {
+    this.records.set(r.id, r);
+  }
+  async stop(): Promise<void> {}
+}
+
+test('a revocation made while a rotation with a grace period stores the successor stays: in the registry and in the store', async () => {
+  const store = new HeldStore();
+  const registry = new TokenRegistry();
+  await registry.load(store);
+  const leaked = await registry.create({ name: 'bot', scopes: ['write:*'] }, 'test');
+  let open!: () => void;
+  store.createGate = new Promise((resolve) => (open = resolve));
+  const rotating = registry.rotate(leaked.record.id, 24 * 3600_000, 'admin1');
+  await registry.revoke(leaked.record.id);
+  open();
+  const successor = await rotating;
+  assert.equal(registry.verify(leaked.token).ok, false, 'the revoked token stays revoked');
+  assert.ok(store.records.get(leaked.record.id)?.revokedAtMs !== undefined, 'and so it is stored');
+  assert.equal(registry.verify(successor.token).ok, true);
+});
+
+test('a revocation the store reports while it loads is not undone by the older snapshot', async () => {
+  const seed = new HeldStore();
+  const first = new TokenRegistry();
+  await first.load(seed);
+  const leaked = await first.create({ name: 'bot', scopes: ['write:*'] }, 'test');
+  const watching: TokenStore = {
+    // etcd: the watch's event handled before the reply of the read it follows.
+    start: async (onPut) => {
+      const snapshot = [...seed.records.values()];
+      onPut({ ...leaked.record, revokedAtMs: Date.now() });
+      return snapshot;
+    },
+    create: (r) => seed.create(r),
+    update: (r) => seed.update(r),
+    stop: async () => undefined,
+  };
+  const registry = new TokenRegistry();
+  await registry.load(watching);
+  assert.equal(registry.verify(leaked.token).ok, false);
+});

@@ -7,7 +7,7 @@
  */
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
-import { isTokenRecord, type TokenRecord, type TokenStore } from '../../security/token-store.ts';
+import { isTokenRecord, laterOf, type TokenRecord, type TokenStore } from '../../security/token-store.ts';
 import type { EtcdKeys } from './etcd-keys.ts';
 
 /** Tokens in etcd. */
@@ -41,8 +41,18 @@ export class EtcdTokenStore implements TokenStore {
     return res.succeeded;
   }
 
+  /** Merges `record` into the stored one under a compare-and-swap on its revision: another node's revocation in between holds. */
   async update(record: TokenRecord): Promise<void> {
-    await this.client.put(this.keys.token(record.id)).value(JSON.stringify(record));
+    const key = this.keys.token(record.id);
+    for (;;) {
+      const res = await this.client.get(key).exec();
+      const kv = res.kvs[0];
+      const stored = kv === undefined ? undefined : this.parse(kv.value.toString('utf8'));
+      const merged = JSON.stringify(laterOf(stored, record));
+      const put = this.client.put(key).value(merged);
+      const swapped = kv === undefined ? await this.client.if(key, 'Create', '==', 0).then(put).commit() : await this.client.if(key, 'Mod', '==', kv.mod_revision).then(put).commit();
+      if (swapped.succeeded) return;
+    }
   }
 
   async stop(): Promise<void> {
