@@ -55,3 +55,11 @@ test('the record count matches decodeBody on generated bodies', () => {
     }
   }
 });
+
+test('NDJSON: a line of Unicode whitespace only is blank, as decodeBody counts it, so later records keep their own bytes', () => {
+  for (const blank of ['\u00a0', '\ufeff', '\u2028', '\u3000', ' \u00a0\t']) {
+    const body = `{"k":"a"}\n${blank}\n{"k":"b","v":"BAD"}\n{"k":"c"}\n`;
+    assert.deepEqual(all(body, 'ndjson'), ['{"k":"a"}', '{"k":"b","v":"BAD"}', '{"k":"c"}'], JSON.stringify(blank));
+    assert.equal(decodeBody(Buffer.from(body), 'ndjson').length, 3, 'decodeBody counts three records');
+  }
+});
