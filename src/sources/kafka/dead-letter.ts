@@ -37,13 +37,22 @@ export interface DeadLetter {
 /** Rejection codes that are errors of their own; any other is a schema violation's code. */
 const RECORD_CODES = new Set(['INVALID_JSON', 'INVALID_PROTOBUF', 'KEY_TOO_LARGE']);
 
-/** The letters of a batch's refused messages (those without an id), with their errors. */
+/**
+ * The letters of a batch's refused messages (those without an id), with
+ * their errors, one per message: after a rebalance the client fetches a
+ * partition again from its committed offset, into the batch being packed,
+ * so a batch may hold a message twice.
+ */
 export function lettersOf(batch: { readonly count: number; letterMessage(i: number): LetterMessage }, result: WriteResult): DeadLetter[] {
   const why = new Map((result.rejected ?? []).map((r) => [r.index, r]));
   const letters: DeadLetter[] = [];
+  const lettered = new Set<string>();
   for (let i = 0; i < batch.count; i++) {
     if (result.ids.isWritten(i)) continue;
     const message = batch.letterMessage(i);
+    const at = `${message.partition}:${message.offset}`;
+    if (lettered.has(at)) continue;
+    lettered.add(at);
     const r = why.get(i);
     // Past errorDetailsMax the pipeline counts rejections without details.
     letters.push(

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { dedupeKeyAt } from '../../../src/ingest/dedupe-keys.ts';
+import { lettersOf } from '../../../src/sources/kafka/dead-letter.ts';
 import { OFFSET_DIGITS, PackedBatch, type KafkaMessage } from '../../../src/sources/kafka/packed-batch.ts';
 
 /** A message as the client delivers one: only the fields the source reads are real. */
@@ -147,4 +148,20 @@ test('an empty batch takes a message larger than its byte bound; a full one take
   c.add(message(0, 1n, 'b'));
   assert.ok(c.full);
   assert.equal(c.fits(message(0, 2n, '')), false);
+});
+
+test('a batch holding a refused message twice (a partition fetched again after a rebalance) makes one dead letter of it', () => {
+  const batch = new PackedBatch('payments', 100, 1 << 20);
+  // Offsets 2..4 of partition 0, then the group's rewind to its committed offset 0: 0..4 again.
+  for (const o of [2, 3, 4, 0, 1, 2, 3, 4]) batch.add(message(0, BigInt(o), o === 3 ? 'POISON' : `{"o":${o}}`));
+  const refused = new Set([1, 6]);
+  const result = {
+    written: 6,
+    ids: { isWritten: (i: number) => !refused.has(i) },
+    token: null,
+    rejected: [...refused].map((index) => ({ index, code: 'INVALID_JSON', path: '', message: 'not JSON' })),
+    rejectedCount: refused.size,
+  };
+  const letters = lettersOf(batch, result as unknown as Parameters<typeof lettersOf>[1]);
+  assert.deepEqual(letters.map((l) => `${l.message.partition}@${l.message.offset}:${l.code}`), ['0@3:INVALID_JSON']);
 });
