@@ -7,8 +7,9 @@
  * (never into the log) and writes it to `<data-dir>/admin.token` (0600)
  * for the local CLI: zero setup, as Elasticsearch's first start does.
  */
-import { writeFile, chmod, mkdir } from 'node:fs/promises';
+import { chmod } from 'node:fs/promises';
 import path from 'node:path';
+import { writeFileAtomic } from '../storage/atomic-file.ts';
 import type { TokenRegistry } from './token-registry.ts';
 
 /** The file the first-start admin token is written to. */
@@ -54,10 +55,14 @@ export async function bootstrapAdmin(registry: TokenRegistry, o: BootstrapOption
   return 'generated';
 }
 
-/** Writes a secret to a file only its owner can read. */
+/**
+ * Writes a secret to a file only its owner can read: a new file renamed
+ * over the old one, so that a process that opened an older, looser file
+ * (an earlier version's, an operator's copy) reads nothing of the new
+ * secret, and the secret never sits under the old file's mode.
+ */
 export async function writeTokenFile(file: string, token: string): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true });
-  await writeFile(file, `${token}\n`, { mode: 0o600 });
-  // writeFile keeps the mode of a file that already exists.
+  await writeFileAtomic(file, `${token}\n`, 0o600);
+  // The umask may have narrowed it further; never wider.
   await chmod(file, 0o600);
 }

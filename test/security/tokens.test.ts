@@ -5,10 +5,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
 import { formatToken, generateToken, tokenId, tokenParts } from '../../src/security/token-format.ts';
 import { describeNeed, globalNeed, grants, parseScope, tableNeed } from '../../src/security/scopes.ts';
 import { TokenRegistry } from '../../src/security/token-registry.ts';
+import { writeTokenFile } from '../../src/security/bootstrap.ts';
 import { FileTokenStore, tokensFile } from '../../src/security/file-token-store.ts';
 import type { TokenRecord, TokenStore } from '../../src/security/token-store.ts';
 import { FailureLimiter } from '../../src/security/failure-limiter.ts';
@@ -211,4 +212,19 @@ test('a revocation the store reports while it loads is not undone by the older s
   const registry = new TokenRegistry();
   await registry.load(watching);
   assert.equal(registry.verify(leaked.token).ok, false);
+});
+
+test('the admin token file is replaced by a new file of mode 0600: a looser old file, and a handle open on it, see nothing of the new secret', async (t) => {
+  const dir = tempDir(t);
+  const file = `${dir}/admin.token`;
+  writeFileSync(file, 'old-secret\n');
+  chmodSync(file, 0o644);
+  const fd = openSync(file, 'r');
+  t.after(() => closeSync(fd));
+  await writeTokenFile(file, 'new-secret');
+  assert.equal(statSync(file).mode & 0o777, 0o600);
+  assert.equal(readFileSync(file, 'utf8'), 'new-secret\n');
+  const buf = Buffer.alloc(64);
+  const n = readSync(fd, buf, 0, 64, 0);
+  assert.equal(buf.subarray(0, n).toString(), 'old-secret\n', 'the old handle still reads the old file, not the new secret');
 });
