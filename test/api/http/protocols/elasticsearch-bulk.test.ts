@@ -13,7 +13,7 @@ import { planBulk, tableWrite, type BulkItem, type BulkPlan, type PlanOptions } 
 import { decodeFrames } from '../../../../src/ingest/decode-frames.ts';
 import { docTime, packStrings, unpackStrings, wrapFrames } from '../../../../src/ingest/frame-envelope.ts';
 import { UnparsedRecord } from '../../../../src/ingest/batch-encoder.ts';
-import { bulkAnswerJson, writtenBatch, type ItemOutcome } from '../../../../src/api/http/protocols/elasticsearch/bulk-answer.ts';
+import { bulkAnswerJson, settleDeferred, writtenBatch, type ItemOutcome } from '../../../../src/api/http/protocols/elasticsearch/bulk-answer.ts';
 import { bulkAnswerBytes, uniformAnswerBytes } from '../../../../src/api/http/protocols/elasticsearch/bulk-answer-bytes.ts';
 import { esTableDefinition, esTableProblem, tableOfIndex } from '../../../../src/api/http/protocols/elasticsearch/index-table.ts';
 import { prefersHtml } from '../../../../src/api/http/status/accept.ts';
@@ -163,13 +163,33 @@ test('refuses per item what cannot be stored, before writing anything', () => {
   assert.equal(plan.batches.get('es_a')?.positions.length, 1);
 });
 
-test('the same _id twice in one request: index writes it again (updated), create is a 409 and is not written', () => {
+test('the same _id twice in one request: index writes it again (updated), create is not written and is a 409 once the earlier one is stored', () => {
   const body = bulkBody('{"index":{"_index":"a","_id":"k"}}\n{"v":1}\n{"index":{"_index":"a","_id":"k"}}\n{"v":2}\n{"create":{"_index":"a","_id":"k"}}\n{"v":3}\n{"create":{"_index":"b","_id":"k"}}\n{"v":4}\n');
   const plan = planBulk(body, parseBulkBody(body), options());
-  assert.deepEqual(plan.batches.get('es_a')?.repeats, [false, true]);
-  assert.equal(plan.outcomes[2]?.status, 409);
-  assert.equal(plan.outcomes[2]?.error?.code, 'DOCUMENT_EXISTS');
+  assert.deepEqual(plan.batches.get('es_a')?.earlier, [-1, 0]);
+  assert.deepEqual(plan.deferred, [{ pos: 2, earlier: 1 }]);
   assert.equal(plan.batches.get('es_b')?.positions.length, 1, 'another index is another table');
+  const NOW = Date.UTC(2026, 11, 5);
+  const id = String(BigInt(NOW + 5 - SNOWFLAKE_EPOCH_MS) << 22n);
+  writtenBatch(plan.batches.get('es_a') as never, { written: 2, ids: new ListedIds([id, id]), token: 't' } as never, plan.items, { startedMs: NOW, timeField: '@timestamp' }, plan.outcomes);
+  settleDeferred(plan.deferred, plan.items, plan.outcomes);
+  assert.deepEqual(plan.outcomes.slice(0, 3).map((o) => o?.status), [201, 200, 409]);
+  assert.equal(plan.outcomes[2]?.error?.code, 'DOCUMENT_EXISTS');
+});
+
+test('a later op of an _id whose earlier op validation refused: a create is not answered 409 (a shipper would drop it), an index is created', () => {
+  const NOW = Date.UTC(2026, 11, 5);
+  const id = String(BigInt(NOW + 5 - SNOWFLAKE_EPOCH_MS) << 22n);
+  const refused = { index: 0, code: 'TYPE', path: '/ts', message: 'expected an ISO-8601 string' };
+  const create = bulkBody('{"index":{"_index":"a","_id":"k"}}\n{"@timestamp":"not a date"}\n{"create":{"_index":"a","_id":"k"}}\n{"@timestamp":"2026-01-01T00:00:00Z"}\n');
+  const p1 = planBulk(create, parseBulkBody(create), options());
+  writtenBatch(p1.batches.get('es_a') as never, { written: 0, ids: new ListedIds([null]), token: 't', rejected: [refused], rejectedCount: 1 } as never, p1.items, { startedMs: NOW, timeField: '@timestamp' }, p1.outcomes);
+  settleDeferred(p1.deferred, p1.items, p1.outcomes);
+  assert.deepEqual(p1.outcomes.map((o) => o?.status), [400, 429], 'the create is to be sent again, not dropped as existing');
+  const index = bulkBody('{"index":{"_index":"a","_id":"k"}}\n{"@timestamp":"bad"}\n{"index":{"_index":"a","_id":"k"}}\n{"@timestamp":"2026-01-01T00:00:00Z"}\n');
+  const p2 = planBulk(index, parseBulkBody(index), options());
+  writtenBatch(p2.batches.get('es_a') as never, { written: 1, ids: new ListedIds([null, id]), token: 't', rejected: [refused], rejectedCount: 1 } as never, p2.items, { startedMs: NOW, timeField: '@timestamp' }, p2.outcomes);
+  assert.deepEqual(p2.outcomes.map((o) => o?.status), [400, 201]);
 });
 
 test('a request writes at most tablesMax distinct tables; items for more are refused, items for the first ones stored', () => {

@@ -64,10 +64,32 @@ export function writtenBatch(batch: TableBatch, result: WriteResult, items: read
       return;
     }
     // A made-up id is new by construction: no id to read the time of (nor to make text of).
-    const existed = item.idGiven && (batch.repeats[i] === true || snowflakeParts(BigInt(result.ids.at(i) as string)).timestampMs < at.startedMs);
+    const earlier = batch.earlier[i] ?? -1;
+    const existed = item.idGiven && ((earlier >= 0 && stored(outcomes[earlier])) || snowflakeParts(BigInt(result.ids.at(i) as string)).timestampMs < at.startedMs);
     if (!existed) outcomes[pos] = CREATED;
     else outcomes[pos] = item.action === 'create' ? conflict(item.id ?? '') : UPDATED;
   });
+}
+
+/** Whether an op's outcome leaves its document stored: written, or a create refused because it exists. */
+function stored(o: ItemOutcome | undefined): boolean {
+  return o !== undefined && (o.error === undefined || o.error.code === 'DOCUMENT_EXISTS');
+}
+
+/**
+ * The creates of an `_id` that an earlier op of the same request wrote
+ * (planBulk's `deferred`), once every write settled: 409 when that op left
+ * the document stored, else 429, which shippers retry, so the create is
+ * sent again on its own. Never 409 for a document that is not there: a
+ * shipper drops an item answered 409 on `create`.
+ */
+export function settleDeferred(deferred: readonly { pos: number; earlier: number }[], items: readonly BulkItem[], outcomes: (ItemOutcome | undefined)[]): void {
+  for (const { pos, earlier } of deferred) {
+    const id = items[pos]?.id ?? '';
+    outcomes[pos] = stored(outcomes[earlier])
+      ? conflict(id)
+      : itemError(429, 'es_rejected_execution_exception', `[${id}]: the document of this _id earlier in the request was not written; send this create again`, 'OVERLOADED');
+  }
 }
 
 /** A rejection's field path in the sender's terms: `/ts` is the document's time field, `/doc_id` its `_id`. */

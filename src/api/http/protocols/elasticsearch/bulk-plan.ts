@@ -4,16 +4,19 @@
  * the documents are parsed: esEnvelope) and the per-item errors known
  * before anything is written. Pure: the route brings the id maker.
  *
- * A document is parsed here only when its `_id` was given: whether it is
- * one decides how a later op with the same `_id` is answered (a `create`
- * after a stored one is 409, after a refused one it is new). A made-up
+ * A document is parsed here only when its `_id` was given. A later op with
+ * the same `_id` is answered by what became of the earlier one, known only
+ * after the write (the decode worker validates): a `create` is left out of
+ * the write and answered then (`deferred`: 409 when the earlier op was
+ * stored, else a 429 to send it again), an `index` says `updated` only
+ * when the earlier op was stored. A made-up
  * `_id` never repeats, so its document is parsed once, in the decode
  * worker, which refuses it on its own if it is not a JSON object.
  */
 import { sourceProblem, type BulkAction, type BulkOp } from './bulk-ndjson.ts';
 import { ES_FIELDS, tableOfIndex } from './index-table.ts';
 import { packStrings, type FrameEnvelope, type PackedStrings } from '../../../../ingest/frame-envelope.ts';
-import { conflict, itemError, type ItemOutcome } from './bulk-answer.ts';
+import { itemError, type ItemOutcome } from './bulk-answer.ts';
 
 /** What names an op in the answer. */
 export interface BulkItem {
@@ -31,8 +34,8 @@ export interface TableBatch {
   readonly sources: number[];
   /** The op position of each record. */
   readonly positions: number[];
-  /** Per record: an earlier op of this request already wrote the same `_id`. */
-  readonly repeats: boolean[];
+  /** Per record: the op position of the latest earlier op of this request with the same `_id` in this table, or -1. */
+  readonly earlier: number[];
 }
 
 /** The plan of one request. */
@@ -43,6 +46,8 @@ export interface BulkPlan {
   /** Per op: its outcome when already decided (refused before writing), else undefined. */
   readonly outcomes: (ItemOutcome | undefined)[];
   readonly batches: Map<string, TableBatch>;
+  /** Creates of an `_id` an earlier op of the request writes: answered after the writes (settleDeferred). */
+  readonly deferred: { readonly pos: number; readonly earlier: number }[];
 }
 
 /** How ops map to records. */
@@ -61,7 +66,9 @@ export function planBulk(body: Buffer, ops: readonly BulkOp[], o: PlanOptions): 
   const items: BulkItem[] = [];
   const outcomes: (ItemOutcome | undefined)[] = [];
   const batches = new Map<string, TableBatch>();
-  const seen = new Set<string>();
+  const deferred: { pos: number; earlier: number }[] = [];
+  /** table + given `_id` → the op position of the latest op of it in a batch. */
+  const seen = new Map<string, number>();
   // Index → table (null: none), worked out once per index of the request.
   const tables = new Map<string, string | null>();
   for (const op of ops) {
@@ -78,10 +85,11 @@ export function planBulk(body: Buffer, ops: readonly BulkOp[], o: PlanOptions): 
     }
     // A made-up id never repeats (nor equals a given one: the sender cannot know it yet), so only given ids are remembered.
     const key = op.id === undefined ? undefined : `${table}\n${id}`;
-    const repeat = key !== undefined && seen.has(key);
-    // A create never overwrites, not even a document of the same request.
-    if (repeat && op.action === 'create') {
-      outcomes.push(conflict(id));
+    const earlier = key === undefined ? -1 : (seen.get(key) ?? -1);
+    // A create never overwrites, not even a document of the same request: whether there is one is known after the write.
+    if (earlier >= 0 && op.action === 'create') {
+      deferred.push({ pos: items.length - 1, earlier });
+      outcomes.push(undefined);
       continue;
     }
     let batch = batches.get(table);
@@ -89,14 +97,14 @@ export function planBulk(body: Buffer, ops: readonly BulkOp[], o: PlanOptions): 
       outcomes.push(itemError(400, 'illegal_argument_exception', `a _bulk request writes at most ${o.tablesMax} indices (--es-bulk-indices-max); send [${index}] in another request`, 'INVALID_ARGUMENT'));
       continue;
     }
-    if (key !== undefined) seen.add(key);
-    if (batch === undefined) batches.set(table, (batch = { table, sources: [], positions: [], repeats: [] }));
+    if (key !== undefined) seen.set(key, items.length - 1);
+    if (batch === undefined) batches.set(table, (batch = { table, sources: [], positions: [], earlier: [] }));
     batch.sources.push(op.source.start, op.source.end);
     batch.positions.push(items.length - 1);
-    batch.repeats.push(repeat);
+    batch.earlier.push(earlier);
     outcomes.push(undefined);
   }
-  return { body, items, outcomes, batches };
+  return { body, items, outcomes, batches, deferred };
 }
 
 /** Why an op is answered with an error before anything is written, or undefined. */

@@ -24,7 +24,7 @@ import { ensureTable } from '../ensure-table.ts';
 import { parseBulkBody, uniformOps } from './bulk-ndjson.ts';
 import { uniformTarget, writeUniform } from './bulk-uniform.ts';
 import { planBulk, tableWrite, type BulkPlan, type TableBatch } from './bulk-plan.ts';
-import { failedBatch, writtenBatch } from './bulk-answer.ts';
+import { failedBatch, settleDeferred, writtenBatch } from './bulk-answer.ts';
 import { bulkAnswerBytes } from './bulk-answer-bytes.ts';
 import { esTableDefinition, esTableProblem } from './index-table.ts';
 import { currentDef } from '../../../../storage/catalog.ts';
@@ -103,6 +103,7 @@ async function writeBatches(ctx: ApiContext, request: FastifyRequest, plan: Bulk
     if (s.status === 'rejected') failedBatch(batch, s.reason as SluiceError, plan.outcomes);
     else if (s.value.result !== undefined) writtenBatch(s.value.batch, s.value.result, plan.items, { startedMs, timeField: ctx.config.esTimeField }, plan.outcomes);
   });
+  settleDeferred(plan.deferred, plan.items, plan.outcomes);
 }
 
 /**

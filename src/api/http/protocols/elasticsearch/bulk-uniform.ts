@@ -77,11 +77,11 @@ export async function writeUniform(r: UniformRequest, ops: UniformOps, target: {
 /** The answer through the general plan's items and outcomes (some document refused, or the write failed). */
 function answered(r: UniformRequest, ops: UniformOps, target: { index: string; table: string }, ids: string, decide: (batch: TableBatch, outcomes: (ItemOutcome | undefined)[], items: BulkItem[]) => void): Buffer {
   const items: BulkItem[] = [];
-  const batch: TableBatch = { table: target.table, sources: ops.sources, positions: [], repeats: [] };
+  const batch: TableBatch = { table: target.table, sources: ops.sources, positions: [], earlier: [] };
   for (let i = 0; i < ops.count; i++) {
     items.push({ action: ops.action, index: target.index, id: ids.slice(i * DOC_ID_CHARS, (i + 1) * DOC_ID_CHARS), idGiven: false });
     batch.positions.push(i);
-    batch.repeats.push(false);
+    batch.earlier.push(-1);
   }
   const outcomes = new Array<ItemOutcome | undefined>(ops.count);
   decide(batch, outcomes, items);

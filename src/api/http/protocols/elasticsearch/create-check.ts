@@ -21,7 +21,7 @@ export async function withoutExistingCreates(ctx: ApiContext, batch: TableBatch,
   const checked = batch.positions.flatMap((pos, i) => {
     const item = items[pos] as BulkItem;
     // An _id past the key limit cannot be stored (validation refuses that item), nor looked up.
-    const lookup = item.action === 'create' && item.idGiven && batch.repeats[i] !== true && item.id !== undefined && Buffer.byteLength(item.id) <= ctx.config.keyBytesMax;
+    const lookup = item.action === 'create' && item.idGiven && (batch.earlier[i] ?? -1) < 0 && item.id !== undefined && Buffer.byteLength(item.id) <= ctx.config.keyBytesMax;
     return lookup ? [{ i, id: item.id as string }] : [];
   });
   if (checked.length === 0) return batch;
@@ -37,7 +37,7 @@ export async function withoutExistingCreates(ctx: ApiContext, batch: TableBatch,
     );
   }
   if (existing.size === 0) return batch;
-  const kept: TableBatch = { table: batch.table, sources: [], positions: [], repeats: [] };
+  const kept: TableBatch = { table: batch.table, sources: [], positions: [], earlier: [] };
   batch.positions.forEach((pos, i) => {
     if (existing.has(i)) {
       outcomes[pos] = conflict(items[pos]?.id ?? '');
@@ -45,7 +45,7 @@ export async function withoutExistingCreates(ctx: ApiContext, batch: TableBatch,
     }
     kept.sources.push(batch.sources[2 * i] as number, batch.sources[2 * i + 1] as number);
     kept.positions.push(pos);
-    kept.repeats.push(batch.repeats[i] === true);
+    kept.earlier.push(batch.earlier[i] ?? -1);
   });
   return kept;
 }
