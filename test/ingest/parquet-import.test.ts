@@ -289,3 +289,23 @@ test('--create-table derives fields from the Parquet schema; key fields become r
   const created = parseTableDef(derived, 0);
   assert.equal(records(await collect(file, options(created))).length, ROWS);
 });
+
+test('a DECIMAL inside a struct, imported into a json field, keeps its value (not its unscaled integer)', async (t) => {
+  const file = path.join(tempDir(t), 'nested-decimal.parquet');
+  parquetWriteFile({
+    filename: file,
+    columnData: [
+      { name: 'device', data: ['a', 'b'] },
+      { name: 'meta', data: [{ price: 12345 }, { price: -5 }] },
+    ],
+    schema: [
+      { name: 'root', num_children: 2 },
+      { name: 'device', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'REQUIRED' },
+      { name: 'meta', repetition_type: 'OPTIONAL', num_children: 1 },
+      { name: 'price', type: 'INT32', converted_type: 'DECIMAL', scale: 2, precision: 9, repetition_type: 'OPTIONAL' },
+    ] as SchemaElement[],
+  });
+  const d = def([{ name: 'device', type: 'string', required: true }, { name: 'meta', type: 'json' }], { shardKey: 'device' });
+  const rows = records(await collect(file, options(d)));
+  assert.deepEqual(rows.map((r) => r['meta']), [{ price: 12345 }, { price: -5 }]);
+});

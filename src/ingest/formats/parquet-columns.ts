@@ -183,16 +183,39 @@ export function planParquetImport(metadata: FileMetaData, def: TableDef): Parque
   return { columns, readMetadata: withRawDecimals(metadata) };
 }
 
-/** A copy of the footer whose DECIMAL leaves carry no annotation (hyparquet would turn them into floats). */
+/**
+ * A copy of the footer whose top-level DECIMAL columns carry no annotation
+ * (hyparquet would turn them into floats; the plan converts them exactly).
+ * A DECIMAL inside a struct or list keeps it: such a column becomes a json
+ * field whole (toJsonValue), which would otherwise store the unscaled
+ * integer, or the value's bytes, in place of the number.
+ */
 function withRawDecimals(metadata: FileMetaData): FileMetaData {
   const isDecimal = (e: SchemaElement): boolean => e.converted_type === 'DECIMAL' || e.logical_type?.type === 'DECIMAL';
   if (!metadata.schema.some(isDecimal)) return metadata;
-  const schema = metadata.schema.map((e) => {
-    if (!isDecimal(e)) return e;
+  const top = topLevelElements(metadata.schema);
+  const schema = metadata.schema.map((e, i) => {
+    if (!top.has(i) || !isDecimal(e)) return e;
     const { converted_type: _c, logical_type: _l, ...rest } = e;
     return rest;
   });
   return { ...metadata, schema };
+}
+
+/** Indexes of the root's children in a flattened (depth-first) Parquet schema. */
+function topLevelElements(schema: readonly SchemaElement[]): Set<number> {
+  const top = new Set<number>();
+  let at = 1;
+  const skip = (i: number): number => {
+    let next = i + 1;
+    for (let c = 0; c < (schema[i]?.num_children ?? 0); c++) next = skip(next);
+    return next;
+  };
+  for (let c = 0; c < (schema[0]?.num_children ?? 0) && at < schema.length; c++) {
+    top.add(at);
+    at = skip(at);
+  }
+  return top;
 }
 
 const utf8Strict = new TextDecoder('utf-8', { fatal: true });
