@@ -16,6 +16,7 @@ import { ConvertPool } from '../../src/ingest/formats/convert-pool.ts';
 import { listInRowOrder, type FileBatch, type FileReadOptions } from '../../src/ingest/formats/file-batch.ts';
 import { formatOfFileName, readFileBatches } from '../../src/ingest/formats/read-file-batches.ts';
 import { csvField } from '../../src/ingest/formats/csv-parser.ts';
+import { decodeBody } from '../../src/ingest/decode-body.ts';
 import { tempDir } from '../support/temp-dir.ts';
 
 const DEF: TableDef = {
@@ -284,6 +285,16 @@ test('NDJSON: bodies are the file lines (blank ones kept), rows counted as the n
     );
     assert.equal(rest[0]?.lineOf(0), 6);
   }
+});
+
+test('NDJSON: a line of Unicode whitespace only is blank to the reader as it is to the node: rows and lines stay aligned', async (t) => {
+  const file = path.join(tempDir(t), 'u.ndjson');
+  writeFileSync(file, '{"device":"a","seq":0}\n\u00a0\n{"device":"b","seq":1}\n \ufeff\u3000\n{"device":"c","seq":2}\n');
+  const batches = await collect(file, options('ndjson', { limits: { rowsMax: 10, bytesMax: 1 << 20 } }));
+  assert.equal(assertContiguous(batches), 3, 'three records, as decodeBody counts them');
+  const body = Buffer.from(batches[0]?.body as Uint8Array);
+  assert.equal(decodeBody(body, 'ndjson').length, 3);
+  assert.deepEqual([0, 1, 2].map((i) => batches[0]?.lineOf(i)), [1, 3, 5]);
 });
 
 test('NDJSON: a body is cut at bytesMax too', async (t) => {

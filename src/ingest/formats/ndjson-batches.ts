@@ -5,10 +5,12 @@
  * a batch's first record to its last, blank lines included, so the node's
  * "NDJSON line K" is line firstLine + K - 1 of the file.
  *
- * Records are counted as the node counts them, or more: a line is blank
- * here only if every byte is ASCII whitespace, which the node's trim()
- * also drops. Counting more leaves a gap in dedupe keys (harmless);
- * counting fewer would give two records one key, so it must never happen.
+ * Records are counted exactly as the node counts them: a line is blank
+ * when JavaScript's trim() leaves nothing of it, Unicode whitespace
+ * (U+00A0, U+FEFF, U+2028…) included, as decodeBody trims. Counting more
+ * would shift the node's record numbers after such a line (dead letters
+ * and errors naming the wrong row, dedupe keys that depend on where the
+ * batches are cut); counting fewer would give two records one key.
  */
 import type { FileBatch, FileReadOptions, ResumePoint } from './file-batch.ts';
 import { RecordSplitter } from './record-splitter.ts';
@@ -17,9 +19,13 @@ import { openTextStream } from './text-stream.ts';
 const CHUNK_BYTES = 1024 * 1024;
 const LF = 10;
 
+const UTF8 = new TextDecoder();
+
 function isBlank(buf: Buffer, start: number, end: number): boolean {
   for (let i = start; i < end; i++) {
     const c = buf[i] as number;
+    // Past ASCII only Unicode whitespace may still make the line blank: decode it to tell (rare).
+    if (c >= 0x80) return UTF8.decode(buf.subarray(start, end)).trim().length === 0;
     // space, \t, \v, \f, \r
     if (c !== 32 && c !== 9 && c !== 11 && c !== 12 && c !== 13) return false;
   }
