@@ -88,6 +88,26 @@ function parseNdjson(text: string): unknown[] {
 /** What `parseNdjsonLine` returns for a blank line. */
 export const BLANK_LINE: unique symbol = Symbol('blank line');
 
+const UTF8 = new TextDecoder();
+
+/**
+ * Whether bytes [start, end) are a line `parseNdjsonLine` calls blank:
+ * JavaScript's trim() leaves nothing, so Unicode whitespace (U+00A0,
+ * U+FEFF, U+2028…) counts as well as ASCII. For those that count records
+ * in bytes (the file importer, dead letters' byte spans): counted any other
+ * way, records after such a line get the wrong number. A line past ASCII
+ * is decoded to tell (rare: a record starts with ASCII).
+ */
+export function isBlankLine(bytes: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const c = bytes[i] as number;
+    if (c >= 0x80) return UTF8.decode(bytes.subarray(start, end)).trim().length === 0;
+    // \t, \n, \v, \f, \r, space
+    if (c !== 9 && c !== 10 && c !== 11 && c !== 12 && c !== 13 && c !== 32) return false;
+  }
+  return true;
+}
+
 /** NDJSON line `line` (0-based) parsed, or BLANK_LINE; `index`: the records before it. Throws INVALID_JSON naming both. */
 export function parseNdjsonLine(raw: string, line: number, index: number): unknown {
   // Blank lines (and a trailing newline) are framing, not records.

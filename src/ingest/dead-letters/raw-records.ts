@@ -14,7 +14,7 @@
  * Scanning bytes is safe for UTF-8: every structural character is ASCII
  * and no byte of a multi-byte character is below 0x80.
  */
-import type { BodyFormat } from '../decode-body.ts';
+import { isBlankLine, type BodyFormat } from '../decode-body.ts';
 import { envelopedText, type FrameEnvelope } from '../frame-envelope.ts';
 
 /** The shape of a body as the pipeline received it. */
@@ -73,22 +73,10 @@ function lineSpans(body: Uint8Array): [number, number][] {
     let eol = body.indexOf(LF, at);
     if (eol === -1) eol = body.length;
     const [s, e] = trim(body, at, eol);
-    if (s < e && !unicodeBlank(body, s, e)) spans.push([s, e]);
+    if (!isBlankLine(body, s, e)) spans.push([s, e]);
     at = eol + 1;
   }
   return spans;
-}
-
-const UTF8 = new TextDecoder();
-
-/**
- * A line of Unicode whitespace only (U+00A0, U+FEFF, U+3000…): blank to
- * `decodeBody`, which trims lines as JavaScript does, so not a record. A
- * record line starts with ASCII (JSON allows no other whitespace before a
- * value), so only a line that starts past ASCII is decoded to tell.
- */
-function unicodeBlank(body: Uint8Array, s: number, e: number): boolean {
-  return (body[s] as number) >= 0x80 && UTF8.decode(body.subarray(s, e)).trim().length === 0;
 }
 
 /** Elements of the array at [start, end): split on the commas of its top level. */

@@ -5,32 +5,19 @@
  * a batch's first record to its last, blank lines included, so the node's
  * "NDJSON line K" is line firstLine + K - 1 of the file.
  *
- * Records are counted exactly as the node counts them: a line is blank
- * when JavaScript's trim() leaves nothing of it, Unicode whitespace
- * (U+00A0, U+FEFF, U+2028…) included, as decodeBody trims. Counting more
+ * Records are counted exactly as the node counts them (`isBlankLine`:
+ * Unicode whitespace is blank too, as decodeBody trims). Counting more
  * would shift the node's record numbers after such a line (dead letters
  * and errors naming the wrong row, dedupe keys that depend on where the
  * batches are cut); counting fewer would give two records one key.
  */
+import { isBlankLine } from '../decode-body.ts';
 import type { FileBatch, FileReadOptions, ResumePoint } from './file-batch.ts';
 import { RecordSplitter } from './record-splitter.ts';
 import { openTextStream } from './text-stream.ts';
 
 const CHUNK_BYTES = 1024 * 1024;
 const LF = 10;
-
-const UTF8 = new TextDecoder();
-
-function isBlank(buf: Buffer, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) {
-    const c = buf[i] as number;
-    // Past ASCII only Unicode whitespace may still make the line blank: decode it to tell (rare).
-    if (c >= 0x80) return UTF8.decode(buf.subarray(start, end)).trim().length === 0;
-    // space, \t, \v, \f, \r
-    if (c !== 32 && c !== 9 && c !== 11 && c !== 12 && c !== 13) return false;
-  }
-  return true;
-}
 
 /** The lines of row i of an NDJSON body: the i-th non-blank line (error path only). */
 function lineOfRow(body: Uint8Array, firstLine: number, i: number): number | undefined {
@@ -40,7 +27,7 @@ function lineOfRow(body: Uint8Array, firstLine: number, i: number): number | und
   for (let start = 0; start < buf.length; line++) {
     let end = buf.indexOf(LF, start);
     if (end === -1) end = buf.length;
-    if (!isBlank(buf, start, end) && ++row === i) return line;
+    if (!isBlankLine(buf, start, end) && ++row === i) return line;
     start = end + 1;
   }
   return undefined;
@@ -91,7 +78,7 @@ export async function* ndjsonBatches(path: string, o: FileReadOptions): AsyncGen
       let end = chunk.indexOf(LF, at);
       if (end === -1) end = chunk.length;
       const next = Math.min(end + 1, chunk.length);
-      if (!isBlank(chunk, at, end)) {
+      if (!isBlankLine(chunk, at, end)) {
         if (batchRows === 0) {
           from = at;
           batchFirstLine = line;
