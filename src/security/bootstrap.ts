@@ -63,6 +63,6 @@ export async function bootstrapAdmin(registry: TokenRegistry, o: BootstrapOption
  */
 export async function writeTokenFile(file: string, token: string): Promise<void> {
   await writeFileAtomic(file, `${token}\n`, 0o600);
-  // The umask may have narrowed it further; never wider.
+  // A temporary file left by a crash keeps its old mode when opened again.
   await chmod(file, 0o600);
 }

@@ -27,21 +27,17 @@ export type GetOnReplica = (node: string, id: bigint) => Promise<WireRecord | un
 /** `merged` without the records a replica that lacked them holds at a newer version; how many were dropped. */
 export async function withoutMoved(pages: readonly ReplicaPage[], merged: readonly WireRecord[], get: GetOnReplica): Promise<{ records: WireRecord[]; dropped: number }> {
   if (pages.length < 2) return { records: [...merged], dropped: 0 };
-  const held = pages.map((p) => ({ page: p, ids: new Set(p.records.map((r) => idHex(r[0]))), last: p.records.at(-1)?.[0] }));
+  const held = pages.map((p) => ({ page: p, ids: new Set(p.records.map((r) => recordKeyId(r[0]))), last: p.records.at(-1)?.[0] }));
   const superseded = await Promise.all(
     merged.map(async (m) => {
-      const id = idHex(m[0]);
+      const id = recordKeyId(m[0]);
       // A full page that ends before this record may simply not have reached it.
       const lackers = held.filter((h) => !h.ids.has(id) && !(h.page.full && h.last !== undefined && Buffer.compare(m[0], h.last) > 0));
       if (lackers.length === 0) return false;
-      const found = await Promise.all(lackers.map((h) => get(h.page.node, recordKeyId(m[0])).catch(() => undefined)));
+      const found = await Promise.all(lackers.map((h) => get(h.page.node, id).catch(() => undefined)));
       return found.some((r) => r !== undefined && versionOf(r[1]) > versionOf(m[1]));
     }),
   );
   const records = merged.filter((_, i) => !superseded[i]);
   return { records, dropped: merged.length - records.length };
-}
-
-function idHex(recordKey: Buffer): string {
-  return recordKey.toString('hex', recordKey.length - 8);
 }

@@ -20,8 +20,9 @@ const CREATE_LOOKUPS_IN_FLIGHT_MAX = 32;
 export async function withoutExistingCreates(ctx: ApiContext, batch: TableBatch, items: readonly BulkItem[], outcomes: (ItemOutcome | undefined)[]): Promise<TableBatch> {
   const checked = batch.positions.flatMap((pos, i) => {
     const item = items[pos] as BulkItem;
-    // An _id past the key limit cannot be stored (validation refuses that item), nor looked up.
-    const lookup = item.action === 'create' && item.idGiven && (batch.earlier[i] ?? -1) < 0 && item.id !== undefined && Buffer.byteLength(item.id) <= ctx.config.keyBytesMax;
+    // An _id past the key limit cannot be stored (validation refuses that item), nor looked up. (A create whose
+    // _id an earlier op of the request writes is not in a batch: planBulk defers it.)
+    const lookup = item.action === 'create' && item.idGiven && item.id !== undefined && Buffer.byteLength(item.id) <= ctx.config.keyBytesMax;
     return lookup ? [{ i, id: item.id as string }] : [];
   });
   if (checked.length === 0) return batch;
