@@ -22,16 +22,17 @@ export function followTransitions(placement: PlacementService, antiEntropy: Anti
       .then(
         () => {
           done = current.epoch;
+          running = false;
+          follow();
         },
         (err: unknown) => {
+          // Retried after a pause only: catch-up fails as a matter of course while too few sources are alive
+          // (NO_QUORUM), and an immediate retry spun on it.
+          running = false;
           log.warn({ event: 'catch_up_failed', epoch: current.epoch, err: (err as Error).message }, 'copying gained shards failed; retrying');
           setTimeout(follow, config.healthIntervalMs * 5).unref();
         },
-      )
-      .finally(() => {
-        running = false;
-        follow();
-      });
+      );
   };
   placement.on('change', follow);
   follow();
