@@ -1,0 +1,59 @@
+/**
+ * `PATCH /v1/tables/{t}` (settings) against an in-process node: a request
+ * that is refused changes nothing, whatever part of it was valid.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import { resolveConfig } from '../../../src/config.ts';
+import { SluiceNode } from '../../../src/sluice-node.ts';
+import { tempDir } from '../../support/temp-dir.ts';
+import { authHeaders, TEST_TOKEN } from '../../support/auth.ts';
+
+const LEDGER = { name: 'ledger', shardKey: 'account', fields: [{ name: 'account', type: 'string', required: true }, { name: 'amount', type: 'int' }] };
+
+let node: SluiceNode;
+let base = '';
+
+after(async () => {
+  await node?.stop();
+});
+const dir = tempDir({ after }, 'sluice-settings-');
+
+before(async () => {
+  const config = resolveConfig({ dataDir: dir, httpPort: 0, bootstrapToken: TEST_TOKEN, diskFreeBytesMin: 0, auditLog: 'off' });
+  node = await SluiceNode.start(config, pino({ level: 'silent' }));
+  base = node.url;
+  const res = await call('POST', '/v1/tables', LEDGER);
+  assert.equal(res.status, 201, res.text);
+});
+
+async function call(method: string, path: string, body?: unknown): Promise<{ status: number; text: string; json: Record<string, unknown> }> {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: { ...authHeaders(), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  return { status: res.status, text, json: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) };
+}
+
+test('a settings patch refused for its limits leaves onInvalid (and the schema version) unchanged', async () => {
+  const before = await call('GET', '/v1/tables/ledger');
+  assert.equal(before.json['version'], 1);
+  assert.equal(before.json['onInvalid'], undefined);
+  const res = await call('PATCH', '/v1/tables/ledger', { onInvalid: 'skip', limits: { recordsPerSecond: -5 } });
+  assert.equal(res.status, 400, res.text);
+  assert.equal((res.json as { error?: { code?: string } }).error?.code ?? res.json['code'], 'INVALID_TABLE_DEFINITION', res.text);
+  const afterRefusal = await call('GET', '/v1/tables/ledger');
+  // The refused request must not have switched the table's writes to skipping invalid records.
+  assert.equal(afterRefusal.json['onInvalid'], undefined, afterRefusal.text);
+  assert.equal(afterRefusal.json['version'], 1, afterRefusal.text);
+});
+
+test('a settings patch refused for its onInvalid leaves the limits unchanged', async () => {
+  const res = await call('PATCH', '/v1/tables/ledger', { onInvalid: 'sometimes', limits: { recordsPerSecond: 7 } });
+  assert.equal(res.status, 400, res.text);
+  const now = await call('GET', '/v1/tables/ledger');
+  assert.equal((now.json['limits'] as Record<string, unknown>)['recordsPerSecond'], undefined, now.text);
+});
