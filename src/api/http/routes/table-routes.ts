@@ -57,6 +57,10 @@ export function registerTableRoutes(app: FastifyInstance, ctx: ApiContext): void
     const { catalog, tables } = ctx.services();
     let entry = catalog.require(request.params.table);
     const patch = settingsPatch(await readJson(request));
+    // Both parts are judged before either is stored: they are two durable changes, and a request
+    // refused for its limits must not leave its onInvalid applied (nor the reverse).
+    if ('onInvalid' in patch) withOnInvalid(currentDef(entry), patch.onInvalid);
+    if ('limits' in patch) patchTableLimits(entry.limits ?? {}, patch.limits, TABLE_LIMIT_BOUNDS);
     // onInvalid is a field of the definition (a new schema version); limits are kept beside it.
     if ('onInvalid' in patch) entry = await tables.evolve(request.params.table, (current) => withOnInvalid(current, patch.onInvalid));
     if ('limits' in patch) entry = await tables.setLimits(request.params.table, (current) => patchTableLimits(current, patch.limits, TABLE_LIMIT_BOUNDS));
