@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { evolveSchema } from '../../../src/core/schema/evolve-schema.ts';
 import { parseTableDef } from '../../../src/core/schema/parse-table-def.ts';
 import { compileSchema } from '../../../src/core/schema/compile-schema.ts';
@@ -194,4 +195,18 @@ test('every incompatible change is reported at once', () => {
   const r = refused({ fields: [...fields, { name: 'must', type: 'int', required: true }] });
   assert.equal(r.code, 'SCHEMA_INCOMPATIBLE');
   assert.deepEqual(r.paths.sort(), ['/fields', '/fields/3/type', '/fields/4/required', '/fields/5'].sort());
+});
+
+test('a described proto-bound table sent back with a new field evolves; its binding cannot change', () => {
+  const source = readFileSync(new URL('../fixtures/payment.proto', import.meta.url), 'utf8');
+  const bound = parseTableDef({ name: 'payments', shardKey: 'account_id', proto: { message: 'shop.v1.Payment', source } }, NOW);
+  // What GET /v1/tables/{t} shows (the binding as its stored descriptor), plus one field.
+  const described = JSON.parse(JSON.stringify(bound)) as TableDef;
+  const v2 = evolveSchema(bound, { ...described, fields: [...described.fields, { name: 'note', type: 'string' }] }, NOW);
+  assert.equal(v2.version, 2);
+  assert.deepEqual(v2.proto, bound.proto);
+  assert.equal(evolveSchema(bound, described, NOW), bound);
+  // The binding is not changed through a schema patch.
+  const other = { ...described, proto: { message: 'shop.v1.Other', descriptor: described.proto?.descriptor } };
+  assert.deepEqual(refused(other, bound), { code: 'INVALID_TABLE_DEFINITION', paths: ['/proto'] });
 });
