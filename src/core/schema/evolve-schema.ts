@@ -41,7 +41,7 @@ import { TABLE_DEF_DEFAULTS, checkOnInvalid, throwIfProblems, type TableDefOptio
  * and `extraFields` must repeat the current value (`version` doubles as an
  * optimistic-concurrency check); `lastFieldId` is server-managed and ignored.
  */
-const PATCH_KEYS = new Set(['fields', 'name', 'shardKey', 'primaryKey', 'timeField', 'replicationFactor', 'extraFields', 'version', 'lastFieldId', 'onInvalid']);
+const PATCH_KEYS = new Set(['fields', 'name', 'shardKey', 'primaryKey', 'timeField', 'replicationFactor', 'extraFields', 'version', 'lastFieldId', 'onInvalid', 'proto']);
 
 const WIDENINGS: ReadonlySet<string> = new Set(['int>float', 'int>decimal']);
 
@@ -108,6 +108,10 @@ function checkTopLevel(current: TableDef, raw: Record<string, unknown>, invalid:
   if (raw.name !== undefined && raw.name !== current.name) invalid.add('/name', 'a table cannot be renamed through its schema');
   if (raw.replicationFactor !== undefined && raw.replicationFactor !== current.replicationFactor) {
     invalid.add('/replicationFactor', 'replicationFactor is not part of the schema and cannot change here');
+  }
+  // A described proto-bound table shows its binding: sent back it must be the same one (JSON-equal, as stored).
+  if (raw.proto !== undefined && !isDeepStrictEqual(raw.proto, JSON.parse(JSON.stringify(current.proto ?? null)))) {
+    invalid.add('/proto', 'the protobuf binding is not part of a schema patch and cannot change here');
   }
   if (raw.extraFields !== undefined && raw.extraFields !== 'reject' && raw.extraFields !== 'keep') invalid.add('/extraFields', 'extraFields must be "reject" or "keep"');
   checkOnInvalid(current.name, raw.onInvalid, invalid);
