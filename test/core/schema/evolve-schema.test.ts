@@ -4,6 +4,8 @@ import { readFileSync } from 'node:fs';
 import { evolveSchema } from '../../../src/core/schema/evolve-schema.ts';
 import { parseTableDef } from '../../../src/core/schema/parse-table-def.ts';
 import { compileSchema } from '../../../src/core/schema/compile-schema.ts';
+import { compileRenderer } from '../../../src/core/schema/render-record.ts';
+import { parquetExportPlan } from '../../../src/api/parquet-export.ts';
 import { SluiceError } from '../../../src/core/errors.ts';
 import type { TableDef } from '../../../src/core/schema/table-def.ts';
 
@@ -209,4 +211,22 @@ test('a described proto-bound table sent back with a new field evolves; its bind
   // The binding is not changed through a schema patch.
   const other = { ...described, proto: { message: 'shop.v1.Other', descriptor: described.proto?.descriptor } };
   assert.deepEqual(refused(other, bound), { code: 'INVALID_TABLE_DEFINITION', paths: ['/proto'] });
+});
+
+test('widening a field keeps what records written before it existed read back, in the new type', () => {
+  // qty2 added with a default (old records read 5), then widened: old records must read it as the new type does.
+  const added = evolveSchema(BASE, { fields: [...BASE_FIELDS, { name: 'qty2', type: 'int', default: 5 }] }, NOW);
+  const toDecimal = evolveSchema(added, { fields: [...BASE_FIELDS, { name: 'qty2', type: 'decimal' }] }, NOW);
+  const toFloat = evolveSchema(added, { fields: [...BASE_FIELDS, { name: 'qty2', type: 'float' }] }, NOW);
+  const v1Record = ['acct', 'txn', 1, 0, null, null];
+  const asDecimal = compileRenderer(toDecimal, BASE)(v1Record);
+  assert.equal(asDecimal['qty2'], '5', 'a decimal reads back as its string, like every decimal value');
+  assert.equal(compileRenderer(toFloat, BASE)(v1Record)['qty2'], 5);
+  // An int default past 2^53 is kept as its decimal string; as a float it is a number.
+  const big = evolveSchema(BASE, { fields: [...BASE_FIELDS, { name: 'qty2', type: 'int', default: '9007199254740993' }] }, NOW);
+  const bigFloat = evolveSchema(big, { fields: [...BASE_FIELDS, { name: 'qty2', type: 'float' }] }, NOW);
+  assert.equal(compileRenderer(bigFloat, BASE)(v1Record)['qty2'], 9007199254740992);
+  // The Parquet export of the widened table takes the old record (a number in a decimal column threw).
+  const column = parquetExportPlan(toDecimal, false).columns.find((c) => c.name === 'qty2');
+  assert.deepEqual(column?.take({ id: 1n, fields: asDecimal, ingestedAtMs: NOW }), Buffer.from('5'));
 });
