@@ -32,7 +32,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { SluiceError } from '../errors.ts';
-import type { ExtraFields, FieldAlias, FieldDef, FieldType, InvalidPolicy, TableDef } from './table-def.ts';
+import type { ExtraFields, FieldAlias, FieldDef, FieldType, InvalidPolicy, JsonValue, TableDef } from './table-def.ts';
 import { DefinitionProblems, parseFieldSpecs, type FieldSpec } from './parse-field-specs.ts';
 import { TABLE_DEF_DEFAULTS, checkOnInvalid, throwIfProblems, type TableDefOptions } from './parse-table-def.ts';
 
@@ -47,6 +47,20 @@ const WIDENINGS: ReadonlySet<string> = new Set(['int>float', 'int>decimal']);
 
 function isWidening(from: FieldType, to: FieldType): boolean {
   return WIDENINGS.has(`${from}>${to}`);
+}
+
+/**
+ * A stored JSON value of type `from` in the JSON form of `to` (a widening or
+ * no change). An initial default is read back in place of a value records
+ * never had: after int → decimal it must be the decimal's string, as the
+ * widened stored ints are (render-record.ts), or readers such as the Parquet
+ * export's decimal column meet a number.
+ */
+function widenedJson(value: JsonValue | undefined, from: FieldType, to: FieldType): JsonValue | undefined {
+  if (value === undefined || value === null || from === to) return value;
+  if (from === 'int' && to === 'float') return Number(value);
+  if (from === 'int' && to === 'decimal') return String(value);
+  return value;
 }
 
 /** Which current field each desired field continues (undefined: a new field). */
@@ -160,7 +174,7 @@ export function evolveSchema(
     if (cur !== undefined) checkContinued(cur, spec, roles.get(cur.id), incompatible);
     else if (spec.required && spec.default === undefined) incompatible.add(spec.path, `new required field ${JSON.stringify(spec.name)} needs a default (old records read back with it)`);
     const aliases = aliasesOf(spec, cur, nowMs, aliasTtlMs);
-    const initialDefault = cur === undefined ? spec.default : cur.initialDefault;
+    const initialDefault = cur === undefined ? spec.default : widenedJson(cur.initialDefault, cur.type, spec.type);
     return {
       id: cur?.id ?? ++lastFieldId,
       name: spec.name,
