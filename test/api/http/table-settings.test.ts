@@ -57,3 +57,22 @@ test('a settings patch refused for its onInvalid leaves the limits unchanged', a
   const now = await call('GET', '/v1/tables/ledger');
   assert.equal((now.json['limits'] as Record<string, unknown>)['recordsPerSecond'], undefined, now.text);
 });
+
+test('a schema change that would make a dead-letter table refuse its letters is refused (SCHEMA_INCOMPATIBLE)', async () => {
+  const post = (body: string): Promise<Response> =>
+    fetch(`${base}/v1/tables/ledger/records?on_invalid=dead_letter`, { method: 'POST', headers: { ...authHeaders(), 'content-type': 'application/x-ndjson' }, body });
+  const first = await post('{"account":"a","amount":"not a number"}\n{"account":"b","amount":2}');
+  assert.equal(first.status, 200, await first.text());
+  const described = await call('GET', '/v1/tables/ledger__dead_letters');
+  assert.equal(described.status, 200, described.text);
+  const fields = described.json['fields'] as { name: string }[];
+  // `path` is optional, so the general rules let it go; every letter carries it.
+  const res = await call('PATCH', '/v1/tables/ledger__dead_letters/schema', { fields: fields.filter((f) => f.name !== 'path') });
+  assert.equal(res.status, 409, res.text);
+  assert.match(res.text, /SCHEMA_INCOMPATIBLE/);
+  // Adding a field stays possible, and letters are still stored.
+  const added = await call('PATCH', '/v1/tables/ledger__dead_letters/schema', { fields: [...fields, { name: 'triage_note', type: 'string' }] });
+  assert.equal(added.status, 200, added.text);
+  const second = await post('{"account":"c","amount":"nope"}\n{"account":"d","amount":4}');
+  assert.equal(second.status, 200, await second.text());
+});
