@@ -13,6 +13,8 @@ import { DefinitionProblems } from '../../../core/schema/parse-field-specs.ts';
 import { describeLimits, parseTableLimits, patchTableLimits, type TableLimits } from '../../../core/schema/table-limits.ts';
 import { TABLE_LIMIT_BOUNDS } from '../../../config.ts';
 import { currentDef, type TableEntry } from '../../../storage/catalog.ts';
+import type { TableDef } from '../../../core/schema/table-def.ts';
+import { DEAD_LETTER_FIELDS, isDeadLetterTable } from '../../../ingest/dead-letters/dead-letter-table.ts';
 import type { ApiContext } from '../api-context.ts';
 import { readBody } from '../body-reader.ts';
 import { ANY_TOKEN, needs, onSomeTable, onTable } from '../route-auth.ts';
@@ -70,9 +72,27 @@ export function registerTableRoutes(app: FastifyInstance, ctx: ApiContext): void
     const { catalog, tables } = ctx.services();
     const table = catalog.require(request.params.table);
     const patch = schemaPart(await readJson(request), describeLimits(table.limits, ctx.config.eventTimeAheadMsMax));
-    const entry = await tables.evolve(request.params.table, (current) => evolveSchema(current, patch, Date.now(), ctx.config.aliasTtlMs));
+    const entry = await tables.evolve(request.params.table, (current) => keepsLetterFields(evolveSchema(current, patch, Date.now(), ctx.config.aliasTtlMs)));
     return send(reply, 200, describe(entry, ctx.config.eventTimeAheadMsMax));
   });
+}
+
+/**
+ * A dead-letter table must keep taking the letters the node writes into it
+ * (dead-letter-record.ts): each letter field under its name and type. The
+ * general rules let an optional field go or be renamed, but a letter the
+ * table refuses fails the whole write that dead-letters (INTERNAL), valid
+ * records included. Fields may still be added.
+ */
+function keepsLetterFields(next: TableDef): TableDef {
+  if (!isDeadLetterTable(next.name)) return next;
+  const problems = DEAD_LETTER_FIELDS.flatMap((want) => {
+    const have = next.fields.find((f) => f.name === want.name);
+    if (have === undefined) return [{ path: '/fields', message: `the dead-letter field ${JSON.stringify(want.name)} cannot be removed or renamed: every letter carries it` }];
+    return have.type === want.type ? [] : [{ path: '/fields', message: `the dead-letter field ${JSON.stringify(want.name)} must stay of type ${want.type}` }];
+  });
+  if (problems.length === 0) return next;
+  throw new SluiceError('SCHEMA_INCOMPATIBLE', `incompatible schema change: ${problems[0]?.path} ${problems[0]?.message}`, problems);
 }
 
 /** The public description of a table: its current definition and the limits that apply (defaults filled in). */
