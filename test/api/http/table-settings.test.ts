@@ -76,3 +76,23 @@ test('a schema change that would make a dead-letter table refuse its letters is 
   const second = await post('{"account":"c","amount":"nope"}\n{"account":"d","amount":4}');
   assert.equal(second.status, 200, await second.text());
 });
+
+test('a dead-letter table created ahead of its first letter must take letters: one that would refuse them is refused (INVALID_TABLE_DEFINITION)', async () => {
+  const other = { name: 'orders', shardKey: 'id', fields: [{ name: 'id', type: 'string', required: true }, { name: 'qty', type: 'int' }] };
+  assert.equal((await call('POST', '/v1/tables', other)).status, 201);
+  // A user's own table under the reserved name, without the letter fields: every dead_letter write to orders would fail.
+  const wrong = await call('POST', '/v1/tables', { name: 'orders__dead_letters', shardKey: 'note', fields: [{ name: 'note', type: 'string', required: true }] });
+  assert.equal(wrong.status, 400, wrong.text);
+  assert.match(wrong.text, /INVALID_TABLE_DEFINITION/);
+  // The letter fields, but a required field of the user's that no letter carries.
+  const ledgerLetters = await call('GET', '/v1/tables/ledger__dead_letters');
+  const letterFields = (ledgerLetters.json['fields'] as { name: string; type: string; required?: boolean }[]).filter((f) => f.name !== 'triage_note')
+    .map((f) => ({ name: f.name, type: f.type, ...(f.required === true ? { required: true } : {}) }));
+  const extraRequired = await call('POST', '/v1/tables', { name: 'orders__dead_letters', shardKey: 'dead_letter_id', primaryKey: 'dead_letter_id', fields: [...letterFields, { name: 'owner', type: 'string', required: true }] });
+  assert.equal(extraRequired.status, 400, extraRequired.text);
+  // The definition a dead-letter table is described with is accepted, and letters are stored in it.
+  const right = await call('POST', '/v1/tables', { name: 'orders__dead_letters', shardKey: 'dead_letter_id', primaryKey: 'dead_letter_id', timeField: 'failed_at', fields: [...letterFields, { name: 'owner', type: 'string' }] });
+  assert.equal(right.status, 201, right.text);
+  const res = await fetch(`${base}/v1/tables/orders/records?on_invalid=dead_letter`, { method: 'POST', headers: { ...authHeaders(), 'content-type': 'application/x-ndjson' }, body: '{"id":"o1","qty":"many"}\n{"id":"o2","qty":2}' });
+  assert.equal(res.status, 200, await res.text());
+});
