@@ -32,6 +32,28 @@ export const DEAD_LETTER_FIELDS = [
   { name: 'replayed_id', type: 'string' },
 ] as const;
 
+/**
+ * Why `def`, a dead-letter table's definition, would refuse the letters
+ * the node writes into it (dead-letter-record.ts): every letter field under
+ * its name and type, no required field a letter does not carry, and the
+ * letter's id as primary key (`sluice dlq replay` rewrites a letter under
+ * its id). A letter it refused would fail the whole write that
+ * dead-letters (INTERNAL), valid records included. Empty when it takes them.
+ */
+export function letterTableProblems(def: TableDef): { path: string; message: string }[] {
+  const problems = DEAD_LETTER_FIELDS.flatMap((want) => {
+    const have = def.fields.find((f) => f.name === want.name);
+    if (have === undefined) return [{ path: '/fields', message: `the dead-letter field ${JSON.stringify(want.name)} is missing: every letter carries it` }];
+    return have.type === want.type ? [] : [{ path: '/fields', message: `the dead-letter field ${JSON.stringify(want.name)} must be of type ${want.type}` }];
+  });
+  const letterField = new Set<string>(DEAD_LETTER_FIELDS.map((f) => f.name));
+  for (const f of def.fields) {
+    if (!letterField.has(f.name) && f.required && f.default === undefined) problems.push({ path: '/fields', message: `field ${JSON.stringify(f.name)} is required, and no letter carries it: give it a default or make it optional` });
+  }
+  if (def.primaryKey !== 'dead_letter_id') problems.push({ path: '/primaryKey', message: 'a dead-letter table\'s primary key is dead_letter_id' });
+  return problems;
+}
+
 /** True when `name` is a dead-letter table (its writes never dead-letter: letters of letters would recurse). */
 export function isDeadLetterTable(name: string): boolean {
   return name.endsWith(DEAD_LETTER_SUFFIX);

@@ -14,7 +14,7 @@ import { describeLimits, parseTableLimits, patchTableLimits, type TableLimits } 
 import { TABLE_LIMIT_BOUNDS } from '../../../config.ts';
 import { currentDef, type TableEntry } from '../../../storage/catalog.ts';
 import type { TableDef } from '../../../core/schema/table-def.ts';
-import { DEAD_LETTER_FIELDS, isDeadLetterTable } from '../../../ingest/dead-letters/dead-letter-table.ts';
+import { isDeadLetterTable, letterTableProblems } from '../../../ingest/dead-letters/dead-letter-table.ts';
 import type { ApiContext } from '../api-context.ts';
 import { readBody } from '../body-reader.ts';
 import { ANY_TOKEN, needs, onSomeTable, onTable } from '../route-auth.ts';
@@ -40,6 +40,9 @@ export function registerTableRoutes(app: FastifyInstance, ctx: ApiContext): void
     const { limits: rawLimits, rest } = splitLimits(raw);
     const def = parseTableDef(rest, Date.now(), { aliasTtlMs: ctx.config.aliasTtlMs, replicationFactorDefault });
     const limits = checkLimits(rawLimits);
+    // Created ahead of its first letter, a dead-letter table must still take them.
+    const letterProblems = isDeadLetterTable(def.name) ? letterTableProblems(def) : [];
+    if (letterProblems.length > 0) throw new SluiceError('INVALID_TABLE_DEFINITION', `a dead-letter table must take the node's letters: ${letterProblems[0]?.path} ${letterProblems[0]?.message}`, letterProblems);
     const entry = await tables.create(def, Date.now(), limits);
     return send(reply, 201, describe(entry, ctx.config.eventTimeAheadMsMax));
   });
@@ -77,20 +80,9 @@ export function registerTableRoutes(app: FastifyInstance, ctx: ApiContext): void
   });
 }
 
-/**
- * A dead-letter table must keep taking the letters the node writes into it
- * (dead-letter-record.ts): each letter field under its name and type. The
- * general rules let an optional field go or be renamed, but a letter the
- * table refuses fails the whole write that dead-letters (INTERNAL), valid
- * records included. Fields may still be added.
- */
+/** `next` when it is no dead-letter table, or one that still takes letters; SCHEMA_INCOMPATIBLE otherwise. */
 function keepsLetterFields(next: TableDef): TableDef {
-  if (!isDeadLetterTable(next.name)) return next;
-  const problems = DEAD_LETTER_FIELDS.flatMap((want) => {
-    const have = next.fields.find((f) => f.name === want.name);
-    if (have === undefined) return [{ path: '/fields', message: `the dead-letter field ${JSON.stringify(want.name)} cannot be removed or renamed: every letter carries it` }];
-    return have.type === want.type ? [] : [{ path: '/fields', message: `the dead-letter field ${JSON.stringify(want.name)} must stay of type ${want.type}` }];
-  });
+  const problems = isDeadLetterTable(next.name) ? letterTableProblems(next) : [];
   if (problems.length === 0) return next;
   throw new SluiceError('SCHEMA_INCOMPATIBLE', `incompatible schema change: ${problems[0]?.path} ${problems[0]?.message}`, problems);
 }
