@@ -1,0 +1,81 @@
+/**
+ * The gRPC Ingest door against an in-process node: what a refused request
+ * leaves behind. A write refused for its options gives its admission back
+ * (else a few bad requests leave the node refusing every write with
+ * OVERLOADED).
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { pino } from 'pino';
+import type { ServiceError } from '@grpc/grpc-js';
+import { resolveConfig, type NodeConfig } from '../../src/config.ts';
+import { SluiceNode } from '../../src/sluice-node.ts';
+import { tempDir } from '../process/harness.ts';
+import { ingestClient, ingestStream, ingestWrite, type IngestClient } from '../process/ingest-client.ts';
+import { TEST_TOKEN, authHeaders } from '../support/auth.ts';
+
+type Owner = { after: (fn: () => Promise<void> | void) => void };
+
+const METERED = {
+  name: 'metered',
+  shardKey: 'device',
+  fields: [
+    { name: 'device', type: 'string', required: true },
+    { name: 'n', type: 'int' },
+  ],
+};
+
+function records(prefix: string, n: number): Buffer {
+  return Buffer.from(Array.from({ length: n }, (_, i) => JSON.stringify({ device: `${prefix}-${i}`, n: i })).join('\n'));
+}
+
+async function api(node: SluiceNode, method: string, path: string, body?: object): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(`${node.url}${path}`, { method, headers: { ...authHeaders(), 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+  const text = await res.text();
+  return { status: res.status, json: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) };
+}
+
+async function startNode(t: Owner, options: Partial<NodeConfig> = {}): Promise<{ node: SluiceNode; client: (token?: string) => IngestClient }> {
+  // The directory goes once the node has stopped.
+  let node: SluiceNode | undefined;
+  const removals: (() => void)[] = [];
+  t.after(async () => {
+    await node?.stop();
+    for (const remove of removals) remove();
+  });
+  const dir = tempDir({ after: (fn) => removals.push(fn) }, 'sluice-grpc-door-');
+  const config = resolveConfig({ dataDir: dir, httpPort: 0, grpcEnabled: true, grpcPort: 0, bootstrapToken: TEST_TOKEN, diskFreeBytesMin: 0, auditLog: 'off', ...options });
+  const started = await SluiceNode.start(config, pino({ level: 'silent' }));
+  node = started;
+  const created = await api(started, 'POST', '/v1/tables', METERED);
+  assert.equal(created.status, 201, JSON.stringify(created.json));
+  const client = (token?: string): IngestClient => {
+    const c = ingestClient(started.grpcPort as number, token === undefined ? {} : { token });
+    t.after(() => c.close());
+    return c;
+  };
+  return { node: started, client };
+}
+
+test('a gRPC write refused for its options gives its admission back: later writes are not OVERLOADED', { timeout: 30_000 }, async (t) => {
+  const { client } = await startNode(t, { inFlightRequestsMax: 2 });
+  const c = client();
+  // More refused requests than admission has room for, unary and streamed.
+  const codes: (string | undefined)[] = [];
+  for (let i = 0; i < 3; i++) {
+    const refused = await ingestWrite(c, { table: 'metered', records: records(`c${i}`, 1), consistency: 'most' }).then(
+      () => undefined,
+      (err: ServiceError) => err,
+    );
+    codes.push(refused?.metadata.get('sluice-code')[0]?.toString());
+  }
+  assert.deepEqual(codes, ['INVALID_ARGUMENT', 'INVALID_ARGUMENT', 'INVALID_ARGUMENT'], 'each refused for its option, none for a full admission');
+  const streamed = await ingestStream(c, [0, 1, 2].map((i) => ({ table: 'metered', records: records(`s${i}`, 1), onInvalid: 'sometimes', sequence: String(i) })));
+  assert.deepEqual(streamed.map((r) => r.error?.code), ['INVALID_ARGUMENT', 'INVALID_ARGUMENT', 'INVALID_ARGUMENT']);
+
+  const ok = await ingestWrite(c, { table: 'metered', records: records('ok', 5) }).then(
+    (r) => r.written,
+    (err: ServiceError) => `${err.code} ${err.metadata.get('sluice-code')[0]}: ${err.details}`,
+  );
+  assert.equal(ok, 5, 'admission has room again once the refused requests are answered');
+});
