@@ -46,6 +46,12 @@ interface WriteRequestMessage {
   readonly atomic: boolean;
 }
 
+/** A request's options as the pipeline takes them, resolved before admission. */
+interface WriteOptions {
+  readonly onInvalid: OnInvalid;
+  readonly consistency: Consistency;
+}
+
 interface RejectionMessage {
   index: number;
   path: string;
@@ -72,17 +78,17 @@ interface WriteReplyMessage {
 export function ingestGrpcService(ctx: ApiContext): GrpcService {
   const definition = loadDefinition();
   // A unary write past a table's rate is refused (RESOURCE_EXHAUSTED, retry pushback); a stream's batch waits, like admission.
-  const write = async (req: WriteRequestMessage, ticket: AdmissionTicket, wait?: AbortSignal): Promise<WriteReplyMessage> => {
+  // Nothing here may throw before the door's write: only the door gives the ticket back (options are resolved by checkRequest).
+  const write = async (req: WriteRequestMessage, options: WriteOptions, ticket: AdmissionTicket, wait?: AbortSignal): Promise<WriteReplyMessage> => {
     const result = await ctx.door.write(
       {
         table: req.table,
         // Protobuf messages travel as one body with their lengths: each is decoded (and refused) on its own.
         ...(req.messages.length > 0 ? { body: Buffer.concat(req.messages), frames: Uint32Array.from(req.messages, (m) => m.length), frameFormat: 'protobuf' as const } : { body: req.records }),
         format: 'auto',
-        // Empty: the table's default; an atomic batch is all or nothing whatever the default.
-        onInvalid: pick<OnInvalid>('on_invalid', req.onInvalid, INVALID_POLICIES, req.atomic ? 'reject' : (currentDef(ctx.services().catalog.require(req.table)).onInvalid ?? 'reject')),
+        onInvalid: options.onInvalid,
         source: 'grpc',
-        consistency: pick<Consistency>('consistency', req.consistency, ['one', 'quorum', 'all'], 'quorum'),
+        consistency: options.consistency,
         ...(req.atomic ? { atomic: true } : {}),
         ...(wait === undefined ? {} : { rateLimit: 'wait' as const, signal: wait }),
       },
@@ -92,7 +98,8 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
     return replyOf(req.sequence, result);
   };
   const auth = ctx.auth.auth;
-  const checkRequest = (req: WriteRequestMessage, call: { metadata: Metadata; getPath(): string; getPeer(): string }): void => {
+  /** Checks a request and resolves its options, all before admission: a refused request holds no ticket. */
+  const checkRequest = (req: WriteRequestMessage, call: { metadata: Metadata; getPath(): string; getPeer(): string }): WriteOptions => {
     if (req.table === '') throw new SluiceError('INVALID_ARGUMENT', 'table is required');
     // Per request, before the table is looked up: a denied caller learns nothing of which tables exist.
     authorizeWrite(auth, call.metadata, call.getPath(), call.getPeer(), req.table);
@@ -100,7 +107,12 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
     if (bytes > ctx.config.bodyBytesMax) throw new SluiceError('PAYLOAD_TOO_LARGE', `records are ${bytes} bytes; the limit is ${ctx.config.bodyBytesMax}`);
     if (req.messages.length > 0 && req.records.length > 0) throw new SluiceError('INVALID_ARGUMENT', 'send records (JSON) or messages (protobuf), not both');
     // Resolves the table (or an alias) before admission, as HTTP does: a typo is a 404, not a 429.
-    ctx.services().catalog.require(req.table);
+    const entry = ctx.services().catalog.require(req.table);
+    return {
+      // Empty: the table's default; an atomic batch is all or nothing whatever the default.
+      onInvalid: pick<OnInvalid>('on_invalid', req.onInvalid, INVALID_POLICIES, req.atomic ? 'reject' : (currentDef(entry).onInvalid ?? 'reject')),
+      consistency: pick<Consistency>('consistency', req.consistency, ['one', 'quorum', 'all'], 'quorum'),
+    };
   };
 
   return {
@@ -112,16 +124,17 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
     implementation: {
       Write(call: ServerUnaryCall<WriteRequestMessage, WriteReplyMessage>, callback: sendUnaryData<WriteReplyMessage>) {
         const req = call.request;
+        let options: WriteOptions;
         let ticket: AdmissionTicket | undefined;
         try {
-          checkRequest(req, call);
+          options = checkRequest(req, call);
           ticket = ctx.door.tryAdmit(requestBytes(req));
           if (ticket === undefined) throw new SluiceError('OVERLOADED', 'too many writes in flight; retry later');
         } catch (err) {
           callback(toServiceError(err));
           return;
         }
-        write(req, ticket).then(
+        write(req, options, ticket).then(
           (reply) => callback(null, reply),
           (err: unknown) => callback(toServiceError(err)),
         );
@@ -150,9 +163,9 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
           if (inFlight >= STREAM_BATCHES_IN_FLIGHT) call.pause();
           const done = (async (): Promise<WriteReplyMessage> => {
             try {
-              checkRequest(req, call);
+              const options = checkRequest(req, call);
               const ticket = await ctx.door.admit(requestBytes(req), gone.signal);
-              return await write(req, ticket, gone.signal);
+              return await write(req, options, ticket, gone.signal);
             } catch (err) {
               // The node stopping (or not ready), or the stream's token revoked or expired, ends the stream; any other error answers this batch only.
               if (isSluiceError(err) && (err.code === 'SHUTTING_DOWN' || err.code === 'NOT_READY' || err.code === 'UNAUTHENTICATED')) throw err;
