@@ -2,16 +2,18 @@
  * The gRPC Ingest door against an in-process node: what a refused request
  * leaves behind. A write refused for its options gives its admission back
  * (else a few bad requests leave the node refusing every write with
- * OVERLOADED).
+ * OVERLOADED), and a stream ended by a revoked token while an earlier batch
+ * is still being written ends with UNAUTHENTICATED and nothing unhandled
+ * (an unhandled rejection ends a node's process).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pino } from 'pino';
-import type { ServiceError } from '@grpc/grpc-js';
+import { status, type ServiceError } from '@grpc/grpc-js';
 import { resolveConfig, type NodeConfig } from '../../src/config.ts';
 import { SluiceNode } from '../../src/sluice-node.ts';
 import { tempDir } from '../process/harness.ts';
-import { ingestClient, ingestStream, ingestWrite, type IngestClient } from '../process/ingest-client.ts';
+import { ingestClient, ingestStream, ingestWrite, type IngestClient, type IngestReply } from '../process/ingest-client.ts';
 import { TEST_TOKEN, authHeaders } from '../support/auth.ts';
 
 type Owner = { after: (fn: () => Promise<void> | void) => void };
@@ -78,4 +80,43 @@ test('a gRPC write refused for its options gives its admission back: later write
     (err: ServiceError) => `${err.code} ${err.metadata.get('sluice-code')[0]}: ${err.details}`,
   );
   assert.equal(ok, 5, 'admission has room again once the refused requests are answered');
+});
+
+test('a stream whose token is revoked while an earlier batch waits ends UNAUTHENTICATED, with no unhandled rejection', { timeout: 30_000 }, async (t) => {
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  t.after(() => void process.off('unhandledRejection', onUnhandled));
+
+  const { node, client } = await startNode(t);
+  // A rate limit makes the second batch wait (a stream's batch waits for the rate, it is not refused).
+  assert.equal((await api(node, 'PATCH', '/v1/tables/metered', { limits: { recordsPerSecond: 10, recordsBurst: 10 } })).status, 200);
+  const made = await api(node, 'POST', '/v1/auth/tokens', { name: 'streamer', scopes: ['write:metered'] });
+  assert.equal(made.status, 201, JSON.stringify(made.json));
+
+  const stream = client(made.json['token'] as string).WriteStream();
+  const replies: IngestReply[] = [];
+  const ended = new Promise<ServiceError | undefined>((resolve) => {
+    stream.on('data', (r: IngestReply) => replies.push(r));
+    stream.on('error', (err: ServiceError) => resolve(err));
+    stream.on('end', () => resolve(undefined));
+  });
+  const replied = async (n: number): Promise<void> => {
+    while (replies.length < n) await new Promise((r) => setTimeout(r, 5));
+  };
+  stream.write({ table: 'metered', records: records('a', 10), sequence: '0' });
+  await replied(1);
+  // Waits about a second for the rate while the token is revoked and the next batch comes.
+  stream.write({ table: 'metered', records: records('b', 10), sequence: '1' });
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal((await api(node, 'DELETE', `/v1/auth/tokens/${made.json['id'] as string}`)).status, 200);
+  stream.write({ table: 'metered', records: records('c', 1), sequence: '2' });
+  const err = await ended;
+
+  assert.equal(err?.code, status.UNAUTHENTICATED, `stream ended with ${err?.code} ${err?.details}`);
+  assert.deepEqual(replies.map((r) => [r.sequence, r.written]), [
+    ['0', 10],
+    ['1', 10],
+  ]);
+  assert.deepEqual(unhandled, [], 'the refused batch is answered in its turn, not dropped as an unhandled rejection');
 });
