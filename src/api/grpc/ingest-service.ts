@@ -172,6 +172,9 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
               return errorReplyOf(req.sequence, err);
             }
           })();
+          // Taken in request order below, maybe only after earlier batches are written: until then a
+          // rejection (UNAUTHENTICATED, SHUTTING_DOWN) must not count as unhandled, which ends the process.
+          done.catch(() => undefined);
           previous = previous.then(async () => {
             try {
               const reply = await done;
