@@ -120,3 +120,26 @@ test('a stream whose token is revoked while an earlier batch waits ends UNAUTHEN
   ]);
   assert.deepEqual(unhandled, [], 'the refused batch is answered in its turn, not dropped as an unhandled rejection');
 });
+
+test('a stopping node ends an open WriteStream once its batches are answered, instead of waiting out its grace', { timeout: 30_000 }, async (t) => {
+  const graceMs = 6_000;
+  const { node, client } = await startNode(t, { shutdownGraceMs: graceMs });
+  const stream = client().WriteStream();
+  const replies: IngestReply[] = [];
+  const ended = new Promise<ServiceError | undefined>((resolve) => {
+    stream.on('data', (r: IngestReply) => replies.push(r));
+    stream.on('error', (err: ServiceError) => resolve(err));
+    stream.on('end', () => resolve(undefined));
+  });
+  stream.write({ table: 'metered', records: records('a', 10), sequence: '0' });
+  while (replies.length < 1) await new Promise((r) => setTimeout(r, 5));
+  // A shipper keeps its stream open between batches.
+  const startedMs = Date.now();
+  await node.stop();
+  const tookMs = Date.now() - startedMs;
+  const err = await ended;
+  assert.ok(tookMs < graceMs / 2, `the stop took ${tookMs} ms with a stream open (grace ${graceMs} ms)`);
+  assert.equal(err?.code, status.UNAVAILABLE, `the client is told to go elsewhere: ${err?.code} ${err?.details}`);
+  assert.equal(err?.metadata.get('sluice-code')[0], 'SHUTTING_DOWN');
+  assert.deepEqual(replies.map((r) => [r.sequence, r.written]), [['0', 10]]);
+});
