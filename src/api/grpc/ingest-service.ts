@@ -115,10 +115,19 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
     };
   };
 
+  // Each open stream's check whether it may end; a stopping server asks them all (drain).
+  const streams = new Set<() => void>();
+  let draining = false;
+
   return {
     name: INGEST_SERVICE,
     definition,
     interceptor: authInterceptor(auth, INGEST_SERVICE),
+    // A shipper keeps its stream open between batches: without this, every stop waited out its grace, then cut the stream.
+    drain: () => {
+      draining = true;
+      for (const endIfDone of streams) endIfDone();
+    },
     // The interceptor authenticates every call; the handlers check write:<table> per request (per batch of a stream).
     access: { Write: 'bearer-token', WriteStream: 'bearer-token' },
     implementation: {
@@ -149,11 +158,19 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
         // Replies go out in request order: each waits for the one before it.
         let previous: Promise<void> = Promise.resolve();
         const finishIfDone = (): void => {
-          if (ended && inFlight === 0 && !failed) call.end();
+          if (failed || inFlight > 0 || call.writableEnded) return;
+          if (ended) {
+            streams.delete(finishIfDone);
+            call.end();
+          } else if (draining) {
+            // UNAVAILABLE: the client sends its next batches to another node (or again once this one is back).
+            fail(new SluiceError('SHUTTING_DOWN', 'the node is stopping; send the next batches again'));
+          }
         };
         const fail = (err: unknown): void => {
           if (failed) return;
           failed = true;
+          streams.delete(finishIfDone);
           gone.abort();
           // grpc-js ends a server stream with the status of an emitted error.
           call.emit('error', Object.assign(new Error((err as Error).message), toServiceError(err)));
@@ -194,8 +211,12 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
         });
         call.on('cancelled', () => {
           failed = true;
+          streams.delete(finishIfDone);
           gone.abort();
         });
+        streams.add(finishIfDone);
+        // A stream that opens as the node stops ends at once.
+        finishIfDone();
       },
     },
   };
