@@ -93,3 +93,40 @@ test('a body refused whole keeps its code across the thread; records past the bo
   const fits = await pool.decode(task(Buffer.from(JSON.stringify({ resourceLogs: [] })), { encoding: 'json' }));
   assert.deepEqual([fits.count, fits.total, fits.decoded?.total], [0, 0, 0], 'an empty request is no records, not an error');
 });
+
+/** A protobuf length prefix. */
+function varint(n: number): number[] {
+  const out: number[] = [];
+  for (; n >= 0x80; n >>>= 7) out.push((n & 0x7f) | 0x80);
+  out.push(n);
+  return out;
+}
+
+/** `count` copies of the two bytes `[tag, 0]`: empty messages of one repeated field. */
+function emptyMessages(tag: number, count: number): Buffer {
+  const out = Buffer.alloc(count * 2);
+  for (let i = 0; i < count; i++) out[2 * i] = tag;
+  return out;
+}
+
+test('a body of millions of empty log records is refused 413 before their entries outgrow the worker heap', async (t) => {
+  const MiB = 1024 * 1024;
+  const bodyBytesMax = 4 * MiB;
+  // The decode pool's heap as sluice-node.ts sizes it for this body limit.
+  const pool = new DecodePool({ threads: 1, workerBodyBytesMin: 0, workerHeapMbMax: Math.ceil((bodyBytesMax * 12) / MiB) + 64 });
+  t.after(() => pool.close());
+  const refusedAs = (p: Promise<unknown>): Promise<unknown> => p.then(() => undefined, (err: unknown) => err);
+  const n = bodyBytesMax / 2 - 16;
+  // An empty LogRecord is 2 bytes on the wire (tag 0x12, length 0): 2M of them in one ScopeLogs.
+  const scope = Buffer.concat([Buffer.from([0x12, ...varint(2 * n)]), emptyMessages(0x12, n)]);
+  const records = Buffer.concat([Buffer.from([0x0a, ...varint(scope.length)]), scope]);
+  const proto = await refusedAs(pool.decode(task(records, { encoding: 'protobuf', recordsBytesMax: bodyBytesMax })));
+  assert.ok(isSluiceError(proto, 'PAYLOAD_TOO_LARGE'), String(proto));
+  // 2M empty ResourceLogs hold no record: nothing to write, and no list of where each one starts.
+  const resources = await pool.decode(task(emptyMessages(0x0a, n), { encoding: 'protobuf', recordsBytesMax: bodyBytesMax }));
+  assert.deepEqual([resources.count, resources.decoded?.total], [0, 0]);
+  // The same in JSON: `{},` is 3 bytes a record.
+  const json = Buffer.from(`{"resourceLogs":[{"scopeLogs":[{"logRecords":[${'{},'.repeat(Math.floor(bodyBytesMax / 3) - 40)}{}]}]}]}`);
+  const parsed = await refusedAs(pool.decode(task(json, { encoding: 'json', recordsBytesMax: bodyBytesMax })));
+  assert.ok(isSluiceError(parsed, 'PAYLOAD_TOO_LARGE'), String(parsed));
+});
