@@ -7,7 +7,7 @@
  * OTLP is INVALID_OTLP; a log record with a bad value is refused alone.
  */
 import { SluiceError } from '../../../core/errors.ts';
-import type { OtlpDecodeOptions } from './decode-otlp-protobuf.ts';
+import { tooManyRecords, type OtlpDecodeOptions } from './decode-otlp-protobuf.ts';
 import { newAttributes, type Attributes, type OtlpLogEntry, type OtlpScope, SPAN_ID_BYTES, TRACE_ID_BYTES } from './otlp-log-entry.ts';
 import { asArray, asInteger, asObject, asString, jsonAnyValue, jsonAttributes, member } from './json-any-value.ts';
 import { perRecord, ValueProblem, wholeRequest } from './value-problem.ts';
@@ -17,7 +17,7 @@ const UINT64_MAX = 2n ** 64n - 1n;
 const INT32_MIN = -(2n ** 31n);
 const INT32_MAX = 2n ** 31n - 1n;
 
-/** Decodes the body; throws INVALID_ENCODING, INVALID_JSON or INVALID_OTLP. */
+/** Decodes the body; throws INVALID_ENCODING, INVALID_JSON, INVALID_OTLP, or PAYLOAD_TOO_LARGE past `recordsMax` records. */
 export function decodeOtlpJson(body: Uint8Array, options: OtlpDecodeOptions): OtlpLogEntry[] {
   let text: string;
   try {
@@ -45,6 +45,8 @@ export function decodeOtlpJson(body: Uint8Array, options: OtlpDecodeOptions): Ot
       const sl = wholeRequest(sat, () => asObject(rawScope, ''));
       const scope = wholeRequest(`${sat}/scope`, () => scopeOf(member(sl, 'scope'), options));
       const records = wholeRequest(sat, () => asArray(member(sl, 'logRecords', 'log_records'), '/logRecords'));
+      // Counted before any entry of the scope is built (the parsed tree is already there; the entries would double it).
+      if (entries.length + records.length > (options.recordsMax ?? Number.POSITIVE_INFINITY)) throw tooManyRecords(options.recordsMax ?? 0);
       for (const record of records) entries.push(jsonEntry(record, resource, scope, options));
     });
   });

@@ -29,17 +29,26 @@ import { perRecord, ValueProblem, wholeRequest } from './value-problem.ts';
 export interface OtlpDecodeOptions {
   /** Deepest AnyValue nesting taken (the node's jsonDepthMax). */
   readonly depthMax: number;
+  /**
+   * Most log records a request may hold; past it the request is refused
+   * (PAYLOAD_TOO_LARGE) before their entries are built. An empty record is
+   * 2 bytes of protobuf (3 of JSON) and hundreds of bytes of heap as an
+   * entry and a record: without a bound, a body within the body limit ran
+   * a decode worker out of heap. @default unbounded
+   */
+  readonly recordsMax?: number;
 }
 
 /** [start, end) of a length-delimited field's value. */
 type Span = readonly [number, number];
 
-/** Decodes the body; throws INVALID_PROTOBUF, or INVALID_OTLP for a bad resource or scope value. */
+/** Decodes the body; throws INVALID_PROTOBUF, PAYLOAD_TOO_LARGE past `recordsMax` records, or INVALID_OTLP for a bad resource or scope value. */
 export function decodeOtlpProtobuf(body: Uint8Array, options: OtlpDecodeOptions): OtlpLogEntry[] {
   const r = new ProtoReader(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
   const entries: OtlpLogEntry[] = [];
+  const recordsMax = options.recordsMax ?? Number.POSITIVE_INFINITY;
   try {
-    spansOf(r, 0, body.byteLength, 1).forEach(([start, end], i) => resourceLogs(r, start, end, i, entries, options.depthMax));
+    eachSpan(r, 0, body.byteLength, 1, (start, end, i) => resourceLogs(r, start, end, i, entries, options.depthMax, recordsMax));
   } catch (err) {
     if (!(err instanceof MalformedProto)) throw err;
     throw new SluiceError('INVALID_PROTOBUF', `the body is not an OTLP ExportLogsServiceRequest: ${err.message}`);
@@ -47,33 +56,47 @@ export function decodeOtlpProtobuf(body: Uint8Array, options: OtlpDecodeOptions)
   return entries;
 }
 
-/** The values of the length-delimited field `field` of the message in [start, end), in order (other fields skipped). */
-function spansOf(r: ProtoReader, start: number, end: number, field: number): Span[] {
-  const spans: Span[] = [];
+/**
+ * Calls `fn` with each value of the length-delimited field `field` of the
+ * message in [start, end), in order (other fields skipped). No list of the
+ * values is made: a 2-byte empty message would cost a 2-number array each.
+ */
+function eachSpan(r: ProtoReader, start: number, end: number, field: number, fn: (start: number, end: number, i: number) => void): void {
   r.pos = start;
-  for (let valueEnd = r.nextDelimited(field, end, 'field'); valueEnd >= 0; valueEnd = r.nextDelimited(field, end, 'field')) {
-    spans.push([r.pos, valueEnd]);
+  for (let i = 0, valueEnd = r.nextDelimited(field, end, 'field'); valueEnd >= 0; i++, valueEnd = r.nextDelimited(field, end, 'field')) {
+    fn(r.pos, valueEnd, i);
+    // `fn` reads with the same cursor: go on after this value whatever it did.
     r.pos = valueEnd;
   }
-  return spans;
 }
 
 /** The last value of field `field` (a message sent twice keeps the last), or undefined. */
 function lastSpan(r: ProtoReader, start: number, end: number, field: number): Span | undefined {
-  const spans = spansOf(r, start, end, field);
-  return spans[spans.length - 1];
+  let last: Span | undefined;
+  eachSpan(r, start, end, field, (s, e) => {
+    last = [s, e];
+  });
+  return last;
 }
 
-function resourceLogs(r: ProtoReader, start: number, end: number, ri: number, entries: OtlpLogEntry[], depthMax: number): void {
+function resourceLogs(r: ProtoReader, start: number, end: number, ri: number, entries: OtlpLogEntry[], depthMax: number, recordsMax: number): void {
   const at = `/resourceLogs/${ri}`;
   const res = lastSpan(r, start, end, 1);
   const resource = res === undefined ? newAttributes() : wholeRequest(`${at}/resource/attributes`, () => wireAttributes(r, res[0], res[1], 1, '', 1, depthMax));
-  spansOf(r, start, end, 2).forEach(([s, e], si) => {
+  eachSpan(r, start, end, 2, (s, e, si) => {
     const sat = `${at}/scopeLogs/${si}`;
     const sc = lastSpan(r, s, e, 1);
     const scope = sc === undefined ? { name: '', version: '', attributes: newAttributes() } : scopeOf(r, sc, sat, depthMax);
-    for (const [ls, le] of spansOf(r, s, e, 2)) entries.push(logRecord(r, ls, le, resource, scope, depthMax));
+    eachSpan(r, s, e, 2, (ls, le) => {
+      if (entries.length >= recordsMax) throw tooManyRecords(recordsMax);
+      entries.push(logRecord(r, ls, le, resource, scope, depthMax));
+    });
   });
+}
+
+/** PAYLOAD_TOO_LARGE for a request of more than `recordsMax` log records. */
+export function tooManyRecords(recordsMax: number): SluiceError {
+  return new SluiceError('PAYLOAD_TOO_LARGE', `the request holds more than ${recordsMax} log records, more than the body limit takes as records: send smaller batches`);
 }
 
 function scopeOf(r: ProtoReader, [start, end]: Span, at: string, depthMax: number): OtlpScope {

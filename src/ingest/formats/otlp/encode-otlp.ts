@@ -34,9 +34,18 @@ export interface OtlpBodyOptions {
   readonly letters?: boolean;
 }
 
+/**
+ * Fewest bytes one log record takes in a batch: an empty record of the OTLP
+ * logs table (service_name, time, time_unix_nano) encodes to 101 bytes or
+ * more. A request of more records than `recordsBytesMax` over this could
+ * never fit, so the decoders refuse it before building its entries.
+ */
+export const OTLP_RECORD_BATCH_BYTES_MIN = 64;
+
 /** Decodes, maps, validates and encodes one OTLP body; throws the SluiceError of a body refused whole. */
 export function encodeOtlp(body: Uint8Array, options: OtlpBodyOptions, schema: CompiledSchema, ctx: EncodeContext, depthMax: number): EncodedBatch {
-  const entries = options.encoding === 'protobuf' ? decodeOtlpProtobuf(body, { depthMax }) : decodeOtlpJson(body, { depthMax });
+  const limits = { depthMax, recordsMax: Math.floor(options.recordsBytesMax / OTLP_RECORD_BATCH_BYTES_MIN) };
+  const entries = options.encoding === 'protobuf' ? decodeOtlpProtobuf(body, limits) : decodeOtlpJson(body, limits);
   const mapped = mapLogEntries(entries, ctx.nowMs);
   const encoded = encodeBatch(mapped.records, schema, ctx);
   if (encoded.batch.byteLength > options.recordsBytesMax) {
