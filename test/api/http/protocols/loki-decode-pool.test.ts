@@ -48,3 +48,38 @@ test('errors from the worker keep their code, message and path', async (t) => {
   await assert.rejects(pool.decode({ body: protoPush(10), encoding: 'protobuf', bytesMax: 10 }), (err: unknown) => isSluiceError(err, 'PAYLOAD_TOO_LARGE'));
   await assert.rejects(pool.decode({ body: Buffer.from('nope'), encoding: 'protobuf', bytesMax: MiB }), (err: unknown) => isSluiceError(err, 'INVALID_SNAPPY'));
 });
+
+/** A protobuf length prefix. */
+function varint(n: number): number[] {
+  const out: number[] = [];
+  for (; n >= 0x80; n >>>= 7) out.push((n & 0x7f) | 0x80);
+  out.push(n);
+  return out;
+}
+
+/** `count` copies of `message`. */
+function repeated(message: readonly number[], count: number): Buffer {
+  const out = Buffer.alloc(count * message.length);
+  for (let i = 0; i < count; i++) out.set(message, i * message.length);
+  return out;
+}
+
+test('a push of millions of tiny messages is refused 413, not decoded until the worker runs out of heap', async (t) => {
+  const bytesMax = 4 * MiB;
+  // The worker heap as loki-routes.ts sizes it for this body limit.
+  const pool = new LokiDecodePool({ threads: 1, workerBodyBytesMin: 0, workerHeapMbMax: Math.ceil((bytesMax * 12) / MiB) + 64, idleTimeoutMs: 1000 });
+  t.after(() => pool.close());
+  // One stream {a="b"} of entries of 6 bytes each: a timestamp of 1 s and no line.
+  const entries = repeated([0x12, 0x04, 0x0a, 0x02, 0x08, 0x01], Math.floor((bytesMax - 64) / 6));
+  const stream = Buffer.concat([Buffer.from([0x0a, 7]), Buffer.from('{a="b"}'), entries]);
+  const manyEntries = Buffer.concat([Buffer.from([0x0a, ...varint(stream.length)]), stream]);
+  // Streams of 2 bytes each: no labels, no entries.
+  const manyStreams = repeated([0x0a, 0x00], Math.floor((bytesMax - 64) / 2));
+  for (const push of [manyEntries, manyStreams]) {
+    // Snappy takes either to about 200 KB.
+    await assert.rejects(pool.decode({ body: snappy.compressSync(push), encoding: 'protobuf', bytesMax }), (err: unknown) => {
+      assert.ok(isSluiceError(err, 'PAYLOAD_TOO_LARGE'), String(err));
+      return true;
+    });
+  }
+});
