@@ -7,6 +7,7 @@
  */
 import protobuf from 'protobufjs';
 import { SluiceError } from '../../../../core/errors.ts';
+import { ProtoReader } from '../../../../ingest/formats/otlp/proto-reader.ts';
 import { snappyUncompressBlock } from '../snappy-block.ts';
 import { parseLabelString } from './loki-labels.ts';
 import { NO_METADATA, badPush, timeFromSecondsNanos, type LokiEntry, type LokiStream } from './loki-push.ts';
@@ -57,17 +58,49 @@ const pushRequest: protobuf.Type = (() => {
   return parsed.root.resolveAll().lookupType('sluice.loki.PushRequest');
 })();
 
+/**
+ * Bytes of `bytesMax` per message (stream, entry, metadata pair) a push may
+ * hold. protobufjs makes an object of each, 100-250 bytes of heap from as
+ * few as 2 bytes of wire, before any of our checks: without a bound, a
+ * push within the limit ran a decode worker out of heap (at 16 bytes a
+ * message it still did). An entry takes 95+ bytes as a record (with its
+ * stream's labels), so a push of more entries never fit anyway; one whose
+ * entries carry many tiny metadata pairs may be refused a little earlier.
+ */
+export const PUSH_BYTES_PER_MESSAGE_MIN = 64;
+
 /** Decodes a snappy-compressed protobuf push of at most `bytesMax` uncompressed bytes; also returns that size (for admission). */
 export function decodeProtoPush(body: Uint8Array, bytesMax: number): { streams: LokiStream[]; decodedBytes: number } {
   const bytes = snappyUncompressBlock(body, bytesMax);
   let push: WirePush;
   try {
+    checkMessageCount(bytes, Math.floor(bytesMax / PUSH_BYTES_PER_MESSAGE_MIN));
     push = pushRequest.decode(bytes) as unknown as WirePush;
   } catch (err) {
+    if (err instanceof SluiceError) throw err;
     throw new SluiceError('INVALID_PROTOBUF', `the push is not a Loki PushRequest: ${err instanceof Error ? err.message : String(err)}`);
   }
   const streams = push.streams.map((s, i) => ({ labels: parseLabelString(s.labels, `/streams/${i}/labels`), entries: s.entries.map((e, j) => entryOf(e, `/streams/${i}/entries/${j}`)) }));
   return { streams, decodedBytes: bytes.length };
+}
+
+/**
+ * Counts the streams, entries and metadata pairs of a push on the wire
+ * (PushRequest 1 → StreamAdapter 2 → EntryAdapter 3), without building
+ * them; PAYLOAD_TOO_LARGE past `max`. Malformed wire throws (MalformedProto).
+ */
+function checkMessageCount(bytes: Uint8Array, max: number): void {
+  const r = new ProtoReader(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  let count = 0;
+  const each = (field: number, end: number, inner: (end: number) => void): void => {
+    for (let valueEnd = r.nextDelimited(field, end, 'field'); valueEnd >= 0; valueEnd = r.nextDelimited(field, end, 'field')) {
+      if (++count > max) throw new SluiceError('PAYLOAD_TOO_LARGE', `the push holds more than ${max} streams, entries and metadata pairs, more than the ${max * PUSH_BYTES_PER_MESSAGE_MIN}-byte limit takes: send smaller batches`);
+      inner(valueEnd);
+      r.pos = valueEnd;
+    }
+  };
+  const none = (): void => {};
+  each(1, bytes.length, (streamEnd) => each(2, streamEnd, (entryEnd) => each(3, entryEnd, none)));
 }
 
 function entryOf(e: WireEntry, path: string): LokiEntry {
