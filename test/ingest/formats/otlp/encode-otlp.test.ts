@@ -130,3 +130,14 @@ test('a body of millions of empty log records is refused 413 before their entrie
   const parsed = await refusedAs(pool.decode(task(json, { encoding: 'json', recordsBytesMax: bodyBytesMax })));
   assert.ok(isSluiceError(parsed, 'PAYLOAD_TOO_LARGE'), String(parsed));
 });
+
+test('JSON: a body of the default limit made of empty objects is refused 413 before JSON.parse builds them', async (t) => {
+  const MiB = 1024 * 1024;
+  // The default limit: its parse tree, 56 bytes of heap per 3-byte `{},`, outgrows the worker heap sluice-node.ts gives it.
+  const bodyBytesMax = 16 * MiB;
+  const pool = new DecodePool({ threads: 1, workerBodyBytesMin: 0, workerHeapMbMax: Math.ceil((bodyBytesMax * 12) / MiB) + 64 });
+  t.after(() => pool.close());
+  const objects = `{"resourceLogs":[{"scopeLogs":[{"logRecords":[${'{},'.repeat(Math.floor(bodyBytesMax / 3) - 40)}{}]}]}]}`;
+  const refused = await pool.decode(task(Buffer.from(objects), { encoding: 'json', recordsBytesMax: bodyBytesMax })).then(() => undefined, (err: unknown) => err);
+  assert.ok(isSluiceError(refused, 'PAYLOAD_TOO_LARGE'), String(refused));
+});
