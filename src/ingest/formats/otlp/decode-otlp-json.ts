@@ -25,6 +25,7 @@ export function decodeOtlpJson(body: Uint8Array, options: OtlpDecodeOptions): Ot
   } catch {
     throw new SluiceError('INVALID_ENCODING', 'the request body is not valid UTF-8');
   }
+  checkContainerCount(body, options.containersMax ?? Number.POSITIVE_INFINITY);
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -51,6 +52,33 @@ export function decodeOtlpJson(body: Uint8Array, options: OtlpDecodeOptions): Ot
     });
   });
   return entries;
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_BRACE = 0x7b;
+const OPEN_BRACKET = 0x5b;
+
+/**
+ * PAYLOAD_TOO_LARGE when the JSON text opens more than `max` objects and
+ * arrays (outside strings), found before JSON.parse builds them: `{},` is
+ * 3 bytes of text and 56 of heap, so a body within the limit made a tree
+ * past the decode worker's heap, and V8 aborted the whole process.
+ */
+function checkContainerCount(body: Uint8Array, max: number): void {
+  if (body.length <= max) return;
+  let count = 0;
+  let inString = false;
+  for (let i = 0; i < body.length; i++) {
+    const b = body[i] as number;
+    if (inString) {
+      if (b === BACKSLASH) i++;
+      else if (b === QUOTE) inString = false;
+    } else if (b === QUOTE) inString = true;
+    else if ((b === OPEN_BRACE || b === OPEN_BRACKET) && ++count > max) {
+      throw new SluiceError('PAYLOAD_TOO_LARGE', `the body opens more than ${max} JSON objects and arrays, more than its size limit takes: send smaller batches`);
+    }
+  }
 }
 
 /** A Resource's (or absent resource's) attributes. */

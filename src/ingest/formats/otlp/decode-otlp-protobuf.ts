@@ -37,6 +37,8 @@ export interface OtlpDecodeOptions {
    * a decode worker out of heap. @default unbounded
    */
   readonly recordsMax?: number;
+  /** Most objects and arrays a JSON body may open, checked before it is parsed (decode-otlp-json.ts). @default unbounded */
+  readonly containersMax?: number;
 }
 
 /** [start, end) of a length-delimited field's value. */
