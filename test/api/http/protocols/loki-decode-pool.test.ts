@@ -83,3 +83,15 @@ test('a push of millions of tiny messages is refused 413, not decoded until the 
     });
   }
 });
+
+test('a JSON push of the default 16 MiB limit made of empty objects is refused 413 before JSON.parse builds them', async (t) => {
+  const bytesMax = 16 * MiB;
+  // Its parse tree, 56 bytes of heap per 3-byte `{},`, outgrows the worker heap loki-routes.ts gives this limit.
+  const pool = new LokiDecodePool({ threads: 1, workerBodyBytesMin: 0, workerHeapMbMax: Math.ceil((bytesMax * 12) / MiB) + 64, idleTimeoutMs: 1000 });
+  t.after(() => pool.close());
+  const objects = Buffer.from(`{"streams":[${'{},'.repeat(Math.floor(bytesMax / 3) - 20)}{}]}`);
+  await assert.rejects(pool.decode({ body: objects, encoding: 'json', bytesMax }), (err: unknown) => {
+    assert.ok(isSluiceError(err, 'PAYLOAD_TOO_LARGE'), String(err));
+    return true;
+  });
+});
