@@ -7,6 +7,7 @@
  * OTLP is INVALID_OTLP; a log record with a bad value is refused alone.
  */
 import { SluiceError } from '../../../core/errors.ts';
+import { checkJsonContainers } from '../json-containers.ts';
 import { tooManyRecords, type OtlpDecodeOptions } from './decode-otlp-protobuf.ts';
 import { newAttributes, type Attributes, type OtlpLogEntry, type OtlpScope, SPAN_ID_BYTES, TRACE_ID_BYTES } from './otlp-log-entry.ts';
 import { asArray, asInteger, asObject, asString, jsonAnyValue, jsonAttributes, member } from './json-any-value.ts';
@@ -25,7 +26,7 @@ export function decodeOtlpJson(body: Uint8Array, options: OtlpDecodeOptions): Ot
   } catch {
     throw new SluiceError('INVALID_ENCODING', 'the request body is not valid UTF-8');
   }
-  checkContainerCount(body, options.containersMax ?? Number.POSITIVE_INFINITY);
+  checkJsonContainers(body, options.containersMax ?? Number.POSITIVE_INFINITY);
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -52,33 +53,6 @@ export function decodeOtlpJson(body: Uint8Array, options: OtlpDecodeOptions): Ot
     });
   });
   return entries;
-}
-
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const OPEN_BRACE = 0x7b;
-const OPEN_BRACKET = 0x5b;
-
-/**
- * PAYLOAD_TOO_LARGE when the JSON text opens more than `max` objects and
- * arrays (outside strings), found before JSON.parse builds them: `{},` is
- * 3 bytes of text and 56 of heap, so a body within the limit made a tree
- * past the decode worker's heap, and V8 aborted the whole process.
- */
-function checkContainerCount(body: Uint8Array, max: number): void {
-  if (body.length <= max) return;
-  let count = 0;
-  let inString = false;
-  for (let i = 0; i < body.length; i++) {
-    const b = body[i] as number;
-    if (inString) {
-      if (b === BACKSLASH) i++;
-      else if (b === QUOTE) inString = false;
-    } else if (b === QUOTE) inString = true;
-    else if ((b === OPEN_BRACE || b === OPEN_BRACKET) && ++count > max) {
-      throw new SluiceError('PAYLOAD_TOO_LARGE', `the body opens more than ${max} JSON objects and arrays, more than its size limit takes: send smaller batches`);
-    }
-  }
 }
 
 /** A Resource's (or absent resource's) attributes. */

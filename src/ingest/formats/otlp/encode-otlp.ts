@@ -13,6 +13,7 @@
 import { SluiceError } from '../../../core/errors.ts';
 import type { CompiledSchema } from '../../../core/schema/compile-schema.ts';
 import { encodeBatch, type EncodeContext, type EncodedBatch } from '../../batch-encoder.ts';
+import { JSON_BYTES_PER_CONTAINER_MIN } from '../json-containers.ts';
 import { refusedIndexes } from '../../dead-letters/collect-dead-letters.ts';
 import { decodeOtlpJson } from './decode-otlp-json.ts';
 import { decodeOtlpProtobuf } from './decode-otlp-protobuf.ts';
@@ -42,17 +43,9 @@ export interface OtlpBodyOptions {
  */
 export const OTLP_RECORD_BATCH_BYTES_MIN = 64;
 
-/**
- * Fewest bytes of the body limit per JSON object or array an OTLP/JSON body
- * may open: a real request opens one per 17 bytes or more (an attribute,
- * `{"key":"a","value":{"intValue":1}}`, opens 2 in 34), while `{},` opens
- * one per 3 bytes and takes 56 bytes of heap for it once parsed.
- */
-export const OTLP_JSON_BYTES_PER_CONTAINER_MIN = 8;
-
 /** Decodes, maps, validates and encodes one OTLP body; throws the SluiceError of a body refused whole. */
 export function encodeOtlp(body: Uint8Array, options: OtlpBodyOptions, schema: CompiledSchema, ctx: EncodeContext, depthMax: number): EncodedBatch {
-  const limits = { depthMax, recordsMax: Math.floor(options.recordsBytesMax / OTLP_RECORD_BATCH_BYTES_MIN), containersMax: Math.floor(options.recordsBytesMax / OTLP_JSON_BYTES_PER_CONTAINER_MIN) };
+  const limits = { depthMax, recordsMax: Math.floor(options.recordsBytesMax / OTLP_RECORD_BATCH_BYTES_MIN), containersMax: Math.floor(options.recordsBytesMax / JSON_BYTES_PER_CONTAINER_MIN) };
   const entries = options.encoding === 'protobuf' ? decodeOtlpProtobuf(body, limits) : decodeOtlpJson(body, limits);
   const mapped = mapLogEntries(entries, ctx.nowMs);
   const encoded = encodeBatch(mapped.records, schema, ctx);

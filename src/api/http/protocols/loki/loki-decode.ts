@@ -38,7 +38,7 @@ export type LokiDecodeAnswer =
 /** Decodes one push; never throws for bad input (the answer carries the error). */
 export function runLokiDecode(task: LokiDecodeTask): LokiDecodeAnswer {
   try {
-    const decoded = task.encoding === 'json' ? { streams: decodeJsonPush(task.body), decodedBytes: 0 } : decodeProtoPush(task.body, task.bytesMax);
+    const decoded = task.encoding === 'json' ? { streams: decodeJsonPush(task.body, task.bytesMax), decodedBytes: 0 } : decodeProtoPush(task.body, task.bytesMax);
     const { body, records } = lokiRecordsBody(decoded.streams, task.bytesMax);
     return { ok: true, records: body, count: records, decodedBytes: decoded.decodedBytes };
   } catch (err) {

@@ -11,12 +11,14 @@
 import { isUtf8 } from 'node:buffer';
 import { SluiceError } from '../../../../core/errors.ts';
 import { pointerToken } from '../../../../core/schema/violation.ts';
+import { JSON_BYTES_PER_CONTAINER_MIN, checkJsonContainers } from '../../../../ingest/formats/json-containers.ts';
 import { labelsFromObject } from './loki-labels.ts';
 import { NO_METADATA, badPush, timeFromNsString, type LokiEntry, type LokiStream } from './loki-push.ts';
 
-/** Decodes a JSON push. */
-export function decodeJsonPush(body: Uint8Array): LokiStream[] {
+/** Decodes a JSON push of at most `bytesMax` bytes (the body limit; PAYLOAD_TOO_LARGE for one opening too many objects and arrays for it). */
+export function decodeJsonPush(body: Uint8Array, bytesMax = Number.POSITIVE_INFINITY): LokiStream[] {
   if (!isUtf8(body)) throw new SluiceError('INVALID_ENCODING', 'the push body is not valid UTF-8');
+  checkJsonContainers(body, Math.floor(bytesMax / JSON_BYTES_PER_CONTAINER_MIN));
   let doc: unknown;
   try {
     doc = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
