@@ -97,6 +97,14 @@ test('snappy: the stated length is checked against the limit before anything is 
   refusedWith(() => snappyUncompressBlock(lie, MiB), 'INVALID_SNAPPY');
 });
 
+test('snappy: a copy with a 4-byte offset of its top bit set is corrupt, not a copy of the zeros ahead', () => {
+  // Length 5; a literal "a"; a 4-byte copy (tag 0x0f) of offset 0xffffffff, read as -1, i.e. from past the output written.
+  refusedWith(() => snappyUncompressBlock(Buffer.from([0x05, 0x00, 0x61, 0x0f, 0xff, 0xff, 0xff, 0xff]), MiB), 'INVALID_SNAPPY');
+  refusedWith(() => snappyUncompressBlock(Buffer.from([0x05, 0x00, 0x61, 0x0f, 0x00, 0x00, 0x00, 0x80]), MiB), 'INVALID_SNAPPY');
+  // The same copy with offset 1 is fine: "aaaaa".
+  assert.equal(Buffer.from(snappyUncompressBlock(Buffer.from([0x05, 0x00, 0x61, 0x0f, 0x01, 0x00, 0x00, 0x00]), MiB)).toString(), 'aaaaa');
+});
+
 test('JSON: winston-loki\'s form, gzip undone upstream, with structured metadata', () => {
   const streams = decodeJsonPush(
     Buffer.from(JSON.stringify({ streams: [{ stream: { level: 'info', app: 'capt' }, values: [['1764000000123000000', 'hello {"k":1}', { k: '1' }], ['0001764000000200000001', 'two']] }] })),
