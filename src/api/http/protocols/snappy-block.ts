@@ -6,11 +6,14 @@
  *
  * The stated length is read and checked against the caller's limit before
  * any memory is taken, so a small body claiming gigabytes is refused at
- * once; the elements are then decoded by hyparquet's pure-JS decoder (a
- * dependency already; no native code), which fails unless they produce
- * exactly the stated length.
+ * once. The elements are then decoded by hysnappy (the reference C
+ * decoder built to WebAssembly, which hyparquet-compressors already brings
+ * for Parquet), which checks every literal and copy and fails unless they
+ * produce exactly the stated length. hyparquet's pure-JS decoder, used
+ * before, read a 4-byte copy offset with its top bit set as a negative
+ * number and decoded such a corrupt block to the zeros ahead of its output.
  */
-import { snappyUncompress } from 'hyparquet';
+import { snappyUncompress } from 'hysnappy';
 import { SluiceError } from '../../../core/errors.ts';
 
 /** A uvarint holds at most 32 bits of length here: 5 bytes. */
@@ -35,11 +38,9 @@ export function snappyBlockLength(block: Uint8Array): { length: number; start: n
 export function snappyUncompressBlock(block: Uint8Array, bytesMax: number): Uint8Array {
   const { length } = snappyBlockLength(block);
   if (length > bytesMax) throw new SluiceError('PAYLOAD_TOO_LARGE', `the snappy body decompresses to ${length} bytes, more than the ${bytesMax}-byte limit`);
-  const out = new Uint8Array(length);
   try {
-    snappyUncompress(block, out);
+    return snappyUncompress(block, length);
   } catch (err) {
     throw new SluiceError('INVALID_SNAPPY', `the body is not a valid snappy block: ${err instanceof Error ? err.message : String(err)}`);
   }
-  return out;
 }
