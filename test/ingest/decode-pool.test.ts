@@ -46,3 +46,23 @@ test('an onStart that throws keeps its task from running; the next task gets the
   assert.equal((await inline.decode(task(3), { onStart: () => (started = true) })).count, 3);
   assert.ok(started, 'inline too');
 });
+
+test('a JSON body within the body limit made of empty objects is refused 413 before JSON.parse outgrows the worker heap', async (t) => {
+  const MiB = 2 ** 20;
+  const bytesMax = 16 * MiB;
+  // The heap sluice-node.ts gives the decode workers at the default 16 MiB limit.
+  const pool = new DecodePool({ threads: 1, workerBodyBytesMin: 0, workerHeapMbMax: Math.ceil((bytesMax * 12) / MiB) + 64 });
+  t.after(() => pool.close());
+  const events = parseTableDef({ name: 'e', shardKey: 'k', fields: [{ name: 'k', type: 'string', required: true }, { name: 'body', type: 'json' }] }, 0);
+  // One record whose json field holds ~5.6M `{}`: 16 MiB of text, ~16 KB gzipped on the wire; parsed, 56 bytes of heap per 3 of text.
+  const text = `{"k":"a","body":[${'{},'.repeat(Math.floor(bytesMax / 3) - 20)}{}]}`;
+  // A fresh body per task: the pool hands a body's memory to the worker.
+  const decode = (format: 'json' | 'ndjson' | 'auto'): Promise<unknown> =>
+    pool.decode({ body: Buffer.from(text), format, def: events, ctx: { tableId: 1, shards: 4, nowMs: 0, keyBytesMax: 64, errorDetailsMax: 10 }, jsonDepthMax: 32 });
+  for (const format of ['json', 'ndjson', 'auto'] as const) {
+    await assert.rejects(decode(format), (err: Error & { code?: string }) => err.code === 'PAYLOAD_TOO_LARGE', format);
+  }
+  // A body of ordinary records the same size decodes.
+  const records = Buffer.from(Array.from({ length: 100_000 }, (_, i) => `{"k":"k${i}","body":{"level":"info","msg":"request ${i} served","tags":["a","b"]}}`).join('\n'));
+  assert.equal((await pool.decode({ body: records, format: 'ndjson', def: events, ctx: { tableId: 1, shards: 4, nowMs: 0, keyBytesMax: 64, errorDetailsMax: 10 }, jsonDepthMax: 32 })).count, 100_000);
+});
