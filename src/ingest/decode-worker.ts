@@ -4,6 +4,7 @@
  * Errors travel as plain data because structured clone drops an Error's
  * own fields (code, details).
  */
+import { isMainThread, resourceLimits } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { SluiceError } from '../core/errors.ts';
 import { compileSchema, type CompiledSchema } from '../core/schema/compile-schema.ts';
@@ -15,6 +16,7 @@ import { encodeBatch, type EncodeContext, type EncodedBatch } from './batch-enco
 import { encodeJsonBody, encodeJsonFrames } from './encode-json-text.ts';
 import { wrapFrames, type FrameEnvelope } from './frame-envelope.ts';
 import { encodeOtlp, type OtlpBodyOptions } from './formats/otlp/encode-otlp.ts';
+import { checkJsonContainers } from './formats/json-containers.ts';
 
 /** The input of one decode task. */
 export interface DecodeTask {
@@ -32,6 +34,20 @@ export interface DecodeTask {
   readonly ctx: EncodeContext;
   readonly jsonDepthMax: number;
 }
+
+/**
+ * Heap bytes counted per JSON object or array a body opens: parsed, `{}` in
+ * an array takes ~56 bytes of heap for 3 of text, so a body of them within
+ * the body limit built a tree past a decode worker's heap (12× the limit),
+ * and V8 aborted the whole process, not just the worker. Counted on the
+ * bytes before any JSON.parse, against this thread's own heap: twice the
+ * measured cost leaves room for the body's text and the batch.
+ */
+const HEAP_BYTES_PER_JSON_CONTAINER = 128;
+
+/** Most objects and arrays a JSON body may open in this thread; unbounded on the main thread (its heap is the process's, and inline bodies are small). */
+const JSON_CONTAINERS_MAX =
+  isMainThread || resourceLimits.maxOldGenerationSizeMb === undefined ? Number.MAX_SAFE_INTEGER : Math.floor((resourceLimits.maxOldGenerationSizeMb * 2 ** 20) / HEAP_BYTES_PER_JSON_CONTAINER);
 
 /** The answer of one decode task. */
 export type DecodeAnswer = { readonly ok: true; readonly encoded: EncodedBatch } | { readonly ok: false; readonly error: ReturnType<SluiceError['toBody']>['error'] };
@@ -101,6 +117,7 @@ export function runDecode(task: DecodeTask): DecodeAnswer {
       const schema = schemaFor(task.def, task.ctx.tableId, task.jsonDepthMax);
       return { ok: true, encoded: encodeOtlp(task.body, task.otlp, schema, task.ctx, task.jsonDepthMax) };
     }
+    if (task.frameFormat !== 'protobuf') checkJsonContainers(task.body, JSON_CONTAINERS_MAX);
     const schema = schemaFor(task.def, task.ctx.tableId, task.jsonDepthMax);
     const text = encodeJsonText(task, schema);
     if (text !== undefined) return { ok: true, encoded: text };
