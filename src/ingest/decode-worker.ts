@@ -4,7 +4,6 @@
  * Errors travel as plain data because structured clone drops an Error's
  * own fields (code, details).
  */
-import { isMainThread, resourceLimits } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { SluiceError } from '../core/errors.ts';
 import { compileSchema, type CompiledSchema } from '../core/schema/compile-schema.ts';
@@ -16,7 +15,7 @@ import { encodeBatch, type EncodeContext, type EncodedBatch } from './batch-enco
 import { encodeJsonBody, encodeJsonFrames } from './encode-json-text.ts';
 import { wrapFrames, type FrameEnvelope } from './frame-envelope.ts';
 import { encodeOtlp, type OtlpBodyOptions } from './formats/otlp/encode-otlp.ts';
-import { checkJsonContainers } from './formats/json-containers.ts';
+import { checkJsonContainers, threadJsonContainersMax } from './formats/json-containers.ts';
 
 /** The input of one decode task. */
 export interface DecodeTask {
@@ -36,18 +35,13 @@ export interface DecodeTask {
 }
 
 /**
- * Heap bytes counted per JSON object or array a body opens: parsed, `{}` in
- * an array takes ~56 bytes of heap for 3 of text, so a body of them within
- * the body limit built a tree past a decode worker's heap (12× the limit),
- * and V8 aborted the whole process, not just the worker. Counted on the
- * bytes before any JSON.parse, against this thread's own heap: twice the
- * measured cost leaves room for the body's text and the batch.
+ * Most objects and arrays a JSON body may open in this thread, counted on
+ * its bytes before any JSON.parse: parsed, `{}` in an array takes ~56 bytes
+ * of heap for 3 of text, so a body of them within the body limit built a
+ * tree past a decode worker's heap (12× the limit), and V8 aborted the
+ * whole process, not just the worker.
  */
-const HEAP_BYTES_PER_JSON_CONTAINER = 128;
-
-/** Most objects and arrays a JSON body may open in this thread; unbounded on the main thread (its heap is the process's, and inline bodies are small). */
-const JSON_CONTAINERS_MAX =
-  isMainThread || resourceLimits.maxOldGenerationSizeMb === undefined ? Number.MAX_SAFE_INTEGER : Math.floor((resourceLimits.maxOldGenerationSizeMb * 2 ** 20) / HEAP_BYTES_PER_JSON_CONTAINER);
+const JSON_CONTAINERS_MAX = threadJsonContainersMax();
 
 /** The answer of one decode task. */
 export type DecodeAnswer = { readonly ok: true; readonly encoded: EncodedBatch } | { readonly ok: false; readonly error: ReturnType<SluiceError['toBody']>['error'] };

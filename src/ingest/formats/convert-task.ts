@@ -12,6 +12,7 @@ import type { BatchLimits, ConvertedBatch } from './row-batches.ts';
 import type { RowEncodeParams } from './encode-rows.ts';
 import { convertCsvChunk } from './csv-convert.ts';
 import { convertParquetRange } from './parquet-convert.ts';
+import { taskJsonBudget } from './json-containers.ts';
 
 /** CSV: whole records (the header is not in `bytes`). */
 export interface CsvChunkTask {
@@ -81,5 +82,6 @@ export function keepsProblem(onInvalid: OnInvalid, count: number): boolean {
 
 /** Runs one task; never throws on bad input (it is reported in the result). */
 export function runConvertTask(task: ConvertTask): Promise<ConvertResult> {
+  taskJsonBudget.reset();
   return task.kind === 'csv' ? Promise.resolve(convertCsvChunk(task)) : convertParquetRange(task);
 }

@@ -23,6 +23,7 @@ import { SluiceError, type ErrorDetail } from '../../core/errors.ts';
 import type { FieldType, TableDef } from '../../core/schema/table-def.ts';
 import type { CsvField } from './csv-parser.ts';
 import { ValueProblem } from './json-value.ts';
+import { taskJsonBudget } from './json-containers.ts';
 
 /** One CSV column: its header name and what its cells become. */
 export interface CsvColumn {
@@ -92,12 +93,15 @@ export function coerceCell(type: FieldType | undefined, cell: CsvField): unknown
     case 'decimal':
     case 'bytes':
       return text;
-    case 'json':
+    case 'json': {
+      const tooLarge = taskJsonBudget.take(text);
+      if (tooLarge !== undefined) return new ValueProblem(tooLarge);
       try {
         return JSON.parse(text) as unknown;
       } catch (err) {
         return new ValueProblem(`expected JSON text: ${(err as Error).message}`);
       }
+    }
   }
 }
 

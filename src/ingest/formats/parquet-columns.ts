@@ -24,6 +24,7 @@ import { parquetSchema } from 'hyparquet';
 import { SluiceError, type ErrorDetail } from '../../core/errors.ts';
 import type { FieldType, TableDef } from '../../core/schema/table-def.ts';
 import { BadJson, ValueProblem, toJsonValue } from './json-value.ts';
+import { taskJsonBudget } from './json-containers.ts';
 
 /** What a column's values are, as far as an import cares. */
 export type ParquetKind =
@@ -262,6 +263,8 @@ function converterFor(field: FieldType, type: ParquetColumnType): (v: unknown) =
 function parseJsonBytes(bytes: Uint8Array): unknown {
   const text = utf8Text(bytes);
   if (text instanceof ValueProblem) return new BadJson(text.message);
+  const tooLarge = taskJsonBudget.take(bytes);
+  if (tooLarge !== undefined) return new BadJson(tooLarge);
   try {
     return JSON.parse(text) as unknown;
   } catch (err) {

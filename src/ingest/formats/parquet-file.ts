@@ -14,6 +14,7 @@ import { parquetMetadataAsync, type AsyncBuffer, type Compressors, type FileMeta
 import { decompressLz4, decompressLz4Raw } from 'hyparquet-compressors';
 import { SluiceError } from '../../core/errors.ts';
 import { BadJson } from './json-value.ts';
+import { taskJsonBudget } from './json-containers.ts';
 
 /** Decompressors for the codecs hyparquet does not handle itself. */
 export const PARQUET_COMPRESSORS: Compressors = {
@@ -42,6 +43,8 @@ export const PARQUET_PARSERS: Partial<ParquetParsers> = {
   dateFromDays: (days: number) => days * 86_400_000,
   jsonFromBytes: (bytes: Uint8Array) => {
     if (bytes === undefined || bytes === null) return bytes;
+    const tooLarge = taskJsonBudget.take(bytes);
+    if (tooLarge !== undefined) return new BadJson(tooLarge);
     const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
     try {
       return JSON.parse(text) as unknown;
