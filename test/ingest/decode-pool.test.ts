@@ -66,3 +66,18 @@ test('a JSON body within the body limit made of empty objects is refused 413 bef
   const records = Buffer.from(Array.from({ length: 100_000 }, (_, i) => `{"k":"k${i}","body":{"level":"info","msg":"request ${i} served","tags":["a","b"]}}`).join('\n'));
   assert.equal((await pool.decode({ body: records, format: 'ndjson', def: events, ctx: { tableId: 1, shards: 4, nowMs: 0, keyBytesMax: 64, errorDetailsMax: 10 }, jsonDepthMax: 32 })).count, 100_000);
 });
+
+test('a protobuf body within the body limit made of empty nested messages is refused 413 before protobufjs builds them', async (t) => {
+  const MiB = 2 ** 20;
+  const bytesMax = 16 * MiB;
+  const pool = new DecodePool({ threads: 1, workerBodyBytesMin: 0, workerHeapMbMax: Math.ceil((bytesMax * 12) / MiB) + 64 });
+  t.after(() => pool.close());
+  const def = parseTableDef({ name: 'p', shardKey: 'k', proto: { message: 'a.M', source: 'syntax = "proto3"; package a; message Sub {} message M { string k = 1; repeated Sub items = 2; }' } }, 0);
+  // k = "a", then ~8M empty `items` (tag 0x12, length 0): 2 bytes of wire each, an object or two of heap each once decoded.
+  const items = Math.floor(bytesMax / 2) - 8;
+  const message = Buffer.alloc(3 + items * 2);
+  message.set([0x0a, 0x01, 0x61]);
+  for (let i = 0; i < items; i++) message[3 + i * 2] = 0x12;
+  const answer = pool.decode({ body: message, format: 'auto', frames: Uint32Array.of(message.length), frameFormat: 'protobuf', def, ctx: { tableId: 1, shards: 4, nowMs: 0, keyBytesMax: 64, errorDetailsMax: 10 }, jsonDepthMax: 32 });
+  await assert.rejects(answer, (err: Error & { code?: string }) => err.code === 'PAYLOAD_TOO_LARGE');
+});
