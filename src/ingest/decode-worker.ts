@@ -112,6 +112,7 @@ export function runDecode(task: DecodeTask): DecodeAnswer {
       return { ok: true, encoded: encodeOtlp(task.body, task.otlp, schema, task.ctx, task.jsonDepthMax) };
     }
     if (task.frameFormat !== 'protobuf') checkJsonContainers(task.body, JSON_CONTAINERS_MAX);
+    else if (task.frames !== undefined) checkProtoObjects(task.body, task.frames, protoFor(task.def, task.ctx.tableId));
     const schema = schemaFor(task.def, task.ctx.tableId, task.jsonDepthMax);
     const text = encodeJsonText(task, schema);
     if (text !== undefined) return { ok: true, encoded: text };
@@ -120,6 +121,22 @@ export function runDecode(task: DecodeTask): DecodeAnswer {
   } catch (err) {
     if (err instanceof SluiceError) return { ok: false, error: err.toBody().error };
     throw err;
+  }
+}
+
+/**
+ * PAYLOAD_TOO_LARGE when the protobuf frames would build more objects than
+ * the JSON bound lets a body open (proto-wire-count.ts); a body shorter than
+ * the bound cannot (every counted object takes a byte of wire, or a frame).
+ */
+function checkProtoObjects(body: Uint8Array, frames: Uint32Array, proto: ProtoDecoder): void {
+  if (body.length + frames.length <= JSON_CONTAINERS_MAX) return;
+  let left = JSON_CONTAINERS_MAX;
+  let at = 0;
+  for (const len of frames) {
+    left -= proto.objects(body.subarray(at, at + len), left);
+    if (left < 0) throw new SluiceError('PAYLOAD_TOO_LARGE', `the messages would build more than ${JSON_CONTAINERS_MAX} objects (nested messages, repeated elements, map entries), more than a decode thread holds: send smaller batches`);
+    at += len;
   }
 }
 

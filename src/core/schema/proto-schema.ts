@@ -15,6 +15,7 @@
 import protobuf from 'protobufjs';
 import { SluiceError } from '../errors.ts';
 import type { FieldType, JsonValue } from './table-def.ts';
+import { countProtoObjects } from './proto-wire-count.ts';
 
 /** What a table stores of its message. */
 export interface ProtoBinding {
@@ -63,6 +64,8 @@ export function protoFields(binding: ProtoBinding): ProtoFieldSpec[] {
 export interface ProtoDecoder {
   /** Decodes one message into a plain record; throws with a readable message when the bytes are not such a message. */
   decode(bytes: Uint8Array): Record<string, unknown>;
+  /** The objects decoding `bytes` would build (messages, repeated elements, map entries), counted on the wire up to `stopAfter` + 1. */
+  objects(bytes: Uint8Array, stopAfter: number): number;
 }
 
 /** Loads the binding into a decoder (compile once per table version and thread). */
@@ -81,6 +84,7 @@ export function protoDecoder(binding: ProtoBinding): ProtoDecoder {
       }
       return record;
     },
+    objects: (bytes, stopAfter) => countProtoObjects(type, bytes, stopAfter),
   };
 }
 
