@@ -143,3 +143,23 @@ test('a stopping node ends an open WriteStream once its batches are answered, in
   assert.equal(err?.metadata.get('sluice-code')[0], 'SHUTTING_DOWN');
   assert.deepEqual(replies.map((r) => [r.sequence, r.written]), [['0', 10]]);
 });
+
+test('the client port does not take a message far past the body limit: grpc refuses it before it is read whole (RESOURCE_EXHAUSTED), one just past it gets PAYLOAD_TOO_LARGE', async (t) => {
+  const MiB = 2 ** 20;
+  const { client } = await startNode(t, { bodyBytesMax: MiB });
+  const c = client();
+  const over = await ingestWrite(c, { table: 'metered', records: Buffer.alloc(MiB + 1024, 0x20) }).then(
+    () => assert.fail('a body past the limit was taken'),
+    (err: ServiceError) => err,
+  );
+  assert.equal(over.code, status.RESOURCE_EXHAUSTED, over.message);
+  assert.equal(over.metadata.get('sluice-code')[0], 'PAYLOAD_TOO_LARGE', 'sluice answers a body just past its limit itself');
+  // The peer port's 256 MiB message bound applied here too: the whole message was received before the check.
+  const far = await ingestWrite(c, { table: 'metered', records: Buffer.alloc(8 * MiB, 0x20) }).then(
+    () => assert.fail('a body far past the limit was taken'),
+    (err: ServiceError) => err,
+  );
+  assert.equal(far.code, status.RESOURCE_EXHAUSTED, far.message);
+  assert.equal(far.metadata.get('sluice-code')[0], undefined, `refused by gRPC's receive bound, not after reading it: ${far.message}`);
+  assert.match(far.message, /larger than max/i);
+});
