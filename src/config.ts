@@ -86,11 +86,22 @@ export const DEAD_LETTER_RAW_BYTES_MAX = 768 * KiB;
 export const TABLE_CREATE_RACE_WAIT_MS = 5_000;
 
 /**
- * Largest gRPC message a node sends or receives (Replica and Ingest
- * services), bytes: a replica Write carries a whole WAL frame's batch.
+ * Largest gRPC message a node sends or receives on its peer port (the
+ * Replica service), bytes: a replica Write carries a whole WAL frame's batch.
  * @default 256 MiB
  */
 export const GRPC_MESSAGE_BYTES_MAX = 256 * MiB;
+
+/**
+ * Largest gRPC message the client port (Ingest) receives, bytes: twice the
+ * body limit and 1 MiB, so that a request a little past the limit is read
+ * and answered PAYLOAD_TOO_LARGE with its code, while one far past it is
+ * refused by gRPC before it is held in memory (the peer port's 256 MiB
+ * bound let an authenticated client make the node hold 256 MiB per call).
+ */
+export function clientGrpcMessageBytesMax(config: Pick<NodeConfig, 'bodyBytesMax'>): number {
+  return Math.min(GRPC_MESSAGE_BYTES_MAX, 2 * config.bodyBytesMax + MiB);
+}
 
 /**
  * Bytes a replica message may add around the record batch it carries

@@ -4,7 +4,7 @@
  * starting (listening, recovering) → ready → stopping.
  */
 import { pino, type Logger } from 'pino';
-import { HTTP_REFUSED_LINGER_MS, OTLP_DECODE_HEAP_BYTES_PER_BODY_BYTE, STATUS_RATE_SAMPLE_MS_MIN, STATUS_RATE_WINDOW_MS, type NodeConfig } from './config.ts';
+import { HTTP_REFUSED_LINGER_MS, clientGrpcMessageBytesMax, OTLP_DECODE_HEAP_BYTES_PER_BODY_BYTE, STATUS_RATE_SAMPLE_MS_MIN, STATUS_RATE_WINDOW_MS, type NodeConfig } from './config.ts';
 import { SluiceError } from './core/errors.ts';
 import { Hlc } from './core/hlc.ts';
 import { systemClock } from './core/clock.ts';
@@ -431,7 +431,15 @@ export class SluiceNode {
   private async startGrpc(): Promise<void> {
     const { config, log, tls } = this;
     const provider = tls === undefined ? undefined : new PairCertificateProvider(tls.pair);
-    this.grpc = await GrpcServer.start(config.grpcHost, config.grpcPort, [ingestGrpcService(this.ctx)], provider === undefined ? undefined : grpcServerCredentials(provider));
+    this.grpc = await GrpcServer.start(
+      config.grpcHost,
+      config.grpcPort,
+      [ingestGrpcService(this.ctx)],
+      provider === undefined ? undefined : grpcServerCredentials(provider),
+      [],
+      undefined,
+      clientGrpcMessageBytesMax(config),
+    );
     if (provider !== undefined) tls?.serve({ name: 'grpc', apply: (pair) => provider.update(pair) });
     log.info({ event: 'grpc_listening', port: this.grpc.port, tls: tls !== undefined }, 'gRPC listening');
   }

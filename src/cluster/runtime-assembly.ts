@@ -20,7 +20,7 @@ import { noop } from 'cockatiel';
 import { Etcd3 } from 'etcd3';
 import type { ServerCredentials } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { GRPC_RECONNECT_BACKOFF_MS_INITIAL, GRPC_RECONNECT_BACKOFF_MS_MAX, HINT_SEGMENT_BYTES_MAX, PEER_CHECK_FAILURE_LOG_INTERVAL_MS, grpcPeerListen, walFrameBytesMax, type NodeConfig } from '../config.ts';
+import { GRPC_RECONNECT_BACKOFF_MS_INITIAL, clientGrpcMessageBytesMax, GRPC_RECONNECT_BACKOFF_MS_MAX, HINT_SEGMENT_BYTES_MAX, PEER_CHECK_FAILURE_LOG_INTERVAL_MS, grpcPeerListen, walFrameBytesMax, type NodeConfig } from '../config.ts';
 import { SluiceError } from '../core/errors.ts';
 import type { Hlc } from '../core/hlc.ts';
 import { SnowflakeGenerator } from '../core/snowflake.ts';
@@ -200,7 +200,7 @@ async function startNetwork(ctx: AssemblyContext, f: Foundation, httpUrl: string
   });
   const transport = new LocalTransport(config.nodeId, local, f.peers);
   // The client port (Ingest, Health): TLS with the HTTP listener's certificate when the node has one.
-  const grpc = await life.add('grpc', () => GrpcServer.start(config.grpcHost, config.grpcPort, services, credentials), (g) => g.stop(GRPC_STOP_GRACE_MS));
+  const grpc = await life.add('grpc', () => GrpcServer.start(config.grpcHost, config.grpcPort, services, credentials, [], undefined, clientGrpcMessageBytesMax(config)), (g) => g.stop(GRPC_STOP_GRACE_MS));
   const roster = new PeerRoster({ client: f.client, keys: f.keys, decommissioned: (id) => leftTheRing(placement, id) });
   const peerGrpc = await life.add('grpc-peer', () => startPeerListener(config, f.peerTls.security, local, roster, log, hooks.onPeerRefused), (g) => g.stop(GRPC_STOP_GRACE_MS));
   const peerCerts = await life.add('peer-cert-reload', () => startPeerCertReload(f.peerTls, f.peers, config.tlsReloadIntervalMs, hooks.peerTls), (r) => r?.stop());

@@ -86,13 +86,22 @@ export class GrpcServer {
   /**
    * Binds host:port (0 picks a free port) and serves `services`, in
    * plaintext unless `credentials` say otherwise; `interceptors` run on
-   * every call before the services' own.
+   * every call before the services' own; a message past `receiveBytesMax`
+   * is refused by gRPC before it is read whole (RESOURCE_EXHAUSTED).
    */
-  static async start(host: string, port: number, services: readonly GrpcService[], credentials = ServerCredentials.createInsecure(), interceptors: readonly ServerInterceptor[] = [], flowControl?: FlowControlWindows): Promise<GrpcServer> {
+  static async start(
+    host: string,
+    port: number,
+    services: readonly GrpcService[],
+    credentials = ServerCredentials.createInsecure(),
+    interceptors: readonly ServerInterceptor[] = [],
+    flowControl?: FlowControlWindows,
+    receiveBytesMax = GRPC_MESSAGE_BYTES_MAX,
+  ): Promise<GrpcServer> {
     for (const s of services) checkAccessDeclared(s);
     const all = [...interceptors, ...services.flatMap((s) => (s.interceptor === undefined ? [] : [s.interceptor]))];
     const server = new Server({
-      'grpc.max_receive_message_length': GRPC_MESSAGE_BYTES_MAX,
+      'grpc.max_receive_message_length': receiveBytesMax,
       'grpc.max_send_message_length': GRPC_MESSAGE_BYTES_MAX,
       // What a grpc-js that reads it on servers will use (grpc-node PR 3058); until then widenFlowControl below.
       ...(flowControl === undefined ? {} : { 'grpc-node.flow_control_window': flowControl.streamBytes }),
