@@ -74,3 +74,17 @@ test('discarding a peer deletes its queue from disk, leaves the others, and a la
   assert.deepEqual(await q.pending(), { n2: 1, n4: 1 });
   await q.close();
 });
+
+test('a queue whose budget is one segment (the smallest --hint-bytes-max-per-peer) takes hints until that segment is full, also after delivering', async (t) => {
+  // Found in a review, 2026-12-07: the bound counted the (empty or delivered) active segment as full, so with
+  // hintBytesMaxPerPeer = HINT_SEGMENT_BYTES_MAX, the lower bound config allows, every hint was dropped.
+  const dir = tempDir(t);
+  const q = await open(dir, 64 * 1024);
+  assert.equal(await q.add('n2', hint(0)), true, 'an empty queue takes a hint');
+  let stored = 1;
+  for (let i = 1; i < 100; i++) if (await q.add('n2', hint(i))) stored++;
+  assert.ok(stored >= 20 && stored < 100, `stored ${stored} of 100 under a one-segment cap`);
+  await q.replay('n2', async () => undefined);
+  assert.equal(await q.add('n2', hint(999)), true, 'delivered hints free the budget');
+  await q.close();
+});
