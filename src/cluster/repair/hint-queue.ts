@@ -64,7 +64,9 @@ export class HintQueue {
    */
   async add(target: string, batch: Buffer): Promise<boolean> {
     const q = await this.queue(target);
-    if (q.wal.segmentCount * this.o.segmentBytesMax >= this.o.bytesMaxPerPeer) {
+    // Full once the segments, the active one counted whole, would exceed the budget: a budget of k segments
+    // holds k of them (`>=` refused the k-th, so a one-segment budget, the smallest allowed, took no hint at all).
+    if (q.wal.segmentCount * this.o.segmentBytesMax > this.o.bytesMaxPerPeer) {
       this.dropped++;
       if (this.dropped % 1000 === 1) this.o.log.warn({ event: 'hints_dropped', target, dropped: this.dropped }, 'hint queue full: dropping hints (anti-entropy will repair the peer)');
       return false;
