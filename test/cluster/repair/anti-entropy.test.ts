@@ -1,0 +1,54 @@
+/**
+ * Steady-state anti-entropy between the replicas of a shard (found in a
+ * review, 2026-12-07).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import { InProcessCluster, waitUntil, type TestNode } from '../../support/in-process-cluster.ts';
+import { AntiEntropy } from '../../../src/cluster/repair/anti-entropy.ts';
+import { RecordBatchBuilder } from '../../../src/core/codec/record-batch-v1.ts';
+import { encodeFields } from '../../../src/core/codec/fields-codec.ts';
+import { shardOf } from '../../../src/core/murmur3.ts';
+import { parseTableDef } from '../../../src/core/schema/parse-table-def.ts';
+
+const silent = pino({ level: 'silent' });
+
+function antiEntropy(cluster: InProcessCluster, node: TestNode): AntiEntropy {
+  return new AntiEntropy({ nodeId: node.id, shards: cluster.shards, catalog: node.catalog, placement: () => cluster.placement, transport: node.transport, detector: node.detector, timeoutMs: 30_000, log: silent });
+}
+
+test('a replica that missed more record bytes of a shard than one WAL frame holds is repaired (records of up to a body each)', async (t) => {
+  const cluster = await InProcessCluster.start(t, { replicaTimeoutMs: 5_000 });
+  await cluster.waitAllAlive();
+  const [n1, n3] = [cluster.node('n1'), cluster.node('n3')];
+  const def = parseTableDef(
+    { name: 'big', shardKey: 'k', timeField: 'ts', replicationFactor: 3, fields: [{ name: 'k', type: 'string', required: true }, { name: 'ts', type: 'timestamp', required: true }, { name: 'body', type: 'string' }] },
+    Date.now(),
+  );
+  const entry = await n1.catalog.create(def, Date.now());
+  for (const n of cluster.nodes) if (n !== n1) await n.catalog.install(entry);
+  cluster.faults.isolate('n3', ['n1', 'n2']);
+  await waitUntil(() => n1.detector.state('n3') !== 'alive', 5_000, 'n1 suspects n3');
+  // Five records of 14 MiB in one shard: each fits a WAL frame (64 MiB), together they do not.
+  const key = 'dev-1';
+  const body = 'x'.repeat(14 * 1024 * 1024);
+  const ids: bigint[] = [];
+  for (let i = 0; i < 5; i++) {
+    const b = new RecordBatchBuilder(entry.id, 1, Date.now());
+    const ts = Date.UTC(2024, 0, 1) + i;
+    b.add(shardOf(key, cluster.shards), key, undefined, ts, encodeFields([key, ts, body]));
+    const ack = await n1.coordinator.write(entry, Buffer.from(b.finish()), 1, () => undefined, { consistency: 'quorum' });
+    ids.push(...ack.ids);
+  }
+  await n1.hints.discard('n3'); // n3 gets them from no one but a repair
+  cluster.faults.heal();
+  await cluster.waitAllAlive();
+
+  const report = await antiEntropy(cluster, n3).repair(shardOf(key, cluster.shards));
+  assert.equal(report.pulled, 5, 'every record n3 missed is pulled');
+  await n3.store.readBarrier(5_000);
+  const held: bigint[] = [];
+  for await (const page of n3.store.scanTable(entry.id)) for (const rec of page) held.push(rec.recordKey.readBigUInt64BE(rec.recordKey.length - 8));
+  assert.deepEqual(held.sort(), [...ids].sort(), 'n3 holds every record');
+});
