@@ -25,6 +25,12 @@ import type { WireRecord } from '../transport/replica-messages.ts';
 
 /** Record keys per Fetch call. */
 const FETCH_KEYS_MAX = 2_000;
+/**
+ * Record bytes per batch a repair writes: each batch is one WAL frame on the
+ * replica, so it stays well below the smallest frame limit (64 MiB,
+ * walFrameBytesMax), which 2,000 records of a few dozen KiB already pass.
+ */
+const REPAIR_BATCH_BYTES_MAX = 16 * 1024 * 1024;
 
 /** One table's records in one shard: what repair compares and cleanup drops. */
 export interface ShardRange {
@@ -245,7 +251,7 @@ export class AntiEntropy {
   }
 
   private batches(records: readonly WireRecord[]): Buffer[] {
-    return batchesOfRecords((id) => this.d.catalog.byId(id), records);
+    return batchesOfRecords((id) => this.d.catalog.byId(id), records, REPAIR_BATCH_BYTES_MAX);
   }
 }
 

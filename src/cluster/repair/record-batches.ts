@@ -28,16 +28,34 @@ export function batchOfRecords(entry: TableEntry, records: readonly WireRecord[]
   return batchFromStored(entry.id, records.map((r) => storedRecordOf(entry, r)));
 }
 
-/** Groups wire records by table and rebuilds batches (anti-entropy streams records of every table of a shard). */
-export function batchesOfRecords(tableOf: (id: number) => TableEntry | undefined, records: readonly WireRecord[]): Buffer[] {
-  const byTable = new Map<number, StoredRecord[]>();
+/**
+ * Groups wire records by table and rebuilds batches (anti-entropy streams records of every table of a shard),
+ * cut at about `bytesMax` bytes of records each: a batch is applied as one WAL frame, and the records of one
+ * Fetch together can outgrow the frame limit each of them fits. A lone larger record gets a batch of its own.
+ */
+export function batchesOfRecords(tableOf: (id: number) => TableEntry | undefined, records: readonly WireRecord[], bytesMax: number): Buffer[] {
+  const open = new Map<number, { list: StoredRecord[]; bytes: number }>();
+  const out: Buffer[] = [];
   for (const rec of records) {
     const tableId = tableIdOfRecordKey(rec[0]);
     const entry = tableOf(tableId);
     if (entry === undefined) continue;
-    let list = byTable.get(tableId);
-    if (list === undefined) byTable.set(tableId, (list = []));
-    list.push(storedRecordOf(entry, rec));
+    const stored = storedRecordOf(entry, rec);
+    const bytes = storedBytes(stored);
+    let group = open.get(tableId);
+    if (group !== undefined && group.bytes + bytes > bytesMax) {
+      out.push(batchFromStored(tableId, group.list));
+      group = undefined;
+    }
+    if (group === undefined) open.set(tableId, (group = { list: [], bytes: 0 }));
+    group.list.push(stored);
+    group.bytes += bytes;
   }
-  return [...byTable].map(([tableId, list]) => batchFromStored(tableId, list));
+  for (const [tableId, group] of open) out.push(batchFromStored(tableId, group.list));
+  return out;
+}
+
+/** About what a record takes in a batch (the fixed entry header aside). */
+function storedBytes(r: StoredRecord): number {
+  return r.recordKey.length + r.value.length + (r.pk === undefined ? 0 : Buffer.byteLength(r.pk));
 }
