@@ -54,7 +54,7 @@ export interface RepairReport {
   readonly pulled: number;
   /** Records copied to peers. */
   readonly pushed: number;
-  /** (table, shard)–peer pairs not compared because the peer was not alive. */
+  /** (table, shard)–peer pairs not compared: the peer was not alive, or (in a round) the comparison failed. */
   readonly skipped: number;
 }
 
@@ -139,7 +139,11 @@ export class AntiEntropy {
           const replicas = this.d.placement().replicas(shard, rf);
           if (!replicas.includes(this.d.nodeId)) return;
           shards.add(shard);
-          await this.withPeers({ shard, tableId }, replicas, report, 'both');
+          await this.withPeers({ shard, tableId }, replicas, report, 'both', undefined, (peer, err) => {
+            // The round goes on: a pair that fails every time (a reply past the message limit, a scan past the
+            // timeout) must not keep every later range, with every replica, from being repaired.
+            this.d.log.warn({ event: 'anti_entropy_pair_failed', shard, tableId, peer, err: (err as Error).message }, 'anti-entropy could not compare a shard with a replica; going on');
+          });
         });
       }
     }
@@ -199,8 +203,11 @@ export class AntiEntropy {
     return this.d.catalog.list().map((t) => ({ tableId: t.id, rf: currentDef(t).replicationFactor }));
   }
 
-  /** Repairs `range` with each live peer of `replicas`; returns how many peers it compared with. */
-  private async withPeers(range: ShardRange, replicas: readonly string[], report: MutableReport, direction: Direction, minEpoch?: number): Promise<number> {
+  /**
+   * Repairs `range` with each live peer of `replicas`; returns how many peers it compared with. A pair that
+   * fails throws, unless `onFailed` is given: then it is told, counted as skipped, and the next peer is tried.
+   */
+  private async withPeers(range: ShardRange, replicas: readonly string[], report: MutableReport, direction: Direction, minEpoch?: number, onFailed?: (peer: string, err: unknown) => void): Promise<number> {
     let compared = 0;
     for (const peer of replicas) {
       if (peer === this.d.nodeId) continue;
@@ -208,7 +215,15 @@ export class AntiEntropy {
         report.skipped++;
         continue;
       }
-      const r = await this.repairPair(range, peer, direction, minEpoch);
+      let r: Awaited<ReturnType<AntiEntropy['repairPair']>>;
+      try {
+        r = await this.repairPair(range, peer, direction, minEpoch);
+      } catch (err) {
+        if (onFailed === undefined) throw err;
+        onFailed(peer, err);
+        report.skipped++;
+        continue;
+      }
       compared++;
       if (r.differing) report.differing++;
       report.pulled += r.pulled;
