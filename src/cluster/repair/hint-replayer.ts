@@ -58,7 +58,9 @@ export class HintReplayer {
   }
 
   private async round(): Promise<void> {
-    for (const target of await this.d.hints.targets()) {
+    // Every queue, not only those with hints pending: a departed peer's queue holding delivered hints only
+    // would otherwise keep its open WAL and up to a segment of disk for ever.
+    for (const [target, pending] of Object.entries(await this.d.hints.pending())) {
       const current = this.d.placement();
       // (An empty ring is a placement not read yet, not one without the target.)
       if (current.nodes.length > 0 && !current.nodes.includes(target) && current.target?.includes(target) !== true) {
@@ -66,7 +68,7 @@ export class HintReplayer {
         this.d.log.info({ event: 'hints_discarded', target, hints: discarded }, 'hints for a node outside the ring discarded');
         continue;
       }
-      if (this.d.detector.state(target) !== 'alive') continue;
+      if (pending === 0 || this.d.detector.state(target) !== 'alive') continue;
       await this.d.hints
         .replay(target, async (batch) => {
           await this.d.transport.call(target, 'Write', { batch }, this.d.replicaTimeoutMs);
