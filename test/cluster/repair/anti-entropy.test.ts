@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { InProcessCluster, waitUntil, type TestNode } from '../../support/in-process-cluster.ts';
 import { AntiEntropy } from '../../../src/cluster/repair/anti-entropy.ts';
-import { RecordBatchBuilder } from '../../../src/core/codec/record-batch-v1.ts';
-import { encodeFields } from '../../../src/core/codec/fields-codec.ts';
+import { RecordBatchBuilder, readStoredValue } from '../../../src/core/codec/record-batch-v1.ts';
+import { decodeFields, encodeFields } from '../../../src/core/codec/fields-codec.ts';
 import { shardOf } from '../../../src/core/murmur3.ts';
 import { parseTableDef } from '../../../src/core/schema/parse-table-def.ts';
 
@@ -74,4 +74,52 @@ test('a round goes on past a peer whose comparison of a range fails: the other r
   // Where n2 comes first n3 already matches n1 by then and no LeafEntries is needed: some shards, not all.
   assert.ok(report.skipped > 0, 'the pairs with n1 that failed are reported as not compared');
   assert.deepEqual([...(await cluster.storedIds('n3')).keys()].sort(), [...ids].sort());
+});
+
+test('a replica whose catalog lacks the schema version of a record it pulls does not store the record without its primary key next to the version it replaced', async (t) => {
+  const cluster = await InProcessCluster.start(t);
+  await cluster.waitAllAlive();
+  const [n1, n2, n3] = [cluster.node('n1'), cluster.node('n2'), cluster.node('n3')];
+  const def = parseTableDef(
+    { name: 'pk', shardKey: 'k', timeField: 'ts', primaryKey: 'p', replicationFactor: 3, fields: [{ name: 'k', type: 'string', required: true }, { name: 'ts', type: 'timestamp', required: true }, { name: 'p', type: 'string', required: true }, { name: 'v', type: 'int' }] },
+    Date.now(),
+  );
+  const entry = await n1.catalog.create(def, Date.now());
+  for (const n of [n2, n3]) await n.catalog.install(entry);
+  const key = 'dev-1';
+  const write = (schemaVersion: number, ts: number, v: number) => {
+    const b = new RecordBatchBuilder(entry.id, schemaVersion, Date.now());
+    b.add(shardOf(key, cluster.shards), key, 'P1', ts, encodeFields([key, ts, 'P1', v]));
+    return n1.coordinator.write(n1.catalog.require('pk'), Buffer.from(b.finish()), 1, () => undefined, { consistency: 'quorum' });
+  };
+  const t1 = Date.UTC(2024, 0, 1);
+  const t2 = Date.UTC(2024, 5, 1);
+  await write(1, t1, 1);
+  // Schema version 2 reaches n1 and n2; n3 has not read it yet (the cluster catalog is read by a watch).
+  const evolved = await n1.catalog.evolve('pk', (current) => ({ ...current, version: current.version + 1 }));
+  await n2.catalog.install(evolved);
+  cluster.faults.isolate('n3', ['n1', 'n2']);
+  await waitUntil(() => n1.detector.state('n3') !== 'alive', 5_000, 'n1 suspects n3');
+  await write(2, t2, 2); // the upsert moves the record to t2
+  await n1.hints.discard('n3');
+  cluster.faults.heal();
+  await cluster.waitAllAlive();
+
+  await antiEntropy(cluster, n3)
+    .repair(shardOf(key, cluster.shards))
+    .catch(() => undefined); // not being able to repair yet is fine; storing both versions is not
+  await n3.store.readBarrier(5_000);
+  const schemas: number[] = [];
+  for await (const page of n3.store.scanTable(entry.id)) for (const rec of page) schemas.push(readStoredValue(rec.value).schemaVersion);
+  assert.ok(schemas.length <= 1, `n3 holds the record once, not the replaced version beside the new one (schema versions held: ${schemas.join(', ')})`);
+
+  // Once n3 knows version 2, repair converges: the new version only, everywhere.
+  await n3.catalog.install(evolved);
+  await antiEntropy(cluster, n3).repair(shardOf(key, cluster.shards));
+  for (const n of [n1, n2, n3]) {
+    await n.store.readBarrier(5_000);
+    const held: unknown[] = [];
+    for await (const page of n.store.scanTable(entry.id)) for (const rec of page) held.push(decodeFields(readStoredValue(rec.value).fields)[3]);
+    assert.deepEqual(held, [2], `${n.id} holds the upsert only`);
+  }
 });
