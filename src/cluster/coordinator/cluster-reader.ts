@@ -177,7 +177,14 @@ export class ClusterReader {
   /** Sends records a replica lacked (or held older) back to it, in the background. */
   private repair(entry: TableEntry, targets: readonly string[], records: readonly WireRecord[]): void {
     if (targets.length === 0 || records.length === 0) return;
-    const batch = batchOfRecords(entry, records);
+    let batch: Buffer;
+    try {
+      batch = batchOfRecords(entry, records);
+    } catch (err) {
+      // A schema version this node has not read yet: repaired later (anti-entropy), never copied without its primary key.
+      if (isSluiceError(err, 'NOT_READY')) return;
+      throw err;
+    }
     for (const node of targets) {
       this.d.onReadRepair?.(node, records.length);
       void this.d.delivery.sendOrHint(node, batch, records.length);

@@ -24,9 +24,9 @@ export function storedRecordOf(entry: TableEntry, [recordKey, value]: WireRecord
   return { recordKey, value, pk };
 }
 
-/** One batch of one table's wire records. */
+/** One batch of one table's wire records; NOT_READY when this node lacks the schema version of one (knownSchema). */
 export function batchOfRecords(entry: TableEntry, records: readonly WireRecord[]): Buffer {
-  return batchFromStored(entry.id, records.map((r) => storedRecordOf(entry, r)));
+  return batchFromStored(entry.id, records.map((r) => storedRecordOf(knownSchema(entry, r), r)));
 }
 
 /**
