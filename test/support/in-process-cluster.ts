@@ -98,6 +98,8 @@ export interface InProcessOptions {
   readonly replayHints?: boolean;
   /** Overrides of the node config (tx timeouts and limits). */
   readonly config?: Parameters<typeof resolveConfig>[0];
+  /** Record bytes per Fetch reply of each replica. @default FETCH_REPLY_BYTES_MAX */
+  readonly fetchReplyBytesMax?: number;
 }
 
 /** A running in-process cluster. */
@@ -150,6 +152,7 @@ export class InProcessCluster {
       onSnapshotBlocked: (txids) => hurry(txids),
       startedAtMs: Date.now(),
       maxClockOffsetMs: config.maxClockOffsetMs,
+      ...(options.fetchReplyBytesMax === undefined ? {} : { fetchReplyBytesMax: options.fetchReplyBytesMax }),
     });
     this.network.register(id, handlers);
     const transport = new LocalTransport(id, handlers, new FaultTransport(id, this.network, this.faults));

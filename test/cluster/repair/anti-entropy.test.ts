@@ -123,3 +123,36 @@ test('a replica whose catalog lacks the schema version of a record it pulls does
     assert.deepEqual(held, [2], `${n.id} holds the upsert only`);
   }
 });
+
+test('a Fetch reply ends at its byte bound and says where to go on; repair asks again until every record is copied', async (t) => {
+  const bound = 4096;
+  const cluster = await InProcessCluster.start(t, { replicaTimeoutMs: 5_000, fetchReplyBytesMax: bound });
+  await cluster.waitAllAlive();
+  const [n1, n3] = [cluster.node('n1'), cluster.node('n3')];
+  const entry = cluster.entry;
+  cluster.faults.isolate('n3', ['n1', 'n2']);
+  await waitUntil(() => n1.detector.state('n3') !== 'alive', 5_000, 'n1 suspects n3');
+  const key = 'dev-1';
+  const shard = shardOf(key, cluster.shards);
+  const b = new RecordBatchBuilder(entry.id, 1, Date.now());
+  for (let i = 0; i < 300; i++) b.add(shard, key, undefined, Date.UTC(2024, 0, 1) + i, encodeFields([key, Date.UTC(2024, 0, 1) + i, i]));
+  const ack = await n1.coordinator.write(entry, Buffer.from(b.finish()), 300, () => undefined, { consistency: 'quorum' });
+  await n1.hints.discard('n3'); // n3 gets them from no one but a repair
+  cluster.faults.heal();
+  await cluster.waitAllAlive();
+
+  // The replica side: one reply holds about `bound` bytes of records and names the first key it did not look at.
+  const keys: Buffer[] = [];
+  for await (const page of n1.store.scanTable(entry.id)) for (const rec of page) keys.push(rec.recordKey);
+  const reply = await n1.transport.call('n1', 'Fetch', { keys }, 5_000);
+  const bytes = reply.records.reduce((sum, [k, v]) => sum + k.length + v.length, 0);
+  assert.ok(reply.next !== undefined && reply.next === reply.records.length, `the reply says where to go on (next ${reply.next}, ${reply.records.length} records)`);
+  assert.ok(bytes <= bound && reply.records.length < keys.length, `${bytes} bytes in ${reply.records.length} records`);
+
+  const report = await antiEntropy(cluster, n3).repair(shard);
+  assert.equal(report.pulled, 300, 'every record n3 missed is pulled, a reply at a time');
+  await n3.store.readBarrier(5_000);
+  const held: bigint[] = [];
+  for await (const page of n3.store.scanTable(entry.id)) for (const rec of page) held.push(rec.recordKey.readBigUInt64BE(rec.recordKey.length - 8));
+  assert.deepEqual(held.sort(), [...ack.ids].sort(), 'n3 holds every record');
+});
