@@ -93,6 +93,17 @@ export const TABLE_CREATE_RACE_WAIT_MS = 5_000;
 export const GRPC_MESSAGE_BYTES_MAX = 256 * MiB;
 
 /**
+ * Record bytes a replica puts in one Fetch reply (anti-entropy, catch-up):
+ * past it the reply ends and says where to ask again. Without a bound, the
+ * records of 2,000 keys (or of a few dozen near the body limit) made a
+ * reply past the gRPC message limit, and the range never converged. One
+ * record past the bound still goes (a reply holds at least one), so the
+ * bound and the largest record must fit a message together.
+ * @default 64 MiB
+ */
+export const FETCH_REPLY_BYTES_MAX = 64 * MiB;
+
+/**
  * Largest gRPC message the client port (Ingest) receives, bytes: twice the
  * body limit and 1 MiB, so that a request a little past the limit is read
  * and answered PAYLOAD_TOO_LARGE with its code, while one far past it is
@@ -792,6 +803,7 @@ for (const [key, [min, max]] of Object.entries(BOUNDS) as [NumericKey, readonly 
 assert(KEY_BYTES_MAX_LIMIT + RECORD_KEY_HEAD_BYTES + RECORD_KEY_TAIL_BYTES <= ENGINE_KEY_BYTES_MAX, 'a record key of keyBytesMax fits the engine');
 assert(KEY_BYTES_MAX_LIMIT + PK_KEY_HEAD_BYTES <= ENGINE_KEY_BYTES_MAX, 'a primary-key key of keyBytesMax fits the engine');
 assert(KEY_BYTES_MAX_LIMIT <= 0xffff, 'keyLen and pkLen are u16');
+assert(FETCH_REPLY_BYTES_MAX + BODY_BYTES_MAX_LIMIT + REPLICA_ENVELOPE_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX, 'a Fetch reply at its bound plus one record of the largest body fits a replica message');
 assert(HINT_SEGMENT_BYTES_MAX <= (BOUNDS.hintBytesMaxPerPeer?.[0] ?? 0), "a peer's smallest hint queue holds a whole segment");
 assert(DEDUPE_PREFIX_BYTES_MAX + DEDUPE_NUMBER_CHARS_MAX <= KEY_BYTES_MAX_LIMIT, 'a dedupe key (stored as a primary key) fits where a primary key does');
 assert(STATUS_REFRESH_SECONDS * 1000 * 10 <= (BOUNDS.statusSessionTtlMs?.[0] ?? 0), 'a status session outlives ten page refreshes');

@@ -251,18 +251,24 @@ export class AntiEntropy {
     const pull = direction === 'push' ? [] : [...remote].filter(([k, v]) => (local.get(k)?.version ?? -1n) < v.version).map(([, v]) => v.key);
     const push = [...local].filter(([k, v]) => (remote.get(k)?.version ?? -1n) < v.version).map(([, v]) => v.key);
     let pulled = 0;
-    for (const keys of chunks(pull, FETCH_KEYS_MAX)) {
-      const { records } = await call(peer, 'Fetch', { keys }, this.d.timeoutMs);
-      for (const batch of this.batches(records)) await call(self, 'Write', { batch }, this.d.timeoutMs);
-      pulled += records.length;
-    }
+    for (const keys of chunks(pull, FETCH_KEYS_MAX)) pulled += await this.copy(peer, self, keys);
     let pushed = 0;
-    for (const keys of chunks(push, FETCH_KEYS_MAX)) {
-      const { records } = await call(self, 'Fetch', { keys }, this.d.timeoutMs);
-      for (const batch of this.batches(records)) await call(peer, 'Write', { batch }, this.d.timeoutMs);
-      pushed += records.length;
-    }
+    for (const keys of chunks(push, FETCH_KEYS_MAX)) pushed += await this.copy(self, peer, keys);
     return { differing: true, pulled, pushed };
+  }
+
+  /** Copies the records of `keys` from `from` to `to`, a Fetch reply at a time (a reply ends at its byte bound and says where to go on). */
+  private async copy(from: string, to: string, keys: readonly Buffer[]): Promise<number> {
+    const call = this.d.transport.call.bind(this.d.transport);
+    let copied = 0;
+    for (let rest = keys; rest.length > 0; ) {
+      const { records, next } = await call(from, 'Fetch', { keys: [...rest] }, this.d.timeoutMs);
+      for (const batch of this.batches(records)) await call(to, 'Write', { batch }, this.d.timeoutMs);
+      copied += records.length;
+      // An answer that looked at no key would never end (a replica holds at least one record per reply).
+      rest = next === undefined || next <= 0 ? [] : rest.slice(next);
+    }
+    return copied;
   }
 
   private batches(records: readonly WireRecord[]): Buffer[] {

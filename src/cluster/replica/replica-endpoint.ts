@@ -13,7 +13,8 @@ import type { LocalStore } from '../../storage/local-store.ts';
 import { MerkleBuilder, leafOf } from '../repair/merkle.ts';
 import { txHandlers } from './tx-endpoint.ts';
 import type { ReplicaHandlers } from '../transport/replica-transport.ts';
-import type { WireRecord } from '../transport/replica-messages.ts';
+import type { FetchReply, WireRecord } from '../transport/replica-messages.ts';
+import { FETCH_REPLY_BYTES_MAX } from '../../config.ts';
 
 /** Largest page a peer may ask for. */
 const PAGE_RECORDS_MAX = 10_000;
@@ -47,6 +48,8 @@ export interface ReplicaEndpointDeps {
   /** When this node started, and the clock offset bound: a restarted replica prepares above both. */
   readonly startedAtMs?: number;
   readonly maxClockOffsetMs?: number;
+  /** Record bytes per Fetch reply. @default FETCH_REPLY_BYTES_MAX */
+  readonly fetchReplyBytesMax?: number;
 }
 
 /** Builds the Replica service handlers over the local store. */
@@ -221,15 +224,38 @@ export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
 
     async Fetch({ keys }) {
       await barrier(undefined);
-      const values = await store.getRecords(keys);
-      const records: WireRecord[] = [];
-      values.forEach((v, i) => {
-        const k = keys[i];
-        if (v !== undefined && k !== undefined) records.push([k, Buffer.from(v)]);
-      });
-      return { records };
+      return fetchBounded(store, keys, deps.fetchReplyBytesMax ?? FETCH_REPLY_BYTES_MAX);
     },
   };
+}
+
+/** Keys read per engine call while a Fetch reply fills: its byte bound is checked between groups. */
+const FETCH_KEYS_PER_READ = 64;
+
+/**
+ * The records of `keys` found here, in key order, until they pass
+ * `bytesMax`: the reply then says which key to ask again from (`next`).
+ * Read a group at a time, so a Fetch of large records holds about one
+ * reply's worth in memory, not all of them.
+ */
+async function fetchBounded(store: LocalStore, keys: readonly Buffer[], bytesMax: number): Promise<FetchReply> {
+  const records: WireRecord[] = [];
+  let bytes = 0;
+  for (let at = 0; at < keys.length; at += FETCH_KEYS_PER_READ) {
+    if (bytes >= bytesMax) return { records, next: at };
+    const group = keys.slice(at, at + FETCH_KEYS_PER_READ);
+    const values = await store.getRecords(group);
+    for (let i = 0; i < group.length; i++) {
+      const v = values[i];
+      const k = group[i] as Buffer;
+      if (v === undefined) continue;
+      // At least one record per reply, else a record past the bound could never be fetched.
+      if (records.length > 0 && bytes + k.length + v.length > bytesMax) return { records, next: at + i };
+      records.push([k, Buffer.from(v)]);
+      bytes += k.length + v.length;
+    }
+  }
+  return { records };
 }
 
 function minBig(a: bigint, b: bigint): bigint {

@@ -59,7 +59,9 @@ import type { KeyRangeQuery } from '../../storage/index/index-store.ts';
  *   LeafEntries  req   { shard: int, tableId?: int, leaves: array [int ...] }
  *                reply { entries: array [array [recordKey, version: decimal] ...] }
  *   Fetch        req   { keys: array [recordKey ...] }
- *                reply { records: array [Record ...] }  only the keys found
+ *                reply { records: array [Record ...], next?: int }  only the keys found;
+ *                                                     next: the first key not looked at, the
+ *                                                     reply having reached its byte bound (ask again from it)
  *   Prepare      req   { txid: decimal, epoch: int, deadlineMs: number,
  *                        coordinator: str, shards: array [int ...], batch: batch,
  *                        requestId?: str }
@@ -175,6 +177,10 @@ export interface LeafEntriesReply {
 export interface FetchRequest {
   readonly keys: Buffer[];
 }
+export interface FetchReply extends RecordsReply {
+  /** Present when the reply reached its byte bound: the index of the first key not looked at. */
+  readonly next?: number;
+}
 
 export interface PrepareRequest {
   readonly txid: string;
@@ -227,7 +233,7 @@ export interface ReplicaMethods {
   LookupPks: [LookupPksRequest, LookupPksReply];
   Merkle: [MerkleRequest, MerkleReply];
   LeafEntries: [LeafEntriesRequest, LeafEntriesReply];
-  Fetch: [FetchRequest, RecordsReply];
+  Fetch: [FetchRequest, FetchReply];
   Prepare: [PrepareRequest, PrepareReply];
   Commit: [CommitRequest, CommitReply];
   Abort: [AbortRequest, WriteReply];
@@ -337,7 +343,7 @@ const SHAPES: { readonly [M in ReplicaMethod]: { readonly request: Shape; readon
   },
   Fetch: {
     request: [['keys', arrayOf(bytes.expected, isBytes)]],
-    reply: [['records', records]],
+    reply: [['records', records], ['next', optional(int)]],
   },
   Prepare: {
     request: [['txid', decimal], ['epoch', int], ['deadlineMs', number], ['coordinator', { expected: 'a string', ok: isString }], ['shards', arrayOf(int.expected, isInt)], ['batch', bytes], ['requestId', optional(text)]],
