@@ -1,0 +1,82 @@
+/**
+ * The read routes against an in-process node: what an export holds once its
+ * client is gone, and what paging through a snapshot (`as_of`) returns.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { request as httpRequest } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
+import { resolveConfig } from '../../../src/config.ts';
+import { SluiceNode } from '../../../src/sluice-node.ts';
+import type { ApiContext } from '../../../src/api/http/api-context.ts';
+import type { Coordinator } from '../../../src/cluster/coordinator/coordinator.ts';
+import { tempDir } from '../../support/temp-dir.ts';
+import { authHeaders, TEST_TOKEN } from '../../support/auth.ts';
+
+const READINGS = { name: 'readings', shardKey: 'device', timeField: 'ts', fields: [{ name: 'device', type: 'string', required: true }, { name: 'ts', type: 'timestamp', required: true }, { name: 'pad', type: 'string' }] };
+
+let node: SluiceNode;
+let base = '';
+
+after(async () => {
+  await node?.stop();
+});
+const dir = tempDir({ after }, 'sluice-read-routes-');
+
+before(async () => {
+  const config = resolveConfig({ dataDir: dir, httpPort: 0, bootstrapToken: TEST_TOKEN, diskFreeBytesMin: 0, auditLog: 'off' });
+  node = await SluiceNode.start(config, pino({ level: 'silent' }));
+  base = node.url;
+  const res = await fetch(`${base}/v1/tables`, { method: 'POST', headers: { ...authHeaders(), 'content-type': 'application/json' }, body: JSON.stringify(READINGS) });
+  assert.equal(res.status, 201, await res.text());
+});
+
+/** The node's coordinator (private to the node: the tests wrap its methods). */
+function coordinatorOf(n: SluiceNode): Coordinator {
+  return (n as unknown as { ctx: ApiContext }).ctx.services().coordinator;
+}
+
+async function post(table: string, lines: readonly object[]): Promise<void> {
+  const res = await fetch(`${base}/v1/tables/${table}/records`, { method: 'POST', headers: { ...authHeaders(), 'content-type': 'application/x-ndjson' }, body: lines.map((l) => JSON.stringify(l)).join('\n') });
+  assert.equal(res.status, 200, await res.text());
+}
+
+for (const format of ['ndjson', 'parquet'] as const) {
+  test(`${format} export: a client that goes away mid-stream closes the table scan`, async (t) => {
+    // Enough records that the scan is far from its end when the client leaves.
+    for (let b = 0; b < 8; b++) {
+      await post('readings', Array.from({ length: 4_000 }, (_, i) => ({ device: `d${i % 50}`, ts: 1_700_000_000_000 + b * 4_000 + i, pad: 'x'.repeat(300) })));
+    }
+    const coordinator = coordinatorOf(node);
+    const scanTable = coordinator.scanTable.bind(coordinator);
+    let open = 0;
+    let started = 0;
+    coordinator.scanTable = (entry, options) =>
+      (async function* () {
+        open++;
+        started++;
+        try {
+          yield* scanTable(entry, options);
+        } finally {
+          open--;
+        }
+      })();
+    t.after(() => {
+      coordinator.scanTable = scanTable;
+    });
+
+    const req = httpRequest(`${base}/v1/tables/readings/export?format=${format}`, { headers: authHeaders() });
+    req.end();
+    const [res] = (await once(req, 'response')) as [import('node:http').IncomingMessage];
+    assert.equal(res.statusCode, 200);
+    // The client reads nothing and leaves.
+    req.on('error', () => undefined);
+    res.on('error', () => undefined);
+    res.socket.destroy();
+    for (let i = 0; i < 100 && open > 0; i++) await sleep(20);
+    assert.equal(started, 1);
+    assert.equal(open, 0, 'the scan (a storage iterator and its snapshot) is still open after the client went away');
+  });
+}
