@@ -103,6 +103,12 @@ export function registerReadRoutes(app: FastifyInstance, ctx: ApiContext): void 
 async function streamExport(ctx: ApiContext, reply: FastifyReply, entry: TableEntry, format: 'ndjson' | 'parquet', options: ReadOptions): Promise<FastifyReply> {
   const { coordinator } = ctx.services();
   const pages = coordinator.scanTable(entry, options)[Symbol.asyncIterator]();
+  // The scan holds a storage iterator (and its snapshot) until it ends or is
+  // closed. The generators below pull it by hand, so the return() a
+  // destroyed stream sends them never reaches it (nor does one sent to a
+  // generator not yet started): close it however the answer ends, the
+  // client going away included. A no-op on a scan already done.
+  reply.raw.once('close', () => void pages.return?.().catch(() => undefined));
   // Pull the first page before answering: the read barrier and a missing
   // table fail with a proper status, not a cut stream.
   const first = await pages.next();
