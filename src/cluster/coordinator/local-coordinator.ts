@@ -30,6 +30,11 @@ export class LocalCoordinator implements Coordinator {
   private readonly ids: SnowflakeGenerator;
   private readonly hlc: Hlc;
   private readonly options: LocalCoordinatorOptions;
+  /**
+   * The first version of each write stamped and not yet acknowledged (nor
+   * failed), in stamping order, so ascending: the oldest comes first.
+   */
+  private readonly unsettled = new Set<bigint>();
 
   constructor(store: LocalStore, ids: SnowflakeGenerator, hlc: Hlc, options: LocalCoordinatorOptions) {
     this.store = store;
@@ -54,15 +59,20 @@ export class LocalCoordinator implements Coordinator {
     const claim: PkClaim | undefined = hasPk ? await this.store.claimKeys(reader, () => this.ids.next(), (v) => this.hlc.update(v)) : undefined;
     let lsn: bigint;
     let ids: bigint[];
+    let firstVersion: bigint | undefined;
     try {
       // Synchronous from the stamp to the append: ids, versions and LSNs increase together.
       // An atomic batch is one WAL frame here (all or nothing) with one version (no snapshot shows part of it).
       const versions = options.atomic === true ? 'one' : 'sequence';
       ids = stampBatch(reader, count, { generator: this.ids, hlc: this.hlc, versions, ...(hasPk ? { idOf: (r: RecordBatchReader) => r.id } : {}) });
+      firstVersion = firstVersionOf(reader);
+      this.unsettled.add(firstVersion);
       lsn = await this.store.appendRecords(batch, count, release);
     } catch (err) {
       if (claim !== undefined) this.store.settleKeys(claim, undefined);
       throw err;
+    } finally {
+      if (firstVersion !== undefined) this.unsettled.delete(firstVersion);
     }
     if (claim !== undefined) this.store.settleKeys(claim, lsn);
     return { ids, token: encodeLocalToken(lsn) };
@@ -110,10 +120,15 @@ export class LocalCoordinator implements Coordinator {
   /**
    * This node's clock: every write it acknowledged is below it. A single
    * node has no two-phase commit (an atomic batch is one WAL frame), so a
-   * snapshot never waits.
+   * snapshot never waits. It stays below every write stamped and not yet
+   * acknowledged (its fsync pending): a read taken now cannot see such a
+   * write, and a read of the same version taken after its fsync would, so
+   * two pages of one snapshot would skip it.
    */
   snapshot(): bigint {
-    return this.hlc.now();
+    const now = this.hlc.now();
+    const oldest = this.unsettled.values().next();
+    return oldest.done === true ? now : oldest.value - 1n;
   }
 
   /** A single node runs no two-phase commit: it knows no batch by id. */
@@ -131,6 +146,15 @@ export class LocalCoordinator implements Coordinator {
     const lsn = token === undefined ? this.store.lastAckedLsn : decodeLocalToken(token);
     return this.store.readBarrier(this.options.readBarrierMsMax, lsn);
   }
+}
+
+/** The version of a stamped batch's first record, the lowest of the batch (leaves the reader rewound). */
+function firstVersionOf(reader: RecordBatchReader): bigint {
+  reader.rewind();
+  reader.next();
+  const version = reader.version;
+  reader.rewind();
+  return version;
 }
 
 function readRecordOf(rec: IndexedRecord): ReadRecord {
