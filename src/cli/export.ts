@@ -1,10 +1,12 @@
 /**
  * `sluice export --table T [--format ndjson|parquet] [--output FILE]`:
  * streams every record of a table to stdout or a file. An export cut short
- * (node gone, connection reset) is an error, and a partial `--output` file
- * is removed: a half Parquet file has no footer and no reader opens it.
+ * (node gone, connection reset, Ctrl-C) is an error, and leaves no partial
+ * `--output` file: the export is written beside it and renamed to it once
+ * whole. Half an NDJSON export reads as a smaller whole one; half a Parquet
+ * file has no footer and no reader opens it.
  */
-import { createWriteStream, rmSync } from 'node:fs';
+import { createWriteStream, renameSync, rmSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Command, Option } from 'commander';
@@ -55,13 +57,25 @@ export function exportCommand(): Command {
       }
       const url = `${o.url}/v1/tables/${encodeURIComponent(o.table)}/export?format=${o.format}`;
       const res = await startExport(url, o.url);
-      const out = o.output === undefined ? process.stdout : createWriteStream(o.output);
+      const partial = o.output === undefined ? undefined : `${o.output}.${process.pid}.partial`;
+      const out = partial === undefined ? process.stdout : createWriteStream(partial);
+      // A signal would end the process with the partial file in place: it stops the copy instead, which then cleans up.
+      const stop = new AbortController();
+      const interrupted = (signal: NodeJS.Signals): void => stop.abort(signal);
+      process.once('SIGINT', interrupted);
+      process.once('SIGTERM', interrupted);
       try {
-        await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), out);
+        await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), out, { signal: stop.signal });
+        if (partial !== undefined && o.output !== undefined) renameSync(partial, o.output);
       } catch (err) {
+        if (partial !== undefined) rmSync(partial, { force: true });
+        const what = o.output === undefined ? 'the output is incomplete' : `${o.output} is not written`;
+        if (stop.signal.aborted) throw new CliError(`export of ${o.table} interrupted by ${String(stop.signal.reason)}; ${what}`, stop.signal.reason === 'SIGINT' ? 130 : 143);
         const cause = (err as Error).cause instanceof Error ? `: ${((err as Error).cause as Error).message}` : '';
-        if (o.output !== undefined) rmSync(o.output, { force: true });
         throw new CliError(`export of ${o.table} failed: ${(err as Error).message}${cause}; ${o.output === undefined ? 'the output is incomplete' : `removed the incomplete ${o.output}`}`);
+      } finally {
+        process.removeListener('SIGINT', interrupted);
+        process.removeListener('SIGTERM', interrupted);
       }
     });
 }
