@@ -81,6 +81,38 @@ for (const format of ['ndjson', 'parquet'] as const) {
   });
 }
 
+test('a HEAD of an export (fastify answers it from the GET route) does not go on scanning the table after its answer', async (t) => {
+  await post('readings', Array.from({ length: 4_000 }, (_, i) => ({ device: `h${i % 50}`, ts: 1_600_000_000_000 + i, pad: 'y'.repeat(300) })));
+  const coordinator = coordinatorOf(node);
+  const scanTable = coordinator.scanTable.bind(coordinator);
+  let open = 0;
+  let pages = 0;
+  coordinator.scanTable = (entry, options) =>
+    (async function* () {
+      open++;
+      try {
+        for await (const p of scanTable(entry, options)) {
+          pages++;
+          // A slow disk: the scan is far from its end when the answer is sent.
+          await sleep(20);
+          yield p;
+        }
+      } finally {
+        open--;
+      }
+    })();
+  t.after(() => {
+    coordinator.scanTable = scanTable;
+  });
+  const res = await fetch(`${base}/v1/tables/readings/export?format=parquet`, { method: 'HEAD', headers: authHeaders() });
+  assert.equal(res.status, 200);
+  const atAnswer = pages;
+  for (let i = 0; i < 250 && open > 0; i++) await sleep(20);
+  assert.equal(open, 0);
+  // One page may be on its way when the answer closes; none after it.
+  assert.ok(pages <= atAnswer + 1, `the HEAD was answered after ${atAnswer} pages, and the export read ${pages} (outside --exports-in-flight-max, for nobody)`);
+});
+
 interface Page {
   records: { _id: string; ts: number }[];
   next_cursor: string | null;
