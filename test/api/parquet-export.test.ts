@@ -6,6 +6,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { parquetMetadata, parquetReadObjects } from 'hyparquet';
 import { parquetExport, parquetExportPlan, type ParquetExportLimits } from '../../src/api/parquet-export.ts';
 import type { RecordParts } from '../../src/api/record-view.ts';
@@ -187,4 +190,34 @@ test('an id that does not fit a signed INT64 fails the export loudly', async () 
   const [part] = partsOf(EVERY_TYPE, [{ s: 'a' }]);
   const bad = { ...(part as RecordParts), id: 1n << 63n };
   await assert.rejects(exportToBuffer(EVERY_TYPE, from([bad])), RangeError);
+});
+
+test('memory stays bounded over many row groups: the footer keeps no whole string values of past row groups', async () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const def = parseTableDef({ name: 'logs', shardKey: 's', fields: [{ name: 's', type: 'string', required: true }, { name: 'msg', type: 'string' }] }, NOW);
+  const render = compileRenderer(def, def);
+  const GROUPS = 300;
+  const VALUE_BYTES = 64 * 1024;
+  let before = 0;
+  let during = 0;
+  async function* rows(): AsyncGenerator<RecordParts> {
+    gc();
+    before = process.memoryUsage().arrayBuffers;
+    for (let k = 0; k < GROUPS * 2; k++) {
+      if (k === GROUPS * 2 - 1) {
+        // The last row: every row group but one is written and handed on.
+        gc();
+        during = process.memoryUsage().arrayBuffers;
+      }
+      // Log lines of 64 KiB, each its own (random: Snappy does not shrink them): the min and the max of each row group differ.
+      yield { id: ID0 + BigInt(k), fields: render([`s${k % 7}`, randomBytes((VALUE_BYTES * 3) / 4).toString('base64')]), ingestedAtMs: NOW };
+    }
+  }
+  let bytes = 0;
+  for await (const chunk of parquetExport(parquetExportPlan(def, false), rows(), { rowGroupRowsMax: 2, rowGroupBytesMax: 16 * 1024 * 1024 })) bytes += chunk.length;
+  assert.ok(bytes > GROUPS * VALUE_BYTES, 'the values were written');
+  const grown = during - before;
+  // Two values of 64 KiB per past row group would be ~38 MiB; the footer needs a few hundred bytes per row group.
+  assert.ok(grown < 8 * 1024 * 1024, `${(grown / 1024 / 1024).toFixed(1)} MiB held after ${GROUPS} row groups of 2 rows`);
 });
