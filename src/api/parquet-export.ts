@@ -27,7 +27,9 @@
  * for the whole table.
  */
 import assert from 'node:assert/strict';
+import type { RowGroup } from 'hyparquet';
 import { ByteWriter, ParquetWriter, type SchemaElement } from 'hyparquet-writer';
+import { unconvertMinMax } from 'hyparquet-writer/src/unconvert.js';
 import type { FieldType, TableDef } from '../core/schema/table-def.ts';
 import type { RecordParts } from './record-view.ts';
 
@@ -154,6 +156,41 @@ class ChunkWriter extends ByteWriter {
   }
 }
 
+/**
+ * Shrinks the min/max statistics of a row group just written to what the
+ * footer will hold of them: hyparquet-writer writes 16 bytes of a byte
+ * array bound (a prefix, or a short upper bound, marked inexact), but keeps
+ * every row group's metadata until the footer, with the whole values in it
+ * (a 64 KiB log line each; a small value kept its 8 KiB Buffer pool slab
+ * alive), so the export's memory grew with the table. The footer written is
+ * the same: a bound of 16 bytes or less is written as it is.
+ */
+function compactStatistics(group: RowGroup | undefined, schema: readonly SchemaElement[]): void {
+  group?.columns.forEach((chunk, i) => {
+    const stats = chunk.meta_data?.statistics;
+    const element = schema[i + 1];
+    if (stats === undefined || element?.type !== 'BYTE_ARRAY') return;
+    const min = compactBound(stats.min_value, element, false);
+    if (min !== undefined) {
+      stats.min_value = min.bound;
+      if (!min.exact) stats.is_min_value_exact = false;
+    }
+    const max = compactBound(stats.max_value, element, true);
+    if (max !== undefined) {
+      stats.max_value = max.bound;
+      if (!max.exact) stats.is_max_value_exact = false;
+    }
+  });
+}
+
+/** A byte array bound as the footer writes it, in memory of its own; undefined for any other value. */
+function compactBound(value: unknown, element: SchemaElement, isMax: boolean): { bound: Uint8Array; exact: boolean } | undefined {
+  if (!(value instanceof Uint8Array)) return undefined;
+  // The same bytes back when it is short enough, or when no shorter upper bound exists (kept whole, as the footer does).
+  const written = unconvertMinMax(value, element, isMax) ?? value;
+  return { bound: new Uint8Array(written), exact: written === value };
+}
+
 /** Rough bytes of one value before encoding, for the row group bound. */
 function approxBytes(v: unknown): number {
   if (typeof v === 'string') return v.length;
@@ -180,6 +217,7 @@ export async function* parquetExport(plan: ParquetExportPlan, rows: AsyncIterabl
     // still on their way when we take them).
     const done = parquet.write({ columnData: plan.columns.map((c, i) => ({ name: c.name, data: data[i] as unknown[], statistics: c.statistics })), rowGroupSize: count });
     assert(done === undefined, 'a synchronous Parquet writer returned a promise');
+    compactStatistics(parquet.row_groups.at(-1), plan.schema);
     data = plan.columns.map(() => []);
     count = 0;
     bytes = 0;
