@@ -76,6 +76,34 @@ test('past the cap a connection gets a whole 503 TOO_MANY_CONNECTIONS answer and
   assert.deepEqual({ accepted: count(events, 'accepted'), closed: count(events, 'closed'), refused: count(events, 'refused') }, { accepted: 3, closed: 3, refused: 1 });
 });
 
+test('a refused connection is closed after the linger even while its client keeps sending', async (t) => {
+  // lingerMs is 1 s (gatedServer): a byte every 200 ms kept an idle timer from ever firing.
+  const { gate, events, port } = await gatedServer(t, 1);
+  const held = await connect(port);
+  await until(() => gate.open === 1, 'the one slot held');
+  // Half-open, as a hostile client keeps it: the node's FIN does not end the client's side.
+  const refused = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  refused.on('error', () => undefined);
+  let received = '';
+  refused.setEncoding('utf8').on('data', (chunk: string) => (received += chunk));
+  let closed = false;
+  refused.once('close', () => (closed = true));
+  const trickle = setInterval(() => {
+    if (refused.writable) refused.write('x');
+  }, 200);
+  t.after(() => {
+    clearInterval(trickle);
+    refused.destroy();
+  });
+  await until(() => received.includes('TOO_MANY_CONNECTIONS'), 'answered 503');
+  // Not counted by the gate: a refused socket held open is a file descriptor past --connections-max.
+  await new Promise((r) => setTimeout(r, 3_000));
+  clearInterval(trickle);
+  assert.ok(closed, 'the refused connection is still open 3 s after its answer, 3 times the linger');
+  assert.equal(count(events, 'refused'), 1);
+  held.socket.destroy();
+});
+
 test('on a TLS listener a connection past the cap is closed without an answer', async (t) => {
   const { events, port } = await gatedServer(t, 0, true);
   const refused = await connect(port);
