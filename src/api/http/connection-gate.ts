@@ -93,14 +93,17 @@ function refusalAnswer(options: ConnectionGateOptions): Buffer {
  */
 function refuse(socket: Socket, answer: Buffer | undefined, lingerMs: number): void {
   socket.on('error', ignore);
-  socket.setTimeout(lingerMs, destroySocket);
+  // A deadline, not socket.setTimeout: that idle timer restarts on every byte read, so a client that
+  // keeps sending would hold the socket for good, a descriptor the gate does not count.
+  const deadline = setTimeout(destroySocket, lingerMs, socket);
+  socket.once('close', () => clearTimeout(deadline));
   if (answer === undefined) socket.end();
   else socket.end(answer);
   socket.resume();
 }
 
-function destroySocket(this: Socket): void {
-  this.destroy();
+function destroySocket(socket: Socket): void {
+  socket.destroy();
 }
 
 function ignore(): void {}
