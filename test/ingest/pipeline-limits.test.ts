@@ -120,6 +120,20 @@ test('a waiting write gives up with SHUTTING_DOWN when its source stops, and wri
   assert.equal(admission.inFlightRequests, 0);
 });
 
+test('a waiting write whose debt is longer than the longest timer (24.8 days) still waits, not 1 ms', async (t) => {
+  // The lowest rate a table may have: 3,000 records are 3,000,000 s (35 days) of debt, past setTimeout's 2^31 - 1 ms.
+  const { write, written, admission } = await setup(t, { recordsPerSecond: 0.001, recordsBurst: 1 });
+  const stop = new AbortController();
+  const pending = write({ ...framed(3000), rateLimit: 'wait', signal: stop.signal });
+  pending.catch(() => undefined);
+  const early = await Promise.race([pending.then(() => 'written'), new Promise((r) => setTimeout(r, 500, 'waiting'))]);
+  stop.abort();
+  assert.equal(early, 'waiting', "a wait of weeks overflowed Node's timer and was cut to 1 ms: the whole batch went past the rate");
+  await assert.rejects(pending, (err) => isSluiceError(err, 'SHUTTING_DOWN'));
+  assert.deepEqual(written, []);
+  assert.equal(admission.inFlightRequests, 0);
+});
+
 test('far-future records: EVENT_TIME_IN_FUTURE under reject (nothing written), listed under skip, counted either way', async (t) => {
   const { write, written, future } = await setup(t, { eventTimeAheadMsMax: 1000 });
   const body = Buffer.concat([ndjson(2), Buffer.from('\n'), ndjson(1, 60_000)]);
