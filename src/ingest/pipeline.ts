@@ -361,11 +361,25 @@ export class IngestPipeline {
     // The tokens are taken; a source that stops meanwhile gives up at once (its batch is re-delivered or re-sent).
     const stopped = (): SluiceError => new SluiceError('SHUTTING_DOWN', `the source stopped while waiting for table ${entry.name}'s rate limit`);
     const signal = req.signal;
-    if (signal === undefined) return sleep(waitMs);
+    if (signal === undefined) return sleepLong(waitMs);
     if (signal.aborted) throw stopped();
-    await sleep(waitMs, undefined, { signal }).catch((err: unknown) => {
+    await sleepLong(waitMs, signal).catch((err: unknown) => {
       throw signal.aborted ? stopped() : err;
     });
+  }
+}
+
+/** Longest delay a Node timer takes (2^31 - 1 ms, 24.8 days); a longer one fires after 1 ms. */
+const TIMER_MS_MAX = 2 ** 31 - 1;
+
+/**
+ * Sleeps `ms`, however long, in steps a timer can take: a rate debt at a
+ * table's lowest rate (0.001/s) can be weeks, and one timer that long would
+ * let the batch through at once. Rejects (AbortError) once `signal` aborts.
+ */
+async function sleepLong(ms: number, signal?: AbortSignal): Promise<void> {
+  for (let left = ms; left > 0; left -= TIMER_MS_MAX) {
+    await sleep(Math.min(left, TIMER_MS_MAX), undefined, signal === undefined ? undefined : { signal });
   }
 }
 
