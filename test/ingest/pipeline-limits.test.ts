@@ -54,7 +54,7 @@ async function setup(t: { after: (fn: () => unknown) => void }, limits: object, 
     assert.ok(ticket !== undefined);
     return pipeline.write({ table: 'm', format: 'ndjson', ...req, ticket });
   };
-  return { write, written, admission, future };
+  return { write, written, admission, future, catalog };
 }
 
 function ndjson(n: number, aheadMs = 0): Buffer {
@@ -132,6 +132,25 @@ test('a waiting write whose debt is longer than the longest timer (24.8 days) st
   await assert.rejects(pending, (err) => isSluiceError(err, 'SHUTTING_DOWN'));
   assert.deepEqual(written, []);
   assert.equal(admission.inFlightRequests, 0);
+});
+
+test("a waiting write goes through once its table's limit is raised or removed, not after the debt at the old rate", async (t) => {
+  for (const patch of [{ recordsPerSecond: 1e6, recordsBurst: 1e6 }, {}]) {
+    const { write, written, admission, catalog } = await setup(t, { recordsPerSecond: 1, recordsBurst: 1 });
+    const stop = new AbortController();
+    t.after(() => stop.abort());
+    // 29 records of debt at 1/s: 29 s at the rate it was reserved at.
+    const pending = write({ ...framed(30), rateLimit: 'wait', signal: stop.signal });
+    pending.catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 100));
+    // The operator finds the limit far too low (PATCH /v1/tables/m).
+    await catalog.setLimits('m', () => patch);
+    const done = await Promise.race([pending.then((r) => r.written), new Promise((r) => setTimeout(r, 3_000, 'still waiting'))]);
+    stop.abort();
+    assert.equal(done, 30, `limits ${JSON.stringify(patch)}: the batch kept sleeping off its debt at 1 record/s, holding its admission ticket`);
+    assert.deepEqual(written, [30]);
+    assert.equal(admission.inFlightRequests, 0);
+  }
 });
 
 test('far-future records: EVENT_TIME_IN_FUTURE under reject (nothing written), listed under skip, counted either way', async (t) => {
