@@ -20,6 +20,8 @@ export class TokenBucket {
   private burstValue: number;
   private tokens: number;
   private lastMs: number;
+  /** Tokens refills have added since the bucket was made: a reservation is paid once this reaches its mark, at whatever rate. */
+  private credited = 0;
 
   /** A full bucket at `nowMs`: a new limit starts with its whole burst, as Loki's does. */
   constructor(ratePerSecond: number, burst: number, nowMs: number) {
@@ -72,9 +74,25 @@ export class TokenBucket {
    * past the burst is allowed (it waits for a full bucket's worth and more).
    */
   reserve(n: number, nowMs: number): number {
+    return this.msUntil(this.reserveMark(n, nowMs), nowMs);
+  }
+
+  /**
+   * `reserve`, returning the reservation's mark instead of its wait: it is
+   * paid once the refills reach the mark (`msUntil`), so a rate raised
+   * while it waits shortens the wait.
+   */
+  reserveMark(n: number, nowMs: number): number {
     this.refill(nowMs);
     this.tokens -= n;
-    return this.tokens >= 0 ? 0 : Math.ceil((-this.tokens * 1000) / this.rate);
+    return this.credited + Math.max(0, -this.tokens);
+  }
+
+  /** Ms until the refills reach `mark` (a `reserveMark`), at the present rate (0: reached). */
+  msUntil(mark: number, nowMs: number): number {
+    this.refill(nowMs);
+    const owed = mark - this.credited;
+    return owed <= 0 ? 0 : Math.ceil((owed * 1000) / this.rate);
   }
 
   /** Changes the rate and burst, keeping the tokens held (capped at the new burst). */
@@ -90,7 +108,9 @@ export class TokenBucket {
     const elapsedMs = nowMs - this.lastMs;
     if (elapsedMs <= 0) return;
     this.lastMs = nowMs;
-    this.tokens = Math.min(this.burstValue, this.tokens + (elapsedMs * this.rate) / 1000);
+    const next = Math.min(this.burstValue, this.tokens + (elapsedMs * this.rate) / 1000);
+    if (next > this.tokens) this.credited += next - this.tokens;
+    this.tokens = next;
   }
 }
 

@@ -30,6 +30,9 @@ import { DeadLetterWriter, type DeadLetterAck, type DeadLetterWriteOptions } fro
 import type { TableRateLimiter } from './table-rate-limiter.ts';
 import { ListedIds, StampedIds, type RequestIds } from './request-ids.ts';
 
+/** How often a source waiting for a table's rate asks again: a limit raised or removed meanwhile ends its wait. */
+const RATE_WAIT_RECHECK_MS = 1_000;
+
 /** One write request from any source. */
 export interface WriteRequest {
   readonly table: string;
@@ -355,31 +358,22 @@ export class IngestPipeline {
       this.limiter.take(entry, records, bytes);
       return;
     }
-    const waitMs = this.limiter.reserve(entry, records, bytes);
+    const turn = this.limiter.reserveTurn(entry, records, bytes);
+    let waitMs = this.limiter.remainingMs(entry, turn);
     if (waitMs <= 0) return;
     this.observer.onRateWait?.(entry.name, waitMs);
     // The tokens are taken; a source that stops meanwhile gives up at once (its batch is re-delivered or re-sent).
     const stopped = (): SluiceError => new SluiceError('SHUTTING_DOWN', `the source stopped while waiting for table ${entry.name}'s rate limit`);
     const signal = req.signal;
-    if (signal === undefined) return sleepLong(waitMs);
-    if (signal.aborted) throw stopped();
-    await sleepLong(waitMs, signal).catch((err: unknown) => {
-      throw signal.aborted ? stopped() : err;
-    });
-  }
-}
-
-/** Longest delay a Node timer takes (2^31 - 1 ms, 24.8 days); a longer one fires after 1 ms. */
-const TIMER_MS_MAX = 2 ** 31 - 1;
-
-/**
- * Sleeps `ms`, however long, in steps a timer can take: a rate debt at a
- * table's lowest rate (0.001/s) can be weeks, and one timer that long would
- * let the batch through at once. Rejects (AbortError) once `signal` aborts.
- */
-async function sleepLong(ms: number, signal?: AbortSignal): Promise<void> {
-  for (let left = ms; left > 0; left -= TIMER_MS_MAX) {
-    await sleep(Math.min(left, TIMER_MS_MAX), undefined, signal === undefined ? undefined : { signal });
+    if (signal?.aborted === true) throw stopped();
+    // Asked again every RATE_WAIT_RECHECK_MS under the table's limits of the moment: a limit raised or removed
+    // meanwhile ends the wait, which the debt at the old rate could make weeks (and no timer may pass 2^31 - 1 ms).
+    while (waitMs > 0) {
+      await sleep(Math.min(waitMs, RATE_WAIT_RECHECK_MS), undefined, signal === undefined ? undefined : { signal }).catch((err: unknown) => {
+        throw signal?.aborted === true ? stopped() : err;
+      });
+      waitMs = this.limiter.remainingMs(this.catalog.get(entry.name) ?? entry, turn);
+    }
   }
 }
 

@@ -32,6 +32,18 @@ export interface RateLimiterOptions {
   readonly onRefused?: (table: string, reason: RateRefusal) => void;
 }
 
+/** A waiting source's tokens, taken from the bucket it took them from: paid once the bucket's refills reach the mark. */
+interface Turn {
+  readonly bucket: TokenBucket;
+  readonly mark: number;
+}
+
+/** What a waiting source took (`reserveTurn`), to ask how long until it is paid (`remainingMs`). */
+export interface RateReservation {
+  readonly records?: Turn;
+  readonly bytes?: Turn;
+}
+
 /** The buckets of one table, and the limits and share they were built from. */
 interface TableBuckets {
   readonly limits: TableLimits | undefined;
@@ -97,10 +109,30 @@ export class TableRateLimiter {
 
   /** Takes the tokens now, into debt if need be; returns the ms the caller must wait before writing (0: at once). */
   reserve(entry: TableEntry, records: number, bytes: number): number {
+    return this.remainingMs(entry, this.reserveTurn(entry, records, bytes));
+  }
+
+  /** `reserve`, returning what was taken: a waiting source asks `remainingMs` again as it waits. */
+  reserveTurn(entry: TableEntry, records: number, bytes: number): RateReservation {
     const buckets = this.bucketsOf(entry);
-    if (buckets === undefined) return 0;
+    if (buckets === undefined) return {};
     const now = this.clock();
-    return Math.max(buckets.records?.reserve(records, now) ?? 0, buckets.bytes?.reserve(bytes, now) ?? 0);
+    return {
+      ...(buckets.records === undefined ? {} : { records: { bucket: buckets.records, mark: buckets.records.reserveMark(records, now) } }),
+      ...(buckets.bytes === undefined ? {} : { bytes: { bucket: buckets.bytes, mark: buckets.bytes.reserveMark(bytes, now) } }),
+    };
+  }
+
+  /**
+   * Ms until `reservation` is paid under `entry`'s present limits (0: now).
+   * A raised rate shortens the wait; a limit removed (or made anew, with a
+   * full bucket) owes nothing.
+   */
+  remainingMs(entry: TableEntry, reservation: RateReservation): number {
+    const buckets = this.bucketsOf(entry);
+    const now = this.clock();
+    const owed = (current: TokenBucket | undefined, turn: Turn | undefined): number => (turn === undefined || current !== turn.bucket ? 0 : turn.bucket.msUntil(turn.mark, now));
+    return Math.max(owed(buckets?.records, reservation.records), owed(buckets?.bytes, reservation.bytes));
   }
 
   /** The table's buckets, rebuilt when its limits or the share changed; undefined when it has no rate limit. */

@@ -71,6 +71,20 @@ test('reserve: waiting sources go into debt in arrival order, and a batch past t
   assert.equal(b.available(3_500), 0, 'paid back');
 });
 
+test('a reservation is paid when the refills reach its mark, at the rate of the moment', () => {
+  const b = new TokenBucket(10, 10, 0);
+  b.reserve(10, 0);
+  const first = b.reserveMark(5, 0);
+  const second = b.reserveMark(30, 0);
+  assert.equal(b.msUntil(first, 0), 500);
+  assert.equal(b.msUntil(second, 0), 3_500);
+  // At 1 s, 10 of the 35 are paid; the rate goes up tenfold: the other 25 take 250 ms, not 2.5 s.
+  b.reconfigure(100, 10, 1_000);
+  assert.equal(b.msUntil(first, 1_000), 0);
+  assert.equal(b.msUntil(second, 1_000), 250);
+  assert.equal(b.msUntil(second, 1_250), 0);
+});
+
 test('reconfigure keeps the tokens held, capped at the new burst', () => {
   const b = new TokenBucket(10, 100, 0);
   b.tryTake(40, 0);
