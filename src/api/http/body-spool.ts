@@ -49,7 +49,11 @@ export class BodySpool {
     }
     const declared = Number(req.headers['content-length'] ?? NaN);
     if (Number.isFinite(declared) && declared > bytesMax) throw new SluiceError('PAYLOAD_TOO_LARGE', `the body is larger than ${bytesMax} bytes`);
-    this.ready ??= this.prepare();
+    this.ready ??= this.prepare().catch((err: unknown) => {
+      // Tried again at the next body: a failure kept here would fail every import until a restart.
+      this.ready = undefined;
+      throw err;
+    });
     await this.ready;
     const file = path.join(this.dir, `${randomUUID()}${suffix}`);
     continueIfExpected(req);
