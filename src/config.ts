@@ -460,6 +460,12 @@ export interface NodeConfig {
   readonly exportRowGroupBytesMax: number;
   /** Exports (NDJSON or Parquet) a node streams at once; past it 429 OVERLOADED. Each holds a scan snapshot and, for Parquet, a row group in memory. @default 4 */
   readonly exportsInFlightMax: number;
+  /**
+   * An export whose reader takes nothing for this long is ended: a reader
+   * that stops reading without closing would hold its export slot and its
+   * scan snapshot for ever. @default 60_000
+   */
+  readonly exportStallMs: number;
   /** In a cluster, the replication factor of a table created without one. */
   readonly replicationFactorDefault: number;
   /** Table the OTLP/HTTP logs route (`POST /v1/logs`) writes into, created on its first write. @default 'otel_logs' */
@@ -641,6 +647,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   exportRowGroupRowsMax: 16_384,
   exportRowGroupBytesMax: 16 * MiB,
   exportsInFlightMax: 4,
+  exportStallMs: 60_000,
   replicationFactorDefault: 3,
   importBodyBytesMax: 1024 * MiB,
   otlpLogsTable: 'otel_logs',
@@ -745,6 +752,7 @@ const BOUNDS: Partial<Record<NumericKey, readonly [number, number]>> = {
   exportRowGroupRowsMax: [1, 1_048_576],
   exportRowGroupBytesMax: [64 * KiB, 1024 * MiB],
   exportsInFlightMax: [1, 1024],
+  exportStallMs: [1_000, 3_600_000],
   replicationFactorDefault: [1, 7],
   importBodyBytesMax: [1 * MiB, 16 * 1024 * MiB],
   shutdownGraceMs: [0, 600_000],

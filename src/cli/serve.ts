@@ -39,6 +39,7 @@ interface ServeOptions extends KafkaSecurityFlags {
   exportRowGroupRowsMax: string;
   exportRowGroupBytesMax: string;
   exportsInFlightMax: string;
+  exportStallMs: string;
   replicationFactorDefault: string;
   importBodyBytesMax: string;
   otlpLogsTable: string;
@@ -142,6 +143,7 @@ export function serveCommand(): Command {
     .option('--export-row-group-rows-max <n>', 'rows in one row group of a Parquet export', String(d.exportRowGroupRowsMax))
     .option('--export-row-group-bytes-max <bytes>', 'a Parquet export row group is also cut at about this many value bytes', String(d.exportRowGroupBytesMax))
     .option('--exports-in-flight-max <n>', 'exports streamed at once (429 past it)', String(d.exportsInFlightMax))
+    .option('--export-stall-ms <ms>', 'an export whose reader takes nothing for this long is ended (its slot freed)', String(d.exportStallMs))
     .option('--replication-factor-default <n>', 'with --etcd: the replication factor of a table created without one', String(d.replicationFactorDefault))
     .option('--import-body-bytes-max <bytes>', 'largest Parquet/CSV body of POST /v1/tables/{t}/import (413 past it; spooled to disk)', String(d.importBodyBytesMax))
     .option('--otlp-logs-table <name>', 'table POST /v1/logs (OTLP/HTTP logs) writes into, created on its first write', d.otlpLogsTable)
@@ -289,6 +291,7 @@ function toConfig(o: ServeOptions): NodeConfig {
     exportRowGroupRowsMax: int(o.exportRowGroupRowsMax, '--export-row-group-rows-max'),
     exportRowGroupBytesMax: int(o.exportRowGroupBytesMax, '--export-row-group-bytes-max'),
     exportsInFlightMax: int(o.exportsInFlightMax, '--exports-in-flight-max'),
+    exportStallMs: int(o.exportStallMs, '--export-stall-ms'),
     replicationFactorDefault: int(o.replicationFactorDefault, '--replication-factor-default'),
     importBodyBytesMax: int(o.importBodyBytesMax, '--import-body-bytes-max'),
     otlpLogsTable: o.otlpLogsTable,

@@ -88,6 +88,9 @@ export function registerReadRoutes(app: FastifyInstance, ctx: ApiContext): void 
     };
     // 'close' comes when the answer is done, failed, or the client went away.
     reply.raw.once('close', release);
+    // A reader that stops reading without closing: no byte leaves for this long, and the answer is ended (which
+    // closes the scan and frees the slot). An idle timer on the socket, so a steady slow reader is not cut.
+    reply.raw.setTimeout(ctx.config.exportStallMs, () => reply.raw.destroy());
     try {
       if (asOf !== undefined) reply.header(AS_OF_HEADER, String(asOf));
       const options: ReadOptions = { ...(q['token'] === undefined ? {} : { token: q['token'] }), ...asOfOption(asOf), ...(consistency === undefined ? {} : { consistency }) };
