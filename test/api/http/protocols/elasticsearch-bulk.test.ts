@@ -192,6 +192,19 @@ test('a later op of an _id whose earlier op validation refused: a create is not 
   assert.deepEqual(p2.outcomes.map((o) => o?.status), [400, 201]);
 });
 
+test('an op of an _id after a refused one is answered by what the ops before that left: a create after (stored, refused) is 409, an index after (stored, refused) is updated', () => {
+  const NOW = Date.UTC(2026, 11, 5);
+  const id = String(BigInt(NOW + 5 - SNOWFLAKE_EPOCH_MS) << 22n);
+  const refused = { index: 1, code: 'TYPE', path: '/ts', message: 'expected an ISO-8601 string' };
+  const ok = '{"@timestamp":"2026-01-01T00:00:00Z"}';
+  const body = bulkBody(`{"create":{"_index":"a","_id":"c"}}\n${ok}\n{"index":{"_index":"a","_id":"c"}}\n{"@timestamp":"bad"}\n{"create":{"_index":"a","_id":"c"}}\n${ok}\n{"index":{"_index":"a","_id":"c"}}\n${ok}\n`);
+  const plan = planBulk(body, parseBulkBody(body), options());
+  writtenBatch(plan.batches.get('es_a') as never, { written: 2, ids: new ListedIds([id, null, id]), token: 't', rejected: [refused], rejectedCount: 1 } as never, plan.items, { startedMs: NOW, timeField: '@timestamp' }, plan.outcomes, plan.prior);
+  settleDeferred(plan.deferred, plan.items, plan.outcomes, plan.prior);
+  // Elasticsearch: created, refused, 409 (the first create stored it), updated.
+  assert.deepEqual(plan.outcomes.map((o) => o?.status), [201, 400, 409, 200]);
+});
+
 test('a request writes at most tablesMax distinct tables; items for more are refused, items for the first ones stored', () => {
   const body = bulkBody(['a', 'b', 'a', 'c', 'b-'].map((i) => `{"index":{"_index":"${i}"}}\n{}`).join('\n'));
   const plan = planBulk(body, parseBulkBody(body), options({ tablesMax: 2 }));
