@@ -53,7 +53,14 @@ export function failedBatch(batch: TableBatch, err: SluiceError, outcomes: (Item
  * write began (`startedMs`, from the snowflake's time bits) means the
  * document existed: `index` answers 200 updated, `create` 409.
  */
-export function writtenBatch(batch: TableBatch, result: WriteResult, items: readonly BulkItem[], at: { startedMs: number; timeField: string }, outcomes: (ItemOutcome | undefined)[]): void {
+export function writtenBatch(
+  batch: TableBatch,
+  result: WriteResult,
+  items: readonly BulkItem[],
+  at: { startedMs: number; timeField: string },
+  outcomes: (ItemOutcome | undefined)[],
+  prior: number[] = [],
+): void {
   const rejections = new Map(result.rejected?.map((r) => [r.index, r]));
   batch.positions.forEach((pos, i) => {
     const item = items[pos] as BulkItem;
@@ -65,7 +72,7 @@ export function writtenBatch(batch: TableBatch, result: WriteResult, items: read
     }
     // A made-up id is new by construction: no id to read the time of (nor to make text of).
     const earlier = batch.earlier[i] ?? -1;
-    const existed = item.idGiven && ((earlier >= 0 && stored(outcomes[earlier])) || snowflakeParts(BigInt(result.ids.at(i) as string)).timestampMs < at.startedMs);
+    const existed = item.idGiven && (leftStored(earlier, outcomes, prior) || snowflakeParts(BigInt(result.ids.at(i) as string)).timestampMs < at.startedMs);
     if (!existed) outcomes[pos] = CREATED;
     else outcomes[pos] = item.action === 'create' ? conflict(item.id ?? '') : UPDATED;
   });
@@ -77,16 +84,35 @@ function stored(o: ItemOutcome | undefined): boolean {
 }
 
 /**
+ * Whether the document of op `pos` is stored once that op is settled: its
+ * own outcome, or, when it was refused (which changes nothing), what the
+ * ops before it left (`prior`, planBulk's chain; without it, `pos` alone).
+ * Each refused op passed is pointed past the others, so a request of many
+ * refused ops of one `_id` walks each of them once.
+ */
+function leftStored(pos: number, outcomes: readonly (ItemOutcome | undefined)[], prior: number[]): boolean {
+  let p = pos;
+  while (p >= 0 && outcomes[p] !== undefined && !stored(outcomes[p])) p = prior[p] ?? -1;
+  const found = p >= 0 && stored(outcomes[p]);
+  for (let q = pos; q >= 0 && q !== p; ) {
+    const next = prior[q] ?? -1;
+    prior[q] = p;
+    q = next;
+  }
+  return found;
+}
+
+/**
  * The creates of an `_id` that an earlier op of the same request wrote
  * (planBulk's `deferred`), once every write settled: 409 when that op left
  * the document stored, else 429, which shippers retry, so the create is
  * sent again on its own. Never 409 for a document that is not there: a
  * shipper drops an item answered 409 on `create`.
  */
-export function settleDeferred(deferred: readonly { pos: number; earlier: number }[], items: readonly BulkItem[], outcomes: (ItemOutcome | undefined)[]): void {
+export function settleDeferred(deferred: readonly { pos: number; earlier: number }[], items: readonly BulkItem[], outcomes: (ItemOutcome | undefined)[], prior: number[] = []): void {
   for (const { pos, earlier } of deferred) {
     const id = items[pos]?.id ?? '';
-    outcomes[pos] = stored(outcomes[earlier])
+    outcomes[pos] = leftStored(earlier, outcomes, prior)
       ? conflict(id)
       : itemError(429, 'es_rejected_execution_exception', `[${id}]: the document of this _id earlier in the request was not written; send this create again`, 'OVERLOADED');
   }

@@ -48,6 +48,12 @@ export interface BulkPlan {
   readonly batches: Map<string, TableBatch>;
   /** Creates of an `_id` an earlier op of the request writes: answered after the writes (settleDeferred). */
   readonly deferred: { readonly pos: number; readonly earlier: number }[];
+  /**
+   * Per op: the op before it with the same `_id` in the same table that was
+   * put in a batch, or -1. An op refused leaves its document as the ops
+   * before it did, so answers follow this chain past refused ops.
+   */
+  readonly prior: number[];
 }
 
 /** How ops map to records. */
@@ -67,6 +73,7 @@ export function planBulk(body: Buffer, ops: readonly BulkOp[], o: PlanOptions): 
   const outcomes: (ItemOutcome | undefined)[] = [];
   const batches = new Map<string, TableBatch>();
   const deferred: { pos: number; earlier: number }[] = [];
+  const prior: number[] = [];
   /** table + given `_id` → the op position of the latest op of it in a batch. */
   const seen = new Map<string, number>();
   // Index → table (null: none), worked out once per index of the request.
@@ -86,6 +93,7 @@ export function planBulk(body: Buffer, ops: readonly BulkOp[], o: PlanOptions): 
     // A made-up id never repeats (nor equals a given one: the sender cannot know it yet), so only given ids are remembered.
     const key = op.id === undefined ? undefined : `${table}\n${id}`;
     const earlier = key === undefined ? -1 : (seen.get(key) ?? -1);
+    prior[items.length - 1] = earlier;
     // A create never overwrites, not even a document of the same request: whether there is one is known after the write.
     if (earlier >= 0 && op.action === 'create') {
       deferred.push({ pos: items.length - 1, earlier });
@@ -104,7 +112,9 @@ export function planBulk(body: Buffer, ops: readonly BulkOp[], o: PlanOptions): 
     batch.earlier.push(earlier);
     outcomes.push(undefined);
   }
-  return { body, items, outcomes, batches, deferred };
+  // Ops refused before the lookup above have no earlier op on record.
+  for (let i = 0; i < items.length; i++) prior[i] ??= -1;
+  return { body, items, outcomes, batches, deferred, prior };
 }
 
 /** Why an op is answered with an error before anything is written, or undefined. */

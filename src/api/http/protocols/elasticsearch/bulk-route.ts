@@ -101,9 +101,9 @@ async function writeBatches(ctx: ApiContext, request: FastifyRequest, plan: Bulk
   settled.forEach((s, i) => {
     const batch = batches[i] as TableBatch;
     if (s.status === 'rejected') failedBatch(batch, s.reason as SluiceError, plan.outcomes);
-    else if (s.value.result !== undefined) writtenBatch(s.value.batch, s.value.result, plan.items, { startedMs, timeField: ctx.config.esTimeField }, plan.outcomes);
+    else if (s.value.result !== undefined) writtenBatch(s.value.batch, s.value.result, plan.items, { startedMs, timeField: ctx.config.esTimeField }, plan.outcomes, plan.prior);
   });
-  settleDeferred(plan.deferred, plan.items, plan.outcomes);
+  settleDeferred(plan.deferred, plan.items, plan.outcomes, plan.prior);
 }
 
 /**
