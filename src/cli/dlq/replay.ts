@@ -75,11 +75,20 @@ async function mark(url: string, table: string, letter: StoredLetter, replayedId
   if (!sent.ok) throw new CliError(`letter ${letter.id} is replayed (record ${replayedId}) but could not be marked; run the replay again: ${describeError(sent.status, sent.body)}`);
 }
 
-/** A protobuf letter goes as one length-delimited message, the form the write route reads. */
+/**
+ * The letter's record as a body of exactly one record. JSON goes inside an
+ * array of one: sent bare, a record that is itself an array (refused: not
+ * an object) would be read as a body of its elements, and stored as them.
+ * A protobuf letter goes as one length-delimited message, the form the
+ * write route reads.
+ */
 function bodyOf(letter: StoredLetter): Buffer {
-  if (letter.rawFormat === 'json') return letter.raw;
+  if (letter.rawFormat === 'json') return Buffer.concat([OPEN, letter.raw, CLOSE]);
   return Buffer.concat([varint(letter.raw.length), letter.raw]);
 }
+
+const OPEN = Buffer.from('[');
+const CLOSE = Buffer.from(']');
 
 function contentTypeOf(letter: StoredLetter): string {
   return letter.rawFormat === 'json' ? 'application/json' : 'application/x-protobuf';
