@@ -47,7 +47,9 @@ export async function deadLetterRefused(ctx: ApiContext, table: string, source: 
     const tag = newRequestTag();
     const nowMs = Date.now();
     const letters: DeadLetter[] = refused.map((r, i) => ({
-      id: deadLetterId(def.name, r.index ?? i, r.dedupeKey, tag),
+      // Without a dedupe key, the id is the letter's place in this request: the index a client gives may repeat
+      // (rows of two files) or be another letter's place, and a shared id would keep one letter of the two.
+      id: deadLetterId(def.name, i, r.dedupeKey, tag),
       table: def.name,
       raw: r.raw,
       rawFormat: r.rawFormat ?? 'json',
