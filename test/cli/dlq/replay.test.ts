@@ -66,3 +66,16 @@ test('a letter whose record is a JSON array replays as that one record: refused 
   assert.deepEqual({ replayed: report.replayed, refused: report.refused }, { replayed: 0, refused: 1 });
   assert.equal((await exportOf('readings__dead_letters'))[0]?.['status'], 'pending');
 });
+
+test('a letter whose raw text is not one JSON value (fixed by hand, badly) stays pending: the replay never splits it into records', async () => {
+  // Written straight into the dead-letter table, as an operator editing a letter would.
+  const raw = '{"device":"h1","temp":1},{"device":"h2","temp":2}';
+  const letter = { dead_letter_id: 'by-hand-1', table: 'readings', raw: Buffer.from(raw).toString('base64'), raw_format: 'json', code: 'TYPE', message: 'm', source: 'http', failed_at: 1, status: 'pending' };
+  const put = await post('/v1/tables/readings__dead_letters/records', JSON.stringify(letter), 'application/json');
+  assert.equal(put.status, 200, put.text);
+  const report = await replayLetters({ url: base, table: 'readings', dryRun: false });
+  assert.equal(report.replayed, 0);
+  const devices = (await exportOf('readings')).map((r) => r['device']);
+  assert.ok(!devices.includes('h1') && !devices.includes('h2'), `stored: ${devices.join(',')}`);
+  assert.equal((await exportOf('readings__dead_letters')).find((l) => l['dead_letter_id'] === 'by-hand-1')?.['status'], 'pending');
+});
