@@ -79,12 +79,22 @@ async function mark(url: string, table: string, letter: StoredLetter, replayedId
  * The letter's record as a body of exactly one record. JSON goes inside an
  * array of one: sent bare, a record that is itself an array (refused: not
  * an object) would be read as a body of its elements, and stored as them.
- * A protobuf letter goes as one length-delimited message, the form the
- * write route reads.
+ * Text that is not one JSON value goes bare, for the node to refuse:
+ * bracketed, `{…},{…}` would become two records. A protobuf letter goes as
+ * one length-delimited message, the form the write route reads.
  */
 function bodyOf(letter: StoredLetter): Buffer {
-  if (letter.rawFormat === 'json') return Buffer.concat([OPEN, letter.raw, CLOSE]);
+  if (letter.rawFormat === 'json') return isOneJsonValue(letter.raw) ? Buffer.concat([OPEN, letter.raw, CLOSE]) : letter.raw;
   return Buffer.concat([varint(letter.raw.length), letter.raw]);
+}
+
+function isOneJsonValue(raw: Buffer): boolean {
+  try {
+    JSON.parse(raw.toString('utf8'));
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 const OPEN = Buffer.from('[');
