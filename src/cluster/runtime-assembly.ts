@@ -387,7 +387,7 @@ async function newMembership(config: NodeConfig, client: Etcd3, keys: EtcdKeys, 
  * The id generator of the worker id this node holds: a new one after each
  * (re-)registration, never issuing below an id this node issued or stored.
  */
-function workerIds(membership: Membership, maxIdAtOpen: bigint, hooks: ClusterHooks): () => SnowflakeGenerator {
+export function workerIds(membership: Membership, maxIdAtOpen: bigint, hooks: ClusterHooks): () => SnowflakeGenerator {
   let ids: SnowflakeGenerator | undefined;
   let lastIssuedFloor = maxIdAtOpen;
   membership.on('registered', (info: { workerId: number }) => {
