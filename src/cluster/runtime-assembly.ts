@@ -391,7 +391,9 @@ export function workerIds(membership: Membership, maxIdAtOpen: bigint, hooks: Cl
   let ids: SnowflakeGenerator | undefined;
   let lastIssuedFloor = maxIdAtOpen;
   membership.on('registered', (info: { workerId: number }) => {
-    if (ids !== undefined) lastIssuedFloor = ids.next();
+    // Read, not issued: next() throws CLOCK_ROLLBACK when the clock is behind, and a throw here would
+    // leave the node stamping with the worker id of the lease it lost, which another node may hold now.
+    if (ids !== undefined) lastIssuedFloor = ids.lastIssued();
     const next = new SnowflakeGenerator({ workerId: info.workerId, clock: systemClock, ...(hooks.onClockEvent ? { onClockEvent: hooks.onClockEvent } : {}) });
     next.observe(lastIssuedFloor);
     ids = next;

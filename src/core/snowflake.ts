@@ -202,6 +202,23 @@ export class SnowflakeGenerator {
   }
 
   /**
+   * The last id this generator issued or observed, 0n before any: what a
+   * generator under another worker id must `observe` to stay above it.
+   * Issues nothing, so it cannot fail on the clock (next() may throw
+   * CLOCK_ROLLBACK).
+   */
+  lastIssued(): bigint {
+    // Sequence 0 next means nothing was issued in #lastTs: the last slot is the end of the ms before.
+    const ts = this.#nextSeq > 0 ? this.#lastTs : this.#lastTs - 1;
+    const seq = this.#nextSeq > 0 ? this.#nextSeq - 1 : SEQUENCE_COUNT - 1;
+    if (ts < 0) return 0n;
+    const words = this.#oneWords;
+    words[LO] = ((ts & 0x3ff) << 22) | this.#workerBits | seq;
+    words[HI] = Math.floor(ts / 1024);
+    return this.#one[0]!;
+  }
+
+  /**
    * Never issue an id ≤ `id` from now on. After WAL recovery the node calls
    * this with the largest id in its WAL, so a clock that went backwards while
    * the node was down cannot make it reissue ids (it issues logically ahead,

@@ -310,3 +310,17 @@ describe('snowflakeParts', () => {
     }
   });
 });
+
+test('lastIssued is the last id issued or observed, and issues nothing', () => {
+  const clock = new ManualClock(T0);
+  const { gen } = setup(clock);
+  assert.equal(gen.lastIssued(), 0n);
+  const a = gen.nextBatch(5).at(-1) as bigint;
+  assert.equal(gen.lastIssued(), a);
+  assert.equal(gen.lastIssued(), a, 'reading it twice issues nothing');
+  assert.equal(gen.next(), a + 1n);
+  const ahead = a + (50n << 22n);
+  gen.observe(ahead);
+  assert.equal(snowflakeParts(gen.lastIssued()).timestampMs, snowflakeParts(ahead).timestampMs);
+  assert.equal(snowflakeParts(gen.lastIssued()).sequence, snowflakeParts(ahead).sequence);
+});
