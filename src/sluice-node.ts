@@ -6,9 +6,9 @@
 import { pino, type Logger } from 'pino';
 import { HTTP_REFUSED_LINGER_MS, clientGrpcMessageBytesMax, OTLP_DECODE_HEAP_BYTES_PER_BODY_BYTE, STATUS_RATE_SAMPLE_MS_MIN, STATUS_RATE_WINDOW_MS, type NodeConfig } from './config.ts';
 import { SluiceError } from './core/errors.ts';
-import { Hlc } from './core/hlc.ts';
+import { Hlc, hlcFromParts } from './core/hlc.ts';
 import { systemClock } from './core/clock.ts';
-import { SnowflakeGenerator, type ClockEvent } from './core/snowflake.ts';
+import { SnowflakeGenerator, snowflakeParts, type ClockEvent } from './core/snowflake.ts';
 import { EVENTS_TABLE } from './core/schema/parse-table-def.ts';
 import type { LocalStore } from './storage/local-store.ts';
 import { openDataDir } from './storage/data-dir.ts';
@@ -328,6 +328,8 @@ export class SluiceNode {
       log.warn({ event: 'clock_step', ...e }, 'clock moved backwards');
     };
     const hlc = new Hlc(systemClock);
+    // A clock that went back while the node was down must not stamp versions below the ones it acknowledged.
+    hlc.observe(versionFloorOf(store.maxIdAtOpen));
     let coordinator: Coordinator;
     let tables: TableAdmin = catalog;
     if (config.etcdUrls.length > 0) {
@@ -548,4 +550,16 @@ function splitHostPort(value: string): [string, number] {
   const m = /^(.*):([0-9]{1,5})$/.exec(value);
   if (m === null) throw new SluiceError('INVALID_ARGUMENT', `--metrics-listen must be HOST:PORT, got ${value}`);
   return [(m[1] as string).replace(/^\[(.*)\]$/, '$1') || '0.0.0.0', Number(m[2])];
+}
+
+/**
+ * The highest version a store whose highest id is `maxId` can hold from
+ * fresh records: a batch's versions are taken before its ids, from the same
+ * clock, and the id generator borrows ms ahead of the wall sooner than the
+ * HLC carries into them, so no version stamped with an id is above that id's
+ * ms. Versions stamped without a new id (an upsert, a resent dedupe key)
+ * are not bounded by it.
+ */
+export function versionFloorOf(maxId: bigint): bigint {
+  return maxId === 0n ? 0n : hlcFromParts(snowflakeParts(maxId).timestampMs, (1 << 16) - 1);
 }

@@ -125,6 +125,20 @@ export class Hlc {
     return this.#encode(this.#pt, this.#lc);
   }
 
+  /**
+   * Never issue a version ≤ `version` from now on. For a floor the node
+   * stored itself (a restart after the clock went back), so unlike
+   * `update()` it is taken however far ahead of the wall clock it is.
+   */
+  observe(version: bigint): void {
+    if (version < 0n || version > VERSION_MAX) throw new SluiceError('INVALID_ARGUMENT', `not an HLC version: ${version}`);
+    this.#one[0] = version;
+    const lo = this.#words[LO]!;
+    const pt = this.#words[HI]! * LOGICAL_COUNT + (lo >>> HLC_LOGICAL_BITS);
+    const lc = lo & (LOGICAL_COUNT - 1);
+    if (pt > this.#pt || (pt === this.#pt && lc > this.#lc)) this.#setLast(pt, lc);
+  }
+
   /** Record (pt, lc) as the last issued version, carrying an overflowing counter into pt. */
   #setLast(pt: number, lc: number): void {
     if (lc >= LOGICAL_COUNT) {

@@ -161,3 +161,14 @@ describe('hlcParts / hlcFromParts', () => {
     assert.throws(() => hlcFromParts(0, 0x10000), assert.AssertionError);
   });
 });
+
+test('observe: no version at or below an observed floor, however far ahead of the wall clock it is', () => {
+  const clock = new ManualClock(1_000_000);
+  const hlc = new Hlc(clock, { maxOffsetMs: 10 });
+  const floor = hlcFromParts(1_060_000, 5);
+  hlc.observe(floor);
+  assert.equal(hlc.now(), floor + 1n);
+  hlc.observe(floor - 100n);
+  assert.equal(hlc.now(), floor + 2n, 'a lower floor changes nothing');
+  assert.throws(() => hlc.observe(-1n), { code: 'INVALID_ARGUMENT' });
+});
