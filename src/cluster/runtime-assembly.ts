@@ -368,7 +368,7 @@ async function trackRings(config: NodeConfig, store: LocalStore, placement: Plac
 }
 
 /** This node's registration, remembering its worker id and lease in DATA_DIR/cluster.json. */
-async function newMembership(config: NodeConfig, client: Etcd3, keys: EtcdKeys, httpUrl: string, addresses: { grpc: string; peer: string }, log: Logger): Promise<Membership> {
+export async function newMembership(config: NodeConfig, client: Etcd3, keys: EtcdKeys, httpUrl: string, addresses: { grpc: string; peer: string }, log: Logger): Promise<Membership> {
   const file = path.join(config.dataDir, 'cluster.json');
   const saved = (await readJsonFile(file)) as ClusterFile | undefined;
   return new Membership({
