@@ -15,6 +15,7 @@
  * certificate names a registered, not decommissioned node (peer-auth.ts,
  * peer-roster.ts).
  */
+import os from 'node:os';
 import path from 'node:path';
 import { noop } from 'cockatiel';
 import { Etcd3 } from 'etcd3';
@@ -312,6 +313,8 @@ interface ClusterFile {
   readonly nodeId: string;
   readonly workerId: number;
   readonly leaseId: string;
+  /** The machine that wrote it (absent in files from before). */
+  readonly host?: string;
 }
 
 
@@ -371,14 +374,18 @@ async function trackRings(config: NodeConfig, store: LocalStore, placement: Plac
 export async function newMembership(config: NodeConfig, client: Etcd3, keys: EtcdKeys, httpUrl: string, addresses: { grpc: string; peer: string }, log: Logger): Promise<Membership> {
   const file = path.join(config.dataDir, 'cluster.json');
   const saved = (await readJsonFile(file)) as ClusterFile | undefined;
+  const host = os.hostname();
+  // The data-dir lock proves the lease's holder dead only on the machine that wrote the file: a copied
+  // data dir (a cloned VM, a restored backup) may belong to a node that runs elsewhere.
+  const knownDead = saved?.host === host;
   return new Membership({
     client,
     keys,
     self: { nodeId: config.nodeId, http: httpUrl, ...addresses, startedAtMs: Date.now() },
     leaseTtlMs: config.leaseTtlMs,
     keepAliveMs: config.keepAliveMs,
-    ...(saved !== undefined && saved.nodeId === config.nodeId ? { previous: { workerId: saved.workerId, leaseId: saved.leaseId } } : {}),
-    remember: (claim) => writeFileAtomic(file, JSON.stringify({ nodeId: config.nodeId, ...claim })),
+    ...(saved !== undefined && saved.nodeId === config.nodeId ? { previous: { workerId: saved.workerId, ...(knownDead ? { leaseId: saved.leaseId } : {}) } } : {}),
+    remember: (claim) => writeFileAtomic(file, JSON.stringify({ nodeId: config.nodeId, ...claim, host })),
     log,
   });
 }

@@ -45,8 +45,12 @@ export interface MembershipOptions {
   readonly self: Omit<NodeInfo, 'workerId'>;
   readonly leaseTtlMs: number;
   readonly keepAliveMs: number;
-  /** Worker id this node held before (tried first), and the lease it held it under. */
-  readonly previous?: { workerId: number; leaseId: string };
+  /**
+   * Worker id this node held before (tried first), and the lease it held it
+   * under when its holder is known dead (revoked at once; without it the
+   * node waits for the old registration to expire).
+   */
+  readonly previous?: { workerId: number; leaseId?: string };
   /** Persists the worker id and lease id once claimed (so a restart can revoke a dead predecessor's lease). */
   readonly remember: (claim: { workerId: number; leaseId: string }) => Promise<void>;
   readonly log: Logger;
@@ -162,8 +166,8 @@ export class Membership extends EventEmitter {
   private async register(): Promise<void> {
     const { client, keys, log } = this.o;
     const previous = this.o.previous;
-    if (previous !== undefined && this.leaseIdValue === '') {
-      // Our data-dir lock proves the process that held this lease is dead: free its keys now
+    if (previous?.leaseId !== undefined && this.leaseIdValue === '') {
+      // Its holder is dead (our data-dir lock, on the machine that held it): free its keys now
       // instead of waiting for the TTL.
       await revokeLeaseById(client, previous.leaseId);
     }

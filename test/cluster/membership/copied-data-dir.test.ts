@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Etcd3 } from 'etcd3';
@@ -46,4 +46,26 @@ test('a copy of a running node\'s data dir started on another machine does not t
   assert.ok(started instanceof Error && /registered by a live process/.test(started.message), `the copy is refused: ${String(started)}`);
   assert.ok(original.live, 'the original keeps its lease');
   assert.equal(original.info.workerId, workerId);
+});
+
+test('a restart on the machine that wrote cluster.json frees the crashed predecessor\'s lease at once and keeps its worker id', async (t) => {
+  const etcd = await EtcdProcess.start(t);
+  const client = new Etcd3({ hosts: [etcd.clientUrl] });
+  t.after(() => client.close());
+  const keys = new EtcdKeys('sluice/');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-copied-dir-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // What a process SIGKILLed here leaves: its registration under a lease nobody keeps alive, and its cluster.json.
+  const crashed = client.lease(60, { autoKeepAlive: false });
+  const leaseId = await crashed.grant();
+  await crashed.put(keys.node('n1')).value('{}');
+  await crashed.put(keys.worker(5)).value('n1');
+  crashed.release();
+  writeFileSync(path.join(dir, 'cluster.json'), JSON.stringify({ nodeId: 'n1', workerId: 5, leaseId, host: os.hostname() }));
+  const config = resolveConfig({ dataDir: dir, nodeId: 'n1', leaseTtlMs: 2_000, keepAliveMs: 500 });
+  const restarted = await newMembership(config, client, keys, 'http://127.0.0.1:3', { grpc: '127.0.0.1:1', peer: '127.0.0.1:2' }, silent);
+  t.after(() => restarted.stop());
+  await restarted.start();
+  assert.equal(restarted.info.workerId, 5);
+  assert.ok(restarted.live);
 });
