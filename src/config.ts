@@ -10,6 +10,7 @@ import { ENGINE_KEY_BYTES_MAX, type EngineKind } from './storage/engine/storage-
 import { PREALLOC_SEGMENTS_AHEAD_MAX } from './storage/wal/wal-options.ts';
 import { RECORD_KEY_HEAD_BYTES } from './storage/index/key-layout.ts';
 import { SluiceError } from './core/errors.ts';
+import { SNOWFLAKE_LOGICAL_DRIFT_MS_DEFAULT } from './core/snowflake.ts';
 import { TABLE_NAME_RE } from './core/schema/parse-table-def.ts';
 import { BOOTSTRAP_TOKEN_CHARS_MIN, isValidBootstrapToken } from './security/token-format.ts';
 import type { TableLimitBounds } from './core/schema/table-limits.ts';
@@ -91,6 +92,16 @@ export const TABLE_CREATE_RACE_WAIT_MS = 5_000;
  * @default 256 MiB
  */
 export const GRPC_MESSAGE_BYTES_MAX = 256 * MiB;
+
+/**
+ * How far ahead of the clock a node keeps its time ceiling on disk
+ * (storage/time-ceiling.ts), ms: ids stop at it if the disk stalls this
+ * long, and a node restarted after a crash waits at most this, less an id
+ * generator's lead, before it issues ids.
+ */
+export const TIME_CEILING_AHEAD_MS = 2_000;
+/** How often the time ceiling is written, ms. */
+export const TIME_CEILING_RENEW_MS = 250;
 
 /**
  * Record bytes a replica puts in one Fetch reply (anti-entropy, catch-up):
@@ -811,6 +822,7 @@ for (const [key, [min, max]] of Object.entries(BOUNDS) as [NumericKey, readonly 
 assert(KEY_BYTES_MAX_LIMIT + RECORD_KEY_HEAD_BYTES + RECORD_KEY_TAIL_BYTES <= ENGINE_KEY_BYTES_MAX, 'a record key of keyBytesMax fits the engine');
 assert(KEY_BYTES_MAX_LIMIT + PK_KEY_HEAD_BYTES <= ENGINE_KEY_BYTES_MAX, 'a primary-key key of keyBytesMax fits the engine');
 assert(KEY_BYTES_MAX_LIMIT <= 0xffff, 'keyLen and pkLen are u16');
+assert(SNOWFLAKE_LOGICAL_DRIFT_MS_DEFAULT + 2 * TIME_CEILING_RENEW_MS <= TIME_CEILING_AHEAD_MS, "an id generator's lead and two renewals fit under the time ceiling");
 assert(FETCH_REPLY_BYTES_MAX + BODY_BYTES_MAX_LIMIT + REPLICA_ENVELOPE_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX, 'a Fetch reply at its bound plus one record of the largest body fits a replica message');
 assert(HINT_SEGMENT_BYTES_MAX <= (BOUNDS.hintBytesMaxPerPeer?.[0] ?? 0), "a peer's smallest hint queue holds a whole segment");
 assert(DEDUPE_PREFIX_BYTES_MAX + DEDUPE_NUMBER_CHARS_MAX <= KEY_BYTES_MAX_LIMIT, 'a dedupe key (stored as a primary key) fits where a primary key does');

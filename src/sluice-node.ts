@@ -329,7 +329,7 @@ export class SluiceNode {
     };
     const hlc = new Hlc(systemClock);
     // A clock that went back while the node was down must not stamp versions below the ones it acknowledged.
-    hlc.observe(versionFloorOf(store.maxIdAtOpen));
+    hlc.observe(versionFloorOf(store.idFloor));
     let coordinator: Coordinator;
     let tables: TableAdmin = catalog;
     if (config.etcdUrls.length > 0) {
@@ -390,9 +390,9 @@ export class SluiceNode {
       await this.loadTokens(tokenStore, () => tokenStore.claimFirstAdmin(config.nodeId));
     } else {
       await this.loadTokens(new FileTokenStore(config.dataDir), async () => true);
-      const ids = new SnowflakeGenerator({ datacenterId: config.datacenterId, machineId: config.machineId, clock: systemClock, onClockEvent });
+      const ids = new SnowflakeGenerator({ datacenterId: config.datacenterId, machineId: config.machineId, clock: systemClock, onClockEvent, ceiling: store.timeCeiling });
       // A clock that went back while the node was down must not re-issue ids.
-      ids.observe(store.maxIdAtOpen);
+      ids.observe(store.idFloor);
       coordinator = new LocalCoordinator(store, ids, hlc, config);
     }
     this.pool = new DecodePool({

@@ -209,7 +209,7 @@ async function startNetwork(ctx: AssemblyContext, f: Foundation, httpUrl: string
   const advertised = (host: string, port: number): string => `${config.advertiseHost || host}:${port}`;
   const addresses = { grpc: advertised(config.grpcHost, grpc.port), peer: advertised(grpcPeerListen(config).host, peerGrpc.port) };
   const membership = await newMembership(config, f.client, f.keys, httpUrl, addresses, log);
-  const ids = workerIds(membership, store.maxIdAtOpen, hooks);
+  const ids = workerIds(membership, store.idFloor, hooks, store.timeCeiling);
   followMembers(ctx, f.peers, roster, membership, placement, detector);
   await life.add('membership', () => membership.start(), () => membership.stop());
   await life.add('placement', () => placement.start(), () => placement.stop());
@@ -394,14 +394,14 @@ export async function newMembership(config: NodeConfig, client: Etcd3, keys: Etc
  * The id generator of the worker id this node holds: a new one after each
  * (re-)registration, never issuing below an id this node issued or stored.
  */
-export function workerIds(membership: Membership, maxIdAtOpen: bigint, hooks: ClusterHooks): () => SnowflakeGenerator {
+export function workerIds(membership: Membership, idFloor: bigint, hooks: ClusterHooks, ceiling?: { readonly ms: number }): () => SnowflakeGenerator {
   let ids: SnowflakeGenerator | undefined;
-  let lastIssuedFloor = maxIdAtOpen;
+  let lastIssuedFloor = idFloor;
   membership.on('registered', (info: { workerId: number }) => {
     // Read, not issued: next() throws CLOCK_ROLLBACK when the clock is behind, and a throw here would
     // leave the node stamping with the worker id of the lease it lost, which another node may hold now.
     if (ids !== undefined) lastIssuedFloor = ids.lastIssued();
-    const next = new SnowflakeGenerator({ workerId: info.workerId, clock: systemClock, ...(hooks.onClockEvent ? { onClockEvent: hooks.onClockEvent } : {}) });
+    const next = new SnowflakeGenerator({ workerId: info.workerId, clock: systemClock, ...(hooks.onClockEvent ? { onClockEvent: hooks.onClockEvent } : {}), ...(ceiling === undefined ? {} : { ceiling }) });
     next.observe(lastIssuedFloor);
     ids = next;
   });

@@ -37,6 +37,8 @@ const WORKER_ID_MAX = 1023;
 const TIMESTAMP_MAX = 2 ** 41 - 1;
 const ID_MAX = (1n << 63n) - 1n;
 
+/** Default `logicalDriftMsMax`: how far a generator's ids may run ahead of the wall clock. */
+export const SNOWFLAKE_LOGICAL_DRIFT_MS_DEFAULT = 1000;
 /** Upper bound on `rollbackWaitMsMax`: the wait blocks the event loop. */
 const ROLLBACK_WAIT_MS_LIMIT = 1000;
 
@@ -79,6 +81,12 @@ interface SnowflakeCommonOptions {
   readonly logicalDriftMsMax?: number;
   /** Called synchronously on clock trouble, for metrics and logs. Must not throw. */
   readonly onClockEvent?: (event: ClockEvent) => void;
+  /**
+   * Epoch ms no id may pass (storage/time-ceiling.ts keeps it on disk, ahead
+   * of the clock): an id past it is refused NOT_READY, so a restart that
+   * issues above the bound written never issues an id twice.
+   */
+  readonly ceiling?: { readonly ms: number };
 }
 
 /** Worker identity: either the two 5-bit halves or the 10-bit worker id leased in a cluster. */
@@ -104,6 +112,7 @@ export class SnowflakeGenerator {
   readonly #rollbackWaitMsMax: number;
   readonly #logicalDriftMsMax: number;
   readonly #onClockEvent: ((event: ClockEvent) => void) | undefined;
+  readonly #ceiling: { readonly ms: number } | undefined;
   /** `workerId << 12`: the worker's bits in the low word. */
   readonly #workerBits: number;
   /** Timestamp (ms since the epoch) of the last issued id; -1 before the first. */
@@ -128,7 +137,7 @@ export class SnowflakeGenerator {
       workerId = SnowflakeGenerator.workerIdOf(options.datacenterId, options.machineId);
     }
     const rollbackWaitMsMax = options.rollbackWaitMsMax ?? 5;
-    const logicalDriftMsMax = options.logicalDriftMsMax ?? 1000;
+    const logicalDriftMsMax = options.logicalDriftMsMax ?? SNOWFLAKE_LOGICAL_DRIFT_MS_DEFAULT;
     assert(Number.isInteger(rollbackWaitMsMax) && rollbackWaitMsMax >= 0 && rollbackWaitMsMax <= ROLLBACK_WAIT_MS_LIMIT, `rollbackWaitMsMax must be 0..${ROLLBACK_WAIT_MS_LIMIT}`);
     assert(Number.isInteger(logicalDriftMsMax) && logicalDriftMsMax >= 0, 'logicalDriftMsMax must be a non-negative integer');
     this.workerId = workerId;
@@ -137,6 +146,7 @@ export class SnowflakeGenerator {
     this.#rollbackWaitMsMax = rollbackWaitMsMax;
     this.#logicalDriftMsMax = logicalDriftMsMax;
     this.#onClockEvent = options.onClockEvent;
+    this.#ceiling = options.ceiling;
   }
 
   /** The 10-bit worker id of a (datacenter, machine) pair, each 0..31. */
@@ -279,6 +289,7 @@ export class SnowflakeGenerator {
       this.#refuse(driftMs, `the clock is ${driftMs} ms behind the last issued id (logicalDriftMsMax ${this.#logicalDriftMsMax})`);
     }
     if (ts > TIMESTAMP_MAX) this.#overflow();
+    this.#checkCeiling(ts);
     if (stepped) this.#emit('logical', driftMs);
     this.#lastTs = ts;
     this.#nextSeq = seq;
@@ -287,6 +298,7 @@ export class SnowflakeGenerator {
 
   #startMs(now: number): void {
     if (now > TIMESTAMP_MAX) this.#overflow();
+    this.#checkCeiling(now);
     this.#lastTs = now;
     this.#nextSeq = 0;
     this.#lastWall = now;
@@ -313,9 +325,23 @@ export class SnowflakeGenerator {
     throw new SluiceError('CLOCK_ROLLBACK', `cannot issue ids: ${reason}`);
   }
 
+  /** NOT_READY when `ts` (ms since the epoch) passes the ceiling written: issued, a restart could issue it again. */
+  #checkCeiling(ts: number): void {
+    const ceiling = this.#ceiling;
+    if (ceiling !== undefined && ts + SNOWFLAKE_EPOCH_MS > ceiling.ms) {
+      throw new SluiceError('NOT_READY', `cannot issue ids past the time ceiling written to disk (${ceiling.ms}); is the data dir's disk stalled?`);
+    }
+  }
+
   #overflow(): never {
     throw new SluiceError('INTERNAL', 'snowflake timestamp overflow: the clock reads past 2094, beyond 41 bits of ms since 2024-06-01Z');
   }
+}
+
+/** The highest id any worker can issue at epoch ms `ms`: a generator that observes it issues only later ms. */
+export function snowflakeFloorAt(ms: number): bigint {
+  const ts = Math.max(0, Math.floor(ms) - SNOWFLAKE_EPOCH_MS);
+  return (BigInt(ts) << 22n) | 0x3fffffn;
 }
 
 /** Split an id into its fields. Throws INVALID_ARGUMENT for a value that is not a 63-bit non-negative integer. */

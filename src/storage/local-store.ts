@@ -10,6 +10,9 @@
  * reads that return stored records, primary-key claims, and the range
  * drops of cleanup. The index and the primary-key resolver stay inside.
  */
+import { TimeCeiling } from './time-ceiling.ts';
+import { systemClock } from '../core/clock.ts';
+import { snowflakeFloorAt } from '../core/snowflake.ts';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -81,6 +84,8 @@ export class LocalStore {
   readonly replay: ReplayReport;
   /** Largest id found in the index after recovery. */
   readonly maxIdAtOpen: bigint;
+  /** The bound on disk above every id this node issues (storage/time-ceiling.ts); id generators are bounded by it. */
+  readonly timeCeiling: TimeCeiling;
   private readonly index: IndexStore;
   private readonly pks: PkResolver;
   private readonly tx: TxLog;
@@ -102,6 +107,7 @@ export class LocalStore {
     wal: Wal;
     replay: ReplayReport;
     maxId: bigint;
+    timeCeiling: TimeCeiling;
     config: StoreConfig;
     hooks: StoreHooks;
     log: Logger;
@@ -114,6 +120,7 @@ export class LocalStore {
     this.wal = parts.wal;
     this.replay = parts.replay;
     this.maxIdAtOpen = parts.maxId;
+    this.timeCeiling = parts.timeCeiling;
     this.log = parts.log;
     this.ackedLsn = parts.wal.lastLsn;
     this.applier = new Applier(parts.index, parts.wal.lastLsn, {
@@ -180,7 +187,8 @@ export class LocalStore {
       const from = floor !== undefined && floor <= checkpoint ? floor : checkpoint + 1n;
       const replay = await replayWal(wal, index, from, checkpoint, config.applyCommitsInFlightMax, log);
       const maxId = await index.maxId();
-      const store = new LocalStore({ engine, index, wal, replay, maxId, config, hooks, log, lock });
+      const timeCeiling = await TimeCeiling.open(config.dataDir, systemClock, log);
+      const store = new LocalStore({ engine, index, wal, replay, maxId, timeCeiling, config, hooks, log, lock });
       const pending = await store.tx.recover(store.appliedLsn, Date.now());
       if (pending > 0) log.info({ event: 'tx_pending_recovered', pending }, 'atomic batches prepared before the restart are pending');
       return store;
@@ -391,9 +399,21 @@ export class LocalStore {
   }
 
   /** Flushes the WAL, applies what is queued, syncs the index and closes; idempotent. */
+  /**
+   * The id every generator of this node must issue above: the index's
+   * highest, or the time ceiling a previous run left, whichever is higher
+   * (ids this node stamped for other nodes' shards are not in its index).
+   */
+  get idFloor(): bigint {
+    const previous = this.timeCeiling.previousMs;
+    const ceilingFloor = previous === undefined ? 0n : snowflakeFloorAt(previous);
+    return ceilingFloor > this.maxIdAtOpen ? ceilingFloor : this.maxIdAtOpen;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.timeCeiling.close();
     if (this.syncTimer !== undefined) clearInterval(this.syncTimer);
     clearInterval(this.sweepTimer);
     await this.wal.close();

@@ -75,6 +75,8 @@ export class LoopbackNetwork implements ReplicaTransport {
 /** One in-process node. */
 export interface TestNode {
   readonly id: string;
+  /** The data dir. */
+  readonly dir: string;
   readonly store: LocalStore;
   readonly catalog: Catalog;
   readonly hlc: Hlc;
@@ -242,7 +244,7 @@ export class InProcessCluster {
       // Removed after the store is closed (a test's hooks run in the order they were added).
       rmSync(dir, { recursive: true, force: true });
     });
-    return { id, store, catalog, hlc, coordinator, hints, replayer, resolver, sweeper, detector, transport, counts };
+    return { id, dir, store, catalog, hlc, coordinator, hints, replayer, resolver, sweeper, detector, transport, counts };
   }
 
   /** Node `id`. */
