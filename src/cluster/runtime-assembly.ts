@@ -27,7 +27,7 @@ import type { Hlc } from '../core/hlc.ts';
 import { SnowflakeGenerator } from '../core/snowflake.ts';
 import { systemClock } from '../core/clock.ts';
 import type { LocalStore } from '../storage/local-store.ts';
-import type { Catalog } from '../storage/catalog.ts';
+import { currentDef, type Catalog } from '../storage/catalog.ts';
 import { readJsonFile, writeFileAtomic } from '../storage/atomic-file.ts';
 import { missedRings, readRingSeen, writeRingSeen } from './repair/ring-seen.ts';
 import type { ClusterHooks } from './cluster-hooks.ts';
@@ -180,7 +180,8 @@ function checkFailureLog(log: Logger): (peer: string, reason: string) => void {
 /** The replica service and its gRPC server, membership, placement and the failure detector. */
 async function startNetwork(ctx: AssemblyContext, f: Foundation, httpUrl: string, services: readonly GrpcService[], credentials?: ServerCredentials): Promise<Network> {
   const { life, config, store, catalog, hlc, hooks, log } = ctx;
-  const placement = new PlacementService({ client: f.client, keys: f.keys, nodeId: config.nodeId, leaseTtlMs: config.leaseTtlMs, log });
+  const replicationFactors = (): number[] => catalog.list().map((t) => currentDef(t).replicationFactor);
+  const placement = new PlacementService({ client: f.client, keys: f.keys, nodeId: config.nodeId, leaseTtlMs: config.leaseTtlMs, log, shards: config.shards, replicationFactors });
   // Bound once the resolver runs: a snapshot read that gave up waiting hurries the batches in its way.
   let hurry: (txids: bigint[]) => void = () => undefined;
   const local = replicaHandlers({

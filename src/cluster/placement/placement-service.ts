@@ -27,6 +27,7 @@ import { EventEmitter } from 'node:events';
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
 import type { EtcdKeys } from '../metadata/etcd-keys.ts';
+import { sourcesNeeded } from '../repair/anti-entropy.ts';
 import { Placement, type PlacementMap } from './placement.ts';
 
 export interface PlacementOptions {
@@ -35,6 +36,9 @@ export interface PlacementOptions {
   readonly nodeId: string;
   readonly leaseTtlMs: number;
   readonly log: Logger;
+  /** Shard count, and the replication factor of each table: which shards a transition leaves without a copy. */
+  readonly shards: number;
+  readonly replicationFactors: () => Iterable<number>;
 }
 
 /** How often the leader re-checks a running transition (ready keys, decommission requests). */
@@ -56,6 +60,8 @@ export class PlacementService extends EventEmitter {
   private tick: NodeJS.Timeout | undefined;
   private leaving = new Set<string>();
   private leavingWatcher: { cancel(): Promise<void> } | undefined;
+  /** The unregistered nodes the last switch check waited for (logged when it changes). */
+  private waitedFor = '';
 
   constructor(options: PlacementOptions) {
     super();
@@ -230,9 +236,45 @@ export class PlacementService extends EventEmitter {
     }
     const prefix = this.o.keys.readyPrefix(current.epoch);
     const ready = new Set((await this.o.client.getAll().prefix(prefix).keys()).map((k) => k.slice(prefix.length)));
-    // A registered node that gains shards must have copied them; a dead one is caught up by repair later.
-    const waiting = current.target.filter((n) => this.wanted.has(n) && !ready.has(n));
+    // A registered node that gains shards must have copied them; a dead one is caught up by repair later,
+    // unless the target ring would keep too few of a shard's old replicas for that repair to find its writes.
+    const unrepairable = [...mustCopy(current, ready, this.o.shards, this.o.replicationFactors())].filter((n) => !this.wanted.has(n));
+    this.noteWaitingFor(current.epoch, unrepairable);
+    const waiting = current.target.filter((n) => (this.wanted.has(n) || unrepairable.includes(n)) && !ready.has(n));
     if (waiting.length > 0) return undefined;
     return { epoch, nodes: current.target };
   }
+
+  /** Logs, once per change, that a switch waits for nodes that are not registered. */
+  private noteWaitingFor(epoch: number, nodes: readonly string[]): void {
+    const key = nodes.length === 0 ? '' : `${epoch}:${nodes.join(',')}`;
+    if (key === this.waitedFor) return;
+    this.waitedFor = key;
+    if (key === '') return;
+    this.o.log.warn({ event: 'transition_waits_for_copy', epoch, nodes }, 'the switch waits for nodes that are down: they gain shards whose old replicas leave the ring, and must copy them first');
+  }
+}
+
+/**
+ * Target nodes, not yet ready, that gain a shard the target ring would not
+ * otherwise hold: of its `n` old replicas the target keeps fewer than the
+ * `n − quorum + 1` that meet every quorum of them (catch-up's rule,
+ * decision 45), and no node gaining it has copied it. Switching without
+ * them would lose writes a quorum acknowledged: with RF 1, the node that
+ * leaves holds the only copy, and a node that was down copies on its return
+ * only from its replicas in the new ring.
+ */
+function mustCopy(current: Placement, ready: ReadonlySet<string>, shards: number, rfs: Iterable<number>): Set<string> {
+  const out = new Set<string>();
+  for (const rf of new Set(rfs)) {
+    for (let shard = 0; shard < shards; shard++) {
+      const old = current.replicas(shard, rf);
+      const target = current.targetReplicas(shard, rf) ?? [];
+      const gaining = target.filter((n) => !old.includes(n));
+      if (gaining.length === 0 || gaining.some((n) => ready.has(n))) continue;
+      if (target.length - gaining.length >= sourcesNeeded(old.length)) continue;
+      for (const n of gaining) out.add(n);
+    }
+  }
+  return out;
 }
