@@ -69,3 +69,81 @@ test('a dead target node that gains only shards its ring still holds does not ho
   assert.ok(await eventually(() => leader.current.epoch === 3, 5_000), 'switched without the dead node');
   assert.deepEqual(leader.current.nodes, ['a', 'c']);
 });
+
+/** A client whose first transaction after `arm()` succeeds in etcd but whose caller then stalls until `release()` (a leader paused past its lease). */
+function stallingClient(client: Etcd3): { client: Etcd3; arm: () => Promise<void>; release: () => void } {
+  let armed: (() => void) | undefined;
+  let release: () => void = () => undefined;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const wrap = (cb: object): object =>
+    new Proxy(cb, {
+      get(target, prop) {
+        const value = Reflect.get(target, prop) as unknown;
+        if (prop === 'commit') {
+          return async () => {
+            const res = await (value as () => Promise<unknown>).call(target);
+            const stalled = armed;
+            armed = undefined;
+            if (stalled !== undefined) {
+              stalled();
+              await gate;
+            }
+            return res;
+          };
+        }
+        if (prop === 'then' || prop === 'else') return (...ops: unknown[]) => ((value as (...a: unknown[]) => unknown).apply(target, ops), wrap(target));
+        return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+      },
+    });
+  const proxy = new Proxy(client, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop) as unknown;
+      if (prop === 'if') return (...args: unknown[]) => wrap((value as (...a: unknown[]) => object).apply(target, args));
+      return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+    },
+  });
+  return { client: proxy, arm: () => new Promise<void>((resolve) => (armed = resolve)), release: () => release() };
+}
+
+test('a leader paused between its switch and its cleanup does not erase the ready reports of the next leader’s transition (etcd)', async (t) => {
+  const etcd = await EtcdProcess.start(t);
+  const client = new Etcd3({ hosts: etcd.clientUrl, dialTimeout: 5000 });
+  t.after(() => client.close());
+  const keys = new EtcdKeys('p2');
+  await client.put(keys.placement).value(JSON.stringify({ epoch: 1, nodes: ['a', 'b'] })).exec();
+  const log = pino({ level: 'silent' });
+  const common = { keys, leaseTtlMs: 2000, log, shards: SHARDS, replicationFactors: () => [2] };
+  const stalling = stallingClient(client);
+  const first = new PlacementService({ ...common, client: stalling.client, nodeId: 'a' });
+  t.after(() => first.stop());
+  first.observeMembers(['a', 'b']);
+  await first.start();
+  assert.ok(await eventually(() => first.isLeader, 10_000), 'a leads');
+  const second = new PlacementService({ ...common, client, nodeId: 'b' });
+  t.after(() => second.stop());
+  second.observeMembers(['a', 'b']);
+  await second.start();
+
+  // c joins; every target node copies; a switches (epoch 3) and is paused right after, before anything else.
+  first.observeMembers(['a', 'b', 'c']);
+  second.observeMembers(['a', 'b', 'c']);
+  assert.ok(await eventually(() => first.current.epoch === 2, 5_000), 'the join starts');
+  const stalled = stalling.arm();
+  for (const n of ['a', 'b', 'c']) await client.put(keys.ready(2, n)).value('1').exec();
+  await stalled;
+  // Its election lease runs out meanwhile: b leads, and starts d's join (epoch 4); a, b and c have copied.
+  const [leaderKey] = await client.getAll().prefix(keys.electionKeys).sort('Create', 'Ascend').keys();
+  assert.ok(leaderKey !== undefined);
+  await client.delete().key(leaderKey).exec();
+  assert.ok(await eventually(() => second.isLeader, 10_000), 'b leads');
+  first.observeMembers(['a', 'b', 'c', 'd']);
+  second.observeMembers(['a', 'b', 'c', 'd']);
+  assert.ok(await eventually(() => second.current.epoch === 4, 5_000), 'd’s join starts');
+  for (const n of ['a', 'b', 'c']) await client.put(keys.ready(4, n)).value('1').exec();
+  // a resumes and finishes what it was doing; then d reports ready too.
+  stalling.release();
+  await new Promise((r) => setTimeout(r, 1_000));
+  await client.put(keys.ready(4, 'd')).value('1').exec();
+  assert.ok(await eventually(() => second.current.epoch === 5, 5_000), `the join of d finishes (ready reports left: ${JSON.stringify(await client.getAll().prefix(keys.readyAll).keys())})`);
+  assert.deepEqual(second.current.nodes, ['a', 'b', 'c', 'd']);
+});
