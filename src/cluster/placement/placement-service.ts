@@ -191,13 +191,15 @@ export class PlacementService extends EventEmitter {
       const next = await this.nextMap(current);
       if (next === undefined) return;
       const { client, keys } = this.o;
+      // A transition that ends takes its ready reports with it in the same transaction: deleted after the
+      // CAS instead, by a leader paused in between, they took the next leader's transition's reports too.
+      const ended = current.target !== undefined && next.target === undefined ? [client.delete().prefix(keys.readyPrefix(current.epoch))] : [];
       const res = await client
         .if(keys.placement, 'Mod', '==', this.modRevision)
-        .then(client.put(keys.placement).value(JSON.stringify(next)))
+        .then(client.put(keys.placement).value(JSON.stringify(next)), ...ended)
         .commit();
       if (res.succeeded) {
         this.o.log.info({ event: 'placement_proposed', epoch: next.epoch, nodes: next.nodes, target: next.target }, 'placement epoch advanced');
-        if (next.target === undefined) await client.delete().prefix(keys.readyAll).exec();
       }
       // Either way, re-read: on a lost race the newer map arrives through the watch too.
       await this.reload();
