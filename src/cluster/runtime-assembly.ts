@@ -289,7 +289,7 @@ async function startRepair({ life, config, store, catalog, hooks, log }: Assembl
     });
     ae.start(config.antiEntropyIntervalMs);
     followTransitions(placement, ae, config, log);
-    await trackRings(config, store, placement, (onDone) => bootstrapWhenPeersAlive(ae, detector, () => placement.current, config, log, onDone), log);
+    await trackRings(config, store, placement, net.membership, (onDone) => bootstrapWhenPeersAlive(ae, detector, () => placement.current, config, log, onDone), log);
     return ae;
   }, (ae) => ae.stop());
   await life.add('hint-replay', () => {
@@ -348,25 +348,55 @@ async function etcdClient(config: NodeConfig, keys: EtcdKeys, log: Logger): Prom
 
 /**
  * Copies this node's shards from their replicas at start when its index is
- * empty or it missed a ring (ring-seen.ts), and records each settled ring it
- * runs in from then on (not while that copy is pending).
+ * empty or it missed a ring (ring-seen.ts), and again when it registers
+ * anew after its lease ran out (stopped, or cut off from etcd) and the ring
+ * changed meanwhile: the leader switched without waiting for its copy. It
+ * records each settled ring it runs in from then on (not while that copy is
+ * pending, nor while its lease may be gone).
  */
-async function trackRings(config: NodeConfig, store: LocalStore, placement: PlacementService, bootstrap: (onDone: () => void) => void, log: Logger): Promise<void> {
+async function trackRings(config: NodeConfig, store: LocalStore, placement: PlacementService, membership: Membership, bootstrap: (onDone: () => void) => void, log: Logger): Promise<void> {
   let pending = false;
+  let seen = await readRingSeen(config.dataDir);
   const record = (): void => {
     const current = placement.current;
-    if (pending || current.target !== undefined || !current.nodes.includes(config.nodeId)) return;
+    if (pending || !membership.live || current.target !== undefined || !current.nodes.includes(config.nodeId)) return;
+    seen = current.epoch;
     writeRingSeen(config.dataDir, current.epoch).catch((err: unknown) => log.warn({ err }, 'cannot record the ring this node runs in'));
   };
-  const seen = await readRingSeen(config.dataDir);
-  if (store.maxIdAtOpen === 0n || missedRings(seen, placement.current.epoch)) {
+  const copy = (): void => {
     pending = true;
-    if (store.maxIdAtOpen !== 0n) log.info({ event: 'rings_missed', seenEpoch: seen ?? null, epoch: placement.current.epoch }, 'the ring changed while this node was down: copying its shards from their replicas');
     bootstrap(() => {
       pending = false;
       record();
     });
+  };
+  if (store.maxIdAtOpen === 0n || missedRings(seen, placement.current.epoch)) {
+    if (store.maxIdAtOpen !== 0n) log.info({ event: 'rings_missed', seenEpoch: seen ?? null, epoch: placement.current.epoch }, 'the ring changed while this node was down: copying its shards from their replicas');
+    copy();
   }
+  // Listened to after the first registration: each one is a registration anew, after the lease ran out.
+  membership.on('registered', () => {
+    if (pending) return;
+    // Held until the newest ring is read: a switch that arrives late must not be recorded as copied.
+    pending = true;
+    const before = seen;
+    placement.refresh().then(
+      (current) => {
+        if (!missedRings(before, current.epoch)) {
+          pending = false;
+          record();
+          return;
+        }
+        log.info({ event: 'rings_missed', seenEpoch: before ?? null, epoch: current.epoch, lease: 'lost' }, 'the ring changed while this node had no lease: copying its shards from their replicas');
+        copy();
+      },
+      (err: unknown) => {
+        // Unknown whether the ring changed: copy, as a restart with no record would.
+        log.warn({ event: 'rings_missed', err: (err as Error).message, lease: 'lost' }, 'cannot read the ring after registering anew: copying this node’s shards from their replicas');
+        copy();
+      },
+    );
+  });
   placement.on('change', record);
   record();
 }
