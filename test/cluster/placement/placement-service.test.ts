@@ -147,3 +147,16 @@ test('a leader paused between its switch and its cleanup does not erase the read
   assert.ok(await eventually(() => second.current.epoch === 5, 5_000), `the join of d finishes (ready reports left: ${JSON.stringify(await client.getAll().prefix(keys.readyAll).keys())})`);
   assert.deepEqual(second.current.nodes, ['a', 'b', 'c', 'd']);
 });
+
+test('withdrawing a decommission ends the transition that moves the node out (etcd)', async (t) => {
+  const { leader } = await leaderOverThreeNodes(t, 1);
+  // b died holding the only copy of its RF 1 shards: a and c can never copy them, so neither reports ready.
+  leader.observeMembers(['a', 'c']);
+  await leader.decommission('b', false);
+  assert.ok(await eventually(() => leader.current.epoch === 2, 5_000), 'the transition starts');
+  assert.deepEqual(leader.current.target, ['a', 'c']);
+  // The operator withdraws the request: reads never left the current ring, so going back to it loses nothing.
+  await leader.decommission('b', true);
+  assert.ok(await eventually(() => leader.current.target === undefined, 5_000), `the transition goes on: ${JSON.stringify({ epoch: leader.current.epoch, target: leader.current.target })}`);
+  assert.deepEqual(leader.current.nodes, ['a', 'b', 'c']);
+});
