@@ -95,6 +95,7 @@ export class PlacementService extends EventEmitter {
     leaving.on('delete', (kv) => {
       const id = kv.key.toString('utf8').slice(prefix.length);
       this.leaving = new Set([...this.leaving].filter((n) => n !== id));
+      void this.maybePropose();
     });
     this.leaving = new Set((await client.getAll().prefix(prefix).keys()).map((k) => k.slice(prefix.length)));
     await this.reload();
@@ -229,6 +230,11 @@ export class PlacementService extends EventEmitter {
       }
       return { epoch, nodes: current.nodes, target: target.sort() };
     }
+    // A node left out of the target was leaving when the transition began; if its decommission was withdrawn,
+    // the transition ends where it started (reads never left the current ring: nothing is lost) and the next
+    // one is planned from the requests left. Otherwise one that cannot finish could not be called off.
+    const moving = current.target;
+    if (current.nodes.some((n) => !moving.includes(n) && !leaving.has(n))) return { epoch, nodes: current.nodes };
     // A joiner that went away before it was ready is dropped from the transition.
     const gone = current.target.filter((n) => !current.nodes.includes(n) && !this.wanted.has(n));
     if (gone.length > 0) {
