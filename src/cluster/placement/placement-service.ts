@@ -27,8 +27,7 @@ import { EventEmitter } from 'node:events';
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
 import type { EtcdKeys } from '../metadata/etcd-keys.ts';
-import { sourcesNeeded } from '../repair/anti-entropy.ts';
-import { Placement, type PlacementMap } from './placement.ts';
+import { Placement, sourcesNeeded, type PlacementMap } from './placement.ts';
 
 export interface PlacementOptions {
   readonly client: Etcd3;

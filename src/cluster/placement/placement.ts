@@ -82,3 +82,16 @@ function cached(cache: Map<number, string[]>, ring: HashRing, shard: number, rf:
   }
   return out;
 }
+
+/**
+ * Old replicas a gaining node must copy from so that every write a quorum
+ * acknowledged is among them: any `n − quorum + 1` of `n` replicas meet
+ * every quorum of them (1 of 1, 2 of 3, 3 of 5). A dead replica among the
+ * rest (the node being replaced) does not hold the transition up.
+ */
+export function sourcesNeeded(replicas: number): number {
+  // A quorum is a majority (coordinator.ts requiredReplicas). Placement's
+  // leader and repair's catch-up both count with it, so it lives below both.
+  const quorum = Math.floor(replicas / 2) + 1;
+  return replicas - quorum + 1;
+}

@@ -19,7 +19,7 @@ import { currentDef, type Catalog } from '../../storage/catalog.ts';
 import { batchesOfRecords } from './record-batches.ts';
 import type { FailureDetector } from '../membership/failure-detector.ts';
 import { MerkleTree } from './merkle.ts';
-import type { Placement } from '../placement/placement.ts';
+import { sourcesNeeded, type Placement } from '../placement/placement.ts';
 import type { ReplicaTransport } from '../transport/replica-transport.ts';
 import type { WireRecord } from '../transport/replica-messages.ts';
 
@@ -286,14 +286,3 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
   return out;
 }
 
-/**
- * Old replicas a gaining node must copy from so that every write a quorum
- * acknowledged is among them: any `n − quorum + 1` of `n` replicas meet
- * every quorum of them (1 of 1, 2 of 3, 3 of 5). A dead replica among the
- * rest (the node being replaced) does not hold the transition up.
- */
-export function sourcesNeeded(replicas: number): number {
-  // A quorum is a majority (coordinator.ts requiredReplicas), which repair sits below.
-  const quorum = Math.floor(replicas / 2) + 1;
-  return replicas - quorum + 1;
-}

@@ -11,7 +11,8 @@ import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { InProcessCluster, waitUntil } from '../../support/in-process-cluster.ts';
 import { Placement } from '../../../src/cluster/placement/placement.ts';
-import { AntiEntropy, sourcesNeeded } from '../../../src/cluster/repair/anti-entropy.ts';
+import { AntiEntropy } from '../../../src/cluster/repair/anti-entropy.ts';
+import { sourcesNeeded } from '../../../src/cluster/placement/placement.ts';
 
 test('sources needed: enough old replicas to meet every quorum of them', () => {
   assert.deepEqual([0, 1, 2, 3, 4, 5].map(sourcesNeeded), [0, 1, 1, 2, 2, 3]);
