@@ -23,6 +23,8 @@ test('a node resumed after its lease ran out copies the shards it gained meanwhi
   const registered = async (id: string) => (await cluster.status(0)).nodes.find((n) => n.id === id)?.registered === true;
 
   const paused = cluster.node(3);
+  // Registered in n1's view first: else the wait for its lease to run out below ends before it began.
+  await waitUntil(async () => await registered('n4'), 20_000, 'n4 is registered');
   process.kill(paused.pid, 'SIGSTOP');
   t.after(() => {
     if (paused.child.exitCode === null && paused.child.signalCode === null) paused.child.kill('SIGCONT');
@@ -35,10 +37,12 @@ test('a node resumed after its lease ran out copies the shards it gained meanwhi
     return now.target === undefined && JSON.stringify(now.nodes) === JSON.stringify(['n1', 'n2', 'n4']);
   }, 60_000, 'n3 left the ring while n4 was stopped (n4 gains every shard n3 held that it did not)');
 
+  // A first start copies too (no ring recorded yet): only a copy after the resume counts.
+  const copiesBefore = paused.events('bootstrap_repair_done').length;
   process.kill(paused.pid, 'SIGCONT');
   await waitUntil(async () => await registered('n4'), 20_000, 'n4 registers again');
   // Give it the time a copy takes (a node that copies says so); then whatever a repair still pulls, it lacked.
-  await waitUntil(async () => paused.events('bootstrap_repair_done').length > 0, 30_000, 'n4 copied its shards').catch(() => undefined);
+  await waitUntil(async () => paused.events('bootstrap_repair_done').length > copiesBefore, 30_000, 'n4 copied its shards').catch(() => undefined);
   const repaired = await http(`${cluster.url(3)}/v1/cluster/repair`, { method: 'POST' });
   assert.equal(repaired.status, 200, repaired.text);
   const report = repaired.body as { pulled: number };
