@@ -9,22 +9,17 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { pino } from 'pino';
-import { resolveConfig } from '../../src/config.ts';
-import { SluiceNode } from '../../src/sluice-node.ts';
 import type { ApiContext } from '../../src/api/http/api-context.ts';
 import type { Coordinator } from '../../src/cluster/coordinator/coordinator.ts';
-import { tempDir } from '../support/temp-dir.ts';
-import { authHeaders, cliProcessEnv, TEST_TOKEN } from '../support/auth.ts';
+import { startTestNode } from '../support/test-node.ts';
+import { authHeaders, cliProcessEnv } from '../support/auth.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/sluice.js', import.meta.url));
 const run = promisify(execFile);
 const T0 = 1_700_000_000_000;
 
 test('sluice query reads every page at the snapshot of its first: records written between pages are not shown; a primary-key table is read without one', async (t) => {
-  let node: SluiceNode | undefined;
-  t.after(() => node?.stop());
-  node = await SluiceNode.start(resolveConfig({ dataDir: tempDir(t, 'sluice-query-cli-'), httpPort: 0, bootstrapToken: TEST_TOKEN, diskFreeBytesMin: 0, auditLog: 'off' }), pino({ level: 'silent' }));
+  const node = await startTestNode(t, {}, 'sluice-query-cli-');
   const base = node.url;
   const post = async (path: string, body: string, type: string): Promise<void> => {
     const res = await fetch(`${base}${path}`, { method: 'POST', headers: { ...authHeaders(), 'content-type': type }, body });

@@ -8,19 +8,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { pino } from 'pino';
-import { resolveConfig } from '../../../src/config.ts';
-import { SluiceNode } from '../../../src/sluice-node.ts';
-import { tempDir } from '../../support/temp-dir.ts';
-import { authHeaders, TEST_TOKEN } from '../../support/auth.ts';
+import { startTestNode } from '../../support/test-node.ts';
+import { authHeaders } from '../../support/auth.ts';
 
 const READINGS = { name: 'readings', shardKey: 'device', timeField: 'ts', fields: [{ name: 'device', type: 'string', required: true }, { name: 'ts', type: 'timestamp', required: true }, { name: 'pad', type: 'string' }] };
 
 test('an export whose reader stops reading is ended after exportStallMs, and its slot serves the next export', async (t) => {
-  let node: SluiceNode | undefined;
-  t.after(() => node?.stop());
-  const config = resolveConfig({ dataDir: tempDir(t, 'sluice-export-stall-'), httpPort: 0, bootstrapToken: TEST_TOKEN, diskFreeBytesMin: 0, auditLog: 'off', exportsInFlightMax: 1, exportStallMs: 1_000 });
-  node = await SluiceNode.start(config, pino({ level: 'silent' }));
+  const node = await startTestNode(t, { exportsInFlightMax: 1, exportStallMs: 1_000 }, 'sluice-export-stall-');
   const base = node.url;
   const call = (method: string, path: string, body?: string, type = 'application/json'): Promise<Response> =>
     fetch(`${base}${path}`, { method, headers: { ...authHeaders(), 'content-type': type }, ...(body === undefined ? {} : { body }) });
