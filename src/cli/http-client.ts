@@ -23,7 +23,7 @@ export async function requestJson(url: string, init: RequestInit = {}): Promise<
   }
   const text = await res.text();
   const body = text.length > 0 ? parseAnswer(text) : undefined;
-  if (!res.ok) throw new CliError(describeError(res.status, body ?? text) + (res.status === 401 ? '\n  (give a token with --token-file, --token or $SLUICE_TOKEN)' : ''));
+  if (!res.ok) throw new CliError(describeError(res.status, body ?? text) + (res.status === 401 ? '\n  (give a token with --token-file, --token or $SLUICE_TOKEN)' : ''), 1, (body as ErrorBody | undefined)?.error?.code);
   return body;
 }
 

@@ -65,7 +65,7 @@ async function readPage(url: string, params: URLSearchParams, asOf: string | und
   try {
     return (await requestJson(`${url}?${at}`)) as RangePage;
   } catch (err) {
-    if (asOf === undefined || !(err instanceof CliError) || !err.message.startsWith('AS_OF_UNSUPPORTED')) throw err;
+    if (asOf === undefined || !(err instanceof CliError) || err.code !== 'AS_OF_UNSUPPORTED') throw err;
     return (await requestJson(`${url}?${params}`)) as RangePage;
   }
 }
