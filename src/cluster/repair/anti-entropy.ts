@@ -258,11 +258,11 @@ export class AntiEntropy {
   }
 
   /** Copies the records of `keys` from `from` to `to`, a Fetch reply at a time (a reply ends at its byte bound and says where to go on). */
-  private async copy(from: string, to: string, keys: readonly Buffer[]): Promise<number> {
+  private async copy(from: string, to: string, keys: Buffer[]): Promise<number> {
     const call = this.d.transport.call.bind(this.d.transport);
     let copied = 0;
     for (let rest = keys; rest.length > 0; ) {
-      const { records, next } = await call(from, 'Fetch', { keys: [...rest] }, this.d.timeoutMs);
+      const { records, next } = await call(from, 'Fetch', { keys: rest }, this.d.timeoutMs);
       for (const batch of this.batches(records)) await call(to, 'Write', { batch }, this.d.timeoutMs);
       copied += records.length;
       // An answer that looked at no key would never end (a replica holds at least one record per reply).
