@@ -50,9 +50,8 @@ function walkMessage(w: Walk, type: protobuf.Type, start: number, end: number): 
       p = len.next + len.value;
       continue;
     }
-    const next = wire === WIRE_VARINT ? readVarint(w.bytes, p, end)?.next : wire === WIRE_FIXED64 ? p + 8 : wire === WIRE_FIXED32 ? p + 4 : undefined;
-    // Groups (3, 4) and unknown wire types: not read further here.
-    if (next === undefined || next > end) return;
+    const next = scalarEnd(w.bytes, wire, p, end);
+    if (next === undefined) return;
     if (field?.repeated === true) w.count++;
     p = next;
   }
@@ -85,8 +84,8 @@ function walkMapEntry(w: Walk, value: protobuf.Type, start: number, end: number)
     const wire = tag.value & 7;
     if (wire !== WIRE_BYTES) {
       // The key: an integer or a bool.
-      const next = wire === WIRE_VARINT ? readVarint(w.bytes, tag.next, end)?.next : wire === WIRE_FIXED64 ? tag.next + 8 : wire === WIRE_FIXED32 ? tag.next + 4 : undefined;
-      if (next === undefined || next > end) return;
+      const next = scalarEnd(w.bytes, wire, tag.next, end);
+      if (next === undefined) return;
       p = next;
       continue;
     }
@@ -95,6 +94,12 @@ function walkMapEntry(w: Walk, value: protobuf.Type, start: number, end: number)
     if (Math.floor(tag.value / 8) === 2) walkMessage(w, value, len.next, len.next + len.value);
     p = len.next + len.value;
   }
+}
+
+/** Where a scalar of `wire` type starting at `p` ends; undefined past `end`, and for groups (3, 4) and unknown wire types, not read here. */
+function scalarEnd(bytes: Uint8Array, wire: number, p: number, end: number): number | undefined {
+  const next = wire === WIRE_VARINT ? readVarint(bytes, p, end)?.next : wire === WIRE_FIXED64 ? p + 8 : wire === WIRE_FIXED32 ? p + 4 : undefined;
+  return next === undefined || next > end ? undefined : next;
 }
 
 /** A varint at `p` (at most 10 bytes, before `end`) and where the next field starts; undefined when it runs past either. */
