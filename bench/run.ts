@@ -1,7 +1,11 @@
 /**
- * `npm run bench [-- single|ring|etcd|cluster|sources|engines|security|connections|protocols ...] [--records N] [--runs N] [--quick] [--parts grpc,kafka,parquet] [--engine-puts N]`:
+ * `npm run bench [-- single|ring|etcd|cluster|sources|engines|security|connections|protocols|wal ...] [--records N] [--runs N] [--quick] [--parts grpc,kafka,parquet] [--engine-puts N]`:
  * runs the benchmarks (by default `single` then `ring`) and prints Markdown
  * tables ready for docs/benchmarks.md, with the date and the machine.
+ * Also: `--engines level,lmdb` (the index engines `single` loads),
+ * `--connections N` (bulk load connections, 32), `--etcd-seconds S
+ * --etcd-clients N` (`etcd`), `--cluster-records N --failover-seconds S`
+ * (`cluster`), `--help`.
  *
  * `single [--single-seconds S] [--single-warmup-seconds W] [--read-seconds R]`:
  * single-record requests are measured for S seconds after W seconds of the
@@ -36,6 +40,7 @@
  * segment preallocation before and after (bench/wal-prealloc.bench.ts); DIR
  * is a `git archive` snapshot of main to run side by side.
  */
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { runSingleNodeBench } from './single-node.bench.ts';
@@ -95,8 +100,15 @@ const { values, positionals } = parseArgs({
     'wal-appends': { type: 'string', default: '3000' },
     'wrk-seconds': { type: 'string', default: '5' },
     'port-base': { type: 'string', default: '18700' },
+    help: { type: 'boolean', short: 'h', default: false },
   },
 });
+if (values.help === true) {
+  // The usage is this file's opening comment, so `--help` says what the code above it reads.
+  const head = /^\/\*\*([\s\S]*?)\*\//.exec(readFileSync(new URL(import.meta.url), 'utf8'))?.[1] ?? '';
+  console.log(head.split('\n').map((l) => l.replace(/^ \* ?/, '')).join('\n').trim());
+  process.exit(0);
+}
 const known = ['single', 'ring', 'etcd', 'cluster', 'sources', 'engines', 'security', 'connections', 'protocols', 'wal'];
 // `ring` joins the default run: it is pure computation and takes about a second.
 const suites = positionals.length > 0 ? positionals : ['single', 'ring'];
