@@ -13,7 +13,7 @@ import { isSluiceError, type ErrorCode } from '../../../../src/core/errors.ts';
 import { decodeProtoPush } from '../../../../src/api/http/protocols/loki/loki-push-proto.ts';
 import { decodeJsonPush } from '../../../../src/api/http/protocols/loki/loki-push-json.ts';
 import { lokiRecordsBody } from '../../../../src/api/http/protocols/loki/loki-records.ts';
-import { snappyBlockLength, snappyUncompressBlock } from '../../../../src/api/http/protocols/snappy-block.ts';
+import { snappyBlockLength, snappyUncompressBlock } from '../../../../src/core/codec/snappy-block.ts';
 
 const require = createRequire(import.meta.url);
 const snappy = require('snappy') as { compressSync(b: Uint8Array): Buffer };

@@ -8,7 +8,7 @@
 import protobuf from 'protobufjs';
 import { SluiceError } from '../../../../core/errors.ts';
 import { ProtoReader } from '../../../../ingest/formats/otlp/proto-reader.ts';
-import { snappyUncompressBlock } from '../snappy-block.ts';
+import { snappyUncompressBlock } from '../../../../core/codec/snappy-block.ts';
 import { parseLabelString } from './loki-labels.ts';
 import { NO_METADATA, badPush, timeFromSecondsNanos, type LokiEntry, type LokiStream } from './loki-push.ts';
 
