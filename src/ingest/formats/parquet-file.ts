@@ -2,7 +2,10 @@
  * A Parquet file read the way an import needs it: by byte ranges of an
  * open file (the footer, then the column chunks of one row range), never
  * the whole file in memory; with every codec pyarrow, Spark and DuckDB
- * write by default. hyparquet decodes snappy itself; zstd, gzip and
+ * write by default. Snappy pages go through the checked block decoder
+ * (core/codec/snappy-block.ts: hysnappy, with the page header's length
+ * checked against the block's; hyparquet's own JS decoder turned a
+ * corrupt copy offset into zeros, and is ~15% slower); zstd, gzip and
  * brotli come from node:zlib (Node 24 has zstd, native and faster than a
  * JavaScript decoder); LZ4 (Hadoop framing or raw) and LZ4_RAW from
  * hyparquet-compressors, by hyparquet's author. LZO is refused with a
@@ -12,12 +15,21 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { brotliDecompressSync, gunzipSync, zstdDecompressSync } from 'node:zlib';
 import { parquetMetadataAsync, type AsyncBuffer, type Compressors, type FileMetaData, type ParquetParsers } from 'hyparquet';
 import { decompressLz4, decompressLz4Raw } from 'hyparquet-compressors';
+import { snappyUncompressExact } from '../../core/codec/snappy-block.ts';
 import { SluiceError } from '../../core/errors.ts';
 import { BadJson } from './json-value.ts';
 import { taskJsonBudget } from './json-containers.ts';
 
-/** Decompressors for the codecs hyparquet does not handle itself. */
+/** Decompressors by codec (hyparquet's own are for none of these). */
 export const PARQUET_COMPRESSORS: Compressors = {
+  // A plain Error: the conversion reports it as its rows' INVALID_PARQUET, with this message.
+  SNAPPY: (input, outputLength) => {
+    try {
+      return snappyUncompressExact(input, outputLength);
+    } catch (err) {
+      throw new Error((err as Error).message);
+    }
+  },
   ZSTD: (input, outputLength) => zstdDecompressSync(input, { maxOutputLength: Math.max(outputLength, 1) }),
   GZIP: (input, outputLength) => gunzipSync(input, { maxOutputLength: Math.max(outputLength, 1) }),
   BROTLI: (input, outputLength) => brotliDecompressSync(input, { maxOutputLength: Math.max(outputLength, 1) }),
