@@ -48,6 +48,12 @@ const silent = pino({ level: 'silent' });
 export class LoopbackNetwork implements ReplicaTransport {
   private readonly nodes = new Map<string, ReplicaHandlers>();
   private readonly down = new Set<string>();
+  /** Largest encoded request or reply, as the peer port's gRPC message limit (GRPC_MESSAGE_BYTES_MAX). */
+  private readonly messageBytesMax: number;
+
+  constructor(messageBytesMax = Number.POSITIVE_INFINITY) {
+    this.messageBytesMax = messageBytesMax;
+  }
 
   register(node: string, handlers: ReplicaHandlers): void {
     this.nodes.set(node, handlers);
@@ -62,9 +68,15 @@ export class LoopbackNetwork implements ReplicaTransport {
   async call<M extends ReplicaMethod>(node: string, method: M, request: ReplicaMethods[M][0], _timeoutMs: number): Promise<ReplicaMethods[M][1]> {
     const handlers = this.nodes.get(node);
     if (handlers === undefined || this.down.has(node)) throw new SluiceError('NO_QUORUM', `replica ${node}: connection refused`);
-    const onWire = decodeRequest(method, encodeMessage(request));
+    const onWire = decodeRequest(method, this.sized(node, method, encodeMessage(request)));
     const reply = await callHandler(handlers, method, onWire);
-    return decodeReply(method, encodeMessage(reply));
+    return decodeReply(method, this.sized(node, method, encodeMessage(reply)));
+  }
+
+  /** `bytes`, unless past the message limit: then the error the gRPC transport gives (INTERNAL, RESOURCE_EXHAUSTED's details). */
+  private sized(node: string, method: ReplicaMethod, bytes: Buffer): Buffer {
+    if (bytes.length <= this.messageBytesMax) return bytes;
+    throw new SluiceError('INTERNAL', `replica ${node}: ${method}: Received message larger than max (${bytes.length} vs. ${this.messageBytesMax})`);
   }
 
   async check(node: string): Promise<boolean> {
@@ -102,6 +114,10 @@ export interface InProcessOptions {
   readonly config?: Parameters<typeof resolveConfig>[0];
   /** Record bytes per Fetch reply of each replica. @default FETCH_REPLY_BYTES_MAX */
   readonly fetchReplyBytesMax?: number;
+  /** Entry bytes per LeafEntries reply of each replica. @default LEAF_ENTRIES_REPLY_BYTES_MAX */
+  readonly leafEntriesReplyBytesMax?: number;
+  /** Largest message between nodes, bytes. @default no limit */
+  readonly messageBytesMax?: number;
 }
 
 /** A running in-process cluster. */
@@ -109,21 +125,22 @@ export class InProcessCluster {
   readonly faults = new NetworkFaults();
   /** etcd's decisions, in memory. */
   readonly decisions = new MemoryDecisions();
-  readonly network = new LoopbackNetwork();
+  readonly network: LoopbackNetwork;
   readonly nodes: TestNode[] = [];
   readonly placement: Placement;
   readonly shards: number;
   private table: TableEntry | undefined;
 
-  private constructor(ids: readonly string[], shards: number) {
+  private constructor(ids: readonly string[], shards: number, messageBytesMax: number | undefined) {
     this.placement = new Placement({ epoch: 1, nodes: ids });
     this.shards = shards;
+    this.network = new LoopbackNetwork(messageBytesMax);
   }
 
   /** Starts `size` nodes (n1…) with an RF=3 table `t` (shard key `k`, event time `ts`). */
   static async start(owner: Owner, options: InProcessOptions = {}): Promise<InProcessCluster> {
     const ids = Array.from({ length: options.size ?? 3 }, (_, i) => `n${i + 1}`);
-    const cluster = new InProcessCluster(ids, options.shards ?? 8);
+    const cluster = new InProcessCluster(ids, options.shards ?? 8, options.messageBytesMax);
     for (const [i, id] of ids.entries()) cluster.nodes.push(await cluster.startNode(owner, id, i + 1, options));
     const def = parseTableDef(
       { name: 't', shardKey: 'k', timeField: 'ts', replicationFactor: Math.min(3, ids.length), fields: [{ name: 'k', type: 'string', required: true }, { name: 'ts', type: 'timestamp', required: true }, { name: 'v', type: 'int' }] },
@@ -155,6 +172,7 @@ export class InProcessCluster {
       startedAtMs: Date.now(),
       maxClockOffsetMs: config.maxClockOffsetMs,
       ...(options.fetchReplyBytesMax === undefined ? {} : { fetchReplyBytesMax: options.fetchReplyBytesMax }),
+      ...(options.leafEntriesReplyBytesMax === undefined ? {} : { leafEntriesReplyBytesMax: options.leafEntriesReplyBytesMax }),
     });
     this.network.register(id, handlers);
     const transport = new LocalTransport(id, handlers, new FaultTransport(id, this.network, this.faults));

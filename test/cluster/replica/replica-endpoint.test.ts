@@ -3,7 +3,7 @@
  * temp dir: a write routed by an older epoch is refused with
  * STALE_PLACEMENT and appends nothing; a Merkle summary asked at a newer
  * epoch waits until the replica follows it and no write of an older epoch
- * is still being applied.
+ * is still being applied. And LeafEntries pages (decision 47).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,6 +17,7 @@ import { RecordBatchBuilder, RecordBatchReader } from '../../../src/core/codec/r
 import { encodeFields } from '../../../src/core/codec/fields-codec.ts';
 import { EVENTS_TABLE } from '../../../src/core/schema/parse-table-def.ts';
 import { isSluiceError } from '../../../src/core/errors.ts';
+import { MERKLE_LEAVES } from '../../../src/cluster/repair/merkle.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -68,4 +69,48 @@ test('a write routed by an older epoch is STALE_PLACEMENT and appends nothing; M
   assert.equal(answered, true);
   // From now on epoch-5 writes are stale too.
   await assert.rejects(handlers.Write({ batch: eventsBatch(tableId, 1, 300n), epoch: 5 }), (err: unknown) => isSluiceError(err) && err.code === 'STALE_PLACEMENT');
+});
+
+/** Bytes one entry counts against a LeafEntries reply's bound, as the replica-v1 grammar states it: key, version and 5 bytes of msgpack framing. */
+const entryBytes = ([key, version]: [Buffer, string]): number => key.length + version.length + 5;
+
+test('LeafEntries pages end at their byte bound and go on after the key they end with: a key exactly at a page end is neither lost nor repeated', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-'));
+  const config = resolveConfig({ dataDir: dir, shards: 4 });
+  const { store, catalog } = await openDataDir(config, [EVENTS_TABLE], {}, pino({ level: 'silent' }));
+  t.after(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const deps = { store, catalog, hlc: new Hlc(systemClock), reloadTables: async () => undefined, readBarrierMsMax: 5_000, unindexedBytesMax: 64 * 1024 * 1024, epoch: () => 1 };
+  const handlers = replicaHandlers(deps);
+  const tableId = catalog.require('events').id;
+  await handlers.Write({ batch: eventsBatch(tableId, 40, 1_000n) });
+  const request = { shard: 0, tableId, leaves: Array.from({ length: MERKLE_LEAVES }, (_, i) => i) };
+
+  // An asker that does not page (a node of an earlier release) gets every entry in one reply, as before.
+  const old = await handlers.LeafEntries(request);
+  const all = old.entries;
+  assert.equal(all.length, 40);
+  assert.equal(old.next, undefined);
+
+  for (const k of [1, 2, 17, 39, 40]) {
+    const bound = all.slice(0, k).reduce((sum, e) => sum + entryBytes(e), 0);
+    const paged = replicaHandlers({ ...deps, leafEntriesReplyBytesMax: bound });
+    const first = await paged.LeafEntries({ ...request, paged: true });
+    assert.equal(first.entries.length, k, `a bound of ${bound} bytes holds the ${k} entries that fill it exactly`);
+    assert.deepEqual(first.next, k < all.length ? all[k - 1]?.[0] : undefined, 'the page goes on after the last key it holds (none after the last page)');
+    const short = await replicaHandlers({ ...deps, leafEntriesReplyBytesMax: bound - 1 }).LeafEntries({ ...request, paged: true });
+    assert.equal(short.entries.length, Math.max(1, k - 1), 'one byte less leaves the last key for the next page (a page holds at least one)');
+
+    const got: [Buffer, string][] = [];
+    let after: Buffer | undefined;
+    for (let pages = 0; pages <= all.length; pages++) {
+      const reply = await paged.LeafEntries({ ...request, paged: true, ...(after === undefined ? {} : { after }) });
+      got.push(...reply.entries);
+      after = reply.next;
+      if (after === undefined) break;
+    }
+    assert.deepEqual(got, all, `pages of ${bound} bytes hold every entry once, in order`);
+  }
 });
