@@ -115,6 +115,20 @@ export const TIME_CEILING_RENEW_MS = 250;
 export const FETCH_REPLY_BYTES_MAX = 64 * MiB;
 
 /**
+ * Entry bytes (record key, version, msgpack framing) a replica puts in one
+ * LeafEntries reply, the keys of the Merkle leaves that differ (anti-entropy,
+ * catch-up, hand-off): past it the reply ends and names the key to go on
+ * after. Without a bound, the keys of a shard of some millions of records
+ * that one replica lacks made a reply past the gRPC message limit, and the
+ * range never converged. The asker compares its own page with the peer's as
+ * they come, so it holds two pages decoded (a few times their wire bytes):
+ * 8 MiB is about 150,000 keys of a short shard key, tens of MiB of heap,
+ * and a shard of millions of records takes tens of calls.
+ * @default 8 MiB
+ */
+export const LEAF_ENTRIES_REPLY_BYTES_MAX = 8 * MiB;
+
+/**
  * Largest gRPC message the client port (Ingest) receives, bytes: twice the
  * body limit and 1 MiB, so that a request a little past the limit is read
  * and answered PAYLOAD_TOO_LARGE with its code, while one far past it is
@@ -824,6 +838,8 @@ assert(KEY_BYTES_MAX_LIMIT + PK_KEY_HEAD_BYTES <= ENGINE_KEY_BYTES_MAX, 'a prima
 assert(KEY_BYTES_MAX_LIMIT <= 0xffff, 'keyLen and pkLen are u16');
 assert(SNOWFLAKE_LOGICAL_DRIFT_MS_DEFAULT + 2 * TIME_CEILING_RENEW_MS <= TIME_CEILING_AHEAD_MS, "an id generator's lead and two renewals fit under the time ceiling");
 assert(FETCH_REPLY_BYTES_MAX + BODY_BYTES_MAX_LIMIT + REPLICA_ENVELOPE_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX, 'a Fetch reply at its bound plus one record of the largest body fits a replica message');
+// A LeafEntries entry: a record key of at most the engine's limit, a version of at most 20 digits and 5 bytes of framing.
+assert(LEAF_ENTRIES_REPLY_BYTES_MAX + 2 * (ENGINE_KEY_BYTES_MAX + 32) + REPLICA_ENVELOPE_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX, 'a LeafEntries reply at its bound plus one entry and its next key fits a replica message');
 assert(HINT_SEGMENT_BYTES_MAX <= (BOUNDS.hintBytesMaxPerPeer?.[0] ?? 0), "a peer's smallest hint queue holds a whole segment");
 assert(DEDUPE_PREFIX_BYTES_MAX + DEDUPE_NUMBER_CHARS_MAX <= KEY_BYTES_MAX_LIMIT, 'a dedupe key (stored as a primary key) fits where a primary key does');
 assert(STATUS_REFRESH_SECONDS * 1000 * 10 <= (BOUNDS.statusSessionTtlMs?.[0] ?? 0), 'a status session outlives ten page refreshes');

@@ -18,6 +18,7 @@ import { SluiceError } from '../../core/errors.ts';
 import { currentDef, type Catalog } from '../../storage/catalog.ts';
 import { batchesOfRecords } from './record-batches.ts';
 import type { FailureDetector } from '../membership/failure-detector.ts';
+import { LeafCursor, newerEntries } from './leaf-pages.ts';
 import { MerkleTree } from './merkle.ts';
 import { sourcesNeeded, type Placement } from '../placement/placement.ts';
 import type { ReplicaTransport } from '../transport/replica-transport.ts';
@@ -242,18 +243,25 @@ export class AntiEntropy {
     ]);
     const leaves = MerkleTree.decode(mine.tree).diff(MerkleTree.decode(theirs.tree));
     if (leaves.length === 0) return { differing: false, pulled: 0, pushed: 0 };
-    const [localEntries, remoteEntries] = await Promise.all([
-      call(self, 'LeafEntries', { shard, tableId, leaves }, this.d.timeoutMs),
-      call(peer, 'LeafEntries', { shard, tableId, leaves }, this.d.timeoutMs),
-    ]);
-    const local = versionsByKey(localEntries.entries);
-    const remote = versionsByKey(remoteEntries.entries);
-    const pull = direction === 'push' ? [] : [...remote].filter(([k, v]) => (local.get(k)?.version ?? -1n) < v.version).map(([, v]) => v.key);
-    const push = [...local].filter(([k, v]) => (remote.get(k)?.version ?? -1n) < v.version).map(([, v]) => v.key);
+    // Both lists come a page at a time and are compared as they come; the keys to copy go FETCH_KEYS_MAX at a
+    // time, so a range of millions of keys holds two pages and two such groups, not every key of its leaves.
+    const pages = (node: string): LeafCursor =>
+      new LeafCursor(node, (after) => call(node, 'LeafEntries', { shard, tableId, leaves, paged: true, ...(after === undefined ? {} : { after }) }, this.d.timeoutMs));
+    const pull: Buffer[] = [];
+    const push: Buffer[] = [];
     let pulled = 0;
-    for (const keys of chunks(pull, FETCH_KEYS_MAX)) pulled += await this.copy(peer, self, keys);
     let pushed = 0;
-    for (const keys of chunks(push, FETCH_KEYS_MAX)) pushed += await this.copy(self, peer, keys);
+    for await (const { newer, key } of newerEntries(pages(self), pages(peer))) {
+      if (newer === 'mine') {
+        push.push(key);
+        if (push.length === FETCH_KEYS_MAX) pushed += await this.copy(self, peer, push.splice(0));
+      } else if (direction !== 'push') {
+        pull.push(key);
+        if (pull.length === FETCH_KEYS_MAX) pulled += await this.copy(peer, self, pull.splice(0));
+      }
+    }
+    if (pull.length > 0) pulled += await this.copy(peer, self, pull);
+    if (push.length > 0) pushed += await this.copy(self, peer, push);
     return { differing: true, pulled, pushed };
   }
 
@@ -275,14 +283,3 @@ export class AntiEntropy {
     return batchesOfRecords((id) => this.d.catalog.byId(id), records, REPAIR_BATCH_BYTES_MAX);
   }
 }
-
-function versionsByKey(entries: readonly [Buffer, string][]): Map<string, { key: Buffer; version: bigint }> {
-  return new Map(entries.map(([key, version]) => [key.toString('latin1'), { key, version: BigInt(version) }]));
-}
-
-function chunks<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
-

@@ -13,8 +13,8 @@ import type { LocalStore } from '../../storage/local-store.ts';
 import { MerkleBuilder, leafOf } from '../repair/merkle.ts';
 import { txHandlers } from './tx-endpoint.ts';
 import type { ReplicaHandlers } from '../transport/replica-transport.ts';
-import type { FetchReply, WireRecord } from '../transport/replica-messages.ts';
-import { FETCH_REPLY_BYTES_MAX } from '../../config.ts';
+import { leafEntryBytes, type FetchReply, type LeafEntriesReply, type LeafEntriesRequest, type WireRecord } from '../transport/replica-messages.ts';
+import { FETCH_REPLY_BYTES_MAX, LEAF_ENTRIES_REPLY_BYTES_MAX } from '../../config.ts';
 
 /** Largest page a peer may ask for. */
 const PAGE_RECORDS_MAX = 10_000;
@@ -50,6 +50,8 @@ export interface ReplicaEndpointDeps {
   readonly maxClockOffsetMs?: number;
   /** Record bytes per Fetch reply. @default FETCH_REPLY_BYTES_MAX */
   readonly fetchReplyBytesMax?: number;
+  /** Entry bytes per paged LeafEntries reply. @default LEAF_ENTRIES_REPLY_BYTES_MAX */
+  readonly leafEntriesReplyBytesMax?: number;
 }
 
 /** Builds the Replica service handlers over the local store. */
@@ -212,14 +214,11 @@ export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
       return { tree: builder.finish().encode() };
     },
 
-    async LeafEntries({ shard, tableId, leaves }) {
+    async LeafEntries(request) {
       await barrier(undefined);
-      const wanted = new Set(leaves);
-      const entries: [Buffer, string][] = [];
-      for await (const page of store.scanShard(shard, tableId === undefined ? {} : { tableId })) {
-        for (const rec of page) if (wanted.has(leafOf(rec.recordKey))) entries.push([rec.recordKey, String(versionOf(rec.value))]);
-      }
-      return { entries };
+      // An asker that does not say it pages would read a bounded reply as the whole list: it gets all of it, as before.
+      const bytesMax = request.paged === true ? (deps.leafEntriesReplyBytesMax ?? LEAF_ENTRIES_REPLY_BYTES_MAX) : Number.POSITIVE_INFINITY;
+      return leafEntriesBounded(store, request, bytesMax);
     },
 
     async Fetch({ keys }) {
@@ -256,6 +255,34 @@ async function fetchBounded(store: LocalStore, keys: readonly Buffer[], bytesMax
     }
   }
   return { records };
+}
+
+/**
+ * The [recordKey, version] entries of `leaves` in a shard (of one table, or
+ * every table), in key order after `after`, until the next one would pass
+ * `bytesMax`: the reply then names its last key (`next`) to go on after.
+ * The scan goes on from `after` on the next call, so paging through a
+ * shard reads it about once.
+ */
+async function leafEntriesBounded(store: LocalStore, request: LeafEntriesRequest, bytesMax: number): Promise<LeafEntriesReply> {
+  const { shard, tableId, leaves, after } = request;
+  const wanted = new Set(leaves);
+  const entries: [Buffer, string][] = [];
+  let bytes = 0;
+  const scan = { ...(tableId === undefined ? {} : { tableId }), ...(after === undefined ? {} : { after }) };
+  for await (const page of store.scanShard(shard, scan)) {
+    for (const rec of page) {
+      if (!wanted.has(leafOf(rec.recordKey))) continue;
+      const version = String(versionOf(rec.value));
+      const size = leafEntryBytes(rec.recordKey, version);
+      const last = entries.at(-1);
+      // At least one entry per reply, else a bound below one entry would never move on.
+      if (last !== undefined && bytes + size > bytesMax) return { entries, next: last[0] };
+      entries.push([rec.recordKey, version]);
+      bytes += size;
+    }
+  }
+  return { entries };
 }
 
 function minBig(a: bigint, b: bigint): bigint {

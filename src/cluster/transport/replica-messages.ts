@@ -56,8 +56,17 @@ import type { KeyRangeQuery } from '../../storage/index/index-store.ts';
  *                                                     one per pk, in order; nil: unknown pk
  *   Merkle       req   { shard: int, tableId?: int, minEpoch?: int }
  *                reply { tree: bytes }                a MerkleTree (cluster/repair/merkle.ts)
- *   LeafEntries  req   { shard: int, tableId?: int, leaves: array [int ...] }
- *                reply { entries: array [array [recordKey, version: decimal] ...] }
+ *   LeafEntries  req   { shard: int, tableId?: int, leaves: array [int ...],
+ *                        paged?: bool, after?: recordKey }
+ *                reply { entries: array [array [recordKey, version: decimal] ...],
+ *                        next?: recordKey }           in key order, only keys after `after`;
+ *                                                     paged true: the reply ends before its entries
+ *                                                     pass the replica's byte bound (it holds at least
+ *                                                     one), an entry counting its key and version bytes
+ *                                                     and 5 (LEAF_ENTRY_FRAMING_BYTES); next: the last
+ *                                                     key it holds, more may follow (ask again with
+ *                                                     after = next). Not paged (older askers): every
+ *                                                     entry, no next
  *   Fetch        req   { keys: array [recordKey ...] }
  *                reply { records: array [Record ...], next?: int }  only the keys found;
  *                                                     next: the first key not looked at, the
@@ -169,10 +178,32 @@ export interface LeafEntriesRequest {
   /** Only this table's records of the shard (absent: every table's). */
   readonly tableId?: number;
   readonly leaves: number[];
+  /**
+   * The asker reads `next`: the reply may end at the replica's byte bound.
+   * Absent (a node of an earlier release, which would take a page for the
+   * whole list): every entry in one reply, as before.
+   */
+  readonly paged?: boolean;
+  /** Only keys after this record key: the `next` of the previous page. */
+  readonly after?: Buffer;
 }
 export interface LeafEntriesReply {
-  /** [recordKey, version] of every record in the leaves. */
+  /** [recordKey, version] of the records in the leaves, in key order. */
   readonly entries: [Buffer, string][];
+  /** Present when the reply reached its byte bound: its last key; ask again with `after` set to it. */
+  readonly next?: Buffer;
+}
+
+/**
+ * Bytes an entry's msgpack framing takes at most (array header 1, bin
+ * header 3, str header 1): a LeafEntries reply counts them with the key
+ * and version against its bound.
+ */
+export const LEAF_ENTRY_FRAMING_BYTES = 5;
+
+/** Bytes one LeafEntries entry counts against a reply's bound. */
+export function leafEntryBytes(recordKey: Uint8Array, version: string): number {
+  return recordKey.length + version.length + LEAF_ENTRY_FRAMING_BYTES;
 }
 export interface FetchRequest {
   readonly keys: Buffer[];
@@ -338,8 +369,8 @@ const SHAPES: { readonly [M in ReplicaMethod]: { readonly request: Shape; readon
     reply: [['tree', bytes]],
   },
   LeafEntries: {
-    request: [['shard', int], ['tableId', optional(int)], ['leaves', arrayOf(int.expected, isInt)]],
-    reply: [['entries', arrayOf('[recordKey: bin, version: string]', (v) => isPair(v, isBytes, isString))]],
+    request: [['shard', int], ['tableId', optional(int)], ['leaves', arrayOf(int.expected, isInt)], ['paged', optional(boolean)], ['after', optional(bytes)]],
+    reply: [['entries', arrayOf('[recordKey: bin, version: string]', (v) => isPair(v, isBytes, isString))], ['next', optional(bytes)]],
   },
   Fetch: {
     request: [['keys', arrayOf(bytes.expected, isBytes)]],

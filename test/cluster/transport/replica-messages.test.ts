@@ -97,6 +97,9 @@ test('fields of the wrong type are refused, naming the field and what was expect
     ['Merkle', 'reply', { tree: 'abc' }, 'tree', /bytes/],
     ['LeafEntries', 'request', { shard: 1, leaves: [1, 'x'] }, 'leaves[1]', /an integer >= 0/],
     ['LeafEntries', 'reply', { entries: [[key, 5n.toString()], [key, 5]] }, 'entries[1]', /\[recordKey: bin, version: string\]/],
+    ['LeafEntries', 'request', { shard: 1, leaves: [1], paged: 1 }, 'paged', /true or false/],
+    ['LeafEntries', 'request', { shard: 1, leaves: [1], paged: true, after: 'k' }, 'after', /bytes/],
+    ['LeafEntries', 'reply', { entries: [], next: 3 }, 'next', /bytes/],
     ['Fetch', 'request', { keys: [key, 'not bytes'] }, 'keys[1]', /bytes/],
     ['Fetch', 'request', { keys: key }, 'keys', /an array of bytes/],
   ];
