@@ -32,7 +32,7 @@ export function dlqCommand(): Command {
   const dlq = new Command('dlq').description("a table's dead letters: the records it refused, kept with their raw bytes in <table>__dead_letters");
   dlq
     .command('list')
-    .description('print pending dead letters as NDJSON: id, time, source, code, path, message and the raw record (text for JSON, base64 for protobuf)')
+    .description('print pending dead letters as NDJSON: id, time, source, code, path, message, dedupe key and the raw record (text for JSON, base64 for protobuf)')
     .requiredOption('--table <name>', 'the table whose letters to list (not the __dead_letters table itself)')
     .option('--limit <n>', 'most letters to print', '100')
     .option('--all', 'also list letters already replayed')
@@ -49,7 +49,8 @@ export function dlqCommand(): Command {
     .command('replay')
     .description(
       'send every pending letter to its table again (after a schema fix): those now stored are marked replayed, those still refused stay pending. ' +
-        'Safe to interrupt and run again: a letter is stored under a dedupe key derived from its id, never twice',
+        'Safe to interrupt and run again: a letter is stored under the dedupe key its record was sent with (or one derived from its id), never twice; ' +
+        'nor twice with the same rows imported again, before or after',
     )
     .requiredOption('--table <name>', 'the table to replay into')
     .option('--dry-run', 'count the pending letters; send nothing')
@@ -90,6 +91,7 @@ function listed(letter: StoredLetter): Record<string, JsonValue> {
     path: r['path'] ?? null,
     message: r['message'] ?? null,
     status: letter.status,
+    dedupe_key: letter.dedupeKey ?? null,
     raw_format: letter.rawFormat,
     raw: letter.rawFormat === 'json' ? letter.raw.toString('utf8') : letter.raw.toString('base64'),
   };

@@ -26,7 +26,7 @@ export interface RefusedRecord {
   readonly path?: string;
   /** Its index in the request. */
   readonly index?: number;
-  /** Its source dedupe key (an import's row key): a re-sent request's letter then lands on the same id. */
+  /** Its source dedupe key (an import's row key): a re-sent request's letter then lands on the same id, and a replay writes under it. */
   readonly dedupeKey?: string;
 }
 
@@ -59,6 +59,7 @@ export async function deadLetterRefused(ctx: ApiContext, table: string, source: 
       source,
       ...(requestId === undefined ? {} : { requestId }),
       ...(r.index === undefined ? {} : { index: r.index }),
+      ...(r.dedupeKey === undefined ? {} : { dedupeKey: r.dedupeKey }),
       failedAtMs: nowMs,
     }));
     return await pipeline.writeDeadLetters(def.name, letters, requestId === undefined ? {} : { requestId });

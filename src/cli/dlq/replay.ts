@@ -3,14 +3,18 @@
  * again, through the ordinary write route (same validation, admission and
  * WAL), then marks the letter replayed by writing it back under its own id.
  *
- * Never twice: the record goes under the dedupe key `dlq-<letter id>-0`,
- * so a replay that dies between storing a record and marking its letter
- * stores nothing new when run again; the node answers the id it kept, and
- * the letter is marked then. (A table with a primary key is keyed by it
- * instead: the replay writes the same key again, last writer wins.)
- * A letter still refused stays pending, with the reason printed.
+ * Never twice: the record goes under the dedupe key it was first sent
+ * with (the letter's `dedupe_key`: an import's row key, a client's
+ * `dedupe_prefix` + number), or `dlq-<letter id>-0` when it had none. So a
+ * replay that dies between storing a record and marking its letter stores
+ * nothing new when run again (the node answers the id it kept, and the
+ * letter is marked then), and a replay and a re-sent source row (a file
+ * imported again) are one record whichever comes first (decision 50).
+ * (A table with a primary key is keyed by it instead: the replay writes
+ * the same key again, last writer wins.) A letter still refused stays
+ * pending, with the reason printed.
  */
-import { replayDedupePrefix, replayedRecord } from '../../ingest/dead-letters/dead-letter-record.ts';
+import { replayDedupe, replayedRecord } from '../../ingest/dead-letters/dead-letter-record.ts';
 import { CliError } from '../cli-error.ts';
 import { authHeaders } from '../client-auth.ts';
 import { describeError, parseAnswer, retryPause } from '../http-client.ts';
@@ -65,8 +69,11 @@ export async function replayLetters(o: ReplayOptions): Promise<ReplayReport> {
 }
 
 function resendParams(letter: StoredLetter): URLSearchParams {
+  const key = replayDedupe(letter.id, letter.dedupeKey);
   // reject: a letter that is still invalid stays a letter, never a second one.
-  return new URLSearchParams({ on_invalid: 'reject', dedupe_prefix: replayDedupePrefix(letter.id), dedupe_first: '0', source: 'dlq-replay' });
+  const q = new URLSearchParams({ on_invalid: 'reject', dedupe_prefix: key.prefix, dedupe_first: String(key.first), source: 'dlq-replay' });
+  if (key.digits !== undefined) q.set('dedupe_digits', String(key.digits));
+  return q;
 }
 
 async function mark(url: string, table: string, letter: StoredLetter, replayedId: string): Promise<void> {

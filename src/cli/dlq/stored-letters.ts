@@ -19,6 +19,8 @@ export interface StoredLetter {
   readonly raw: Buffer;
   readonly rawFormat: 'json' | 'protobuf';
   readonly status: string;
+  /** The dedupe key its record was sent with; absent for letters of records sent without one, and in letters older than the field. */
+  readonly dedupeKey?: string;
   readonly record: Readonly<Record<string, JsonValue>>;
 }
 
@@ -39,11 +41,13 @@ export async function* storedLetters(url: string, table: string): AsyncGenerator
 }
 
 function letterOf(record: Record<string, JsonValue>): StoredLetter {
-  const { dead_letter_id: id, raw, raw_format: rawFormat, status } = record;
+  const { dead_letter_id: id, raw, raw_format: rawFormat, status, dedupe_key: dedupeKey } = record;
   if (typeof id !== 'string' || typeof raw !== 'string' || (rawFormat !== 'json' && rawFormat !== 'protobuf') || typeof status !== 'string') {
     throw new CliError(`not a dead letter (missing dead_letter_id, raw, raw_format or status): ${JSON.stringify(record).slice(0, 200)}`);
   }
-  return { id, raw: Buffer.from(raw, 'base64'), rawFormat, status, record };
+  // An empty key is no key (the write route refuses an empty dedupe_prefix); null: a letter without one.
+  const keyed = typeof dedupeKey === 'string' && dedupeKey !== '' ? { dedupeKey } : {};
+  return { id, raw: Buffer.from(raw, 'base64'), rawFormat, status, ...keyed, record };
 }
 
 /** The export's body, or undefined for a table that does not exist (nothing was ever dead-lettered). */

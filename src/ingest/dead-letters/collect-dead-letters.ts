@@ -79,6 +79,7 @@ export function collectDeadLetters(outcome: EncodeOutcome, origin: LetterOrigin)
       ...(origin.requestId === undefined ? {} : { requestId: origin.requestId }),
       index: (origin.indexBase ?? 0) + index,
       schemaVersion: origin.def.version,
+      ...(dedupeKey === undefined ? {} : { dedupeKey }),
       failedAtMs: origin.nowMs,
     };
   });

@@ -4,6 +4,7 @@
  * pipeline, the protocol routes and `sluice dlq replay` share it.
  */
 import { createHash, randomUUID } from 'node:crypto';
+import { DEDUPE_NUMBER_CHARS_MAX, DEDUPE_PREFIX_BYTES_MAX } from '../../config.ts';
 import type { JsonValue } from '../../core/schema/table-def.ts';
 
 /** How a dead letter's raw bytes are encoded: JSON text, or one protobuf message of the table's message. */
@@ -30,6 +31,8 @@ export interface DeadLetter {
   readonly index?: number;
   /** The table's schema version that refused it. */
   readonly schemaVersion?: number;
+  /** The dedupe key the record was sent with (an import's row key, a Kafka offset's, a client's `dedupe_prefix`): the replay writes under it. */
+  readonly dedupeKey?: string;
   readonly failedAtMs: number;
 }
 
@@ -63,6 +66,7 @@ export function deadLetterRecord(letter: DeadLetter): Record<string, JsonValue> 
     ...(letter.requestId === undefined ? {} : { request_id: letter.requestId }),
     ...(letter.index === undefined ? {} : { record_index: letter.index }),
     ...(letter.schemaVersion === undefined ? {} : { schema_version: letter.schemaVersion }),
+    ...(letter.dedupeKey === undefined ? {} : { dedupe_key: letter.dedupeKey }),
     failed_at: letter.failedAtMs,
     status: 'pending',
   };
@@ -76,11 +80,56 @@ export function replayedRecord(stored: Readonly<Record<string, JsonValue>>, repl
   return { ...out, status: 'replayed', replayed_at: nowMs, replayed_id: replayedId };
 }
 
+/** A dedupe key as the write route's query takes it: `dedupe_prefix`, `dedupe_first` and `dedupe_digits` (absent: unpadded). */
+export interface ReplayDedupe {
+  readonly prefix: string;
+  readonly first: number;
+  readonly digits?: number;
+}
+
 /**
- * The dedupe prefix that replays letter `id` (key prefix + "0"): a replay
- * interrupted and run again re-sends the letter under the same key, and
- * the table keeps the record it stored the first time.
+ * The dedupe key a replay of letter `id` writes under. With the key its
+ * record was sent with, that key, so the replay and any re-send of the
+ * source row (an import run again) are one record whichever comes first
+ * (decision 50). Without one (or with one the write route cannot spell,
+ * see `splitDedupeKey`), `dlq-<id>-0`: a replay interrupted and run again
+ * re-sends the letter under the same key, and the table keeps the record
+ * it stored the first time.
  */
+export function replayDedupe(id: string, dedupeKey: string | undefined): ReplayDedupe {
+  return (dedupeKey === undefined ? undefined : splitDedupeKey(dedupeKey)) ?? { prefix: replayDedupePrefix(id), first: 0 };
+}
+
+/** Digits of a number every one of whose values is a safe integer (10^15 < 2^53). */
+const SAFE_DIGITS = 15;
+
+/**
+ * `key` as prefix + zero-padded number, the form every write route builds
+ * its keys in: the key's trailing digits (at most DEDUPE_NUMBER_CHARS_MAX,
+ * fewer when their value would pass a safe integer) are the number, the
+ * rest a non-empty prefix. Prefix + String(first).padStart(digits) is
+ * `key` again, byte for byte, so the node resolves it as the same key
+ * whichever split first wrote it (decision 43). Undefined for a key no
+ * route could have written: no trailing digit, nothing before its digits,
+ * or a prefix past DEDUPE_PREFIX_BYTES_MAX (only a client's own letter,
+ * `POST /v1/tables/{t}/dead_letters`, can carry such a key).
+ */
+export function splitDedupeKey(key: string): Required<ReplayDedupe> | undefined {
+  let start = key.length;
+  while (start > 0 && isDigit(key.charCodeAt(start - 1))) start--;
+  start = Math.max(start, key.length - DEDUPE_NUMBER_CHARS_MAX, 1);
+  if (start < key.length && !Number.isSafeInteger(Number(key.slice(start)))) start = Math.max(start, key.length - SAFE_DIGITS);
+  if (start >= key.length) return undefined;
+  const prefix = key.slice(0, start);
+  if (Buffer.byteLength(prefix) > DEDUPE_PREFIX_BYTES_MAX) return undefined;
+  return { prefix, first: Number(key.slice(start)), digits: key.length - start };
+}
+
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}
+
+/** The dedupe prefix that replays letter `id` when its record had no dedupe key of its own (key prefix + "0"). */
 export function replayDedupePrefix(id: string): string {
   return `dlq-${id}-`;
 }

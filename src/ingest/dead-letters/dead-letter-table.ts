@@ -7,6 +7,7 @@
  * again under the same id (last writer wins), never by a second letter.
  */
 import { SluiceError } from '../../core/errors.ts';
+import { evolveSchema } from '../../core/schema/evolve-schema.ts';
 import { TABLE_NAME_RE } from '../../core/schema/parse-table-def.ts';
 import { DEAD_LETTER_SUFFIX, type TableDef } from '../../core/schema/table-def.ts';
 
@@ -30,7 +31,36 @@ export const DEAD_LETTER_FIELDS = [
   { name: 'status', type: 'string', required: true },
   { name: 'replayed_at', type: 'timestamp' },
   { name: 'replayed_id', type: 'string' },
+  // The dedupe key the record was sent with, when it had one: `sluice dlq replay` writes under it (decision 50).
+  { name: 'dedupe_key', type: 'string' },
 ] as const;
+
+/**
+ * Letter fields added after dead-letter tables were first made: a table
+ * created before may lack them (it is on users' disks with the fields of
+ * its day), and the writer adds them, optional, as a schema change when a
+ * letter first carries one (`withLetterFields`).
+ */
+const LETTER_FIELDS_ADDED_LATER: ReadonlySet<string> = new Set(['dedupe_key']);
+
+/** The letter fields `def` lacks among those added later (none for a table made now). */
+export function missingLetterFields(def: TableDef): string[] {
+  return [...LETTER_FIELDS_ADDED_LATER].filter((name) => !def.fields.some((f) => f.name === name));
+}
+
+/**
+ * `def`, a dead-letter table's definition, with the letter fields added
+ * later that it lacks, as optional fields: an ordinary compatible schema
+ * change (evolve-schema.ts: add an optional field), so its stored letters
+ * stay as they are. `def` itself when it lacks none.
+ */
+export function withLetterFields(def: TableDef, nowMs: number): TableDef {
+  const missing = new Set(missingLetterFields(def));
+  if (missing.size === 0) return def;
+  const added = DEAD_LETTER_FIELDS.filter((f) => missing.has(f.name)).map((f) => ({ name: f.name, type: f.type }));
+  // The current fields sent back as described (ids, aliases, defaults), then the new ones.
+  return evolveSchema(def, { fields: [...def.fields, ...added] }, nowMs);
+}
 
 /**
  * Why `def`, a dead-letter table's definition, would refuse the letters
@@ -38,13 +68,18 @@ export const DEAD_LETTER_FIELDS = [
  * its name and type, no required field a letter does not carry, and the
  * letter's id as primary key (`sluice dlq replay` rewrites a letter under
  * its id). A letter it refused would fail the whole write that
- * dead-letters (INTERNAL), valid records included. Empty when it takes them.
+ * dead-letters (INTERNAL), valid records included. A field added later
+ * may be missing (the writer adds it), not of another type nor required.
+ * Empty when it takes them.
  */
 export function letterTableProblems(def: TableDef): { path: string; message: string }[] {
   const problems = DEAD_LETTER_FIELDS.flatMap((want) => {
     const have = def.fields.find((f) => f.name === want.name);
-    if (have === undefined) return [{ path: '/fields', message: `the dead-letter field ${JSON.stringify(want.name)} is missing: every letter carries it` }];
-    return have.type === want.type ? [] : [{ path: '/fields', message: `the dead-letter field ${JSON.stringify(want.name)} must be of type ${want.type}` }];
+    if (have === undefined) return LETTER_FIELDS_ADDED_LATER.has(want.name) ? [] : [{ path: '/fields', message: `the dead-letter field ${JSON.stringify(want.name)} is missing: every letter carries it` }];
+    if (have.type !== want.type) return [{ path: '/fields', message: `the dead-letter field ${JSON.stringify(want.name)} must be of type ${want.type}` }];
+    // Letters of records sent without a dedupe key carry none.
+    const absentFromSome = LETTER_FIELDS_ADDED_LATER.has(want.name) && have.required && have.default === undefined;
+    return absentFromSome ? [{ path: '/fields', message: `the dead-letter field ${JSON.stringify(want.name)} must be optional (or have a default): not every letter carries it` }] : [];
   });
   const letterField = new Set<string>(DEAD_LETTER_FIELDS.map((f) => f.name));
   for (const f of def.fields) {

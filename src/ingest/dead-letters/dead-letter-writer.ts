@@ -13,7 +13,7 @@ import type { TableAdmin } from '../../cluster/metadata/cluster-tables.ts';
 import { currentDef, type Catalog, type TableEntry } from '../../storage/catalog.ts';
 import type { DecodePool } from '../decode-pool.ts';
 import { deadLetterRecord, type DeadLetter } from './dead-letter-record.ts';
-import { deadLetterTableDefinition } from './dead-letter-table.ts';
+import { deadLetterTableDefinition, missingLetterFields, withLetterFields } from './dead-letter-table.ts';
 import { tableOnFirstWrite } from '../table-on-first-write.ts';
 
 
@@ -48,16 +48,26 @@ export class DeadLetterWriter {
     this.deps = deps;
   }
 
-  /** The dead-letter table of `source`, created first when missing; a concurrent create counts as success. */
-  table(source: TableDef): Promise<TableEntry> {
+  /**
+   * The dead-letter table of `source`, created first when missing (a
+   * concurrent create counts as success). One made before a letter field
+   * existed gets it, as an optional field, when `letters` carry it: the
+   * table would refuse the field, and leaving it out would lose the
+   * letter's dedupe key (decision 50).
+   */
+  async table(source: TableDef, letters: readonly DeadLetter[] = []): Promise<TableEntry> {
     const def = parseTableDef(deadLetterTableDefinition(source), Date.now(), { replicationFactorDefault: source.replicationFactor });
-    return tableOnFirstWrite(this.deps.catalog, this.deps.tables, def);
+    const entry = await tableOnFirstWrite(this.deps.catalog, this.deps.tables, def);
+    const carried = letters.some((l) => l.dedupeKey !== undefined);
+    if (!carried || missingLetterFields(currentDef(entry)).length === 0) return entry;
+    // Applied to the table as the metadata store has it: a node that added the field first leaves nothing to add.
+    return this.deps.tables.evolve(entry.name, (current) => withLetterFields(current, Date.now()));
   }
 
   /** Writes `letters` (all of one source table) and resolves once they are durable at the dead-letter table's W. */
   async write(source: TableDef, letters: readonly DeadLetter[], options: DeadLetterWriteOptions = {}): Promise<DeadLetterAck> {
     if (letters.length === 0) throw new Error('no dead letters to write');
-    const entry = await this.table(source);
+    const entry = await this.table(source, letters);
     const body = Buffer.from(letters.map((l) => JSON.stringify(deadLetterRecord(l))).join('\n'));
     const o = this.deps.options;
     const encoded = await this.deps.pool.decode({
