@@ -6,12 +6,16 @@
  * and every node serves all of them. Then the table gets a rate limit:
  * each node enforces its share of the table's rate (the rate divided by
  * the nodes registered in etcd), and when a node dies the others' shares
- * grow once its lease is gone.
+ * grow once its lease is gone. A dead-letter table made before letters
+ * kept their dedupe key gets the field once when three nodes race to add
+ * it, and the replay writes under the keys (decision 50).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { parseTableDef } from '../../src/core/schema/parse-table-def.ts';
+import { DEAD_LETTER_FIELDS, deadLetterTableDefinition } from '../../src/ingest/dead-letters/dead-letter-table.ts';
 import { TestCluster, waitUntil } from './cluster.ts';
-import { authHeaders, http } from './harness.ts';
+import { authHeaders, http, runCli } from './harness.ts';
 
 const METERS = {
   name: 'meters',
@@ -80,4 +84,40 @@ test('cluster: three coordinators race to create the dead-letter table; every le
   // Once node 3's lease is gone (--lease-ttl-ms 6000), two nodes share the rate.
   const halves = await refusalOn(1, /shared by 2 nodes/);
   assert.match(halves, /limited to 1\.50* records\/s on this node \(the table's recordsPerSecond shared by 2 nodes\), burst 20/);
+});
+
+test("cluster: three coordinators add dedupe_key to yesterday's dead-letter table at once; replay and re-send store each row once", { timeout: 120_000 }, async (t) => {
+  const cluster = await TestCluster.start(t);
+  await cluster.createTable({ ...METERS, name: 'gauges' });
+  // The dead-letter table as made before letters kept their dedupe key (decision 50): no dedupe_key field.
+  const described = await http(`${cluster.url(0)}/v1/tables`, {
+    method: 'POST',
+    body: JSON.stringify({ ...deadLetterTableDefinition(parseTableDef({ ...METERS, name: 'gauges' }, 0)), fields: DEAD_LETTER_FIELDS.filter((f) => f.name !== 'dedupe_key') }),
+  });
+  assert.equal(described.status, 201, described.text);
+  const rows = (node: number): string => [JSON.stringify({ meter: `g${node}-0`, kwh: 1 }), JSON.stringify({ meter: `g${node}-1`, kwh: 1.5 })].join('\n');
+  const send = (node: number) =>
+    http(`${cluster.url(node)}/v1/tables/gauges/records?on_invalid=dead_letter&consistency=all&dedupe_prefix=g${node}:&dedupe_digits=4&dedupe_first=0`, { method: 'POST', body: rows(node), headers: { 'content-type': 'application/x-ndjson' } });
+  const answers = await Promise.all([0, 1, 2].map(send));
+  for (const [node, res] of answers.entries()) {
+    assert.equal(res.status, 200, `node ${node}: ${res.text}`);
+    assert.equal(res.body.dead_lettered.count, 1);
+  }
+  const table = await http(`${cluster.url(2)}/v1/tables/gauges__dead_letters`);
+  assert.deepEqual(table.body.fields.filter((f: { name: string }) => f.name === 'dedupe_key').map((f: { type: string; required: boolean }) => [f.type, f.required]), [['string', false]], 'added once, optional');
+  const letters = await exportOf(cluster.url(1), 'gauges__dead_letters');
+  assert.deepEqual(letters.map((l) => l['dedupe_key']).sort(), ['g0:0001', 'g1:0001', 'g2:0001']);
+
+  const fixed = await http(`${cluster.url(0)}/v1/tables/gauges/schema`, { method: 'PATCH', body: JSON.stringify({ fields: [METERS.fields[0], { name: 'kwh', type: 'float', required: true }] }) });
+  assert.equal(fixed.status, 200, fixed.text);
+  const replay = runCli(['dlq', 'replay', '--table', 'gauges', '--url', cluster.url(0)]);
+  assert.equal(replay.code, 0, replay.stderr);
+  assert.deepEqual(JSON.parse(replay.stdout), { replayed: 3, still_refused: 0, already_replayed: 0 });
+  // Each client sends its request again, through another node: the replayed rows are already there.
+  for (const node of [0, 1, 2]) {
+    const again = await http(`${cluster.url((node + 1) % 3)}/v1/tables/gauges/records?consistency=all&dedupe_prefix=g${node}:&dedupe_digits=4&dedupe_first=0`, { method: 'POST', body: rows(node), headers: { 'content-type': 'application/x-ndjson' } });
+    assert.equal(again.status, 200, again.text);
+  }
+  const stored = await exportOf(cluster.url(2), 'gauges');
+  assert.deepEqual(stored.map((r) => r['meter']).sort(), ['g0-0', 'g0-1', 'g1-0', 'g1-1', 'g2-0', 'g2-1']);
 });
