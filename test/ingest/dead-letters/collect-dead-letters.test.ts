@@ -47,6 +47,9 @@ test("each letter has its record's first violation and raw line; one past the li
   assert.equal(letters[0]?.failedAtMs, 42);
   assert.equal(letters[0]?.schemaVersion, 1);
   assert.match(letters[0]?.id ?? '', /^k[0-9a-f]{40}$/, 'a dedupe key gives a hashed, stable id');
+  assert.deepEqual(letters.map((l) => l.dedupeKey), ['imp:0101', 'imp:0103'], 'each letter keeps its record\'s key, for the replay');
+  const keyless = collectDeadLetters({ total: 1, positions: Uint32Array.from([]), rejected: [], rejectedCount: 1 }, origin('{"x":1}'));
+  assert.equal(keyless[0]?.dedupeKey, undefined);
 });
 
 test('a write that cannot keep every refused record is refused whole: too many, or one too large', () => {
