@@ -38,6 +38,8 @@ import { PREFIX_ID_BLOCK, filterIdBlock, idBlockKeyLastId, idBlockLanePrefix, id
 import { planIdBlocks, type IdBlockPlan } from './id-block-plan.ts';
 import { LaneRanges } from './lane-ranges.ts';
 import { KeyBlockBuilder, PREFIX_KEY_BLOCK, keyBlocksMark } from './key-block.ts';
+import { SupersededRecords, attachTieValues, type HeldPkEntry } from './pk-ties.ts';
+import { compareWrites } from '../../core/last-writer-wins.ts';
 
 /** What `apply` did, for metrics. */
 export interface ApplyStats {
@@ -54,7 +56,7 @@ const DROP_CHUNK_KEYS = 5_000;
 /** Applies WAL frames to an engine (reading it back is IndexReader's). */
 export class IndexStore extends IndexReader {
   /** Primary keys written by batches built but not yet committed (key → entry, building batch). */
-  private readonly pkOverlay = new Map<string, { entry: PkEntry; seq: number }>();
+  private readonly pkOverlay = new Map<string, { entry: HeldPkEntry; seq: number }>();
   private building: Promise<unknown> = Promise.resolve();
   /**
    * Commits of batches whose fresh keys went to the engine without the
@@ -107,7 +109,7 @@ export class IndexStore extends IndexReader {
   private async build(frames: readonly AppliedFrame[]): Promise<{ batch: WriteBatch; stats: ApplyStats; seq: number; written: string[]; lean: boolean }> {
     const seq = ++this.buildSeq;
     const steps = await this.resolveFrames(frames);
-    const { entries: pkEntries, lookedUp } = await this.loadPkEntries(steps);
+    const { entries: pkEntries, lookedUp, superseded } = await this.loadPkEntries(steps);
     // Nothing in this build looks a key up: fresh keys need neither the map nor the overlay.
     const marked = await this.pkInRecordKeyTables();
     const keyBlocks = await this.keyBlockTables();
@@ -117,7 +119,7 @@ export class IndexStore extends IndexReader {
     let next = 0;
     for (const step of steps) {
       if (step.records !== undefined) {
-        this.applyRecords(readers[next] as RecordBatchReader, (plans[next] as IdBlockPlan).block, ctx);
+        this.applyRecords(readers[next] as RecordBatchReader, (plans[next] as IdBlockPlan).block, ctx, superseded[next]);
         next++;
       }
       for (const op of step.txOps) {
@@ -220,8 +222,11 @@ export class IndexStore extends IndexReader {
     return { payload: held?.payload ?? (await this.engine.get(txStagedKey(txid))), ops: [{ key: txStagedKey(txid) }] };
   }
 
-  /** Puts one record batch's records, primary keys and id entries into the build's engine batch; its append-only ids go to `block` (planned: id-block-plan.ts), or to per-record entries without one. */
-  private applyRecords(r: RecordBatchReader, block: IdBlockBuilder | undefined, ctx: BuildContext): void {
+  /**
+   * Puts one record batch's records, primary keys and id entries into the build's engine batch; its append-only ids go to
+   * `block` (planned: id-block-plan.ts), or to per-record entries without one. Records at `superseded` positions are left out.
+   */
+  private applyRecords(r: RecordBatchReader, block: IdBlockBuilder | undefined, ctx: BuildContext, superseded: ReadonlySet<number> | undefined): void {
     const { batch, pkEntries } = ctx;
     const buf = r.buf;
     const fresh = r.freshKeys;
@@ -254,13 +259,19 @@ export class IndexStore extends IndexReader {
         else if (!pkInKey) batch.put(pkKey(r.shard, r.tableId, buf.subarray(r.pkOffset, r.pkOffset + r.pkLen)), pkValue(buf, r.idOffset, buf, r.valueOffset, rk));
         ctx.lean = true;
       } else if (r.pkLen > 0) {
+        // A later record of this batch with the same key and version is the one the batch means (pk-ties.ts).
+        if (superseded?.has(r.position) === true) {
+          ctx.stale++;
+          continue;
+        }
         const pkk = pkKey(r.shard, r.tableId, buf.subarray(r.pkOffset, r.pkOffset + r.pkLen));
         const mapKey = pkk.toString('latin1');
         const existing = pkEntries.get(mapKey);
         const version = r.version;
         if (existing !== undefined) {
-          // Last writer wins on the HLC version; an equal version is a replay of the same write.
-          if (existing.version > version) {
+          // Last writer wins on the HLC version; an equal one is broken the same way on every replica, and the
+          // same write again (a replay) wins over itself (core/last-writer-wins.ts).
+          if (existing.version > version || (existing.version === version && compareWrites(existing, { version, id: r.id, value: r.value, recordKey: rk }) > 0)) {
             ctx.stale++;
             continue;
           }
@@ -269,7 +280,8 @@ export class IndexStore extends IndexReader {
           ctx.upserts++;
         }
         batch.put(pkk, pkValue(buf, r.idOffset, buf, r.valueOffset, rk));
-        const entry = { id: r.id, version, recordKey: rk };
+        // The value rides along (a view of the frame, held until its commit) for a tie with a later write.
+        const entry = { id: r.id, version, recordKey: rk, value: r.value };
         pkEntries.set(mapKey, entry);
         this.pkOverlay.set(mapKey, { entry, seq: ctx.seq });
         ctx.written.push(mapKey);
@@ -339,40 +351,53 @@ export class IndexStore extends IndexReader {
    * batch commits meanwhile is either still in the overlay or visible to
    * the engine read, never neither.
    */
-  private async loadPkEntries(steps: readonly BuildStep[]): Promise<{ entries: Map<string, PkEntry>; lookedUp: boolean }> {
-    const map = new Map<string, PkEntry>();
+  private async loadPkEntries(steps: readonly BuildStep[]): Promise<{ entries: Map<string, HeldPkEntry>; lookedUp: boolean; superseded: (ReadonlySet<number> | undefined)[] }> {
+    const map = new Map<string, HeldPkEntry>();
     let lookedUp = false;
     const fetch: { mapKey: string; shard: number; tableId: number; pk: Buffer }[] = [];
+    /** Per record batch of the build (fresh ones included), in order. */
+    const superseded: (ReadonlySet<number> | undefined)[] = [];
+    const tracker = new SupersededRecords();
     for (const step of steps) {
       if (step.records === undefined) continue;
       const r = new RecordBatchReader(step.records);
       // The writer vouched that these keys are new: nothing to look up (records past the dedupe fence).
-      if (r.freshKeys) continue;
+      if (r.freshKeys) {
+        superseded.push(undefined);
+        continue;
+      }
       while (r.next()) {
         if (r.pkLen === 0) continue;
         lookedUp = true;
         const pk = r.buf.subarray(r.pkOffset, r.pkOffset + r.pkLen);
         const key = pkKey(r.shard, r.tableId, pk);
         const s = key.toString('latin1');
+        tracker.see(s, r.position, r.version);
         if (map.has(s)) continue;
         const pending = this.pkOverlay.get(s);
         // NO_ENTRY marks a key being fetched, so a repeated key is fetched once.
         map.set(s, pending?.entry ?? NO_ENTRY);
         if (pending === undefined) fetch.push({ mapKey: s, shard: r.shard, tableId: r.tableId, pk });
       }
+      superseded.push(tracker.finish());
     }
     if (fetch.length > 0) {
       // Keys of lean fresh batches are in no overlay: read once they are committed.
       if (this.leanCommits.size > 0) await Promise.all(this.leanCommits);
       // The reader's lookup: P entries, else the record key in tables that leave P out.
       const entries = await this.pkEntries(fetch);
+      const fromEngine = new Set<string>();
       entries.forEach((entry, i) => {
         const s = (fetch[i] as { mapKey: string }).mapKey;
         if (entry === undefined) map.delete(s);
-        else map.set(s, entry);
+        else {
+          map.set(s, entry);
+          fromEngine.add(s);
+        }
       });
+      await attachTieValues(this.engine, steps.flatMap((step) => (step.records === undefined ? [] : [step.records])), map, fromEngine);
     }
-    return { entries: map, lookedUp };
+    return { entries: map, lookedUp, superseded };
   }
 
   /**
@@ -499,7 +524,7 @@ interface BuildStep {
 /** The state of one build: its engine batch and what it wrote. */
 interface BuildContext {
   readonly batch: WriteBatch;
-  readonly pkEntries: Map<string, PkEntry>;
+  readonly pkEntries: Map<string, HeldPkEntry>;
   readonly leanFresh: boolean;
   lean: boolean;
   /** Tables marked as holding records without a P entry (IndexReader's set: marking adds to it). */
