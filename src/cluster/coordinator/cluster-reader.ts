@@ -5,7 +5,7 @@
  * acknowledging replica gave, so a read passing it waits on those replicas
  * until they have applied the write.
  */
-import { versionOf } from '../../core/codec/record-batch-v1.ts';
+import { compareStoredRecords } from '../../core/last-writer-wins.ts';
 import { SluiceError, isSluiceError } from '../../core/errors.ts';
 import { hlcFromParts, type Hlc } from '../../core/hlc.ts';
 import { shardOf } from '../../core/murmur3.ts';
@@ -71,8 +71,10 @@ export class ClusterReader {
     if (answers.length < need) throw new SluiceError('NO_QUORUM', `${answers.length} of ${need} required nodes answered`);
     const found = answers.flatMap((a) => (a.reply.record === undefined ? [] : [{ node: a.node, record: a.reply.record }]));
     if (found.length === 0) return undefined;
-    const best = found.reduce((a, b) => (versionOf(b.record[1]) > versionOf(a.record[1]) ? b : a));
-    const holders = new Set(found.filter((f) => versionOf(f.record[1]) === versionOf(best.record[1])).map((f) => f.node));
+    // Last writer wins as the index decides it, ties included: the same answer whichever replica answered first.
+    const best = found.reduce((a, b) => (compareStoredRecords(b.record, a.record) > 0 ? b : a));
+    // A replica that holds another record at the same version (a tie it never saw the other side of) is repaired too.
+    const holders = new Set(found.filter((f) => compareStoredRecords(f.record, best.record) === 0).map((f) => f.node));
     const shard = best.record[0].readUInt16BE(1);
     const owners = placement.replicas(shard, rf);
     this.repair(entry, owners.filter((n) => answers.some((a) => a.node === n) && !holders.has(n)), [best.record]);
@@ -209,7 +211,7 @@ function mergeNewest(pages: readonly (readonly WireRecord[])[], limit: number): 
     for (const rec of records) {
       const id = rec[0].toString('hex', rec[0].length - 8);
       const have = byId.get(id);
-      if (have === undefined || versionOf(rec[1]) > versionOf(have[1])) byId.set(id, rec);
+      if (have === undefined || compareStoredRecords(rec, have) > 0) byId.set(id, rec);
     }
   }
   return [...byId.values()].sort((a, b) => Buffer.compare(a[0], b[0])).slice(0, limit);
@@ -217,13 +219,13 @@ function mergeNewest(pages: readonly (readonly WireRecord[])[], limit: number): 
 
 /** Records of `merged` that a replica's page lacked or held older (not those past the end of a full page). */
 function lackedBy(page: readonly WireRecord[], merged: readonly WireRecord[], limit: number): WireRecord[] {
-  const have = new Map(page.map((r) => [r[0].toString('latin1'), versionOf(r[1])]));
+  const have = new Map(page.map((r) => [r[0].toString('latin1'), r]));
   const full = page.length > limit;
   const lastOfPage = page.at(-1)?.[0];
   return merged.filter((m) => {
     // A replica that filled its page may simply not have reached this record.
     if (full && lastOfPage !== undefined && Buffer.compare(m[0], lastOfPage) > 0) return false;
-    const v = have.get(m[0].toString('latin1'));
-    return v === undefined || v < versionOf(m[1]);
+    const r = have.get(m[0].toString('latin1'));
+    return r === undefined || compareStoredRecords(r, m) < 0;
   });
 }
