@@ -11,6 +11,7 @@ import { PREALLOC_SEGMENTS_AHEAD_MAX } from './storage/wal/wal-options.ts';
 import { RECORD_KEY_HEAD_BYTES } from './storage/index/key-layout.ts';
 import { SluiceError } from './core/errors.ts';
 import { SNOWFLAKE_LOGICAL_DRIFT_MS_DEFAULT } from './core/snowflake.ts';
+import { HLC_MAX_OFFSET_MS_DEFAULT } from './core/hlc.ts';
 import { TABLE_NAME_RE } from './core/schema/parse-table-def.ts';
 import { BOOTSTRAP_TOKEN_CHARS_MIN, isValidBootstrapToken } from './security/token-format.ts';
 import type { TableLimitBounds } from './core/schema/table-limits.ts';
@@ -102,6 +103,31 @@ export const GRPC_MESSAGE_BYTES_MAX = 256 * MiB;
 export const TIME_CEILING_AHEAD_MS = 2_000;
 /** How often the time ceiling is written, ms. */
 export const TIME_CEILING_RENEW_MS = 250;
+
+/**
+ * How far a node's HLC may run ahead of its own clock with no peer's help,
+ * ms: a restart takes the id floor, at most one id generator's lead ahead
+ * of the clock once the time ceiling's wait is over (decision 0048), and a
+ * full logical counter carries into the next ms (16 ms per batch at most);
+ * the rest is room.
+ */
+export const HLC_OWN_LEAD_MS_MAX = SNOWFLAKE_LOGICAL_DRIFT_MS_DEFAULT + 100;
+
+/**
+ * How far ahead of this node's clock a version received from a peer may be
+ * before it is refused with CLOCK_SKEW (decision 0052), ms. The peer's
+ * clock may lead by `maxClockOffsetMs`, and its HLC lead its clock by its
+ * own lead or by a snapshot's floor (taken `maxClockOffsetMs` ahead of a
+ * coordinator's clock), whichever is larger: each lead is taken from a
+ * clock reading, so they do not add up. CockroachDB refuses at max-offset
+ * alone; its clocks invent no lead.
+ */
+export function hlcRemoteAheadMsMax(maxClockOffsetMs: number): number {
+  return maxClockOffsetMs + Math.max(maxClockOffsetMs, HLC_OWN_LEAD_MS_MAX);
+}
+
+/** A node logs refused versions of peers (CLOCK_SKEW) at most once per this many ms; the metric counts each one. */
+export const CLOCK_SKEW_LOG_INTERVAL_MS = 10_000;
 
 /**
  * Record bytes a replica puts in one Fetch reply (anti-entropy, catch-up):
@@ -568,7 +594,11 @@ export interface NodeConfig {
   readonly txSweepIntervalMs: number;
   /** Done markers and abort fences are kept this long after a decision. @default 3_600_000 */
   readonly txDoneRetentionMs: number;
-  /** Bound on the clock offset between nodes; a restarted replica prepares above its start time plus this. @default 500 */
+  /**
+   * Bound on the clock offset between nodes; a restarted replica prepares above its start time plus this, and a
+   * version from a peer more than `hlcRemoteAheadMsMax` of it ahead of this node's clock is refused (CLOCK_SKEW).
+   * @default 500
+   */
   readonly maxClockOffsetMs: number;
 
   /** Kafka topics this node consumes into tables (`--kafka-*` flags). @default [] */
@@ -837,6 +867,8 @@ assert(KEY_BYTES_MAX_LIMIT + RECORD_KEY_HEAD_BYTES + RECORD_KEY_TAIL_BYTES <= EN
 assert(KEY_BYTES_MAX_LIMIT + PK_KEY_HEAD_BYTES <= ENGINE_KEY_BYTES_MAX, 'a primary-key key of keyBytesMax fits the engine');
 assert(KEY_BYTES_MAX_LIMIT <= 0xffff, 'keyLen and pkLen are u16');
 assert(SNOWFLAKE_LOGICAL_DRIFT_MS_DEFAULT + 2 * TIME_CEILING_RENEW_MS <= TIME_CEILING_AHEAD_MS, "an id generator's lead and two renewals fit under the time ceiling");
+assert(HLC_OWN_LEAD_MS_MAX >= SNOWFLAKE_LOGICAL_DRIFT_MS_DEFAULT + 16 + 1, "an HLC's own lead covers the id floor's lead, a batch's carry and the floor's last ms");
+assert.equal(HLC_MAX_OFFSET_MS_DEFAULT, hlcRemoteAheadMsMax(DEFAULT_CONFIG.maxClockOffsetMs), "the HLC's default bound is the one the default clock offset gives");
 assert(FETCH_REPLY_BYTES_MAX + BODY_BYTES_MAX_LIMIT + REPLICA_ENVELOPE_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX, 'a Fetch reply at its bound plus one record of the largest body fits a replica message');
 // A LeafEntries entry: a record key of at most the engine's limit, a version of at most 20 digits and 5 bytes of framing.
 assert(LEAF_ENTRIES_REPLY_BYTES_MAX + 2 * (ENGINE_KEY_BYTES_MAX + 32) + REPLICA_ENVELOPE_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX, 'a LeafEntries reply at its bound plus one entry and its next key fits a replica message');

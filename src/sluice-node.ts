@@ -4,7 +4,7 @@
  * starting (listening, recovering) → ready → stopping.
  */
 import { pino, type Logger } from 'pino';
-import { HTTP_REFUSED_LINGER_MS, clientGrpcMessageBytesMax, OTLP_DECODE_HEAP_BYTES_PER_BODY_BYTE, STATUS_RATE_SAMPLE_MS_MIN, STATUS_RATE_WINDOW_MS, type NodeConfig } from './config.ts';
+import { CLOCK_SKEW_LOG_INTERVAL_MS, HTTP_REFUSED_LINGER_MS, clientGrpcMessageBytesMax, hlcRemoteAheadMsMax, OTLP_DECODE_HEAP_BYTES_PER_BODY_BYTE, STATUS_RATE_SAMPLE_MS_MIN, STATUS_RATE_WINDOW_MS, type NodeConfig } from './config.ts';
 import { SluiceError } from './core/errors.ts';
 import { Hlc, hlcFromParts } from './core/hlc.ts';
 import { systemClock } from './core/clock.ts';
@@ -327,7 +327,7 @@ export class SluiceNode {
       metrics.clockEvents.inc({ kind: e.kind });
       log.warn({ event: 'clock_step', ...e }, 'clock moved backwards');
     };
-    const hlc = new Hlc(systemClock);
+    const hlc = nodeHlc(config, metrics, log);
     // A clock that went back while the node was down must not stamp versions below the ones it acknowledged.
     hlc.observe(versionFloorOf(store.idFloor));
     let coordinator: Coordinator;
@@ -550,6 +550,27 @@ function splitHostPort(value: string): [string, number] {
   const m = /^(.*):([0-9]{1,5})$/.exec(value);
   if (m === null) throw new SluiceError('INVALID_ARGUMENT', `--metrics-listen must be HOST:PORT, got ${value}`);
   return [(m[1] as string).replace(/^\[(.*)\]$/, '$1') || '0.0.0.0', Number(m[2])];
+}
+
+/**
+ * The node's HLC: versions from peers further ahead than the configured
+ * clock offset allows are refused, counted and logged (decision 0052).
+ */
+function nodeHlc(config: NodeConfig, metrics: NodeMetrics, log: Logger): Hlc {
+  let loggedAtMs = Number.NEGATIVE_INFINITY;
+  let refused = 0;
+  return new Hlc(systemClock, {
+    maxOffsetMs: hlcRemoteAheadMsMax(config.maxClockOffsetMs),
+    onRefused: (aheadMs, maxOffsetMs) => {
+      metrics.clockEvents.inc({ kind: 'remote_ahead' });
+      refused++;
+      // A fast peer's every write and hint replay is refused: one line per interval, not one per refusal.
+      if (Date.now() - loggedAtMs < CLOCK_SKEW_LOG_INTERVAL_MS) return;
+      log.warn({ event: 'clock_skew', aheadMs, maxOffsetMs, refused }, 'refused versions from another node: too far ahead of this clock');
+      loggedAtMs = Date.now();
+      refused = 0;
+    },
+  });
 }
 
 /**

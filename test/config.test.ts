@@ -10,16 +10,19 @@ import {
   DEDUPE_PREFIX_BYTES_MAX,
   DEFAULT_CONFIG,
   GRPC_MESSAGE_BYTES_MAX,
+  HLC_OWN_LEAD_MS_MAX,
   KEY_BYTES_MAX_LIMIT,
   PK_KEY_HEAD_BYTES,
   RECORD_KEY_TAIL_BYTES,
   REPLICA_ENVELOPE_BYTES_MAX,
   TABLE_LIMIT_BOUNDS,
   grpcPeerListen,
+  hlcRemoteAheadMsMax,
   resolveConfig,
   walFrameBytesMax,
 } from '../src/config.ts';
 import { isSluiceError } from '../src/core/errors.ts';
+import { HLC_MAX_OFFSET_MS_DEFAULT } from '../src/core/hlc.ts';
 import { ENGINE_KEY_BYTES_MAX } from '../src/storage/engine/storage-engine.ts';
 import { RECORD_KEY_HEAD_BYTES, pkKey, recordKey } from '../src/storage/index/key-layout.ts';
 import { encodeMessage } from '../src/cluster/transport/replica-messages.ts';
@@ -166,4 +169,12 @@ test('Elasticsearch _bulk: a table prefix that keeps table names valid (or none)
   refuses({ esTimeField: '' }, 'esTimeField', /1-256 characters/);
   assert.equal(resolveConfig({ esVersion: '9.1.0' }).esVersion, '9.1.0');
   refuses({ esVersion: '8' }, 'esVersion', /look like 8.17.0/);
+});
+
+test('the HLC refuses peers\' versions past the configured clock offset plus the larger of it and an HLC\'s own lead', () => {
+  assert.equal(hlcRemoteAheadMsMax(DEFAULT_CONFIG.maxClockOffsetMs), HLC_MAX_OFFSET_MS_DEFAULT);
+  assert.equal(hlcRemoteAheadMsMax(500), 500 + HLC_OWN_LEAD_MS_MAX);
+  assert.equal(hlcRemoteAheadMsMax(0), HLC_OWN_LEAD_MS_MAX, 'a node restarted onto its id floor is still taken');
+  assert.equal(hlcRemoteAheadMsMax(5_000), 10_000, 'a snapshot taken the offset ahead of a clock the offset ahead');
+  assert.ok(hlcRemoteAheadMsMax(60_000) < 2 * 60_000 + HLC_OWN_LEAD_MS_MAX);
 });

@@ -147,7 +147,7 @@ export class NodeMetrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,
     });
-    this.clockEvents = new Counter({ name: 'sluice_clock_events_total', help: 'Clock rollback handling by the id generator', labelNames: ['kind'], registers });
+    this.clockEvents = new Counter({ name: 'sluice_clock_events_total', help: 'Clock problems: rollback handling by the id generator (wait, logical, refused), and versions from peers refused as too far ahead of this clock (remote_ahead)', labelNames: ['kind'], registers });
     this.authFailures = new Counter({ name: 'sluice_auth_failures_total', help: 'Requests refused before their handler: bad or missing credentials, or throttled addresses', labelNames: ['reason'], registers });
     this.tlsReloads = new Counter({ name: 'sluice_tls_reload_total', help: 'Certificate reloads of a listener (http, grpc, or peer: files changed, or SIGHUP): ok, or error (the last good pair kept serving)', labelNames: ['listener', 'result'], registers });
     this.tlsCertExpiry = new Gauge({ name: 'sluice_tls_cert_expiry_timestamp_seconds', help: 'notAfter of the certificate a listener (http, grpc, or peer) serves, Unix seconds', labelNames: ['listener'], registers });

@@ -26,6 +26,12 @@ export const HLC_LOGICAL_BITS = 16;
 const LOGICAL_COUNT = 1 << HLC_LOGICAL_BITS;
 const PHYSICAL_MAX = 2 ** 48 - 1;
 const VERSION_MAX = (1n << 64n) - 1n;
+/**
+ * Default `maxOffsetMs`: what config.ts's `hlcRemoteAheadMsMax` makes of the
+ * default `maxClockOffsetMs` (500 ms), which config.ts asserts. A node
+ * passes its configured bound; this default serves tests and tools.
+ */
+export const HLC_MAX_OFFSET_MS_DEFAULT = 1_600;
 /** Largest `nowBatch`: 16 ms worth of counter, so one batch moves the clock at most 16 ms ahead. */
 const BATCH_MAX = 1 << 20;
 
@@ -37,10 +43,14 @@ export interface HlcOptions {
   /**
    * `update()` refuses a remote version whose physical time is more than
    * this many ms ahead of the local wall clock (CLOCK_SKEW): accepting it
-   * would drag every later local version that far into the future.
-   * @default 60_000
+   * would drag every later local version that far into the future, where it
+   * beats later writes of correct clocks. A node derives it from
+   * `maxClockOffsetMs` (config.ts `hlcRemoteAheadMsMax`, decision 0052).
+   * @default HLC_MAX_OFFSET_MS_DEFAULT (1_600)
    */
   readonly maxOffsetMs?: number;
+  /** Told of each refused remote version, how far ahead of the wall clock it was (metrics, logs). */
+  readonly onRefused?: (aheadMs: number, maxOffsetMs: number) => void;
 }
 
 /** The fields of an HLC version. */
@@ -54,6 +64,7 @@ export interface HlcParts {
 export class Hlc {
   readonly #clock: Clock;
   readonly #maxOffsetMs: number;
+  readonly #onRefused: ((aheadMs: number, maxOffsetMs: number) => void) | undefined;
   /** Physical part of the last issued version. */
   #pt = 0;
   /** Logical part of the last issued version. */
@@ -62,10 +73,11 @@ export class Hlc {
   readonly #words = new Uint32Array(this.#one.buffer);
 
   constructor(clock: Clock, options: HlcOptions = {}) {
-    const maxOffsetMs = options.maxOffsetMs ?? 60_000;
+    const maxOffsetMs = options.maxOffsetMs ?? HLC_MAX_OFFSET_MS_DEFAULT;
     assert(Number.isInteger(maxOffsetMs) && maxOffsetMs >= 0, 'maxOffsetMs must be a non-negative integer');
     this.#clock = clock;
     this.#maxOffsetMs = maxOffsetMs;
+    this.#onRefused = options.onRefused;
   }
 
   /** A version greater than every version this clock issued or received. */
@@ -107,9 +119,7 @@ export class Hlc {
     const rPt = this.#words[HI]! * LOGICAL_COUNT + (rLo >>> HLC_LOGICAL_BITS);
     const rLc = rLo & (LOGICAL_COUNT - 1);
     const wall = Math.floor(this.#clock.nowMs());
-    if (rPt - wall > this.#maxOffsetMs) {
-      throw new SluiceError('CLOCK_SKEW', `remote HLC version is ${rPt - wall} ms ahead of the local clock (maxOffsetMs ${this.#maxOffsetMs})`);
-    }
+    if (rPt - wall > this.#maxOffsetMs) throw this.#refuse(rPt - wall);
     let pt = this.#pt;
     let lc = this.#lc;
     if (rPt > pt || (rPt === pt && rLc > lc)) {
@@ -137,6 +147,18 @@ export class Hlc {
     const pt = this.#words[HI]! * LOGICAL_COUNT + (lo >>> HLC_LOGICAL_BITS);
     const lc = lo & (LOGICAL_COUNT - 1);
     if (pt > this.#pt || (pt === this.#pt && lc > this.#lc)) this.#setLast(pt, lc);
+  }
+
+  /** Bound on how far ahead of the wall clock `update()` takes a remote version, ms. */
+  get maxOffsetMs(): number {
+    return this.#maxOffsetMs;
+  }
+
+  /** The CLOCK_SKEW refusal of a remote version `aheadMs` ahead; tells `onRefused` first. */
+  #refuse(aheadMs: number): SluiceError {
+    this.#onRefused?.(aheadMs, this.#maxOffsetMs);
+    const message = `a version from another node is ${aheadMs} ms ahead of this node's clock, past the ${this.#maxOffsetMs} ms allowed (--max-clock-offset-ms plus an HLC's own lead): one of the two clocks is off; check NTP on both`;
+    return new SluiceError('CLOCK_SKEW', message, [{ code: 'REMOTE_VERSION_AHEAD', message: `aheadMs=${aheadMs} maxOffsetMs=${this.#maxOffsetMs}` }]);
   }
 
   /** Record (pt, lc) as the last issued version, carrying an overflowing counter into pt. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { type Clock, ManualClock } from '../../src/core/clock.ts';
 import { SluiceError } from '../../src/core/errors.ts';
-import { Hlc, hlcFromParts, hlcParts } from '../../src/core/hlc.ts';
+import { HLC_MAX_OFFSET_MS_DEFAULT, Hlc, hlcFromParts, hlcParts } from '../../src/core/hlc.ts';
 import { prng } from '../support/prng.ts';
 
 const T0 = Date.UTC(2025, 2, 14, 12, 0, 0);
@@ -106,10 +106,24 @@ describe('Hlc', () => {
     const after = hlc.now();
     assert.ok(after > mid && mid > before);
     assert.equal(hlcParts(after).physicalMs, T0 + 1000, 'the refused remote did not move the clock');
-    // The default bound is 60 s.
+    // The default bound is the one the default clock offset gives (config.ts asserts it), not a minute.
     const dflt = new Hlc(clock);
-    assert.doesNotThrow(() => dflt.update(hlcFromParts(T0 + 60_000, 0)));
-    assert.throws(() => dflt.update(hlcFromParts(T0 + 60_001, 0)), SluiceError);
+    assert.equal(dflt.maxOffsetMs, HLC_MAX_OFFSET_MS_DEFAULT);
+    assert.doesNotThrow(() => dflt.update(hlcFromParts(T0 + HLC_MAX_OFFSET_MS_DEFAULT, 0)));
+    assert.throws(() => dflt.update(hlcFromParts(T0 + 30_000, 0)), SluiceError);
+  });
+
+  test('a refusal is told to onRefused with how far ahead the remote was, and carries its numbers in the details', () => {
+    const clock = new ManualClock(T0);
+    const told: [number, number][] = [];
+    const hlc = new Hlc(clock, { maxOffsetMs: 1600, onRefused: (aheadMs, maxOffsetMs) => told.push([aheadMs, maxOffsetMs]) });
+    hlc.update(hlcFromParts(T0 + 1600, 0));
+    assert.deepEqual(told, [], 'at the bound: taken, nothing told');
+    assert.throws(
+      () => hlc.update(hlcFromParts(T0 + 30_000, 5)),
+      (e: unknown) => e instanceof SluiceError && e.code === 'CLOCK_SKEW' && e.canRetry && /30000 ms ahead/.test(e.message) && e.details[0]?.code === 'REMOTE_VERSION_AHEAD' && /aheadMs=30000 maxOffsetMs=1600/.test(e.details[0].message),
+    );
+    assert.deepEqual(told, [[30_000, 1600]]);
   });
 
   test('update() refuses values that are not uint64', () => {

@@ -10,7 +10,7 @@
  * tests with real etcd and SIGKILL stay the final word.
  */
 import { pino } from 'pino';
-import { resolveConfig } from '../../src/config.ts';
+import { hlcRemoteAheadMsMax, resolveConfig } from '../../src/config.ts';
 import { systemClock } from '../../src/core/clock.ts';
 import { encodeFields } from '../../src/core/codec/fields-codec.ts';
 import { RecordBatchBuilder } from '../../src/core/codec/record-batch-v1.ts';
@@ -157,7 +157,8 @@ export class InProcessCluster {
     const dir = mkdtempSync(path.join(os.tmpdir(), `sluice-${id}-`));
     const config = resolveConfig({ dataDir: dir, shards: this.shards, replicaTimeoutMs: options.replicaTimeoutMs ?? 300, ...options.config });
     const { store, catalog } = await openDataDir(config, [], {}, silent);
-    const hlc = new Hlc(systemClock);
+    // As a node builds it (sluice-node.ts): the bound follows the configured clock offset.
+    const hlc = new Hlc(systemClock, { maxOffsetMs: hlcRemoteAheadMsMax(config.maxClockOffsetMs) });
     let hurry: (txids: bigint[]) => void = () => undefined;
     const handlers = replicaHandlers({
       store,

@@ -113,6 +113,7 @@ export class ClusterWriter {
     const failed = new Set<string>();
     const lsns = new Map<string, string>();
     let stale = false;
+    let clockSkew: SluiceError | undefined;
     await new Promise<void>((resolve, reject) => {
       let outstanding = byNode.size;
       let lost = false;
@@ -130,11 +131,12 @@ export class ClusterWriter {
             lsns.set(node, result.lsn);
           } else failed.add(node);
           if (result.stale === true) stale = true;
+          if (result.clockSkew !== undefined) clockSkew = result.clockSkew;
           if (result.lost === true) lost = true;
           if (--outstanding === 0) releaseOnce();
           // A buffered write is only as good as every hint: one that is neither written nor hinted fails it.
           if (degraded && lost) return settle(new SluiceError('NO_QUORUM', 'a buffered write could not be made durable on this node'));
-          const v = writeVerdict({ shards: shards.values(), acked, failed, consistency, degraded, stale });
+          const v = writeVerdict({ shards: shards.values(), acked, failed, consistency, degraded, stale, clockSkew });
           if (v === 'ok') settle();
           else if (v !== 'wait') settle(v);
         });

@@ -6,7 +6,7 @@
  * that says it is unreachable is suspected at once rather than after the
  * detector's window.
  */
-import { isSluiceError } from '../../core/errors.ts';
+import { isSluiceError, type SluiceError } from '../../core/errors.ts';
 import type { FailureDetector } from '../membership/failure-detector.ts';
 import type { HintQueue } from '../repair/hint-queue.ts';
 import type { ReplicaTransport } from '../transport/replica-transport.ts';
@@ -18,6 +18,8 @@ export interface NodeResult {
   readonly lost?: boolean;
   /** The node follows a newer placement than the one this write was routed by. */
   readonly stale?: boolean;
+  /** The node refused the versions as too far ahead of its clock (CLOCK_SKEW): the write's answer, short of W acks. */
+  readonly clockSkew?: SluiceError;
 }
 
 export interface DeliveryDeps {
@@ -52,6 +54,8 @@ export class Delivery {
         return { lsn: reply.lsn };
       } catch (err) {
         stale = isSluiceError(err) && err.code === 'STALE_PLACEMENT';
+        // Hinted like any failure (replayed once the clocks agree), and reported as what it is.
+        if (isSluiceError(err) && err.code === 'CLOCK_SKEW') return { ...(await this.hint(node, part, records)), clockSkew: err };
         if (node === this.d.nodeId) {
           // The placement moved on while this write was in flight; this node still holds the shard's data.
           if (!stale) return { lost: true };

@@ -49,13 +49,17 @@ export interface WriteTally {
   readonly degraded: boolean;
   /** Some replica refused because it follows a newer placement. */
   readonly stale: boolean;
+  /** A replica's refusal of the write's versions as too far ahead of its clock, if one refused so. */
+  readonly clockSkew?: SluiceError | undefined;
 }
 
 /**
  * `ok` once every replica set of every shard has W acks (degraded: once
  * every replica answered); `wait` while that can still happen; otherwise
  * the error to answer: STALE_PLACEMENT when a replica follows a newer
- * placement (the coordinator routes again), else NO_QUORUM.
+ * placement (the coordinator routes again), CLOCK_SKEW when a replica
+ * refused the versions as too far ahead of its clock (the clocks need
+ * fixing, not the network), else NO_QUORUM.
  */
 export function writeVerdict(t: WriteTally): 'ok' | 'wait' | SluiceError {
   for (const sets of t.shards) {
@@ -70,6 +74,7 @@ export function writeVerdict(t: WriteTally): 'ok' | 'wait' | SluiceError {
       }
       if (failures > set.length - w) {
         if (t.stale) return new SluiceError('STALE_PLACEMENT', 'a replica follows a newer placement');
+        if (t.clockSkew !== undefined) return new SluiceError('CLOCK_SKEW', `a shard's write reached ${acks} of ${w} required replicas (${t.consistency}): ${t.clockSkew.message}`, t.clockSkew.details);
         return new SluiceError('NO_QUORUM', `a shard's write reached ${acks} of ${w} required replicas (${t.consistency})`);
       }
       return 'wait';

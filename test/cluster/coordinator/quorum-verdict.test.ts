@@ -20,7 +20,8 @@ interface Row {
   readonly consistency: Consistency;
   readonly degraded?: boolean;
   readonly stale?: boolean;
-  readonly want: 'ok' | 'wait' | 'NO_QUORUM' | 'STALE_PLACEMENT';
+  readonly clockSkew?: boolean;
+  readonly want: 'ok' | 'wait' | 'NO_QUORUM' | 'STALE_PLACEMENT' | 'CLOCK_SKEW';
 }
 
 const ROWS: readonly Row[] = [
@@ -39,6 +40,8 @@ const ROWS: readonly Row[] = [
   { name: 'transition: target short, still possible', shards: [TRANSITION], acked: ['a', 'c'], consistency: 'quorum', want: 'wait' },
   { name: 'stale refusal that breaks the quorum: route again', shards: [ABC], acked: ['a'], failed: ['b', 'c'], consistency: 'quorum', stale: true, want: 'STALE_PLACEMENT' },
   { name: 'stale refusal but W reached: ok', shards: [ABC], acked: ['a', 'b'], failed: ['c'], consistency: 'quorum', stale: true, want: 'ok' },
+  { name: 'clock-skew refusal that breaks the quorum: said so, not NO_QUORUM', shards: [ABC], acked: ['a'], failed: ['b', 'c'], consistency: 'quorum', clockSkew: true, want: 'CLOCK_SKEW' },
+  { name: 'clock-skew refusal but W reached: ok', shards: [ABC], acked: ['a', 'b'], failed: ['c'], consistency: 'quorum', clockSkew: true, want: 'ok' },
   { name: 'degraded: waits for every replica written or hinted', shards: [ABC], acked: ['a'], failed: ['b'], consistency: 'quorum', degraded: true, want: 'wait' },
   { name: 'degraded: every replica answered', shards: [ABC], acked: ['a'], failed: ['b', 'c'], consistency: 'quorum', degraded: true, want: 'ok' },
 ];
@@ -52,6 +55,7 @@ for (const row of ROWS) {
       consistency: row.consistency,
       degraded: row.degraded === true,
       stale: row.stale === true,
+      clockSkew: row.clockSkew === true ? new SluiceError('CLOCK_SKEW', 'a version from another node is 30000 ms ahead') : undefined,
     });
     assert.equal(v instanceof SluiceError ? v.code : v, row.want);
   });
