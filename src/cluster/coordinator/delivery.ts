@@ -54,14 +54,14 @@ export class Delivery {
         return { lsn: reply.lsn };
       } catch (err) {
         stale = isSluiceError(err) && err.code === 'STALE_PLACEMENT';
-        // Hinted like any failure (replayed once the clocks agree), and reported as what it is.
-        if (isSluiceError(err) && err.code === 'CLOCK_SKEW') return { ...(await this.hint(node, part, records)), clockSkew: err };
         if (node === this.d.nodeId) {
           // The placement moved on while this write was in flight; this node still holds the shard's data.
           if (!stale) return { lost: true };
           return this.d.transport.call(node, 'Write', { batch: part }, this.d.replicaTimeoutMs).then((reply) => ({ lsn: reply.lsn }), () => ({ lost: true }));
         }
         if (!isSluiceError(err) || err.code === 'NO_QUORUM' || err.code === 'SHUTTING_DOWN' || err.code === 'NOT_READY') this.d.detector.reportFailure(node);
+        // Hinted like any failure (replayed once the clocks agree), and reported as what it is.
+        if (isSluiceError(err) && err.code === 'CLOCK_SKEW') return { ...(await this.hint(node, part, records)), clockSkew: err };
       }
     }
     return this.hint(node, part, records, stale);

@@ -57,8 +57,8 @@ export async function attachTieValues(engine: StorageEngine, batches: readonly U
   }
   const wanted = new Map<string, HeldPkEntry>();
   for (const payload of batches) {
+    // Fresh batches too: a key the build met elsewhere may be in one, and a tie without its value would assert.
     const r = new RecordBatchReader(payload);
-    if (r.freshKeys) continue;
     while (r.next()) {
       if (r.pkLen === 0 || !versions.has(r.version)) continue;
       const s = pkKey(r.shard, r.tableId, r.buf.subarray(r.pkOffset, r.pkOffset + r.pkLen)).toString('latin1');
