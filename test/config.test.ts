@@ -26,6 +26,7 @@ import { HLC_MAX_OFFSET_MS_DEFAULT } from '../src/core/hlc.ts';
 import { ENGINE_KEY_BYTES_MAX } from '../src/storage/engine/storage-engine.ts';
 import { RECORD_KEY_HEAD_BYTES, pkKey, recordKey } from '../src/storage/index/key-layout.ts';
 import { encodeMessage } from '../src/cluster/transport/replica-messages.ts';
+import { resolveWalOptions } from '../src/storage/wal/wal-options.ts';
 
 const MiB = 1024 * 1024;
 
@@ -177,4 +178,15 @@ test('the HLC refuses peers\' versions past the configured clock offset plus the
   assert.equal(hlcRemoteAheadMsMax(0), HLC_OWN_LEAD_MS_MAX, 'a node restarted onto its id floor is still taken');
   assert.equal(hlcRemoteAheadMsMax(5_000), 10_000, 'a snapshot taken the offset ahead of a clock the offset ahead');
   assert.ok(hlcRemoteAheadMsMax(60_000) < 2 * 60_000 + HLC_OWN_LEAD_MS_MAX);
+});
+
+test('walFlushDelayMsMax: every value its bound allows (0 to 200) gives the WAL flush delays it accepts; an adaptive bound past it is refused here', () => {
+  for (const walFlushDelayMsMax of [0, 5, 9, 10, 200]) {
+    const c = resolveConfig({ walFlushDelayMsMax });
+    assert.ok(c.walAdaptiveDelayMsMin <= c.walAdaptiveDelayMsMax && c.walAdaptiveDelayMsMax <= walFlushDelayMsMax, `walFlushDelayMsMax ${walFlushDelayMsMax}: adaptive ${c.walAdaptiveDelayMsMin}..${c.walAdaptiveDelayMsMax}`);
+    // The WAL's own check (local-store.ts passes these three), as `sluice serve --wal-flush-delay-ms-max` reaches it.
+    resolveWalOptions({ dir: '/nonexistent', flushDelayMsMax: c.walFlushDelayMsMax, adaptiveDelayMsMin: c.walAdaptiveDelayMsMin, adaptiveDelayMsMax: c.walAdaptiveDelayMsMax });
+  }
+  assert.equal(resolveConfig({ walFlushDelayMsMax: 200 }).walAdaptiveDelayMsMax, DEFAULT_CONFIG.walAdaptiveDelayMsMax, 'a flush delay above the adaptive default leaves it as it is');
+  refuses({ walFlushDelayMsMax: 5, walAdaptiveDelayMsMax: 8 }, 'walAdaptiveDelayMsMax', /walAdaptiveDelayMsMax 8 must not exceed walFlushDelayMsMax \(--wal-flush-delay-ms-max\) 5/);
 });
