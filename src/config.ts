@@ -483,7 +483,7 @@ export interface NodeConfig {
   readonly walFlushDelayMsMax: number;
   /** `idle` flushes as soon as nothing else is queued; `adaptive` waits for more under a rising rate. @default 'idle' */
   readonly walFlushMode: FlushMode;
-  /** Bounds of the adaptive flush delay. @default 0 and 10 */
+  /** Bounds of the adaptive flush delay, within walFlushDelayMsMax (unset, they follow a lower one down). @default 0 and 10 */
   readonly walAdaptiveDelayMsMin: number;
   readonly walAdaptiveDelayMsMax: number;
   /** `strict` refuses to start on a corrupt frame before the tail; `truncate` drops it and what follows. @default 'strict' */
@@ -892,7 +892,7 @@ assert(TABLE_LIMIT_BOUNDS.bytesBurst[1] >= BODY_BYTES_MAX_LIMIT, 'a bytes burst 
 
 /** Merges overrides onto the defaults and checks every bound and relation. */
 export function resolveConfig(overrides: Partial<NodeConfig> = {}): NodeConfig {
-  const config: NodeConfig = { ...DEFAULT_CONFIG, ...dropUndefined(overrides) };
+  const config: NodeConfig = withAdaptiveDelayDefaults({ ...DEFAULT_CONFIG, ...dropUndefined(overrides) }, overrides);
   const problems: { path: string; message: string }[] = [];
   for (const [key, [min, max]] of Object.entries(BOUNDS) as [NumericKey, readonly [number, number]][]) {
     const value = config[key];
@@ -906,6 +906,10 @@ export function resolveConfig(overrides: Partial<NodeConfig> = {}): NodeConfig {
   if (config.walFlushMode !== 'idle' && config.walFlushMode !== 'adaptive') problems.push({ path: 'walFlushMode', message: 'walFlushMode must be idle or adaptive' });
   if (config.walRecovery !== 'strict' && config.walRecovery !== 'truncate') problems.push({ path: 'walRecovery', message: 'walRecovery must be strict or truncate' });
   if (config.walAdaptiveDelayMsMin > config.walAdaptiveDelayMsMax) problems.push({ path: 'walAdaptiveDelayMsMin', message: 'walAdaptiveDelayMsMin must not exceed walAdaptiveDelayMsMax' });
+  // The WAL refuses the same at open (wal-options.ts), after the data dir is locked and with no flag to name.
+  if (config.walAdaptiveDelayMsMax > config.walFlushDelayMsMax) {
+    problems.push({ path: 'walAdaptiveDelayMsMax', message: `walAdaptiveDelayMsMax ${config.walAdaptiveDelayMsMax} must not exceed walFlushDelayMsMax (--wal-flush-delay-ms-max) ${config.walFlushDelayMsMax}: the adaptive wait is part of a write's longest wait` });
+  }
   if (config.queryLimitDefault > config.queryLimitMax) problems.push({ path: 'queryLimitDefault', message: 'queryLimitDefault must not exceed queryLimitMax' });
   if (!TABLE_NAME_RE.test(config.otlpLogsTable)) problems.push({ path: 'otlpLogsTable', message: `otlpLogsTable must be a table name (^[A-Za-z][A-Za-z0-9_]{0,62}$), got ${JSON.stringify(config.otlpLogsTable)}` });
   if (config.authMode !== 'token' && config.authMode !== 'none') problems.push({ path: 'authMode', message: 'authMode must be token or none' });
@@ -933,6 +937,18 @@ export function resolveConfig(overrides: Partial<NodeConfig> = {}): NodeConfig {
   problems.push(...elasticsearchProblems(config));
   if (problems.length > 0) throw new SluiceError('INVALID_ARGUMENT', `invalid configuration: ${problems.map((p) => p.message).join('; ')}`, problems);
   return config;
+}
+
+/**
+ * The adaptive flush delay's bounds, when not given, follow a lower
+ * `walFlushDelayMsMax` down: they have no flag, and the WAL requires them
+ * at or below it, so `--wal-flush-delay-ms-max 5` (within its documented
+ * bound) must not leave the default 10 above it.
+ */
+function withAdaptiveDelayDefaults(config: NodeConfig, overrides: Partial<NodeConfig>): NodeConfig {
+  const max = overrides.walAdaptiveDelayMsMax ?? Math.min(config.walAdaptiveDelayMsMax, config.walFlushDelayMsMax);
+  const min = overrides.walAdaptiveDelayMsMin ?? Math.min(config.walAdaptiveDelayMsMin, max);
+  return { ...config, walAdaptiveDelayMsMax: max, walAdaptiveDelayMsMin: min };
 }
 
 /**
