@@ -19,6 +19,13 @@ const BUSY_RETRIES_MAX = 50;
 const NETWORK_RETRIES_MAX = 5;
 /** Refused rows kept for the report; the rest are counted. */
 const REJECTED_LISTED_MAX = 20;
+/**
+ * Batches between the oldest unanswered one and the newest sent, per
+ * request in flight: past it `send` waits, so one request slow to be
+ * answered (429s retried, a lost connection) stops the reading instead of
+ * the other slots running the file on ahead of the checkpoint.
+ */
+const WINDOW_BATCHES_PER_REQUEST = 2;
 
 /** Where the sender is. */
 export interface SendState {
@@ -50,12 +57,15 @@ export interface SenderOptions {
   readonly onAdvance?: (state: Readonly<SendState>) => void;
 }
 
+/** What the window keeps of a batch: where it ends and where to read again, not its body (freed once it is answered). */
 interface Slot {
-  readonly batch: FileBatch;
+  readonly end: number;
+  readonly restart: ResumePoint | undefined;
+  readonly progress: number;
   done: boolean;
 }
 
-/** Sends batches in order with bounded concurrency; `send` waits for a free slot. */
+/** Sends batches in order with bounded concurrency; `send` waits for a free slot, and while the window of batches is full. */
 export class BatchSender {
   readonly state: SendState;
   private readonly o: SenderOptions;
@@ -79,7 +89,7 @@ export class BatchSender {
     if (this.failure !== undefined) throw this.failure;
     for (const p of batch.problems) this.noteRejected(p);
     this.state.rejected += batch.problemCount;
-    const slot: Slot = { batch, done: batch.body === null && lettersOf(batch, this.o.onInvalid).length === 0 };
+    const slot: Slot = { end: batch.firstRow + batch.rows, restart: batch.restart, progress: batch.progress, done: batch.body === null && lettersOf(batch, this.o.onInvalid).length === 0 };
     this.window.push(slot);
     if (slot.done) {
       this.advance();
@@ -95,7 +105,8 @@ export class BatchSender {
       })
       .finally(() => this.inFlight.delete(p));
     this.inFlight.add(p);
-    while (this.inFlight.size >= this.o.concurrency) await Promise.race(this.inFlight);
+    const windowMax = WINDOW_BATCHES_PER_REQUEST * this.o.concurrency;
+    while (this.failure === undefined && this.inFlight.size > 0 && (this.inFlight.size >= this.o.concurrency || this.window.length >= windowMax)) await Promise.race(this.inFlight);
     if (this.failure !== undefined) throw this.failure;
   }
 
@@ -113,11 +124,10 @@ export class BatchSender {
   private advance(): void {
     let moved = false;
     while (this.window.length > 0 && (this.window[0] as Slot).done) {
-      const { batch } = this.window.shift() as Slot;
-      const end = batch.firstRow + batch.rows;
+      const { end, restart, progress } = this.window.shift() as Slot;
       if (end > this.state.rowsDone) this.state.rowsDone = end;
-      if (batch.restart !== undefined) this.state.at = batch.restart;
-      this.state.progress = batch.progress;
+      if (restart !== undefined) this.state.at = restart;
+      this.state.progress = progress;
       moved = true;
     }
     if (moved) this.o.onAdvance?.(this.state);
