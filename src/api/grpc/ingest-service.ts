@@ -26,6 +26,7 @@ import type { AdmissionTicket } from '../../ingest/admission.ts';
 import type { WriteResult } from '../../ingest/pipeline.ts';
 import type { ApiContext } from '../http/api-context.ts';
 import { authInterceptor, authorizeWrite } from './grpc-auth.ts';
+import { StreamReads } from './stream-reads.ts';
 
 /** The service's full name (health checks use it). */
 export const INGEST_SERVICE = 'sluice.v1.Ingest';
@@ -98,6 +99,8 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
     return replyOf(req.sequence, result);
   };
   const auth = ctx.auth.auth;
+  const authenticate = authInterceptor(auth, INGEST_SERVICE);
+  const reads = new StreamReads(`/${INGEST_SERVICE}/WriteStream`, (delta) => ctx.metrics.grpcStreamBatchesWaiting.inc(delta));
   /** Checks a request and resolves its options, all before admission: a refused request holds no ticket. */
   const checkRequest = (req: WriteRequestMessage, call: { metadata: Metadata; getPath(): string; getPeer(): string }): WriteOptions => {
     if (req.table === '') throw new SluiceError('INVALID_ARGUMENT', 'table is required');
@@ -122,7 +125,8 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
   return {
     name: INGEST_SERVICE,
     definition,
-    interceptor: authInterceptor(auth, INGEST_SERVICE),
+    // Authentication first (inner): a refused call is never counted as a stream.
+    interceptor: (method, call) => reads.interceptor(method, authenticate(method, call)),
     // A shipper keeps its stream open between batches: without this, every stop waited out its grace, then cut the stream.
     drain: () => {
       draining = true;
@@ -152,6 +156,7 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
       WriteStream(call: ServerDuplexStream<WriteRequestMessage, WriteReplyMessage>) {
         // Aborted when the stream goes away: a batch waiting for admission gives up.
         const gone = new AbortController();
+        const held = reads.of(call.metadata);
         let inFlight = 0;
         let ended = false;
         let failed = false;
@@ -180,8 +185,14 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
           if (inFlight >= STREAM_BATCHES_IN_FLIGHT) call.pause();
           const done = (async (): Promise<WriteReplyMessage> => {
             try {
-              const options = checkRequest(req, call);
-              const ticket = await ctx.door.admit(requestBytes(req), gone.signal);
+              let options: WriteOptions;
+              let ticket: AdmissionTicket;
+              try {
+                options = checkRequest(req, call);
+                ticket = await ctx.door.admit(requestBytes(req), gone.signal);
+              } finally {
+                held?.settled();
+              }
               return await write(req, options, ticket, gone.signal);
             } catch (err) {
               // The node stopping (or not ready), or the stream's token revoked or expired, ends the stream; any other error answers this batch only.
