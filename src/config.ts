@@ -213,6 +213,15 @@ export const GRPC_RECONNECT_BACKOFF_MS_INITIAL = 100;
 export const GRPC_RECONNECT_BACKOFF_MS_MAX = 1_000;
 
 /**
+ * Batches of one client WriteStream read and not yet answered (batches):
+ * admitted ones being written, and at most one waiting for admission
+ * (decision 51); the stream reads its next batch only below this. Replies
+ * go out in order, so a few in flight hide the write's latency.
+ * @default 4
+ */
+export const GRPC_STREAM_BATCHES_IN_FLIGHT_MAX = 4;
+
+/**
  * A peer whose health checks have all failed this long gets new channels
  * (new connections), ms. A connection can take checks and answer none:
  * in cluster-bank a node's checks of a peer timed out on an open

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadPackageDefinition, type Metadata, type ServerDuplexStream, type ServerUnaryCall, type ServiceDefinition, type sendUnaryData } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
+import { GRPC_STREAM_BATCHES_IN_FLIGHT_MAX } from '../../config.ts';
 import { SluiceError, isSluiceError } from '../../core/errors.ts';
 import type { Consistency } from '../../cluster/coordinator/coordinator.ts';
 import { toServiceError } from '../../cluster/transport/replica-service.ts';
@@ -30,9 +31,6 @@ import { StreamReads } from './stream-reads.ts';
 
 /** The service's full name (health checks use it). */
 export const INGEST_SERVICE = 'sluice.v1.Ingest';
-
-/** Batches of one stream being written at once; more wait unread. */
-const STREAM_BATCHES_IN_FLIGHT = 4;
 
 const PROTO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../proto/sluice/v1/ingest.proto');
 
@@ -118,6 +116,28 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
     };
   };
 
+  /**
+   * One stream batch: checked, admitted (waiting for room), written. `settled` runs once the batch
+   * has left the wait, admitted or not. Rejects only for what ends the stream.
+   */
+  const admitAndWrite = async (req: WriteRequestMessage, call: { metadata: Metadata; getPath(): string; getPeer(): string }, gone: AbortSignal, settled: () => void): Promise<WriteReplyMessage> => {
+    try {
+      let options: WriteOptions;
+      let ticket: AdmissionTicket;
+      try {
+        options = checkRequest(req, call);
+        ticket = await ctx.door.admit(requestBytes(req), gone);
+      } finally {
+        settled();
+      }
+      return await write(req, options, ticket, gone);
+    } catch (err) {
+      // The node stopping (or not ready), or the stream's token revoked or expired, ends the stream; any other error answers this batch only.
+      if (isSluiceError(err) && (err.code === 'SHUTTING_DOWN' || err.code === 'NOT_READY' || err.code === 'UNAUTHENTICATED')) throw err;
+      return errorReplyOf(req.sequence, err);
+    }
+  };
+
   // Each open stream's check whether it may end; a stopping server asks them all (drain).
   const streams = new Set<() => void>();
   let draining = false;
@@ -157,7 +177,11 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
         // Aborted when the stream goes away: a batch waiting for admission gives up.
         const gone = new AbortController();
         const held = reads.of(call.metadata);
+        // The interceptor registers every WriteStream call before its handler runs.
+        if (held === undefined) throw new Error('WriteStream call without its read gate');
+        // Batches read and not yet answered; `owed`: a read held back while the stream has its most in flight.
         let inFlight = 0;
+        let owed = false;
         let ended = false;
         let failed = false;
         // Replies go out in request order: each waits for the one before it.
@@ -180,26 +204,15 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
           // grpc-js ends a server stream with the status of an emitted error.
           call.emit('error', Object.assign(new Error((err as Error).message), toServiceError(err)));
         };
+        // The next batch is read only once this one has left the wait: a stream holds at most one batch outside admission (decision 51).
+        const settled = (): void => {
+          held.settled();
+          if (inFlight < GRPC_STREAM_BATCHES_IN_FLIGHT_MAX) held.allow();
+          else owed = true;
+        };
         call.on('data', (req: WriteRequestMessage) => {
           inFlight++;
-          if (inFlight >= STREAM_BATCHES_IN_FLIGHT) call.pause();
-          const done = (async (): Promise<WriteReplyMessage> => {
-            try {
-              let options: WriteOptions;
-              let ticket: AdmissionTicket;
-              try {
-                options = checkRequest(req, call);
-                ticket = await ctx.door.admit(requestBytes(req), gone.signal);
-              } finally {
-                held?.settled();
-              }
-              return await write(req, options, ticket, gone.signal);
-            } catch (err) {
-              // The node stopping (or not ready), or the stream's token revoked or expired, ends the stream; any other error answers this batch only.
-              if (isSluiceError(err) && (err.code === 'SHUTTING_DOWN' || err.code === 'NOT_READY' || err.code === 'UNAUTHENTICATED')) throw err;
-              return errorReplyOf(req.sequence, err);
-            }
-          })();
+          const done = admitAndWrite(req, call, gone.signal, settled);
           // Taken in request order below, maybe only after earlier batches are written: until then a
           // rejection (UNAUTHENTICATED, SHUTTING_DOWN) must not count as unhandled, which ends the process.
           done.catch(() => undefined);
@@ -211,7 +224,10 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
               fail(err);
             } finally {
               inFlight--;
-              if (inFlight < STREAM_BATCHES_IN_FLIGHT && !failed) call.resume();
+              if (owed && !failed) {
+                owed = false;
+                held.allow();
+              }
               finishIfDone();
             }
           });

@@ -1,10 +1,19 @@
 /**
- * What WriteStream calls hold outside admission: batches read (deserialized
- * by grpc-js) and not yet admitted. An interceptor under the handler's
- * stream sees each message as grpc-js hands it up; the handler says when
- * the batch has left the wait (admitted, or answered without admission).
+ * What WriteStream calls hold outside admission, and the gate that keeps it
+ * to one batch per stream (decision 51).
+ *
+ * grpc-js reads a server stream on demand: each `startRead()` takes one
+ * message off the HTTP/2 stream (which stays paused in between, so the
+ * client is held back by flow control once the stream's window is full),
+ * deserializes it and hands it up. The handler's Node stream asks for
+ * reads by itself, though, up to its objectMode highWaterMark (16 batches)
+ * even while paused. So an interceptor under it lets a read through only
+ * when the handler has allowed one: a stream reads its next batch once the
+ * one before it is admitted. Invariants, per call:
+ *   - reads let through ≤ allow() calls + 1 (the first read is free);
+ *   - held (read, not yet settled) ≤ 1 while the handler allows a read only after settled().
  */
-import { ServerInterceptingCall, type Metadata, type ServerInterceptor } from '@grpc/grpc-js';
+import { ServerInterceptingCall, type Metadata, type ServerInterceptingCallInterface, type ServerInterceptor } from '@grpc/grpc-js';
 
 /** What the node's WriteStream calls hold, and what each call reports. */
 export class StreamReads {
@@ -29,11 +38,11 @@ export class StreamReads {
     return this.#calls.get(metadata);
   }
 
-  /** Counts the messages of the method's calls as grpc-js deserializes and hands them up. */
+  /** Gates the reads of the method's calls and counts their messages as grpc-js deserializes and hands them up. */
   readonly interceptor: ServerInterceptor = (method, call) => {
     if (method.path !== this.#path) return new ServerInterceptingCall(call);
     let reads: CallReads | undefined;
-    return new ServerInterceptingCall(call, {
+    return new GatedCall(call, () => reads, {
       start: (next) =>
         next({
           onReceiveMetadata: (metadata, pass) => {
@@ -57,11 +66,30 @@ export class StreamReads {
   }
 }
 
-/** One call's batches read and not yet admitted. */
+/** A call whose reads pass its CallReads' gate (none before its metadata: grpc-js reads after it). */
+class GatedCall extends ServerInterceptingCall {
+  readonly #reads: () => CallReads | undefined;
+
+  constructor(next: ServerInterceptingCallInterface, reads: () => CallReads | undefined, responder: ConstructorParameters<typeof ServerInterceptingCall>[1]) {
+    super(next, responder);
+    this.#reads = reads;
+  }
+
+  override startRead(): void {
+    const reads = this.#reads();
+    if (reads === undefined) super.startRead();
+    else reads.read(() => super.startRead());
+  }
+}
+
+/** One call's batches read and not yet admitted, and its read gate. */
 export class CallReads {
   readonly #change: (delta: number) => void;
   #held = 0;
   #closed = false;
+  // The first read (a batch or the end of the stream) needs no allow().
+  #credits = 1;
+  #pending: (() => void) | undefined;
 
   constructor(change: (delta: number) => void) {
     this.#change = change;
@@ -70,6 +98,28 @@ export class CallReads {
   /** Batches of this call read and not yet admitted. */
   get held(): number {
     return this.#held;
+  }
+
+  /** The handler's stream asks for a message: read now if allowed, else once allow() is called. */
+  read(start: () => void): void {
+    if (this.#credits > 0) {
+      this.#credits--;
+      start();
+    } else {
+      this.#pending = start;
+    }
+  }
+
+  /** One more message (or the end of the stream) may be read; a read already asked for starts on a later tick. */
+  allow(): void {
+    const start = this.#pending;
+    if (start === undefined) {
+      this.#credits++;
+      return;
+    }
+    this.#pending = undefined;
+    // grpc-js may hand the next message up at once: the handler would see it inside its own data event.
+    queueMicrotask(start);
   }
 
   /** A message was deserialized. */
