@@ -213,6 +213,14 @@ export const GRPC_RECONNECT_BACKOFF_MS_INITIAL = 100;
 export const GRPC_RECONNECT_BACKOFF_MS_MAX = 1_000;
 
 /**
+ * What a WriteStream's client may send before the node reads it: HTTP/2's
+ * default stream window (SETTINGS_INITIAL_WINDOW_SIZE), which the client
+ * listener keeps (only the peer listener widens its windows) (bytes).
+ * @default 65,535
+ */
+export const GRPC_CLIENT_STREAM_WINDOW_BYTES = 65_535;
+
+/**
  * Batches of one client WriteStream read and not yet answered (batches):
  * admitted ones being written, and at most one waiting for admission
  * (decision 51); the stream reads its next batch only below this. Replies
@@ -220,6 +228,16 @@ export const GRPC_RECONNECT_BACKOFF_MS_MAX = 1_000;
  * @default 4
  */
 export const GRPC_STREAM_BATCHES_IN_FLIGHT_MAX = 4;
+
+/**
+ * The most client WriteStreams hold outside the admission bound (bytes):
+ * each open stream one batch read and waiting for admission (refused past
+ * bodyBytesMax before it waits) and its unread HTTP/2 window (decision 51).
+ * At the defaults 128 × (16 MiB + 64 KiB) ≈ 2 GiB; ≈ 136 MiB if batches are 1 MiB.
+ */
+export function grpcStreamsHeldBytesMax(config: Pick<NodeConfig, 'grpcStreamsMax' | 'bodyBytesMax'>): number {
+  return config.grpcStreamsMax * (config.bodyBytesMax + GRPC_CLIENT_STREAM_WINDOW_BYTES);
+}
 
 /**
  * A peer whose health checks have all failed this long gets new channels
@@ -547,6 +565,14 @@ export interface NodeConfig {
   readonly grpcHost: string;
   readonly grpcPort: number;
   /**
+   * Client WriteStreams open at once on the `--grpc` port (streams); one past
+   * it is refused when it opens with RESOURCE_EXHAUSTED (OVERLOADED), before
+   * any of its batches is read. Each open stream may hold one batch outside
+   * admission plus its HTTP/2 window (decision 51): see grpcStreamsHeldBytesMax.
+   * @default 128
+   */
+  readonly grpcStreamsMax: number;
+  /**
    * Peer listener of a cluster node (the internal Replica service and Health,
    * mutual TLS): its host (empty: `grpcHost`) and port (unset: `grpcPort + 1`,
    * or a free port when `grpcPort` is 0). See `grpcPeerListen`.
@@ -722,6 +748,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   etcdPrefix: 'sluice/',
   grpcHost: '127.0.0.1',
   grpcPort: 7070,
+  grpcStreamsMax: 128,
   grpcEnabled: false,
   grpcPeerHost: '',
   certsDir: '',
@@ -821,6 +848,7 @@ const BOUNDS: Partial<Record<NumericKey, readonly [number, number]>> = {
   importBodyBytesMax: [1 * MiB, 16 * 1024 * MiB],
   shutdownGraceMs: [0, 600_000],
   grpcPort: [0, 65535],
+  grpcStreamsMax: [1, 100_000],
   leaseTtlMs: [2_000, 600_000],
   keepAliveMs: [100, 300_000],
   healthIntervalMs: [50, 60_000],

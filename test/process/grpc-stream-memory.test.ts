@@ -4,10 +4,13 @@
  * batches faster than admission lets them in: a stream waits instead of
  * failing (decision 10), but one stream holds at most one batch that is
  * read and not admitted (decision 51); the node's
- * `sluice_grpc_stream_batches_waiting` gauge says how many there are.
+ * `sluice_grpc_stream_batches_waiting` gauge says how many there are. And
+ * how many streams may be open is capped (`--grpc-streams-max`): one past
+ * it is refused when it opens, before anything of it is read.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { status, type ServiceError } from '@grpc/grpc-js';
 import { freePort } from './etcd.ts';
 import { NodeProcess, http, sleep, tempDir } from './harness.ts';
 import { ingestClient, ingestStream, type IngestClient, type IngestReply } from './ingest-client.ts';
@@ -83,4 +86,50 @@ test('streams sending faster than admission lets them in hold at most one unadmi
   const ids = await exportedTxnIds(node.url);
   assert.equal(ids.length, streams * batches * perBatch, 'every record stored');
   assert.equal(new Set(ids).size, ids.length, 'no record twice');
+});
+
+test('a WriteStream past --grpc-streams-max is refused when it opens (RESOURCE_EXHAUSTED, OVERLOADED); the open ones go on, and a stream that ends makes room', { timeout: 60_000 }, async (t) => {
+  const cap = 4;
+  const { node, client } = await startNode(t, ['--grpc-streams-max', String(cap)]);
+  const c = client();
+  // Open streams that each had a batch answered and stay open, as shippers keep theirs.
+  const open = Array.from({ length: cap }, () => c.WriteStream());
+  const replies = open.map(() => [] as IngestReply[]);
+  const ends = open.map((s, i) => {
+    s.on('data', (r: IngestReply) => replies[i]?.push(r));
+    return new Promise<ServiceError | undefined>((resolve) => {
+      s.on('error', (err: ServiceError) => resolve(err));
+      s.on('end', () => resolve(undefined));
+    });
+  });
+  const answered = async (n: number): Promise<void> => {
+    while (replies.some((r) => r.length < n)) await sleep(5);
+  };
+  open.forEach((s, i) => s.write({ table: 'payments', records: payments(`open${i}a`, 10), sequence: '0' }));
+  await answered(1);
+
+  const refused = await ingestStream(c, [{ table: 'payments', records: payments('over', 10), sequence: '0' }]).then(
+    () => undefined,
+    (err: ServiceError) => err,
+  );
+  assert.equal(refused?.code, status.RESOURCE_EXHAUSTED, `the stream past the cap: ${refused?.code} ${refused?.details}`);
+  assert.equal(refused?.metadata.get('sluice-code')[0], 'OVERLOADED');
+
+  // The open streams were not touched: they take more and end normally.
+  open.forEach((s, i) => {
+    s.write({ table: 'payments', records: payments(`open${i}b`, 10), sequence: '1' });
+    s.end();
+  });
+  assert.deepEqual(await Promise.all(ends), open.map(() => undefined));
+  for (const r of replies) assert.deepEqual(r.map((x) => [x.sequence, x.written]), [['0', 10], ['1', 10]]);
+  // Their calls are over (the node may see the end a moment after the client): a new stream is taken again.
+  let again: IngestReply[] | undefined;
+  for (let i = 0; i < 100 && again === undefined; i++) {
+    again = await ingestStream(c, [{ table: 'payments', records: payments(`again${i}`, 10), sequence: '0' }]).catch(() => undefined);
+    if (again === undefined) await sleep(20);
+  }
+  assert.deepEqual(again?.map((x) => x.written), [10]);
+  const ids = await exportedTxnIds(node.url);
+  assert.equal(ids.filter((id) => id.startsWith('over-')).length, 0, 'nothing of the refused stream was written');
+  assert.equal(ids.filter((id) => id.startsWith('open')).length, cap * 20);
 });
