@@ -98,7 +98,12 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
   };
   const auth = ctx.auth.auth;
   const authenticate = authInterceptor(auth, INGEST_SERVICE);
-  const reads = new StreamReads(`/${INGEST_SERVICE}/WriteStream`, (delta) => ctx.metrics.grpcStreamBatchesWaiting.inc(delta));
+  const reads = new StreamReads({
+    path: `/${INGEST_SERVICE}/WriteStream`,
+    streamsMax: ctx.config.grpcStreamsMax,
+    onWaiting: (delta) => ctx.metrics.grpcStreamBatchesWaiting.inc(delta),
+    onRefused: () => ctx.metrics.overloaded.inc({ reason: 'grpc_streams' }),
+  });
   /** Checks a request and resolves its options, all before admission: a refused request holds no ticket. */
   const checkRequest = (req: WriteRequestMessage, call: { metadata: Metadata; getPath(): string; getPeer(): string }): WriteOptions => {
     if (req.table === '') throw new SluiceError('INVALID_ARGUMENT', 'table is required');

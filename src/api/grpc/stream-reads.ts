@@ -1,6 +1,6 @@
 /**
- * What WriteStream calls hold outside admission, and the gate that keeps it
- * to one batch per stream (decision 51).
+ * What WriteStream calls hold outside admission, the gate that keeps it to
+ * one batch per stream, and the cap on open streams (decision 51).
  *
  * grpc-js reads a server stream on demand: each `startRead()` takes one
  * message off the HTTP/2 stream (which stays paused in between, so the
@@ -11,21 +11,40 @@
  * when the handler has allowed one: a stream reads its next batch once the
  * one before it is admitted. Invariants, per call:
  *   - reads let through ≤ allow() calls + 1 (the first read is free);
- *   - held (read, not yet settled) ≤ 1 while the handler allows a read only after settled().
+ *   - held (read, not yet settled) ≤ 1 while the handler allows a read only after settled();
+ *   - open calls ≤ streamsMax: so all streams together hold at most
+ *     streamsMax × (one batch + the HTTP/2 stream window) outside admission.
  */
-import { ServerInterceptingCall, type Metadata, type ServerInterceptingCallInterface, type ServerInterceptor } from '@grpc/grpc-js';
+import { Metadata, ServerInterceptingCall, status, type ServerInterceptingCallInterface, type ServerInterceptor } from '@grpc/grpc-js';
+import { SluiceError } from '../../core/errors.ts';
+import { toServiceError } from '../../cluster/transport/replica-service.ts';
+
+/** Options of StreamReads. */
+export interface StreamReadsOptions {
+  /** The method whose calls are gated and counted (`/sluice.v1.Ingest/WriteStream`). */
+  readonly path: string;
+  /** Calls of it open at once (streams); one past it is refused with RESOURCE_EXHAUSTED (OVERLOADED) when it opens. */
+  readonly streamsMax: number;
+  /** Every change of the count of batches read and not yet admitted. */
+  readonly onWaiting: (delta: number) => void;
+  /** A call refused at the cap. */
+  readonly onRefused: () => void;
+}
 
 /** What the node's WriteStream calls hold, and what each call reports. */
 export class StreamReads {
   readonly #calls = new WeakMap<Metadata, CallReads>();
-  readonly #path: string;
-  readonly #onWaiting: (delta: number) => void;
+  readonly #options: StreamReadsOptions;
   #waiting = 0;
+  #open = 0;
 
-  /** Tracks calls of the method `path`; `onWaiting` gets every change of the waiting count. */
-  constructor(path: string, onWaiting: (delta: number) => void) {
-    this.#path = path;
-    this.#onWaiting = onWaiting;
+  constructor(options: StreamReadsOptions) {
+    this.#options = options;
+  }
+
+  /** Calls open (taken, not yet over). */
+  get open(): number {
+    return this.#open;
   }
 
   /** Batches of all streams read and not yet admitted. */
@@ -40,13 +59,21 @@ export class StreamReads {
 
   /** Gates the reads of the method's calls and counts their messages as grpc-js deserializes and hands them up. */
   readonly interceptor: ServerInterceptor = (method, call) => {
-    if (method.path !== this.#path) return new ServerInterceptingCall(call);
+    if (method.path !== this.#options.path) return new ServerInterceptingCall(call);
     let reads: CallReads | undefined;
     return new GatedCall(call, () => reads, {
       start: (next) =>
         next({
           onReceiveMetadata: (metadata, pass) => {
-            reads = new CallReads((delta) => this.#change(delta));
+            // Refused before its handler exists, so before any of its messages is read.
+            if (this.#open >= this.#options.streamsMax) {
+              this.#options.onRefused();
+              const e = toServiceError(new SluiceError('OVERLOADED', `${this.#open} write streams are open (--grpc-streams-max); retry later`, [{ path: 'grpc_streams', message: `limit ${this.#options.streamsMax}` }]));
+              call.sendStatus({ code: e.code ?? status.RESOURCE_EXHAUSTED, details: e.details ?? 'too many write streams', metadata: e.metadata ?? new Metadata() });
+              return;
+            }
+            this.#open++;
+            reads = new CallReads((delta) => this.#change(delta), () => this.#open--);
             this.#calls.set(metadata, reads);
             pass(metadata);
           },
@@ -62,7 +89,7 @@ export class StreamReads {
 
   #change(delta: number): void {
     this.#waiting += delta;
-    this.#onWaiting(delta);
+    this.#options.onWaiting(delta);
   }
 }
 
@@ -85,14 +112,16 @@ class GatedCall extends ServerInterceptingCall {
 /** One call's batches read and not yet admitted, and its read gate. */
 export class CallReads {
   readonly #change: (delta: number) => void;
+  readonly #onClosed: () => void;
   #held = 0;
   #closed = false;
   // The first read (a batch or the end of the stream) needs no allow().
   #credits = 1;
   #pending: (() => void) | undefined;
 
-  constructor(change: (delta: number) => void) {
+  constructor(change: (delta: number) => void, onClosed: () => void) {
     this.#change = change;
+    this.#onClosed = onClosed;
   }
 
   /** Batches of this call read and not yet admitted. */
@@ -142,5 +171,6 @@ export class CallReads {
     this.#closed = true;
     if (this.#held > 0) this.#change(-this.#held);
     this.#held = 0;
+    this.#onClosed();
   }
 }
