@@ -231,12 +231,14 @@ export const GRPC_STREAM_BATCHES_IN_FLIGHT_MAX = 4;
 
 /**
  * The most client WriteStreams hold outside the admission bound (bytes):
- * each open stream one batch read and waiting for admission (refused past
- * bodyBytesMax before it waits) and its unread HTTP/2 window (decision 51).
- * At the defaults 128 × (16 MiB + 64 KiB) ≈ 2 GiB; ≈ 136 MiB if batches are 1 MiB.
+ * each open stream one message being read or waiting for admission (at
+ * most the client port's message limit; a batch past bodyBytesMax is
+ * answered PAYLOAD_TOO_LARGE instead of waiting) and its unread HTTP/2
+ * window (decision 51). At the defaults 64 × (33 MiB + 64 KiB) ≈ 2.1 GiB;
+ * with 1 MiB batches about 68 MiB.
  */
 export function grpcStreamsHeldBytesMax(config: Pick<NodeConfig, 'grpcStreamsMax' | 'bodyBytesMax'>): number {
-  return config.grpcStreamsMax * (config.bodyBytesMax + GRPC_CLIENT_STREAM_WINDOW_BYTES);
+  return config.grpcStreamsMax * (clientGrpcMessageBytesMax(config) + GRPC_CLIENT_STREAM_WINDOW_BYTES);
 }
 
 /**
@@ -567,9 +569,9 @@ export interface NodeConfig {
   /**
    * Client WriteStreams open at once on the `--grpc` port (streams); one past
    * it is refused when it opens with RESOURCE_EXHAUSTED (OVERLOADED), before
-   * any of its batches is read. Each open stream may hold one batch outside
+   * any of its batches is read. Each open stream may hold one message outside
    * admission plus its HTTP/2 window (decision 51): see grpcStreamsHeldBytesMax.
-   * @default 128
+   * @default 64
    */
   readonly grpcStreamsMax: number;
   /**
@@ -748,7 +750,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   etcdPrefix: 'sluice/',
   grpcHost: '127.0.0.1',
   grpcPort: 7070,
-  grpcStreamsMax: 128,
+  grpcStreamsMax: 64,
   grpcEnabled: false,
   grpcPeerHost: '',
   certsDir: '',
@@ -919,6 +921,9 @@ assert(walFrameBytesMax({ bodyBytesMax: BODY_BYTES_MAX_LIMIT }) + REPLICA_ENVELO
 assert(GRPC_RECONNECT_BACKOFF_MS_INITIAL <= GRPC_RECONNECT_BACKOFF_MS_MAX, 'a reconnect backoff grows, never shrinks');
 assert(GRPC_RECONNECT_BACKOFF_MS_MAX * 2 <= PEER_CHANNEL_RESET_MS, 'a channel is replaced only after it had time to reconnect on its own');
 assert(GRPC_RECONNECT_BACKOFF_MS_MAX * 2 <= DEFAULT_CONFIG.healthIntervalMs * DEFAULT_CONFIG.suspectAfterMisses, 'a peer that is back is reconnected within its suspicion window');
+assert(GRPC_STREAM_BATCHES_IN_FLIGHT_MAX >= 2, 'a WriteStream pipelines: one batch waits for admission while one before it is written');
+assert(GRPC_CLIENT_STREAM_WINDOW_BYTES <= PEER_HTTP2_STREAM_WINDOW_BYTES, 'a client stream held unread costs no more window than a peer stream');
+assert(Number.isSafeInteger(grpcStreamsHeldBytesMax({ grpcStreamsMax: BOUNDS.grpcStreamsMax?.[1] ?? 0, bodyBytesMax: BODY_BYTES_MAX_LIMIT })), 'what streams may hold is counted exactly at the largest settings');
 assert(PEER_HTTP2_STREAM_WINDOW_BYTES <= PEER_HTTP2_CONNECTION_WINDOW_BYTES && PEER_HTTP2_CONNECTION_WINDOW_BYTES <= 2 ** 31 - 1, 'a peer stream window fits its connection window, which fits HTTP/2 (2^31 - 1)');
 // The compiled schema's default string limit (compile-schema.ts) bounds a bytes field's base64 text.
 assert(Math.ceil(DEAD_LETTER_RAW_BYTES_MAX / 3) * 4 <= 1024 * 1024, "a dead letter's raw record fits a bytes field as base64");

@@ -4,20 +4,25 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { getDefaultSettings } from 'node:http2';
 import {
   BODY_BYTES_MAX_LIMIT,
   DEDUPE_NUMBER_CHARS_MAX,
   DEDUPE_PREFIX_BYTES_MAX,
   DEFAULT_CONFIG,
+  GRPC_CLIENT_STREAM_WINDOW_BYTES,
   GRPC_MESSAGE_BYTES_MAX,
   HLC_OWN_LEAD_MS_MAX,
+  GRPC_STREAM_BATCHES_IN_FLIGHT_MAX,
   KEY_BYTES_MAX_LIMIT,
   PK_KEY_HEAD_BYTES,
   RECORD_KEY_TAIL_BYTES,
   REPLICA_ENVELOPE_BYTES_MAX,
   TABLE_LIMIT_BOUNDS,
+  clientGrpcMessageBytesMax,
   grpcPeerListen,
   hlcRemoteAheadMsMax,
+  grpcStreamsHeldBytesMax,
   resolveConfig,
   walFrameBytesMax,
 } from '../src/config.ts';
@@ -189,4 +194,19 @@ test('walFlushDelayMsMax: every value its bound allows (0 to 200) gives the WAL 
   }
   assert.equal(resolveConfig({ walFlushDelayMsMax: 200 }).walAdaptiveDelayMsMax, DEFAULT_CONFIG.walAdaptiveDelayMsMax, 'a flush delay above the adaptive default leaves it as it is');
   refuses({ walFlushDelayMsMax: 5, walAdaptiveDelayMsMax: 8 }, 'walAdaptiveDelayMsMax', /walAdaptiveDelayMsMax 8 must not exceed walFlushDelayMsMax \(--wal-flush-delay-ms-max\) 5/);
+});
+
+test('gRPC WriteStreams: a bounded number open, each holding one batch and its HTTP/2 window outside admission (decision 51)', () => {
+  assert.equal(DEFAULT_CONFIG.grpcStreamsMax, 64);
+  refuses({ grpcStreamsMax: 0 }, 'grpcStreamsMax', /between 1 and 100000/);
+  refuses({ grpcStreamsMax: 100_001 }, 'grpcStreamsMax', /between 1 and 100000/);
+  // The client listener keeps Node's window (only the peer listener widens its own): what a client sends unread.
+  assert.equal(GRPC_CLIENT_STREAM_WINDOW_BYTES, getDefaultSettings().initialWindowSize);
+  // One batch waits for admission while those before it are written.
+  assert.ok(GRPC_STREAM_BATCHES_IN_FLIGHT_MAX >= 2);
+  // A stream's one message is read whole before its size is checked: at most the client port's message limit.
+  assert.equal(clientGrpcMessageBytesMax(DEFAULT_CONFIG), 33 * MiB);
+  assert.equal(grpcStreamsHeldBytesMax(DEFAULT_CONFIG), 64 * (33 * MiB + 65_535));
+  assert.ok(Math.abs(grpcStreamsHeldBytesMax(DEFAULT_CONFIG) / (1024 * MiB) - 2.1) < 0.05, 'the ≈ 2.1 GiB docs/operations.md gives');
+  assert.ok(Number.isSafeInteger(grpcStreamsHeldBytesMax({ grpcStreamsMax: 100_000, bodyBytesMax: BODY_BYTES_MAX_LIMIT })));
 });
