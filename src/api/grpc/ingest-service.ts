@@ -6,7 +6,8 @@
  * Backpressure differs by shape, as DESIGN §2 says: a unary write past the
  * admission bound fails at once with RESOURCE_EXHAUSTED (code OVERLOADED),
  * like HTTP's 429; a stream instead stops reading until admission has room,
- * so HTTP/2 flow control holds the client back and no batch fails for it.
+ * so HTTP/2 flow control holds the client back and no batch fails for it
+ * (one batch of a stream waits, and the open streams are capped: decision 51).
  * A table's rate limit is the same: a unary write past it fails with
  * RESOURCE_EXHAUSTED (code RATE_LIMITED, `retry-after` and
  * `grpc-retry-pushback-ms` in the trailers), a stream's batch waits for it.
