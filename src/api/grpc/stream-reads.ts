@@ -35,21 +35,10 @@ export interface StreamReadsOptions {
 export class StreamReads {
   readonly #calls = new WeakMap<Metadata, CallReads>();
   readonly #options: StreamReadsOptions;
-  #waiting = 0;
   #open = 0;
 
   constructor(options: StreamReadsOptions) {
     this.#options = options;
-  }
-
-  /** Calls open (taken, not yet over). */
-  get open(): number {
-    return this.#open;
-  }
-
-  /** Batches of all streams read and not yet admitted. */
-  get waiting(): number {
-    return this.#waiting;
   }
 
   /** The reads of the call whose (request) metadata is `metadata`: the handler's `call.metadata`. */
@@ -73,7 +62,7 @@ export class StreamReads {
               return;
             }
             this.#open++;
-            reads = new CallReads((delta) => this.#change(delta), () => this.#open--);
+            reads = new CallReads(this.#options.onWaiting, () => this.#open--);
             this.#calls.set(metadata, reads);
             pass(metadata);
           },
@@ -86,11 +75,6 @@ export class StreamReads {
         }),
     });
   };
-
-  #change(delta: number): void {
-    this.#waiting += delta;
-    this.#options.onWaiting(delta);
-  }
 }
 
 /** A call whose reads pass its CallReads' gate (none before its metadata: grpc-js reads after it). */
@@ -122,11 +106,6 @@ export class CallReads {
   constructor(change: (delta: number) => void, onClosed: () => void) {
     this.#change = change;
     this.#onClosed = onClosed;
-  }
-
-  /** Batches of this call read and not yet admitted. */
-  get held(): number {
-    return this.#held;
   }
 
   /** The handler's stream asks for a message: read now if allowed, else once allow() is called. */
