@@ -319,6 +319,23 @@ export class KafkaBroker {
   }
 
   /**
+   * Deletes a topic and waits until the broker no longer lists it, so a
+   * `createTopic` of the same name after it makes a new topic (a new topic
+   * id, offsets from 0) instead of failing with TOPIC_ALREADY_EXISTS.
+   */
+  async deleteTopic(name: string): Promise<void> {
+    const admin = this.client();
+    await admin.deleteTopics({ topics: [name] });
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    while (Date.now() < deadline) {
+      const topics = await admin.listTopics();
+      if (!topics.includes(name)) return;
+      await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS));
+    }
+    throw new Error(`topic ${name} is still listed ${READY_TIMEOUT_MS} ms after its deletion`);
+  }
+
+  /**
    * SIGKILLs the broker, leaves it down for `downMs`, and starts it again on
    * the same port and log dir (a crash and a restart, as an outage looks to
    * clients); resolves once it answers again.
