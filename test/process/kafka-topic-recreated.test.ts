@@ -3,13 +3,15 @@
  * topic: its offsets restart at 0, and the node must store its messages as
  * new records beside the old topic's, not as re-deliveries that replace them
  * (decision 49). Real broker, real node processes; the source is stopped
- * while the topic is deleted and created again.
+ * while the topic is deleted and created again. And the upgrade: records an
+ * older sluice stored under the plain keys `kafka:<topic>:<partition>:` are
+ * still what the re-delivered messages of that topic resolve to.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ProduceAcks, Producer } from '@platformatic/kafka';
 import { KafkaBroker } from './kafka.ts';
-import { committedSum } from './kafka-tools.ts';
+import { committedSum, readTopic } from './kafka-tools.ts';
 import { NodeProcess, authHeaders, http, sleep, tempDir } from './harness.ts';
 
 const PARTITIONS = 2;
@@ -103,5 +105,73 @@ test('a topic deleted and created again: its messages are stored beside the old 
   node = await NodeProcess.start(t, { dataDir, args });
   await committed(node.url, NEW_MESSAGES);
   assert.deepEqual(await exported(node.url), [...old, ...renewed]);
+  const [incarnation] = node.events('kafka_topic_incarnation');
+  assert.match(String(incarnation?.['keyTopic']), new RegExp(`^${TOPIC}@[A-Za-z0-9_-]{22}$`), JSON.stringify(incarnation));
+  assert.equal((await node.kill('SIGTERM')).code, 0);
+});
+
+/** What an older sluice's source stored: each message under `kafka:<topic>:<partition>:<offset>`, nothing committed. */
+async function storeAsOlderSluice(broker: KafkaBroker, base: string, count: number): Promise<void> {
+  const messages = await readTopic(broker, TOPIC, count);
+  assert.equal(messages.length, count);
+  for (let partition = 0; partition < PARTITIONS; partition++) {
+    const mine = messages.filter((m) => m.partition === partition).sort((a, b) => Number(a.offset - b.offset));
+    if (mine.length === 0) continue;
+    const q = new URLSearchParams({ dedupe_prefix: `kafka:${TOPIC}:${partition}:`, dedupe_first: String(mine[0]?.offset), dedupe_digits: '20' });
+    const res = await http(`${base}/v1/tables/sensor_log/records?${q}`, { method: 'POST', body: mine.map((m) => (m.value as Buffer).toString()).join('\n'), headers: { 'content-type': 'application/x-ndjson' } });
+    assert.equal(res.status, 200, res.text);
+  }
+}
+
+test('upgrade: messages an older sluice stored under plain keys are re-delivered into the same records, not stored twice', async (t) => {
+  const broker = await KafkaBroker.start(t);
+  await broker.createTopic(TOPIC, PARTITIONS);
+  const old = events(0, OLD_MESSAGES, 1);
+  await produce(broker, old);
+
+  const dataDir = tempDir(t);
+  let node = await NodeProcess.start(t, { dataDir });
+  const created = await http(`${node.url}/v1/tables`, { method: 'POST', body: JSON.stringify(EVENTS), headers: { 'content-type': 'application/json' } });
+  assert.equal(created.status, 201, created.text);
+  await storeAsOlderSluice(broker, node.url, OLD_MESSAGES);
+  assert.equal((await node.kill('SIGTERM')).code, 0);
+
+  // The upgraded node's source: no group offsets, so every stored message is re-delivered.
+  const args = ['--kafka-brokers', broker.bootstrap, '--kafka-topic', TOPIC, '--kafka-table', 'sensor_log', '--kafka-group', GROUP];
+  node = await NodeProcess.start(t, { dataDir, args });
+  await committed(node.url, OLD_MESSAGES);
+  assert.deepEqual(await exported(node.url), old);
+  const [incarnation] = node.events('kafka_topic_incarnation');
+  assert.equal(incarnation?.['keyTopic'], TOPIC, JSON.stringify(incarnation));
+  assert.match(String(incarnation?.['topicId']), /^[A-Za-z0-9_-]{22}$/);
+  assert.equal((await node.kill('SIGTERM')).code, 0);
+});
+
+test('a topic deleted and created again while the source reads it: the new incarnation is read from its start', async (t) => {
+  const broker = await KafkaBroker.start(t);
+  await broker.createTopic(TOPIC, PARTITIONS);
+  const old = events(0, OLD_MESSAGES, 1);
+  await produce(broker, old);
+
+  const dataDir = tempDir(t);
+  const args = ['--kafka-brokers', broker.bootstrap, '--kafka-topic', TOPIC, '--kafka-table', 'sensor_log', '--kafka-group', GROUP];
+  const node = await NodeProcess.start(t, { dataDir, args });
+  const created = await http(`${node.url}/v1/tables`, { method: 'POST', body: JSON.stringify(EVENTS), headers: { 'content-type': 'application/json' } });
+  assert.equal(created.status, 201, created.text);
+  await committed(node.url, OLD_MESSAGES);
+
+  await broker.deleteTopic(TOPIC);
+  await broker.createTopic(TOPIC, PARTITIONS);
+  // More than the old topic held per partition: the old offsets are inside the new topic, and reading from them would skip its first messages.
+  const renewed = events(1_000, 4 * OLD_MESSAGES, 2);
+  await produce(broker, renewed);
+
+  const deadline = Date.now() + WAIT_MS;
+  let rows = await exported(node.url);
+  while (rows.length < old.length + renewed.length && Date.now() < deadline) {
+    await sleep(200);
+    rows = await exported(node.url);
+  }
+  assert.deepEqual(rows, [...old, ...renewed]);
   assert.equal((await node.kill('SIGTERM')).code, 0);
 });

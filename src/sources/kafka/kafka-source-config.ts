@@ -13,6 +13,12 @@ export interface KafkaSourceConfig {
   readonly table: string;
   /** Invalid messages go here with the error in headers. @default `<topic>.dlq` */
   readonly dlqTopic: string;
+  /**
+   * Compacted topic that records, per (table, topic), which incarnation of
+   * the topic keeps the plain dedupe keys (topic-incarnations.ts, decision
+   * 49); created with one partition if missing. @default 'sluice-topic-incarnations'
+   */
+  readonly incarnationsTopic: string;
   /** Value format: JSON, or the table's protobuf message (a table created with `proto`). @default 'json' */
   readonly format: 'json' | 'protobuf';
   /** Most messages in one write. @default 5_000 */
@@ -81,6 +87,7 @@ const MiB = 1024 * 1024;
 /** The defaults of every setting but where to read and write (the CLIs show them in --help). */
 export const KAFKA_SOURCE_DEFAULTS = {
   format: 'json',
+  incarnationsTopic: 'sluice-topic-incarnations',
   batchRecordsMax: 5_000,
   batchBytesMax: 4 * MiB,
   inFlightBatchesMax: 3,

@@ -7,7 +7,10 @@
  *   each record carries the dedupe key `kafka:<topic>:<partition>:<offset>`,
  *   so a re-delivered message keeps the id it was stored with (the offset is
  *   zero-padded, so the node's dedupe fence writes messages past the highest
- *   stored offset without looking their keys up: decision 13);
+ *   stored offset without looking their keys up: decision 13); a topic
+ *   deleted and created again names its topic id in its keys instead
+ *   (`kafka:<topic>@<id>:...`, decision 49), so its offsets from 0 are new
+ *   records, not re-deliveries of the old topic's;
  * - when the node is full the source stops reading: the consumer stream
  *   fills to its bound and stops fetching, lag grows in Kafka, not in our
  *   memory;
@@ -21,7 +24,7 @@
  *   the group re-delivers from there.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Consumer, MessagesStream } from '@platformatic/kafka';
+import type { ClusterMetadata, Consumer, MessagesStream } from '@platformatic/kafka';
 import type { Logger } from 'pino';
 import { SluiceError, isSluiceError } from '../../core/errors.ts';
 import type { SourceDoor } from '../../ingest/ingest-door.ts';
@@ -34,6 +37,8 @@ import { untilAborted } from './until-aborted.ts';
 import type { KafkaSourceConfig } from './kafka-source-config.ts';
 import { describeKafkaError, kafkaConnectionOptions } from './kafka-security.ts';
 import { kafkaClient } from './kafka-client.ts';
+import { currentIncarnation, type Incarnation } from './topic-incarnations.ts';
+import { newerIncarnation } from './topic-id.ts';
 
 /** Hooks for metrics. */
 export interface KafkaSourceObserver {
@@ -81,6 +86,8 @@ export class KafkaSource implements Ingestor {
   private consumer: Consumer<Buffer, Buffer, Buffer, Buffer> | undefined;
   private stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
   private dlq: DeadLetterQueue | undefined;
+  /** The incarnation of the topic the current connection reads: its keys, and the id its offsets belong to. */
+  private incarnation: Incarnation | undefined;
   private readonly writes = new Set<Promise<void>>();
   private loop: Promise<void> | undefined;
   private committing: Promise<void> = Promise.resolve();
@@ -138,14 +145,28 @@ export class KafkaSource implements Ingestor {
       this.lastError = `cannot reach the brokers: ${err.message}`;
     });
     this.consumer.on('consumer:group:rebalance', () => this.deps.log.info({ event: 'kafka_rebalance', source: this.name }, 'consumer group rebalanced'));
-    this.stream = await this.consumer.consume({ topics: [this.config.topic], mode: 'committed', fallbackMode: 'earliest' });
     const session = this.session;
+    const incarnation = await currentIncarnation(this.consumer, this.config.incarnationsTopic, client, this.config.table, this.config.topic);
+    this.incarnation = incarnation;
+    this.deps.log.info({ event: 'kafka_topic_incarnation', source: this.name, topic: this.config.topic, topicId: incarnation.topicId ?? null, keyTopic: incarnation.keyTopic }, 'Kafka topic incarnation');
+    this.consumer.on('client:metadata', (metadata: ClusterMetadata) => this.onMetadata(metadata, incarnation, session));
+    this.stream = await this.consumer.consume({ topics: [this.config.topic], mode: 'committed', fallbackMode: 'earliest' });
     this.stream.on('error', (err: Error) => this.fail(err, session));
     this.consumer.startLagMonitoring({ topics: [this.config.topic] }, this.config.lagIntervalMs);
     this.state = 'running';
     this.lastError = undefined;
     this.loop = this.run().catch((err: unknown) => this.fail(err, session));
     this.deps.log.info({ event: 'kafka_source_started', source: this.name, table: this.config.table, group: this.config.group }, 'Kafka source started');
+  }
+
+  /**
+   * The topic was deleted and created again while this connection read it:
+   * what it holds is the old incarnation's (its keys, its offsets), so the
+   * connection ends, and the next one starts on the new incarnation.
+   */
+  private onMetadata(metadata: ClusterMetadata, incarnation: Incarnation, session: AbortController): void {
+    const now = newerIncarnation(metadata, this.config.topic, incarnation.topicId);
+    if (now !== undefined) this.fail(new SluiceError('NOT_READY', `topic ${this.config.topic} was deleted and created again (topic id ${incarnation.topicId}, now ${now})`), session);
   }
 
   /** Stops reading, lets writes in flight finish, commits what is durable, leaves the group. */
@@ -250,6 +271,7 @@ export class KafkaSource implements Ingestor {
     const session = this.session;
     if (stream === undefined) return Promise.resolve();
     const { topic, batchRecordsMax, batchBytesMax } = this.config;
+    const keyTopic = this.incarnation?.keyTopic ?? topic;
     // Batches in fetch order; only the last may still take messages.
     const pending: PackedBatch[] = [];
     this.unwritten = pending;
@@ -278,7 +300,7 @@ export class KafkaSource implements Ingestor {
     return new Promise<void>((resolve) => {
       stream.on('data', (m: KafkaMessage) => {
         let open = pending.at(-1);
-        if (open === undefined || !open.fits(m)) pending.push((open = new PackedBatch(topic, batchRecordsMax, batchBytesMax, bodyBytesHint)));
+        if (open === undefined || !open.fits(m)) pending.push((open = new PackedBatch(topic, batchRecordsMax, batchBytesMax, bodyBytesHint, keyTopic)));
         open.add(m);
         schedule();
       });
@@ -427,6 +449,8 @@ export class KafkaSource implements Ingestor {
         if (this.lettersInFlight.has(partition) || (this.committed.get(partition) ?? -1n) >= o.offset) offsets.delete(partition);
       }
       if (offsets.size === 0 || this.consumer === undefined) return;
+      // The old incarnation's offsets, committed to the new topic of the same name, would skip its first messages.
+      if (newerIncarnation(this.consumer.currentMetadata, this.config.topic, this.incarnation?.topicId) !== undefined) return;
       // Partitions a rebalance gave to another member are its to commit now.
       const owned = this.consumer.assignments?.filter((a) => a.topic === this.config.topic).flatMap((a) => a.partitions);
       if (owned !== undefined) for (const partition of offsets.keys()) if (!owned.includes(partition)) offsets.delete(partition);

@@ -39,14 +39,20 @@ const NO_HEADERS: ReadonlyMap<Buffer, Buffer> = new Map();
  */
 export const OFFSET_DIGITS = 20;
 
-/** `kafka:<topic>:<partition>:`, the dedupe key prefix of a partition's offsets. */
-export function keyPrefix(topic: string, partition: number): string {
-  return `kafka:${topic}:${partition}:`;
+/**
+ * `kafka:<keyTopic>:<partition>:`, the dedupe key prefix of a partition's
+ * offsets: `keyTopic` is the topic's name, or `<topic>@<topic id>` for an
+ * incarnation of the topic other than the one that keeps plain keys (topic-id.ts).
+ */
+export function keyPrefix(keyTopic: string, partition: number): string {
+  return `kafka:${keyTopic}:${partition}:`;
 }
 
 /** One write's messages: at least one, at most `recordsMax`, and past one message at most `bytesMax` value bytes. */
 export class PackedBatch {
   readonly topic: string;
+  /** The topic part of the batch's dedupe keys (`keyPrefix`). */
+  readonly keyTopic: string;
   private readonly recordsMax: number;
   private readonly bytesMax: number;
   private body: Buffer;
@@ -75,10 +81,13 @@ export class PackedBatch {
   /**
    * `bodyBytesHint`: the body's expected size, such as the last batch's: a
    * body grown by doubling allocates twice its size, and V8 counts every
-   * buffer allocated toward its next full collection.
+   * buffer allocated toward its next full collection. `keyTopic`: the
+   * topic part of the dedupe keys, the topic's name unless its incarnation
+   * names its id (topic-id.ts).
    */
-  constructor(topic: string, recordsMax: number, bytesMax: number, bodyBytesHint = 0) {
+  constructor(topic: string, recordsMax: number, bytesMax: number, bodyBytesHint = 0, keyTopic = topic) {
     this.topic = topic;
+    this.keyTopic = keyTopic;
     this.recordsMax = recordsMax;
     this.bytesMax = bytesMax;
     this.body = Buffer.allocUnsafe(Math.min(Math.max(BODY_BYTES_FIRST_MIN, bodyBytesHint), bytesMax));
@@ -132,7 +141,7 @@ export class PackedBatch {
     this.partitions[i] = partition;
     let prefix = this.prefixOf.get(partition);
     if (prefix === undefined) {
-      prefix = this.prefixes.push(keyPrefix(m.topic, partition)) - 1;
+      prefix = this.prefixes.push(keyPrefix(this.keyTopic, partition)) - 1;
       this.prefixOf.set(partition, prefix);
     }
     this.prefixIndex[i] = prefix;
@@ -170,7 +179,7 @@ export class PackedBatch {
     return { body: this.body.subarray(0, this.bytes), frames: this.frames.subarray(0, this.count) };
   }
 
-  /** The messages' dedupe keys: `kafka:<topic>:<partition>:` and the zero-padded offset. */
+  /** The messages' dedupe keys: `kafka:<keyTopic>:<partition>:` and the zero-padded offset. */
   dedupeKeys(): DedupeKeys {
     if (this.beyondSafe !== undefined) throw new Error(this.beyondSafe);
     return { prefixes: this.prefixes, prefixIndex: this.prefixIndex.subarray(0, this.count), numbers: this.offsets.subarray(0, this.count), digits: OFFSET_DIGITS };
