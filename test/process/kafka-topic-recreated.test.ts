@@ -3,7 +3,7 @@
  * topic: its offsets restart at 0, and the node must store its messages as
  * new records beside the old topic's, not as re-deliveries that replace them
  * (decision 49). Real broker, real node processes; the source is stopped
- * while the topic is deleted and created again. And the upgrade: records an
+ * while the topic is deleted and created again, or running. And the upgrade: records an
  * older sluice stored under the plain keys `kafka:<topic>:<partition>:` are
  * still what the re-delivered messages of that topic resolve to.
  */
