@@ -146,12 +146,21 @@ export class KafkaSource implements Ingestor {
     });
     this.consumer.on('consumer:group:rebalance', () => this.deps.log.info({ event: 'kafka_rebalance', source: this.name }, 'consumer group rebalanced'));
     const session = this.session;
-    const incarnation = await currentIncarnation(this.consumer, this.config.incarnationsTopic, client, this.config.table, this.config.topic);
+    // The incarnation's lookup (round trips to the registry topic: ~20 ms, ~50 ms for a first read, ~1 s when it
+    // creates the registry) overlaps the group join: the stream does not flow before the read loop listens to it, so
+    // no message is packed before its keys are known. Both settle before either is used (a failure leaves the stream
+    // set, for disconnect to close).
+    const streaming = this.consumer.consume({ topics: [this.config.topic], mode: 'committed', fallbackMode: 'earliest' }).then((stream) => {
+      this.stream = stream;
+      stream.on('error', (err: Error) => this.fail(err, session));
+    });
+    const [found, consumed] = await Promise.allSettled([currentIncarnation(this.consumer, this.config.incarnationsTopic, client, this.config.table, this.config.topic), streaming]);
+    if (found.status === 'rejected') throw found.reason;
+    if (consumed.status === 'rejected') throw consumed.reason;
+    const incarnation = found.value;
     this.incarnation = incarnation;
     this.deps.log.info({ event: 'kafka_topic_incarnation', source: this.name, topic: this.config.topic, topicId: incarnation.topicId ?? null, keyTopic: incarnation.keyTopic }, 'Kafka topic incarnation');
     this.consumer.on('client:metadata', (metadata: ClusterMetadata) => this.onMetadata(metadata, incarnation, session));
-    this.stream = await this.consumer.consume({ topics: [this.config.topic], mode: 'committed', fallbackMode: 'earliest' });
-    this.stream.on('error', (err: Error) => this.fail(err, session));
     this.consumer.startLagMonitoring({ topics: [this.config.topic] }, this.config.lagIntervalMs);
     this.state = 'running';
     this.lastError = undefined;
