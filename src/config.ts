@@ -394,6 +394,16 @@ export const FD_LIMIT_RAISE_TIMEOUT_MS = 5_000;
 export const LOKI_DECODE_IDLE_MS = 10_000;
 /** The status page reloads itself this often (`<meta http-equiv="refresh">`), seconds. */
 export const STATUS_REFRESH_SECONDS = 5;
+/**
+ * Longest one wait on a RATE_LIMITED answer's Retry-After, by a client of
+ * a node (`sluice ingest`, a Kafka source writing through another node):
+ * the write is then sent again and answered with the wait left. A table's
+ * slowest rate gives waits of days, and a timer past 2^31 - 1 ms fires
+ * after 1 ms (a tight loop of refused writes); a limit raised meanwhile is
+ * also seen within this.
+ */
+export const RATE_LIMITED_PAUSE_MS_MAX = 60_000;
+
 /** Ingest rates on the status page are deltas over about this long (between in-memory samples of the counters). */
 export const STATUS_RATE_WINDOW_MS = 10_000;
 /** Two counter samples are at least this far apart (page views more often reuse the last one). */
@@ -1086,3 +1096,4 @@ function elasticsearchProblems(c: NodeConfig): { path: string; message: string }
 function dropUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
+assert(RATE_LIMITED_PAUSE_MS_MAX > 0 && RATE_LIMITED_PAUSE_MS_MAX <= 2 ** 31 - 1, 'a RATE_LIMITED pause is one timer: Node fires a timer past 2^31 - 1 ms after 1 ms');

@@ -11,14 +11,13 @@ import { ROW_KEY_DIGITS, listInRowOrder, rowLetters, type FileBatch, type FileRo
 import type { OnInvalid } from '../../ingest/batch-encoder.ts';
 import { CliError } from '../cli-error.ts';
 import { describeError, parseAnswer, retryPause, type ErrorBody } from '../http-client.ts';
+import { RATE_LIMITED_PAUSE_MS_MAX } from '../../config.ts';
 
 
 /** Retries of one request on 429/503 before giving up. */
 const BUSY_RETRIES_MAX = 50;
 /** Retries of one request whose connection failed (the node restarting, a lost answer). */
 const NETWORK_RETRIES_MAX = 5;
-/** Longest wait on one RATE_LIMITED answer before the batch is sent again (and answered with the wait left). */
-const RATE_LIMIT_PAUSE_MS_MAX = 60_000;
 /** Refused rows kept for the report; the rest are counted. */
 const REJECTED_LISTED_MAX = 20;
 /**
@@ -229,14 +228,14 @@ function lettersOf(batch: FileBatch, onInvalid: OnInvalid): FileRowProblem[] {
 
 /**
  * Sleeps a RATE_LIMITED answer's Retry-After (whole seconds, as the node
- * computed from the table's bucket), at most RATE_LIMIT_PAUSE_MS_MAX: a
+ * computed from the table's bucket), at most RATE_LIMITED_PAUSE_MS_MAX: a
  * table throttled to its slowest rate answers waits of days, past what a
  * timer holds (2^31 - 1 ms; Node fires a longer one after 1 ms), and a
  * limit raised meanwhile should not wait them out.
  */
 function rateLimitPause(retryAfter: string | null): Promise<void> {
   const seconds = Number(retryAfter ?? '1');
-  const ms = Math.min((Number.isFinite(seconds) && seconds > 0 ? seconds : 1) * 1000, RATE_LIMIT_PAUSE_MS_MAX);
+  const ms = Math.min((Number.isFinite(seconds) && seconds > 0 ? seconds : 1) * 1000, RATE_LIMITED_PAUSE_MS_MAX);
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 

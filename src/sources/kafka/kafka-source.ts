@@ -35,6 +35,7 @@ import { DeadLetterQueue, lettersOf, type DeadLetter } from './dead-letter.ts';
 import { PackedBatch, type KafkaMessage } from './packed-batch.ts';
 import { untilAborted } from './until-aborted.ts';
 import type { KafkaSourceConfig } from './kafka-source-config.ts';
+import { RATE_LIMITED_PAUSE_MS_MAX } from '../../config.ts';
 import { describeKafkaError, kafkaConnectionOptions } from './kafka-security.ts';
 import { kafkaClient } from './kafka-client.ts';
 import { currentIncarnation, type Incarnation } from './topic-incarnations.ts';
@@ -371,8 +372,9 @@ export class KafkaSource implements Ingestor {
         // A remote node's RATE_LIMITED says when the batch fits: wait that, not the back-off (which keeps growing).
         const rateWaitMs = isSluiceError(err, 'RATE_LIMITED') ? err.retryAfterMs : undefined;
         if (rateWaitMs !== undefined) {
-          // Cut short when the source stops: the next admit then ends the batch with SHUTTING_DOWN.
-          await sleep(rateWaitMs, undefined, { signal }).catch(() => undefined);
+          // Cut short when the source stops: the next admit then ends the batch with SHUTTING_DOWN. A minute at most
+          // at a time: a wait of days would overflow the timer and retry at once, in a loop.
+          await sleep(Math.min(rateWaitMs, RATE_LIMITED_PAUSE_MS_MAX), undefined, { signal }).catch(() => undefined);
           continue;
         }
         this.deps.log.warn({ event: 'kafka_write_retry', source: this.name, err, delayMs: delay }, 'write failed; retrying the batch');
