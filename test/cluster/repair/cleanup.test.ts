@@ -1,0 +1,93 @@
+/**
+ * Cleanup (decision 15) deletes data on purpose: a range goes only once its
+ * current replicas hold every record of it that this node holds. In-process
+ * nodes with real stores, real replica handlers and real hint queues; the
+ * process test (test/process/cluster-cleanup.test.ts) covers a join with
+ * real etcd.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import { InProcessCluster, type TestNode } from '../../support/in-process-cluster.ts';
+import { AntiEntropy, type ShardRange } from '../../../src/cluster/repair/anti-entropy.ts';
+import { cleanup } from '../../../src/cluster/repair/cleanup.ts';
+import { Placement } from '../../../src/cluster/placement/placement.ts';
+import { RecordBatchReader } from '../../../src/core/codec/record-batch-v1.ts';
+import { SnowflakeGenerator } from '../../../src/core/snowflake.ts';
+import { systemClock } from '../../../src/core/clock.ts';
+
+const silent = pino({ level: 'silent' });
+
+/** Lets a test act between a range's hand-off and the drop that follows. */
+class WatchedAntiEntropy extends AntiEntropy {
+  afterHandOff: (range: ShardRange, peer: string) => Promise<void> = async () => undefined;
+
+  override async handOff(range: ShardRange, peer: string): Promise<number> {
+    const pushed = await super.handOff(range, peer);
+    await this.afterHandOff(range, peer);
+    return pushed;
+  }
+}
+
+function cleanupOf(cluster: InProcessCluster, node: TestNode, ring: () => Placement, ae?: AntiEntropy) {
+  const antiEntropy = ae ?? new AntiEntropy({ nodeId: node.id, shards: cluster.shards, catalog: node.catalog, placement: ring, transport: node.transport, detector: node.detector, timeoutMs: 30_000, log: silent });
+  return () => cleanup({ nodeId: node.id, shards: cluster.shards, catalog: node.catalog, placement: ring, detector: node.detector, antiEntropy, store: node.store, log: silent });
+}
+
+/** A three-node ring (RF 3: every node holds every shard) that a fourth node joins. */
+async function joined(t: { after: (fn: () => Promise<void> | void) => void }) {
+  const cluster = await InProcessCluster.start(t, { size: 4, replicaTimeoutMs: 5_000 });
+  const c = cluster as unknown as { placement: Placement };
+  c.placement = new Placement({ epoch: 1, nodes: ['n1', 'n2', 'n3'] });
+  await cluster.waitAllAlive();
+  const after = new Placement({ epoch: 3, nodes: ['n1', 'n2', 'n3', 'n4'] });
+  let shard = -1;
+  for (let s = 0; s < cluster.shards && shard < 0; s++) if (!after.replicas(s, 3).includes('n1')) shard = s;
+  assert.ok(shard >= 0, 'the join moves a shard away from n1');
+  const keys: string[] = [];
+  for (let i = 0; keys.length < 20; i++) if (cluster.batchShard(`key${i}`) === shard) keys.push(`key${i}`);
+  const ack = await cluster.write('n1', keys, { consistency: 'all' });
+  return { cluster, c, after, shard, ids: ack.ids as bigint[] };
+}
+
+test('a hint replayed into a range after its hand-off and before its drop is not deleted unhanded', async (t) => {
+  const { cluster, c, after, shard } = await joined(t);
+  const [n1, n2] = [cluster.node('n1'), cluster.node('n2')];
+  c.placement = after;
+  // A write buffered at n2 for n1 alone (--on-partition=buffer while n1 was its only reachable replica):
+  // the hint is the one copy of it, and n1 is still in the ring, so n2 replays it there.
+  let key = '';
+  for (let i = 0; key === ''; i++) if (cluster.batchShard(`hinted${i}`) === shard) key = `hinted${i}`;
+  const { buf } = cluster.batch([key]);
+  const reader = new RecordBatchReader(buf);
+  const id = new SnowflakeGenerator({ workerId: 2, clock: systemClock }).next();
+  while (reader.next()) {
+    reader.id = id;
+    reader.version = n2.hlc.now();
+  }
+  assert.equal(reader.count, 1);
+  assert.ok(await n2.hints.add('n1', buf));
+
+  const ae = new WatchedAntiEntropy({ nodeId: 'n1', shards: cluster.shards, catalog: n1.catalog, placement: () => c.placement, transport: n1.transport, detector: n1.detector, timeoutMs: 30_000, log: silent });
+  let replayed = false;
+  ae.afterHandOff = async (range) => {
+    if (range.shard !== shard || replayed) return;
+    replayed = true;
+    // The replay lands after this range's compare with its first replica, before the drop.
+    await n2.replayer.run();
+    await n1.store.readBarrier(5_000);
+  };
+  const first = await cleanupOf(cluster, n1, () => c.placement, ae)();
+  assert.ok(replayed, 'the hint was replayed during the cleanup');
+  assert.equal(first.ranges > 0, true, JSON.stringify(first));
+
+  // Whatever n1 did with the hint (took it, or refused it while the range was handed off and dropped), once hints
+  // are replayed and cleanup has run again the record is on every current replica of its shard.
+  await n2.replayer.run();
+  assert.equal((await n2.hints.pending())['n1'] ?? 0, 0, 'n2 delivered its hint');
+  await cleanupOf(cluster, n1, () => c.placement)();
+  for (const node of after.replicas(shard, 3)) {
+    assert.equal((await cluster.storedIds(node)).has(id), true, `${node}, a replica of shard ${shard}, holds the hinted record`);
+  }
+  assert.equal((await cluster.storedIds('n1')).has(id), false, 'n1 dropped it once it was handed off');
+});
