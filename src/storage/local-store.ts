@@ -27,6 +27,7 @@ import type { StorageEngine } from './engine/storage-engine.ts';
 import { IndexStore, type ApplyStats, type IndexedRecord, type KeyRangeQuery, type ShardScan, type TableShard } from './index/index-store.ts';
 import type { PkEntry } from './index/key-layout.ts';
 import { Applier } from './index/applier.ts';
+import { RangeFence } from './range-fence.ts';
 import { PkResolver, type PkClaim } from './index/pk-resolver.ts';
 import { FRAME_TYPES, type AppliedFrame } from './frame-types.ts';
 import { failpoint } from '../core/failpoint.ts';
@@ -93,6 +94,8 @@ export class LocalStore {
   private readonly engine: StorageEngine;
   private readonly shards: number;
   private readonly applier: Applier;
+  /** Ranges cleanup is handing off and dropping: appends into them are refused meanwhile. */
+  private readonly fence = new RangeFence();
   private readonly log: Logger;
   private ackedLsn: bigint;
   private syncTimer: NodeJS.Timeout | undefined;
@@ -227,10 +230,31 @@ export class LocalStore {
   /**
    * Appends a stamped record batch to the WAL; resolves with its LSN once it
    * is fsync'd. The batch is then applied to the index; `onIndexed` runs when
-   * it is (so callers can hold admission until then).
+   * it is (so callers can hold admission until then). Refused with
+   * NOT_READY, nothing written, when a record falls in a range being dropped
+   * (`closeRanges`).
    */
   appendRecords(batch: Uint8Array, records: number, onIndexed?: () => void): Promise<bigint> {
-    return this.appendFrame(FRAME_TYPES.RECORDS, batch, records, onIndexed);
+    try {
+      this.fence.check(batch);
+    } catch (err) {
+      onIndexed?.();
+      return Promise.reject(err);
+    }
+    const append = this.appendFrame(FRAME_TYPES.RECORDS, batch, records, onIndexed);
+    this.fence.track(append);
+    return append;
+  }
+
+  /**
+   * Refuses record appends into `ranges` until the returned release is
+   * called; resolves once every append issued before is durable and queued
+   * for the index (a read barrier then sees it). Cleanup closes a range
+   * before it compares it with its replicas, and opens it after the drop,
+   * so no record reaches it in between unhanded (range-fence.ts).
+   */
+  closeRanges(ranges: readonly TableShard[]): Promise<() => void> {
+    return this.fence.close(ranges);
   }
 
   /** Appends a frame of any type: durable when it resolves, then queued for the index. */

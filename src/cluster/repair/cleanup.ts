@@ -10,9 +10,11 @@
  * holds that it lacks or holds older (a Merkle compare, push only): a
  * record that reached only this node, or a hint that never arrived, is
  * copied before the local copy is deleted. A range with a replica down is
- * skipped and reported. Cleanup refuses while a membership change runs,
- * and runs exclusive of repair and catch-up, so a transition that starts
- * later copies back whatever it needs after the drop.
+ * skipped and reported. A range is closed to appends from before its
+ * compare until the drop is over (range-fence.ts), so nothing reaches it
+ * in between that no replica was handed. Cleanup refuses while a
+ * membership change runs, and runs exclusive of repair and catch-up, so a
+ * transition that starts later copies back whatever it needs after the drop.
  */
 import type { Logger } from 'pino';
 import { SluiceError } from '../../core/errors.ts';
@@ -62,33 +64,53 @@ export async function cleanup(d: CleanupDeps): Promise<CleanupReport> {
     }
     const skipped: SkippedRange[] = [];
     const skip = (range: ShardRange, table: string, reason: string): void => void skipped.push({ ...range, table, reason });
-    const handed: { range: ShardRange; table: string }[] = [];
-    let pushed = 0;
-    for (const table of d.catalog.list()) {
-      const rf = currentDef(table).replicationFactor;
-      for (let shard = 0; shard < d.shards; shard++) {
-        const replicas = placement.replicas(shard, rf);
-        if (replicas.includes(d.nodeId)) continue;
-        const range = { shard, tableId: table.id };
-        if (!(await d.store.holds(range))) continue;
-        const down = replicas.filter((n) => d.detector.state(n) !== 'alive');
-        if (down.length > 0) {
-          skip(range, table.name, `replica ${down.join(', ')} is not alive`);
-          continue;
-        }
-        try {
-          for (const peer of replicas) pushed += await d.antiEntropy.handOff(range, peer);
-          handed.push({ range, table: table.name });
-        } catch (err) {
-          skip(range, table.name, `handing it to its replicas failed: ${(err as Error).message}`);
-        }
+    const releases: (() => void)[] = [];
+    try {
+      const { handed, pushed } = await handOffRanges(d, placement, skip, releases);
+      // One drop for every handed range: the id blocks are rewritten in a single pass.
+      const gone = moving() ? { records: 0, ranges: 0 } : await d.store.dropRanges(handed.map((h) => h.range), () => !moving());
+      for (const h of handed.slice(gone.ranges)) skip(h.range, h.table, 'the placement changed meanwhile');
+      const report = { epoch: placement.epoch, ranges: gone.ranges, deleted: gone.records, pushed, skipped };
+      d.log.info({ event: 'cleanup', ...report, skipped: skipped.length }, 'dropped the ranges this node no longer replicates');
+      return report;
+    } finally {
+      for (const release of releases) release();
+    }
+  });
+}
+
+/**
+ * Hands each table shard this node holds but does not replicate at
+ * `placement` to its replicas, closed to appends from before its compare
+ * (the release of each goes to `releases`; a range not handed is opened at
+ * once). Returns the ranges handed, and how many records were pushed.
+ */
+async function handOffRanges(d: CleanupDeps, placement: Placement, skip: (range: ShardRange, table: string, reason: string) => void, releases: (() => void)[]): Promise<{ handed: { range: ShardRange; table: string }[]; pushed: number }> {
+  const handed: { range: ShardRange; table: string }[] = [];
+  let pushed = 0;
+  for (const table of d.catalog.list()) {
+    const rf = currentDef(table).replicationFactor;
+    for (let shard = 0; shard < d.shards; shard++) {
+      const replicas = placement.replicas(shard, rf);
+      if (replicas.includes(d.nodeId)) continue;
+      const range = { shard, tableId: table.id };
+      if (!(await d.store.holds(range))) continue;
+      const down = replicas.filter((n) => d.detector.state(n) !== 'alive');
+      if (down.length > 0) {
+        skip(range, table.name, `replica ${down.join(', ')} is not alive`);
+        continue;
+      }
+      // Closed before the compare: a record appended after it (a hint replayed here) would be dropped unhanded.
+      const release = await d.store.closeRanges([range]);
+      releases.push(release);
+      try {
+        for (const peer of replicas) pushed += await d.antiEntropy.handOff(range, peer);
+        handed.push({ range, table: table.name });
+      } catch (err) {
+        release();
+        skip(range, table.name, `handing it to its replicas failed: ${(err as Error).message}`);
       }
     }
-    // One drop for every handed range: the id blocks are rewritten in a single pass.
-    const gone = moving() ? { records: 0, ranges: 0 } : await d.store.dropRanges(handed.map((h) => h.range), () => !moving());
-    for (const h of handed.slice(gone.ranges)) skip(h.range, h.table, 'the placement changed meanwhile');
-    const report = { epoch: placement.epoch, ranges: gone.ranges, deleted: gone.records, pushed, skipped };
-    d.log.info({ event: 'cleanup', ...report, skipped: skipped.length }, 'dropped the ranges this node no longer replicates');
-    return report;
-  });
+  }
+  return { handed, pushed };
 }
