@@ -91,3 +91,13 @@ test('a hint replayed into a range after its hand-off and before its drop is not
   }
   assert.equal((await cluster.storedIds('n1')).has(id), false, 'n1 dropped it once it was handed off');
 });
+
+test('cleanup before the node has read a placement answers NOT_READY and deletes nothing', async (t) => {
+  const { cluster, c, ids } = await joined(t);
+  const n1 = cluster.node('n1');
+  // An empty ring is a placement not read yet (a node started against an etcd with no placement map).
+  c.placement = new Placement({ epoch: 0, nodes: [] });
+  await assert.rejects(cleanupOf(cluster, n1, () => c.placement)(), (err: Error & { code?: string }) => err.code === 'NOT_READY', 'refused');
+  const stored = await cluster.storedIds('n1');
+  assert.deepEqual(ids.filter((id) => !stored.has(id)), [], 'n1 kept every record');
+});
