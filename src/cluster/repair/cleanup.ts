@@ -62,6 +62,10 @@ export async function cleanup(d: CleanupDeps): Promise<CleanupReport> {
     if (placement.target !== undefined) {
       throw new SluiceError('NOT_READY', `placement epoch ${placement.epoch} is a membership change in progress; clean up once it has finished`);
     }
+    if (placement.nodes.length === 0) {
+      // An empty ring is a placement not read yet (no map in etcd so far): every range would have no replica to hand to.
+      throw new SluiceError('NOT_READY', 'this node has not read a placement yet; clean up once it has');
+    }
     const skipped: SkippedRange[] = [];
     const skip = (range: ShardRange, table: string, reason: string): void => void skipped.push({ ...range, table, reason });
     const releases: (() => void)[] = [];
