@@ -217,6 +217,26 @@ for (const kind of ['lmdb', 'level'] as const) {
 }
 
 for (const kind of ['lmdb', 'level'] as const) {
+  test(`a drop stopped between a range's records and its primary keys (a placement change, a SIGKILL) leaves the range held, and the next drop finishes it (${kind})`, async (t) => {
+    const idx = await store(t, kind);
+    const keyed: Rec[] = Array.from({ length: 10 }, (_, i) => ({ shard: 1, key: 'acct', pk: `p${i}`, time: i, id: 1_000n + BigInt(i), version: BigInt(i + 1), value: `v${i}` }));
+    await idx.apply([{ lsn: 1n, type: FRAME_TYPES.RECORDS, payload: batch(1, keyed) }]);
+    const range = { tableId: 1, shard: 1 };
+    // Two chunks of the record keys (the second finds none left), then a stop before the primary keys.
+    let calls = 0;
+    const stopped = await idx.dropRanges([range], () => calls++ < 2);
+    assert.deepEqual(stopped, { records: 10, complete: false, ranges: 0 });
+    assert.notEqual((await idx.lookupPks([{ ...range, pk: Buffer.from('p0') }]))[0], undefined, 'its primary keys are left');
+    // Cleanup asks holds() which ranges to drop: a range with its primary keys left must still be one.
+    assert.equal(await idx.holds(range), true, 'the range still holds entries to drop');
+    const rest = await idx.dropRanges([range]);
+    assert.deepEqual(rest, { records: 0, complete: true, ranges: 1 });
+    assert.deepEqual(await idx.lookupPks([{ ...range, pk: Buffer.from('p0') }]), [undefined], 'the primary keys went');
+    assert.equal(await idx.holds(range), false);
+  });
+}
+
+for (const kind of ['lmdb', 'level'] as const) {
   test(`interleaved frames of several coordinators each get an id block in their worker's lane; format-1 block keys migrate (${kind})`, async (t) => {
     const idx = await store(t, kind);
     const id = (ms: number, worker: number, seq: number): bigint => (BigInt(ms) << 22n) | (BigInt(worker) << 12n) | BigInt(seq);
