@@ -10,7 +10,7 @@ import type { KeyRange, StorageEngine } from '../engine/storage-engine.ts';
 import { decodeLsn } from '../engine/lsn-bytes.ts';
 import { decodeDone, type TxDone } from '../tx/tx-frame-v1.ts';
 import { PREFIX_ID_BLOCK, findInIdBlock, idBlockKeyLastId, idBlockKeyOf, idBlockLanePrefix } from './id-block.ts';
-import { KEY_BLOCKS_MARK_PREFIX, findInKeyBlock, keyBlockDigits, keyBlockKey, keyBlockLastPk, keyBlocksMarkOf } from './key-block.ts';
+import { KEY_BLOCKS_MARK_PREFIX, PREFIX_KEY_BLOCK, findInKeyBlock, keyBlockDigits, keyBlockKey, keyBlockLastPk, keyBlocksMarkOf } from './key-block.ts';
 import {
   PK_IN_RECORD_KEY_PREFIX,
   PREFIX_ID,
@@ -19,6 +19,7 @@ import {
   idKeyOf,
   locationOf,
   pkKey,
+  PREFIX_PK,
   prefixEnd,
   readPkValue,
   recordKeyId,
@@ -35,6 +36,17 @@ export interface IndexedRecord {
   readonly recordKey: Buffer;
   /** The stored value (see record-batch-v1 `value`). */
   readonly value: Uint8Array;
+}
+
+/**
+ * The key prefixes of one table shard's entries, in the order a drop
+ * deletes them: records first (a drop stopped there leaves their primary
+ * keys resolving to nothing, never a record without its key), then primary
+ * keys and key blocks.
+ */
+export function tableShardPrefixes(range: TableShard): Buffer[] {
+  const { shard, tableId } = range;
+  return [tableShardPrefix(shard, tableId), tableShardPrefix(shard, tableId, PREFIX_PK), tableShardPrefix(shard, tableId, PREFIX_KEY_BLOCK)];
 }
 
 /** One table's records in one shard. */
@@ -80,10 +92,15 @@ export class IndexReader {
     this.engine = engine;
   }
 
-  /** Whether the index holds any record of one table's shard. */
+  /**
+   * Whether the index holds anything of one table's shard: records, or the
+   * primary keys and key blocks a drop stopped after the records left
+   * (cleanup drops what this says is held).
+   */
   async holds(range: TableShard): Promise<boolean> {
-    const prefix = tableShardPrefix(range.shard, range.tableId);
-    for await (const _ of this.engine.iterate({ gte: prefix, lt: prefixEnd(prefix), limit: 1 })) return true;
+    for (const prefix of tableShardPrefixes(range)) {
+      for await (const _ of this.engine.iterate({ gte: prefix, lt: prefixEnd(prefix), limit: 1 })) return true;
+    }
     return false;
   }
 

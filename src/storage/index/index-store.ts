@@ -16,13 +16,11 @@ import {
   pkKey,
   pkInRecordKeyMark,
   pkValue,
-  PREFIX_PK,
   PREFIX_RECORD,
   prefixEnd,
   recordKeyId,
   recordKey,
   recordKeySpared,
-  tableShardPrefix,
   txDoneKey,
   txStagedKey,
   REPLAY_FLOOR_KEY,
@@ -30,14 +28,14 @@ import {
   type PkEntry,
 } from './key-layout.ts';
 import { committedBatch, decodeAbort, decodeCommit, decodeDone, decodePrepare, encodeDone, prepareTxid } from '../tx/tx-frame-v1.ts';
-import { IndexReader, type TableShard } from './index-reader.ts';
+import { IndexReader, tableShardPrefixes, type TableShard } from './index-reader.ts';
 import { StagedPayloads } from '../tx/staged-payloads.ts';
 import { encodeLsn } from '../engine/lsn-bytes.ts';
 export type { IndexedRecord, KeyRangeQuery, ShardScan, TableShard } from './index-reader.ts';
 import { PREFIX_ID_BLOCK, filterIdBlock, idBlockKeyLastId, idBlockLanePrefix, idFloorBlock, migrateIdBlockKey, type IdBlockBuilder } from './id-block.ts';
 import { planIdBlocks, type IdBlockPlan } from './id-block-plan.ts';
 import { LaneRanges } from './lane-ranges.ts';
-import { KeyBlockBuilder, PREFIX_KEY_BLOCK, keyBlocksMark } from './key-block.ts';
+import { KeyBlockBuilder, keyBlocksMark } from './key-block.ts';
 import { SupersededRecords, attachTieValues, type HeldPkEntry } from './pk-ties.ts';
 import { compareWrites } from '../../core/last-writer-wins.ts';
 
@@ -418,7 +416,7 @@ export class IndexStore extends IndexReader {
     let gone = 0;
     let complete = true;
     for (const { shard, tableId } of ranges) {
-      for (const prefix of [tableShardPrefix(shard, tableId), tableShardPrefix(shard, tableId, PREFIX_PK), tableShardPrefix(shard, tableId, PREFIX_KEY_BLOCK)]) {
+      for (const prefix of tableShardPrefixes({ shard, tableId })) {
         const isRecord = prefix[0] === PREFIX_RECORD;
         while (complete) {
           if (!proceed()) {
