@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { openEngine } from '../../../src/storage/engine/open-engine.ts';
+import type { StorageEngine, WriteBatch } from '../../../src/storage/engine/storage-engine.ts';
 import { IndexStore } from '../../../src/storage/index/index-store.ts';
 import { FRAME_TYPES } from '../../../src/storage/frame-types.ts';
 import { RecordBatchReader, readStoredValue } from '../../../src/core/codec/record-batch-v1.ts';
@@ -233,6 +234,61 @@ for (const kind of ['lmdb', 'level'] as const) {
     assert.deepEqual(rest, { records: 0, complete: true, ranges: 1 });
     assert.deepEqual(await idx.lookupPks([{ ...range, pk: Buffer.from('p0') }]), [undefined], 'the primary keys went');
     assert.equal(await idx.holds(range), false);
+  });
+}
+
+/** `engine`, with the bytes each commit puts measured (the memory a write batch holds until it commits). */
+function measured(engine: StorageEngine): { engine: StorageEngine; largestCommitBytes: () => number; reset: () => void } {
+  let largest = 0;
+  const batchOf = (batch: WriteBatch): WriteBatch => {
+    let bytes = 0;
+    return new Proxy(batch, {
+      get(target, prop) {
+        if (prop === 'put') return (key: Uint8Array, value: Uint8Array) => ((bytes += key.length + value.length), target.put(key, value));
+        if (prop === 'commit') return (lsn: bigint) => ((largest = Math.max(largest, bytes)), target.commit(lsn));
+        const v = Reflect.get(target, prop, target) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+  };
+  const wrapped = new Proxy(engine, {
+    get(target, prop) {
+      if (prop === 'batch') return () => batchOf(target.batch());
+      const v = Reflect.get(target, prop, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  return { engine: wrapped, largestCommitBytes: () => largest, reset: () => void (largest = 0) };
+}
+
+for (const kind of ['lmdb', 'level'] as const) {
+  test(`the id-block pass of a drop rewrites blocks a bounded number of bytes at a time, not up to 5,000 blocks of any size (${kind})`, async (t) => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-index-'));
+    const raw = await openEngine(kind, { dir });
+    t.after(async () => {
+      await raw.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const m = measured(raw);
+    const idx = new IndexStore(m.engine);
+    // 30 frames of 6,000 records with long shard keys: one id block of ~1.3 MB per frame, ~39 MB in all.
+    // One record in ten is in shard 1, so dropping it rewrites nearly every byte of every block.
+    const snow = (n: number): bigint => (BigInt(n >> 12) << 22n) | BigInt(n & 4095);
+    const long = 'x'.repeat(190);
+    let largestBlock = 0;
+    for (let f = 0; f < 30; f++) {
+      const recs: Rec[] = Array.from({ length: 6_000 }, (_, i) => ({ shard: i % 10 === 0 ? 1 : 0, key: `${long}${i % 50}`, time: i, id: snow(100 + f * 6_000 + i), version: BigInt(f * 6_000 + i + 1), value: 'v' }));
+      await idx.apply([{ lsn: BigInt(f + 1), type: FRAME_TYPES.RECORDS, payload: batch(1, recs) }]);
+    }
+    for await (const [, block] of idx.engine.iterate({ gte: Buffer.from([PREFIX_ID_BLOCK]), lt: Buffer.from([PREFIX_ID_BLOCK + 1]) })) largestBlock = Math.max(largestBlock, block.length);
+    m.reset();
+    const dropped = await idx.dropRanges([{ tableId: 1, shard: 1 }]);
+    assert.deepEqual(dropped, { records: 18_000, complete: true, ranges: 1 });
+    const boundBytes = 16 * 1024 * 1024;
+    assert.ok(m.largestCommitBytes() <= boundBytes + largestBlock, `a drop commit held ${m.largestCommitBytes()} bytes of puts (bound ${boundBytes} + one block of ${largestBlock})`);
+    assert.equal(valueOf((await idx.getById(1, snow(101)))!.value), 'v', 'a kept record is found by its block');
+    assert.equal(await idx.getById(1, snow(100)), undefined, 'a dropped one is not');
+    assert.equal(valueOf((await idx.getById(1, snow(100 + 29 * 6_000 + 1)))!.value), 'v', 'nor are kept records of the last block lost');
   });
 }
 
