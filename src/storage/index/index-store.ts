@@ -50,6 +50,12 @@ export interface ApplyStats {
 
 /** Keys deleted per engine commit when dropping ranges, so applies interleave. */
 const DROP_CHUNK_KEYS = 5_000;
+/**
+ * Id-block bytes read per engine commit of a drop's id-block pass (at least
+ * one block): rewritten blocks are held until the commit, and 5,000 blocks
+ * of frames of 64 MiB would be gigabytes.
+ */
+const DROP_CHUNK_BLOCK_BYTES_MAX = 16 * 1024 * 1024;
 
 /** Applies WAL frames to an engine (reading it back is IndexReader's). */
 export class IndexStore extends IndexReader {
@@ -440,24 +446,7 @@ export class IndexStore extends IndexReader {
       if (!complete) break;
       gone++;
     }
-    const dropped = new Set(ranges.slice(0, gone).map((r) => `${r.tableId}:${r.shard}`));
-    const blocks = Buffer.from([PREFIX_ID_BLOCK]);
-    let after: Uint8Array | undefined;
-    while (dropped.size > 0) {
-      const seen = await this.exclusive(async (batch) => {
-        let seen = 0;
-        const range = after === undefined ? { gt: blocks } : { gt: after };
-        for await (const [k, v] of this.engine.iterate({ ...range, lt: prefixEnd(blocks), limit: DROP_CHUNK_KEYS })) {
-          seen++;
-          after = k;
-          const kept = filterIdBlock(v, (tableId, shard) => dropped.has(`${tableId}:${shard}`));
-          if (kept === undefined) batch.del(k);
-          else if (kept !== v) batch.put(k, kept);
-        }
-        return seen;
-      });
-      if (seen < DROP_CHUNK_KEYS) break;
-    }
+    await this.dropBlockLocations(new Set(ranges.slice(0, gone).map((r) => `${r.tableId}:${r.shard}`)));
     if ((await this.maxId()) < floor) {
       await this.exclusive(async (batch) => {
         const { key, value } = idFloorBlock(floor);
@@ -468,6 +457,36 @@ export class IndexStore extends IndexReader {
       await this.laneRanges.claim(key.readUInt16BE(1), floor, floor);
     }
     return { records, complete, ranges: gone };
+  }
+
+  /**
+   * Rewrites every id block without the locations of the `dropped` ranges
+   * (`tableId:shard`), in chunks between apply batches. A chunk ends at
+   * DROP_CHUNK_KEYS blocks or once the blocks it read pass
+   * DROP_CHUNK_BLOCK_BYTES_MAX: a block is as large as its frame's records
+   * make it, and each rewritten one stays in the engine batch until it commits.
+   */
+  private async dropBlockLocations(dropped: ReadonlySet<string>): Promise<void> {
+    const blocks = Buffer.from([PREFIX_ID_BLOCK]);
+    let after: Uint8Array = blocks;
+    let more = dropped.size > 0;
+    while (more) {
+      more = await this.exclusive(async (batch) => {
+        let seen = 0;
+        let bytes = 0;
+        for await (const [k, v] of this.engine.iterate({ gt: after, lt: prefixEnd(blocks), limit: DROP_CHUNK_KEYS })) {
+          seen++;
+          after = k;
+          const kept = filterIdBlock(v, (tableId, shard) => dropped.has(`${tableId}:${shard}`));
+          if (kept === undefined) batch.del(k);
+          else if (kept !== v) batch.put(k, kept);
+          bytes += v.length;
+          // Leaving the loop closes the iterator; the next chunk goes on after `after`.
+          if (bytes >= DROP_CHUNK_BLOCK_BYTES_MAX) return true;
+        }
+        return seen === DROP_CHUNK_KEYS;
+      });
+    }
   }
 
   /**
