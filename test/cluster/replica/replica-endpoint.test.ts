@@ -114,3 +114,35 @@ test('LeafEntries pages end at their byte bound and go on after the key they end
     assert.deepEqual(got, all, `pages of ${bound} bytes hold every entry once, in order`);
   }
 });
+
+test('a write into a range closed for cleanup is NOT_READY, appends nothing and holds no admission; appends already under way are waited for', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-'));
+  const config = resolveConfig({ dataDir: dir, shards: 4 });
+  const { store, catalog } = await openDataDir(config, [EVENTS_TABLE], {}, pino({ level: 'silent' }));
+  t.after(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const tableId = catalog.require('events').id;
+  const batchBytes = eventsBatch(tableId, 3, 1n).length;
+  // Room for about two batches not yet indexed: a refused write that kept its admission would stall the third.
+  const handlers = replicaHandlers({ store, catalog, hlc: new Hlc(systemClock), reloadTables: async () => undefined, readBarrierMsMax: 5_000, unindexedBytesMax: batchBytes * 2, epoch: () => 1 });
+
+  // An append past the check when the range closes: the close resolves once it is durable, so a read barrier then sees it.
+  let durable = false;
+  void store.appendRecords(eventsBatch(tableId, 3, 100n), 3).then(() => (durable = true));
+  const release = await store.closeRanges([{ tableId, shard: 0 }]);
+  assert.equal(durable, true, 'the close waited for the append under way');
+  await store.readBarrier(5_000);
+  assert.equal(await store.holds({ tableId, shard: 0 }), true);
+
+  const before = store.lastAckedLsn;
+  for (let i = 0; i < 5; i++) {
+    await assert.rejects(handlers.Write({ batch: eventsBatch(tableId, 3, 200n + BigInt(i * 10)) }), (err: unknown) => isSluiceError(err) && err.code === 'NOT_READY');
+  }
+  assert.equal(store.lastAckedLsn, before, 'nothing was appended');
+  release();
+  release();
+  const ok = await handlers.Write({ batch: eventsBatch(tableId, 3, 300n) });
+  assert.ok(BigInt(ok.lsn) > before, 'the range takes writes again once released (and no admission was held by the refusals)');
+});
