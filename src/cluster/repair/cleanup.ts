@@ -68,9 +68,21 @@ export async function cleanup(d: CleanupDeps): Promise<CleanupReport> {
     }
     const skipped: SkippedRange[] = [];
     const skip = (range: ShardRange, table: string, reason: string): void => void skipped.push({ ...range, table, reason });
-    const releases: (() => void)[] = [];
+    const ranges = await rangesToHand(d, placement, skip);
+    // Closed before any compare, all at once (one wait for the appends under way): a record appended after
+    // its range's compare (a hint replayed here) would be dropped unhanded.
+    const release = await d.store.closeRanges(ranges.map((r) => r.range));
     try {
-      const { handed, pushed } = await handOffRanges(d, placement, skip, releases);
+      let pushed = 0;
+      const handed: HandOff[] = [];
+      for (const r of ranges) {
+        try {
+          for (const peer of r.replicas) pushed += await d.antiEntropy.handOff(r.range, peer);
+          handed.push(r);
+        } catch (err) {
+          skip(r.range, r.table, `handing it to its replicas failed: ${(err as Error).message}`);
+        }
+      }
       // One drop for every handed range: the id blocks are rewritten in a single pass.
       const gone = moving() ? { records: 0, ranges: 0 } : await d.store.dropRanges(handed.map((h) => h.range), () => !moving());
       for (const h of handed.slice(gone.ranges)) skip(h.range, h.table, 'the placement changed meanwhile');
@@ -78,20 +90,21 @@ export async function cleanup(d: CleanupDeps): Promise<CleanupReport> {
       d.log.info({ event: 'cleanup', ...report, skipped: skipped.length }, 'dropped the ranges this node no longer replicates');
       return report;
     } finally {
-      for (const release of releases) release();
+      release();
     }
   });
 }
 
-/**
- * Hands each table shard this node holds but does not replicate at
- * `placement` to its replicas, closed to appends from before its compare
- * (the release of each goes to `releases`; a range not handed is opened at
- * once). Returns the ranges handed, and how many records were pushed.
- */
-async function handOffRanges(d: CleanupDeps, placement: Placement, skip: (range: ShardRange, table: string, reason: string) => void, releases: (() => void)[]): Promise<{ handed: { range: ShardRange; table: string }[]; pushed: number }> {
-  const handed: { range: ShardRange; table: string }[] = [];
-  let pushed = 0;
+/** A table shard to hand to its replicas, then drop. */
+interface HandOff {
+  readonly range: ShardRange;
+  readonly table: string;
+  readonly replicas: readonly string[];
+}
+
+/** The table shards this node holds but does not replicate at `placement` and whose replicas are all alive; the rest are skipped. */
+async function rangesToHand(d: CleanupDeps, placement: Placement, skip: (range: ShardRange, table: string, reason: string) => void): Promise<HandOff[]> {
+  const out: HandOff[] = [];
   for (const table of d.catalog.list()) {
     const rf = currentDef(table).replicationFactor;
     for (let shard = 0; shard < d.shards; shard++) {
@@ -100,21 +113,9 @@ async function handOffRanges(d: CleanupDeps, placement: Placement, skip: (range:
       const range = { shard, tableId: table.id };
       if (!(await d.store.holds(range))) continue;
       const down = replicas.filter((n) => d.detector.state(n) !== 'alive');
-      if (down.length > 0) {
-        skip(range, table.name, `replica ${down.join(', ')} is not alive`);
-        continue;
-      }
-      // Closed before the compare: a record appended after it (a hint replayed here) would be dropped unhanded.
-      const release = await d.store.closeRanges([range]);
-      releases.push(release);
-      try {
-        for (const peer of replicas) pushed += await d.antiEntropy.handOff(range, peer);
-        handed.push({ range, table: table.name });
-      } catch (err) {
-        release();
-        skip(range, table.name, `handing it to its replicas failed: ${(err as Error).message}`);
-      }
+      if (down.length > 0) skip(range, table.name, `replica ${down.join(', ')} is not alive`);
+      else out.push({ range, table: table.name, replicas });
     }
   }
-  return { handed, pushed };
+  return out;
 }
