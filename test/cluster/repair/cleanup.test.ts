@@ -47,6 +47,8 @@ async function joined(t: { after: (fn: () => Promise<void> | void) => void }) {
   const keys: string[] = [];
   for (let i = 0; keys.length < 20; i++) if (cluster.batchShard(`key${i}`) === shard) keys.push(`key${i}`);
   const ack = await cluster.write('n1', keys, { consistency: 'all' });
+  // Cleanup finds the ranges a node holds in its index: wait until the write is applied there.
+  for (const n of cluster.nodes) await n.store.readBarrier(5_000);
   return { cluster, c, after, shard, ids: ack.ids as bigint[] };
 }
 
@@ -98,6 +100,24 @@ test('cleanup before the node has read a placement answers NOT_READY and deletes
   // An empty ring is a placement not read yet (a node started against an etcd with no placement map).
   c.placement = new Placement({ epoch: 0, nodes: [] });
   await assert.rejects(cleanupOf(cluster, n1, () => c.placement)(), (err: Error & { code?: string }) => err.code === 'NOT_READY', 'refused');
+  const stored = await cluster.storedIds('n1');
+  assert.deepEqual(ids.filter((id) => !stored.has(id)), [], 'n1 kept every record');
+});
+
+test('cleanup during a membership change answers NOT_READY and deletes nothing; a transition that starts during the hand-off keeps every range', async (t) => {
+  const { cluster, c, after, shard, ids } = await joined(t);
+  const n1 = cluster.node('n1');
+  c.placement = new Placement({ epoch: 2, nodes: ['n1', 'n2', 'n3'], target: ['n1', 'n2', 'n3', 'n4'] });
+  await assert.rejects(cleanupOf(cluster, n1, () => c.placement)(), (err: Error & { code?: string }) => err.code === 'NOT_READY', 'refused while moving');
+
+  c.placement = after;
+  const ae = new WatchedAntiEntropy({ nodeId: 'n1', shards: cluster.shards, catalog: n1.catalog, placement: () => c.placement, transport: n1.transport, detector: n1.detector, timeoutMs: 30_000, log: silent });
+  ae.afterHandOff = async () => {
+    c.placement = new Placement({ epoch: 4, nodes: after.nodes, target: ['n2', 'n3', 'n4'] });
+  };
+  const report = await cleanupOf(cluster, n1, () => c.placement, ae)();
+  assert.equal(report.ranges, 0, JSON.stringify(report));
+  assert.ok(report.skipped.some((s) => s.shard === shard && /placement changed/.test(s.reason)), `the handed range is reported kept: ${JSON.stringify(report.skipped)}`);
   const stored = await cluster.storedIds('n1');
   assert.deepEqual(ids.filter((id) => !stored.has(id)), [], 'n1 kept every record');
 });
