@@ -84,12 +84,23 @@ export function clusterCommand(): Command {
     .action(async (o: { url: string; all?: boolean }) => {
       const urls = o.all === true ? ((await requestJson(`${o.url}/v1/cluster`)) as Status).nodes.flatMap((n) => (n.http === undefined ? [] : [n.http])) : [o.url];
       let incomplete = false;
+      let failed = false;
       for (const url of urls) {
-        const r = (await requestJson(`${url}/v1/cluster/cleanup`, { method: 'POST' })) as CleanupReport;
+        let r: CleanupReport;
+        try {
+          r = (await requestJson(`${url}/v1/cluster/cleanup`, { method: 'POST' })) as CleanupReport;
+        } catch (err) {
+          // With --all, one node down or refusing (NOT_READY) must not keep the nodes after it from being cleaned.
+          if (urls.length === 1) throw err;
+          process.stdout.write(`${url}: not cleaned: ${(err as Error).message}\n`);
+          failed = true;
+          continue;
+        }
         process.stdout.write(`${url}: dropped ${r.ranges} table shards (${r.deleted} records) at placement epoch ${r.epoch}; ${r.pushed} records handed to replicas first\n`);
         for (const s of r.skipped) process.stdout.write(`  kept ${s.table} shard ${s.shard}: ${s.reason}\n`);
         if (r.skipped.length > 0) incomplete = true;
       }
+      if (failed) throw new CliError('some nodes were not cleaned (see above); run cleanup again once they answer', 1);
       if (incomplete) throw new CliError('some shards were kept; run cleanup again once their replicas are back', 1);
     });
   cluster
