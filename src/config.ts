@@ -155,6 +155,13 @@ export const FETCH_REPLY_BYTES_MAX = 64 * MiB;
 export const LEAF_ENTRIES_REPLY_BYTES_MAX = 8 * MiB;
 
 /**
+ * Records a replica returns for one Scan or ScanShard, whatever the caller
+ * asked: a cluster range page asks for one more than it returns (to learn
+ * whether another page follows), so it returns at most one less than this.
+ */
+export const REPLICA_PAGE_RECORDS_MAX = 10_000;
+
+/**
  * Largest gRPC message the client port (Ingest) receives, bytes: twice the
  * body limit and 1 MiB, so that a request a little past the limit is read
  * and answered PAYLOAD_TOO_LARGE with its code, while one far past it is

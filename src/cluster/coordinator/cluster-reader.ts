@@ -5,6 +5,7 @@
  * acknowledging replica gave, so a read passing it waits on those replicas
  * until they have applied the write.
  */
+import { REPLICA_PAGE_RECORDS_MAX } from '../../config.ts';
 import { compareStoredRecords } from '../../core/last-writer-wins.ts';
 import { SluiceError, isSluiceError } from '../../core/errors.ts';
 import { hlcFromParts, type Hlc } from '../../core/hlc.ts';
@@ -90,12 +91,14 @@ export class ClusterReader {
     const shard = shardOf(query.key, this.d.shards);
     const after = query.cursor === undefined ? undefined : cursorKey(shard, entry.id, keyBuf, query.cursor);
     const replicas = placement.replicas(shard, rf);
+    // The one record past the page (that says another follows) must fit what a replica returns; the page then ends sooner.
+    const limit = Math.min(query.limit, REPLICA_PAGE_RECORDS_MAX - 1);
     const answers = await readQuorum(replicas, query.consistency ?? 'quorum', token, this.order, (node) =>
       this.call(node, 'Scan', {
         tableId: entry.id,
         shard,
         key: keyBuf,
-        limit: query.limit + 1,
+        limit: limit + 1,
         ...(query.fromMs === undefined ? {} : { fromMs: query.fromMs }),
         ...(query.toMs === undefined ? {} : { toMs: query.toMs }),
         ...(after === undefined ? {} : { after }),
@@ -103,17 +106,17 @@ export class ClusterReader {
         ...this.asOf(query.asOf),
       }),
     );
-    const pages = answers.map((a) => ({ node: a.node, records: a.reply.records, full: a.reply.records.length > query.limit }));
-    const { records: merged, dropped } = await withoutMoved(pages, mergeNewest(pages.map((p) => p.records), query.limit + 1), this.getOn(entry, token, query.asOf));
+    const pages = answers.map((a) => ({ node: a.node, records: a.reply.records, full: a.reply.records.length > limit }));
+    const { records: merged, dropped } = await withoutMoved(pages, mergeNewest(pages.map((p) => p.records), limit + 1), this.getOn(entry, token, query.asOf));
     if (answers.length > 1 && merged.length > 0) {
       for (const { node, reply } of answers) {
-        const missing = lackedBy(reply.records, merged, query.limit);
+        const missing = lackedBy(reply.records, merged, limit);
         if (missing.length > 0) this.repair(entry, [node], missing);
       }
     }
     // A dropped record may leave the page short while a replica had more: page on from the last record kept.
-    const more = merged.length > query.limit || (dropped > 0 && pages.some((p) => p.full));
-    const page = merged.slice(0, query.limit);
+    const more = merged.length > limit || (dropped > 0 && pages.some((p) => p.full));
+    const page = merged.slice(0, limit);
     const last = page.at(-1);
     return { records: page.map(readRecordOf), nextCursor: more && last !== undefined ? encodeCursor(last[0]) : null };
   }

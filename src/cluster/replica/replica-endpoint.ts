@@ -14,10 +14,7 @@ import { MerkleBuilder, leafOf } from '../repair/merkle.ts';
 import { txHandlers } from './tx-endpoint.ts';
 import type { ReplicaHandlers } from '../transport/replica-transport.ts';
 import { leafEntryBytes, type FetchReply, type LeafEntriesReply, type LeafEntriesRequest, type WireRecord } from '../transport/replica-messages.ts';
-import { FETCH_REPLY_BYTES_MAX, LEAF_ENTRIES_REPLY_BYTES_MAX } from '../../config.ts';
-
-/** Largest page a peer may ask for. */
-const PAGE_RECORDS_MAX = 10_000;
+import { FETCH_REPLY_BYTES_MAX, LEAF_ENTRIES_REPLY_BYTES_MAX, REPLICA_PAGE_RECORDS_MAX } from '../../config.ts';
 
 export interface ReplicaEndpointDeps {
   readonly store: LocalStore;
@@ -183,7 +180,7 @@ export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
       await barrier(lsn);
       const bound = await readBound(asOf, query.tableId, query.shard);
       const records: WireRecord[] = [];
-      for await (const page of store.scanKey({ ...query, ...bound, limit: Math.min(query.limit, PAGE_RECORDS_MAX) })) {
+      for await (const page of store.scanKey({ ...query, ...bound, limit: Math.min(query.limit, REPLICA_PAGE_RECORDS_MAX) })) {
         for (const rec of page) records.push([rec.recordKey, Buffer.from(rec.value)]);
       }
       return { records };
@@ -193,7 +190,7 @@ export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
       await barrier(undefined);
       const bound = await readBound(asOf, tableId, shard);
       const records: WireRecord[] = [];
-      const options = { tableId, limit: Math.min(limit, PAGE_RECORDS_MAX), ...(after === undefined ? {} : { after }), ...bound };
+      const options = { tableId, limit: Math.min(limit, REPLICA_PAGE_RECORDS_MAX), ...(after === undefined ? {} : { after }), ...bound };
       for await (const page of store.scanShard(shard, options)) for (const rec of page) records.push([rec.recordKey, Buffer.from(rec.value)]);
       return { records };
     },
