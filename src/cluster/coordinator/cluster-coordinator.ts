@@ -85,6 +85,7 @@ export class ClusterCoordinator implements Coordinator {
       hlc: d.hlc,
       shards: d.options.shards,
       placement: d.placement,
+      refreshPlacement: d.refreshPlacement,
       transport: d.transport,
       delivery,
       replicaTimeoutMs,

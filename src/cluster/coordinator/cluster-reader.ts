@@ -27,11 +27,16 @@ import { decodeClusterToken, lsnFor, tokenVersion } from './read-token.ts';
 /** Records per page when an export pages through a shard. */
 const EXPORT_PAGE_RECORDS = 2_000;
 
+/** Reads again after a replica said the placement is stale (a transition is a few epochs at most). */
+const STALE_RETRIES = 3;
+
 export interface ClusterReaderDeps {
   readonly nodeId: string;
   readonly hlc: Hlc;
   readonly shards: number;
   readonly placement: () => Placement;
+  /** Reads the placement from etcd now (after a replica said ours is stale). */
+  readonly refreshPlacement: () => Promise<Placement>;
   readonly transport: ReplicaTransport;
   readonly delivery: Delivery;
   readonly replicaTimeoutMs: number;
@@ -54,8 +59,12 @@ export class ClusterReader {
 
   /** One record by id, newest version among R replicas of its shard, or undefined. */
   async getById(entry: TableEntry, id: bigint, options: ReadOptions = {}): Promise<ReadRecord | undefined> {
+    return (await this.routed((placement) => this.getByIdIn(placement, entry, id, options))).value;
+  }
+
+  /** `getById` on the replicas of one placement. */
+  private async getByIdIn(placement: Placement, entry: TableEntry, id: bigint, options: ReadOptions): Promise<ReadRecord | undefined> {
     const token = decodeClusterToken(options.token);
-    const placement = this.d.placement();
     const rf = currentDef(entry).replicationFactor;
     // An id does not name its shard: ask every node, enough of them to cover R replicas of any shard.
     const nodes = placement.nodes;
@@ -63,8 +72,11 @@ export class ClusterReader {
     // Nodes known down are not asked: a paused peer would hold every get for the RPC deadline.
     const asOf = this.asOf(options.asOf);
     const settled = await Promise.allSettled(
-      nodes.filter((node) => this.d.delivery.isUp(node)).map(async (node) => ({ node, reply: await this.call(node, 'Get', { tableId: entry.id, id: String(id), ...lsnFor(token, node), ...asOf }) })),
+      nodes.filter((node) => this.d.delivery.isUp(node)).map(async (node) => ({ node, reply: await this.call(node, 'Get', { tableId: entry.id, id: String(id), ...lsnFor(token, node), ...asOf, epoch: placement.epoch }) })),
     );
+    // A node that follows a newer ring: the nodes asked are not the ones that hold the record now.
+    const stale = settled.find((s) => s.status === 'rejected' && isSluiceError(s.reason, 'STALE_PLACEMENT'));
+    if (stale?.status === 'rejected') throw stale.reason;
     // A snapshot the replicas could not serve (an undecided batch below it) fails the read, not "not found".
     const refused = settled.find((s) => s.status === 'rejected' && isSluiceError(s.reason, 'READ_TIMEOUT'));
     if (refused?.status === 'rejected' && asOf.asOf !== undefined) throw refused.reason;
@@ -84,8 +96,12 @@ export class ClusterReader {
 
   /** One page of a shard key's records in event-time order, merged from R replicas. */
   async queryRange(entry: TableEntry, query: RangeQuery): Promise<RangePage> {
+    return (await this.routed((placement) => this.queryRangeIn(placement, entry, query))).value;
+  }
+
+  /** `queryRange` on the replicas of one placement. */
+  private async queryRangeIn(placement: Placement, entry: TableEntry, query: RangeQuery): Promise<RangePage> {
     const token = decodeClusterToken(query.token);
-    const placement = this.d.placement();
     const rf = currentDef(entry).replicationFactor;
     const keyBuf = Buffer.from(query.key, 'utf8');
     const shard = shardOf(query.key, this.d.shards);
@@ -104,6 +120,7 @@ export class ClusterReader {
         ...(after === undefined ? {} : { after }),
         ...lsnFor(token, node),
         ...this.asOf(query.asOf),
+        epoch: placement.epoch,
       }),
     );
     const pages = answers.map((a) => ({ node: a.node, records: a.reply.records, full: a.reply.records.length > limit }));
@@ -129,16 +146,23 @@ export class ClusterReader {
    */
   async *scanTable(entry: TableEntry, options: ReadOptions = {}): AsyncGenerator<readonly ReadRecord[]> {
     const token = decodeClusterToken(options.token);
-    const placement = this.d.placement();
+    let placement = this.d.placement();
     const rf = currentDef(entry).replicationFactor;
     const asOf = this.asOf(options.asOf);
     const consistency = options.consistency ?? (options.asOf === undefined ? 'one' : 'quorum');
     for (let shard = 0; shard < this.d.shards; shard++) {
       let after: Buffer | undefined;
       for (;;) {
-        const answers = await readQuorum(placement.replicas(shard, rf), consistency, token, this.order, (node) =>
-          this.call(node, 'ScanShard', { tableId: entry.id, shard, limit: EXPORT_PAGE_RECORDS, ...(after === undefined ? {} : { after }), ...asOf }),
+        // A page of a ring that switched meanwhile is read again from the new one, from the same record on.
+        const read = await this.routed(
+          (p) =>
+            readQuorum(p.replicas(shard, rf), consistency, token, this.order, (node) =>
+              this.call(node, 'ScanShard', { tableId: entry.id, shard, limit: EXPORT_PAGE_RECORDS, ...(after === undefined ? {} : { after }), ...asOf, epoch: p.epoch }),
+            ),
+          placement,
         );
+        placement = read.placement;
+        const answers = read.value;
         // The first page-size records of the merge are exact: each replica sent its first page-size after `after`.
         const pages = answers.map((a) => ({ node: a.node, records: a.reply.records, full: a.reply.records.length >= EXPORT_PAGE_RECORDS }));
         const records = answers.length === 1 ? (answers[0]?.reply.records ?? []) : (await withoutMoved(pages, mergeNewest(pages.map((p) => p.records), EXPORT_PAGE_RECORDS), this.getOn(entry, token, options.asOf))).records;
@@ -162,6 +186,21 @@ export class ClusterReader {
     const now = this.d.hlc.now();
     const v = tokenVersion(decodeClusterToken(token));
     return [now, floor, v].reduce((a, b) => (a > b ? a : b));
+  }
+
+  /**
+   * `read` with the replicas of `placement`; while a replica says it follows
+   * a newer one (STALE_PLACEMENT), again with the placement etcd holds.
+   */
+  private async routed<T>(read: (placement: Placement) => Promise<T>, placement = this.d.placement()): Promise<{ value: T; placement: Placement }> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return { value: await read(placement), placement };
+      } catch (err) {
+        if (!isSluiceError(err, 'STALE_PLACEMENT') || attempt >= STALE_RETRIES) throw err;
+        placement = await this.d.refreshPlacement();
+      }
+    }
   }
 
   /** A Get of one record on one replica, as a read of this query would make it (its read token and snapshot). */

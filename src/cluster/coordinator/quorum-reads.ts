@@ -3,7 +3,8 @@
  * fewer, falling back to the next replica when one fails. Replicas that
  * acknowledged the write a read token names are asked first (they hold
  * what the reader must see), then this node, then live peers, then the
- * rest.
+ * rest. A replica that follows a newer placement ends the read at once
+ * (STALE_PLACEMENT): the set asked is no longer the shard's.
  */
 import { SluiceError, isSluiceError } from '../../core/errors.ts';
 import { requiredReplicas, type Consistency } from './coordinator.ts';
@@ -20,7 +21,7 @@ export interface ReadOrder {
   readonly isUp: (node: string) => boolean;
 }
 
-/** Asks `replicas` until `consistency` of them answered; NO_QUORUM when too few do. */
+/** Asks `replicas` until `consistency` of them answered; NO_QUORUM when too few do, STALE_PLACEMENT when one follows a newer ring. */
 export async function readQuorum<T>(
   replicas: readonly string[],
   consistency: Consistency,
@@ -35,18 +36,22 @@ export async function readQuorum<T>(
   let next = 0;
   let lastError: unknown;
   let readTimeout: SluiceError | undefined;
+  let stale: SluiceError | undefined;
   const worker = async (): Promise<void> => {
-    while (answers.length < need && next < queue.length) {
+    while (answers.length < need && next < queue.length && stale === undefined) {
       const node = queue[next++] as string;
       try {
         answers.push({ node, reply: await ask(node) });
       } catch (err) {
         lastError = err;
         if (isSluiceError(err, 'READ_TIMEOUT')) readTimeout = err;
+        // The replicas were chosen by an outdated ring: no other answer of it counts (the caller routes again).
+        if (isSluiceError(err, 'STALE_PLACEMENT')) stale = err;
       }
     }
   };
   await Promise.all(Array.from({ length: need }, worker));
+  if (stale !== undefined) throw stale;
   if (answers.length < need) {
     // A replica that could not serve in time (an undecided batch below a snapshot) says so under its own code.
     const code = readTimeout !== undefined ? 'READ_TIMEOUT' : 'NO_QUORUM';

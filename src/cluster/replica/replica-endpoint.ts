@@ -84,6 +84,17 @@ export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   };
+  /**
+   * A read whose replicas were chosen by an older placement than this node
+   * follows is refused: after a ring switch, a quorum of the old ring can
+   * lack writes the new ring acknowledged. The coordinator reads the
+   * placement again and asks the replicas it names now.
+   */
+  const routedNow = (epoch: number | undefined): void => {
+    if (epoch !== undefined && epoch < deps.epoch()) {
+      throw new SluiceError('STALE_PLACEMENT', `the read was routed by placement epoch ${epoch}; this replica follows ${deps.epoch()}`);
+    }
+  };
   const barrier = (lsn: string | undefined): Promise<void> =>
     store.readBarrier(deps.readBarrierMsMax, lsn === undefined ? store.lastAckedLsn : minBig(BigInt(lsn), store.lastAckedLsn));
   /**
@@ -169,14 +180,16 @@ export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
       }
     },
 
-    async Get({ tableId, id, lsn, asOf }) {
+    async Get({ tableId, id, lsn, asOf, epoch }) {
+      routedNow(epoch);
       await barrier(lsn);
       const { maxVersion } = await readBound(asOf, tableId, undefined);
       const rec = await store.getById(tableId, BigInt(id), maxVersion);
       return rec === undefined ? {} : { record: [rec.recordKey, Buffer.from(rec.value)] };
     },
 
-    async Scan({ lsn, asOf, ...query }) {
+    async Scan({ lsn, asOf, epoch, ...query }) {
+      routedNow(epoch);
       await barrier(lsn);
       const bound = await readBound(asOf, query.tableId, query.shard);
       const records: WireRecord[] = [];
@@ -186,7 +199,8 @@ export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
       return { records };
     },
 
-    async ScanShard({ tableId, shard, after, limit, asOf }) {
+    async ScanShard({ tableId, shard, after, limit, asOf, epoch }) {
+      routedNow(epoch);
       await barrier(undefined);
       const bound = await readBound(asOf, tableId, shard);
       const records: WireRecord[] = [];

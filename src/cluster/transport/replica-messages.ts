@@ -40,17 +40,21 @@ import type { KeyRangeQuery } from '../../storage/index/index-store.ts';
  *
  *   Write        req   { batch: batch, epoch?: int, requestId?: str }
  *                reply { lsn: decimal }               the replica's WAL LSN, after fsync
- *   Get          req   { tableId: int, id: decimal, lsn?: decimal, asOf?: decimal }
+ *   Get          req   { tableId: int, id: decimal, lsn?: decimal, asOf?: decimal,
+ *                        epoch?: int }
  *                reply { record?: Record }            absent: no such id
  *   Scan         req   { tableId: int, shard: int, key: bytes (UTF-8 shard key),
  *                        fromMs?: number, toMs?: number, after?: recordKey,
- *                        limit: int, lsn?: decimal, asOf?: decimal }
+ *                        limit: int, lsn?: decimal, asOf?: decimal, epoch?: int }
  *                reply { records: array [Record ...] }
  *   ScanShard    req   { tableId: int, shard: int, after?: recordKey, limit: int,
- *                        asOf?: decimal }
+ *                        asOf?: decimal, epoch?: int }
  *                reply { records: array [Record ...] }
  *                asOf: a snapshot (HLC version); only records at or below
  *                it, once no atomic batch prepared at or below it is pending
+ *                epoch (reads): the placement epoch the coordinator chose
+ *                the replicas by; a replica that follows a newer one
+ *                refuses (STALE_PLACEMENT), as it refuses such a write
  *   LookupPks    req   { tableId: int, shard: int, pks: array [str ...] }
  *                reply { entries: array [(array [id: decimal, version: decimal] | nil) ...] }
  *                                                     one per pk, in order; nil: unknown pk
@@ -134,18 +138,22 @@ export interface GetRequest {
   readonly lsn?: string;
   /** A snapshot: only a record at or below this HLC version. */
   readonly asOf?: string;
+  /** The placement epoch the read was routed by (a replica that follows a newer one refuses). */
+  readonly epoch?: number;
 }
 export interface GetReply {
   readonly record?: WireRecord;
 }
 /** The index's range query, plus the read token's LSN for this replica and a snapshot. */
-export type ScanRequest = Omit<KeyRangeQuery, 'maxVersion'> & { readonly lsn?: string; readonly asOf?: string };
+export type ScanRequest = Omit<KeyRangeQuery, 'maxVersion'> & { readonly lsn?: string; readonly asOf?: string; readonly epoch?: number };
 export interface ScanShardRequest {
   readonly tableId: number;
   readonly shard: number;
   readonly after?: Buffer;
   readonly limit: number;
   readonly asOf?: string;
+  /** The placement epoch the read was routed by (a replica that follows a newer one refuses). */
+  readonly epoch?: number;
 }
 export interface RecordsReply {
   readonly records: WireRecord[];
@@ -349,15 +357,15 @@ const SHAPES: { readonly [M in ReplicaMethod]: { readonly request: Shape; readon
     reply: [['lsn', decimal]],
   },
   Get: {
-    request: [['tableId', int], ['id', decimal], ['lsn', optional(decimal)], ['asOf', optional(decimal)]],
+    request: [['tableId', int], ['id', decimal], ['lsn', optional(decimal)], ['asOf', optional(decimal)], ['epoch', optional(int)]],
     reply: [['record', optional(record)]],
   },
   Scan: {
-    request: [['tableId', int], ['shard', int], ['key', bytes], ['fromMs', optional(number)], ['toMs', optional(number)], ['after', optional(bytes)], ['limit', int], ['lsn', optional(decimal)], ['asOf', optional(decimal)]],
+    request: [['tableId', int], ['shard', int], ['key', bytes], ['fromMs', optional(number)], ['toMs', optional(number)], ['after', optional(bytes)], ['limit', int], ['lsn', optional(decimal)], ['asOf', optional(decimal)], ['epoch', optional(int)]],
     reply: [['records', records]],
   },
   ScanShard: {
-    request: [['tableId', int], ['shard', int], ['after', optional(bytes)], ['limit', int], ['asOf', optional(decimal)]],
+    request: [['tableId', int], ['shard', int], ['after', optional(bytes)], ['limit', int], ['asOf', optional(decimal)], ['epoch', optional(int)]],
     reply: [['records', records]],
   },
   LookupPks: {
