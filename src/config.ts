@@ -155,6 +155,17 @@ export const FETCH_REPLY_BYTES_MAX = 64 * MiB;
 export const LEAF_ENTRIES_REPLY_BYTES_MAX = 8 * MiB;
 
 /**
+ * Record bytes a replica puts in one Scan or ScanShard reply (a range
+ * page, an export page): past it the reply ends and says `more`, and the
+ * reader pages on from its last record. Without it a page of large records
+ * made a reply past the gRPC message limit (the read failed on every
+ * remote replica) and held the whole page in memory. One record past the
+ * bound still goes, so the bound and the largest record fit a message.
+ * @default 16 MiB
+ */
+export const SCAN_REPLY_BYTES_MAX = 16 * MiB;
+
+/**
  * Records a replica returns for one Scan or ScanShard, whatever the caller
  * asked: a cluster range page asks for one more than it returns (to learn
  * whether another page follows), so it returns at most one less than this.
@@ -928,6 +939,7 @@ assert.equal(HLC_MAX_OFFSET_MS_DEFAULT, hlcRemoteAheadMsMax(DEFAULT_CONFIG.maxCl
 assert(FETCH_REPLY_BYTES_MAX + BODY_BYTES_MAX_LIMIT + REPLICA_ENVELOPE_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX, 'a Fetch reply at its bound plus one record of the largest body fits a replica message');
 // A LeafEntries entry: a record key of at most the engine's limit, a version of at most 20 digits and 5 bytes of framing.
 assert(LEAF_ENTRIES_REPLY_BYTES_MAX + 2 * (ENGINE_KEY_BYTES_MAX + 32) + REPLICA_ENVELOPE_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX, 'a LeafEntries reply at its bound plus one entry and its next key fits a replica message');
+assert(SCAN_REPLY_BYTES_MAX + BODY_BYTES_MAX_LIMIT + REPLICA_ENVELOPE_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX, 'a Scan reply at its bound plus one record of the largest body fits a replica message');
 assert(HINT_SEGMENT_BYTES_MAX <= (BOUNDS.hintBytesMaxPerPeer?.[0] ?? 0), "a peer's smallest hint queue holds a whole segment");
 assert(DEDUPE_PREFIX_BYTES_MAX + DEDUPE_NUMBER_CHARS_MAX <= KEY_BYTES_MAX_LIMIT, 'a dedupe key (stored as a primary key) fits where a primary key does');
 assert(STATUS_REFRESH_SECONDS * 1000 * 10 <= (BOUNDS.statusSessionTtlMs?.[0] ?? 0), 'a status session outlives ten page refreshes');

@@ -118,6 +118,8 @@ export interface InProcessOptions {
   readonly leafEntriesReplyBytesMax?: number;
   /** Largest message between nodes, bytes. @default no limit */
   readonly messageBytesMax?: number;
+  /** Record bytes per Scan and ScanShard reply of each replica. @default SCAN_REPLY_BYTES_MAX */
+  readonly scanReplyBytesMax?: number;
 }
 
 /** A running in-process cluster. */
@@ -174,6 +176,7 @@ export class InProcessCluster {
       maxClockOffsetMs: config.maxClockOffsetMs,
       ...(options.fetchReplyBytesMax === undefined ? {} : { fetchReplyBytesMax: options.fetchReplyBytesMax }),
       ...(options.leafEntriesReplyBytesMax === undefined ? {} : { leafEntriesReplyBytesMax: options.leafEntriesReplyBytesMax }),
+      ...(options.scanReplyBytesMax === undefined ? {} : { scanReplyBytesMax: options.scanReplyBytesMax }),
     });
     this.network.register(id, handlers);
     const transport = new LocalTransport(id, handlers, new FaultTransport(id, this.network, this.faults));

@@ -5,7 +5,7 @@
  * acknowledging replica gave, so a read passing it waits on those replicas
  * until they have applied the write.
  */
-import { REPLICA_PAGE_RECORDS_MAX } from '../../config.ts';
+import { REPLICA_PAGE_RECORDS_MAX, SCAN_REPLY_BYTES_MAX } from '../../config.ts';
 import { compareStoredRecords } from '../../core/last-writer-wins.ts';
 import { SluiceError, isSluiceError } from '../../core/errors.ts';
 import { hlcFromParts, type Hlc } from '../../core/hlc.ts';
@@ -14,7 +14,7 @@ import { currentDef, type TableEntry } from '../../storage/catalog.ts';
 import { recordKeyId } from '../../storage/index/key-layout.ts';
 import type { Placement } from '../placement/placement.ts';
 import { batchOfRecords } from '../repair/record-batches.ts';
-import type { ReplicaMethods, WireRecord } from '../transport/replica-messages.ts';
+import type { ReplicaMethods, ScanReply, WireRecord } from '../transport/replica-messages.ts';
 import type { ReplicaTransport } from '../transport/replica-transport.ts';
 import type { RangePage, RangeQuery, ReadOptions, ReadRecord } from './coordinator.ts';
 import { cursorKey, encodeCursor } from './cursor.ts';
@@ -121,21 +121,25 @@ export class ClusterReader {
         ...lsnFor(token, node),
         ...this.asOf(query.asOf),
         epoch: placement.epoch,
+        replyBytesMax: SCAN_REPLY_BYTES_MAX,
       }),
     );
-    const pages = answers.map((a) => ({ node: a.node, records: a.reply.records, full: a.reply.records.length > limit }));
-    const { records: merged, dropped } = await withoutMoved(pages, mergeNewest(pages.map((p) => p.records), limit + 1), this.getOn(entry, token, query.asOf));
+    const pages = answers.map((a) => ({ node: a.node, records: a.reply.records, full: a.reply.records.length > limit || a.reply.more === true }));
+    const horizon = horizonOf(answers.map((a) => a.reply));
+    const candidates = upTo(mergeNewest(pages.map((p) => p.records), limit + 1), horizon);
+    const { records: merged, dropped } = await withoutMoved(pages, candidates, this.getOn(entry, token, query.asOf));
     if (answers.length > 1 && merged.length > 0) {
-      for (const { node, reply } of answers) {
-        const missing = lackedBy(reply.records, merged, limit);
-        if (missing.length > 0) this.repair(entry, [node], missing);
+      for (const p of pages) {
+        const missing = lackedBy(p.records, p.full, merged);
+        if (missing.length > 0) this.repair(entry, [p.node], missing);
       }
     }
     // A dropped record may leave the page short while a replica had more: page on from the last record kept.
-    const more = merged.length > limit || (dropped > 0 && pages.some((p) => p.full));
+    const more = merged.length > limit || (dropped > 0 && pages.some((p) => p.full)) || horizon !== undefined;
     const page = merged.slice(0, limit);
-    const last = page.at(-1);
-    return { records: page.map(readRecordOf), nextCursor: more && last !== undefined ? encodeCursor(last[0]) : null };
+    // A page left empty below the horizon (all of it superseded) pages on from the horizon.
+    const resume = page.at(-1)?.[0] ?? horizon;
+    return { records: page.map(readRecordOf), nextCursor: more && resume !== undefined ? encodeCursor(resume) : null };
   }
 
   /**
@@ -157,20 +161,36 @@ export class ClusterReader {
         const read = await this.routed(
           (p) =>
             readQuorum(p.replicas(shard, rf), consistency, token, this.order, (node) =>
-              this.call(node, 'ScanShard', { tableId: entry.id, shard, limit: EXPORT_PAGE_RECORDS, ...(after === undefined ? {} : { after }), ...asOf, epoch: p.epoch }),
+              this.call(node, 'ScanShard', { tableId: entry.id, shard, limit: EXPORT_PAGE_RECORDS, ...(after === undefined ? {} : { after }), ...asOf, epoch: p.epoch, replyBytesMax: SCAN_REPLY_BYTES_MAX }),
             ),
           placement,
         );
         placement = read.placement;
-        const answers = read.value;
-        // The first page-size records of the merge are exact: each replica sent its first page-size after `after`.
-        const pages = answers.map((a) => ({ node: a.node, records: a.reply.records, full: a.reply.records.length >= EXPORT_PAGE_RECORDS }));
-        const records = answers.length === 1 ? (answers[0]?.reply.records ?? []) : (await withoutMoved(pages, mergeNewest(pages.map((p) => p.records), EXPORT_PAGE_RECORDS), this.getOn(entry, token, options.asOf))).records;
+        const { records, resume, full } = await this.mergedShardPage(entry, token, options.asOf, read.value);
         if (records.length > 0) yield records.map(readRecordOf);
-        if (!answers.some((a) => a.reply.records.length >= EXPORT_PAGE_RECORDS)) break;
-        after = records.at(-1)?.[0];
+        if (!full || resume === undefined) break;
+        after = resume;
       }
     }
+  }
+
+  /**
+   * One export page of a shard from the replicas' answers: the records to
+   * yield, the record key the next page starts after, and whether a
+   * replica may hold more.
+   */
+  private async mergedShardPage(entry: TableEntry, token: ReturnType<typeof decodeClusterToken>, asOf: bigint | undefined, answers: readonly { node: string; reply: ScanReply }[]): Promise<{ records: WireRecord[]; resume: Buffer | undefined; full: boolean }> {
+    const pages = answers.map((a) => ({ node: a.node, records: a.reply.records, full: a.reply.records.length >= EXPORT_PAGE_RECORDS || a.reply.more === true }));
+    const full = pages.some((p) => p.full);
+    const only = pages.length === 1 ? pages[0] : undefined;
+    if (only !== undefined) return { records: only.records, resume: only.records.at(-1)?.[0], full };
+    // The first page-size records of the merge are exact up to the horizon: each replica sent its first page-size
+    // after `after`, or all it had up to its last record when its reply reached its byte bound.
+    const horizon = horizonOf(answers.map((a) => a.reply));
+    const candidates = upTo(mergeNewest(pages.map((p) => p.records), EXPORT_PAGE_RECORDS), horizon);
+    const { records } = await withoutMoved(pages, candidates, this.getOn(entry, token, asOf));
+    // Each candidate was yielded or superseded: the next page starts after the last of them.
+    return { records, resume: candidates.at(-1)?.[0] ?? horizon, full };
   }
 
   /**
@@ -259,10 +279,28 @@ function mergeNewest(pages: readonly (readonly WireRecord[])[], limit: number): 
   return [...byId.values()].sort((a, b) => Buffer.compare(a[0], b[0])).slice(0, limit);
 }
 
+/**
+ * The lowest last record among replies that ended at their byte bound
+ * (undefined: none did). Past it, the merge does not know what those
+ * replicas hold.
+ */
+function horizonOf(replies: readonly ScanReply[]): Buffer | undefined {
+  let low: Buffer | undefined;
+  for (const reply of replies) {
+    const last = reply.more === true ? reply.records.at(-1)?.[0] : undefined;
+    if (last !== undefined && (low === undefined || Buffer.compare(last, low) < 0)) low = last;
+  }
+  return low;
+}
+
+/** The records of a merge up to and including `horizon`. */
+function upTo(records: WireRecord[], horizon: Buffer | undefined): WireRecord[] {
+  return horizon === undefined ? records : records.filter((r) => Buffer.compare(r[0], horizon) <= 0);
+}
+
 /** Records of `merged` that a replica's page lacked or held older (not those past the end of a full page). */
-function lackedBy(page: readonly WireRecord[], merged: readonly WireRecord[], limit: number): WireRecord[] {
+function lackedBy(page: readonly WireRecord[], full: boolean, merged: readonly WireRecord[]): WireRecord[] {
   const have = new Map(page.map((r) => [r[0].toString('latin1'), r]));
-  const full = page.length > limit;
   const lastOfPage = page.at(-1)?.[0];
   return merged.filter((m) => {
     // A replica that filled its page may simply not have reached this record.

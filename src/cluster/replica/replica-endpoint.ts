@@ -13,8 +13,9 @@ import type { LocalStore } from '../../storage/local-store.ts';
 import { MerkleBuilder, leafOf } from '../repair/merkle.ts';
 import { txHandlers } from './tx-endpoint.ts';
 import type { ReplicaHandlers } from '../transport/replica-transport.ts';
-import { leafEntryBytes, type FetchReply, type LeafEntriesReply, type LeafEntriesRequest, type WireRecord } from '../transport/replica-messages.ts';
-import { FETCH_REPLY_BYTES_MAX, LEAF_ENTRIES_REPLY_BYTES_MAX, REPLICA_PAGE_RECORDS_MAX } from '../../config.ts';
+import { leafEntryBytes, type FetchReply, type LeafEntriesReply, type LeafEntriesRequest, type ScanReply, type WireRecord } from '../transport/replica-messages.ts';
+import type { IndexedRecord } from '../../storage/index/index-store.ts';
+import { FETCH_REPLY_BYTES_MAX, LEAF_ENTRIES_REPLY_BYTES_MAX, REPLICA_PAGE_RECORDS_MAX, SCAN_REPLY_BYTES_MAX } from '../../config.ts';
 
 export interface ReplicaEndpointDeps {
   readonly store: LocalStore;
@@ -49,11 +50,15 @@ export interface ReplicaEndpointDeps {
   readonly fetchReplyBytesMax?: number;
   /** Entry bytes per paged LeafEntries reply. @default LEAF_ENTRIES_REPLY_BYTES_MAX */
   readonly leafEntriesReplyBytesMax?: number;
+  /** Record bytes per Scan and ScanShard reply. @default SCAN_REPLY_BYTES_MAX */
+  readonly scanReplyBytesMax?: number;
 }
 
 /** Builds the Replica service handlers over the local store. */
 export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
   const { store, catalog } = deps;
+  /** A Scan reply's byte bound: the reader's, this replica's if lower; none for a reader that would not page on (older). */
+  const scanBytesMax = (asked: number | undefined): number => (asked === undefined ? Infinity : Math.min(asked, deps.scanReplyBytesMax ?? SCAN_REPLY_BYTES_MAX));
   let unindexed = 0;
   let waiting: (() => void)[] = [];
   const admit = async (bytes: number): Promise<void> => {
@@ -188,25 +193,19 @@ export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
       return rec === undefined ? {} : { record: [rec.recordKey, Buffer.from(rec.value)] };
     },
 
-    async Scan({ lsn, asOf, epoch, ...query }) {
+    async Scan({ lsn, asOf, epoch, replyBytesMax, ...query }) {
       routedNow(epoch);
       await barrier(lsn);
       const bound = await readBound(asOf, query.tableId, query.shard);
-      const records: WireRecord[] = [];
-      for await (const page of store.scanKey({ ...query, ...bound, limit: Math.min(query.limit, REPLICA_PAGE_RECORDS_MAX) })) {
-        for (const rec of page) records.push([rec.recordKey, Buffer.from(rec.value)]);
-      }
-      return { records };
+      return boundedReply(store.scanKey({ ...query, ...bound, limit: Math.min(query.limit, REPLICA_PAGE_RECORDS_MAX) }), scanBytesMax(replyBytesMax));
     },
 
-    async ScanShard({ tableId, shard, after, limit, asOf, epoch }) {
+    async ScanShard({ tableId, shard, after, limit, asOf, epoch, replyBytesMax }) {
       routedNow(epoch);
       await barrier(undefined);
       const bound = await readBound(asOf, tableId, shard);
-      const records: WireRecord[] = [];
       const options = { tableId, limit: Math.min(limit, REPLICA_PAGE_RECORDS_MAX), ...(after === undefined ? {} : { after }), ...bound };
-      for await (const page of store.scanShard(shard, options)) for (const rec of page) records.push([rec.recordKey, Buffer.from(rec.value)]);
-      return { records };
+      return boundedReply(store.scanShard(shard, options), scanBytesMax(replyBytesMax));
     },
 
     async LookupPks({ tableId, shard, pks }) {
@@ -237,6 +236,24 @@ export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
       return fetchBounded(store, keys, deps.fetchReplyBytesMax ?? FETCH_REPLY_BYTES_MAX);
     },
   };
+}
+
+/**
+ * The records of a scan until they pass `bytesMax` (a reply holds at least
+ * one): `more` says the reply ended there, with records still to come.
+ * Leaving the loop closes the scan.
+ */
+async function boundedReply(pages: AsyncGenerator<readonly IndexedRecord[]>, bytesMax: number): Promise<ScanReply> {
+  const records: WireRecord[] = [];
+  let bytes = 0;
+  for await (const page of pages) {
+    for (const rec of page) {
+      if (bytes >= bytesMax) return { records, more: true };
+      records.push([rec.recordKey, Buffer.from(rec.value)]);
+      bytes += rec.recordKey.length + rec.value.length;
+    }
+  }
+  return { records };
 }
 
 /** Keys read per engine call while a Fetch reply fills: its byte bound is checked between groups. */

@@ -45,11 +45,17 @@ import type { KeyRangeQuery } from '../../storage/index/index-store.ts';
  *                reply { record?: Record }            absent: no such id
  *   Scan         req   { tableId: int, shard: int, key: bytes (UTF-8 shard key),
  *                        fromMs?: number, toMs?: number, after?: recordKey,
- *                        limit: int, lsn?: decimal, asOf?: decimal, epoch?: int }
- *                reply { records: array [Record ...] }
+ *                        limit: int, lsn?: decimal, asOf?: decimal, epoch?: int,
+ *                        replyBytesMax?: int }
+ *                reply { records: array [Record ...], more?: bool }
  *   ScanShard    req   { tableId: int, shard: int, after?: recordKey, limit: int,
- *                        asOf?: decimal, epoch?: int }
- *                reply { records: array [Record ...] }
+ *                        asOf?: decimal, epoch?: int, replyBytesMax?: int }
+ *                reply { records: array [Record ...], more?: bool }
+ *                replyBytesMax: the reader pages on from a reply cut short;
+ *                the reply ends once its records pass this (or the
+ *                replica's own bound, if lower), with at least one record,
+ *                and says `more`: records follow its last. Without it (an
+ *                older reader) the reply holds the whole page
  *                asOf: a snapshot (HLC version); only records at or below
  *                it, once no atomic batch prepared at or below it is pending
  *                epoch (reads): the placement epoch the coordinator chose
@@ -145,7 +151,7 @@ export interface GetReply {
   readonly record?: WireRecord;
 }
 /** The index's range query, plus the read token's LSN for this replica and a snapshot. */
-export type ScanRequest = Omit<KeyRangeQuery, 'maxVersion'> & { readonly lsn?: string; readonly asOf?: string; readonly epoch?: number };
+export type ScanRequest = Omit<KeyRangeQuery, 'maxVersion'> & { readonly lsn?: string; readonly asOf?: string; readonly epoch?: number; readonly replyBytesMax?: number };
 export interface ScanShardRequest {
   readonly tableId: number;
   readonly shard: number;
@@ -154,9 +160,15 @@ export interface ScanShardRequest {
   readonly asOf?: string;
   /** The placement epoch the read was routed by (a replica that follows a newer one refuses). */
   readonly epoch?: number;
+  /** Record bytes the reader takes in one reply, paging on when it says `more` (absent: the whole page). */
+  readonly replyBytesMax?: number;
 }
 export interface RecordsReply {
   readonly records: WireRecord[];
+}
+export interface ScanReply extends RecordsReply {
+  /** The reply reached its byte bound before the limit: records follow its last. */
+  readonly more?: boolean;
 }
 export interface LookupPksRequest {
   readonly tableId: number;
@@ -267,8 +279,8 @@ export interface TxStatusReply {
 export interface ReplicaMethods {
   Write: [WriteRequest, WriteReply];
   Get: [GetRequest, GetReply];
-  Scan: [ScanRequest, RecordsReply];
-  ScanShard: [ScanShardRequest, RecordsReply];
+  Scan: [ScanRequest, ScanReply];
+  ScanShard: [ScanShardRequest, ScanReply];
   LookupPks: [LookupPksRequest, LookupPksReply];
   Merkle: [MerkleRequest, MerkleReply];
   LeafEntries: [LeafEntriesRequest, LeafEntriesReply];
@@ -361,12 +373,12 @@ const SHAPES: { readonly [M in ReplicaMethod]: { readonly request: Shape; readon
     reply: [['record', optional(record)]],
   },
   Scan: {
-    request: [['tableId', int], ['shard', int], ['key', bytes], ['fromMs', optional(number)], ['toMs', optional(number)], ['after', optional(bytes)], ['limit', int], ['lsn', optional(decimal)], ['asOf', optional(decimal)], ['epoch', optional(int)]],
-    reply: [['records', records]],
+    request: [['tableId', int], ['shard', int], ['key', bytes], ['fromMs', optional(number)], ['toMs', optional(number)], ['after', optional(bytes)], ['limit', int], ['lsn', optional(decimal)], ['asOf', optional(decimal)], ['epoch', optional(int)], ['replyBytesMax', optional(int)]],
+    reply: [['records', records], ['more', optional(boolean)]],
   },
   ScanShard: {
-    request: [['tableId', int], ['shard', int], ['after', optional(bytes)], ['limit', int], ['asOf', optional(decimal)], ['epoch', optional(int)]],
-    reply: [['records', records]],
+    request: [['tableId', int], ['shard', int], ['after', optional(bytes)], ['limit', int], ['asOf', optional(decimal)], ['epoch', optional(int)], ['replyBytesMax', optional(int)]],
+    reply: [['records', records], ['more', optional(boolean)]],
   },
   LookupPks: {
     request: [['tableId', int], ['shard', int], ['pks', arrayOf('a string', isString)]],
