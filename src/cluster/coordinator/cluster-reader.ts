@@ -81,7 +81,12 @@ export class ClusterReader {
     const refused = settled.find((s) => s.status === 'rejected' && isSluiceError(s.reason, 'READ_TIMEOUT'));
     if (refused?.status === 'rejected' && asOf.asOf !== undefined) throw refused.reason;
     const answers = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-    if (answers.length < need) throw new SluiceError('NO_QUORUM', `${answers.length} of ${need} required nodes answered`);
+    if (answers.length < need) {
+      // Nodes that refused the snapshot as ahead of their clocks answered: say why (decision 52), not that they did not.
+      const skew = settled.find((s) => s.status === 'rejected' && isSluiceError(s.reason, 'CLOCK_SKEW'));
+      const cause = skew?.status === 'rejected' && isSluiceError(skew.reason) ? skew.reason : undefined;
+      throw new SluiceError(cause?.code ?? 'NO_QUORUM', `${answers.length} of ${need} required nodes answered${cause === undefined ? '' : `: ${cause.message}`}`, cause?.details ?? []);
+    }
     const found = answers.flatMap((a) => (a.reply.record === undefined ? [] : [{ node: a.node, record: a.reply.record }]));
     if (found.length === 0) return undefined;
     // Last writer wins as the index decides it, ties included: the same answer whichever replica answered first.

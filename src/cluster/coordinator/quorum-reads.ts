@@ -21,7 +21,11 @@ export interface ReadOrder {
   readonly isUp: (node: string) => boolean;
 }
 
-/** Asks `replicas` until `consistency` of them answered; NO_QUORUM when too few do, STALE_PLACEMENT when one follows a newer ring. */
+/**
+ * Asks `replicas` until `consistency` of them answered; NO_QUORUM when too
+ * few do (READ_TIMEOUT or CLOCK_SKEW when that is why), STALE_PLACEMENT
+ * when one follows a newer ring.
+ */
 export async function readQuorum<T>(
   replicas: readonly string[],
   consistency: Consistency,
@@ -36,6 +40,7 @@ export async function readQuorum<T>(
   let next = 0;
   let lastError: unknown;
   let readTimeout: SluiceError | undefined;
+  let clockSkew: SluiceError | undefined;
   let stale: SluiceError | undefined;
   const worker = async (): Promise<void> => {
     while (answers.length < need && next < queue.length && stale === undefined) {
@@ -45,6 +50,7 @@ export async function readQuorum<T>(
       } catch (err) {
         lastError = err;
         if (isSluiceError(err, 'READ_TIMEOUT')) readTimeout = err;
+        if (isSluiceError(err, 'CLOCK_SKEW')) clockSkew = err;
         // The replicas were chosen by an outdated ring: no other answer of it counts (the caller routes again).
         if (isSluiceError(err, 'STALE_PLACEMENT')) stale = err;
       }
@@ -53,10 +59,12 @@ export async function readQuorum<T>(
   await Promise.all(Array.from({ length: need }, worker));
   if (stale !== undefined) throw stale;
   if (answers.length < need) {
-    // A replica that could not serve in time (an undecided batch below a snapshot) says so under its own code.
-    const code = readTimeout !== undefined ? 'READ_TIMEOUT' : 'NO_QUORUM';
-    const why = readTimeout ?? lastError;
-    throw new SluiceError(code, `${answers.length} of ${need} required replicas answered (${consistency})${why instanceof Error ? `: ${why.message}` : ''}`, readTimeout?.details ?? []);
+    // A replica that could not serve in time (an undecided batch below a snapshot), or that refused the
+    // snapshot as ahead of its clock, says so under its own code: the replicas answered.
+    const cause = readTimeout ?? clockSkew;
+    const code = cause?.code ?? 'NO_QUORUM';
+    const why = cause ?? lastError;
+    throw new SluiceError(code, `${answers.length} of ${need} required replicas answered (${consistency})${why instanceof Error ? `: ${why.message}` : ''}`, cause?.details ?? []);
   }
   return answers;
 }
