@@ -173,6 +173,22 @@ export const SCAN_REPLY_BYTES_MAX = 16 * MiB;
 export const REPLICA_PAGE_RECORDS_MAX = 10_000;
 
 /**
+ * Bytes of one range page (GET /v1/tables/:table/records): a single node
+ * ends the page once the records it read for it (record key and stored
+ * value) reach this, and the route once the page's JSON text does
+ * (counted in characters), with a `next_cursor` to go on from. One record
+ * past the bound still goes (a page holds at least one). Without it a page
+ * of `queryLimitMax` records near the body limit took gigabytes, or passed
+ * V8's longest string and failed with 500. The same as a replica's Scan
+ * reply, which bounds what a cluster page is merged from.
+ * @default 16 MiB
+ */
+export const RANGE_PAGE_BYTES_MAX = SCAN_REPLY_BYTES_MAX;
+
+/** V8's longest string on 64-bit (`String::kMaxLength`, 2^29 - 24 characters): a longer one throws. */
+export const V8_STRING_CHARS_MAX = 2 ** 29 - 24;
+
+/**
  * Largest gRPC message the client port (Ingest) receives, bytes: twice the
  * body limit and 1 MiB, so that a request a little past the limit is read
  * and answered PAYLOAD_TOO_LARGE with its code, while one far past it is
@@ -940,6 +956,9 @@ assert(FETCH_REPLY_BYTES_MAX + BODY_BYTES_MAX_LIMIT + REPLICA_ENVELOPE_BYTES_MAX
 // A LeafEntries entry: a record key of at most the engine's limit, a version of at most 20 digits and 5 bytes of framing.
 assert(LEAF_ENTRIES_REPLY_BYTES_MAX + 2 * (ENGINE_KEY_BYTES_MAX + 32) + REPLICA_ENVELOPE_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX, 'a LeafEntries reply at its bound plus one entry and its next key fits a replica message');
 assert(SCAN_REPLY_BYTES_MAX + BODY_BYTES_MAX_LIMIT + REPLICA_ENVELOPE_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX, 'a Scan reply at its bound plus one record of the largest body fits a replica message');
+// A record's JSON text is taken as at most four times its body (escapes, base64 of bytes fields, field names of protobuf records).
+assert(RANGE_PAGE_BYTES_MAX + 4 * BODY_BYTES_MAX_LIMIT <= V8_STRING_CHARS_MAX, "a range page's text at its bound plus one record of the largest body fits one V8 string");
+assert(RANGE_PAGE_BYTES_MAX <= SCAN_REPLY_BYTES_MAX, 'a single-node range page holds no more than a replica sends a cluster page in one reply');
 assert(HINT_SEGMENT_BYTES_MAX <= (BOUNDS.hintBytesMaxPerPeer?.[0] ?? 0), "a peer's smallest hint queue holds a whole segment");
 assert(DEDUPE_PREFIX_BYTES_MAX + DEDUPE_NUMBER_CHARS_MAX <= KEY_BYTES_MAX_LIMIT, 'a dedupe key (stored as a primary key) fits where a primary key does');
 assert(STATUS_REFRESH_SECONDS * 1000 * 10 <= (BOUNDS.statusSessionTtlMs?.[0] ?? 0), 'a status session outlives ten page refreshes');

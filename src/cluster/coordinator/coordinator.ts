@@ -110,6 +110,12 @@ export interface RangePage {
   readonly records: readonly ReadRecord[];
   /** Cursor of the next page, or null when this page is the last. */
   readonly nextCursor: string | null;
+  /**
+   * The cursor that resumes after each record (`cursors[i]` after
+   * `records[i]`): a caller that ends the page sooner (its text reached a
+   * byte bound) pages on from there.
+   */
+  readonly cursors: readonly string[];
 }
 
 /** What the upper layers need from storage, local or replicated. */

@@ -4,6 +4,7 @@
  * local WAL and acknowledges after the fsync. Reads wait on the read barrier
  * so that they see every write acknowledged before them.
  */
+import { RANGE_PAGE_BYTES_MAX } from '../../config.ts';
 import { RecordBatchReader } from '../../core/codec/record-batch-v1.ts';
 import type { Hlc } from '../../core/hlc.ts';
 import { shardOf } from '../../core/murmur3.ts';
@@ -85,15 +86,21 @@ export class LocalCoordinator implements Coordinator {
     return rec === undefined ? undefined : readRecordOf(rec);
   }
 
-  /** One page of a shard key's records, ordered by event time then id. */
+  /**
+   * One page of a shard key's records, ordered by event time then id: up to
+   * `limit` records, ending sooner once they hold RANGE_PAGE_BYTES_MAX
+   * (at least one), as a replica's Scan reply does in a cluster.
+   */
   async queryRange(entry: TableEntry, query: RangeQuery): Promise<RangePage> {
     await this.barrier(query.token);
     const key = Buffer.from(query.key, 'utf8');
     const shard = shardOf(query.key, this.options.shards);
     const after = query.cursor === undefined ? undefined : cursorKey(shard, entry.id, key, query.cursor);
     const records: IndexedRecord[] = [];
+    let bytes = 0;
+    let more = false;
     // Ask for one extra record to know whether another page exists.
-    for await (const page of this.store.scanKey({
+    const scan = this.store.scanKey({
       tableId: entry.id,
       shard,
       key,
@@ -102,13 +109,20 @@ export class LocalCoordinator implements Coordinator {
       ...(query.toMs === undefined ? {} : { toMs: query.toMs }),
       ...(after === undefined ? {} : { after }),
       ...(query.asOf === undefined ? {} : { maxVersion: query.asOf }),
-    })) {
-      for (const rec of page) records.push(rec);
+    });
+    // Leaving the loop closes the scan: the records past the page are never read.
+    pages: for await (const page of scan) {
+      for (const rec of page) {
+        if (records.length === query.limit || bytes >= RANGE_PAGE_BYTES_MAX) {
+          more = true;
+          break pages;
+        }
+        records.push(rec);
+        bytes += rec.recordKey.length + rec.value.length;
+      }
     }
-    const more = records.length > query.limit;
-    if (more) records.length = query.limit;
-    const last = records.at(-1);
-    return { records: records.map(readRecordOf), nextCursor: more && last !== undefined ? encodeCursor(last.recordKey) : null };
+    const cursors = records.map((r) => encodeCursor(r.recordKey));
+    return { records: records.map(readRecordOf), nextCursor: more ? (cursors.at(-1) ?? null) : null, cursors };
   }
 
   /** Every record of the table, shard by shard, in non-empty pages. */

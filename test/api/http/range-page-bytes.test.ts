@@ -9,13 +9,13 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SCAN_REPLY_BYTES_MAX } from '../../../src/config.ts';
+import { RANGE_PAGE_BYTES_MAX } from '../../../src/config.ts';
 import type { SluiceNode } from '../../../src/sluice-node.ts';
 import { startTestNode } from '../../support/test-node.ts';
 import { authHeaders } from '../../support/auth.ts';
 
-/** The page bound this test expects: the one cluster range pages have. */
-const PAGE_BYTES_MAX = SCAN_REPLY_BYTES_MAX;
+/** The page bound this test expects (the one cluster range pages have, SCAN_REPLY_BYTES_MAX). */
+const PAGE_BYTES_MAX = RANGE_PAGE_BYTES_MAX;
 
 const node: SluiceNode = await startTestNode({ after }, {}, 'sluice-range-page-bytes-');
 

@@ -9,12 +9,14 @@
  * header, and in a page's `as_of`). Exports are snapshots by default. Tables
  * with a primary key keep no older versions to read a snapshot from.
  */
+import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { RANGE_PAGE_BYTES_MAX } from '../../../config.ts';
 import { SluiceError } from '../../../core/errors.ts';
 import type { ApiContext } from '../api-context.ts';
 import { needs, onTable } from '../route-auth.ts';
-import type { Consistency, Coordinator, ReadOptions } from '../../../cluster/coordinator/coordinator.ts';
+import type { Consistency, Coordinator, RangePage, ReadOptions, ReadRecord } from '../../../cluster/coordinator/coordinator.ts';
 import { intParam, oneOf, queryParams, timeParam } from '../query-params.ts';
 import { PARQUET_CONTENT_TYPE, parquetExport, parquetExportPlan } from '../../parquet-export.ts';
 import type { RecordParts } from '../../record-view.ts';
@@ -59,10 +61,10 @@ export function registerReadRoutes(app: FastifyInstance, ctx: ApiContext): void 
       ...(q['cursor'] === undefined ? {} : { cursor: q['cursor'] }),
       ...(q['token'] === undefined ? {} : { token: q['token'] }),
     });
-    const records = page.records.map((r) => ctx.view.toJson(entry, r)).join(',');
-    if (asOf === undefined) return json(reply, `{"records":[${records}],"next_cursor":${JSON.stringify(page.nextCursor)}}`);
+    const { records, nextCursor } = pageText(page, (r) => ctx.view.toJson(entry, r));
+    if (asOf === undefined) return json(reply, `{"records":[${records}],"next_cursor":${JSON.stringify(nextCursor)}}`);
     reply.header(AS_OF_HEADER, String(asOf));
-    return json(reply, `{"records":[${records}],"next_cursor":${JSON.stringify(page.nextCursor)},"as_of":"${asOf}"}`);
+    return json(reply, `{"records":[${records}],"next_cursor":${JSON.stringify(nextCursor)},"as_of":"${asOf}"}`);
   });
 
   // Exports streaming now: each holds a scan snapshot (and for Parquet a row group), so they are bounded.
@@ -102,6 +104,30 @@ export function registerReadRoutes(app: FastifyInstance, ctx: ApiContext): void 
   });
 }
 
+/**
+ * A range page's records as JSON text, ending once the text reaches
+ * RANGE_PAGE_BYTES_MAX characters (at least one record), with the cursor to
+ * go on from. The coordinator bounds the stored bytes it reads; the text
+ * can be many times larger (a boolean of a 63-character field name is one
+ * byte stored, 70 characters of JSON), and one string past V8's longest
+ * fails the request.
+ */
+function pageText(page: RangePage, toJson: (rec: ReadRecord) => string): { records: string; nextCursor: string | null } {
+  const parts: string[] = [];
+  let chars = 0;
+  for (const [i, rec] of page.records.entries()) {
+    if (chars >= RANGE_PAGE_BYTES_MAX) {
+      const cursor = page.cursors[i - 1];
+      assert(cursor !== undefined, 'a range page has a cursor after each of its records');
+      return { records: parts.join(','), nextCursor: cursor };
+    }
+    const text = toJson(rec);
+    parts.push(text);
+    chars += text.length + 1;
+  }
+  return { records: parts.join(','), nextCursor: page.nextCursor };
+}
+
 /** Streams one table's records as NDJSON or Parquet. */
 async function streamExport(ctx: ApiContext, reply: FastifyReply, entry: TableEntry, format: 'ndjson' | 'parquet', options: ReadOptions): Promise<FastifyReply> {
   const { coordinator } = ctx.services();
@@ -131,10 +157,13 @@ async function streamExport(ctx: ApiContext, reply: FastifyReply, entry: TableEn
   async function* lines(): AsyncGenerator<string> {
     let chunk = '';
     for (let p = first; p.done !== true; p = await pages.next()) {
-      for (const rec of p.value) chunk += view.toJson(entry, rec) + '\n';
-      if (chunk.length >= EXPORT_CHUNK_BYTES) {
-        yield chunk;
-        chunk = '';
+      // Per record, not per page: a page of a cluster export holds up to 16 MiB stored, far more as text.
+      for (const rec of p.value) {
+        chunk += view.toJson(entry, rec) + '\n';
+        if (chunk.length >= EXPORT_CHUNK_BYTES) {
+          yield chunk;
+          chunk = '';
+        }
       }
     }
     if (chunk.length > 0) yield chunk;
