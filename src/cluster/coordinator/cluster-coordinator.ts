@@ -121,6 +121,10 @@ export class ClusterCoordinator implements Coordinator {
     return this.reader.snapshot(token);
   }
 
+  asOfMax(): bigint {
+    return this.reader.asOfMax();
+  }
+
   /** The decision in etcd; once it is concluded, what the live nodes' done markers say. */
   async txStatus(txid: bigint): Promise<TxStatus> {
     const decision = await this.d.tx.decisions.read(txid);

@@ -5,10 +5,10 @@
  * acknowledging replica gave, so a read passing it waits on those replicas
  * until they have applied the write.
  */
-import { REPLICA_PAGE_RECORDS_MAX, SCAN_REPLY_BYTES_MAX } from '../../config.ts';
+import { REPLICA_PAGE_RECORDS_MAX, SCAN_REPLY_BYTES_MAX, hlcRemoteAheadMsMax } from '../../config.ts';
 import { compareStoredRecords } from '../../core/last-writer-wins.ts';
 import { SluiceError, isSluiceError } from '../../core/errors.ts';
-import { hlcFromParts, type Hlc } from '../../core/hlc.ts';
+import { HLC_LOGICAL_BITS, hlcFromParts, type Hlc } from '../../core/hlc.ts';
 import { shardOf } from '../../core/murmur3.ts';
 import { currentDef, type TableEntry } from '../../storage/catalog.ts';
 import { recordKeyId } from '../../storage/index/key-layout.ts';
@@ -26,6 +26,9 @@ import { decodeClusterToken, lsnFor, tokenVersion } from './read-token.ts';
 
 /** Records per page when an export pages through a shard. */
 const EXPORT_PAGE_RECORDS = 2_000;
+
+/** The largest logical counter of a version: the last version of a ms. */
+const HLC_LOGICAL_MAX = (1 << HLC_LOGICAL_BITS) - 1;
 
 /** Reads again after a replica said the placement is stale (a transition is a few epochs at most). */
 const STALE_RETRIES = 3;
@@ -209,8 +212,22 @@ export class ClusterReader {
   snapshot(token: string | undefined): bigint {
     const floor = hlcFromParts(Date.now() + this.d.maxClockOffsetMs, 0);
     const now = this.d.hlc.now();
-    const v = tokenVersion(decodeClusterToken(token));
+    const v = tokenVersion(decodeClusterToken(token), this.asOfMax());
     return [now, floor, v].reduce((a, b) => (a > b ? a : b));
+  }
+
+  /**
+   * The newest version a snapshot (or a write a token names) can carry, by
+   * this node's clock: what the replicas' HLCs accept from a peer
+   * (`hlcRemoteAheadMsMax`, decision 52). Not this clock plus the offset
+   * alone: another node's snapshot is taken the offset ahead of its own
+   * clock, which may lead this one by the offset, and an HLC leads its
+   * clock by up to HLC_OWN_LEAD_MS_MAX after a restart.
+   */
+  asOfMax(): bigint {
+    const bound = hlcFromParts(Date.now() + hlcRemoteAheadMsMax(this.d.maxClockOffsetMs), HLC_LOGICAL_MAX);
+    const now = this.d.hlc.now();
+    return now > bound ? now : bound;
   }
 
   /**

@@ -144,6 +144,12 @@ export interface Coordinator {
    * token names.
    */
   snapshot(token?: string): bigint;
+  /**
+   * The newest version a snapshot read could have answered, on this node
+   * or (in a cluster) on any node whose clock is within the offset bound:
+   * an `as_of` past it was made up, and the API refuses it.
+   */
+  asOfMax(): bigint;
   /** What became of an atomic batch (`GET /v1/tx/{id}`). */
   txStatus(txid: bigint): Promise<TxStatus>;
 }

@@ -6,7 +6,7 @@
  */
 import { RANGE_PAGE_BYTES_MAX } from '../../config.ts';
 import { RecordBatchReader } from '../../core/codec/record-batch-v1.ts';
-import type { Hlc } from '../../core/hlc.ts';
+import { HLC_LOGICAL_BITS, type Hlc } from '../../core/hlc.ts';
 import { shardOf } from '../../core/murmur3.ts';
 import type { SnowflakeGenerator } from '../../core/snowflake.ts';
 import type { TableEntry } from '../../storage/catalog.ts';
@@ -23,6 +23,8 @@ import { stampBatch } from './stamp-batch.ts';
 export interface LocalCoordinatorOptions {
   readonly shards: number;
   readonly readBarrierMsMax: number;
+  /** Room past this node's clock that an `as_of` may ask for (--max-clock-offset-ms). */
+  readonly maxClockOffsetMs: number;
 }
 
 /** Single-node coordinator over a LocalStore. */
@@ -143,6 +145,15 @@ export class LocalCoordinator implements Coordinator {
     const now = this.hlc.now();
     const oldest = this.unsettled.values().next();
     return oldest.done === true ? now : oldest.value - 1n;
+  }
+
+  /**
+   * Every snapshot this node answered is at or below its clock: this node's
+   * clock now and `maxClockOffsetMs` of room (a single node has no peers
+   * whose clocks lead; its own HLC already covers a restart's lead).
+   */
+  asOfMax(): bigint {
+    return this.hlc.now() + (BigInt(this.options.maxClockOffsetMs) << BigInt(HLC_LOGICAL_BITS));
   }
 
   /** A single node runs no two-phase commit: it knows no batch by id. */

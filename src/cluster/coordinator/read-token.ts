@@ -8,8 +8,9 @@
  *           (never a node id) the newest HLC version the write stored, so
  *           a snapshot read passing the token is taken at or above it
  *
- * A token of the other kind, or anything else, is INVALID_ARGUMENT: a
- * token is opaque to clients and only ever comes from a write.
+ * A token of the other kind, or anything else (a `@v` ahead of any version
+ * a write can have stored), is INVALID_ARGUMENT: a token is opaque to
+ * clients and only ever comes from a write.
  */
 import { SluiceError } from '../../core/errors.ts';
 
@@ -30,6 +31,8 @@ export function decodeLocalToken(token: string): bigint {
 
 /** Key of the newest version in a cluster token (node ids never contain `@`). */
 const VERSION_KEY = '@v';
+/** The largest version (64 bits). */
+const VERSION_MAX = (1n << 64n) - 1n;
 
 /** The token of a cluster write acknowledged by the replicas in `lsns` (node → LSN) that stored versions up to `version`. */
 export function encodeClusterToken(lsns: ReadonlyMap<string, string>, version?: bigint): string {
@@ -38,10 +41,18 @@ export function encodeClusterToken(lsns: ReadonlyMap<string, string>, version?: 
   return `c${Buffer.from(JSON.stringify(map)).toString('base64url')}`;
 }
 
-/** The newest version a cluster token's write stored (0n when it names none). */
-export function tokenVersion(lsns: ReadonlyMap<string, string> | undefined): bigint {
-  const v = lsns?.get(VERSION_KEY);
-  return v === undefined ? 0n : BigInt(v);
+/**
+ * The newest version a cluster token's write stored (0n when it names
+ * none). One past `versionMax` (the newest a write can have stored, by the
+ * reader's clock) was not made by a write: a snapshot taken at it would
+ * drag the replicas' clocks ahead, or be refused by them as CLOCK_SKEW.
+ */
+export function tokenVersion(lsns: ReadonlyMap<string, string> | undefined, versionMax = VERSION_MAX): bigint {
+  const text = lsns?.get(VERSION_KEY);
+  if (text === undefined) return 0n;
+  const v = BigInt(text);
+  if (v > versionMax) throw invalidToken();
+  return v;
 }
 
 /** The replica LSNs of a cluster token (undefined when no token was passed); `@v` holds its version. */

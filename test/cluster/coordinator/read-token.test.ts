@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeClusterToken, decodeLocalToken, encodeClusterToken, encodeLocalToken, lsnFor } from '../../../src/cluster/coordinator/read-token.ts';
+import { decodeClusterToken, decodeLocalToken, encodeClusterToken, encodeLocalToken, lsnFor, tokenVersion } from '../../../src/cluster/coordinator/read-token.ts';
 import { isSluiceError } from '../../../src/core/errors.ts';
 
 const invalid = (err: unknown) => isSluiceError(err, 'INVALID_ARGUMENT') && /not a token returned by a write/.test(err.message);
@@ -28,4 +28,14 @@ test('cluster tokens round-trip node → LSN maps and refuse anything else', () 
   for (const bad of ['l1a', 'c', 'c!!', b64([1]), b64({ n1: 5 }), b64({ n1: '-5' }), b64({ n1: '1'.repeat(21) }), b64(null), `c${Buffer.from('{').toString('base64url')}`]) {
     assert.throws(() => decodeClusterToken(bad), invalid, bad);
   }
+});
+
+test("a cluster token's version reads back up to the reader's bound and is the token error past it", () => {
+  const token = decodeClusterToken(encodeClusterToken(new Map([['n1', '17']]), 1_000n));
+  assert.equal(tokenVersion(token), 1_000n);
+  assert.equal(tokenVersion(token, 1_000n), 1_000n);
+  assert.equal(tokenVersion(decodeClusterToken(encodeClusterToken(new Map([['n1', '17']])))), 0n);
+  assert.throws(() => tokenVersion(token, 999n), invalid);
+  // 20 digits pass the LSN shape but not 64 bits.
+  assert.throws(() => tokenVersion(new Map([['@v', '99999999999999999999']])), invalid);
 });

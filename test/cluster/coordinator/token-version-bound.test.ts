@@ -35,3 +35,12 @@ test('a read token whose @v is doctored far ahead (or past 64 bits) is the token
     assert.throws(() => n1.coordinator.snapshot(doctored), invalidToken, `@v ${v}`);
   }
 });
+
+test("a cluster node's as_of ceiling admits the snapshots the other nodes answer, and not an hour ahead", async (t) => {
+  const cluster = await InProcessCluster.start(t);
+  await cluster.waitAllAlive();
+  const [n1, n2] = [cluster.node('n1'), cluster.node('n2')];
+  const asOf = n1.coordinator.snapshot();
+  assert.ok(n2.coordinator.asOfMax() >= asOf, "n1's snapshot, taken --max-clock-offset-ms ahead of its clock, is within n2's ceiling");
+  assert.ok(n2.coordinator.asOfMax() < hlcFromParts(Date.now() + 3_600_000, 0));
+});

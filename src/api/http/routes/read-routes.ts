@@ -190,7 +190,13 @@ function asOfParam(q: Record<string, string | undefined>, entry: TableEntry, coo
   if (!/^[0-9]{1,20}$/.test(text) || BigInt(text) > ID_MAX) {
     throw new SluiceError('INVALID_ARGUMENT', 'as_of is now, or a version a snapshot read answered with', [{ path: 'as_of', message: `got ${JSON.stringify(text)}` }]);
   }
-  return BigInt(text);
+  const asOf = BigInt(text);
+  // No snapshot was answered this far ahead: reading it would move the replicas' clocks ahead, or be refused as CLOCK_SKEW.
+  const max = coordinator.asOfMax();
+  if (asOf > max) {
+    throw new SluiceError('INVALID_ARGUMENT', 'as_of is ahead of every version a snapshot read can have answered (by this node\'s clock and --max-clock-offset-ms)', [{ path: 'as_of', message: `got ${text}, newest ${max}` }]);
+  }
+  return asOf;
 }
 
 function asOfOption(asOf: bigint | undefined): { asOf?: bigint } {
