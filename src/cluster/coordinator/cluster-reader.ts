@@ -147,7 +147,7 @@ export class ClusterReader {
     const page = merged.slice(0, limit);
     // A page left empty below the horizon (all of it superseded) pages on from the horizon.
     const resume = page.at(-1)?.[0] ?? horizon;
-    return { records: page.map(readRecordOf), nextCursor: more && resume !== undefined ? encodeCursor(resume) : null, cursors: page.map((r) => encodeCursor(r[0])) };
+    return { records: page.map(readRecordOf), nextCursor: more && resume !== undefined ? encodeCursor(resume) : null, cursorAfter: (i) => encodeCursor((page[i] as (typeof page)[number])[0]) };
   }
 
   /**

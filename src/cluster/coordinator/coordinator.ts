@@ -111,11 +111,11 @@ export interface RangePage {
   /** Cursor of the next page, or null when this page is the last. */
   readonly nextCursor: string | null;
   /**
-   * The cursor that resumes after each record (`cursors[i]` after
-   * `records[i]`): a caller that ends the page sooner (its text reached a
-   * byte bound) pages on from there.
+   * The cursor that resumes after record `i`: a caller that ends the page
+   * sooner (its text reached a byte bound) pages on from there. Made when
+   * asked: most pages are never cut.
    */
-  readonly cursors: readonly string[];
+  readonly cursorAfter: (i: number) => string;
 }
 
 /** What the upper layers need from storage, local or replicated. */

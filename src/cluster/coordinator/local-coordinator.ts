@@ -123,8 +123,9 @@ export class LocalCoordinator implements Coordinator {
         bytes += rec.recordKey.length + rec.value.length;
       }
     }
-    const cursors = records.map((r) => encodeCursor(r.recordKey));
-    return { records: records.map(readRecordOf), nextCursor: more ? (cursors.at(-1) ?? null) : null, cursors };
+    const last = records.at(-1);
+    const cursorAfter = (i: number): string => encodeCursor((records[i] as IndexedRecord).recordKey);
+    return { records: records.map(readRecordOf), nextCursor: more && last !== undefined ? encodeCursor(last.recordKey) : null, cursorAfter };
   }
 
   /** Every record of the table, shard by shard, in non-empty pages. */

@@ -9,7 +9,6 @@
  * header, and in a page's `as_of`). Exports are snapshots by default. Tables
  * with a primary key keep no older versions to read a snapshot from.
  */
-import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { RANGE_PAGE_BYTES_MAX } from '../../../config.ts';
@@ -117,9 +116,7 @@ function pageText(page: RangePage, toJson: (rec: ReadRecord) => string): { recor
   let chars = 0;
   for (const [i, rec] of page.records.entries()) {
     if (chars >= RANGE_PAGE_BYTES_MAX) {
-      const cursor = page.cursors[i - 1];
-      assert(cursor !== undefined, 'a range page has a cursor after each of its records');
-      return { records: parts.join(','), nextCursor: cursor };
+      return { records: parts.join(','), nextCursor: page.cursorAfter(i - 1) };
     }
     const text = toJson(rec);
     parts.push(text);
