@@ -1,0 +1,99 @@
+/**
+ * Repair keeps a record's dedupe key (decision 54). A table without a
+ * primary key written with dedupe keys (a Kafka source's
+ * `kafka:<topic>:<partition>:<offset>`, a file's row key) answers a re-sent
+ * record with the id it was stored with, and a re-delivery replaces the
+ * record it repeats. A replica that got such records from anti-entropy must
+ * do the same: before, repair rebuilt them without their keys and the
+ * replica stored them as plain appended records, with no dedupe-key entry.
+ */
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import { InProcessCluster, waitUntil, type TestNode } from '../../support/in-process-cluster.ts';
+import { AntiEntropy } from '../../../src/cluster/repair/anti-entropy.ts';
+import { RecordBatchBuilder } from '../../../src/core/codec/record-batch-v1.ts';
+import { encodeFields } from '../../../src/core/codec/fields-codec.ts';
+import { shardOf } from '../../../src/core/murmur3.ts';
+import { parseTableDef } from '../../../src/core/schema/parse-table-def.ts';
+import type { TableEntry } from '../../../src/storage/catalog.ts';
+
+const silent = pino({ level: 'silent' });
+
+function antiEntropy(cluster: InProcessCluster, node: TestNode): AntiEntropy {
+  return new AntiEntropy({ nodeId: node.id, shards: cluster.shards, catalog: node.catalog, placement: () => cluster.placement, transport: node.transport, detector: node.detector, timeoutMs: 30_000, log: silent });
+}
+
+/** A table without a primary key nor a time field: a record's key holds its ingest time, as the pipeline stamps it. */
+async function keyedTable(cluster: InProcessCluster): Promise<TableEntry> {
+  const n1 = cluster.node('n1');
+  const def = parseTableDef({ name: 'events', shardKey: 'k', replicationFactor: 3, fields: [{ name: 'k', type: 'string', required: true }, { name: 'v', type: 'int' }] }, Date.now());
+  const entry = await n1.catalog.create(def, Date.now());
+  for (const n of cluster.nodes) if (n !== n1) await n.catalog.install(entry);
+  return entry;
+}
+
+/** The Kafka source's key of message `offset` of partition 0 of topic `orders`. */
+const kafkaKey = (offset: number): string => `kafka:orders:0:${String(offset).padStart(20, '0')}`;
+
+/** Messages 0..n-1 of one device as a keyed batch, ingested at `ingestMs` (a re-delivery is ingested later). */
+function messages(cluster: InProcessCluster, entry: TableEntry, n: number, ingestMs: number): { buf: Buffer; count: number } {
+  const b = new RecordBatchBuilder(entry.id, 1, ingestMs);
+  for (let i = 0; i < n; i++) b.add(shardOf('dev-1', cluster.shards), 'dev-1', kafkaKey(i), ingestMs, encodeFields(['dev-1', i]));
+  return { buf: Buffer.from(b.finish()), count: n };
+}
+
+/** Node `node`'s records of `entry`, by id with how often each occurs. */
+async function storedIds(node: TestNode, entry: TableEntry): Promise<Map<bigint, number>> {
+  await node.store.readBarrier(5_000);
+  const out = new Map<bigint, number>();
+  for await (const page of node.store.scanTable(entry.id)) {
+    for (const rec of page) {
+      const id = rec.recordKey.readBigUInt64BE(rec.recordKey.length - 8);
+      out.set(id, (out.get(id) ?? 0) + 1);
+    }
+  }
+  return out;
+}
+
+/** n3 misses `count` keyed messages (written at quorum by n1, its hints dropped), then anti-entropy pulls them. */
+async function repairedReplica(t: TestContext, count: number): Promise<{ cluster: InProcessCluster; entry: TableEntry; ids: readonly bigint[] }> {
+  const cluster = await InProcessCluster.start(t, { replicaTimeoutMs: 5_000 });
+  await cluster.waitAllAlive();
+  const entry = await keyedTable(cluster);
+  const [n1, n3] = [cluster.node('n1'), cluster.node('n3')];
+  cluster.faults.isolate('n3', ['n1', 'n2']);
+  await waitUntil(() => n1.detector.state('n3') !== 'alive', 5_000, 'n1 suspects n3');
+  const first = messages(cluster, entry, count, Date.UTC(2026, 0, 1));
+  const { ids } = await n1.coordinator.write(entry, first.buf, first.count, () => undefined, { consistency: 'quorum', keyed: true });
+  await n1.hints.discard('n3'); // n3 gets them from no one but a repair
+  cluster.faults.heal();
+  await cluster.waitAllAlive();
+  const report = await antiEntropy(cluster, n3).repair(shardOf('dev-1', cluster.shards));
+  assert.equal(report.pulled, count, 'n3 pulls every message it missed');
+  return { cluster, entry, ids };
+}
+
+test('a replica repaired by anti-entropy knows the dedupe keys of the records it was copied', async (t) => {
+  const { cluster, entry, ids } = await repairedReplica(t, 5);
+  const n3 = cluster.node('n3');
+  await n3.store.readBarrier(5_000);
+  const shard = shardOf('dev-1', cluster.shards);
+  const found = await n3.store.lookupPks(ids.map((_, i) => ({ shard, tableId: entry.id, pk: Buffer.from(kafkaKey(i), 'utf8') })));
+  assert.deepEqual(found.map((e) => e?.id), ids, "n3 resolves each message's dedupe key to the id it was stored with");
+});
+
+test('after a failover to the repaired replica, re-delivered messages replace the records they repeat: one record per message there', async (t) => {
+  const count = 5;
+  const { cluster, entry, ids } = await repairedReplica(t, count);
+  const [n2, n3] = [cluster.node('n2'), cluster.node('n3')];
+  // n1 fails; the source re-delivers the messages since its last commit through n2, later (a new ingest-time key).
+  cluster.faults.isolate('n1', ['n2', 'n3']);
+  await waitUntil(() => n2.detector.state('n1') !== 'alive', 5_000, 'n2 suspects n1');
+  const again = messages(cluster, entry, count, Date.UTC(2026, 0, 1, 0, 5));
+  const ack = await n2.coordinator.write(entry, again.buf, again.count, () => undefined, { consistency: 'quorum', keyed: true });
+  assert.deepEqual(ack.ids, ids, 'the re-delivered messages keep their ids');
+  const held = await storedIds(n3, entry);
+  assert.deepEqual([...held.keys()].sort(), [...ids].sort(), 'n3 holds the messages');
+  assert.deepEqual([...held.values()], ids.map(() => 1), 'n3 holds one record per message, not the repaired copy beside the re-delivery');
+});
