@@ -135,7 +135,8 @@ export const CLOCK_SKEW_LOG_INTERVAL_MS = 10_000;
  * records of 2,000 keys (or of a few dozen near the body limit) made a
  * reply past the gRPC message limit, and the range never converged. One
  * record past the bound still goes (a reply holds at least one), so the
- * bound and the largest record must fit a message together.
+ * bound and the largest record must fit a message together. A record's
+ * dedupe key, when the asker wants it (decision 54), counts with it.
  * @default 64 MiB
  */
 export const FETCH_REPLY_BYTES_MAX = 64 * MiB;
@@ -952,7 +953,8 @@ assert(KEY_BYTES_MAX_LIMIT <= 0xffff, 'keyLen and pkLen are u16');
 assert(SNOWFLAKE_LOGICAL_DRIFT_MS_DEFAULT + 2 * TIME_CEILING_RENEW_MS <= TIME_CEILING_AHEAD_MS, "an id generator's lead and two renewals fit under the time ceiling");
 assert(HLC_OWN_LEAD_MS_MAX >= SNOWFLAKE_LOGICAL_DRIFT_MS_DEFAULT + 16 + 1, "an HLC's own lead covers the id floor's lead, a batch's carry and the floor's last ms");
 assert.equal(HLC_MAX_OFFSET_MS_DEFAULT, hlcRemoteAheadMsMax(DEFAULT_CONFIG.maxClockOffsetMs), "the HLC's default bound is the one the default clock offset gives");
-assert(FETCH_REPLY_BYTES_MAX + BODY_BYTES_MAX_LIMIT + REPLICA_ENVELOPE_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX, 'a Fetch reply at its bound plus one record of the largest body fits a replica message');
+// A Fetch reply's record may come with its dedupe key (decision 54), counted against the bound with it.
+assert(FETCH_REPLY_BYTES_MAX + BODY_BYTES_MAX_LIMIT + KEY_BYTES_MAX_LIMIT + REPLICA_ENVELOPE_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX, 'a Fetch reply at its bound plus one record of the largest body and its dedupe key fits a replica message');
 // A LeafEntries entry: a record key of at most the engine's limit, a version of at most 20 digits and 5 bytes of framing.
 assert(LEAF_ENTRIES_REPLY_BYTES_MAX + 2 * (ENGINE_KEY_BYTES_MAX + 32) + REPLICA_ENVELOPE_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX, 'a LeafEntries reply at its bound plus one entry and its next key fits a replica message');
 assert(SCAN_REPLY_BYTES_MAX + BODY_BYTES_MAX_LIMIT + REPLICA_ENVELOPE_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX, 'a Scan reply at its bound plus one record of the largest body fits a replica message');

@@ -352,6 +352,11 @@ export class LocalStore {
     return this.index.getRecords(recordKeys);
   }
 
+  /** The primary or dedupe key each record was written with, where the index keeps it (repair sends it along). */
+  dedupeKeysOf(recordKeys: readonly Buffer[]): Promise<(Buffer | undefined)[]> {
+    return this.index.dedupeKeysOf(recordKeys);
+  }
+
   /** The current id and version of each primary key (undefined where absent). */
   lookupPks(lookups: readonly { shard: number; tableId: number; pk: Buffer }[]): Promise<(PkEntry | undefined)[]> {
     return this.index.lookupPks(lookups);

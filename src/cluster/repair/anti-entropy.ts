@@ -16,7 +16,7 @@
 import type { Logger } from 'pino';
 import { SluiceError } from '../../core/errors.ts';
 import { currentDef, type Catalog } from '../../storage/catalog.ts';
-import { batchesOfRecords } from './record-batches.ts';
+import { batchesOfRecords, fetchedDedupeKeys } from './record-batches.ts';
 import type { FailureDetector } from '../membership/failure-detector.ts';
 import { LeafCursor, newerEntries } from './leaf-pages.ts';
 import { MerkleTree } from './merkle.ts';
@@ -270,8 +270,10 @@ export class AntiEntropy {
     const call = this.d.transport.call.bind(this.d.transport);
     let copied = 0;
     for (let rest = keys; rest.length > 0; ) {
-      const { records, next } = await call(from, 'Fetch', { keys: rest }, this.d.timeoutMs);
-      for (const batch of this.batches(records)) await call(to, 'Write', { batch }, this.d.timeoutMs);
+      // With their dedupe keys: a record written with one is stored under it again, not as a plain append (decision 54).
+      const reply = await call(from, 'Fetch', { keys: rest, withDedupeKeys: true }, this.d.timeoutMs);
+      const { records, next } = reply;
+      for (const batch of this.batches(records, fetchedDedupeKeys(reply))) await call(to, 'Write', { batch }, this.d.timeoutMs);
       copied += records.length;
       // An answer that looked at no key would never end (a replica holds at least one record per reply).
       rest = next === undefined || next <= 0 ? [] : rest.slice(next);
@@ -279,7 +281,7 @@ export class AntiEntropy {
     return copied;
   }
 
-  private batches(records: readonly WireRecord[]): Buffer[] {
-    return batchesOfRecords((id) => this.d.catalog.byId(id), records, REPAIR_BATCH_BYTES_MAX);
+  private batches(records: readonly WireRecord[], dedupeKeys: readonly (Buffer | null)[] | undefined): Buffer[] {
+    return batchesOfRecords((id) => this.d.catalog.byId(id), records, REPAIR_BATCH_BYTES_MAX, dedupeKeys);
   }
 }

@@ -8,7 +8,8 @@
 import { RecordBatchReader, versionOf } from '../../core/codec/record-batch-v1.ts';
 import { SluiceError } from '../../core/errors.ts';
 import type { Hlc } from '../../core/hlc.ts';
-import type { Catalog } from '../../storage/catalog.ts';
+import { currentDef, type Catalog } from '../../storage/catalog.ts';
+import { tableIdOfRecordKey } from '../../core/codec/batch-slices.ts';
 import type { LocalStore } from '../../storage/local-store.ts';
 import { MerkleBuilder, leafOf } from '../repair/merkle.ts';
 import { txHandlers } from './tx-endpoint.ts';
@@ -231,9 +232,11 @@ export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
       return leafEntriesBounded(store, request, bytesMax);
     },
 
-    async Fetch({ keys }) {
+    async Fetch({ keys, withDedupeKeys }) {
       await barrier(undefined);
-      return fetchBounded(store, keys, deps.fetchReplyBytesMax ?? FETCH_REPLY_BYTES_MAX);
+      // Only an asker that writes them back gets the keys (an older one would drop them): no index reads for it.
+      const keyed = withDedupeKeys === true ? (tableId: number) => keyedTable(catalog, tableId) : undefined;
+      return fetchBounded(store, keys, deps.fetchReplyBytesMax ?? FETCH_REPLY_BYTES_MAX, keyed);
     },
   };
 }
@@ -260,29 +263,59 @@ async function boundedReply(pages: AsyncGenerator<readonly IndexedRecord[]>, byt
 const FETCH_KEYS_PER_READ = 64;
 
 /**
+ * Whether a table's records may carry dedupe keys that repair must send
+ * along: a table without a primary key (one with a primary key has it in
+ * its fields, and the receiver reads it from there). An unknown table
+ * too: sending a key costs bytes, leaving one out stores a duplicate.
+ */
+function keyedTable(catalog: Catalog, tableId: number): boolean {
+  const entry = catalog.byId(tableId);
+  return entry === undefined || currentDef(entry).primaryKey === undefined;
+}
+
+/**
  * The records of `keys` found here, in key order, until they pass
  * `bytesMax`: the reply then says which key to ask again from (`next`).
  * Read a group at a time, so a Fetch of large records holds about one
- * reply's worth in memory, not all of them.
+ * reply's worth in memory, not all of them. With `keyed`, each record of
+ * a table it names comes with the dedupe key it was written with
+ * (decision 54), counted against the bound with the record.
  */
-async function fetchBounded(store: LocalStore, keys: readonly Buffer[], bytesMax: number): Promise<FetchReply> {
+async function fetchBounded(store: LocalStore, keys: readonly Buffer[], bytesMax: number, keyed?: (tableId: number) => boolean): Promise<FetchReply> {
   const records: WireRecord[] = [];
+  const dedupeKeys: (Buffer | null)[] = [];
+  const reply = (next?: number): FetchReply => ({ records, ...(next === undefined ? {} : { next }), ...(keyed === undefined ? {} : { dedupeKeys }) });
   let bytes = 0;
   for (let at = 0; at < keys.length; at += FETCH_KEYS_PER_READ) {
-    if (bytes >= bytesMax) return { records, next: at };
+    if (bytes >= bytesMax) return reply(at);
     const group = keys.slice(at, at + FETCH_KEYS_PER_READ);
     const values = await store.getRecords(group);
+    const groupKeys = keyed === undefined ? [] : await dedupeKeysOf(store, group, values, keyed);
     for (let i = 0; i < group.length; i++) {
       const v = values[i];
       const k = group[i] as Buffer;
       if (v === undefined) continue;
+      const dk = groupKeys[i] ?? null;
+      const size = k.length + v.length + (dk?.length ?? 0);
       // At least one record per reply, else a record past the bound could never be fetched.
-      if (records.length > 0 && bytes + k.length + v.length > bytesMax) return { records, next: at + i };
+      if (records.length > 0 && bytes + size > bytesMax) return reply(at + i);
       records.push([k, Buffer.from(v)]);
-      bytes += k.length + v.length;
+      if (keyed !== undefined) dedupeKeys.push(dk === null ? null : Buffer.from(dk));
+      bytes += size;
     }
   }
-  return { records };
+  return reply();
+}
+
+/** The dedupe keys of the records of `group` found here (`values`) whose table is `keyed`; one index read for all. */
+async function dedupeKeysOf(store: LocalStore, group: readonly Buffer[], values: readonly (Uint8Array | undefined)[], keyed: (tableId: number) => boolean): Promise<(Buffer | undefined)[]> {
+  const wanted = group.flatMap((k, i) => (values[i] !== undefined && keyed(tableIdOfRecordKey(k)) ? [i] : []));
+  const found = await store.dedupeKeysOf(wanted.map((i) => group[i] as Buffer));
+  const out: (Buffer | undefined)[] = new Array(group.length);
+  wanted.forEach((i, j) => {
+    out[i] = found[j];
+  });
+  return out;
 }
 
 /**

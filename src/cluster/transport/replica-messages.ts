@@ -77,10 +77,16 @@ import type { KeyRangeQuery } from '../../storage/index/index-store.ts';
  *                                                     key it holds, more may follow (ask again with
  *                                                     after = next). Not paged (older askers): every
  *                                                     entry, no next
- *   Fetch        req   { keys: array [recordKey ...] }
- *                reply { records: array [Record ...], next?: int }  only the keys found;
+ *   Fetch        req   { keys: array [recordKey ...], withDedupeKeys?: bool }
+ *                reply { records: array [Record ...], next?: int,
+ *                        dedupeKeys?: array [(bytes | nil) ...] }
+ *                                                     only the keys found;
  *                                                     next: the first key not looked at, the
- *                                                     reply having reached its byte bound (ask again from it)
+ *                                                     reply having reached its byte bound (ask again from it);
+ *                                                     dedupeKeys (only to an asker that sent
+ *                                                     withDedupeKeys): one per record, in order, the
+ *                                                     UTF-8 dedupe key it was written with, nil: none
+ *                                                     known (decision 54)
  *   Prepare      req   { txid: decimal, epoch: int, deadlineMs: number,
  *                        coordinator: str, shards: array [int ...], batch: batch,
  *                        requestId?: str }
@@ -227,10 +233,23 @@ export function leafEntryBytes(recordKey: Uint8Array, version: string): number {
 }
 export interface FetchRequest {
   readonly keys: Buffer[];
+  /**
+   * The asker writes the records back with their dedupe keys: the reply
+   * carries them (`dedupeKeys`). Absent (a node of an earlier release,
+   * which would drop them): no keys, and no index reads for them.
+   */
+  readonly withDedupeKeys?: boolean;
 }
 export interface FetchReply extends RecordsReply {
   /** Present when the reply reached its byte bound: the index of the first key not looked at. */
   readonly next?: number;
+  /**
+   * Asked for (`withDedupeKeys`): per record, in order, the dedupe key it
+   * was written with (UTF-8), null where it had none or this replica does
+   * not know it. A record of a table without a primary key needs it to be
+   * stored as its first write was (a key entry, not a plain append).
+   */
+  readonly dedupeKeys?: (Buffer | null)[];
 }
 
 export interface PrepareRequest {
@@ -393,8 +412,8 @@ const SHAPES: { readonly [M in ReplicaMethod]: { readonly request: Shape; readon
     reply: [['entries', arrayOf('[recordKey: bin, version: string]', (v) => isPair(v, isBytes, isString))], ['next', optional(bytes)]],
   },
   Fetch: {
-    request: [['keys', arrayOf(bytes.expected, isBytes)]],
-    reply: [['records', records], ['next', optional(int)]],
+    request: [['keys', arrayOf(bytes.expected, isBytes)], ['withDedupeKeys', optional(boolean)]],
+    reply: [['records', records], ['next', optional(int)], ['dedupeKeys', optional(arrayOf('bytes (msgpack bin) or nil', (v) => v === null || isBytes(v)))]],
   },
   Prepare: {
     request: [['txid', decimal], ['epoch', int], ['deadlineMs', number], ['coordinator', { expected: 'a string', ok: isString }], ['shards', arrayOf(int.expected, isInt)], ['batch', bytes], ['requestId', optional(text)]],

@@ -18,6 +18,8 @@ import {
   REPLAY_FLOOR_KEY,
   idKeyOf,
   locationOf,
+  pkOfIdValue,
+  tableOfIdValue,
   pkKey,
   PREFIX_PK,
   prefixEnd,
@@ -317,6 +319,21 @@ export class IndexReader {
   /** Stored values of the given record keys (undefined where absent). */
   getRecords(recordKeys: readonly Buffer[]): Promise<(Uint8Array | undefined)[]> {
     return recordKeys.length === 0 ? Promise.resolve([]) : this.engine.getMany(recordKeys);
+  }
+
+  /**
+   * The primary or dedupe key each record was written with, as its id
+   * entry holds it (undefined: none there, as for a record written without
+   * a key, with fresh keys into blocks, or before decision 54). Any record
+   * of an id gets the id's key: one key has one id.
+   */
+  async dedupeKeysOf(recordKeys: readonly Buffer[]): Promise<(Buffer | undefined)[]> {
+    if (recordKeys.length === 0) return [];
+    const values = await this.engine.getMany(recordKeys.map((rk) => idKeyOf(recordKeyId(rk))));
+    return values.map((v, i) => {
+      const rk = recordKeys[i] as Buffer;
+      return v === undefined || tableOfIdValue(v) !== rk.readUInt32BE(3) ? undefined : pkOfIdValue(v);
+    });
   }
 
   /** The largest id in the index (0n if empty): a restarted node never issues ids below it. */

@@ -294,7 +294,8 @@ export class IndexStore extends IndexReader {
       // Append-only records (fresh keys included) are found through their frame's id block; upserted
       // ones reuse an older id that no block range covers, so they keep a per-record entry.
       if ((r.pkLen === 0 || fresh) && block !== undefined) block.add(buf, r.idOffset, r.shard, r.keyOffset, r.keyLen, r.timeKeyOffset);
-      else batch.put(idKey(buf, r.idOffset), idValue(rk));
+      // The entry keeps the record's key too: repair sends it with the record (decision 54).
+      else batch.put(idKey(buf, r.idOffset), idValue(rk, r.pkLen > 0 ? buf.subarray(r.pkOffset, r.pkOffset + r.pkLen) : undefined));
     }
     for (const { key, value } of keyBlocks?.finish() ?? []) batch.put(key, value);
   }

@@ -6,6 +6,9 @@
  *              → stored value (version, ingestedAt, schemaVersion, fields)
  *   by id    I | id[8]                       (records with a primary key)
  *              → tableId u32 | shard u16 | keyLen u16 | key | timeKey[8]
+ *                | pk                         (the record's primary or dedupe
+ *                                             key, to the end; absent in
+ *                                             entries written before decision 54)
  *            B | lane u16 | lastId[8]        (append-only records: one block per
  *              → see id-block.ts              WAL frame, or per run of small frames)
  *   by pk    P | shard u16 | tableId u32 | pkLen u16 | pk
@@ -149,15 +152,36 @@ export function idKeyOf(id: bigint): Buffer {
   return prefixedIdOf(PREFIX_ID, id);
 }
 
-/** The value of an id-index entry: where the record key lives. */
-export function idValue(recordKeyBuf: Buffer): Buffer {
+/**
+ * The value of an id-index entry: where the record key lives, then the
+ * record's primary or dedupe key when it was written with one
+ * (`tableId | shard | keyLen | key | timeKey | pk`, pk to the end). The key
+ * is what repair sends with the record (decision 54): nothing else leads
+ * from a record to its dedupe key. Values written before end at timeKey.
+ */
+export function idValue(recordKeyBuf: Buffer, pk?: Uint8Array): Buffer {
   // tableId | shard | keyLen | key | timeKey, taken from the record key.
   const keyLen = recordKeyBuf.readUInt16BE(7);
-  const out = Buffer.allocUnsafe(8 + keyLen + 8);
+  const at = 8 + keyLen + 8;
+  const out = Buffer.allocUnsafe(at + (pk?.length ?? 0));
   recordKeyBuf.copy(out, 0, 3, 7);
   recordKeyBuf.copy(out, 4, 1, 3);
   recordKeyBuf.copy(out, 6, 7, 9 + keyLen + 8);
+  if (pk !== undefined) copyBytes(pk, 0, pk.length, out, at);
   return out;
+}
+
+/** The primary or dedupe key an id-index value carries, if any (none in values written before decision 54). */
+export function pkOfIdValue(value: Uint8Array): Buffer | undefined {
+  const v = Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  const at = 8 + v.readUInt16BE(6) + 8;
+  return v.length > at ? v.subarray(at) : undefined;
+}
+
+/** The table an id-index value names. */
+export function tableOfIdValue(value: Uint8Array): number {
+  const v = Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  return v.readUInt32BE(0);
 }
 
 /** The location an id-index value points at. */

@@ -97,3 +97,17 @@ test('after a failover to the repaired replica, re-delivered messages replace th
   assert.deepEqual([...held.keys()].sort(), [...ids].sort(), 'n3 holds the messages');
   assert.deepEqual([...held.values()], ids.map(() => 1), 'n3 holds one record per message, not the repaired copy beside the re-delivery');
 });
+
+test('the repaired replica passes the keys on to a newer asker; an asker of an earlier release (no withDedupeKeys) gets the records alone, as before', async (t) => {
+  const { cluster, entry } = await repairedReplica(t, 3);
+  const [n1, n3] = [cluster.node('n1'), cluster.node('n3')];
+  await n3.store.readBarrier(5_000);
+  const keys: Buffer[] = [];
+  for await (const page of n3.store.scanTable(entry.id)) for (const rec of page) keys.push(rec.recordKey);
+  assert.equal(keys.length, 3);
+  const newer = await n1.transport.call('n3', 'Fetch', { keys, withDedupeKeys: true }, 5_000);
+  assert.deepEqual(newer.dedupeKeys?.map((k) => k?.toString('utf8')), [0, 1, 2].map(kafkaKey), 'one key per record, as the first write had it');
+  const older = await n1.transport.call('n3', 'Fetch', { keys }, 5_000);
+  assert.equal(older.records.length, 3);
+  assert.equal(older.dedupeKeys, undefined, 'no keys for an asker that would drop them');
+});

@@ -102,6 +102,8 @@ test('fields of the wrong type are refused, naming the field and what was expect
     ['LeafEntries', 'reply', { entries: [], next: 3 }, 'next', /bytes/],
     ['Fetch', 'request', { keys: [key, 'not bytes'] }, 'keys[1]', /bytes/],
     ['Fetch', 'request', { keys: key }, 'keys', /an array of bytes/],
+    ['Fetch', 'request', { keys: [key], withDedupeKeys: 1 }, 'withDedupeKeys', /true or false/],
+    ['Fetch', 'reply', { records: [[key, key]], dedupeKeys: ['kafka:t:0:1'] }, 'dedupeKeys[0]', /bytes \(msgpack bin\) or nil/],
   ];
   for (const [method, side, message, field, expected] of cases) {
     const decode = side === 'request' ? decodeRequest : decodeReply;

@@ -22,7 +22,10 @@ export const SAMPLES: { [M in ReplicaMethod]: { requests: ReplicaMethods[M][0][]
     requests: [{ shard: 1, leaves: [0, 255] }, { shard: 1, tableId: 2, leaves: [] }, { shard: 1, tableId: 2, leaves: [7], paged: true, after: key }],
     replies: [{ entries: [[key, '77']] }, { entries: [[key, '77']], next: key }],
   },
-  Fetch: { requests: [{ keys: [key, Buffer.from('other')] }], replies: [{ records: [[key, value]] }] },
+  Fetch: {
+    requests: [{ keys: [key, Buffer.from('other')] }, { keys: [key], withDedupeKeys: true }],
+    replies: [{ records: [[key, value]] }, { records: [[key, value], [key, value]], dedupeKeys: [Buffer.from('kafka:t:0:00000000000000000007'), null] }],
+  },
   Prepare: {
     requests: [
       { txid: '99', epoch: 3, deadlineMs: 1.7e12, coordinator: 'n1', shards: [1, 5], batch: Buffer.from([0x53, 1]) },

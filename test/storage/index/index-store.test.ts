@@ -10,7 +10,7 @@ import { IndexStore } from '../../../src/storage/index/index-store.ts';
 import { FRAME_TYPES } from '../../../src/storage/frame-types.ts';
 import { RecordBatchReader, readStoredValue } from '../../../src/core/codec/record-batch-v1.ts';
 import { decodeFields } from '../../../src/core/codec/fields-codec.ts';
-import { recordKeyId } from '../../../src/storage/index/key-layout.ts';
+import { idKeyOf, idValue, recordKeyId } from '../../../src/storage/index/key-layout.ts';
 import { stampedBatch, type StampedRec } from '../../support/stamped-batch.ts';
 import { PREFIX_ID_BLOCK, findInIdBlock } from '../../../src/storage/index/id-block.ts';
 
@@ -30,6 +30,28 @@ const batch = stampedBatch;
 const valueOf = (v: Uint8Array): unknown => decodeFields(readStoredValue(v).fields)[0];
 
 for (const kind of ['lmdb', 'level'] as const) {
+  test(`a record's dedupe key is read back from its id entry, after an upsert moved it too; a plain record and an entry from before have none (${kind})`, async (t) => {
+    const idx = await store(t, kind);
+    const keyed: Rec = { shard: 0, key: 'dev', pk: 'kafka:t:0:00000000000000000007', time: 100, id: 10n, version: 1n, value: 'v1' };
+    const plain: Rec = { shard: 0, key: 'dev', time: 101, id: 11n, version: 2n, value: 'plain' };
+    await idx.apply([{ lsn: 1n, type: FRAME_TYPES.RECORDS, payload: batch(1, [keyed, plain]) }]);
+    // The re-delivery, ingested later: a new record key for the same id and key.
+    await idx.apply([{ lsn: 2n, type: FRAME_TYPES.RECORDS, payload: batch(1, [{ ...keyed, time: 200, version: 3n, value: 'v2' }]) }]);
+    const rks: Buffer[] = [];
+    for await (const page of idx.scanShard(0, { tableId: 1 })) for (const r of page) rks.push(r.recordKey);
+    assert.equal(rks.length, 2, 'the re-delivery replaced the record it repeats');
+    const byId = new Map(rks.map((rk) => [recordKeyId(rk), rk]));
+    const [k, p] = await idx.dedupeKeysOf([byId.get(10n)!, byId.get(11n)!]);
+    assert.equal(k?.toString('utf8'), keyed.pk);
+    assert.equal(p, undefined, 'a record written without a key has none');
+    // An id entry written before decision 54 ends at the time key: no key, not a misread one.
+    const old = idKeyOf(10n);
+    const b = idx.engine.batch();
+    b.put(old, idValue(byId.get(10n)!));
+    await b.commit(2n);
+    assert.deepEqual(await idx.dedupeKeysOf([byId.get(10n)!]), [undefined]);
+  });
+
   test(`records read back by id, by key in time order, and by table scan (${kind})`, async (t) => {
     const idx = await store(t, kind);
     const recs: Rec[] = [
