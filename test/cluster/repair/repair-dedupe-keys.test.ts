@@ -111,3 +111,42 @@ test('the repaired replica passes the keys on to a newer asker; an asker of an e
   assert.equal(older.records.length, 3);
   assert.equal(older.dedupeKeys, undefined, 'no keys for an asker that would drop them');
 });
+
+/** n3 misses `count` keyed messages of one device (written at quorum by n1, its hints dropped); nothing repaired yet. */
+async function missedByN3(t: TestContext, count: number): Promise<{ cluster: InProcessCluster; entry: TableEntry; ids: readonly bigint[] }> {
+  const cluster = await InProcessCluster.start(t, { replicaTimeoutMs: 5_000 });
+  await cluster.waitAllAlive();
+  const entry = await keyedTable(cluster);
+  const n1 = cluster.node('n1');
+  cluster.faults.isolate('n3', ['n1', 'n2']);
+  await waitUntil(() => n1.detector.state('n3') !== 'alive', 5_000, 'n1 suspects n3');
+  const first = messages(cluster, entry, count, Date.UTC(2026, 0, 1));
+  const { ids } = await n1.coordinator.write(entry, first.buf, first.count, () => undefined, { consistency: 'quorum', keyed: true });
+  await n1.hints.discard('n3');
+  cluster.faults.heal();
+  await cluster.waitAllAlive();
+  return { cluster, entry, ids };
+}
+
+/** Waits until n3 resolves every message's dedupe key, then returns the ids it resolves them to. */
+async function keyedIdsOnN3(cluster: InProcessCluster, entry: TableEntry, count: number): Promise<(bigint | undefined)[]> {
+  const n3 = cluster.node('n3');
+  const shard = shardOf('dev-1', cluster.shards);
+  const lookups = Array.from({ length: count }, (_, i) => ({ shard, tableId: entry.id, pk: Buffer.from(kafkaKey(i), 'utf8') }));
+  await waitUntil(async () => (await storedIds(n3, entry)).size === count, 5_000, 'n3 holds the repaired records');
+  return (await n3.store.lookupPks(lookups)).map((e) => e?.id);
+}
+
+test('read repair of a range page copies the records n3 lacked with their dedupe keys', async (t) => {
+  const { cluster, entry, ids } = await missedByN3(t, 3);
+  const page = await cluster.node('n1').coordinator.queryRange(entry, { key: 'dev-1', limit: 10, consistency: 'all' });
+  assert.deepEqual(page.records.map((r) => r.id), [...ids]);
+  assert.deepEqual(await keyedIdsOnN3(cluster, entry, 3), ids, 'n3 resolves each key to the id it was stored with');
+});
+
+test('read repair of a read by id copies the record n3 lacked with its dedupe key', async (t) => {
+  const { cluster, entry, ids } = await missedByN3(t, 1);
+  const rec = await cluster.node('n1').coordinator.getById(entry, ids[0] as bigint, { consistency: 'all' });
+  assert.equal(rec?.id, ids[0]);
+  assert.deepEqual(await keyedIdsOnN3(cluster, entry, 1), ids);
+});
