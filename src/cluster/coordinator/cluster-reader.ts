@@ -13,7 +13,7 @@ import { shardOf } from '../../core/murmur3.ts';
 import { currentDef, type TableEntry } from '../../storage/catalog.ts';
 import { recordKeyId } from '../../storage/index/key-layout.ts';
 import type { Placement } from '../placement/placement.ts';
-import { batchOfRecords } from '../repair/record-batches.ts';
+import { batchOfRecords, fetchedDedupeKeys } from '../repair/record-batches.ts';
 import type { ReplicaMethods, ScanReply, WireRecord } from '../transport/replica-messages.ts';
 import type { ReplicaTransport } from '../transport/replica-transport.ts';
 import type { RangePage, RangeQuery, ReadOptions, ReadRecord } from './coordinator.ts';
@@ -98,7 +98,7 @@ export class ClusterReader {
     const holders = new Set(found.filter((f) => compareStoredRecords(f.record, best.record) === 0).map((f) => f.node));
     const shard = best.record[0].readUInt16BE(1);
     const owners = placement.replicas(shard, rf);
-    this.repair(entry, owners.filter((n) => answers.some((a) => a.node === n) && !holders.has(n)), [best.record]);
+    this.repair(entry, owners.filter((n) => answers.some((a) => a.node === n) && !holders.has(n)), [best.record], [best.node, ...[...holders].filter((n) => n !== best.node)]);
     return readRecordOf(best.record);
   }
 
@@ -139,7 +139,7 @@ export class ClusterReader {
     if (answers.length > 1 && merged.length > 0) {
       for (const p of pages) {
         const missing = lackedBy(p.records, p.full, merged);
-        if (missing.length > 0) this.repair(entry, [p.node], missing);
+        if (missing.length > 0) this.repair(entry, [p.node], missing, pages.filter((q) => q !== p).map((q) => q.node));
       }
     }
     // A dropped record may leave the page short while a replica had more: page on from the last record kept.
@@ -260,12 +260,32 @@ export class ClusterReader {
     return this.d.transport.call(node, method, request, this.d.replicaTimeoutMs + waitMs);
   }
 
-  /** Sends records a replica lacked (or held older) back to it, in the background. */
-  private repair(entry: TableEntry, targets: readonly string[], records: readonly WireRecord[]): void {
+  /**
+   * Sends records a replica lacked (or held older) back to it, in the
+   * background. A table without a primary key may hold records written
+   * with dedupe keys, which no read reply carries: those are fetched with
+   * their keys from the replicas that answered with them (`holders`), so
+   * the target stores them under their keys as a first write would
+   * (decision 54), not as plain appended records.
+   */
+  private repair(entry: TableEntry, targets: readonly string[], records: readonly WireRecord[], holders: readonly string[]): void {
     if (targets.length === 0 || records.length === 0) return;
+    if (currentDef(entry).primaryKey !== undefined) {
+      this.send(entry, targets, records, undefined);
+      return;
+    }
+    void this.fetchKeyed(records.map((r) => r[0]), holders)
+      .then((fetched) => this.send(entry, targets, fetched.records, fetched.dedupeKeys))
+      // No holder answered (or a reply was refused): anti-entropy repairs it, with its keys, later. The read is answered already.
+      .catch(() => undefined);
+  }
+
+  /** Writes `records` (with their dedupe keys, when known) to each target, hinting where one is down. */
+  private send(entry: TableEntry, targets: readonly string[], records: readonly WireRecord[], dedupeKeys: readonly (Buffer | null)[] | undefined): void {
+    if (records.length === 0) return;
     let batch: Buffer;
     try {
-      batch = batchOfRecords(entry, records);
+      batch = batchOfRecords(entry, records, dedupeKeys);
     } catch (err) {
       // A schema version this node has not read yet: repaired later (anti-entropy), never copied without its primary key.
       if (isSluiceError(err, 'NOT_READY')) return;
@@ -276,6 +296,49 @@ export class ClusterReader {
       void this.d.delivery.sendOrHint(node, batch, records.length);
     }
   }
+
+  /**
+   * The records of `keys` with their dedupe keys, fetched from the holders
+   * in turn until each key is found (a holder may have moved on since it
+   * answered the read). A holder of an earlier release sends no keys: its
+   * records go without them, as before. Throws when no holder answered.
+   */
+  private async fetchKeyed(keys: readonly Buffer[], holders: readonly string[]): Promise<{ records: WireRecord[]; dedupeKeys: (Buffer | null)[] }> {
+    const records: WireRecord[] = [];
+    const dedupeKeys: (Buffer | null)[] = [];
+    let rest = keys;
+    let failure: unknown = new SluiceError('NO_QUORUM', 'no replica holding the records to repair answered');
+    let answered = false;
+    for (const node of holders) {
+      if (rest.length === 0) break;
+      try {
+        const found = await fetchAll(this.d.transport, node, rest, this.d.replicaTimeoutMs);
+        answered = true;
+        records.push(...found.records);
+        dedupeKeys.push(...found.dedupeKeys);
+        const got = new Set(found.records.map((r) => r[0].toString('latin1')));
+        rest = rest.filter((k) => !got.has(k.toString('latin1')));
+      } catch (err) {
+        failure = err;
+      }
+    }
+    if (!answered) throw failure;
+    return { records, dedupeKeys };
+  }
+}
+
+/** Every record of `keys` that `node` holds, with its dedupe key (null: none known), a Fetch reply at a time. */
+async function fetchAll(transport: ReplicaTransport, node: string, keys: readonly Buffer[], timeoutMs: number): Promise<{ records: WireRecord[]; dedupeKeys: (Buffer | null)[] }> {
+  const records: WireRecord[] = [];
+  const dedupeKeys: (Buffer | null)[] = [];
+  for (let rest = [...keys]; rest.length > 0; ) {
+    const reply = await transport.call(node, 'Fetch', { keys: rest, withDedupeKeys: true }, timeoutMs);
+    const keysOf = fetchedDedupeKeys(reply);
+    records.push(...reply.records);
+    dedupeKeys.push(...reply.records.map((_, i) => keysOf?.[i] ?? null));
+    rest = reply.next === undefined || reply.next <= 0 ? [] : rest.slice(reply.next);
+  }
+  return { records, dedupeKeys };
 }
 
 /** The client-facing form of a wire record. */
