@@ -150,3 +150,18 @@ test('read repair of a read by id copies the record n3 lacked with its dedupe ke
   assert.equal(rec?.id, ids[0]);
   assert.deepEqual(await keyedIdsOnN3(cluster, entry, 1), ids);
 });
+
+test('hints keep dedupe keys: a replica that gets keyed records by hint replay resolves their keys (checked, no change needed)', async (t) => {
+  const cluster = await InProcessCluster.start(t, { replicaTimeoutMs: 5_000 });
+  await cluster.waitAllAlive();
+  const entry = await keyedTable(cluster);
+  const n1 = cluster.node('n1');
+  cluster.faults.isolate('n3', ['n1', 'n2']);
+  await waitUntil(() => n1.detector.state('n3') !== 'alive', 5_000, 'n1 suspects n3');
+  const first = messages(cluster, entry, 3, Date.UTC(2026, 0, 1));
+  const { ids } = await n1.coordinator.write(entry, first.buf, first.count, () => undefined, { consistency: 'quorum', keyed: true });
+  cluster.faults.heal();
+  await cluster.waitAllAlive();
+  await n1.replayer.run();
+  assert.deepEqual(await keyedIdsOnN3(cluster, entry, 3), ids, 'the hinted batch carried its keys');
+});
