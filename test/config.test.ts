@@ -210,3 +210,24 @@ test('gRPC WriteStreams: a bounded number open, each holding one batch and its H
   assert.ok(Math.abs(grpcStreamsHeldBytesMax(DEFAULT_CONFIG) / (1024 * MiB) - 2.1) < 0.05, 'the ≈ 2.1 GiB docs/operations.md gives');
   assert.ok(Number.isSafeInteger(grpcStreamsHeldBytesMax({ grpcStreamsMax: 100_000, bodyBytesMax: BODY_BYTES_MAX_LIMIT })));
 });
+
+test('a peer that is back reconnects within its suspicion window for the values the operator sets, not only the defaults', () => {
+  // The reconnect backoff reaches GRPC_RECONNECT_BACKOFF_MS_MAX (1 s); twice it must fit in interval × misses.
+  refuses({ healthIntervalMs: 200, suspectAfterMisses: 2 }, 'suspectAfterMisses', /--health-interval-ms/, /--suspect-after-misses/, /400/, /2000/);
+  refuses({ healthIntervalMs: 50, suspectAfterMisses: 1 }, 'suspectAfterMisses', /healthIntervalMs \(--health-interval-ms\) 50 × suspectAfterMisses \(--suspect-after-misses\) 1/);
+  assert.equal(resolveConfig({ healthIntervalMs: 200, suspectAfterMisses: 10 }).suspectAfterMisses, 10, 'exactly the reconnect time');
+  assert.equal(resolveConfig({ healthIntervalMs: 1_000, suspectAfterMisses: 2 }).healthIntervalMs, 1_000);
+});
+
+test('relations between options name the flags the operator sets', () => {
+  refuses({ keepAliveMs: 6_000 }, 'keepAliveMs', /keepAliveMs \(--keep-alive-ms\) 6000 must be at most half of leaseTtlMs \(--lease-ttl-ms\) 10000/);
+  refuses({ txResolveAfterMs: 1_000 }, 'txResolveAfterMs', /--tx-resolve-after-ms/, /--replica-timeout-ms/, /--tx-commit-deadline-ms/);
+  refuses({ txDoneRetentionMs: 10_000 }, 'txDoneRetentionMs', /--tx-done-retention-ms/, /--tx-resolve-after-ms/, /--tx-sweep-interval-ms/);
+});
+
+test('the peer listener options need --etcd: a single node refuses them instead of ignoring them', () => {
+  refuses({ certsDir: 'certs' }, 'certsDir', /--certs-dir needs --etcd/);
+  refuses({ insecureCluster: true }, 'insecureCluster', /--insecure-cluster needs --etcd/);
+  refuses({ grpcPeerHost: '127.0.0.1', grpcPeerPort: 7171 }, 'grpcPeerPort', /--grpc-peer needs --etcd/);
+  assert.equal(resolveConfig({ etcdUrls: ['http://127.0.0.1:2379'], certsDir: 'certs', grpcPeerHost: '127.0.0.1', grpcPeerPort: 7171 }).grpcPeerPort, 7171);
+});
