@@ -1102,7 +1102,7 @@ export function grpcPeerListen(config: Pick<NodeConfig, 'grpcHost' | 'grpcPort' 
  * internode port lets anyone who reaches it write any replica.
  */
 function peerProblems(config: NodeConfig): { path: string; message: string }[] {
-  if (config.etcdUrls.length === 0) return [];
+  if (config.etcdUrls.length === 0) return singleNodePeerProblems(config);
   const problems: { path: string; message: string }[] = [];
   if (config.certsDir === '' && !config.insecureCluster) {
     problems.push({
@@ -1120,6 +1120,15 @@ function peerProblems(config: NodeConfig): { path: string; message: string }[] {
   } else if (peer.port !== 0 && peer.port === config.grpcPort && peer.host === config.grpcHost) {
     problems.push({ path: 'grpcPeerPort', message: `--grpc-peer ${peer.host}:${peer.port} is the --grpc address: clients and peers are served on separate listeners` });
   }
+  return problems;
+}
+
+/** A single node has no peer listener: its options, given without `--etcd`, would be ignored, so they are refused. */
+function singleNodePeerProblems(config: NodeConfig): { path: string; message: string }[] {
+  const problems: { path: string; message: string }[] = [];
+  if (config.grpcPeerHost !== '' || config.grpcPeerPort !== undefined) problems.push({ path: 'grpcPeerPort', message: '--grpc-peer needs --etcd (grpcPeerPort without etcdUrls): a single node has no peer listener' });
+  if (config.certsDir !== '') problems.push({ path: 'certsDir', message: '--certs-dir needs --etcd (certsDir without etcdUrls): peer certificates are for a cluster node\'s peer listener' });
+  if (config.insecureCluster) problems.push({ path: 'insecureCluster', message: '--insecure-cluster needs --etcd (insecureCluster without etcdUrls): a single node has no peer port' });
   return problems;
 }
 

@@ -383,6 +383,9 @@ function bootstrapToken(o: ServeOptions): { bootstrapToken?: string } {
 function kafkaSources(o: ServeOptions): KafkaSourceConfig[] {
   if (o.kafkaBrokers === undefined) {
     if (o.kafkaTopic !== undefined || o.kafkaTable !== undefined) throw new CliError('--kafka-topic and --kafka-table need --kafka-brokers', 2);
+    // Given alone they would do nothing: the operator meant a Kafka source and gets none.
+    if (o.kafkaGroup !== undefined) throw new CliError('--kafka-group needs --kafka-brokers (with --kafka-topic and --kafka-table)', 2);
+    if (o.kafkaDlqTopic !== undefined) throw new CliError('--kafka-dlq-topic needs --kafka-brokers (with --kafka-topic and --kafka-table)', 2);
     if (hasKafkaSecurityFlags(o)) throw new CliError('--kafka-tls, --kafka-ca, --kafka-sasl, --kafka-user and --kafka-password-file need --kafka-brokers', 2);
     return [];
   }
