@@ -1013,22 +1013,50 @@ export function resolveConfig(overrides: Partial<NodeConfig> = {}): NodeConfig {
   if (config.onPartition !== 'refuse' && config.onPartition !== 'buffer') problems.push({ path: 'onPartition', message: 'onPartition must be refuse or buffer' });
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(config.nodeId)) problems.push({ path: 'nodeId', message: `nodeId must be 1-63 letters, digits, '-', '_' or '.', got ${JSON.stringify(config.nodeId)}` });
   problems.push(...peerProblems(config));
-  if (config.keepAliveMs * 2 > config.leaseTtlMs) problems.push({ path: 'keepAliveMs', message: 'keepAliveMs must be at most half of leaseTtlMs' });
-  // A participant must not resolve a batch whose coordinator may still be collecting PREPARE answers or deciding (Cassandra waits 2x the write timeout before replaying a batchlog).
-  if (config.txResolveAfterMs < 2 * config.replicaTimeoutMs + config.txCommitDeadlineMs) {
-    problems.push({ path: 'txResolveAfterMs', message: `txResolveAfterMs ${config.txResolveAfterMs} must be at least 2 × replicaTimeoutMs + txCommitDeadlineMs (${2 * config.replicaTimeoutMs + config.txCommitDeadlineMs})` });
-  }
-  // Each participant's part of an atomic batch is one WAL frame.
-  if (config.txBytesMax > walFrameBytesMax(config)) problems.push({ path: 'txBytesMax', message: `txBytesMax ${config.txBytesMax} must fit one WAL frame (${walFrameBytesMax(config)} bytes)` });
-  // Fences and done markers answer for a batch until every participant has resolved it.
-  if (config.txDoneRetentionMs < config.txResolveAfterMs + config.txSweepIntervalMs) {
-    problems.push({ path: 'txDoneRetentionMs', message: `txDoneRetentionMs ${config.txDoneRetentionMs} must be at least txResolveAfterMs + txSweepIntervalMs (${config.txResolveAfterMs + config.txSweepIntervalMs})` });
-  }
+  problems.push(...clusterTimingProblems(config));
   problems.push(...etcdAccessProblems(config));
   if (!TABLE_NAME_RE.test(config.lokiTable)) problems.push({ path: 'lokiTable', message: `lokiTable (--loki-table) must be a table name (${TABLE_NAME_RE.source}), got ${JSON.stringify(config.lokiTable)}` });
   problems.push(...elasticsearchProblems(config));
   if (problems.length > 0) throw new SluiceError('INVALID_ARGUMENT', `invalid configuration: ${problems.map((p) => p.message).join('; ')}`, problems);
   return config;
+}
+
+/**
+ * The cluster's timings against each other, for the values the operator
+ * sets (the defaults are asserted at load too); each message names the
+ * flags, since the operator set them as flags.
+ */
+function clusterTimingProblems(config: NodeConfig): { path: string; message: string }[] {
+  const problems: { path: string; message: string }[] = [];
+  if (config.keepAliveMs * 2 > config.leaseTtlMs) {
+    problems.push({ path: 'keepAliveMs', message: `keepAliveMs (--keep-alive-ms) ${config.keepAliveMs} must be at most half of leaseTtlMs (--lease-ttl-ms) ${config.leaseTtlMs}: a lease outlives a missed keep-alive` });
+  }
+  // A connection that dropped reconnects within twice the backoff's ceiling; a suspicion window shorter than that
+  // makes a peer that is back look suspect (its writes hinted, not replicated) until the channel reconnects.
+  const suspectAfterMs = config.healthIntervalMs * config.suspectAfterMisses;
+  if (GRPC_RECONNECT_BACKOFF_MS_MAX * 2 > suspectAfterMs) {
+    problems.push({
+      path: 'suspectAfterMisses',
+      message: `healthIntervalMs (--health-interval-ms) ${config.healthIntervalMs} × suspectAfterMisses (--suspect-after-misses) ${config.suspectAfterMisses} = ${suspectAfterMs} ms must be at least ${GRPC_RECONNECT_BACKOFF_MS_MAX * 2} ms, twice the peer channels' reconnect backoff (GRPC_RECONNECT_BACKOFF_MS_MAX): a peer that is back must reconnect before it is suspected`,
+    });
+  }
+  // A participant must not resolve a batch whose coordinator may still be collecting PREPARE answers or deciding (Cassandra waits 2x the write timeout before replaying a batchlog).
+  if (config.txResolveAfterMs < 2 * config.replicaTimeoutMs + config.txCommitDeadlineMs) {
+    problems.push({
+      path: 'txResolveAfterMs',
+      message: `txResolveAfterMs (--tx-resolve-after-ms) ${config.txResolveAfterMs} must be at least 2 × replicaTimeoutMs (--replica-timeout-ms) + txCommitDeadlineMs (--tx-commit-deadline-ms) (${2 * config.replicaTimeoutMs + config.txCommitDeadlineMs})`,
+    });
+  }
+  // Each participant's part of an atomic batch is one WAL frame.
+  if (config.txBytesMax > walFrameBytesMax(config)) problems.push({ path: 'txBytesMax', message: `txBytesMax (--tx-bytes-max) ${config.txBytesMax} must fit one WAL frame (${walFrameBytesMax(config)} bytes)` });
+  // Fences and done markers answer for a batch until every participant has resolved it.
+  if (config.txDoneRetentionMs < config.txResolveAfterMs + config.txSweepIntervalMs) {
+    problems.push({
+      path: 'txDoneRetentionMs',
+      message: `txDoneRetentionMs (--tx-done-retention-ms) ${config.txDoneRetentionMs} must be at least txResolveAfterMs (--tx-resolve-after-ms) + txSweepIntervalMs (--tx-sweep-interval-ms) (${config.txResolveAfterMs + config.txSweepIntervalMs})`,
+    });
+  }
+  return problems;
 }
 
 /**
