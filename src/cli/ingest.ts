@@ -27,7 +27,7 @@ import { intOption } from './int-option.ts';
 import { CliError } from './cli-error.ts';
 import { DEFAULT_URL } from './http-client.ts';
 import { BatchSender, type SendState } from './import/batch-sender.ts';
-import { CheckpointFile, dedupePrefix, defaultCheckpointDir, identify, type Checkpoint, type FileIdentity } from './import/checkpoint.ts';
+import { CheckpointFile, dedupePrefix, defaultCheckpointDir, identify, staleCheckpoints, type Checkpoint, type FileIdentity, type StaleCheckpoint } from './import/checkpoint.ts';
 import { tableForImport } from './import/table-setup.ts';
 
 interface IngestOptions {
@@ -72,7 +72,7 @@ export function ingestCommand(): Command {
     .option('--shard-key <column>', 'with --create-table: the shard key (default: the first string/int/decimal/timestamp/bool column)')
     .option('--time-field <column>', 'with --create-table: the event-time field')
     .option('--primary-key <column>', 'with --create-table: the primary key')
-    .option('--restart', 'ignore a saved checkpoint and read the file from its start (rows already written are not duplicated)')
+    .option('--restart', 'ignore a saved checkpoint and read the file from its start (rows already written are not duplicated, unless the file changed since: then they are stored again)')
     .option('--checkpoint-dir <dir>', 'where checkpoints are kept (default: $SLUICE_CACHE_DIR/imports or ~/.cache/sluice/imports)')
     .addOption(new Option('--checkpoint-interval-ms <ms>', 'how often the checkpoint is saved').default('500').hideHelp())
     .action(async (file: string, o: IngestOptions) => {
@@ -194,18 +194,43 @@ async function planImport(file: string, o: IngestOptions): Promise<ImportPlan> {
     throw new CliError(`cannot read ${file}: ${(err as Error).message}`, 2);
   }
   const url = o.url.replace(/\/+$/, '');
+  // Before anything is created or sent: a refusal here leaves the node as it was.
+  const dir = o.checkpointDir ?? defaultCheckpointDir();
+  const checkpoint = new CheckpointFile(dir, id, o.table, url);
+  const stale = await staleCheckpoints(dir, id, o.table, url);
+  if (o.restart === true) {
+    await checkpoint.remove();
+    for (const s of stale) await s.file.remove();
+  } else if (stale[0] !== undefined) {
+    throw changedFileError(file, stale[0]);
+  }
   const { def } = await tableForImport(url, o.table, id.path, format, {
     create: o.createTable === true,
     ...(o.shardKey === undefined ? {} : { shardKey: o.shardKey }),
     ...(o.timeField === undefined ? {} : { timeField: o.timeField }),
     ...(o.primaryKey === undefined ? {} : { primaryKey: o.primaryKey }),
   });
-  const checkpoint = new CheckpointFile(o.checkpointDir ?? defaultCheckpointDir(), id, o.table, url);
-  if (o.restart === true) await checkpoint.remove();
   const saved = await checkpoint.load();
   const resume = saved !== undefined && saved.fingerprint === id.fingerprint && saved.format === format ? saved : undefined;
   const total = format === 'parquet' ? Number((await readParquetFooter(id.path)).num_rows) : id.size;
   return { id, format, gzip: named?.gzip ?? false, def, url, prefix: dedupePrefix(id), checkpoint, resume, total };
+}
+
+/**
+ * The refusal to import a file that changed since an import of it into
+ * the same table stopped: its rows would go under new dedupe keys, and the
+ * rows that import wrote would be stored a second time. Only the operator
+ * knows whether that is wanted: put the file back and resume, or --restart.
+ */
+function changedFileError(file: string, stale: StaleCheckpoint): CliError {
+  const cp = stale.checkpoint;
+  const was = `${cp.size} bytes, modified ${new Date(cp.mtimeMs).toISOString()}`;
+  return new CliError(
+    `${file} changed since an interrupted import of it into ${cp.table} at ${cp.url} (then ${was}; checkpoint ${stale.file.path}): ` +
+      `at least rows 1–${cp.rowsDone} of it are written, and importing the changed file would store them a second time under new dedupe keys. ` +
+      'Put the file back as it was and run the same command to resume, or add --restart to import the changed file from its start anyway',
+    2,
+  );
 }
 
 /** The checkpoint of `state`, counting what an earlier run over the file wrote. */

@@ -10,10 +10,14 @@
  * `$SLUICE_CACHE_DIR/imports` or `~/.cache/sluice/imports`), replaced
  * atomically (temp file, fsync, rename), removed when the import ends.
  * A checkpoint that lags is harmless (more rows re-sent); one that is
- * lost or unreadable restarts the file from row 0, also harmless.
+ * lost or unreadable restarts the file from row 0, also harmless. One
+ * left by an import of the same path, table and node under another
+ * fingerprint is not: the file changed since that import stopped, and
+ * reading it again sends its rows under new dedupe keys, so the rows that
+ * import wrote would be stored twice (`staleCheckpoints` finds them).
  */
 import { createHash } from 'node:crypto';
-import { open, rm, stat } from 'node:fs/promises';
+import { open, readdir, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { readJsonFile, writeFileAtomic } from '../../storage/atomic-file.ts';
@@ -88,22 +92,15 @@ export function defaultCheckpointDir(): string {
 export class CheckpointFile {
   readonly path: string;
 
-  constructor(dir: string, id: FileIdentity, table: string, url: string) {
+  /** The checkpoint of (`id`, `table`, `url`) in `dir`, or the one at `file` when given. */
+  constructor(dir: string, id: FileIdentity, table: string, url: string, file?: string) {
     const key = createHash('sha256').update(`${id.fingerprint}\0${table}\0${url}`).digest('hex').slice(0, 40);
-    this.path = path.join(dir, `${key}.json`);
+    this.path = file ?? path.join(dir, `${key}.json`);
   }
 
   /** The saved checkpoint, or undefined when there is none (or it cannot be used: then the import starts over, which is safe). */
   async load(): Promise<Checkpoint | undefined> {
-    let value: unknown;
-    try {
-      value = await readJsonFile(this.path);
-    } catch {
-      return undefined;
-    }
-    const cp = value as Partial<Checkpoint> | undefined;
-    if (cp === undefined || cp.version !== 1 || typeof cp.rowsDone !== 'number' || !Number.isSafeInteger(cp.rowsDone) || cp.rowsDone < 0) return undefined;
-    return cp as Checkpoint;
+    return loadCheckpoint(this.path);
   }
 
   /** Replaces the checkpoint atomically. */
@@ -115,4 +112,46 @@ export class CheckpointFile {
   async remove(): Promise<void> {
     await rm(this.path, { force: true });
   }
+}
+
+/** The checkpoint at `file`, or undefined when there is none or it cannot be used. */
+async function loadCheckpoint(file: string): Promise<Checkpoint | undefined> {
+  let value: unknown;
+  try {
+    value = await readJsonFile(file);
+  } catch {
+    return undefined;
+  }
+  const cp = value as Partial<Checkpoint> | undefined;
+  if (cp === undefined || cp === null || cp.version !== 1 || typeof cp.rowsDone !== 'number' || !Number.isSafeInteger(cp.rowsDone) || cp.rowsDone < 0) return undefined;
+  return cp as Checkpoint;
+}
+
+/** A checkpoint of an import of the same path, table and node as this one, over another version of the file. */
+export interface StaleCheckpoint {
+  readonly file: CheckpointFile;
+  readonly checkpoint: Checkpoint;
+}
+
+/**
+ * The checkpoints in `dir` of imports of `id.path` into `table` at `url`
+ * whose fingerprint is not `id`'s: the file changed after they stopped.
+ * The directory holds one file per import that did not end (each is
+ * removed when its import ends), so reading them all is cheap.
+ */
+export async function staleCheckpoints(dir: string, id: FileIdentity, table: string, url: string): Promise<StaleCheckpoint[]> {
+  let names: string[];
+  try {
+    names = (await readdir(dir)).filter((n) => n.endsWith('.json'));
+  } catch {
+    // No directory: no checkpoint at all (an unreadable one cannot be resumed from either).
+    return [];
+  }
+  const stale: StaleCheckpoint[] = [];
+  for (const name of names.sort()) {
+    const checkpoint = await loadCheckpoint(path.join(dir, name));
+    if (checkpoint === undefined || checkpoint.file !== id.path || checkpoint.table !== table || checkpoint.url !== url || checkpoint.fingerprint === id.fingerprint) continue;
+    stale.push({ file: new CheckpointFile(dir, id, table, url, path.join(dir, name)), checkpoint });
+  }
+  return stale;
 }
