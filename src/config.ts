@@ -439,6 +439,16 @@ export const STATUS_REFRESH_SECONDS = 5;
  */
 export const RATE_LIMITED_PAUSE_MS_MAX = 60_000;
 
+/**
+ * Longest the CLI waits for a connection (TCP, and TLS for https://) to a
+ * node for an operation that runs as long as it takes (`sluice cluster
+ * cleanup`, `repair`), ms: the answer itself has no time limit, so an
+ * address that never answers must still fail. undici's connect timeout,
+ * which every other CLI request has through fetch.
+ * @default 10 s
+ */
+export const CLI_CONNECT_TIMEOUT_MS = 10_000;
+
 /** Ingest rates on the status page are deltas over about this long (between in-memory samples of the counters). */
 export const STATUS_RATE_WINDOW_MS = 10_000;
 /** Two counter samples are at least this far apart (page views more often reuse the last one). */

@@ -8,6 +8,7 @@ import { Command } from 'commander';
 import type { CleanupReport } from '../cluster/repair/cleanup.ts';
 import { CliError } from './cli-error.ts';
 import { DEFAULT_URL, requestJson } from './http-client.ts';
+import { requestJsonLong } from './long-request.ts';
 
 interface StatusNode {
   id: string;
@@ -72,7 +73,8 @@ export function clusterCommand(): Command {
     .action(async (o: { url: string; shard?: string }) => {
       if (o.shard !== undefined && !/^[0-9]+$/.test(o.shard)) throw new CliError(`--shard must be a shard number, got ${o.shard}`, 2);
       const query = o.shard === undefined ? '' : `?shard=${o.shard}`;
-      const r = (await requestJson(`${o.url}/v1/cluster/repair${query}`, { method: 'POST' })) as { shards: number; differing: number; pulled: number; pushed: number; skipped?: number };
+      // A repair runs as long as the shards take: the CLI waits for it without a time limit (Ctrl-C leaves it running).
+      const r = (await requestJsonLong(`${o.url}/v1/cluster/repair${query}`, 'POST', 'repair')) as { shards: number; differing: number; pulled: number; pushed: number; skipped?: number };
       const skipped = (r.skipped ?? 0) > 0 ? `; ${r.skipped} replica pairs skipped (peer not alive)` : '';
       process.stdout.write(`repaired ${r.shards} shards: ${r.differing} replica pairs differed, ${r.pulled} records pulled, ${r.pushed} pushed${skipped}\n`);
     });
@@ -88,7 +90,8 @@ export function clusterCommand(): Command {
       for (const url of urls) {
         let r: CleanupReport;
         try {
-          r = (await requestJson(`${url}/v1/cluster/cleanup`, { method: 'POST' })) as CleanupReport;
+          // A cleanup hands shards off before it drops them, as long as that takes: no time limit on the answer.
+          r = (await requestJsonLong(`${url}/v1/cluster/cleanup`, 'POST', 'cleanup')) as CleanupReport;
         } catch (err) {
           // With --all, one node down or refusing (NOT_READY) must not keep the nodes after it from being cleaned.
           if (urls.length === 1) throw err;

@@ -21,9 +21,14 @@ export async function requestJson(url: string, init: RequestInit = {}): Promise<
   } catch (err) {
     throw new CliError(`cannot reach ${new URL(url).origin}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`);
   }
-  const text = await res.text();
+  return answerOf(res.status, await res.text());
+}
+
+/** The parsed JSON of a 2xx answer; any other status throws a CliError naming the code. */
+export function answerOf(status: number, text: string): unknown {
   const body = text.length > 0 ? parseAnswer(text) : undefined;
-  if (!res.ok) throw new CliError(describeError(res.status, body ?? text) + (res.status === 401 ? '\n  (give a token with --token-file, --token or $SLUICE_TOKEN)' : ''), 1, (body as ErrorBody | undefined)?.error?.code);
+  const ok = status >= 200 && status <= 299;
+  if (!ok) throw new CliError(describeError(status, body ?? text) + (status === 401 ? '\n  (give a token with --token-file, --token or $SLUICE_TOKEN)' : ''), 1, (body as ErrorBody | undefined)?.error?.code);
   return body;
 }
 
