@@ -180,12 +180,15 @@ export class AntiEntropy {
       }
     }
     const done = { ...report, shards: shards.size };
-    this.d.log.info({ event: 'catch_up', epoch, ...done }, 'copied the shards this node gains');
     this.d.onRepaired?.(done);
     if (short.length > 0) {
       // Ready now, the node would answer quorum reads of the target ring without writes only the skipped replicas hold.
-      throw new SluiceError('NO_QUORUM', `catch-up for epoch ${epoch} compared too few live replicas (${short.slice(0, 3).join('; ')}${short.length > 3 ? '; …' : ''}): not ready yet`);
+      // Its own event: `catch_up` is a finished copy (tests and operators count those); this one is retried.
+      const why = `catch-up for epoch ${epoch} compared too few live replicas (${short.slice(0, 3).join('; ')}${short.length > 3 ? '; …' : ''}): not ready yet`;
+      this.d.log.warn({ event: 'catch_up_incomplete', epoch, ...done, short: short.length }, why);
+      throw new SluiceError('NO_QUORUM', why);
     }
+    this.d.log.info({ event: 'catch_up', epoch, ...done }, 'copied the shards this node gains');
     return done;
   }
 
