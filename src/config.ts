@@ -277,6 +277,34 @@ export function grpcStreamsHeldBytesMax(config: Pick<NodeConfig, 'grpcStreamsMax
 }
 
 /**
+ * Unary Write calls that may wait at their headers, unread, per call that may
+ * be read (calls): past grpcUnaryReadsMax a call waits for a read to end
+ * instead of being refused, so a burst of small writes on an idle node is
+ * taken whole (1,024 one-record Writes at once, measured in decision 53);
+ * past grpcUnaryWaitingMax it is refused. A waiting call holds at most its
+ * HTTP/2 stream window of unread bytes.
+ * @default 16
+ */
+export const GRPC_UNARY_WAITING_PER_READ = 16;
+
+/** Unary Write calls waiting at their headers at once (calls): grpcUnaryReadsMax × GRPC_UNARY_WAITING_PER_READ, 1,024 at the default. */
+export function grpcUnaryWaitingMax(config: Pick<NodeConfig, 'grpcUnaryReadsMax'>): number {
+  return config.grpcUnaryReadsMax * GRPC_UNARY_WAITING_PER_READ;
+}
+
+/**
+ * The most unary Write calls hold outside the admission bound (bytes): each
+ * call being read (from its headers until admitted or answered) one message,
+ * at most the client port's message limit, and its HTTP/2 window; each call
+ * waiting at its headers its window, unread (decision 53). At the defaults
+ * 64 × (33 MiB + 64 KiB) + 1,024 × 64 KiB ≈ 2.2 GiB; with 1 MiB batches about
+ * 132 MiB. A call refused at its headers holds nothing.
+ */
+export function grpcUnaryHeldBytesMax(config: Pick<NodeConfig, 'grpcUnaryReadsMax' | 'bodyBytesMax'>): number {
+  return config.grpcUnaryReadsMax * (clientGrpcMessageBytesMax(config) + GRPC_CLIENT_STREAM_WINDOW_BYTES) + grpcUnaryWaitingMax(config) * GRPC_CLIENT_STREAM_WINDOW_BYTES;
+}
+
+/**
  * A peer whose health checks have all failed this long gets new channels
  * (new connections), ms. A connection can take checks and answer none:
  * in cluster-bank a node's checks of a peer timed out on an open
@@ -630,6 +658,15 @@ export interface NodeConfig {
    */
   readonly grpcStreamsMax: number;
   /**
+   * Client unary Write calls being read at once on the `--grpc` port (calls),
+   * from their headers until admitted or answered. One past it waits at its
+   * headers, unread, for a read to end; past grpcUnaryWaitingMax waiting it is
+   * refused there with RESOURCE_EXHAUSTED (OVERLOADED). Each call read may hold
+   * one message outside admission (decision 53): see grpcUnaryHeldBytesMax.
+   * @default 64
+   */
+  readonly grpcUnaryReadsMax: number;
+  /**
    * Peer listener of a cluster node (the internal Replica service and Health,
    * mutual TLS): its host (empty: `grpcHost`) and port (unset: `grpcPort + 1`,
    * or a free port when `grpcPort` is 0). See `grpcPeerListen`.
@@ -806,6 +843,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   grpcHost: '127.0.0.1',
   grpcPort: 7070,
   grpcStreamsMax: 64,
+  grpcUnaryReadsMax: 64,
   grpcEnabled: false,
   grpcPeerHost: '',
   certsDir: '',
@@ -906,6 +944,7 @@ const BOUNDS: Partial<Record<NumericKey, readonly [number, number]>> = {
   shutdownGraceMs: [0, 600_000],
   grpcPort: [0, 65535],
   grpcStreamsMax: [1, 100_000],
+  grpcUnaryReadsMax: [1, 100_000],
   leaseTtlMs: [2_000, 600_000],
   keepAliveMs: [100, 300_000],
   healthIntervalMs: [50, 60_000],
@@ -984,6 +1023,8 @@ assert(GRPC_RECONNECT_BACKOFF_MS_MAX * 2 <= DEFAULT_CONFIG.healthIntervalMs * DE
 assert(GRPC_STREAM_BATCHES_IN_FLIGHT_MAX >= 2, 'a WriteStream pipelines: one batch waits for admission while one before it is written');
 assert(GRPC_CLIENT_STREAM_WINDOW_BYTES <= PEER_HTTP2_STREAM_WINDOW_BYTES, 'a client stream held unread costs no more window than a peer stream');
 assert(Number.isSafeInteger(grpcStreamsHeldBytesMax({ grpcStreamsMax: BOUNDS.grpcStreamsMax?.[1] ?? 0, bodyBytesMax: BODY_BYTES_MAX_LIMIT })), 'what streams may hold is counted exactly at the largest settings');
+assert(GRPC_UNARY_WAITING_PER_READ >= 1, 'a unary Write past the reads cap can wait for a read to end');
+assert(Number.isSafeInteger(grpcUnaryHeldBytesMax({ grpcUnaryReadsMax: BOUNDS.grpcUnaryReadsMax?.[1] ?? 0, bodyBytesMax: BODY_BYTES_MAX_LIMIT })), 'what unary calls being read may hold is counted exactly at the largest settings');
 assert(PEER_HTTP2_STREAM_WINDOW_BYTES <= PEER_HTTP2_CONNECTION_WINDOW_BYTES && PEER_HTTP2_CONNECTION_WINDOW_BYTES <= 2 ** 31 - 1, 'a peer stream window fits its connection window, which fits HTTP/2 (2^31 - 1)');
 // The compiled schema's default string limit (compile-schema.ts) bounds a bytes field's base64 text.
 assert(Math.ceil(DEAD_LETTER_RAW_BYTES_MAX / 3) * 4 <= 1024 * 1024, "a dead letter's raw record fits a bytes field as base64");

@@ -50,6 +50,8 @@ export class NodeMetrics {
   readonly sourceRejected: Counter<'source' | 'kind'>;
   readonly sourcePaused: Gauge<'source' | 'kind'>;
   readonly grpcStreamBatchesWaiting: Gauge;
+  readonly grpcUnaryWritesReading: Gauge;
+  readonly grpcUnaryWritesWaiting: Gauge;
   readonly kafkaLag: Gauge<'topic' | 'partition'>;
   readonly kafkaDeadLettered: Counter<'topic'>;
   readonly dedupedRecords: Counter<'table' | 'mode'>;
@@ -165,6 +167,8 @@ export class NodeMetrics {
     this.sourceRejected = new Counter({ name: 'sluice_source_rejected_records_total', help: 'Records a source had refused by validation', labelNames: ['source', 'kind'], registers });
     this.sourcePaused = new Gauge({ name: 'sluice_source_paused', help: '1 while a streaming source waits for room in the node (backpressure)', labelNames: ['source', 'kind'], registers });
     this.grpcStreamBatchesWaiting = new Gauge({ name: 'sluice_grpc_stream_batches_waiting', help: 'gRPC WriteStream batches read (deserialized) and not yet admitted: memory outside the admission bound', registers });
+    this.grpcUnaryWritesReading = new Gauge({ name: 'sluice_grpc_unary_writes_reading', help: 'gRPC unary Write calls past their headers and not yet admitted or answered: each may hold one message outside the admission bound', registers });
+    this.grpcUnaryWritesWaiting = new Gauge({ name: 'sluice_grpc_unary_writes_waiting', help: 'gRPC unary Write calls waiting at their headers, unread, for one being read to end (--grpc-unary-reads-max)', registers });
     this.kafkaLag = new Gauge({ name: 'sluice_kafka_consumer_lag', help: 'Messages of a partition not yet committed by the Kafka source', labelNames: ['topic', 'partition'], registers });
     this.rateLimited = new Counter({ name: 'sluice_rate_limited_total', help: 'Write requests refused by a table\'s rate limits: reason="records_rate"|"bytes_rate" (429 RATE_LIMITED), "records_burst"|"bytes_burst" (413 RATE_LIMIT_BURST_EXCEEDED)', labelNames: ['table', 'reason'], registers });
     this.rateWaitSeconds = new Counter({ name: 'sluice_rate_limit_wait_seconds_total', help: 'Time streaming sources (Kafka, file imports) waited for a table\'s rate limit', labelNames: ['table'], registers });

@@ -40,6 +40,7 @@ interface ServeOptions extends KafkaSecurityFlags {
   exportRowGroupBytesMax: string;
   exportsInFlightMax: string;
   grpcStreamsMax: string;
+  grpcUnaryReadsMax: string;
   exportStallMs: string;
   replicationFactorDefault: string;
   importBodyBytesMax: string;
@@ -153,6 +154,7 @@ export function serveCommand(): Command {
     .option('--etcd <urls>', 'comma-separated etcd client URLs: join the cluster they coordinate (default: run alone)')
     .option('--node-id <id>', 'this node\'s unique id in the cluster', d.nodeId)
     .option('--grpc-streams-max <n>', 'client WriteStreams open at once on the --grpc port (RESOURCE_EXHAUSTED past it)', String(d.grpcStreamsMax))
+    .option('--grpc-unary-reads-max <n>', 'client unary Writes being read at once on the --grpc port (past it a Write waits unread at its headers; RESOURCE_EXHAUSTED past 16 × it waiting)', String(d.grpcUnaryReadsMax))
     .option('--grpc <host:port>', `gRPC listen address of clients: Ingest and Health (default ${d.grpcHost}:${d.grpcPort} in a cluster; a single node serves gRPC only when given)`)
     .option('--grpc-peer <host:port>', 'with --etcd: the peer listener (internal Replica service and Health, mutual TLS) (default: the --grpc host, port + 1)')
     .option('--certs-dir <dir>', 'with --etcd: ca.crt, node.crt and node.key for the peer listener and calls to peers (sluice cert create-ca / create-node)')
@@ -305,6 +307,7 @@ function toConfig(o: ServeOptions): NodeConfig {
     grpcPort,
     grpcEnabled: o.grpc !== undefined,
     grpcStreamsMax: int(o.grpcStreamsMax, '--grpc-streams-max'),
+    grpcUnaryReadsMax: int(o.grpcUnaryReadsMax, '--grpc-unary-reads-max'),
     ...grpcPeer(o.grpcPeer),
     certsDir: o.certsDir ?? '',
     insecureCluster: o.insecureCluster === true,

@@ -29,6 +29,7 @@ import type { WriteResult } from '../../ingest/pipeline.ts';
 import type { ApiContext } from '../http/api-context.ts';
 import { authInterceptor, authorizeWrite } from './grpc-auth.ts';
 import { StreamReads } from './stream-reads.ts';
+import { UnaryReads } from './unary-reads.ts';
 
 /** The service's full name (health checks use it). */
 export const INGEST_SERVICE = 'sluice.v1.Ingest';
@@ -105,6 +106,10 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
     onWaiting: (delta) => ctx.metrics.grpcStreamBatchesWaiting.inc(delta),
     onRefused: () => ctx.metrics.overloaded.inc({ reason: 'grpc_streams' }),
   });
+  const unary = new UnaryReads({
+    path: `/${INGEST_SERVICE}/Write`,
+    onReading: (delta) => ctx.metrics.grpcUnaryWritesReading.inc(delta),
+  });
   /** Checks a request and resolves its options, all before admission: a refused request holds no ticket. */
   const checkRequest = (req: WriteRequestMessage, call: { metadata: Metadata; getPath(): string; getPeer(): string }): WriteOptions => {
     if (req.table === '') throw new SluiceError('INVALID_ARGUMENT', 'table is required');
@@ -151,8 +156,8 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
   return {
     name: INGEST_SERVICE,
     definition,
-    // Authentication first (inner): a refused call is never counted as a stream.
-    interceptor: (method, call) => reads.interceptor(method, authenticate(method, call)),
+    // Authentication first (inner): a refused call is never counted as a stream or a unary call being read.
+    interceptor: (method, call) => unary.interceptor(method, reads.interceptor(method, authenticate(method, call))),
     // A shipper keeps its stream open between batches: without this, every stop waited out its grace, then cut the stream.
     drain: () => {
       draining = true;
@@ -170,9 +175,11 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
           ticket = ctx.door.tryAdmit(requestBytes(req));
           if (ticket === undefined) throw new SluiceError('OVERLOADED', 'too many writes in flight; retry later');
         } catch (err) {
+          unary.settled(call.metadata);
           callback(toServiceError(err));
           return;
         }
+        unary.settled(call.metadata);
         write(req, options, ticket).then(
           (reply) => callback(null, reply),
           (err: unknown) => callback(toServiceError(err)),
