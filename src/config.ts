@@ -297,7 +297,7 @@ export function grpcUnaryWaitingMax(config: Pick<NodeConfig, 'grpcUnaryReadsMax'
  * call being read (from its headers until admitted or answered) one message,
  * at most the client port's message limit, and its HTTP/2 window; each call
  * waiting at its headers its window, unread (decision 53). At the defaults
- * 64 × (33 MiB + 64 KiB) + 1,024 × 64 KiB ≈ 2.2 GiB; with 1 MiB batches about
+ * 64 × (33 MiB + 64 KiB) + 1,024 × 64 KiB ≈ 2.1 GiB; with 1 MiB batches about
  * 132 MiB. A call refused at its headers holds nothing.
  */
 export function grpcUnaryHeldBytesMax(config: Pick<NodeConfig, 'grpcUnaryReadsMax' | 'bodyBytesMax'>): number {

@@ -23,6 +23,9 @@ import {
   grpcPeerListen,
   hlcRemoteAheadMsMax,
   grpcStreamsHeldBytesMax,
+  grpcUnaryHeldBytesMax,
+  grpcUnaryWaitingMax,
+  GRPC_UNARY_WAITING_PER_READ,
   resolveConfig,
   walFrameBytesMax,
 } from '../src/config.ts';
@@ -230,4 +233,19 @@ test('the peer listener options need --etcd: a single node refuses them instead 
   refuses({ insecureCluster: true }, 'insecureCluster', /--insecure-cluster needs --etcd/);
   refuses({ grpcPeerHost: '127.0.0.1', grpcPeerPort: 7171 }, 'grpcPeerPort', /--grpc-peer needs --etcd/);
   assert.equal(resolveConfig({ etcdUrls: ['http://127.0.0.1:2379'], certsDir: 'certs', grpcPeerHost: '127.0.0.1', grpcPeerPort: 7171 }).grpcPeerPort, 7171);
+});
+
+test('gRPC unary Writes: a bounded number read at once, each holding one message and its HTTP/2 window outside admission, and a bounded number waiting unread (decision 53)', () => {
+  assert.equal(DEFAULT_CONFIG.grpcUnaryReadsMax, 64);
+  refuses({ grpcUnaryReadsMax: 0 }, 'grpcUnaryReadsMax', /between 1 and 100000/);
+  refuses({ grpcUnaryReadsMax: 100_001 }, 'grpcUnaryReadsMax', /between 1 and 100000/);
+  // A call past the reads cap waits rather than failing, and the waiting are bounded too.
+  assert.ok(GRPC_UNARY_WAITING_PER_READ >= 1);
+  assert.equal(grpcUnaryWaitingMax(DEFAULT_CONFIG), 1_024);
+  // The same bound per call read as per stream (the message limit plus the window); a waiting call holds its window only.
+  assert.equal(grpcUnaryHeldBytesMax(DEFAULT_CONFIG), grpcStreamsHeldBytesMax({ grpcStreamsMax: DEFAULT_CONFIG.grpcUnaryReadsMax, bodyBytesMax: DEFAULT_CONFIG.bodyBytesMax }) + 1_024 * GRPC_CLIENT_STREAM_WINDOW_BYTES);
+  assert.ok(Math.abs(grpcUnaryHeldBytesMax(DEFAULT_CONFIG) / (1024 * MiB) - 2.1) < 0.05, 'the ≈ 2.1 GiB docs/operations.md gives');
+  // With 1 MiB batches each call read holds 1 MiB, not the message limit: the ≈ 132 MiB docs/operations.md gives.
+  assert.ok(Math.abs((64 * (MiB + GRPC_CLIENT_STREAM_WINDOW_BYTES) + 1_024 * GRPC_CLIENT_STREAM_WINDOW_BYTES) / MiB - 132) < 1);
+  assert.ok(Number.isSafeInteger(grpcUnaryHeldBytesMax({ grpcUnaryReadsMax: 100_000, bodyBytesMax: BODY_BYTES_MAX_LIMIT })));
 });

@@ -140,7 +140,7 @@ test('a flood of large unary Writes against a small admission bound: at most --g
     }
   })();
   const readBefore = readBytes(node.pid);
-  let sent = 0;
+  let offered = 0;
   const deadline = Date.now() + floodMs;
   // Each writer sends its next batch once one is written, and a refused one again 10 ms after its refusal, until the deadline.
   const outcomes = await Promise.all(
@@ -150,7 +150,7 @@ test('a flood of large unary Writes against a small admission bound: at most --g
       let batch = 0;
       let records = payments(`w${i}b${batch}`, rows);
       while (Date.now() < deadline) {
-        sent += records.length;
+        offered += records.length;
         const result = await outcome(c, { table: 'payments', records });
         mine.push({ prefix: `w${i}b${batch}`, result });
         if ('written' in result) records = payments(`w${i}b${++batch}`, rows);
@@ -165,7 +165,7 @@ test('a flood of large unary Writes against a small admission bound: at most --g
   const all = outcomes.flat();
   const written = all.filter((o) => 'written' in o.result);
   const refused = all.filter((o) => !('written' in o.result));
-  t.diagnostic(`${written.length} written, ${refused.length} refused; at most ${most} read and ${mostWaiting} waiting at once; the node read ${read} bytes of the ${sent} sent`);
+  t.diagnostic(`${written.length} written, ${refused.length} refused; at most ${most} read and ${mostWaiting} waiting at once; the node read ${read} bytes; clients offered ${offered}`);
   for (const o of written) assert.deepEqual(o.result, { written: rows }, o.prefix);
   for (const o of refused) assert.deepEqual(o.result, { ...o.result, code: status.RESOURCE_EXHAUSTED, sluiceCode: 'OVERLOADED' }, o.prefix);
   assert.ok(written.length > 0, 'some writes were admitted');
@@ -173,7 +173,7 @@ test('a flood of large unary Writes against a small admission bound: at most --g
   assert.ok(most <= cap, `the node read ${most} unary messages at once outside admission; at most --grpc-unary-reads-max (${cap}) may be read`);
   assert.ok(mostWaiting <= 16 * cap, `${mostWaiting} calls waited at their headers; at most 16 × --grpc-unary-reads-max may`);
   // A refused call's client is told to stop sending (RST_STREAM NO_ERROR after the status), so most of what was sent is never read.
-  assert.ok(read < sent / 2, `the node read ${read} bytes while clients sent ${sent}: refused messages were read`);
+  assert.ok(read < offered / 2, `the node read ${read} bytes while clients offered ${offered}: refused messages were read`);
   assert.equal(await metric(node.url, READING), 0, 'nothing is left reading once every call is answered');
   assert.equal(await metric(node.url, WAITING), 0, 'nothing is left waiting once every call is answered');
   const ids = await exportedTxnIds(node.url);

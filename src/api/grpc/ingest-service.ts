@@ -8,6 +8,9 @@
  * like HTTP's 429; a stream instead stops reading until admission has room,
  * so HTTP/2 flow control holds the client back and no batch fails for it
  * (one batch of a stream waits, and the open streams are capped: decision 51).
+ * A unary write is refused at its headers, before its message is read, when
+ * admission has no room at all, and at most `--grpc-unary-reads-max` are read
+ * at once, the next ones waiting unread at their headers (decision 53).
  * A table's rate limit is the same: a unary write past it fails with
  * RESOURCE_EXHAUSTED (code RATE_LIMITED, `retry-after` and
  * `grpc-retry-pushback-ms` in the trailers), a stream's batch waits for it.
@@ -16,7 +19,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadPackageDefinition, type Metadata, type ServerDuplexStream, type ServerUnaryCall, type ServiceDefinition, type sendUnaryData } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
-import { GRPC_STREAM_BATCHES_IN_FLIGHT_MAX } from '../../config.ts';
+import { GRPC_STREAM_BATCHES_IN_FLIGHT_MAX, grpcUnaryWaitingMax } from '../../config.ts';
 import { SluiceError, isSluiceError } from '../../core/errors.ts';
 import type { Consistency } from '../../cluster/coordinator/coordinator.ts';
 import { toServiceError } from '../../cluster/transport/replica-service.ts';
@@ -108,7 +111,17 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
   });
   const unary = new UnaryReads({
     path: `/${INGEST_SERVICE}/Write`,
+    readsMax: ctx.config.grpcUnaryReadsMax,
+    waitingMax: grpcUnaryWaitingMax(ctx.config),
+    // As the import route asks before it spools a body; one byte: a message of any size would be refused once read.
+    canAdmit: () => {
+      const probe = ctx.door.tryAdmit(1);
+      probe?.release();
+      return probe !== undefined;
+    },
     onReading: (delta) => ctx.metrics.grpcUnaryWritesReading.inc(delta),
+    onWaiting: (delta) => ctx.metrics.grpcUnaryWritesWaiting.inc(delta),
+    onRefused: (reason) => ctx.metrics.overloaded.inc({ reason }),
   });
   /** Checks a request and resolves its options, all before admission: a refused request holds no ticket. */
   const checkRequest = (req: WriteRequestMessage, call: { metadata: Metadata; getPath(): string; getPeer(): string }): WriteOptions => {
@@ -173,7 +186,10 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
         try {
           options = checkRequest(req, call);
           ticket = ctx.door.tryAdmit(requestBytes(req));
-          if (ticket === undefined) throw new SluiceError('OVERLOADED', 'too many writes in flight; retry later');
+          if (ticket === undefined) {
+            ctx.metrics.overloaded.inc({ reason: 'admission' });
+            throw new SluiceError('OVERLOADED', 'too many writes in flight; retry later');
+          }
         } catch (err) {
           unary.settled(call.metadata);
           callback(toServiceError(err));

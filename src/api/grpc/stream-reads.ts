@@ -15,9 +15,9 @@
  *   - open calls ≤ streamsMax: so all streams together hold at most
  *     streamsMax × (one batch + the HTTP/2 stream window) outside admission.
  */
-import { Metadata, ServerInterceptingCall, status, type ServerInterceptingCallInterface, type ServerInterceptor } from '@grpc/grpc-js';
+import { ServerInterceptingCall, type Metadata, type ServerInterceptingCallInterface, type ServerInterceptor } from '@grpc/grpc-js';
 import { SluiceError } from '../../core/errors.ts';
-import { toServiceError } from '../../cluster/transport/replica-service.ts';
+import { refuseCall } from './refuse-call.ts';
 
 /** Options of StreamReads. */
 export interface StreamReadsOptions {
@@ -57,8 +57,7 @@ export class StreamReads {
             // Refused before its handler exists, so before any of its messages is read.
             if (this.#open >= this.#options.streamsMax) {
               this.#options.onRefused();
-              const e = toServiceError(new SluiceError('OVERLOADED', `${this.#open} write streams are open (--grpc-streams-max); retry later`, [{ path: 'grpc_streams', message: `limit ${this.#options.streamsMax}` }]));
-              call.sendStatus({ code: e.code ?? status.RESOURCE_EXHAUSTED, details: e.details ?? 'too many write streams', metadata: e.metadata ?? new Metadata() });
+              refuseCall(call, new SluiceError('OVERLOADED', `${this.#open} write streams are open (--grpc-streams-max); retry later`, [{ path: 'grpc_streams', message: `limit ${this.#options.streamsMax}` }]));
               return;
             }
             this.#open++;
