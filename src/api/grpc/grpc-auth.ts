@@ -6,11 +6,12 @@
  * so a revocation stops a long-lived WriteStream at its next batch.
  * Health stays open; the internal Replica service is not a client door.
  */
-import { Metadata, ServerInterceptingCall, status, type ServerInterceptor } from '@grpc/grpc-js';
-import { toServiceError } from '../../cluster/transport/replica-service.ts';
+import { ServerInterceptingCall, type Metadata, type ServerInterceptor } from '@grpc/grpc-js';
+import { SluiceError, isSluiceError } from '../../core/errors.ts';
 import type { Authenticator, RequestFacts } from '../../security/authenticator.ts';
 import type { Principal } from '../../security/token-registry.ts';
 import { tableNeed } from '../../security/scopes.ts';
+import { refuseCall } from './refuse-call.ts';
 
 /** The facts of a gRPC call for the audit log. */
 export function grpcFacts(path: string, peer: string, table?: string): RequestFacts {
@@ -30,8 +31,9 @@ export function authInterceptor(auth: Authenticator, service: string): ServerInt
             try {
               auth.authenticate(authorizationOf(metadata), grpcFacts(method.path, call.getPeer()));
             } catch (err) {
-              const e = toServiceError(err);
-              call.sendStatus({ code: e.code ?? status.UNAUTHENTICATED, details: e.details ?? 'missing or invalid bearer token', metadata: e.metadata ?? new Metadata() });
+              // Reset after the status like every refusal at the headers (refuse-call.ts): a client without a token
+              // must not make the node read a message of up to the port's limit.
+              refuseCall(call, isSluiceError(err) ? err : new SluiceError('UNAUTHENTICATED', 'missing or invalid bearer token'));
               return;
             }
             pass(metadata);
