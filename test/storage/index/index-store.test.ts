@@ -259,15 +259,26 @@ for (const kind of ['lmdb', 'level'] as const) {
   });
 }
 
-/** `engine`, with the bytes each commit puts measured (the memory a write batch holds until it commits). */
-function measured(engine: StorageEngine): { engine: StorageEngine; largestCommitBytes: () => number; reset: () => void } {
+/**
+ * `engine`, with the bytes each commit puts measured (the memory a write batch holds until it commits), and
+ * commits failed on demand from the `n`th after a reset (an interrupted run, in-process).
+ */
+function measured(engine: StorageEngine): { engine: StorageEngine; largestCommitBytes: () => number; reset: (failFromCommit?: number) => void } {
   let largest = 0;
+  let commits = 0;
+  let failFrom = Number.POSITIVE_INFINITY;
   const batchOf = (batch: WriteBatch): WriteBatch => {
     let bytes = 0;
     return new Proxy(batch, {
       get(target, prop) {
         if (prop === 'put') return (key: Uint8Array, value: Uint8Array) => ((bytes += key.length + value.length), target.put(key, value));
-        if (prop === 'commit') return (lsn: bigint) => ((largest = Math.max(largest, bytes)), target.commit(lsn));
+        if (prop === 'commit') {
+          return (lsn: bigint) => {
+            if (++commits >= failFrom) return Promise.reject(new Error(`commit ${commits} failed (injected)`));
+            largest = Math.max(largest, bytes);
+            return target.commit(lsn);
+          };
+        }
         const v = Reflect.get(target, prop, target) as unknown;
         return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
       },
@@ -280,7 +291,54 @@ function measured(engine: StorageEngine): { engine: StorageEngine; largestCommit
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },
   });
-  return { engine: wrapped, largestCommitBytes: () => largest, reset: () => void (largest = 0) };
+  const reset = (failFromCommit = Number.POSITIVE_INFINITY): void => {
+    largest = 0;
+    commits = 0;
+    failFrom = failFromCommit;
+  };
+  return { engine: wrapped, largestCommitBytes: () => largest, reset };
+}
+
+/** A snowflake id `n` steps into the first ms's (4,096 ids a ms). */
+const snow = (n: number): bigint => (BigInt(n >> 12) << 22n) | BigInt(n & 4095);
+
+/**
+ * Applies 30 frames of 6,000 records with long shard keys: one id block of ~1.3 MB per frame, ~39 MB in all
+ * (ids snow(100 + f × 6,000 + i), one record in ten in shard 1). Returns the largest block's bytes.
+ */
+async function applyLargeIdBlocks(idx: IndexStore): Promise<number> {
+  const long = 'x'.repeat(190);
+  for (let f = 0; f < 30; f++) {
+    const recs: Rec[] = Array.from({ length: 6_000 }, (_, i) => ({ shard: i % 10 === 0 ? 1 : 0, key: `${long}${i % 50}`, time: i, id: snow(100 + f * 6_000 + i), version: BigInt(f * 6_000 + i + 1), value: 'v' }));
+    await idx.apply([{ lsn: BigInt(f + 1), type: FRAME_TYPES.RECORDS, payload: batch(1, recs) }]);
+  }
+  let largestBlock = 0;
+  for await (const [, block] of idx.engine.iterate({ gte: Buffer.from([PREFIX_ID_BLOCK]), lt: Buffer.from([PREFIX_ID_BLOCK + 1]) })) largestBlock = Math.max(largestBlock, block.length);
+  return largestBlock;
+}
+
+/** Rewrites the id-block keys as format 1 stored them (`B | lastId`, one lane), one block per commit. */
+async function toFormat1Keys(engine: StorageEngine, lsn: bigint): Promise<void> {
+  const keys: Buffer[] = [];
+  for await (const [k] of engine.iterate({ gte: Buffer.from([PREFIX_ID_BLOCK]), lt: Buffer.from([PREFIX_ID_BLOCK + 1]) })) keys.push(Buffer.from(k));
+  for (const k of keys) {
+    const v = await engine.get(k);
+    const b = engine.batch();
+    b.del(k);
+    b.put(Buffer.concat([Buffer.from([PREFIX_ID_BLOCK]), k.subarray(3)]), v ?? assert.fail('block gone'));
+    await b.commit(lsn);
+  }
+}
+
+/** Id-block keys by length: 9 bytes (format 1) and 11 (today's). */
+async function idBlockKeyLengths(engine: StorageEngine): Promise<{ format1: number; current: number }> {
+  const out = { format1: 0, current: 0 };
+  for await (const [k] of engine.iterate({ gte: Buffer.from([PREFIX_ID_BLOCK]), lt: Buffer.from([PREFIX_ID_BLOCK + 1]) })) {
+    if (k.length === 9) out.format1++;
+    else if (k.length === 11) out.current++;
+    else assert.fail(`an id-block key of ${k.length} bytes`);
+  }
+  return out;
 }
 
 for (const kind of ['lmdb', 'level'] as const) {
@@ -293,16 +351,8 @@ for (const kind of ['lmdb', 'level'] as const) {
     });
     const m = measured(raw);
     const idx = new IndexStore(m.engine);
-    // 30 frames of 6,000 records with long shard keys: one id block of ~1.3 MB per frame, ~39 MB in all.
-    // One record in ten is in shard 1, so dropping it rewrites nearly every byte of every block.
-    const snow = (n: number): bigint => (BigInt(n >> 12) << 22n) | BigInt(n & 4095);
-    const long = 'x'.repeat(190);
-    let largestBlock = 0;
-    for (let f = 0; f < 30; f++) {
-      const recs: Rec[] = Array.from({ length: 6_000 }, (_, i) => ({ shard: i % 10 === 0 ? 1 : 0, key: `${long}${i % 50}`, time: i, id: snow(100 + f * 6_000 + i), version: BigInt(f * 6_000 + i + 1), value: 'v' }));
-      await idx.apply([{ lsn: BigInt(f + 1), type: FRAME_TYPES.RECORDS, payload: batch(1, recs) }]);
-    }
-    for await (const [, block] of idx.engine.iterate({ gte: Buffer.from([PREFIX_ID_BLOCK]), lt: Buffer.from([PREFIX_ID_BLOCK + 1]) })) largestBlock = Math.max(largestBlock, block.length);
+    // Dropping shard 1 (one record in ten) rewrites nearly every byte of every block.
+    const largestBlock = await applyLargeIdBlocks(idx);
     m.reset();
     const dropped = await idx.dropRanges([{ tableId: 1, shard: 1 }]);
     assert.deepEqual(dropped, { records: 18_000, complete: true, ranges: 1 });
@@ -311,6 +361,41 @@ for (const kind of ['lmdb', 'level'] as const) {
     assert.equal(valueOf((await idx.getById(1, snow(101)))!.value), 'v', 'a kept record is found by its block');
     assert.equal(await idx.getById(1, snow(100)), undefined, 'a dropped one is not');
     assert.equal(valueOf((await idx.getById(1, snow(100 + 29 * 6_000 + 1)))!.value), 'v', 'nor are kept records of the last block lost');
+  });
+
+  test(`a format-1 id-block migration rewrites blocks a bounded number of bytes per commit, and one interrupted after a commit is finished by a rerun (${kind})`, async (t) => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-index-'));
+    const raw = await openEngine(kind, { dir });
+    t.after(async () => {
+      await raw.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const largestBlock = await applyLargeIdBlocks(new IndexStore(raw));
+    await toFormat1Keys(raw, 30n);
+    assert.deepEqual(await idBlockKeyLengths(raw), { format1: 30, current: 0 });
+    const boundBytes = 16 * 1024 * 1024;
+    const bounded = (m: ReturnType<typeof measured>, what: string): void =>
+      assert.ok(m.largestCommitBytes() <= boundBytes + largestBlock, `${what}: a commit held ${m.largestCommitBytes()} bytes of puts (bound ${boundBytes} + one block of ${largestBlock})`);
+
+    // The first run stops at its second commit (a crash there: node.json still says format 1).
+    const interrupted = measured(raw);
+    interrupted.reset(2);
+    const first = await new IndexStore(interrupted.engine).migrateIdBlocks().then(String, (err: unknown) => err);
+    bounded(interrupted, 'the interrupted run');
+    assert.match(String(first), /injected/, 'the first run was stopped by its second commit');
+    const between = await idBlockKeyLengths(raw);
+    assert.ok(between.current > 0 && between.format1 > 0 && between.current + between.format1 === 30, `keys of both forms between the runs: ${JSON.stringify(between)}`);
+
+    // The rerun at the next open rewrites the rest, and only the rest.
+    const rerun = measured(raw);
+    rerun.reset();
+    const idx = new IndexStore(rerun.engine);
+    assert.equal(await idx.migrateIdBlocks(), between.format1);
+    bounded(rerun, 'the rerun');
+    assert.deepEqual(await idBlockKeyLengths(raw), { format1: 0, current: 30 });
+    assert.equal(await idx.migrateIdBlocks(), 0, 'a third run finds nothing left');
+    for (const n of [100, 101, 100 + 15 * 6_000 + 7, 100 + 29 * 6_000 + 5_999]) assert.equal(valueOf((await idx.getById(1, snow(n)))?.value ?? assert.fail(`id ${snow(n)} not found`)), 'v');
+    assert.equal(await idx.maxId(), snow(100 + 29 * 6_000 + 5_999));
   });
 }
 
