@@ -51,9 +51,9 @@ export interface ApplyStats {
 /** Keys deleted per engine commit when dropping ranges, so applies interleave. */
 const DROP_CHUNK_KEYS = 5_000;
 /**
- * Id-block bytes read per engine commit of a drop's id-block pass (at least
- * one block): rewritten blocks are held until the commit, and 5,000 blocks
- * of frames of 64 MiB would be gigabytes.
+ * Id-block bytes read per engine commit of a pass over the id blocks (a
+ * drop's, the format-1 migration; at least one block): rewritten blocks are
+ * held until the commit, and 5,000 blocks of frames of 64 MiB would be gigabytes.
  */
 const DROP_CHUNK_BLOCK_BYTES_MAX = 16 * 1024 * 1024;
 
@@ -324,29 +324,22 @@ export class IndexStore extends IndexReader {
   /**
    * Rewrites format-1 id-block keys (`B | lastId`, one lane for every id)
    * as `B | lane | lastId`; what a data dir of format 1 needs once, before
-   * anything is applied. Chunked: a crash in between leaves keys of both
-   * forms, and a rerun rewrites the rest. Returns the keys rewritten.
+   * anything is applied. In bounded chunks (`rewriteIdBlocks`), each moving
+   * its blocks in one commit: a crash in between leaves keys of both forms,
+   * and a rerun (node.json says format 1 until the whole pass is synced:
+   * index-format.ts) rewrites the rest. Returns the keys rewritten.
    */
   async migrateIdBlocks(): Promise<number> {
-    const blocks = Buffer.from([PREFIX_ID_BLOCK]);
-    let after: Uint8Array = blocks;
     let moved = 0;
-    for (;;) {
-      const seen = await this.exclusive(async (batch) => {
-        let seen = 0;
-        for await (const [k, v] of this.engine.iterate({ gt: after, lt: prefixEnd(blocks), limit: DROP_CHUNK_KEYS })) {
-          seen++;
-          after = k;
-          const key = migrateIdBlockKey(k);
-          if (key === undefined) continue;
-          batch.del(k);
-          batch.put(key, v);
-          moved++;
-        }
-        return seen;
-      });
-      if (seen < DROP_CHUNK_KEYS) return moved;
-    }
+    await this.rewriteIdBlocks((k, v, batch) => {
+      const key = migrateIdBlockKey(k);
+      // Already in today's form: moved by an earlier chunk, or by a run that was interrupted.
+      if (key === undefined) return;
+      batch.del(k);
+      batch.put(key, v);
+      moved++;
+    });
+    return moved;
   }
 
   /**
@@ -460,17 +453,29 @@ export class IndexStore extends IndexReader {
     return { records, complete, ranges: gone };
   }
 
-  /**
-   * Rewrites every id block without the locations of the `dropped` ranges
-   * (`tableId:shard`), in chunks between apply batches. A chunk ends at
-   * DROP_CHUNK_KEYS blocks or once the blocks it read pass
-   * DROP_CHUNK_BLOCK_BYTES_MAX: a block is as large as its frame's records
-   * make it, and each rewritten one stays in the engine batch until it commits.
-   */
+  /** Rewrites every id block without the locations of the `dropped` ranges (`tableId:shard`). */
   private async dropBlockLocations(dropped: ReadonlySet<string>): Promise<void> {
+    if (dropped.size === 0) return;
+    await this.rewriteIdBlocks((k, v, batch) => {
+      const kept = filterIdBlock(v, (tableId, shard) => dropped.has(`${tableId}:${shard}`));
+      if (kept === undefined) batch.del(k);
+      else if (kept !== v) batch.put(k, kept);
+    });
+  }
+
+  /**
+   * Hands every id block to `visit`, which queues its rewrite (if any) in
+   * the engine batch of the block's chunk; chunks run between apply
+   * batches. A chunk ends at DROP_CHUNK_KEYS blocks or once the blocks it
+   * read pass DROP_CHUNK_BLOCK_BYTES_MAX: a block is as large as its
+   * frame's records make it, and each rewritten one stays in the engine
+   * batch until it commits. Blocks `visit` puts under new keys may be
+   * visited again.
+   */
+  private async rewriteIdBlocks(visit: (key: Uint8Array, block: Uint8Array, batch: WriteBatch) => void): Promise<void> {
     const blocks = Buffer.from([PREFIX_ID_BLOCK]);
     let after: Uint8Array = blocks;
-    let more = dropped.size > 0;
+    let more = true;
     while (more) {
       more = await this.exclusive(async (batch) => {
         let seen = 0;
@@ -478,9 +483,7 @@ export class IndexStore extends IndexReader {
         for await (const [k, v] of this.engine.iterate({ gt: after, lt: prefixEnd(blocks), limit: DROP_CHUNK_KEYS })) {
           seen++;
           after = k;
-          const kept = filterIdBlock(v, (tableId, shard) => dropped.has(`${tableId}:${shard}`));
-          if (kept === undefined) batch.del(k);
-          else if (kept !== v) batch.put(k, kept);
+          visit(k, v, batch);
           bytes += v.length;
           // Leaving the loop closes the iterator; the next chunk goes on after `after`.
           if (bytes >= DROP_CHUNK_BLOCK_BYTES_MAX) return true;
