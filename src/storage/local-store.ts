@@ -36,6 +36,7 @@ import type { PendingTx } from './tx/staged-txs.ts';
 import type { PrepareMeta } from './tx/tx-frame-v1.ts';
 import { Wal } from './wal/wal.ts';
 import type { PreallocationStatus } from './wal/preallocator.ts';
+import { SingleFlight } from '../core/single-flight.ts';
 
 /** Observers the node wires to metrics; storage never imports the API layer. */
 export interface StoreHooks {
@@ -100,7 +101,8 @@ export class LocalStore {
   private ackedLsn: bigint;
   private syncTimer: NodeJS.Timeout | undefined;
   private readonly sweepTimer: NodeJS.Timeout;
-  private syncing: Promise<void> | undefined;
+  /** Index syncs, one at a time (a timer tick joins the one running; `syncIndex` gets one that starts after it). */
+  private readonly syncs = new SingleFlight(() => this.syncOnce());
   private closed = false;
   private readonly lock: DirLock;
 
@@ -144,7 +146,7 @@ export class LocalStore {
     const retentionMs = parts.config.txDoneRetentionMs;
     this.sweepTimer = setInterval(() => void this.index.sweepDone(Date.now() - retentionMs).catch((err: unknown) => this.log.warn({ err }, 'sweeping done markers failed')), Math.min(retentionMs, DONE_SWEEP_INTERVAL_MS_MAX));
     this.sweepTimer.unref();
-    this.syncTimer = setInterval(() => void this.syncIndex(), parts.config.indexSyncIntervalMs);
+    this.syncTimer = setInterval(() => void this.syncs.run(), parts.config.indexSyncIntervalMs);
     this.syncTimer.unref();
   }
 
@@ -407,24 +409,25 @@ export class LocalStore {
    * fsyncs the index and releases WAL segments it no longer needs: those
    * before the applied LSN and before every prepared batch held only in
    * memory, which are spilled to the index first (staged-payloads.ts).
+   * Resolves once a sync that started after this call is over, so it covers
+   * every index commit issued before it: a periodic sync already running may
+   * have fsync'd before the caller's last commits (a drop's last chunks).
    */
-  async syncIndex(): Promise<void> {
-    if (this.syncing !== undefined) return this.syncing;
-    const run = async (): Promise<void> => {
-      const applied = this.applier.appliedLsn;
-      try {
-        await this.index.spill();
-        await this.engine.sync();
-        const floor = this.index.stagedFloor;
-        await this.wal.releaseBefore(floor !== undefined && floor <= applied ? floor : applied + 1n);
-      } catch (err) {
-        this.log.error({ err }, 'index sync failed');
-      }
-    };
-    this.syncing = run().finally(() => {
-      this.syncing = undefined;
-    });
-    return this.syncing;
+  syncIndex(): Promise<void> {
+    return this.syncs.runFresh();
+  }
+
+  /** One index sync; a failure is logged (the WAL is kept, and the next sync tries again). */
+  private async syncOnce(): Promise<void> {
+    const applied = this.applier.appliedLsn;
+    try {
+      await this.index.spill();
+      await this.engine.sync();
+      const floor = this.index.stagedFloor;
+      await this.wal.releaseBefore(floor !== undefined && floor <= applied ? floor : applied + 1n);
+    } catch (err) {
+      this.log.error({ err }, 'index sync failed');
+    }
   }
 
   /** Flushes the WAL, applies what is queued, syncs the index and closes; idempotent. */
@@ -447,7 +450,7 @@ export class LocalStore {
     clearInterval(this.sweepTimer);
     await this.wal.close();
     await this.applier.drained();
-    await this.syncing;
+    await this.syncs.idle();
     try {
       await this.engine.sync();
     } finally {
