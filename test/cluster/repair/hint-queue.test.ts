@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { pino } from 'pino';
 import { HintQueue } from '../../../src/cluster/repair/hint-queue.ts';
 import { tempDir } from '../../support/temp-dir.ts';
@@ -86,5 +87,39 @@ test('a queue whose budget is one segment (the smallest --hint-bytes-max-per-pee
   assert.ok(stored >= 20 && stored < 100, `stored ${stored} of 100 under a one-segment cap`);
   await q.replay('n2', async () => undefined);
   assert.equal(await q.add('n2', hint(999)), true, 'delivered hints free the budget');
+  await q.close();
+});
+
+/** Files this process holds open under `dir` (Linux: /proc/self/fd). */
+function openFilesUnder(dir: string): string[] {
+  const out: string[] = [];
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      const target = readlinkSync(`/proc/self/fd/${fd}`);
+      if (target.startsWith(`${dir}/`)) out.push(target);
+    } catch {
+      // Closed meanwhile (the fd of the readdir itself).
+    }
+  }
+  return out;
+}
+
+test('a closed queue writes nothing: a hint after close is refused SHUTTING_DOWN and creates no peer dir, and a queue still opening is closed too', async (t) => {
+  // Found in a review, 2026-12-07: a write whose replica call timed out after its node stopped hinted into a new
+  // queue, created (mkdir -p) after close, and after the test had removed the data dir: /tmp/sluice-n1-*/hints/n3.
+  const dir = tempDir(t);
+  const q = await open(dir);
+  await q.add('n2', hint(0));
+  const opening = q.add('n4', hint(1)).then(String, (err: unknown) => String((err as { code?: string }).code));
+  await q.close();
+  const outcome = await opening;
+  assert.ok(['true', 'SHUTTING_DOWN'].includes(outcome), `a hint under way at close is stored or refused (${outcome})`);
+  assert.deepEqual(openFilesUnder(dir), [], 'close leaves no queue open, also one that was opening');
+  rmSync(dir, { recursive: true, force: true });
+  for (const target of ['n2', 'n3']) {
+    await assert.rejects(q.add(target, hint(2)), (err: unknown) => (err as { code?: string }).code === 'SHUTTING_DOWN', `a hint for ${target} after close`);
+  }
+  await q.replay('n2', async () => assert.fail('a closed queue delivers nothing'));
+  assert.equal(existsSync(dir), false, 'nothing was written after close');
   await q.close();
 });
