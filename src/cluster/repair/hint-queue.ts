@@ -12,6 +12,7 @@
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { SluiceError } from '../../core/errors.ts';
 import { readJsonFile, writeFileAtomic } from '../../storage/atomic-file.ts';
 import { Wal } from '../../storage/wal/wal.ts';
 
@@ -43,6 +44,8 @@ export interface HintQueueOptions {
 export class HintQueue {
   private readonly o: HintQueueOptions;
   private readonly queues = new Map<string, Promise<Queue>>();
+  /** Set by `close`: from then on no queue opens and nothing is written. */
+  private closing: Promise<void> | undefined;
   /** Hints replayed since start, for metrics. */
   replayed = 0;
   /** Hints dropped because their peer's queue was full, since start. */
@@ -91,7 +94,7 @@ export class HintQueue {
    */
   replay(target: string, send: (batch: Buffer) => Promise<void>): Promise<void> {
     const queued = this.queues.get(target);
-    if (queued === undefined) return Promise.resolve();
+    if (queued === undefined || this.closing !== undefined) return Promise.resolve();
     return queued.then((q) => {
       q.replaying ??= this.deliver(target, q, send).finally(() => {
         q.replaying = undefined;
@@ -124,9 +127,26 @@ export class HintQueue {
     return left;
   }
 
-  /** Closes every queue (pending hints stay on disk). */
-  async close(): Promise<void> {
-    for (const q of this.queues.values()) await (await q).wal.close();
+  /**
+   * Closes every queue, those still opening too, once their replays under
+   * way end (pending hints stay on disk); later hints are refused with
+   * SHUTTING_DOWN. Idempotent. A write that times out after its node stopped
+   * hints after this: it must not open a queue (mkdir -p) in a data dir that
+   * may be gone.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.closeQueues();
+    return this.closing;
+  }
+
+  private async closeQueues(): Promise<void> {
+    for (const queued of this.queues.values()) {
+      const q = await queued.catch(() => undefined);
+      if (q === undefined) continue;
+      // A replay writes its cursor when it ends.
+      await q.replaying?.catch(() => undefined);
+      await q.wal.close();
+    }
   }
 
   private async deliver(target: string, q: Queue, send: (batch: Buffer) => Promise<void>): Promise<void> {
@@ -152,6 +172,7 @@ export class HintQueue {
   }
 
   private queue(target: string): Promise<Queue> {
+    if (this.closing !== undefined) return Promise.reject(new SluiceError('SHUTTING_DOWN', 'the hint queue is closed'));
     let q = this.queues.get(target);
     if (q === undefined) {
       q = this.openQueue(target);
