@@ -16,6 +16,7 @@ import { shardOf } from '../../src/core/murmur3.ts';
 import { snowflakeFloorAt, snowflakeParts } from '../../src/core/snowflake.ts';
 import { TimeCeiling } from '../../src/storage/time-ceiling.ts';
 import { InProcessCluster } from '../support/in-process-cluster.ts';
+import { stopBeforeRemoval } from '../support/temp-dir.ts';
 
 test('a node restarted with its clock behind does not reissue an id it stamped for a shard it does not hold', async (t) => {
   const cluster = await InProcessCluster.start(t, { size: 4 });
@@ -36,7 +37,8 @@ test('a node restarted with its clock behind does not reissue an id it stamped f
   // and NTP has stepped its clock back to the ms of that write.
   t.mock.method(Date, 'now', () => snowflakeParts(issued).timestampMs);
   const ceiling = await TimeCeiling.open(n1.dir, systemClock, pino({ level: 'silent' }));
-  t.after(() => ceiling.close());
+  // Closed (its bound written down) before the cluster's hook, registered first, removes n1's dir.
+  stopBeforeRemoval(n1.dir, () => ceiling.close());
   assert.ok(ceiling.previousMs !== undefined && ceiling.previousMs >= snowflakeParts(issued).timestampMs, 'the bound written is above the id');
   const floor = snowflakeFloorAt(ceiling.previousMs);
   const membership = new EventEmitter();

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnOwned } from './owned-spawn.ts';
 import { TEST_TOKEN, cliProcessEnv, serveProcessEnv } from '../support/auth.ts';
+import { stopBeforeRemoval } from '../support/temp-dir.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = path.join(ROOT, 'bin', 'sluice.js');
@@ -78,12 +79,16 @@ export class NodeProcess {
     return node;
   }
 
-  /** Spawns without waiting (for tests of start-up failures). */
+  /** Spawns without waiting (for tests of start-up failures); killed before a tempDir holding its data dir is removed. */
   static spawn(options: NodeProcessOptions): NodeProcess {
     const args = [BIN, 'serve', '--data-dir', options.dataDir, '--http', `127.0.0.1:${options.port ?? 0}`, ...(options.args ?? [])];
     const env = nodeProcessEnv(options);
     const child = spawnOwned(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
-    return new NodeProcess(child);
+    const node = new NodeProcess(child);
+    // Its data dir is usually a tempDir made before this hook-registering call: killed before that dir goes.
+    const unregister = stopBeforeRemoval(options.dataDir, () => node.kill('SIGKILL'));
+    child.once('exit', unregister);
+    return node;
   }
 
   get pid(): number {

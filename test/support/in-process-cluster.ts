@@ -32,11 +32,12 @@ import { TxConcluder } from '../../src/cluster/tx/tx-concluder.ts';
 import { TxResolver } from '../../src/cluster/tx/tx-resolver.ts';
 import { TxSweeper } from '../../src/cluster/tx/tx-sweeper.ts';
 import { MemoryDecisions } from './memory-decisions.ts';
+import { removeTempDir } from './temp-dir.ts';
 import { callHandler, type ReplicaHandlers, type ReplicaTransport } from '../../src/cluster/transport/replica-transport.ts';
 import type { TableEntry, Catalog } from '../../src/storage/catalog.ts';
 import { openDataDir } from '../../src/storage/data-dir.ts';
 import type { LocalStore } from '../../src/storage/local-store.ts';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -263,8 +264,9 @@ export class InProcessCluster {
       detector.stop();
       await hints.close();
       await store.close();
-      // Removed after the store is closed (a test's hooks run in the order they were added).
-      rmSync(dir, { recursive: true, force: true });
+      // Removed after the store is closed, and after what a test opened on the dir meanwhile (stopBeforeRemoval):
+      // a test's hooks run in the order they were added, so its own come after this one.
+      await removeTempDir(dir);
     });
     return { id, dir, store, catalog, hlc, coordinator, hints, replayer, resolver, sweeper, detector, transport, counts };
   }
