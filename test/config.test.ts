@@ -11,6 +11,7 @@ import {
   DEDUPE_PREFIX_BYTES_MAX,
   DEFAULT_CONFIG,
   GRPC_CLIENT_STREAM_WINDOW_BYTES,
+  GRPC_RECONNECT_BACKOFF_MS_MAX,
   GRPC_MESSAGE_BYTES_MAX,
   HLC_OWN_LEAD_MS_MAX,
   GRPC_STREAM_BATCHES_IN_FLIGHT_MAX,
@@ -214,12 +215,10 @@ test('gRPC WriteStreams: a bounded number open, each holding one batch and its H
   assert.ok(Number.isSafeInteger(grpcStreamsHeldBytesMax({ grpcStreamsMax: 100_000, bodyBytesMax: BODY_BYTES_MAX_LIMIT })));
 });
 
-test('a peer that is back reconnects within its suspicion window for the values the operator sets, not only the defaults', () => {
-  // The reconnect backoff reaches GRPC_RECONNECT_BACKOFF_MS_MAX (1 s); twice it must fit in interval × misses.
-  refuses({ healthIntervalMs: 200, suspectAfterMisses: 2 }, 'suspectAfterMisses', /--health-interval-ms/, /--suspect-after-misses/, /400/, /2000/);
-  refuses({ healthIntervalMs: 50, suspectAfterMisses: 1 }, 'suspectAfterMisses', /healthIntervalMs \(--health-interval-ms\) 50 × suspectAfterMisses \(--suspect-after-misses\) 1/);
-  assert.equal(resolveConfig({ healthIntervalMs: 200, suspectAfterMisses: 10 }).suspectAfterMisses, 10, 'exactly the reconnect time');
-  assert.equal(resolveConfig({ healthIntervalMs: 1_000, suspectAfterMisses: 2 }).healthIntervalMs, 1_000);
+test('a suspicion window under the reconnect time is the operator\'s trade (faster detection, more hints): allowed; the defaults keep it', () => {
+  assert.ok(GRPC_RECONNECT_BACKOFF_MS_MAX * 2 <= DEFAULT_CONFIG.healthIntervalMs * DEFAULT_CONFIG.suspectAfterMisses);
+  // The test cluster's settings (test/process/cluster.ts): a dead peer suspected within 0.4 s.
+  assert.equal(resolveConfig({ healthIntervalMs: 200, suspectAfterMisses: 2 }).suspectAfterMisses, 2);
 });
 
 test('relations between options name the flags the operator sets', () => {

@@ -4,8 +4,8 @@
  * peer port, and its own certs dir signed by the cluster's CA (made in
  * process once per cluster; a node keeps its certificate across restarts),
  * so nodes replicate over mutual TLS as in production. Failure detection
- * and lease timings are shortened so a test sees a dead peer suspect within
- * two seconds; everything is killed when the test ends.
+ * and lease timings are shortened so a test sees a dead peer within a
+ * second or two; everything is killed when the test ends.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -23,9 +23,8 @@ type Owner = { after: (fn: () => Promise<void> | void) => void };
 export const FAST_CLUSTER_FLAGS = [
   '--lease-ttl-ms', '6000',
   '--keep-alive-ms', '1000',
-  // Checks every 200 ms; suspect after 2 s, the least config.ts allows (twice the peer channels' reconnect backoff).
   '--health-interval-ms', '200',
-  '--suspect-after-misses', '10',
+  '--suspect-after-misses', '2',
   '--dead-after-ms', '5000',
   '--replica-timeout-ms', '1500',
   '--hint-replay-interval-ms', '200',
