@@ -154,10 +154,12 @@ export class LocalStore {
   static async open(config: StoreConfig, hooks: StoreHooks, log: Logger): Promise<LocalStore> {
     await mkdir(config.dataDir, { recursive: true });
     const lock = await lockDataDir(config.dataDir);
-    let engine: StorageEngine | undefined;
+    // The closes of what is open so far: a failed step runs them in reverse, so no timer outlives the failed open.
+    const opened: (() => unknown)[] = [() => lock.release()];
     try {
       const meta = await checkNodeMeta(config.dataDir, { shards: config.shards, engine: config.engine }, Date.now());
-      engine = await openEngine(meta.engine, { dir: path.join(config.dataDir, 'index', meta.engine) });
+      const engine = await openEngine(meta.engine, { dir: path.join(config.dataDir, 'index', meta.engine) });
+      opened.push(() => engine.close());
       if (meta.format !== NODE_META_FORMAT) {
         const { moved } = await upgradeIndexFormat(config.dataDir, meta, engine);
         log.info({ event: 'index_migrated', from: meta.format, format: NODE_META_FORMAT, idBlocks: moved }, 'index brought to the current format');
@@ -184,6 +186,7 @@ export class LocalStore {
         // Appends go on in a plain segment; the operator should still learn why the spare is missing.
         onPreallocationError: (err) => log.warn({ event: 'wal_preallocation_failed', error: err.message }, 'WAL segment preallocation failed; segments grow by appending until it succeeds'),
       });
+      opened.push(() => wal.close());
       const recovered = { event: 'wal_recovered', ...jsonSafe(wal.recovery), indexCheckpoint: String(checkpoint) };
       if (wal.recovery.corruption !== null) log.error(recovered, 'WAL recovered by discarding corrupt frames: data after the cut is lost');
       else log.info(recovered, 'WAL recovered');
@@ -193,15 +196,23 @@ export class LocalStore {
       const replay = await replayWal(wal, index, from, checkpoint, config.applyCommitsInFlightMax, log);
       const maxId = await index.maxId();
       const timeCeiling = await TimeCeiling.open(config.dataDir, systemClock, log);
+      opened.push(() => timeCeiling.close());
       const store = new LocalStore({ engine, index, wal, replay, maxId, timeCeiling, config, hooks, log, lock });
+      opened.push(() => store.stopTimers());
       const pending = await store.tx.recover(store.appliedLsn, Date.now());
       if (pending > 0) log.info({ event: 'tx_pending_recovered', pending }, 'atomic batches prepared before the restart are pending');
       return store;
     } catch (err) {
-      await engine?.close();
-      lock.release();
+      await closeAll(opened, log);
       throw err;
     }
+  }
+
+  /** Stops the store's own timers (index sync, done sweep) and waits for a sync under way; the parts stay open. */
+  private async stopTimers(): Promise<void> {
+    if (this.syncTimer !== undefined) clearInterval(this.syncTimer);
+    clearInterval(this.sweepTimer);
+    await this.syncs.idle();
   }
 
   /** The index engine this data dir uses. */
@@ -491,6 +502,21 @@ async function replayWal(wal: Wal, index: IndexStore, from: bigint, checkpoint: 
   }
   log.info({ event: 'wal_replayed', ...jsonSafe(report) }, 'WAL replayed');
   return report;
+}
+
+/**
+ * Runs the closes of a failed open, last opened first. Each one runs even
+ * when an earlier one fails: a failure is only logged, since the caller
+ * must get the error that made the open fail.
+ */
+async function closeAll(closes: readonly (() => unknown)[], log: Logger): Promise<void> {
+  for (const close of [...closes].reverse()) {
+    try {
+      await close();
+    } catch (err) {
+      log.warn({ err }, 'closing a part of a failed store open failed');
+    }
+  }
 }
 
 /** Makes bigint fields loggable. */
