@@ -23,10 +23,11 @@ test('--wal-flush-delay-ms-max below the adaptive flush delay\'s default (0 and 
   }
 });
 
-test('flags that only work with another one are refused naming it, not ignored: --kafka-group and --kafka-dlq-topic need --kafka-brokers; --grpc-peer, --certs-dir and --insecure-cluster need --etcd', { timeout: 120_000 }, async (t) => {
+test('flags that only work with another one are refused naming it, not ignored: --kafka-group, --kafka-dlq-topic and --kafka-incarnations-topic need --kafka-brokers; --grpc-peer, --certs-dir and --insecure-cluster need --etcd', { timeout: 120_000 }, async (t) => {
   const cases: [readonly string[], RegExp][] = [
     [['--kafka-group', 'readers'], /--kafka-group needs --kafka-brokers/],
     [['--kafka-dlq-topic', 'refused'], /--kafka-dlq-topic needs --kafka-brokers/],
+    [['--kafka-incarnations-topic', 'regs'], /--kafka-incarnations-topic needs --kafka-brokers/],
     [['--grpc-peer', '127.0.0.1:7171'], /--grpc-peer needs --etcd/],
     [['--certs-dir', tempDir(t)], /--certs-dir needs --etcd/],
     [['--insecure-cluster'], /--insecure-cluster needs --etcd/],
