@@ -47,6 +47,9 @@ export const DEDUPE_PREFIX_BYTES_MAX = 256;
 
 /** Longest number part of a dedupe key, characters (a row number or Kafka offset, zero-padded to at most this). */
 export const DEDUPE_NUMBER_CHARS_MAX = 20;
+
+/** Longest Kafka topic name, characters (the broker's own limit, `Topic.MAX_NAME_LENGTH`); a topic flag longer than this is refused at start. */
+export const KAFKA_TOPIC_NAME_CHARS_MAX = 249;
 /**
  * Index seeks run side by side when a node learns the highest stored dedupe
  * key of a new prefix (one per shard, dedupe-fence.ts): enough to cover the

@@ -6,20 +6,23 @@
  */
 import { Command, Option } from 'commander';
 import { pino } from 'pino';
-import { KAFKA_SOURCE_DEFAULTS, kafkaSourceConfig } from '../sources/kafka/kafka-source-config.ts';
+import { KAFKA_SOURCE_DEFAULTS, kafkaSourceConfig, type KafkaSourceConfig } from '../sources/kafka/kafka-source-config.ts';
 import { CliError } from './cli-error.ts';
 import { intOption } from './int-option.ts';
+import { kafkaTopicOption } from './kafka-topic-option.ts';
 import { DEFAULT_URL } from './http-client.ts';
 import { authHeaders } from './client-auth.ts';
 import { addKafkaSecurityOptions, checkKafkaSecurityFiles, kafkaSecurityOf, type KafkaSecurityFlags } from './kafka-security-flags.ts';
 import { tuneHeapGrowing } from './v8-heap.ts';
 
-interface KafkaOptions extends KafkaSecurityFlags {
+/** `sluice kafka`'s options as commander parses them. */
+export interface KafkaOptions extends KafkaSecurityFlags {
   brokers: string;
   topic: string;
   table: string;
   group?: string;
   dlqTopic?: string;
+  incarnationsTopic?: string;
   url: string;
   format: 'json' | 'protobuf';
   batchRecords: string;
@@ -40,6 +43,7 @@ export function kafkaCommand(): Command {
     .requiredOption('--table <table>', 'table the messages go to')
     .option('--group <group>', 'consumer group (default sluice-<table>)')
     .option('--dlq-topic <topic>', 'dead-letter topic for refused messages (default <topic>.dlq)')
+    .option('--incarnations-topic <topic>', `compacted topic recording which incarnation of a topic keeps the plain dedupe keys, created if missing (default ${KAFKA_SOURCE_DEFAULTS.incarnationsTopic})`)
     .option('--url <url>', 'sluice node URL', DEFAULT_URL)
     .addOption(new Option('--format <format>', 'message values: JSON, or the table\'s protobuf message').choices(['json', 'protobuf']).default('json'))
     .option('--batch-records <n>', 'most messages per write', String(KAFKA_SOURCE_DEFAULTS.batchRecordsMax))
@@ -55,6 +59,25 @@ export function kafkaCommand(): Command {
   });
 }
 
+/** The source config of `sluice kafka`'s parsed options; a CliError (exit 2) for a value out of bounds. */
+export function kafkaCommandSource(o: KafkaOptions): KafkaSourceConfig {
+  return kafkaSourceConfig({
+    brokers: o.brokers.split(',').map((b) => b.trim()).filter((b) => b !== ''),
+    topic: o.topic,
+    table: o.table,
+    group: o.group ?? `sluice-${o.table}`,
+    batchRecordsMax: intOption(o.batchRecords, '--batch-records', 1, 100_000),
+    inFlightBatchesMax: intOption(o.inFlight, '--in-flight', 1, 64),
+    format: o.format,
+    sessionTimeoutMs: intOption(o.sessionTimeoutMs, '--session-timeout-ms', 1_000, 3_600_000),
+    clientRetries: intOption(o.retries, '--retries', 0, 1_000),
+    commitIntervalMs: intOption(o.commitIntervalMs, '--commit-interval-ms', 1, 3_600_000),
+    security: kafkaSecurityOf(o),
+    ...(o.dlqTopic === undefined ? {} : { dlqTopic: o.dlqTopic }),
+    ...(o.incarnationsTopic === undefined ? {} : { incarnationsTopic: kafkaTopicOption(o.incarnationsTopic, '--incarnations-topic') }),
+  });
+}
+
 async function runKafka(o: KafkaOptions): Promise<void> {
   // Loaded here, not at the top: the Kafka client is heavy and every other command would load it.
   const [{ KafkaSource }, { HttpDoor }, { describeKafkaError }] = await Promise.all([
@@ -63,8 +86,9 @@ async function runKafka(o: KafkaOptions): Promise<void> {
     import('../sources/kafka/kafka-security.ts'),
   ]);
   const log = pino({ level: o.logLevel }, pino.destination(2));
-  const security = kafkaSecurityOf(o);
-  await checkKafkaSecurityFiles(security);
+  // Built before the node is asked anything: a bad flag is a usage error whether or not the node answers.
+  const config = kafkaCommandSource(o);
+  await checkKafkaSecurityFiles(config.security);
   const door = new HttpDoor(o.url, intOption(o.inFlight, '--in-flight', 1, 64), authHeaders());
   let primaryKey: string | undefined;
   try {
@@ -77,20 +101,6 @@ async function runKafka(o: KafkaOptions): Promise<void> {
   } catch (err) {
     throw new CliError(`table ${o.table} at ${o.url}: ${(err as Error).message}`, 2);
   }
-  const config = kafkaSourceConfig({
-    brokers: o.brokers.split(',').map((b) => b.trim()).filter((b) => b !== ''),
-    topic: o.topic,
-    table: o.table,
-    group: o.group ?? `sluice-${o.table}`,
-    batchRecordsMax: intOption(o.batchRecords, '--batch-records', 1, 100_000),
-    inFlightBatchesMax: intOption(o.inFlight, '--in-flight', 1, 64),
-    format: o.format,
-    sessionTimeoutMs: intOption(o.sessionTimeoutMs, '--session-timeout-ms', 1_000, 3_600_000),
-    clientRetries: intOption(o.retries, '--retries', 0, 1_000),
-    commitIntervalMs: intOption(o.commitIntervalMs, '--commit-interval-ms', 1, 3_600_000),
-    security,
-    ...(o.dlqTopic === undefined ? {} : { dlqTopic: o.dlqTopic }),
-  });
   const source = new KafkaSource(config, { door, hasPrimaryKey: () => primaryKey !== undefined, log });
   try {
     await source.start();

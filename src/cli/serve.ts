@@ -12,10 +12,12 @@ import { isSluiceError } from '../core/errors.ts';
 import { CertError } from '../security/certs/cert-error.ts';
 import { CliError } from './cli-error.ts';
 import { intOption } from './int-option.ts';
+import { kafkaTopicOption } from './kafka-topic-option.ts';
 import { checkKafkaSecurityFiles, hasKafkaSecurityFlags, kafkaSecurityOf, kafkaSecurityOptions, type KafkaSecurityFlags } from './kafka-security-flags.ts';
 import { tuneHeapGrowing } from './v8-heap.ts';
 
-interface ServeOptions extends KafkaSecurityFlags {
+/** `sluice serve`'s options as commander parses them (strings, before the bounds of config.ts). */
+export interface ServeOptions extends KafkaSecurityFlags {
   dataDir: string;
   http: string;
   httpKeepaliveTimeout: string;
@@ -86,6 +88,7 @@ interface ServeOptions extends KafkaSecurityFlags {
   kafkaGroup?: string;
   kafkaTable?: string;
   kafkaDlqTopic?: string;
+  kafkaIncarnationsTopic?: string;
   kafkaBatchRecords: string;
   kafkaRetries: string;
   kafkaCommitIntervalMs: string;
@@ -192,6 +195,7 @@ export function serveCommand(): Command {
     .option('--kafka-table <table>', 'the table its messages go to')
     .option('--kafka-group <group>', 'consumer group (default sluice-<table>)')
     .option('--kafka-dlq-topic <topic>', 'dead-letter topic for refused messages (default <topic>.dlq)')
+    .option('--kafka-incarnations-topic <topic>', `compacted topic recording which incarnation of a topic keeps the plain dedupe keys, created if missing (default ${KAFKA_SOURCE_DEFAULTS.incarnationsTopic})`)
     .option('--kafka-batch-records <n>', 'most messages per write', String(KAFKA_SOURCE_DEFAULTS.batchRecordsMax))
     .option('--kafka-commit-interval-ms <ms>', 'while batches keep finishing, commit the durable offsets at most this often (an idle source commits at once)', String(KAFKA_SOURCE_DEFAULTS.commitIntervalMs))
     .option('--kafka-retries <n>', 'times the Kafka client retries a failed request (250 ms apart) before the source reconnects with back-off', String(KAFKA_SOURCE_DEFAULTS.clientRetries))
@@ -227,7 +231,7 @@ export function serveCommand(): Command {
     .option('--tls-reload-interval-ms <ms>', 'how often the TLS certificate and key files, and the --certs-dir files, are checked for a change (SIGHUP reloads at once)', String(d.tlsReloadIntervalMs))
     .action(async (opts: ServeOptions) => {
       tuneHeapGrowing();
-      const config = toConfig(opts);
+      const config = serveConfig(opts);
       let node: SluiceNode;
       for (const source of config.kafkaSources) await checkKafkaSecurityFiles(source.security);
       // Loaded here, not at the top: every other command (token, cert, query, bench…) would pay a second to load the node.
@@ -267,7 +271,8 @@ export function serveCommand(): Command {
     });
 }
 
-function toConfig(o: ServeOptions): NodeConfig {
+/** The node config of `sluice serve`'s parsed options; a CliError (exit 2) for a value or combination it refuses. */
+export function serveConfig(o: ServeOptions): NodeConfig {
   const [host, port] = splitHostPort(o.http, '--http');
   const [grpcHost, grpcPort] = o.grpc === undefined ? [DEFAULT_CONFIG.grpcHost, DEFAULT_CONFIG.grpcPort] : splitHostPort(o.grpc, '--grpc');
   return resolveConfig({
@@ -389,6 +394,7 @@ function kafkaSources(o: ServeOptions): KafkaSourceConfig[] {
     // Given alone they would do nothing: the operator meant a Kafka source and gets none.
     if (o.kafkaGroup !== undefined) throw new CliError('--kafka-group needs --kafka-brokers (with --kafka-topic and --kafka-table)', 2);
     if (o.kafkaDlqTopic !== undefined) throw new CliError('--kafka-dlq-topic needs --kafka-brokers (with --kafka-topic and --kafka-table)', 2);
+    if (o.kafkaIncarnationsTopic !== undefined) throw new CliError('--kafka-incarnations-topic needs --kafka-brokers (with --kafka-topic and --kafka-table)', 2);
     if (hasKafkaSecurityFlags(o)) throw new CliError('--kafka-tls, --kafka-ca, --kafka-sasl, --kafka-user and --kafka-password-file need --kafka-brokers', 2);
     return [];
   }
@@ -406,6 +412,7 @@ function kafkaSources(o: ServeOptions): KafkaSourceConfig[] {
       format: o.kafkaFormat,
       security: kafkaSecurityOf(o),
       ...(o.kafkaDlqTopic === undefined ? {} : { dlqTopic: o.kafkaDlqTopic }),
+      ...(o.kafkaIncarnationsTopic === undefined ? {} : { incarnationsTopic: kafkaTopicOption(o.kafkaIncarnationsTopic, '--kafka-incarnations-topic') }),
     }),
   ];
 }
