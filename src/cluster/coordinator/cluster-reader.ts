@@ -13,7 +13,8 @@ import { shardOf } from '../../core/murmur3.ts';
 import { currentDef, type TableEntry } from '../../storage/catalog.ts';
 import { recordKeyId } from '../../storage/index/key-layout.ts';
 import type { Placement } from '../placement/placement.ts';
-import { batchOfRecords, fetchedDedupeKeys } from '../repair/record-batches.ts';
+import { batchOfRecords } from '../repair/record-batches.ts';
+import { fetchPages } from '../repair/fetch-pages.ts';
 import type { ReplicaMethods, ScanReply, WireRecord } from '../transport/replica-messages.ts';
 import type { ReplicaTransport } from '../transport/replica-transport.ts';
 import type { RangePage, RangeQuery, ReadOptions, ReadRecord } from './coordinator.ts';
@@ -327,16 +328,13 @@ export class ClusterReader {
   }
 }
 
-/** Every record of `keys` that `node` holds, with its dedupe key (null: none known), a Fetch reply at a time. */
+/** Every record of `keys` that `node` holds, with its dedupe key (null: none known). */
 async function fetchAll(transport: ReplicaTransport, node: string, keys: readonly Buffer[], timeoutMs: number): Promise<{ records: WireRecord[]; dedupeKeys: (Buffer | null)[] }> {
   const records: WireRecord[] = [];
   const dedupeKeys: (Buffer | null)[] = [];
-  for (let rest = [...keys]; rest.length > 0; ) {
-    const reply = await transport.call(node, 'Fetch', { keys: rest, withDedupeKeys: true }, timeoutMs);
-    const keysOf = fetchedDedupeKeys(reply);
-    records.push(...reply.records);
-    dedupeKeys.push(...reply.records.map((_, i) => keysOf?.[i] ?? null));
-    rest = reply.next === undefined || reply.next <= 0 ? [] : rest.slice(reply.next);
+  for await (const page of fetchPages(transport, node, keys, timeoutMs)) {
+    records.push(...page.records);
+    dedupeKeys.push(...page.records.map((_, i) => page.dedupeKeys?.[i] ?? null));
   }
   return { records, dedupeKeys };
 }

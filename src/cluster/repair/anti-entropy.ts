@@ -16,7 +16,8 @@
 import type { Logger } from 'pino';
 import { SluiceError } from '../../core/errors.ts';
 import { currentDef, type Catalog } from '../../storage/catalog.ts';
-import { batchesOfRecords, fetchedDedupeKeys } from './record-batches.ts';
+import { batchesOfRecords } from './record-batches.ts';
+import { fetchPages } from './fetch-pages.ts';
 import type { FailureDetector } from '../membership/failure-detector.ts';
 import { LeafCursor, newerEntries } from './leaf-pages.ts';
 import { MerkleTree } from './merkle.ts';
@@ -268,18 +269,12 @@ export class AntiEntropy {
     return { differing: true, pulled, pushed };
   }
 
-  /** Copies the records of `keys` from `from` to `to`, a Fetch reply at a time (a reply ends at its byte bound and says where to go on). */
+  /** Copies the records of `keys` from `from` to `to`, a Fetch reply at a time, each under its dedupe key if it has one (decision 54). */
   private async copy(from: string, to: string, keys: Buffer[]): Promise<number> {
-    const call = this.d.transport.call.bind(this.d.transport);
     let copied = 0;
-    for (let rest = keys; rest.length > 0; ) {
-      // With their dedupe keys: a record written with one is stored under it again, not as a plain append (decision 54).
-      const reply = await call(from, 'Fetch', { keys: rest, withDedupeKeys: true }, this.d.timeoutMs);
-      const { records, next } = reply;
-      for (const batch of this.batches(records, fetchedDedupeKeys(reply))) await call(to, 'Write', { batch }, this.d.timeoutMs);
+    for await (const { records, dedupeKeys } of fetchPages(this.d.transport, from, keys, this.d.timeoutMs)) {
+      for (const batch of this.batches(records, dedupeKeys)) await this.d.transport.call(to, 'Write', { batch }, this.d.timeoutMs);
       copied += records.length;
-      // An answer that looked at no key would never end (a replica holds at least one record per reply).
-      rest = next === undefined || next <= 0 ? [] : rest.slice(next);
     }
     return copied;
   }

@@ -232,7 +232,7 @@ export function leafEntryBytes(recordKey: Uint8Array, version: string): number {
   return recordKey.length + version.length + LEAF_ENTRY_FRAMING_BYTES;
 }
 export interface FetchRequest {
-  readonly keys: Buffer[];
+  readonly keys: readonly Buffer[];
   /**
    * The asker writes the records back with their dedupe keys: the reply
    * carries them (`dedupeKeys`). Absent (a node of an earlier release,
