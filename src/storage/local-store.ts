@@ -441,7 +441,6 @@ export class LocalStore {
     }
   }
 
-  /** Flushes the WAL, applies what is queued, syncs the index and closes; idempotent. */
   /**
    * The id every generator of this node must issue above: the index's
    * highest, or the time ceiling a previous run left, whichever is higher
@@ -453,6 +452,7 @@ export class LocalStore {
     return ceilingFloor > this.maxIdAtOpen ? ceilingFloor : this.maxIdAtOpen;
   }
 
+  /** Flushes the WAL, applies what is queued, syncs the index and closes; idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
