@@ -5,7 +5,8 @@
  * write by default. Snappy pages go through the checked block decoder
  * (core/codec/snappy-block.ts: hysnappy, with the page header's length
  * checked against the block's; hyparquet's own JS decoder turned a
- * corrupt copy offset into zeros, and is ~15% slower); zstd, gzip and
+ * corrupt copy offset into zeros, and took 8–15% more CPU in raw decode:
+ * docs/benchmarks.md); zstd, gzip and
  * brotli come from node:zlib (Node 24 has zstd, native and faster than a
  * JavaScript decoder); LZ4 (Hadoop framing or raw) and LZ4_RAW from
  * hyparquet-compressors, by hyparquet's author. LZO is refused with a
