@@ -15,14 +15,14 @@ import { recordKeyId } from '../../storage/index/key-layout.ts';
 import type { Placement } from '../placement/placement.ts';
 import { batchOfRecords } from '../repair/record-batches.ts';
 import { fetchPages } from '../repair/fetch-pages.ts';
-import type { ReplicaMethods, ScanReply, WireRecord } from '../transport/replica-messages.ts';
+import type { GetReply, ReplicaMethods, ScanReply, WireRecord } from '../transport/replica-messages.ts';
 import type { ReplicaTransport } from '../transport/replica-transport.ts';
 import type { RangePage, RangeQuery, ReadOptions, ReadRecord } from './coordinator.ts';
 import { cursorKey, encodeCursor } from './cursor.ts';
 import type { Delivery } from './delivery.ts';
 import { nodesForUnroutedRead } from './quorum-verdict.ts';
 import { withoutMoved, type GetOnReplica } from './moved-records.ts';
-import { readQuorum, type ReadOrder } from './quorum-reads.ts';
+import { readQuorum, type ReadOrder, type ReplicaAnswer } from './quorum-reads.ts';
 import { decodeClusterToken, lsnFor, tokenVersion } from './read-token.ts';
 
 /** Records per page when an export pages through a shard. */
@@ -71,26 +71,8 @@ export class ClusterReader {
     const token = decodeClusterToken(options.token);
     const rf = currentDef(entry).replicationFactor;
     // An id does not name its shard: ask every node, enough of them to cover R replicas of any shard.
-    const nodes = placement.nodes;
-    const need = nodesForUnroutedRead(nodes.length, rf, options.consistency ?? 'quorum');
-    // Nodes known down are not asked: a paused peer would hold every get for the RPC deadline.
-    const asOf = this.asOf(options.asOf);
-    const settled = await Promise.allSettled(
-      nodes.filter((node) => this.d.delivery.isUp(node)).map(async (node) => ({ node, reply: await this.call(node, 'Get', { tableId: entry.id, id: String(id), ...lsnFor(token, node), ...asOf, epoch: placement.epoch }) })),
-    );
-    // A node that follows a newer ring: the nodes asked are not the ones that hold the record now.
-    const stale = settled.find((s) => s.status === 'rejected' && isSluiceError(s.reason, 'STALE_PLACEMENT'));
-    if (stale?.status === 'rejected') throw stale.reason;
-    // A snapshot the replicas could not serve (an undecided batch below it) fails the read, not "not found".
-    const refused = settled.find((s) => s.status === 'rejected' && isSluiceError(s.reason, 'READ_TIMEOUT'));
-    if (refused?.status === 'rejected' && asOf.asOf !== undefined) throw refused.reason;
-    const answers = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-    if (answers.length < need) {
-      // Nodes that refused the snapshot as ahead of their clocks answered: say why (decision 52), not that they did not.
-      const skew = settled.find((s) => s.status === 'rejected' && isSluiceError(s.reason, 'CLOCK_SKEW'));
-      const cause = skew?.status === 'rejected' && isSluiceError(skew.reason) ? skew.reason : undefined;
-      throw new SluiceError(cause?.code ?? 'NO_QUORUM', `${answers.length} of ${need} required nodes answered${cause === undefined ? '' : `: ${cause.message}`}`, cause?.details ?? []);
-    }
+    const need = nodesForUnroutedRead(placement.nodes.length, rf, options.consistency ?? 'quorum');
+    const answers = await this.getAnswers(placement, entry, id, token, this.asOf(options.asOf), need);
     const found = answers.flatMap((a) => (a.reply.record === undefined ? [] : [{ node: a.node, record: a.reply.record }]));
     if (found.length === 0) return undefined;
     // Last writer wins as the index decides it, ties included: the same answer whichever replica answered first.
@@ -101,6 +83,41 @@ export class ClusterReader {
     const owners = placement.replicas(shard, rf);
     this.repair(entry, owners.filter((n) => answers.some((a) => a.node === n) && !holders.has(n)), [best.record], [best.node, ...[...holders].filter((n) => n !== best.node)]);
     return readRecordOf(best.record);
+  }
+
+  /**
+   * The nodes' answers to a Get of `id`, in two rounds: first the nodes the
+   * detector believes alive and those the token names (they hold the
+   * write); then, when those held no record or were fewer than `need`, the
+   * others. Suspected nodes are asked last, never skipped: one the detector
+   * wrongly suspects (a lapsed lease, a late health check) may be the only
+   * holder of a record written at W=1; asked first, a paused one would hold
+   * every read for the RPC deadline, not only a miss.
+   */
+  private async getAnswers(placement: Placement, entry: TableEntry, id: bigint, token: ReadonlyMap<string, string> | undefined, asOf: { asOf?: string }, need: number): Promise<ReplicaAnswer<GetReply>[]> {
+    const ask = (nodes: readonly string[]) =>
+      Promise.allSettled(nodes.map(async (node) => ({ node, reply: await this.call(node, 'Get', { tableId: entry.id, id: String(id), ...lsnFor(token, node), ...asOf, epoch: placement.epoch }) })));
+    const first = placement.nodes.filter((node) => this.d.delivery.isUp(node) || token?.has(node) === true);
+    const later = placement.nodes.filter((node) => !first.includes(node));
+    let settled = await ask(first);
+    const fulfilled = (): ReplicaAnswer<GetReply>[] => settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    const staleFirst = settled.some((s) => s.status === 'rejected' && isSluiceError(s.reason, 'STALE_PLACEMENT'));
+    const missed = fulfilled().every((a) => a.reply.record === undefined);
+    if (later.length > 0 && !staleFirst && (missed || fulfilled().length < need)) settled = [...settled, ...(await ask(later))];
+    // A node that follows a newer ring: the nodes asked are not the ones that hold the record now.
+    const stale = settled.find((s) => s.status === 'rejected' && isSluiceError(s.reason, 'STALE_PLACEMENT'));
+    if (stale?.status === 'rejected') throw stale.reason;
+    // A snapshot the replicas could not serve (an undecided batch below it) fails the read, not "not found".
+    const refused = settled.find((s) => s.status === 'rejected' && isSluiceError(s.reason, 'READ_TIMEOUT'));
+    if (refused?.status === 'rejected' && asOf.asOf !== undefined) throw refused.reason;
+    const answers = fulfilled();
+    if (answers.length < need) {
+      // Nodes that refused the snapshot as ahead of their clocks answered: say why (decision 52), not that they did not.
+      const skew = settled.find((s) => s.status === 'rejected' && isSluiceError(s.reason, 'CLOCK_SKEW'));
+      const cause = skew?.status === 'rejected' && isSluiceError(skew.reason) ? skew.reason : undefined;
+      throw new SluiceError(cause?.code ?? 'NO_QUORUM', `${answers.length} of ${need} required nodes answered${cause === undefined ? '' : `: ${cause.message}`}`, cause?.details ?? []);
+    }
+    return answers;
   }
 
   /** One page of a shard key's records in event-time order, merged from R replicas. */
