@@ -6,14 +6,15 @@
  * until they have applied the write.
  */
 import { REPLICA_PAGE_RECORDS_MAX, SCAN_REPLY_BYTES_MAX, hlcRemoteAheadMsMax } from '../../config.ts';
-import { compareStoredRecords } from '../../core/last-writer-wins.ts';
+import { compareStoredRecords, compareWrites, type StoredWrite } from '../../core/last-writer-wins.ts';
+import { versionOf } from '../../core/codec/record-batch-v1.ts';
 import { SluiceError, isSluiceError } from '../../core/errors.ts';
 import { HLC_LOGICAL_BITS, hlcFromParts, type Hlc } from '../../core/hlc.ts';
 import { shardOf } from '../../core/murmur3.ts';
 import { currentDef, type TableEntry } from '../../storage/catalog.ts';
 import { recordKeyId } from '../../storage/index/key-layout.ts';
 import type { Placement } from '../placement/placement.ts';
-import { batchOfRecords } from '../repair/record-batches.ts';
+import { batchOfRecords, storedRecordOf } from '../repair/record-batches.ts';
 import { fetchPages } from '../repair/fetch-pages.ts';
 import type { GetReply, ReplicaMethods, ScanReply, WireRecord } from '../transport/replica-messages.ts';
 import type { ReplicaTransport } from '../transport/replica-transport.ts';
@@ -81,6 +82,8 @@ export class ClusterReader {
     const holders = new Set(found.filter((f) => compareStoredRecords(f.record, best.record) === 0).map((f) => f.node));
     const shard = best.record[0].readUInt16BE(1);
     const owners = placement.replicas(shard, rf);
+    const lacking = owners.filter((n) => answers.some((a) => a.node === n && a.reply.record === undefined));
+    if (lacking.length > 0 && (await this.superseded(placement, entry, best.record, lacking, options.asOf))) return undefined;
     this.repair(entry, owners.filter((n) => answers.some((a) => a.node === n) && !holders.has(n)), [best.record], [best.node, ...[...holders].filter((n) => n !== best.node)]);
     return readRecordOf(best.record);
   }
@@ -118,6 +121,38 @@ export class ClusterReader {
       throw new SluiceError(cause?.code ?? 'NO_QUORUM', `${answers.length} of ${need} required nodes answered${cause === undefined ? '' : `: ${cause.message}`}`, cause?.details ?? []);
     }
     return answers;
+  }
+
+  /**
+   * Whether one of `nodes` (replicas of the record's shard that answered
+   * without it) holds its primary key under another id at a newer version
+   * (at most `asOf`): a write that superseded it, whose apply deleted the
+   * record there as it does on a single node (last-writer-wins, decision
+   * 52). The replicas still holding it missed that write. A replica that
+   * does not answer counts as not holding one: the record is answered, as
+   * before.
+   */
+  private async superseded(placement: Placement, entry: TableEntry, record: WireRecord, nodes: readonly string[], asOf: bigint | undefined): Promise<boolean> {
+    let pk: string | undefined;
+    try {
+      pk = storedRecordOf(entry, record).pk;
+    } catch {
+      // Fields this node cannot read (a schema version it has not loaded): no key to look up.
+      return false;
+    }
+    if (pk === undefined) return false;
+    const mine: StoredWrite = { version: versionOf(record[1]), id: recordKeyId(record[0]), recordKey: record[0] };
+    const shard = record[0].readUInt16BE(1);
+    const request = { tableId: entry.id, shard, pks: [pk] };
+    const settled = await Promise.allSettled(nodes.map((node) => this.d.transport.call(node, 'LookupPks', request, this.d.replicaTimeoutMs)));
+    return settled.some((s) => {
+      if (s.status === 'rejected') return false;
+      const found = s.value.entries[0];
+      if (found === null || found === undefined) return false;
+      const other = { version: BigInt(found[1]), id: BigInt(found[0]), recordKey: record[0] };
+      // Same id: the same record at another version, which the Get would have answered. Ids differ: no value needed.
+      return other.id !== mine.id && (asOf === undefined || other.version <= asOf) && compareWrites(other, mine) > 0;
+    });
   }
 
   /** One page of a shard key's records in event-time order, merged from R replicas. */
