@@ -7,7 +7,10 @@
  * routed by an older epoch (decision 7), and the coordinator reads again
  * with the placement it then reads from etcd (found in a review,
  * 2026-12-07: reads carried no epoch, and a coordinator lagging behind the
- * switch, or cut off from etcd, answered without the write).
+ * switch, or cut off from etcd, answered without the write). The primary-key
+ * lookups of a write are reads too (found in a review, 2026-12-08: LookupPks
+ * carried no epoch, and a lagging coordinator minted a second id for a key
+ * the new ring held).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,6 +20,9 @@ import { ClusterCoordinator } from '../../../src/cluster/coordinator/cluster-coo
 import { SnowflakeGenerator } from '../../../src/core/snowflake.ts';
 import { systemClock } from '../../../src/core/clock.ts';
 import type { TxConcluder } from '../../../src/cluster/tx/tx-concluder.ts';
+import { RecordBatchBuilder } from '../../../src/core/codec/record-batch-v1.ts';
+import { encodeFields } from '../../../src/core/codec/fields-codec.ts';
+import { parseTableDef } from '../../../src/core/schema/parse-table-def.ts';
 
 /** A coordinator on `node` that still follows `stale`; a refresh reads `fresh` (what etcd holds). */
 function laggingCoordinator(cluster: InProcessCluster, node: TestNode, stale: Placement, fresh: () => Placement): { coordinator: ClusterCoordinator; refreshes: () => number } {
@@ -82,4 +88,47 @@ test('a coordinator still on the ring before a switch does not miss a write the 
   const stale = laggingCoordinator(cluster, cluster.node(C), before, () => c.placement);
   for await (const records of stale.coordinator.scanTable(cluster.entry, { consistency: 'quorum' })) for (const r of records) exported.push(r.id);
   assert.deepEqual(exported, [...ack.ids], 'a quorum export finds it too');
+});
+
+test('a coordinator still on the ring before a switch looks primary keys up on the new ring: the replicas refuse its LookupPks, and an upsert keeps the id the new ring holds', async (t) => {
+  const cluster = await InProcessCluster.start(t, { size: 4 });
+  await cluster.waitAllAlive();
+  const c = cluster as unknown as { placement: Placement };
+  const before = c.placement;
+  const after = new Placement({ epoch: before.epoch + 2, nodes: ['n1', 'n2', 'n3'] });
+  const def = parseTableDef(
+    { name: 'pk', shardKey: 'k', timeField: 'ts', primaryKey: 'p', replicationFactor: 3, fields: [{ name: 'k', type: 'string', required: true }, { name: 'ts', type: 'timestamp', required: true }, { name: 'p', type: 'string', required: true }, { name: 'v', type: 'int' }] },
+    Date.now(),
+  );
+  const n1 = cluster.node('n1');
+  const entry = await n1.catalog.create(def, Date.now());
+  for (const n of cluster.nodes) if (n !== n1) await n.catalog.install(entry);
+  let key = '';
+  for (let i = 0; key === ''; i++) if (before.replicas(cluster.batchShard(`key${i}`), 3).includes('n4')) key = `key${i}`;
+  const old = before.replicas(cluster.batchShard(key), 3);
+  const [A, B] = old.filter((n) => n !== 'n4') as [string, string];
+  const C = ['n1', 'n2', 'n3'].find((n) => !old.includes(n)) as string;
+  const batch = (v: number): Buffer => {
+    const b = new RecordBatchBuilder(entry.id, 1, Date.now());
+    b.add(cluster.batchShard(key), key, 'P1', Date.UTC(2026, 0, 1), encodeFields([key, Date.UTC(2026, 0, 1), 'P1', v]));
+    return Buffer.from(b.finish());
+  };
+  c.placement = after;
+
+  // After the switch, P1's first write reaches B and C only (A cut off, its hint lost).
+  cluster.faults.isolate(A, ['n1', 'n2', 'n3', 'n4']);
+  await waitUntil(() => cluster.node(B).detector.state(A) !== 'alive', 5_000, 'B suspects A');
+  const first = await cluster.node(B).coordinator.write(entry, batch(1), 1, () => undefined, { consistency: 'quorum' });
+  await cluster.node(B).hints.discard(A);
+  cluster.faults.heal();
+  await cluster.waitAllAlive();
+
+  // C upserts P1 with the ring before the switch, where P1's replicas are A, B and n4, and B is out of its reach:
+  // A and n4 alone would make a quorum that never saw P1, and a second id for it.
+  cluster.faults.partition(C, B);
+  await waitUntil(() => cluster.node(C).detector.state(B) !== 'alive', 5_000, 'C suspects B');
+  const lagging = laggingCoordinator(cluster, cluster.node(C), before, () => c.placement);
+  const second = await lagging.coordinator.write(entry, batch(2), 1, () => undefined, { consistency: 'quorum' });
+  assert.deepEqual(second.ids, first.ids, 'the upsert kept the id the new ring holds');
+  assert.ok(lagging.refreshes() >= 1, 'the coordinator read the placement again');
 });
