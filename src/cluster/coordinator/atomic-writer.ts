@@ -121,7 +121,9 @@ export class AtomicWriter {
       // lease (and with it the worker id) was lost meanwhile, even if the node registered again.
       const registration = this.d.registration();
       const consistency = options.consistency ?? 'quorum';
-      const ids = await this.d.writer.stamp(entry, buf, count, placement, options.keyed === true, 'provisional');
+      const stamped = await this.d.writer.stamp(entry, buf, count, placement, options.keyed === true, 'provisional');
+      const ids = stamped.ids;
+      placement = stamped.placement;
       for (let attempt = 0; ; attempt++) {
         try {
           return { ids, ...(await this.attempt(entry, buf, routeBatch(buf, placement, rf), placement.epoch, consistency, registration, options.requestId)) };

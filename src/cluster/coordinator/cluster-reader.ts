@@ -143,8 +143,11 @@ export class ClusterReader {
     if (pk === undefined) return false;
     const mine: StoredWrite = { version: versionOf(record[1]), id: recordKeyId(record[0]), recordKey: record[0] };
     const shard = record[0].readUInt16BE(1);
-    const request = { tableId: entry.id, shard, pks: [pk] };
+    const request = { tableId: entry.id, shard, pks: [pk], epoch: placement.epoch };
     const settled = await Promise.allSettled(nodes.map((node) => this.d.transport.call(node, 'LookupPks', request, this.d.replicaTimeoutMs)));
+    // The ring switched since the Get: the read is made again by the new one (routed).
+    const stale = settled.find((s) => s.status === 'rejected' && isSluiceError(s.reason, 'STALE_PLACEMENT'));
+    if (stale?.status === 'rejected') throw stale.reason;
     return settled.some((s) => {
       if (s.status === 'rejected') return false;
       const found = s.value.entries[0];

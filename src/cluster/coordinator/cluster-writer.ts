@@ -83,7 +83,9 @@ export class ClusterWriter {
       let placement = this.d.placement();
       if (placement.nodes.length === 0) throw new SluiceError('NO_QUORUM', 'the cluster has no placement yet');
       const consistency = options.consistency ?? 'quorum';
-      const ids = await this.stamp(entry, buf, count, placement, options.keyed === true, options.atomic === true ? 'one' : 'sequence');
+      const stamped = await this.stamp(entry, buf, count, placement, options.keyed === true, options.atomic === true ? 'one' : 'sequence');
+      const ids = stamped.ids;
+      placement = stamped.placement;
       const lastVersion = lastVersionOf(buf);
       for (let attempt = 0; ; attempt++) {
         try {
@@ -148,15 +150,19 @@ export class ClusterWriter {
 
   /**
    * Stamps ids (a primary or dedupe key keeps the id its replicas know) and
-   * versions (stamp-batch.ts) into the batch.
+   * versions (stamp-batch.ts) into the batch. Returns the ids and the
+   * placement the key lookups were routed by (read again when a replica
+   * said `placement` is stale): the batch goes to the replicas it names.
    */
-  async stamp(entry: TableEntry, buf: Buffer, count: number, placement: Placement, keyed: boolean, versions: StampSource['versions'] = 'sequence'): Promise<bigint[]> {
+  async stamp(entry: TableEntry, buf: Buffer, count: number, placement: Placement, keyed: boolean, versions: StampSource['versions'] = 'sequence'): Promise<{ ids: bigint[]; placement: Placement }> {
     const reader = new RecordBatchReader(buf);
     const hasPk = keyed || currentDef(entry).primaryKey !== undefined;
-    const known = hasPk ? await this.knownPkIds(entry, reader, placement, currentDef(entry).replicationFactor) : undefined;
+    const looked = hasPk ? await this.knownPkIdsRouted(entry, reader, placement, currentDef(entry).replicationFactor) : undefined;
+    const known = looked?.known;
+    const routedBy = looked?.placement ?? placement;
     const generator = this.d.ids();
     this.d.assertLive();
-    if (known === undefined) return stampBatch(reader, count, { generator, hlc: this.d.hlc, versions });
+    if (known === undefined) return { ids: stampBatch(reader, count, { generator, hlc: this.d.hlc, versions }), placement: routedBy };
     const inBatch = new Map<string, bigint>();
     const idOf = (r: RecordBatchReader): bigint => {
       const pk = `${r.shard}:${r.pk ?? ''}`;
@@ -164,7 +170,23 @@ export class ClusterWriter {
       inBatch.set(pk, id);
       return id;
     };
-    return stampBatch(reader, count, { generator, hlc: this.d.hlc, idOf, versions });
+    return { ids: stampBatch(reader, count, { generator, hlc: this.d.hlc, idOf, versions }), placement: routedBy };
+  }
+
+  /**
+   * `knownPkIds` by `placement`; while a replica says it follows a newer one
+   * (STALE_PLACEMENT: a quorum of the old ring can lack an id the new ring
+   * holds, and the write would mint a second one), by the placement read anew.
+   */
+  private async knownPkIdsRouted(entry: TableEntry, reader: RecordBatchReader, placement: Placement, rf: number): Promise<{ known: Map<string, bigint>; placement: Placement }> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return { known: await this.knownPkIds(entry, reader, placement, rf), placement };
+      } catch (err) {
+        if (!isSluiceError(err, 'STALE_PLACEMENT') || attempt >= STALE_RETRIES) throw err;
+        placement = await this.d.refreshPlacement();
+      }
+    }
   }
 
   /** Ids the replicas already hold for the batch's primary keys (newest version wins). */
@@ -183,11 +205,11 @@ export class ClusterWriter {
       [...byShard].map(async ([shard, set]) => {
         const pks = [...set];
         const replicas = placement.replicas(shard, rf);
-        const ask = (node: string) => this.d.transport.call(node, 'LookupPks', { tableId: entry.id, shard, pks }, this.d.replicaTimeoutMs);
+        const ask = (node: string) => this.d.transport.call(node, 'LookupPks', { tableId: entry.id, shard, pks, epoch: placement.epoch }, this.d.replicaTimeoutMs);
         // Every replica when all are up: a write that reached fewer than W of them before its coordinator
         // crashed is then still found, and a re-sent key keeps its id. With one down, a quorum must do.
         const replies = replicas.every((n) => this.d.delivery.isUp(n))
-          ? await readQuorum(replicas, 'all', undefined, order, ask).catch(() => readQuorum(replicas, 'quorum', undefined, order, ask))
+          ? await readQuorum(replicas, 'all', undefined, order, ask).catch((err: unknown) => (isSluiceError(err, 'STALE_PLACEMENT') ? Promise.reject(err) : readQuorum(replicas, 'quorum', undefined, order, ask)))
           : await readQuorum(replicas, 'quorum', undefined, order, ask);
         for (const { reply } of replies) {
           reply.entries.forEach((e, i) => {

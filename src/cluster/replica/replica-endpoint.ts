@@ -209,7 +209,9 @@ export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
       return boundedReply(store.scanShard(shard, options), scanBytesMax(replyBytesMax));
     },
 
-    async LookupPks({ tableId, shard, pks }) {
+    async LookupPks({ tableId, shard, pks, epoch }) {
+      // A write's key lookup is a read: a quorum of an older ring can lack the id the new ring holds.
+      routedNow(epoch);
       await barrier(undefined);
       // A key an acknowledged atomic batch wrote must resolve to its id, not to a new one.
       await readBound(undefined, tableId, shard);

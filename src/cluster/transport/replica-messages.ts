@@ -61,7 +61,7 @@ import type { KeyRangeQuery } from '../../storage/index/index-store.ts';
  *                epoch (reads): the placement epoch the coordinator chose
  *                the replicas by; a replica that follows a newer one
  *                refuses (STALE_PLACEMENT), as it refuses such a write
- *   LookupPks    req   { tableId: int, shard: int, pks: array [str ...] }
+ *   LookupPks    req   { tableId: int, shard: int, pks: array [str ...], epoch?: int }
  *                reply { entries: array [(array [id: decimal, version: decimal] | nil) ...] }
  *                                                     one per pk, in order; nil: unknown pk
  *   Merkle       req   { shard: int, tableId?: int, minEpoch?: int }
@@ -180,6 +180,8 @@ export interface LookupPksRequest {
   readonly tableId: number;
   readonly shard: number;
   readonly pks: string[];
+  /** The placement epoch the lookup was routed by (a replica that follows a newer one refuses, as for reads). */
+  readonly epoch?: number;
 }
 export interface LookupPksReply {
   /** [id, version] per pk, null where the pk is unknown. */
@@ -400,7 +402,7 @@ const SHAPES: { readonly [M in ReplicaMethod]: { readonly request: Shape; readon
     reply: [['records', records], ['more', optional(boolean)]],
   },
   LookupPks: {
-    request: [['tableId', int], ['shard', int], ['pks', arrayOf('a string', isString)]],
+    request: [['tableId', int], ['shard', int], ['pks', arrayOf('a string', isString)], ['epoch', optional(int)]],
     reply: [['entries', arrayOf('[id: string, version: string] or nil', (v) => v === null || isPair(v, isString, isString))]],
   },
   Merkle: {

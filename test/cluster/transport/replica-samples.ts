@@ -16,7 +16,7 @@ export const SAMPLES: { [M in ReplicaMethod]: { requests: ReplicaMethods[M][0][]
     replies: [{ records: [] }, { records: [[key, value], [Buffer.from('k2'), Buffer.alloc(0)]] }],
   },
   ScanShard: { requests: [{ tableId: 1, shard: 0, limit: 2000 }, { tableId: 1, shard: 4095, after: key, limit: 1, asOf: '18446744073709551615' }], replies: [{ records: [[key, value]] }] },
-  LookupPks: { requests: [{ tableId: 1, shard: 3, pks: ['t-1', 'ü'] }], replies: [{ entries: [['5', '6'], null] }, { entries: [] }] },
+  LookupPks: { requests: [{ tableId: 1, shard: 3, pks: ['t-1', 'ü'] }, { tableId: 1, shard: 3, pks: [], epoch: 7 }], replies: [{ entries: [['5', '6'], null] }, { entries: [] }] },
   Merkle: { requests: [{ shard: 1 }, { shard: 1, tableId: 2, minEpoch: 3 }], replies: [{ tree: Buffer.from([1, 2, 3]) }] },
   LeafEntries: {
     requests: [{ shard: 1, leaves: [0, 255] }, { shard: 1, tableId: 2, leaves: [] }, { shard: 1, tableId: 2, leaves: [7], paged: true, after: key }],
