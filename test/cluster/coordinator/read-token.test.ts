@@ -39,3 +39,11 @@ test("a cluster token's version reads back up to the reader's bound and is the t
   // 20 digits pass the LSN shape but not 64 bits.
   assert.throws(() => tokenVersion(new Map([['@v', '99999999999999999999']])), invalid);
 });
+
+test('an LSN past 64 bits is no token: local and cluster tokens whose LSN fits the digits but not 2^64 - 1 are refused', () => {
+  // 13 base-36 digits and 20 decimal ones hold more than 64 bits.
+  for (const bad of [`l${'z'.repeat(13)}`, `l${((1n << 64n) + 1n).toString(36)}`]) assert.throws(() => decodeLocalToken(bad), invalid, bad);
+  const b64 = (v: unknown) => `c${Buffer.from(JSON.stringify(v)).toString('base64url')}`;
+  for (const lsn of ['18446744073709551616', '99999999999999999999']) assert.throws(() => decodeClusterToken(b64({ n1: lsn })), invalid, lsn);
+  assert.deepEqual(decodeClusterToken(b64({ n1: '18446744073709551615' })), new Map([['n1', '18446744073709551615']]));
+});
