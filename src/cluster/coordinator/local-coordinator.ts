@@ -169,7 +169,8 @@ export class LocalCoordinator implements Coordinator {
   }
 
   private barrier(token: string | undefined): Promise<void> {
-    const lsn = token === undefined ? this.store.lastAckedLsn : decodeLocalToken(token);
+    // A write's token is given once its LSN is acknowledged here: one past that is not this node's (INVALID_ARGUMENT).
+    const lsn = token === undefined ? this.store.lastAckedLsn : decodeLocalToken(token, this.store.lastAckedLsn);
     return this.store.readBarrier(this.options.readBarrierMsMax, lsn);
   }
 }
