@@ -40,3 +40,40 @@ test('a refusal is READ_TIMEOUT when a replica could not serve the snapshot in t
     (err: unknown) => isSluiceError(err, 'NO_QUORUM') && /2 of 3/.test(err.message),
   );
 });
+
+test('answers once R replicas answered: a replica that hangs is not waited for after a faster one took its place', async () => {
+  // a (this node) answers at once, so its worker moves on to c (down, hangs) while b is still answering.
+  // The read has its two answers when b does; it must not wait for c's timeout.
+  const hang = 2_000;
+  const started = performance.now();
+  const answers = await readQuorum(['a', 'b', 'c'], 'quorum', undefined, { self: 'a', isUp: () => true }, async (n) => {
+    if (n === 'a') return n;
+    await new Promise((r) => setTimeout(r, n === 'b' ? 30 : hang));
+    return n;
+  });
+  assert.deepEqual(answers.map((a) => a.node).sort(), ['a', 'b']);
+  assert.ok(performance.now() - started < hang / 2, `answered after ${Math.round(performance.now() - started)} ms, not after the hung replica's ${hang} ms`);
+});
+
+test('asks no more replicas than R at once: a third is asked only when one of the first two failed', async () => {
+  const asked: string[] = [];
+  await readQuorum(['a', 'b', 'c'], 'quorum', undefined, { self: 'a', isUp: () => true }, async (n) => {
+    asked.push(n);
+    if (n === 'b') await new Promise((r) => setTimeout(r, 30));
+    return n;
+  });
+  assert.deepEqual(asked, ['a', 'b'], 'c is not asked: a and b answered');
+});
+
+test('a STALE_PLACEMENT answer ends the read at once, without waiting for a replica that hangs', async () => {
+  const started = performance.now();
+  await assert.rejects(
+    readQuorum(['a', 'b', 'c'], 'quorum', undefined, { self: 'a', isUp: () => true }, async (n) => {
+      if (n === 'a') throw new SluiceError('STALE_PLACEMENT', 'a follows ring 2');
+      await new Promise((r) => setTimeout(r, 2_000));
+      return n;
+    }),
+    (err: unknown) => isSluiceError(err, 'STALE_PLACEMENT'),
+  );
+  assert.ok(performance.now() - started < 1_000, 'ended at the stale answer');
+});
