@@ -24,9 +24,12 @@ export interface ReadOrder {
 /**
  * Asks `replicas` until `consistency` of them answered; NO_QUORUM when too
  * few do (READ_TIMEOUT or CLOCK_SKEW when that is why), STALE_PLACEMENT
- * when one follows a newer ring.
+ * when one follows a newer ring. At most R asks are in flight at once (the
+ * next replica is asked only in place of one that failed), and the read
+ * answers as soon as R answered: a replica still being asked then (a hung
+ * peer, waited on until its timeout) is left to finish on its own.
  */
-export async function readQuorum<T>(
+export function readQuorum<T>(
   replicas: readonly string[],
   consistency: Consistency,
   token: ReadonlyMap<string, string> | undefined,
@@ -37,34 +40,58 @@ export async function readQuorum<T>(
   const rank = (n: string): number => (token?.has(n) === true ? 0 : n === order.self ? 1 : order.isUp(n) ? 2 : 3);
   const queue = [...replicas].sort((a, b) => rank(a) - rank(b));
   const answers: ReplicaAnswer<T>[] = [];
+  const errors = new RefusalCauses();
   let next = 0;
-  let lastError: unknown;
-  let readTimeout: SluiceError | undefined;
-  let clockSkew: SluiceError | undefined;
-  let stale: SluiceError | undefined;
-  const worker = async (): Promise<void> => {
-    while (answers.length < need && next < queue.length && stale === undefined) {
-      const node = queue[next++] as string;
-      try {
-        answers.push({ node, reply: await ask(node) });
-      } catch (err) {
-        lastError = err;
-        if (isSluiceError(err, 'READ_TIMEOUT')) readTimeout = err;
-        if (isSluiceError(err, 'CLOCK_SKEW')) clockSkew = err;
-        // The replicas were chosen by an outdated ring: no other answer of it counts (the caller routes again).
-        if (isSluiceError(err, 'STALE_PLACEMENT')) stale = err;
+  let inFlight = 0;
+  let settled = false;
+  return new Promise((resolve, reject) => {
+    const pump = (): void => {
+      if (settled) return;
+      // The replicas were chosen by an outdated ring: no other answer of it counts (the caller routes again).
+      if (errors.stale !== undefined) return void ((settled = true), reject(errors.stale));
+      if (answers.length >= need) return void ((settled = true), resolve(answers));
+      while (answers.length + inFlight < need && next < queue.length) {
+        const node = queue[next++] as string;
+        inFlight++;
+        // Called from an async function: a synchronous throw is a refusal like any other.
+        (async () => ask(node))().then(
+          (reply) => answers.push({ node, reply }),
+          (err: unknown) => errors.add(err),
+        ).finally(() => {
+          inFlight--;
+          pump();
+        });
       }
-    }
-  };
-  await Promise.all(Array.from({ length: need }, worker));
-  if (stale !== undefined) throw stale;
-  if (answers.length < need) {
-    // A replica that could not serve in time (an undecided batch below a snapshot), or that refused the
-    // snapshot as ahead of its clock, says so under its own code: the replicas answered.
-    const cause = readTimeout ?? clockSkew;
-    const code = cause?.code ?? 'NO_QUORUM';
-    const why = cause ?? lastError;
-    throw new SluiceError(code, `${answers.length} of ${need} required replicas answered (${consistency})${why instanceof Error ? `: ${why.message}` : ''}`, cause?.details ?? []);
+      if (inFlight === 0) {
+        settled = true;
+        reject(errors.refusal(answers.length, need, consistency));
+      }
+    };
+    pump();
+  });
+}
+
+/** Why replicas did not answer, kept for the refusal's code and message. */
+class RefusalCauses {
+  last: unknown;
+  readTimeout: SluiceError | undefined;
+  clockSkew: SluiceError | undefined;
+  stale: SluiceError | undefined;
+
+  add(err: unknown): void {
+    this.last = err;
+    if (isSluiceError(err, 'READ_TIMEOUT')) this.readTimeout = err;
+    if (isSluiceError(err, 'CLOCK_SKEW')) this.clockSkew = err;
+    if (isSluiceError(err, 'STALE_PLACEMENT')) this.stale = err;
   }
-  return answers;
+
+  /**
+   * Too few answered. A replica that could not serve in time (an undecided batch below a snapshot),
+   * or that refused the snapshot as ahead of its clock, says so under its own code: the replicas answered.
+   */
+  refusal(answered: number, need: number, consistency: Consistency): SluiceError {
+    const cause = this.readTimeout ?? this.clockSkew;
+    const why = cause ?? this.last;
+    return new SluiceError(cause?.code ?? 'NO_QUORUM', `${answered} of ${need} required replicas answered (${consistency})${why instanceof Error ? `: ${why.message}` : ''}`, cause?.details ?? []);
+  }
 }
