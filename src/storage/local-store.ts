@@ -355,6 +355,11 @@ export class LocalStore {
     return this.index.scanShard(shard, options);
   }
 
+  /** One table's primary/dedupe-key entries in one shard as [P key, value], in key order after `after`, in non-empty pages. */
+  scanKeyEntries(shard: number, tableId: number, after?: Buffer): AsyncGenerator<readonly (readonly [Buffer, Uint8Array])[]> {
+    return this.index.scanKeyEntries(shard, tableId, after);
+  }
+
   /** Every record of a table (at most `maxVersion`, a snapshot bound, when given), shard by shard, in non-empty pages. */
   scanTable(tableId: number, maxVersion?: bigint): AsyncGenerator<readonly IndexedRecord[]> {
     return this.index.scanTable(tableId, this.shards, maxVersion);

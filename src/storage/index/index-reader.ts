@@ -275,6 +275,20 @@ export class IndexReader {
   }
 
   /**
+   * The primary/dedupe-key entries (`P` keys) of one table's shard, in key
+   * order, resuming strictly after `after` (a `P` key), in non-empty pages
+   * of [P key, value]: what the summary of dedupe-key entries reads
+   * (decision 56).
+   */
+  async *scanKeyEntries(shard: number, tableId: number, after?: Buffer): AsyncGenerator<readonly (readonly [Buffer, Uint8Array])[]> {
+    const prefix = tableShardPrefix(shard, tableId, PREFIX_PK);
+    const range = { ...(after !== undefined && Buffer.compare(after, prefix) >= 0 ? { gt: after } : { gte: prefix }), lt: prefixEnd(prefix) };
+    for await (const entries of this.engine.iterateChunks(range)) {
+      if (entries.length > 0) yield entries.map(([k, v]) => [toBuffer(k), v] as const);
+    }
+  }
+
+  /**
    * The records of a key range in non-empty pages, as the engine reads
    * them (pages, not records: each record would otherwise cost a promise
    * in every layer it passes). At most `limit` of them; with `maxVersion`,
