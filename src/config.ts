@@ -1007,8 +1007,9 @@ assert(HLC_OWN_LEAD_MS_MAX >= SNOWFLAKE_LOGICAL_DRIFT_MS_DEFAULT + 16 + 1, "an H
 assert.equal(HLC_MAX_OFFSET_MS_DEFAULT, hlcRemoteAheadMsMax(DEFAULT_CONFIG.maxClockOffsetMs), "the HLC's default bound is the one the default clock offset gives");
 // A Fetch reply's record may come with its dedupe key (decision 54), counted against the bound with it.
 assert(FETCH_REPLY_BYTES_MAX + BODY_BYTES_MAX_LIMIT + KEY_BYTES_MAX_LIMIT + REPLICA_ENVELOPE_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX, 'a Fetch reply at its bound plus one record of the largest body and its dedupe key fits a replica message');
-// A LeafEntries entry: a record key of at most the engine's limit, a version of at most 20 digits and 5 bytes of framing.
-assert(LEAF_ENTRIES_REPLY_BYTES_MAX + 2 * (ENGINE_KEY_BYTES_MAX + 32) + REPLICA_ENVELOPE_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX, 'a LeafEntries reply at its bound plus one entry and its next key fits a replica message');
+// A LeafEntries entry: a record key of at most the engine's limit, a version of at most 20 digits and 5 bytes of framing;
+// a dedupe-key entry (decision 56) adds its record key, so one more entry and the next key take at most three keys.
+assert(LEAF_ENTRIES_REPLY_BYTES_MAX + 3 * (ENGINE_KEY_BYTES_MAX + 32) + REPLICA_ENVELOPE_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX, 'a LeafEntries reply at its bound plus one entry and its next key fits a replica message');
 assert(SCAN_REPLY_BYTES_MAX + BODY_BYTES_MAX_LIMIT + REPLICA_ENVELOPE_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX, 'a Scan reply at its bound plus one record of the largest body fits a replica message');
 // A record's JSON text is taken as at most four times its body (escapes, base64 of bytes fields, field names of protobuf records).
 assert(RANGE_PAGE_BYTES_MAX + 4 * BODY_BYTES_MAX_LIMIT <= V8_STRING_CHARS_MAX, "a range page's text at its bound plus one record of the largest body fits one V8 string");

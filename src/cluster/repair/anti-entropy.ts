@@ -1,7 +1,8 @@
 /**
  * Anti-entropy: replicas of a shard compare Merkle summaries of what they
- * store (record key and version of every record, merkle.ts) and exchange
- * only the records of leaves that differ, in both directions. It repairs
+ * store (record key, version and value digest of every record, and the
+ * dedupe-key entries of a table without a primary key: merkle.ts, decision
+ * 56) and exchange only the records of leaves that differ, in both directions. It repairs
  * what hints cannot: a node restored from an empty disk, hints lost with a
  * coordinator's disk, writes that failed everywhere but one replica.
  *
@@ -19,8 +20,10 @@ import { currentDef, type Catalog } from '../../storage/catalog.ts';
 import { batchesOfRecords } from './record-batches.ts';
 import { fetchPages } from './fetch-pages.ts';
 import type { FailureDetector } from '../membership/failure-detector.ts';
-import { LeafCursor, newerEntries } from './leaf-pages.ts';
-import { MerkleTree } from './merkle.ts';
+import { LeafCursor, newerEntries, type NewerEntry } from './leaf-pages.ts';
+import { MERKLE_SUMMARY_VERSION, MerkleTree } from './merkle.ts';
+import { compareStoredRecords } from '../../core/last-writer-wins.ts';
+import { RECORD_KEY_HEAD_BYTES } from '../../storage/index/key-layout.ts';
 import { sourcesNeeded, type Placement } from '../placement/placement.ts';
 import type { ReplicaTransport } from '../transport/replica-transport.ts';
 import type { WireRecord } from '../transport/replica-messages.ts';
@@ -41,6 +44,11 @@ export interface ShardRange {
 }
 
 type Direction = 'both' | 'push';
+/** A record to copy, and the dedupe key to write it under when a dedupe-key entry named it (decision 56). */
+interface Copy {
+  readonly recordKey: Buffer;
+  readonly dedupeKey?: Buffer;
+}
 type MutableReport = { -readonly [K in keyof RepairReport]: RepairReport[K] };
 
 function emptyReport(): MutableReport {
@@ -241,39 +249,104 @@ export class AntiEntropy {
     const call = this.d.transport.call.bind(this.d.transport);
     const self = this.d.nodeId;
     const { shard, tableId } = range;
+    const summary = MERKLE_SUMMARY_VERSION;
     const [mine, theirs] = await Promise.all([
-      call(self, 'Merkle', { shard, tableId }, this.d.timeoutMs),
-      call(peer, 'Merkle', { shard, tableId, ...(minEpoch === undefined ? {} : { minEpoch }) }, this.d.timeoutMs),
+      call(self, 'Merkle', { shard, tableId, summary }, this.d.timeoutMs),
+      call(peer, 'Merkle', { shard, tableId, summary, ...(minEpoch === undefined ? {} : { minEpoch }) }, this.d.timeoutMs),
     ]);
-    const leaves = MerkleTree.decode(mine.tree).diff(MerkleTree.decode(theirs.tree));
-    if (leaves.length === 0) return { differing: false, pulled: 0, pushed: 0 };
+    // A peer of an earlier release answers summary 1 (no `summary`): compare that, as before (decision 56).
+    const v2 = theirs.summary === summary;
+    const myTree = v2 ? mine.tree : (await call(self, 'Merkle', { shard, tableId }, this.d.timeoutMs)).tree;
+    const leaves = MerkleTree.decode(myTree).diff(MerkleTree.decode(theirs.tree));
+    const keyLeaves = v2 && mine.keys !== undefined && theirs.keys !== undefined ? MerkleTree.decode(mine.keys).diff(MerkleTree.decode(theirs.keys)) : [];
+    if (leaves.length === 0 && keyLeaves.length === 0) return { differing: false, pulled: 0, pushed: 0 };
     // Both lists come a page at a time and are compared as they come; the keys to copy go FETCH_KEYS_MAX at a
     // time, so a range of millions of keys holds two pages and two such groups, not every key of its leaves.
-    const pages = (node: string): LeafCursor =>
-      new LeafCursor(node, (after) => call(node, 'LeafEntries', { shard, tableId, leaves, paged: true, ...(after === undefined ? {} : { after }) }, this.d.timeoutMs));
-    const pull: Buffer[] = [];
-    const push: Buffer[] = [];
-    let pulled = 0;
-    let pushed = 0;
-    for await (const { newer, key } of newerEntries(pages(self), pages(peer))) {
-      if (newer === 'mine') {
-        push.push(key);
-        if (push.length === FETCH_KEYS_MAX) pushed += await this.copy(self, peer, push.splice(0));
-      } else if (direction !== 'push') {
-        pull.push(key);
-        if (pull.length === FETCH_KEYS_MAX) pulled += await this.copy(peer, self, pull.splice(0));
-      }
+    const pages = (node: string, wanted: number[], extra: object): LeafCursor =>
+      new LeafCursor(node, (after) => call(node, 'LeafEntries', { shard, tableId, leaves: wanted, paged: true, ...extra, ...(after === undefined ? {} : { after }) }, this.d.timeoutMs));
+    const moved = { pulled: 0, pushed: 0 };
+    if (leaves.length > 0) {
+      const extra = v2 ? { summary } : {};
+      await this.copyNewer(newerEntries(pages(self, leaves, extra), pages(peer, leaves, extra)), false, peer, direction, moved);
     }
-    if (pull.length > 0) pulled += await this.copy(peer, self, pull);
-    if (push.length > 0) pushed += await this.copy(self, peer, push);
-    return { differing: true, pulled, pushed };
+    if (keyLeaves.length > 0) {
+      await this.copyNewer(newerEntries(pages(self, keyLeaves, { summary, keys: true }), pages(peer, keyLeaves, { summary, keys: true })), true, peer, direction, moved);
+    }
+    return { differing: true, ...moved };
   }
 
-  /** Copies the records of `keys` from `from` to `to`, a Fetch reply at a time, each under its dedupe key if it has one (decision 54). */
-  private async copy(from: string, to: string, keys: Buffer[]): Promise<number> {
+  /**
+   * Copies what the merge of two replicas' leaf entries finds, FETCH_KEYS_MAX keys at a time: a record one side
+   * holds newer (or alone) to the other; the winner of a tie (decision 52) to the side that holds the loser;
+   * with `keyEntries` (the entries are dedupe-key entries), for an entry one side lacks or holds older, its
+   * record under that key (the entry carries the record key; a tie of those is left alone).
+   */
+  private async copyNewer(found: AsyncGenerator<NewerEntry>, keyEntries: boolean, peer: string, direction: Direction, moved: { pulled: number; pushed: number }): Promise<void> {
+    const self = this.d.nodeId;
+    const push: Copy[] = [];
+    const pull: Copy[] = [];
+    const ties: Buffer[] = [];
+    for await (const entry of found) {
+      if (entry.newer === 'tie') {
+        if (keyEntries) continue;
+        ties.push(entry.key);
+        if (ties.length === FETCH_KEYS_MAX) await this.settleTies(ties.splice(0), peer, direction, moved);
+        continue;
+      }
+      // A dedupe-key entry ([P key, version, record key]) names its record and, past the P key's head, its key.
+      const item: Copy = keyEntries && entry.extra !== undefined ? { recordKey: entry.extra, dedupeKey: entry.key.subarray(RECORD_KEY_HEAD_BYTES) } : { recordKey: entry.key };
+      if (entry.newer === 'mine') {
+        push.push(item);
+        if (push.length === FETCH_KEYS_MAX) moved.pushed += await this.copy(self, peer, push.splice(0));
+      } else if (direction !== 'push') {
+        pull.push(item);
+        if (pull.length === FETCH_KEYS_MAX) moved.pulled += await this.copy(peer, self, pull.splice(0));
+      }
+    }
+    if (ties.length > 0) await this.settleTies(ties, peer, direction, moved);
+    if (pull.length > 0) moved.pulled += await this.copy(peer, self, pull);
+    if (push.length > 0) moved.pushed += await this.copy(self, peer, push);
+  }
+
+  /**
+   * Records both sides hold at one key and version with different values: the digests cannot say which wins, so
+   * both are fetched, ordered as the index orders writes (compareStoredRecords), and the winner copied to the
+   * side holding the loser. Copying both ways instead would let a table without a primary key swap them forever.
+   */
+  private async settleTies(keys: Buffer[], peer: string, direction: Direction, moved: { pulled: number; pushed: number }): Promise<void> {
+    const self = this.d.nodeId;
+    const [mine, theirs] = await Promise.all([this.fetchAll(self, keys), this.fetchAll(peer, keys)]);
+    const push: Copy[] = [];
+    const pull: Copy[] = [];
+    for (const [hex, a] of mine) {
+      const b = theirs.get(hex);
+      if (b === undefined) continue;
+      const order = compareStoredRecords(a.record, b.record);
+      if (order > 0) push.push({ recordKey: a.record[0] });
+      else if (order < 0 && direction !== 'push') pull.push({ recordKey: b.record[0] });
+    }
+    if (pull.length > 0) moved.pulled += await this.copy(peer, self, pull);
+    if (push.length > 0) moved.pushed += await this.copy(self, peer, push);
+  }
+
+  /** The records of `keys` that `node` holds, by record key (hex). */
+  private async fetchAll(node: string, keys: readonly Buffer[]): Promise<Map<string, { record: WireRecord }>> {
+    const out = new Map<string, { record: WireRecord }>();
+    for await (const { records } of fetchPages(this.d.transport, node, keys, this.d.timeoutMs)) for (const record of records) out.set(record[0].toString('hex'), { record });
+    return out;
+  }
+
+  /**
+   * Copies the records of `items` from `from` to `to`, a Fetch reply at a time, each under its dedupe key if it
+   * has one (decision 54): the one its item names (a dedupe-key entry's, decision 56), else the one `from` sends.
+   */
+  private async copy(from: string, to: string, items: readonly Copy[]): Promise<number> {
+    const named = new Map<string, Buffer>();
+    for (const item of items) if (item.dedupeKey !== undefined) named.set(item.recordKey.toString('hex'), item.dedupeKey);
     let copied = 0;
-    for await (const { records, dedupeKeys } of fetchPages(this.d.transport, from, keys, this.d.timeoutMs)) {
-      for (const batch of this.batches(records, dedupeKeys)) await this.d.transport.call(to, 'Write', { batch }, this.d.timeoutMs);
+    for await (const { records, dedupeKeys } of fetchPages(this.d.transport, from, items.map((i) => i.recordKey), this.d.timeoutMs)) {
+      const keys = named.size === 0 ? dedupeKeys : records.map(([rk], i) => named.get(rk.toString('hex')) ?? dedupeKeys?.[i] ?? null);
+      for (const batch of this.batches(records, keys)) await this.d.transport.call(to, 'Write', { batch }, this.d.timeoutMs);
       copied += records.length;
     }
     return copied;

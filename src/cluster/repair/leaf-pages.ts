@@ -9,22 +9,31 @@
  * `next`; the cursor reads it as the only page, as before.
  */
 import { SluiceError } from '../../core/errors.ts';
-import type { LeafEntriesReply } from '../transport/replica-messages.ts';
+import type { LeafEntriesReply, LeafEntry } from '../transport/replica-messages.ts';
 
 /** Asks one replica for the page of entries after `after` (from the start when absent). */
 export type LeafPageFetch = (after: Buffer | undefined) => Promise<LeafEntriesReply>;
 
-/** One key that one side holds newer than the other (or holds and the other lacks). */
+/**
+ * One key that one side holds newer than the other (or holds and the other
+ * lacks), or ('tie') that both hold at one version with different extras
+ * (summary 2: value digests, decision 56), which only the records can order.
+ */
 export interface NewerEntry {
-  readonly newer: 'mine' | 'theirs';
+  readonly newer: 'mine' | 'theirs' | 'tie';
   readonly key: Buffer;
+  /** The newer side's third element (a dedupe-key entry's record key), when its entries have one. */
+  readonly extra?: Buffer;
 }
+
+/** A cursor's current entry: key, version and the optional third element. */
+type Peeked = readonly [Buffer, bigint, Buffer | undefined];
 
 /** One replica's entries in key order, fetched a page at a time as they are used. */
 export class LeafCursor {
   readonly #fetch: LeafPageFetch;
   readonly #node: string;
-  #page: [Buffer, string][] = [];
+  #page: LeafEntry[] = [];
   #at = 0;
   /** The `next` of the last page, which the following page starts after. */
   #after: Buffer | undefined;
@@ -38,14 +47,14 @@ export class LeafCursor {
     this.#fetch = fetch;
   }
 
-  /** The current entry as [key, version], or undefined once every page is used up. */
-  async peek(): Promise<[Buffer, bigint] | undefined> {
+  /** The current entry as [key, version, extra], or undefined once every page is used up. */
+  async peek(): Promise<Peeked | undefined> {
     while (this.#at >= this.#page.length) {
       if (this.#done) return undefined;
       await this.#load();
     }
-    const [key, version] = this.#page[this.#at] as [Buffer, string];
-    return [key, BigInt(version)];
+    const [key, version, extra] = this.#page[this.#at] as LeafEntry;
+    return [key, BigInt(version), extra];
   }
 
   /** Moves past the current entry. */
@@ -86,16 +95,21 @@ export async function* newerEntries(mine: LeafCursor, theirs: LeafCursor): Async
     const order = a === undefined ? 1 : b === undefined ? -1 : Buffer.compare(a[0], b[0]);
     if (order < 0) {
       mine.take();
-      yield { newer: 'mine', key: (a as [Buffer, bigint])[0] };
+      yield newerOf('mine', a as Peeked);
     } else if (order > 0) {
       theirs.take();
-      yield { newer: 'theirs', key: (b as [Buffer, bigint])[0] };
+      yield newerOf('theirs', b as Peeked);
     } else {
       mine.take();
       theirs.take();
-      const [key, versionMine] = a as [Buffer, bigint];
-      const versionTheirs = (b as [Buffer, bigint])[1];
-      if (versionMine !== versionTheirs) yield { newer: versionMine > versionTheirs ? 'mine' : 'theirs', key };
+      const [key, versionMine, extraMine] = a as Peeked;
+      const [, versionTheirs, extraTheirs] = b as Peeked;
+      if (versionMine !== versionTheirs) yield versionMine > versionTheirs ? newerOf('mine', a as Peeked) : newerOf('theirs', b as Peeked);
+      else if (extraMine !== undefined && extraTheirs !== undefined && !extraMine.equals(extraTheirs)) yield { newer: 'tie', key };
     }
   }
+}
+
+function newerOf(side: 'mine' | 'theirs', [key, , extra]: Peeked): NewerEntry {
+  return extra === undefined ? { newer: side, key } : { newer: side, key, extra };
 }

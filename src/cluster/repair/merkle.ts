@@ -27,6 +27,13 @@
  * The record → leaf mapping and the digests are a wire format: replicas on
  * different builds compare them, so changing a seed, the hash or the layout
  * makes every leaf of every shard look different until all nodes upgrade.
+ *
+ * Summary 2 (decision 56) hashes recordKey ‖ version ‖ valueDigest(value) ‖
+ * 8 u32 instead: two replicas that hold one record key and version with
+ * different values (the two sides of a tie of decision 52) differ. The same
+ * builder, fed `P` index key ‖ version ‖ record key ‖ len u32, summarizes a
+ * table's dedupe-key entries. A summary-1 entry is hashed exactly as
+ * before, so a node still answers an asker of an earlier release.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -48,6 +55,12 @@ const LANES = 3;
  */
 const LEAF_SEED = 0x6d726b6c;
 const ENTRY_SEED = 0x6d726b65;
+const VALUE_SEED = 0x6d726b76;
+
+/** The summary this build computes for askers that ask for it: 2 hashes values too (decision 56). */
+export const MERKLE_SUMMARY_VERSION = 2;
+/** Bytes of `valueDigest`. */
+export const VALUE_DIGEST_BYTES = 8;
 
 const U64_MAX = (1n << 64n) - 1n;
 const U32_MAX = 0xffffffff;
@@ -66,18 +79,28 @@ export class MerkleBuilder {
   #scratch = new Uint8Array(128);
   #view = new DataView(this.#scratch.buffer);
 
-  /** Adds one record; the same pair added twice counts twice. */
-  add(recordKey: Uint8Array, version: bigint): void {
+  /**
+   * Adds one record; the same pair added twice counts twice. With `extra`
+   * (summary 2: a value digest, or a dedupe-key entry's record key) the
+   * entry hashes key ‖ version ‖ extra ‖ extra's length u32.
+   */
+  add(recordKey: Uint8Array, version: bigint, extra?: Uint8Array): void {
     if (version < 0n || version > U64_MAX) assert.fail(`version is not a uint64: ${version}`);
     const len = recordKey.length;
-    if (len + 8 > this.#scratch.length) {
-      this.#scratch = new Uint8Array(2 ** Math.ceil(Math.log2(len + 8)));
+    const total = len + 8 + (extra === undefined ? 0 : extra.length + 4);
+    if (total > this.#scratch.length) {
+      this.#scratch = new Uint8Array(2 ** Math.ceil(Math.log2(total)));
       this.#view = new DataView(this.#scratch.buffer);
     }
     this.#scratch.set(recordKey);
     // Fixed-width suffix: key ‖ version is unambiguous without a length prefix.
     this.#view.setBigUint64(len, version);
-    murmur3x86_128(this.#scratch, len + 8, ENTRY_SEED, entryHash);
+    if (extra !== undefined) {
+      // The trailing length splits key from extra however long each is.
+      this.#scratch.set(extra, len + 8);
+      this.#view.setUint32(total - 4, extra.length);
+    }
+    murmur3x86_128(this.#scratch, total, ENTRY_SEED, entryHash);
     const leaf = leafOf(recordKey);
     // A wrapped count would let 2^32 extra records pass as none; no shard gets near it.
     if (this.#counts[leaf] === U32_MAX) assert.fail(`merkle leaf ${leaf} holds 2^32 - 1 records`);
@@ -152,6 +175,15 @@ export class MerkleTree {
 
 /** Output of the last `murmur3x86_128` call, so the hot path allocates nothing. */
 const entryHash = new Uint32Array(4);
+const valueHash = new Uint32Array(4);
+
+/** 64 bits of MurmurHash3 x86_128 of a stored value: what summary 2 and its leaf entries compare values by. */
+export function valueDigest(value: Uint8Array, out: Buffer = Buffer.allocUnsafe(VALUE_DIGEST_BYTES)): Buffer {
+  murmur3x86_128(value, value.length, VALUE_SEED, valueHash);
+  out.writeUInt32BE(valueHash[0]!, 0);
+  out.writeUInt32BE(valueHash[1]!, 4);
+  return out;
+}
 
 const C1 = 0x239b961b;
 const C2 = 0xab0e9789;

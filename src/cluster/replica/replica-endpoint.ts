@@ -5,16 +5,16 @@
  * fsync; reads wait on the read barrier, so a replica never answers from
  * an index that lacks a write it has acknowledged.
  */
-import { RecordBatchReader, versionOf } from '../../core/codec/record-batch-v1.ts';
+import { RecordBatchReader } from '../../core/codec/record-batch-v1.ts';
 import { SluiceError } from '../../core/errors.ts';
 import type { Hlc } from '../../core/hlc.ts';
-import { currentDef, type Catalog } from '../../storage/catalog.ts';
+import type { Catalog } from '../../storage/catalog.ts';
 import { tableIdOfRecordKey } from '../../core/codec/batch-slices.ts';
 import type { LocalStore } from '../../storage/local-store.ts';
-import { MerkleBuilder, leafOf } from '../repair/merkle.ts';
+import { keyedTable, leafEntriesBounded, merkleOf } from './summary-scans.ts';
 import { txHandlers } from './tx-endpoint.ts';
 import type { ReplicaHandlers } from '../transport/replica-transport.ts';
-import { leafEntryBytes, type FetchReply, type LeafEntriesReply, type LeafEntriesRequest, type ScanReply, type WireRecord } from '../transport/replica-messages.ts';
+import type { FetchReply, ScanReply, WireRecord } from '../transport/replica-messages.ts';
 import type { IndexedRecord } from '../../storage/index/index-store.ts';
 import { FETCH_REPLY_BYTES_MAX, LEAF_ENTRIES_REPLY_BYTES_MAX, REPLICA_PAGE_RECORDS_MAX, SCAN_REPLY_BYTES_MAX } from '../../config.ts';
 
@@ -219,12 +219,10 @@ export function replicaHandlers(deps: ReplicaEndpointDeps): ReplicaHandlers {
       return { entries: found.map((e) => (e === undefined ? null : [String(e.id), String(e.version)])) };
     },
 
-    async Merkle({ shard, tableId, minEpoch }) {
+    async Merkle({ shard, tableId, minEpoch, summary }) {
       if (minEpoch !== undefined) await settledAt(minEpoch);
       await barrier(undefined);
-      const builder = new MerkleBuilder();
-      for await (const page of store.scanShard(shard, tableId === undefined ? {} : { tableId })) for (const rec of page) builder.add(rec.recordKey, versionOf(rec.value));
-      return { tree: builder.finish().encode() };
+      return merkleOf(store, catalog, shard, tableId, summary);
     },
 
     async LeafEntries(request) {
@@ -263,17 +261,6 @@ async function boundedReply(pages: AsyncGenerator<readonly IndexedRecord[]>, byt
 
 /** Keys read per engine call while a Fetch reply fills: its byte bound is checked between groups. */
 const FETCH_KEYS_PER_READ = 64;
-
-/**
- * Whether a table's records may carry dedupe keys that repair must send
- * along: a table without a primary key (one with a primary key has it in
- * its fields, and the receiver reads it from there). An unknown table
- * too: sending a key costs bytes, leaving one out stores a duplicate.
- */
-function keyedTable(catalog: Catalog, tableId: number): boolean {
-  const entry = catalog.byId(tableId);
-  return entry === undefined || currentDef(entry).primaryKey === undefined;
-}
 
 /**
  * The records of `keys` found here, in key order, until they pass
@@ -318,34 +305,6 @@ async function dedupeKeysOf(store: LocalStore, group: readonly Buffer[], values:
     out[i] = found[j];
   });
   return out;
-}
-
-/**
- * The [recordKey, version] entries of `leaves` in a shard (of one table, or
- * every table), in key order after `after`, until the next one would pass
- * `bytesMax`: the reply then names its last key (`next`) to go on after.
- * The scan goes on from `after` on the next call, so paging through a
- * shard reads it about once.
- */
-async function leafEntriesBounded(store: LocalStore, request: LeafEntriesRequest, bytesMax: number): Promise<LeafEntriesReply> {
-  const { shard, tableId, leaves, after } = request;
-  const wanted = new Set(leaves);
-  const entries: [Buffer, string][] = [];
-  let bytes = 0;
-  const scan = { ...(tableId === undefined ? {} : { tableId }), ...(after === undefined ? {} : { after }) };
-  for await (const page of store.scanShard(shard, scan)) {
-    for (const rec of page) {
-      if (!wanted.has(leafOf(rec.recordKey))) continue;
-      const version = String(versionOf(rec.value));
-      const size = leafEntryBytes(rec.recordKey, version);
-      const last = entries.at(-1);
-      // At least one entry per reply, else a bound below one entry would never move on.
-      if (last !== undefined && bytes + size > bytesMax) return { entries, next: last[0] };
-      entries.push([rec.recordKey, version]);
-      bytes += size;
-    }
-  }
-  return { entries };
 }
 
 function minBig(a: bigint, b: bigint): bigint {

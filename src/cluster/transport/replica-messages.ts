@@ -64,12 +64,24 @@ import type { KeyRangeQuery } from '../../storage/index/index-store.ts';
  *   LookupPks    req   { tableId: int, shard: int, pks: array [str ...], epoch?: int }
  *                reply { entries: array [(array [id: decimal, version: decimal] | nil) ...] }
  *                                                     one per pk, in order; nil: unknown pk
- *   Merkle       req   { shard: int, tableId?: int, minEpoch?: int }
- *                reply { tree: bytes }                a MerkleTree (cluster/repair/merkle.ts)
+ *   Merkle       req   { shard: int, tableId?: int, minEpoch?: int, summary?: int }
+ *                reply { tree: bytes, summary?: int, keys?: bytes }
+ *                                                     a MerkleTree (cluster/repair/merkle.ts);
+ *                                                     summary 2 asked and known: the tree hashes
+ *                                                     values too, the reply says summary: 2, and
+ *                                                     for a table without a primary key `keys` is
+ *                                                     the tree of its dedupe-key entries (decision 56).
+ *                                                     Absent (a replica of an earlier release):
+ *                                                     summary 1
  *   LeafEntries  req   { shard: int, tableId?: int, leaves: array [int ...],
- *                        paged?: bool, after?: recordKey }
- *                reply { entries: array [array [recordKey, version: decimal] ...],
+ *                        paged?: bool, after?: recordKey, summary?: int, keys?: bool }
+ *                reply { entries: array [array [recordKey, version: decimal, extra?: bytes] ...],
  *                        next?: recordKey }           in key order, only keys after `after`;
+ *                                                     summary 2: each entry ends with the value's
+ *                                                     8-byte digest; keys (with tableId): the
+ *                                                     dedupe-key entries instead, as [P index key,
+ *                                                     version, recordKey]. Both only to an asker
+ *                                                     whose Merkle reply said summary 2;
  *                                                     paged true: the reply ends before its entries
  *                                                     pass the replica's byte bound (it holds at least
  *                                                     one), an entry counting its key and version bytes
@@ -197,9 +209,15 @@ export interface MerkleRequest {
    * it gains then misses no write routed by the old ring.
    */
   readonly minEpoch?: number;
+  /** The summary the asker reads (2: values hashed too, dedupe-key entries summarized; absent: 1). */
+  readonly summary?: number;
 }
 export interface MerkleReply {
   readonly tree: Buffer;
+  /** 2 when the tree is a summary 2 (absent: 1, as a replica of an earlier release answers). */
+  readonly summary?: number;
+  /** Summary 2 of a table without a primary key: the tree of its dedupe-key entries in the shard. */
+  readonly keys?: Buffer;
 }
 export interface LeafEntriesRequest {
   readonly shard: number;
@@ -214,10 +232,16 @@ export interface LeafEntriesRequest {
   readonly paged?: boolean;
   /** Only keys after this record key: the `next` of the previous page. */
   readonly after?: Buffer;
+  /** 2: each entry ends with its value's digest. Sent only to a replica whose Merkle reply said 2. */
+  readonly summary?: number;
+  /** List the table's dedupe-key entries (summary 2's `keys` tree) instead of its records. */
+  readonly keys?: boolean;
 }
+/** [key, version] of summary 1; summary 2 appends a value digest, or a dedupe-key entry's record key. */
+export type LeafEntry = [Buffer, string] | [Buffer, string, Buffer];
 export interface LeafEntriesReply {
-  /** [recordKey, version] of the records in the leaves, in key order. */
-  readonly entries: [Buffer, string][];
+  /** The entries of the records (or dedupe-key entries) in the leaves, in key order. */
+  readonly entries: LeafEntry[];
   /** Present when the reply reached its byte bound: its last key; ask again with `after` set to it. */
   readonly next?: Buffer;
 }
@@ -230,8 +254,8 @@ export interface LeafEntriesReply {
 export const LEAF_ENTRY_FRAMING_BYTES = 5;
 
 /** Bytes one LeafEntries entry counts against a reply's bound. */
-export function leafEntryBytes(recordKey: Uint8Array, version: string): number {
-  return recordKey.length + version.length + LEAF_ENTRY_FRAMING_BYTES;
+export function leafEntryBytes(recordKey: Uint8Array, version: string, extra?: Uint8Array): number {
+  return recordKey.length + version.length + LEAF_ENTRY_FRAMING_BYTES + (extra === undefined ? 0 : extra.length + LEAF_ENTRY_FRAMING_BYTES);
 }
 export interface FetchRequest {
   readonly keys: readonly Buffer[];
@@ -370,6 +394,7 @@ const isBytes = (v: unknown): boolean => Buffer.isBuffer(v);
 const isPair = (v: unknown, first: (x: unknown) => boolean, second: (x: unknown) => boolean): boolean =>
   Array.isArray(v) && v.length === 2 && first(v[0]) && second(v[1]);
 const isString = (v: unknown): boolean => typeof v === 'string';
+const isLeafEntry = (v: unknown): boolean => isPair(v, isBytes, isString) || (Array.isArray(v) && v.length === 3 && isBytes(v[0]) && isString(v[1]) && isBytes(v[2]));
 
 const int: Field = { expected: 'an integer >= 0', ok: isInt };
 const number: Field = { expected: 'a number', ok: (v) => typeof v === 'number' };
@@ -406,12 +431,12 @@ const SHAPES: { readonly [M in ReplicaMethod]: { readonly request: Shape; readon
     reply: [['entries', arrayOf('[id: string, version: string] or nil', (v) => v === null || isPair(v, isString, isString))]],
   },
   Merkle: {
-    request: [['shard', int], ['tableId', optional(int)], ['minEpoch', optional(int)]],
-    reply: [['tree', bytes]],
+    request: [['shard', int], ['tableId', optional(int)], ['minEpoch', optional(int)], ['summary', optional(int)]],
+    reply: [['tree', bytes], ['summary', optional(int)], ['keys', optional(bytes)]],
   },
   LeafEntries: {
-    request: [['shard', int], ['tableId', optional(int)], ['leaves', arrayOf(int.expected, isInt)], ['paged', optional(boolean)], ['after', optional(bytes)]],
-    reply: [['entries', arrayOf('[recordKey: bin, version: string]', (v) => isPair(v, isBytes, isString))], ['next', optional(bytes)]],
+    request: [['shard', int], ['tableId', optional(int)], ['leaves', arrayOf(int.expected, isInt)], ['paged', optional(boolean)], ['after', optional(bytes)], ['summary', optional(int)], ['keys', optional(boolean)]],
+    reply: [['entries', arrayOf('[key: bin, version: string, extra?: bin]', isLeafEntry)], ['next', optional(bytes)]],
   },
   Fetch: {
     request: [['keys', arrayOf(bytes.expected, isBytes)], ['withDedupeKeys', optional(boolean)]],

@@ -23,6 +23,7 @@ import { encodeFields } from '../../../src/core/codec/fields-codec.ts';
 import { EVENTS_TABLE } from '../../../src/core/schema/parse-table-def.ts';
 import { isSluiceError } from '../../../src/core/errors.ts';
 import type { ReplicaHandlers } from '../../../src/cluster/transport/replica-transport.ts';
+import type { LeafEntry } from '../../../src/cluster/transport/replica-messages.ts';
 
 /** Records `t<i>` of shard 0 for each i of `which`, id 1000 + i, version 1000 + i + `versionPlus`. */
 function batch(tableId: number, which: readonly number[], versionPlus: bigint): Buffer {
@@ -65,7 +66,7 @@ async function collect(entries: AsyncIterable<NewerEntry>): Promise<string[]> {
 /** What a comparison of the two whole lists finds (the comparison before paging), in key order. */
 async function wholeListDiff(mine: ReplicaHandlers, theirs: ReplicaHandlers, tableId: number): Promise<string[]> {
   const [a, b] = await Promise.all([mine.LeafEntries({ shard: 0, tableId, leaves }), theirs.LeafEntries({ shard: 0, tableId, leaves })]);
-  const versions = (entries: [Buffer, string][]) => new Map(entries.map(([k, v]) => [k.toString('hex'), BigInt(v)]));
+  const versions = (entries: LeafEntry[]) => new Map(entries.map(([k, v]) => [k.toString('hex'), BigInt(v)]));
   const [va, vb] = [versions(a.entries), versions(b.entries)];
   const out: string[] = [];
   for (const key of [...new Set([...va.keys(), ...vb.keys()])].sort()) {
@@ -109,4 +110,14 @@ test('a reply whose keys go backwards or whose next does not move on is refused 
   const old = new LeafCursor('n3', pages({ entries: [[k(1), '1'], [k(2), '5']] }));
   const newer = new LeafCursor('mine', pages({ entries: [[k(2), '7']], next: k(2) }, { entries: [[k(4), '1']] }));
   assert.deepEqual(await collect(newerEntries(newer, old)), ['theirs:01', 'mine:02', 'mine:04']);
+});
+
+test('summary 2 entries: one key and version with different digests is a tie, with equal ones nothing; a newer side passes its third element on (decision 56)', async () => {
+  const k = (s: string): Buffer => Buffer.from(s);
+  const page = (entries: LeafEntry[]) => new LeafCursor('x', async () => ({ entries }));
+  const mine: LeafEntry[] = [[k('a'), '5', k('d1')], [k('b'), '5', k('d2')], [k('c'), '6', k('rk-c')]];
+  const theirs: LeafEntry[] = [[k('a'), '5', k('d9')], [k('b'), '5', k('d2')], [k('c'), '5', k('rk-old')]];
+  const found: NewerEntry[] = [];
+  for await (const e of newerEntries(page(mine), page(theirs))) found.push(e);
+  assert.deepEqual(found, [{ newer: 'tie', key: k('a') }, { newer: 'mine', key: k('c'), extra: k('rk-c') }]);
 });

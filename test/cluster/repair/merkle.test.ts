@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { leafOf, MERKLE_LEAVES, MerkleBuilder, MerkleTree } from '../../../src/cluster/repair/merkle.ts';
+import { leafOf, MERKLE_LEAVES, MerkleBuilder, MerkleTree, valueDigest } from '../../../src/cluster/repair/merkle.ts';
 import { prng } from '../../support/prng.ts';
 
 const utf8 = new TextEncoder();
@@ -202,4 +202,19 @@ test('pinned: leaf mapping and digests are a wire format between builds', () => 
   assert.equal(tree.leaves.subarray(3 * 16, 4 * 16).toString('hex'), '00000001f874ebca1ec6f5da24a47af5');
   assert.equal(tree.root, 'a273fc30b430244680b6b5e80826680a9ae0500d3d0de9eea923337b44b1ab82');
   assert.equal(tree.count, 4);
+});
+
+test('summary 2: one record key and version with different values differ; without an extra an entry hashes as summary 1 did (decision 56)', () => {
+  const key = Buffer.from('R-key-1');
+  const tree = (value?: Buffer): MerkleTree => {
+    const b = new MerkleBuilder();
+    b.add(key, 7n, value === undefined ? undefined : valueDigest(value));
+    return b.finish();
+  };
+  const a = tree(Buffer.from('value a'));
+  const b = tree(Buffer.from('value b'));
+  assert.deepEqual(a.diff(b), [leafOf(key)], 'the values differ: so does the leaf');
+  assert.deepEqual(a.diff(tree(Buffer.from('value a'))), [], 'the same value: the same tree');
+  assert.notEqual(a.root, tree().root, 'a summary 2 entry is not a summary 1 entry');
+  assert.equal(valueDigest(Buffer.from('value a')).length, 8);
 });

@@ -17,6 +17,8 @@ import { encodeFields } from '../../../src/core/codec/fields-codec.ts';
 import { shardOf } from '../../../src/core/murmur3.ts';
 import { parseTableDef } from '../../../src/core/schema/parse-table-def.ts';
 import type { TableEntry } from '../../../src/storage/catalog.ts';
+import { batchesOfRecords } from '../../../src/cluster/repair/record-batches.ts';
+import type { ReplicaTransport } from '../../../src/cluster/transport/replica-transport.ts';
 
 const silent = pino({ level: 'silent' });
 
@@ -164,4 +166,58 @@ test('hints keep dedupe keys: a replica that gets keyed records by hint replay r
   await cluster.waitAllAlive();
   await n1.replayer.run();
   assert.deepEqual(await keyedIdsOnN3(cluster, entry, 3), ids, 'the hinted batch carried its keys');
+});
+
+test('a replica that holds the records but not their dedupe-key entries (repaired before decision 54) gets the entries from anti-entropy; a re-delivery after a failover then stores one record per message there (decision 56)', async (t) => {
+  const count = 3;
+  const { cluster, entry, ids } = await missedByN3(t, count);
+  const [n1, n2, n3] = [cluster.node('n1'), cluster.node('n2'), cluster.node('n3')];
+  const shard = shardOf('dev-1', cluster.shards);
+  // Repair as it was before decision 54: the records copied without their keys.
+  const keys: Buffer[] = [];
+  for await (const page of n1.store.scanTable(entry.id)) for (const rec of page) keys.push(rec.recordKey);
+  const old = await n1.transport.call('n1', 'Fetch', { keys }, 5_000);
+  for (const batch of batchesOfRecords((id) => n1.catalog.byId(id), old.records, 1 << 24)) await n1.transport.call('n3', 'Write', { batch }, 5_000);
+  await n3.store.readBarrier(5_000);
+  const lookups = ids.map((_, i) => ({ shard, tableId: entry.id, pk: Buffer.from(kafkaKey(i), 'utf8') }));
+  assert.deepEqual((await n3.store.lookupPks(lookups)).map((e) => e?.id), ids.map(() => undefined), 'n3 holds the records without their keys');
+
+  await antiEntropy(cluster, n1).repair(shard);
+  await n3.store.readBarrier(5_000);
+  assert.deepEqual((await n3.store.lookupPks(lookups)).map((e) => e?.id), ids, 'anti-entropy gave n3 the key entries');
+  for (const n of [n1, n2, n3]) assert.equal((await antiEntropy(cluster, n).repair(shard)).differing, 0, `a second round from ${n.id} finds the replicas alike`);
+
+  cluster.faults.isolate('n1', ['n2', 'n3']);
+  await waitUntil(() => n2.detector.state('n1') !== 'alive', 5_000, 'n2 suspects n1');
+  const again = messages(cluster, entry, count, Date.UTC(2026, 0, 1, 0, 5));
+  const ack = await n2.coordinator.write(entry, again.buf, again.count, () => undefined, { consistency: 'quorum', keyed: true });
+  assert.deepEqual(ack.ids, ids, 'the re-delivered messages keep their ids');
+  const stored = await storedIds(n3, entry);
+  assert.deepEqual([...stored.values()], ids.map(() => 1), 'n3 holds one record per message');
+});
+
+/** n1's transport as if `old` ran a release before decision 56: it ignores the fields it does not know. */
+function olderPeer(node: TestNode, old: string): ReplicaTransport {
+  const inner = node.transport;
+  return {
+    call(to, method, request, timeoutMs) {
+      if (to !== old) return inner.call(to, method, request, timeoutMs);
+      const { summary: _summary, keys: _keys, ...known } = request as { summary?: unknown; keys?: unknown };
+      return inner.call(to, method, known as typeof request, timeoutMs);
+    },
+    check: (to, timeoutMs) => inner.check(to, timeoutMs),
+  };
+}
+
+test('with a replica of an earlier release (summary 1 only), anti-entropy compares summary 1: it repairs what that replica lacks, and alike replicas stay alike (decision 56)', async (t) => {
+  const { cluster, entry, ids } = await missedByN3(t, 3);
+  const [n1, n3] = [cluster.node('n1'), cluster.node('n3')];
+  const shard = shardOf('dev-1', cluster.shards);
+  const withOlderN3 = (): AntiEntropy =>
+    new AntiEntropy({ nodeId: n1.id, shards: cluster.shards, catalog: n1.catalog, placement: () => cluster.placement, transport: olderPeer(n1, 'n3'), detector: n1.detector, timeoutMs: 30_000, log: silent });
+  const first = await withOlderN3().repair(shard);
+  assert.equal(first.pushed, 3, 'the records n3 lacked are pushed to it');
+  assert.deepEqual([...(await storedIds(n3, entry)).keys()].sort(), [...ids].sort());
+  const again = await withOlderN3().repair(shard);
+  assert.equal(again.differing, 0, 'a summary 2 of n1 is not compared with the summary 1 of n3: no difference at every round');
 });

@@ -111,3 +111,30 @@ test('equal versions and one id (both coordinators found the stored id): a read 
     return all.every((h) => h.length === 1 && h[0]?.[1] === winner);
   }, 5_000, 'read repair leaves every replica with the record n3 kept');
 });
+
+test('equal versions and one id, the replicas holding different values: anti-entropy alone brings every replica to the winner, and a second round finds them alike (decision 56)', async (t) => {
+  const cluster = await InProcessCluster.start(t, { replicaTimeoutMs: 5_000 });
+  await cluster.waitAllAlive();
+  const entry = await pkTable(cluster);
+  const [n1, n2, n3] = [cluster.node('n1'), cluster.node('n2'), cluster.node('n3')];
+  const version = hlcFromParts(Date.now(), 9);
+  const ts = Date.UTC(2024, 0, 1);
+  const id = (4n << 22n) | 7n;
+  // Same record key and version: a summary of (record key, version) sees these as one record.
+  const a = stamped(cluster, entry, ts, 1, id, version);
+  const b = stamped(cluster, entry, ts, 2, id, version);
+  await deliver(n1, 'n1', [a]);
+  await deliver(n2, 'n2', [b]);
+  await deliver(n3, 'n3', [b, a]);
+  const winner = await held(n3, entry);
+  assert.equal(winner.length, 1);
+  const shard = shardOf(KEY, cluster.shards);
+  // No read: only anti-entropy may repair. n1 and n2 each hold one side of the tie.
+  const report = await antiEntropy(cluster, n1).repair(shard);
+  assert.ok(report.differing > 0, 'the summaries see the replicas differ');
+  for (const n of [n1, n2]) assert.deepEqual(await held(n, entry), winner, `${n.id} holds the record the tie-break keeps`);
+  for (const n of [n1, n2, n3]) {
+    const again = await antiEntropy(cluster, n).repair(shard);
+    assert.equal(again.differing, 0, `a second round from ${n.id} finds the replicas alike`);
+  }
+});

@@ -21,6 +21,7 @@ import { MERKLE_LEAVES } from '../../../src/cluster/repair/merkle.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { LeafEntry } from '../../../src/cluster/transport/replica-messages.ts';
 
 function eventsBatch(tableId: number, n: number, firstId: bigint): Buffer {
   const b = new RecordBatchBuilder(tableId, 1, Date.now());
@@ -72,7 +73,7 @@ test('a write routed by an older epoch is STALE_PLACEMENT and appends nothing; M
 });
 
 /** Bytes one entry counts against a LeafEntries reply's bound, as the replica-v1 grammar states it: key, version and 5 bytes of msgpack framing. */
-const entryBytes = ([key, version]: [Buffer, string]): number => key.length + version.length + 5;
+const entryBytes = ([key, version]: LeafEntry): number => key.length + version.length + 5;
 
 test('LeafEntries pages end at their byte bound and go on after the key they end with: a key exactly at a page end is neither lost nor repeated', async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-'));
@@ -103,7 +104,7 @@ test('LeafEntries pages end at their byte bound and go on after the key they end
     const short = await replicaHandlers({ ...deps, leafEntriesReplyBytesMax: bound - 1 }).LeafEntries({ ...request, paged: true });
     assert.equal(short.entries.length, Math.max(1, k - 1), 'one byte less leaves the last key for the next page (a page holds at least one)');
 
-    const got: [Buffer, string][] = [];
+    const got: LeafEntry[] = [];
     let after: Buffer | undefined;
     for (let pages = 0; pages <= all.length; pages++) {
       const reply = await paged.LeafEntries({ ...request, paged: true, ...(after === undefined ? {} : { after }) });

@@ -17,10 +17,10 @@ export const SAMPLES: { [M in ReplicaMethod]: { requests: ReplicaMethods[M][0][]
   },
   ScanShard: { requests: [{ tableId: 1, shard: 0, limit: 2000 }, { tableId: 1, shard: 4095, after: key, limit: 1, asOf: '18446744073709551615' }], replies: [{ records: [[key, value]] }] },
   LookupPks: { requests: [{ tableId: 1, shard: 3, pks: ['t-1', 'ü'] }, { tableId: 1, shard: 3, pks: [], epoch: 7 }], replies: [{ entries: [['5', '6'], null] }, { entries: [] }] },
-  Merkle: { requests: [{ shard: 1 }, { shard: 1, tableId: 2, minEpoch: 3 }], replies: [{ tree: Buffer.from([1, 2, 3]) }] },
+  Merkle: { requests: [{ shard: 1 }, { shard: 1, tableId: 2, minEpoch: 3 }, { shard: 1, tableId: 2, summary: 2 }], replies: [{ tree: Buffer.from([1, 2, 3]) }, { tree: Buffer.from([1]), summary: 2, keys: Buffer.from([4]) }] },
   LeafEntries: {
-    requests: [{ shard: 1, leaves: [0, 255] }, { shard: 1, tableId: 2, leaves: [] }, { shard: 1, tableId: 2, leaves: [7], paged: true, after: key }],
-    replies: [{ entries: [[key, '77']] }, { entries: [[key, '77']], next: key }],
+    requests: [{ shard: 1, leaves: [0, 255] }, { shard: 1, tableId: 2, leaves: [] }, { shard: 1, tableId: 2, leaves: [7], paged: true, after: key }, { shard: 1, tableId: 2, leaves: [7], paged: true, summary: 2, keys: true }],
+    replies: [{ entries: [[key, '77']] }, { entries: [[key, '77']], next: key }, { entries: [[key, '77', key]], next: key }],
   },
   Fetch: {
     requests: [{ keys: [key, Buffer.from('other')] }, { keys: [key], withDedupeKeys: true }],
