@@ -670,6 +670,27 @@ export interface NodeConfig {
    */
   readonly grpcUnaryReadsMax: number;
   /**
+   * Longest a unary Write may take, once it holds one of
+   * `grpcUnaryReadsMax` read slots, to deliver its whole message (ms). Past
+   * it the call ends with DEADLINE_EXCEEDED (REQUEST_TIMEOUT), the slot goes
+   * to the next Write and nothing of the message is written: a client that
+   * sends slowly or stops without closing cannot hold a slot for ever
+   * (decision 55). 60 s lets a 16 MiB message (the default body limit) in
+   * at ~280 KB/s. @default 60_000
+   */
+  readonly grpcUnaryReadTimeoutMs: number;
+  /**
+   * Longest a WriteStream may keep the node waiting on its client while it
+   * holds one of `grpcStreamsMax` slots (ms): from when the node is ready
+   * for its next batch, with none of its batches unanswered, until that
+   * batch (or the end of the stream) is in whole. Time a batch waits for
+   * admission or a rate limit does not count. Past it the stream ends with
+   * DEADLINE_EXCEEDED (REQUEST_TIMEOUT) (decision 55). At least
+   * `grpcUnaryReadTimeoutMs`: the wait includes receiving a whole message.
+   * @default 120_000
+   */
+  readonly grpcStreamIdleTimeoutMs: number;
+  /**
    * Peer listener of a cluster node (the internal Replica service and Health,
    * mutual TLS): its host (empty: `grpcHost`) and port (unset: `grpcPort + 1`,
    * or a free port when `grpcPort` is 0). See `grpcPeerListen`.
@@ -847,6 +868,8 @@ export const DEFAULT_CONFIG: NodeConfig = {
   grpcPort: 7070,
   grpcStreamsMax: 64,
   grpcUnaryReadsMax: 64,
+  grpcUnaryReadTimeoutMs: 60_000,
+  grpcStreamIdleTimeoutMs: 120_000,
   grpcEnabled: false,
   grpcPeerHost: '',
   certsDir: '',
@@ -948,6 +971,9 @@ const BOUNDS: Partial<Record<NumericKey, readonly [number, number]>> = {
   grpcPort: [0, 65535],
   grpcStreamsMax: [1, 100_000],
   grpcUnaryReadsMax: [1, 100_000],
+  // Every wait has a bound (0, no bound, is not offered), and each is one timer: at most an hour, far below 2^31 - 1 ms.
+  grpcUnaryReadTimeoutMs: [1_000, 3_600_000],
+  grpcStreamIdleTimeoutMs: [1_000, 3_600_000],
   leaseTtlMs: [2_000, 600_000],
   keepAliveMs: [100, 300_000],
   healthIntervalMs: [50, 60_000],
@@ -1065,6 +1091,7 @@ export function resolveConfig(overrides: Partial<NodeConfig> = {}): NodeConfig {
   }
   problems.push(...tlsProblems(config));
   problems.push(...httpTimeoutProblems(config));
+  problems.push(...grpcTimeoutProblems(config));
   if (config.onPartition !== 'refuse' && config.onPartition !== 'buffer') problems.push({ path: 'onPartition', message: 'onPartition must be refuse or buffer' });
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(config.nodeId)) problems.push({ path: 'nodeId', message: `nodeId must be 1-63 letters, digits, '-', '_' or '.', got ${JSON.stringify(config.nodeId)}` });
   problems.push(...peerProblems(config));
@@ -1131,6 +1158,22 @@ function withAdaptiveDelayDefaults(config: NodeConfig, overrides: Partial<NodeCo
 function httpTimeoutProblems(config: NodeConfig): { path: string; message: string }[] {
   if (config.httpHeadersTimeoutMs <= config.httpRequestTimeoutMs) return [];
   return [{ path: 'httpHeadersTimeoutMs', message: `httpHeadersTimeoutMs ${config.httpHeadersTimeoutMs} must not exceed httpRequestTimeoutMs ${config.httpRequestTimeoutMs}: the headers are part of the request` }];
+}
+
+/**
+ * The gRPC read bounds against each other (decision 55). A stream's wait on
+ * its client includes receiving a whole batch, which a unary Write is given
+ * `grpcUnaryReadTimeoutMs` for: a shorter stream bound would cut a stream's
+ * batch that the same client could send as a unary Write.
+ */
+function grpcTimeoutProblems(config: NodeConfig): { path: string; message: string }[] {
+  if (config.grpcStreamIdleTimeoutMs >= config.grpcUnaryReadTimeoutMs) return [];
+  return [
+    {
+      path: 'grpcStreamIdleTimeoutMs',
+      message: `grpcStreamIdleTimeoutMs (--grpc-stream-idle-timeout-ms) ${config.grpcStreamIdleTimeoutMs} must be at least grpcUnaryReadTimeoutMs (--grpc-unary-read-timeout-ms) ${config.grpcUnaryReadTimeoutMs}: a stream's wait includes receiving a whole batch`,
+    },
+  ];
 }
 
 /** A certificate and key come together, and only in `files` mode. */
@@ -1222,4 +1265,5 @@ function elasticsearchProblems(c: NodeConfig): { path: string; message: string }
 function dropUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
+assert(DEFAULT_CONFIG.grpcStreamIdleTimeoutMs >= DEFAULT_CONFIG.grpcUnaryReadTimeoutMs, "a stream's wait on its client includes a whole message, which a unary Write gets grpcUnaryReadTimeoutMs for");
 assert(RATE_LIMITED_PAUSE_MS_MAX > 0 && RATE_LIMITED_PAUSE_MS_MAX <= 2 ** 31 - 1, 'a RATE_LIMITED pause is one timer: Node fires a timer past 2^31 - 1 ms after 1 ms');

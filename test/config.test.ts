@@ -248,3 +248,15 @@ test('gRPC unary Writes: a bounded number read at once, each holding one message
   assert.ok(Math.abs((64 * (MiB + GRPC_CLIENT_STREAM_WINDOW_BYTES) + 1_024 * GRPC_CLIENT_STREAM_WINDOW_BYTES) / MiB - 132) < 1);
   assert.ok(Number.isSafeInteger(grpcUnaryHeldBytesMax({ grpcUnaryReadsMax: 100_000, bodyBytesMax: BODY_BYTES_MAX_LIMIT })));
 });
+
+test('gRPC read bounds: a unary Write delivers its message within 60 s of taking a read slot, a WriteStream waits on its client at most 120 s; both bounded, the stream bound at least the unary one (decision 55)', () => {
+  const d = resolveConfig();
+  assert.deepEqual([d.grpcUnaryReadTimeoutMs, d.grpcStreamIdleTimeoutMs], [60_000, 120_000]);
+  refuses({ grpcUnaryReadTimeoutMs: 999 }, 'grpcUnaryReadTimeoutMs', /grpcUnaryReadTimeoutMs must be between 1000 and 3600000, got 999/);
+  refuses({ grpcStreamIdleTimeoutMs: 3_600_001 }, 'grpcStreamIdleTimeoutMs', /between 1000 and 3600000/);
+  refuses({ grpcStreamIdleTimeoutMs: 30_000 }, 'grpcStreamIdleTimeoutMs', /grpcStreamIdleTimeoutMs \(--grpc-stream-idle-timeout-ms\) 30000 must be at least grpcUnaryReadTimeoutMs \(--grpc-unary-read-timeout-ms\) 60000/);
+  refuses({ grpcUnaryReadTimeoutMs: 300_000 }, 'grpcStreamIdleTimeoutMs', /must be at least grpcUnaryReadTimeoutMs/);
+  assert.equal(resolveConfig({ grpcUnaryReadTimeoutMs: 5_000, grpcStreamIdleTimeoutMs: 5_000 }).grpcStreamIdleTimeoutMs, 5_000, 'equal bounds are allowed');
+  // At the default body limit the unary bound asks a client for at least ~280 KB/s.
+  assert.ok(d.bodyBytesMax / (d.grpcUnaryReadTimeoutMs / 1000) < 300_000);
+});

@@ -52,6 +52,7 @@ export class NodeMetrics {
   readonly grpcStreamBatchesWaiting: Gauge;
   readonly grpcUnaryWritesReading: Gauge;
   readonly grpcUnaryWritesWaiting: Gauge;
+  readonly grpcReadTimeouts: Counter<'call'>;
   readonly kafkaLag: Gauge<'topic' | 'partition'>;
   readonly kafkaDeadLettered: Counter<'topic'>;
   readonly dedupedRecords: Counter<'table' | 'mode'>;
@@ -169,6 +170,7 @@ export class NodeMetrics {
     this.grpcStreamBatchesWaiting = new Gauge({ name: 'sluice_grpc_stream_batches_waiting', help: 'gRPC WriteStream batches read (deserialized) and not yet admitted: memory outside the admission bound', registers });
     this.grpcUnaryWritesReading = new Gauge({ name: 'sluice_grpc_unary_writes_reading', help: 'gRPC unary Write calls past their headers and not yet admitted or answered: each may hold one message outside the admission bound', registers });
     this.grpcUnaryWritesWaiting = new Gauge({ name: 'sluice_grpc_unary_writes_waiting', help: 'gRPC unary Write calls waiting at their headers, unread, for one being read to end (--grpc-unary-reads-max)', registers });
+    this.grpcReadTimeouts = new Counter({ name: 'sluice_grpc_read_timeouts_total', help: 'gRPC Ingest calls ended with REQUEST_TIMEOUT for keeping a read slot waiting on their client: a unary Write past --grpc-unary-read-timeout-ms, a WriteStream past --grpc-stream-idle-timeout-ms', labelNames: ['call'], registers });
     this.kafkaLag = new Gauge({ name: 'sluice_kafka_consumer_lag', help: 'Messages of a partition not yet committed by the Kafka source', labelNames: ['topic', 'partition'], registers });
     this.rateLimited = new Counter({ name: 'sluice_rate_limited_total', help: 'Write requests refused by a table\'s rate limits: reason="records_rate"|"bytes_rate" (429 RATE_LIMITED), "records_burst"|"bytes_burst" (413 RATE_LIMIT_BURST_EXCEEDED)', labelNames: ['table', 'reason'], registers });
     this.rateWaitSeconds = new Counter({ name: 'sluice_rate_limit_wait_seconds_total', help: 'Time streaming sources (Kafka, file imports) waited for a table\'s rate limit', labelNames: ['table'], registers });

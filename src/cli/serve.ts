@@ -43,6 +43,8 @@ export interface ServeOptions extends KafkaSecurityFlags {
   exportsInFlightMax: string;
   grpcStreamsMax: string;
   grpcUnaryReadsMax: string;
+  grpcUnaryReadTimeoutMs: string;
+  grpcStreamIdleTimeoutMs: string;
   exportStallMs: string;
   replicationFactorDefault: string;
   importBodyBytesMax: string;
@@ -158,6 +160,8 @@ export function serveCommand(): Command {
     .option('--node-id <id>', 'this node\'s unique id in the cluster', d.nodeId)
     .option('--grpc-streams-max <n>', 'client WriteStreams open at once on the --grpc port (RESOURCE_EXHAUSTED past it)', String(d.grpcStreamsMax))
     .option('--grpc-unary-reads-max <n>', 'client unary Writes being read at once on the --grpc port (past it a Write waits unread at its headers; RESOURCE_EXHAUSTED past 16 × it waiting)', String(d.grpcUnaryReadsMax))
+    .option('--grpc-unary-read-timeout-ms <ms>', 'a unary Write that holds a read slot and has not sent its whole message within this is ended (DEADLINE_EXCEEDED, REQUEST_TIMEOUT) and its slot freed', String(d.grpcUnaryReadTimeoutMs))
+    .option('--grpc-stream-idle-timeout-ms <ms>', 'a WriteStream that keeps the node waiting this long for its next batch (none unanswered) is ended (DEADLINE_EXCEEDED, REQUEST_TIMEOUT) and its slot freed; at least --grpc-unary-read-timeout-ms', String(d.grpcStreamIdleTimeoutMs))
     .option('--grpc <host:port>', `gRPC listen address of clients: Ingest and Health (default ${d.grpcHost}:${d.grpcPort} in a cluster; a single node serves gRPC only when given)`)
     .option('--grpc-peer <host:port>', 'with --etcd: the peer listener (internal Replica service and Health, mutual TLS) (default: the --grpc host, port + 1)')
     .option('--certs-dir <dir>', 'with --etcd: ca.crt, node.crt and node.key for the peer listener and calls to peers (sluice cert create-ca / create-node)')
@@ -313,6 +317,8 @@ export function serveConfig(o: ServeOptions): NodeConfig {
     grpcEnabled: o.grpc !== undefined,
     grpcStreamsMax: int(o.grpcStreamsMax, '--grpc-streams-max'),
     grpcUnaryReadsMax: int(o.grpcUnaryReadsMax, '--grpc-unary-reads-max'),
+    grpcUnaryReadTimeoutMs: int(o.grpcUnaryReadTimeoutMs, '--grpc-unary-read-timeout-ms'),
+    grpcStreamIdleTimeoutMs: int(o.grpcStreamIdleTimeoutMs, '--grpc-stream-idle-timeout-ms'),
     ...grpcPeer(o.grpcPeer),
     certsDir: o.certsDir ?? '',
     insecureCluster: o.insecureCluster === true,

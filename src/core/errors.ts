@@ -77,6 +77,16 @@ export const ERROR_CODES = {
   TX_TOO_LARGE: { status: 413, grpc: Grpc.RESOURCE_EXHAUSTED, canRetry: false },
   /** More records or bytes in one request than the table's burst: it can never fit the bucket; split it, or raise the burst. */
   RATE_LIMIT_BURST_EXCEEDED: { status: 413, grpc: Grpc.RESOURCE_EXHAUSTED, canRetry: false },
+  /**
+   * A gRPC caller holding one of the node's read slots took too long to send:
+   * a unary Write's message not in within --grpc-unary-read-timeout-ms, or a
+   * WriteStream waiting on its client past --grpc-stream-idle-timeout-ms
+   * (decision 55). Nothing of the unfinished message was written; send it
+   * again. DEADLINE_EXCEEDED: a time bound ended the call, as a client's own
+   * deadline would; not RESOURCE_EXHAUSTED, which tells well-behaved
+   * callers the node is busy and to back off, while the fix is to send faster.
+   */
+  REQUEST_TIMEOUT: { status: 408, grpc: Grpc.DEADLINE_EXCEEDED, canRetry: true },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, grpc: Grpc.INVALID_ARGUMENT, canRetry: false },
   OVERLOADED: { status: 429, grpc: Grpc.RESOURCE_EXHAUSTED, canRetry: true },
   /** Past the table's records/s or bytes/s limit: nothing written; Retry-After says when this request would fit. */

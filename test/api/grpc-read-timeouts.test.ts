@@ -155,7 +155,7 @@ function assertTimedOut(err: ServiceError | undefined, what: string): void {
 }
 
 test('a unary Write whose client stalls mid-message is ended after --grpc-unary-read-timeout-ms (DEADLINE_EXCEEDED, REQUEST_TIMEOUT): its read slot goes to the next Write, nothing of it is written', { timeout: 30_000 }, async (t) => {
-  const node = await startNode(t, { grpcUnaryReadsMax: 1, grpcUnaryReadTimeoutMs: TIMEOUT_MS, grpcStreamIdleTimeoutMs: TIMEOUT_MS } as Partial<NodeConfig>);
+  const node = await startNode(t, { grpcUnaryReadsMax: 1, grpcUnaryReadTimeoutMs: TIMEOUT_MS, grpcStreamIdleTimeoutMs: TIMEOUT_MS });
   const proxy = await stallingProxy(t, node.grpcPort as number);
   const slow = client(t, proxy.port);
   // Connected, and its headers indexed by HPACK, so what passes next is small headers and the start of a message.
@@ -180,7 +180,7 @@ test('a unary Write whose client stalls mid-message is ended after --grpc-unary-
 });
 
 test('a WriteStream whose client stalls mid-batch is ended after --grpc-stream-idle-timeout-ms (DEADLINE_EXCEEDED, REQUEST_TIMEOUT): its stream slot is freed, the batches before it stay written', { timeout: 30_000 }, async (t) => {
-  const node = await startNode(t, { grpcStreamsMax: 1, grpcUnaryReadTimeoutMs: TIMEOUT_MS, grpcStreamIdleTimeoutMs: TIMEOUT_MS } as Partial<NodeConfig>);
+  const node = await startNode(t, { grpcStreamsMax: 1, grpcUnaryReadTimeoutMs: TIMEOUT_MS, grpcStreamIdleTimeoutMs: TIMEOUT_MS });
   const proxy = await stallingProxy(t, node.grpcPort as number);
   const stream = openStream(client(t, proxy.port));
   stream.write({ table: 'metered', records: records('first', 10), sequence: '0' });
@@ -205,7 +205,7 @@ test('a WriteStream whose client stalls mid-batch is ended after --grpc-stream-i
 });
 
 test('a WriteStream that sends nothing between batches is ended after --grpc-stream-idle-timeout-ms; while it sends, it stays open', { timeout: 30_000 }, async (t) => {
-  const node = await startNode(t, { grpcUnaryReadTimeoutMs: TIMEOUT_MS, grpcStreamIdleTimeoutMs: TIMEOUT_MS } as Partial<NodeConfig>);
+  const node = await startNode(t, { grpcUnaryReadTimeoutMs: TIMEOUT_MS, grpcStreamIdleTimeoutMs: TIMEOUT_MS });
   const stream = openStream(client(t, node.grpcPort as number));
   // Batches half the bound apart for three times the bound: the clock starts again with each one.
   for (let i = 0; i < 6; i++) {
@@ -221,7 +221,7 @@ test('a WriteStream that sends nothing between batches is ended after --grpc-str
 });
 
 test('a WriteStream batch waiting for admission longer than the idle bound is not cut: only time spent waiting on the client counts', { timeout: 30_000 }, async (t) => {
-  const node = await startNode(t, { inFlightBytesMax: 64 * 1024, grpcUnaryReadTimeoutMs: TIMEOUT_MS, grpcStreamIdleTimeoutMs: TIMEOUT_MS } as Partial<NodeConfig>);
+  const node = await startNode(t, { inFlightBytesMax: 64 * 1024, grpcUnaryReadTimeoutMs: TIMEOUT_MS, grpcStreamIdleTimeoutMs: TIMEOUT_MS });
   // An HTTP write admitted by its declared 1 MiB, of which it sends one line: admission stays past its bound meanwhile.
   const url = new URL(`${node.url}/v1/tables/metered/records`);
   const holder: ClientRequest = httpRequest({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': 'application/x-ndjson', 'content-length': String(1024 * 1024) } });
@@ -238,4 +238,18 @@ test('a WriteStream batch waiting for admission longer than the idle bound is no
   holder.destroy();
   await within(stream.replied(1), 5 * TIMEOUT_MS);
   assert.deepEqual(stream.replies.map((r) => [r.sequence, r.written]), [['0', 5]]);
+});
+
+test('a WriteStream batch admitted and waiting for its table\'s rate longer than the idle bound is not cut, though its stream may already read the next one', { timeout: 30_000 }, async (t) => {
+  const node = await startNode(t, { grpcUnaryReadTimeoutMs: TIMEOUT_MS, grpcStreamIdleTimeoutMs: TIMEOUT_MS });
+  // The first batch takes the burst; the second waits ~2.5 s for the rate, admitted, while the stream reads on.
+  assert.equal((await api(node, 'PATCH', '/v1/tables/metered', { limits: { recordsPerSecond: 2, recordsBurst: 5 } })).status, 200);
+  const stream = openStream(client(t, node.grpcPort as number));
+  stream.write({ table: 'metered', records: records('a', 5), sequence: '0' });
+  await stream.replied(1);
+  const started = Date.now();
+  stream.write({ table: 'metered', records: records('b', 5), sequence: '1' });
+  await within(stream.replied(2), 10 * TIMEOUT_MS);
+  assert.ok(Date.now() - started > 2 * TIMEOUT_MS, `the batch waited ${Date.now() - started} ms for the rate`);
+  assert.deepEqual(stream.replies.map((r) => [r.sequence, r.written]), [['0', 5], ['1', 5]], 'the stream outlived its batch\'s wait');
 });

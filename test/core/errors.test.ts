@@ -41,6 +41,7 @@ const TABLE: readonly (readonly [ErrorCode, number, number, boolean])[] = [
   ['PAYLOAD_TOO_LARGE', 413, 8, false],
   ['TX_TOO_LARGE', 413, 8, false],
   ['RATE_LIMIT_BURST_EXCEEDED', 413, 8, false],
+  ['REQUEST_TIMEOUT', 408, 4, true],
   ['UNSUPPORTED_MEDIA_TYPE', 415, 3, false],
   ['OVERLOADED', 429, 8, true],
   ['RATE_LIMITED', 429, 8, true],

@@ -106,6 +106,8 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
   const reads = new StreamReads({
     path: `/${INGEST_SERVICE}/WriteStream`,
     streamsMax: ctx.config.grpcStreamsMax,
+    idleMs: ctx.config.grpcStreamIdleTimeoutMs,
+    onTimedOut: () => ctx.metrics.grpcReadTimeouts.inc({ call: 'stream' }),
     onWaiting: (delta) => ctx.metrics.grpcStreamBatchesWaiting.inc(delta),
     onRefused: () => ctx.metrics.overloaded.inc({ reason: 'grpc_streams' }),
   });
@@ -119,6 +121,8 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
       probe?.release();
       return probe !== undefined;
     },
+    readTimeoutMs: ctx.config.grpcUnaryReadTimeoutMs,
+    onTimedOut: () => ctx.metrics.grpcReadTimeouts.inc({ call: 'unary' }),
     onReading: (delta) => ctx.metrics.grpcUnaryWritesReading.inc(delta),
     onWaiting: (delta) => ctx.metrics.grpcUnaryWritesWaiting.inc(delta),
     onRefused: (reason) => ctx.metrics.overloaded.inc({ reason }),
@@ -253,6 +257,8 @@ export function ingestGrpcService(ctx: ApiContext): GrpcService {
               fail(err);
             } finally {
               inFlight--;
+              // The idle clock (decision 55) runs again once nothing of the stream is unanswered.
+              held.answered();
               if (owed && !failed) {
                 owed = false;
                 held.allow();

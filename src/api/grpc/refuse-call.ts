@@ -25,10 +25,22 @@ const INTERCEPTOR_DEPTH_MAX = 16;
 /** Ends `call` with `err`'s gRPC status and its `sluice-code` trailer, then asks its client to stop sending. */
 export function refuseCall(call: ServerInterceptingCallInterface, err: SluiceError): void {
   const e = toServiceError(err);
-  call.sendStatus({ code: e.code ?? status.RESOURCE_EXHAUSTED, details: e.details ?? err.message, metadata: e.metadata ?? new Metadata() });
   const stream = http2StreamOf(call);
-  // Node sends the RST_STREAM after what the stream has queued (the status) for NO_ERROR.
-  if (stream !== undefined && !stream.closed) stream.close(http2.NGHTTP2_NO_ERROR);
+  // A call that has answered something (a WriteStream's replies, decision 55) gets its status as trailers, which
+  // grpc-js sends only when Node asks for them ('wantTrailers', after the end of its data): a reset before that
+  // ended the call without a status ("Call ended without gRPC status", the test in grpc-read-timeouts.test.ts).
+  const trailers = stream !== undefined && stream.headersSent;
+  call.sendStatus({ code: e.code ?? status.RESOURCE_EXHAUSTED, details: e.details ?? err.message, metadata: e.metadata ?? new Metadata() });
+  if (stream === undefined) return;
+  // On the next turn: grpc-js's own listener, which submits the trailers, may be added after this one (an
+  // interceptor holds a status back while a message is being processed).
+  if (trailers) stream.once('wantTrailers', () => setImmediate(reset, stream));
+  else reset(stream);
+}
+
+/** Node sends the RST_STREAM after what the stream has queued (the status) for NO_ERROR. */
+function reset(stream: ServerHttp2Stream): void {
+  if (!stream.closed) stream.close(http2.NGHTTP2_NO_ERROR);
 }
 
 /**

@@ -14,6 +14,13 @@
  *   - held (read, not yet settled) ≤ 1 while the handler allows a read only after settled();
  *   - open calls ≤ streamsMax: so all streams together hold at most
  *     streamsMax × (one batch + the HTTP/2 stream window) outside admission.
+ *   - a call waits on its client at most idleMs (decision 55): the clock runs
+ *     while a read is let through to grpc-js and nothing of the call is
+ *     unanswered (every batch received has had its reply), i.e. while only
+ *     the client can move it on; past idleMs the call is ended with
+ *     REQUEST_TIMEOUT and its slot freed. With a batch unanswered (waiting
+ *     for admission or a rate, or being written) the node is the one
+ *     waiting, and the clock is off; so no batch is cut half-written.
  */
 import { ServerInterceptingCall, type Metadata, type ServerInterceptingCallInterface, type ServerInterceptor } from '@grpc/grpc-js';
 import { SluiceError } from '../../core/errors.ts';
@@ -25,6 +32,10 @@ export interface StreamReadsOptions {
   readonly path: string;
   /** Calls of it open at once (streams); one past it is refused with RESOURCE_EXHAUSTED (OVERLOADED) when it opens. */
   readonly streamsMax: number;
+  /** Longest a call may wait on its client with nothing unanswered, ms; past it REQUEST_TIMEOUT. */
+  readonly idleMs: number;
+  /** A call ended for waiting on its client past idleMs. */
+  readonly onTimedOut: () => void;
   /** Every change of the count of batches read and not yet admitted. */
   readonly onWaiting: (delta: number) => void;
   /** A call refused at the cap. */
@@ -61,7 +72,7 @@ export class StreamReads {
               return;
             }
             this.#open++;
-            reads = new CallReads(this.#options.onWaiting, () => this.#open--);
+            reads = new CallReads(this.#options.onWaiting, () => this.#open--, { idleMs: this.#options.idleMs, onIdle: () => this.#timeOut(call) });
             this.#calls.set(metadata, reads);
             pass(metadata);
           },
@@ -69,11 +80,29 @@ export class StreamReads {
             reads?.received();
             pass(message);
           },
+          onReceiveHalfClose: (pass) => {
+            reads?.halfClosed();
+            pass();
+          },
           // grpc-js calls this once a call is over, whether its status was sent or it was cancelled.
           onCancel: () => reads?.closed(),
         }),
     });
   };
+
+  /** Ends a call that kept the node waiting on its client past idleMs; its client is asked to stop sending. */
+  #timeOut(call: ServerInterceptingCallInterface): void {
+    this.#options.onTimedOut();
+    const ms = this.#options.idleMs;
+    refuseCall(call, new SluiceError('REQUEST_TIMEOUT', `the stream sent no whole batch for ${ms} ms with none unanswered (--grpc-stream-idle-timeout-ms); the batches answered are written, nothing of an unfinished one; open a new stream`, [{ path: 'grpc_stream_idle_timeout_ms', message: `limit ${ms}` }]));
+  }
+}
+
+/** The idle clock of one call (see the invariants above). */
+interface IdleClock {
+  readonly idleMs: number;
+  /** Ends the call: it waited on its client past idleMs. */
+  readonly onIdle: () => void;
 }
 
 /** A call whose reads pass its CallReads' gate (none before its metadata: grpc-js reads after it). */
@@ -96,24 +125,37 @@ class GatedCall extends ServerInterceptingCall {
 export class CallReads {
   readonly #change: (delta: number) => void;
   readonly #onClosed: () => void;
+  readonly #clock: IdleClock | undefined;
   #held = 0;
   #closed = false;
   // The first read (a batch or the end of the stream) needs no allow().
   #credits = 1;
   #pending: (() => void) | undefined;
+  // A read let through to grpc-js and not yet answered by a message or the end of the stream.
+  #reading = false;
+  // Batches received and not yet answered (the handler calls answered() once its reply is out).
+  #unanswered = 0;
+  #timer: NodeJS.Timeout | undefined;
 
-  constructor(change: (delta: number) => void, onClosed: () => void) {
+  constructor(change: (delta: number) => void, onClosed: () => void, clock?: IdleClock) {
     this.#change = change;
     this.#onClosed = onClosed;
+    this.#clock = clock;
   }
 
   /** The handler's stream asks for a message: read now if allowed, else once allow() is called. */
   read(start: () => void): void {
+    const go = (): void => {
+      if (this.#closed) return;
+      this.#reading = true;
+      this.#tick();
+      start();
+    };
     if (this.#credits > 0) {
       this.#credits--;
-      start();
+      go();
     } else {
-      this.#pending = start;
+      this.#pending = go;
     }
   }
 
@@ -132,8 +174,23 @@ export class CallReads {
   /** A message was deserialized. */
   received(): void {
     if (this.#closed) return;
+    this.#reading = false;
+    this.#unanswered++;
+    this.#tick();
     this.#held++;
     this.#change(1);
+  }
+
+  /** The client ended its side: the node no longer waits on it. */
+  halfClosed(): void {
+    this.#reading = false;
+    this.#tick();
+  }
+
+  /** A batch received has had its reply (or the call failed meanwhile). */
+  answered(): void {
+    if (this.#unanswered > 0) this.#unanswered--;
+    this.#tick();
   }
 
   /** A batch left the wait: admitted, or answered without admission. */
@@ -147,8 +204,23 @@ export class CallReads {
   closed(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#tick();
     if (this.#held > 0) this.#change(-this.#held);
     this.#held = 0;
     this.#onClosed();
+  }
+
+  /** Starts the idle clock when only the client can move the call on, stops it otherwise. */
+  #tick(): void {
+    const waitingOnClient = !this.#closed && this.#reading && this.#unanswered === 0;
+    if (!waitingOnClient || this.#clock === undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      return;
+    }
+    if (this.#timer !== undefined) return;
+    this.#timer = setTimeout(this.#clock.onIdle, this.#clock.idleMs);
+    // A node stopping does not wait for it: the call ends with the server.
+    this.#timer.unref();
   }
 }

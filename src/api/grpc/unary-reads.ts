@@ -19,6 +19,13 @@
  * readsMax × (message limit + window) + waitingMax × window. grpc-js
  * reports every call's end (status sent, deadline, cancelled) to the
  * interceptor, which takes it out of what it was counted in.
+ *
+ * A call reads for at most `readTimeoutMs` (decision 55): a client that
+ * sends its message slowly, or stops without closing, would otherwise hold
+ * its slot for ever, and readsMax of them starve every other Write. Past
+ * it the call is ended with REQUEST_TIMEOUT and reset (refuseCall), its
+ * slot goes to the next waiting call, and a message that completes after
+ * that is dropped here, so the handler never sees it: nothing of it is written.
  */
 import { ServerInterceptingCall, type Metadata, type ServerInterceptingCallInterface, type ServerInterceptor } from '@grpc/grpc-js';
 import { SluiceError } from '../../core/errors.ts';
@@ -32,6 +39,10 @@ export interface UnaryReadsOptions {
   readonly readsMax: number;
   /** Calls waiting at once; one past it is refused at its headers with RESOURCE_EXHAUSTED (OVERLOADED). */
   readonly waitingMax: number;
+  /** Longest a call may read (from taking its slot until its handler settles it), ms; past it REQUEST_TIMEOUT. */
+  readonly readTimeoutMs: number;
+  /** A call ended for reading past readTimeoutMs. */
+  readonly onTimedOut: () => void;
   /** True if admission could take a request now (the handler asks again, with the message's size, once it is read). */
   readonly canAdmit: () => boolean;
   /** Every change of the count of calls reading. */
@@ -64,15 +75,26 @@ export class UnaryReads {
     if (method.path !== this.#options.path) return new ServerInterceptingCall(call);
     let settle: (() => void) | undefined;
     let turn: (() => void) | undefined;
+    let timedOut = false;
     return new ServerInterceptingCall(call, {
       start: (next) =>
         next({
           onReceiveMetadata: (metadata, pass) => {
             const read = (): void => {
-              settle = this.#read(metadata);
+              settle = this.#read(metadata, () => {
+                timedOut = true;
+                this.#timeOut(call);
+              });
               pass(metadata);
             };
             turn = this.#arrive(call, read);
+          },
+          // After a time-out the call's status is out: a message or end that still arrives must not reach the handler.
+          onReceiveMessage: (message, pass) => {
+            if (!timedOut) pass(message);
+          },
+          onReceiveHalfClose: (pass) => {
+            if (!timedOut) pass();
           },
           // grpc-js calls this once a call is over, whether its status was sent or it was cancelled.
           onCancel: () => {
@@ -113,14 +135,24 @@ export class UnaryReads {
     return false;
   }
 
-  /** Counts one more call reading; the returned function takes it back once and lets the next waiting call take its turn. */
-  #read(metadata: Metadata): () => void {
+  /**
+   * Counts one more call reading, for at most readTimeoutMs (then `timeOut`); the returned
+   * function takes it back once and lets the next waiting call take its turn.
+   */
+  #read(metadata: Metadata, timeOut: () => void): () => void {
     let counted = true;
     this.#reading++;
     this.#options.onReading(1);
+    const timer = setTimeout(() => {
+      timeOut();
+      settle();
+    }, this.#options.readTimeoutMs);
+    // A node stopping does not wait for it: the call ends with the server.
+    timer.unref();
     const settle = (): void => {
       if (!counted) return;
       counted = false;
+      clearTimeout(timer);
       this.#reading--;
       this.#calls.delete(metadata);
       this.#options.onReading(-1);
@@ -128,6 +160,13 @@ export class UnaryReads {
     };
     this.#calls.set(metadata, settle);
     return settle;
+  }
+
+  /** Ends a call that read past readTimeoutMs; its client is asked to stop sending the rest. */
+  #timeOut(call: ServerInterceptingCallInterface): void {
+    this.#options.onTimedOut();
+    const ms = this.#options.readTimeoutMs;
+    refuseCall(call, new SluiceError('REQUEST_TIMEOUT', `the Write's message did not arrive within ${ms} ms of its read starting (--grpc-unary-read-timeout-ms); nothing of it was written, send it again`, [{ path: 'grpc_unary_read_timeout_ms', message: `limit ${ms}` }]));
   }
 
   /** Waiting calls take their turns while there is room to read. */
