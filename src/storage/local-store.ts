@@ -19,6 +19,7 @@ import type { Logger } from 'pino';
 import { HIGHEST_PK_SEEKS_PARALLEL, walFrameBytesMax, type NodeConfig } from '../config.ts';
 import type { RecordBatchReader } from '../core/codec/record-batch-v1.ts';
 import { SluiceError } from '../core/errors.ts';
+import { storageError } from './engine/engine-errors.ts';
 import { NODE_META_FORMAT, checkNodeMeta } from './node-meta.ts';
 import { upgradeIndexFormat } from './index/index-format.ts';
 import { lockDataDir, type DirLock } from './dir-lock.ts';
@@ -146,7 +147,8 @@ export class LocalStore {
     const retentionMs = parts.config.txDoneRetentionMs;
     this.sweepTimer = setInterval(() => void this.index.sweepDone(Date.now() - retentionMs).catch((err: unknown) => this.log.warn({ err }, 'sweeping done markers failed')), Math.min(retentionMs, DONE_SWEEP_INTERVAL_MS_MAX));
     this.sweepTimer.unref();
-    this.syncTimer = setInterval(() => void this.syncs.run(), parts.config.indexSyncIntervalMs);
+    // A periodic sync that fails was logged by syncOnce; the next tick tries again.
+    this.syncTimer = setInterval(() => void this.syncs.run().catch(() => undefined), parts.config.indexSyncIntervalMs);
     this.syncTimer.unref();
   }
 
@@ -408,11 +410,18 @@ export class LocalStore {
    * released past what is applied (a prepared batch held in memory would
    * otherwise keep replay starting before the ranges' records); after, the
    * deletes are durable (a power loss rolls LevelDB back to its last sync).
+   * A failed sync rejects (STORAGE_IO or DISK_FULL): before, nothing is
+   * dropped; after, the ranges are gone from the index but not durably, and
+   * a rerun (which finds them gone and only syncs) completes it.
    */
   async dropRanges(ranges: readonly TableShard[], proceed?: () => boolean): Promise<{ records: number; complete: boolean; ranges: number }> {
-    await this.syncIndex();
+    await this.syncIndex().catch((err: unknown) => {
+      throw restated(err, 'cleanup did not start: the index sync before the drop failed, so the WAL may still replay the ranges');
+    });
     const gone = await this.index.dropRanges(ranges, proceed);
-    await this.syncIndex();
+    await this.syncIndex().catch((err: unknown) => {
+      throw restated(err, `cleanup did not complete: ${gone.ranges} table shards (${gone.records} records) were dropped but the drop is not durable (a power loss brings them back); run cleanup again`);
+    });
     return gone;
   }
 
@@ -433,7 +442,11 @@ export class LocalStore {
     return this.syncs.runFresh();
   }
 
-  /** One index sync; a failure is logged (the WAL is kept, and the next sync tries again). */
+  /**
+   * One index sync; a failure is logged and rejects (STORAGE_IO or
+   * DISK_FULL): the WAL is kept, the next sync tries again, and a caller
+   * that needs the sync (a drop) must not answer as if it happened.
+   */
   private async syncOnce(): Promise<void> {
     const applied = this.applier.appliedLsn;
     try {
@@ -443,6 +456,7 @@ export class LocalStore {
       await this.wal.releaseBefore(floor !== undefined && floor <= applied ? floor : applied + 1n);
     } catch (err) {
       this.log.error({ err }, 'index sync failed');
+      throw storageError('index sync failed', err);
     }
   }
 
@@ -522,6 +536,12 @@ async function closeAll(closes: readonly (() => unknown)[], log: Logger): Promis
       log.warn({ err }, 'closing a part of a failed store open failed');
     }
   }
+}
+
+/** `err` as a SluiceError of the same code, its message prefixed with what it means to the caller. */
+function restated(err: unknown, what: string): SluiceError {
+  const e = storageError('index sync failed', err);
+  return new SluiceError(e.code, `${what}: ${e.message}`, e.details, { cause: e });
 }
 
 /** Makes bigint fields loggable. */

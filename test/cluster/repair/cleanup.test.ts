@@ -121,3 +121,19 @@ test('cleanup during a membership change answers NOT_READY and deletes nothing; 
   const stored = await cluster.storedIds('n1');
   assert.deepEqual(ids.filter((id) => !stored.has(id)), [], 'n1 kept every record');
 });
+
+test('a cleanup whose index sync after the drop fails answers STORAGE_IO (not done); run again, it completes', async (t) => {
+  const { cluster, c, after, shard } = await joined(t);
+  const n1 = cluster.node('n1');
+  c.placement = after;
+  // In-process fault injection: the index fsync after the drop fails (an I/O error), the one before it works.
+  const engine = (n1.store as unknown as { engine: { sync: () => Promise<void> } }).engine;
+  const sync = engine.sync.bind(engine);
+  let calls = 0;
+  const mocked = t.mock.method(engine, 'sync', () => (++calls === 2 ? Promise.reject(new Error('EIO: fsync failed on purpose')) : sync()));
+  await assert.rejects(cleanupOf(cluster, n1, () => c.placement)(), (err: Error & { code?: string; status?: number }) => err.code === 'STORAGE_IO' && err.status === 500 && /did not complete/.test(err.message));
+  mocked.mock.restore();
+  const again = await cleanupOf(cluster, n1, () => c.placement)();
+  assert.deepEqual(again.skipped, [], JSON.stringify(again));
+  assert.equal(await n1.store.holds({ shard, tableId: cluster.entry.id }), false);
+});
