@@ -294,10 +294,12 @@ async function startRepair({ life, config, store, catalog, hooks, log }: Assembl
   }, (ae) => ae.stop());
   await life.add('hint-replay', () => {
     const replayer = new HintReplayer({
+      nodeId: config.nodeId,
       hints: f.hints,
       transport,
       detector,
       placement: () => placement.current,
+      catalog,
       replicaTimeoutMs: config.replicaTimeoutMs,
       intervalMs: config.hintReplayIntervalMs,
       log,

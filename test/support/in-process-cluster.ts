@@ -216,10 +216,12 @@ export class InProcessCluster {
       },
     });
     const replayer = new HintReplayer({
+      nodeId: id,
       hints,
       transport,
       detector,
       placement: () => this.placement,
+      catalog,
       replicaTimeoutMs,
       intervalMs: 50,
       log: silent,

@@ -57,7 +57,8 @@ test('a hint replayed into a range after its hand-off and before its drop is not
   const [n1, n2] = [cluster.node('n1'), cluster.node('n2')];
   c.placement = after;
   // A write buffered at n2 for n1 alone (--on-partition=buffer while n1 was its only reachable replica):
-  // the hint is the one copy of it, and n1 is still in the ring, so n2 replays it there.
+  // the hint is the one copy of it. n1 no longer replicates the shard, so n2 now writes it to the shard's current
+  // replicas (decision 45, amended); before, it replayed it to n1 during the cleanup, which the range fence covers.
   let key = '';
   for (let i = 0; key === ''; i++) if (cluster.batchShard(`hinted${i}`) === shard) key = `hinted${i}`;
   const { buf } = cluster.batch([key]);
