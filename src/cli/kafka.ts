@@ -9,7 +9,7 @@ import { pino } from 'pino';
 import { KAFKA_SOURCE_DEFAULTS, kafkaSourceConfig, type KafkaSourceConfig } from '../sources/kafka/kafka-source-config.ts';
 import { CliError } from './cli-error.ts';
 import { intOption } from './int-option.ts';
-import { kafkaTopicOption } from './kafka-topic-option.ts';
+import { kafkaTopicNames } from './kafka-topic-option.ts';
 import { DEFAULT_URL } from './http-client.ts';
 import { authHeaders } from './client-auth.ts';
 import { addKafkaSecurityOptions, checkKafkaSecurityFiles, kafkaSecurityOf, type KafkaSecurityFlags } from './kafka-security-flags.ts';
@@ -63,7 +63,6 @@ export function kafkaCommand(): Command {
 export function kafkaCommandSource(o: KafkaOptions): KafkaSourceConfig {
   return kafkaSourceConfig({
     brokers: o.brokers.split(',').map((b) => b.trim()).filter((b) => b !== ''),
-    topic: o.topic,
     table: o.table,
     group: o.group ?? `sluice-${o.table}`,
     batchRecordsMax: intOption(o.batchRecords, '--batch-records', 1, 100_000),
@@ -73,8 +72,7 @@ export function kafkaCommandSource(o: KafkaOptions): KafkaSourceConfig {
     clientRetries: intOption(o.retries, '--retries', 0, 1_000),
     commitIntervalMs: intOption(o.commitIntervalMs, '--commit-interval-ms', 1, 3_600_000),
     security: kafkaSecurityOf(o),
-    ...(o.dlqTopic === undefined ? {} : { dlqTopic: o.dlqTopic }),
-    ...(o.incarnationsTopic === undefined ? {} : { incarnationsTopic: kafkaTopicOption(o.incarnationsTopic, '--incarnations-topic') }),
+    ...kafkaTopicNames({ topic: o.topic, dlqTopic: o.dlqTopic, incarnationsTopic: o.incarnationsTopic, flags: { topic: '--topic', dlqTopic: '--dlq-topic', incarnationsTopic: '--incarnations-topic' } }),
   });
 }
 

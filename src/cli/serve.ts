@@ -12,7 +12,7 @@ import { isSluiceError } from '../core/errors.ts';
 import { CertError } from '../security/certs/cert-error.ts';
 import { CliError } from './cli-error.ts';
 import { intOption } from './int-option.ts';
-import { kafkaTopicOption } from './kafka-topic-option.ts';
+import { kafkaTopicNames } from './kafka-topic-option.ts';
 import { checkKafkaSecurityFiles, hasKafkaSecurityFlags, kafkaSecurityOf, kafkaSecurityOptions, type KafkaSecurityFlags } from './kafka-security-flags.ts';
 import { tuneHeapGrowing } from './v8-heap.ts';
 
@@ -394,6 +394,9 @@ function bootstrapToken(o: ServeOptions): { bootstrapToken?: string } {
   return env === undefined || env === '' ? {} : { bootstrapToken: env.trim() };
 }
 
+/** The names of serve's topic flags, for the messages of kafkaTopicNames. */
+const SERVE_TOPIC_FLAGS = { topic: '--kafka-topic', dlqTopic: '--kafka-dlq-topic', incarnationsTopic: '--kafka-incarnations-topic' } as const;
+
 function kafkaSources(o: ServeOptions): KafkaSourceConfig[] {
   if (o.kafkaBrokers === undefined) {
     if (o.kafkaTopic !== undefined || o.kafkaTable !== undefined) throw new CliError('--kafka-topic and --kafka-table need --kafka-brokers', 2);
@@ -409,7 +412,6 @@ function kafkaSources(o: ServeOptions): KafkaSourceConfig[] {
   return [
     kafkaSourceConfig({
       brokers: o.kafkaBrokers.split(',').map((b) => b.trim()).filter((b) => b !== ''),
-      topic: o.kafkaTopic,
       table: o.kafkaTable,
       group: o.kafkaGroup ?? `sluice-${o.kafkaTable}`,
       batchRecordsMax,
@@ -417,8 +419,7 @@ function kafkaSources(o: ServeOptions): KafkaSourceConfig[] {
       commitIntervalMs: intOption(o.kafkaCommitIntervalMs, '--kafka-commit-interval-ms', 1, 3_600_000),
       format: o.kafkaFormat,
       security: kafkaSecurityOf(o),
-      ...(o.kafkaDlqTopic === undefined ? {} : { dlqTopic: o.kafkaDlqTopic }),
-      ...(o.kafkaIncarnationsTopic === undefined ? {} : { incarnationsTopic: kafkaTopicOption(o.kafkaIncarnationsTopic, '--kafka-incarnations-topic') }),
+      ...kafkaTopicNames({ topic: o.kafkaTopic, dlqTopic: o.kafkaDlqTopic, incarnationsTopic: o.kafkaIncarnationsTopic, flags: SERVE_TOPIC_FLAGS }),
     }),
   ];
 }
