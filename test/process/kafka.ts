@@ -9,7 +9,8 @@
  * partition for __consumer_offsets, no topic auto-creation); JVM flags follow
  * the script's (keep them in step) but compile with C1 only by default; only
  * warnings are logged, to stderr. On request a SASL_SSL listener is added
- * beside the PLAINTEXT one, with SCRAM and PLAIN users (`saslSsl`).
+ * beside the PLAINTEXT one, with SCRAM and PLAIN users (`saslSsl`), and
+ * ACLs that bind those users (`acls`).
  */
 import { execFile, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -58,7 +59,22 @@ export interface KafkaBrokerOptions {
    * PLAINTEXT listener stays for the test's own clients.
    */
   readonly saslSsl?: KafkaSaslSslListener;
+  /**
+   * Authorize with ACLs (KRaft's StandardAuthorizer): a SASL user may do
+   * only what an ACL allows; the PLAINTEXT listener's principal
+   * (`User:ANONYMOUS`: the test's own clients, the controller) is a super
+   * user. Meant with `saslSsl`.
+   * @default false
+   */
+  readonly acls?: boolean;
 }
+
+/** What `acls` adds to the server properties. */
+const ACL_PROPERTIES = `
+# Test-only ACLs (test/process/kafka.ts, acls):
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:ANONYMOUS
+`;
 
 /** A SASL_SSL listener's certificate and users. */
 export interface KafkaSaslSslListener {
@@ -228,6 +244,7 @@ export class KafkaBroker {
       await appendFile(configPath, saslSslProperties(saslPort, port, controllerPort, keystore, options.saslSsl));
       broker.saslBootstrap = `127.0.0.1:${saslPort}`;
     }
+    if (options.acls === true) await appendFile(configPath, ACL_PROPERTIES);
     await formatStorage(java, configPath, options.saslSsl === undefined ? [] : scramArgs(options.saslSsl.users));
     broker.args = [...java, 'kafka.Kafka', configPath];
     broker.spawn(broker.args);
