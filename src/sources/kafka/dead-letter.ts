@@ -19,6 +19,7 @@
  */
 import type { Consumer, Producer } from '@platformatic/kafka';
 import { kafkaClient, type KafkaClient } from './kafka-client.ts';
+import type { NeededTopic } from './ensure-topic.ts';
 import type { KafkaMessage, LetterMessage } from './packed-batch.ts';
 import { failpoint } from '../../core/failpoint.ts';
 import type { WriteResult } from '../../ingest/pipeline.ts';
@@ -76,6 +77,11 @@ export type GroupConsumer = Consumer<Buffer, Buffer, Buffer, Buffer>;
  */
 const TRANSACTION_TIMEOUT_MS = 10_000;
 
+/** The dead-letter topic as a source needs it: made unless it exists, one partition (dead letters are few and read in order). */
+export function deadLetterTopic(name: string): NeededTopic {
+  return { name, role: 'the dead-letter topic', operations: 'WRITE (and WRITE on the transactional ids sluice-dlq:<group>:, prefixed)' };
+}
+
 /** Produces refused messages to the dead-letter topic. */
 export class DeadLetterQueue {
   readonly topic: string;
@@ -90,19 +96,6 @@ export class DeadLetterQueue {
     this.table = table;
     this.group = group;
     this.client = client;
-  }
-
-  /** Creates the topic unless it exists (one partition: dead letters are few and read in order). */
-  static async ensureTopic(topic: string, client: { clientId: string; bootstrapBrokers: string[] }): Promise<void> {
-    const { Admin, findErrorBy } = await kafkaClient();
-    const admin = new Admin({ ...client, clientId: `${client.clientId}-admin` });
-    try {
-      await admin.createTopics({ topics: [topic], partitions: 1, replicas: -1 });
-    } catch (err) {
-      if (findErrorBy(err as Error, 'apiId', 'TOPIC_ALREADY_EXISTS') === null) throw err;
-    } finally {
-      await admin.close();
-    }
   }
 
   /**

@@ -31,7 +31,8 @@ import type { SourceDoor } from '../../ingest/ingest-door.ts';
 import { newProgress, type Ingestor, type IngestorProgress, type IngestorState, type IngestorStatus } from '../../ingest/ingestor.ts';
 import type { WriteResult } from '../../ingest/pipeline.ts';
 import { CommitOrder } from './commit-order.ts';
-import { DeadLetterQueue, lettersOf, type DeadLetter } from './dead-letter.ts';
+import { DeadLetterQueue, deadLetterTopic, lettersOf, type DeadLetter } from './dead-letter.ts';
+import { ensureTopic } from './ensure-topic.ts';
 import { PackedBatch, type KafkaMessage } from './packed-batch.ts';
 import { untilAborted } from './until-aborted.ts';
 import type { KafkaSourceConfig } from './kafka-source-config.ts';
@@ -82,6 +83,8 @@ export class KafkaSource implements Ingestor {
   private session = new AbortController();
   private reconnectDelayMs = RECONNECT_DELAY_MS_MIN;
   private restarting: Promise<void> | undefined;
+  /** The first connection, while start() makes it: stop() waits for it, or a client made after stop() would stay open. */
+  private starting: Promise<void> | undefined;
   private state: IngestorState = 'starting';
   private lastError: string | undefined;
   private consumer: Consumer<Buffer, Buffer, Buffer, Buffer> | undefined;
@@ -112,8 +115,9 @@ export class KafkaSource implements Ingestor {
   async start(): Promise<void> {
     const { sasl, tls } = this.config.security;
     if (sasl !== 'none' && !tls) this.deps.log.warn({ event: 'kafka_sasl_plaintext', source: this.name, sasl }, `Kafka source logs in with SASL ${sasl} without TLS: ${sasl === 'plain' ? 'the password crosses' : 'messages cross'} the network in clear (add --kafka-tls)`);
+    this.starting = this.connect();
     try {
-      await this.connect();
+      await this.starting;
     } catch (err) {
       this.fail(err);
       throw err;
@@ -123,11 +127,10 @@ export class KafkaSource implements Ingestor {
   private async connect(): Promise<void> {
     const security = await kafkaConnectionOptions(this.config.security);
     const client = { clientId: `sluice-${this.config.group}`, bootstrapBrokers: [...this.config.brokers], retries: this.config.clientRetries, retryDelay: 250, ...security };
-    await DeadLetterQueue.ensureTopic(this.config.dlqTopic, client);
-    this.dlq ??= new DeadLetterQueue(this.config.dlqTopic, this.config.table, this.config.group, client);
     this.session = new AbortController();
     this.commits = new CommitOrder();
     const { Consumer } = await kafkaClient();
+    // Made first: it asks whether the dead-letter and registry topics exist, and disconnect() closes it whatever fails next.
     this.consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({
       ...client,
       groupId: this.config.group,
@@ -140,6 +143,9 @@ export class KafkaSource implements Ingestor {
       sessionTimeout: this.config.sessionTimeoutMs,
       heartbeatInterval: Math.max(100, Math.floor(this.config.sessionTimeoutMs / 3)),
     });
+    await ensureTopic(this.consumer, client, deadLetterTopic(this.config.dlqTopic));
+    this.throwIfStopped();
+    this.dlq ??= new DeadLetterQueue(this.config.dlqTopic, this.config.table, this.config.group, client);
     this.consumer.on('consumer:lag', (lag) => this.onLag(lag));
     // The client rides out a broker outage by itself (the stream keeps retrying); the failing lag probe is what shows it.
     this.consumer.on('consumer:lag:error', (err: Error) => {
@@ -158,6 +164,7 @@ export class KafkaSource implements Ingestor {
     const [found, consumed] = await Promise.allSettled([currentIncarnation(this.consumer, this.config.incarnationsTopic, client, this.config.table, this.config.topic), streaming]);
     if (found.status === 'rejected') throw found.reason;
     if (consumed.status === 'rejected') throw consumed.reason;
+    this.throwIfStopped();
     const incarnation = found.value;
     this.incarnation = incarnation;
     this.deps.log.info({ event: 'kafka_topic_incarnation', source: this.name, topic: this.config.topic, topicId: incarnation.topicId ?? null, keyTopic: incarnation.keyTopic }, 'Kafka topic incarnation');
@@ -167,6 +174,11 @@ export class KafkaSource implements Ingestor {
     this.lastError = undefined;
     this.loop = this.run().catch((err: unknown) => this.fail(err, session));
     this.deps.log.info({ event: 'kafka_source_started', source: this.name, table: this.config.table, group: this.config.group }, 'Kafka source started');
+  }
+
+  /** stop() came while connecting: the connection goes no further (stop() waits for it, then disconnects). */
+  private throwIfStopped(): void {
+    if (this.abort.signal.aborted) throw new SluiceError('SHUTTING_DOWN', `Kafka source ${this.name} was stopped while it connected`);
   }
 
   /**
@@ -208,6 +220,7 @@ export class KafkaSource implements Ingestor {
   private async doStop(): Promise<void> {
     if (this.state !== 'failed') this.state = 'stopping';
     this.abort.abort();
+    await this.starting?.catch(() => undefined);
     await this.restarting;
     await this.disconnect();
     await this.dlq?.close().catch(() => undefined);
@@ -262,10 +275,12 @@ export class KafkaSource implements Ingestor {
         this.deps.log.info({ event: 'kafka_source_reconnected', source: this.name }, 'Kafka source reconnected');
         return;
       } catch (err) {
+        await this.disconnect();
+        // Stopped meanwhile: the abort listener below was added after the abort, so it would not cut the wait short.
+        if (this.abort.signal.aborted) return;
         this.state = 'failed';
         this.lastError = describeKafkaError(err);
         this.deps.log.warn({ event: 'kafka_reconnect_failed', source: this.name, err, retryInMs: this.reconnectDelayMs }, 'Kafka source could not reconnect');
-        await this.disconnect();
       }
     }
   }

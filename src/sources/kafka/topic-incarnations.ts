@@ -18,6 +18,7 @@
  */
 import type { Consumer } from '@platformatic/kafka';
 import { SluiceError } from '../../core/errors.ts';
+import { deniedOr, ensureTopic, type NeededTopic } from './ensure-topic.ts';
 import { kafkaClient } from './kafka-client.ts';
 import { kafkaTopicId, keyTopic } from './topic-id.ts';
 
@@ -44,6 +45,7 @@ export async function currentIncarnation(consumer: Consumer<Buffer, Buffer, Buff
   const topicId = kafkaTopicId(metadata.topics.get(topic)?.id);
   // No id, no incarnations to tell apart: the plain keys, as before topic ids were in keys.
   if (topicId === undefined) return { topicId, keyTopic: topic };
+  await ensureTopic(consumer, client, registryTopic(registry));
   return { topicId, keyTopic: keyTopic(topic, topicId, await plainTopicId(registry, client, table, topic, topicId)) };
 }
 
@@ -57,15 +59,22 @@ interface Entry {
 
 /** Bytes one fetch of the registry returns at most: its records are ~150 bytes, one per (table, topic). */
 const REGISTRY_FETCH_BYTES_MAX = 1024 * 1024;
+/** Kafka's error code in a Fetch answer's partition when an ACL refuses the read. */
+const TOPIC_AUTHORIZATION_FAILED = 29;
 /** Fetches one read of the registry makes at most before it fails: far above what its records fill. */
 const REGISTRY_FETCHES_MAX = 1_000;
 
+/** The registry as a topic the source needs: compacted (its newest record per key is the one that holds). */
+function registryTopic(registry: string): NeededTopic {
+  return { name: registry, role: 'the topic incarnation registry (decision 49)', operations: 'READ and WRITE', configs: [{ name: 'cleanup.policy', value: 'compact' }] };
+}
+
 /**
  * The topic id whose messages keep plain keys for (`table`, `topic`);
- * records `currentTopicId` when there is none yet.
+ * records `currentTopicId` when there is none yet. The registry topic
+ * exists (currentIncarnation makes it).
  */
-export async function plainTopicId(registry: string, client: RegistryClient, table: string, topic: string, currentTopicId: string): Promise<string> {
-  await ensureRegistry(registry, client);
+async function plainTopicId(registry: string, client: RegistryClient, table: string, topic: string, currentTopicId: string): Promise<string> {
   const known = await readEntry(registry, client, table, topic);
   if (known !== undefined) return known.plainTopicId;
   await writeEntry(registry, client, { v: 1, table, topic, plainTopicId: currentTopicId, at: new Date().toISOString() });
@@ -73,19 +82,6 @@ export async function plainTopicId(registry: string, client: RegistryClient, tab
   const recorded = await readEntry(registry, client, table, topic);
   if (recorded === undefined) throw new SluiceError('INTERNAL', `the topic incarnation of ${table}/${topic} was recorded in ${registry} but does not read back`);
   return recorded.plainTopicId;
-}
-
-/** Creates the registry topic (compacted, one partition, the broker's replication) unless it exists. */
-async function ensureRegistry(registry: string, client: RegistryClient): Promise<void> {
-  const { Admin, findErrorBy } = await kafkaClient();
-  const admin = new Admin({ ...client, clientId: `${client.clientId}-incarnations-admin` });
-  try {
-    await admin.createTopics({ topics: [registry], partitions: 1, replicas: -1, configs: [{ name: 'cleanup.policy', value: 'compact' }] });
-  } catch (err) {
-    if (findErrorBy(err as Error, 'apiId', 'TOPIC_ALREADY_EXISTS') === null) throw err;
-  } finally {
-    await admin.close();
-  }
 }
 
 function entryKey(table: string, topic: string): string {
@@ -98,6 +94,8 @@ async function writeEntry(registry: string, client: RegistryClient, entry: Entry
   const producer = new Producer({ ...client, clientId: `${client.clientId}-incarnations`, acks: ProduceAcks.ALL, idempotent: true });
   try {
     await producer.send({ messages: [{ topic: registry, key: Buffer.from(entryKey(entry.table, entry.topic)), value: Buffer.from(JSON.stringify(entry)) }] });
+  } catch (err) {
+    throw await deniedOr(err, `the Kafka user may not write ${registryTopic(registry).role} ${registry}, to record the incarnation of ${entry.topic} that table ${entry.table} reads first: grant it WRITE on the topic`);
   } finally {
     await producer.close();
   }
@@ -115,6 +113,8 @@ async function readEntry(registry: string, client: RegistryClient, table: string
       if (k === key) found = parseEntry(registry, value);
     });
     return found;
+  } catch (err) {
+    throw await deniedOr(err, `the Kafka user may not read ${registryTopic(registry).role} ${registry}: grant it READ (and WRITE) on the topic`);
   } finally {
     await consumer.close(true);
   }
@@ -140,6 +140,7 @@ async function readAll(consumer: Consumer<Buffer, Buffer, Buffer, Buffer>, regis
       topics: [{ topicId, partitions: [{ partition: 0, fetchOffset: offset, partitionMaxBytes: REGISTRY_FETCH_BYTES_MAX, currentLeaderEpoch: -1, lastFetchedEpoch: -1 }] }],
     });
     const answer = res.responses[0]?.partitions[0];
+    if (answer?.errorCode === TOPIC_AUTHORIZATION_FAILED) throw new SluiceError('PERMISSION_DENIED', `the Kafka user may not read ${registryTopic(registry).role} ${registry}: grant it READ (and WRITE) on the topic`);
     if (answer === undefined || answer.errorCode !== 0) throw new SluiceError('NOT_READY', `reading ${registry} failed (Kafka error ${answer?.errorCode ?? 'none: no partition in the answer'})`);
     for (const batch of answer.records ?? []) {
       for (const r of batch.records) {
