@@ -74,10 +74,27 @@ export function registerTableRoutes(app: FastifyInstance, ctx: ApiContext): void
   app.patch<{ Params: { table: string } }>('/v1/tables/:table/schema', needs(onTable('schema')), async (request, reply) => {
     const { catalog, tables } = ctx.services();
     const table = catalog.require(request.params.table);
+    // The version the patch was written against, when it does not name one (evolveSchema checks one it names): the one current when it arrived.
+    const seenVersion = currentDef(table).version;
     const patch = schemaPart(await readJson(request), describeLimits(table.limits, ctx.config.eventTimeAheadMsMax));
-    const entry = await tables.evolve(request.params.table, (current) => keepsLetterFields(evolveSchema(current, patch, Date.now(), ctx.config.aliasTtlMs)));
+    const namesVersion = typeof patch === 'object' && patch !== null && 'version' in patch;
+    const entry = await tables.evolve(request.params.table, (current) => keepsLetterFields(notOvertaken(current, evolveSchema(current, patch, Date.now(), ctx.config.aliasTtlMs), namesVersion ? current.version : seenVersion)));
     return send(reply, 200, describe(entry, ctx.config.eventTimeAheadMsMax));
   });
+}
+
+/**
+ * `next`, unless another change was stored since the patch arrived: a
+ * patch is a full field list, so applied to that newer version it would
+ * silently undo it (a field another operator just added, not in this list,
+ * removed). Then SCHEMA_INCOMPATIBLE (409), as a stale `version` is; a
+ * patch that changes nothing (it asks for what is already there) is no
+ * conflict.
+ */
+function notOvertaken(current: TableDef, next: TableDef, seenVersion: number): TableDef {
+  if (next === current || current.version === seenVersion) return next;
+  const message = `the table changed to schema version ${current.version} while this patch (against version ${seenVersion}) waited: describe it again and retry`;
+  throw new SluiceError('SCHEMA_INCOMPATIBLE', `incompatible schema change: /version ${message}`, [{ path: '/version', message }]);
 }
 
 /** `next` when it is no dead-letter table, or one that still takes letters; SCHEMA_INCOMPATIBLE otherwise. */

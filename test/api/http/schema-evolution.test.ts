@@ -1,0 +1,88 @@
+/**
+ * Schema evolution seen from the HTTP API of an in-process node, as an
+ * operator uses it: two operators patching one table at once, and binary
+ * protobuf writes to a table whose schema moved on from its message.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import { resolveConfig } from '../../../src/config.ts';
+import { SluiceNode } from '../../../src/sluice-node.ts';
+import { tempDir } from '../../support/temp-dir.ts';
+import { authHeaders, TEST_TOKEN } from '../../support/auth.ts';
+
+let node: SluiceNode;
+let base = '';
+
+after(async () => {
+  await node?.stop();
+});
+const dir = tempDir({ after }, 'sluice-evolution-');
+
+/** Alias grace period of this node: short, so a test can outlive it. */
+const ALIAS_TTL_MS = 300;
+
+before(async () => {
+  const config = resolveConfig({ dataDir: dir, httpPort: 0, bootstrapToken: TEST_TOKEN, diskFreeBytesMin: 0, auditLog: 'off', aliasTtlMs: ALIAS_TTL_MS });
+  node = await SluiceNode.start(config, pino({ level: 'silent' }));
+  base = node.url;
+});
+
+type Reply = { status: number; text: string; json: Record<string, unknown> };
+
+async function call(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<Reply> {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: { ...authHeaders(), ...(body === undefined ? {} : { 'content-type': contentType }) },
+    ...(body === undefined ? {} : { body: body instanceof Uint8Array ? body : JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  return { status: res.status, text, json: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) };
+}
+
+function errorCode(r: Reply): unknown {
+  return (r.json['error'] as { code?: unknown } | undefined)?.code;
+}
+
+test('two operators patching one table at once: one wins, the other gets 409, no change is lost', async () => {
+  const base = [{ name: 'k', type: 'string', required: true }];
+  const created = await call('POST', '/v1/tables', { name: 'race', shardKey: 'k', fields: base });
+  assert.equal(created.status, 201, created.text);
+  // Each operator described version 1 and sends it back with one new field.
+  const [a, b] = await Promise.all([
+    call('PATCH', '/v1/tables/race/schema', { fields: [...base, { name: 'from_a', type: 'string' }] }),
+    call('PATCH', '/v1/tables/race/schema', { fields: [...base, { name: 'from_b', type: 'string' }] }),
+  ]);
+  const statuses = [a.status, b.status].sort();
+  assert.deepEqual(statuses, [200, 409], `${a.text}\n${b.text}`);
+  const loser = a.status === 409 ? a : b;
+  assert.equal(errorCode(loser), 'SCHEMA_INCOMPATIBLE', loser.text);
+  const now = await call('GET', '/v1/tables/race');
+  const names = (now.json['fields'] as { name: string }[]).map((f) => f.name);
+  const winner = a.status === 200 ? 'from_a' : 'from_b';
+  assert.deepEqual(names, ['k', winner], now.text);
+  assert.equal(now.json['version'], 2, 'one change, one new version');
+});
+
+test('a patch that repeats the current schema after a concurrent change is no conflict', async () => {
+  const fields = [{ name: 'k', type: 'string', required: true }, { name: 'x', type: 'string' }];
+  assert.equal((await call('POST', '/v1/tables', { name: 'same', shardKey: 'k', fields: fields.slice(0, 1) })).status, 201);
+  const [a, b] = await Promise.all([call('PATCH', '/v1/tables/same/schema', { fields }), call('PATCH', '/v1/tables/same/schema', { fields })]);
+  assert.deepEqual([a.status, b.status], [200, 200], `${a.text}\n${b.text}`);
+  assert.equal((await call('GET', '/v1/tables/same')).json['version'], 2);
+});
+
+test('a JSON write under a renamed field\'s old name is refused with ALIAS_EXPIRED once the grace period is over', async () => {
+  const fields = [{ name: 'k', type: 'string', required: true }, { name: 'n', type: 'int' }];
+  assert.equal((await call('POST', '/v1/tables', { name: 'aged', shardKey: 'k', fields })).status, 201);
+  const patched = await call('PATCH', '/v1/tables/aged/schema', { fields: [fields[0], { name: 'count', type: 'int', aliases: ['n'] }] });
+  assert.equal(patched.status, 200, patched.text);
+  const ok = await call('POST', '/v1/tables/aged/records', { k: 'a', n: 1 });
+  assert.equal(ok.status, 200, ok.text);
+  await new Promise((resolve) => setTimeout(resolve, ALIAS_TTL_MS + 50));
+  const refused = await call('POST', '/v1/tables/aged/records', { k: 'b', n: 2 });
+  assert.equal(refused.status, 400, refused.text);
+  assert.match(refused.text, /ALIAS_EXPIRED/);
+  const rows = (await call('GET', '/v1/tables/aged/records?key=a')).json['records'] as Record<string, unknown>[];
+  assert.equal(rows[0]?.['count'], 1, JSON.stringify(rows));
+});
