@@ -94,7 +94,7 @@ async function runKafka(o: KafkaOptions): Promise<void> {
     primaryKey = table.primaryKey;
     if (o.format === 'protobuf') {
       if (table.proto === undefined) throw new Error('it has no protobuf message (create it with "proto" to read protobuf values)');
-      door.useProto(table.proto);
+      door.useProto(table.proto, table.fields);
     }
   } catch (err) {
     throw new CliError(`table ${o.table} at ${o.url}: ${(err as Error).message}`, 2);

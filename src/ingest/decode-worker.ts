@@ -101,7 +101,7 @@ const protos = new Compiled<ProtoDecoder>();
 function protoFor(def: TableDef, tableId: number): ProtoDecoder {
   if (def.proto === undefined) throw new SluiceError('UNSUPPORTED_MEDIA_TYPE', `table ${def.name} has no protobuf message; create it with "proto" to send binary records`);
   const proto = def.proto;
-  return protos.get(`${tableId}:${def.version}`, () => protoDecoder(proto));
+  return protos.get(`${tableId}:${def.version}`, () => protoDecoder(proto, def.fields));
 }
 
 /** Decodes and encodes one body; never throws on user input. */

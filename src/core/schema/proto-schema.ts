@@ -14,7 +14,7 @@
  */
 import protobuf from 'protobufjs';
 import { SluiceError } from '../errors.ts';
-import type { FieldType, JsonValue } from './table-def.ts';
+import type { FieldDef, FieldType, JsonValue } from './table-def.ts';
 import { countProtoObjects } from './proto-wire-count.ts';
 
 /** What a table stores of its message. */
@@ -68,11 +68,48 @@ export interface ProtoDecoder {
   objects(bytes: Uint8Array, stopAfter: number): number;
 }
 
-/** Loads the binding into a decoder (compile once per table version and thread). */
-export function protoDecoder(binding: ProtoBinding): ProtoDecoder {
+/**
+ * Where each message field goes in a table whose schema moved on from its
+ * message (the binding cannot change with a schema patch): a field renamed
+ * since goes under its new name, found through its aliases whether or not
+ * they have expired (the message will never carry the new name); a field
+ * the table removed, or never had, is dropped (its values are no longer
+ * shown, as stored ones are not), since `defaults: true` puts every message
+ * field in every record and each would otherwise be an UNKNOWN_FIELD.
+ * Undefined: every name is a field of the table under its own name.
+ */
+export function protoRenames(type: protobuf.Type, fields: readonly FieldDef[]): Map<string, string | null> | undefined {
+  const names = new Set(fields.map((f) => f.name));
+  const renames = new Map<string, string | null>();
+  for (const pf of type.fieldsArray) {
+    if (names.has(pf.name)) continue;
+    const renamed = fields.find((f) => f.aliases?.some((a) => a.name === pf.name) === true);
+    renames.set(pf.name, renamed === undefined ? null : renamed.name);
+  }
+  return renames.size === 0 ? undefined : renames;
+}
+
+/** `record` with its message names mapped to the table's (see protoRenames). */
+function renamed(record: Record<string, unknown>, renames: ReadonlyMap<string, string | null>): Record<string, unknown> {
+  for (const [from, to] of renames) {
+    if (!Object.hasOwn(record, from)) continue;
+    const v = record[from];
+    delete record[from];
+    if (to !== null) record[to] = v;
+  }
+  return record;
+}
+
+/**
+ * Loads the binding into a decoder (compile once per table version and
+ * thread); with the table's `fields`, records come out under the table's
+ * current names (protoRenames).
+ */
+export function protoDecoder(binding: ProtoBinding, fields?: readonly FieldDef[]): ProtoDecoder {
   const type = loadType(binding);
   const timestamps = type.fieldsArray.filter((f) => !f.repeated && !f.map && f.resolvedType?.fullName === `.${TIMESTAMP}`).map((f) => f.name);
   const options: protobuf.IConversionOptions = { longs: String, enums: String, bytes: String, defaults: true, arrays: true, objects: true };
+  const renames = fields === undefined ? undefined : protoRenames(type, fields);
   return {
     decode(bytes: Uint8Array): Record<string, unknown> {
       const record = type.toObject(type.decode(bytes), options);
@@ -82,7 +119,7 @@ export function protoDecoder(binding: ProtoBinding): ProtoDecoder {
         if (ts === null || ts === undefined) delete record[name];
         else record[name] = Number(ts.seconds ?? 0) * 1000 + Math.floor((ts.nanos ?? 0) / 1e6);
       }
-      return record;
+      return renames === undefined ? record : renamed(record, renames);
     },
     objects: (bytes, stopAfter) => countProtoObjects(type, bytes, stopAfter),
   };

@@ -22,6 +22,7 @@ import { countWrite, type IngestorProgress } from '../../ingest/ingestor.ts';
 import type { WriteResult } from '../../ingest/pipeline.ts';
 import { ListedIds } from '../../ingest/request-ids.ts';
 import { protoDecoder, type ProtoBinding, type ProtoDecoder } from '../../core/schema/proto-schema.ts';
+import type { FieldDef } from '../../core/schema/table-def.ts';
 
 /** Answers that mean "later": retried by the source with back-off. */
 const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
@@ -65,16 +66,16 @@ export class HttpDoor implements SourceDoor {
   }
 
   /** The table's primary key and protobuf message (fails with the node's error when the table is missing). */
-  async describe(table: string): Promise<{ primaryKey?: string; proto?: ProtoBinding }> {
+  async describe(table: string): Promise<{ primaryKey?: string; proto?: ProtoBinding; fields?: FieldDef[] }> {
     const res = await fetch(`${this.url}/v1/tables/${encodeURIComponent(table)}`, { headers: this.headers });
-    const body = (await res.json()) as { primaryKey?: string; proto?: ProtoBinding; error?: { code: ErrorCode; message: string } };
+    const body = (await res.json()) as { primaryKey?: string; proto?: ProtoBinding; fields?: FieldDef[]; error?: { code: ErrorCode; message: string } };
     if (!res.ok) throw new SluiceError(body.error?.code ?? 'INTERNAL', body.error?.message ?? `HTTP ${res.status}`);
     return body;
   }
 
-  /** Decodes protobuf frames here, with the table's message, before they go out as NDJSON. */
-  useProto(binding: ProtoBinding): void {
-    this.proto = protoDecoder(binding);
+  /** Decodes protobuf frames here, with the table's message, before they go out as NDJSON (under the names of `fields`, as described). */
+  useProto(binding: ProtoBinding, fields?: readonly FieldDef[]): void {
+    this.proto = protoDecoder(binding, fields);
   }
 
   private async post(req: DoorWrite): Promise<WriteResult> {

@@ -6,6 +6,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
+import protobuf from 'protobufjs';
 import { resolveConfig } from '../../../src/config.ts';
 import { SluiceNode } from '../../../src/sluice-node.ts';
 import { tempDir } from '../../support/temp-dir.ts';
@@ -70,6 +71,36 @@ test('a patch that repeats the current schema after a concurrent change is no co
   const [a, b] = await Promise.all([call('PATCH', '/v1/tables/same/schema', { fields }), call('PATCH', '/v1/tables/same/schema', { fields })]);
   assert.deepEqual([a.status, b.status], [200, 200], `${a.text}\n${b.text}`);
   assert.equal((await call('GET', '/v1/tables/same')).json['version'], 2);
+});
+
+const PROTO = 'syntax = "proto3"; package shop; message Sale { string store = 1; int64 cents = 2; string note = 3; }';
+
+function delimited(messages: readonly Uint8Array[]): Uint8Array {
+  const w = protobuf.Writer.create();
+  for (const m of messages) w.bytes(m);
+  return w.finish();
+}
+
+test('protobuf writes keep working after the table renames and removes fields of its message, past the alias grace period', async () => {
+  const created = await call('POST', '/v1/tables', { name: 'sales', shardKey: 'store', proto: { message: 'shop.Sale', source: PROTO } });
+  assert.equal(created.status, 201, created.text);
+  const fields = created.json['fields'] as { id: number; name: string; type: string }[];
+  // cents → amount_cents (old name as alias), note removed (optional).
+  const renamed = fields.filter((f) => f.name !== 'note').map((f) => (f.name === 'cents' ? { ...f, name: 'amount_cents', aliases: ['cents'] } : f));
+  const patched = await call('PATCH', '/v1/tables/sales/schema', { fields: renamed });
+  assert.equal(patched.status, 200, patched.text);
+  const Sale = protobuf.parse(PROTO, { keepCase: true }).root.lookupType('shop.Sale');
+  const message = (i: number): Uint8Array => Sale.encode(Sale.fromObject({ store: `s${i}`, cents: 100 + i, note: `n${i}` })).finish();
+  const write = (i: number): Promise<Reply> => call('POST', '/v1/tables/sales/records', delimited([message(i)]), 'application/x-protobuf');
+  const early = await write(1);
+  assert.equal(early.status, 200, early.text);
+  // The message cannot change with the schema (a binding is fixed): its names must keep mapping after the alias expires.
+  await new Promise((resolve) => setTimeout(resolve, ALIAS_TTL_MS + 50));
+  const late = await write(2);
+  assert.equal(late.status, 200, late.text);
+  const rows = (await call('GET', '/v1/tables/sales/records?key=s2')).json['records'] as Record<string, unknown>[];
+  assert.equal(rows[0]?.['amount_cents'], 102, JSON.stringify(rows));
+  assert.equal('note' in (rows[0] ?? {}), false);
 });
 
 test('a JSON write under a renamed field\'s old name is refused with ALIAS_EXPIRED once the grace period is over', async () => {
