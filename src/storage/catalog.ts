@@ -156,6 +156,9 @@ export class Catalog {
     });
   }
 
+  /** A single node's catalog is the source of truth: nothing to catch up with. */
+  async refresh(): Promise<void> {}
+
   /**
    * Installs a table entry decided elsewhere (the cluster catalog in etcd),
    * keeping its id; a no-op when this catalog already has that history or

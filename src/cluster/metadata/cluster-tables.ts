@@ -22,6 +22,8 @@ export interface TableAdmin {
   evolve(name: string, evolve: (current: TableDef) => TableDef): Promise<TableEntry>;
   /** Replaces the table's limits with what `update` derives from the current ones (no new schema version). */
   setLimits(name: string, update: (current: TableLimits) => TableLimits): Promise<TableEntry>;
+  /** Brings this node's catalog up to the source of truth (etcd in a cluster; a single node's is it already). */
+  refresh(): Promise<void>;
 }
 
 /** Attempts at a transaction that lost a race before giving up. */
@@ -67,6 +69,11 @@ export class ClusterTables implements TableAdmin {
   async reload(): Promise<void> {
     const all = await this.client.getAll().prefix(this.keys.tables).strings();
     for (const json of Object.values(all)) await this.catalog.install(JSON.parse(json) as TableEntry);
+  }
+
+  /** Installs every table etcd holds: a read that met a schema version the watch has not brought yet. */
+  refresh(): Promise<void> {
+    return this.reload();
   }
 
   async create(def: TableDef, nowMs: number, limits?: TableLimits): Promise<TableEntry> {

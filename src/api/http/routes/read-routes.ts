@@ -18,7 +18,7 @@ import { needs, onTable } from '../route-auth.ts';
 import type { Consistency, Coordinator, RangePage, ReadOptions, ReadRecord } from '../../../cluster/coordinator/coordinator.ts';
 import { intParam, oneOf, queryParams, timeParam } from '../query-params.ts';
 import { PARQUET_CONTENT_TYPE, parquetExport, parquetExportPlan } from '../../parquet-export.ts';
-import type { RecordParts } from '../../record-view.ts';
+import { renderWithCurrentSchema, type RecordParts } from '../../record-view.ts';
 import { currentDef, type TableEntry } from '../../../storage/catalog.ts';
 
 const ID_MAX = (1n << 64n) - 1n;
@@ -30,20 +30,20 @@ export function registerReadRoutes(app: FastifyInstance, ctx: ApiContext): void 
   app.get<{ Params: { table: string; id: string } }>('/v1/tables/:table/records/:id', needs(onTable('read')), async (request, reply) => {
     const q = queryParams(request);
     const consistency = oneOf<Consistency>(q, 'consistency', ['one', 'quorum', 'all'], 'quorum');
-    const { catalog, coordinator } = ctx.services();
+    const { catalog, coordinator, tables } = ctx.services();
     const entry = catalog.require(request.params.table);
     const id = parseId(request.params.id);
     const asOf = asOfParam(q, entry, coordinator);
     const rec = await coordinator.getById(entry, id, { consistency, ...(q['token'] === undefined ? {} : { token: q['token'] }), ...asOfOption(asOf) });
     if (asOf !== undefined) reply.header(AS_OF_HEADER, String(asOf));
     if (rec === undefined) throw new SluiceError('RECORD_NOT_FOUND', `no record ${request.params.id} in table ${entry.name}`);
-    return json(reply, ctx.view.toJson(entry, rec));
+    return json(reply, await renderWithCurrentSchema(() => catalog.require(entry.name), () => tables.refresh(), (e) => ctx.view.toJson(e, rec)));
   });
 
   app.get<{ Params: { table: string } }>('/v1/tables/:table/records', needs(onTable('read')), async (request, reply) => {
     const q = queryParams(request);
     const consistency = oneOf<Consistency>(q, 'consistency', ['one', 'quorum', 'all'], 'quorum');
-    const { catalog, coordinator } = ctx.services();
+    const { catalog, coordinator, tables } = ctx.services();
     const entry = catalog.require(request.params.table);
     const key = q['key'];
     if (key === undefined) throw new SluiceError('INVALID_ARGUMENT', 'key is required (the shard key value); use /export for a full scan');
@@ -60,7 +60,7 @@ export function registerReadRoutes(app: FastifyInstance, ctx: ApiContext): void 
       ...(q['cursor'] === undefined ? {} : { cursor: q['cursor'] }),
       ...(q['token'] === undefined ? {} : { token: q['token'] }),
     });
-    const { records, nextCursor } = pageText(page, (r) => ctx.view.toJson(entry, r));
+    const { records, nextCursor } = await renderWithCurrentSchema(() => catalog.require(entry.name), () => tables.refresh(), (e) => pageText(page, (r) => ctx.view.toJson(e, r)));
     if (asOf === undefined) return json(reply, `{"records":[${records}],"next_cursor":${JSON.stringify(nextCursor)}}`);
     reply.header(AS_OF_HEADER, String(asOf));
     return json(reply, `{"records":[${records}],"next_cursor":${JSON.stringify(nextCursor)},"as_of":"${asOf}"}`);
@@ -72,7 +72,11 @@ export function registerReadRoutes(app: FastifyInstance, ctx: ApiContext): void 
     const q = queryParams(request);
     const format = oneOf(q, 'format', ['ndjson', 'parquet'], 'ndjson');
     const consistency = q['consistency'] === undefined ? undefined : oneOf<Consistency>(q, 'consistency', ['one', 'quorum', 'all'], 'quorum');
-    const { catalog, coordinator } = ctx.services();
+    const { catalog, coordinator, tables } = ctx.services();
+    catalog.require(request.params.table);
+    // Every schema version its records can name, before the export's shape is fixed (one etcd read in a cluster;
+    // a node behind on versions would otherwise cut the stream at the first record of a version it lacks).
+    await tables.refresh();
     const entry = catalog.require(request.params.table);
     // A consistent cut by default: every atomic batch all in or all out (not on primary-key tables: no old versions).
     const asOf = asOfParam(q, entry, coordinator, currentDef(entry).primaryKey === undefined ? 'now' : undefined);
@@ -139,9 +143,11 @@ async function streamExport(ctx: ApiContext, reply: FastifyReply, entry: TableEn
   // table fail with a proper status, not a cut stream.
   const first = await pages.next();
   const view = ctx.view;
+  // Records rewritten while the export runs may name a later schema version: shown under the export's.
+  const later = (): TableEntry | undefined => ctx.services().catalog.get(entry.name);
   if (format === 'parquet') {
     async function* rows(): AsyncGenerator<RecordParts> {
-      for (let p = first; p.done !== true; p = await pages.next()) for (const rec of p.value) yield view.toParts(entry, rec);
+      for (let p = first; p.done !== true; p = await pages.next()) for (const rec of p.value) yield view.toParts(entry, rec, later);
     }
     const plan = parquetExportPlan(currentDef(entry), entry.versions.some((v) => v.extraFields === 'keep'));
     const limits = { rowGroupRowsMax: ctx.config.exportRowGroupRowsMax, rowGroupBytesMax: ctx.config.exportRowGroupBytesMax };
@@ -156,7 +162,7 @@ async function streamExport(ctx: ApiContext, reply: FastifyReply, entry: TableEn
     for (let p = first; p.done !== true; p = await pages.next()) {
       // Per record, not per page: a page of a cluster export holds up to 16 MiB stored, far more as text.
       for (const rec of p.value) {
-        chunk += view.toJson(entry, rec) + '\n';
+        chunk += view.toJson(entry, rec, later) + '\n';
         if (chunk.length >= EXPORT_CHUNK_BYTES) {
           yield chunk;
           chunk = '';
