@@ -408,6 +408,12 @@ export const TLS_EXPIRY_WARNING_REPEAT_MS = 86_400_000;
  * client: long, like Syncthing's device certificates. @default 10 years
  */
 export const TLS_AUTO_CERT_LIFETIME_MS = 10 * 365 * 86_400_000;
+/**
+ * Longest wait between hint replay attempts to a peer whose replays fail
+ * (OVERLOADED, RATE_LIMITED, timeouts), ms. The wait doubles from
+ * --hint-replay-interval-ms up to this; a peer turning alive resets it. @default 60_000
+ */
+export const HINT_REPLAY_BACKOFF_MS_MAX = 60_000;
 /** Segment file size of a peer's hint queue, bytes (a peer's whole queue, hintBytesMaxPerPeer, holds at least one). @default 8 MiB */
 export const HINT_SEGMENT_BYTES_MAX = 8 * MiB;
 /** How often the main thread's event-loop delay is sampled into `sluice_event_loop_delay_seconds`, ms (50 timer ticks a second cost nothing measurable). @default 20 */
@@ -726,6 +732,10 @@ export interface NodeConfig {
   readonly hintReplayIntervalMs: number;
   /** Disk one peer's hint queue may take; past it hints are dropped and anti-entropy repairs the peer. @default 4 GiB */
   readonly hintBytesMaxPerPeer: number;
+  /** Age, from when it was written, past which a hint is dropped unreplayed and anti-entropy repairs the peer instead (Cassandra's max_hint_window). @default 3 h */
+  readonly hintWindowMs: number;
+  /** Hint bytes replayed to one peer per second at most, so a peer back from an outage is not flooded (scylladb#7976). @default 8 MiB */
+  readonly hintReplayBytesPerSecMax: number;
 
   /** Largest atomic batch (`atomic=true` across shards), encoded bytes; past it 413 TX_TOO_LARGE. @default 16 MiB */
   readonly txBytesMax: number;
@@ -886,6 +896,8 @@ export const DEFAULT_CONFIG: NodeConfig = {
   antiEntropyIntervalMs: 600_000,
   hintReplayIntervalMs: 1_000,
   hintBytesMaxPerPeer: 4096 * MiB,
+  hintWindowMs: 3 * 3_600_000,
+  hintReplayBytesPerSecMax: 8 * MiB,
   txBytesMax: 16 * MiB,
   txRecordsMax: 100_000,
   txInFlightMax: 64,
@@ -983,6 +995,8 @@ const BOUNDS: Partial<Record<NumericKey, readonly [number, number]>> = {
   antiEntropyIntervalMs: [0, 86_400_000],
   hintReplayIntervalMs: [10, 600_000],
   hintBytesMaxPerPeer: [8 * MiB, Number.MAX_SAFE_INTEGER],
+  hintWindowMs: [60_000, 30 * 86_400_000],
+  hintReplayBytesPerSecMax: [64 * KiB, Number.MAX_SAFE_INTEGER],
   txBytesMax: [1 * KiB, BODY_BYTES_MAX_LIMIT],
   txRecordsMax: [1, 1_000_000],
   txInFlightMax: [1, 10_000],

@@ -74,6 +74,8 @@ export interface ServeOptions extends KafkaSecurityFlags {
   antiEntropyIntervalMs: string;
   hintReplayIntervalMs: string;
   hintBytesMaxPerPeer: string;
+  hintWindowMs: string;
+  hintReplayBytesPerSecMax: string;
   txBytesMax: string;
   txRecordsMax: string;
   txInFlightMax: string;
@@ -183,6 +185,8 @@ export function serveCommand(): Command {
     .option('--anti-entropy-interval-ms <ms>', 'Merkle repair round over every shard this often (0: off)', String(d.antiEntropyIntervalMs))
     .option('--hint-replay-interval-ms <ms>', 'how often hints are retried toward live peers', String(d.hintReplayIntervalMs))
     .option('--hint-bytes-max-per-peer <bytes>', 'disk one peer\'s hint queue may take (past it: dropped, repaired by anti-entropy)', String(d.hintBytesMaxPerPeer))
+    .option('--hint-window-ms <ms>', 'a hint older than this (from when it was written) is dropped unreplayed; anti-entropy repairs its peer', String(d.hintWindowMs))
+    .option('--hint-replay-bytes-per-sec-max <bytes>', 'hint bytes replayed to one peer per second at most', String(d.hintReplayBytesPerSecMax))
     .option('--tx-bytes-max <bytes>', 'largest atomic batch across shards, encoded bytes (413 TX_TOO_LARGE past it)', String(d.txBytesMax))
     .option('--tx-records-max <n>', 'most records in one atomic batch (413 TX_TOO_LARGE past it)', String(d.txRecordsMax))
     .option('--tx-in-flight-max <n>', 'atomic batches one coordinator runs at once (429 past it)', String(d.txInFlightMax))
@@ -339,6 +343,8 @@ export function serveConfig(o: ServeOptions): NodeConfig {
     antiEntropyIntervalMs: int(o.antiEntropyIntervalMs, '--anti-entropy-interval-ms'),
     hintReplayIntervalMs: int(o.hintReplayIntervalMs, '--hint-replay-interval-ms'),
     hintBytesMaxPerPeer: int(o.hintBytesMaxPerPeer, '--hint-bytes-max-per-peer'),
+    hintWindowMs: int(o.hintWindowMs, '--hint-window-ms'),
+    hintReplayBytesPerSecMax: int(o.hintReplayBytesPerSecMax, '--hint-replay-bytes-per-sec-max'),
     txBytesMax: int(o.txBytesMax, '--tx-bytes-max'),
     txRecordsMax: int(o.txRecordsMax, '--tx-records-max'),
     txInFlightMax: int(o.txInFlightMax, '--tx-in-flight-max'),

@@ -55,6 +55,8 @@ export interface ClusterStatus {
   readonly hintsPending: number;
   /** Hints dropped since start because a peer's queue was full. */
   readonly hintsDropped: number;
+  /** Hints dropped unreplayed since start because they outlived --hint-window-ms. */
+  readonly hintsExpired: number;
   readonly transactions: TransactionsStatus;
 }
 
@@ -253,6 +255,7 @@ export class ClusterRuntime {
       }),
       hintsPending: Object.values(pending).reduce((a, b) => a + b, 0),
       hintsDropped: this.hints.dropped,
+      hintsExpired: this.hints.expired,
       transactions: this.transactions(),
     };
   }

@@ -148,7 +148,7 @@ async function startFoundation({ life, config, catalog, log }: AssemblyContext):
     return t;
   }, (t) => t.stop());
   const hints = await life.add('hints', async () => {
-    const q = new HintQueue({ dir: path.join(config.dataDir, 'hints'), bytesMaxPerPeer: config.hintBytesMaxPerPeer, segmentBytesMax: HINT_SEGMENT_BYTES_MAX, frameBytesMax: walFrameBytesMax(config), log });
+    const q = new HintQueue({ dir: path.join(config.dataDir, 'hints'), bytesMaxPerPeer: config.hintBytesMaxPerPeer, windowMs: config.hintWindowMs, segmentBytesMax: HINT_SEGMENT_BYTES_MAX, frameBytesMax: walFrameBytesMax(config), log });
     await q.open();
     return q;
   }, (q) => q.close());
@@ -302,6 +302,7 @@ async function startRepair({ life, config, store, catalog, hooks, log }: Assembl
       catalog,
       replicaTimeoutMs: config.replicaTimeoutMs,
       intervalMs: config.hintReplayIntervalMs,
+      bytesPerSecMax: config.hintReplayBytesPerSecMax,
       log,
       ...(hooks.onHintsReplayed ? { onReplayed: hooks.onHintsReplayed } : {}),
     });

@@ -8,22 +8,53 @@
  * Replay is idempotent on the replica: a record's key includes its id and
  * a primary-key record carries its HLC version, so a hint delivered twice
  * (a crash between delivery and the cursor write) changes nothing.
+ *
+ * Each hint carries the time it was written; one older than `windowMs` is
+ * never replayed (DESIGN §7, Cassandra's max_hint_window: a peer away that
+ * long gets its data back from anti-entropy, not from a flood of hints).
+ * The time is on disk, so the window survives restarts. Frame grammar:
+ *
+ *   HINT_FRAME    (1) => batch                       (releases before the window: no time)
+ *   HINT_AT_FRAME (2) => writtenAtMs:u64le batch
  */
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { DEFAULT_CONFIG } from '../../config.ts';
 import { SluiceError } from '../../core/errors.ts';
 import { readJsonFile, writeFileAtomic } from '../../storage/atomic-file.ts';
+import { frameBytes } from '../../storage/wal/frame-v1.ts';
 import { Wal } from '../../storage/wal/wal.ts';
 
-/** Frame type of a hinted record batch. */
+/** Frame type of a hinted record batch without its time (written by releases before the window). */
 const HINT_FRAME = 1;
+/** Frame type of a hinted record batch after the ms it was written at. */
+const HINT_AT_FRAME = 2;
+const WRITTEN_AT_BYTES = 8;
+
+/** A frame's batch and when it was written; a legacy frame is timed `legacyAtMs`. */
+function decodeHint(frame: { type: number; payload: Buffer }, legacyAtMs: number): { atMs: number; batch: Buffer } {
+  if (frame.type === HINT_FRAME) return { atMs: legacyAtMs, batch: frame.payload };
+  return { atMs: Number(frame.payload.readBigUInt64LE(0)), batch: frame.payload.subarray(WRITTEN_AT_BYTES) };
+}
 
 interface Queue {
   readonly wal: Wal;
+  /**
+   * Bytes of the hints not yet delivered (frames being appended included):
+   * what `bytesMaxPerPeer` bounds. At open, the size of the segment files,
+   * which also counts the delivered hints the first of them still holds.
+   */
+  bytes: number;
   /** LSN of the last hint delivered. */
   delivered: bigint;
-  replaying: Promise<void> | undefined;
+  /**
+   * When hints without a time (from a release before the window) count as
+   * written: the first start that read them, kept in `delivered.json` so a
+   * restart does not renew their window.
+   */
+  readonly legacyAtMs: number;
+  replaying: Promise<unknown> | undefined;
 }
 
 export interface HintQueueOptions {
@@ -37,8 +68,22 @@ export interface HintQueueOptions {
   readonly bytesMaxPerPeer: number;
   readonly segmentBytesMax: number;
   readonly frameBytesMax: number;
+  /** Age past which a hint is dropped instead of replayed, ms from when it was written. @default DEFAULT_CONFIG.hintWindowMs */
+  readonly windowMs?: number;
+  /** The wall clock hints are timed by (tests pass a fake one). @default Date.now */
+  readonly now?: () => number;
   readonly log: Logger;
 }
+
+/** Bytes of the files in a queue's WAL dir. */
+async function walBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const name of await readdir(dir)) total += (await stat(path.join(dir, name))).size;
+  return total;
+}
+
+/** Thrown inside a WAL replay to end it early. */
+const STOP = Symbol('stop');
 
 /** Durable per-peer hint queues. */
 export class HintQueue {
@@ -50,6 +95,8 @@ export class HintQueue {
   replayed = 0;
   /** Hints dropped because their peer's queue was full, since start. */
   dropped = 0;
+  /** Hints dropped unreplayed because they outlived the window, since start. */
+  expired = 0;
 
   constructor(options: HintQueueOptions) {
     this.o = options;
@@ -67,14 +114,25 @@ export class HintQueue {
    */
   async add(target: string, batch: Buffer): Promise<boolean> {
     const q = await this.queue(target);
-    // Full once the segments, the active one counted whole, would exceed the budget: a budget of k segments
-    // holds k of them (`>=` refused the k-th, so a one-segment budget, the smallest allowed, took no hint at all).
-    if (q.wal.segmentCount * this.o.segmentBytesMax > this.o.bytesMaxPerPeer) {
+    // Counted in bytes, not segments: a hint larger than a segment makes a segment of its own, and a count of
+    // segments let a 256 KiB budget hold 1 MiB of such hints.
+    const bytes = frameBytes(WRITTEN_AT_BYTES + batch.length);
+    if (q.bytes + bytes > this.o.bytesMaxPerPeer) {
       this.dropped++;
       if (this.dropped % 1000 === 1) this.o.log.warn({ event: 'hints_dropped', target, dropped: this.dropped }, 'hint queue full: dropping hints (anti-entropy will repair the peer)');
       return false;
     }
-    await q.wal.append(HINT_FRAME, batch);
+    const framed = Buffer.allocUnsafe(WRITTEN_AT_BYTES + batch.length);
+    framed.writeBigUInt64LE(BigInt(this.now()), 0);
+    framed.set(batch, WRITTEN_AT_BYTES);
+    // Counted before the append, so hints added meanwhile see it.
+    q.bytes += bytes;
+    try {
+      await q.wal.append(HINT_AT_FRAME, framed);
+    } catch (err) {
+      q.bytes -= bytes;
+      throw err;
+    }
     return true;
   }
 
@@ -92,14 +150,28 @@ export class HintQueue {
    * Delivers `target`'s hints in order through `send`, stopping at the first
    * failure (the rest waits for the next call). One replay per peer at a time.
    */
-  replay(target: string, send: (batch: Buffer) => Promise<void>): Promise<void> {
+  async replay(target: string, send: (batch: Buffer) => Promise<void>): Promise<void> {
+    await this.exclusive(target, (q) => this.deliver(target, q, send));
+  }
+
+  /**
+   * Drops `target`'s leading hints that outlived the window, sending
+   * nothing (for a peer that is down); returns how many. Hints are in write
+   * order, so it stops at the first one still in the window.
+   */
+  async expire(target: string): Promise<number> {
+    return (await this.exclusive(target, (q) => this.deliver(target, q, undefined))) ?? 0;
+  }
+
+  /** Runs `job` on `target`'s queue unless a replay of it is under way (then waits for that one); undefined without a queue. */
+  private exclusive<T>(target: string, job: (q: Queue) => Promise<T>): Promise<T | undefined> {
     const queued = this.queues.get(target);
-    if (queued === undefined || this.closing !== undefined) return Promise.resolve();
+    if (queued === undefined || this.closing !== undefined) return Promise.resolve(undefined);
     return queued.then((q) => {
-      q.replaying ??= this.deliver(target, q, send).finally(() => {
+      q.replaying ??= job(q).finally(() => {
         q.replaying = undefined;
       });
-      return q.replaying;
+      return q.replaying as Promise<T>;
     });
   }
 
@@ -149,26 +221,59 @@ export class HintQueue {
     }
   }
 
-  private async deliver(target: string, q: Queue, send: (batch: Buffer) => Promise<void>): Promise<void> {
-    if (q.wal.lastLsn <= q.delivered) return;
+  /**
+   * Sends `target`'s hints in order, skipping those past the window; without
+   * `send`, only skips the expired ones at the head. Returns the hints expired.
+   */
+  private async deliver(target: string, q: Queue, send: ((batch: Buffer) => Promise<void>) | undefined): Promise<number> {
+    if (q.wal.lastLsn <= q.delivered) return 0;
     const from = q.delivered + 1n < q.wal.firstLsn ? q.wal.firstLsn : q.delivered + 1n;
     let sent = 0;
+    let expired = 0;
     try {
       await q.wal.replay(from, async (frames) => {
         for (const frame of frames) {
-          await send(frame.payload);
+          const hint = decodeHint(frame, q.legacyAtMs);
+          if (this.now() - hint.atMs > this.windowMs) expired++;
+          else if (send === undefined) throw STOP;
+          else {
+            await send(hint.batch);
+            sent++;
+            this.replayed++;
+          }
           q.delivered = frame.lsn;
-          sent++;
-          this.replayed++;
+          q.bytes = Math.max(0, q.bytes - frameBytes(frame.payload.length));
         }
       });
+    } catch (err) {
+      if (err !== STOP) throw err;
     } finally {
-      if (sent > 0) {
-        await writeFileAtomic(path.join(this.o.dir, target, 'delivered.json'), JSON.stringify({ lsn: String(q.delivered) }));
-        await q.wal.releaseBefore(q.delivered + 1n);
-        this.o.log.info({ event: 'hints_replayed', target, hints: sent, remaining: String(q.wal.lastLsn - q.delivered) }, 'hints replayed');
-      }
+      if (sent + expired > 0) await this.advanced(target, q, sent, expired);
     }
+    return expired;
+  }
+
+  /** Persists the cursor after hints were sent or expired, and frees the segments behind it. */
+  private async advanced(target: string, q: Queue, sent: number, expired: number): Promise<void> {
+    await this.saveCursor(target, q);
+    await q.wal.releaseBefore(q.delivered + 1n);
+    this.expired += expired;
+    const remaining = String(q.wal.lastLsn - q.delivered);
+    if (sent > 0) this.o.log.info({ event: 'hints_replayed', target, hints: sent, remaining }, 'hints replayed');
+    // Anti-entropy is what repairs the peer for these: the periodic round, or `sluice cluster repair` when it is off.
+    if (expired > 0) this.o.log.warn({ event: 'hints_expired', target, hints: expired, windowMs: this.windowMs, remaining }, 'hints older than the hint window dropped: anti-entropy repairs the peer');
+  }
+
+  private saveCursor(target: string, q: Queue): Promise<void> {
+    return writeFileAtomic(path.join(this.o.dir, target, 'delivered.json'), JSON.stringify({ lsn: String(q.delivered), legacyAtMs: q.legacyAtMs }));
+  }
+
+  private get windowMs(): number {
+    return this.o.windowMs ?? DEFAULT_CONFIG.hintWindowMs;
+  }
+
+  private now(): number {
+    return (this.o.now ?? Date.now)();
   }
 
   private queue(target: string): Promise<Queue> {
@@ -194,8 +299,11 @@ export class HintQueue {
       frameBytesMax: this.o.frameBytesMax,
       diskFreeBytesMin: 0,
     });
-    const saved = (await readJsonFile(path.join(dir, 'delivered.json'))) as { lsn?: string } | undefined;
+    const saved = (await readJsonFile(path.join(dir, 'delivered.json'))) as { lsn?: string; legacyAtMs?: number } | undefined;
     const delivered = saved?.lsn === undefined ? wal.firstLsn - 1n : BigInt(saved.lsn);
-    return { wal, delivered: delivered > wal.lastLsn ? wal.lastLsn : delivered, replaying: undefined };
+    const q: Queue = { wal, bytes: await walBytes(path.join(dir, 'wal')), delivered: delivered > wal.lastLsn ? wal.lastLsn : delivered, legacyAtMs: saved?.legacyAtMs ?? this.now(), replaying: undefined };
+    // Hints from before the window have no time: their window starts now, and must not start again at the next start.
+    if (saved?.legacyAtMs === undefined && wal.lastLsn > q.delivered) await this.saveCursor(target, q);
+    return q;
   }
 }

@@ -12,17 +12,26 @@
  * where no read asks, and discarding the queue of a node that left the
  * ring lost it. The queue of a node in neither the current nor the target
  * ring is redirected whole, then deleted.
+ *
+ * Replay must not hurt the peer it repairs (DESIGN §7; scylladb#7976, where
+ * hint replay after an outage multiplied write latency): each peer's replay
+ * is paced to `bytesPerSecMax` by a token bucket, a peer that answers
+ * OVERLOADED or RATE_LIMITED (or fails otherwise) is retried after a
+ * doubling backoff (its retry-after when longer), and expired hints of a
+ * peer that is down are dropped so their disk is freed.
  */
+import { setTimeout as sleepMs } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { subBatch } from '../../core/codec/batch-slices.ts';
-import { RecordBatchReader } from '../../core/codec/record-batch-v1.ts';
-import { SluiceError } from '../../core/errors.ts';
+import { DEFAULT_CONFIG, HINT_REPLAY_BACKOFF_MS_MAX } from '../../config.ts';
+import { SluiceError, isSluiceError } from '../../core/errors.ts';
 import { SingleFlight } from '../../core/single-flight.ts';
-import { currentDef, type Catalog } from '../../storage/catalog.ts';
+import { TokenBucket } from '../../core/token-bucket.ts';
+import type { Catalog } from '../../storage/catalog.ts';
 import type { FailureDetector, PeerState } from '../membership/failure-detector.ts';
 import type { Placement } from '../placement/placement.ts';
 import type { ReplicaTransport } from '../transport/replica-transport.ts';
 import type { HintQueue } from './hint-queue.ts';
+import { routeHint } from './hint-route.ts';
 
 export interface HintReplayerDeps {
   readonly nodeId: string;
@@ -34,28 +43,49 @@ export interface HintReplayerDeps {
   readonly catalog: Pick<Catalog, 'byId'>;
   readonly replicaTimeoutMs: number;
   readonly intervalMs: number;
+  /** Hint bytes sent to one peer per second at most (burst: one second's worth). @default DEFAULT_CONFIG.hintReplayBytesPerSecMax */
+  readonly bytesPerSecMax?: number;
+  /** Time and waiting (tests pass a fake clock whose sleep advances it). @default the system's */
+  readonly clock?: ReplayClock;
   readonly log: Logger;
   /** Called once per hint delivered, before the queue marks it delivered. */
   readonly onReplayed?: (batches: number) => void;
 }
 
-/** A hint cut by where its entries go now: the part its target still replicates, and the rest by current replica. */
-interface HintRoute {
-  readonly own: Buffer | undefined;
-  readonly elsewhere: ReadonlyMap<string, Buffer>;
+/** Wall-clock time and a wait that `stop` cuts short. */
+export interface ReplayClock {
+  now(): number;
+  sleep(ms: number, signal: AbortSignal): Promise<void>;
+}
+
+const systemClock: ReplayClock = { now: () => Date.now(), sleep: (ms, signal) => sleepMs(ms, undefined, { signal }) };
+
+/** A peer's replay backoff: no attempt before `untilMs`; the next failure waits `delayMs` doubled. */
+interface Backoff {
+  readonly untilMs: number;
+  readonly delayMs: number;
 }
 
 /** The background loop that empties hint queues toward live peers. */
 export class HintReplayer {
   private readonly d: HintReplayerDeps;
+  private readonly clock: ReplayClock;
   private timer: NodeJS.Timeout | undefined;
   private readonly rounds = new SingleFlight(() => this.round());
-  private readonly onState = (_peer: string, state: PeerState): void => {
-    if (state === 'alive') this.run();
+  private readonly buckets = new Map<string, TokenBucket>();
+  private readonly backoffs = new Map<string, Backoff>();
+  /** Aborted by `stop`: a replay waiting for the throttle ends at once. */
+  private readonly stopping = new AbortController();
+  private readonly onState = (peer: string, state: PeerState): void => {
+    if (state !== 'alive') return;
+    // A peer back from an outage is tried at once, whatever the backoff its last failures earned.
+    this.backoffs.delete(peer);
+    this.run();
   };
 
   constructor(deps: HintReplayerDeps) {
     this.d = deps;
+    this.clock = deps.clock ?? systemClock;
   }
 
   /** Starts the timer and the wake-up on peers turning alive. */
@@ -69,6 +99,7 @@ export class HintReplayer {
   async stop(): Promise<void> {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.d.detector.off('state', this.onState);
+    this.stopping.abort();
     await this.rounds.idle();
   }
 
@@ -87,18 +118,29 @@ export class HintReplayer {
         await this.leftTheRing(target).catch((err: unknown) => this.d.log.warn({ event: 'hint_replay_failed', target, err: (err as Error).message }, 'redirecting the hints of a node outside the ring stopped; will retry'));
         continue;
       }
-      if (pending === 0 || this.d.detector.state(target) !== 'alive') continue;
-      await this.d.hints
-        .replay(target, async (batch) => {
-          const route = this.route(target, batch);
-          if (route.own !== undefined) await this.d.transport.call(target, 'Write', { batch: route.own }, this.d.replicaTimeoutMs);
-          for (const [node, part] of route.elsewhere) await this.redirect(node, part);
-          // Counted as each hint lands, before the queue marks it delivered: a reader who sees
-          // no hints pending also sees them counted as replayed.
-          this.d.onReplayed?.(1);
-        })
-        .catch((err: unknown) => this.d.log.warn({ event: 'hint_replay_failed', target, err: (err as Error).message }, 'hint replay stopped; will retry'));
+      if (pending === 0) continue;
+      if (this.d.detector.state(target) !== 'alive') {
+        await this.d.hints.expire(target).catch((err: unknown) => this.d.log.warn({ event: 'hint_expiry_failed', target, err: (err as Error).message }, 'expired hints not dropped; will retry'));
+        continue;
+      }
+      if (this.clock.now() < (this.backoffs.get(target)?.untilMs ?? 0)) continue;
+      await this.d.hints.replay(target, (batch) => this.send(target, batch)).then(
+        () => this.backoffs.delete(target),
+        (err: unknown) => this.backOff(target, err),
+      );
     }
+  }
+
+  /** Sends one hint to `target` once its throttle allows the bytes. */
+  private async send(target: string, batch: Buffer): Promise<void> {
+    const wait = this.bucket(target).reserve(batch.length, this.clock.now());
+    if (wait > 0) await this.clock.sleep(wait, this.stopping.signal);
+    const route = routeHint(target, batch, this.d.placement(), this.d.catalog);
+    if (route.own !== undefined) await this.d.transport.call(target, 'Write', { batch: route.own }, this.d.replicaTimeoutMs);
+    for (const [node, part] of route.elsewhere) await this.redirect(node, part);
+    // Counted as each hint lands, before the queue marks it delivered: a reader who sees
+    // no hints pending also sees them counted as replayed.
+    this.d.onReplayed?.(1);
   }
 
   /** Redirects every hint of a node outside the ring to the current replicas of its records, then deletes the queue. */
@@ -106,28 +148,12 @@ export class HintReplayer {
     let redirected = 0;
     await this.d.hints.replay(target, async (batch) => {
       // `own` is a hint whose table is gone: no replica is left to take it.
-      for (const [node, part] of this.route(target, batch).elsewhere) await this.redirect(node, part);
+      for (const [node, part] of routeHint(target, batch, this.d.placement(), this.d.catalog).elsewhere) await this.redirect(node, part);
       redirected++;
     });
     const left = await this.d.hints.discard(target);
     // `hints`: what the queue held undelivered when the node left (as before redirecting), `redirected` of them went on.
     this.d.log.info({ event: 'hints_discarded', target, hints: redirected + left, redirected }, 'the hint queue of a node outside the ring redirected to current replicas and deleted');
-  }
-
-  /** Cuts a hint for `target` by the current placement (the whole of it is `own` when its table is unknown). */
-  private route(target: string, batch: Buffer): HintRoute {
-    const placement = this.d.placement();
-    const entry = this.d.catalog.byId(new RecordBatchReader(batch).tableId);
-    if (entry === undefined || placement.nodes.length === 0) return { own: batch, elsewhere: new Map() };
-    const byNode = positionsByReplica(batch, placement, currentDef(entry).replicationFactor);
-    const owned = new Set(byNode.get(target) ?? []);
-    const elsewhere = new Map<string, Buffer>();
-    for (const [node, positions] of byNode) {
-      // Only the entries the target no longer replicates: the others' copies of its own entries are not its hint's business.
-      const moved = node === target ? [] : positions.filter((p) => !owned.has(p));
-      if (moved.length > 0) elsewhere.set(node, subBatch(batch, moved));
-    }
-    return { own: owned.size === 0 ? undefined : subBatch(batch, [...owned]), elsewhere };
   }
 
   /**
@@ -150,19 +176,24 @@ export class HintReplayer {
     // and retries) rather than be dropped because `node`'s queue is full.
     if (!(await this.d.hints.add(node, part))) throw new SluiceError('OVERLOADED', `the hint queue for ${node} is full; the redirected hint stays queued`);
   }
-}
 
-/** The positions of a batch's entries by node that replicates their shard: both rings' replicas during a transition (as writes are routed). */
-function positionsByReplica(batch: Buffer, placement: Placement, rf: number): Map<string, number[]> {
-  const byNode = new Map<string, number[]>();
-  const reader = new RecordBatchReader(batch);
-  while (reader.next()) {
-    const nodes = new Set([...placement.replicas(reader.shard, rf), ...(placement.targetReplicas(reader.shard, rf) ?? [])]);
-    for (const node of nodes) {
-      let list = byNode.get(node);
-      if (list === undefined) byNode.set(node, (list = []));
-      list.push(reader.position);
+  private bucket(target: string): TokenBucket {
+    let b = this.buckets.get(target);
+    if (b === undefined) {
+      const rate = this.d.bytesPerSecMax ?? DEFAULT_CONFIG.hintReplayBytesPerSecMax;
+      b = new TokenBucket(rate, rate, this.clock.now());
+      this.buckets.set(target, b);
     }
+    return b;
   }
-  return byNode;
+
+  /** After a failed replay: no attempt on `target` for a doubling delay (at least the retry-after it answered). */
+  private backOff(target: string, err: unknown): void {
+    const prev = this.backoffs.get(target)?.delayMs;
+    const asked = isSluiceError(err) ? (err.retryAfterMs ?? 0) : 0;
+    const delayMs = Math.min(HINT_REPLAY_BACKOFF_MS_MAX, Math.max(asked, prev === undefined ? this.d.intervalMs : 2 * prev));
+    this.backoffs.set(target, { untilMs: this.clock.now() + delayMs, delayMs });
+    const code = isSluiceError(err) ? err.code : undefined;
+    this.d.log.warn({ event: 'hint_replay_failed', target, code, err: (err as Error).message, retryMs: delayMs }, 'hint replay stopped; will retry');
+  }
 }

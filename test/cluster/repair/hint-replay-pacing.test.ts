@@ -67,7 +67,7 @@ test('replay to a peer is throttled in bytes per second: what it receives over a
   const clock = fakeClock();
   const { transport, writes } = recording(n1.transport, clock);
   const rate = 8 * 1024;
-  const replayer = new HintReplayer({ hints: n1.hints, transport, detector: n1.detector, placement: () => cluster.placement, replicaTimeoutMs: 1_000, intervalMs: 1_000, bytesPerSecMax: rate, clock, log: silent });
+  const replayer = new HintReplayer({ nodeId: 'n1', catalog: n1.catalog, hints: n1.hints, transport, detector: n1.detector, placement: () => cluster.placement, replicaTimeoutMs: 1_000, intervalMs: 1_000, bytesPerSecMax: rate, clock, log: silent });
   await replayer.run();
   assert.equal(writes.length, 40, 'every hint delivered');
   assert.deepEqual(await n1.hints.pending(), { n3: 0 });
@@ -96,7 +96,7 @@ test('a peer answering OVERLOADED or RATE_LIMITED gets replay backed off, not re
     refused++;
     throw refused % 2 === 1 ? new SluiceError('OVERLOADED', 'replica n3: group commit queue full') : new SluiceError('RATE_LIMITED', 'replica n3: slow down', [], { retryAfterMs: 500 });
   });
-  const replayer = new HintReplayer({ hints: n1.hints, transport, detector: n1.detector, placement: () => cluster.placement, replicaTimeoutMs: 1_000, intervalMs: 1_000, clock, log: silent });
+  const replayer = new HintReplayer({ nodeId: 'n1', catalog: n1.catalog, hints: n1.hints, transport, detector: n1.detector, placement: () => cluster.placement, replicaTimeoutMs: 1_000, intervalMs: 1_000, clock, log: silent });
   // A replay tick every second of fake time, for 40 s: 20 s busy, then 20 s of room.
   for (let s = 0; s < 40; s++) {
     await replayer.run();
@@ -117,7 +117,7 @@ test('a RATE_LIMITED answer\'s retry-after is honoured before the next attempt',
     attempts.push(atMs);
     if (attempts.length === 1) throw new SluiceError('RATE_LIMITED', 'replica n3: slow down', [], { retryAfterMs: 7_000 });
   });
-  const replayer = new HintReplayer({ hints: n1.hints, transport, detector: n1.detector, placement: () => cluster.placement, replicaTimeoutMs: 1_000, intervalMs: 1_000, clock, log: silent });
+  const replayer = new HintReplayer({ nodeId: 'n1', catalog: n1.catalog, hints: n1.hints, transport, detector: n1.detector, placement: () => cluster.placement, replicaTimeoutMs: 1_000, intervalMs: 1_000, clock, log: silent });
   for (let s = 0; s < 10; s++) {
     await replayer.run();
     clock.ms += 1_000;

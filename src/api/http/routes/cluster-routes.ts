@@ -30,6 +30,7 @@ export function registerClusterRoutes(app: FastifyInstance, ctx: ApiContext): vo
             nodes: [{ id: ctx.config.nodeId, state: 'alive', registered: false, http: `${request.protocol}://${request.host}`, shards: ctx.config.shards, hintsPending: 0 }],
             hintsPending: 0,
             hintsDropped: 0,
+            hintsExpired: 0,
             // One WAL frame per atomic batch: nothing is ever pending on a single node.
             transactions: { pending: 0, pendingBytes: 0, oldestPendingMs: 0, running: 0, undecided: [] },
           }
