@@ -88,3 +88,26 @@ test('hints an earlier release wrote (no time on them) get their window from the
   assert.equal(q.expired, 3);
   await q.close();
 });
+
+test('a queue whose oldest hint is still in the window is not read again until that hint can expire (a down peer is checked every tick)', async (t) => {
+  const dir = tempDir(t);
+  const clock = { ms: Date.parse('2026-12-08T00:00:00Z') };
+  const q = await open(dir, clock);
+  for (let i = 0; i < 40; i++) await q.add('n3', hint(i));
+  const queue = await (q as unknown as { queues: Map<string, Promise<{ wal: Wal }>> }).queues.get('n3')!;
+  let reads = 0;
+  const replay = queue.wal.replay.bind(queue.wal);
+  queue.wal.replay = (...args: Parameters<Wal['replay']>) => {
+    reads++;
+    return replay(...args);
+  };
+  assert.equal(await q.expire('n3'), 0);
+  for (let tick = 0; tick < 100; tick++) {
+    clock.ms += 1_000;
+    assert.equal(await q.expire('n3'), 0);
+  }
+  assert.ok(reads <= 1, `${reads} reads of the queue in 100 ticks`);
+  clock.ms += 3 * HOUR_MS;
+  assert.equal(await q.expire('n3'), 40, 'read again once the oldest hint can have expired');
+  await q.close();
+});
