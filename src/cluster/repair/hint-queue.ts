@@ -54,6 +54,8 @@ interface Queue {
    * restart does not renew their window.
    */
   readonly legacyAtMs: number;
+  /** No hint can expire before this (the oldest one's time + window), so `expire` need not read the queue. */
+  expiresAtMs: number;
   replaying: Promise<unknown> | undefined;
 }
 
@@ -160,7 +162,7 @@ export class HintQueue {
    * order, so it stops at the first one still in the window.
    */
   async expire(target: string): Promise<number> {
-    return (await this.exclusive(target, (q) => this.deliver(target, q, undefined))) ?? 0;
+    return (await this.exclusive(target, async (q) => (this.now() < q.expiresAtMs ? 0 : this.deliver(target, q, undefined)))) ?? 0;
   }
 
   /** Runs `job` on `target`'s queue unless a replay of it is under way (then waits for that one); undefined without a queue. */
@@ -235,7 +237,10 @@ export class HintQueue {
         for (const frame of frames) {
           const hint = decodeHint(frame, q.legacyAtMs);
           if (this.now() - hint.atMs > this.windowMs) expired++;
-          else if (send === undefined) throw STOP;
+          else if (send === undefined) {
+            q.expiresAtMs = hint.atMs + this.windowMs;
+            throw STOP;
+          }
           else {
             await send(hint.batch);
             sent++;
@@ -301,7 +306,7 @@ export class HintQueue {
     });
     const saved = (await readJsonFile(path.join(dir, 'delivered.json'))) as { lsn?: string; legacyAtMs?: number } | undefined;
     const delivered = saved?.lsn === undefined ? wal.firstLsn - 1n : BigInt(saved.lsn);
-    const q: Queue = { wal, bytes: await walBytes(path.join(dir, 'wal')), delivered: delivered > wal.lastLsn ? wal.lastLsn : delivered, legacyAtMs: saved?.legacyAtMs ?? this.now(), replaying: undefined };
+    const q: Queue = { wal, bytes: await walBytes(path.join(dir, 'wal')), delivered: delivered > wal.lastLsn ? wal.lastLsn : delivered, legacyAtMs: saved?.legacyAtMs ?? this.now(), expiresAtMs: 0, replaying: undefined };
     // Hints from before the window have no time: their window starts now, and must not start again at the next start.
     if (saved?.legacyAtMs === undefined && wal.lastLsn > q.delivered) await this.saveCursor(target, q);
     return q;
