@@ -995,7 +995,7 @@ const BOUNDS: Partial<Record<NumericKey, readonly [number, number]>> = {
   antiEntropyIntervalMs: [0, 86_400_000],
   hintReplayIntervalMs: [10, 600_000],
   hintBytesMaxPerPeer: [8 * MiB, Number.MAX_SAFE_INTEGER],
-  hintWindowMs: [60_000, 30 * 86_400_000],
+  hintWindowMs: [1_000, 30 * 86_400_000],
   hintReplayBytesPerSecMax: [64 * KiB, Number.MAX_SAFE_INTEGER],
   txBytesMax: [1 * KiB, BODY_BYTES_MAX_LIMIT],
   txRecordsMax: [1, 1_000_000],
