@@ -162,6 +162,8 @@ test('hints keep dedupe keys: a replica that gets keyed records by hint replay r
   await waitUntil(() => n1.detector.state('n3') !== 'alive', 5_000, 'n1 suspects n3');
   const first = messages(cluster, entry, 3, Date.UTC(2026, 0, 1));
   const { ids } = await n1.coordinator.write(entry, first.buf, first.count, () => undefined, { consistency: 'quorum', keyed: true });
+  // The write answers at W acks; n3's hint may still be on its way to disk.
+  await waitUntil(async () => (await n1.hints.pending())['n3'] === 1, 5_000, 'n1 holds the hint for n3');
   cluster.faults.heal();
   await cluster.waitAllAlive();
   await n1.replayer.run();
