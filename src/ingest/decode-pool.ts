@@ -35,6 +35,8 @@ export interface DecodeOptions {
    * the task does not run and decode rejects with its error.
    */
   readonly onStart?: () => void;
+  /** Given the body a thread refused records of, handed back (a body transferred there is empty here meanwhile). */
+  readonly bodyBack?: (body: Uint8Array) => void;
 }
 
 /** Decodes request bodies inline or in worker threads. */
@@ -74,6 +76,7 @@ export class DecodePool {
       answer = await this.inWorker(this.pool, task, options);
     }
     if (!answer.ok) throw new SluiceError(answer.error.code, answer.error.message, answer.error.details);
+    if (answer.body !== undefined) options.bodyBack?.(answer.body);
     return answer.encoded;
   }
 

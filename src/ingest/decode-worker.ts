@@ -43,8 +43,12 @@ export interface DecodeTask {
  */
 const JSON_CONTAINERS_MAX = threadJsonContainersMax();
 
-/** The answer of one decode task. */
-export type DecodeAnswer = { readonly ok: true; readonly encoded: EncodedBatch } | { readonly ok: false; readonly error: ReturnType<SluiceError['toBody']>['error'] };
+/**
+ * The answer of one decode task. `body`: the task's body handed back from a
+ * thread when records were refused, so the caller can decode it again (under
+ * a newer schema version: decision 57) though it gave the body away.
+ */
+export type DecodeAnswer = { readonly ok: true; readonly encoded: EncodedBatch; readonly body?: Uint8Array } | { readonly ok: false; readonly error: ReturnType<SluiceError['toBody']>['error'] };
 
 /**
  * Compiled schemas (each with its generated functions) and protobuf
@@ -153,13 +157,16 @@ function framedRecords(task: DecodeTask, frames: Uint32Array): unknown[] {
 
 /** piscina entry point. */
 export default function decodeTask(task: DecodeTask): DecodeAnswer {
-  const answer = runDecode(task);
-  if (!answer.ok) return answer;
+  const decoded = runDecode(task);
+  if (!decoded.ok) return decoded;
+  // Refused records only (never on the success path): the body goes back by transfer, not copied.
+  const back = decoded.encoded.rejectedCount > 0 && task.body.buffer !== decoded.encoded.batch.buffer && task.body.buffer instanceof ArrayBuffer;
+  const answer: DecodeAnswer = back ? { ...decoded, body: task.body } : decoded;
   // Transfer the batch's memory instead of copying it; the builder allocates
   // outside Node's shared buffer pool in a worker thread (msgpack-writer.ts), so the ArrayBuffer is the batch's alone.
   const transferable = {
     get [transferableSymbol]() {
-      return [answer.encoded.batch.buffer];
+      return back ? [decoded.encoded.batch.buffer, task.body.buffer] : [decoded.encoded.batch.buffer];
     },
     get [valueSymbol]() {
       return answer;

@@ -20,6 +20,7 @@ import type { RowEncodeParams } from './formats/encode-rows.ts';
 import type { AdmissionTicket } from './admission.ts';
 import { DedupeFence, type FenceClaim } from './dedupe-fence.ts';
 import { DEAD_LETTER_VIOLATIONS_MAX } from '../config.ts';
+import { VERSION_DEPENDENT_CODES } from '../core/schema/violation.ts';
 import { BATCH_FENCED_DIGITS_MAX } from '../core/codec/record-batch-v1.ts';
 import type { TableAdmin } from '../cluster/metadata/cluster-tables.ts';
 import type { EncodedBatch } from './batch-encoder.ts';
@@ -166,6 +167,7 @@ export class IngestPipeline {
   private readonly fence: DedupeFence;
   private readonly limiter: TableRateLimiter;
   private readonly letters: DeadLetterWriter | undefined;
+  private readonly tables: TableAdmin | undefined;
 
   /** `tables` creates dead-letter tables; without it `onInvalid: 'dead_letter'` is refused. */
   constructor(deps: { catalog: Catalog; coordinator: Coordinator; pool: DecodePool; options: PipelineOptions; limiter: TableRateLimiter; observer?: PipelineObserver; tables?: TableAdmin }) {
@@ -175,6 +177,7 @@ export class IngestPipeline {
     this.pool = deps.pool;
     this.options = deps.options;
     this.observer = deps.observer ?? {};
+    this.tables = deps.tables;
     const coordinator = deps.coordinator;
     this.letters = deps.tables === undefined ? undefined : new DeadLetterWriter({ catalog: deps.catalog, tables: deps.tables, coordinator, pool: deps.pool, options: deps.options });
     this.fence = new DedupeFence(
@@ -189,20 +192,20 @@ export class IngestPipeline {
       if (req.atomic === true && req.onInvalid !== 'reject') {
         throw new SluiceError('INVALID_ARGUMENT', `atomic=true cannot be combined with on_invalid=${req.onInvalid}: a request that stores only its valid records is not all or nothing`, [{ path: 'on_invalid', message: 'use reject with atomic' }]);
       }
-      const entry = this.catalog.require(req.table);
+      const known = this.catalog.require(req.table);
       // Before any work: a dead-letter table cannot dead-letter, nor a table whose letters' table name would be too long.
-      if (req.onInvalid === 'dead_letter') deadLetterTableName(entry.name);
+      if (req.onInvalid === 'dead_letter') deadLetterTableName(known.name);
       // A body over the bytes rate is refused before it costs a decode.
-      if (req.rateLimit !== 'wait') this.limiter.precheckBytes(entry, req.body.byteLength);
-      // Dedupe keys above their fence are new: written without lookups (a table's own primary key never is).
-      const dedupe = currentDef(entry).primaryKey === undefined ? req.dedupe : undefined;
+      if (req.rateLimit !== 'wait') this.limiter.precheckBytes(known, req.body.byteLength);
+      // Dedupe keys above their fence are new: written without lookups (a table's own primary key never is, in any version).
+      const dedupe = currentDef(known).primaryKey === undefined ? req.dedupe : undefined;
       // Framed input (a source's batch) knows its count before decoding: claim in arrival order, so that
       // batches decoded out of order by the worker pool still find their keys above the fence.
-      if (dedupe !== undefined && req.frames !== undefined) claim = await this.fence.claim(entry.name, dedupe, req.frames.length);
+      if (dedupe !== undefined && req.frames !== undefined) claim = await this.fence.claim(known.name, dedupe, req.frames.length);
       const nowMs = Date.now();
       // Read before decoding: a body transferred to a worker thread is detached (0 bytes) afterwards.
       const bodyBytes = req.body.byteLength;
-      const encoded = req.preEncoded === undefined ? await this.decode(req, entry, nowMs) : preEncodedBatch(req, entry);
+      const { entry, encoded } = req.preEncoded === undefined ? await this.validate(req, known, nowMs) : { entry: known, encoded: preEncodedBatch(req, known) };
       if (encoded.rejectedCount > 0) {
         this.observer.onRejected?.(req.table, encoded.rejectedCount);
         if (encoded.futureCount > 0) this.observer.onFutureTime?.(req.table, encoded.futureCount);
@@ -281,11 +284,30 @@ export class IngestPipeline {
   }
 
   /**
+   * Validates and encodes the request's records under the table's current
+   * version as this node knows it. When records are refused for a reason a
+   * later version could lift, and the node may be behind (its catalog
+   * follows etcd through a watch), the table is read again (one etcd read,
+   * shared by concurrent refusals) and, if a later version came, the body
+   * is validated again under it (decision 57). The success path never asks.
+   */
+  private async validate(req: WriteRequest, known: TableEntry, nowMs: number): Promise<{ entry: TableEntry; encoded: EncodedBatch }> {
+    let body: Uint8Array | undefined;
+    const encoded = await this.decode(req, known, nowMs, (back) => (body = back));
+    if (encoded.rejectedCount === 0 || this.tables === undefined || !encoded.rejected.some((r) => VERSION_DEPENDENT_CODES.has(r.code))) return { entry: known, encoded };
+    // The watch may have brought it meanwhile; if not, ask etcd. Unreachable: answer under what this node knows.
+    if (!isLaterVersion(this.catalog.get(known.name), known)) await this.tables.refreshTable(known.name).catch(() => undefined);
+    const later = this.catalog.get(known.name);
+    if (later === undefined || !isLaterVersion(later, known)) return { entry: known, encoded };
+    return { entry: later, encoded: await this.decode(body === undefined ? req : { ...req, body }, later, nowMs) };
+  }
+
+  /**
    * Validates and encodes the request's records (inline or in a decode
    * worker). An OTLP body reserves its decoding working set in the ticket
    * while its task runs; afterwards the ticket holds only the batch.
    */
-  private async decode(req: WriteRequest, entry: TableEntry, nowMs: number): Promise<EncodedBatch> {
+  private async decode(req: WriteRequest, entry: TableEntry, nowMs: number, bodyBack?: (body: Uint8Array) => void): Promise<EncodedBatch> {
     const otlp = req.otlp;
     const encoded = await this.pool.decode(
       {
@@ -307,7 +329,11 @@ export class IngestPipeline {
           ...(req.dedupe === undefined ? {} : { dedupe: req.dedupe }),
         },
       },
-      { ...(req.keepBody === true || (req.onInvalid === 'dead_letter' && otlp === undefined) ? { keepBody: true } : {}), ...(otlp === undefined ? {} : { onStart: () => holdAtLeast(req.ticket, otlp.workingSetBytes) }) },
+      {
+        ...(req.keepBody === true || (req.onInvalid === 'dead_letter' && otlp === undefined) ? { keepBody: true } : {}),
+        ...(otlp === undefined ? {} : { onStart: () => holdAtLeast(req.ticket, otlp.workingSetBytes) }),
+        ...(bodyBack === undefined ? {} : { bodyBack }),
+      },
     );
     if (otlp !== undefined && req.ticket.bytes > encoded.batch.byteLength) req.ticket.shrink(req.ticket.bytes - encoded.batch.byteLength);
     return encoded;
@@ -375,6 +401,11 @@ export class IngestPipeline {
       waitMs = this.limiter.remainingMs(this.catalog.get(entry.name) ?? entry, turn);
     }
   }
+}
+
+/** True when `later` is the same table (same id) with more schema versions than `known`. */
+function isLaterVersion(later: TableEntry | undefined, known: TableEntry): boolean {
+  return later !== undefined && later.id === known.id && later.versions.length > known.versions.length;
 }
 
 /** A source's own batch, checked to be of this table (not of one dropped and created again since its `encodeParams`). */

@@ -159,6 +159,9 @@ export class Catalog {
   /** A single node's catalog is the source of truth: nothing to catch up with. */
   async refresh(): Promise<void> {}
 
+  /** A single node's catalog is the source of truth: nothing to catch up with. */
+  async refreshTable(_name: string): Promise<void> {}
+
   /**
    * Installs a table entry decided elsewhere (the cluster catalog in etcd),
    * keeping its id; a no-op when this catalog already has that history or

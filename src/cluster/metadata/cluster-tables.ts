@@ -24,6 +24,18 @@ export interface TableAdmin {
   setLimits(name: string, update: (current: TableLimits) => TableLimits): Promise<TableEntry>;
   /** Brings this node's catalog up to the source of truth (etcd in a cluster; a single node's is it already). */
   refresh(): Promise<void>;
+  /**
+   * Brings one table up to the source of truth, with a read that starts
+   * after the call (so it sees every change acknowledged before it): a
+   * write refused under a schema version this node may be behind on.
+   */
+  refreshTable(name: string): Promise<void>;
+}
+
+/** An etcd read of one table under way, and the one that waits for it to end. */
+interface TableReads {
+  running: Promise<void> | undefined;
+  queued: Promise<void> | undefined;
 }
 
 /** Attempts at a transaction that lost a race before giving up. */
@@ -36,6 +48,8 @@ export class ClusterTables implements TableAdmin {
   readonly catalog: Catalog;
   private readonly log: Logger;
   private watcher: { cancel(): Promise<void> } | undefined;
+  /** Per table, the etcd read under way and the one queued behind it (refreshTable). */
+  private readonly tableReads = new Map<string, TableReads>();
 
   constructor(client: Etcd3, keys: EtcdKeys, catalog: Catalog, log: Logger) {
     this.client = client;
@@ -74,6 +88,43 @@ export class ClusterTables implements TableAdmin {
   /** Installs every table etcd holds: a read that met a schema version the watch has not brought yet. */
   refresh(): Promise<void> {
     return this.reload();
+  }
+
+  /**
+   * One linearizable read of the table's key, installed. Calls that come
+   * while a read is under way share the next one (which starts after them),
+   * so a flood of refused writes costs etcd at most one read in flight and
+   * one queued per table, whatever their number.
+   */
+  refreshTable(name: string): Promise<void> {
+    let reads = this.tableReads.get(name);
+    if (reads === undefined) {
+      reads = { running: undefined, queued: undefined };
+      this.tableReads.set(name, reads);
+    }
+    const state = reads;
+    if (state.queued !== undefined) return state.queued;
+    if (state.running === undefined) return this.startTableRead(name, state);
+    // The running read may have started before this call: its answer could miss a change acknowledged since.
+    state.queued = state.running.catch(() => undefined).then(() => {
+      state.queued = undefined;
+      return this.startTableRead(name, state);
+    });
+    return state.queued;
+  }
+
+  private startTableRead(name: string, state: TableReads): Promise<void> {
+    const run = (async () => {
+      try {
+        const json = await this.client.get(this.keys.table(name)).string();
+        if (json !== null) await this.catalog.install(JSON.parse(json) as TableEntry);
+      } finally {
+        state.running = undefined;
+        if (state.queued === undefined) this.tableReads.delete(name);
+      }
+    })();
+    state.running = run;
+    return run;
   }
 
   async create(def: TableDef, nowMs: number, limits?: TableLimits): Promise<TableEntry> {

@@ -32,6 +32,16 @@ export const VIOLATION_CODES = {
 
 export type ViolationCode = (typeof VIOLATION_CODES)[keyof typeof VIOLATION_CODES];
 
+/**
+ * Violations a later schema version of the table could lift (decision 57):
+ * a field added or renamed (UNKNOWN_FIELD, an alias given again:
+ * ALIAS_EXPIRED, an alias dropped for a new field of its name:
+ * DUPLICATE_FIELD), a type widened (TYPE, FORMAT, RANGE: int → float or
+ * decimal), a field made optional (REQUIRED). Limits (TOO_LONG, DEPTH),
+ * reserved names and event times do not depend on the version.
+ */
+export const VERSION_DEPENDENT_CODES: ReadonlySet<string> = new Set<ViolationCode>(['UNKNOWN_FIELD', 'ALIAS_EXPIRED', 'DUPLICATE_FIELD', 'TYPE', 'FORMAT', 'RANGE', 'REQUIRED']);
+
 /** One problem in one record. */
 export interface Violation {
   /** JSON pointer (RFC 6901) of the offending value: `/amount`, `/meta/a/0`; `` for the record itself. */

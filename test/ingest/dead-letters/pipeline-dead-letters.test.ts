@@ -72,6 +72,7 @@ test('valid records and letters both stored; a failed letter write leaves nothin
     evolve: (name, f) => catalog.evolve(name, f),
     setLimits: (name, f) => catalog.setLimits(name, f),
     refresh: () => catalog.refresh(),
+    refreshTable: (name) => catalog.refreshTable(name),
   }));
   await assert.rejects(
     failing.door.write({ table: 'm', body, format: 'ndjson', onInvalid: 'dead_letter' }, failing.admission.tryAcquire(body.length)!),
@@ -182,6 +183,7 @@ test('a create that lost the race to another node waits for the catalog to learn
     evolve: (name, f) => catalog.evolve(name, f),
     setLimits: (name, f) => catalog.setLimits(name, f),
     refresh: () => catalog.refresh(),
+    refreshTable: (name) => catalog.refreshTable(name),
   }));
   const result = await s.door.write({ table: 'm', body, format: 'ndjson', onInvalid: 'dead_letter' }, s.admission.tryAcquire(body.length)!);
   assert.equal(result.deadLettered?.count, 2);
