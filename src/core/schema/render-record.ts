@@ -12,7 +12,10 @@
  *   past 2^53); bytes: base64; timestamp: epoch ms; decimal: its string.
  * - Widened types: int → float becomes a number, int → decimal a string.
  * - Extra fields kept by an `extraFields: 'keep'` table are merged in after
- *   the declared fields; a declared field wins a name clash.
+ *   the declared fields; a declared field wins a name clash. A field
+ *   declared after the record was written takes the kept extra of its name
+ *   when its type accepts it (a write through a node behind on the schema
+ *   kept it there).
  *
  * Compiled (`new Function`) once per (current, stored) pair; callers cache it.
  * The result is read-only by contract: a json default object may be shared.
@@ -20,7 +23,7 @@
 import assert from 'node:assert/strict';
 import type { FieldDef, FieldType, JsonValue, TableDef } from './table-def.ts';
 import { FIELD_NAME_RE } from './parse-field-specs.ts';
-import { bytesToBase64, intToJson } from './field-value.ts';
+import { ValueProblem, bytesToBase64, fieldValueToJson, intToJson, normalizeFieldValue, type ValueLimits } from './field-value.ts';
 
 /** Renders one stored record's values as a JSON-ready object. */
 export type RecordRenderer = (values: readonly unknown[]) => Record<string, unknown>;
@@ -38,7 +41,22 @@ function intToDecimal(v: unknown): JsonValue {
   return v === null || v === undefined ? null : String(v as number | bigint);
 }
 
-const SCOPE = { intOrNull, bytesOrNull, intToFloat, intToDecimal, hasOwn: Object.hasOwn, clone: structuredClone };
+/** No bound when reading back: a kept value was within the node's limits when it was written. */
+const READ_LIMITS: ValueLimits = { stringBytesMax: Number.POSITIVE_INFINITY, jsonDepthMax: Number.POSITIVE_INFINITY };
+
+/**
+ * The value kept as extra `name` in a record of an older version, as field
+ * `type` of a later one that declares it: a write through a node behind on
+ * the schema kept it there (decision 57). `fallback` when absent or when
+ * the type refuses it (then it stays hidden, as any clash).
+ */
+function fromExtra(extras: unknown, name: string, type: FieldType, fallback: JsonValue): JsonValue {
+  if (extras === null || typeof extras !== 'object' || !Object.hasOwn(extras, name)) return fallback;
+  const v = normalizeFieldValue(type, (extras as Record<string, unknown>)[name], READ_LIMITS);
+  return v instanceof ValueProblem || v === null || v === undefined ? fallback : fieldValueToJson(type, v);
+}
+
+const SCOPE = { intOrNull, bytesOrNull, intToFloat, intToDecimal, fromExtra, hasOwn: Object.hasOwn, clone: structuredClone };
 const SCOPE_NAMES = Object.keys(SCOPE) as (keyof typeof SCOPE)[];
 
 /** Source converting the stored value at `slot` from `from` to `to`. */
@@ -60,6 +78,7 @@ export function compileRenderer(current: TableDef, stored: TableDef): RecordRend
   const storedById = new Map<number, { field: FieldDef; slot: number }>();
   stored.fields.forEach((field, slot) => storedById.set(field.id, { field, slot }));
   const constants: JsonValue[] = [];
+  const keep = stored.extraFields === 'keep';
   const props = current.fields.map((f) => {
     // Names enter the source as object-literal keys: `__proto__` there would set the prototype.
     assert(FIELD_NAME_RE.test(f.name) && !f.name.startsWith('_'), `bad field name ${f.name}`);
@@ -70,12 +89,14 @@ export function compileRenderer(current: TableDef, stored: TableDef): RecordRend
       const c = f.initialDefault ?? null;
       constants.push(c);
       value = typeof c === 'object' && c !== null ? `clone(C[${constants.length - 1}])` : `C[${constants.length - 1}]`;
+      // Added after the record was written: a kept extra of its name is its value.
+      if (keep) value = `fromExtra(x, ${JSON.stringify(f.name)}, ${JSON.stringify(f.type)}, ${value})`;
     }
     return `${JSON.stringify(f.name)}: ${value}`;
   });
-  const lines = [`const o = { ${props.join(', ')} };`];
-  if (stored.extraFields === 'keep') {
-    lines.push(`const x = values[${stored.fields.length}];`);
+  const lines = keep ? [`const x = values[${stored.fields.length}];`] : [];
+  lines.push(`const o = { ${props.join(', ')} };`);
+  if (keep) {
     lines.push('if (x !== null && x !== undefined) for (const k in x) if (k !== "__proto__" && !hasOwn(o, k)) o[k] = x[k];');
   }
   lines.push('return o;');

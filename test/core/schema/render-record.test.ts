@@ -92,7 +92,8 @@ test('kept extra fields merge in after declared ones; declared fields win', () =
   const added = evolveSchema(keep, { fields: [{ name: 'k', type: 'string', required: true }, { name: 'user', type: 'string' }] }, NOW);
   const values = ['x', { user: 'from-extras', level: 'info', constructor: 1 }];
   assert.deepEqual(compileRenderer(keep, keep)(values), { k: 'x', user: 'from-extras', level: 'info', constructor: 1 });
-  assert.deepEqual(compileRenderer(added, keep)(values), { k: 'x', user: null, level: 'info', constructor: 1 });
+  // A field declared later takes the extra of its name (decision 57), shown once.
+  assert.deepEqual(compileRenderer(added, keep)(values), { k: 'x', user: 'from-extras', level: 'info', constructor: 1 });
   assert.deepEqual(compileRenderer(keep, keep)(['x', null]), { k: 'x' });
   const poisoned = compileRenderer(keep, keep)(['x', JSON.parse('{"__proto__":{"evil":1}}')]);
   assert.equal(Object.getPrototypeOf(poisoned), Object.prototype);
@@ -103,4 +104,13 @@ test('refuses pairs no schema change can produce', () => {
   assert.throws(() => compileRenderer(other, V1));
   const bad: TableDef = { ...V1, fields: V1.fields.map((f) => (f.name === 'ts' ? { ...f, type: 'string' } : f)) };
   assert.throws(() => compileRenderer(bad, V1), /no conversion from timestamp to string/);
+});
+
+test('a value kept as an extra reads back under a later version that declares its field (a write through a node behind on the schema)', () => {
+  const v1 = parseTableDef({ name: 't', shardKey: 'k', extraFields: 'keep', fields: [{ name: 'k', type: 'string', required: true }] }, NOW);
+  const v2 = evolveSchema(v1, { fields: [{ name: 'k', type: 'string', required: true }, { name: 'note', type: 'string' }, { name: 'at', type: 'timestamp' }, { name: 'n', type: 'int' }] }, NOW);
+  const render = compileRenderer(v2, v1);
+  // Typed as the declared field (a timestamp as epoch ms), shown once; a value the field's type refuses stays hidden, as before.
+  assert.deepEqual(render(['a', { note: 'x', at: '2026-01-01T00:00:00Z', n: 'not a number', other: 1 }]), { k: 'a', note: 'x', at: Date.parse('2026-01-01T00:00:00Z'), n: null, other: 1 });
+  assert.deepEqual(render(['b', null]), { k: 'b', note: null, at: null, n: null });
 });
