@@ -83,7 +83,12 @@ export class ClusterReader {
     const shard = best.record[0].readUInt16BE(1);
     const owners = placement.replicas(shard, rf);
     const lacking = owners.filter((n) => answers.some((a) => a.node === n && a.reply.record === undefined));
-    if (lacking.length > 0 && (await this.superseded(placement, entry, best.record, lacking, options.asOf))) return undefined;
+    const newer = lacking.length > 0 ? await this.superseded(placement, entry, best.record, lacking, options.asOf) : undefined;
+    if (newer !== undefined) {
+      // The replicas that answered with the old record missed the write that superseded it: they get that write.
+      this.repairSuperseded(placement, entry, newer, owners.filter((n) => found.some((f) => f.node === n)));
+      return undefined;
+    }
     this.repair(entry, owners.filter((n) => answers.some((a) => a.node === n) && !holders.has(n)), [best.record], [best.node, ...[...holders].filter((n) => n !== best.node)]);
     return readRecordOf(best.record);
   }
@@ -124,23 +129,23 @@ export class ClusterReader {
   }
 
   /**
-   * Whether one of `nodes` (replicas of the record's shard that answered
-   * without it) holds its primary key under another id at a newer version
-   * (at most `asOf`): a write that superseded it, whose apply deleted the
-   * record there as it does on a single node (last-writer-wins, decision
-   * 52). The replicas still holding it missed that write. A replica that
-   * does not answer counts as not holding one: the record is answered, as
-   * before.
+   * The write on one of `nodes` (replicas of the record's shard that
+   * answered without it) of its primary key under another id at a newer
+   * version (at most `asOf`), if any: a write that superseded it, whose
+   * apply deleted the record there as it does on a single node
+   * (last-writer-wins, decision 52). The replicas still holding it missed
+   * that write. A replica that does not answer counts as not holding one:
+   * the record is answered, as before.
    */
-  private async superseded(placement: Placement, entry: TableEntry, record: WireRecord, nodes: readonly string[], asOf: bigint | undefined): Promise<boolean> {
+  private async superseded(placement: Placement, entry: TableEntry, record: WireRecord, nodes: readonly string[], asOf: bigint | undefined): Promise<{ node: string; id: bigint } | undefined> {
     let pk: string | undefined;
     try {
       pk = storedRecordOf(entry, record).pk;
     } catch {
       // Fields this node cannot read (a schema version it has not loaded): no key to look up.
-      return false;
+      return undefined;
     }
-    if (pk === undefined) return false;
+    if (pk === undefined) return undefined;
     const mine: StoredWrite = { version: versionOf(record[1]), id: recordKeyId(record[0]), recordKey: record[0] };
     const shard = record[0].readUInt16BE(1);
     const request = { tableId: entry.id, shard, pks: [pk], epoch: placement.epoch };
@@ -148,14 +153,30 @@ export class ClusterReader {
     // The ring switched since the Get: the read is made again by the new one (routed).
     const stale = settled.find((s) => s.status === 'rejected' && isSluiceError(s.reason, 'STALE_PLACEMENT'));
     if (stale?.status === 'rejected') throw stale.reason;
-    return settled.some((s) => {
-      if (s.status === 'rejected') return false;
-      const found = s.value.entries[0];
-      if (found === null || found === undefined) return false;
+    for (const [i, s] of settled.entries()) {
+      const found = s.status === 'fulfilled' ? s.value.entries[0] : undefined;
+      if (found === null || found === undefined) continue;
       const other = { version: BigInt(found[1]), id: BigInt(found[0]), recordKey: record[0] };
       // Same id: the same record at another version, which the Get would have answered. Ids differ: no value needed.
-      return other.id !== mine.id && (asOf === undefined || other.version <= asOf) && compareWrites(other, mine) > 0;
-    });
+      if (other.id !== mine.id && (asOf === undefined || other.version <= asOf) && compareWrites(other, mine) > 0) return { node: nodes[i] as string, id: other.id };
+    }
+    return undefined;
+  }
+
+  /**
+   * Read repair of a superseded record, in the background: the record
+   * under the newer id, read from the replica that holds it, goes to
+   * `targets` (the replicas still holding the old one), whose apply of it
+   * deletes the old record as the original write would have. Nothing
+   * read (the holder moved on or is gone): hints or anti-entropy repair it.
+   */
+  private repairSuperseded(placement: Placement, entry: TableEntry, newer: { node: string; id: bigint }, targets: readonly string[]): void {
+    if (targets.length === 0) return;
+    void this.call(newer.node, 'Get', { tableId: entry.id, id: String(newer.id), epoch: placement.epoch })
+      .then(({ record }) => {
+        if (record !== undefined) this.repair(entry, targets, [record], [newer.node]);
+      })
+      .catch(() => undefined);
   }
 
   /** One page of a shard key's records in event-time order, merged from R replicas. */

@@ -10,7 +10,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { InProcessCluster, type TestNode } from '../../support/in-process-cluster.ts';
+import { InProcessCluster, waitUntil, type TestNode } from '../../support/in-process-cluster.ts';
 import { RecordBatchBuilder, RecordBatchReader, readStoredValue } from '../../../src/core/codec/record-batch-v1.ts';
 import { decodeFields, encodeFields } from '../../../src/core/codec/fields-codec.ts';
 import { hlcFromParts } from '../../../src/core/hlc.ts';
@@ -77,4 +77,32 @@ test('a read by id of a record its primary key superseded under another id answe
   }
   const kept = await n1.coordinator.getById(entry, onlyN3, { consistency: 'one' });
   assert.equal(kept === undefined ? undefined : vOf(kept.value), 3, 'a record the others merely lack is found');
+});
+
+test('a read by id that finds the record superseded repairs the replica still holding it: that replica gets the newer record, which deletes the old one there', async (t) => {
+  const cluster = await InProcessCluster.start(t);
+  await cluster.waitAllAlive();
+  const entry = await pkTable(cluster);
+  const now = Date.now();
+  const [oldId, newId] = [1_000_001n, 2_000_002n];
+  // n3 missed the newer first write of P1 (its hint lost): it still holds the old record, and not the newer one.
+  await deliver(cluster, ['n1', 'n2', 'n3'], stamped(cluster, entry, 'P1', 1, oldId, hlcFromParts(now, 0)));
+  await deliver(cluster, ['n1', 'n2'], stamped(cluster, entry, 'P1', 2, newId, hlcFromParts(now + 1, 0)));
+  const n3 = cluster.node('n3');
+  await n3.store.readBarrier(5_000);
+  assert.notEqual(await n3.store.getById(entry.id, oldId), undefined, 'n3 holds the old record before the read');
+
+  const got = await cluster.node('n1').coordinator.getById(entry, oldId, { consistency: 'all' });
+  assert.equal(got, undefined, 'the superseded record is not answered');
+  await waitUntil(
+    async () => {
+      await n3.store.readBarrier(5_000);
+      return (await n3.store.getById(entry.id, newId)) !== undefined && (await n3.store.getById(entry.id, oldId)) === undefined;
+    },
+    5_000,
+    'read repair gives n3 the newer record of P1, and its apply deletes the old one',
+  );
+  assert.ok((cluster.node('n1').counts.repaired.get('n3') ?? 0) >= 1, 'counted as a read repair of n3');
+  const current = await n3.store.getById(entry.id, newId);
+  assert.equal(current === undefined ? undefined : vOf(current.value), 2);
 });
