@@ -212,7 +212,7 @@ export class ClusterReader {
     const pages = answers.map((a) => ({ node: a.node, records: a.reply.records, full: a.reply.records.length > limit || a.reply.more === true }));
     const horizon = horizonOf(answers.map((a) => a.reply));
     const candidates = upTo(mergeNewest(pages.map((p) => p.records), limit + 1), horizon);
-    const { records: merged, dropped } = await withoutMoved(pages, candidates, this.getOn(entry, token, query.asOf));
+    const { records: merged, dropped } = await withoutMoved(pages, candidates, this.getOn(placement, entry, token, query.asOf));
     if (answers.length > 1 && merged.length > 0) {
       for (const p of pages) {
         const missing = lackedBy(p.records, p.full, merged);
@@ -243,15 +243,15 @@ export class ClusterReader {
       let after: Buffer | undefined;
       for (;;) {
         // A page of a ring that switched meanwhile is read again from the new one, from the same record on.
-        const read = await this.routed(
-          (p) =>
-            readQuorum(p.replicas(shard, rf), consistency, token, this.order, (node) =>
-              this.call(node, 'ScanShard', { tableId: entry.id, shard, limit: EXPORT_PAGE_RECORDS, ...(after === undefined ? {} : { after }), ...asOf, epoch: p.epoch, replyBytesMax: SCAN_REPLY_BYTES_MAX }),
-            ),
-          placement,
-        );
+        // The Gets of records the replicas disagree on are reads of that ring too: the page is merged inside.
+        const read = await this.routed(async (p) => {
+          const answers = await readQuorum(p.replicas(shard, rf), consistency, token, this.order, (node) =>
+            this.call(node, 'ScanShard', { tableId: entry.id, shard, limit: EXPORT_PAGE_RECORDS, ...(after === undefined ? {} : { after }), ...asOf, epoch: p.epoch, replyBytesMax: SCAN_REPLY_BYTES_MAX }),
+          );
+          return this.mergedShardPage(p, entry, token, options.asOf, answers);
+        }, placement);
         placement = read.placement;
-        const { records, resume, full } = await this.mergedShardPage(entry, token, options.asOf, read.value);
+        const { records, resume, full } = read.value;
         if (records.length > 0) yield records.map(readRecordOf);
         if (!full || resume === undefined) break;
         after = resume;
@@ -264,7 +264,7 @@ export class ClusterReader {
    * yield, the record key the next page starts after, and whether a
    * replica may hold more.
    */
-  private async mergedShardPage(entry: TableEntry, token: ReturnType<typeof decodeClusterToken>, asOf: bigint | undefined, answers: readonly { node: string; reply: ScanReply }[]): Promise<{ records: WireRecord[]; resume: Buffer | undefined; full: boolean }> {
+  private async mergedShardPage(placement: Placement, entry: TableEntry, token: ReturnType<typeof decodeClusterToken>, asOf: bigint | undefined, answers: readonly { node: string; reply: ScanReply }[]): Promise<{ records: WireRecord[]; resume: Buffer | undefined; full: boolean }> {
     const pages = answers.map((a) => ({ node: a.node, records: a.reply.records, full: a.reply.records.length >= EXPORT_PAGE_RECORDS || a.reply.more === true }));
     const full = pages.some((p) => p.full);
     const only = pages.length === 1 ? pages[0] : undefined;
@@ -273,7 +273,7 @@ export class ClusterReader {
     // after `after`, or all it had up to its last record when its reply reached its byte bound.
     const horizon = horizonOf(answers.map((a) => a.reply));
     const candidates = upTo(mergeNewest(pages.map((p) => p.records), EXPORT_PAGE_RECORDS), horizon);
-    const { records } = await withoutMoved(pages, candidates, this.getOn(entry, token, asOf));
+    const { records } = await withoutMoved(pages, candidates, this.getOn(placement, entry, token, asOf));
     // Each candidate was yielded or superseded: the next page starts after the last of them.
     return { records, resume: candidates.at(-1)?.[0] ?? horizon, full };
   }
@@ -322,9 +322,13 @@ export class ClusterReader {
     }
   }
 
-  /** A Get of one record on one replica, as a read of this query would make it (its read token and snapshot). */
-  private getOn(entry: TableEntry, token: ReturnType<typeof decodeClusterToken>, asOf: bigint | undefined): GetOnReplica {
-    return async (node, id) => (await this.call(node, 'Get', { tableId: entry.id, id: String(id), ...lsnFor(token, node), ...this.asOf(asOf) })).record;
+  /**
+   * A Get of one record on one replica, as a read of this query would make
+   * it (its read token, snapshot and placement epoch: a replica on a newer
+   * ring refuses it as it refuses the query's Scans).
+   */
+  private getOn(placement: Placement, entry: TableEntry, token: ReturnType<typeof decodeClusterToken>, asOf: bigint | undefined): GetOnReplica {
+    return async (node, id) => (await this.call(node, 'Get', { tableId: entry.id, id: String(id), ...lsnFor(token, node), ...this.asOf(asOf), epoch: placement.epoch })).record;
   }
 
   private asOf(asOf: bigint | undefined): { asOf?: string } {

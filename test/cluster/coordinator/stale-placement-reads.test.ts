@@ -10,7 +10,11 @@
  * switch, or cut off from etcd, answered without the write). The primary-key
  * lookups of a write are reads too (found in a review, 2026-12-08: LookupPks
  * carried no epoch, and a lagging coordinator minted a second id for a key
- * the new ring held).
+ * the new ring held). So are the Gets by id a range read or an export makes
+ * for records the replicas' pages disagree on (found in a review,
+ * 2026-12-08: they carried no epoch, and a ring switch between the Scan and
+ * them left the read on the old ring, answering a version the new ring had
+ * replaced).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,12 +24,14 @@ import { ClusterCoordinator } from '../../../src/cluster/coordinator/cluster-coo
 import { SnowflakeGenerator } from '../../../src/core/snowflake.ts';
 import { systemClock } from '../../../src/core/clock.ts';
 import type { TxConcluder } from '../../../src/cluster/tx/tx-concluder.ts';
-import { RecordBatchBuilder } from '../../../src/core/codec/record-batch-v1.ts';
-import { encodeFields } from '../../../src/core/codec/fields-codec.ts';
+import type { ReplicaTransport } from '../../../src/cluster/transport/replica-transport.ts';
+import { RecordBatchBuilder, RecordBatchReader, readStoredValue } from '../../../src/core/codec/record-batch-v1.ts';
+import { decodeFields, encodeFields } from '../../../src/core/codec/fields-codec.ts';
+import { hlcFromParts } from '../../../src/core/hlc.ts';
 import { parseTableDef } from '../../../src/core/schema/parse-table-def.ts';
 
 /** A coordinator on `node` that still follows `stale`; a refresh reads `fresh` (what etcd holds). */
-function laggingCoordinator(cluster: InProcessCluster, node: TestNode, stale: Placement, fresh: () => Placement): { coordinator: ClusterCoordinator; refreshes: () => number } {
+function laggingCoordinator(cluster: InProcessCluster, node: TestNode, stale: Placement, fresh: () => Placement, transport: ReplicaTransport = node.transport): { coordinator: ClusterCoordinator; refreshes: () => number } {
   let current = stale;
   let refreshes = 0;
   const ids = new SnowflakeGenerator({ workerId: 99, clock: systemClock });
@@ -40,7 +46,7 @@ function laggingCoordinator(cluster: InProcessCluster, node: TestNode, stale: Pl
       current = fresh();
       return current;
     },
-    transport: node.transport,
+    transport,
     detector: node.detector,
     hints: node.hints,
     options: { shards: cluster.shards, replicaTimeoutMs: 300, onPartition: 'refuse', snapshotWaitMs: 1_000, maxClockOffsetMs: 500 },
@@ -131,4 +137,74 @@ test('a coordinator still on the ring before a switch looks primary keys up on t
   const second = await lagging.coordinator.write(entry, batch(2), 1, () => undefined, { consistency: 'quorum' });
   assert.deepEqual(second.ids, first.ids, 'the upsert kept the id the new ring holds');
   assert.ok(lagging.refreshes() >= 1, 'the coordinator read the placement again');
+});
+
+test('a ring switch between the Scans of a range read (or an export) and its Gets of records the replicas disagree on: the Gets are refused too, and the read is made again on the new ring', async (t) => {
+  const cluster = await InProcessCluster.start(t, { size: 4 });
+  await cluster.waitAllAlive();
+  const c = cluster as unknown as { placement: Placement };
+  const before = c.placement;
+  const after = new Placement({ epoch: before.epoch + 2, nodes: ['n1', 'n2', 'n3'] });
+  const def = parseTableDef(
+    { name: 'pk', shardKey: 'k', timeField: 'ts', primaryKey: 'p', replicationFactor: 3, fields: [{ name: 'k', type: 'string', required: true }, { name: 'ts', type: 'timestamp', required: true }, { name: 'p', type: 'string', required: true }, { name: 'v', type: 'int' }] },
+    Date.now(),
+  );
+  const n1 = cluster.node('n1');
+  const entry = await n1.catalog.create(def, Date.now());
+  for (const n of cluster.nodes) if (n !== n1) await n.catalog.install(entry);
+  let key = '';
+  for (let i = 0; key === ''; i++) if (before.replicas(cluster.batchShard(`key${i}`), 3).includes('n4')) key = `key${i}`;
+  const old = before.replicas(cluster.batchShard(key), 3);
+  // A (the other old replica) holds nothing of P1.
+  const [, B] = old.filter((n) => n !== 'n4') as [string, string];
+  const C = ['n1', 'n2', 'n3'].find((n) => !old.includes(n)) as string;
+  const [t1, t2] = [Date.UTC(2026, 0, 1), Date.UTC(2026, 5, 1)];
+  const id = 4_000_004n;
+  const stamped = (ts: number, v: number, version: bigint): Buffer => {
+    const b = new RecordBatchBuilder(entry.id, 1, Date.now());
+    b.add(cluster.batchShard(key), key, 'P1', ts, encodeFields([key, ts, 'P1', v]));
+    const buf = Buffer.from(b.finish());
+    const r = new RecordBatchReader(buf);
+    r.next();
+    r.id = id;
+    r.version = version;
+    return buf;
+  };
+  // P1 was written at t1 on the old ring, where only n4 kept it (A never had it); after the switch an upsert moved it to
+  // t2 on the new ring's B and C (A cut off, its hint lost), n4 having left. The replicas have not heard of the switch yet.
+  const now = Date.now();
+  for (const [node, batch] of [['n4', stamped(t1, 1, hlcFromParts(now, 0))], [B, stamped(t2, 2, hlcFromParts(now + 1, 0))], [C, stamped(t2, 2, hlcFromParts(now + 1, 0))]] as const) {
+    await n1.transport.call(node, 'Write', { batch }, 5_000);
+  }
+  const vOf = (value: Uint8Array): unknown => decodeFields(readStoredValue(value).fields)[3];
+
+  // C coordinates with the old ring (A, B, n4), B out of its reach: its Scans reach A and n4, which disagree on P1.
+  cluster.faults.partition(C, B);
+  await waitUntil(() => cluster.node(C).detector.state(B) !== 'alive', 5_000, 'C suspects B');
+  /** C's transport, on which the replicas learn of the switch just as the first Get by id leaves. */
+  const switchingAtGet = (): ReplicaTransport => {
+    const inner = cluster.node(C).transport;
+    let switched = false;
+    return {
+      call(node, method, request, timeoutMs) {
+        if (method === 'Get' && !switched) {
+          switched = true;
+          c.placement = after;
+        }
+        return inner.call(node, method, request, timeoutMs);
+      },
+      check: (node, timeoutMs) => inner.check(node, timeoutMs),
+    };
+  };
+  const lagging = laggingCoordinator(cluster, cluster.node(C), before, () => c.placement, switchingAtGet());
+  const page = await lagging.coordinator.queryRange(entry, { key, fromMs: t1 - 1000, toMs: t1 + 1000, limit: 10, consistency: 'quorum' });
+  assert.deepEqual(page.records.map((r) => vOf(r.value)), [], 'the window P1 moved out of is empty, as the new ring holds it');
+  assert.ok(lagging.refreshes() >= 1, 'the coordinator read the placement again');
+
+  c.placement = before;
+  const exporting = laggingCoordinator(cluster, cluster.node(C), before, () => c.placement, switchingAtGet());
+  const exported: unknown[] = [];
+  for await (const records of exporting.coordinator.scanTable(entry, { consistency: 'quorum' })) for (const r of records) exported.push(vOf(r.value));
+  assert.deepEqual(exported, [2], 'a quorum export holds P1 as upserted');
+  assert.ok(exporting.refreshes() >= 1, 'the export read the placement again');
 });
