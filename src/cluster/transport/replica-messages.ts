@@ -428,7 +428,8 @@ const SHAPES: { readonly [M in ReplicaMethod]: { readonly request: Shape; readon
   },
   LookupPks: {
     request: [['tableId', int], ['shard', int], ['pks', arrayOf('a string', isString)], ['epoch', optional(int)]],
-    reply: [['entries', arrayOf('[id: string, version: string] or nil', (v) => v === null || isPair(v, isString, isString))]],
+    // Decimals, not any string: the coordinator reads them with BigInt(), which throws on others or reads hex and blanks.
+    reply: [['entries', arrayOf('[id: decimal, version: decimal] or nil', (v) => v === null || isPair(v, isDecimal, isDecimal))]],
   },
   Merkle: {
     request: [['shard', int], ['tableId', optional(int)], ['minEpoch', optional(int)], ['summary', optional(int)]],

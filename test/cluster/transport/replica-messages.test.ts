@@ -92,7 +92,7 @@ test('fields of the wrong type are refused, naming the field and what was expect
     ['ScanShard', 'request', { tableId: 1, shard: 0, after: 'k', limit: 10 }, 'after', /bytes/],
     ['ScanShard', 'reply', { records: {} }, 'records', /an array of a record .*, got a map/],
     ['LookupPks', 'request', { tableId: 1, shard: 0, pks: ['a', 2] }, 'pks[1]', /a string, got number 2/],
-    ['LookupPks', 'reply', { entries: [null, ['1']] }, 'entries[1]', /\[id: string, version: string\] or nil/],
+    ['LookupPks', 'reply', { entries: [null, ['1']] }, 'entries[1]', /\[id: decimal, version: decimal\] or nil/],
     ['Merkle', 'request', { shard: 1, minEpoch: -2 }, 'minEpoch', /an integer >= 0/],
     ['Merkle', 'reply', { tree: 'abc' }, 'tree', /bytes/],
     ['LeafEntries', 'request', { shard: 1, leaves: [1, 'x'] }, 'leaves[1]', /an integer >= 0/],
@@ -114,6 +114,16 @@ test('fields of the wrong type are refused, naming the field and what was expect
     const decode = side === 'request' ? decodeRequest : decodeReply;
     assert.throws(() => decode(method, encodeMessage(message)), refusedFor(method, side, field, expected), `${method} ${side} ${field}`);
   }
+});
+
+test('a LookupPks reply whose id or version is not a decimal is refused at decode, not handed to BigInt (which throws a plain SyntaxError, or reads hex, blanks and whitespace as numbers)', () => {
+  const bad = ['x1', '1.5', '-1', '1e3', '', '0x10', ' 12', '123456789012345678901'];
+  for (const v of bad) {
+    for (const [entry, at] of [[[v, '5'], 'id'], [['5', v], 'version']] as const) {
+      assert.throws(() => decodeReply('LookupPks', encodeMessage({ entries: [['7', '8'], entry] })), refusedFor('LookupPks', 'reply', 'entries[1]', /\[id: decimal, version: decimal\] or nil/), `${at} ${JSON.stringify(v)}`);
+    }
+  }
+  assert.deepEqual(decodeReply('LookupPks', encodeMessage({ entries: [['18446744073709551615', '0'], null] })), { entries: [['18446744073709551615', '0'], null] });
 });
 
 test('the refusal names the field in its details as a path', () => {
