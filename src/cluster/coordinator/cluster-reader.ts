@@ -3,27 +3,26 @@
  * id with last-writer-wins on the HLC version, and push what a replica
  * lacked back to it (read repair). A write token names the LSN each
  * acknowledging replica gave, so a read passing it waits on those replicas
- * until they have applied the write.
+ * until they have applied the write. Reads by id are in read-by-id.ts;
+ * this file routes them and holds the range and export reads.
  */
 import { REPLICA_PAGE_RECORDS_MAX, SCAN_REPLY_BYTES_MAX, hlcRemoteAheadMsMax } from '../../config.ts';
-import { compareStoredRecords, compareWrites, type StoredWrite } from '../../core/last-writer-wins.ts';
-import { versionOf } from '../../core/codec/record-batch-v1.ts';
+import { compareStoredRecords } from '../../core/last-writer-wins.ts';
 import { SluiceError, isSluiceError } from '../../core/errors.ts';
 import { HLC_LOGICAL_BITS, hlcFromParts, type Hlc } from '../../core/hlc.ts';
 import { shardOf } from '../../core/murmur3.ts';
 import { currentDef, type TableEntry } from '../../storage/catalog.ts';
-import { recordKeyId } from '../../storage/index/key-layout.ts';
 import type { Placement } from '../placement/placement.ts';
-import { batchOfRecords, storedRecordOf } from '../repair/record-batches.ts';
+import { batchOfRecords } from '../repair/record-batches.ts';
 import { fetchPages } from '../repair/fetch-pages.ts';
-import type { GetReply, ReplicaMethods, ScanReply, WireRecord } from '../transport/replica-messages.ts';
+import type { ReplicaMethods, ScanReply, WireRecord } from '../transport/replica-messages.ts';
 import type { ReplicaTransport } from '../transport/replica-transport.ts';
 import type { RangePage, RangeQuery, ReadOptions, ReadRecord } from './coordinator.ts';
 import { cursorKey, encodeCursor } from './cursor.ts';
 import type { Delivery } from './delivery.ts';
-import { nodesForUnroutedRead } from './quorum-verdict.ts';
 import { withoutMoved, type GetOnReplica } from './moved-records.ts';
-import { readQuorum, type ReadOrder, type ReplicaAnswer } from './quorum-reads.ts';
+import { readQuorum, type ReadOrder } from './quorum-reads.ts';
+import { ReadById, asOfField, readRecordOf } from './read-by-id.ts';
 import { decodeClusterToken, lsnFor, tokenVersion } from './read-token.ts';
 
 /** Records per page when an export pages through a shard. */
@@ -56,127 +55,18 @@ export interface ClusterReaderDeps {
 export class ClusterReader {
   private readonly d: ClusterReaderDeps;
   private readonly order: ReadOrder;
+  private readonly byId: ReadById;
 
   constructor(deps: ClusterReaderDeps) {
     this.d = deps;
     this.order = { self: deps.nodeId, isUp: (n) => deps.delivery.isUp(n) };
+    const { transport, delivery, replicaTimeoutMs } = deps;
+    this.byId = new ReadById({ transport, delivery, replicaTimeoutMs, call: (node, method, request) => this.call(node, method, request), repair: (...args) => this.repair(...args) });
   }
 
   /** One record by id, newest version among R replicas of its shard, or undefined. */
   async getById(entry: TableEntry, id: bigint, options: ReadOptions = {}): Promise<ReadRecord | undefined> {
-    return (await this.routed((placement) => this.getByIdIn(placement, entry, id, options))).value;
-  }
-
-  /** `getById` on the replicas of one placement. */
-  private async getByIdIn(placement: Placement, entry: TableEntry, id: bigint, options: ReadOptions): Promise<ReadRecord | undefined> {
-    const token = decodeClusterToken(options.token);
-    const rf = currentDef(entry).replicationFactor;
-    // An id does not name its shard: ask every node, enough of them to cover R replicas of any shard.
-    const need = nodesForUnroutedRead(placement.nodes.length, rf, options.consistency ?? 'quorum');
-    const answers = await this.getAnswers(placement, entry, id, token, this.asOf(options.asOf), need);
-    const found = answers.flatMap((a) => (a.reply.record === undefined ? [] : [{ node: a.node, record: a.reply.record }]));
-    if (found.length === 0) return undefined;
-    // Last writer wins as the index decides it, ties included: the same answer whichever replica answered first.
-    const best = found.reduce((a, b) => (compareStoredRecords(b.record, a.record) > 0 ? b : a));
-    // A replica that holds another record at the same version (a tie it never saw the other side of) is repaired too.
-    const holders = new Set(found.filter((f) => compareStoredRecords(f.record, best.record) === 0).map((f) => f.node));
-    const shard = best.record[0].readUInt16BE(1);
-    const owners = placement.replicas(shard, rf);
-    const lacking = owners.filter((n) => answers.some((a) => a.node === n && a.reply.record === undefined));
-    const newer = lacking.length > 0 ? await this.superseded(placement, entry, best.record, lacking, options.asOf) : undefined;
-    if (newer !== undefined) {
-      // The replicas that answered with the old record missed the write that superseded it: they get that write.
-      this.repairSuperseded(placement, entry, newer, owners.filter((n) => found.some((f) => f.node === n)));
-      return undefined;
-    }
-    this.repair(entry, owners.filter((n) => answers.some((a) => a.node === n) && !holders.has(n)), [best.record], [best.node, ...[...holders].filter((n) => n !== best.node)]);
-    return readRecordOf(best.record);
-  }
-
-  /**
-   * The nodes' answers to a Get of `id`, in two rounds: first the nodes the
-   * detector believes alive and those the token names (they hold the
-   * write); then, when those held no record or were fewer than `need`, the
-   * others. Suspected nodes are asked last, never skipped: one the detector
-   * wrongly suspects (a lapsed lease, a late health check) may be the only
-   * holder of a record written at W=1; asked first, a paused one would hold
-   * every read for the RPC deadline, not only a miss.
-   */
-  private async getAnswers(placement: Placement, entry: TableEntry, id: bigint, token: ReadonlyMap<string, string> | undefined, asOf: { asOf?: string }, need: number): Promise<ReplicaAnswer<GetReply>[]> {
-    const ask = (nodes: readonly string[]) =>
-      Promise.allSettled(nodes.map(async (node) => ({ node, reply: await this.call(node, 'Get', { tableId: entry.id, id: String(id), ...lsnFor(token, node), ...asOf, epoch: placement.epoch }) })));
-    const first = placement.nodes.filter((node) => this.d.delivery.isUp(node) || token?.has(node) === true);
-    const later = placement.nodes.filter((node) => !first.includes(node));
-    let settled = await ask(first);
-    const fulfilled = (): ReplicaAnswer<GetReply>[] => settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-    const staleFirst = settled.some((s) => s.status === 'rejected' && isSluiceError(s.reason, 'STALE_PLACEMENT'));
-    const missed = fulfilled().every((a) => a.reply.record === undefined);
-    if (later.length > 0 && !staleFirst && (missed || fulfilled().length < need)) settled = [...settled, ...(await ask(later))];
-    // A node that follows a newer ring: the nodes asked are not the ones that hold the record now.
-    const stale = settled.find((s) => s.status === 'rejected' && isSluiceError(s.reason, 'STALE_PLACEMENT'));
-    if (stale?.status === 'rejected') throw stale.reason;
-    // A snapshot the replicas could not serve (an undecided batch below it) fails the read, not "not found".
-    const refused = settled.find((s) => s.status === 'rejected' && isSluiceError(s.reason, 'READ_TIMEOUT'));
-    if (refused?.status === 'rejected' && asOf.asOf !== undefined) throw refused.reason;
-    const answers = fulfilled();
-    if (answers.length < need) {
-      // Nodes that refused the snapshot as ahead of their clocks answered: say why (decision 52), not that they did not.
-      const skew = settled.find((s) => s.status === 'rejected' && isSluiceError(s.reason, 'CLOCK_SKEW'));
-      const cause = skew?.status === 'rejected' && isSluiceError(skew.reason) ? skew.reason : undefined;
-      throw new SluiceError(cause?.code ?? 'NO_QUORUM', `${answers.length} of ${need} required nodes answered${cause === undefined ? '' : `: ${cause.message}`}`, cause?.details ?? []);
-    }
-    return answers;
-  }
-
-  /**
-   * The write on one of `nodes` (replicas of the record's shard that
-   * answered without it) of its primary key under another id at a newer
-   * version (at most `asOf`), if any: a write that superseded it, whose
-   * apply deleted the record there as it does on a single node
-   * (last-writer-wins, decision 52). The replicas still holding it missed
-   * that write. A replica that does not answer counts as not holding one:
-   * the record is answered, as before.
-   */
-  private async superseded(placement: Placement, entry: TableEntry, record: WireRecord, nodes: readonly string[], asOf: bigint | undefined): Promise<{ node: string; id: bigint } | undefined> {
-    let pk: string | undefined;
-    try {
-      pk = storedRecordOf(entry, record).pk;
-    } catch {
-      // Fields this node cannot read (a schema version it has not loaded): no key to look up.
-      return undefined;
-    }
-    if (pk === undefined) return undefined;
-    const mine: StoredWrite = { version: versionOf(record[1]), id: recordKeyId(record[0]), recordKey: record[0] };
-    const shard = record[0].readUInt16BE(1);
-    const request = { tableId: entry.id, shard, pks: [pk], epoch: placement.epoch };
-    const settled = await Promise.allSettled(nodes.map((node) => this.d.transport.call(node, 'LookupPks', request, this.d.replicaTimeoutMs)));
-    // The ring switched since the Get: the read is made again by the new one (routed).
-    const stale = settled.find((s) => s.status === 'rejected' && isSluiceError(s.reason, 'STALE_PLACEMENT'));
-    if (stale?.status === 'rejected') throw stale.reason;
-    for (const [i, s] of settled.entries()) {
-      const found = s.status === 'fulfilled' ? s.value.entries[0] : undefined;
-      if (found === null || found === undefined) continue;
-      const other = { version: BigInt(found[1]), id: BigInt(found[0]), recordKey: record[0] };
-      // Same id: the same record at another version, which the Get would have answered. Ids differ: no value needed.
-      if (other.id !== mine.id && (asOf === undefined || other.version <= asOf) && compareWrites(other, mine) > 0) return { node: nodes[i] as string, id: other.id };
-    }
-    return undefined;
-  }
-
-  /**
-   * Read repair of a superseded record, in the background: the record
-   * under the newer id, read from the replica that holds it, goes to
-   * `targets` (the replicas still holding the old one), whose apply of it
-   * deletes the old record as the original write would have. Nothing
-   * read (the holder moved on or is gone): hints or anti-entropy repair it.
-   */
-  private repairSuperseded(placement: Placement, entry: TableEntry, newer: { node: string; id: bigint }, targets: readonly string[]): void {
-    if (targets.length === 0) return;
-    void this.call(newer.node, 'Get', { tableId: entry.id, id: String(newer.id), epoch: placement.epoch })
-      .then(({ record }) => {
-        if (record !== undefined) this.repair(entry, targets, [record], [newer.node]);
-      })
-      .catch(() => undefined);
+    return (await this.routed((placement) => this.byId.read(placement, entry, id, options))).value;
   }
 
   /** One page of a shard key's records in event-time order, merged from R replicas. */
@@ -204,7 +94,7 @@ export class ClusterReader {
         ...(query.toMs === undefined ? {} : { toMs: query.toMs }),
         ...(after === undefined ? {} : { after }),
         ...lsnFor(token, node),
-        ...this.asOf(query.asOf),
+        ...asOfField(query.asOf),
         epoch: placement.epoch,
         replyBytesMax: SCAN_REPLY_BYTES_MAX,
       }),
@@ -237,7 +127,7 @@ export class ClusterReader {
     const token = decodeClusterToken(options.token);
     let placement = this.d.placement();
     const rf = currentDef(entry).replicationFactor;
-    const asOf = this.asOf(options.asOf);
+    const asOf = asOfField(options.asOf);
     const consistency = options.consistency ?? (options.asOf === undefined ? 'one' : 'quorum');
     for (let shard = 0; shard < this.d.shards; shard++) {
       let after: Buffer | undefined;
@@ -328,11 +218,7 @@ export class ClusterReader {
    * ring refuses it as it refuses the query's Scans).
    */
   private getOn(placement: Placement, entry: TableEntry, token: ReturnType<typeof decodeClusterToken>, asOf: bigint | undefined): GetOnReplica {
-    return async (node, id) => (await this.call(node, 'Get', { tableId: entry.id, id: String(id), ...lsnFor(token, node), ...this.asOf(asOf), epoch: placement.epoch })).record;
-  }
-
-  private asOf(asOf: bigint | undefined): { asOf?: string } {
-    return asOf === undefined ? {} : { asOf: String(asOf) };
+    return async (node, id) => (await this.call(node, 'Get', { tableId: entry.id, id: String(id), ...lsnFor(token, node), ...asOfField(asOf), epoch: placement.epoch })).record;
   }
 
   /** A read RPC; a snapshot read's deadline leaves room for the replica's wait on undecided batches. */
@@ -417,11 +303,6 @@ async function fetchAll(transport: ReplicaTransport, node: string, keys: readonl
     dedupeKeys.push(...page.records.map((_, i) => page.dedupeKeys?.[i] ?? null));
   }
   return { records, dedupeKeys };
-}
-
-/** The client-facing form of a wire record. */
-function readRecordOf([recordKey, value]: WireRecord): ReadRecord {
-  return { id: recordKeyId(recordKey), value };
 }
 
 /**
