@@ -91,6 +91,14 @@ export const DEAD_LETTER_RAW_BYTES_MAX = 768 * KiB;
 export const TABLE_CREATE_RACE_WAIT_MS = 5_000;
 
 /**
+ * How often a node waiting for schema agreement (a table created or its
+ * schema changed, `schemaAgreementWaitMsMax`) reads the nodes' reports of
+ * the version they loaded: two etcd range reads per poll, ms.
+ * @default 100
+ */
+export const SCHEMA_AGREEMENT_POLL_MS = 100;
+
+/**
  * Largest gRPC message a node sends or receives on its peer port (the
  * Replica service), bytes: a replica Write carries a whole WAL frame's batch.
  * @default 256 MiB
@@ -646,6 +654,16 @@ export interface NodeConfig {
   readonly importBodyBytesMax: number;
   /** Graceful shutdown waits this long for in-flight requests. @default 10_000 */
   readonly shutdownGraceMs: number;
+  /**
+   * A cluster node's table create or schema change waits at most this long
+   * for every live node to load the new version before it answers
+   * (`"acknowledged": false` and the nodes that had not, past it; the
+   * change stands either way). 0: answer at once, acknowledged only if all
+   * had. A single node is acknowledged at once. At most `shutdownGraceMs`
+   * in a cluster: the request is in flight while it waits.
+   * @default 5_000
+   */
+  readonly schemaAgreementWaitMsMax: number;
   /** Log level (pino). @default 'info' */
   readonly logLevel: string;
 
@@ -870,6 +888,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   importBodyBytesMax: 1024 * MiB,
   otlpLogsTable: 'otel_logs',
   shutdownGraceMs: 10_000,
+  schemaAgreementWaitMsMax: 5_000,
   logLevel: 'info',
   etcdUrls: [],
   nodeId: 'n1',
@@ -980,6 +999,7 @@ const BOUNDS: Partial<Record<NumericKey, readonly [number, number]>> = {
   replicationFactorDefault: [1, 7],
   importBodyBytesMax: [1 * MiB, 16 * 1024 * MiB],
   shutdownGraceMs: [0, 600_000],
+  schemaAgreementWaitMsMax: [0, 600_000],
   grpcPort: [0, 65535],
   grpcStreamsMax: [1, 100_000],
   grpcUnaryReadsMax: [1, 100_000],
@@ -1135,6 +1155,14 @@ function clusterTimingProblems(config: NodeConfig): { path: string; message: str
     problems.push({
       path: 'txResolveAfterMs',
       message: `txResolveAfterMs (--tx-resolve-after-ms) ${config.txResolveAfterMs} must be at least 2 × replicaTimeoutMs (--replica-timeout-ms) + txCommitDeadlineMs (--tx-commit-deadline-ms) (${2 * config.replicaTimeoutMs + config.txCommitDeadlineMs})`,
+    });
+  }
+  // A table change waiting for agreement is a request in flight: a shutdown would cut it after the grace, and the client
+  // could take a change etcd already took for a failed one.
+  if (config.etcdUrls.length > 0 && config.schemaAgreementWaitMsMax > config.shutdownGraceMs) {
+    problems.push({
+      path: 'schemaAgreementWaitMsMax',
+      message: `schemaAgreementWaitMsMax (--schema-agreement-wait-ms-max) ${config.schemaAgreementWaitMsMax} must be at most shutdownGraceMs ${config.shutdownGraceMs} (the shutdown grace): a table change waiting for agreement is a request in flight`,
     });
   }
   // Each participant's part of an atomic batch is one WAL frame.

@@ -227,6 +227,14 @@ test('relations between options name the flags the operator sets', () => {
   refuses({ txDoneRetentionMs: 10_000 }, 'txDoneRetentionMs', /--tx-done-retention-ms/, /--tx-resolve-after-ms/, /--tx-sweep-interval-ms/);
 });
 
+test('schemaAgreementWaitMsMax: a cluster node waits at most its shutdown grace; a single node never waits, so any bounded value is accepted', () => {
+  const cluster = { etcdUrls: ['http://127.0.0.1:2379'], insecureCluster: true };
+  refuses({ ...cluster, schemaAgreementWaitMsMax: 10_001 }, 'schemaAgreementWaitMsMax', /--schema-agreement-wait-ms-max\) 10001 must be at most shutdownGraceMs 10000/);
+  assert.equal(resolveConfig({ ...cluster, schemaAgreementWaitMsMax: 10_000 }).schemaAgreementWaitMsMax, 10_000);
+  assert.equal(resolveConfig({ schemaAgreementWaitMsMax: 60_000 }).schemaAgreementWaitMsMax, 60_000);
+  refuses({ schemaAgreementWaitMsMax: 600_001 }, 'schemaAgreementWaitMsMax');
+});
+
 test('the peer listener options need --etcd: a single node refuses them instead of ignoring them', () => {
   refuses({ certsDir: 'certs' }, 'certsDir', /--certs-dir needs --etcd/);
   refuses({ insecureCluster: true }, 'insecureCluster', /--insecure-cluster needs --etcd/);

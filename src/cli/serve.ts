@@ -66,6 +66,7 @@ export interface ServeOptions extends KafkaSecurityFlags {
   etcdPasswordFile?: string;
   onPartition: string;
   leaseTtlMs: string;
+  schemaAgreementWaitMsMax: string;
   keepAliveMs: string;
   healthIntervalMs: string;
   suspectAfterMisses: string;
@@ -176,6 +177,7 @@ export function serveCommand(): Command {
     .option('--etcd-user <name>', 'etcd user, when etcd\'s RBAC is on (with --etcd-password-file)')
     .option('--etcd-password-file <file>', 'a file holding the etcd user\'s password (trimmed; only its owner may read it; there is no flag for the password itself)')
     .addOption(new Option('--on-partition <mode>', 'when W replicas are unreachable: refuse (503) or buffer (202, degraded)').choices(['refuse', 'buffer']).default(d.onPartition))
+    .option('--schema-agreement-wait-ms-max <ms>', 'a table create or schema change waits this long at most for every live node to load it (then answers "acknowledged": false)', String(d.schemaAgreementWaitMsMax))
     .option('--lease-ttl-ms <ms>', 'etcd lease TTL of the node\'s registration', String(d.leaseTtlMs))
     .option('--keep-alive-ms <ms>', 'etcd lease keep-alive period', String(d.keepAliveMs))
     .option('--health-interval-ms <ms>', 'gRPC health check period per peer', String(d.healthIntervalMs))
@@ -335,6 +337,7 @@ export function serveConfig(o: ServeOptions): NodeConfig {
     etcdPasswordFile: o.etcdPasswordFile ?? '',
     onPartition: o.onPartition as NodeConfig['onPartition'],
     leaseTtlMs: int(o.leaseTtlMs, '--lease-ttl-ms'),
+    schemaAgreementWaitMsMax: int(o.schemaAgreementWaitMsMax, '--schema-agreement-wait-ms-max'),
     keepAliveMs: int(o.keepAliveMs, '--keep-alive-ms'),
     healthIntervalMs: int(o.healthIntervalMs, '--health-interval-ms'),
     suspectAfterMisses: int(o.suspectAfterMisses, '--suspect-after-misses'),

@@ -28,7 +28,9 @@ export function tableCommand(): Command {
     .option('--url <url>', 'sluice node URL', DEFAULT_URL)
     .action(async (o: UrlOption & CreateOptions) => {
       const body = await createBody(o);
-      print(await requestJson(`${o.url}/v1/tables`, { method: 'POST', body, headers: { 'content-type': 'application/json' } }));
+      const created = await requestJson(`${o.url}/v1/tables`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+      print(created);
+      warnIfNotAcknowledged(created);
     });
   table
     .command('list')
@@ -54,7 +56,9 @@ export function tableCommand(): Command {
     .option('--url <url>', 'sluice node URL', DEFAULT_URL)
     .action(async (name: string, o: UrlOption & { file: string }) => {
       const body = await readDefinition(o.file);
-      print(await requestJson(`${o.url}/v1/tables/${encodeURIComponent(name)}/schema`, { method: 'PATCH', body, headers: { 'content-type': 'application/json' } }));
+      const altered = await requestJson(`${o.url}/v1/tables/${encodeURIComponent(name)}/schema`, { method: 'PATCH', body, headers: { 'content-type': 'application/json' } });
+      print(altered);
+      warnIfNotAcknowledged(altered);
     });
   table.addCommand(tableLimitsCommand());
   return table;
@@ -104,6 +108,18 @@ async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * A warning on stderr when some live node had not loaded the change when the
+ * node answered: the change is stored, but a write through such a node may
+ * meet the old schema for a moment (it catches up on refusal, decision 57).
+ */
+export function warnIfNotAcknowledged(answer: unknown): void {
+  const a = answer as { acknowledged?: unknown; pendingNodes?: unknown; version?: unknown } | null;
+  if (a === null || typeof a !== 'object' || a.acknowledged !== false) return;
+  const nodes = Array.isArray(a.pendingNodes) && a.pendingNodes.length > 0 ? a.pendingNodes.join(', ') : 'unknown (etcd could not be read)';
+  process.stderr.write(`warning: the change is stored, but not every node had loaded schema version ${String(a.version)} when the node answered; not yet: ${nodes}\n`);
 }
 
 function print(value: unknown): void {

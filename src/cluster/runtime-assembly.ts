@@ -143,7 +143,7 @@ async function startFoundation({ life, config, catalog, log }: AssemblyContext):
   const client = await life.add('etcd', () => etcdClient(config, keys, log), (c) => c.close());
   await checkSharedConfig(client, keys, config.shards);
   const tables = await life.add('tables', async () => {
-    const t = new ClusterTables(client, keys, catalog, log);
+    const t = new ClusterTables(client, keys, catalog, log, config.nodeId);
     await t.start();
     return t;
   }, (t) => t.stop());

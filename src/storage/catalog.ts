@@ -162,6 +162,11 @@ export class Catalog {
   /** A single node's catalog is the source of truth: nothing to catch up with. */
   async refreshTable(_name: string): Promise<void> {}
 
+  /** A single node's catalog is the only copy: a change it made is loaded everywhere at once. */
+  async agreement(_name: string, _entry: TableEntry, _waitMsMax: number): Promise<{ acknowledged: boolean; pendingNodes: string[] }> {
+    return { acknowledged: true, pendingNodes: [] };
+  }
+
   /**
    * Installs a table entry decided elsewhere (the cluster catalog in etcd),
    * keeping its id; a no-op when this catalog already has that history or

@@ -4,7 +4,8 @@
  * an etcd transaction (create-if-absent for a new name and id, CAS on the
  * mod revision for a schema change); every node installs it into its local
  * catalog through a watch, and a replica that meets an unknown table id
- * reloads before refusing.
+ * reloads before refusing. Each install is reported for schema agreement
+ * (`schema-agreement.ts`) when the node has an id.
  */
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
@@ -13,6 +14,7 @@ import type { TableDef } from '../../core/schema/table-def.ts';
 import type { TableLimits } from '../../core/schema/table-limits.ts';
 import { currentDef, withLimits, type Catalog, type TableEntry } from '../../storage/catalog.ts';
 import type { EtcdKeys } from './etcd-keys.ts';
+import { SchemaAgreement, type Agreement } from './schema-agreement.ts';
 
 /** Table changes, local or cluster-wide. */
 export interface TableAdmin {
@@ -30,6 +32,12 @@ export interface TableAdmin {
    * write refused under a schema version this node may be behind on.
    */
   refreshTable(name: string): Promise<void>;
+  /**
+   * Waits up to `waitMsMax` for every live node to have loaded `entry` (just
+   * created or changed) and says whether all did; never throws. Absent: this
+   * node is the only copy (acknowledged at once).
+   */
+  agreement?(name: string, entry: TableEntry, waitMsMax: number): Promise<Agreement>;
 }
 
 /** An etcd read of one table under way, and the one that waits for it to end. */
@@ -50,12 +58,15 @@ export class ClusterTables implements TableAdmin {
   private watcher: { cancel(): Promise<void> } | undefined;
   /** Per table, the etcd read under way and the one queued behind it (refreshTable). */
   private readonly tableReads = new Map<string, TableReads>();
+  /** Reports of what this node loaded, and the wait for the others' (undefined without a node id: nothing reported). */
+  private readonly agreements: SchemaAgreement | undefined;
 
-  constructor(client: Etcd3, keys: EtcdKeys, catalog: Catalog, log: Logger) {
+  constructor(client: Etcd3, keys: EtcdKeys, catalog: Catalog, log: Logger, nodeId?: string) {
     this.client = client;
     this.keys = keys;
     this.catalog = catalog;
     this.log = log;
+    this.agreements = nodeId === undefined ? undefined : new SchemaAgreement(client, keys, nodeId, catalog, log);
   }
 
   /** Publishes the built-in tables, loads every table, and follows changes. */
@@ -68,7 +79,7 @@ export class ClusterTables implements TableAdmin {
     this.watcher = watcher;
     watcher.on('put', (kv) => {
       const entry = JSON.parse(kv.value.toString('utf8')) as TableEntry;
-      this.catalog.install(entry).catch((err: unknown) => this.log.error({ err, table: entry.name }, 'cannot install table from etcd'));
+      this.install(entry).catch((err: unknown) => this.log.error({ err, table: entry.name }, 'cannot install table from etcd'));
     });
     watcher.on('error', (err) => this.log.warn({ event: 'watch_error', err: err.message }, 'table watch error'));
     await this.reload();
@@ -82,7 +93,7 @@ export class ClusterTables implements TableAdmin {
   /** Installs every table etcd holds (also used when a replica meets an unknown table id). */
   async reload(): Promise<void> {
     const all = await this.client.getAll().prefix(this.keys.tables).strings();
-    for (const json of Object.values(all)) await this.catalog.install(JSON.parse(json) as TableEntry);
+    for (const json of Object.values(all)) await this.install(JSON.parse(json) as TableEntry);
   }
 
   /** Installs every table etcd holds: a read that met a schema version the watch has not brought yet. */
@@ -117,7 +128,7 @@ export class ClusterTables implements TableAdmin {
     const run = (async () => {
       try {
         const json = await this.client.get(this.keys.table(name)).string();
-        if (json !== null) await this.catalog.install(JSON.parse(json) as TableEntry);
+        if (json !== null) await this.install(JSON.parse(json) as TableEntry);
       } finally {
         state.running = undefined;
         if (state.queued === undefined) this.tableReads.delete(name);
@@ -137,7 +148,7 @@ export class ClusterTables implements TableAdmin {
         .and(this.keys.tableId(entry.id), 'Create', '==', 0)
         .then(...this.putOps(entry))
         .commit();
-      if (res.succeeded) return this.catalog.install(entry);
+      if (res.succeeded) return this.install(entry);
       if ((await this.client.get(this.keys.table(def.name)).string()) !== null) {
         throw new SluiceError('TABLE_EXISTS', `table ${JSON.stringify(def.name)} already exists`);
       }
@@ -166,14 +177,26 @@ export class ClusterTables implements TableAdmin {
       if (kv === undefined) throw new SluiceError('TABLE_NOT_FOUND', `table ${JSON.stringify(name)} does not exist`);
       const entry = JSON.parse(kv.value.toString('utf8')) as TableEntry;
       const updated = change(entry);
-      if (updated === entry) return this.catalog.install(entry);
+      if (updated === entry) return this.install(entry);
       const put = await this.client
         .if(this.keys.table(name), 'Mod', '==', kv.mod_revision)
         .then(this.client.put(this.keys.table(name)).value(JSON.stringify(updated)))
         .commit();
-      if (put.succeeded) return this.catalog.install(updated);
+      if (put.succeeded) return this.install(updated);
     }
     throw new SluiceError('NO_QUORUM', `${what} of ${name} lost ${CAS_ATTEMPTS} races in a row`);
+  }
+
+  /** Waits for every live node to report `entry`'s version (acknowledged at once without a node id: nothing to compare). */
+  agreement(name: string, entry: TableEntry, waitMsMax: number): Promise<Agreement> {
+    return this.agreements?.await(name, entry, waitMsMax) ?? Promise.resolve({ acknowledged: true, pendingNodes: [] });
+  }
+
+  /** Installs `entry` into the local catalog, then reports what the catalog holds of it. */
+  private async install(entry: TableEntry): Promise<TableEntry> {
+    const installed = await this.catalog.install(entry);
+    this.agreements?.report(entry.name);
+    return installed;
   }
 
   private putOps(entry: TableEntry) {

@@ -9,6 +9,8 @@
  *                     election/<prefix>election/, outside the prefix: etcd3's layout)
  *   tables/<name>   → TableEntry JSON (the cluster catalog)
  *   table-ids/<id>  → table name (makes a table id unique)
+ *   loaded/<table>/<id> → {"id", "version"}: the version of the table node
+ *                        <id> has loaded (schema agreement)
  *   config          → settings every node must share (shard count)
  *   decommission/<id> → an operator asked node <id> to leave the ring
  *   ready/<epoch>/<id> → node <id> has copied the shards it gains in the
@@ -57,6 +59,12 @@ export class EtcdKeys {
   }
   table(name: string): string {
     return `${this.tables}${name}`;
+  }
+  loadedTable(name: string): string {
+    return `${this.prefix}loaded/${name}/`;
+  }
+  loaded(name: string, nodeId: string): string {
+    return `${this.loadedTable(name)}${nodeId}`;
   }
   tableId(id: number): string {
     return `${this.prefix}table-ids/${id}`;

@@ -44,7 +44,7 @@ export function registerTableRoutes(app: FastifyInstance, ctx: ApiContext): void
     const letterProblems = isDeadLetterTable(def.name) ? letterTableProblems(def) : [];
     if (letterProblems.length > 0) throw new SluiceError('INVALID_TABLE_DEFINITION', `a dead-letter table must take the node's letters: ${letterProblems[0]?.path} ${letterProblems[0]?.message}`, letterProblems);
     const entry = await tables.create(def, Date.now(), limits);
-    return send(reply, 201, describe(entry, ctx.config.eventTimeAheadMsMax));
+    return send(reply, 201, { ...describe(entry, ctx.config.eventTimeAheadMsMax), ...(await agreement(ctx, entry)) });
   });
   app.get('/v1/tables', needs(ANY_TOKEN), async (request, reply) => {
     const { catalog } = ctx.services();
@@ -79,8 +79,19 @@ export function registerTableRoutes(app: FastifyInstance, ctx: ApiContext): void
     const patch = schemaPart(await readJson(request), describeLimits(table.limits, ctx.config.eventTimeAheadMsMax));
     const namesVersion = typeof patch === 'object' && patch !== null && 'version' in patch;
     const entry = await tables.evolve(request.params.table, (current) => keepsLetterFields(notOvertaken(current, evolveSchema(current, patch, Date.now(), ctx.config.aliasTtlMs), namesVersion ? current.version : seenVersion)));
-    return send(reply, 200, describe(entry, ctx.config.eventTimeAheadMsMax));
+    return send(reply, 200, { ...describe(entry, ctx.config.eventTimeAheadMsMax), ...(await agreement(ctx, entry)) });
   });
+}
+
+/**
+ * Whether every live node has loaded `entry`, waited for up to
+ * `schemaAgreementWaitMsMax` (schema-agreement.ts): the change is stored
+ * whatever this says, so it never turns the answer into an error.
+ */
+async function agreement(ctx: ApiContext, entry: TableEntry): Promise<{ acknowledged: boolean; pendingNodes: string[] }> {
+  const { tables } = ctx.services();
+  if (tables.agreement === undefined) return { acknowledged: true, pendingNodes: [] };
+  return tables.agreement(entry.name, entry, ctx.config.schemaAgreementWaitMsMax);
 }
 
 /**
