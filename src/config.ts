@@ -587,7 +587,7 @@ export interface NodeConfig {
    * @default 1 KiB
    */
   readonly keyBytesMax: number;
-  /** How long an alias of a renamed field keeps accepting writes. @default 7 days */
+  /** How long an alias of a renamed field keeps accepting writes (`--alias-ttl-ms`). @default 7 days */
   readonly aliasTtlMs: number;
   /**
    * How far an event time (a table's timeField) may be ahead of the node's
@@ -1000,6 +1000,8 @@ const BOUNDS: Partial<Record<NumericKey, readonly [number, number]>> = {
   importBodyBytesMax: [1 * MiB, 16 * 1024 * MiB],
   shutdownGraceMs: [0, 600_000],
   schemaAgreementWaitMsMax: [0, 600_000],
+  // From 1 ms (a rename meant to take effect at once; tests) to ten years.
+  aliasTtlMs: [1, 3650 * 86_400_000],
   grpcPort: [0, 65535],
   grpcStreamsMax: [1, 100_000],
   grpcUnaryReadsMax: [1, 100_000],

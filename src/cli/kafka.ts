@@ -94,7 +94,8 @@ async function runKafka(o: KafkaOptions): Promise<void> {
     primaryKey = table.primaryKey;
     if (o.format === 'protobuf') {
       if (table.proto === undefined) throw new Error('it has no protobuf message (create it with "proto" to read protobuf values)');
-      door.useProto(table.proto, table.fields);
+      // Described again when a write is refused for a schema reason: a rename after this start must not break it.
+      door.useProto(table.proto, table.fields, { name: o.table, version: table.version });
     }
   } catch (err) {
     throw new CliError(`table ${o.table} at ${o.url}: ${(err as Error).message}`, 2);

@@ -67,6 +67,7 @@ export interface ServeOptions extends KafkaSecurityFlags {
   onPartition: string;
   leaseTtlMs: string;
   schemaAgreementWaitMsMax: string;
+  aliasTtlMs: string;
   keepAliveMs: string;
   healthIntervalMs: string;
   suspectAfterMisses: string;
@@ -177,6 +178,7 @@ export function serveCommand(): Command {
     .option('--etcd-user <name>', 'etcd user, when etcd\'s RBAC is on (with --etcd-password-file)')
     .option('--etcd-password-file <file>', 'a file holding the etcd user\'s password (trimmed; only its owner may read it; there is no flag for the password itself)')
     .addOption(new Option('--on-partition <mode>', 'when W replicas are unreachable: refuse (503) or buffer (202, degraded)').choices(['refuse', 'buffer']).default(d.onPartition))
+    .option('--alias-ttl-ms <ms>', 'how long the old name of a renamed field keeps accepting writes', String(d.aliasTtlMs))
     .option('--schema-agreement-wait-ms-max <ms>', 'a table create or schema change waits this long at most for every live node to load it (then answers "acknowledged": false)', String(d.schemaAgreementWaitMsMax))
     .option('--lease-ttl-ms <ms>', 'etcd lease TTL of the node\'s registration', String(d.leaseTtlMs))
     .option('--keep-alive-ms <ms>', 'etcd lease keep-alive period', String(d.keepAliveMs))
@@ -337,6 +339,7 @@ export function serveConfig(o: ServeOptions): NodeConfig {
     etcdPasswordFile: o.etcdPasswordFile ?? '',
     onPartition: o.onPartition as NodeConfig['onPartition'],
     leaseTtlMs: int(o.leaseTtlMs, '--lease-ttl-ms'),
+    aliasTtlMs: int(o.aliasTtlMs, '--alias-ttl-ms'),
     schemaAgreementWaitMsMax: int(o.schemaAgreementWaitMsMax, '--schema-agreement-wait-ms-max'),
     keepAliveMs: int(o.keepAliveMs, '--keep-alive-ms'),
     healthIntervalMs: int(o.healthIntervalMs, '--health-interval-ms'),

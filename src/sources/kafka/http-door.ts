@@ -11,6 +11,15 @@
  * first: one that is not JSON is refused locally (INVALID_JSON,
  * dead-lettered by the source) and ends its run; a pretty-printed one is
  * re-serialized on one line.
+ *
+ * Protobuf values are decoded here under the table's field names as
+ * described when the door was set up (a field renamed since takes its new
+ * name through its aliases). A schema change after that (a rename whose
+ * alias then expires, a removed field) makes the node refuse the names the
+ * stale decoder sends, so a batch with a refusal a later version could
+ * lift (VERSION_DEPENDENT_CODES) describes the table again and, if its
+ * version moved, is decoded and posted once more under the new names: the
+ * dedupe keys make the records already written answer with their ids.
  */
 import { isUtf8 } from 'node:buffer';
 import { SluiceError, type ErrorCode } from '../../core/errors.ts';
@@ -23,6 +32,15 @@ import type { WriteResult } from '../../ingest/pipeline.ts';
 import { ListedIds } from '../../ingest/request-ids.ts';
 import { protoDecoder, type ProtoBinding, type ProtoDecoder } from '../../core/schema/proto-schema.ts';
 import type { FieldDef } from '../../core/schema/table-def.ts';
+import { VERSION_DEPENDENT_CODES } from '../../core/schema/violation.ts';
+
+/** What `describe` reads of a table. */
+export interface DescribedTable {
+  readonly primaryKey?: string;
+  readonly proto?: ProtoBinding;
+  readonly fields?: FieldDef[];
+  readonly version?: number;
+}
 
 /** Answers that mean "later": retried by the source with back-off. */
 const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
@@ -42,6 +60,10 @@ export class HttpDoor implements SourceDoor {
   private readonly headers: Readonly<Record<string, string>>;
   private readonly inFlight: Admission;
   private proto: ProtoDecoder | undefined;
+  /** The table this door's decoder was built from: its name and schema version. */
+  private protoTable: { name: string; version: number | undefined } | undefined;
+  /** A describe under way after a refusal: batches refused at once share it. */
+  private protoRefresh: Promise<void> | undefined;
 
   /** `url`: the node's base URL; `inFlightMax`: batches posted at once; `headers`: sent with every request (the bearer token). */
   constructor(url: string, inFlightMax: number, headers: Readonly<Record<string, string>> = {}) {
@@ -66,19 +88,46 @@ export class HttpDoor implements SourceDoor {
   }
 
   /** The table's primary key and protobuf message (fails with the node's error when the table is missing). */
-  async describe(table: string): Promise<{ primaryKey?: string; proto?: ProtoBinding; fields?: FieldDef[] }> {
+  async describe(table: string): Promise<DescribedTable> {
     const res = await fetch(`${this.url}/v1/tables/${encodeURIComponent(table)}`, { headers: this.headers });
-    const body = (await res.json()) as { primaryKey?: string; proto?: ProtoBinding; fields?: FieldDef[]; error?: { code: ErrorCode; message: string } };
+    const body = (await res.json()) as DescribedTable & { error?: { code: ErrorCode; message: string } };
     if (!res.ok) throw new SluiceError(body.error?.code ?? 'INTERNAL', body.error?.message ?? `HTTP ${res.status}`);
     return body;
   }
 
-  /** Decodes protobuf frames here, with the table's message, before they go out as NDJSON (under the names of `fields`, as described). */
-  useProto(binding: ProtoBinding, fields?: readonly FieldDef[]): void {
+  /** Decodes protobuf frames here, with the table's message, before they go out as NDJSON (under the names of `fields`, as described); `table` is described again after a schema refusal. */
+  useProto(binding: ProtoBinding, fields?: readonly FieldDef[], table?: { name: string; version: number | undefined }): void {
     this.proto = protoDecoder(binding, fields);
+    this.protoTable = table;
   }
 
   private async post(req: DoorWrite): Promise<WriteResult> {
+    const decoder = this.proto;
+    const result = await this.postOnce(req);
+    if (req.frameFormat !== 'protobuf' || !result.rejected.some((r) => VERSION_DEPENDENT_CODES.has(r.code))) return result;
+    await this.refreshProto(req.table);
+    // The same decoder: the schema did not move, and the refusal stands.
+    return this.proto === decoder ? result : this.postOnce(req);
+  }
+
+  /** Describes the table again and rebuilds the decoder when its schema version moved; shared by batches refused meanwhile. */
+  private refreshProto(table: string): Promise<void> {
+    const known = this.protoTable;
+    if (known === undefined || known.name !== table) return Promise.resolve();
+    this.protoRefresh ??= (async () => {
+      try {
+        const fresh = await this.describe(table);
+        if (fresh.proto !== undefined && fresh.version !== known.version) this.useProto(fresh.proto, fresh.fields, { name: table, version: fresh.version });
+      } catch {
+        // The node is unreachable or the table is gone: the refusal stands, as it would have.
+      } finally {
+        this.protoRefresh = undefined;
+      }
+    })();
+    return this.protoRefresh;
+  }
+
+  private async postOnce(req: DoorWrite): Promise<WriteResult & { rejected: Rejection[] }> {
     if (req.frames === undefined || req.dedupe === undefined || !('prefixes' in req.dedupe)) {
       throw new Error('HttpDoor writes framed batches with per-record dedupe keys only');
     }
