@@ -177,28 +177,38 @@ const BESIDE = new Set([
   'protocol-dead-letters', 'readiness', 'schema-and-cli', 'status-page-tls', 'table-limits', 'token-cli', 'wal-corruption',
 ]);
 
-/** Runs the process tests in two lanes at once; the second lane's report is printed after the first's. */
+/** Runs `node --test` on `files` one at a time, its report to `stdio`; resolves with its exit code. */
+async function testFiles(files, stdio) {
+  const args = ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files];
+  const child = spawn(process.execPath, args, { cwd: root, stdio, env: testEnv });
+  const [code] = await once(child, 'exit');
+  return code ?? 1;
+}
+
+/**
+ * Runs the process tests in two lanes at once; the second lane's report is printed after the first's.
+ * The first lane is two runs (node --test orders the files of one run itself): the Kafka tests, then the rest.
+ */
 async function runProcessTests(files) {
   const name = (f) => path.basename(f, '.test.ts');
   const beside = files.filter((f) => BESIDE.has(name(f)));
-  const first = files.filter((f) => !BESIDE.has(name(f))).sort((a, b) => Number(!name(a).startsWith('kafka')) - Number(!name(b).startsWith('kafka')) || a.localeCompare(b));
-  const args = (list) => ['--test', '--test-concurrency=1', '--test-reporter=spec', ...list];
+  const kafka = files.filter((f) => !BESIDE.has(name(f)) && name(f).startsWith('kafka'));
+  const rest = files.filter((f) => !beside.includes(f) && !kafka.includes(f));
   const report = path.join(os.tmpdir(), `sluice-test-lane-${process.pid}.log`);
   const fd = openSync(report, 'w');
-  console.log(`$ node ${args(beside).join(' ')}   (second lane, reported at the end)`);
-  const lane = spawn(process.execPath, args(beside), { cwd: root, stdio: ['ignore', fd, fd], env: testEnv });
+  console.log(`$ node --test ${beside.join(' ')}   (second lane, reported at the end)`);
+  const lane = testFiles(beside, ['ignore', fd, fd]);
   closeSync(fd);
-  const laneExit = once(lane, 'exit');
-  console.log(`$ node ${args(first).join(' ')}`);
-  // Asynchronous, so this process can wait for both lanes.
-  const main = spawn(process.execPath, args(first), { cwd: root, stdio: 'inherit', env: testEnv });
-  const [mainCode] = await once(main, 'exit');
-  const [laneCode] = await laneExit;
+  console.log(`$ node --test ${kafka.join(' ')}`);
+  const kafkaCode = await testFiles(kafka, 'inherit');
+  console.log(`$ node --test ${rest.join(' ')}`);
+  const restCode = await testFiles(rest, 'inherit');
+  const laneCode = await lane;
   console.log('\n# second lane: the process tests run beside the others\n');
   process.stdout.write(readFileSync(report));
   rmSync(report, { force: true });
-  if (mainCode !== 0) process.exit(mainCode ?? 1);
-  if (laneCode !== 0) process.exit(laneCode ?? 1);
+  const failed = [kafkaCode, restCode, laneCode].find((c) => c !== 0);
+  if (failed !== undefined) process.exit(failed);
 }
 
 const only = process.argv.slice(2);
