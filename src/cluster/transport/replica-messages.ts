@@ -388,13 +388,16 @@ interface Field {
 type Shape = readonly (readonly [name: string, field: Field])[];
 
 const UINT64_DECIMAL = /^[0-9]{1,20}$/;
+/** 2^64 - 1: twenty digits compare as strings once their lengths are equal. */
+const UINT64_MAX_DECIMAL = '18446744073709551615';
 const isInt = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
-const isDecimal = (v: unknown): boolean => typeof v === 'string' && UINT64_DECIMAL.test(v);
+const isDecimal = (v: unknown): boolean => typeof v === 'string' && UINT64_DECIMAL.test(v) && (v.length < UINT64_MAX_DECIMAL.length || v <= UINT64_MAX_DECIMAL);
 const isBytes = (v: unknown): boolean => Buffer.isBuffer(v);
 const isPair = (v: unknown, first: (x: unknown) => boolean, second: (x: unknown) => boolean): boolean =>
   Array.isArray(v) && v.length === 2 && first(v[0]) && second(v[1]);
 const isString = (v: unknown): boolean => typeof v === 'string';
-const isLeafEntry = (v: unknown): boolean => isPair(v, isBytes, isString) || (Array.isArray(v) && v.length === 3 && isBytes(v[0]) && isString(v[1]) && isBytes(v[2]));
+// The version is read with BigInt (leaf-pages.ts): a decimal, or BigInt would throw a plain SyntaxError, or read hex and blanks.
+const isLeafEntry = (v: unknown): boolean => isPair(v, isBytes, isDecimal) || (Array.isArray(v) && v.length === 3 && isBytes(v[0]) && isDecimal(v[1]) && isBytes(v[2]));
 
 const int: Field = { expected: 'an integer >= 0', ok: isInt };
 const number: Field = { expected: 'a number', ok: (v) => typeof v === 'number' };
@@ -437,7 +440,7 @@ const SHAPES: { readonly [M in ReplicaMethod]: { readonly request: Shape; readon
   },
   LeafEntries: {
     request: [['shard', int], ['tableId', optional(int)], ['leaves', arrayOf(int.expected, isInt)], ['paged', optional(boolean)], ['after', optional(bytes)], ['summary', optional(int)], ['keys', optional(boolean)]],
-    reply: [['entries', arrayOf('[key: bin, version: string, extra?: bin]', isLeafEntry)], ['next', optional(bytes)]],
+    reply: [['entries', arrayOf('[key: bin, version: decimal, extra?: bin]', isLeafEntry)], ['next', optional(bytes)]],
   },
   Fetch: {
     request: [['keys', arrayOf(bytes.expected, isBytes)], ['withDedupeKeys', optional(boolean)]],

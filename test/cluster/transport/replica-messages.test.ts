@@ -96,8 +96,8 @@ test('fields of the wrong type are refused, naming the field and what was expect
     ['Merkle', 'request', { shard: 1, minEpoch: -2 }, 'minEpoch', /an integer >= 0/],
     ['Merkle', 'reply', { tree: 'abc' }, 'tree', /bytes/],
     ['LeafEntries', 'request', { shard: 1, leaves: [1, 'x'] }, 'leaves[1]', /an integer >= 0/],
-    ['LeafEntries', 'reply', { entries: [[key, 5n.toString()], [key, 5]] }, 'entries[1]', /\[key: bin, version: string, extra\?: bin\]/],
-    ['LeafEntries', 'reply', { entries: [[key, '5', key], [key, '5', 'digest']] }, 'entries[1]', /\[key: bin, version: string, extra\?: bin\]/],
+    ['LeafEntries', 'reply', { entries: [[key, 5n.toString()], [key, 5]] }, 'entries[1]', /\[key: bin, version: decimal, extra\?: bin\]/],
+    ['LeafEntries', 'reply', { entries: [[key, '5', key], [key, '5', 'digest']] }, 'entries[1]', /\[key: bin, version: decimal, extra\?: bin\]/],
     ['LeafEntries', 'request', { shard: 1, leaves: [1], summary: 'two' }, 'summary', /an integer >= 0/],
     ['LeafEntries', 'request', { shard: 1, leaves: [1], keys: 1 }, 'keys', /true or false/],
     ['Merkle', 'request', { shard: 1, summary: -1 }, 'summary', /an integer >= 0/],
@@ -124,6 +124,15 @@ test('a LookupPks reply whose id or version is not a decimal is refused at decod
     }
   }
   assert.deepEqual(decodeReply('LookupPks', encodeMessage({ entries: [['18446744073709551615', '0'], null] })), { entries: [['18446744073709551615', '0'], null] });
+});
+
+test('a LeafEntries reply whose version is not a decimal is refused at decode; a decimal past 2^64 - 1 is no uint64 anywhere', () => {
+  const key = Buffer.from('k');
+  for (const v of ['x1', '', '0x10', ' 12', '-1', '18446744073709551616', '99999999999999999999']) {
+    assert.throws(() => decodeReply('LeafEntries', encodeMessage({ entries: [[key, '5'], [key, v]] })), refusedFor('LeafEntries', 'reply', 'entries[1]', /\[key: bin, version: decimal, extra\?: bin\]/), JSON.stringify(v));
+  }
+  assert.throws(() => decodeReply('Write', encodeMessage({ lsn: '18446744073709551616' })), refusedFor('Write', 'reply', 'lsn', /a decimal/));
+  assert.deepEqual(decodeReply('Write', encodeMessage({ lsn: '18446744073709551615' })), { lsn: '18446744073709551615' });
 });
 
 test('the refusal names the field in its details as a path', () => {
