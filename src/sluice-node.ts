@@ -260,6 +260,8 @@ export class SluiceNode {
       this.app.server.closeAllConnections();
     }, this.config.shutdownGraceMs);
     this.grpc?.setNotServing();
+    // Batches waiting for room or a table's rate are answered SHUTTING_DOWN now: those waits have no bound of their own.
+    this.ctx.door.shutdown();
     this.tls?.stop();
     // Streaming sources first: their writes in flight finish and are committed upstream while the store is open.
     await Promise.all(this.streams.map((s) => s.stop()));

@@ -6,6 +6,7 @@
  * routing, durability and metrics.
  */
 import { SluiceError } from '../core/errors.ts';
+import { stoppedError } from './stopped-error.ts';
 import type { Admission, AdmissionTicket } from './admission.ts';
 import { countWrite, type IngestorProgress } from './ingestor.ts';
 import type { IngestPipeline, WriteRequest, WriteResult } from './pipeline.ts';
@@ -23,7 +24,7 @@ const ADMISSION_POLL_MS = 5;
 export async function waitForTicket(tryAcquire: () => AdmissionTicket | undefined, signal: AbortSignal, onWait?: () => void): Promise<AdmissionTicket> {
   let waited = false;
   for (;;) {
-    if (signal.aborted) throw new SluiceError('SHUTTING_DOWN', 'the source stopped while waiting for room');
+    if (signal.aborted) throw stoppedError(signal, 'the source stopped while waiting for room');
     const ticket = tryAcquire();
     if (ticket !== undefined) return ticket;
     if (!waited) {
@@ -49,11 +50,25 @@ export interface SourceDoor {
 export class IngestDoor implements SourceDoor {
   private readonly admission: Admission;
   private readonly pipeline: () => IngestPipeline;
+  /** Aborted when the node stops: every wait for admission or a table's rate ends then, not at the shutdown grace. */
+  private readonly closing = new AbortController();
 
   /** `pipeline` throws NOT_READY / SHUTTING_DOWN while the node cannot write. */
   constructor(admission: Admission, pipeline: () => IngestPipeline) {
     this.admission = admission;
     this.pipeline = pipeline;
+  }
+
+  /**
+   * The node is stopping: every batch waiting for room or for its table's
+   * rate (a stream's, an import's, a Kafka source's) fails at once with
+   * SHUTTING_DOWN, before it is written; writes past their waits finish.
+   * A rate wait can be hours and an admission wait as long as the writes
+   * ahead of it, so holding the stop on them would wait out the grace and
+   * then cut the callers off without an answer.
+   */
+  shutdown(): void {
+    this.closing.abort(new SluiceError('SHUTTING_DOWN', 'the node is stopping; send the batch again (to another node, or once this one is back)'));
   }
 
   /** Room for `bytes` now, or undefined: a request/response source answers OVERLOADED. */
@@ -67,7 +82,7 @@ export class IngestDoor implements SourceDoor {
    * `signal` aborts.
    */
   admit(bytes: number, signal: AbortSignal, onWait?: () => void): Promise<AdmissionTicket> {
-    return waitForTicket(() => this.admission.tryAcquire(bytes), signal, onWait);
+    return waitForTicket(() => this.admission.tryAcquire(bytes), AbortSignal.any([signal, this.closing.signal]), onWait);
   }
 
   /** The pipeline's encode context for a source that encodes its records itself (IngestPipeline.encodeParams). */
@@ -84,7 +99,9 @@ export class IngestDoor implements SourceDoor {
       ticket.release();
       throw err;
     }
-    const result = await pipeline.write({ ...req, ticket });
+    // A batch that may wait for its table's rate stops waiting when its source stops or the node does.
+    const signal = req.rateLimit !== 'wait' ? req.signal : req.signal === undefined ? this.closing.signal : AbortSignal.any([req.signal, this.closing.signal]);
+    const result = await pipeline.write({ ...req, ...(signal === undefined ? {} : { signal }), ticket });
     countWrite(progress, result);
     return result;
   }

@@ -19,6 +19,7 @@ import type { OtlpBodyOptions } from './formats/otlp/encode-otlp.ts';
 import type { RowEncodeParams } from './formats/encode-rows.ts';
 import type { AdmissionTicket } from './admission.ts';
 import { DedupeFence, type FenceClaim } from './dedupe-fence.ts';
+import { stoppedError } from './stopped-error.ts';
 import { DEAD_LETTER_VIOLATIONS_MAX } from '../config.ts';
 import { VERSION_DEPENDENT_CODES } from '../core/schema/violation.ts';
 import { BATCH_FENCED_DIGITS_MAX } from '../core/codec/record-batch-v1.ts';
@@ -389,8 +390,8 @@ export class IngestPipeline {
     if (waitMs <= 0) return;
     this.observer.onRateWait?.(entry.name, waitMs);
     // The tokens are taken; a source that stops meanwhile gives up at once (its batch is re-delivered or re-sent).
-    const stopped = (): SluiceError => new SluiceError('SHUTTING_DOWN', `the source stopped while waiting for table ${entry.name}'s rate limit`);
     const signal = req.signal;
+    const stopped = (): SluiceError => stoppedError(signal, `the source stopped while waiting for table ${entry.name}'s rate limit`);
     if (signal?.aborted === true) throw stopped();
     // Asked again every RATE_WAIT_RECHECK_MS under the table's limits of the moment: a limit raised or removed
     // meanwhile ends the wait, which the debt at the old rate could make weeks (and no timer may pass 2^31 - 1 ms).
