@@ -255,9 +255,11 @@ export class SluiceNode {
   private async doStop(): Promise<void> {
     this.phaseValue = 'stopping';
     this.log.info({ event: 'stopping' }, 'stopping');
+    // Both listeners: a request stalled on the ops listener (headers never ended; it has no request timeout) held the stop without end.
     const grace = setTimeout(() => {
       this.log.warn({ event: 'shutdown_grace_expired' }, 'closing remaining connections');
       this.app.server.closeAllConnections();
+      this.metricsApp?.server.closeAllConnections();
     }, this.config.shutdownGraceMs);
     this.grpc?.setNotServing();
     // Batches waiting for room or a table's rate are answered SHUTTING_DOWN now: those waits have no bound of their own.
@@ -272,13 +274,10 @@ export class SluiceNode {
     }, STOP_IDLE_REAP_MS);
     try {
       await Promise.all([this.ctx.endpoints.http.stop(), this.ctx.endpoints.grpc.stop(), this.grpc?.stop(this.config.shutdownGraceMs)]);
-    } finally {
-      clearTimeout(grace);
-    }
-    try {
       // The ops listener (metrics, status page) too: a scrape answered as the stop began leaves its connection idle.
       await this.metricsApp?.close();
     } finally {
+      clearTimeout(grace);
       clearInterval(reaper);
     }
     await this.cluster?.stop();

@@ -7,6 +7,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { freePort } from './etcd.ts';
 import { NodeProcess, authHeaders, http, sleep, tempDir } from './harness.ts';
@@ -103,4 +105,52 @@ test('SIGTERM while writes wait for a rate limit and for admission (gRPC streams
   const stored = (await http(`${again.url}/v1/tables/payments/export`)).text.trim().split('\n').map((l) => JSON.parse(l) as { txn_id: string });
   assert.equal(stored.length, 100, 'the first batch, whole, and nothing of the batches that waited');
   assert.ok(stored.every((r) => r.txn_id.startsWith('a-')));
+});
+
+/** A raw connection that sends `head` and nothing more (a client stalled mid-request); destroyed when the test ends. */
+async function stalledRequest(t: { after: (fn: () => void) => void }, port: number, head: string): Promise<{ received: () => string; closed: Promise<void> }> {
+  const socket = connect(port, '127.0.0.1');
+  t.after(() => socket.destroy());
+  await once(socket, 'connect');
+  let received = '';
+  socket.setEncoding('utf8').on('data', (s: string) => (received += s));
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  socket.on('error', () => undefined);
+  socket.write(head);
+  return { received: () => received, closed };
+}
+
+async function stopWithin(node: NodeProcess): Promise<number> {
+  const started = Date.now();
+  node.child.kill('SIGTERM');
+  let timer: NodeJS.Timeout | undefined;
+  const exit = await Promise.race([node.waitExit(), new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), 60_000)))]);
+  clearTimeout(timer);
+  assert.ok(exit !== undefined, `the node did not exit within 60 s of SIGTERM: ${JSON.stringify(node.logs.slice(-3))}`);
+  assert.equal(exit.code, 0, node.stderr);
+  assert.equal(node.logs.at(-1)?.['event'], 'stopped', 'the last log line says the node stopped');
+  return Date.now() - started;
+}
+
+test('SIGTERM with an import whose client waits for 100 Continue and never sends the file: exit 0 within the grace, nothing written', { timeout: 120_000 }, async (t) => {
+  const dataDir = tempDir(t);
+  const node = await NodeProcess.start(t, { dataDir });
+  assert.equal((await http(`${node.url}/v1/tables`, { method: 'POST', body: JSON.stringify(PAYMENTS) })).status, 201);
+  const expecting = await stalledRequest(t, Number(new URL(node.url).port), `POST /v1/tables/payments/import HTTP/1.1\r\nHost: x\r\nAuthorization: ${authHeaders()['authorization'] ?? ''}\r\nContent-Type: text/csv\r\nContent-Length: 1000000\r\nExpect: 100-continue\r\n\r\n`);
+  await sleep(500);
+  const ms = await stopWithin(node);
+  assert.ok(ms < GRACE_MS + 3_000, `the stop took ${ms} ms, past its grace`);
+  await expecting.closed;
+  const again = await NodeProcess.start(t, { dataDir });
+  assert.equal((await http(`${again.url}/v1/tables/payments/export`)).text.trim(), '', 'nothing of the import was written');
+});
+
+test('SIGTERM with a scraper whose headers never end on the ops listener (--metrics-listen): exit 0 within the grace', { timeout: 120_000 }, async (t) => {
+  const node = await NodeProcess.start(t, { dataDir: tempDir(t), args: ['--metrics-listen', '127.0.0.1:0'] });
+  const opsPort = Number((node.events('metrics_listening')[0]?.['address'] as { port: number }).port);
+  const scraper = await stalledRequest(t, opsPort, 'GET /metrics HTTP/1.1\r\nHost: x\r\n');
+  await sleep(500);
+  const ms = await stopWithin(node);
+  assert.ok(ms < GRACE_MS + 3_000, `the stop took ${ms} ms, past its grace`);
+  await scraper.closed;
 });
