@@ -3,7 +3,9 @@
  * admission, an import mid-file): the node answers each wait at once with
  * the retryable SHUTTING_DOWN, writes nothing half and exits 0 well within
  * its shutdown grace (`shutdownGraceMs`, 10 s), whatever the clients do
- * meanwhile (a stream ended, a call cancelled).
+ * meanwhile (a stream ended, a call cancelled). Requests stalled mid-way
+ * (a body that never comes, headers never ended, on either listener) and
+ * reads at the read barrier end within the grace.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -153,4 +155,36 @@ test('SIGTERM with a scraper whose headers never end on the ops listener (--metr
   const ms = await stopWithin(node);
   assert.ok(ms < GRACE_MS + 3_000, `the stop took ${ms} ms, past its grace`);
   await scraper.closed;
+});
+
+test('SIGTERM while reads wait at the read barrier (token= reads right behind their writes, under load): exit 0 within the grace, every answered read saw its write', { timeout: 120_000 }, async (t) => {
+  const node = await NodeProcess.start(t, { dataDir: tempDir(t) });
+  assert.equal((await http(`${node.url}/v1/tables`, { method: 'POST', body: JSON.stringify(PAYMENTS) })).status, 201);
+  let stopping = false;
+  const statuses = new Map<number, number>();
+  // Each loop writes a batch and reads its last record by the write's token: the read waits until the index has it.
+  const loop = async (w: number): Promise<void> => {
+    for (let r = 0; !stopping; r++) {
+      try {
+        const written = await http(`${node.url}/v1/tables/payments/records`, { method: 'POST', body: payments(`w${w}.${r}`, 2_000), headers: { 'content-type': 'application/x-ndjson' } });
+        if (written.status !== 200) continue;
+        const id = (written.body.ids as string[]).at(-1) ?? '';
+        const read = await http(`${node.url}/v1/tables/payments/records/${id}?token=${encodeURIComponent(String(written.body.token))}`);
+        statuses.set(read.status, (statuses.get(read.status) ?? 0) + 1);
+        if (read.status === 200) assert.equal(read.body.txn_id, `w${w}.${r}-1999`);
+      } catch (err) {
+        // The node closed its listener: a request after that has no connection; the loop is done.
+        if (stopping || (err as Error).name === 'TypeError') return;
+        throw err;
+      }
+    }
+  };
+  const loops = Promise.all(Array.from({ length: 8 }, (_, w) => loop(w)));
+  await sleep(1_500);
+  const ms = await stopWithin(node);
+  stopping = true;
+  await loops;
+  assert.ok(ms < GRACE_MS, `the stop took ${ms} ms`);
+  assert.ok((statuses.get(200) ?? 0) > 0, `token reads answered: ${JSON.stringify([...statuses])}`);
+  for (const s of statuses.keys()) assert.ok(s === 200 || s === 503, `a token read answered ${s}`);
 });
