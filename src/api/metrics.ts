@@ -44,6 +44,7 @@ export class NodeMetrics {
   readonly hintsReplayed: Counter;
   readonly hintsDropped: Counter;
   readonly hintsExpired: Counter;
+  readonly hintsRefused: Counter;
   readonly readRepairRecords: Counter<'peer'>;
   readonly antiEntropyRecords: Counter<'direction'>;
   readonly replicaWriteRecords: Counter;
@@ -162,6 +163,7 @@ export class NodeMetrics {
     this.hintsWritten = new Counter({ name: 'sluice_hinted_records_total', help: 'Records stored as hints for an unreachable replica', labelNames: ['peer'], registers });
     this.hintsDropped = new Counter({ name: 'sluice_hints_dropped_total', help: 'Hints dropped because a peer\'s hint queue was full', registers });
     this.hintsExpired = new Counter({ name: 'sluice_hints_expired_total', help: 'Hints dropped unreplayed because they outlived the hint window (anti-entropy repairs their peer)', registers });
+    this.hintsRefused = new Counter({ name: 'sluice_hints_refused_total', help: 'Hints skipped because their peer refused them for good (an unknown table, an invalid batch; hints_refused logs the code)', registers });
     this.hintsReplayed = new Counter({ name: 'sluice_hints_replayed_total', help: 'Hinted batches delivered to their replica', registers });
     this.readRepairRecords = new Counter({ name: 'sluice_read_repair_records_total', help: 'Records pushed to a replica by read repair', labelNames: ['peer'], registers });
     this.antiEntropyRecords = new Counter({ name: 'sluice_anti_entropy_records_total', help: 'Records copied by Merkle anti-entropy', labelNames: ['direction'], registers });

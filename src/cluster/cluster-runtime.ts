@@ -57,6 +57,8 @@ export interface ClusterStatus {
   readonly hintsDropped: number;
   /** Hints dropped unreplayed since start because they outlived --hint-window-ms. */
   readonly hintsExpired: number;
+  /** Hints skipped since start because their peer refused them for good (decision 60: a table it does not know, a batch it finds invalid). */
+  readonly hintsRefused: number;
   readonly transactions: TransactionsStatus;
 }
 
@@ -256,6 +258,7 @@ export class ClusterRuntime {
       hintsPending: Object.values(pending).reduce((a, b) => a + b, 0),
       hintsDropped: this.hints.dropped,
       hintsExpired: this.hints.expired,
+      hintsRefused: this.hints.refused,
       transactions: this.transactions(),
     };
   }

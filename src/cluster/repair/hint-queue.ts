@@ -84,6 +84,13 @@ async function walBytes(dir: string): Promise<number> {
   return total;
 }
 
+/**
+ * Sends one hint: resolves once its peer took it, or with 'refused' when the
+ * peer answered it will never take it (the hint is skipped); rejects to stop
+ * the replay there.
+ */
+export type HintSend = (batch: Buffer) => Promise<void | 'refused'>;
+
 /** Thrown inside a WAL replay to end it early. */
 const STOP = Symbol('stop');
 
@@ -99,6 +106,8 @@ export class HintQueue {
   dropped = 0;
   /** Hints dropped unreplayed because they outlived the window, since start. */
   expired = 0;
+  /** Hints skipped because their peer refused them for good (hint-refusal.ts), since start. */
+  refused = 0;
 
   constructor(options: HintQueueOptions) {
     this.o = options;
@@ -150,9 +159,11 @@ export class HintQueue {
 
   /**
    * Delivers `target`'s hints in order through `send`, stopping at the first
-   * failure (the rest waits for the next call). One replay per peer at a time.
+   * failure (the rest waits for the next call). A hint `send` answers
+   * 'refused' for (its peer will never take it) is done with as one
+   * delivered, and counted apart. One replay per peer at a time.
    */
-  async replay(target: string, send: (batch: Buffer) => Promise<void>): Promise<void> {
+  async replay(target: string, send: HintSend): Promise<void> {
     await this.exclusive(target, (q) => this.deliver(target, q, send));
   }
 
@@ -227,23 +238,21 @@ export class HintQueue {
    * Sends `target`'s hints in order, skipping those past the window; without
    * `send`, only skips the expired ones at the head. Returns the hints expired.
    */
-  private async deliver(target: string, q: Queue, send: ((batch: Buffer) => Promise<void>) | undefined): Promise<number> {
+  private async deliver(target: string, q: Queue, send: HintSend | undefined): Promise<number> {
     if (q.wal.lastLsn <= q.delivered) return 0;
     const from = q.delivered + 1n < q.wal.firstLsn ? q.wal.firstLsn : q.delivered + 1n;
-    let sent = 0;
-    let expired = 0;
+    const done = { sent: 0, expired: 0, refused: 0 };
     try {
       await q.wal.replay(from, async (frames) => {
         for (const frame of frames) {
           const hint = decodeHint(frame, q.legacyAtMs);
-          if (this.now() - hint.atMs > this.windowMs) expired++;
+          if (this.now() - hint.atMs > this.windowMs) done.expired++;
           else if (send === undefined) {
             q.expiresAtMs = hint.atMs + this.windowMs;
             throw STOP;
-          }
+          } else if ((await send(hint.batch)) === 'refused') done.refused++;
           else {
-            await send(hint.batch);
-            sent++;
+            done.sent++;
             this.replayed++;
           }
           q.delivered = frame.lsn;
@@ -253,16 +262,17 @@ export class HintQueue {
     } catch (err) {
       if (err !== STOP) throw err;
     } finally {
-      if (sent + expired > 0) await this.advanced(target, q, sent, expired);
+      if (done.sent + done.expired + done.refused > 0) await this.advanced(target, q, done);
     }
-    return expired;
+    return done.expired;
   }
 
   /** Persists the cursor after hints were sent or expired, and frees the segments behind it. */
-  private async advanced(target: string, q: Queue, sent: number, expired: number): Promise<void> {
+  private async advanced(target: string, q: Queue, { sent, expired, refused }: { sent: number; expired: number; refused: number }): Promise<void> {
     await this.saveCursor(target, q);
     await q.wal.releaseBefore(q.delivered + 1n);
     this.expired += expired;
+    this.refused += refused;
     const remaining = String(q.wal.lastLsn - q.delivered);
     if (sent > 0) this.o.log.info({ event: 'hints_replayed', target, hints: sent, remaining }, 'hints replayed');
     // Anti-entropy is what repairs the peer for these: the periodic round, or `sluice cluster repair` when it is off.

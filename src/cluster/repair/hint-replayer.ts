@@ -18,12 +18,15 @@
  * is paced to `bytesPerSecMax` by a token bucket, a peer that answers
  * OVERLOADED or RATE_LIMITED (or fails otherwise) is retried after a
  * doubling backoff (its retry-after when longer), and expired hints of a
- * peer that is down are dropped so their disk is freed.
+ * peer that is down are dropped so their disk is freed. A hint the peer
+ * refuses for good (hint-refusal.ts: a table it does not know, a batch it
+ * finds invalid) is skipped, counted and logged with the code, so it does
+ * not hold the hints behind it until the window expires it.
  */
 import { setTimeout as sleepMs } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { DEFAULT_CONFIG, HINT_REPLAY_BACKOFF_MS_MAX } from '../../config.ts';
-import { SluiceError, isSluiceError } from '../../core/errors.ts';
+import { SluiceError, isSluiceError, type ErrorCode } from '../../core/errors.ts';
 import { SingleFlight } from '../../core/single-flight.ts';
 import { TokenBucket } from '../../core/token-bucket.ts';
 import type { Catalog } from '../../storage/catalog.ts';
@@ -31,6 +34,7 @@ import type { FailureDetector, PeerState } from '../membership/failure-detector.
 import type { Placement } from '../placement/placement.ts';
 import type { ReplicaTransport } from '../transport/replica-transport.ts';
 import type { HintQueue } from './hint-queue.ts';
+import { refusedForGood } from './hint-refusal.ts';
 import { routeHint } from './hint-route.ts';
 
 export interface HintReplayerDeps {
@@ -124,20 +128,38 @@ export class HintReplayer {
         continue;
       }
       if (this.clock.now() < (this.backoffs.get(target)?.untilMs ?? 0)) continue;
-      await this.d.hints.replay(target, (batch) => this.send(target, batch)).then(
+      const refused = new Map<ErrorCode, number>();
+      await this.d.hints.replay(target, (batch) => this.send(target, batch, refused)).then(
         () => this.backoffs.delete(target),
         (err: unknown) => this.backOff(target, err),
       );
+      // One line per code and replay, not per hint: a removed table may have thousands queued.
+      for (const [code, hints] of refused) this.d.log.warn({ event: 'hints_refused', target, code, hints }, 'hints the peer refused for good skipped (anti-entropy compares it with the other replicas)');
     }
   }
 
-  /** Sends one hint to `target` once its throttle allows the bytes. */
-  private async send(target: string, batch: Buffer): Promise<void> {
+  /**
+   * Sends one hint to `target` once its throttle allows the bytes; 'refused'
+   * (counted in `refused` by code) when the target answered it never will
+   * take its part: the parts for other replicas are still sent.
+   */
+  private async send(target: string, batch: Buffer, refused: Map<ErrorCode, number>): Promise<void | 'refused'> {
     const wait = this.bucket(target).reserve(batch.length, this.clock.now());
     if (wait > 0) await this.clock.sleep(wait, this.stopping.signal);
     const route = routeHint(target, batch, this.d.placement(), this.d.catalog);
-    if (route.own !== undefined) await this.d.transport.call(target, 'Write', { batch: route.own }, this.d.replicaTimeoutMs);
+    let outcome: 'refused' | undefined;
+    if (route.own !== undefined) {
+      try {
+        await this.d.transport.call(target, 'Write', { batch: route.own }, this.d.replicaTimeoutMs);
+      } catch (err) {
+        const code = refusedForGood(err);
+        if (code === undefined) throw err;
+        refused.set(code, (refused.get(code) ?? 0) + 1);
+        outcome = 'refused';
+      }
+    }
     for (const [node, part] of route.elsewhere) await this.redirect(node, part);
+    if (outcome !== undefined) return outcome;
     // Counted as each hint lands, before the queue marks it delivered: a reader who sees
     // no hints pending also sees them counted as replayed.
     this.d.onReplayed?.(1);

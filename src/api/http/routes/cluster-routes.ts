@@ -31,6 +31,7 @@ export function registerClusterRoutes(app: FastifyInstance, ctx: ApiContext): vo
             hintsPending: 0,
             hintsDropped: 0,
             hintsExpired: 0,
+            hintsRefused: 0,
             // One WAL frame per atomic batch: nothing is ever pending on a single node.
             transactions: { pending: 0, pendingBytes: 0, oldestPendingMs: 0, running: 0, undecided: [] },
           }

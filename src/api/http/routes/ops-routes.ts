@@ -73,6 +73,7 @@ export async function sendMetrics(ctx: ApiContext, reply: FastifyReply): Promise
       for (const n of status.nodes) ctx.metrics.hintsPending.set({ peer: n.id }, n.hintsPending);
       setCounterTotal(ctx.metrics.hintsDropped, {}, status.hintsDropped);
       setCounterTotal(ctx.metrics.hintsExpired, {}, status.hintsExpired);
+      setCounterTotal(ctx.metrics.hintsRefused, {}, status.hintsRefused);
       const tx = status.transactions;
       ctx.metrics.txPending.set(tx.pending);
       ctx.metrics.txPendingBytes.set(tx.pendingBytes);
