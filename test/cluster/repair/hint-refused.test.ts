@@ -43,6 +43,8 @@ test('a hint its peer refuses for good (TABLE_NOT_FOUND) is skipped and counted;
   const keys = cluster.keysHeldBy('n3', 20, 'after-');
   await cluster.write('n1', keys.slice(0, 10), { consistency: 'quorum' });
   await cluster.write('n1', keys.slice(10), { consistency: 'quorum' });
+  // (A write's hint for a replica it tried may land just after the write's answer.)
+  await waitUntil(async () => (await n1.hints.pending()).n3 === 3, 3_000, 'n1 holds three hints for n3');
   cluster.faults.heal();
   await cluster.waitAllAlive();
   assert.equal((await n1.hints.pending()).n3, 3);
@@ -55,9 +57,10 @@ test('a hint its peer refuses for good (TABLE_NOT_FOUND) is skipped and counted;
   assert.equal(stored.size, 20, 'n3 holds every record written after the refused hint');
 });
 
-test('a refusal that may pass (CLOCK_SKEW, STALE_PLACEMENT, NOT_READY, OVERLOADED, INTERNAL) keeps the hint queued, then delivers it', async (t) => {
+test('a refusal that may pass (CLOCK_SKEW, STALE_PLACEMENT, NOT_READY, OVERLOADED, INTERNAL, REPLICA_PROTOCOL, NO_QUORUM) keeps the hint queued, then delivers it', async (t) => {
   const { cluster, n1 } = await n3Missing(t);
   await cluster.write('n1', cluster.keysHeldBy('n3', 5), { consistency: 'quorum' });
+  await waitUntil(async () => (await n1.hints.pending()).n3 === 1, 3_000, 'n1 holds a hint for n3');
   cluster.faults.heal();
   await cluster.waitAllAlive();
   const answers: ErrorCode[] = ['CLOCK_SKEW', 'STALE_PLACEMENT', 'NOT_READY', 'OVERLOADED', 'INTERNAL', 'REPLICA_PROTOCOL', 'NO_QUORUM'];
