@@ -1,7 +1,10 @@
 /**
  * Delivers hinted writes: every `intervalMs`, and as soon as a peer turns
  * alive, each hint queue whose target the failure detector believes alive
- * is replayed to it in order. One replay round runs at a time.
+ * is replayed to it in order. Each peer's queue is handled on its own
+ * (decision 60): one replay per peer at a time, so its hints stay in order,
+ * and peers side by side, so a large queue paced out to one peer, or the
+ * redirect of a departed node's queue, does not keep the others waiting.
  *
  * A hint goes where its records are replicated now, not where they were
  * when it was queued (decision 45, amended): the entries of shards its
@@ -75,7 +78,10 @@ export class HintReplayer {
   private readonly d: HintReplayerDeps;
   private readonly clock: ReplayClock;
   private timer: NodeJS.Timeout | undefined;
-  private readonly rounds = new SingleFlight(() => this.round());
+  /** Each peer's housekeeping and replay, one at a time per peer (its hints stay in order). */
+  private readonly peers = new Map<string, SingleFlight<void>>();
+  /** Listings of the queues under way (each starts or joins the peers' flights when it ends): `stop` waits for them. */
+  private readonly listings = new Set<Promise<Promise<void>[]>>();
   private readonly buckets = new Map<string, TokenBucket>();
   private readonly backoffs = new Map<string, Backoff>();
   /** Aborted by `stop`: a replay waiting for the throttle ends at once. */
@@ -84,7 +90,7 @@ export class HintReplayer {
     if (state !== 'alive') return;
     // A peer back from an outage is tried at once, whatever the backoff its last failures earned.
     this.backoffs.delete(peer);
-    this.run();
+    void this.list();
   };
 
   constructor(deps: HintReplayerDeps) {
@@ -94,48 +100,91 @@ export class HintReplayer {
 
   /** Starts the timer and the wake-up on peers turning alive. */
   start(): void {
-    this.timer = setInterval(() => this.run(), this.d.intervalMs);
+    // A tick starts the flights of idle peers and waits for none: a peer's replay may last minutes (paced).
+    this.timer = setInterval(() => void this.list(), this.d.intervalMs);
     this.timer.unref();
     this.d.detector.on('state', this.onState);
   }
 
-  /** Stops replaying; waits for a round in progress. */
+  /** Stops replaying; waits for every peer's replay in progress. */
   async stop(): Promise<void> {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.d.detector.off('state', this.onState);
     this.stopping.abort();
-    await this.rounds.idle();
+    // A listing that ends after the abort starts nothing; one that ended before started flights, waited for here.
+    await Promise.all([...this.listings]);
+    await Promise.all([...this.peers.values()].map((flight) => flight.idle()));
   }
 
-  /** Runs a round now unless one is running; resolves when the round that covers this call ends. */
-  run(): Promise<void> {
-    return this.rounds.run();
+  /**
+   * Handles every queue now: a peer whose replay is under way is joined, the
+   * others start theirs. Resolves when each of them has ended.
+   */
+  async run(): Promise<void> {
+    await Promise.all(await this.list());
   }
 
-  private async round(): Promise<void> {
-    // Every queue, not only those with hints pending: a departed peer's queue holding delivered hints only
-    // would otherwise keep its open WAL and up to a segment of disk for ever.
-    for (const [target, pending] of Object.entries(await this.d.hints.pending())) {
-      const current = this.d.placement();
-      // (An empty ring is a placement not read yet, not one without the target.)
-      if (current.nodes.length > 0 && !current.nodes.includes(target) && current.target?.includes(target) !== true) {
-        await this.leftTheRing(target).catch((err: unknown) => this.d.log.warn({ event: 'hint_replay_failed', target, err: (err as Error).message }, 'redirecting the hints of a node outside the ring stopped; will retry'));
-        continue;
-      }
-      if (pending === 0) continue;
-      if (this.d.detector.state(target) !== 'alive') {
-        await this.d.hints.expire(target).catch((err: unknown) => this.d.log.warn({ event: 'hint_expiry_failed', target, err: (err as Error).message }, 'expired hints not dropped; will retry'));
-        continue;
-      }
-      if (this.clock.now() < (this.backoffs.get(target)?.untilMs ?? 0)) continue;
-      const refused = new Map<ErrorCode, number>();
-      await this.d.hints.replay(target, (batch) => this.send(target, batch, refused)).then(
-        () => this.backoffs.delete(target),
-        (err: unknown) => this.backOff(target, err),
-      );
-      // One line per code and replay, not per hint: a removed table may have thousands queued.
-      for (const [code, hints] of refused) this.d.log.warn({ event: 'hints_refused', target, code, hints }, 'hints the peer refused for good skipped (anti-entropy compares it with the other replicas)');
+  /** Starts (or joins) every queue's flight; resolves with them once the queues are listed. Never rejects. */
+  private list(): Promise<Promise<void>[]> {
+    if (this.stopping.signal.aborted) return Promise.resolve([]);
+    const listing = this.listQueues();
+    this.listings.add(listing);
+    void listing.then(() => this.listings.delete(listing));
+    return listing;
+  }
+
+  private async listQueues(): Promise<Promise<void>[]> {
+    let pending: Record<string, number>;
+    try {
+      // Every queue, not only those with hints pending: a departed peer's queue holding delivered hints only
+      // would otherwise keep its open WAL and up to a segment of disk for ever.
+      pending = await this.d.hints.pending();
+    } catch (err) {
+      this.d.log.warn({ event: 'hint_replay_failed', err: (err as Error).message }, 'hint queues not listed; will retry');
+      return [];
     }
+    // (Stopped while the queues were listed: no replay starts after `stop` stopped waiting.)
+    if (this.stopping.signal.aborted) return [];
+    return Object.keys(pending).map((target) => this.peer(target).run());
+  }
+
+  /** `target`'s housekeeping and replay, run one at a time. */
+  private peer(target: string): SingleFlight<void> {
+    let flight = this.peers.get(target);
+    if (flight === undefined) {
+      // Never rejects (a tick does not wait for it): what `tend` does not handle is logged.
+      flight = new SingleFlight(() => this.tend(target).catch((err: unknown) => this.d.log.warn({ event: 'hint_replay_failed', target, err: (err as Error).message }, 'hint replay stopped; will retry')));
+      this.peers.set(target, flight);
+    }
+    return flight;
+  }
+
+  /** Redirects the queue of a node outside the ring, expires the hints of a peer that is down, or replays to a live one. */
+  private async tend(target: string): Promise<void> {
+    const current = this.d.placement();
+    // (An empty ring is a placement not read yet, not one without the target.)
+    if (current.nodes.length > 0 && !current.nodes.includes(target) && current.target?.includes(target) !== true) {
+      await this.leftTheRing(target).then(
+        // Its queue is gone: so is its flight (a node that joins again under this id gets a new one).
+        () => this.peers.delete(target),
+        (err: unknown) => this.d.log.warn({ event: 'hint_replay_failed', target, err: (err as Error).message }, 'redirecting the hints of a node outside the ring stopped; will retry'),
+      );
+      return;
+    }
+    // Pending counted now, not when the round listed the queues: a peer's flight may have run meanwhile.
+    if (((await this.d.hints.pending())[target] ?? 0) === 0) return;
+    if (this.d.detector.state(target) !== 'alive') {
+      await this.d.hints.expire(target).catch((err: unknown) => this.d.log.warn({ event: 'hint_expiry_failed', target, err: (err as Error).message }, 'expired hints not dropped; will retry'));
+      return;
+    }
+    if (this.clock.now() < (this.backoffs.get(target)?.untilMs ?? 0)) return;
+    const refused = new Map<ErrorCode, number>();
+    await this.d.hints.replay(target, (batch) => this.send(target, batch, refused)).then(
+      () => this.backoffs.delete(target),
+      (err: unknown) => this.backOff(target, err),
+    );
+    // One line per code and replay, not per hint: a removed table may have thousands queued.
+    for (const [code, hints] of refused) this.d.log.warn({ event: 'hints_refused', target, code, hints }, 'hints the peer refused for good skipped (anti-entropy compares it with the other replicas)');
   }
 
   /**
@@ -144,6 +193,8 @@ export class HintReplayer {
    * take its part: the parts for other replicas are still sent.
    */
   private async send(target: string, batch: Buffer, refused: Map<ErrorCode, number>): Promise<void | 'refused'> {
+    // Stopped: the replay ends here, rather than go on through what the throttle's burst still allows.
+    this.stopping.signal.throwIfAborted();
     const wait = this.bucket(target).reserve(batch.length, this.clock.now());
     if (wait > 0) await this.clock.sleep(wait, this.stopping.signal);
     const route = routeHint(target, batch, this.d.placement(), this.d.catalog);
@@ -211,6 +262,8 @@ export class HintReplayer {
 
   /** After a failed replay: no attempt on `target` for a doubling delay (at least the retry-after it answered). */
   private backOff(target: string, err: unknown): void {
+    // Cut short by `stop`: not a failure of the peer.
+    if (this.stopping.signal.aborted) return;
     const prev = this.backoffs.get(target)?.delayMs;
     const asked = isSluiceError(err) ? (err.retryAfterMs ?? 0) : 0;
     const delayMs = Math.min(HINT_REPLAY_BACKOFF_MS_MAX, Math.max(asked, prev === undefined ? this.d.intervalMs : 2 * prev));

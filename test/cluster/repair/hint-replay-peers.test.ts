@@ -66,6 +66,8 @@ test('a peer\'s hints are delivered while another peer\'s large queue is still b
   // n3's queue first: replayed peer by peer, it would be first in the round, and in the way.
   for (let i = 0; i < 30; i++) await cluster.write('n1', keysOn(cluster, 'n3', 20, `big${i}-`), { consistency: 'quorum' });
   await cluster.write('n1', keysOn(cluster, 'n4', 5, 'small-'), { consistency: 'quorum' });
+  // (A write's hint for a replica it tried may land just after the write's answer.)
+  await waitUntil(async () => (await n1.hints.pending()).n4 === 1, 3_000, 'n1 holds n4\'s hint');
   cluster.faults.heal();
   await cluster.waitAllAlive();
   assert.deepEqual(await n1.hints.pending(), { n3: 30, n4: 1 });
