@@ -38,6 +38,8 @@ async function hintsForN3(t: Parameters<typeof InProcessCluster.start>[0], write
   cluster.faults.isolate('n3', ['n1', 'n2']);
   await waitUntil(() => n1.detector.state('n3') !== 'alive', 5_000, 'n1 suspects n3');
   for (let i = 0; i < writes; i++) await cluster.write('n1', cluster.keysHeldBy('n3', 50, `w${i}-`), { consistency: 'quorum' });
+  // A write answers at W acks; its hint for n3 may land a moment later.
+  await waitUntil(async () => (await n1.hints.pending())['n3'] === writes, 5_000, `n1 holds ${writes} hints for n3`);
   cluster.faults.heal();
   await cluster.waitAllAlive();
   assert.equal((await n1.hints.pending()).n3, writes);
