@@ -206,7 +206,17 @@ export class IngestPipeline {
       const nowMs = Date.now();
       // Read before decoding: a body transferred to a worker thread is detached (0 bytes) afterwards.
       const bodyBytes = req.body.byteLength;
-      const { entry, encoded } = req.preEncoded === undefined ? await this.validate(req, known, nowMs) : { entry: known, encoded: preEncodedBatch(req, known) };
+      let body: Uint8Array | undefined;
+      let entry = known;
+      let encoded = req.preEncoded === undefined ? await this.decode(req, known, nowMs, (back) => (body = back)) : preEncodedBatch(req, known);
+      if (encoded.rejectedCount > 0 && req.preEncoded === undefined) {
+        // Refused for a reason a later schema version could lift: validated again under it (decision 57).
+        const later = await this.laterVersion(known, encoded);
+        if (later !== undefined) {
+          entry = later;
+          encoded = await this.decode(body === undefined ? req : { ...req, body }, later, nowMs);
+        }
+      }
       if (encoded.rejectedCount > 0) {
         this.observer.onRejected?.(req.table, encoded.rejectedCount);
         if (encoded.futureCount > 0) this.observer.onFutureTime?.(req.table, encoded.futureCount);
@@ -285,22 +295,19 @@ export class IngestPipeline {
   }
 
   /**
-   * Validates and encodes the request's records under the table's current
-   * version as this node knows it. When records are refused for a reason a
-   * later version could lift, and the node may be behind (its catalog
-   * follows etcd through a watch), the table is read again (one etcd read,
-   * shared by concurrent refusals) and, if a later version came, the body
-   * is validated again under it (decision 57). The success path never asks.
+   * A later schema version of `known` than the one its records were
+   * refused under, when some were refused for a reason a later version could
+   * lift and the node may be behind (its catalog follows etcd through a
+   * watch): the table is read again (one etcd read, shared by concurrent
+   * refusals) unless the watch brought one meanwhile. Only refusals ask; the
+   * success path never does (decision 57).
    */
-  private async validate(req: WriteRequest, known: TableEntry, nowMs: number): Promise<{ entry: TableEntry; encoded: EncodedBatch }> {
-    let body: Uint8Array | undefined;
-    const encoded = await this.decode(req, known, nowMs, (back) => (body = back));
-    if (encoded.rejectedCount === 0 || this.tables === undefined || !encoded.rejected.some((r) => VERSION_DEPENDENT_CODES.has(r.code))) return { entry: known, encoded };
-    // The watch may have brought it meanwhile; if not, ask etcd. Unreachable: answer under what this node knows.
+  private async laterVersion(known: TableEntry, encoded: EncodedBatch): Promise<TableEntry | undefined> {
+    if (this.tables === undefined || !encoded.rejected.some((r) => VERSION_DEPENDENT_CODES.has(r.code))) return undefined;
+    // Unreachable etcd: answer under what this node knows.
     if (!isLaterVersion(this.catalog.get(known.name), known)) await this.tables.refreshTable(known.name).catch(() => undefined);
     const later = this.catalog.get(known.name);
-    if (later === undefined || !isLaterVersion(later, known)) return { entry: known, encoded };
-    return { entry: later, encoded: await this.decode(body === undefined ? req : { ...req, body }, later, nowMs) };
+    return later !== undefined && isLaterVersion(later, known) ? later : undefined;
   }
 
   /**
