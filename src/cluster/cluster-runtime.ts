@@ -57,7 +57,7 @@ export interface ClusterStatus {
   readonly hintsDropped: number;
   /** Hints dropped unreplayed since start because they outlived --hint-window-ms. */
   readonly hintsExpired: number;
-  /** Hints skipped since start because their peer refused them for good (decision 60: a table it does not know, a batch it finds invalid). */
+  /** Hints skipped since start because their peer refused them for good (decision 59: a table it does not know, a batch it finds invalid). */
   readonly hintsRefused: number;
   readonly transactions: TransactionsStatus;
 }

@@ -1,6 +1,6 @@
 /**
  * Which answers of a peer to a replayed hint mean it will never take that
- * hint (decision 60). Replay is in order and stops at the first failure, so
+ * hint (decision 59). Replay is in order and stops at the first failure, so
  * a hint refused for good held every later hint for its peer until the hint
  * window (3 h) expired it; such a hint is skipped instead, counted and
  * logged, as Cassandra drops the hints of a dropped table. Anti-entropy is

@@ -2,7 +2,7 @@
  * Delivers hinted writes: every `intervalMs`, and as soon as a peer turns
  * alive, each hint queue whose target the failure detector believes alive
  * is replayed to it in order. Each peer's queue is handled on its own
- * (decision 60): one replay per peer at a time, so its hints stay in order,
+ * (decision 59): one replay per peer at a time, so its hints stay in order,
  * and peers side by side, so a large queue paced out to one peer, or the
  * redirect of a departed node's queue, does not keep the others waiting.
  *
