@@ -169,11 +169,13 @@ run(path.join(root, 'node_modules', '.bin', 'tsc'), ['--noEmit', '-p', '.']);
  * (or none) and asserts nothing on timing. The first lane starts with the Kafka tests, which mostly wait
  * on the broker, so the cluster tests, whose failure detectors are the most sensitive to a busy machine,
  * run after this lane is done (measured 2026-12-08 on a quiet machine: the Kafka tests 184 s; this lane
- * 106 s before the three file-import and crash-recovery files joined it, ~70 s more).
+ * 106 s before the three file-import and crash-recovery files joined it, 145 s after; the gRPC, metrics,
+ * dead-letter and flag files after that, which were in the first lane, ~50 s more).
  */
 const BESIDE = new Set([
-  'bad-input', 'basic-api', 'bench-verify', 'cert-cli', 'connections', 'crash-recovery', 'dedupe', 'dir-lock', 'dlq-reimport',
+  'bad-input', 'basic-api', 'bench-verify', 'cert-cli', 'connections', 'crash-recovery', 'dead-letters', 'dedupe', 'dir-lock', 'dlq-reimport',
   'elasticsearch-bulk', 'elasticsearch-rsyslog', 'export-limit', 'file-import', 'file-import-changed', 'file-import-kill', 'file-import-rate-limit',
+  'grpc-ingest', 'grpc-stream-memory', 'grpc-unary-memory', 'operator-metrics', 'serve-flags', 'start-imports',
   'graceful-shutdown', 'index-convert', 'loki-push', 'npx-quiet', 'otlp-env-config', 'otlp-logs', 'parquet-export',
   'protocol-dead-letters', 'readiness', 'schema-and-cli', 'status-page-tls', 'table-limits', 'token-cli', 'wal-corruption',
 ]);
